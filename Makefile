@@ -1,0 +1,89 @@
+# Ostiary build. `make` builds every binary; see README.md for run/test.
+# Sources are found by wildcard so that adding a file never needs an edit here.
+
+SANITIZE ?= 0
+OPT      ?= -O2
+CC       ?= gcc
+ifeq ($(SANITIZE),1)
+BUILD    ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1 -g
+else
+BUILD    ?= build/rel
+SANFLAGS :=
+endif
+
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+            -Wno-format-nonliteral -g $(OPT) $(SANFLAGS) -I. -Icommon -I/usr/include/postgresql \
+            -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
+LIBS     := -lczmq -lzmq -lmsgpackc -ljansson -lpq -lssl -lcrypto -lpthread
+GW_LIBS  := -lcivetweb
+FLOW_LIBS:= -largon2
+TEST_LIBS:= -lcmocka
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBCOMMON  := $(BUILD)/libostiary.a
+
+SERVICES   := gateway token-svc flow-svc keys-svc
+BINS       := $(SERVICES:%=$(BUILD)/bin/%) $(BUILD)/bin/ostiaryctl
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e clean format bench check-deps
+all: $(BINS) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+define service_rule
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $(2) $(LIBS)
+endef
+$(eval $(call service_rule,gateway,$(GW_LIBS)))
+$(eval $(call service_rule,token-svc,))
+$(eval $(call service_rule,flow-svc,$(FLOW_LIBS)))
+$(eval $(call service_rule,keys-svc,))
+$(eval $(call service_rule,ctl,))
+$(BUILD)/bin/ostiaryctl: $(BUILD)/bin/ctl
+	cp $< $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(TEST_LIBS) $(LIBS)
+
+# Installs what is missing from Debian's archive (see scripts/deps.sh).
+deps:
+	@scripts/deps.sh install
+
+check-deps:
+	@scripts/deps.sh check || scripts/deps.sh install
+
+run: check-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/run.sh
+
+test: check-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh
+
+bench: check-deps
+	@$(MAKE) --no-print-directory all BUILD=build/bench OPT="-O3 -DNDEBUG"
+	@BUILD=build/bench bench/run.sh
+
+format:
+	clang-format -i $(wildcard */*.c */*.h)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

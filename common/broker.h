@@ -1,0 +1,26 @@
+/*  broker - the Majordomo-style broker of the Ostiary bus, run as a czmq actor
+ *  inside the gateway. One ROUTER socket; per service a queue of idle workers,
+ *  oldest first, and a bounded queue of waiting requests; heartbeats both ways;
+ *  `mmi.service` answered by the broker itself; requests past their deadline or
+ *  whose worker died answered by the broker. See proto/bus.md. */
+#ifndef OST_BROKER_H
+#define OST_BROKER_H
+
+#include <czmq.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *endpoint;  //  bind endpoint, e.g. tcp://127.0.0.1:5555 or inproc://bus
+    int heartbeat_ms;      //  heartbeat interval (default 1000)
+    int liveness;          //  missed heartbeats before a worker is dropped (default 3)
+    size_t queue_max;      //  waiting requests per service (default 1024)
+    size_t max_msg;        //  ZMQ_MAXMSGSIZE of the socket (default BUS_DEFAULT_MAX_MSG)
+} broker_cfg_t;
+
+//  Binds and starts the broker. NULL when the endpoint cannot be bound.
+//  Stop it with zactor_destroy. The actor answers the command "STATS" with
+//  one string frame of JSON counters (workers per service, queued, served,
+//  expired, rejected).
+zactor_t *broker_new (const broker_cfg_t *cfg);
+
+#endif

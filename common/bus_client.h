@@ -1,0 +1,42 @@
+/*  bus_client - a synchronous client of the bus, owned by one thread.
+ *  Each call gets a fresh request id and an absolute deadline; replies that do
+ *  not match the pending request (late answers to an earlier call) are
+ *  dropped. Only READ ops (proto/ops.def) are resent, and only while the
+ *  deadline allows; WRITE ops are sent once. */
+#ifndef OST_BUS_CLIENT_H
+#define OST_BUS_CLIENT_H
+
+#include "ost.h"
+#include "proto.h"
+#include <jansson.h>
+
+typedef struct _bus_client_t bus_client_t;
+
+typedef struct {
+    ost_err_t err;          //  table entry of the code (SERVER_ERROR for an unknown code)
+    char code[48];          //  wire code as received
+    char description[256];  //  fixed text written by the answering side
+    int http_status;
+    int retry_after;        //  seconds, 0 = none
+} bus_error_t;
+
+//  Connects a DEALER to the broker at endpoint. max_msg bounds every part.
+bus_client_t *bus_client_new (const char *endpoint, size_t max_msg);
+void bus_client_destroy (bus_client_t **self_p);
+
+//  Trace context sent with the next calls (e.g. the HTTP request id); NULL clears.
+void bus_client_set_trace (bus_client_t *self, const char *trace);
+
+//  Calls op (its service comes from proto/ops.def) with body (an object; not
+//  consumed; NULL = {}). timeout_ms <= 0 uses the op's default. On success
+//  returns 0 and *result (caller json_decref()s); otherwise -1 and *error.
+int bus_client_call (bus_client_t *self, const char *op, const json_t *body, int timeout_ms, json_t **result,
+                     bus_error_t *error);
+//  Fills *error from the table entry of err with a description.
+void bus_error_set (bus_error_t *error, ost_err_t err, const char *description);
+
+//  Asks the broker (mmi.service) whether service has at least one live worker:
+//  1 yes, 0 no, -1 no answer within timeout_ms.
+int bus_client_service_ready (bus_client_t *self, const char *service, int timeout_ms);
+
+#endif

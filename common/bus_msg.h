@@ -1,0 +1,94 @@
+/*  bus_msg - one message of the Ostiary bus (proto/bus.md) and its codec.
+ *
+ *  Frames (after any ROUTER routing id):
+ *    0 protocol "OSTB1"   1 type (1 byte)   2 service   3 op   4 request id
+ *    5 deadline (8 bytes, big-endian ms since the epoch)   6 trace   7 body (msgpack)
+ *  Decoding checks every frame's size and content and every msgpack length and
+ *  element count against the bytes that remain before anything is allocated;
+ *  a malformed message is dropped and logged, never trusted. */
+#ifndef OST_BUS_MSG_H
+#define OST_BUS_MSG_H
+
+#include "ost.h"
+#include "proto.h"
+#include <czmq.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#define BUS_PROTOCOL "OSTB1"
+#define BUS_FRAMES 8
+#define BUS_MAX_SERVICE 32
+#define BUS_MAX_OP 64
+#define BUS_MAX_RID 64
+#define BUS_MAX_TRACE 128
+#define BUS_MAX_DEPTH 16
+//  Default per-part size limit when the configuration gives none.
+#define BUS_DEFAULT_MAX_MSG 262144
+
+typedef enum {
+    BUS_READY = 1,      //  worker → broker: service
+    BUS_REQUEST = 2,    //  client → broker → worker: service, op, request id, deadline, trace, body
+    BUS_REPLY = 3,      //  worker → broker → client: request id, body {"ok":…} or {"error":{…}}
+    BUS_HEARTBEAT = 4,  //  both ways between broker and worker
+    BUS_DISCONNECT = 5, //  both ways: the peer is going away
+} bus_type_t;
+
+typedef struct _bus_msg_t bus_msg_t;
+
+bus_msg_t *bus_msg_new (bus_type_t type);
+void bus_msg_destroy (bus_msg_t **self_p);
+
+bus_type_t bus_msg_type (const bus_msg_t *self);
+const char *bus_msg_service (const bus_msg_t *self);
+const char *bus_msg_op (const bus_msg_t *self);
+const char *bus_msg_request_id (const bus_msg_t *self);
+int64_t bus_msg_deadline (const bus_msg_t *self);
+const char *bus_msg_trace (const bus_msg_t *self);
+const unsigned char *bus_msg_body (const bus_msg_t *self, size_t *len);
+
+//  Setters copy their argument; strings are checked against the limits above
+//  and must not contain NUL or control bytes. 0 ok, -1 refused.
+OST_WUR int bus_msg_set_service (bus_msg_t *self, const char *service);
+OST_WUR int bus_msg_set_op (bus_msg_t *self, const char *op);
+OST_WUR int bus_msg_set_request_id (bus_msg_t *self, const char *rid);
+void bus_msg_set_deadline (bus_msg_t *self, int64_t deadline_ms);
+OST_WUR int bus_msg_set_trace (bus_msg_t *self, const char *trace);
+OST_WUR int bus_msg_set_body (bus_msg_t *self, const void *data, size_t len);
+//  Body from JSON (packed as msgpack). 0 ok, -1 on a value msgpack cannot carry.
+OST_WUR int bus_msg_set_body_json (bus_msg_t *self, const json_t *body);
+//  Reply bodies: {"ok": result} or {"error": {"code","description","http_status"[,"retry_after"]}}.
+OST_WUR int bus_msg_set_result (bus_msg_t *self, const json_t *result);
+OST_WUR int bus_msg_set_error (bus_msg_t *self, ost_err_t err, const char *description);
+
+//  A copy of self (for resending a READ request); NULL on allocation failure.
+bus_msg_t *bus_msg_dup (const bus_msg_t *self);
+
+//  Wire form without routing envelope. NULL on allocation failure.
+zmsg_t *bus_msg_encode (const bus_msg_t *self);
+//  Parses and destroys *msg_p. max_body bounds the body frame. NULL on any
+//  malformation (wrong frame count, unknown protocol or type, oversized or
+//  malformed frame, invalid msgpack body), with a warning logged.
+bus_msg_t *bus_msg_decode (zmsg_t **msg_p, size_t max_body);
+
+//  Sends *self_p (destroyed and NULLed) on sock; routing_id (not consumed) is
+//  prepended when sock is a ROUTER. 0 ok, -1 on failure.
+OST_WUR int bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_id);
+//  Receives one message. For a ROUTER socket pass routing_id_p to get the
+//  sender's id (caller destroys). NULL when the message was malformed (it is
+//  consumed and dropped) or on interrupt.
+bus_msg_t *bus_msg_recv (zsock_t *sock, zframe_t **routing_id_p, size_t max_body);
+
+//  msgpack bodies. bus_body_validate walks data without allocating and returns
+//  0 when it is exactly one msgpack value no deeper than max_depth whose every
+//  string/bin length and array/map count fits in the bytes that remain, whose
+//  map keys are strings, and which has no ext types; -1 otherwise.
+int bus_body_validate (const void *data, size_t len, int max_depth);
+//  msgpack → JSON; NULL when validation fails. Caller json_decref()s.
+json_t *bus_body_to_json (const void *data, size_t len);
+//  JSON → msgpack, newly allocated in *data (free()). 0 ok, -1 failure.
+OST_WUR int bus_body_from_json (const json_t *value, char **data, size_t *len);
+
+//  Milliseconds since the epoch (CLOCK_REALTIME), for deadlines.
+int64_t bus_now_ms (void);
+
+#endif

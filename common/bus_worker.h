@@ -1,0 +1,69 @@
+/*  bus_worker - the worker side of the bus: N threads, each with its own
+ *  DEALER socket (and whatever per-thread state the service sets up, such as
+ *  its database connection), announcing READY, heartbeating, reconnecting when
+ *  the broker goes silent, and dispatching requests through a static table of
+ *  op → handler. Requests whose deadline passed are dropped unanswered; WRITE
+ *  ops whose request id was already seen are refused with duplicate_request. */
+#ifndef OST_BUS_WORKER_H
+#define OST_BUS_WORKER_H
+
+#include "ost.h"
+#include "proto.h"
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *request_id;
+    const char *op;
+    const char *trace;
+    int64_t deadline_ms;
+    void *app;            //  process-wide state given in the config
+    void *thread_state;   //  what thread_init returned for this thread
+    //  set by bus_req_fail
+    ost_err_t err;
+    const char *err_description;
+} bus_req_t;
+
+//  A handler returns 0 with *result set (an object it owns, handed over), or
+//  -1 after calling bus_req_fail. body is never NULL (an object).
+typedef int (*bus_handler_fn) (bus_req_t *req, const json_t *body, json_t **result);
+
+typedef struct {
+    const char *op;
+    bus_handler_fn handler;
+} bus_route_t;
+
+//  Records the error of a failing handler; description must be a fixed
+//  string (it crosses the bus: never SQL or OpenSSL text, never secrets).
+void bus_req_fail (bus_req_t *req, ost_err_t err, const char *description);
+//  1 when the request's deadline has passed: check it before committing.
+int bus_req_expired (const bus_req_t *req);
+
+typedef struct {
+    const char *service;       //  e.g. "token"
+    const char *endpoint;      //  broker endpoint
+    int threads;               //  worker threads (default 1)
+    int heartbeat_ms;          //  default 1000
+    int liveness;              //  default 3
+    size_t max_msg;            //  default BUS_DEFAULT_MAX_MSG
+    const bus_route_t *routes; //  op table; every op must be in proto/ops.def for this service
+    size_t nroutes;
+    void *app;
+    //  Per-thread state: called in each worker thread before it connects; a
+    //  NULL return stops that thread (and bus_worker_wait reports failure).
+    void *(*thread_init) (void *app);
+    void (*thread_fini) (void *app, void *thread_state);
+} bus_worker_cfg_t;
+
+typedef struct _bus_worker_t bus_worker_t;
+
+//  Validates the table and starts the threads. NULL on a bad table.
+bus_worker_t *bus_worker_new (const bus_worker_cfg_t *cfg);
+//  Blocks until SIGINT/SIGTERM (zsys_interrupted) or bus_worker_stop; returns
+//  0 on a clean stop, -1 when a thread failed to start.
+int bus_worker_wait (bus_worker_t *self);
+void bus_worker_stop (bus_worker_t *self);
+//  Stops (sending DISCONNECT), joins the threads and frees. Idempotent.
+void bus_worker_destroy (bus_worker_t **self_p);
+
+#endif

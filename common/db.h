@@ -1,0 +1,40 @@
+/*  db - one libpq connection owned by one thread, with named prepared
+ *  statements and SQLSTATE mapped to the small status set services use.
+ *  SQL text lives in each service's <svc>_store.c; nothing else sees SQL. */
+#ifndef OST_DB_H
+#define OST_DB_H
+
+#include "ost.h"
+#include <libpq-fe.h>
+
+typedef enum {
+    DB_OK = 0,          //  the statement ran (rows may be zero)
+    DB_NOT_FOUND,       //  a single-row lookup found nothing (set by callers)
+    DB_CONFLICT,        //  23xxx integrity violation (unique, foreign key, check)
+    DB_RETRY,           //  40001 serialization failure, 40P01 deadlock: safe to retry the transaction
+    DB_UNAVAILABLE,     //  connection lost, 08xxx, 57Pxx, 53xxx: the database is not usable now
+    DB_ERROR,           //  anything else: a bug or bad data; logged with the request id
+} db_status_t;
+
+typedef struct _db_t db_t;
+
+//  Connects with conninfo (never logged: it may hold a password).
+//  NULL on failure, with the reason logged.
+db_t *db_new (const char *conninfo);
+void db_destroy (db_t **self_p);
+PGconn *db_conn (db_t *self);
+
+//  Registers a statement to be prepared now and again after every reconnect.
+//  name must be a string literal or otherwise outlive the db. 0 ok, -1 failure.
+OST_WUR int db_prepare (db_t *self, const char *name, const char *sql, int nparams);
+//  Runs a prepared statement with text parameters (NULL = SQL NULL).
+//  *result receives the PGresult on DB_OK (PQclear it), NULL otherwise.
+//  Reconnects once, outside a transaction, when the connection was lost.
+db_status_t db_exec (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result);
+//  Runs plain SQL without parameters (BEGIN, COMMIT, ROLLBACK, migrations).
+db_status_t db_exec_sql (db_t *self, const char *sql);
+//  Maps a SQLSTATE (5 characters, or NULL) to a status.
+db_status_t db_status_from_sqlstate (const char *sqlstate);
+const char *db_status_name (db_status_t status);
+
+#endif

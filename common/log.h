@@ -1,0 +1,25 @@
+/*  log - one structured line per event on stderr:
+ *    ts=2026-11-23T10:00:00.123Z level=info svc=token rid=... op=token.health msg="..."
+ *  The request id and op are per-thread context set by the bus worker and the
+ *  gateway, so every line of a request carries them. Secrets are never passed
+ *  here: log the request id instead. */
+#ifndef OST_LOG_H
+#define OST_LOG_H
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+
+//  Sets the process-wide service name and threshold. Thread-safe to call once at start.
+void log_init (const char *service, log_level_t level);
+//  Parses "debug", "info", "warn", "error"; -1 for anything else.
+int log_level_parse (const char *name);
+//  Per-thread context: request id and op (either may be NULL to clear).
+void log_set_context (const char *request_id, const char *op);
+//  Writes one line. The message is escaped (quotes, backslashes, control bytes).
+void log_msg (log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+#define log_debug(...) log_msg (LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg (LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg (LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg (LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,38 @@
+/*  service - the common start-up of a bus service (token-svc, flow-svc,
+ *  keys-svc): configuration, logs, one database connection to migrate under
+ *  the advisory lock, the service's own set-up, then N worker threads that
+ *  each own a database connection (with the service's prepared statements)
+ *  and a bus client for calling other services. */
+#ifndef OST_SERVICE_H
+#define OST_SERVICE_H
+
+#include "bus_client.h"
+#include "bus_worker.h"
+#include "config.h"
+#include "db.h"
+
+//  What a handler finds in req->thread_state.
+typedef struct {
+    db_t *db;
+    bus_client_t *bus;
+} service_thread_t;
+
+typedef struct {
+    const char *name;            //  service name on the bus and schema name: "keys"
+    int req_flag;                //  CFG_REQ_x of this process
+    const bus_route_t *routes;
+    size_t nroutes;
+    //  Once, after migrations, before the workers start; db is the start-up
+    //  connection (closed afterwards). Returns the app pointer handlers see in
+    //  req->app, or NULL to fail start-up (after printing why to stderr).
+    void *(*app_init) (const config_t *cfg, db_t *db);
+    void (*app_fini) (void *app);
+    //  In each worker thread, on its new connection: prepare statements. 0 ok.
+    int (*prepare) (db_t *db);
+} service_def_t;
+
+//  Runs the service until SIGINT/SIGTERM. Returns the process exit code:
+//  0 clean stop, 1 runtime failure, 2 configuration error.
+int service_main (int argc, char **argv, const service_def_t *def);
+
+#endif
