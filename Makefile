@@ -42,20 +42,19 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-define service_rule
+# program_rule(source folder, binary name, extra libraries)
+define program_rule
 $(1)_SRC := $$(wildcard $(1)/*.c)
 $(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o)
-$(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIBCOMMON)
+$(BUILD)/bin/$(2): $$($(1)_OBJ) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $(2) $(LIBS)
+	$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $(3) $(LIBS)
 endef
-$(eval $(call service_rule,gateway,$(GW_LIBS)))
-$(eval $(call service_rule,token-svc,))
-$(eval $(call service_rule,flow-svc,$(FLOW_LIBS)))
-$(eval $(call service_rule,keys-svc,))
-$(eval $(call service_rule,ctl,))
-$(BUILD)/bin/ostiaryctl: $(BUILD)/bin/ctl
-	cp $< $@
+$(eval $(call program_rule,gateway,gateway,$(GW_LIBS)))
+$(eval $(call program_rule,token-svc,token-svc,))
+$(eval $(call program_rule,flow-svc,flow-svc,$(FLOW_LIBS)))
+$(eval $(call program_rule,keys-svc,keys-svc,))
+$(eval $(call program_rule,ctl,ostiaryctl,))
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -2,8 +2,10 @@
  *  DEALER socket (and whatever per-thread state the service sets up, such as
  *  its database connection), announcing READY, heartbeating, reconnecting when
  *  the broker goes silent, and dispatching requests through a static table of
- *  op → handler. Requests whose deadline passed are dropped unanswered; WRITE
- *  ops whose request id was already seen are refused with duplicate_request. */
+ *  op → handler. A request whose deadline passed is not run (it is answered
+ *  deadline_exceeded so the broker sees the worker idle again; the client got
+ *  that answer from the broker already); WRITE ops whose request id was
+ *  already seen are refused with duplicate_request. */
 #ifndef OST_BUS_WORKER_H
 #define OST_BUS_WORKER_H
 
@@ -48,11 +50,13 @@ typedef struct {
     size_t max_msg;            //  default BUS_DEFAULT_MAX_MSG
     const bus_route_t *routes; //  op table; every op must be in proto/ops.def for this service
     size_t nroutes;
-    void *app;
-    //  Per-thread state: called in each worker thread before it connects; a
-    //  NULL return stops that thread (and bus_worker_wait reports failure).
-    void *(*thread_init) (void *app);
-    void (*thread_fini) (void *app, void *thread_state);
+    void *app;                 //  what handlers find in req->app
+    //  Per-thread state: called in each worker thread before it connects, with
+    //  thread_arg (app when thread_arg is NULL); a NULL return stops that
+    //  thread (and bus_worker_wait reports failure).
+    void *thread_arg;
+    void *(*thread_init) (void *thread_arg);
+    void (*thread_fini) (void *thread_arg, void *thread_state);
 } bus_worker_cfg_t;
 
 typedef struct _bus_worker_t bus_worker_t;

@@ -6,7 +6,8 @@
 #ifndef OST_LOG_H
 #define OST_LOG_H
 
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+//  Prefixed: czmq pulls in <syslog.h>, which defines LOG_DEBUG and friends.
+typedef enum { OST_LOG_DEBUG, OST_LOG_INFO, OST_LOG_WARN, OST_LOG_ERROR } log_level_t;
 
 //  Sets the process-wide service name and threshold. Thread-safe to call once at start.
 void log_init (const char *service, log_level_t level);
@@ -17,9 +18,9 @@ void log_set_context (const char *request_id, const char *op);
 //  Writes one line. The message is escaped (quotes, backslashes, control bytes).
 void log_msg (log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
-#define log_debug(...) log_msg (LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg (LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg (LOG_WARN, __VA_ARGS__)
-#define log_error(...) log_msg (LOG_ERROR, __VA_ARGS__)
+#define log_debug(...) log_msg (OST_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg (OST_LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg (OST_LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg (OST_LOG_ERROR, __VA_ARGS__)
 
 #endif

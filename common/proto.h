@@ -1,4 +1,4 @@
-/*  proto - the operation and error tables of proto/*.def, expanded for C.
+/*  proto - the operation and error tables of proto/ops.def and errors.def, expanded for C.
  *  Both the gateway (client side) and the services (worker side) look ops up
  *  here, so limits and kinds are the same at both ends of the bus. */
 #ifndef OST_PROTO_H

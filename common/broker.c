@@ -1,0 +1,502 @@
+/*  broker - Majordomo-style broker of the Ostiary bus (7/MDP, adapted; see
+ *  proto/bus.md). Differences from MDP that matter:
+ *  - a worker serves one request at a time and the broker remembers which
+ *    client asked, so requests and replies carry no client envelope;
+ *  - the broker never resends a request: when a worker dies or a deadline
+ *    passes, the broker answers the client with an error instead (code
+ *    exchange and refresh rotation must not run twice);
+ *  - queues are bounded: a full queue answers temporarily_unavailable at once. */
+#include "broker.h"
+#include "bus_msg.h"
+#include "log.h"
+
+#include <string.h>
+
+#define MMI_SERVICE "mmi.service"
+
+typedef struct _service_t service_t;
+
+//  A request waiting for, or being served by, a worker.
+typedef struct {
+    zframe_t *client;   //  routing id of the client
+    bus_msg_t *msg;     //  the request, forwarded as is
+    int64_t deadline;
+    int answered;       //  the client got an error already (deadline passed)
+} pending_t;
+
+typedef struct {
+    char *key;          //  hex of the routing id, key in workers hash
+    zframe_t *identity;
+    service_t *service;
+    int64_t expiry;     //  dropped when nothing was heard from it by then
+    pending_t *current; //  in flight, NULL when idle
+} worker_t;
+
+struct _service_t {
+    char *name;
+    zlist_t *idle;      //  idle workers, oldest first
+    zlist_t *queue;     //  pending_t waiting for a worker
+    size_t workers;
+};
+
+typedef struct {
+    broker_cfg_t cfg;
+    zsock_t *pipe;
+    zsock_t *router;
+    zhash_t *services;  //  name → service_t
+    zhash_t *workers;   //  hex id → worker_t
+    int64_t next_heartbeat;
+    //  counters for STATS
+    uint64_t served, rejected, expired, malformed, lost;
+} broker_t;
+
+static void
+s_pending_destroy (pending_t **self_p)
+{
+    if (*self_p) {
+        zframe_destroy (&(*self_p)->client);
+        bus_msg_destroy (&(*self_p)->msg);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static void
+s_service_free (void *data)
+{
+    service_t *self = data;
+    pending_t *p;
+    while ((p = zlist_pop (self->queue)))
+        s_pending_destroy (&p);
+    zlist_destroy (&self->queue);
+    zlist_destroy (&self->idle);
+    free (self->name);
+    free (self);
+}
+
+static service_t *
+s_service_require (broker_t *self, const char *name)
+{
+    service_t *service = zhash_lookup (self->services, name);
+    if (!service) {
+        service = calloc (1, sizeof *service);
+        assert (service);
+        service->name = strdup (name);
+        service->idle = zlist_new ();
+        service->queue = zlist_new ();
+        assert (service->name && service->idle && service->queue);
+        zhash_insert (self->services, name, service);
+        zhash_freefn (self->services, name, s_service_free);
+    }
+    return service;
+}
+
+//  Answers a client with an error reply for request id rid.
+static void
+s_answer_error (broker_t *self, zframe_t *client, const char *rid, ost_err_t err, const char *description)
+{
+    bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+    if (!reply || bus_msg_set_request_id (reply, rid) || bus_msg_set_error (reply, err, description)
+        || bus_msg_send (&reply, self->router, client))
+        log_error ("broker: could not answer a client");
+    bus_msg_destroy (&reply);
+}
+
+static void
+s_send_control (broker_t *self, worker_t *worker, bus_type_t type)
+{
+    bus_msg_t *msg = bus_msg_new (type);
+    if (!msg || bus_msg_send (&msg, self->router, worker->identity))
+        log_error ("broker: could not send to a worker");
+    bus_msg_destroy (&msg);
+}
+
+static void
+s_dispatch (broker_t *self, service_t *service);
+
+//  Forgets a worker. Its request in flight, if any, fails: it is never resent.
+static void
+s_worker_delete (broker_t *self, worker_t *worker, int send_disconnect)
+{
+    if (send_disconnect)
+        s_send_control (self, worker, BUS_DISCONNECT);
+    if (worker->current) {
+        if (!worker->current->answered) {
+            s_answer_error (self, worker->current->client, bus_msg_request_id (worker->current->msg),
+                            OST_ERR_TEMPORARILY_UNAVAILABLE, "the worker serving the request went away");
+            self->lost++;
+        }
+        s_pending_destroy (&worker->current);
+    }
+    if (worker->service) {
+        zlist_remove (worker->service->idle, worker);
+        worker->service->workers--;
+        log_info ("broker: worker %s of %s left (%zu remain)", worker->key, worker->service->name,
+                  worker->service->workers);
+        //  Requests queued for a service that has no worker left cannot be served.
+        if (worker->service->workers == 0) {
+            pending_t *p;
+            while ((p = zlist_pop (worker->service->queue))) {
+                s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_TEMPORARILY_UNAVAILABLE,
+                                "no worker available for the service");
+                self->rejected++;
+                s_pending_destroy (&p);
+            }
+        }
+    }
+    zhash_delete (self->workers, worker->key);
+}
+
+static void
+s_worker_free (void *data)
+{
+    worker_t *worker = data;
+    zframe_destroy (&worker->identity);
+    free (worker->key);
+    free (worker);
+}
+
+static void
+s_worker_waiting (broker_t *self, worker_t *worker)
+{
+    zlist_append (worker->service->idle, worker);
+    s_dispatch (self, worker->service);
+}
+
+//  Hands queued requests to idle workers, oldest worker first.
+static void
+s_dispatch (broker_t *self, service_t *service)
+{
+    while (zlist_size (service->idle) && zlist_size (service->queue)) {
+        pending_t *p = zlist_pop (service->queue);
+        if (p->deadline <= bus_now_ms ()) {
+            s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_DEADLINE_EXCEEDED,
+                            "the request's deadline passed while it was queued");
+            self->expired++;
+            s_pending_destroy (&p);
+            continue;
+        }
+        worker_t *worker = zlist_pop (service->idle);
+        bus_msg_t *copy = bus_msg_dup (p->msg);
+        if (!copy || bus_msg_send (&copy, self->router, worker->identity)) {
+            bus_msg_destroy (&copy);
+            s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_SERVER_ERROR,
+                            "the broker could not forward the request");
+            s_pending_destroy (&p);
+            zlist_append (service->idle, worker);
+            continue;
+        }
+        worker->current = p;
+    }
+}
+
+static void
+s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg)
+{
+    const char *rid = bus_msg_request_id (msg);
+    const char *name = bus_msg_service (msg);
+
+    //  mmi.service: does this service have a live worker? (readiness probes)
+    if (strcmp (name, MMI_SERVICE) == 0) {
+        size_t len;
+        const unsigned char *body = bus_msg_body (msg, &len);
+        json_t *req = bus_body_to_json (body, len);
+        json_t *svc = req ? json_object_get (req, "service") : NULL;
+        if (!json_is_string (svc))
+            s_answer_error (self, client, rid, OST_ERR_INVALID_REQUEST, "mmi.service needs {\"service\": name}");
+        else {
+            service_t *service = zhash_lookup (self->services, json_string_value (svc));
+            size_t workers = service ? service->workers : 0;
+            json_t *result = json_pack ("{s:b,s:I}", "ready", workers > 0, "workers", (json_int_t) workers);
+            bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+            if (!result || !reply || bus_msg_set_request_id (reply, rid) || bus_msg_set_result (reply, result)
+                || bus_msg_send (&reply, self->router, client))
+                log_error ("broker: could not answer mmi.service");
+            bus_msg_destroy (&reply);
+            json_decref (result);
+        }
+        json_decref (req);
+        return;
+    }
+    if (bus_msg_deadline (msg) <= bus_now_ms ()) {
+        s_answer_error (self, client, rid, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline");
+        self->expired++;
+        return;
+    }
+    service_t *service = proto_valid_service (name) ? zhash_lookup (self->services, name) : NULL;
+    if (!service || service->workers == 0) {
+        s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE, "no worker available for the service");
+        self->rejected++;
+        return;
+    }
+    if (zlist_size (service->queue) >= self->cfg.queue_max) {
+        s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE, "the service's queue is full");
+        self->rejected++;
+        return;
+    }
+    pending_t *p = calloc (1, sizeof *p);
+    bus_msg_t *copy = bus_msg_dup (msg);
+    zframe_t *client_copy = zframe_dup (client);
+    if (!p || !copy || !client_copy) {
+        free (p);
+        bus_msg_destroy (&copy);
+        zframe_destroy (&client_copy);
+        s_answer_error (self, client, rid, OST_ERR_SERVER_ERROR, "the broker is out of memory");
+        return;
+    }
+    p->client = client_copy;
+    p->msg = copy;
+    p->deadline = bus_msg_deadline (msg);
+    zlist_append (service->queue, p);
+    s_dispatch (self, service);
+}
+
+static void
+s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
+{
+    char *key = zframe_strhex (identity);
+    assert (key);
+    worker_t *worker = zhash_lookup (self->workers, key);
+    bus_type_t type = bus_msg_type (msg);
+
+    if (type == BUS_READY) {
+        if (worker) {
+            //  A second READY is a protocol error: start that worker over.
+            s_worker_delete (self, worker, 1);
+        }
+        else {
+            worker = calloc (1, sizeof *worker);
+            assert (worker);
+            worker->key = key;
+            key = NULL;
+            worker->identity = zframe_dup (identity);
+            worker->service = s_service_require (self, bus_msg_service (msg));
+            worker->service->workers++;
+            worker->expiry = bus_now_ms () + (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+            zhash_insert (self->workers, worker->key, worker);
+            zhash_freefn (self->workers, worker->key, s_worker_free);
+            log_info ("broker: worker %s of %s joined (%zu now)", worker->key, worker->service->name,
+                      worker->service->workers);
+            s_worker_waiting (self, worker);
+        }
+        free (key);
+        return;
+    }
+    free (key);
+    if (!worker) {
+        //  Unknown worker (e.g. the broker restarted): tell it to start over.
+        if (type != BUS_DISCONNECT) {
+            bus_msg_t *bye = bus_msg_new (BUS_DISCONNECT);
+            if (!bye || bus_msg_send (&bye, self->router, identity))
+                log_error ("broker: could not send to a worker");
+            bus_msg_destroy (&bye);
+        }
+        return;
+    }
+    worker->expiry = bus_now_ms () + (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+    if (type == BUS_HEARTBEAT)
+        return;
+    if (type == BUS_DISCONNECT) {
+        s_worker_delete (self, worker, 0);
+        return;
+    }
+    if (type == BUS_REPLY) {
+        pending_t *p = worker->current;
+        if (!p || strcmp (bus_msg_request_id (p->msg), bus_msg_request_id (msg)) != 0) {
+            log_warn ("broker: reply for a request the worker was not given; dropped");
+            return;
+        }
+        if (!p->answered) {
+            bus_msg_t *copy = bus_msg_dup (msg);
+            if (!copy || bus_msg_send (&copy, self->router, p->client))
+                log_error ("broker: could not forward a reply");
+            bus_msg_destroy (&copy);
+            self->served++;
+        }
+        s_pending_destroy (&worker->current);
+        s_worker_waiting (self, worker);
+        return;
+    }
+    //  REQUEST from a worker identity: not part of the protocol.
+    log_warn ("broker: unexpected message type %d from a worker; dropped", (int) type);
+}
+
+//  Heartbeats, dead workers and deadlines.
+static void
+s_tick (broker_t *self)
+{
+    int64_t now = bus_now_ms ();
+    int heartbeat = now >= self->next_heartbeat;
+    if (heartbeat)
+        self->next_heartbeat = now + self->cfg.heartbeat_ms;
+
+    zlist_t *keys = zhash_keys (self->workers);
+    for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {
+        worker_t *worker = zhash_lookup (self->workers, key);
+        if (!worker)
+            continue;
+        if (worker->expiry < now) {
+            log_warn ("broker: worker %s of %s missed %d heartbeats; dropped", worker->key, worker->service->name,
+                      self->cfg.liveness);
+            s_worker_delete (self, worker, 1);
+            continue;
+        }
+        if (worker->current && !worker->current->answered && worker->current->deadline <= now) {
+            s_answer_error (self, worker->current->client, bus_msg_request_id (worker->current->msg),
+                            OST_ERR_DEADLINE_EXCEEDED, "the service did not answer before the deadline");
+            worker->current->answered = 1;
+            self->expired++;
+        }
+        if (heartbeat)
+            s_send_control (self, worker, BUS_HEARTBEAT);
+    }
+    zlist_destroy (&keys);
+
+    for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services)) {
+        //  Queues are FIFO with mostly equal timeouts, but not strictly ordered by
+        //  deadline: walk them all.
+        pending_t *p = zlist_first (service->queue);
+        while (p) {
+            pending_t *next = zlist_next (service->queue);
+            if (p->deadline <= now) {
+                zlist_remove (service->queue, p);
+                s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_DEADLINE_EXCEEDED,
+                                "the request's deadline passed while it was queued");
+                self->expired++;
+                s_pending_destroy (&p);
+            }
+            p = next;
+        }
+    }
+}
+
+static void
+s_stats (broker_t *self)
+{
+    json_t *services = json_object ();
+    for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services))
+        json_object_set_new (services, service->name,
+                             json_pack ("{s:I,s:I,s:I}", "workers", (json_int_t) service->workers, "idle",
+                                        (json_int_t) zlist_size (service->idle), "queued",
+                                        (json_int_t) zlist_size (service->queue)));
+    json_t *stats = json_pack ("{s:o,s:I,s:I,s:I,s:I,s:I}", "services", services, "served", (json_int_t) self->served,
+                               "rejected", (json_int_t) self->rejected, "expired", (json_int_t) self->expired,
+                               "lost", (json_int_t) self->lost, "malformed", (json_int_t) self->malformed);
+    char *text = stats ? json_dumps (stats, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    zstr_send (self->pipe, text ? text : "{}");
+    free (text);
+    json_decref (stats);
+}
+
+typedef struct {
+    broker_cfg_t cfg;
+    zsock_t *router;
+} s_actor_args_t;
+
+static void
+s_broker_actor (zsock_t *pipe, void *args)
+{
+    broker_t self = {0};
+    s_actor_args_t *a = args;
+    self.cfg = a->cfg;
+    //  The socket was bound by broker_new in the caller's thread and is handed
+    //  over here; thread creation is the memory barrier ZeroMQ asks for.
+    self.router = a->router;
+    free (a);
+    self.pipe = pipe;
+    self.services = zhash_new ();
+    self.workers = zhash_new ();
+    self.next_heartbeat = bus_now_ms () + self.cfg.heartbeat_ms;
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, self.router, NULL);
+    int64_t next_tick = bus_now_ms () + 100;
+    while (true) {
+        int64_t now = bus_now_ms ();
+        int timeout = next_tick > now ? (int) (next_tick - now) : 0;
+        void *which = zpoller_wait (poller, timeout);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            int stop = !command || streq (command, "$TERM");
+            if (command && streq (command, "STATS"))
+                s_stats (&self);
+            zstr_free (&command);
+            if (stop)
+                break;
+        }
+        else if (which == self.router) {
+            zframe_t *identity = NULL;
+            bus_msg_t *msg = bus_msg_recv (self.router, &identity, self.cfg.max_msg);
+            if (!msg)
+                self.malformed++;
+            else if (bus_msg_type (msg) == BUS_REQUEST)
+                s_client_request (&self, identity, msg);
+            else
+                s_worker_message (&self, identity, msg);
+            bus_msg_destroy (&msg);
+            zframe_destroy (&identity);
+        }
+        else if (zpoller_terminated (poller))
+            break;
+        now = bus_now_ms ();
+        if (now >= next_tick) {
+            s_tick (&self);
+            //  Ten checks a heartbeat keeps deadlines answered within ~100 ms.
+            next_tick = now + (self.cfg.heartbeat_ms < 1000 ? self.cfg.heartbeat_ms / 10 + 1 : 100);
+        }
+    }
+    //  Tell workers we are going so they reconnect to the next broker at once.
+    zlist_t *keys = zhash_keys (self.workers);
+    for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {
+        worker_t *worker = zhash_lookup (self.workers, key);
+        if (worker)
+            s_worker_delete (&self, worker, 1);
+    }
+    zlist_destroy (&keys);
+    zpoller_destroy (&poller);
+    zhash_destroy (&self.workers);
+    zhash_destroy (&self.services);
+    zsock_destroy (&self.router);
+}
+
+zactor_t *
+broker_new (const broker_cfg_t *cfg)
+{
+    if (!cfg || !cfg->endpoint)
+        return NULL;
+    s_actor_args_t *args = calloc (1, sizeof *args);
+    if (!args)
+        return NULL;
+    args->cfg = *cfg;
+    if (args->cfg.heartbeat_ms <= 0)
+        args->cfg.heartbeat_ms = 1000;
+    if (args->cfg.liveness <= 0)
+        args->cfg.liveness = 3;
+    if (args->cfg.queue_max == 0)
+        args->cfg.queue_max = 1024;
+    if (args->cfg.max_msg == 0)
+        args->cfg.max_msg = BUS_DEFAULT_MAX_MSG;
+    //  Bind here, so that a busy or bad endpoint is an error of the caller
+    //  rather than a silent actor.
+    args->router = zsock_new (ZMQ_ROUTER);
+    if (args->router) {
+        zsock_set_maxmsgsize (args->router, (int) args->cfg.max_msg);
+        zsock_set_linger (args->router, 0);
+        zsock_set_sndhwm (args->router, 100000);
+        zsock_set_rcvhwm (args->router, 100000);
+        zsock_set_router_handover (args->router, 1);
+    }
+    if (!args->router || zsock_bind (args->router, "%s", args->cfg.endpoint) < 0) {
+        log_error ("broker: cannot bind %s", args->cfg.endpoint);
+        zsock_destroy (&args->router);
+        free (args);
+        return NULL;
+    }
+    log_info ("broker: listening on %s", args->cfg.endpoint);
+    zactor_t *actor = zactor_new (s_broker_actor, args);
+    if (!actor) {
+        zsock_destroy (&args->router);
+        free (args);
+    }
+    return actor;
+}

@@ -1,0 +1,233 @@
+/*  bus_client - synchronous bus client owned by one thread. See bus_client.h. */
+#include "bus_client.h"
+#include "bus_msg.h"
+#include "log.h"
+#include "secure.h"
+
+#include <string.h>
+
+//  READ ops are resent at most this many times, and only while the deadline
+//  leaves room; WRITE ops never are.
+#define READ_RETRIES 2
+#define RETRY_PAUSE_MS 50
+
+struct _bus_client_t {
+    zsock_t *sock;
+    zpoller_t *poller;
+    size_t max_msg;
+    char trace[BUS_MAX_TRACE + 1];
+};
+
+bus_client_t *
+bus_client_new (const char *endpoint, size_t max_msg)
+{
+    if (!endpoint)
+        return NULL;
+    bus_client_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->max_msg = max_msg ? max_msg : BUS_DEFAULT_MAX_MSG;
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (self->sock) {
+        zsock_set_maxmsgsize (self->sock, (int) self->max_msg);
+        zsock_set_linger (self->sock, 0);
+        //  A request never sits in our queue while the broker is unreachable:
+        //  it fails at its deadline instead of being delivered late.
+        zsock_set_immediate (self->sock, 1);
+    }
+    if (!self->sock || zsock_connect (self->sock, "%s", endpoint) < 0) {
+        log_error ("bus client: cannot connect to %s", endpoint);
+        bus_client_destroy (&self);
+        return NULL;
+    }
+    self->poller = zpoller_new (self->sock, NULL);
+    if (!self->poller) {
+        bus_client_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+bus_client_destroy (bus_client_t **self_p)
+{
+    if (self_p && *self_p) {
+        bus_client_t *self = *self_p;
+        zpoller_destroy (&self->poller);
+        zsock_destroy (&self->sock);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+bus_client_set_trace (bus_client_t *self, const char *trace)
+{
+    self->trace[0] = 0;
+    if (trace && strlen (trace) <= BUS_MAX_TRACE) {
+        for (const char *p = trace; *p; p++)
+            if (*p < 0x20 || *p > 0x7e)
+                return;
+        strcpy (self->trace, trace);
+    }
+}
+
+void
+bus_error_set (bus_error_t *error, ost_err_t err, const char *description)
+{
+    if (!error)
+        return;
+    const err_def_t *def = proto_err (err);
+    memset (error, 0, sizeof *error);
+    error->err = def->id;
+    snprintf (error->code, sizeof error->code, "%s", def->code);
+    snprintf (error->description, sizeof error->description, "%s", description ? description : "");
+    error->http_status = def->http_status;
+    error->retry_after = def->retry_after;
+}
+
+//  Reads a reply body: {"ok": result} or {"error": {...}}. 0 result, -1 error.
+static int
+s_parse_reply (bus_msg_t *reply, json_t **result, bus_error_t *error)
+{
+    size_t len;
+    const unsigned char *body = bus_msg_body (reply, &len);
+    json_t *json = bus_body_to_json (body, len);
+    json_t *ok = json ? json_object_get (json, "ok") : NULL;
+    json_t *err = json ? json_object_get (json, "error") : NULL;
+    if (ok && !err) {
+        *result = json_incref (ok);
+        json_decref (json);
+        return 0;
+    }
+    if (err && json_is_object (err)) {
+        const char *code = json_string_value (json_object_get (err, "code"));
+        const char *description = json_string_value (json_object_get (err, "description"));
+        const err_def_t *def = proto_err_by_code (code);
+        //  An unknown code is a bug on the other side; never pass it on as is.
+        bus_error_set (error, def ? def->id : OST_ERR_SERVER_ERROR, def ? description : "unexpected error reply");
+        json_decref (json);
+        return -1;
+    }
+    json_decref (json);
+    bus_error_set (error, OST_ERR_SERVER_ERROR, "malformed reply");
+    return -1;
+}
+
+//  One exchange: send msg under a fresh request id, wait for the reply with
+//  that id until deadline. Returns 0 result, -1 error.
+static int
+s_exchange (bus_client_t *self, const char *service, const char *op, const char *body, size_t body_len,
+            int64_t deadline, json_t **result, bus_error_t *error)
+{
+    char rid[33];
+    bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
+    if (!msg || secure_request_id (rid) || bus_msg_set_service (msg, service) || bus_msg_set_op (msg, op)
+        || bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, self->trace)
+        || bus_msg_set_body (msg, body, body_len)) {
+        bus_msg_destroy (&msg);
+        bus_error_set (error, OST_ERR_SERVER_ERROR, "could not build the request");
+        return -1;
+    }
+    bus_msg_set_deadline (msg, deadline);
+    //  With ZMQ_IMMEDIATE a send waits for a connected broker: at most until the deadline.
+    int64_t wait = deadline - bus_now_ms ();
+    zsock_set_sndtimeo (self->sock, wait > 0 ? (int) wait : 0);
+    if (bus_msg_send (&msg, self->sock, NULL)) {
+        bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the bus is not reachable");
+        return -1;
+    }
+    while (true) {
+        int64_t left = deadline - bus_now_ms ();
+        if (left <= 0)
+            break;
+        void *which = zpoller_wait (self->poller, (int) left);
+        if (!which) {
+            if (zpoller_terminated (self->poller)) {
+                bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "interrupted");
+                return -1;
+            }
+            continue;
+        }
+        bus_msg_t *reply = bus_msg_recv (self->sock, NULL, self->max_msg);
+        if (!reply)
+            continue;
+        //  A late reply to an earlier call that timed out: drop it.
+        if (bus_msg_type (reply) != BUS_REPLY || strcmp (bus_msg_request_id (reply), rid) != 0) {
+            bus_msg_destroy (&reply);
+            continue;
+        }
+        int rc = s_parse_reply (reply, result, error);
+        bus_msg_destroy (&reply);
+        return rc;
+    }
+    bus_error_set (error, OST_ERR_DEADLINE_EXCEEDED, "no answer before the deadline");
+    return -1;
+}
+
+int
+bus_client_call (bus_client_t *self, const char *op, const json_t *body, int timeout_ms, json_t **result,
+                 bus_error_t *error)
+{
+    bus_error_t scratch;
+    if (!error)
+        error = &scratch;
+    *result = NULL;
+    const op_def_t *def = proto_op (op);
+    if (!def) {
+        bus_error_set (error, OST_ERR_UNKNOWN_OP, "unknown operation");
+        return -1;
+    }
+    json_t *empty = NULL;
+    if (!body)
+        body = empty = json_object ();
+    char *packed = NULL;
+    size_t packed_len = 0;
+    int rc = bus_body_from_json (body, &packed, &packed_len);
+    json_decref (empty);
+    if (rc) {
+        bus_error_set (error, OST_ERR_INVALID_REQUEST, "the request body cannot be encoded");
+        return -1;
+    }
+    if (packed_len > def->max_body) {
+        free (packed);
+        bus_error_set (error, OST_ERR_INVALID_REQUEST, "the request body is too large for the operation");
+        return -1;
+    }
+    int64_t deadline = bus_now_ms () + (timeout_ms > 0 ? timeout_ms : def->timeout_ms);
+    int attempts = def->kind == OP_READ ? 1 + READ_RETRIES : 1;
+    rc = -1;
+    for (int i = 0; i < attempts; i++) {
+        rc = s_exchange (self, def->service, op, packed, packed_len, deadline, result, error);
+        //  Only "nobody could take it" is worth another try, and only for READ ops.
+        if (rc == 0 || error->err != OST_ERR_TEMPORARILY_UNAVAILABLE
+            || deadline - bus_now_ms () <= RETRY_PAUSE_MS * 2)
+            break;
+        zclock_sleep (RETRY_PAUSE_MS);
+    }
+    free (packed);
+    return rc;
+}
+
+int
+bus_client_service_ready (bus_client_t *self, const char *service, int timeout_ms)
+{
+    json_t *body = json_pack ("{s:s}", "service", service ? service : "");
+    char *packed = NULL;
+    size_t len = 0;
+    if (!body || bus_body_from_json (body, &packed, &len)) {
+        json_decref (body);
+        return -1;
+    }
+    json_decref (body);
+    json_t *result = NULL;
+    bus_error_t error;
+    int rc = s_exchange (self, "mmi.service", "mmi.service", packed, len, bus_now_ms () + timeout_ms, &result,
+                         &error);
+    free (packed);
+    if (rc)
+        return -1;
+    int ready = json_is_true (json_object_get (result, "ready"));
+    json_decref (result);
+    return ready;
+}

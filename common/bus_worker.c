@@ -1,0 +1,353 @@
+/*  bus_worker - worker threads of a bus service. See bus_worker.h and
+ *  proto/bus.md. Each thread owns one DEALER socket: it announces READY,
+ *  answers one request at a time, heartbeats every interval, and when the
+ *  broker has been silent for `liveness` intervals (or told it to go) it
+ *  closes the socket and connects again. */
+#include "bus_worker.h"
+#include "bus_msg.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+//  Request ids of WRITE ops seen recently, shared by the threads of a process,
+//  so that a duplicate never applies a change twice.
+#define SEEN_SLOTS 4096
+
+typedef struct _bus_worker_t bus_worker_t;
+
+typedef struct {
+    bus_worker_t *owner;
+    pthread_t thread;
+    int started;
+} s_thread_t;
+
+struct _bus_worker_t {
+    bus_worker_cfg_t cfg;
+    s_thread_t *threads;
+    atomic_int stop;
+    atomic_int failed;
+    pthread_mutex_t seen_lock;
+    char (*seen)[BUS_MAX_RID + 1];
+    size_t seen_next;
+};
+
+void
+bus_req_fail (bus_req_t *req, ost_err_t err, const char *description)
+{
+    req->err = err;
+    req->err_description = description;
+}
+
+int
+bus_req_expired (const bus_req_t *req)
+{
+    return bus_now_ms () >= req->deadline_ms;
+}
+
+//  1 when rid was already seen (and records it otherwise).
+static int
+s_seen_before (bus_worker_t *self, const char *rid)
+{
+    int seen = 0;
+    pthread_mutex_lock (&self->seen_lock);
+    for (size_t i = 0; i < SEEN_SLOTS; i++)
+        if (self->seen[i][0] && strcmp (self->seen[i], rid) == 0) {
+            seen = 1;
+            break;
+        }
+    if (!seen) {
+        snprintf (self->seen[self->seen_next], BUS_MAX_RID + 1, "%s", rid);
+        self->seen_next = (self->seen_next + 1) % SEEN_SLOTS;
+    }
+    pthread_mutex_unlock (&self->seen_lock);
+    return seen;
+}
+
+static const bus_route_t *
+s_route (bus_worker_t *self, const char *op)
+{
+    for (size_t i = 0; i < self->cfg.nroutes; i++)
+        if (strcmp (self->cfg.routes[i].op, op) == 0)
+            return &self->cfg.routes[i];
+    return NULL;
+}
+
+static zsock_t *
+s_connect (bus_worker_t *self)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_maxmsgsize (sock, (int) self->cfg.max_msg);
+    zsock_set_linger (sock, 0);
+    if (zsock_connect (sock, "%s", self->cfg.endpoint) < 0) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    bus_msg_t *ready = bus_msg_new (BUS_READY);
+    if (!ready || bus_msg_set_service (ready, self->cfg.service) || bus_msg_send (&ready, sock, NULL)) {
+        bus_msg_destroy (&ready);
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+static void
+s_send_control (zsock_t *sock, bus_type_t type)
+{
+    bus_msg_t *msg = bus_msg_new (type);
+    if (!msg || bus_msg_send (&msg, sock, NULL))
+        log_warn ("bus worker: could not send control message");
+    bus_msg_destroy (&msg);
+}
+
+//  Runs one request and sends its reply.
+static void
+s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
+{
+    bus_req_t req = {
+        .request_id = bus_msg_request_id (msg),
+        .op = bus_msg_op (msg),
+        .trace = bus_msg_trace (msg),
+        .deadline_ms = bus_msg_deadline (msg),
+        .app = self->cfg.app,
+        .thread_state = thread_state,
+        .err = OST_ERR_SERVER_ERROR,
+        .err_description = NULL,
+    };
+    log_set_context (req.request_id, req.op);
+    //  The broker answers a request whose deadline passed; working on it
+    //  would only spend resources on an answer nobody reads.
+    if (bus_req_expired (&req)) {
+        log_info ("bus worker: dropped a request past its deadline");
+        //  The broker still waits for this worker to become idle.
+        bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+        if (!reply || bus_msg_set_request_id (reply, req.request_id)
+            || bus_msg_set_error (reply, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline")
+            || bus_msg_send (&reply, sock, NULL))
+            log_warn ("bus worker: could not send a reply");
+        bus_msg_destroy (&reply);
+        log_set_context (NULL, NULL);
+        return;
+    }
+    json_t *result = NULL;
+    int rc = -1;
+    const op_def_t *def = proto_op (req.op);
+    const bus_route_t *route = def && strcmp (def->service, self->cfg.service) == 0 ? s_route (self, req.op) : NULL;
+    if (!route)
+        bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
+    else if (def->kind == OP_WRITE && s_seen_before (self, req.request_id))
+        bus_req_fail (&req, OST_ERR_DUPLICATE_REQUEST, "this request id was seen already");
+    else {
+        size_t len;
+        const unsigned char *data = bus_msg_body (msg, &len);
+        json_t *body = len <= def->max_body ? bus_body_to_json (data, len) : NULL;
+        if (len > def->max_body)
+            bus_req_fail (&req, OST_ERR_INVALID_REQUEST, "the request body is too large for the operation");
+        else if (!json_is_object (body))
+            bus_req_fail (&req, OST_ERR_INVALID_REQUEST, "the request body must be a map");
+        else {
+            rc = route->handler (&req, body, &result);
+            if (rc == 0 && !result)
+                result = json_object ();
+        }
+        json_decref (body);
+    }
+    bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+    int ok = reply && bus_msg_set_request_id (reply, req.request_id) == 0;
+    if (ok && rc == 0)
+        ok = bus_msg_set_result (reply, result) == 0;
+    else if (ok) {
+        if (req.err == OST_ERR_SERVER_ERROR || req.err == OST_ERR_TEMPORARILY_UNAVAILABLE)
+            log_warn ("bus worker: %s: %s", proto_err (req.err)->code,
+                      req.err_description ? req.err_description : "");
+        ok = bus_msg_set_error (reply, req.err, req.err_description) == 0;
+    }
+    //  A reply that does not fit the bus is replaced by an error the client can read.
+    size_t reply_len = 0;
+    if (ok)
+        bus_msg_body (reply, &reply_len);
+    if (ok && reply_len > self->cfg.max_msg) {
+        log_error ("bus worker: reply of %zu bytes exceeds the bus limit", reply_len);
+        ok = bus_msg_set_error (reply, OST_ERR_SERVER_ERROR, "the reply is too large") == 0;
+    }
+    if (!ok || bus_msg_send (&reply, sock, NULL))
+        log_error ("bus worker: could not send a reply");
+    bus_msg_destroy (&reply);
+    json_decref (result);
+    log_set_context (NULL, NULL);
+}
+
+static void *
+s_thread_main (void *arg)
+{
+    s_thread_t *me = arg;
+    bus_worker_t *self = me->owner;
+    void *state = NULL;
+    if (self->cfg.thread_init) {
+        state = self->cfg.thread_init (self->cfg.thread_arg);
+        if (!state) {
+            log_error ("bus worker: thread set-up failed");
+            atomic_store (&self->failed, 1);
+            atomic_store (&self->stop, 1);
+            return NULL;
+        }
+    }
+    int hb = self->cfg.heartbeat_ms;
+    zsock_t *sock = NULL;
+    zpoller_t *poller = NULL;
+    int liveness = 0;
+    int64_t next_heartbeat = 0;
+    int64_t reconnect_at = 0;
+
+    while (!atomic_load (&self->stop) && !zsys_interrupted) {
+        if (!sock) {
+            if (bus_now_ms () < reconnect_at) {
+                zclock_sleep (50);
+                continue;
+            }
+            sock = s_connect (self);
+            if (!sock) {
+                log_warn ("bus worker: cannot reach the broker at %s; retrying", self->cfg.endpoint);
+                reconnect_at = bus_now_ms () + hb;
+                continue;
+            }
+            poller = zpoller_new (sock, NULL);
+            liveness = self->cfg.liveness;
+            next_heartbeat = bus_now_ms () + hb;
+        }
+        int64_t now = bus_now_ms ();
+        int timeout = next_heartbeat > now ? (int) (next_heartbeat - now) : 0;
+        //  Wake at least every 100 ms to notice a stop request.
+        if (timeout > 100)
+            timeout = 100;
+        void *which = zpoller_wait (poller, timeout);
+        int reconnect = 0;
+        if (which == sock) {
+            bus_msg_t *msg = bus_msg_recv (sock, NULL, self->cfg.max_msg);
+            liveness = self->cfg.liveness;
+            if (msg) {
+                switch (bus_msg_type (msg)) {
+                case BUS_REQUEST:
+                    s_handle (self, sock, msg, state);
+                    break;
+                case BUS_HEARTBEAT:
+                    break;
+                case BUS_DISCONNECT:
+                    //  The broker forgot us (it restarted, or dropped us as dead).
+                    reconnect = 1;
+                    break;
+                default:
+                    log_warn ("bus worker: unexpected message type %d; dropped", (int) bus_msg_type (msg));
+                }
+            }
+            bus_msg_destroy (&msg);
+        }
+        now = bus_now_ms ();
+        if (now >= next_heartbeat) {
+            if (--liveness <= 0) {
+                log_warn ("bus worker: broker silent for %d heartbeats; reconnecting", self->cfg.liveness);
+                reconnect = 1;
+            }
+            else
+                s_send_control (sock, BUS_HEARTBEAT);
+            next_heartbeat = now + hb;
+        }
+        if (reconnect) {
+            zpoller_destroy (&poller);
+            zsock_destroy (&sock);
+            reconnect_at = bus_now_ms () + hb / 2;
+        }
+    }
+    if (sock)
+        s_send_control (sock, BUS_DISCONNECT);
+    zpoller_destroy (&poller);
+    zsock_destroy (&sock);
+    if (self->cfg.thread_fini)
+        self->cfg.thread_fini (self->cfg.thread_arg, state);
+    return NULL;
+}
+
+bus_worker_t *
+bus_worker_new (const bus_worker_cfg_t *cfg)
+{
+    if (!cfg || !cfg->service || !cfg->endpoint || !proto_valid_service (cfg->service))
+        return NULL;
+    //  Every route must be an op of this service in proto/ops.def, so that the
+    //  table and the wire spec cannot drift apart.
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const op_def_t *def = proto_op (cfg->routes[i].op);
+        if (!def || strcmp (def->service, cfg->service) != 0 || !cfg->routes[i].handler) {
+            log_error ("bus worker: route %s is not an op of service %s in proto/ops.def", cfg->routes[i].op,
+                       cfg->service);
+            return NULL;
+        }
+    }
+    bus_worker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    if (self->cfg.threads <= 0)
+        self->cfg.threads = 1;
+    if (self->cfg.heartbeat_ms <= 0)
+        self->cfg.heartbeat_ms = 1000;
+    if (self->cfg.liveness <= 0)
+        self->cfg.liveness = 3;
+    if (self->cfg.max_msg == 0)
+        self->cfg.max_msg = BUS_DEFAULT_MAX_MSG;
+    if (!self->cfg.thread_arg)
+        self->cfg.thread_arg = self->cfg.app;
+    pthread_mutex_init (&self->seen_lock, NULL);
+    self->seen = calloc (SEEN_SLOTS, sizeof *self->seen);
+    self->threads = calloc ((size_t) self->cfg.threads, sizeof *self->threads);
+    if (!self->seen || !self->threads) {
+        bus_worker_destroy (&self);
+        return NULL;
+    }
+    for (int i = 0; i < self->cfg.threads; i++) {
+        self->threads[i].owner = self;
+        if (pthread_create (&self->threads[i].thread, NULL, s_thread_main, &self->threads[i]) == 0)
+            self->threads[i].started = 1;
+        else {
+            log_error ("bus worker: cannot start a thread");
+            bus_worker_destroy (&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+int
+bus_worker_wait (bus_worker_t *self)
+{
+    while (!atomic_load (&self->stop) && !zsys_interrupted)
+        zclock_sleep (100);
+    return atomic_load (&self->failed) ? -1 : 0;
+}
+
+void
+bus_worker_stop (bus_worker_t *self)
+{
+    if (self)
+        atomic_store (&self->stop, 1);
+}
+
+void
+bus_worker_destroy (bus_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_worker_t *self = *self_p;
+    atomic_store (&self->stop, 1);
+    for (int i = 0; self->threads && i < self->cfg.threads; i++)
+        if (self->threads[i].started)
+            pthread_join (self->threads[i].thread, NULL);
+    free (self->threads);
+    free (self->seen);
+    pthread_mutex_destroy (&self->seen_lock);
+    free (self);
+    *self_p = NULL;
+}

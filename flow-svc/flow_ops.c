@@ -1,0 +1,23 @@
+/*  flow-svc operations: the static op → handler table of the service. */
+#include "flow_ops.h"
+#include "service.h"
+#include "flow_store.h"
+
+//  flow.health: the worker thread can reach its database.
+static int
+s_health (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    service_thread_t *thread = req->thread_state;
+    if (flow_store_ping (thread->db)) {
+        bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the flow database is not reachable");
+        return -1;
+    }
+    *result = json_pack ("{s:s}", "status", "ok");
+    return 0;
+}
+
+const bus_route_t flow_routes[] = {
+    {"flow.health", s_health},
+};
+const size_t flow_nroutes = sizeof flow_routes / sizeof flow_routes[0];

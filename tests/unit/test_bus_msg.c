@@ -1,0 +1,337 @@
+/*  Unit tests of the bus message codec: round trips, and every way a frame or
+ *  a msgpack body can lie about its size or shape. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bus_msg.h"
+#include "log.h"
+
+#include <string.h>
+
+static zmsg_t *
+s_frames (int nframes, const char *proto, unsigned char type, const char *service, const char *op,
+          const char *rid, const void *deadline, size_t deadline_len, const void *body, size_t body_len)
+{
+    zmsg_t *msg = zmsg_new ();
+    const void *parts[8] = {proto, &type, service, op, rid, deadline, "", body};
+    size_t sizes[8] = {strlen (proto), 1, strlen (service), strlen (op), strlen (rid), deadline_len, 0, body_len};
+    for (int i = 0; i < nframes; i++)
+        zmsg_addmem (msg, parts[i], sizes[i]);
+    return msg;
+}
+
+static const unsigned char s_deadline[8] = {0, 0, 0x01, 0x90, 0, 0, 0, 0};
+static const unsigned char s_empty_map[1] = {0x80};
+
+static void
+test_codec_roundtrip_request (void **state)
+{
+    (void) state;
+    bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (msg, "token"), 0);
+    assert_int_equal (bus_msg_set_op (msg, "token.health"), 0);
+    assert_int_equal (bus_msg_set_request_id (msg, "0123456789abcdef0123456789abcdef"), 0);
+    assert_int_equal (bus_msg_set_trace (msg, "00-abc-def-01"), 0);
+    bus_msg_set_deadline (msg, 1800000000123);
+    json_t *body = json_loads ("{\"a\":1,\"neg\":-70000,\"big\":9007199254740993,\"f\":1.5,\"s\":\"h\\u00e9\","
+                               "\"l\":[true,false,null,\"x\"],\"m\":{\"d\":{}}}",
+                               0, NULL);
+    assert_non_null (body);
+    assert_int_equal (bus_msg_set_body_json (msg, body), 0);
+
+    zmsg_t *wire = bus_msg_encode (msg);
+    assert_non_null (wire);
+    assert_int_equal (zmsg_size (wire), BUS_FRAMES);
+    bus_msg_t *back = bus_msg_decode (&wire, 65536);
+    assert_null (wire);
+    assert_non_null (back);
+    assert_int_equal (bus_msg_type (back), BUS_REQUEST);
+    assert_string_equal (bus_msg_service (back), "token");
+    assert_string_equal (bus_msg_op (back), "token.health");
+    assert_string_equal (bus_msg_request_id (back), "0123456789abcdef0123456789abcdef");
+    assert_string_equal (bus_msg_trace (back), "00-abc-def-01");
+    assert_true (bus_msg_deadline (back) == 1800000000123);
+    size_t len;
+    const unsigned char *data = bus_msg_body (back, &len);
+    json_t *decoded = bus_body_to_json (data, len);
+    assert_non_null (decoded);
+    assert_true (json_equal (decoded, body));
+    json_decref (decoded);
+    json_decref (body);
+    bus_msg_destroy (&back);
+    bus_msg_destroy (&msg);
+    assert_null (msg);
+    bus_msg_destroy (&msg); //  idempotent
+}
+
+static void
+test_codec_dup_copies_everything (void **state)
+{
+    (void) state;
+    bus_msg_t *msg = bus_msg_new (BUS_REPLY);
+    assert_int_equal (bus_msg_set_request_id (msg, "r1"), 0);
+    json_t *result = json_pack ("{s:i}", "n", 7);
+    assert_int_equal (bus_msg_set_result (msg, result), 0);
+    bus_msg_t *copy = bus_msg_dup (msg);
+    bus_msg_destroy (&msg);
+    assert_string_equal (bus_msg_request_id (copy), "r1");
+    size_t len;
+    const unsigned char *data = bus_msg_body (copy, &len);
+    json_t *back = bus_body_to_json (data, len);
+    assert_true (json_equal (json_object_get (back, "ok"), result));
+    json_decref (back);
+    json_decref (result);
+    bus_msg_destroy (&copy);
+}
+
+static void
+test_error_body_carries_code_status_and_retry_after (void **state)
+{
+    (void) state;
+    bus_msg_t *msg = bus_msg_new (BUS_REPLY);
+    assert_int_equal (bus_msg_set_error (msg, OST_ERR_TEMPORARILY_UNAVAILABLE, "busy"), 0);
+    size_t len;
+    const unsigned char *data = bus_msg_body (msg, &len);
+    json_t *back = bus_body_to_json (data, len);
+    json_t *err = json_object_get (back, "error");
+    assert_string_equal (json_string_value (json_object_get (err, "code")), "temporarily_unavailable");
+    assert_string_equal (json_string_value (json_object_get (err, "description")), "busy");
+    assert_int_equal (json_integer_value (json_object_get (err, "http_status")), 503);
+    assert_int_equal (json_integer_value (json_object_get (err, "retry_after")), 1);
+    json_decref (back);
+    bus_msg_destroy (&msg);
+}
+
+static void
+test_codec_rejects_truncated_frames (void **state)
+{
+    (void) state;
+    for (int n = 0; n < BUS_FRAMES; n++) {
+        zmsg_t *wire = s_frames (n, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8,
+                                 s_empty_map, 1);
+        assert_null (bus_msg_decode (&wire, 1024));
+        assert_null (wire);
+    }
+    //  One frame too many is as wrong as one too few.
+    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8,
+                             s_empty_map, 1);
+    zmsg_addstr (wire, "extra");
+    assert_null (bus_msg_decode (&wire, 1024));
+}
+
+static void
+test_codec_rejects_unknown_protocol_and_type (void **state)
+{
+    (void) state;
+    zmsg_t *wire = s_frames (8, "MDPW01", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    wire = s_frames (8, BUS_PROTOCOL, 0, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    wire = s_frames (8, BUS_PROTOCOL, 9, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+}
+
+static void
+test_codec_rejects_bad_header_frames (void **state)
+{
+    (void) state;
+    //  deadline must be exactly 8 bytes
+    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 7, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    //  service longer than 32
+    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "abcdefghijklmnopqrstuvwxyzabcdefg", "token.health", "r",
+                     s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    //  control byte in the op
+    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token\n", "r", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    //  REQUEST without a request id
+    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    //  READY with an invalid service name
+    wire = s_frames (8, BUS_PROTOCOL, BUS_READY, "Token!", "", "", s_deadline, 8, "", 0);
+    assert_null (bus_msg_decode (&wire, 1024));
+    //  setters refuse what decode would refuse
+    bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_op (msg, "a b"), -1);
+    assert_int_equal (bus_msg_set_service (msg, "abcdefghijklmnopqrstuvwxyzabcdefg"), -1);
+    bus_msg_destroy (&msg);
+}
+
+static void
+test_codec_rejects_oversized_body_frame (void **state)
+{
+    (void) state;
+    unsigned char big[2048];
+    memset (big, 0xa0, sizeof big); //  2048 empty strings: valid shape, too many bytes
+    big[0] = 0xdc;
+    big[1] = 0x07;
+    big[2] = 0xfd; //  array16 of 2045 elements
+    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
+    assert_null (bus_msg_decode (&wire, 1024));
+    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
+    bus_msg_t *ok = bus_msg_decode (&wire, 4096);
+    assert_non_null (ok);
+    bus_msg_destroy (&ok);
+}
+
+static void
+test_body_rejects_count_of_2_pow_32_in_5_bytes (void **state)
+{
+    (void) state;
+    //  array32 and map32 declaring 4,294,967,295 elements with nothing behind them
+    const unsigned char arr[5] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    const unsigned char map[5] = {0xdf, 0xff, 0xff, 0xff, 0xff};
+    assert_int_equal (bus_body_validate (arr, sizeof arr, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (map, sizeof map, BUS_MAX_DEPTH), -1);
+    assert_null (bus_body_to_json (arr, sizeof arr));
+    assert_null (bus_body_to_json (map, sizeof map));
+    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, arr, sizeof arr);
+    assert_null (bus_msg_decode (&wire, 1024));
+}
+
+static void
+test_body_rejects_lengths_beyond_the_data (void **state)
+{
+    (void) state;
+    const unsigned char str32[6] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
+    const unsigned char str8[3] = {0xd9, 0x05, 'a'};
+    const unsigned char fix[2] = {0xa5, 'a'};
+    const unsigned char map16[4] = {0xde, 0x00, 0x02, 0xa0}; //  2 pairs need 4 bytes at least
+    const unsigned char u64[5] = {0xcf, 1, 2, 3, 4};
+    const unsigned char cut_header[2] = {0xdd, 0xff};
+    assert_int_equal (bus_body_validate (str32, sizeof str32, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (str8, sizeof str8, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (fix, sizeof fix, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (map16, sizeof map16, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (u64, sizeof u64, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (cut_header, sizeof cut_header, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (NULL, 0, BUS_MAX_DEPTH), -1);
+}
+
+static void
+test_body_rejects_wrong_types (void **state)
+{
+    (void) state;
+    const unsigned char int_key[3] = {0x81, 0x01, 0x01};     //  {1: 1}
+    const unsigned char bin[3] = {0xc4, 0x01, 0x00};          //  bin 8
+    const unsigned char ext[3] = {0xd4, 0x01, 0x00};          //  fixext 1
+    const unsigned char never[1] = {0xc1};                    //  never used
+    const unsigned char two_values[2] = {0x01, 0x02};         //  trailing bytes
+    const unsigned char bad_utf8[3] = {0xa2, 0xff, 0xfe};
+    const unsigned char dup_key[7] = {0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02};
+    const unsigned char nul_key[5] = {0x81, 0xa2, 'a', 0x00, 0x01};
+    const unsigned char huge_uint[9] = {0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    assert_int_equal (bus_body_validate (int_key, sizeof int_key, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (bin, sizeof bin, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (ext, sizeof ext, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (never, sizeof never, BUS_MAX_DEPTH), -1);
+    assert_int_equal (bus_body_validate (two_values, sizeof two_values, BUS_MAX_DEPTH), -1);
+    //  well-formed msgpack that JSON cannot represent faithfully
+    assert_null (bus_body_to_json (bad_utf8, sizeof bad_utf8));
+    assert_null (bus_body_to_json (dup_key, sizeof dup_key));
+    assert_null (bus_body_to_json (nul_key, sizeof nul_key));
+    assert_null (bus_body_to_json (huge_uint, sizeof huge_uint));
+}
+
+static void
+test_body_rejects_nesting_deeper_than_limit (void **state)
+{
+    (void) state;
+    unsigned char deep[BUS_MAX_DEPTH + 2];
+    memset (deep, 0x91, sizeof deep); //  [[[[...]]]]
+    deep[sizeof deep - 1] = 0x01;
+    assert_int_equal (bus_body_validate (deep, sizeof deep, BUS_MAX_DEPTH), -1);
+    //  exactly at the limit is fine
+    assert_int_equal (bus_body_validate (deep + 2, sizeof deep - 2, BUS_MAX_DEPTH), 0);
+    json_t *v = json_array ();
+    json_t *inner = v;
+    for (int i = 0; i < BUS_MAX_DEPTH + 2; i++) {
+        json_t *next = json_array ();
+        json_array_append_new (inner, next);
+        inner = next;
+    }
+    char *data;
+    size_t len;
+    assert_int_equal (bus_body_from_json (v, &data, &len), -1);
+    json_decref (v);
+}
+
+static void
+test_recv_drops_malformed_and_keeps_reading (void **state)
+{
+    (void) state;
+    zsock_t *server = zsock_new_router ("inproc://codec-recv");
+    zsock_t *client = zsock_new_dealer (">inproc://codec-recv");
+    assert_non_null (server);
+    assert_non_null (client);
+    zstr_send (client, "garbage");
+    bus_msg_t *good = bus_msg_new (BUS_HEARTBEAT);
+    assert_int_equal (bus_msg_send (&good, client, NULL), 0);
+    assert_null (good);
+    zframe_t *id = NULL;
+    assert_null (bus_msg_recv (server, &id, 1024));
+    assert_null (id);
+    bus_msg_t *msg = bus_msg_recv (server, &id, 1024);
+    assert_non_null (msg);
+    assert_non_null (id);
+    assert_int_equal (bus_msg_type (msg), BUS_HEARTBEAT);
+    bus_msg_destroy (&msg);
+    zframe_destroy (&id);
+    zsock_destroy (&client);
+    zsock_destroy (&server);
+}
+
+static void
+test_socket_max_message_size_drops_oversized (void **state)
+{
+    (void) state;
+    //  ZMQ_MAXMSGSIZE is enforced by the TCP decoder: an oversized part ends the
+    //  connection and the message never reaches the application.
+    zsock_t *server = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (server, 4096);
+    int port = zsock_bind (server, "tcp://127.0.0.1:*[60000-]");
+    assert_true (port > 0);
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    zsock_connect (client, "tcp://127.0.0.1:%d", port);
+    bus_msg_t *big = bus_msg_new (BUS_REQUEST);
+    char *blob = calloc (1, 8192);
+    memset (blob, 'x', 8191);
+    json_t *body = json_pack ("{s:s}", "x", blob);
+    assert_int_equal (bus_msg_set_body_json (big, body), 0);
+    assert_int_equal (bus_msg_send (&big, client, NULL), 0);
+    zsock_set_rcvtimeo (server, 500);
+    zmsg_t *got = zmsg_recv (server);
+    assert_null (got);
+    json_decref (body);
+    free (blob);
+    zsock_destroy (&client);
+    zsock_destroy (&server);
+}
+
+int
+main (void)
+{
+    log_init ("test", OST_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_codec_roundtrip_request),
+        cmocka_unit_test (test_codec_dup_copies_everything),
+        cmocka_unit_test (test_error_body_carries_code_status_and_retry_after),
+        cmocka_unit_test (test_codec_rejects_truncated_frames),
+        cmocka_unit_test (test_codec_rejects_unknown_protocol_and_type),
+        cmocka_unit_test (test_codec_rejects_bad_header_frames),
+        cmocka_unit_test (test_codec_rejects_oversized_body_frame),
+        cmocka_unit_test (test_body_rejects_count_of_2_pow_32_in_5_bytes),
+        cmocka_unit_test (test_body_rejects_lengths_beyond_the_data),
+        cmocka_unit_test (test_body_rejects_wrong_types),
+        cmocka_unit_test (test_body_rejects_nesting_deeper_than_limit),
+        cmocka_unit_test (test_recv_drops_malformed_and_keeps_reading),
+        cmocka_unit_test (test_socket_max_message_size_drops_oversized),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    zsys_shutdown ();
+    return rc;
+}
