@@ -1,0 +1,534 @@
+/*  Unit tests of the broker, the bus client and the bus worker, all over
+ *  inproc:// with a fast heartbeat (100 ms, liveness 3). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "broker.h"
+#include "bus_client.h"
+#include "bus_msg.h"
+#include "bus_worker.h"
+#include "log.h"
+
+#include <string.h>
+
+#define HB 100
+
+static int s_counter;
+//  Liveness of the next fixture: tests whose raw worker cannot heartbeat while
+//  the same thread waits on a call use a long one.
+static int s_liveness = 3;
+
+typedef struct {
+    char endpoint[64];
+    zactor_t *broker;
+    bus_client_t *client;
+} fixture_t;
+
+static int
+s_setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof *f);
+    snprintf (f->endpoint, sizeof f->endpoint, "inproc://broker-test-%d", ++s_counter);
+    broker_cfg_t cfg = {
+        .endpoint = f->endpoint, .heartbeat_ms = HB, .liveness = s_liveness, .queue_max = 2, .max_msg = 65536};
+    f->broker = broker_new (&cfg);
+    assert_non_null (f->broker);
+    f->client = bus_client_new (f->endpoint, 65536);
+    assert_non_null (f->client);
+    *state = f;
+    return 0;
+}
+
+static int
+s_setup_patient (void **state)
+{
+    s_liveness = 50;
+    int rc = s_setup (state);
+    s_liveness = 3;
+    return rc;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *f = *state;
+    bus_client_destroy (&f->client);
+    zactor_destroy (&f->broker);
+    free (f);
+    return 0;
+}
+
+static int
+s_echo (bus_req_t *req, const json_t *body, json_t **result)
+{
+    if (json_object_get (body, "fail")) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, "asked to fail");
+        return -1;
+    }
+    *result = json_pack ("{s:O,s:s}", "echo", body, "rid", req->request_id);
+    return 0;
+}
+
+static const bus_route_t s_routes[] = {{"token.health", s_echo}};
+
+static bus_worker_t *
+s_worker (fixture_t *f, int threads)
+{
+    bus_worker_cfg_t cfg = {.service = "token",
+                            .endpoint = f->endpoint,
+                            .threads = threads,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = s_routes,
+                            .nroutes = 1};
+    return bus_worker_new (&cfg);
+}
+
+//  Waits until the broker reports `want` for service readiness.
+static int
+s_wait_ready (fixture_t *f, const char *service, int want, int timeout_ms)
+{
+    int64_t end = bus_now_ms () + timeout_ms;
+    while (bus_now_ms () < end) {
+        if (bus_client_service_ready (f->client, service, 500) == want)
+            return 1;
+        zclock_sleep (20);
+    }
+    return 0;
+}
+
+//  A hand-driven worker socket, for misbehaving on purpose.
+static zsock_t *
+s_raw_worker (fixture_t *f, const char *service)
+{
+    zsock_t *sock = zsock_new_dealer (f->endpoint);
+    assert_non_null (sock);
+    bus_msg_t *ready = bus_msg_new (BUS_READY);
+    assert_int_equal (bus_msg_set_service (ready, service), 0);
+    assert_int_equal (bus_msg_send (&ready, sock, NULL), 0);
+    return sock;
+}
+
+//  Receives the next REQUEST on a raw worker, skipping heartbeats.
+static bus_msg_t *
+s_raw_next_request (zsock_t *sock, int timeout_ms)
+{
+    zsock_set_rcvtimeo (sock, timeout_ms);
+    while (true) {
+        bus_msg_t *msg = bus_msg_recv (sock, NULL, 65536);
+        if (!msg)
+            return NULL;
+        if (bus_msg_type (msg) == BUS_REQUEST)
+            return msg;
+        bus_msg_destroy (&msg);
+    }
+}
+
+static void
+s_raw_heartbeat (zsock_t *sock)
+{
+    bus_msg_t *hb = bus_msg_new (BUS_HEARTBEAT);
+    assert_int_equal (bus_msg_send (&hb, sock, NULL), 0);
+}
+
+static void
+test_broker_routes_request_to_worker_and_back (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 2);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    json_t *body = json_pack ("{s:s}", "hello", "world");
+    for (int i = 0; i < 20; i++) {
+        json_t *result = NULL;
+        bus_error_t error;
+        assert_int_equal (bus_client_call (f->client, "token.health", body, 1000, &result, &error), 0);
+        assert_true (json_equal (json_object_get (result, "echo"), body));
+        json_decref (result);
+    }
+    json_decref (body);
+    bus_worker_destroy (&worker);
+    assert_null (worker);
+}
+
+static void
+test_error_reply_travels_as_data (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    json_t *body = json_pack ("{s:b}", "fail", 1);
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.health", body, 1000, &result, &error), -1);
+    assert_null (result);
+    assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
+    assert_string_equal (error.code, "invalid_request");
+    assert_string_equal (error.description, "asked to fail");
+    assert_int_equal (error.http_status, 400);
+    json_decref (body);
+    bus_worker_destroy (&worker);
+}
+
+static void
+test_mmi_service_reports_live_workers (void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal (bus_client_service_ready (f->client, "token", 1000), 0);
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_int_equal (bus_client_service_ready (f->client, "flow", 1000), 0);
+    //  A clean stop sends DISCONNECT: the broker forgets the worker at once.
+    bus_worker_destroy (&worker);
+    assert_true (s_wait_ready (f, "token", 0, HB * 2));
+}
+
+static void
+test_no_worker_is_temporarily_unavailable_before_deadline (void **state)
+{
+    fixture_t *f = *state;
+    int64_t start = bus_now_ms ();
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "flow.health", NULL, 3000, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_TEMPORARILY_UNAVAILABLE);
+    assert_int_equal (error.http_status, 503);
+    assert_int_equal (error.retry_after, 1);
+    assert_true (bus_now_ms () - start < 1000);
+}
+
+static void
+test_unknown_op_is_refused_by_client (void **state)
+{
+    fixture_t *f = *state;
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.nope", NULL, 1000, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_UNKNOWN_OP);
+}
+
+static void
+test_oversized_request_body_refused_before_sending (void **state)
+{
+    fixture_t *f = *state;
+    char big[1024];
+    memset (big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    json_t *body = json_pack ("{s:s}", "x", big); //  token.health allows 256 bytes
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.health", body, 1000, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
+    json_decref (body);
+}
+
+static void
+test_silent_worker_dropped_after_three_heartbeats (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    int64_t start = bus_now_ms ();
+    //  It never heartbeats: gone within liveness * interval, plus one tick.
+    assert_true (s_wait_ready (f, "keys", 0, HB * 3 + 500));
+    int64_t took = bus_now_ms () - start;
+    assert_true (took <= HB * 3 + 500);
+    zsock_destroy (&raw);
+}
+
+static void
+test_heartbeating_worker_is_kept (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    for (int i = 0; i < 8; i++) {
+        zclock_sleep (HB);
+        s_raw_heartbeat (raw);
+    }
+    assert_int_equal (bus_client_service_ready (f->client, "keys", 500), 1);
+    zsock_destroy (&raw);
+}
+
+static void
+test_dead_worker_fails_only_its_request_in_flight (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    //  The raw worker takes the request and dies silently.
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+    assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
+    assert_int_equal (bus_msg_set_request_id (req, "inflight-1"), 0);
+    bus_msg_set_deadline (req, bus_now_ms () + 5000);
+    json_t *empty = json_object ();
+    assert_int_equal (bus_msg_set_body_json (req, empty), 0);
+    json_decref (empty);
+    assert_int_equal (bus_msg_send (&req, client, NULL), 0);
+    bus_msg_t *got = s_raw_next_request (raw, 1000);
+    assert_non_null (got);
+    bus_msg_destroy (&got);
+    //  The broker answers it: temporarily_unavailable (503), never a resend.
+    zsock_set_rcvtimeo (client, HB * 3 + 1000);
+    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
+    assert_non_null (reply);
+    assert_string_equal (bus_msg_request_id (reply), "inflight-1");
+    size_t len;
+    const unsigned char *data = bus_msg_body (reply, &len);
+    json_t *body = bus_body_to_json (data, len);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")),
+                         "temporarily_unavailable");
+    json_decref (body);
+    bus_msg_destroy (&reply);
+    assert_int_equal (bus_client_service_ready (f->client, "keys", 500), 0);
+    zsock_destroy (&client);
+    zsock_destroy (&raw);
+}
+
+static void
+test_slow_worker_gets_deadline_exceeded_and_stale_reply_is_dropped (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    json_t *result = NULL;
+    bus_error_t error;
+    int64_t start = bus_now_ms ();
+    //  Nobody answers: the call returns at its deadline, not later.
+    assert_int_equal (bus_client_call (f->client, "keys.health", NULL, 300, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_DEADLINE_EXCEEDED);
+    assert_int_equal (error.http_status, 504);
+    assert_true (bus_now_ms () - start < 800);
+    //  The late answer arrives now; the next call must not take it for its own.
+    bus_msg_t *req = s_raw_next_request (raw, 500);
+    assert_non_null (req);
+    bus_msg_t *late = bus_msg_new (BUS_REPLY);
+    assert_int_equal (bus_msg_set_request_id (late, bus_msg_request_id (req)), 0);
+    json_t *stale = json_pack ("{s:s}", "stale", "yes");
+    assert_int_equal (bus_msg_set_result (late, stale), 0);
+    json_decref (stale);
+    assert_int_equal (bus_msg_send (&late, raw, NULL), 0);
+    bus_msg_destroy (&req);
+    s_raw_heartbeat (raw);
+    zclock_sleep (50);
+    //  Second request: the worker is idle again and gets the new id, not the old one.
+    zsock_t *answerer = raw;
+    bus_msg_t *req2 = NULL;
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    bus_msg_t *out = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (out, "keys"), 0);
+    assert_int_equal (bus_msg_set_op (out, "keys.health"), 0);
+    assert_int_equal (bus_msg_set_request_id (out, "second"), 0);
+    bus_msg_set_deadline (out, bus_now_ms () + 2000);
+    json_t *e = json_object ();
+    assert_int_equal (bus_msg_set_body_json (out, e), 0);
+    json_decref (e);
+    assert_int_equal (bus_msg_send (&out, client, NULL), 0);
+    req2 = s_raw_next_request (answerer, 1000);
+    assert_non_null (req2);
+    assert_string_equal (bus_msg_request_id (req2), "second");
+    bus_msg_destroy (&req2);
+    zsock_destroy (&client);
+    zsock_destroy (&raw);
+}
+
+static void
+test_full_queue_rejects_at_once (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    //  1 in flight + 2 queued (queue_max = 2), the 4th is refused at once.
+    for (int i = 0; i < 4; i++) {
+        bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+        char rid[16];
+        snprintf (rid, sizeof rid, "q%d", i);
+        assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+        assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
+        assert_int_equal (bus_msg_set_request_id (req, rid), 0);
+        bus_msg_set_deadline (req, bus_now_ms () + 5000);
+        json_t *e = json_object ();
+        assert_int_equal (bus_msg_set_body_json (req, e), 0);
+        json_decref (e);
+        assert_int_equal (bus_msg_send (&req, client, NULL), 0);
+    }
+    zsock_set_rcvtimeo (client, 50);
+    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
+    assert_non_null (reply);
+    assert_string_equal (bus_msg_request_id (reply), "q3");
+    size_t len;
+    const unsigned char *data = bus_msg_body (reply, &len);
+    json_t *body = bus_body_to_json (data, len);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")),
+                         "temporarily_unavailable");
+    json_decref (body);
+    bus_msg_destroy (&reply);
+    zsock_destroy (&client);
+    zsock_destroy (&raw);
+}
+
+static void
+test_queued_request_past_deadline_is_answered_by_broker (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    for (int i = 0; i < 2; i++) {
+        bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+        assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+        assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
+        assert_int_equal (bus_msg_set_request_id (req, i ? "queued" : "busy"), 0);
+        bus_msg_set_deadline (req, bus_now_ms () + (i ? 200 : 5000));
+        json_t *e = json_object ();
+        assert_int_equal (bus_msg_set_body_json (req, e), 0);
+        json_decref (e);
+        assert_int_equal (bus_msg_send (&req, client, NULL), 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        zclock_sleep (HB);
+        s_raw_heartbeat (raw);
+    }
+    zsock_set_rcvtimeo (client, 200);
+    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
+    assert_non_null (reply);
+    assert_string_equal (bus_msg_request_id (reply), "queued");
+    size_t len;
+    const unsigned char *data = bus_msg_body (reply, &len);
+    json_t *body = bus_body_to_json (data, len);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")),
+                         "deadline_exceeded");
+    json_decref (body);
+    bus_msg_destroy (&reply);
+    zsock_destroy (&client);
+    zsock_destroy (&raw);
+}
+
+static void
+test_malformed_message_does_not_hurt_broker (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    zsock_t *evil = zsock_new_dealer (f->endpoint);
+    const unsigned char bomb[5] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    zsock_send (evil, "ssssssss", "garbage", "x", "", "", "", "", "", "");
+    zmsg_t *m = zmsg_new ();
+    unsigned char type = BUS_REQUEST;
+    unsigned char deadline[8] = {0, 0, 0x7f, 0, 0, 0, 0, 0};
+    zmsg_addstr (m, BUS_PROTOCOL);
+    zmsg_addmem (m, &type, 1);
+    zmsg_addstr (m, "token");
+    zmsg_addstr (m, "token.health");
+    zmsg_addstr (m, "bomb");
+    zmsg_addmem (m, deadline, 8);
+    zmsg_addstr (m, "");
+    zmsg_addmem (m, bomb, sizeof bomb);
+    zmsg_send (&m, evil);
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    json_decref (result);
+    zsock_destroy (&evil);
+    bus_worker_destroy (&worker);
+}
+
+static void
+test_worker_reconnects_after_broker_restart (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    bus_client_destroy (&f->client);
+    zactor_destroy (&f->broker);
+    broker_cfg_t cfg = {.endpoint = f->endpoint, .heartbeat_ms = HB, .liveness = 3, .queue_max = 2};
+    //  libzmq releases an endpoint name asynchronously after close: retry briefly.
+    for (int i = 0; i < 50 && !f->broker; i++) {
+        f->broker = broker_new (&cfg);
+        if (!f->broker)
+            zclock_sleep (20);
+    }
+    assert_non_null (f->broker);
+    f->client = bus_client_new (f->endpoint, 65536);
+    assert_true (s_wait_ready (f, "token", 1, 3000));
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    json_decref (result);
+    bus_worker_destroy (&worker);
+}
+
+static void
+test_broker_refuses_second_bind_of_endpoint (void **state)
+{
+    (void) state;
+    broker_cfg_t cfg = {.endpoint = "tcp://127.0.0.1:1"};
+    //  Port 1 needs privileges we drop in production; as root it may bind, so
+    //  use an endpoint that is malformed instead.
+    cfg.endpoint = "bogus://nowhere";
+    assert_null (broker_new (&cfg));
+}
+
+static void
+test_worker_refuses_route_outside_proto_table (void **state)
+{
+    fixture_t *f = *state;
+    static const bus_route_t bad[] = {{"keys.sign", s_echo}};
+    bus_worker_cfg_t cfg = {.service = "token", .endpoint = f->endpoint, .routes = bad, .nroutes = 1};
+    assert_null (bus_worker_new (&cfg));
+    static const bus_route_t unknown[] = {{"token.bogus", s_echo}};
+    cfg.routes = unknown;
+    assert_null (bus_worker_new (&cfg));
+}
+
+static void
+test_broker_stats_counts (void **state)
+{
+    fixture_t *f = *state;
+    zstr_send (f->broker, "STATS");
+    char *text = zstr_recv (f->broker);
+    assert_non_null (text);
+    json_t *stats = json_loads (text, 0, NULL);
+    assert_non_null (stats);
+    assert_true (json_is_integer (json_object_get (stats, "served")));
+    json_decref (stats);
+    zstr_free (&text);
+}
+
+int
+main (void)
+{
+    log_init ("test", OST_LOG_ERROR);
+    zsys_init ();
+    zsys_set_logstream (NULL);
+#define T(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
+    const struct CMUnitTest tests[] = {
+        T (test_broker_routes_request_to_worker_and_back),
+        T (test_error_reply_travels_as_data),
+        T (test_mmi_service_reports_live_workers),
+        T (test_no_worker_is_temporarily_unavailable_before_deadline),
+        T (test_unknown_op_is_refused_by_client),
+        T (test_oversized_request_body_refused_before_sending),
+        T (test_silent_worker_dropped_after_three_heartbeats),
+        T (test_heartbeating_worker_is_kept),
+        T (test_dead_worker_fails_only_its_request_in_flight),
+        cmocka_unit_test_setup_teardown (test_slow_worker_gets_deadline_exceeded_and_stale_reply_is_dropped,
+                                         s_setup_patient, s_teardown),
+        T (test_full_queue_rejects_at_once),
+        T (test_queued_request_past_deadline_is_answered_by_broker),
+        T (test_malformed_message_does_not_hurt_broker),
+        T (test_worker_reconnects_after_broker_restart),
+        T (test_broker_refuses_second_bind_of_endpoint),
+        T (test_worker_refuses_route_outside_proto_table),
+        T (test_broker_stats_counts),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    zsys_shutdown ();
+    return rc;
+}
