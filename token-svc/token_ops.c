@@ -1,6 +1,8 @@
 /*  token-svc operations: the static op → handler table of the service. */
 #include "token_ops.h"
 #include "service.h"
+
+#include <unistd.h>
 #include "token_store.h"
 
 //  token.health: the worker thread can reach its database.
@@ -13,7 +15,10 @@ s_health (bus_req_t *req, const json_t *body, json_t **result)
         bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the token database is not reachable");
         return -1;
     }
-    *result = json_pack ("{s:s}", "status", "ok");
+    //  The instance lets operators and tests see which replica answered.
+    char host[64] = "";
+    gethostname (host, sizeof host - 1);
+    *result = json_pack ("{s:s,s:s,s:i}", "status", "ok", "host", host, "pid", (int) getpid ());
     return 0;
 }
 
