@@ -30,6 +30,11 @@ OST_WUR int db_prepare (db_t *self, const char *name, const char *sql, int npara
 //  Runs a prepared statement with text parameters (NULL = SQL NULL).
 //  *result receives the PGresult on DB_OK (PQclear it), NULL otherwise.
 //  Reconnects once, outside a transaction, when the connection was lost.
+//  The statement that met the lost connection returns DB_UNAVAILABLE and is
+//  not re-run (the server may have committed it); the next call runs on the
+//  new connection. A connection lost inside a transaction makes every call
+//  return DB_UNAVAILABLE until the caller sends ROLLBACK (or BEGIN) through
+//  db_exec_sql, so no half of a transaction runs in autocommit.
 db_status_t db_exec (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result);
 //  Runs plain SQL without parameters (BEGIN, COMMIT, ROLLBACK, migrations).
 db_status_t db_exec_sql (db_t *self, const char *sql);

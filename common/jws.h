@@ -17,6 +17,7 @@ typedef enum { JWS_ALG_NONE = 0, JWS_ALG_RS256, JWS_ALG_ES256, JWS_ALG_EDDSA } j
 
 //  "RS256" → JWS_ALG_RS256 …; JWS_ALG_NONE for anything else ("none" included).
 jws_alg_t jws_alg_parse (const char *name);
+//  "RS256", "ES256", "EdDSA"; NULL for JWS_ALG_NONE or any other value.
 const char *jws_alg_name (jws_alg_t alg);
 
 //  base64url(JSON(header)) "." base64url(JSON(claims)), compact JSON with

@@ -1,0 +1,367 @@
+/*  db - one libpq connection owned by one thread, with named prepared
+ *  statements and SQLSTATE mapped to the small status set services use.
+ *
+ *  Reconnection. When the connection is found broken, db_t resets it with
+ *  PQreset and prepares every registered statement again, but never re-runs
+ *  the statement that failed: libpq cannot tell whether the server committed
+ *  it before the link dropped, and a single-use UPDATE run twice would report
+ *  "already used" for a code that was used once. The caller gets
+ *  DB_UNAVAILABLE and decides (the bus retries only READ ops).
+ *  A connection lost inside a transaction is not reset at once: the
+ *  statements the caller sends next belong to a transaction that no longer
+ *  exists, and running them on a fresh connection would apply half of it. So
+ *  everything fails with DB_UNAVAILABLE until the caller ends the transaction
+ *  with ROLLBACK (or starts a new one with BEGIN). */
+#include "db.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    const char *name;
+    char *sql;
+    int nparams;
+} s_stmt_t;
+
+struct _db_t {
+    PGconn *conn;
+    s_stmt_t *stmts;
+    size_t nstmts;
+    size_t cap;
+    int lost_in_tx; //  the link dropped inside a transaction (see above)
+    int unprepared; //  a reconnect could not prepare every statement
+};
+
+//  libpq prints NOTICEs ("relation already exists, skipping") to stderr by
+//  default, which would break our one-logfmt-line-per-event output.
+static void
+s_notice (void *arg, const char *message)
+{
+    OST_UNUSED (arg);
+    log_debug ("db: notice: %s", message);
+}
+
+//  The first line of a libpq message, without its trailing newline.
+static void
+s_first_line (const char *message, char *out, size_t size)
+{
+    size_t n = message ? strcspn (message, "\r\n") : 0;
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy (out, message, n);
+    out[n] = '\0';
+}
+
+db_t *
+db_new (const char *conninfo)
+{
+    if (!conninfo) {
+        log_error ("db: no connection string");
+        return NULL;
+    }
+    //  Parse first: libpq's parse errors quote the connection string, which
+    //  may hold a password, so their text is not logged.
+    char *parse_error = NULL;
+    PQconninfoOption *options = PQconninfoParse (conninfo, &parse_error);
+    if (!options) {
+        PQfreemem (parse_error);
+        log_error ("db: the connection string is malformed");
+        return NULL;
+    }
+    PQconninfoFree (options);
+
+    db_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->conn = PQconnectdb (conninfo);
+    if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
+        char reason[256];
+        s_first_line (self->conn ? PQerrorMessage (self->conn) : "out of memory", reason, sizeof reason);
+        log_error ("db: cannot connect: %s", reason);
+        db_destroy (&self);
+        return NULL;
+    }
+    PQsetNoticeProcessor (self->conn, s_notice, NULL);
+    return self;
+}
+
+void
+db_destroy (db_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    db_t *self = *self_p;
+    if (self->conn)
+        PQfinish (self->conn);
+    for (size_t i = 0; i < self->nstmts; i++)
+        free (self->stmts[i].sql);
+    free (self->stmts);
+    free (self);
+    *self_p = NULL;
+}
+
+PGconn *
+db_conn (db_t *self)
+{
+    return self ? self->conn : NULL;
+}
+
+static s_stmt_t *
+s_find (db_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nstmts; i++)
+        if (strcmp (self->stmts[i].name, name) == 0)
+            return &self->stmts[i];
+    return NULL;
+}
+
+//  Logs a failed result by its SQLSTATE, primary message and constraint.
+//  DETAIL is left out on purpose: for a unique violation it quotes the
+//  conflicting value, which may be a token hash or an e-mail address.
+static void
+s_log_result (PGconn *conn, const char *what, const PGresult *res, db_status_t status)
+{
+    const char *sqlstate = res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *constraint = res ? PQresultErrorField (res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    char message[512];
+    //  Without a result message (a lost link), libpq's own message says why.
+    s_first_line (primary ? primary : PQerrorMessage (conn), message, sizeof message);
+    //  Conflicts and serialization failures are outcomes callers expect and
+    //  handle (a duplicate request id, a retried transaction): warn only.
+    log_msg (status == DB_CONFLICT || status == DB_RETRY ? OST_LOG_WARN : OST_LOG_ERROR,
+             "db: %s failed: status=%s sqlstate=%s%s%s: %s", what, db_status_name (status),
+             sqlstate ? sqlstate : "none", constraint ? " constraint=" : "", constraint ? constraint : "",
+             message);
+}
+
+static int
+s_prepare_one (db_t *self, const s_stmt_t *stmt)
+{
+    PGresult *res = PQprepare (self->conn, stmt->name, stmt->sql, stmt->nparams, NULL);
+    int ok = res && PQresultStatus (res) == PGRES_COMMAND_OK;
+    if (!ok)
+        s_log_result (self->conn, stmt->name, res,
+                      db_status_from_sqlstate (res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL));
+    PQclear (res);
+    return ok ? 0 : -1;
+}
+
+static int
+s_prepare_all (db_t *self)
+{
+    self->unprepared = 0;
+    for (size_t i = 0; i < self->nstmts; i++)
+        if (s_prepare_one (self, &self->stmts[i]) != 0) {
+            self->unprepared = 1;
+            return -1;
+        }
+    return 0;
+}
+
+//  PQreset, then every registered statement again: prepared statements live
+//  in the server session and die with it.
+static int
+s_reconnect (db_t *self)
+{
+    PQreset (self->conn);
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        char reason[256];
+        s_first_line (PQerrorMessage (self->conn), reason, sizeof reason);
+        log_error ("db: reconnect failed: %s", reason);
+        return -1;
+    }
+    PQsetNoticeProcessor (self->conn, s_notice, NULL);
+    log_warn ("db: reconnected");
+    return s_prepare_all (self);
+}
+
+int
+db_prepare (db_t *self, const char *name, const char *sql, int nparams)
+{
+    if (!self || !name || !*name || !sql || nparams < 0)
+        return -1;
+    if (s_find (self, name)) {
+        log_error ("db: statement %s is prepared twice", name);
+        return -1;
+    }
+    if (self->nstmts == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        s_stmt_t *stmts = realloc (self->stmts, cap * sizeof *stmts);
+        if (!stmts)
+            return -1;
+        self->stmts = stmts;
+        self->cap = cap;
+    }
+    s_stmt_t stmt = {name, strdup (sql), nparams};
+    if (!stmt.sql)
+        return -1;
+    if (s_prepare_one (self, &stmt) != 0) {
+        free (stmt.sql);
+        return -1;
+    }
+    self->stmts[self->nstmts++] = stmt;
+    return 0;
+}
+
+//  Makes the connection usable before a statement: refuses while a lost
+//  transaction has not been ended, and resets a connection known broken.
+static db_status_t
+s_ready (db_t *self)
+{
+    if (self->lost_in_tx)
+        return DB_UNAVAILABLE;
+    if (PQstatus (self->conn) == CONNECTION_BAD) {
+        if (s_reconnect (self) != 0)
+            return DB_UNAVAILABLE;
+    } else if (self->unprepared && s_prepare_all (self) != 0)
+        return DB_UNAVAILABLE;
+    return DB_OK;
+}
+
+//  Turns a PGresult into a status; keeps it in *result on success.
+static db_status_t
+s_finish (db_t *self, PGresult *res, PGTransactionStatusType before, const char *what, PGresult **result)
+{
+    ExecStatusType st = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+        if (result)
+            *result = res;
+        else
+            PQclear (res);
+        return DB_OK;
+    }
+    if (PQstatus (self->conn) == CONNECTION_BAD) {
+        s_log_result (self->conn, what, res, DB_UNAVAILABLE);
+        PQclear (res);
+        if (before == PQTRANS_IDLE)
+            //  Ready for the next call; if this fails, s_ready tries again.
+            (void)s_reconnect (self);
+        else
+            self->lost_in_tx = 1;
+        return DB_UNAVAILABLE;
+    }
+    db_status_t status = db_status_from_sqlstate (res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL);
+    if (status == DB_OK)
+        status = DB_ERROR; //  a COPY or other state these helpers do not speak
+    s_log_result (self->conn, what, res, status);
+    PQclear (res);
+    return status;
+}
+
+db_status_t
+db_exec (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result)
+{
+    if (result)
+        *result = NULL;
+    if (!self || !name)
+        return DB_ERROR;
+    const s_stmt_t *stmt = s_find (self, name);
+    if (!stmt) {
+        log_error ("db: statement %s was never prepared", name);
+        return DB_ERROR;
+    }
+    if (nparams != stmt->nparams) {
+        log_error ("db: statement %s takes %d parameters, got %d", name, stmt->nparams, nparams);
+        return DB_ERROR;
+    }
+    if (nparams > 0 && !params) {
+        log_error ("db: statement %s got no parameter array", name);
+        return DB_ERROR;
+    }
+    db_status_t ready = s_ready (self);
+    if (ready != DB_OK)
+        return ready;
+    PGTransactionStatusType before = PQtransactionStatus (self->conn);
+    PGresult *res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
+    return s_finish (self, res, before, name, result);
+}
+
+//  1 when sql is a single word (ROLLBACK, BEGIN …) with optional blanks and
+//  semicolon around it.
+static int
+s_is_word (const char *sql, const char *word)
+{
+    while (isspace ((unsigned char)*sql))
+        sql++;
+    size_t n = strlen (word);
+    if (strncasecmp (sql, word, n) != 0)
+        return 0;
+    for (sql += n; *sql; sql++)
+        if (!isspace ((unsigned char)*sql) && *sql != ';')
+            return 0;
+    return 1;
+}
+
+db_status_t
+db_exec_sql (db_t *self, const char *sql)
+{
+    if (!self || !sql)
+        return DB_ERROR;
+    if (self->lost_in_tx) {
+        int rollback = s_is_word (sql, "ROLLBACK") || s_is_word (sql, "ABORT");
+        if (!rollback && !s_is_word (sql, "BEGIN"))
+            return DB_UNAVAILABLE;
+        //  The server rolled the transaction back when the link dropped: a
+        //  ROLLBACK is done already; a BEGIN opens a new unit of work.
+        self->lost_in_tx = 0;
+        if (s_reconnect (self) != 0)
+            return DB_UNAVAILABLE;
+        if (rollback)
+            return DB_OK;
+    }
+    db_status_t ready = s_ready (self);
+    if (ready != DB_OK)
+        return ready;
+    PGTransactionStatusType before = PQtransactionStatus (self->conn);
+    PGresult *res = PQexec (self->conn, sql);
+    return s_finish (self, res, before, "sql", NULL);
+}
+
+db_status_t
+db_status_from_sqlstate (const char *sqlstate)
+{
+    if (!sqlstate || strlen (sqlstate) != 5)
+        return DB_ERROR;
+    //  PostgreSQL Appendix A: class 00 is success.
+    if (strncmp (sqlstate, "00", 2) == 0)
+        return DB_OK;
+    //  Class 23, integrity constraint violation: unique, foreign key, check.
+    if (strncmp (sqlstate, "23", 2) == 0)
+        return DB_CONFLICT;
+    //  serialization_failure and deadlock_detected: the transaction was rolled
+    //  back and may be run again as a whole.
+    if (strcmp (sqlstate, "40001") == 0 || strcmp (sqlstate, "40P01") == 0)
+        return DB_RETRY;
+    //  Class 08 connection exception, 57P operator intervention (shutdown,
+    //  cannot connect now), 53 insufficient resources: not our request's fault.
+    if (strncmp (sqlstate, "08", 2) == 0 || strncmp (sqlstate, "57P", 3) == 0 ||
+        strncmp (sqlstate, "53", 2) == 0)
+        return DB_UNAVAILABLE;
+    return DB_ERROR;
+}
+
+const char *
+db_status_name (db_status_t status)
+{
+    switch (status) {
+    case DB_OK:
+        return "ok";
+    case DB_NOT_FOUND:
+        return "not_found";
+    case DB_CONFLICT:
+        return "conflict";
+    case DB_RETRY:
+        return "retry";
+    case DB_UNAVAILABLE:
+        return "unavailable";
+    case DB_ERROR:
+        return "error";
+    }
+    return "unknown";
+}

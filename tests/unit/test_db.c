@@ -1,0 +1,427 @@
+/*  Unit tests of the db class: SQLSTATE mapping (no server needed), and,
+ *  against the PostgreSQL named by OSTIARY_TEST_DB, prepared statements,
+ *  error statuses, and reconnection after the server drops the session.
+ *  Without OSTIARY_TEST_DB the server tests are skipped. */
+//  cmocka.h needs these first.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "db.h"
+#include "log.h"
+#include "secure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    db_t *db;
+    char schema[48];
+} s_fixture_t;
+
+//  --- no server needed -----------------------------------------------------
+
+static void
+test_db_maps_sqlstate (void **state)
+{
+    (void)state;
+    assert_int_equal (db_status_from_sqlstate ("00000"), DB_OK);
+    assert_int_equal (db_status_from_sqlstate ("23505"), DB_CONFLICT); //  unique_violation
+    assert_int_equal (db_status_from_sqlstate ("23503"), DB_CONFLICT); //  foreign_key_violation
+    assert_int_equal (db_status_from_sqlstate ("23514"), DB_CONFLICT); //  check_violation
+    assert_int_equal (db_status_from_sqlstate ("40001"), DB_RETRY);    //  serialization_failure
+    assert_int_equal (db_status_from_sqlstate ("40P01"), DB_RETRY);    //  deadlock_detected
+    assert_int_equal (db_status_from_sqlstate ("40002"), DB_ERROR);    //  integrity, not retryable
+    assert_int_equal (db_status_from_sqlstate ("08006"), DB_UNAVAILABLE);
+    assert_int_equal (db_status_from_sqlstate ("08001"), DB_UNAVAILABLE);
+    assert_int_equal (db_status_from_sqlstate ("57P01"), DB_UNAVAILABLE); //  admin_shutdown
+    assert_int_equal (db_status_from_sqlstate ("57P03"), DB_UNAVAILABLE); //  cannot_connect_now
+    assert_int_equal (db_status_from_sqlstate ("57014"), DB_ERROR);       //  query_canceled
+    assert_int_equal (db_status_from_sqlstate ("53300"), DB_UNAVAILABLE); //  too_many_connections
+    assert_int_equal (db_status_from_sqlstate ("53100"), DB_UNAVAILABLE); //  disk_full
+    assert_int_equal (db_status_from_sqlstate ("42P01"), DB_ERROR);       //  undefined_table
+    assert_int_equal (db_status_from_sqlstate ("22012"), DB_ERROR);       //  division_by_zero
+    assert_int_equal (db_status_from_sqlstate (NULL), DB_ERROR);
+    assert_int_equal (db_status_from_sqlstate (""), DB_ERROR);
+    assert_int_equal (db_status_from_sqlstate ("2350"), DB_ERROR);
+    assert_int_equal (db_status_from_sqlstate ("235050"), DB_ERROR);
+}
+
+static void
+test_db_status_names_are_stable (void **state)
+{
+    (void)state;
+    assert_string_equal (db_status_name (DB_OK), "ok");
+    assert_string_equal (db_status_name (DB_NOT_FOUND), "not_found");
+    assert_string_equal (db_status_name (DB_CONFLICT), "conflict");
+    assert_string_equal (db_status_name (DB_RETRY), "retry");
+    assert_string_equal (db_status_name (DB_UNAVAILABLE), "unavailable");
+    assert_string_equal (db_status_name (DB_ERROR), "error");
+    assert_string_equal (db_status_name ((db_status_t)99), "unknown");
+}
+
+static char *
+s_capture_stderr (const char *conninfo, db_t **db)
+{
+    fflush (stderr);
+    FILE *tmp = tmpfile ();
+    assert_non_null (tmp);
+    int saved = dup (STDERR_FILENO);
+    dup2 (fileno (tmp), STDERR_FILENO);
+    *db = db_new (conninfo);
+    fflush (stderr);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    fseek (tmp, 0, SEEK_END);
+    long size = ftell (tmp);
+    rewind (tmp);
+    char *text = calloc (1, (size_t)size + 1);
+    assert_non_null (text);
+    assert_int_equal (fread (text, 1, (size_t)size, tmp), (size_t)size);
+    fclose (tmp);
+    return text;
+}
+
+static void
+test_db_new_never_logs_the_connection_string (void **state)
+{
+    (void)state;
+    //  Malformed: libpq's own message would quote the password.
+    db_t *db = NULL;
+    char *out = s_capture_stderr ("host=/nonexistent password hunter2", &db);
+    assert_null (db);
+    assert_non_null (strstr (out, "malformed"));
+    assert_null (strstr (out, "hunter2"));
+    free (out);
+    //  Unreachable: the reason is logged, the password is not.
+    out = s_capture_stderr ("host=/nonexistent-ostiary port=1 password=hunter2 connect_timeout=1", &db);
+    assert_null (db);
+    assert_non_null (strstr (out, "level=error"));
+    assert_non_null (strstr (out, "cannot connect"));
+    assert_null (strstr (out, "hunter2"));
+    free (out);
+    assert_null (db_new (NULL));
+}
+
+static void
+test_db_null_arguments_are_errors (void **state)
+{
+    (void)state;
+    PGresult *res = (PGresult *)1;
+    assert_int_equal (db_exec (NULL, "x", 0, NULL, &res), DB_ERROR);
+    assert_null (res);
+    assert_int_equal (db_exec_sql (NULL, "SELECT 1"), DB_ERROR);
+    assert_int_equal (db_prepare (NULL, "x", "SELECT 1", 0), -1);
+    assert_null (db_conn (NULL));
+    db_t *db = NULL;
+    db_destroy (&db);
+    db_destroy (NULL);
+}
+
+//  --- against a server ----------------------------------------------------------
+
+static int
+s_setup (void **state)
+{
+    const char *conninfo = getenv ("OSTIARY_TEST_DB");
+    s_fixture_t *fx = calloc (1, sizeof *fx);
+    assert_non_null (fx);
+    *state = fx;
+    if (!conninfo || !*conninfo)
+        return 0;
+    fx->db = db_new (conninfo);
+    assert_non_null (fx->db);
+    char hex[17];
+    unsigned char raw[8];
+    assert_int_equal (secure_random (raw, sizeof raw), 0);
+    secure_hex (raw, sizeof raw, hex);
+    snprintf (fx->schema, sizeof fx->schema, "test_db_%s", hex);
+    char sql[256];
+    snprintf (sql, sizeof sql, "CREATE SCHEMA %s; CREATE TABLE %s.items (id int PRIMARY KEY, v text)",
+              fx->schema, fx->schema);
+    assert_int_equal (db_exec_sql (fx->db, sql), DB_OK);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *fx = *state;
+    if (fx->db) {
+        db_exec_sql (fx->db, "ROLLBACK");
+        char sql[128];
+        snprintf (sql, sizeof sql, "DROP SCHEMA %s CASCADE", fx->schema);
+        assert_int_equal (db_exec_sql (fx->db, sql), DB_OK);
+        db_destroy (&fx->db);
+        assert_null (fx->db);
+    }
+    free (fx);
+    return 0;
+}
+
+static db_t *
+s_db (void **state)
+{
+    s_fixture_t *fx = *state;
+    if (!fx->db)
+        skip ();
+    return fx->db;
+}
+
+//  Prepares the tests' statements against the fixture's schema.
+static void
+s_prepare (void **state)
+{
+    s_fixture_t *fx = *state;
+    static char insert[128], select[128];
+    snprintf (insert, sizeof insert, "INSERT INTO %s.items (id, v) VALUES ($1, $2)", fx->schema);
+    snprintf (select, sizeof select, "SELECT v, v IS NULL FROM %s.items WHERE id = $1", fx->schema);
+    assert_int_equal (db_prepare (fx->db, "items_insert", insert, 2), 0);
+    assert_int_equal (db_prepare (fx->db, "items_get", select, 1), 0);
+    assert_int_equal (db_prepare (fx->db, "backend_pid", "SELECT pg_backend_pid()", 0), 0);
+}
+
+static void
+test_db_prepare_and_exec_returns_rows (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    assert_int_equal (PQstatus (db_conn (db)), CONNECTION_OK);
+    const char *params[] = {"1", "hello"};
+    PGresult *res = NULL;
+    assert_int_equal (db_exec (db, "items_insert", 2, params, &res), DB_OK);
+    assert_non_null (res);
+    assert_string_equal (PQcmdTuples (res), "1");
+    PQclear (res);
+    const char *id[] = {"1"};
+    assert_int_equal (db_exec (db, "items_get", 1, id, &res), DB_OK);
+    assert_int_equal (PQntuples (res), 1);
+    assert_string_equal (PQgetvalue (res, 0, 0), "hello");
+    PQclear (res);
+    //  No row is still DB_OK: not-found is the caller's call.
+    const char *missing[] = {"2"};
+    assert_int_equal (db_exec (db, "items_get", 1, missing, &res), DB_OK);
+    assert_int_equal (PQntuples (res), 0);
+    PQclear (res);
+    //  The result pointer is optional.
+    assert_int_equal (db_exec (db, "items_get", 1, id, NULL), DB_OK);
+}
+
+static void
+test_db_null_param_is_sql_null (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    const char *params[] = {"3", NULL};
+    assert_int_equal (db_exec (db, "items_insert", 2, params, NULL), DB_OK);
+    PGresult *res = NULL;
+    const char *id[] = {"3"};
+    assert_int_equal (db_exec (db, "items_get", 1, id, &res), DB_OK);
+    assert_true (PQgetisnull (res, 0, 0));
+    assert_string_equal (PQgetvalue (res, 0, 1), "t");
+    PQclear (res);
+}
+
+static void
+test_db_unique_violation_is_conflict (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    const char *params[] = {"7", "first"};
+    assert_int_equal (db_exec (db, "items_insert", 2, params, NULL), DB_OK);
+    PGresult *res = (PGresult *)1;
+    params[1] = "second";
+    assert_int_equal (db_exec (db, "items_insert", 2, params, &res), DB_CONFLICT);
+    assert_null (res);
+    //  The connection is fine afterwards.
+    assert_int_equal (db_exec_sql (db, "SELECT 1"), DB_OK);
+}
+
+static void
+test_db_raised_sqlstates_map_to_statuses (void **state)
+{
+    db_t *db = s_db (state);
+    const struct {
+        const char *code;
+        db_status_t status;
+    } cases[] = {
+        {"40001", DB_RETRY},    {"40P01", DB_RETRY}, {"53300", DB_UNAVAILABLE},
+        {"23503", DB_CONFLICT}, {"22023", DB_ERROR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sql[128];
+        snprintf (sql, sizeof sql, "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '%s'; END $$",
+                  cases[i].code);
+        assert_int_equal (db_exec_sql (db, sql), cases[i].status);
+    }
+    assert_int_equal (db_exec_sql (db, "SELECT 1/0"), DB_ERROR);
+    assert_int_equal (db_exec_sql (db, "SELEC 1"), DB_ERROR);
+    assert_int_equal (db_exec_sql (db, "SELECT 1; SELECT 2"), DB_OK);
+}
+
+static void
+test_db_exec_refuses_unknown_statement_and_wrong_arity (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    PGresult *res = (PGresult *)1;
+    assert_int_equal (db_exec (db, "never_prepared", 0, NULL, &res), DB_ERROR);
+    assert_null (res);
+    const char *one[] = {"1"};
+    assert_int_equal (db_exec (db, "items_insert", 1, one, NULL), DB_ERROR);
+    assert_int_equal (db_exec (db, "items_get", 1, NULL, NULL), DB_ERROR);
+}
+
+static void
+test_db_prepare_refuses_duplicates_and_bad_sql (void **state)
+{
+    db_t *db = s_db (state);
+    assert_int_equal (db_prepare (db, "one", "SELECT 1", 0), 0);
+    assert_int_equal (db_prepare (db, "one", "SELECT 1", 0), -1);
+    assert_int_equal (db_prepare (db, "broken", "SELEKT 1", 0), -1);
+    assert_int_equal (db_prepare (db, "nope", "SELECT * FROM no_such_table_anywhere", 0), -1);
+    //  A refused statement is not registered.
+    assert_int_equal (db_exec (db, "broken", 0, NULL, NULL), DB_ERROR);
+    assert_int_equal (db_exec (db, "one", 0, NULL, NULL), DB_OK);
+}
+
+static void
+test_db_transactions_commit_and_roll_back (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    const char *a[] = {"10", "kept"}, *b[] = {"11", "dropped"};
+    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    assert_int_equal (db_exec (db, "items_insert", 2, a, NULL), DB_OK);
+    assert_int_equal (db_exec_sql (db, "COMMIT"), DB_OK);
+    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    assert_int_equal (db_exec (db, "items_insert", 2, b, NULL), DB_OK);
+    assert_int_equal (db_exec_sql (db, "ROLLBACK"), DB_OK);
+    PGresult *res = NULL;
+    const char *ida[] = {"10"}, *idb[] = {"11"};
+    assert_int_equal (db_exec (db, "items_get", 1, ida, &res), DB_OK);
+    assert_int_equal (PQntuples (res), 1);
+    PQclear (res);
+    assert_int_equal (db_exec (db, "items_get", 1, idb, &res), DB_OK);
+    assert_int_equal (PQntuples (res), 0);
+    PQclear (res);
+}
+
+static int
+s_backend_pid (db_t *db)
+{
+    PGresult *res = NULL;
+    assert_int_equal (db_exec (db, "backend_pid", 0, NULL, &res), DB_OK);
+    int pid = atoi (PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return pid;
+}
+
+//  Ends a backend from another session, as an operator or a restart would,
+//  and waits until it is gone.
+static void
+s_terminate (int pid)
+{
+    PGconn *admin = PQconnectdb (getenv ("OSTIARY_TEST_DB"));
+    assert_int_equal (PQstatus (admin), CONNECTION_OK);
+    char pidtext[16];
+    snprintf (pidtext, sizeof pidtext, "%d", pid);
+    const char *params[] = {pidtext};
+    PGresult *res =
+        PQexecParams (admin, "SELECT pg_terminate_backend($1::int, 5000)", 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
+    assert_string_equal (PQgetvalue (res, 0, 0), "t");
+    PQclear (res);
+    PQfinish (admin);
+}
+
+static void
+test_db_reconnects_after_the_server_drops_the_session (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    int pid = s_backend_pid (db);
+    s_terminate (pid);
+    //  The statement that met the broken link is not re-run (the server may
+    //  have committed it): the caller sees UNAVAILABLE once.
+    const char *params[] = {"20", "after"};
+    assert_int_equal (db_exec (db, "items_insert", 2, params, NULL), DB_UNAVAILABLE);
+    //  Then the connection is back, with every statement prepared again.
+    assert_int_equal (db_exec (db, "items_insert", 2, params, NULL), DB_OK);
+    assert_int_not_equal (s_backend_pid (db), pid);
+    PGresult *res = NULL;
+    const char *id[] = {"20"};
+    assert_int_equal (db_exec (db, "items_get", 1, id, &res), DB_OK);
+    assert_int_equal (PQntuples (res), 1);
+    PQclear (res);
+}
+
+static void
+test_db_lost_transaction_fails_until_rollback (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    const char *a[] = {"30", "in lost tx"}, *b[] = {"31", "after the loss"};
+    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    assert_int_equal (db_exec (db, "items_insert", 2, a, NULL), DB_OK);
+    s_terminate (s_backend_pid (db));
+    assert_int_equal (db_exec (db, "items_insert", 2, b, NULL), DB_UNAVAILABLE);
+    //  What follows belongs to a transaction that no longer exists: it must
+    //  not run in autocommit on a fresh connection.
+    assert_int_equal (db_exec (db, "items_insert", 2, b, NULL), DB_UNAVAILABLE);
+    assert_int_equal (db_exec_sql (db, "COMMIT"), DB_UNAVAILABLE);
+    assert_int_equal (db_exec_sql (db, "ROLLBACK"), DB_OK);
+    //  Nothing of the lost transaction survived, and the connection works.
+    PGresult *res = NULL;
+    const char *id[] = {"30"};
+    assert_int_equal (db_exec (db, "items_get", 1, id, &res), DB_OK);
+    assert_int_equal (PQntuples (res), 0);
+    PQclear (res);
+    assert_int_equal (db_exec (db, "items_insert", 2, b, NULL), DB_OK);
+}
+
+static void
+test_db_lost_transaction_ends_at_next_begin (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    s_terminate (s_backend_pid (db));
+    assert_int_equal (db_exec_sql (db, "SELECT 1"), DB_UNAVAILABLE);
+    assert_int_equal (db_exec_sql (db, "SELECT 1"), DB_UNAVAILABLE);
+    //  A new BEGIN starts a new unit of work on a fresh connection.
+    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    const char *a[] = {"40", "new tx"};
+    assert_int_equal (db_exec (db, "items_insert", 2, a, NULL), DB_OK);
+    assert_int_equal (db_exec_sql (db, "COMMIT"), DB_OK);
+}
+
+#define DB_TEST(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
+
+int
+main (void)
+{
+    log_init ("test", OST_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_db_maps_sqlstate),
+        cmocka_unit_test (test_db_status_names_are_stable),
+        cmocka_unit_test (test_db_new_never_logs_the_connection_string),
+        cmocka_unit_test (test_db_null_arguments_are_errors),
+        DB_TEST (test_db_prepare_and_exec_returns_rows),
+        DB_TEST (test_db_null_param_is_sql_null),
+        DB_TEST (test_db_unique_violation_is_conflict),
+        DB_TEST (test_db_raised_sqlstates_map_to_statuses),
+        DB_TEST (test_db_exec_refuses_unknown_statement_and_wrong_arity),
+        DB_TEST (test_db_prepare_refuses_duplicates_and_bad_sql),
+        DB_TEST (test_db_transactions_commit_and_roll_back),
+        DB_TEST (test_db_reconnects_after_the_server_drops_the_session),
+        DB_TEST (test_db_lost_transaction_fails_until_rollback),
+        DB_TEST (test_db_lost_transaction_ends_at_next_begin),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,299 @@
+/*  Unit tests of the structured log: the line format, the threshold, the
+ *  per-thread context, escaping, and that lines from many threads never mix.
+ *  stderr is redirected to a temporary file around each check. */
+//  cmocka.h needs these first.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int s_saved_fd = -1;
+static FILE *s_capture;
+
+static void
+s_capture_begin (void)
+{
+    fflush (stderr);
+    s_capture = tmpfile ();
+    assert_non_null (s_capture);
+    s_saved_fd = dup (STDERR_FILENO);
+    assert_true (s_saved_fd >= 0);
+    assert_true (dup2 (fileno (s_capture), STDERR_FILENO) >= 0);
+}
+
+//  Restores stderr and returns what was written (free it).
+static char *
+s_capture_end (void)
+{
+    fflush (stderr);
+    dup2 (s_saved_fd, STDERR_FILENO);
+    close (s_saved_fd);
+    fseek (s_capture, 0, SEEK_END);
+    long size = ftell (s_capture);
+    assert_true (size >= 0);
+    rewind (s_capture);
+    char *text = calloc (1, (size_t)size + 1);
+    assert_non_null (text);
+    assert_int_equal (fread (text, 1, (size_t)size, s_capture), (size_t)size);
+    fclose (s_capture);
+    return text;
+}
+
+static size_t
+s_count_lines (const char *text)
+{
+    size_t n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+static void
+s_assert_matches (const char *text, const char *pattern)
+{
+    regex_t re;
+    assert_int_equal (regcomp (&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+    int rc = regexec (&re, text, 0, NULL, 0);
+    regfree (&re);
+    if (rc != 0)
+        fail_msg ("'%s' does not match /%s/", text, pattern);
+}
+
+static int
+s_setup (void **state)
+{
+    (void)state;
+    log_init ("token", OST_LOG_DEBUG);
+    log_set_context (NULL, NULL);
+    return 0;
+}
+
+static void
+test_log_line_is_logfmt_with_ts_level_svc_msg (void **state)
+{
+    (void)state;
+    s_capture_begin ();
+    log_info ("hello %d", 42);
+    char *out = s_capture_end ();
+    s_assert_matches (out, "^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                           "level=info svc=token msg=\"hello 42\"\n$");
+    free (out);
+}
+
+static void
+test_log_levels_are_named (void **state)
+{
+    (void)state;
+    s_capture_begin ();
+    log_debug ("d");
+    log_warn ("w");
+    log_error ("e");
+    char *out = s_capture_end ();
+    assert_int_equal (s_count_lines (out), 3);
+    assert_non_null (strstr (out, "level=debug svc=token msg=\"d\""));
+    assert_non_null (strstr (out, "level=warn svc=token msg=\"w\""));
+    assert_non_null (strstr (out, "level=error svc=token msg=\"e\""));
+    free (out);
+}
+
+static void
+test_log_threshold_drops_lower_levels (void **state)
+{
+    (void)state;
+    log_init ("keys", OST_LOG_WARN);
+    s_capture_begin ();
+    log_debug ("not shown");
+    log_info ("not shown");
+    log_warn ("shown");
+    log_error ("shown too");
+    char *out = s_capture_end ();
+    assert_int_equal (s_count_lines (out), 2);
+    assert_null (strstr (out, "not shown"));
+    assert_non_null (strstr (out, "svc=keys"));
+    free (out);
+}
+
+static void
+test_log_level_parse_accepts_the_four_names (void **state)
+{
+    (void)state;
+    assert_int_equal (log_level_parse ("debug"), OST_LOG_DEBUG);
+    assert_int_equal (log_level_parse ("info"), OST_LOG_INFO);
+    assert_int_equal (log_level_parse ("warn"), OST_LOG_WARN);
+    assert_int_equal (log_level_parse ("error"), OST_LOG_ERROR);
+    assert_int_equal (log_level_parse ("INFO"), -1);
+    assert_int_equal (log_level_parse ("warning"), -1);
+    assert_int_equal (log_level_parse (""), -1);
+    assert_int_equal (log_level_parse (NULL), -1);
+}
+
+static void
+test_log_context_adds_request_id_and_op (void **state)
+{
+    (void)state;
+    log_set_context ("0123456789abcdef0123456789abcdef", "token.health");
+    s_capture_begin ();
+    log_info ("in a request");
+    log_set_context (NULL, NULL);
+    log_info ("outside");
+    char *out = s_capture_end ();
+    s_assert_matches (out, "^ts=[^ ]+ level=info svc=token rid=0123456789abcdef0123456789abcdef "
+                           "op=token.health msg=\"in a request\"\n"
+                           "ts=[^ ]+ level=info svc=token msg=\"outside\"\n$");
+    free (out);
+}
+
+static void *
+s_log_from_other_thread (void *arg)
+{
+    (void)arg;
+    log_info ("other thread");
+    return NULL;
+}
+
+static void
+test_log_context_is_per_thread (void **state)
+{
+    (void)state;
+    log_set_context ("rid-main", "keys.sign");
+    s_capture_begin ();
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_log_from_other_thread, NULL), 0);
+    pthread_join (thread, NULL);
+    char *out = s_capture_end ();
+    log_set_context (NULL, NULL);
+    assert_null (strstr (out, "rid="));
+    assert_null (strstr (out, "op="));
+    assert_non_null (strstr (out, "msg=\"other thread\""));
+    free (out);
+}
+
+static void
+test_log_context_cannot_inject_fields_or_lines (void **state)
+{
+    (void)state;
+    //  A request id can come from a client's X-Request-Id header.
+    log_set_context ("x msg=\"evil\"\nts=forged", "op\r\n");
+    s_capture_begin ();
+    log_info ("m");
+    char *out = s_capture_end ();
+    log_set_context (NULL, NULL);
+    assert_int_equal (s_count_lines (out), 1);
+    assert_non_null (strstr (out, " rid=x_msg__evil__ts_forged op=op__ msg=\"m\""));
+    free (out);
+}
+
+static void
+test_log_escapes_quotes_backslashes_and_control_bytes (void **state)
+{
+    (void)state;
+    s_capture_begin ();
+    log_error ("a\"b\\c\nd\re\tf\x01g\x7fh");
+    char *out = s_capture_end ();
+    assert_int_equal (s_count_lines (out), 1);
+    assert_non_null (strstr (out, "msg=\"a\\\"b\\\\c\\nd\\re\\tf\\x01g\\x7fh\"\n"));
+    free (out);
+}
+
+static void
+test_log_long_message_is_cut_on_one_line (void **state)
+{
+    (void)state;
+    size_t n = 20000;
+    char *big = malloc (n + 1);
+    assert_non_null (big);
+    memset (big, '"', n); //  every byte doubles when escaped
+    big[n] = '\0';
+    s_capture_begin ();
+    log_info ("%s", big);
+    char *out = s_capture_end ();
+    free (big);
+    assert_int_equal (s_count_lines (out), 1);
+    size_t len = strlen (out);
+    assert_true (len < 8192);
+    assert_string_equal (out + len - strlen ("\" truncated=1\n"), "\" truncated=1\n");
+    free (out);
+}
+
+#define LOG_THREADS 8
+#define LOG_LINES 400
+
+static void *
+s_hammer (void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    char rid[16];
+    snprintf (rid, sizeof rid, "t%d", id);
+    log_set_context (rid, "flow.health");
+    char payload[600];
+    memset (payload, 'a' + id, sizeof payload - 1);
+    payload[sizeof payload - 1] = '\0';
+    for (int i = 0; i < LOG_LINES; i++)
+        log_info ("%d %d %s end", id, i, payload);
+    return NULL;
+}
+
+static void
+test_log_lines_from_threads_never_interleave (void **state)
+{
+    (void)state;
+    s_capture_begin ();
+    pthread_t threads[LOG_THREADS];
+    for (int t = 0; t < LOG_THREADS; t++)
+        assert_int_equal (pthread_create (&threads[t], NULL, s_hammer, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < LOG_THREADS; t++)
+        pthread_join (threads[t], NULL);
+    char *out = s_capture_end ();
+    assert_int_equal (s_count_lines (out), LOG_THREADS * LOG_LINES);
+    int seen[LOG_THREADS] = {0};
+    char *save = NULL;
+    for (char *line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+        int id, i, off = 0;
+        char *msg = strstr (line, "msg=\"");
+        assert_non_null (msg);
+        assert_int_equal (strncmp (line, "ts=", 3), 0);
+        assert_int_equal (sscanf (msg, "msg=\"%d %d %n", &id, &i, &off), 2);
+        assert_true (id >= 0 && id < LOG_THREADS);
+        char rid[32];
+        snprintf (rid, sizeof rid, " rid=t%d op=flow.health ", id);
+        assert_non_null (strstr (line, rid));
+        //  The payload is one letter repeated: a byte from another thread's
+        //  line would show up as another letter.
+        const char *p = msg + off;
+        assert_int_equal (strspn (p, (char[]){(char)('a' + id), 0}), 599);
+        assert_string_equal (p + 599, " end\"");
+        seen[id]++;
+    }
+    for (int t = 0; t < LOG_THREADS; t++)
+        assert_int_equal (seen[t], LOG_LINES);
+    free (out);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup (test_log_line_is_logfmt_with_ts_level_svc_msg, s_setup),
+        cmocka_unit_test_setup (test_log_levels_are_named, s_setup),
+        cmocka_unit_test_setup (test_log_threshold_drops_lower_levels, s_setup),
+        cmocka_unit_test_setup (test_log_level_parse_accepts_the_four_names, s_setup),
+        cmocka_unit_test_setup (test_log_context_adds_request_id_and_op, s_setup),
+        cmocka_unit_test_setup (test_log_context_is_per_thread, s_setup),
+        cmocka_unit_test_setup (test_log_context_cannot_inject_fields_or_lines, s_setup),
+        cmocka_unit_test_setup (test_log_escapes_quotes_backslashes_and_control_bytes, s_setup),
+        cmocka_unit_test_setup (test_log_long_message_is_cut_on_one_line, s_setup),
+        cmocka_unit_test_setup (test_log_lines_from_threads_never_interleave, s_setup),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

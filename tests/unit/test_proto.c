@@ -1,0 +1,150 @@
+/*  Unit tests of the op and error tables (proto/ops.def, proto/errors.def)
+ *  as both ends of the bus see them. */
+//  cmocka.h needs these first.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "proto.h"
+
+#include <string.h>
+
+static void
+test_proto_op_finds_every_op_of_the_table (void **state)
+{
+    (void)state;
+    assert_true (proto_op_count () > 0);
+    for (size_t i = 0; i < proto_op_count (); i++) {
+        const op_def_t *op = proto_op_at (i);
+        assert_non_null (op);
+        assert_ptr_equal (proto_op (op->name), op);
+        assert_true (op->max_body > 0);
+        assert_true (op->timeout_ms > 0);
+    }
+}
+
+static void
+test_proto_op_names_are_prefixed_by_their_service (void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < proto_op_count (); i++) {
+        const op_def_t *op = proto_op_at (i);
+        size_t n = strlen (op->service);
+        assert_true (proto_valid_service (op->service));
+        assert_int_equal (strncmp (op->name, op->service, n), 0);
+        assert_int_equal (op->name[n], '.');
+    }
+}
+
+static void
+test_proto_op_keeps_kind_and_limits (void **state)
+{
+    (void)state;
+    const op_def_t *sign = proto_op ("keys.sign");
+    assert_non_null (sign);
+    assert_string_equal (sign->service, "keys");
+    assert_int_equal (sign->kind, OP_READ);
+    assert_int_equal (sign->max_body, 16384);
+    assert_int_equal (sign->timeout_ms, 2000);
+    const op_def_t *health = proto_op ("token.health");
+    assert_non_null (health);
+    assert_string_equal (health->service, "token");
+}
+
+static void
+test_proto_op_unknown_is_null (void **state)
+{
+    (void)state;
+    assert_null (proto_op (NULL));
+    assert_null (proto_op (""));
+    assert_null (proto_op ("keys.nope"));
+    assert_null (proto_op ("KEYS.JWKS"));
+    assert_null (proto_op ("keys.jwks "));
+    assert_null (proto_op_at (proto_op_count ()));
+}
+
+static void
+test_proto_err_maps_oauth_codes_to_http_status (void **state)
+{
+    (void)state;
+    assert_string_equal (proto_err (OST_ERR_INVALID_REQUEST)->code, "invalid_request");
+    assert_int_equal (proto_err (OST_ERR_INVALID_REQUEST)->http_status, 400);
+    //  RFC 6749 §5.2: invalid_client is 401.
+    assert_int_equal (proto_err (OST_ERR_INVALID_CLIENT)->http_status, 401);
+    assert_int_equal (proto_err (OST_ERR_SERVER_ERROR)->http_status, 500);
+    const err_def_t *busy = proto_err (OST_ERR_TEMPORARILY_UNAVAILABLE);
+    assert_int_equal (busy->http_status, 503);
+    assert_true (busy->retry_after > 0);
+    assert_int_equal (proto_err (OST_ERR_DEADLINE_EXCEEDED)->http_status, 504);
+}
+
+static void
+test_proto_err_by_code_roundtrips_every_error (void **state)
+{
+    (void)state;
+    for (int id = 0; id < OST_ERR__COUNT; id++) {
+        const err_def_t *err = proto_err ((ost_err_t)id);
+        assert_int_equal (err->id, id);
+        assert_ptr_equal (proto_err_by_code (err->code), err);
+        assert_true (err->http_status >= 400 && err->http_status <= 599);
+    }
+}
+
+static void
+test_proto_err_unknown_is_server_error_or_null (void **state)
+{
+    (void)state;
+    //  An id out of range is a bug; answer server_error rather than crash.
+    assert_int_equal (proto_err (OST_ERR__COUNT)->id, OST_ERR_SERVER_ERROR);
+    assert_int_equal (proto_err ((ost_err_t)-1)->id, OST_ERR_SERVER_ERROR);
+    assert_null (proto_err_by_code ("no_such_error"));
+    assert_null (proto_err_by_code (""));
+    assert_null (proto_err_by_code (NULL));
+}
+
+static void
+test_proto_valid_service_accepts_short_identifiers (void **state)
+{
+    (void)state;
+    assert_true (proto_valid_service ("token"));
+    assert_true (proto_valid_service ("keys"));
+    assert_true (proto_valid_service ("a"));
+    assert_true (proto_valid_service ("mmi.service"));
+    assert_true (proto_valid_service ("a1-b_c.d"));
+    assert_true (proto_valid_service ("abcdefghijklmnopqrstuvwxyz012345")); //  32
+}
+
+static void
+test_proto_valid_service_rejects_everything_else (void **state)
+{
+    (void)state;
+    assert_false (proto_valid_service (NULL));
+    assert_false (proto_valid_service (""));
+    assert_false (proto_valid_service ("Token"));
+    assert_false (proto_valid_service ("1token"));
+    assert_false (proto_valid_service ("-token"));
+    assert_false (proto_valid_service ("to ken"));
+    assert_false (proto_valid_service ("tok/en"));
+    assert_false (proto_valid_service ("tok\"en"));
+    assert_false (proto_valid_service ("abcdefghijklmnopqrstuvwxyz0123456")); //  33
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_proto_op_finds_every_op_of_the_table),
+        cmocka_unit_test (test_proto_op_names_are_prefixed_by_their_service),
+        cmocka_unit_test (test_proto_op_keeps_kind_and_limits),
+        cmocka_unit_test (test_proto_op_unknown_is_null),
+        cmocka_unit_test (test_proto_err_maps_oauth_codes_to_http_status),
+        cmocka_unit_test (test_proto_err_by_code_roundtrips_every_error),
+        cmocka_unit_test (test_proto_err_unknown_is_server_error_or_null),
+        cmocka_unit_test (test_proto_valid_service_accepts_short_identifiers),
+        cmocka_unit_test (test_proto_valid_service_rejects_everything_else),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
