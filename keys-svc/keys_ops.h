@@ -1,0 +1,16 @@
+/*  keys_ops - the handlers of the keys.* bus operations (proto/ops.def).
+ *  req->app is the keys_app_t of the process. */
+#ifndef OST_KEYS_OPS_H
+#define OST_KEYS_OPS_H
+
+#include "bus_worker.h"
+
+//  keys.health → {"status": "ok", "keys": N published keys}
+int keys_op_health (bus_req_t *req, const json_t *body, json_t **result);
+//  keys.jwks → {"keys": [public JWKs of every next, active, retiring key]}
+int keys_op_jwks (bus_req_t *req, const json_t *body, json_t **result);
+//  keys.sign {"claims": {...}, "alg": "RS256"|"ES256"|"EdDSA", "typ": "JWT"}
+//  → {"jws": compact JWS, "kid": kid, "alg": alg}
+int keys_op_sign (bus_req_t *req, const json_t *body, json_t **result);
+
+#endif
