@@ -8,6 +8,7 @@
  *  OAuth-style JSON on stdout), 2 bad usage or bad input. */
 #include "bus_client.h"
 #include "bus_msg.h"
+#include "ctl.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -61,30 +62,143 @@ s_print_error (const bus_error_t *error)
     fprintf (stderr, "ostiaryctl: %s: %s\n", error->code, error->description);
     free (text);
     json_decref (out);
-    return 1;
+    return CTL_ERROR_REPLY;
 }
+
+void
+ctl_print_json (const json_t *value)
+{
+    char *out = json_dumps (value, JSON_INDENT (2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    printf ("%s\n", out ? out : "null");
+    free (out);
+}
+
+int
+ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
+{
+    *result = NULL;
+    bus_client_t *client = bus_client_new (opts->bus, 0);
+    if (!client) {
+        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+        return CTL_USAGE;
+    }
+    bus_error_t error;
+    int rc = bus_client_call (client, op, body, (int) opts->timeout_ms, result, &error);
+    bus_client_destroy (&client);
+    return rc ? s_print_error (&error) : CTL_OK;
+}
+
+static int
+s_cmd_ops (const ctl_opts_t *opts, int argc, char **argv)
+{
+    (void) opts;
+    (void) argv;
+    if (argc != 1)
+        return s_usage (stderr);
+    for (size_t k = 0; k < proto_op_count (); k++) {
+        const op_def_t *op = proto_op_at (k);
+        printf ("%-24s %-6s %-5s max body %zu, timeout %d ms\n", op->name, op->service,
+                op->kind == OP_READ ? "READ" : "WRITE", op->max_body, op->timeout_ms);
+    }
+    return CTL_OK;
+}
+
+static int
+s_cmd_ready (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2)
+        return s_usage (stderr);
+    if (!proto_valid_service (argv[1])) {
+        fprintf (stderr, "ostiaryctl: invalid service name\n");
+        return CTL_USAGE;
+    }
+    bus_client_t *client = bus_client_new (opts->bus, 0);
+    if (!client) {
+        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+        return CTL_USAGE;
+    }
+    int ready = bus_client_service_ready (client, argv[1], opts->timeout_ms > 0 ? (int) opts->timeout_ms : 2000);
+    bus_client_destroy (&client);
+    printf ("%s\n", ready == 1 ? "ready" : ready == 0 ? "not ready" : "no answer from the broker");
+    return ready == 1 ? CTL_OK : CTL_ERROR_REPLY;
+}
+
+static int
+s_cmd_call (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2 || argc > 3)
+        return s_usage (stderr);
+    const char *op = argv[1];
+    if (!proto_op (op)) {
+        fprintf (stderr, "ostiaryctl: unknown operation %s (see `ostiaryctl ops`)\n", op);
+        return CTL_USAGE;
+    }
+    char *input = NULL;
+    const char *text = "{}";
+    if (argc == 3) {
+        if (strcmp (argv[2], "-") == 0) {
+            input = s_read_stdin ();
+            if (!input) {
+                fprintf (stderr, "ostiaryctl: standard input is larger than %d bytes\n", CTL_MAX_INPUT);
+                return CTL_USAGE;
+            }
+            text = input;
+        }
+        else
+            text = argv[2];
+    }
+    if (strlen (text) > CTL_MAX_INPUT) {
+        fprintf (stderr, "ostiaryctl: the JSON body is larger than %d bytes\n", CTL_MAX_INPUT);
+        free (input);
+        return CTL_USAGE;
+    }
+    json_error_t jerr;
+    json_t *body = json_loads (text, JSON_REJECT_DUPLICATES, &jerr);
+    free (input);
+    if (!json_is_object (body)) {
+        fprintf (stderr, "ostiaryctl: the body must be a JSON object (%s)\n", body ? "not an object" : jerr.text);
+        json_decref (body);
+        return CTL_USAGE;
+    }
+    json_t *result = NULL;
+    int rc = ctl_call (opts, op, body, &result);
+    json_decref (body);
+    if (rc == CTL_OK)
+        ctl_print_json (result);
+    json_decref (result);
+    return rc;
+}
+
+//  The command table: one line per command family.
+static const struct {
+    const char *name;
+    ctl_cmd_fn fn;
+} s_commands[] = {
+    {"call", s_cmd_call},
+    {"ready", s_cmd_ready},
+    {"ops", s_cmd_ops},
+};
 
 int
 main (int argc, char **argv)
 {
-    const char *bus = getenv ("OSTIARY_BUS_ENDPOINT");
-    if (!bus || !*bus)
-        bus = "tcp://127.0.0.1:5555";
-    long timeout = 0;
+    ctl_opts_t opts = {getenv ("OSTIARY_BUS_ENDPOINT"), 0};
+    if (!opts.bus || !*opts.bus)
+        opts.bus = "tcp://127.0.0.1:5555";
     int i = 1;
     for (; i < argc && strncmp (argv[i], "--", 2) == 0; i++) {
         if (strcmp (argv[i], "--help") == 0) {
             s_usage (stdout);
-            return 0;
+            return CTL_OK;
         }
         else if (strcmp (argv[i], "--bus") == 0 && i + 1 < argc)
-            bus = argv[++i];
+            opts.bus = argv[++i];
         else if (strcmp (argv[i], "--timeout") == 0 && i + 1 < argc) {
             char *end;
-            timeout = strtol (argv[++i], &end, 10);
-            if (*end || timeout <= 0 || timeout > 600000) {
+            opts.timeout_ms = strtol (argv[++i], &end, 10);
+            if (*end || opts.timeout_ms <= 0 || opts.timeout_ms > 600000) {
                 fprintf (stderr, "ostiaryctl: --timeout takes milliseconds between 1 and 600000\n");
-                return 2;
+                return CTL_USAGE;
             }
         }
         else {
@@ -94,83 +208,10 @@ main (int argc, char **argv)
     }
     if (i >= argc)
         return s_usage (stderr);
-    const char *command = argv[i++];
     log_init ("ostiaryctl", OST_LOG_WARN);
-
-    if (strcmp (command, "ops") == 0 && i == argc) {
-        for (size_t k = 0; k < proto_op_count (); k++) {
-            const op_def_t *op = proto_op_at (k);
-            printf ("%-24s %-6s %-5s max body %zu, timeout %d ms\n", op->name, op->service,
-                    op->kind == OP_READ ? "READ" : "WRITE", op->max_body, op->timeout_ms);
-        }
-        return 0;
-    }
-    if (strcmp (command, "ready") == 0 && i + 1 == argc) {
-        if (!proto_valid_service (argv[i])) {
-            fprintf (stderr, "ostiaryctl: invalid service name\n");
-            return 2;
-        }
-        bus_client_t *client = bus_client_new (bus, 0);
-        if (!client) {
-            fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", bus);
-            return 2;
-        }
-        int ready = bus_client_service_ready (client, argv[i], timeout > 0 ? (int) timeout : 2000);
-        bus_client_destroy (&client);
-        printf ("%s\n", ready == 1 ? "ready" : ready == 0 ? "not ready" : "no answer from the broker");
-        return ready == 1 ? 0 : 1;
-    }
-    if (strcmp (command, "call") != 0 || i >= argc || argc - i > 2)
-        return s_usage (stderr);
-
-    const char *op = argv[i++];
-    if (!proto_op (op)) {
-        fprintf (stderr, "ostiaryctl: unknown operation %s (see `ostiaryctl ops`)\n", op);
-        return 2;
-    }
-    char *input = NULL;
-    const char *text = "{}";
-    if (i < argc) {
-        if (strcmp (argv[i], "-") == 0) {
-            input = s_read_stdin ();
-            if (!input) {
-                fprintf (stderr, "ostiaryctl: standard input is larger than %d bytes\n", CTL_MAX_INPUT);
-                return 2;
-            }
-            text = input;
-        }
-        else
-            text = argv[i];
-    }
-    if (strlen (text) > CTL_MAX_INPUT) {
-        fprintf (stderr, "ostiaryctl: the JSON body is larger than %d bytes\n", CTL_MAX_INPUT);
-        free (input);
-        return 2;
-    }
-    json_error_t jerr;
-    json_t *body = json_loads (text, JSON_REJECT_DUPLICATES, &jerr);
-    free (input);
-    if (!json_is_object (body)) {
-        fprintf (stderr, "ostiaryctl: the body must be a JSON object (%s)\n", body ? "not an object" : jerr.text);
-        json_decref (body);
-        return 2;
-    }
-    bus_client_t *client = bus_client_new (bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", bus);
-        json_decref (body);
-        return 2;
-    }
-    json_t *result = NULL;
-    bus_error_t error;
-    int rc = bus_client_call (client, op, body, (int) timeout, &result, &error);
-    json_decref (body);
-    bus_client_destroy (&client);
-    if (rc)
-        return s_print_error (&error);
-    char *out = json_dumps (result, JSON_INDENT (2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    printf ("%s\n", out ? out : "null");
-    free (out);
-    json_decref (result);
-    return 0;
+    for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
+        if (strcmp (argv[i], s_commands[k].name) == 0)
+            return s_commands[k].fn (&opts, argc - i, argv + i);
+    fprintf (stderr, "ostiaryctl: unknown command %s\n", argv[i]);
+    return s_usage (stderr);
 }
