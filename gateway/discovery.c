@@ -1,0 +1,103 @@
+/*  discovery - GET /.well-known/openid-configuration (OpenID Connect
+ *  Discovery 1.0 §3, RFC 8414 §2).
+ *
+ *  Every URL is built from OSTIARY_ISSUER and nothing else: Host and
+ *  X-Forwarded-* are never read (ARCHITECTURE.md), so a client cannot make
+ *  us advertise its own endpoints. */
+#include "jwks.h"
+#include "log.h"
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+//  Claims we can release: the ID Token's own and the standard claims of the
+//  scopes below (OpenID Connect Core §2, §5.1, §5.4).
+// clang-format off
+static const char *const s_claims[] = {
+    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
+    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
+    "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+    "email", "email_verified", "address", "phone_number", "phone_number_verified",
+};
+// clang-format on
+
+static json_t *
+s_strings (const char *const *list, size_t count)
+{
+    json_t *array = json_array ();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (array, json_string (list[i]));
+    return array;
+}
+
+#define S_STRINGS(...)                                                                                       \
+    s_strings ((const char *const[]){__VA_ARGS__},                                                           \
+               sizeof ((const char *const[]){__VA_ARGS__}) / sizeof (const char *))
+
+//  issuer + path, with no doubled slash when the issuer ends in '/'.
+static json_t *
+s_url (const char *issuer, const char *path)
+{
+    size_t len = strlen (issuer);
+    while (len > 0 && issuer[len - 1] == '/')
+        len--;
+    char url[2048];
+    int n = snprintf (url, sizeof url, "%.*s%s", (int)len, issuer, path);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return NULL;
+    return json_string (url);
+}
+
+int
+discovery_get (gw_req_t *req)
+{
+    int max_age = 0;
+    bus_error_t error;
+    jwks_snap_t *snap = jwks_cache_get (req->gw->jwks, req, &max_age, &error);
+    if (!snap)
+        return http_send_bus_error (req, &error);
+    //  Discovery §3: id_token_signing_alg_values_supported is REQUIRED; we
+    //  advertise exactly the algorithms of the keys that can sign now.
+    json_t *algs = json_deep_copy (jwks_snap_algs (snap));
+    jwks_snap_release (&snap);
+    if (!algs || json_array_size (algs) == 0) {
+        json_decref (algs);
+        log_warn ("discovery: the key set has no signing key");
+        return http_send_oauth_error (req, 503, "temporarily_unavailable", "no signing key is available", 1);
+    }
+    const char *issuer = req->gw->cfg->issuer;
+    json_t *doc = json_object ();
+    json_object_set_new (doc, "issuer", json_string (issuer));
+    json_object_set_new (doc, "authorization_endpoint", s_url (issuer, "/authorize"));
+    json_object_set_new (doc, "token_endpoint", s_url (issuer, "/token"));
+    json_object_set_new (doc, "userinfo_endpoint", s_url (issuer, "/userinfo"));
+    json_object_set_new (doc, "jwks_uri", s_url (issuer, "/jwks"));
+    json_object_set_new (doc, "revocation_endpoint", s_url (issuer, "/revoke"));
+    json_object_set_new (doc, "introspection_endpoint", s_url (issuer, "/introspect"));
+    json_object_set_new (doc, "response_types_supported", S_STRINGS ("code"));
+    json_object_set_new (doc, "response_modes_supported", S_STRINGS ("query", "fragment", "form_post"));
+    json_object_set_new (doc, "grant_types_supported",
+                         S_STRINGS ("authorization_code", "refresh_token", "client_credentials"));
+    json_object_set_new (doc, "subject_types_supported", S_STRINGS ("public"));
+    json_object_set_new (doc, "id_token_signing_alg_values_supported", algs);
+    json_object_set_new (doc, "token_endpoint_auth_methods_supported",
+                         S_STRINGS ("client_secret_basic", "client_secret_post", "none"));
+    //  RFC 7636 §4.2: only S256; "plain" is never accepted.
+    json_object_set_new (doc, "code_challenge_methods_supported", S_STRINGS ("S256"));
+    json_object_set_new (doc, "scopes_supported",
+                         S_STRINGS ("openid", "profile", "email", "address", "phone", "offline_access"));
+    json_object_set_new (doc, "claims_supported", s_strings (s_claims, sizeof s_claims / sizeof s_claims[0]));
+    //  RFC 9207 §3: we send iss with every authorization response.
+    json_object_set_new (doc, "authorization_response_iss_parameter_supported", json_true ());
+    json_object_set_new (doc, "request_parameter_supported", json_false ());
+    json_object_set_new (doc, "request_uri_parameter_supported", json_false ());
+
+    //  The document names the signing algorithms of the cached key set, so
+    //  it is cacheable exactly as long as that key set.
+    char cache_control[64];
+    snprintf (cache_control, sizeof cache_control, "public, max-age=%d", max_age);
+    int rc = http_send_json (req, 200, doc, cache_control, NULL, 0);
+    json_decref (doc);
+    return rc;
+}

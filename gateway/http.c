@@ -1,0 +1,701 @@
+/*  http - civetweb glue of the gateway. See http.h.
+ *
+ *  civetweb runs a fixed pool of worker threads. Each one owns a bus client,
+ *  created and destroyed by the init_thread/exit_thread callbacks and kept in
+ *  a thread-local, because a ZeroMQ socket belongs to one thread. One
+ *  catch-all request handler builds a gw_req_t and hands it to the route
+ *  table; civetweb's own error answers (request line or headers too large,
+ *  malformed requests) come through the http_error callback, so that they too
+ *  are JSON and carry an X-Request-Id. */
+#include "http.h"
+
+#include "jwks.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+//  Request line plus headers civetweb buffers. civetweb 1.15 answers a
+//  longer head with 400 ("Malformed message", through http_error) before our
+//  handler runs, and closes the connection.
+#define HTTP_MAX_REQUEST_HEAD "16384"
+#define HTTP_REQUEST_TIMEOUT_MS "10000"
+//  After the answer, unread body bytes we read and drop so that the client
+//  sees the answer and the connection can be reused. Beyond this the
+//  connection is closed instead: an oversized body must not keep a worker
+//  thread busy reading it.
+#define HTTP_DRAIN_MAX (1024 * 1024)
+//  Longest error_description we send.
+#define HTTP_DESCRIPTION_MAX 256
+
+struct _http_server_t {
+    struct mg_context *ctx;
+    gw_t *gw;
+};
+
+//  The bus client of this civetweb worker thread (see init_thread).
+static _Thread_local bus_client_t *s_bus;
+//  The request this thread is serving, so that the http_error callback knows
+//  whether civetweb interrupts one of ours.
+static _Thread_local gw_req_t *s_current;
+
+static atomic_ullong s_fallback_ids;
+
+static double
+s_now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+//  A request id that never fails: random when the CSPRNG answers, a process
+//  counter otherwise (ids only correlate logs; they guard nothing).
+static void
+s_new_request_id (char out[33])
+{
+    if (secure_request_id (out) == 0)
+        return;
+    snprintf (out, 33, "%032llx", (unsigned long long)atomic_fetch_add (&s_fallback_ids, 1) + 1);
+}
+
+//  ---------------------------------------------------------------------------
+//  Escaping and cleaning
+
+size_t
+http_clean_header_value (const char *in, char *out, size_t out_size)
+{
+    size_t o = 0;
+    if (!out || out_size == 0)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && o + 1 < out_size; p++) {
+        unsigned char c = *p;
+        //  RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E,
+        //  so it can sit inside a quoted-string (RFC 6750 §3) untouched.
+        int allowed = (c >= 0x20 && c <= 0x21) || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
+        char keep = allowed ? (char)c : ' ';
+        //  Other bytes become spaces; spaces never lead and never repeat.
+        if (keep == ' ' && (o == 0 || out[o - 1] == ' '))
+            continue;
+        out[o++] = keep;
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    return o;
+}
+
+char *
+http_html_escape (const char *in)
+{
+    if (!in)
+        in = "";
+    size_t need = 1;
+    for (const char *p = in; *p; p++) {
+        switch (*p) {
+        case '&':
+            need += 5;
+            break;
+        case '<':
+        case '>':
+            need += 4;
+            break;
+        case '"':
+        case '\'':
+            need += 5;
+            break;
+        default:
+            need += 1;
+        }
+    }
+    char *out = malloc (need);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = in; *p; p++) {
+        const char *rep = NULL;
+        switch (*p) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&#34;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            *o++ = *p;
+            continue;
+        }
+        size_t n = strlen (rep);
+        memcpy (o, rep, n);
+        o += n;
+    }
+    *o = '\0';
+    return out;
+}
+
+//  Any header value we send: control bytes (CR and LF above all) become
+//  spaces, so no value can end a header line or start a new one.
+static void
+s_header_safe (const char *in, char *out, size_t out_size)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && o + 1 < out_size; p++)
+        out[o++] = (*p < 0x20 || *p == 0x7F) ? ' ' : (char)*p;
+    out[o] = '\0';
+}
+
+//  ---------------------------------------------------------------------------
+//  Responses
+
+//  RFC 9110 §5.6.7 IMF-fixdate of now.
+static void
+s_http_date (char *out, size_t size)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    if (!gmtime_r (&now, &tm) || strftime (out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        out[0] = '\0';
+}
+
+//  Headers of one response, values already made safe.
+#define HTTP_MAX_HEADERS 16
+typedef struct {
+    const char *name[HTTP_MAX_HEADERS];
+    char value[HTTP_MAX_HEADERS][1024];
+    size_t count;
+} s_headers_t;
+
+static void
+s_headers_add (s_headers_t *headers, const char *name, const char *value)
+{
+    if (headers->count < HTTP_MAX_HEADERS && name && value) {
+        headers->name[headers->count] = name;
+        s_header_safe (value, headers->value[headers->count], sizeof headers->value[0]);
+        headers->count++;
+    }
+}
+
+//  The response head written directly, for the cases civetweb 1.15's
+//  header API refuses (see http_send); the connection is then closed, as
+//  civetweb would not know how this response was framed.
+static void
+s_send_head_raw (gw_req_t *req, int status, const s_headers_t *headers)
+{
+    mg_printf (req->conn, "HTTP/1.1 %d %s\r\n", status, mg_get_response_code_text (req->conn, status));
+    for (size_t i = 0; i < headers->count; i++)
+        if (strcasecmp (headers->name[i], "Connection") != 0)
+            mg_printf (req->conn, "%s: %s\r\n", headers->name[i], headers->value[i]);
+    mg_printf (req->conn, "Connection: close\r\n\r\n");
+    mg_disable_keep_alive (req->conn);
+}
+
+int
+http_send (gw_req_t *req, int status, const char *content_type, const char *cache_control,
+           const http_header_t *extra, size_t extra_count, const void *body, size_t body_len)
+{
+    if (req->status)
+        return req->status;
+    req->status = status;
+    s_headers_t *headers = calloc (1, sizeof *headers);
+    if (!headers) {
+        mg_disable_keep_alive (req->conn);
+        return status;
+    }
+    s_headers_add (headers, "X-Request-Id", req->request_id);
+    s_headers_add (headers, "X-Content-Type-Options", "nosniff");
+    if (content_type)
+        s_headers_add (headers, "Content-Type", content_type);
+    if (cache_control)
+        s_headers_add (headers, "Cache-Control", cache_control);
+    for (size_t i = 0; i < extra_count; i++)
+        s_headers_add (headers, extra[i].name, extra[i].value);
+    char length[32];
+    snprintf (length, sizeof length, "%zu", body_len);
+    s_headers_add (headers, "Content-Length", length);
+    //  Our own Date: civetweb 1.15 as Debian builds it formats its Date with
+    //  gmtime(), whose static buffer the worker threads would share.
+    char date[64];
+    s_http_date (date, sizeof date);
+    s_headers_add (headers, "Date", date);
+
+    struct mg_connection *conn = req->conn;
+    int started = req->sent_continue ? -2 : mg_response_header_start (conn, status);
+    if (started == 0) {
+        for (size_t i = 0; i < headers->count; i++)
+            mg_response_header_add (conn, headers->name[i], headers->value[i], -1);
+        mg_response_header_send (conn);
+    } else if (started == -2) {
+        //  -2: the header API refuses this connection's type (a WebSocket
+        //  upgrade request, which we never accept), or a 100 Continue went
+        //  out; the head is written as is.
+        s_send_head_raw (req, status, headers);
+    } else {
+        //  Something was sent on this request already: nothing sensible
+        //  can follow.
+        log_warn ("response %d not sent: the response was already started", status);
+        free (headers);
+        return status;
+    }
+    free (headers);
+    //  RFC 9110 §9.3.2: HEAD gets the headers GET would, without the content.
+    if (!req->head && body && body_len > 0)
+        mg_write (conn, body, body_len);
+    return status;
+}
+
+int
+http_send_json (gw_req_t *req, int status, const json_t *json, const char *cache_control,
+                const http_header_t *extra, size_t extra_count)
+{
+    char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    if (!text) {
+        log_error ("cannot serialize a JSON response");
+        static const char fallback[] = "{\"error\":\"server_error\"}";
+        return http_send (req, 500, "application/json", "no-store", NULL, 0, fallback, sizeof fallback - 1);
+    }
+    int rc =
+        http_send (req, status, "application/json", cache_control, extra, extra_count, text, strlen (text));
+    free (text);
+    return rc;
+}
+
+static int
+s_send_error (gw_req_t *req, int status, const char *code, const char *description, int retry_after,
+              const http_header_t *more, size_t more_count)
+{
+    char clean_code[64], clean_desc[HTTP_DESCRIPTION_MAX];
+    http_clean_header_value (code ? code : "server_error", clean_code, sizeof clean_code);
+    http_clean_header_value (description, clean_desc, sizeof clean_desc);
+    json_t *body = json_object ();
+    json_object_set_new (body, "error", json_string (clean_code));
+    if (clean_desc[0])
+        json_object_set_new (body, "error_description", json_string (clean_desc));
+    char seconds[16];
+    http_header_t extra[4];
+    size_t extra_count = 0;
+    if (retry_after > 0) {
+        snprintf (seconds, sizeof seconds, "%d", retry_after);
+        extra[extra_count++] = (http_header_t){"Retry-After", seconds};
+    }
+    for (size_t i = 0; i < more_count && extra_count < sizeof extra / sizeof extra[0]; i++)
+        extra[extra_count++] = more[i];
+    //  RFC 6749 §5.1/§5.2: responses carrying errors (and tokens) are not cached.
+    int rc = http_send_json (req, status, body, "no-store", extra, extra_count);
+    json_decref (body);
+    return rc;
+}
+
+int
+http_send_oauth_error (gw_req_t *req, int status, const char *code, const char *description, int retry_after)
+{
+    return s_send_error (req, status, code, description, retry_after, NULL, 0);
+}
+
+int
+http_send_too_large (gw_req_t *req)
+{
+    //  The unread body is dropped (a bounded amount) or the connection
+    //  closed after this answer; either way it is not reused.
+    http_header_t close[] = {{"Connection", "close"}};
+    return s_send_error (req, 413, "invalid_request", "the request body is too large", 0, close, 1);
+}
+
+int
+http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, bus_error_t *error)
+{
+    *result = NULL;
+    if (!req->bus) {
+        bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the gateway has no bus connection");
+        metrics_bus_error (req->gw->metrics, error->err);
+        return -1;
+    }
+    log_set_context (req->request_id, op);
+    int rc = bus_client_call (req->bus, op, body, 0, result, error);
+    if (rc)
+        metrics_bus_error (req->gw->metrics, error->err);
+    log_set_context (req->request_id, NULL);
+    return rc;
+}
+
+int
+http_send_bus_error (gw_req_t *req, const bus_error_t *error)
+{
+    ost_err_t err = error ? error->err : OST_ERR_SERVER_ERROR;
+    const err_def_t *def = proto_err (err);
+    int status = error && error->http_status >= 400 && error->http_status <= 599 ? error->http_status
+                                                                                 : def->http_status;
+    const char *code = def->code;
+    const char *description = error && error->description[0] ? error->description : NULL;
+    //  Our transport codes are not OAuth codes: a passed deadline is, to the
+    //  client, the server being temporarily unable to answer (RFC 6749
+    //  §4.1.2.1); the others are our own faults.
+    switch (err) {
+    case OST_ERR_DEADLINE_EXCEEDED:
+        code = proto_err (OST_ERR_TEMPORARILY_UNAVAILABLE)->code;
+        break;
+    case OST_ERR_UNKNOWN_OP:
+    case OST_ERR_DUPLICATE_REQUEST:
+    case OST_ERR_NOT_FOUND:
+        code = proto_err (OST_ERR_SERVER_ERROR)->code;
+        status = 500;
+        description = NULL;
+        break;
+    default:
+        break;
+    }
+    if (status >= 500 && !description)
+        description = "the service could not answer";
+    log_warn ("bus error code=%s status=%d", def->code, status);
+    return http_send_oauth_error (req, status, code, description, error ? error->retry_after : 0);
+}
+
+//  ---------------------------------------------------------------------------
+//  Request bodies
+
+static int
+s_is_chunked (const struct mg_connection *conn)
+{
+    const char *te = mg_get_header (conn, "Transfer-Encoding");
+    //  civetweb refused any transfer coding other than chunked and identity.
+    return te && strcasecmp (te, "identity") != 0;
+}
+
+static int
+s_expects_continue (const struct mg_connection *conn)
+{
+    const char *expect = mg_get_header (conn, "Expect");
+    return expect && strcasecmp (expect, "100-continue") == 0;
+}
+
+int
+http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
+{
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    *body = NULL;
+    *len = 0;
+    int chunked = s_is_chunked (req->conn);
+    long long declared = chunked ? -1 : ri->content_length;
+    if (declared > 0 && (unsigned long long)declared > max) {
+        http_send_too_large (req);
+        return -1;
+    }
+    size_t cap = declared >= 0 ? (size_t)declared : (max < 4096 ? max : 4096);
+    char *buf = malloc (cap + 1);
+    if (!buf) {
+        http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        return -1;
+    }
+    if (declared != 0 && !req->body_started && s_expects_continue (req->conn) &&
+        strcmp (ri->http_version ? ri->http_version : "", "1.1") == 0) {
+        //  RFC 9110 §10.1.1: the client waits for this before sending the body.
+        mg_printf (req->conn, "HTTP/1.1 100 Continue\r\n\r\n");
+        req->sent_continue = 1;
+    }
+    req->body_started = 1;
+    size_t used = 0;
+    while (declared < 0 ? chunked : used < (size_t)declared) {
+        if (used == cap) {
+            //  Only a chunked body grows the buffer; one byte past max is
+            //  enough to know it is too large.
+            if (cap > max) {
+                free (buf);
+                http_send_too_large (req);
+                return -1;
+            }
+            size_t grown = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *bigger = realloc (buf, grown + 1);
+            if (!bigger) {
+                free (buf);
+                http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+                return -1;
+            }
+            buf = bigger;
+            cap = grown;
+        }
+        int n = mg_read (req->conn, buf + used, cap - used);
+        if (n == 0 && declared < 0)
+            break;
+        if (n <= 0) {
+            free (buf);
+            http_send_oauth_error (req, 400, "invalid_request", "the request body is incomplete or malformed",
+                                   0);
+            return -1;
+        }
+        used += (size_t)n;
+    }
+    if (used > max) {
+        free (buf);
+        http_send_too_large (req);
+        return -1;
+    }
+    buf[used] = '\0';
+    *body = buf;
+    *len = used;
+    return 0;
+}
+
+//  After the answer: drops what is left of the body, a bounded amount, so
+//  that the client reads our answer rather than a reset and the connection
+//  can serve its next request; past the bound, or when the client still
+//  waits for a 100 Continue we never sent, the connection is closed instead.
+static void
+s_finish_body (gw_req_t *req)
+{
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    int chunked = s_is_chunked (req->conn);
+    if (!chunked && ri->content_length <= 0)
+        return;
+    if (!req->body_started && s_expects_continue (req->conn)) {
+        mg_disable_keep_alive (req->conn);
+        return;
+    }
+    char buf[8192];
+    size_t drained = 0;
+    while (drained <= HTTP_DRAIN_MAX) {
+        int n = mg_read (req->conn, buf, sizeof buf);
+        if (n == 0 && req->status != 413)
+            return;
+        if (n == 0)
+            break;
+        if (n < 0)
+            break;
+        drained += (size_t)n;
+    }
+    //  mg_disable_keep_alive is Debian's civetweb addition: it marks the
+    //  connection to be closed, so civetweb does not read the rest either.
+    mg_disable_keep_alive (req->conn);
+}
+
+//  ---------------------------------------------------------------------------
+//  civetweb callbacks
+
+static void *
+s_init_thread (const struct mg_context *ctx, int thread_type)
+{
+    //  Type 1 is a worker serving connections; the master and timer threads
+    //  never run handlers.
+    if (thread_type != 1)
+        return NULL;
+    gw_t *gw = mg_get_user_data (ctx);
+    s_bus = bus_client_new (gw->cfg->bus_endpoint, (size_t)gw->cfg->bus_max_msg);
+    if (!s_bus)
+        log_error ("http worker: no bus client; its requests will answer 503");
+    return s_bus;
+}
+
+static void
+s_exit_thread (const struct mg_context *ctx, int thread_type, void *thread_pointer)
+{
+    OST_UNUSED (ctx);
+    OST_UNUSED (thread_type);
+    OST_UNUSED (thread_pointer);
+    bus_client_destroy (&s_bus);
+}
+
+static int
+s_log_message (const struct mg_connection *conn, const char *message)
+{
+    OST_UNUSED (conn);
+    log_warn ("civetweb: %s", message ? message : "");
+    return 1;
+}
+
+static void
+s_finish (gw_req_t *req, double started)
+{
+    double elapsed = s_now_s () - started;
+    metrics_request (req->gw->metrics, req->route, req->status, elapsed);
+    log_level_t level = req->status >= 500 ? OST_LOG_WARN : OST_LOG_INFO;
+    if (req->route >= 0 && req->status < 400 && routes_quiet (req->route))
+        level = OST_LOG_DEBUG;
+    log_msg (level, "%s %.200s route=%s status=%d ms=%.1f", req->method ? req->method : "-",
+             req->path ? req->path : "-", routes_name (req->route), req->status, elapsed * 1000.0);
+}
+
+//  What civetweb's own refusals become. The text civetweb offers may quote
+//  the request (e.g. a bad HTTP version), so it is never sent back; these
+//  fixed descriptions are.
+static const struct {
+    int status;
+    const char *code;
+    const char *description;
+} s_civetweb_errors[] = {
+    //  civetweb 1.15 says 400 both for a malformed request and for a request
+    //  line or headers larger than max_request_size.
+    {400, "invalid_request", "the request is malformed or its head is too large"},
+    {404, "not_found", "no such resource"},
+    {405, "invalid_request", "method not allowed"},
+    {411, "invalid_request", "the Content-Length is invalid"},
+    {413, "invalid_request", "the request line or headers are too large"},
+    {414, "invalid_request", "the request URI is too long"},
+    {417, "invalid_request", "the expectation cannot be met"},
+    {431, "invalid_request", "the request headers are too large"},
+    {505, "invalid_request", "the HTTP version is not supported"},
+};
+
+static int
+s_http_error (struct mg_connection *conn, int status, const char *errmsg)
+{
+    if (s_current && s_current->conn == conn) {
+        //  civetweb reports an error while one of our handlers runs: answer
+        //  it as ours unless an answer went out already.
+        if (!s_current->status)
+            http_send_oauth_error (s_current, status, status >= 500 ? "server_error" : "invalid_request",
+                                   status >= 500 ? "internal error" : "the request was refused", 0);
+        return 0;
+    }
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    gw_t *gw = mg_get_user_data (mg_get_context (conn));
+    gw_req_t req = {.conn = conn, .gw = gw, .bus = s_bus, .route = -1};
+    req.method = ri ? ri->request_method : NULL;
+    s_new_request_id (req.request_id);
+    log_set_context (req.request_id, NULL);
+    const char *code = status >= 500 ? "server_error" : "invalid_request";
+    const char *description = status >= 500 ? "internal error" : "the request was refused";
+    for (size_t i = 0; i < sizeof s_civetweb_errors / sizeof s_civetweb_errors[0]; i++)
+        if (s_civetweb_errors[i].status == status) {
+            code = s_civetweb_errors[i].code;
+            description = s_civetweb_errors[i].description;
+        }
+    log_warn ("request refused by civetweb status=%d reason=\"%.100s\"", status, errmsg ? errmsg : "");
+    //  The connection is not reused after civetweb refuses a request.
+    http_header_t extra[] = {{"Connection", "close"}};
+    char clean[HTTP_DESCRIPTION_MAX];
+    http_clean_header_value (description, clean, sizeof clean);
+    json_t *body = json_pack ("{s:s,s:s}", "error", code, "error_description", clean);
+    req.head = req.method && strcmp (req.method, "HEAD") == 0;
+    http_send_json (&req, status, body, "no-store", extra, 1);
+    json_decref (body);
+    metrics_request (gw->metrics, -1, status, 0.0);
+    log_set_context (NULL, NULL);
+    return 0;
+}
+
+//  The one request handler: every path comes here and goes through the
+//  route table.
+static int
+s_handle (struct mg_connection *conn, void *cbdata)
+{
+    double started = s_now_s ();
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    gw_req_t req = {.conn = conn, .gw = cbdata, .bus = s_bus, .route = -1};
+    req.method = ri->request_method ? ri->request_method : "";
+    //  decode_url is off: the path is compared byte for byte, as sent.
+    req.path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "");
+    req.query = ri->query_string;
+    req.head = strcmp (req.method, "HEAD") == 0;
+    s_new_request_id (req.request_id);
+    log_set_context (req.request_id, NULL);
+    if (s_bus)
+        bus_client_set_trace (s_bus, req.request_id);
+    s_current = &req;
+
+    routes_dispatch (&req);
+    if (!req.status) {
+        log_error ("route %s returned without an answer", routes_name (req.route));
+        http_send_oauth_error (&req, 500, "server_error", "internal error", 0);
+    }
+    s_finish_body (&req);
+    s_finish (&req, started);
+
+    s_current = NULL;
+    if (s_bus)
+        bus_client_set_trace (s_bus, NULL);
+    log_set_context (NULL, NULL);
+    return req.status;
+}
+
+//  ---------------------------------------------------------------------------
+//  Server
+
+http_server_t *
+http_server_new (gw_t *gw)
+{
+    http_server_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->gw = gw;
+    char threads[16];
+    snprintf (threads, sizeof threads, "%ld", gw->cfg->http_threads);
+    //  ARCHITECTURE.md: no document root (so no file is ever served), no
+    //  directory listing, no WebSocket handler, bounded request head. URLs
+    //  are not decoded so that routes match the path exactly as sent. The
+    //  CORS settings are emptied so that civetweb does not answer preflights
+    //  itself, without our headers.
+    const char *options[] = {"listening_ports",
+                             gw->cfg->http_listen,
+                             "num_threads",
+                             threads,
+                             "enable_directory_listing",
+                             "no",
+                             "enable_keep_alive",
+                             "yes",
+                             "request_timeout_ms",
+                             HTTP_REQUEST_TIMEOUT_MS,
+                             "max_request_size",
+                             HTTP_MAX_REQUEST_HEAD,
+                             "decode_url",
+                             "no",
+                             "tcp_nodelay",
+                             "1",
+                             "access_control_allow_origin",
+                             "",
+                             "access_control_allow_methods",
+                             "",
+                             "access_control_allow_headers",
+                             "",
+                             NULL};
+    struct mg_callbacks callbacks;
+    memset (&callbacks, 0, sizeof callbacks);
+    callbacks.init_thread = s_init_thread;
+    callbacks.exit_thread = s_exit_thread;
+    callbacks.log_message = s_log_message;
+    callbacks.http_error = s_http_error;
+
+    mg_init_library (0);
+    char why[256] = "";
+    unsigned code = 0;
+    struct mg_init_data init = {.callbacks = &callbacks, .user_data = gw, .configuration_options = options};
+    struct mg_error_data error = {.code = &code, .text = why, .text_buffer_size = sizeof why};
+    self->ctx = mg_start2 (&init, &error);
+    if (!self->ctx) {
+        log_error ("http: cannot start on %s: %s", gw->cfg->http_listen, why[0] ? why : "unknown error");
+        mg_exit_library ();
+        free (self);
+        return NULL;
+    }
+    mg_set_request_handler (self->ctx, "/", s_handle, gw);
+    log_info ("http: listening on %s with %s threads", gw->cfg->http_listen, threads);
+    return self;
+}
+
+void
+http_server_destroy (http_server_t **self_p)
+{
+    if (self_p && *self_p) {
+        http_server_t *self = *self_p;
+        //  Blocks until every worker has finished its request; each bus call
+        //  has a deadline, so this ends.
+        mg_stop (self->ctx);
+        mg_exit_library ();
+        free (self);
+        *self_p = NULL;
+    }
+}

@@ -1,0 +1,100 @@
+/*  http - the gateway's civetweb glue: the server, the per-thread bus client,
+ *  one request context per HTTP request and the response helpers every
+ *  handler uses. Only the gateway knows HTTP; handlers turn a request into
+ *  bus calls and render the answer with these helpers, so that X-Request-Id,
+ *  caching headers, escaping and the bus error → HTTP mapping live in one
+ *  place. */
+#ifndef OST_GW_HTTP_H
+#define OST_GW_HTTP_H
+
+#include "bus_client.h"
+#include "config.h"
+#include "ost.h"
+#include <jansson.h>
+#include <stddef.h>
+
+struct mg_connection;
+typedef struct _jwks_cache_t jwks_cache_t;
+typedef struct _metrics_t metrics_t;
+
+//  What every handler can reach: the configuration and the gateway's shared
+//  state. Owned by main; lives as long as the HTTP server.
+typedef struct {
+    const config_t *cfg;
+    jwks_cache_t *jwks;
+    metrics_t *metrics;
+} gw_t;
+
+//  One HTTP request being served, on the civetweb worker thread serving it.
+typedef struct {
+    struct mg_connection *conn;
+    gw_t *gw;
+    bus_client_t *bus;   //  this thread's bus client; NULL when it could not be created
+    const char *method;  //  as received ("GET", "POST", ...)
+    const char *path;    //  raw path, no query string, not decoded
+    const char *query;   //  raw query string or NULL
+    char request_id[33]; //  sent as X-Request-Id, logged and passed on as the bus trace
+    int route;           //  index in the route table, -1 while unrouted
+    int head;            //  HEAD request: headers only, never a body
+    int status;          //  status of the response sent, 0 before
+    int body_started;    //  http_read_body has begun reading the body
+    int sent_continue;   //  an interim 100 Continue went out
+} gw_req_t;
+
+//  An extra response header. Values are cleaned (see http_clean_header_value).
+typedef struct {
+    const char *name;
+    const char *value;
+} http_header_t;
+
+typedef struct _http_server_t http_server_t;
+
+//  Starts civetweb on cfg->http_listen with cfg->http_threads workers, each
+//  owning a bus client to cfg->bus_endpoint. NULL (after logging why) when the
+//  server cannot start. Stop with http_server_destroy, before the broker goes.
+http_server_t *http_server_new (gw_t *gw);
+void http_server_destroy (http_server_t **self_p);
+
+//  Sends a complete response and returns status. content_type and
+//  cache_control may be NULL (no header). Every response carries
+//  X-Request-Id and X-Content-Type-Options: nosniff. After the first call on
+//  a request, later calls send nothing and return the status already sent.
+int http_send (gw_req_t *req, int status, const char *content_type, const char *cache_control,
+               const http_header_t *extra, size_t extra_count, const void *body, size_t body_len);
+//  Serializes json (not consumed) with jansson, which escapes every string,
+//  and sends it as application/json. JSON is never built by printf.
+int http_send_json (gw_req_t *req, int status, const json_t *json, const char *cache_control,
+                    const http_header_t *extra, size_t extra_count);
+//  RFC 6749 §5.2 error body {"error","error_description"} with
+//  Cache-Control: no-store. The description is cleaned to the RFC 6749
+//  character set; code must be one of our fixed codes. retry_after > 0 adds
+//  Retry-After (seconds).
+int http_send_oauth_error (gw_req_t *req, int status, const char *code, const char *description,
+                           int retry_after);
+//  413 for a request body above the limit, with Connection: close.
+int http_send_too_large (gw_req_t *req);
+//  Calls op on this thread's bus client with the op's deadline from
+//  proto/ops.def, so no request waits longer than that; counts failures in
+//  the metrics. Returns as bus_client_call (0 and *result, or -1 and *error).
+OST_WUR int http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **result,
+                           bus_error_t *error);
+//  Maps an error of the bus to its HTTP answer: the error's http_status,
+//  Retry-After when retry_after > 0, and an OAuth error body.
+int http_send_bus_error (gw_req_t *req, const bus_error_t *error);
+
+//  Reads the request body, at most max bytes, into a new NUL-terminated
+//  buffer (*body, *len; caller frees). A declared Content-Length above max is
+//  refused before anything is read; a chunked body is counted as it is read.
+//  Returns 0, or -1 after answering (413 too large, 400 incomplete, 503 out of
+//  memory): the handler then returns req->status.
+OST_WUR int http_read_body (gw_req_t *req, size_t max, char **body, size_t *len);
+
+//  Copies in to out (size out_size > 0, always NUL-terminated), keeping only
+//  the characters RFC 6749 allows in error and error_description
+//  (%x20-21 / %x23-5B / %x5D-7E); each run of other bytes becomes one space.
+//  Returns the length written.
+size_t http_clean_header_value (const char *in, char *out, size_t out_size);
+//  A new string with & < > " ' replaced by HTML entities; NULL on failure.
+OST_WUR char *http_html_escape (const char *in);
+
+#endif

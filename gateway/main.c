@@ -1,0 +1,98 @@
+/*  gateway - Ostiary's HTTP front and the home of the bus broker.
+ *
+ *  Start-up: configuration, logs, czmq's signal handling, the broker (so
+ *  services can connect), the JWKS cache and metrics, then civetweb. The main
+ *  thread then only waits for SIGINT/SIGTERM, copying the broker's counters
+ *  into the metrics on the way. Shutdown runs in reverse: civetweb first (its
+ *  workers own bus clients connected to the broker), then the broker. */
+#include "broker.h"
+#include "config.h"
+#include "http.h"
+#include "jwks.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+
+#include <czmq.h>
+
+//  How often the main thread asks the broker for its counters.
+#define BROKER_STATS_MS 2000
+#define SIGNAL_CHECK_MS 100
+
+//  Waits for SIGINT/SIGTERM; meanwhile keeps the broker's STATS answer in
+//  the metrics (the broker actor belongs to this thread).
+static void
+s_run (zactor_t *broker, metrics_t *metrics)
+{
+    zpoller_t *poller = zpoller_new (broker, NULL);
+    int64_t next_stats = zclock_mono ();
+    while (poller && !zsys_interrupted) {
+        int64_t now = zclock_mono ();
+        if (now >= next_stats) {
+            zstr_send (broker, "STATS");
+            next_stats = now + BROKER_STATS_MS;
+        }
+        //  The only thing the broker ever sends us is the answer to STATS.
+        void *which = zpoller_wait (poller, (int)(next_stats - now));
+        if (which == broker) {
+            char *stats = zstr_recv (broker);
+            metrics_set_broker_stats (metrics, stats);
+            zstr_free (&stats);
+        } else if (zpoller_terminated (poller))
+            break;
+    }
+    while (!poller && !zsys_interrupted)
+        zclock_sleep (SIGNAL_CHECK_MS);
+    zpoller_destroy (&poller);
+}
+
+int
+main (int argc, char **argv)
+{
+    int exit_code = 0;
+    config_t *cfg = config_load (argc, argv, "gateway", CFG_REQ_GW, &exit_code);
+    if (!cfg)
+        return exit_code;
+    int level = log_level_parse (cfg->log_level);
+    log_init ("gateway", level < 0 ? OST_LOG_INFO : (log_level_t)level);
+    //  czmq's handler turns SIGINT/SIGTERM into zsys_interrupted; installed
+    //  before any thread starts so that every thread inherits it.
+    zsys_init ();
+
+    broker_cfg_t broker_cfg = {
+        .endpoint = cfg->bus_endpoint,
+        .heartbeat_ms = (int)cfg->heartbeat_ms,
+        .liveness = (int)cfg->heartbeat_liveness,
+        .queue_max = (size_t)cfg->queue_max,
+        .max_msg = (size_t)cfg->bus_max_msg,
+    };
+    zactor_t *broker = broker_new (&broker_cfg);
+    if (!broker) {
+        log_error ("cannot bind the bus broker on %s", cfg->bus_endpoint);
+        config_destroy (&cfg);
+        return 1;
+    }
+    log_info ("bus broker on %s", cfg->bus_endpoint);
+
+    gw_t gw = {
+        .cfg = cfg,
+        .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
+        .metrics = metrics_new (routes_count ()),
+    };
+    if (!gw.jwks || !gw.metrics)
+        log_error ("out of memory at start-up");
+    http_server_t *server = gw.jwks && gw.metrics ? http_server_new (&gw) : NULL;
+    if (server) {
+        log_info ("gateway ready: issuer %s", cfg->issuer);
+        s_run (broker, gw.metrics);
+        log_info ("stopping");
+    } else
+        exit_code = 1;
+
+    http_server_destroy (&server);
+    zactor_destroy (&broker);
+    jwks_cache_destroy (&gw.jwks);
+    metrics_destroy (&gw.metrics);
+    config_destroy (&cfg);
+    return exit_code;
+}

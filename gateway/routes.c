@@ -1,0 +1,103 @@
+/*  routes - the gateway's route table and its dispatch. See routes.h.
+ *  Adding an endpoint is one line in s_routes; nothing else looks at paths. */
+#include "routes.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *method;
+    const char *path; //  matched exactly, byte for byte
+    route_fn handler;
+    const char *name; //  label in metrics and logs
+    int quiet;        //  probes: successes logged at debug level
+} route_t;
+
+static const route_t s_routes[] = {
+    {"GET", "/.well-known/openid-configuration", discovery_get, "discovery", 0},
+    {"GET", "/jwks", jwks_get, "jwks", 0},
+    {"GET", "/healthz", health_live, "healthz", 1},
+    {"GET", "/readyz", health_ready, "readyz", 1},
+    {"GET", "/metrics", metrics_get, "metrics", 1},
+};
+
+#define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
+
+size_t
+routes_count (void)
+{
+    return ROUTE_COUNT;
+}
+
+const char *
+routes_name (int route)
+{
+    return route >= 0 && (size_t)route < ROUTE_COUNT ? s_routes[route].name : "none";
+}
+
+int
+routes_quiet (int route)
+{
+    return route >= 0 && (size_t)route < ROUTE_COUNT ? s_routes[route].quiet : 0;
+}
+
+//  RFC 9110 §9.3.2: a HEAD is answered like the GET of the same resource.
+static int
+s_method_matches (const route_t *route, const char *method, int head)
+{
+    return strcmp (route->method, method) == 0 || (head && strcmp (route->method, "GET") == 0);
+}
+
+//  RFC 9110 §15.5.6: a 405 lists the methods the resource supports in Allow.
+static void
+s_allow (const char *path, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        if (strcmp (s_routes[i].path, path) != 0)
+            continue;
+        int n = snprintf (out + used, size - used, "%s%s%s", used ? ", " : "", s_routes[i].method,
+                          strcmp (s_routes[i].method, "GET") == 0 ? ", HEAD" : "");
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int
+routes_dispatch (gw_req_t *req)
+{
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    //  civetweb keeps at most MG_MAX_HEADERS headers and silently drops the
+    //  rest; a request that reaches the limit may have lost some (even its
+    //  framing headers), so it is refused rather than half read.
+    if (ri->num_headers >= MG_MAX_HEADERS)
+        return http_send_oauth_error (req, 431, "invalid_request", "too many request headers", 0);
+    //  A declared body above the limit is refused before anything is read,
+    //  whatever the route.
+    if (ri->content_length > req->gw->cfg->http_max_body)
+        return http_send_too_large (req);
+
+    int path_known = 0;
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        if (strcmp (s_routes[i].path, req->path) != 0)
+            continue;
+        path_known = 1;
+        if (s_method_matches (&s_routes[i], req->method, req->head)) {
+            req->route = (int)i;
+            return s_routes[i].handler (req);
+        }
+    }
+    if (!path_known)
+        return http_send_oauth_error (req, 404, "not_found", "no such resource", 0);
+    char allow[128];
+    s_allow (req->path, allow, sizeof allow);
+    http_header_t extra[] = {{"Allow", allow}};
+    json_t *body =
+        json_pack ("{s:s,s:s}", "error", "invalid_request", "error_description", "method not allowed");
+    int rc = http_send_json (req, 405, body, "no-store", extra, 1);
+    json_decref (body);
+    return rc;
+}
