@@ -32,6 +32,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run test unit e2e clean format bench check-deps
+# Keep object files of the test programs (make would delete them as intermediates).
+.SECONDARY:
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c

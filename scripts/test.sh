@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+#  test.sh - `make test`: unit tests, then end-to-end tests, on a throwaway
+#  PostgreSQL cluster under $BUILD/test (wiped first, on a free port).
+#
+#  Unit tests: every $BUILD/tests/test_* (cmocka), with OSTIARY_TEST_DB set.
+#  End to end: pytest over tests/e2e; the fixture in tests/e2e/conftest.py
+#  starts the services itself, on this cluster (OSTIARY_DB_* exported here).
+#  SANITIZE=1: sanitizer reports go to $BUILD/test/san/ and fail the run.
+#  The last line is "N passed, N failed" (", N skipped" when some were).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build/rel}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+SANITIZE=${SANITIZE:-0}
+T=$BUILD/test
+PG=$T/pg
+UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
+E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-600}
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+say() { echo "test: $*"; }
+
+#  A free TCP port on loopback, as the kernel hands it out.
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+#  A cluster left running by an interrupted run is stopped before the wipe.
+if [ -f "$PG/data/PG_VERSION" ]; then
+    scripts/pg.sh stop "$PG" >/dev/null 2>&1 || true
+fi
+rm -rf "$T"
+(umask 022 && mkdir -p "$T/unit" "$T/e2e")
+
+PG_STARTED=0
+stop_pg() {
+    if [ "$PG_STARTED" = 1 ]; then
+        PG_STARTED=0
+        scripts/pg.sh stop "$PG" >/dev/null 2>&1 || true
+    fi
+}
+trap stop_pg EXIT
+trap 'stop_pg; echo; echo "interrupted"; exit 130' INT TERM
+
+port=$(free_port)
+say "PostgreSQL cluster in $PG (port $port)"
+if ! OSTIARY_PG_FAST=1 scripts/pg.sh init "$PG" "$port" >/dev/null; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+PG_STARTED=1
+if ! scripts/pg.sh start "$PG" || ! scripts/pg.sh bootstrap "$PG"; then
+    stop_pg
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+eval "$(scripts/pg.sh env "$PG")"
+export OSTIARY_MIGRATIONS_DIR=$ROOT/migrations
+
+if [ "$SANITIZE" = 1 ]; then
+    mkdir -p "$T/san"
+    #  Reports go to files (one per process, named by pid) so that none is lost
+    #  in a log nobody reads; any such file fails the run below.
+    export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$T/san/asan:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$T/san/ubsan"
+    export LSAN_OPTIONS="log_path=$T/san/lsan"
+fi
+export SANITIZE
+unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE
+
+#  Sum of the numbers a cmocka summary line carries, e.g. "[  PASSED  ] 3 test(s).".
+sum_of() {
+    sed -n "s/^\[  $1 *\] \([0-9][0-9]*\) test(s).*/\1/p" "$2" | awk '{ n += $1 } END { print n + 0 }'
+}
+
+#  ------------------------------------------------------------------ unit
+say "unit tests"
+shopt -s nullglob
+for bin in "$BUILD"/tests/test_*; do
+    [ -f "$bin" ] && [ -x "$bin" ] || continue
+    case "$bin" in *.d | *.o) continue ;; esac
+    name=$(basename "$bin")
+    log=$T/unit/$name.log
+    rc=0
+    timeout -k 10 "$UNIT_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null || rc=$?
+    p=$(sum_of PASSED "$log")
+    f=$(sum_of FAILED "$log")
+    s=$(sum_of SKIPPED "$log")
+    note=""
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        #  A crash, a sanitizer abort or a time-out: the binary counts as one failure.
+        f=1
+        case $rc in
+            124 | 137) note=" (timed out after ${UNIT_TIMEOUT} s)" ;;
+            *) note=" (exit status $rc)" ;;
+        esac
+    elif [ "$rc" = 0 ] && ! grep -q '^\[  PASSED  \]' "$log"; then
+        f=1
+        note=" (no cmocka summary)"
+    fi
+    if grep -q -e 'runtime error:' -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' "$log"; then
+        [ "$f" = 0 ] && f=1
+        note="$note (sanitizer report in its output)"
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    SKIPPED=$((SKIPPED + s))
+    if [ "$f" != 0 ]; then
+        echo "---- $name: $p passed, $f failed$note; its output:"
+        cat "$log"
+        echo "---- end of $name"
+    else
+        if [ "$s" != 0 ]; then echo "  $name: $p passed, $s skipped"; else echo "  $name: $p passed"; fi
+    fi
+done
+shopt -u nullglob
+
+#  ------------------------------------------------------------------ e2e
+say "end-to-end tests"
+export OSTIARY_BIN_DIR=$BUILD/bin
+export OSTIARY_E2E_DIR=$T/e2e
+export PYTHONDONTWRITEBYTECODE=1
+rc=0
+timeout -k 15 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider \
+    </dev/null 2>&1 | tee "$T/e2e/pytest.log" || true
+rc=${PIPESTATUS[0]}
+read -r p f s < <(/usr/bin/python3 - "$T/e2e/pytest.log" <<'EOF'
+import re, sys
+counts = {}
+text = open(sys.argv[1], errors="replace").read().splitlines()
+for line in reversed(text):
+    line = line.strip().strip("=").strip()
+    if re.search(r"\bin [0-9.]+s\b", line) and re.match(r"^(no tests ran|\d+ \w+)", line):
+        for n, word in re.findall(r"(\d+) (\w+)", line.split(" in ")[0]):
+            counts[word] = counts.get(word, 0) + int(n)
+        break
+g = counts.get
+print(g("passed", 0) + g("xpassed", 0),
+      g("failed", 0) + g("error", 0) + g("errors", 0),
+      g("skipped", 0) + g("xfailed", 0))
+EOF
+)
+p=${p:-0} f=${f:-0} s=${s:-0}
+case $rc in
+    0 | 1) ;;
+    5) say "pytest collected no tests" ;;
+    124 | 137) say "pytest timed out after $E2E_TIMEOUT s" ;;
+    *) say "pytest exited with status $rc" ;;
+esac
+if [ "$rc" != 0 ] && [ "$rc" != 5 ] && [ "$f" = 0 ]; then
+    f=1
+fi
+PASSED=$((PASSED + p))
+FAILED=$((FAILED + f))
+SKIPPED=$((SKIPPED + s))
+
+stop_pg
+
+#  ------------------------------------------------------------------ sanitizers
+if [ "$SANITIZE" = 1 ]; then
+    reports=$(find "$T/san" -type f 2>/dev/null | sort)
+    if [ -n "$reports" ]; then
+        n=0
+        for r in $reports; do
+            n=$((n + 1))
+            echo "---- sanitizer report $r"
+            head -n 80 "$r"
+        done
+        say "$n sanitizer report(s): each counts as a failure"
+        FAILED=$((FAILED + n))
+    else
+        say "no sanitizer report"
+    fi
+fi
+
+line="$PASSED passed, $FAILED failed"
+[ "$SKIPPED" -gt 0 ] && line="$line, $SKIPPED skipped"
+echo "$line"
+[ "$FAILED" = 0 ]

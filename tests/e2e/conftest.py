@@ -1,0 +1,426 @@
+"""End-to-end harness: the whole Ostiary stack on free loopback ports.
+
+The session fixture `stack` starts keys-svc, token-svc, flow-svc and the
+gateway (with its bus broker) against a PostgreSQL cluster, waits for /readyz
+and hands tests a handle to drive and disturb them:
+
+    stack.base_url                 issuer == gateway base URL
+    stack.bus_endpoint             the broker's tcp:// endpoint
+    stack.env                      environment for ostiaryctl and the services
+    stack.bin(name)                path of a binary
+    stack.ctl(*args, input=None, timeout=30)   ostiaryctl → CompletedProcess
+    stack.start(name, extra_env=None)          a NEW instance → Instance
+    stack.instances(name)          live instances of a service
+    stack.stop_all(name)           SIGTERM every instance and wait
+    stack.ensure(name)             start one instance if none is alive
+    stack.wait_ready(timeout=15)   poll /readyz until 200
+    stack.log_text(name)           every log line of that service so far
+
+The cluster comes from the environment when scripts/test.sh provides one
+(OSTIARY_DB_TOKEN, OSTIARY_DB_FLOW, OSTIARY_DB_KEYS, OSTIARY_PG_ADMIN);
+otherwise the fixture makes a throwaway one with scripts/pg.sh. `stack.env`
+carries those conninfos too (each service gets only its own, as OSTIARY_DB).
+Service names may be given as "token-svc" or "token". Binaries come from OSTIARY_BIN_DIR
+(default build/rel/bin, build/san/bin with SANITIZE=1).
+
+A test that stops a service restores it in a `finally:` with
+`stack.ensure(name)` and `stack.wait_ready()`; the autouse fixture below does
+the same after every test anyway, so one failing test cannot break the next.
+"""
+
+import atexit
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+SANITIZE = os.environ.get("SANITIZE") == "1"
+BIN_DIR = Path(os.environ.get("OSTIARY_BIN_DIR")
+               or REPO / "build" / ("san" if SANITIZE else "rel") / "bin").resolve()
+if not SANITIZE and BIN_DIR.parent.name == "san":
+    SANITIZE = True
+BUILD_DIR = BIN_DIR.parent
+
+SERVICES = ("keys-svc", "token-svc", "flow-svc")
+PROCESSES = SERVICES + ("gateway",)
+DB_VARS = {
+    "token-svc": "OSTIARY_DB_TOKEN",
+    "flow-svc": "OSTIARY_DB_FLOW",
+    "keys-svc": "OSTIARY_DB_KEYS",
+}
+# Services may be named by process ("keys-svc") or by bus service ("keys").
+ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+READY_TIMEOUT = 30
+STOP_GRACE = 10
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_kek():
+    """32 random bytes, base64url without padding."""
+    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+def tail(path, lines=40):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError as e:
+        return f"({e})\n"
+
+
+class Instance:
+    """One running process of a service."""
+
+    def __init__(self, name, proc, log_path, log_file):
+        self.name = name
+        self.proc = proc
+        self.log_path = log_path
+        self._log_file = log_file
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def terminate(self):
+        """SIGTERM: a clean stop."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        """SIGKILL: a crash as seen by everyone else."""
+        if self.alive():
+            self.proc.kill()
+
+    def wait(self, timeout=None):
+        """Exit status; raises subprocess.TimeoutExpired."""
+        rc = self.proc.wait(timeout)
+        self._close()
+        return rc
+
+    def stop(self, grace=STOP_GRACE):
+        """SIGTERM, then SIGKILL after `grace` seconds. Returns the exit status."""
+        self.terminate()
+        try:
+            return self.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.wait(grace)
+
+    def _close(self):
+        if self._log_file and not self._log_file.closed:
+            self._log_file.close()
+
+    def __repr__(self):
+        state = "alive" if self.alive() else f"exited {self.proc.returncode}"
+        return f"<Instance {self.name} pid={self.pid} {state}>"
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster made with scripts/pg.sh."""
+
+    def __init__(self, folder):
+        self.dir = folder
+        self.pg = str(REPO / "scripts" / "pg.sh")
+        env = dict(os.environ, OSTIARY_PG_FAST="1")
+        subprocess.run([self.pg, "init", folder, str(free_port())], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([self.pg, "start", folder], check=True)
+        self.started = True
+        subprocess.run([self.pg, "bootstrap", folder], check=True)
+        out = subprocess.run([self.pg, "env", folder], check=True, capture_output=True,
+                             text=True).stdout
+        self.env = {}
+        for line in out.splitlines():
+            # export NAME='value' (values never hold a quote: see pg.sh)
+            name, _, value = line[len("export "):].partition("=")
+            self.env[name] = value.strip("'")
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            subprocess.run([self.pg, "stop", self.dir], check=False)
+
+
+class Stack:
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.log_dir = self.workdir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.san_dir = self.workdir / "san"
+        self._procs = {name: [] for name in PROCESSES}
+        self._counts = {name: 0 for name in PROCESSES}
+        self._cluster = None
+
+        db = {var: os.environ.get(var) for var in DB_VARS.values()}
+        if not all(db.values()):
+            # No cluster from scripts/test.sh: make our own (pg.sh needs a
+            # folder the postgres user can reach, so not a 0700 temp folder).
+            pg_dir = self.workdir / "pg"
+            os.chmod(self.workdir, 0o755)
+            self._cluster = Cluster(str(pg_dir))
+            db = {var: self._cluster.env[var] for var in DB_VARS.values()}
+        self._db = db
+
+        self.http_port = free_port()
+        self.bus_port = free_port()
+        while self.bus_port == self.http_port:
+            self.bus_port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.bus_endpoint = f"tcp://127.0.0.1:{self.bus_port}"
+
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("OSTIARY_") and k.lower() not in
+               ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+        env.update({
+            "OSTIARY_ISSUER": self.base_url,
+            "OSTIARY_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
+            "OSTIARY_BUS_ENDPOINT": self.bus_endpoint,
+            "OSTIARY_KEK": new_kek(),
+            "OSTIARY_MIGRATIONS_DIR": str(REPO / "migrations"),
+            "OSTIARY_JWKS_MAX_AGE": "60",
+            "OSTIARY_WORKERS": "2",
+            "OSTIARY_HTTP_THREADS": "8",
+            "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "info"),
+        })
+        env.update(db)
+        # The cluster's superuser over its private socket, for tests that
+        # must look at or disturb the database directly.
+        admin = (self._cluster.env if self._cluster else os.environ).get("OSTIARY_PG_ADMIN")
+        if admin:
+            env["OSTIARY_PG_ADMIN"] = admin
+        if SANITIZE:
+            self.san_dir.mkdir(exist_ok=True)
+            if "log_path=" not in env.get("ASAN_OPTIONS", ""):
+                env["ASAN_OPTIONS"] = (f"detect_leaks=1:halt_on_error=1:abort_on_error=0:"
+                                       f"log_path={self.san_dir}/asan")
+            if "log_path=" not in env.get("UBSAN_OPTIONS", ""):
+                env["UBSAN_OPTIONS"] = (f"print_stacktrace=1:halt_on_error=1:"
+                                        f"log_path={self.san_dir}/ubsan")
+        self.env = env
+        self._http = requests.Session()
+        self._http.trust_env = False
+
+    # ------------------------------------------------------------ binaries
+
+    def bin(self, name):
+        path = BIN_DIR / ALIASES.get(name, name)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run make")
+        return str(path)
+
+    def ctl(self, *args, input=None, timeout=30):
+        """ostiaryctl with the stack's environment (its bus endpoint)."""
+        return subprocess.run([self.bin("ostiaryctl"), *map(str, args)], env=self.env,
+                              input=input, text=True, capture_output=True, timeout=timeout)
+
+    # ------------------------------------------------------------ processes
+
+    def start(self, name, extra_env=None):
+        """Starts a NEW instance of `name` and returns its Instance."""
+        name = ALIASES.get(name, name)
+        if name not in PROCESSES:
+            raise ValueError(f"unknown service {name!r}")
+        env = dict(self.env)
+        for var in (*DB_VARS.values(), "OSTIARY_PG_ADMIN"):
+            env.pop(var, None)
+        if name in DB_VARS:
+            env["OSTIARY_DB"] = self._db[DB_VARS[name]]
+        if extra_env:
+            env.update({k: str(v) for k, v in extra_env.items()})
+        self._counts[name] += 1
+        log_path = self.log_dir / f"{name}-{self._counts[name]}.log"
+        log_file = open(log_path, "ab", buffering=0)
+        proc = subprocess.Popen([self.bin(name)], env=env, cwd=str(REPO),
+                                stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        inst = Instance(name, proc, log_path, log_file)
+        self._procs[name].append(inst)
+        return inst
+
+    def instances(self, name):
+        name = ALIASES.get(name, name)
+        return [i for i in self._procs[name] if i.alive()]
+
+    def stop_all(self, name):
+        """SIGTERM every instance of `name` and wait (SIGKILL after 10 s)."""
+        name = ALIASES.get(name, name)
+        live = self.instances(name)
+        for inst in live:
+            inst.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for inst in live:
+            try:
+                inst.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                inst.kill()
+                inst.wait(STOP_GRACE)
+
+    def ensure(self, name):
+        """Starts one instance when none of `name` is alive."""
+        if not self.instances(name):
+            self.start(name)
+
+    def readyz(self):
+        """Status code of GET /readyz, 0 when the gateway does not answer."""
+        try:
+            return self._http.get(self.base_url + "/readyz", timeout=2,
+                                  allow_redirects=False).status_code
+        except requests.RequestException:
+            return 0
+
+    def wait_ready(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.readyz()
+            if status == 200:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"/readyz is {status or 'unreachable'} after {timeout} s\n" + self.log_tails())
+            time.sleep(0.1)
+
+    def log_text(self, name):
+        """Everything every instance of `name` has logged so far."""
+        name = ALIASES.get(name, name)
+        text = []
+        for inst in self._procs[name]:
+            try:
+                text.append(inst.log_path.read_text(errors="replace"))
+            except OSError:
+                pass
+        return "".join(text)
+
+    def log_tails(self, lines=30):
+        out = []
+        for name in PROCESSES:
+            for inst in self._procs[name]:
+                out.append(f"---- {inst.log_path.name} ({'alive' if inst.alive() else f'exited {inst.proc.returncode}'})\n")
+                out.append(tail(inst.log_path, lines))
+        return "".join(out)
+
+    # ------------------------------------------------------------ whole stack
+
+    def boot(self):
+        for name in SERVICES:
+            self.start(name)
+        self.start("gateway")
+        deadline = time.monotonic() + READY_TIMEOUT
+        while self.readyz() != 200:
+            dead = [i for n in PROCESSES for i in self._procs[n] if not i.alive()]
+            if dead or time.monotonic() >= deadline:
+                why = (f"{dead[0].name} exited with status {dead[0].proc.returncode}"
+                       if dead else f"/readyz not 200 after {READY_TIMEOUT} s")
+                print(f"stack failed to start: {why}\n{self.log_tails()}")
+                raise RuntimeError(f"stack failed to start: {why}\n{self.log_tails()}")
+            time.sleep(0.1)
+
+    def shutdown(self):
+        live = [i for n in PROCESSES for i in self._procs[n] if i.alive()]
+        # The gateway last: services disconnect from a live broker.
+        live.sort(key=lambda i: i.name == "gateway")
+        for inst in live:
+            inst.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for inst in live:
+            try:
+                inst.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                inst.kill()
+                inst.wait(STOP_GRACE)
+        for name in PROCESSES:
+            for inst in self._procs[name]:
+                inst._close()
+        self._http.close()
+        if self._cluster:
+            self._cluster.stop()
+
+    def sanitizer_reports(self):
+        """Report files and log excerpts left by the sanitizers."""
+        found = []
+        if self.san_dir.is_dir():
+            for path in sorted(self.san_dir.iterdir()):
+                found.append(f"---- {path}\n{tail(path, 60)}")
+        for name in PROCESSES:
+            for inst in self._procs[name]:
+                text = tail(inst.log_path, 100000)
+                if any(mark in text for mark in SANITIZER_MARKS):
+                    found.append(f"---- {inst.log_path}\n{tail(inst.log_path, 60)}")
+        return found
+
+
+def _workdir():
+    given = os.environ.get("OSTIARY_E2E_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        return path, False
+    base = BUILD_DIR / "e2e"
+    old = os.umask(0o022)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    finally:
+        os.umask(old)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=str(base))), True
+
+
+@pytest.fixture(scope="session")
+def stack(request):
+    workdir, own = _workdir()
+    s = Stack(workdir)
+    atexit.register(s.shutdown)
+    try:
+        s.boot()
+    except BaseException:
+        s.shutdown()
+        raise
+    yield s
+    s.shutdown()
+    reports = s.sanitizer_reports() if SANITIZE else []
+    if reports:
+        pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+    # A folder of our own is removed unless something failed: then its logs
+    # are what the developer reads next.
+    if own and request.session.testsfailed == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def http():
+    """requests.Session without proxies; pass allow_redirects per call."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def _restore_stack(request):
+    """After each test that used the stack, every service runs and /readyz is 200."""
+    yield
+    if "stack" not in request.fixturenames:
+        return
+    try:
+        s = request.getfixturevalue("stack")
+    except Exception:
+        return  # the stack never started: that error is reported already
+    for name in PROCESSES:
+        s.ensure(name)
+    s.wait_ready()
