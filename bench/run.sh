@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+#  bench/run.sh - `make bench`: the suite (optimised build) on loopback, wrk
+#  against every scenario that the code supports, at 16 and 64 connections,
+#  one table row per scenario and connection count, peak RSS of each Ostiary
+#  process, and a markdown copy under bench/results/.
+#
+#  Environment: DURATION (seconds per run, default 10), CONNS ("16 64"),
+#  THREADS (wrk threads, 2), COMPARE=1 also runs the peer comparison of
+#  ../shared/peers/node-oidc-provider/compare.sh against the running suite.
+#  Only loopback is ever a target; every run is bounded by DURATION.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build/bench}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+BIN=$BUILD/bin
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-"16 64"}
+THREADS=${THREADS:-2}
+PORT=${BENCH_HTTP_PORT:-18080}
+export OSTIARY_HTTP_LISTEN=127.0.0.1:$PORT
+export OSTIARY_ISSUER=http://127.0.0.1:$PORT
+export OSTIARY_BUS_ENDPOINT=tcp://127.0.0.1:${BENCH_BUS_PORT:-15555}
+export OSTIARY_PG_PORT=${BENCH_PG_PORT:-55532}
+export OSTIARY_LOG_LEVEL=${OSTIARY_LOG_LEVEL:-warn}
+URL=$OSTIARY_ISSUER
+OUT=$BUILD/bench
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)" >&2; exit 2; }
+
+RUN_PID=
+EXTRA_PIDS=()
+cleanup() {
+    for p in "${EXTRA_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    if [ -n "$RUN_PID" ]; then
+        kill -TERM "$RUN_PID" 2>/dev/null || true
+        wait "$RUN_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench: starting the suite ($BIN) on $URL"
+BUILD=$BUILD scripts/run.sh >"$OUT/run.log" 2>&1 </dev/null &
+RUN_PID=$!
+for _ in $(seq 1 300); do
+    if curl -sf "$URL/readyz" >/dev/null 2>&1; then break; fi
+    kill -0 "$RUN_PID" 2>/dev/null || { cat "$OUT/run.log"; echo "bench: the suite did not start" >&2; exit 1; }
+    sleep 0.1
+done
+curl -sf "$URL/readyz" >/dev/null || { cat "$OUT/run.log"; echo "bench: not ready" >&2; exit 1; }
+
+pid_of() { pgrep -f "^$BIN/$1\$" | head -n "${2:-1}" | tr '\n' ' '; }
+#  Peak resident set (VmHWM) of each pid, in MB, joined with "+".
+rss_mb() {
+    local out="" p r
+    for p in $1; do
+        r=$(awk '/VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        out="$out${out:++}$(((${r:-0} + 512) / 1024))"
+    done
+    echo "${out:--}"
+}
+
+#  One wrk run → "req/s p50_ms p99_ms non2xx errors"
+run_wrk() {
+    local url=$1 c=$2
+    shift 2
+    env "$@" wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 5s --latency ${LUA:+-s "$LUA"} "$url" >"$OUT/wrk.out" 2>&1 || true
+    /usr/bin/python3 - "$OUT/wrk.out" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+def ms(pct):
+    m = re.search(r'\s' + pct + r'%\s+([\d.]+)(us|ms|s)\b', s)
+    if not m:
+        return float('nan')
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == 'us' else v * 1000 if u == 's' else v
+rps = re.search(r'Requests/sec:\s+([\d.]+)', s)
+bad = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', s)
+err = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', s)
+errors = sum(int(x) for x in err.groups()) if err else 0
+print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {int(bad.group(1)) if bad else 0} {errors}")
+PY
+}
+
+ROWS=()
+row() { ROWS+=("$1"); echo "$1"; }
+
+header() {
+    row "| scenario | token-svc | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | RSS MB gateway | token | flow | keys |"
+    row "|---|---|---|---|---|---|---|---|---|---|---|---|"
+}
+
+scenario() {
+    local name=$1 ntok=$2 path=$3
+    shift 3
+    local c
+    for c in $CONNS; do
+        read -r rps p50 p99 bad errs <<<"$(run_wrk "$URL$path" "$c" "$@")"
+        row "| $name | $ntok | $c | $rps | $p50 | $p99 | $bad | $errs | $(rss_mb "$(pid_of gateway)") | $(rss_mb "$(pid_of token-svc 2)") | $(rss_mb "$(pid_of flow-svc)") | $(rss_mb "$(pid_of keys-svc)") |"
+    done
+}
+
+run_all() {
+    local ntok=$1
+    LUA= scenario "discovery" "$ntok" /.well-known/openid-configuration
+    LUA= scenario "jwks" "$ntok" /jwks
+    #  Token scenarios need clients from issue 3/4; they join once
+    #  `ostiaryctl clients` exists (bench/seed.sh seeds them).
+    if [ -x bench/seed.sh ] && "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
+        # shellcheck disable=SC1090
+        source <(bench/seed.sh "$BIN" "$URL")
+        if [ -n "${CC_ES_AUTH:-}" ]; then
+            LUA=bench/lua/post.lua scenario "client_credentials ES256" "$ntok" /token BODY="grant_type=client_credentials" AUTH="$CC_ES_AUTH"
+        fi
+        if [ -n "${CC_RS_AUTH:-}" ]; then
+            LUA=bench/lua/post.lua scenario "client_credentials RS256" "$ntok" /token BODY="grant_type=client_credentials" AUTH="$CC_RS_AUTH"
+        fi
+    else
+        row "| token scenarios | $ntok | – | not measured: /token grants arrive with issues 3 and 4 | | | | | | | | |"
+    fi
+}
+
+header
+run_all 1
+
+#  Scaling out: a second token-svc joins the same bus.
+eval "$(scripts/pg.sh env "$BUILD/run/pg")"
+OSTIARY_DB=$OSTIARY_DB_TOKEN OSTIARY_KEK= "$BIN/token-svc" >>"$BUILD/run/logs/token-svc-2.log" 2>&1 </dev/null &
+EXTRA_PIDS+=($!)
+unset OSTIARY_DB_TOKEN OSTIARY_DB_FLOW OSTIARY_DB_KEYS OSTIARY_TEST_DB
+sleep 1
+run_all 2
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RES=bench/results/$STAMP.md
+{
+    echo "# make bench — $STAMP"
+    echo
+    echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "- machine: $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+    echo "- wrk: $THREADS threads, ${DURATION} s per run, on the same cores as the suite"
+    echo
+    for r in "${ROWS[@]}"; do echo "$r"; done
+} >"$RES"
+echo
+echo "bench: results written to $RES"
+
+if [ "${COMPARE:-0}" = 1 ]; then
+    PEER=$ROOT/../shared/peers/node-oidc-provider
+    echo "bench: comparing with node-oidc-provider ($PEER/compare.sh)"
+    OURS_ISSUER=$URL OURS_PIDS="$(pid_of gateway) $(pid_of token-svc 2) $(pid_of flow-svc) $(pid_of keys-svc)" \
+        DURATION=$DURATION "$PEER/compare.sh" | tee -a "$RES"
+fi
