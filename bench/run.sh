@@ -6,7 +6,8 @@
 #
 #  Environment: DURATION (seconds per run, default 10), CONNS ("16 64"),
 #  THREADS (wrk threads, 2), COMPARE=1 also runs the peer comparison of
-#  ../shared/peers/node-oidc-provider/compare.sh against the running suite.
+#  ../shared/peers/node-oidc-provider/compare.sh (or $PEER_DIR/compare.sh)
+#  against the running suite.
 #  Only loopback is ever a target; every run is bounded by DURATION.
 set -euo pipefail
 
@@ -149,7 +150,7 @@ echo
 echo "bench: results written to $RES"
 
 if [ "${COMPARE:-0}" = 1 ]; then
-    PEER=$ROOT/../shared/peers/node-oidc-provider
+    PEER=${PEER_DIR:-$ROOT/../shared/peers/node-oidc-provider}
     echo "bench: comparing with node-oidc-provider ($PEER/compare.sh)"
     OURS_ISSUER=$URL OURS_PIDS="$(pid_of gateway) $(pid_of token-svc 2) $(pid_of flow-svc) $(pid_of keys-svc)" \
         DURATION=$DURATION "$PEER/compare.sh" | tee -a "$RES"
