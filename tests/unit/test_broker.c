@@ -134,6 +134,37 @@ s_raw_heartbeat (zsock_t *sock)
     assert_int_equal (bus_msg_send (&hb, sock, NULL), 0);
 }
 
+//  Sends a keys.health REQUEST from a raw client socket.
+static void
+s_raw_request (zsock_t *client, const char *rid, int64_t deadline)
+{
+    bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+    assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
+    assert_int_equal (bus_msg_set_request_id (req, rid), 0);
+    bus_msg_set_deadline (req, deadline);
+    json_t *empty = json_object ();
+    assert_int_equal (bus_msg_set_body_json (req, empty), 0);
+    json_decref (empty);
+    assert_int_equal (bus_msg_send (&req, client, NULL), 0);
+}
+
+//  The error code of a REPLY received on a raw client socket.
+static void
+s_expect_error_reply (zsock_t *client, const char *rid, const char *code, int timeout_ms)
+{
+    zsock_set_rcvtimeo (client, timeout_ms);
+    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
+    assert_non_null (reply);
+    assert_string_equal (bus_msg_request_id (reply), rid);
+    size_t len;
+    const unsigned char *data = bus_msg_body (reply, &len);
+    json_t *body = bus_body_to_json (data, len);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")), code);
+    json_decref (body);
+    bus_msg_destroy (&reply);
+}
+
 static void
 test_broker_routes_request_to_worker_and_back (void **state)
 {
@@ -261,30 +292,12 @@ test_dead_worker_fails_only_its_request_in_flight (void **state)
     assert_true (s_wait_ready (f, "keys", 1, 1000));
     //  The raw worker takes the request and dies silently.
     zsock_t *client = zsock_new_dealer (f->endpoint);
-    bus_msg_t *req = bus_msg_new (BUS_REQUEST);
-    assert_int_equal (bus_msg_set_service (req, "keys"), 0);
-    assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
-    assert_int_equal (bus_msg_set_request_id (req, "inflight-1"), 0);
-    bus_msg_set_deadline (req, bus_now_ms () + 5000);
-    json_t *empty = json_object ();
-    assert_int_equal (bus_msg_set_body_json (req, empty), 0);
-    json_decref (empty);
-    assert_int_equal (bus_msg_send (&req, client, NULL), 0);
+    s_raw_request (client, "inflight-1", bus_now_ms () + 5000);
     bus_msg_t *got = s_raw_next_request (raw, 1000);
     assert_non_null (got);
     bus_msg_destroy (&got);
     //  The broker answers it: temporarily_unavailable (503), never a resend.
-    zsock_set_rcvtimeo (client, HB * 3 + 1000);
-    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
-    assert_non_null (reply);
-    assert_string_equal (bus_msg_request_id (reply), "inflight-1");
-    size_t len;
-    const unsigned char *data = bus_msg_body (reply, &len);
-    json_t *body = bus_body_to_json (data, len);
-    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")),
-                         "temporarily_unavailable");
-    json_decref (body);
-    bus_msg_destroy (&reply);
+    s_expect_error_reply (client, "inflight-1", "temporarily_unavailable", HB * 3 + 1000);
     assert_int_equal (bus_client_service_ready (f->client, "keys", 500), 0);
     zsock_destroy (&client);
     zsock_destroy (&raw);
@@ -320,15 +333,7 @@ test_slow_worker_gets_deadline_exceeded_and_stale_reply_is_dropped (void **state
     zsock_t *answerer = raw;
     bus_msg_t *req2 = NULL;
     zsock_t *client = zsock_new_dealer (f->endpoint);
-    bus_msg_t *out = bus_msg_new (BUS_REQUEST);
-    assert_int_equal (bus_msg_set_service (out, "keys"), 0);
-    assert_int_equal (bus_msg_set_op (out, "keys.health"), 0);
-    assert_int_equal (bus_msg_set_request_id (out, "second"), 0);
-    bus_msg_set_deadline (out, bus_now_ms () + 2000);
-    json_t *e = json_object ();
-    assert_int_equal (bus_msg_set_body_json (out, e), 0);
-    json_decref (e);
-    assert_int_equal (bus_msg_send (&out, client, NULL), 0);
+    s_raw_request (client, "second", bus_now_ms () + 2000);
     req2 = s_raw_next_request (answerer, 1000);
     assert_non_null (req2);
     assert_string_equal (bus_msg_request_id (req2), "second");
@@ -346,29 +351,11 @@ test_full_queue_rejects_at_once (void **state)
     zsock_t *client = zsock_new_dealer (f->endpoint);
     //  1 in flight + 2 queued (queue_max = 2), the 4th is refused at once.
     for (int i = 0; i < 4; i++) {
-        bus_msg_t *req = bus_msg_new (BUS_REQUEST);
         char rid[16];
         snprintf (rid, sizeof rid, "q%d", i);
-        assert_int_equal (bus_msg_set_service (req, "keys"), 0);
-        assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
-        assert_int_equal (bus_msg_set_request_id (req, rid), 0);
-        bus_msg_set_deadline (req, bus_now_ms () + 5000);
-        json_t *e = json_object ();
-        assert_int_equal (bus_msg_set_body_json (req, e), 0);
-        json_decref (e);
-        assert_int_equal (bus_msg_send (&req, client, NULL), 0);
+        s_raw_request (client, rid, bus_now_ms () + 5000);
     }
-    zsock_set_rcvtimeo (client, 50);
-    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
-    assert_non_null (reply);
-    assert_string_equal (bus_msg_request_id (reply), "q3");
-    size_t len;
-    const unsigned char *data = bus_msg_body (reply, &len);
-    json_t *body = bus_body_to_json (data, len);
-    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")),
-                         "temporarily_unavailable");
-    json_decref (body);
-    bus_msg_destroy (&reply);
+    s_expect_error_reply (client, "q3", "temporarily_unavailable", 50);
     zsock_destroy (&client);
     zsock_destroy (&raw);
 }
@@ -380,32 +367,13 @@ test_queued_request_past_deadline_is_answered_by_broker (void **state)
     zsock_t *raw = s_raw_worker (f, "keys");
     assert_true (s_wait_ready (f, "keys", 1, 1000));
     zsock_t *client = zsock_new_dealer (f->endpoint);
-    for (int i = 0; i < 2; i++) {
-        bus_msg_t *req = bus_msg_new (BUS_REQUEST);
-        assert_int_equal (bus_msg_set_service (req, "keys"), 0);
-        assert_int_equal (bus_msg_set_op (req, "keys.health"), 0);
-        assert_int_equal (bus_msg_set_request_id (req, i ? "queued" : "busy"), 0);
-        bus_msg_set_deadline (req, bus_now_ms () + (i ? 200 : 5000));
-        json_t *e = json_object ();
-        assert_int_equal (bus_msg_set_body_json (req, e), 0);
-        json_decref (e);
-        assert_int_equal (bus_msg_send (&req, client, NULL), 0);
-    }
+    s_raw_request (client, "busy", bus_now_ms () + 5000);
+    s_raw_request (client, "queued", bus_now_ms () + 200);
     for (int i = 0; i < 5; i++) {
         zclock_sleep (HB);
         s_raw_heartbeat (raw);
     }
-    zsock_set_rcvtimeo (client, 200);
-    bus_msg_t *reply = bus_msg_recv (client, NULL, 65536);
-    assert_non_null (reply);
-    assert_string_equal (bus_msg_request_id (reply), "queued");
-    size_t len;
-    const unsigned char *data = bus_msg_body (reply, &len);
-    json_t *body = bus_body_to_json (data, len);
-    assert_string_equal (json_string_value (json_object_get (json_object_get (body, "error"), "code")),
-                         "deadline_exceeded");
-    json_decref (body);
-    bus_msg_destroy (&reply);
+    s_expect_error_reply (client, "queued", "deadline_exceeded", 200);
     zsock_destroy (&client);
     zsock_destroy (&raw);
 }
