@@ -26,4 +26,9 @@ int ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t
 //  Prints a JSON value, indented, with sorted keys.
 void ctl_print_json (const json_t *value);
 
+//  The command families (one file each).
+int ctl_keys (const ctl_opts_t *opts, int argc, char **argv); //  ctl/keys.c: keys-svc's admin socket
+int ctl_users (const ctl_opts_t *opts, int argc, char **argv); //  ctl/users.c: flow-svc's end users
+int ctl_clients (const ctl_opts_t *opts, int argc, char **argv); //  ctl/clients.c: token-svc's OAuth clients
+
 #endif

@@ -177,6 +177,8 @@ static const struct {
     {"call", s_cmd_call},
     {"ready", s_cmd_ready},
     {"ops", s_cmd_ops},
+    {"users", ctl_users},
+    {"clients", ctl_clients},
 };
 
 int

@@ -1,16 +1,501 @@
+/*  flow_store - the SQL of schema flow. Nothing else in flow-svc sees SQL.
+ *  bytea values travel as text in the hex format ("\x0a1b..."). */
 #include "flow_store.h"
+
+#include "log.h"
+#include "secure.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Whole seconds since the epoch of a timestamptz column (rounded down: a
+//  cast of the fraction would round half of them up).
+#define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+
+//  The user object of proto/ops.md, members that are not set left out
+//  (json_strip_nulls). Never the password hash: only whether there is one.
+#define USER_JSON                                                                                            \
+    "json_strip_nulls(json_build_object("                                                                    \
+    "'sub', sub, 'username', username, 'email', email, 'email_verified', email_verified,"                    \
+    " 'name', name, 'given_name', given_name, 'family_name', family_name, 'middle_name', middle_name,"       \
+    " 'nickname', nickname, 'profile', profile, 'picture', picture, 'website', website, 'gender', gender,"   \
+    " 'birthdate', birthdate, 'zoneinfo', zoneinfo, 'locale', locale, 'phone_number', phone_number,"         \
+    " 'phone_number_verified', phone_number_verified, 'address', address, 'disabled', disabled,"             \
+    " 'has_password', password_hash IS NOT NULL,"                                                            \
+    " 'created_at', " EPOCH ("created_at") ", 'updated_at', " EPOCH ("updated_at") "))::text"
+
+//  The session object of proto/ops.md (flow.session_get).
+#define SESSION_JSON                                                                                         \
+    "json_build_object('sid', s.sid, 'sub', s.sub, 'username', u.username,"                                  \
+    " 'auth_time', " EPOCH ("s.auth_time") ", 'amr', s.amr, 'expires_at', " EPOCH ("s.expires_at") ")::text"
+
+//  A session counts only while it is neither expired nor revoked and its
+//  user is not disabled.
+#define SESSION_LIVE "s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled"
+
+#define EXEC_COLUMNS                                                                                         \
+    "id, flow_name, flow_version, node, context::text, status, csrf, attempts,"                              \
+    " COALESCE(session_sid, ''), " EPOCH ("expires_at")
+
+//  How many expired executions one sweep marks (bounded work per call).
+#define EXPIRE_BATCH "100"
+
+typedef struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} s_stmt_t;
+
+static const s_stmt_t s_stmts[] = {
+    {"flow_ping", "SELECT count(*) FROM flow.settings", 0},
+    //  ---------------------------------------------------------- users
+    //  ON CONFLICT (username) DO NOTHING: a taken username returns no row,
+    //  which the caller reports, instead of an error in the log.
+    {"flow_user_insert",
+     "INSERT INTO flow.users (sub, username, password_hash, password_changed_at, disabled, email,"
+     " email_verified, name, given_name, family_name, middle_name, nickname, profile, picture, website,"
+     " gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address)"
+     " SELECT $1::text, $2::text, $3::text, CASE WHEN $3::text IS NULL THEN NULL ELSE now() END,"
+     " $4::boolean, r.email, COALESCE(r.email_verified, false), r.name, r.given_name, r.family_name,"
+     " r.middle_name, r.nickname, r.profile, r.picture, r.website, r.gender, r.birthdate, r.zoneinfo,"
+     " r.locale, r.phone_number, COALESCE(r.phone_number_verified, false), r.address"
+     " FROM jsonb_to_record($5::jsonb) AS r(email text, email_verified boolean, name text, given_name text,"
+     " family_name text, middle_name text, nickname text, profile text, picture text, website text,"
+     " gender text, birthdate text, zoneinfo text, locale text, phone_number text,"
+     " phone_number_verified boolean, address jsonb)"
+     " ON CONFLICT (username) DO NOTHING RETURNING " USER_JSON,
+     5},
+    {"flow_user_list",
+     "SELECT " USER_JSON " FROM flow.users WHERE $1::text IS NULL OR username > $1::text"
+     " ORDER BY username LIMIT $2::int",
+     2},
+    {"flow_user_get_by_username", "SELECT " USER_JSON " FROM flow.users WHERE username = $1::text", 1},
+    {"flow_user_get_by_sub", "SELECT " USER_JSON " FROM flow.users WHERE sub = $1::text", 1},
+    //  One statement: the new password and the end of every session opened
+    //  with the old one cannot be separated by a crash.
+    {"flow_user_set_password",
+     "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
+     "  WHERE username = $1::text RETURNING sub),"
+     " s AS (UPDATE flow.sessions SET revoked_at = now()"
+     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
+     " SELECT sub FROM u",
+     2},
+    {"flow_user_set_disabled",
+     "WITH u AS (UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub, "
+     "disabled),"
+     " s AS (UPDATE flow.sessions SET revoked_at = now()"
+     "  WHERE sub IN (SELECT sub FROM u WHERE disabled) AND revoked_at IS NULL)"
+     " SELECT sub FROM u",
+     2},
+    {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
+     1},
+    {"flow_user_rehash",
+     "UPDATE flow.users SET password_hash = $3::text WHERE sub = $1::text AND password_hash = $2::text", 3},
+    //  ---------------------------------------------------------- sessions
+    //  auth_time in whole seconds: what ID tokens carry (OpenID Connect
+    //  Core §2) is then exactly what we stored.
+    {"flow_session_insert",
+     "INSERT INTO flow.sessions (sid, handle_hash, sub, auth_time, amr, expires_at)"
+     " VALUES ($1::text, $2::bytea, $3::text, date_trunc('second', now()), $4::jsonb,"
+     " date_trunc('second', now()) + make_interval(secs => $5::double precision))"
+     " RETURNING " EPOCH ("auth_time") ", " EPOCH ("expires_at"),
+     5},
+    {"flow_session_get",
+     "SELECT " SESSION_JSON " FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
+     " WHERE s.handle_hash = $1::bytea AND " SESSION_LIVE,
+     1},
+    {"flow_session_get_by_sid",
+     "SELECT " SESSION_JSON " FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
+     " WHERE s.sid = $1::text AND " SESSION_LIVE,
+     1},
+    {"flow_session_revoke",
+     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1},
+    //  ---------------------------------------------------------- executions
+    {"flow_exec_insert",
+     "INSERT INTO flow.executions (handle_hash, flow_name, flow_version, node, context, status, csrf, "
+     "expires_at)"
+     " SELECT $1::bytea, d.name, d.version, d.start_node, $4::jsonb, 'active', $5::text,"
+     " now() + make_interval(secs => $6::double precision)"
+     " FROM flow.definitions d WHERE d.name = $2::text AND d.version = $3::int"
+     " RETURNING " EPOCH ("expires_at"),
+     6},
+    {"flow_exec_get",
+     "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1},
+    //  ARCHITECTURE.md, "Security rules": counters are incremented atomically
+    //  before the check, never read-then-write.
+    {"flow_exec_attempt",
+     "UPDATE flow.executions SET attempts = attempts + 1, updated_at = now()"
+     " WHERE handle_hash = $1::bytea AND status = 'active' AND expires_at > now()"
+     " RETURNING " EXEC_COLUMNS,
+     1},
+    //  The one guarded transition (login.c's s_exec_set_status): the WHERE
+    //  clause names the state the caller saw, so a flow handle completes once.
+    {"flow_exec_transition",
+     "UPDATE flow.executions SET status = $3::text, node = $4::text,"
+     " session_sid = COALESCE($5::text, session_sid), updated_at = now()"
+     " WHERE id = $1::bigint AND status = $2::text AND ($3::text <> 'succeeded' OR expires_at > now())",
+     5},
+    {"flow_exec_expire",
+     "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
+     " (SELECT id FROM flow.executions WHERE status = 'active' AND expires_at <= now()"
+     "  ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
+     0},
+};
 
 int
 flow_store_prepare (db_t *db)
 {
-    return db_prepare (db, "flow_ping", "SELECT count(*) FROM flow.settings", 0);
+    for (size_t i = 0; i < sizeof s_stmts / sizeof s_stmts[0]; i++)
+        if (db_prepare (db, s_stmts[i].name, s_stmts[i].sql, s_stmts[i].nparams) != 0)
+            return -1;
+    return 0;
+}
+
+static db_status_t
+s_exec (db_t *db, const char *name, int nparams, const char *const *params, PGresult **res)
+{
+    PGresult *r = NULL;
+    db_status_t st = db_exec (db, name, nparams, params, &r);
+    if (st != DB_OK)
+        log_error ("%s: %s", name, db_status_name (st));
+    if (res)
+        *res = r;
+    else
+        PQclear (r);
+    return st;
 }
 
 int
 flow_store_ping (db_t *db)
 {
+    return s_exec (db, "flow_ping", 0, NULL, NULL) == DB_OK ? 0 : -1;
+}
+
+db_status_t
+flow_store_begin (db_t *db)
+{
+    return db_exec_sql (db, "BEGIN");
+}
+
+db_status_t
+flow_store_commit (db_t *db)
+{
+    return db_exec_sql (db, "COMMIT");
+}
+
+void
+flow_store_rollback (db_t *db)
+{
+    if (db_exec_sql (db, "ROLLBACK") != DB_OK)
+        log_warn ("rollback failed");
+}
+
+//  "\x" and the hex digits of a handle hash, for a bytea parameter.
+static void
+s_hash_text (const unsigned char hash[FLOW_HASH_BYTES], char out[2 * FLOW_HASH_BYTES + 3])
+{
+    out[0] = '\\';
+    out[1] = 'x';
+    secure_hex (hash, FLOW_HASH_BYTES, out + 2);
+}
+
+//  The JSON text of column col of the first row, parsed; NULL on bad data.
+static json_t *
+s_json_value (const PGresult *res, int col)
+{
+    if (PQntuples (res) < 1 || PQgetisnull (res, 0, col))
+        return NULL;
+    json_error_t err;
+    json_t *value = json_loads (PQgetvalue (res, 0, col), JSON_DECODE_ANY, &err);
+    if (!value)
+        log_error ("flow store: the database returned JSON that does not parse");
+    return value;
+}
+
+//  A single-row statement whose only column is a JSON object: *out, or
+//  DB_NOT_FOUND when no row matched.
+static db_status_t
+s_json_row (db_t *db, const char *name, int nparams, const char *const *params, json_t **out)
+{
+    *out = NULL;
     PGresult *res = NULL;
-    db_status_t st = db_exec (db, "flow_ping", 0, NULL, &res);
+    db_status_t st = s_exec (db, name, nparams, params, &res);
+    if (st == DB_OK) {
+        if (PQntuples (res) == 0)
+            st = DB_NOT_FOUND;
+        else if (!(*out = s_json_value (res, 0)))
+            st = DB_ERROR;
+    }
     PQclear (res);
-    return st == DB_OK ? 0 : -1;
+    return st;
+}
+
+static int64_t
+s_int64 (const PGresult *res, int row, int col)
+{
+    return PQgetisnull (res, row, col) ? 0 : strtoll (PQgetvalue (res, row, col), NULL, 10);
+}
+
+//  ------------------------------------------------------------------ users
+
+db_status_t
+flow_store_user_insert (db_t *db, const char *sub, const char *username, const char *password_hash,
+                        int disabled, const json_t *claims, json_t **user)
+{
+    *user = NULL;
+    char *text = json_dumps (claims, JSON_COMPACT);
+    if (!text)
+        return DB_ERROR;
+    const char *params[] = {sub, username, password_hash, disabled ? "true" : "false", text};
+    db_status_t st = s_json_row (db, "flow_user_insert", 5, params, user);
+    free (text);
+    //  No row: ON CONFLICT (username) kept the existing user.
+    return st == DB_NOT_FOUND ? DB_CONFLICT : st;
+}
+
+db_status_t
+flow_store_user_list (db_t *db, const char *after, long limit, json_t **users)
+{
+    *users = NULL;
+    char lim[24];
+    snprintf (lim, sizeof lim, "%ld", limit);
+    const char *params[] = {after, lim};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_user_list", 2, params, &res);
+    if (st != DB_OK)
+        return st;
+    json_t *list = json_array ();
+    for (int i = 0; list && i < PQntuples (res); i++) {
+        json_error_t err;
+        json_t *user = json_loads (PQgetvalue (res, i, 0), 0, &err);
+        if (!user || json_array_append_new (list, user) != 0) {
+            json_decref (list);
+            list = NULL;
+        }
+    }
+    PQclear (res);
+    *users = list;
+    return list ? DB_OK : DB_ERROR;
+}
+
+db_status_t
+flow_store_user_get (db_t *db, const char *username, const char *sub, json_t **user)
+{
+    const char *params[] = {username ? username : sub};
+    return s_json_row (db, username ? "flow_user_get_by_username" : "flow_user_get_by_sub", 1, params, user);
+}
+
+//  A statement that returns one row when it changed something.
+static db_status_t
+s_changed (db_t *db, const char *name, int nparams, const char *const *params)
+{
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, name, nparams, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0 && atoi (PQcmdTuples (res)) == 0)
+        st = DB_NOT_FOUND;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_user_set_password (db_t *db, const char *username, const char *password_hash)
+{
+    const char *params[] = {username, password_hash};
+    return s_changed (db, "flow_user_set_password", 2, params);
+}
+
+db_status_t
+flow_store_user_set_disabled (db_t *db, const char *username, int disabled)
+{
+    const char *params[] = {username, disabled ? "true" : "false"};
+    return s_changed (db, "flow_user_set_disabled", 2, params);
+}
+
+db_status_t
+flow_store_user_credential (db_t *db, const char *username, flow_cred_t *cred)
+{
+    memset (cred, 0, sizeof *cred);
+    const char *params[] = {username};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_user_credential", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        snprintf (cred->sub, sizeof cred->sub, "%s", PQgetvalue (res, 0, 0));
+        if (!PQgetisnull (res, 0, 1) && !(cred->password_hash = strdup (PQgetvalue (res, 0, 1))))
+            st = DB_ERROR;
+        cred->disabled = strcmp (PQgetvalue (res, 0, 2), "t") == 0;
+    }
+    PQclear (res);
+    return st;
+}
+
+void
+flow_cred_clear (flow_cred_t *cred)
+{
+    secure_free_str (&cred->password_hash);
+    memset (cred, 0, sizeof *cred);
+}
+
+db_status_t
+flow_store_user_rehash (db_t *db, const char *sub, const char *old_hash, const char *new_hash)
+{
+    const char *params[] = {sub, old_hash, new_hash};
+    return s_exec (db, "flow_user_rehash", 3, params, NULL);
+}
+
+//  ------------------------------------------------------------------ sessions
+
+db_status_t
+flow_store_session_insert (db_t *db, const char *sid, const unsigned char hash[FLOW_HASH_BYTES],
+                           const char *sub, const json_t *amr, long ttl, int64_t *auth_time,
+                           int64_t *expires_at)
+{
+    *auth_time = 0;
+    *expires_at = 0;
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    char *amr_text = json_dumps (amr, JSON_COMPACT | JSON_ENCODE_ANY);
+    char ttl_text[24];
+    snprintf (ttl_text, sizeof ttl_text, "%ld", ttl);
+    if (!amr_text)
+        return DB_ERROR;
+    const char *params[] = {sid, hex, sub, amr_text, ttl_text};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_session_insert", 5, params, &res);
+    if (st == DB_OK) {
+        *auth_time = s_int64 (res, 0, 0);
+        *expires_at = s_int64 (res, 0, 1);
+    }
+    PQclear (res);
+    free (amr_text);
+    return st;
+}
+
+db_status_t
+flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid, json_t **session)
+{
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    if (hash) {
+        s_hash_text (hash, hex);
+        const char *params[] = {hex};
+        return s_json_row (db, "flow_session_get", 1, params, session);
+    }
+    const char *params[] = {sid};
+    return s_json_row (db, "flow_session_get_by_sid", 1, params, session);
+}
+
+db_status_t
+flow_store_session_revoke (db_t *db, const char *sid)
+{
+    const char *params[] = {sid};
+    return s_exec (db, "flow_session_revoke", 1, params, NULL);
+}
+
+//  ------------------------------------------------------------------ executions
+
+void
+flow_exec_clear (flow_exec_t *exec)
+{
+    json_decref (exec->context);
+    //  The CSRF token is no key by itself, but there is no reason to leave it.
+    secure_wipe (exec, sizeof *exec);
+}
+
+//  Fills exec from the EXEC_COLUMNS of the first row; -1 on bad data.
+static int
+s_exec_row (const PGresult *res, flow_exec_t *exec)
+{
+    memset (exec, 0, sizeof *exec);
+    exec->id = s_int64 (res, 0, 0);
+    snprintf (exec->flow_name, sizeof exec->flow_name, "%s", PQgetvalue (res, 0, 1));
+    exec->flow_version = (int)s_int64 (res, 0, 2);
+    snprintf (exec->node, sizeof exec->node, "%s", PQgetvalue (res, 0, 3));
+    exec->context = s_json_value (res, 4);
+    snprintf (exec->status, sizeof exec->status, "%s", PQgetvalue (res, 0, 5));
+    snprintf (exec->csrf, sizeof exec->csrf, "%s", PQgetvalue (res, 0, 6));
+    exec->attempts = (long)s_int64 (res, 0, 7);
+    snprintf (exec->session_sid, sizeof exec->session_sid, "%s", PQgetvalue (res, 0, 8));
+    exec->expires_at = s_int64 (res, 0, 9);
+    return json_is_object (exec->context) ? 0 : -1;
+}
+
+static db_status_t
+s_exec_one (db_t *db, const char *name, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec)
+{
+    memset (exec, 0, sizeof *exec);
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {hex};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, name, 1, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK && s_exec_row (res, exec) != 0) {
+        flow_exec_clear (exec);
+        st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_exec_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name, int version,
+                        const json_t *context, const char *csrf, long ttl, int64_t *expires_at)
+{
+    *expires_at = 0;
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    char ver[16], ttl_text[24];
+    snprintf (ver, sizeof ver, "%d", version);
+    snprintf (ttl_text, sizeof ttl_text, "%ld", ttl);
+    char *ctx = json_dumps (context, JSON_COMPACT);
+    if (!ctx)
+        return DB_ERROR;
+    const char *params[] = {hex, name, ver, ctx, csrf, ttl_text};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_exec_insert", 6, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK)
+        *expires_at = s_int64 (res, 0, 0);
+    PQclear (res);
+    free (ctx);
+    return st;
+}
+
+db_status_t
+flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec)
+{
+    return s_exec_one (db, "flow_exec_get", hash, exec);
+}
+
+db_status_t
+flow_store_exec_attempt (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec)
+{
+    return s_exec_one (db, "flow_exec_attempt", hash, exec);
+}
+
+db_status_t
+flow_store_exec_transition (db_t *db, int64_t id, const char *from, const char *to, const char *node,
+                            const char *session_sid)
+{
+    char idtext[24];
+    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    const char *params[] = {idtext, from, to, node, session_sid};
+    return s_changed (db, "flow_exec_transition", 5, params);
+}
+
+db_status_t
+flow_store_exec_expire (db_t *db, long *count)
+{
+    *count = 0;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_exec_expire", 0, NULL, &res);
+    if (st == DB_OK)
+        *count = atol (PQcmdTuples (res));
+    PQclear (res);
+    return st;
 }

@@ -1,12 +1,114 @@
-/*  flow_store - every SQL statement of schema flow. */
+/*  flow_store - every SQL statement of schema flow (migrations/flow/).
+ *  Functions return a db_status_t (DB_NOT_FOUND when a single-row lookup or
+ *  a guarded UPDATE matched nothing); handlers decide what it means. Objects
+ *  that leave the service (users, sessions) are built as JSON by PostgreSQL
+ *  itself, so no column list is repeated in C. Times are the database's
+ *  (now()), so replicas whose clocks differ agree on expiry. Handles arrive
+ *  here as their SHA-256 (FLOW_HASH_BYTES), never as the handle itself. */
 #ifndef FLOW_STORE_H
 #define FLOW_STORE_H
 
 #include "db.h"
+#include "flow_args.h"
+
+#include <jansson.h>
+#include <stdint.h>
 
 //  Prepares the statements on a worker thread's connection. 0 ok.
 int flow_store_prepare (db_t *db);
 //  0 when the database answers.
 int flow_store_ping (db_t *db);
+
+db_status_t flow_store_begin (db_t *db);
+db_status_t flow_store_commit (db_t *db);
+//  Rolls back the open transaction (a failure is logged and ignored).
+void flow_store_rollback (db_t *db);
+
+//  ------------------------------------------------------------------ users
+
+//  Inserts a user. claims is an object of the optional claim members of
+//  proto/ops.md's user object (email … address), already validated.
+//  password_hash may be NULL. *user gets the stored user object.
+//  DB_CONFLICT when the username is taken.
+db_status_t flow_store_user_insert (db_t *db, const char *sub, const char *username,
+                                    const char *password_hash, int disabled, const json_t *claims,
+                                    json_t **user);
+//  Users ordered by username, after `after` (NULL = from the start), at most
+//  limit of them. *users gets an array.
+db_status_t flow_store_user_list (db_t *db, const char *after, long limit, json_t **users);
+//  One user by username or (when username is NULL) by sub. DB_NOT_FOUND.
+db_status_t flow_store_user_get (db_t *db, const char *username, const char *sub, json_t **user);
+//  Sets the password hash and revokes every session of the user in the same
+//  statement. DB_NOT_FOUND for an unknown username.
+db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash);
+//  Sets the disabled flag; disabling also revokes the user's sessions.
+//  DB_NOT_FOUND for an unknown username.
+db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled);
+
+//  What a password login needs to know of a user.
+typedef struct {
+    char sub[65];
+    char *password_hash; //  NULL when the user has none (free)
+    int disabled;
+} flow_cred_t;
+//  DB_NOT_FOUND for an unknown username.
+db_status_t flow_store_user_credential (db_t *db, const char *username, flow_cred_t *cred);
+void flow_cred_clear (flow_cred_t *cred);
+//  Replaces old_hash by new_hash (same password, new parameters) unless the
+//  password changed meanwhile.
+db_status_t flow_store_user_rehash (db_t *db, const char *sub, const char *old_hash, const char *new_hash);
+
+//  ------------------------------------------------------------------ sessions
+
+//  A new session of sub, authenticated now with amr (a JSON array), lasting
+//  ttl seconds. *auth_time gets the authentication time (whole seconds),
+//  *expires_at the end of the session.
+db_status_t flow_store_session_insert (db_t *db, const char *sid, const unsigned char hash[FLOW_HASH_BYTES],
+                                       const char *sub, const json_t *amr, long ttl, int64_t *auth_time,
+                                       int64_t *expires_at);
+//  The session object {sid, sub, username, auth_time, amr, expires_at} of a live session
+//  (not expired, not revoked, its user not disabled): by handle hash, or by
+//  sid when hash is NULL. DB_NOT_FOUND otherwise.
+db_status_t flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid, json_t **session);
+//  Revokes one session (no error when it was revoked already or is unknown).
+db_status_t flow_store_session_revoke (db_t *db, const char *sid);
+
+//  ------------------------------------------------------------------ executions
+
+typedef struct {
+    int64_t id;
+    char flow_name[65];
+    int flow_version;
+    char node[65];
+    json_t *context; //  object (json_decref via flow_exec_clear)
+    char status[16];
+    char csrf[64];
+    long attempts;
+    char session_sid[65]; //  the session the execution created, "" when none
+    int64_t expires_at;
+} flow_exec_t;
+
+void flow_exec_clear (flow_exec_t *exec);
+//  Starts an execution of flow name/version at its start node, status
+//  active, expiring after ttl seconds. DB_NOT_FOUND when the definition does
+//  not exist. *expires_at in seconds since the epoch.
+db_status_t flow_store_exec_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name,
+                                    int version, const json_t *context, const char *csrf, long ttl,
+                                    int64_t *expires_at);
+//  The execution of a handle that has not expired (any status). DB_NOT_FOUND.
+db_status_t flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec);
+//  Counts one more attempt at an active, unexpired execution and returns it
+//  as it is after the increment: one UPDATE ... RETURNING, so that
+//  concurrent submissions each get their own count. DB_NOT_FOUND when the
+//  handle is unknown, expired or no longer active.
+db_status_t flow_store_exec_attempt (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec);
+//  The guarded transition of an execution: one UPDATE ... WHERE id AND
+//  status = from (and, to succeed, not expired). session_sid may be NULL.
+//  DB_NOT_FOUND when the execution was no longer in state from.
+db_status_t flow_store_exec_transition (db_t *db, int64_t id, const char *from, const char *to,
+                                        const char *node, const char *session_sid);
+//  Marks up to a bounded number of active executions past their expiry as
+//  expired. *count gets how many.
+db_status_t flow_store_exec_expire (db_t *db, long *count);
 
 #endif

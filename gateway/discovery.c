@@ -1,9 +1,13 @@
 /*  discovery - GET /.well-known/openid-configuration (OpenID Connect
- *  Discovery 1.0 §3, RFC 8414 §2).
+ *  Discovery 1.0 §3) and GET /.well-known/oauth-authorization-server
+ *  (RFC 8414 §2, §3): the same document at both.
  *
  *  Every URL is built from OSTIARY_ISSUER and nothing else: Host and
  *  X-Forwarded-* are never read (ARCHITECTURE.md), so a client cannot make
- *  us advertise its own endpoints. */
+ *  us advertise its own endpoints. The document lists exactly what the code
+ *  does: an endpoint, grant, scope or claim appears here when its route and
+ *  its service exist (tests/e2e/test_discovery.py checks it against
+ *  behaviour). */
 #include "jwks.h"
 #include "log.h"
 #include "routes.h"
@@ -11,11 +15,12 @@
 #include <stdio.h>
 #include <string.h>
 
-//  Claims we can release: the ID Token's own and the standard claims of the
-//  scopes below (OpenID Connect Core §2, §5.1, §5.4).
+//  Claims we release: those of the ID Token (OpenID Connect Core §2; acr is
+//  never sent, so it is not listed) and the standard claims of the scopes
+//  below that flow.user_claims answers (§5.1, §5.4).
 // clang-format off
 static const char *const s_claims[] = {
-    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
+    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid",
     "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
     "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
     "email", "email_verified", "address", "phone_number", "phone_number_verified",
@@ -73,12 +78,9 @@ discovery_get (gw_req_t *req)
     json_object_set_new (doc, "token_endpoint", s_url (issuer, "/token"));
     json_object_set_new (doc, "userinfo_endpoint", s_url (issuer, "/userinfo"));
     json_object_set_new (doc, "jwks_uri", s_url (issuer, "/jwks"));
-    json_object_set_new (doc, "revocation_endpoint", s_url (issuer, "/revoke"));
-    json_object_set_new (doc, "introspection_endpoint", s_url (issuer, "/introspect"));
     json_object_set_new (doc, "response_types_supported", S_STRINGS ("code"));
     json_object_set_new (doc, "response_modes_supported", S_STRINGS ("query", "fragment", "form_post"));
-    json_object_set_new (doc, "grant_types_supported",
-                         S_STRINGS ("authorization_code", "refresh_token", "client_credentials"));
+    json_object_set_new (doc, "grant_types_supported", S_STRINGS ("authorization_code"));
     json_object_set_new (doc, "subject_types_supported", S_STRINGS ("public"));
     json_object_set_new (doc, "id_token_signing_alg_values_supported", algs);
     json_object_set_new (doc, "token_endpoint_auth_methods_supported",
@@ -86,8 +88,13 @@ discovery_get (gw_req_t *req)
     //  RFC 7636 §4.2: only S256; "plain" is never accepted.
     json_object_set_new (doc, "code_challenge_methods_supported", S_STRINGS ("S256"));
     json_object_set_new (doc, "scopes_supported",
-                         S_STRINGS ("openid", "profile", "email", "address", "phone", "offline_access"));
+                         S_STRINGS ("openid", "profile", "email", "address", "phone"));
     json_object_set_new (doc, "claims_supported", s_strings (s_claims, sizeof s_claims / sizeof s_claims[0]));
+    //  OpenID Connect Core §3.1.2.1 prompt values, each with its behaviour
+    //  (authorize.c, login.c); RFC 8414 lists the field for OAuth too.
+    json_object_set_new (doc, "prompt_values_supported",
+                         S_STRINGS ("none", "login", "consent", "select_account"));
+    json_object_set_new (doc, "claims_parameter_supported", json_false ());
     //  RFC 9207 §3: we send iss with every authorization response.
     json_object_set_new (doc, "authorization_response_iss_parameter_supported", json_true ());
     json_object_set_new (doc, "request_parameter_supported", json_false ());

@@ -174,11 +174,14 @@ s_http_date (char *out, size_t size)
         out[0] = '\0';
 }
 
-//  Headers of one response, values already made safe.
+//  Headers of one response, values already made safe. A value is at most
+//  HTTP_MAX_HEADER_VALUE - 1 bytes: a Location carries a redirect URI plus
+//  code, state and iss, and must never be cut (callers check the length).
 #define HTTP_MAX_HEADERS 16
+#define HTTP_MAX_HEADER_VALUE 4096
 typedef struct {
     const char *name[HTTP_MAX_HEADERS];
-    char value[HTTP_MAX_HEADERS][1024];
+    char value[HTTP_MAX_HEADERS][HTTP_MAX_HEADER_VALUE];
     size_t count;
 } s_headers_t;
 

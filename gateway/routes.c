@@ -20,6 +20,23 @@ static const route_t s_routes[] = {
     {"GET", "/healthz", health_live, "healthz", 1},
     {"GET", "/readyz", health_ready, "readyz", 1},
     {"GET", "/metrics", metrics_get, "metrics", 1},
+    /*  issue 3: the authorization code flow */
+    {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0},
+    {"GET", "/authorize", authorize_get, "authorize_get", 0},
+    {"POST", "/authorize", authorize_post, "authorize_post", 0},
+    {"GET", "/login", login_get, "login_get", 0},
+    {"POST", "/login", login_post, "login_post", 0},
+    {"GET", "/consent", consent_get, "consent_get", 0},
+    {"POST", "/consent", consent_post, "consent_post", 0},
+    {"GET", "/select-account", select_account_get, "select_account_get", 0},
+    {"POST", "/select-account", select_account_post, "select_account_post", 0},
+    {"POST", "/token", token_post, "token", 0},
+    {"GET", "/userinfo", userinfo_get, "userinfo_get", 0},
+    {"POST", "/userinfo", userinfo_post, "userinfo_post", 0},
+    {"GET", "/static/ostiary.css", pages_css, "static", 1},
+    {"GET", "/demo", demo_page, "demo", 0},
+    {"GET", "/demo/login", demo_login, "demo_login", 0},
+    {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
 };
 
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])

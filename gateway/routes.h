@@ -31,5 +31,26 @@ int health_live (gw_req_t *req);
 int health_ready (gw_req_t *req);
 //  metrics.c: GET /metrics
 int metrics_get (gw_req_t *req);
+//  authorize.c: GET and POST /authorize (OpenID Connect Core §3.1.2)
+int authorize_get (gw_req_t *req);
+int authorize_post (gw_req_t *req);
+//  login.c: the login form, the consent page and the account chooser
+int login_get (gw_req_t *req);
+int login_post (gw_req_t *req);
+int consent_get (gw_req_t *req);
+int consent_post (gw_req_t *req);
+int select_account_get (gw_req_t *req);
+int select_account_post (gw_req_t *req);
+//  token.c: POST /token (RFC 6749 §3.2)
+int token_post (gw_req_t *req);
+//  userinfo.c: GET and POST /userinfo (OpenID Connect Core §5.3, RFC 6750)
+int userinfo_get (gw_req_t *req);
+int userinfo_post (gw_req_t *req);
+//  pages.c: GET /static/ostiary.css
+int pages_css (gw_req_t *req);
+//  demo.c: the demo relying party, development mode only
+int demo_page (gw_req_t *req);
+int demo_login (gw_req_t *req);
+int demo_callback (gw_req_t *req);
 
 #endif

@@ -10,6 +10,7 @@
 #    pg.sh env DIR           shell `export` lines: OSTIARY_DB_TOKEN/FLOW/KEYS,
 #                            OSTIARY_TEST_DB, OSTIARY_PG_ADMIN, OSTIARY_PG_PORT
 #    pg.sh psql DIR [ARGS]   psql as the cluster's superuser over the socket
+#    pg.sh check DIR         exit 0 when the postgres user could reach DIR
 #
 #  Layout: DIR/data (PGDATA), DIR/sock (unix socket, mode 0700, trust),
 #  DIR/log/postgres.log, DIR/secrets/<role>.pw (mode 0600, generated once).
@@ -30,7 +31,7 @@ die() {
 }
 
 usage() {
-    echo "usage: pg.sh init DIR PORT | start DIR | stop DIR | status DIR | bootstrap DIR | env DIR | psql DIR [ARGS]" >&2
+    echo "usage: pg.sh init DIR PORT | start DIR | stop DIR | status DIR | bootstrap DIR | env DIR | psql DIR [ARGS] | check DIR" >&2
     exit 2
 }
 
@@ -92,21 +93,37 @@ secret() {
 }
 
 #  As root, the postgres user must be able to reach DIR: every folder above it
-#  needs search permission for others (or for postgres).
+#  needs search permission for others (or for postgres). Prints the first
+#  folder on the way to PATH (from /) that postgres cannot enter, if any.
+pg_blocker() {
+    is_root || return 0
+    local path=$1 p i list=()
+    case "$path" in /*) ;; *) path=$PWD/$path ;; esac
+    while [ ! -d "$path" ]; do path=$(dirname "$path"); done
+    p=$path
+    while :; do
+        list+=("$p")
+        [ "$p" = / ] && break
+        p=$(dirname "$p")
+    done
+    for ((i = ${#list[@]} - 1; i >= 0; i--)); do
+        if ! runuser -u postgres -- test -x "${list[i]}" 2>/dev/null; then
+            echo "${list[i]}"
+            return 1
+        fi
+    done
+}
+
 check_reachable() {
     is_root || return 0
     id postgres >/dev/null 2>&1 || die "user 'postgres' does not exist (install postgresql-15: make deps)"
-    local path=$DIR parent
-    while [ "$path" != / ]; do
-        parent=$(dirname "$path")
-        if ! runuser -u postgres -- test -x "$parent" 2>/dev/null; then
-            die "the postgres user cannot enter $parent ($(stat -c '%A %U:%G' "$parent")).
+    local blocker
+    if ! blocker=$(pg_blocker "$(dirname "$1")"); then
+        die "the postgres user cannot enter $blocker ($(stat -c '%A %U:%G' "$blocker")).
 pg.sh: PostgreSQL runs as 'postgres' when started by root, so every folder above
-pg.sh: $DIR must be searchable by it: run 'chmod o+x $parent'
+pg.sh: $1 must be searchable by it: run 'chmod o+x $blocker'
 pg.sh: or put the build folder somewhere it can reach (BUILD=/var/tmp/ostiary make ...)."
-        fi
-        path=$parent
-    done
+    fi
 }
 
 write_conf() {
@@ -142,7 +159,7 @@ cmd_init() {
         fi
         return 0
     fi
-    check_reachable
+    check_reachable "$DIR"
     #  sockaddr_un holds 107 bytes: "$SOCK/.s.PGSQL.NNNNN" must fit.
     [ ${#SOCK} -le 90 ] || die "cluster folder path too long for a unix socket: $DIR"
     mkdir -p "$SOCK" "$DIR/log" "$SECRETS"
@@ -171,7 +188,7 @@ cmd_start() {
     set_dir "${1:-}"
     need_cluster
     running && return 0
-    check_reachable
+    check_reachable "$DIR"
     if ! as_owner "$BINDIR/pg_ctl" -D "$DATA" -l "$DIR/log/postgres.log" -w -t 60 -s start >/dev/null 2>&1; then
         echo "pg.sh: could not start the cluster in $DIR (port $(port_of)); end of its log:" >&2
         tail -n 20 "$DIR/log/postgres.log" >&2 || true
@@ -257,6 +274,15 @@ cmd_psql() {
     "$BINDIR/psql" -X -h "$SOCK" -p "$(port_of)" -U postgres "$@"
 }
 
+#  check DIR: exit 0 when a cluster could live in DIR (reachable by postgres).
+cmd_check() {
+    local dir=$1
+    case "$dir" in /*) ;; *) dir=$PWD/$dir ;; esac
+    is_root || return 0
+    id postgres >/dev/null 2>&1 || return 1
+    pg_blocker "$(dirname "$dir")" >/dev/null
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -267,5 +293,6 @@ case "$cmd" in
     bootstrap) [ $# -eq 1 ] || usage; cmd_bootstrap "$@" ;;
     env) [ $# -eq 1 ] || usage; cmd_env "$@" ;;
     psql) [ $# -ge 1 ] || usage; cmd_psql "$@" ;;
+    check) [ $# -eq 1 ] || usage; cmd_check "$@" ;;
     *) usage ;;
 esac

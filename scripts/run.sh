@@ -2,14 +2,15 @@
 #  run.sh - `make run`: the whole stack on loopback, for development.
 #
 #  Everything lives in $BUILD/run: the PostgreSQL cluster (pg/), the
-#  development key-encryption key (kek, generated once and reused so that the
-#  stored signing keys stay readable), and the logs (logs/<name>.log).
+#  development keys (kek and client-secret-key, generated once and reused so
+#  that what they protect stays readable), and the logs (logs/<name>.log).
 #  Ctrl-C (or SIGTERM) stops the services, then the cluster. A second run keeps
 #  the data. Any OSTIARY_* variable set by the caller wins over the defaults:
 #    OSTIARY_PG_PORT       55432
 #    OSTIARY_HTTP_LISTEN   127.0.0.1:8080
 #    OSTIARY_ISSUER        http://$OSTIARY_HTTP_LISTEN
 #    OSTIARY_BUS_ENDPOINT  tcp://127.0.0.1:5555
+#    OSTIARY_RUN_DIR       $BUILD/run/rt (keys-svc's admin socket)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,20 +35,27 @@ done
 
 (umask 022 && mkdir -p "$LOGS")
 
-#  Development key-encryption key: 32 random bytes, base64url without padding.
-if [ -z "${OSTIARY_KEK:-}" ]; then
-    if [ ! -s "$RUN/kek" ]; then
-        (umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$RUN/kek")
-        say "generated a development key-encryption key in $RUN/kek"
+#  A development key, made once and kept (mode 600): 32 random bytes in
+#  base64url without padding. Kept because what it protects is stored: the
+#  signing keys (OSTIARY_KEK) and the client secrets' hashes
+#  (OSTIARY_CLIENT_SECRET_KEY). A value from the caller's environment wins.
+dev_key() {
+    local file=$RUN/$1
+    if [ ! -s "$file" ]; then
+        (umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file")
+        say "generated a development key in $file" >&2
     fi
-    chmod 600 "$RUN/kek"
-    OSTIARY_KEK=$(cat "$RUN/kek")
-fi
-export OSTIARY_KEK
+    chmod 600 "$file"
+    cat "$file"
+}
+KEK=${OSTIARY_KEK:-$(dev_key kek)}
+CLIENT_SECRET_KEY=${OSTIARY_CLIENT_SECRET_KEY:-$(dev_key client-secret-key)}
 export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
 export OSTIARY_ISSUER=${OSTIARY_ISSUER:-http://$OSTIARY_HTTP_LISTEN}
 export OSTIARY_BUS_ENDPOINT=${OSTIARY_BUS_ENDPOINT:-tcp://127.0.0.1:5555}
 export OSTIARY_MIGRATIONS_DIR=${OSTIARY_MIGRATIONS_DIR:-$ROOT/migrations}
+#  Runtime files (keys-svc's admin socket) stay with this run's state.
+export OSTIARY_RUN_DIR=${OSTIARY_RUN_DIR:-$RUN/rt}
 PG_PORT=${OSTIARY_PG_PORT:-55432}
 
 #  State for the cleanup: what we started, so that we stop only that.
@@ -78,6 +86,7 @@ cleanup() {
     [ "$STOPPING" = 1 ] && return
     STOPPING=1
     trap '' INT TERM
+    [ ${#PIDS[@]} -eq 0 ] && [ "$STARTED_PG" = 0 ] && return
     echo
     say "stopping the services"
     stop_services
@@ -102,23 +111,40 @@ eval "$(scripts/pg.sh env "$PG")"
 
 start() {
     local name=$1 db=${2:-}
-    {
-        echo "---- $(date -u +%Y-%m-%dT%H:%M:%SZ) run.sh starts $name"
-    } >>"$LOGS/$name.log"
-    if [ -n "$db" ]; then
-        OSTIARY_DB=$db "$BIN/$name" >>"$LOGS/$name.log" 2>&1 </dev/null &
-    else
-        "$BIN/$name" >>"$LOGS/$name.log" 2>&1 </dev/null &
-    fi
+    echo "---- $(date -u +%Y-%m-%dT%H:%M:%SZ) run.sh starts $name" >>"$LOGS/$name.log"
+    (
+        #  Each secret goes to the one process that needs it.
+        unset OSTIARY_DB OSTIARY_DB_TOKEN OSTIARY_DB_FLOW OSTIARY_DB_KEYS OSTIARY_TEST_DB \
+            OSTIARY_PG_ADMIN OSTIARY_KEK OSTIARY_CLIENT_SECRET_KEY
+        if [ -n "$db" ]; then export OSTIARY_DB=$db; fi
+        case $name in
+            keys-svc) export OSTIARY_KEK=$KEK ;;
+            token-svc) export OSTIARY_CLIENT_SECRET_KEY=$CLIENT_SECRET_KEY ;;
+            gateway)
+                #  The demo relying party (/demo) acts as the demo client.
+                if [ -z "${OSTIARY_DEMO_CLIENT_SECRET:-}" ] && [ -s "$DEMO_SECRET_FILE" ]; then
+                    export OSTIARY_DEMO_CLIENT_ID=$DEMO_CLIENT OSTIARY_DEMO_CLIENT_SECRET
+                    OSTIARY_DEMO_CLIENT_SECRET=$(cat "$DEMO_SECRET_FILE")
+                fi
+                ;;
+        esac
+        exec "$BIN/$name" >>"$LOGS/$name.log" 2>&1 </dev/null
+    ) &
     PIDS[$name]=$!
 }
+
+#  The demo client (`ostiaryctl clients seed-demo` writes its secret here)
+#  and the demo user's password, both kept for the next run.
+DEMO_CLIENT=demo-rp
+DEMO_SECRET_FILE=$OSTIARY_RUN_DIR/$DEMO_CLIENT.secret
+DEMO_USER=alice
+DEMO_PASSWORD_FILE=$RUN/$DEMO_USER.password
 
 #  Each service gets its own role's connection string and nothing else.
 start keys-svc "$OSTIARY_DB_KEYS"
 start token-svc "$OSTIARY_DB_TOKEN"
 start flow-svc "$OSTIARY_DB_FLOW"
 start gateway
-unset OSTIARY_DB_TOKEN OSTIARY_DB_FLOW OSTIARY_DB_KEYS OSTIARY_TEST_DB
 
 URL=http://$OSTIARY_HTTP_LISTEN
 case "$OSTIARY_HTTP_LISTEN" in 0.0.0.0:* | \*:* | :*) URL=http://127.0.0.1:${OSTIARY_HTTP_LISTEN##*:} ;; esac
@@ -148,31 +174,64 @@ first_dead() {
     return 1
 }
 
-say "waiting for $URL/readyz"
-deadline=$((SECONDS + 60))
-while :; do
-    if dead=$(first_dead); then
-        echo "run: $dead exited during start-up; end of $LOGS/$dead.log:" >&2
-        tail -n 30 "$LOGS/$dead.log" >&2 || true
-        exit 1
-    fi
-    [ "$(http_status "$URL/readyz")" = 200 ] && break
-    if [ $SECONDS -ge $deadline ]; then
-        echo "run: not ready after 60 s; ends of the logs:" >&2
-        for name in "${SERVICES[@]}"; do
-            echo "---- $name" >&2
-            tail -n 15 "$LOGS/$name.log" >&2 || true
-        done
-        exit 1
-    fi
-    sleep 0.3
-done
+wait_ready() {
+    say "waiting for $URL/readyz"
+    local deadline=$((SECONDS + 60))
+    while :; do
+        if dead=$(first_dead); then
+            echo "run: $dead exited during start-up; end of $LOGS/$dead.log:" >&2
+            tail -n 30 "$LOGS/$dead.log" >&2 || true
+            exit 1
+        fi
+        [ "$(http_status "$URL/readyz")" = 200 ] && break
+        if [ $SECONDS -ge $deadline ]; then
+            echo "run: not ready after 60 s; ends of the logs:" >&2
+            for name in "${SERVICES[@]}"; do
+                echo "---- $name" >&2
+                tail -n 15 "$LOGS/$name.log" >&2 || true
+            done
+            exit 1
+        fi
+        sleep 0.3
+    done
+}
+wait_ready
 
-#  The demo client and user, once ostiaryctl can manage them.
-if "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
-    if "$BIN/ostiaryctl" clients seed-demo >>"$LOGS/seed.log" 2>&1 &&
-        "$BIN/ostiaryctl" users seed-demo >>"$LOGS/seed.log" 2>&1; then
-        say "demo client and user are in place (see $LOGS/seed.log)"
+#  The demo clients and user (idempotent: a second run finds them and keeps
+#  their secret and password). Skipped in production mode, where /demo
+#  does not exist.
+ctl() { "$BIN/ostiaryctl" "$@" >>"$LOGS/seed.log" 2>&1; }
+DEMO_READY=0
+if [ "${OSTIARY_MODE:-development}" = development ] && "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
+    secret_before=$(cat "$DEMO_SECRET_FILE" 2>/dev/null || true)
+    seeded=1
+    ctl clients seed-demo --secret-file "$DEMO_SECRET_FILE" || seeded=0
+    #  alice's password: random, made once, kept in a 0600 file.
+    new_password=0
+    if [ ! -s "$DEMO_PASSWORD_FILE" ]; then
+        (umask 077 && head -c 12 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$DEMO_PASSWORD_FILE")
+        new_password=1
+    fi
+    if ! "$BIN/ostiaryctl" users show "$DEMO_USER" >/dev/null 2>&1; then
+        ctl users add "$DEMO_USER" --password-stdin --email alice@example.org --email-verified \
+            --name "Alice Liddell" --given-name Alice --family-name Liddell --nickname alice \
+            --locale en-GB --zoneinfo Europe/London --phone "+44 20 7946 0000" \
+            --street-address "2 Rabbit Hole" --locality Oxford --postal-code "OX1 1AA" --country GB \
+            <"$DEMO_PASSWORD_FILE" || seeded=0
+    elif [ "$new_password" = 1 ]; then
+        ctl users passwd "$DEMO_USER" --password-stdin <"$DEMO_PASSWORD_FILE" || seeded=0
+    fi
+    if [ "$seeded" = 1 ] && [ -s "$DEMO_SECRET_FILE" ]; then
+        DEMO_READY=1
+        #  The gateway started before the demo client existed (or with a
+        #  secret rotated since): it is restarted with the secret.
+        if [ "$secret_before" != "$(cat "$DEMO_SECRET_FILE")" ]; then
+            say "restarting the gateway with the demo client's secret"
+            kill -TERM "${PIDS[gateway]}" 2>/dev/null || true
+            wait "${PIDS[gateway]}" 2>/dev/null || true
+            start gateway
+            wait_ready
+        fi
     else
         say "seeding the demo client and user failed (see $LOGS/seed.log)"
     fi
@@ -186,6 +245,17 @@ cat <<EOF
     jwks       $OSTIARY_ISSUER/jwks
     bus        $OSTIARY_BUS_ENDPOINT   (try: $BIN/ostiaryctl call token.health)
     logs       $LOGS/
+EOF
+if [ "$DEMO_READY" = 1 ]; then
+    cat <<EOF
+
+  Try the demo relying party:  $OSTIARY_ISSUER/demo
+    user       $DEMO_USER
+    password   $(cat "$DEMO_PASSWORD_FILE")
+    clients    $DEMO_CLIENT (confidential, secret in $DEMO_SECRET_FILE), demo-public (public, PKCE)
+EOF
+fi
+cat <<EOF
   Ctrl-C stops everything.
 
 EOF

@@ -10,14 +10,15 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 BUILD=${BUILD:-build/rel}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SANITIZE=${SANITIZE:-0}
 T=$BUILD/test
 PG=$T/pg
 UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
-E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-600}
+#  Limits that keep `make test` under 15 minutes even when something hangs.
+E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-720}
 
 PASSED=0
 FAILED=0
@@ -37,11 +38,26 @@ fi
 rm -rf "$T"
 (umask 022 && mkdir -p "$T/unit" "$T/e2e")
 
+#  Run as root, PostgreSQL runs as `postgres`, which must reach the cluster
+#  folder. When the work tree sits under a folder it cannot enter (a clone in
+#  /root, say), the throwaway cluster goes to /var/tmp instead.
+PG_TMP=""
+if ! scripts/pg.sh check "$PG"; then
+    PG_TMP=$(mktemp -d /var/tmp/ostiary-test.XXXXXX)
+    chmod 755 "$PG_TMP"
+    PG=$PG_TMP/pg
+    say "the postgres user cannot reach $T; the cluster goes to $PG"
+fi
+
 PG_STARTED=0
 stop_pg() {
     if [ "$PG_STARTED" = 1 ]; then
         PG_STARTED=0
         scripts/pg.sh stop "$PG" >/dev/null 2>&1 || true
+    fi
+    if [ -n "$PG_TMP" ]; then
+        rm -rf "$PG_TMP"
+        PG_TMP=""
     fi
 }
 trap stop_pg EXIT
@@ -66,9 +82,9 @@ if [ "$SANITIZE" = 1 ]; then
     mkdir -p "$T/san"
     #  Reports go to files (one per process, named by pid) so that none is lost
     #  in a log nobody reads; any such file fails the run below.
-    export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$T/san/asan:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
-    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$T/san/ubsan"
-    export LSAN_OPTIONS="log_path=$T/san/lsan"
+    export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$T/san/asan:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$T/san/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+    export LSAN_OPTIONS="log_path=$T/san/lsan${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fi
 export SANITIZE
 unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE
@@ -87,7 +103,8 @@ for bin in "$BUILD"/tests/test_*; do
     name=$(basename "$bin")
     log=$T/unit/$name.log
     rc=0
-    timeout -k 10 "$UNIT_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null || rc=$?
+    #  --foreground: Ctrl-C reaches the test; a time-out still ends it.
+    timeout --foreground -k 10 "$UNIT_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null || rc=$?
     p=$(sum_of PASSED "$log")
     f=$(sum_of FAILED "$log")
     s=$(sum_of SKIPPED "$log")
@@ -126,9 +143,23 @@ export OSTIARY_BIN_DIR=$BUILD/bin
 export OSTIARY_E2E_DIR=$T/e2e
 export PYTHONDONTWRITEBYTECODE=1
 rc=0
-timeout -k 15 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider \
-    </dev/null 2>&1 | tee "$T/e2e/pytest.log" || true
+#  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
+#  stop of the processes it started; SIGKILL follows 30 s later.
+timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
+    </dev/null 2>&1 | tee "$T/e2e/pytest.log"
 rc=${PIPESTATUS[0]}
+#  Anything a killed pytest left running: the fixture records every pid it
+#  starts; end those still running one of our binaries.
+if [ -f "$T/e2e/pids" ]; then
+    bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
+    while read -r pid name; do
+        exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+        case "$exe" in "$bin_real"/*)
+            say "stopping $name (pid $pid) left behind by pytest"
+            kill -KILL "$pid" 2>/dev/null || true ;;
+        esac
+    done <"$T/e2e/pids"
+fi
 read -r p f s < <(/usr/bin/python3 - "$T/e2e/pytest.log" <<'EOF'
 import re, sys
 counts = {}
@@ -168,9 +199,14 @@ if [ "$SANITIZE" = 1 ]; then
         n=0
         for r in $reports; do
             n=$((n + 1))
-            echo "---- sanitizer report $r"
+            #  Name the process: the e2e fixture records "pid name" for each.
+            pid=${r##*.}
+            who=$(awk -v p="$pid" '$1 == p { print $2 }' "$T/e2e/pids" 2>/dev/null)
+            echo "---- sanitizer report $r${who:+ ($who)}"
             head -n 80 "$r"
         done
+        echo "(stacks stop at libraries built without frame pointers; for full ones:"
+        echo " ASAN_OPTIONS=fast_unwind_on_malloc=0 make test SANITIZE=1)"
         say "$n sanitizer report(s): each counts as a failure"
         FAILED=$((FAILED + n))
     else

@@ -1,8 +1,25 @@
-/*  token-svc - authorization requests, codes, tokens (issues 3 and 4 fill it in).
- *  Stateless between requests: run as many replicas as the load needs. */
+/*  token-svc - clients, authorization requests, codes, tokens and userinfo
+ *  validation (issue 3; refresh tokens, revocation and introspection come
+ *  with issue 4). Stateless between requests: run as many replicas as the
+ *  load needs; everything they share is in schema token. */
 #include "service.h"
+#include "token_app.h"
 #include "token_ops.h"
 #include "token_store.h"
+
+static void *
+s_app_init (const config_t *cfg, db_t *db)
+{
+    OST_UNUSED (db);
+    return token_app_new (cfg);
+}
+
+static void
+s_app_fini (void *app)
+{
+    token_app_t *self = app;
+    token_app_destroy (&self);
+}
 
 int
 main (int argc, char **argv)
@@ -12,6 +29,10 @@ main (int argc, char **argv)
         .req_flag = CFG_REQ_TOK,
         .routes = token_routes,
         .nroutes = token_nroutes,
+        .app_init = s_app_init,
+        .app_fini = s_app_fini,
+        //  Every worker thread prepares the statements of token_store.c on
+        //  its own connection (and db_t prepares them again after a reconnect).
         .prepare = token_store_prepare,
     };
     return service_main (argc, argv, &def);

@@ -1,3 +1,6 @@
+/*  token_ops - the op → handler table of token-svc and its handlers, one
+ *  file per family: clients.c, authorize.c, code.c, tokens.c, userinfo.c.
+ *  Bodies are those of proto/ops.md. */
 #ifndef TOKEN_OPS_H
 #define TOKEN_OPS_H
 
@@ -5,5 +8,27 @@
 
 extern const bus_route_t token_routes[];
 extern const size_t token_nroutes;
+
+//  clients.c
+int token_op_client_add (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_client_list (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_client_get (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **result);
+
+//  authorize.c
+int token_op_authorize (bus_req_t *req, const json_t *body, json_t **result);
+
+//  code.c
+int token_op_request_get (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_authorize_error (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_consent_check (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result);
+
+//  tokens.c
+int token_op_exchange (bus_req_t *req, const json_t *body, json_t **result);
+
+//  userinfo.c
+int token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

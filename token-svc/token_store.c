@@ -1,9 +1,152 @@
+/*  token_store - the SQL of schema token. Nothing else in token-svc sees SQL.
+ *  bytea values travel as text in the hex format ("\x0a1b..."), which
+ *  PostgreSQL accepts as input; they come back through encode(..., 'hex').
+ *  jsonb values travel as JSON text. */
 #include "token_store.h"
+
+#include "log.h"
+#include "secure.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  The columns of a client, in the order s_client_from_row reads them.
+#define CLIENT_COLS                                                                                          \
+    "client_id, name, type, encode(secret_hash, 'hex'), redirect_uris::text, grant_types::text,"             \
+    " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
+    " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
+    " extract(epoch FROM created_at)::bigint"
+//  The columns of a request, in the order s_request_from_row reads them.
+#define REQUEST_COLS                                                                                         \
+    "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
+    " details::text, extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint"
+//  The columns of a code, in the order s_code_from_row reads them.
+#define CODE_COLS                                                                                            \
+    "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
+    " amr::text, expires_at <= now()"
+
+typedef struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} s_stmt_t;
+
+static const s_stmt_t s_stmts[] = {
+    {"token_ping", "SELECT count(*) FROM token.settings", 0},
+    {"token_client_insert",
+     "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
+     "response_types,"
+     " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party)"
+     " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
+     " $10::text, $11::boolean, $12::boolean)",
+     12},
+    {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1},
+    {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0},
+    {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1},
+    {"token_client_set_secret",
+     "UPDATE token.clients SET secret_hash = $2::bytea, secret_rotated_at = now()"
+     " WHERE client_id = $1::text AND type = 'confidential'",
+     2},
+    {"token_request_insert",
+     "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent, response_mode, "
+     "state,"
+     " nonce, scopes, code_challenge, details, expires_at)"
+     " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::jsonb, $9::text,"
+     " $10::jsonb, now() + make_interval(secs => $11::double precision))"
+     " RETURNING extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint",
+     11},
+    {"token_request_get",
+     "SELECT " REQUEST_COLS " FROM token.authz_requests"
+     " WHERE id_hash = $1::bytea AND used_at IS NULL AND expires_at > now()",
+     1},
+    //  The one conditional UPDATE that uses a request up: a second call
+    //  (token.issue_code or token.authorize_error) matches no row.
+    {"token_request_consume",
+     "UPDATE token.authz_requests SET used_at = now()"
+     " WHERE id_hash = $1::bytea AND used_at IS NULL AND expires_at > now()"
+     " RETURNING " REQUEST_COLS,
+     1},
+    {"token_code_insert",
+     "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce,"
+     " scopes, sub, sid, auth_time, amr, expires_at)"
+     " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::jsonb, $8::text, $9::text,"
+     " $10::bigint, $11::jsonb, now() + make_interval(secs => $12::double precision))",
+     12},
+    //  RFC 6749 §4.1.2: a code is single-use. This UPDATE is the only place
+    //  that consumes one; its row count decides between two racing requests.
+    {"token_code_consume",
+     "UPDATE token.codes SET consumed_at = now() WHERE code_hash = $1::bytea AND consumed_at IS NULL"
+     " RETURNING " CODE_COLS,
+     1},
+    {"token_code_set_issued",
+     "UPDATE token.codes SET issued_jti = $2::text, issued_exp = to_timestamp($3::bigint)"
+     " WHERE code_hash = $1::bytea",
+     3},
+    {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1},
+    //  RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
+    {"token_code_revoke_issued",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     " SELECT issued_jti, issued_exp, 'code_replay' FROM token.codes"
+     " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND issued_jti IS NOT NULL"
+     " ON CONFLICT (jti) DO NOTHING",
+     1},
+    {"token_consent_get",
+     "SELECT scopes::text FROM token.consents WHERE sub = $1::text AND client_id = $2::text", 2},
+    {"token_consent_put",
+     "INSERT INTO token.consents (sub, client_id, scopes) VALUES ($1::text, $2::text, $3::jsonb)"
+     " ON CONFLICT (sub, client_id) DO UPDATE SET granted_at = now(), scopes ="
+     " (SELECT jsonb_agg(DISTINCT s ORDER BY s)"
+     "  FROM jsonb_array_elements_text(token.consents.scopes || EXCLUDED.scopes) AS s)",
+     3},
+    {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1},
+    //  Rows that can no longer matter: requests an hour past their expiry;
+    //  codes an hour past theirs once the token they issued has expired too
+    //  (until then a replay must still find what to revoke); revocations of
+    //  tokens that expired (plus the largest clock-skew leeway).
+    {"token_purge_requests", "DELETE FROM token.authz_requests WHERE expires_at < now() - interval '1 hour'",
+     0},
+    {"token_purge_codes",
+     "DELETE FROM token.codes WHERE expires_at < now() - interval '1 hour'"
+     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes')",
+     0},
+    {"token_purge_revoked", "DELETE FROM token.revoked_jtis WHERE expires_at < now() - interval '5 minutes'",
+     0},
+};
 
 int
 token_store_prepare (db_t *db)
 {
-    return db_prepare (db, "token_ping", "SELECT count(*) FROM token.settings", 0);
+    for (size_t i = 0; i < sizeof s_stmts / sizeof s_stmts[0]; i++)
+        if (db_prepare (db, s_stmts[i].name, s_stmts[i].sql, s_stmts[i].nparams) != 0)
+            return -1;
+    return 0;
+}
+
+static db_status_t
+s_exec (db_t *db, const char *name, int nparams, const char *const *params, PGresult **res)
+{
+    PGresult *r = NULL;
+    db_status_t st = db_exec (db, name, nparams, params, &r);
+    if (st != DB_OK && st != DB_CONFLICT)
+        log_error ("%s: %s", name, db_status_name (st));
+    if (res)
+        *res = r;
+    else
+        PQclear (r);
+    return st;
+}
+
+//  Runs a statement and reports its row count in *count.
+static db_status_t
+s_exec_count (db_t *db, const char *name, int nparams, const char *const *params, int *count)
+{
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, name, nparams, params, &res);
+    *count = st == DB_OK ? atoi (PQcmdTuples (res)) : 0;
+    PQclear (res);
+    return st;
 }
 
 int
@@ -13,4 +156,549 @@ token_store_ping (db_t *db)
     db_status_t st = db_exec (db, "token_ping", 0, NULL, &res);
     PQclear (res);
     return st == DB_OK ? 0 : -1;
+}
+
+db_status_t
+token_store_begin (db_t *db)
+{
+    return db_exec_sql (db, "BEGIN");
+}
+
+db_status_t
+token_store_commit (db_t *db)
+{
+    return db_exec_sql (db, "COMMIT");
+}
+
+void
+token_store_rollback (db_t *db)
+{
+    if (db_exec_sql (db, "ROLLBACK") != DB_OK)
+        log_warn ("rollback failed");
+}
+
+//  ------------------------------------------------------------- conversions
+
+//  "\x" and the hex digits of a hash, as PostgreSQL reads bytea.
+static void
+s_bytea (const unsigned char hash[TOKEN_HASH_LEN], char out[2 * TOKEN_HASH_LEN + 3])
+{
+    out[0] = '\\';
+    out[1] = 'x';
+    secure_hex (hash, TOKEN_HASH_LEN, out + 2);
+}
+
+//  Hex digits (from encode(..., 'hex')) into bytes. 0 ok, -1 malformed.
+static int
+s_unhex (const char *hex, unsigned char *out, size_t len)
+{
+    if (strlen (hex) != 2 * len)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else
+                return -1;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+//  The JSON text of a value, for a jsonb parameter (free()).
+static char *
+s_json_text (const json_t *value)
+{
+    return json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+//  A JSON column (from ::text) parsed, or NULL.
+static json_t *
+s_json_col (const PGresult *res, int row, int col)
+{
+    if (PQgetisnull (res, row, col))
+        return NULL;
+    return json_loads (PQgetvalue (res, row, col), JSON_DECODE_ANY, NULL);
+}
+
+//  A text column duplicated, NULL for SQL NULL. *ok turns 0 when the copy failed.
+static char *
+s_text_col (const PGresult *res, int row, int col, int *ok)
+{
+    if (PQgetisnull (res, row, col))
+        return NULL;
+    char *s = strdup (PQgetvalue (res, row, col));
+    if (!s)
+        *ok = 0;
+    return s;
+}
+
+static int
+s_bool_col (const PGresult *res, int row, int col)
+{
+    return !PQgetisnull (res, row, col) && PQgetvalue (res, row, col)[0] == 't';
+}
+
+static int64_t
+s_int_col (const PGresult *res, int row, int col)
+{
+    return PQgetisnull (res, row, col) ? 0 : strtoll (PQgetvalue (res, row, col), NULL, 10);
+}
+
+//  Copies a text column into a fixed buffer. 0 ok, -1 too long.
+static int
+s_copy_col (const PGresult *res, int row, int col, char *out, size_t size)
+{
+    const char *v = PQgetvalue (res, row, col);
+    size_t n = strlen (v);
+    if (n >= size)
+        return -1;
+    memcpy (out, v, n + 1);
+    return 0;
+}
+
+//  ------------------------------------------------------------- clients
+
+void
+token_client_clear (token_client_t *client)
+{
+    if (!client)
+        return;
+    free (client->name);
+    json_decref (client->redirect_uris);
+    json_decref (client->grant_types);
+    json_decref (client->response_types);
+    json_decref (client->scopes);
+    secure_wipe (client, sizeof *client);
+    memset (client, 0, sizeof *client);
+}
+
+static int
+s_client_from_row (const PGresult *res, int row, token_client_t *c)
+{
+    memset (c, 0, sizeof *c);
+    int ok = 1;
+    if (s_copy_col (res, row, 0, c->client_id, sizeof c->client_id))
+        ok = 0;
+    c->name = s_text_col (res, row, 1, &ok);
+    c->is_public = strcmp (PQgetvalue (res, row, 2), "public") == 0;
+    if (!PQgetisnull (res, row, 3)) {
+        c->has_secret = 1;
+        if (s_unhex (PQgetvalue (res, row, 3), c->secret_hash, TOKEN_HASH_LEN))
+            ok = 0;
+    }
+    c->redirect_uris = s_json_col (res, row, 4);
+    c->grant_types = s_json_col (res, row, 5);
+    c->response_types = s_json_col (res, row, 6);
+    c->scopes = s_json_col (res, row, 7);
+    if (s_copy_col (res, row, 8, c->auth_method, sizeof c->auth_method) ||
+        s_copy_col (res, row, 9, c->id_token_alg, sizeof c->id_token_alg))
+        ok = 0;
+    const char *pkce = PQgetvalue (res, row, 10);
+    c->require_pkce = pkce[0] == 't' ? 1 : pkce[0] == 'f' ? 0 : -1;
+    c->first_party = s_bool_col (res, row, 11);
+    c->created_at = s_int_col (res, row, 12);
+    if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
+        !json_is_array (c->response_types) || !json_is_array (c->scopes)) {
+        log_error ("client row %d is malformed", row);
+        token_client_clear (c);
+        return -1;
+    }
+    return 0;
+}
+
+db_status_t
+token_store_client_insert (db_t *db, const token_client_t *c)
+{
+    char secret[2 * TOKEN_HASH_LEN + 3];
+    if (c->has_secret)
+        s_bytea (c->secret_hash, secret);
+    char *uris = s_json_text (c->redirect_uris);
+    char *grants = s_json_text (c->grant_types);
+    char *responses = s_json_text (c->response_types);
+    char *scopes = s_json_text (c->scopes);
+    db_status_t st = DB_ERROR;
+    if (uris && grants && responses && scopes) {
+        const char *params[] = {
+            c->client_id,
+            c->name,
+            c->is_public ? "public" : "confidential",
+            c->has_secret ? secret : NULL,
+            uris,
+            grants,
+            responses,
+            scopes,
+            c->auth_method,
+            c->id_token_alg,
+            c->require_pkce < 0 ? NULL
+            : c->require_pkce   ? "true"
+                                : "false",
+            c->first_party ? "true" : "false",
+        };
+        st = s_exec (db, "token_client_insert", 12, params, NULL);
+    }
+    secure_wipe (secret, sizeof secret);
+    free (uris);
+    free (grants);
+    free (responses);
+    free (scopes);
+    return st;
+}
+
+db_status_t
+token_store_client_get (db_t *db, const char *client_id, token_client_t *client)
+{
+    memset (client, 0, sizeof *client);
+    const char *params[] = {client_id};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_client_get", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK && s_client_from_row (res, 0, client))
+        st = DB_ERROR;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_client_list (db_t *db, token_client_t **clients, size_t *count)
+{
+    *clients = NULL;
+    *count = 0;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_client_list", 0, NULL, &res);
+    if (st != DB_OK) {
+        PQclear (res);
+        return st;
+    }
+    int n = PQntuples (res);
+    token_client_t *list = calloc (n > 0 ? (size_t)n : 1, sizeof *list);
+    if (!list) {
+        PQclear (res);
+        return DB_ERROR;
+    }
+    for (int i = 0; i < n; i++)
+        if (s_client_from_row (res, i, &list[i])) {
+            for (int k = 0; k < i; k++)
+                token_client_clear (&list[k]);
+            free (list);
+            PQclear (res);
+            return DB_ERROR;
+        }
+    PQclear (res);
+    *clients = list;
+    *count = (size_t)n;
+    return DB_OK;
+}
+
+db_status_t
+token_store_client_delete (db_t *db, const char *client_id, int *removed)
+{
+    const char *params[] = {client_id};
+    return s_exec_count (db, "token_client_delete", 1, params, removed);
+}
+
+db_status_t
+token_store_client_set_secret (db_t *db, const char *client_id, const unsigned char hash[TOKEN_HASH_LEN],
+                               int *changed)
+{
+    char secret[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (hash, secret);
+    const char *params[] = {client_id, secret};
+    db_status_t st = s_exec_count (db, "token_client_set_secret", 2, params, changed);
+    secure_wipe (secret, sizeof secret);
+    return st;
+}
+
+//  ------------------------------------------------------------- requests
+
+void
+token_request_clear (token_request_t *r)
+{
+    if (!r)
+        return;
+    free (r->redirect_uri);
+    free (r->state);
+    free (r->nonce);
+    free (r->code_challenge);
+    json_decref (r->scopes);
+    json_decref (r->details);
+    memset (r, 0, sizeof *r);
+}
+
+static int
+s_request_from_row (const PGresult *res, int row, token_request_t *r)
+{
+    memset (r, 0, sizeof *r);
+    int ok = 1;
+    if (s_copy_col (res, row, 0, r->client_id, sizeof r->client_id) ||
+        s_copy_col (res, row, 3, r->response_mode, sizeof r->response_mode))
+        ok = 0;
+    r->redirect_uri = s_text_col (res, row, 1, &ok);
+    r->redirect_uri_sent = s_bool_col (res, row, 2);
+    r->state = s_text_col (res, row, 4, &ok);
+    r->nonce = s_text_col (res, row, 5, &ok);
+    r->scopes = s_json_col (res, row, 6);
+    r->code_challenge = s_text_col (res, row, 7, &ok);
+    r->details = s_json_col (res, row, 8);
+    r->created_at = s_int_col (res, row, 9);
+    r->expires_at = s_int_col (res, row, 10);
+    if (!ok || !r->redirect_uri || !json_is_array (r->scopes) || !json_is_object (r->details)) {
+        log_error ("authorization request row is malformed");
+        token_request_clear (r);
+        return -1;
+    }
+    return 0;
+}
+
+db_status_t
+token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN], token_request_t *r,
+                            long ttl_s)
+{
+    char id[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (id_hash, id);
+    char ttl[24];
+    snprintf (ttl, sizeof ttl, "%ld", ttl_s);
+    char *scopes = s_json_text (r->scopes);
+    char *details = s_json_text (r->details);
+    db_status_t st = DB_ERROR;
+    if (scopes && details) {
+        const char *params[] = {
+            id,
+            r->client_id,
+            r->redirect_uri,
+            r->redirect_uri_sent ? "true" : "false",
+            r->response_mode,
+            r->state,
+            r->nonce,
+            scopes,
+            r->code_challenge,
+            details,
+            ttl,
+        };
+        PGresult *res = NULL;
+        st = s_exec (db, "token_request_insert", 11, params, &res);
+        if (st == DB_OK && PQntuples (res) == 1) {
+            r->created_at = s_int_col (res, 0, 0);
+            r->expires_at = s_int_col (res, 0, 1);
+        } else if (st == DB_OK)
+            st = DB_ERROR;
+        PQclear (res);
+    }
+    free (scopes);
+    free (details);
+    return st;
+}
+
+static db_status_t
+s_request_one (db_t *db, const char *stmt, const unsigned char id_hash[TOKEN_HASH_LEN], token_request_t *r)
+{
+    memset (r, 0, sizeof *r);
+    char id[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (id_hash, id);
+    const char *params[] = {id};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, stmt, 1, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK && s_request_from_row (res, 0, r))
+        st = DB_ERROR;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_request_get (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN], token_request_t *r)
+{
+    return s_request_one (db, "token_request_get", id_hash, r);
+}
+
+db_status_t
+token_store_request_consume (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN], token_request_t *r)
+{
+    return s_request_one (db, "token_request_consume", id_hash, r);
+}
+
+//  ------------------------------------------------------------- codes
+
+void
+token_code_clear (token_code_t *c)
+{
+    if (!c)
+        return;
+    free (c->redirect_uri);
+    free (c->code_challenge);
+    free (c->nonce);
+    free (c->sub);
+    free (c->sid);
+    json_decref (c->scopes);
+    json_decref (c->amr);
+    memset (c, 0, sizeof *c);
+}
+
+db_status_t
+token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const token_code_t *c,
+                         long ttl_s)
+{
+    char hash[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (code_hash, hash);
+    char ttl[24], auth_time[24];
+    snprintf (ttl, sizeof ttl, "%ld", ttl_s);
+    snprintf (auth_time, sizeof auth_time, "%lld", (long long)c->auth_time);
+    char *scopes = s_json_text (c->scopes);
+    char *amr = s_json_text (c->amr);
+    db_status_t st = DB_ERROR;
+    if (scopes && amr) {
+        const char *params[] = {
+            hash,
+            c->client_id,
+            c->redirect_uri,
+            c->redirect_uri_sent ? "true" : "false",
+            c->code_challenge,
+            c->nonce,
+            scopes,
+            c->sub,
+            c->sid,
+            auth_time,
+            amr,
+            ttl,
+        };
+        st = s_exec (db, "token_code_insert", 12, params, NULL);
+    }
+    free (scopes);
+    free (amr);
+    return st;
+}
+
+db_status_t
+token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c)
+{
+    memset (c, 0, sizeof *c);
+    char hash[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (code_hash, hash);
+    const char *params[] = {hash};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_code_consume", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK) {
+        int ok = 1;
+        if (s_copy_col (res, 0, 0, c->client_id, sizeof c->client_id))
+            ok = 0;
+        c->redirect_uri = s_text_col (res, 0, 1, &ok);
+        c->redirect_uri_sent = s_bool_col (res, 0, 2);
+        c->code_challenge = s_text_col (res, 0, 3, &ok);
+        c->nonce = s_text_col (res, 0, 4, &ok);
+        c->scopes = s_json_col (res, 0, 5);
+        c->sub = s_text_col (res, 0, 6, &ok);
+        c->sid = s_text_col (res, 0, 7, &ok);
+        c->auth_time = s_int_col (res, 0, 8);
+        c->amr = s_json_col (res, 0, 9);
+        c->expired = s_bool_col (res, 0, 10);
+        if (!ok || !c->redirect_uri || !c->sub || !json_is_array (c->scopes) || !json_is_array (c->amr)) {
+            log_error ("code row is malformed");
+            token_code_clear (c);
+            st = DB_ERROR;
+        }
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_code_set_issued (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
+                             int64_t exp)
+{
+    char hash[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (code_hash, hash);
+    char when[24];
+    snprintf (when, sizeof when, "%lld", (long long)exp);
+    const char *params[] = {hash, jti, when};
+    int n = 0;
+    db_status_t st = s_exec_count (db, "token_code_set_issued", 3, params, &n);
+    return st == DB_OK && n != 1 ? DB_ERROR : st;
+}
+
+db_status_t
+token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], int *consumed,
+                           int *revoked)
+{
+    *consumed = 0;
+    *revoked = 0;
+    char hash[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (code_hash, hash);
+    const char *params[] = {hash};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_code_consumed", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *consumed = s_bool_col (res, 0, 0);
+    PQclear (res);
+    if (st != DB_OK || !*consumed)
+        return st;
+    return s_exec_count (db, "token_code_revoke_issued", 1, params, revoked);
+}
+
+//  ------------------------------------------------------------- consents
+
+db_status_t
+token_store_consent_get (db_t *db, const char *sub, const char *client_id, json_t **scopes)
+{
+    *scopes = NULL;
+    const char *params[] = {sub, client_id};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_consent_get", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK) {
+        *scopes = s_json_col (res, 0, 0);
+        if (!json_is_array (*scopes)) {
+            json_decref (*scopes);
+            *scopes = NULL;
+            st = DB_ERROR;
+        }
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_consent_put (db_t *db, const char *sub, const char *client_id, const json_t *scopes)
+{
+    char *text = s_json_text (scopes);
+    if (!text)
+        return DB_ERROR;
+    const char *params[] = {sub, client_id, text};
+    db_status_t st = s_exec (db, "token_consent_put", 3, params, NULL);
+    free (text);
+    return st;
+}
+
+//  ------------------------------------------------------------- revocation
+
+db_status_t
+token_store_jti_revoked (db_t *db, const char *jti, int *revoked)
+{
+    const char *params[] = {jti};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_jti_revoked", 1, params, &res);
+    *revoked = st == DB_OK && PQntuples (res) > 0;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_purge (db_t *db)
+{
+    db_status_t st = s_exec (db, "token_purge_requests", 0, NULL, NULL);
+    if (st == DB_OK)
+        st = s_exec (db, "token_purge_codes", 0, NULL, NULL);
+    if (st == DB_OK)
+        st = s_exec (db, "token_purge_revoked", 0, NULL, NULL);
+    return st;
 }

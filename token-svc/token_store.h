@@ -1,12 +1,139 @@
-/*  token_store - every SQL statement of schema token. */
+/*  token_store - every SQL statement of schema token (migrations/token/).
+ *  Functions return a db_status_t; the operation handlers decide what it
+ *  means for the caller. Times that decide validity (expiry of requests and
+ *  codes) are the database's now(), so replicas whose clocks differ agree.
+ *  Secret handles (request ids, codes) arrive here as their SHA-256 only. */
 #ifndef TOKEN_STORE_H
 #define TOKEN_STORE_H
 
 #include "db.h"
+#include "ost.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_CLIENT_ID_MAX 64
+#define TOKEN_HASH_LEN 32
+
+//  One client as stored (the secret only as its keyed hash).
+typedef struct {
+    char client_id[TOKEN_CLIENT_ID_MAX + 1];
+    char *name;
+    int is_public;
+    int has_secret;
+    unsigned char secret_hash[TOKEN_HASH_LEN];
+    json_t *redirect_uris; //  arrays of strings
+    json_t *grant_types;
+    json_t *response_types;
+    json_t *scopes;
+    char auth_method[24]; //  client_secret_basic, client_secret_post, none
+    char id_token_alg[8]; //  RS256, ES256, EdDSA
+    int require_pkce;     //  1, 0, or -1: not chosen (the global setting decides)
+    int first_party;
+    int64_t created_at;
+} token_client_t;
+
+//  Frees what a client holds and wipes its secret hash. Idempotent.
+void token_client_clear (token_client_t *client);
+
+//  A stored authorization request.
+typedef struct {
+    char client_id[TOKEN_CLIENT_ID_MAX + 1];
+    char *redirect_uri;
+    int redirect_uri_sent;
+    char response_mode[16];
+    char *state;          //  NULL when the request had none
+    char *nonce;          //  NULL when the request had none
+    json_t *scopes;       //  array of strings
+    char *code_challenge; //  NULL without PKCE
+    json_t *details;      //  object: the rest of Q (prompt, max_age, hints, ...)
+    int64_t created_at;
+    int64_t expires_at;
+} token_request_t;
+
+void token_request_clear (token_request_t *request);
+
+//  A stored authorization code.
+typedef struct {
+    char client_id[TOKEN_CLIENT_ID_MAX + 1];
+    char *redirect_uri;
+    int redirect_uri_sent;
+    char *code_challenge;
+    char *nonce;
+    json_t *scopes;
+    char *sub;
+    char *sid;
+    int64_t auth_time;
+    json_t *amr;
+    int expired; //  set by token_store_code_consume
+} token_code_t;
+
+void token_code_clear (token_code_t *code);
 
 //  Prepares the statements on a worker thread's connection. 0 ok.
-int token_store_prepare (db_t *db);
+OST_WUR int token_store_prepare (db_t *db);
 //  0 when the database answers.
 int token_store_ping (db_t *db);
+
+db_status_t token_store_begin (db_t *db);
+db_status_t token_store_commit (db_t *db);
+//  Rolls back the open transaction (a failure is logged and ignored).
+void token_store_rollback (db_t *db);
+
+//  Clients. insert: DB_CONFLICT when client_id exists.
+db_status_t token_store_client_insert (db_t *db, const token_client_t *client);
+//  DB_NOT_FOUND when there is no such client.
+db_status_t token_store_client_get (db_t *db, const char *client_id, token_client_t *client);
+//  Every client, ordered by client_id. *clients (free each with
+//  token_client_clear, then free()).
+db_status_t token_store_client_list (db_t *db, token_client_t **clients, size_t *count);
+//  *removed is the row count.
+db_status_t token_store_client_delete (db_t *db, const char *client_id, int *removed);
+//  Replaces the secret hash of a confidential client; *changed is the row
+//  count (0: unknown client or a public one).
+db_status_t token_store_client_set_secret (db_t *db, const char *client_id,
+                                           const unsigned char hash[TOKEN_HASH_LEN], int *changed);
+
+//  Authorization requests. insert sets created_at and expires_at (now() +
+//  ttl_s) and returns the latter in request->expires_at.
+db_status_t token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
+                                        token_request_t *request, long ttl_s);
+//  A request that is neither used nor expired; DB_NOT_FOUND otherwise.
+db_status_t token_store_request_get (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
+                                     token_request_t *request);
+//  Uses the request up: one UPDATE ... WHERE used_at IS NULL AND not expired,
+//  whose row count decides (DB_NOT_FOUND: unknown, used or expired).
+db_status_t token_store_request_consume (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
+                                         token_request_t *request);
+
+//  Codes. insert: expires_at = now() + ttl_s.
+db_status_t token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                     const token_code_t *code, long ttl_s);
+//  Consumes a code: one UPDATE ... WHERE consumed_at IS NULL whose row count
+//  decides. DB_NOT_FOUND: unknown or consumed before. An expired code is
+//  consumed too (code->expired tells), so it can never be tried again.
+db_status_t token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                      token_code_t *code);
+//  Records the access token a code's exchange issued (same transaction as
+//  the consumption, so a replay always finds it).
+db_status_t token_store_code_set_issued (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                         const char *jti, int64_t exp);
+//  A code presented again: when it was consumed before, revokes the access
+//  token its exchange issued. *consumed is 1 when the code exists and was
+//  consumed, *revoked the number of tokens newly revoked.
+db_status_t token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], int *consumed,
+                                       int *revoked);
+
+//  Consents. get: DB_NOT_FOUND when the user never granted this client any.
+db_status_t token_store_consent_get (db_t *db, const char *sub, const char *client_id, json_t **scopes);
+//  Adds scopes to what the user granted the client.
+db_status_t token_store_consent_put (db_t *db, const char *sub, const char *client_id, const json_t *scopes);
+
+//  *revoked is 1 when jti is on the revocation list.
+db_status_t token_store_jti_revoked (db_t *db, const char *jti, int *revoked);
+
+//  Deletes requests, codes and revocations that can no longer matter.
+db_status_t token_store_purge (db_t *db);
 
 #endif

@@ -10,11 +10,13 @@ and hands tests a handle to drive and disturb them:
     stack.bin(name)                path of a binary
     stack.ctl(*args, input=None, timeout=30)   ostiaryctl → CompletedProcess
     stack.start(name, extra_env=None)          a NEW instance → Instance
+                                   (extra_env value None unsets a variable)
     stack.instances(name)          live instances of a service
     stack.stop_all(name)           SIGTERM every instance and wait
     stack.ensure(name)             start one instance if none is alive
     stack.wait_ready(timeout=15)   poll /readyz until 200
     stack.log_text(name)           every log line of that service so far
+    stack.pg_admin                 the cluster's superuser conninfo (or None)
 
 The cluster comes from the environment when scripts/test.sh provides one
 (OSTIARY_DB_TOKEN, OSTIARY_DB_FLOW, OSTIARY_DB_KEYS, OSTIARY_PG_ADMIN);
@@ -57,11 +59,22 @@ DB_VARS = {
     "flow-svc": "OSTIARY_DB_FLOW",
     "keys-svc": "OSTIARY_DB_KEYS",
 }
+# Secrets only one process may see (the others never get them).
+SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-svc"}
 # Services may be named by process ("keys-svc") or by bus service ("keys").
 ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 READY_TIMEOUT = 30
 STOP_GRACE = 10
+
+
+def _terminated(signum, frame):
+    # SIGTERM (scripts/test.sh's time limit, a CI runner) ends the session the
+    # way Ctrl-C does, so that the fixtures' teardown stops every process.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _terminated)
 
 
 def free_port():
@@ -72,7 +85,8 @@ def free_port():
 
 
 def new_kek():
-    """32 random bytes, base64url without padding."""
+    """32 random bytes, base64url without padding (OSTIARY_KEK and
+    OSTIARY_CLIENT_SECRET_KEY)."""
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
@@ -169,6 +183,7 @@ class Stack:
         self._procs = {name: [] for name in PROCESSES}
         self._counts = {name: 0 for name in PROCESSES}
         self._cluster = None
+        self._pg_tmp = None
 
         db = {var: os.environ.get(var) for var in DB_VARS.values()}
         if not all(db.values()):
@@ -176,9 +191,20 @@ class Stack:
             # folder the postgres user can reach, so not a 0700 temp folder).
             pg_dir = self.workdir / "pg"
             os.chmod(self.workdir, 0o755)
+            check = subprocess.run([str(REPO / "scripts" / "pg.sh"), "check", str(pg_dir)])
+            if check.returncode != 0:
+                # The postgres user cannot reach the build folder (a clone
+                # under /root, say): the throwaway cluster goes to /var/tmp.
+                self._pg_tmp = tempfile.mkdtemp(prefix="ostiary-e2e.", dir="/var/tmp")
+                os.chmod(self._pg_tmp, 0o755)
+                pg_dir = Path(self._pg_tmp) / "pg"
             self._cluster = Cluster(str(pg_dir))
             db = {var: self._cluster.env[var] for var in DB_VARS.values()}
         self._db = db
+        # The cluster's superuser conninfo (unix socket), for tests that need
+        # a database of their own (tests/e2e/test_keys_lifecycle.py); None
+        # when the cluster came without one.
+        self.pg_admin = (self._cluster.env if self._cluster else os.environ).get("OSTIARY_PG_ADMIN")
 
         self.http_port = free_port()
         self.bus_port = free_port()
@@ -195,10 +221,14 @@ class Stack:
             "OSTIARY_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
             "OSTIARY_BUS_ENDPOINT": self.bus_endpoint,
             "OSTIARY_KEK": new_kek(),
+            "OSTIARY_CLIENT_SECRET_KEY": new_kek(),
             "OSTIARY_MIGRATIONS_DIR": str(REPO / "migrations"),
             "OSTIARY_JWKS_MAX_AGE": "60",
             "OSTIARY_WORKERS": "2",
             "OSTIARY_HTTP_THREADS": "8",
+            # Runtime files (keys-svc's admin socket) of this stack only, so
+            # that parallel stacks and `make run` never share them.
+            "OSTIARY_RUN_DIR": str(self.workdir / "rt"),
             "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "info"),
         })
         env.update(db)
@@ -244,8 +274,15 @@ class Stack:
             env.pop(var, None)
         if name in DB_VARS:
             env["OSTIARY_DB"] = self._db[DB_VARS[name]]
-        if extra_env:
-            env.update({k: str(v) for k, v in extra_env.items()})
+        # Each secret goes only to the process that needs it.
+        for var, owner in SECRET_OWNERS.items():
+            if name != owner:
+                env.pop(var, None)
+        for k, v in (extra_env or {}).items():
+            if v is None:
+                env.pop(k, None)  # None unsets a variable
+            else:
+                env[k] = str(v)
         self._counts[name] += 1
         log_path = self.log_dir / f"{name}-{self._counts[name]}.log"
         log_file = open(log_path, "ab", buffering=0)
@@ -254,6 +291,9 @@ class Stack:
                                 stderr=subprocess.STDOUT, start_new_session=True)
         inst = Instance(name, proc, log_path, log_file)
         self._procs[name].append(inst)
+        # A record for scripts/test.sh, which ends what a killed pytest left.
+        with open(self.workdir / "pids", "a") as f:
+            f.write(f"{proc.pid} {name}\n")
         return inst
 
     def instances(self, name):
@@ -352,6 +392,9 @@ class Stack:
         self._http.close()
         if self._cluster:
             self._cluster.stop()
+        if self._pg_tmp:
+            shutil.rmtree(self._pg_tmp, ignore_errors=True)
+            self._pg_tmp = None
 
     def sanitizer_reports(self):
         """Report files and log excerpts left by the sanitizers."""

@@ -16,6 +16,7 @@ PROCESSES = ("gateway", "token-svc", "flow-svc", "keys-svc")
 COMPOSE_ENV = {
     "OSTIARY_ISSUER": "https://id.example.com",
     "OSTIARY_KEK": "A" * 43,
+    "OSTIARY_CLIENT_SECRET_KEY": "B" * 43,
     "POSTGRES_PASSWORD": "pg-secret",
     "OSTIARY_TOKEN_DB_PASSWORD": "token-secret",
     "OSTIARY_FLOW_DB_PASSWORD": "flow-secret",
@@ -77,9 +78,13 @@ def test_compose_wires_the_bus_and_databases(compose_config):
         assert f"user={role}" in env["OSTIARY_DB"]
         assert "postgres" in services[name]["depends_on"]
     assert services["keys-svc"]["environment"]["OSTIARY_KEK"] == COMPOSE_ENV["OSTIARY_KEK"]
-    # Only keys-svc ever sees the key-encryption key.
-    for name in ("gateway", "token-svc", "flow-svc"):
-        assert "OSTIARY_KEK" not in services[name]["environment"]
+    # Each secret key reaches one process only.
+    assert services["token-svc"]["environment"]["OSTIARY_CLIENT_SECRET_KEY"] == \
+        COMPOSE_ENV["OSTIARY_CLIENT_SECRET_KEY"]
+    for name in PROCESSES:
+        env = services[name]["environment"]
+        assert ("OSTIARY_KEK" in env) == (name == "keys-svc")
+        assert ("OSTIARY_CLIENT_SECRET_KEY" in env) == (name == "token-svc")
 
 
 def test_compose_services_have_healthchecks(compose_config):
@@ -124,6 +129,9 @@ def test_k8s_manifests_describe_every_process():
         container = spec["template"]["spec"]["containers"][0]
         assert container["command"] == [name]
         assert spec["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+        # A read-only root needs a writable /tmp for runtime files.
+        if container["securityContext"].get("readOnlyRootFilesystem"):
+            assert any(m["mountPath"] == "/tmp" for m in container.get("volumeMounts", []))
 
 
 def test_k8s_services_and_references():
@@ -146,6 +154,7 @@ def test_k8s_services_and_references():
         else:
             assert secrets["OSTIARY_DB"] == "ostiary-db"
         assert ("OSTIARY_KEK" in secrets) == (name == "keys-svc")
+        assert ("OSTIARY_CLIENT_SECRET_KEY" in secrets) == (name == "token-svc")
 
 
 def test_readme_configuration_reference_is_current():

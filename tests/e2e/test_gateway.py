@@ -156,18 +156,15 @@ def test_discovery_fields_and_content_type(stack, http):
     assert doc["token_endpoint"] == base + "/token"
     assert doc["userinfo_endpoint"] == base + "/userinfo"
     assert doc["jwks_uri"] == base + "/jwks"
-    assert doc["revocation_endpoint"] == base + "/revoke"
-    assert doc["introspection_endpoint"] == base + "/introspect"
     assert doc["response_types_supported"] == ["code"]
     assert set(doc["response_modes_supported"]) == {"query", "fragment", "form_post"}
-    assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token",
-                                                 "client_credentials"}
+    # Exactly what the code does (tests/e2e/test_discovery.py checks each against behaviour).
+    assert set(doc["grant_types_supported"]) == {"authorization_code"}
     assert doc["subject_types_supported"] == ["public"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "none"}
     assert doc["code_challenge_methods_supported"] == ["S256"]
-    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address", "phone",
-                                            "offline_access"}
+    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address", "phone"}
     assert {"sub", "iss", "aud", "exp", "iat", "email", "name"} <= set(doc["claims_supported"])
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["request_parameter_supported"] is False
@@ -440,9 +437,10 @@ def test_oversized_body_413(stack, http):
     # Far larger than the limit: still a clean 413, and the gateway goes on.
     r = http.post(stack.base_url + "/token", data=b"x" * (8 * 1024 * 1024), timeout=20)
     assert r.status_code == 413
-    # Within the limit the body is no reason to refuse: the route decides.
+    # Within the limit the body is no reason to refuse: the route decides
+    # (/token wants a form, RFC 6749 §3.2).
     r = http.post(stack.base_url + "/token", data=b"x" * limit, timeout=10)
-    assert r.status_code == 404
+    assert_oauth_error(r, 400, "invalid_request")
     gateway_alive(stack, http)
 
 

@@ -77,6 +77,7 @@ def test_check_config_never_prints_secrets(stack, name):
     kek = env["OSTIARY_KEK"]
     password = re.search(r"password=(\S+)", env["OSTIARY_DB"]).group(1)
     assert kek not in out
+    assert env["OSTIARY_CLIENT_SECRET_KEY"] not in out
     assert password not in out
     assert env["OSTIARY_DB"] not in out
     assert "OSTIARY_KEK=(set)" in r.stdout

@@ -335,6 +335,9 @@ test_config_validate_requires_what_each_process_needs (void **state)
     free (err);
 
     assert_int_equal (config_set (cfg, "OSTIARY_DB", "dbname=ostiary", NULL), 0);
+    //  token-svc also needs the key of its client-secret hashes.
+    assert_int_equal (config_validate (cfg, CFG_REQ_TOK), -1);
+    assert_int_equal (config_set (cfg, "OSTIARY_CLIENT_SECRET_KEY", GOOD_KEK, NULL), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_TOK), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_FLOW), 0);
     assert_int_equal (config_set (cfg, "OSTIARY_KEK", GOOD_KEK, NULL), 0);
@@ -556,6 +559,7 @@ test_config_load_fails_with_2_on_missing_required (void **state)
     free (errtext);
 
     setenv ("OSTIARY_DB", "dbname=x", 1);
+    setenv ("OSTIARY_CLIENT_SECRET_KEY", GOOD_KEK, 1);
     cfg = config_load (1, argv, "token-svc", CFG_REQ_TOK, &code);
     assert_non_null (cfg);
     assert_int_equal (code, 0);

@@ -1,0 +1,436 @@
+/*  ctl/users - `ostiaryctl users ...`: end users of flow-svc over the bus
+ *  (flow.user_* of proto/ops.md).
+ *
+ *    ostiaryctl users add USERNAME [CLAIM OPTIONS] (--password-stdin | --password P | --no-password)
+ *    ostiaryctl users list [--json]
+ *    ostiaryctl users show (USERNAME | --sub SUB)
+ *    ostiaryctl users passwd USERNAME (--password-stdin | --password P)
+ *    ostiaryctl users disable USERNAME [--enable]
+ *
+ *  Password hashes never leave flow-svc, so nothing here can print one.
+ *  Exit codes: 0 done; 1 flow-svc answered with another error (no such user,
+ *  unavailable); 2 bad usage or input (an unknown option, a bad claim value,
+ *  a weak password, a username that is taken), with a message on stderr. */
+#include "ctl.h"
+#include "secure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+//  flow-svc refuses longer passwords (flow-svc/password.h).
+#define PASSWORD_MAX 1024
+#define LIST_PAGE 200
+
+static int
+s_usage (FILE *out)
+{
+    fprintf (
+        out,
+        "usage: ostiaryctl users add USERNAME [OPTIONS] (--password-stdin | --password P | --no-password)\n"
+        "       ostiaryctl users list [--json]\n"
+        "       ostiaryctl users show (USERNAME | --sub SUB)\n"
+        "       ostiaryctl users passwd USERNAME (--password-stdin | --password P)\n"
+        "       ostiaryctl users disable USERNAME [--enable]\n"
+        "\n"
+        "  USERNAME is case-insensitive: 1 to 64 of a-z 0-9 . _ @ + - (stored in lowercase)\n"
+        "\n"
+        "  add options (OpenID Connect Core 5.1 claims):\n"
+        "    --email E  --email-verified  --name N  --given-name G  --family-name F\n"
+        "    --middle-name M  --nickname N  --locale L  --zoneinfo Z\n"
+        "    --birthdate YYYY-MM-DD  --gender G  --picture URL  --website URL  --profile URL\n"
+        "    --phone P  --phone-verified\n"
+        "    --street-address S  --locality L  --region R  --postal-code C  --country C\n"
+        "    --address-formatted TEXT\n"
+        "    --disabled            create the user disabled\n"
+        "\n"
+        "  passwords:\n"
+        "    --password-stdin      read the password from standard input (one line; without\n"
+        "                          echo when it is a terminal)\n"
+        "    --password P          the password on the command line: for scripts only, since\n"
+        "                          other local users can see it in `ps` and shell history\n"
+        "    --no-password         (add) a user that cannot log in with a password\n"
+        "\n"
+        "  passwd revokes the user's sessions; disable revokes them too (--enable undoes the flag).\n"
+        "\n"
+        "exit codes: 0 ok, 1 error reply (e.g. no such user), 2 usage or input error\n");
+    return CTL_USAGE;
+}
+
+static int
+s_bad (const char *what, const char *detail)
+{
+    fprintf (stderr, "ostiaryctl: users: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    return CTL_USAGE;
+}
+
+//  Calls op; on an error reply prints one line on stderr and returns
+//  CTL_USAGE for invalid_request (the input was refused) or CTL_ERROR_REPLY.
+static int
+s_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
+{
+    *result = NULL;
+    bus_client_t *client = bus_client_new (opts->bus, 0);
+    if (!client) {
+        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+        return CTL_USAGE;
+    }
+    bus_error_t error;
+    int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, &error);
+    bus_client_destroy (&client);
+    if (rc == 0)
+        return CTL_OK;
+    fprintf (stderr, "ostiaryctl: users: %s (%s)\n", error.description, error.code);
+    return strcmp (error.code, "invalid_request") == 0 ? CTL_USAGE : CTL_ERROR_REPLY;
+}
+
+//  ------------------------------------------------------------------ passwords
+
+//  Reads one line from standard input into buf (size PASSWORD_MAX + 2),
+//  without echo on a terminal. Returns its length, or -1 after a message.
+static long
+s_read_password (char *buf, size_t size)
+{
+    int tty = isatty (STDIN_FILENO);
+    struct termios saved, quiet;
+    if (tty && tcgetattr (STDIN_FILENO, &saved) == 0) {
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        fprintf (stderr, "Password: ");
+        tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
+    } else
+        tty = 0;
+    char *line = fgets (buf, (int)size, stdin);
+    if (tty) {
+        tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved);
+        fprintf (stderr, "\n");
+    }
+    if (!line) {
+        s_bad ("no password on standard input", NULL);
+        return -1;
+    }
+    size_t len = strlen (buf);
+    int complete = len > 0 && buf[len - 1] == '\n';
+    if (complete)
+        buf[--len] = '\0';
+    if (complete && len > 0 && buf[len - 1] == '\r')
+        buf[--len] = '\0';
+    //  A line that did not fit, or input with a NUL byte in it, is refused
+    //  rather than cut short.
+    if ((!complete && !feof (stdin)) || len > PASSWORD_MAX) {
+        secure_wipe (buf, size);
+        s_bad ("the password is longer than 1024 bytes", NULL);
+        return -1;
+    }
+    if (len == 0) {
+        s_bad ("the password on standard input is empty", NULL);
+        return -1;
+    }
+    return (long)len;
+}
+
+typedef enum { PW_NONE, PW_STDIN, PW_ARG, PW_REFUSED } s_pw_mode_t;
+
+//  Sets body.password from the chosen source. 0 ok, CTL_USAGE after a message.
+static int
+s_set_password (json_t *body, s_pw_mode_t mode, const char *arg)
+{
+    char buf[PASSWORD_MAX + 2];
+    const char *pw = arg;
+    if (mode == PW_STDIN) {
+        if (s_read_password (buf, sizeof buf) < 0)
+            return CTL_USAGE;
+        pw = buf;
+    }
+    int rc = json_object_set_new (body, "password", json_string (pw)) == 0 ? 0 : CTL_USAGE;
+    if (rc)
+        s_bad ("the password must be UTF-8 text", NULL);
+    secure_wipe (buf, sizeof buf);
+    return rc;
+}
+
+//  Wipes the password member of a request body before it is freed.
+static void
+s_wipe_body (json_t *body)
+{
+    json_t *pw = json_object_get (body, "password");
+    if (json_is_string (pw))
+        secure_wipe ((char *)json_string_value (pw), json_string_length (pw));
+    json_decref (body);
+}
+
+//  ------------------------------------------------------------------ add
+
+typedef enum { OPT_CLAIM, OPT_FLAG, OPT_ADDRESS } s_opt_kind_t;
+
+//  Command-line option → user member (proto/ops.md's user object).
+static const struct {
+    const char *option;
+    const char *member;
+    s_opt_kind_t kind;
+} s_add_options[] = {
+    {"--email", "email", OPT_CLAIM},
+    {"--email-verified", "email_verified", OPT_FLAG},
+    {"--name", "name", OPT_CLAIM},
+    {"--given-name", "given_name", OPT_CLAIM},
+    {"--family-name", "family_name", OPT_CLAIM},
+    {"--middle-name", "middle_name", OPT_CLAIM},
+    {"--nickname", "nickname", OPT_CLAIM},
+    {"--profile", "profile", OPT_CLAIM},
+    {"--picture", "picture", OPT_CLAIM},
+    {"--website", "website", OPT_CLAIM},
+    {"--gender", "gender", OPT_CLAIM},
+    {"--birthdate", "birthdate", OPT_CLAIM},
+    {"--zoneinfo", "zoneinfo", OPT_CLAIM},
+    {"--locale", "locale", OPT_CLAIM},
+    {"--phone", "phone_number", OPT_CLAIM},
+    {"--phone-verified", "phone_number_verified", OPT_FLAG},
+    {"--disabled", "disabled", OPT_FLAG},
+    {"--street-address", "street_address", OPT_ADDRESS},
+    {"--locality", "locality", OPT_ADDRESS},
+    {"--region", "region", OPT_ADDRESS},
+    {"--postal-code", "postal_code", OPT_ADDRESS},
+    {"--country", "country", OPT_ADDRESS},
+    {"--address-formatted", "formatted", OPT_ADDRESS},
+};
+
+//  Parses the password options shared by add and passwd at argv[*i].
+//  1 when argv[*i] was one of them (and *i moved past its value), 0 when
+//  not, -1 after a message.
+static int
+s_password_option (int argc, char **argv, int *i, s_pw_mode_t *mode, const char **arg, int allow_none)
+{
+    const char *o = argv[*i];
+    s_pw_mode_t want;
+    if (!strcmp (o, "--password-stdin"))
+        want = PW_STDIN;
+    else if (!strcmp (o, "--password"))
+        want = PW_ARG;
+    else if (!strcmp (o, "--no-password") && allow_none)
+        want = PW_REFUSED;
+    else
+        return 0;
+    if (*mode != PW_NONE) {
+        s_bad ("give one of --password-stdin, --password and --no-password", NULL);
+        return -1;
+    }
+    if (want == PW_ARG) {
+        if (*i + 1 >= argc) {
+            s_bad ("--password needs a value", NULL);
+            return -1;
+        }
+        *arg = argv[++*i];
+    }
+    *mode = want;
+    return 1;
+}
+
+static int
+s_add (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-')
+        return s_usage (stderr);
+    json_t *body = json_pack ("{s:s}", "username", argv[1]);
+    json_t *address = json_object ();
+    s_pw_mode_t mode = PW_NONE;
+    const char *pw_arg = NULL;
+    int rc = body && address ? CTL_OK : CTL_USAGE;
+    for (int i = 2; rc == CTL_OK && i < argc; i++) {
+        int p = s_password_option (argc, argv, &i, &mode, &pw_arg, 1);
+        if (p < 0)
+            rc = CTL_USAGE;
+        if (p != 0)
+            continue;
+        size_t k = 0, n = sizeof s_add_options / sizeof s_add_options[0];
+        while (k < n && strcmp (argv[i], s_add_options[k].option) != 0)
+            k++;
+        if (k == n) {
+            rc = s_bad ("unknown option", argv[i]);
+            break;
+        }
+        if (s_add_options[k].kind == OPT_FLAG) {
+            json_object_set_new (body, s_add_options[k].member, json_true ());
+            continue;
+        }
+        if (i + 1 >= argc) {
+            rc = s_bad ("this option needs a value", argv[i]);
+            break;
+        }
+        json_t *value = json_string (argv[++i]);
+        if (!value) {
+            rc = s_bad ("a value is not UTF-8 text", argv[i - 1]);
+            break;
+        }
+        json_object_set_new (s_add_options[k].kind == OPT_ADDRESS ? address : body, s_add_options[k].member,
+                             value);
+    }
+    if (rc == CTL_OK && mode == PW_NONE)
+        rc = s_bad ("give the password with --password-stdin or --password (or --no-password)", NULL);
+    if (rc == CTL_OK && json_object_size (address) > 0)
+        json_object_set (body, "address", address);
+    if (rc == CTL_OK && (mode == PW_STDIN || mode == PW_ARG))
+        rc = s_set_password (body, mode, pw_arg);
+    json_t *result = NULL;
+    if (rc == CTL_OK)
+        rc = s_call (opts, "flow.user_add", body, &result);
+    if (rc == CTL_OK)
+        ctl_print_json (json_object_get (result, "user"));
+    json_decref (result);
+    json_decref (address);
+    s_wipe_body (body);
+    return rc;
+}
+
+//  ------------------------------------------------------------------ list, show
+
+static int
+s_list (const ctl_opts_t *opts, int argc, char **argv)
+{
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--json"))
+            as_json = 1;
+        else
+            return s_bad ("unknown option", argv[i]);
+    }
+    json_t *all = json_array ();
+    char *after = NULL;
+    int rc = all ? CTL_OK : CTL_USAGE;
+    //  Page by page (flow.user_list gives at most LIST_PAGE users a call).
+    while (rc == CTL_OK) {
+        json_t *body = json_pack ("{s:i}", "limit", LIST_PAGE);
+        if (body && after)
+            json_object_set_new (body, "after", json_string (after));
+        json_t *result = NULL;
+        rc = body ? s_call (opts, "flow.user_list", body, &result) : CTL_USAGE;
+        json_decref (body);
+        if (rc == CTL_OK)
+            json_array_extend (all, json_object_get (result, "users"));
+        const char *next = json_string_value (json_object_get (result, "next"));
+        free (after);
+        after = next ? strdup (next) : NULL;
+        json_decref (result);
+        if (!after)
+            break;
+    }
+    free (after);
+    if (rc == CTL_OK && as_json)
+        ctl_print_json (all);
+    else if (rc == CTL_OK) {
+        printf ("%-32s %-24s %-8s %s\n", "USERNAME", "SUB", "STATUS", "EMAIL");
+        size_t i;
+        json_t *u;
+        json_array_foreach (all, i, u)
+        {
+            const char *email = json_string_value (json_object_get (u, "email"));
+            printf ("%-32s %-24s %-8s %s\n", json_string_value (json_object_get (u, "username")),
+                    json_string_value (json_object_get (u, "sub")),
+                    json_is_true (json_object_get (u, "disabled")) ? "disabled" : "active",
+                    email ? email : "-");
+        }
+    }
+    json_decref (all);
+    return rc;
+}
+
+static int
+s_show (const ctl_opts_t *opts, int argc, char **argv)
+{
+    json_t *body = NULL;
+    if (argc == 2 && argv[1][0] != '-')
+        body = json_pack ("{s:s}", "username", argv[1]);
+    else if (argc == 3 && !strcmp (argv[1], "--sub"))
+        body = json_pack ("{s:s}", "sub", argv[2]);
+    else
+        return s_usage (stderr);
+    if (!body)
+        return s_bad ("the argument is not UTF-8 text", NULL);
+    json_t *result = NULL;
+    int rc = s_call (opts, "flow.user_get", body, &result);
+    if (rc == CTL_OK)
+        ctl_print_json (json_object_get (result, "user"));
+    json_decref (result);
+    json_decref (body);
+    return rc;
+}
+
+//  ------------------------------------------------------------------ passwd, disable
+
+static int
+s_passwd (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-')
+        return s_usage (stderr);
+    s_pw_mode_t mode = PW_NONE;
+    const char *pw_arg = NULL;
+    for (int i = 2; i < argc; i++) {
+        int p = s_password_option (argc, argv, &i, &mode, &pw_arg, 0);
+        if (p < 0)
+            return CTL_USAGE;
+        if (p == 0)
+            return s_bad ("unknown option", argv[i]);
+    }
+    if (mode == PW_NONE)
+        return s_bad ("give the new password with --password-stdin or --password", NULL);
+    json_t *body = json_pack ("{s:s}", "username", argv[1]);
+    if (!body)
+        return s_bad ("the username is not UTF-8 text", NULL);
+    int rc = s_set_password (body, mode, pw_arg);
+    json_t *result = NULL;
+    if (rc == CTL_OK)
+        rc = s_call (opts, "flow.user_passwd", body, &result);
+    if (rc == CTL_OK)
+        printf ("password changed for %s; the user's sessions were revoked\n", argv[1]);
+    json_decref (result);
+    s_wipe_body (body);
+    return rc;
+}
+
+static int
+s_disable (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2 || argc > 3 || argv[1][0] == '-')
+        return s_usage (stderr);
+    int enable = 0;
+    if (argc == 3) {
+        if (strcmp (argv[2], "--enable") != 0)
+            return s_bad ("unknown option", argv[2]);
+        enable = 1;
+    }
+    json_t *body = json_pack ("{s:s, s:b}", "username", argv[1], "disabled", !enable);
+    if (!body)
+        return s_bad ("the username is not UTF-8 text", NULL);
+    json_t *result = NULL;
+    int rc = s_call (opts, "flow.user_disable", body, &result);
+    if (rc == CTL_OK)
+        printf ("%s %s\n", argv[1], enable ? "enabled" : "disabled; the user's sessions were revoked");
+    json_decref (result);
+    json_decref (body);
+    return rc;
+}
+
+//  The subcommand table.
+static const struct {
+    const char *name;
+    ctl_cmd_fn fn;
+} s_commands[] = {
+    {"add", s_add}, {"list", s_list}, {"show", s_show}, {"passwd", s_passwd}, {"disable", s_disable},
+};
+
+int
+ctl_users (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2)
+        return s_usage (stderr);
+    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
+        s_usage (stdout);
+        return CTL_OK;
+    }
+    for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
+        if (!strcmp (argv[1], s_commands[k].name))
+            return s_commands[k].fn (opts, argc - 1, argv + 1);
+    fprintf (stderr, "ostiaryctl: users: unknown command %s\n", argv[1]);
+    return s_usage (stderr);
+}

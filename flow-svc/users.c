@@ -1,0 +1,613 @@
+/*  users - flow.user_add, user_list, user_get, user_passwd, user_disable and
+ *  user_claims (proto/ops.md, "flow — users"). A user's sub is random and
+ *  never derived from the username; passwords are Argon2id hashes that never
+ *  leave flow-svc. */
+#include "users.h"
+
+#include "flow_args.h"
+#include "flow_ops.h"
+#include "flow_store.h"
+#include "log.h"
+#include "password.h"
+#include "secure.h"
+
+#include <ctype.h>
+#include <string.h>
+
+//  OpenID Connect Core §2: sub is at most 255 ASCII characters; ours are
+//  128 random bits (22 base64url characters), unguessable and meaningless.
+#define SUB_BYTES 16
+#define SUB_MAX 64
+
+#define DESC_USERNAME                                                                                        \
+    "username must be 1 to 64 characters of a-z, 0-9, '.', '_', '@', '+', '-', starting with a letter or "   \
+    "digit"
+#define DESC_USERNAME_TAKEN "a user with this username already exists"
+#define DESC_PASSWORD "password must be a string of at most 1024 bytes"
+#define DESC_PASSWORD_SHORT "the password is shorter than the minimum length (OSTIARY_MIN_PASSWORD_LENGTH)"
+#define DESC_DISABLED "disabled must be true or false"
+#define DESC_UNKNOWN_MEMBER "the user has a member that is not a user field (see proto/ops.md)"
+#define DESC_NO_USER "no such user"
+#define DESC_GET_KEY "give exactly one of username and sub"
+#define DESC_SUB "sub must be a subject identifier of at most 64 characters"
+#define DESC_SCOPES "scopes must be an array of at most 64 scope names"
+#define DESC_LIST "after must be a username and limit an integer from 1 to 500"
+#define DESC_EXPIRED "the request's deadline passed before the change was made"
+
+//  ------------------------------------------------------------------ fields
+
+typedef enum { F_TEXT, F_EMAIL, F_PHONE, F_URL, F_DATE, F_ZONE, F_LOCALE, F_BOOL, F_ADDRESS } s_kind_t;
+
+//  The claim members of a user (OpenID Connect Core §5.1) that user_add
+//  accepts, each with its check and the fixed description of a refusal.
+static const struct {
+    const char *name;
+    s_kind_t kind;
+    size_t max;
+    const char *desc;
+} s_fields[] = {
+    {"email", F_EMAIL, 254, "email must be an address like name@example.org of at most 254 bytes"},
+    {"email_verified", F_BOOL, 0, "email_verified must be true or false"},
+    {"name", F_TEXT, 255, "name must be text of at most 255 bytes without control characters"},
+    {"given_name", F_TEXT, 255, "given_name must be text of at most 255 bytes without control characters"},
+    {"family_name", F_TEXT, 255, "family_name must be text of at most 255 bytes without control characters"},
+    {"middle_name", F_TEXT, 255, "middle_name must be text of at most 255 bytes without control characters"},
+    {"nickname", F_TEXT, 255, "nickname must be text of at most 255 bytes without control characters"},
+    {"profile", F_URL, 2048, "profile must be an http or https URL of at most 2048 bytes"},
+    {"picture", F_URL, 2048, "picture must be an http or https URL of at most 2048 bytes"},
+    {"website", F_URL, 2048, "website must be an http or https URL of at most 2048 bytes"},
+    {"gender", F_TEXT, 64, "gender must be text of at most 64 bytes without control characters"},
+    {"birthdate", F_DATE, 10, "birthdate must be YYYY-MM-DD or YYYY"},
+    {"zoneinfo", F_ZONE, 64, "zoneinfo must be a time zone name such as Europe/Paris"},
+    {"locale", F_LOCALE, 35, "locale must be a BCP 47 language tag such as en-US"},
+    {"phone_number", F_PHONE, 32,
+     "phone_number must be a telephone number such as +1 555 0100 (E.164 recommended)"},
+    {"phone_number_verified", F_BOOL, 0, "phone_number_verified must be true or false"},
+    {"address", F_ADDRESS, 0,
+     "address must be an object of formatted, street_address, locality, region, postal_code and country "
+     "strings"},
+};
+#define NFIELDS (sizeof s_fields / sizeof s_fields[0])
+
+//  OpenID Connect Core §5.1.1: the members of the address claim.
+static const struct {
+    const char *name;
+    size_t max;
+    int flags;
+} s_address[] = {
+    //  formatted and street_address MAY hold several lines (§5.1.1).
+    {"formatted", 1024, ARG_MULTILINE},
+    {"street_address", 512, ARG_MULTILINE},
+    {"locality", 255, 0},
+    {"region", 255, 0},
+    {"postal_code", 32, 0},
+    {"country", 255, 0},
+};
+#define NADDRESS (sizeof s_address / sizeof s_address[0])
+
+int
+users_fold_username (const char *in, size_t len, char out[USERNAME_MAX + 1])
+{
+    if (!in || len == 0 || len > USERNAME_MAX)
+        return -1;
+    //  Usernames are case-insensitive and ASCII only: "Alice" logs in as
+    //  "alice", and no Unicode case folding or look-alike characters can make
+    //  two accounts that people read as one.
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)tolower ((unsigned char)in[i]);
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 (i > 0 && (c == '.' || c == '_' || c == '@' || c == '+' || c == '-'));
+        if (!ok)
+            return -1;
+        out[i] = (char)c;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+static int
+s_email_ok (const char *s, size_t len)
+{
+    const char *at = memchr (s, '@', len);
+    if (!at || at == s || memchr (at + 1, '@', len - (size_t)(at - s) - 1))
+        return 0;
+    size_t local = (size_t)(at - s), domain = len - local - 1;
+    //  RFC 5321 §4.5.3.1: local part at most 64 octets; a domain with a dot.
+    if (local > 64 || domain < 3 || !memchr (at + 1, '.', domain) || at[1] == '.' || s[len - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ' ' || s[i] == '<' || s[i] == '>' || s[i] == ',' || s[i] == ';')
+            return 0;
+    return 1;
+}
+
+static int
+s_phone_ok (const char *s, size_t len)
+{
+    int digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (c == '+' && i == 0)
+            continue;
+        else if (!strchr (" ()-./", c))
+            return 0;
+    }
+    return digits >= 3;
+}
+
+static int
+s_url_ok (const char *s, size_t len)
+{
+    size_t scheme = strncmp (s, "https://", 8) == 0 ? 8 : strncmp (s, "http://", 7) == 0 ? 7 : 0;
+    if (!scheme || len <= scheme)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || s[i] == '"' || s[i] == '<' || s[i] == '>' || s[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static int
+s_date_ok (const char *s, size_t len)
+{
+    //  OpenID Connect Core §5.1: YYYY-MM-DD; the year MAY be 0000; YYYY alone is allowed.
+    if (len != 4 && len != 10)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        int digit = s[i] >= '0' && s[i] <= '9';
+        if ((i == 4 || i == 7) ? s[i] != '-' : !digit)
+            return 0;
+    }
+    if (len == 4)
+        return 1;
+    int month = (s[5] - '0') * 10 + (s[6] - '0');
+    int day = (s[8] - '0') * 10 + (s[9] - '0');
+    return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+static int
+s_charset_ok (const char *s, size_t len, const char *extra)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr (extra, c)))
+            return 0;
+    }
+    return 1;
+}
+
+static int
+s_locale_ok (const char *s, size_t len)
+{
+    //  BCP 47 (RFC 5646 §2.1): a 2-3 letter language, then subtags of 1-8
+    //  letters or digits; some deployments write '_' as Java does (§5.1 allows it).
+    size_t lang = 0;
+    while (lang < len && ((s[lang] >= 'a' && s[lang] <= 'z') || (s[lang] >= 'A' && s[lang] <= 'Z')))
+        lang++;
+    return lang >= 2 && lang <= 3 && s_charset_ok (s, len, "-_") && s[len - 1] != '-' && s[len - 1] != '_';
+}
+
+//  The address claim, checked and copied member by member; NULL when bad.
+static json_t *
+s_address_value (const json_t *value)
+{
+    if (!json_is_object (value) || json_object_size (value) == 0 || json_object_size (value) > NADDRESS)
+        return NULL;
+    json_t *out = json_object ();
+    size_t found = 0;
+    for (size_t i = 0; out && i < NADDRESS; i++) {
+        const char *s = NULL;
+        arg_rc_t rc = flow_arg_string (value, s_address[i].name, s_address[i].max, s_address[i].flags, &s);
+        if (rc == ARG_BAD ||
+            (rc == ARG_OK && json_object_set_new (out, s_address[i].name, json_string (s)) != 0)) {
+            json_decref (out);
+            return NULL;
+        }
+        found += json_object_get (value, s_address[i].name) != NULL;
+    }
+    //  A member we do not know is an error, not something silently dropped.
+    if (out && found != json_object_size (value)) {
+        json_decref (out);
+        return NULL;
+    }
+    return out;
+}
+
+//  Checks one claim member; on success sets it in claims. The description
+//  of a refusal is the field's.
+static int
+s_field (const json_t *body, size_t k, json_t *claims)
+{
+    const char *name = s_fields[k].name;
+    const json_t *value = json_object_get (body, name);
+    if (!value || json_is_null (value))
+        return 0;
+    if (s_fields[k].kind == F_BOOL)
+        return json_is_boolean (value) ? json_object_set (claims, name, (json_t *)value) : -1;
+    if (s_fields[k].kind == F_ADDRESS) {
+        json_t *address = s_address_value (value);
+        return address ? json_object_set_new (claims, name, address) : -1;
+    }
+    const char *s = NULL;
+    if (flow_arg_string (body, name, s_fields[k].max, 0, &s) != ARG_OK)
+        return -1;
+    size_t len = strlen (s);
+    int ok = 1;
+    switch (s_fields[k].kind) {
+    case F_EMAIL:
+        ok = s_email_ok (s, len);
+        break;
+    case F_PHONE:
+        ok = s_phone_ok (s, len);
+        break;
+    case F_URL:
+        ok = s_url_ok (s, len);
+        break;
+    case F_DATE:
+        ok = s_date_ok (s, len);
+        break;
+    case F_ZONE:
+        ok = s_charset_ok (s, len, "_+-/");
+        break;
+    case F_LOCALE:
+        ok = s_locale_ok (s, len);
+        break;
+    default:
+        break;
+    }
+    return ok ? json_object_set_new (claims, name, json_string (s)) : -1;
+}
+
+//  The username member, folded. -1 after failing req.
+static int
+s_username (bus_req_t *req, const json_t *body, char out[USERNAME_MAX + 1])
+{
+    const char *s = NULL;
+    if (flow_arg_string (body, "username", USERNAME_MAX, 0, &s) != ARG_OK ||
+        users_fold_username (s, strlen (s), out) != 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_USERNAME);
+        return -1;
+    }
+    return 0;
+}
+
+//  Reads and hashes the password member. *hash is NULL when the member is
+//  absent and optional. -1 after failing req. The password's bytes in the
+//  request are wiped as soon as they are hashed.
+static int
+s_password_hash (bus_req_t *req, const json_t *body, int required, char **hash)
+{
+    *hash = NULL;
+    const char *pw = NULL;
+    size_t len = 0;
+    arg_rc_t rc = flow_arg_secret (body, "password", PASSWORD_MAX_BYTES, &pw, &len);
+    if (rc == ARG_ABSENT && !required)
+        return 0;
+    if (rc != ARG_OK) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_PASSWORD);
+        return -1;
+    }
+    const flow_app_t *app = flow_app (req);
+    //  NIST SP 800-63B §5.1.1.2: a minimum length in characters, no
+    //  composition rules.
+    if (password_chars (pw, len) < app->min_password_chars) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_PASSWORD_SHORT);
+        return -1;
+    }
+    *hash = password_hash (&app->argon2, pw, len);
+    flow_arg_wipe (body, "password");
+    return *hash ? 0 : flow_fail_internal (req);
+}
+
+static int
+s_known_member (const char *key)
+{
+    if (!strcmp (key, "username") || !strcmp (key, "password") || !strcmp (key, "disabled"))
+        return 1;
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (!strcmp (key, s_fields[k].name))
+            return 1;
+    return 0;
+}
+
+static int
+s_user_add (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const char *key;
+    const json_t *value;
+    json_object_foreach ((json_t *)body, key, value)
+    {
+        if (!s_known_member (key)) {
+            bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_UNKNOWN_MEMBER);
+            return -1;
+        }
+    }
+    char username[USERNAME_MAX + 1];
+    if (s_username (req, body, username) != 0)
+        return -1;
+    int disabled = 0;
+    if (flow_arg_bool (body, "disabled", &disabled) == ARG_BAD) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_DISABLED);
+        return -1;
+    }
+    json_t *claims = json_object ();
+    if (!claims)
+        return flow_fail_internal (req);
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (s_field (body, k, claims) != 0) {
+            json_decref (claims);
+            bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_fields[k].desc);
+            return -1;
+        }
+    //  A user without a password exists (for flows of issue 6 such as magic
+    //  links) but can never pass the password step.
+    char *hash = NULL;
+    if (s_password_hash (req, body, 0, &hash) != 0) {
+        json_decref (claims);
+        return -1;
+    }
+    //  bus.md, "Deadlines": no state change once the deadline has passed
+    //  (the Argon2id hash above took a while).
+    if (bus_req_expired (req)) {
+        free (hash);
+        json_decref (claims);
+        bus_req_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_EXPIRED);
+        return -1;
+    }
+    char *sub = secure_token (SUB_BYTES);
+    json_t *user = NULL;
+    db_status_t st =
+        sub ? flow_store_user_insert (flow_db (req), sub, username, hash, disabled, claims, &user) : DB_ERROR;
+    free (sub);
+    free (hash);
+    json_decref (claims);
+    if (st == DB_CONFLICT) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_USERNAME_TAKEN);
+        return -1;
+    }
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    log_info ("user added: sub %s", json_string_value (json_object_get (user, "sub")));
+    return flow_result (req, json_pack ("{s:o}", "user", user), result);
+}
+
+int
+flow_op_user_add (bus_req_t *req, const json_t *body, json_t **result)
+{
+    int rc = s_user_add (req, body, result);
+    //  Whatever the outcome, the password does not outlive the request.
+    flow_arg_wipe (body, "password");
+    return rc;
+}
+
+//  Largest page of user_list: each user is well under 1 KiB, so a page fits
+//  the bus's 256 KiB message limit.
+#define LIST_MAX 200
+
+int
+flow_op_user_list (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const char *after = NULL;
+    long limit = LIST_MAX;
+    char folded[USERNAME_MAX + 1];
+    arg_rc_t a = flow_arg_string (body, "after", USERNAME_MAX, 0, &after);
+    if (a == ARG_BAD || flow_arg_int (body, "limit", 1, LIST_MAX, &limit) == ARG_BAD ||
+        (a == ARG_OK && users_fold_username (after, strlen (after), folded) != 0)) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_LIST);
+        return -1;
+    }
+    json_t *users = NULL;
+    //  One more than asked tells whether another page follows.
+    db_status_t st = flow_store_user_list (flow_db (req), a == ARG_OK ? folded : NULL, limit + 1, &users);
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    json_t *out = json_object ();
+    if (out && json_array_size (users) > (size_t)limit) {
+        json_array_remove (users, (size_t)limit);
+        json_t *last = json_array_get (users, (size_t)limit - 1);
+        json_object_set (out, "next", json_object_get (last, "username"));
+    }
+    if (out && json_object_set_new (out, "users", users) != 0) {
+        json_decref (out);
+        out = NULL;
+    }
+    return flow_result (req, out, result);
+}
+
+//  The sub member: 1..64 characters of base64url. 0 ok, -1 bad.
+static int
+s_sub (const json_t *body, const char **sub)
+{
+    if (flow_arg_string (body, "sub", SUB_MAX, 0, sub) != ARG_OK)
+        return -1;
+    size_t len = strlen (*sub);
+    for (size_t i = 0; i < len; i++) {
+        char c = (*sub)[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_'))
+            return -1;
+    }
+    return 0;
+}
+
+int
+flow_op_user_get (bus_req_t *req, const json_t *body, json_t **result)
+{
+    int by_name = json_object_get (body, "username") != NULL;
+    int by_sub = json_object_get (body, "sub") != NULL;
+    if (by_name == by_sub) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_GET_KEY);
+        return -1;
+    }
+    char username[USERNAME_MAX + 1];
+    const char *sub = NULL;
+    if (by_name && s_username (req, body, username) != 0)
+        return -1;
+    if (by_sub && s_sub (body, &sub) != 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SUB);
+        return -1;
+    }
+    json_t *user = NULL;
+    db_status_t st = flow_store_user_get (flow_db (req), by_name ? username : NULL, sub, &user);
+    if (st == DB_NOT_FOUND) {
+        bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
+        return -1;
+    }
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    return flow_result (req, json_pack ("{s:o}", "user", user), result);
+}
+
+static int
+s_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
+{
+    char username[USERNAME_MAX + 1];
+    if (s_username (req, body, username) != 0)
+        return -1;
+    char *hash = NULL;
+    if (s_password_hash (req, body, 1, &hash) != 0)
+        return -1;
+    if (bus_req_expired (req)) {
+        free (hash);
+        bus_req_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_EXPIRED);
+        return -1;
+    }
+    //  A new password ends every session opened with the old one: it is what
+    //  an operator resetting a stolen password expects.
+    db_status_t st = flow_store_user_set_password (flow_db (req), username, hash);
+    free (hash);
+    if (st == DB_NOT_FOUND) {
+        bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
+        return -1;
+    }
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    log_info ("user password changed; the user's sessions were revoked");
+    return flow_result (req, json_pack ("{s:b}", "updated", 1), result);
+}
+
+int
+flow_op_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
+{
+    int rc = s_user_passwd (req, body, result);
+    //  Whatever the outcome, the password does not outlive the request.
+    flow_arg_wipe (body, "password");
+    return rc;
+}
+
+int
+flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
+{
+    char username[USERNAME_MAX + 1];
+    if (s_username (req, body, username) != 0)
+        return -1;
+    int disabled = 0;
+    if (flow_arg_bool (body, "disabled", &disabled) != ARG_OK) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_DISABLED);
+        return -1;
+    }
+    //  Disabling revokes the user's sessions, so enabling again does not
+    //  bring them back: the user logs in anew.
+    db_status_t st = flow_store_user_set_disabled (flow_db (req), username, disabled);
+    if (st == DB_NOT_FOUND) {
+        bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
+        return -1;
+    }
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    log_info ("user %s", disabled ? "disabled; the user's sessions were revoked" : "enabled");
+    return flow_result (req, json_pack ("{s:b}", "updated", 1), result);
+}
+
+//  ------------------------------------------------------------------ claims
+
+//  OpenID Connect Core §5.4: the claims each scope value requests.
+static const char *const s_profile_claims[] = {
+    "name",    "family_name", "given_name", "middle_name", "nickname",  "preferred_username",
+    "profile", "picture",     "website",    "gender",      "birthdate", "zoneinfo",
+    "locale",  "updated_at",
+};
+static const char *const s_email_claims[] = {"email", "email_verified"};
+static const char *const s_address_claims[] = {"address"};
+static const char *const s_phone_claims[] = {"phone_number", "phone_number_verified"};
+
+static const struct {
+    const char *scope;
+    const char *const *claims;
+    size_t nclaims;
+} s_scopes[] = {
+    {"profile", s_profile_claims, sizeof s_profile_claims / sizeof *s_profile_claims},
+    {"email", s_email_claims, sizeof s_email_claims / sizeof *s_email_claims},
+    {"address", s_address_claims, sizeof s_address_claims / sizeof *s_address_claims},
+    {"phone", s_phone_claims, sizeof s_phone_claims / sizeof *s_phone_claims},
+};
+
+//  The value of claim for user, or NULL when the user has none.
+//  OpenID Connect Core §5.3.2: a claim that is not set is left out, never
+//  sent as null or "". The _verified flags only accompany their value.
+static json_t *
+s_claim_value (const json_t *user, const char *claim)
+{
+    if (!strcmp (claim, "preferred_username"))
+        return json_object_get (user, "username");
+    if (!strcmp (claim, "email_verified"))
+        return json_object_get (user, "email") ? json_object_get (user, "email_verified") : NULL;
+    if (!strcmp (claim, "phone_number_verified"))
+        return json_object_get (user, "phone_number") ? json_object_get (user, "phone_number_verified")
+                                                      : NULL;
+    return json_object_get (user, claim);
+}
+
+#define SCOPES_MAX 64
+#define SCOPE_MAX 128
+
+int
+flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const char *sub = NULL;
+    if (s_sub (body, &sub) != 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SUB);
+        return -1;
+    }
+    const json_t *scopes = json_object_get (body, "scopes");
+    if (!json_is_array (scopes) || json_array_size (scopes) > SCOPES_MAX) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SCOPES);
+        return -1;
+    }
+    size_t i;
+    const json_t *scope;
+    json_array_foreach (scopes, i, scope)
+    {
+        if (!json_is_string (scope) || json_string_length (scope) > SCOPE_MAX ||
+            !flow_text_ok (json_string_value (scope), json_string_length (scope), 0)) {
+            bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SCOPES);
+            return -1;
+        }
+    }
+    json_t *user = NULL;
+    db_status_t st = flow_store_user_get (flow_db (req), NULL, sub, &user);
+    //  A disabled user has no claims to give: to the caller it does not exist.
+    if (st == DB_NOT_FOUND || (st == DB_OK && json_is_true (json_object_get (user, "disabled")))) {
+        json_decref (user);
+        bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
+        return -1;
+    }
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    //  §5.3.2: sub is always returned.
+    json_t *claims = json_pack ("{s:O}", "sub", json_object_get (user, "sub"));
+    for (size_t k = 0; claims && k < sizeof s_scopes / sizeof s_scopes[0]; k++) {
+        int asked = 0;
+        json_array_foreach (scopes, i, scope) asked |= !strcmp (json_string_value (scope), s_scopes[k].scope);
+        for (size_t c = 0; asked && c < s_scopes[k].nclaims; c++) {
+            json_t *value = s_claim_value (user, s_scopes[k].claims[c]);
+            if (value)
+                json_object_set (claims, s_scopes[k].claims[c], value);
+        }
+    }
+    json_decref (user);
+    return flow_result (req, claims ? json_pack ("{s:o}", "claims", claims) : NULL, result);
+}

@@ -1,0 +1,17 @@
+/*  users - the flow.user_* operations and the rules for usernames. */
+#ifndef FLOW_USERS_H
+#define FLOW_USERS_H
+
+#include "ost.h"
+
+#include <stddef.h>
+
+//  Longest username, in bytes.
+#define USERNAME_MAX 64
+
+//  Folds a username to the form it is stored in (ASCII lowercase) and checks
+//  it: 1..64 of [a-z0-9._@+-], starting with a letter or digit. 0 ok (out
+//  holds the folded name), -1 not a valid username.
+OST_WUR int users_fold_username (const char *in, size_t len, char out[USERNAME_MAX + 1]);
+
+#endif

@@ -1,0 +1,478 @@
+/*  authorize - GET and POST /authorize, and the shared steps of the code
+ *  flow. See authorize.h. */
+#include "authorize.h"
+
+#include "form.h"
+#include "log.h"
+#include "routes.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  Limits of an authorization request (the whole request must fit in the
+//  16 KiB body of token.authorize, proto/ops.def). An id_token_hint is the
+//  longest value we expect (an RS256 JWT is about 1 KiB).
+#define AUTHZ_MAX_PARAMS 48
+#define AUTHZ_MAX_VALUE 4096
+#define AUTHZ_MAX_TOTAL 12288
+
+//  The one script of form_post; CSP allows exactly this text by its hash.
+static const char s_form_post_script[] = "document.forms[0].submit();";
+
+//  ---------------------------------------------------------------------------
+//  Helpers
+
+static const char *
+s_str (const json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+static int
+s_has (const json_t *array, const char *value)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (array, i, item)
+    {
+        if (json_is_string (item) && strcmp (json_string_value (item), value) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+//  A call whose failure is answered with an error page; 0 or -1 (answered).
+static int
+s_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, pages_headers_t *headers)
+{
+    bus_error_t error;
+    if (http_bus_call (req, op, body, result, &error) == 0)
+        return 0;
+    pages_bus_error (req, &error, headers);
+    return -1;
+}
+
+//  A reply member that must be an object, else a 502-like page.
+static const json_t *
+s_expect_object (gw_req_t *req, const json_t *result, const char *key, pages_headers_t *headers)
+{
+    const json_t *value = json_object_get (result, key);
+    if (json_is_object (value))
+        return value;
+    log_error ("reply without a %s object", key);
+    pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    return NULL;
+}
+
+void
+authz_form_action (const json_t *q, char *out, size_t size)
+{
+    const char *uri = s_str (q, "redirect_uri");
+    if (!uri || pages_csp_origin (uri, out, size) != 0)
+        out[0] = '\0';
+}
+
+//  ---------------------------------------------------------------------------
+//  Authorization responses
+
+//  Appends "name=value" pairs of params to out, form-encoded
+//  (RFC 6749 Appendix B): prefix before the first, '&' between the others.
+//  -1 when it does not fit.
+static int
+s_append_params (char *out, size_t size, const json_t *params, const char *prefix)
+{
+    const char *name;
+    json_t *value;
+    int first = 1;
+    json_object_foreach ((json_t *)params, name, value)
+    {
+        if (!json_is_string (value))
+            continue;
+        const char *sep = first ? prefix : "&";
+        first = 0;
+        size_t len = strlen (out);
+        if (len + strlen (sep) + 1 >= size)
+            return -1;
+        strcpy (out + len, sep);
+        if (form_encode_append (out, size, name) < 0)
+            return -1;
+        len = strlen (out);
+        if (len + 2 >= size)
+            return -1;
+        strcpy (out + len, "=");
+        if (form_encode_append (out, size, json_string_value (value)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+//  base64 (RFC 4648 §4) of SHA-256(text), as a CSP hash-source wants it.
+static int
+s_script_hash (const char *text, char *out, size_t size)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest (text, strlen (text), digest, &len, EVP_sha256 (), NULL))
+        return -1;
+    char b64[64];
+    EVP_EncodeBlock ((unsigned char *)b64, digest, (int)len);
+    int n = snprintf (out, size, "'sha256-%s'", b64);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+//  OAuth 2.0 Form Post Response Mode §2: an HTML form that posts the
+//  parameters to the redirect URI, submitted by a script allowed by its
+//  hash, with a button for browsers without JavaScript.
+static int
+s_form_post (gw_req_t *req, const char *redirect_uri, const json_t *params, pages_headers_t *headers)
+{
+    char origin[512], hash[128];
+    if (pages_csp_origin (redirect_uri, origin, sizeof origin) != 0 ||
+        s_script_hash (s_form_post_script, hash, sizeof hash) != 0) {
+        log_error ("form_post: the redirect URI has no usable origin");
+        return pages_error (req, 500, "Error", "The response could not be built.", headers);
+    }
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Returning to the application</h1>\n"
+                     "<form method=\"post\" action=\"");
+    html_text (&body, redirect_uri);
+    html_raw (&body, "\">\n");
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *)params, name, value)
+    {
+        if (!json_is_string (value))
+            continue;
+        html_raw (&body, "<input type=\"hidden\" name=\"");
+        html_text (&body, name);
+        html_raw (&body, "\" value=\"");
+        html_text (&body, json_string_value (value));
+        html_raw (&body, "\">\n");
+    }
+    html_raw (&body, "<noscript><p>JavaScript is off: press the button to continue.</p></noscript>\n"
+                     "<button type=\"submit\">Continue</button>\n</form>\n</main>\n<script>");
+    html_raw (&body, s_form_post_script);
+    html_raw (&body, "</script>");
+    pages_opts_t opts = {.form_action = origin, .script_src = hash, .headers = headers};
+    int rc = pages_send (req, 200, "Returning to the application", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+int
+authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_headers_t *headers)
+{
+    const char *uri = s_str (redirect, "redirect_uri");
+    const char *mode = s_str (redirect, "response_mode");
+    const json_t *params = json_object_get (redirect, "params");
+    if (!uri || !json_is_object (params)) {
+        log_error ("authorization response without redirect_uri or params");
+        return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    }
+    if (!mode)
+        mode = "query";
+    if (strcmp (mode, "form_post") == 0)
+        return s_form_post (req, uri, params, headers);
+    //  RFC 6749 §3.1.2: a redirection endpoint URI has no fragment; token-svc
+    //  refuses one at registration, and we never build on one.
+    if (strchr (uri, '#')) {
+        log_error ("authorization response: the redirect URI has a fragment");
+        return pages_error (req, 500, "Error", "The response could not be built.", headers);
+    }
+    const char *prefix;
+    if (strcmp (mode, "fragment") == 0)
+        prefix = "#";
+    else {
+        //  RFC 6749 §3.1.2: the query component of a registered URI is kept
+        //  and our parameters are added to it.
+        size_t len = strlen (uri);
+        prefix = !strchr (uri, '?') ? "?" : (uri[len - 1] == '?' || uri[len - 1] == '&') ? "" : "&";
+    }
+    char *location = malloc (PAGES_MAX_LOCATION);
+    if (!location)
+        return pages_error (req, 503, "Error", "The server is out of memory.", headers);
+    int n = snprintf (location, PAGES_MAX_LOCATION, "%s", uri);
+    if (n < 0 || n >= PAGES_MAX_LOCATION ||
+        s_append_params (location, PAGES_MAX_LOCATION, params, prefix) != 0) {
+        free (location);
+        log_error ("authorization response: the location is too long");
+        return pages_error (req, 500, "Error", "The response could not be built.", headers);
+    }
+    int rc = pages_redirect (req, after_post ? 303 : 302, location, headers);
+    free (location);
+    return rc;
+}
+
+int
+authz_fail (gw_req_t *req, const json_t *q, const char *error, const char *description, int after_post,
+            pages_headers_t *headers)
+{
+    json_t *body = json_pack ("{s:s?,s:s,s:s}", "request_id", s_str (q, "request_id"), "error", error,
+                              "error_description", description);
+    json_t *result = NULL;
+    int rc = s_call (req, "token.authorize_error", body, &result, headers);
+    json_decref (body);
+    if (rc != 0)
+        return req->status;
+    const json_t *redirect = s_expect_object (req, result, "redirect", headers);
+    if (redirect)
+        authz_respond (req, redirect, after_post, headers);
+    json_decref (result);
+    return req->status;
+}
+
+int
+authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const char *session_handle,
+                  pages_headers_t *headers)
+{
+    json_t *body = json_pack ("{s:s?,s:s}", "request_id", s_str (q, "request_id"), "purpose", purpose);
+    //  OpenID Connect Core §3.1.2.1: login_hint prefills the identifier.
+    const char *hint = s_str (q, "login_hint");
+    if (hint && strcmp (purpose, "login") == 0)
+        json_object_set_new (body, "login_hint", json_string (hint));
+    if (session_handle && session_handle[0])
+        json_object_set_new (body, "session", json_string (session_handle));
+    json_t *result = NULL;
+    int rc = s_call (req, "flow.login_start", body, &result, headers);
+    json_decref (body);
+    if (rc != 0)
+        return req->status;
+    const char *flow = s_str (result, "flow");
+    json_int_t expires_at = json_integer_value (json_object_get (result, "expires_at"));
+    if (!flow || strlen (flow) > PAGES_MAX_COOKIE) {
+        json_decref (result);
+        log_error ("flow.login_start answered without a usable flow handle");
+        return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    }
+    long max_age = (long)(expires_at - (json_int_t)time (NULL));
+    pages_set_cookie (headers, req, COOKIE_FLOW, flow, max_age > 0 ? max_age : 60);
+    json_decref (result);
+    const char *path = strcmp (purpose, "consent") == 0          ? "/consent"
+                       : strcmp (purpose, "select_account") == 0 ? "/select-account"
+                                                                 : "/login";
+    char url[2048];
+    if (pages_url (req, path, url, sizeof url) != 0)
+        return pages_error (req, 500, "Error", "The issuer is too long.", headers);
+    //  RFC 9110 §15.4.4: 303 makes the browser GET the page whatever the
+    //  method of this request was.
+    return pages_redirect (req, 303, url, headers);
+}
+
+int
+authz_continue (gw_req_t *req, const json_t *q, const json_t *session, const char *session_handle,
+                int after_post, pages_headers_t *headers)
+{
+    const char *request_id = s_str (q, "request_id");
+    const char *sub = s_str (session, "sub");
+    if (!request_id || !sub) {
+        log_error ("continue: no request id or subject");
+        return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    }
+    //  OpenID Connect Core §3.1.2.1: prompt=consent asks again even when
+    //  consent was given before.
+    int needed = s_has (json_object_get (q, "prompt"), "consent");
+    if (!needed) {
+        json_t *body = json_pack ("{s:s,s:s}", "request_id", request_id, "sub", sub);
+        json_t *result = NULL;
+        int rc = s_call (req, "token.consent_check", body, &result, headers);
+        json_decref (body);
+        if (rc != 0)
+            return req->status;
+        needed = json_is_true (json_object_get (result, "needed"));
+        json_decref (result);
+    }
+    if (needed)
+        return authz_start_flow (req, q, "consent", session_handle, headers);
+
+    return authz_issue_code (req, q, session, 0, after_post, headers);
+}
+
+int
+authz_issue_code (gw_req_t *req, const json_t *q, const json_t *session, int granted, int after_post,
+                  pages_headers_t *headers)
+{
+    json_t *amr = json_object_get (session, "amr");
+    amr = json_is_array (amr) ? json_incref (amr) : json_array ();
+    json_t *body = json_pack ("{s:s?,s:s?,s:O?,s:I,s:o}", "request_id", s_str (q, "request_id"), "sub",
+                              s_str (session, "sub"), "sid", json_object_get (session, "sid"), "auth_time",
+                              json_integer_value (json_object_get (session, "auth_time")), "amr", amr);
+    //  granted: the user pressed Allow on the consent page just now, and
+    //  token-svc remembers it per user and client. Otherwise no consent is
+    //  sent: none was needed (first-party client, or a consent given
+    //  before, which token-svc checks again).
+    if (body && granted)
+        json_object_set_new (body, "consent", json_pack ("{s:b,s:b}", "granted", 1, "remember", 1));
+    if (!body)
+        return pages_error (req, 503, "Error", "The server is out of memory.", headers);
+    json_t *result = NULL;
+    int rc = s_call (req, "token.issue_code", body, &result, headers);
+    json_decref (body);
+    if (rc != 0)
+        return req->status;
+    const json_t *redirect = s_expect_object (req, result, "redirect", headers);
+    if (redirect)
+        authz_respond (req, redirect, after_post, headers);
+    json_decref (result);
+    return req->status;
+}
+
+//  A valid request Q: who is the user, and what must happen before a code.
+static int
+s_decide (gw_req_t *req, const json_t *q, int after_post)
+{
+    pages_headers_t headers = {.count = 0};
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *reply = NULL;
+    const json_t *session = NULL;
+    if (pages_get_cookie (req, COOKIE_SESSION, handle, sizeof handle) == 0) {
+        json_t *body = json_pack ("{s:s}", "session", handle);
+        int rc = s_call (req, "flow.session_get", body, &reply, &headers);
+        json_decref (body);
+        if (rc != 0)
+            return req->status;
+        session = json_object_get (reply, "session");
+        if (!json_is_object (session) || !json_is_string (json_object_get (session, "sub"))) {
+            //  Unknown, expired or revoked: the cookie is dropped.
+            session = NULL;
+            handle[0] = '\0';
+            pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
+        }
+    }
+    int has = session != NULL;
+
+    const json_t *prompt = json_object_get (q, "prompt");
+    int none = s_has (prompt, "none");
+    int login = s_has (prompt, "login");
+    int select = s_has (prompt, "select_account");
+    //  OpenID Connect Core §3.1.2.1 max_age: an authentication older than
+    //  max_age seconds must be done again (max_age=0: every time).
+    int stale = 0;
+    json_t *max_age = json_object_get (q, "max_age");
+    if (has && json_is_integer (max_age)) {
+        json_int_t age =
+            (json_int_t)time (NULL) - json_integer_value (json_object_get (session, "auth_time"));
+        json_int_t limit = json_integer_value (max_age);
+        stale = limit == 0 || age > limit;
+    }
+    //  §3.1.2.1 id_token_hint: the user the client expects; another user in
+    //  session must not be signed in silently.
+    const char *hint_sub = s_str (q, "id_token_hint_sub");
+    int other_user = has && hint_sub && strcmp (hint_sub, s_str (session, "sub")) != 0;
+
+    if (none) {
+        //  §3.1.2.1 prompt=none: no page at all; an answer or an error.
+        if (!has)
+            authz_fail (req, q, "login_required", "The user is not logged in", after_post, &headers);
+        else if (stale)
+            authz_fail (req, q, "login_required", "The authentication is older than max_age", after_post,
+                        &headers);
+        else if (other_user)
+            authz_fail (req, q, "login_required", "The logged-in user is not the one of id_token_hint",
+                        after_post, &headers);
+        else {
+            json_t *body = json_pack ("{s:s?,s:s?}", "request_id", s_str (q, "request_id"), "sub",
+                                      s_str (session, "sub"));
+            json_t *result = NULL;
+            int rc = s_call (req, "token.consent_check", body, &result, &headers);
+            json_decref (body);
+            if (rc == 0 && json_is_true (json_object_get (result, "needed")))
+                authz_fail (req, q, "consent_required", "The user has not consented to this client",
+                            after_post, &headers);
+            else if (rc == 0)
+                authz_issue_code (req, q, session, 0, after_post, &headers);
+            json_decref (result);
+        }
+    } else if (!has || login || stale || other_user)
+        //  §3.1.2.3: authenticate; prompt=login forces it even with a session.
+        authz_start_flow (req, q, "login", handle, &headers);
+    else if (select)
+        authz_start_flow (req, q, "select_account", handle, &headers);
+    else
+        authz_continue (req, q, session, handle, after_post, &headers);
+    json_decref (reply);
+    return req->status;
+}
+
+static int
+s_authorize (gw_req_t *req, form_t *form, int after_post)
+{
+    json_t *params = form_to_json (form, 1);
+    json_t *repeated = form_repeated_json (form, 1);
+    json_t *body = json_object ();
+    if (!params || !repeated || !body) {
+        json_decref (params);
+        json_decref (repeated);
+        json_decref (body);
+        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+    }
+    //  RFC 6749 §3.1: empty parameters are as if omitted; repeated ones are
+    //  an error token-svc reports (it knows the redirect URI by then).
+    json_object_set_new (body, "params", params);
+    json_object_set_new (body, "repeated", repeated);
+    json_object_set_new (body, "method", json_string (after_post ? "POST" : "GET"));
+    json_t *result = NULL;
+    int rc = s_call (req, "token.authorize", body, &result, NULL);
+    json_decref (body);
+    if (rc != 0)
+        return req->status;
+    const json_t *page_error = json_object_get (result, "page_error");
+    const json_t *redirect = json_object_get (result, "redirect");
+    const json_t *q = json_object_get (result, "request");
+    if (json_is_object (page_error)) {
+        //  RFC 6749 §4.1.2.1: with no valid client or redirect URI the user
+        //  is told, and never sent anywhere.
+        const char *description = s_str (page_error, "error_description");
+        char clean[256];
+        http_clean_header_value (description ? description : "The request is invalid", clean, sizeof clean);
+        pages_error (req, 400, "Invalid request", clean, NULL);
+    } else if (json_is_object (redirect))
+        authz_respond (req, redirect, after_post, NULL);
+    else if (json_is_object (q) && s_str (q, "request_id"))
+        s_decide (req, q, after_post);
+    else {
+        log_error ("token.authorize answered something unexpected");
+        pages_error (req, 500, "Error", "The service answered something unexpected.", NULL);
+    }
+    json_decref (result);
+    return req->status;
+}
+
+int
+authorize_get (gw_req_t *req)
+{
+    const char *query = req->query ? req->query : "";
+    form_limits_t limits = {.max_total = AUTHZ_MAX_TOTAL,
+                            .max_params = AUTHZ_MAX_PARAMS,
+                            .max_name = 64,
+                            .max_value = AUTHZ_MAX_VALUE};
+    form_status_t status;
+    form_t *form = form_parse (query, strlen (query), &limits, &status);
+    if (!form)
+        return pages_error (req, 400, "Invalid request", form_status_text (status), NULL);
+    s_authorize (req, form, 0);
+    form_destroy (&form);
+    return req->status;
+}
+
+int
+authorize_post (gw_req_t *req)
+{
+    //  OpenID Connect Core §3.1.2.1: POST uses form serialization.
+    if (!pages_is_form (req))
+        return pages_error (req, 400, "Invalid request",
+                            "The request must be sent as application/x-www-form-urlencoded", NULL);
+    form_limits_t limits = {.max_total = AUTHZ_MAX_TOTAL,
+                            .max_params = AUTHZ_MAX_PARAMS,
+                            .max_name = 64,
+                            .max_value = AUTHZ_MAX_VALUE};
+    form_t *form = pages_read_form (req, &limits, 1);
+    if (!form)
+        return req->status;
+    s_authorize (req, form, 1);
+    form_destroy (&form);
+    return req->status;
+}

@@ -1,0 +1,48 @@
+/*  authorize - the authorization endpoint (OpenID Connect Core §3.1.2,
+ *  RFC 6749 §4.1) and the steps of the code flow that the login, consent
+ *  and account pages share: deciding what comes after authentication,
+ *  starting a flow of flow-svc, and sending the authorization response
+ *  (query, fragment or form_post) that token-svc built.
+ *
+ *  The gateway decides nothing about the protocol by itself: token-svc
+ *  validates the request and builds every response; flow-svc knows the
+ *  sessions. The gateway only reads their answers and renders them. */
+#ifndef OST_GW_AUTHORIZE_H
+#define OST_GW_AUTHORIZE_H
+
+#include "http.h"
+#include "pages.h"
+
+#include <jansson.h>
+
+//  The authorization response R of token.authorize, token.authorize_error
+//  or token.issue_code: a 302 (303 after a POST, RFC 9700 §4.12) to the
+//  redirect URI with the parameters in its query or fragment, or the
+//  auto-submitting form of form_post.
+int authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_headers_t *headers);
+//  Ends request Q with an error sent to the client (token.authorize_error).
+int authz_fail (gw_req_t *req, const json_t *q, const char *error, const char *description, int after_post,
+                pages_headers_t *headers);
+//  The user of session (an object with sid, sub, auth_time, amr, as
+//  flow.session_get and flow.login_submit give it) is authenticated for
+//  request Q: asks for consent when it is needed (the consent page), else
+//  issues the code and sends the response.
+int authz_continue (gw_req_t *req, const json_t *q, const json_t *session, const char *session_handle,
+                    int after_post, pages_headers_t *headers);
+//  token.issue_code for Q and the user of session, then the response.
+//  granted: the user allowed the client on the consent page just now (a
+//  consent token-svc then remembers).
+int authz_issue_code (gw_req_t *req, const json_t *q, const json_t *session, int granted, int after_post,
+                      pages_headers_t *headers);
+//  Starts a flow of flow-svc for Q (purpose "login", "consent" or
+//  "select_account"), sets the flow cookie and redirects (303) to its page.
+int authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const char *session_handle,
+                      pages_headers_t *headers);
+//  The CSP form-action source of Q's redirect URI ("" when unknown).
+void authz_form_action (const json_t *q, char *out, size_t size);
+
+//  Handlers: GET and POST /authorize.
+int authorize_get (gw_req_t *req);
+int authorize_post (gw_req_t *req);
+
+#endif

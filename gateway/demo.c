@@ -1,0 +1,451 @@
+/*  demo - a small relying party served by the gateway itself, in
+ *  development mode only (OSTIARY_MODE=development), so that a newcomer can
+ *  click through the whole OpenID Connect code flow:
+ *    GET /demo           the page with "Log in with Ostiary"
+ *    GET /demo/login     state, nonce and a PKCE verifier in an HttpOnly
+ *                        cookie, then 302 to /authorize as the demo client
+ *    GET /demo/callback  checks state and iss (RFC 9207), exchanges the code
+ *                        on the bus (token.exchange, client_secret_basic),
+ *                        verifies the ID token against the JWKS (signature,
+ *                        iss, aud, exp, nonce: OpenID Connect Core §3.1.3.7)
+ *                        and shows its claims and the userinfo answer.
+ *  The gateway acts as the relying party's server side; it talks to
+ *  token-svc and flow-svc over the bus as any other request would. In
+ *  production mode these paths do not exist (404, as any unknown path). */
+#include "b64url.h"
+#include "form.h"
+#include "jwks.h"
+#include "jws.h"
+#include "log.h"
+#include "pages.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  How long a login started at /demo may take.
+#define DEMO_COOKIE_AGE 600
+#define DEMO_SCOPE "openid profile email address phone"
+#define DEMO_RANDOM_BYTES 32
+
+static int
+s_enabled (const gw_req_t *req)
+{
+    return strcmp (req->gw->cfg->mode, "development") == 0;
+}
+
+//  Production: the same answer as any path the route table does not know.
+static int
+s_not_found (gw_req_t *req)
+{
+    return http_send_oauth_error (req, 404, "not_found", "no such resource", 0);
+}
+
+static int
+s_configured (const gw_req_t *req)
+{
+    return req->gw->cfg->demo_client_id[0] && req->gw->cfg->demo_client_secret[0];
+}
+
+static void
+s_head (html_t *body, const char *title)
+{
+    html_raw (body, "<main class=\"wide\">\n<p class=\"brand\">Ostiary · demo relying party</p>\n<h1>");
+    html_text (body, title);
+    html_raw (body, "</h1>\n");
+}
+
+static int
+s_page_error (gw_req_t *req, const char *title, const char *message, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    s_head (&body, title);
+    html_raw (&body, "<p class=\"error\" role=\"alert\">");
+    html_text (&body, message);
+    html_raw (&body, "</p>\n<p><a class=\"button\" href=\"");
+    char url[2048];
+    if (pages_url (req, "/demo", url, sizeof url) == 0)
+        html_text (&body, url);
+    html_raw (&body, "\">Start again</a></p>\n</main>");
+    pages_opts_t opts = {.headers = headers};
+    int rc = pages_send (req, 400, title, &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+int
+demo_page (gw_req_t *req)
+{
+    if (!s_enabled (req))
+        return s_not_found (req);
+    html_t body;
+    html_init (&body);
+    s_head (&body, "Demo application");
+    if (!s_configured (req)) {
+        html_raw (&body,
+                  "<p class=\"error\">The demo client is not configured: set OSTIARY_DEMO_CLIENT_ID and "
+                  "OSTIARY_DEMO_CLIENT_SECRET (<code>make run</code> does it for you).</p>\n</main>");
+    } else {
+        html_raw (&body, "<p>This page plays a relying party: it sends you to Ostiary to sign in, then shows "
+                         "the verified ID token and what the userinfo endpoint says about you.</p>\n"
+                         "<p>Client <code>");
+        html_text (&body, req->gw->cfg->demo_client_id);
+        html_raw (&body, "</code>, scopes <code>" DEMO_SCOPE
+                         "</code>.</p>\n<a class=\"button\" id=\"login\" href=\"");
+        char url[2048];
+        if (pages_url (req, "/demo/login", url, sizeof url) == 0)
+            html_text (&body, url);
+        html_raw (&body, "\">Log in with Ostiary</a>\n</main>");
+    }
+    pages_opts_t opts = {0};
+    int rc = pages_send (req, 200, "Demo application", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  RFC 7636 §4.2: code_challenge = BASE64URL(SHA256(ASCII(code_verifier))).
+static int
+s_challenge (const char *verifier, char *out, size_t size)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest (verifier, strlen (verifier), digest, &len, EVP_sha256 (), NULL) ||
+        b64url_encoded_len (len) + 1 > size)
+        return -1;
+    b64url_encode (digest, len, out);
+    return 0;
+}
+
+int
+demo_login (gw_req_t *req)
+{
+    if (!s_enabled (req))
+        return s_not_found (req);
+    pages_headers_t headers = {.count = 0};
+    if (!s_configured (req))
+        return s_page_error (req, "Demo not configured", "The demo client is not configured.", &headers);
+    //  RFC 6749 §10.12 state, OpenID Connect Core §3.1.2.1 nonce, RFC 7636
+    //  §4.1 code_verifier: each 256 random bits.
+    char *state = secure_token (DEMO_RANDOM_BYTES);
+    char *nonce = secure_token (DEMO_RANDOM_BYTES);
+    char *verifier = secure_token (DEMO_RANDOM_BYTES);
+    char challenge[64];
+    char cookie[PAGES_MAX_COOKIE + 1];
+    char *location = malloc (PAGES_MAX_LOCATION);
+    char redirect_uri[2048];
+    int ok = state && nonce && verifier && location &&
+             s_challenge (verifier, challenge, sizeof challenge) == 0 &&
+             pages_url (req, "/demo/callback", redirect_uri, sizeof redirect_uri) == 0 &&
+             pages_url (req, "/authorize", location, PAGES_MAX_LOCATION) == 0;
+    //  The demo may show the other prompts: /demo/login?prompt=login etc.
+    const char *prompt = NULL;
+    if (ok && req->query) {
+        form_limits_t limits = {.max_total = 256, .max_params = 4, .max_name = 16, .max_value = 32};
+        form_status_t status;
+        form_t *query = form_parse (req->query, strlen (req->query), &limits, &status);
+        const char *p = form_get (query, "prompt", 1);
+        static const char *const allowed[] = {"login", "consent", "select_account", "none"};
+        for (size_t i = 0; p && i < sizeof allowed / sizeof allowed[0]; i++)
+            if (strcmp (p, allowed[i]) == 0)
+                prompt = allowed[i];
+        form_destroy (&query);
+    }
+    if (ok) {
+        const struct {
+            const char *name;
+            const char *value;
+        } params[] = {
+            {"response_type", "code"},
+            {"client_id", req->gw->cfg->demo_client_id},
+            {"redirect_uri", redirect_uri},
+            {"scope", DEMO_SCOPE},
+            {"state", state},
+            {"nonce", nonce},
+            {"code_challenge", challenge},
+            {"code_challenge_method", "S256"},
+            {"prompt", prompt},
+        };
+        for (size_t i = 0; ok && i < sizeof params / sizeof params[0]; i++) {
+            if (!params[i].value)
+                continue;
+            size_t len = strlen (location);
+            ok = len + strlen (params[i].name) + 3 < PAGES_MAX_LOCATION;
+            if (ok) {
+                snprintf (location + len, PAGES_MAX_LOCATION - len, "%c%s=", i == 0 ? '?' : '&',
+                          params[i].name);
+                ok = form_encode_append (location, PAGES_MAX_LOCATION, params[i].value) > 0;
+            }
+        }
+        int n = snprintf (cookie, sizeof cookie, "%s.%s.%s", state, nonce, verifier);
+        ok = ok && n > 0 && (size_t)n < sizeof cookie;
+    }
+    int rc;
+    if (ok) {
+        pages_set_cookie (&headers, req, COOKIE_DEMO, cookie, DEMO_COOKIE_AGE);
+        rc = pages_redirect (req, 302, location, &headers);
+    } else
+        rc = pages_error (req, 500, "Error", "The demo login could not start.", &headers);
+    secure_wipe (cookie, sizeof cookie);
+    secure_free_str (&state);
+    secure_free_str (&nonce);
+    secure_free_str (&verifier);
+    free (location);
+    return rc;
+}
+
+//  The signing key of the ID token from the gateway's cached JWKS:
+//  the key whose kid and alg are those of the header. NULL when none.
+static EVP_PKEY *
+s_key (gw_req_t *req, const json_t *header, jws_alg_t *alg)
+{
+    const char *kid = json_string_value (json_object_get (header, "kid"));
+    const char *alg_name = json_string_value (json_object_get (header, "alg"));
+    *alg = jws_alg_parse (alg_name);
+    if (!kid || *alg == JWS_ALG_NONE)
+        return NULL;
+    int max_age = 0;
+    bus_error_t error;
+    jwks_snap_t *snap = jwks_cache_get (req->gw->jwks, req, &max_age, &error);
+    if (!snap)
+        return NULL;
+    size_t len = 0;
+    const char *bytes = jwks_snap_bytes (snap, &len);
+    json_t *jwks = json_loadb (bytes, len, 0, NULL);
+    jwks_snap_release (&snap);
+    EVP_PKEY *pkey = NULL;
+    size_t i;
+    json_t *jwk;
+    json_array_foreach (json_object_get (jwks, "keys"), i, jwk)
+    {
+        const char *k_kid = json_string_value (json_object_get (jwk, "kid"));
+        const char *k_alg = json_string_value (json_object_get (jwk, "alg"));
+        if (k_kid && strcmp (k_kid, kid) == 0 && (!k_alg || strcmp (k_alg, alg_name) == 0)) {
+            pkey = jws_jwk_to_pkey (jwk);
+            break;
+        }
+    }
+    json_decref (jwks);
+    return pkey;
+}
+
+//  OpenID Connect Core §3.1.3.7: the checks a client makes of an ID token.
+//  NULL when it passes (claims in *claims_p, caller decrefs), else why not.
+static const char *
+s_verify_id_token (gw_req_t *req, const char *id_token, const char *nonce, json_t **claims_p, char *alg_out,
+                   size_t alg_size)
+{
+    *claims_p = NULL;
+    jws_parts_t *parts = jws_parse (id_token);
+    if (!parts)
+        return "The ID token is not a JWS";
+    jws_alg_t alg;
+    EVP_PKEY *pkey = s_key (req, parts->header, &alg);
+    const char *why = NULL;
+    const json_t *claims = parts->claims;
+    const json_t *aud = json_object_get (claims, "aud");
+    const char *client_id = req->gw->cfg->demo_client_id;
+    int aud_ok = json_is_string (aud) && strcmp (json_string_value (aud), client_id) == 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach (aud, i, item)
+    {
+        if (json_is_string (item) && strcmp (json_string_value (item), client_id) == 0)
+            aud_ok = 1;
+    }
+    const char *azp = json_string_value (json_object_get (claims, "azp"));
+    json_int_t exp = json_integer_value (json_object_get (claims, "exp"));
+    const char *got_nonce = json_string_value (json_object_get (claims, "nonce"));
+    const char *iss = json_string_value (json_object_get (claims, "iss"));
+    if (!pkey)
+        why = "No key of the JWKS matches the ID token's kid and alg";
+    //  §3.1.3.7 step 6: the signature, with the alg of the key.
+    else if (jws_verify (parts, alg, pkey) != 1)
+        why = "The ID token signature is invalid";
+    //  Step 2: iss is exactly our issuer.
+    else if (!iss || strcmp (iss, req->gw->cfg->issuer) != 0)
+        why = "The ID token iss is not the issuer";
+    //  Step 3: aud contains our client_id; step 5: azp, when present, is us.
+    else if (!aud_ok || (azp && strcmp (azp, client_id) != 0))
+        why = "The ID token aud is not this client";
+    //  Step 9: not expired (with the configured leeway).
+    else if (exp + req->gw->cfg->clock_skew < (json_int_t)time (NULL))
+        why = "The ID token expired";
+    //  Step 11: the nonce we sent, in constant time.
+    else if (!got_nonce || !secure_streq (got_nonce, nonce))
+        why = "The ID token nonce is not the one sent";
+    if (!why) {
+        *claims_p = json_incref (parts->claims);
+        snprintf (alg_out, alg_size, "%s", jws_alg_name (alg));
+    }
+    EVP_PKEY_free (pkey);
+    jws_parts_destroy (&parts);
+    return why;
+}
+
+static void
+s_pre_json (html_t *body, const json_t *value)
+{
+    char *text = json_dumps (value, JSON_INDENT (2) | JSON_SORT_KEYS);
+    html_raw (body, "<pre>");
+    html_text (body, text ? text : "");
+    html_raw (body, "</pre>\n");
+    free (text);
+}
+
+//  Splits the demo cookie "state.nonce.verifier" (in place).
+static int
+s_split_cookie (char *cookie, char **state, char **nonce, char **verifier)
+{
+    *state = cookie;
+    char *dot = strchr (cookie, '.');
+    if (!dot)
+        return -1;
+    *dot = '\0';
+    *nonce = dot + 1;
+    dot = strchr (*nonce, '.');
+    if (!dot)
+        return -1;
+    *dot = '\0';
+    *verifier = dot + 1;
+    return **state && **nonce && **verifier && !strchr (*verifier, '.') ? 0 : -1;
+}
+
+int
+demo_callback (gw_req_t *req)
+{
+    if (!s_enabled (req))
+        return s_not_found (req);
+    pages_headers_t headers = {.count = 0};
+    //  One use only: the cookie goes whatever happens next.
+    pages_set_cookie (&headers, req, COOKIE_DEMO, "", 0);
+    if (!s_configured (req))
+        return s_page_error (req, "Demo not configured", "The demo client is not configured.", &headers);
+    char cookie[PAGES_MAX_COOKIE + 1];
+    char *state, *nonce, *verifier;
+    if (pages_get_cookie (req, COOKIE_DEMO, cookie, sizeof cookie) != 0 ||
+        s_split_cookie (cookie, &state, &nonce, &verifier) != 0)
+        return s_page_error (req, "No login in progress", "This browser has no demo login in progress.",
+                             &headers);
+    form_limits_t limits = {.max_total = 8192, .max_params = 16, .max_name = 64, .max_value = 4096};
+    form_status_t status;
+    const char *raw = req->query ? req->query : "";
+    form_t *query = form_parse (raw, strlen (raw), &limits, &status);
+    const char *got_state = form_get (query, "state", 0);
+    const char *iss = form_get (query, "iss", 0);
+    const char *error = form_get (query, "error", 0);
+    const char *code = form_get (query, "code", 0);
+    int rc;
+    json_t *tokens = NULL, *id_claims = NULL, *userinfo = NULL, *claims_reply = NULL;
+    char alg[16] = "";
+    char message[512];
+    const char *why = NULL;
+    if (!query)
+        why = form_status_text (status);
+    //  RFC 6749 §10.12: the state we sent, else a forged response (CSRF).
+    else if (!got_state || !secure_streq (got_state, state))
+        why = "The state of the response is not the one sent";
+    //  RFC 9207 §2.4: iss must be our issuer (mix-up attacks).
+    else if (!iss || strcmp (iss, req->gw->cfg->issuer) != 0)
+        why = "The iss of the response is not the issuer";
+    else if (error) {
+        const char *description = form_get (query, "error_description", 0);
+        snprintf (message, sizeof message, "The authorization server answered %s%s%s", error,
+                  description ? ": " : "", description ? description : "");
+        rc = s_page_error (req, "Login refused", message, &headers);
+        form_destroy (&query);
+        secure_wipe (cookie, sizeof cookie);
+        return rc;
+    } else if (!code)
+        why = "The response has no code";
+    char redirect_uri[2048];
+    if (!why && pages_url (req, "/demo/callback", redirect_uri, sizeof redirect_uri) != 0)
+        why = "The issuer is too long";
+    bus_error_t bus_error;
+    if (!why) {
+        //  RFC 6749 §4.1.3 with client_secret_basic (§2.3.1) and the PKCE
+        //  verifier (RFC 7636 §4.5).
+        const struct mg_request_info *ri = mg_get_request_info (req->conn);
+        json_t *body =
+            json_pack ("{s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s}", "form", "grant_type", "authorization_code",
+                       "code", code, "redirect_uri", redirect_uri, "code_verifier", verifier, "basic",
+                       "client_id", req->gw->cfg->demo_client_id, "client_secret",
+                       req->gw->cfg->demo_client_secret, "client_ip", ri->remote_addr);
+        if (!body)
+            why = "Out of memory";
+        else if (http_bus_call (req, "token.exchange", body, &tokens, &bus_error) != 0) {
+            snprintf (message, sizeof message, "The code exchange failed: %s (%s)", bus_error.code,
+                      bus_error.description);
+            why = message;
+        }
+        if (body) {
+            secure_wipe ((char *)json_string_value (
+                             json_object_get (json_object_get (body, "basic"), "client_secret")),
+                         strlen (req->gw->cfg->demo_client_secret));
+            json_decref (body);
+        }
+    }
+    const char *id_token = json_string_value (json_object_get (tokens, "id_token"));
+    const char *access_token = json_string_value (json_object_get (tokens, "access_token"));
+    if (!why && (!id_token || !access_token))
+        why = "The token response has no ID token or access token";
+    if (!why)
+        why = s_verify_id_token (req, id_token, nonce, &id_claims, alg, sizeof alg);
+    if (!why) {
+        json_t *body = json_pack ("{s:s}", "access_token", access_token);
+        if (http_bus_call (req, "token.userinfo", body, &userinfo, &bus_error) != 0)
+            why = "token.userinfo refused the access token";
+        json_decref (body);
+    }
+    if (!why) {
+        json_t *body = json_pack ("{s:O?,s:O?}", "sub", json_object_get (userinfo, "sub"), "scopes",
+                                  json_object_get (userinfo, "scopes"));
+        if (http_bus_call (req, "flow.user_claims", body, &claims_reply, &bus_error) != 0)
+            why = "flow.user_claims failed";
+        json_decref (body);
+    }
+    if (why)
+        rc = s_page_error (req, "Login failed", why, &headers);
+    else {
+        html_t page;
+        html_init (&page);
+        const char *name = json_string_value (json_object_get (id_claims, "name"));
+        const json_t *claims = json_object_get (claims_reply, "claims");
+        if (!name)
+            name = json_string_value (json_object_get (claims, "name"));
+        s_head (&page, "Signed in");
+        html_raw (&page, "<p id=\"welcome\">Welcome, <strong>");
+        html_text (&page, name ? name : json_string_value (json_object_get (id_claims, "sub")));
+        html_raw (&page, "</strong>. The ID token was verified: signature (");
+        html_text (&page, alg);
+        html_raw (&page, ", key from the JWKS), <code>iss</code>, <code>aud</code>, <code>exp</code> and "
+                         "<code>nonce</code>.</p>\n<h2>ID token claims</h2>\n<div id=\"id-token-claims\">");
+        s_pre_json (&page, id_claims);
+        html_raw (&page, "</div>\n<h2>Userinfo</h2>\n<div id=\"userinfo\">");
+        s_pre_json (&page, claims);
+        html_raw (&page, "</div>\n<p><small>Token type ");
+        html_text (&page, json_string_value (json_object_get (tokens, "token_type")));
+        html_raw (&page, ", scope <code>");
+        html_text (&page, json_string_value (json_object_get (tokens, "scope")));
+        html_raw (&page, "</code>.</small></p>\n<p><a class=\"button\" href=\"");
+        char url[2048];
+        if (pages_url (req, "/demo", url, sizeof url) == 0)
+            html_text (&page, url);
+        html_raw (&page, "\">Start again</a></p>\n</main>");
+        pages_opts_t opts = {.headers = &headers};
+        rc = pages_send (req, 200, "Signed in", &page, &opts);
+        html_free (&page);
+    }
+    json_decref (tokens);
+    json_decref (id_claims);
+    json_decref (userinfo);
+    json_decref (claims_reply);
+    form_destroy (&query);
+    secure_wipe (cookie, sizeof cookie);
+    return rc;
+}

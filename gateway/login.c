@@ -1,0 +1,529 @@
+/*  login - the pages between /authorize and the code: the password login
+ *  form, the consent page and the account chooser, each a GET that renders
+ *  and a POST that acts.
+ *
+ *  Each page belongs to an execution of flow-svc named by the ostiary_flow
+ *  cookie (HttpOnly, SameSite=Lax) and carries its CSRF token in a hidden
+ *  field: flow-svc checks it on login; the gateway compares it (in constant
+ *  time) for consent and account choice, which change nothing in flow-svc.
+ *  What comes next is decided by token-svc and flow-svc answers
+ *  (authorize.c); a failure here is an HTML page, never a redirect. */
+#include "authorize.h"
+#include "form.h"
+#include "log.h"
+#include "pages.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  Fields of our forms: few and short; a password may be long-ish.
+#define LOGIN_MAX_PARAMS 8
+#define LOGIN_MAX_VALUE 1024
+#define LOGIN_MAX_TOTAL 4096
+
+//  OWASP ASVS V2.1: one message for every failure, whatever the cause.
+#define LOGIN_FAILED_MESSAGE "Incorrect username or password"
+#define FLOW_EXPIRED_TITLE "Sign-in expired"
+#define FLOW_EXPIRED_MESSAGE                                                                                 \
+    "This sign-in page is no longer valid. Go back to the application and start again."
+
+//  What a page of a flow needs: the flow (flow.login_get) and its
+//  authorization request (token.request_get).
+typedef struct {
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *flow;     //  flow.login_get reply
+    json_t *request;  //  token.request_get reply
+    const json_t *q;  //  its "request"
+    const char *csrf; //  the flow's CSRF token
+    char form_action[512];
+} s_ctx_t;
+
+static void
+s_ctx_free (s_ctx_t *ctx)
+{
+    json_decref (ctx->flow);
+    json_decref (ctx->request);
+    ctx->flow = ctx->request = NULL;
+}
+
+static const char *
+s_str (const json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+//  An expired or unknown flow: an error page that also drops the cookie.
+static int
+s_flow_expired (gw_req_t *req, pages_headers_t *headers)
+{
+    pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
+    return pages_error (req, 400, FLOW_EXPIRED_TITLE, FLOW_EXPIRED_MESSAGE, headers);
+}
+
+static int
+s_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, pages_headers_t *headers)
+{
+    bus_error_t error;
+    if (http_bus_call (req, op, body, result, &error) == 0)
+        return 0;
+    //  A flow or request that is gone (expired, used) is the user's dead
+    //  end, not a server fault.
+    if (error.err == OST_ERR_INVALID_FLOW ||
+        (error.err == OST_ERR_INVALID_REQUEST && strcmp (op, "token.request_get") == 0))
+        s_flow_expired (req, headers);
+    else
+        pages_bus_error (req, &error, headers);
+    return -1;
+}
+
+//  Loads the flow of the cookie, checks its purpose, and its request.
+//  0, or -1 after answering.
+static int
+s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *headers)
+{
+    memset (ctx, 0, sizeof *ctx);
+    if (pages_get_cookie (req, COOKIE_FLOW, ctx->handle, sizeof ctx->handle) != 0) {
+        s_flow_expired (req, headers);
+        return -1;
+    }
+    json_t *body = json_pack ("{s:s}", "flow", ctx->handle);
+    int rc = s_call (req, "flow.login_get", body, &ctx->flow, headers);
+    json_decref (body);
+    if (rc != 0)
+        return -1;
+    const char *request_id = s_str (ctx->flow, "request_id");
+    const char *flow_purpose = s_str (ctx->flow, "purpose");
+    ctx->csrf = s_str (ctx->flow, "csrf");
+    if (!request_id || !ctx->csrf || !flow_purpose || strcmp (flow_purpose, purpose) != 0) {
+        //  A flow of another page (the user went back, or opened another
+        //  tab): this page cannot serve it.
+        s_ctx_free (ctx);
+        s_flow_expired (req, headers);
+        return -1;
+    }
+    body = json_pack ("{s:s}", "request_id", request_id);
+    rc = s_call (req, "token.request_get", body, &ctx->request, headers);
+    json_decref (body);
+    if (rc != 0) {
+        s_ctx_free (ctx);
+        return -1;
+    }
+    ctx->q = json_object_get (ctx->request, "request");
+    if (!json_is_object (ctx->q)) {
+        s_ctx_free (ctx);
+        pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+        return -1;
+    }
+    authz_form_action (ctx->q, ctx->form_action, sizeof ctx->form_action);
+    return 0;
+}
+
+//  The POST of a page: its form, with the CSRF token compared to the
+//  flow's. 0, or -1 after answering.
+static int
+s_check_csrf (gw_req_t *req, const s_ctx_t *ctx, const form_t *form, pages_headers_t *headers)
+{
+    const char *csrf = form_get (form, "csrf", 0);
+    //  RFC 6749 §10.12: a form post without the token of this flow is
+    //  refused; compared in constant time.
+    if (!csrf || !secure_streq (csrf, ctx->csrf)) {
+        s_flow_expired (req, headers);
+        return -1;
+    }
+    return 0;
+}
+
+static form_t *
+s_read_form (gw_req_t *req)
+{
+    if (!pages_is_form (req)) {
+        pages_error (req, 400, "Bad request", "The form must be sent as application/x-www-form-urlencoded",
+                     NULL);
+        return NULL;
+    }
+    form_limits_t limits = {.max_total = LOGIN_MAX_TOTAL,
+                            .max_params = LOGIN_MAX_PARAMS,
+                            .max_name = 64,
+                            .max_value = LOGIN_MAX_VALUE};
+    return pages_read_form (req, &limits, 1);
+}
+
+static void
+s_form_open (html_t *body, gw_req_t *req, const char *path, const char *csrf)
+{
+    char action[2048];
+    if (pages_url (req, path, action, sizeof action) != 0)
+        action[0] = '\0';
+    html_raw (body, "<form method=\"post\" action=\"");
+    html_text (body, action);
+    html_raw (body, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+    html_text (body, csrf);
+    html_raw (body, "\">\n");
+}
+
+static void
+s_client_line (html_t *body, const json_t *q, const char *lead)
+{
+    const char *client = s_str (q, "client_name");
+    if (!client)
+        client = s_str (q, "client_id");
+    html_raw (body, "<p>");
+    html_text (body, lead);
+    html_raw (body, " <strong>");
+    html_text (body, client ? client : "the application");
+    html_raw (body, "</strong></p>\n");
+}
+
+//  The session of the SSO cookie (flow.session_get): 1 with *reply (caller
+//  decrefs; its "session" is the session), 0 none, -1 after answering.
+static int
+s_session (gw_req_t *req, char *handle, size_t size, json_t **reply, pages_headers_t *headers)
+{
+    *reply = NULL;
+    if (pages_get_cookie (req, COOKIE_SESSION, handle, size) != 0)
+        return 0;
+    json_t *body = json_pack ("{s:s}", "session", handle);
+    int rc = s_call (req, "flow.session_get", body, reply, headers);
+    json_decref (body);
+    if (rc != 0)
+        return -1;
+    const json_t *session = json_object_get (*reply, "session");
+    if (!json_is_object (session) || !s_str (session, "sub")) {
+        json_decref (*reply);
+        *reply = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+//  For consent and account choice: the browser's session, which must be
+//  the one the flow started with (when flow-svc says which). 1 with *reply,
+//  or -1 after answering.
+static int
+s_flow_session (gw_req_t *req, const s_ctx_t *ctx, char *handle, size_t size, json_t **reply,
+                pages_headers_t *headers)
+{
+    int has = s_session (req, handle, size, reply, headers);
+    if (has < 0)
+        return -1;
+    const json_t *session = has ? json_object_get (*reply, "session") : NULL;
+    const json_t *bound = json_object_get (ctx->flow, "session");
+    const char *bound_sid = json_is_object (bound) ? s_str (bound, "sid") : NULL;
+    if (!session ||
+        (bound_sid && (!s_str (session, "sid") || strcmp (bound_sid, s_str (session, "sid")) != 0))) {
+        //  Logged out, or another login happened in another tab meanwhile.
+        json_decref (*reply);
+        *reply = NULL;
+        s_flow_expired (req, headers);
+        return -1;
+    }
+    return 1;
+}
+
+//  ---------------------------------------------------------------------------
+//  Login
+
+static int
+s_render_login (gw_req_t *req, const s_ctx_t *ctx, const char *username, int failed, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Sign in</h1>\n");
+    s_client_line (&body, ctx->q, "to continue to");
+    if (failed) {
+        html_raw (&body, "<p class=\"error\" role=\"alert\">");
+        html_text (&body, LOGIN_FAILED_MESSAGE);
+        html_raw (&body, "</p>\n");
+    }
+    s_form_open (&body, req, "/login", ctx->csrf);
+    html_raw (&body, "<label for=\"username\">Username</label>\n"
+                     "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
+                     "autocapitalize=\"none\" spellcheck=\"false\" required autofocus value=\"");
+    html_text (&body, username ? username : "");
+    html_raw (&body, "\">\n<label for=\"password\">Password</label>\n"
+                     "<input type=\"password\" id=\"password\" name=\"password\" "
+                     "autocomplete=\"current-password\" required>\n"
+                     "<button type=\"submit\" id=\"sign-in\">Sign in</button>\n</form>\n</main>");
+    pages_opts_t opts = {.form_action = ctx->form_action[0] ? ctx->form_action : NULL, .headers = headers};
+    //  A failed attempt is answered 200 like the first rendering: the page
+    //  is the answer, and the status says nothing an observer could use.
+    int rc = pages_send (req, 200, "Sign in", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+int
+login_get (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    s_ctx_t ctx;
+    if (s_load (req, &ctx, "login", &headers) != 0)
+        return req->status;
+    //  OpenID Connect Core §3.1.2.1 login_hint: prefills the username.
+    const char *hint = s_str (ctx.flow, "login_hint");
+    s_render_login (req, &ctx, hint, 0, &headers);
+    s_ctx_free (&ctx);
+    return req->status;
+}
+
+//  Wipes the password held in body before it is freed.
+static void
+s_wipe_member (json_t *body, const char *key)
+{
+    json_t *value = json_object_get (body, key);
+    if (json_is_string (value))
+        secure_wipe ((char *)json_string_value (value), json_string_length (value));
+}
+
+int
+login_post (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    form_t *form = s_read_form (req);
+    if (!form)
+        return req->status;
+    char flow[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_FLOW, flow, sizeof flow) != 0) {
+        form_destroy (&form);
+        return s_flow_expired (req, &headers);
+    }
+    const char *username = form_get (form, "username", 0);
+    const char *password = form_get (form, "password", 0);
+    const char *csrf = form_get (form, "csrf", 0);
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    json_t *body = json_pack ("{s:s,s:s,s:s,s:s,s:s}", "flow", flow, "csrf", csrf ? csrf : "", "username",
+                              username ? username : "", "password", password ? password : "", "client_ip",
+                              ri->remote_addr);
+    if (!body) {
+        form_destroy (&form);
+        return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+    }
+    json_t *result = NULL;
+    bus_error_t error;
+    int rc = http_bus_call (req, "flow.login_submit", body, &result, &error);
+    s_wipe_member (body, "password");
+    json_decref (body);
+    if (rc != 0) {
+        if (error.err == OST_ERR_LOGIN_FAILED) {
+            //  Wrong password, unknown, disabled or locked user: the same
+            //  page, with the current CSRF token of the flow.
+            s_ctx_t ctx;
+            if (s_load (req, &ctx, "login", &headers) == 0) {
+                s_render_login (req, &ctx, username, 1, &headers);
+                s_ctx_free (&ctx);
+            }
+        } else if (error.err == OST_ERR_INVALID_FLOW)
+            s_flow_expired (req, &headers);
+        else
+            pages_bus_error (req, &error, &headers);
+        form_destroy (&form);
+        return req->status;
+    }
+    form_destroy (&form);
+
+    const char *session = s_str (result, "session");
+    const char *request_id = s_str (result, "request_id");
+    if (!session || strlen (session) > PAGES_MAX_COOKIE || !request_id || !s_str (result, "sub")) {
+        json_decref (result);
+        log_error ("flow.login_submit answered something unexpected");
+        return pages_error (req, 500, "Error", "The service answered something unexpected.", &headers);
+    }
+    //  The SSO session: its cookie lives as long as the session does.
+    json_t *expires = json_object_get (result, "expires_at");
+    long max_age = json_is_integer (expires) ? (long)(json_integer_value (expires) - (json_int_t)time (NULL))
+                                             : req->gw->cfg->session_ttl;
+    if (max_age > req->gw->cfg->session_ttl)
+        max_age = req->gw->cfg->session_ttl;
+    pages_set_cookie (&headers, req, COOKIE_SESSION, session, max_age > 0 ? max_age : 0);
+    pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
+
+    json_t *qbody = json_pack ("{s:s}", "request_id", request_id);
+    json_t *qreply = NULL;
+    rc = s_call (req, "token.request_get", qbody, &qreply, &headers);
+    json_decref (qbody);
+    if (rc == 0) {
+        const json_t *q = json_object_get (qreply, "request");
+        if (json_is_object (q))
+            authz_continue (req, q, result, session, 1, &headers);
+        else
+            pages_error (req, 500, "Error", "The service answered something unexpected.", &headers);
+    }
+    json_decref (qreply);
+    json_decref (result);
+    return req->status;
+}
+
+//  ---------------------------------------------------------------------------
+//  Consent
+
+//  What each scope means to the user (OpenID Connect Core §5.4).
+static const struct {
+    const char *scope;
+    const char *text;
+} s_scopes[] = {
+    {"openid", "Sign you in with your account identifier"},
+    {"profile", "See your name and basic profile"},
+    {"email", "See your email address"},
+    {"address", "See your postal address"},
+    {"phone", "See your phone number"},
+    {"offline_access", "Keep access while you are not using it"},
+};
+
+static int
+s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const json_t *session, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Allow access?</h1>\n");
+    s_client_line (&body, ctx->q, "This application wants to:");
+    html_raw (&body, "<ul class=\"scopes\">\n");
+    size_t i;
+    json_t *scope;
+    json_array_foreach (json_object_get (ctx->q, "scopes"), i, scope)
+    {
+        const char *name = json_string_value (scope);
+        if (!name)
+            continue;
+        const char *text = NULL;
+        for (size_t k = 0; k < sizeof s_scopes / sizeof s_scopes[0]; k++)
+            if (strcmp (s_scopes[k].scope, name) == 0)
+                text = s_scopes[k].text;
+        html_raw (&body, "<li>");
+        html_text (&body, text ? text : "Use the permission");
+        html_raw (&body, " <small>(<code>");
+        html_text (&body, name);
+        html_raw (&body, "</code>)</small></li>\n");
+    }
+    html_raw (&body, "</ul>\n<p>Signed in as <strong>");
+    const char *who = s_str (session, "username");
+    html_text (&body, who ? who : s_str (session, "sub"));
+    html_raw (&body, "</strong></p>\n");
+    s_form_open (&body, req, "/consent", ctx->csrf);
+    html_raw (&body, "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\n"
+                     "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" "
+                     "class=\"secondary\">Deny</button>\n</form>\n</main>");
+    pages_opts_t opts = {.form_action = ctx->form_action[0] ? ctx->form_action : NULL, .headers = headers};
+    int rc = pages_send (req, 200, "Allow access?", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+int
+consent_get (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    s_ctx_t ctx;
+    if (s_load (req, &ctx, "consent", &headers) != 0)
+        return req->status;
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *reply = NULL;
+    if (s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1)
+        s_render_consent (req, &ctx, json_object_get (reply, "session"), &headers);
+    json_decref (reply);
+    s_ctx_free (&ctx);
+    return req->status;
+}
+
+int
+consent_post (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    form_t *form = s_read_form (req);
+    if (!form)
+        return req->status;
+    s_ctx_t ctx;
+    if (s_load (req, &ctx, "consent", &headers) != 0) {
+        form_destroy (&form);
+        return req->status;
+    }
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *reply = NULL;
+    if (s_check_csrf (req, &ctx, form, &headers) == 0 &&
+        s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1) {
+        const char *decision = form_get (form, "decision", 0);
+        pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
+        if (decision && strcmp (decision, "allow") == 0)
+            authz_issue_code (req, ctx.q, json_object_get (reply, "session"), 1, 1, &headers);
+        else
+            //  RFC 6749 §4.1.2.1: the resource owner denied the request.
+            authz_fail (req, ctx.q, "access_denied", "The user denied the request", 1, &headers);
+    }
+    json_decref (reply);
+    s_ctx_free (&ctx);
+    form_destroy (&form);
+    return req->status;
+}
+
+//  ---------------------------------------------------------------------------
+//  Account chooser (prompt=select_account)
+
+int
+select_account_get (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    s_ctx_t ctx;
+    if (s_load (req, &ctx, "select_account", &headers) != 0)
+        return req->status;
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *reply = NULL;
+    if (s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1) {
+        const json_t *session = json_object_get (reply, "session");
+        const char *who = s_str (session, "username");
+        if (!who)
+            who = s_str (session, "sub");
+        html_t body;
+        html_init (&body);
+        html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Choose an account</h1>\n");
+        s_client_line (&body, ctx.q, "to continue to");
+        html_raw (&body, "<p class=\"account\">");
+        html_text (&body, who);
+        html_raw (&body, "</p>\n");
+        s_form_open (&body, req, "/select-account", ctx.csrf);
+        html_raw (&body,
+                  "<button type=\"submit\" name=\"choice\" value=\"continue\" id=\"continue\">Continue as ");
+        html_text (&body, who);
+        html_raw (&body, "</button>\n<button type=\"submit\" name=\"choice\" value=\"switch\" id=\"switch\" "
+                         "class=\"secondary\">Use another account</button>\n</form>\n</main>");
+        pages_opts_t opts = {.form_action = ctx.form_action[0] ? ctx.form_action : NULL, .headers = &headers};
+        pages_send (req, 200, "Choose an account", &body, &opts);
+        html_free (&body);
+    }
+    json_decref (reply);
+    s_ctx_free (&ctx);
+    return req->status;
+}
+
+int
+select_account_post (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    form_t *form = s_read_form (req);
+    if (!form)
+        return req->status;
+    s_ctx_t ctx;
+    if (s_load (req, &ctx, "select_account", &headers) != 0) {
+        form_destroy (&form);
+        return req->status;
+    }
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *reply = NULL;
+    if (s_check_csrf (req, &ctx, form, &headers) == 0 &&
+        s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1) {
+        const char *choice = form_get (form, "choice", 0);
+        if (choice && strcmp (choice, "continue") == 0) {
+            pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
+            authz_continue (req, ctx.q, json_object_get (reply, "session"), handle, 1, &headers);
+        } else
+            //  "Use another account": a fresh login for the same request.
+            authz_start_flow (req, ctx.q, "login", handle, &headers);
+    }
+    json_decref (reply);
+    s_ctx_free (&ctx);
+    form_destroy (&form);
+    return req->status;
+}

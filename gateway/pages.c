@@ -1,0 +1,418 @@
+/*  pages - HTML frame, stylesheet, security headers and cookies of the
+ *  gateway's browser-facing endpoints. See pages.h. */
+#include "pages.h"
+
+#include "form.h"
+#include "log.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+//  ---------------------------------------------------------------------------
+//  HTML buffer
+
+void
+html_init (html_t *self)
+{
+    memset (self, 0, sizeof *self);
+}
+
+void
+html_free (html_t *self)
+{
+    free (self->data);
+    memset (self, 0, sizeof *self);
+}
+
+int
+html_failed (const html_t *self)
+{
+    return self->failed;
+}
+
+static void
+s_append (html_t *self, const char *bytes, size_t n)
+{
+    if (self->failed)
+        return;
+    if (self->len + n + 1 > self->cap) {
+        size_t cap = self->cap ? self->cap : 1024;
+        while (cap < self->len + n + 1)
+            cap *= 2;
+        char *grown = realloc (self->data, cap);
+        if (!grown) {
+            self->failed = 1;
+            return;
+        }
+        self->data = grown;
+        self->cap = cap;
+    }
+    memcpy (self->data + self->len, bytes, n);
+    self->len += n;
+    self->data[self->len] = '\0';
+}
+
+void
+html_raw (html_t *self, const char *markup)
+{
+    if (markup)
+        s_append (self, markup, strlen (markup));
+}
+
+void
+html_text (html_t *self, const char *text)
+{
+    char *escaped = http_html_escape (text ? text : "");
+    if (!escaped) {
+        self->failed = 1;
+        return;
+    }
+    s_append (self, escaped, strlen (escaped));
+    free (escaped);
+}
+
+//  ---------------------------------------------------------------------------
+//  Headers and cookies
+
+void
+pages_headers_add (pages_headers_t *self, const char *name, const char *value)
+{
+    if (!self || self->count >= PAGES_MAX_EXTRA) {
+        log_error ("pages: too many extra headers; %s dropped", name);
+        return;
+    }
+    snprintf (self->value[self->count], sizeof self->value[0], "%s", value);
+    self->list[self->count].name = name;
+    self->list[self->count].value = self->value[self->count];
+    self->count++;
+}
+
+static int
+s_https (const gw_req_t *req)
+{
+    return strncasecmp (req->gw->cfg->issuer, "https://", 8) == 0;
+}
+
+void
+pages_set_cookie (pages_headers_t *self, const gw_req_t *req, const char *name, const char *value,
+                  long max_age)
+{
+    char line[PAGES_MAX_COOKIE + 160];
+    char age[32] = "";
+    if (max_age >= 0)
+        snprintf (age, sizeof age, "; Max-Age=%ld", max_age);
+    //  RFC 6265 §4.1.2: HttpOnly keeps the handle from scripts; SameSite=Lax
+    //  keeps it off cross-site POSTs (RFC 6265bis §8.8); Secure whenever
+    //  the issuer is https so that it never travels in clear.
+    snprintf (line, sizeof line, "%s=%s; Path=/%s; HttpOnly; SameSite=Lax%s", name, value ? value : "", age,
+              s_https (req) ? "; Secure" : "");
+    pages_headers_add (self, "Set-Cookie", line);
+}
+
+static int
+s_cookie_char (unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+}
+
+//  Looks for name in one Cookie header value: "a=1; b=2" (RFC 6265 §4.2.1).
+//  Names are case-sensitive and compared whole.
+static int
+s_find_cookie (const char *header, const char *name, char *out, size_t size)
+{
+    size_t name_len = strlen (name);
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *pair = p;
+        const char *end = strchr (p, ';');
+        size_t pair_len = end ? (size_t)(end - p) : strlen (p);
+        p += pair_len;
+        if (pair_len > name_len && strncmp (pair, name, name_len) == 0 && pair[name_len] == '=') {
+            const char *value = pair + name_len + 1;
+            size_t value_len = pair_len - name_len - 1;
+            while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
+                value_len--;
+            //  RFC 6265 §4.1.1 allows a quoted value; ours are never quoted.
+            if (value_len == 0 || value_len > PAGES_MAX_COOKIE || value_len + 1 > size)
+                return -1;
+            for (size_t i = 0; i < value_len; i++)
+                if (!s_cookie_char ((unsigned char)value[i]))
+                    return -1;
+            memcpy (out, value, value_len);
+            out[value_len] = '\0';
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int
+pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size)
+{
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    if (size)
+        out[0] = '\0';
+    //  The first cookie of that name wins (RFC 6265 §5.4: the longest path
+    //  first, and all of ours have Path=/).
+    for (int i = 0; i < ri->num_headers; i++)
+        if (ri->http_headers[i].name && strcasecmp (ri->http_headers[i].name, "Cookie") == 0 &&
+            ri->http_headers[i].value && s_find_cookie (ri->http_headers[i].value, name, out, size) == 0)
+            return 0;
+    if (size)
+        out[0] = '\0';
+    return -1;
+}
+
+int
+pages_url (const gw_req_t *req, const char *path, char *out, size_t size)
+{
+    const char *issuer = req->gw->cfg->issuer;
+    size_t len = strlen (issuer);
+    while (len > 0 && issuer[len - 1] == '/')
+        len--;
+    int n = snprintf (out, size, "%.*s%s", (int)len, issuer, path);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int
+pages_csp_origin (const char *uri, char *out, size_t size)
+{
+    const char *colon = uri ? strchr (uri, ':') : NULL;
+    if (!colon || colon == uri)
+        return -1;
+    size_t scheme_len = (size_t)(colon - uri);
+    for (size_t i = 0; i < scheme_len; i++) {
+        char c = uri[i];
+        //  RFC 3986 §3.1 scheme characters.
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+            return -1;
+    }
+    int web = (scheme_len == 4 && strncasecmp (uri, "http", 4) == 0) ||
+              (scheme_len == 5 && strncasecmp (uri, "https", 5) == 0);
+    size_t n;
+    if (web && strncmp (colon, "://", 3) == 0) {
+        const char *host = colon + 3;
+        size_t host_len = strcspn (host, "/?#");
+        //  No userinfo, and only characters a host-source (CSP3 §2.3.1)
+        //  holds: nothing that could end the directive or the header.
+        if (host_len == 0 || memchr (host, '@', host_len))
+            return -1;
+        for (size_t i = 0; i < host_len; i++) {
+            char c = host[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '-' || c == ':' || c == '[' || c == ']'))
+                return -1;
+        }
+        n = (size_t)snprintf (out, size, "%.*s://%.*s", (int)scheme_len, uri, (int)host_len, host);
+    } else
+        n = (size_t)snprintf (out, size, "%.*s:", (int)scheme_len, uri);
+    return n >= size ? -1 : 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Pages
+
+//  The one stylesheet: served from /static/ostiary.css so that CSP needs
+//  no 'unsafe-inline' (style-src 'self').
+static const char s_css[] =
+    ":root{--ink:#1d2430;--muted:#5b6576;--line:#d9dee7;--accent:#2f5bd3;--accent-ink:#fff;--bg:#f3f5f9;"
+    "--bad:#b42318;--bad-bg:#fef3f2}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;"
+    "background:var(--bg);color:var(--ink);font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,"
+    "sans-serif}\n"
+    "main{width:100%;max-width:26rem;margin:2rem 1rem;padding:2rem;background:#fff;border:1px solid "
+    "var(--line);border-radius:12px;box-shadow:0 8px 24px rgba(29,36,48,.08)}\n"
+    "main.wide{max-width:46rem}\n"
+    ".brand{margin:0 0 1.25rem;font-size:.85rem;font-weight:700;letter-spacing:.12em;text-transform:"
+    "uppercase;color:var(--accent)}\n"
+    "h1{margin:0 0 .5rem;font-size:1.4rem}\n"
+    "p{margin:.5rem 0 1rem;color:var(--muted)}\n"
+    "label{display:block;margin:1rem 0 .3rem;font-weight:600;font-size:.9rem}\n"
+    "input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;border:1px solid var(--line);"
+    "border-radius:8px;font:inherit}\n"
+    "input:focus{outline:2px solid var(--accent);outline-offset:1px}\n"
+    "button,.button{display:inline-block;width:100%;margin-top:1.25rem;padding:.7rem 1rem;border:0;"
+    "border-radius:8px;background:var(--accent);color:var(--accent-ink);font:inherit;font-weight:600;"
+    "text-align:center;text-decoration:none;cursor:pointer}\n"
+    "button.secondary{background:#fff;color:var(--ink);border:1px solid var(--line);margin-top:.6rem}\n"
+    ".error{padding:.6rem .8rem;border-radius:8px;background:var(--bad-bg);color:var(--bad)}\n"
+    "ul.scopes{padding-left:1.2rem;margin:.5rem 0 0}\n"
+    "ul.scopes li{margin:.35rem 0}\n"
+    "code,pre{font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
+    "pre{overflow:auto;padding:.8rem;background:#f6f8fb;border:1px solid var(--line);border-radius:8px}\n"
+    ".account{padding:.8rem;border:1px solid var(--line);border-radius:8px;font-weight:600}\n"
+    "small{color:var(--muted)}\n";
+
+int
+pages_css (gw_req_t *req)
+{
+    //  Public and immutable for an hour: it holds nothing about anyone.
+    return http_send (req, 200, "text/css; charset=utf-8", "public, max-age=3600", NULL, 0, s_css,
+                      sizeof s_css - 1);
+}
+
+//  The Content-Security-Policy of every page. default-src 'none' forbids
+//  everything not listed; the frame is never embeddable (clickjacking,
+//  RFC 9700 §4.16), and forms post only to us or to the client's origin.
+static void
+s_csp (const pages_opts_t *opts, char *out, size_t size)
+{
+    const char *form_action = opts && opts->form_action ? opts->form_action : NULL;
+    const char *script = opts && opts->script_src ? opts->script_src : NULL;
+    snprintf (out, size,
+              "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'%s%s; "
+              "frame-ancestors 'none'; base-uri 'none'%s%s",
+              form_action ? " " : "", form_action ? form_action : "", script ? "; script-src " : "",
+              script ? script : "");
+}
+
+//  Sends body (may be NULL) with the page headers.
+static int
+s_send_html (gw_req_t *req, int status, const char *body, size_t len, const pages_opts_t *opts,
+             const char *location)
+{
+    char csp[1024];
+    s_csp (opts, csp, sizeof csp);
+    http_header_t extra[4 + PAGES_MAX_EXTRA + 1];
+    size_t n = 0;
+    extra[n++] = (http_header_t){"Content-Security-Policy", csp};
+    extra[n++] = (http_header_t){"X-Frame-Options", "DENY"};
+    extra[n++] = (http_header_t){"Referrer-Policy", "no-referrer"};
+    extra[n++] = (http_header_t){"Pragma", "no-cache"};
+    if (location)
+        extra[n++] = (http_header_t){"Location", location};
+    pages_headers_t *headers = opts ? opts->headers : NULL;
+    for (size_t i = 0; headers && i < headers->count; i++)
+        extra[n++] = headers->list[i];
+    return http_send (req, status, "text/html; charset=utf-8", "no-store", extra, n, body, len);
+}
+
+int
+pages_send (gw_req_t *req, int status, const char *title, const html_t *body, const pages_opts_t *opts)
+{
+    html_t page;
+    html_init (&page);
+    html_raw (&page, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                     "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
+    html_text (&page, title);
+    html_raw (&page, " · Ostiary</title>\n<link rel=\"stylesheet\" href=\"");
+    char css[2048];
+    if (pages_url (req, "/static/ostiary.css", css, sizeof css) == 0)
+        html_text (&page, css);
+    html_raw (&page, "\">\n</head>\n<body>\n");
+    html_raw (&page, body && body->data ? body->data : "");
+    html_raw (&page, "\n</body>\n</html>\n");
+    if (html_failed (&page) || (body && html_failed (body))) {
+        html_free (&page);
+        static const char oom[] = "<!DOCTYPE html><title>Error</title><p>The server is out of memory.</p>";
+        return s_send_html (req, 500, oom, sizeof oom - 1, NULL, NULL);
+    }
+    int rc = s_send_html (req, status, page.data, page.len, opts, NULL);
+    html_free (&page);
+    return rc;
+}
+
+int
+pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>");
+    html_text (&body, title);
+    html_raw (&body, "</h1>\n<p class=\"error\" role=\"alert\">");
+    html_text (&body, message);
+    html_raw (&body, "</p>\n<p><small>Request id ");
+    html_text (&body, req->request_id);
+    html_raw (&body, "</small></p>\n</main>");
+    pages_opts_t opts = {.headers = headers};
+    int rc = pages_send (req, status, title, &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+int
+pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers)
+{
+    int status = error && error->http_status >= 400 && error->http_status <= 599 ? error->http_status : 500;
+    ost_err_t err = error ? error->err : OST_ERR_SERVER_ERROR;
+    const char *message = error && error->description[0] ? error->description : "The request failed.";
+    char clean[256];
+    if (err == OST_ERR_DEADLINE_EXCEEDED || err == OST_ERR_TEMPORARILY_UNAVAILABLE || status >= 500) {
+        //  Our own troubles are not the user's: one sentence for all.
+        log_warn ("page: bus error code=%s", proto_err (err)->code);
+        if (status < 500)
+            status = 503;
+        return pages_error (req, status, "Temporarily unavailable",
+                            "The service is temporarily unavailable. Please try again in a moment.", headers);
+    }
+    http_clean_header_value (message, clean, sizeof clean);
+    if (status == 401 || status == 403 || status == 404)
+        status = 400;
+    return pages_error (req, status, "Request refused", clean, headers);
+}
+
+int
+pages_redirect (gw_req_t *req, int status, const char *location, pages_headers_t *headers)
+{
+    if (!location || strlen (location) >= PAGES_MAX_LOCATION) {
+        log_error ("redirect: the location is too long");
+        return pages_error (req, 500, "Error", "The redirect could not be built.", headers);
+    }
+    pages_opts_t opts = {.headers = headers};
+    return s_send_html (req, status, NULL, 0, &opts, location);
+}
+
+//  ---------------------------------------------------------------------------
+//  Forms
+
+int
+pages_is_form (const gw_req_t *req)
+{
+    const char *type = mg_get_header (req->conn, "Content-Type");
+    if (!type)
+        return 0;
+    static const char want[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof want - 1;
+    if (strncasecmp (type, want, n) != 0)
+        return 0;
+    //  RFC 9110 §8.3.1: parameters may follow (e.g. "; charset=UTF-8").
+    const char *rest = type + n;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+form_t *
+pages_read_form (gw_req_t *req, const form_limits_t *limits, int html)
+{
+    char *body = NULL;
+    size_t len = 0;
+    if (http_read_body (req, (size_t)req->gw->cfg->http_max_body, &body, &len) != 0)
+        return NULL;
+    form_status_t status;
+    form_t *form = form_parse (body, len, limits, &status);
+    if (body) {
+        //  The body may hold a password or a client secret.
+        secure_wipe (body, len);
+        free (body);
+    }
+    if (!form) {
+        if (status == FORM_NO_MEMORY)
+            http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        else if (html)
+            pages_error (req, 400, "Bad request", form_status_text (status), NULL);
+        else
+            http_send_oauth_error (req, 400, "invalid_request", form_status_text (status), 0);
+    }
+    return form;
+}

@@ -1,0 +1,110 @@
+/*  pages - the gateway's HTML: a small growing buffer whose only way to add
+ *  untrusted text escapes it, the one stylesheet (/static/ostiary.css), the
+ *  page frame, and the headers every HTML answer carries:
+ *    Content-Security-Policy   default-src 'none'; style-src 'self';
+ *                              form-action 'self' [origin]; frame-ancestors 'none'; base-uri 'none'
+ *    X-Frame-Options: DENY, X-Content-Type-Options: nosniff,
+ *    Referrer-Policy: no-referrer, Cache-Control: no-store, Pragma: no-cache.
+ *  Also the cookies of the gateway (bounded parsing of Cookie, Set-Cookie
+ *  with HttpOnly, SameSite=Lax, Path=/ and Secure when the issuer is https)
+ *  and the other helpers the browser-facing handlers share. */
+#ifndef OST_GW_PAGES_H
+#define OST_GW_PAGES_H
+
+#include "form.h"
+#include "http.h"
+
+#include <stddef.h>
+
+//  Longest Location we send (http.c keeps header values below 4096 bytes).
+#define PAGES_MAX_LOCATION 4000
+//  Longest cookie value we accept or set (flow-svc's handles are 43 bytes).
+#define PAGES_MAX_COOKIE 256
+//  Cookie names.
+#define COOKIE_SESSION "ostiary_session"
+#define COOKIE_FLOW "ostiary_flow"
+#define COOKIE_DEMO "ostiary_demo"
+
+//  A growing NUL-terminated buffer of markup. After a failed allocation
+//  every later call does nothing and html_failed says so.
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed;
+} html_t;
+
+void html_init (html_t *self);
+void html_free (html_t *self);
+int html_failed (const html_t *self);
+//  Markup we wrote ourselves (string literals): appended as is.
+void html_raw (html_t *self, const char *markup);
+//  Anything else: HTML-escaped (& < > " '), so it is safe in text and in
+//  quoted attribute values.
+void html_text (html_t *self, const char *text);
+
+//  Response headers collected by a handler (cookies, Location), values
+//  copied. At most PAGES_MAX_EXTRA of them.
+#define PAGES_MAX_EXTRA 6
+typedef struct {
+    http_header_t list[PAGES_MAX_EXTRA];
+    char value[PAGES_MAX_EXTRA][PAGES_MAX_LOCATION + 96];
+    size_t count;
+} pages_headers_t;
+
+void pages_headers_add (pages_headers_t *self, const char *name, const char *value);
+//  Set-Cookie: name=value; Path=/; Max-Age=max_age; HttpOnly; SameSite=Lax
+//  [; Secure when the issuer is https]. max_age 0 deletes the cookie;
+//  max_age < 0 leaves Max-Age out (a browser-session cookie).
+void pages_set_cookie (pages_headers_t *self, const gw_req_t *req, const char *name, const char *value,
+                       long max_age);
+
+//  The value of cookie name from the request's Cookie headers (RFC 6265
+//  §5.4 syntax), copied into out. Only values of at most PAGES_MAX_COOKIE
+//  characters from [A-Za-z0-9._~-] count (our cookies hold base64url
+//  handles): anything else is as if absent. 0 found, -1 absent.
+int pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size);
+
+//  issuer + path into out (no doubled '/'). 0, or -1 when it does not fit.
+OST_WUR int pages_url (const gw_req_t *req, const char *path, char *out, size_t size);
+//  The CSP source of uri's origin: "https://host[:port]" for http(s) URIs,
+//  "scheme:" for others (native apps' private-use schemes, RFC 8252 §7.1).
+//  0, or -1 when uri has characters a CSP source cannot hold safely.
+OST_WUR int pages_csp_origin (const char *uri, char *out, size_t size);
+
+typedef struct {
+    //  An extra form-action source (pages_csp_origin), or NULL.
+    const char *form_action;
+    //  A script-src source such as 'sha256-...', or NULL (no script at all).
+    const char *script_src;
+    pages_headers_t *headers; //  extra headers (cookies), or NULL
+} pages_opts_t;
+
+//  Sends a whole HTML page: the frame (title, stylesheet, brand) around
+//  body, with the security headers above. Returns the status sent; a failed
+//  body buffer answers a plain 500 page instead.
+int pages_send (gw_req_t *req, int status, const char *title, const html_t *body, const pages_opts_t *opts);
+//  An error page: title and message are escaped. Never a redirect.
+int pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers);
+//  The error page of a failed bus call: the service's code and fixed
+//  description, with the HTTP status of the error (5xx and transport codes
+//  as "temporarily unavailable").
+int pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers);
+//  A redirect (302, or 303 after a POST: RFC 9700 §4.12) to location, with
+//  the page security headers and headers; location must be below
+//  PAGES_MAX_LOCATION bytes (else a 500 page).
+int pages_redirect (gw_req_t *req, int status, const char *location, pages_headers_t *headers);
+
+//  Content-Type is application/x-www-form-urlencoded (parameters such as
+//  charset allowed). 1 yes, 0 no.
+int pages_is_form (const gw_req_t *req);
+//  Reads the request body (at most OSTIARY_HTTP_MAX_BODY bytes) and parses
+//  it as a form within limits. Returns the form, or NULL after answering
+//  (413, a 400 page or JSON error as html says, 503): the handler then
+//  returns req->status. The raw body is wiped.
+form_t *pages_read_form (gw_req_t *req, const form_limits_t *limits, int html);
+
+//  GET /static/ostiary.css
+int pages_css (gw_req_t *req);
+
+#endif

@@ -1,0 +1,254 @@
+/*  token - POST /token, the token endpoint (RFC 6749 §3.2, §4.1.3).
+ *
+ *  The gateway checks the HTTP side of the request and token-svc all the
+ *  rest (token.exchange): only application/x-www-form-urlencoded bodies,
+ *  parsed by our bounded parser; a repeated parameter is refused
+ *  (RFC 6749 §3.2); the Basic credentials of RFC 6749 §2.3.1 are decoded
+ *  here and passed on as they are, never checked here. Every answer carries
+ *  Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1, §5.2). */
+#include "form.h"
+#include "log.h"
+#include "pages.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TOKEN_MAX_PARAMS 16
+#define TOKEN_MAX_VALUE 4096
+#define TOKEN_MAX_TOTAL 12288
+//  Longest client id or secret in a Basic header, decoded.
+#define TOKEN_MAX_CREDENTIAL 512
+
+//  Sends a token endpoint error (RFC 6749 §5.2) with the no-store headers;
+//  with basic, or for any 401, the Basic challenge (RFC 6749 §5.2
+//  invalid_client: "MUST respond with 401 and include the WWW-Authenticate
+//  response header field" when the Authorization header was used; RFC 9110
+//  §15.5.2: every 401 carries a challenge).
+static int
+s_error (gw_req_t *req, int status, const char *code, const char *description, int retry_after)
+{
+    char clean_code[64], clean_desc[256], challenge[1024], realm[512], seconds[16];
+    http_clean_header_value (code, clean_code, sizeof clean_code);
+    http_clean_header_value (description, clean_desc, sizeof clean_desc);
+    json_t *body = json_pack ("{s:s}", "error", clean_code);
+    if (clean_desc[0])
+        json_object_set_new (body, "error_description", json_string (clean_desc));
+    http_header_t extra[3];
+    size_t n = 0;
+    extra[n++] = (http_header_t){"Pragma", "no-cache"};
+    if (status == 401) {
+        //  The realm is the issuer, cleaned so that it cannot end the
+        //  quoted-string.
+        http_clean_header_value (req->gw->cfg->issuer, realm, sizeof realm);
+        snprintf (challenge, sizeof challenge, "Basic realm=\"%s\"", realm);
+        extra[n++] = (http_header_t){"WWW-Authenticate", challenge};
+    }
+    if (retry_after > 0) {
+        snprintf (seconds, sizeof seconds, "%d", retry_after);
+        extra[n++] = (http_header_t){"Retry-After", seconds};
+    }
+    int rc = http_send_json (req, status, body, "no-store", extra, n);
+    json_decref (body);
+    return rc;
+}
+
+//  A bus error as a token endpoint error: OAuth codes as they come, our
+//  transport codes mapped as http_send_bus_error does.
+static int
+s_bus_error (gw_req_t *req, const bus_error_t *error)
+{
+    const err_def_t *def = proto_err (error->err);
+    int status =
+        error->http_status >= 400 && error->http_status <= 599 ? error->http_status : def->http_status;
+    const char *code = def->code;
+    const char *description = error->description[0] ? error->description : NULL;
+    switch (error->err) {
+    case OST_ERR_DEADLINE_EXCEEDED:
+        code = "temporarily_unavailable";
+        status = 503;
+        break;
+    case OST_ERR_UNKNOWN_OP:
+    case OST_ERR_DUPLICATE_REQUEST:
+    case OST_ERR_NOT_FOUND:
+        code = "server_error";
+        status = 500;
+        description = NULL;
+        break;
+    default:
+        break;
+    }
+    if (status >= 500 && !description)
+        description = "the service could not answer";
+    return s_error (req, status, code, description, error->retry_after);
+}
+
+//  RFC 4648 §4 base64 with padding, strictly: length a multiple of 4, only
+//  the alphabet, '=' only at the end. Returns the decoded length or -1.
+static long
+s_base64_decode (const char *in, size_t len, unsigned char *out, size_t max)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (len == 0 || len % 4 != 0)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        unsigned int v = 0;
+        int pad = 0;
+        for (size_t k = 0; k < 4; k++) {
+            char c = in[i + k];
+            if (c == '=' && i + 4 == len && k >= 2) {
+                pad++;
+                v <<= 6;
+                continue;
+            }
+            const char *p = c ? strchr (alphabet, c) : NULL;
+            if (!p || pad)
+                return -1;
+            v = (v << 6) | (unsigned int)(p - alphabet);
+        }
+        size_t n = 3 - (size_t)pad;
+        if (o + n > max)
+            return -1;
+        out[o++] = (unsigned char)(v >> 16);
+        if (n > 1)
+            out[o++] = (unsigned char)(v >> 8);
+        if (n > 2)
+            out[o++] = (unsigned char)v;
+    }
+    return (long)o;
+}
+
+//  RFC 6749 §2.3.1 / RFC 7617 §2: "Basic" base64(urlencode(id) ":"
+//  urlencode(secret)). 1 with *basic ({"client_id","client_secret"}), 0
+//  when there is no Authorization header, -1 when it is malformed or of
+//  another scheme.
+static int
+s_basic (gw_req_t *req, json_t **basic)
+{
+    *basic = NULL;
+    const char *header = mg_get_header (req->conn, "Authorization");
+    if (!header)
+        return 0;
+    //  RFC 9110 §11.1: the scheme is case-insensitive; one space or more.
+    if (strncasecmp (header, "Basic", 5) != 0 || (header[5] != ' ' && header[5] != '\t'))
+        return -1;
+    const char *token = header + 5;
+    while (*token == ' ' || *token == '\t')
+        token++;
+    size_t len = strlen (token);
+    while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t'))
+        len--;
+    unsigned char decoded[2 * TOKEN_MAX_CREDENTIAL * 3 + 4];
+    if (len > 4 * (sizeof decoded / 3))
+        return -1;
+    long n = s_base64_decode (token, len, decoded, sizeof decoded - 1);
+    if (n < 0)
+        return -1;
+    decoded[n] = '\0';
+    int rc = -1;
+    const char *colon = memchr (decoded, ':', (size_t)n);
+    if (colon && !memchr (decoded, '\0', (size_t)n)) {
+        size_t id_len = (size_t)(colon - (const char *)decoded);
+        //  §2.3.1: each part was application/x-www-form-urlencoded first.
+        char *id = form_decode_component ((const char *)decoded, id_len, TOKEN_MAX_CREDENTIAL, 1);
+        char *secret = form_decode_component (colon + 1, (size_t)n - id_len - 1, TOKEN_MAX_CREDENTIAL, 1);
+        if (id && secret && id[0]) {
+            *basic = json_pack ("{s:s,s:s}", "client_id", id, "client_secret", secret);
+            rc = *basic ? 1 : -1;
+        }
+        secure_free_str (&id);
+        secure_free_str (&secret);
+    }
+    secure_wipe (decoded, sizeof decoded);
+    return rc;
+}
+
+static void
+s_wipe_json_strings (json_t *object)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (object, key, value)
+    {
+        if (json_is_string (value))
+            secure_wipe ((char *)json_string_value (value), json_string_length (value));
+        else if (json_is_object (value))
+            s_wipe_json_strings (value);
+    }
+}
+
+int
+token_post (gw_req_t *req)
+{
+    //  RFC 6749 §3.2: "application/x-www-form-urlencoded" only.
+    if (!pages_is_form (req))
+        return s_error (req, 400, "invalid_request", "The request must be application/x-www-form-urlencoded",
+                        0);
+    json_t *basic = NULL;
+    int has_basic = s_basic (req, &basic);
+    if (has_basic < 0)
+        return s_error (req, 401, "invalid_client", "The Authorization header is malformed", 0);
+
+    char *raw = NULL;
+    size_t len = 0;
+    if (http_read_body (req, (size_t)req->gw->cfg->http_max_body, &raw, &len) != 0) {
+        s_wipe_json_strings (basic);
+        json_decref (basic);
+        return req->status;
+    }
+    form_limits_t limits = {.max_total = TOKEN_MAX_TOTAL,
+                            .max_params = TOKEN_MAX_PARAMS,
+                            .max_name = 64,
+                            .max_value = TOKEN_MAX_VALUE};
+    form_status_t status;
+    form_t *form = form_parse (raw, len, &limits, &status);
+    secure_wipe (raw, len);
+    free (raw);
+    json_t *params = NULL;
+    const char *repeated = NULL;
+    if (form)
+        repeated = form_first_repeated (form, 1);
+    if (!form)
+        s_error (req, 400, "invalid_request", form_status_text (status), 0);
+    else if (repeated)
+        //  RFC 6749 §3.2: "Request and response parameters MUST NOT be
+        //  included more than once."
+        s_error (req, 400, "invalid_request", "A parameter is included more than once", 0);
+    else if (!(params = form_to_json (form, 1)))
+        s_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+    form_destroy (&form);
+    if (req->status) {
+        s_wipe_json_strings (basic);
+        json_decref (basic);
+        return req->status;
+    }
+
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    json_t *body = json_pack ("{s:o,s:o,s:s}", "form", params, "basic", basic ? basic : json_null (),
+                              "client_ip", ri->remote_addr);
+    json_t *result = NULL;
+    bus_error_t error;
+    int rc = body ? http_bus_call (req, "token.exchange", body, &result, &error) : -1;
+    if (!body)
+        bus_error_set (&error, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
+    s_wipe_json_strings (body);
+    json_decref (body);
+    if (rc != 0)
+        return s_bus_error (req, &error);
+    if (!json_is_object (result) || !json_is_string (json_object_get (result, "access_token"))) {
+        json_decref (result);
+        log_error ("token.exchange answered something unexpected");
+        return s_error (req, 500, "server_error", "the service could not answer", 0);
+    }
+    //  RFC 6749 §5.1: the token response is never cached.
+    http_header_t extra[] = {{"Pragma", "no-cache"}};
+    http_send_json (req, 200, result, "no-store", extra, 1);
+    s_wipe_json_strings (result);
+    json_decref (result);
+    return req->status;
+}

@@ -1,0 +1,229 @@
+/*  userinfo - GET and POST /userinfo (OpenID Connect Core §5.3) with the
+ *  bearer token rules of RFC 6750.
+ *
+ *  The token comes from the Authorization header (RFC 6750 §2.1) or, for
+ *  POST only, the access_token form field (§2.2). The URI query method
+ *  (§2.3) is not supported, and more than one method is an invalid_request
+ *  (§2: "Clients MUST NOT use more than one method"). token-svc validates
+ *  the token (token.userinfo); flow-svc releases the claims of its scopes
+ *  (flow.user_claims). Every answer: Cache-Control: no-store. */
+#include "form.h"
+#include "log.h"
+#include "pages.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define USERINFO_MAX_PARAMS 8
+#define USERINFO_MAX_VALUE 8192
+#define USERINFO_MAX_TOTAL 12288
+
+//  RFC 6750 §3: the challenge; error is NULL when the request had no token
+//  at all (§3.1: "the resource server SHOULD NOT include an error code").
+static int
+s_challenge (gw_req_t *req, int status, const char *error, const char *description, const char *scope)
+{
+    char realm[512], clean_desc[256], clean_code[64], challenge[1024];
+    http_clean_header_value (req->gw->cfg->issuer, realm, sizeof realm);
+    int n = snprintf (challenge, sizeof challenge, "Bearer realm=\"%s\"", realm);
+    json_t *body = NULL;
+    if (error) {
+        //  §3: error and error_description hold only %x20-21 / %x23-5B /
+        //  %x5D-7E, so they sit in a quoted-string as they are.
+        http_clean_header_value (error, clean_code, sizeof clean_code);
+        http_clean_header_value (description, clean_desc, sizeof clean_desc);
+        n += snprintf (challenge + n, sizeof challenge - (size_t)n, ", error=\"%s\"", clean_code);
+        if (clean_desc[0] && (size_t)n < sizeof challenge)
+            n += snprintf (challenge + n, sizeof challenge - (size_t)n, ", error_description=\"%s\"",
+                           clean_desc);
+        if (scope && (size_t)n < sizeof challenge)
+            snprintf (challenge + n, sizeof challenge - (size_t)n, ", scope=\"%s\"", scope);
+        body = json_pack ("{s:s}", "error", clean_code);
+        if (clean_desc[0])
+            json_object_set_new (body, "error_description", json_string (clean_desc));
+    }
+    http_header_t extra[] = {{"WWW-Authenticate", challenge}, {"Pragma", "no-cache"}};
+    int rc;
+    if (body)
+        rc = http_send_json (req, status, body, "no-store", extra, 2);
+    else
+        rc = http_send (req, status, NULL, "no-store", extra, 2, NULL, 0);
+    json_decref (body);
+    return rc;
+}
+
+//  RFC 6750 §2.1: "Bearer" 1*SP b64token. 1 with the token in out, 0 no
+//  bearer credentials (no Authorization header, or another scheme), -1 a
+//  malformed bearer token.
+static int
+s_bearer_header (gw_req_t *req, char *out, size_t size)
+{
+    const char *header = mg_get_header (req->conn, "Authorization");
+    if (!header)
+        return 0;
+    //  RFC 9110 §11.1: the scheme is case-insensitive.
+    if (strncasecmp (header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\0'))
+        return 0;
+    const char *token = header + 7;
+    while (*token == ' ')
+        token++;
+    size_t len = strlen (token);
+    while (len > 0 && token[len - 1] == ' ')
+        len--;
+    if (len == 0 || len >= size)
+        return -1;
+    //  b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    size_t i = 0;
+    for (; i < len; i++) {
+        char c = token[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
+            break;
+    }
+    if (i == 0)
+        return -1;
+    for (size_t k = i; k < len; k++)
+        if (token[k] != '=')
+            return -1;
+    memcpy (out, token, len);
+    out[len] = '\0';
+    return 1;
+}
+
+static int
+s_userinfo (gw_req_t *req, int post)
+{
+    char token[USERINFO_MAX_VALUE + 1];
+    int header = s_bearer_header (req, token, sizeof token);
+    if (header < 0)
+        //  §3.1 invalid_token: "malformed" is one of its cases.
+        return s_challenge (req, 401, "invalid_token", "The access token is malformed", NULL);
+    //  §2.3 is not offered: a token in the query is refused, never used.
+    if (req->query) {
+        form_limits_t limits = {.max_total = USERINFO_MAX_TOTAL,
+                                .max_params = 32,
+                                .max_name = 64,
+                                .max_value = USERINFO_MAX_VALUE};
+        form_status_t status;
+        form_t *query = form_parse (req->query, strlen (req->query), &limits, &status);
+        int in_query = !query || form_get (query, "access_token", 0) != NULL;
+        form_destroy (&query);
+        if (in_query)
+            return s_challenge (req, 400, "invalid_request",
+                                "The access token must not be sent in the query string", NULL);
+    }
+    if (post) {
+        //  §2.2: a form body may carry the token (and only a form body).
+        const char *type = mg_get_header (req->conn, "Content-Type");
+        if (type && pages_is_form (req)) {
+            form_limits_t limits = {.max_total = USERINFO_MAX_TOTAL,
+                                    .max_params = USERINFO_MAX_PARAMS,
+                                    .max_name = 64,
+                                    .max_value = USERINFO_MAX_VALUE};
+            form_t *form = pages_read_form (req, &limits, 0);
+            if (!form)
+                return req->status;
+            size_t count = form_occurrences (form, "access_token", 0);
+            const char *value = form_get (form, "access_token", 0);
+            int rc = 0;
+            if (count > 1)
+                rc = s_challenge (req, 400, "invalid_request", "The access token is included more than once",
+                                  NULL);
+            else if (count == 1 && header)
+                rc = s_challenge (req, 400, "invalid_request",
+                                  "The access token must be sent by one method only", NULL);
+            else if (count == 1 && (!value[0] || strlen (value) >= sizeof token))
+                rc = s_challenge (req, 401, "invalid_token", "The access token is malformed", NULL);
+            else if (count == 1) {
+                snprintf (token, sizeof token, "%s", value);
+                header = 1;
+            }
+            form_destroy (&form);
+            if (rc)
+                return rc;
+        } else if (type && !header)
+            return s_challenge (req, 400, "invalid_request",
+                                "The request body must be application/x-www-form-urlencoded", NULL);
+    }
+    if (!header)
+        //  §3.1: no authentication information at all: the bare challenge.
+        return s_challenge (req, 401, NULL, NULL, NULL);
+
+    json_t *body = json_pack ("{s:s}", "access_token", token);
+    secure_wipe (token, sizeof token);
+    json_t *result = NULL;
+    bus_error_t error;
+    int rc = http_bus_call (req, "token.userinfo", body, &result, &error);
+    json_decref (body);
+    if (rc != 0) {
+        switch (error.err) {
+        case OST_ERR_INVALID_TOKEN:
+            return s_challenge (req, 401, "invalid_token",
+                                error.description[0] ? error.description : "The access token is invalid",
+                                NULL);
+        case OST_ERR_INSUFFICIENT_SCOPE:
+            //  §3.1: 403, naming the scope the request needs.
+            return s_challenge (req, 403, "insufficient_scope",
+                                error.description[0] ? error.description
+                                                     : "The access token lacks the openid scope",
+                                "openid");
+        case OST_ERR_INVALID_REQUEST:
+            return s_challenge (req, 400, "invalid_request", error.description, NULL);
+        default:
+            return http_send_bus_error (req, &error);
+        }
+    }
+    const char *sub = json_string_value (json_object_get (result, "sub"));
+    json_t *scopes = json_object_get (result, "scopes");
+    if (!sub || !json_is_array (scopes)) {
+        json_decref (result);
+        log_error ("token.userinfo answered something unexpected");
+        return http_send_oauth_error (req, 500, "server_error", "the service could not answer", 0);
+    }
+    body = json_pack ("{s:s,s:O}", "sub", sub, "scopes", scopes);
+    json_t *claims_reply = NULL;
+    rc = http_bus_call (req, "flow.user_claims", body, &claims_reply, &error);
+    json_decref (body);
+    if (rc != 0) {
+        json_decref (result);
+        //  The user was removed or disabled since the token was issued.
+        if (error.err == OST_ERR_NOT_FOUND)
+            return s_challenge (req, 401, "invalid_token", "The user of the access token is no longer active",
+                                NULL);
+        return http_send_bus_error (req, &error);
+    }
+    json_t *claims = json_object_get (claims_reply, "claims");
+    //  OpenID Connect Core §5.3.2: the sub of the answer MUST be the sub of
+    //  the token; anything else is never sent.
+    const char *claims_sub = json_string_value (json_object_get (claims, "sub"));
+    if (!json_is_object (claims) || (claims_sub && strcmp (claims_sub, sub) != 0)) {
+        json_decref (result);
+        json_decref (claims_reply);
+        log_error ("flow.user_claims answered claims of another subject");
+        return http_send_oauth_error (req, 500, "server_error", "the service could not answer", 0);
+    }
+    if (!claims_sub)
+        json_object_set_new (claims, "sub", json_string (sub));
+    http_header_t extra[] = {{"Pragma", "no-cache"}};
+    http_send_json (req, 200, claims, "no-store", extra, 1);
+    json_decref (result);
+    json_decref (claims_reply);
+    return req->status;
+}
+
+int
+userinfo_get (gw_req_t *req)
+{
+    return s_userinfo (req, 0);
+}
+
+int
+userinfo_post (gw_req_t *req)
+{
+    return s_userinfo (req, 1);
+}

@@ -1,0 +1,114 @@
+"""The demo relying party (development mode only) and a real browser: headless
+Chromium driven by Selenium from /demo through the real login and consent
+pages to the page of verified claims. The gateway is restarted with the demo
+client's settings for these tests, then restored."""
+
+import json
+import re
+import shutil
+import tempfile
+
+import pytest
+import requests
+
+from oidc import PASSWORD, ctl_json, make_user
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def demo(stack):
+    """The gateway restarted with a demo client configured."""
+    out = ctl_json(stack, "token.client_add", {
+        "name": "Ostiary demo", "type": "confidential",
+        "redirect_uris": [stack.base_url + "/demo/callback"],
+        "grant_types": ["authorization_code"], "response_types": ["code"],
+        "scopes": ["openid", "profile", "email", "address", "phone"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "id_token_signed_response_alg": "RS256", "first_party": False})
+    env = {"OSTIARY_DEMO_CLIENT_ID": out["client"]["client_id"],
+           "OSTIARY_DEMO_CLIENT_SECRET": out["client_secret"]}
+    stack.stop_all("gateway")
+    stack.start("gateway", env)
+    stack.wait_ready(30)
+    yield env
+    stack.stop_all("gateway")
+    stack.ensure("gateway")
+    stack.wait_ready(30)
+
+
+def test_demo_is_404_in_production_mode(stack):
+    stack.stop_all("gateway")
+    try:
+        # Production wants an https issuer; the listener stays plain http.
+        issuer = "https://" + stack.base_url.split("://", 1)[1]
+        stack.start("gateway", {"OSTIARY_MODE": "production", "OSTIARY_ISSUER": issuer})
+        stack.wait_ready(30)
+        with requests.Session() as s:
+            s.trust_env = False
+            for path in ("/demo", "/demo/login", "/demo/callback"):
+                r = s.get(stack.base_url + path, allow_redirects=False, timeout=10)
+                assert r.status_code == 404 and r.json()["error"] == "not_found"
+    finally:
+        stack.stop_all("gateway")
+        stack.ensure("gateway")
+        stack.wait_ready(30)
+
+
+def test_demo_callback_refuses_a_forged_state(stack, demo):
+    with requests.Session() as s:
+        s.trust_env = False
+        r = s.get(stack.base_url + "/demo/login", allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and "/authorize?" in r.headers["Location"]
+        r = s.get(stack.base_url + "/demo/callback",
+                  params={"code": "x", "state": "forged", "iss": stack.base_url}, timeout=10)
+        assert r.status_code == 400 and "state" in r.text
+
+
+@pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
+                    reason="Debian's chromium and chromium-driver are not installed (scripts/deps.sh install)")
+def test_browser_logs_in_through_the_demo_relying_party(stack, demo):
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    username, sub = make_user(stack, name="Alice Liddell")
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    service = Service(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    try:
+        wait = WebDriverWait(driver, 20)
+        driver.get(stack.base_url + "/demo")
+        driver.find_element(By.ID, "login").click()
+        wait.until(ec.presence_of_element_located((By.ID, "password")))
+        assert driver.current_url == stack.base_url + "/login"
+        driver.find_element(By.ID, "username").send_keys(username)
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.ID, "sign-in").click()
+        # The demo client is third-party: the consent page comes first.
+        wait.until(ec.presence_of_element_located((By.ID, "allow")))
+        assert "profile" in driver.page_source
+        driver.find_element(By.ID, "allow").click()
+        wait.until(ec.presence_of_element_located((By.ID, "id-token-claims")))
+        assert driver.current_url.startswith(stack.base_url + "/demo/callback")
+        id_claims = json.loads(driver.find_element(By.CSS_SELECTOR, "#id-token-claims pre").text)
+        info = json.loads(driver.find_element(By.CSS_SELECTOR, "#userinfo pre").text)
+        assert id_claims["sub"] == sub and id_claims["iss"] == stack.base_url
+        assert id_claims["aud"] == demo["OSTIARY_DEMO_CLIENT_ID"] or demo["OSTIARY_DEMO_CLIENT_ID"] in id_claims["aud"]
+        assert info["sub"] == sub and info["name"] == "Alice Liddell"
+        assert re.search(r"Welcome, Alice Liddell", driver.find_element(By.ID, "welcome").text)
+        # The session cookie is not readable by scripts.
+        assert "ostiary_session" not in driver.execute_script("return document.cookie")
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

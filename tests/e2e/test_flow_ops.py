@@ -1,0 +1,482 @@
+"""flow-svc over the bus: users, SSO sessions and the password login flow as
+a persisted execution (proto/ops.md, "flow — users" and "flow — sessions and
+the login flow").
+
+Every call goes through `ostiaryctl call OP JSON`, so these tests need only
+the broker and flow-svc; the HTTP side is tested with the gateway.
+"""
+
+import base64
+import hashlib
+import json
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+PASSWORD = "correct horse battery staple"
+LOGIN_FAILED_CODE = "login_failed"
+# OSTIARY_LOGIN_MAX_ATTEMPTS default.
+MAX_ATTEMPTS = 5
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def call(stack, op, body):
+    """`ostiaryctl call OP JSON` → (exit code, parsed stdout)."""
+    cp = stack.ctl("call", op, json.dumps(body))
+    try:
+        out = json.loads(cp.stdout) if cp.stdout.strip() else None
+    except ValueError:
+        out = None
+    return cp.returncode, out
+
+
+def ok(stack, op, body):
+    rc, out = call(stack, op, body)
+    assert rc == 0, (op, rc, out)
+    return out
+
+
+def refused(stack, op, body):
+    """The (code, description) of an error reply."""
+    rc, out = call(stack, op, body)
+    assert rc == 1, (op, rc, out)
+    return out["error"], out["error_description"]
+
+
+def new_user(stack, password=PASSWORD, **claims):
+    username = "u" + uuid.uuid4().hex[:12]
+    body = {"username": username, **claims}
+    if password is not None:
+        body["password"] = password
+    user = ok(stack, "flow.user_add", body)["user"]
+    return username, user
+
+
+def start(stack, **extra):
+    body = {"request_id": "req-" + uuid.uuid4().hex, "purpose": "login"}
+    body.update(extra)
+    return body["request_id"], ok(stack, "flow.login_start", body)
+
+
+def submit(stack, flow, username, password, csrf=None):
+    body = {"flow": flow["flow"], "csrf": flow["csrf"] if csrf is None else csrf,
+            "username": username, "password": password, "client_ip": "127.0.0.1"}
+    return call(stack, "flow.login_submit", body)
+
+
+def login(stack, username, password=PASSWORD, **extra):
+    request_id, flow = start(stack, **extra)
+    rc, out = submit(stack, flow, username, password)
+    assert rc == 0, out
+    return request_id, flow, out
+
+
+# ---------------------------------------------------------------- login flow
+
+
+def test_login_start_returns_flow_handle_csrf_and_expiry(stack):
+    _, flow = start(stack)
+    assert len(flow["flow"]) == 43 and len(flow["csrf"]) == 43
+    assert flow["flow"] != flow["csrf"]
+    # OSTIARY_FLOW_TTL default: 15 minutes.
+    assert 0 < flow["expires_at"] - time.time() <= 900 + 5
+
+
+def test_login_get_reports_the_execution(stack):
+    request_id, flow = start(stack, login_hint="alice@example.org", purpose="select_account")
+    got = ok(stack, "flow.login_get", {"flow": flow["flow"]})
+    assert got["request_id"] == request_id
+    assert got["csrf"] == flow["csrf"]
+    assert got["purpose"] == "select_account"
+    assert got["login_hint"] == "alice@example.org"
+    assert got["status"] == "active"
+    assert got["session"] is None
+
+
+def test_login_happy_path_creates_session(stack):
+    username, user = new_user(stack)
+    request_id, flow, out = login(stack, username)
+    assert out["request_id"] == request_id
+    assert out["sub"] == user["sub"]
+    assert out["amr"] == ["pwd"]
+    assert abs(out["auth_time"] - time.time()) < 60
+    # The session handle (a cookie value) and the sid (shown to relying
+    # parties in ID tokens) are different random values.
+    assert len(out["session"]) == 43
+    assert out["sid"] and out["sid"] != out["session"]
+    # OSTIARY_SESSION_TTL default: 8 hours; the gateway makes it the cookie's Max-Age.
+    assert out["expires_at"] - out["auth_time"] == 8 * 3600
+    session = ok(stack, "flow.session_get", {"session": out["session"]})["session"]
+    assert session == {"sid": out["sid"], "sub": user["sub"], "username": username,
+                       "auth_time": out["auth_time"], "amr": ["pwd"], "expires_at": out["expires_at"]}
+    got = ok(stack, "flow.login_get", {"flow": flow["flow"]})
+    assert got["status"] == "succeeded"
+    assert got["session"]["sid"] == out["sid"]
+
+
+def test_username_is_case_insensitive_at_login(stack):
+    username, _ = new_user(stack)
+    login(stack, username.upper())
+
+
+def test_wrong_password_unknown_and_disabled_user_fail_alike(stack):
+    username, _ = new_user(stack)
+    disabled, _ = new_user(stack)
+    ok(stack, "flow.user_disable", {"username": disabled, "disabled": True})
+    nopw, _ = new_user(stack, password=None)
+    answers = set()
+    for user, password in ((username, "wrong password"), ("nobody-" + uuid.uuid4().hex[:8], PASSWORD),
+                           (disabled, PASSWORD), (nopw, PASSWORD), ("", PASSWORD), (username, "")):
+        _, flow = start(stack)
+        rc, out = submit(stack, flow, user, password)
+        assert rc == 1, (user, out)
+        answers.add((out["error"], out["error_description"]))
+    assert len(answers) == 1
+    assert answers.pop()[0] == LOGIN_FAILED_CODE
+
+
+def test_unknown_user_costs_a_password_verification(stack):
+    """An unknown user is checked against a dummy Argon2id hash, so the time
+    taken does not tell whether the username exists."""
+    username, _ = new_user(stack)
+
+    def timed(user):
+        _, flow = start(stack)
+        t0 = time.monotonic()
+        rc, _ = submit(stack, flow, user, "not the password")
+        assert rc == 1
+        return time.monotonic() - t0
+
+    known = statistics.median(timed(username) for _ in range(5))
+    unknown = statistics.median(timed("ghost-" + uuid.uuid4().hex[:8]) for _ in range(5))
+    assert unknown > 0.5 * known, (known, unknown)
+
+
+def test_bad_csrf_is_invalid_flow(stack):
+    username, _ = new_user(stack)
+    _, flow = start(stack)
+    rc, out = submit(stack, flow, username, PASSWORD, csrf="x" * 43)
+    assert rc == 1 and out["error"] == "invalid_flow"
+    rc, out = submit(stack, flow, username, PASSWORD, csrf="")
+    assert rc == 1 and out["error"] == "invalid_flow"
+
+
+@pytest.mark.parametrize("handle", ["", "short", "A" * 43, "A" * 44, "!" * 43])
+def test_unknown_or_malformed_flow_is_invalid_flow(stack, handle):
+    assert refused(stack, "flow.login_get", {"flow": handle})[0] == "invalid_flow"
+    body = {"flow": handle, "csrf": "x", "username": "a", "password": "b"}
+    assert refused(stack, "flow.login_submit", body)[0] == "invalid_flow"
+
+
+def test_completed_flow_cannot_be_submitted_again(stack):
+    username, _ = new_user(stack)
+    _, flow, _ = login(stack, username)
+    rc, out = submit(stack, flow, username, PASSWORD)
+    assert rc == 1 and out["error"] == "invalid_flow"
+
+
+def test_concurrent_submissions_complete_the_flow_once(stack):
+    """Two submissions of one flow at the same moment: the guarded UPDATE
+    lets exactly one of them create a session."""
+    username, _ = new_user(stack)
+    _, flow = start(stack)
+    results = []
+
+    def run():
+        results.append(submit(stack, flow, username, PASSWORD))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(rc for rc, _ in results)
+    assert codes == [0, 1], results
+    failed = next(out for rc, out in results if rc == 1)
+    assert failed["error"] == "invalid_flow"
+
+
+def test_attempts_are_limited_per_execution(stack):
+    username, _ = new_user(stack)
+    _, flow = start(stack)
+    for _ in range(MAX_ATTEMPTS):
+        rc, out = submit(stack, flow, username, "wrong password")
+        assert rc == 1 and out["error"] == LOGIN_FAILED_CODE
+    # The execution is used up: even the right password does not open it.
+    rc, out = submit(stack, flow, username, PASSWORD)
+    assert rc == 1 and out["error"] == "invalid_flow"
+    assert ok(stack, "flow.login_get", {"flow": flow["flow"]})["status"] == "failed"
+    # A new execution works.
+    login(stack, username)
+
+
+def test_bad_csrf_counts_as_an_attempt(stack):
+    username, _ = new_user(stack)
+    _, flow = start(stack)
+    for _ in range(MAX_ATTEMPTS):
+        submit(stack, flow, username, PASSWORD, csrf="y" * 43)
+    rc, out = submit(stack, flow, username, PASSWORD)
+    assert rc == 1 and out["error"] == "invalid_flow"
+
+
+def test_login_start_refuses_bad_arguments(stack):
+    assert refused(stack, "flow.login_start", {})[0] == "invalid_request"
+    assert refused(stack, "flow.login_start", {"request_id": "r", "purpose": "other"})[0] == "invalid_request"
+    assert refused(stack, "flow.login_start", {"request_id": "r", "session": 5})[0] == "invalid_request"
+    assert refused(stack, "flow.login_start", {"request_id": "a b"})[0] == "invalid_request"
+    assert refused(stack, "flow.login_start", {"request_id": "r", "login_hint": "a\nb"})[0] == "invalid_request"
+
+
+def test_new_login_replaces_the_session_it_started_with(stack):
+    """A login that started with a session (prompt=login, select_account)
+    revokes that session once it succeeds: one browser, one live handle."""
+    username, user = new_user(stack)
+    _, _, first = login(stack, username)
+    request_id, flow = start(stack, session=first["session"], purpose="login")
+    got = ok(stack, "flow.login_get", {"flow": flow["flow"]})
+    assert got["session"]["sid"] == first["sid"]
+    assert got["session"]["sub"] == user["sub"]
+    rc, second = submit(stack, flow, username, PASSWORD)
+    assert rc == 0, second
+    assert second["sid"] != first["sid"]
+    assert second["auth_time"] >= first["auth_time"]
+    assert ok(stack, "flow.session_get", {"session": first["session"]})["session"] is None
+    assert ok(stack, "flow.session_get", {"session": second["session"]})["session"]["sid"] == second["sid"]
+
+
+def test_flow_survives_a_flow_svc_restart(stack):
+    username, user = new_user(stack)
+    request_id, flow = start(stack)
+    try:
+        stack.stop_all("flow-svc")
+        stack.ensure("flow-svc")
+        stack.wait_ready()
+        assert ok(stack, "flow.login_get", {"flow": flow["flow"]})["request_id"] == request_id
+        # The worker may need a moment to register with the broker.
+        deadline = time.monotonic() + 10
+        while True:
+            rc, out = submit(stack, flow, username, PASSWORD)
+            if rc == 0 or out.get("error") != "temporarily_unavailable" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert rc == 0, out
+        assert out["sub"] == user["sub"]
+    finally:
+        stack.ensure("flow-svc")
+        stack.wait_ready()
+
+
+def test_old_argon2_parameters_are_upgraded_at_login(stack):
+    username, _ = new_user(stack)
+    try:
+        stack.stop_all("flow-svc")
+        inst = stack.start("flow-svc", {"OSTIARY_ARGON2_T_COST": "2"})
+        stack.wait_ready()
+        deadline = time.monotonic() + 10
+        while ok(stack, "flow.health", {}).get("pid") != inst.pid and time.monotonic() < deadline:
+            time.sleep(0.1)
+        login(stack, username)
+        assert "password hash upgraded" in inst.log_path.read_text()
+        # The new hash still verifies.
+        login(stack, username)
+    finally:
+        stack.stop_all("flow-svc")
+        stack.ensure("flow-svc")
+        stack.wait_ready()
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@pytest.mark.parametrize("handle", ["", "garbage", "A" * 43])
+def test_session_get_unknown_is_null(stack, handle):
+    assert ok(stack, "flow.session_get", {"session": handle})["session"] is None
+
+
+def test_session_get_is_null_after_disable(stack):
+    username, _ = new_user(stack)
+    _, _, out = login(stack, username)
+    ok(stack, "flow.user_disable", {"username": username, "disabled": True})
+    assert ok(stack, "flow.session_get", {"session": out["session"]})["session"] is None
+    # Enabling again does not bring the revoked session back.
+    ok(stack, "flow.user_disable", {"username": username, "disabled": False})
+    assert ok(stack, "flow.session_get", {"session": out["session"]})["session"] is None
+    login(stack, username)
+
+
+def test_password_change_revokes_sessions(stack):
+    username, _ = new_user(stack)
+    _, _, out = login(stack, username)
+    ok(stack, "flow.user_passwd", {"username": username, "password": "another long password"})
+    assert ok(stack, "flow.session_get", {"session": out["session"]})["session"] is None
+    _, flow = start(stack)
+    rc, failed = submit(stack, flow, username, PASSWORD)
+    assert rc == 1 and failed["error"] == LOGIN_FAILED_CODE
+    login(stack, username, "another long password")
+
+
+# ---------------------------------------------------------------- users and claims
+
+ADDRESS = {"street_address": "1 Rabbit Hole\nFlat 2", "locality": "Oxford", "postal_code": "OX1",
+           "country": "UK"}
+
+
+def full_user(stack):
+    return new_user(stack, email="alice@example.org", email_verified=True, given_name="Alice",
+                    family_name="Liddell", name="Alice Liddell", phone_number="+44 1865 000000",
+                    address=ADDRESS, locale="en-GB", zoneinfo="Europe/London")
+
+
+def test_user_sub_is_random_and_not_the_username(stack):
+    username, user = new_user(stack)
+    assert user["username"] == username
+    assert username not in user["sub"]
+    assert len(user["sub"]) >= 22
+    _, other = new_user(stack)
+    assert other["sub"] != user["sub"]
+
+
+def test_user_objects_never_carry_the_password_hash(stack):
+    username, user = full_user(stack)
+    listed = ok(stack, "flow.user_list", {})
+    got = ok(stack, "flow.user_get", {"username": username})
+    for text in (json.dumps(user), json.dumps(listed), json.dumps(got)):
+        assert "argon2" not in text and "password_hash" not in text and PASSWORD not in text
+
+
+def test_user_add_refuses_duplicate_username_case_insensitively(stack):
+    username, _ = new_user(stack)
+    code, _ = refused(stack, "flow.user_add", {"username": username.upper(), "password": PASSWORD})
+    assert code == "invalid_request"
+
+
+@pytest.mark.parametrize("body", [
+    {"username": "", "password": PASSWORD},
+    {"username": "-dash", "password": PASSWORD},
+    {"username": "has space", "password": PASSWORD},
+    {"username": "x" * 65, "password": PASSWORD},
+    {"username": "ok", "password": "short"},
+    {"username": "ok", "password": 12345678},
+    {"username": "ok", "password": PASSWORD, "email": "not-an-email"},
+    {"username": "ok", "password": PASSWORD, "email_verified": "yes"},
+    {"username": "ok", "password": PASSWORD, "name": "line\nbreak"},
+    {"username": "ok", "password": PASSWORD, "picture": "javascript:alert(1)"},
+    {"username": "ok", "password": PASSWORD, "birthdate": "1990-13-01"},
+    {"username": "ok", "password": PASSWORD, "address": {"planet": "Mars"}},
+    {"username": "ok", "password": PASSWORD, "address": "street"},
+    {"username": "ok", "password": PASSWORD, "password_hash": "$argon2id$..."},
+    {"username": "ok", "password": PASSWORD, "sub": "chosen"},
+])
+def test_user_add_refuses_bad_fields(stack, body):
+    body = dict(body)
+    if body["username"] == "ok":
+        body["username"] = "ok" + uuid.uuid4().hex[:8]
+    code, _ = refused(stack, "flow.user_add", body)
+    assert code == "invalid_request"
+    if body["username"].startswith("ok"):
+        assert refused(stack, "flow.user_get", {"username": body["username"]})[0] == "not_found"
+
+
+def test_user_get_by_username_or_sub(stack):
+    username, user = new_user(stack)
+    assert ok(stack, "flow.user_get", {"username": username})["user"] == user
+    assert ok(stack, "flow.user_get", {"sub": user["sub"]})["user"] == user
+    assert refused(stack, "flow.user_get", {"username": "nobody-" + uuid.uuid4().hex[:6]})[0] == "not_found"
+    assert refused(stack, "flow.user_get", {})[0] == "invalid_request"
+
+
+def test_user_list_pages(stack):
+    for _ in range(3):
+        new_user(stack)
+    first = ok(stack, "flow.user_list", {"limit": 2})
+    assert len(first["users"]) == 2 and "next" in first
+    second = ok(stack, "flow.user_list", {"limit": 2, "after": first["next"]})
+    assert second["users"][0]["username"] > first["users"][1]["username"]
+
+
+def test_user_passwd_and_disable_unknown_user_is_not_found(stack):
+    nobody = "nobody-" + uuid.uuid4().hex[:6]
+    assert refused(stack, "flow.user_passwd", {"username": nobody, "password": PASSWORD})[0] == "not_found"
+    assert refused(stack, "flow.user_disable", {"username": nobody, "disabled": True})[0] == "not_found"
+
+
+def test_user_passwd_refuses_weak_password(stack):
+    username, _ = new_user(stack)
+    assert refused(stack, "flow.user_passwd", {"username": username, "password": "1234567"})[0] == "invalid_request"
+    login(stack, username)
+
+
+def test_user_claims_by_scope(stack):
+    """OpenID Connect Core §5.4: each scope value requests its claims; claims
+    that are not set are left out (§5.3.2)."""
+    username, user = full_user(stack)
+    sub = user["sub"]
+
+    def claims(*scopes):
+        return ok(stack, "flow.user_claims", {"sub": sub, "scopes": list(scopes)})["claims"]
+
+    assert claims("openid") == {"sub": sub}
+    profile = claims("openid", "profile")
+    assert profile == {"sub": sub, "name": "Alice Liddell", "given_name": "Alice", "family_name": "Liddell",
+                       "preferred_username": username, "locale": "en-GB", "zoneinfo": "Europe/London",
+                       "updated_at": user["updated_at"]}
+    assert claims("openid", "email") == {"sub": sub, "email": "alice@example.org", "email_verified": True}
+    assert claims("openid", "phone") == {"sub": sub, "phone_number": "+44 1865 000000",
+                                         "phone_number_verified": False}
+    assert claims("openid", "address") == {"sub": sub, "address": ADDRESS}
+    everything = claims("openid", "profile", "email", "phone", "address", "offline_access")
+    assert set(everything) == set(profile) | {"email", "email_verified", "phone_number",
+                                              "phone_number_verified", "address"}
+
+
+def test_user_claims_leave_out_what_is_not_set(stack):
+    username, user = new_user(stack)
+    got = ok(stack, "flow.user_claims", {"sub": user["sub"],
+                                         "scopes": ["openid", "profile", "email", "phone", "address"]})
+    assert got["claims"] == {"sub": user["sub"], "preferred_username": username,
+                             "updated_at": user["updated_at"]}
+
+
+def test_user_claims_unknown_or_disabled_user_is_not_found(stack):
+    assert refused(stack, "flow.user_claims", {"sub": "A" * 22, "scopes": ["openid"]})[0] == "not_found"
+    username, user = new_user(stack)
+    ok(stack, "flow.user_disable", {"username": username, "disabled": True})
+    assert refused(stack, "flow.user_claims", {"sub": user["sub"], "scopes": ["openid"]})[0] == "not_found"
+
+
+# ---------------------------------------------------------------- storage
+
+
+def psql(stack, sql):
+    conninfo = stack.env.get("OSTIARY_DB_FLOW")
+    if not conninfo or not shutil.which("psql"):
+        pytest.skip("no conninfo of the flow database or no psql")
+    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout.strip()
+
+
+def test_secrets_are_stored_only_as_hashes(stack):
+    username, user = new_user(stack)
+    _, flow, out = login(stack, username)
+    raw = base64.urlsafe_b64decode(out["session"] + "=")
+    stored = psql(stack, f"SELECT encode(handle_hash, 'hex') FROM flow.sessions WHERE sid = '{out['sid']}'")
+    assert stored == hashlib.sha256(raw).hexdigest()
+    raw_flow = base64.urlsafe_b64decode(flow["flow"] + "=")
+    count = psql(stack, "SELECT count(*) FROM flow.executions"
+                        f" WHERE handle_hash = '\\x{hashlib.sha256(raw_flow).hexdigest()}'::bytea")
+    assert count == "1"
+    for table in ("users", "sessions", "executions"):
+        dump = psql(stack, f"SELECT string_agg(t::text, ' ') FROM flow.{table} t")
+        assert out["session"] not in dump and flow["flow"] not in dump and PASSWORD not in dump
+    # Argon2id with the configured parameters (OWASP: m=19 MiB; t=3, p=1 here).
+    pw_hash = psql(stack, f"SELECT password_hash FROM flow.users WHERE sub = '{user['sub']}'")
+    assert pw_hash.startswith("$argon2id$v=19$m=19456,t=3,p=1$")

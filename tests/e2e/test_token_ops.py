@@ -1,0 +1,903 @@
+"""token-svc's side of the authorization code flow, over the bus
+(`ostiaryctl call`): token.authorize (OpenID Connect Core §3.1.2.1, §3.1.2.6;
+RFC 6749 §4.1.1, §4.1.2.1; RFC 7636; RFC 9207), request_get, authorize_error,
+consent_check, issue_code (with a made-up session: the login flow is
+flow-svc's), token.exchange (RFC 6749 §3.2, §4.1.3, §5.2; RFC 7636 §4.6) and
+token.userinfo (RFC 6750 §3.1, RFC 9068 §4).
+
+ID and access tokens are verified with jwcrypto against the gateway's /jwks,
+never with our own code. Tokens the tests need to be malformed or expired are
+signed through keys.sign, i.e. with the provider's real keys."""
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import time
+
+import pytest
+from jwcrypto import jwk, jwt
+
+RP = "https://rp.example"
+
+
+# ------------------------------------------------------------ helpers
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unique(prefix):
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def call(stack, op, body):
+    cp = stack.ctl("call", op, json.dumps(body))
+    out = json.loads(cp.stdout) if cp.stdout.strip() else None
+    return cp.returncode, out
+
+
+def ok(stack, op, body):
+    rc, out = call(stack, op, body)
+    assert rc == 0, (op, body, out)
+    return out
+
+
+def fails(stack, op, body):
+    """The error (code, description) of a refused op."""
+    rc, out = call(stack, op, body)
+    assert rc == 1, (op, body, out)
+    return out["error"], out["error_description"]
+
+
+def pkce():
+    verifier = b64url(os.urandom(32))
+    return verifier, b64url(hashlib.sha256(verifier.encode()).digest())
+
+
+class Client:
+    def __init__(self, stack, **fields):
+        body = {
+            "client_id": unique("tok"),
+            "type": "confidential",
+            "scopes": ["openid", "profile", "email", "offline_access"],
+            "first_party": False,
+        }
+        body.update(fields)
+        body.setdefault("redirect_uris", [f"{RP}/cb/{body['client_id']}"])
+        out = ok(stack, "token.client_add", body)
+        self.id = out["client"]["client_id"]
+        self.secret = out.get("client_secret")
+        self.info = out["client"]
+        self.redirect_uris = out["client"]["redirect_uris"]
+        self.redirect_uri = self.redirect_uris[0] if self.redirect_uris else None
+
+    def basic(self):
+        return {"client_id": self.id, "client_secret": self.secret}
+
+
+def auth_params(client, **extra):
+    params = {"response_type": "code", "client_id": client.id, "redirect_uri": client.redirect_uri,
+              "scope": "openid profile", "state": secrets.token_urlsafe(16), "nonce": secrets.token_urlsafe(16)}
+    for k, v in extra.items():
+        if v is None:
+            params.pop(k, None)
+        else:
+            params[k] = v
+    return params
+
+
+def authorize(stack, params, repeated=None, method="GET"):
+    return ok(stack, "token.authorize", {"params": params, "repeated": repeated or [], "method": method})
+
+
+def request_of(stack, params, **kw):
+    out = authorize(stack, params, **kw)
+    assert set(out) == {"request"}, out
+    return out["request"]
+
+
+def error_redirect(stack, params, error, **kw):
+    """Asserts that the request gets an error response at the redirect URI."""
+    out = authorize(stack, params, **kw)
+    assert set(out) == {"redirect"}, out
+    r = out["redirect"]
+    assert r["params"]["error"] == error, r
+    assert r["params"]["error_description"]
+    assert r["params"]["iss"] == stack.base_url
+    return r
+
+
+def page_error(stack, params, **kw):
+    out = authorize(stack, params, **kw)
+    assert set(out) == {"page_error"}, out
+    assert out["page_error"]["error"] == "invalid_request"
+    return out["page_error"]
+
+
+def session(sub=None, **extra):
+    body = {"sub": sub or unique("sub"), "sid": unique("sid"), "auth_time": int(time.time()) - 5,
+            "amr": ["pwd"]}
+    body.update(extra)
+    return body
+
+
+def issue(stack, request_id, sess, consent=None):
+    body = dict(sess, request_id=request_id)
+    if consent is not None:
+        body["consent"] = consent
+    return ok(stack, "token.issue_code", body)["redirect"]
+
+
+def code_for(stack, client, sess=None, **extra):
+    """A code for client (PKCE S256 unless code_challenge=None is given);
+    returns (code, verifier, params, session)."""
+    verifier, challenge = pkce()
+    extra.setdefault("code_challenge", challenge)
+    extra.setdefault("code_challenge_method", "S256" if extra["code_challenge"] else None)
+    params = auth_params(client, **extra)
+    q = request_of(stack, params)
+    sess = sess or session()
+    r = issue(stack, q["request_id"], sess, consent={"granted": True, "remember": False})
+    assert set(r["params"]) == {"code", "state", "iss"}, r
+    return r["params"]["code"], (verifier if extra["code_challenge"] == challenge else None), params, sess
+
+
+def token_form(code, params, verifier=None, **extra):
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": params["redirect_uri"]}
+    if verifier:
+        form["code_verifier"] = verifier
+    for k, v in extra.items():
+        if v is None:
+            form.pop(k, None)
+        else:
+            form[k] = v
+    return form
+
+
+def exchange(stack, client, form, method=None):
+    method = method or client.info["token_endpoint_auth_method"]
+    body = {"form": dict(form), "basic": None, "client_ip": "127.0.0.1"}
+    if method == "client_secret_basic":
+        body["basic"] = client.basic()
+    elif method == "client_secret_post":
+        body["form"].update(client.basic())
+    else:
+        body["form"]["client_id"] = client.id
+    return call(stack, "token.exchange", body)
+
+
+def tokens_for(stack, client, **extra):
+    code, verifier, params, sess = code_for(stack, client, **extra)
+    rc, out = exchange(stack, client, token_form(code, params, verifier))
+    assert rc == 0, out
+    return out, params, sess
+
+
+def jwks(stack, http):
+    r = http.get(stack.base_url + "/jwks", timeout=10)
+    assert r.status_code == 200
+    return jwk.JWKSet.from_json(r.text)
+
+
+def verify(stack, http, token):
+    """Signature checked by jwcrypto against /jwks; (header, claims)."""
+    t = jwt.JWT(jwt=token, key=jwks(stack, http), algs=["RS256", "ES256", "EdDSA"], check_claims=False)
+    return json.loads(t.header), json.loads(t.claims)
+
+
+def sign(stack, claims, alg="RS256", typ="JWT"):
+    return ok(stack, "keys.sign", {"claims": claims, "alg": alg, "typ": typ})["jws"]
+
+
+def access_claims(stack, **extra):
+    now = int(time.time())
+    claims = {"iss": stack.base_url, "sub": unique("sub"), "aud": stack.base_url + "/userinfo",
+              "exp": now + 300, "iat": now, "jti": secrets.token_urlsafe(16), "client_id": "crafted",
+              "scope": "openid profile"}
+    claims.update(extra)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def userinfo(stack, token):
+    return call(stack, "token.userinfo", {"access_token": token})
+
+
+def half_hash(value, alg):
+    digest = (hashlib.sha512 if alg == "EdDSA" else hashlib.sha256)(value.encode()).digest()
+    return b64url(digest[: len(digest) // 2])
+
+
+# ------------------------------------------------------------ clients
+
+
+@pytest.fixture(scope="module")
+def conf(stack):
+    """Confidential, client_secret_basic, PKCE optional, two redirect URIs, third-party."""
+    cid = unique("conf")
+    return Client(stack, client_id=cid, redirect_uris=[f"{RP}/cb/{cid}", f"{RP}/cb/{cid}/second"],
+                  require_pkce=False)
+
+
+@pytest.fixture(scope="module")
+def post(stack):
+    """Confidential, client_secret_post, PKCE by the global default, ES256 ID tokens, first-party."""
+    return Client(stack, token_endpoint_auth_method="client_secret_post", id_token_signed_response_alg="ES256",
+                  first_party=True)
+
+
+@pytest.fixture(scope="module")
+def pub(stack):
+    """Public (PKCE, no secret), EdDSA ID tokens, first-party."""
+    return Client(stack, type="public", id_token_signed_response_alg="EdDSA", first_party=True)
+
+
+@pytest.fixture(scope="module")
+def single(stack):
+    """Confidential, one redirect URI, PKCE optional, first-party."""
+    return Client(stack, require_pkce=False, first_party=True)
+
+
+# ------------------------------------------------------------ authorize: before the redirect URI
+
+
+def test_unknown_client_is_page_error(stack, conf):
+    page_error(stack, auth_params(conf, client_id=unique("nobody")))
+
+
+def test_missing_client_id_is_page_error(stack, conf):
+    page_error(stack, auth_params(conf, client_id=None))
+
+
+def test_repeated_client_id_is_page_error(stack, conf):
+    page_error(stack, auth_params(conf), repeated=["client_id"])
+
+
+@pytest.mark.parametrize("suffix", ["/other", "/x", "X", "/", "?a=1", "#frag"])
+def test_redirect_uri_not_matching_exactly_is_page_error(stack, conf, suffix):
+    page_error(stack, auth_params(conf, redirect_uri=conf.redirect_uri + suffix))
+
+
+def test_redirect_uri_with_changed_case_is_page_error(stack, conf):
+    page_error(stack, auth_params(conf, redirect_uri=conf.redirect_uri.replace("https://rp", "https://RP")))
+
+
+def test_missing_redirect_uri_with_several_registered_is_page_error(stack, conf):
+    page_error(stack, auth_params(conf, redirect_uri=None))
+
+
+def test_repeated_redirect_uri_is_page_error(stack, conf):
+    page_error(stack, auth_params(conf), repeated=["redirect_uri"])
+
+
+def test_missing_redirect_uri_with_one_registered_uses_it(stack, single):
+    q = request_of(stack, auth_params(single, redirect_uri=None))
+    r = issue(stack, q["request_id"], session())
+    assert r["redirect_uri"] == single.redirect_uri
+
+
+def test_second_registered_redirect_uri_is_used_when_named(stack, conf):
+    params = auth_params(conf, redirect_uri=conf.redirect_uris[1])
+    r = error_redirect(stack, dict(params, response_type="token"), "unsupported_response_type")
+    assert r["redirect_uri"] == conf.redirect_uris[1]
+
+
+# ------------------------------------------------------------ authorize: errors at the redirect URI
+
+
+ERROR_MATRIX = [
+    ("conf", {"response_type": None}, "invalid_request"),
+    ("conf", {"response_type": "token"}, "unsupported_response_type"),
+    ("conf", {"response_type": "code id_token"}, "unsupported_response_type"),
+    ("conf", {"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+    ("conf", {"request_uri": "https://rp.example/request.jwt"}, "request_uri_not_supported"),
+    ("conf", {"scope": "openid admin"}, "invalid_scope"),
+    ("conf", {"scope": "profile email"}, "invalid_scope"),
+    ("conf", {"scope": None}, "invalid_scope"),
+    ("conf", {"scope": "openid phone"}, "invalid_scope"),
+    ("conf", {"scope": "openid \"profile\""}, "invalid_scope"),
+    ("conf", {"prompt": "none login"}, "invalid_request"),
+    ("conf", {"prompt": "none consent"}, "invalid_request"),
+    ("conf", {"prompt": "bogus"}, "invalid_request"),
+    ("conf", {"max_age": "-1"}, "invalid_request"),
+    ("conf", {"max_age": "abc"}, "invalid_request"),
+    ("conf", {"max_age": "1.5"}, "invalid_request"),
+    ("conf", {"max_age": ""}, "invalid_request"),
+    ("conf", {"max_age": "99999999999"}, "invalid_request"),
+    ("conf", {"display": "tv"}, "invalid_request"),
+    ("conf", {"nonce": "n" * 513}, "invalid_request"),
+    ("conf", {"code_challenge": "A" * 43, "code_challenge_method": "plain"}, "invalid_request"),
+    ("conf", {"code_challenge": "A" * 43}, "invalid_request"),
+    ("conf", {"code_challenge_method": "S256"}, "invalid_request"),
+    ("conf", {"code_challenge": "A" * 42, "code_challenge_method": "S256"}, "invalid_request"),
+    ("conf", {"code_challenge": "A" * 44, "code_challenge_method": "S256"}, "invalid_request"),
+    ("conf", {"code_challenge": "+" * 43, "code_challenge_method": "S256"}, "invalid_request"),
+    ("conf", {"code_challenge": "A" * 43, "code_challenge_method": "s256"}, "invalid_request"),
+    ("conf", {"id_token_hint": "not.a.token"}, "invalid_request"),
+    ("pub", {}, "invalid_request"),
+    ("post", {}, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize("who,change,error", ERROR_MATRIX, ids=[f"{w}-{c}" for w, c, _ in ERROR_MATRIX])
+def test_authorize_error_redirects_with_error_state_and_iss(stack, request, who, change, error):
+    client = request.getfixturevalue(who)
+    params = auth_params(client, **change)
+    r = error_redirect(stack, params, error)
+    assert r["redirect_uri"] == client.redirect_uri
+    assert r["response_mode"] == "query"
+    assert r["params"]["state"] == params["state"]
+    assert set(r["params"]) == {"error", "error_description", "state", "iss"}
+
+
+def test_unsupported_response_mode_is_invalid_request_in_the_query(stack, conf):
+    r = error_redirect(stack, auth_params(conf, response_mode="web_message"), "invalid_request")
+    assert r["response_mode"] == "query"
+
+
+@pytest.mark.parametrize("mode", ["fragment", "form_post", "query"])
+def test_error_uses_the_requested_response_mode(stack, conf, mode):
+    r = error_redirect(stack, auth_params(conf, response_mode=mode, response_type="token"),
+                       "unsupported_response_type")
+    assert r["response_mode"] == mode
+
+
+def test_repeated_parameter_after_the_redirect_uri_is_invalid_request(stack, conf):
+    params = auth_params(conf)
+    r = error_redirect(stack, params, "invalid_request", repeated=["scope"])
+    assert r["params"]["state"] == params["state"]
+
+
+def test_repeated_state_is_invalid_request_without_state(stack, conf):
+    r = error_redirect(stack, auth_params(conf), "invalid_request", repeated=["state"])
+    assert "state" not in r["params"]
+
+
+def test_unknown_parameters_are_ignored_even_repeated(stack, conf):
+    request_of(stack, auth_params(conf, foo="bar", claims_locales="en"), repeated=["foo"])
+
+
+def test_error_without_state_has_no_state(stack, conf):
+    r = error_redirect(stack, auth_params(conf, state=None, response_type="token"), "unsupported_response_type")
+    assert "state" not in r["params"]
+
+
+def test_post_request_is_accepted_like_get(stack, conf):
+    request_of(stack, auth_params(conf), method="POST")
+
+
+def test_state_of_160_characters_is_echoed_byte_for_byte(stack, conf):
+    state = "".join(chr(c) for c in range(0x20, 0x7f)) + "é😀" + "s" * 60
+    assert len(state) >= 128
+    r = error_redirect(stack, auth_params(conf, state=state, response_type="token"), "unsupported_response_type")
+    assert r["params"]["state"] == state
+    q = request_of(stack, auth_params(conf, state=state))
+    assert issue(stack, q["request_id"], session(), {"granted": True, "remember": False})["params"]["state"] == state
+
+
+def test_request_carries_what_the_login_flow_needs(stack, conf):
+    params = auth_params(conf, prompt="login consent", max_age="300", login_hint="alice", display="popup",
+                         ui_locales="fr en", claims_locales="de", acr_values="urn:x:loa:1")
+    before = int(time.time())
+    q = request_of(stack, params)
+    assert q["client_id"] == conf.id and q["client_name"] == conf.info["name"]
+    assert q["first_party"] is False
+    assert q["scopes"] == ["openid", "profile"]
+    assert q["prompt"] == ["login", "consent"]
+    assert q["max_age"] == 300
+    assert q["login_hint"] == "alice" and q["display"] == "popup" and q["ui_locales"] == "fr en"
+    assert q["nonce"] == params["nonce"]
+    assert q["redirect_uri"] == conf.redirect_uri
+    assert before + 590 <= q["expires_at"] <= int(time.time()) + 610
+    assert len(q["request_id"]) >= 43
+    assert ok(stack, "token.request_get", {"request_id": q["request_id"]})["request"] == q
+
+
+def test_request_without_optional_parameters_omits_them(stack, conf):
+    q = request_of(stack, auth_params(conf, nonce=None))
+    for name in ("max_age", "login_hint", "id_token_hint_sub", "nonce", "display", "ui_locales"):
+        assert name not in q
+    assert q["prompt"] == []
+
+
+def test_offline_access_is_ignored_without_prompt_consent(stack, conf):
+    q = request_of(stack, auth_params(conf, scope="openid offline_access"))
+    assert q["scopes"] == ["openid"]
+    q = request_of(stack, auth_params(conf, scope="openid offline_access", prompt="consent"))
+    assert q["scopes"] == ["openid", "offline_access"]
+
+
+def test_public_client_with_s256_challenge_is_accepted(stack, pub):
+    _, challenge = pkce()
+    request_of(stack, auth_params(pub, code_challenge=challenge, code_challenge_method="S256"))
+
+
+# ------------------------------------------------------------ authorize: id_token_hint
+
+
+def hint_claims(stack, client, **extra):
+    now = int(time.time())
+    claims = {"iss": stack.base_url, "sub": unique("sub"), "aud": client.id, "iat": now, "exp": now + 300}
+    claims.update(extra)
+    return claims
+
+
+def test_valid_id_token_hint_names_its_subject(stack, conf):
+    claims = hint_claims(stack, conf)
+    q = request_of(stack, auth_params(conf, id_token_hint=sign(stack, claims)))
+    assert q["id_token_hint_sub"] == claims["sub"]
+
+
+def test_id_token_issued_by_exchange_is_a_valid_hint(stack, http, single):
+    out, _, sess = tokens_for(stack, single, code_challenge=None)
+    q = request_of(stack, auth_params(single, id_token_hint=out["id_token"], prompt="none"))
+    assert q["id_token_hint_sub"] == sess["sub"]
+
+
+def test_expired_id_token_hint_is_accepted(stack, conf):
+    now = int(time.time())
+    claims = hint_claims(stack, conf, iat=now - 7200, exp=now - 3600)
+    q = request_of(stack, auth_params(conf, id_token_hint=sign(stack, claims, alg="ES256")))
+    assert q["id_token_hint_sub"] == claims["sub"]
+
+
+def test_id_token_hint_with_audience_list_holding_the_client_is_accepted(stack, conf):
+    claims = hint_claims(stack, conf, aud=["other", conf.id])
+    assert request_of(stack, auth_params(conf, id_token_hint=sign(stack, claims, alg="EdDSA")))
+
+
+@pytest.mark.parametrize("change", [{"aud": "another-client"}, {"iss": "https://evil.example"}, {"sub": None}])
+def test_id_token_hint_for_someone_else_is_invalid_request(stack, conf, change):
+    claims = {k: v for k, v in dict(hint_claims(stack, conf), **change).items() if v is not None}
+    error_redirect(stack, auth_params(conf, id_token_hint=sign(stack, claims)), "invalid_request")
+
+
+def test_access_token_as_id_token_hint_is_invalid_request(stack, conf):
+    token = sign(stack, hint_claims(stack, conf), typ="at+jwt")
+    error_redirect(stack, auth_params(conf, id_token_hint=token), "invalid_request")
+
+
+def test_id_token_hint_with_forged_signature_is_invalid_request(stack, conf):
+    token = sign(stack, hint_claims(stack, conf))
+    head, body, sig = token.split(".")
+    forged = b64url(json.dumps(dict(hint_claims(stack, conf), sub="admin")).encode())
+    error_redirect(stack, auth_params(conf, id_token_hint=f"{head}.{forged}.{sig}"), "invalid_request")
+
+
+# ------------------------------------------------------------ request_get, authorize_error
+
+
+def test_request_get_of_unknown_request_is_invalid_request(stack):
+    assert fails(stack, "token.request_get", {"request_id": b64url(os.urandom(32))})[0] == "invalid_request"
+
+
+def test_authorize_error_redirects_and_uses_the_request_up(stack, conf):
+    params = auth_params(conf, response_mode="fragment")
+    q = request_of(stack, params)
+    r = ok(stack, "token.authorize_error", {"request_id": q["request_id"], "error": "login_required",
+                                            "error_description": "no session"})["redirect"]
+    assert r == {"redirect_uri": conf.redirect_uri, "response_mode": "fragment",
+                 "params": {"error": "login_required", "error_description": "no session",
+                            "state": params["state"], "iss": stack.base_url}}
+    assert fails(stack, "token.request_get", {"request_id": q["request_id"]})[0] == "invalid_request"
+    again = {"request_id": q["request_id"], "error": "access_denied"}
+    assert fails(stack, "token.authorize_error", again)[0] == "invalid_request"
+    assert fails(stack, "token.issue_code", dict(session(), request_id=q["request_id"]))[0] == "invalid_request"
+
+
+def test_authorize_error_refuses_codes_the_flow_may_not_send(stack, conf):
+    q = request_of(stack, auth_params(conf))
+    assert fails(stack, "token.authorize_error",
+                 {"request_id": q["request_id"], "error": "server_error"})[0] == "invalid_request"
+
+
+def test_authorize_error_replaces_a_description_with_forbidden_characters(stack, conf):
+    q = request_of(stack, auth_params(conf))
+    r = ok(stack, "token.authorize_error", {"request_id": q["request_id"], "error": "access_denied",
+                                            "error_description": 'say "hi"\\'})["redirect"]
+    assert r["params"]["error"] == "access_denied"
+    assert '"' not in r["params"]["error_description"] and "\\" not in r["params"]["error_description"]
+
+
+# ------------------------------------------------------------ consent and issue_code
+
+
+def test_consent_is_needed_once_for_a_third_party_client_when_remembered(stack, conf):
+    sub = unique("sub")
+    q = request_of(stack, auth_params(conf, scope="openid profile"))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub}) == {
+        "needed": True, "scopes": ["openid", "profile"]}
+    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
+    q = request_of(stack, auth_params(conf, scope="openid profile"))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is False
+    # The request can complete without asking again.
+    assert issue(stack, q["request_id"], session(sub))["params"]["code"]
+
+
+def test_remembered_consent_covers_what_was_granted_not_more(stack, conf):
+    sub = unique("sub")
+    q = request_of(stack, auth_params(conf, scope="openid profile"))
+    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
+    q = request_of(stack, auth_params(conf, scope="openid email"))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is True
+    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
+    q = request_of(stack, auth_params(conf, scope="openid profile email"))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is False
+
+
+def test_consent_not_remembered_is_asked_again(stack, conf):
+    sub = unique("sub")
+    q = request_of(stack, auth_params(conf))
+    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": False})
+    q = request_of(stack, auth_params(conf))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is True
+
+
+def test_prompt_consent_asks_even_when_remembered(stack, conf):
+    sub = unique("sub")
+    q = request_of(stack, auth_params(conf))
+    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
+    q = request_of(stack, auth_params(conf, prompt="consent"))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is True
+
+
+def test_first_party_client_needs_no_consent(stack, single):
+    q = request_of(stack, auth_params(single))
+    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": unique("sub")})["needed"] is False
+    assert issue(stack, q["request_id"], session())["params"]["code"]
+
+
+def test_issue_code_returns_a_256_bit_code_with_state_and_iss(stack, conf):
+    params = auth_params(conf, response_mode="form_post")
+    q = request_of(stack, params)
+    r = issue(stack, q["request_id"], session(), {"granted": True, "remember": False})
+    assert r["redirect_uri"] == conf.redirect_uri and r["response_mode"] == "form_post"
+    assert r["params"]["state"] == params["state"] and r["params"]["iss"] == stack.base_url
+    assert len(base64.urlsafe_b64decode(r["params"]["code"] + "=")) == 32
+
+
+def test_issue_code_twice_is_invalid_request(stack, single):
+    q = request_of(stack, auth_params(single))
+    issue(stack, q["request_id"], session())
+    assert fails(stack, "token.issue_code", dict(session(), request_id=q["request_id"]))[0] == "invalid_request"
+
+
+def test_denied_consent_is_access_denied(stack, conf):
+    params = auth_params(conf)
+    q = request_of(stack, params)
+    r = issue(stack, q["request_id"], session(), {"granted": False, "remember": False})
+    assert r["params"]["error"] == "access_denied" and r["params"]["state"] == params["state"]
+    assert "code" not in r["params"]
+
+
+def test_issue_code_without_consent_for_a_third_party_client_is_refused(stack, conf):
+    q = request_of(stack, auth_params(conf))
+    assert fails(stack, "token.issue_code", dict(session(), request_id=q["request_id"]))[0] == "invalid_request"
+    # Nothing happened: the request can still be completed.
+    assert issue(stack, q["request_id"], session(), {"granted": True, "remember": False})["params"]["code"]
+
+
+def test_issue_code_for_another_user_than_the_id_token_hint_is_login_required(stack, conf):
+    claims = hint_claims(stack, conf)
+    q = request_of(stack, auth_params(conf, id_token_hint=sign(stack, claims)))
+    r = issue(stack, q["request_id"], session(unique("other")), {"granted": True, "remember": False})
+    assert r["params"]["error"] == "login_required"
+
+
+def test_issue_code_with_an_authentication_older_than_max_age_is_refused(stack, single):
+    q = request_of(stack, auth_params(single, max_age="60"))
+    sess = session(auth_time=int(time.time()) - 3600)
+    assert fails(stack, "token.issue_code", dict(sess, request_id=q["request_id"]))[0] == "invalid_request"
+
+
+def test_issue_code_for_prompt_login_needs_a_new_authentication(stack, single):
+    q = request_of(stack, auth_params(single, prompt="login"))
+    sess = session(auth_time=int(time.time()) - 3600)
+    assert fails(stack, "token.issue_code", dict(sess, request_id=q["request_id"]))[0] == "invalid_request"
+    assert issue(stack, q["request_id"], session(auth_time=int(time.time())))["params"]["code"]
+
+
+@pytest.mark.parametrize("change", [{"sub": ""}, {"sub": None}, {"auth_time": "now"},
+                                    {"auth_time": int(time.time()) + 3600}, {"amr": "pwd"}, {"sid": 5}])
+def test_issue_code_with_a_malformed_session_is_invalid_request(stack, single, change):
+    q = request_of(stack, auth_params(single))
+    body = {k: v for k, v in dict(session(), **change, request_id=q["request_id"]).items() if v is not None}
+    assert fails(stack, "token.issue_code", body)[0] == "invalid_request"
+
+
+# ------------------------------------------------------------ exchange: success
+
+
+def test_code_exchange_with_client_secret_basic_issues_verified_tokens(stack, http, conf):
+    code, verifier, params, sess = code_for(stack, conf, scope="openid profile email")
+    rc, out = exchange(stack, conf, token_form(code, params, verifier))
+    assert rc == 0, out
+    assert set(out) == {"access_token", "token_type", "expires_in", "id_token", "scope"}
+    assert out["token_type"] == "Bearer" and out["expires_in"] == 600
+    assert out["scope"] == "openid profile email"
+    header, idt = verify(stack, http, out["id_token"])
+    assert header["alg"] == "RS256" and header["typ"] == "JWT" and header["kid"]
+    assert idt["iss"] == stack.base_url
+    assert idt["aud"] == conf.id and idt["azp"] == conf.id
+    assert idt["sub"] == sess["sub"] and idt["sid"] == sess["sid"]
+    assert idt["auth_time"] == sess["auth_time"] and idt["amr"] == ["pwd"]
+    assert idt["nonce"] == params["nonce"]
+    assert idt["exp"] - idt["iat"] == 3600 and abs(idt["iat"] - time.time()) < 30
+    assert idt["at_hash"] == half_hash(out["access_token"], "RS256")
+
+
+def test_access_token_is_an_rfc9068_jwt(stack, http, conf):
+    out, params, sess = tokens_for(stack, conf)
+    header, at = verify(stack, http, out["access_token"])
+    assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
+    assert at["iss"] == stack.base_url and at["aud"] == stack.base_url + "/userinfo"
+    assert at["sub"] == sess["sub"] and at["client_id"] == conf.id
+    assert at["scope"] == "openid profile" and at["auth_time"] == sess["auth_time"]
+    assert at["exp"] - at["iat"] == 600 and len(at["jti"]) >= 16
+
+
+def test_code_exchange_with_client_secret_post_and_pkce_signs_es256(stack, http, post):
+    code, verifier, params, _ = code_for(stack, post)
+    rc, out = exchange(stack, post, token_form(code, params, verifier))
+    assert rc == 0, out
+    header, idt = verify(stack, http, out["id_token"])
+    assert header["alg"] == "ES256"
+    assert idt["at_hash"] == half_hash(out["access_token"], "ES256")
+
+
+def test_public_client_with_pkce_gets_eddsa_id_token_with_sha512_at_hash(stack, http, pub):
+    code, verifier, params, _ = code_for(stack, pub)
+    rc, out = exchange(stack, pub, token_form(code, params, verifier), method="none")
+    assert rc == 0, out
+    header, idt = verify(stack, http, out["id_token"])
+    assert header["alg"] == "EdDSA"
+    assert idt["at_hash"] == half_hash(out["access_token"], "EdDSA")
+
+
+def test_id_token_has_no_nonce_when_the_request_had_none(stack, http, single):
+    out, _, _ = tokens_for(stack, single, nonce=None, code_challenge=None)
+    assert "nonce" not in verify(stack, http, out["id_token"])[1]
+
+
+def test_redirect_uri_may_be_omitted_when_the_request_omitted_it(stack, single):
+    code, _, params, _ = code_for(stack, single, redirect_uri=None, code_challenge=None)
+    rc, out = exchange(stack, single, {"grant_type": "authorization_code", "code": code})
+    assert rc == 0, out
+
+
+# ------------------------------------------------------------ exchange: codes
+
+
+def test_code_replay_is_invalid_grant_and_revokes_the_first_tokens(stack, conf):
+    code, verifier, params, _ = code_for(stack, conf)
+    form = token_form(code, params, verifier)
+    rc, first = exchange(stack, conf, form)
+    assert rc == 0, first
+    assert userinfo(stack, first["access_token"])[0] == 0
+    rc, again = exchange(stack, conf, form)
+    assert rc == 1 and again["error"] == "invalid_grant"
+    rc, out = userinfo(stack, first["access_token"])
+    assert rc == 1 and out["error"] == "invalid_token"
+
+
+def test_pkce_verifier_mismatch_is_invalid_grant_and_burns_the_code(stack, conf):
+    code, verifier, params, _ = code_for(stack, conf)
+    rc, out = exchange(stack, conf, token_form(code, params, pkce()[0]))
+    assert rc == 1 and out["error"] == "invalid_grant"
+    rc, out = exchange(stack, conf, token_form(code, params, verifier))
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+def test_missing_code_verifier_is_invalid_grant(stack, pub):
+    code, _, params, _ = code_for(stack, pub)
+    rc, out = exchange(stack, pub, token_form(code, params), method="none")
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+def test_code_verifier_without_code_challenge_is_invalid_grant(stack, conf):
+    code, _, params, _ = code_for(stack, conf, code_challenge=None)
+    rc, out = exchange(stack, conf, token_form(code, params, pkce()[0]))
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("verifier", ["short", "a" * 129, "a" * 42 + "!"])
+def test_malformed_code_verifier_is_invalid_request(stack, conf, verifier):
+    code, _, params, _ = code_for(stack, conf)
+    rc, out = exchange(stack, conf, token_form(code, params, verifier))
+    assert rc == 1 and out["error"] == "invalid_request"
+
+
+def test_redirect_uri_mismatch_is_invalid_grant(stack, conf):
+    code, verifier, params, _ = code_for(stack, conf)
+    rc, out = exchange(stack, conf, token_form(code, params, verifier, redirect_uri=conf.redirect_uris[1]))
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+def test_missing_redirect_uri_when_the_request_had_one_is_invalid_grant(stack, conf):
+    code, verifier, params, _ = code_for(stack, conf)
+    rc, out = exchange(stack, conf, token_form(code, params, verifier, redirect_uri=None))
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+def test_code_of_another_client_is_invalid_grant(stack, conf, single):
+    code, _, params, _ = code_for(stack, single, code_challenge=None)
+    rc, out = exchange(stack, conf, token_form(code, params))
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("code", ["x", "A" * 43, "A" * 300])
+def test_unknown_or_malformed_code_is_invalid_grant(stack, conf, code):
+    rc, out = exchange(stack, conf, {"grant_type": "authorization_code", "code": code,
+                                     "redirect_uri": conf.redirect_uri})
+    assert rc == 1 and out["error"] == "invalid_grant"
+
+
+def test_missing_code_is_invalid_request(stack, conf):
+    rc, out = exchange(stack, conf, {"grant_type": "authorization_code", "redirect_uri": conf.redirect_uri})
+    assert rc == 1 and out["error"] == "invalid_request"
+
+
+# ------------------------------------------------------------ exchange: client authentication
+
+
+BOGUS = {"grant_type": "authorization_code", "code": "A" * 43, "redirect_uri": f"{RP}/cb"}
+
+
+def raw_exchange(stack, form, basic=None):
+    return call(stack, "token.exchange", {"form": form, "basic": basic, "client_ip": "127.0.0.1"})
+
+
+def test_wrong_client_secret_is_invalid_client(stack, conf):
+    rc, out = raw_exchange(stack, BOGUS, {"client_id": conf.id, "client_secret": conf.secret[:-1] + "x"})
+    assert rc == 1 and out["error"] == "invalid_client"
+
+
+def test_unknown_client_is_invalid_client(stack):
+    rc, out = raw_exchange(stack, BOGUS, {"client_id": unique("nobody"), "client_secret": "s"})
+    assert rc == 1 and out["error"] == "invalid_client"
+
+
+def test_no_client_authentication_is_invalid_client(stack):
+    rc, out = raw_exchange(stack, BOGUS)
+    assert rc == 1 and out["error"] == "invalid_client"
+
+
+def test_two_client_authentication_methods_are_invalid_request(stack, conf):
+    rc, out = raw_exchange(stack, dict(BOGUS, client_id=conf.id, client_secret=conf.secret), conf.basic())
+    assert rc == 1 and out["error"] == "invalid_request"
+
+
+def test_client_id_differing_from_the_authorization_header_is_invalid_request(stack, conf, post):
+    rc, out = raw_exchange(stack, dict(BOGUS, client_id=post.id), conf.basic())
+    assert rc == 1 and out["error"] == "invalid_request"
+
+
+def test_method_other_than_the_registered_one_is_invalid_client(stack, conf, post):
+    # conf registered client_secret_basic, post client_secret_post.
+    rc, out = raw_exchange(stack, dict(BOGUS, **conf.basic()))
+    assert rc == 1 and out["error"] == "invalid_client"
+    rc, out = raw_exchange(stack, BOGUS, post.basic())
+    assert rc == 1 and out["error"] == "invalid_client"
+
+
+def test_confidential_client_without_its_secret_is_invalid_client(stack, conf):
+    rc, out = raw_exchange(stack, dict(BOGUS, client_id=conf.id))
+    assert rc == 1 and out["error"] == "invalid_client"
+
+
+def test_public_client_presenting_a_secret_is_invalid_client(stack, pub):
+    rc, out = raw_exchange(stack, dict(BOGUS, client_id=pub.id, client_secret="anything"))
+    assert rc == 1 and out["error"] == "invalid_client"
+
+
+def test_missing_grant_type_is_invalid_request(stack, conf):
+    rc, out = raw_exchange(stack, {"code": "A" * 43}, conf.basic())
+    assert rc == 1 and out["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("grant", ["refresh_token", "client_credentials", "password", "urn:x"])
+def test_other_grant_types_are_unsupported_grant_type(stack, conf, grant):
+    rc, out = raw_exchange(stack, {"grant_type": grant}, conf.basic())
+    assert rc == 1 and out["error"] == "unsupported_grant_type"
+
+
+def test_client_without_the_code_grant_is_unauthorized_client(stack):
+    client = Client(stack, grant_types=["client_credentials"], redirect_uris=[])
+    rc, out = raw_exchange(stack, BOGUS, client.basic())
+    assert rc == 1 and out["error"] == "unauthorized_client"
+
+
+# ------------------------------------------------------------ userinfo
+
+
+def test_userinfo_names_the_subject_scopes_and_client(stack, conf):
+    out, _, sess = tokens_for(stack, conf, scope="openid email")
+    assert ok(stack, "token.userinfo", {"access_token": out["access_token"]}) == {
+        "sub": sess["sub"], "scopes": ["openid", "email"], "client_id": conf.id}
+
+
+def test_expired_access_token_is_invalid_token_the_access_token_expired(stack):
+    now = int(time.time())
+    token = sign(stack, access_claims(stack, iat=now - 700, exp=now - 100), typ="at+jwt")
+    rc, out = userinfo(stack, token)
+    assert rc == 1 and out == {"error": "invalid_token", "error_description": "The access token expired"}
+
+
+def test_access_token_within_the_clock_skew_is_accepted(stack):
+    now = int(time.time())
+    token = sign(stack, access_claims(stack, iat=now - 700, exp=now - 5), typ="at+jwt")
+    assert userinfo(stack, token)[0] == 0
+
+
+def test_access_token_without_openid_is_insufficient_scope(stack):
+    token = sign(stack, access_claims(stack, scope="profile"), typ="at+jwt")
+    rc, out = userinfo(stack, token)
+    assert rc == 1 and out["error"] == "insufficient_scope"
+
+
+@pytest.mark.parametrize("change", [{"aud": "https://other.example"}, {"iss": "https://evil.example"},
+                                    {"jti": None}, {"exp": None}, {"sub": None},
+                                    {"iat": int(time.time()) + 3600}])
+def test_access_token_with_wrong_claims_is_invalid_token(stack, change):
+    token = sign(stack, access_claims(stack, **change), typ="at+jwt")
+    rc, out = userinfo(stack, token)
+    assert rc == 1 and out["error"] == "invalid_token"
+
+
+def test_id_token_is_not_an_access_token(stack, single):
+    out, _, _ = tokens_for(stack, single, code_challenge=None)
+    rc, err = userinfo(stack, out["id_token"])
+    assert rc == 1 and err["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
+def test_malformed_access_token_is_invalid_token(stack, token):
+    rc, out = userinfo(stack, token)
+    assert rc == 1 and out["error"] == "invalid_token"
+
+
+def test_access_token_with_forged_claims_is_invalid_token(stack):
+    token = sign(stack, access_claims(stack), typ="at+jwt")
+    head, _, sig = token.split(".")
+    forged = b64url(json.dumps(access_claims(stack, sub="admin")).encode())
+    rc, out = userinfo(stack, f"{head}.{forged}.{sig}")
+    assert rc == 1 and out["error"] == "invalid_token"
+
+
+# ------------------------------------------------------------ short lifetimes (a dedicated token-svc)
+
+
+@pytest.fixture(scope="module")
+def short_lived(stack):
+    """token-svc alone on the bus with 1-second access tokens, 2-second codes
+    and no clock-skew leeway; the usual one again afterwards."""
+    stack.stop_all("token")
+    inst = stack.start("token", {"OSTIARY_ACCESS_TOKEN_TTL": "1", "OSTIARY_CODE_TTL": "2",
+                                 "OSTIARY_CLOCK_SKEW": "0"})
+    try:
+        deadline = time.monotonic() + 20
+        while stack.ctl("call", "token.health").returncode != 0:
+            assert inst.alive() and time.monotonic() < deadline, stack.log_tails()
+            time.sleep(0.1)
+        yield inst
+    finally:
+        stack.stop_all("token")
+        stack.ensure("token")
+        stack.wait_ready()
+
+
+def test_access_token_expires_after_its_lifetime(stack, short_lived, single):
+    out, _, _ = tokens_for(stack, single, code_challenge=None)
+    assert out["expires_in"] == 1
+    time.sleep(2.2)
+    rc, err = userinfo(stack, out["access_token"])
+    assert rc == 1 and err == {"error": "invalid_token", "error_description": "The access token expired"}
+
+
+def test_expired_code_is_invalid_grant(stack, short_lived, single):
+    code, _, params, _ = code_for(stack, single, code_challenge=None)
+    time.sleep(2.5)
+    rc, out = exchange(stack, single, token_form(code, params))
+    assert rc == 1 and out["error"] == "invalid_grant"

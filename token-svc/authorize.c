@@ -1,0 +1,531 @@
+/*  authorize - token.authorize: validates an authorization request
+ *  (OpenID Connect Core §3.1.2.1, §3.1.2.6; RFC 6749 §4.1.1, §4.1.2.1;
+ *  RFC 7636; RFC 9207; RFC 9700) and stores it for the login flow.
+ *
+ *  The order of the checks is the order of the specs:
+ *    1. client_id and redirect_uri. Until both are validated nothing may be
+ *       sent to the redirect URI (RFC 6749 §4.1.2.1, §10.15; RFC 9700
+ *       §4.11): every problem is a page_error, which the gateway renders as
+ *       an HTML page without redirecting.
+ *    2. Then every problem is an error response delivered to the validated
+ *       redirect URI, with error, error_description, state (byte for byte)
+ *       and iss (RFC 9207 §2), through the requested response mode when it
+ *       is valid and through the query otherwise. */
+#include "b64url.h"
+#include "clients.h"
+#include "jws.h"
+#include "log.h"
+#include "secure.h"
+#include "service.h"
+#include "token_app.h"
+#include "token_ops.h"
+#include "token_store.h"
+#include "token_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+//  Bounds on what the browser controls. A value beyond them is an error,
+//  never truncated.
+#define PARAM_MAX 4096
+#define REDIRECT_URI_MAX 2048
+#define STATE_MAX 2048
+#define NONCE_MAX 512
+#define HINT_MAX 512
+#define LOCALES_MAX 256
+#define REPEATED_MAX 64
+#define SUB_MAX 255
+//  max_age in seconds: at most 9 digits (about 31 years), so it fits an int.
+#define MAX_AGE_DIGITS 9
+//  A code_challenge of S256 is base64url(SHA-256(verifier)): 43 characters.
+#define S256_CHALLENGE_LEN 43
+#define REQUEST_ID_BYTES 32
+//  One purge of expired rows every this many requests per worker thread.
+#define PURGE_EVERY 256
+
+//  The parameters whose repetition is an error (RFC 6749 §3.1: "Request and
+//  response parameters MUST NOT be included more than once"); unknown ones
+//  are ignored, repeated or not (§3.1: "MUST ignore unrecognized request
+//  parameters").
+static const char *const s_known[] = {
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "prompt",
+    "max_age",
+    "id_token_hint",
+    "login_hint",
+    "display",
+    "ui_locales",
+    "claims_locales",
+    "acr_values",
+    "code_challenge",
+    "code_challenge_method",
+    "request",
+    "request_uri",
+    "claims",
+    "registration",
+};
+
+//  OpenID Connect Core §3.1.2.1.
+static const char *const s_prompts[] = {"none", "login", "consent", "select_account"};
+static const char *const s_displays[] = {"page", "popup", "touch", "wap"};
+//  OAuth 2.0 Multiple Response Type Encoding Practices §2.1, OAuth 2.0 Form
+//  Post Response Mode §2.
+static const char *const s_modes[] = {"query", "fragment", "form_post"};
+
+static int
+s_in (const char *value, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp (value, set[i]) == 0)
+            return 1;
+    return 0;
+}
+#define S_IN(value, set) s_in ((value), (set), sizeof (set) / sizeof (set)[0])
+
+//  Where error responses go once the redirect URI is validated.
+typedef struct {
+    const token_app_t *app;
+    const char *redirect_uri;
+    const char *response_mode;
+    const char *state; //  NULL when absent or not echoable (repeated, too long)
+} s_ctx_t;
+
+static int
+s_page_error (bus_req_t *req, json_t **result, const char *description)
+{
+    *result = json_pack ("{s:{s:s, s:s}}", "page_error", "error", "invalid_request", "error_description",
+                         description);
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+}
+
+static int
+s_error (bus_req_t *req, const s_ctx_t *ctx, json_t **result, ost_err_t err, const char *description)
+{
+    json_t *params =
+        json_pack ("{s:s, s:s}", "error", proto_err (err)->code, "error_description", description);
+    json_t *redirect =
+        tu_redirect (ctx->app->issuer, ctx->redirect_uri, ctx->response_mode, ctx->state, params);
+    *result = redirect ? json_pack ("{s:o}", "redirect", redirect) : NULL;
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+}
+
+static int
+s_repeated (const json_t *repeated, const char *name)
+{
+    return tu_has (repeated, name);
+}
+
+//  A parameter: a string without NUL of at most max bytes.
+static tu_get_t
+s_param (const json_t *params, const char *name, size_t max, const char **out)
+{
+    return tu_string (params, name, max, out);
+}
+
+//  RFC 7636 §4.2: S256 challenges are base64url without padding of 32 bytes.
+static int
+s_challenge_valid (const char *challenge)
+{
+    unsigned char digest[32];
+    return strlen (challenge) == S256_CHALLENGE_LEN &&
+           b64url_decode (challenge, S256_CHALLENGE_LEN, digest, sizeof digest) == (long)sizeof digest;
+}
+
+//  OpenID Connect Core §3.1.2.1: max_age is a non-negative number of seconds.
+static int
+s_max_age (const char *text, long *out)
+{
+    size_t n = strlen (text);
+    if (n == 0 || n > MAX_AGE_DIGITS || strspn (text, "0123456789") != n)
+        return -1;
+    *out = strtol (text, NULL, 10);
+    return 0;
+}
+
+//  Checks an id_token_hint (OpenID Connect Core §3.1.2.1): an ID token we
+//  issued to this client, signature checked against our JWKS. An expired
+//  one is accepted: the hint names who the client believes is logged in,
+//  and is typically sent after the ID token expired. An access token
+//  (typ at+jwt) is never taken for one (RFC 8725 §3.11).
+//  Returns 0 with *sub set (owned by *parts), 1 invalid, 2 keys unavailable.
+static int
+s_check_hint (bus_req_t *req, const token_app_t *app, const char *client_id, const char *hint,
+              jws_parts_t **parts, const char **sub)
+{
+    service_thread_t *thread = req->thread_state;
+    int timeout = tu_time_left_ms (req);
+    if (timeout <= 0)
+        return 2;
+    token_jwt_status_t st = token_jwt_verify (app->jwks, thread->bus, timeout, hint, NULL, "at+jwt", parts);
+    if (st == TOKEN_JWT_UNAVAILABLE)
+        return 2;
+    if (st != TOKEN_JWT_OK)
+        return 1;
+    const json_t *claims = (*parts)->claims;
+    const char *iss = json_string_value (json_object_get (claims, "iss"));
+    const json_t *aud = json_object_get (claims, "aud");
+    int aud_ok =
+        json_is_string (aud) ? strcmp (json_string_value (aud), client_id) == 0 : tu_has (aud, client_id);
+    const char *s = NULL;
+    if (!iss || strcmp (iss, app->issuer) != 0 || !aud_ok ||
+        tu_string (claims, "sub", SUB_MAX, &s) != TU_OK || !*s) {
+        jws_parts_destroy (parts);
+        return 1;
+    }
+    *sub = s;
+    return 0;
+}
+
+//  Best-effort housekeeping on this thread's connection.
+static void
+s_maybe_purge (db_t *db)
+{
+    static _Thread_local unsigned counter;
+    if (++counter % PURGE_EVERY != 0)
+        return;
+    if (token_store_purge (db) != DB_OK)
+        log_warn ("purge of expired requests and codes failed");
+}
+
+//  Steps 2 onwards, once client and redirect URI are known.
+static int
+s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const json_t *params,
+            const json_t *repeated, int redirect_uri_sent, int state_problem, json_t **result)
+{
+    const token_app_t *app = ctx->app;
+    service_thread_t *thread = req->thread_state;
+    const char *v = NULL;
+
+    //  The response mode first: every later error is delivered through it.
+    if (s_repeated (repeated, "response_mode"))
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, "a parameter is repeated");
+    tu_get_t got = s_param (params, "response_mode", 32, &v);
+    if (got == TU_BAD || (got == TU_OK && !S_IN (v, s_modes)))
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST,
+                        "response_mode must be query, fragment or form_post");
+    if (got == TU_OK)
+        ctx->response_mode = v;
+    if (state_problem)
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST,
+                        state_problem == 1 ? "a parameter is repeated" : "state is too long");
+    //  RFC 6749 §3.1: no parameter more than once.
+    size_t i;
+    const json_t *name;
+    json_array_foreach (repeated, i, name)
+    {
+        if (S_IN (json_string_value (name), s_known))
+            return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, "a parameter is repeated");
+    }
+
+    //  RFC 6749 §4.1.1, §4.1.2.1; OpenID Connect Core §3.1.2.1: only the
+    //  authorization code flow is served.
+    got = s_param (params, "response_type", 64, &v);
+    if (got != TU_OK)
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, "response_type is missing");
+    if (strcmp (v, "code") != 0)
+        return s_error (req, ctx, result, OST_ERR_UNSUPPORTED_RESPONSE_TYPE,
+                        "only the response_type code is supported");
+    if (!tu_has (client->response_types, "code") || !tu_has (client->grant_types, "authorization_code"))
+        return s_error (req, ctx, result, OST_ERR_UNAUTHORIZED_CLIENT,
+                        "the client may not use the authorization code flow");
+
+    //  OpenID Connect Core §6.1, §6.2, §3.1.2.6: request objects are not supported.
+    if (json_object_get (params, "request"))
+        return s_error (req, ctx, result, OST_ERR_REQUEST_NOT_SUPPORTED,
+                        "the request parameter is not supported");
+    if (json_object_get (params, "request_uri"))
+        return s_error (req, ctx, result, OST_ERR_REQUEST_URI_NOT_SUPPORTED,
+                        "the request_uri parameter is not supported");
+
+    //  Scopes. OpenID Connect Core §3.1.2.1: "OpenID Connect requests MUST
+    //  contain the openid scope value"; without it the behaviour is left
+    //  unspecified. /authorize of this provider serves OpenID Connect only,
+    //  so a request without openid (or without scope) is refused as an
+    //  invalid scope (RFC 6749 §4.1.2.1) rather than run as plain OAuth.
+    got = s_param (params, "scope", PARAM_MAX, &v);
+    if (got == TU_ABSENT)
+        return s_error (req, ctx, result, OST_ERR_INVALID_SCOPE, "the openid scope is required");
+    json_t *scopes = got == TU_OK ? tu_scope_parse (v) : NULL;
+    if (!scopes)
+        return s_error (req, ctx, result, OST_ERR_INVALID_SCOPE, "scope is malformed");
+    json_t *scope;
+    json_array_foreach (scopes, i, scope)
+    {
+        const char *sv = json_string_value (scope);
+        const char *problem = !tu_scope_known (sv) ? "scope holds an unknown value"
+                              : !tu_has (client->scopes, sv)
+                                  ? "scope holds a value the client may not request"
+                                  : NULL;
+        if (problem) {
+            json_decref (scopes);
+            return s_error (req, ctx, result, OST_ERR_INVALID_SCOPE, problem);
+        }
+    }
+    if (!tu_has (scopes, "openid")) {
+        json_decref (scopes);
+        return s_error (req, ctx, result, OST_ERR_INVALID_SCOPE, "the openid scope is required");
+    }
+
+    //  PKCE (RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1). Only S256: plain
+    //  would show the verifier to whoever sees the request. A missing
+    //  method defaults to plain (§4.3), so it is refused as well.
+    const char *challenge = NULL, *method = NULL;
+    tu_get_t got_challenge = s_param (params, "code_challenge", 256, &challenge);
+    tu_get_t got_method = s_param (params, "code_challenge_method", 32, &method);
+    const char *pkce_problem = NULL;
+    if (got_method == TU_BAD || (got_method == TU_OK && strcmp (method, "S256") != 0))
+        pkce_problem = "code_challenge_method must be S256";
+    else if (got_challenge == TU_ABSENT && got_method == TU_OK)
+        pkce_problem = "code_challenge is missing";
+    else if (got_challenge != TU_ABSENT && got_method == TU_ABSENT)
+        pkce_problem = "code_challenge_method must be S256";
+    else if (got_challenge == TU_BAD || (got_challenge == TU_OK && !s_challenge_valid (challenge)))
+        pkce_problem = "code_challenge is malformed";
+    else if (got_challenge == TU_ABSENT && clients_pkce_required (app, client))
+        pkce_problem = "code_challenge is required for this client";
+    if (pkce_problem) {
+        json_decref (scopes);
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, pkce_problem);
+    }
+
+    //  OpenID Connect Core §3.1.2.1: prompt is a space-delimited list of
+    //  known values; none may not be combined with any other.
+    json_t *prompt = json_array ();
+    got = s_param (params, "prompt", 128, &v);
+    const char *prompt_problem = got == TU_BAD ? "prompt is malformed" : NULL;
+    if (got == TU_OK && !prompt_problem) {
+        json_t *values = tu_scope_parse (v);
+        if (!values && strspn (v, " ") != strlen (v))
+            prompt_problem = "prompt is malformed";
+        json_array_foreach (values, i, scope)
+        {
+            if (!S_IN (json_string_value (scope), s_prompts))
+                prompt_problem = "prompt holds an unknown value";
+        }
+        if (!prompt_problem && tu_has (values, "none") && json_array_size (values) > 1)
+            prompt_problem = "prompt none cannot be combined with other values";
+        if (values) {
+            json_decref (prompt);
+            prompt = values;
+        }
+    }
+    if (prompt_problem || !prompt) {
+        json_decref (scopes);
+        json_decref (prompt);
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST,
+                        prompt_problem ? prompt_problem : "internal error");
+    }
+    //  OpenID Connect Core §11: without prompt=consent, offline_access MUST
+    //  be ignored.
+    if (tu_has (scopes, "offline_access") && !tu_has (prompt, "consent")) {
+        json_array_foreach (scopes, i, scope)
+        {
+            if (strcmp (json_string_value (scope), "offline_access") == 0) {
+                json_array_remove (scopes, i);
+                break;
+            }
+        }
+    }
+
+    json_t *details = json_pack ("{s:s, s:s, s:b, s:o}", "client_id", client->client_id, "client_name",
+                                 client->name, "first_party", client->first_party, "prompt", prompt);
+    if (!details) {
+        json_decref (scopes);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    }
+    const char *problem = NULL;
+    got = s_param (params, "max_age", 32, &v);
+    long max_age = 0;
+    if (got == TU_BAD || (got == TU_OK && s_max_age (v, &max_age)))
+        problem = "max_age must be a non-negative integer";
+    else if (got == TU_OK)
+        json_object_set_new (details, "max_age", json_integer (max_age));
+    got = s_param (params, "display", 16, &v);
+    if (!problem && (got == TU_BAD || (got == TU_OK && !S_IN (v, s_displays))))
+        problem = "display must be page, popup, touch or wap";
+    else if (got == TU_OK)
+        json_object_set_new (details, "display", json_string (v));
+    //  Free-form parameters, bounded and passed on (the gateway escapes them).
+    static const struct {
+        const char *name;
+        size_t max;
+    } s_texts[] = {
+        {"login_hint", HINT_MAX},
+        {"ui_locales", LOCALES_MAX},
+        {"claims_locales", LOCALES_MAX},
+        {"acr_values", LOCALES_MAX},
+    };
+    for (size_t k = 0; k < sizeof s_texts / sizeof s_texts[0] && !problem; k++) {
+        got = s_param (params, s_texts[k].name, s_texts[k].max, &v);
+        if (got == TU_BAD)
+            problem = "a parameter is too long or malformed";
+        else if (got == TU_OK)
+            json_object_set_new (details, s_texts[k].name, json_string (v));
+    }
+    const char *nonce = NULL;
+    if (!problem && s_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
+        problem = "nonce is too long or malformed";
+    if (problem) {
+        json_decref (scopes);
+        json_decref (details);
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, problem);
+    }
+
+    //  The hint last: it is the one check that may need keys-svc.
+    got = s_param (params, "id_token_hint", JWS_MAX_COMPACT, &v);
+    jws_parts_t *hint = NULL;
+    if (got != TU_ABSENT) {
+        const char *sub = NULL;
+        int rc = got == TU_BAD ? 1 : s_check_hint (req, app, client->client_id, v, &hint, &sub);
+        if (rc) {
+            json_decref (scopes);
+            json_decref (details);
+            return rc == 2 ? s_error (req, ctx, result, OST_ERR_TEMPORARILY_UNAVAILABLE,
+                                      "the signing keys cannot be fetched now")
+                           : s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, "id_token_hint is invalid");
+        }
+        json_object_set_new (details, "id_token_hint_sub", json_string (sub));
+        jws_parts_destroy (&hint);
+    }
+
+    //  Store it under a fresh 256-bit id, kept only as its SHA-256.
+    char *request_id = secure_token (REQUEST_ID_BYTES);
+    if (!request_id) {
+        json_decref (scopes);
+        json_decref (details);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    }
+    unsigned char id_hash[TOKEN_HASH_LEN];
+    tu_sha256 (request_id, id_hash);
+    token_request_t stored = {
+        .redirect_uri = (char *)ctx->redirect_uri,
+        .redirect_uri_sent = redirect_uri_sent,
+        .state = (char *)ctx->state,
+        .nonce = (char *)nonce,
+        .scopes = scopes,
+        .code_challenge = (char *)challenge,
+        .details = details,
+    };
+    snprintf (stored.client_id, sizeof stored.client_id, "%s", client->client_id);
+    snprintf (stored.response_mode, sizeof stored.response_mode, "%s", ctx->response_mode);
+    db_status_t st = bus_req_expired (req)
+                         ? DB_ERROR
+                         : token_store_request_insert (thread->db, id_hash, &stored, app->request_ttl);
+    if (st != DB_OK) {
+        secure_free_str (&request_id);
+        json_decref (scopes);
+        json_decref (details);
+        if (bus_req_expired (req))
+            return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
+        return tu_db_fail (req, st);
+    }
+    s_maybe_purge (thread->db);
+
+    //  Q of proto/ops.md: details (prompt, max_age, hints, ...) and the rest.
+    json_t *q = details;
+    json_object_set_new (q, "request_id", json_string (request_id));
+    json_object_set_new (q, "redirect_uri", json_string (ctx->redirect_uri));
+    json_object_set_new (q, "scopes", scopes);
+    if (nonce)
+        json_object_set_new (q, "nonce", json_string (nonce));
+    json_object_set_new (q, "expires_at", json_integer (stored.expires_at));
+    secure_free_str (&request_id);
+    *result = json_pack ("{s:o}", "request", q);
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    return 0;
+}
+
+int
+token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    const json_t *params = json_object_get (body, "params");
+    if (!json_is_object (params))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "params must be a map of strings");
+    const json_t *repeated = json_object_get (body, "repeated");
+    json_t *empty = NULL;
+    if (!repeated || json_is_null (repeated))
+        repeated = empty = json_array ();
+    size_t i;
+    const json_t *name;
+    int repeated_ok = json_is_array (repeated) && json_array_size (repeated) <= REPEATED_MAX;
+    if (repeated_ok)
+        json_array_foreach (repeated, i, name)
+        {
+            repeated_ok &= json_is_string (name);
+        }
+    if (!repeated_ok) {
+        json_decref (empty);
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "repeated must be a list of parameter names");
+    }
+
+    //  1. The client (RFC 6749 §4.1.2.1: a missing or invalid client_id is
+    //  shown to the user, never sent to a redirect URI).
+    const char *client_id = NULL;
+    int rc;
+    token_client_t client;
+    memset (&client, 0, sizeof client);
+    if (s_repeated (repeated, "client_id"))
+        rc = s_page_error (req, result, "client_id is repeated");
+    else if (s_param (params, "client_id", TOKEN_CLIENT_ID_MAX, &client_id) != TU_OK || !*client_id)
+        rc = s_page_error (req, result, "client_id is missing or malformed");
+    else {
+        db_status_t st = token_store_client_get (thread->db, client_id, &client);
+        if (st == DB_NOT_FOUND)
+            rc = s_page_error (req, result, "unknown client");
+        else if (st != DB_OK)
+            rc = tu_db_fail (req, st);
+        else
+            rc = 1;
+    }
+    if (rc != 1) {
+        json_decref (empty);
+        return rc;
+    }
+
+    //  2. The redirect URI: exactly one of the registered ones, compared as
+    //  strings (RFC 6749 §3.1.2.3; RFC 9700 §2.1, §4.1.3: no pattern, no
+    //  prefix). It may be left out only when the client registered exactly
+    //  one (RFC 6749 §3.1.2.3).
+    s_ctx_t ctx = {app, NULL, "query", NULL};
+    const char *redirect_uri = NULL;
+    int sent = 0;
+    if (s_repeated (repeated, "redirect_uri"))
+        rc = s_page_error (req, result, "redirect_uri is repeated");
+    else {
+        tu_get_t got = s_param (params, "redirect_uri", REDIRECT_URI_MAX, &redirect_uri);
+        if (got == TU_BAD || (got == TU_OK && !tu_has (client.redirect_uris, redirect_uri)))
+            rc = s_page_error (req, result, "redirect_uri is not registered for this client");
+        else if (got == TU_ABSENT && json_array_size (client.redirect_uris) != 1)
+            rc = s_page_error (req, result, "redirect_uri is required: the client registered several");
+        else {
+            ctx.redirect_uri =
+                got == TU_OK ? redirect_uri : json_string_value (json_array_get (client.redirect_uris, 0));
+            sent = got == TU_OK;
+            rc = 1;
+        }
+    }
+    if (rc == 1) {
+        //  state: echoed only when it was sent once and fits our bound.
+        int state_problem = 0;
+        const char *state = NULL;
+        if (s_repeated (repeated, "state"))
+            state_problem = 1;
+        else if (s_param (params, "state", STATE_MAX, &state) == TU_BAD)
+            state_problem = 2;
+        else
+            ctx.state = state;
+        rc = s_validate (req, &ctx, &client, params, repeated, sent, state_problem, result);
+    }
+    token_client_clear (&client);
+    json_decref (empty);
+    return rc;
+}

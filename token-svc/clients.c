@@ -1,0 +1,581 @@
+/*  clients - token.client_add, client_list, client_get, client_remove,
+ *  client_rotate_secret, and what the other families need of a client.
+ *
+ *  A confidential client's secret is generated here (256 bits, RFC 6749
+ *  §2.3.1, RFC 9700 §2.5), returned once, and stored only as
+ *  HMAC-SHA256(OSTIARY_CLIENT_SECRET_KEY, secret): a stolen table does not
+ *  give the secrets, and without the key not even an offline guess. */
+#include "clients.h"
+
+#include "jws.h"
+#include "log.h"
+#include "secure.h"
+#include "service.h"
+#include "token_ops.h"
+#include "token_util.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CLIENT_SECRET_BYTES 32
+#define CLIENT_ID_BYTES 16
+#define NAME_MAX_BYTES 128
+#define LIST_MAX 16
+#define REDIRECT_URI_MAX 2048
+
+//  The descriptions that cross the bus: fixed, and within the characters
+//  RFC 6749 §5.2 allows in error_description (no quote, no backslash).
+#define DESC_UNKNOWN_FIELD "the client object has an unknown field"
+#define DESC_CLIENT_ID "client_id must be 1 to 64 characters among A-Z a-z 0-9 . _ ~ -"
+#define DESC_NAME "name must be 1 to 128 bytes of text without control characters"
+#define DESC_TYPE "type must be confidential or public"
+#define DESC_REDIRECTS "redirect_uris must be a list of 1 to 16 distinct URIs"
+#define DESC_REDIRECT_ABS                                                                                    \
+    "every redirect URI must be absolute, printable ASCII without spaces, at most 2048 bytes"
+#define DESC_REDIRECT_FRAGMENT "a redirect URI must not contain a fragment"
+#define DESC_REDIRECT_SCHEME                                                                                 \
+    "a redirect URI must use https, http, or (public clients only) a private-use scheme such as "            \
+    "com.example.app"
+#define DESC_REDIRECT_AUTHORITY "an http or https redirect URI needs a host and no user information"
+#define DESC_REDIRECT_HTTP "http redirect URIs are only allowed for loopback hosts in production mode"
+#define DESC_GRANTS                                                                                          \
+    "grant_types must be distinct values among authorization_code, refresh_token, client_credentials"
+#define DESC_GRANT_PUBLIC "a public client cannot use the client_credentials grant"
+#define DESC_RESPONSES "response_types must be [code] with the authorization_code grant, and empty without it"
+#define DESC_SCOPES                                                                                          \
+    "scopes must be distinct values among openid, profile, email, address, phone, offline_access"
+#define DESC_METHOD                                                                                          \
+    "token_endpoint_auth_method must be client_secret_basic or client_secret_post for a confidential "       \
+    "client, none "                                                                                          \
+    "for a public one"
+#define DESC_ALG "id_token_signed_response_alg must be RS256, ES256 or EdDSA"
+#define DESC_PKCE "require_pkce must be a boolean, and true for a public client"
+#define DESC_FIRST_PARTY "first_party must be a boolean"
+#define DESC_DUPLICATE "client_id already exists"
+#define DESC_NOT_FOUND "no such client"
+#define DESC_PUBLIC_SECRET "a public client has no secret"
+#define DESC_BAD_ID "client_id is missing or malformed"
+#define DESC_INTERNAL "internal error"
+
+static const char *const s_fields[] = {
+    "client_id",
+    "name",
+    "type",
+    "redirect_uris",
+    "grant_types",
+    "response_types",
+    "scopes",
+    "token_endpoint_auth_method",
+    "id_token_signed_response_alg",
+    "require_pkce",
+    "first_party",
+};
+
+//  The one description that is not the caller's fault (compared by address).
+static const char s_desc_internal[] = DESC_INTERNAL;
+
+static const char *const s_grants[] = {"authorization_code", "refresh_token", "client_credentials"};
+
+//  ------------------------------------------------------------- helpers
+
+int
+clients_pkce_required (const token_app_t *app, const token_client_t *client)
+{
+    if (client->is_public)
+        return 1;
+    return client->require_pkce >= 0 ? client->require_pkce : app->pkce_required;
+}
+
+json_t *
+clients_view (const token_app_t *app, const token_client_t *c)
+{
+    return json_pack ("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b, s:b, s:I}", "client_id",
+                      c->client_id, "name", c->name, "type", c->is_public ? "public" : "confidential",
+                      "redirect_uris", c->redirect_uris, "grant_types", c->grant_types, "response_types",
+                      c->response_types, "scopes", c->scopes, "token_endpoint_auth_method", c->auth_method,
+                      "id_token_signed_response_alg", c->id_token_alg, "require_pkce",
+                      clients_pkce_required (app, c), "first_party", c->first_party, "created_at",
+                      (json_int_t)c->created_at);
+}
+
+//  HMAC-SHA256 of a secret under the server key. 0 ok, -1 failure.
+static int
+s_secret_hash (const token_app_t *app, const char *secret, unsigned char out[TOKEN_HASH_LEN])
+{
+    unsigned int len = 0;
+    if (!HMAC (EVP_sha256 (), app->secret_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)secret,
+               strlen (secret), out, &len) ||
+        len != TOKEN_HASH_LEN)
+        return -1;
+    return 0;
+}
+
+int
+clients_secret_matches (const token_app_t *app, const token_client_t *client, const char *secret)
+{
+    unsigned char hash[TOKEN_HASH_LEN];
+    if (s_secret_hash (app, secret ? secret : "", hash))
+        return 0;
+    int equal = secure_equal (hash, sizeof hash, client->secret_hash, sizeof client->secret_hash);
+    secure_wipe (hash, sizeof hash);
+    return equal && secret && client->has_secret && !client->is_public;
+}
+
+//  A new secret and its hash. The secret is freed with secure_free_str.
+static char *
+s_new_secret (const token_app_t *app, unsigned char hash[TOKEN_HASH_LEN])
+{
+    char *secret = secure_token (CLIENT_SECRET_BYTES);
+    if (secret && s_secret_hash (app, secret, hash))
+        secure_free_str (&secret);
+    return secret;
+}
+
+static int
+s_client_id_valid (const char *id)
+{
+    size_t n = strlen (id);
+    if (n < 1 || n > TOKEN_CLIENT_ID_MAX)
+        return 0;
+    //  RFC 3986 unreserved characters: safe in URLs, forms and the Basic
+    //  header (RFC 6749 §2.3.1 form-encodes the id, but a ':' would still
+    //  confuse clients that do not).
+    return strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-") == n;
+}
+
+static int
+s_name_valid (const char *name)
+{
+    size_t n = strlen (name);
+    if (n < 1 || n > NAME_MAX_BYTES)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+//  RFC 8252 §7.3, §8.3: loopback hosts: 127.0.0.0/8, [::1], localhost.
+static int
+s_loopback (const char *host, size_t len)
+{
+    if ((len == 9 && strncasecmp (host, "localhost", 9) == 0) ||
+        (len == 5 && strncmp (host, "[::1]", 5) == 0))
+        return 1;
+    if (len < 7 || len > 15 || strncmp (host, "127.", 4) != 0)
+        return 0;
+    int dots = 0, digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (host[i] == '.') {
+            if (digits == 0)
+                return 0;
+            dots++;
+            digits = 0;
+        } else if (host[i] >= '0' && host[i] <= '9' && ++digits <= 3)
+            continue;
+        else
+            return 0;
+    }
+    return dots == 3 && digits > 0;
+}
+
+//  Checks one redirect URI for registration. NULL when acceptable, else the
+//  description of the problem. RFC 6749 §3.1.2: absolute, no fragment;
+//  RFC 9700 §2.1 and §4.1.1: exact matching later, https (http only for
+//  loopback in production); RFC 8252 §7.1: private-use schemes for native
+//  (public) clients.
+static const char *
+s_redirect_uri_problem (const token_app_t *app, const char *uri, int is_public)
+{
+    size_t len = strlen (uri);
+    if (len == 0 || len > REDIRECT_URI_MAX || !tu_printable (uri, 0))
+        return DESC_REDIRECT_ABS;
+    if (strchr (uri, '#'))
+        return DESC_REDIRECT_FRAGMENT;
+    //  RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+    size_t slen = strspn (uri, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.");
+    if (slen == 0 || uri[slen] != ':' || !((uri[0] | 0x20) >= 'a' && (uri[0] | 0x20) <= 'z'))
+        return DESC_REDIRECT_ABS;
+    int https = slen == 5 && strncasecmp (uri, "https", 5) == 0;
+    int http = slen == 4 && strncasecmp (uri, "http", 4) == 0;
+    if (!https && !http) {
+        if (!is_public || !memchr (uri, '.', slen) || uri[slen + 1] == '\0')
+            return DESC_REDIRECT_SCHEME;
+        return NULL;
+    }
+    const char *rest = uri + slen + 1;
+    if (strncmp (rest, "//", 2) != 0)
+        return DESC_REDIRECT_AUTHORITY;
+    const char *authority = rest + 2;
+    size_t alen = strcspn (authority, "/?");
+    if (alen == 0 || memchr (authority, '@', alen))
+        return DESC_REDIRECT_AUTHORITY;
+    //  The host is the authority without its port (an IPv6 literal keeps its brackets).
+    size_t hlen = alen;
+    if (authority[0] == '[') {
+        const char *close = memchr (authority, ']', alen);
+        if (!close)
+            return DESC_REDIRECT_AUTHORITY;
+        hlen = (size_t)(close - authority) + 1;
+        if (hlen < alen && authority[hlen] != ':')
+            return DESC_REDIRECT_AUTHORITY;
+    } else {
+        const char *colon = memchr (authority, ':', alen);
+        if (colon)
+            hlen = (size_t)(colon - authority);
+    }
+    if (hlen == 0)
+        return DESC_REDIRECT_AUTHORITY;
+    if (http && app->production && !s_loopback (authority, hlen))
+        return DESC_REDIRECT_HTTP;
+    return NULL;
+}
+
+//  Reads an optional list of distinct strings, each at most max_len bytes.
+//  TU_ABSENT leaves *out NULL; TU_OK gives a new array.
+static tu_get_t
+s_string_list (const json_t *body, const char *name, size_t max_len, json_t **out)
+{
+    *out = NULL;
+    const json_t *v = json_object_get (body, name);
+    if (!v || json_is_null (v))
+        return TU_ABSENT;
+    if (!json_is_array (v) || json_array_size (v) > LIST_MAX)
+        return TU_BAD;
+    json_t *list = json_array ();
+    size_t i;
+    const json_t *item;
+    json_array_foreach (v, i, item)
+    {
+        if (!json_is_string (item) || json_string_length (item) > max_len ||
+            strlen (json_string_value (item)) != json_string_length (item) ||
+            tu_has (list, json_string_value (item))) {
+            json_decref (list);
+            return TU_BAD;
+        }
+        json_array_append (list, (json_t *)item);
+    }
+    *out = list;
+    return TU_OK;
+}
+
+//  Validates a token.client_add body into *c. NULL when it is acceptable,
+//  else the description of the first problem.
+static const char *
+s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
+{
+    memset (c, 0, sizeof *c);
+    const char *key;
+    const json_t *value;
+    json_object_foreach ((json_t *)body, key, value)
+    {
+        int known = 0;
+        for (size_t i = 0; i < sizeof s_fields / sizeof s_fields[0]; i++)
+            known |= strcmp (key, s_fields[i]) == 0;
+        if (!known)
+            return DESC_UNKNOWN_FIELD;
+    }
+    const char *s = NULL;
+    tu_get_t got = tu_string (body, "client_id", TOKEN_CLIENT_ID_MAX, &s);
+    if (got == TU_BAD || (got == TU_OK && !s_client_id_valid (s)))
+        return DESC_CLIENT_ID;
+    if (got == TU_OK)
+        memcpy (c->client_id, s, strlen (s) + 1);
+    else {
+        char *id = secure_token (CLIENT_ID_BYTES);
+        if (!id)
+            return s_desc_internal;
+        snprintf (c->client_id, sizeof c->client_id, "%s", id);
+        secure_free_str (&id);
+    }
+
+    got = tu_string (body, "name", NAME_MAX_BYTES, &s);
+    if (got == TU_BAD || (got == TU_OK && !s_name_valid (s)))
+        return DESC_NAME;
+    c->name = strdup (got == TU_OK ? s : c->client_id);
+    if (!c->name)
+        return s_desc_internal;
+
+    got = tu_string (body, "type", 16, &s);
+    if (got == TU_BAD || (got == TU_OK && strcmp (s, "public") != 0 && strcmp (s, "confidential") != 0))
+        return DESC_TYPE;
+    c->is_public = got == TU_OK && strcmp (s, "public") == 0;
+
+    got = tu_string (body, "token_endpoint_auth_method", 32, &s);
+    if (got == TU_BAD)
+        return DESC_METHOD;
+    const char *method = got == TU_OK ? s : c->is_public ? "none" : "client_secret_basic";
+    //  RFC 6749 §2.1, §2.3.1: a public client cannot keep a secret, so it
+    //  authenticates with nothing; a confidential one with its secret.
+    if (c->is_public
+            ? strcmp (method, "none") != 0
+            : strcmp (method, "client_secret_basic") != 0 && strcmp (method, "client_secret_post") != 0)
+        return DESC_METHOD;
+    snprintf (c->auth_method, sizeof c->auth_method, "%s", method);
+
+    if (s_string_list (body, "grant_types", 32, &c->grant_types) == TU_BAD)
+        return DESC_GRANTS;
+    if (!c->grant_types)
+        c->grant_types = json_pack ("[s]", "authorization_code");
+    if (!c->grant_types || json_array_size (c->grant_types) == 0)
+        return DESC_GRANTS;
+    size_t i;
+    json_t *item;
+    json_array_foreach (c->grant_types, i, item)
+    {
+        int known = 0;
+        for (size_t k = 0; k < sizeof s_grants / sizeof s_grants[0]; k++)
+            known |= strcmp (json_string_value (item), s_grants[k]) == 0;
+        if (!known)
+            return DESC_GRANTS;
+    }
+    //  RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+    if (c->is_public && tu_has (c->grant_types, "client_credentials"))
+        return DESC_GRANT_PUBLIC;
+    int code_flow = tu_has (c->grant_types, "authorization_code");
+
+    //  OpenID Connect Dynamic Client Registration §2: response_types and
+    //  grant_types must agree (code ⇔ authorization_code).
+    if (s_string_list (body, "response_types", 16, &c->response_types) == TU_BAD)
+        return DESC_RESPONSES;
+    if (!c->response_types)
+        c->response_types = code_flow ? json_pack ("[s]", "code") : json_array ();
+    if (!c->response_types)
+        return s_desc_internal;
+    if (code_flow ? json_array_size (c->response_types) != 1 || !tu_has (c->response_types, "code")
+                  : json_array_size (c->response_types) != 0)
+        return DESC_RESPONSES;
+
+    if (s_string_list (body, "redirect_uris", REDIRECT_URI_MAX, &c->redirect_uris) == TU_BAD)
+        return DESC_REDIRECTS;
+    if (!c->redirect_uris)
+        c->redirect_uris = json_array ();
+    if (!c->redirect_uris)
+        return s_desc_internal;
+    //  RFC 9700 §2.1: clients of the code flow register their redirect URIs.
+    if (code_flow && json_array_size (c->redirect_uris) == 0)
+        return DESC_REDIRECTS;
+    json_array_foreach (c->redirect_uris, i, item)
+    {
+        const char *problem = s_redirect_uri_problem (app, json_string_value (item), c->is_public);
+        if (problem)
+            return problem;
+    }
+
+    if (s_string_list (body, "scopes", 32, &c->scopes) == TU_BAD)
+        return DESC_SCOPES;
+    if (!c->scopes)
+        c->scopes = json_pack ("[s]", "openid");
+    if (!c->scopes)
+        return s_desc_internal;
+    json_array_foreach (c->scopes, i, item)
+    {
+        if (!tu_scope_known (json_string_value (item)))
+            return DESC_SCOPES;
+    }
+
+    got = tu_string (body, "id_token_signed_response_alg", 8, &s);
+    if (got == TU_BAD)
+        return DESC_ALG;
+    const char *alg = got == TU_OK ? s : "RS256";
+    //  OpenID Connect Core §15.1: RS256 must be supported; "none" never is.
+    jws_alg_t parsed = jws_alg_parse (alg);
+    if (parsed == JWS_ALG_NONE || strcmp (jws_alg_name (parsed), alg) != 0)
+        return DESC_ALG;
+    snprintf (c->id_token_alg, sizeof c->id_token_alg, "%s", alg);
+
+    int flag = 0;
+    got = tu_bool (body, "require_pkce", &flag);
+    //  RFC 9700 §2.1.1: public clients MUST use PKCE; it cannot be turned off.
+    if (got == TU_BAD || (got == TU_OK && c->is_public && !flag))
+        return DESC_PKCE;
+    c->require_pkce = c->is_public ? 1 : got == TU_OK ? flag : -1;
+
+    got = tu_bool (body, "first_party", &flag);
+    if (got == TU_BAD)
+        return DESC_FIRST_PARTY;
+    c->first_party = got == TU_OK && flag;
+    return NULL;
+}
+
+//  ------------------------------------------------------------- handlers
+
+int
+token_op_client_add (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    token_client_t c;
+    const char *problem = s_parse_client (app, body, &c);
+    if (problem) {
+        token_client_clear (&c);
+        return tu_fail (req, problem == s_desc_internal ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST,
+                        problem);
+    }
+    char *secret = NULL;
+    if (!c.is_public) {
+        secret = s_new_secret (app, c.secret_hash);
+        if (!secret) {
+            token_client_clear (&c);
+            return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        }
+        c.has_secret = 1;
+    }
+    if (bus_req_expired (req)) {
+        secure_free_str (&secret);
+        token_client_clear (&c);
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
+    }
+    db_status_t st = token_store_client_insert (thread->db, &c);
+    char id[TOKEN_CLIENT_ID_MAX + 1];
+    memcpy (id, c.client_id, sizeof id);
+    token_client_clear (&c);
+    if (st == DB_CONFLICT) {
+        secure_free_str (&secret);
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, DESC_DUPLICATE);
+    }
+    if (st == DB_OK)
+        st = token_store_client_get (thread->db, id, &c);
+    if (st != DB_OK) {
+        secure_free_str (&secret);
+        return tu_db_fail (req, st);
+    }
+    json_t *view = clients_view (app, &c);
+    token_client_clear (&c);
+    *result = view ? json_pack ("{s:o}", "client", view) : NULL;
+    //  The secret is shown this once; only its keyed hash stays.
+    if (*result && secret)
+        json_object_set_new (*result, "client_secret", json_string (secret));
+    secure_free_str (&secret);
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    log_info ("client %s registered", id);
+    return 0;
+}
+
+int
+token_op_client_list (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    token_client_t *list = NULL;
+    size_t n = 0;
+    db_status_t st = token_store_client_list (thread->db, &list, &n);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    json_t *clients = json_array ();
+    for (size_t i = 0; i < n; i++) {
+        if (clients && json_array_append_new (clients, clients_view (app, &list[i]))) {
+            json_decref (clients);
+            clients = NULL;
+        }
+        token_client_clear (&list[i]);
+    }
+    free (list);
+    *result = clients ? json_pack ("{s:o}", "clients", clients) : NULL;
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    return 0;
+}
+
+//  The client_id member of a body naming one client, or NULL after failing req.
+static const char *
+s_body_client_id (bus_req_t *req, const json_t *body)
+{
+    const char *id = NULL;
+    if (tu_string (body, "client_id", TOKEN_CLIENT_ID_MAX, &id) != TU_OK || !s_client_id_valid (id)) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_BAD_ID);
+        return NULL;
+    }
+    return id;
+}
+
+int
+token_op_client_get (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    const char *id = s_body_client_id (req, body);
+    if (!id)
+        return -1;
+    token_client_t c;
+    db_status_t st = token_store_client_get (thread->db, id, &c);
+    if (st == DB_NOT_FOUND)
+        return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    json_t *view = clients_view (app, &c);
+    token_client_clear (&c);
+    *result = view ? json_pack ("{s:o}", "client", view) : NULL;
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    return 0;
+}
+
+int
+token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
+{
+    service_thread_t *thread = req->thread_state;
+    const char *id = s_body_client_id (req, body);
+    if (!id)
+        return -1;
+    if (bus_req_expired (req))
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
+    //  The client's requests, codes and consents go with it (ON DELETE
+    //  CASCADE): nothing can be exchanged for it afterwards.
+    int removed = 0;
+    db_status_t st = token_store_client_delete (thread->db, id, &removed);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    if (!removed)
+        return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
+    log_info ("client %s removed", id);
+    *result = json_pack ("{s:b}", "removed", 1);
+    return 0;
+}
+
+int
+token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    const char *id = s_body_client_id (req, body);
+    if (!id)
+        return -1;
+    unsigned char hash[TOKEN_HASH_LEN];
+    char *secret = s_new_secret (app, hash);
+    if (!secret)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    if (bus_req_expired (req)) {
+        secure_free_str (&secret);
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
+    }
+    //  One UPDATE guarded by type = 'confidential': the old secret stops
+    //  working the moment the new one is stored.
+    int changed = 0;
+    db_status_t st = token_store_client_set_secret (thread->db, id, hash, &changed);
+    secure_wipe (hash, sizeof hash);
+    if (st != DB_OK || !changed) {
+        secure_free_str (&secret);
+        if (st != DB_OK)
+            return tu_db_fail (req, st);
+        token_client_t c;
+        st = token_store_client_get (thread->db, id, &c);
+        token_client_clear (&c);
+        if (st == DB_OK)
+            return tu_fail (req, OST_ERR_INVALID_REQUEST, DESC_PUBLIC_SECRET);
+        if (st == DB_NOT_FOUND)
+            return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
+        return tu_db_fail (req, st);
+    }
+    *result = json_pack ("{s:s, s:s}", "client_id", id, "client_secret", secret);
+    secure_free_str (&secret);
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    log_info ("client %s: secret rotated", id);
+    return 0;
+}

@@ -1,0 +1,24 @@
+/*  clients - registered OAuth clients: what the other families need of
+ *  them (the public view, PKCE policy, secret verification). The token.client_*
+ *  handlers are in token_ops.h. */
+#ifndef TOKEN_CLIENTS_H
+#define TOKEN_CLIENTS_H
+
+#include "token_app.h"
+#include "token_store.h"
+
+#include <jansson.h>
+
+//  The client object of proto/ops.md (never the secret nor its hash).
+json_t *clients_view (const token_app_t *app, const token_client_t *client);
+//  RFC 7636, RFC 9700 §2.1.1: 1 when the client must send a code_challenge:
+//  always for public clients, else its own choice or, when it made none,
+//  OSTIARY_PKCE_REQUIRED.
+int clients_pkce_required (const token_app_t *app, const token_client_t *client);
+//  1 when secret is the client's secret: its HMAC-SHA256 under the server key
+//  compared in constant time with the stored one. A client without a secret
+//  (or secret NULL) never matches; the HMAC is computed anyway so that the
+//  time taken does not tell the two cases apart.
+int clients_secret_matches (const token_app_t *app, const token_client_t *client, const char *secret);
+
+#endif

@@ -1,0 +1,97 @@
+/*  token_app - token-svc's shared settings. See token_app.h. */
+#include "token_app.h"
+
+#include "b64url.h"
+#include "log.h"
+#include "secure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  How long the JWKS is cached at most, whatever OSTIARY_JWKS_MAX_AGE says:
+//  a retired key leaves our cache quickly; a new kid triggers a refetch anyway.
+#define TOKEN_JWKS_CACHE_MAX_S 60
+
+token_app_t *
+token_app_new (const config_t *cfg)
+{
+    token_app_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    //  OpenID Connect Discovery §4.3: the iss we put in tokens and responses
+    //  is the configured issuer byte for byte (as discovery publishes it);
+    //  only the URLs built from it drop a trailing slash.
+    size_t ilen = strlen (cfg->issuer);
+    while (ilen > 0 && cfg->issuer[ilen - 1] == '/')
+        ilen--;
+    if (ilen == 0 ||
+        (strncmp (cfg->issuer, "https://", 8) != 0 && strncmp (cfg->issuer, "http://", 7) != 0) ||
+        strpbrk (cfg->issuer, "?# ")) {
+        fprintf (stderr,
+                 "token-svc: OSTIARY_ISSUER must be an http or https URL without query or fragment\n");
+        token_app_destroy (&self);
+        return NULL;
+    }
+    self->issuer = strdup (cfg->issuer);
+    if (!self->issuer || asprintf (&self->access_token_aud, "%.*s/userinfo", (int)ilen, cfg->issuer) < 0) {
+        self->access_token_aud = NULL;
+        token_app_destroy (&self);
+        return NULL;
+    }
+    if (strcmp (cfg->mode, "production") == 0)
+        self->production = 1;
+    else if (strcmp (cfg->mode, "development") != 0) {
+        fprintf (stderr, "token-svc: OSTIARY_MODE must be development or production\n");
+        token_app_destroy (&self);
+        return NULL;
+    }
+    //  The HMAC key of client secrets: exactly 256 bits, base64url.
+    const char *key = cfg->client_secret_key;
+    if (b64url_decode (key, strlen (key), self->secret_key, sizeof self->secret_key) !=
+        TOKEN_SECRET_KEY_LEN) {
+        fprintf (stderr,
+                 "token-svc: OSTIARY_CLIENT_SECRET_KEY must be 32 bytes, base64url without padding\n");
+        token_app_destroy (&self);
+        return NULL;
+    }
+    self->access_token_alg = jws_alg_parse (cfg->access_token_alg);
+    if (self->access_token_alg == JWS_ALG_NONE) {
+        fprintf (stderr, "token-svc: OSTIARY_ACCESS_TOKEN_ALG must be RS256, ES256 or EdDSA\n");
+        token_app_destroy (&self);
+        return NULL;
+    }
+    //  A key stays in the JWKS for OSTIARY_KEYS_TOKEN_LIFETIME_MAX after it
+    //  stopped signing; a token living longer could outlive its key there.
+    if (cfg->access_token_ttl > cfg->keys_token_lifetime_max ||
+        cfg->id_token_ttl > cfg->keys_token_lifetime_max)
+        log_warn ("token lifetimes exceed OSTIARY_KEYS_TOKEN_LIFETIME_MAX: tokens may outlive their key in "
+                  "the JWKS");
+    self->code_ttl = cfg->code_ttl;
+    self->access_token_ttl = cfg->access_token_ttl;
+    self->id_token_ttl = cfg->id_token_ttl;
+    self->request_ttl = cfg->authz_request_ttl;
+    self->clock_skew = cfg->clock_skew;
+    self->pkce_required = (int)cfg->pkce_required;
+    long cache = cfg->jwks_max_age < TOKEN_JWKS_CACHE_MAX_S ? cfg->jwks_max_age : TOKEN_JWKS_CACHE_MAX_S;
+    self->jwks = token_jwks_new ((int)cache);
+    if (!self->jwks) {
+        token_app_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+token_app_destroy (token_app_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    token_app_t *self = *self_p;
+    free (self->issuer);
+    free (self->access_token_aud);
+    token_jwks_destroy (&self->jwks);
+    secure_wipe (self, sizeof *self);
+    free (self);
+    *self_p = NULL;
+}

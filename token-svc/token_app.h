@@ -1,0 +1,37 @@
+/*  token_app - what every token-svc handler shares: the settings it runs
+ *  with (read once at start-up, validated there), the key that protects
+ *  client secrets, and the process's cache of the public JWKS. Immutable
+ *  after start-up except the JWKS cache, which locks itself. */
+#ifndef TOKEN_APP_H
+#define TOKEN_APP_H
+
+#include "config.h"
+#include "jws.h"
+#include "ost.h"
+#include "token_jwks.h"
+
+#include <stddef.h>
+
+#define TOKEN_SECRET_KEY_LEN 32
+
+typedef struct {
+    char *issuer;           //  OSTIARY_ISSUER, exactly as configured
+    char *access_token_aud; //  the audience of our access tokens: issuer + "/userinfo"
+    int production;         //  OSTIARY_MODE=production
+    unsigned char secret_key[TOKEN_SECRET_KEY_LEN]; //  HMAC key of client secrets
+    long code_ttl;
+    long access_token_ttl;
+    long id_token_ttl;
+    long request_ttl;
+    long clock_skew;
+    int pkce_required; //  default for confidential clients without a choice
+    jws_alg_t access_token_alg;
+    token_jwks_t *jwks;
+} token_app_t;
+
+//  Validates the settings token-svc needs beyond config.def's own checks.
+//  NULL (after a message on stderr) when one is unusable.
+token_app_t *token_app_new (const config_t *cfg);
+void token_app_destroy (token_app_t **self_p);
+
+#endif

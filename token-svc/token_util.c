@@ -1,0 +1,221 @@
+/*  token_util - shared helpers of token-svc. See token_util.h. */
+#include "token_util.h"
+
+#include "bus_msg.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  What a reply and the broker's forwarding need after a handler finishes.
+#define REPLY_MARGIN_MS 50
+
+tu_get_t
+tu_string (const json_t *obj, const char *name, size_t max, const char **out)
+{
+    *out = NULL;
+    const json_t *v = json_object_get (obj, name);
+    if (!v || json_is_null (v))
+        return TU_ABSENT;
+    if (!json_is_string (v))
+        return TU_BAD;
+    size_t len = json_string_length (v);
+    const char *s = json_string_value (v);
+    if (len > max || strlen (s) != len)
+        return TU_BAD;
+    *out = s;
+    return TU_OK;
+}
+
+tu_get_t
+tu_bool (const json_t *obj, const char *name, int *out)
+{
+    const json_t *v = json_object_get (obj, name);
+    if (!v || json_is_null (v))
+        return TU_ABSENT;
+    if (!json_is_boolean (v))
+        return TU_BAD;
+    *out = json_is_true (v);
+    return TU_OK;
+}
+
+int
+tu_fail (bus_req_t *req, ost_err_t err, const char *description)
+{
+    bus_req_fail (req, err, description);
+    return -1;
+}
+
+int
+tu_db_fail (bus_req_t *req, db_status_t st)
+{
+    if (st == DB_UNAVAILABLE || st == DB_RETRY)
+        return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the token database is not reachable");
+    return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+}
+
+json_t *
+tu_redirect (const char *issuer, const char *redirect_uri, const char *response_mode, const char *state,
+             json_t *params)
+{
+    if (!params)
+        return NULL;
+    //  RFC 6749 §4.1.2, §4.1.2.1: state exactly as the client sent it.
+    if ((state && json_object_set_new (params, "state", json_string (state))) ||
+        json_object_set_new (params, "iss", json_string (issuer))) {
+        json_decref (params);
+        return NULL;
+    }
+    return json_pack ("{s:s, s:s, s:o}", "redirect_uri", redirect_uri, "response_mode", response_mode,
+                      "params", params);
+}
+
+void
+tu_sha256 (const char *text, unsigned char out[32])
+{
+    SHA256 ((const unsigned char *)text, strlen (text), out);
+}
+
+int
+tu_time_left_ms (const bus_req_t *req)
+{
+    int64_t left = req->deadline_ms - bus_now_ms () - REPLY_MARGIN_MS;
+    if (left <= 0)
+        return 0;
+    return left > 600000 ? 600000 : (int)left;
+}
+
+int64_t
+tu_now (void)
+{
+    return (int64_t)time (NULL);
+}
+
+int
+tu_printable (const char *s, int spaces)
+{
+    for (; *s; s++)
+        if (!((*s >= 0x21 && *s <= 0x7e) || (spaces && *s == ' ')))
+            return 0;
+    return 1;
+}
+
+static const char *const s_known_scopes[] = {
+    //  OpenID Connect Core §3.1.2.1, §5.4.
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    //  OpenID Connect Core §11 (refresh tokens arrive with issue 4).
+    "offline_access",
+};
+
+int
+tu_scope_known (const char *scope)
+{
+    for (size_t i = 0; i < sizeof s_known_scopes / sizeof s_known_scopes[0]; i++)
+        if (strcmp (scope, s_known_scopes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+//  RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+static int
+s_scope_char (char c)
+{
+    return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+}
+
+json_t *
+tu_scope_parse (const char *scope)
+{
+    json_t *list = json_array ();
+    if (!list)
+        return NULL;
+    const char *p = scope;
+    while (*p) {
+        //  §3.3: tokens are separated by single spaces; leading, trailing
+        //  and doubled spaces are tolerated (many clients send them).
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        const char *start = p;
+        while (*p && *p != ' ') {
+            if (!s_scope_char (*p)) {
+                json_decref (list);
+                return NULL;
+            }
+            p++;
+        }
+        json_t *token = json_stringn (start, (size_t)(p - start));
+        if (!token) {
+            json_decref (list);
+            return NULL;
+        }
+        if (tu_has (list, json_string_value (token)))
+            json_decref (token);
+        else
+            json_array_append_new (list, token);
+    }
+    if (json_array_size (list) == 0) {
+        json_decref (list);
+        return NULL;
+    }
+    return list;
+}
+
+char *
+tu_scope_join (const json_t *scopes)
+{
+    size_t len = 1;
+    size_t i;
+    const json_t *v;
+    json_array_foreach (scopes, i, v)
+    {
+        if (!json_is_string (v))
+            return NULL;
+        len += json_string_length (v) + 1;
+    }
+    char *out = malloc (len);
+    if (!out)
+        return NULL;
+    size_t used = 0;
+    json_array_foreach (scopes, i, v)
+    {
+        if (used)
+            out[used++] = ' ';
+        memcpy (out + used, json_string_value (v), json_string_length (v));
+        used += json_string_length (v);
+    }
+    out[used] = '\0';
+    return out;
+}
+
+int
+tu_has (const json_t *array, const char *s)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (array, i, v)
+    {
+        if (json_is_string (v) && strcmp (json_string_value (v), s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int
+tu_subset (const json_t *a, const json_t *b)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (a, i, v)
+    {
+        if (!json_is_string (v) || !tu_has (b, json_string_value (v)))
+            return 0;
+    }
+    return 1;
+}

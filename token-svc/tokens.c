@@ -1,0 +1,386 @@
+/*  tokens - token.exchange: the token endpoint (RFC 6749 §3.2, §4.1.3,
+ *  §5.1, §5.2; RFC 7636 §4.5, §4.6; OpenID Connect Core §3.1.3). Issue 3
+ *  serves the authorization_code grant; refresh_token and
+ *  client_credentials come with issue 4.
+ *
+ *  The code is consumed inside a transaction that also records the access
+ *  token's jti, and is committed only after both tokens are signed: the
+ *  client gets tokens if and only if the code is used up, and a replay
+ *  (which waits on the row lock, then finds the code consumed) always finds
+ *  the jti to revoke. */
+#include "b64url.h"
+#include "clients.h"
+#include "log.h"
+#include "secure.h"
+#include "service.h"
+#include "token_app.h"
+#include "token_ops.h"
+#include "token_store.h"
+#include "token_util.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SECRET_MAX 512
+#define REDIRECT_URI_MAX 2048
+//  Our codes are 32 random bytes in base64url: 43 characters.
+#define CODE_LEN 43
+//  RFC 7636 §4.1: code_verifier is 43 to 128 unreserved characters.
+#define VERIFIER_MIN 43
+#define VERIFIER_MAX 128
+#define JTI_BYTES 16
+
+#define DESC_CLIENT "client authentication failed"
+#define DESC_BAD_CODE "the authorization code is invalid, expired or used"
+#define DESC_INTERNAL "internal error"
+#define DESC_DEADLINE "the request deadline passed"
+
+//  ------------------------------------------------------------- client authentication
+
+//  RFC 6749 §2.3.1, §3.2.1: authenticates the client of a token request
+//  with exactly one method, the one it registered. Every failure is
+//  invalid_client with one description (no hint whether the id or the
+//  secret was wrong). 0 with *client loaded, -1 after failing req.
+static int
+s_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, token_client_t *client)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    memset (client, 0, sizeof *client);
+    const char *form_id = NULL, *form_secret = NULL, *id = NULL, *secret = NULL;
+    tu_get_t got_id = tu_string (form, "client_id", TOKEN_CLIENT_ID_MAX, &form_id);
+    tu_get_t got_secret = tu_string (form, "client_secret", SECRET_MAX, &form_secret);
+    const char *method;
+    if (basic) {
+        //  RFC 6749 §2.3: "The client MUST NOT use more than one
+        //  authentication method in each request."
+        if (got_secret != TU_ABSENT)
+            return tu_fail (req, OST_ERR_INVALID_REQUEST, "use exactly one client authentication method");
+        if (tu_string (basic, "client_id", TOKEN_CLIENT_ID_MAX, &id) != TU_OK ||
+            tu_string (basic, "client_secret", SECRET_MAX, &secret) != TU_OK)
+            return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+        if (got_id == TU_BAD || (got_id == TU_OK && strcmp (form_id, id) != 0))
+            return tu_fail (req, OST_ERR_INVALID_REQUEST,
+                            "client_id does not match the Authorization header");
+        method = "client_secret_basic";
+    } else if (got_secret != TU_ABSENT) {
+        if (got_secret == TU_BAD || got_id != TU_OK)
+            return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+        id = form_id;
+        secret = form_secret;
+        method = "client_secret_post";
+    } else if (got_id == TU_OK) {
+        //  RFC 6749 §4.1.3, RFC 7636: a public client names itself and proves
+        //  possession of the code with its code_verifier.
+        id = form_id;
+        method = "none";
+    } else
+        //  RFC 6749 §5.2: "no client authentication included".
+        return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+
+    db_status_t st = *id ? token_store_client_get (thread->db, id, client) : DB_NOT_FOUND;
+    if (st != DB_OK && st != DB_NOT_FOUND)
+        return tu_db_fail (req, st);
+    //  The secret check runs for unknown clients too (against an empty
+    //  record), so the time taken does not tell whether the id exists.
+    int secret_ok = clients_secret_matches (app, client, secret);
+    int ok = st == DB_OK && strcmp (client->auth_method, method) == 0 &&
+             (strcmp (method, "none") == 0 ? client->is_public : secret_ok);
+    if (!ok) {
+        log_info ("client authentication failed (%s, method %s)",
+                  st == DB_OK ? "known client" : "unknown client", method);
+        token_client_clear (client);
+        return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+    }
+    return 0;
+}
+
+//  ------------------------------------------------------------- signing
+
+//  Asks keys-svc to sign claims (it frames the header: alg, kid, typ).
+//  *jws (free()). -1 after failing req.
+static int
+s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws)
+{
+    service_thread_t *thread = req->thread_state;
+    *jws = NULL;
+    int timeout = tu_time_left_ms (req);
+    if (timeout <= 0)
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+    json_t *body = json_pack ("{s:O, s:s, s:s}", "claims", claims, "alg", alg, "typ", typ);
+    json_t *res = NULL;
+    bus_error_t error;
+    int rc = body ? bus_client_call (thread->bus, "keys.sign", body, timeout, &res, &error) : -1;
+    json_decref (body);
+    if (rc) {
+        log_error ("keys.sign (%s) failed: %s", alg, body ? error.code : "no memory");
+        json_decref (res);
+        if (body && (error.err == OST_ERR_TEMPORARILY_UNAVAILABLE || error.err == OST_ERR_DEADLINE_EXCEEDED))
+            return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the signing service is not available");
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
+    }
+    const char *text = json_string_value (json_object_get (res, "jws"));
+    *jws = text ? strdup (text) : NULL;
+    json_decref (res);
+    if (!*jws)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
+    return 0;
+}
+
+//  OpenID Connect Core §3.1.3.6 / §3.3.2.11: at_hash is the base64url of the
+//  left half of the hash of the access token's ASCII octets, "where the hash
+//  algorithm used is the hash algorithm used in the alg Header Parameter of
+//  the ID Token's JOSE Header": SHA-256 for RS256 and ES256. EdDSA names no
+//  hash of its own; Ed25519 (the only EdDSA curve we sign with) hashes with
+//  SHA-512 (RFC 8032 §5.1), which is what OpenID implementations use.
+static char *
+s_at_hash (const char *access_token, const char *alg)
+{
+    unsigned char digest[SHA512_DIGEST_LENGTH];
+    size_t half;
+    if (strcmp (alg, "EdDSA") == 0) {
+        SHA512 ((const unsigned char *)access_token, strlen (access_token), digest);
+        half = SHA512_DIGEST_LENGTH / 2;
+    } else {
+        SHA256 ((const unsigned char *)access_token, strlen (access_token), digest);
+        half = SHA256_DIGEST_LENGTH / 2;
+    }
+    return b64url_encode_alloc (digest, half);
+}
+
+//  ------------------------------------------------------------- authorization_code
+
+//  RFC 7636 §4.1: code_verifier = 43*128unreserved.
+static int
+s_verifier_valid (const char *v)
+{
+    size_t n = strlen (v);
+    return n >= VERIFIER_MIN && n <= VERIFIER_MAX &&
+           strspn (v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") == n;
+}
+
+//  RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge,
+//  compared in constant time.
+static int
+s_pkce_matches (const char *verifier, const char *challenge)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    char computed[64];
+    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
+    b64url_encode (digest, sizeof digest, computed);
+    int equal = secure_streq (computed, challenge);
+    secure_wipe (computed, sizeof computed);
+    secure_wipe (digest, sizeof digest);
+    return equal;
+}
+
+//  The checks of RFC 6749 §4.1.3 on a code just consumed. NULL when the
+//  code may be exchanged, else the invalid_grant description.
+static const char *
+s_code_problem (const token_client_t *client, const token_code_t *c, const char *redirect_uri,
+                const char *verifier)
+{
+    //  "ensure that the authorization code was issued to the authenticated
+    //  confidential client, or if the client is public, ensure that the code
+    //  was issued to client_id in the request"
+    if (strcmp (c->client_id, client->client_id) != 0 || c->expired)
+        return DESC_BAD_CODE;
+    //  "ensure that the redirect_uri parameter is present if the
+    //  redirect_uri parameter was included in the initial authorization
+    //  request ..., and if included ensure that their values are identical."
+    if ((c->redirect_uri_sent && !redirect_uri) ||
+        (redirect_uri && strcmp (redirect_uri, c->redirect_uri) != 0))
+        return "redirect_uri does not match the authorization request";
+    //  RFC 7636 §4.6; RFC 9700 §2.1.1: a code bound to a challenge needs its
+    //  verifier, and a verifier for a code without a challenge is refused
+    //  (no PKCE downgrade).
+    if (c->code_challenge && !verifier)
+        return "code_verifier is missing";
+    if (!c->code_challenge && verifier)
+        return "code_verifier was sent but the authorization request had no code_challenge";
+    if (c->code_challenge && !s_pkce_matches (verifier, c->code_challenge))
+        return "code_verifier does not match the code_challenge";
+    return NULL;
+}
+
+//  Signs the access token (RFC 9068) and the ID token (OpenID Connect Core
+//  §2, §3.1.3.6) of a code. 0 with *at, *idt, *jti set; -1 after failing req.
+static int
+s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *scope, int64_t now,
+        char **at, char **idt, char **jti)
+{
+    const token_app_t *app = req->app;
+    *at = *idt = NULL;
+    *jti = secure_token (JTI_BYTES);
+    if (!*jti)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    //  RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope (§2.2.3)
+    //  and auth_time (§2.2.1). The audience is the resource the token is
+    //  for: our own userinfo endpoint (the only resource this issue serves;
+    //  resource indicators may add others later).
+    json_t *claims = json_pack (
+        "{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "iss", app->issuer, "sub", c->sub, "aud",
+        app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat", (json_int_t)now,
+        "jti", *jti, "client_id", client->client_id, "scope", scope, "auth_time", (json_int_t)c->auth_time);
+    //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
+    //  ID token (RFC 8725 §3.11).
+    int rc = claims ? s_sign (req, claims, jws_alg_name (app->access_token_alg), "at+jwt", at)
+                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    json_decref (claims);
+    if (rc)
+        return -1;
+
+    char *at_hash = s_at_hash (*at, client->id_token_alg);
+    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
+    //  (when the request had one, §3.1.2.1), azp, at_hash, sid (Front- and
+    //  Back-Channel Logout), amr.
+    claims = at_hash ? json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", app->issuer, "sub",
+                                  c->sub, "aud", client->client_id, "exp",
+                                  (json_int_t)(now + app->id_token_ttl), "iat", (json_int_t)now, "auth_time",
+                                  (json_int_t)c->auth_time, "azp", client->client_id, "at_hash", at_hash)
+                     : NULL;
+    free (at_hash);
+    int bad = !claims;
+    bad = bad || (c->nonce && json_object_set_new (claims, "nonce", json_string (c->nonce)));
+    bad = bad || (c->sid && json_object_set_new (claims, "sid", json_string (c->sid)));
+    bad = bad || (json_array_size (c->amr) > 0 && json_object_set (claims, "amr", c->amr));
+    rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
+             : s_sign (req, claims, client->id_token_alg, "JWT", idt);
+    json_decref (claims);
+    if (rc) {
+        free (*at);
+        *at = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+//  Answers a code that was not there to consume: unknown, or consumed
+//  before — a replay, which revokes what the first exchange issued
+//  (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.5).
+static int
+s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned char hash[TOKEN_HASH_LEN])
+{
+    service_thread_t *thread = req->thread_state;
+    int consumed = 0, revoked = 0;
+    db_status_t st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    if (consumed)
+        log_warn ("authorization code replayed (presented by client %s): %d access token(s) revoked",
+                  client->client_id, revoked);
+    return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_CODE);
+}
+
+static int
+s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *client, json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    db_t *db = thread->db;
+    const char *code = NULL, *redirect_uri = NULL, *verifier = NULL;
+    tu_get_t got = tu_string (form, "code", 256, &code);
+    if (got == TU_ABSENT)
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "code is missing");
+    //  Anything that is not the shape of our codes cannot be one.
+    if (got == TU_BAD || strlen (code) != CODE_LEN)
+        return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_CODE);
+    if (tu_string (form, "redirect_uri", REDIRECT_URI_MAX, &redirect_uri) == TU_BAD)
+        return tu_fail (req, OST_ERR_INVALID_GRANT, "redirect_uri does not match the authorization request");
+    got = tu_string (form, "code_verifier", VERIFIER_MAX, &verifier);
+    if (got == TU_BAD || (got == TU_OK && !s_verifier_valid (verifier)))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "code_verifier is malformed");
+    unsigned char hash[TOKEN_HASH_LEN];
+    tu_sha256 (code, hash);
+    if (bus_req_expired (req))
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+
+    token_code_t c;
+    memset (&c, 0, sizeof c);
+    db_status_t st = token_store_begin (db);
+    if (st == DB_OK)
+        st = token_store_code_consume (db, hash, &c);
+    if (st != DB_OK) {
+        token_store_rollback (db);
+        return st == DB_NOT_FOUND ? s_not_consumable (req, client, hash) : tu_db_fail (req, st);
+    }
+    const char *problem = s_code_problem (client, &c, redirect_uri, verifier);
+    if (problem) {
+        //  The code stays consumed: a failed attempt burns it, so that a
+        //  verifier or redirect URI cannot be guessed in several tries.
+        token_code_clear (&c);
+        if (bus_req_expired (req) || token_store_commit (db) != DB_OK)
+            token_store_rollback (db);
+        return tu_fail (req, OST_ERR_INVALID_GRANT, problem);
+    }
+
+    int64_t now = tu_now ();
+    char *scope = tu_scope_join (c.scopes);
+    char *at = NULL, *idt = NULL, *jti = NULL;
+    int rc = scope ? s_mint (req, client, &c, scope, now, &at, &idt, &jti)
+                   : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    if (rc == 0) {
+        st = token_store_code_set_issued (db, hash, jti, now + app->access_token_ttl);
+        if (st != DB_OK)
+            rc = tu_db_fail (req, st);
+    }
+    //  bus_req_expired before COMMIT: past the deadline the client has its
+    //  answer (deadline_exceeded) already; the code must stay usable.
+    if (rc == 0 && bus_req_expired (req))
+        rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+    if (rc == 0 && (st = token_store_commit (db)) != DB_OK)
+        rc = tu_db_fail (req, st);
+    if (rc)
+        //  Signing or storing failed: nothing happened, the code stays usable.
+        token_store_rollback (db);
+    else {
+        //  RFC 6749 §5.1; OpenID Connect Core §3.1.3.3.
+        *result =
+            json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
+                       (json_int_t)app->access_token_ttl, "id_token", idt, "scope", scope);
+        if (!*result)
+            rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        else
+            log_info ("tokens issued to client %s", client->client_id);
+    }
+    secure_free_str (&at);
+    secure_free_str (&idt);
+    free (jti);
+    free (scope);
+    token_code_clear (&c);
+    return rc;
+}
+
+//  ------------------------------------------------------------- token.exchange
+
+int
+token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const json_t *form = json_object_get (body, "form");
+    const json_t *basic = json_object_get (body, "basic");
+    if (!json_is_object (form))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "form must be a map of strings");
+    if (basic && json_is_null (basic))
+        basic = NULL;
+    if (basic && !json_is_object (basic))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "basic must be a map or null");
+    const char *grant_type = NULL;
+    if (tu_string (form, "grant_type", 64, &grant_type) != TU_OK)
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "grant_type is missing");
+
+    token_client_t client;
+    if (s_authenticate (req, form, basic, &client))
+        return -1;
+    int rc;
+    if (strcmp (grant_type, "authorization_code") != 0)
+        rc = tu_fail (req, OST_ERR_UNSUPPORTED_GRANT_TYPE, "only the authorization_code grant is supported");
+    //  RFC 6749 §5.2: unauthorized_client for a grant the client may not use.
+    else if (!tu_has (client.grant_types, "authorization_code"))
+        rc =
+            tu_fail (req, OST_ERR_UNAUTHORIZED_CLIENT, "the client may not use the authorization_code grant");
+    else
+        rc = s_authorization_code (req, form, &client, result);
+    token_client_clear (&client);
+    return rc;
+}

@@ -1,0 +1,91 @@
+/*  userinfo - token.userinfo: validates an access token presented at the
+ *  UserInfo endpoint (OpenID Connect Core §5.3; RFC 6750 §3.1; RFC 9068 §4)
+ *  and says whose it is and what it allows. The gateway asks flow-svc for
+ *  the claims afterwards. */
+#include "log.h"
+#include "service.h"
+#include "token_app.h"
+#include "token_jwks.h"
+#include "token_ops.h"
+#include "token_store.h"
+#include "token_util.h"
+
+#include <string.h>
+
+#define JTI_MAX 64
+#define SUB_MAX 255
+#define SCOPE_MAX 1024
+
+#define DESC_INVALID "the access token is invalid"
+//  The (and the gateway's) exact wording for an expired token.
+#define DESC_EXPIRED "The access token expired"
+
+int
+token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    const char *token = NULL;
+    if (tu_string (body, "access_token", JWS_MAX_COMPACT, &token) != TU_OK || !*token)
+        return tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
+
+    //  RFC 9068 §4: the signature with a key of our JWKS, under that key's
+    //  algorithm, and typ at+jwt (so an ID token is never accepted here).
+    int timeout = tu_time_left_ms (req);
+    jws_parts_t *parts = NULL;
+    token_jwt_status_t vst =
+        timeout > 0 ? token_jwt_verify (app->jwks, thread->bus, timeout, token, "at+jwt", NULL, &parts)
+                    : TOKEN_JWT_UNAVAILABLE;
+    if (vst == TOKEN_JWT_UNAVAILABLE)
+        return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the signing keys cannot be fetched now");
+    if (vst != TOKEN_JWT_OK)
+        return tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
+
+    //  RFC 9068 §4: iss is ours, aud names this resource, exp has not passed
+    //  (with the clock-skew leeway); iat is not in the future.
+    const json_t *claims = parts->claims;
+    const char *iss = json_string_value (json_object_get (claims, "iss"));
+    const json_t *aud = json_object_get (claims, "aud");
+    const json_t *exp = json_object_get (claims, "exp");
+    const json_t *iat = json_object_get (claims, "iat");
+    const char *jti = NULL, *sub = NULL, *client_id = NULL, *scope = NULL;
+    int aud_ok = json_is_string (aud) ? strcmp (json_string_value (aud), app->access_token_aud) == 0
+                                      : tu_has (aud, app->access_token_aud);
+    int64_t now = tu_now ();
+    int rc = 0;
+    if (!iss || strcmp (iss, app->issuer) != 0 || !aud_ok || !json_is_integer (exp) ||
+        !json_is_integer (iat) || tu_string (claims, "jti", JTI_MAX, &jti) != TU_OK ||
+        tu_string (claims, "sub", SUB_MAX, &sub) != TU_OK ||
+        tu_string (claims, "client_id", TOKEN_CLIENT_ID_MAX, &client_id) != TU_OK ||
+        tu_string (claims, "scope", SCOPE_MAX, &scope) != TU_OK || !*jti || !*sub ||
+        json_integer_value (iat) > now + app->clock_skew)
+        rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
+    //  RFC 6750 §3.1: an expired token is invalid_token; the description
+    //  lets the client tell it apart and refresh.
+    else if (json_integer_value (exp) + app->clock_skew < now)
+        rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_EXPIRED);
+    json_t *scopes = rc ? NULL : tu_scope_parse (scope);
+    if (!rc && !scopes)
+        rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
+    if (!rc) {
+        //  Revoked before its expiry (a replayed code, RFC 6749 §4.1.2).
+        int revoked = 0;
+        db_status_t st = token_store_jti_revoked (thread->db, jti, &revoked);
+        if (st != DB_OK)
+            rc = tu_db_fail (req, st);
+        else if (revoked)
+            rc = tu_fail (req, OST_ERR_INVALID_TOKEN, "the access token was revoked");
+    }
+    //  OpenID Connect Core §5.3: the UserInfo endpoint serves tokens that
+    //  were granted the openid scope; RFC 6750 §3.1 insufficient_scope.
+    if (!rc && !tu_has (scopes, "openid"))
+        rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, "the access token lacks the openid scope");
+    if (!rc) {
+        *result = json_pack ("{s:s, s:O, s:s}", "sub", sub, "scopes", scopes, "client_id", client_id);
+        if (!*result)
+            rc = tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    }
+    json_decref (scopes);
+    jws_parts_destroy (&parts);
+    return rc;
+}
