@@ -24,6 +24,9 @@ s_usage (FILE *out)
     fprintf (out, "usage: ostiaryctl [--bus ENDPOINT] [--timeout MS] call OP [JSON | -]\n"
                   "       ostiaryctl [--bus ENDPOINT] [--timeout MS] ready SERVICE\n"
                   "       ostiaryctl ops\n"
+                  "       ostiaryctl clients add|list|show|remove|rotate-secret ...   (clients --help)\n"
+                  "       ostiaryctl users add|list|show|passwd|disable ...           (users --help)\n"
+                  "       ostiaryctl keys status|list|rotate|retire|rewrap ...        (keys --help)\n"
                   "\n"
                   "  call   sends OP (see `ostiaryctl ops`) with a JSON object body (default {},\n"
                   "         - reads it from standard input) and prints the result as JSON\n"
@@ -177,6 +180,7 @@ static const struct {
     {"call", s_cmd_call},
     {"ready", s_cmd_ready},
     {"ops", s_cmd_ops},
+    {"keys", ctl_keys},
     {"users", ctl_users},
     {"clients", ctl_clients},
 };

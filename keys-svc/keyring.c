@@ -501,3 +501,49 @@ keyring_jwks (const keyring_t *self)
 {
     return self->jwks ? json_deep_copy (self->jwks) : NULL;
 }
+
+EVP_PKEY *
+keyring_pkey (const keyring_t *self, const char *kid, jws_alg_t alg)
+{
+    if (!self || !kid)
+        return NULL;
+    for (size_t i = 0; i < self->nkeys; i++)
+        if (self->keys[i].alg == alg && strcmp (self->keys[i].kid, kid) == 0)
+            return self->keys[i].pkey;
+    return NULL;
+}
+
+const char *
+keyring_active_kid (const keyring_t *self, jws_alg_t alg)
+{
+    return keyring_has_active (self, alg) ? self->keys[self->active[alg] - 1].kid : NULL;
+}
+
+json_t *
+keyring_signing_algs (const keyring_t *self)
+{
+    json_t *algs = json_array ();
+    for (size_t i = 0; algs && i < keyring_nalgs; i++)
+        if (keyring_has_active (self, keyring_algs[i]) &&
+            json_array_append_new (algs, json_string (jws_alg_name (keyring_algs[i]))) != 0) {
+            json_decref (algs);
+            algs = NULL;
+        }
+    return algs;
+}
+
+json_t *
+keyring_describe (const keyring_t *self)
+{
+    json_t *list = json_array ();
+    for (size_t i = 0; list && i < self->nkeys; i++) {
+        const s_key_t *key = &self->keys[i];
+        json_t *item = json_pack ("{s:s, s:s, s:s}", "kid", key->kid, "alg", jws_alg_name (key->alg), "state",
+                                  key_state_name (key->state));
+        if (!item || json_array_append_new (list, item) != 0) {
+            json_decref (list);
+            list = NULL;
+        }
+    }
+    return list;
+}

@@ -1,10 +1,12 @@
 /*  keyring - the signing keys keys-svc holds in memory, their generation and
  *  their wrapping for storage.
  *
- *  A keyring is filled once at start-up (keyring_add), then sealed
- *  (keyring_seal builds the JWKS and proves every key against its own
- *  published JWK). After the seal it is read-only, so the worker threads share
- *  it without locks; each signature uses its own EVP_MD_CTX. */
+ *  A keyring is filled (keyring_add), then sealed (keyring_seal builds the
+ *  JWKS and proves every key against its own published JWK). After the seal
+ *  it is read-only, so the worker threads share it without locks; each
+ *  signature uses its own EVP_MD_CTX. A lifecycle change does not edit a
+ *  keyring: keys_app builds a new one from the database (reusing the
+ *  decrypted keys it already holds, keyring_pkey) and swaps it in. */
 #ifndef OST_KEYS_KEYRING_H
 #define OST_KEYS_KEYRING_H
 
@@ -88,6 +90,16 @@ int keyring_has_active (const keyring_t *self, jws_alg_t alg);
 OST_WUR int keyring_seal (keyring_t *self);
 //  Number of keys published in the JWKS.
 size_t keyring_published (const keyring_t *self);
+//  The private key of kid when this keyring holds it for alg (borrowed: take
+//  EVP_PKEY_up_ref to keep it), or NULL.
+EVP_PKEY *keyring_pkey (const keyring_t *self, const char *kid, jws_alg_t alg);
+//  The kid of the signing key of alg, or NULL (valid while the keyring lives).
+const char *keyring_active_kid (const keyring_t *self, jws_alg_t alg);
+//  A new array of the algorithm names that can sign now, in keyring_algs
+//  order (what discovery advertises), or NULL on allocation failure.
+OST_WUR json_t *keyring_signing_algs (const keyring_t *self);
+//  A new array of {"kid", "alg", "state"} of every key held, or NULL.
+OST_WUR json_t *keyring_describe (const keyring_t *self);
 //  A new copy of {"keys": [public JWKs]} (caller json_decref()s), or NULL.
 OST_WUR json_t *keyring_jwks (const keyring_t *self);
 

@@ -1,6 +1,7 @@
-/*  keys_ops - keys.health, keys.jwks and keys.sign. They read the sealed
- *  keyring only, so they run on any worker thread without locks and without
- *  the database. */
+/*  keys_ops - keys.health, keys.jwks and keys.sign. They read a snapshot of
+ *  the sealed keyring only (keys_app.h), so they run on any worker thread
+ *  without the database, and a reload by the control thread never makes
+ *  them wait. */
 #include "keys_ops.h"
 
 #include "keyring.h"
@@ -9,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  The error descriptions that cross the bus: fixed texts, never OpenSSL's.
 #define DESC_CLAIMS "claims must be a JSON object"
@@ -19,17 +21,21 @@
 #define DESC_SIGN "signing failed"
 #define DESC_INTERNAL "internal error"
 
-static const keyring_t *
-s_ring (const bus_req_t *req)
+static keys_snap_t *
+s_snapshot (const bus_req_t *req)
 {
-    return keys_app_keyring ((const keys_app_t *)req->app);
+    return keys_app_snapshot ((keys_app_t *)req->app);
 }
 
 int
 keys_op_health (bus_req_t *req, const json_t *body, json_t **result)
 {
     OST_UNUSED (body);
-    *result = json_pack ("{s:s, s:I}", "status", "ok", "keys", (json_int_t)keyring_published (s_ring (req)));
+    keys_snap_t *snap = s_snapshot (req);
+    *result = json_pack ("{s:s, s:I, s:I, s:I}", "status", "ok", "keys",
+                         (json_int_t)keyring_published (keys_snap_ring (snap)), "generation",
+                         (json_int_t)keys_snap_generation (snap), "pid", (json_int_t)getpid ());
+    keys_snap_release (&snap);
     if (!*result) {
         bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         return -1;
@@ -41,7 +47,22 @@ int
 keys_op_jwks (bus_req_t *req, const json_t *body, json_t **result)
 {
     OST_UNUSED (body);
-    *result = keyring_jwks (s_ring (req));
+    keys_snap_t *snap = s_snapshot (req);
+    const keyring_t *ring = keys_snap_ring (snap);
+    *result = keyring_jwks (ring);
+    //  Which algorithms can sign right now (an active key), so that the
+    //  gateway's discovery document advertises exactly those (OpenID Connect
+    //  Discovery 1.0 §3, id_token_signing_alg_values_supported); next and
+    //  retiring keys are in the set but sign nothing.
+    json_t *algs = keyring_signing_algs (ring);
+    keys_snap_release (&snap);
+    //  json_object_set_new takes algs, even when it fails.
+    if (!*result || !algs || json_object_set_new (*result, "signing_algs", algs) != 0) {
+        if (!*result)
+            json_decref (algs);
+        json_decref (*result);
+        *result = NULL;
+    }
     if (!*result) {
         bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         return -1;
@@ -90,7 +111,12 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
     }
     char *jws = NULL;
     const char *kid = NULL;
-    switch (keyring_sign (s_ring (req), alg, typ, claims, &jws, &kid)) {
+    //  The snapshot is held until the reply is built: kid points into it.
+    keys_snap_t *snap = s_snapshot (req);
+    keyring_sign_t signed_ = keyring_sign (keys_snap_ring (snap), alg, typ, claims, &jws, &kid);
+    if (signed_ != KEYRING_SIGN_OK)
+        keys_snap_release (&snap);
+    switch (signed_) {
     case KEYRING_SIGN_OK:
         break;
     case KEYRING_SIGN_BAD_INPUT:
@@ -110,10 +136,12 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
     }
     *result = json_pack ("{s:s, s:s, s:s}", "jws", jws, "kid", kid, "alg", jws_alg_name (alg));
     free (jws);
+    if (*result)
+        log_debug ("signed a %s token with key %s", jws_alg_name (alg), kid);
+    keys_snap_release (&snap);
     if (!*result) {
         bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         return -1;
     }
-    log_debug ("signed a %s token with key %s", jws_alg_name (alg), kid);
     return 0;
 }

@@ -5,9 +5,12 @@
 
 #include "bus_worker.h"
 
-//  keys.health → {"status": "ok", "keys": N published keys}
+//  keys.health → {"status": "ok", "keys": N published keys, "generation": G
+//  of the keyring this replica serves, "pid": this process}
 int keys_op_health (bus_req_t *req, const json_t *body, json_t **result);
-//  keys.jwks → {"keys": [public JWKs of every next, active, retiring key]}
+//  keys.jwks → {"keys": [public JWKs of every next, active, retiring key],
+//  "signing_algs": [algorithms that have an active key]}; the gateway
+//  serves "keys" as /jwks and "signing_algs" in discovery.
 int keys_op_jwks (bus_req_t *req, const json_t *body, json_t **result);
 //  keys.sign {"claims": {...}, "alg": "RS256"|"ES256"|"EdDSA", "typ": "JWT"}
 //  → {"jws": compact JWS, "kid": kid, "alg": alg}

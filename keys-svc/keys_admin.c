@@ -1,0 +1,703 @@
+/*  keys_admin - the admin socket: endpoint set-up, CURVE and ZAP, the
+ *  command table, the audit log. See keys_admin.h. */
+#include "keys_admin.h"
+
+#include "keys_admin_wire.h"
+#include "keys_lifecycle.h"
+#include "keys_store.h"
+#include "log.h"
+#include "secure.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+//  RFC 27/ZAP: the endpoint libzmq asks for every handshake of a socket
+//  with a ZAP domain.
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+//  Z85 of 32 zero bytes: what zcert holds when a key is missing.
+#define Z85_ZERO "0000000000000000000000000000000000000000"
+#define Z85_KEY_LEN 40
+//  sockaddr_un.sun_path holds 108 bytes with the NUL.
+#define IPC_PATH_MAX 107
+
+struct _keys_admin_t {
+    keys_app_t *app;
+    db_t *db;
+    char endpoint[IPC_PATH_MAX + 16];
+    int tcp;
+    zsock_t *sock;
+    //  ipc only: the socket file we made, removed when we close
+    char ipc_path[IPC_PATH_MAX + 1];
+    dev_t ipc_dev;
+    ino_t ipc_ino;
+    //  tcp only
+    zsock_t *zap;
+    zcert_t *cert;
+    char clients[4096];
+};
+
+typedef int (*s_cmd_fn) (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err);
+
+static void s_config_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+static void
+s_config_error (const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    fprintf (stderr, "keys-svc: ");
+    vfprintf (stderr, fmt, ap);
+    fprintf (stderr, "\n");
+    va_end (ap);
+}
+
+//  ---------------------------------------------------------------- ipc
+
+//  The socket's folder must be a folder owned by us (or root) that nobody
+//  else can write: then nobody else can put a file where our socket goes,
+//  and with the socket at 0600 nobody else can connect.
+static int
+s_ipc_folder (const char *path)
+{
+    char dir[IPC_PATH_MAX + 1];
+    snprintf (dir, sizeof dir, "%s", path);
+    char *slash = strrchr (dir, '/');
+    if (!slash || slash == dir) {
+        s_config_error ("the admin socket %s must be in a folder of its own (not /)", path);
+        return -1;
+    }
+    *slash = '\0';
+    if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
+        s_config_error ("cannot create the admin socket folder %s: %s (set OSTIARY_RUN_DIR)", dir,
+                        strerror (errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat (dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        s_config_error ("the admin socket folder %s is not a folder", dir);
+        return -1;
+    }
+    if ((st.st_uid != geteuid () && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        s_config_error ("the admin socket folder %s must belong to this user (or root) and be writable by "
+                        "nobody else (set OSTIARY_RUN_DIR to a private folder)",
+                        dir);
+        return -1;
+    }
+    return 0;
+}
+
+//  1 when a process accepts connections on the socket file at path. libzmq
+//  removes whatever is at the path when it binds, so without this check a
+//  second keys-svc on the same host would silently take the first one's
+//  admin socket away.
+static int
+s_ipc_live (const char *path)
+{
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf (addr.sun_path, sizeof addr.sun_path, "%s", path);
+    int live = connect (fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    close (fd);
+    return live;
+}
+
+//  0 bound, 1 served by another replica, -1 configuration error.
+static int
+s_bind_ipc (keys_admin_t *self, const char *path)
+{
+    if (path[0] != '/' || strlen (path) > IPC_PATH_MAX) {
+        s_config_error ("OSTIARY_KEYS_ADMIN: an ipc:// endpoint needs an absolute path of at most %d bytes",
+                        IPC_PATH_MAX);
+        return -1;
+    }
+    if (s_ipc_folder (path) != 0)
+        return -1;
+    if (s_ipc_live (path))
+        return 1;
+    //  The socket file gets 0600 from its creation on (umask), not after a
+    //  window; start-up runs before any other thread of ours makes files.
+    mode_t old = umask (0177);
+    int rc = zsock_bind (self->sock, "ipc://%s", path);
+    umask (old);
+    struct stat st;
+    if (rc != 0 || chmod (path, 0600) != 0 || lstat (path, &st) != 0) {
+        s_config_error ("cannot listen on the admin socket %s: %s", path, strerror (errno));
+        return -1;
+    }
+    snprintf (self->ipc_path, sizeof self->ipc_path, "%s", path);
+    self->ipc_dev = st.st_dev;
+    self->ipc_ino = st.st_ino;
+    return 0;
+}
+
+//  ---------------------------------------------------------------- tcp, CURVE
+
+//  Wipes what a zcert holds of the secret key (czmq does not) and frees it.
+static void
+s_cert_destroy (zcert_t **cert_p)
+{
+    if (!cert_p || !*cert_p)
+        return;
+    //  zcert keeps the key in two buffers of its own that it hands out as
+    //  const; they are plain heap memory, so wiping them is sound.
+    secure_wipe ((void *)zcert_secret_key (*cert_p), 32);
+    secure_wipe ((void *)zcert_secret_txt (*cert_p), Z85_KEY_LEN);
+    zcert_destroy (cert_p);
+}
+
+static int
+s_bind_tcp (keys_admin_t *self, const config_t *cfg)
+{
+    if (!*cfg->keys_admin_curve_cert || !*cfg->keys_admin_curve_clients) {
+        s_config_error ("a tcp:// admin endpoint must use CURVE: set OSTIARY_KEYS_ADMIN_CURVE_CERT (the "
+                        "server certificate) and OSTIARY_KEYS_ADMIN_CURVE_CLIENTS (the allowed clients)");
+        return -1;
+    }
+    struct stat st;
+    if (stat (cfg->keys_admin_curve_clients, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        s_config_error ("OSTIARY_KEYS_ADMIN_CURVE_CLIENTS must be a folder of client certificates");
+        return -1;
+    }
+    snprintf (self->clients, sizeof self->clients, "%s", cfg->keys_admin_curve_clients);
+    self->cert = zcert_load (cfg->keys_admin_curve_cert);
+    if (!self->cert || strcmp (zcert_secret_txt (self->cert), Z85_ZERO) == 0) {
+        s_config_error ("OSTIARY_KEYS_ADMIN_CURVE_CERT must name a CURVE certificate with its secret key "
+                        "(make one with `ostiaryctl keys cert FILE`)");
+        return -1;
+    }
+    //  The ZAP handler first: libzmq lets every CURVE client that knows our
+    //  public key in when no handler is bound (RFC 27: ZAP is optional).
+    self->zap = zsock_new (ZMQ_REP);
+    if (!self->zap || zsock_bind (self->zap, ZAP_ENDPOINT) != 0) {
+        s_config_error ("cannot install the admin socket's authentication handler");
+        return -1;
+    }
+    zsock_set_zap_domain (self->sock, KEYS_ADMIN_ZAP_DOMAIN);
+    zsock_set_curve_server (self->sock, 1);
+    zcert_apply (self->cert, zsock_resolve (self->sock));
+    if (zsock_bind (self->sock, "%s", self->endpoint) < 0) {
+        s_config_error ("cannot listen on the admin endpoint %s: %s", self->endpoint,
+                        zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
+//  1 when key (Z85) is the public key of a certificate in the allow-list
+//  folder. The folder is read again on every handshake, so adding or
+//  removing a file takes effect at once; files ending in _secret are never
+//  read (a secret key has no business there).
+static int
+s_allowed (const keys_admin_t *self, const char *key)
+{
+    DIR *dir = opendir (self->clients);
+    if (!dir)
+        return 0;
+    int found = 0;
+    struct dirent *entry;
+    while (!found && (entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        if (entry->d_name[0] == '.' || (len >= 7 && strcmp (entry->d_name + len - 7, "_secret") == 0))
+            continue;
+        char path[sizeof self->clients + 256];
+        snprintf (path, sizeof path, "%s/%s", self->clients, entry->d_name);
+        struct stat st;
+        if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+            continue;
+        zcert_t *cert = zcert_load (path);
+        if (cert) {
+            const char *pub = zcert_public_txt (cert);
+            found = strlen (pub) == Z85_KEY_LEN && strcmp (pub, Z85_ZERO) != 0 && strcmp (pub, key) == 0;
+            s_cert_destroy (&cert);
+        }
+    }
+    closedir (dir);
+    return found;
+}
+
+//  RFC 27/ZAP: request = version, request id, domain, address, identity,
+//  mechanism, credentials; reply = version, request id, status code, status
+//  text, user id, metadata. Malformed requests are answered 400, never
+//  asserted on; the user id of an admitted client is its public key, which
+//  the admin socket then sees as the "User-Id" of its messages.
+static void
+s_zap (keys_admin_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->zap);
+    if (!request)
+        return;
+    char *version = zmsg_popstr (request);
+    char *sequence = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *identity = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *credentials = zmsg_pop (request);
+    const char *code = "400";
+    char user[Z85_KEY_LEN + 1] = "";
+    if (version && strcmp (version, "1.0") == 0 && domain && strcmp (domain, KEYS_ADMIN_ZAP_DOMAIN) == 0 &&
+        mechanism && strcmp (mechanism, "CURVE") == 0 && credentials && zframe_size (credentials) == 32) {
+        char key[Z85_KEY_LEN + 1];
+        if (zmq_z85_encode (key, zframe_data (credentials), 32) && s_allowed (self, key)) {
+            code = "200";
+            snprintf (user, sizeof user, "%s", key);
+        } else
+            log_warn (
+                "admin: refused CURVE client %s from %s: its key is not in OSTIARY_KEYS_ADMIN_CURVE_CLIENTS",
+                key, address ? address : "?");
+    } else
+        log_warn ("admin: refused a %s handshake from %s", mechanism ? mechanism : "malformed",
+                  address ? address : "?");
+    zstr_sendx (self->zap, "1.0", sequence ? sequence : "", code, code[0] == '2' ? "OK" : "No access", user,
+                "", NULL);
+    zframe_destroy (&credentials);
+    zstr_free (&version);
+    zstr_free (&sequence);
+    zstr_free (&domain);
+    zstr_free (&address);
+    zstr_free (&identity);
+    zstr_free (&mechanism);
+    zmsg_destroy (&request);
+}
+
+//  ---------------------------------------------------------------- set-up
+
+keys_admin_t *
+keys_admin_new (keys_app_t *app, db_t *db, int *status)
+{
+    *status = 2;
+    const config_t *cfg = keys_app_config (app);
+    keys_admin_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        *status = 1;
+        return NULL;
+    }
+    self->app = app;
+    self->db = db;
+    if (strcmp (cfg->keys_admin, "none") == 0) {
+        log_info ("admin socket off (OSTIARY_KEYS_ADMIN=none)");
+        free (self);
+        *status = 0;
+        return NULL;
+    }
+    int rc = 0;
+    if (!*cfg->keys_admin)
+        rc = keys_admin_default_endpoint (cfg->run_dir, self->endpoint, sizeof self->endpoint);
+    else if (strlen (cfg->keys_admin) < sizeof self->endpoint)
+        snprintf (self->endpoint, sizeof self->endpoint, "%s", cfg->keys_admin);
+    else
+        rc = -1;
+    if (rc != 0) {
+        s_config_error ("the admin endpoint (OSTIARY_KEYS_ADMIN or OSTIARY_RUN_DIR) is too long");
+        keys_admin_destroy (&self);
+        return NULL;
+    }
+    self->tcp = strncmp (self->endpoint, "tcp://", 6) == 0;
+    if (!self->tcp && strncmp (self->endpoint, "ipc://", 6) != 0) {
+        s_config_error ("OSTIARY_KEYS_ADMIN must be ipc://PATH, tcp://HOST:PORT or none");
+        keys_admin_destroy (&self);
+        return NULL;
+    }
+    self->sock = zsock_new (ZMQ_REP);
+    if (!self->sock) {
+        *status = 1;
+        keys_admin_destroy (&self);
+        return NULL;
+    }
+    zsock_set_linger (self->sock, 0);
+    zsock_set_maxmsgsize (self->sock, KEYS_ADMIN_MAX_REQUEST);
+    //  A client that vanishes mid-request must not leave the reply blocking.
+    zsock_set_sndtimeo (self->sock, 1000);
+    rc = self->tcp ? s_bind_tcp (self, cfg) : s_bind_ipc (self, self->endpoint + 6);
+    if (rc == 1) {
+        log_warn (
+            "admin socket %s is served by another live keys-svc on this host: this replica runs without "
+            "one (give it its own OSTIARY_KEYS_ADMIN to reach it)",
+            self->endpoint);
+        keys_admin_destroy (&self);
+        *status = 0;
+        return NULL;
+    }
+    if (rc != 0) {
+        keys_admin_destroy (&self);
+        return NULL;
+    }
+    log_info ("admin socket on %s%s", self->endpoint, self->tcp ? " (CURVE, allow-listed clients only)" : "");
+    *status = 0;
+    return self;
+}
+
+void
+keys_admin_destroy (keys_admin_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    keys_admin_t *self = *self_p;
+    //  The admin socket before its ZAP handler: no handshake may find the
+    //  handler gone while the socket still listens. (libzmq removes the ipc
+    //  socket file when the socket closes.)
+    zsock_destroy (&self->sock);
+    zsock_destroy (&self->zap);
+    //  Our socket file goes with us (libzmq leaves it), but only if it is
+    //  still ours: a replica started since may have bound the path anew.
+    struct stat st;
+    if (self->ipc_path[0] && lstat (self->ipc_path, &st) == 0 && st.st_dev == self->ipc_dev &&
+        st.st_ino == self->ipc_ino)
+        unlink (self->ipc_path);
+    s_cert_destroy (&self->cert);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+keys_admin_attach (keys_admin_t *self, zpoller_t *poller)
+{
+    zpoller_add (poller, self->sock);
+    if (self->zap)
+        zpoller_add (poller, self->zap);
+}
+
+const char *
+keys_admin_endpoint (const keys_admin_t *self)
+{
+    return self->endpoint;
+}
+
+//  ---------------------------------------------------------------- commands
+
+//  A string member, or NULL when absent; *bad when present but not a
+//  string without NUL bytes.
+static const char *
+s_string_arg (const json_t *args, const char *name, int *bad)
+{
+    const json_t *v = json_object_get (args, name);
+    if (!v)
+        return NULL;
+    const char *s = json_string_value (v);
+    if (!s || strlen (s) != json_string_length (v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return s;
+}
+
+//  Refuses members a command does not take, so a typo is an error, not a
+//  silently ignored option.
+static int
+s_only (const json_t *args, const char *const *names, keys_err_t *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)args, key, value)
+    {
+        int known = 0;
+        for (size_t i = 0; names[i] && !known; i++)
+            known = strcmp (names[i], key) == 0;
+        if (!known) {
+            err->err = OST_ERR_INVALID_REQUEST;
+            snprintf (err->description, sizeof err->description, "this command takes no argument \"%.40s\"",
+                      key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+s_cmd_status (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+{
+    static const char *const names[] = {NULL};
+    if (s_only (args, names, err) != 0)
+        return -1;
+    const keys_settings_t *settings = keys_app_settings (self->app);
+    keys_snap_t *snap = keys_app_snapshot (self->app);
+    const keyring_t *ring = keys_snap_ring (snap);
+    int64_t stored = 0;
+    int have_stored = keys_store_generation (self->db, &stored) == DB_OK;
+    int kek = keys_app_kek_current (self->app, self->db);
+    json_t *algs = json_array ();
+    for (size_t i = 0; algs && i < keyring_nalgs; i++)
+        if (settings->algs & (1u << keyring_algs[i]))
+            json_array_append_new (algs, json_string (jws_alg_name (keyring_algs[i])));
+    *result = json_pack (
+        "{s:s, s:s, s:I, s:o*, s:o*, s:o*, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:o*}}", "replica",
+        keys_app_replica (self->app), "admin", self->endpoint, "generation",
+        (json_int_t)keys_snap_generation (snap), "stored_generation",
+        have_stored ? json_integer (stored) : json_null (), "signing_algs", keyring_signing_algs (ring),
+        "keys", keyring_describe (ring), "published", (json_int_t)keyring_published (ring), "kek_current",
+        kek < 0 ? json_null () : json_boolean (kek), "settings", "jwks_max_age",
+        (json_int_t)settings->jwks_max_age, "publish_delay", (json_int_t)settings->publish_delay,
+        "token_lifetime_max", (json_int_t)settings->token_lifetime_max, "rotate_days",
+        (json_int_t)settings->rotate_days, "algs", algs);
+    keys_snap_release (&snap);
+    if (!*result) {
+        err->err = OST_ERR_SERVER_ERROR;
+        snprintf (err->description, sizeof err->description, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_cmd_list (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+{
+    static const char *const names[] = {NULL};
+    if (s_only (args, names, err) != 0)
+        return -1;
+    json_t *list = NULL;
+    if (keys_store_list (self->db, &list) != DB_OK) {
+        err->err = OST_ERR_TEMPORARILY_UNAVAILABLE;
+        snprintf (err->description, sizeof err->description, "cannot read the keys; try again");
+        return -1;
+    }
+    *result = json_pack ("{s:o}", "keys", list);
+    return *result ? 0 : -1;
+}
+
+static int
+s_cmd_rotate (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+{
+    static const char *const names[] = {"alg", "now", NULL};
+    if (s_only (args, names, err) != 0)
+        return -1;
+    const keys_settings_t *settings = keys_app_settings (self->app);
+    int bad = 0;
+    const char *name = s_string_arg (args, "alg", &bad);
+    const json_t *now = json_object_get (args, "now");
+    if (bad || (now && !json_is_boolean (now))) {
+        err->err = OST_ERR_INVALID_REQUEST;
+        snprintf (err->description, sizeof err->description, "alg must be a string and now a boolean");
+        return -1;
+    }
+    unsigned algs = settings->algs;
+    if (name) {
+        jws_alg_t alg = jws_alg_parse (name);
+        //  RFC 7515 §4.1.1: case-sensitive names; "none" is never a key.
+        if (alg == JWS_ALG_NONE || strcmp (jws_alg_name (alg), name) != 0) {
+            err->err = OST_ERR_INVALID_REQUEST;
+            snprintf (err->description, sizeof err->description,
+                      "unknown algorithm \"%.32s\": use RS256, ES256 or EdDSA", name);
+            return -1;
+        }
+        if (!(settings->algs & (1u << alg))) {
+            err->err = OST_ERR_INVALID_REQUEST;
+            snprintf (err->description, sizeof err->description,
+                      "%s is not in OSTIARY_KEYS_ALGS: keys-svc keeps no key of it", name);
+            return -1;
+        }
+        algs = 1u << alg;
+    }
+    return keys_lifecycle_rotate (self->app, self->db, algs, json_is_true (now), result, err);
+}
+
+//  Our kids are RFC 7638 thumbprints: base64url, as the table's CHECK says.
+static int
+s_kid_valid (const char *kid)
+{
+    size_t len = strlen (kid);
+    if (len == 0 || len >= KEYRING_KID_MAX)
+        return 0;
+    return strspn (kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
+static int
+s_cmd_retire (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+{
+    static const char *const names[] = {"kid", NULL};
+    if (s_only (args, names, err) != 0)
+        return -1;
+    int bad = 0;
+    const char *kid = s_string_arg (args, "kid", &bad);
+    if (!kid || bad || !s_kid_valid (kid)) {
+        err->err = kid && !bad ? OST_ERR_NOT_FOUND : OST_ERR_INVALID_REQUEST;
+        snprintf (err->description, sizeof err->description,
+                  kid && !bad ? "no key has this kid (a kid is 1 to 63 base64url characters)"
+                              : "retire takes the kid of the key");
+        return -1;
+    }
+    return keys_lifecycle_retire (self->app, self->db, kid, result, err);
+}
+
+static int
+s_cmd_rewrap (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+{
+    static const char *const names[] = {"kek", NULL};
+    if (s_only (args, names, err) != 0)
+        return -1;
+    int bad = 0;
+    const char *text = s_string_arg (args, "kek", &bad);
+    kek_t *kek = text && !bad ? kek_new (text) : NULL;
+    if (!kek) {
+        err->err = OST_ERR_INVALID_REQUEST;
+        snprintf (err->description, sizeof err->description,
+                  "the new key-encryption key must be 32 bytes encoded as base64url without padding");
+        return -1;
+    }
+    int rc = keys_lifecycle_rewrap (self->app, self->db, &kek, result, err);
+    kek_destroy (&kek);
+    return rc;
+}
+
+//  The command table: a static name -> handler table expanded from
+//  keys_admin_wire.h, which ostiaryctl expands too.
+static const struct {
+    const char *name;
+    s_cmd_fn fn;
+} s_commands[] = {
+#define KEYS_ADMIN_CMD(name, summary) {#name, s_cmd_##name},
+    KEYS_ADMIN_COMMANDS
+#undef KEYS_ADMIN_CMD
+};
+
+//  Arguments as recorded in the audit log and the log: secrets replaced.
+static json_t *
+s_public_args (const json_t *args)
+{
+    json_t *copy = json_deep_copy (args);
+    if (copy && json_object_get (copy, "kek"))
+        json_object_set_new (copy, "kek", json_string ("(given)"));
+    return copy;
+}
+
+//  A command name fit for the log and the audit table: what the client sent,
+//  bounded and with anything unprintable replaced.
+static void
+s_clean (const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; in && in[n] && n + 1 < size; n++)
+        out[n] = in[n] > 0x20 && in[n] < 0x7f && in[n] != '"' && in[n] != '\\' ? in[n] : '?';
+    out[n] = '\0';
+}
+
+static void
+s_request (keys_admin_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->sock);
+    if (!msg)
+        return;
+    char peer[64] = "local";
+    zframe_t *frame = zmsg_first (msg);
+    if (self->tcp) {
+        const char *user = frame ? zframe_meta (frame, "User-Id") : NULL;
+        snprintf (peer, sizeof peer, "%s", user && *user ? user : "unknown");
+    }
+    char rid[33] = "";
+    if (secure_request_id (rid) != 0)
+        rid[0] = '\0';
+    keys_err_t err = {OST_ERR_INVALID_REQUEST, ""};
+    json_t *request = NULL;
+    json_t *result = NULL;
+    char command[KEYS_ADMIN_MAX_COMMAND + 1] = "(none)";
+    const json_t *args = NULL;
+    json_t *empty = json_object ();
+    int rc = -1;
+    if (zmsg_size (msg) != 1 || !frame || zframe_size (frame) > KEYS_ADMIN_MAX_REQUEST)
+        snprintf (err.description, sizeof err.description, "a request is one frame holding a JSON object");
+    else {
+        json_error_t jerr;
+        request = json_loadb ((const char *)zframe_data (frame), zframe_size (frame), JSON_REJECT_DUPLICATES,
+                              &jerr);
+        const char *name = json_string_value (json_object_get (request, "command"));
+        args = json_object_get (request, "args");
+        if (!json_is_object (request) || !name)
+            snprintf (err.description, sizeof err.description,
+                      "a request is a JSON object {\"command\": NAME, \"args\": {...}}");
+        else if (args && !json_is_object (args))
+            snprintf (err.description, sizeof err.description, "args must be a JSON object");
+        else {
+            s_clean (name, command, sizeof command);
+            if (!args)
+                args = empty;
+            size_t i = 0;
+            size_t n = sizeof s_commands / sizeof s_commands[0];
+            while (i < n && strcmp (s_commands[i].name, name) != 0)
+                i++;
+            char op[64];
+            snprintf (op, sizeof op, "admin.%s", i < n ? s_commands[i].name : "unknown");
+            log_set_context (rid, op);
+            if (i == n) {
+                err.err = OST_ERR_UNKNOWN_OP;
+                snprintf (err.description, sizeof err.description,
+                          "unknown admin command \"%s\": use status, list, rotate, retire or rewrap",
+                          command);
+            } else if (!empty)
+                snprintf (err.description, sizeof err.description, "out of memory");
+            else
+                rc = s_commands[i].fn (self, args, &result, &err);
+        }
+    }
+    //  The request may carry a key-encryption key (rewrap): wipe both copies
+    //  of it before the memory goes back. The frame and the jansson string
+    //  are heap buffers we own until they are freed.
+    json_t *kek =
+        json_object_get (request, "args") ? json_object_get (json_object_get (request, "args"), "kek") : NULL;
+    if (json_is_string (kek))
+        secure_wipe ((char *)json_string_value (kek), json_string_length (kek));
+    if (frame)
+        secure_wipe (zframe_data (frame), zframe_size (frame));
+    zmsg_destroy (&msg);
+    if (rc == 0 && !result) {
+        rc = -1;
+        err.err = OST_ERR_SERVER_ERROR;
+        snprintf (err.description, sizeof err.description, "out of memory");
+    }
+    const err_def_t *def = proto_err (err.err);
+    json_t *reply = rc == 0 ? json_pack ("{s:O}", "ok", result)
+                            : json_pack ("{s:{s:s, s:s}}", "error", "code", def ? def->code : "server_error",
+                                         "description", err.description);
+    json_t *public_args = s_public_args (args ? args : empty);
+    char *args_text = public_args ? json_dumps (public_args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (rc == 0)
+        log_info ("admin: %s %s from %s: ok", command, args_text ? args_text : "{}", peer);
+    else
+        log_warn ("admin: %s %s from %s: %s: %s", command, args_text ? args_text : "{}", peer,
+                  def ? def->code : "server_error", err.description);
+    //  The audit line is written whatever the outcome, after the command's
+    //  own transaction, so a refused or failed command is recorded too.
+    if (keys_store_audit (
+            self->db, keys_app_replica (self->app), peer, command, public_args ? public_args : empty, rc == 0,
+            rc == 0 ? NULL : (def ? def->code : "server_error"), rc == 0 ? "" : err.description) != DB_OK)
+        log_error ("admin: the audit log could not be written for %s", command);
+    char *text = reply ? json_dumps (reply, JSON_COMPACT) : NULL;
+    if (!text || zstr_send (self->sock, text) != 0) {
+        //  REP must answer every request; a fixed text when all else fails.
+        if (!text)
+            zstr_send (self->sock,
+                       "{\"error\":{\"code\":\"server_error\",\"description\":\"out of memory\"}}");
+        else
+            log_warn ("admin: the reply could not be sent (the client went away)");
+    }
+    free (text);
+    free (args_text);
+    json_decref (public_args);
+    json_decref (reply);
+    json_decref (result);
+    json_decref (request);
+    json_decref (empty);
+    log_set_context (NULL, NULL);
+}
+
+int
+keys_admin_handle (keys_admin_t *self, void *which)
+{
+    if (which == self->sock) {
+        s_request (self);
+        return 1;
+    }
+    if (self->zap && which == self->zap) {
+        s_zap (self);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,53 @@
+/*  keys_admin_wire - the admin socket's wire format, shared by keys-svc
+ *  (keys_admin.c) and ostiaryctl (ctl/keys.c) so that both ends expand the
+ *  same command table.
+ *
+ *  The admin socket is a ZeroMQ REP socket apart from the public bus: an
+ *  ipc:// path (mode 0600 in a 0700 folder) by default, or tcp:// with CURVE
+ *  and an allow-list of client keys. One request, one reply, each a single
+ *  frame holding a JSON object:
+ *    request  {"command": NAME, "args": {...}}
+ *    reply    {"ok": result} or {"error": {"code": C, "description": D}}
+ *  C is a code of proto/errors.def: invalid_request (bad arguments, a bad
+ *  algorithm, a refused transition), not_found (unknown kid), unknown_op
+ *  (unknown command), server_error, temporarily_unavailable (database). */
+#ifndef OST_KEYS_ADMIN_WIRE_H
+#define OST_KEYS_ADMIN_WIRE_H
+
+#include <stdio.h>
+#include <string.h>
+
+//  The socket's file name inside OSTIARY_RUN_DIR when OSTIARY_KEYS_ADMIN is empty.
+#define KEYS_ADMIN_SOCKET_NAME "keys-admin.sock"
+//  Largest request or reply; a `list` of a few hundred keys fits easily.
+#define KEYS_ADMIN_MAX_MSG (1024 * 1024)
+//  Largest request the server reads (commands are short; rewrap carries a KEK).
+#define KEYS_ADMIN_MAX_REQUEST 4096
+//  ZAP domain of the admin socket (RFC 27/ZAP): the handler answers this one only.
+#define KEYS_ADMIN_ZAP_DOMAIN "ostiary-keys-admin"
+//  Longest command name a request may carry.
+#define KEYS_ADMIN_MAX_COMMAND 32
+
+//  KEYS_ADMIN_CMD(name, summary): the admin commands. Each side expands it
+//  into its dispatch table as {#name, s_cmd_##name}, so a command is one
+//  line here plus one handler at each end.
+#define KEYS_ADMIN_COMMANDS                                                                                  \
+    KEYS_ADMIN_CMD (status, "this replica's keyring, generation and settings")                               \
+    KEYS_ADMIN_CMD (list, "every key: kid, alg, state, created, activated, retire-after")                    \
+    KEYS_ADMIN_CMD (rotate, "planned rotation ({alg}), or emergency rotation ({alg, now: true})")            \
+    KEYS_ADMIN_CMD (retire, "retire a next or retiring key at once ({kid})")                                 \
+    KEYS_ADMIN_CMD (rewrap, "re-wrap every private key under a new KEK ({kek})")
+
+//  The default endpoint: "ipc://" run_dir "/" KEYS_ADMIN_SOCKET_NAME.
+//  0 ok, -1 when it does not fit in size.
+static inline int
+keys_admin_default_endpoint (const char *run_dir, char *out, size_t size)
+{
+    size_t len = strlen (run_dir);
+    while (len > 1 && run_dir[len - 1] == '/')
+        len--;
+    int n = snprintf (out, size, "ipc://%.*s/%s", (int)len, run_dir, KEYS_ADMIN_SOCKET_NAME);
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+#endif
