@@ -77,18 +77,29 @@ discovery_get (gw_req_t *req)
     json_object_set_new (doc, "authorization_endpoint", s_url (issuer, "/authorize"));
     json_object_set_new (doc, "token_endpoint", s_url (issuer, "/token"));
     json_object_set_new (doc, "userinfo_endpoint", s_url (issuer, "/userinfo"));
+    //  RFC 8414 §2: revocation (RFC 7009) and introspection (RFC 7662)
+    //  authenticate clients exactly as the token endpoint does (token.c).
+    json_object_set_new (doc, "revocation_endpoint", s_url (issuer, "/revoke"));
+    json_object_set_new (doc, "introspection_endpoint", s_url (issuer, "/introspect"));
     json_object_set_new (doc, "jwks_uri", s_url (issuer, "/jwks"));
     json_object_set_new (doc, "response_types_supported", S_STRINGS ("code"));
     json_object_set_new (doc, "response_modes_supported", S_STRINGS ("query", "fragment", "form_post"));
-    json_object_set_new (doc, "grant_types_supported", S_STRINGS ("authorization_code"));
+    json_object_set_new (doc, "grant_types_supported",
+                         S_STRINGS ("authorization_code", "refresh_token", "client_credentials"));
     json_object_set_new (doc, "subject_types_supported", S_STRINGS ("public"));
     json_object_set_new (doc, "id_token_signing_alg_values_supported", algs);
     json_object_set_new (doc, "token_endpoint_auth_methods_supported",
                          S_STRINGS ("client_secret_basic", "client_secret_post", "none"));
+    json_object_set_new (doc, "revocation_endpoint_auth_methods_supported",
+                         S_STRINGS ("client_secret_basic", "client_secret_post", "none"));
+    //  RFC 7662 §2.1: introspection requires an authenticated client, so a
+    //  public client ("none") cannot introspect.
+    json_object_set_new (doc, "introspection_endpoint_auth_methods_supported",
+                         S_STRINGS ("client_secret_basic", "client_secret_post"));
     //  RFC 7636 §4.2: only S256; "plain" is never accepted.
     json_object_set_new (doc, "code_challenge_methods_supported", S_STRINGS ("S256"));
     json_object_set_new (doc, "scopes_supported",
-                         S_STRINGS ("openid", "profile", "email", "address", "phone"));
+                         S_STRINGS ("openid", "profile", "email", "address", "phone", "offline_access"));
     json_object_set_new (doc, "claims_supported", s_strings (s_claims, sizeof s_claims / sizeof s_claims[0]));
     //  OpenID Connect Core §3.1.2.1 prompt values, each with its behaviour
     //  (authorize.c, login.c); RFC 8414 lists the field for OAuth too.

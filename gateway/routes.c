@@ -37,6 +37,9 @@ static const route_t s_routes[] = {
     {"GET", "/demo", demo_page, "demo", 0},
     {"GET", "/demo/login", demo_login, "demo_login", 0},
     {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
+    /*  issue 4: the token lifecycle */
+    {"POST", "/revoke", revoke_post, "revoke", 0},
+    {"POST", "/introspect", introspect_post, "introspect", 0},
 };
 
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])

@@ -43,6 +43,10 @@ int select_account_get (gw_req_t *req);
 int select_account_post (gw_req_t *req);
 //  token.c: POST /token (RFC 6749 §3.2)
 int token_post (gw_req_t *req);
+//  token.c: POST /revoke (RFC 7009 §2) and POST /introspect (RFC 7662 §2),
+//  with the client authentication of /token
+int revoke_post (gw_req_t *req);
+int introspect_post (gw_req_t *req);
 //  userinfo.c: GET and POST /userinfo (OpenID Connect Core §5.3, RFC 6750)
 int userinfo_get (gw_req_t *req);
 int userinfo_post (gw_req_t *req);

@@ -1,11 +1,17 @@
-/*  token - POST /token, the token endpoint (RFC 6749 §3.2, §4.1.3).
+/*  token - the endpoints where a client authenticates itself: POST /token
+ *  (RFC 6749 §3.2, §4.1.3, §4.4, §6), POST /revoke (RFC 7009) and
+ *  POST /introspect (RFC 7662).
  *
  *  The gateway checks the HTTP side of the request and token-svc all the
- *  rest (token.exchange): only application/x-www-form-urlencoded bodies,
- *  parsed by our bounded parser; a repeated parameter is refused
- *  (RFC 6749 §3.2); the Basic credentials of RFC 6749 §2.3.1 are decoded
- *  here and passed on as they are, never checked here. Every answer carries
- *  Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1, §5.2). */
+ *  rest (token.exchange, token.revoke, token.introspect): only
+ *  application/x-www-form-urlencoded bodies, parsed by our bounded parser; a
+ *  repeated parameter is refused (RFC 6749 §3.2); the Basic credentials of
+ *  RFC 6749 §2.3.1 are decoded here and passed on as they are, never checked
+ *  here. The three endpoints share one reader (s_client_request), so client
+ *  authentication is extracted and refused the same way everywhere
+ *  (RFC 7009 §2.1, RFC 7662 §2.1 refer to RFC 6749 §2.3). Every answer
+ *  carries Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1,
+ *  §5.2; RFC 7662 §4: introspection answers are not cached). */
 #include "form.h"
 #include "log.h"
 #include "pages.h"
@@ -182,24 +188,32 @@ s_wipe_json_strings (json_t *object)
     }
 }
 
-int
-token_post (gw_req_t *req)
+//  Reads the body of a client-authenticated POST and returns the bus body
+//  {"form": {...}, "basic": {...}|null[, "client_ip"]}, or NULL after
+//  answering (the handler then returns req->status). required names a
+//  parameter that must be present and not empty (NULL: none).
+static json_t *
+s_client_request (gw_req_t *req, int with_ip, const char *required)
 {
-    //  RFC 6749 §3.2: "application/x-www-form-urlencoded" only.
-    if (!pages_is_form (req))
-        return s_error (req, 400, "invalid_request", "The request must be application/x-www-form-urlencoded",
-                        0);
+    //  RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1:
+    //  "application/x-www-form-urlencoded" only.
+    if (!pages_is_form (req)) {
+        s_error (req, 400, "invalid_request", "The request must be application/x-www-form-urlencoded", 0);
+        return NULL;
+    }
     json_t *basic = NULL;
     int has_basic = s_basic (req, &basic);
-    if (has_basic < 0)
-        return s_error (req, 401, "invalid_client", "The Authorization header is malformed", 0);
+    if (has_basic < 0) {
+        s_error (req, 401, "invalid_client", "The Authorization header is malformed", 0);
+        return NULL;
+    }
 
     char *raw = NULL;
     size_t len = 0;
     if (http_read_body (req, (size_t)req->gw->cfg->http_max_body, &raw, &len) != 0) {
         s_wipe_json_strings (basic);
         json_decref (basic);
-        return req->status;
+        return NULL;
     }
     form_limits_t limits = {.max_total = TOKEN_MAX_TOTAL,
                             .max_params = TOKEN_MAX_PARAMS,
@@ -219,28 +233,60 @@ token_post (gw_req_t *req)
         //  RFC 6749 §3.2: "Request and response parameters MUST NOT be
         //  included more than once."
         s_error (req, 400, "invalid_request", "A parameter is included more than once", 0);
+    else if (required && !form_get (form, required, 1))
+        //  RFC 7009 §2.1, RFC 7662 §2.1: token is REQUIRED.
+        s_error (req, 400, "invalid_request", "A required parameter is missing", 0);
     else if (!(params = form_to_json (form, 1)))
         s_error (req, 503, "temporarily_unavailable", "out of memory", 1);
     form_destroy (&form);
     if (req->status) {
         s_wipe_json_strings (basic);
         json_decref (basic);
-        return req->status;
+        return NULL;
     }
-
-    const struct mg_request_info *ri = mg_get_request_info (req->conn);
-    json_t *body = json_pack ("{s:o,s:o,s:s}", "form", params, "basic", basic ? basic : json_null (),
-                              "client_ip", ri->remote_addr);
-    json_t *result = NULL;
-    bus_error_t error;
-    int rc = body ? http_bus_call (req, "token.exchange", body, &result, &error) : -1;
+    json_t *body = json_pack ("{s:o,s:o}", "form", params, "basic", basic ? basic : json_null ());
+    if (body && with_ip) {
+        const struct mg_request_info *ri = mg_get_request_info (req->conn);
+        json_object_set_new (body, "client_ip", json_string (ri->remote_addr));
+    }
     if (!body)
-        bus_error_set (&error, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
+        s_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+    return body;
+}
+
+//  Calls op with body (consumed, its secrets wiped). 0 with *result, or -1
+//  after answering the error.
+static int
+s_call (gw_req_t *req, const char *op, json_t *body, json_t **result)
+{
+    bus_error_t error;
+    *result = NULL;
+    int rc = http_bus_call (req, op, body, result, &error);
     s_wipe_json_strings (body);
     json_decref (body);
-    if (rc != 0)
-        return s_bus_error (req, &error);
-    if (!json_is_object (result) || !json_is_string (json_object_get (result, "access_token"))) {
+    if (rc != 0) {
+        s_bus_error (req, &error);
+        return -1;
+    }
+    if (!json_is_object (*result)) {
+        json_decref (*result);
+        *result = NULL;
+        log_error ("%s answered something unexpected", op);
+        s_error (req, 500, "server_error", "the service could not answer", 0);
+        return -1;
+    }
+    return 0;
+}
+
+int
+token_post (gw_req_t *req)
+{
+    json_t *body = s_client_request (req, 1, NULL);
+    json_t *result = NULL;
+    if (!body || s_call (req, "token.exchange", body, &result) != 0)
+        return req->status;
+    if (!json_is_string (json_object_get (result, "access_token"))) {
+        s_wipe_json_strings (result);
         json_decref (result);
         log_error ("token.exchange answered something unexpected");
         return s_error (req, 500, "server_error", "the service could not answer", 0);
@@ -249,6 +295,43 @@ token_post (gw_req_t *req)
     http_header_t extra[] = {{"Pragma", "no-cache"}};
     http_send_json (req, 200, result, "no-store", extra, 1);
     s_wipe_json_strings (result);
+    json_decref (result);
+    return req->status;
+}
+
+int
+revoke_post (gw_req_t *req)
+{
+    json_t *body = s_client_request (req, 1, "token");
+    json_t *result = NULL;
+    if (!body || s_call (req, "token.revoke", body, &result) != 0)
+        return req->status;
+    json_decref (result);
+    //  RFC 7009 §2.2: "The authorization server responds with HTTP status
+    //  code 200 if the token has been revoked successfully or if the client
+    //  submitted an invalid token" - the same empty answer whatever token-svc
+    //  found, so nothing tells a client whether a token existed.
+    http_header_t extra[] = {{"Pragma", "no-cache"}};
+    return http_send (req, 200, NULL, "no-store", extra, 1, NULL, 0);
+}
+
+int
+introspect_post (gw_req_t *req)
+{
+    json_t *body = s_client_request (req, 0, "token");
+    json_t *result = NULL;
+    if (!body || s_call (req, "token.introspect", body, &result) != 0)
+        return req->status;
+    http_header_t extra[] = {{"Pragma", "no-cache"}};
+    if (json_is_true (json_object_get (result, "active")))
+        http_send_json (req, 200, result, "no-store", extra, 1);
+    else {
+        //  RFC 7662 §2.2: an inactive token is answered with active=false
+        //  and nothing else, whatever else came back.
+        json_t *inactive = json_pack ("{s:b}", "active", 0);
+        http_send_json (req, 200, inactive, "no-store", extra, 1);
+        json_decref (inactive);
+    }
     json_decref (result);
     return req->status;
 }

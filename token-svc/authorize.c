@@ -40,8 +40,6 @@
 //  A code_challenge of S256 is base64url(SHA-256(verifier)): 43 characters.
 #define S256_CHALLENGE_LEN 43
 #define REQUEST_ID_BYTES 32
-//  One purge of expired rows every this many requests per worker thread.
-#define PURGE_EVERY 256
 
 //  The parameters whose repetition is an error (RFC 6749 §3.1: "Request and
 //  response parameters MUST NOT be included more than once"); unknown ones
@@ -180,17 +178,6 @@ s_check_hint (bus_req_t *req, const token_app_t *app, const char *client_id, con
     }
     *sub = s;
     return 0;
-}
-
-//  Best-effort housekeeping on this thread's connection.
-static void
-s_maybe_purge (db_t *db)
-{
-    static _Thread_local unsigned counter;
-    if (++counter % PURGE_EVERY != 0)
-        return;
-    if (token_store_purge (db) != DB_OK)
-        log_warn ("purge of expired requests and codes failed");
 }
 
 //  Steps 2 onwards, once client and redirect URI are known.
@@ -425,8 +412,6 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
             return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
         return tu_db_fail (req, st);
     }
-    s_maybe_purge (thread->db);
-
     //  Q of proto/ops.md: details (prompt, max_age, hints, ...) and the rest.
     json_t *q = details;
     json_object_set_new (q, "request_id", json_string (request_id));

@@ -54,6 +54,8 @@
 #define DESC_ALG "id_token_signed_response_alg must be RS256, ES256 or EdDSA"
 #define DESC_PKCE "require_pkce must be a boolean, and true for a public client"
 #define DESC_FIRST_PARTY "first_party must be a boolean"
+#define DESC_FLAGS "always_refresh and resource_server must be booleans"
+#define DESC_GRACE "refresh_grace must be 0 to 300 seconds and refresh_grace_uses 0 to 10"
 #define DESC_DUPLICATE "client_id already exists"
 #define DESC_NOT_FOUND "no such client"
 #define DESC_PUBLIC_SECRET "a public client has no secret"
@@ -72,6 +74,10 @@ static const char *const s_fields[] = {
     "id_token_signed_response_alg",
     "require_pkce",
     "first_party",
+    "always_refresh",
+    "resource_server",
+    "refresh_grace",
+    "refresh_grace_uses",
 };
 
 //  The one description that is not the caller's fault (compared by address).
@@ -92,13 +98,22 @@ clients_pkce_required (const token_app_t *app, const token_client_t *client)
 json_t *
 clients_view (const token_app_t *app, const token_client_t *c)
 {
-    return json_pack ("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b, s:b, s:I}", "client_id",
-                      c->client_id, "name", c->name, "type", c->is_public ? "public" : "confidential",
-                      "redirect_uris", c->redirect_uris, "grant_types", c->grant_types, "response_types",
-                      c->response_types, "scopes", c->scopes, "token_endpoint_auth_method", c->auth_method,
-                      "id_token_signed_response_alg", c->id_token_alg, "require_pkce",
-                      clients_pkce_required (app, c), "first_party", c->first_party, "created_at",
-                      (json_int_t)c->created_at);
+    json_t *view = json_pack ("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b, s:b, s:I}", "client_id",
+                              c->client_id, "name", c->name, "type", c->is_public ? "public" : "confidential",
+                              "redirect_uris", c->redirect_uris, "grant_types", c->grant_types,
+                              "response_types", c->response_types, "scopes", c->scopes,
+                              "token_endpoint_auth_method", c->auth_method, "id_token_signed_response_alg",
+                              c->id_token_alg, "require_pkce", clients_pkce_required (app, c), "first_party",
+                              c->first_party, "created_at", (json_int_t)c->created_at);
+    //  Issue 4: refresh and introspection settings.
+    if (view && json_object_update_new (
+                    view, json_pack ("{s:b, s:b, s:i, s:i}", "always_refresh", c->always_refresh,
+                                     "resource_server", c->resource_server, "refresh_grace",
+                                     c->refresh_grace_s, "refresh_grace_uses", c->refresh_grace_uses))) {
+        json_decref (view);
+        view = NULL;
+    }
+    return view;
 }
 
 //  HMAC-SHA256 of a secret under the server key. 0 ok, -1 failure.
@@ -398,7 +413,96 @@ s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
     if (got == TU_BAD)
         return DESC_FIRST_PARTY;
     c->first_party = got == TU_OK && flag;
+
+    got = tu_bool (body, "always_refresh", &flag);
+    if (got == TU_BAD)
+        return DESC_FLAGS;
+    c->always_refresh = got == TU_OK && flag;
+    got = tu_bool (body, "resource_server", &flag);
+    if (got == TU_BAD)
+        return DESC_FLAGS;
+    c->resource_server = got == TU_OK && flag;
+    //  The refresh grace period (token-svc/refresh.c): off unless asked for
+    //  (or OSTIARY_REFRESH_GRACE says otherwise); one extra use by default.
+    json_int_t grace = (json_int_t)app->refresh_grace_default, uses = -1;
+    const json_t *v = json_object_get (body, "refresh_grace");
+    if (v && !json_is_null (v)) {
+        if (!json_is_integer (v) || json_integer_value (v) < 0 || json_integer_value (v) > 300)
+            return DESC_GRACE;
+        grace = json_integer_value (v);
+    }
+    v = json_object_get (body, "refresh_grace_uses");
+    if (v && !json_is_null (v)) {
+        if (!json_is_integer (v) || json_integer_value (v) < 0 || json_integer_value (v) > 10)
+            return DESC_GRACE;
+        uses = json_integer_value (v);
+    }
+    c->refresh_grace_s = (int)grace;
+    c->refresh_grace_uses = uses >= 0 ? (int)uses : grace > 0 ? 1 : 0;
     return NULL;
+}
+
+//  ------------------------------------------------------------- client authentication
+
+#define SECRET_MAX 512
+#define DESC_CLIENT "client authentication failed"
+
+//  RFC 6749 §2.3.1, §3.2.1: authenticates the client of a token request
+//  with exactly one method, the one it registered. Every failure is
+//  invalid_client with one description (no hint whether the id or the
+//  secret was wrong). 0 with *client loaded, -1 after failing req.
+int
+clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, token_client_t *client)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    memset (client, 0, sizeof *client);
+    const char *form_id = NULL, *form_secret = NULL, *id = NULL, *secret = NULL;
+    tu_get_t got_id = tu_string (form, "client_id", TOKEN_CLIENT_ID_MAX, &form_id);
+    tu_get_t got_secret = tu_string (form, "client_secret", SECRET_MAX, &form_secret);
+    const char *method;
+    if (basic) {
+        //  RFC 6749 §2.3: "The client MUST NOT use more than one
+        //  authentication method in each request."
+        if (got_secret != TU_ABSENT)
+            return tu_fail (req, OST_ERR_INVALID_REQUEST, "use exactly one client authentication method");
+        if (tu_string (basic, "client_id", TOKEN_CLIENT_ID_MAX, &id) != TU_OK ||
+            tu_string (basic, "client_secret", SECRET_MAX, &secret) != TU_OK)
+            return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+        if (got_id == TU_BAD || (got_id == TU_OK && strcmp (form_id, id) != 0))
+            return tu_fail (req, OST_ERR_INVALID_REQUEST,
+                            "client_id does not match the Authorization header");
+        method = "client_secret_basic";
+    } else if (got_secret != TU_ABSENT) {
+        if (got_secret == TU_BAD || got_id != TU_OK)
+            return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+        id = form_id;
+        secret = form_secret;
+        method = "client_secret_post";
+    } else if (got_id == TU_OK) {
+        //  RFC 6749 §4.1.3, RFC 7636: a public client names itself and proves
+        //  possession of the code with its code_verifier.
+        id = form_id;
+        method = "none";
+    } else
+        //  RFC 6749 §5.2: "no client authentication included".
+        return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+
+    db_status_t st = *id ? token_store_client_get (thread->db, id, client) : DB_NOT_FOUND;
+    if (st != DB_OK && st != DB_NOT_FOUND)
+        return tu_db_fail (req, st);
+    //  The secret check runs for unknown clients too (against an empty
+    //  record), so the time taken does not tell whether the id exists.
+    int secret_ok = clients_secret_matches (app, client, secret);
+    int ok = st == DB_OK && strcmp (client->auth_method, method) == 0 &&
+             (strcmp (method, "none") == 0 ? client->is_public : secret_ok);
+    if (!ok) {
+        log_info ("client authentication failed (%s, method %s)",
+                  st == DB_OK ? "known client" : "unknown client", method);
+        token_client_clear (client);
+        return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
+    }
+    return 0;
 }
 
 //  ------------------------------------------------------------- handlers
@@ -525,10 +629,11 @@ token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
         return -1;
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
-    //  The client's requests, codes and consents go with it (ON DELETE
-    //  CASCADE): nothing can be exchanged for it afterwards.
+    //  The client's requests, codes, consents and refresh families go with
+    //  it (ON DELETE CASCADE): nothing can be exchanged for it afterwards;
+    //  issue 4: the access tokens its families issued are revoked first.
     int removed = 0;
-    db_status_t st = token_store_client_delete (thread->db, id, &removed);
+    db_status_t st = token_store_client_remove (thread->db, id, &removed);
     if (st != DB_OK)
         return tu_db_fail (req, st);
     if (!removed)

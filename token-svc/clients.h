@@ -4,6 +4,7 @@
 #ifndef TOKEN_CLIENTS_H
 #define TOKEN_CLIENTS_H
 
+#include "bus_worker.h"
 #include "token_app.h"
 #include "token_store.h"
 
@@ -20,5 +21,12 @@ int clients_pkce_required (const token_app_t *app, const token_client_t *client)
 //  (or secret NULL) never matches; the HMAC is computed anyway so that the
 //  time taken does not tell the two cases apart.
 int clients_secret_matches (const token_app_t *app, const token_client_t *client, const char *secret);
+
+//  RFC 6749 §2.3.1, §3.2.1: authenticates the client of a request to the
+//  token, revocation or introspection endpoint ({"form", "basic"} of
+//  proto/ops.md) with exactly one method, the one it registered. 0 with
+//  *client loaded (token_client_clear it), -1 after failing req
+//  (invalid_client, or invalid_request for two methods at once).
+int clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, token_client_t *client);
 
 #endif

@@ -1,23 +1,35 @@
 /*  token-svc - clients, authorization requests, codes, tokens and userinfo
- *  validation (issue 3; refresh tokens, revocation and introspection come
- *  with issue 4). Stateless between requests: run as many replicas as the
- *  load needs; everything they share is in schema token. */
+ *  validation (issue 3); refresh rotation, revocation, introspection,
+ *  client credentials and the janitor thread (issue 4). Stateless between requests: run as many replicas as
+ * the load needs; everything they share is in schema token. */
+#include "janitor.h"
 #include "service.h"
 #include "token_app.h"
 #include "token_ops.h"
 #include "token_store.h"
 
+#include <stdio.h>
+
 static void *
 s_app_init (const config_t *cfg, db_t *db)
 {
     OST_UNUSED (db);
-    return token_app_new (cfg);
+    token_app_t *app = token_app_new (cfg);
+    if (app) {
+        app->janitor = token_janitor_new (cfg);
+        if (!app->janitor) {
+            fprintf (stderr, "token-svc: cannot start the janitor thread\n");
+            token_app_destroy (&app);
+        }
+    }
+    return app;
 }
 
 static void
 s_app_fini (void *app)
 {
     token_app_t *self = app;
+    token_janitor_destroy (&self->janitor);
     token_app_destroy (&self);
 }
 

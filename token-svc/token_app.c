@@ -5,6 +5,8 @@
 #include "log.h"
 #include "secure.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,19 @@ token_app_new (const config_t *cfg)
     self->request_ttl = cfg->authz_request_ttl;
     self->clock_skew = cfg->clock_skew;
     self->pkce_required = (int)cfg->pkce_required;
+    self->refresh_max_lifetime = cfg->refresh_max_lifetime;
+    self->refresh_idle_timeout = cfg->refresh_idle_timeout;
+    self->refresh_grace_default = cfg->refresh_grace_default;
+    //  A key of its own for successors, derived from the server key (so a
+    //  successor is never a client secret's hash of the same bytes).
+    unsigned int klen = 0;
+    static const char label[] = "ostiary refresh successor";
+    if (!HMAC (EVP_sha256 (), self->secret_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)label,
+               sizeof label - 1, self->refresh_key, &klen) ||
+        klen != TOKEN_SECRET_KEY_LEN) {
+        token_app_destroy (&self);
+        return NULL;
+    }
     long cache = cfg->jwks_max_age < TOKEN_JWKS_CACHE_MAX_S ? cfg->jwks_max_age : TOKEN_JWKS_CACHE_MAX_S;
     self->jwks = token_jwks_new ((int)cache);
     if (!self->jwks) {

@@ -26,6 +26,12 @@ typedef struct {
     long clock_skew;
     int pkce_required; //  default for confidential clients without a choice
     jws_alg_t access_token_alg;
+    long refresh_max_lifetime;
+    long refresh_idle_timeout;
+    long refresh_grace_default;
+    //  Key that derives a refresh token's successor from it (refresh.c).
+    unsigned char refresh_key[TOKEN_SECRET_KEY_LEN];
+    struct _token_janitor_t *janitor;
     token_jwks_t *jwks;
 } token_app_t;
 

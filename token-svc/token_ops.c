@@ -37,5 +37,7 @@ const bus_route_t token_routes[] = {
     {"token.issue_code", token_op_issue_code},
     {"token.exchange", token_op_exchange},
     {"token.userinfo", token_op_userinfo},
+    {"token.revoke", token_op_revoke},
+    {"token.introspect", token_op_introspect},
 };
 const size_t token_nroutes = sizeof token_routes / sizeof token_routes[0];

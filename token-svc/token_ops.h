@@ -1,5 +1,6 @@
 /*  token_ops - the op → handler table of token-svc and its handlers, one
- *  file per family: clients.c, authorize.c, code.c, tokens.c, userinfo.c.
+ *  file per family: clients.c, authorize.c, code.c, tokens.c (with refresh.c
+ *  and client_credentials.c), userinfo.c, revoke.c, introspect.c.
  *  Bodies are those of proto/ops.md. */
 #ifndef TOKEN_OPS_H
 #define TOKEN_OPS_H
@@ -30,5 +31,11 @@ int token_op_exchange (bus_req_t *req, const json_t *body, json_t **result);
 
 //  userinfo.c
 int token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result);
+
+//  revoke.c (RFC 7009)
+int token_op_revoke (bus_req_t *req, const json_t *body, json_t **result);
+
+//  introspect.c (RFC 7662)
+int token_op_introspect (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

@@ -17,11 +17,26 @@
     "client_id, name, type, encode(secret_hash, 'hex'), redirect_uris::text, grant_types::text,"             \
     " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
     " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
-    " extract(epoch FROM created_at)::bigint"
+    " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
+    " refresh_grace_uses"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
     " details::text, extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint"
+//  The columns of a refresh token and its family, in the order
+//  s_refresh_from_row reads them ($2: absolute lifetime, $3: idle timeout).
+#define REFRESH_COLS                                                                                         \
+    "f.id, f.client_id, f.sub, f.sid, f.auth_time, f.amr::text, f.scopes::text, f.revoked_at IS NOT NULL,"   \
+    " (f.created_at <= now() - make_interval(secs => $2::double precision)"                                  \
+    "  OR f.last_used_at <= now() - make_interval(secs => $3::double precision)),"                           \
+    " t.consumed_at IS NOT NULL,"                                                                            \
+    " (t.consumed_at > now() - make_interval(secs => c.refresh_grace_s) AND t.grace_uses < "                 \
+    "c.refresh_grace_uses"                                                                                   \
+    "  AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s WHERE s.token_hash = t.successor_hash"           \
+    "  AND s.consumed_at IS NOT NULL)) IS TRUE,"                                                             \
+    " extract(epoch FROM t.created_at)::bigint,"                                                             \
+    " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"                  \
+    "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint"
 //  The columns of a code, in the order s_code_from_row reads them.
 #define CODE_COLS                                                                                            \
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
@@ -38,10 +53,11 @@ static const s_stmt_t s_stmts[] = {
     {"token_client_insert",
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
-     " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party)"
+     " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
+     " resource_server, refresh_grace_s, refresh_grace_uses)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
-     " $10::text, $11::boolean, $12::boolean)",
-     12},
+     " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer)",
+     16},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0},
     {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1},
@@ -81,9 +97,13 @@ static const s_stmt_t s_stmts[] = {
      " RETURNING " CODE_COLS,
      1},
     {"token_code_set_issued",
-     "UPDATE token.codes SET issued_jti = $2::text, issued_exp = to_timestamp($3::bigint)"
-     " WHERE code_hash = $1::bytea",
-     3},
+     "UPDATE token.codes SET issued_jti = $2::text, issued_exp = to_timestamp($3::bigint),"
+     " family_id = $4::bigint WHERE code_hash = $1::bytea",
+     4},
+    {"token_code_family",
+     "SELECT family_id FROM token.codes"
+     " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND family_id IS NOT NULL",
+     1},
     {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1},
     //  RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
     {"token_code_revoke_issued",
@@ -101,18 +121,106 @@ static const s_stmt_t s_stmts[] = {
      "  FROM jsonb_array_elements_text(token.consents.scopes || EXCLUDED.scopes) AS s)",
      3},
     {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1},
-    //  Rows that can no longer matter: requests an hour past their expiry;
+    //  ---- refresh families (issue 4). Every statement that changes a
+    //  family's fate updates its row first (touch, revoke): that row lock
+    //  orders rotation, revocation and reuse detection of one family.
+    {"token_refresh_get",
+     "SELECT " REFRESH_COLS " FROM token.refresh_tokens t"
+     " JOIN token.refresh_families f ON f.id = t.family_id JOIN token.clients c ON c.client_id = f.client_id"
+     " WHERE t.token_hash = $1::bytea",
+     3},
+    {"token_family_insert",
+     "INSERT INTO token.refresh_families (client_id, sub, sid, auth_time, amr, scopes)"
+     " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::jsonb, $6::jsonb) RETURNING id",
+     6},
+    {"token_family_touch",
+     "UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
+     " AND created_at > now() - make_interval(secs => $2::double precision)"
+     " AND last_used_at > now() - make_interval(secs => $3::double precision)",
+     3},
+    {"token_refresh_insert",
+     "INSERT INTO token.refresh_tokens (token_hash, family_id) VALUES ($1::bytea, $2::bigint)", 2},
+    //  RFC 6749 §6, RFC 9700 §4.14.2: rotation. The one conditional UPDATE
+    //  that consumes a refresh token; its row count decides between racers.
+    {"token_refresh_consume",
+     "UPDATE token.refresh_tokens SET consumed_at = now(), successor_hash = $2::bytea"
+     " WHERE token_hash = $1::bytea AND consumed_at IS NULL",
+     2},
+    //  The grace period: a consumed token counts one more use, within the
+    //  client's window and allowance, while its successor is unused.
+    {"token_refresh_grace_use",
+     "UPDATE token.refresh_tokens t SET grace_uses = t.grace_uses + 1"
+     " FROM token.refresh_families f, token.clients c"
+     " WHERE t.token_hash = $1::bytea AND f.id = t.family_id AND c.client_id = f.client_id"
+     " AND t.consumed_at IS NOT NULL AND t.consumed_at > now() - make_interval(secs => c.refresh_grace_s)"
+     " AND t.grace_uses < c.refresh_grace_uses AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s"
+     " WHERE s.token_hash = t.successor_hash AND s.consumed_at IS NOT NULL)",
+     1},
+    {"token_family_jti_insert",
+     "INSERT INTO token.family_jtis (jti, family_id, expires_at) VALUES ($1::text, $2::bigint,"
+     " to_timestamp($3::bigint))",
+     3},
+    {"token_family_revoke",
+     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
+     " WHERE id = $1::bigint AND revoked_at IS NULL",
+     2},
+    //  Every access token the family issued that has not expired yet.
+    {"token_family_revoke_jtis",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     " SELECT jti, expires_at, $2::text FROM token.family_jtis WHERE family_id = $1::bigint"
+     " AND expires_at > now() ON CONFLICT (jti) DO NOTHING",
+     2},
+    {"token_client_revoke_jtis",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     " SELECT j.jti, j.expires_at, 'client_removed' FROM token.family_jtis j"
+     " JOIN token.refresh_families f ON f.id = j.family_id WHERE f.client_id = $1::text"
+     " AND j.expires_at > now() ON CONFLICT (jti) DO NOTHING",
+     1},
+    {"token_client_lock_families",
+     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'client_removed'"
+     " WHERE client_id = $1::text AND revoked_at IS NULL",
+     1},
+    {"token_audit_insert",
+     "INSERT INTO token.audit_events (event, client_id, sub, family_id, client_ip)"
+     " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::text)",
+     5},
+    {"token_jti_revoke",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason) VALUES ($1::text, to_timestamp($2::bigint),"
+     " $3::text) ON CONFLICT (jti) DO NOTHING",
+     3},
+    //  ---- the janitor (token-svc/janitor.c): rows that can no longer
+    //  matter, deleted $1 at a time. Requests an hour past their expiry;
     //  codes an hour past theirs once the token they issued has expired too
     //  (until then a replay must still find what to revoke); revocations of
-    //  tokens that expired (plus the largest clock-skew leeway).
-    {"token_purge_requests", "DELETE FROM token.authz_requests WHERE expires_at < now() - interval '1 hour'",
-     0},
+    //  tokens that expired (plus the largest clock-skew leeway); families
+    //  revoked an hour ago or past their lifetime (their refresh tokens and
+    //  jtis go with them: ON DELETE CASCADE).
+    {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0},
+    {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0},
+    {"token_purge_requests",
+     "DELETE FROM token.authz_requests WHERE id_hash IN (SELECT id_hash FROM token.authz_requests"
+     " WHERE expires_at < now() - interval '1 hour' LIMIT $1::integer)",
+     1},
     {"token_purge_codes",
-     "DELETE FROM token.codes WHERE expires_at < now() - interval '1 hour'"
-     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes')",
-     0},
-    {"token_purge_revoked", "DELETE FROM token.revoked_jtis WHERE expires_at < now() - interval '5 minutes'",
-     0},
+     "DELETE FROM token.codes WHERE code_hash IN (SELECT code_hash FROM token.codes"
+     " WHERE expires_at < now() - interval '1 hour'"
+     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes') LIMIT $1::integer)",
+     1},
+    {"token_purge_revoked",
+     "DELETE FROM token.revoked_jtis WHERE jti IN (SELECT jti FROM token.revoked_jtis"
+     " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
+     1},
+    {"token_purge_family_jtis",
+     "DELETE FROM token.family_jtis WHERE jti IN (SELECT jti FROM token.family_jtis"
+     " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
+     1},
+    {"token_purge_families",
+     "DELETE FROM token.refresh_families WHERE id IN (SELECT id FROM token.refresh_families"
+     " WHERE revoked_at < now() - interval '1 hour'"
+     " OR created_at < now() - make_interval(secs => $2::double precision) - interval '1 hour'"
+     " OR last_used_at < now() - make_interval(secs => $3::double precision) - interval '1 hour'"
+     " LIMIT $1::integer)",
+     3},
 };
 
 int
@@ -304,6 +412,10 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     c->require_pkce = pkce[0] == 't' ? 1 : pkce[0] == 'f' ? 0 : -1;
     c->first_party = s_bool_col (res, row, 11);
     c->created_at = s_int_col (res, row, 12);
+    c->always_refresh = s_bool_col (res, row, 13);
+    c->resource_server = s_bool_col (res, row, 14);
+    c->refresh_grace_s = (int)s_int_col (res, row, 15);
+    c->refresh_grace_uses = (int)s_int_col (res, row, 16);
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes)) {
         log_error ("client row %d is malformed", row);
@@ -319,6 +431,9 @@ token_store_client_insert (db_t *db, const token_client_t *c)
     char secret[2 * TOKEN_HASH_LEN + 3];
     if (c->has_secret)
         s_bytea (c->secret_hash, secret);
+    char grace[16], grace_uses[16];
+    snprintf (grace, sizeof grace, "%d", c->refresh_grace_s);
+    snprintf (grace_uses, sizeof grace_uses, "%d", c->refresh_grace_uses);
     char *uris = s_json_text (c->redirect_uris);
     char *grants = s_json_text (c->grant_types);
     char *responses = s_json_text (c->response_types);
@@ -340,8 +455,12 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             : c->require_pkce   ? "true"
                                 : "false",
             c->first_party ? "true" : "false",
+            c->always_refresh ? "true" : "false",
+            c->resource_server ? "true" : "false",
+            grace,
+            grace_uses,
         };
-        st = s_exec (db, "token_client_insert", 12, params, NULL);
+        st = s_exec (db, "token_client_insert", 16, params, NULL);
     }
     secure_wipe (secret, sizeof secret);
     free (uris);
@@ -613,15 +732,16 @@ token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN
 
 db_status_t
 token_store_code_set_issued (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
-                             int64_t exp)
+                             int64_t exp, int64_t family_id)
 {
     char hash[2 * TOKEN_HASH_LEN + 3];
     s_bytea (code_hash, hash);
-    char when[24];
+    char when[24], family[24];
     snprintf (when, sizeof when, "%lld", (long long)exp);
-    const char *params[] = {hash, jti, when};
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    const char *params[] = {hash, jti, when, family_id > 0 ? family : NULL};
     int n = 0;
-    db_status_t st = s_exec_count (db, "token_code_set_issued", 3, params, &n);
+    db_status_t st = s_exec_count (db, "token_code_set_issued", 4, params, &n);
     return st == DB_OK && n != 1 ? DB_ERROR : st;
 }
 
@@ -641,7 +761,17 @@ token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LE
     PQclear (res);
     if (st != DB_OK || !*consumed)
         return st;
-    return s_exec_count (db, "token_code_revoke_issued", 1, params, revoked);
+    st = s_exec_count (db, "token_code_revoke_issued", 1, params, revoked);
+    //  Issue 4: and the refresh family the exchange started, with every
+    //  access token issued from it.
+    if (st == DB_OK)
+        st = s_exec (db, "token_code_family", 1, params, &res);
+    int64_t family = st == DB_OK && PQntuples (res) == 1 ? s_int_col (res, 0, 0) : 0;
+    PQclear (res);
+    int n = 0;
+    if (st == DB_OK && family > 0)
+        st = token_store_family_revoke (db, family, "code_replay", &n);
+    return st;
 }
 
 //  ------------------------------------------------------------- consents
@@ -693,12 +823,220 @@ token_store_jti_revoked (db_t *db, const char *jti, int *revoked)
 }
 
 db_status_t
-token_store_purge (db_t *db)
+token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason, int *added)
 {
-    db_status_t st = s_exec (db, "token_purge_requests", 0, NULL, NULL);
+    char when[24];
+    snprintf (when, sizeof when, "%lld", (long long)exp);
+    const char *params[] = {jti, when, reason};
+    return s_exec_count (db, "token_jti_revoke", 3, params, added);
+}
+
+//  ------------------------------------------------------------- refresh families
+
+void
+token_refresh_clear (token_refresh_t *r)
+{
+    if (!r)
+        return;
+    free (r->sub);
+    free (r->sid);
+    json_decref (r->amr);
+    json_decref (r->scopes);
+    memset (r, 0, sizeof *r);
+}
+
+db_status_t
+token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], long max_s, long idle_s,
+                         token_refresh_t *r)
+{
+    memset (r, 0, sizeof *r);
+    char hash[2 * TOKEN_HASH_LEN + 3], max[24], idle[24];
+    s_bytea (token_hash, hash);
+    snprintf (max, sizeof max, "%ld", max_s);
+    snprintf (idle, sizeof idle, "%ld", idle_s);
+    const char *params[] = {hash, max, idle};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_refresh_get", 3, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK) {
+        int ok = 1;
+        r->family_id = s_int_col (res, 0, 0);
+        if (s_copy_col (res, 0, 1, r->client_id, sizeof r->client_id))
+            ok = 0;
+        r->sub = s_text_col (res, 0, 2, &ok);
+        r->sid = s_text_col (res, 0, 3, &ok);
+        r->auth_time = s_int_col (res, 0, 4);
+        r->amr = s_json_col (res, 0, 5);
+        r->scopes = s_json_col (res, 0, 6);
+        r->revoked = s_bool_col (res, 0, 7);
+        r->expired = s_bool_col (res, 0, 8);
+        r->consumed = s_bool_col (res, 0, 9);
+        r->graceable = s_bool_col (res, 0, 10);
+        r->iat = s_int_col (res, 0, 11);
+        r->exp = s_int_col (res, 0, 12);
+        if (!ok || !r->sub || !json_is_array (r->amr) || !json_is_array (r->scopes)) {
+            log_error ("refresh token row is malformed");
+            token_refresh_clear (r);
+            st = DB_ERROR;
+        }
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_family_insert (db_t *db, const token_code_t *code, const json_t *scopes, int64_t *family_id)
+{
+    *family_id = 0;
+    char auth_time[24];
+    snprintf (auth_time, sizeof auth_time, "%lld", (long long)code->auth_time);
+    char *amr = s_json_text (code->amr);
+    char *sc = s_json_text (scopes);
+    db_status_t st = DB_ERROR;
+    if (amr && sc) {
+        const char *params[] = {code->client_id, code->sub, code->sid, auth_time, amr, sc};
+        PGresult *res = NULL;
+        st = s_exec (db, "token_family_insert", 6, params, &res);
+        if (st == DB_OK && PQntuples (res) == 1)
+            *family_id = s_int_col (res, 0, 0);
+        else if (st == DB_OK)
+            st = DB_ERROR;
+        PQclear (res);
+    }
+    free (amr);
+    free (sc);
+    return st;
+}
+
+db_status_t
+token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, int *live)
+{
+    char family[24], max[24], idle[24];
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    snprintf (max, sizeof max, "%ld", max_s);
+    snprintf (idle, sizeof idle, "%ld", idle_s);
+    const char *params[] = {family, max, idle};
+    return s_exec_count (db, "token_family_touch", 3, params, live);
+}
+
+db_status_t
+token_store_refresh_insert (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], int64_t family_id)
+{
+    char hash[2 * TOKEN_HASH_LEN + 3], family[24];
+    s_bytea (token_hash, hash);
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    const char *params[] = {hash, family};
+    return s_exec (db, "token_refresh_insert", 2, params, NULL);
+}
+
+db_status_t
+token_store_refresh_consume (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                             const unsigned char successor_hash[TOKEN_HASH_LEN], int *consumed)
+{
+    char hash[2 * TOKEN_HASH_LEN + 3], successor[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (token_hash, hash);
+    s_bytea (successor_hash, successor);
+    const char *params[] = {hash, successor};
+    return s_exec_count (db, "token_refresh_consume", 2, params, consumed);
+}
+
+db_status_t
+token_store_refresh_grace_use (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], int *used)
+{
+    char hash[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (token_hash, hash);
+    const char *params[] = {hash};
+    return s_exec_count (db, "token_refresh_grace_use", 1, params, used);
+}
+
+db_status_t
+token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int64_t exp)
+{
+    char family[24], when[24];
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    snprintf (when, sizeof when, "%lld", (long long)exp);
+    const char *params[] = {jti, family, when};
+    return s_exec (db, "token_family_jti_insert", 3, params, NULL);
+}
+
+db_status_t
+token_store_family_revoke (db_t *db, int64_t family_id, const char *reason, int *revoked)
+{
+    char family[24];
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    const char *params[] = {family, reason};
+    db_status_t st = s_exec_count (db, "token_family_revoke", 2, params, revoked);
+    //  After the family row is ours (or was revoked before): every jti it
+    //  issued, including one a rotation committed while we waited for the row.
     if (st == DB_OK)
-        st = s_exec (db, "token_purge_codes", 0, NULL, NULL);
+        st = s_exec (db, "token_family_revoke_jtis", 2, params, NULL);
+    return st;
+}
+
+db_status_t
+token_store_client_remove (db_t *db, const char *client_id, int *removed)
+{
+    *removed = 0;
+    const char *params[] = {client_id};
+    db_status_t st = token_store_begin (db);
+    //  Families first (their row locks order us after any rotation in
+    //  flight), then the access tokens they issued, then the client (its
+    //  requests, codes, consents and families go with it: ON DELETE CASCADE).
+    int n = 0;
     if (st == DB_OK)
-        st = s_exec (db, "token_purge_revoked", 0, NULL, NULL);
+        st = s_exec_count (db, "token_client_lock_families", 1, params, &n);
+    if (st == DB_OK)
+        st = s_exec (db, "token_client_revoke_jtis", 1, params, NULL);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_client_delete", 1, params, removed);
+    if (st == DB_OK)
+        st = token_store_commit (db);
+    if (st != DB_OK) {
+        *removed = 0;
+        token_store_rollback (db);
+    }
+    return st;
+}
+
+db_status_t
+token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub, int64_t family_id,
+                   const char *client_ip)
+{
+    char family[24];
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    const char *params[] = {event, client_id, sub, family_id > 0 ? family : NULL, client_ip};
+    return s_exec (db, "token_audit_insert", 5, params, NULL);
+}
+
+//  ------------------------------------------------------------- janitor
+
+db_status_t
+token_store_janitor_lock (db_t *db, int lock, int *got)
+{
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, lock ? "token_janitor_lock" : "token_janitor_unlock", 0, NULL, &res);
+    *got = st == DB_OK && PQntuples (res) == 1 && s_bool_col (res, 0, 0);
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted)
+{
+    static const char *const stmts[] = {"token_purge_requests", "token_purge_codes", "token_purge_revoked",
+                                        "token_purge_family_jtis", "token_purge_families"};
+    char n[24], max[24], idle[24];
+    snprintf (n, sizeof n, "%ld", batch);
+    snprintf (max, sizeof max, "%ld", max_s);
+    snprintf (idle, sizeof idle, "%ld", idle_s);
+    const char *params[] = {n, max, idle};
+    *deleted = 0;
+    db_status_t st = DB_OK;
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0] && st == DB_OK; i++) {
+        int count = 0;
+        st = s_exec_count (db, stmts[i], i == 4 ? 3 : 1, params, &count);
+        *deleted += count;
+    }
     return st;
 }

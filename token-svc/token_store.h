@@ -32,6 +32,10 @@ typedef struct {
     int require_pkce;     //  1, 0, or -1: not chosen (the global setting decides)
     int first_party;
     int64_t created_at;
+    int always_refresh;     //  a refresh token at every code exchange (with the grant)
+    int resource_server;    //  RFC 7662: may introspect other clients' tokens
+    int refresh_grace_s;    //  grace period of refresh rotation (0: off)
+    int refresh_grace_uses; //  how often a consumed token may be used within it
 } token_client_t;
 
 //  Frees what a client holds and wipes its secret hash. Idempotent.
@@ -118,7 +122,7 @@ db_status_t token_store_code_consume (db_t *db, const unsigned char code_hash[TO
 //  Records the access token a code's exchange issued (same transaction as
 //  the consumption, so a replay always finds it).
 db_status_t token_store_code_set_issued (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
-                                         const char *jti, int64_t exp);
+                                         const char *jti, int64_t exp, int64_t family_id);
 //  A code presented again: when it was consumed before, revokes the access
 //  token its exchange issued. *consumed is 1 when the code exists and was
 //  consumed, *revoked the number of tokens newly revoked.
@@ -133,7 +137,65 @@ db_status_t token_store_consent_put (db_t *db, const char *sub, const char *clie
 //  *revoked is 1 when jti is on the revocation list.
 db_status_t token_store_jti_revoked (db_t *db, const char *jti, int *revoked);
 
-//  Deletes requests, codes and revocations that can no longer matter.
-db_status_t token_store_purge (db_t *db);
+//  Lists an access token as revoked until exp; *added is 0 when it was already.
+db_status_t token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason, int *added);
+
+//  A refresh token and its family (issue 4).
+typedef struct {
+    int64_t family_id;
+    char client_id[TOKEN_CLIENT_ID_MAX + 1];
+    char *sub;
+    char *sid; //  NULL when the code had none
+    int64_t auth_time;
+    json_t *amr;
+    json_t *scopes; //  what the family was granted (a refresh may narrow it)
+    int revoked;    //  the family was revoked
+    int expired;    //  the family passed its absolute lifetime or its idle timeout
+    int consumed;   //  this token was rotated already
+    int graceable;  //  consumed, within its client's grace window and uses, successor unused
+    int64_t iat;    //  when this token was issued
+    int64_t exp;    //  when the family ends if it is not used before
+} token_refresh_t;
+
+void token_refresh_clear (token_refresh_t *r);
+
+//  Reads a refresh token with its family, without locking anything; max_s
+//  and idle_s are the family lifetime settings. DB_NOT_FOUND when unknown.
+db_status_t token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], long max_s,
+                                     long idle_s, token_refresh_t *r);
+//  A new family for the code's client, subject, session, auth_time and amr.
+db_status_t token_store_family_insert (db_t *db, const token_code_t *code, const json_t *scopes,
+                                       int64_t *family_id);
+//  Marks the family used now and locks its row until the transaction ends;
+//  *live is 0 when it is revoked or past its lifetime (nothing changes).
+db_status_t token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, int *live);
+db_status_t token_store_refresh_insert (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                        int64_t family_id);
+//  Consumes a refresh token (one UPDATE ... WHERE consumed_at IS NULL,
+//  recording its successor); *consumed is the row count that decides.
+db_status_t token_store_refresh_consume (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                         const unsigned char successor_hash[TOKEN_HASH_LEN], int *consumed);
+//  Counts one use of a consumed token within its client's grace period;
+//  *used is 0 when the window, the allowance or the successor is gone.
+db_status_t token_store_refresh_grace_use (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                           int *used);
+//  Records an access token the family issued (revoked with the family).
+db_status_t token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int64_t exp);
+//  Revokes the family and lists every unexpired access token it issued;
+//  *revoked is 0 when it was revoked before. Run it inside a transaction.
+db_status_t token_store_family_revoke (db_t *db, int64_t family_id, const char *reason, int *revoked);
+//  Removes a client in one transaction, revoking first the access tokens
+//  its families issued. *removed is 0 for an unknown client.
+db_status_t token_store_client_remove (db_t *db, const char *client_id, int *removed);
+//  Records a security event (refresh reuse) that must survive restarts.
+db_status_t token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub,
+                               int64_t family_id, const char *client_ip);
+
+//  The janitor's session advisory lock: lock 1 tries to take it (*got 1
+//  when taken), lock 0 releases it.
+db_status_t token_store_janitor_lock (db_t *db, int lock, int *got);
+//  One round: at most batch rows of each kind that can no longer matter
+//  (see token_store.c); *deleted the rows deleted.
+db_status_t token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted);
 
 #endif

@@ -1,7 +1,8 @@
 /*  tokens - token.exchange: the token endpoint (RFC 6749 §3.2, §4.1.3,
- *  §5.1, §5.2; RFC 7636 §4.5, §4.6; OpenID Connect Core §3.1.3). Issue 3
- *  serves the authorization_code grant; refresh_token and
- *  client_credentials come with issue 4.
+ *  §5.1, §5.2; RFC 7636 §4.5, §4.6; OpenID Connect Core §3.1.3): the
+ *  authorization_code grant here, the signing helpers the other grants
+ *  share (grants.h), and the dispatch to refresh.c (refresh_token) and
+ *  client_credentials.c.
  *
  *  The code is consumed inside a transaction that also records the access
  *  token's jti, and is committed only after both tokens are signed: the
@@ -10,6 +11,7 @@
  *  the jti to revoke. */
 #include "b64url.h"
 #include "clients.h"
+#include "grants.h"
 #include "log.h"
 #include "secure.h"
 #include "service.h"
@@ -22,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SECRET_MAX 512
 #define REDIRECT_URI_MAX 2048
 //  Our codes are 32 random bytes in base64url: 43 characters.
 #define CODE_LEN 43
@@ -31,77 +32,16 @@
 #define VERIFIER_MAX 128
 #define JTI_BYTES 16
 
-#define DESC_CLIENT "client authentication failed"
 #define DESC_BAD_CODE "the authorization code is invalid, expired or used"
 #define DESC_INTERNAL "internal error"
 #define DESC_DEADLINE "the request deadline passed"
-
-//  ------------------------------------------------------------- client authentication
-
-//  RFC 6749 §2.3.1, §3.2.1: authenticates the client of a token request
-//  with exactly one method, the one it registered. Every failure is
-//  invalid_client with one description (no hint whether the id or the
-//  secret was wrong). 0 with *client loaded, -1 after failing req.
-static int
-s_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, token_client_t *client)
-{
-    const token_app_t *app = req->app;
-    service_thread_t *thread = req->thread_state;
-    memset (client, 0, sizeof *client);
-    const char *form_id = NULL, *form_secret = NULL, *id = NULL, *secret = NULL;
-    tu_get_t got_id = tu_string (form, "client_id", TOKEN_CLIENT_ID_MAX, &form_id);
-    tu_get_t got_secret = tu_string (form, "client_secret", SECRET_MAX, &form_secret);
-    const char *method;
-    if (basic) {
-        //  RFC 6749 §2.3: "The client MUST NOT use more than one
-        //  authentication method in each request."
-        if (got_secret != TU_ABSENT)
-            return tu_fail (req, OST_ERR_INVALID_REQUEST, "use exactly one client authentication method");
-        if (tu_string (basic, "client_id", TOKEN_CLIENT_ID_MAX, &id) != TU_OK ||
-            tu_string (basic, "client_secret", SECRET_MAX, &secret) != TU_OK)
-            return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
-        if (got_id == TU_BAD || (got_id == TU_OK && strcmp (form_id, id) != 0))
-            return tu_fail (req, OST_ERR_INVALID_REQUEST,
-                            "client_id does not match the Authorization header");
-        method = "client_secret_basic";
-    } else if (got_secret != TU_ABSENT) {
-        if (got_secret == TU_BAD || got_id != TU_OK)
-            return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
-        id = form_id;
-        secret = form_secret;
-        method = "client_secret_post";
-    } else if (got_id == TU_OK) {
-        //  RFC 6749 §4.1.3, RFC 7636: a public client names itself and proves
-        //  possession of the code with its code_verifier.
-        id = form_id;
-        method = "none";
-    } else
-        //  RFC 6749 §5.2: "no client authentication included".
-        return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
-
-    db_status_t st = *id ? token_store_client_get (thread->db, id, client) : DB_NOT_FOUND;
-    if (st != DB_OK && st != DB_NOT_FOUND)
-        return tu_db_fail (req, st);
-    //  The secret check runs for unknown clients too (against an empty
-    //  record), so the time taken does not tell whether the id exists.
-    int secret_ok = clients_secret_matches (app, client, secret);
-    int ok = st == DB_OK && strcmp (client->auth_method, method) == 0 &&
-             (strcmp (method, "none") == 0 ? client->is_public : secret_ok);
-    if (!ok) {
-        log_info ("client authentication failed (%s, method %s)",
-                  st == DB_OK ? "known client" : "unknown client", method);
-        token_client_clear (client);
-        return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
-    }
-    return 0;
-}
 
 //  ------------------------------------------------------------- signing
 
 //  Asks keys-svc to sign claims (it frames the header: alg, kid, typ).
 //  *jws (free()). -1 after failing req.
-static int
-s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws)
+int
+grants_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws)
 {
     service_thread_t *thread = req->thread_state;
     *jws = NULL;
@@ -204,54 +144,114 @@ s_code_problem (const token_client_t *client, const token_code_t *c, const char 
     return NULL;
 }
 
+int
+grants_access_token (bus_req_t *req, const char *sub, const char *client_id, const char *scope,
+                     int64_t auth_time, int64_t now, char **at, char **jti)
+{
+    const token_app_t *app = req->app;
+    *at = NULL;
+    *jti = secure_token (JTI_BYTES);
+    if (!*jti)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    //  RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope (§2.2.3)
+    //  and auth_time (§2.2.1, only when a user authenticated). The audience
+    //  is the resource the token is for: our own userinfo endpoint (the only
+    //  resource served; resource indicators may add others later).
+    json_t *claims =
+        json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "iss", app->issuer, "sub", sub, "aud",
+                   app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat",
+                   (json_int_t)now, "jti", *jti, "client_id", client_id, "scope", scope);
+    if (claims && auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time))) {
+        json_decref (claims);
+        claims = NULL;
+    }
+    //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
+    //  ID token (RFC 8725 §3.11).
+    int rc = claims ? grants_sign (req, claims, jws_alg_name (app->access_token_alg), "at+jwt", at)
+                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    json_decref (claims);
+    if (rc) {
+        free (*jti);
+        *jti = NULL;
+    }
+    return rc;
+}
+
+int
+grants_id_token (bus_req_t *req, const token_client_t *client, const grants_subject_t *who, const char *at,
+                 int64_t now, char **idt)
+{
+    const token_app_t *app = req->app;
+    *idt = NULL;
+    char *at_hash = s_at_hash (at, client->id_token_alg);
+    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
+    //  (when the request had one, §3.1.2.1), azp, at_hash, sid (Front- and
+    //  Back-Channel Logout), amr.
+    json_t *claims =
+        at_hash ? json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", app->issuer, "sub", who->sub,
+                             "aud", client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
+                             (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp",
+                             client->client_id, "at_hash", at_hash)
+                : NULL;
+    free (at_hash);
+    int bad = !claims;
+    bad = bad || (who->nonce && json_object_set_new (claims, "nonce", json_string (who->nonce)));
+    bad = bad || (who->sid && json_object_set_new (claims, "sid", json_string (who->sid)));
+    bad = bad || (json_array_size (who->amr) > 0 && json_object_set (claims, "amr", (json_t *)who->amr));
+    int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
+                 : grants_sign (req, claims, client->id_token_alg, "JWT", idt);
+    json_decref (claims);
+    return rc;
+}
+
 //  Signs the access token (RFC 9068) and the ID token (OpenID Connect Core
 //  §2, §3.1.3.6) of a code. 0 with *at, *idt, *jti set; -1 after failing req.
 static int
 s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *scope, int64_t now,
         char **at, char **idt, char **jti)
 {
-    const token_app_t *app = req->app;
-    *at = *idt = NULL;
-    *jti = secure_token (JTI_BYTES);
-    if (!*jti)
-        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    //  RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope (§2.2.3)
-    //  and auth_time (§2.2.1). The audience is the resource the token is
-    //  for: our own userinfo endpoint (the only resource this issue serves;
-    //  resource indicators may add others later).
-    json_t *claims = json_pack (
-        "{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "iss", app->issuer, "sub", c->sub, "aud",
-        app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat", (json_int_t)now,
-        "jti", *jti, "client_id", client->client_id, "scope", scope, "auth_time", (json_int_t)c->auth_time);
-    //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
-    //  ID token (RFC 8725 §3.11).
-    int rc = claims ? s_sign (req, claims, jws_alg_name (app->access_token_alg), "at+jwt", at)
-                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    json_decref (claims);
-    if (rc)
+    *idt = NULL;
+    if (grants_access_token (req, c->sub, client->client_id, scope, c->auth_time, now, at, jti))
         return -1;
+    grants_subject_t who = {c->sub, c->sid, c->auth_time, c->amr, c->nonce};
+    if (grants_id_token (req, client, &who, *at, now, idt)) {
+        secure_free_str (at);
+        free (*jti);
+        *jti = NULL;
+        return -1;
+    }
+    return 0;
+}
 
-    char *at_hash = s_at_hash (*at, client->id_token_alg);
-    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
-    //  (when the request had one, §3.1.2.1), azp, at_hash, sid (Front- and
-    //  Back-Channel Logout), amr.
-    claims = at_hash ? json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", app->issuer, "sub",
-                                  c->sub, "aud", client->client_id, "exp",
-                                  (json_int_t)(now + app->id_token_ttl), "iat", (json_int_t)now, "auth_time",
-                                  (json_int_t)c->auth_time, "azp", client->client_id, "at_hash", at_hash)
-                     : NULL;
-    free (at_hash);
-    int bad = !claims;
-    bad = bad || (c->nonce && json_object_set_new (claims, "nonce", json_string (c->nonce)));
-    bad = bad || (c->sid && json_object_set_new (claims, "sid", json_string (c->sid)));
-    bad = bad || (json_array_size (c->amr) > 0 && json_object_set (claims, "amr", c->amr));
-    rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
-             : s_sign (req, claims, client->id_token_alg, "JWT", idt);
-    json_decref (claims);
-    if (rc) {
-        free (*at);
-        *at = NULL;
-        return -1;
+//  Issue 4: a refresh token starts a family at the code exchange when the
+//  client may use the refresh_token grant and the user granted
+//  offline_access (OpenID Connect Core §11), or the client is configured to
+//  always get one. Inside the exchange's transaction: the family, its
+//  first token, and the code's access token as the family's first jti.
+//  0 with *refresh set (or left NULL when none is due), -1 after failing req.
+static int
+s_start_family (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *jti,
+                int64_t exp, int64_t *family_id, char **refresh)
+{
+    service_thread_t *thread = req->thread_state;
+    *refresh = NULL;
+    *family_id = 0;
+    if (!tu_has (client->grant_types, "refresh_token") ||
+        !(tu_has (c->scopes, "offline_access") || client->always_refresh))
+        return 0;
+    *refresh = secure_token (GRANTS_REFRESH_BYTES);
+    if (!*refresh)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    unsigned char hash[TOKEN_HASH_LEN];
+    tu_sha256 (*refresh, hash);
+    db_status_t st = token_store_family_insert (thread->db, c, c->scopes, family_id);
+    if (st == DB_OK)
+        st = token_store_refresh_insert (thread->db, hash, *family_id);
+    if (st == DB_OK)
+        st = token_store_family_jti_insert (thread->db, *family_id, jti, exp);
+    if (st != DB_OK) {
+        secure_free_str (refresh);
+        return tu_db_fail (req, st);
     }
     return 0;
 }
@@ -264,9 +264,17 @@ s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned c
 {
     service_thread_t *thread = req->thread_state;
     int consumed = 0, revoked = 0;
-    db_status_t st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
-    if (st != DB_OK)
+    //  One transaction: the code's access token, and (issue 4) the family it
+    //  started with every access token that family issued.
+    db_status_t st = token_store_begin (thread->db);
+    if (st == DB_OK)
+        st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
+    if (st == DB_OK)
+        st = token_store_commit (thread->db);
+    if (st != DB_OK) {
+        token_store_rollback (thread->db);
         return tu_db_fail (req, st);
+    }
     if (consumed)
         log_warn ("authorization code replayed (presented by client %s): %d access token(s) revoked",
                   client->client_id, revoked);
@@ -318,10 +326,14 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     int64_t now = tu_now ();
     char *scope = tu_scope_join (c.scopes);
     char *at = NULL, *idt = NULL, *jti = NULL;
+    char *refresh = NULL;
+    int64_t family_id = 0;
     int rc = scope ? s_mint (req, client, &c, scope, now, &at, &idt, &jti)
                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    if (rc == 0)
+        rc = s_start_family (req, client, &c, jti, now + app->access_token_ttl, &family_id, &refresh);
     if (rc == 0) {
-        st = token_store_code_set_issued (db, hash, jti, now + app->access_token_ttl);
+        st = token_store_code_set_issued (db, hash, jti, now + app->access_token_ttl, family_id);
         if (st != DB_OK)
             rc = tu_db_fail (req, st);
     }
@@ -339,11 +351,17 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
         *result =
             json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
                        (json_int_t)app->access_token_ttl, "id_token", idt, "scope", scope);
+        //  RFC 6749 §5.1: refresh_token, when one was issued.
+        if (*result && refresh && json_object_set_new (*result, "refresh_token", json_string (refresh))) {
+            json_decref (*result);
+            *result = NULL;
+        }
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         else
             log_info ("tokens issued to client %s", client->client_id);
     }
+    secure_free_str (&refresh);
     secure_free_str (&at);
     secure_free_str (&idt);
     free (jti);
@@ -353,6 +371,11 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
 }
 
 //  ------------------------------------------------------------- token.exchange
+
+//  The grants token.exchange serves (RFC 6749 §4.1.3, §6, §4.4).
+static const struct {
+    const char *name;
+} s_grants[] = {{"authorization_code"}, {"refresh_token"}, {"client_credentials"}};
 
 int
 token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
@@ -369,18 +392,30 @@ token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
     if (tu_string (form, "grant_type", 64, &grant_type) != TU_OK)
         return tu_fail (req, OST_ERR_INVALID_REQUEST, "grant_type is missing");
 
+    const char *client_ip = NULL;
+    if (tu_string (body, "client_ip", 64, &client_ip) == TU_BAD)
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "client_ip must be a string of at most 64 bytes");
+
     token_client_t client;
-    if (s_authenticate (req, form, basic, &client))
+    if (clients_authenticate (req, form, basic, &client))
         return -1;
     int rc;
-    if (strcmp (grant_type, "authorization_code") != 0)
-        rc = tu_fail (req, OST_ERR_UNSUPPORTED_GRANT_TYPE, "only the authorization_code grant is supported");
-    //  RFC 6749 §5.2: unauthorized_client for a grant the client may not use.
-    else if (!tu_has (client.grant_types, "authorization_code"))
-        rc =
-            tu_fail (req, OST_ERR_UNAUTHORIZED_CLIENT, "the client may not use the authorization_code grant");
-    else
+    //  RFC 6749 §5.2: unsupported_grant_type for a grant we do not serve,
+    //  unauthorized_client for one the client may not use.
+    const char *grant = NULL;
+    for (size_t i = 0; i < sizeof s_grants / sizeof s_grants[0] && !grant; i++)
+        if (strcmp (grant_type, s_grants[i].name) == 0)
+            grant = s_grants[i].name;
+    if (!grant)
+        rc = tu_fail (req, OST_ERR_UNSUPPORTED_GRANT_TYPE, "the grant_type is not supported");
+    else if (!tu_has (client.grant_types, grant))
+        rc = tu_fail (req, OST_ERR_UNAUTHORIZED_CLIENT, "the client may not use this grant_type");
+    else if (strcmp (grant, "authorization_code") == 0)
         rc = s_authorization_code (req, form, &client, result);
+    else if (strcmp (grant, "refresh_token") == 0)
+        rc = grants_refresh (req, form, &client, client_ip, result);
+    else
+        rc = grants_client_credentials (req, form, &client, result);
     token_client_clear (&client);
     return rc;
 }

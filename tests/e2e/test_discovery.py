@@ -53,15 +53,21 @@ def test_every_advertised_endpoint_answers(stack, doc):
         assert s.get(doc["authorization_endpoint"], allow_redirects=False, timeout=10).status_code == 400
         assert s.post(doc["token_endpoint"], data={}, timeout=10).status_code in (400, 401)
         assert s.get(doc["userinfo_endpoint"], timeout=10).status_code == 401
+        # RFC 7009 §2.1 / RFC 7662 §2.1: both need a client; no token is a 400.
+        for key in ("revocation_endpoint", "introspection_endpoint"):
+            r = s.post(doc[key], data={}, timeout=10)
+            assert r.status_code == 400 and r.json()["error"] == "invalid_request", (key, r.text)
     # Nothing is advertised that has no route.
-    for key in ("revocation_endpoint", "introspection_endpoint", "registration_endpoint",
-                "end_session_endpoint", "pushed_authorization_request_endpoint"):
+    for key in ("registration_endpoint", "end_session_endpoint", "pushed_authorization_request_endpoint"):
         assert key not in doc
 
 
 def test_advertised_values(doc):
     assert doc["response_types_supported"] == ["code"]
-    assert doc["grant_types_supported"] == ["authorization_code"]
+    assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert set(doc["revocation_endpoint_auth_methods_supported"]) <= set(doc["token_endpoint_auth_methods_supported"])
+    assert "none" not in doc["introspection_endpoint_auth_methods_supported"]
+    assert "offline_access" in doc["scopes_supported"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert set(doc["prompt_values_supported"]) == {"none", "login", "consent", "select_account"}
     assert doc["claims_parameter_supported"] is False
@@ -99,9 +105,24 @@ def test_every_token_endpoint_auth_method_works(stack, doc, browser, user):
 
 def test_unadvertised_grant_type_is_refused(stack, client):
     client_id, secret, _ = client
-    r = token_request(stack, {"grant_type": "client_credentials"}, basic=(client_id, secret))
+    r = token_request(stack, {"grant_type": "password", "username": "u", "password": "p"},
+                      basic=(client_id, secret))
     assert r.status_code == 400
-    assert r.json()["error"] in ("unsupported_grant_type", "unauthorized_client")
+    assert r.json()["error"] == "unsupported_grant_type"
+
+
+def test_advertised_grant_types_are_served(stack, doc):
+    """Each advertised grant reaches its handler: a client allowed it gets a
+    token (client_credentials) or an invalid_grant for a bad value
+    (refresh_token), never unsupported_grant_type."""
+    client_id, secret, _ = make_client(stack, grant_types=["authorization_code", "refresh_token",
+                                                           "client_credentials"])
+    r = token_request(stack, {"grant_type": "client_credentials", "scope": "profile"},
+                      basic=(client_id, secret))
+    assert r.status_code == 200, r.text
+    r = token_request(stack, {"grant_type": "refresh_token", "refresh_token": "not-a-token"},
+                      basic=(client_id, secret))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 
 def test_plain_pkce_is_refused_as_advertised(stack, browser, client):
@@ -112,10 +133,14 @@ def test_plain_pkce_is_refused_as_advertised(stack, browser, client):
 
 
 def test_advertised_scopes_are_accepted_and_claims_are_listed(stack, doc, browser, user):
-    client_id, secret, redirect_uri = make_client(stack, scopes=doc["scopes_supported"])
+    client_id, secret, redirect_uri = make_client(stack, scopes=doc["scopes_supported"],
+                                                  grant_types=["authorization_code", "refresh_token"])
+    # OpenID Connect Core §11: offline_access is granted only with prompt=consent.
     params, _, p = code_flow(stack, browser, client_id, redirect_uri, user[0],
-                             scope=" ".join(doc["scopes_supported"]))
+                             scope=" ".join(doc["scopes_supported"]), prompt="consent")
     t = exchange(stack, p["code"], params, client_id, secret).json()
+    # offline_access (OpenID Connect Core §11) is what brings a refresh token.
+    assert t.get("refresh_token"), t
     _, id_claims = verify_jwt(stack, t["id_token"])
     info = userinfo(stack, t["access_token"]).json()
     released = set(id_claims) | set(info)

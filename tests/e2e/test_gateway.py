@@ -159,12 +159,18 @@ def test_discovery_fields_and_content_type(stack, http):
     assert doc["response_types_supported"] == ["code"]
     assert set(doc["response_modes_supported"]) == {"query", "fragment", "form_post"}
     # Exactly what the code does (tests/e2e/test_discovery.py checks each against behaviour).
-    assert set(doc["grant_types_supported"]) == {"authorization_code"}
+    assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert doc["revocation_endpoint"] == base + "/revoke"
+    assert doc["introspection_endpoint"] == base + "/introspect"
+    assert set(doc["revocation_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic", "client_secret_post", "none"}
+    assert set(doc["introspection_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic", "client_secret_post"}
     assert doc["subject_types_supported"] == ["public"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "none"}
     assert doc["code_challenge_methods_supported"] == ["S256"]
-    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address", "phone"}
+    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address", "phone", "offline_access"}
     assert {"sub", "iss", "aud", "exp", "iat", "email", "name"} <= set(doc["claims_supported"])
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["request_parameter_supported"] is False

@@ -797,10 +797,17 @@ def test_missing_grant_type_is_invalid_request(stack, conf):
     assert rc == 1 and out["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("grant", ["refresh_token", "client_credentials", "password", "urn:x"])
+@pytest.mark.parametrize("grant", ["password", "urn:x", "implicit"])
 def test_other_grant_types_are_unsupported_grant_type(stack, conf, grant):
     rc, out = raw_exchange(stack, {"grant_type": grant}, conf.basic())
     assert rc == 1 and out["error"] == "unsupported_grant_type"
+
+
+#  Issue 4: the grants served but not registered for the client.
+@pytest.mark.parametrize("grant", ["refresh_token", "client_credentials"])
+def test_grant_not_registered_is_unauthorized_client(stack, conf, grant):
+    rc, out = raw_exchange(stack, {"grant_type": grant}, conf.basic())
+    assert rc == 1 and out["error"] == "unauthorized_client"
 
 
 def test_client_without_the_code_grant_is_unauthorized_client(stack):

@@ -1,0 +1,312 @@
+"""Refresh tokens (issue 4; RFC 6749 §6, RFC 9700 §4.14.2, OpenID Connect
+Core §12): issued with offline_access, rotated on every use in one
+transaction, reuse revokes the whole family (its refresh tokens and every
+access token it issued) and is recorded in the database, so it survives a
+restart; grace period; scope narrowing; client binding; family lifetime;
+disabled users and removed clients; races (50 parallel refreshes over HTTP,
+revoke against refresh)."""
+
+import concurrent.futures
+import time
+
+import pytest
+
+import oidc
+from lifecycle import (Client, active, call, family, psql, refresh, refresh_client, refresh_http, revoke,
+                       userinfo_error, ok, unique, user)
+
+
+@pytest.fixture(scope="module")
+def rc_client(stack):
+    return refresh_client(stack)
+
+
+def test_code_exchange_with_offline_access_issues_refresh_token(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    assert len(out["refresh_token"]) == 43
+    assert "offline_access" in out["scope"].split()
+
+
+def test_no_refresh_token_without_offline_access(stack, rc_client):
+    out, _ = family(stack, rc_client, scope="openid profile")
+    assert "refresh_token" not in out
+
+
+def test_always_refresh_client_gets_one_without_offline_access(stack):
+    c = refresh_client(stack, always_refresh=True)
+    out, _ = family(stack, c, scope="openid")
+    assert "refresh_token" in out
+
+
+def test_no_refresh_token_without_the_grant(stack):
+    c = Client(stack, require_pkce=False, first_party=True, always_refresh=True)
+    out, _ = family(stack, c)
+    assert "refresh_token" not in out
+
+
+def test_refresh_rotates_the_token(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    rc, new = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0, new
+    assert new["refresh_token"] != out["refresh_token"]
+    assert new["token_type"] == "Bearer" and new["access_token"] and new["expires_in"] > 0
+    assert userinfo_error(stack, new["access_token"]) is None
+    rc, newer = refresh(stack, rc_client, new["refresh_token"])
+    assert rc == 0, newer
+
+
+def test_refresh_reuse_revokes_family(stack, rc_client):
+    out, sess = family(stack, rc_client)
+    first = out["refresh_token"]
+    rc, second = refresh(stack, rc_client, first)
+    assert rc == 0
+    rc, third = refresh(stack, rc_client, second["refresh_token"])
+    assert rc == 0
+    # The first token again: reuse.
+    rc, err = refresh(stack, rc_client, first)
+    assert rc == 1 and err["error"] == "invalid_grant"
+    # The newest token of the family is dead, and so is every access token it issued.
+    rc, err = refresh(stack, rc_client, third["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    for at in (out["access_token"], second["access_token"], third["access_token"]):
+        assert userinfo_error(stack, at) == "invalid_token"
+    # The audit event is in the database.
+    row = psql(stack, "SELECT client_id || ' ' || sub || ' ' || (family_id IS NOT NULL) || ' ' || client_ip"
+                      f" FROM token.audit_events WHERE sub = '{sess['sub']}' AND event = 'refresh_token_reuse'")
+    assert row == f"{rc_client.id} {sess['sub']} true 127.0.0.1"
+
+
+def test_reuse_detected_after_token_svc_restart(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    rc, second = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    stack.stop_all("token-svc")
+    stack.ensure("token-svc")
+    stack.wait_ready()
+    assert oidc.wait_until(lambda: call(stack, "token.health", {})[0] == 0, 10)
+    rc, err = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    rc, err = refresh(stack, rc_client, second["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_refreshed_id_token_keeps_claims_with_new_iat(stack, http, rc_client):
+    out, sess = family(stack, rc_client)
+    _, before = oidc.verify_jwt(stack, out["id_token"])
+    time.sleep(1.1)
+    rc, new = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    _, after = oidc.verify_jwt(stack, new["id_token"])
+    for claim in ("iss", "sub", "aud", "azp", "auth_time", "sid"):
+        assert after[claim] == before[claim], claim
+    assert after["iat"] > before["iat"]
+    assert "nonce" not in after
+    assert after["at_hash"] == oidc.b64url_sha256_half(new["access_token"])
+
+
+def test_refresh_scope_may_narrow(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    rc, new = refresh(stack, rc_client, out["refresh_token"], scope="openid")
+    assert rc == 0, new
+    assert new["scope"] == "openid"
+    # The family keeps its grant: the next refresh may ask for all of it again.
+    rc, again = refresh(stack, rc_client, new["refresh_token"])
+    assert rc == 0 and set(again["scope"].split()) == set(out["scope"].split())
+
+
+def test_refresh_scope_cannot_widen(stack, rc_client):
+    out, _ = family(stack, rc_client, scope="openid offline_access")
+    rc, err = refresh(stack, rc_client, out["refresh_token"], scope="openid email")
+    assert rc == 1 and err["error"] == "invalid_scope"
+    # Nothing was consumed.
+    rc, new = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0, new
+
+
+def test_refresh_bound_to_client(stack, rc_client):
+    other = refresh_client(stack)
+    out, _ = family(stack, rc_client)
+    rc, err = refresh(stack, other, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    # The other client's attempt changed nothing.
+    rc, new = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0, new
+
+
+def test_refresh_unknown_token_is_invalid_grant(stack, rc_client):
+    rc, err = refresh(stack, rc_client, "A" * 43)
+    assert rc == 1 and err["error"] == "invalid_grant"
+    rc, err = refresh(stack, rc_client, "short")
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_refresh_missing_token_is_invalid_request(stack, rc_client):
+    rc, err = call(stack, "token.exchange", {"form": {"grant_type": "refresh_token"}, "basic": rc_client.basic(),
+                                             "client_ip": "127.0.0.1"})
+    assert rc == 1 and err["error"] == "invalid_request"
+
+
+def test_refresh_grant_not_allowed_is_unauthorized_client(stack):
+    c = Client(stack, require_pkce=False, first_party=True)
+    rc, err = refresh(stack, c, "A" * 43)
+    assert rc == 1 and err["error"] == "unauthorized_client"
+
+
+def test_grace_period_off_by_default(stack, rc_client):
+    assert rc_client.info["refresh_grace"] == 0
+    out, _ = family(stack, rc_client)
+    assert refresh(stack, rc_client, out["refresh_token"])[0] == 0
+    rc, err = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_grace_period_gives_the_same_successor(stack):
+    c = refresh_client(stack, refresh_grace=30, refresh_grace_uses=2)
+    out, _ = family(stack, c)
+    rc, first = refresh(stack, c, out["refresh_token"])
+    assert rc == 0
+    rc, second = refresh(stack, c, out["refresh_token"])
+    assert rc == 0, second
+    assert second["refresh_token"] == first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    rc, third = refresh(stack, c, out["refresh_token"])
+    assert rc == 0 and third["refresh_token"] == first["refresh_token"]
+    # Allowance used up: reuse, the family ends.
+    rc, err = refresh(stack, c, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    rc, err = refresh(stack, c, first["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_grace_period_ends_once_the_successor_is_used(stack):
+    c = refresh_client(stack, refresh_grace=30, refresh_grace_uses=5)
+    out, _ = family(stack, c)
+    rc, first = refresh(stack, c, out["refresh_token"])
+    assert rc == 0
+    rc, second = refresh(stack, c, first["refresh_token"])
+    assert rc == 0
+    rc, err = refresh(stack, c, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    rc, err = refresh(stack, c, second["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_disabled_user_ends_family(stack, rc_client):
+    u = user(stack)
+    out, _ = family(stack, rc_client, sub=u["sub"])
+    ok(stack, "flow.user_disable", {"username": u["username"], "disabled": True})
+    rc, err = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    ok(stack, "flow.user_disable", {"username": u["username"], "disabled": False})
+    rc, err = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_removed_client_ends_family(stack):
+    c = refresh_client(stack)
+    out, _ = family(stack, c)
+    ok(stack, "token.client_remove", {"client_id": c.id})
+    assert userinfo_error(stack, out["access_token"]) == "invalid_token"
+    rc, err = refresh(stack, c, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_client"
+
+
+def test_idle_family_ends(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    psql(stack, "UPDATE token.refresh_families SET last_used_at = now() - interval '400 days'"
+                f" WHERE id = (SELECT family_id FROM token.refresh_tokens"
+                f" WHERE token_hash = sha256('{out['refresh_token']}'::bytea))")
+    rc, err = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_family_absolute_lifetime(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    psql(stack, "UPDATE token.refresh_families SET created_at = now() - interval '400 days'"
+                f" WHERE id = (SELECT family_id FROM token.refresh_tokens"
+                f" WHERE token_hash = sha256('{out['refresh_token']}'::bytea))")
+    rc, err = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+
+
+def test_code_replay_revokes_family(stack, rc_client):
+    from lifecycle import auth_params, exchange, issue, request_of, token_form
+    u = user(stack)
+    params = auth_params(rc_client, scope="openid offline_access", prompt="consent")
+    q = request_of(stack, params)
+    sess = {"sub": u["sub"], "sid": unique("sid"), "auth_time": int(time.time()) - 5, "amr": ["pwd"]}
+    code = issue(stack, q["request_id"], sess, consent={"granted": True, "remember": False})["params"]["code"]
+    rc, out = exchange(stack, rc_client, token_form(code, params))
+    assert rc == 0
+    rc, new = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    rc, err = exchange(stack, rc_client, token_form(code, params))
+    assert rc == 1 and err["error"] == "invalid_grant"
+    rc, err = refresh(stack, rc_client, new["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    assert userinfo_error(stack, new["access_token"]) == "invalid_token"
+
+
+# ------------------------------------------------------------ HTTP /token and races
+
+
+def test_refresh_over_http(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    r = refresh_http(stack, rc_client, out["refresh_token"])
+    assert r.status_code == 200, r.text
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.json()["refresh_token"] != out["refresh_token"]
+    r = refresh_http(stack, rc_client, out["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_fifty_parallel_refreshes_exactly_one_succeeds(stack, rc_client):
+    out, _ = family(stack, rc_client)
+    token = out["refresh_token"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: refresh_http(stack, rc_client, token), range(50)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses.count(200) == 1, statuses
+    assert statuses.count(400) == 49, statuses
+    assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code == 400)
+
+
+def test_revoke_racing_refresh_leaves_nothing_active(stack, rc_client):
+    for _ in range(50):
+        out, _ = family(stack, rc_client)
+        token = out["refresh_token"]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            f_refresh = pool.submit(refresh_http, stack, rc_client, token)
+            f_revoke = pool.submit(revoke, stack, rc_client, token)
+            r, (rc, _) = f_refresh.result(), f_revoke.result()
+        assert rc == 0
+        assert r.status_code in (200, 400), r.text
+        assert not active(stack, rc_client, token)
+        assert userinfo_error(stack, out["access_token"]) == "invalid_token"
+        if r.status_code == 200:
+            new = r.json()
+            assert not active(stack, rc_client, new["refresh_token"])
+            assert not active(stack, rc_client, new["access_token"])
+            assert userinfo_error(stack, new["access_token"]) == "invalid_token"
+
+
+def test_janitor_removes_expired_rows(stack, rc_client):
+    """Dead families (with their refresh tokens) and revocations of expired
+    tokens are deleted by the janitor of a replica started with a short
+    interval."""
+    out, _ = family(stack, rc_client)
+    fam = psql(stack, "SELECT family_id FROM token.refresh_tokens"
+                      f" WHERE token_hash = sha256('{out['refresh_token']}'::bytea)")
+    jti = unique("jti")
+    psql(stack, f"UPDATE token.refresh_families SET revoked_at = now() - interval '2 hours' WHERE id = {fam}")
+    psql(stack, "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+                f" VALUES ('{jti}', now() - interval '1 hour', 'test')")
+    replica = stack.start("token-svc", {"OSTIARY_JANITOR_INTERVAL": "1", "OSTIARY_JANITOR_BATCH": "2"})
+    try:
+        assert oidc.wait_until(lambda: psql(stack, "SELECT count(*) FROM token.refresh_families"
+                                                   f" WHERE id = {fam}") == "0", 15)
+        assert psql(stack, f"SELECT count(*) FROM token.refresh_tokens WHERE family_id = {fam}") == "0"
+        assert oidc.wait_until(lambda: psql(stack, "SELECT count(*) FROM token.revoked_jtis"
+                                                   f" WHERE jti = '{jti}'") == "0", 15)
+    finally:
+        replica.stop()

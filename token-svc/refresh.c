@@ -1,0 +1,302 @@
+/*  refresh - grant_type=refresh_token (RFC 6749 §6; RFC 9700 §4.14.2;
+ *  OpenID Connect Core §12): rotation with family-wide reuse detection.
+ *
+ *  A family is what descends from one code exchange (tokens.c starts it).
+ *  Every refresh rotates: the presented token is consumed by one conditional
+ *  UPDATE and its successor inserted, in one transaction. Presenting a
+ *  consumed token again is reuse: the whole family is revoked (its refresh
+ *  tokens and every access token it issued) and an audit row records it,
+ *  all in the database, so a restart forgets nothing.
+ *
+ *  Ordering. Rotation, revocation (revoke.c), reuse detection and client
+ *  removal all update the family row first, so they are serialized per
+ *  family: a revoke that wins makes the rotation's family_touch match no
+ *  row; a rotation that wins commits its new jti before the revoke copies
+ *  the family's jtis into revoked_jtis. After both, nothing is active.
+ *
+ *  Signing happens before the transaction, from an unlocked read: no row
+ *  lock is held across the keys.sign bus call, and a failed signing
+ *  changes nothing (the presented token stays usable: the family is never
+ *  lost to a keys-svc outage). The transaction then re-checks everything
+ *  under the lock; tokens signed for a request that loses the race are
+ *  never delivered and their jti never recorded, which is harmless.
+ *
+ *  Successors. A token's successor is derived from it:
+ *  base64url(HMAC-SHA256(refresh_key, token)), 256 bits that nobody can
+ *  compute without the server key and the token itself. Only its hash is
+ *  stored. That lets the grace period below hand out the same successor
+ *  again without storing any token in a recoverable form.
+ *
+ *  Grace period (per client, default 0 = off). A client whose network drops
+ *  responses may present a just-consumed token again: within refresh_grace
+ *  seconds of its consumption, at most refresh_grace_uses times, and only
+ *  while its successor has not been used, it gets a fresh access token and
+ *  the same successor. Trade-off: during that window a stolen token can be
+ *  exchanged without tripping reuse detection — the thief gets the same
+ *  successor as the client, and the first of them to use it makes the
+ *  other's next refresh a detected reuse. Keep the window short (seconds). */
+#include "b64url.h"
+#include "clients.h"
+#include "grants.h"
+#include "log.h"
+#include "secure.h"
+#include "service.h"
+#include "token_app.h"
+#include "token_store.h"
+#include "token_util.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCOPE_MAX 1024
+#define DESC_BAD_REFRESH "the refresh token is invalid, expired or revoked"
+#define DESC_INTERNAL "internal error"
+#define DESC_DEADLINE "the request deadline passed"
+
+//  The successor of token and its hash.
+static int
+s_successor (const token_app_t *app, const char *token, char out[GRANTS_REFRESH_LEN + 1],
+             unsigned char hash[TOKEN_HASH_LEN])
+{
+    unsigned char mac[32];
+    unsigned int len = 0;
+    if (!HMAC (EVP_sha256 (), app->refresh_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)token,
+               strlen (token), mac, &len) ||
+        len != sizeof mac)
+        return -1;
+    b64url_encode (mac, sizeof mac, out);
+    secure_wipe (mac, sizeof mac);
+    tu_sha256 (out, hash);
+    return 0;
+}
+
+//  Revokes a family for reason in its own transaction; with an audit row
+//  when event is not NULL. Committed even past the request's deadline: it
+//  only ever takes access away.
+static db_status_t
+s_revoke_family (db_t *db, const token_refresh_t *r, const char *reason, const char *event,
+                 const char *client_ip)
+{
+    int n = 0;
+    db_status_t st = token_store_begin (db);
+    if (st == DB_OK)
+        st = token_store_family_revoke (db, r->family_id, reason, &n);
+    if (st == DB_OK && event)
+        st = token_store_audit (db, event, r->client_id, r->sub, r->family_id, client_ip);
+    if (st == DB_OK)
+        st = token_store_commit (db);
+    if (st != DB_OK)
+        token_store_rollback (db);
+    return st;
+}
+
+//  RFC 9700 §4.14.2: "If a refresh token is compromised and subsequently
+//  used by both the attacker and the legitimate client, one of them will
+//  present an invalidated refresh token, which will inform the
+//  authorization server of the breach" — revoke the whole family.
+static int
+s_reuse (bus_req_t *req, const token_refresh_t *r, const char *client_ip)
+{
+    service_thread_t *thread = req->thread_state;
+    db_status_t st = s_revoke_family (thread->db, r, "refresh_reuse", "refresh_token_reuse", client_ip);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    log_warn ("refresh token reuse: family %lld of client %s revoked", (long long)r->family_id, r->client_id);
+    return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+}
+
+//  A disabled or deleted user ends their families: asks flow-svc (we cannot
+//  read its tables). 1 active, 0 disabled or unknown, -1 after failing req.
+static int
+s_user_active (bus_req_t *req, const char *sub)
+{
+    service_thread_t *thread = req->thread_state;
+    int timeout = tu_time_left_ms (req);
+    if (timeout <= 0)
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+    json_t *body = json_pack ("{s:s}", "sub", sub);
+    json_t *res = NULL;
+    bus_error_t error;
+    int rc = body ? bus_client_call (thread->bus, "flow.user_get", body, timeout, &res, &error) : -1;
+    json_decref (body);
+    if (rc) {
+        json_decref (res);
+        if (body && error.err == OST_ERR_NOT_FOUND)
+            return 0;
+        log_error ("flow.user_get failed: %s", body ? error.code : "no memory");
+        return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the user directory is not available");
+    }
+    const json_t *user = json_object_get (res, "user");
+    int active = json_is_object (user) && !json_is_true (json_object_get (user, "disabled"));
+    json_decref (res);
+    return active;
+}
+
+//  The token response of a refresh. NULL on allocation failure.
+static json_t *
+s_response (const token_app_t *app, const char *at, const char *idt, const char *refresh, const char *scope)
+{
+    json_t *out =
+        json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
+                   (json_int_t)app->access_token_ttl, "refresh_token", refresh, "scope", scope);
+    if (out && idt && json_object_set_new (out, "id_token", json_string (idt))) {
+        json_decref (out);
+        out = NULL;
+    }
+    return out;
+}
+
+//  One attempt. *again is set when the token was consumed by a racer
+//  between our read and our UPDATE: the caller reads again and decides
+//  (reuse, or the grace period) on what is there now.
+static int
+s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HASH_LEN],
+           const json_t *requested, const token_client_t *client, const char *client_ip, int last, int *again,
+           json_t **result)
+{
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    db_t *db = thread->db;
+    *again = 0;
+    token_refresh_t r;
+    db_status_t st =
+        token_store_refresh_get (db, hash, app->refresh_max_lifetime, app->refresh_idle_timeout, &r);
+    if (st == DB_NOT_FOUND)
+        return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    int rc = 0;
+    //  RFC 6749 §6: "validate the refresh token and ensure that it was
+    //  issued to the authenticated client". Another client's token: refused,
+    //  and nothing changes (a client cannot revoke another's family).
+    if (strcmp (r.client_id, client->client_id) != 0 || r.revoked || r.expired)
+        rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+    else if (r.consumed && !r.graceable)
+        rc = s_reuse (req, &r, client_ip);
+    if (rc) {
+        token_refresh_clear (&r);
+        return rc;
+    }
+    //  RFC 6749 §6: "The requested scope MUST NOT include any scope not
+    //  originally granted by the resource owner"; narrowing is fine and
+    //  applies to this access token only (the family keeps its grant).
+    const json_t *granted = requested ? requested : r.scopes;
+    if (!tu_subset (granted, r.scopes)) {
+        token_refresh_clear (&r);
+        return tu_fail (req, OST_ERR_INVALID_SCOPE, "the scope exceeds what was granted");
+    }
+    int active = s_user_active (req, r.sub);
+    if (active < 0) {
+        token_refresh_clear (&r);
+        return -1;
+    }
+    if (!active) {
+        st = s_revoke_family (db, &r, "user_disabled", NULL, NULL);
+        token_refresh_clear (&r);
+        return st == DB_OK ? tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH) : tu_db_fail (req, st);
+    }
+
+    char successor[GRANTS_REFRESH_LEN + 1];
+    unsigned char successor_hash[TOKEN_HASH_LEN];
+    char *scope = tu_scope_join (granted);
+    char *at = NULL, *idt = NULL, *jti = NULL;
+    int64_t now = tu_now ();
+    if (!scope || s_successor (app, token, successor, successor_hash))
+        rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    if (!rc)
+        rc = grants_access_token (req, r.sub, client->client_id, scope, r.auth_time, now, &at, &jti);
+    //  OpenID Connect Core §12.2: an ID token again when the family is an
+    //  OpenID one, with the same iss, sub, aud, azp, auth_time and sid, a new
+    //  iat, and no nonce.
+    if (!rc && tu_has (granted, "openid")) {
+        grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL};
+        rc = grants_id_token (req, client, &who, at, now, &idt);
+    }
+
+    //  The decision, under the family's row lock.
+    int live = 0, changed = 0, open = 0;
+    if (!rc) {
+        st = token_store_begin (db);
+        open = st == DB_OK;
+        if (st == DB_OK)
+            st = token_store_family_touch (db, r.family_id, app->refresh_max_lifetime,
+                                           app->refresh_idle_timeout, &live);
+        if (st == DB_OK && live && !r.consumed) {
+            st = token_store_refresh_consume (db, hash, successor_hash, &changed);
+            if (st == DB_OK && changed)
+                st = token_store_refresh_insert (db, successor_hash, r.family_id);
+        } else if (st == DB_OK && live)
+            st = token_store_refresh_grace_use (db, hash, &changed);
+        if (st == DB_OK && live && changed)
+            st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
+        if (st != DB_OK)
+            rc = tu_db_fail (req, st);
+        else if (!live)
+            rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+        else if (!changed) {
+            //  Consumed by a racer, or the grace window or allowance passed.
+            token_store_rollback (db);
+            open = 0;
+            if (!r.consumed && !last)
+                *again = 1;
+            else
+                rc = s_reuse (req, &r, client_ip);
+        } else if (bus_req_expired (req))
+            //  Past the deadline the client has its answer (deadline_exceeded)
+            //  already; the token must stay usable.
+            rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+        else if ((st = token_store_commit (db)) != DB_OK)
+            rc = tu_db_fail (req, st);
+        else
+            open = 0;
+        if (open)
+            token_store_rollback (db);
+    }
+    if (!rc && !*again) {
+        *result = s_response (app, at, idt, successor, scope);
+        if (!*result)
+            rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        else
+            log_info ("refresh: family %lld of client %s rotated%s", (long long)r.family_id,
+                      client->client_id, r.consumed ? " (grace period)" : "");
+    }
+    secure_wipe (successor, sizeof successor);
+    secure_free_str (&at);
+    secure_free_str (&idt);
+    free (jti);
+    free (scope);
+    token_refresh_clear (&r);
+    return rc;
+}
+
+int
+grants_refresh (bus_req_t *req, const json_t *form, const token_client_t *client, const char *client_ip,
+                json_t **result)
+{
+    const char *token = NULL, *scope = NULL;
+    tu_get_t got = tu_string (form, "refresh_token", 256, &token);
+    if (got == TU_ABSENT)
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "refresh_token is missing");
+    //  Anything that is not the shape of our tokens cannot be one.
+    if (got == TU_BAD || strlen (token) != GRANTS_REFRESH_LEN)
+        return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+    json_t *requested = NULL;
+    got = tu_string (form, "scope", SCOPE_MAX, &scope);
+    if (got == TU_BAD || (got == TU_OK && !(requested = tu_scope_parse (scope))))
+        return tu_fail (req, OST_ERR_INVALID_SCOPE, "the scope is malformed");
+    unsigned char hash[TOKEN_HASH_LEN];
+    tu_sha256 (token, hash);
+    int again = 0, rc = 0;
+    //  A second attempt only after losing a race for an unconsumed token:
+    //  then the token is consumed, and the grace period or reuse decides.
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = s_attempt (req, token, hash, requested, client, client_ip, attempt == 1, &again, result);
+        if (!again)
+            break;
+    }
+    secure_wipe (hash, sizeof hash);
+    json_decref (requested);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/*  revoke - token.revoke: token revocation (RFC 7009).
+ *
+ *  A refresh token revokes its family: every refresh token of it and every
+ *  access token it issued (RFC 7009 §2.1: "If the token passed to the
+ *  request is a refresh token and the authorization server supports the
+ *  revocation of access tokens, then the authorization server SHOULD also
+ *  invalidate all access tokens based on the same authorization grant").
+ *  An access token's jti is listed in revoked_jtis until it expires. Both
+ *  live in the database, which /userinfo and /introspect read on every
+ *  replica: revocation is visible at once everywhere (no cache can hide it:
+ *  there is none). An unknown token, or another client's, changes nothing
+ *  and still answers 200 (§2.2); database or signing-key trouble fails the
+ *  request (503), so a 200 always means it happened. */
+#include "clients.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "service.h"
+#include "token_app.h"
+#include "token_jwks.h"
+#include "token_ops.h"
+#include "token_util.h"
+
+#include <string.h>
+
+#define DESC_DEADLINE "the request deadline passed"
+
+//  The refresh kind. 1 revoked, 0 not ours or not this client's, -1 failed.
+static int
+s_refresh (bus_req_t *req, const token_client_t *client, const char *token)
+{
+    service_thread_t *thread = req->thread_state;
+    token_refresh_t r;
+    int found = lifecycle_refresh_token (req, token, &r);
+    if (found <= 0)
+        return found;
+    //  RFC 7009 §2.1: "the authorization server ... verifies whether the
+    //  token was issued to the client making the revocation request. If
+    //  this validation fails, the request is refused" — and §2.2 answers
+    //  200 all the same, so nothing tells the caller the token exists.
+    int rc = 0;
+    if (strcmp (r.client_id, client->client_id) == 0) {
+        if (bus_req_expired (req)) {
+            token_refresh_clear (&r);
+            return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+        }
+        int n = 0;
+        db_status_t st = token_store_begin (thread->db);
+        if (st == DB_OK)
+            st = token_store_family_revoke (thread->db, r.family_id, "revoked", &n);
+        if (st == DB_OK)
+            st = token_store_commit (thread->db);
+        if (st != DB_OK) {
+            token_store_rollback (thread->db);
+            rc = tu_db_fail (req, st);
+        } else {
+            rc = 1;
+            log_info ("revoke: family %lld of client %s revoked", (long long)r.family_id, client->client_id);
+        }
+    }
+    token_refresh_clear (&r);
+    return rc;
+}
+
+//  The access kind. 1 revoked, 0 not ours or not this client's, -1 failed.
+static int
+s_access (bus_req_t *req, const token_client_t *client, const char *token)
+{
+    service_thread_t *thread = req->thread_state;
+    jws_parts_t *parts = NULL;
+    int found = lifecycle_access_token (req, token, &parts);
+    if (found <= 0)
+        return found;
+    const json_t *claims = parts->claims;
+    const char *jti = json_string_value (json_object_get (claims, "jti"));
+    const char *owner = json_string_value (json_object_get (claims, "client_id"));
+    json_int_t exp = json_integer_value (json_object_get (claims, "exp"));
+    int rc = 0;
+    //  An expired token needs no listing; another client's is left alone.
+    if (strcmp (owner, client->client_id) == 0 && exp >= tu_now ()) {
+        int added = 0;
+        db_status_t st;
+        if (bus_req_expired (req))
+            rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+        else if ((st = token_store_jti_revoke (thread->db, jti, exp, "revoked", &added)) != DB_OK)
+            rc = tu_db_fail (req, st);
+        else
+            rc = 1;
+    }
+    jws_parts_destroy (&parts);
+    return rc;
+}
+
+int
+token_op_revoke (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const json_t *form = json_object_get (body, "form");
+    const json_t *basic = json_object_get (body, "basic");
+    if (!json_is_object (form))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "form must be a map of strings");
+    if (basic && json_is_null (basic))
+        basic = NULL;
+    if (basic && !json_is_object (basic))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "basic must be a map or null");
+    //  RFC 7009 §2.1: the client authenticates as at the token endpoint
+    //  (a public client names itself).
+    token_client_t client;
+    if (clients_authenticate (req, form, basic, &client))
+        return -1;
+    const char *token = NULL;
+    int refresh_first = 1;
+    int rc = lifecycle_token (req, form, &token, &refresh_first);
+    int revoked = 0;
+    //  The hint picks the order; the other kind is tried too (§2.1: "If
+    //  the server is unable to locate the token using the given hint, it
+    //  MUST extend its search across all of its supported token types").
+    for (int k = 0; rc == 0 && token && k < 2 && !revoked; k++) {
+        int r = (k == 0) == refresh_first ? s_refresh (req, &client, token) : s_access (req, &client, token);
+        if (r < 0)
+            rc = -1;
+        else
+            revoked = r;
+    }
+    token_client_clear (&client);
+    if (rc)
+        return -1;
+    *result = json_pack ("{s:b}", "revoked", revoked);
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+}
