@@ -365,3 +365,14 @@ db_status_name (db_status_t status)
     }
     return "unknown";
 }
+
+int
+db_prepare_all (db_t *self, const db_stmt_t *stmts, size_t count)
+{
+    if (!stmts && count)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        if (db_prepare (self, stmts[i].name, stmts[i].sql, stmts[i].nparams) != 0)
+            return -1;
+    return 0;
+}

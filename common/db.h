@@ -27,6 +27,16 @@ PGconn *db_conn (db_t *self);
 //  Registers a statement to be prepared now and again after every reconnect.
 //  name must be a string literal or otherwise outlive the db. 0 ok, -1 failure.
 OST_WUR int db_prepare (db_t *self, const char *name, const char *sql, int nparams);
+//  One entry of a service's statement table (the SQL of <svc>_store.c).
+typedef struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} db_stmt_t;
+
+//  db_prepare for every entry of a table, in order; stops at the first
+//  failure. 0 ok, -1 failure.
+OST_WUR int db_prepare_all (db_t *self, const db_stmt_t *stmts, size_t count);
 //  Runs a prepared statement with text parameters (NULL = SQL NULL).
 //  *result receives the PGresult on DB_OK (PQclear it), NULL otherwise.
 //  Reconnects once, outside a transaction, when the connection was lost.

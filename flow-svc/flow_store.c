@@ -42,13 +42,7 @@
 //  How many expired executions one sweep marks (bounded work per call).
 #define EXPIRE_BATCH "100"
 
-typedef struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} s_stmt_t;
-
-static const s_stmt_t s_stmts[] = {
+static const db_stmt_t s_stmts[] = {
     {"flow_ping", "SELECT count(*) FROM flow.settings", 0},
     //  ---------------------------------------------------------- users
     //  ON CONFLICT (username) DO NOTHING: a taken username returns no row,
@@ -147,10 +141,7 @@ static const s_stmt_t s_stmts[] = {
 int
 flow_store_prepare (db_t *db)
 {
-    for (size_t i = 0; i < sizeof s_stmts / sizeof s_stmts[0]; i++)
-        if (db_prepare (db, s_stmts[i].name, s_stmts[i].sql, s_stmts[i].nparams) != 0)
-            return -1;
-    return 0;
+    return db_prepare_all (db, s_stmts, sizeof s_stmts / sizeof s_stmts[0]);
 }
 
 static db_status_t

@@ -29,13 +29,7 @@
 //  ISO-8601 UTC with milliseconds, NULL stays NULL.
 #define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-typedef struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} s_stmt_t;
-
-static const s_stmt_t s_stmts[] = {
+static const db_stmt_t s_stmts[] = {
     {"keys_lock_timeout", "SELECT set_config('lock_timeout', $1::text, true)", 1},
     {"keys_lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1},
     {"keys_try_lock", "SELECT pg_try_advisory_xact_lock($1::bigint)", 1},
@@ -123,10 +117,7 @@ static const s_stmt_t s_stmts[] = {
 int
 keys_store_prepare (db_t *db)
 {
-    for (size_t i = 0; i < sizeof s_stmts / sizeof s_stmts[0]; i++)
-        if (db_prepare (db, s_stmts[i].name, s_stmts[i].sql, s_stmts[i].nparams) != 0)
-            return -1;
-    return 0;
+    return db_prepare_all (db, s_stmts, sizeof s_stmts / sizeof s_stmts[0]);
 }
 
 static db_status_t

@@ -684,3 +684,17 @@ token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **resu
     log_info ("client %s: secret rotated", id);
     return 0;
 }
+
+int
+clients_request_parts (bus_req_t *req, const json_t *body, const json_t **form, const json_t **basic)
+{
+    *form = json_object_get (body, "form");
+    *basic = json_object_get (body, "basic");
+    if (!json_is_object (*form))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "form must be a map of strings");
+    if (*basic && json_is_null (*basic))
+        *basic = NULL;
+    if (*basic && !json_is_object (*basic))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "basic must be a map or null");
+    return 0;
+}

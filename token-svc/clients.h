@@ -28,5 +28,9 @@ int clients_secret_matches (const token_app_t *app, const token_client_t *client
 //  *client loaded (token_client_clear it), -1 after failing req
 //  (invalid_client, or invalid_request for two methods at once).
 int clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, token_client_t *client);
+//  The {"form", "basic"} members of a token, revocation or introspection
+//  request: form a map, basic a map or null (→ *basic NULL). 0 ok, -1 after
+//  failing req with invalid_request.
+int clients_request_parts (bus_req_t *req, const json_t *body, const json_t **form, const json_t **basic);
 
 #endif

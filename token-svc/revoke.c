@@ -93,14 +93,9 @@ s_access (bus_req_t *req, const token_client_t *client, const char *token)
 int
 token_op_revoke (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const json_t *form = json_object_get (body, "form");
-    const json_t *basic = json_object_get (body, "basic");
-    if (!json_is_object (form))
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "form must be a map of strings");
-    if (basic && json_is_null (basic))
-        basic = NULL;
-    if (basic && !json_is_object (basic))
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "basic must be a map or null");
+    const json_t *form, *basic;
+    if (clients_request_parts (req, body, &form, &basic))
+        return -1;
     //  RFC 7009 §2.1: the client authenticates as at the token endpoint
     //  (a public client names itself).
     token_client_t client;

@@ -42,13 +42,7 @@
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
     " amr::text, expires_at <= now()"
 
-typedef struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} s_stmt_t;
-
-static const s_stmt_t s_stmts[] = {
+static const db_stmt_t s_stmts[] = {
     {"token_ping", "SELECT count(*) FROM token.settings", 0},
     {"token_client_insert",
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
@@ -226,10 +220,7 @@ static const s_stmt_t s_stmts[] = {
 int
 token_store_prepare (db_t *db)
 {
-    for (size_t i = 0; i < sizeof s_stmts / sizeof s_stmts[0]; i++)
-        if (db_prepare (db, s_stmts[i].name, s_stmts[i].sql, s_stmts[i].nparams) != 0)
-            return -1;
-    return 0;
+    return db_prepare_all (db, s_stmts, sizeof s_stmts / sizeof s_stmts[0]);
 }
 
 static db_status_t

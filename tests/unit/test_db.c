@@ -187,6 +187,30 @@ s_prepare (void **state)
 }
 
 static void
+test_db_prepare_all_prepares_a_table_and_stops_at_a_bad_entry (void **state)
+{
+    db_t *db = s_db (state);
+    static const db_stmt_t good[] = {{"all_one", "SELECT 1", 0}, {"all_echo", "SELECT $1::text", 1}};
+    assert_int_equal (db_prepare_all (db, good, 2), 0);
+    const char *params[] = {"hi"};
+    PGresult *res = NULL;
+    assert_int_equal (db_exec (db, "all_echo", 1, params, &res), DB_OK);
+    assert_string_equal (PQgetvalue (res, 0, 0), "hi");
+    PQclear (res);
+    //  A statement that does not parse fails the table; what came after it was never prepared.
+    static const db_stmt_t bad[] = {{"all_two", "SELECT 2", 0}, {"all_bad", "SELEKT nonsense", 0},
+                                    {"all_after", "SELECT 3", 0}};
+    assert_int_equal (db_prepare_all (db, bad, 3), -1);
+    assert_int_equal (db_exec (db, "all_two", 0, NULL, &res), DB_OK);
+    PQclear (res);
+    res = NULL;
+    assert_int_not_equal (db_exec (db, "all_after", 0, NULL, &res), DB_OK);
+    PQclear (res);
+    assert_int_equal (db_prepare_all (db, NULL, 1), -1);
+    assert_int_equal (db_prepare_all (db, NULL, 0), 0);
+}
+
+static void
 test_db_prepare_and_exec_returns_rows (void **state)
 {
     db_t *db = s_db (state);
@@ -412,6 +436,7 @@ main (void)
         cmocka_unit_test (test_db_status_names_are_stable),
         cmocka_unit_test (test_db_new_never_logs_the_connection_string),
         cmocka_unit_test (test_db_null_arguments_are_errors),
+        DB_TEST (test_db_prepare_all_prepares_a_table_and_stops_at_a_bad_entry),
         DB_TEST (test_db_prepare_and_exec_returns_rows),
         DB_TEST (test_db_null_param_is_sql_null),
         DB_TEST (test_db_unique_violation_is_conflict),
