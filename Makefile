@@ -18,8 +18,8 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
             -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
 LIBS     := -lczmq -lzmq -lmsgpackc -ljansson -lpq -lssl -lcrypto -lpthread
-GW_LIBS  := -lcivetweb
-FLOW_LIBS:= -largon2
+GW_LIBS  := -lcivetweb -lqrencode
+FLOW_LIBS:= -largon2 -lcurl
 TEST_LIBS:= -lcmocka
 
 COMMON_SRC := $(wildcard common/*.c)

@@ -50,6 +50,7 @@ dev_key() {
 }
 KEK=${OSTIARY_KEK:-$(dev_key kek)}
 CLIENT_SECRET_KEY=${OSTIARY_CLIENT_SECRET_KEY:-$(dev_key client-secret-key)}
+FLOW_SECRET_KEY=${OSTIARY_FLOW_SECRET_KEY:-$(dev_key flow-secret-key)}
 export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
 export OSTIARY_ISSUER=${OSTIARY_ISSUER:-http://$OSTIARY_HTTP_LISTEN}
 export OSTIARY_BUS_ENDPOINT=${OSTIARY_BUS_ENDPOINT:-tcp://127.0.0.1:5555}
@@ -115,11 +116,12 @@ start() {
     (
         #  Each secret goes to the one process that needs it.
         unset OSTIARY_DB OSTIARY_DB_TOKEN OSTIARY_DB_FLOW OSTIARY_DB_KEYS OSTIARY_TEST_DB \
-            OSTIARY_PG_ADMIN OSTIARY_KEK OSTIARY_CLIENT_SECRET_KEY
+            OSTIARY_PG_ADMIN OSTIARY_KEK OSTIARY_CLIENT_SECRET_KEY OSTIARY_FLOW_SECRET_KEY
         if [ -n "$db" ]; then export OSTIARY_DB=$db; fi
         case $name in
             keys-svc) export OSTIARY_KEK=$KEK ;;
             token-svc) export OSTIARY_CLIENT_SECRET_KEY=$CLIENT_SECRET_KEY ;;
+            flow-svc) export OSTIARY_FLOW_SECRET_KEY=$FLOW_SECRET_KEY ;;
             gateway)
                 #  The demo relying party (/demo) acts as the demo client.
                 if [ -z "${OSTIARY_DEMO_CLIENT_SECRET:-}" ] && [ -s "$DEMO_SECRET_FILE" ]; then

@@ -60,7 +60,8 @@ DB_VARS = {
     "keys-svc": "OSTIARY_DB_KEYS",
 }
 # Secrets only one process may see (the others never get them).
-SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-svc"}
+SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-svc",
+                 "OSTIARY_FLOW_SECRET_KEY": "flow-svc"}
 # Services may be named by process ("keys-svc") or by bus service ("keys").
 ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -222,6 +223,7 @@ class Stack:
             "OSTIARY_BUS_ENDPOINT": self.bus_endpoint,
             "OSTIARY_KEK": new_kek(),
             "OSTIARY_CLIENT_SECRET_KEY": new_kek(),
+            "OSTIARY_FLOW_SECRET_KEY": new_kek(),
             "OSTIARY_MIGRATIONS_DIR": str(REPO / "migrations"),
             "OSTIARY_JWKS_MAX_AGE": "60",
             "OSTIARY_WORKERS": "2",
