@@ -26,6 +26,7 @@ RUN apt-get update \
         --shell /usr/sbin/nologin ostiary
 COPY --from=build /src/build/image/bin/ /usr/local/bin/
 COPY migrations/ /usr/share/ostiary/migrations/
+COPY flows/ /usr/share/ostiary/flows/
 ENV OSTIARY_MIGRATIONS_DIR=/usr/share/ostiary/migrations
 USER ostiary:ostiary
 WORKDIR /

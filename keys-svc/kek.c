@@ -4,10 +4,10 @@
 #include "kek.h"
 
 #include "b64url.h"
+#include "seal.h"
 #include "secure.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -49,6 +49,10 @@ kek_destroy (kek_t **self_p)
     *self_p = NULL;
 }
 
+_Static_assert (KEK_OVERHEAD == SEAL_OVERHEAD && KEK_BYTES == SEAL_KEY_BYTES, "kek blobs are seal blobs");
+
+//  The blob format is seal's AES-256-GCM primitive exactly (common/seal.h):
+//  nonce || ciphertext || tag, so keys wrapped before and after share it.
 int
 kek_wrap (const kek_t *self, const void *aad, size_t aadlen, const unsigned char *plain, size_t len,
           unsigned char **out, size_t *outlen)
@@ -58,36 +62,17 @@ kek_wrap (const kek_t *self, const void *aad, size_t aadlen, const unsigned char
     if (len > (size_t)INT32_MAX || aadlen > (size_t)INT32_MAX)
         return -1;
     unsigned char *buf = OPENSSL_malloc (len + KEK_OVERHEAD);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
-    int rc = -1;
-    int outl = 0, finl = 0;
-    if (!buf || !ctx)
-        goto done;
-    if (secure_random (buf, KEK_NONCE_BYTES) != 0)
-        goto done;
-    if (EVP_EncryptInit_ex2 (ctx, EVP_aes_256_gcm (), self->key, buf, NULL) != 1)
-        goto done;
-    if (aadlen > 0 && EVP_EncryptUpdate (ctx, NULL, &outl, aad, (int)aadlen) != 1)
-        goto done;
-    if (EVP_EncryptUpdate (ctx, buf + KEK_NONCE_BYTES, &outl, plain, (int)len) != 1)
-        goto done;
-    if (EVP_EncryptFinal_ex (ctx, buf + KEK_NONCE_BYTES + outl, &finl) != 1)
-        goto done;
-    if ((size_t)outl + (size_t)finl != len)
-        goto done;
-    if (EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_GET_TAG, KEK_TAG_BYTES, buf + KEK_NONCE_BYTES + len) != 1)
-        goto done;
+    if (!buf)
+        return -1;
+    if (seal_gcm_encrypt (self->key, aad, aadlen, plain, len, buf) != 0) {
+        //  On failure the buffer may hold part of the ciphertext only, but
+        //  wipe it anyway: it costs nothing and keeps the rule simple.
+        OPENSSL_clear_free (buf, len + KEK_OVERHEAD);
+        return -1;
+    }
     *out = buf;
     *outlen = len + KEK_OVERHEAD;
-    buf = NULL;
-    rc = 0;
-done:
-    //  On failure the buffer may hold part of the ciphertext only, but wipe
-    //  it anyway: it costs nothing and keeps the rule simple.
-    if (buf)
-        OPENSSL_clear_free (buf, len + KEK_OVERHEAD);
-    EVP_CIPHER_CTX_free (ctx);
-    return rc;
+    return 0;
 }
 
 int
@@ -101,33 +86,14 @@ kek_unwrap (const kek_t *self, const void *aad, size_t aadlen, const unsigned ch
     size_t len = inlen - KEK_OVERHEAD;
     //  One byte more so that an empty plaintext still gets a real buffer.
     unsigned char *buf = OPENSSL_malloc (len + 1);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
-    unsigned char tag[KEK_TAG_BYTES];
-    int rc = -1;
-    int outl = 0, finl = 0;
-    if (!buf || !ctx)
-        goto done;
-    memcpy (tag, in + KEK_NONCE_BYTES + len, KEK_TAG_BYTES);
-    if (EVP_DecryptInit_ex2 (ctx, EVP_aes_256_gcm (), self->key, in, NULL) != 1)
-        goto done;
-    if (aadlen > 0 && EVP_DecryptUpdate (ctx, NULL, &outl, aad, (int)aadlen) != 1)
-        goto done;
-    if (EVP_DecryptUpdate (ctx, buf, &outl, in + KEK_NONCE_BYTES, (int)len) != 1)
-        goto done;
-    if (EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_GCM_SET_TAG, KEK_TAG_BYTES, tag) != 1)
-        goto done;
+    if (!buf)
+        return -1;
     //  SP 800-38D §7.2: the plaintext is released only when the tag verifies.
-    if (EVP_DecryptFinal_ex (ctx, buf + outl, &finl) != 1)
-        goto done;
-    if ((size_t)outl + (size_t)finl != len)
-        goto done;
+    if (seal_gcm_decrypt (self->key, aad, aadlen, in, inlen, buf) != 0) {
+        OPENSSL_clear_free (buf, len + 1);
+        return -1;
+    }
     *plain = buf;
     *plainlen = len;
-    buf = NULL;
-    rc = 0;
-done:
-    if (buf)
-        OPENSSL_clear_free (buf, len + 1);
-    EVP_CIPHER_CTX_free (ctx);
-    return rc;
+    return 0;
 }

@@ -17,6 +17,7 @@ COMPOSE_ENV = {
     "OSTIARY_ISSUER": "https://id.example.com",
     "OSTIARY_KEK": "A" * 43,
     "OSTIARY_CLIENT_SECRET_KEY": "B" * 43,
+    "OSTIARY_FLOW_SECRET_KEY": "C" * 43,
     "POSTGRES_PASSWORD": "pg-secret",
     "OSTIARY_TOKEN_DB_PASSWORD": "token-secret",
     "OSTIARY_FLOW_DB_PASSWORD": "flow-secret",
