@@ -25,8 +25,9 @@ s_usage (FILE *out)
                   "       ostiaryctl [--bus ENDPOINT] [--timeout MS] ready SERVICE\n"
                   "       ostiaryctl ops\n"
                   "       ostiaryctl clients add|list|show|remove|rotate-secret ...   (clients --help)\n"
-                  "       ostiaryctl users add|list|show|passwd|disable ...           (users --help)\n"
+                  "       ostiaryctl users add|list|show|passwd|disable|unlock ...    (users --help)\n"
                   "       ostiaryctl keys status|list|rotate|retire|rewrap ...        (keys --help)\n"
+                  "       ostiaryctl settings list|get|set|reset ...                (settings --help)\n"
                   "\n"
                   "  call   sends OP (see `ostiaryctl ops`) with a JSON object body (default {},\n"
                   "         - reads it from standard input) and prints the result as JSON\n"
@@ -183,6 +184,7 @@ static const struct {
     {"keys", ctl_keys},
     {"users", ctl_users},
     {"clients", ctl_clients},
+    {"settings", ctl_settings},
 };
 
 int

@@ -6,6 +6,7 @@
  *    ostiaryctl users show (USERNAME | --sub SUB)
  *    ostiaryctl users passwd USERNAME (--password-stdin | --password P)
  *    ostiaryctl users disable USERNAME [--enable]
+ *    ostiaryctl users unlock USERNAME
  *
  *  Password hashes never leave flow-svc, so nothing here can print one.
  *  Exit codes: 0 done; 1 flow-svc answered with another error (no such user,
@@ -34,6 +35,7 @@ s_usage (FILE *out)
         "       ostiaryctl users show (USERNAME | --sub SUB)\n"
         "       ostiaryctl users passwd USERNAME (--password-stdin | --password P)\n"
         "       ostiaryctl users disable USERNAME [--enable]\n"
+        "       ostiaryctl users unlock USERNAME\n"
         "\n"
         "  USERNAME is case-insensitive: 1 to 64 of a-z 0-9 . _ @ + - (stored in lowercase)\n"
         "\n"
@@ -54,6 +56,7 @@ s_usage (FILE *out)
         "    --no-password         (add) a user that cannot log in with a password\n"
         "\n"
         "  passwd revokes the user's sessions; disable revokes them too (--enable undoes the flag).\n"
+        "  unlock lifts a brute-force lockout and clears the failed-login count (audited).\n"
         "\n"
         "exit codes: 0 ok, 1 error reply (e.g. no such user), 2 usage or input error\n");
     return CTL_USAGE;
@@ -411,12 +414,34 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
+//  issue 6, "Lockout": flow.user_unlock lifts the lock and clears the count.
+static int
+s_unlock (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return s_usage (stderr);
+    json_t *body = json_pack ("{s:s}", "username", argv[1]);
+    if (!body)
+        return s_bad ("the username is not UTF-8 text", NULL);
+    json_t *result = NULL;
+    int rc = s_call (opts, "flow.user_unlock", body, &result);
+    if (rc == CTL_OK)
+        printf ("%s %s\n", argv[1],
+                json_is_true (json_object_get (result, "was_locked"))
+                    ? "unlocked"
+                    : "was not locked; its failure count was cleared");
+    json_decref (result);
+    json_decref (body);
+    return rc;
+}
+
 //  The subcommand table.
 static const struct {
     const char *name;
     ctl_cmd_fn fn;
 } s_commands[] = {
-    {"add", s_add}, {"list", s_list}, {"show", s_show}, {"passwd", s_passwd}, {"disable", s_disable},
+    {"add", s_add},       {"list", s_list},       {"show", s_show},
+    {"passwd", s_passwd}, {"disable", s_disable}, {"unlock", s_unlock},
 };
 
 int

@@ -4,8 +4,16 @@
 #define FLOW_APP_H
 
 #include "config.h"
+#include "db.h"
 #include "ost.h"
 #include "password.h"
+
+//  OSTIARY_FLOW_SECRET_KEY, decoded.
+#define FLOW_KEY_BYTES 32
+
+typedef struct _webhooks_t webhooks_t;
+typedef struct _flow_defs_t flow_defs_t;
+typedef struct _outbox_t outbox_t;
 
 typedef struct {
     password_params_t argon2;
@@ -17,10 +25,22 @@ typedef struct {
     //  a login for an unknown user is verified against it, so that it costs
     //  the same time as a login for a known one.
     char *dummy_hash;
+    //  issue 6 (docs/flows.md): flow-svc's own key (HMAC of action tokens,
+    //  email and recovery codes; seal.h derives encryption keys from it).
+    unsigned char flow_key[FLOW_KEY_BYTES];
+    webhooks_t *webhooks;  //  OSTIARY_WEBHOOKS_FILE ("" = an empty set)
+    flow_defs_t *defs;     //  flows/*.json, validated and stored
+    outbox_t *outbox;      //  the delivery thread (started after the definitions)
+    char login_flow[65];   //  OSTIARY_LOGIN_FLOW
+    long action_ttl;       //  seconds
+    long email_code_ttl;   //  seconds
+    int email_code_digits; //  6..8
+    const config_t *cfg;   //  the process configuration (outlives the app)
 } flow_app_t;
 
-//  NULL after printing why to stderr.
-flow_app_t *flow_app_new (const config_t *cfg);
+//  NULL after printing why to stderr. db is the start-up connection: the
+//  flow definitions are stored through it.
+flow_app_t *flow_app_new (const config_t *cfg, db_t *db);
 void flow_app_destroy (flow_app_t **self_p);
 
 #endif

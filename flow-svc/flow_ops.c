@@ -2,7 +2,10 @@
 #include "flow_ops.h"
 #include "service.h"
 
+#include "audit.h"
 #include "flow_store.h"
+#include "lockout.h"
+#include "settings.h"
 #include <unistd.h>
 
 #define DESC_INTERNAL "internal error"
@@ -75,5 +78,16 @@ const bus_route_t flow_routes[] = {
     {"flow.login_start", flow_op_login_start},
     {"flow.login_get", flow_op_login_get},
     {"flow.login_submit", flow_op_login_submit},
+    //  issue 6, the flow engine (engine.c)
+    {"flow.start", flow_op_start},
+    {"flow.get", flow_op_get},
+    {"flow.submit", flow_op_submit},
+    {"flow.action_get", flow_op_action_get},
+    {"flow.action", flow_op_action},
+    //  issue 6, lockout (lockout.c, settings.c, audit.c)
+    {"flow.settings_list", flow_op_settings_list},
+    {"flow.settings_set", flow_op_settings_set},
+    {"flow.user_unlock", flow_op_user_unlock},
+    {"flow.audit_list", flow_op_audit_list},
 };
 const size_t flow_nroutes = sizeof flow_routes / sizeof flow_routes[0];

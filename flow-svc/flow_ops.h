@@ -35,5 +35,11 @@ int flow_op_session_get (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_login_start (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_login_get (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_login_submit (bus_req_t *req, const json_t *body, json_t **result);
+//  engine.c (issue 6)
+int flow_op_start (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_get (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_submit (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_action_get (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_action (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

@@ -37,7 +37,7 @@
 
 #define EXEC_COLUMNS                                                                                         \
     "id, flow_name, flow_version, node, context::text, status, csrf, attempts,"                              \
-    " COALESCE(session_sid, ''), " EPOCH ("expires_at")
+    " COALESCE(session_sid, ''), " EPOCH ("expires_at") ", COALESCE(ui, '{}')::text, node_attempts"
 
 //  How many expired executions one sweep marks (bounded work per call).
 #define EXPIRE_BATCH "100"
@@ -133,9 +133,122 @@ static const db_stmt_t s_stmts[] = {
      5},
     {"flow_exec_expire",
      "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
-     " (SELECT id FROM flow.executions WHERE status = 'active' AND expires_at <= now()"
+     " (SELECT id FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
+     "now()"
      "  ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
      0},
+    //  ---------------------------------------------------------- engine (issue 6)
+    //  ON CONFLICT DO NOTHING: replicas starting together store a version
+    //  once; the answer says whether the stored graph is this one (jsonb
+    //  equality ignores key order and white space).
+    {"flow_definition_put",
+     "WITH ins AS (INSERT INTO flow.definitions (name, version, start_node, graph)"
+     "  VALUES ($1::text, $2::int, $3::text, $4::jsonb) ON CONFLICT (name, version) DO NOTHING RETURNING 1)"
+     " SELECT EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM flow.definitions"
+     "  WHERE name = $1::text AND version = $2::int AND graph = $4::jsonb)",
+     4},
+    //  Asked again in a statement of its own when flow_definition_put said
+    //  no: a replica that inserted the same version concurrently committed
+    //  after that statement's snapshot.
+    {"flow_definition_same",
+     "SELECT EXISTS (SELECT 1 FROM flow.definitions WHERE name = $1::text AND version = $2::int"
+     " AND graph = $3::jsonb)",
+     3},
+    {"flow_definition_get",
+     "SELECT graph::text FROM flow.definitions WHERE name = $1::text AND version = $2::int", 2},
+    {"flow_exec_start",
+     "INSERT INTO flow.executions (handle_hash, flow_name, flow_version, node, context, status, csrf, "
+     "expires_at)"
+     " VALUES ($1::bytea, $2::text, $3::int, $4::text, $5::jsonb, 'running', $6::text,"
+     " now() + make_interval(secs => $7::double precision))"
+     " RETURNING " EXEC_COLUMNS,
+     7},
+    //  docs/flows.md: a submission is counted before anything is checked,
+    //  and only at the node the page was made for (a stale page counts nothing).
+    {"flow_exec_submit",
+     "UPDATE flow.executions SET attempts = attempts + 1, node_attempts = node_attempts + 1, updated_at = "
+     "now()"
+     " WHERE handle_hash = $1::bytea AND status IN ('running', 'active') AND node = $2::text"
+     " AND expires_at > now() RETURNING " EXEC_COLUMNS,
+     2},
+    //  The execution an action token resumes, locked for the step: still at
+    //  the token's node, waiting, unexpired.
+    {"flow_exec_lock_waiting",
+     "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE id = $1::bigint AND node = $2::text"
+     " AND status = 'waiting' AND expires_at > now() FOR UPDATE",
+     2},
+    //  engine_set_status: status and node move together, guarded by both.
+    {"flow_exec_save",
+     "UPDATE flow.executions SET status = $4::text, node = $5::text, context = $6::jsonb, ui = $7::jsonb,"
+     " node_attempts = CASE WHEN node = $5::text THEN node_attempts ELSE 0 END,"
+     " session_sid = COALESCE($8::text, session_sid), updated_at = now()"
+     " WHERE id = $1::bigint AND status = $2::text AND node = $3::text AND expires_at > now()",
+     8},
+    //  A login that succeeded through an action token gives its session to
+    //  the flow handle's holder once.
+    {"flow_exec_claim_session",
+     "UPDATE flow.executions SET session_sid = $2::text, updated_at = now()"
+     " WHERE id = $1::bigint AND status = 'succeeded' AND session_sid IS NULL AND expires_at > now()",
+     2},
+    {"flow_action_insert",
+     "INSERT INTO flow.action_tokens (hash, purpose, execution_id, node, expires_at)"
+     " VALUES ($1::bytea, $2::text, $3::bigint, $4::text, now() + make_interval(secs => $5::double "
+     "precision))"
+     " RETURNING " EPOCH ("expires_at"),
+     5},
+    //  flow.action_get: what the confirm page shows; changes nothing.
+    {"flow_action_peek",
+     "SELECT json_build_object('flow_name', e.flow_name, 'version', e.flow_version,"
+     " 'email_hint', e.context->'email_hint', 'expires_at', " EPOCH (
+         "t.expires_at") ")::text"
+                         " FROM flow.action_tokens t JOIN flow.executions e ON e.id = t.execution_id"
+                         " WHERE t.hash = $1::bytea AND t.purpose = $2::text AND t.used_at IS NULL AND "
+                         "t.expires_at > now()"
+                         " AND e.node = t.node AND e.status = 'waiting' AND e.expires_at > now()",
+     2},
+    //  ARCHITECTURE.md, "Tokens": consuming is one conditional UPDATE whose
+    //  row count decides; of two racing clicks, one finds used_at set.
+    {"flow_action_consume",
+     "UPDATE flow.action_tokens SET used_at = now()"
+     " WHERE hash = $1::bytea AND purpose = $2::text AND used_at IS NULL AND expires_at > now()"
+     " RETURNING execution_id, node",
+     2},
+    {"flow_action_sweep",
+     "DELETE FROM flow.action_tokens WHERE hash IN (SELECT hash FROM flow.action_tokens"
+     " WHERE expires_at <= now() ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
+     0},
+    //  identify: an address finds its user whatever the case of its letters.
+    {"flow_user_get_by_email",
+     "SELECT " USER_JSON " FROM flow.users WHERE lower(email) = lower($1::text) ORDER BY created_at LIMIT 1",
+     1},
+    {"flow_user_password_by_sub",
+     "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
+     "  WHERE sub = $1::text RETURNING sub),"
+     " s AS (UPDATE flow.sessions SET revoked_at = now()"
+     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
+     " SELECT sub FROM u",
+     2},
+    {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1},
+    {"flow_totp_get", "SELECT secret_sealed, last_step FROM flow.user_totp WHERE sub = $1::text", 1},
+    {"flow_totp_put",
+     "INSERT INTO flow.user_totp (sub, secret_sealed, last_step) VALUES ($1::text, $2::text, $3::bigint)"
+     " ON CONFLICT (sub) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, last_step = "
+     "EXCLUDED.last_step,"
+     " enrolled_at = now()",
+     3},
+    //  RFC 6238 §5.2: a step once accepted is never accepted again; the
+    //  guard makes two racing submissions of one code accept it once.
+    {"flow_totp_use",
+     "UPDATE flow.user_totp SET last_step = $2::bigint WHERE sub = $1::text AND last_step < $2::bigint", 2},
+    {"flow_recovery_replace",
+     "WITH d AS (DELETE FROM flow.recovery_codes WHERE sub = $1::text)"
+     " INSERT INTO flow.recovery_codes (sub, code_hash)"
+     " SELECT $1::text, decode(h, 'hex') FROM unnest(string_to_array($2::text, ',')) AS h",
+     2},
+    {"flow_recovery_use",
+     "UPDATE flow.recovery_codes SET used_at = now() WHERE sub = $1::text AND code_hash = $2::bytea"
+     " AND used_at IS NULL",
+     2},
 };
 
 int
@@ -391,6 +504,7 @@ void
 flow_exec_clear (flow_exec_t *exec)
 {
     json_decref (exec->context);
+    json_decref (exec->ui);
     //  The CSRF token is no key by itself, but there is no reason to leave it.
     secure_wipe (exec, sizeof *exec);
 }
@@ -410,7 +524,9 @@ s_exec_row (const PGresult *res, flow_exec_t *exec)
     exec->attempts = (long)s_int64 (res, 0, 7);
     snprintf (exec->session_sid, sizeof exec->session_sid, "%s", PQgetvalue (res, 0, 8));
     exec->expires_at = s_int64 (res, 0, 9);
-    return json_is_object (exec->context) ? 0 : -1;
+    exec->ui = s_json_value (res, 10);
+    exec->node_attempts = (long)s_int64 (res, 0, 11);
+    return json_is_object (exec->context) && json_is_object (exec->ui) ? 0 : -1;
 }
 
 static db_status_t
@@ -489,4 +605,283 @@ flow_store_exec_expire (db_t *db, long *count)
         *count = atol (PQcmdTuples (res));
     PQclear (res);
     return st;
+}
+
+//  ------------------------------------------------------------------ engine (issue 6)
+
+db_status_t
+flow_store_definition_put (db_t *db, const char *name, int version, const char *start, const json_t *graph,
+                           int *same)
+{
+    *same = 0;
+    char ver[16];
+    snprintf (ver, sizeof ver, "%d", version);
+    char *text = json_dumps (graph, JSON_COMPACT);
+    if (!text)
+        return DB_ERROR;
+    const char *params[] = {name, ver, start, text};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_definition_put", 4, params, &res);
+    if (st == DB_OK)
+        *same = PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 0), "t");
+    PQclear (res);
+    res = NULL;
+    if (st == DB_OK && !*same) {
+        const char *again[] = {name, ver, text};
+        st = s_exec (db, "flow_definition_same", 3, again, &res);
+        if (st == DB_OK)
+            *same = PQntuples (res) == 1 && !strcmp (PQgetvalue (res, 0, 0), "t");
+        PQclear (res);
+    }
+    free (text);
+    return st;
+}
+
+db_status_t
+flow_store_definition_get (db_t *db, const char *name, int version, char **graph)
+{
+    *graph = NULL;
+    char ver[16];
+    snprintf (ver, sizeof ver, "%d", version);
+    const char *params[] = {name, ver};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_definition_get", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK && !(*graph = strdup (PQgetvalue (res, 0, 0))))
+        st = DB_ERROR;
+    PQclear (res);
+    return st;
+}
+
+//  A statement returning EXEC_COLUMNS: exec, or DB_NOT_FOUND.
+static db_status_t
+s_exec_params (db_t *db, const char *name, int nparams, const char *const *params, flow_exec_t *exec)
+{
+    memset (exec, 0, sizeof *exec);
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, name, nparams, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK && s_exec_row (res, exec) != 0) {
+        flow_exec_clear (exec);
+        st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_exec_start (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name, int version,
+                       const char *node, const json_t *context, const char *csrf, long ttl, flow_exec_t *exec)
+{
+    memset (exec, 0, sizeof *exec);
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    char ver[16], ttl_text[24];
+    snprintf (ver, sizeof ver, "%d", version);
+    snprintf (ttl_text, sizeof ttl_text, "%ld", ttl);
+    char *ctx = json_dumps (context, JSON_COMPACT);
+    if (!ctx)
+        return DB_ERROR;
+    const char *params[] = {hex, name, ver, node, ctx, csrf, ttl_text};
+    db_status_t st = s_exec_params (db, "flow_exec_start", 7, params, exec);
+    free (ctx);
+    return st;
+}
+
+db_status_t
+flow_store_exec_submit (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *node,
+                        flow_exec_t *exec)
+{
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {hex, node};
+    return s_exec_params (db, "flow_exec_submit", 2, params, exec);
+}
+
+db_status_t
+flow_store_exec_lock_waiting (db_t *db, int64_t id, const char *node, flow_exec_t *exec)
+{
+    char idtext[24];
+    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    const char *params[] = {idtext, node};
+    return s_exec_params (db, "flow_exec_lock_waiting", 2, params, exec);
+}
+
+db_status_t
+flow_store_exec_save (db_t *db, int64_t id, const char *from_status, const char *from_node,
+                      const char *to_status, const char *to_node, const json_t *context, const json_t *ui,
+                      const char *session_sid)
+{
+    char idtext[24];
+    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    char *ctx = json_dumps (context, JSON_COMPACT);
+    char *uitext = json_dumps (ui, JSON_COMPACT);
+    db_status_t st = DB_ERROR;
+    if (ctx && uitext) {
+        const char *params[] = {idtext, from_status, from_node, to_status, to_node, ctx, uitext, session_sid};
+        st = s_changed (db, "flow_exec_save", 8, params);
+    }
+    free (ctx);
+    free (uitext);
+    return st;
+}
+
+db_status_t
+flow_store_exec_claim_session (db_t *db, int64_t id, const char *sid)
+{
+    char idtext[24];
+    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    const char *params[] = {idtext, sid};
+    return s_changed (db, "flow_exec_claim_session", 2, params);
+}
+
+db_status_t
+flow_store_action_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *purpose,
+                          int64_t execution_id, const char *node, long ttl, int64_t *expires_at)
+{
+    *expires_at = 0;
+    char hex[2 * FLOW_HASH_BYTES + 3], idtext[24], ttl_text[24];
+    s_hash_text (hash, hex);
+    snprintf (idtext, sizeof idtext, "%lld", (long long)execution_id);
+    snprintf (ttl_text, sizeof ttl_text, "%ld", ttl);
+    const char *params[] = {hex, purpose, idtext, node, ttl_text};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_action_insert", 5, params, &res);
+    if (st == DB_OK)
+        *expires_at = s_int64 (res, 0, 0);
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_action_peek (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *purpose,
+                        json_t **info)
+{
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {hex, purpose};
+    return s_json_row (db, "flow_action_peek", 2, params, info);
+}
+
+db_status_t
+flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *purpose,
+                           int64_t *execution_id, char node[65])
+{
+    *execution_id = 0;
+    node[0] = '\0';
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {hex, purpose};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_action_consume", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        *execution_id = s_int64 (res, 0, 0);
+        snprintf (node, 65, "%s", PQgetvalue (res, 0, 1));
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_action_sweep (db_t *db, long *count)
+{
+    *count = 0;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_action_sweep", 0, NULL, &res);
+    if (st == DB_OK)
+        *count = atol (PQcmdTuples (res));
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_user_by_email (db_t *db, const char *email, json_t **user)
+{
+    const char *params[] = {email};
+    return s_json_row (db, "flow_user_get_by_email", 1, params, user);
+}
+
+db_status_t
+flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash)
+{
+    const char *params[] = {sub, password_hash};
+    return s_changed (db, "flow_user_password_by_sub", 2, params);
+}
+
+db_status_t
+flow_store_user_email_verified (db_t *db, const char *sub)
+{
+    const char *params[] = {sub};
+    return s_changed (db, "flow_user_email_verified", 1, params);
+}
+
+db_status_t
+flow_store_totp_get (db_t *db, const char *sub, char **sealed, int64_t *last_step)
+{
+    *sealed = NULL;
+    *last_step = -1;
+    const char *params[] = {sub};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_totp_get", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        *last_step = s_int64 (res, 0, 1);
+        if (!(*sealed = strdup (PQgetvalue (res, 0, 0))))
+            st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_totp_put (db_t *db, const char *sub, const char *sealed, int64_t last_step)
+{
+    char step[24];
+    snprintf (step, sizeof step, "%lld", (long long)last_step);
+    const char *params[] = {sub, sealed, step};
+    return s_exec (db, "flow_totp_put", 3, params, NULL);
+}
+
+db_status_t
+flow_store_totp_use (db_t *db, const char *sub, int64_t step)
+{
+    char text[24];
+    snprintf (text, sizeof text, "%lld", (long long)step);
+    const char *params[] = {sub, text};
+    return s_changed (db, "flow_totp_use", 2, params);
+}
+
+db_status_t
+flow_store_recovery_replace (db_t *db, const char *sub, const unsigned char (*hashes)[FLOW_HASH_BYTES],
+                             size_t count)
+{
+    char *list = malloc (count * (2 * FLOW_HASH_BYTES + 1) + 1);
+    if (!list)
+        return DB_ERROR;
+    char *p = list;
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            *p++ = ',';
+        secure_hex (hashes[i], FLOW_HASH_BYTES, p);
+        p += 2 * FLOW_HASH_BYTES;
+    }
+    *p = '\0';
+    const char *params[] = {sub, list};
+    db_status_t st = s_exec (db, "flow_recovery_replace", 2, params, NULL);
+    free (list);
+    return st;
+}
+
+db_status_t
+flow_store_recovery_use (db_t *db, const char *sub, const unsigned char hash[FLOW_HASH_BYTES])
+{
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {sub, hex};
+    return s_changed (db, "flow_recovery_use", 2, params);
 }

@@ -86,6 +86,8 @@ typedef struct {
     long attempts;
     char session_sid[65]; //  the session the execution created, "" when none
     int64_t expires_at;
+    json_t *ui;         //  the last step shown, {} when none (issue 6)
+    long node_attempts; //  submissions at the current node (issue 6)
 } flow_exec_t;
 
 void flow_exec_clear (flow_exec_t *exec);
@@ -110,5 +112,61 @@ db_status_t flow_store_exec_transition (db_t *db, int64_t id, const char *from, 
 //  Marks up to a bounded number of active executions past their expiry as
 //  expired. *count gets how many.
 db_status_t flow_store_exec_expire (db_t *db, long *count);
+
+//  ------------------------------------------------------------------ engine (issue 6)
+
+//  Stores a definition unless (name, version) is there; *same is 1 when the
+//  stored graph is this one (jsonb equality), 0 when it differs.
+db_status_t flow_store_definition_put (db_t *db, const char *name, int version, const char *start,
+                                       const json_t *graph, int *same);
+//  The stored graph text of name/version (free). DB_NOT_FOUND.
+db_status_t flow_store_definition_get (db_t *db, const char *name, int version, char **graph);
+//  A new execution at node, status running; exec gets the row.
+db_status_t flow_store_exec_start (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name,
+                                   int version, const char *node, const json_t *context, const char *csrf,
+                                   long ttl, flow_exec_t *exec);
+//  Counts a submission at node of a running, unexpired execution (one
+//  UPDATE ... RETURNING). DB_NOT_FOUND otherwise.
+db_status_t flow_store_exec_submit (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *node,
+                                    flow_exec_t *exec);
+//  Locks the waiting execution id at node (FOR UPDATE). DB_NOT_FOUND.
+db_status_t flow_store_exec_lock_waiting (db_t *db, int64_t id, const char *node, flow_exec_t *exec);
+//  The guarded save of a step: WHERE status = from_status AND node =
+//  from_node. DB_NOT_FOUND when the execution moved meanwhile.
+db_status_t flow_store_exec_save (db_t *db, int64_t id, const char *from_status, const char *from_node,
+                                  const char *to_status, const char *to_node, const json_t *context,
+                                  const json_t *ui, const char *session_sid);
+//  Gives a succeeded execution without a session the session sid, once.
+db_status_t flow_store_exec_claim_session (db_t *db, int64_t id, const char *sid);
+
+//  Action tokens: hash is HMAC-SHA256(flow key, token).
+db_status_t flow_store_action_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                      const char *purpose, int64_t execution_id, const char *node, long ttl,
+                                      int64_t *expires_at);
+//  {flow_name, version, email_hint, expires_at} of a usable token. DB_NOT_FOUND.
+db_status_t flow_store_action_peek (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *purpose,
+                                    json_t **info);
+//  Consumes a usable token: *execution_id and node. DB_NOT_FOUND.
+db_status_t flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                       const char *purpose, int64_t *execution_id, char node[65]);
+//  Deletes a bounded batch of expired tokens; *count gets how many.
+db_status_t flow_store_action_sweep (db_t *db, long *count);
+
+//  The user object of the (oldest) user with this email. DB_NOT_FOUND.
+db_status_t flow_store_user_by_email (db_t *db, const char *email, json_t **user);
+//  New password of sub, every session of sub revoked. DB_NOT_FOUND.
+db_status_t flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash);
+db_status_t flow_store_user_email_verified (db_t *db, const char *sub);
+
+//  TOTP: the sealed secret (free) and the last step used. DB_NOT_FOUND.
+db_status_t flow_store_totp_get (db_t *db, const char *sub, char **sealed, int64_t *last_step);
+db_status_t flow_store_totp_put (db_t *db, const char *sub, const char *sealed, int64_t last_step);
+//  Moves last_step forward to step; DB_NOT_FOUND when it was not below it.
+db_status_t flow_store_totp_use (db_t *db, const char *sub, int64_t step);
+//  Replaces sub's recovery codes by hashes (count of FLOW_HASH_BYTES each).
+db_status_t flow_store_recovery_replace (db_t *db, const char *sub,
+                                         const unsigned char (*hashes)[FLOW_HASH_BYTES], size_t count);
+//  Consumes one unused recovery code. DB_NOT_FOUND.
+db_status_t flow_store_recovery_use (db_t *db, const char *sub, const unsigned char hash[FLOW_HASH_BYTES]);
 
 #endif

@@ -15,6 +15,7 @@
 #include "flow_args.h"
 #include "flow_ops.h"
 #include "flow_store.h"
+#include "lockout.h"
 #include "log.h"
 #include "password.h"
 #include "secure.h"
@@ -367,13 +368,34 @@ s_submit (bus_req_t *req, const json_t *body, json_t **result)
         }
         found = st == DB_OK;
     }
+    //  issue 6, "Lockout": the account's and the address's counters move
+    //  before the password is checked (lockout.h). A locked account or a
+    //  throttled address gets the same login_failed as a wrong password.
+    lockout_verdict_t verdict = LOCKOUT_ACCOUNT;
+    st = lockout_before (db, found ? cred.sub : NULL, client_ip, &verdict);
+    if (st != DB_OK) {
+        flow_fail_db (req, st);
+        goto done;
+    }
     //  Always one Argon2id verification, against the dummy hash when there
     //  is no user or no password, so that the time taken does not tell
     //  whether the username exists (OWASP Authentication Cheat Sheet,
-    //  "Authentication Responses": the same answer in the same time).
+    //  "Authentication Responses": the same answer in the same time). A
+    //  locked account is verified too, for the same reason.
     const char *against = found && cred.password_hash ? cred.password_hash : app->dummy_hash;
     int verified = password_verify (against, password, pwlen);
-    int ok = verified && found && cred.password_hash && !cred.disabled;
+    int ok = verified && found && cred.password_hash && !cred.disabled && verdict == LOCKOUT_OK;
+    //  Only a password verified while no lock was in force resets the count;
+    //  a failure that brought the count to the threshold locks (lockout.h).
+    if (ok && (st = lockout_success (db, cred.sub)) != DB_OK) {
+        flow_fail_db (req, st);
+        goto done;
+    }
+    if (!ok && found && verdict != LOCKOUT_ACCOUNT &&
+        (st = lockout_failure (db, cred.sub, client_ip)) != DB_OK) {
+        flow_fail_db (req, st);
+        goto done;
+    }
     //  A hash made with other parameters than today's is replaced now that
     //  we hold the password (OSTIARY_ARGON2_*: stronger settings reach every
     //  active user without a reset).

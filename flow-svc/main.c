@@ -1,6 +1,6 @@
-/*  flow-svc - users, login sessions and authentication flows (issue 3: the
- *  password login flow; issue 6 brings the flow engine). Executions are
- *  rows: a restart loses nothing. */
+/*  flow-svc - users, login sessions and authentication flows: the flow
+ *  engine of issue 6 (docs/flows.md). Executions are rows: a restart loses
+ *  nothing. */
 #include "flow_app.h"
 #include "flow_ops.h"
 #include "flow_store.h"
@@ -9,8 +9,7 @@
 static void *
 s_app_init (const config_t *cfg, db_t *db)
 {
-    OST_UNUSED (db);
-    return flow_app_new (cfg);
+    return flow_app_new (cfg, db);
 }
 
 static void

@@ -14,9 +14,6 @@
 #include <ctype.h>
 #include <string.h>
 
-//  OpenID Connect Core §2: sub is at most 255 ASCII characters; ours are
-//  128 random bits (22 base64url characters), unguessable and meaningless.
-#define SUB_BYTES 16
 #define SUB_MAX 64
 
 #define DESC_USERNAME                                                                                        \

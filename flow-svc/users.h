@@ -8,6 +8,9 @@
 
 //  Longest username, in bytes.
 #define USERNAME_MAX 64
+//  OpenID Connect Core §2: sub is at most 255 ASCII characters; ours are
+//  128 random bits (22 base64url characters), unguessable and meaningless.
+#define SUB_BYTES 16
 
 //  Folds a username to the form it is stored in (ASCII lowercase) and checks
 //  it: 1..64 of [a-z0-9._@+-], starting with a letter or digit. 0 ok (out

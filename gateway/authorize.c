@@ -6,6 +6,8 @@
 #include "log.h"
 #include "routes.h"
 
+#include <civetweb.h>
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,8 +238,13 @@ authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const cha
         json_object_set_new (body, "login_hint", json_string (hint));
     if (session_handle && session_handle[0])
         json_object_set_new (body, "session", json_string (session_handle));
+    //  Lockout counts failures per client address too (docs/flows.md).
+    json_object_set_new (body, "client_ip", json_string (mg_get_request_info (req->conn)->remote_addr));
     json_t *result = NULL;
-    int rc = s_call (req, "flow.login_start", body, &result, headers);
+    //  proto/ops.md flow.start: "flow" left out is OSTIARY_LOGIN_FLOW; the
+    //  consent and account pages are executions of it too, told apart by
+    //  their purpose.
+    int rc = s_call (req, "flow.start", body, &result, headers);
     json_decref (body);
     if (rc != 0)
         return req->status;
@@ -245,7 +252,7 @@ authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const cha
     json_int_t expires_at = json_integer_value (json_object_get (result, "expires_at"));
     if (!flow || strlen (flow) > PAGES_MAX_COOKIE) {
         json_decref (result);
-        log_error ("flow.login_start answered without a usable flow handle");
+        log_error ("flow.start answered without a usable flow handle");
         return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
     }
     long max_age = (long)(expires_at - (json_int_t)time (NULL));

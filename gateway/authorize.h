@@ -24,7 +24,7 @@ int authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_
 int authz_fail (gw_req_t *req, const json_t *q, const char *error, const char *description, int after_post,
                 pages_headers_t *headers);
 //  The user of session (an object with sid, sub, auth_time, amr, as
-//  flow.session_get and flow.login_submit give it) is authenticated for
+//  flow.session_get and the result of flow.submit give it) is authenticated for
 //  request Q: asks for consent when it is needed (the consent page), else
 //  issues the code and sends the response.
 int authz_continue (gw_req_t *req, const json_t *q, const json_t *session, const char *session_handle,
@@ -34,7 +34,7 @@ int authz_continue (gw_req_t *req, const json_t *q, const json_t *session, const
 //  consent token-svc then remembers).
 int authz_issue_code (gw_req_t *req, const json_t *q, const json_t *session, int granted, int after_post,
                       pages_headers_t *headers);
-//  Starts a flow of flow-svc for Q (purpose "login", "consent" or
+//  Starts a flow of flow-svc (flow.start) for Q (purpose "login", "consent" or
 //  "select_account"), sets the flow cookie and redirects (303) to its page.
 int authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const char *session_handle,
                       pages_headers_t *headers);

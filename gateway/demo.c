@@ -101,7 +101,28 @@ demo_page (gw_req_t *req)
         char url[2048];
         if (pages_url (req, "/demo/login", url, sizeof url) == 0)
             html_text (&body, url);
-        html_raw (&body, "\">Log in with Ostiary</a>\n</main>");
+        html_raw (&body, "\">Log in with Ostiary</a>\n");
+        //  The flows that do not start at a relying party (issue 6).
+        static const struct {
+            const char *path;
+            const char *text;
+        } links[] = {
+            {"/register", "Create an account"},
+            {"/recover", "Forgot your password?"},
+            {"/account/verify-email", "Verify your email address (signed in)"},
+            {"/account/totp", "Set up two-step verification (signed in)"},
+        };
+        html_raw (&body, "<ul class=\"scopes\">\n");
+        for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+            if (pages_url (req, links[i].path, url, sizeof url) != 0)
+                continue;
+            html_raw (&body, "<li><a href=\"");
+            html_text (&body, url);
+            html_raw (&body, "\">");
+            html_text (&body, links[i].text);
+            html_raw (&body, "</a></li>\n");
+        }
+        html_raw (&body, "</ul>\n</main>");
     }
     pages_opts_t opts = {0};
     int rc = pages_send (req, 200, "Demo application", &body, &opts);

@@ -702,3 +702,39 @@ http_server_destroy (http_server_t **self_p)
         *self_p = NULL;
     }
 }
+
+//  RFC 6750 §2.1 (see http.h).
+int
+http_bearer_token (gw_req_t *req, char *out, size_t size)
+{
+    const char *header = mg_get_header (req->conn, "Authorization");
+    if (!header)
+        return 0;
+    //  RFC 9110 §11.1: the scheme is case-insensitive.
+    if (strncasecmp (header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\0'))
+        return 0;
+    const char *token = header + 7;
+    while (*token == ' ')
+        token++;
+    size_t len = strlen (token);
+    while (len > 0 && token[len - 1] == ' ')
+        len--;
+    if (len == 0 || len >= size)
+        return -1;
+    //  b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    size_t i = 0;
+    for (; i < len; i++) {
+        char c = token[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
+            break;
+    }
+    if (i == 0)
+        return -1;
+    for (size_t k = i; k < len; k++)
+        if (token[k] != '=')
+            return -1;
+    memcpy (out, token, len);
+    out[len] = '\0';
+    return 1;
+}

@@ -97,4 +97,9 @@ size_t http_clean_header_value (const char *in, char *out, size_t out_size);
 //  A new string with & < > " ' replaced by HTML entities; NULL on failure.
 OST_WUR char *http_html_escape (const char *in);
 
+//  RFC 6750 §2.1: the credentials of "Authorization: Bearer b64token". 1 with
+//  the token in out (size bytes with the NUL), 0 no bearer credentials (no
+//  Authorization header, or another scheme), -1 a malformed or too long token.
+int http_bearer_token (gw_req_t *req, char *out, size_t size);
+
 #endif

@@ -1,6 +1,6 @@
-/*  login - the pages between /authorize and the code: the password login
- *  form, the consent page and the account chooser, each a GET that renders
- *  and a POST that acts.
+/*  login - the pages between the login and the code: the consent page and
+ *  the account chooser, each a GET that renders and a POST that acts (the
+ *  login itself is a flow of flow-svc's engine: flow_pages.c).
  *
  *  Each page belongs to an execution of flow-svc named by the ostiary_flow
  *  cookie (HttpOnly, SameSite=Lax) and carries its CSRF token in a hidden
@@ -26,17 +26,15 @@
 #define LOGIN_MAX_VALUE 1024
 #define LOGIN_MAX_TOTAL 4096
 
-//  OWASP ASVS V2.1: one message for every failure, whatever the cause.
-#define LOGIN_FAILED_MESSAGE "Incorrect username or password"
 #define FLOW_EXPIRED_TITLE "Sign-in expired"
 #define FLOW_EXPIRED_MESSAGE                                                                                 \
     "This sign-in page is no longer valid. Go back to the application and start again."
 
-//  What a page of a flow needs: the flow (flow.login_get) and its
+//  What a page of a flow needs: the flow (flow.get) and its
 //  authorization request (token.request_get).
 typedef struct {
     char handle[PAGES_MAX_COOKIE + 1];
-    json_t *flow;     //  flow.login_get reply
+    json_t *flow;     //  flow.get reply (the state)
     json_t *request;  //  token.request_get reply
     const json_t *q;  //  its "request"
     const char *csrf; //  the flow's CSRF token
@@ -92,7 +90,7 @@ s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *heade
         return -1;
     }
     json_t *body = json_pack ("{s:s}", "flow", ctx->handle);
-    int rc = s_call (req, "flow.login_get", body, &ctx->flow, headers);
+    int rc = s_call (req, "flow.get", body, &ctx->flow, headers);
     json_decref (body);
     if (rc != 0)
         return -1;
@@ -223,139 +221,6 @@ s_flow_session (gw_req_t *req, const s_ctx_t *ctx, char *handle, size_t size, js
         return -1;
     }
     return 1;
-}
-
-//  ---------------------------------------------------------------------------
-//  Login
-
-static int
-s_render_login (gw_req_t *req, const s_ctx_t *ctx, const char *username, int failed, pages_headers_t *headers)
-{
-    html_t body;
-    html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Sign in</h1>\n");
-    s_client_line (&body, ctx->q, "to continue to");
-    if (failed) {
-        html_raw (&body, "<p class=\"error\" role=\"alert\">");
-        html_text (&body, LOGIN_FAILED_MESSAGE);
-        html_raw (&body, "</p>\n");
-    }
-    s_form_open (&body, req, "/login", ctx->csrf);
-    html_raw (&body, "<label for=\"username\">Username</label>\n"
-                     "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
-                     "autocapitalize=\"none\" spellcheck=\"false\" required autofocus value=\"");
-    html_text (&body, username ? username : "");
-    html_raw (&body, "\">\n<label for=\"password\">Password</label>\n"
-                     "<input type=\"password\" id=\"password\" name=\"password\" "
-                     "autocomplete=\"current-password\" required>\n"
-                     "<button type=\"submit\" id=\"sign-in\">Sign in</button>\n</form>\n</main>");
-    pages_opts_t opts = {.form_action = ctx->form_action[0] ? ctx->form_action : NULL, .headers = headers};
-    //  A failed attempt is answered 200 like the first rendering: the page
-    //  is the answer, and the status says nothing an observer could use.
-    int rc = pages_send (req, 200, "Sign in", &body, &opts);
-    html_free (&body);
-    return rc;
-}
-
-int
-login_get (gw_req_t *req)
-{
-    pages_headers_t headers = {.count = 0};
-    s_ctx_t ctx;
-    if (s_load (req, &ctx, "login", &headers) != 0)
-        return req->status;
-    //  OpenID Connect Core §3.1.2.1 login_hint: prefills the username.
-    const char *hint = s_str (ctx.flow, "login_hint");
-    s_render_login (req, &ctx, hint, 0, &headers);
-    s_ctx_free (&ctx);
-    return req->status;
-}
-
-//  Wipes the password held in body before it is freed.
-static void
-s_wipe_member (json_t *body, const char *key)
-{
-    json_t *value = json_object_get (body, key);
-    if (json_is_string (value))
-        secure_wipe ((char *)json_string_value (value), json_string_length (value));
-}
-
-int
-login_post (gw_req_t *req)
-{
-    pages_headers_t headers = {.count = 0};
-    form_t *form = s_read_form (req);
-    if (!form)
-        return req->status;
-    char flow[PAGES_MAX_COOKIE + 1];
-    if (pages_get_cookie (req, COOKIE_FLOW, flow, sizeof flow) != 0) {
-        form_destroy (&form);
-        return s_flow_expired (req, &headers);
-    }
-    const char *username = form_get (form, "username", 0);
-    const char *password = form_get (form, "password", 0);
-    const char *csrf = form_get (form, "csrf", 0);
-    const struct mg_request_info *ri = mg_get_request_info (req->conn);
-    json_t *body = json_pack ("{s:s,s:s,s:s,s:s,s:s}", "flow", flow, "csrf", csrf ? csrf : "", "username",
-                              username ? username : "", "password", password ? password : "", "client_ip",
-                              ri->remote_addr);
-    if (!body) {
-        form_destroy (&form);
-        return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
-    }
-    json_t *result = NULL;
-    bus_error_t error;
-    int rc = http_bus_call (req, "flow.login_submit", body, &result, &error);
-    s_wipe_member (body, "password");
-    json_decref (body);
-    if (rc != 0) {
-        if (error.err == OST_ERR_LOGIN_FAILED) {
-            //  Wrong password, unknown, disabled or locked user: the same
-            //  page, with the current CSRF token of the flow.
-            s_ctx_t ctx;
-            if (s_load (req, &ctx, "login", &headers) == 0) {
-                s_render_login (req, &ctx, username, 1, &headers);
-                s_ctx_free (&ctx);
-            }
-        } else if (error.err == OST_ERR_INVALID_FLOW)
-            s_flow_expired (req, &headers);
-        else
-            pages_bus_error (req, &error, &headers);
-        form_destroy (&form);
-        return req->status;
-    }
-    form_destroy (&form);
-
-    const char *session = s_str (result, "session");
-    const char *request_id = s_str (result, "request_id");
-    if (!session || strlen (session) > PAGES_MAX_COOKIE || !request_id || !s_str (result, "sub")) {
-        json_decref (result);
-        log_error ("flow.login_submit answered something unexpected");
-        return pages_error (req, 500, "Error", "The service answered something unexpected.", &headers);
-    }
-    //  The SSO session: its cookie lives as long as the session does.
-    json_t *expires = json_object_get (result, "expires_at");
-    long max_age = json_is_integer (expires) ? (long)(json_integer_value (expires) - (json_int_t)time (NULL))
-                                             : req->gw->cfg->session_ttl;
-    if (max_age > req->gw->cfg->session_ttl)
-        max_age = req->gw->cfg->session_ttl;
-    pages_set_cookie (&headers, req, COOKIE_SESSION, session, max_age > 0 ? max_age : 0);
-    pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
-
-    json_t *qbody = json_pack ("{s:s}", "request_id", request_id);
-    json_t *qreply = NULL;
-    rc = s_call (req, "token.request_get", qbody, &qreply, &headers);
-    json_decref (qbody);
-    if (rc == 0) {
-        const json_t *q = json_object_get (qreply, "request");
-        if (json_is_object (q))
-            authz_continue (req, q, result, session, 1, &headers);
-        else
-            pages_error (req, 500, "Error", "The service answered something unexpected.", &headers);
-    }
-    json_decref (qreply);
-    json_decref (result);
-    return req->status;
 }
 
 //  ---------------------------------------------------------------------------

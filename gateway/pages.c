@@ -237,7 +237,8 @@ static const char s_css[] =
     "h1{margin:0 0 .5rem;font-size:1.4rem}\n"
     "p{margin:.5rem 0 1rem;color:var(--muted)}\n"
     "label{display:block;margin:1rem 0 .3rem;font-weight:600;font-size:.9rem}\n"
-    "input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;border:1px solid var(--line);"
+    "input[type=text],input[type=password],input[type=email]{width:100%;padding:.65rem .75rem;border:1px "
+    "solid var(--line);"
     "border-radius:8px;font:inherit}\n"
     "input:focus{outline:2px solid var(--accent);outline-offset:1px}\n"
     "button,.button{display:inline-block;width:100%;margin-top:1.25rem;padding:.7rem 1rem;border:0;"
@@ -250,7 +251,12 @@ static const char s_css[] =
     "code,pre{font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
     "pre{overflow:auto;padding:.8rem;background:#f6f8fb;border:1px solid var(--line);border-radius:8px}\n"
     ".account{padding:.8rem;border:1px solid var(--line);border-radius:8px;font-weight:600}\n"
-    "small{color:var(--muted)}\n";
+    "small{color:var(--muted)}\n"
+    ".field-error{margin:.3rem 0 0;padding:.3rem .6rem;font-size:.9rem}\n"
+    ".qr{display:block;width:12rem;height:12rem;margin:1rem auto}\n"
+    "ul.codes{columns:2;padding-left:1.2rem}\n"
+    "ul.codes li{font:15px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
+    "a{color:var(--accent)}\n";
 
 int
 pages_css (gw_req_t *req)
@@ -309,7 +315,15 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
     char css[2048];
     if (pages_url (req, "/static/ostiary.css", css, sizeof css) == 0)
         html_text (&page, css);
-    html_raw (&page, "\">\n</head>\n<body>\n");
+    html_raw (&page, "\">\n");
+    if (opts && opts->refresh > 0) {
+        //  HTML §4.2.5.3 (refresh pragma): a waiting page polls by reloading
+        //  itself, which CSP allows without any script.
+        char refresh[96];
+        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d\">\n", opts->refresh);
+        html_raw (&page, refresh);
+    }
+    html_raw (&page, "</head>\n<body>\n");
     html_raw (&page, body && body->data ? body->data : "");
     html_raw (&page, "\n</body>\n</html>\n");
     if (html_failed (&page) || (body && html_failed (body))) {

@@ -78,6 +78,9 @@ typedef struct {
     //  A script-src source such as 'sha256-...', or NULL (no script at all).
     const char *script_src;
     pages_headers_t *headers; //  extra headers (cookies), or NULL
+    //  > 0: the page reloads itself after that many seconds (a waiting
+    //  page: <meta http-equiv="refresh">, no script needed).
+    int refresh;
 } pages_opts_t;
 
 //  Sends a whole HTML page: the frame (title, stylesheet, brand) around

@@ -40,6 +40,16 @@ static const route_t s_routes[] = {
     /*  issue 4: the token lifecycle */
     {"POST", "/revoke", revoke_post, "revoke", 0},
     {"POST", "/introspect", introspect_post, "introspect", 0},
+    /*  issue 6: the flow engine's pages and action tokens */
+    {"GET", "/flow", flow_get, "flow_get", 0},
+    {"POST", "/flow", flow_post, "flow_post", 0},
+    {"GET", "/register", register_get, "register", 0},
+    {"GET", "/recover", recover_get, "recover", 0},
+    {"GET", "/account/verify-email", verify_email_get, "verify_email", 0},
+    {"GET", "/account/totp", account_totp_get, "account_totp", 0},
+    {"GET", "/action", action_get, "action_get", 0},
+    {"POST", "/action", action_post, "action_post", 0},
+    {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0},
 };
 
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])

@@ -34,9 +34,25 @@ int metrics_get (gw_req_t *req);
 //  authorize.c: GET and POST /authorize (OpenID Connect Core §3.1.2)
 int authorize_get (gw_req_t *req);
 int authorize_post (gw_req_t *req);
-//  login.c: the login form, the consent page and the account chooser
+//  flow_pages.c: the page of the flow in the ostiary_flow cookie, at
+//  /login (login flows, as /authorize sends them) and /flow (any flow)
 int login_get (gw_req_t *req);
 int login_post (gw_req_t *req);
+int flow_get (gw_req_t *req);
+int flow_post (gw_req_t *req);
+//  flow_pages.c: start pages (flow.start, flow cookie, 303 to /flow):
+//  GET /register, /recover, /account/verify-email, /account/totp (the last
+//  two need the SSO session)
+int register_get (gw_req_t *req);
+int recover_get (gw_req_t *req);
+int verify_email_get (gw_req_t *req);
+int account_totp_get (gw_req_t *req);
+//  action.c: GET /action (confirm page of a magic link, consumes nothing),
+//  POST /action (consumes it), POST /flows/callback (webhook callback)
+int action_get (gw_req_t *req);
+int action_post (gw_req_t *req);
+int flows_callback_post (gw_req_t *req);
+//  login.c: the consent page and the account chooser
 int consent_get (gw_req_t *req);
 int consent_post (gw_req_t *req);
 int select_account_get (gw_req_t *req);

@@ -57,49 +57,11 @@ s_challenge (gw_req_t *req, int status, const char *error, const char *descripti
     return rc;
 }
 
-//  RFC 6750 §2.1: "Bearer" 1*SP b64token. 1 with the token in out, 0 no
-//  bearer credentials (no Authorization header, or another scheme), -1 a
-//  malformed bearer token.
-static int
-s_bearer_header (gw_req_t *req, char *out, size_t size)
-{
-    const char *header = mg_get_header (req->conn, "Authorization");
-    if (!header)
-        return 0;
-    //  RFC 9110 §11.1: the scheme is case-insensitive.
-    if (strncasecmp (header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\0'))
-        return 0;
-    const char *token = header + 7;
-    while (*token == ' ')
-        token++;
-    size_t len = strlen (token);
-    while (len > 0 && token[len - 1] == ' ')
-        len--;
-    if (len == 0 || len >= size)
-        return -1;
-    //  b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    size_t i = 0;
-    for (; i < len; i++) {
-        char c = token[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
-            break;
-    }
-    if (i == 0)
-        return -1;
-    for (size_t k = i; k < len; k++)
-        if (token[k] != '=')
-            return -1;
-    memcpy (out, token, len);
-    out[len] = '\0';
-    return 1;
-}
-
 static int
 s_userinfo (gw_req_t *req, int post)
 {
     char token[USERINFO_MAX_VALUE + 1];
-    int header = s_bearer_header (req, token, sizeof token);
+    int header = http_bearer_token (req, token, sizeof token);
     if (header < 0)
         //  §3.1 invalid_token: "malformed" is one of its cases.
         return s_challenge (req, 401, "invalid_token", "The access token is malformed", NULL);

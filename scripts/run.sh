@@ -11,6 +11,11 @@
 #    OSTIARY_ISSUER        http://$OSTIARY_HTTP_LISTEN
 #    OSTIARY_BUS_ENDPOINT  tcp://127.0.0.1:5555
 #    OSTIARY_RUN_DIR       $BUILD/run/rt (keys-svc's admin socket)
+#    OSTIARY_SMTP_URL      smtp://127.0.0.1:$OSTIARY_SMTP_SINK_PORT, the local SMTP sink
+#                          (scripts/smtp_sink.py, started here only when the caller
+#                          did not set this), which writes every email flow-svc
+#                          sends to $BUILD/run/mail/<n>.eml
+#    OSTIARY_SMTP_SINK_PORT 2525
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,6 +63,15 @@ export OSTIARY_MIGRATIONS_DIR=${OSTIARY_MIGRATIONS_DIR:-$ROOT/migrations}
 #  Runtime files (keys-svc's admin socket) stay with this run's state.
 export OSTIARY_RUN_DIR=${OSTIARY_RUN_DIR:-$RUN/rt}
 PG_PORT=${OSTIARY_PG_PORT:-55432}
+MAIL=$RUN/mail
+SINK_PORT=${OSTIARY_SMTP_SINK_PORT:-2525}
+SINK_PID=
+if [ -z "${OSTIARY_SMTP_URL:-}" ]; then
+    export OSTIARY_SMTP_URL=smtp://127.0.0.1:$SINK_PORT
+    START_SINK=1
+else
+    START_SINK=0
+fi
 
 #  State for the cleanup: what we started, so that we stop only that.
 declare -A PIDS=()
@@ -87,10 +101,15 @@ cleanup() {
     [ "$STOPPING" = 1 ] && return
     STOPPING=1
     trap '' INT TERM
-    [ ${#PIDS[@]} -eq 0 ] && [ "$STARTED_PG" = 0 ] && return
+    [ ${#PIDS[@]} -eq 0 ] && [ "$STARTED_PG" = 0 ] && [ -z "$SINK_PID" ] && return
     echo
     say "stopping the services"
     stop_services
+    if [ -n "$SINK_PID" ]; then
+        kill -TERM "$SINK_PID" 2>/dev/null || true
+        wait "$SINK_PID" 2>/dev/null || true
+        SINK_PID=
+    fi
     if [ "$STARTED_PG" = 1 ]; then
         say "stopping PostgreSQL"
         scripts/pg.sh stop "$PG" || true
@@ -141,6 +160,22 @@ DEMO_CLIENT=demo-rp
 DEMO_SECRET_FILE=$OSTIARY_RUN_DIR/$DEMO_CLIENT.secret
 DEMO_USER=alice
 DEMO_PASSWORD_FILE=$RUN/$DEMO_USER.password
+
+#  The SMTP sink, before flow-svc so that no email waits for it: every
+#  message flow-svc sends lands in $MAIL as <n>.eml (python3-aiosmtpd).
+if [ "$START_SINK" = 1 ]; then
+    echo "---- $(date -u +%Y-%m-%dT%H:%M:%SZ) run.sh starts smtp_sink" >>"$LOGS/smtp_sink.log"
+    /usr/bin/python3 scripts/smtp_sink.py --host 127.0.0.1 --port "$SINK_PORT" --dir "$MAIL" \
+        >>"$LOGS/smtp_sink.log" 2>&1 </dev/null &
+    SINK_PID=$!
+    for _ in $(seq 50); do
+        #  The marker line above is the last one until this sink says it listens.
+        tail -n 1 "$LOGS/smtp_sink.log" | grep -q "listening on" && break
+        kill -0 "$SINK_PID" 2>/dev/null || die "the SMTP sink did not start (port $SINK_PORT taken?); see $LOGS/smtp_sink.log"
+        sleep 0.1
+    done
+    say "SMTP sink on 127.0.0.1:$SINK_PORT, messages in $MAIL/"
+fi
 
 #  Each service gets its own role's connection string and nothing else.
 start keys-svc "$OSTIARY_DB_KEYS"
@@ -248,6 +283,11 @@ cat <<EOF
     bus        $OSTIARY_BUS_ENDPOINT   (try: $BIN/ostiaryctl call token.health)
     logs       $LOGS/
 EOF
+if [ "$START_SINK" = 1 ]; then
+    echo "    mail       $MAIL/   (every email flow-svc sends, as <n>.eml)"
+else
+    echo "    mail       sent to $OSTIARY_SMTP_URL"
+fi
 if [ "$DEMO_READY" = 1 ]; then
     cat <<EOF
 

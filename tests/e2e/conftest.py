@@ -17,6 +17,11 @@ and hands tests a handle to drive and disturb them:
     stack.wait_ready(timeout=15)   poll /readyz until 200
     stack.log_text(name)           every log line of that service so far
     stack.pg_admin                 the cluster's superuser conninfo (or None)
+    stack.mail_dir                 where the SMTP sink keeps every email (<n>.eml;
+                                   read with tests/e2e/mail.py)
+    stack.smtp                     that sink (mail.SmtpSink: .stop(), .start());
+                                   every flow-svc gets OSTIARY_SMTP_URL to it and
+                                   OSTIARY_WEBHOOK_ALLOW_PRIVATE=1 (local receivers)
 
 The cluster comes from the environment when scripts/test.sh provides one
 (OSTIARY_DB_TOKEN, OSTIARY_DB_FLOW, OSTIARY_DB_KEYS, OSTIARY_PG_ADMIN);
@@ -43,6 +48,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from mail import SmtpSink
 
 REPO = Path(__file__).resolve().parents[2]
 SANITIZE = os.environ.get("SANITIZE") == "1"
@@ -234,6 +241,15 @@ class Stack:
             "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "info"),
         })
         env.update(db)
+        # One SMTP sink for the whole session (started by boot()): every
+        # flow-svc sends there; webhooks may reach the tests' local receivers.
+        self.mail_dir = self.workdir / "mail"
+        smtp_port = free_port()
+        while smtp_port in (self.http_port, self.bus_port):
+            smtp_port = free_port()
+        self.smtp = SmtpSink(self.mail_dir, smtp_port, self.log_dir / "smtp_sink.log")
+        env["OSTIARY_SMTP_URL"] = self.smtp.url
+        env["OSTIARY_WEBHOOK_ALLOW_PRIVATE"] = "1"
         # The cluster's superuser over its private socket, for tests that
         # must look at or disturb the database directly.
         admin = (self._cluster.env if self._cluster else os.environ).get("OSTIARY_PG_ADMIN")
@@ -362,6 +378,7 @@ class Stack:
     # ------------------------------------------------------------ whole stack
 
     def boot(self):
+        self.smtp.start()
         for name in SERVICES:
             self.start(name)
         self.start("gateway")
@@ -392,6 +409,7 @@ class Stack:
             for inst in self._procs[name]:
                 inst._close()
         self._http.close()
+        self.smtp.stop()
         if self._cluster:
             self._cluster.stop()
         if self._pg_tmp:
@@ -466,6 +484,7 @@ def _restore_stack(request):
         s = request.getfixturevalue("stack")
     except Exception:
         return  # the stack never started: that error is reported already
+    s.smtp.start()
     for name in PROCESSES:
         s.ensure(name)
     s.wait_ready()

@@ -1,0 +1,219 @@
+/*  ctl/settings - `ostiaryctl settings ...`: the runtime settings of flow-svc
+ *  over the bus (flow.settings_list and flow.settings_set of proto/ops.md,
+ *  issue 6). Every flow-svc replica applies a change within 5 seconds.
+ *
+ *    ostiaryctl settings list [--json]
+ *    ostiaryctl settings get NAME
+ *    ostiaryctl settings set NAME VALUE
+ *    ostiaryctl settings reset NAME
+ *
+ *  Exit codes: 0 done; 1 flow-svc answered with another error
+ *  (unavailable); 2 bad usage or input (an unknown setting, a value that is
+ *  not an integer or out of range), with a message on stderr. */
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+s_usage (FILE *out)
+{
+    fprintf (out, "usage: ostiaryctl settings list [--json]\n"
+                  "       ostiaryctl settings get NAME\n"
+                  "       ostiaryctl settings set NAME VALUE\n"
+                  "       ostiaryctl settings reset NAME\n"
+                  "\n"
+                  "  flow-svc's runtime settings (integers, each with its min and max; `list` shows them):\n"
+                  "    lockout_threshold       failed password logins that lock an account (5)\n"
+                  "    lockout_seconds         how long the account stays locked (900)\n"
+                  "    address_threshold       failed logins from one client address per window above\n"
+                  "                            which the address is throttled (50)\n"
+                  "    address_window_seconds  the length of that window (300)\n"
+                  "  set stores a value, reset goes back to the default; every flow-svc replica applies\n"
+                  "  the change within 5 seconds. Both are recorded as settings_set audit events.\n"
+                  "\n"
+                  "exit codes: 0 ok, 1 error reply, 2 usage or input error (unknown setting, bad value)\n");
+    return CTL_USAGE;
+}
+
+static int
+s_bad (const char *what, const char *detail)
+{
+    fprintf (stderr, "ostiaryctl: settings: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    return CTL_USAGE;
+}
+
+//  Calls op; on an error reply prints one line on stderr and returns
+//  CTL_USAGE for invalid_request (the input was refused) or CTL_ERROR_REPLY.
+static int
+s_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
+{
+    *result = NULL;
+    bus_client_t *client = bus_client_new (opts->bus, 0);
+    if (!client) {
+        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+        return CTL_USAGE;
+    }
+    bus_error_t error;
+    int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, &error);
+    bus_client_destroy (&client);
+    if (rc == 0)
+        return CTL_OK;
+    fprintf (stderr, "ostiaryctl: settings: %s (%s)\n", error.description, error.code);
+    return strcmp (error.code, "invalid_request") == 0 ? CTL_USAGE : CTL_ERROR_REPLY;
+}
+
+//  Every setting object (flow.settings_list): a new reference, or NULL with
+//  *rc set.
+static json_t *
+s_fetch (const ctl_opts_t *opts, int *rc)
+{
+    json_t *body = json_object ();
+    json_t *result = NULL;
+    *rc = body ? s_call (opts, "flow.settings_list", body, &result) : CTL_USAGE;
+    json_decref (body);
+    json_t *list = json_object_get (result, "settings");
+    if (*rc == CTL_OK && !json_is_array (list)) {
+        fprintf (stderr, "ostiaryctl: settings: flow-svc answered without a settings list\n");
+        *rc = CTL_ERROR_REPLY;
+    }
+    if (*rc == CTL_OK)
+        json_incref (list);
+    json_decref (result);
+    return *rc == CTL_OK ? list : NULL;
+}
+
+static int
+s_list (const ctl_opts_t *opts, int argc, char **argv)
+{
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--json"))
+            as_json = 1;
+        else
+            return s_bad ("unknown option", argv[i]);
+    }
+    int rc;
+    json_t *list = s_fetch (opts, &rc);
+    if (rc != CTL_OK)
+        return rc;
+    if (as_json)
+        ctl_print_json (list);
+    else {
+        printf ("%-24s %10s %10s %10s %10s  %s\n", "NAME", "VALUE", "DEFAULT", "MIN", "MAX", "DESCRIPTION");
+        size_t i;
+        json_t *s;
+        json_array_foreach (list, i, s)
+        {
+            const char *desc = json_string_value (json_object_get (s, "description"));
+            printf ("%-24s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+                    " %10" JSON_INTEGER_FORMAT "  %s\n",
+                    json_string_value (json_object_get (s, "name")),
+                    json_integer_value (json_object_get (s, "value")),
+                    json_integer_value (json_object_get (s, "default")),
+                    json_integer_value (json_object_get (s, "min")),
+                    json_integer_value (json_object_get (s, "max")), desc ? desc : "");
+        }
+    }
+    json_decref (list);
+    return CTL_OK;
+}
+
+//  Prints the value alone, so that scripts can use it as it is.
+static int
+s_get (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return s_usage (stderr);
+    int rc;
+    json_t *list = s_fetch (opts, &rc);
+    if (rc != CTL_OK)
+        return rc;
+    size_t i;
+    json_t *s, *found = NULL;
+    json_array_foreach (list, i, s)
+    {
+        const char *name = json_string_value (json_object_get (s, "name"));
+        if (name && !strcmp (name, argv[1]))
+            found = s;
+    }
+    if (found)
+        printf ("%" JSON_INTEGER_FORMAT "\n", json_integer_value (json_object_get (found, "value")));
+    else
+        rc = s_bad ("no such setting (see `ostiaryctl settings list`)", argv[1]);
+    json_decref (list);
+    return rc;
+}
+
+//  set NAME VALUE, reset NAME: flow.settings_set with value or null.
+static int
+s_store (const ctl_opts_t *opts, const char *name, json_t *value)
+{
+    json_t *body = json_pack ("{s:s, s:o}", "name", name, "value", value);
+    if (!body)
+        return s_bad ("the name is not UTF-8 text", NULL);
+    json_t *result = NULL;
+    int rc = s_call (opts, "flow.settings_set", body, &result);
+    json_decref (body);
+    if (rc == CTL_OK)
+        printf ("%s = %" JSON_INTEGER_FORMAT "%s\n", name,
+                json_integer_value (json_object_get (result, "value")),
+                json_integer_value (json_object_get (result, "value")) ==
+                        json_integer_value (json_object_get (result, "default"))
+                    ? " (the default)"
+                    : "");
+    json_decref (result);
+    return rc;
+}
+
+static int
+s_set (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 3 || argv[1][0] == '-')
+        return s_usage (stderr);
+    //  The whole word must be a decimal integer: "5x" or "" is refused,
+    //  never read as 5 or 0. flow-svc checks the range.
+    errno = 0;
+    char *end = NULL;
+    long long value = strtoll (argv[2], &end, 10);
+    if (!*argv[2] || *end || errno == ERANGE)
+        return s_bad ("VALUE must be an integer", argv[2]);
+    return s_store (opts, argv[1], json_integer ((json_int_t)value));
+}
+
+static int
+s_reset (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return s_usage (stderr);
+    return s_store (opts, argv[1], json_null ());
+}
+
+//  The subcommand table.
+static const struct {
+    const char *name;
+    ctl_cmd_fn fn;
+} s_commands[] = {
+    {"list", s_list},
+    {"get", s_get},
+    {"set", s_set},
+    {"reset", s_reset},
+};
+
+int
+ctl_settings (const ctl_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2)
+        return s_usage (stderr);
+    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
+        s_usage (stdout);
+        return CTL_OK;
+    }
+    for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
+        if (!strcmp (argv[1], s_commands[k].name))
+            return s_commands[k].fn (opts, argc - 1, argv + 1);
+    fprintf (stderr, "ostiaryctl: settings: unknown command %s\n", argv[1]);
+    return s_usage (stderr);
+}

@@ -1,0 +1,396 @@
+/*  lockout_store - the SQL of lockout, settings and audit events. See
+ *  lockout_store.h. Parameters are cast the same way at every use, so
+ *  PostgreSQL deduces one type for each. */
+#include "lockout_store.h"
+
+#include "log.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Whole seconds since the epoch of a timestamptz (as flow_store.c).
+#define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+//  How many address rows one sweep deletes (bounded work per call).
+#define SWEEP_BATCH "1000"
+
+//  The account row before this attempt's increment (a.*), with $2 the
+//  threshold and $3 lockout_seconds (docs/flows.md, "Lockout"). EXPIRED: a
+//  lock that has run out. HELD: the count reached the threshold and no lock
+//  is set yet, i.e. the threshold failure is being checked or has just been
+//  counted; it holds updated_at, so STALE tells a count stuck there by a
+//  crash between the check and lockout_failure. Either one restarts the
+//  count at 1.
+#define EXPIRED "COALESCE(a.locked_until <= now(), false)"
+#define HELD "(a.locked_until IS NULL AND a.failures >= $2::int)"
+#define STALE "(a.updated_at <= now() - make_interval(secs => $3::int))"
+#define RESTART "(" EXPIRED " OR (" HELD " AND " STALE "))"
+
+typedef enum {
+    S_ACCOUNT_FAIL,
+    S_ACCOUNT_LOCK,
+    S_ACCOUNT_RESET,
+    S_UNLOCK,
+    S_ADDRESS_FAIL,
+    S_ADDRESS_FORGIVE,
+    S_ADDRESS_SWEEP,
+    S_SETTINGS_LOAD,
+    S_SETTING_SET,
+    S_SETTING_DELETE,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
+    S_COUNT
+} s_stmt_id_t;
+
+static const db_stmt_t s_stmts[S_COUNT] = {
+    //  ARCHITECTURE.md, "Security rules": the counter moves in one statement
+    //  before the password is checked. The row lock of ON CONFLICT DO UPDATE
+    //  serializes parallel attempts, and SET sees the row each one found, so
+    //  each gets the verdict of the count before its own increment: refused
+    //  while locked or once `threshold` attempts were counted, so exactly
+    //  `threshold` attempts are checked before a lock. Failures go on counting
+    //  while refused (an operator sees how hard the account was tried). The
+    //  verdict is read from the new row: after a restart the count is 1, never
+    //  above the threshold (at least 1, settings.h), else it is one above the
+    //  count this attempt found.
+    [S_ACCOUNT_FAIL] = {"lockout_account_fail",
+                        "INSERT INTO flow.lockout_accounts AS a (sub, failures, locked_until, updated_at)"
+                        " SELECT u.sub, 1, NULL, now() FROM flow.users u WHERE u.sub = $1::text"
+                        " ON CONFLICT (sub) DO UPDATE SET"
+                        "  failures = CASE WHEN " RESTART " THEN 1 ELSE a.failures + 1 END,"
+                        "  locked_until = CASE WHEN " RESTART " THEN NULL ELSE a.locked_until END,"
+                        "  updated_at = CASE WHEN " HELD " AND NOT " STALE " THEN a.updated_at ELSE now() END"
+                        " RETURNING failures, COALESCE(locked_until > now(), false) OR failures > $2::int",
+                        3},
+    //  The lock follows the failure that reached the threshold: one guarded
+    //  statement, so of parallel failures only the first to take the row lock
+    //  finds no lock in force and sets it; the others, re-checking the row it
+    //  committed, change nothing. The lockout audit event is written by the
+    //  same statement, so there is exactly one per lock.
+    [S_ACCOUNT_LOCK] =
+        {"lockout_account_lock",
+         "WITH l AS ("
+         " UPDATE flow.lockout_accounts SET locked_until = now() + make_interval(secs => $3::int),"
+         "  updated_at = now()"
+         " WHERE sub = $1::text AND failures >= $2::int AND (locked_until IS NULL OR locked_until <= now())"
+         " RETURNING failures, locked_until),"
+         " e AS (INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+         "  SELECT 'lockout', $1::text, $4::text, jsonb_build_object('failures', l.failures,"
+         "   'threshold', $2::int, 'lockout_seconds', $3::int, 'locked_until', " EPOCH (
+             "l.locked_until") ")"
+                               "  FROM l)"
+                               " SELECT failures FROM l",
+         4},
+    //  A success does not lift a lock that a parallel attempt has just set.
+    [S_ACCOUNT_RESET] = {"lockout_account_reset",
+                         "UPDATE flow.lockout_accounts SET failures = 0, locked_until = NULL,"
+                         " updated_at = now() WHERE sub = $1::text AND failures > 0"
+                         " AND (locked_until IS NULL OR locked_until <= now())",
+                         1},
+    [S_UNLOCK] = {"lockout_unlock",
+                  "WITH u AS (SELECT sub FROM flow.users WHERE username = $1::text),"
+                  " d AS (DELETE FROM flow.lockout_accounts l USING u WHERE l.sub = u.sub"
+                  "  RETURNING l.locked_until > now() AS was_locked)"
+                  " SELECT u.sub, COALESCE((SELECT bool_or(was_locked) FROM d), false) FROM u",
+                  1},
+    //  A fixed window: the first failure after the window ended opens a new
+    //  one (NIST SP 800-63B §5.2.2 leaves the method to us).
+    [S_ADDRESS_FAIL] = {"lockout_address_fail",
+                        "INSERT INTO flow.lockout_addresses AS a (address, window_start, failures)"
+                        " VALUES ($1::text, now(), 1)"
+                        " ON CONFLICT (address) DO UPDATE SET"
+                        "  window_start = CASE WHEN a.window_start <= now() - make_interval(secs => $2::int)"
+                        "   THEN now() ELSE a.window_start END,"
+                        "  failures = CASE WHEN a.window_start <= now() - make_interval(secs => $2::int)"
+                        "   THEN 1 ELSE a.failures + 1 END"
+                        " RETURNING failures",
+                        2},
+    [S_ADDRESS_FORGIVE] = {"lockout_address_forgive",
+                           "UPDATE flow.lockout_addresses SET failures = failures - 1"
+                           " WHERE address = $1::text AND failures > 0",
+                           1},
+    [S_ADDRESS_SWEEP] = {"lockout_address_sweep",
+                         "DELETE FROM flow.lockout_addresses WHERE address IN"
+                         " (SELECT address FROM flow.lockout_addresses"
+                         "  WHERE window_start <= now() - make_interval(secs => $1::int)"
+                         "  ORDER BY window_start LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)",
+                         1},
+    [S_SETTINGS_LOAD] =
+        {"lockout_settings_load",
+         "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0},
+    [S_SETTING_SET] =
+        {"lockout_setting_set",
+         "INSERT INTO flow.settings (name, value, updated_at) VALUES ($1::text, to_jsonb($2::bigint), now())"
+         " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+         2},
+    [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1},
+    [S_AUDIT_INSERT] = {"lockout_audit_insert",
+                        "INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+                        " VALUES ($1::text, $2::text, $3::text, COALESCE($4::jsonb, '{}'::jsonb))",
+                        4},
+    [S_AUDIT_LIST] =
+        {"lockout_audit_list",
+         "SELECT COALESCE(json_agg(json_build_object('id', id, 'at', " EPOCH (
+             "at") ", 'kind', kind,"
+                   " 'sub', sub, 'client_ip', client_ip, 'detail', detail) ORDER BY id DESC), "
+                   "'[]'::json)::text"
+                   " FROM (SELECT * FROM flow.audit_events"
+                   "  WHERE ($1::text IS NULL OR kind = $1::text) AND ($2::text IS NULL OR sub = $2::text)"
+                   "  ORDER BY id DESC LIMIT $3::int) e",
+         3},
+};
+
+//  Which statements this thread has prepared on its connection. A service
+//  worker thread keeps one db_t for its whole life (service.h), so the
+//  pointer names the connection; db_t prepares them again after a reconnect.
+static _Thread_local struct {
+    db_t *db;
+    unsigned char done[S_COUNT];
+} s_tl;
+
+static int
+s_prepare (db_t *db, s_stmt_id_t id)
+{
+    if (s_tl.db != db) {
+        s_tl.db = db;
+        memset (s_tl.done, 0, sizeof s_tl.done);
+    }
+    if (s_tl.done[id])
+        return 0;
+    if (db_prepare (db, s_stmts[id].name, s_stmts[id].sql, s_stmts[id].nparams) != 0)
+        return -1;
+    s_tl.done[id] = 1;
+    return 0;
+}
+
+int
+lockout_store_prepare (db_t *db)
+{
+    for (int id = 0; id < S_COUNT; id++)
+        if (s_prepare (db, (s_stmt_id_t)id) != 0)
+            return -1;
+    return 0;
+}
+
+static db_status_t
+s_exec (db_t *db, s_stmt_id_t id, const char *const *params, PGresult **res)
+{
+    if (res)
+        *res = NULL;
+    if (!db || s_prepare (db, id) != 0)
+        return DB_ERROR;
+    PGresult *r = NULL;
+    db_status_t st = db_exec (db, s_stmts[id].name, s_stmts[id].nparams, params, &r);
+    if (st != DB_OK)
+        log_error ("%s: %s", s_stmts[id].name, db_status_name (st));
+    if (res)
+        *res = r;
+    else
+        PQclear (r);
+    return st;
+}
+
+static long
+s_long (const PGresult *res, int row, int col)
+{
+    return PQgetisnull (res, row, col) ? 0 : strtol (PQgetvalue (res, row, col), NULL, 10);
+}
+
+static bool
+s_bool (const PGresult *res, int row, int col)
+{
+    return !PQgetisnull (res, row, col) && PQgetvalue (res, row, col)[0] == 't';
+}
+
+//  The JSON text of the only column of the only row, parsed.
+static db_status_t
+s_json (db_t *db, s_stmt_id_t id, const char *const *params, json_t **out)
+{
+    *out = NULL;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, id, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1 && !PQgetisnull (res, 0, 0)) {
+        json_error_t err;
+        *out = json_loads (PQgetvalue (res, 0, 0), JSON_DECODE_ANY, &err);
+    }
+    if (st == DB_OK && !*out) {
+        log_error ("%s: the database returned no JSON that parses", s_stmts[id].name);
+        st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+//  ------------------------------------------------------------------ accounts
+
+//  threshold and seconds as the text of a parameter.
+static void
+s_limits (long threshold, long seconds, char thr[24], char sec[24])
+{
+    snprintf (thr, 24, "%ld", threshold);
+    snprintf (sec, 24, "%ld", seconds);
+}
+
+db_status_t
+lockout_store_account_fail (db_t *db, const char *sub, long threshold, long seconds, long *failures,
+                            bool *refused)
+{
+    *failures = 0;
+    *refused = true;
+    char thr[24], sec[24];
+    s_limits (threshold, seconds, thr, sec);
+    const char *params[] = {sub, thr, sec};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_ACCOUNT_FAIL, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK) {
+        *failures = s_long (res, 0, 0);
+        *refused = s_bool (res, 0, 1);
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+lockout_store_account_lock (db_t *db, const char *sub, long threshold, long seconds, const char *client_ip,
+                            long *failures, bool *locked)
+{
+    *failures = 0;
+    *locked = false;
+    char thr[24], sec[24];
+    s_limits (threshold, seconds, thr, sec);
+    const char *params[] = {sub, thr, sec, client_ip};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_ACCOUNT_LOCK, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1) {
+        *failures = s_long (res, 0, 0);
+        *locked = true;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+lockout_store_account_reset (db_t *db, const char *sub)
+{
+    const char *params[] = {sub};
+    return s_exec (db, S_ACCOUNT_RESET, params, NULL);
+}
+
+db_status_t
+lockout_store_unlock (db_t *db, const char *username, char sub[LOCKOUT_SUB_MAX + 1], bool *was_locked)
+{
+    sub[0] = '\0';
+    *was_locked = false;
+    const char *params[] = {username};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_UNLOCK, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK) {
+        snprintf (sub, LOCKOUT_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
+        *was_locked = s_bool (res, 0, 1);
+    }
+    PQclear (res);
+    return st;
+}
+
+//  ------------------------------------------------------------------ addresses
+
+db_status_t
+lockout_store_address_fail (db_t *db, const char *address, long window, long *failures)
+{
+    *failures = 0;
+    char win[24];
+    snprintf (win, sizeof win, "%ld", window);
+    const char *params[] = {address, win};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_ADDRESS_FAIL, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *failures = s_long (res, 0, 0);
+    else if (st == DB_OK)
+        st = DB_ERROR;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+lockout_store_address_forgive (db_t *db, const char *address)
+{
+    const char *params[] = {address};
+    return s_exec (db, S_ADDRESS_FORGIVE, params, NULL);
+}
+
+db_status_t
+lockout_store_address_sweep (db_t *db, long window, long *deleted)
+{
+    *deleted = 0;
+    char win[24];
+    snprintf (win, sizeof win, "%ld", window);
+    const char *params[] = {win};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_ADDRESS_SWEEP, params, &res);
+    if (st == DB_OK)
+        *deleted = strtol (PQcmdTuples (res), NULL, 10);
+    PQclear (res);
+    return st;
+}
+
+//  ------------------------------------------------------------------ settings
+
+db_status_t
+lockout_store_settings_load (db_t *db, json_t **settings)
+{
+    db_status_t st = s_json (db, S_SETTINGS_LOAD, NULL, settings);
+    if (st == DB_OK && !json_is_object (*settings)) {
+        json_decref (*settings);
+        *settings = NULL;
+        st = DB_ERROR;
+    }
+    return st;
+}
+
+db_status_t
+lockout_store_setting_put (db_t *db, const char *name, const long *value)
+{
+    if (!value) {
+        const char *params[] = {name};
+        return s_exec (db, S_SETTING_DELETE, params, NULL);
+    }
+    char text[24];
+    snprintf (text, sizeof text, "%ld", *value);
+    const char *params[] = {name, text};
+    return s_exec (db, S_SETTING_SET, params, NULL);
+}
+
+//  ------------------------------------------------------------------ audit
+
+db_status_t
+lockout_store_audit_insert (db_t *db, const char *kind, const char *sub, const char *client_ip,
+                            const json_t *detail)
+{
+    char *text = detail ? json_dumps (detail, JSON_COMPACT) : NULL;
+    if (detail && !text)
+        return DB_ERROR;
+    const char *params[] = {kind, sub, client_ip, text};
+    db_status_t st = s_exec (db, S_AUDIT_INSERT, params, NULL);
+    free (text);
+    return st;
+}
+
+db_status_t
+lockout_store_audit_list (db_t *db, const char *kind, const char *sub, long limit, json_t **events)
+{
+    char lim[24];
+    snprintf (lim, sizeof lim, "%ld", limit);
+    const char *params[] = {kind, sub, lim};
+    db_status_t st = s_json (db, S_AUDIT_LIST, params, events);
+    if (st == DB_OK && !json_is_array (*events)) {
+        json_decref (*events);
+        *events = NULL;
+        st = DB_ERROR;
+    }
+    return st;
+}

@@ -1,0 +1,65 @@
+/*  lockout_store - the SQL of lockout.c, settings.c and audit.c (issue 6,
+ *  migrations/flow/005_lockout.sql). It stands beside flow_store.c, which
+ *  the flow engine changes at the same time, with the same rules: status
+ *  set of db.h, DB_NOT_FOUND when a single-row lookup matched nothing,
+ *  times are the database's now(). Each worker connection prepares these
+ *  statements on first use (or through lockout_store_prepare). */
+#ifndef FLOW_LOCKOUT_STORE_H
+#define FLOW_LOCKOUT_STORE_H
+
+#include "db.h"
+#include "ost.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+//  Longest subject identifier (migrations/flow/002_users.sql).
+#define LOCKOUT_SUB_MAX 64
+
+//  Prepares the statements on a worker thread's connection (once per
+//  connection; a second call is a no-op). 0 ok.
+OST_WUR int lockout_store_prepare (db_t *db);
+
+//  One attempt of sub counted before its password is checked (see
+//  lockout.h): *failures after it; *refused when the row it found was
+//  locked or already at threshold failures (the count restarts at 1 after
+//  an expired lock, or when it has stood at the threshold without a lock
+//  for seconds). DB_NOT_FOUND when sub is not a user.
+OST_WUR db_status_t lockout_store_account_fail (db_t *db, const char *sub, long threshold, long seconds,
+                                                long *failures, bool *refused);
+//  A failed check of sub: locks it for seconds when it has threshold
+//  failures and no lock is in force, and then, in the same statement, writes
+//  the lockout audit event with client_ip. *locked when this call set the
+//  lock, *failures the count then.
+OST_WUR db_status_t lockout_store_account_lock (db_t *db, const char *sub, long threshold, long seconds,
+                                                const char *client_ip, long *failures, bool *locked);
+//  A success of sub: the count back to 0, unless a lock is in force.
+OST_WUR db_status_t lockout_store_account_reset (db_t *db, const char *sub);
+//  op flow.user_unlock: clears the counter and lock of username, and writes
+//  the unlock audit event, in one statement. sub gets the user's sub.
+//  DB_NOT_FOUND when there is no such user.
+OST_WUR db_status_t lockout_store_unlock (db_t *db, const char *username, char sub[LOCKOUT_SUB_MAX + 1],
+                                          bool *was_locked);
+//  One failure from address counted in its fixed window of window seconds;
+//  *failures in the window after it.
+OST_WUR db_status_t lockout_store_address_fail (db_t *db, const char *address, long window, long *failures);
+//  Takes back one failure of address (the attempt succeeded).
+OST_WUR db_status_t lockout_store_address_forgive (db_t *db, const char *address);
+//  Deletes a bounded batch of address rows whose window ended; *deleted.
+OST_WUR db_status_t lockout_store_address_sweep (db_t *db, long window, long *deleted);
+
+//  Every stored setting as an object name → value (JSON as stored).
+OST_WUR db_status_t lockout_store_settings_load (db_t *db, json_t **settings);
+//  Stores value (an integer) for name; value NULL deletes it (the default
+//  applies again).
+OST_WUR db_status_t lockout_store_setting_put (db_t *db, const char *name, const long *value);
+
+//  One audit event; detail (an object) may be NULL.
+OST_WUR db_status_t lockout_store_audit_insert (db_t *db, const char *kind, const char *sub,
+                                                const char *client_ip, const json_t *detail);
+//  Events newest first, filtered by kind and sub when not NULL: *events is
+//  a JSON array of {"id", "at", "kind", "sub", "client_ip", "detail"}.
+OST_WUR db_status_t lockout_store_audit_list (db_t *db, const char *kind, const char *sub, long limit,
+                                              json_t **events);
+
+#endif

@@ -1,0 +1,281 @@
+/*  action - the endpoints that resume a paused flow execution with an
+ *  action token (docs/flows.md "Action tokens"):
+ *
+ *    GET /action?token=T   the magic link of an email: flow.action_get, then
+ *                          a confirm page whose POST carries T. The GET
+ *                          changes nothing, because mail scanners open links.
+ *    POST /action          flow.action (purpose magic_link): consumes T once
+ *    POST /flows/callback  an outside system answers an asynchronous webhook
+ *                          with Authorization: Bearer T and a JSON body
+ *                          {"outcome": "success"|"failure", "data": {…}};
+ *                          flow.action (purpose webhook_callback)
+ *
+ *  T is a secret: it never appears in logs (http.c logs the path without
+ *  the query) and is wiped after use; flow-svc compares its hash. */
+#include "form.h"
+#include "log.h"
+#include "pages.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+//  An action token is base64url of 32 random bytes (43 characters); we
+//  accept a little more and let flow-svc refuse what it does not know.
+#define ACTION_MAX_TOKEN 128
+//  proto/ops.md flow.action: the callback's data is at most 8 KiB, and so
+//  is the whole body we read.
+#define CALLBACK_MAX_BODY 8192
+
+#define INVALID_ACTION_TITLE "This link is no longer valid"
+#define INVALID_ACTION_MESSAGE "The link is unknown, expired or already used. Start again to get a new one."
+
+static const char *
+s_str (const json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+static const char *
+s_client_ip (gw_req_t *req)
+{
+    return mg_get_request_info (req->conn)->remote_addr;
+}
+
+static void
+s_wipe_member (json_t *object, const char *key)
+{
+    json_t *value = json_object_get (object, key);
+    if (json_is_string (value))
+        secure_wipe ((char *)json_string_value (value), json_string_length (value));
+}
+
+//  The error page of a failed call: invalid_action has its own clear page.
+static int
+s_page_error (gw_req_t *req, const bus_error_t *error)
+{
+    if (error->err == OST_ERR_INVALID_ACTION)
+        return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
+    return pages_bus_error (req, error, NULL);
+}
+
+//  What the link does, by the flow's kind.
+static const char *
+s_confirm_title (const char *kind)
+{
+    if (kind && strcmp (kind, "login") == 0)
+        return "Confirm sign-in";
+    if (kind && strcmp (kind, "verify_email") == 0)
+        return "Confirm your email address";
+    return "Confirm";
+}
+
+static void
+s_head (html_t *body, const char *title)
+{
+    html_raw (body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>");
+    html_text (body, title);
+    html_raw (body, "</h1>\n");
+}
+
+int
+action_get (gw_req_t *req)
+{
+    const char *query = req->query ? req->query : "";
+    form_limits_t limits = {.max_total = 512, .max_params = 4, .max_name = 16, .max_value = ACTION_MAX_TOKEN};
+    form_status_t status;
+    form_t *form = form_parse (query, strlen (query), &limits, &status);
+    const char *token = form ? form_get (form, "token", 1) : NULL;
+    if (!token) {
+        form_destroy (&form);
+        return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
+    }
+    json_t *body = json_pack ("{s:s,s:s}", "token", token, "purpose", "magic_link");
+    json_t *result = NULL;
+    bus_error_t error;
+    //  A READ: it shows what the link is for and consumes nothing, so a
+    //  mail scanner fetching the link does not use it up (issue 6).
+    int rc = body ? http_bus_call (req, "flow.action_get", body, &result, &error) : -1;
+    s_wipe_member (body, "token");
+    json_decref (body);
+    if (rc != 0) {
+        if (!body)
+            pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+        else
+            s_page_error (req, &error);
+        form_destroy (&form);
+        return req->status;
+    }
+    const char *kind = s_str (result, "kind");
+    const char *title = s_confirm_title (kind);
+    html_t page;
+    html_init (&page);
+    s_head (&page, title);
+    const char *hint = s_str (result, "email_hint");
+    if (hint) {
+        html_raw (&page, "<p>For <strong id=\"email-hint\">");
+        html_text (&page, hint);
+        html_raw (&page, "</strong></p>\n");
+    }
+    html_raw (&page,
+              "<p>Press the button to continue. The link works once.</p>\n<form method=\"post\" action=\"");
+    char url[2048];
+    if (pages_url (req, "/action", url, sizeof url) == 0)
+        html_text (&page, url);
+    html_raw (&page, "\">\n<input type=\"hidden\" name=\"token\" value=\"");
+    html_text (&page, token);
+    html_raw (&page, "\">\n<button type=\"submit\" id=\"confirm\">Confirm</button>\n</form>\n</main>");
+    pages_opts_t opts = {.headers = NULL};
+    pages_send (req, 200, title, &page, &opts);
+    html_free (&page);
+    json_decref (result);
+    form_destroy (&form);
+    return req->status;
+}
+
+int
+action_post (gw_req_t *req)
+{
+    if (!pages_is_form (req))
+        return pages_error (req, 400, "Bad request",
+                            "The form must be sent as application/x-www-form-urlencoded", NULL);
+    form_limits_t limits = {.max_total = 512, .max_params = 4, .max_name = 16, .max_value = ACTION_MAX_TOKEN};
+    form_t *form = pages_read_form (req, &limits, 1);
+    if (!form)
+        return req->status;
+    const char *token = form_get (form, "token", 1);
+    if (!token || form_occurrences (form, "token", 1) != 1) {
+        form_destroy (&form);
+        return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
+    }
+    json_t *body =
+        json_pack ("{s:s,s:s,s:s}", "token", token, "purpose", "magic_link", "client_ip", s_client_ip (req));
+    json_t *result = NULL;
+    bus_error_t error;
+    //  docs/flows.md: consuming is one conditional UPDATE in flow-svc; of two
+    //  racing posts exactly one gets here with a result.
+    int rc = body ? http_bus_call (req, "flow.action", body, &result, &error) : -1;
+    s_wipe_member (body, "token");
+    json_decref (body);
+    form_destroy (&form);
+    if (rc != 0) {
+        if (!body)
+            return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+        return s_page_error (req, &error);
+    }
+    const char *kind = s_str (result, "kind");
+    const char *status = s_str (result, "status");
+    int failed = status && strcmp (status, "failed") == 0;
+    html_t page;
+    html_init (&page);
+    s_head (&page, failed ? "This did not work" : "Confirmed");
+    html_raw (&page, "<p id=\"result\">");
+    if (failed)
+        html_text (&page, "The request was refused. Please start again.");
+    else if (kind && strcmp (kind, "login") == 0)
+        html_text (&page, "You can close this page and go back to the window where you signed in: it "
+                          "continues by itself.");
+    else if (kind && strcmp (kind, "verify_email") == 0)
+        html_text (&page, "Your email address is verified.");
+    else
+        html_text (&page, "Done. You can close this page.");
+    html_raw (&page, "</p>\n</main>");
+    pages_opts_t opts = {.headers = NULL};
+    pages_send (req, 200, failed ? "This did not work" : "Confirmed", &page, &opts);
+    html_free (&page);
+    json_decref (result);
+    return req->status;
+}
+
+//  ---------------------------------------------------------------------------
+//  POST /flows/callback
+
+//  RFC 6750 §3: no credentials at all → 401 with a challenge without an
+//  error code (§3.1).
+static int
+s_no_bearer (gw_req_t *req)
+{
+    char realm[512], challenge[600];
+    http_clean_header_value (req->gw->cfg->issuer, realm, sizeof realm);
+    snprintf (challenge, sizeof challenge, "Bearer realm=\"%s\"", realm);
+    http_header_t extra[] = {{"WWW-Authenticate", challenge}, {"Pragma", "no-cache"}};
+    json_t *body = json_pack ("{s:s,s:s}", "error", "invalid_request", "error_description",
+                              "The action token must be sent as a Bearer credential");
+    int rc = http_send_json (req, 401, body, "no-store", extra, 2);
+    json_decref (body);
+    return rc;
+}
+
+static int
+s_is_json (gw_req_t *req)
+{
+    const char *type = mg_get_header (req->conn, "Content-Type");
+    static const char want[] = "application/json";
+    if (!type || strncasecmp (type, want, sizeof want - 1) != 0)
+        return 0;
+    const char *rest = type + sizeof want - 1;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+int
+flows_callback_post (gw_req_t *req)
+{
+    char token[ACTION_MAX_TOKEN + 1];
+    int has = http_bearer_token (req, token, sizeof token);
+    if (has == 0)
+        return s_no_bearer (req);
+    if (has < 0)
+        return http_send_oauth_error (req, 400, "invalid_action", "The action token is malformed", 0);
+    int rc;
+    if (!s_is_json (req)) {
+        rc = http_send_oauth_error (req, 400, "invalid_request", "The body must be application/json", 0);
+        secure_wipe (token, sizeof token);
+        return rc;
+    }
+    char *raw = NULL;
+    size_t len = 0;
+    if (http_read_body (req, CALLBACK_MAX_BODY, &raw, &len) != 0) {
+        secure_wipe (token, sizeof token);
+        return req->status;
+    }
+    json_error_t jerr;
+    //  Duplicate members are refused: which one counts would be a guess.
+    json_t *in = raw ? json_loadb (raw, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    free (raw);
+    const char *outcome = s_str (in, "outcome");
+    json_t *data = json_object_get (in, "data");
+    if (!json_is_object (in) || !outcome ||
+        (strcmp (outcome, "success") != 0 && strcmp (outcome, "failure") != 0) ||
+        (data && !json_is_object (data))) {
+        json_decref (in);
+        secure_wipe (token, sizeof token);
+        return http_send_oauth_error (
+            req, 400, "invalid_request",
+            "The body must be {\"outcome\": \"success\" or \"failure\", \"data\": {}}", 0);
+    }
+    json_t *body =
+        json_pack ("{s:s,s:s,s:s,s:o,s:s}", "token", token, "purpose", "webhook_callback", "outcome", outcome,
+                   "data", data ? json_incref (data) : json_object (), "client_ip", s_client_ip (req));
+    secure_wipe (token, sizeof token);
+    json_decref (in);
+    if (!body)
+        return http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+    json_t *result = NULL;
+    bus_error_t error;
+    rc = http_bus_call (req, "flow.action", body, &result, &error);
+    s_wipe_member (body, "token");
+    json_decref (body);
+    if (rc != 0)
+        return http_send_bus_error (req, &error);
+    json_t *reply = json_pack ("{s:s}", "status", s_str (result, "status") ? s_str (result, "status") : "");
+    rc = http_send_json (req, 200, reply, "no-store", NULL, 0);
+    json_decref (reply);
+    json_decref (result);
+    return rc;
+}

@@ -1,0 +1,902 @@
+/*  flow_pages - the pages of flow-svc's flow engine (docs/flows.md): every
+ *  step of every flow rendered from the state object of flow.get and
+ *  flow.submit (proto/ops.md, "flow — the flow engine"), and the pages that
+ *  start the flows that do not come from /authorize.
+ *
+ *    GET/POST /login   the page of the flow in the ostiary_flow cookie
+ *    GET/POST /flow    the same page under a neutral name (the start pages
+ *                      below send the browser there)
+ *    GET /register, /recover, /account/verify-email, /account/totp
+ *                      flow.start of registration, recovery, verify-email
+ *                      (needs the SSO session) and totp-enrollment (needs
+ *                      the SSO session), then 303 to /flow
+ *
+ *  The gateway decides nothing: flow-svc says which step comes and checks
+ *  the CSRF token and the node of each POST (a stale page is refused). The
+ *  renderer is one function over the step type; every value it echoes is
+ *  escaped, and error codes become fixed sentences. A login flow that ends
+ *  with a session goes back into its authorization request (authorize.c). */
+#include "authorize.h"
+#include "form.h"
+#include "log.h"
+#include "pages.h"
+#include "qr.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+//  Fields of a step: few and short; a password may be long-ish. The whole
+//  input must fit the 8 KiB body of flow.submit (proto/ops.def).
+#define FLOW_MAX_PARAMS 12
+#define FLOW_MAX_VALUE 1024
+#define FLOW_MAX_TOTAL 4096
+
+//  OWASP ASVS V2.1: one message for every failed password, whatever the
+//  cause (wrong, unknown, disabled or locked).
+#define LOGIN_FAILED_MESSAGE "Incorrect username or password"
+#define FLOW_EXPIRED_TITLE "Sign-in expired"
+#define FLOW_EXPIRED_MESSAGE                                                                                 \
+    "This sign-in page is no longer valid. Go back to the application and start again."
+#define UNEXPECTED_MESSAGE "The service answered something unexpected."
+
+//  Step errors and field errors (proto/ops.md): each code one fixed
+//  sentence; nothing the service or the user wrote reaches the page.
+static const struct {
+    const char *code;
+    const char *text;
+} s_messages[] = {
+    {"login_failed", LOGIN_FAILED_MESSAGE},
+    {"invalid_code", "That code is not correct. Check it and try again."},
+    {"throttled", "Too many failed attempts from your network. Wait a few minutes and try again."},
+    {"mismatch", "The two passwords do not match."},
+    {"weak_password", "That password is too weak. Choose a longer one."},
+    {"taken", "That name or address is already in use."},
+    {"invalid", "That value is not valid."},
+};
+
+static const char *
+s_message (const char *code)
+{
+    for (size_t i = 0; code && i < sizeof s_messages / sizeof s_messages[0]; i++)
+        if (strcmp (s_messages[i].code, code) == 0)
+            return s_messages[i].text;
+    return code ? "Something is wrong with what you entered." : NULL;
+}
+
+//  The inputs a step may ask for, by name: label, input type, the HTML
+//  autocomplete token (HTML §4.10.18.7.1) and extra attributes. secret:
+//  never echoed back into the page.
+typedef struct {
+    const char *name;
+    const char *label;
+    const char *type;
+    const char *autocomplete; //  NULL: "current-password" on the password step, else "new-password"
+    const char *attrs;
+    int secret;
+} s_field_t;
+
+#define ATTR_PLAIN " autocapitalize=\"none\" spellcheck=\"false\""
+#define ATTR_CODE " inputmode=\"numeric\" autocapitalize=\"none\" spellcheck=\"false\" maxlength=\"32\""
+
+static const s_field_t s_fields[] = {
+    {"username", "Username", "text", "username", ATTR_PLAIN, 0},
+    {"identifier", "Email address or username", "text", "username", ATTR_PLAIN, 0},
+    {"login", "Email address or username", "text", "username", ATTR_PLAIN, 0},
+    {"email", "Email address", "email", "email", ATTR_PLAIN, 0},
+    {"password", "Password", "password", NULL, "", 1},
+    {"new_password", "New password", "password", "new-password", "", 1},
+    {"password_confirm", "Confirm the password", "password", "new-password", "", 1},
+    {"password_confirmation", "Confirm the password", "password", "new-password", "", 1},
+    {"confirm", "Confirm the password", "password", "new-password", "", 1},
+    {"password2", "Confirm the password", "password", "new-password", "", 1},
+    {"code", "Code", "text", "one-time-code", ATTR_CODE, 1},
+    {"recovery_code", "Recovery code", "text", "one-time-code", ATTR_PLAIN, 1},
+};
+
+static const s_field_t s_field_other = {NULL, NULL, "text", "off", ATTR_PLAIN, 1};
+static const s_field_t s_field_password = {NULL, "Confirm the password", "password", "new-password", "", 1};
+
+static const s_field_t *
+s_field (const char *name)
+{
+    for (size_t i = 0; i < sizeof s_fields / sizeof s_fields[0]; i++)
+        if (strcmp (s_fields[i].name, name) == 0)
+            return &s_fields[i];
+    //  A flow may name its own inputs: anything about a password is still
+    //  masked and never echoed.
+    return strstr (name, "password") ? &s_field_password : &s_field_other;
+}
+
+//  What each step type shows: its title, the text above the form and the
+//  label of its button; fields: the inputs when the state names none.
+typedef struct {
+    const char *type;
+    const char *title;
+    const char *lead;
+    const char *button;
+    const char *fields[4];
+} s_step_t;
+
+static const s_step_t s_steps[] = {
+    {"password", "Sign in", NULL, "Sign in", {"username", "password"}},
+    {"identify",
+     "Recover your account",
+     "Enter the email address or username of your account. If it is ours, we send a code to its email "
+     "address.",
+     "Continue",
+     {"identifier"}},
+    {"register",
+     "Create an account",
+     NULL,
+     "Create account",
+     {"username", "email", "password", "password_confirm"}},
+    {"set_password", "Choose a new password", NULL, "Save password", {"password", "password_confirm"}},
+    {"totp",
+     "Two-step verification",
+     "Enter the 6-digit code of your authenticator app, or one of your recovery codes.",
+     "Verify",
+     {"code"}},
+    {"totp_enroll",
+     "Set up two-step verification",
+     "Scan the QR code with your authenticator app, or type the secret into it, then enter the 6-digit "
+     "code it shows.",
+     "Turn on",
+     {"code"}},
+    {"recovery_codes",
+     "Save your recovery codes",
+     "Each code signs you in once if you lose your authenticator. Keep them somewhere safe: they are shown "
+     "only now.",
+     "I saved them",
+     {NULL}},
+    {"email_code", "Check your email", NULL, "Verify", {"code"}},
+    {"magic_link_sent", "Check your email", NULL, NULL, {NULL}},
+    {"webhook_wait",
+     "Waiting for approval",
+     "Your request is being checked. This page updates by itself.",
+     NULL,
+     {NULL}},
+};
+
+static const s_step_t *
+s_step (const char *type)
+{
+    for (size_t i = 0; type && i < sizeof s_steps / sizeof s_steps[0]; i++)
+        if (strcmp (s_steps[i].type, type) == 0)
+            return &s_steps[i];
+    return NULL;
+}
+
+//  What a finished flow says, by kind (docs/flows.md "Flows as data"), and
+//  where a failed one starts again.
+static const struct {
+    const char *kind;
+    const char *done;
+    const char *restart; //  start page, or NULL (login: back to the application)
+} s_kinds[] = {
+    {"login", "You are signed in.", NULL},
+    {"registration", "Your account is ready. You can now sign in with it.", "/register"},
+    {"recovery", "Your password has been changed. You can now sign in with it.", "/recover"},
+    {"verify_email", "Your email address is verified.", "/account/verify-email"},
+    {"enrollment",
+     "Two-step verification is on. Signing in now also asks for a code of your authenticator app.",
+     "/account/totp"},
+};
+
+static const char *
+s_str (const json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+static int
+s_is (const char *value, const char *want)
+{
+    return value && strcmp (value, want) == 0;
+}
+
+//  An expired, finished or unknown flow: an error page that also drops the
+//  cookie. Never a redirect.
+static int
+s_flow_expired (gw_req_t *req, pages_headers_t *headers)
+{
+    pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
+    return pages_error (req, 400, FLOW_EXPIRED_TITLE, FLOW_EXPIRED_MESSAGE, headers);
+}
+
+static int
+s_unexpected (gw_req_t *req, const char *what, pages_headers_t *headers)
+{
+    log_error ("%s answered something unexpected", what);
+    return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
+}
+
+//  A call whose failure is answered with a page: an unknown or finished
+//  flow (or request) is the user's dead end, not a server fault.
+static int
+s_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, pages_headers_t *headers)
+{
+    bus_error_t error;
+    if (http_bus_call (req, op, body, result, &error) == 0)
+        return 0;
+    if (error.err == OST_ERR_INVALID_FLOW ||
+        (error.err == OST_ERR_INVALID_REQUEST && strcmp (op, "token.request_get") == 0))
+        s_flow_expired (req, headers);
+    else
+        pages_bus_error (req, &error, headers);
+    return -1;
+}
+
+//  flow.get of handle: 0 and *state, or -1 after answering.
+static int
+s_get (gw_req_t *req, const char *handle, json_t **state, pages_headers_t *headers)
+{
+    json_t *body = json_pack ("{s:s}", "flow", handle);
+    int rc = s_call (req, "flow.get", body, state, headers);
+    json_decref (body);
+    if (rc == 0 && !json_is_object (json_object_get (*state, "step"))) {
+        json_decref (*state);
+        *state = NULL;
+        s_unexpected (req, "flow.get", headers);
+        return -1;
+    }
+    return rc;
+}
+
+static const char *
+s_client_ip (gw_req_t *req)
+{
+    const struct mg_request_info *ri = mg_get_request_info (req->conn);
+    return ri->remote_addr;
+}
+
+//  Wipes every string of object (typed passwords and codes) before it is
+//  freed.
+static void
+s_wipe_strings (json_t *object)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (object, key, value)
+    {
+        if (json_is_string (value))
+            secure_wipe ((char *)json_string_value (value), json_string_length (value));
+    }
+}
+
+static form_t *
+s_read_form (gw_req_t *req)
+{
+    if (!pages_is_form (req)) {
+        pages_error (req, 400, "Bad request", "The form must be sent as application/x-www-form-urlencoded",
+                     NULL);
+        return NULL;
+    }
+    form_limits_t limits = {.max_total = FLOW_MAX_TOTAL,
+                            .max_params = FLOW_MAX_PARAMS,
+                            .max_name = 64,
+                            .max_value = FLOW_MAX_VALUE};
+    return pages_read_form (req, &limits, 1);
+}
+
+//  ---------------------------------------------------------------------------
+//  Rendering
+
+//  Everything one rendering of a step needs.
+typedef struct {
+    const char *path;        //  the page's own path ("/login" or "/flow")
+    const json_t *state;     //  flow.get / flow.submit answer
+    const json_t *q;         //  its authorization request (login flows), or NULL
+    const char *form_action; //  CSP source of the client's redirect URI, or NULL
+    const form_t *typed;     //  the form just posted (to keep what was typed), or NULL
+} s_view_t;
+
+static void
+s_error_line (html_t *body, const char *message)
+{
+    html_raw (body, "<p class=\"error\" role=\"alert\">");
+    html_text (body, message);
+    html_raw (body, "</p>\n");
+}
+
+static void
+s_form_open (html_t *body, gw_req_t *req, const char *path, const json_t *state)
+{
+    char action[2048];
+    if (pages_url (req, path, action, sizeof action) != 0)
+        action[0] = '\0';
+    html_raw (body, "<form method=\"post\" action=\"");
+    html_text (body, action);
+    //  The node tells flow-svc which step this page showed: a POST of a
+    //  stale page (another tab moved on) is refused, not applied elsewhere.
+    html_raw (body, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+    html_text (body, s_str (state, "csrf"));
+    html_raw (body, "\">\n<input type=\"hidden\" name=\"node\" value=\"");
+    html_text (body, s_str (state, "node"));
+    html_raw (body, "\">\n");
+}
+
+//  One input of the step. value: what to prefill (never for secrets).
+static void
+s_input (html_t *body, const char *step_type, const char *name, const char *value, const char *error,
+         int first)
+{
+    const s_field_t *f = s_field (name);
+    const char *autocomplete = f->autocomplete;
+    if (!autocomplete)
+        autocomplete = s_is (step_type, "password") ? "current-password" : "new-password";
+    html_raw (body, "<label for=\"");
+    html_text (body, name);
+    html_raw (body, "\">");
+    html_text (body, f->label ? f->label : name);
+    html_raw (body, "</label>\n<input type=\"");
+    html_raw (body, f->type);
+    html_raw (body, "\" id=\"");
+    html_text (body, name);
+    html_raw (body, "\" name=\"");
+    html_text (body, name);
+    html_raw (body, "\" autocomplete=\"");
+    html_raw (body, autocomplete);
+    html_raw (body, "\"");
+    html_raw (body, f->attrs);
+    html_raw (body, first ? " required autofocus" : " required");
+    if (error)
+        html_raw (body, " aria-invalid=\"true\"");
+    if (value && !f->secret) {
+        html_raw (body, " value=\"");
+        html_text (body, value);
+        html_raw (body, "\"");
+    }
+    html_raw (body, ">\n");
+    if (error) {
+        html_raw (body, "<p class=\"error field-error\">");
+        html_text (body, s_message (error));
+        html_raw (body, "</p>\n");
+    }
+}
+
+static void
+s_client_line (html_t *body, const json_t *q)
+{
+    const char *client = s_str (q, "client_name");
+    if (!client)
+        client = s_str (q, "client_id");
+    html_raw (body, "<p>to continue to <strong>");
+    html_text (body, client ? client : "the application");
+    html_raw (body, "</strong></p>\n");
+}
+
+//  totp_enroll: the otpauth URI as a QR code and as text, and the base32
+//  secret for manual entry (Key Uri Format of Google Authenticator).
+static void
+s_totp_enroll (html_t *body, const json_t *data)
+{
+    const char *uri = s_str (data, "otpauth_uri");
+    const char *secret = s_str (data, "secret");
+    char *svg = uri ? qr_svg (uri) : NULL;
+    if (svg) {
+        //  Markup we built from libqrencode's modules: no text of the URI in it.
+        html_raw (body, svg);
+        html_raw (body, "\n");
+        free (svg);
+    }
+    if (secret) {
+        html_raw (body, "<label>Secret</label>\n<pre id=\"totp-secret\">");
+        html_text (body, secret);
+        html_raw (body, "</pre>\n");
+    }
+    if (uri) {
+        html_raw (body, "<label>Link for authenticator apps</label>\n<pre id=\"otpauth-uri\">");
+        html_text (body, uri);
+        html_raw (body, "</pre>\n");
+    }
+}
+
+static void
+s_recovery_codes (html_t *body, const json_t *data)
+{
+    const json_t *codes = json_object_get (data, "codes");
+    if (json_is_array (codes) && json_array_size (codes) > 0) {
+        html_raw (body, "<ul class=\"codes\" id=\"recovery-codes\">\n");
+        size_t i;
+        json_t *code;
+        json_array_foreach (codes, i, code)
+        {
+            if (!json_is_string (code))
+                continue;
+            html_raw (body, "<li><code>");
+            html_text (body, json_string_value (code));
+            html_raw (body, "</code></li>\n");
+        }
+        html_raw (body, "</ul>\n");
+    } else
+        //  A reload: the codes were shown once, in the answer that made them.
+        html_raw (body, "<p>Your recovery codes were shown already and cannot be shown again.</p>\n");
+}
+
+static const char *
+s_kind_done (const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof s_kinds / sizeof s_kinds[0]; i++)
+        if (strcmp (s_kinds[i].kind, kind) == 0)
+            return s_kinds[i].done;
+    return "Done.";
+}
+
+static const char *
+s_kind_restart (const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof s_kinds / sizeof s_kinds[0]; i++)
+        if (strcmp (s_kinds[i].kind, kind) == 0)
+            return s_kinds[i].restart;
+    return NULL;
+}
+
+static void
+s_link (html_t *body, gw_req_t *req, const char *path, const char *text)
+{
+    char url[2048];
+    if (pages_url (req, path, url, sizeof url) != 0)
+        return;
+    html_raw (body, "<p><a href=\"");
+    html_text (body, url);
+    html_raw (body, "\">");
+    html_text (body, text);
+    html_raw (body, "</a></p>\n");
+}
+
+//  Renders the step of v->state, or the end of the flow. Returns the status.
+static int
+s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
+{
+    const json_t *state = v->state;
+    const json_t *step = json_object_get (state, "step");
+    const char *status = s_str (state, "status");
+    const char *kind = s_str (state, "kind");
+    const char *type = s_str (step, "type");
+    const json_t *data = json_object_get (step, "data");
+    int login = s_is (kind, "login");
+    int ended =
+        s_is (status, "succeeded") || s_is (status, "failed") || s_is (type, "done") || s_is (type, "failed");
+    pages_opts_t opts = {.form_action = v->form_action, .headers = headers};
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n");
+    const char *title;
+
+    if (ended) {
+        int failed = s_is (status, "failed") || s_is (type, "failed");
+        title = failed ? "This did not work" : login ? "Signed in" : "Done";
+        html_raw (&body, "<h1>");
+        html_text (&body, title);
+        html_raw (&body, "</h1>\n");
+        //  Recovery codes made by the very submit that ended the flow are
+        //  shown now or never (proto/ops.md: only in that answer).
+        if (!failed && json_is_array (json_object_get (data, "codes")))
+            s_recovery_codes (&body, data);
+        if (failed) {
+            s_error_line (&body, "Too many failed attempts, or the attempt was refused. Please start again.");
+            const char *restart = s_kind_restart (kind);
+            if (restart)
+                s_link (&body, req, restart, "Start again");
+            else
+                html_raw (&body, "<p>Go back to the application and sign in again.</p>\n");
+            pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
+        } else if (login) {
+            //  docs/flows.md: a login completed through an action token
+            //  elsewhere has no session yet; this browser, which holds the
+            //  flow handle, gets it with its next flow.submit.
+            html_raw (&body, "<p id=\"done\">");
+            html_text (&body, s_kind_done (kind));
+            html_raw (&body, "</p>\n");
+            if (v->q)
+                s_client_line (&body, v->q);
+            s_form_open (&body, req, v->path, state);
+            html_raw (&body, "<button type=\"submit\" id=\"continue\">Continue</button>\n</form>\n");
+        } else {
+            html_raw (&body, "<p id=\"done\">");
+            html_text (&body, s_kind_done (kind));
+            html_raw (&body, "</p>\n");
+            pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
+        }
+        html_raw (&body, "</main>");
+        int rc = pages_send (req, 200, title, &body, &opts);
+        html_free (&body);
+        return rc;
+    }
+
+    const s_step_t *def = s_step (type);
+    if (!def) {
+        html_free (&body);
+        log_error ("flow step of unknown type %s", type ? type : "(none)");
+        return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
+    }
+    title = def->title;
+    const char *lead = def->lead;
+    if (login && s_is (type, "identify")) {
+        //  A login that starts with the identifier (a magic link, say) is
+        //  still a sign-in; the recovery wording would mislead.
+        title = "Sign in";
+        lead = "Enter the email address or username of your account.";
+    }
+    html_raw (&body, "<h1>");
+    html_text (&body, title);
+    html_raw (&body, "</h1>\n");
+    if (login && v->q)
+        s_client_line (&body, v->q);
+    if (lead) {
+        html_raw (&body, "<p>");
+        html_text (&body, lead);
+        html_raw (&body, "</p>\n");
+    }
+    const char *hint = s_str (data, "email_hint");
+    if (s_is (type, "email_code") || s_is (type, "magic_link_sent")) {
+        html_raw (&body, s_is (type, "email_code") ? "<p>We sent a code to <strong id=\"email-hint\">"
+                                                   : "<p>We sent a link to <strong id=\"email-hint\">");
+        html_text (&body, hint ? hint : "your email address");
+        html_raw (&body, s_is (type, "email_code")
+                             ? "</strong>. Enter it below.</p>\n"
+                             : "</strong>. Open it to continue; this page updates by itself.</p>\n");
+    }
+    const char *error = s_str (step, "error");
+    if (error)
+        s_error_line (&body, s_message (error));
+    const json_t *left = json_object_get (step, "attempts_left");
+    if (error && json_is_integer (left) && !s_is (error, "login_failed") && !s_is (error, "throttled")) {
+        char line[96];
+        snprintf (line, sizeof line, "<p><small>Attempts left: %lld</small></p>\n",
+                  (long long)json_integer_value (left));
+        html_raw (&body, line);
+    }
+    if (s_is (type, "totp_enroll"))
+        s_totp_enroll (&body, data);
+    else if (s_is (type, "recovery_codes"))
+        s_recovery_codes (&body, data);
+
+    if (def->button) {
+        s_form_open (&body, req, v->path, state);
+        const json_t *fields = json_object_get (step, "fields");
+        if (!json_is_array (fields))
+            fields = NULL;
+        const json_t *field_errors = json_object_get (step, "field_errors");
+        //  recovery_codes takes no input: its button says the codes are kept.
+        size_t count = s_is (type, "recovery_codes") ? 0 : fields ? json_array_size (fields) : 4;
+        int rendered = 0;
+        for (size_t i = 0; i < count; i++) {
+            const char *name = fields ? json_string_value (json_array_get (fields, i)) : def->fields[i];
+            if (!name)
+                continue;
+            //  What was typed stays (secrets excepted); OpenID Connect Core
+            //  §3.1.2.1 login_hint prefills the username of a login.
+            const char *value = v->typed ? form_get (v->typed, name, 0) : NULL;
+            if (!value && s_is (name, "username"))
+                value = s_str (state, "login_hint");
+            s_input (&body, type, name, value, s_str (field_errors, name), !rendered);
+            rendered++;
+        }
+        html_raw (&body, "<button type=\"submit\" id=\"");
+        html_raw (&body, s_is (type, "password") ? "sign-in" : "submit");
+        html_raw (&body, "\">");
+        html_text (&body, def->button);
+        html_raw (&body, "</button>\n</form>\n");
+    } else
+        opts.refresh = 3;
+    if ((s_is (type, "identify") && !login) || (s_is (type, "password") && !login))
+        s_link (&body, req, "/register", "Create an account");
+    if (s_is (type, "password"))
+        s_link (&body, req, "/recover", "Forgot your password?");
+    html_raw (&body, "</main>");
+    //  A failed attempt is answered 200 like the first rendering: the page
+    //  is the answer, and the status says nothing an observer could use.
+    int rc = pages_send (req, 200, title, &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  Shows state on the page at path: loads the authorization request of a
+//  login flow (its client's name and CSP origin), sends the consent and
+//  account pages' flows to their pages. Returns the status.
+static int
+s_show (gw_req_t *req, const char *path, const json_t *state, const form_t *typed, pages_headers_t *headers)
+{
+    const char *status = s_str (state, "status");
+    if (s_is (status, "expired"))
+        return s_flow_expired (req, headers);
+    const char *purpose = s_str (state, "purpose");
+    if (s_is (purpose, "consent") || s_is (purpose, "select_account")) {
+        char url[2048];
+        if (pages_url (req, s_is (purpose, "consent") ? "/consent" : "/select-account", url, sizeof url) != 0)
+            return pages_error (req, 500, "Error", "The issuer is too long.", headers);
+        return pages_redirect (req, 303, url, headers);
+    }
+    s_view_t v = {.path = path, .state = state, .typed = typed};
+    json_t *reply = NULL;
+    char form_action[512] = "";
+    const char *request_id = s_str (state, "request_id");
+    if (s_is (s_str (state, "kind"), "login") && request_id) {
+        json_t *body = json_pack ("{s:s}", "request_id", request_id);
+        int rc = s_call (req, "token.request_get", body, &reply, headers);
+        json_decref (body);
+        if (rc != 0)
+            return req->status;
+        v.q = json_object_get (reply, "request");
+        if (!json_is_object (v.q)) {
+            json_decref (reply);
+            return s_unexpected (req, "token.request_get", headers);
+        }
+        //  The POST of this page may end in a redirect to the client: CSP
+        //  form-action must allow its origin (CSP3 §6.3.1 follows redirects).
+        authz_form_action (v.q, form_action, sizeof form_action);
+        v.form_action = form_action[0] ? form_action : NULL;
+    }
+    s_render (req, &v, headers);
+    json_decref (reply);
+    return req->status;
+}
+
+//  ---------------------------------------------------------------------------
+//  The flow page: GET and POST /login and /flow
+
+static int
+s_page_get (gw_req_t *req, const char *path)
+{
+    pages_headers_t headers = {.count = 0};
+    char handle[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_FLOW, handle, sizeof handle) != 0)
+        return s_flow_expired (req, &headers);
+    json_t *state = NULL;
+    if (s_get (req, handle, &state, &headers) != 0)
+        return req->status;
+    s_show (req, path, state, NULL, &headers);
+    json_decref (state);
+    return req->status;
+}
+
+//  A login flow that issued a session (state.result): the SSO cookie, then
+//  back into the authorization request, exactly as a password login always
+//  did (authorize.c decides consent and the code).
+static int
+s_login_succeeded (gw_req_t *req, const json_t *state, pages_headers_t *headers)
+{
+    const json_t *result = json_object_get (state, "result");
+    const char *session = s_str (result, "session");
+    const char *request_id = s_str (state, "request_id");
+    if (!session || strlen (session) > PAGES_MAX_COOKIE || !request_id || !s_str (result, "sub"))
+        return s_unexpected (req, "flow.submit", headers);
+    //  The SSO session: its cookie lives as long as the session does.
+    json_t *expires = json_object_get (result, "expires_at");
+    long max_age = json_is_integer (expires) ? (long)(json_integer_value (expires) - (json_int_t)time (NULL))
+                                             : req->gw->cfg->session_ttl;
+    if (max_age > req->gw->cfg->session_ttl)
+        max_age = req->gw->cfg->session_ttl;
+    pages_set_cookie (headers, req, COOKIE_SESSION, session, max_age > 0 ? max_age : 0);
+    pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
+
+    json_t *body = json_pack ("{s:s}", "request_id", request_id);
+    json_t *reply = NULL;
+    int rc = s_call (req, "token.request_get", body, &reply, headers);
+    json_decref (body);
+    if (rc == 0) {
+        const json_t *q = json_object_get (reply, "request");
+        if (json_is_object (q))
+            authz_continue (req, q, result, session, 1, headers);
+        else
+            s_unexpected (req, "token.request_get", headers);
+    }
+    json_decref (reply);
+    return req->status;
+}
+
+//  The input of a step: the fields the step names (proto/ops.md
+//  step.fields), or every field but csrf and node when it names none.
+static json_t *
+s_input_of (const form_t *form, const json_t *step)
+{
+    json_t *input = json_object ();
+    if (!input)
+        return NULL;
+    const json_t *fields = json_object_get (step, "fields");
+    if (json_is_array (fields)) {
+        size_t i;
+        json_t *name;
+        json_array_foreach (fields, i, name)
+        {
+            const char *value = json_is_string (name) ? form_get (form, json_string_value (name), 0) : NULL;
+            if (value)
+                json_object_set_new (input, json_string_value (name), json_string (value));
+        }
+    } else
+        for (size_t i = 0; i < form_count (form); i++) {
+            const char *name = form_name_at (form, i);
+            if (name && !s_is (name, "csrf") && !s_is (name, "node") && form_value_at (form, i))
+                json_object_set_new (input, name, json_string (form_value_at (form, i)));
+        }
+    return input;
+}
+
+static int
+s_page_post (gw_req_t *req, const char *path)
+{
+    pages_headers_t headers = {.count = 0};
+    form_t *form = s_read_form (req);
+    if (!form)
+        return req->status;
+    char handle[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_FLOW, handle, sizeof handle) != 0) {
+        form_destroy (&form);
+        return s_flow_expired (req, &headers);
+    }
+    //  The current step: which fields it takes, and its node when the form
+    //  has none (POST /login with username, password and csrf only).
+    json_t *current = NULL;
+    if (s_get (req, handle, &current, &headers) != 0) {
+        form_destroy (&form);
+        return req->status;
+    }
+    const char *csrf = form_get (form, "csrf", 0);
+    const char *node = form_get (form, "node", 0);
+    if (!node)
+        node = s_str (current, "node");
+    json_t *input = s_input_of (form, json_object_get (current, "step"));
+    json_t *body = input
+                       ? json_pack ("{s:s,s:s,s:s,s:O,s:s}", "flow", handle, "csrf", csrf ? csrf : "", "node",
+                                    node ? node : "", "input", input, "client_ip", s_client_ip (req))
+                       : NULL;
+    if (!body) {
+        s_wipe_strings (input);
+        json_decref (input);
+        json_decref (current);
+        form_destroy (&form);
+        return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+    }
+    json_t *state = NULL;
+    bus_error_t error;
+    int rc = http_bus_call (req, "flow.submit", body, &state, &error);
+    s_wipe_strings (input);
+    json_decref (input);
+    json_decref (body);
+    if (rc != 0) {
+        if (error.err == OST_ERR_LOGIN_FAILED) {
+            //  The same page with the one message, whatever the cause.
+            json_object_set_new (json_object_get (current, "step"), "error", json_string ("login_failed"));
+            s_show (req, path, current, form, &headers);
+        } else if (error.err == OST_ERR_INVALID_FLOW)
+            s_flow_expired (req, &headers);
+        else
+            pages_bus_error (req, &error, &headers);
+    } else if (!json_is_object (json_object_get (state, "step")))
+        s_unexpected (req, "flow.submit", &headers);
+    else if (s_is (s_str (state, "kind"), "login") && json_is_object (json_object_get (state, "result")))
+        s_login_succeeded (req, state, &headers);
+    else
+        s_show (req, path, state, form, &headers);
+    if (state)
+        //  The result's session handle is in there.
+        s_wipe_strings (json_object_get (state, "result"));
+    json_decref (state);
+    json_decref (current);
+    form_destroy (&form);
+    return req->status;
+}
+
+int
+login_get (gw_req_t *req)
+{
+    return s_page_get (req, "/login");
+}
+
+int
+login_post (gw_req_t *req)
+{
+    return s_page_post (req, "/login");
+}
+
+int
+flow_get (gw_req_t *req)
+{
+    return s_page_get (req, "/flow");
+}
+
+int
+flow_post (gw_req_t *req)
+{
+    return s_page_post (req, "/flow");
+}
+
+//  ---------------------------------------------------------------------------
+//  Start pages
+
+//  A page that needs the SSO session, opened without one: says so, with a
+//  way to sign in (the demo relying party, in development mode only: in
+//  production, signing in always starts at an application).
+static int
+s_sign_in_first (gw_req_t *req, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Sign in first</h1>\n");
+    s_error_line (&body, "You need to be signed in to do this.");
+    if (strcmp (req->gw->cfg->mode, "development") == 0)
+        s_link (&body, req, "/demo", "Sign in");
+    else
+        html_raw (&body, "<p>Sign in through an application that uses this account, then open this page "
+                         "again.</p>\n");
+    html_raw (&body, "</main>");
+    pages_opts_t opts = {.headers = headers};
+    //  OpenID Connect Core §3.1.2.6 login_required is a 400 in our error
+    //  table; never a redirect.
+    int rc = pages_send (req, 400, "Sign in first", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  flow.start of flow name (with the SSO session when need_session), the
+//  flow cookie, and a 303 to /flow.
+static int
+s_start (gw_req_t *req, const char *name, int need_session)
+{
+    pages_headers_t headers = {.count = 0};
+    char session[PAGES_MAX_COOKIE + 1];
+    int has_session = pages_get_cookie (req, COOKIE_SESSION, session, sizeof session) == 0;
+    if (need_session && !has_session)
+        return s_sign_in_first (req, &headers);
+    json_t *body = json_pack ("{s:s,s:s}", "flow", name, "client_ip", s_client_ip (req));
+    if (body && need_session)
+        json_object_set_new (body, "session", json_string (session));
+    if (!body)
+        return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+    json_t *state = NULL;
+    bus_error_t error;
+    int rc = http_bus_call (req, "flow.start", body, &state, &error);
+    json_decref (body);
+    if (rc != 0) {
+        if (error.err == OST_ERR_LOGIN_REQUIRED) {
+            //  The session expired or was revoked: its cookie goes too.
+            pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
+            return s_sign_in_first (req, &headers);
+        }
+        return pages_bus_error (req, &error, &headers);
+    }
+    const char *flow = s_str (state, "flow");
+    if (!flow || strlen (flow) > PAGES_MAX_COOKIE) {
+        json_decref (state);
+        return s_unexpected (req, "flow.start", &headers);
+    }
+    json_int_t expires_at = json_integer_value (json_object_get (state, "expires_at"));
+    long max_age = (long)(expires_at - (json_int_t)time (NULL));
+    pages_set_cookie (&headers, req, COOKIE_FLOW, flow, max_age > 0 ? max_age : 60);
+    json_decref (state);
+    char url[2048];
+    if (pages_url (req, "/flow", url, sizeof url) != 0)
+        return pages_error (req, 500, "Error", "The issuer is too long.", &headers);
+    //  RFC 9110 §15.4.4: 303 makes the browser GET the flow's page.
+    return pages_redirect (req, 303, url, &headers);
+}
+
+int
+register_get (gw_req_t *req)
+{
+    return s_start (req, "registration", 0);
+}
+
+int
+recover_get (gw_req_t *req)
+{
+    return s_start (req, "recovery", 0);
+}
+
+int
+verify_email_get (gw_req_t *req)
+{
+    return s_start (req, "verify-email", 1);
+}
+
+int
+account_totp_get (gw_req_t *req)
+{
+    return s_start (req, "totp-enrollment", 1);
+}

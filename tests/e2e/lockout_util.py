@@ -1,0 +1,90 @@
+"""Helpers of the lockout and settings tests (issue 6, "Lockout"): runtime
+settings changed through `ostiaryctl settings` and always restored, SQL on the
+flow database for what only it can show (counters), and one login attempt
+over HTTP, /authorize → /login → POST."""
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from oidc import Browser, auth_params, pkce
+
+DEFAULTS = {"lockout_threshold": 5, "lockout_seconds": 900, "address_threshold": 50,
+            "address_window_seconds": 300}
+
+
+def psql(stack, sql):
+    conninfo = stack.env.get("OSTIARY_DB_FLOW")
+    if not conninfo or not shutil.which("psql"):
+        pytest.skip("no conninfo of the flow database or no psql")
+    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout.strip()
+
+
+def clear_address_counters(stack):
+    """Every test logs in from 127.0.0.1: the address counter must not carry
+    one test's failures into the next."""
+    psql(stack, "DELETE FROM flow.lockout_addresses")
+
+
+class Settings:
+    """Changes settings for one test; restore() puts every one back."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.changed = set()
+
+    def set(self, name, value):
+        r = self.stack.ctl("settings", "set", name, value)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        self.changed.add(name)
+
+    def restore(self):
+        for name in sorted(self.changed):
+            r = self.stack.ctl("settings", "reset", name)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+        self.changed.clear()
+
+
+@pytest.fixture
+def settings(stack):
+    s = Settings(stack)
+    try:
+        yield s
+    finally:
+        s.restore()
+        clear_address_counters(stack)
+
+
+def audit(stack, **filters):
+    r = stack.ctl("call", "flow.audit_list", json.dumps({"limit": 500, **filters}))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return json.loads(r.stdout)["events"]
+
+
+def attempt(stack, client, username, password):
+    """One login over HTTP in a fresh browser: (logged in?, seconds the POST
+    took, the response)."""
+    client_id, _, redirect_uri = client
+    b = Browser(stack)
+    try:
+        _, challenge = pkce()
+        r = b.authorize(auth_params(client_id, redirect_uri, code_challenge=challenge,
+                                    code_challenge_method="S256"))
+        page = b.login_page(r)
+        t0 = time.perf_counter()
+        r = b.submit(page, username=username, password=password)
+        elapsed = time.perf_counter() - t0
+        logged_in = b.session_cookie() is not None
+        if logged_in:
+            assert r.status_code in (302, 303), r.status_code
+        else:
+            assert r.status_code == 200, (r.status_code, r.text[:500])
+        return logged_in, elapsed, r
+    finally:
+        b.close()

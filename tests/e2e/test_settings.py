@@ -1,0 +1,112 @@
+"""Runtime settings of flow-svc (issue 6, "Lockout"): `ostiaryctl settings
+list|get|set|reset` over flow.settings_list and flow.settings_set, bounds
+checked, every change a settings_set audit event, and a change reaching every
+flow-svc replica within SETTINGS_REFRESH_SECONDS; flow.audit_list."""
+
+import json
+import time
+
+from lockout_util import DEFAULTS, attempt, audit, clear_address_counters, settings  # noqa: F401
+from oidc import PASSWORD, make_client, make_user
+
+REFRESH_SECONDS = 5
+
+
+def listed(stack):
+    r = stack.ctl("settings", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    return {s["name"]: s for s in json.loads(r.stdout)}
+
+
+def get(stack, name):
+    r = stack.ctl("settings", "get", name)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def test_list_shows_every_setting_with_default_bounds_and_description(stack):
+    out = listed(stack)
+    assert set(out) == set(DEFAULTS)
+    for name, default in DEFAULTS.items():
+        s = out[name]
+        assert s["value"] == s["default"] == default, s
+        assert s["min"] >= 1 and s["min"] <= default <= s["max"], s
+        assert s["description"]
+    table = stack.ctl("settings", "list")
+    assert table.returncode == 0 and "lockout_threshold" in table.stdout
+
+
+def test_set_get_and_reset_round_trip_and_are_audited(stack, settings):
+    before = audit(stack, kind="settings_set")
+    settings.set("lockout_seconds", 60)
+    assert get(stack, "lockout_seconds") == 60
+    assert listed(stack)["lockout_seconds"]["value"] == 60
+    r = stack.ctl("settings", "reset", "lockout_seconds")
+    assert r.returncode == 0, r.stderr
+    assert get(stack, "lockout_seconds") == DEFAULTS["lockout_seconds"]
+    events = audit(stack, kind="settings_set")
+    new = events[:len(events) - len(before)]
+    # Newest first: the reset, then the set.
+    assert [e["detail"] for e in new] == [
+        {"name": "lockout_seconds", "value": None, "effective": DEFAULTS["lockout_seconds"]},
+        {"name": "lockout_seconds", "value": 60, "effective": 60},
+    ]
+
+
+def test_bad_names_and_values_are_usage_errors_and_change_nothing(stack):
+    for args in (("set", "no_such_setting", "3"), ("set", "lockout_threshold", "0"),
+                 ("set", "lockout_threshold", "1001"), ("set", "lockout_threshold", "3x"),
+                 ("set", "lockout_threshold", ""), ("get", "no_such_setting"),
+                 ("reset", "no_such_setting"), ("set", "lockout_threshold"), ("frobnicate",)):
+        r = stack.ctl("settings", *args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr, args
+    assert get(stack, "lockout_threshold") == DEFAULTS["lockout_threshold"]
+    # The op itself: value is required (null means the default), integers only.
+    for body in ({"name": "lockout_threshold"}, {"name": "lockout_threshold", "value": "3"},
+                 {"name": "lockout_threshold", "value": 2.5}, {"value": 3}):
+        r = stack.ctl("call", "flow.settings_set", json.dumps(body))
+        assert r.returncode == 1 and json.loads(r.stdout)["error"] == "invalid_request", body
+
+
+def test_audit_list_filters_and_bounds_its_limit(stack, settings):
+    settings.set("address_window_seconds", 120)
+    events = audit(stack, kind="settings_set")
+    assert events and all(e["kind"] == "settings_set" for e in events)
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids, reverse=True)
+    assert {"id", "at", "kind", "sub", "client_ip", "detail"} <= set(events[0])
+    r = stack.ctl("call", "flow.audit_list", json.dumps({"kind": "settings_set", "limit": 1}))
+    assert r.returncode == 0 and len(json.loads(r.stdout)["events"]) == 1
+    for limit in (0, 501, "5"):
+        r = stack.ctl("call", "flow.audit_list", json.dumps({"limit": limit}))
+        assert r.returncode == 1 and json.loads(r.stdout)["error"] == "invalid_request", limit
+
+
+def test_a_change_reaches_every_replica_within_the_refresh_period(stack, settings):
+    client = make_client(stack)
+    clear_address_counters(stack)
+    settings.set("address_threshold", 1000000)
+    extra = stack.start("flow")
+    try:
+        deadline = time.monotonic() + 15
+        while len(stack.instances("flow")) < 2 or stack.ctl("ready", "flow").returncode != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        # Both replicas serve logins (their threads read the settings).
+        for _ in range(4):
+            username, _ = make_user(stack)
+            assert attempt(stack, client, username, PASSWORD)[0]
+        settings.set("lockout_threshold", 2)
+        time.sleep(REFRESH_SECONDS + 0.5)
+        # Whichever replica answers, the new threshold is in force: the
+        # second failure locks, and the right password is refused after it.
+        for _ in range(3):
+            username, sub = make_user(stack)
+            assert not attempt(stack, client, username, "wrong password")[0]
+            assert not attempt(stack, client, username, "wrong password")[0]
+            assert not attempt(stack, client, username, PASSWORD)[0]
+            events = audit(stack, kind="lockout", sub=sub)
+            assert len(events) == 1 and events[0]["detail"]["threshold"] == 2
+    finally:
+        extra.stop()
