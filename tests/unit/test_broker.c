@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "broker.h"
@@ -32,8 +33,11 @@ s_setup (void **state)
 {
     fixture_t *f = calloc (1, sizeof *f);
     snprintf (f->endpoint, sizeof f->endpoint, "inproc://broker-test-%d", ++s_counter);
-    broker_cfg_t cfg = {
-        .endpoint = f->endpoint, .heartbeat_ms = HB, .liveness = s_liveness, .queue_max = 2, .max_msg = 65536};
+    broker_cfg_t cfg = {.endpoint = f->endpoint,
+                        .heartbeat_ms = HB,
+                        .liveness = s_liveness,
+                        .queue_max = 2,
+                        .max_msg = 65536};
     f->broker = broker_new (&cfg);
     assert_non_null (f->broker);
     f->client = bus_client_new (f->endpoint, 65536);
@@ -303,6 +307,31 @@ test_dead_worker_fails_only_its_request_in_flight (void **state)
     zsock_destroy (&raw);
 }
 
+//  A worker whose connection closed without a DISCONNECT (SIGKILL) is known
+//  at the broker's next send to it (ZMQ_ROUTER_MANDATORY), not after its
+//  missed heartbeats (50 here): the next request goes to a live worker.
+static void
+test_worker_gone_without_goodbye_is_skipped_at_once (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "token");
+    assert_true (s_wait_ready (f, "token", 1, 1000));
+    zsock_destroy (&raw);
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_non_null (worker);
+    json_t *body = json_pack ("{s:s}", "after", "kill");
+    int64_t start = bus_now_ms ();
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.health", body, 2000, &result, &error), 0);
+    assert_true (json_equal (json_object_get (result, "echo"), body));
+    //  Far less than the 5 s the dead worker's heartbeats would take.
+    assert_true (bus_now_ms () - start < 1500);
+    json_decref (result);
+    json_decref (body);
+    bus_worker_destroy (&worker);
+}
+
 static void
 test_slow_worker_gets_deadline_exceeded_and_stale_reply_is_dropped (void **state)
 {
@@ -435,7 +464,7 @@ test_worker_reconnects_after_broker_restart (void **state)
 static void
 test_broker_refuses_second_bind_of_endpoint (void **state)
 {
-    (void) state;
+    (void)state;
     broker_cfg_t cfg = {.endpoint = "tcp://127.0.0.1:1"};
     //  Port 1 needs privileges we drop in production; as root it may bind, so
     //  use an endpoint that is malformed instead.
@@ -478,6 +507,8 @@ main (void)
 #define T(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
     const struct CMUnitTest tests[] = {
         T (test_broker_routes_request_to_worker_and_back),
+        cmocka_unit_test_setup_teardown (test_worker_gone_without_goodbye_is_skipped_at_once, s_setup_patient,
+                                         s_teardown),
         T (test_error_reply_travels_as_data),
         T (test_mmi_service_reports_live_workers),
         T (test_no_worker_is_temporarily_unavailable_before_deadline),
