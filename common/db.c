@@ -282,6 +282,15 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
     return s_finish (self, res, before, name, result);
 }
 
+db_status_t
+db_exec_logged (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result)
+{
+    db_status_t st = db_exec (self, name, nparams, params, result);
+    if (st != DB_OK)
+        log_error ("%s: %s", name ? name : "db", db_status_name (st));
+    return st;
+}
+
 //  1 when sql is a single word (ROLLBACK, BEGIN …) with optional blanks and
 //  semicolon around it.
 static int

@@ -8,12 +8,12 @@
 #include <libpq-fe.h>
 
 typedef enum {
-    DB_OK = 0,          //  the statement ran (rows may be zero)
-    DB_NOT_FOUND,       //  a single-row lookup found nothing (set by callers)
-    DB_CONFLICT,        //  23xxx integrity violation (unique, foreign key, check)
-    DB_RETRY,           //  40001 serialization failure, 40P01 deadlock: safe to retry the transaction
-    DB_UNAVAILABLE,     //  connection lost, 08xxx, 57Pxx, 53xxx: the database is not usable now
-    DB_ERROR,           //  anything else: a bug or bad data; logged with the request id
+    DB_OK = 0,      //  the statement ran (rows may be zero)
+    DB_NOT_FOUND,   //  a single-row lookup found nothing (set by callers)
+    DB_CONFLICT,    //  23xxx integrity violation (unique, foreign key, check)
+    DB_RETRY,       //  40001 serialization failure, 40P01 deadlock: safe to retry the transaction
+    DB_UNAVAILABLE, //  connection lost, 08xxx, 57Pxx, 53xxx: the database is not usable now
+    DB_ERROR,       //  anything else: a bug or bad data; logged with the request id
 } db_status_t;
 
 typedef struct _db_t db_t;
@@ -46,6 +46,10 @@ OST_WUR int db_prepare_all (db_t *self, const db_stmt_t *stmts, size_t count);
 //  return DB_UNAVAILABLE until the caller sends ROLLBACK (or BEGIN) through
 //  db_exec_sql, so no half of a transaction runs in autocommit.
 db_status_t db_exec (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result);
+//  db_exec that also logs "NAME: STATUS" at error level when the status is
+//  not DB_OK: the stores' one line of context for a failed statement.
+db_status_t db_exec_logged (db_t *self, const char *name, int nparams, const char *const *params,
+                            PGresult **result);
 //  Runs plain SQL without parameters (BEGIN, COMMIT, ROLLBACK, migrations).
 db_status_t db_exec_sql (db_t *self, const char *sql);
 //  Maps a SQLSTATE (5 characters, or NULL) to a status.

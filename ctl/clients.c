@@ -69,17 +69,10 @@ s_usage (FILE *out)
 static int
 s_call (const ctl_opts_t *opts, const char *what, const char *op, const json_t *body, json_t **result)
 {
-    *result = NULL;
-    bus_client_t *client = bus_client_new (opts->bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
-        return CTL_USAGE;
-    }
     bus_error_t error;
-    int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, &error);
-    bus_client_destroy (&client);
-    if (rc == 0)
-        return CTL_OK;
+    int rc = ctl_bus_call (opts, op, body, result, &error);
+    if (rc != CTL_ERROR_REPLY)
+        return rc;
     json_t *out = json_pack ("{s:s, s:s}", "error", error.code, "error_description", error.description);
     char *text = out ? json_dumps (out, JSON_SORT_KEYS) : NULL;
     if (text)

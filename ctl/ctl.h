@@ -7,13 +7,14 @@
 #include "bus_client.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 //  Exit codes of every command.
 enum { CTL_OK = 0, CTL_ERROR_REPLY = 1, CTL_USAGE = 2 };
 
 typedef struct {
-    const char *bus;  //  broker endpoint
-    long timeout_ms;  //  0 = the op's default
+    const char *bus; //  broker endpoint
+    long timeout_ms; //  0 = the op's default
 } ctl_opts_t;
 
 //  A command gets the words after its name (argv[0] is the command name).
@@ -23,13 +24,39 @@ typedef int (*ctl_cmd_fn) (const ctl_opts_t *opts, int argc, char **argv);
 //  (caller decrefs); on an error reply prints it (JSON on stdout, a line on
 //  stderr) and returns CTL_ERROR_REPLY; CTL_USAGE when the bus cannot be used.
 int ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result);
+//  Calls op with body (not consumed) over a fresh client, printing nothing
+//  but a line when the bus cannot be used: CTL_OK with *result (caller
+//  decrefs), CTL_ERROR_REPLY with *error filled, or CTL_USAGE.
+int ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result,
+                  bus_error_t *error);
+//  Calls op with body (not consumed) for a command family whose messages
+//  start "ostiaryctl: FAMILY: ". On an error reply prints one line on stderr
+//  (no JSON) and returns CTL_USAGE for invalid_request (the input was
+//  refused), CTL_ERROR_REPLY for the rest; CTL_USAGE when the bus cannot be used.
+int ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, const json_t *body,
+                     json_t **result);
+//  Prints "ostiaryctl: FAMILY: WHAT[: DETAIL]" on stderr; returns CTL_USAGE.
+int ctl_bad (const char *family, const char *what, const char *detail);
 //  Prints a JSON value, indented, with sorted keys.
 void ctl_print_json (const json_t *value);
 
+//  One subcommand of a command family.
+typedef struct {
+    const char *name;
+    ctl_cmd_fn fn;
+} ctl_subcmd_t;
+
+//  Runs the subcommand argv[1] of family from cmds (it gets argc - 1 words
+//  from argv + 1); `--help` or `help` prints usage on stdout; no or an
+//  unknown subcommand prints usage on stderr (returned: CTL_USAGE).
+int ctl_dispatch (const ctl_opts_t *opts, const char *family, const ctl_subcmd_t *cmds, size_t ncmds,
+                  int (*usage) (FILE *out), int argc, char **argv);
+
 //  The command families (one file each).
-int ctl_keys (const ctl_opts_t *opts, int argc, char **argv); //  ctl/keys.c: keys-svc's admin socket
-int ctl_users (const ctl_opts_t *opts, int argc, char **argv); //  ctl/users.c: flow-svc's end users
+int ctl_keys (const ctl_opts_t *opts, int argc, char **argv);    //  ctl/keys.c: keys-svc's admin socket
+int ctl_users (const ctl_opts_t *opts, int argc, char **argv);   //  ctl/users.c: flow-svc's end users
 int ctl_clients (const ctl_opts_t *opts, int argc, char **argv); //  ctl/clients.c: token-svc's OAuth clients
-int ctl_settings (const ctl_opts_t *opts, int argc, char **argv); //  ctl/settings.c: flow-svc's runtime settings
+int ctl_settings (const ctl_opts_t *opts, int argc,
+                  char **argv); //  ctl/settings.c: flow-svc's runtime settings
 
 #endif

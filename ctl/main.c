@@ -78,7 +78,7 @@ ctl_print_json (const json_t *value)
 }
 
 int
-ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
+ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result, bus_error_t *error)
 {
     *result = NULL;
     bus_client_t *client = bus_client_new (opts->bus, 0);
@@ -86,17 +86,60 @@ ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **r
         fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
         return CTL_USAGE;
     }
-    bus_error_t error;
-    int rc = bus_client_call (client, op, body, (int) opts->timeout_ms, result, &error);
+    int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, error);
     bus_client_destroy (&client);
-    return rc ? s_print_error (&error) : CTL_OK;
+    return rc ? CTL_ERROR_REPLY : CTL_OK;
+}
+
+int
+ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
+{
+    bus_error_t error;
+    int rc = ctl_bus_call (opts, op, body, result, &error);
+    return rc == CTL_ERROR_REPLY ? s_print_error (&error) : rc;
+}
+
+int
+ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, const json_t *body,
+                 json_t **result)
+{
+    bus_error_t error;
+    int rc = ctl_bus_call (opts, op, body, result, &error);
+    if (rc != CTL_ERROR_REPLY)
+        return rc;
+    fprintf (stderr, "ostiaryctl: %s: %s (%s)\n", family, error.description, error.code);
+    return strcmp (error.code, "invalid_request") == 0 ? CTL_USAGE : CTL_ERROR_REPLY;
+}
+
+int
+ctl_dispatch (const ctl_opts_t *opts, const char *family, const ctl_subcmd_t *cmds, size_t ncmds,
+              int (*usage) (FILE *out), int argc, char **argv)
+{
+    if (argc < 2)
+        return usage (stderr);
+    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
+        usage (stdout);
+        return CTL_OK;
+    }
+    for (size_t k = 0; k < ncmds; k++)
+        if (!strcmp (argv[1], cmds[k].name))
+            return cmds[k].fn (opts, argc - 1, argv + 1);
+    fprintf (stderr, "ostiaryctl: %s: unknown command %s\n", family, argv[1]);
+    return usage (stderr);
+}
+
+int
+ctl_bad (const char *family, const char *what, const char *detail)
+{
+    fprintf (stderr, "ostiaryctl: %s: %s%s%s\n", family, what, detail ? ": " : "", detail ? detail : "");
+    return CTL_USAGE;
 }
 
 static int
 s_cmd_ops (const ctl_opts_t *opts, int argc, char **argv)
 {
-    (void) opts;
-    (void) argv;
+    (void)opts;
+    (void)argv;
     if (argc != 1)
         return s_usage (stderr);
     for (size_t k = 0; k < proto_op_count (); k++) {
@@ -121,7 +164,8 @@ s_cmd_ready (const ctl_opts_t *opts, int argc, char **argv)
         fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
         return CTL_USAGE;
     }
-    int ready = bus_client_service_ready (client, argv[1], opts->timeout_ms > 0 ? (int) opts->timeout_ms : 2000);
+    int ready =
+        bus_client_service_ready (client, argv[1], opts->timeout_ms > 0 ? (int)opts->timeout_ms : 2000);
     bus_client_destroy (&client);
     printf ("%s\n", ready == 1 ? "ready" : ready == 0 ? "not ready" : "no answer from the broker");
     return ready == 1 ? CTL_OK : CTL_ERROR_REPLY;
@@ -147,8 +191,7 @@ s_cmd_call (const ctl_opts_t *opts, int argc, char **argv)
                 return CTL_USAGE;
             }
             text = input;
-        }
-        else
+        } else
             text = argv[2];
     }
     if (strlen (text) > CTL_MAX_INPUT) {
@@ -160,7 +203,8 @@ s_cmd_call (const ctl_opts_t *opts, int argc, char **argv)
     json_t *body = json_loads (text, JSON_REJECT_DUPLICATES, &jerr);
     free (input);
     if (!json_is_object (body)) {
-        fprintf (stderr, "ostiaryctl: the body must be a JSON object (%s)\n", body ? "not an object" : jerr.text);
+        fprintf (stderr, "ostiaryctl: the body must be a JSON object (%s)\n",
+                 body ? "not an object" : jerr.text);
         json_decref (body);
         return CTL_USAGE;
     }
@@ -178,13 +222,8 @@ static const struct {
     const char *name;
     ctl_cmd_fn fn;
 } s_commands[] = {
-    {"call", s_cmd_call},
-    {"ready", s_cmd_ready},
-    {"ops", s_cmd_ops},
-    {"keys", ctl_keys},
-    {"users", ctl_users},
-    {"clients", ctl_clients},
-    {"settings", ctl_settings},
+    {"call", s_cmd_call}, {"ready", s_cmd_ready},   {"ops", s_cmd_ops},         {"keys", ctl_keys},
+    {"users", ctl_users}, {"clients", ctl_clients}, {"settings", ctl_settings},
 };
 
 int
@@ -198,8 +237,7 @@ main (int argc, char **argv)
         if (strcmp (argv[i], "--help") == 0) {
             s_usage (stdout);
             return CTL_OK;
-        }
-        else if (strcmp (argv[i], "--bus") == 0 && i + 1 < argc)
+        } else if (strcmp (argv[i], "--bus") == 0 && i + 1 < argc)
             opts.bus = argv[++i];
         else if (strcmp (argv[i], "--timeout") == 0 && i + 1 < argc) {
             char *end;
@@ -208,8 +246,7 @@ main (int argc, char **argv)
                 fprintf (stderr, "ostiaryctl: --timeout takes milliseconds between 1 and 600000\n");
                 return CTL_USAGE;
             }
-        }
-        else {
+        } else {
             fprintf (stderr, "ostiaryctl: unknown option %s\n", argv[i]);
             return s_usage (stderr);
         }

@@ -38,33 +38,6 @@ s_usage (FILE *out)
     return CTL_USAGE;
 }
 
-static int
-s_bad (const char *what, const char *detail)
-{
-    fprintf (stderr, "ostiaryctl: settings: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-    return CTL_USAGE;
-}
-
-//  Calls op; on an error reply prints one line on stderr and returns
-//  CTL_USAGE for invalid_request (the input was refused) or CTL_ERROR_REPLY.
-static int
-s_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
-{
-    *result = NULL;
-    bus_client_t *client = bus_client_new (opts->bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
-        return CTL_USAGE;
-    }
-    bus_error_t error;
-    int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, &error);
-    bus_client_destroy (&client);
-    if (rc == 0)
-        return CTL_OK;
-    fprintf (stderr, "ostiaryctl: settings: %s (%s)\n", error.description, error.code);
-    return strcmp (error.code, "invalid_request") == 0 ? CTL_USAGE : CTL_ERROR_REPLY;
-}
-
 //  Every setting object (flow.settings_list): a new reference, or NULL with
 //  *rc set.
 static json_t *
@@ -72,7 +45,7 @@ s_fetch (const ctl_opts_t *opts, int *rc)
 {
     json_t *body = json_object ();
     json_t *result = NULL;
-    *rc = body ? s_call (opts, "flow.settings_list", body, &result) : CTL_USAGE;
+    *rc = body ? ctl_call_family (opts, "settings", "flow.settings_list", body, &result) : CTL_USAGE;
     json_decref (body);
     json_t *list = json_object_get (result, "settings");
     if (*rc == CTL_OK && !json_is_array (list)) {
@@ -93,7 +66,7 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
         if (!strcmp (argv[i], "--json"))
             as_json = 1;
         else
-            return s_bad ("unknown option", argv[i]);
+            return ctl_bad ("settings", "unknown option", argv[i]);
     }
     int rc;
     json_t *list = s_fetch (opts, &rc);
@@ -142,7 +115,7 @@ s_get (const ctl_opts_t *opts, int argc, char **argv)
     if (found)
         printf ("%" JSON_INTEGER_FORMAT "\n", json_integer_value (json_object_get (found, "value")));
     else
-        rc = s_bad ("no such setting (see `ostiaryctl settings list`)", argv[1]);
+        rc = ctl_bad ("settings", "no such setting (see `ostiaryctl settings list`)", argv[1]);
     json_decref (list);
     return rc;
 }
@@ -153,9 +126,9 @@ s_store (const ctl_opts_t *opts, const char *name, json_t *value)
 {
     json_t *body = json_pack ("{s:s, s:o}", "name", name, "value", value);
     if (!body)
-        return s_bad ("the name is not UTF-8 text", NULL);
+        return ctl_bad ("settings", "the name is not UTF-8 text", NULL);
     json_t *result = NULL;
-    int rc = s_call (opts, "flow.settings_set", body, &result);
+    int rc = ctl_call_family (opts, "settings", "flow.settings_set", body, &result);
     json_decref (body);
     if (rc == CTL_OK)
         printf ("%s = %" JSON_INTEGER_FORMAT "%s\n", name,
@@ -179,7 +152,7 @@ s_set (const ctl_opts_t *opts, int argc, char **argv)
     char *end = NULL;
     long long value = strtoll (argv[2], &end, 10);
     if (!*argv[2] || *end || errno == ERANGE)
-        return s_bad ("VALUE must be an integer", argv[2]);
+        return ctl_bad ("settings", "VALUE must be an integer", argv[2]);
     return s_store (opts, argv[1], json_integer ((json_int_t)value));
 }
 
@@ -192,10 +165,7 @@ s_reset (const ctl_opts_t *opts, int argc, char **argv)
 }
 
 //  The subcommand table.
-static const struct {
-    const char *name;
-    ctl_cmd_fn fn;
-} s_commands[] = {
+static const ctl_subcmd_t s_commands[] = {
     {"list", s_list},
     {"get", s_get},
     {"set", s_set},
@@ -205,15 +175,6 @@ static const struct {
 int
 ctl_settings (const ctl_opts_t *opts, int argc, char **argv)
 {
-    if (argc < 2)
-        return s_usage (stderr);
-    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
-        s_usage (stdout);
-        return CTL_OK;
-    }
-    for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
-        if (!strcmp (argv[1], s_commands[k].name))
-            return s_commands[k].fn (opts, argc - 1, argv + 1);
-    fprintf (stderr, "ostiaryctl: settings: unknown command %s\n", argv[1]);
-    return s_usage (stderr);
+    return ctl_dispatch (opts, "settings", s_commands, sizeof s_commands / sizeof s_commands[0], s_usage,
+                         argc, argv);
 }

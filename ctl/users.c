@@ -62,33 +62,6 @@ s_usage (FILE *out)
     return CTL_USAGE;
 }
 
-static int
-s_bad (const char *what, const char *detail)
-{
-    fprintf (stderr, "ostiaryctl: users: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-    return CTL_USAGE;
-}
-
-//  Calls op; on an error reply prints one line on stderr and returns
-//  CTL_USAGE for invalid_request (the input was refused) or CTL_ERROR_REPLY.
-static int
-s_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result)
-{
-    *result = NULL;
-    bus_client_t *client = bus_client_new (opts->bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
-        return CTL_USAGE;
-    }
-    bus_error_t error;
-    int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, &error);
-    bus_client_destroy (&client);
-    if (rc == 0)
-        return CTL_OK;
-    fprintf (stderr, "ostiaryctl: users: %s (%s)\n", error.description, error.code);
-    return strcmp (error.code, "invalid_request") == 0 ? CTL_USAGE : CTL_ERROR_REPLY;
-}
-
 //  ------------------------------------------------------------------ passwords
 
 //  Reads one line from standard input into buf (size PASSWORD_MAX + 2),
@@ -111,7 +84,7 @@ s_read_password (char *buf, size_t size)
         fprintf (stderr, "\n");
     }
     if (!line) {
-        s_bad ("no password on standard input", NULL);
+        ctl_bad ("users", "no password on standard input", NULL);
         return -1;
     }
     size_t len = strlen (buf);
@@ -124,11 +97,11 @@ s_read_password (char *buf, size_t size)
     //  rather than cut short.
     if ((!complete && !feof (stdin)) || len > PASSWORD_MAX) {
         secure_wipe (buf, size);
-        s_bad ("the password is longer than 1024 bytes", NULL);
+        ctl_bad ("users", "the password is longer than 1024 bytes", NULL);
         return -1;
     }
     if (len == 0) {
-        s_bad ("the password on standard input is empty", NULL);
+        ctl_bad ("users", "the password on standard input is empty", NULL);
         return -1;
     }
     return (long)len;
@@ -149,7 +122,7 @@ s_set_password (json_t *body, s_pw_mode_t mode, const char *arg)
     }
     int rc = json_object_set_new (body, "password", json_string (pw)) == 0 ? 0 : CTL_USAGE;
     if (rc)
-        s_bad ("the password must be UTF-8 text", NULL);
+        ctl_bad ("users", "the password must be UTF-8 text", NULL);
     secure_wipe (buf, sizeof buf);
     return rc;
 }
@@ -216,12 +189,12 @@ s_password_option (int argc, char **argv, int *i, s_pw_mode_t *mode, const char 
     else
         return 0;
     if (*mode != PW_NONE) {
-        s_bad ("give one of --password-stdin, --password and --no-password", NULL);
+        ctl_bad ("users", "give one of --password-stdin, --password and --no-password", NULL);
         return -1;
     }
     if (want == PW_ARG) {
         if (*i + 1 >= argc) {
-            s_bad ("--password needs a value", NULL);
+            ctl_bad ("users", "--password needs a value", NULL);
             return -1;
         }
         *arg = argv[++*i];
@@ -250,7 +223,7 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
         while (k < n && strcmp (argv[i], s_add_options[k].option) != 0)
             k++;
         if (k == n) {
-            rc = s_bad ("unknown option", argv[i]);
+            rc = ctl_bad ("users", "unknown option", argv[i]);
             break;
         }
         if (s_add_options[k].kind == OPT_FLAG) {
@@ -258,26 +231,27 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
             continue;
         }
         if (i + 1 >= argc) {
-            rc = s_bad ("this option needs a value", argv[i]);
+            rc = ctl_bad ("users", "this option needs a value", argv[i]);
             break;
         }
         json_t *value = json_string (argv[++i]);
         if (!value) {
-            rc = s_bad ("a value is not UTF-8 text", argv[i - 1]);
+            rc = ctl_bad ("users", "a value is not UTF-8 text", argv[i - 1]);
             break;
         }
         json_object_set_new (s_add_options[k].kind == OPT_ADDRESS ? address : body, s_add_options[k].member,
                              value);
     }
     if (rc == CTL_OK && mode == PW_NONE)
-        rc = s_bad ("give the password with --password-stdin or --password (or --no-password)", NULL);
+        rc = ctl_bad ("users", "give the password with --password-stdin or --password (or --no-password)",
+                      NULL);
     if (rc == CTL_OK && json_object_size (address) > 0)
         json_object_set (body, "address", address);
     if (rc == CTL_OK && (mode == PW_STDIN || mode == PW_ARG))
         rc = s_set_password (body, mode, pw_arg);
     json_t *result = NULL;
     if (rc == CTL_OK)
-        rc = s_call (opts, "flow.user_add", body, &result);
+        rc = ctl_call_family (opts, "users", "flow.user_add", body, &result);
     if (rc == CTL_OK)
         ctl_print_json (json_object_get (result, "user"));
     json_decref (result);
@@ -296,7 +270,7 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
         if (!strcmp (argv[i], "--json"))
             as_json = 1;
         else
-            return s_bad ("unknown option", argv[i]);
+            return ctl_bad ("users", "unknown option", argv[i]);
     }
     json_t *all = json_array ();
     char *after = NULL;
@@ -307,7 +281,7 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
         if (body && after)
             json_object_set_new (body, "after", json_string (after));
         json_t *result = NULL;
-        rc = body ? s_call (opts, "flow.user_list", body, &result) : CTL_USAGE;
+        rc = body ? ctl_call_family (opts, "users", "flow.user_list", body, &result) : CTL_USAGE;
         json_decref (body);
         if (rc == CTL_OK)
             json_array_extend (all, json_object_get (result, "users"));
@@ -349,9 +323,9 @@ s_show (const ctl_opts_t *opts, int argc, char **argv)
     else
         return s_usage (stderr);
     if (!body)
-        return s_bad ("the argument is not UTF-8 text", NULL);
+        return ctl_bad ("users", "the argument is not UTF-8 text", NULL);
     json_t *result = NULL;
-    int rc = s_call (opts, "flow.user_get", body, &result);
+    int rc = ctl_call_family (opts, "users", "flow.user_get", body, &result);
     if (rc == CTL_OK)
         ctl_print_json (json_object_get (result, "user"));
     json_decref (result);
@@ -373,17 +347,17 @@ s_passwd (const ctl_opts_t *opts, int argc, char **argv)
         if (p < 0)
             return CTL_USAGE;
         if (p == 0)
-            return s_bad ("unknown option", argv[i]);
+            return ctl_bad ("users", "unknown option", argv[i]);
     }
     if (mode == PW_NONE)
-        return s_bad ("give the new password with --password-stdin or --password", NULL);
+        return ctl_bad ("users", "give the new password with --password-stdin or --password", NULL);
     json_t *body = json_pack ("{s:s}", "username", argv[1]);
     if (!body)
-        return s_bad ("the username is not UTF-8 text", NULL);
+        return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     int rc = s_set_password (body, mode, pw_arg);
     json_t *result = NULL;
     if (rc == CTL_OK)
-        rc = s_call (opts, "flow.user_passwd", body, &result);
+        rc = ctl_call_family (opts, "users", "flow.user_passwd", body, &result);
     if (rc == CTL_OK)
         printf ("password changed for %s; the user's sessions were revoked\n", argv[1]);
     json_decref (result);
@@ -399,14 +373,14 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
     int enable = 0;
     if (argc == 3) {
         if (strcmp (argv[2], "--enable") != 0)
-            return s_bad ("unknown option", argv[2]);
+            return ctl_bad ("users", "unknown option", argv[2]);
         enable = 1;
     }
     json_t *body = json_pack ("{s:s, s:b}", "username", argv[1], "disabled", !enable);
     if (!body)
-        return s_bad ("the username is not UTF-8 text", NULL);
+        return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     json_t *result = NULL;
-    int rc = s_call (opts, "flow.user_disable", body, &result);
+    int rc = ctl_call_family (opts, "users", "flow.user_disable", body, &result);
     if (rc == CTL_OK)
         printf ("%s %s\n", argv[1], enable ? "enabled" : "disabled; the user's sessions were revoked");
     json_decref (result);
@@ -422,9 +396,9 @@ s_unlock (const ctl_opts_t *opts, int argc, char **argv)
         return s_usage (stderr);
     json_t *body = json_pack ("{s:s}", "username", argv[1]);
     if (!body)
-        return s_bad ("the username is not UTF-8 text", NULL);
+        return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     json_t *result = NULL;
-    int rc = s_call (opts, "flow.user_unlock", body, &result);
+    int rc = ctl_call_family (opts, "users", "flow.user_unlock", body, &result);
     if (rc == CTL_OK)
         printf ("%s %s\n", argv[1],
                 json_is_true (json_object_get (result, "was_locked"))
@@ -436,10 +410,7 @@ s_unlock (const ctl_opts_t *opts, int argc, char **argv)
 }
 
 //  The subcommand table.
-static const struct {
-    const char *name;
-    ctl_cmd_fn fn;
-} s_commands[] = {
+static const ctl_subcmd_t s_commands[] = {
     {"add", s_add},       {"list", s_list},       {"show", s_show},
     {"passwd", s_passwd}, {"disable", s_disable}, {"unlock", s_unlock},
 };
@@ -447,15 +418,6 @@ static const struct {
 int
 ctl_users (const ctl_opts_t *opts, int argc, char **argv)
 {
-    if (argc < 2)
-        return s_usage (stderr);
-    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
-        s_usage (stdout);
-        return CTL_OK;
-    }
-    for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
-        if (!strcmp (argv[1], s_commands[k].name))
-            return s_commands[k].fn (opts, argc - 1, argv + 1);
-    fprintf (stderr, "ostiaryctl: users: unknown command %s\n", argv[1]);
-    return s_usage (stderr);
+    return ctl_dispatch (opts, "users", s_commands, sizeof s_commands / sizeof s_commands[0], s_usage, argc,
+                         argv);
 }

@@ -122,6 +122,13 @@ engine_step (const char *type, const char *const *fields, size_t nfields)
                       "data");
 }
 
+node_outcome_t
+engine_challenge (engine_ctx_t *ctx, const char *type, const char *const *fields, size_t nfields)
+{
+    ctx->step = engine_step (type, fields, nfields);
+    return ctx->step ? OUT_CHALLENGE : engine_fail_internal (ctx);
+}
+
 void
 engine_step_error (json_t *step, const char *code, const char *field)
 {
@@ -248,6 +255,30 @@ s_def_for (db_t *db, const flow_app_t *app, const char *name, int version, flow_
     if (!*owned)
         log_error ("flow: %s", err);
     return *owned;
+}
+
+//  The node an execution waits at, in the definition it is pinned to
+//  (*def; *owned as for s_def_for): NULL when either is gone.
+static const flow_node_t *
+s_exec_node (db_t *db, const flow_app_t *app, const flow_exec_t *exec, const flow_def_t **def,
+             flow_def_t **owned)
+{
+    *def = s_def_for (db, app, exec->flow_name, exec->flow_version, owned);
+    return *def ? flow_def_node (*def, exec->node) : NULL;
+}
+
+//  After an execution lookup: 0 when st is DB_OK, else -1 after failing req
+//  (no such running execution is invalid_flow).
+static int
+s_exec_found (bus_req_t *req, db_status_t st)
+{
+    if (st == DB_OK)
+        return 0;
+    if (st == DB_NOT_FOUND)
+        bus_req_fail (req, OST_ERR_INVALID_FLOW, DESC_FLOW);
+    else
+        flow_fail_db (req, st);
+    return -1;
 }
 
 //  ------------------------------------------------------------------ the state object
@@ -662,16 +693,11 @@ flow_op_get (bus_req_t *req, const json_t *body, json_t **result)
     if (s_flow_hash (req, body, hash) != 0)
         return -1;
     flow_exec_t exec;
-    db_status_t st = flow_store_exec_get (db, hash, &exec);
-    if (st == DB_NOT_FOUND) {
-        bus_req_fail (req, OST_ERR_INVALID_FLOW, DESC_FLOW);
+    if (s_exec_found (req, flow_store_exec_get (db, hash, &exec)) != 0)
         return -1;
-    }
-    if (st != DB_OK)
-        return flow_fail_db (req, st);
     flow_def_t *owned = NULL;
-    const flow_def_t *def = s_def_for (db, flow_app (req), exec.flow_name, exec.flow_version, &owned);
-    const flow_node_t *node = def ? flow_def_node (def, exec.node) : NULL;
+    const flow_def_t *def;
+    const flow_node_t *node = s_exec_node (db, flow_app (req), &exec, &def, &owned);
     int rc = -1;
     if (!node) {
         bus_req_fail (req, OST_ERR_INVALID_FLOW, DESC_FLOW);
@@ -775,15 +801,11 @@ s_submit (bus_req_t *req, const json_t *body, json_t **result)
     int counted = st == DB_OK;
     if (st == DB_NOT_FOUND)
         st = flow_store_exec_get (db, hash, &exec);
-    if (st == DB_NOT_FOUND) {
-        bus_req_fail (req, OST_ERR_INVALID_FLOW, DESC_FLOW);
+    if (s_exec_found (req, st) != 0)
         return -1;
-    }
-    if (st != DB_OK)
-        return flow_fail_db (req, st);
     flow_def_t *owned = NULL;
-    const flow_def_t *def = s_def_for (db, app, exec.flow_name, exec.flow_version, &owned);
-    const flow_node_t *node = def ? flow_def_node (def, exec.node) : NULL;
+    const flow_def_t *def;
+    const flow_node_t *node = s_exec_node (db, app, &exec, &def, &owned);
     engine_ctx_t ctx = {.req = req,
                         .db = db,
                         .app = app,
@@ -971,8 +993,7 @@ flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         st = flow_store_exec_lock_waiting (db, id, node_name, &exec);
     if (st == DB_OK) {
-        ctx.def = s_def_for (db, app, exec.flow_name, exec.flow_version, &owned);
-        ctx.node = ctx.def ? flow_def_node (ctx.def, exec.node) : NULL;
+        ctx.node = s_exec_node (db, app, &exec, &ctx.def, &owned);
         if (!ctx.node || ctx.node->type != (callback ? NODE_WEBHOOK : NODE_MAGIC_LINK))
             st = DB_NOT_FOUND;
     }

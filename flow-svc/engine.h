@@ -68,6 +68,10 @@ db_status_t engine_set_status (engine_ctx_t *ctx, const char *from_node, exec_st
 
 //  A new step {type, fields, error: null, field_errors: {}, data: {}}.
 json_t *engine_step (const char *type, const char *const *fields, size_t nfields);
+//  A node that asks for input: ctx->step = engine_step (...), and
+//  OUT_CHALLENGE (or engine_fail_internal when out of memory).
+node_outcome_t engine_challenge (engine_ctx_t *ctx, const char *type, const char *const *fields,
+                                 size_t nfields);
 //  Sets step.error (and, with field, step.field_errors[field]).
 void engine_step_error (json_t *step, const char *code, const char *field);
 //  The input field name: a string of at most max bytes, or NULL.

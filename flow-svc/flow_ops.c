@@ -75,9 +75,6 @@ const bus_route_t flow_routes[] = {
     {"flow.user_disable", flow_op_user_disable},
     {"flow.user_claims", flow_op_user_claims},
     {"flow.session_get", flow_op_session_get},
-    {"flow.login_start", flow_op_login_start},
-    {"flow.login_get", flow_op_login_get},
-    {"flow.login_submit", flow_op_login_submit},
     //  issue 6, the flow engine (engine.c)
     {"flow.start", flow_op_start},
     {"flow.get", flow_op_get},

@@ -1,5 +1,5 @@
 /*  flow_ops - the op → handler table of flow-svc and what the handler
- *  families (users.c, sessions.c, login.c) share. */
+ *  families (users.c, sessions.c, engine.c, ...) share. */
 #ifndef FLOW_OPS_H
 #define FLOW_OPS_H
 
@@ -31,10 +31,6 @@ int flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result);
 //  sessions.c
 int flow_op_session_get (bus_req_t *req, const json_t *body, json_t **result);
-//  login.c
-int flow_op_login_start (bus_req_t *req, const json_t *body, json_t **result);
-int flow_op_login_get (bus_req_t *req, const json_t *body, json_t **result);
-int flow_op_login_submit (bus_req_t *req, const json_t *body, json_t **result);
 //  engine.c (issue 6)
 int flow_op_start (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_get (bus_req_t *req, const json_t *body, json_t **result);

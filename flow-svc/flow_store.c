@@ -107,30 +107,8 @@ static const db_stmt_t s_stmts[] = {
     {"flow_session_revoke",
      "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1},
     //  ---------------------------------------------------------- executions
-    {"flow_exec_insert",
-     "INSERT INTO flow.executions (handle_hash, flow_name, flow_version, node, context, status, csrf, "
-     "expires_at)"
-     " SELECT $1::bytea, d.name, d.version, d.start_node, $4::jsonb, 'active', $5::text,"
-     " now() + make_interval(secs => $6::double precision)"
-     " FROM flow.definitions d WHERE d.name = $2::text AND d.version = $3::int"
-     " RETURNING " EPOCH ("expires_at"),
-     6},
     {"flow_exec_get",
      "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1},
-    //  ARCHITECTURE.md, "Security rules": counters are incremented atomically
-    //  before the check, never read-then-write.
-    {"flow_exec_attempt",
-     "UPDATE flow.executions SET attempts = attempts + 1, updated_at = now()"
-     " WHERE handle_hash = $1::bytea AND status = 'active' AND expires_at > now()"
-     " RETURNING " EXEC_COLUMNS,
-     1},
-    //  The one guarded transition (login.c's s_exec_set_status): the WHERE
-    //  clause names the state the caller saw, so a flow handle completes once.
-    {"flow_exec_transition",
-     "UPDATE flow.executions SET status = $3::text, node = $4::text,"
-     " session_sid = COALESCE($5::text, session_sid), updated_at = now()"
-     " WHERE id = $1::bigint AND status = $2::text AND ($3::text <> 'succeeded' OR expires_at > now())",
-     5},
     {"flow_exec_expire",
      "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
      " (SELECT id FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
@@ -260,15 +238,7 @@ flow_store_prepare (db_t *db)
 static db_status_t
 s_exec (db_t *db, const char *name, int nparams, const char *const *params, PGresult **res)
 {
-    PGresult *r = NULL;
-    db_status_t st = db_exec (db, name, nparams, params, &r);
-    if (st != DB_OK)
-        log_error ("%s: %s", name, db_status_name (st));
-    if (res)
-        *res = r;
-    else
-        PQclear (r);
-    return st;
+    return db_exec_logged (db, name, nparams, params, res);
 }
 
 int
@@ -334,6 +304,27 @@ s_json_row (db_t *db, const char *name, int nparams, const char *const *params, 
     }
     PQclear (res);
     return st;
+}
+
+//  A statement without parameters that deletes or updates rows: *count, how
+//  many (0 on failure).
+static db_status_t
+s_sweep (db_t *db, const char *name, long *count)
+{
+    *count = 0;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, name, 0, NULL, &res);
+    if (st == DB_OK)
+        *count = atol (PQcmdTuples (res));
+    PQclear (res);
+    return st;
+}
+
+//  The decimal text of a row id, for a bigint parameter.
+static void
+s_id_text (int64_t id, char out[24])
+{
+    snprintf (out, 24, "%lld", (long long)id);
 }
 
 static int64_t
@@ -529,15 +520,13 @@ s_exec_row (const PGresult *res, flow_exec_t *exec)
     return json_is_object (exec->context) && json_is_object (exec->ui) ? 0 : -1;
 }
 
+//  A statement returning EXEC_COLUMNS: exec, or DB_NOT_FOUND.
 static db_status_t
-s_exec_one (db_t *db, const char *name, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec)
+s_exec_params (db_t *db, const char *name, int nparams, const char *const *params, flow_exec_t *exec)
 {
     memset (exec, 0, sizeof *exec);
-    char hex[2 * FLOW_HASH_BYTES + 3];
-    s_hash_text (hash, hex);
-    const char *params[] = {hex};
     PGresult *res = NULL;
-    db_status_t st = s_exec (db, name, 1, params, &res);
+    db_status_t st = s_exec (db, name, nparams, params, &res);
     if (st == DB_OK && PQntuples (res) == 0)
         st = DB_NOT_FOUND;
     if (st == DB_OK && s_exec_row (res, exec) != 0) {
@@ -548,29 +537,13 @@ s_exec_one (db_t *db, const char *name, const unsigned char hash[FLOW_HASH_BYTES
     return st;
 }
 
-db_status_t
-flow_store_exec_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name, int version,
-                        const json_t *context, const char *csrf, long ttl, int64_t *expires_at)
+static db_status_t
+s_exec_one (db_t *db, const char *name, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec)
 {
-    *expires_at = 0;
     char hex[2 * FLOW_HASH_BYTES + 3];
     s_hash_text (hash, hex);
-    char ver[16], ttl_text[24];
-    snprintf (ver, sizeof ver, "%d", version);
-    snprintf (ttl_text, sizeof ttl_text, "%ld", ttl);
-    char *ctx = json_dumps (context, JSON_COMPACT);
-    if (!ctx)
-        return DB_ERROR;
-    const char *params[] = {hex, name, ver, ctx, csrf, ttl_text};
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, "flow_exec_insert", 6, params, &res);
-    if (st == DB_OK && PQntuples (res) == 0)
-        st = DB_NOT_FOUND;
-    if (st == DB_OK)
-        *expires_at = s_int64 (res, 0, 0);
-    PQclear (res);
-    free (ctx);
-    return st;
+    const char *params[] = {hex};
+    return s_exec_params (db, name, 1, params, exec);
 }
 
 db_status_t
@@ -580,31 +553,9 @@ flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_e
 }
 
 db_status_t
-flow_store_exec_attempt (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec)
-{
-    return s_exec_one (db, "flow_exec_attempt", hash, exec);
-}
-
-db_status_t
-flow_store_exec_transition (db_t *db, int64_t id, const char *from, const char *to, const char *node,
-                            const char *session_sid)
-{
-    char idtext[24];
-    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
-    const char *params[] = {idtext, from, to, node, session_sid};
-    return s_changed (db, "flow_exec_transition", 5, params);
-}
-
-db_status_t
 flow_store_exec_expire (db_t *db, long *count)
 {
-    *count = 0;
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, "flow_exec_expire", 0, NULL, &res);
-    if (st == DB_OK)
-        *count = atol (PQcmdTuples (res));
-    PQclear (res);
-    return st;
+    return s_sweep (db, "flow_exec_expire", count);
 }
 
 //  ------------------------------------------------------------------ engine (issue 6)
@@ -654,23 +605,6 @@ flow_store_definition_get (db_t *db, const char *name, int version, char **graph
     return st;
 }
 
-//  A statement returning EXEC_COLUMNS: exec, or DB_NOT_FOUND.
-static db_status_t
-s_exec_params (db_t *db, const char *name, int nparams, const char *const *params, flow_exec_t *exec)
-{
-    memset (exec, 0, sizeof *exec);
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, name, nparams, params, &res);
-    if (st == DB_OK && PQntuples (res) == 0)
-        st = DB_NOT_FOUND;
-    if (st == DB_OK && s_exec_row (res, exec) != 0) {
-        flow_exec_clear (exec);
-        st = DB_ERROR;
-    }
-    PQclear (res);
-    return st;
-}
-
 db_status_t
 flow_store_exec_start (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name, int version,
                        const char *node, const json_t *context, const char *csrf, long ttl, flow_exec_t *exec)
@@ -704,7 +638,7 @@ db_status_t
 flow_store_exec_lock_waiting (db_t *db, int64_t id, const char *node, flow_exec_t *exec)
 {
     char idtext[24];
-    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    s_id_text (id, idtext);
     const char *params[] = {idtext, node};
     return s_exec_params (db, "flow_exec_lock_waiting", 2, params, exec);
 }
@@ -715,7 +649,7 @@ flow_store_exec_save (db_t *db, int64_t id, const char *from_status, const char 
                       const char *session_sid)
 {
     char idtext[24];
-    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    s_id_text (id, idtext);
     char *ctx = json_dumps (context, JSON_COMPACT);
     char *uitext = json_dumps (ui, JSON_COMPACT);
     db_status_t st = DB_ERROR;
@@ -732,7 +666,7 @@ db_status_t
 flow_store_exec_claim_session (db_t *db, int64_t id, const char *sid)
 {
     char idtext[24];
-    snprintf (idtext, sizeof idtext, "%lld", (long long)id);
+    s_id_text (id, idtext);
     const char *params[] = {idtext, sid};
     return s_changed (db, "flow_exec_claim_session", 2, params);
 }
@@ -744,7 +678,7 @@ flow_store_action_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], c
     *expires_at = 0;
     char hex[2 * FLOW_HASH_BYTES + 3], idtext[24], ttl_text[24];
     s_hash_text (hash, hex);
-    snprintf (idtext, sizeof idtext, "%lld", (long long)execution_id);
+    s_id_text (execution_id, idtext);
     snprintf (ttl_text, sizeof ttl_text, "%ld", ttl);
     const char *params[] = {hex, purpose, idtext, node, ttl_text};
     PGresult *res = NULL;
@@ -789,13 +723,7 @@ flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], 
 db_status_t
 flow_store_action_sweep (db_t *db, long *count)
 {
-    *count = 0;
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, "flow_action_sweep", 0, NULL, &res);
-    if (st == DB_OK)
-        *count = atol (PQcmdTuples (res));
-    PQclear (res);
-    return st;
+    return s_sweep (db, "flow_action_sweep", count);
 }
 
 db_status_t

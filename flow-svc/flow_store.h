@@ -91,26 +91,10 @@ typedef struct {
 } flow_exec_t;
 
 void flow_exec_clear (flow_exec_t *exec);
-//  Starts an execution of flow name/version at its start node, status
-//  active, expiring after ttl seconds. DB_NOT_FOUND when the definition does
-//  not exist. *expires_at in seconds since the epoch.
-db_status_t flow_store_exec_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name,
-                                    int version, const json_t *context, const char *csrf, long ttl,
-                                    int64_t *expires_at);
 //  The execution of a handle that has not expired (any status). DB_NOT_FOUND.
 db_status_t flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec);
-//  Counts one more attempt at an active, unexpired execution and returns it
-//  as it is after the increment: one UPDATE ... RETURNING, so that
-//  concurrent submissions each get their own count. DB_NOT_FOUND when the
-//  handle is unknown, expired or no longer active.
-db_status_t flow_store_exec_attempt (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec);
-//  The guarded transition of an execution: one UPDATE ... WHERE id AND
-//  status = from (and, to succeed, not expired). session_sid may be NULL.
-//  DB_NOT_FOUND when the execution was no longer in state from.
-db_status_t flow_store_exec_transition (db_t *db, int64_t id, const char *from, const char *to,
-                                        const char *node, const char *session_sid);
-//  Marks up to a bounded number of active executions past their expiry as
-//  expired. *count gets how many.
+//  Marks up to a bounded number of running or waiting (or issue 3's active)
+//  executions past their expiry as expired. *count gets how many.
 db_status_t flow_store_exec_expire (db_t *db, long *count);
 
 //  ------------------------------------------------------------------ engine (issue 6)

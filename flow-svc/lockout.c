@@ -11,6 +11,7 @@
 #include "flow_args.h"
 #include "flow_ops.h"
 #include "flow_store.h"
+#include "flow_txn.h"
 #include "lockout_store.h"
 #include "log.h"
 #include "settings.h"
@@ -190,15 +191,8 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
         st = detail ? audit_write (db, "unlock", sub, NULL, detail) : DB_ERROR;
         json_decref (detail);
     }
-    int late = st == DB_OK && bus_req_expired (req);
-    if (st == DB_OK && !late)
-        st = flow_store_commit (db);
-    else
-        flow_store_rollback (db);
-    if (late) {
-        bus_req_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_EXPIRED);
+    if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
         return -1;
-    }
     if (st == DB_NOT_FOUND) {
         bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
         return -1;

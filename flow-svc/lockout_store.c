@@ -180,15 +180,7 @@ s_exec (db_t *db, s_stmt_id_t id, const char *const *params, PGresult **res)
         *res = NULL;
     if (!db || s_prepare (db, id) != 0)
         return DB_ERROR;
-    PGresult *r = NULL;
-    db_status_t st = db_exec (db, s_stmts[id].name, s_stmts[id].nparams, params, &r);
-    if (st != DB_OK)
-        log_error ("%s: %s", s_stmts[id].name, db_status_name (st));
-    if (res)
-        *res = r;
-    else
-        PQclear (r);
-    return st;
+    return db_exec_logged (db, s_stmts[id].name, s_stmts[id].nparams, params, res);
 }
 
 static long

@@ -26,8 +26,7 @@ static const char *const s_password_fields[] = {"username", "password"};
 node_outcome_t
 nodes_password_enter (engine_ctx_t *ctx)
 {
-    ctx->step = engine_step ("password", s_password_fields, 2);
-    return ctx->step ? OUT_CHALLENGE : engine_fail_internal (ctx);
+    return engine_challenge (ctx, "password", s_password_fields, 2);
 }
 
 //  Before the step's transaction: the lockout counters (each one statement
@@ -69,12 +68,6 @@ nodes_password_prepare (engine_ctx_t *ctx)
     else if (found && verdict != LOCKOUT_ACCOUNT)
         st = lockout_failure (ctx->db, cred.sub, ctx->client_ip);
     if (st != DB_OK) {
-        flow_cred_clear (&cred);
-        return flow_fail_db (ctx->req, st);
-    }
-    //  A failure that brought the count to the threshold locks (lockout.h).
-    if (!ok && found && verdict != LOCKOUT_ACCOUNT &&
-        (st = lockout_failure (ctx->db, cred.sub, ctx->client_ip)) != DB_OK) {
         flow_cred_clear (&cred);
         return flow_fail_db (ctx->req, st);
     }
@@ -129,8 +122,7 @@ static const char *const s_identify_fields[] = {"identifier"};
 node_outcome_t
 nodes_identify_enter (engine_ctx_t *ctx)
 {
-    ctx->step = engine_step ("identify", s_identify_fields, 1);
-    return ctx->step ? OUT_CHALLENGE : engine_fail_internal (ctx);
+    return engine_challenge (ctx, "identify", s_identify_fields, 1);
 }
 
 //  Never tells whether the identifier exists: the outcome is success
@@ -172,15 +164,13 @@ static const char *const s_set_password_fields[] = {"password", "password_confir
 node_outcome_t
 nodes_register_enter (engine_ctx_t *ctx)
 {
-    ctx->step = engine_step ("register", s_register_fields, 4);
-    return ctx->step ? OUT_CHALLENGE : engine_fail_internal (ctx);
+    return engine_challenge (ctx, "register", s_register_fields, 4);
 }
 
 node_outcome_t
 nodes_set_password_enter (engine_ctx_t *ctx)
 {
-    ctx->step = engine_step ("set_password", s_set_password_fields, 2);
-    return ctx->step ? OUT_CHALLENGE : engine_fail_internal (ctx);
+    return engine_challenge (ctx, "set_password", s_set_password_fields, 2);
 }
 
 //  The checks of a new password typed twice: 0 ok, else field errors set.

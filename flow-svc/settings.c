@@ -11,6 +11,7 @@
 #include "flow_args.h"
 #include "flow_ops.h"
 #include "flow_store.h"
+#include "flow_txn.h"
 #include "lockout_store.h"
 #include "log.h"
 
@@ -186,15 +187,8 @@ flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         st = audit_write (db, "settings_set", NULL, NULL, detail);
     json_decref (detail);
-    int late = st == DB_OK && bus_req_expired (req);
-    if (st == DB_OK && !late)
-        st = flow_store_commit (db);
-    else
-        flow_store_rollback (db);
-    if (late) {
-        bus_req_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_EXPIRED);
+    if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
         return -1;
-    }
     if (st != DB_OK)
         return flow_fail_db (req, st);
     settings_invalidate ();

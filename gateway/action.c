@@ -140,11 +140,8 @@ action_get (gw_req_t *req)
 int
 action_post (gw_req_t *req)
 {
-    if (!pages_is_form (req))
-        return pages_error (req, 400, "Bad request",
-                            "The form must be sent as application/x-www-form-urlencoded", NULL);
     form_limits_t limits = {.max_total = 512, .max_params = 4, .max_name = 16, .max_value = ACTION_MAX_TOKEN};
-    form_t *form = pages_read_form (req, &limits, 1);
+    form_t *form = pages_read_html_form (req, &limits);
     if (!form)
         return req->status;
     const char *token = form_get (form, "token", 1);

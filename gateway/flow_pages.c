@@ -39,9 +39,6 @@
 //  OWASP ASVS V2.1: one message for every failed password, whatever the
 //  cause (wrong, unknown, disabled or locked).
 #define LOGIN_FAILED_MESSAGE "Incorrect username or password"
-#define FLOW_EXPIRED_TITLE "Sign-in expired"
-#define FLOW_EXPIRED_MESSAGE                                                                                 \
-    "This sign-in page is no longer valid. Go back to the application and start again."
 #define UNEXPECTED_MESSAGE "The service answered something unexpected."
 
 //  Step errors and field errors (proto/ops.md): each code one fixed
@@ -199,15 +196,6 @@ s_is (const char *value, const char *want)
     return value && strcmp (value, want) == 0;
 }
 
-//  An expired, finished or unknown flow: an error page that also drops the
-//  cookie. Never a redirect.
-static int
-s_flow_expired (gw_req_t *req, pages_headers_t *headers)
-{
-    pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
-    return pages_error (req, 400, FLOW_EXPIRED_TITLE, FLOW_EXPIRED_MESSAGE, headers);
-}
-
 static int
 s_unexpected (gw_req_t *req, const char *what, pages_headers_t *headers)
 {
@@ -215,28 +203,12 @@ s_unexpected (gw_req_t *req, const char *what, pages_headers_t *headers)
     return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
 }
 
-//  A call whose failure is answered with a page: an unknown or finished
-//  flow (or request) is the user's dead end, not a server fault.
-static int
-s_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, pages_headers_t *headers)
-{
-    bus_error_t error;
-    if (http_bus_call (req, op, body, result, &error) == 0)
-        return 0;
-    if (error.err == OST_ERR_INVALID_FLOW ||
-        (error.err == OST_ERR_INVALID_REQUEST && strcmp (op, "token.request_get") == 0))
-        s_flow_expired (req, headers);
-    else
-        pages_bus_error (req, &error, headers);
-    return -1;
-}
-
 //  flow.get of handle: 0 and *state, or -1 after answering.
 static int
 s_get (gw_req_t *req, const char *handle, json_t **state, pages_headers_t *headers)
 {
     json_t *body = json_pack ("{s:s}", "flow", handle);
-    int rc = s_call (req, "flow.get", body, state, headers);
+    int rc = pages_flow_call (req, "flow.get", body, state, headers);
     json_decref (body);
     if (rc == 0 && !json_is_object (json_object_get (*state, "step"))) {
         json_decref (*state);
@@ -271,16 +243,11 @@ s_wipe_strings (json_t *object)
 static form_t *
 s_read_form (gw_req_t *req)
 {
-    if (!pages_is_form (req)) {
-        pages_error (req, 400, "Bad request", "The form must be sent as application/x-www-form-urlencoded",
-                     NULL);
-        return NULL;
-    }
     form_limits_t limits = {.max_total = FLOW_MAX_TOTAL,
                             .max_params = FLOW_MAX_PARAMS,
                             .max_name = 64,
                             .max_value = FLOW_MAX_VALUE};
-    return pages_read_form (req, &limits, 1);
+    return pages_read_html_form (req, &limits);
 }
 
 //  ---------------------------------------------------------------------------
@@ -306,16 +273,10 @@ s_error_line (html_t *body, const char *message)
 static void
 s_form_open (html_t *body, gw_req_t *req, const char *path, const json_t *state)
 {
-    char action[2048];
-    if (pages_url (req, path, action, sizeof action) != 0)
-        action[0] = '\0';
-    html_raw (body, "<form method=\"post\" action=\"");
-    html_text (body, action);
+    pages_form_open (body, req, path, s_str (state, "csrf"));
     //  The node tells flow-svc which step this page showed: a POST of a
     //  stale page (another tab moved on) is refused, not applied elsewhere.
-    html_raw (body, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
-    html_text (body, s_str (state, "csrf"));
-    html_raw (body, "\">\n<input type=\"hidden\" name=\"node\" value=\"");
+    html_raw (body, "<input type=\"hidden\" name=\"node\" value=\"");
     html_text (body, s_str (state, "node"));
     html_raw (body, "\">\n");
 }
@@ -605,7 +566,7 @@ s_show (gw_req_t *req, const char *path, const json_t *state, const form_t *type
 {
     const char *status = s_str (state, "status");
     if (s_is (status, "expired"))
-        return s_flow_expired (req, headers);
+        return pages_flow_expired (req, headers);
     const char *purpose = s_str (state, "purpose");
     if (s_is (purpose, "consent") || s_is (purpose, "select_account")) {
         char url[2048];
@@ -619,7 +580,7 @@ s_show (gw_req_t *req, const char *path, const json_t *state, const form_t *type
     const char *request_id = s_str (state, "request_id");
     if (s_is (s_str (state, "kind"), "login") && request_id) {
         json_t *body = json_pack ("{s:s}", "request_id", request_id);
-        int rc = s_call (req, "token.request_get", body, &reply, headers);
+        int rc = pages_flow_call (req, "token.request_get", body, &reply, headers);
         json_decref (body);
         if (rc != 0)
             return req->status;
@@ -647,7 +608,7 @@ s_page_get (gw_req_t *req, const char *path)
     pages_headers_t headers = {.count = 0};
     char handle[PAGES_MAX_COOKIE + 1];
     if (pages_get_cookie (req, COOKIE_FLOW, handle, sizeof handle) != 0)
-        return s_flow_expired (req, &headers);
+        return pages_flow_expired (req, &headers);
     json_t *state = NULL;
     if (s_get (req, handle, &state, &headers) != 0)
         return req->status;
@@ -678,7 +639,7 @@ s_login_succeeded (gw_req_t *req, const json_t *state, pages_headers_t *headers)
 
     json_t *body = json_pack ("{s:s}", "request_id", request_id);
     json_t *reply = NULL;
-    int rc = s_call (req, "token.request_get", body, &reply, headers);
+    int rc = pages_flow_call (req, "token.request_get", body, &reply, headers);
     json_decref (body);
     if (rc == 0) {
         const json_t *q = json_object_get (reply, "request");
@@ -728,7 +689,7 @@ s_page_post (gw_req_t *req, const char *path)
     char handle[PAGES_MAX_COOKIE + 1];
     if (pages_get_cookie (req, COOKIE_FLOW, handle, sizeof handle) != 0) {
         form_destroy (&form);
-        return s_flow_expired (req, &headers);
+        return pages_flow_expired (req, &headers);
     }
     //  The current step: which fields it takes, and its node when the form
     //  has none (POST /login with username, password and csrf only).
@@ -765,7 +726,7 @@ s_page_post (gw_req_t *req, const char *path)
             json_object_set_new (json_object_get (current, "step"), "error", json_string ("login_failed"));
             s_show (req, path, current, form, &headers);
         } else if (error.err == OST_ERR_INVALID_FLOW)
-            s_flow_expired (req, &headers);
+            pages_flow_expired (req, &headers);
         else
             pages_bus_error (req, &error, &headers);
     } else if (!json_is_object (json_object_get (state, "step")))

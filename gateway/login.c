@@ -26,10 +26,6 @@
 #define LOGIN_MAX_VALUE 1024
 #define LOGIN_MAX_TOTAL 4096
 
-#define FLOW_EXPIRED_TITLE "Sign-in expired"
-#define FLOW_EXPIRED_MESSAGE                                                                                 \
-    "This sign-in page is no longer valid. Go back to the application and start again."
-
 //  What a page of a flow needs: the flow (flow.get) and its
 //  authorization request (token.request_get).
 typedef struct {
@@ -55,30 +51,6 @@ s_str (const json_t *object, const char *key)
     return json_string_value (json_object_get (object, key));
 }
 
-//  An expired or unknown flow: an error page that also drops the cookie.
-static int
-s_flow_expired (gw_req_t *req, pages_headers_t *headers)
-{
-    pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
-    return pages_error (req, 400, FLOW_EXPIRED_TITLE, FLOW_EXPIRED_MESSAGE, headers);
-}
-
-static int
-s_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, pages_headers_t *headers)
-{
-    bus_error_t error;
-    if (http_bus_call (req, op, body, result, &error) == 0)
-        return 0;
-    //  A flow or request that is gone (expired, used) is the user's dead
-    //  end, not a server fault.
-    if (error.err == OST_ERR_INVALID_FLOW ||
-        (error.err == OST_ERR_INVALID_REQUEST && strcmp (op, "token.request_get") == 0))
-        s_flow_expired (req, headers);
-    else
-        pages_bus_error (req, &error, headers);
-    return -1;
-}
-
 //  Loads the flow of the cookie, checks its purpose, and its request.
 //  0, or -1 after answering.
 static int
@@ -86,11 +58,11 @@ s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *heade
 {
     memset (ctx, 0, sizeof *ctx);
     if (pages_get_cookie (req, COOKIE_FLOW, ctx->handle, sizeof ctx->handle) != 0) {
-        s_flow_expired (req, headers);
+        pages_flow_expired (req, headers);
         return -1;
     }
     json_t *body = json_pack ("{s:s}", "flow", ctx->handle);
-    int rc = s_call (req, "flow.get", body, &ctx->flow, headers);
+    int rc = pages_flow_call (req, "flow.get", body, &ctx->flow, headers);
     json_decref (body);
     if (rc != 0)
         return -1;
@@ -101,11 +73,11 @@ s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *heade
         //  A flow of another page (the user went back, or opened another
         //  tab): this page cannot serve it.
         s_ctx_free (ctx);
-        s_flow_expired (req, headers);
+        pages_flow_expired (req, headers);
         return -1;
     }
     body = json_pack ("{s:s}", "request_id", request_id);
-    rc = s_call (req, "token.request_get", body, &ctx->request, headers);
+    rc = pages_flow_call (req, "token.request_get", body, &ctx->request, headers);
     json_decref (body);
     if (rc != 0) {
         s_ctx_free (ctx);
@@ -130,7 +102,7 @@ s_check_csrf (gw_req_t *req, const s_ctx_t *ctx, const form_t *form, pages_heade
     //  RFC 6749 §10.12: a form post without the token of this flow is
     //  refused; compared in constant time.
     if (!csrf || !secure_streq (csrf, ctx->csrf)) {
-        s_flow_expired (req, headers);
+        pages_flow_expired (req, headers);
         return -1;
     }
     return 0;
@@ -139,29 +111,11 @@ s_check_csrf (gw_req_t *req, const s_ctx_t *ctx, const form_t *form, pages_heade
 static form_t *
 s_read_form (gw_req_t *req)
 {
-    if (!pages_is_form (req)) {
-        pages_error (req, 400, "Bad request", "The form must be sent as application/x-www-form-urlencoded",
-                     NULL);
-        return NULL;
-    }
     form_limits_t limits = {.max_total = LOGIN_MAX_TOTAL,
                             .max_params = LOGIN_MAX_PARAMS,
                             .max_name = 64,
                             .max_value = LOGIN_MAX_VALUE};
-    return pages_read_form (req, &limits, 1);
-}
-
-static void
-s_form_open (html_t *body, gw_req_t *req, const char *path, const char *csrf)
-{
-    char action[2048];
-    if (pages_url (req, path, action, sizeof action) != 0)
-        action[0] = '\0';
-    html_raw (body, "<form method=\"post\" action=\"");
-    html_text (body, action);
-    html_raw (body, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
-    html_text (body, csrf);
-    html_raw (body, "\">\n");
+    return pages_read_html_form (req, &limits);
 }
 
 static void
@@ -186,7 +140,7 @@ s_session (gw_req_t *req, char *handle, size_t size, json_t **reply, pages_heade
     if (pages_get_cookie (req, COOKIE_SESSION, handle, size) != 0)
         return 0;
     json_t *body = json_pack ("{s:s}", "session", handle);
-    int rc = s_call (req, "flow.session_get", body, reply, headers);
+    int rc = pages_flow_call (req, "flow.session_get", body, reply, headers);
     json_decref (body);
     if (rc != 0)
         return -1;
@@ -217,7 +171,7 @@ s_flow_session (gw_req_t *req, const s_ctx_t *ctx, char *handle, size_t size, js
         //  Logged out, or another login happened in another tab meanwhile.
         json_decref (*reply);
         *reply = NULL;
-        s_flow_expired (req, headers);
+        pages_flow_expired (req, headers);
         return -1;
     }
     return 1;
@@ -268,7 +222,7 @@ s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const json_t *session, page
     const char *who = s_str (session, "username");
     html_text (&body, who ? who : s_str (session, "sub"));
     html_raw (&body, "</strong></p>\n");
-    s_form_open (&body, req, "/consent", ctx->csrf);
+    pages_form_open (&body, req, "/consent", ctx->csrf);
     html_raw (&body, "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\n"
                      "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" "
                      "class=\"secondary\">Deny</button>\n</form>\n</main>");
@@ -348,7 +302,7 @@ select_account_get (gw_req_t *req)
         html_raw (&body, "<p class=\"account\">");
         html_text (&body, who);
         html_raw (&body, "</p>\n");
-        s_form_open (&body, req, "/select-account", ctx.csrf);
+        pages_form_open (&body, req, "/select-account", ctx.csrf);
         html_raw (&body,
                   "<button type=\"submit\" name=\"choice\" value=\"continue\" id=\"continue\">Continue as ");
         html_text (&body, who);

@@ -430,3 +430,52 @@ pages_read_form (gw_req_t *req, const form_limits_t *limits, int html)
     }
     return form;
 }
+
+void
+pages_form_open (html_t *body, gw_req_t *req, const char *path, const char *csrf)
+{
+    char action[2048];
+    if (pages_url (req, path, action, sizeof action) != 0)
+        action[0] = '\0';
+    html_raw (body, "<form method=\"post\" action=\"");
+    html_text (body, action);
+    html_raw (body, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+    html_text (body, csrf);
+    html_raw (body, "\">\n");
+}
+
+form_t *
+pages_read_html_form (gw_req_t *req, const form_limits_t *limits)
+{
+    if (!pages_is_form (req)) {
+        pages_error (req, 400, "Bad request", "The form must be sent as application/x-www-form-urlencoded",
+                     NULL);
+        return NULL;
+    }
+    return pages_read_form (req, limits, 1);
+}
+
+#define FLOW_EXPIRED_TITLE "Sign-in expired"
+#define FLOW_EXPIRED_MESSAGE                                                                                 \
+    "This sign-in page is no longer valid. Go back to the application and start again."
+
+int
+pages_flow_expired (gw_req_t *req, pages_headers_t *headers)
+{
+    pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
+    return pages_error (req, 400, FLOW_EXPIRED_TITLE, FLOW_EXPIRED_MESSAGE, headers);
+}
+
+int
+pages_flow_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, pages_headers_t *headers)
+{
+    bus_error_t error;
+    if (http_bus_call (req, op, body, result, &error) == 0)
+        return 0;
+    if (error.err == OST_ERR_INVALID_FLOW ||
+        (error.err == OST_ERR_INVALID_REQUEST && strcmp (op, "token.request_get") == 0))
+        pages_flow_expired (req, headers);
+    else
+        pages_bus_error (req, &error, headers);
+    return -1;
+}

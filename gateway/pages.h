@@ -93,6 +93,18 @@ int pages_error (gw_req_t *req, int status, const char *title, const char *messa
 //  description, with the HTTP status of the error (5xx and transport codes
 //  as "temporarily unavailable").
 int pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers);
+//  The start of a page's POST form to path (made absolute with pages_url)
+//  and its hidden csrf input (RFC 6749 §10.12).
+void pages_form_open (html_t *body, gw_req_t *req, const char *path, const char *csrf);
+//  An expired or unknown flow: an error page ("Sign-in expired") that also
+//  drops the flow cookie.
+int pages_flow_expired (gw_req_t *req, pages_headers_t *headers);
+//  A bus call of a flow page: 0 and *result, or -1 after answering with a
+//  page. A flow that is gone (OST_ERR_INVALID_FLOW), or a request that is
+//  (invalid_request from token.request_get), is the user's dead end, not a
+//  server fault: pages_flow_expired; any other error: pages_bus_error.
+int pages_flow_call (gw_req_t *req, const char *op, const json_t *body, json_t **result,
+                     pages_headers_t *headers);
 //  A redirect (302, or 303 after a POST: RFC 9700 §4.12) to location, with
 //  the page security headers and headers; location must be below
 //  PAGES_MAX_LOCATION bytes (else a 500 page).
@@ -106,6 +118,10 @@ int pages_is_form (const gw_req_t *req);
 //  (413, a 400 page or JSON error as html says, 503): the handler then
 //  returns req->status. The raw body is wiped.
 form_t *pages_read_form (gw_req_t *req, const form_limits_t *limits, int html);
+//  The form of an HTML page's POST: a 400 page when the request is not
+//  application/x-www-form-urlencoded, else pages_read_form (html). NULL
+//  after answering.
+form_t *pages_read_html_form (gw_req_t *req, const form_limits_t *limits);
 
 //  GET /static/ostiary.css
 int pages_css (gw_req_t *req);

@@ -123,15 +123,7 @@ keys_store_prepare (db_t *db)
 static db_status_t
 s_exec (db_t *db, const char *name, int nparams, const char *const *params, PGresult **res)
 {
-    PGresult *r = NULL;
-    db_status_t st = db_exec (db, name, nparams, params, &r);
-    if (st != DB_OK)
-        log_error ("%s: %s", name, db_status_name (st));
-    if (res)
-        *res = r;
-    else
-        PQclear (r);
-    return st;
+    return db_exec_logged (db, name, nparams, params, res);
 }
 
 db_status_t

@@ -23,6 +23,10 @@ and hands tests a handle to drive and disturb them:
                                    every flow-svc gets OSTIARY_SMTP_URL to it and
                                    OSTIARY_WEBHOOK_ALLOW_PRIVATE=1 (local receivers)
 
+Fixtures of the page tests: `browser` (a flowweb.FlowBrowser per test; a
+module may override it with its own) and `client` (one confidential client
+per module, oidc.make_client).
+
 The cluster comes from the environment when scripts/test.sh provides one
 (OSTIARY_DB_TOKEN, OSTIARY_DB_FLOW, OSTIARY_DB_KEYS, OSTIARY_PG_ADMIN);
 otherwise the fixture makes a throwaway one with scripts/pg.sh. `stack.env`
@@ -49,7 +53,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from flowweb import FlowBrowser
 from mail import SmtpSink
+from oidc import make_client
 
 REPO = Path(__file__).resolve().parents[2]
 SANITIZE = os.environ.get("SANITIZE") == "1"
@@ -73,6 +79,8 @@ SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-
 ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 READY_TIMEOUT = 30
+# The per-address login throttle of the test session (see Stack.boot).
+SESSION_ADDRESS_THRESHOLD = 1000000
 STOP_GRACE = 10
 
 
@@ -391,6 +399,13 @@ class Stack:
                 print(f"stack failed to start: {why}\n{self.log_tails()}")
                 raise RuntimeError(f"stack failed to start: {why}\n{self.log_tails()}")
             time.sleep(0.1)
+        # Every HTTP test logs in from 127.0.0.1, wrong passwords included: the
+        # per-address throttle (flow.settings address_threshold, 50 failures
+        # per window) would otherwise end the session's logins part-way. The
+        # throttle's own tests lower it and put this value back.
+        r = self.ctl("settings", "set", "address_threshold", SESSION_ADDRESS_THRESHOLD)
+        if r.returncode != 0:
+            raise RuntimeError(f"cannot set address_threshold: {r.stdout}{r.stderr}")
 
     def shutdown(self):
         live = [i for n in PROCESSES for i in self._procs[n] if i.alive()]
@@ -472,6 +487,20 @@ def http():
     with requests.Session() as session:
         session.trust_env = False
         yield session
+
+
+@pytest.fixture
+def browser(stack):
+    """A fresh browser-like session (cookies of its own) for the pages."""
+    b = FlowBrowser(stack)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    """One client of the module: (client_id, client_secret, redirect_uri)."""
+    return make_client(stack)
 
 
 @pytest.fixture(autouse=True)

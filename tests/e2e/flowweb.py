@@ -8,14 +8,12 @@ import hashlib
 import hmac
 import html
 import re
-import shutil
 import struct
-import subprocess
 import time
 from pathlib import Path
 
 import mail
-from oidc import PASSWORD, Browser, forms
+from oidc import PASSWORD, Browser, forms, psql_flow
 
 NEW_PASSWORD = "a brand new passphrase 2026"
 
@@ -122,14 +120,6 @@ def link_in(msg, base):
 
 
 # ---------------------------------------------------------- action tokens
-
-def psql_flow(stack, sql):
-    assert shutil.which("psql"), "psql is missing"
-    cp = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", stack.env["OSTIARY_DB_FLOW"],
-                         "-c", sql], capture_output=True, text=True, timeout=20)
-    assert cp.returncode == 0, cp.stderr
-    return cp.stdout.strip()
-
 
 def expire_action_token(stack, token):
     """Moves the token's expiry into the past. Its row holds HMAC-SHA256

@@ -4,26 +4,15 @@ flow database for what only it can show (counters), and one login attempt
 over HTTP, /authorize → /login → POST."""
 
 import json
-import shutil
-import subprocess
 import time
 
 import pytest
 
 from oidc import Browser, auth_params, pkce
+from oidc import psql_flow as psql
 
 DEFAULTS = {"lockout_threshold": 5, "lockout_seconds": 900, "address_threshold": 50,
             "address_window_seconds": 300}
-
-
-def psql(stack, sql):
-    conninfo = stack.env.get("OSTIARY_DB_FLOW")
-    if not conninfo or not shutil.which("psql"):
-        pytest.skip("no conninfo of the flow database or no psql")
-    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                        capture_output=True, text=True, timeout=30)
-    assert cp.returncode == 0, cp.stderr
-    return cp.stdout.strip()
 
 
 def clear_address_counters(stack):
@@ -33,22 +22,30 @@ def clear_address_counters(stack):
 
 
 class Settings:
-    """Changes settings for one test; restore() puts every one back."""
+    """Changes settings for one test; restore() puts every one back as it
+    was before the test (the session runs with its own address_threshold:
+    conftest.Stack.boot)."""
 
     def __init__(self, stack):
         self.stack = stack
-        self.changed = set()
+        self.before = {}
+
+    def get(self, name):
+        r = self.stack.ctl("settings", "get", name)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        return int(r.stdout)
 
     def set(self, name, value):
+        if name not in self.before:
+            self.before[name] = self.get(name)
         r = self.stack.ctl("settings", "set", name, value)
         assert r.returncode == 0, (r.stdout, r.stderr)
-        self.changed.add(name)
 
     def restore(self):
-        for name in sorted(self.changed):
-            r = self.stack.ctl("settings", "reset", name)
+        for name, value in sorted(self.before.items()):
+            r = self.stack.ctl("settings", "set", name, value)
             assert r.returncode == 0, (r.stdout, r.stderr)
-        self.changed.clear()
+        self.before.clear()
 
 
 @pytest.fixture

@@ -10,10 +10,13 @@ import json
 import os
 import re
 import secrets
+import shutil
+import subprocess
 import time
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
 import requests
 from jwcrypto import jwk, jwt
 
@@ -29,6 +32,41 @@ PAGE_HEADERS = {
 
 def unique(prefix):
     return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def call(stack, op, body):
+    """Runs `ostiaryctl call OP JSON`; returns (exit code, parsed stdout)."""
+    cp = stack.ctl("call", op, json.dumps(body))
+    try:
+        out = json.loads(cp.stdout) if cp.stdout.strip() else None
+    except ValueError:
+        out = None
+    return cp.returncode, out
+
+
+def ok(stack, op, body):
+    rc, out = call(stack, op, body)
+    assert rc == 0, (op, rc, out)
+    return out
+
+
+def refused(stack, op, body):
+    """The error code of an op the service refuses (ostiaryctl exits 1)."""
+    rc, out = call(stack, op, body)
+    assert rc == 1, (op, rc, out)
+    return out["error"]
+
+
+def psql_flow(stack, sql):
+    """One query as flow-svc's own role (schema flow), rows as text; skips the
+    test when the stack has no flow conninfo or psql is missing."""
+    conninfo = stack.env.get("OSTIARY_DB_FLOW")
+    if not conninfo or not shutil.which("psql"):
+        pytest.skip("no conninfo of the flow database or no psql")
+    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout.strip()
 
 
 def ctl_json(stack, op, body):

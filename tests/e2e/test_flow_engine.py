@@ -14,7 +14,6 @@ import hmac
 import json
 import shutil
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 import pytest
 
 import mail
+from oidc import call, ok, refused
+from oidc import psql_flow as psql
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -35,37 +36,6 @@ CODE_ATTEMPTS = 5
 
 
 # ---------------------------------------------------------------- bus helpers
-
-
-def call(stack, op, body):
-    cp = stack.ctl("call", op, json.dumps(body))
-    try:
-        out = json.loads(cp.stdout) if cp.stdout.strip() else None
-    except ValueError:
-        out = None
-    return cp.returncode, out
-
-
-def ok(stack, op, body):
-    rc, out = call(stack, op, body)
-    assert rc == 0, (op, rc, out)
-    return out
-
-
-def refused(stack, op, body):
-    rc, out = call(stack, op, body)
-    assert rc == 1, (op, rc, out)
-    return out["error"]
-
-
-def psql(stack, sql):
-    conninfo = stack.env.get("OSTIARY_DB_FLOW")
-    if not conninfo or not shutil.which("psql"):
-        pytest.skip("no conninfo of the flow database or no psql")
-    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                        capture_output=True, text=True, timeout=30)
-    assert cp.returncode == 0, cp.stderr
-    return cp.stdout.strip()
 
 
 def new_user(stack, password=PASSWORD, email=True, **claims):

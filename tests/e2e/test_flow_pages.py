@@ -12,23 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from flowweb import CustomLoginFlow, FlowBrowser, alert, h1, inputs, text_of
-from oidc import assert_page_headers, auth_params, ctl_json, make_client, make_user, pkce
+from flowweb import CustomLoginFlow, alert, h1, inputs, text_of
+from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from webhook_receiver import Receiver  # noqa: E402
-
-
-@pytest.fixture
-def browser(stack):
-    b = FlowBrowser(stack)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return make_client(stack)
 
 
 def test_login_page_carries_csrf_node_and_autocomplete(stack, browser, client):

@@ -16,6 +16,8 @@ import subprocess
 import pytest
 from jwcrypto import jwk, jws
 
+from oidc import call, ok
+
 ALGS = ["RS256", "ES256", "EdDSA"]
 KTY = {"RS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
 # RFC 7517 §9.2, RFC 7518 §6.2.2, §6.3.2, §6.4, RFC 8037 §2: private members.
@@ -33,22 +35,6 @@ def b64url(raw):
 
 def b64url_decode(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def call(stack, op, body):
-    """Runs `ostiaryctl call OP JSON`; returns (exit code, parsed stdout)."""
-    cp = stack.ctl("call", op, json.dumps(body))
-    try:
-        out = json.loads(cp.stdout) if cp.stdout.strip() else None
-    except ValueError:
-        out = None
-    return cp.returncode, out
-
-
-def ok(stack, op, body):
-    rc, out = call(stack, op, body)
-    assert rc == 0, (op, rc, out)
-    return out
 
 
 def error_code(out):

@@ -12,14 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from lockout_util import DEFAULTS, attempt, audit, clear_address_counters, psql, settings  # noqa: F401
-from oidc import PASSWORD, make_client, make_user
+from oidc import PASSWORD, make_user
 
 WRONG = "not the password"
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return make_client(stack)
 
 
 @pytest.fixture

@@ -10,14 +10,9 @@ import pytest
 
 from flowweb import CustomLoginFlow, FlowBrowser, expire_action_token, h1, inputs, link_in, password_login, \
     text_of, wait_message
-from oidc import assert_page_headers, auth_params, ctl_json, make_client, make_user, pkce, response_params
+from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce, response_params
 
 REFRESH = '<meta http-equiv="refresh" content="3">'
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return make_client(stack)
 
 
 @pytest.fixture

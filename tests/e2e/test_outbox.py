@@ -6,28 +6,14 @@ lost or sent twice. Messages are read from the session's SMTP sink
 
 import email.utils
 import re
-import shutil
-import subprocess
 import time
 from datetime import datetime, timezone
 
-import pytest
-
 import mail
 from oidc import ctl_json, make_user
+from oidc import psql_flow as psql
 
 SENDER = "ostiary@localhost"  # OSTIARY_SMTP_FROM's default
-
-
-def psql(stack, sql):
-    """One query as flow-svc's own role (schema flow), rows as text."""
-    conninfo = stack.env.get("OSTIARY_DB_FLOW")
-    if not conninfo or not shutil.which("psql"):
-        pytest.skip("no conninfo of the flow database or no psql")
-    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                        capture_output=True, text=True, timeout=30)
-    assert cp.returncode == 0, cp.stderr
-    return cp.stdout.strip()
 
 
 def last_outbox_id(stack):

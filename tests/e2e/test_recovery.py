@@ -7,23 +7,9 @@ import re
 import secrets
 import time
 
-import pytest
-
 from flowweb import NEW_PASSWORD, FlowBrowser, alert, code_in, h1, inputs, messages_to, password_login, \
     text_of, wait_message
-from oidc import PASSWORD, make_client, make_user
-
-
-@pytest.fixture
-def browser(stack):
-    b = FlowBrowser(stack)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return make_client(stack)
+from oidc import PASSWORD, make_user
 
 
 def identify(browser, identifier):

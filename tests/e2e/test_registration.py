@@ -9,21 +9,9 @@ import secrets
 import pytest
 
 from flowweb import FlowBrowser, alert, code_in, h1, inputs, password_login, text_of, wait_message
-from oidc import assert_page_headers, ctl_json, make_client, make_user
+from oidc import assert_page_headers, ctl_json, make_user
 
 PASSWORD = "a long enough registration passphrase"
-
-
-@pytest.fixture
-def browser(stack):
-    b = FlowBrowser(stack)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return make_client(stack)
 
 
 def test_registration_with_the_email_code(stack, browser, client):

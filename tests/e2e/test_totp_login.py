@@ -10,23 +10,9 @@ import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
-from flowweb import FlowBrowser, alert, h1, inputs, text_of, totp
-from oidc import (assert_page_headers, auth_params, exchange, make_client, make_user, pkce, response_params,
+from flowweb import alert, h1, inputs, text_of, totp
+from oidc import (assert_page_headers, auth_params, exchange, make_user, pkce, response_params,
                   verify_jwt)
-
-
-@pytest.fixture
-def browser(stack):
-    b = FlowBrowser(stack)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return make_client(stack)
 
 
 def test_totp_generator_matches_rfc_6238_vectors():
@@ -113,12 +99,19 @@ def test_login_with_totp_through_authorize(stack, browser, client):
     assert {"pwd", "otp"} <= set(claims.get("amr", [])), claims
 
 
-def test_wrong_totp_code_is_refused_with_one_message(stack, browser, client):
+def code_page(stack, browser, client):
+    """A new user who enrolled TOTP, then a new authorization with
+    prompt=login past the password: (secret, recovery codes, the code page)."""
     username, _ = make_user(stack)
-    secret, _ = enroll(stack, browser, client, username)
+    secret, codes = enroll(stack, browser, client, username)
     _, r = authorize(browser, client, prompt="login")
     r = browser.login(r, username)
     assert h1(r) == "Two-step verification"
+    return secret, codes, r
+
+
+def test_wrong_totp_code_is_refused_with_one_message(stack, browser, client):
+    secret, _, r = code_page(stack, browser, client)
     wrong = f"{(int(totp(secret, at=time.time() + 30)) + 7) % 1000000:06d}"
     r = browser.fill(r, **{code_field(r): wrong})
     assert r.status_code == 200 and h1(r) == "Two-step verification"
@@ -127,11 +120,7 @@ def test_wrong_totp_code_is_refused_with_one_message(stack, browser, client):
 
 
 def test_recovery_code_signs_in_instead_of_a_totp_code(stack, browser, client):
-    username, _ = make_user(stack)
-    _, codes = enroll(stack, browser, client, username)
-    _, r = authorize(browser, client, prompt="login")
-    r = browser.login(r, username)
-    assert h1(r) == "Two-step verification"
+    _, codes, r = code_page(stack, browser, client)
     fields = [n for n, a in inputs(r).items() if a.get("type") != "hidden"]
     name = "recovery_code" if "recovery_code" in fields else fields[0]
     r = browser.fill(r, **{name: codes[0]})

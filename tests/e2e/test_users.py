@@ -37,11 +37,19 @@ def add(stack, username, *extra, password=PASSWORD):
 
 
 def can_log_in(stack, username, password):
-    flow = json.loads(stack.ctl("call", "flow.login_start",
-                                json.dumps({"request_id": "r" + uuid.uuid4().hex})).stdout)
-    cp = stack.ctl("call", "flow.login_submit", json.dumps(
-        {"flow": flow["flow"], "csrf": flow["csrf"], "username": username, "password": password}))
-    return cp.returncode == 0
+    """A password login through the login flow (flow.start, flow.submit)
+    issues a session."""
+    cp = stack.ctl("call", "flow.start", json.dumps({"request_id": "r" + uuid.uuid4().hex}))
+    assert cp.returncode == EXIT_OK, (cp.stdout, cp.stderr)
+    flow = json.loads(cp.stdout)
+    cp = stack.ctl("call", "flow.submit", json.dumps(
+        {"flow": flow["flow"], "csrf": flow["csrf"], "node": "password",
+         "input": {"username": username, "password": password}}))
+    assert cp.returncode == EXIT_OK, (cp.stdout, cp.stderr)
+    state = json.loads(cp.stdout)
+    # A refused password leaves the flow at its password step with login_failed.
+    assert state["status"] == "succeeded" or state["step"]["error"] == "login_failed", state
+    return state["status"] == "succeeded" and "result" in state
 
 
 def test_add_prints_the_user_with_a_random_sub(stack):

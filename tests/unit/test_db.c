@@ -65,26 +65,46 @@ test_db_status_names_are_stable (void **state)
     assert_string_equal (db_status_name ((db_status_t)99), "unknown");
 }
 
+//  Sends stderr to a temporary file until s_capture_end, which returns what
+//  was written there (free it).
+typedef struct {
+    FILE *tmp;
+    int saved;
+} s_capture_t;
+
+static void
+s_capture_begin (s_capture_t *capture)
+{
+    fflush (stderr);
+    capture->tmp = tmpfile ();
+    assert_non_null (capture->tmp);
+    capture->saved = dup (STDERR_FILENO);
+    dup2 (fileno (capture->tmp), STDERR_FILENO);
+}
+
+static char *
+s_capture_end (s_capture_t *capture)
+{
+    fflush (stderr);
+    dup2 (capture->saved, STDERR_FILENO);
+    close (capture->saved);
+    fseek (capture->tmp, 0, SEEK_END);
+    long size = ftell (capture->tmp);
+    rewind (capture->tmp);
+    char *text = calloc (1, (size_t)size + 1);
+    assert_non_null (text);
+    assert_int_equal (fread (text, 1, (size_t)size, capture->tmp), (size_t)size);
+    fclose (capture->tmp);
+    return text;
+}
+
 static char *
 s_capture_stderr (const char *conninfo, db_t **db)
 {
-    fflush (stderr);
-    FILE *tmp = tmpfile ();
-    assert_non_null (tmp);
-    int saved = dup (STDERR_FILENO);
-    dup2 (fileno (tmp), STDERR_FILENO);
+    s_capture_t capture;
+    s_capture_begin (&capture);
     *db = db_new (conninfo);
-    fflush (stderr);
-    dup2 (saved, STDERR_FILENO);
-    close (saved);
-    fseek (tmp, 0, SEEK_END);
-    long size = ftell (tmp);
-    rewind (tmp);
-    char *text = calloc (1, (size_t)size + 1);
-    assert_non_null (text);
-    assert_int_equal (fread (text, 1, (size_t)size, tmp), (size_t)size);
-    fclose (tmp);
-    return text;
+    return s_capture_end (&capture);
 }
 
 static void
@@ -198,8 +218,8 @@ test_db_prepare_all_prepares_a_table_and_stops_at_a_bad_entry (void **state)
     assert_string_equal (PQgetvalue (res, 0, 0), "hi");
     PQclear (res);
     //  A statement that does not parse fails the table; what came after it was never prepared.
-    static const db_stmt_t bad[] = {{"all_two", "SELECT 2", 0}, {"all_bad", "SELEKT nonsense", 0},
-                                    {"all_after", "SELECT 3", 0}};
+    static const db_stmt_t bad[] = {
+        {"all_two", "SELECT 2", 0}, {"all_bad", "SELEKT nonsense", 0}, {"all_after", "SELECT 3", 0}};
     assert_int_equal (db_prepare_all (db, bad, 3), -1);
     assert_int_equal (db_exec (db, "all_two", 0, NULL, &res), DB_OK);
     PQclear (res);
@@ -425,6 +445,48 @@ test_db_lost_transaction_ends_at_next_begin (void **state)
     assert_int_equal (db_exec_sql (db, "COMMIT"), DB_OK);
 }
 
+static void
+test_db_exec_logged_logs_the_failed_statement (void **state)
+{
+    (void)state;
+    s_capture_t capture;
+    s_capture_begin (&capture);
+    PGresult *res = (PGresult *)1;
+    db_status_t st = db_exec_logged (NULL, "some_statement", 0, NULL, &res);
+    char *out = s_capture_end (&capture);
+    assert_int_equal (st, DB_ERROR);
+    assert_null (res);
+    assert_non_null (strstr (out, "level=error"));
+    assert_non_null (strstr (out, "some_statement: error"));
+    free (out);
+}
+
+static void
+test_db_exec_logged_runs_the_statement_quietly (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    const char *params[] = {"1", "hello"};
+    const char *id[] = {"1"};
+    s_capture_t capture;
+    s_capture_begin (&capture);
+    PGresult *res = NULL;
+    db_status_t inserted = db_exec_logged (db, "items_insert", 2, params, NULL);
+    db_status_t got = db_exec_logged (db, "items_get", 1, id, &res);
+    db_status_t again = db_exec_logged (db, "items_insert", 2, params, NULL);
+    char *out = s_capture_end (&capture);
+    assert_int_equal (inserted, DB_OK);
+    assert_int_equal (got, DB_OK);
+    assert_int_equal (PQntuples (res), 1);
+    assert_string_equal (PQgetvalue (res, 0, 0), "hello");
+    PQclear (res);
+    //  Only the failure (a duplicate key) is logged, under the statement's name.
+    assert_int_equal (again, DB_CONFLICT);
+    assert_non_null (strstr (out, "items_insert: conflict"));
+    assert_null (strstr (out, "items_get"));
+    free (out);
+}
+
 #define DB_TEST(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
 
 int
@@ -436,6 +498,8 @@ main (void)
         cmocka_unit_test (test_db_status_names_are_stable),
         cmocka_unit_test (test_db_new_never_logs_the_connection_string),
         cmocka_unit_test (test_db_null_arguments_are_errors),
+        cmocka_unit_test (test_db_exec_logged_logs_the_failed_statement),
+        DB_TEST (test_db_exec_logged_runs_the_statement_quietly),
         DB_TEST (test_db_prepare_all_prepares_a_table_and_stops_at_a_bad_entry),
         DB_TEST (test_db_prepare_and_exec_returns_rows),
         DB_TEST (test_db_null_param_is_sql_null),
