@@ -331,14 +331,21 @@ config_validate (const config_t *self, int req_flag)
         fprintf (stderr, "config: OSTIARY_BUS_ENDPOINT must be a tcp://, ipc:// or inproc:// endpoint\n");
         rc = -1;
     }
-    //  The key-encryption key is checked wherever it is set, so that a typo
-    //  is found by --check-config rather than when keys-svc first decrypts.
-    if (self->kek && *self->kek) {
-        unsigned char kek[33];
-        long n = b64url_decode (self->kek, strlen (self->kek), kek, sizeof kek);
-        secure_wipe (kek, sizeof kek);
+    //  The 32-byte keys are checked wherever they are set, so that a typo is
+    //  found by --check-config rather than when a service first uses one.
+    const struct {
+        const char *value, *env;
+    } keys[] = {{self->kek, "OSTIARY_KEK"},
+                {self->client_secret_key, "OSTIARY_CLIENT_SECRET_KEY"},
+                {self->flow_secret_key, "OSTIARY_FLOW_SECRET_KEY"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!keys[i].value || !*keys[i].value)
+            continue;
+        unsigned char key[33];
+        long n = b64url_decode (keys[i].value, strlen (keys[i].value), key, sizeof key);
+        secure_wipe (key, sizeof key);
         if (n != 32) {
-            fprintf (stderr, "config: OSTIARY_KEK must be 32 bytes in base64url without padding\n");
+            fprintf (stderr, "config: %s must be 32 bytes in base64url without padding\n", keys[i].env);
             rc = -1;
         }
     }

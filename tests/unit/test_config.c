@@ -339,6 +339,14 @@ test_config_validate_requires_what_each_process_needs (void **state)
     assert_int_equal (config_validate (cfg, CFG_REQ_TOK), -1);
     assert_int_equal (config_set (cfg, "OSTIARY_CLIENT_SECRET_KEY", GOOD_KEK, NULL), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_TOK), 0);
+    //  flow-svc needs its own key (action tokens, codes, sealed secrets).
+    s_capture_begin (&cap, STDERR_FILENO);
+    int flow = config_validate (cfg, CFG_REQ_FLOW);
+    err = s_capture_end (&cap);
+    assert_int_equal (flow, -1);
+    assert_non_null (strstr (err, "OSTIARY_FLOW_SECRET_KEY is required"));
+    free (err);
+    assert_int_equal (config_set (cfg, "OSTIARY_FLOW_SECRET_KEY", GOOD_KEK, NULL), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_FLOW), 0);
     assert_int_equal (config_set (cfg, "OSTIARY_KEK", GOOD_KEK, NULL), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_KEYS), 0);
@@ -349,22 +357,30 @@ static void
 test_config_validate_rejects_bad_kek_without_printing_it (void **state)
 {
     (void)state;
-    config_t *cfg = config_new ();
+    //  Every 32-byte key is checked the same way.
+    const char *names[] = {"OSTIARY_KEK", "OSTIARY_CLIENT_SECRET_KEY", "OSTIARY_FLOW_SECRET_KEY"};
     //  31 bytes, then 32 bytes with padding: neither is the documented form.
     const char *bad[] = {"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ",
                          "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "not base64 at all"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal (config_set (cfg, "OSTIARY_KEK", bad[i], NULL), 0);
-        s_capture_t cap;
-        s_capture_begin (&cap, STDERR_FILENO);
-        int rc = config_validate (cfg, 0);
-        char *err = s_capture_end (&cap);
-        assert_int_equal (rc, -1);
-        assert_non_null (strstr (err, "OSTIARY_KEK must be 32 bytes"));
-        assert_null (strstr (err, bad[i]));
-        free (err);
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        config_t *cfg = config_new ();
+        char expected[80];
+        snprintf (expected, sizeof expected, "%s must be 32 bytes", names[k]);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            assert_int_equal (config_set (cfg, names[k], bad[i], NULL), 0);
+            s_capture_t cap;
+            s_capture_begin (&cap, STDERR_FILENO);
+            int rc = config_validate (cfg, 0);
+            char *err = s_capture_end (&cap);
+            assert_int_equal (rc, -1);
+            assert_non_null (strstr (err, expected));
+            assert_null (strstr (err, bad[i]));
+            free (err);
+        }
+        assert_int_equal (config_set (cfg, names[k], GOOD_KEK, NULL), 0);
+        assert_int_equal (config_validate (cfg, 0), 0);
+        config_destroy (&cfg);
     }
-    config_destroy (&cfg);
 }
 
 static void
