@@ -18,14 +18,14 @@ typedef struct _service_t service_t;
 
 //  A request waiting for, or being served by, a worker.
 typedef struct {
-    zframe_t *client;   //  routing id of the client
-    bus_msg_t *msg;     //  the request, forwarded as is
+    zframe_t *client; //  routing id of the client
+    bus_msg_t *msg;   //  the request, forwarded as is
     int64_t deadline;
-    int answered;       //  the client got an error already (deadline passed)
+    int answered; //  the client got an error already (deadline passed)
 } pending_t;
 
 typedef struct {
-    char *key;          //  hex of the routing id, key in workers hash
+    char *key; //  hex of the routing id, key in workers hash
     zframe_t *identity;
     service_t *service;
     int64_t expiry;     //  dropped when nothing was heard from it by then
@@ -34,8 +34,8 @@ typedef struct {
 
 struct _service_t {
     char *name;
-    zlist_t *idle;      //  idle workers, oldest first
-    zlist_t *queue;     //  pending_t waiting for a worker
+    zlist_t *idle;  //  idle workers, oldest first
+    zlist_t *queue; //  pending_t waiting for a worker
     size_t workers;
 };
 
@@ -43,8 +43,8 @@ typedef struct {
     broker_cfg_t cfg;
     zsock_t *pipe;
     zsock_t *router;
-    zhash_t *services;  //  name → service_t
-    zhash_t *workers;   //  hex id → worker_t
+    zhash_t *services; //  name → service_t
+    zhash_t *workers;  //  hex id → worker_t
     int64_t next_heartbeat;
     //  counters for STATS
     uint64_t served, rejected, expired, malformed, lost;
@@ -96,8 +96,8 @@ static void
 s_answer_error (broker_t *self, zframe_t *client, const char *rid, ost_err_t err, const char *description)
 {
     bus_msg_t *reply = bus_msg_new (BUS_REPLY);
-    if (!reply || bus_msg_set_request_id (reply, rid) || bus_msg_set_error (reply, err, description)
-        || bus_msg_send (&reply, self->router, client))
+    if (!reply || bus_msg_set_request_id (reply, rid) || bus_msg_set_error (reply, err, description) ||
+        bus_msg_send (&reply, self->router, client))
         log_error ("broker: could not answer a client");
     bus_msg_destroy (&reply);
 }
@@ -111,8 +111,7 @@ s_send_control (broker_t *self, worker_t *worker, bus_type_t type)
     bus_msg_destroy (&msg);
 }
 
-static void
-s_dispatch (broker_t *self, service_t *service);
+static void s_dispatch (broker_t *self, service_t *service);
 
 //  Forgets a worker. Its request in flight, if any, fails: it is never resent.
 static void
@@ -203,14 +202,15 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg)
         json_t *req = bus_body_to_json (body, len);
         json_t *svc = req ? json_object_get (req, "service") : NULL;
         if (!json_is_string (svc))
-            s_answer_error (self, client, rid, OST_ERR_INVALID_REQUEST, "mmi.service needs {\"service\": name}");
+            s_answer_error (self, client, rid, OST_ERR_INVALID_REQUEST,
+                            "mmi.service needs {\"service\": name}");
         else {
             service_t *service = zhash_lookup (self->services, json_string_value (svc));
             size_t workers = service ? service->workers : 0;
-            json_t *result = json_pack ("{s:b,s:I}", "ready", workers > 0, "workers", (json_int_t) workers);
+            json_t *result = json_pack ("{s:b,s:I}", "ready", workers > 0, "workers", (json_int_t)workers);
             bus_msg_t *reply = bus_msg_new (BUS_REPLY);
-            if (!result || !reply || bus_msg_set_request_id (reply, rid) || bus_msg_set_result (reply, result)
-                || bus_msg_send (&reply, self->router, client))
+            if (!result || !reply || bus_msg_set_request_id (reply, rid) ||
+                bus_msg_set_result (reply, result) || bus_msg_send (&reply, self->router, client))
                 log_error ("broker: could not answer mmi.service");
             bus_msg_destroy (&reply);
             json_decref (result);
@@ -219,13 +219,15 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg)
         return;
     }
     if (bus_msg_deadline (msg) <= bus_now_ms ()) {
-        s_answer_error (self, client, rid, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline");
+        s_answer_error (self, client, rid, OST_ERR_DEADLINE_EXCEEDED,
+                        "the request arrived after its deadline");
         self->expired++;
         return;
     }
     service_t *service = proto_valid_service (name) ? zhash_lookup (self->services, name) : NULL;
     if (!service || service->workers == 0) {
-        s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE, "no worker available for the service");
+        s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE,
+                        "no worker available for the service");
         self->rejected++;
         return;
     }
@@ -263,8 +265,7 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
         if (worker) {
             //  A second READY is a protocol error: start that worker over.
             s_worker_delete (self, worker, 1);
-        }
-        else {
+        } else {
             worker = calloc (1, sizeof *worker);
             assert (worker);
             worker->key = key;
@@ -272,7 +273,7 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
             worker->identity = zframe_dup (identity);
             worker->service = s_service_require (self, bus_msg_service (msg));
             worker->service->workers++;
-            worker->expiry = bus_now_ms () + (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+            worker->expiry = bus_now_ms () + (int64_t)self->cfg.heartbeat_ms * self->cfg.liveness;
             zhash_insert (self->workers, worker->key, worker);
             zhash_freefn (self->workers, worker->key, s_worker_free);
             log_info ("broker: worker %s of %s joined (%zu now)", worker->key, worker->service->name,
@@ -293,7 +294,7 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
         }
         return;
     }
-    worker->expiry = bus_now_ms () + (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+    worker->expiry = bus_now_ms () + (int64_t)self->cfg.heartbeat_ms * self->cfg.liveness;
     if (type == BUS_HEARTBEAT)
         return;
     if (type == BUS_DISCONNECT) {
@@ -318,7 +319,7 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
         return;
     }
     //  REQUEST from a worker identity: not part of the protocol.
-    log_warn ("broker: unexpected message type %d from a worker; dropped", (int) type);
+    log_warn ("broker: unexpected message type %d from a worker; dropped", (int)type);
 }
 
 //  Heartbeats, dead workers and deadlines.
@@ -336,8 +337,8 @@ s_tick (broker_t *self)
         if (!worker)
             continue;
         if (worker->expiry < now) {
-            log_warn ("broker: worker %s of %s missed %d heartbeats; dropped", worker->key, worker->service->name,
-                      self->cfg.liveness);
+            log_warn ("broker: worker %s of %s missed %d heartbeats; dropped", worker->key,
+                      worker->service->name, self->cfg.liveness);
             s_worker_delete (self, worker, 1);
             continue;
         }
@@ -376,12 +377,13 @@ s_stats (broker_t *self)
     json_t *services = json_object ();
     for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services))
         json_object_set_new (services, service->name,
-                             json_pack ("{s:I,s:I,s:I}", "workers", (json_int_t) service->workers, "idle",
-                                        (json_int_t) zlist_size (service->idle), "queued",
-                                        (json_int_t) zlist_size (service->queue)));
-    json_t *stats = json_pack ("{s:o,s:I,s:I,s:I,s:I,s:I}", "services", services, "served", (json_int_t) self->served,
-                               "rejected", (json_int_t) self->rejected, "expired", (json_int_t) self->expired,
-                               "lost", (json_int_t) self->lost, "malformed", (json_int_t) self->malformed);
+                             json_pack ("{s:I,s:I,s:I}", "workers", (json_int_t)service->workers, "idle",
+                                        (json_int_t)zlist_size (service->idle), "queued",
+                                        (json_int_t)zlist_size (service->queue)));
+    json_t *stats =
+        json_pack ("{s:o,s:I,s:I,s:I,s:I,s:I}", "services", services, "served", (json_int_t)self->served,
+                   "rejected", (json_int_t)self->rejected, "expired", (json_int_t)self->expired, "lost",
+                   (json_int_t)self->lost, "malformed", (json_int_t)self->malformed);
     char *text = stats ? json_dumps (stats, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     zstr_send (self->pipe, text ? text : "{}");
     free (text);
@@ -413,7 +415,7 @@ s_broker_actor (zsock_t *pipe, void *args)
     int64_t next_tick = bus_now_ms () + 100;
     while (true) {
         int64_t now = bus_now_ms ();
-        int timeout = next_tick > now ? (int) (next_tick - now) : 0;
+        int timeout = next_tick > now ? (int)(next_tick - now) : 0;
         void *which = zpoller_wait (poller, timeout);
         if (which == pipe) {
             char *command = zstr_recv (pipe);
@@ -423,8 +425,7 @@ s_broker_actor (zsock_t *pipe, void *args)
             zstr_free (&command);
             if (stop)
                 break;
-        }
-        else if (which == self.router) {
+        } else if (which == self.router) {
             zframe_t *identity = NULL;
             bus_msg_t *msg = bus_msg_recv (self.router, &identity, self.cfg.max_msg);
             if (!msg)
@@ -435,8 +436,7 @@ s_broker_actor (zsock_t *pipe, void *args)
                 s_worker_message (&self, identity, msg);
             bus_msg_destroy (&msg);
             zframe_destroy (&identity);
-        }
-        else if (zpoller_terminated (poller))
+        } else if (zpoller_terminated (poller))
             break;
         now = bus_now_ms ();
         if (now >= next_tick) {
@@ -480,13 +480,19 @@ broker_new (const broker_cfg_t *cfg)
     //  rather than a silent actor.
     args->router = zsock_new (ZMQ_ROUTER);
     if (args->router) {
-        zsock_set_maxmsgsize (args->router, (int) args->cfg.max_msg);
+        zsock_set_maxmsgsize (args->router, (int)args->cfg.max_msg);
         zsock_set_linger (args->router, 0);
         zsock_set_sndhwm (args->router, 100000);
         zsock_set_rcvhwm (args->router, 100000);
         zsock_set_router_handover (args->router, 1);
     }
-    if (!args->router || zsock_bind (args->router, "%s", args->cfg.endpoint) < 0) {
+    int bound = args->router && zsock_bind (args->router, "%s", args->cfg.endpoint) >= 0;
+    if (bound && args->cfg.local_endpoint && strcmp (args->cfg.local_endpoint, args->cfg.endpoint) != 0 &&
+        zsock_bind (args->router, "%s", args->cfg.local_endpoint) < 0) {
+        log_error ("broker: cannot bind %s", args->cfg.local_endpoint);
+        bound = 0;
+    }
+    if (!bound) {
         log_error ("broker: cannot bind %s", args->cfg.endpoint);
         zsock_destroy (&args->router);
         free (args);

@@ -205,15 +205,13 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     int64_t now = tu_now ();
     if (!scope || s_successor (app, token, successor, successor_hash))
         rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    if (!rc)
-        rc = grants_access_token (req, r.sub, client->client_id, scope, r.auth_time, now, &at, &jti);
     //  OpenID Connect Core §12.2: an ID token again when the family is an
     //  OpenID one, with the same iss, sub, aud, azp, auth_time and sid, a new
-    //  iat, and no nonce.
-    if (!rc && tu_has (granted, "openid")) {
-        grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL};
-        rc = grants_id_token (req, client, &who, at, now, &idt);
-    }
+    //  iat, and no nonce; signed with the access token in one call.
+    grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL};
+    if (!rc)
+        rc = grants_sign_tokens (req, client, r.sub, scope, r.auth_time,
+                                 tu_has (granted, "openid") ? &who : NULL, now, &at, &jti, &idt);
 
     //  The decision, under the family's row lock.
     int live = 0, changed = 0, open = 0;

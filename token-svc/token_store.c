@@ -18,7 +18,7 @@
     " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
     " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
-    " refresh_grace_uses"
+    " refresh_grace_uses, coalesce(access_token_alg, '')"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -48,10 +48,11 @@ static const db_stmt_t s_stmts[] = {
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
-     " resource_server, refresh_grace_s, refresh_grace_uses)"
+     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
-     " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer)",
-     16},
+     " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
+     " nullif($17::text, ''))",
+     17},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0},
     {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1},
@@ -407,6 +408,8 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     c->resource_server = s_bool_col (res, row, 14);
     c->refresh_grace_s = (int)s_int_col (res, row, 15);
     c->refresh_grace_uses = (int)s_int_col (res, row, 16);
+    if (s_copy_col (res, row, 17, c->access_token_alg, sizeof c->access_token_alg))
+        ok = 0;
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes)) {
         log_error ("client row %d is malformed", row);
@@ -450,8 +453,9 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             c->resource_server ? "true" : "false",
             grace,
             grace_uses,
+            c->access_token_alg,
         };
-        st = s_exec (db, "token_client_insert", 16, params, NULL);
+        st = s_exec (db, "token_client_insert", 17, params, NULL);
     }
     secure_wipe (secret, sizeof secret);
     free (uris);

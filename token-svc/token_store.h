@@ -29,7 +29,9 @@ typedef struct {
     json_t *scopes;
     char auth_method[24]; //  client_secret_basic, client_secret_post, none
     char id_token_alg[8]; //  RS256, ES256, EdDSA
-    int require_pkce;     //  1, 0, or -1: not chosen (the global setting decides)
+    //  Issue 7: RS256, ES256, EdDSA, or "" (OSTIARY_ACCESS_TOKEN_ALG decides).
+    char access_token_alg[8];
+    int require_pkce; //  1, 0, or -1: not chosen (the global setting decides)
     int first_party;
     int64_t created_at;
     int always_refresh;     //  a refresh token at every code exchange (with the grant)

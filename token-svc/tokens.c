@@ -38,17 +38,26 @@
 
 //  ------------------------------------------------------------- signing
 
-//  Asks keys-svc to sign claims (it frames the header: alg, kid, typ).
-//  *jws (free()). -1 after failing req.
-int
-grants_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws)
+//  The keys.sign call: claims signed with alg and typ, and, with id_claims,
+//  an ID token bound to it by at_hash (proto/ops.md). *jws, *idt (free()).
+//  -1 after failing req.
+static int
+s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, const json_t *id_claims,
+        const char *id_alg, char **jws, char **idt)
 {
     service_thread_t *thread = req->thread_state;
     *jws = NULL;
+    *idt = NULL;
     int timeout = tu_time_left_ms (req);
     if (timeout <= 0)
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
     json_t *body = json_pack ("{s:O, s:s, s:s}", "claims", claims, "alg", alg, "typ", typ);
+    if (body && id_claims &&
+        json_object_set_new (body, "id_token",
+                             json_pack ("{s:O, s:s}", "claims", id_claims, "alg", id_alg))) {
+        json_decref (body);
+        body = NULL;
+    }
     json_t *res = NULL;
     bus_error_t error;
     int rc = body ? bus_client_call (thread->bus, "keys.sign", body, timeout, &res, &error) : -1;
@@ -61,32 +70,16 @@ grants_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *
         return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
     }
     const char *text = json_string_value (json_object_get (res, "jws"));
+    const char *id_text = json_string_value (json_object_get (res, "id_token"));
     *jws = text ? strdup (text) : NULL;
+    *idt = id_claims && id_text ? strdup (id_text) : NULL;
     json_decref (res);
-    if (!*jws)
+    if (!*jws || (id_claims && !*idt)) {
+        secure_free_str (jws);
+        secure_free_str (idt);
         return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
-    return 0;
-}
-
-//  OpenID Connect Core §3.1.3.6 / §3.3.2.11: at_hash is the base64url of the
-//  left half of the hash of the access token's ASCII octets, "where the hash
-//  algorithm used is the hash algorithm used in the alg Header Parameter of
-//  the ID Token's JOSE Header": SHA-256 for RS256 and ES256. EdDSA names no
-//  hash of its own; Ed25519 (the only EdDSA curve we sign with) hashes with
-//  SHA-512 (RFC 8032 §5.1), which is what OpenID implementations use.
-static char *
-s_at_hash (const char *access_token, const char *alg)
-{
-    unsigned char digest[SHA512_DIGEST_LENGTH];
-    size_t half;
-    if (strcmp (alg, "EdDSA") == 0) {
-        SHA512 ((const unsigned char *)access_token, strlen (access_token), digest);
-        half = SHA512_DIGEST_LENGTH / 2;
-    } else {
-        SHA256 ((const unsigned char *)access_token, strlen (access_token), digest);
-        half = SHA256_DIGEST_LENGTH / 2;
     }
-    return b64url_encode_alloc (digest, half);
+    return 0;
 }
 
 //  ------------------------------------------------------------- authorization_code
@@ -145,11 +138,13 @@ s_code_problem (const token_client_t *client, const token_code_t *c, const char 
 }
 
 int
-grants_access_token (bus_req_t *req, const char *sub, const char *client_id, const char *scope,
-                     int64_t auth_time, int64_t now, char **at, char **jti)
+grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,
+                    int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
+                    char **idt)
 {
     const token_app_t *app = req->app;
     *at = NULL;
+    *idt = NULL;
     *jti = secure_token (JTI_BYTES);
     if (!*jti)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
@@ -160,47 +155,37 @@ grants_access_token (bus_req_t *req, const char *sub, const char *client_id, con
     json_t *claims =
         json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "iss", app->issuer, "sub", sub, "aud",
                    app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat",
-                   (json_int_t)now, "jti", *jti, "client_id", client_id, "scope", scope);
-    if (claims && auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time))) {
-        json_decref (claims);
-        claims = NULL;
+                   (json_int_t)now, "jti", *jti, "client_id", client->client_id, "scope", scope);
+    int bad =
+        !claims || (auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time)));
+    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
+    //  (when the request had one, §3.1.2.1), azp, sid (Front- and
+    //  Back-Channel Logout), amr; keys-svc adds at_hash (§3.1.3.6), which
+    //  it alone can compute before answering.
+    json_t *id_claims = NULL;
+    if (!bad && who) {
+        id_claims =
+            json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", app->issuer, "sub", who->sub, "aud",
+                       client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
+                       (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp", client->client_id);
+        bad = !id_claims;
+        bad = bad || (who->nonce && json_object_set_new (id_claims, "nonce", json_string (who->nonce)));
+        bad = bad || (who->sid && json_object_set_new (id_claims, "sid", json_string (who->sid)));
+        bad =
+            bad || (json_array_size (who->amr) > 0 && json_object_set (id_claims, "amr", (json_t *)who->amr));
     }
     //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
-    //  ID token (RFC 8725 §3.11).
-    int rc = claims ? grants_sign (req, claims, jws_alg_name (app->access_token_alg), "at+jwt", at)
-                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    //  ID token (RFC 8725 §3.11). Issue 7: the client's own algorithm, when
+    //  it chose one.
+    int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
+                 : s_sign (req, claims, clients_access_token_alg (app, client), "at+jwt", id_claims,
+                           client->id_token_alg, at, idt);
     json_decref (claims);
+    json_decref (id_claims);
     if (rc) {
         free (*jti);
         *jti = NULL;
     }
-    return rc;
-}
-
-int
-grants_id_token (bus_req_t *req, const token_client_t *client, const grants_subject_t *who, const char *at,
-                 int64_t now, char **idt)
-{
-    const token_app_t *app = req->app;
-    *idt = NULL;
-    char *at_hash = s_at_hash (at, client->id_token_alg);
-    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
-    //  (when the request had one, §3.1.2.1), azp, at_hash, sid (Front- and
-    //  Back-Channel Logout), amr.
-    json_t *claims =
-        at_hash ? json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", app->issuer, "sub", who->sub,
-                             "aud", client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
-                             (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp",
-                             client->client_id, "at_hash", at_hash)
-                : NULL;
-    free (at_hash);
-    int bad = !claims;
-    bad = bad || (who->nonce && json_object_set_new (claims, "nonce", json_string (who->nonce)));
-    bad = bad || (who->sid && json_object_set_new (claims, "sid", json_string (who->sid)));
-    bad = bad || (json_array_size (who->amr) > 0 && json_object_set (claims, "amr", (json_t *)who->amr));
-    int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
-                 : grants_sign (req, claims, client->id_token_alg, "JWT", idt);
-    json_decref (claims);
     return rc;
 }
 
@@ -210,17 +195,8 @@ static int
 s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *scope, int64_t now,
         char **at, char **idt, char **jti)
 {
-    *idt = NULL;
-    if (grants_access_token (req, c->sub, client->client_id, scope, c->auth_time, now, at, jti))
-        return -1;
     grants_subject_t who = {c->sub, c->sid, c->auth_time, c->amr, c->nonce};
-    if (grants_id_token (req, client, &who, *at, now, idt)) {
-        secure_free_str (at);
-        free (*jti);
-        *jti = NULL;
-        return -1;
-    }
-    return 0;
+    return grants_sign_tokens (req, client, c->sub, scope, c->auth_time, &who, now, at, jti, idt);
 }
 
 //  Issue 4: a refresh token starts a family at the code exchange when the
