@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 #  bench/seed.sh BIN URL - seeds the clients and the user of the token
 #  scenarios of bench/run.sh and prints shell `export` lines for them.
-#  Idempotent: a client that exists already gets a new secret
-#  (`ostiaryctl clients rotate-secret`, printed once like `add`), a user that
-#  exists is kept. Needs OSTIARY_BUS_ENDPOINT (run.sh exports it).
+#  Idempotent: a client that exists already is registered again (removed
+#  and added), a user that exists is kept. Needs OSTIARY_BUS_ENDPOINT (run.sh exports it).
 #
 #  Exports:
 #    CC_RS_AUTH / CC_ES_AUTH   'Basic ...' of a client_credentials client whose
@@ -21,16 +20,17 @@ URL=$2
 CTL=$BIN/ostiaryctl
 PASSWORD=bench-password-not-secret
 
-#  client_id → its secret on stdout (added, or its secret rotated).
+#  client_id → its secret on stdout. A client that exists is removed and
+#  added again, so that its registration (redirect URI with this run's port,
+#  algorithms) is always the one below.
 client() {
     local id=$1
     shift
     local out
     if "$CTL" clients show "$id" >/dev/null 2>&1; then
-        out=$("$CTL" clients rotate-secret "$id" 2>/dev/null)
-    else
-        out=$("$CTL" clients add --id "$id" "$@" 2>/dev/null)
+        "$CTL" clients remove "$id" >/dev/null 2>&1
     fi
+    out=$("$CTL" clients add --id "$id" "$@" 2>/dev/null)
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$out"
 }
 

@@ -4,10 +4,11 @@
  *  share (grants.h), and the dispatch to refresh.c (refresh_token) and
  *  client_credentials.c.
  *
- *  The code is consumed inside a transaction that also records the access
- *  token's jti, and is committed only after both tokens are signed: the
- *  client gets tokens if and only if the code is used up, and a replay
- *  (which waits on the row lock, then finds the code consumed) always finds
+ *  The code is read, both tokens are signed, and then one statement consumes
+ *  the code and records the access token's jti (issue 7: no transaction
+ *  stays open across the keys.sign call): the client gets tokens if and
+ *  only if that statement used the code up, and a replay (which waits on
+ *  the row lock, or comes later, and finds the code consumed) always finds
  *  the jti to revoke. */
 #include "b64url.h"
 #include "clients.h"
@@ -202,34 +203,12 @@ s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, con
 //  Issue 4: a refresh token starts a family at the code exchange when the
 //  client may use the refresh_token grant and the user granted
 //  offline_access (OpenID Connect Core §11), or the client is configured to
-//  always get one. Inside the exchange's transaction: the family, its
-//  first token, and the code's access token as the family's first jti.
-//  0 with *refresh set (or left NULL when none is due), -1 after failing req.
+//  always get one. 1 when one is due.
 static int
-s_start_family (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *jti,
-                int64_t exp, int64_t *family_id, char **refresh)
+s_family_due (const token_client_t *client, const token_code_t *c)
 {
-    service_thread_t *thread = req->thread_state;
-    *refresh = NULL;
-    *family_id = 0;
-    if (!tu_has (client->grant_types, "refresh_token") ||
-        !(tu_has (c->scopes, "offline_access") || client->always_refresh))
-        return 0;
-    *refresh = secure_token (GRANTS_REFRESH_BYTES);
-    if (!*refresh)
-        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    unsigned char hash[TOKEN_HASH_LEN];
-    tu_sha256 (*refresh, hash);
-    db_status_t st = token_store_family_insert (thread->db, c, c->scopes, family_id);
-    if (st == DB_OK)
-        st = token_store_refresh_insert (thread->db, hash, *family_id);
-    if (st == DB_OK)
-        st = token_store_family_jti_insert (thread->db, *family_id, jti, exp);
-    if (st != DB_OK) {
-        secure_free_str (refresh);
-        return tu_db_fail (req, st);
-    }
-    return 0;
+    return tu_has (client->grant_types, "refresh_token") &&
+           (tu_has (c->scopes, "offline_access") || client->always_refresh);
 }
 
 //  Answers a code that was not there to consume: unknown, or consumed
@@ -280,22 +259,29 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
 
+    //  Issue 7: the code is read without a lock, the tokens are signed, and
+    //  then one statement consumes the code, records the access token's jti
+    //  and starts the refresh family (token_code_redeem): no transaction
+    //  stays open across the keys.sign call, and the client gets tokens if
+    //  and only if that statement consumed the code. A racer that consumed
+    //  it between our read and our statement makes this request a replay.
     token_code_t c;
-    memset (&c, 0, sizeof c);
-    db_status_t st = token_store_begin (db);
-    if (st == DB_OK)
-        st = token_store_code_consume (db, hash, &c);
-    if (st != DB_OK) {
-        token_store_rollback (db);
-        return st == DB_NOT_FOUND ? s_not_consumable (req, client, hash) : tu_db_fail (req, st);
+    int consumed = 0;
+    db_status_t st = token_store_code_get (db, hash, &c, &consumed);
+    if (st == DB_NOT_FOUND || (st == DB_OK && consumed)) {
+        token_code_clear (&c);
+        return s_not_consumable (req, client, hash);
     }
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
     const char *problem = s_code_problem (client, &c, redirect_uri, verifier);
     if (problem) {
-        //  The code stays consumed: a failed attempt burns it, so that a
-        //  verifier or redirect URI cannot be guessed in several tries.
+        //  The code is used up all the same: a failed attempt burns it, so
+        //  that a verifier or redirect URI cannot be guessed in several tries.
+        token_code_t burnt;
+        token_store_code_consume (db, hash, &burnt);
+        token_code_clear (&burnt);
         token_code_clear (&c);
-        if (bus_req_expired (req) || token_store_commit (db) != DB_OK)
-            token_store_rollback (db);
         return tu_fail (req, OST_ERR_INVALID_GRANT, problem);
     }
 
@@ -303,26 +289,31 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     char *scope = tu_scope_join (c.scopes);
     char *at = NULL, *idt = NULL, *jti = NULL;
     char *refresh = NULL;
+    unsigned char refresh_hash[TOKEN_HASH_LEN];
     int64_t family_id = 0;
+    int redeemed = 0;
     int rc = scope ? s_mint (req, client, &c, scope, now, &at, &idt, &jti)
                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    if (rc == 0)
-        rc = s_start_family (req, client, &c, jti, now + app->access_token_ttl, &family_id, &refresh);
-    if (rc == 0) {
-        st = token_store_code_set_issued (db, hash, jti, now + app->access_token_ttl, family_id);
-        if (st != DB_OK)
-            rc = tu_db_fail (req, st);
+    if (rc == 0 && s_family_due (client, &c)) {
+        refresh = secure_token (GRANTS_REFRESH_BYTES);
+        if (refresh)
+            tu_sha256 (refresh, refresh_hash);
+        else
+            rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     }
-    //  bus_req_expired before COMMIT: past the deadline the client has its
-    //  answer (deadline_exceeded) already; the code must stay usable.
+    //  Past the deadline the client has its answer (deadline_exceeded)
+    //  already; the code must stay usable.
     if (rc == 0 && bus_req_expired (req))
         rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
-    if (rc == 0 && (st = token_store_commit (db)) != DB_OK)
+    if (rc == 0 &&
+        (st = token_store_code_redeem (db, hash, jti, now + app->access_token_ttl,
+                                       refresh ? refresh_hash : NULL, &redeemed, &family_id)) != DB_OK)
         rc = tu_db_fail (req, st);
-    if (rc)
-        //  Signing or storing failed: nothing happened, the code stays usable.
-        token_store_rollback (db);
-    else {
+    if (rc == 0 && !redeemed)
+        //  Consumed by a racer since our read: a replay (the tokens signed
+        //  here are never delivered).
+        rc = s_not_consumable (req, client, hash);
+    if (rc == 0) {
         //  RFC 6749 §5.1; OpenID Connect Core §3.1.3.3.
         *result =
             json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
@@ -337,6 +328,7 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
         else
             log_info ("tokens issued to client %s", client->client_id);
     }
+    secure_wipe (refresh_hash, sizeof refresh_hash);
     secure_free_str (&refresh);
     secure_free_str (&at);
     secure_free_str (&idt);
