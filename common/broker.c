@@ -519,7 +519,13 @@ broker_new (const broker_cfg_t *cfg)
         zsock_set_router_mandatory (args->router, 1);
         zsock_set_sndtimeo (args->router, 0);
     }
-    if (!args->router || zsock_bind (args->router, "%s", args->cfg.endpoint) < 0) {
+    int bound = args->router && zsock_bind (args->router, "%s", args->cfg.endpoint) >= 0;
+    if (bound && args->cfg.local_endpoint && strcmp (args->cfg.local_endpoint, args->cfg.endpoint) != 0 &&
+        zsock_bind (args->router, "%s", args->cfg.local_endpoint) < 0) {
+        log_error ("broker: cannot bind %s", args->cfg.local_endpoint);
+        bound = 0;
+    }
+    if (!bound) {
         log_error ("broker: cannot bind %s", args->cfg.endpoint);
         zsock_destroy (&args->router);
         free (args);

@@ -9,12 +9,19 @@
 #include <czmq.h>
 #include <stddef.h>
 
+//  Issue 7: the endpoint the gateway's own bus clients use. The broker lives
+//  in the gateway, so its HTTP threads reach it in-process: no TCP, no
+//  ZeroMQ I/O thread, on the two hops of every HTTP request that needs a
+//  service. Services still connect to `endpoint`.
+#define BROKER_LOCAL_ENDPOINT "inproc://ostiary-broker"
+
 typedef struct {
-    const char *endpoint;  //  bind endpoint, e.g. tcp://127.0.0.1:5555 or inproc://bus
-    int heartbeat_ms;      //  heartbeat interval (default 1000)
-    int liveness;          //  missed heartbeats before a worker is dropped (default 3)
-    size_t queue_max;      //  waiting requests per service (default 1024)
-    size_t max_msg;        //  ZMQ_MAXMSGSIZE of the socket (default BUS_DEFAULT_MAX_MSG)
+    const char *endpoint;       //  bind endpoint, e.g. tcp://127.0.0.1:5555 or inproc://bus
+    const char *local_endpoint; //  a second inproc:// endpoint bound too, or NULL
+    int heartbeat_ms;           //  heartbeat interval (default 1000)
+    int liveness;               //  missed heartbeats before a worker is dropped (default 3)
+    size_t queue_max;           //  waiting requests per service (default 1024)
+    size_t max_msg;             //  ZMQ_MAXMSGSIZE of the socket (default BUS_DEFAULT_MAX_MSG)
 } broker_cfg_t;
 
 //  Binds and starts the broker. NULL when the endpoint cannot be bound.

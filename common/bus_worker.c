@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 //  Request ids of WRITE ops seen recently, shared by the threads of a process,
@@ -30,6 +31,7 @@ struct _bus_worker_t {
     atomic_int failed;
     pthread_mutex_t seen_lock;
     char (*seen)[BUS_MAX_RID + 1];
+    uint64_t *seen_hash; //  FNV-1a of each slot's id, compared first (issue 7)
     size_t seen_next;
 };
 
@@ -46,19 +48,32 @@ bus_req_expired (const bus_req_t *req)
     return bus_now_ms () >= req->deadline_ms;
 }
 
-//  1 when rid was already seen (and records it otherwise).
+static uint64_t
+s_rid_hash (const char *rid)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+//  1 when rid was already seen (and records it otherwise). Issue 7: the
+//  slots' hashes are scanned first (a tight loop over 32 KB), the strings
+//  compared only where a hash matches, which keeps this lock short.
 static int
 s_seen_before (bus_worker_t *self, const char *rid)
 {
     int seen = 0;
+    uint64_t h = s_rid_hash (rid);
     pthread_mutex_lock (&self->seen_lock);
     for (size_t i = 0; i < SEEN_SLOTS; i++)
-        if (self->seen[i][0] && strcmp (self->seen[i], rid) == 0) {
+        if (self->seen_hash[i] == h && self->seen[i][0] && strcmp (self->seen[i], rid) == 0) {
             seen = 1;
             break;
         }
     if (!seen) {
         snprintf (self->seen[self->seen_next], BUS_MAX_RID + 1, "%s", rid);
+        self->seen_hash[self->seen_next] = s_rid_hash (self->seen[self->seen_next]);
         self->seen_next = (self->seen_next + 1) % SEEN_SLOTS;
     }
     pthread_mutex_unlock (&self->seen_lock);
@@ -80,7 +95,7 @@ s_connect (bus_worker_t *self)
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
-    zsock_set_maxmsgsize (sock, (int) self->cfg.max_msg);
+    zsock_set_maxmsgsize (sock, (int)self->cfg.max_msg);
     zsock_set_linger (sock, 0);
     if (zsock_connect (sock, "%s", self->cfg.endpoint) < 0) {
         zsock_destroy (&sock);
@@ -125,9 +140,9 @@ s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
         log_info ("bus worker: dropped a request past its deadline");
         //  The broker still waits for this worker to become idle.
         bus_msg_t *reply = bus_msg_new (BUS_REPLY);
-        if (!reply || bus_msg_set_request_id (reply, req.request_id)
-            || bus_msg_set_error (reply, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline")
-            || bus_msg_send (&reply, sock, NULL))
+        if (!reply || bus_msg_set_request_id (reply, req.request_id) ||
+            bus_msg_set_error (reply, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline") ||
+            bus_msg_send (&reply, sock, NULL))
             log_warn ("bus worker: could not send a reply");
         bus_msg_destroy (&reply);
         log_set_context (NULL, NULL);
@@ -136,7 +151,8 @@ s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
     json_t *result = NULL;
     int rc = -1;
     const op_def_t *def = proto_op (req.op);
-    const bus_route_t *route = def && strcmp (def->service, self->cfg.service) == 0 ? s_route (self, req.op) : NULL;
+    const bus_route_t *route =
+        def && strcmp (def->service, self->cfg.service) == 0 ? s_route (self, req.op) : NULL;
     if (!route)
         bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
     else if (def->kind == OP_WRITE && s_seen_before (self, req.request_id))
@@ -220,7 +236,7 @@ s_thread_main (void *arg)
             next_heartbeat = bus_now_ms () + hb;
         }
         int64_t now = bus_now_ms ();
-        int timeout = next_heartbeat > now ? (int) (next_heartbeat - now) : 0;
+        int timeout = next_heartbeat > now ? (int)(next_heartbeat - now) : 0;
         //  Wake at least every 100 ms to notice a stop request.
         if (timeout > 100)
             timeout = 100;
@@ -241,7 +257,7 @@ s_thread_main (void *arg)
                     reconnect = 1;
                     break;
                 default:
-                    log_warn ("bus worker: unexpected message type %d; dropped", (int) bus_msg_type (msg));
+                    log_warn ("bus worker: unexpected message type %d; dropped", (int)bus_msg_type (msg));
                 }
             }
             bus_msg_destroy (&msg);
@@ -251,8 +267,7 @@ s_thread_main (void *arg)
             if (--liveness <= 0) {
                 log_warn ("bus worker: broker silent for %d heartbeats; reconnecting", self->cfg.liveness);
                 reconnect = 1;
-            }
-            else
+            } else
                 s_send_control (sock, BUS_HEARTBEAT);
             next_heartbeat = now + hb;
         }
@@ -302,8 +317,9 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         self->cfg.thread_arg = self->cfg.app;
     pthread_mutex_init (&self->seen_lock, NULL);
     self->seen = calloc (SEEN_SLOTS, sizeof *self->seen);
-    self->threads = calloc ((size_t) self->cfg.threads, sizeof *self->threads);
-    if (!self->seen || !self->threads) {
+    self->seen_hash = calloc (SEEN_SLOTS, sizeof *self->seen_hash);
+    self->threads = calloc ((size_t)self->cfg.threads, sizeof *self->threads);
+    if (!self->seen || !self->seen_hash || !self->threads) {
         bus_worker_destroy (&self);
         return NULL;
     }
@@ -347,6 +363,7 @@ bus_worker_destroy (bus_worker_t **self_p)
             pthread_join (self->threads[i].thread, NULL);
     free (self->threads);
     free (self->seen);
+    free (self->seen_hash);
     pthread_mutex_destroy (&self->seen_lock);
     free (self);
     *self_p = NULL;

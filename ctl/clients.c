@@ -42,6 +42,7 @@ s_usage (FILE *out)
         "  --auth-method METHOD    client_secret_basic (default), client_secret_post; none for public "
         "clients\n"
         "  --id-token-alg ALG      RS256 (default), ES256 or EdDSA\n"
+        "  --access-token-alg ALG  RS256, ES256 or EdDSA (default: OSTIARY_ACCESS_TOKEN_ALG)\n"
         "  --pkce | --no-pkce      require PKCE (default: OSTIARY_PKCE_REQUIRED; always for public clients)\n"
         "  --first-party           skip the consent page for this client\n"
         "  --always-refresh        a refresh token at every code exchange, even without offline_access\n"
@@ -134,6 +135,7 @@ static const struct {
     {"--response-type", "response_types", 1},
     {"--auth-method", "token_endpoint_auth_method", 0},
     {"--id-token-alg", "id_token_signed_response_alg", 0},
+    {"--access-token-alg", "access_token_alg", 0},
 };
 
 //  Builds the token.client_add body from the flags. CTL_OK or CTL_USAGE.

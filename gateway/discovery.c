@@ -12,7 +12,9 @@
 #include "log.h"
 #include "routes.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  Claims we release: those of the ID Token (OpenID Connect Core §2; acr is
@@ -54,6 +56,52 @@ s_url (const char *issuer, const char *path)
     return json_string (url);
 }
 
+//  Issue 7: the rendered document, per process. Everything in it is fixed
+//  at start-up except the signing algorithms, so it is rendered again only
+//  when those change; every other request copies the bytes.
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *s_cached_algs;
+static char *s_cached_doc;
+static size_t s_cached_len;
+
+//  A copy of the cached document when it was rendered for algs, else NULL.
+static char *
+s_cached (const json_t *algs, size_t *len)
+{
+    char *copy = NULL;
+    pthread_mutex_lock (&s_lock);
+    if (s_cached_doc && json_equal (s_cached_algs, (json_t *)algs)) {
+        copy = malloc (s_cached_len);
+        if (copy) {
+            memcpy (copy, s_cached_doc, s_cached_len);
+            *len = s_cached_len;
+        }
+    }
+    pthread_mutex_unlock (&s_lock);
+    return copy;
+}
+
+//  Keeps text (len bytes) as the document of algs.
+static void
+s_keep (const json_t *algs, const char *text, size_t len)
+{
+    json_t *algs_copy = json_deep_copy (algs);
+    char *doc = malloc (len);
+    if (!algs_copy || !doc) {
+        json_decref (algs_copy);
+        free (doc);
+        return;
+    }
+    memcpy (doc, text, len);
+    pthread_mutex_lock (&s_lock);
+    json_decref (s_cached_algs);
+    free (s_cached_doc);
+    s_cached_algs = algs_copy;
+    s_cached_doc = doc;
+    s_cached_len = len;
+    pthread_mutex_unlock (&s_lock);
+}
+
 int
 discovery_get (gw_req_t *req)
 {
@@ -71,6 +119,19 @@ discovery_get (gw_req_t *req)
         log_warn ("discovery: the key set has no signing key");
         return http_send_oauth_error (req, 503, "temporarily_unavailable", "no signing key is available", 1);
     }
+    //  The document names the signing algorithms of the cached key set, so
+    //  it is cacheable exactly as long as that key set.
+    char cache_control[64];
+    snprintf (cache_control, sizeof cache_control, "public, max-age=%d", max_age);
+    size_t len = 0;
+    char *cached = s_cached (algs, &len);
+    if (cached) {
+        json_decref (algs);
+        int rc = http_send (req, 200, "application/json", cache_control, NULL, 0, cached, len);
+        free (cached);
+        return rc;
+    }
+    json_t *algs_seen = json_incref (algs);
     const char *issuer = req->gw->cfg->issuer;
     json_t *doc = json_object ();
     json_object_set_new (doc, "issuer", json_string (issuer));
@@ -111,11 +172,16 @@ discovery_get (gw_req_t *req)
     json_object_set_new (doc, "request_parameter_supported", json_false ());
     json_object_set_new (doc, "request_uri_parameter_supported", json_false ());
 
-    //  The document names the signing algorithms of the cached key set, so
-    //  it is cacheable exactly as long as that key set.
-    char cache_control[64];
-    snprintf (cache_control, sizeof cache_control, "public, max-age=%d", max_age);
-    int rc = http_send_json (req, 200, doc, cache_control, NULL, 0);
+    char *text = json_dumps (doc, JSON_COMPACT);
     json_decref (doc);
+    if (!text) {
+        json_decref (algs_seen);
+        log_error ("cannot serialize the discovery document");
+        return http_send_oauth_error (req, 500, "server_error", "internal error", 0);
+    }
+    s_keep (algs_seen, text, strlen (text));
+    json_decref (algs_seen);
+    int rc = http_send (req, 200, "application/json", cache_control, NULL, 0, text, strlen (text));
+    free (text);
     return rc;
 }

@@ -9,6 +9,7 @@
  *  are JSON and carry an X-Request-Id. */
 #include "http.h"
 
+#include "broker.h"
 #include "jwks.h"
 #include "log.h"
 #include "metrics.h"
@@ -150,17 +151,6 @@ http_html_escape (const char *in)
     return out;
 }
 
-//  Any header value we send: control bytes (CR and LF above all) become
-//  spaces, so no value can end a header line or start a new one.
-static void
-s_header_safe (const char *in, char *out, size_t out_size)
-{
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && o + 1 < out_size; p++)
-        out[o++] = (*p < 0x20 || *p == 0x7F) ? ' ' : (char)*p;
-    out[o] = '\0';
-}
-
 //  ---------------------------------------------------------------------------
 //  Responses
 
@@ -174,39 +164,38 @@ s_http_date (char *out, size_t size)
         out[0] = '\0';
 }
 
-//  Headers of one response, values already made safe. A value is at most
-//  HTTP_MAX_HEADER_VALUE - 1 bytes: a Location carries a redirect URI plus
-//  code, state and iss, and must never be cut (callers check the length).
+//  A header value is at most HTTP_MAX_HEADER_VALUE - 1 bytes: a Location
+//  carries a redirect URI plus code, state and iss, and must never be cut
+//  (callers check the length).
 #define HTTP_MAX_HEADERS 16
 #define HTTP_MAX_HEADER_VALUE 4096
-typedef struct {
-    const char *name[HTTP_MAX_HEADERS];
-    char value[HTTP_MAX_HEADERS][HTTP_MAX_HEADER_VALUE];
-    size_t count;
-} s_headers_t;
 
+//  Appends "name: value\r\n" to out at *len. Control bytes of the value (CR
+//  and LF above all) become spaces, so no value can end a header line or
+//  start a new one; it is cut at HTTP_MAX_HEADER_VALUE - 1 bytes. out has room
+//  (see http_send).
 static void
-s_headers_add (s_headers_t *headers, const char *name, const char *value)
+s_head_line (char *out, size_t *len, const char *name, const char *value)
 {
-    if (headers->count < HTTP_MAX_HEADERS && name && value) {
-        headers->name[headers->count] = name;
-        s_header_safe (value, headers->value[headers->count], sizeof headers->value[0]);
-        headers->count++;
-    }
+    size_t n = strlen (name);
+    memcpy (out + *len, name, n);
+    *len += n;
+    memcpy (out + *len, ": ", 2);
+    *len += 2;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)value; *p && o + 1 < HTTP_MAX_HEADER_VALUE; p++, o++)
+        out[*len + o] = (*p < 0x20 || *p == 0x7F) ? ' ' : (char)*p;
+    *len += o;
+    memcpy (out + *len, "\r\n", 2);
+    *len += 2;
 }
 
-//  The response head written directly, for the cases civetweb 1.15's
-//  header API refuses (see http_send); the connection is then closed, as
-//  civetweb would not know how this response was framed.
-static void
-s_send_head_raw (gw_req_t *req, int status, const s_headers_t *headers)
+//  1 when the request's own Connection header lists token (RFC 9110 §7.6.1).
+static int
+s_connection_has (struct mg_connection *conn, const char *token)
 {
-    mg_printf (req->conn, "HTTP/1.1 %d %s\r\n", status, mg_get_response_code_text (req->conn, status));
-    for (size_t i = 0; i < headers->count; i++)
-        if (strcasecmp (headers->name[i], "Connection") != 0)
-            mg_printf (req->conn, "%s: %s\r\n", headers->name[i], headers->value[i]);
-    mg_printf (req->conn, "Connection: close\r\n\r\n");
-    mg_disable_keep_alive (req->conn);
+    const char *value = mg_get_header (conn, "Connection");
+    return value && strcasestr (value, token) != NULL;
 }
 
 int
@@ -216,50 +205,88 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
     if (req->status)
         return req->status;
     req->status = status;
-    s_headers_t *headers = calloc (1, sizeof *headers);
-    if (!headers) {
-        mg_disable_keep_alive (req->conn);
-        return status;
-    }
-    s_headers_add (headers, "X-Request-Id", req->request_id);
-    s_headers_add (headers, "X-Content-Type-Options", "nosniff");
-    if (content_type)
-        s_headers_add (headers, "Content-Type", content_type);
-    if (cache_control)
-        s_headers_add (headers, "Cache-Control", cache_control);
-    for (size_t i = 0; i < extra_count; i++)
-        s_headers_add (headers, extra[i].name, extra[i].value);
-    char length[32];
-    snprintf (length, sizeof length, "%zu", body_len);
-    s_headers_add (headers, "Content-Length", length);
-    //  Our own Date: civetweb 1.15 as Debian builds it formats its Date with
-    //  gmtime(), whose static buffer the worker threads would share.
-    char date[64];
-    s_http_date (date, sizeof date);
-    s_headers_add (headers, "Date", date);
-
     struct mg_connection *conn = req->conn;
+    //  civetweb's header API refuses -2 for a connection after a 100
+    //  Continue went out (or a WebSocket upgrade request, which we never
+    //  accept); the response is then ours alone, and the connection is
+    //  closed after it, as civetweb would not know how it was framed.
     int started = req->sent_continue ? -2 : mg_response_header_start (conn, status);
-    if (started == 0) {
-        for (size_t i = 0; i < headers->count; i++)
-            mg_response_header_add (conn, headers->name[i], headers->value[i], -1);
-        mg_response_header_send (conn);
-    } else if (started == -2) {
-        //  -2: the header API refuses this connection's type (a WebSocket
-        //  upgrade request, which we never accept), or a 100 Continue went
-        //  out; the head is written as is.
-        s_send_head_raw (req, status, headers);
-    } else {
+    if (started != 0 && started != -2) {
         //  Something was sent on this request already: nothing sensible
         //  can follow.
         log_warn ("response %d not sent: the response was already started", status);
-        free (headers);
         return status;
     }
-    free (headers);
+    //  Our own Date: civetweb 1.15 as Debian builds it formats its Date with
+    //  gmtime(), whose static buffer the worker threads would share.
+    char date[64], length[32];
+    s_http_date (date, sizeof date);
+    snprintf (length, sizeof length, "%zu", body_len);
+    const char *names[HTTP_MAX_HEADERS + 8], *values[HTTP_MAX_HEADERS + 8];
+    size_t count = 0;
+    names[count] = "X-Request-Id", values[count++] = req->request_id;
+    names[count] = "X-Content-Type-Options", values[count++] = "nosniff";
+    if (content_type)
+        names[count] = "Content-Type", values[count++] = content_type;
+    if (cache_control)
+        names[count] = "Cache-Control", values[count++] = cache_control;
+    int close = started == -2, has_connection = 0;
+    for (size_t i = 0; i < extra_count && count < HTTP_MAX_HEADERS; i++) {
+        if (!extra[i].name || !extra[i].value)
+            continue;
+        if (strcasecmp (extra[i].name, "Connection") == 0) {
+            if (close)
+                continue;
+            has_connection = 1;
+            close = strcasecmp (extra[i].value, "close") == 0;
+        }
+        names[count] = extra[i].name, values[count++] = extra[i].value;
+    }
+    names[count] = "Content-Length", values[count++] = length;
+    names[count] = "Date", values[count++] = date;
+    //  RFC 9112 §9.3, §9.6: HTTP/1.1 connections persist unless either side
+    //  says close; an HTTP/1.0 client's persist only when it asked for
+    //  keep-alive. Say which, so that the client knows as civetweb does.
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    int http10 = ri && ri->http_version && strcmp (ri->http_version, "1.0") == 0;
+    if (!has_connection) {
+        if (!close)
+            close = http10 ? !s_connection_has (conn, "keep-alive") : s_connection_has (conn, "close");
+        if (close || http10)
+            names[count] = "Connection", values[count++] = close ? "close" : "keep-alive";
+    }
+    if (close)
+        mg_disable_keep_alive (conn);
+
+    //  Issue 7: the whole response in one write. civetweb's header API
+    //  writes every header line with its own send(2), and with TCP_NODELAY
+    //  each became a TCP segment of its own: ten per response, most of the
+    //  gateway's time on discovery and JWKS.
+    int with_body = !req->head && body && body_len > 0;
+    size_t cap = 64 + (with_body ? body_len : 0);
+    for (size_t i = 0; i < count; i++)
+        cap += strlen (names[i]) + 4 + HTTP_MAX_HEADER_VALUE;
+    char *out = malloc (cap);
+    if (!out) {
+        mg_disable_keep_alive (conn);
+        return status;
+    }
+    const char *text = mg_get_response_code_text (conn, status);
+    int n = snprintf (out, cap, "HTTP/%s %d %s\r\n", http10 ? "1.0" : "1.1", status, text ? text : "");
+    size_t len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    for (size_t i = 0; i < count; i++)
+        s_head_line (out, &len, names[i], values[i]);
+    memcpy (out + len, "\r\n", 2);
+    len += 2;
     //  RFC 9110 §9.3.2: HEAD gets the headers GET would, without the content.
-    if (!req->head && body && body_len > 0)
-        mg_write (conn, body, body_len);
+    if (with_body) {
+        memcpy (out + len, body, body_len);
+        len += body_len;
+    }
+    mg_write (conn, out, len);
+    //  The body may hold tokens (RFC 6749 §5.1).
+    secure_wipe (out, len);
+    free (out);
     return status;
 }
 
@@ -497,7 +524,8 @@ s_init_thread (const struct mg_context *ctx, int thread_type)
     if (thread_type != 1)
         return NULL;
     gw_t *gw = mg_get_user_data (ctx);
-    s_bus = bus_client_new (gw->cfg->bus_endpoint, (size_t)gw->cfg->bus_max_msg);
+    //  Issue 7: in-process, to the broker of this gateway (broker.h).
+    s_bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)gw->cfg->bus_max_msg);
     if (!s_bus)
         log_error ("http worker: no bus client; its requests will answer 503");
     return s_bus;

@@ -61,6 +61,7 @@ main (int argc, char **argv)
 
     broker_cfg_t broker_cfg = {
         .endpoint = cfg->bus_endpoint,
+        .local_endpoint = BROKER_LOCAL_ENDPOINT,
         .heartbeat_ms = (int)cfg->heartbeat_ms,
         .liveness = (int)cfg->heartbeat_liveness,
         .queue_max = (size_t)cfg->queue_max,

@@ -4,10 +4,12 @@
  *  them wait. */
 #include "keys_ops.h"
 
+#include "b64url.h"
 #include "keyring.h"
 #include "keys_app.h"
 #include "log.h"
 
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #define DESC_NO_KEY "no active signing key for this algorithm"
 #define DESC_SIGN "signing failed"
 #define DESC_INTERNAL "internal error"
+#define DESC_ID_TOKEN "id_token must be {claims: object, alg: RS256|ES256|EdDSA}"
 
 static keys_snap_t *
 s_snapshot (const bus_req_t *req)
@@ -82,6 +85,63 @@ s_string (const json_t *body, const char *name)
     return strlen (s) == json_string_length (v) ? s : NULL;
 }
 
+//  An algorithm name as given (RFC 7515 §4.1.1: case-sensitive; RFC 8725
+//  §3.1: never "none"), or JWS_ALG_NONE.
+static jws_alg_t
+s_alg (const json_t *body)
+{
+    const char *name = s_string (body, "alg");
+    jws_alg_t alg = name ? jws_alg_parse (name) : JWS_ALG_NONE;
+    return alg != JWS_ALG_NONE && strcmp (jws_alg_name (alg), name) == 0 ? alg : JWS_ALG_NONE;
+}
+
+//  OpenID Connect Core §3.1.3.6 / §3.3.2.11: at_hash is the base64url of the
+//  left half of the hash of the access token's ASCII octets, "where the hash
+//  algorithm used is the hash algorithm used in the alg Header Parameter of
+//  the ID Token's JOSE Header": SHA-256 for RS256 and ES256. EdDSA names no
+//  hash of its own; Ed25519 (the only EdDSA curve we sign with) hashes with
+//  SHA-512 (RFC 8032 §5.1), which is what OpenID implementations use.
+static json_t *
+s_at_hash (const char *access_token, jws_alg_t id_alg)
+{
+    unsigned char digest[SHA512_DIGEST_LENGTH];
+    size_t half;
+    if (id_alg == JWS_ALG_EDDSA) {
+        SHA512 ((const unsigned char *)access_token, strlen (access_token), digest);
+        half = SHA512_DIGEST_LENGTH / 2;
+    } else {
+        SHA256 ((const unsigned char *)access_token, strlen (access_token), digest);
+        half = SHA256_DIGEST_LENGTH / 2;
+    }
+    char *text = b64url_encode_alloc (digest, half);
+    json_t *value = text ? json_string (text) : NULL;
+    free (text);
+    return value;
+}
+
+//  Maps a keyring_sign failure to the request's error. Always -1.
+static int
+s_sign_failed (bus_req_t *req, keyring_sign_t signed_, jws_alg_t alg)
+{
+    switch (signed_) {
+    case KEYRING_SIGN_BAD_INPUT:
+        //  Claims were checked before, so only typ can be at fault here.
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_TYP);
+        break;
+    case KEYRING_SIGN_TOO_LARGE:
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_CLAIMS_SIZE);
+        break;
+    case KEYRING_SIGN_NO_KEY:
+        log_error ("no active %s key to sign with", jws_alg_name (alg));
+        bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_NO_KEY);
+        break;
+    default:
+        bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_SIGN);
+        break;
+    }
+    return -1;
+}
+
 int
 keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -94,10 +154,8 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_CLAIMS);
         return -1;
     }
-    //  RFC 7515 §4.1.1: alg is case-sensitive; RFC 8725 §3.1: never "none".
-    const char *algname = s_string (body, "alg");
-    jws_alg_t alg = algname ? jws_alg_parse (algname) : JWS_ALG_NONE;
-    if (alg == JWS_ALG_NONE || strcmp (jws_alg_name (alg), algname) != 0) {
+    jws_alg_t alg = s_alg (body);
+    if (alg == JWS_ALG_NONE) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ALG);
         return -1;
     }
@@ -109,35 +167,52 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
             return -1;
         }
     }
-    char *jws = NULL;
-    const char *kid = NULL;
+    //  Issue 7: an ID token signed in the same call, bound to the token above
+    //  by at_hash (OpenID Connect Core §3.1.3.6), which only we can compute
+    //  before answering: one bus round trip for both tokens of a code
+    //  exchange or a refresh instead of two. Its typ is always "JWT".
+    const json_t *id_token = json_object_get (body, "id_token");
+    const json_t *id_claims = json_object_get (id_token, "claims");
+    jws_alg_t id_alg = JWS_ALG_NONE;
+    if (id_token && (!json_is_object (id_claims) || (id_alg = s_alg (id_token)) == JWS_ALG_NONE)) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ID_TOKEN);
+        return -1;
+    }
+    char *jws = NULL, *idt = NULL;
+    const char *kid = NULL, *id_kid = NULL;
     //  The snapshot is held until the reply is built: kid points into it.
     keys_snap_t *snap = s_snapshot (req);
     keyring_sign_t signed_ = keyring_sign (keys_snap_ring (snap), alg, typ, claims, &jws, &kid);
-    if (signed_ != KEYRING_SIGN_OK)
+    if (signed_ != KEYRING_SIGN_OK) {
         keys_snap_release (&snap);
-    switch (signed_) {
-    case KEYRING_SIGN_OK:
-        break;
-    case KEYRING_SIGN_BAD_INPUT:
-        //  Claims were checked above, so only typ can be at fault here.
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_TYP);
-        return -1;
-    case KEYRING_SIGN_TOO_LARGE:
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_CLAIMS_SIZE);
-        return -1;
-    case KEYRING_SIGN_NO_KEY:
-        log_error ("no active %s key to sign with", jws_alg_name (alg));
-        bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_NO_KEY);
-        return -1;
-    default:
-        bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_SIGN);
-        return -1;
+        return s_sign_failed (req, signed_, alg);
+    }
+    if (id_token) {
+        json_t *bound = json_copy ((json_t *)id_claims);
+        json_t *at_hash = s_at_hash (jws, id_alg);
+        if (!bound || !at_hash || json_object_set_new (bound, "at_hash", at_hash)) {
+            if (!bound)
+                json_decref (at_hash);
+            signed_ = KEYRING_SIGN_FAILED;
+        } else
+            signed_ = keyring_sign (keys_snap_ring (snap), id_alg, "JWT", bound, &idt, &id_kid);
+        json_decref (bound);
+        if (signed_ != KEYRING_SIGN_OK) {
+            free (jws);
+            keys_snap_release (&snap);
+            return s_sign_failed (req, signed_, id_alg);
+        }
     }
     *result = json_pack ("{s:s, s:s, s:s}", "jws", jws, "kid", kid, "alg", jws_alg_name (alg));
+    if (*result && idt && json_object_set_new (*result, "id_token", json_string (idt))) {
+        json_decref (*result);
+        *result = NULL;
+    }
     free (jws);
+    free (idt);
     if (*result)
-        log_debug ("signed a %s token with key %s", jws_alg_name (alg), kid);
+        log_debug ("signed a %s token with key %s%s", jws_alg_name (alg), kid,
+                   id_kid ? " and its ID token" : "");
     keys_snap_release (&snap);
     if (!*result) {
         bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);

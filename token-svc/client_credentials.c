@@ -66,9 +66,9 @@ grants_client_credentials (bus_req_t *req, const json_t *form, const token_clien
     if (!joined)
         return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
     //  RFC 9068 §2.2: sub is the client itself when no user is involved.
-    char *at = NULL, *jti = NULL;
+    char *at = NULL, *jti = NULL, *idt = NULL;
     int64_t now = tu_now ();
-    int rc = grants_access_token (req, client->client_id, client->client_id, joined, 0, now, &at, &jti);
+    int rc = grants_sign_tokens (req, client, client->client_id, joined, 0, NULL, now, &at, &jti, &idt);
     if (!rc) {
         //  RFC 6749 §5.1; §4.4.3.
         *result = json_pack ("{s:s, s:s, s:I}", "access_token", at, "token_type", "Bearer", "expires_in",

@@ -7,6 +7,7 @@
  *  give the secrets, and without the key not even an offline guess. */
 #include "clients.h"
 
+#include "client_cache.h"
 #include "jws.h"
 #include "log.h"
 #include "secure.h"
@@ -52,6 +53,7 @@
     "client, none "                                                                                          \
     "for a public one"
 #define DESC_ALG "id_token_signed_response_alg must be RS256, ES256 or EdDSA"
+#define DESC_AT_ALG "access_token_alg must be RS256, ES256 or EdDSA"
 #define DESC_PKCE "require_pkce must be a boolean, and true for a public client"
 #define DESC_FIRST_PARTY "first_party must be a boolean"
 #define DESC_FLAGS "always_refresh and resource_server must be booleans"
@@ -78,6 +80,7 @@ static const char *const s_fields[] = {
     "resource_server",
     "refresh_grace",
     "refresh_grace_uses",
+    "access_token_alg",
 };
 
 //  The one description that is not the caller's fault (compared by address).
@@ -95,6 +98,12 @@ clients_pkce_required (const token_app_t *app, const token_client_t *client)
     return client->require_pkce >= 0 ? client->require_pkce : app->pkce_required;
 }
 
+const char *
+clients_access_token_alg (const token_app_t *app, const token_client_t *client)
+{
+    return client->access_token_alg[0] ? client->access_token_alg : jws_alg_name (app->access_token_alg);
+}
+
 json_t *
 clients_view (const token_app_t *app, const token_client_t *c)
 {
@@ -110,6 +119,13 @@ clients_view (const token_app_t *app, const token_client_t *c)
                     view, json_pack ("{s:b, s:b, s:i, s:i}", "always_refresh", c->always_refresh,
                                      "resource_server", c->resource_server, "refresh_grace",
                                      c->refresh_grace_s, "refresh_grace_uses", c->refresh_grace_uses))) {
+        json_decref (view);
+        view = NULL;
+    }
+    //  Issue 7: only a client that chose its access-token algorithm shows
+    //  one; the others follow OSTIARY_ACCESS_TOKEN_ALG, whatever it becomes.
+    if (view && c->access_token_alg[0] &&
+        json_object_set_new (view, "access_token_alg", json_string (c->access_token_alg))) {
         json_decref (view);
         view = NULL;
     }
@@ -402,6 +418,19 @@ s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
         return DESC_ALG;
     snprintf (c->id_token_alg, sizeof c->id_token_alg, "%s", alg);
 
+    //  Issue 7: the algorithm of this client's access tokens (RFC 9068 §2.1:
+    //  any asymmetric JWS algorithm; the resource server verifies it through
+    //  the JWKS by kid). Absent or null: the server's default.
+    const json_t *at_alg = json_object_get (body, "access_token_alg");
+    if (at_alg && !json_is_null (at_alg)) {
+        if (tu_string (body, "access_token_alg", 8, &s) != TU_OK)
+            return DESC_AT_ALG;
+        parsed = jws_alg_parse (s);
+        if (parsed == JWS_ALG_NONE || strcmp (jws_alg_name (parsed), s) != 0)
+            return DESC_AT_ALG;
+        snprintf (c->access_token_alg, sizeof c->access_token_alg, "%s", s);
+    }
+
     int flag = 0;
     got = tu_bool (body, "require_pkce", &flag);
     //  RFC 9700 §2.1.1: public clients MUST use PKCE; it cannot be turned off.
@@ -488,7 +517,12 @@ clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, t
         //  RFC 6749 §5.2: "no client authentication included".
         return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
 
-    db_status_t st = *id ? token_store_client_get (thread->db, id, client) : DB_NOT_FOUND;
+    //  Issue 7: a client seen within OSTIARY_CLIENT_CACHE_MS costs no SQL.
+    db_status_t st = DB_NOT_FOUND;
+    if (*id && client_cache_get (app->clients, id, client))
+        st = DB_OK;
+    else if (*id && (st = token_store_client_get (thread->db, id, client)) == DB_OK)
+        client_cache_put (app->clients, client);
     if (st != DB_OK && st != DB_NOT_FOUND)
         return tu_db_fail (req, st);
     //  The secret check runs for unknown clients too (against an empty
@@ -634,6 +668,8 @@ token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
     //  issue 4: the access tokens its families issued are revoked first.
     int removed = 0;
     db_status_t st = token_store_client_remove (thread->db, id, &removed);
+    //  Issue 7: this process stops authenticating it now (client_cache.h).
+    client_cache_forget (((const token_app_t *)req->app)->clients, id);
     if (st != DB_OK)
         return tu_db_fail (req, st);
     if (!removed)
@@ -660,10 +696,12 @@ token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **resu
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
     }
     //  One UPDATE guarded by type = 'confidential': the old secret stops
-    //  working the moment the new one is stored.
+    //  working the moment the new one is stored (on other replicas, within
+    //  OSTIARY_CLIENT_CACHE_MS: client_cache.h).
     int changed = 0;
     db_status_t st = token_store_client_set_secret (thread->db, id, hash, &changed);
     secure_wipe (hash, sizeof hash);
+    client_cache_forget (app->clients, id);
     if (st != DB_OK || !changed) {
         secure_free_str (&secret);
         if (st != DB_OK)

@@ -24,16 +24,16 @@ typedef struct {
     const char *nonce; //  NULL: none (always on refresh, OpenID Connect Core §12.2)
 } grants_subject_t;
 
-//  Asks keys-svc to sign claims (it frames the header: alg, kid, typ).
-//  *jws (free()). -1 after failing req.
-int grants_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws);
-//  A signed access token for sub and client_id with scope; auth_time <= 0
-//  leaves that claim out. *at (secure_free_str), *jti (free()).
-int grants_access_token (bus_req_t *req, const char *sub, const char *client_id, const char *scope,
-                         int64_t auth_time, int64_t now, char **at, char **jti);
-//  A signed ID token for client with the at_hash of at. *idt (secure_free_str).
-int grants_id_token (bus_req_t *req, const token_client_t *client, const grants_subject_t *who,
-                     const char *at, int64_t now, char **idt);
+//  Signs an access token for sub, issued to client, with scope (RFC 9068),
+//  and, when who is not NULL, the ID token that goes with it (OpenID Connect
+//  Core §2, §3.1.3.6) — both in one keys.sign call: keys-svc signs the
+//  access token first and binds the ID token to it with at_hash, so that a
+//  code exchange or a refresh costs one bus round trip for signing, not two.
+//  auth_time <= 0 leaves that claim out of the access token. *at and *idt
+//  (secure_free_str), *jti (free()). -1 after failing req.
+int grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,
+                        int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
+                        char **idt);
 
 //  refresh.c: grant_type=refresh_token (RFC 6749 §6).
 int grants_refresh (bus_req_t *req, const json_t *form, const token_client_t *client, const char *client_ip,

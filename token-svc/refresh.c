@@ -3,7 +3,7 @@
  *
  *  A family is what descends from one code exchange (tokens.c starts it).
  *  Every refresh rotates: the presented token is consumed by one conditional
- *  UPDATE and its successor inserted, in one transaction. Presenting a
+ *  UPDATE and its successor inserted, in one statement. Presenting a
  *  consumed token again is reuse: the whole family is revoked (its refresh
  *  tokens and every access token it issued) and an audit row records it,
  *  all in the database, so a restart forgets nothing.
@@ -205,29 +205,43 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     int64_t now = tu_now ();
     if (!scope || s_successor (app, token, successor, successor_hash))
         rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    if (!rc)
-        rc = grants_access_token (req, r.sub, client->client_id, scope, r.auth_time, now, &at, &jti);
     //  OpenID Connect Core §12.2: an ID token again when the family is an
     //  OpenID one, with the same iss, sub, aud, azp, auth_time and sid, a new
-    //  iat, and no nonce.
-    if (!rc && tu_has (granted, "openid")) {
-        grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL};
-        rc = grants_id_token (req, client, &who, at, now, &idt);
-    }
+    //  iat, and no nonce; signed with the access token in one call.
+    grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL};
+    if (!rc)
+        rc = grants_sign_tokens (req, client, r.sub, scope, r.auth_time,
+                                 tu_has (granted, "openid") ? &who : NULL, now, &at, &jti, &idt);
 
-    //  The decision, under the family's row lock.
+    //  The decision, under the family's row lock. Issue 7: the common case
+    //  (an unconsumed token) is one statement (token_store_refresh_rotate);
+    //  the grace period keeps its transaction.
     int live = 0, changed = 0, open = 0;
-    if (!rc) {
+    if (!rc && !r.consumed) {
+        //  Past the deadline the client has its answer (deadline_exceeded)
+        //  already; the token must stay usable.
+        if (bus_req_expired (req))
+            rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+        else if ((st = token_store_refresh_rotate (db, r.family_id, app->refresh_max_lifetime,
+                                                   app->refresh_idle_timeout, hash, successor_hash, jti,
+                                                   now + app->access_token_ttl, &live, &changed)) != DB_OK)
+            rc = tu_db_fail (req, st);
+        else if (!live)
+            rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+        else if (!changed) {
+            //  Consumed by a racer: read again and decide.
+            if (!last)
+                *again = 1;
+            else
+                rc = s_reuse (req, &r, client_ip);
+        }
+    } else if (!rc) {
         st = token_store_begin (db);
         open = st == DB_OK;
         if (st == DB_OK)
             st = token_store_family_touch (db, r.family_id, app->refresh_max_lifetime,
                                            app->refresh_idle_timeout, &live);
-        if (st == DB_OK && live && !r.consumed) {
-            st = token_store_refresh_consume (db, hash, successor_hash, &changed);
-            if (st == DB_OK && changed)
-                st = token_store_refresh_insert (db, successor_hash, r.family_id);
-        } else if (st == DB_OK && live)
+        if (st == DB_OK && live)
             st = token_store_refresh_grace_use (db, hash, &changed);
         if (st == DB_OK && live && changed)
             st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
@@ -236,16 +250,11 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         else if (!live)
             rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
         else if (!changed) {
-            //  Consumed by a racer, or the grace window or allowance passed.
+            //  The grace window or allowance passed.
             token_store_rollback (db);
             open = 0;
-            if (!r.consumed && !last)
-                *again = 1;
-            else
-                rc = s_reuse (req, &r, client_ip);
+            rc = s_reuse (req, &r, client_ip);
         } else if (bus_req_expired (req))
-            //  Past the deadline the client has its answer (deadline_exceeded)
-            //  already; the token must stay usable.
             rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
         else if ((st = token_store_commit (db)) != DB_OK)
             rc = tu_db_fail (req, st);

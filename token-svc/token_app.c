@@ -2,6 +2,7 @@
 #include "token_app.h"
 
 #include "b64url.h"
+#include "client_cache.h"
 #include "log.h"
 #include "secure.h"
 
@@ -90,7 +91,8 @@ token_app_new (const config_t *cfg)
     }
     long cache = cfg->jwks_max_age < TOKEN_JWKS_CACHE_MAX_S ? cfg->jwks_max_age : TOKEN_JWKS_CACHE_MAX_S;
     self->jwks = token_jwks_new ((int)cache);
-    if (!self->jwks) {
+    self->clients = client_cache_new (cfg->client_cache_ms);
+    if (!self->jwks || !self->clients) {
         token_app_destroy (&self);
         return NULL;
     }
@@ -106,6 +108,7 @@ token_app_destroy (token_app_t **self_p)
     free (self->issuer);
     free (self->access_token_aud);
     token_jwks_destroy (&self->jwks);
+    client_cache_destroy (&self->clients);
     secure_wipe (self, sizeof *self);
     free (self);
     *self_p = NULL;

@@ -18,7 +18,7 @@
     " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
     " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
-    " refresh_grace_uses"
+    " refresh_grace_uses, coalesce(access_token_alg, '')"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -48,10 +48,11 @@ static const db_stmt_t s_stmts[] = {
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
-     " resource_server, refresh_grace_s, refresh_grace_uses)"
+     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
-     " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer)",
-     16},
+     " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
+     " nullif($17::text, ''))",
+     17},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0},
     {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1},
@@ -90,10 +91,33 @@ static const db_stmt_t s_stmts[] = {
      "UPDATE token.codes SET consumed_at = now() WHERE code_hash = $1::bytea AND consumed_at IS NULL"
      " RETURNING " CODE_COLS,
      1},
-    {"token_code_set_issued",
-     "UPDATE token.codes SET issued_jti = $2::text, issued_exp = to_timestamp($3::bigint),"
-     " family_id = $4::bigint WHERE code_hash = $1::bytea",
-     4},
+    //  Issue 7: the code read without a lock, so that the tokens are signed
+    //  before anything is written (token_code_redeem then decides).
+    {"token_code_get",
+     "SELECT " CODE_COLS ", consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1},
+    //  RFC 6749 §4.1.2 and issue 7: the exchange in one statement. code is
+    //  the one conditional UPDATE that consumes the code (its row count
+    //  decides between racers) and records the access token's jti (so that
+    //  a replay always finds what to revoke); with $4 the refresh-token
+    //  family starts with its first token ($5) and that jti. The family id is
+    //  taken from the family's identity sequence first, as the code row
+    //  cannot be updated twice in one statement. Returns (redeemed,
+    //  family id or NULL).
+    {"token_code_redeem",
+     "WITH fid AS (SELECT CASE WHEN $4::boolean"
+     " THEN nextval(pg_get_serial_sequence('token.refresh_families', 'id')) END AS id),"
+     " code AS (UPDATE token.codes SET consumed_at = now(), issued_jti = $2::text,"
+     " issued_exp = to_timestamp($3::bigint), family_id = (SELECT id FROM fid)"
+     " WHERE code_hash = $1::bytea AND consumed_at IS NULL"
+     " RETURNING client_id, sub, sid, auth_time, amr, scopes, family_id),"
+     " fam AS (INSERT INTO token.refresh_families (id, client_id, sub, sid, auth_time, amr, scopes)"
+     " OVERRIDING SYSTEM VALUE SELECT family_id, client_id, sub, sid, auth_time, amr, scopes FROM code"
+     " WHERE family_id IS NOT NULL RETURNING id),"
+     " rt AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $5::bytea, id FROM fam),"
+     " jti AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+     " SELECT $2::text, id, to_timestamp($3::bigint) FROM fam)"
+     " SELECT EXISTS (SELECT 1 FROM code), (SELECT id FROM fam)",
+     5},
     {"token_code_family",
      "SELECT family_id FROM token.codes"
      " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND family_id IS NOT NULL",
@@ -123,23 +147,35 @@ static const db_stmt_t s_stmts[] = {
      " JOIN token.refresh_families f ON f.id = t.family_id JOIN token.clients c ON c.client_id = f.client_id"
      " WHERE t.token_hash = $1::bytea",
      3},
-    {"token_family_insert",
-     "INSERT INTO token.refresh_families (client_id, sub, sid, auth_time, amr, scopes)"
-     " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::jsonb, $6::jsonb) RETURNING id",
-     6},
     {"token_family_touch",
      "UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
      " AND created_at > now() - make_interval(secs => $2::double precision)"
      " AND last_used_at > now() - make_interval(secs => $3::double precision)",
      3},
-    {"token_refresh_insert",
-     "INSERT INTO token.refresh_tokens (token_hash, family_id) VALUES ($1::bytea, $2::bigint)", 2},
-    //  RFC 6749 §6, RFC 9700 §4.14.2: rotation. The one conditional UPDATE
-    //  that consumes a refresh token; its row count decides between racers.
-    {"token_refresh_consume",
-     "UPDATE token.refresh_tokens SET consumed_at = now(), successor_hash = $2::bytea"
-     " WHERE token_hash = $1::bytea AND consumed_at IS NULL",
-     2},
+    //  RFC 6749 §6, RFC 9700 §4.14.2: rotation. tok is the one conditional
+    //  UPDATE that consumes a refresh token; its row count decides between
+    //  racers. Issue 7: the whole rotation in one statement (no BEGIN, no COMMIT: one
+    //  round trip instead of six). Its order is that of the transaction it
+    //  replaces: the family row first (fam, locked before the token row,
+    //  which tok reaches only through it), then the one conditional UPDATE
+    //  that consumes the token; the successor and the access token's jti
+    //  exist only when that UPDATE matched. Under READ COMMITTED a racer that
+    //  consumed the token first makes tok match nothing (the row is
+    //  re-checked after the lock wait), and a revocation that won leaves fam
+    //  empty. Returns (live, rotated).
+    {"token_refresh_rotate",
+     "WITH fam AS (UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint"
+     " AND revoked_at IS NULL AND created_at > now() - make_interval(secs => $2::double precision)"
+     " AND last_used_at > now() - make_interval(secs => $3::double precision) RETURNING id),"
+     " tok AS (UPDATE token.refresh_tokens SET consumed_at = now(), successor_hash = $5::bytea"
+     " WHERE token_hash = $4::bytea AND consumed_at IS NULL AND family_id IN (SELECT id FROM fam)"
+     " RETURNING family_id),"
+     " successor AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $5::bytea, family_id"
+     " FROM tok),"
+     " issued AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+     " SELECT $6::text, family_id, to_timestamp($7::bigint) FROM tok)"
+     " SELECT EXISTS (SELECT 1 FROM fam), EXISTS (SELECT 1 FROM tok)",
+     7},
     //  The grace period: a consumed token counts one more use, within the
     //  client's window and allowance, while its successor is unused.
     {"token_refresh_grace_use",
@@ -407,6 +443,8 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     c->resource_server = s_bool_col (res, row, 14);
     c->refresh_grace_s = (int)s_int_col (res, row, 15);
     c->refresh_grace_uses = (int)s_int_col (res, row, 16);
+    if (s_copy_col (res, row, 17, c->access_token_alg, sizeof c->access_token_alg))
+        ok = 0;
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes)) {
         log_error ("client row %d is malformed", row);
@@ -450,8 +488,9 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             c->resource_server ? "true" : "false",
             grace,
             grace_uses,
+            c->access_token_alg,
         };
-        st = s_exec (db, "token_client_insert", 16, params, NULL);
+        st = s_exec (db, "token_client_insert", 17, params, NULL);
     }
     secure_wipe (secret, sizeof secret);
     free (uris);
@@ -686,6 +725,31 @@ token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN]
     return st;
 }
 
+//  A code row of CODE_COLS into *c. 0 ok, -1 malformed (logged, *c cleared).
+static int
+s_code_from_row (const PGresult *res, token_code_t *c)
+{
+    int ok = 1;
+    if (s_copy_col (res, 0, 0, c->client_id, sizeof c->client_id))
+        ok = 0;
+    c->redirect_uri = s_text_col (res, 0, 1, &ok);
+    c->redirect_uri_sent = s_bool_col (res, 0, 2);
+    c->code_challenge = s_text_col (res, 0, 3, &ok);
+    c->nonce = s_text_col (res, 0, 4, &ok);
+    c->scopes = s_json_col (res, 0, 5);
+    c->sub = s_text_col (res, 0, 6, &ok);
+    c->sid = s_text_col (res, 0, 7, &ok);
+    c->auth_time = s_int_col (res, 0, 8);
+    c->amr = s_json_col (res, 0, 9);
+    c->expired = s_bool_col (res, 0, 10);
+    if (!ok || !c->redirect_uri || !c->sub || !json_is_array (c->scopes) || !json_is_array (c->amr)) {
+        log_error ("code row is malformed");
+        token_code_clear (c);
+        return -1;
+    }
+    return 0;
+}
+
 db_status_t
 token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c)
 {
@@ -697,43 +761,53 @@ token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN
     db_status_t st = s_exec (db, "token_code_consume", 1, params, &res);
     if (st == DB_OK && PQntuples (res) != 1)
         st = DB_NOT_FOUND;
-    else if (st == DB_OK) {
-        int ok = 1;
-        if (s_copy_col (res, 0, 0, c->client_id, sizeof c->client_id))
-            ok = 0;
-        c->redirect_uri = s_text_col (res, 0, 1, &ok);
-        c->redirect_uri_sent = s_bool_col (res, 0, 2);
-        c->code_challenge = s_text_col (res, 0, 3, &ok);
-        c->nonce = s_text_col (res, 0, 4, &ok);
-        c->scopes = s_json_col (res, 0, 5);
-        c->sub = s_text_col (res, 0, 6, &ok);
-        c->sid = s_text_col (res, 0, 7, &ok);
-        c->auth_time = s_int_col (res, 0, 8);
-        c->amr = s_json_col (res, 0, 9);
-        c->expired = s_bool_col (res, 0, 10);
-        if (!ok || !c->redirect_uri || !c->sub || !json_is_array (c->scopes) || !json_is_array (c->amr)) {
-            log_error ("code row is malformed");
-            token_code_clear (c);
-            st = DB_ERROR;
-        }
-    }
+    else if (st == DB_OK && s_code_from_row (res, c))
+        st = DB_ERROR;
     PQclear (res);
     return st;
 }
 
 db_status_t
-token_store_code_set_issued (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
-                             int64_t exp, int64_t family_id)
+token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c, int *consumed)
 {
+    memset (c, 0, sizeof *c);
+    *consumed = 0;
     char hash[2 * TOKEN_HASH_LEN + 3];
     s_bytea (code_hash, hash);
-    char when[24], family[24];
+    const char *params[] = {hash};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_code_get", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK && s_code_from_row (res, c))
+        st = DB_ERROR;
+    else if (st == DB_OK)
+        *consumed = s_bool_col (res, 0, 11);
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_code_redeem (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
+                         int64_t exp, const unsigned char *refresh_hash, int *redeemed, int64_t *family_id)
+{
+    *redeemed = 0;
+    *family_id = 0;
+    char hash[2 * TOKEN_HASH_LEN + 3], refresh[2 * TOKEN_HASH_LEN + 3], when[24];
+    s_bytea (code_hash, hash);
+    if (refresh_hash)
+        s_bytea (refresh_hash, refresh);
     snprintf (when, sizeof when, "%lld", (long long)exp);
-    snprintf (family, sizeof family, "%lld", (long long)family_id);
-    const char *params[] = {hash, jti, when, family_id > 0 ? family : NULL};
-    int n = 0;
-    db_status_t st = s_exec_count (db, "token_code_set_issued", 4, params, &n);
-    return st == DB_OK && n != 1 ? DB_ERROR : st;
+    const char *params[] = {hash, jti, when, refresh_hash ? "true" : "false", refresh_hash ? refresh : NULL};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_code_redeem", 5, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1) {
+        *redeemed = s_bool_col (res, 0, 0);
+        *family_id = PQgetisnull (res, 0, 1) ? 0 : s_int_col (res, 0, 1);
+    } else if (st == DB_OK)
+        st = DB_ERROR;
+    PQclear (res);
+    return st;
 }
 
 db_status_t
@@ -877,30 +951,6 @@ token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN
 }
 
 db_status_t
-token_store_family_insert (db_t *db, const token_code_t *code, const json_t *scopes, int64_t *family_id)
-{
-    *family_id = 0;
-    char auth_time[24];
-    snprintf (auth_time, sizeof auth_time, "%lld", (long long)code->auth_time);
-    char *amr = s_json_text (code->amr);
-    char *sc = s_json_text (scopes);
-    db_status_t st = DB_ERROR;
-    if (amr && sc) {
-        const char *params[] = {code->client_id, code->sub, code->sid, auth_time, amr, sc};
-        PGresult *res = NULL;
-        st = s_exec (db, "token_family_insert", 6, params, &res);
-        if (st == DB_OK && PQntuples (res) == 1)
-            *family_id = s_int_col (res, 0, 0);
-        else if (st == DB_OK)
-            st = DB_ERROR;
-        PQclear (res);
-    }
-    free (amr);
-    free (sc);
-    return st;
-}
-
-db_status_t
 token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, int *live)
 {
     char family[24], max[24], idle[24];
@@ -912,24 +962,31 @@ token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, 
 }
 
 db_status_t
-token_store_refresh_insert (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], int64_t family_id)
+token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s, long idle_s,
+                            const unsigned char token_hash[TOKEN_HASH_LEN],
+                            const unsigned char successor_hash[TOKEN_HASH_LEN], const char *jti, int64_t exp,
+                            int *live, int *rotated)
 {
-    char hash[2 * TOKEN_HASH_LEN + 3], family[24];
-    s_bytea (token_hash, hash);
-    snprintf (family, sizeof family, "%lld", (long long)family_id);
-    const char *params[] = {hash, family};
-    return s_exec (db, "token_refresh_insert", 2, params, NULL);
-}
-
-db_status_t
-token_store_refresh_consume (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
-                             const unsigned char successor_hash[TOKEN_HASH_LEN], int *consumed)
-{
+    *live = *rotated = 0;
+    char family[24], max[24], idle[24], when[24];
     char hash[2 * TOKEN_HASH_LEN + 3], successor[2 * TOKEN_HASH_LEN + 3];
+    snprintf (family, sizeof family, "%lld", (long long)family_id);
+    snprintf (max, sizeof max, "%ld", max_s);
+    snprintf (idle, sizeof idle, "%ld", idle_s);
+    snprintf (when, sizeof when, "%lld", (long long)exp);
     s_bytea (token_hash, hash);
     s_bytea (successor_hash, successor);
-    const char *params[] = {hash, successor};
-    return s_exec_count (db, "token_refresh_consume", 2, params, consumed);
+    const char *params[] = {family, max, idle, hash, successor, jti, when};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_refresh_rotate", 7, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1) {
+        *live = s_bool_col (res, 0, 0);
+        *rotated = s_bool_col (res, 0, 1);
+    } else if (st == DB_OK)
+        st = DB_ERROR;
+    PQclear (res);
+    secure_wipe (successor, sizeof successor);
+    return st;
 }
 
 db_status_t

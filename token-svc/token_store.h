@@ -29,7 +29,9 @@ typedef struct {
     json_t *scopes;
     char auth_method[24]; //  client_secret_basic, client_secret_post, none
     char id_token_alg[8]; //  RS256, ES256, EdDSA
-    int require_pkce;     //  1, 0, or -1: not chosen (the global setting decides)
+    //  Issue 7: RS256, ES256, EdDSA, or "" (OSTIARY_ACCESS_TOKEN_ALG decides).
+    char access_token_alg[8];
+    int require_pkce; //  1, 0, or -1: not chosen (the global setting decides)
     int first_party;
     int64_t created_at;
     int always_refresh;     //  a refresh token at every code exchange (with the grant)
@@ -70,7 +72,7 @@ typedef struct {
     char *sid;
     int64_t auth_time;
     json_t *amr;
-    int expired; //  set by token_store_code_consume
+    int expired; //  set by token_store_code_consume and token_store_code_get
 } token_code_t;
 
 void token_code_clear (token_code_t *code);
@@ -114,15 +116,22 @@ db_status_t token_store_request_consume (db_t *db, const unsigned char id_hash[T
 //  Codes. insert: expires_at = now() + ttl_s.
 db_status_t token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
                                      const token_code_t *code, long ttl_s);
+//  Issue 7: the code as stored, unlocked; *consumed when it was used.
+//  DB_NOT_FOUND when there is no such code.
+db_status_t token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c,
+                                  int *consumed);
+//  Issue 7: consumes the code if it is unconsumed, recording jti and exp,
+//  and with refresh_hash (not NULL) starts its refresh-token family with
+//  that token and jti, in one statement. *redeemed: the code was consumed
+//  here; *family_id: the new family (0 when none).
+db_status_t token_store_code_redeem (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
+                                     int64_t exp, const unsigned char *refresh_hash, int *redeemed,
+                                     int64_t *family_id);
 //  Consumes a code: one UPDATE ... WHERE consumed_at IS NULL whose row count
 //  decides. DB_NOT_FOUND: unknown or consumed before. An expired code is
 //  consumed too (code->expired tells), so it can never be tried again.
 db_status_t token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
                                       token_code_t *code);
-//  Records the access token a code's exchange issued (same transaction as
-//  the consumption, so a replay always finds it).
-db_status_t token_store_code_set_issued (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
-                                         const char *jti, int64_t exp, int64_t family_id);
 //  A code presented again: when it was consumed before, revokes the access
 //  token its exchange issued. *consumed is 1 when the code exists and was
 //  consumed, *revoked the number of tokens newly revoked.
@@ -163,18 +172,18 @@ void token_refresh_clear (token_refresh_t *r);
 //  and idle_s are the family lifetime settings. DB_NOT_FOUND when unknown.
 db_status_t token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], long max_s,
                                      long idle_s, token_refresh_t *r);
-//  A new family for the code's client, subject, session, auth_time and amr.
-db_status_t token_store_family_insert (db_t *db, const token_code_t *code, const json_t *scopes,
-                                       int64_t *family_id);
 //  Marks the family used now and locks its row until the transaction ends;
 //  *live is 0 when it is revoked or past its lifetime (nothing changes).
 db_status_t token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, int *live);
-db_status_t token_store_refresh_insert (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
-                                        int64_t family_id);
-//  Consumes a refresh token (one UPDATE ... WHERE consumed_at IS NULL,
-//  recording its successor); *consumed is the row count that decides.
-db_status_t token_store_refresh_consume (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
-                                         const unsigned char successor_hash[TOKEN_HASH_LEN], int *consumed);
+//  RFC 6749 §6: rotation. Issue 7: one statement that touches the family
+//  (when it is live), consumes the token (one UPDATE ... WHERE consumed_at IS
+//  NULL, recording its successor: the row count that decides between
+//  racers), inserts the successor and records jti. *live: the family was live; *rotated: the token was
+//  consumed here.
+db_status_t token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s, long idle_s,
+                                        const unsigned char token_hash[TOKEN_HASH_LEN],
+                                        const unsigned char successor_hash[TOKEN_HASH_LEN], const char *jti,
+                                        int64_t exp, int *live, int *rotated);
 //  Counts one use of a consumed token within its client's grace period;
 //  *used is 0 when the window, the allowance or the successor is gone.
 db_status_t token_store_refresh_grace_use (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],

@@ -4,10 +4,11 @@
  *  share (grants.h), and the dispatch to refresh.c (refresh_token) and
  *  client_credentials.c.
  *
- *  The code is consumed inside a transaction that also records the access
- *  token's jti, and is committed only after both tokens are signed: the
- *  client gets tokens if and only if the code is used up, and a replay
- *  (which waits on the row lock, then finds the code consumed) always finds
+ *  The code is read, both tokens are signed, and then one statement consumes
+ *  the code and records the access token's jti (issue 7: no transaction
+ *  stays open across the keys.sign call): the client gets tokens if and
+ *  only if that statement used the code up, and a replay (which waits on
+ *  the row lock, or comes later, and finds the code consumed) always finds
  *  the jti to revoke. */
 #include "b64url.h"
 #include "clients.h"
@@ -38,17 +39,26 @@
 
 //  ------------------------------------------------------------- signing
 
-//  Asks keys-svc to sign claims (it frames the header: alg, kid, typ).
-//  *jws (free()). -1 after failing req.
-int
-grants_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws)
+//  The keys.sign call: claims signed with alg and typ, and, with id_claims,
+//  an ID token bound to it by at_hash (proto/ops.md). *jws, *idt (free()).
+//  -1 after failing req.
+static int
+s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, const json_t *id_claims,
+        const char *id_alg, char **jws, char **idt)
 {
     service_thread_t *thread = req->thread_state;
     *jws = NULL;
+    *idt = NULL;
     int timeout = tu_time_left_ms (req);
     if (timeout <= 0)
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
     json_t *body = json_pack ("{s:O, s:s, s:s}", "claims", claims, "alg", alg, "typ", typ);
+    if (body && id_claims &&
+        json_object_set_new (body, "id_token",
+                             json_pack ("{s:O, s:s}", "claims", id_claims, "alg", id_alg))) {
+        json_decref (body);
+        body = NULL;
+    }
     json_t *res = NULL;
     bus_error_t error;
     int rc = body ? bus_client_call (thread->bus, "keys.sign", body, timeout, &res, &error) : -1;
@@ -61,32 +71,16 @@ grants_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *
         return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
     }
     const char *text = json_string_value (json_object_get (res, "jws"));
+    const char *id_text = json_string_value (json_object_get (res, "id_token"));
     *jws = text ? strdup (text) : NULL;
+    *idt = id_claims && id_text ? strdup (id_text) : NULL;
     json_decref (res);
-    if (!*jws)
+    if (!*jws || (id_claims && !*idt)) {
+        secure_free_str (jws);
+        secure_free_str (idt);
         return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
-    return 0;
-}
-
-//  OpenID Connect Core §3.1.3.6 / §3.3.2.11: at_hash is the base64url of the
-//  left half of the hash of the access token's ASCII octets, "where the hash
-//  algorithm used is the hash algorithm used in the alg Header Parameter of
-//  the ID Token's JOSE Header": SHA-256 for RS256 and ES256. EdDSA names no
-//  hash of its own; Ed25519 (the only EdDSA curve we sign with) hashes with
-//  SHA-512 (RFC 8032 §5.1), which is what OpenID implementations use.
-static char *
-s_at_hash (const char *access_token, const char *alg)
-{
-    unsigned char digest[SHA512_DIGEST_LENGTH];
-    size_t half;
-    if (strcmp (alg, "EdDSA") == 0) {
-        SHA512 ((const unsigned char *)access_token, strlen (access_token), digest);
-        half = SHA512_DIGEST_LENGTH / 2;
-    } else {
-        SHA256 ((const unsigned char *)access_token, strlen (access_token), digest);
-        half = SHA256_DIGEST_LENGTH / 2;
     }
-    return b64url_encode_alloc (digest, half);
+    return 0;
 }
 
 //  ------------------------------------------------------------- authorization_code
@@ -145,11 +139,13 @@ s_code_problem (const token_client_t *client, const token_code_t *c, const char 
 }
 
 int
-grants_access_token (bus_req_t *req, const char *sub, const char *client_id, const char *scope,
-                     int64_t auth_time, int64_t now, char **at, char **jti)
+grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,
+                    int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
+                    char **idt)
 {
     const token_app_t *app = req->app;
     *at = NULL;
+    *idt = NULL;
     *jti = secure_token (JTI_BYTES);
     if (!*jti)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
@@ -160,47 +156,37 @@ grants_access_token (bus_req_t *req, const char *sub, const char *client_id, con
     json_t *claims =
         json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "iss", app->issuer, "sub", sub, "aud",
                    app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat",
-                   (json_int_t)now, "jti", *jti, "client_id", client_id, "scope", scope);
-    if (claims && auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time))) {
-        json_decref (claims);
-        claims = NULL;
+                   (json_int_t)now, "jti", *jti, "client_id", client->client_id, "scope", scope);
+    int bad =
+        !claims || (auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time)));
+    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
+    //  (when the request had one, §3.1.2.1), azp, sid (Front- and
+    //  Back-Channel Logout), amr; keys-svc adds at_hash (§3.1.3.6), which
+    //  it alone can compute before answering.
+    json_t *id_claims = NULL;
+    if (!bad && who) {
+        id_claims =
+            json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", app->issuer, "sub", who->sub, "aud",
+                       client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
+                       (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp", client->client_id);
+        bad = !id_claims;
+        bad = bad || (who->nonce && json_object_set_new (id_claims, "nonce", json_string (who->nonce)));
+        bad = bad || (who->sid && json_object_set_new (id_claims, "sid", json_string (who->sid)));
+        bad =
+            bad || (json_array_size (who->amr) > 0 && json_object_set (id_claims, "amr", (json_t *)who->amr));
     }
     //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
-    //  ID token (RFC 8725 §3.11).
-    int rc = claims ? grants_sign (req, claims, jws_alg_name (app->access_token_alg), "at+jwt", at)
-                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    //  ID token (RFC 8725 §3.11). Issue 7: the client's own algorithm, when
+    //  it chose one.
+    int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
+                 : s_sign (req, claims, clients_access_token_alg (app, client), "at+jwt", id_claims,
+                           client->id_token_alg, at, idt);
     json_decref (claims);
+    json_decref (id_claims);
     if (rc) {
         free (*jti);
         *jti = NULL;
     }
-    return rc;
-}
-
-int
-grants_id_token (bus_req_t *req, const token_client_t *client, const grants_subject_t *who, const char *at,
-                 int64_t now, char **idt)
-{
-    const token_app_t *app = req->app;
-    *idt = NULL;
-    char *at_hash = s_at_hash (at, client->id_token_alg);
-    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
-    //  (when the request had one, §3.1.2.1), azp, at_hash, sid (Front- and
-    //  Back-Channel Logout), amr.
-    json_t *claims =
-        at_hash ? json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "iss", app->issuer, "sub", who->sub,
-                             "aud", client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
-                             (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp",
-                             client->client_id, "at_hash", at_hash)
-                : NULL;
-    free (at_hash);
-    int bad = !claims;
-    bad = bad || (who->nonce && json_object_set_new (claims, "nonce", json_string (who->nonce)));
-    bad = bad || (who->sid && json_object_set_new (claims, "sid", json_string (who->sid)));
-    bad = bad || (json_array_size (who->amr) > 0 && json_object_set (claims, "amr", (json_t *)who->amr));
-    int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
-                 : grants_sign (req, claims, client->id_token_alg, "JWT", idt);
-    json_decref (claims);
     return rc;
 }
 
@@ -210,50 +196,19 @@ static int
 s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *scope, int64_t now,
         char **at, char **idt, char **jti)
 {
-    *idt = NULL;
-    if (grants_access_token (req, c->sub, client->client_id, scope, c->auth_time, now, at, jti))
-        return -1;
     grants_subject_t who = {c->sub, c->sid, c->auth_time, c->amr, c->nonce};
-    if (grants_id_token (req, client, &who, *at, now, idt)) {
-        secure_free_str (at);
-        free (*jti);
-        *jti = NULL;
-        return -1;
-    }
-    return 0;
+    return grants_sign_tokens (req, client, c->sub, scope, c->auth_time, &who, now, at, jti, idt);
 }
 
 //  Issue 4: a refresh token starts a family at the code exchange when the
 //  client may use the refresh_token grant and the user granted
 //  offline_access (OpenID Connect Core §11), or the client is configured to
-//  always get one. Inside the exchange's transaction: the family, its
-//  first token, and the code's access token as the family's first jti.
-//  0 with *refresh set (or left NULL when none is due), -1 after failing req.
+//  always get one. 1 when one is due.
 static int
-s_start_family (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *jti,
-                int64_t exp, int64_t *family_id, char **refresh)
+s_family_due (const token_client_t *client, const token_code_t *c)
 {
-    service_thread_t *thread = req->thread_state;
-    *refresh = NULL;
-    *family_id = 0;
-    if (!tu_has (client->grant_types, "refresh_token") ||
-        !(tu_has (c->scopes, "offline_access") || client->always_refresh))
-        return 0;
-    *refresh = secure_token (GRANTS_REFRESH_BYTES);
-    if (!*refresh)
-        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    unsigned char hash[TOKEN_HASH_LEN];
-    tu_sha256 (*refresh, hash);
-    db_status_t st = token_store_family_insert (thread->db, c, c->scopes, family_id);
-    if (st == DB_OK)
-        st = token_store_refresh_insert (thread->db, hash, *family_id);
-    if (st == DB_OK)
-        st = token_store_family_jti_insert (thread->db, *family_id, jti, exp);
-    if (st != DB_OK) {
-        secure_free_str (refresh);
-        return tu_db_fail (req, st);
-    }
-    return 0;
+    return tu_has (client->grant_types, "refresh_token") &&
+           (tu_has (c->scopes, "offline_access") || client->always_refresh);
 }
 
 //  Answers a code that was not there to consume: unknown, or consumed
@@ -304,22 +259,29 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
 
+    //  Issue 7: the code is read without a lock, the tokens are signed, and
+    //  then one statement consumes the code, records the access token's jti
+    //  and starts the refresh family (token_code_redeem): no transaction
+    //  stays open across the keys.sign call, and the client gets tokens if
+    //  and only if that statement consumed the code. A racer that consumed
+    //  it between our read and our statement makes this request a replay.
     token_code_t c;
-    memset (&c, 0, sizeof c);
-    db_status_t st = token_store_begin (db);
-    if (st == DB_OK)
-        st = token_store_code_consume (db, hash, &c);
-    if (st != DB_OK) {
-        token_store_rollback (db);
-        return st == DB_NOT_FOUND ? s_not_consumable (req, client, hash) : tu_db_fail (req, st);
+    int consumed = 0;
+    db_status_t st = token_store_code_get (db, hash, &c, &consumed);
+    if (st == DB_NOT_FOUND || (st == DB_OK && consumed)) {
+        token_code_clear (&c);
+        return s_not_consumable (req, client, hash);
     }
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
     const char *problem = s_code_problem (client, &c, redirect_uri, verifier);
     if (problem) {
-        //  The code stays consumed: a failed attempt burns it, so that a
-        //  verifier or redirect URI cannot be guessed in several tries.
+        //  The code is used up all the same: a failed attempt burns it, so
+        //  that a verifier or redirect URI cannot be guessed in several tries.
+        token_code_t burnt;
+        token_store_code_consume (db, hash, &burnt);
+        token_code_clear (&burnt);
         token_code_clear (&c);
-        if (bus_req_expired (req) || token_store_commit (db) != DB_OK)
-            token_store_rollback (db);
         return tu_fail (req, OST_ERR_INVALID_GRANT, problem);
     }
 
@@ -327,26 +289,31 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     char *scope = tu_scope_join (c.scopes);
     char *at = NULL, *idt = NULL, *jti = NULL;
     char *refresh = NULL;
+    unsigned char refresh_hash[TOKEN_HASH_LEN];
     int64_t family_id = 0;
+    int redeemed = 0;
     int rc = scope ? s_mint (req, client, &c, scope, now, &at, &idt, &jti)
                    : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    if (rc == 0)
-        rc = s_start_family (req, client, &c, jti, now + app->access_token_ttl, &family_id, &refresh);
-    if (rc == 0) {
-        st = token_store_code_set_issued (db, hash, jti, now + app->access_token_ttl, family_id);
-        if (st != DB_OK)
-            rc = tu_db_fail (req, st);
+    if (rc == 0 && s_family_due (client, &c)) {
+        refresh = secure_token (GRANTS_REFRESH_BYTES);
+        if (refresh)
+            tu_sha256 (refresh, refresh_hash);
+        else
+            rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     }
-    //  bus_req_expired before COMMIT: past the deadline the client has its
-    //  answer (deadline_exceeded) already; the code must stay usable.
+    //  Past the deadline the client has its answer (deadline_exceeded)
+    //  already; the code must stay usable.
     if (rc == 0 && bus_req_expired (req))
         rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
-    if (rc == 0 && (st = token_store_commit (db)) != DB_OK)
+    if (rc == 0 &&
+        (st = token_store_code_redeem (db, hash, jti, now + app->access_token_ttl,
+                                       refresh ? refresh_hash : NULL, &redeemed, &family_id)) != DB_OK)
         rc = tu_db_fail (req, st);
-    if (rc)
-        //  Signing or storing failed: nothing happened, the code stays usable.
-        token_store_rollback (db);
-    else {
+    if (rc == 0 && !redeemed)
+        //  Consumed by a racer since our read: a replay (the tokens signed
+        //  here are never delivered).
+        rc = s_not_consumable (req, client, hash);
+    if (rc == 0) {
         //  RFC 6749 §5.1; OpenID Connect Core §3.1.3.3.
         *result =
             json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
@@ -361,6 +328,7 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
         else
             log_info ("tokens issued to client %s", client->client_id);
     }
+    secure_wipe (refresh_hash, sizeof refresh_hash);
     secure_free_str (&refresh);
     secure_free_str (&at);
     secure_free_str (&idt);
