@@ -54,6 +54,12 @@ flow_app_new (const config_t *cfg, db_t *db)
                  "flow-svc: OSTIARY_ARGON2_M_COST_KIB must be at least 8 * OSTIARY_ARGON2_PARALLELISM\n");
         goto fail;
     }
+    //  Before the dummy hash below and before any worker thread: the bound
+    //  on concurrent Argon2id memory is process-wide.
+    if (password_limit ((unsigned)cfg->argon2_concurrency) != 0) {
+        fprintf (stderr, "flow-svc: cannot set up the Argon2id concurrency limit\n");
+        goto fail;
+    }
     if (s_flow_key (cfg->flow_secret_key, self->flow_key) != 0) {
         fprintf (stderr,
                  "flow-svc: OSTIARY_FLOW_SECRET_KEY must be 32 bytes encoded as base64url without padding "

@@ -22,6 +22,11 @@ typedef struct {
     uint32_t parallelism; //  lanes
 } password_params_t;
 
+//  Lets at most `slots` Argon2id computations run at once in this process
+//  (the others wait), and returns their memory to the system when each ends.
+//  Once, before the worker threads start. 0 ok, -1 on failure or when called
+//  twice. Without it computations are not limited.
+OST_WUR int password_limit (unsigned slots);
 //  A new encoded Argon2id hash of pw (len bytes) with a fresh 16-byte salt.
 //  Newly allocated (free); NULL on failure.
 OST_WUR char *password_hash (const password_params_t *params, const char *pw, size_t len);

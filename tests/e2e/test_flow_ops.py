@@ -20,6 +20,8 @@ import uuid
 
 import pytest
 
+from oidc import call, ok
+
 PASSWORD = "correct horse battery staple"
 LOGIN_FAILED_CODE = "login_failed"
 # OSTIARY_LOGIN_MAX_ATTEMPTS default.
@@ -36,24 +38,8 @@ CLIENT_IP = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
 # ---------------------------------------------------------------- helpers
 
 
-def call(stack, op, body):
-    """`ostiaryctl call OP JSON` → (exit code, parsed stdout)."""
-    cp = stack.ctl("call", op, json.dumps(body))
-    try:
-        out = json.loads(cp.stdout) if cp.stdout.strip() else None
-    except ValueError:
-        out = None
-    return cp.returncode, out
-
-
-def ok(stack, op, body):
-    rc, out = call(stack, op, body)
-    assert rc == 0, (op, rc, out)
-    return out
-
-
 def refused(stack, op, body):
-    """The (code, description) of an error reply."""
+    """The (code, description) of an error reply (oidc.refused gives the code only)."""
     rc, out = call(stack, op, body)
     assert rc == 1, (op, rc, out)
     return out["error"], out["error_description"]
@@ -525,6 +511,6 @@ def test_secrets_are_stored_only_as_hashes(stack):
     for table in ("users", "sessions", "executions"):
         dump = psql(stack, f"SELECT string_agg(t::text, ' ') FROM flow.{table} t")
         assert out["session"] not in dump and flow["flow"] not in dump and PASSWORD not in dump
-    # Argon2id with the configured parameters (OWASP: m=19 MiB; t=3, p=1 here).
+    # Argon2id with the configured parameters (OWASP: m=12 MiB, t=3, p=1).
     pw_hash = psql(stack, f"SELECT password_hash FROM flow.users WHERE sub = '{user['sub']}'")
-    assert pw_hash.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+    assert pw_hash.startswith("$argon2id$v=19$m=12288,t=3,p=1$")
