@@ -117,7 +117,7 @@ skip() { row "| $1 | $2 | – | not measured: $3 | | | | | | | | |"; }
 probe() { curl -s -o /dev/null -w '%{http_code}' "$@" | grep -q '^2'; }
 
 export BENCH_URL=$URL BENCH_VERIFIER=bench-verifier-0123456789-0123456789-0123456789
-MINT_PER_SEC=${MINT_PER_SEC:-800}
+MINT_PER_SEC=${MINT_PER_SEC:-1500}
 MINT_MAX=${MINT_MAX:-20000}
 
 #  The scenarios that need a logged-in user: introspection, userinfo, code
