@@ -198,10 +198,33 @@ engine_email_hint (const char *email, char *out, size_t size)
         snprintf (out, size, "%s", "");
     else if (!at || at == email)
         snprintf (out, size, "%s", email);
-    else
+    else {
         //  The first character and the domain: enough to recognize one's
-        //  own address, too little to learn someone else's.
-        snprintf (out, size, "%c***%s", email[0], at);
+        //  own address, too little to learn someone else's. The whole first
+        //  UTF-8 character (1 to 4 bytes): half of one is not text.
+        int n = 1;
+        while (n < 4 && email + n < at && ((unsigned char)email[n] & 0xc0) == 0x80)
+            n++;
+        snprintf (out, size, "%.*s***%s", n, email, at);
+    }
+}
+
+void
+engine_address_hint (engine_ctx_t *ctx, const char *to, char *out, size_t size)
+{
+    const char *typed = engine_get (ctx, "identifier");
+    if (typed) {
+        //  The user was named by what the browser typed (recovery): the page
+        //  may show only what was typed, whether or not it names an account
+        //  (issue 6: unknown addresses look exactly like known ones). A typed
+        //  address is masked as a known one is; a username shows nothing.
+        if (strchr (typed, '@'))
+            engine_email_hint (typed, out, size);
+        else
+            snprintf (out, size, "%s", "");
+    } else
+        //  The user is known from the session or an earlier step.
+        engine_email_hint (to, out, size);
 }
 
 node_outcome_t

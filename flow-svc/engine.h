@@ -87,6 +87,11 @@ OST_WUR int engine_amr_add (engine_ctx_t *ctx, const char *method);
 db_status_t engine_user (engine_ctx_t *ctx, json_t **user);
 //  a***@example.com for an address; the typed text for anything else.
 void engine_email_hint (const char *email, char *out, size_t size);
+//  What a page says an email went to: from the typed identifier when the
+//  user was named by one (never from the account, so that a known and an
+//  unknown one look the same), else from `to`, the user's address. "" when
+//  there is nothing to show (the page then says "your email address").
+void engine_address_hint (engine_ctx_t *ctx, const char *to, char *out, size_t size);
 //  Fail the request: OUT_ERROR after bus_req_fail.
 node_outcome_t engine_fail_db (engine_ctx_t *ctx, db_status_t st);
 node_outcome_t engine_fail_internal (engine_ctx_t *ctx);

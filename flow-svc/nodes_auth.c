@@ -1,6 +1,7 @@
 /*  nodes_auth - the nodes that know users by what they type: password,
  *  identify, register, set_password (docs/flows.md, "Node types"). */
 #include "engine.h"
+#include "outbox.h"
 
 #include "flow_ops.h"
 #include "lockout.h"
@@ -191,17 +192,12 @@ s_new_password (engine_ctx_t *ctx, json_t *step, const char **password)
     return bad ? -1 : 0;
 }
 
+//  An address the outbox can mail: registration must not accept one whose
+//  verification code could never be sent.
 static int
 s_email_ok (const char *email)
 {
-    size_t n = email ? strlen (email) : 0;
-    const char *at = n ? strchr (email, '@') : NULL;
-    if (n < 3 || n > EMAIL_MAX || !at || at == email || !at[1] || strchr (at + 1, '@'))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)email[i] <= 0x20 || email[i] == 0x7f || email[i] == '<' || email[i] == '>')
-            return 0;
-    return 1;
+    return email && strlen (email) <= EMAIL_MAX && outbox_address_ok (email);
 }
 
 node_outcome_t

@@ -385,8 +385,8 @@ s_email_step (engine_ctx_t *ctx, const char *error)
 }
 
 //  The address a node writes to: the user's (when known, enabled, with an
-//  address); *hint gets what the page shows, the typed identifier when there
-//  is no such address, so that an unknown address looks like a known one.
+//  address); *hint gets what the page shows (engine_address_hint), the same
+//  for a known and an unknown address.
 static db_status_t
 s_address (engine_ctx_t *ctx, json_t **user, const char **to, char *hint, size_t size)
 {
@@ -396,10 +396,13 @@ s_address (engine_ctx_t *ctx, json_t **user, const char **to, char *hint, size_t
         return st;
     if (*user && !json_is_true (json_object_get (*user, "disabled")))
         *to = json_string_value (json_object_get (*user, "email"));
-    if (*to)
-        engine_email_hint (*to, hint, size);
-    else
-        snprintf (hint, size, "%s", engine_get (ctx, "identifier") ? engine_get (ctx, "identifier") : "");
+    //  An address the outbox cannot mail (a non-ASCII local part, say) is no
+    //  address: the step goes on as for an unknown user, and nothing fails.
+    if (*to && !outbox_address_ok (*to)) {
+        log_warn ("flow %s: the user's address cannot be mailed; no email is sent", ctx->def->name);
+        *to = NULL;
+    }
+    engine_address_hint (ctx, *to, hint, size);
     return DB_OK;
 }
 

@@ -39,12 +39,12 @@ nodes_magic_link_enter (engine_ctx_t *ctx)
     const char *to = user && !json_is_true (json_object_get (user, "disabled"))
                          ? json_string_value (json_object_get (user, "email"))
                          : NULL;
+    if (to && !outbox_address_ok (to)) {
+        log_warn ("flow %s: the user's address cannot be mailed; no link is sent", ctx->def->name);
+        to = NULL;
+    }
     char hint[300];
-    const char *typed = engine_get (ctx, "identifier");
-    if (to)
-        engine_email_hint (to, hint, sizeof hint);
-    else
-        snprintf (hint, sizeof hint, "%s", typed ? typed : "");
+    engine_address_hint (ctx, to, hint, sizeof hint);
     int rc = engine_set (ctx, "email_hint", json_string (hint));
     if (rc == 0 && to) {
         //  The token travels only in the email (sealed in the outbox); the

@@ -152,9 +152,11 @@ s_insert (db_t *db, const flow_app_t *app, const char *kind, int64_t execution_i
 //  An address we can put on an RCPT TO line and a To header as is: printable
 //  ASCII without the characters that would end or extend the address
 //  (RFC 5321 §4.1.2 Mailbox, simplified: no quoted local parts).
-static int
-s_valid_address (const char *to)
+int
+outbox_address_ok (const char *to)
 {
+    if (!to)
+        return 0;
     size_t n = strnlen (to, OUTBOX_MAX_TO + 1);
     if (n < 3 || n > OUTBOX_MAX_TO)
         return 0;
@@ -190,7 +192,7 @@ outbox_email (db_t *db, const flow_app_t *app, int64_t execution_id, const char 
 {
     if (!db || !app || !to || !subject || !text)
         return DB_ERROR;
-    if (!s_valid_address (to) || !s_valid_subject (subject) ||
+    if (!outbox_address_ok (to) || !s_valid_subject (subject) ||
         strnlen (text, OUTBOX_MAX_TEXT + 1) > OUTBOX_MAX_TEXT) {
         log_error ("outbox: an email for execution %" PRId64 " has a bad address, subject or text",
                    execution_id);
@@ -527,7 +529,7 @@ s_deliver (outbox_t *self, int64_t id, const char *kind, const char *hook, const
         const char *to = json_string_value (json_object_get (msg, "to"));
         const char *subject = json_string_value (json_object_get (msg, "subject"));
         const char *text = json_string_value (json_object_get (msg, "text"));
-        if (to && subject && text && s_valid_address (to) && s_valid_subject (subject))
+        if (to && subject && text && outbox_address_ok (to) && s_valid_subject (subject))
             rc = s_send_email (self, id, to, subject, text, why);
         else
             *why = "the payload is not an email";

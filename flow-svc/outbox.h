@@ -39,4 +39,9 @@ outbox_t *outbox_start (const config_t *cfg, const flow_app_t *app);
 //  Stops the thread (waits for the delivery under way) and frees. Idempotent.
 void outbox_stop (outbox_t **self_p);
 
+//  1 when `to` is an address the outbox can send to as is: printable ASCII
+//  without the characters that would end or extend it (no SMTPUTF8, no quoted
+//  local parts), 3 to OUTBOX_MAX_TO bytes. Nodes check it before queueing.
+int outbox_address_ok (const char *to);
+
 #endif

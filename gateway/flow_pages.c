@@ -498,7 +498,7 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
     if (s_is (type, "email_code") || s_is (type, "magic_link_sent")) {
         html_raw (&body, s_is (type, "email_code") ? "<p>We sent a code to <strong id=\"email-hint\">"
                                                    : "<p>We sent a link to <strong id=\"email-hint\">");
-        html_text (&body, hint ? hint : "your email address");
+        html_text (&body, hint && *hint ? hint : "your email address");
         html_raw (&body, s_is (type, "email_code")
                              ? "</strong>. Enter it below.</p>\n"
                              : "</strong>. Open it to continue; this page updates by itself.</p>\n");

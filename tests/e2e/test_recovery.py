@@ -66,6 +66,9 @@ def test_recovery_of_an_unknown_address_looks_the_same_and_sends_nothing(stack, 
             b.close()
     assert shape(pages[0]) == shape(pages[1])
     assert h1(pages[1]) == "Check your email"
+    # The hint is made of what was typed only, never of the account.
+    for address, page in zip((f"{known}@example.org", unknown), pages):
+        assert text_of(page, "email-hint") == address[0] + "***@example.org"
     # The known address gets its message; by then the unknown one's would
     # have gone out through the same outbox too.
     wait_message(stack, f"{known}@example.org")
@@ -80,3 +83,31 @@ def test_recovery_code_of_an_unknown_address_never_matches(stack, browser):
     r = browser.fill(r, **{code_name: "123456"})
     assert r.status_code == 200 and h1(r) == "Check your email"
     assert alert(r) == "That code is not correct. Check it and try again."
+
+
+def test_recovery_by_username_shows_the_same_page_for_a_known_and_an_unknown_one(stack, client):
+    """A username names an account without showing its address: both pages
+    say "your email address", hint included, and only the known one mails."""
+    known, _ = make_user(stack)
+    unknown = f"nobody{secrets.token_hex(4)}"
+    pages = []
+    for name in (known, unknown):
+        b = FlowBrowser(stack)
+        try:
+            pages.append(identify(b, name))
+        finally:
+            b.close()
+    for page in pages:
+        assert h1(page) == "Check your email"
+        assert text_of(page, "email-hint") == "your email address"
+    strip = lambda page: re.sub(r'name="(csrf|node)" value="[^"]*"', "", page.text)  # noqa: E731
+    assert strip(pages[0]) == strip(pages[1])
+    wait_message(stack, f"{known}@example.org")
+
+
+def test_recovery_hint_keeps_a_whole_non_ascii_first_letter(stack, browser):
+    """The typed address is masked to its first character, all of its UTF-8
+    bytes, and its domain."""
+    r = identify(browser, "\u00e9nobody-" + secrets.token_hex(3) + "@example.org")
+    assert h1(r) == "Check your email"
+    assert text_of(r, "email-hint") == "\u00e9***@example.org"

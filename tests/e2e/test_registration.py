@@ -100,3 +100,15 @@ def test_fifth_wrong_code_ends_the_flow_with_a_start_again_page(stack, browser):
     # The flow is over: its cookie is dropped, and the page says so.
     assert "ostiary_flow" not in browser.http.cookies
     assert browser.get(stack.base_url + "/flow").status_code == 400
+
+
+def test_address_the_outbox_cannot_mail_is_a_field_error(stack, browser):
+    """No SMTPUTF8: an address with a non-ASCII local part could never get its
+    code, so registration refuses it (a field error, not a server error)."""
+    page = browser.start("/register")
+    r = browser.fill(page, username="reg-" + secrets.token_hex(4),
+                     email="\u00e9lodie-" + secrets.token_hex(3) + "@example.org",
+                     password="a long enough registration passphrase")
+    assert r.status_code == 200, r.text[:500]
+    assert h1(r) == "Create an account"
+    assert alert(r)
