@@ -14,6 +14,8 @@
  *  with ROLLBACK (or starts a new one with BEGIN). */
 #include "db.h"
 
+#include "secure.h"
+
 #include "log.h"
 
 #include <ctype.h>
@@ -330,6 +332,33 @@ db_exec_sql (db_t *self, const char *sql)
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
     PGresult *res = PQexec (self->conn, sql);
     return s_finish (self, res, before, "sql", NULL);
+}
+
+db_status_t
+db_begin (db_t *self)
+{
+    return db_exec_sql (self, "BEGIN");
+}
+
+db_status_t
+db_commit (db_t *self)
+{
+    return db_exec_sql (self, "COMMIT");
+}
+
+void
+db_rollback (db_t *self)
+{
+    if (db_exec_sql (self, "ROLLBACK") != DB_OK)
+        log_warn ("db: rollback failed");
+}
+
+void
+db_bytea_text (const unsigned char *buf, size_t len, char *out)
+{
+    out[0] = '\\';
+    out[1] = 'x';
+    secure_hex (buf, len, out + 2);
 }
 
 db_status_t

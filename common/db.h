@@ -52,6 +52,14 @@ db_status_t db_exec_logged (db_t *self, const char *name, int nparams, const cha
                             PGresult **result);
 //  Runs plain SQL without parameters (BEGIN, COMMIT, ROLLBACK, migrations).
 db_status_t db_exec_sql (db_t *self, const char *sql);
+//  A transaction of the caller's statements: BEGIN, COMMIT, and ROLLBACK
+//  (which logs a warning when it fails: nothing is left for the caller to do).
+db_status_t db_begin (db_t *self);
+db_status_t db_commit (db_t *self);
+void db_rollback (db_t *self);
+//  "\x" and the 2*len lowercase hex digits of buf, as PostgreSQL reads a
+//  bytea text parameter; out holds 2*len + 3 bytes.
+void db_bytea_text (const unsigned char *buf, size_t len, char *out);
 //  Maps a SQLSTATE (5 characters, or NULL) to a status.
 db_status_t db_status_from_sqlstate (const char *sqlstate);
 const char *db_status_name (db_status_t status);

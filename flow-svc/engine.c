@@ -528,12 +528,12 @@ s_commit (engine_ctx_t *ctx, int rc)
         rc = -1;
     }
     if (rc != 0) {
-        flow_store_rollback (ctx->db);
+        db_rollback (ctx->db);
         return -1;
     }
-    db_status_t st = flow_store_commit (ctx->db);
+    db_status_t st = db_commit (ctx->db);
     if (st != DB_OK) {
-        flow_store_rollback (ctx->db);
+        db_rollback (ctx->db);
         return flow_fail_db (ctx->req, st);
     }
     return 0;
@@ -673,7 +673,7 @@ flow_op_start (bus_req_t *req, const json_t *body, json_t **result)
     engine_ctx_t ctx = {
         .req = req, .db = db, .app = app, .def = def, .exec = &exec, .client_ip = client_ip, .browser = 1};
     int rc = -1;
-    st = context && flow && csrf ? flow_store_begin (db) : DB_ERROR;
+    st = context && flow && csrf ? db_begin (db) : DB_ERROR;
     if (st != DB_OK) {
         flow_fail_db (req, st);
         goto done;
@@ -681,7 +681,7 @@ flow_op_start (bus_req_t *req, const json_t *body, json_t **result)
     st = flow_store_exec_start (db, hash, def->name, def->version, def->start, context, csrf, app->flow_ttl,
                                 &exec);
     if (st != DB_OK) {
-        flow_store_rollback (db);
+        db_rollback (db);
         flow_fail_db (req, st);
         goto done;
     }
@@ -752,13 +752,13 @@ s_claim (engine_ctx_t *ctx, const char *csrf, json_t **result)
         bus_req_fail (ctx->req, OST_ERR_INVALID_FLOW, DESC_FLOW);
         return -1;
     }
-    db_status_t st = flow_store_begin (ctx->db);
+    db_status_t st = db_begin (ctx->db);
     if (st == DB_OK)
         st = s_issue_session (ctx, sub);
     if (st == DB_OK)
         st = flow_store_exec_claim_session (ctx->db, ctx->exec->id, ctx->sid_buf);
     if (st != DB_OK) {
-        flow_store_rollback (ctx->db);
+        db_rollback (ctx->db);
         if (st == DB_NOT_FOUND) {
             bus_req_fail (ctx->req, OST_ERR_INVALID_FLOW, DESC_FLOW);
             return -1;
@@ -873,7 +873,7 @@ s_submit (bus_req_t *req, const json_t *body, json_t **result)
             goto done;
         out = OUT_ERROR;
     }
-    if (flow_store_begin (db) != DB_OK) {
+    if (db_begin (db) != DB_OK) {
         flow_fail_db (req, DB_UNAVAILABLE);
         goto done;
     }
@@ -1003,7 +1003,7 @@ flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
     engine_ctx_t ctx = {
         .req = req, .db = db, .app = app, .exec = &exec, .client_ip = client_ip, .browser = 0};
     int rc = -1;
-    if (flow_store_begin (db) != DB_OK) {
+    if (db_begin (db) != DB_OK) {
         flow_fail_db (req, DB_UNAVAILABLE);
         goto done;
     }
@@ -1021,7 +1021,7 @@ flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
             st = DB_NOT_FOUND;
     }
     if (st != DB_OK) {
-        flow_store_rollback (db);
+        db_rollback (db);
         if (st == DB_NOT_FOUND)
             bus_req_fail (req, OST_ERR_INVALID_ACTION, DESC_ACTION);
         else
@@ -1033,12 +1033,12 @@ flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
         out = !strcmp (outcome, "success") ? OUT_SUCCESS : OUT_FAILURE;
         //  The outside system's answer joins the context (public data only).
         if (data && engine_set (&ctx, "webhook", json_deep_copy (data)) != 0) {
-            flow_store_rollback (db);
+            db_rollback (db);
             flow_fail_internal (req);
             goto done;
         }
     } else if (engine_amr_add (&ctx, "otp") != 0) {
-        flow_store_rollback (db);
+        db_rollback (db);
         flow_fail_internal (req);
         goto done;
     }

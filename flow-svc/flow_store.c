@@ -247,32 +247,11 @@ flow_store_ping (db_t *db)
     return s_exec (db, "flow_ping", 0, NULL, NULL) == DB_OK ? 0 : -1;
 }
 
-db_status_t
-flow_store_begin (db_t *db)
-{
-    return db_exec_sql (db, "BEGIN");
-}
-
-db_status_t
-flow_store_commit (db_t *db)
-{
-    return db_exec_sql (db, "COMMIT");
-}
-
-void
-flow_store_rollback (db_t *db)
-{
-    if (db_exec_sql (db, "ROLLBACK") != DB_OK)
-        log_warn ("rollback failed");
-}
-
-//  "\x" and the hex digits of a handle hash, for a bytea parameter.
+//  A handle hash as a bytea parameter.
 static void
 s_hash_text (const unsigned char hash[FLOW_HASH_BYTES], char out[2 * FLOW_HASH_BYTES + 3])
 {
-    out[0] = '\\';
-    out[1] = 'x';
-    secure_hex (hash, FLOW_HASH_BYTES, out + 2);
+    db_bytea_text (hash, FLOW_HASH_BYTES, out);
 }
 
 //  The JSON text of column col of the first row, parsed; NULL on bad data.

@@ -19,11 +19,6 @@ int flow_store_prepare (db_t *db);
 //  0 when the database answers.
 int flow_store_ping (db_t *db);
 
-db_status_t flow_store_begin (db_t *db);
-db_status_t flow_store_commit (db_t *db);
-//  Rolls back the open transaction (a failure is logged and ignored).
-void flow_store_rollback (db_t *db);
-
 //  ------------------------------------------------------------------ users
 
 //  Inserts a user. claims is an object of the optional claim members of

@@ -8,9 +8,9 @@ flow_txn_end (bus_req_t *req, db_t *db, db_status_t *st, const char *expired)
 {
     int late = *st == DB_OK && bus_req_expired (req);
     if (*st == DB_OK && !late)
-        *st = flow_store_commit (db);
+        *st = db_commit (db);
     else
-        flow_store_rollback (db);
+        db_rollback (db);
     if (late) {
         bus_req_fail (req, OST_ERR_DEADLINE_EXCEEDED, expired);
         return -1;

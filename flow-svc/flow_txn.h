@@ -8,7 +8,7 @@
 #include "bus_worker.h"
 #include "db.h"
 
-//  Ends the transaction begun with flow_store_begin: commits when *st is
+//  Ends the transaction begun with db_begin: commits when *st is
 //  DB_OK and req's deadline has not passed, rolls back otherwise. Past the
 //  deadline, fails req with deadline_exceeded and the description expired
 //  and returns -1; else returns 0 with *st the final status (the commit's

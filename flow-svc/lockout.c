@@ -183,7 +183,7 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
     char sub[LOCKOUT_SUB_MAX + 1];
     bool was_locked = false;
     //  The unlock and its audit event commit together.
-    db_status_t st = flow_store_begin (db);
+    db_status_t st = db_begin (db);
     if (st == DB_OK)
         st = lockout_store_unlock (db, username, sub, &was_locked);
     if (st == DB_OK) {

@@ -181,7 +181,7 @@ flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
     if (!detail)
         return flow_fail_internal (req);
     //  The change and its audit event commit together.
-    db_status_t st = flow_store_begin (db);
+    db_status_t st = db_begin (db);
     if (st == DB_OK)
         st = lockout_store_setting_put (db, s_defs[id].name, stored);
     if (st == DB_OK)

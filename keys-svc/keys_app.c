@@ -484,7 +484,7 @@ keys_app_new (const config_t *cfg, db_t *db, int *exit_code)
         keys_app_destroy (&self);
         return NULL;
     }
-    if (keys_store_begin (db) != DB_OK) {
+    if (db_begin (db) != DB_OK) {
         s_fail ("cannot begin the key bootstrap transaction");
         keyring_destroy (&ring);
         keys_app_destroy (&self);
@@ -495,13 +495,13 @@ keys_app_new (const config_t *cfg, db_t *db, int *exit_code)
     if (rc != S_OK) {
         //  Nothing of a failed start is kept: no KEK check stored under a
         //  wrong KEK, no key without its siblings.
-        keys_store_rollback (db);
+        db_rollback (db);
         keyring_destroy (&ring);
         *exit_code = (int)rc;
         keys_app_destroy (&self);
         return NULL;
     }
-    if (keys_store_commit (db) != DB_OK) {
+    if (db_commit (db) != DB_OK) {
         s_fail ("cannot commit the key bootstrap transaction");
         keyring_destroy (&ring);
         keys_app_destroy (&self);

@@ -121,10 +121,10 @@ s_move_phase (keys_app_t *app, db_t *db)
     free (rows);
     if (!ok || changes == 0) {
         //  Nothing to keep (a failed step is retried on the next tick).
-        keys_store_rollback (db);
+        db_rollback (db);
         return ok ? 0 : -1;
     }
-    return keys_store_commit (db) == DB_OK ? 1 : -1;
+    return db_commit (db) == DB_OK ? 1 : -1;
 }
 
 //  Phase 2: a key that an algorithm needs. It is generated first, then
@@ -172,10 +172,10 @@ s_create_phase (keys_janitor_t *self, keys_app_t *app, db_t *db, jws_alg_t alg, 
     free (rows);
     keys_new_destroy (&key);
     if (rc != 1) {
-        keys_store_rollback (db);
+        db_rollback (db);
         return rc;
     }
-    return keys_store_commit (db) == DB_OK ? 1 : -1;
+    return db_commit (db) == DB_OK ? 1 : -1;
 }
 
 int

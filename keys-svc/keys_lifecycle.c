@@ -66,7 +66,7 @@ keys_lifecycle_retire_delay (const keys_settings_t *settings)
 int
 keys_lifecycle_begin (db_t *db, int try_only)
 {
-    if (keys_store_begin (db) != DB_OK)
+    if (db_begin (db) != DB_OK)
         return -1;
     db_status_t st;
     int got = 1;
@@ -75,7 +75,7 @@ keys_lifecycle_begin (db_t *db, int try_only)
     else
         st = keys_store_lock (db);
     if (st != DB_OK || !got) {
-        keys_store_rollback (db);
+        db_rollback (db);
         return st == DB_OK ? 1 : -1;
     }
     return 0;
@@ -99,10 +99,10 @@ static int
 s_end (db_t *db, int ok, keys_err_t *err)
 {
     if (!ok) {
-        keys_store_rollback (db);
+        db_rollback (db);
         return 0;
     }
-    if (keys_store_commit (db) != DB_OK) {
+    if (db_commit (db) != DB_OK) {
         s_err (err, OST_ERR_TEMPORARILY_UNAVAILABLE,
                "the database did not commit the change; nothing changed");
         return 0;

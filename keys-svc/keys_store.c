@@ -127,25 +127,6 @@ s_exec (db_t *db, const char *name, int nparams, const char *const *params, PGre
 }
 
 db_status_t
-keys_store_begin (db_t *db)
-{
-    return db_exec_sql (db, "BEGIN");
-}
-
-db_status_t
-keys_store_commit (db_t *db)
-{
-    return db_exec_sql (db, "COMMIT");
-}
-
-void
-keys_store_rollback (db_t *db)
-{
-    if (db_exec_sql (db, "ROLLBACK") != DB_OK)
-        log_warn ("rollback failed");
-}
-
-db_status_t
 keys_store_lock (db_t *db)
 {
     const char *timeout[] = {KEYS_LOCK_TIMEOUT_MS};

@@ -35,11 +35,6 @@ typedef struct {
 //  Prepares the statements on db. 0 ok, -1 failure.
 OST_WUR int keys_store_prepare (db_t *db);
 
-db_status_t keys_store_begin (db_t *db);
-db_status_t keys_store_commit (db_t *db);
-//  Rolls back the open transaction (errors are logged and ignored).
-void keys_store_rollback (db_t *db);
-
 //  Inside a transaction: serialises every lifecycle decision (bootstrap,
 //  janitor, admin commands) between replicas with one transaction-scoped
 //  advisory lock. Waits at most KEYS_LOCK_TIMEOUT_MS, then DB_RETRY.

@@ -91,12 +91,12 @@ static int
 s_commit (bus_req_t *req, db_t *db)
 {
     if (bus_req_expired (req)) {
-        token_store_rollback (db);
+        db_rollback (db);
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
     }
-    db_status_t st = token_store_commit (db);
+    db_status_t st = db_commit (db);
     if (st != DB_OK) {
-        token_store_rollback (db);
+        db_rollback (db);
         return tu_db_fail (req, st);
     }
     return 0;
@@ -356,7 +356,7 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
 
     //  One transaction: the request is consumed, the code stored and the
     //  consent remembered together, or none of it.
-    db_status_t st = token_store_begin (db);
+    db_status_t st = db_begin (db);
     token_request_t r;
     memset (&r, 0, sizeof r);
     token_client_t client;
@@ -371,7 +371,7 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         consent_needed = s_consent_needed (db, &client, &r, s.sub, &st);
     if (st != DB_OK) {
-        token_store_rollback (db);
+        db_rollback (db);
         token_request_clear (&r);
         token_client_clear (&client);
         json_decref (s.amr);
@@ -383,7 +383,7 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
     problem = s_code_guard (app, &client, &r, &s, consent_needed, &redirect_error);
     if (problem && !redirect_error) {
         //  A misuse of the op: nothing happened, the request stays usable.
-        token_store_rollback (db);
+        db_rollback (db);
         rc = tu_fail (req, OST_ERR_INVALID_REQUEST, problem);
     } else if (problem) {
         //  An error response for the client; the request is used up.
@@ -414,7 +414,7 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
         if (st == DB_OK && !client.first_party && s.consent_given && s.granted && s.remember)
             st = token_store_consent_put (db, s.sub, client.client_id, r.scopes);
         if (st != DB_OK) {
-            token_store_rollback (db);
+            db_rollback (db);
             rc = tu_db_fail (req, st);
         } else
             rc = s_commit (req, db);

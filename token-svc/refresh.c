@@ -80,15 +80,15 @@ s_revoke_family (db_t *db, const token_refresh_t *r, const char *reason, const c
                  const char *client_ip)
 {
     int n = 0;
-    db_status_t st = token_store_begin (db);
+    db_status_t st = db_begin (db);
     if (st == DB_OK)
         st = token_store_family_revoke (db, r->family_id, reason, &n);
     if (st == DB_OK && event)
         st = token_store_audit (db, event, r->client_id, r->sub, r->family_id, client_ip);
     if (st == DB_OK)
-        st = token_store_commit (db);
+        st = db_commit (db);
     if (st != DB_OK)
-        token_store_rollback (db);
+        db_rollback (db);
     return st;
 }
 
@@ -236,7 +236,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
                 rc = s_reuse (req, &r, client_ip);
         }
     } else if (!rc) {
-        st = token_store_begin (db);
+        st = db_begin (db);
         open = st == DB_OK;
         if (st == DB_OK)
             st = token_store_family_touch (db, r.family_id, app->refresh_max_lifetime,
@@ -251,17 +251,17 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
         else if (!changed) {
             //  The grace window or allowance passed.
-            token_store_rollback (db);
+            db_rollback (db);
             open = 0;
             rc = s_reuse (req, &r, client_ip);
         } else if (bus_req_expired (req))
             rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
-        else if ((st = token_store_commit (db)) != DB_OK)
+        else if ((st = db_commit (db)) != DB_OK)
             rc = tu_db_fail (req, st);
         else
             open = 0;
         if (open)
-            token_store_rollback (db);
+            db_rollback (db);
     }
     if (!rc && !*again) {
         *result = s_response (app, at, idt, successor, scope);

@@ -44,13 +44,13 @@ s_refresh (bus_req_t *req, const token_client_t *client, const char *token)
             return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
         }
         int n = 0;
-        db_status_t st = token_store_begin (thread->db);
+        db_status_t st = db_begin (thread->db);
         if (st == DB_OK)
             st = token_store_family_revoke (thread->db, r.family_id, "revoked", &n);
         if (st == DB_OK)
-            st = token_store_commit (thread->db);
+            st = db_commit (thread->db);
         if (st != DB_OK) {
-            token_store_rollback (thread->db);
+            db_rollback (thread->db);
             rc = tu_db_fail (req, st);
         } else {
             rc = 1;

@@ -293,34 +293,13 @@ token_store_ping (db_t *db)
     return st == DB_OK ? 0 : -1;
 }
 
-db_status_t
-token_store_begin (db_t *db)
-{
-    return db_exec_sql (db, "BEGIN");
-}
-
-db_status_t
-token_store_commit (db_t *db)
-{
-    return db_exec_sql (db, "COMMIT");
-}
-
-void
-token_store_rollback (db_t *db)
-{
-    if (db_exec_sql (db, "ROLLBACK") != DB_OK)
-        log_warn ("rollback failed");
-}
-
 //  ------------------------------------------------------------- conversions
 
-//  "\x" and the hex digits of a hash, as PostgreSQL reads bytea.
+//  A hash as a bytea parameter.
 static void
 s_bytea (const unsigned char hash[TOKEN_HASH_LEN], char out[2 * TOKEN_HASH_LEN + 3])
 {
-    out[0] = '\\';
-    out[1] = 'x';
-    secure_hex (hash, TOKEN_HASH_LEN, out + 2);
+    db_bytea_text (hash, TOKEN_HASH_LEN, out);
 }
 
 //  Hex digits (from encode(..., 'hex')) into bytes. 0 ok, -1 malformed.
@@ -1027,7 +1006,7 @@ token_store_client_remove (db_t *db, const char *client_id, int *removed)
 {
     *removed = 0;
     const char *params[] = {client_id};
-    db_status_t st = token_store_begin (db);
+    db_status_t st = db_begin (db);
     //  Families first (their row locks order us after any rotation in
     //  flight), then the access tokens they issued, then the client (its
     //  requests, codes, consents and families go with it: ON DELETE CASCADE).
@@ -1039,10 +1018,10 @@ token_store_client_remove (db_t *db, const char *client_id, int *removed)
     if (st == DB_OK)
         st = s_exec_count (db, "token_client_delete", 1, params, removed);
     if (st == DB_OK)
-        st = token_store_commit (db);
+        st = db_commit (db);
     if (st != DB_OK) {
         *removed = 0;
-        token_store_rollback (db);
+        db_rollback (db);
     }
     return st;
 }

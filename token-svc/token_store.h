@@ -82,11 +82,6 @@ OST_WUR int token_store_prepare (db_t *db);
 //  0 when the database answers.
 int token_store_ping (db_t *db);
 
-db_status_t token_store_begin (db_t *db);
-db_status_t token_store_commit (db_t *db);
-//  Rolls back the open transaction (a failure is logged and ignored).
-void token_store_rollback (db_t *db);
-
 //  Clients. insert: DB_CONFLICT when client_id exists.
 db_status_t token_store_client_insert (db_t *db, const token_client_t *client);
 //  DB_NOT_FOUND when there is no such client.

@@ -221,13 +221,13 @@ s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned c
     int consumed = 0, revoked = 0;
     //  One transaction: the code's access token, and (issue 4) the family it
     //  started with every access token that family issued.
-    db_status_t st = token_store_begin (thread->db);
+    db_status_t st = db_begin (thread->db);
     if (st == DB_OK)
         st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
     if (st == DB_OK)
-        st = token_store_commit (thread->db);
+        st = db_commit (thread->db);
     if (st != DB_OK) {
-        token_store_rollback (thread->db);
+        db_rollback (thread->db);
         return tu_db_fail (req, st);
     }
     if (consumed)

@@ -129,6 +129,18 @@ test_db_new_never_logs_the_connection_string (void **state)
 }
 
 static void
+test_db_bytea_text_is_backslash_x_and_hex (void **state)
+{
+    (void)state;
+    const unsigned char buf[] = {0x00, 0x7f, 0xab, 0xff};
+    char out[2 * sizeof buf + 3];
+    db_bytea_text (buf, sizeof buf, out);
+    assert_string_equal (out, "\\x007fabff");
+    db_bytea_text (buf, 0, out);
+    assert_string_equal (out, "\\x");
+}
+
+static void
 test_db_null_arguments_are_errors (void **state)
 {
     (void)state;
@@ -136,6 +148,9 @@ test_db_null_arguments_are_errors (void **state)
     assert_int_equal (db_exec (NULL, "x", 0, NULL, &res), DB_ERROR);
     assert_null (res);
     assert_int_equal (db_exec_sql (NULL, "SELECT 1"), DB_ERROR);
+    assert_int_equal (db_begin (NULL), DB_ERROR);
+    assert_int_equal (db_commit (NULL), DB_ERROR);
+    db_rollback (NULL); //  logged, nothing else
     assert_int_equal (db_prepare (NULL, "x", "SELECT 1", 0), -1);
     assert_null (db_conn (NULL));
     db_t *db = NULL;
@@ -340,12 +355,12 @@ test_db_transactions_commit_and_roll_back (void **state)
     db_t *db = s_db (state);
     s_prepare (state);
     const char *a[] = {"10", "kept"}, *b[] = {"11", "dropped"};
-    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    assert_int_equal (db_begin (db), DB_OK);
     assert_int_equal (db_exec (db, "items_insert", 2, a, NULL), DB_OK);
-    assert_int_equal (db_exec_sql (db, "COMMIT"), DB_OK);
-    assert_int_equal (db_exec_sql (db, "BEGIN"), DB_OK);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_int_equal (db_begin (db), DB_OK);
     assert_int_equal (db_exec (db, "items_insert", 2, b, NULL), DB_OK);
-    assert_int_equal (db_exec_sql (db, "ROLLBACK"), DB_OK);
+    db_rollback (db);
     PGresult *res = NULL;
     const char *ida[] = {"10"}, *idb[] = {"11"};
     assert_int_equal (db_exec (db, "items_get", 1, ida, &res), DB_OK);
@@ -497,6 +512,7 @@ main (void)
         cmocka_unit_test (test_db_maps_sqlstate),
         cmocka_unit_test (test_db_status_names_are_stable),
         cmocka_unit_test (test_db_new_never_logs_the_connection_string),
+        cmocka_unit_test (test_db_bytea_text_is_backslash_x_and_hex),
         cmocka_unit_test (test_db_null_arguments_are_errors),
         cmocka_unit_test (test_db_exec_logged_logs_the_failed_statement),
         DB_TEST (test_db_exec_logged_runs_the_statement_quietly),
