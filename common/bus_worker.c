@@ -48,6 +48,15 @@ bus_req_expired (const bus_req_t *req)
     return bus_now_ms () >= req->deadline_ms;
 }
 
+int
+bus_req_time_left_ms (const bus_req_t *req, int margin_ms)
+{
+    int64_t left = req->deadline_ms - bus_now_ms () - margin_ms;
+    if (left <= 0)
+        return 0;
+    return left > 600000 ? 600000 : (int)left;
+}
+
 static uint64_t
 s_rid_hash (const char *rid)
 {

@@ -40,6 +40,10 @@ typedef struct {
 void bus_req_fail (bus_req_t *req, ost_err_t err, const char *description);
 //  1 when the request's deadline has passed: check it before committing.
 int bus_req_expired (const bus_req_t *req);
+//  Milliseconds left before the request's deadline, less margin_ms (time
+//  kept to send the reply), for a call the handler makes to another
+//  service: 0 when none is left, at most 600,000.
+int bus_req_time_left_ms (const bus_req_t *req, int margin_ms);
 
 typedef struct {
     const char *service;       //  e.g. "token"

@@ -381,10 +381,18 @@ flow_store_user_set_password (db_t *db, const char *username, const char *passwo
 }
 
 db_status_t
-flow_store_user_set_disabled (db_t *db, const char *username, int disabled)
+flow_store_user_set_disabled (db_t *db, const char *username, int disabled, char sub[FLOW_SUB_MAX + 1])
 {
     const char *params[] = {username, disabled ? "true" : "false"};
-    return s_changed (db, "flow_user_set_disabled", 2, params);
+    PGresult *res = NULL;
+    sub[0] = '\0';
+    db_status_t st = s_exec (db, "flow_user_set_disabled", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK)
+        snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return st;
 }
 
 db_status_t

@@ -36,9 +36,12 @@ db_status_t flow_store_user_get (db_t *db, const char *username, const char *sub
 //  Sets the password hash and revokes every session of the user in the same
 //  statement. DB_NOT_FOUND for an unknown username.
 db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash);
+//  A subject identifier's longest text (users.c makes 32 hex digits).
+#define FLOW_SUB_MAX 64
 //  Sets the disabled flag; disabling also revokes the user's sessions.
-//  DB_NOT_FOUND for an unknown username.
-db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled);
+//  Copies the user's subject to sub. DB_NOT_FOUND for an unknown username.
+db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled,
+                                          char sub[FLOW_SUB_MAX + 1]);
 
 //  What a password login needs to know of a user.
 typedef struct {

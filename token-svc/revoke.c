@@ -10,7 +10,13 @@
  *  replica: revocation is visible at once everywhere (no cache can hide it:
  *  there is none). An unknown token, or another client's, changes nothing
  *  and still answers 200 (§2.2); database or signing-key trouble fails the
- *  request (503), so a 200 always means it happened. */
+ *  request (503), so a 200 always means it happened.
+ *
+ *  token.subject_revoke ends everything a user was issued (flow-svc calls it
+ *  when it disables the user): their families and the access tokens those
+ *  and their code exchanges issued, in one transaction, and a marker that
+ *  refuses every code and family authenticated before it
+ *  (migrations/token/005). */
 #include "clients.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -119,5 +125,45 @@ token_op_revoke (bus_req_t *req, const json_t *body, json_t **result)
     if (rc)
         return -1;
     *result = json_pack ("{s:b}", "revoked", revoked);
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+}
+
+//  A subject as flow-svc makes them (a UUID), with room to spare.
+#define SUB_MAX 255
+#define REASON_MAX 32
+
+static int
+s_reason_valid (const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+int
+token_op_subject_revoke (bus_req_t *req, const json_t *body, json_t **result)
+{
+    service_thread_t *thread = req->thread_state;
+    const char *sub = NULL, *reason = NULL;
+    if (tu_string (body, "sub", SUB_MAX, &sub) != TU_OK || !*sub)
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "sub must be a string of 1 to 255 bytes");
+    tu_get_t got = tu_string (body, "reason", REASON_MAX, &reason);
+    if (got == TU_BAD || (got == TU_OK && !s_reason_valid (reason)))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "reason must be 1 to 32 of a-z and _");
+    if (got != TU_OK)
+        reason = "user_disabled";
+    //  Only ever takes access away, but a caller past its deadline has its
+    //  answer already: it will ask again (the op is idempotent).
+    if (bus_req_expired (req))
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+    int families = 0, tokens = 0;
+    db_status_t st = token_store_subject_revoke (thread->db, sub, reason, &families, &tokens);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    log_info ("subject revoked (%s): %d refresh families and %d access tokens", reason, families, tokens);
+    *result = json_pack ("{s:i, s:i}", "families", families, "access_tokens", tokens);
     return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
 }

@@ -38,6 +38,7 @@ const bus_route_t token_routes[] = {
     {"token.exchange", token_op_exchange},
     {"token.userinfo", token_op_userinfo},
     {"token.revoke", token_op_revoke},
+    {"token.subject_revoke", token_op_subject_revoke},
     {"token.introspect", token_op_introspect},
 };
 const size_t token_nroutes = sizeof token_routes / sizeof token_routes[0];

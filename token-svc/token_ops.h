@@ -34,6 +34,9 @@ int token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result);
 
 //  revoke.c (RFC 7009)
 int token_op_revoke (bus_req_t *req, const json_t *body, json_t **result);
+//  token.subject_revoke {sub, reason?}: everything issued to a user
+//  (revoke.c; flow-svc calls it when it disables the user).
+int token_op_subject_revoke (bus_req_t *req, const json_t *body, json_t **result);
 
 //  introspect.c (RFC 7662)
 int token_op_introspect (bus_req_t *req, const json_t *body, json_t **result);

@@ -23,24 +23,32 @@
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
     " details::text, extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint"
+//  A code or refresh family whose user was revoked (token.subject_revoke)
+//  after they authenticated: auth_time is whole seconds, so a login in the
+//  same second as the revocation counts as before it (fail closed).
+#define SUBJECT_REVOKED(t)                                                                                   \
+    "EXISTS (SELECT 1 FROM token.subject_revocations sr WHERE sr.sub = " t ".sub"                            \
+    " AND sr.revoked_at >= to_timestamp(" t ".auth_time))"
 //  The columns of a refresh token and its family, in the order
 //  s_refresh_from_row reads them ($2: absolute lifetime, $3: idle timeout).
 #define REFRESH_COLS                                                                                         \
-    "f.id, f.client_id, f.sub, f.sid, f.auth_time, f.amr::text, f.scopes::text, f.revoked_at IS NOT NULL,"   \
-    " (f.created_at <= now() - make_interval(secs => $2::double precision)"                                  \
-    "  OR f.last_used_at <= now() - make_interval(secs => $3::double precision)),"                           \
-    " t.consumed_at IS NOT NULL,"                                                                            \
-    " (t.consumed_at > now() - make_interval(secs => c.refresh_grace_s) AND t.grace_uses < "                 \
-    "c.refresh_grace_uses"                                                                                   \
-    "  AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s WHERE s.token_hash = t.successor_hash"           \
-    "  AND s.consumed_at IS NOT NULL)) IS TRUE,"                                                             \
-    " extract(epoch FROM t.created_at)::bigint,"                                                             \
-    " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"                  \
-    "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint"
+    "f.id, f.client_id, f.sub, f.sid, f.auth_time, f.amr::text, f.scopes::text,"                             \
+    " (f.revoked_at IS NOT NULL OR " SUBJECT_REVOKED (                                                       \
+        "f") "),"                                                                                            \
+             " (f.created_at <= now() - make_interval(secs => $2::double precision)"                         \
+             "  OR f.last_used_at <= now() - make_interval(secs => $3::double precision)),"                  \
+             " t.consumed_at IS NOT NULL,"                                                                   \
+             " (t.consumed_at > now() - make_interval(secs => c.refresh_grace_s) AND t.grace_uses < "        \
+             "c.refresh_grace_uses"                                                                          \
+             "  AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s WHERE s.token_hash = t.successor_hash"  \
+             "  AND s.consumed_at IS NOT NULL)) IS TRUE,"                                                    \
+             " extract(epoch FROM t.created_at)::bigint,"                                                    \
+             " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"         \
+             "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint"
 //  The columns of a code, in the order s_code_from_row reads them.
 #define CODE_COLS                                                                                            \
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
-    " amr::text, expires_at <= now()"
+    " amr::text, (expires_at <= now() OR " SUBJECT_REVOKED ("codes") ")"
 
 static const db_stmt_t s_stmts[] = {
     {"token_ping", "SELECT count(*) FROM token.settings", 0},
@@ -210,6 +218,27 @@ static const db_stmt_t s_stmts[] = {
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'client_removed'"
      " WHERE client_id = $1::text AND revoked_at IS NULL",
      1},
+    //  token.subject_revoke: the marker first (what authenticated before it
+    //  is refused from now on: SUBJECT_REVOKED), then the families (their
+    //  row locks order this after a rotation in flight, whose new jti the
+    //  next statement, with a fresh snapshot, then sees), then every access
+    //  token the families and the subject's code exchanges issued.
+    {"token_subject_mark",
+     "INSERT INTO token.subject_revocations (sub, revoked_at, reason) VALUES ($1::text, now(), $2::text)"
+     " ON CONFLICT (sub) DO UPDATE SET revoked_at = now(), reason = $2::text",
+     2},
+    {"token_subject_lock_families",
+     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
+     " WHERE sub = $1::text AND revoked_at IS NULL",
+     2},
+    {"token_subject_revoke_jtis",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     " SELECT j.jti, j.expires_at, $2::text FROM token.family_jtis j"
+     " JOIN token.refresh_families f ON f.id = j.family_id WHERE f.sub = $1::text AND j.expires_at > now()"
+     " UNION SELECT issued_jti, issued_exp, $2::text FROM token.codes WHERE sub = $1::text"
+     " AND issued_jti IS NOT NULL AND issued_exp > now()"
+     " ON CONFLICT (jti) DO NOTHING",
+     2},
     {"token_audit_insert",
      "INSERT INTO token.audit_events (event, client_id, sub, family_id, client_ip)"
      " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::text)",
@@ -251,6 +280,14 @@ static const db_stmt_t s_stmts[] = {
      " OR last_used_at < now() - make_interval(secs => $3::double precision) - interval '1 hour'"
      " LIMIT $1::integer)",
      3},
+    //  A subject's marker outlives every code and family it can refuse:
+    //  those authenticated before it, created at the latest a code's
+    //  lifetime (< 1 hour) after it, and dead $2 seconds after that.
+    {"token_purge_subjects",
+     "DELETE FROM token.subject_revocations WHERE sub IN (SELECT sub FROM token.subject_revocations"
+     " WHERE revoked_at < now() - make_interval(secs => $2::double precision) - interval '2 hours'"
+     " LIMIT $1::integer)",
+     2},
 };
 
 int
@@ -1036,6 +1073,29 @@ token_store_audit (db_t *db, const char *event, const char *client_id, const cha
     return s_exec (db, "token_audit_insert", 5, params, NULL);
 }
 
+//  ------------------------------------------------------------- subjects
+
+db_status_t
+token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *families, int *tokens)
+{
+    const char *params[] = {sub, reason};
+    *families = *tokens = 0;
+    db_status_t st = db_begin (db);
+    if (st == DB_OK)
+        st = s_exec (db, "token_subject_mark", 2, params, NULL);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_subject_lock_families", 2, params, families);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_subject_revoke_jtis", 2, params, tokens);
+    if (st == DB_OK)
+        st = token_store_audit (db, "subject_revoked", NULL, sub, 0, NULL);
+    if (st == DB_OK)
+        st = db_commit (db);
+    if (st != DB_OK)
+        db_rollback (db);
+    return st;
+}
+
 //  ------------------------------------------------------------- janitor
 
 db_status_t
@@ -1051,8 +1111,9 @@ token_store_janitor_lock (db_t *db, int lock, int *got)
 db_status_t
 token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted)
 {
-    static const char *const stmts[] = {"token_purge_requests", "token_purge_codes", "token_purge_revoked",
-                                        "token_purge_family_jtis", "token_purge_families"};
+    static const char *const stmts[] = {"token_purge_requests", "token_purge_codes",
+                                        "token_purge_revoked",  "token_purge_family_jtis",
+                                        "token_purge_families", "token_purge_subjects"};
     char n[24], max[24], idle[24];
     snprintf (n, sizeof n, "%ld", batch);
     snprintf (max, sizeof max, "%ld", max_s);
@@ -1062,7 +1123,7 @@ token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *d
     db_status_t st = DB_OK;
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0] && st == DB_OK; i++) {
         int count = 0;
-        st = s_exec_count (db, stmts[i], i == 4 ? 3 : 1, params, &count);
+        st = s_exec_count (db, stmts[i], i == 4 ? 3 : i == 5 ? 2 : 1, params, &count);
         *deleted += count;
     }
     return st;

@@ -191,6 +191,12 @@ db_status_t token_store_family_revoke (db_t *db, int64_t family_id, const char *
 //  Removes a client in one transaction, revoking first the access tokens
 //  its families issued. *removed is 0 for an unknown client.
 db_status_t token_store_client_remove (db_t *db, const char *client_id, int *removed);
+//  token.subject_revoke, in one transaction: marks sub revoked now (codes
+//  and families authenticated before are refused from then on), revokes
+//  their live families and lists every unexpired access token those and
+//  their code exchanges issued; audited. *families and *tokens: how many.
+db_status_t token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *families,
+                                        int *tokens);
 //  Records a security event (refresh reuse) that must survive restarts.
 db_status_t token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub,
                                int64_t family_id, const char *client_ip);

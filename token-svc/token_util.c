@@ -80,10 +80,7 @@ tu_sha256 (const char *text, unsigned char out[32])
 int
 tu_time_left_ms (const bus_req_t *req)
 {
-    int64_t left = req->deadline_ms - bus_now_ms () - REPLY_MARGIN_MS;
-    if (left <= 0)
-        return 0;
-    return left > 600000 ? 600000 : (int)left;
+    return bus_req_time_left_ms (req, REPLY_MARGIN_MS);
 }
 
 int64_t

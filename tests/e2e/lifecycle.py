@@ -31,12 +31,13 @@ def user(stack):
     return out["user"]
 
 
-def family(stack, client, sub=None, scope="openid profile offline_access"):
+def family(stack, client, sub=None, scope="openid profile offline_access", auth_time=None):
     """A code exchange with offline_access: (token response, sub)."""
     sub = sub or user(stack)["sub"]
     params = auth_params(client, scope=scope, prompt="consent")
     q = request_of(stack, params)
-    sess = {"sub": sub, "sid": unique("sid"), "auth_time": int(time.time()) - 5, "amr": ["pwd"]}
+    auth_time = int(time.time()) - 5 if auth_time is None else auth_time
+    sess = {"sub": sub, "sid": unique("sid"), "auth_time": auth_time, "amr": ["pwd"]}
     r = issue(stack, q["request_id"], sess, consent={"granted": True, "remember": False})
     rc, out = exchange(stack, client, token_form(r["params"]["code"], params))
     assert rc == 0, out

@@ -498,6 +498,26 @@ test_broker_stats_counts (void **state)
     zstr_free (&text);
 }
 
+//  What a handler has left for a call of its own: the deadline less the
+//  margin, never negative, capped at ten minutes; and past it, expired.
+static void
+test_request_time_left_is_deadline_less_margin (void **state)
+{
+    (void)state;
+    bus_req_t req = {0};
+    req.deadline_ms = bus_now_ms () + 2000;
+    int left = bus_req_time_left_ms (&req, 50);
+    assert_true (left > 1900 && left <= 1950);
+    assert_false (bus_req_expired (&req));
+    req.deadline_ms = bus_now_ms () + 30;
+    assert_int_equal (bus_req_time_left_ms (&req, 50), 0);
+    req.deadline_ms = bus_now_ms () - 1;
+    assert_int_equal (bus_req_time_left_ms (&req, 0), 0);
+    assert_true (bus_req_expired (&req));
+    req.deadline_ms = bus_now_ms () + 3600000;
+    assert_int_equal (bus_req_time_left_ms (&req, 0), 600000);
+}
+
 int
 main (void)
 {
@@ -526,6 +546,7 @@ main (void)
         T (test_broker_refuses_second_bind_of_endpoint),
         T (test_worker_refuses_route_outside_proto_table),
         T (test_broker_stats_counts),
+        cmocka_unit_test (test_request_time_left_is_deadline_less_margin),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
