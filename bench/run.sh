@@ -90,12 +90,25 @@ print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {i
 PY
 }
 
+#  Proportional set size of all Ostiary processes together, in MB, now: each
+#  shared page (libcrypto, libc, libzmq... are mapped by all four) counted
+#  once, split between the processes that map it. Summing RSS counts those
+#  pages four times; PSS is what the suite costs the machine.
+pss_mb() {
+    local kb=0 p v
+    for p in $(pid_of gateway) $(pid_of token-svc 2) $(pid_of flow-svc) $(pid_of keys-svc); do
+        v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        kb=$((kb + ${v:-0}))
+    done
+    echo $(((kb + 512) / 1024))
+}
+
 ROWS=()
 row() { ROWS+=("$1"); echo "$1"; }
 
 header() {
-    row "| scenario | token-svc | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | RSS MB gateway | token | flow | keys |"
-    row "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    row "| scenario | token-svc | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | RSS MB gateway | token | flow | keys | PSS MB all |"
+    row "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 }
 
 scenario() {
@@ -104,12 +117,12 @@ scenario() {
     local c
     for c in $CONNS; do
         read -r rps p50 p99 bad errs <<<"$(run_wrk "$URL$path" "$c" "$@")"
-        row "| $name | $ntok | $c | $rps | $p50 | $p99 | $bad | $errs | $(rss_mb "$(pid_of gateway)") | $(rss_mb "$(pid_of token-svc 2)") | $(rss_mb "$(pid_of flow-svc)") | $(rss_mb "$(pid_of keys-svc)") |"
+        row "| $name | $ntok | $c | $rps | $p50 | $p99 | $bad | $errs | $(rss_mb "$(pid_of gateway)") | $(rss_mb "$(pid_of token-svc 2)") | $(rss_mb "$(pid_of flow-svc)") | $(rss_mb "$(pid_of keys-svc)") | $(pss_mb) |"
     done
 }
 
 #  A row for a scenario that is not measured, and why.
-skip() { row "| $1 | $2 | – | not measured: $3 | | | | | | | | |"; }
+skip() { row "| $1 | $2 | – | not measured: $3 | | | | | | | | | |"; }
 
 #  A scenario whose single requests are supported: does one request of it
 #  answer 2xx? (A probe, so that a grant that has not landed yet gives a
@@ -160,7 +173,7 @@ token_scenarios() {
     #  each with a fresh session, so each one verifies an Argon2id password.
     for c in ${LOGIN_THREADS:-4}; do
         read -r rps p50 p99 bad <<<"$(/usr/bin/python3 bench/mint.py logins "$DURATION" "$c" 2>"$OUT/mint.err")"
-        row "| whole login (mint.py) | $ntok | $c | $rps | $p50 | $p99 | $bad | 0 | $(rss_mb "$(pid_of gateway)") | $(rss_mb "$(pid_of token-svc 2)") | $(rss_mb "$(pid_of flow-svc)") | $(rss_mb "$(pid_of keys-svc)") |"
+        row "| whole login (mint.py) | $ntok | $c | $rps | $p50 | $p99 | $bad | 0 | $(rss_mb "$(pid_of gateway)") | $(rss_mb "$(pid_of token-svc 2)") | $(rss_mb "$(pid_of flow-svc)") | $(rss_mb "$(pid_of keys-svc)") | $(pss_mb) |"
     done
 }
 
@@ -185,7 +198,7 @@ run_all() {
         fi
         token_scenarios "$ntok"
     else
-        row "| token scenarios | $ntok | – | not measured: /token grants arrive with issues 3 and 4 | | | | | | | | |"
+        row "| token scenarios | $ntok | – | not measured: /token grants arrive with issues 3 and 4 | | | | | | | | | |"
     fi
 }
 

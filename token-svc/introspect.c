@@ -144,17 +144,10 @@ s_access (bus_req_t *req, const token_client_t *caller, const char *token, json_
         iat <= now + app->clock_skew) {
         //  Revoked (RFC 7009, a family's end, a replayed code), or issued to
         //  a client that was removed since: inactive.
-        int revoked = 0;
-        db_status_t st = token_store_jti_revoked (thread->db, jti, &revoked);
-        token_client_t owner_client;
-        if (st == DB_OK && !revoked) {
-            st = token_store_client_get (thread->db, owner, &owner_client);
-            token_client_clear (&owner_client);
-            if (st == DB_NOT_FOUND) {
-                revoked = 1;
-                st = DB_OK;
-            }
-        }
+        int revoked = 0, known = 0;
+        db_status_t st = token_store_access_state (thread->db, jti, owner, &revoked, &known);
+        if (st == DB_OK && !known)
+            revoked = 1;
         if (st != DB_OK)
             rc = tu_db_fail (req, st);
         else if (!revoked) {

@@ -147,6 +147,12 @@ static const db_stmt_t s_stmts[] = {
      "  FROM jsonb_array_elements_text(token.consents.scopes || EXCLUDED.scopes) AS s)",
      3},
     {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1},
+    //  Introspection (issue 7: one statement, not two): is the access token
+    //  revoked, and does the client it was issued to still exist?
+    {"token_access_state",
+     "SELECT EXISTS (SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text),"
+     " EXISTS (SELECT 1 FROM token.clients WHERE client_id = $2::text)",
+     2},
     //  ---- refresh families (issue 4). Every statement that changes a
     //  family's fate updates its row first (touch, revoke): that row lock
     //  orders rotation, revocation and reuse detection of one family.
@@ -899,6 +905,20 @@ token_store_jti_revoked (db_t *db, const char *jti, int *revoked)
     PGresult *res = NULL;
     db_status_t st = s_exec (db, "token_jti_revoked", 1, params, &res);
     *revoked = st == DB_OK && PQntuples (res) > 0;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_access_state (db_t *db, const char *jti, const char *client_id, int *revoked, int *client_known)
+{
+    const char *params[] = {jti, client_id};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_access_state", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_ERROR;
+    *revoked = st != DB_OK || s_bool_col (res, 0, 0);
+    *client_known = st == DB_OK && s_bool_col (res, 0, 1);
     PQclear (res);
     return st;
 }

@@ -140,6 +140,10 @@ db_status_t token_store_consent_put (db_t *db, const char *sub, const char *clie
 
 //  *revoked is 1 when jti is on the revocation list.
 db_status_t token_store_jti_revoked (db_t *db, const char *jti, int *revoked);
+//  Whether jti is revoked and whether client_id is still registered, in one
+//  statement (introspection). On an error *revoked is 1.
+db_status_t token_store_access_state (db_t *db, const char *jti, const char *client_id, int *revoked,
+                                      int *client_known);
 
 //  Lists an access token as revoked until exp; *added is 0 when it was already.
 db_status_t token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason, int *added);
