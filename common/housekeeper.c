@@ -1,0 +1,139 @@
+/*  housekeeper - see housekeeper.h. */
+#include "housekeeper.h"
+
+#include "log.h"
+#include "secure.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct _housekeeper_t {
+    housekeeper_cfg_t cfg;
+    char *conninfo;
+    char *name;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+    int woken;
+    long rounds;
+};
+
+static void *
+s_run (void *arg)
+{
+    housekeeper_t *self = arg;
+    db_t *db = NULL;
+    pthread_mutex_lock (&self->lock);
+    while (!self->stop) {
+        self->woken = 0;
+        pthread_mutex_unlock (&self->lock);
+        if (!db) {
+            db = db_new (self->conninfo);
+            if (db && self->cfg.prepare && self->cfg.prepare (db) != 0)
+                db_destroy (&db);
+            if (!db)
+                log_warn ("%s: no database connection; trying again next round", self->name);
+        }
+        if (db) {
+            db_status_t st = self->cfg.round (db, self->cfg.arg);
+            //  A connection that failed is dropped (with any advisory lock
+            //  it held) and made again at the next round.
+            if (st == DB_UNAVAILABLE || st == DB_ERROR) {
+                log_warn ("%s: round failed (%s)", self->name, db_status_name (st));
+                db_destroy (&db);
+            }
+        }
+        struct timespec until;
+        clock_gettime (CLOCK_REALTIME, &until);
+        until.tv_sec += self->cfg.interval_s;
+        pthread_mutex_lock (&self->lock);
+        self->rounds++;
+        pthread_cond_broadcast (&self->wake);
+        while (!self->stop && !self->woken) {
+            if (pthread_cond_timedwait (&self->wake, &self->lock, &until) == ETIMEDOUT)
+                break;
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+    db_destroy (&db);
+    return NULL;
+}
+
+static void
+s_free (housekeeper_t *self)
+{
+    if (self->conninfo) {
+        //  The connection string may hold a password.
+        secure_wipe (self->conninfo, strlen (self->conninfo));
+        free (self->conninfo);
+    }
+    free (self->name);
+    free (self);
+}
+
+housekeeper_t *
+housekeeper_new (const housekeeper_cfg_t *cfg)
+{
+    if (!cfg || !cfg->round || !cfg->conninfo || cfg->interval_s < 0)
+        return NULL;
+    housekeeper_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->conninfo = strdup (cfg->conninfo);
+    self->name = strdup (cfg->name ? cfg->name : "housekeeper");
+    if (!self->conninfo || !self->name) {
+        s_free (self);
+        return NULL;
+    }
+    self->cfg.conninfo = NULL;
+    self->cfg.name = NULL;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->wake, NULL);
+    if (pthread_create (&self->thread, NULL, s_run, self) != 0) {
+        pthread_cond_destroy (&self->wake);
+        pthread_mutex_destroy (&self->lock);
+        s_free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+housekeeper_wake (housekeeper_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->woken = 1;
+    pthread_cond_broadcast (&self->wake);
+    pthread_mutex_unlock (&self->lock);
+}
+
+long
+housekeeper_rounds (housekeeper_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    long n = self->rounds;
+    pthread_mutex_unlock (&self->lock);
+    return n;
+}
+
+void
+housekeeper_destroy (housekeeper_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    housekeeper_t *self = *self_p;
+    pthread_mutex_lock (&self->lock);
+    self->stop = 1;
+    pthread_cond_broadcast (&self->wake);
+    pthread_mutex_unlock (&self->lock);
+    pthread_join (self->thread, NULL);
+    pthread_cond_destroy (&self->wake);
+    pthread_mutex_destroy (&self->lock);
+    s_free (self);
+    *self_p = NULL;
+}
