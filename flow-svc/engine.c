@@ -578,19 +578,6 @@ s_client_ip (bus_req_t *req, const json_t *body, const char **ip)
     return 0;
 }
 
-//  Each sweep marks a bounded batch of executions expired and deletes a
-//  bounded batch of expired action tokens; whether it works does not matter
-//  to the request that runs it (flow.start).
-static void
-s_sweep (db_t *db)
-{
-    long n = 0;
-    if (flow_store_exec_expire (db, &n) == DB_OK && n > 0)
-        log_debug ("flow: %ld executions expired", n);
-    if (flow_store_action_sweep (db, &n) == DB_OK && n > 0)
-        log_debug ("flow: %ld expired action tokens deleted", n);
-}
-
 //  ------------------------------------------------------------------ flow.start
 
 static const char *const s_purposes[] = {"login", "consent", "select_account"};
@@ -664,7 +651,6 @@ flow_op_start (bus_req_t *req, const json_t *body, json_t **result)
         json_object_set (context, "username", json_object_get (session, "username"));
     }
     json_decref (session);
-    s_sweep (db);
 
     unsigned char hash[FLOW_HASH_BYTES];
     char *flow = flow_handle_new (hash);

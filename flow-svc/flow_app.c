@@ -1,6 +1,7 @@
 /*  flow_app - settings, the dummy password hash, the flow key, the hooks,
  *  the flow definitions and the outbox thread. */
 #include "flow_app.h"
+#include "flow_janitor.h"
 
 #include "b64url.h"
 #include "flow_def.h"
@@ -105,6 +106,11 @@ flow_app_new (const config_t *cfg, db_t *db)
         fprintf (stderr, "flow-svc: cannot start the outbox delivery thread\n");
         goto fail;
     }
+    self->janitor = flow_janitor_new (cfg);
+    if (!self->janitor) {
+        fprintf (stderr, "flow-svc: cannot start the janitor thread\n");
+        goto fail;
+    }
     return self;
 fail:
     flow_app_destroy (&self);
@@ -118,6 +124,7 @@ flow_app_destroy (flow_app_t **self_p)
         return;
     flow_app_t *self = *self_p;
     //  The outbox thread reads the app: it stops first.
+    flow_janitor_destroy (&self->janitor);
     outbox_stop (&self->outbox);
     flow_defs_destroy (&self->defs);
     webhooks_destroy (&self->webhooks);

@@ -14,6 +14,7 @@
 typedef struct _webhooks_t webhooks_t;
 typedef struct _flow_defs_t flow_defs_t;
 typedef struct _outbox_t outbox_t;
+typedef struct _flow_janitor_t flow_janitor_t;
 
 typedef struct {
     password_params_t argon2;
@@ -28,14 +29,15 @@ typedef struct {
     //  issue 6 (docs/flows.md): flow-svc's own key (HMAC of action tokens,
     //  email and recovery codes; seal.h derives encryption keys from it).
     unsigned char flow_key[FLOW_KEY_BYTES];
-    webhooks_t *webhooks;  //  OSTIARY_WEBHOOKS_FILE ("" = an empty set)
-    flow_defs_t *defs;     //  flows/*.json, validated and stored
-    outbox_t *outbox;      //  the delivery thread (started after the definitions)
-    char login_flow[65];   //  OSTIARY_LOGIN_FLOW
-    long action_ttl;       //  seconds
-    long email_code_ttl;   //  seconds
-    int email_code_digits; //  6..8
-    const config_t *cfg;   //  the process configuration (outlives the app)
+    webhooks_t *webhooks;    //  OSTIARY_WEBHOOKS_FILE ("" = an empty set)
+    flow_defs_t *defs;       //  flows/*.json, validated and stored
+    outbox_t *outbox;        //  the delivery thread (started after the definitions)
+    flow_janitor_t *janitor; //  expiry and purge of finished rows (flow_janitor.h)
+    char login_flow[65];     //  OSTIARY_LOGIN_FLOW
+    long action_ttl;         //  seconds
+    long email_code_ttl;     //  seconds
+    int email_code_digits;   //  6..8
+    const config_t *cfg;     //  the process configuration (outlives the app)
 } flow_app_t;
 
 //  NULL after printing why to stderr. db is the start-up connection: the

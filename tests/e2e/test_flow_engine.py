@@ -604,17 +604,6 @@ def test_condition_node_branches_on_user_attributes(engine):
     assert start(stack, "verify-email", session=signed_in(stack, other))["status"] == "failed"
 
 
-def test_expired_executions_are_swept(engine):
-    stack = engine.stack
-    state = start_login(stack)
-    raw = base64.urlsafe_b64decode(state["flow"] + "=")
-    where = f"handle_hash = '\\x{hashlib.sha256(raw).hexdigest()}'::bytea"
-    psql(stack, f"UPDATE flow.executions SET expires_at = now() - interval '1 second' WHERE {where}")
-    assert refused(stack, "flow.get", {"flow": state["flow"]}) == "invalid_flow"
-    start_login(stack)  # runs a bounded sweep
-    assert psql(stack, f"SELECT status FROM flow.executions WHERE {where}") == "expired"
-
-
 def test_async_webhook_callback_through_the_gateway_resumes_the_execution(engine):
     import requests
     stack = engine.stack

@@ -1,0 +1,24 @@
+/*  flow_janitor - flow-svc's housekeeping thread (common/housekeeper.h):
+ *  marks executions whose time ran out `expired` and deletes expired action
+ *  tokens (so that no request has to), and deletes, in small batches, what can
+ *  no longer matter once OSTIARY_FLOW_RETENTION has passed: finished
+ *  executions (their action tokens go with them), ended login sessions, and
+ *  outbox rows that were delivered or gave up (their payload was erased
+ *  already). Users, TOTP secrets, recovery codes, lockout counters and audit
+ *  events are never its business. One replica works at a time (a PostgreSQL
+ *  advisory lock); the others skip that round. */
+#ifndef FLOW_JANITOR_H
+#define FLOW_JANITOR_H
+
+#include "config.h"
+
+typedef struct _flow_janitor_t flow_janitor_t;
+
+//  Starts the thread (OSTIARY_JANITOR_INTERVAL, OSTIARY_JANITOR_BATCH,
+//  OSTIARY_FLOW_RETENTION), with its own database connection. NULL when it
+//  cannot start.
+flow_janitor_t *flow_janitor_new (const config_t *cfg);
+//  Stops and joins the thread. Idempotent.
+void flow_janitor_destroy (flow_janitor_t **self_p);
+
+#endif
