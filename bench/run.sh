@@ -7,7 +7,8 @@
 #  Environment: DURATION (seconds per run, default 10), CONNS ("16 64"),
 #  THREADS (wrk threads, 2), COMPARE=1 also runs the peer comparison of
 #  ../shared/peers/node-oidc-provider/compare.sh (or $PEER_DIR/compare.sh)
-#  against the running suite.
+#  against the running suite. PROFILE=0 skips the per-request profile
+#  (bench/where.sh: CPU time and context switches per request).
 #  Only loopback is ever a target; every run is bounded by DURATION.
 set -euo pipefail
 
@@ -205,6 +206,45 @@ run_all() {
 header
 run_all 1
 
+#  Where the time goes (bench/where.sh): CPU time per request of each process
+#  and context switches per request of each kind of thread, one run of each
+#  scenario at 16 connections with one token-svc. PROFILE=0 skips it.
+PROFILE_ROWS=()
+profile() {
+    local name=$1 path=$2
+    shift 2
+    local r
+    r=$(DURATION=$DURATION CONNS=16 THREADS=$THREADS bench/where.sh "$BUILD" "$name" "$URL$path" "$@")
+    PROFILE_ROWS+=("$r")
+    echo "$r"
+}
+PROFILE_HEAD="| scenario (16 connections, 1 token-svc) | req/s | CPU µs/req gateway | token | flow | keys | PostgreSQL | all | context switches/req | by thread |
+|---|---|---|---|---|---|---|---|---|---|"
+profile_all() {
+    echo
+    echo "$PROFILE_HEAD"
+    LUA= profile "discovery" /.well-known/openid-configuration
+    LUA= profile "jwks" /jwks
+    [ -n "${CC_ES_AUTH:-}" ] && LUA=bench/lua/post.lua profile "client_credentials ES256" /token \
+        BODY="grant_type=client_credentials" AUTH="$CC_ES_AUTH"
+    [ -n "${CC_RS_AUTH:-}" ] && LUA=bench/lua/post.lua profile "client_credentials RS256" /token \
+        BODY="grant_type=client_credentials" AUTH="$CC_RS_AUTH"
+    local at
+    if [ -n "${CODE_AUTH:-}" ] && at=$(/usr/bin/python3 bench/mint.py access 2>"$OUT/mint.err"); then
+        LUA=bench/lua/post.lua profile "introspection" /introspect BODY="token=$at" AUTH="$CODE_AUTH"
+        LUA=bench/lua/get.lua profile "userinfo" /userinfo AUTH="Bearer $at"
+        if /usr/bin/python3 bench/mint.py codes "$((MINT_PER_SEC * DURATION))" >"$OUT/codes" 2>"$OUT/mint.err"; then
+            LUA=bench/lua/code.lua profile "code exchange" /token CODE_FILE="$OUT/codes" NTHREADS="$THREADS" \
+                AUTH="$CODE_AUTH" REDIRECT="$CODE_REDIRECT" VERIFIER="$BENCH_VERIFIER"
+        fi
+        if /usr/bin/python3 bench/mint.py refresh 20 >"$OUT/rt" 2>"$OUT/mint.err"; then
+            LUA=bench/lua/refresh.lua profile "refresh rotation" /token RT_FILE="$OUT/rt" NTHREADS="$THREADS" \
+                AUTH="$CODE_AUTH"
+        fi
+    fi
+}
+[ "${PROFILE:-1}" = 1 ] && profile_all
+
 #  Scaling out: a second token-svc joins the same bus (each client's
 #  access-token algorithm is stored with the client: bench/seed.sh).
 eval "$(scripts/pg.sh env "$BUILD/run/pg")"
@@ -224,6 +264,13 @@ RES=bench/results/$STAMP.md
     echo "- wrk: $THREADS threads, ${DURATION} s per run, on the same cores as the suite"
     echo
     for r in "${ROWS[@]}"; do echo "$r"; done
+    if [ "${#PROFILE_ROWS[@]}" -gt 0 ]; then
+        echo
+        echo "Where the time goes (bench/where.sh):"
+        echo
+        echo "$PROFILE_HEAD"
+        for r in "${PROFILE_ROWS[@]}"; do echo "$r"; done
+    fi
 } >"$RES"
 echo
 echo "bench: results written to $RES"
