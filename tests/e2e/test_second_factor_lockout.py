@@ -10,6 +10,7 @@ account are capped per window without the page telling."""
 import re
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -24,6 +25,8 @@ WRONG_CODE = "That code is not correct. Check it and try again."
 FAILED = "Too many failed attempts, or the attempt was refused. Please start again."
 THROTTLED = "Too many failed attempts from your network. Wait a few minutes and try again."
 FAILED_TITLE = "This did not work"
+#  What flow-svc logs for each code refused unchecked (lockout.c).
+REFUSED_LOCKED = "a code for a locked second factor refused"
 
 
 @pytest.fixture
@@ -120,6 +123,28 @@ def test_wrong_totp_codes_across_logins_lock_the_second_factor_at_the_threshold(
     r = code_page(browser, client, username)
     r = send(browser, r, right)
     assert r.status_code == 303 and r.headers["Location"].startswith(client[2]), r.text[:500]
+    assert len(audit(stack, kind="second_factor_lockout", sub=sub)) == 1
+
+
+def test_parallel_wrong_codes_in_many_logins_check_exactly_the_threshold_and_lock_once(stack, client, codes):
+    codes.set("code_lockout_threshold", 3)
+    username, sub, secret, _ = enrolled_user(stack, client)
+    browsers = [FlowBrowser(stack) for _ in range(10)]
+    try:
+        pages = [code_page(b, client, username) for b in browsers]
+        refused_before = stack.log_text("flow-svc").count(REFUSED_LOCKED)
+        code = wrong(secret)
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            results = list(pool.map(lambda bp: send(bp[0], bp[1], code), zip(browsers, pages)))
+    finally:
+        for b in browsers:
+            b.close()
+    # Every submission was counted, and each judged by the count it found:
+    # the threshold's worth were checked (the last of them locked), the
+    # others refused unchecked.
+    assert sf_failures(stack, sub) == 10
+    assert stack.log_text("flow-svc").count(REFUSED_LOCKED) - refused_before == 10 - 3
+    assert sorted(alert(r) for r in results) == sorted([WRONG_CODE] * 2 + [LOCKED] * 8)
     assert len(audit(stack, kind="second_factor_lockout", sub=sub)) == 1
 
 
