@@ -56,7 +56,8 @@ s_usage (FILE *out)
         "    --no-password         (add) a user that cannot log in with a password\n"
         "\n"
         "  passwd revokes the user's sessions; disable revokes them too (--enable undoes the flag).\n"
-        "  unlock lifts a brute-force lockout and clears the failed-login count (audited).\n"
+        "  unlock lifts a brute-force lockout (password and second factor) and clears the failure\n"
+        "  counts (audited).\n"
         "\n"
         "exit codes: 0 ok, 1 error reply (e.g. no such user), 2 usage or input error\n");
     return CTL_USAGE;
@@ -388,7 +389,8 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
-//  issue 6, "Lockout": flow.user_unlock lifts the lock and clears the count.
+//  issue 6, "Lockout": flow.user_unlock lifts the locks (password and second
+//  factor) and clears the counts.
 static int
 s_unlock (const ctl_opts_t *opts, int argc, char **argv)
 {
@@ -399,11 +401,15 @@ s_unlock (const ctl_opts_t *opts, int argc, char **argv)
         return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     json_t *result = NULL;
     int rc = ctl_call_family (opts, "users", "flow.user_unlock", body, &result);
+    //  Either lock counts: the password's or the second factor's.
+    int pw = json_is_true (json_object_get (result, "was_locked"));
+    int codes = json_is_true (json_object_get (result, "second_factor_was_locked"));
     if (rc == CTL_OK)
         printf ("%s %s\n", argv[1],
-                json_is_true (json_object_get (result, "was_locked"))
-                    ? "unlocked"
-                    : "was not locked; its failure count was cleared");
+                pw && codes ? "unlocked (password and second factor)"
+                : pw        ? "unlocked"
+                : codes     ? "unlocked (second factor)"
+                            : "was not locked; its failure counts were cleared");
     json_decref (result);
     json_decref (body);
     return rc;

@@ -32,6 +32,9 @@
 //  that visits more nodes than this is a broken definition.
 #define HOPS_MAX 128
 
+//  The context member of engine_fail_because.
+#define CTX_FAILURE "failure"
+
 #define DESC_FLOW "the flow is unknown, expired or finished; start again"
 #define DESC_CSRF "the form is not the one this flow issued; start again"
 #define DESC_STALE "the page is not for the current step of this flow; reload it"
@@ -60,8 +63,8 @@ static const node_ops_t s_ops[NODE_TYPE_COUNT] = {
     [NODE_IDENTIFY] = {nodes_identify_enter, nodes_identify_submit, NULL, NULL},
     [NODE_REGISTER] = {nodes_register_enter, nodes_register_submit, NULL, NULL},
     [NODE_SET_PASSWORD] = {nodes_set_password_enter, nodes_set_password_submit, NULL, NULL},
-    [NODE_TOTP] = {nodes_totp_enter, nodes_totp_submit, NULL, nodes_totp_redisplay},
-    [NODE_EMAIL_CODE] = {nodes_email_code_enter, nodes_email_code_submit, NULL, NULL},
+    [NODE_TOTP] = {nodes_totp_enter, nodes_totp_submit, nodes_totp_prepare, nodes_totp_redisplay},
+    [NODE_EMAIL_CODE] = {nodes_email_code_enter, nodes_email_code_submit, nodes_email_code_prepare, NULL},
     [NODE_MAGIC_LINK] = {nodes_magic_link_enter, NULL, NULL, NULL},
     [NODE_WEBHOOK] = {nodes_webhook_enter, NULL, NULL, NULL},
     [NODE_CONDITION] = {nodes_condition_enter, NULL, NULL, NULL},
@@ -228,6 +231,12 @@ engine_address_hint (engine_ctx_t *ctx, const char *to, char *out, size_t size)
 }
 
 node_outcome_t
+engine_fail_because (engine_ctx_t *ctx, const char *code)
+{
+    return engine_set (ctx, CTX_FAILURE, json_string (code)) == 0 ? OUT_FAILURE : engine_fail_internal (ctx);
+}
+
+node_outcome_t
 engine_fail_db (engine_ctx_t *ctx, db_status_t st)
 {
     flow_fail_db (ctx->req, st);
@@ -325,9 +334,13 @@ s_state (engine_ctx_t *ctx)
     exec_status_t status = EXEC_RUNNING;
     (void)s_status_parse (exec->status, &status);
     json_t *step = NULL;
-    if (status == EXEC_SUCCEEDED || status == EXEC_FAILED || status == EXEC_EXPIRED)
+    if (status == EXEC_SUCCEEDED || status == EXEC_FAILED || status == EXEC_EXPIRED) {
         step = engine_step (status == EXEC_SUCCEEDED ? "done" : "failed", NULL, 0);
-    else
+        //  Why it failed, when a node said so (engine_fail_because).
+        const char *why = status == EXEC_FAILED ? engine_get (ctx, CTX_FAILURE) : NULL;
+        if (why)
+            engine_step_error (step, why, NULL);
+    } else
         step = json_deep_copy (ctx->step ? ctx->step : exec->ui);
     if (!step)
         return NULL;
@@ -495,6 +508,10 @@ s_run (engine_ctx_t *ctx, node_outcome_t out, const char *from_node)
         }
         out = s_ops[node->type].enter (ctx);
     }
+    //  A failure edge that led on to more nodes: the reason is not the
+    //  execution's.
+    if (to != EXEC_FAILED)
+        json_object_del (ctx->exec->context, CTX_FAILURE);
     if (to == EXEC_SUCCEEDED || to == EXEC_FAILED) {
         json_decref (ctx->step);
         ctx->step = NULL;

@@ -14,11 +14,13 @@
 #include "flow_app.h"
 #include "flow_def.h"
 #include "flow_store.h"
+#include "lockout.h"
 
 #include <jansson.h>
 
 //  Codes typed by the user (TOTP, email and recovery codes): the fifth wrong
-//  one fails the execution (docs/flows.md, "Node types").
+//  one fails the execution (docs/flows.md, "Node types"); across executions
+//  the second-factor lockout of lockout.h applies.
 #define ENGINE_CODE_ATTEMPTS 5
 //  Longest value of one input field, in bytes.
 #define ENGINE_INPUT_MAX 1024
@@ -56,6 +58,10 @@ typedef struct {
         char username[65];
         char *rehash, *old_hash;
     } pw;
+    //  A code node's counters, moved before the step's transaction
+    //  (lockout_code_before); code_done when they were.
+    lockout_code_t code;
+    int code_done;
 } engine_ctx_t;
 
 //  The guarded transition: UPDATE ... WHERE status = exec->status AND node =
@@ -92,6 +98,9 @@ void engine_email_hint (const char *email, char *out, size_t size);
 //  unknown one look the same), else from `to`, the user's address. "" when
 //  there is nothing to show (the page then says "your email address").
 void engine_address_hint (engine_ctx_t *ctx, const char *to, char *out, size_t size);
+//  A node that fails the execution for a reason the failed step shows:
+//  step.error of the final state is code (proto/ops.md). OUT_FAILURE.
+node_outcome_t engine_fail_because (engine_ctx_t *ctx, const char *code);
 //  Fail the request: OUT_ERROR after bus_req_fail.
 node_outcome_t engine_fail_db (engine_ctx_t *ctx, db_status_t st);
 node_outcome_t engine_fail_internal (engine_ctx_t *ctx);
@@ -125,9 +134,11 @@ node_outcome_t nodes_set_password_enter (engine_ctx_t *ctx);
 node_outcome_t nodes_set_password_submit (engine_ctx_t *ctx);
 //  nodes_otp.c
 node_outcome_t nodes_totp_enter (engine_ctx_t *ctx);
+int nodes_totp_prepare (engine_ctx_t *ctx);
 node_outcome_t nodes_totp_submit (engine_ctx_t *ctx);
 void nodes_totp_redisplay (engine_ctx_t *ctx);
 node_outcome_t nodes_email_code_enter (engine_ctx_t *ctx);
+int nodes_email_code_prepare (engine_ctx_t *ctx);
 node_outcome_t nodes_email_code_submit (engine_ctx_t *ctx);
 //  nodes_wait.c
 node_outcome_t nodes_magic_link_enter (engine_ctx_t *ctx);

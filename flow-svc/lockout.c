@@ -23,8 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-//  An IPv6 address text (INET6_ADDRSTRLEN) and "/64".
-#define ADDRESS_MAX 64
+#define ADDRESS_MAX LOCKOUT_ADDRESS_MAX
 //  How often a thread deletes address rows whose window ended.
 #define SWEEP_SECONDS 60
 
@@ -84,6 +83,8 @@ s_sweep (db_t *db, long window)
     long deleted = 0;
     if (lockout_store_address_sweep (db, window, &deleted) == DB_OK && deleted > 0)
         log_debug ("lockout: %ld finished address windows deleted", deleted);
+    if (lockout_store_code_sweep (db, &deleted) == DB_OK && deleted > 0)
+        log_debug ("lockout: %ld idle code counters of unknown identifiers deleted", deleted);
 }
 
 db_status_t
@@ -167,6 +168,110 @@ lockout_success (db_t *db, const char *sub)
     return st;
 }
 
+//  ------------------------------------------------------------------ second factor
+
+//  NIST SP 800-63B §5.2.2 limits consecutive failed attempts per
+//  subscriber account, whatever the authenticator: five wrong codes per
+//  execution and no limit across executions would allow unbounded guesses
+//  of a 6-digit TOTP to one who holds the password. OWASP Multifactor
+//  Authentication Cheat Sheet: a failed second factor must not reset with
+//  the password, and is worth an alert (the audit event).
+db_status_t
+lockout_code_before (db_t *db, const char *key, const char *sub, const char *client_ip, lockout_code_t *lc)
+{
+    memset (lc, 0, sizeof *lc);
+    lc->verdict = LOCKOUT_ACCOUNT;
+    if (key && strlen (key) > LOCKOUT_KEY_MAX)
+        return DB_ERROR;
+    char address[ADDRESS_MAX + 1];
+    int have_address = s_address_key (client_ip, address) == 0;
+    long address_failures = 0;
+    if (have_address) {
+        //  ARCHITECTURE.md: the address counter is one for every kind of
+        //  failure, so one address cannot spread guesses over accounts.
+        long window = settings_get (db, SETTING_ADDRESS_WINDOW_SECONDS);
+        s_sweep (db, window);
+        db_status_t st = lockout_store_address_fail (db, address, window, &address_failures);
+        if (st != DB_OK)
+            return st;
+        memcpy (lc->address, address, sizeof address);
+    }
+    bool locked = false;
+    if (key) {
+        long failures = 0, threshold = settings_get (db, SETTING_CODE_LOCKOUT_THRESHOLD);
+        long seconds = settings_get (db, SETTING_CODE_LOCKOUT_SECONDS);
+        db_status_t st = lockout_store_code_fail (db, key, sub, threshold, seconds, &failures, &locked);
+        //  DB_NOT_FOUND: the user was deleted meanwhile; nothing to count.
+        if (st == DB_NOT_FOUND)
+            locked = false;
+        else if (st != DB_OK)
+            return st;
+        else {
+            snprintf (lc->key, sizeof lc->key, "%s", key);
+            lc->open = !locked;
+            if (locked)
+                log_info ("lockout: a code for a locked second factor refused (%ld failures)", failures);
+        }
+    }
+    if (have_address && address_failures > settings_get (db, SETTING_ADDRESS_THRESHOLD)) {
+        lc->verdict = LOCKOUT_ADDRESS;
+        log_info ("lockout: client address %s throttled (%ld failures in the window)", address,
+                  address_failures);
+    } else
+        lc->verdict = locked ? LOCKOUT_ACCOUNT : LOCKOUT_OK;
+    return DB_OK;
+}
+
+db_status_t
+lockout_code_failure (db_t *db, lockout_code_t *lc, const char *client_ip, bool *locked)
+{
+    *locked = false;
+    //  A submission refused for its key must not set the lock: the one that
+    //  reached the threshold may still be being checked.
+    if (!lc->open || !lc->key[0])
+        return DB_OK;
+    lc->open = false;
+    char address[ADDRESS_MAX + 1];
+    long threshold = settings_get (db, SETTING_CODE_LOCKOUT_THRESHOLD);
+    long seconds = settings_get (db, SETTING_CODE_LOCKOUT_SECONDS), failures = 0;
+    db_status_t st = lockout_store_code_lock (db, lc->key, threshold, seconds,
+                                              s_address_key (client_ip, address) == 0 ? client_ip : NULL,
+                                              &failures, locked);
+    if (st == DB_OK && *locked)
+        log_warn ("lockout: a second factor was locked for %ld s after %ld wrong codes", seconds, failures);
+    return st;
+}
+
+db_status_t
+lockout_code_success (db_t *db, lockout_code_t *lc)
+{
+    db_status_t st = lc->key[0] ? lockout_store_code_reset (db, lc->key) : DB_OK;
+    if (st == DB_OK && lc->address[0] && lc->verdict == LOCKOUT_OK)
+        st = lockout_store_address_forgive (db, lc->address);
+    memset (lc, 0, sizeof *lc);
+    return st;
+}
+
+db_status_t
+lockout_code_mail (db_t *db, const char *sub, const char *client_ip, bool *allowed)
+{
+    *allowed = false;
+    long cap = settings_get (db, SETTING_CODE_MAIL_CAP);
+    long window = settings_get (db, SETTING_CODE_MAIL_WINDOW_SECONDS), sent = 0;
+    char address[ADDRESS_MAX + 1];
+    db_status_t st = lockout_store_code_mail (
+        db, sub, window, cap, s_address_key (client_ip, address) == 0 ? client_ip : NULL, &sent);
+    //  DB_NOT_FOUND: the user was deleted meanwhile; no mail then either.
+    if (st == DB_NOT_FOUND)
+        return DB_OK;
+    if (st != DB_OK)
+        return st;
+    *allowed = sent <= cap;
+    if (sent == cap + 1)
+        log_warn ("lockout: code emails to an account capped (%ld in %ld s)", cap, window);
+    return DB_OK;
+}
+
 //  ------------------------------------------------------------------ flow.user_unlock
 
 int
@@ -181,13 +286,14 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
         return -1;
     }
     char sub[LOCKOUT_SUB_MAX + 1];
-    bool was_locked = false;
+    bool was_locked = false, codes_were_locked = false;
     //  The unlock and its audit event commit together.
     db_status_t st = db_begin (db);
     if (st == DB_OK)
-        st = lockout_store_unlock (db, username, sub, &was_locked);
+        st = lockout_store_unlock (db, username, sub, &was_locked, &codes_were_locked);
     if (st == DB_OK) {
-        json_t *detail = json_pack ("{s:b}", "was_locked", was_locked);
+        json_t *detail =
+            json_pack ("{s:b, s:b}", "was_locked", was_locked, "second_factor_was_locked", codes_were_locked);
         st = detail ? audit_write (db, "unlock", sub, NULL, detail) : DB_ERROR;
         json_decref (detail);
     }
@@ -199,6 +305,10 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
     }
     if (st != DB_OK)
         return flow_fail_db (req, st);
-    log_info ("lockout: account unlocked (was %s)", was_locked ? "locked" : "not locked");
-    return flow_result (req, json_pack ("{s:s, s:b}", "sub", sub, "was_locked", was_locked), result);
+    log_info ("lockout: account unlocked (was %s; second factor %s)", was_locked ? "locked" : "not locked",
+              codes_were_locked ? "locked" : "not locked");
+    return flow_result (req,
+                        json_pack ("{s:s, s:b, s:b}", "sub", sub, "was_locked", was_locked,
+                                   "second_factor_was_locked", codes_were_locked),
+                        result);
 }

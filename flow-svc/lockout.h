@@ -13,13 +13,31 @@
  *    failed attempts → the account is locked for 15 minutes");
  *  - per client address: attempts in a fixed window of
  *    address_window_seconds, throttled above address_threshold.
- *  Thresholds come from settings.h, adjustable at run time. */
+ *  Thresholds come from settings.h, adjustable at run time.
+ *
+ *  Second factors (TOTP codes, TOTP recovery codes, email codes) have the
+ *  same protection across flow executions (an execution allows
+ *  ENGINE_CODE_ATTEMPTS wrong codes; without this, one who holds the
+ *  password could start login after login): a per-account counter of wrong
+ *  codes that only a code that verifies resets (never a password), locked
+ *  for code_lockout_seconds at code_lockout_threshold with one
+ *  `second_factor_lockout` audit event; wrong codes also count for the
+ *  client address, in the password's throttle; and code emails per account
+ *  are capped per window (code_mail_cap). */
 #ifndef FLOW_LOCKOUT_H
 #define FLOW_LOCKOUT_H
 
 #include "bus_worker.h"
 #include "db.h"
 #include "ost.h"
+
+#include <stdbool.h>
+
+//  An IPv6 address text (INET6_ADDRSTRLEN) and "/64".
+#define LOCKOUT_ADDRESS_MAX 64
+//  Longest second-factor counter key: a sub (LOCKOUT_SUB_MAX), or "u:" and
+//  the hex of an HMAC-SHA256 for an unknown identifier.
+#define LOCKOUT_KEY_MAX 80
 
 typedef enum {
     LOCKOUT_OK,      //  go on and verify the password
@@ -58,8 +76,48 @@ OST_WUR db_status_t lockout_failure (db_t *db, const char *sub, const char *clie
 //  address behind a NAT do not throttle each other.
 OST_WUR db_status_t lockout_success (db_t *db, const char *sub);
 
-//  op flow.user_unlock (proto/ops.md, issue 6): clears the counter and lock
-//  of a user; audited.
+//  ------------------------------------------------------------------ second factor
+
+//  What lockout_code_before counted for one code submission: the caller
+//  keeps it for the lockout_code_failure or lockout_code_success of the
+//  same submission.
+typedef struct {
+    lockout_verdict_t verdict;
+    char key[LOCKOUT_KEY_MAX + 1];         //  the counter key counted; "" none
+    char address[LOCKOUT_ADDRESS_MAX + 1]; //  the address key counted; "" none
+    bool open;                             //  key counted and found open: its failure may lock it
+} lockout_code_t;
+
+//  Counts one code submission before the code is checked, as a failure, in
+//  one autocommitted statement per counter (call it outside a
+//  transaction): the address counter of client_ip (as lockout_before) and,
+//  when key is not NULL, the second-factor counter of key (sub: the
+//  account's sub, key = sub; or NULL when key stands for an identifier that
+//  names no account). Sets lc->verdict: LOCKOUT_ADDRESS when the address is
+//  above address_threshold, else LOCKOUT_ACCOUNT when, before this
+//  increment, key was locked or already had code_lockout_threshold
+//  failures, else LOCKOUT_OK. Only a LOCKOUT_OK submission may be checked.
+//  On an error lc->verdict is LOCKOUT_ACCOUNT (fail closed).
+OST_WUR db_status_t lockout_code_before (db_t *db, const char *key, const char *sub, const char *client_ip,
+                                         lockout_code_t *lc);
+//  The submission was wrong (or refused by the address throttle): when its
+//  key was found open and the count has reached code_lockout_threshold,
+//  locks key for code_lockout_seconds and writes the one
+//  `second_factor_lockout` audit event, in one statement; *locked then.
+//  In the step's transaction.
+OST_WUR db_status_t lockout_code_failure (db_t *db, lockout_code_t *lc, const char *client_ip, bool *locked);
+//  The code verified while the verdict was LOCKOUT_OK: resets key's count
+//  (a lock set meanwhile stays) and takes back the address failure it
+//  counted. In the step's transaction.
+OST_WUR db_status_t lockout_code_success (db_t *db, lockout_code_t *lc);
+//  Before a code email to sub is queued, in the step's transaction: counts
+//  it in the window of code_mail_window_seconds (one statement); *allowed
+//  unless the count is above code_mail_cap. The first refusal in a window
+//  writes one `code_mail_capped` audit event (same statement).
+OST_WUR db_status_t lockout_code_mail (db_t *db, const char *sub, const char *client_ip, bool *allowed);
+
+//  op flow.user_unlock (proto/ops.md, issue 6): clears the counters and
+//  locks of a user, the password's and the second factor's; audited.
 int flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

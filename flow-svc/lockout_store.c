@@ -26,6 +26,13 @@
 #define HELD "(a.locked_until IS NULL AND a.failures >= $2::int)"
 #define STALE "(a.updated_at <= now() - make_interval(secs => $3::int))"
 #define RESTART "(" EXPIRED " OR (" HELD " AND " STALE "))"
+//  Second-factor counters (flow.lockout_codes) also restart once idle for
+//  CODE_IDLE: the rows of unknown identifiers are deleted then (bounded
+//  table), and a known account's count must do the same, or the difference
+//  would tell the two apart (docs/flows.md, "Lockout").
+#define CODE_IDLE "interval '7 days'"
+#define IDLE "(a.updated_at <= now() - " CODE_IDLE ")"
+#define CODE_RESTART "(" EXPIRED " OR (" HELD " AND " STALE ") OR " IDLE ")"
 
 typedef enum {
     S_ACCOUNT_FAIL,
@@ -35,6 +42,11 @@ typedef enum {
     S_ADDRESS_FAIL,
     S_ADDRESS_FORGIVE,
     S_ADDRESS_SWEEP,
+    S_CODE_FAIL,
+    S_CODE_LOCK,
+    S_CODE_RESET,
+    S_CODE_SWEEP,
+    S_CODE_MAIL,
     S_SETTINGS_LOAD,
     S_SETTING_SET,
     S_SETTING_DELETE,
@@ -88,11 +100,16 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          " updated_at = now() WHERE sub = $1::text AND failures > 0"
                          " AND (locked_until IS NULL OR locked_until <= now())",
                          1},
+    //  Both locks of the account go: the password's and the second
+    //  factor's.
     [S_UNLOCK] = {"lockout_unlock",
                   "WITH u AS (SELECT sub FROM flow.users WHERE username = $1::text),"
                   " d AS (DELETE FROM flow.lockout_accounts l USING u WHERE l.sub = u.sub"
+                  "  RETURNING l.locked_until > now() AS was_locked),"
+                  " c AS (DELETE FROM flow.lockout_codes l USING u WHERE l.sub = u.sub"
                   "  RETURNING l.locked_until > now() AS was_locked)"
-                  " SELECT u.sub, COALESCE((SELECT bool_or(was_locked) FROM d), false) FROM u",
+                  " SELECT u.sub, COALESCE((SELECT bool_or(was_locked) FROM d), false),"
+                  "  COALESCE((SELECT bool_or(was_locked) FROM c), false) FROM u",
                   1},
     //  A fixed window: the first failure after the window ended opens a new
     //  one (NIST SP 800-63B §5.2.2 leaves the method to us).
@@ -116,6 +133,69 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          "  WHERE window_start <= now() - make_interval(secs => $1::int)"
                          "  ORDER BY window_start LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)",
                          1},
+    //  The second-factor counter: as S_ACCOUNT_FAIL, keyed by the account's
+    //  sub ($4 = $1) or by an unknown identifier's key ($4 NULL). One
+    //  statement before the code is checked; a password success never
+    //  touches it.
+    [S_CODE_FAIL] = {"lockout_code_fail",
+                     "INSERT INTO flow.lockout_codes AS a (key, sub, failures, locked_until, updated_at)"
+                     " SELECT $1::text, $4::text, 1, NULL, now()"
+                     " WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM flow.users u WHERE u.sub = $4::text)"
+                     " ON CONFLICT (key) DO UPDATE SET"
+                     "  failures = CASE WHEN " CODE_RESTART " THEN 1 ELSE a.failures + 1 END,"
+                     "  locked_until = CASE WHEN " CODE_RESTART " THEN NULL ELSE a.locked_until END,"
+                     "  updated_at = CASE WHEN " HELD " AND NOT " STALE " AND NOT " IDLE
+                     "   THEN a.updated_at ELSE now() END"
+                     " RETURNING failures, COALESCE(locked_until > now(), false) OR failures > $2::int",
+                     4},
+    //  As S_ACCOUNT_LOCK: one guarded statement sets the lock and writes the
+    //  one second_factor_lockout audit event.
+    [S_CODE_LOCK] =
+        {"lockout_code_lock",
+         "WITH l AS ("
+         " UPDATE flow.lockout_codes SET locked_until = now() + make_interval(secs => $3::int),"
+         "  updated_at = now()"
+         " WHERE key = $1::text AND failures >= $2::int AND (locked_until IS NULL OR locked_until <= now())"
+         " RETURNING sub, failures, locked_until),"
+         " e AS (INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+         "  SELECT 'second_factor_lockout', l.sub, $4::text, jsonb_build_object('failures', l.failures,"
+         "   'threshold', $2::int, 'lockout_seconds', $3::int, 'known_account', l.sub IS NOT NULL,"
+         "   'locked_until', " EPOCH ("l.locked_until") ")"
+                                                        "  FROM l)"
+                                                        " SELECT failures FROM l",
+         4},
+    [S_CODE_RESET] = {"lockout_code_reset",
+                      "UPDATE flow.lockout_codes SET failures = 0, locked_until = NULL,"
+                      " updated_at = now() WHERE key = $1::text AND failures > 0"
+                      " AND (locked_until IS NULL OR locked_until <= now())",
+                      1},
+    [S_CODE_SWEEP] = {"lockout_code_sweep",
+                      "DELETE FROM flow.lockout_codes WHERE key IN"
+                      " (SELECT key FROM flow.lockout_codes"
+                      "  WHERE sub IS NULL AND updated_at <= now() - " CODE_IDLE
+                      "  ORDER BY updated_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)",
+                      0},
+    //  One code email of $1 counted in its fixed window of $2 seconds, in the
+    //  step's transaction (a rolled-back step queued no mail and counts
+    //  none). The first one above the cap $3 in a window writes the one
+    //  code_mail_capped audit event, in the same statement.
+    [S_CODE_MAIL] = {"lockout_code_mail",
+                     "WITH n AS ("
+                     " INSERT INTO flow.code_mail_counters AS c (sub, window_start, sent)"
+                     " SELECT u.sub, now(), 1 FROM flow.users u WHERE u.sub = $1::text"
+                     " ON CONFLICT (sub) DO UPDATE SET"
+                     "  window_start = CASE WHEN c.window_start <= now() - make_interval(secs => $2::int)"
+                     "   THEN now() ELSE c.window_start END,"
+                     "  sent = CASE WHEN c.window_start <= now() - make_interval(secs => $2::int)"
+                     "   THEN 1 ELSE LEAST(c.sent, 1000000000) + 1 END"
+                     " RETURNING sub, sent, window_start),"
+                     " e AS (INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+                     "  SELECT 'code_mail_capped', n.sub, $4::text, jsonb_build_object('cap', $3::int,"
+                     "   'window_seconds', $2::int, 'window_start', " EPOCH (
+                         "n.window_start") ")"
+                                           "  FROM n WHERE n.sent = $3::int + 1)"
+                                           " SELECT sent FROM n",
+                     4},
     [S_SETTINGS_LOAD] =
         {"lockout_settings_load",
          "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0},
@@ -272,10 +352,12 @@ lockout_store_account_reset (db_t *db, const char *sub)
 }
 
 db_status_t
-lockout_store_unlock (db_t *db, const char *username, char sub[LOCKOUT_SUB_MAX + 1], bool *was_locked)
+lockout_store_unlock (db_t *db, const char *username, char sub[LOCKOUT_SUB_MAX + 1], bool *was_locked,
+                      bool *codes_were_locked)
 {
     sub[0] = '\0';
     *was_locked = false;
+    *codes_were_locked = false;
     const char *params[] = {username};
     PGresult *res = NULL;
     db_status_t st = s_exec (db, S_UNLOCK, params, &res);
@@ -284,6 +366,7 @@ lockout_store_unlock (db_t *db, const char *username, char sub[LOCKOUT_SUB_MAX +
     else if (st == DB_OK) {
         snprintf (sub, LOCKOUT_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
         *was_locked = s_bool (res, 0, 1);
+        *codes_were_locked = s_bool (res, 0, 2);
     }
     PQclear (res);
     return st;
@@ -326,6 +409,84 @@ lockout_store_address_sweep (db_t *db, long window, long *deleted)
     db_status_t st = s_exec (db, S_ADDRESS_SWEEP, params, &res);
     if (st == DB_OK)
         *deleted = strtol (PQcmdTuples (res), NULL, 10);
+    PQclear (res);
+    return st;
+}
+
+//  ------------------------------------------------------------------ second factor
+
+db_status_t
+lockout_store_code_fail (db_t *db, const char *key, const char *sub, long threshold, long seconds,
+                         long *failures, bool *refused)
+{
+    *failures = 0;
+    *refused = true;
+    char thr[24], sec[24];
+    s_limits (threshold, seconds, thr, sec);
+    const char *params[] = {key, thr, sec, sub};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_CODE_FAIL, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK) {
+        *failures = s_long (res, 0, 0);
+        *refused = s_bool (res, 0, 1);
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+lockout_store_code_lock (db_t *db, const char *key, long threshold, long seconds, const char *client_ip,
+                         long *failures, bool *locked)
+{
+    *failures = 0;
+    *locked = false;
+    char thr[24], sec[24];
+    s_limits (threshold, seconds, thr, sec);
+    const char *params[] = {key, thr, sec, client_ip};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_CODE_LOCK, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1) {
+        *failures = s_long (res, 0, 0);
+        *locked = true;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+lockout_store_code_reset (db_t *db, const char *key)
+{
+    const char *params[] = {key};
+    return s_exec (db, S_CODE_RESET, params, NULL);
+}
+
+db_status_t
+lockout_store_code_sweep (db_t *db, long *deleted)
+{
+    *deleted = 0;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_CODE_SWEEP, NULL, &res);
+    if (st == DB_OK)
+        *deleted = strtol (PQcmdTuples (res), NULL, 10);
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+lockout_store_code_mail (db_t *db, const char *sub, long window, long cap, const char *client_ip, long *sent)
+{
+    *sent = 0;
+    char win[24], lim[24];
+    s_limits (window, cap, win, lim);
+    const char *params[] = {sub, win, lim, client_ip};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, S_CODE_MAIL, params, &res);
+    if (st == DB_OK && PQntuples (res) == 0)
+        st = DB_NOT_FOUND;
+    else if (st == DB_OK)
+        *sent = s_long (res, 0, 0);
     PQclear (res);
     return st;
 }

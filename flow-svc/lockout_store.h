@@ -35,11 +35,12 @@ OST_WUR db_status_t lockout_store_account_lock (db_t *db, const char *sub, long 
                                                 const char *client_ip, long *failures, bool *locked);
 //  A success of sub: the count back to 0, unless a lock is in force.
 OST_WUR db_status_t lockout_store_account_reset (db_t *db, const char *sub);
-//  op flow.user_unlock: clears the counter and lock of username, and writes
-//  the unlock audit event, in one statement. sub gets the user's sub.
-//  DB_NOT_FOUND when there is no such user.
+//  op flow.user_unlock: clears the password counter and lock and the
+//  second-factor counter and lock of username, in one statement. sub gets
+//  the user's sub; *was_locked and *codes_were_locked say which lock was in
+//  force. DB_NOT_FOUND when there is no such user.
 OST_WUR db_status_t lockout_store_unlock (db_t *db, const char *username, char sub[LOCKOUT_SUB_MAX + 1],
-                                          bool *was_locked);
+                                          bool *was_locked, bool *codes_were_locked);
 //  One failure from address counted in its fixed window of window seconds;
 //  *failures in the window after it.
 OST_WUR db_status_t lockout_store_address_fail (db_t *db, const char *address, long window, long *failures);
@@ -47,6 +48,29 @@ OST_WUR db_status_t lockout_store_address_fail (db_t *db, const char *address, l
 OST_WUR db_status_t lockout_store_address_forgive (db_t *db, const char *address);
 //  Deletes a bounded batch of address rows whose window ended; *deleted.
 OST_WUR db_status_t lockout_store_address_sweep (db_t *db, long window, long *deleted);
+
+//  One code attempt of key counted before the code is checked (see
+//  lockout.h, "second factor"): sub is the account's sub (then key = sub),
+//  or NULL for the key of an unknown identifier. As
+//  lockout_store_account_fail; the count also restarts after seven idle days.
+//  DB_NOT_FOUND when sub is not a user.
+OST_WUR db_status_t lockout_store_code_fail (db_t *db, const char *key, const char *sub, long threshold,
+                                             long seconds, long *failures, bool *refused);
+//  A wrong code of key: as lockout_store_account_lock, with the
+//  second_factor_lockout audit event.
+OST_WUR db_status_t lockout_store_code_lock (db_t *db, const char *key, long threshold, long seconds,
+                                             const char *client_ip, long *failures, bool *locked);
+//  A code of key verified: the count back to 0, unless a lock is in force.
+OST_WUR db_status_t lockout_store_code_reset (db_t *db, const char *key);
+//  Deletes a bounded batch of rows of unknown identifiers idle for seven
+//  days; *deleted.
+OST_WUR db_status_t lockout_store_code_sweep (db_t *db, long *deleted);
+//  One code email to sub counted in its fixed window of window seconds;
+//  *sent in the window after it. The first count above cap in a window
+//  writes the code_mail_capped audit event (with client_ip). DB_NOT_FOUND
+//  when sub is not a user.
+OST_WUR db_status_t lockout_store_code_mail (db_t *db, const char *sub, long window, long cap,
+                                             const char *client_ip, long *sent);
 
 //  Every stored setting as an object name → value (JSON as stored).
 OST_WUR db_status_t lockout_store_settings_load (db_t *db, json_t **settings);

@@ -1,10 +1,16 @@
 /*  nodes_otp - the nodes that check a code the user types: totp (RFC 6238,
  *  with enrollment and recovery codes) and email_code (docs/flows.md, "Node
  *  types"). Every submission was counted before the handler runs (engine.c);
- *  the fifth wrong code fails the node. */
+ *  the fifth wrong code fails the node. Across executions, each code checked
+ *  against an account's second factor was also counted before the step
+ *  (prepare: lockout_code_before), for the account and the client address:
+ *  a locked second factor refuses every code, the right one too, and fails
+ *  the execution with step.error code_locked (docs/flows.md, "Lockout"). */
 #include "engine.h"
 
 #include "action.h"
+#include "flow_ops.h"
+#include "lockout.h"
 #include "log.h"
 #include "outbox.h"
 #include "seal.h"
@@ -26,6 +32,9 @@
 #define RECOVERY_COUNT 10
 #define RECOVERY_CHARS 10
 #define CODE_INPUT_MAX 64
+//  Longest identifier whose key stands for an unknown account (nodes_auth.c
+//  takes at most 256 bytes).
+#define IDENTIFIER_MAX 256
 
 static const char *const s_code_fields[] = {"code"};
 
@@ -231,14 +240,77 @@ s_all_digits (const char *s)
 }
 
 static node_outcome_t
-s_totp_wrong (engine_ctx_t *ctx, int enrolling)
+s_totp_wrong (engine_ctx_t *ctx, int enrolling, const char *error)
 {
     log_info ("flow: TOTP code refused (attempt %ld of %d)", ctx->exec->node_attempts, ENGINE_CODE_ATTEMPTS);
     if (ctx->exec->node_attempts >= ENGINE_CODE_ATTEMPTS)
         return OUT_FAILURE;
     if (enrolling)
         nodes_totp_redisplay (ctx);
-    return s_totp_step (ctx, enrolling ? "totp_enroll" : "totp", "invalid_code");
+    return s_totp_step (ctx, enrolling ? "totp_enroll" : "totp", error);
+}
+
+//  ------------------------------------------------------------------ second-factor lockout
+
+//  Before the step's transaction: the counters of lockout.h, each one
+//  autocommitted statement, so that a step rolled back still counts. key:
+//  the counter of the second factor (NULL: the address only). 0 ok, -1
+//  after failing the request.
+static int
+s_code_count (engine_ctx_t *ctx, const char *key, const char *sub)
+{
+    db_status_t st = lockout_code_before (ctx->db, key, sub, ctx->client_ip, &ctx->code);
+    if (st != DB_OK)
+        return flow_fail_db (ctx->req, st);
+    ctx->code_done = 1;
+    return 0;
+}
+
+//  The verdict of a counted submission before its code is checked:
+//  CODE_LOCKED refuses every code, the right one too (the execution fails
+//  with code_locked); CODE_THROTTLED refuses it as a wrong code with the
+//  step error "throttled" (the account's count moved, so it may lock).
+typedef enum { CODE_CHECK, CODE_THROTTLED, CODE_LOCKED, CODE_UNCOUNTED } s_code_gate_t;
+
+static s_code_gate_t
+s_code_gate (const engine_ctx_t *ctx)
+{
+    if (!ctx->code_done)
+        return CODE_UNCOUNTED;
+    return ctx->code.verdict == LOCKOUT_ACCOUNT   ? CODE_LOCKED
+           : ctx->code.verdict == LOCKOUT_ADDRESS ? CODE_THROTTLED
+                                                  : CODE_CHECK;
+}
+
+//  A wrong (or throttled) code: the failure that reached the threshold
+//  locks the second factor (lockout_code_failure), and then the execution
+//  fails at once with code_locked; else *go_on = 1 and the node shows its
+//  step again (or fails at its fifth wrong code).
+static node_outcome_t
+s_code_failed (engine_ctx_t *ctx, int *go_on)
+{
+    bool locked = false;
+    *go_on = 0;
+    db_status_t st = lockout_code_failure (ctx->db, &ctx->code, ctx->client_ip, &locked);
+    if (st != DB_OK)
+        return engine_fail_db (ctx, st);
+    if (locked)
+        return engine_fail_because (ctx, "code_locked");
+    *go_on = 1;
+    return OUT_FAILURE;
+}
+
+int
+nodes_totp_prepare (engine_ctx_t *ctx)
+{
+    const char *sub = engine_get (ctx, "sub");
+    //  Only a code checked against the account's own factor counts: not the
+    //  first code of an enrollment (it proves that the app holds the secret
+    //  this very execution showed), not the button under the recovery codes.
+    if (!sub || engine_get (ctx, "totp_pending") ||
+        json_is_true (json_object_get (ctx->exec->context, "totp_codes_shown")))
+        return 0;
+    return s_code_count (ctx, sub, sub);
 }
 
 //  The enrollment's first code: the secret becomes the user's, and the
@@ -257,7 +329,7 @@ s_enroll_submit (engine_ctx_t *ctx, const char *sub, const char *pending, const 
                 totp_check (secret, len, (int64_t)time (NULL), code, TOTP_WINDOW, -1, &step) == 1;
     if (!match) {
         s_free_secret (&secret, len);
-        return s_totp_wrong (ctx, 1);
+        return s_totp_wrong (ctx, 1, "invalid_code");
     }
     s_aad_user (sub, aad, sizeof aad);
     char *sealed = s_seal (ctx, aad, secret, len);
@@ -295,6 +367,18 @@ nodes_totp_submit (engine_ctx_t *ctx)
     const char *pending = engine_get (ctx, "totp_pending");
     if (pending)
         return s_enroll_submit (ctx, sub, pending, code);
+    //  Counted before (nodes_totp_prepare): refused unchecked while the
+    //  second factor is locked or the address throttled.
+    s_code_gate_t gate = s_code_gate (ctx);
+    if (gate == CODE_UNCOUNTED)
+        return engine_fail_internal (ctx);
+    if (gate == CODE_LOCKED)
+        return engine_fail_because (ctx, "code_locked");
+    if (gate == CODE_THROTTLED) {
+        int go_on = 0;
+        node_outcome_t out = s_code_failed (ctx, &go_on);
+        return go_on ? s_totp_wrong (ctx, 0, "throttled") : out;
+    }
     char *sealed = NULL;
     int64_t last = -1;
     db_status_t st = flow_store_totp_get (ctx->db, sub, &sealed, &last);
@@ -332,8 +416,16 @@ nodes_totp_submit (engine_ctx_t *ctx)
                 log_info ("flow: a recovery code of sub %s was used", sub);
         }
     }
-    if (!match)
-        return s_totp_wrong (ctx, 0);
+    if (!match) {
+        int go_on = 0;
+        node_outcome_t out = s_code_failed (ctx, &go_on);
+        return go_on ? s_totp_wrong (ctx, 0, "invalid_code") : out;
+    }
+    //  A second factor that verified resets its count (a password never
+    //  does).
+    st = lockout_code_success (ctx->db, &ctx->code);
+    if (st != DB_OK)
+        return engine_fail_db (ctx, st);
     //  RFC 8176 §2: "otp", one-time password.
     return engine_amr_add (ctx, "otp") == 0 ? OUT_SUCCESS : engine_fail_internal (ctx);
 }
@@ -406,6 +498,48 @@ s_address (engine_ctx_t *ctx, json_t **user, const char **to, char *hint, size_t
     return DB_OK;
 }
 
+//  The second-factor counter key of an identifier that names no account
+//  (recovery): "u:" and the hex of an HMAC of it, case folded, under the
+//  flow key, so that wrong codes for it lock exactly like those for an
+//  account, and the lock does not tell whether the account exists; the
+//  table never holds what was typed. 0 ok.
+static int
+s_unknown_key (const engine_ctx_t *ctx, const char *identifier, char out[LOCKOUT_KEY_MAX + 1])
+{
+    char folded[IDENTIFIER_MAX + 1];
+    size_t n = strnlen (identifier, IDENTIFIER_MAX + 1);
+    if (n > IDENTIFIER_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        folded[i] = (char)tolower ((unsigned char)identifier[i]);
+    folded[n] = '\0';
+    unsigned char mac[FLOW_HASH_BYTES];
+    char hex[2 * FLOW_HASH_BYTES + 1];
+    int rc = action_mac (ctx->app->flow_key, "code_lockout_identifier", folded, mac);
+    secure_wipe (folded, sizeof folded);
+    if (rc != 0)
+        return -1;
+    secure_hex (mac, sizeof mac, hex);
+    snprintf (out, LOCKOUT_KEY_MAX + 1, "u:%s", hex);
+    return 0;
+}
+
+int
+nodes_email_code_prepare (engine_ctx_t *ctx)
+{
+    //  The account's counter; for a recovery of an identifier that names no
+    //  (enabled) account, the counter of that identifier; else the address
+    //  only.
+    const char *sub = engine_get (ctx, "sub");
+    if (sub)
+        return s_code_count (ctx, sub, sub);
+    const char *typed = engine_get (ctx, "identifier");
+    char key[LOCKOUT_KEY_MAX + 1];
+    if (typed && s_unknown_key (ctx, typed, key) == 0)
+        return s_code_count (ctx, key, NULL);
+    return s_code_count (ctx, NULL, NULL);
+}
+
 node_outcome_t
 nodes_email_code_enter (engine_ctx_t *ctx)
 {
@@ -424,6 +558,20 @@ nodes_email_code_enter (engine_ctx_t *ctx)
     if (rc == 0)
         rc = engine_set (ctx, "code_expires",
                          json_integer ((json_int_t)time (NULL) + ctx->app->email_code_ttl));
+    //  Code emails per account are capped per window (lockout.h): above the
+    //  cap nothing is queued, the code is void, and the page is the same.
+    const char *sub = engine_get (ctx, "sub");
+    if (rc == 0 && to && sub) {
+        bool allowed = false;
+        st = lockout_code_mail (ctx->db, sub, ctx->client_ip, &allowed);
+        if (st != DB_OK) {
+            secure_wipe (code, sizeof code);
+            json_decref (user);
+            return engine_fail_db (ctx, st);
+        }
+        if (!allowed)
+            to = NULL;
+    }
     if (rc == 0)
         rc = engine_set (ctx, "code_void", json_boolean (!to));
     if (rc == 0)
@@ -464,18 +612,35 @@ nodes_email_code_submit (engine_ctx_t *ctx)
     int match = mac_ok && ok_form && stored && secure_streq (hex, stored) &&
                 !json_is_true (json_object_get (ctx->exec->context, "code_void")) &&
                 (json_int_t)time (NULL) < expires;
+    //  Counted before (nodes_email_code_prepare), a known account and an
+    //  unknown identifier alike: refused whatever the code while locked or
+    //  throttled.
+    s_code_gate_t gate = s_code_gate (ctx);
+    if (gate == CODE_UNCOUNTED)
+        return engine_fail_internal (ctx);
+    if (gate == CODE_LOCKED)
+        return engine_fail_because (ctx, "code_locked");
+    if (gate == CODE_THROTTLED)
+        match = 0;
     if (!match) {
         log_info ("flow: email code refused (attempt %ld of %d)", ctx->exec->node_attempts,
                   ENGINE_CODE_ATTEMPTS);
+        int go_on = 0;
+        node_outcome_t out = s_code_failed (ctx, &go_on);
+        if (!go_on)
+            return out;
         if (ctx->exec->node_attempts >= ENGINE_CODE_ATTEMPTS)
             return OUT_FAILURE;
-        return s_email_step (ctx, "invalid_code");
+        return s_email_step (ctx, gate == CODE_THROTTLED ? "throttled" : "invalid_code");
     }
+    db_status_t st = lockout_code_success (ctx->db, &ctx->code);
+    if (st != DB_OK)
+        return engine_fail_db (ctx, st);
     json_object_del (ctx->exec->context, "code_mac");
     json_object_del (ctx->exec->context, "code_expires");
     const char *sub = engine_get (ctx, "sub");
     if (ctx->node->verify_email && sub) {
-        db_status_t st = flow_store_user_email_verified (ctx->db, sub);
+        st = flow_store_user_email_verified (ctx->db, sub);
         if (st != DB_OK && st != DB_NOT_FOUND)
             return engine_fail_db (ctx, st);
     }

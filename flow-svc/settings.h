@@ -21,9 +21,19 @@
        "failed password logins of one account that lock it")                                                 \
     X (SETTING_LOCKOUT_SECONDS, "lockout_seconds", 900, 1, 86400, "how long a locked account stays locked")  \
     X (SETTING_ADDRESS_THRESHOLD, "address_threshold", 50, 1, 1000000,                                       \
-       "password logins from one client address per window above which it is throttled")                     \
+       "failed password logins and wrong codes from one client address per window above which it is "        \
+       "throttled")                                                                                          \
     X (SETTING_ADDRESS_WINDOW_SECONDS, "address_window_seconds", 300, 1, 86400,                              \
-       "length of the fixed window of the address counter")
+       "length of the fixed window of the address counter")                                                  \
+    X (SETTING_CODE_LOCKOUT_THRESHOLD, "code_lockout_threshold", 10, 1, 1000,                                \
+       "wrong second-factor codes (TOTP, recovery, email) of one account, across flows, that lock its "      \
+       "second factor")                                                                                      \
+    X (SETTING_CODE_LOCKOUT_SECONDS, "code_lockout_seconds", 900, 1, 86400,                                  \
+       "how long a locked second factor refuses every code")                                                 \
+    X (SETTING_CODE_MAIL_CAP, "code_mail_cap", 5, 1, 1000,                                                   \
+       "code emails to one account per window; above it none is sent and the page looks the same")           \
+    X (SETTING_CODE_MAIL_WINDOW_SECONDS, "code_mail_window_seconds", 900, 1, 86400,                          \
+       "length of the fixed window of the code email cap")
 
 typedef enum {
 #define SETTINGS_X_ENUM(id, name, def, min, max, desc) id,

@@ -50,6 +50,7 @@ static const struct {
     {"login_failed", LOGIN_FAILED_MESSAGE},
     {"invalid_code", "That code is not correct. Check it and try again."},
     {"throttled", "Too many failed attempts from your network. Wait a few minutes and try again."},
+    {"code_locked", "Too many wrong codes. Wait a while and try again."},
     {"mismatch", "The two passwords do not match."},
     {"weak_password", "That password is too weak. Choose a longer one."},
     {"taken", "That name or address is already in use."},
@@ -440,7 +441,13 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
         if (!failed && json_is_array (json_object_get (data, "codes")))
             s_recovery_codes (&body, data);
         if (failed) {
-            s_error_line (&body, "Too many failed attempts, or the attempt was refused. Please start again.");
+            //  A failed step may say why (proto/ops.md): a second factor
+            //  locked after too many wrong codes.
+            const char *why = s_str (step, "error");
+            s_error_line (&body,
+                          s_is (why, "code_locked")
+                              ? s_message (why)
+                              : "Too many failed attempts, or the attempt was refused. Please start again.");
             const char *restart = s_kind_restart (kind);
             if (restart)
                 s_link (&body, req, restart, "Start again");

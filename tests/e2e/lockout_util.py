@@ -12,7 +12,8 @@ from oidc import Browser, auth_params, pkce
 from oidc import psql_flow as psql
 
 DEFAULTS = {"lockout_threshold": 5, "lockout_seconds": 900, "address_threshold": 50,
-            "address_window_seconds": 300}
+            "address_window_seconds": 300, "code_lockout_threshold": 10, "code_lockout_seconds": 900,
+            "code_mail_cap": 5, "code_mail_window_seconds": 900}
 
 
 def clear_address_counters(stack):

@@ -155,11 +155,12 @@ def test_unlock_lifts_the_lock_and_is_audited(stack, client, no_throttle):
     assert "unlocked" in r.stdout
     assert attempt(stack, client, username, PASSWORD)[0]
     events = audit(stack, kind="unlock", sub=sub)
-    assert len(events) == 1 and events[0]["detail"] == {"was_locked": True}
+    assert len(events) == 1 and events[0]["detail"] == {"was_locked": True, "second_factor_was_locked": False}
     # Unlocking an account that is not locked is fine, and audited as such.
     r = stack.ctl("users", "unlock", username)
     assert r.returncode == 0, r.stderr
-    assert audit(stack, kind="unlock", sub=sub)[0]["detail"] == {"was_locked": False}
+    assert audit(stack, kind="unlock", sub=sub)[0]["detail"] == {"was_locked": False,
+                                                                 "second_factor_was_locked": False}
 
 
 def test_unlock_of_an_unknown_user_exits_1_and_bad_usage_exits_2(stack):
