@@ -87,7 +87,7 @@ s_status_parse (const char *name, exec_status_t *status)
 }
 
 //  The moves of the state machine: running and waiting move (to any state
-//  but expired, which only the sweep sets); the others are final.
+//  but expired, which only the janitor sets); the others are final.
 static int
 s_move_ok (exec_status_t from, exec_status_t to)
 {
