@@ -55,7 +55,8 @@ s_usage (FILE *out)
         "                          other local users can see it in `ps` and shell history\n"
         "    --no-password         (add) a user that cannot log in with a password\n"
         "\n"
-        "  passwd revokes the user's sessions; disable revokes them too (--enable undoes the flag).\n"
+        "  passwd revokes the user's sessions; disable revokes them and every token issued to the user\n"
+        "  (--enable undoes the flag, not the revocation).\n"
         "  unlock lifts a brute-force lockout (password and second factor) and clears the failure\n"
         "  counts (audited).\n"
         "\n"
@@ -382,8 +383,12 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
         return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     json_t *result = NULL;
     int rc = ctl_call_family (opts, "users", "flow.user_disable", body, &result);
-    if (rc == CTL_OK)
-        printf ("%s %s\n", argv[1], enable ? "enabled" : "disabled; the user's sessions were revoked");
+    if (rc == CTL_OK && enable)
+        printf ("%s enabled\n", argv[1]);
+    else if (rc == CTL_OK)
+        printf ("%s disabled; their sessions, %lld refresh-token families and %lld access tokens were revoked\n",
+                argv[1], (long long)json_integer_value (json_object_get (result, "families")),
+                (long long)json_integer_value (json_object_get (result, "access_tokens")));
     json_decref (result);
     json_decref (body);
     return rc;

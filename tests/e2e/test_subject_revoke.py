@@ -155,3 +155,15 @@ def test_subject_revoke_refuses_malformed_arguments(stack, body, word):
 def test_subject_revoke_of_an_unknown_subject_revokes_nothing(stack):
     out = ok(stack, "token.subject_revoke", {"sub": unique("nobody")})
     assert out == {"families": 0, "access_tokens": 0}
+
+
+def test_ostiaryctl_users_disable_says_what_it_revoked(stack, rc_client):
+    u = user(stack)
+    out, _ = family(stack, rc_client, sub=u["sub"])
+    cp = stack.ctl("users", "disable", u["username"])
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == (f"{u['username']} disabled; their sessions, 1 refresh-token families"
+                                 " and 1 access tokens were revoked")
+    assert not active(stack, rc_client, out["access_token"])
+    cp = stack.ctl("users", "disable", u["username"], "--enable")
+    assert cp.returncode == 0 and cp.stdout.strip() == f"{u['username']} enabled"
