@@ -442,6 +442,11 @@ s_success (engine_ctx_t *ctx)
         //  browser's next flow.submit collects the session (s_claim).
         if (ctx->browser)
             st = s_issue_session (ctx, sub);
+        //  Disabled since the flow identified them: no session, no login.
+        if (st == DB_NOT_FOUND) {
+            log_info ("flow %s: the user was disabled during the flow", ctx->def->name);
+            return OUT_FAILURE;
+        }
         break;
     case KIND_VERIFY_EMAIL:
         if (sub)

@@ -62,6 +62,13 @@ typedef struct {
     //  (lockout_code_before); code_done when they were.
     lockout_code_t code;
     int code_done;
+    //  An execution that only identified its user (a recovery): the
+    //  account's own code counter ("r:" and its sub). code counts what was
+    //  typed, known or not, and is the lock the page shows; this one refuses
+    //  silently once locked, so that several names of one account cannot
+    //  add up their guesses, and its lock shows nothing (nodes_otp.c).
+    lockout_code_t code_account;
+    int code_account_done;
 } engine_ctx_t;
 
 //  The guarded transition: UPDATE ... WHERE status = exec->status AND node =

@@ -20,7 +20,7 @@ static const db_stmt_t s_stmts[] = {
     {"flow_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.flow.janitor'))", 0},
     {"flow_purge_executions",
      "DELETE FROM flow.executions WHERE id IN (SELECT id FROM flow.executions"
-     " WHERE status IN ('succeeded', 'failed', 'expired')"
+     " WHERE status IN ('succeeded', 'failed', 'expired') AND expires_at <= now()"
      " AND updated_at < now() - make_interval(secs => $2::double precision)"
      " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
      2},

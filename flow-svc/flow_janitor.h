@@ -2,7 +2,9 @@
  *  marks executions whose time ran out `expired` and deletes expired action
  *  tokens (so that no request has to), and deletes, in small batches, what can
  *  no longer matter once OSTIARY_FLOW_RETENTION has passed: finished
- *  executions (their action tokens go with them), ended login sessions, and
+ *  executions past their own expiry too (a login finished through a link
+ *  keeps its session for the browser until then; action tokens go with
+ *  them), ended login sessions, and
  *  outbox rows that were delivered or gave up (their payload was erased
  *  already). Users, TOTP secrets, recovery codes, lockout counters and audit
  *  events are never its business. One replica works at a time (a PostgreSQL

@@ -76,13 +76,13 @@ static const db_stmt_t s_stmts[] = {
      "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
      " SELECT sub FROM u",
      2},
+    //  The sessions are revoked by a statement of its own, after this one:
+    //  its snapshot then holds a session that a login committed while this
+    //  UPDATE waited for that login's row lock (flow_session_insert).
     {"flow_user_set_disabled",
-     "WITH u AS (UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub, "
-     "disabled),"
-     " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u WHERE disabled) AND revoked_at IS NULL)"
-     " SELECT sub FROM u",
-     2},
+     "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2},
+    {"flow_user_revoke_sessions",
+     "UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL", 1},
     {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
      1},
     {"flow_user_rehash",
@@ -90,10 +90,16 @@ static const db_stmt_t s_stmts[] = {
     //  ---------------------------------------------------------- sessions
     //  auth_time in whole seconds: what ID tokens carry (OpenID Connect
     //  Core §2) is then exactly what we stored.
+    //  Only for an enabled user, whose row it locks FOR SHARE until the
+    //  step commits: a disable that committed first is seen (no row:
+    //  DB_NOT_FOUND), and one that comes later waits for this session and
+    //  then revokes it (flow_user_revoke_sessions runs after the UPDATE).
+    //  Either way no session of a disabled user outlives the disable.
     {"flow_session_insert",
      "INSERT INTO flow.sessions (sid, handle_hash, sub, auth_time, amr, expires_at)"
-     " VALUES ($1::text, $2::bytea, $3::text, date_trunc('second', now()), $4::jsonb,"
-     " date_trunc('second', now()) + make_interval(secs => $5::double precision))"
+     " SELECT $1::text, $2::bytea, u.sub, date_trunc('second', now()), $4::jsonb,"
+     " date_trunc('second', now()) + make_interval(secs => $5::double precision)"
+     " FROM flow.users u WHERE u.sub = $3::text AND NOT u.disabled FOR SHARE"
      " RETURNING " EPOCH ("auth_time") ", " EPOCH ("expires_at"),
      5},
     {"flow_session_get",
@@ -392,6 +398,11 @@ flow_store_user_set_disabled (db_t *db, const char *username, int disabled, char
     if (st == DB_OK)
         snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
     PQclear (res);
+    //  Autocommitted after the flag: a new snapshot (see the statement).
+    if (st == DB_OK && disabled) {
+        const char *who[] = {sub};
+        st = s_exec (db, "flow_user_revoke_sessions", 1, who, NULL);
+    }
     return st;
 }
 
@@ -447,6 +458,9 @@ flow_store_session_insert (db_t *db, const char *sid, const unsigned char hash[F
     const char *params[] = {sid, hex, sub, amr_text, ttl_text};
     PGresult *res = NULL;
     db_status_t st = s_exec (db, "flow_session_insert", 5, params, &res);
+    //  No row: the user is disabled (or gone).
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
     if (st == DB_OK) {
         *auth_time = s_int64 (res, 0, 0);
         *expires_at = s_int64 (res, 0, 1);

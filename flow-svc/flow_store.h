@@ -38,7 +38,9 @@ db_status_t flow_store_user_get (db_t *db, const char *username, const char *sub
 db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash);
 //  A subject identifier's longest text (users.c makes 32 hex digits).
 #define FLOW_SUB_MAX 64
-//  Sets the disabled flag; disabling also revokes the user's sessions.
+//  Sets the disabled flag; disabling also revokes the user's sessions, in a
+//  second autocommitted statement (call it outside a transaction: a login
+//  that committed a session while the flag waited for it is then seen).
 //  Copies the user's subject to sub. DB_NOT_FOUND for an unknown username.
 db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled,
                                           char sub[FLOW_SUB_MAX + 1]);
@@ -60,7 +62,8 @@ db_status_t flow_store_user_rehash (db_t *db, const char *sub, const char *old_h
 
 //  A new session of sub, authenticated now with amr (a JSON array), lasting
 //  ttl seconds. *auth_time gets the authentication time (whole seconds),
-//  *expires_at the end of the session.
+//  *expires_at the end of the session. Only for an enabled user, whose row it
+//  locks until the transaction ends: DB_NOT_FOUND for a disabled or unknown one.
 db_status_t flow_store_session_insert (db_t *db, const char *sid, const unsigned char hash[FLOW_HASH_BYTES],
                                        const char *sub, const json_t *amr, long ttl, int64_t *auth_time,
                                        int64_t *expires_at);

@@ -102,15 +102,16 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          1},
     //  Both locks of the account go: the password's and the second
     //  factor's.
-    [S_UNLOCK] = {"lockout_unlock",
-                  "WITH u AS (SELECT sub FROM flow.users WHERE username = $1::text),"
-                  " d AS (DELETE FROM flow.lockout_accounts l USING u WHERE l.sub = u.sub"
-                  "  RETURNING l.locked_until > now() AS was_locked),"
-                  " c AS (DELETE FROM flow.lockout_codes l USING u WHERE l.sub = u.sub"
-                  "  RETURNING l.locked_until > now() AS was_locked)"
-                  " SELECT u.sub, COALESCE((SELECT bool_or(was_locked) FROM d), false),"
-                  "  COALESCE((SELECT bool_or(was_locked) FROM c), false) FROM u",
-                  1},
+    [S_UNLOCK] =
+        {"lockout_unlock",
+         "WITH u AS (SELECT sub FROM flow.users WHERE username = $1::text),"
+         " d AS (DELETE FROM flow.lockout_accounts l USING u WHERE l.sub = u.sub"
+         "  RETURNING l.locked_until > now() AS was_locked),"
+         " c AS (DELETE FROM flow.lockout_codes l USING u WHERE l.sub = u.sub OR l.key = 'r:' || u.sub"
+         "  RETURNING l.locked_until > now() AS was_locked)"
+         " SELECT u.sub, COALESCE((SELECT bool_or(was_locked) FROM d), false),"
+         "  COALESCE((SELECT bool_or(was_locked) FROM c), false) FROM u",
+         1},
     //  A fixed window: the first failure after the window ended opens a new
     //  one (NIST SP 800-63B §5.2.2 leaves the method to us).
     [S_ADDRESS_FAIL] = {"lockout_address_fail",
@@ -134,7 +135,8 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          "  ORDER BY window_start LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)",
                          1},
     //  The second-factor counter: as S_ACCOUNT_FAIL, keyed by the account's
-    //  sub ($4 = $1) or by an unknown identifier's key ($4 NULL). One
+    //  sub ($4 = $1), its recovery counter ('r:' || $4), or by a typed
+    //  identifier's key ($4 NULL). One
     //  statement before the code is checked; a password success never
     //  touches it.
     [S_CODE_FAIL] = {"lockout_code_fail",

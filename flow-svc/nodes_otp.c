@@ -270,16 +270,22 @@ s_code_count (engine_ctx_t *ctx, const char *key, const char *sub)
 //  CODE_LOCKED refuses every code, the right one too (the execution fails
 //  with code_locked); CODE_THROTTLED refuses it as a wrong code with the
 //  step error "throttled" (the account's count moved, so it may lock).
-typedef enum { CODE_CHECK, CODE_THROTTLED, CODE_LOCKED, CODE_UNCOUNTED } s_code_gate_t;
+//  CODE_SILENT refuses it as a plain wrong code: the account's own counter
+//  of an identified-only execution is locked (engine.h, code_account).
+typedef enum { CODE_CHECK, CODE_THROTTLED, CODE_LOCKED, CODE_SILENT, CODE_UNCOUNTED } s_code_gate_t;
 
 static s_code_gate_t
 s_code_gate (const engine_ctx_t *ctx)
 {
     if (!ctx->code_done)
         return CODE_UNCOUNTED;
-    return ctx->code.verdict == LOCKOUT_ACCOUNT   ? CODE_LOCKED
-           : ctx->code.verdict == LOCKOUT_ADDRESS ? CODE_THROTTLED
-                                                  : CODE_CHECK;
+    if (ctx->code.verdict == LOCKOUT_ACCOUNT)
+        return CODE_LOCKED;
+    if (ctx->code.verdict == LOCKOUT_ADDRESS)
+        return CODE_THROTTLED;
+    if (ctx->code_account_done && ctx->code_account.verdict != LOCKOUT_OK)
+        return CODE_SILENT;
+    return CODE_CHECK;
 }
 
 //  A wrong (or throttled) code: the failure that reached the threshold
@@ -289,9 +295,12 @@ s_code_gate (const engine_ctx_t *ctx)
 static node_outcome_t
 s_code_failed (engine_ctx_t *ctx, int *go_on)
 {
-    bool locked = false;
+    bool locked = false, account_locked = false;
     *go_on = 0;
     db_status_t st = lockout_code_failure (ctx->db, &ctx->code, ctx->client_ip, &locked);
+    //  The account's own counter may lock too (audited); the page never says.
+    if (st == DB_OK && ctx->code_account_done)
+        st = lockout_code_failure (ctx->db, &ctx->code_account, NULL, &account_locked);
     if (st != DB_OK)
         return engine_fail_db (ctx, st);
     if (locked)
@@ -374,10 +383,10 @@ nodes_totp_submit (engine_ctx_t *ctx)
         return engine_fail_internal (ctx);
     if (gate == CODE_LOCKED)
         return engine_fail_because (ctx, "code_locked");
-    if (gate == CODE_THROTTLED) {
+    if (gate == CODE_THROTTLED || gate == CODE_SILENT) {
         int go_on = 0;
         node_outcome_t out = s_code_failed (ctx, &go_on);
-        return go_on ? s_totp_wrong (ctx, 0, "throttled") : out;
+        return go_on ? s_totp_wrong (ctx, 0, gate == CODE_THROTTLED ? "throttled" : "invalid_code") : out;
     }
     char *sealed = NULL;
     int64_t last = -1;
@@ -498,13 +507,14 @@ s_address (engine_ctx_t *ctx, json_t **user, const char **to, char *hint, size_t
     return DB_OK;
 }
 
-//  The second-factor counter key of an identifier that names no account
-//  (recovery): "u:" and the hex of an HMAC of it, case folded, under the
-//  flow key, so that wrong codes for it lock exactly like those for an
-//  account, and the lock does not tell whether the account exists; the
-//  table never holds what was typed. 0 ok.
+//  The second-factor counter key of what an identified-only execution
+//  (recovery) was given, whether it names an account or not: "u:" and the
+//  hex of an HMAC of it, case folded, under the flow key. Made from the
+//  typed text only, so that its count and its lock are the same for a known
+//  and an unknown identifier and tell nothing about the account; the table
+//  never holds what was typed. 0 ok.
 static int
-s_unknown_key (const engine_ctx_t *ctx, const char *identifier, char out[LOCKOUT_KEY_MAX + 1])
+s_identifier_key (const engine_ctx_t *ctx, const char *identifier, char out[LOCKOUT_KEY_MAX + 1])
 {
     char folded[IDENTIFIER_MAX + 1];
     size_t n = strnlen (identifier, IDENTIFIER_MAX + 1);
@@ -524,19 +534,43 @@ s_unknown_key (const engine_ctx_t *ctx, const char *identifier, char out[LOCKOUT
     return 0;
 }
 
+//  An execution that named its user without proving anything yet (a
+//  recovery after identify): no authentication method in its amr.
+static int
+s_identified_only (const engine_ctx_t *ctx)
+{
+    return engine_get (ctx, "identifier") &&
+           json_array_size (json_object_get (ctx->exec->context, "amr")) == 0;
+}
+
 int
 nodes_email_code_prepare (engine_ctx_t *ctx)
 {
-    //  The account's counter; for a recovery of an identifier that names no
-    //  (enabled) account, the counter of that identifier; else the address
-    //  only.
     const char *sub = engine_get (ctx, "sub");
+    //  A recovery: the counter of what was typed, known or not, is the one
+    //  whose lock the page shows; a known account's own counter ("r:" and
+    //  its sub, apart from the login's second factor, so that guessing
+    //  recovery codes never locks the account's TOTP) caps the guesses of
+    //  all its names together, silently (engine.h, code_account).
+    if (s_identified_only (ctx)) {
+        char key[LOCKOUT_KEY_MAX + 1];
+        if (s_identifier_key (ctx, engine_get (ctx, "identifier"), key) != 0)
+            return s_code_count (ctx, NULL, NULL);
+        if (s_code_count (ctx, key, NULL) != 0)
+            return -1;
+        if (!sub)
+            return 0;
+        char account[LOCKOUT_KEY_MAX + 1];
+        snprintf (account, sizeof account, "r:%s", sub);
+        db_status_t st = lockout_code_before (ctx->db, account, sub, NULL, &ctx->code_account);
+        if (st != DB_OK)
+            return flow_fail_db (ctx->req, st);
+        ctx->code_account_done = 1;
+        return 0;
+    }
+    //  After a password (a login's email code): the account's counter.
     if (sub)
         return s_code_count (ctx, sub, sub);
-    const char *typed = engine_get (ctx, "identifier");
-    char key[LOCKOUT_KEY_MAX + 1];
-    if (typed && s_unknown_key (ctx, typed, key) == 0)
-        return s_code_count (ctx, key, NULL);
     return s_code_count (ctx, NULL, NULL);
 }
 
@@ -620,7 +654,7 @@ nodes_email_code_submit (engine_ctx_t *ctx)
         return engine_fail_internal (ctx);
     if (gate == CODE_LOCKED)
         return engine_fail_because (ctx, "code_locked");
-    if (gate == CODE_THROTTLED)
+    if (gate == CODE_THROTTLED || gate == CODE_SILENT)
         match = 0;
     if (!match) {
         log_info ("flow: email code refused (attempt %ld of %d)", ctx->exec->node_attempts,
@@ -634,6 +668,8 @@ nodes_email_code_submit (engine_ctx_t *ctx)
         return s_email_step (ctx, gate == CODE_THROTTLED ? "throttled" : "invalid_code");
     }
     db_status_t st = lockout_code_success (ctx->db, &ctx->code);
+    if (st == DB_OK && ctx->code_account_done)
+        st = lockout_code_success (ctx->db, &ctx->code_account);
     if (st != DB_OK)
         return engine_fail_db (ctx, st);
     json_object_del (ctx->exec->context, "code_mac");

@@ -4,6 +4,7 @@
  *  leave flow-svc. */
 #include "users.h"
 
+#include "audit.h"
 #include "flow_args.h"
 #include "flow_ops.h"
 #include "flow_store.h"
@@ -518,8 +519,13 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
     json_decref (body);
     if (rc) {
         json_decref (res);
-        log_error ("user disabled, but token.subject_revoke failed: %s",
-                   body && left > 0 ? error.code : "no time left");
+        const char *why = body && left > 0 ? error.code : "deadline_exceeded";
+        log_error ("user disabled, but token.subject_revoke failed: %s", why);
+        //  Left where an operator looks (flow.audit_list), not only in a log.
+        json_t *detail = json_pack ("{s:s}", "error", why);
+        if (audit_write (flow_db (req), "token_revoke_failed", sub, NULL, detail) != DB_OK)
+            log_error ("the token_revoke_failed audit event was not written");
+        json_decref (detail);
         bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE,
                       "the user is disabled, but their tokens could not be revoked yet: disable them again");
         return -1;

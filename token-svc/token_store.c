@@ -180,15 +180,20 @@ static const db_stmt_t s_stmts[] = {
     {"token_refresh_rotate",
      "WITH fam AS (UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint"
      " AND revoked_at IS NULL AND created_at > now() - make_interval(secs => $2::double precision)"
-     " AND last_used_at > now() - make_interval(secs => $3::double precision) RETURNING id),"
-     " tok AS (UPDATE token.refresh_tokens SET consumed_at = now(), successor_hash = $5::bytea"
-     " WHERE token_hash = $4::bytea AND consumed_at IS NULL AND family_id IN (SELECT id FROM fam)"
-     " RETURNING family_id),"
-     " successor AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $5::bytea, family_id"
-     " FROM tok),"
-     " issued AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
-     " SELECT $6::text, family_id, to_timestamp($7::bigint) FROM tok)"
-     " SELECT EXISTS (SELECT 1 FROM fam), EXISTS (SELECT 1 FROM tok)",
+     " AND last_used_at > now() - make_interval(secs => $3::double precision)"
+     " AND NOT " SUBJECT_REVOKED (
+         "refresh_families") " RETURNING id),"
+                             " tok AS (UPDATE token.refresh_tokens SET consumed_at = now(), successor_hash = "
+                             "$5::bytea"
+                             " WHERE token_hash = $4::bytea AND consumed_at IS NULL AND family_id IN (SELECT "
+                             "id FROM fam)"
+                             " RETURNING family_id),"
+                             " successor AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT "
+                             "$5::bytea, family_id"
+                             " FROM tok),"
+                             " issued AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+                             " SELECT $6::text, family_id, to_timestamp($7::bigint) FROM tok)"
+                             " SELECT EXISTS (SELECT 1 FROM fam), EXISTS (SELECT 1 FROM tok)",
      7},
     //  The grace period: a consumed token counts one more use, within the
     //  client's window and allowance, while its successor is unused.
@@ -224,15 +229,24 @@ static const db_stmt_t s_stmts[] = {
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'client_removed'"
      " WHERE client_id = $1::text AND revoked_at IS NULL",
      1},
-    //  token.subject_revoke: the marker first (what authenticated before it
-    //  is refused from now on: SUBJECT_REVOKED), then the families (their
-    //  row locks order this after a rotation in flight, whose new jti the
-    //  next statement, with a fresh snapshot, then sees), then every access
-    //  token the families and the subject's code exchanges issued.
+    //  token.subject_revoke, in this order, each statement with a snapshot
+    //  of its own (READ COMMITTED): the marker (what authenticated before it
+    //  is refused from now on: SUBJECT_REVOKED); the subject's unused codes,
+    //  burnt (an exchange in flight holds its code's row lock: this waits
+    //  for it, so the family it started exists before the next statement,
+    //  and an exchange that comes later finds its code consumed and gets
+    //  invalid_grant, logged as a replay); the families (their row locks
+    //  order this after a rotation in flight, whose new jti the next
+    //  statement sees); then every unexpired access token the families and
+    //  the subject's code exchanges issued.
     {"token_subject_mark",
      "INSERT INTO token.subject_revocations (sub, revoked_at, reason) VALUES ($1::text, now(), $2::text)"
      " ON CONFLICT (sub) DO UPDATE SET revoked_at = now(), reason = $2::text",
      2},
+    {"token_subject_burn_codes",
+     "UPDATE token.codes SET consumed_at = now() WHERE sub = $1::text AND consumed_at IS NULL"
+     " AND expires_at > now()",
+     1},
     {"token_subject_lock_families",
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
      " WHERE sub = $1::text AND revoked_at IS NULL",
@@ -280,10 +294,14 @@ static const db_stmt_t s_stmts[] = {
      " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
      1},
     {"token_purge_families",
-     "DELETE FROM token.refresh_families WHERE id IN (SELECT id FROM token.refresh_families"
-     " WHERE revoked_at < now() - interval '1 hour'"
+     "DELETE FROM token.refresh_families WHERE id IN (SELECT id FROM token.refresh_families f"
+     " WHERE (revoked_at < now() - interval '1 hour'"
      " OR created_at < now() - make_interval(secs => $2::double precision) - interval '1 hour'"
-     " OR last_used_at < now() - make_interval(secs => $3::double precision) - interval '1 hour'"
+     " OR last_used_at < now() - make_interval(secs => $3::double precision) - interval '1 hour')"
+     //  ... and only once the access tokens it issued have expired: until
+     //  then revoking the family (or its user) must still find their jtis.
+     " AND NOT EXISTS (SELECT 1 FROM token.family_jtis j WHERE j.family_id = f.id"
+     " AND j.expires_at > now() - interval '5 minutes')"
      " LIMIT $1::integer)",
      3},
     //  A subject's marker outlives every code and family it can refuse:
@@ -1103,6 +1121,8 @@ token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *
     db_status_t st = db_begin (db);
     if (st == DB_OK)
         st = s_exec (db, "token_subject_mark", 2, params, NULL);
+    if (st == DB_OK)
+        st = s_exec (db, "token_subject_burn_codes", 1, params, NULL);
     if (st == DB_OK)
         st = s_exec_count (db, "token_subject_lock_families", 2, params, families);
     if (st == DB_OK)

@@ -10,7 +10,11 @@
 -- A recovery for an address or username that names no (enabled) account
 -- counts too, under key 'u:' || HMAC of what was typed, with sub NULL, so
 -- that an unknown identifier locks exactly like a known account and the lock
--- tells nothing about whether it exists. A password success leaves the row
+-- tells nothing about whether it exists. In a recovery (the user only named,
+-- nothing proven) the page shows the lock of what was typed, known or not,
+-- under that 'u:' key; the account's own recovery counter, key 'r:' || sub,
+-- caps the guesses of all its names together without the page telling, and
+-- never locks the login's second factor (key = sub). A password success leaves the row
 -- alone. Each attempt is judged by the row it found (as in
 -- flow.lockout_accounts): refused while locked or once code_lockout_threshold
 -- attempts were counted; the failure that reached the threshold sets
@@ -23,7 +27,7 @@ CREATE TABLE flow.lockout_codes (
     failures     integer     NOT NULL CHECK (failures >= 0),
     locked_until timestamptz,
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    CHECK (sub IS NULL OR key = sub)
+    CHECK (sub IS NULL OR key = sub OR key = 'r:' || sub)
 );
 CREATE INDEX lockout_codes_sub ON flow.lockout_codes (sub);
 -- The sweep of rows of unknown identifiers left idle.

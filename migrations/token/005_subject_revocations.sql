@@ -16,3 +16,7 @@ CREATE TABLE subject_revocations (
     reason     text NOT NULL
 );
 CREATE INDEX subject_revocations_at ON subject_revocations (revoked_at);
+
+-- token.subject_revoke finds a subject's codes (to burn the unused ones and
+-- revoke what the used ones issued) without reading the whole table.
+CREATE INDEX codes_sub ON codes (sub);

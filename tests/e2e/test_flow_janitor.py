@@ -72,16 +72,20 @@ def test_execution_whose_time_ran_out_is_marked_expired_and_its_expired_tokens_d
 
 
 def test_finished_execution_past_retention_is_deleted_with_its_tokens(stack, janitor):
-    old, recent, running = (execution_id(stack, start(stack)) for _ in range(3))
+    old, recent, running, unclaimed = (execution_id(stack, start(stack)) for _ in range(4))
     token = token_for(stack, old)
+    psql(stack, "UPDATE flow.executions SET status = 'succeeded', updated_at = now() - interval '2 hours',"
+                f" expires_at = now() - interval '1 hour' WHERE id = {old}")
+    # Finished long ago but not expired: a login finished through a link whose
+    # browser may still collect its session. Kept.
     psql(stack, "UPDATE flow.executions SET status = 'succeeded', updated_at = now() - interval '2 hours'"
-                f" WHERE id = {old}")
+                f" WHERE id = {unclaimed}")
     psql(stack, f"UPDATE flow.executions SET status = 'failed', updated_at = now() WHERE id = {recent}")
     # A live execution is never deleted, however long ago it last moved.
     psql(stack, f"UPDATE flow.executions SET updated_at = now() - interval '2 hours' WHERE id = {running}")
     assert gone(stack, "executions", f"id = {old}")
     assert count(stack, "action_tokens", token) == 0
-    assert count(stack, "executions", f"id IN ({recent}, {running})") == 2
+    assert count(stack, "executions", f"id IN ({recent}, {running}, {unclaimed})") == 3
 
 
 def test_ended_sessions_past_retention_are_deleted_and_live_ones_kept(stack, janitor):

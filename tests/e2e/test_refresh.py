@@ -299,6 +299,14 @@ def test_janitor_removes_expired_rows(stack, rc_client):
                       f" WHERE token_hash = sha256('{out['refresh_token']}'::bytea)")
     jti = unique("jti")
     psql(stack, f"UPDATE token.refresh_families SET revoked_at = now() - interval '2 hours' WHERE id = {fam}")
+    # A dead family whose access token still lives is kept (revoking its user
+    # must still find the jti) ...
+    live, _ = family(stack, rc_client)
+    live_fam = psql(stack, "SELECT family_id FROM token.refresh_tokens"
+                           f" WHERE token_hash = sha256('{live['refresh_token']}'::bytea)")
+    psql(stack, f"UPDATE token.refresh_families SET revoked_at = now() - interval '2 hours' WHERE id = {live_fam}")
+    # ... and goes once its access tokens have expired.
+    psql(stack, f"UPDATE token.family_jtis SET expires_at = now() - interval '1 hour' WHERE family_id = {fam}")
     psql(stack, "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
                 f" VALUES ('{jti}', now() - interval '1 hour', 'test')")
     replica = stack.start("token-svc", {"OSTIARY_JANITOR_INTERVAL": "1", "OSTIARY_JANITOR_BATCH": "2"})
@@ -306,6 +314,7 @@ def test_janitor_removes_expired_rows(stack, rc_client):
         assert oidc.wait_until(lambda: psql(stack, "SELECT count(*) FROM token.refresh_families"
                                                    f" WHERE id = {fam}") == "0", 15)
         assert psql(stack, f"SELECT count(*) FROM token.refresh_tokens WHERE family_id = {fam}") == "0"
+        assert psql(stack, f"SELECT count(*) FROM token.refresh_families WHERE id = {live_fam}") == "1"
         assert oidc.wait_until(lambda: psql(stack, "SELECT count(*) FROM token.revoked_jtis"
                                                    f" WHERE jti = '{jti}'") == "0", 15)
     finally:

@@ -275,3 +275,65 @@ def test_code_emails_above_the_cap_are_not_sent_and_the_page_is_the_same(stack, 
     events = audit(stack, kind="code_mail_capped", sub=sub)
     assert len(events) == 1, events
     assert events[0]["detail"]["cap"] == 2
+
+
+def recover_with(stack, name, wrong_codes):
+    b = FlowBrowser(stack)
+    try:
+        return wrong_email_code(b, identify(b, name), wrong_codes)
+    finally:
+        b.close()
+
+
+def test_another_name_of_a_locked_identifier_tells_nothing_about_the_account(stack, codes):
+    """A review finding: the lock shown in a recovery is that of what was
+    typed. Locking a username, then trying its account's address, answers
+    the same for an account that exists and for one that does not."""
+    codes.set("code_lockout_threshold", 3)
+    known, _ = make_user(stack)  # address f"{known}@example.org"
+    ghost = f"ghost{secrets.token_hex(4)}"
+    seen = {}
+    for name in (known, ghost):
+        recover_with(stack, name, 2)
+        assert alert(recover_with(stack, name, 1)) == LOCKED
+        seen[name] = alert(recover_with(stack, f"{name}@example.org", 1))
+    assert seen[known] == seen[ghost] == WRONG_CODE
+
+
+def test_the_names_of_one_account_share_a_silent_cap_on_recovery_codes(stack, codes):
+    """Each name has its own visible count; the account's own counter adds
+    them up and, once at the threshold, refuses even the mailed code as a
+    plain wrong code (audited, never shown)."""
+    codes.set("code_lockout_threshold", 3)
+    known, sub = make_user(stack)
+    address = f"{known}@example.org"
+    recover_with(stack, known, 2)
+    assert alert(recover_with(stack, address, 1)) == WRONG_CODE
+    assert sf_failures(stack, "r:" + sub) == 3
+    events = audit(stack, kind="second_factor_lockout", sub=sub)
+    assert len(events) == 1 and events[0]["detail"]["known_account"] is True
+    b = FlowBrowser(stack)
+    try:
+        r = identify(b, address.upper())
+        msg = wait_message(stack, address, count=3)
+        name = [n for n, a in inputs(r).items() if a.get("type") != "hidden"][0]
+        r = b.fill(r, **{name: code_in(msg)})
+        assert r.status_code == 200 and alert(r) == WRONG_CODE, r.text[:500]
+    finally:
+        b.close()
+    # `ostiaryctl users unlock` clears the recovery counter too.
+    assert stack.ctl("users", "unlock", known).returncode == 0
+    assert sf_failures(stack, "r:" + sub) == 0
+
+
+def test_guessing_recovery_codes_never_locks_the_login_second_factor(stack, browser, client, codes):
+    """A review finding: anyone who knows a username could lock its TOTP with
+    wrong recovery codes. Recovery counts apart from the login's factor."""
+    codes.set("code_lockout_threshold", 3)
+    username, sub, secret, _ = enrolled_user(stack, client)
+    recover_with(stack, username, 2)
+    assert alert(recover_with(stack, username, 1)) == LOCKED
+    assert sf_failures(stack, sub) == 0
+    r = code_page(browser, client, username)
+    r = send(browser, r, totp(secret, at=time.time() + 30))
+    assert r.status_code == 303 and r.headers["Location"].startswith(client[2]), r.text[:500]

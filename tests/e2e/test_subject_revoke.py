@@ -134,6 +134,9 @@ def test_disable_while_token_svc_is_down_says_so_and_can_be_repeated(stack, rc_c
     finally:
         stack.ensure("token")
         stack.wait_ready()
+    # Not only in a log: an audit event an operator can list.
+    events = ok(stack, "flow.audit_list", {"kind": "token_revoke_failed", "sub": u["sub"]})["events"]
+    assert len(events) == 1 and events[0]["detail"]["error"], events
     assert disable(stack, u["username"])["families"] == 1
     rc, err = refresh(stack, rc_client, out["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"
@@ -167,3 +170,60 @@ def test_ostiaryctl_users_disable_says_what_it_revoked(stack, rc_client):
     assert not active(stack, rc_client, out["access_token"])
     cp = stack.ctl("users", "disable", u["username"], "--enable")
     assert cp.returncode == 0 and cp.stdout.strip() == f"{u['username']} enabled"
+
+
+def test_login_finished_after_the_user_was_disabled_gets_no_session(stack, browser):
+    """A review finding: a login past its password when the user is disabled
+    must not finish at its next step (here TOTP) with a session and a code."""
+    from flowweb import h1, totp
+    from oidc import make_client, make_user, psql_flow
+    from test_totp_login import authorize, code_field, enroll
+    cid, csecret, redirect_uri = make_client(
+        stack, grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "email", "offline_access"], always_refresh=True)
+    client = (cid, csecret, redirect_uri)
+    username, sub = make_user(stack)
+    secret, _ = enroll(stack, browser, client, username)
+    _, r = authorize(browser, client, prompt="login", scope="openid")
+    r = browser.login(r, username)
+    assert h1(r) == "Two-step verification", r.text[:300]
+    disable(stack, username)
+    time.sleep(1.1)  # past the second of the revocation: only the disable may refuse it
+    r = browser.fill(r, **{code_field(r): totp(secret, at=time.time() + 30)})
+    assert r.status_code == 200 and "code=" not in r.headers.get("Location", ""), r.text[:300]
+    assert h1(r) == "This did not work"
+    assert psql_flow(stack, "SELECT count(*) FROM flow.sessions"
+                            f" WHERE sub = '{sub}' AND revoked_at IS NULL") == "0"
+
+
+def test_code_exchange_racing_the_revocation_leaves_no_active_access_token(stack, rc_client):
+    """A review finding: an exchange that read its code before the revocation
+    and redeems it after must not hand out a live access token. The
+    revocation burns the subject's unused codes: the exchange is refused."""
+    import os
+    import signal
+    import threading
+    u = user(stack)
+    params = auth_params(rc_client, scope="openid profile offline_access", prompt="consent")
+    q = request_of(stack, params)
+    sess = {"sub": u["sub"], "sid": unique("sid"), "auth_time": int(time.time()) - 5, "amr": ["pwd"]}
+    code = issue(stack, q["request_id"], sess, consent={"granted": True, "remember": False})["params"]["code"]
+    result = {}
+    keys = stack.instances("keys")
+    for k in keys:
+        os.kill(k.pid, signal.SIGSTOP)  # the exchange waits for its signature
+    try:
+        th = threading.Thread(target=lambda: result.update(x=exchange(stack, rc_client, token_form(code, params))))
+        th.start()
+        time.sleep(0.6)
+        disable(stack, u["username"])
+    finally:
+        for k in keys:
+            os.kill(k.pid, signal.SIGCONT)
+    th.join()
+    rc, out = result["x"]
+    if rc == 0:  # the exchange won the race: what it issued is revoked
+        assert not active(stack, rc_client, out["access_token"])
+        assert refresh(stack, rc_client, out["refresh_token"])[0] == 1
+    else:
+        assert out["error"] == "invalid_grant"
