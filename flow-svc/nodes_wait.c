@@ -5,6 +5,7 @@
 #include "engine.h"
 
 #include "action.h"
+#include "lockout.h"
 #include "log.h"
 #include "outbox.h"
 #include "secure.h"
@@ -46,6 +47,20 @@ nodes_magic_link_enter (engine_ctx_t *ctx)
     char hint[300];
     engine_address_hint (ctx, to, hint, sizeof hint);
     int rc = engine_set (ctx, "email_hint", json_string (hint));
+    //  Sign-in links count in the same per-account cap as code emails
+    //  (lockout.h): above it nothing is minted or queued, and the page is
+    //  the same, so a login flow that mails links cannot flood an inbox.
+    const char *sub = engine_get (ctx, "sub");
+    if (rc == 0 && to && sub) {
+        bool allowed = false;
+        st = lockout_code_mail (ctx->db, sub, ctx->client_ip, &allowed);
+        if (st != DB_OK) {
+            json_decref (user);
+            return engine_fail_db (ctx, st);
+        }
+        if (!allowed)
+            to = NULL;
+    }
     if (rc == 0 && to) {
         //  The token travels only in the email (sealed in the outbox); the
         //  link's GET shows a confirm page and only its POST consumes it.

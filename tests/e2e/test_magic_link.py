@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from lockout_util import settings  # noqa: F401
 from flowweb import CustomLoginFlow, FlowBrowser, expire_action_token, h1, inputs, link_in, password_login, \
     text_of, wait_message
 from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce, response_params
@@ -147,3 +148,33 @@ def test_magic_link_login_signs_in_the_browser_that_asked(stack, client, magic_l
     finally:
         browser.close()
         other.close()
+
+
+def test_sign_in_links_above_the_mail_cap_are_not_sent_and_the_page_is_the_same(stack, client, magic_login,
+                                                                                  settings):
+    """Sign-in links count in the per-account cap of code emails
+    (code_mail_cap per code_mail_window_seconds): an unauthenticated login flow
+    that mails links cannot flood an inbox, and the page does not tell."""
+    import re
+    import time
+    from flowweb import messages_to
+    from lockout_util import audit
+    settings.set("code_mail_cap", 2)
+    username, sub = make_user(stack)
+    address = f"{username}@example.org"
+    pages = []
+    for _ in range(3):
+        b = FlowBrowser(stack)
+        try:
+            _, challenge = pkce()
+            page = b.login_page(b.authorize(auth_params(client[0], client[2], code_challenge=challenge)))
+            r = b.fill(page, identifier=username)
+            assert r.status_code == 200 and h1(r) == "Check your email"
+            pages.append(re.sub(r'name="(csrf|node)" value="[^"]*"', "", r.text))
+        finally:
+            b.close()
+    assert pages[2] == pages[0]
+    wait_message(stack, address, count=2)
+    time.sleep(0.5)
+    assert len(messages_to(stack, address)) == 2
+    assert len(audit(stack, kind="code_mail_capped", sub=sub)) == 1
