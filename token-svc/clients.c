@@ -316,7 +316,17 @@ s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
     if (got == TU_OK)
         memcpy (c->client_id, s, strlen (s) + 1);
     else {
-        char *id = secure_token (CLIENT_ID_BYTES);
+        //  base64url of 128 random bits, drawn again while it starts with
+        //  '-' or '_' (one in 32): an id starting with '-' reads as an option
+        //  on command lines (`ostiaryctl clients show -XH...` failed).
+        char *id = NULL;
+        for (int tries = 0; tries < 64 && !id; tries++) {
+            id = secure_token (CLIENT_ID_BYTES);
+            if (!id)
+                return s_desc_internal;
+            if (id[0] == '-' || id[0] == '_')
+                secure_free_str (&id);
+        }
         if (!id)
             return s_desc_internal;
         snprintf (c->client_id, sizeof c->client_id, "%s", id);
