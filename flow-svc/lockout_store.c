@@ -306,17 +306,16 @@ s_limits (long threshold, long seconds, char thr[24], char sec[24])
     snprintf (sec, 24, "%ld", seconds);
 }
 
-db_status_t
-lockout_store_account_fail (db_t *db, const char *sub, long threshold, long seconds, long *failures,
-                            bool *refused)
+//  A counter's failure statement (account or second factor): the count it
+//  reached and whether the attempt is refused. DB_NOT_FOUND: no row (an
+//  account that no longer exists).
+static db_status_t
+s_fail (db_t *db, s_stmt_id_t id, const char *const *params, long *failures, bool *refused)
 {
     *failures = 0;
     *refused = true;
-    char thr[24], sec[24];
-    s_limits (threshold, seconds, thr, sec);
-    const char *params[] = {sub, thr, sec};
     PGresult *res = NULL;
-    db_status_t st = s_exec (db, S_ACCOUNT_FAIL, params, &res);
+    db_status_t st = s_exec (db, id, params, &res);
     if (st == DB_OK && PQntuples (res) == 0)
         st = DB_NOT_FOUND;
     else if (st == DB_OK) {
@@ -327,23 +326,40 @@ lockout_store_account_fail (db_t *db, const char *sub, long threshold, long seco
     return st;
 }
 
-db_status_t
-lockout_store_account_lock (db_t *db, const char *sub, long threshold, long seconds, const char *client_ip,
-                            long *failures, bool *locked)
+//  A counter's guarded lock statement: *locked when this call set the lock.
+static db_status_t
+s_lock (db_t *db, s_stmt_id_t id, const char *const *params, long *failures, bool *locked)
 {
     *failures = 0;
     *locked = false;
-    char thr[24], sec[24];
-    s_limits (threshold, seconds, thr, sec);
-    const char *params[] = {sub, thr, sec, client_ip};
     PGresult *res = NULL;
-    db_status_t st = s_exec (db, S_ACCOUNT_LOCK, params, &res);
+    db_status_t st = s_exec (db, id, params, &res);
     if (st == DB_OK && PQntuples (res) == 1) {
         *failures = s_long (res, 0, 0);
         *locked = true;
     }
     PQclear (res);
     return st;
+}
+
+db_status_t
+lockout_store_account_fail (db_t *db, const char *sub, long threshold, long seconds, long *failures,
+                            bool *refused)
+{
+    char thr[24], sec[24];
+    s_limits (threshold, seconds, thr, sec);
+    const char *params[] = {sub, thr, sec};
+    return s_fail (db, S_ACCOUNT_FAIL, params, failures, refused);
+}
+
+db_status_t
+lockout_store_account_lock (db_t *db, const char *sub, long threshold, long seconds, const char *client_ip,
+                            long *failures, bool *locked)
+{
+    char thr[24], sec[24];
+    s_limits (threshold, seconds, thr, sec);
+    const char *params[] = {sub, thr, sec, client_ip};
+    return s_lock (db, S_ACCOUNT_LOCK, params, failures, locked);
 }
 
 db_status_t
@@ -421,40 +437,20 @@ db_status_t
 lockout_store_code_fail (db_t *db, const char *key, const char *sub, long threshold, long seconds,
                          long *failures, bool *refused)
 {
-    *failures = 0;
-    *refused = true;
     char thr[24], sec[24];
     s_limits (threshold, seconds, thr, sec);
     const char *params[] = {key, thr, sec, sub};
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, S_CODE_FAIL, params, &res);
-    if (st == DB_OK && PQntuples (res) == 0)
-        st = DB_NOT_FOUND;
-    else if (st == DB_OK) {
-        *failures = s_long (res, 0, 0);
-        *refused = s_bool (res, 0, 1);
-    }
-    PQclear (res);
-    return st;
+    return s_fail (db, S_CODE_FAIL, params, failures, refused);
 }
 
 db_status_t
 lockout_store_code_lock (db_t *db, const char *key, long threshold, long seconds, const char *client_ip,
                          long *failures, bool *locked)
 {
-    *failures = 0;
-    *locked = false;
     char thr[24], sec[24];
     s_limits (threshold, seconds, thr, sec);
     const char *params[] = {key, thr, sec, client_ip};
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, S_CODE_LOCK, params, &res);
-    if (st == DB_OK && PQntuples (res) == 1) {
-        *failures = s_long (res, 0, 0);
-        *locked = true;
-    }
-    PQclear (res);
-    return st;
+    return s_lock (db, S_CODE_LOCK, params, failures, locked);
 }
 
 db_status_t

@@ -222,8 +222,6 @@ def test_code_exchange_racing_the_revocation_leaves_no_active_access_token(stack
             os.kill(k.pid, signal.SIGCONT)
     th.join()
     rc, out = result["x"]
-    if rc == 0:  # the exchange won the race: what it issued is revoked
-        assert not active(stack, rc_client, out["access_token"])
-        assert refresh(stack, rc_client, out["refresh_token"])[0] == 1
-    else:
-        assert out["error"] == "invalid_grant"
+    # The exchange cannot redeem before keys-svc answers, which is after the
+    # revocation burnt the code: refused, whatever it had read before.
+    assert rc == 1 and out["error"] == "invalid_grant", out
