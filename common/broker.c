@@ -418,6 +418,23 @@ s_stats (broker_t *self)
     json_decref (stats);
 }
 
+//  Answers what the owner sent on the actor pipe, without waiting. 1 when
+//  told to stop ($TERM, or the pipe is gone).
+static int
+s_pipe_commands (broker_t *self)
+{
+    while (zsock_events (self->pipe) & ZMQ_POLLIN) {
+        char *command = zstr_recv (self->pipe);
+        int stop = !command || streq (command, "$TERM");
+        if (command && streq (command, "STATS"))
+            s_stats (self);
+        zstr_free (&command);
+        if (stop)
+            return 1;
+    }
+    return 0;
+}
+
 typedef struct {
     broker_cfg_t cfg;
     zsock_t *router;
@@ -439,36 +456,35 @@ s_broker_actor (zsock_t *pipe, void *args)
     self.next_heartbeat = bus_now_ms () + self.cfg.heartbeat_ms;
     zsock_signal (pipe, 0);
 
-    zpoller_t *poller = zpoller_new (pipe, self.router, NULL);
+    //  Issue 7: the broker waits in a receive on the ROUTER itself, not in
+    //  zmq_poll: a message already queued is taken without a system call,
+    //  and an idle broker sleeps in one poll of the socket's mailbox, where
+    //  a zmq_poll round over the ROUTER and the pipe cost five or more. The
+    //  pipe (STATS, $TERM) is read at every tick, within ~100 ms.
     int64_t next_tick = bus_now_ms () + 100;
-    while (true) {
+    bool stop = false;
+    while (!stop) {
         int64_t now = bus_now_ms ();
         int timeout = next_tick > now ? (int)(next_tick - now) : 0;
-        void *which = zpoller_wait (poller, timeout);
-        if (which == pipe) {
-            char *command = zstr_recv (pipe);
-            int stop = !command || streq (command, "$TERM");
-            if (command && streq (command, "STATS"))
-                s_stats (&self);
-            zstr_free (&command);
-            if (stop)
-                break;
-        } else if (which == self.router) {
-            zframe_t *identity = NULL;
-            bus_msg_t *msg = bus_msg_recv (self.router, &identity, self.cfg.max_msg);
+        zframe_t *identity = NULL;
+        int arrived = 0;
+        bus_msg_t *msg = bus_msg_recv_wait (self.router, &identity, self.cfg.max_msg, timeout, &arrived);
+        if (arrived == -2)
+            break;
+        if (arrived > 0) {
             if (!msg)
                 self.malformed++;
             else if (bus_msg_type (msg) == BUS_REQUEST)
                 s_client_request (&self, identity, msg);
             else
                 s_worker_message (&self, identity, msg);
-            bus_msg_destroy (&msg);
-            zframe_destroy (&identity);
-        } else if (zpoller_terminated (poller))
-            break;
+        }
+        bus_msg_destroy (&msg);
+        zframe_destroy (&identity);
         now = bus_now_ms ();
         if (now >= next_tick) {
             s_tick (&self);
+            stop = s_pipe_commands (&self);
             //  Ten checks a heartbeat keeps deadlines answered within ~100 ms.
             next_tick = now + (self.cfg.heartbeat_ms < 1000 ? self.cfg.heartbeat_ms / 10 + 1 : 100);
         }
@@ -481,7 +497,6 @@ s_broker_actor (zsock_t *pipe, void *args)
             s_worker_delete (&self, worker, 1);
     }
     zlist_destroy (&keys);
-    zpoller_destroy (&poller);
     zhash_destroy (&self.workers);
     zhash_destroy (&self.services);
     zsock_destroy (&self.router);

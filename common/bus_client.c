@@ -13,7 +13,6 @@
 
 struct _bus_client_t {
     zsock_t *sock;
-    zpoller_t *poller;
     size_t max_msg;
     char trace[BUS_MAX_TRACE + 1];
 };
@@ -40,11 +39,6 @@ bus_client_new (const char *endpoint, size_t max_msg)
         bus_client_destroy (&self);
         return NULL;
     }
-    self->poller = zpoller_new (self->sock, NULL);
-    if (!self->poller) {
-        bus_client_destroy (&self);
-        return NULL;
-    }
     return self;
 }
 
@@ -53,7 +47,6 @@ bus_client_destroy (bus_client_t **self_p)
 {
     if (self_p && *self_p) {
         bus_client_t *self = *self_p;
-        zpoller_destroy (&self->poller);
         zsock_destroy (&self->sock);
         free (self);
         *self_p = NULL;
@@ -141,15 +134,17 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
         int64_t left = deadline - bus_now_ms ();
         if (left <= 0)
             break;
-        void *which = zpoller_wait (self->poller, (int) left);
-        if (!which) {
-            if (zpoller_terminated (self->poller)) {
+        //  Issue 7: the wait is the receive itself (one poll of the socket's
+        //  mailbox), not a zmq_poll round before a blocking receive.
+        int arrived = 0;
+        bus_msg_t *reply = bus_msg_recv_wait (self->sock, NULL, self->max_msg, (int) left, &arrived);
+        if (arrived < 0) {
+            if (arrived == -2 || zsys_interrupted) {
                 bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "interrupted");
                 return -1;
             }
             continue;
         }
-        bus_msg_t *reply = bus_msg_recv (self->sock, NULL, self->max_msg);
         if (!reply)
             continue;
         //  A late reply to an earlier call that timed out: drop it.

@@ -7,6 +7,7 @@
 #include "bus_msg.h"
 #include "log.h"
 
+#include <errno.h>
 #include <msgpack.h>
 #include <string.h>
 #include <time.h>
@@ -376,12 +377,24 @@ bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_id)
     return 0;
 }
 
-bus_msg_t *
-bus_msg_recv (zsock_t *sock, zframe_t **routing_id_p, size_t max_body)
+//  Discards what is left of a message whose first parts were read.
+static void
+s_drain_rest (zsock_t *sock, int more)
 {
-    zmsg_t *msg = zmsg_recv (sock);
-    if (!msg)
-        return NULL;
+    while (more) {
+        zframe_t *part = zframe_recv (sock);
+        if (!part)
+            return;
+        more = zframe_more (part);
+        zframe_destroy (&part);
+    }
+}
+
+//  Takes the routing id off a received message (routing_id_p set) and
+//  decodes the rest; msg is consumed.
+static bus_msg_t *
+s_unwrap (zmsg_t *msg, zframe_t **routing_id_p, size_t max_body)
+{
     if (routing_id_p) {
         *routing_id_p = zmsg_pop (msg);
         if (!*routing_id_p) {
@@ -393,6 +406,67 @@ bus_msg_recv (zsock_t *sock, zframe_t **routing_id_p, size_t max_body)
     if (!self && routing_id_p)
         zframe_destroy (routing_id_p);
     return self;
+}
+
+bus_msg_t *
+bus_msg_recv (zsock_t *sock, zframe_t **routing_id_p, size_t max_body)
+{
+    zmsg_t *msg = zmsg_recv (sock);
+    if (!msg)
+        return NULL;
+    return s_unwrap (msg, routing_id_p, max_body);
+}
+
+bus_msg_t *
+bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms, int *arrived)
+{
+    if (routing_id_p)
+        *routing_id_p = NULL;
+    zsock_set_rcvtimeo (sock, timeout_ms > 0 ? timeout_ms : 0);
+    //  The first part decides: none means no message (EAGAIN) or an
+    //  interrupt; once it is in, the rest of the message is already queued
+    //  (ZeroMQ delivers whole messages atomically).
+    zmq_msg_t first;
+    zmq_msg_init (&first);
+    if (zmq_msg_recv (&first, zsock_resolve (sock), 0) < 0) {
+        int e = zmq_errno ();
+        zmq_msg_close (&first);
+        *arrived = e == EAGAIN ? 0 : e == EINTR ? -1 : -2;
+        return NULL;
+    }
+    *arrived = 1;
+    //  The first part, then the others, into one message for the decoder. A
+    //  message is never held longer than the envelope and the eight frames:
+    //  more parts than that are read and dropped (bounded memory whatever a
+    //  peer sends).
+    size_t limit = BUS_FRAMES + (routing_id_p ? 1 : 0);
+    zmsg_t *msg = zmsg_new ();
+    zframe_t *frame = msg ? zframe_new (zmq_msg_data (&first), zmq_msg_size (&first)) : NULL;
+    int more = zmq_msg_more (&first);
+    zmq_msg_close (&first);
+    if (!frame || zmsg_append (msg, &frame)) {
+        zframe_destroy (&frame);
+        zmsg_destroy (&msg);
+        s_drain_rest (sock, more);
+        return NULL;
+    }
+    while (more) {
+        zframe_t *part = zframe_recv (sock);
+        if (!part) {
+            zmsg_destroy (&msg);
+            return NULL;
+        }
+        more = zframe_more (part);
+        if (zmsg_size (msg) >= limit || zmsg_append (msg, &part)) {
+            if (zmsg_size (msg) >= limit)
+                log_warn ("bus: dropped malformed message: more than %zu parts", limit);
+            zframe_destroy (&part);
+            zmsg_destroy (&msg);
+            s_drain_rest (sock, more);
+            return NULL;
+        }
+    }
+    return s_unwrap (msg, routing_id_p, max_body);
 }
 
 //  ---------------------------------------------------------------------------

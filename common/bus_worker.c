@@ -223,7 +223,6 @@ s_thread_main (void *arg)
     }
     int hb = self->cfg.heartbeat_ms;
     zsock_t *sock = NULL;
-    zpoller_t *poller = NULL;
     int liveness = 0;
     int64_t next_heartbeat = 0;
     int64_t reconnect_at = 0;
@@ -240,7 +239,6 @@ s_thread_main (void *arg)
                 reconnect_at = bus_now_ms () + hb;
                 continue;
             }
-            poller = zpoller_new (sock, NULL);
             liveness = self->cfg.liveness;
             next_heartbeat = bus_now_ms () + hb;
         }
@@ -249,10 +247,16 @@ s_thread_main (void *arg)
         //  Wake at least every 100 ms to notice a stop request.
         if (timeout > 100)
             timeout = 100;
-        void *which = zpoller_wait (poller, timeout);
+        //  Issue 7: the wait is the receive itself (one poll of the socket's
+        //  mailbox), not a zmq_poll round before a blocking receive.
+        int arrived = 0;
+        bus_msg_t *msg = bus_msg_recv_wait (sock, NULL, self->cfg.max_msg, timeout, &arrived);
         int reconnect = 0;
-        if (which == sock) {
-            bus_msg_t *msg = bus_msg_recv (sock, NULL, self->cfg.max_msg);
+        if (arrived == -2) {
+            log_warn ("bus worker: the socket cannot receive any more (context ending); stopping");
+            break;
+        }
+        if (arrived > 0) {
             liveness = self->cfg.liveness;
             if (msg) {
                 switch (bus_msg_type (msg)) {
@@ -281,14 +285,12 @@ s_thread_main (void *arg)
             next_heartbeat = now + hb;
         }
         if (reconnect) {
-            zpoller_destroy (&poller);
             zsock_destroy (&sock);
             reconnect_at = bus_now_ms () + hb / 2;
         }
     }
     if (sock)
         s_send_control (sock, BUS_DISCONNECT);
-    zpoller_destroy (&poller);
     zsock_destroy (&sock);
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);

@@ -286,6 +286,84 @@ test_recv_drops_malformed_and_keeps_reading (void **state)
 }
 
 static void
+test_recv_wait_times_out_takes_messages_and_bounds_parts (void **state)
+{
+    (void) state;
+    zsock_t *server = zsock_new_router ("inproc://codec-recv-wait");
+    zsock_t *client = zsock_new_dealer (">inproc://codec-recv-wait");
+    assert_non_null (server);
+    assert_non_null (client);
+    zframe_t *id = NULL;
+    int arrived = 7;
+    //  Nothing queued: 0 at once with a zero timeout, 0 after the wait otherwise.
+    assert_null (bus_msg_recv_wait (server, &id, 1024, 0, &arrived));
+    assert_int_equal (arrived, 0);
+    assert_null (id);
+    int64_t t0 = zclock_mono ();
+    assert_null (bus_msg_recv_wait (server, &id, 1024, 50, &arrived));
+    assert_int_equal (arrived, 0);
+    assert_true (zclock_mono () - t0 >= 40);
+    //  A good message: its sender's id and the decoded message.
+    bus_msg_t *good = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (good, "token"), 0);
+    assert_int_equal (bus_msg_set_op (good, "token.health"), 0);
+    assert_int_equal (bus_msg_set_request_id (good, "0123456789abcdef0123456789abcdef"), 0);
+    bus_msg_set_deadline (good, 1800000000123);
+    json_t *empty = json_object ();
+    assert_int_equal (bus_msg_set_body_json (good, empty), 0);
+    json_decref (empty);
+    assert_int_equal (bus_msg_send (&good, client, NULL), 0);
+    bus_msg_t *msg = bus_msg_recv_wait (server, &id, 1024, 1000, &arrived);
+    assert_int_equal (arrived, 1);
+    assert_non_null (msg);
+    assert_non_null (id);
+    assert_int_equal (bus_msg_type (msg), BUS_REQUEST);
+    assert_string_equal (bus_msg_service (msg), "token");
+    assert_string_equal (bus_msg_request_id (msg), "0123456789abcdef0123456789abcdef");
+    bus_msg_destroy (&msg);
+    zframe_destroy (&id);
+    //  Malformed: taken off the socket (arrived 1) and dropped (NULL, no id).
+    zstr_send (client, "garbage");
+    assert_null (bus_msg_recv_wait (server, &id, 1024, 1000, &arrived));
+    assert_int_equal (arrived, 1);
+    assert_null (id);
+    //  Far more parts than a message has: dropped whole, and the next
+    //  message is read intact (the rest of the long one was not left behind).
+    zmsg_t *many = zmsg_new ();
+    for (int i = 0; i < 1000; i++)
+        zmsg_addstr (many, "x");
+    assert_int_equal (zmsg_send (&many, client), 0);
+    good = bus_msg_new (BUS_HEARTBEAT);
+    assert_int_equal (bus_msg_send (&good, client, NULL), 0);
+    assert_null (bus_msg_recv_wait (server, &id, 1024, 1000, &arrived));
+    assert_int_equal (arrived, 1);
+    assert_null (id);
+    msg = bus_msg_recv_wait (server, &id, 1024, 1000, &arrived);
+    assert_int_equal (arrived, 1);
+    assert_non_null (msg);
+    assert_int_equal (bus_msg_type (msg), BUS_HEARTBEAT);
+    bus_msg_destroy (&msg);
+    zframe_destroy (&id);
+    //  A DEALER (no routing id asked for) gets the reply the same way.
+    bus_msg_t *hb = bus_msg_new (BUS_HEARTBEAT);
+    zframe_t *to = NULL;
+    good = bus_msg_new (BUS_HEARTBEAT);
+    assert_int_equal (bus_msg_send (&good, client, NULL), 0);
+    msg = bus_msg_recv_wait (server, &to, 1024, 1000, &arrived);
+    assert_non_null (msg);
+    bus_msg_destroy (&msg);
+    assert_int_equal (bus_msg_send (&hb, server, to), 0);
+    msg = bus_msg_recv_wait (client, NULL, 1024, 1000, &arrived);
+    assert_int_equal (arrived, 1);
+    assert_non_null (msg);
+    assert_int_equal (bus_msg_type (msg), BUS_HEARTBEAT);
+    bus_msg_destroy (&msg);
+    zframe_destroy (&to);
+    zsock_destroy (&client);
+    zsock_destroy (&server);
+}
+
+static void
 test_socket_max_message_size_drops_oversized (void **state)
 {
     (void) state;
@@ -329,6 +407,7 @@ main (void)
         cmocka_unit_test (test_body_rejects_wrong_types),
         cmocka_unit_test (test_body_rejects_nesting_deeper_than_limit),
         cmocka_unit_test (test_recv_drops_malformed_and_keeps_reading),
+        cmocka_unit_test (test_recv_wait_times_out_takes_messages_and_bounds_parts),
         cmocka_unit_test (test_socket_max_message_size_drops_oversized),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
