@@ -3,6 +3,7 @@
 #include "bus_msg.h"
 #include "log.h"
 #include "migrate.h"
+#include "pidcache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,7 @@ s_thread_fini (void *arg, void *thread_state)
 int
 service_main (int argc, char **argv, const service_def_t *def)
 {
+    pidcache_init ();
     char program[64];
     snprintf (program, sizeof program, "%s-svc", def->name);
     int exit_code = 0;

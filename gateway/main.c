@@ -11,6 +11,7 @@
 #include "jwks.h"
 #include "log.h"
 #include "metrics.h"
+#include "pidcache.h"
 #include "routes.h"
 
 #include <czmq.h>
@@ -49,6 +50,7 @@ s_run (zactor_t *broker, metrics_t *metrics)
 int
 main (int argc, char **argv)
 {
+    pidcache_init ();
     int exit_code = 0;
     config_t *cfg = config_load (argc, argv, "gateway", CFG_REQ_GW, &exit_code);
     if (!cfg)
