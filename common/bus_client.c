@@ -11,8 +11,18 @@
 #define READ_RETRIES 2
 #define RETRY_PAUSE_MS 50
 
+//  Services whose READ ops may go straight to a worker process.
+#define DIRECT_MAX 4
+
+typedef struct {
+    char service[BUS_MAX_SERVICE + 1];
+    zsock_t *sock; //  DEALER connected to every direct endpoint of service
+} s_direct_t;
+
 struct _bus_client_t {
     zsock_t *sock;
+    s_direct_t direct[DIRECT_MAX];
+    size_t ndirect;
     size_t max_msg;
     char trace[BUS_MAX_TRACE + 1];
 };
@@ -48,6 +58,8 @@ bus_client_destroy (bus_client_t **self_p)
     if (self_p && *self_p) {
         bus_client_t *self = *self_p;
         zsock_destroy (&self->sock);
+        for (size_t i = 0; i < self->ndirect; i++)
+            zsock_destroy (&self->direct[i].sock);
         free (self);
         *self_p = NULL;
     }
@@ -77,6 +89,85 @@ bus_error_set (bus_error_t *error, ost_err_t err, const char *description)
     snprintf (error->description, sizeof error->description, "%s", description ? description : "");
     error->http_status = def->http_status;
     error->retry_after = def->retry_after;
+}
+
+//  The DEALER of service's direct endpoints, or NULL.
+static zsock_t *
+s_direct_sock (bus_client_t *self, const char *service)
+{
+    for (size_t i = 0; i < self->ndirect; i++)
+        if (strcmp (self->direct[i].service, service) == 0)
+            return self->direct[i].sock;
+    return NULL;
+}
+
+//  1 when some op of proto/ops.def belongs to service.
+static int
+s_service_known (const char *service)
+{
+    for (size_t i = 0; i < proto_op_count (); i++)
+        if (strcmp (proto_op_at (i)->service, service) == 0)
+            return 1;
+    return 0;
+}
+
+//  One "service=endpoint" of a direct spec: checks it and, with self,
+//  connects. 0 ok, -1 malformed or not connectable.
+static int
+s_direct_one (bus_client_t *self, const char *item, size_t len)
+{
+    const char *eq = memchr (item, '=', len);
+    size_t slen = eq ? (size_t)(eq - item) : 0;
+    size_t elen = eq ? len - slen - 1 : 0;
+    char service[BUS_MAX_SERVICE + 1];
+    char endpoint[256];
+    if (!eq || slen == 0 || slen > BUS_MAX_SERVICE || elen == 0 || elen >= sizeof endpoint)
+        return -1;
+    memcpy (service, item, slen);
+    service[slen] = 0;
+    memcpy (endpoint, eq + 1, elen);
+    endpoint[elen] = 0;
+    //  Only a service that has operations can be reached directly.
+    if (!s_service_known (service)
+        || (strncmp (endpoint, "tcp://", 6) != 0 && strncmp (endpoint, "ipc://", 6) != 0
+            && strncmp (endpoint, "inproc://", 9) != 0))
+        return -1;
+    if (!self)
+        return 0;
+    zsock_t *sock = s_direct_sock (self, service);
+    if (!sock) {
+        if (self->ndirect == DIRECT_MAX)
+            return -1;
+        sock = zsock_new (ZMQ_DEALER);
+        if (!sock)
+            return -1;
+        zsock_set_maxmsgsize (sock, (int)self->max_msg);
+        zsock_set_linger (sock, 0);
+        zsock_set_immediate (sock, 1);
+        s_direct_t *d = &self->direct[self->ndirect++];
+        snprintf (d->service, sizeof d->service, "%s", service);
+        d->sock = sock;
+    }
+    if (zsock_connect (sock, "%s", endpoint) < 0) {
+        log_error ("bus client: cannot connect to %s", endpoint);
+        return -1;
+    }
+    return 0;
+}
+
+int
+bus_client_direct (bus_client_t *self, const char *spec)
+{
+    if (!spec || !*spec)
+        return 0;
+    for (const char *p = spec;; p++) {
+        size_t len = strcspn (p, ",");
+        if (len == 0 || s_direct_one (self, p, len))
+            return -1;
+        p += len;
+        if (!*p)
+            return 0;
+    }
 }
 
 //  Reads a reply body: {"ok": result} or {"error": {...}}. 0 result, -1 error.
@@ -111,7 +202,7 @@ s_parse_reply (bus_msg_t *reply, json_t **result, bus_error_t *error)
 //  that id until deadline. Returns 0 result, -1 error.
 static int
 s_exchange (bus_client_t *self, const char *service, const char *op, const char *body, size_t body_len,
-            int64_t deadline, json_t **result, bus_error_t *error)
+            int64_t deadline, int direct, json_t **result, bus_error_t *error)
 {
     char rid[33];
     bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
@@ -123,12 +214,28 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
         return -1;
     }
     bus_msg_set_deadline (msg, deadline);
-    //  With ZMQ_IMMEDIATE a send waits for a connected broker: at most until the deadline.
-    int64_t wait = deadline - bus_now_ms ();
-    zsock_set_sndtimeo (self->sock, wait > 0 ? (int) wait : 0);
-    if (bus_msg_send (&msg, self->sock, NULL)) {
-        bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the bus is not reachable");
-        return -1;
+    //  Issue 7: a READ op of a service with direct endpoints goes there when
+    //  one is connected (ZMQ_IMMEDIATE: the send fails at once otherwise),
+    //  and through the broker when none is.
+    zsock_t *sock = self->sock;
+    zsock_t *via = direct ? s_direct_sock (self, service) : NULL;
+    if (via) {
+        bus_msg_t *copy = bus_msg_dup (msg);
+        zsock_set_sndtimeo (via, 0);
+        if (copy && bus_msg_send (&copy, via, NULL) == 0) {
+            sock = via;
+            bus_msg_destroy (&msg);
+        }
+        bus_msg_destroy (&copy);
+    }
+    if (msg) {
+        //  With ZMQ_IMMEDIATE a send waits for a connected broker: at most until the deadline.
+        int64_t wait = deadline - bus_now_ms ();
+        zsock_set_sndtimeo (self->sock, wait > 0 ? (int) wait : 0);
+        if (bus_msg_send (&msg, self->sock, NULL)) {
+            bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the bus is not reachable");
+            return -1;
+        }
     }
     while (true) {
         int64_t left = deadline - bus_now_ms ();
@@ -137,7 +244,7 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
         //  Issue 7: the wait is the receive itself (one poll of the socket's
         //  mailbox), not a zmq_poll round before a blocking receive.
         int arrived = 0;
-        bus_msg_t *reply = bus_msg_recv_wait (self->sock, NULL, self->max_msg, (int) left, &arrived);
+        bus_msg_t *reply = bus_msg_recv_wait (sock, NULL, self->max_msg, (int) left, &arrived);
         if (arrived < 0) {
             if (arrived == -2 || zsys_interrupted) {
                 bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "interrupted");
@@ -193,7 +300,8 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
     int attempts = def->kind == OP_READ ? 1 + READ_RETRIES : 1;
     rc = -1;
     for (int i = 0; i < attempts; i++) {
-        rc = s_exchange (self, def->service, op, packed, packed_len, deadline, result, error);
+        rc = s_exchange (self, def->service, op, packed, packed_len, deadline, def->kind == OP_READ, result,
+                         error);
         //  Only "nobody could take it" is worth another try, and only for READ ops.
         if (rc == 0 || error->err != OST_ERR_TEMPORARILY_UNAVAILABLE
             || deadline - bus_now_ms () <= RETRY_PAUSE_MS * 2)
@@ -217,7 +325,7 @@ bus_client_service_ready (bus_client_t *self, const char *service, int timeout_m
     json_decref (body);
     json_t *result = NULL;
     bus_error_t error;
-    int rc = s_exchange (self, "mmi.service", "mmi.service", packed, len, bus_now_ms () + timeout_ms, &result,
+    int rc = s_exchange (self, "mmi.service", "mmi.service", packed, len, bus_now_ms () + timeout_ms, 0, &result,
                          &error);
     free (packed);
     if (rc)

@@ -24,6 +24,16 @@ typedef struct {
 bus_client_t *bus_client_new (const char *endpoint, size_t max_msg);
 void bus_client_destroy (bus_client_t **self_p);
 
+//  Issue 7: spec is "service=endpoint[,service=endpoint...]" (a service's
+//  OSTIARY_BUS_DIRECT_BIND; the same service may be named more than once,
+//  its processes then take turns). READ ops of those services are sent
+//  straight to one of their connected endpoints, one hop instead of two
+//  through the broker; while none is connected they go through the broker.
+//  WRITE ops always go through the broker. With self NULL the spec is only
+//  checked. 0 ok (an empty spec too), -1 malformed (an unknown service, an
+//  endpoint that is not tcp://, ipc:// or inproc://, more than 4 services).
+int bus_client_direct (bus_client_t *self, const char *spec);
+
 //  Trace context sent with the next calls (e.g. the HTTP request id); NULL clears.
 void bus_client_set_trace (bus_client_t *self, const char *trace);
 

@@ -24,9 +24,12 @@ typedef struct {
     int started;
 } s_thread_t;
 
+
 struct _bus_worker_t {
     bus_worker_cfg_t cfg;
     s_thread_t *threads;
+    s_thread_t direct;      //  the thread serving direct_endpoint, if any
+    zsock_t *direct_sock;   //  its ROUTER (bound in bus_worker_new)
     atomic_int stop;
     atomic_int failed;
     pthread_mutex_t seen_lock;
@@ -106,6 +109,10 @@ s_connect (bus_worker_t *self)
         return NULL;
     zsock_set_maxmsgsize (sock, (int)self->cfg.max_msg);
     zsock_set_linger (sock, 0);
+    //  A send never blocks the thread for good: a DEALER with no usable
+    //  pipe (an inproc endpoint being released and bound again, say) waits
+    //  at most a heartbeat, then the connection is made again.
+    zsock_set_sndtimeo (sock, self->cfg.heartbeat_ms);
     if (zsock_connect (sock, "%s", self->cfg.endpoint) < 0) {
         zsock_destroy (&sock);
         return NULL;
@@ -128,9 +135,10 @@ s_send_control (zsock_t *sock, bus_type_t type)
     bus_msg_destroy (&msg);
 }
 
-//  Runs one request and sends its reply.
+//  Runs one request and sends its reply (to routing_id on a ROUTER, the
+//  direct endpoint; NULL on the DEALER to the broker).
 static void
-s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
+s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *msg, void *thread_state)
 {
     bus_req_t req = {
         .request_id = bus_msg_request_id (msg),
@@ -151,7 +159,7 @@ s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
         bus_msg_t *reply = bus_msg_new (BUS_REPLY);
         if (!reply || bus_msg_set_request_id (reply, req.request_id) ||
             bus_msg_set_error (reply, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline") ||
-            bus_msg_send (&reply, sock, NULL))
+            bus_msg_send (&reply, sock, routing_id))
             log_warn ("bus worker: could not send a reply");
         bus_msg_destroy (&reply);
         log_set_context (NULL, NULL);
@@ -164,6 +172,10 @@ s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
         def && strcmp (def->service, self->cfg.service) == 0 ? s_route (self, req.op) : NULL;
     if (!route)
         bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
+    else if (routing_id && def->kind != OP_READ)
+        //  The direct endpoint has no duplicate table shared with the
+        //  broker's path and no retry rules of its own: reads only.
+        bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "only read operations are served directly");
     else if (def->kind == OP_WRITE && s_seen_before (self, req.request_id))
         bus_req_fail (&req, OST_ERR_DUPLICATE_REQUEST, "this request id was seen already");
     else {
@@ -199,7 +211,7 @@ s_handle (bus_worker_t *self, zsock_t *sock, bus_msg_t *msg, void *thread_state)
         log_error ("bus worker: reply of %zu bytes exceeds the bus limit", reply_len);
         ok = bus_msg_set_error (reply, OST_ERR_SERVER_ERROR, "the reply is too large") == 0;
     }
-    if (!ok || bus_msg_send (&reply, sock, NULL))
+    if (!ok || bus_msg_send (&reply, sock, routing_id))
         log_error ("bus worker: could not send a reply");
     bus_msg_destroy (&reply);
     json_decref (result);
@@ -261,7 +273,7 @@ s_thread_main (void *arg)
             if (msg) {
                 switch (bus_msg_type (msg)) {
                 case BUS_REQUEST:
-                    s_handle (self, sock, msg, state);
+                    s_handle (self, sock, NULL, msg, state);
                     break;
                 case BUS_HEARTBEAT:
                     break;
@@ -292,6 +304,48 @@ s_thread_main (void *arg)
     if (sock)
         s_send_control (sock, BUS_DISCONNECT);
     zsock_destroy (&sock);
+    if (self->cfg.thread_fini)
+        self->cfg.thread_fini (self->cfg.thread_arg, state);
+    return NULL;
+}
+
+//  Issue 7: the direct endpoint. One thread answers READ requests that a
+//  client sent straight to this process (bus_client_direct), without the
+//  broker: no READY, no heartbeats (a client's DEALER sends only while
+//  the connection is up, and falls back to the broker otherwise).
+static void *
+s_direct_main (void *arg)
+{
+    s_thread_t *me = arg;
+    bus_worker_t *self = me->owner;
+    zsock_t *sock = self->direct_sock;
+    void *state = NULL;
+    if (self->cfg.thread_init) {
+        state = self->cfg.thread_init (self->cfg.thread_arg);
+        if (!state) {
+            log_error ("bus worker: direct thread set-up failed");
+            atomic_store (&self->failed, 1);
+            atomic_store (&self->stop, 1);
+            return NULL;
+        }
+    }
+    while (!atomic_load (&self->stop) && !zsys_interrupted) {
+        zframe_t *identity = NULL;
+        int arrived = 0;
+        //  At most 100 ms asleep, to notice a stop request.
+        bus_msg_t *msg = bus_msg_recv_wait (sock, &identity, self->cfg.max_msg, 100, &arrived);
+        if (arrived == -2) {
+            log_warn ("bus worker: the direct socket cannot receive any more (context ending); stopping");
+            break;
+        }
+        if (msg && bus_msg_type (msg) == BUS_REQUEST)
+            s_handle (self, sock, identity, msg, state);
+        else if (msg)
+            log_warn ("bus worker: unexpected message type %d on the direct endpoint; dropped",
+                      (int)bus_msg_type (msg));
+        bus_msg_destroy (&msg);
+        zframe_destroy (&identity);
+    }
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);
     return NULL;
@@ -334,6 +388,28 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         bus_worker_destroy (&self);
         return NULL;
     }
+    if (self->cfg.direct_endpoint && *self->cfg.direct_endpoint) {
+        //  Bound here, in the caller's thread, so that a bad or taken
+        //  endpoint fails the start; thread creation hands it over.
+        self->direct_sock = zsock_new (ZMQ_ROUTER);
+        if (self->direct_sock) {
+            zsock_set_maxmsgsize (self->direct_sock, (int)self->cfg.max_msg);
+            zsock_set_linger (self->direct_sock, 0);
+        }
+        if (!self->direct_sock || zsock_bind (self->direct_sock, "%s", self->cfg.direct_endpoint) < 0) {
+            log_error ("bus worker: cannot bind the direct endpoint %s", self->cfg.direct_endpoint);
+            bus_worker_destroy (&self);
+            return NULL;
+        }
+        self->direct.owner = self;
+        if (pthread_create (&self->direct.thread, NULL, s_direct_main, &self->direct) == 0)
+            self->direct.started = 1;
+        else {
+            log_error ("bus worker: cannot start a thread");
+            bus_worker_destroy (&self);
+            return NULL;
+        }
+    }
     for (int i = 0; i < self->cfg.threads; i++) {
         self->threads[i].owner = self;
         if (pthread_create (&self->threads[i].thread, NULL, s_thread_main, &self->threads[i]) == 0)
@@ -372,6 +448,9 @@ bus_worker_destroy (bus_worker_t **self_p)
     for (int i = 0; self->threads && i < self->cfg.threads; i++)
         if (self->threads[i].started)
             pthread_join (self->threads[i].thread, NULL);
+    if (self->direct.started)
+        pthread_join (self->direct.thread, NULL);
+    zsock_destroy (&self->direct_sock);
     free (self->threads);
     free (self->seen);
     free (self->seen_hash);

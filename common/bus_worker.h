@@ -61,11 +61,17 @@ typedef struct {
     void *thread_arg;
     void *(*thread_init) (void *thread_arg);
     void (*thread_fini) (void *thread_arg, void *thread_state);
+    //  Issue 7: when set, a ROUTER bound here, served by one more thread
+    //  (with its own thread_init state), answers READ ops sent straight to
+    //  this process by other services (bus_client_direct), one hop instead
+    //  of two through the broker. WRITE ops are refused there (unknown_op).
+    const char *direct_endpoint;
 } bus_worker_cfg_t;
 
 typedef struct _bus_worker_t bus_worker_t;
 
-//  Validates the table and starts the threads. NULL on a bad table.
+//  Validates the table, binds direct_endpoint and starts the threads. NULL
+//  on a bad table or an endpoint that cannot be bound.
 bus_worker_t *bus_worker_new (const bus_worker_cfg_t *cfg);
 //  Blocks until SIGINT/SIGTERM (zsys_interrupted) or bus_worker_stop; returns
 //  0 on a clean stop, -1 when a thread failed to start.

@@ -29,6 +29,10 @@ s_thread_init (void *arg)
         return NULL;
     }
     state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t) ctx->cfg->bus_max_msg);
+    if (state->bus && bus_client_direct (state->bus, ctx->cfg->bus_direct)) {
+        log_error ("%s: cannot connect to OSTIARY_BUS_DIRECT", ctx->def->name);
+        bus_client_destroy (&state->bus);
+    }
     if (!state->bus) {
         db_destroy (&state->db);
         free (state);
@@ -60,6 +64,14 @@ service_main (int argc, char **argv, const service_def_t *def)
     if (!cfg)
         return exit_code;
     log_init (def->name, (log_level_t) log_level_parse (cfg->log_level));
+    if (bus_client_direct (NULL, cfg->bus_direct)) {
+        fprintf (stderr,
+                 "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "
+                 "a tcp://, ipc:// or inproc:// endpoint\n",
+                 program);
+        config_destroy (&cfg);
+        return 2;
+    }
     //  czmq's handler turns SIGINT/SIGTERM into zsys_interrupted, which every
     //  loop of the worker threads watches.
     zsys_init ();
@@ -103,6 +115,7 @@ service_main (int argc, char **argv, const service_def_t *def)
         .thread_arg = &ctx,
         .thread_init = s_thread_init,
         .thread_fini = s_thread_fini,
+        .direct_endpoint = cfg->bus_direct_bind,
     };
     int rc = 0;
     bus_worker_t *worker = bus_worker_new (&wcfg);

@@ -11,6 +11,9 @@
 #    OSTIARY_ISSUER        http://$OSTIARY_HTTP_LISTEN
 #    OSTIARY_BUS_ENDPOINT  tcp://127.0.0.1:5555
 #    OSTIARY_RUN_DIR       $BUILD/run/rt (keys-svc's admin socket)
+#    OSTIARY_KEYS_DIRECT   the bus endpoint's port + 2 (tcp://127.0.0.1:5557): keys-svc
+#                          binds it (OSTIARY_BUS_DIRECT_BIND), token-svc signs through
+#                          it (OSTIARY_BUS_DIRECT=keys=...)
 #    OSTIARY_SMTP_URL      smtp://127.0.0.1:$OSTIARY_SMTP_SINK_PORT, the local SMTP sink
 #                          (scripts/smtp_sink.py, started here only when the caller
 #                          did not set this), which writes every email flow-svc
@@ -59,6 +62,12 @@ FLOW_SECRET_KEY=${OSTIARY_FLOW_SECRET_KEY:-$(dev_key flow-secret-key)}
 export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
 export OSTIARY_ISSUER=${OSTIARY_ISSUER:-http://$OSTIARY_HTTP_LISTEN}
 export OSTIARY_BUS_ENDPOINT=${OSTIARY_BUS_ENDPOINT:-tcp://127.0.0.1:5555}
+#  Issue 7: token-svc reaches keys-svc's signing straight, not through the
+#  broker (docs/architecture.md "Direct reads"): by default the bus port + 2.
+if [ -z "${OSTIARY_KEYS_DIRECT:-}" ] && [[ $OSTIARY_BUS_ENDPOINT =~ ^tcp://(.+):([0-9]+)$ ]]; then
+    OSTIARY_KEYS_DIRECT=tcp://${BASH_REMATCH[1]}:$((BASH_REMATCH[2] + 2))
+fi
+KEYS_DIRECT=${OSTIARY_KEYS_DIRECT:-}
 export OSTIARY_MIGRATIONS_DIR=${OSTIARY_MIGRATIONS_DIR:-$ROOT/migrations}
 #  Runtime files (keys-svc's admin socket) stay with this run's state.
 export OSTIARY_RUN_DIR=${OSTIARY_RUN_DIR:-$RUN/rt}
@@ -135,11 +144,18 @@ start() {
     (
         #  Each secret goes to the one process that needs it.
         unset OSTIARY_DB OSTIARY_DB_TOKEN OSTIARY_DB_FLOW OSTIARY_DB_KEYS OSTIARY_TEST_DB \
+            OSTIARY_BUS_DIRECT OSTIARY_BUS_DIRECT_BIND \
             OSTIARY_PG_ADMIN OSTIARY_KEK OSTIARY_CLIENT_SECRET_KEY OSTIARY_FLOW_SECRET_KEY
         if [ -n "$db" ]; then export OSTIARY_DB=$db; fi
         case $name in
-            keys-svc) export OSTIARY_KEK=$KEK ;;
-            token-svc) export OSTIARY_CLIENT_SECRET_KEY=$CLIENT_SECRET_KEY ;;
+            keys-svc)
+                export OSTIARY_KEK=$KEK
+                if [ -n "$KEYS_DIRECT" ]; then export OSTIARY_BUS_DIRECT_BIND=$KEYS_DIRECT; fi
+                ;;
+            token-svc)
+                export OSTIARY_CLIENT_SECRET_KEY=$CLIENT_SECRET_KEY
+                if [ -n "$KEYS_DIRECT" ]; then export OSTIARY_BUS_DIRECT=keys=$KEYS_DIRECT; fi
+                ;;
             flow-svc) export OSTIARY_FLOW_SECRET_KEY=$FLOW_SECRET_KEY ;;
             gateway)
                 #  The demo relying party (/demo) acts as the demo client.

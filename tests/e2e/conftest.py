@@ -228,6 +228,13 @@ class Stack:
             self.bus_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.bus_endpoint = f"tcp://127.0.0.1:{self.bus_port}"
+        # Issue 7: token-svc signs through keys-svc's direct endpoint (as
+        # scripts/run.sh sets it up); one live keys-svc at a time binds it.
+        direct_port = free_port()
+        while direct_port in (self.http_port, self.bus_port):
+            direct_port = free_port()
+        self.keys_direct = f"tcp://127.0.0.1:{direct_port}"
+        self._direct_holder = None
 
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("OSTIARY_") and k.lower() not in
@@ -304,6 +311,13 @@ class Stack:
         for var, owner in SECRET_OWNERS.items():
             if name != owner:
                 env.pop(var, None)
+        binds_direct = False
+        if name == "token-svc":
+            env["OSTIARY_BUS_DIRECT"] = f"keys={self.keys_direct}"
+        elif name == "keys-svc" and "OSTIARY_BUS_DIRECT_BIND" not in (extra_env or {}) and \
+                (self._direct_holder is None or not self._direct_holder.alive()):
+            env["OSTIARY_BUS_DIRECT_BIND"] = self.keys_direct
+            binds_direct = True
         for k, v in (extra_env or {}).items():
             if v is None:
                 env.pop(k, None)  # None unsets a variable
@@ -317,6 +331,8 @@ class Stack:
                                 stderr=subprocess.STDOUT, start_new_session=True)
         inst = Instance(name, proc, log_path, log_file)
         self._procs[name].append(inst)
+        if binds_direct:
+            self._direct_holder = inst
         # A record for scripts/test.sh, which ends what a killed pytest left.
         with open(self.workdir / "pids", "a") as f:
             f.write(f"{proc.pid} {name}\n")

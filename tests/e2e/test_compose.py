@@ -88,6 +88,20 @@ def test_compose_wires_the_bus_and_databases(compose_config):
         assert ("OSTIARY_CLIENT_SECRET_KEY" in env) == (name == "token-svc")
 
 
+def test_compose_wires_token_svc_to_keys_svc_direct_endpoint(compose_config):
+    services = compose_config["services"]
+    bind = services["keys-svc"]["environment"]["OSTIARY_BUS_DIRECT_BIND"]
+    assert bind.startswith("tcp://0.0.0.0:")
+    port = bind.rsplit(":", 1)[1]
+    assert port in [str(p) for p in services["keys-svc"].get("expose", [])]
+    assert not services["keys-svc"].get("ports"), "the direct port must not be published"
+    assert services["token-svc"]["environment"]["OSTIARY_BUS_DIRECT"] == f"keys=tcp://keys-svc:{port}"
+    # Only keys-svc binds one; nobody else goes direct.
+    for name in ("gateway", "flow-svc"):
+        env = services[name]["environment"]
+        assert "OSTIARY_BUS_DIRECT_BIND" not in env and "OSTIARY_BUS_DIRECT" not in env
+
+
 def test_compose_services_have_healthchecks(compose_config):
     for name in ("postgres",) + PROCESSES:
         assert "healthcheck" in compose_config["services"][name], name
@@ -156,6 +170,26 @@ def test_k8s_services_and_references():
             assert secrets["OSTIARY_DB"] == "ostiary-db"
         assert ("OSTIARY_KEK" in secrets) == (name == "keys-svc")
         assert ("OSTIARY_CLIENT_SECRET_KEY" in secrets) == (name == "token-svc")
+
+
+def test_k8s_token_svc_reaches_keys_svc_direct_endpoint():
+    objects = k8s_objects()
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    direct = services["ostiary-keys-direct"]["spec"]
+    assert direct["selector"] == {"app.kubernetes.io/name": "keys-svc"}
+    assert direct.get("type", "ClusterIP") == "ClusterIP"
+    port = direct["ports"][0]["port"]
+
+    def env(name):
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        return container, {e["name"]: e.get("value") for e in container.get("env", [])}
+
+    keys, keys_env = env("keys-svc")
+    assert keys_env["OSTIARY_BUS_DIRECT_BIND"] == f"tcp://0.0.0.0:{port}"
+    assert {"name": "direct", "containerPort": port} in keys["ports"]
+    _, token_env = env("token-svc")
+    assert token_env["OSTIARY_BUS_DIRECT"] == f"keys=tcp://ostiary-keys-direct:{port}"
 
 
 def test_readme_configuration_reference_is_current():

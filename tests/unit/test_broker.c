@@ -77,6 +77,24 @@ s_echo (bus_req_t *req, const json_t *body, json_t **result)
 }
 
 static const bus_route_t s_routes[] = {{"token.health", s_echo}};
+//  A READ and a WRITE op, for the direct endpoint.
+static const bus_route_t s_direct_routes[] = {{"token.health", s_echo}, {"token.client_remove", s_echo}};
+
+//  A worker of service token whose broker endpoint is f's (or nowhere when
+//  f is NULL) and that also serves at direct.
+static bus_worker_t *
+s_direct_worker (fixture_t *f, const char *direct)
+{
+    bus_worker_cfg_t cfg = {.service = "token",
+                            .endpoint = f ? f->endpoint : "inproc://nobody-binds-this",
+                            .threads = 1,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = s_direct_routes,
+                            .nroutes = 2,
+                            .direct_endpoint = direct};
+    return bus_worker_new (&cfg);
+}
 
 static bus_worker_t *
 s_worker (fixture_t *f, int threads)
@@ -518,10 +536,120 @@ test_request_time_left_is_deadline_less_margin (void **state)
     assert_int_equal (bus_req_time_left_ms (&req, 0), 600000);
 }
 
+static void
+test_direct_spec_is_checked (void **state)
+{
+    (void) state;
+    assert_int_equal (bus_client_direct (NULL, NULL), 0);
+    assert_int_equal (bus_client_direct (NULL, ""), 0);
+    assert_int_equal (bus_client_direct (NULL, "keys=tcp://127.0.0.1:5557"), 0);
+    assert_int_equal (bus_client_direct (NULL, "keys=tcp://a:1,keys=tcp://b:2,flow=ipc:///tmp/x"), 0);
+    const char *bad[] = {"keys", "keys=", "=tcp://a:1", "nope=tcp://a:1", "keys=http://a:1", "keys=tcp://a:1,",
+                         ",keys=tcp://a:1", "keys=tcp://a:1,,keys=tcp://b:2",
+                         "a-service-name-far-longer-than-thirty-two-bytes=tcp://a:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal (bus_client_direct (NULL, bad[i]), -1);
+}
+
+//  With no broker at all, a READ op still gets its answer from the direct
+//  endpoint; a WRITE op never goes there (it waits for a broker that is
+//  not there and fails).
+static void
+test_direct_endpoint_answers_reads_without_the_broker (void **state)
+{
+    (void) state;
+    bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-1");
+    assert_non_null (worker);
+    bus_client_t *client = bus_client_new ("inproc://no-broker-here", 65536);
+    assert_non_null (client);
+    assert_int_equal (bus_client_direct (client, "token=inproc://direct-test-1"), 0);
+    json_t *body = json_pack ("{s:i}", "n", 7);
+    json_t *result = NULL;
+    bus_error_t error;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (bus_client_call (client, "token.health", body, 1000, &result, &error), 0);
+        assert_int_equal (json_integer_value (json_object_get (json_object_get (result, "echo"), "n")), 7);
+        json_decref (result);
+    }
+    //  Errors travel as data on this path too.
+    json_t *fail = json_pack ("{s:b}", "fail", 1);
+    assert_int_equal (bus_client_call (client, "token.health", fail, 1000, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
+    json_decref (fail);
+    assert_int_equal (bus_client_call (client, "token.client_remove", body, 300, &result, &error), -1);
+    assert_null (result);
+    assert_true (error.err == OST_ERR_TEMPORARILY_UNAVAILABLE || error.err == OST_ERR_DEADLINE_EXCEEDED);
+    json_decref (body);
+    bus_client_destroy (&client);
+    bus_worker_destroy (&worker);
+}
+
+//  A WRITE request sent to the direct endpoint by hand is refused there
+//  (unknown_op), never run.
+static void
+test_direct_endpoint_refuses_write_ops (void **state)
+{
+    (void) state;
+    bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-2");
+    assert_non_null (worker);
+    zsock_t *sock = zsock_new_dealer (">inproc://direct-test-2");
+    assert_non_null (sock);
+    bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (req, "token"), 0);
+    assert_int_equal (bus_msg_set_op (req, "token.client_remove"), 0);
+    assert_int_equal (bus_msg_set_request_id (req, "0123456789abcdef0123456789abcdef"), 0);
+    bus_msg_set_deadline (req, bus_now_ms () + 2000);
+    json_t *body = json_object ();
+    assert_int_equal (bus_msg_set_body_json (req, body), 0);
+    json_decref (body);
+    assert_int_equal (bus_msg_send (&req, sock, NULL), 0);
+    int arrived = 0;
+    bus_msg_t *reply = bus_msg_recv_wait (sock, NULL, 65536, 2000, &arrived);
+    assert_non_null (reply);
+    assert_int_equal (bus_msg_type (reply), BUS_REPLY);
+    size_t len = 0;
+    const unsigned char *data = bus_msg_body (reply, &len);
+    json_t *json = bus_body_to_json (data, len);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json, "error"), "code")), "unknown_op");
+    json_decref (json);
+    bus_msg_destroy (&reply);
+    zsock_destroy (&sock);
+    bus_worker_destroy (&worker);
+}
+
+//  A direct endpoint that nobody serves: READ ops go through the broker.
+static void
+test_reads_fall_back_to_the_broker_when_no_direct_endpoint_is_up (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_int_equal (bus_client_direct (f->client, "token=tcp://127.0.0.1:9"), 0);
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    assert_non_null (json_object_get (result, "echo"));
+    json_decref (result);
+    bus_worker_destroy (&worker);
+}
+
+//  A direct endpoint that cannot be bound fails the worker's start.
+static void
+test_worker_with_an_unbindable_direct_endpoint_does_not_start (void **state)
+{
+    (void) state;
+    bus_worker_t *first = s_direct_worker (NULL, "inproc://direct-test-3");
+    assert_non_null (first);
+    assert_null (s_direct_worker (NULL, "inproc://direct-test-3"));
+    assert_null (s_direct_worker (NULL, "bogus://x"));
+    bus_worker_destroy (&first);
+}
+
 int
 main (void)
 {
-    log_init ("test", OST_LOG_ERROR);
+    log_init ("test", getenv ("TEST_LOG") ? OST_LOG_DEBUG : OST_LOG_ERROR);
     zsys_init ();
     zsys_set_logstream (NULL);
 #define T(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
@@ -547,6 +675,11 @@ main (void)
         T (test_worker_refuses_route_outside_proto_table),
         T (test_broker_stats_counts),
         cmocka_unit_test (test_request_time_left_is_deadline_less_margin),
+        cmocka_unit_test (test_direct_spec_is_checked),
+        cmocka_unit_test (test_direct_endpoint_answers_reads_without_the_broker),
+        cmocka_unit_test (test_direct_endpoint_refuses_write_ops),
+        T (test_reads_fall_back_to_the_broker_when_no_direct_endpoint_is_up),
+        cmocka_unit_test (test_worker_with_an_unbindable_direct_endpoint_does_not_start),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
