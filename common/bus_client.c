@@ -14,9 +14,15 @@
 //  Services whose READ ops may go straight to a worker process.
 #define DIRECT_MAX 4
 
+//  Issue 7: a direct answer later than this goes through the broker instead,
+//  and the service's direct endpoints then rest this long.
+#define DIRECT_BUDGET_MS 250
+#define DIRECT_REST_MS 5000
+
 typedef struct {
     char service[BUS_MAX_SERVICE + 1];
-    zsock_t *sock; //  DEALER connected to every direct endpoint of service
+    zsock_t *sock;       //  DEALER connected to every direct endpoint of service
+    int64_t rest_until;  //  no direct calls before this (bus_now_ms)
 } s_direct_t;
 
 struct _bus_client_t {
@@ -91,13 +97,13 @@ bus_error_set (bus_error_t *error, ost_err_t err, const char *description)
     error->retry_after = def->retry_after;
 }
 
-//  The DEALER of service's direct endpoints, or NULL.
-static zsock_t *
-s_direct_sock (bus_client_t *self, const char *service)
+//  The direct endpoints of service, or NULL.
+static s_direct_t *
+s_direct_of (bus_client_t *self, const char *service)
 {
     for (size_t i = 0; i < self->ndirect; i++)
         if (strcmp (self->direct[i].service, service) == 0)
-            return self->direct[i].sock;
+            return &self->direct[i];
     return NULL;
 }
 
@@ -134,7 +140,8 @@ s_direct_one (bus_client_t *self, const char *item, size_t len)
         return -1;
     if (!self)
         return 0;
-    zsock_t *sock = s_direct_sock (self, service);
+    s_direct_t *found = s_direct_of (self, service);
+    zsock_t *sock = found ? found->sock : NULL;
     if (!sock) {
         if (self->ndirect == DIRECT_MAX)
             return -1;
@@ -144,6 +151,15 @@ s_direct_one (bus_client_t *self, const char *item, size_t len)
         zsock_set_maxmsgsize (sock, (int)self->max_msg);
         zsock_set_linger (sock, 0);
         zsock_set_immediate (sock, 1);
+        //  A direct call never waits to be sent: no connected endpoint means
+        //  the broker's path at once.
+        zsock_set_sndtimeo (sock, 0);
+        //  ZMTP heartbeats end a connection whose peer went away without a
+        //  word (a host gone, a half-open connection): IMMEDIATE then stops
+        //  using it. A process that hangs with its connection open is caught
+        //  by DIRECT_BUDGET_MS.
+        zsock_set_heartbeat_ivl (sock, 1000);
+        zsock_set_heartbeat_timeout (sock, 3000);
         s_direct_t *d = &self->direct[self->ndirect++];
         snprintf (d->service, sizeof d->service, "%s", service);
         d->sock = sock;
@@ -198,49 +214,16 @@ s_parse_reply (bus_msg_t *reply, json_t **result, bus_error_t *error)
     return -1;
 }
 
-//  One exchange: send msg under a fresh request id, wait for the reply with
-//  that id until deadline. Returns 0 result, -1 error.
+//  Waits on sock until `until` for the reply to rid. 1 with *rc set (0
+//  result, -1 error in *error), 0 when none came in time, -1 interrupted.
 static int
-s_exchange (bus_client_t *self, const char *service, const char *op, const char *body, size_t body_len,
-            int64_t deadline, int direct, json_t **result, bus_error_t *error)
+s_wait_reply (bus_client_t *self, zsock_t *sock, const char *rid, int64_t until, int *rc, json_t **result,
+              bus_error_t *error)
 {
-    char rid[33];
-    bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
-    if (!msg || secure_request_id (rid) || bus_msg_set_service (msg, service) || bus_msg_set_op (msg, op)
-        || bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, self->trace)
-        || bus_msg_set_body (msg, body, body_len)) {
-        bus_msg_destroy (&msg);
-        bus_error_set (error, OST_ERR_SERVER_ERROR, "could not build the request");
-        return -1;
-    }
-    bus_msg_set_deadline (msg, deadline);
-    //  Issue 7: a READ op of a service with direct endpoints goes there when
-    //  one is connected (ZMQ_IMMEDIATE: the send fails at once otherwise),
-    //  and through the broker when none is.
-    zsock_t *sock = self->sock;
-    zsock_t *via = direct ? s_direct_sock (self, service) : NULL;
-    if (via) {
-        bus_msg_t *copy = bus_msg_dup (msg);
-        zsock_set_sndtimeo (via, 0);
-        if (copy && bus_msg_send (&copy, via, NULL) == 0) {
-            sock = via;
-            bus_msg_destroy (&msg);
-        }
-        bus_msg_destroy (&copy);
-    }
-    if (msg) {
-        //  With ZMQ_IMMEDIATE a send waits for a connected broker: at most until the deadline.
-        int64_t wait = deadline - bus_now_ms ();
-        zsock_set_sndtimeo (self->sock, wait > 0 ? (int) wait : 0);
-        if (bus_msg_send (&msg, self->sock, NULL)) {
-            bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the bus is not reachable");
-            return -1;
-        }
-    }
     while (true) {
-        int64_t left = deadline - bus_now_ms ();
+        int64_t left = until - bus_now_ms ();
         if (left <= 0)
-            break;
+            return 0;
         //  Issue 7: the wait is the receive itself (one poll of the socket's
         //  mailbox), not a zmq_poll round before a blocking receive.
         int arrived = 0;
@@ -259,11 +242,93 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
             bus_msg_destroy (&reply);
             continue;
         }
-        int rc = s_parse_reply (reply, result, error);
+        *rc = s_parse_reply (reply, result, error);
         bus_msg_destroy (&reply);
-        return rc;
+        return 1;
     }
-    bus_error_set (error, OST_ERR_DEADLINE_EXCEEDED, "no answer before the deadline");
+}
+
+//  Issue 7: a READ op sent to a direct endpoint. 1 with *rc set when it was
+//  answered; 0 when the caller should send it through the broker: no
+//  endpoint connected (ZMQ_IMMEDIATE: the send fails at once), no answer
+//  within DIRECT_BUDGET_MS (a hung, stopped or overloaded process), or
+//  temporarily_unavailable (a process stopping). After the last two the
+//  endpoints of that service rest for DIRECT_REST_MS: calls go through the
+//  broker, whose workers are dispatched only when idle and dropped when
+//  silent. -1 interrupted.
+static int
+s_direct_call (bus_client_t *self, s_direct_t *d, const bus_msg_t *msg, const char *rid, int64_t deadline, int *rc,
+               json_t **result, bus_error_t *error)
+{
+    int64_t now = bus_now_ms ();
+    if (now < d->rest_until)
+        return 0;
+    bus_msg_t *copy = bus_msg_dup (msg);
+    if (!copy || bus_msg_send (&copy, d->sock, NULL)) {
+        bus_msg_destroy (&copy);
+        return 0;
+    }
+    int64_t budget = (deadline - now) / 2;
+    if (budget > DIRECT_BUDGET_MS)
+        budget = DIRECT_BUDGET_MS;
+    int got = s_wait_reply (self, d->sock, rid, now + budget, rc, result, error);
+    if (got < 0)
+        return -1;
+    if (got == 1 && !(*rc && error->err == OST_ERR_TEMPORARILY_UNAVAILABLE))
+        return 1;
+    if (got == 1)
+        json_decref (*result);
+    *result = NULL;
+    d->rest_until = bus_now_ms () + DIRECT_REST_MS;
+    log_warn ("bus client: the direct endpoint of %s %s; through the broker for %d s", d->service,
+              got ? "is not available" : "did not answer in time", DIRECT_REST_MS / 1000);
+    return 0;
+}
+
+//  One exchange: send msg under a fresh request id, wait for the reply with
+//  that id until deadline. Returns 0 result, -1 error.
+static int
+s_exchange (bus_client_t *self, const char *service, const char *op, const char *body, size_t body_len,
+            int64_t deadline, int direct, json_t **result, bus_error_t *error)
+{
+    char rid[33];
+    bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
+    if (!msg || secure_request_id (rid) || bus_msg_set_service (msg, service) || bus_msg_set_op (msg, op)
+        || bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, self->trace)
+        || bus_msg_set_body (msg, body, body_len)) {
+        bus_msg_destroy (&msg);
+        bus_error_set (error, OST_ERR_SERVER_ERROR, "could not build the request");
+        return -1;
+    }
+    bus_msg_set_deadline (msg, deadline);
+    int rc = -1;
+    s_direct_t *d = direct ? s_direct_of (self, service) : NULL;
+    if (d) {
+        //  READ ops only: resending one through the broker under the same
+        //  request id is safe, and a late direct answer is dropped by id.
+        int got = s_direct_call (self, d, msg, rid, deadline, &rc, result, error);
+        if (got != 0) {
+            bus_msg_destroy (&msg);
+            return got > 0 ? rc : -1;
+        }
+        if (deadline - bus_now_ms () <= 0) {
+            bus_msg_destroy (&msg);
+            bus_error_set (error, OST_ERR_DEADLINE_EXCEEDED, "no answer before the deadline");
+            return -1;
+        }
+    }
+    //  With ZMQ_IMMEDIATE a send waits for a connected broker: at most until the deadline.
+    int64_t wait = deadline - bus_now_ms ();
+    zsock_set_sndtimeo (self->sock, wait > 0 ? (int) wait : 0);
+    if (bus_msg_send (&msg, self->sock, NULL)) {
+        bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the bus is not reachable");
+        return -1;
+    }
+    int got = s_wait_reply (self, self->sock, rid, deadline, &rc, result, error);
+    if (got == 1)
+        return rc;
+    if (got == 0)
+        bus_error_set (error, OST_ERR_DEADLINE_EXCEEDED, "no answer before the deadline");
     return -1;
 }
 

@@ -31,7 +31,11 @@ void bus_client_destroy (bus_client_t **self_p);
 //  through the broker; while none is connected they go through the broker.
 //  WRITE ops always go through the broker. With self NULL the spec is only
 //  checked. 0 ok (an empty spec too), -1 malformed (an unknown service, an
-//  endpoint that is not tcp://, ipc:// or inproc://, more than 4 services).
+//  endpoint that is not tcp://, ipc:// or inproc://) or not connectable.
+//  A call that finds no direct endpoint connected, gets no direct answer
+//  within 250 ms (or half the time left), or gets temporarily_unavailable
+//  from it goes through the broker under the same request id; after the last
+//  two the service's direct endpoints rest for 5 s (proto/bus.md).
 int bus_client_direct (bus_client_t *self, const char *spec);
 
 //  Trace context sent with the next calls (e.g. the HTTP request id); NULL clears.

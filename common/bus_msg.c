@@ -435,10 +435,11 @@ bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int 
         return NULL;
     }
     *arrived = 1;
-    //  The first part, then the others, into one message for the decoder. A
-    //  message is never held longer than the envelope and the eight frames:
-    //  more parts than that are read and dropped (bounded memory whatever a
-    //  peer sends).
+    //  The first part, then the others, into one message for the decoder.
+    //  Our copy never holds more than the envelope and the eight frames: more
+    //  parts are read and dropped. (libzmq itself has buffered the whole
+    //  message by then; ZMQ_MAXMSGSIZE bounds each part and the high-water
+    //  mark the number of messages.)
     size_t limit = BUS_FRAMES + (routing_id_p ? 1 : 0);
     zmsg_t *msg = zmsg_new ();
     zframe_t *frame = msg ? zframe_new (zmq_msg_data (&first), zmq_msg_size (&first)) : NULL;

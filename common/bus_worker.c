@@ -135,6 +135,17 @@ s_send_control (zsock_t *sock, bus_type_t type)
     bus_msg_destroy (&msg);
 }
 
+//  Answers request rid with an error (to routing_id on a ROUTER).
+static void
+s_send_error (zsock_t *sock, zframe_t *routing_id, const char *rid, ost_err_t err, const char *description)
+{
+    bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+    if (!reply || bus_msg_set_request_id (reply, rid) || bus_msg_set_error (reply, err, description) ||
+        bus_msg_send (&reply, sock, routing_id))
+        log_warn ("bus worker: could not send a reply");
+    bus_msg_destroy (&reply);
+}
+
 //  Runs one request and sends its reply (to routing_id on a ROUTER, the
 //  direct endpoint; NULL on the DEALER to the broker).
 static void
@@ -156,12 +167,8 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
     if (bus_req_expired (&req)) {
         log_info ("bus worker: dropped a request past its deadline");
         //  The broker still waits for this worker to become idle.
-        bus_msg_t *reply = bus_msg_new (BUS_REPLY);
-        if (!reply || bus_msg_set_request_id (reply, req.request_id) ||
-            bus_msg_set_error (reply, OST_ERR_DEADLINE_EXCEEDED, "the request arrived after its deadline") ||
-            bus_msg_send (&reply, sock, routing_id))
-            log_warn ("bus worker: could not send a reply");
-        bus_msg_destroy (&reply);
+        s_send_error (sock, routing_id, req.request_id, OST_ERR_DEADLINE_EXCEEDED,
+                      "the request arrived after its deadline");
         log_set_context (NULL, NULL);
         return;
     }
@@ -343,6 +350,22 @@ s_direct_main (void *arg)
         else if (msg)
             log_warn ("bus worker: unexpected message type %d on the direct endpoint; dropped",
                       (int)bus_msg_type (msg));
+        bus_msg_destroy (&msg);
+        zframe_destroy (&identity);
+    }
+    //  Stopping: no new connections, and what is already queued is answered
+    //  temporarily_unavailable, which sends those callers to the broker at
+    //  once instead of at their deadline.
+    zsock_unbind (sock, "%s", self->cfg.direct_endpoint);
+    while (true) {
+        zframe_t *identity = NULL;
+        int arrived = 0;
+        bus_msg_t *msg = bus_msg_recv_wait (sock, &identity, self->cfg.max_msg, 0, &arrived);
+        if (arrived <= 0)
+            break;
+        if (msg && bus_msg_type (msg) == BUS_REQUEST)
+            s_send_error (sock, identity, bus_msg_request_id (msg), OST_ERR_TEMPORARILY_UNAVAILABLE,
+                          "the service is stopping");
         bus_msg_destroy (&msg);
         zframe_destroy (&identity);
     }

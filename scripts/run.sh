@@ -13,7 +13,7 @@
 #    OSTIARY_RUN_DIR       $BUILD/run/rt (keys-svc's admin socket)
 #    OSTIARY_KEYS_DIRECT   the bus endpoint's port + 2 (tcp://127.0.0.1:5557): keys-svc
 #                          binds it (OSTIARY_BUS_DIRECT_BIND), token-svc signs through
-#                          it (OSTIARY_BUS_DIRECT=keys=...)
+#                          it (OSTIARY_BUS_DIRECT=keys=...); "off": no direct endpoint
 #    OSTIARY_SMTP_URL      smtp://127.0.0.1:$OSTIARY_SMTP_SINK_PORT, the local SMTP sink
 #                          (scripts/smtp_sink.py, started here only when the caller
 #                          did not set this), which writes every email flow-svc
@@ -63,11 +63,14 @@ export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
 export OSTIARY_ISSUER=${OSTIARY_ISSUER:-http://$OSTIARY_HTTP_LISTEN}
 export OSTIARY_BUS_ENDPOINT=${OSTIARY_BUS_ENDPOINT:-tcp://127.0.0.1:5555}
 #  Issue 7: token-svc reaches keys-svc's signing straight, not through the
-#  broker (docs/architecture.md "Direct reads"): by default the bus port + 2.
-if [ -z "${OSTIARY_KEYS_DIRECT:-}" ] && [[ $OSTIARY_BUS_ENDPOINT =~ ^tcp://(.+):([0-9]+)$ ]]; then
+#  broker (proto/bus.md, "Direct reads"): by default the bus port + 2;
+#  OSTIARY_KEYS_DIRECT=off keeps every call on the broker.
+if [ -z "${OSTIARY_KEYS_DIRECT:-}" ] && [[ $OSTIARY_BUS_ENDPOINT =~ ^tcp://(.+):([0-9]+)$ ]] &&
+    [ "${BASH_REMATCH[2]}" -le 65533 ]; then
     OSTIARY_KEYS_DIRECT=tcp://${BASH_REMATCH[1]}:$((BASH_REMATCH[2] + 2))
 fi
 KEYS_DIRECT=${OSTIARY_KEYS_DIRECT:-}
+[ "$KEYS_DIRECT" = off ] && KEYS_DIRECT=
 export OSTIARY_MIGRATIONS_DIR=${OSTIARY_MIGRATIONS_DIR:-$ROOT/migrations}
 #  Runtime files (keys-svc's admin socket) stay with this run's state.
 export OSTIARY_RUN_DIR=${OSTIARY_RUN_DIR:-$RUN/rt}

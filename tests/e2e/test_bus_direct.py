@@ -13,7 +13,7 @@ from test_token_ops import Client
 
 # The gateway refreshes the broker's counters every 2 s (BROKER_STATS_MS).
 STATS_MS = 2.0
-TOKENS = 12
+TOKENS = 30
 
 
 def _served(stack, http):

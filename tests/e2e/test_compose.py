@@ -190,6 +190,15 @@ def test_k8s_token_svc_reaches_keys_svc_direct_endpoint():
     assert {"name": "direct", "containerPort": port} in keys["ports"]
     _, token_env = env("token-svc")
     assert token_env["OSTIARY_BUS_DIRECT"] == f"keys=tcp://ostiary-keys-direct:{port}"
+    # Only token-svc pods may reach keys-svc, and only on that port (the bus
+    # is not authenticated yet).
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"
+                and o["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "keys-svc"}]
+    assert len(policies) == 1
+    spec = policies[0]["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["ingress"] == [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "token-svc"}}}],
+                                "ports": [{"protocol": "TCP", "port": port}]}]
 
 
 def test_readme_configuration_reference_is_current():

@@ -634,6 +634,47 @@ test_reads_fall_back_to_the_broker_when_no_direct_endpoint_is_up (void **state)
     bus_worker_destroy (&worker);
 }
 
+//  A direct endpoint whose process hangs (bound, connected, never answers):
+//  a READ op goes through the broker after the direct budget (250 ms), well
+//  before its deadline, and the next calls skip the direct endpoint while it
+//  rests.
+static void
+test_reads_leave_a_hung_direct_endpoint_for_the_broker (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    zsock_t *hung = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (hung, "tcp://127.0.0.1:*[61000-]");
+    assert_true (port > 0);
+    char spec[64];
+    snprintf (spec, sizeof spec, "token=tcp://127.0.0.1:%d", port);
+    assert_int_equal (bus_client_direct (f->client, spec), 0);
+    zclock_sleep (200); //  the connection is up: sends go to it
+    json_t *result = NULL;
+    bus_error_t error;
+    int64_t t0 = bus_now_ms ();
+    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 2000, &result, &error), 0);
+    int64_t first = bus_now_ms () - t0;
+    assert_non_null (json_object_get (result, "echo"));
+    json_decref (result);
+    assert_true (first >= 200 && first < 1000);
+    //  The hung endpoint got the request (and never answered it).
+    zsock_set_rcvtimeo (hung, 0);
+    zmsg_t *got = zmsg_recv (hung);
+    assert_non_null (got);
+    zmsg_destroy (&got);
+    t0 = bus_now_ms ();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (bus_client_call (f->client, "token.health", NULL, 2000, &result, &error), 0);
+        json_decref (result);
+    }
+    assert_true (bus_now_ms () - t0 < 200);
+    zsock_destroy (&hung);
+    bus_worker_destroy (&worker);
+}
+
 //  A direct endpoint that cannot be bound fails the worker's start.
 static void
 test_worker_with_an_unbindable_direct_endpoint_does_not_start (void **state)
@@ -679,6 +720,7 @@ main (void)
         cmocka_unit_test (test_direct_endpoint_answers_reads_without_the_broker),
         cmocka_unit_test (test_direct_endpoint_refuses_write_ops),
         T (test_reads_fall_back_to_the_broker_when_no_direct_endpoint_is_up),
+        T (test_reads_leave_a_hung_direct_endpoint_for_the_broker),
         cmocka_unit_test (test_worker_with_an_unbindable_direct_endpoint_does_not_start),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);

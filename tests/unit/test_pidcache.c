@@ -6,6 +6,7 @@
 
 #include "pidcache.h"
 
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,21 @@ test_init_and_getpid_answer_the_kernel_pid (void **state)
     assert_int_equal (pidcache_init (), kernel);
     for (int i = 0; i < 3; i++)
         assert_int_equal (getpid (), kernel);
+}
+
+//  The point of the module: every caller in the process, shared libraries
+//  (libzmq) included, binds to this getpid, not glibc's.
+static void
+test_shared_libraries_bind_to_this_getpid (void **state)
+{
+    (void) state;
+    void *global = dlsym (RTLD_DEFAULT, "getpid");
+    assert_non_null (global);
+    assert_ptr_equal (global, (void *)getpid);
+    void *libc = dlopen ("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    assert_non_null (libc);
+    assert_ptr_not_equal (dlsym (libc, "getpid"), (void *)getpid);
+    dlclose (libc);
 }
 
 static void
@@ -47,6 +63,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_init_and_getpid_answer_the_kernel_pid),
+        cmocka_unit_test (test_shared_libraries_bind_to_this_getpid),
         cmocka_unit_test (test_a_forked_child_sees_its_own_pid),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
