@@ -274,11 +274,9 @@ s_direct_call (bus_client_t *self, s_direct_t *d, const bus_msg_t *msg, const ch
     int got = s_wait_reply (self, d->sock, rid, now + budget, rc, result, error);
     if (got < 0)
         return -1;
+    //  (An error reply leaves *result NULL.)
     if (got == 1 && !(*rc && error->err == OST_ERR_TEMPORARILY_UNAVAILABLE))
         return 1;
-    if (got == 1)
-        json_decref (*result);
-    *result = NULL;
     d->rest_until = bus_now_ms () + DIRECT_REST_MS;
     log_warn ("bus client: the direct endpoint of %s %s; through the broker for %d s", d->service,
               got ? "is not available" : "did not answer in time", DIRECT_REST_MS / 1000);

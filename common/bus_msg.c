@@ -409,15 +409,6 @@ s_unwrap (zmsg_t *msg, zframe_t **routing_id_p, size_t max_body)
 }
 
 bus_msg_t *
-bus_msg_recv (zsock_t *sock, zframe_t **routing_id_p, size_t max_body)
-{
-    zmsg_t *msg = zmsg_recv (sock);
-    if (!msg)
-        return NULL;
-    return s_unwrap (msg, routing_id_p, max_body);
-}
-
-bus_msg_t *
 bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms, int *arrived)
 {
     if (routing_id_p)

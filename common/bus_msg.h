@@ -73,17 +73,15 @@ bus_msg_t *bus_msg_decode (zmsg_t **msg_p, size_t max_body);
 //  Sends *self_p (destroyed and NULLed) on sock; routing_id (not consumed) is
 //  prepended when sock is a ROUTER. 0 ok, -1 on failure.
 OST_WUR int bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_id);
-//  Receives one message. For a ROUTER socket pass routing_id_p to get the
-//  sender's id (caller destroys). NULL when the message was malformed (it is
-//  consumed and dropped) or on interrupt.
-bus_msg_t *bus_msg_recv (zsock_t *sock, zframe_t **routing_id_p, size_t max_body);
-//  Issue 7: bus_msg_recv that waits at most timeout_ms (0: only what is
-//  already queued) inside the receive itself, one wait on the socket's
-//  mailbox instead of a zmq_poll round before a blocking receive. *arrived
-//  is 1 when a message was taken off the socket (the result is NULL when it
-//  was malformed), 0 when none came in time, -1 when a signal interrupted
-//  the wait, -2 when the socket cannot receive (its context is ending).
-//  Sets the socket's ZMQ_RCVTIMEO.
+//  Receives one message, waiting at most timeout_ms (0: only what is
+//  already queued) inside the receive itself: one wait on the socket's
+//  mailbox, not a zmq_poll round before a blocking receive (issue 7). For a
+//  ROUTER socket pass routing_id_p to get the sender's id (caller destroys).
+//  At most the envelope and the eight frames are held: a longer message is
+//  read and dropped. *arrived is 1 when a message was taken off the socket
+//  (the result is NULL when it was malformed: consumed and dropped), 0 when
+//  none came in time, -1 when a signal interrupted the wait, -2 when the
+//  socket cannot receive (its context is ending). Sets ZMQ_RCVTIMEO.
 bus_msg_t *bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
                               int *arrived);
 

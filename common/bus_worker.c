@@ -24,7 +24,6 @@ typedef struct {
     int started;
 } s_thread_t;
 
-
 struct _bus_worker_t {
     bus_worker_cfg_t cfg;
     s_thread_t *threads;
@@ -180,8 +179,8 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
     if (!route)
         bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
     else if (routing_id && def->kind != OP_READ)
-        //  The direct endpoint has no duplicate table shared with the
-        //  broker's path and no retry rules of its own: reads only.
+        //  Reads only: a caller resends a direct call through the broker when
+        //  the answer is late (proto/bus.md), which a WRITE op must never be.
         bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "only read operations are served directly");
     else if (def->kind == OP_WRITE && s_seen_before (self, req.request_id))
         bus_req_fail (&req, OST_ERR_DUPLICATE_REQUEST, "this request id was seen already");
@@ -225,21 +224,31 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
     log_set_context (NULL, NULL);
 }
 
+//  The thread's own state (thread_init). -1 when it could not be set up:
+//  the whole worker stops and bus_worker_wait reports the failure.
+static int
+s_thread_setup (bus_worker_t *self, void **state)
+{
+    *state = NULL;
+    if (!self->cfg.thread_init)
+        return 0;
+    *state = self->cfg.thread_init (self->cfg.thread_arg);
+    if (*state)
+        return 0;
+    log_error ("bus worker: thread set-up failed");
+    atomic_store (&self->failed, 1);
+    atomic_store (&self->stop, 1);
+    return -1;
+}
+
 static void *
 s_thread_main (void *arg)
 {
     s_thread_t *me = arg;
     bus_worker_t *self = me->owner;
     void *state = NULL;
-    if (self->cfg.thread_init) {
-        state = self->cfg.thread_init (self->cfg.thread_arg);
-        if (!state) {
-            log_error ("bus worker: thread set-up failed");
-            atomic_store (&self->failed, 1);
-            atomic_store (&self->stop, 1);
-            return NULL;
-        }
-    }
+    if (s_thread_setup (self, &state))
+        return NULL;
     int hb = self->cfg.heartbeat_ms;
     zsock_t *sock = NULL;
     int liveness = 0;
@@ -327,15 +336,8 @@ s_direct_main (void *arg)
     bus_worker_t *self = me->owner;
     zsock_t *sock = self->direct_sock;
     void *state = NULL;
-    if (self->cfg.thread_init) {
-        state = self->cfg.thread_init (self->cfg.thread_arg);
-        if (!state) {
-            log_error ("bus worker: direct thread set-up failed");
-            atomic_store (&self->failed, 1);
-            atomic_store (&self->stop, 1);
-            return NULL;
-        }
-    }
+    if (s_thread_setup (self, &state))
+        return NULL;
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         zframe_t *identity = NULL;
         int arrived = 0;
