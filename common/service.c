@@ -21,12 +21,17 @@ s_thread_init (void *arg)
     service_thread_t *state = calloc (1, sizeof *state);
     if (!state)
         return NULL;
-    state->db = db_new (ctx->cfg->db);
-    if (!state->db || (ctx->def->prepare && ctx->def->prepare (state->db))) {
-        log_error ("%s: worker thread cannot set up its database connection", ctx->def->name);
-        db_destroy (&state->db);
-        free (state);
-        return NULL;
+    //  A service whose ops run no SQL (no prepare) holds no connection per
+    //  thread: an idle backend for each of them would count against the
+    //  server's max_connections for nothing.
+    if (ctx->def->prepare) {
+        state->db = db_new (ctx->cfg->db);
+        if (!state->db || ctx->def->prepare (state->db)) {
+            log_error ("%s: worker thread cannot set up its database connection", ctx->def->name);
+            db_destroy (&state->db);
+            free (state);
+            return NULL;
+        }
     }
     state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t) ctx->cfg->bus_max_msg);
     if (state->bus && bus_client_direct (state->bus, ctx->cfg->bus_direct)) {

@@ -1,8 +1,9 @@
 /*  service - the common start-up of a bus service (token-svc, flow-svc,
  *  keys-svc): configuration, logs, one database connection to migrate under
  *  the advisory lock, the service's own set-up, then N worker threads that
- *  each own a database connection (with the service's prepared statements)
- *  and a bus client for calling other services. */
+ *  each own a database connection (with the service's prepared statements;
+ *  none when the service has no prepare) and a bus client for calling other
+ *  services. */
 #ifndef OST_SERVICE_H
 #define OST_SERVICE_H
 
@@ -28,6 +29,8 @@ typedef struct {
     void *(*app_init) (const config_t *cfg, db_t *db);
     void (*app_fini) (void *app);
     //  In each worker thread, on its new connection: prepare statements. 0 ok.
+    //  NULL: the ops run no SQL, and the threads open no connection
+    //  (req->thread_state's db is NULL).
     int (*prepare) (db_t *db);
 } service_def_t;
 

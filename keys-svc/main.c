@@ -35,15 +35,6 @@ s_app_fini (void *app)
     keys_app_destroy (&self);
 }
 
-//  The worker threads run no SQL: every op answers from the keyring loaded
-//  at start-up, so there is nothing to prepare on their connections.
-static int
-s_prepare (db_t *db)
-{
-    OST_UNUSED (db);
-    return 0;
-}
-
 static const service_def_t s_def = {
     .name = "keys",
     .req_flag = CFG_REQ_KEYS,
@@ -51,7 +42,9 @@ static const service_def_t s_def = {
     .nroutes = sizeof s_routes / sizeof s_routes[0],
     .app_init = s_app_init,
     .app_fini = s_app_fini,
-    .prepare = s_prepare,
+    //  No prepare: the worker threads (and the direct endpoint's) run no
+    //  SQL, every op answers from the keyring loaded at start-up and
+    //  reloaded by the control thread, so they open no connection.
 };
 
 int

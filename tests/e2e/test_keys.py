@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 from jwcrypto import jwk, jws
@@ -352,6 +353,41 @@ def test_keys_persist_across_restart(stack, http):
     # And they still sign what the published JWKS verifies.
     for alg in ALGS:
         verify(stack, http, sign(stack, alg, {"sub": "after-restart"}), alg)
+
+
+def test_keys_svc_workers_hold_no_database_connection(stack):
+    # keys-svc's ops answer from the keyring in memory: one connection per
+    # process (the control thread's, which reloads it), none per worker or
+    # for the direct endpoint, so replicas do not eat max_connections.
+    psql = keys_psql(stack)
+    if psql is None:
+        pytest.skip("no keys-role conninfo from the harness")
+    count_sql = "SELECT count(*) FROM pg_stat_activity WHERE usename = current_user"
+    before = int(psql(count_sql)[0][0])
+    spare = stack.start("keys", extra_env={"OSTIARY_WORKERS": "4"})
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and "serving on" not in instance_log(stack, spare):
+            assert spare.alive(), instance_log(stack, spare)
+            time.sleep(0.1)
+        assert "serving on" in instance_log(stack, spare)
+        # The start-up connection (migrations) closes once the app is set up.
+        counts = []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            counts.append(int(psql(count_sql)[0][0]) - before)
+            if counts[-3:] == [1, 1, 1]:
+                break
+            time.sleep(0.2)
+        assert counts[-3:] == [1, 1, 1], counts
+        # And it serves: its workers sign without a connection of their own.
+        assert ok(stack, "keys.health", {})["status"] == "ok"
+    finally:
+        spare.stop()
+    deadline = time.time() + 10
+    while time.time() < deadline and int(psql(count_sql)[0][0]) != before:
+        time.sleep(0.2)
+    assert int(psql(count_sql)[0][0]) == before
 
 
 # ---------------------------------------------------------------- at rest
