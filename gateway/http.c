@@ -656,6 +656,20 @@ s_handle (struct mg_connection *conn, void *cbdata)
 //  ---------------------------------------------------------------------------
 //  Server
 
+//  Every route authenticates what it needs by itself (client
+//  authentication, bearer tokens, the admin token). With no authorization
+//  handler civetweb looks for a per-directory password file on every
+//  request ("/.htpasswd" at the file system's root, as there is no document
+//  root): one failed stat per request, and digest authentication in front
+//  of every route the day such a file appears.
+static int
+s_authorize_all (struct mg_connection *conn, void *cbdata)
+{
+    OST_UNUSED (conn);
+    OST_UNUSED (cbdata);
+    return 1;
+}
+
 http_server_t *
 http_server_new (gw_t *gw)
 {
@@ -712,6 +726,8 @@ http_server_new (gw_t *gw)
         free (self);
         return NULL;
     }
+    //  The authorization handler first: no request reaches a route before it.
+    mg_set_auth_handler (self->ctx, "/", s_authorize_all, NULL);
     mg_set_request_handler (self->ctx, "/", s_handle, gw);
     log_info ("http: listening on %s with %s threads", gw->cfg->http_listen, threads);
     return self;

@@ -355,6 +355,30 @@ def test_unknown_path_404_json(stack, http):
     assert REQUEST_ID.match(headers.get("x-request-id", ""))
 
 
+def test_a_password_file_on_disk_never_guards_the_routes(stack, http):
+    # civetweb, left to itself, looks for a per-directory password file on
+    # every request ("/.htpasswd", as there is no document root) and puts
+    # digest authentication in front of every route once one exists. Every
+    # route authenticates by itself: such a file changes nothing.
+    path = "/.htpasswd"
+    if os.path.lexists(path) or not os.access("/", os.W_OK):
+        pytest.skip("needs to create /.htpasswd (root, and no such file yet)")
+    with open(path, "x") as f:
+        f.write("someone:mydomain.com:0123456789abcdef0123456789abcdef\n")
+    try:
+        r = http.get(stack.base_url + "/.well-known/openid-configuration", timeout=5)
+        assert r.status_code == 200, (r.status_code, r.headers)
+        assert "www-authenticate" not in {k.lower() for k in r.headers}
+        r = http.post(stack.base_url + "/token", data={"grant_type": "client_credentials"},
+                      auth=("no-such-client", "x"), timeout=5)
+        # The token endpoint's own client authentication answers (RFC 6749
+        # §5.2), with its Basic challenge, not civetweb's digest one.
+        assert_oauth_error(r, 401, "invalid_client")
+        assert "digest" not in r.headers.get("WWW-Authenticate", "").lower()
+    finally:
+        os.unlink(path)
+
+
 def test_wrong_method_405(stack, http):
     for method, path in (("POST", "/jwks"), ("DELETE", DISCOVERY), ("PUT", "/healthz"),
                          ("OPTIONS", "/jwks")):
