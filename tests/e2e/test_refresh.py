@@ -220,6 +220,38 @@ def test_idle_family_ends(stack, rc_client):
     assert rc == 1 and err["error"] == "invalid_grant"
 
 
+def test_rotation_updates_its_family_in_place(stack, rc_client):
+    # Issue 7: a rotation sets the family's last_used_at; no index covers
+    # that column, so PostgreSQL updates the row heap-only (HOT): no new
+    # entry in any of the table's indexes, no index bloat from busy families.
+    def counts():
+        row = psql(stack, "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                          " WHERE schemaname = 'token' AND relname = 'refresh_families'")
+        return tuple(int(v) for v in row.split("|"))
+
+    out, _ = family(stack, rc_client)
+    upd0, hot0 = counts()
+    token = out["refresh_token"]
+    rotations = 10
+    for _ in range(rotations):
+        rc, new = refresh(stack, rc_client, token)
+        assert rc == 0, new
+        token = new["refresh_token"]
+    # token-svc's backends report their counters within seconds of going idle.
+    deadline = time.time() + 30
+    upd, hot = counts()
+    while upd - upd0 < rotations and time.time() < deadline:
+        time.sleep(0.5)
+        upd, hot = counts()
+    assert upd - upd0 >= rotations, (upd0, upd)
+    assert hot - hot0 >= 0.8 * (upd - upd0), ((upd0, hot0), (upd, hot))
+    indexed = psql(stack, "SELECT count(*) FROM pg_index i JOIN pg_attribute a"
+                          " ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+                          " WHERE i.indrelid = 'token.refresh_families'::regclass"
+                          " AND a.attname = 'last_used_at'")
+    assert indexed == "0"
+
+
 def test_family_absolute_lifetime(stack, rc_client):
     out, _ = family(stack, rc_client)
     psql(stack, "UPDATE token.refresh_families SET created_at = now() - interval '400 days'"
