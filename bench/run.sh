@@ -275,12 +275,35 @@ profile_all() {
 [ "${PROFILE:-1}" = 1 ] && profile_all
 
 #  Scaling out: a second token-svc joins the same bus (each client's
-#  access-token algorithm is stored with the client: bench/seed.sh).
-eval "$(scripts/pg.sh env "$BUILD/run/pg")"
-OSTIARY_DB=$OSTIARY_DB_TOKEN OSTIARY_KEK= "$BIN/token-svc" >>"$BUILD/run/logs/token-svc-2.log" 2>&1 </dev/null &
-EXTRA_PIDS+=($!)
-unset OSTIARY_DB_TOKEN OSTIARY_DB_FLOW OSTIARY_DB_KEYS OSTIARY_TEST_DB
-sleep 1
+#  access-token algorithm is stored with the client: bench/seed.sh). It
+#  starts with the first one's environment (its database, its client-secret
+#  key, its direct endpoint to keys-svc), read from /proc: another copy of
+#  the same process, which is how token-svc scales. The rows below count
+#  only once the broker has the workers of both.
+token_workers() {
+    curl -sf "$URL/metrics" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }'
+}
+FIRST_TOKEN=$(pid_of token-svc)
+FIRST_TOKEN=${FIRST_TOKEN// /}
+WORKERS_ONE=$(token_workers)
+[ -n "$FIRST_TOKEN" ] && [ "${WORKERS_ONE:-0}" -gt 0 ] ||
+    { echo "bench: cannot find token-svc or its workers on the broker" >&2; exit 1; }
+mapfile -d '' TOKEN_ENV <"/proc/$FIRST_TOKEN/environ"
+env -i "${TOKEN_ENV[@]}" "$BIN/token-svc" >>"$BUILD/run/logs/token-svc-2.log" 2>&1 </dev/null &
+SECOND_TOKEN=$!
+EXTRA_PIDS+=("$SECOND_TOKEN")
+unset TOKEN_ENV
+#  The gateway refreshes the broker's figures every 2 s.
+for _ in $(seq 1 150); do
+    [ "$(token_workers)" -ge $((2 * WORKERS_ONE)) ] && break
+    kill -0 "$SECOND_TOKEN" 2>/dev/null || break
+    sleep 0.2
+done
+if [ "$(token_workers)" -lt $((2 * WORKERS_ONE)) ]; then
+    tail -5 "$BUILD/run/logs/token-svc-2.log" >&2
+    echo "bench: the second token-svc did not join the broker ($(token_workers) token workers, wanted $((2 * WORKERS_ONE)))" >&2
+    exit 1
+fi
 run_all 2
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
