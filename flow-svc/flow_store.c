@@ -181,17 +181,14 @@ static const db_stmt_t s_stmts[] = {
      " RETURNING " EPOCH ("expires_at"),
      5},
     //  flow.action_get: what the confirm page shows; changes nothing.
-    //  The token first, by its unique hash, then its execution by its key:
-    //  as a plain join, statistics taken after the janitor's purge can say
-    //  "1 row" for both tables and the plan may walk every execution
-    //  (token-svc's token_refresh_get saw that happen).
     {"flow_action_peek",
-     "WITH t AS MATERIALIZED (SELECT execution_id, node, expires_at FROM flow.action_tokens"
-     " WHERE hash = $1::bytea AND purpose = $2::text AND used_at IS NULL AND expires_at > now())"
-     " SELECT json_build_object('flow_name', e.flow_name, 'version', e.flow_version,"
-     " 'email_hint', e.context->'email_hint', 'expires_at', " EPOCH ("t.expires_at") ")::text"
-     " FROM t JOIN flow.executions e ON e.id = t.execution_id"
-     " WHERE e.node = t.node AND e.status = 'waiting' AND e.expires_at > now()",
+     "SELECT json_build_object('flow_name', e.flow_name, 'version', e.flow_version,"
+     " 'email_hint', e.context->'email_hint', 'expires_at', " EPOCH (
+         "t.expires_at") ")::text"
+                         " FROM flow.action_tokens t JOIN flow.executions e ON e.id = t.execution_id"
+                         " WHERE t.hash = $1::bytea AND t.purpose = $2::text AND t.used_at IS NULL AND "
+                         "t.expires_at > now()"
+                         " AND e.node = t.node AND e.status = 'waiting' AND e.expires_at > now()",
      2},
     //  ARCHITECTURE.md, "Tokens": consuming is one conditional UPDATE whose
     //  row count decides; of two racing clicks, one finds used_at set.

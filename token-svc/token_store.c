@@ -156,18 +156,10 @@ static const db_stmt_t s_stmts[] = {
     //  ---- refresh families (issue 4). Every statement that changes a
     //  family's fate updates its row first (touch, revoke): that row lock
     //  orders rotation, revocation and reuse detection of one family.
-    //  The token is looked up first, by its unique hash, and its family and
-    //  client by their keys: one row each whatever the planner believes.
-    //  As a plain three-way join, statistics taken just after a purge (a
-    //  removed client's families, the janitor's batches) say "1 row" for
-    //  both tables, and the plan may walk every family to find the token:
-    //  seen in make bench, 3 s per refresh, every worker busy, all of them
-    //  dropped by the broker.
     {"token_refresh_get",
-     "WITH t AS MATERIALIZED (SELECT family_id, consumed_at, successor_hash, grace_uses, created_at"
-     " FROM token.refresh_tokens WHERE token_hash = $1::bytea)"
-     " SELECT " REFRESH_COLS " FROM t"
-     " JOIN token.refresh_families f ON f.id = t.family_id JOIN token.clients c ON c.client_id = f.client_id",
+     "SELECT " REFRESH_COLS " FROM token.refresh_tokens t"
+     " JOIN token.refresh_families f ON f.id = t.family_id JOIN token.clients c ON c.client_id = f.client_id"
+     " WHERE t.token_hash = $1::bytea",
      3},
     {"token_family_touch",
      "UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
@@ -205,15 +197,12 @@ static const db_stmt_t s_stmts[] = {
      7},
     //  The grace period: a consumed token counts one more use, within the
     //  client's window and allowance, while its successor is unused.
-    //  (The token by its hash, then its family and client by their keys, as
-    //  in token_refresh_get.)
     {"token_refresh_grace_use",
      "UPDATE token.refresh_tokens t SET grace_uses = t.grace_uses + 1"
-     " WHERE t.token_hash = $1::bytea AND t.consumed_at IS NOT NULL"
-     " AND EXISTS (SELECT 1 FROM token.refresh_families f JOIN token.clients c ON c.client_id = f.client_id"
-     " WHERE f.id = t.family_id AND t.consumed_at > now() - make_interval(secs => c.refresh_grace_s)"
-     " AND t.grace_uses < c.refresh_grace_uses)"
-     " AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s"
+     " FROM token.refresh_families f, token.clients c"
+     " WHERE t.token_hash = $1::bytea AND f.id = t.family_id AND c.client_id = f.client_id"
+     " AND t.consumed_at IS NOT NULL AND t.consumed_at > now() - make_interval(secs => c.refresh_grace_s)"
+     " AND t.grace_uses < c.refresh_grace_uses AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s"
      " WHERE s.token_hash = t.successor_hash AND s.consumed_at IS NOT NULL)",
      1},
     {"token_family_jti_insert",
