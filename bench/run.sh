@@ -296,12 +296,14 @@ profile_all() {
 #  the same process, which is how token-svc scales. The rows below count
 #  only once the broker has the workers of both.
 token_workers() {
-    curl -sf "$URL/metrics" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }'
+    local n
+    n=$(curl -sf "$URL/metrics" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }')
+    echo "${n:-0}"
 }
 FIRST_TOKEN=$(pid_of token-svc)
 FIRST_TOKEN=${FIRST_TOKEN// /}
 WORKERS_ONE=$(token_workers)
-[ -n "$FIRST_TOKEN" ] && [ "${WORKERS_ONE:-0}" -gt 0 ] ||
+[ -n "$FIRST_TOKEN" ] && [ "$WORKERS_ONE" -gt 0 ] ||
     { echo "bench: cannot find token-svc or its workers on the broker" >&2; exit 1; }
 mapfile -d '' TOKEN_ENV <"/proc/$FIRST_TOKEN/environ"
 env -i "${TOKEN_ENV[@]}" "$BIN/token-svc" >>"$BUILD/run/logs/token-svc-2.log" 2>&1 </dev/null &
