@@ -8,9 +8,9 @@
  *  - queues are bounded: a full queue answers temporarily_unavailable at once. */
 #include "broker.h"
 
+#include "bus_curve.h"
 #include "bus_msg.h"
 #include "log.h"
-#include <errno.h>
 
 #include <errno.h>
 #include <string.h>
@@ -33,6 +33,7 @@ typedef struct {
     service_t *service;
     int64_t expiry;     //  dropped when nothing was heard from it by then
     pending_t *current; //  in flight, NULL when idle
+    char peer[BUS_PEER_MAX + 1]; //  its ZAP user id ("" with CURVE off)
 } worker_t;
 
 struct _service_t {
@@ -49,9 +50,17 @@ typedef struct {
     zhash_t *services; //  name → service_t
     zhash_t *workers;  //  hex id → worker_t
     int64_t next_heartbeat;
+    bus_peers_t *peers; //  the allowed keys and their roles (CURVE on)
+    int64_t next_peers; //  when to look at the role folders again
     //  counters for STATS
-    uint64_t served, rejected, expired, malformed, lost;
+    uint64_t served, rejected, expired, malformed, lost, forbidden;
 } broker_t;
+
+//  How often the broker reads the role folders again (a removed key loses
+//  its connections within this long).
+#define PEERS_REFRESH_MS 1000
+//  Role of a trusted peer while CURVE is off (development): every check passes.
+#define TRUSTED ((unsigned)-1)
 
 static void
 s_pending_destroy (pending_t **self_p)
@@ -215,11 +224,66 @@ s_dispatch (broker_t *self, service_t *service)
     }
 }
 
+//  The role of the peer that sent a message: from its ZAP user id, and only
+//  while its key is still in that role's folder. An inproc:// peer (no user
+//  id) is the gateway's own HTTP thread. 0: not allowed at all.
+static unsigned
+s_peer_role (broker_t *self, const char *peer)
+{
+    if (!bus_curve_enabled (self->cfg.curve))
+        return TRUSTED;
+    if (!*peer)
+        return BUS_ROLE_GATEWAY;
+    unsigned role;
+    char key[BUS_KEY_TXT + 1];
+    if (bus_peer_parse (peer, &role, key) || bus_peers_role (self->peers, key) != role)
+        return 0;
+    return role;
+}
+
+//  One log line (rate-limited per peer) for a refused message.
 static void
-s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg)
+s_log_refused (broker_t *self, const char *peer, const char *what, const char *name)
+{
+    self->forbidden++;
+    if (!bus_log_allowed (peer))
+        return;
+    unsigned role = 0;
+    char key[BUS_KEY_TXT + 1] = "";
+    char fp[BUS_FINGERPRINT_LEN + 1] = "none";
+    if (*peer && bus_peer_parse (peer, &role, key) == 0)
+        bus_key_fingerprint (key, fp);
+    log_warn ("broker: forbidden: role %s (key %s) may not %s %s", role ? proto_role_name (role) : "none", fp,
+              what, name);
+}
+
+static void
+s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *peer)
 {
     const char *rid = bus_msg_request_id (msg);
     const char *name = bus_msg_service (msg);
+    const char *op = bus_msg_op (msg);
+    unsigned role = s_peer_role (self, peer);
+
+    //  proto/access.def: the caller's role must be allowed the op, and the
+    //  op must belong to the service named (no detour to another worker).
+    //  mmi.service is open to every authenticated role.
+    if (role != TRUSTED && strcmp (name, MMI_SERVICE) != 0) {
+        const op_def_t *def = proto_op (op);
+        if (!def || strcmp (def->service, name) != 0) {
+            s_answer_error (self, client, rid, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
+            return;
+        }
+        if (!role || !proto_may_call (role, op)) {
+            s_log_refused (self, peer, "call", op);
+            s_answer_error (self, client, rid, OST_ERR_FORBIDDEN, "this caller may not call this operation");
+            return;
+        }
+    } else if (!role) {
+        s_log_refused (self, peer, "call", name);
+        s_answer_error (self, client, rid, OST_ERR_FORBIDDEN, "this caller may not use the bus");
+        return;
+    }
 
     //  mmi.service: does this service have a live worker? (readiness probes)
     if (strcmp (name, MMI_SERVICE) == 0) {
@@ -280,12 +344,34 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg)
 }
 
 static void
-s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
+s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char *peer)
 {
     char *key = zframe_strhex (identity);
     assert (key);
     worker_t *worker = zhash_lookup (self->workers, key);
     bus_type_t type = bus_msg_type (msg);
+
+    //  A worker's messages come from the key it registered with, and only
+    //  while that key keeps its role.
+    if (worker && (strcmp (worker->peer, peer) != 0 || !s_peer_role (self, peer))) {
+        free (key);
+        s_log_refused (self, peer, "speak for a worker of", worker->service->name);
+        s_worker_delete (self, worker, 1);
+        return;
+    }
+    if (type == BUS_READY && !worker) {
+        unsigned role = s_peer_role (self, peer);
+        const char *service = bus_msg_service (msg);
+        if (!role || (role != TRUSTED && !proto_may_serve (role, service))) {
+            free (key);
+            s_log_refused (self, peer, "serve", service);
+            bus_msg_t *bye = bus_msg_new (BUS_DISCONNECT);
+            if (!bye || bus_msg_send (&bye, self->router, identity))
+                log_error ("broker: could not send to a worker");
+            bus_msg_destroy (&bye);
+            return;
+        }
+    }
 
     if (type == BUS_READY) {
         if (worker) {
@@ -297,6 +383,7 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg)
             worker->key = key;
             key = NULL;
             worker->identity = zframe_dup (identity);
+            snprintf (worker->peer, sizeof worker->peer, "%s", peer);
             worker->service = s_service_require (self, bus_msg_service (msg));
             worker->service->workers++;
             worker->expiry = bus_now_ms () + (int64_t)self->cfg.heartbeat_ms * self->cfg.liveness;
@@ -357,11 +444,23 @@ s_tick (broker_t *self)
     if (heartbeat)
         self->next_heartbeat = now + self->cfg.heartbeat_ms;
 
+    //  A key removed from its role folder loses its workers at once and its
+    //  requests from now on (s_peer_role).
+    int recheck = 0;
+    if (self->peers && now >= self->next_peers) {
+        self->next_peers = now + PEERS_REFRESH_MS;
+        recheck = bus_peers_refresh (self->peers) != 0;
+    }
     zlist_t *keys = zhash_keys (self->workers);
     for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {
         worker_t *worker = zhash_lookup (self->workers, key);
         if (!worker)
             continue;
+        if (recheck && !s_peer_role (self, worker->peer)) {
+            s_log_refused (self, worker->peer, "keep serving", worker->service->name);
+            s_worker_delete (self, worker, 1);
+            continue;
+        }
         if (worker->expiry < now) {
             log_warn ("broker: worker %s of %s missed %d heartbeats; dropped", worker->key,
                       worker->service->name, self->cfg.liveness);
@@ -408,10 +507,10 @@ s_stats (broker_t *self)
                              json_pack ("{s:I,s:I,s:I}", "workers", (json_int_t)service->workers, "idle",
                                         (json_int_t)zlist_size (service->idle), "queued",
                                         (json_int_t)zlist_size (service->queue)));
-    json_t *stats =
-        json_pack ("{s:o,s:I,s:I,s:I,s:I,s:I}", "services", services, "served", (json_int_t)self->served,
-                   "rejected", (json_int_t)self->rejected, "expired", (json_int_t)self->expired, "lost",
-                   (json_int_t)self->lost, "malformed", (json_int_t)self->malformed);
+    json_t *stats = json_pack ("{s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "services", services, "served",
+                               (json_int_t)self->served, "rejected", (json_int_t)self->rejected, "expired",
+                               (json_int_t)self->expired, "lost", (json_int_t)self->lost, "malformed",
+                               (json_int_t)self->malformed, "forbidden", (json_int_t)self->forbidden);
     char *text = stats ? json_dumps (stats, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     zstr_send (self->pipe, text ? text : "{}");
     free (text);
@@ -454,6 +553,12 @@ s_broker_actor (zsock_t *pipe, void *args)
     self.services = zhash_new ();
     self.workers = zhash_new ();
     self.next_heartbeat = bus_now_ms () + self.cfg.heartbeat_ms;
+    if (bus_curve_enabled (self.cfg.curve)) {
+        self.peers = bus_peers_new (self.cfg.peers_dir);
+        if (!self.peers)
+            log_error ("broker: cannot read OSTIARY_BUS_PEERS: every peer is refused");
+        self.next_peers = bus_now_ms () + PEERS_REFRESH_MS;
+    }
     zsock_signal (pipe, 0);
 
     //  Issue 7: the broker waits in a receive on the ROUTER itself, not in
@@ -468,16 +573,18 @@ s_broker_actor (zsock_t *pipe, void *args)
         int timeout = next_tick > now ? (int)(next_tick - now) : 0;
         zframe_t *identity = NULL;
         int arrived = 0;
-        bus_msg_t *msg = bus_msg_recv_wait (self.router, &identity, self.cfg.max_msg, timeout, &arrived);
+        char peer[BUS_PEER_MAX + 1];
+        bus_msg_t *msg =
+            bus_msg_recv_peer (self.router, &identity, self.cfg.max_msg, timeout, &arrived, peer, sizeof peer);
         if (arrived == -2)
             break;
         if (arrived > 0) {
             if (!msg)
                 self.malformed++;
             else if (bus_msg_type (msg) == BUS_REQUEST)
-                s_client_request (&self, identity, msg);
+                s_client_request (&self, identity, msg, peer);
             else
-                s_worker_message (&self, identity, msg);
+                s_worker_message (&self, identity, msg, peer);
         }
         bus_msg_destroy (&msg);
         zframe_destroy (&identity);
@@ -500,6 +607,8 @@ s_broker_actor (zsock_t *pipe, void *args)
     zhash_destroy (&self.workers);
     zhash_destroy (&self.services);
     zsock_destroy (&self.router);
+    bus_curve_unserve (self.cfg.curve);
+    bus_peers_destroy (&self.peers);
 }
 
 zactor_t *
@@ -527,12 +636,20 @@ broker_new (const broker_cfg_t *cfg)
         zsock_set_linger (args->router, 0);
         zsock_set_sndhwm (args->router, 100000);
         zsock_set_rcvhwm (args->router, 100000);
-        zsock_set_router_handover (args->router, 1);
+        //  No ROUTER_HANDOVER: a peer that names the routing id of another
+        //  connection gets an id of its own, never that connection's
+        //  requests.
         //  Sending to a peer whose connection is gone fails (EHOSTUNREACH)
         //  instead of dropping silently; a full peer fails at once (EAGAIN)
         //  instead of blocking the broker.
         zsock_set_router_mandatory (args->router, 1);
         zsock_set_sndtimeo (args->router, 0);
+    }
+    //  CURVE server before the bind: every tcp:// or ipc:// handshake is
+    //  checked by the ZAP handler; the inproc:// endpoint is the gateway's own.
+    if (args->router && bus_curve_serve (args->cfg.curve, args->router) != 0) {
+        log_error ("broker: cannot install the bus's authentication handler");
+        zsock_destroy (&args->router);
     }
     int bound = args->router && zsock_bind (args->router, "%s", args->cfg.endpoint) >= 0;
     if (bound && args->cfg.local_endpoint && strcmp (args->cfg.local_endpoint, args->cfg.endpoint) != 0 &&
@@ -543,13 +660,16 @@ broker_new (const broker_cfg_t *cfg)
     if (!bound) {
         log_error ("broker: cannot bind %s", args->cfg.endpoint);
         zsock_destroy (&args->router);
+        bus_curve_unserve (args->cfg.curve);
         free (args);
         return NULL;
     }
-    log_info ("broker: listening on %s", args->cfg.endpoint);
+    log_info ("broker: listening on %s%s", args->cfg.endpoint,
+              bus_curve_enabled (args->cfg.curve) ? " (CURVE, keys of OSTIARY_BUS_PEERS only)" : "");
     zactor_t *actor = zactor_new (s_broker_actor, args);
     if (!actor) {
         zsock_destroy (&args->router);
+        bus_curve_unserve (args->cfg.curve);
         free (args);
     }
     return actor;

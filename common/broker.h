@@ -6,6 +6,7 @@
 #ifndef OST_BROKER_H
 #define OST_BROKER_H
 
+#include "bus_curve.h"
 #include <czmq.h>
 #include <stddef.h>
 
@@ -22,6 +23,11 @@ typedef struct {
     int liveness;               //  missed heartbeats before a worker is dropped (default 3)
     size_t queue_max;           //  waiting requests per service (default 1024)
     size_t max_msg;             //  ZMQ_MAXMSGSIZE of the socket (default BUS_DEFAULT_MAX_MSG)
+    //  CURVE (NULL or disabled: plain, every peer trusted). Outlives the
+    //  broker. Peers are admitted by their key in peers_dir/<role>/, and
+    //  each message is checked against proto/access.def.
+    bus_curve_t *curve;
+    const char *peers_dir;
 } broker_cfg_t;
 
 //  Binds and starts the broker. NULL when the endpoint cannot be bound.

@@ -26,6 +26,7 @@ typedef struct {
 } s_direct_t;
 
 struct _bus_client_t {
+    const bus_curve_t *curve;
     zsock_t *sock;
     s_direct_t direct[DIRECT_MAX];
     size_t ndirect;
@@ -34,7 +35,7 @@ struct _bus_client_t {
 };
 
 bus_client_t *
-bus_client_new (const char *endpoint, size_t max_msg)
+bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve)
 {
     if (!endpoint)
         return NULL;
@@ -42,6 +43,7 @@ bus_client_new (const char *endpoint, size_t max_msg)
     if (!self)
         return NULL;
     self->max_msg = max_msg ? max_msg : BUS_DEFAULT_MAX_MSG;
+    self->curve = curve;
     self->sock = zsock_new (ZMQ_DEALER);
     if (self->sock) {
         zsock_set_maxmsgsize (self->sock, (int) self->max_msg);
@@ -50,7 +52,8 @@ bus_client_new (const char *endpoint, size_t max_msg)
         //  it fails at its deadline instead of being delivered late.
         zsock_set_immediate (self->sock, 1);
     }
-    if (!self->sock || zsock_connect (self->sock, "%s", endpoint) < 0) {
+    //  The broker is the gateway's: its key is in OSTIARY_BUS_PEERS/gateway/.
+    if (!self->sock || bus_curve_connect (curve, self->sock, endpoint, BUS_ROLE_GATEWAY) < 0) {
         log_error ("bus client: cannot connect to %s", endpoint);
         bus_client_destroy (&self);
         return NULL;
@@ -164,7 +167,8 @@ s_direct_one (bus_client_t *self, const char *item, size_t len)
         snprintf (d->service, sizeof d->service, "%s", service);
         d->sock = sock;
     }
-    if (zsock_connect (sock, "%s", endpoint) < 0) {
+    //  A direct endpoint is a server of the role that serves the service.
+    if (bus_curve_connect (self->curve, sock, endpoint, proto_worker_roles (service)) < 0) {
         log_error ("bus client: cannot connect to %s", endpoint);
         return -1;
     }

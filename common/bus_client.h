@@ -6,6 +6,7 @@
 #ifndef OST_BUS_CLIENT_H
 #define OST_BUS_CLIENT_H
 
+#include "bus_curve.h"
 #include "ost.h"
 #include "proto.h"
 #include <jansson.h>
@@ -21,7 +22,10 @@ typedef struct {
 } bus_error_t;
 
 //  Connects a DEALER to the broker at endpoint. max_msg bounds every part.
-bus_client_t *bus_client_new (const char *endpoint, size_t max_msg);
+//  curve (NULL: plain) makes it a CURVE client with the process's key, of
+//  the broker's key in OSTIARY_BUS_PEERS/gateway/ (direct endpoints: of the
+//  serving role's keys); it must outlive the client.
+bus_client_t *bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve);
 void bus_client_destroy (bus_client_t **self_p);
 
 //  Issue 7: spec is "service=endpoint[,service=endpoint...]" (a service's

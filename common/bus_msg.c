@@ -411,6 +411,15 @@ s_unwrap (zmsg_t *msg, zframe_t **routing_id_p, size_t max_body)
 bus_msg_t *
 bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms, int *arrived)
 {
+    return bus_msg_recv_peer (sock, routing_id_p, max_body, timeout_ms, arrived, NULL, 0);
+}
+
+bus_msg_t *
+bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms, int *arrived,
+                   char *peer, size_t peer_len)
+{
+    if (peer && peer_len)
+        peer[0] = 0;
     if (routing_id_p)
         *routing_id_p = NULL;
     zsock_set_rcvtimeo (sock, timeout_ms > 0 ? timeout_ms : 0);
@@ -426,6 +435,15 @@ bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int 
         return NULL;
     }
     *arrived = 1;
+    if (peer && peer_len) {
+        //  Set by the ZAP handler of the connection, never by the sender.
+        const char *user = zmq_msg_gets (&first, "User-Id");
+        if (user && strlen (user) < peer_len)
+            memcpy (peer, user, strlen (user) + 1);
+        else if (user && *user)
+            //  Too long to be one of ours: never read as "no user id".
+            snprintf (peer, peer_len, "?");
+    }
     //  The first part, then the others, into one message for the decoder.
     //  Our copy never holds more than the envelope and the eight frames: more
     //  parts are read and dropped. (libzmq itself has buffered the whole

@@ -6,6 +6,7 @@
 #include "bus_worker.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "proto.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@ struct _bus_worker_t {
     s_thread_t *threads;
     s_thread_t direct;      //  the thread serving direct_endpoint, if any
     zsock_t *direct_sock;   //  its ROUTER (bound in bus_worker_new)
+    int direct_serving;     //  bus_curve_serve was called for it
     atomic_int stop;
     atomic_int failed;
     pthread_mutex_t seen_lock;
@@ -112,7 +114,11 @@ s_connect (bus_worker_t *self)
     //  pipe (an inproc endpoint being released and bound again, say) waits
     //  at most a heartbeat, then the connection is made again.
     zsock_set_sndtimeo (sock, self->cfg.heartbeat_ms);
-    if (zsock_connect (sock, "%s", self->cfg.endpoint) < 0) {
+    //  With more than one broker key (one being replaced), the connections
+    //  to keys the broker does not hold never complete: IMMEDIATE keeps
+    //  READY and every later message off them.
+    zsock_set_immediate (sock, 1);
+    if (bus_curve_connect (self->cfg.curve, sock, self->cfg.endpoint, BUS_ROLE_GATEWAY) < 0) {
         zsock_destroy (&sock);
         return NULL;
     }
@@ -254,6 +260,7 @@ s_thread_main (void *arg)
     int liveness = 0;
     int64_t next_heartbeat = 0;
     int64_t reconnect_at = 0;
+    int unreachable = 0;
 
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         if (!sock) {
@@ -263,10 +270,14 @@ s_thread_main (void *arg)
             }
             sock = s_connect (self);
             if (!sock) {
-                log_warn ("bus worker: cannot reach the broker at %s; retrying", self->cfg.endpoint);
+                //  Once per outage, not once a heartbeat.
+                if (!unreachable)
+                    log_warn ("bus worker: cannot reach the broker at %s; retrying", self->cfg.endpoint);
+                unreachable = 1;
                 reconnect_at = bus_now_ms () + hb;
                 continue;
             }
+            unreachable = 0;
             liveness = self->cfg.liveness;
             next_heartbeat = bus_now_ms () + hb;
         }
@@ -338,16 +349,42 @@ s_direct_main (void *arg)
     void *state = NULL;
     if (s_thread_setup (self, &state))
         return NULL;
+    //  The keys allowed to call, as the broker holds them: read again when
+    //  the role folders change, at most once a second.
+    bus_peers_t *peers = bus_curve_enabled (self->cfg.curve) ? bus_peers_new (self->cfg.peers_dir) : NULL;
+    int64_t next_peers = bus_now_ms () + 1000;
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         zframe_t *identity = NULL;
         int arrived = 0;
+        char peer[BUS_PEER_MAX + 1];
         //  At most 100 ms asleep, to notice a stop request.
-        bus_msg_t *msg = bus_msg_recv_wait (sock, &identity, self->cfg.max_msg, 100, &arrived);
+        bus_msg_t *msg =
+            bus_msg_recv_peer (sock, &identity, self->cfg.max_msg, 100, &arrived, peer, sizeof peer);
         if (arrived == -2) {
             log_warn ("bus worker: the direct socket cannot receive any more (context ending); stopping");
             break;
         }
-        if (msg && bus_msg_type (msg) == BUS_REQUEST)
+        if (peers && bus_now_ms () >= next_peers) {
+            bus_peers_refresh (peers);
+            next_peers = bus_now_ms () + 1000;
+        }
+        unsigned role = 0;
+        char key[BUS_KEY_TXT + 1] = "";
+        int allowed = !bus_curve_enabled (self->cfg.curve)
+                      || (bus_peer_parse (peer, &role, key) == 0 && bus_peers_role (peers, key) == role
+                          && msg && proto_may_call (role, bus_msg_op (msg)));
+        if (msg && bus_msg_type (msg) == BUS_REQUEST && !allowed) {
+            //  proto/access.def, as on the broker: nothing runs.
+            if (bus_log_allowed (peer[0] ? peer : "direct:none")) {
+                char fp[BUS_FINGERPRINT_LEN + 1] = "none";
+                if (key[0])
+                    bus_key_fingerprint (key, fp);
+                log_warn ("bus worker: forbidden: role %s (key %s) may not call %s directly",
+                          role ? proto_role_name (role) : "none", fp, bus_msg_op (msg));
+            }
+            s_send_error (sock, identity, bus_msg_request_id (msg), OST_ERR_FORBIDDEN,
+                          "this caller may not call this operation");
+        } else if (msg && bus_msg_type (msg) == BUS_REQUEST)
             s_handle (self, sock, identity, msg, state);
         else if (msg)
             log_warn ("bus worker: unexpected message type %d on the direct endpoint; dropped",
@@ -371,6 +408,7 @@ s_direct_main (void *arg)
         bus_msg_destroy (&msg);
         zframe_destroy (&identity);
     }
+    bus_peers_destroy (&peers);
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);
     return NULL;
@@ -420,6 +458,11 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         if (self->direct_sock) {
             zsock_set_maxmsgsize (self->direct_sock, (int)self->cfg.max_msg);
             zsock_set_linger (self->direct_sock, 0);
+            if (bus_curve_serve (self->cfg.curve, self->direct_sock) != 0) {
+                log_error ("bus worker: cannot install the direct endpoint's authentication handler");
+                zsock_destroy (&self->direct_sock);
+            } else
+                self->direct_serving = 1;
         }
         if (!self->direct_sock || zsock_bind (self->direct_sock, "%s", self->cfg.direct_endpoint) < 0) {
             log_error ("bus worker: cannot bind the direct endpoint %s", self->cfg.direct_endpoint);
@@ -476,6 +519,8 @@ bus_worker_destroy (bus_worker_t **self_p)
     if (self->direct.started)
         pthread_join (self->direct.thread, NULL);
     zsock_destroy (&self->direct_sock);
+    if (self->direct_serving)
+        bus_curve_unserve (self->cfg.curve);
     free (self->threads);
     free (self->seen);
     free (self->seen_hash);

@@ -9,6 +9,7 @@
 #ifndef OST_BUS_WORKER_H
 #define OST_BUS_WORKER_H
 
+#include "bus_curve.h"
 #include "ost.h"
 #include "proto.h"
 #include <jansson.h>
@@ -66,6 +67,13 @@ typedef struct {
     //  this process by other services (bus_client_direct), one hop instead
     //  of two through the broker. WRITE ops are refused there (unknown_op).
     const char *direct_endpoint;
+    //  CURVE (NULL or disabled: plain). Outlives the worker. The threads
+    //  connect to the broker as CURVE clients (its key in
+    //  peers_dir/gateway/); the direct endpoint is a CURVE server that
+    //  admits the keys of peers_dir and runs only what proto/access.def
+    //  allows the caller's role.
+    bus_curve_t *curve;
+    const char *peers_dir;
 } bus_worker_cfg_t;
 
 typedef struct _bus_worker_t bus_worker_t;

@@ -331,6 +331,24 @@ config_validate (const config_t *self, int req_flag)
         fprintf (stderr, "config: OSTIARY_BUS_ENDPOINT must be a tcp://, ipc:// or inproc:// endpoint\n");
         rc = -1;
     }
+    //  The bus authenticates its peers in every mode; only a development
+    //  set-up may turn that off (and says so at every start).
+    if (!self->bus_curve && production) {
+        fprintf (stderr, "config: OSTIARY_BUS_CURVE=0 is refused in production mode: the bus must use CURVE\n");
+        rc = -1;
+    }
+    if (self->bus_curve && (req_flag & (CFG_REQ_GW | CFG_REQ_TOK | CFG_REQ_FLOW | CFG_REQ_KEYS))) {
+        if (!*self->bus_cert) {
+            fprintf (stderr, "config: OSTIARY_BUS_CERT is required while OSTIARY_BUS_CURVE=1 (this process's CURVE "
+                             "certificate; make a key set with `ostiaryctl bus keygen DIR`)\n");
+            rc = -1;
+        }
+        if (!*self->bus_peers) {
+            fprintf (stderr, "config: OSTIARY_BUS_PEERS is required while OSTIARY_BUS_CURVE=1 (the folder of the "
+                             "role folders of public keys)\n");
+            rc = -1;
+        }
+    }
     //  The 32-byte keys are checked wherever they are set, so that a typo is
     //  found by --check-config rather than when a service first uses one.
     const struct {

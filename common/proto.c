@@ -14,6 +14,167 @@ static const err_def_t s_errs[] = {
 #undef ERR
 };
 
+#define ANY BUS_ROLE_ANY
+#define GATEWAY BUS_ROLE_GATEWAY
+#define TOKEN BUS_ROLE_TOKEN
+#define FLOW BUS_ROLE_FLOW
+#define KEYS BUS_ROLE_KEYS
+#define ADMIN BUS_ROLE_ADMIN
+
+static const struct {
+    unsigned role;
+    const char *name;
+} s_roles[] = {
+#define ROLE(sym, name) {BUS_ROLE_##sym, name},
+#define WORKER(svc, roles)
+#define ALLOW(op, roles)
+#include "proto/access.def"
+#undef ROLE
+#undef WORKER
+#undef ALLOW
+};
+
+static const struct {
+    const char *service;
+    unsigned roles;
+} s_workers[] = {
+#define ROLE(sym, name)
+#define WORKER(svc, roles) {#svc, roles},
+#define ALLOW(op, roles)
+#include "proto/access.def"
+#undef ROLE
+#undef WORKER
+#undef ALLOW
+};
+
+static const struct {
+    const char *op;
+    unsigned roles;
+} s_allow[] = {
+#define ROLE(sym, name)
+#define WORKER(svc, roles)
+#define ALLOW(op, roles) {op, roles},
+#include "proto/access.def"
+#undef ROLE
+#undef WORKER
+#undef ALLOW
+};
+
+#undef ANY
+#undef GATEWAY
+#undef TOKEN
+#undef FLOW
+#undef KEYS
+#undef ADMIN
+
+#define S_COUNT(a) (sizeof (a) / sizeof (a)[0])
+
+unsigned
+proto_role (const char *name)
+{
+    for (size_t i = 0; name && i < S_COUNT (s_roles); i++)
+        if (strcmp (s_roles[i].name, name) == 0)
+            return s_roles[i].role;
+    return 0;
+}
+
+const char *
+proto_role_name (unsigned role)
+{
+    for (size_t i = 0; i < S_COUNT (s_roles); i++)
+        if (s_roles[i].role == role)
+            return s_roles[i].name;
+    return NULL;
+}
+
+size_t
+proto_role_count (void)
+{
+    return S_COUNT (s_roles);
+}
+
+unsigned
+proto_role_at (size_t i)
+{
+    return i < S_COUNT (s_roles) ? s_roles[i].role : 0;
+}
+
+unsigned
+proto_op_roles (const char *op)
+{
+    for (size_t i = 0; op && i < S_COUNT (s_allow); i++)
+        if (strcmp (s_allow[i].op, op) == 0)
+            return s_allow[i].roles;
+    return 0;
+}
+
+unsigned
+proto_worker_roles (const char *service)
+{
+    for (size_t i = 0; service && i < S_COUNT (s_workers); i++)
+        if (strcmp (s_workers[i].service, service) == 0)
+            return s_workers[i].roles;
+    return 0;
+}
+
+int
+proto_may_call (unsigned role, const char *op)
+{
+    return role != 0 && proto_role_name (role) && (proto_op_roles (op) & role) == role;
+}
+
+int
+proto_may_serve (unsigned role, const char *service)
+{
+    return role != 0 && proto_role_name (role) && (proto_worker_roles (service) & role) == role;
+}
+
+int
+proto_access_check (const char **why, const char **what)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!what)
+        what = &dummy;
+    *why = NULL;
+    *what = NULL;
+    for (size_t i = 0; i < proto_op_count (); i++) {
+        const op_def_t *op = proto_op_at (i);
+        size_t lines = 0;
+        for (size_t k = 0; k < S_COUNT (s_allow); k++)
+            lines += strcmp (s_allow[k].op, op->name) == 0;
+        if (lines != 1) {
+            *why = lines ? "an op has more than one ALLOW line in proto/access.def"
+                         : "an op of proto/ops.def has no ALLOW line in proto/access.def";
+            *what = op->name;
+            return -1;
+        }
+        if (!proto_worker_roles (op->service)) {
+            *why = "a service of proto/ops.def has no WORKER line in proto/access.def";
+            *what = op->service;
+            return -1;
+        }
+    }
+    for (size_t k = 0; k < S_COUNT (s_allow); k++)
+        if (!proto_op (s_allow[k].op) || s_allow[k].roles == 0) {
+            *why = "proto/access.def allows an op that proto/ops.def does not have, or nobody";
+            *what = s_allow[k].op;
+            return -1;
+        }
+    for (size_t k = 0; k < S_COUNT (s_workers); k++) {
+        int known = 0;
+        for (size_t i = 0; i < proto_op_count (); i++)
+            known |= strcmp (proto_op_at (i)->service, s_workers[k].service) == 0;
+        if (!known) {
+            *why = "proto/access.def names a service that has no op in proto/ops.def";
+            *what = s_workers[k].service;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 const op_def_t *
 proto_op (const char *name)
 {

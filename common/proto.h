@@ -40,6 +40,48 @@ const op_def_t *proto_op_at (size_t i);
 const err_def_t *proto_err (ost_err_t id);
 const err_def_t *proto_err_by_code (const char *code);
 
+//  Roles on the bus (proto/access.def): bit flags, one per role.
+typedef enum {
+    BUS_ROLE_NONE = 0,
+#define ROLE(sym, name) BUS_ROLE_##sym##_BIT,
+#define WORKER(svc, roles)
+#define ALLOW(op, roles)
+#include "proto/access.def"
+#undef ROLE
+#undef WORKER
+#undef ALLOW
+    BUS_ROLE__COUNT
+} bus_role_bit_t;
+#define ROLE(sym, name) BUS_ROLE_##sym = 1u << (BUS_ROLE_##sym##_BIT - 1),
+#define WORKER(svc, roles)
+#define ALLOW(op, roles)
+enum {
+#include "proto/access.def"
+};
+#undef ROLE
+#undef WORKER
+#undef ALLOW
+#define BUS_ROLE_ANY ((1u << (BUS_ROLE__COUNT - 1)) - 1)
+
+//  The role called name ("token"), 0 when there is none.
+unsigned proto_role (const char *name);
+//  The name of a single role flag, NULL for anything else.
+const char *proto_role_name (unsigned role);
+//  Number of roles, and the i-th one's flag (for listings and key folders).
+size_t proto_role_count (void);
+unsigned proto_role_at (size_t i);
+//  The roles allowed to call op (0 for an op without a line in access.def).
+unsigned proto_op_roles (const char *op);
+//  The roles allowed to register as a worker of service (0: none).
+unsigned proto_worker_roles (const char *service);
+//  1 when role (one flag) may call op / serve service.
+int proto_may_call (unsigned role, const char *op);
+int proto_may_serve (unsigned role, const char *service);
+//  Checks that proto/access.def names every op of ops.def once, no other
+//  op, and a worker role for every service of ops.def. 0 ok; -1 with the
+//  first problem in why (a static string) and its op or service in *what.
+int proto_access_check (const char **why, const char **what);
+
 //  Service names are short identifiers: [a-z][a-z0-9._-]{0,31}.
 int proto_valid_service (const char *service);
 

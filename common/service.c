@@ -12,6 +12,7 @@ typedef struct {
     const service_def_t *def;
     const config_t *cfg;
     void *app;
+    bus_curve_t *curve;
 } s_ctx_t;
 
 static void *
@@ -33,7 +34,7 @@ s_thread_init (void *arg)
             return NULL;
         }
     }
-    state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t) ctx->cfg->bus_max_msg);
+    state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t) ctx->cfg->bus_max_msg, ctx->curve);
     if (state->bus && bus_client_direct (state->bus, ctx->cfg->bus_direct)) {
         log_error ("%s: cannot connect to OSTIARY_BUS_DIRECT", ctx->def->name);
         bus_client_destroy (&state->bus);
@@ -81,10 +82,18 @@ service_main (int argc, char **argv, const service_def_t *def)
     //  loop of the worker threads watches.
     zsys_init ();
     zsys_set_logstream (NULL);
+    const char *why = NULL;
+    bus_curve_t *curve = bus_curve_open (cfg, program, &why);
+    if (!curve) {
+        fprintf (stderr, "%s: %s\n", program, why);
+        config_destroy (&cfg);
+        return 2;
+    }
 
     db_t *db = db_new (cfg->db);
     if (!db) {
         fprintf (stderr, "%s: cannot connect to the database (OSTIARY_DB)\n", program);
+        bus_curve_destroy (&curve);
         config_destroy (&cfg);
         return 1;
     }
@@ -92,15 +101,17 @@ service_main (int argc, char **argv, const service_def_t *def)
     if (applied < 0) {
         fprintf (stderr, "%s: migrations of schema %s failed; see the log\n", program, def->name);
         db_destroy (&db);
+        bus_curve_destroy (&curve);
         config_destroy (&cfg);
         return 1;
     }
     log_info ("%s: schema %s up to date (%d migrations applied now)", program, def->name, applied);
-    s_ctx_t ctx = {def, cfg, NULL};
+    s_ctx_t ctx = {def, cfg, NULL, curve};
     if (def->app_init) {
         ctx.app = def->app_init (cfg, db);
         if (!ctx.app) {
             db_destroy (&db);
+            bus_curve_destroy (&curve);
             config_destroy (&cfg);
             return 2;
         }
@@ -121,6 +132,8 @@ service_main (int argc, char **argv, const service_def_t *def)
         .thread_init = s_thread_init,
         .thread_fini = s_thread_fini,
         .direct_endpoint = cfg->bus_direct_bind,
+        .curve = curve,
+        .peers_dir = cfg->bus_peers,
     };
     int rc = 0;
     bus_worker_t *worker = bus_worker_new (&wcfg);
@@ -135,6 +148,7 @@ service_main (int argc, char **argv, const service_def_t *def)
     log_info ("%s: stopped", program);
     if (def->app_fini && ctx.app)
         def->app_fini (ctx.app);
+    bus_curve_destroy (&curve);
     config_destroy (&cfg);
     return rc;
 }

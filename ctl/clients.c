@@ -295,11 +295,9 @@ s_write_secret (const char *path, const char *secret)
 static int
 s_exists (const ctl_opts_t *opts, const char *id)
 {
-    bus_client_t *client = bus_client_new (opts->bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+    bus_client_t *client = ctl_bus_client (opts);
+    if (!client)
         return -1;
-    }
     json_t *body = json_pack ("{s:s}", "client_id", id);
     json_t *result = NULL;
     bus_error_t error;

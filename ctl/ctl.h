@@ -20,6 +20,11 @@ typedef struct {
 //  A command gets the words after its name (argv[0] is the command name).
 typedef int (*ctl_cmd_fn) (const ctl_opts_t *opts, int argc, char **argv);
 
+//  A bus client to opts->bus with the CURVE set-up of the environment
+//  (OSTIARY_BUS_CURVE, OSTIARY_BUS_CERT, OSTIARY_BUS_PEERS), loaded once.
+//  NULL after printing why.
+bus_client_t *ctl_bus_client (const ctl_opts_t *opts);
+
 //  Calls op with body (not consumed). On success returns CTL_OK with *result
 //  (caller decrefs); on an error reply prints it (JSON on stdout, a line on
 //  stderr) and returns CTL_ERROR_REPLY; CTL_USAGE when the bus cannot be used.
@@ -58,5 +63,6 @@ int ctl_users (const ctl_opts_t *opts, int argc, char **argv);   //  ctl/users.c
 int ctl_clients (const ctl_opts_t *opts, int argc, char **argv); //  ctl/clients.c: token-svc's OAuth clients
 int ctl_settings (const ctl_opts_t *opts, int argc,
                   char **argv); //  ctl/settings.c: flow-svc's runtime settings
+int ctl_bus (const ctl_opts_t *opts, int argc, char **argv); //  ctl/bus.c: the bus's CURVE keys
 
 #endif

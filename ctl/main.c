@@ -28,14 +28,21 @@ s_usage (FILE *out)
                   "       ostiaryctl users add|list|show|passwd|disable|unlock ...    (users --help)\n"
                   "       ostiaryctl keys status|list|rotate|retire|rewrap ...        (keys --help)\n"
                   "       ostiaryctl settings list|get|set|reset ...                (settings --help)\n"
+                  "       ostiaryctl bus keygen DIR                                  (bus --help)\n"
                   "\n"
                   "  call   sends OP (see `ostiaryctl ops`) with a JSON object body (default {},\n"
                   "         - reads it from standard input) and prints the result as JSON\n"
                   "  ready  exits 0 when SERVICE has at least one live worker\n"
-                  "  ops    lists the operations of proto/ops.def\n"
+                  "  ops    lists the operations of proto/ops.def and the roles that may call each\n"
+                  "         (proto/access.def)\n"
                   "\n"
                   "  --bus      broker endpoint (default $OSTIARY_BUS_ENDPOINT or tcp://127.0.0.1:5555)\n"
                   "  --timeout  deadline in milliseconds (default: the op's own)\n"
+                  "\n"
+                  "The bus uses CURVE: $OSTIARY_BUS_CERT names this tool's certificate (its role is the\n"
+                  "folder of $OSTIARY_BUS_PEERS that holds its public key, admin for operators) and\n"
+                  "$OSTIARY_BUS_PEERS the folder of the role folders (the broker's key is in gateway/).\n"
+                  "OSTIARY_BUS_CURVE=0 talks plain ZeroMQ to a development set-up without CURVE.\n"
                   "\n"
                   "exit codes: 0 ok, 1 error reply, 2 usage or input error\n");
     return 2;
@@ -64,6 +71,9 @@ s_print_error (const bus_error_t *error)
     if (text)
         printf ("%s\n", text);
     fprintf (stderr, "ostiaryctl: %s: %s\n", error->code, error->description);
+    if (error->err == OST_ERR_FORBIDDEN)
+        fprintf (stderr, "ostiaryctl: the role of the key in OSTIARY_BUS_CERT may not do this (the roles of each "
+                         "op: `ostiaryctl ops`)\n");
     free (text);
     json_decref (out);
     return CTL_ERROR_REPLY;
@@ -77,15 +87,46 @@ ctl_print_json (const json_t *value)
     free (out);
 }
 
+//  The CURVE set-up, loaded by the first bus client and kept to the end.
+static bus_curve_t *s_curve;
+
+static void
+s_curve_free (void)
+{
+    bus_curve_destroy (&s_curve);
+}
+
+bus_client_t *
+ctl_bus_client (const ctl_opts_t *opts)
+{
+    if (!s_curve) {
+        const char *flag = getenv ("OSTIARY_BUS_CURVE");
+        int enabled = !(flag && strcmp (flag, "0") == 0);
+        const char *why = NULL;
+        if (!enabled && strcmp (getenv ("OSTIARY_MODE") ? getenv ("OSTIARY_MODE") : "", "production") == 0) {
+            fprintf (stderr, "ostiaryctl: OSTIARY_BUS_CURVE=0 is refused in production mode\n");
+            return NULL;
+        }
+        s_curve = bus_curve_new (enabled, getenv ("OSTIARY_BUS_CERT"), getenv ("OSTIARY_BUS_PEERS"), &why);
+        if (!s_curve) {
+            fprintf (stderr, "ostiaryctl: %s\n", why);
+            return NULL;
+        }
+        atexit (s_curve_free);
+    }
+    bus_client_t *client = bus_client_new (opts->bus, 0, s_curve);
+    if (!client)
+        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+    return client;
+}
+
 int
 ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result, bus_error_t *error)
 {
     *result = NULL;
-    bus_client_t *client = bus_client_new (opts->bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+    bus_client_t *client = ctl_bus_client (opts);
+    if (!client)
         return CTL_USAGE;
-    }
     int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, error);
     bus_client_destroy (&client);
     return rc ? CTL_ERROR_REPLY : CTL_OK;
@@ -144,8 +185,14 @@ s_cmd_ops (const ctl_opts_t *opts, int argc, char **argv)
         return s_usage (stderr);
     for (size_t k = 0; k < proto_op_count (); k++) {
         const op_def_t *op = proto_op_at (k);
-        printf ("%-24s %-6s %-5s max body %zu, timeout %d ms\n", op->name, op->service,
-                op->kind == OP_READ ? "READ" : "WRITE", op->max_body, op->timeout_ms);
+        char roles[64] = "";
+        unsigned allowed = proto_op_roles (op->name);
+        for (size_t r = 0; r < proto_role_count (); r++)
+            if (allowed & proto_role_at (r))
+                snprintf (roles + strlen (roles), sizeof roles - strlen (roles), "%s%s", roles[0] ? "," : "",
+                          proto_role_name (proto_role_at (r)));
+        printf ("%-28s %-6s %-5s max body %-6zu timeout %-5d roles %s\n", op->name, op->service,
+                op->kind == OP_READ ? "READ" : "WRITE", op->max_body, op->timeout_ms, roles);
     }
     return CTL_OK;
 }
@@ -159,11 +206,9 @@ s_cmd_ready (const ctl_opts_t *opts, int argc, char **argv)
         fprintf (stderr, "ostiaryctl: invalid service name\n");
         return CTL_USAGE;
     }
-    bus_client_t *client = bus_client_new (opts->bus, 0);
-    if (!client) {
-        fprintf (stderr, "ostiaryctl: cannot use bus endpoint %s\n", opts->bus);
+    bus_client_t *client = ctl_bus_client (opts);
+    if (!client)
         return CTL_USAGE;
-    }
     int ready =
         bus_client_service_ready (client, argv[1], opts->timeout_ms > 0 ? (int)opts->timeout_ms : 2000);
     bus_client_destroy (&client);
@@ -223,7 +268,7 @@ static const struct {
     ctl_cmd_fn fn;
 } s_commands[] = {
     {"call", s_cmd_call}, {"ready", s_cmd_ready},   {"ops", s_cmd_ops},         {"keys", ctl_keys},
-    {"users", ctl_users}, {"clients", ctl_clients}, {"settings", ctl_settings},
+    {"users", ctl_users}, {"clients", ctl_clients}, {"settings", ctl_settings}, {"bus", ctl_bus},
 };
 
 int

@@ -525,7 +525,8 @@ s_init_thread (const struct mg_context *ctx, int thread_type)
         return NULL;
     gw_t *gw = mg_get_user_data (ctx);
     //  Issue 7: in-process, to the broker of this gateway (broker.h).
-    s_bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)gw->cfg->bus_max_msg);
+    //  In-process: no CURVE; the broker takes these threads for the gateway.
+    s_bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)gw->cfg->bus_max_msg, NULL);
     if (!s_bus)
         log_error ("http worker: no bus client; its requests will answer 503");
     return s_bus;

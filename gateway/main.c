@@ -60,6 +60,13 @@ main (int argc, char **argv)
     //  czmq's handler turns SIGINT/SIGTERM into zsys_interrupted; installed
     //  before any thread starts so that every thread inherits it.
     zsys_init ();
+    const char *why = NULL;
+    bus_curve_t *curve = bus_curve_open (cfg, "gateway", &why);
+    if (!curve) {
+        fprintf (stderr, "gateway: %s\n", why);
+        config_destroy (&cfg);
+        return 2;
+    }
 
     broker_cfg_t broker_cfg = {
         .endpoint = cfg->bus_endpoint,
@@ -68,10 +75,13 @@ main (int argc, char **argv)
         .liveness = (int)cfg->heartbeat_liveness,
         .queue_max = (size_t)cfg->queue_max,
         .max_msg = (size_t)cfg->bus_max_msg,
+        .curve = curve,
+        .peers_dir = cfg->bus_peers,
     };
     zactor_t *broker = broker_new (&broker_cfg);
     if (!broker) {
         log_error ("cannot bind the bus broker on %s", cfg->bus_endpoint);
+        bus_curve_destroy (&curve);
         config_destroy (&cfg);
         return 1;
     }
@@ -94,6 +104,7 @@ main (int argc, char **argv)
 
     http_server_destroy (&server);
     zactor_destroy (&broker);
+    bus_curve_destroy (&curve);
     jwks_cache_destroy (&gw.jwks);
     metrics_destroy (&gw.metrics);
     config_destroy (&cfg);

@@ -2,6 +2,7 @@
  *  command table, the audit log. See keys_admin.h. */
 #include "keys_admin.h"
 
+#include "bus_curve.h"
 #include "keys_admin_wire.h"
 #include "keys_lifecycle.h"
 #include "keys_store.h"
@@ -19,9 +20,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-//  RFC 27/ZAP: the endpoint libzmq asks for every handshake of a socket
-//  with a ZAP domain.
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 //  Z85 of 32 zero bytes: what zcert holds when a key is missing.
 #define Z85_ZERO "0000000000000000000000000000000000000000"
 #define Z85_KEY_LEN 40
@@ -39,7 +37,7 @@ struct _keys_admin_t {
     dev_t ipc_dev;
     ino_t ipc_ino;
     //  tcp only
-    zsock_t *zap;
+    int zap; //  the admin domain is registered with the process's ZAP handler
     zcert_t *cert;
     char clients[4096];
 };
@@ -175,13 +173,16 @@ s_bind_tcp (keys_admin_t *self, const config_t *cfg)
                         "(make one with `ostiaryctl keys cert FILE`)");
         return -1;
     }
-    //  The ZAP handler first: libzmq lets every CURVE client that knows our
-    //  public key in when no handler is bound (RFC 27: ZAP is optional).
-    self->zap = zsock_new (ZMQ_REP);
-    if (!self->zap || zsock_bind (self->zap, ZAP_ENDPOINT) != 0) {
+    //  The ZAP handler first, and enforced: libzmq lets every CURVE client
+    //  that knows our public key in when no handler answers (RFC 27: ZAP is
+    //  optional). The process's one handler (common/bus_curve) serves this
+    //  domain from the allow-list folder, read again on every handshake.
+    if (bus_zap_add_folder (KEYS_ADMIN_ZAP_DOMAIN, self->clients, "admin") != 0) {
         s_config_error ("cannot install the admin socket's authentication handler");
         return -1;
     }
+    self->zap = 1;
+    zsock_set_zap_enforce_domain (self->sock, 1);
     zsock_set_zap_domain (self->sock, KEYS_ADMIN_ZAP_DOMAIN);
     zsock_set_curve_server (self->sock, 1);
     zcert_apply (self->cert, zsock_resolve (self->sock));
@@ -191,83 +192,6 @@ s_bind_tcp (keys_admin_t *self, const config_t *cfg)
         return -1;
     }
     return 0;
-}
-
-//  1 when key (Z85) is the public key of a certificate in the allow-list
-//  folder. The folder is read again on every handshake, so adding or
-//  removing a file takes effect at once; files ending in _secret are never
-//  read (a secret key has no business there).
-static int
-s_allowed (const keys_admin_t *self, const char *key)
-{
-    DIR *dir = opendir (self->clients);
-    if (!dir)
-        return 0;
-    int found = 0;
-    struct dirent *entry;
-    while (!found && (entry = readdir (dir))) {
-        size_t len = strlen (entry->d_name);
-        if (entry->d_name[0] == '.' || (len >= 7 && strcmp (entry->d_name + len - 7, "_secret") == 0))
-            continue;
-        char path[sizeof self->clients + 256];
-        snprintf (path, sizeof path, "%s/%s", self->clients, entry->d_name);
-        struct stat st;
-        if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-            continue;
-        zcert_t *cert = zcert_load (path);
-        if (cert) {
-            const char *pub = zcert_public_txt (cert);
-            found = strlen (pub) == Z85_KEY_LEN && strcmp (pub, Z85_ZERO) != 0 && strcmp (pub, key) == 0;
-            s_cert_destroy (&cert);
-        }
-    }
-    closedir (dir);
-    return found;
-}
-
-//  RFC 27/ZAP: request = version, request id, domain, address, identity,
-//  mechanism, credentials; reply = version, request id, status code, status
-//  text, user id, metadata. Malformed requests are answered 400, never
-//  asserted on; the user id of an admitted client is its public key, which
-//  the admin socket then sees as the "User-Id" of its messages.
-static void
-s_zap (keys_admin_t *self)
-{
-    zmsg_t *request = zmsg_recv (self->zap);
-    if (!request)
-        return;
-    char *version = zmsg_popstr (request);
-    char *sequence = zmsg_popstr (request);
-    char *domain = zmsg_popstr (request);
-    char *address = zmsg_popstr (request);
-    char *identity = zmsg_popstr (request);
-    char *mechanism = zmsg_popstr (request);
-    zframe_t *credentials = zmsg_pop (request);
-    const char *code = "400";
-    char user[Z85_KEY_LEN + 1] = "";
-    if (version && strcmp (version, "1.0") == 0 && domain && strcmp (domain, KEYS_ADMIN_ZAP_DOMAIN) == 0 &&
-        mechanism && strcmp (mechanism, "CURVE") == 0 && credentials && zframe_size (credentials) == 32) {
-        char key[Z85_KEY_LEN + 1];
-        if (zmq_z85_encode (key, zframe_data (credentials), 32) && s_allowed (self, key)) {
-            code = "200";
-            snprintf (user, sizeof user, "%s", key);
-        } else
-            log_warn (
-                "admin: refused CURVE client %s from %s: its key is not in OSTIARY_KEYS_ADMIN_CURVE_CLIENTS",
-                key, address ? address : "?");
-    } else
-        log_warn ("admin: refused a %s handshake from %s", mechanism ? mechanism : "malformed",
-                  address ? address : "?");
-    zstr_sendx (self->zap, "1.0", sequence ? sequence : "", code, code[0] == '2' ? "OK" : "No access", user,
-                "", NULL);
-    zframe_destroy (&credentials);
-    zstr_free (&version);
-    zstr_free (&sequence);
-    zstr_free (&domain);
-    zstr_free (&address);
-    zstr_free (&identity);
-    zstr_free (&mechanism);
-    zmsg_destroy (&request);
 }
 
 //  ---------------------------------------------------------------- set-up
@@ -347,7 +271,8 @@ keys_admin_destroy (keys_admin_t **self_p)
     //  handler gone while the socket still listens. (libzmq removes the ipc
     //  socket file when the socket closes.)
     zsock_destroy (&self->sock);
-    zsock_destroy (&self->zap);
+    if (self->zap)
+        bus_zap_release (KEYS_ADMIN_ZAP_DOMAIN);
     //  Our socket file goes with us (libzmq leaves it), but only if it is
     //  still ours: a replica started since may have bound the path anew.
     struct stat st;
@@ -363,8 +288,6 @@ void
 keys_admin_attach (keys_admin_t *self, zpoller_t *poller)
 {
     zpoller_add (poller, self->sock);
-    if (self->zap)
-        zpoller_add (poller, self->zap);
 }
 
 const char *
@@ -693,10 +616,6 @@ keys_admin_handle (keys_admin_t *self, void *which)
 {
     if (which == self->sock) {
         s_request (self);
-        return 1;
-    }
-    if (self->zap && which == self->zap) {
-        s_zap (self);
         return 1;
     }
     return 0;

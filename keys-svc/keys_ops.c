@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 //  The error descriptions that cross the bus: fixed texts, never OpenSSL's.
@@ -23,6 +24,54 @@
 #define DESC_SIGN "signing failed"
 #define DESC_INTERNAL "internal error"
 #define DESC_ID_TOKEN "id_token must be {claims: object, alg: RS256|ES256|EdDSA}"
+#define DESC_POLICY "keys-svc does not sign these claims"
+
+//  What keys-svc signs, whoever asks (proto/access.def decides who may ask,
+//  this table what): a token of a typ listed here, for at most its
+//  lifetime. Every one of them carries our iss and integer iat and exp.
+static const struct {
+    const char *typ;
+    const char *what;
+} s_typs[] = {
+    {"JWT", "ID token"},         //  OpenID Connect Core §2
+    {"at+jwt", "access token"},  //  RFC 9068 §2.1
+};
+
+//  NULL when claims of typ may be signed, else the reason (for the log;
+//  the caller gets DESC_POLICY). The longest lifetime of every typ is
+//  OSTIARY_KEYS_TOKEN_LIFETIME_MAX: the retiring key stays published that
+//  long, so a token that outlived it could no longer be verified.
+static const char *
+s_policy (const config_t *cfg, const char *typ, const json_t *claims)
+{
+    size_t known = 0;
+    while (known < sizeof s_typs / sizeof s_typs[0] && strcmp (s_typs[known].typ, typ) != 0)
+        known++;
+    if (known == sizeof s_typs / sizeof s_typs[0])
+        return "an unknown typ";
+    const char *iss = json_string_value (json_object_get (claims, "iss"));
+    if (!iss || strcmp (iss, cfg->issuer) != 0)
+        return "an iss that is not this issuer";
+    const json_t *iat = json_object_get (claims, "iat");
+    const json_t *exp = json_object_get (claims, "exp");
+    if (!json_is_integer (iat) || !json_is_integer (exp))
+        return "no integer iat and exp";
+    json_int_t lifetime = json_integer_value (exp) - json_integer_value (iat);
+    if (lifetime <= 0 || lifetime > (json_int_t)cfg->keys_token_lifetime_max)
+        return "a lifetime (exp - iat) beyond OSTIARY_KEYS_TOKEN_LIFETIME_MAX";
+    if (json_integer_value (iat) > (json_int_t)time (NULL) + (json_int_t)cfg->clock_skew)
+        return "an iat in the future beyond OSTIARY_CLOCK_SKEW";
+    return NULL;
+}
+
+//  -1 after refusing claims that s_policy refuses (logged, without claims).
+static int
+s_refuse (bus_req_t *req, const char *typ, const char *why)
+{
+    log_warn ("keys.sign: refused to sign a %s token with %s", typ, why);
+    bus_req_fail (req, OST_ERR_FORBIDDEN, DESC_POLICY);
+    return -1;
+}
 
 static keys_snap_t *
 s_snapshot (const bus_req_t *req)
@@ -178,6 +227,12 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ID_TOKEN);
         return -1;
     }
+    const config_t *cfg = keys_app_config ((const keys_app_t *)req->app);
+    const char *why = s_policy (cfg, typ, claims);
+    if (why)
+        return s_refuse (req, typ, why);
+    if (id_token && (why = s_policy (cfg, "JWT", id_claims)))
+        return s_refuse (req, "JWT", why);
     char *jws = NULL, *idt = NULL;
     const char *kid = NULL, *id_kid = NULL;
     //  The snapshot is held until the reply is built: kid points into it.

@@ -36,6 +36,7 @@ PACKAGES=(
     "python3-jwcrypto py:jwcrypto"
     "python3-yaml     py:yaml"
     "python3-aiosmtpd py:aiosmtpd"
+    "python3-zmq      py:zmq"
     "chromium         cmd:chromium"
     "chromium-driver  cmd:chromedriver"
     "python3-selenium py:selenium"

@@ -8,7 +8,12 @@ and hands tests a handle to drive and disturb them:
     stack.bus_endpoint             the broker's tcp:// endpoint
     stack.env                      environment for ostiaryctl and the services
     stack.bin(name)                path of a binary
-    stack.ctl(*args, input=None, timeout=30)   ostiaryctl → CompletedProcess
+    stack.ctl(*args, input=None, timeout=30)   ostiaryctl → CompletedProcess (as admin)
+    stack.ctl_as(role, *args, ...)             ostiaryctl with the bus key of role
+    stack.ctl_for(op, *args, ...)              ostiaryctl with the key of a role that
+                                   proto/access.def allows to call op (admin first)
+    stack.bus_keys                 the stack's CURVE key set (ostiaryctl bus keygen):
+                                   <role>.key and peers/<role>/<role>.pub
     stack.start(name, extra_env=None)          a NEW instance → Instance
                                    (extra_env value None unsets a variable)
     stack.instances(name)          live instances of a service
@@ -77,6 +82,8 @@ SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-
                  "OSTIARY_FLOW_SECRET_KEY": "flow-svc"}
 # Services may be named by process ("keys-svc") or by bus service ("keys").
 ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
+# The bus role (proto/access.def) of each process: its CURVE key.
+ROLES = {"gateway": "gateway", "token-svc": "token", "flow-svc": "flow", "keys-svc": "keys"}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 READY_TIMEOUT = 30
 # The per-address login throttle of the test session (see Stack.boot).
@@ -256,6 +263,16 @@ class Stack:
             "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "info"),
         })
         env.update(db)
+        # The bus's CURVE keys, made once per session: every process gets its
+        # role's certificate (OSTIARY_BUS_CERT), ostiaryctl the admin one.
+        self.bus_keys = self.workdir / "bus"
+        kg = subprocess.run([self.bin("ostiaryctl"), "bus", "keygen", str(self.bus_keys)],
+                            capture_output=True, text=True, timeout=30)
+        if kg.returncode != 0:
+            raise RuntimeError(f"ostiaryctl bus keygen failed: {kg.stdout}{kg.stderr}")
+        env["OSTIARY_BUS_PEERS"] = str(self.bus_keys / "peers")
+        env["OSTIARY_BUS_CERT"] = str(self.bus_keys / "admin.key")
+        self._op_roles = None
         # One SMTP sink for the whole session (started by boot()): every
         # flow-svc sends there; webhooks may reach the tests' local receivers.
         self.mail_dir = self.workdir / "mail"
@@ -290,10 +307,34 @@ class Stack:
             raise FileNotFoundError(f"{path} is missing: run make")
         return str(path)
 
-    def ctl(self, *args, input=None, timeout=30):
-        """ostiaryctl with the stack's environment (its bus endpoint)."""
-        return subprocess.run([self.bin("ostiaryctl"), *map(str, args)], env=self.env,
+    def ctl(self, *args, input=None, timeout=30, env=None):
+        """ostiaryctl with the stack's environment (its bus endpoint), as admin."""
+        return subprocess.run([self.bin("ostiaryctl"), *map(str, args)], env=env or self.env,
                               input=input, text=True, capture_output=True, timeout=timeout)
+
+    def ctl_as(self, role, *args, input=None, timeout=30):
+        """ostiaryctl holding the bus key of `role` (gateway, token, flow, keys, admin)."""
+        env = dict(self.env, OSTIARY_BUS_CERT=str(self.bus_keys / f"{role}.key"))
+        return self.ctl(*args, input=input, timeout=timeout, env=env)
+
+    def op_roles(self, op):
+        """The roles proto/access.def allows to call op (from `ostiaryctl ops`)."""
+        if self._op_roles is None:
+            out = self.ctl("ops")
+            assert out.returncode == 0, out.stderr
+            self._op_roles = {}
+            for line in out.stdout.splitlines():
+                words = line.split()
+                if "roles" in words:
+                    self._op_roles[words[0]] = words[words.index("roles") + 1].split(",")
+        return self._op_roles.get(op, [])
+
+    def ctl_for(self, op, *args, input=None, timeout=30):
+        """ostiaryctl with the key of a role allowed to call op: tests of an
+        op's behaviour act as its real caller (admin when it may)."""
+        roles = self.op_roles(op)
+        role = "admin" if "admin" in roles or not roles else roles[0]
+        return self.ctl_as(role, *args, input=input, timeout=timeout)
 
     # ------------------------------------------------------------ processes
 
@@ -307,6 +348,7 @@ class Stack:
             env.pop(var, None)
         if name in DB_VARS:
             env["OSTIARY_DB"] = self._db[DB_VARS[name]]
+        env["OSTIARY_BUS_CERT"] = str(self.bus_keys / f"{ROLES[name]}.key")
         # Each secret goes only to the process that needs it.
         for var, owner in SECRET_OWNERS.items():
             if name != owner:

@@ -36,7 +36,7 @@ def unique(prefix):
 
 def call(stack, op, body):
     """Runs `ostiaryctl call OP JSON`; returns (exit code, parsed stdout)."""
-    cp = stack.ctl("call", op, json.dumps(body))
+    cp = stack.ctl_for(op, "call", op, json.dumps(body))
     try:
         out = json.loads(cp.stdout) if cp.stdout.strip() else None
     except ValueError:
@@ -71,7 +71,7 @@ def psql_flow(stack, sql):
 
 def ctl_json(stack, op, body):
     """Calls op over the bus; returns the result, or fails the test."""
-    r = stack.ctl("call", op, json.dumps(body))
+    r = stack.ctl_for(op, "call", op, json.dumps(body))
     assert r.returncode == 0, (op, r.stdout, r.stderr)
     return json.loads(r.stdout)
 

@@ -49,7 +49,7 @@ def add_ok(stack, *args, **kw):
 
 
 def call(stack, op, body):
-    cp = stack.ctl("call", op, json.dumps(body))
+    cp = stack.ctl_for(op, "call", op, json.dumps(body))
     out = json.loads(cp.stdout) if cp.stdout.strip() else None
     return cp.returncode, out
 

@@ -39,10 +39,10 @@ def add(stack, username, *extra, password=PASSWORD):
 def can_log_in(stack, username, password):
     """A password login through the login flow (flow.start, flow.submit)
     issues a session."""
-    cp = stack.ctl("call", "flow.start", json.dumps({"request_id": "r" + uuid.uuid4().hex}))
+    cp = stack.ctl_for("flow.start", "call", "flow.start", json.dumps({"request_id": "r" + uuid.uuid4().hex}))
     assert cp.returncode == EXIT_OK, (cp.stdout, cp.stderr)
     flow = json.loads(cp.stdout)
-    cp = stack.ctl("call", "flow.submit", json.dumps(
+    cp = stack.ctl_for("flow.submit", "call", "flow.submit", json.dumps(
         {"flow": flow["flow"], "csrf": flow["csrf"], "node": "password",
          "input": {"username": username, "password": password}}))
     assert cp.returncode == EXIT_OK, (cp.stdout, cp.stderr)

@@ -40,7 +40,7 @@ s_setup (void **state)
                         .max_msg = 65536};
     f->broker = broker_new (&cfg);
     assert_non_null (f->broker);
-    f->client = bus_client_new (f->endpoint, 65536);
+    f->client = bus_client_new (f->endpoint, 65536, NULL);
     assert_non_null (f->client);
     *state = f;
     return 0;
@@ -470,7 +470,7 @@ test_worker_reconnects_after_broker_restart (void **state)
             zclock_sleep (20);
     }
     assert_non_null (f->broker);
-    f->client = bus_client_new (f->endpoint, 65536);
+    f->client = bus_client_new (f->endpoint, 65536, NULL);
     assert_true (s_wait_ready (f, "token", 1, 3000));
     json_t *result = NULL;
     bus_error_t error;
@@ -560,7 +560,7 @@ test_direct_endpoint_answers_reads_without_the_broker (void **state)
     (void) state;
     bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-1");
     assert_non_null (worker);
-    bus_client_t *client = bus_client_new ("inproc://no-broker-here", 65536);
+    bus_client_t *client = bus_client_new ("inproc://no-broker-here", 65536, NULL);
     assert_non_null (client);
     assert_int_equal (bus_client_direct (client, "token=inproc://direct-test-1"), 0);
     json_t *body = json_pack ("{s:i}", "n", 7);
