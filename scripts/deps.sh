@@ -37,6 +37,7 @@ PACKAGES=(
     "python3-yaml     py:yaml"
     "python3-aiosmtpd py:aiosmtpd"
     "python3-zmq      py:zmq"
+    "python3-msgpack  py:msgpack"
     "chromium         cmd:chromium"
     "chromium-driver  cmd:chromedriver"
     "python3-selenium py:selenium"

@@ -190,8 +190,8 @@ def test_k8s_token_svc_reaches_keys_svc_direct_endpoint():
     assert {"name": "direct", "containerPort": port} in keys["ports"]
     _, token_env = env("token-svc")
     assert token_env["OSTIARY_BUS_DIRECT"] == f"keys=tcp://ostiary-keys-direct:{port}"
-    # Only token-svc pods may reach keys-svc, and only on that port (the bus
-    # is not authenticated yet).
+    # Only token-svc pods may reach keys-svc, and only on that port (CURVE
+    # authenticates the peers too; the policy keeps the others off the port).
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"
                 and o["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "keys-svc"}]
     assert len(policies) == 1
@@ -199,6 +199,193 @@ def test_k8s_token_svc_reaches_keys_svc_direct_endpoint():
     assert spec["policyTypes"] == ["Ingress"]
     assert spec["ingress"] == [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "token-svc"}}}],
                                 "ports": [{"protocol": "TCP", "port": port}]}]
+
+
+# ------------------------------------------------------------ bus keys (CurveZMQ)
+
+BUS_ROLES = {"gateway": "gateway", "token-svc": "token", "flow-svc": "flow", "keys-svc": "keys"}
+ALL_BUS_ROLES = ("gateway", "token", "flow", "keys", "admin")
+# The environment's secrets that are not bus keys (they are handled elsewhere).
+NON_BUS_ENV_SECRETS = {"OSTIARY_KEK", "OSTIARY_CLIENT_SECRET_KEY", "OSTIARY_FLOW_SECRET_KEY"}
+Z85_RUN = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40,}")
+
+
+def service_secrets(service):
+    return [s["source"] if isinstance(s, dict) else s for s in service.get("secrets", [])]
+
+
+def service_mounts(service):
+    """(source, target, read_only) of each volume of a parsed compose service."""
+    mounts = []
+    for v in service.get("volumes", []):
+        if isinstance(v, dict):
+            mounts.append((v.get("source"), v["target"], bool(v.get("read_only"))))
+        else:
+            parts = v.split(":")
+            mounts.append((parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")))
+    return mounts
+
+
+def bus_key_secrets(config):
+    """role -> name of the top-level secret holding that role's bus key."""
+    found = {}
+    for name, secret in config.get("secrets", {}).items():
+        base = os.path.basename(secret.get("file", ""))
+        if base.endswith(".key") and base[:-4] in ALL_BUS_ROLES:
+            assert base[:-4] not in found, f"two secrets hold {base}"
+            found[base[:-4]] = name
+    return found
+
+
+def test_compose_gives_each_process_only_its_own_bus_key(compose_config):
+    services = compose_config["services"]
+    keys = bus_key_secrets(compose_config)
+    assert set(keys) == set(ALL_BUS_ROLES)
+    owner = {name: role for role, name in keys.items()}
+    for name, role in BUS_ROLES.items():
+        service = services[name]
+        env = service["environment"]
+        assert env["OSTIARY_BUS_CERT"] == f"/run/secrets/{keys[role]}", name
+        assert env.get("OSTIARY_BUS_CURVE", "1") == "1", name
+        assert [s for s in service_secrets(service) if s in owner] == [keys[role]], name
+        # The public keys of every role, read-only, where OSTIARY_BUS_PEERS says.
+        peers = [m for m in service_mounts(service) if m[1] == env["OSTIARY_BUS_PEERS"]]
+        assert len(peers) == 1, name
+        source, _, read_only = peers[0]
+        assert read_only and os.path.basename(source.rstrip("/")) == "peers", name
+        assert os.path.dirname(source.rstrip("/")) == os.path.dirname(compose_config["secrets"][keys[role]]["file"])
+    # Nobody else holds a service's key: postgres none, the operators' tool the admin one.
+    for name, service in services.items():
+        if name not in BUS_ROLES:
+            held = [owner[s] for s in service_secrets(service) if s in owner]
+            assert held in ([], ["admin"]), f"{name} holds the bus keys of {held}"
+            if held:
+                assert service["environment"]["OSTIARY_BUS_CERT"] == f"/run/secrets/{keys['admin']}"
+
+
+def test_compose_bus_keys_folder_is_configurable(tmp_path):
+    # docker-compose config does not read the files; make them anyway, as keygen would.
+    for role in ALL_BUS_ROLES:
+        (tmp_path / f"{role}.key").write_text("fake secret certificate\n")
+        (tmp_path / "peers" / role).mkdir(parents=True)
+        (tmp_path / "peers" / role / f"{role}.pub").write_text("fake public certificate\n")
+    r = compose("config", env_extra=dict(COMPOSE_ENV, OSTIARY_BUS_KEYS_DIR=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    config = yaml.safe_load(r.stdout)
+    keys = bus_key_secrets(config)
+    for role in ALL_BUS_ROLES:
+        assert config["secrets"][keys[role]]["file"] == str(tmp_path / f"{role}.key")
+    for name in BUS_ROLES:
+        sources = [m[0] for m in service_mounts(config["services"][name])]
+        assert str(tmp_path / "peers") in sources, name
+
+
+def test_compose_environment_holds_no_bus_key_material(compose_config):
+    for name, service in compose_config["services"].items():
+        for var, value in (service.get("environment") or {}).items():
+            if var in NON_BUS_ENV_SECRETS:
+                continue
+            # Bus keys travel as files; the environment names them.
+            if "BUS" in var:
+                assert not re.search(r"KEY|SECRET|CURVE_(PUBLIC|SERVER)", var), f"{name}: {var}"
+            value = str(value)
+            for run in Z85_RUN.findall(value):
+                assert run.startswith("/") or "://" in run, \
+                    f"{name}: {var} holds what looks like a Z85 key: {value!r}"
+        if name in BUS_ROLES:
+            assert service["environment"]["OSTIARY_BUS_CERT"].startswith("/run/secrets/")
+
+
+def deployment_container(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_k8s_deployments_mount_only_their_own_bus_key():
+    objects = k8s_objects()
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    config = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}["ostiary-config"]["data"]
+    for name, role in BUS_ROLES.items():
+        pod = deployments[name]["spec"]["template"]["spec"]
+        container = deployment_container(deployments[name])
+        env = {e["name"]: e for e in container.get("env", [])}
+        mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
+        bus_secrets = {v["name"]: v["secret"] for v in pod.get("volumes", [])
+                       if "secret" in v and v["secret"]["secretName"].startswith("ostiary-bus")}
+        assert [s["secretName"] for s in bus_secrets.values()] == [f"ostiary-bus-{role}"], name
+        (volume, secret), = bus_secrets.items()
+        assert mounts[volume].get("readOnly") is True, name
+        assert secret.get("defaultMode", 0o644) & 0o007 == 0, f"{name}: the key is world-readable"
+        # The environment holds the key's path, never the key.
+        assert env["OSTIARY_BUS_CERT"] == {"name": "OSTIARY_BUS_CERT",
+                                           "value": f"{mounts[volume]['mountPath']}/{role}.key"}, name
+        for e in container.get("env", []):
+            ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+            assert not ref.get("name", "").startswith("ostiary-bus"), f"{name}: {e['name']} holds a bus key"
+        # Every role's public keys, read-only, under OSTIARY_BUS_PEERS/<role>/.
+        peers = env["OSTIARY_BUS_PEERS"]["value"] if "OSTIARY_BUS_PEERS" in env else config["OSTIARY_BUS_PEERS"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for r in ALL_BUS_ROLES:
+            mount = [m for m in mounts.values() if m["mountPath"] == f"{peers}/{r}"]
+            assert len(mount) == 1 and mount[0].get("readOnly") is True, (name, r)
+            assert volumes[mount[0]["name"]]["configMap"]["name"] == f"ostiary-bus-peers-{r}", (name, r)
+
+
+def selects(selector, labels):
+    if selector.get("matchExpressions"):
+        raise AssertionError("matchExpressions are not understood by this test")
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def ingress_peers(objects, labels, port, port_names):
+    """The `from` lists of every NetworkPolicy rule that lets traffic to port of
+    the pods with these labels ([None]: not isolated, anyone)."""
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"
+                and selects(o["spec"]["podSelector"], labels)
+                and "Ingress" in o["spec"].get("policyTypes", ["Ingress"])]
+    if not policies:
+        return [None]
+    allowed = []
+    for policy in policies:
+        for rule in policy["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any("port" not in p or p["port"] == port or port_names.get(p["port"]) == port
+                                 or p.get("endPort", -1) >= port >= p.get("port", 0) for p in ports):
+                continue
+            allowed.append(rule.get("from") or None)
+    return allowed
+
+
+def assert_port_reached_only_by(objects, target, port, allowed_names, extra_selectors=()):
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    pod_labels = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+    port_names = {p["name"]: p["containerPort"] for p in deployment_container(deployments[target]).get("ports", [])
+                  if "name" in p}
+    sources = ingress_peers(objects, pod_labels[target], port, port_names)
+    admitted = set()
+    for peers in sources:
+        assert peers is not None, f"{target}:{port} is open to anyone"
+        for peer in peers:
+            assert set(peer) == {"podSelector"}, f"{target}:{port}: {peer} reaches beyond our pods"
+            selector = peer["podSelector"]
+            assert selector.get("matchLabels"), f"{target}:{port}: every pod of the namespace"
+            matched = {n for n, labels in pod_labels.items() if selects(selector, labels)}
+            if selector in extra_selectors:
+                assert not matched, selector
+                continue
+            assert matched and matched <= set(allowed_names), f"{target}:{port} admits {matched or selector}"
+            admitted |= matched
+    assert admitted == set(allowed_names), f"{target}:{port} admits {admitted}"
+
+
+def test_k8s_network_policies_guard_the_bus_ports():
+    objects = k8s_objects()
+    assert_port_reached_only_by(objects, "gateway", 5555, ("token-svc", "flow-svc", "keys-svc"),
+                                ({"matchLabels": {"app.kubernetes.io/component": "ostiaryctl"}},))
+    assert_port_reached_only_by(objects, "keys-svc", 5557, ("token-svc",))
+    # The gateway's HTTP port stays open to everyone.
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    labels = deployments["gateway"]["spec"]["template"]["metadata"]["labels"]
+    assert None in ingress_peers(objects, labels, 8080, {"http": 8080})
 
 
 def test_readme_configuration_reference_is_current():
