@@ -30,6 +30,12 @@ export OSTIARY_LOG_LEVEL=${OSTIARY_LOG_LEVEL:-warn}
 #  (bench/mint.py, ~100 codes/s): they must outlive the minting. RFC 6749
 #  §4.1.2 allows 10 minutes.
 export OSTIARY_CODE_TTL=${OSTIARY_CODE_TTL:-600}
+#  The bus runs with CURVE as everywhere (scripts/run.sh makes the keys in
+#  $BUILD/run/bus); the bench's own ostiaryctl calls act as the operator.
+#  BENCH_CURVE=0 measures the same suite without it (development mode only).
+export OSTIARY_BUS_CURVE=${BENCH_CURVE:-1}
+export OSTIARY_BUS_PEERS=$BUILD/run/bus/peers
+export OSTIARY_BUS_CERT=$BUILD/run/bus/admin.key
 URL=$OSTIARY_ISSUER
 OUT=$BUILD/bench
 mkdir -p "$OUT"

@@ -70,6 +70,12 @@ service_main (int argc, char **argv, const service_def_t *def)
     if (!cfg)
         return exit_code;
     log_init (def->name, (log_level_t) log_level_parse (cfg->log_level));
+    const char *awhy, *awhat;
+    if (proto_access_check (&awhy, &awhat)) {
+        fprintf (stderr, "%s: %s: %s\n", program, awhy, awhat);
+        config_destroy (&cfg);
+        return 2;
+    }
     if (bus_client_direct (NULL, cfg->bus_direct)) {
         fprintf (stderr,
                  "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "

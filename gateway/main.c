@@ -60,7 +60,14 @@ main (int argc, char **argv)
     //  czmq's handler turns SIGINT/SIGTERM into zsys_interrupted; installed
     //  before any thread starts so that every thread inherits it.
     zsys_init ();
-    const char *why = NULL;
+    const char *why = NULL, *what = NULL;
+    //  The broker enforces proto/access.def: an op without its line there
+    //  would be refused to everyone.
+    if (proto_access_check (&why, &what)) {
+        fprintf (stderr, "gateway: %s: %s\n", why, what);
+        config_destroy (&cfg);
+        return 2;
+    }
     bus_curve_t *curve = bus_curve_open (cfg, "gateway", &why);
     if (!curve) {
         fprintf (stderr, "gateway: %s\n", why);

@@ -19,6 +19,10 @@
 #                          did not set this), which writes every email flow-svc
 #                          sends to $BUILD/run/mail/<n>.eml
 #    OSTIARY_SMTP_SINK_PORT 2525
+#    OSTIARY_BUS_PEERS     $BUILD/run/bus/peers: the bus's CURVE keys, made once by
+#                          `ostiaryctl bus keygen $BUILD/run/bus` and kept; each process
+#                          gets its role's $BUILD/run/bus/<role>.key, ostiaryctl admin.key
+#                          (the lines to load are in $BUILD/run/ostiaryctl.env)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,6 +61,17 @@ dev_key() {
     cat "$file"
 }
 KEK=${OSTIARY_KEK:-$(dev_key kek)}
+#  The bus's development key set (proto/bus.md, "Security"): one CURVE key
+#  per role, made once and kept like the keys above; a key already there is
+#  never replaced.
+BUS_KEYS=$RUN/bus
+if [ ! -s "$BUS_KEYS/admin.key" ] || [ ! -d "$BUS_KEYS/peers/gateway" ]; then
+    "$BIN/ostiaryctl" bus keygen "$BUS_KEYS" >/dev/null || die "cannot make the bus keys in $BUS_KEYS"
+    say "generated the bus's development CURVE keys in $BUS_KEYS" >&2
+fi
+export OSTIARY_BUS_PEERS=${OSTIARY_BUS_PEERS:-$BUS_KEYS/peers}
+#  ostiaryctl run from here (the seeding below) acts as the operator.
+export OSTIARY_BUS_CERT=$BUS_KEYS/admin.key
 CLIENT_SECRET_KEY=${OSTIARY_CLIENT_SECRET_KEY:-$(dev_key client-secret-key)}
 FLOW_SECRET_KEY=${OSTIARY_FLOW_SECRET_KEY:-$(dev_key flow-secret-key)}
 export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
@@ -75,6 +90,9 @@ export OSTIARY_MIGRATIONS_DIR=${OSTIARY_MIGRATIONS_DIR:-$ROOT/migrations}
 #  Runtime files (keys-svc's admin socket) stay with this run's state.
 export OSTIARY_RUN_DIR=${OSTIARY_RUN_DIR:-$RUN/rt}
 PG_PORT=${OSTIARY_PG_PORT:-55432}
+#  The same settings for ostiaryctl in another shell: `set -a; . FILE; set +a`.
+(umask 077 && printf 'OSTIARY_BUS_ENDPOINT=%s\nOSTIARY_BUS_PEERS=%s\nOSTIARY_BUS_CERT=%s\nOSTIARY_RUN_DIR=%s\n' \
+    "$OSTIARY_BUS_ENDPOINT" "$OSTIARY_BUS_PEERS" "$BUS_KEYS/admin.key" "$OSTIARY_RUN_DIR" >"$RUN/ostiaryctl.env")
 MAIL=$RUN/mail
 SINK_PORT=${OSTIARY_SMTP_SINK_PORT:-2525}
 SINK_PID=
@@ -150,6 +168,8 @@ start() {
             OSTIARY_BUS_DIRECT OSTIARY_BUS_DIRECT_BIND \
             OSTIARY_PG_ADMIN OSTIARY_KEK OSTIARY_CLIENT_SECRET_KEY OSTIARY_FLOW_SECRET_KEY
         if [ -n "$db" ]; then export OSTIARY_DB=$db; fi
+        #  Each process holds its own role's bus key only.
+        export OSTIARY_BUS_CERT=$BUS_KEYS/${name%-svc}.key
         case $name in
             keys-svc)
                 export OSTIARY_KEK=$KEK
@@ -299,7 +319,8 @@ cat <<EOF
     issuer     $OSTIARY_ISSUER
     discovery  $OSTIARY_ISSUER/.well-known/openid-configuration
     jwks       $OSTIARY_ISSUER/jwks
-    bus        $OSTIARY_BUS_ENDPOINT   (try: $BIN/ostiaryctl call token.health)
+    bus        $OSTIARY_BUS_ENDPOINT   (CURVE; keys in $BUS_KEYS)
+    ostiaryctl set -a; . $RUN/ostiaryctl.env; set +a; $BIN/ostiaryctl call token.health
     logs       $LOGS/
 EOF
 if [ "$START_SINK" = 1 ]; then

@@ -62,8 +62,19 @@ def published_jwks(stack, http):
     return r.json()["keys"]
 
 
+def signable(stack, claims):
+    """claims with what keys-svc requires of every token it signs (our iss,
+    integer iat and exp, a lifetime within OSTIARY_KEYS_TOKEN_LIFETIME_MAX),
+    added in place so that a test compares the payload with claims as is."""
+    now = int(time.time())
+    claims.setdefault("iss", stack.base_url)
+    claims.setdefault("iat", now)
+    claims.setdefault("exp", now + 600)
+    return claims
+
+
 def sign(stack, alg, claims, **extra):
-    body = {"claims": claims, "alg": alg}
+    body = {"claims": signable(stack, claims), "alg": alg}
     body.update(extra)
     return ok(stack, "keys.sign", body)
 
@@ -202,7 +213,7 @@ def test_keys_health_counts_published_keys(stack):
 
 def test_sign_rs256_verifies_against_published_jwks(stack, http):
     alg = "RS256"
-    claims = {"sub": "alice", "aud": "client-1", "exp": 2000000000, "n": [1, 2, {"x": "é"}]}
+    claims = {"sub": "alice", "aud": "client-1", "n": [1, 2, {"x": "é"}]}
     result = sign(stack, alg, claims)
     assert result["alg"] == alg
     header, payload = verify(stack, http, result, alg)
@@ -211,7 +222,7 @@ def test_sign_rs256_verifies_against_published_jwks(stack, http):
 
 
 def test_sign_es256_verifies_against_published_jwks(stack, http):
-    claims = {"sub": "bob", "exp": 2000000000}
+    claims = {"sub": "bob"}
     result = sign(stack, "ES256", claims)
     header, payload = verify(stack, http, result, "ES256")
     assert payload == claims
@@ -220,7 +231,7 @@ def test_sign_es256_verifies_against_published_jwks(stack, http):
 
 
 def test_sign_eddsa_verifies_against_published_jwks(stack, http):
-    claims = {"sub": "carol", "exp": 2000000000}
+    claims = {"sub": "carol"}
     result = sign(stack, "EdDSA", claims)
     header, payload = verify(stack, http, result, "EdDSA")
     assert payload == claims
@@ -250,7 +261,8 @@ def test_sign_header_is_framed_by_keys_svc(stack, http):
     )
     header, payload = verify(stack, http, result, "ES256")
     assert header == {"alg": "ES256", "kid": result["kid"], "typ": "at+jwt"}
-    assert payload == {"sub": "mallory", "alg": "none"}
+    assert payload == signable(stack, {"sub": "mallory", "alg": "none", "iat": payload["iat"],
+                                       "exp": payload["exp"]})
 
 
 def test_sign_typ_defaults_to_jwt(stack, http):
@@ -285,16 +297,23 @@ def test_sign_rejects_bad_typ(stack, typ):
     assert_invalid_request(stack, {"claims": {"sub": "x"}, "alg": "RS256", "typ": typ})
 
 
-def test_sign_accepts_typ_of_32_characters(stack, http):
+def test_sign_refuses_a_well_formed_typ_it_does_not_issue(stack):
+    # Only the typs of the tokens Ostiary issues (JWT: ID tokens, at+jwt:
+    # access tokens) are signed, whoever asks.
     typ = "application/" + "x" * 20
-    header, _ = verify(stack, http, sign(stack, "EdDSA", {"sub": "x"}, typ=typ), "EdDSA")
-    assert header["typ"] == typ
+    rc, out = call(stack, "keys.sign", {"claims": signable(stack, {"sub": "x"}), "alg": "EdDSA", "typ": typ})
+    assert rc == 1 and error_code(out) == "forbidden", out
+
+
+def test_sign_accepts_at_jwt(stack, http):
+    header, _ = verify(stack, http, sign(stack, "EdDSA", {"sub": "x"}, typ="at+jwt"), "EdDSA")
+    assert header["typ"] == "at+jwt"
 
 
 def test_sign_rejects_oversized_claims(stack):
     # Fits the op's 16 KB body but not what keys-svc signs (8 KB of claims),
     # so every token stays parseable by the JWS size limit.
-    assert_invalid_request(stack, {"claims": {"blob": "a" * 12000}, "alg": "RS256"})
+    assert_invalid_request(stack, {"claims": signable(stack, {"blob": "a" * 12000}), "alg": "RS256"})
 
 
 # ---------------------------------------------------------------- start-up

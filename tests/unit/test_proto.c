@@ -132,6 +132,74 @@ test_proto_valid_service_rejects_everything_else (void **state)
     assert_false (proto_valid_service ("abcdefghijklmnopqrstuvwxyz0123456")); //  33
 }
 
+static void
+test_proto_roles_are_named_flags (void **state)
+{
+    (void)state;
+    assert_int_equal (proto_role_count (), 5);
+    unsigned all = 0;
+    for (size_t i = 0; i < proto_role_count (); i++) {
+        unsigned role = proto_role_at (i);
+        assert_int_equal (role & (role - 1), 0); //  one bit
+        assert_int_equal (proto_role (proto_role_name (role)), role);
+        all |= role;
+    }
+    assert_int_equal (all, BUS_ROLE_ANY);
+    assert_int_equal (proto_role ("admin"), BUS_ROLE_ADMIN);
+    assert_int_equal (proto_role ("root"), 0);
+    assert_int_equal (proto_role (NULL), 0);
+    assert_null (proto_role_name (BUS_ROLE_TOKEN | BUS_ROLE_FLOW));
+    assert_null (proto_role_name (0));
+    assert_int_equal (proto_role_at (99), 0);
+}
+
+static void
+test_proto_access_table_matches_the_op_table (void **state)
+{
+    (void)state;
+    const char *why = "x", *what = "x";
+    assert_int_equal (proto_access_check (&why, &what), 0);
+    assert_null (why);
+    for (size_t i = 0; i < proto_op_count (); i++)
+        assert_int_not_equal (proto_op_roles (proto_op_at (i)->name), 0);
+    assert_int_equal (proto_op_roles ("token.nope"), 0);
+    assert_int_equal (proto_op_roles (NULL), 0);
+}
+
+static void
+test_proto_may_call_follows_the_table (void **state)
+{
+    (void)state;
+    assert_true (proto_may_call (BUS_ROLE_TOKEN, "keys.sign"));
+    assert_false (proto_may_call (BUS_ROLE_GATEWAY, "keys.sign"));
+    assert_false (proto_may_call (BUS_ROLE_ADMIN, "keys.sign"));
+    assert_true (proto_may_call (BUS_ROLE_ADMIN, "token.client_add"));
+    assert_false (proto_may_call (BUS_ROLE_TOKEN, "token.client_add"));
+    assert_false (proto_may_call (BUS_ROLE_GATEWAY, "flow.settings_set"));
+    assert_true (proto_may_call (BUS_ROLE_GATEWAY, "token.exchange"));
+    assert_true (proto_may_call (BUS_ROLE_FLOW, "token.subject_revoke"));
+    assert_true (proto_may_call (BUS_ROLE_KEYS, "token.health"));
+    //  never more than one role at a time, never an unknown op
+    assert_false (proto_may_call (BUS_ROLE_TOKEN | BUS_ROLE_ADMIN, "keys.sign"));
+    assert_false (proto_may_call (0, "token.health"));
+    assert_false (proto_may_call (BUS_ROLE_ADMIN, "token.nope"));
+}
+
+static void
+test_proto_may_serve_only_its_own_service (void **state)
+{
+    (void)state;
+    assert_true (proto_may_serve (BUS_ROLE_TOKEN, "token"));
+    assert_true (proto_may_serve (BUS_ROLE_FLOW, "flow"));
+    assert_true (proto_may_serve (BUS_ROLE_KEYS, "keys"));
+    assert_false (proto_may_serve (BUS_ROLE_FLOW, "token"));
+    assert_false (proto_may_serve (BUS_ROLE_GATEWAY, "keys"));
+    assert_false (proto_may_serve (BUS_ROLE_ADMIN, "token"));
+    assert_false (proto_may_serve (BUS_ROLE_TOKEN, "mmi.service"));
+    assert_int_equal (proto_worker_roles ("token"), BUS_ROLE_TOKEN);
+    assert_int_equal (proto_worker_roles ("nope"), 0);
+}
+
 int
 main (void)
 {
@@ -145,6 +213,10 @@ main (void)
         cmocka_unit_test (test_proto_err_unknown_is_server_error_or_null),
         cmocka_unit_test (test_proto_valid_service_accepts_short_identifiers),
         cmocka_unit_test (test_proto_valid_service_rejects_everything_else),
+        cmocka_unit_test (test_proto_roles_are_named_flags),
+        cmocka_unit_test (test_proto_access_table_matches_the_op_table),
+        cmocka_unit_test (test_proto_may_call_follows_the_table),
+        cmocka_unit_test (test_proto_may_serve_only_its_own_service),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
