@@ -67,11 +67,15 @@ bus_curve_new (int enabled, const char *cert_path, const char *peers_dir, const 
     self->enabled = enabled != 0;
     if (!self->enabled)
         return self;
-    if (!cert_path || !*cert_path) {
+    if (!zsys_has_curve ()) {
+        *why = "this libzmq has no CURVE support";
+    } else if (!cert_path || !*cert_path) {
         *why = "OSTIARY_BUS_CERT is not set (this process's CURVE certificate with its secret key)";
     } else if (!peers_dir || !*peers_dir) {
         *why = "OSTIARY_BUS_PEERS is not set (the folder of the role folders of public keys)";
-    } else if (strlen (peers_dir) >= sizeof self->peers || !s_is_dir (peers_dir)) {
+    } else if (strlen (peers_dir) >= sizeof self->peers) {
+        *why = "OSTIARY_BUS_PEERS is too long";
+    } else if (!s_is_dir (peers_dir)) {
         *why = "OSTIARY_BUS_PEERS must be a folder";
     } else {
         self->cert = zcert_load (cert_path);
@@ -233,6 +237,7 @@ s_sign_one (const char *path, const struct stat *st, void *arg)
     *h = s_mix (*h, path, strlen (path) + 1);
     *h = s_mix (*h, &st->st_size, sizeof st->st_size);
     *h = s_mix (*h, &st->st_mtim, sizeof st->st_mtim);
+    *h = s_mix (*h, &st->st_ctim, sizeof st->st_ctim);
     *h = s_mix (*h, &st->st_ino, sizeof st->st_ino);
     return 0;
 }
@@ -412,6 +417,16 @@ s_find_one (const char *path, const struct stat *st, void *arg)
     return f->found;
 }
 
+int
+bus_folder_has_key (const char *dir, const char *key)
+{
+    s_find_t f = {key, 0};
+    if (!dir || !key)
+        return 0;
+    s_each_cert (dir, s_find_one, &f);
+    return f.found;
+}
+
 //  The user id for key in domain, "" when refused. Holds s_zap_lock.
 static void
 s_admit (const char *domain, const char *key, const char *address, char *user, size_t user_len)
@@ -428,17 +443,15 @@ s_admit (const char *domain, const char *key, const char *address, char *user, s
             unsigned role = bus_peers_role (d->peers, key);
             if (role)
                 snprintf (user, user_len, "%s:%s", proto_role_name (role), key);
-            else if (bus_log_allowed (key)) {
+            else if (bus_log_allowed (address)) {
                 bus_key_fingerprint (key, fp);
                 log_warn ("bus: refused a CURVE peer from %s: key %s is in no role folder of OSTIARY_BUS_PEERS",
                           address, fp);
             }
         } else {
-            s_find_t f = {key, 0};
-            s_each_cert (d->dir, s_find_one, &f);
-            if (f.found)
+            if (bus_folder_has_key (d->dir, key))
                 snprintf (user, user_len, "%s", key);
-            else
+            else if (bus_log_allowed (address))
                 log_warn ("%s: refused CURVE client %s from %s: its key is not in the allow-list", d->log_name,
                           key, address);
         }
@@ -490,8 +503,15 @@ s_zap_main (zsock_t *pipe, void *args)
 {
     zsock_t *zap = args;
     zpoller_t *poller = zpoller_new (pipe, zap, NULL);
+    //  Without its handler a CURVE server admits every key (libzmq built
+    //  without draft options ignores ZMQ_ZAP_ENFORCE_DOMAIN): the handler
+    //  never stops before its owner says so, not on SIGINT/SIGTERM (nonstop)
+    //  while the sockets it guards still listen, and never runs half set up.
+    if (!poller)
+        abort ();
+    zpoller_set_nonstop (poller, true);
     zsock_signal (pipe, 0);
-    while (poller) {
+    while (true) {
         void *which = zpoller_wait (poller, -1);
         if (which == zap)
             s_zap_answer (zap);
@@ -501,8 +521,8 @@ s_zap_main (zsock_t *pipe, void *args)
             zstr_free (&command);
             if (stop)
                 break;
-        } else if (zpoller_terminated (poller))
-            break;
+        }
+        //  NULL: an interrupted wait; the context ending shows on the pipe.
     }
     zpoller_destroy (&poller);
     zsock_destroy (&zap);

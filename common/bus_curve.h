@@ -93,5 +93,8 @@ int bus_zap_add_roles (const char *domain, const char *peers_dir);
 //  certificate in dir → "<key>". log_name prefixes its refusal lines.
 int bus_zap_add_folder (const char *domain, const char *dir, const char *log_name);
 void bus_zap_release (const char *domain);
+//  1 when key (Z85) is the public key of a certificate in folder dir (the
+//  flat allow-list of bus_zap_add_folder), read now.
+int bus_folder_has_key (const char *dir, const char *key);
 
 #endif

@@ -438,10 +438,12 @@ bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int 
     if (peer && peer_len) {
         //  Set by the ZAP handler of the connection, never by the sender.
         const char *user = zmq_msg_gets (&first, "User-Id");
-        if (user && strlen (user) < peer_len)
+        if (user && *user && strlen (user) < peer_len)
             memcpy (peer, user, strlen (user) + 1);
-        else if (user && *user)
-            //  Too long to be one of ours: never read as "no user id".
+        else if ((user && *user) || zmq_msg_gets (&first, "Socket-Type"))
+            //  Too long to be one of ours, or a peer of a network connection
+            //  (ZMTP metadata: tcp://, ipc://) that no ZAP handler named:
+            //  never read as "" (an in-process peer, which carries none).
             snprintf (peer, peer_len, "?");
     }
     //  The first part, then the others, into one message for the decoder.

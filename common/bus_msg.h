@@ -85,8 +85,9 @@ OST_WUR int bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_i
 bus_msg_t *bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
                               int *arrived);
 //  The same, and the sender's ZAP user id (ZMQ "User-Id" of the message,
-//  bus_curve.h) into peer (peer_len bytes, at least 1): "" when the sender
-//  was not authenticated (CURVE off, or an inproc:// connection).
+//  bus_curve.h) into peer (peer_len bytes, at least 1): "" only for an
+//  in-process (inproc://) sender, "?" for a network sender without one
+//  (CURVE off, or no ZAP handler answered).
 bus_msg_t *bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
                               int *arrived, char *peer, size_t peer_len);
 

@@ -407,8 +407,8 @@ done:
 
 //  RFC 7515 §4.1.9: typ is a media type name; we take 1..32 visible ASCII
 //  characters and nothing else (no spaces, no controls).
-static int
-s_typ_valid (const char *typ)
+int
+keyring_typ_valid (const char *typ)
 {
     size_t len = typ ? strlen (typ) : 0;
     if (len == 0 || len > KEYRING_MAX_TYP)
@@ -425,7 +425,7 @@ keyring_sign (const keyring_t *self, jws_alg_t alg, const char *typ, const json_
 {
     *jws = NULL;
     *kid = NULL;
-    if (!json_is_object (claims) || !s_typ_valid (typ))
+    if (!json_is_object (claims) || !keyring_typ_valid (typ))
         return KEYRING_SIGN_BAD_INPUT;
     if (!self->sealed || !keyring_has_active (self, alg))
         return KEYRING_SIGN_NO_KEY;

@@ -116,6 +116,9 @@ typedef enum {
 //  a caller can never make us sign bytes we did not frame. On success *jws
 //  (free()) receives the compact JWS and *kid points at the kid (valid while
 //  the keyring lives).
+//  1 when typ is a typ header keyring_sign takes: 1 to 32 visible ASCII
+//  characters (RFC 7515 §4.1.9).
+int keyring_typ_valid (const char *typ);
 keyring_sign_t keyring_sign (const keyring_t *self, jws_alg_t alg, const char *typ, const json_t *claims,
                              char **jws, const char **kid);
 

@@ -511,9 +511,13 @@ s_request (keys_admin_t *self)
         return;
     char peer[64] = "local";
     zframe_t *frame = zmsg_first (msg);
+    //  tcp: only a client whose key is in the allow-list now (the handshake
+    //  checked it once; a key removed since loses its connection's rights).
+    int allowed = 1;
     if (self->tcp) {
         const char *user = frame ? zframe_meta (frame, "User-Id") : NULL;
         snprintf (peer, sizeof peer, "%s", user && *user ? user : "unknown");
+        allowed = user && *user && bus_folder_has_key (self->clients, user);
     }
     char rid[33] = "";
     if (secure_request_id (rid) != 0)
@@ -525,7 +529,10 @@ s_request (keys_admin_t *self)
     const json_t *args = NULL;
     json_t *empty = json_object ();
     int rc = -1;
-    if (zmsg_size (msg) != 1 || !frame || zframe_size (frame) > KEYS_ADMIN_MAX_REQUEST)
+    if (!allowed) {
+        err.err = OST_ERR_FORBIDDEN;
+        snprintf (err.description, sizeof err.description, "this client's key is not in the allow-list");
+    } else if (zmsg_size (msg) != 1 || !frame || zframe_size (frame) > KEYS_ADMIN_MAX_REQUEST)
         snprintf (err.description, sizeof err.description, "a request is one frame holding a JSON object");
     else {
         json_error_t jerr;

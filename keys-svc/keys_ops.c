@@ -49,15 +49,18 @@ s_policy (const config_t *cfg, const char *typ, const json_t *claims)
         known++;
     if (known == sizeof s_typs / sizeof s_typs[0])
         return "an unknown typ";
-    const char *iss = json_string_value (json_object_get (claims, "iss"));
-    if (!iss || strcmp (iss, cfg->issuer) != 0)
+    //  The length too: a string from the bus may hold a NUL after our issuer.
+    const json_t *iss = json_object_get (claims, "iss");
+    if (!json_is_string (iss) || json_string_length (iss) != strlen (cfg->issuer) ||
+        strcmp (json_string_value (iss), cfg->issuer) != 0)
         return "an iss that is not this issuer";
     const json_t *iat = json_object_get (claims, "iat");
     const json_t *exp = json_object_get (claims, "exp");
     if (!json_is_integer (iat) || !json_is_integer (exp))
         return "no integer iat and exp";
-    json_int_t lifetime = json_integer_value (exp) - json_integer_value (iat);
-    if (lifetime <= 0 || lifetime > (json_int_t)cfg->keys_token_lifetime_max)
+    //  iat >= 0 and exp > iat first, so that exp - iat cannot overflow.
+    if (json_integer_value (iat) < 0 || json_integer_value (exp) <= json_integer_value (iat) ||
+        json_integer_value (exp) - json_integer_value (iat) > (json_int_t)cfg->keys_token_lifetime_max)
         return "a lifetime (exp - iat) beyond OSTIARY_KEYS_TOKEN_LIFETIME_MAX";
     if (json_integer_value (iat) > (json_int_t)time (NULL) + (json_int_t)cfg->clock_skew)
         return "an iat in the future beyond OSTIARY_CLOCK_SKEW";
@@ -225,6 +228,12 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
     jws_alg_t id_alg = JWS_ALG_NONE;
     if (id_token && (!json_is_object (id_claims) || (id_alg = s_alg (id_token)) == JWS_ALG_NONE)) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ID_TOKEN);
+        return -1;
+    }
+    //  A malformed typ is a malformed request; a well-formed one we do not
+    //  issue is refused by the policy.
+    if (!keyring_typ_valid (typ)) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_TYP);
         return -1;
     }
     const config_t *cfg = keys_app_config ((const keys_app_t *)req->app);

@@ -19,6 +19,9 @@ import time
 import pytest
 from jwcrypto import jwk, jwt
 
+from bus_peer import Peer, public_key
+from conftest import free_port
+
 RP = "https://rp.example"
 
 
@@ -190,6 +193,40 @@ def verify(stack, http, token):
 
 def sign(stack, claims, alg="RS256", typ="JWT"):
     return ok(stack, "keys.sign", {"claims": claims, "alg": alg, "typ": typ})["jws"]
+
+
+FOREIGN_ISSUER = "https://evil.example"
+
+
+@pytest.fixture(scope="module")
+def foreign_sign(stack):
+    """Signs with OUR keys for ANOTHER issuer: a second keys-svc on the same
+    key store (database and KEK) configured with https://evil.example, as a
+    deployment sharing keys would be. It never joins our broker (its bus
+    endpoint is a port nobody serves); token-svc's key asks it through its
+    own direct endpoint. keys-svc signs only its own issuer's tokens, so
+    this is the one way to get such a token to check that token-svc
+    refuses it."""
+    direct = f"tcp://127.0.0.1:{free_port()}"
+    inst = stack.start("keys-svc", extra_env={
+        "OSTIARY_ISSUER": FOREIGN_ISSUER, "OSTIARY_BUS_ENDPOINT": f"tcp://127.0.0.1:{free_port()}",
+        "OSTIARY_BUS_DIRECT_BIND": direct, "OSTIARY_KEYS_ADMIN": "none"})
+    peer = Peer(direct, public_key(stack.bus_keys / "peers" / "keys" / "keys.pub"),
+                stack.bus_keys / "token.key")
+
+    def sign_foreign(claims, alg="RS256", typ="JWT"):
+        deadline = time.monotonic() + 30
+        while True:
+            assert inst.alive(), stack.log_text("keys-svc")[-2000:]
+            reply = peer.call("keys.sign", {"claims": dict(claims, iss=FOREIGN_ISSUER), "alg": alg, "typ": typ})
+            if reply is not None:
+                assert "ok" in reply, reply
+                return reply["ok"]["jws"]
+            assert time.monotonic() < deadline, "the foreign keys-svc did not answer"
+
+    yield sign_foreign
+    peer.close()
+    inst.stop()
 
 
 def access_claims(stack, **extra):
@@ -448,10 +485,15 @@ def test_id_token_hint_with_audience_list_holding_the_client_is_accepted(stack, 
     assert request_of(stack, auth_params(conf, id_token_hint=sign(stack, claims, alg="EdDSA")))
 
 
-@pytest.mark.parametrize("change", [{"aud": "another-client"}, {"iss": "https://evil.example"}, {"sub": None}])
+@pytest.mark.parametrize("change", [{"aud": "another-client"}, {"sub": None}])
 def test_id_token_hint_for_someone_else_is_invalid_request(stack, conf, change):
     claims = {k: v for k, v in dict(hint_claims(stack, conf), **change).items() if v is not None}
     error_redirect(stack, auth_params(conf, id_token_hint=sign(stack, claims)), "invalid_request")
+
+
+def test_id_token_hint_of_another_issuer_is_invalid_request(stack, conf, foreign_sign):
+    token = foreign_sign(hint_claims(stack, conf))
+    error_redirect(stack, auth_params(conf, id_token_hint=token), "invalid_request")
 
 
 def test_access_token_as_id_token_hint_is_invalid_request(stack, conf):
@@ -844,13 +886,25 @@ def test_access_token_without_openid_is_insufficient_scope(stack):
     assert rc == 1 and out["error"] == "insufficient_scope"
 
 
-@pytest.mark.parametrize("change", [{"aud": "https://other.example"}, {"iss": "https://evil.example"},
-                                    {"jti": None}, {"exp": None}, {"sub": None},
-                                    {"iat": int(time.time()) + 3600}])
+@pytest.mark.parametrize("change", [{"aud": "https://other.example"}, {"jti": None}, {"sub": None}])
 def test_access_token_with_wrong_claims_is_invalid_token(stack, change):
     token = sign(stack, access_claims(stack, **change), typ="at+jwt")
     rc, out = userinfo(stack, token)
     assert rc == 1 and out["error"] == "invalid_token"
+
+
+def test_access_token_of_another_issuer_is_invalid_token(stack, foreign_sign):
+    token = foreign_sign(access_claims(stack), typ="at+jwt")
+    rc, out = userinfo(stack, token)
+    assert rc == 1 and out["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize("change", [{"exp": None}, {"iat": int(time.time()) + 3600}])
+def test_access_token_without_exp_or_from_the_future_is_never_signed(stack, change):
+    # token-svc would refuse such a token too, but it can no longer be made:
+    # keys-svc signs no token without exp or issued in its future.
+    rc, out = call(stack, "keys.sign", {"claims": access_claims(stack, **change), "alg": "RS256", "typ": "at+jwt"})
+    assert rc == 1 and out["error"] == "forbidden", out
 
 
 def test_id_token_is_not_an_access_token(stack, single):

@@ -344,6 +344,59 @@ test_bus_curve_connect_needs_a_server_key (void **state)
     s_keyset_free (k);
 }
 
+//  Without CURVE a tcp peer is "?" (a network peer nobody named), an
+//  in-process one "": only the latter is ever taken for the gateway's own.
+static void
+test_bus_msg_recv_peer_tells_network_from_in_process (void **state)
+{
+    (void)state;
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (router, 0);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    assert_int_equal (zsock_bind (router, "inproc://recv-peer-unit"), 0);
+    char tcp[64];
+    snprintf (tcp, sizeof tcp, "tcp://127.0.0.1:%d", port);
+    const char *endpoints[] = {tcp, "inproc://recv-peer-unit"};
+    const char *want[] = {"?", ""};
+    for (int i = 0; i < 2; i++) {
+        zsock_t *dealer = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (dealer, 0);
+        assert_int_equal (zsock_connect (dealer, "%s", endpoints[i]), 0);
+        bus_msg_t *msg = bus_msg_new (BUS_HEARTBEAT);
+        assert_int_equal (bus_msg_send (&msg, dealer, NULL), 0);
+        zframe_t *id = NULL;
+        int arrived = 0;
+        char peer[BUS_PEER_MAX + 1] = "unset";
+        bus_msg_t *got = bus_msg_recv_peer (router, &id, 65536, 3000, &arrived, peer, sizeof peer);
+        assert_int_equal (arrived, 1);
+        assert_non_null (got);
+        assert_string_equal (peer, want[i]);
+        bus_msg_destroy (&got);
+        zframe_destroy (&id);
+        zsock_destroy (&dealer);
+    }
+    zsock_destroy (&router);
+}
+
+static void
+test_bus_folder_has_key_reads_the_folder (void **state)
+{
+    (void)state;
+    keyset_t *k = s_keyset ();
+    bus_curve_t *token = s_curve (k, "token");
+    bus_curve_t *stranger = s_curve (k, "stranger");
+    char dir[400];
+    snprintf (dir, sizeof dir, "%s/token", k->peers);
+    assert_true (bus_folder_has_key (dir, bus_curve_public_key (token)));
+    assert_false (bus_folder_has_key (dir, bus_curve_public_key (stranger)));
+    assert_false (bus_folder_has_key ("/nonexistent", bus_curve_public_key (token)));
+    assert_false (bus_folder_has_key (dir, NULL));
+    bus_curve_destroy (&token);
+    bus_curve_destroy (&stranger);
+    s_keyset_free (k);
+}
+
 static void
 test_bus_zap_domains_are_counted (void **state)
 {
@@ -378,6 +431,8 @@ main (void)
         cmocka_unit_test (test_bus_curve_refuses_a_plain_client),
         cmocka_unit_test (test_bus_curve_connect_needs_a_server_key),
         cmocka_unit_test (test_bus_zap_domains_are_counted),
+        cmocka_unit_test (test_bus_msg_recv_peer_tells_network_from_in_process),
+        cmocka_unit_test (test_bus_folder_has_key_reads_the_folder),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
