@@ -52,6 +52,8 @@ typedef struct {
     int64_t next_heartbeat;
     bus_peers_t *peers; //  the allowed keys and their roles (CURVE on)
     int64_t next_peers; //  when to look at the role folders again
+    int64_t next_recheck; //  the earliest look for an unknown key
+    int peers_changed;    //  read again outside the tick: check the workers
     //  counters for STATS
     uint64_t served, rejected, expired, malformed, lost, forbidden;
 } broker_t;
@@ -236,8 +238,23 @@ s_peer_role (broker_t *self, const char *peer)
         return BUS_ROLE_GATEWAY;
     unsigned role;
     char key[BUS_KEY_TXT + 1];
-    if (bus_peer_parse (peer, &role, key) || bus_peers_role (self->peers, key) != role)
+    if (bus_peer_parse (peer, &role, key))
         return 0;
+    if (bus_peers_role (self->peers, key) != role) {
+        //  The ZAP handler reads the folders at each handshake, the broker
+        //  once a second: a key added just now is looked for again at once
+        //  (at most every 100 ms, so that refused peers cost no more).
+        int64_t now = bus_now_ms ();
+        if (!self->peers || now < self->next_recheck)
+            return 0;
+        self->next_recheck = now + 100;
+        if (bus_peers_refresh (self->peers) != 1)
+            return 0;
+        //  The tick checks the workers against what changed.
+        self->peers_changed = 1;
+        if (bus_peers_role (self->peers, key) != role)
+            return 0;
+    }
     return role;
 }
 
@@ -450,6 +467,10 @@ s_tick (broker_t *self)
     if (self->peers && now >= self->next_peers) {
         self->next_peers = now + PEERS_REFRESH_MS;
         recheck = bus_peers_refresh (self->peers) != 0;
+    }
+    if (self->peers_changed) {
+        recheck = 1;
+        self->peers_changed = 0;
     }
     zlist_t *keys = zhash_keys (self->workers);
     for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {

@@ -25,14 +25,39 @@ typedef struct {
     int64_t rest_until;  //  no direct calls before this (bus_now_ms)
 } s_direct_t;
 
+//  How often a client looks whether the servers' keys changed (a rotation
+//  of the broker's or keys-svc's key): then it connects again.
+#define SERVER_KEYS_CHECK_MS 1000
+
 struct _bus_client_t {
     const bus_curve_t *curve;
+    char endpoint[256];     //  the broker's
+    char *direct_spec;      //  what bus_client_direct was given, to connect again
+    uint64_t server_keys;   //  bus_curve_server_keys of every server role used
+    int64_t next_keys_check;
     zsock_t *sock;
     s_direct_t direct[DIRECT_MAX];
     size_t ndirect;
     size_t max_msg;
     char trace[BUS_MAX_TRACE + 1];
 };
+
+//  (Re)makes the DEALER to the broker. 0 ok.
+static int
+s_connect_broker (bus_client_t *self)
+{
+    zsock_destroy (&self->sock);
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->sock)
+        return -1;
+    zsock_set_maxmsgsize (self->sock, (int) self->max_msg);
+    zsock_set_linger (self->sock, 0);
+    //  A request never sits in our queue while the broker is unreachable:
+    //  it fails at its deadline instead of being delivered late.
+    zsock_set_immediate (self->sock, 1);
+    //  The broker is the gateway's: its key is in OSTIARY_BUS_PEERS/gateway/.
+    return bus_curve_connect (self->curve, self->sock, self->endpoint, BUS_ROLE_GATEWAY);
+}
 
 bus_client_t *
 bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve)
@@ -42,22 +67,16 @@ bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve)
     bus_client_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
     self->max_msg = max_msg ? max_msg : BUS_DEFAULT_MAX_MSG;
     self->curve = curve;
-    self->sock = zsock_new (ZMQ_DEALER);
-    if (self->sock) {
-        zsock_set_maxmsgsize (self->sock, (int) self->max_msg);
-        zsock_set_linger (self->sock, 0);
-        //  A request never sits in our queue while the broker is unreachable:
-        //  it fails at its deadline instead of being delivered late.
-        zsock_set_immediate (self->sock, 1);
-    }
-    //  The broker is the gateway's: its key is in OSTIARY_BUS_PEERS/gateway/.
-    if (!self->sock || bus_curve_connect (curve, self->sock, endpoint, BUS_ROLE_GATEWAY) < 0) {
+    if (strlen (endpoint) >= sizeof self->endpoint || s_connect_broker (self) < 0) {
         log_error ("bus client: cannot connect to %s", endpoint);
         bus_client_destroy (&self);
         return NULL;
     }
+    self->server_keys = bus_curve_server_keys (curve, BUS_ROLE_GATEWAY);
+    self->next_keys_check = bus_now_ms () + SERVER_KEYS_CHECK_MS;
     return self;
 }
 
@@ -69,6 +88,7 @@ bus_client_destroy (bus_client_t **self_p)
         zsock_destroy (&self->sock);
         for (size_t i = 0; i < self->ndirect; i++)
             zsock_destroy (&self->direct[i].sock);
+        free (self->direct_spec);
         free (self);
         *self_p = NULL;
     }
@@ -99,6 +119,8 @@ bus_error_set (bus_error_t *error, ost_err_t err, const char *description)
     error->http_status = def->http_status;
     error->retry_after = def->retry_after;
 }
+
+static uint64_t s_server_keys (const bus_client_t *self);
 
 //  The direct endpoints of service, or NULL.
 static s_direct_t *
@@ -180,14 +202,59 @@ bus_client_direct (bus_client_t *self, const char *spec)
 {
     if (!spec || !*spec)
         return 0;
+    if (self && spec != self->direct_spec) {
+        free (self->direct_spec);
+        self->direct_spec = strdup (spec);
+        if (!self->direct_spec)
+            return -1;
+    }
     for (const char *p = spec;; p++) {
         size_t len = strcspn (p, ",");
         if (len == 0 || s_direct_one (self, p, len))
             return -1;
         p += len;
-        if (!*p)
+        if (!*p) {
+            if (self)
+                self->server_keys = s_server_keys (self);
             return 0;
+        }
     }
+}
+
+//  A signature of the keys of every server this client connects to: the
+//  broker's and the direct endpoints' roles.
+static uint64_t
+s_server_keys (const bus_client_t *self)
+{
+    uint64_t sig = bus_curve_server_keys (self->curve, BUS_ROLE_GATEWAY);
+    for (size_t i = 0; i < self->ndirect; i++)
+        sig = sig * 31 + bus_curve_server_keys (self->curve, proto_worker_roles (self->direct[i].service));
+    return sig;
+}
+
+//  Once a second: when a server's key was added or removed (a rotation),
+//  every connection is made again with the keys there now, so that a
+//  client started before the new key still reaches the server that holds
+//  it, and none keeps talking to a removed key.
+static void
+s_check_server_keys (bus_client_t *self)
+{
+    int64_t now = bus_now_ms ();
+    if (!bus_curve_enabled (self->curve) || now < self->next_keys_check)
+        return;
+    self->next_keys_check = now + SERVER_KEYS_CHECK_MS;
+    uint64_t sig = s_server_keys (self);
+    if (sig == self->server_keys)
+        return;
+    log_info ("bus client: the servers' keys changed; connecting again");
+    if (s_connect_broker (self) < 0)
+        log_error ("bus client: cannot connect to %s", self->endpoint);
+    for (size_t i = 0; i < self->ndirect; i++)
+        zsock_destroy (&self->direct[i].sock);
+    self->ndirect = 0;
+    if (self->direct_spec && bus_client_direct (self, self->direct_spec))
+        log_error ("bus client: cannot connect to OSTIARY_BUS_DIRECT");
+    self->server_keys = sig;
 }
 
 //  Reads a reply body: {"ok": result} or {"error": {...}}. 0 result, -1 error.
@@ -342,6 +409,7 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
     if (!error)
         error = &scratch;
     *result = NULL;
+    s_check_server_keys (self);
     const op_def_t *def = proto_op (op);
     if (!def) {
         bus_error_set (error, OST_ERR_UNKNOWN_OP, "unknown operation");

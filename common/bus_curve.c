@@ -212,6 +212,21 @@ bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint,
     return c.connected > 0 && !c.failed ? 0 : -1;
 }
 
+static int s_sign_one (const char *path, const struct stat *st, void *arg);
+
+uint64_t
+bus_curve_server_keys (const bus_curve_t *self, unsigned server_role)
+{
+    const char *role = proto_role_name (server_role);
+    if (!bus_curve_enabled (self) || !role)
+        return 0;
+    char dir[PATH_MAX_LEN + 32];
+    snprintf (dir, sizeof dir, "%s/%s", self->peers, role);
+    uint64_t h = 14695981039346656037ull;
+    s_each_cert (dir, s_sign_one, &h);
+    return h;
+}
+
 //  ---------------------------------------------------------------- peers
 
 struct _bus_peers_t {
@@ -307,6 +322,13 @@ bus_peers_refresh (bus_peers_t *self)
     }
     if (self->loaded && h == self->signature)
         return 0;
+    if (!readable && self->loaded) {
+        //  A folder that cannot be read for a moment (a volume being
+        //  remounted) keeps the keys it had: a key is revoked by removing its
+        //  file, not by an error.
+        log_error ("bus: the peers folder %s cannot be read: keeping the keys read before", self->dir);
+        return -1;
+    }
     zhash_t *roles = zhash_new ();
     if (!roles)
         return -1;

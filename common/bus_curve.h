@@ -21,6 +21,7 @@
 #include "ost.h"
 #include <czmq.h>
 #include <stddef.h>
+#include <stdint.h>
 
 //  ZAP domain of the bus sockets.
 #define BUS_ZAP_DOMAIN "ostiary-bus"
@@ -56,6 +57,9 @@ const char *bus_curve_public_key (const bus_curve_t *self);
 //  quietly). inproc:// endpoints, and every endpoint with CURVE off,
 //  connect plain. 0 ok, -1 (no server key, or the connect failed).
 int bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint, unsigned server_role);
+//  A signature of the certificate files in OSTIARY_BUS_PEERS/<role>/ (names,
+//  sizes, times): a client connects again when it changes. 0 with CURVE off.
+uint64_t bus_curve_server_keys (const bus_curve_t *self, unsigned server_role);
 //  Makes sock (before it binds) a CURVE server with our certificate whose
 //  handshakes the process's ZAP handler checks against the role folders.
 //  Call bus_curve_unserve after the socket is destroyed. 0 ok, -1.
@@ -79,7 +83,8 @@ typedef struct _bus_peers_t bus_peers_t;
 bus_peers_t *bus_peers_new (const char *peers_dir);
 void bus_peers_destroy (bus_peers_t **self_p);
 //  Reads the folders again if they changed. 1 changed, 0 not, -1 unreadable
-//  (then no key is allowed).
+//  (no key is allowed when it never could be read; otherwise the keys read
+//  before stay).
 int bus_peers_refresh (bus_peers_t *self);
 //  The role of key (Z85), 0 when it is in no role folder.
 unsigned bus_peers_role (const bus_peers_t *self, const char *key);

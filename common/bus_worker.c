@@ -353,6 +353,7 @@ s_direct_main (void *arg)
     //  the role folders change, at most once a second.
     bus_peers_t *peers = bus_curve_enabled (self->cfg.curve) ? bus_peers_new (self->cfg.peers_dir) : NULL;
     int64_t next_peers = bus_now_ms () + 1000;
+    int64_t next_recheck = 0;
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         zframe_t *identity = NULL;
         int arrived = 0;
@@ -370,6 +371,13 @@ s_direct_main (void *arg)
         }
         unsigned role = 0;
         char key[BUS_KEY_TXT + 1] = "";
+        //  A key added since the last look (the ZAP handler already admitted
+        //  it) is looked for again at once, at most every 100 ms.
+        if (peers && bus_peer_parse (peer, &role, key) == 0 && bus_peers_role (peers, key) != role &&
+            bus_now_ms () >= next_recheck) {
+            next_recheck = bus_now_ms () + 100;
+            bus_peers_refresh (peers);
+        }
         int allowed = !bus_curve_enabled (self->cfg.curve)
                       || (bus_peer_parse (peer, &role, key) == 0 && bus_peers_role (peers, key) == role
                           && msg && proto_may_call (role, bus_msg_op (msg)));
