@@ -119,7 +119,15 @@ test_config_defaults_are_valid (void **state)
     assert_int_equal (cfg->heartbeat_liveness, 3);
     assert_string_equal (cfg->db, "");
     assert_int_equal (config_validate (cfg, 0), 0);
-    //  The gateway needs nothing that has no default.
+    assert_int_equal (cfg->bus_curve, 1);
+    //  The gateway needs nothing that has no default but its bus keys.
+    s_capture_t cap;
+    s_capture_begin (&cap, STDERR_FILENO);
+    int gw = config_validate (cfg, CFG_REQ_GW);
+    free (s_capture_end (&cap));
+    assert_int_equal (gw, -1);
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CERT", "/etc/ostiary/bus/gateway.key", NULL), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_PEERS", "/etc/ostiary/bus/peers", NULL), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_GW), 0);
     config_destroy (&cfg);
     assert_null (cfg);
@@ -323,6 +331,8 @@ test_config_validate_requires_what_each_process_needs (void **state)
 {
     (void)state;
     config_t *cfg = config_new ();
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CERT", "/etc/ostiary/bus/token.key", NULL), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_PEERS", "/etc/ostiary/bus/peers", NULL), 0);
     s_capture_t cap;
     s_capture_begin (&cap, STDERR_FILENO);
     int tok = config_validate (cfg, CFG_REQ_TOK);
@@ -350,6 +360,42 @@ test_config_validate_requires_what_each_process_needs (void **state)
     assert_int_equal (config_validate (cfg, CFG_REQ_FLOW), 0);
     assert_int_equal (config_set (cfg, "OSTIARY_KEK", GOOD_KEK, NULL), 0);
     assert_int_equal (config_validate (cfg, CFG_REQ_KEYS), 0);
+    config_destroy (&cfg);
+}
+
+static void
+test_config_bus_curve_off_only_in_development (void **state)
+{
+    (void)state;
+    config_t *cfg = config_new ();
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CURVE", "0", NULL), 0);
+    //  development: no bus keys needed with CURVE off
+    assert_int_equal (config_validate (cfg, CFG_REQ_GW), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_MODE", "production", NULL), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_ISSUER", "https://id.example.org", NULL), 0);
+    s_capture_t cap;
+    s_capture_begin (&cap, STDERR_FILENO);
+    int rc = config_validate (cfg, CFG_REQ_GW);
+    char *err = s_capture_end (&cap);
+    assert_int_equal (rc, -1);
+    assert_non_null (strstr (err, "OSTIARY_BUS_CURVE=0 is refused in production"));
+    free (err);
+    //  production with CURVE: the keys, each named when missing
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CURVE", "1", NULL), 0);
+    s_capture_begin (&cap, STDERR_FILENO);
+    rc = config_validate (cfg, CFG_REQ_FLOW);
+    err = s_capture_end (&cap);
+    assert_int_equal (rc, -1);
+    assert_non_null (strstr (err, "OSTIARY_BUS_CERT is required"));
+    assert_non_null (strstr (err, "OSTIARY_BUS_PEERS is required"));
+    free (err);
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CERT", "/k/gateway.key", NULL), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_PEERS", "/k/peers", NULL), 0);
+    assert_int_equal (config_validate (cfg, CFG_REQ_GW), 0);
+    //  a process that is no bus peer (0) needs none
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CERT", "", NULL), 0);
+    assert_int_equal (config_validate (cfg, 0), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_CURVE", "2", NULL), -1);
     config_destroy (&cfg);
 }
 
@@ -467,6 +513,8 @@ test_config_check_config_masks_secrets (void **state)
     (void)state;
     setenv ("OSTIARY_DB", "host=db user=keys password=hunter2", 1);
     setenv ("OSTIARY_KEK", GOOD_KEK, 1);
+    setenv ("OSTIARY_BUS_CERT", "/etc/ostiary/bus/keys.key", 1);
+    setenv ("OSTIARY_BUS_PEERS", "/etc/ostiary/bus/peers", 1);
     char *argv[] = {"keys-svc", "--check-config", NULL};
     int code = -1;
     s_capture_t out, err;
@@ -576,6 +624,15 @@ test_config_load_fails_with_2_on_missing_required (void **state)
 
     setenv ("OSTIARY_DB", "dbname=x", 1);
     setenv ("OSTIARY_CLIENT_SECRET_KEY", GOOD_KEK, 1);
+    s_capture_begin (&err, STDERR_FILENO);
+    cfg = config_load (1, argv, "token-svc", CFG_REQ_TOK, &code);
+    errtext = s_capture_end (&err);
+    assert_null (cfg);
+    assert_int_equal (code, 2);
+    assert_non_null (strstr (errtext, "OSTIARY_BUS_CERT is required while OSTIARY_BUS_CURVE=1"));
+    free (errtext);
+    setenv ("OSTIARY_BUS_CERT", "/etc/ostiary/bus/token.key", 1);
+    setenv ("OSTIARY_BUS_PEERS", "/etc/ostiary/bus/peers", 1);
     cfg = config_load (1, argv, "token-svc", CFG_REQ_TOK, &code);
     assert_non_null (cfg);
     assert_int_equal (code, 0);
@@ -601,6 +658,7 @@ main (void)
         T (test_config_env_bad_value_names_variable_not_value),
         T (test_config_env_overrides_file),
         T (test_config_validate_requires_what_each_process_needs),
+        T (test_config_bus_curve_off_only_in_development),
         T (test_config_validate_rejects_bad_kek_without_printing_it),
         T (test_config_validate_rejects_bad_issuer_mode_and_level),
         T (test_config_production_issuer_must_be_https),
