@@ -32,9 +32,8 @@ struct _bus_curve_t {
     int serving;
 };
 
-//  Wipes what a zcert holds of the secret key (czmq does not) and frees it.
-static void
-s_cert_destroy (zcert_t **cert_p)
+void
+bus_cert_destroy (zcert_t **cert_p)
 {
     if (!cert_p || !*cert_p)
         return;
@@ -112,7 +111,7 @@ bus_curve_destroy (bus_curve_t **self_p)
     bus_curve_t *self = *self_p;
     while (self->serving > 0)
         bus_curve_unserve (self);
-    s_cert_destroy (&self->cert);
+    bus_cert_destroy (&self->cert);
     free (self);
     *self_p = NULL;
 }
@@ -167,7 +166,7 @@ s_public_of (const char *path, char *key)
     int ok = strlen (pub) == BUS_KEY_TXT && strcmp (pub, Z85_ZERO) != 0;
     if (ok)
         memcpy (key, pub, BUS_KEY_TXT + 1);
-    s_cert_destroy (&cert);
+    bus_cert_destroy (&cert);
     return ok ? 0 : -1;
 }
 

@@ -66,6 +66,10 @@ uint64_t bus_curve_server_keys (const bus_curve_t *self, unsigned server_role);
 int bus_curve_serve (bus_curve_t *self, zsock_t *sock);
 void bus_curve_unserve (bus_curve_t *self);
 
+//  Wipes what a zcert holds of the secret key (czmq does not) and frees it.
+//  NULL and *NULL are fine.
+void bus_cert_destroy (zcert_t **cert_p);
+
 //  Reads a peer's user id ("<role>:<key>"): 0 with *role (one flag) and key
 //  (Z85, BUS_KEY_TXT + 1 bytes) set; -1 when it is not one.
 int bus_peer_parse (const char *user_id, unsigned *role, char *key);

@@ -13,7 +13,6 @@
 #include "bus_curve.h"
 #include "ctl.h"
 #include "proto.h"
-#include "secure.h"
 
 #include <errno.h>
 #include <string.h>
@@ -95,9 +94,7 @@ s_keygen_one (const char *dir, const char *role, const char *name)
         fprintf (stderr, "ostiaryctl: bus: cannot write the key of %s: %s\n", role, strerror (errno));
     else
         printf ("%s %s %s\n", role, name, zcert_public_txt (cert));
-    secure_wipe ((void *)zcert_secret_key (cert), 32);
-    secure_wipe ((void *)zcert_secret_txt (cert), BUS_KEY_TXT);
-    zcert_destroy (&cert);
+    bus_cert_destroy (&cert);
     return rc == 0 ? 0 : -1;
 }
 

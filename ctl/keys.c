@@ -13,6 +13,7 @@
  *  unknown kid, a malformed KEK. */
 #include "b64url.h"
 #include "config.h"
+#include "bus_curve.h"
 #include "ctl.h"
 #include "jws.h"
 #include "keys-svc/keys_admin_wire.h"
@@ -123,17 +124,6 @@ s_endpoint (const s_opts_t *opts, char *out, size_t size)
     return rc;
 }
 
-//  Wipes what a zcert holds of the secret key (czmq does not) and frees it.
-static void
-s_cert_destroy (zcert_t **cert_p)
-{
-    if (!cert_p || !*cert_p)
-        return;
-    secure_wipe ((void *)zcert_secret_key (*cert_p), 32);
-    secure_wipe ((void *)zcert_secret_txt (*cert_p), Z85_KEY_LEN);
-    zcert_destroy (cert_p);
-}
-
 static int
 s_z85_key (const char *text)
 {
@@ -168,7 +158,7 @@ s_curve (const s_opts_t *opts, zsock_t *sock, zcert_t **cert_p)
         zcert_t *server_cert = zcert_load (server);
         if (server_cert)
             snprintf (key, sizeof key, "%s", zcert_public_txt (server_cert));
-        s_cert_destroy (&server_cert);
+        bus_cert_destroy (&server_cert);
     } else
         snprintf (key, sizeof key, "%s", server);
     if (!s_z85_key (key)) {
@@ -304,7 +294,7 @@ done:
     zpoller_destroy (&poller);
     zactor_destroy (&monitor);
     zsock_destroy (&sock);
-    s_cert_destroy (&cert);
+    bus_cert_destroy (&cert);
     return rc;
 }
 
@@ -588,11 +578,11 @@ s_cmd_cert (const s_opts_t *opts, int argc, char **argv)
     umask (old);
     if (rc != 0 || chmod (path, 0644) != 0) {
         s_say ("cannot write %s: %s", path, strerror (errno));
-        s_cert_destroy (&cert);
+        bus_cert_destroy (&cert);
         return CTL_ERROR_REPLY;
     }
     printf ("%s\n", zcert_public_txt (cert));
-    s_cert_destroy (&cert);
+    bus_cert_destroy (&cert);
     return CTL_OK;
 }
 

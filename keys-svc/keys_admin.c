@@ -140,19 +140,6 @@ s_bind_ipc (keys_admin_t *self, const char *path)
 
 //  ---------------------------------------------------------------- tcp, CURVE
 
-//  Wipes what a zcert holds of the secret key (czmq does not) and frees it.
-static void
-s_cert_destroy (zcert_t **cert_p)
-{
-    if (!cert_p || !*cert_p)
-        return;
-    //  zcert keeps the key in two buffers of its own that it hands out as
-    //  const; they are plain heap memory, so wiping them is sound.
-    secure_wipe ((void *)zcert_secret_key (*cert_p), 32);
-    secure_wipe ((void *)zcert_secret_txt (*cert_p), Z85_KEY_LEN);
-    zcert_destroy (cert_p);
-}
-
 static int
 s_bind_tcp (keys_admin_t *self, const config_t *cfg)
 {
@@ -279,7 +266,7 @@ keys_admin_destroy (keys_admin_t **self_p)
     if (self->ipc_path[0] && lstat (self->ipc_path, &st) == 0 && st.st_dev == self->ipc_dev &&
         st.st_ino == self->ipc_ino)
         unlink (self->ipc_path);
-    s_cert_destroy (&self->cert);
+    bus_cert_destroy (&self->cert);
     free (self);
     *self_p = NULL;
 }

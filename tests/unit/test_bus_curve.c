@@ -398,6 +398,18 @@ test_bus_folder_has_key_reads_the_folder (void **state)
 }
 
 static void
+test_bus_cert_destroy_wipes_and_frees (void **state)
+{
+    (void)state;
+    zcert_t *cert = zcert_new ();
+    assert_non_null (cert);
+    bus_cert_destroy (&cert);
+    assert_null (cert);
+    bus_cert_destroy (&cert);
+    bus_cert_destroy (NULL);
+}
+
+static void
 test_bus_zap_domains_are_counted (void **state)
 {
     (void)state;
@@ -431,6 +443,7 @@ main (void)
         cmocka_unit_test (test_bus_curve_refuses_a_plain_client),
         cmocka_unit_test (test_bus_curve_connect_needs_a_server_key),
         cmocka_unit_test (test_bus_zap_domains_are_counted),
+        cmocka_unit_test (test_bus_cert_destroy_wipes_and_frees),
         cmocka_unit_test (test_bus_msg_recv_peer_tells_network_from_in_process),
         cmocka_unit_test (test_bus_folder_has_key_reads_the_folder),
     };
