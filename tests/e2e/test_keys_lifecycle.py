@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 
 import pytest
 import requests
+import zmq
+import zmq.auth
 from jwcrypto import jwk, jws
 
 ALGS = ["RS256", "ES256", "EdDSA"]
@@ -669,6 +671,25 @@ def test_admin_tcp_socket_refuses_unauthenticated_clients(lab):
     public = open(os.path.join(certs, "client")).read()
     assert len(audit) == 1 and audit[0][1:] == ["status", "ok"]
     assert f'public-key = "{audit[0][0]}"' in public
+    assert lab.sql("SELECT count(*) FROM keys.signing_keys WHERE state <> 'active'") == [["0"]]
+    # A client whose key is removed from the allow-list loses its open
+    # connection's rights too: the allow-list is read for every command.
+    req = zmq.Context.instance().socket(zmq.REQ)
+    req.linger = 0
+    req.curve_publickey, req.curve_secretkey = zmq.auth.load_certificate(os.path.join(certs, "client_secret"))
+    req.curve_serverkey = zmq.auth.load_certificate(os.path.join(certs, "server"))[0]
+    req.connect(endpoint)
+    try:
+        req.send(json.dumps({"command": "status", "args": {}}).encode())
+        assert req.poll(10000), "the admin socket did not answer"
+        assert "ok" in json.loads(req.recv())
+        os.unlink(os.path.join(allowed, "client"))
+        req.send(json.dumps({"command": "rotate", "args": {"now": True}}).encode())
+        assert req.poll(10000), "the admin socket did not answer"
+        reply = json.loads(req.recv())
+        assert reply["error"]["code"] == "forbidden", reply
+    finally:
+        req.close(0)
     assert lab.sql("SELECT count(*) FROM keys.signing_keys WHERE state <> 'active'") == [["0"]]
 
 
