@@ -71,9 +71,6 @@ s_print_error (const bus_error_t *error)
     if (text)
         printf ("%s\n", text);
     fprintf (stderr, "ostiaryctl: %s: %s\n", error->code, error->description);
-    if (error->err == OST_ERR_FORBIDDEN)
-        fprintf (stderr, "ostiaryctl: the role of the key in OSTIARY_BUS_CERT may not do this (the roles of each "
-                         "op: `ostiaryctl ops`)\n");
     free (text);
     json_decref (out);
     return CTL_ERROR_REPLY;
@@ -129,6 +126,11 @@ ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t
         return CTL_USAGE;
     int rc = bus_client_call (client, op, body, (int)opts->timeout_ms, result, error);
     bus_client_destroy (&client);
+    //  Whichever command asked, the same hint (besides its own message).
+    if (rc && error && error->err == OST_ERR_FORBIDDEN)
+        fprintf (stderr, "ostiaryctl: the role of the key in OSTIARY_BUS_CERT may not call %s (the roles of each op: "
+                         "`ostiaryctl ops`; operators use the admin key)\n",
+                 op);
     return rc ? CTL_ERROR_REPLY : CTL_OK;
 }
 

@@ -166,6 +166,8 @@ def test_the_token_key_may_not_add_a_client(stack, peers):
     assert r.returncode == 1, r
     assert "forbidden" in r.stderr and "ostiaryctl ops" in r.stderr
     assert not client_exists(stack, cid)
+    r = stack.ctl_as("token", "clients", "list")
+    assert r.returncode == 1 and "forbidden" in r.stderr and "admin key" in r.stderr, r
     wait_for("the refusal line", lambda: "may not call token.client_add" in stack.log_text("gateway"))
 
 
