@@ -6,7 +6,8 @@
 #
 #  Environment: DURATION (seconds per run, default 10), CONNS ("16 64"),
 #  THREADS (wrk threads, 2), COMPARE=1 also runs the peer comparison of
-#  ../shared/peers/node-oidc-provider/compare.sh (or $PEER_DIR/compare.sh)
+#  ../shared/peers/node-oidc-provider/compare.sh (or $PEER_DIR/compare.sh),
+#  once with the peer in memory and once on PostgreSQL (COMPARE_ADAPTERS)
 #  against the running suite. PROFILE=0 skips the per-request profile
 #  (bench/where.sh: CPU time and context switches per request).
 #  Only loopback is ever a target; every run is bounded by DURATION.
@@ -357,6 +358,12 @@ if [ "${COMPARE:-0}" = 1 ]; then
     export OURS_CC_AUTH=${CC_ES_AUTH:-} OURS_CC_RS_AUTH=${CC_RS_AUTH:-}
     export OURS_RT_AUTH=$CODE_AUTH OURS_RT_CMD="/usr/bin/python3 $ROOT/bench/mint.py refresh"
     export BENCH_URL CODE_CLIENT_ID CODE_SECRET CODE_REDIRECT BENCH_USER BENCH_PASSWORD
-    OURS_ISSUER=$URL OURS_PIDS="$(pid_of gateway) $(pid_of token-svc 2) $(pid_of flow-svc) $(pid_of keys-svc)" \
-        DURATION=$DURATION "$PEER/compare.sh" | tee -a "$RES"
+    #  Both peers: in memory, and durable on PostgreSQL as Ostiary is
+    #  (COMPARE_ADAPTERS="memory" or "pg" for one).
+    for adapter in ${COMPARE_ADAPTERS:-memory pg}; do
+        echo "bench: node-oidc-provider with OP_ADAPTER=$adapter" | tee -a "$RES"
+        if [ "$adapter" = memory ]; then unset OP_ADAPTER; else export OP_ADAPTER=$adapter; fi
+        OURS_ISSUER=$URL OURS_PIDS="$(pid_of gateway) $(pid_of token-svc 2) $(pid_of flow-svc) $(pid_of keys-svc)" \
+            DURATION=$DURATION "$PEER/compare.sh" | tee -a "$RES"
+    done
 fi
