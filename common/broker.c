@@ -50,17 +50,12 @@ typedef struct {
     zhash_t *services; //  name → service_t
     zhash_t *workers;  //  hex id → worker_t
     int64_t next_heartbeat;
-    bus_peers_t *peers; //  the allowed keys and their roles (CURVE on)
-    int64_t next_peers; //  when to look at the role folders again
-    int64_t next_recheck; //  the earliest look for an unknown key
-    int peers_changed;    //  read again outside the tick: check the workers
+    bus_peers_t *peers;  //  the allowed keys and their roles (CURVE on)
+    uint64_t peers_seen; //  its generation the workers were checked against
     //  counters for STATS
     uint64_t served, rejected, expired, malformed, lost, forbidden;
 } broker_t;
 
-//  How often the broker reads the role folders again (a removed key loses
-//  its connections within this long).
-#define PEERS_REFRESH_MS 1000
 //  Role of a trusted peer while CURVE is off (development): every check passes.
 #define TRUSTED ((unsigned)-1)
 
@@ -236,42 +231,15 @@ s_peer_role (broker_t *self, const char *peer)
         return TRUSTED;
     if (!*peer)
         return BUS_ROLE_GATEWAY;
-    unsigned role;
-    char key[BUS_KEY_TXT + 1];
-    if (bus_peer_parse (peer, &role, key))
-        return 0;
-    if (bus_peers_role (self->peers, key) != role) {
-        //  The ZAP handler reads the folders at each handshake, the broker
-        //  once a second: a key added just now is looked for again at once
-        //  (at most every 100 ms, so that refused peers cost no more).
-        int64_t now = bus_now_ms ();
-        if (!self->peers || now < self->next_recheck)
-            return 0;
-        self->next_recheck = now + 100;
-        if (bus_peers_refresh (self->peers) != 1)
-            return 0;
-        //  The tick checks the workers against what changed.
-        self->peers_changed = 1;
-        if (bus_peers_role (self->peers, key) != role)
-            return 0;
-    }
-    return role;
+    return bus_peers_peer_role (self->peers, peer);
 }
 
-//  One log line (rate-limited per peer) for a refused message.
+//  Counts a refused message and logs it (rate-limited per peer).
 static void
 s_log_refused (broker_t *self, const char *peer, const char *what, const char *name)
 {
     self->forbidden++;
-    if (!bus_log_allowed (peer))
-        return;
-    unsigned role = 0;
-    char key[BUS_KEY_TXT + 1] = "";
-    char fp[BUS_FINGERPRINT_LEN + 1] = "none";
-    if (*peer && bus_peer_parse (peer, &role, key) == 0)
-        bus_key_fingerprint (key, fp);
-    log_warn ("broker: forbidden: role %s (key %s) may not %s %s", role ? proto_role_name (role) : "none", fp,
-              what, name);
+    bus_log_forbidden ("broker", peer, what, name);
 }
 
 static void
@@ -463,15 +431,9 @@ s_tick (broker_t *self)
 
     //  A key removed from its role folder loses its workers at once and its
     //  requests from now on (s_peer_role).
-    int recheck = 0;
-    if (self->peers && now >= self->next_peers) {
-        self->next_peers = now + PEERS_REFRESH_MS;
-        recheck = bus_peers_refresh (self->peers) != 0;
-    }
-    if (self->peers_changed) {
-        recheck = 1;
-        self->peers_changed = 0;
-    }
+    bus_peers_tick (self->peers);
+    int recheck = bus_peers_generation (self->peers) != self->peers_seen;
+    self->peers_seen = bus_peers_generation (self->peers);
     zlist_t *keys = zhash_keys (self->workers);
     for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {
         worker_t *worker = zhash_lookup (self->workers, key);
@@ -575,10 +537,10 @@ s_broker_actor (zsock_t *pipe, void *args)
     self.workers = zhash_new ();
     self.next_heartbeat = bus_now_ms () + self.cfg.heartbeat_ms;
     if (bus_curve_enabled (self.cfg.curve)) {
-        self.peers = bus_peers_new (self.cfg.peers_dir);
+        self.peers = bus_peers_new (bus_curve_peers_dir (self.cfg.curve));
         if (!self.peers)
             log_error ("broker: cannot read OSTIARY_BUS_PEERS: every peer is refused");
-        self.next_peers = bus_now_ms () + PEERS_REFRESH_MS;
+        self.peers_seen = bus_peers_generation (self.peers);
     }
     zsock_signal (pipe, 0);
 

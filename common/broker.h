@@ -24,10 +24,9 @@ typedef struct {
     size_t queue_max;           //  waiting requests per service (default 1024)
     size_t max_msg;             //  ZMQ_MAXMSGSIZE of the socket (default BUS_DEFAULT_MAX_MSG)
     //  CURVE (NULL or disabled: plain, every peer trusted). Outlives the
-    //  broker. Peers are admitted by their key in peers_dir/<role>/, and
-    //  each message is checked against proto/access.def.
+    //  broker. Peers are admitted by their key in OSTIARY_BUS_PEERS/<role>/,
+    //  and each message is checked against proto/access.def.
     bus_curve_t *curve;
-    const char *peers_dir;
 } broker_cfg_t;
 
 //  Binds and starts the broker. NULL when the endpoint cannot be bound.

@@ -41,14 +41,17 @@ typedef struct _bus_curve_t bus_curve_t;
 bus_curve_t *bus_curve_new (int enabled, const char *cert_path, const char *peers_dir, const char **why);
 void bus_curve_destroy (bus_curve_t **self_p);
 //  bus_curve_new from a process's settings (OSTIARY_BUS_CURVE, _CERT,
-//  _PEERS), after log_init: with CURVE off it logs the warning that
-//  anyone who reaches the bus is trusted (config refuses that outside
-//  development mode). NULL with *why on failure.
+//  _PEERS), after log_init, once proto_access_check has passed: with CURVE
+//  off it logs the warning that anyone who reaches the bus is trusted
+//  (config refuses that outside development mode). NULL with *why on
+//  failure (the exit is then 2).
 bus_curve_t *bus_curve_open (const config_t *cfg, const char *program, const char **why);
 //  1 when CURVE is on (self not NULL and enabled).
 int bus_curve_enabled (const bus_curve_t *self);
 //  Our own public key (Z85), "" when CURVE is off.
 const char *bus_curve_public_key (const bus_curve_t *self);
+//  OSTIARY_BUS_PEERS, "" when CURVE is off.
+const char *bus_curve_peers_dir (const bus_curve_t *self);
 
 //  Connects sock to endpoint as a CURVE client of a server of role
 //  server_role: once per public key in OSTIARY_BUS_PEERS/<role>/ (while a
@@ -80,6 +83,10 @@ void bus_key_fingerprint (const char *key, char *out);
 //  1 when a refusal may be logged for peer now: one line per peer (a key,
 //  an address) and 10 s, so that a hostile peer cannot flood the log.
 int bus_log_allowed (const char *peer);
+//  The one line for a refused message of peer (a user id, "" or "?"):
+//  "WHO: forbidden: role R (key FINGERPRINT) may not WHAT NAME", rate-limited
+//  by bus_log_allowed.
+void bus_log_forbidden (const char *who, const char *peer, const char *what, const char *name);
 
 //  The public keys of the role folders, held in memory and read again
 //  when the folders change (file names, sizes or times).
@@ -92,6 +99,18 @@ void bus_peers_destroy (bus_peers_t **self_p);
 int bus_peers_refresh (bus_peers_t *self);
 //  The role of key (Z85), 0 when it is in no role folder.
 unsigned bus_peers_role (const bus_peers_t *self, const char *key);
+//  The role of a peer's user id ("<role>:<key>") now: 0 when it is not one,
+//  or its key is not (or no longer) in that role's folder. A key the table
+//  does not have sends it to the folders again at once, at most every
+//  100 ms: the ZAP handler reads them at each handshake, so a key added
+//  just now is admitted before the table has seen it.
+unsigned bus_peers_peer_role (bus_peers_t *self, const char *peer);
+//  Reads the folders again when a second has passed since the last look
+//  (call it often; a removed key loses its rights within that second).
+void bus_peers_tick (bus_peers_t *self);
+//  How often the keys were read anew: a holder that compares it with what
+//  it saw last knows when to check what it admitted before.
+uint64_t bus_peers_generation (const bus_peers_t *self);
 
 //  The process's ZAP handler. Each domain is registered once per socket
 //  that uses it and released with bus_zap_release; the handler runs while

@@ -349,11 +349,9 @@ s_direct_main (void *arg)
     void *state = NULL;
     if (s_thread_setup (self, &state))
         return NULL;
-    //  The keys allowed to call, as the broker holds them: read again when
-    //  the role folders change, at most once a second.
-    bus_peers_t *peers = bus_curve_enabled (self->cfg.curve) ? bus_peers_new (self->cfg.peers_dir) : NULL;
-    int64_t next_peers = bus_now_ms () + 1000;
-    int64_t next_recheck = 0;
+    //  The keys allowed to call, as the broker holds them (bus_peers_tick).
+    int curve = bus_curve_enabled (self->cfg.curve);
+    bus_peers_t *peers = curve ? bus_peers_new (bus_curve_peers_dir (self->cfg.curve)) : NULL;
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         zframe_t *identity = NULL;
         int arrived = 0;
@@ -365,31 +363,11 @@ s_direct_main (void *arg)
             log_warn ("bus worker: the direct socket cannot receive any more (context ending); stopping");
             break;
         }
-        if (peers && bus_now_ms () >= next_peers) {
-            bus_peers_refresh (peers);
-            next_peers = bus_now_ms () + 1000;
-        }
-        unsigned role = 0;
-        char key[BUS_KEY_TXT + 1] = "";
-        //  A key added since the last look (the ZAP handler already admitted
-        //  it) is looked for again at once, at most every 100 ms.
-        if (peers && bus_peer_parse (peer, &role, key) == 0 && bus_peers_role (peers, key) != role &&
-            bus_now_ms () >= next_recheck) {
-            next_recheck = bus_now_ms () + 100;
-            bus_peers_refresh (peers);
-        }
-        int allowed = !bus_curve_enabled (self->cfg.curve)
-                      || (bus_peer_parse (peer, &role, key) == 0 && bus_peers_role (peers, key) == role
-                          && msg && proto_may_call (role, bus_msg_op (msg)));
+        bus_peers_tick (peers);
+        //  proto/access.def, as on the broker: a refused call runs nothing.
+        int allowed = !curve || (msg && proto_may_call (bus_peers_peer_role (peers, peer), bus_msg_op (msg)));
         if (msg && bus_msg_type (msg) == BUS_REQUEST && !allowed) {
-            //  proto/access.def, as on the broker: nothing runs.
-            if (bus_log_allowed (peer[0] ? peer : "direct:none")) {
-                char fp[BUS_FINGERPRINT_LEN + 1] = "none";
-                if (key[0])
-                    bus_key_fingerprint (key, fp);
-                log_warn ("bus worker: forbidden: role %s (key %s) may not call %s directly",
-                          role ? proto_role_name (role) : "none", fp, bus_msg_op (msg));
-            }
+            bus_log_forbidden ("direct endpoint", peer, "call", bus_msg_op (msg));
             s_send_error (sock, identity, bus_msg_request_id (msg), OST_ERR_FORBIDDEN,
                           "this caller may not call this operation");
         } else if (msg && bus_msg_type (msg) == BUS_REQUEST)

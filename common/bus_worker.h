@@ -69,11 +69,10 @@ typedef struct {
     const char *direct_endpoint;
     //  CURVE (NULL or disabled: plain). Outlives the worker. The threads
     //  connect to the broker as CURVE clients (its key in
-    //  peers_dir/gateway/); the direct endpoint is a CURVE server that
-    //  admits the keys of peers_dir and runs only what proto/access.def
-    //  allows the caller's role.
+    //  OSTIARY_BUS_PEERS/gateway/); the direct endpoint is a CURVE server
+    //  that admits the keys of OSTIARY_BUS_PEERS and runs only what
+    //  proto/access.def allows the caller's role.
     bus_curve_t *curve;
-    const char *peers_dir;
 } bus_worker_cfg_t;
 
 typedef struct _bus_worker_t bus_worker_t;

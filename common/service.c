@@ -70,12 +70,6 @@ service_main (int argc, char **argv, const service_def_t *def)
     if (!cfg)
         return exit_code;
     log_init (def->name, (log_level_t) log_level_parse (cfg->log_level));
-    const char *awhy, *awhat;
-    if (proto_access_check (&awhy, &awhat)) {
-        fprintf (stderr, "%s: %s: %s\n", program, awhy, awhat);
-        config_destroy (&cfg);
-        return 2;
-    }
     if (bus_client_direct (NULL, cfg->bus_direct)) {
         fprintf (stderr,
                  "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "
@@ -139,7 +133,6 @@ service_main (int argc, char **argv, const service_def_t *def)
         .thread_fini = s_thread_fini,
         .direct_endpoint = cfg->bus_direct_bind,
         .curve = curve,
-        .peers_dir = cfg->bus_peers,
     };
     int rc = 0;
     bus_worker_t *worker = bus_worker_new (&wcfg);

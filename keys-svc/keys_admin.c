@@ -160,10 +160,12 @@ s_bind_tcp (keys_admin_t *self, const config_t *cfg)
                         "(make one with `ostiaryctl keys cert FILE`)");
         return -1;
     }
-    //  The ZAP handler first, and enforced: libzmq lets every CURVE client
-    //  that knows our public key in when no handler answers (RFC 27: ZAP is
-    //  optional). The process's one handler (common/bus_curve) serves this
-    //  domain from the allow-list folder, read again on every handshake.
+    //  The ZAP handler first: libzmq lets every CURVE client that knows our
+    //  public key in when no handler answers (RFC 27: ZAP is optional, and
+    //  Debian's libzmq ignores ZMQ_ZAP_ENFORCE_DOMAIN). The process's one
+    //  handler (common/bus_curve) serves this domain from the allow-list
+    //  folder, read again on every handshake; s_request checks it again on
+    //  every command.
     if (bus_zap_add_folder (KEYS_ADMIN_ZAP_DOMAIN, self->clients, "admin") != 0) {
         s_config_error ("cannot install the admin socket's authentication handler");
         return -1;

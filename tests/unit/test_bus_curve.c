@@ -178,6 +178,67 @@ test_bus_key_fingerprint_is_sha256_hex (void **state)
     assert_string_equal (fp, "?");
 }
 
+//  A user id's role comes from the table now, and a key added since the
+//  table last looked is found at once (the ZAP handler admitted it).
+static void
+test_bus_peers_peer_role_follows_the_folders (void **state)
+{
+    (void)state;
+    keyset_t *k = s_keyset ();
+    bus_peers_t *p = bus_peers_new (k->peers);
+    bus_curve_t *token = s_curve (k, "token");
+    char user[BUS_PEER_MAX + 1];
+    snprintf (user, sizeof user, "token:%s", bus_curve_public_key (token));
+    assert_int_equal (bus_peers_peer_role (p, user), BUS_ROLE_TOKEN);
+    //  the right key under another role's name is no one
+    snprintf (user, sizeof user, "admin:%s", bus_curve_public_key (token));
+    assert_int_equal (bus_peers_peer_role (p, user), 0);
+    assert_int_equal (bus_peers_peer_role (p, ""), 0);
+    assert_int_equal (bus_peers_peer_role (p, "?"), 0);
+    assert_int_equal (bus_peers_peer_role (NULL, user), 0);
+    uint64_t gen = bus_peers_generation (p);
+    s_make_key (k, "flow", "late", 1);
+    bus_curve_t *late = s_curve (k, "late");
+    snprintf (user, sizeof user, "flow:%s", bus_curve_public_key (late));
+    //  the previous miss started the 100 ms pause: wait it out, once
+    for (int i = 0; i < 100 && bus_peers_peer_role (p, user) == 0; i++)
+        zclock_sleep (20);
+    assert_int_equal (bus_peers_peer_role (p, user), BUS_ROLE_FLOW);
+    assert_true (bus_peers_generation (p) > gen);
+    bus_curve_destroy (&late);
+    bus_curve_destroy (&token);
+    bus_peers_destroy (&p);
+    s_keyset_free (k);
+}
+
+static void
+test_bus_curve_peers_dir_is_the_setting (void **state)
+{
+    (void)state;
+    keyset_t *k = s_keyset ();
+    bus_curve_t *c = s_curve (k, "token");
+    assert_string_equal (bus_curve_peers_dir (c), k->peers);
+    bus_curve_destroy (&c);
+    c = bus_curve_new (0, NULL, NULL, NULL);
+    assert_string_equal (bus_curve_peers_dir (c), "");
+    assert_string_equal (bus_curve_peers_dir (NULL), "");
+    bus_curve_destroy (&c);
+    s_keyset_free (k);
+}
+
+static void
+test_bus_log_forbidden_takes_any_peer (void **state)
+{
+    (void)state;
+    //  a user id, "" and "?" are all fine, and a second line is held back
+    bus_log_forbidden ("unit", "token:rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", "call", "keys.sign");
+    assert_false (bus_log_allowed ("token:rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
+    bus_log_forbidden ("unit-empty", "", "call", "keys.sign");
+    assert_false (bus_log_allowed ("unit-empty"));
+    bus_log_forbidden ("unit", "?", "serve", "token");
+    assert_false (bus_log_allowed ("?"));
+}
+
 static void
 test_bus_log_allowed_once_per_peer_and_interval (void **state)
 {
@@ -219,6 +280,14 @@ test_bus_peers_follow_the_folders (void **state)
     assert_int_equal (bus_peers_refresh (p), 1);
     assert_int_equal (bus_peers_role (p, bus_curve_public_key (s2)), 0);
     assert_int_equal (bus_peers_role (NULL, bus_curve_public_key (s2)), 0);
+    //  a generation per reading anew
+    uint64_t gen = bus_peers_generation (p);
+    assert_int_equal (bus_peers_refresh (p), 0);
+    assert_int_equal (bus_peers_generation (p), gen);
+    bus_peers_tick (p); //  within the second: no look
+    assert_int_equal (bus_peers_generation (p), gen);
+    assert_int_equal (bus_peers_generation (NULL), 0);
+    bus_peers_tick (NULL);
     bus_peers_destroy (&p);
     assert_null (p);
     bus_curve_destroy (&token);
@@ -444,6 +513,9 @@ main (void)
         cmocka_unit_test (test_bus_curve_connect_needs_a_server_key),
         cmocka_unit_test (test_bus_zap_domains_are_counted),
         cmocka_unit_test (test_bus_cert_destroy_wipes_and_frees),
+        cmocka_unit_test (test_bus_peers_peer_role_follows_the_folders),
+        cmocka_unit_test (test_bus_curve_peers_dir_is_the_setting),
+        cmocka_unit_test (test_bus_log_forbidden_takes_any_peer),
         cmocka_unit_test (test_bus_msg_recv_peer_tells_network_from_in_process),
         cmocka_unit_test (test_bus_folder_has_key_reads_the_folder),
     };
