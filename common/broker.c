@@ -615,7 +615,7 @@ broker_new (const broker_cfg_t *cfg)
     //  rather than a silent actor.
     args->router = zsock_new (ZMQ_ROUTER);
     if (args->router) {
-        zsock_set_maxmsgsize (args->router, (int)args->cfg.max_msg);
+        zsock_set_maxmsgsize (args->router, (int) bus_msg_wire_max (args->cfg.max_msg));
         zsock_set_linger (args->router, 0);
         zsock_set_sndhwm (args->router, 100000);
         zsock_set_rcvhwm (args->router, 100000);

@@ -50,7 +50,7 @@ s_connect_broker (bus_client_t *self)
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock)
         return -1;
-    zsock_set_maxmsgsize (self->sock, (int) self->max_msg);
+    zsock_set_maxmsgsize (self->sock, (int) bus_msg_wire_max (self->max_msg));
     zsock_set_linger (self->sock, 0);
     //  A request never sits in our queue while the broker is unreachable:
     //  it fails at its deadline instead of being delivered late.
@@ -173,7 +173,7 @@ s_direct_one (bus_client_t *self, const char *item, size_t len)
         sock = zsock_new (ZMQ_DEALER);
         if (!sock)
             return -1;
-        zsock_set_maxmsgsize (sock, (int)self->max_msg);
+        zsock_set_maxmsgsize (sock, (int) bus_msg_wire_max (self->max_msg));
         zsock_set_linger (sock, 0);
         zsock_set_immediate (sock, 1);
         //  A direct call never waits to be sent: no connected endpoint means

@@ -229,95 +229,142 @@ bus_msg_dup (const bus_msg_t *self)
     return copy;
 }
 
+//  Appends one length-prefixed header field (at most 255 bytes: every
+//  header limit is far below that).
+static unsigned char *
+s_put_field (unsigned char *p, const char *text)
+{
+    size_t len = strlen (text);
+    *p++ = (unsigned char) len;
+    memcpy (p, text, len);
+    return p + len;
+}
+
+//  The wire form (one frame) in a new buffer of *len bytes; NULL on failure.
+static unsigned char *
+s_encode_bytes (const bus_msg_t *self, size_t *len)
+{
+    size_t size = strlen (BUS_PROTOCOL) + 1 + 1 + strlen (self->service) + 1 + strlen (self->op) + 1
+                  + strlen (self->rid) + 8 + 1 + strlen (self->trace) + self->body_len;
+    unsigned char *buf = malloc (size);
+    if (!buf)
+        return NULL;
+    unsigned char *p = buf;
+    memcpy (p, BUS_PROTOCOL, strlen (BUS_PROTOCOL));
+    p += strlen (BUS_PROTOCOL);
+    *p++ = (unsigned char) self->type;
+    p = s_put_field (p, self->service);
+    p = s_put_field (p, self->op);
+    p = s_put_field (p, self->rid);
+    uint64_t d = (uint64_t) self->deadline;
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char) (d & 0xff);
+        d >>= 8;
+    }
+    p += 8;
+    p = s_put_field (p, self->trace);
+    if (self->body_len)
+        memcpy (p, self->body, self->body_len);
+    *len = size;
+    return buf;
+}
+
 zmsg_t *
 bus_msg_encode (const bus_msg_t *self)
 {
-    zmsg_t *msg = zmsg_new ();
-    if (!msg)
-        return NULL;
-    unsigned char type = (unsigned char) self->type;
-    unsigned char deadline[8];
-    uint64_t d = (uint64_t) self->deadline;
-    for (int i = 7; i >= 0; i--) {
-        deadline[i] = (unsigned char) (d & 0xff);
-        d >>= 8;
-    }
-    int rc = 0;
-    rc |= zmsg_addmem (msg, BUS_PROTOCOL, strlen (BUS_PROTOCOL));
-    rc |= zmsg_addmem (msg, &type, 1);
-    rc |= zmsg_addmem (msg, self->service, strlen (self->service));
-    rc |= zmsg_addmem (msg, self->op, strlen (self->op));
-    rc |= zmsg_addmem (msg, self->rid, strlen (self->rid));
-    rc |= zmsg_addmem (msg, deadline, sizeof deadline);
-    rc |= zmsg_addmem (msg, self->trace, strlen (self->trace));
-    rc |= zmsg_addmem (msg, self->body, self->body_len);
-    if (rc) {
+    size_t len;
+    unsigned char *buf = s_encode_bytes (self, &len);
+    zmsg_t *msg = buf ? zmsg_new () : NULL;
+    if (msg && zmsg_addmem (msg, buf, len))
         zmsg_destroy (&msg);
-        return NULL;
-    }
+    free (buf);
     return msg;
 }
 
-static int
-s_frame_text (zframe_t *frame, char *dest, size_t max, int allow_space)
+size_t
+bus_msg_wire_max (size_t max_body)
 {
-    size_t len = zframe_size (frame);
-    const char *data = (const char *) zframe_data (frame);
-    if (!s_valid_text (data, len, max, allow_space))
+    return max_body > SIZE_MAX - BUS_MAX_HEADER ? SIZE_MAX : max_body + BUS_MAX_HEADER;
+}
+
+//  Reads one length-prefixed header field into dest (NUL-terminated).
+static int
+s_get_field (const unsigned char **p, size_t *left, char *dest, size_t max, int allow_space)
+{
+    if (*left < 1)
         return -1;
-    memcpy (dest, data, len);
+    size_t len = **p;
+    if (len > *left - 1 || !s_valid_text ((const char *) *p + 1, len, max, allow_space))
+        return -1;
+    memcpy (dest, *p + 1, len);
     dest[len] = 0;
+    *p += 1 + len;
+    *left -= 1 + len;
     return 0;
 }
 
-bus_msg_t *
-bus_msg_decode (zmsg_t **msg_p, size_t max_body)
+//  A message of another version of this bus (its first part starts with
+//  "OSTB" and another version) is named as such: that is a deployment that
+//  mixes builds, not an attack. 1 when it was logged.
+static int
+s_log_other_version (const unsigned char *data, size_t size)
 {
-    zmsg_t *msg = *msg_p;
+    const size_t tag = strlen (BUS_PROTOCOL);
+    if (size < tag || memcmp (data, "OSTB", 4) != 0 || memcmp (data, BUS_PROTOCOL, tag) == 0)
+        return 0;
+    log_warn ("bus: dropped a message of bus protocol %.*s: this build speaks %s (every process of a deployment "
+              "must run the same bus version)",
+              (int) tag, (const char *) data, BUS_PROTOCOL);
+    return 1;
+}
+
+//  Decodes one wire frame; NULL (and a warning) on any malformation.
+static bus_msg_t *
+s_decode_bytes (const unsigned char *data, size_t size, size_t max_body)
+{
     bus_msg_t *self = NULL;
     const char *why = NULL;
-    if (!msg)
-        return NULL;
-    if (zmsg_size (msg) != BUS_FRAMES) {
-        why = "wrong frame count";
-        goto drop;
-    }
-    zframe_t *f[BUS_FRAMES];
-    f[0] = zmsg_first (msg);
-    for (int i = 1; i < BUS_FRAMES; i++)
-        f[i] = zmsg_next (msg);
-    if (zframe_size (f[0]) != strlen (BUS_PROTOCOL)
-        || memcmp (zframe_data (f[0]), BUS_PROTOCOL, strlen (BUS_PROTOCOL)) != 0) {
+    const size_t tag = strlen (BUS_PROTOCOL);
+    if (size < tag + 1 || memcmp (data, BUS_PROTOCOL, tag) != 0) {
         why = "unknown protocol";
         goto drop;
     }
-    if (zframe_size (f[1]) != 1 || zframe_data (f[1])[0] < BUS_READY || zframe_data (f[1])[0] > BUS_DISCONNECT) {
+    if (data[tag] < BUS_READY || data[tag] > BUS_DISCONNECT) {
         why = "unknown message type";
         goto drop;
     }
-    self = bus_msg_new ((bus_type_t) zframe_data (f[1])[0]);
+    self = bus_msg_new ((bus_type_t) data[tag]);
     if (!self) {
         why = "out of memory";
         goto drop;
     }
-    if (s_frame_text (f[2], self->service, BUS_MAX_SERVICE, 0) || s_frame_text (f[3], self->op, BUS_MAX_OP, 0)
-        || s_frame_text (f[4], self->rid, BUS_MAX_RID, 0) || s_frame_text (f[6], self->trace, BUS_MAX_TRACE, 1)) {
-        why = "malformed header frame";
+    const unsigned char *p = data + tag + 1;
+    size_t left = size - tag - 1;
+    if (s_get_field (&p, &left, self->service, BUS_MAX_SERVICE, 0)
+        || s_get_field (&p, &left, self->op, BUS_MAX_OP, 0) || s_get_field (&p, &left, self->rid, BUS_MAX_RID, 0)) {
+        why = "malformed header";
         goto drop;
     }
-    if (zframe_size (f[5]) != 8) {
+    if (left < 8) {
         why = "malformed deadline";
         goto drop;
     }
     uint64_t d = 0;
     for (int i = 0; i < 8; i++)
-        d = (d << 8) | zframe_data (f[5])[i];
+        d = (d << 8) | p[i];
+    p += 8;
+    left -= 8;
     if (d > (uint64_t) INT64_MAX) {
         why = "malformed deadline";
         goto drop;
     }
     self->deadline = (int64_t) d;
-    size_t body_len = zframe_size (f[7]);
+    if (s_get_field (&p, &left, self->trace, BUS_MAX_TRACE, 1)) {
+        why = "malformed header";
+        goto drop;
+    }
+    //  The body is what remains of the frame.
+    size_t body_len = left;
     if (body_len > max_body) {
         why = "body too large";
         goto drop;
@@ -331,13 +378,13 @@ bus_msg_decode (zmsg_t **msg_p, size_t max_body)
     case BUS_REQUEST:
         if (!*self->service || !*self->op || !*self->rid || !self->deadline)
             why = "REQUEST missing service, op, request id or deadline";
-        else if (bus_body_validate (zframe_data (f[7]), body_len, BUS_MAX_DEPTH))
+        else if (bus_body_validate (p, body_len, BUS_MAX_DEPTH))
             why = "REQUEST body is not valid msgpack";
         break;
     case BUS_REPLY:
         if (!*self->rid)
             why = "REPLY without request id";
-        else if (bus_body_validate (zframe_data (f[7]), body_len, BUS_MAX_DEPTH))
+        else if (bus_body_validate (p, body_len, BUS_MAX_DEPTH))
             why = "REPLY body is not valid msgpack";
         break;
     case BUS_HEARTBEAT:
@@ -346,32 +393,61 @@ bus_msg_decode (zmsg_t **msg_p, size_t max_body)
     }
     if (why)
         goto drop;
-    if (bus_msg_set_body (self, zframe_data (f[7]), body_len)) {
+    if (bus_msg_set_body (self, p, body_len)) {
         why = "out of memory";
         goto drop;
     }
-    zmsg_destroy (msg_p);
     return self;
 drop:
-    log_warn ("bus: dropped malformed message: %s", why);
+    if (!s_log_other_version (data, size))
+        log_warn ("bus: dropped malformed message: %s", why);
     bus_msg_destroy (&self);
-    zmsg_destroy (msg_p);
     return NULL;
+}
+
+bus_msg_t *
+bus_msg_decode (zmsg_t **msg_p, size_t max_body)
+{
+    if (!msg_p || !*msg_p)
+        return NULL;
+    bus_msg_t *self = NULL;
+    zframe_t *frame = zmsg_first (*msg_p);
+    if (zmsg_size (*msg_p) != 1 || !frame)
+        log_warn ("bus: dropped malformed message: %zu parts where one is expected", zmsg_size (*msg_p));
+    else
+        self = s_decode_bytes (zframe_data (frame), zframe_size (frame), max_body);
+    zmsg_destroy (msg_p);
+    return self;
+}
+
+static void
+s_free_wire (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
 }
 
 int
 bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_id)
 {
-    zmsg_t *msg = bus_msg_encode (*self_p);
+    size_t len;
+    unsigned char *buf = s_encode_bytes (*self_p, &len);
     bus_msg_destroy (self_p);
-    if (!msg)
+    if (!buf)
         return -1;
-    if (routing_id && zmsg_pushmem (msg, zframe_data (routing_id), zframe_size (routing_id))) {
-        zmsg_destroy (&msg);
+    void *handle = zsock_resolve (sock);
+    if (routing_id && zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id), ZMQ_SNDMORE) < 0) {
+        free (buf);
         return -1;
     }
-    if (zmsg_send (&msg, sock)) {
-        zmsg_destroy (&msg);
+    //  The one frame goes out without another copy: libzmq frees it once sent.
+    zmq_msg_t part;
+    if (zmq_msg_init_data (&part, buf, len, s_free_wire, NULL)) {
+        free (buf);
+        return -1;
+    }
+    if (zmq_msg_send (&part, handle, 0) < 0) {
+        zmq_msg_close (&part);
         return -1;
     }
     return 0;
@@ -390,24 +466,6 @@ s_drain_rest (zsock_t *sock, int more)
     }
 }
 
-//  Takes the routing id off a received message (routing_id_p set) and
-//  decodes the rest; msg is consumed.
-static bus_msg_t *
-s_unwrap (zmsg_t *msg, zframe_t **routing_id_p, size_t max_body)
-{
-    if (routing_id_p) {
-        *routing_id_p = zmsg_pop (msg);
-        if (!*routing_id_p) {
-            zmsg_destroy (&msg);
-            return NULL;
-        }
-    }
-    bus_msg_t *self = bus_msg_decode (&msg, max_body);
-    if (!self && routing_id_p)
-        zframe_destroy (routing_id_p);
-    return self;
-}
-
 bus_msg_t *
 bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms, int *arrived)
 {
@@ -422,63 +480,66 @@ bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int 
         peer[0] = 0;
     if (routing_id_p)
         *routing_id_p = NULL;
+    void *handle = zsock_resolve (sock);
     zsock_set_rcvtimeo (sock, timeout_ms > 0 ? timeout_ms : 0);
     //  The first part decides: none means no message (EAGAIN) or an
     //  interrupt; once it is in, the rest of the message is already queued
     //  (ZeroMQ delivers whole messages atomically).
-    zmq_msg_t first;
-    zmq_msg_init (&first);
-    if (zmq_msg_recv (&first, zsock_resolve (sock), 0) < 0) {
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, handle, 0) < 0) {
         int e = zmq_errno ();
-        zmq_msg_close (&first);
+        zmq_msg_close (&part);
         *arrived = e == EAGAIN ? 0 : e == EINTR ? -1 : -2;
         return NULL;
     }
     *arrived = 1;
     if (peer && peer_len) {
         //  Set by the ZAP handler of the connection, never by the sender.
-        const char *user = zmq_msg_gets (&first, "User-Id");
+        const char *user = zmq_msg_gets (&part, "User-Id");
         if (user && *user && strlen (user) < peer_len)
             memcpy (peer, user, strlen (user) + 1);
-        else if ((user && *user) || zmq_msg_gets (&first, "Socket-Type"))
+        else if ((user && *user) || zmq_msg_gets (&part, "Socket-Type"))
             //  Too long to be one of ours, or a peer of a network connection
             //  (ZMTP metadata: tcp://, ipc://) that no ZAP handler named:
             //  never read as "" (an in-process peer, which carries none).
             snprintf (peer, peer_len, "?");
     }
-    //  The first part, then the others, into one message for the decoder.
-    //  Our copy never holds more than the envelope and the eight frames: more
-    //  parts are read and dropped. (libzmq itself has buffered the whole
-    //  message by then; ZMQ_MAXMSGSIZE bounds each part and the high-water
-    //  mark the number of messages.)
-    size_t limit = BUS_FRAMES + (routing_id_p ? 1 : 0);
-    zmsg_t *msg = zmsg_new ();
-    zframe_t *frame = msg ? zframe_new (zmq_msg_data (&first), zmq_msg_size (&first)) : NULL;
-    int more = zmq_msg_more (&first);
-    zmq_msg_close (&first);
-    if (!frame || zmsg_append (msg, &frame)) {
-        zframe_destroy (&frame);
-        zmsg_destroy (&msg);
+    //  A ROUTER's first part is the sender's routing id; the message itself
+    //  is exactly one more part. Anything longer is read and dropped, so
+    //  nothing of it is left behind for the next receive. (libzmq has
+    //  buffered the whole message by then; ZMQ_MAXMSGSIZE bounds each part
+    //  and the high-water mark the number of messages.)
+    int more = zmq_msg_more (&part);
+    if (routing_id_p) {
+        zframe_t *id = more ? zframe_new (zmq_msg_data (&part), zmq_msg_size (&part)) : NULL;
+        zmq_msg_close (&part);
+        zmq_msg_init (&part);
+        if (!id || zmq_msg_recv (&part, handle, 0) < 0) {
+            if (more)
+                log_warn ("bus: dropped malformed message: %s", id ? "lost its second part" : "out of memory");
+            else
+                log_warn ("bus: dropped malformed message: a routing id and no message");
+            zframe_destroy (&id);
+            zmq_msg_close (&part);
+            s_drain_rest (sock, more && !id);
+            return NULL;
+        }
+        *routing_id_p = id;
+        more = zmq_msg_more (&part);
+    }
+    bus_msg_t *self = NULL;
+    if (more) {
+        if (!s_log_other_version (zmq_msg_data (&part), zmq_msg_size (&part)))
+            log_warn ("bus: dropped malformed message: more parts than one");
         s_drain_rest (sock, more);
-        return NULL;
     }
-    while (more) {
-        zframe_t *part = zframe_recv (sock);
-        if (!part) {
-            zmsg_destroy (&msg);
-            return NULL;
-        }
-        more = zframe_more (part);
-        if (zmsg_size (msg) >= limit || zmsg_append (msg, &part)) {
-            if (zmsg_size (msg) >= limit)
-                log_warn ("bus: dropped malformed message: more than %zu parts", limit);
-            zframe_destroy (&part);
-            zmsg_destroy (&msg);
-            s_drain_rest (sock, more);
-            return NULL;
-        }
-    }
-    return s_unwrap (msg, routing_id_p, max_body);
+    else
+        self = s_decode_bytes (zmq_msg_data (&part), zmq_msg_size (&part), max_body);
+    zmq_msg_close (&part);
+    if (!self && routing_id_p)
+        zframe_destroy (routing_id_p);
+    return self;
 }
 
 //  ---------------------------------------------------------------------------

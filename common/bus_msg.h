@@ -1,11 +1,14 @@
 /*  bus_msg - one message of the Ostiary bus (proto/bus.md) and its codec.
  *
- *  Frames (after any ROUTER routing id):
- *    0 protocol "OSTB1"   1 type (1 byte)   2 service   3 op   4 request id
- *    5 deadline (8 bytes, big-endian ms since the epoch)   6 trace   7 body (msgpack)
- *  Decoding checks every frame's size and content and every msgpack length and
- *  element count against the bytes that remain before anything is allocated;
- *  a malformed message is dropped and logged, never trusted. */
+ *  A message is one ZeroMQ frame (after any ROUTER routing id):
+ *    "OSTB2", type (1 byte), then service, op and request id (each a length
+ *    byte and that many bytes), deadline (8 bytes, big-endian ms since the
+ *    epoch), trace (length byte and bytes), and the body (msgpack) as the rest.
+ *  One frame, not one per field: CurveZMQ seals every frame on its own, so
+ *  each field of its own would cost a box, a nonce and an allocation per hop.
+ *  Decoding checks every length against its limit and against the bytes that
+ *  remain, and every msgpack length and element count, before anything is
+ *  allocated; a malformed message is dropped and logged, never trusted. */
 #ifndef OST_BUS_MSG_H
 #define OST_BUS_MSG_H
 
@@ -15,13 +18,15 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define BUS_PROTOCOL "OSTB1"
-#define BUS_FRAMES 8
+#define BUS_PROTOCOL "OSTB2"
 #define BUS_MAX_SERVICE 32
 #define BUS_MAX_OP 64
 #define BUS_MAX_RID 64
 #define BUS_MAX_TRACE 128
 #define BUS_MAX_DEPTH 16
+//  The most bytes a message holds besides its body: tag, type, the four
+//  length-prefixed header fields at their limits and the deadline.
+#define BUS_MAX_HEADER (5 + 1 + 1 + BUS_MAX_SERVICE + 1 + BUS_MAX_OP + 1 + BUS_MAX_RID + 8 + 1 + BUS_MAX_TRACE)
 //  Default per-part size limit when the configuration gives none.
 #define BUS_DEFAULT_MAX_MSG 262144
 
@@ -63,22 +68,26 @@ OST_WUR int bus_msg_set_error (bus_msg_t *self, ost_err_t err, const char *descr
 //  A copy of self (for resending a READ request); NULL on allocation failure.
 bus_msg_t *bus_msg_dup (const bus_msg_t *self);
 
-//  Wire form without routing envelope. NULL on allocation failure.
+//  Wire form without routing envelope (one frame). NULL on allocation failure.
 zmsg_t *bus_msg_encode (const bus_msg_t *self);
-//  Parses and destroys *msg_p. max_body bounds the body frame. NULL on any
-//  malformation (wrong frame count, unknown protocol or type, oversized or
-//  malformed frame, invalid msgpack body), with a warning logged.
+//  Parses and destroys *msg_p. max_body bounds the body. NULL on any
+//  malformation (not exactly one frame, unknown protocol or type, a header
+//  field too long or longer than the frame, a body too large or not valid
+//  msgpack), with a warning logged.
 bus_msg_t *bus_msg_decode (zmsg_t **msg_p, size_t max_body);
+//  The largest wire frame of a message whose body is at most max_body bytes:
+//  what a bus socket's ZMQ_MAXMSGSIZE is set to.
+size_t bus_msg_wire_max (size_t max_body);
 
 //  Sends *self_p (destroyed and NULLed) on sock; routing_id (not consumed) is
 //  prepended when sock is a ROUTER. 0 ok, -1 on failure.
 OST_WUR int bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_id);
 //  Receives one message, waiting at most timeout_ms (0: only what is
 //  already queued) inside the receive itself: one wait on the socket's
-//  mailbox, not a zmq_poll round before a blocking receive (issue 7). For a
+//  mailbox, not a zmq_poll round before a blocking receive. For a
 //  ROUTER socket pass routing_id_p to get the sender's id (caller destroys).
-//  At most the envelope and the eight frames are held: a longer message is
-//  read and dropped. *arrived is 1 when a message was taken off the socket
+//  A message of more parts than the envelope and its one frame is read and
+//  dropped. *arrived is 1 when a message was taken off the socket
 //  (the result is NULL when it was malformed: consumed and dropped), 0 when
 //  none came in time, -1 when a signal interrupted the wait, -2 when the
 //  socket cannot receive (its context is ending). Sets ZMQ_RCVTIMEO.

@@ -108,7 +108,7 @@ s_connect (bus_worker_t *self)
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
-    zsock_set_maxmsgsize (sock, (int)self->cfg.max_msg);
+    zsock_set_maxmsgsize (sock, (int) bus_msg_wire_max (self->cfg.max_msg));
     zsock_set_linger (sock, 0);
     //  A send never blocks the thread for good: a DEALER with no usable
     //  pipe (an inproc endpoint being released and bound again, say) waits
@@ -442,7 +442,7 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         //  endpoint fails the start; thread creation hands it over.
         self->direct_sock = zsock_new (ZMQ_ROUTER);
         if (self->direct_sock) {
-            zsock_set_maxmsgsize (self->direct_sock, (int)self->cfg.max_msg);
+            zsock_set_maxmsgsize (self->direct_sock, (int) bus_msg_wire_max (self->cfg.max_msg));
             zsock_set_linger (self->direct_sock, 0);
             if (bus_curve_serve (self->cfg.curve, self->direct_sock) != 0) {
                 log_error ("bus worker: cannot install the direct endpoint's authentication handler");

@@ -14,10 +14,9 @@ import shutil
 import subprocess
 import time
 
-import msgpack
 import pytest
 
-from bus_peer import DISCONNECT, READY, REQUEST, Peer, public_key
+from bus_peer import DISCONNECT, READY, REQUEST, Peer, pack, public_key
 from oidc import psql_flow, unique
 from test_clients import psql as psql_token
 
@@ -72,10 +71,10 @@ def broker_workers(stack, service):
     try:
         rid = p.send(REQUEST, b"mmi.service", b"mmi.service", {"service": service})
         while True:
-            frames = p.recv(5)
-            assert frames is not None, "mmi.service did not answer"
-            if frames[4] == rid:
-                return msgpack.unpackb(frames[7])["ok"]["workers"]
+            m = p.recv(5)
+            assert m is not None, "mmi.service did not answer"
+            if m.rid == rid:
+                return m.body["ok"]["workers"]
     finally:
         p.close()
 
@@ -187,8 +186,8 @@ def test_the_flow_key_may_not_register_as_a_token_worker(stack, peers):
     before = broker_workers(stack, "token")
     p = peers(role="flow")
     p.send(READY, b"token")
-    frames = p.recv(3)
-    assert frames is not None and frames[1] == bytes([DISCONNECT]), frames
+    m = p.recv(3)
+    assert m is not None and m.type == DISCONNECT, m
     assert broker_workers(stack, "token") == before
     wait_for("the refusal line", lambda: "forbidden: role flow" in stack.log_text("gateway")
              and "may not serve token" in stack.log_text("gateway"))
@@ -198,9 +197,29 @@ def test_an_op_sent_to_another_service_is_not_routed(stack, peers):
     p = peers(role="token")
     # keys.sign is the token role's, but not on the token service
     rid = p.send(REQUEST, b"token", b"keys.sign", {"alg": "ES256", "claims": access_claims(stack)})
-    frames = p.recv(3)
-    assert frames and frames[4] == rid
-    assert error_code(msgpack.unpackb(frames[7])) == "unknown_op"
+    m = p.recv(3)
+    assert m and m.rid == rid
+    assert error_code(m.body) == "unknown_op"
+
+
+def test_malformed_and_other_version_messages_from_an_allowed_peer_are_dropped(stack, peers):
+    """A valid key does not make its bytes trusted: a message of the previous
+    bus version (eight parts), a frame whose header length runs past its end,
+    and two parts where one is expected are each dropped with a log line, and
+    the broker answers the same peer's next good request."""
+    p = peers(role="admin")
+    old = [b"OSTB1", bytes([REQUEST]), b"token", b"token.client_list", secrets.token_hex(16).encode(),
+           (int(time.time() * 1000) + 5000).to_bytes(8, "big"), b"", b"\x80"]
+    p.sock.send_multipart(old)
+    p.sock.send(b"OSTB2" + bytes([REQUEST, 200]) + b"token")
+    p.sock.send_multipart([pack(REQUEST, b"token", b"token.client_list", b"r" * 32,
+                                int(time.time() * 1000) + 5000, b"", b"\x80"), b"extra"])
+    assert p.recv(1) is None
+    wait_for("the version line", lambda: "bus protocol OSTB1: this build speaks OSTB2" in stack.log_text("gateway"))
+    wait_for("the malformed lines", lambda: "malformed header" in stack.log_text("gateway")
+             and "more parts than one" in stack.log_text("gateway"))
+    reply = p.call("token.client_list", {})
+    assert reply is not None and "ok" in reply, reply
 
 
 # ------------------------------------------------------------------ what keys-svc signs

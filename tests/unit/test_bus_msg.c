@@ -11,15 +11,39 @@
 
 #include <string.h>
 
-static zmsg_t *
-s_frames (int nframes, const char *proto, unsigned char type, const char *service, const char *op,
-          const char *rid, const void *deadline, size_t deadline_len, const void *body, size_t body_len)
+//  Builds the one wire frame by hand, field by field, so that each field
+//  can be made wrong on its own. deadline_len other than 8 writes that many
+//  bytes of the deadline.
+static size_t
+s_wire_bytes (unsigned char *out, const char *proto, unsigned char type, const char *service, const char *op,
+              const char *rid, const void *deadline, size_t deadline_len, const void *body, size_t body_len)
 {
+    size_t n = 0;
+    memcpy (out + n, proto, strlen (proto));
+    n += strlen (proto);
+    out[n++] = type;
+    const char *fields[3] = {service, op, rid};
+    for (int i = 0; i < 3; i++) {
+        out[n++] = (unsigned char) strlen (fields[i]);
+        memcpy (out + n, fields[i], strlen (fields[i]));
+        n += strlen (fields[i]);
+    }
+    memcpy (out + n, deadline, deadline_len);
+    n += deadline_len;
+    out[n++] = 0; //  empty trace
+    memcpy (out + n, body, body_len);
+    return n + body_len;
+}
+
+static zmsg_t *
+s_wire (const char *proto, unsigned char type, const char *service, const char *op, const char *rid,
+        const void *deadline, size_t deadline_len, const void *body, size_t body_len)
+{
+    unsigned char *buf = malloc (BUS_MAX_HEADER + 16 + body_len);
+    size_t n = s_wire_bytes (buf, proto, type, service, op, rid, deadline, deadline_len, body, body_len);
     zmsg_t *msg = zmsg_new ();
-    const void *parts[8] = {proto, &type, service, op, rid, deadline, "", body};
-    size_t sizes[8] = {strlen (proto), 1, strlen (service), strlen (op), strlen (rid), deadline_len, 0, body_len};
-    for (int i = 0; i < nframes; i++)
-        zmsg_addmem (msg, parts[i], sizes[i]);
+    zmsg_addmem (msg, buf, n);
+    free (buf);
     return msg;
 }
 
@@ -44,7 +68,8 @@ test_codec_roundtrip_request (void **state)
 
     zmsg_t *wire = bus_msg_encode (msg);
     assert_non_null (wire);
-    assert_int_equal (zmsg_size (wire), BUS_FRAMES);
+    //  One frame on the wire: CurveZMQ seals each frame on its own.
+    assert_int_equal (zmsg_size (wire), 1);
     bus_msg_t *back = bus_msg_decode (&wire, 65536);
     assert_null (wire);
     assert_non_null (back);
@@ -106,19 +131,35 @@ test_error_body_carries_code_status_and_retry_after (void **state)
 }
 
 static void
-test_codec_rejects_truncated_frames (void **state)
+test_codec_rejects_every_truncation_and_extra_parts (void **state)
 {
     (void) state;
-    for (int n = 0; n < BUS_FRAMES; n++) {
-        zmsg_t *wire = s_frames (n, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8,
-                                 s_empty_map, 1);
+    unsigned char buf[512];
+    size_t full = s_wire_bytes (buf, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8,
+                                s_empty_map, 1);
+    zmsg_t *wire = zmsg_new ();
+    zmsg_addmem (wire, buf, full);
+    bus_msg_t *ok = bus_msg_decode (&wire, 1024);
+    assert_non_null (ok);
+    bus_msg_destroy (&ok);
+    //  Every strict prefix of a good frame lacks a field or the body.
+    for (size_t n = 0; n < full; n++) {
+        wire = zmsg_new ();
+        zmsg_addmem (wire, buf, n);
         assert_null (bus_msg_decode (&wire, 1024));
         assert_null (wire);
     }
-    //  One frame too many is as wrong as one too few.
-    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8,
-                             s_empty_map, 1);
+    //  No part, or a second part, is as wrong as a short one.
+    wire = zmsg_new ();
+    assert_null (bus_msg_decode (&wire, 1024));
+    wire = zmsg_new ();
+    zmsg_addmem (wire, buf, full);
     zmsg_addstr (wire, "extra");
+    assert_null (bus_msg_decode (&wire, 1024));
+    //  A header length that runs past the end of the frame.
+    unsigned char liar[16] = {'O', 'S', 'T', 'B', '2', BUS_REQUEST, 200, 't', 'o', 'k', 'e', 'n'};
+    wire = zmsg_new ();
+    zmsg_addmem (wire, liar, 12);
     assert_null (bus_msg_decode (&wire, 1024));
 }
 
@@ -126,11 +167,16 @@ static void
 test_codec_rejects_unknown_protocol_and_type (void **state)
 {
     (void) state;
-    zmsg_t *wire = s_frames (8, "MDPW01", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    zmsg_t *wire = s_wire ("MDPW01", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
-    wire = s_frames (8, BUS_PROTOCOL, 0, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    //  The previous version of the bus, and a later one, are refused by name.
+    wire = s_wire ("OSTB1", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
-    wire = s_frames (8, BUS_PROTOCOL, 9, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    wire = s_wire ("OSTB3", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    wire = s_wire (BUS_PROTOCOL, 0, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    assert_null (bus_msg_decode (&wire, 1024));
+    wire = s_wire (BUS_PROTOCOL, 9, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
 }
 
@@ -138,21 +184,22 @@ static void
 test_codec_rejects_bad_header_frames (void **state)
 {
     (void) state;
-    //  deadline must be exactly 8 bytes
-    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 7, s_empty_map, 1);
+    //  a deadline beyond INT64_MAX
+    const unsigned char huge[8] = {0x80, 0, 0, 0, 0, 0, 0, 1};
+    zmsg_t *wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", huge, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  service longer than 32
-    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "abcdefghijklmnopqrstuvwxyzabcdefg", "token.health", "r",
+    wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "abcdefghijklmnopqrstuvwxyzabcdefg", "token.health", "r",
                      s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  control byte in the op
-    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token\n", "r", s_deadline, 8, s_empty_map, 1);
+    wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token\n", "r", s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  REQUEST without a request id
-    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "", s_deadline, 8, s_empty_map, 1);
+    wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "", s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  READY with an invalid service name
-    wire = s_frames (8, BUS_PROTOCOL, BUS_READY, "Token!", "", "", s_deadline, 8, "", 0);
+    wire = s_wire (BUS_PROTOCOL, BUS_READY, "Token!", "", "", s_deadline, 8, "", 0);
     assert_null (bus_msg_decode (&wire, 1024));
     //  setters refuse what decode would refuse
     bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
@@ -170,9 +217,9 @@ test_codec_rejects_oversized_body_frame (void **state)
     big[0] = 0xdc;
     big[1] = 0x07;
     big[2] = 0xfd; //  array16 of 2045 elements
-    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
+    zmsg_t *wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
     assert_null (bus_msg_decode (&wire, 1024));
-    wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
+    wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
     bus_msg_t *ok = bus_msg_decode (&wire, 4096);
     assert_non_null (ok);
     bus_msg_destroy (&ok);
@@ -189,7 +236,7 @@ test_body_rejects_count_of_2_pow_32_in_5_bytes (void **state)
     assert_int_equal (bus_body_validate (map, sizeof map, BUS_MAX_DEPTH), -1);
     assert_null (bus_body_to_json (arr, sizeof arr));
     assert_null (bus_body_to_json (map, sizeof map));
-    zmsg_t *wire = s_frames (8, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, arr, sizeof arr);
+    zmsg_t *wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, arr, sizeof arr);
     assert_null (bus_msg_decode (&wire, 1024));
 }
 
@@ -339,6 +386,39 @@ test_recv_wait_times_out_takes_messages_and_bounds_parts (void **state)
 }
 
 static void
+test_wire_max_is_the_frame_of_a_full_header (void **state)
+{
+    (void) state;
+    //  Every header field at its limit: the frame is exactly the bound.
+    char service[BUS_MAX_SERVICE + 1], op[BUS_MAX_OP + 1], rid[BUS_MAX_RID + 1], trace[BUS_MAX_TRACE + 1];
+    memset (service, 's', BUS_MAX_SERVICE);
+    service[BUS_MAX_SERVICE] = 0;
+    memset (op, 'o', BUS_MAX_OP);
+    op[BUS_MAX_OP] = 0;
+    memset (rid, 'r', BUS_MAX_RID);
+    rid[BUS_MAX_RID] = 0;
+    memset (trace, 't', BUS_MAX_TRACE);
+    trace[BUS_MAX_TRACE] = 0;
+    bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (msg, service), 0);
+    assert_int_equal (bus_msg_set_op (msg, op), 0);
+    assert_int_equal (bus_msg_set_request_id (msg, rid), 0);
+    assert_int_equal (bus_msg_set_trace (msg, trace), 0);
+    bus_msg_set_deadline (msg, 1800000000123);
+    assert_int_equal (bus_msg_set_body (msg, s_empty_map, 1), 0);
+    zmsg_t *wire = bus_msg_encode (msg);
+    assert_int_equal (zmsg_size (wire), 1);
+    assert_int_equal (zframe_size (zmsg_first (wire)), bus_msg_wire_max (1));
+    //  ... and decodes with a body bound of exactly its body.
+    bus_msg_t *back = bus_msg_decode (&wire, 1);
+    assert_non_null (back);
+    assert_string_equal (bus_msg_trace (back), trace);
+    bus_msg_destroy (&back);
+    bus_msg_destroy (&msg);
+    assert_true (bus_msg_wire_max (SIZE_MAX) == SIZE_MAX);
+}
+
+static void
 test_socket_max_message_size_drops_oversized (void **state)
 {
     (void) state;
@@ -373,7 +453,7 @@ main (void)
         cmocka_unit_test (test_codec_roundtrip_request),
         cmocka_unit_test (test_codec_dup_copies_everything),
         cmocka_unit_test (test_error_body_carries_code_status_and_retry_after),
-        cmocka_unit_test (test_codec_rejects_truncated_frames),
+        cmocka_unit_test (test_codec_rejects_every_truncation_and_extra_parts),
         cmocka_unit_test (test_codec_rejects_unknown_protocol_and_type),
         cmocka_unit_test (test_codec_rejects_bad_header_frames),
         cmocka_unit_test (test_codec_rejects_oversized_body_frame),
@@ -382,6 +462,7 @@ main (void)
         cmocka_unit_test (test_body_rejects_wrong_types),
         cmocka_unit_test (test_body_rejects_nesting_deeper_than_limit),
         cmocka_unit_test (test_recv_wait_times_out_takes_messages_and_bounds_parts),
+        cmocka_unit_test (test_wire_max_is_the_frame_of_a_full_header),
         cmocka_unit_test (test_socket_max_message_size_drops_oversized),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
