@@ -20,7 +20,7 @@ LOG=$BUILD/curve_cost.log
 scripts/run.sh >"$LOG" 2>&1 &
 RUN_PID=$!
 T2=
-trap '[ -n "$T2" ] && kill "$T2" 2>/dev/null; kill -INT "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null' EXIT
+trap '[ -n "$T2" ] && kill "$T2" 2>/dev/null; kill -TERM "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null' EXIT
 for _ in $(seq 600); do grep -q "Ostiary is running" "$LOG" && break; sleep 0.2; done
 grep -q "Ostiary is running" "$LOG" || { cat "$LOG"; exit 1; }
 # shellcheck disable=SC1090

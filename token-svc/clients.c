@@ -461,8 +461,10 @@ s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
     if (got == TU_BAD)
         return DESC_FLAGS;
     c->resource_server = got == TU_OK && flag;
-    //  The refresh grace period (token-svc/refresh.c): off unless asked for
-    //  (or OSTIARY_REFRESH_GRACE says otherwise); one extra use by default.
+    //  The retry window of refresh rotation (token-svc/refresh.c):
+    //  OSTIARY_REFRESH_GRACE unless the client names one; three retries by
+    //  default (each replaces the unused successor, so more retries do not
+    //  widen what a thief can do).
     json_int_t grace = (json_int_t)app->refresh_grace_default, uses = -1;
     const json_t *v = json_object_get (body, "refresh_grace");
     if (v && !json_is_null (v)) {
@@ -477,7 +479,7 @@ s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
         uses = json_integer_value (v);
     }
     c->refresh_grace_s = (int)grace;
-    c->refresh_grace_uses = uses >= 0 ? (int)uses : grace > 0 ? 1 : 0;
+    c->refresh_grace_uses = uses >= 0 ? (int)uses : grace > 0 ? 3 : 0;
     return NULL;
 }
 

@@ -23,18 +23,27 @@
  *
  *  Successors. A token's successor is derived from it:
  *  base64url(HMAC-SHA256(refresh_key, token)), 256 bits that nobody can
- *  compute without the server key and the token itself. Only its hash is
- *  stored. That lets the grace period below hand out the same successor
- *  again without storing any token in a recoverable form.
+ *  compute without the server key and the token itself; the n-th retry's
+ *  successor is the HMAC of the token and n. Only hashes are stored: no
+ *  token is kept in a recoverable form.
  *
- *  Grace period (per client, default 0 = off). A client whose network drops
- *  responses may present a just-consumed token again: within refresh_grace
- *  seconds of its consumption, at most refresh_grace_uses times, and only
- *  while its successor has not been used, it gets a fresh access token and
- *  the same successor. Trade-off: during that window a stolen token can be
- *  exchanged without tripping reuse detection — the thief gets the same
- *  successor as the client, and the first of them to use it makes the
- *  other's next refresh a detected reuse. Keep the window short (seconds). */
+ *  Retries (per client window refresh_grace, default OSTIARY_REFRESH_GRACE
+ *  = 60 s, and refresh_grace_uses retries). A reply can be lost after the
+ *  rotation committed (a process killed, a connection cut, a 503 that came
+ *  too late). The client then presents the same token again, as the
+ *  Retry-After invites it to. Within the window after its consumption, at
+ *  most refresh_grace_uses times, and only while its successor has never
+ *  been used, that retry is answered as the first try was: a fresh access
+ *  token and a fresh successor, which replaces the unused one. The replaced
+ *  successor stops working, and presenting it later is reuse: it was never
+ *  delivered to a client that retried, so whoever holds it got it from the
+ *  first reply. Audited as refresh_retry_replayed.
+ *  Trade-off (RFC 9700 §4.14.2): within the window a stolen token that was
+ *  just rotated can be exchanged once more without tripping reuse detection.
+ *  The thief's successor replaces the client's, and the client's next
+ *  refresh is then a detected reuse that revokes the family: the theft is
+ *  found one rotation later instead of at once. A window of 0 turns retries
+ *  off (every second presentation revokes the family). */
 #include "b64url.h"
 #include "clients.h"
 #include "grants.h"
@@ -55,17 +64,25 @@
 #define DESC_INTERNAL "internal error"
 #define DESC_DEADLINE "the request deadline passed"
 
-//  The successor of token and its hash.
+//  The successor of token (retry 0: the rotation; n > 0: the n-th retry's)
+//  and its hash.
 static int
-s_successor (const token_app_t *app, const char *token, char out[GRANTS_REFRESH_LEN + 1],
+s_successor (const token_app_t *app, const char *token, int retry, char out[GRANTS_REFRESH_LEN + 1],
              unsigned char hash[TOKEN_HASH_LEN])
 {
     unsigned char mac[32];
     unsigned int len = 0;
-    if (!HMAC (EVP_sha256 (), app->refresh_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)token,
-               strlen (token), mac, &len) ||
-        len != sizeof mac)
+    char input[GRANTS_REFRESH_LEN + 16];
+    int n = retry ? snprintf (input, sizeof input, "%s#%d", token, retry)
+                  : snprintf (input, sizeof input, "%s", token);
+    if (n < 0 || (size_t)n >= sizeof input ||
+        !HMAC (EVP_sha256 (), app->refresh_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)input, (size_t)n,
+               mac, &len) ||
+        len != sizeof mac) {
+        secure_wipe (input, sizeof input);
         return -1;
+    }
+    secure_wipe (input, sizeof input);
     b64url_encode (mac, sizeof mac, out);
     secure_wipe (mac, sizeof mac);
     tu_sha256 (out, hash);
@@ -123,7 +140,7 @@ s_response (const token_app_t *app, const char *at, const char *idt, const char 
 
 //  One attempt. *again is set when the token was consumed by a racer
 //  between our read and our UPDATE: the caller reads again and decides
-//  (reuse, or the grace period) on what is there now.
+//  (reuse, or a retry) on what is there now.
 static int
 s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HASH_LEN],
            const json_t *requested, const token_client_t *client, const char *client_ip, int last, int *again,
@@ -147,10 +164,10 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     //  A disabled user's families were revoked by token.subject_revoke, and
     //  r.revoked also covers one that a code exchange racing it started:
     //  no round trip to flow-svc is needed to know the user is still active
-    //  (issue 7: a bus hop too many on every rotation).
+    //  (a bus hop too many on every rotation).
     if (strcmp (r.client_id, client->client_id) != 0 || r.revoked || r.expired)
         rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
-    else if (r.consumed && !r.graceable)
+    else if (r.replaced || (r.consumed && !r.graceable))
         rc = s_reuse (req, &r, client_ip);
     if (rc) {
         token_refresh_clear (&r);
@@ -170,7 +187,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     char *scope = tu_scope_join (granted);
     char *at = NULL, *idt = NULL, *jti = NULL;
     int64_t now = tu_now ();
-    if (!scope || s_successor (app, token, successor, successor_hash))
+    if (!scope || s_successor (app, token, r.consumed ? r.retries + 1 : 0, successor, successor_hash))
         rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     //  OpenID Connect Core §12.2: an ID token again when the family is an
     //  OpenID one, with the same iss, sub, aud, azp, auth_time and sid, a new
@@ -180,9 +197,9 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         rc = grants_sign_tokens (req, client, r.sub, scope, r.auth_time,
                                  tu_has (granted, "openid") ? &who : NULL, now, &at, &jti, &idt);
 
-    //  The decision, under the family's row lock. Issue 7: the common case
+    //  The decision, under the family's row lock. The common case
     //  (an unconsumed token) is one statement (token_store_refresh_rotate);
-    //  the grace period keeps its transaction.
+    //  a retry keeps its transaction.
     int live = 0, changed = 0, open = 0;
     if (!rc && !r.consumed) {
         //  Past the deadline the client has its answer (deadline_exceeded)
@@ -209,15 +226,18 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             st = token_store_family_touch (db, r.family_id, app->refresh_max_lifetime,
                                            app->refresh_idle_timeout, &live);
         if (st == DB_OK && live)
-            st = token_store_refresh_grace_use (db, hash, &changed);
+            st = token_store_refresh_retry (db, hash, r.retries, successor_hash, &changed);
         if (st == DB_OK && live && changed)
             st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
+        if (st == DB_OK && live && changed)
+            st = token_store_audit (db, "refresh_retry_replayed", r.client_id, r.sub, r.family_id, client_ip);
         if (st != DB_OK)
             rc = tu_db_fail (req, st);
         else if (!live)
             rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
         else if (!changed) {
-            //  The grace window or allowance passed.
+            //  The window or the allowance passed, the successor was used,
+            //  or a racing retry of the same token won.
             db_rollback (db);
             open = 0;
             rc = s_reuse (req, &r, client_ip);
@@ -236,7 +256,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         else
             log_info ("refresh: family %lld of client %s rotated%s", (long long)r.family_id,
-                      client->client_id, r.consumed ? " (grace period)" : "");
+                      client->client_id, r.consumed ? " (a retry: the unused successor was replaced)" : "");
     }
     secure_wipe (successor, sizeof successor);
     secure_free_str (&at);
@@ -266,7 +286,7 @@ grants_refresh (bus_req_t *req, const json_t *form, const token_client_t *client
     tu_sha256 (token, hash);
     int again = 0, rc = 0;
     //  A second attempt only after losing a race for an unconsumed token:
-    //  then the token is consumed, and the grace period or reuse decides.
+    //  then the token is consumed, and a retry or reuse decides.
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = s_attempt (req, token, hash, requested, client, client_ip, attempt == 1, &again, result);
         if (!again)

@@ -44,7 +44,8 @@
              "  AND s.consumed_at IS NOT NULL)) IS TRUE,"                                                    \
              " extract(epoch FROM t.created_at)::bigint,"                                                    \
              " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"         \
-             "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint"
+             "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint,"                     \
+             " t.replaced_at IS NOT NULL, t.grace_uses"
 //  The columns of a code, in the order s_code_from_row reads them.
 #define CODE_COLS                                                                                            \
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
@@ -93,12 +94,6 @@ static const db_stmt_t s_stmts[] = {
      " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::jsonb, $8::text, $9::text,"
      " $10::bigint, $11::jsonb, now() + make_interval(secs => $12::double precision))",
      12},
-    //  RFC 6749 §4.1.2: a code is single-use. This UPDATE is the only place
-    //  that consumes one; its row count decides between two racing requests.
-    {"token_code_consume",
-     "UPDATE token.codes SET consumed_at = now() WHERE code_hash = $1::bytea AND consumed_at IS NULL"
-     " RETURNING " CODE_COLS,
-     1},
     //  Issue 7: the code read without a lock, so that the tokens are signed
     //  before anything is written (token_code_redeem then decides).
     {"token_code_get",
@@ -185,7 +180,8 @@ static const db_stmt_t s_stmts[] = {
          "refresh_families") " RETURNING id),"
                              " tok AS (UPDATE token.refresh_tokens SET consumed_at = now(), successor_hash = "
                              "$5::bytea"
-                             " WHERE token_hash = $4::bytea AND consumed_at IS NULL AND family_id IN (SELECT "
+                             " WHERE token_hash = $4::bytea AND consumed_at IS NULL AND replaced_at IS NULL"
+                             " AND family_id IN (SELECT "
                              "id FROM fam)"
                              " RETURNING family_id),"
                              " successor AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT "
@@ -195,16 +191,23 @@ static const db_stmt_t s_stmts[] = {
                              " SELECT $6::text, family_id, to_timestamp($7::bigint) FROM tok)"
                              " SELECT EXISTS (SELECT 1 FROM fam), EXISTS (SELECT 1 FROM tok)",
      7},
-    //  The grace period: a consumed token counts one more use, within the
-    //  client's window and allowance, while its successor is unused.
-    {"token_refresh_grace_use",
-     "UPDATE token.refresh_tokens t SET grace_uses = t.grace_uses + 1"
-     " FROM token.refresh_families f, token.clients c"
+    //  A retried refresh (refresh.c): within the client's window and
+    //  allowance, while the successor is unused, the consumed token counts
+    //  one more use ($2: the uses read before, so that of two racing retries
+    //  one wins), its successor is replaced by a fresh one ($3) and the old
+    //  successor can no longer be used. Returns the family id when it did.
+    {"token_refresh_retry",
+     "WITH used AS (UPDATE token.refresh_tokens t SET grace_uses = t.grace_uses + 1, successor_hash = $3::bytea"
+     " FROM token.refresh_families f, token.clients c, token.refresh_tokens old"
      " WHERE t.token_hash = $1::bytea AND f.id = t.family_id AND c.client_id = f.client_id"
+     " AND old.token_hash = t.successor_hash AND old.consumed_at IS NULL AND old.replaced_at IS NULL"
      " AND t.consumed_at IS NOT NULL AND t.consumed_at > now() - make_interval(secs => c.refresh_grace_s)"
-     " AND t.grace_uses < c.refresh_grace_uses AND NOT EXISTS (SELECT 1 FROM token.refresh_tokens s"
-     " WHERE s.token_hash = t.successor_hash AND s.consumed_at IS NOT NULL)",
-     1},
+     " AND t.grace_uses = $2::integer AND t.grace_uses < c.refresh_grace_uses"
+     " RETURNING t.family_id, old.token_hash AS old_hash),"
+     " gone AS (UPDATE token.refresh_tokens SET replaced_at = now() WHERE token_hash IN (SELECT old_hash FROM used)),"
+     " fresh AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $3::bytea, family_id FROM used)"
+     " SELECT family_id FROM used",
+     3},
     {"token_family_jti_insert",
      "INSERT INTO token.family_jtis (jti, family_id, expires_at) VALUES ($1::text, $2::bigint,"
      " to_timestamp($3::bigint))",
@@ -791,23 +794,6 @@ s_code_from_row (const PGresult *res, token_code_t *c)
 }
 
 db_status_t
-token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c)
-{
-    memset (c, 0, sizeof *c);
-    char hash[2 * TOKEN_HASH_LEN + 3];
-    s_bytea (code_hash, hash);
-    const char *params[] = {hash};
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, "token_code_consume", 1, params, &res);
-    if (st == DB_OK && PQntuples (res) != 1)
-        st = DB_NOT_FOUND;
-    else if (st == DB_OK && s_code_from_row (res, c))
-        st = DB_ERROR;
-    PQclear (res);
-    return st;
-}
-
-db_status_t
 token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c, int *consumed)
 {
     memset (c, 0, sizeof *c);
@@ -994,6 +980,8 @@ token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN
         r->graceable = s_bool_col (res, 0, 10);
         r->iat = s_int_col (res, 0, 11);
         r->exp = s_int_col (res, 0, 12);
+        r->replaced = s_bool_col (res, 0, 13);
+        r->retries = (int)s_int_col (res, 0, 14);
         if (!ok || !r->sub || !json_is_array (r->amr) || !json_is_array (r->scopes)) {
             log_error ("refresh token row is malformed");
             token_refresh_clear (r);
@@ -1044,12 +1032,22 @@ token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s, long idle_s
 }
 
 db_status_t
-token_store_refresh_grace_use (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], int *used)
+token_store_refresh_retry (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], int retries_before,
+                           const unsigned char successor_hash[TOKEN_HASH_LEN], int *replaced)
 {
-    char hash[2 * TOKEN_HASH_LEN + 3];
+    *replaced = 0;
+    char hash[2 * TOKEN_HASH_LEN + 3], successor[2 * TOKEN_HASH_LEN + 3], before[16];
     s_bytea (token_hash, hash);
-    const char *params[] = {hash};
-    return s_exec_count (db, "token_refresh_grace_use", 1, params, used);
+    s_bytea (successor_hash, successor);
+    snprintf (before, sizeof before, "%d", retries_before);
+    const char *params[] = {hash, before, successor};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_refresh_retry", 3, params, &res);
+    if (st == DB_OK)
+        *replaced = PQntuples (res) == 1;
+    PQclear (res);
+    secure_wipe (successor, sizeof successor);
+    return st;
 }
 
 db_status_t

@@ -72,7 +72,7 @@ typedef struct {
     char *sid;
     int64_t auth_time;
     json_t *amr;
-    int expired; //  set by token_store_code_consume and token_store_code_get
+    int expired; //  set by token_store_code_get
 } token_code_t;
 
 void token_code_clear (token_code_t *code);
@@ -122,11 +122,6 @@ db_status_t token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_
 db_status_t token_store_code_redeem (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
                                      int64_t exp, const unsigned char *refresh_hash, int *redeemed,
                                      int64_t *family_id);
-//  Consumes a code: one UPDATE ... WHERE consumed_at IS NULL whose row count
-//  decides. DB_NOT_FOUND: unknown or consumed before. An expired code is
-//  consumed too (code->expired tells), so it can never be tried again.
-db_status_t token_store_code_consume (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
-                                      token_code_t *code);
 //  A code presented again: when it was consumed before, revokes the access
 //  token its exchange issued. *consumed is 1 when the code exists and was
 //  consumed, *revoked the number of tokens newly revoked.
@@ -163,6 +158,8 @@ typedef struct {
     int graceable;  //  consumed, within its client's grace window and uses, successor unused
     int64_t iat;    //  when this token was issued
     int64_t exp;    //  when the family ends if it is not used before
+    int replaced;   //  a retry replaced this token before it was ever used: never delivered
+    int retries;    //  how often this consumed token was retried (each gave a fresh successor)
 } token_refresh_t;
 
 void token_refresh_clear (token_refresh_t *r);
@@ -183,10 +180,14 @@ db_status_t token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s,
                                         const unsigned char token_hash[TOKEN_HASH_LEN],
                                         const unsigned char successor_hash[TOKEN_HASH_LEN], const char *jti,
                                         int64_t exp, int *live, int *rotated);
-//  Counts one use of a consumed token within its client's grace period;
-//  *used is 0 when the window, the allowance or the successor is gone.
-db_status_t token_store_refresh_grace_use (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
-                                           int *used);
+//  A retry of a consumed token within its client's grace window and
+//  allowance, while its successor is unused: counts the use (only when the
+//  token still has retries_before uses), replaces the successor by
+//  successor_hash and marks the old one replaced. *replaced is 0 when the
+//  window, the allowance or the unused successor is gone, or a racer won.
+db_status_t token_store_refresh_retry (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                       int retries_before, const unsigned char successor_hash[TOKEN_HASH_LEN],
+                                       int *replaced);
 //  Records an access token the family issued (revoked with the family).
 db_status_t token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int64_t exp);
 //  Revokes the family and lists every unexpired access token it issued;

@@ -109,8 +109,9 @@ s_pkce_matches (const char *verifier, const char *challenge)
     return equal;
 }
 
-//  The checks of RFC 6749 §4.1.3 on a code just consumed. NULL when the
-//  code may be exchanged, else the invalid_grant description.
+//  The checks of RFC 6749 §4.1.3 on a code. NULL when the request is the
+//  one the code was issued for, else the invalid_grant description.
+//  Expiry is not checked here: a replay of an expired code still revokes.
 static const char *
 s_code_problem (const token_client_t *client, const token_code_t *c, const char *redirect_uri,
                 const char *verifier)
@@ -118,7 +119,7 @@ s_code_problem (const token_client_t *client, const token_code_t *c, const char 
     //  "ensure that the authorization code was issued to the authenticated
     //  confidential client, or if the client is public, ensure that the code
     //  was issued to client_id in the request"
-    if (strcmp (c->client_id, client->client_id) != 0 || c->expired)
+    if (strcmp (c->client_id, client->client_id) != 0)
         return DESC_BAD_CODE;
     //  "ensure that the redirect_uri parameter is present if the
     //  redirect_uri parameter was included in the initial authorization
@@ -212,23 +213,29 @@ s_family_due (const token_client_t *client, const token_code_t *c)
 }
 
 //  Answers a code that was not there to consume: unknown, or consumed
-//  before — a replay, which revokes what the first exchange issued
-//  (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.5).
+//  before. RFC 6749 §4.1.2, §10.5 and RFC 9700 §4.5: a replay revokes what
+//  the first exchange issued, but only a replay that is the request the code
+//  was issued for (rightful is 1: the authenticated client it was issued to,
+//  its redirect_uri and its PKCE verifier). Anyone else who saw a code must
+//  not be able to end the login it started.
 static int
-s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned char hash[TOKEN_HASH_LEN])
+s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned char hash[TOKEN_HASH_LEN],
+                  int rightful)
 {
     service_thread_t *thread = req->thread_state;
     int consumed = 0, revoked = 0;
-    //  One transaction: the code's access token, and (issue 4) the family it
-    //  started with every access token that family issued.
-    db_status_t st = db_begin (thread->db);
-    if (st == DB_OK)
-        st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
-    if (st == DB_OK)
-        st = db_commit (thread->db);
-    if (st != DB_OK) {
-        db_rollback (thread->db);
-        return tu_db_fail (req, st);
+    if (rightful) {
+        //  One transaction: the code's access token, and the family it
+        //  started with every access token that family issued.
+        db_status_t st = db_begin (thread->db);
+        if (st == DB_OK)
+            st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
+        if (st == DB_OK)
+            st = db_commit (thread->db);
+        if (st != DB_OK) {
+            db_rollback (thread->db);
+            return tu_db_fail (req, st);
+        }
     }
     if (consumed)
         log_warn ("authorization code replayed (presented by client %s): %d access token(s) revoked",
@@ -268,21 +275,24 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     token_code_t c;
     int consumed = 0;
     db_status_t st = token_store_code_get (db, hash, &c, &consumed);
-    if (st == DB_NOT_FOUND || (st == DB_OK && consumed)) {
+    if (st == DB_NOT_FOUND) {
         token_code_clear (&c);
-        return s_not_consumable (req, client, hash);
+        return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_CODE);
     }
     if (st != DB_OK)
         return tu_db_fail (req, st);
     const char *problem = s_code_problem (client, &c, redirect_uri, verifier);
-    if (problem) {
-        //  The code is used up all the same: a failed attempt burns it, so
-        //  that a verifier or redirect URI cannot be guessed in several tries.
-        token_code_t burnt;
-        token_store_code_consume (db, hash, &burnt);
-        token_code_clear (&burnt);
+    if (consumed) {
         token_code_clear (&c);
-        return tu_fail (req, OST_ERR_INVALID_GRANT, problem);
+        return s_not_consumable (req, client, hash, !problem);
+    }
+    if (problem || c.expired) {
+        //  A request that fails validation changes nothing: the code stays
+        //  usable by the request it was issued for (a verifier is 256 bits
+        //  that nobody guesses in the code's lifetime, and the client_id and
+        //  redirect URI are no secrets that a failed try should protect).
+        token_code_clear (&c);
+        return tu_fail (req, OST_ERR_INVALID_GRANT, problem ? problem : DESC_BAD_CODE);
     }
 
     int64_t now = tu_now ();
@@ -310,9 +320,10 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
                                        refresh ? refresh_hash : NULL, &redeemed, &family_id)) != DB_OK)
         rc = tu_db_fail (req, st);
     if (rc == 0 && !redeemed)
-        //  Consumed by a racer since our read: a replay (the tokens signed
-        //  here are never delivered).
-        rc = s_not_consumable (req, client, hash);
+        //  Consumed by a racer since our read: a replay by the rightful
+        //  request (validated above; the tokens signed here are never
+        //  delivered).
+        rc = s_not_consumable (req, client, hash, 1);
     if (rc == 0) {
         //  RFC 6749 §5.1; OpenID Connect Core §3.1.3.3.
         *result =

@@ -2,7 +2,7 @@
 Core §12): issued with offline_access, rotated on every use in one
 transaction, reuse revokes the whole family (its refresh tokens and every
 access token it issued) and is recorded in the database, so it survives a
-restart; grace period; scope narrowing; client binding; family lifetime;
+restart; retries of a lost reply; scope narrowing; client binding; family lifetime;
 disabled users and removed clients; races (50 parallel refreshes over HTTP,
 revoke against refresh)."""
 
@@ -80,13 +80,16 @@ def test_reuse_detected_after_token_svc_restart(stack, rc_client):
     out, _ = family(stack, rc_client)
     rc, second = refresh(stack, rc_client, out["refresh_token"])
     assert rc == 0
+    rc, third = refresh(stack, rc_client, second["refresh_token"])
+    assert rc == 0
     stack.stop_all("token-svc")
     stack.ensure("token-svc")
     stack.wait_ready()
     assert oidc.wait_until(lambda: call(stack, "token.health", {})[0] == 0, 10)
+    # The successor was used: the first token again is reuse, not a retry.
     rc, err = refresh(stack, rc_client, out["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"
-    rc, err = refresh(stack, rc_client, second["refresh_token"])
+    rc, err = refresh(stack, rc_client, third["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"
 
 
@@ -152,33 +155,110 @@ def test_refresh_grant_not_allowed_is_unauthorized_client(stack):
     assert rc == 1 and err["error"] == "unauthorized_client"
 
 
-def test_grace_period_off_by_default(stack, rc_client):
-    assert rc_client.info["refresh_grace"] == 0
-    out, _ = family(stack, rc_client)
-    assert refresh(stack, rc_client, out["refresh_token"])[0] == 0
-    rc, err = refresh(stack, rc_client, out["refresh_token"])
+def family_rows(stack, token):
+    """(unconsumed and not replaced, replaced, revoked family) of the family of token."""
+    row = psql(stack, "SELECT count(*) FILTER (WHERE t.consumed_at IS NULL AND t.replaced_at IS NULL),"
+                      " count(*) FILTER (WHERE t.replaced_at IS NOT NULL), bool_or(f.revoked_at IS NOT NULL)"
+                      " FROM token.refresh_tokens t JOIN token.refresh_families f ON f.id = t.family_id"
+                      " WHERE t.family_id = (SELECT family_id FROM token.refresh_tokens"
+                      f" WHERE token_hash = sha256('{token}'::bytea))")
+    live, replaced, revoked = row.split("|")
+    return int(live), int(replaced), revoked == "t"
+
+
+def test_retry_window_is_on_by_default(stack, rc_client):
+    assert rc_client.info["refresh_grace"] == 60
+    assert rc_client.info["refresh_grace_uses"] == 3
+
+
+def test_a_retried_refresh_gets_a_fresh_successor_that_replaces_the_unused_one(stack, rc_client):
+    # The first reply was lost: the client presents the same token again.
+    out, sess = family(stack, rc_client)
+    rc, lost = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    rc, retried = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0, retried
+    assert retried["refresh_token"] not in (lost["refresh_token"], out["refresh_token"])
+    assert retried["access_token"] != lost["access_token"]
+    # One live successor, the one the client holds; the lost one replaced.
+    assert family_rows(stack, out["refresh_token"]) == (1, 1, False)
+    row = psql(stack, "SELECT count(*) FROM token.audit_events"
+                      f" WHERE sub = '{sess['sub']}' AND event = 'refresh_retry_replayed' AND client_id = '{rc_client.id}'")
+    assert row == "1"
+    # The family goes on from the retried answer.
+    rc, next_ = refresh(stack, rc_client, retried["refresh_token"])
+    assert rc == 0, next_
+
+
+def test_the_replaced_successor_is_reuse_and_ends_the_family(stack, rc_client):
+    # Whoever presents the successor of the lost reply got it from that
+    # reply: not the client that retried. The family ends.
+    out, sess = family(stack, rc_client)
+    rc, lost = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    rc, retried = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    rc, err = refresh(stack, rc_client, lost["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"
+    rc, err = refresh(stack, rc_client, retried["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    assert family_rows(stack, out["refresh_token"])[2] is True
+    for at in (lost["access_token"], retried["access_token"]):
+        assert userinfo_error(stack, at) == "invalid_token"
+    row = psql(stack, "SELECT count(*) FROM token.audit_events"
+                      f" WHERE sub = '{sess['sub']}' AND event = 'refresh_token_reuse'")
+    assert row == "1"
 
 
-def test_grace_period_gives_the_same_successor(stack):
+def test_retries_stop_at_the_client_allowance(stack):
     c = refresh_client(stack, refresh_grace=30, refresh_grace_uses=2)
     out, _ = family(stack, c)
-    rc, first = refresh(stack, c, out["refresh_token"])
-    assert rc == 0
-    rc, second = refresh(stack, c, out["refresh_token"])
-    assert rc == 0, second
-    assert second["refresh_token"] == first["refresh_token"]
-    assert second["access_token"] != first["access_token"]
-    rc, third = refresh(stack, c, out["refresh_token"])
-    assert rc == 0 and third["refresh_token"] == first["refresh_token"]
-    # Allowance used up: reuse, the family ends.
+    seen = set()
+    for _ in range(3):  # the rotation and two retries
+        rc, got = refresh(stack, c, out["refresh_token"])
+        assert rc == 0, got
+        seen.add(got["refresh_token"])
+    assert len(seen) == 3
+    # Allowance used up: reuse, the family ends, the live successor with it.
     rc, err = refresh(stack, c, out["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"
-    rc, err = refresh(stack, c, first["refresh_token"])
+    assert family_rows(stack, out["refresh_token"])[2] is True
+
+
+def test_a_retry_after_the_window_is_reuse(stack):
+    c = refresh_client(stack, refresh_grace=5)
+    out, _ = family(stack, c)
+    assert refresh(stack, c, out["refresh_token"])[0] == 0
+    psql(stack, "UPDATE token.refresh_tokens SET consumed_at = now() - interval '6 seconds'"
+                f" WHERE token_hash = sha256('{out['refresh_token']}'::bytea)")
+    rc, err = refresh(stack, c, out["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"
+    assert family_rows(stack, out["refresh_token"])[2] is True
 
 
-def test_grace_period_ends_once_the_successor_is_used(stack):
+def test_window_zero_makes_every_second_presentation_reuse(stack):
+    c = refresh_client(stack, refresh_grace=0)
+    assert c.info["refresh_grace_uses"] == 0
+    out, _ = family(stack, c)
+    assert refresh(stack, c, out["refresh_token"])[0] == 0
+    rc, err = refresh(stack, c, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    assert family_rows(stack, out["refresh_token"])[2] is True
+
+
+def test_another_clients_retry_changes_nothing(stack, rc_client):
+    other = refresh_client(stack)
+    out, _ = family(stack, rc_client)
+    rc, first = refresh(stack, rc_client, out["refresh_token"])
+    assert rc == 0
+    rc, err = refresh(stack, other, out["refresh_token"])
+    assert rc == 1 and err["error"] == "invalid_grant"
+    assert family_rows(stack, out["refresh_token"]) == (1, 0, False)
+    rc, new = refresh(stack, rc_client, first["refresh_token"])
+    assert rc == 0, new
+
+
+def test_retries_end_once_the_successor_is_used(stack):
     c = refresh_client(stack, refresh_grace=30, refresh_grace_uses=5)
     out, _ = family(stack, c)
     rc, first = refresh(stack, c, out["refresh_token"])
@@ -288,19 +368,37 @@ def test_refresh_over_http(stack, rc_client):
     assert r.status_code == 200, r.text
     assert r.headers["Cache-Control"] == "no-store"
     assert r.json()["refresh_token"] != out["refresh_token"]
+    assert refresh_http(stack, rc_client, r.json()["refresh_token"]).status_code == 200
     r = refresh_http(stack, rc_client, out["refresh_token"])
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
-def test_fifty_parallel_refreshes_exactly_one_succeeds(stack, rc_client):
+def test_fifty_parallel_refreshes_exactly_one_succeeds(stack):
+    c = refresh_client(stack, refresh_grace=0)
+    out, _ = family(stack, c)
+    token = out["refresh_token"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: refresh_http(stack, c, token), range(50)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses.count(200) == 1, statuses
+    assert statuses.count(400) == 49, statuses
+    assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code == 400)
+
+
+def test_fifty_parallel_presentations_within_the_retry_window_leave_at_most_one_live_token(stack, rc_client):
+    # The rotation and up to three retries may answer; whatever they
+    # answered, at most one refresh token of the family still works.
     out, _ = family(stack, rc_client)
     token = out["refresh_token"]
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
         results = list(pool.map(lambda _: refresh_http(stack, rc_client, token), range(50)))
     statuses = sorted(r.status_code for r in results)
-    assert statuses.count(200) == 1, statuses
-    assert statuses.count(400) == 49, statuses
+    assert set(statuses) <= {200, 400}, statuses
+    assert 1 <= statuses.count(200) <= 4, statuses
     assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code == 400)
+    assert family_rows(stack, token)[0] <= 1
+    delivered = [r.json()["refresh_token"] for r in results if r.status_code == 200]
+    assert sum(active(stack, rc_client, t) for t in delivered) <= 1
 
 
 def test_revoke_racing_refresh_leaves_nothing_active(stack, rc_client):

@@ -21,6 +21,7 @@ from jwcrypto import jwk, jwt
 
 from bus_peer import Peer, public_key
 from conftest import free_port
+from test_clients import psql as psql_token
 
 RP = "https://rp.example"
 
@@ -724,12 +725,52 @@ def test_code_replay_is_invalid_grant_and_revokes_the_first_tokens(stack, conf):
     assert rc == 1 and out["error"] == "invalid_token"
 
 
-def test_pkce_verifier_mismatch_is_invalid_grant_and_burns_the_code(stack, conf):
+def code_consumed(stack, code):
+    return psql_token(stack, "SELECT consumed_at IS NOT NULL FROM token.codes"
+                             f" WHERE code_hash = sha256('{code}'::bytea)") == "t"
+
+
+def test_pkce_verifier_mismatch_is_invalid_grant_and_leaves_the_code_usable(stack, conf):
     code, verifier, params, _ = code_for(stack, conf)
     rc, out = exchange(stack, conf, token_form(code, params, pkce()[0]))
     assert rc == 1 and out["error"] == "invalid_grant"
+    assert not code_consumed(stack, code)
+    rc, out = exchange(stack, conf, token_form(code, params, verifier))
+    assert rc == 0, out
+
+
+def test_a_failed_redemption_by_anyone_else_does_not_burn_the_code(stack, conf, pub):
+    # Another confidential client, a public client_id (no secret needed),
+    # a missing verifier and a wrong redirect URI: each is invalid_grant and
+    # the rightful request still gets its tokens.
+    code, verifier, params, _ = code_for(stack, conf)
+    for client, form, method in ((pub, token_form(code, params, verifier), "none"),
+                                 (conf, token_form(code, params), None),
+                                 (conf, token_form(code, params, verifier, redirect_uri=conf.redirect_uri + "/x"),
+                                  None)):
+        rc, out = exchange(stack, client, form, method=method)
+        assert rc == 1 and out["error"] == "invalid_grant", out
+    assert not code_consumed(stack, code)
+    rc, out = exchange(stack, conf, token_form(code, params, verifier))
+    assert rc == 0, out
+
+
+def test_a_replay_that_fails_validation_revokes_nothing(stack, conf, pub):
+    code, verifier, params, _ = code_for(stack, conf)
+    rc, first = exchange(stack, conf, token_form(code, params, verifier))
+    assert rc == 0, first
+    # A wrong verifier, and another client: refused, the first tokens live.
+    rc, out = exchange(stack, conf, token_form(code, params, pkce()[0]))
+    assert rc == 1 and out["error"] == "invalid_grant"
+    rc, out = exchange(stack, pub, token_form(code, params, verifier), method="none")
+    assert rc == 1 and out["error"] == "invalid_grant"
+    assert userinfo(stack, first["access_token"])[0] == 0
+    assert psql_token(stack, "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay'"
+                             f" AND jti = (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('{code}'::bytea))") == "0"
+    # The rightful client's replay still revokes (RFC 6749 §4.1.2).
     rc, out = exchange(stack, conf, token_form(code, params, verifier))
     assert rc == 1 and out["error"] == "invalid_grant"
+    assert userinfo(stack, first["access_token"])[0] == 1
 
 
 def test_missing_code_verifier_is_invalid_grant(stack, pub):
