@@ -139,8 +139,19 @@ s_worker_delete (broker_t *self, worker_t *worker, int send_disconnect)
         s_send_control (self, worker, BUS_DISCONNECT);
     if (worker->current) {
         if (!worker->current->answered) {
-            s_answer_error (self, worker->current->client, bus_msg_request_id (worker->current->msg),
-                            OST_ERR_TEMPORARILY_UNAVAILABLE, "the worker serving the request went away");
+            //  A READ op is answered at once: its client sends it again. A
+            //  WRITE op may still take effect (a frozen worker resumes, a
+            //  statement was in the database already), and an early answer
+            //  would invite a retry while it can: its client gets its answer
+            //  at the deadline, after which the worker no longer writes for it.
+            const op_def_t *op = proto_op (bus_msg_op (worker->current->msg));
+            if (op && op->kind == OP_READ)
+                s_answer_error (self, worker->current->client, bus_msg_request_id (worker->current->msg),
+                                OST_ERR_TEMPORARILY_UNAVAILABLE, "the worker serving the request went away");
+            else
+                log_warn ("broker: worker %s went away during %s: its outcome is unknown, the client is "
+                          "answered at the deadline",
+                          worker->key, bus_msg_op (worker->current->msg));
             self->lost++;
         }
         s_pending_destroy (&worker->current);

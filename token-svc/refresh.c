@@ -90,8 +90,7 @@ s_successor (const token_app_t *app, const char *token, int retry, char out[GRAN
 }
 
 //  Revokes a family for reason in its own transaction; with an audit row
-//  when event is not NULL. Committed even past the request's deadline: it
-//  only ever takes access away.
+//  when event is not NULL.
 static db_status_t
 s_revoke_family (db_t *db, const token_refresh_t *r, const char *reason, const char *event,
                  const char *client_ip)
@@ -117,6 +116,12 @@ static int
 s_reuse (bus_req_t *req, const token_refresh_t *r, const char *client_ip)
 {
     service_thread_t *thread = req->thread_state;
+    //  Past its deadline a request has been answered (or will be) without
+    //  its result, and its client may have sent it again: what it read is
+    //  no proof of reuse (its own retry may have consumed the token). It
+    //  writes nothing.
+    if (bus_req_expired (req))
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
     db_status_t st = s_revoke_family (thread->db, r, "refresh_reuse", "refresh_token_reuse", client_ip);
     if (st != DB_OK)
         return tu_db_fail (req, st);

@@ -224,6 +224,10 @@ s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned c
 {
     service_thread_t *thread = req->thread_state;
     int consumed = 0, revoked = 0;
+    //  Past its deadline the request's client may have sent it again and
+    //  consumed the code with that retry: no proof of a replay.
+    if (bus_req_expired (req))
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
     if (rightful) {
         //  One transaction: the code's access token, and the family it
         //  started with every access token that family issued.

@@ -5,13 +5,15 @@ never taken for reuse, no code is redeemed twice, and what the database holds
 afterwards is checked, not only the status codes."""
 
 import concurrent.futures
+import signal
 import threading
 import time
 
 import requests
 
 import oidc
-from lifecycle import family, psql, refresh_client
+from lifecycle import Client, family, psql, refresh_client
+from test_gateway import wait_stopped
 from test_token_ops import code_for, token_form
 
 # How long one client keeps retrying the same request before the test gives up.
@@ -194,3 +196,55 @@ def test_sigkill_of_the_gateway_during_code_exchanges_redeems_no_code_twice(stac
         assert consumed == "t", (code, answers)
         # Refused after a lost answer: what that answer carried is revoked.
         assert (revoked == "t") == (final == 400), (code, answers, revoked)
+
+
+def test_a_hung_token_svc_under_a_flood_answers_fast_and_executes_nothing_twice(stack):
+    """One of two token-svc is frozen (SIGSTOP) under load: the broker drops
+    it after its missed heartbeats, the other answers within 1 s, a flood of
+    200 requests gets 200 or 503 (never a hang), and after SIGCONT the
+    requests it held, past their deadline, write nothing: their clients were
+    answered at the deadline (not earlier, while the frozen one could still
+    commit) and retried."""
+    _, chains = make_chains(stack)
+    cc = Client(stack, grant_types=["client_credentials"], redirect_uris=[], scopes=["profile"])
+    frozen = stack.start("token-svc")
+
+    def frozen_log():
+        return frozen.log_path.read_text(errors="replace")
+
+    def cc_request(_=None):
+        start = time.monotonic()
+        status, body = post_token(stack, cc, {"grant_type": "client_credentials"})
+        return status, body, time.monotonic() - start
+
+    def kill():
+        # Under load, until the second token-svc serves its share.
+        assert oidc.wait_until(lambda: "rotated" in frozen_log() or any(c.errors for c in chains), 30)
+        wait_for_progress(chains, 20)
+        frozen.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_stopped(frozen.pid)
+            assert oidc.wait_until(lambda: "missed 3 heartbeats; dropped" in stack.log_text("gateway"), 20)
+            # Every chain gets past whatever the frozen one held (503 at its
+            # deadline, then a retry served by the live one).
+            marks = [c.successes for c in chains]
+            assert oidc.wait_until(lambda: all(c.successes >= m + 2 for c, m in zip(chains, marks))
+                                   or any(c.errors for c in chains), 60)
+            status, body, took = cc_request()
+            assert status == 200 and took < 1.0, (status, body, took)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+                flood = list(pool.map(cc_request, range(200)))
+            assert {s for s, _, _ in flood} <= {200, 503}, flood
+            assert max(t for _, _, t in flood) < 6.0
+        finally:
+            served = frozen_log().count("rotated")
+            frozen.proc.send_signal(signal.SIGCONT)
+        # It comes back (READY again) and serves its share.
+        assert oidc.wait_until(lambda: frozen_log().count("rotated") > served, 30), frozen_log()[-2000:]
+
+    run_chains(stack, chains, kill)
+    # A request the frozen one held and executed after its client's retry
+    # would have replaced the client's successor or revoked the family.
+    assert_families_intact(stack, chains)
+    frozen.terminate()
+    frozen.wait(10)
