@@ -43,6 +43,11 @@ class Settings:
         assert r.returncode == 0, (r.stdout, r.stderr)
 
     def restore(self):
+        # A test that failed midway may have left flow-svc stopped: the
+        # settings go back all the same.
+        if self.before:
+            self.stack.ensure("flow-svc")
+            self.stack.wait_ready(30)
         for name, value in sorted(self.before.items()):
             r = self.stack.ctl("settings", "set", name, value)
             assert r.returncode == 0, (r.stdout, r.stderr)
