@@ -31,7 +31,7 @@ typedef struct {
 
 struct _bus_client_t {
     const bus_curve_t *curve;
-    char endpoint[256];     //  the broker's
+    char endpoint[4096];    //  the broker's, or a comma-separated list of brokers
     char *direct_spec;      //  what bus_client_direct was given, to connect again
     uint64_t server_keys;   //  bus_curve_server_keys of every server role used
     int64_t next_keys_check;

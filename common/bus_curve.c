@@ -214,7 +214,74 @@ s_connect_one (const char *path, const struct stat *st, void *arg)
 }
 
 int
+bus_endpoint_nth (const char *list, int n, char *out, size_t size)
+{
+    if (!list || n < 0 || !out || size == 0)
+        return -1;
+    const char *p = list;
+    for (int i = 0;; i++) {
+        const char *end = strchr (p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen (p);
+        const char *start = p;
+        while (len && (*start == ' ' || *start == '\t')) {
+            start++;
+            len--;
+        }
+        while (len && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len > BUS_ENDPOINT_MAX || len >= size)
+            return -1;
+        if (i == n) {
+            memcpy (out, start, len);
+            out[len] = 0;
+            return 0;
+        }
+        if (!end)
+            return -1;
+        p = end + 1;
+    }
+}
+
+#define BUS_ENDPOINTS_MAX 16
+
+int
+bus_endpoint_count (const char *list)
+{
+    char one[BUS_ENDPOINT_MAX + 1];
+    if (!list)
+        return -1;
+    int n = 1;
+    for (const char *c = list; *c; c++)
+        if (*c == ',')
+            n++;
+    if (n > BUS_ENDPOINTS_MAX)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (bus_endpoint_nth (list, i, one, sizeof one))
+            return -1;
+    return n;
+}
+
+static int s_curve_connect_one (const bus_curve_t *self, zsock_t *sock, const char *endpoint,
+                                unsigned server_role);
+
+int
 bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint, unsigned server_role)
+{
+    int n = bus_endpoint_count (endpoint);
+    if (n < 0) {
+        log_error ("bus: malformed endpoint list \"%s\"", endpoint ? endpoint : "");
+        return -1;
+    }
+    char one[BUS_ENDPOINT_MAX + 1];
+    for (int i = 0; i < n; i++)
+        if (bus_endpoint_nth (endpoint, i, one, sizeof one) || s_curve_connect_one (self, sock, one, server_role))
+            return -1;
+    return 0;
+}
+
+static int
+s_curve_connect_one (const bus_curve_t *self, zsock_t *sock, const char *endpoint, unsigned server_role)
 {
     if (!bus_curve_enabled (self) || strncmp (endpoint, "inproc://", 9) == 0)
         return zsock_connect (sock, "%s", endpoint) < 0 ? -1 : 0;

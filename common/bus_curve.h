@@ -57,9 +57,21 @@ const char *bus_curve_peers_dir (const bus_curve_t *self);
 //  server_role: once per public key in OSTIARY_BUS_PEERS/<role>/ (while a
 //  server key is being replaced both are there; only the connection to the
 //  key the server holds completes its handshake, and the others retry
-//  quietly). inproc:// endpoints, and every endpoint with CURVE off,
-//  connect plain. 0 ok, -1 (no server key, or the connect failed).
+//  quietly). endpoint may be a comma-separated list (one broker per
+//  gateway replica): sock connects to each. inproc:// endpoints, and every
+//  endpoint with CURVE off, connect plain. 0 ok, -1 (no server key, an
+//  empty or malformed list, or a connect failed).
 int bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint, unsigned server_role);
+
+//  The longest single endpoint of a list.
+#define BUS_ENDPOINT_MAX 255
+//  The n-th (from 0) endpoint of a comma-separated list into out (size
+//  bytes), without surrounding blanks. 0 ok; -1 when the list has fewer
+//  entries, an entry is empty or longer than BUS_ENDPOINT_MAX or size.
+int bus_endpoint_nth (const char *list, int n, char *out, size_t size);
+//  How many endpoints list holds; -1 when one of them is malformed (empty,
+//  too long) or there are more than 16.
+int bus_endpoint_count (const char *list);
 //  A signature of the certificate files in OSTIARY_BUS_PEERS/<role>/ (names,
 //  sizes, times): a client connects again when it changes. 0 with CURVE off.
 uint64_t bus_curve_server_keys (const bus_curve_t *self, unsigned server_role);

@@ -23,11 +23,13 @@ typedef struct {
     bus_worker_t *owner;
     pthread_t thread;
     int started;
+    char endpoint[BUS_ENDPOINT_MAX + 1]; //  the one broker this thread serves
 } s_thread_t;
 
 struct _bus_worker_t {
     bus_worker_cfg_t cfg;
     s_thread_t *threads;
+    int nthreads;           //  cfg.threads for each broker endpoint
     s_thread_t direct;      //  the thread serving direct_endpoint, if any
     zsock_t *direct_sock;   //  its ROUTER (bound in bus_worker_new)
     int direct_serving;     //  bus_curve_serve was called for it
@@ -103,7 +105,7 @@ s_route (bus_worker_t *self, const char *op)
 }
 
 static zsock_t *
-s_connect (bus_worker_t *self)
+s_connect (bus_worker_t *self, const char *endpoint)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
@@ -118,7 +120,7 @@ s_connect (bus_worker_t *self)
     //  to keys the broker does not hold never complete: IMMEDIATE keeps
     //  READY and every later message off them.
     zsock_set_immediate (sock, 1);
-    if (bus_curve_connect (self->cfg.curve, sock, self->cfg.endpoint, BUS_ROLE_GATEWAY) < 0) {
+    if (bus_curve_connect (self->cfg.curve, sock, endpoint, BUS_ROLE_GATEWAY) < 0) {
         zsock_destroy (&sock);
         return NULL;
     }
@@ -268,11 +270,11 @@ s_thread_main (void *arg)
                 zclock_sleep (50);
                 continue;
             }
-            sock = s_connect (self);
+            sock = s_connect (self, me->endpoint);
             if (!sock) {
                 //  Once per outage, not once a heartbeat.
                 if (!unreachable)
-                    log_warn ("bus worker: cannot reach the broker at %s; retrying", self->cfg.endpoint);
+                    log_warn ("bus worker: cannot reach the broker at %s; retrying", me->endpoint);
                 unreachable = 1;
                 reconnect_at = bus_now_ms () + hb;
                 continue;
@@ -432,11 +434,26 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
     pthread_mutex_init (&self->seen_lock, NULL);
     self->seen = calloc (SEEN_SLOTS, sizeof *self->seen);
     self->seen_hash = calloc (SEEN_SLOTS, sizeof *self->seen_hash);
-    self->threads = calloc ((size_t)self->cfg.threads, sizeof *self->threads);
+    //  One set of threads per broker (one broker per gateway replica): a
+    //  DEALER connected to two brokers would send its READY to one of them.
+    int brokers = bus_endpoint_count (self->cfg.endpoint);
+    if (brokers < 1) {
+        log_error ("bus worker: malformed broker endpoint list \"%s\"", self->cfg.endpoint);
+        bus_worker_destroy (&self);
+        return NULL;
+    }
+    self->threads = calloc ((size_t)self->cfg.threads * (size_t)brokers, sizeof *self->threads);
     if (!self->seen || !self->seen_hash || !self->threads) {
         bus_worker_destroy (&self);
         return NULL;
     }
+    self->nthreads = self->cfg.threads * brokers;
+    for (int i = 0; i < self->nthreads; i++)
+        if (bus_endpoint_nth (self->cfg.endpoint, i / self->cfg.threads, self->threads[i].endpoint,
+                              sizeof self->threads[i].endpoint)) {
+            bus_worker_destroy (&self);
+            return NULL;
+        }
     if (self->cfg.direct_endpoint && *self->cfg.direct_endpoint) {
         //  Bound here, in the caller's thread, so that a bad or taken
         //  endpoint fails the start; thread creation hands it over.
@@ -464,7 +481,7 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
             return NULL;
         }
     }
-    for (int i = 0; i < self->cfg.threads; i++) {
+    for (int i = 0; i < self->nthreads; i++) {
         self->threads[i].owner = self;
         if (pthread_create (&self->threads[i].thread, NULL, s_thread_main, &self->threads[i]) == 0)
             self->threads[i].started = 1;
@@ -499,7 +516,7 @@ bus_worker_destroy (bus_worker_t **self_p)
         return;
     bus_worker_t *self = *self_p;
     atomic_store (&self->stop, 1);
-    for (int i = 0; self->threads && i < self->cfg.threads; i++)
+    for (int i = 0; self->threads && i < self->nthreads; i++)
         if (self->threads[i].started)
             pthread_join (self->threads[i].thread, NULL);
     if (self->direct.started)

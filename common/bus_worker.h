@@ -48,7 +48,7 @@ int bus_req_time_left_ms (const bus_req_t *req, int margin_ms);
 
 typedef struct {
     const char *service;       //  e.g. "token"
-    const char *endpoint;      //  broker endpoint
+    const char *endpoint;      //  broker endpoint, or a comma-separated list (cfg.threads per broker)
     int threads;               //  worker threads (default 1)
     int heartbeat_ms;          //  default 1000
     int liveness;              //  default 3

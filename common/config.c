@@ -6,6 +6,8 @@
  *  value may be a password inside a connection string or a key. */
 #include "config.h"
 
+#include "bus_curve.h"
+
 #include "b64url.h"
 #include "log.h"
 #include "secure.h"
@@ -282,6 +284,22 @@ s_check_issuer (const char *url, int production)
 }
 
 //  host:port with a port in 1..65535.
+//  One broker endpoint, or a list of them (bus_endpoint_nth): each a
+//  tcp://, ipc:// or inproc:// endpoint.
+static int
+s_valid_bus_endpoints (const char *list)
+{
+    int n = bus_endpoint_count (list);
+    char one[BUS_ENDPOINT_MAX + 1];
+    for (int i = 0; i < n; i++) {
+        if (bus_endpoint_nth (list, i, one, sizeof one))
+            return 0;
+        if (strncmp (one, "tcp://", 6) != 0 && strncmp (one, "ipc://", 6) != 0 && strncmp (one, "inproc://", 9) != 0)
+            return 0;
+    }
+    return n > 0;
+}
+
 static int
 s_valid_listen (const char *listen)
 {
@@ -326,9 +344,9 @@ config_validate (const config_t *self, int req_flag)
         fprintf (stderr, "config: OSTIARY_HTTP_LISTEN must be host:port\n");
         rc = -1;
     }
-    if (strncmp (self->bus_endpoint, "tcp://", 6) != 0 && strncmp (self->bus_endpoint, "ipc://", 6) != 0 &&
-        strncmp (self->bus_endpoint, "inproc://", 9) != 0) {
-        fprintf (stderr, "config: OSTIARY_BUS_ENDPOINT must be a tcp://, ipc:// or inproc:// endpoint\n");
+    if (!s_valid_bus_endpoints (self->bus_endpoint)) {
+        fprintf (stderr, "config: OSTIARY_BUS_ENDPOINT must be a tcp://, ipc:// or inproc:// endpoint, or a "
+                         "comma-separated list of at most 16 of them (one per gateway)\n");
         rc = -1;
     }
     //  The bus authenticates its peers in every mode; only a development

@@ -67,6 +67,13 @@ main (int argc, char **argv)
         config_destroy (&cfg);
         return 2;
     }
+    if (bus_endpoint_count (cfg->bus_endpoint) != 1) {
+        fprintf (stderr, "gateway: OSTIARY_BUS_ENDPOINT must be the one endpoint this gateway's broker binds (a "
+                         "list of brokers is for the services)\n");
+        bus_curve_destroy (&curve);
+        config_destroy (&cfg);
+        return 2;
+    }
 
     broker_cfg_t broker_cfg = {
         .endpoint = cfg->bus_endpoint,

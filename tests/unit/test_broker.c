@@ -491,6 +491,41 @@ test_broker_refuses_second_bind_of_endpoint (void **state)
 }
 
 static void
+test_worker_serves_every_broker_of_a_list (void **state)
+{
+    //  Two gateways, two brokers: one worker process registers with both
+    //  (OSTIARY_WORKERS threads each) and answers calls through either.
+    fixture_t *f = *state;
+    fixture_t *g = NULL;
+    assert_int_equal (s_setup ((void **)&g), 0);
+    char list[160];
+    snprintf (list, sizeof list, "%s, %s", f->endpoint, g->endpoint);
+    bus_worker_cfg_t cfg = {.service = "token",
+                            .endpoint = list,
+                            .threads = 1,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = s_routes,
+                            .nroutes = 1};
+    bus_worker_t *worker = bus_worker_new (&cfg);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (g, "token", 1, 2000));
+    fixture_t *both[] = {f, g};
+    for (int i = 0; i < 2; i++) {
+        json_t *result = NULL;
+        bus_error_t error;
+        assert_int_equal (bus_client_call (both[i]->client, "token.health", NULL, 1000, &result, &error), 0);
+        json_decref (result);
+    }
+    bus_worker_destroy (&worker);
+    //  A malformed list starts nothing.
+    cfg.endpoint = "inproc://a,,inproc://b";
+    assert_null (bus_worker_new (&cfg));
+    s_teardown ((void **)&g);
+}
+
+static void
 test_worker_refuses_route_outside_proto_table (void **state)
 {
     fixture_t *f = *state;
@@ -705,6 +740,7 @@ main (void)
         T (test_worker_reconnects_after_broker_restart),
         T (test_broker_refuses_second_bind_of_endpoint),
         T (test_worker_refuses_route_outside_proto_table),
+        T (test_worker_serves_every_broker_of_a_list),
         T (test_broker_stats_counts),
         cmocka_unit_test (test_request_time_left_is_deadline_less_margin),
         cmocka_unit_test (test_direct_spec_is_checked),

@@ -496,6 +496,72 @@ test_bus_zap_domains_are_counted (void **state)
     s_keyset_free (k);
 }
 
+static void
+test_bus_endpoint_list_is_split_and_bounded (void **state)
+{
+    (void) state;
+    char out[BUS_ENDPOINT_MAX + 1];
+    assert_int_equal (bus_endpoint_count ("tcp://a:5555"), 1);
+    assert_int_equal (bus_endpoint_nth ("tcp://a:5555", 0, out, sizeof out), 0);
+    assert_string_equal (out, "tcp://a:5555");
+    assert_int_equal (bus_endpoint_nth ("tcp://a:5555", 1, out, sizeof out), -1);
+    //  Blanks around an entry go; the order is kept.
+    assert_int_equal (bus_endpoint_count ("tcp://a:1, tcp://b:2 ,\ttcp://c:3"), 3);
+    assert_int_equal (bus_endpoint_nth ("tcp://a:1, tcp://b:2 ,\ttcp://c:3", 1, out, sizeof out), 0);
+    assert_string_equal (out, "tcp://b:2");
+    assert_int_equal (bus_endpoint_nth ("tcp://a:1, tcp://b:2 ,\ttcp://c:3", 2, out, sizeof out), 0);
+    assert_string_equal (out, "tcp://c:3");
+    //  Empty entries, empty lists, NULL, too many, too long, too small a buffer.
+    assert_int_equal (bus_endpoint_count (""), -1);
+    assert_int_equal (bus_endpoint_count ("tcp://a:1,"), -1);
+    assert_int_equal (bus_endpoint_count ("tcp://a:1,, tcp://b:2"), -1);
+    assert_int_equal (bus_endpoint_count (" , "), -1);
+    assert_int_equal (bus_endpoint_count (NULL), -1);
+    assert_int_equal (bus_endpoint_nth (NULL, 0, out, sizeof out), -1);
+    assert_int_equal (bus_endpoint_nth ("tcp://a:1", -1, out, sizeof out), -1);
+    char many[17 * 12 + 1] = "";
+    for (int i = 0; i < 17; i++)
+        strcat (many, i ? ",tcp://x:1" : "tcp://x:1");
+    assert_int_equal (bus_endpoint_count (many), -1);
+    many[strlen (many) - strlen (",tcp://x:1")] = 0; //  16 entries
+    assert_int_equal (bus_endpoint_count (many), 16);
+    char long_one[BUS_ENDPOINT_MAX + 8];
+    memset (long_one, 'a', sizeof long_one - 1);
+    long_one[sizeof long_one - 1] = 0;
+    assert_int_equal (bus_endpoint_count (long_one), -1);
+    char small[8];
+    assert_int_equal (bus_endpoint_nth ("tcp://a:5555", 0, small, sizeof small), -1);
+}
+
+static void
+test_bus_curve_connect_reaches_every_broker_of_a_list (void **state)
+{
+    (void) state;
+    //  CURVE off (no curve set-up): plain connects, one per entry.
+    zsock_t *a = zsock_new (ZMQ_ROUTER), *b = zsock_new (ZMQ_ROUTER);
+    int pa = zsock_bind (a, "tcp://127.0.0.1:*[60000-]");
+    int pb = zsock_bind (b, "tcp://127.0.0.1:*[60000-]");
+    assert_true (pa > 0 && pb > 0);
+    char list[128];
+    snprintf (list, sizeof list, "tcp://127.0.0.1:%d, tcp://127.0.0.1:%d", pa, pb);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    assert_int_equal (bus_curve_connect (NULL, dealer, list, BUS_ROLE_GATEWAY), 0);
+    //  A DEALER deals round-robin: two messages, one to each broker.
+    zstr_send (dealer, "one");
+    zstr_send (dealer, "two");
+    zsock_set_rcvtimeo (a, 2000);
+    zsock_set_rcvtimeo (b, 2000);
+    zmsg_t *ma = zmsg_recv (a), *mb = zmsg_recv (b);
+    assert_non_null (ma);
+    assert_non_null (mb);
+    zmsg_destroy (&ma);
+    zmsg_destroy (&mb);
+    assert_int_equal (bus_curve_connect (NULL, dealer, "tcp://127.0.0.1:1,", BUS_ROLE_GATEWAY), -1);
+    zsock_destroy (&dealer);
+    zsock_destroy (&a);
+    zsock_destroy (&b);
+}
+
 int
 main (void)
 {
@@ -518,6 +584,8 @@ main (void)
         cmocka_unit_test (test_bus_log_forbidden_takes_any_peer),
         cmocka_unit_test (test_bus_msg_recv_peer_tells_network_from_in_process),
         cmocka_unit_test (test_bus_folder_has_key_reads_the_folder),
+        cmocka_unit_test (test_bus_endpoint_list_is_split_and_bounded),
+        cmocka_unit_test (test_bus_curve_connect_reaches_every_broker_of_a_list),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();

@@ -445,6 +445,9 @@ test_config_validate_rejects_bad_issuer_mode_and_level (void **state)
         {"OSTIARY_HTTP_LISTEN", "8080", "OSTIARY_HTTP_LISTEN must be host:port"},
         {"OSTIARY_HTTP_LISTEN", "127.0.0.1:70000", "OSTIARY_HTTP_LISTEN must be host:port"},
         {"OSTIARY_BUS_ENDPOINT", "127.0.0.1:5555", "OSTIARY_BUS_ENDPOINT must be"},
+        {"OSTIARY_BUS_ENDPOINT", "tcp://a:1,", "OSTIARY_BUS_ENDPOINT must be"},
+        {"OSTIARY_BUS_ENDPOINT", "tcp://a:1,http://b:2", "OSTIARY_BUS_ENDPOINT must be"},
+        {"OSTIARY_BUS_ENDPOINT", " , ", "OSTIARY_BUS_ENDPOINT must be"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config_t *cfg = config_new ();
@@ -459,6 +462,16 @@ test_config_validate_rejects_bad_issuer_mode_and_level (void **state)
         free (err);
         config_destroy (&cfg);
     }
+}
+
+static void
+test_config_accepts_a_list_of_broker_endpoints (void **state)
+{
+    (void)state;
+    config_t *cfg = config_new ();
+    assert_int_equal (config_set (cfg, "OSTIARY_BUS_ENDPOINT", "tcp://gw-0:5555, tcp://gw-1:5555", NULL), 0);
+    assert_int_equal (config_validate (cfg, 0), 0);
+    config_destroy (&cfg);
 }
 
 static void
@@ -662,6 +675,7 @@ main (void)
         T (test_config_validate_rejects_bad_kek_without_printing_it),
         T (test_config_validate_rejects_bad_issuer_mode_and_level),
         T (test_config_production_issuer_must_be_https),
+        T (test_config_accepts_a_list_of_broker_endpoints),
         T (test_config_print_masks_secrets),
         T (test_config_check_config_masks_secrets),
         T (test_config_check_config_exits_2_when_invalid),
