@@ -6,10 +6,11 @@
  *  into the metrics on the way. Shutdown runs in reverse: civetweb first (its
  *  workers own bus clients connected to the broker), then the broker.
  *
- *  The drain (SIGTERM): civetweb closes its listening sockets at once and
- *  waits for every request it holds (each bus call ends by its deadline);
- *  the broker keeps serving them until then. A watchdog ends the process
- *  with status 1 if that takes longer than OSTIARY_DRAIN_TIMEOUT. */
+ *  The drain (SIGTERM): the listening sockets close at once, and the
+ *  requests being handled finish (each bus call ends by its deadline) while
+ *  the broker keeps serving them; only then does civetweb stop (its stop
+ *  makes every write fail). Past OSTIARY_DRAIN_TIMEOUT the exit status is 1,
+ *  and a watchdog ends the process if even the stop hangs. */
 #include "broker.h"
 #include "config.h"
 #include "http.h"
@@ -123,6 +124,8 @@ main (int argc, char **argv)
         pthread_t watchdog;
         if (pthread_create (&watchdog, NULL, s_drain_watchdog, &drain_seconds) == 0)
             pthread_detach (watchdog);
+        if (http_server_drain (server, (int)cfg->drain_timeout * 1000) != 0)
+            exit_code = 1;
     } else
         exit_code = 1;
 
