@@ -2,9 +2,12 @@
  *  proto/bus.md). Differences from MDP that matter:
  *  - a worker serves one request at a time and the broker remembers which
  *    client asked, so requests and replies carry no client envelope;
- *  - the broker never resends a request: when a worker dies or a deadline
- *    passes, the broker answers the client with an error instead (code
- *    exchange and refresh rotation must not run twice);
+ *  - the broker never resends a request a worker may have started: when a
+ *    worker dies or a deadline passes, the broker answers the client with an
+ *    error instead (code exchange and refresh rotation must not run twice);
+ *    a WRITE request of a worker that died is answered at its deadline;
+ *    A request that never reached a worker (its connection was gone) or
+ *    that a worker left without starting (DISCONNECT) goes to the next one;
  *  - queues are bounded: a full queue answers temporarily_unavailable at once. */
 #include "broker.h"
 
@@ -407,7 +410,21 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char
     if (type == BUS_HEARTBEAT)
         return;
     if (type == BUS_DISCONNECT) {
+        //  A worker says DISCONNECT only between requests and runs nothing it
+        //  receives afterwards (proto/bus.md): a request handed to it since
+        //  its last reply never ran, so it goes back to the front of the
+        //  queue for the next worker, WRITE or not (as one that could not be
+        //  sent). With no worker left it is answered temporarily_unavailable.
+        service_t *service = worker->service;
+        pending_t *p = worker->current;
+        if (p && !p->answered) {
+            worker->current = NULL;
+            zlist_push (service->queue, p);
+            log_info ("broker: worker %s of %s left before starting its request; handed to the next one",
+                      worker->key, service->name);
+        }
         s_worker_delete (self, worker, 0);
+        s_dispatch (self, service);
         return;
     }
     if (type == BUS_REPLY) {

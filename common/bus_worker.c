@@ -24,6 +24,8 @@ typedef struct {
     pthread_t thread;
     int started;
     char endpoint[BUS_ENDPOINT_MAX + 1]; //  the one broker this thread serves
+    atomic_int ended; //  the thread function returned (bus_worker_drain)
+    atomic_int busy;  //  running a request now
 } s_thread_t;
 
 struct _bus_worker_t {
@@ -142,6 +144,30 @@ s_send_control (zsock_t *sock, bus_type_t type)
     bus_msg_destroy (&msg);
 }
 
+//  How long a closing socket keeps trying to deliver its DISCONNECT.
+#define LEAVE_LINGER_MS 500
+
+//  Tells the broker this thread leaves, then closes the socket. Sent only
+//  between requests (proto/bus.md): the broker hands a request it gave us
+//  meanwhile to another worker, as nothing we receive from now on runs. The
+//  linger lets the DISCONNECT out before the close (linger is 0 otherwise).
+static void
+s_leave (zsock_t **sock_p)
+{
+    if (!*sock_p)
+        return;
+    s_send_control (*sock_p, BUS_DISCONNECT);
+    zsock_set_linger (*sock_p, LEAVE_LINGER_MS);
+    zsock_destroy (sock_p);
+}
+
+//  1 when the thread can serve now (thread_check, or no check at all).
+static int
+s_can_serve (bus_worker_t *self, void *state)
+{
+    return !self->cfg.thread_check || self->cfg.thread_check (self->cfg.thread_arg, state);
+}
+
 //  Answers request rid with an error (to routing_id on a ROUTER).
 static void
 s_send_error (zsock_t *sock, zframe_t *routing_id, const char *rid, ost_err_t err, const char *description)
@@ -255,14 +281,18 @@ s_thread_main (void *arg)
     s_thread_t *me = arg;
     bus_worker_t *self = me->owner;
     void *state = NULL;
-    if (s_thread_setup (self, &state))
+    if (s_thread_setup (self, &state)) {
+        atomic_store (&me->ended, 1);
         return NULL;
+    }
     int hb = self->cfg.heartbeat_ms;
     zsock_t *sock = NULL;
     int liveness = 0;
     int64_t next_heartbeat = 0;
+    int64_t next_check = 0;
     int64_t reconnect_at = 0;
     int unreachable = 0;
+    int cannot_serve = 0; //  thread_check said no: out of the broker
 
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         if (!sock) {
@@ -270,6 +300,17 @@ s_thread_main (void *arg)
                 zclock_sleep (50);
                 continue;
             }
+            if (!s_can_serve (self, state)) {
+                if (!cannot_serve)
+                    log_warn ("bus worker: this thread cannot serve (its database is unreachable); it stays "
+                              "out of the broker until it can");
+                cannot_serve = 1;
+                reconnect_at = bus_now_ms () + BUS_WORKER_CHECK_MS;
+                continue;
+            }
+            if (cannot_serve)
+                log_info ("bus worker: this thread can serve again; back in the broker");
+            cannot_serve = 0;
             sock = s_connect (self, me->endpoint);
             if (!sock) {
                 //  Once per outage, not once a heartbeat.
@@ -282,6 +323,7 @@ s_thread_main (void *arg)
             unreachable = 0;
             liveness = self->cfg.liveness;
             next_heartbeat = bus_now_ms () + hb;
+            next_check = bus_now_ms () + BUS_WORKER_CHECK_MS;
         }
         int64_t now = bus_now_ms ();
         int timeout = next_heartbeat > now ? (int)(next_heartbeat - now) : 0;
@@ -302,7 +344,9 @@ s_thread_main (void *arg)
             if (msg) {
                 switch (bus_msg_type (msg)) {
                 case BUS_REQUEST:
+                    atomic_store (&me->busy, 1);
                     s_handle (self, sock, NULL, msg, state);
+                    atomic_store (&me->busy, 0);
                     break;
                 case BUS_HEARTBEAT:
                     break;
@@ -328,13 +372,25 @@ s_thread_main (void *arg)
         if (reconnect) {
             zsock_destroy (&sock);
             reconnect_at = bus_now_ms () + hb / 2;
+        } else if (now >= next_check) {
+            //  Idle now: a thread that can no longer serve leaves the broker,
+            //  whose readiness (mmi.service) counts only threads that can.
+            next_check = now + BUS_WORKER_CHECK_MS;
+            if (!s_can_serve (self, state)) {
+                log_warn ("bus worker: this thread cannot serve (its database is unreachable); it leaves the "
+                          "broker until it can");
+                cannot_serve = 1;
+                s_leave (&sock);
+                reconnect_at = bus_now_ms () + BUS_WORKER_CHECK_MS;
+            }
         }
     }
-    if (sock)
-        s_send_control (sock, BUS_DISCONNECT);
-    zsock_destroy (&sock);
+    //  Stopping (the drain): nothing more is taken; the broker gives what it
+    //  handed us meanwhile to another worker.
+    s_leave (&sock);
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);
+    atomic_store (&me->ended, 1);
     return NULL;
 }
 
@@ -349,8 +405,10 @@ s_direct_main (void *arg)
     bus_worker_t *self = me->owner;
     zsock_t *sock = self->direct_sock;
     void *state = NULL;
-    if (s_thread_setup (self, &state))
+    if (s_thread_setup (self, &state)) {
+        atomic_store (&me->ended, 1);
         return NULL;
+    }
     //  The keys allowed to call, as the broker holds them (bus_peers_tick).
     int curve = bus_curve_enabled (self->cfg.curve);
     bus_peers_t *peers = curve ? bus_peers_new (bus_curve_peers_dir (self->cfg.curve)) : NULL;
@@ -399,6 +457,7 @@ s_direct_main (void *arg)
     bus_peers_destroy (&peers);
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);
+    atomic_store (&me->ended, 1);
     return NULL;
 }
 
@@ -507,6 +566,32 @@ bus_worker_stop (bus_worker_t *self)
 {
     if (self)
         atomic_store (&self->stop, 1);
+}
+
+int
+bus_worker_drain (bus_worker_t *self, int timeout_ms)
+{
+    if (!self)
+        return 0;
+    atomic_store (&self->stop, 1);
+    int64_t deadline = bus_now_ms () + (timeout_ms > 0 ? timeout_ms : 0);
+    while (true) {
+        int running = 0, busy = 0;
+        for (int i = 0; self->threads && i < self->nthreads; i++)
+            if (self->threads[i].started && !atomic_load (&self->threads[i].ended)) {
+                running++;
+                busy += atomic_load (&self->threads[i].busy);
+            }
+        if (self->direct.started && !atomic_load (&self->direct.ended))
+            running++;
+        if (running == 0)
+            return 0;
+        if (bus_now_ms () >= deadline) {
+            log_error ("bus worker: %d requests still running at the drain deadline (%d ms)", busy, timeout_ms);
+            return -1;
+        }
+        zclock_sleep (20);
+    }
 }
 
 void

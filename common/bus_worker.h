@@ -62,6 +62,14 @@ typedef struct {
     void *thread_arg;
     void *(*thread_init) (void *thread_arg);
     void (*thread_fini) (void *thread_arg, void *thread_state);
+    //  Optional: 1 when this thread can serve now (its database reachable),
+    //  0 when not. Asked before the thread announces READY and, while it is
+    //  idle, every BUS_WORKER_CHECK_MS. A thread that cannot serve leaves the
+    //  broker (DISCONNECT) and announces READY again once it can, so the
+    //  broker counts only threads that can serve (mmi.service, /readyz) and
+    //  answers at once while none can. Called in the worker thread; must not
+    //  block for long.
+    int (*thread_check) (void *thread_arg, void *thread_state);
     //  Issue 7: when set, a ROUTER bound here, served by one more thread
     //  (with its own thread_init state), answers READ ops sent straight to
     //  this process by other services (bus_client_direct), one hop instead
@@ -77,6 +85,10 @@ typedef struct {
 
 typedef struct _bus_worker_t bus_worker_t;
 
+//  How often an idle thread asks thread_check, and a thread that could not
+//  serve asks again, in milliseconds.
+#define BUS_WORKER_CHECK_MS 250
+
 //  Validates the table, binds direct_endpoint and starts the threads. NULL
 //  on a bad table or an endpoint that cannot be bound.
 bus_worker_t *bus_worker_new (const bus_worker_cfg_t *cfg);
@@ -84,6 +96,12 @@ bus_worker_t *bus_worker_new (const bus_worker_cfg_t *cfg);
 //  0 on a clean stop, -1 when a thread failed to start.
 int bus_worker_wait (bus_worker_t *self);
 void bus_worker_stop (bus_worker_t *self);
+//  The drain: stops taking requests (each idle thread sends DISCONNECT at
+//  once; a busy one after the reply to its request) and waits up to
+//  timeout_ms for the requests in flight to finish. 0 when every thread has
+//  ended (bus_worker_destroy then returns at once), -1 when some are still
+//  running a request at the deadline (the caller exits without destroying).
+int bus_worker_drain (bus_worker_t *self, int timeout_ms);
 //  Stops (sending DISCONNECT), joins the threads and frees. Idempotent.
 void bus_worker_destroy (bus_worker_t **self_p);
 

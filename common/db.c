@@ -1,12 +1,19 @@
 /*  db - one libpq connection owned by one thread, with named prepared
  *  statements and SQLSTATE mapped to the small status set services use.
  *
- *  Reconnection. When the connection is found broken, db_t resets it with
- *  PQreset and prepares every registered statement again, but never re-runs
- *  the statement that failed: libpq cannot tell whether the server committed
- *  it before the link dropped, and a single-use UPDATE run twice would report
- *  "already used" for a code that was used once. The caller gets
- *  DB_UNAVAILABLE and decides (the bus retries only READ ops).
+ *  Reconnection. Before every statement, an idle connection is looked at
+ *  without waiting (db_check): the server writes a FATAL message and closes
+ *  the socket when it stops (pg_ctl -m fast) or a backend is terminated, and
+ *  the socket reads EOF when it dies (-m immediate). Such a connection is
+ *  reset with PQreset and every registered statement prepared again before
+ *  the statement runs, so an outage that ended costs no request.
+ *  When the link drops under a statement, db_t resets it the same way but
+ *  never re-runs a statement that may write: libpq cannot tell whether the
+ *  server committed it before the link dropped, and a single-use UPDATE run
+ *  twice would report "already used" for a code that was used once. The
+ *  caller gets DB_UNAVAILABLE and decides (the bus retries only READ ops).
+ *  Only a statement declared DB_STMT_READ with its SQL, run outside a
+ *  transaction, is run once more on the new connection.
  *  A connection lost inside a transaction is not reset at once: the
  *  statements the caller sends next belong to a transaction that no longer
  *  exists, and running them on a fresh connection would apply half of it. So
@@ -19,6 +26,8 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,6 +36,7 @@ typedef struct {
     const char *name;
     char *sql;
     int nparams;
+    db_access_t access;
 } s_stmt_t;
 
 struct _db_t {
@@ -36,15 +46,24 @@ struct _db_t {
     size_t cap;
     int lost_in_tx; //  the link dropped inside a transaction (see above)
     int unprepared; //  a reconnect could not prepare every statement
+    int fatal;      //  the server sent a FATAL message: the session is ending
+    int down;       //  the last reconnect failed (logged once per outage)
 };
 
 //  libpq prints NOTICEs ("relation already exists, skipping") to stderr by
-//  default, which would break our one-logfmt-line-per-event output.
+//  default, which would break our one-logfmt-line-per-event output. An
+//  error the server sends while no statement runs reaches us here too: a
+//  FATAL one (a shutdown, a terminated backend) means the session is ending,
+//  even before the socket shows the end.
 static void
-s_notice (void *arg, const char *message)
+s_notice (void *arg, const PGresult *res)
 {
-    OST_UNUSED (arg);
-    log_debug ("db: notice: %s", message);
+    db_t *self = arg;
+    const char *severity = PQresultErrorField (res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (strcmp (severity, "FATAL") == 0 || strcmp (severity, "PANIC") == 0))
+        self->fatal = 1;
+    const char *primary = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+    log_debug ("db: notice: %s: %s", severity ? severity : "?", primary ? primary : "");
 }
 
 //  The first line of a libpq message, without its trailing newline.
@@ -88,7 +107,7 @@ db_new (const char *conninfo)
         db_destroy (&self);
         return NULL;
     }
-    PQsetNoticeProcessor (self->conn, s_notice, NULL);
+    PQsetNoticeReceiver (self->conn, s_notice, self);
     return self;
 }
 
@@ -171,25 +190,31 @@ s_prepare_all (db_t *self)
 static int
 s_reconnect (db_t *self)
 {
+    self->fatal = 0;
     PQreset (self->conn);
     if (PQstatus (self->conn) != CONNECTION_OK) {
-        char reason[256];
-        s_first_line (PQerrorMessage (self->conn), reason, sizeof reason);
-        log_error ("db: reconnect failed: %s", reason);
+        //  Once per outage: callers try again at every statement or probe.
+        if (!self->down) {
+            char reason[256];
+            s_first_line (PQerrorMessage (self->conn), reason, sizeof reason);
+            log_error ("db: reconnect failed: %s", reason);
+        }
+        self->down = 1;
         return -1;
     }
-    PQsetNoticeProcessor (self->conn, s_notice, NULL);
     log_warn ("db: reconnected");
+    self->down = 0;
     return s_prepare_all (self);
 }
 
 int
-db_prepare (db_t *self, const char *name, const char *sql, int nparams)
+db_prepare_stmt (db_t *self, const db_stmt_t *stmt)
 {
-    if (!self || !name || !*name || !sql || nparams < 0)
+    if (!self || !stmt || !stmt->name || !*stmt->name || !stmt->sql || stmt->nparams < 0 ||
+        (stmt->access != DB_STMT_WRITE && stmt->access != DB_STMT_READ))
         return -1;
-    if (s_find (self, name)) {
-        log_error ("db: statement %s is prepared twice", name);
+    if (s_find (self, stmt->name)) {
+        log_error ("db: statement %s is prepared twice", stmt->name);
         return -1;
     }
     if (self->nstmts == self->cap) {
@@ -200,25 +225,78 @@ db_prepare (db_t *self, const char *name, const char *sql, int nparams)
         self->stmts = stmts;
         self->cap = cap;
     }
-    s_stmt_t stmt = {name, strdup (sql), nparams};
-    if (!stmt.sql)
+    s_stmt_t entry = {stmt->name, strdup (stmt->sql), stmt->nparams, stmt->access};
+    if (!entry.sql)
         return -1;
-    if (s_prepare_one (self, &stmt) != 0) {
-        free (stmt.sql);
+    if (s_prepare_one (self, &entry) != 0) {
+        free (entry.sql);
         return -1;
     }
-    self->stmts[self->nstmts++] = stmt;
+    self->stmts[self->nstmts++] = entry;
+    return 0;
+}
+
+int
+db_prepare (db_t *self, const char *name, const char *sql, int nparams)
+{
+    db_stmt_t stmt = {name, sql, nparams, DB_STMT_WRITE};
+    return db_prepare_stmt (self, &stmt);
+}
+
+//  1 when the server has ended the connection while nothing ran on it: the
+//  socket is readable (or hung up) although no answer is due. What is there
+//  is read without waiting: EOF marks the connection bad in libpq, and an
+//  ErrorResponse goes to s_notice, which notes a FATAL one. A few rounds,
+//  because the FATAL message and the end of the stream may come apart.
+static int
+s_closed_by_server (db_t *self)
+{
+    if (PQstatus (self->conn) == CONNECTION_BAD || self->fatal)
+        return 1;
+    int fd = PQsocket (self->conn);
+    if (fd < 0)
+        return 1;
+    for (int round = 0; round < 4; round++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int n = poll (&pfd, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (pfd.revents & POLLNVAL))
+            return 1;
+        if (n == 0)
+            return 0;
+        if (!PQconsumeInput (self->conn) || PQstatus (self->conn) == CONNECTION_BAD)
+            return 1;
+        //  Parses what came in: an error while idle is handed to s_notice.
+        (void)PQisBusy (self->conn);
+        PGnotify *note;
+        while ((note = PQnotifies (self->conn)))
+            PQfreemem (note);
+        if (self->fatal)
+            return 1;
+    }
     return 0;
 }
 
 //  Makes the connection usable before a statement: refuses while a lost
-//  transaction has not been ended, and resets a connection known broken.
+//  transaction has not been ended, and resets a connection known broken or
+//  found closed by the server while idle (outside a transaction only: inside
+//  one, what follows belongs to the lost transaction).
 static db_status_t
 s_ready (db_t *self)
 {
     if (self->lost_in_tx)
         return DB_UNAVAILABLE;
-    if (PQstatus (self->conn) == CONNECTION_BAD) {
+    int was_bad = PQstatus (self->conn) == CONNECTION_BAD;
+    PGTransactionStatusType tx = was_bad ? PQTRANS_IDLE : PQtransactionStatus (self->conn);
+    if (s_closed_by_server (self)) {
+        if (tx != PQTRANS_IDLE) {
+            log_warn ("db: the server closed the connection inside a transaction");
+            self->lost_in_tx = 1;
+            return DB_UNAVAILABLE;
+        }
+        if (!was_bad)
+            log_warn ("db: the server closed the idle connection; reconnecting");
         if (s_reconnect (self) != 0)
             return DB_UNAVAILABLE;
     } else if (self->unprepared && s_prepare_all (self) != 0)
@@ -226,10 +304,22 @@ s_ready (db_t *self)
     return DB_OK;
 }
 
-//  Turns a PGresult into a status; keeps it in *result on success.
-static db_status_t
-s_finish (db_t *self, PGresult *res, PGTransactionStatusType before, const char *what, PGresult **result)
+db_status_t
+db_check (db_t *self)
 {
+    if (!self)
+        return DB_ERROR;
+    return s_ready (self);
+}
+
+//  Turns a PGresult into a status; keeps it in *result on success. *lost is
+//  set when the link dropped under a statement begun outside a transaction
+//  (the connection is then reset already, or could not be).
+static db_status_t
+s_finish (db_t *self, PGresult *res, PGTransactionStatusType before, const char *what, PGresult **result,
+          int *lost)
+{
+    *lost = 0;
     ExecStatusType st = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
         if (result)
@@ -241,10 +331,11 @@ s_finish (db_t *self, PGresult *res, PGTransactionStatusType before, const char 
     if (PQstatus (self->conn) == CONNECTION_BAD) {
         s_log_result (self->conn, what, res, DB_UNAVAILABLE);
         PQclear (res);
-        if (before == PQTRANS_IDLE)
+        if (before == PQTRANS_IDLE) {
+            *lost = 1;
             //  Ready for the next call; if this fails, s_ready tries again.
             (void)s_reconnect (self);
-        else
+        } else
             self->lost_in_tx = 1;
         return DB_UNAVAILABLE;
     }
@@ -281,7 +372,16 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
         return ready;
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
     PGresult *res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
-    return s_finish (self, res, before, name, result);
+    int lost = 0;
+    db_status_t status = s_finish (self, res, before, name, result, &lost);
+    //  A read changed nothing, so running it again cannot do harm; only
+    //  once, and only on a connection that s_finish could open again.
+    if (lost && stmt->access == DB_STMT_READ && PQstatus (self->conn) == CONNECTION_OK && !self->unprepared) {
+        log_warn ("db: %s: the connection dropped under a read; ran it again on a new one", name);
+        res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
+        status = s_finish (self, res, PQTRANS_IDLE, name, result, &lost);
+    }
+    return status;
 }
 
 db_status_t
@@ -331,7 +431,8 @@ db_exec_sql (db_t *self, const char *sql)
         return ready;
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
     PGresult *res = PQexec (self->conn, sql);
-    return s_finish (self, res, before, "sql", NULL);
+    int lost = 0;
+    return s_finish (self, res, before, "sql", NULL, &lost);
 }
 
 db_status_t
@@ -410,7 +511,7 @@ db_prepare_all (db_t *self, const db_stmt_t *stmts, size_t count)
     if (!stmts && count)
         return -1;
     for (size_t i = 0; i < count; i++)
-        if (db_prepare (self, stmts[i].name, stmts[i].sql, stmts[i].nparams) != 0)
+        if (db_prepare_stmt (self, &stmts[i]) != 0)
             return -1;
     return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const service_def_t *def;
@@ -45,6 +46,16 @@ s_thread_init (void *arg)
         return NULL;
     }
     return state;
+}
+
+//  A thread can serve while its database connection is usable (db_check
+//  opens it again when the server closed it); one without SQL always can.
+static int
+s_thread_check (void *arg, void *thread_state)
+{
+    OST_UNUSED (arg);
+    service_thread_t *state = thread_state;
+    return !state || !state->db || db_check (state->db) == DB_OK;
 }
 
 static void
@@ -131,6 +142,7 @@ service_main (int argc, char **argv, const service_def_t *def)
         .thread_arg = &ctx,
         .thread_init = s_thread_init,
         .thread_fini = s_thread_fini,
+        .thread_check = s_thread_check,
         .direct_endpoint = cfg->bus_direct_bind,
         .curve = curve,
     };
@@ -142,6 +154,19 @@ service_main (int argc, char **argv, const service_def_t *def)
         log_info ("%s: serving on %s with %ld threads", program, cfg->bus_endpoint, cfg->workers);
         if (bus_worker_wait (worker))
             rc = 1;
+        else {
+            //  SIGTERM: the drain. The threads leave the broker (which hands
+            //  new requests to other processes) and finish what they hold.
+            log_info ("%s: stopping; finishing the requests in flight (at most %ld s)", program,
+                      cfg->drain_timeout);
+            if (bus_worker_drain (worker, (int)cfg->drain_timeout * 1000) != 0) {
+                //  A thread is still inside a handler: its state cannot be
+                //  freed under it, so the process ends here.
+                log_error ("%s: drain deadline passed; exiting with requests unfinished", program);
+                fflush (stderr);
+                _exit (1);
+            }
+        }
         bus_worker_destroy (&worker);
     }
     log_info ("%s: stopped", program);

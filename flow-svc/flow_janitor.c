@@ -16,25 +16,25 @@
 //  chosen by the primary key, so locks stay short; SKIP LOCKED leaves a row
 //  a request is working on to the next round.
 static const db_stmt_t s_stmts[] = {
-    {"flow_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.flow.janitor'))", 0},
-    {"flow_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.flow.janitor'))", 0},
+    {"flow_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
+    {"flow_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
     {"flow_purge_executions",
      "DELETE FROM flow.executions WHERE id IN (SELECT id FROM flow.executions"
      " WHERE status IN ('succeeded', 'failed', 'expired') AND expires_at <= now()"
      " AND updated_at < now() - make_interval(secs => $2::double precision)"
      " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
-     2},
+     2, DB_STMT_WRITE},
     {"flow_purge_sessions",
      "DELETE FROM flow.sessions WHERE sid IN (SELECT sid FROM flow.sessions"
      " WHERE least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
      "$2::double precision)"
      " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
-     2},
+     2, DB_STMT_WRITE},
     {"flow_purge_outbox",
      "DELETE FROM flow.outbox WHERE id IN (SELECT id FROM flow.outbox WHERE status IN ('sent', 'dead')"
      " AND coalesce(sent_at, created_at) < now() - make_interval(secs => $2::double precision)"
      " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
-     2},
+     2, DB_STMT_WRITE},
 };
 enum { STMT_LOCK, STMT_UNLOCK, STMT_PURGE_FIRST };
 #define NSTMTS (sizeof s_stmts / sizeof s_stmts[0])

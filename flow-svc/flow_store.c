@@ -43,7 +43,7 @@
 #define EXPIRE_BATCH "100"
 
 static const db_stmt_t s_stmts[] = {
-    {"flow_ping", "SELECT count(*) FROM flow.settings", 0},
+    {"flow_ping", "SELECT count(*) FROM flow.settings", 0, DB_STMT_READ},
     //  ---------------------------------------------------------- users
     //  ON CONFLICT (username) DO NOTHING: a taken username returns no row,
     //  which the caller reports, instead of an error in the log.
@@ -60,13 +60,13 @@ static const db_stmt_t s_stmts[] = {
      " gender text, birthdate text, zoneinfo text, locale text, phone_number text,"
      " phone_number_verified boolean, address jsonb)"
      " ON CONFLICT (username) DO NOTHING RETURNING " USER_JSON,
-     5},
+     5, DB_STMT_WRITE},
     {"flow_user_list",
      "SELECT " USER_JSON " FROM flow.users WHERE $1::text IS NULL OR username > $1::text"
      " ORDER BY username LIMIT $2::int",
-     2},
-    {"flow_user_get_by_username", "SELECT " USER_JSON " FROM flow.users WHERE username = $1::text", 1},
-    {"flow_user_get_by_sub", "SELECT " USER_JSON " FROM flow.users WHERE sub = $1::text", 1},
+     2, DB_STMT_READ},
+    {"flow_user_get_by_username", "SELECT " USER_JSON " FROM flow.users WHERE username = $1::text", 1, DB_STMT_READ},
+    {"flow_user_get_by_sub", "SELECT " USER_JSON " FROM flow.users WHERE sub = $1::text", 1, DB_STMT_READ},
     //  One statement: the new password and the end of every session opened
     //  with the old one cannot be separated by a crash.
     {"flow_user_set_password",
@@ -75,18 +75,18 @@ static const db_stmt_t s_stmts[] = {
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
      "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
      " SELECT sub FROM u",
-     2},
+     2, DB_STMT_WRITE},
     //  The sessions are revoked by a statement of its own, after this one:
     //  its snapshot then holds a session that a login committed while this
     //  UPDATE waited for that login's row lock (flow_session_insert).
     {"flow_user_set_disabled",
-     "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2},
+     "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2, DB_STMT_WRITE},
     {"flow_user_revoke_sessions",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL", 1},
+     "UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL", 1, DB_STMT_WRITE},
     {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
-     1},
+     1, DB_STMT_READ},
     {"flow_user_rehash",
-     "UPDATE flow.users SET password_hash = $3::text WHERE sub = $1::text AND password_hash = $2::text", 3},
+     "UPDATE flow.users SET password_hash = $3::text WHERE sub = $1::text AND password_hash = $2::text", 3, DB_STMT_WRITE},
     //  ---------------------------------------------------------- sessions
     //  auth_time in whole seconds: what ID tokens carry (OpenID Connect
     //  Core §2) is then exactly what we stored.
@@ -101,26 +101,26 @@ static const db_stmt_t s_stmts[] = {
      " date_trunc('second', now()) + make_interval(secs => $5::double precision)"
      " FROM flow.users u WHERE u.sub = $3::text AND NOT u.disabled FOR SHARE"
      " RETURNING " EPOCH ("auth_time") ", " EPOCH ("expires_at"),
-     5},
+     5, DB_STMT_WRITE},
     {"flow_session_get",
      "SELECT " SESSION_JSON " FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
      " WHERE s.handle_hash = $1::bytea AND " SESSION_LIVE,
-     1},
+     1, DB_STMT_READ},
     {"flow_session_get_by_sid",
      "SELECT " SESSION_JSON " FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
      " WHERE s.sid = $1::text AND " SESSION_LIVE,
-     1},
+     1, DB_STMT_READ},
     {"flow_session_revoke",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1},
+     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1, DB_STMT_WRITE},
     //  ---------------------------------------------------------- executions
     {"flow_exec_get",
-     "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1},
+     "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1, DB_STMT_READ},
     {"flow_exec_expire",
      "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
      " (SELECT id FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
      "now()"
      "  ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
-     0},
+     0, DB_STMT_WRITE},
     //  ---------------------------------------------------------- engine (issue 6)
     //  ON CONFLICT DO NOTHING: replicas starting together store a version
     //  once; the answer says whether the stored graph is this one (jsonb
@@ -130,23 +130,23 @@ static const db_stmt_t s_stmts[] = {
      "  VALUES ($1::text, $2::int, $3::text, $4::jsonb) ON CONFLICT (name, version) DO NOTHING RETURNING 1)"
      " SELECT EXISTS (SELECT 1 FROM ins) OR EXISTS (SELECT 1 FROM flow.definitions"
      "  WHERE name = $1::text AND version = $2::int AND graph = $4::jsonb)",
-     4},
+     4, DB_STMT_WRITE},
     //  Asked again in a statement of its own when flow_definition_put said
     //  no: a replica that inserted the same version concurrently committed
     //  after that statement's snapshot.
     {"flow_definition_same",
      "SELECT EXISTS (SELECT 1 FROM flow.definitions WHERE name = $1::text AND version = $2::int"
      " AND graph = $3::jsonb)",
-     3},
+     3, DB_STMT_READ},
     {"flow_definition_get",
-     "SELECT graph::text FROM flow.definitions WHERE name = $1::text AND version = $2::int", 2},
+     "SELECT graph::text FROM flow.definitions WHERE name = $1::text AND version = $2::int", 2, DB_STMT_READ},
     {"flow_exec_start",
      "INSERT INTO flow.executions (handle_hash, flow_name, flow_version, node, context, status, csrf, "
      "expires_at)"
      " VALUES ($1::bytea, $2::text, $3::int, $4::text, $5::jsonb, 'running', $6::text,"
      " now() + make_interval(secs => $7::double precision))"
      " RETURNING " EXEC_COLUMNS,
-     7},
+     7, DB_STMT_WRITE},
     //  docs/flows.md: a submission is counted before anything is checked,
     //  and only at the node the page was made for (a stale page counts nothing).
     {"flow_exec_submit",
@@ -154,32 +154,32 @@ static const db_stmt_t s_stmts[] = {
      "now()"
      " WHERE handle_hash = $1::bytea AND status IN ('running', 'active') AND node = $2::text"
      " AND expires_at > now() RETURNING " EXEC_COLUMNS,
-     2},
+     2, DB_STMT_WRITE},
     //  The execution an action token resumes, locked for the step: still at
     //  the token's node, waiting, unexpired.
     {"flow_exec_lock_waiting",
      "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE id = $1::bigint AND node = $2::text"
      " AND status = 'waiting' AND expires_at > now() FOR UPDATE",
-     2},
+     2, DB_STMT_WRITE},
     //  engine_set_status: status and node move together, guarded by both.
     {"flow_exec_save",
      "UPDATE flow.executions SET status = $4::text, node = $5::text, context = $6::jsonb, ui = $7::jsonb,"
      " node_attempts = CASE WHEN node = $5::text THEN node_attempts ELSE 0 END,"
      " session_sid = COALESCE($8::text, session_sid), updated_at = now()"
      " WHERE id = $1::bigint AND status = $2::text AND node = $3::text AND expires_at > now()",
-     8},
+     8, DB_STMT_WRITE},
     //  A login that succeeded through an action token gives its session to
     //  the flow handle's holder once.
     {"flow_exec_claim_session",
      "UPDATE flow.executions SET session_sid = $2::text, updated_at = now()"
      " WHERE id = $1::bigint AND status = 'succeeded' AND session_sid IS NULL AND expires_at > now()",
-     2},
+     2, DB_STMT_WRITE},
     {"flow_action_insert",
      "INSERT INTO flow.action_tokens (hash, purpose, execution_id, node, expires_at)"
      " VALUES ($1::bytea, $2::text, $3::bigint, $4::text, now() + make_interval(secs => $5::double "
      "precision))"
      " RETURNING " EPOCH ("expires_at"),
-     5},
+     5, DB_STMT_WRITE},
     //  flow.action_get: what the confirm page shows; changes nothing.
     {"flow_action_peek",
      "SELECT json_build_object('flow_name', e.flow_name, 'version', e.flow_version,"
@@ -189,50 +189,50 @@ static const db_stmt_t s_stmts[] = {
                          " WHERE t.hash = $1::bytea AND t.purpose = $2::text AND t.used_at IS NULL AND "
                          "t.expires_at > now()"
                          " AND e.node = t.node AND e.status = 'waiting' AND e.expires_at > now()",
-     2},
+     2, DB_STMT_READ},
     //  ARCHITECTURE.md, "Tokens": consuming is one conditional UPDATE whose
     //  row count decides; of two racing clicks, one finds used_at set.
     {"flow_action_consume",
      "UPDATE flow.action_tokens SET used_at = now()"
      " WHERE hash = $1::bytea AND purpose = $2::text AND used_at IS NULL AND expires_at > now()"
      " RETURNING execution_id, node",
-     2},
+     2, DB_STMT_WRITE},
     {"flow_action_sweep",
      "DELETE FROM flow.action_tokens WHERE hash IN (SELECT hash FROM flow.action_tokens"
      " WHERE expires_at <= now() ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
-     0},
+     0, DB_STMT_WRITE},
     //  identify: an address finds its user whatever the case of its letters.
     {"flow_user_get_by_email",
      "SELECT " USER_JSON " FROM flow.users WHERE lower(email) = lower($1::text) ORDER BY created_at LIMIT 1",
-     1},
+     1, DB_STMT_READ},
     {"flow_user_password_by_sub",
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE sub = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
      "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
      " SELECT sub FROM u",
-     2},
-    {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1},
-    {"flow_totp_get", "SELECT secret_sealed, last_step FROM flow.user_totp WHERE sub = $1::text", 1},
+     2, DB_STMT_WRITE},
+    {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1, DB_STMT_WRITE},
+    {"flow_totp_get", "SELECT secret_sealed, last_step FROM flow.user_totp WHERE sub = $1::text", 1, DB_STMT_READ},
     {"flow_totp_put",
      "INSERT INTO flow.user_totp (sub, secret_sealed, last_step) VALUES ($1::text, $2::text, $3::bigint)"
      " ON CONFLICT (sub) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, last_step = "
      "EXCLUDED.last_step,"
      " enrolled_at = now()",
-     3},
+     3, DB_STMT_WRITE},
     //  RFC 6238 §5.2: a step once accepted is never accepted again; the
     //  guard makes two racing submissions of one code accept it once.
     {"flow_totp_use",
-     "UPDATE flow.user_totp SET last_step = $2::bigint WHERE sub = $1::text AND last_step < $2::bigint", 2},
+     "UPDATE flow.user_totp SET last_step = $2::bigint WHERE sub = $1::text AND last_step < $2::bigint", 2, DB_STMT_WRITE},
     {"flow_recovery_replace",
      "WITH d AS (DELETE FROM flow.recovery_codes WHERE sub = $1::text)"
      " INSERT INTO flow.recovery_codes (sub, code_hash)"
      " SELECT $1::text, decode(h, 'hex') FROM unnest(string_to_array($2::text, ',')) AS h",
-     2},
+     2, DB_STMT_WRITE},
     {"flow_recovery_use",
      "UPDATE flow.recovery_codes SET used_at = now() WHERE sub = $1::text AND code_hash = $2::bytea"
      " AND used_at IS NULL",
-     2},
+     2, DB_STMT_WRITE},
 };
 
 int

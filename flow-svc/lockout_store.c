@@ -74,7 +74,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                         "  locked_until = CASE WHEN " RESTART " THEN NULL ELSE a.locked_until END,"
                         "  updated_at = CASE WHEN " HELD " AND NOT " STALE " THEN a.updated_at ELSE now() END"
                         " RETURNING failures, COALESCE(locked_until > now(), false) OR failures > $2::int",
-                        3},
+                        3, DB_STMT_WRITE},
     //  The lock follows the failure that reached the threshold: one guarded
     //  statement, so of parallel failures only the first to take the row lock
     //  finds no lock in force and sets it; the others, re-checking the row it
@@ -93,13 +93,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
              "l.locked_until") ")"
                                "  FROM l)"
                                " SELECT failures FROM l",
-         4},
+         4, DB_STMT_WRITE},
     //  A success does not lift a lock that a parallel attempt has just set.
     [S_ACCOUNT_RESET] = {"lockout_account_reset",
                          "UPDATE flow.lockout_accounts SET failures = 0, locked_until = NULL,"
                          " updated_at = now() WHERE sub = $1::text AND failures > 0"
                          " AND (locked_until IS NULL OR locked_until <= now())",
-                         1},
+                         1, DB_STMT_WRITE},
     //  Both locks of the account go: the password's and the second
     //  factor's.
     [S_UNLOCK] =
@@ -111,7 +111,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "  RETURNING l.locked_until > now() AS was_locked)"
          " SELECT u.sub, COALESCE((SELECT bool_or(was_locked) FROM d), false),"
          "  COALESCE((SELECT bool_or(was_locked) FROM c), false) FROM u",
-         1},
+         1, DB_STMT_WRITE},
     //  A fixed window: the first failure after the window ended opens a new
     //  one (NIST SP 800-63B §5.2.2 leaves the method to us).
     [S_ADDRESS_FAIL] = {"lockout_address_fail",
@@ -123,17 +123,17 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                         "  failures = CASE WHEN a.window_start <= now() - make_interval(secs => $2::int)"
                         "   THEN 1 ELSE a.failures + 1 END"
                         " RETURNING failures",
-                        2},
+                        2, DB_STMT_WRITE},
     [S_ADDRESS_FORGIVE] = {"lockout_address_forgive",
                            "UPDATE flow.lockout_addresses SET failures = failures - 1"
                            " WHERE address = $1::text AND failures > 0",
-                           1},
+                           1, DB_STMT_WRITE},
     [S_ADDRESS_SWEEP] = {"lockout_address_sweep",
                          "DELETE FROM flow.lockout_addresses WHERE address IN"
                          " (SELECT address FROM flow.lockout_addresses"
                          "  WHERE window_start <= now() - make_interval(secs => $1::int)"
                          "  ORDER BY window_start LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)",
-                         1},
+                         1, DB_STMT_WRITE},
     //  The second-factor counter: as S_ACCOUNT_FAIL, keyed by the account's
     //  sub ($4 = $1), its recovery counter ('r:' || $4), or by a typed
     //  identifier's key ($4 NULL). One
@@ -149,7 +149,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "  updated_at = CASE WHEN " HELD " AND NOT " STALE " AND NOT " IDLE
                      "   THEN a.updated_at ELSE now() END"
                      " RETURNING failures, COALESCE(locked_until > now(), false) OR failures > $2::int",
-                     4},
+                     4, DB_STMT_WRITE},
     //  As S_ACCOUNT_LOCK: one guarded statement sets the lock and writes the
     //  one second_factor_lockout audit event.
     [S_CODE_LOCK] =
@@ -165,18 +165,18 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "   'locked_until', " EPOCH ("l.locked_until") ")"
                                                         "  FROM l)"
                                                         " SELECT failures FROM l",
-         4},
+         4, DB_STMT_WRITE},
     [S_CODE_RESET] = {"lockout_code_reset",
                       "UPDATE flow.lockout_codes SET failures = 0, locked_until = NULL,"
                       " updated_at = now() WHERE key = $1::text AND failures > 0"
                       " AND (locked_until IS NULL OR locked_until <= now())",
-                      1},
+                      1, DB_STMT_WRITE},
     [S_CODE_SWEEP] = {"lockout_code_sweep",
                       "DELETE FROM flow.lockout_codes WHERE key IN"
                       " (SELECT key FROM flow.lockout_codes"
                       "  WHERE sub IS NULL AND updated_at <= now() - " CODE_IDLE
                       "  ORDER BY updated_at LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED)",
-                      0},
+                      0, DB_STMT_WRITE},
     //  One code email of $1 counted in its fixed window of $2 seconds, in the
     //  step's transaction (a rolled-back step queued no mail and counts
     //  none). The first one above the cap $3 in a window writes the one
@@ -197,20 +197,20 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          "n.window_start") ")"
                                            "  FROM n WHERE n.sent = $3::int + 1)"
                                            " SELECT sent FROM n",
-                     4},
+                     4, DB_STMT_WRITE},
     [S_SETTINGS_LOAD] =
         {"lockout_settings_load",
-         "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0},
+         "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0, DB_STMT_READ},
     [S_SETTING_SET] =
         {"lockout_setting_set",
          "INSERT INTO flow.settings (name, value, updated_at) VALUES ($1::text, to_jsonb($2::bigint), now())"
          " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
-         2},
-    [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1},
+         2, DB_STMT_WRITE},
+    [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1, DB_STMT_WRITE},
     [S_AUDIT_INSERT] = {"lockout_audit_insert",
                         "INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
                         " VALUES ($1::text, $2::text, $3::text, COALESCE($4::jsonb, '{}'::jsonb))",
-                        4},
+                        4, DB_STMT_WRITE},
     [S_AUDIT_LIST] =
         {"lockout_audit_list",
          "SELECT COALESCE(json_agg(json_build_object('id', id, 'at', " EPOCH (
@@ -220,7 +220,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                    " FROM (SELECT * FROM flow.audit_events"
                    "  WHERE ($1::text IS NULL OR kind = $1::text) AND ($2::text IS NULL OR sub = $2::text)"
                    "  ORDER BY id DESC LIMIT $3::int) e",
-         3},
+         3, DB_STMT_READ},
 };
 
 //  Which statements this thread has prepared on its connection. A service
@@ -240,7 +240,7 @@ s_prepare (db_t *db, s_stmt_id_t id)
     }
     if (s_tl.done[id])
         return 0;
-    if (db_prepare (db, s_stmts[id].name, s_stmts[id].sql, s_stmts[id].nparams) != 0)
+    if (db_prepare_stmt (db, &s_stmts[id]) != 0)
         return -1;
     s_tl.done[id] = 1;
     return 0;

@@ -49,19 +49,19 @@ static const db_stmt_t s_stmts[] = {
      "SELECT id, kind, hook, payload, attempts FROM flow.outbox "
      "WHERE status = 'pending' AND next_attempt_at <= now() "
      "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-     0},
+     0, DB_STMT_WRITE},
     {"outbox_sent",
      "UPDATE flow.outbox SET status = 'sent', payload = NULL, sent_at = now(), attempts = attempts + 1, "
      "last_error = NULL WHERE id = $1::bigint",
-     1},
+     1, DB_STMT_WRITE},
     {"outbox_retry",
      "UPDATE flow.outbox SET attempts = attempts + 1, last_error = $3, "
      "next_attempt_at = now() + make_interval(secs => $2::int) WHERE id = $1::bigint",
-     3},
+     3, DB_STMT_WRITE},
     {"outbox_dead",
      "UPDATE flow.outbox SET status = 'dead', payload = NULL, attempts = attempts + 1, last_error = $2 "
      "WHERE id = $1::bigint",
-     2},
+     2, DB_STMT_WRITE},
 };
 
 struct _outbox_t {

@@ -2,7 +2,10 @@
  *    GET /healthz  liveness: the process answers HTTP. Never touches the bus,
  *                  so a slow service cannot get the gateway restarted.
  *    GET /readyz   readiness: every service of proto/ops.def has at least one
- *                  live worker, as the broker sees it (mmi.service). */
+ *                  live worker, as the broker sees it (mmi.service). A worker
+ *                  thread whose database cannot be reached leaves the broker
+ *                  until it can (proto/bus.md, "Readiness"), so this is false
+ *                  while a service cannot reach its database. */
 #include "log.h"
 #include "routes.h"
 

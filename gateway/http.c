@@ -17,7 +17,12 @@
 #include "secure.h"
 
 #include <civetweb.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +54,8 @@ static _Thread_local bus_client_t *s_bus;
 static _Thread_local gw_req_t *s_current;
 
 static atomic_ullong s_fallback_ids;
+//  Requests being handled now (http_server_drain waits for none).
+static atomic_int s_in_flight;
 
 static double
 s_now_s (void)
@@ -625,6 +632,7 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
 static int
 s_handle (struct mg_connection *conn, void *cbdata)
 {
+    atomic_fetch_add (&s_in_flight, 1);
     double started = s_now_s ();
     const struct mg_request_info *ri = mg_get_request_info (conn);
     gw_req_t req = {.conn = conn, .gw = cbdata, .bus = s_bus, .route = -1};
@@ -651,6 +659,7 @@ s_handle (struct mg_connection *conn, void *cbdata)
     if (s_bus)
         bus_client_set_trace (s_bus, NULL);
     log_set_context (NULL, NULL);
+    atomic_fetch_sub (&s_in_flight, 1);
     return req.status;
 }
 
@@ -732,6 +741,88 @@ http_server_new (gw_t *gw)
     mg_set_request_handler (self->ctx, "/", s_handle, gw);
     log_info ("http: listening on %s with %s threads", gw->cfg->http_listen, threads);
     return self;
+}
+
+//  The local TCP port of a listening socket fd, 0 when fd is not one.
+static int
+s_listening_port (int fd)
+{
+    int listening = 0, type = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+        return 0;
+    len = sizeof type;
+    if (getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+        return 0;
+    struct sockaddr_storage addr;
+    len = sizeof addr;
+    if (getsockname (fd, (struct sockaddr *)&addr, &len) != 0)
+        return 0;
+    if (addr.ss_family == AF_INET)
+        return ntohs (((struct sockaddr_in *)&addr)->sin_port);
+    if (addr.ss_family == AF_INET6)
+        return ntohs (((struct sockaddr_in6 *)&addr)->sin6_port);
+    return 0;
+}
+
+//  Closes civetweb's listening sockets under it: each fd is replaced
+//  (dup2) by a UDP socket, which never reads, so the kernel refuses new
+//  connections at once while civetweb's accept loop keeps a valid fd to
+//  poll (and close at mg_stop). civetweb 1.15 has no call for this, and its
+//  mg_stop makes every write fail at once. The bus's own listening socket
+//  has another port and is left alone.
+static int
+s_stop_listening (http_server_t *self)
+{
+    struct mg_server_port ports[8];
+    int nports = mg_get_server_ports (self->ctx, 8, ports);
+    DIR *dir = nports > 0 ? opendir ("/proc/self/fd") : NULL;
+    if (!dir)
+        return -1;
+    int closed = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        int fd = atoi (entry->d_name);
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9' || fd == dirfd (dir))
+            continue;
+        int port = s_listening_port (fd);
+        for (int i = 0; port && i < nports; i++)
+            if (ports[i].port == port) {
+                int quiet = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (quiet >= 0 && dup2 (quiet, fd) == fd)
+                    closed++;
+                if (quiet >= 0)
+                    close (quiet);
+                break;
+            }
+    }
+    closedir (dir);
+    return closed;
+}
+
+int
+http_server_drain (http_server_t *self, int timeout_ms)
+{
+    if (!self)
+        return 0;
+    int closed = s_stop_listening (self);
+    if (closed > 0)
+        log_info ("http: no longer accepting connections (%d listening sockets closed)", closed);
+    else
+        log_warn ("http: could not close the listening sockets; new connections are still taken");
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    double deadline = now.tv_sec + now.tv_nsec / 1e9 + timeout_ms / 1000.0;
+    while (atomic_load (&s_in_flight) > 0) {
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        if (now.tv_sec + now.tv_nsec / 1e9 >= deadline) {
+            log_error ("http: %d requests still running at the drain deadline", atomic_load (&s_in_flight));
+            return -1;
+        }
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep (&pause, NULL);
+    }
+    return 0;
 }
 
 void

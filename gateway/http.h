@@ -53,6 +53,11 @@ typedef struct _http_server_t http_server_t;
 //  owning a bus client to cfg->bus_endpoint. NULL (after logging why) when the
 //  server cannot start. Stop with http_server_destroy, before the broker goes.
 http_server_t *http_server_new (gw_t *gw);
+//  The drain, before http_server_destroy: stops accepting connections (the
+//  listening sockets close; civetweb's own stop would also fail every write
+//  of the requests it holds) and waits up to timeout_ms until no request is
+//  being handled. 0 when none is left, -1 at the deadline.
+int http_server_drain (http_server_t *self, int timeout_ms);
 void http_server_destroy (http_server_t **self_p);
 
 //  Sends a complete response and returns status. content_type and

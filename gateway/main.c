@@ -4,7 +4,13 @@
  *  services can connect), the JWKS cache and metrics, then civetweb. The main
  *  thread then only waits for SIGINT/SIGTERM, copying the broker's counters
  *  into the metrics on the way. Shutdown runs in reverse: civetweb first (its
- *  workers own bus clients connected to the broker), then the broker. */
+ *  workers own bus clients connected to the broker), then the broker.
+ *
+ *  The drain (SIGTERM): the listening sockets close at once, and the
+ *  requests being handled finish (each bus call ends by its deadline) while
+ *  the broker keeps serving them; only then does civetweb stop (its stop
+ *  makes every write fail). Past OSTIARY_DRAIN_TIMEOUT the exit status is 1,
+ *  and a watchdog ends the process if even the stop hangs. */
 #include "broker.h"
 #include "config.h"
 #include "http.h"
@@ -15,6 +21,8 @@
 #include "routes.h"
 
 #include <czmq.h>
+#include <pthread.h>
+#include <unistd.h>
 
 //  How often the main thread asks the broker for its counters.
 #define BROKER_STATS_MS 2000
@@ -45,6 +53,18 @@ s_run (zactor_t *broker, metrics_t *metrics)
     while (!poller && !zsys_interrupted)
         zclock_sleep (SIGNAL_CHECK_MS);
     zpoller_destroy (&poller);
+}
+
+//  Ends the process when the drain outlasts its deadline (seconds in arg).
+static void *
+s_drain_watchdog (void *arg)
+{
+    long seconds = *(const long *)arg;
+    zclock_sleep ((int)(seconds * 1000));
+    log_error ("drain deadline (%ld s) passed with requests unfinished; exiting", seconds);
+    fflush (stderr);
+    _exit (1);
+    return NULL;
 }
 
 int
@@ -104,7 +124,15 @@ main (int argc, char **argv)
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
         s_run (broker, gw.metrics);
-        log_info ("stopping");
+        log_info ("stopping: no new connections; finishing the requests in flight (at most %ld s)",
+                  cfg->drain_timeout);
+        static long drain_seconds;
+        drain_seconds = cfg->drain_timeout;
+        pthread_t watchdog;
+        if (pthread_create (&watchdog, NULL, s_drain_watchdog, &drain_seconds) == 0)
+            pthread_detach (watchdog);
+        if (http_server_drain (server, (int)cfg->drain_timeout * 1000) != 0)
+            exit_code = 1;
     } else
         exit_code = 1;
 

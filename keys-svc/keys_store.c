@@ -30,32 +30,32 @@
 #define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 static const db_stmt_t s_stmts[] = {
-    {"keys_lock_timeout", "SELECT set_config('lock_timeout', $1::text, true)", 1},
-    {"keys_lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1},
-    {"keys_try_lock", "SELECT pg_try_advisory_xact_lock($1::bigint)", 1},
-    {"keys_kek_get", "SELECT check_enc FROM keys.kek_check WHERE id = 1", 0},
-    {"keys_kek_put", "INSERT INTO keys.kek_check (id, check_enc) VALUES (1, $1::bytea)", 1},
+    {"keys_lock_timeout", "SELECT set_config('lock_timeout', $1::text, true)", 1, DB_STMT_WRITE},
+    {"keys_lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, DB_STMT_WRITE},
+    {"keys_try_lock", "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, DB_STMT_WRITE},
+    {"keys_kek_get", "SELECT check_enc FROM keys.kek_check WHERE id = 1", 0, DB_STMT_READ},
+    {"keys_kek_put", "INSERT INTO keys.kek_check (id, check_enc) VALUES (1, $1::bytea)", 1, DB_STMT_WRITE},
     {"keys_kek_replace", "UPDATE keys.kek_check SET check_enc = $1::bytea, created_at = now() WHERE id = 1",
-     1},
+     1, DB_STMT_WRITE},
     {"keys_load_published",
      "SELECT kid, alg, state, private_enc FROM keys.signing_keys"
      " WHERE state IN ('next', 'active', 'retiring')"
      " ORDER BY alg, activated_at DESC NULLS LAST, created_at DESC, kid",
-     0},
+     0, DB_STMT_READ},
     {"keys_load_private",
      "SELECT kid, alg, state, private_enc FROM keys.signing_keys"
      " WHERE private_enc IS NOT NULL ORDER BY kid FOR UPDATE",
-     0},
+     0, DB_STMT_WRITE},
     {"keys_insert",
      "INSERT INTO keys.signing_keys (kid, alg, state, activated_at, activate_after, public_jwk, private_enc)"
      " VALUES ($1::text, $2::text, $3::text, CASE WHEN $3::text = 'active' THEN clock_timestamp() END,"
      " CASE WHEN $3::text = 'next' THEN clock_timestamp() + make_interval(secs => $6::double precision) END,"
      " $4::jsonb, $5::bytea)",
-     6},
+     6, DB_STMT_WRITE},
     {"keys_replace_private",
      "UPDATE keys.signing_keys SET private_enc = $3::bytea"
      " WHERE kid = $1::text AND private_enc = $2::bytea AND state <> 'retired'",
-     3},
+     3, DB_STMT_WRITE},
     //  The one guarded transition (keys_lifecycle_set_state). The WHERE
     //  clause names the state the caller expects: if another replica moved
     //  the key first, no row matches and the row count says so.
@@ -68,25 +68,25 @@ static const db_stmt_t s_stmts[] = {
      " retired_at = CASE WHEN $3::text = 'retired' THEN clock_timestamp() ELSE retired_at END,"
      " private_enc = CASE WHEN $3::text = 'retired' THEN NULL ELSE private_enc END"
      " WHERE kid = $1::text AND state = $2::text",
-     4},
+     4, DB_STMT_WRITE},
     {"keys_life",
      "SELECT kid, alg, state,"
      " COALESCE(extract(epoch FROM now() - activated_at), 0)::float8,"
      " COALESCE(extract(epoch FROM activate_after - now()), 0)::float8"
      " FROM keys.signing_keys WHERE state IN ('next', 'active') ORDER BY alg, state, kid",
-     0},
+     0, DB_STMT_READ},
     {"keys_due_retiring",
      "SELECT kid, alg, state, 0::float8, extract(epoch FROM retire_after - now())::float8"
      " FROM keys.signing_keys WHERE state = 'retiring' AND retire_after <= now() ORDER BY kid",
-     0},
+     0, DB_STMT_READ},
     {"keys_key",
      "SELECT kid, alg, state,"
      " COALESCE(extract(epoch FROM now() - activated_at), 0)::float8,"
      " COALESCE(extract(epoch FROM CASE WHEN state = 'next' THEN activate_after ELSE retire_after END"
      "   - now()), 0)::float8"
      " FROM keys.signing_keys WHERE kid = $1::text",
-     1},
-    {"keys_generation", "SELECT n FROM keys.generation WHERE id = 1", 0},
+     1, DB_STMT_READ},
+    {"keys_generation", "SELECT n FROM keys.generation WHERE id = 1", 0, DB_STMT_READ},
     {"keys_list",
      "SELECT kid, alg, state, " ISO ("created_at") ", " ISO ("activated_at") ", " ISO (
          "activate_after") ", " ISO ("deactivated_at") ", " ISO ("retire_after") ", " ISO ("retired_at") " FR"
@@ -107,11 +107,11 @@ static const db_stmt_t s_stmts[] = {
                                                                                                          "at,"
                                                                                                          " ki"
                                                                                                          "d",
-     0},
+     0, DB_STMT_READ},
     {"keys_audit",
      "INSERT INTO keys.audit (replica, peer, command, args, outcome, code, detail)"
      " VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::text, $7::text)",
-     7},
+     7, DB_STMT_WRITE},
 };
 
 int

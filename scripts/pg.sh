@@ -4,7 +4,8 @@
 #    pg.sh init DIR PORT     create the cluster (nothing happens when DIR already
 #                            holds one, except that a different PORT is recorded)
 #    pg.sh start DIR         start it (no-op when running)
-#    pg.sh stop DIR          stop it (fast shutdown; no-op when stopped)
+#    pg.sh stop DIR [MODE]   stop it (MODE fast, the default, or immediate: a
+#                            crash as the services see it); no-op when stopped
 #    pg.sh status DIR        exit 0 when running
 #    pg.sh bootstrap DIR     database, roles, schemas, passwords (idempotent)
 #    pg.sh env DIR           shell `export` lines: OSTIARY_DB_TOKEN/FLOW/KEYS,
@@ -31,7 +32,7 @@ die() {
 }
 
 usage() {
-    echo "usage: pg.sh init DIR PORT | start DIR | stop DIR | status DIR | bootstrap DIR | env DIR | psql DIR [ARGS] | check DIR" >&2
+    echo "usage: pg.sh init DIR PORT | start DIR | stop DIR [fast|immediate] | status DIR | bootstrap DIR | env DIR | psql DIR [ARGS] | check DIR" >&2
     exit 2
 }
 
@@ -198,8 +199,10 @@ cmd_start() {
 
 cmd_stop() {
     set_dir "${1:-}"
+    local mode=${2:-fast}
+    case "$mode" in fast | immediate) ;; *) usage ;; esac
     running || return 0
-    as_owner "$BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 60 -s stop
+    as_owner "$BINDIR/pg_ctl" -D "$DATA" -m "$mode" -w -t 60 -s stop
 }
 
 cmd_status() {
@@ -288,7 +291,7 @@ cmd=${1:-}
 case "$cmd" in
     init) [ $# -eq 2 ] || usage; cmd_init "$@" ;;
     start) [ $# -eq 1 ] || usage; cmd_start "$@" ;;
-    stop) [ $# -eq 1 ] || usage; cmd_stop "$@" ;;
+    stop) [ $# -ge 1 ] && [ $# -le 2 ] || usage; cmd_stop "$@" ;;
     status) [ $# -eq 1 ] || usage; cmd_status "$@" ;;
     bootstrap) [ $# -eq 1 ] || usage; cmd_bootstrap "$@" ;;
     env) [ $# -eq 1 ] || usage; cmd_env "$@" ;;

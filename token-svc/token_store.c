@@ -52,7 +52,7 @@
     " amr::text, (expires_at <= now() OR " SUBJECT_REVOKED ("codes") ")"
 
 static const db_stmt_t s_stmts[] = {
-    {"token_ping", "SELECT count(*) FROM token.settings", 0},
+    {"token_ping", "SELECT count(*) FROM token.settings", 0, DB_STMT_READ},
     {"token_client_insert",
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
@@ -61,14 +61,14 @@ static const db_stmt_t s_stmts[] = {
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
      " nullif($17::text, ''))",
-     17},
-    {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1},
-    {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0},
-    {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1},
+     17, DB_STMT_WRITE},
+    {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1, DB_STMT_READ},
+    {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
+    {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1, DB_STMT_WRITE},
     {"token_client_set_secret",
      "UPDATE token.clients SET secret_hash = $2::bytea, secret_rotated_at = now()"
      " WHERE client_id = $1::text AND type = 'confidential'",
-     2},
+     2, DB_STMT_WRITE},
     {"token_request_insert",
      "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent, response_mode, "
      "state,"
@@ -76,28 +76,28 @@ static const db_stmt_t s_stmts[] = {
      " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::jsonb, $9::text,"
      " $10::jsonb, now() + make_interval(secs => $11::double precision))"
      " RETURNING extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint",
-     11},
+     11, DB_STMT_WRITE},
     {"token_request_get",
      "SELECT " REQUEST_COLS " FROM token.authz_requests"
      " WHERE id_hash = $1::bytea AND used_at IS NULL AND expires_at > now()",
-     1},
+     1, DB_STMT_READ},
     //  The one conditional UPDATE that uses a request up: a second call
     //  (token.issue_code or token.authorize_error) matches no row.
     {"token_request_consume",
      "UPDATE token.authz_requests SET used_at = now()"
      " WHERE id_hash = $1::bytea AND used_at IS NULL AND expires_at > now()"
      " RETURNING " REQUEST_COLS,
-     1},
+     1, DB_STMT_WRITE},
     {"token_code_insert",
      "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce,"
      " scopes, sub, sid, auth_time, amr, expires_at)"
      " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::jsonb, $8::text, $9::text,"
      " $10::bigint, $11::jsonb, now() + make_interval(secs => $12::double precision))",
-     12},
+     12, DB_STMT_WRITE},
     //  Issue 7: the code read without a lock, so that the tokens are signed
     //  before anything is written (token_code_redeem then decides).
     {"token_code_get",
-     "SELECT " CODE_COLS ", consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1},
+     "SELECT " CODE_COLS ", consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1, DB_STMT_READ},
     //  RFC 6749 §4.1.2 and issue 7: the exchange in one statement. code is
     //  the one conditional UPDATE that consumes the code (its row count
     //  decides between racers) and records the access token's jti (so that
@@ -120,34 +120,34 @@ static const db_stmt_t s_stmts[] = {
      " jti AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
      " SELECT $2::text, id, to_timestamp($3::bigint) FROM fam)"
      " SELECT EXISTS (SELECT 1 FROM code), (SELECT id FROM fam)",
-     5},
+     5, DB_STMT_WRITE},
     {"token_code_family",
      "SELECT family_id FROM token.codes"
      " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND family_id IS NOT NULL",
-     1},
-    {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1},
+     1, DB_STMT_READ},
+    {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1, DB_STMT_READ},
     //  RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
     {"token_code_revoke_issued",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
      " SELECT issued_jti, issued_exp, 'code_replay' FROM token.codes"
      " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND issued_jti IS NOT NULL"
      " ON CONFLICT (jti) DO NOTHING",
-     1},
+     1, DB_STMT_WRITE},
     {"token_consent_get",
-     "SELECT scopes::text FROM token.consents WHERE sub = $1::text AND client_id = $2::text", 2},
+     "SELECT scopes::text FROM token.consents WHERE sub = $1::text AND client_id = $2::text", 2, DB_STMT_READ},
     {"token_consent_put",
      "INSERT INTO token.consents (sub, client_id, scopes) VALUES ($1::text, $2::text, $3::jsonb)"
      " ON CONFLICT (sub, client_id) DO UPDATE SET granted_at = now(), scopes ="
      " (SELECT jsonb_agg(DISTINCT s ORDER BY s)"
      "  FROM jsonb_array_elements_text(token.consents.scopes || EXCLUDED.scopes) AS s)",
-     3},
-    {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1},
+     3, DB_STMT_WRITE},
+    {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1, DB_STMT_READ},
     //  Introspection (issue 7: one statement, not two): is the access token
     //  revoked, and does the client it was issued to still exist?
     {"token_access_state",
      "SELECT EXISTS (SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text),"
      " EXISTS (SELECT 1 FROM token.clients WHERE client_id = $2::text)",
-     2},
+     2, DB_STMT_READ},
     //  ---- refresh families (issue 4). Every statement that changes a
     //  family's fate updates its row first (touch, revoke): that row lock
     //  orders rotation, revocation and reuse detection of one family.
@@ -155,12 +155,12 @@ static const db_stmt_t s_stmts[] = {
      "SELECT " REFRESH_COLS " FROM token.refresh_tokens t"
      " JOIN token.refresh_families f ON f.id = t.family_id JOIN token.clients c ON c.client_id = f.client_id"
      " WHERE t.token_hash = $1::bytea",
-     3},
+     3, DB_STMT_READ},
     {"token_family_touch",
      "UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
      " AND created_at > now() - make_interval(secs => $2::double precision)"
      " AND last_used_at > now() - make_interval(secs => $3::double precision)",
-     3},
+     3, DB_STMT_WRITE},
     //  RFC 6749 §6, RFC 9700 §4.14.2: rotation. tok is the one conditional
     //  UPDATE that consumes a refresh token; its row count decides between
     //  racers. Issue 7: the whole rotation in one statement (no BEGIN, no COMMIT: one
@@ -190,7 +190,7 @@ static const db_stmt_t s_stmts[] = {
                              " issued AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
                              " SELECT $6::text, family_id, to_timestamp($7::bigint) FROM tok)"
                              " SELECT EXISTS (SELECT 1 FROM fam), EXISTS (SELECT 1 FROM tok)",
-     7},
+     7, DB_STMT_WRITE},
     //  A retried refresh (refresh.c): within the client's window and
     //  allowance, while the successor is unused, the consumed token counts
     //  one more use ($2: the uses read before, so that of two racing retries
@@ -207,31 +207,31 @@ static const db_stmt_t s_stmts[] = {
      " gone AS (UPDATE token.refresh_tokens SET replaced_at = now() WHERE token_hash IN (SELECT old_hash FROM used)),"
      " fresh AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $3::bytea, family_id FROM used)"
      " SELECT family_id FROM used",
-     3},
+     3, DB_STMT_WRITE},
     {"token_family_jti_insert",
      "INSERT INTO token.family_jtis (jti, family_id, expires_at) VALUES ($1::text, $2::bigint,"
      " to_timestamp($3::bigint))",
-     3},
+     3, DB_STMT_WRITE},
     {"token_family_revoke",
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
      " WHERE id = $1::bigint AND revoked_at IS NULL",
-     2},
+     2, DB_STMT_WRITE},
     //  Every access token the family issued that has not expired yet.
     {"token_family_revoke_jtis",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
      " SELECT jti, expires_at, $2::text FROM token.family_jtis WHERE family_id = $1::bigint"
      " AND expires_at > now() ON CONFLICT (jti) DO NOTHING",
-     2},
+     2, DB_STMT_WRITE},
     {"token_client_revoke_jtis",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
      " SELECT j.jti, j.expires_at, 'client_removed' FROM token.family_jtis j"
      " JOIN token.refresh_families f ON f.id = j.family_id WHERE f.client_id = $1::text"
      " AND j.expires_at > now() ON CONFLICT (jti) DO NOTHING",
-     1},
+     1, DB_STMT_WRITE},
     {"token_client_lock_families",
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'client_removed'"
      " WHERE client_id = $1::text AND revoked_at IS NULL",
-     1},
+     1, DB_STMT_WRITE},
     //  token.subject_revoke, in this order, each statement with a snapshot
     //  of its own (READ COMMITTED): the marker (what authenticated before it
     //  is refused from now on: SUBJECT_REVOKED); the subject's unused codes,
@@ -245,15 +245,15 @@ static const db_stmt_t s_stmts[] = {
     {"token_subject_mark",
      "INSERT INTO token.subject_revocations (sub, revoked_at, reason) VALUES ($1::text, now(), $2::text)"
      " ON CONFLICT (sub) DO UPDATE SET revoked_at = now(), reason = $2::text",
-     2},
+     2, DB_STMT_WRITE},
     {"token_subject_burn_codes",
      "UPDATE token.codes SET consumed_at = now() WHERE sub = $1::text AND consumed_at IS NULL"
      " AND expires_at > now()",
-     1},
+     1, DB_STMT_WRITE},
     {"token_subject_lock_families",
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
      " WHERE sub = $1::text AND revoked_at IS NULL",
-     2},
+     2, DB_STMT_WRITE},
     {"token_subject_revoke_jtis",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
      " SELECT j.jti, j.expires_at, $2::text FROM token.family_jtis j"
@@ -261,15 +261,15 @@ static const db_stmt_t s_stmts[] = {
      " UNION SELECT issued_jti, issued_exp, $2::text FROM token.codes WHERE sub = $1::text"
      " AND issued_jti IS NOT NULL AND issued_exp > now()"
      " ON CONFLICT (jti) DO NOTHING",
-     2},
+     2, DB_STMT_WRITE},
     {"token_audit_insert",
      "INSERT INTO token.audit_events (event, client_id, sub, family_id, client_ip)"
      " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::text)",
-     5},
+     5, DB_STMT_WRITE},
     {"token_jti_revoke",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason) VALUES ($1::text, to_timestamp($2::bigint),"
      " $3::text) ON CONFLICT (jti) DO NOTHING",
-     3},
+     3, DB_STMT_WRITE},
     //  ---- the janitor (token-svc/janitor.c): rows that can no longer
     //  matter, deleted $1 at a time. Requests an hour past their expiry;
     //  codes an hour past theirs once the token they issued has expired too
@@ -277,25 +277,25 @@ static const db_stmt_t s_stmts[] = {
     //  tokens that expired (plus the largest clock-skew leeway); families
     //  revoked an hour ago or past their lifetime (their refresh tokens and
     //  jtis go with them: ON DELETE CASCADE).
-    {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0},
-    {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0},
+    {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0, DB_STMT_WRITE},
+    {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0, DB_STMT_WRITE},
     {"token_purge_requests",
      "DELETE FROM token.authz_requests WHERE id_hash IN (SELECT id_hash FROM token.authz_requests"
      " WHERE expires_at < now() - interval '1 hour' LIMIT $1::integer)",
-     1},
+     1, DB_STMT_WRITE},
     {"token_purge_codes",
      "DELETE FROM token.codes WHERE code_hash IN (SELECT code_hash FROM token.codes"
      " WHERE expires_at < now() - interval '1 hour'"
      " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes') LIMIT $1::integer)",
-     1},
+     1, DB_STMT_WRITE},
     {"token_purge_revoked",
      "DELETE FROM token.revoked_jtis WHERE jti IN (SELECT jti FROM token.revoked_jtis"
      " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
-     1},
+     1, DB_STMT_WRITE},
     {"token_purge_family_jtis",
      "DELETE FROM token.family_jtis WHERE jti IN (SELECT jti FROM token.family_jtis"
      " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
-     1},
+     1, DB_STMT_WRITE},
     {"token_purge_families",
      "DELETE FROM token.refresh_families WHERE id IN (SELECT id FROM token.refresh_families f"
      " WHERE (revoked_at < now() - interval '1 hour'"
@@ -306,7 +306,7 @@ static const db_stmt_t s_stmts[] = {
      " AND NOT EXISTS (SELECT 1 FROM token.family_jtis j WHERE j.family_id = f.id"
      " AND j.expires_at > now() - interval '5 minutes')"
      " LIMIT $1::integer)",
-     3},
+     3, DB_STMT_WRITE},
     //  A subject's marker outlives every code and family it can refuse:
     //  those authenticated before it, created at the latest a code's
     //  lifetime (< 1 hour) after it, and dead $2 seconds after that.
@@ -314,7 +314,7 @@ static const db_stmt_t s_stmts[] = {
      "DELETE FROM token.subject_revocations WHERE sub IN (SELECT sub FROM token.subject_revocations"
      " WHERE revoked_at < now() - make_interval(secs => $2::double precision) - interval '2 hours'"
      " LIMIT $1::integer)",
-     2},
+     2, DB_STMT_WRITE},
 };
 
 int

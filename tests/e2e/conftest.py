@@ -22,6 +22,9 @@ and hands tests a handle to drive and disturb them:
     stack.wait_ready(timeout=15)   poll /readyz until 200
     stack.log_text(name)           every log line of that service so far
     stack.pg_admin                 the cluster's superuser conninfo (or None)
+    stack.pg_dir                   the cluster's folder (scripts/pg.sh), or None
+    stack.pg_stop(mode="fast")     stop PostgreSQL (fast or immediate); returns when down
+    stack.pg_start()               start it again; returns when it accepts connections
     stack.mail_dir                 where the SMTP sink keeps every email (<n>.eml;
                                    read with tests/e2e/mail.py)
     stack.smtp                     that sink (mail.SmtpSink: .stop(), .start());
@@ -421,6 +424,18 @@ class Stack:
                 raise AssertionError(
                     f"/readyz is {status or 'unreachable'} after {timeout} s\n" + self.log_tails())
             time.sleep(0.1)
+
+    @property
+    def pg_dir(self):
+        """The cluster's folder: our own, or scripts/test.sh's (OSTIARY_PG_DIR)."""
+        return self._cluster.dir if self._cluster else os.environ.get("OSTIARY_PG_DIR")
+
+    def pg_stop(self, mode="fast"):
+        subprocess.run([str(REPO / "scripts" / "pg.sh"), "stop", self.pg_dir, mode], check=True,
+                       timeout=90)
+
+    def pg_start(self):
+        subprocess.run([str(REPO / "scripts" / "pg.sh"), "start", self.pg_dir], check=True, timeout=90)
 
     def log_text(self, name):
         """Everything every instance of `name` has logged so far."""

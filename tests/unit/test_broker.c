@@ -13,6 +13,8 @@
 #include "bus_worker.h"
 #include "log.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define HB 100
@@ -68,6 +70,9 @@ s_teardown (void **state)
 static int
 s_echo (bus_req_t *req, const json_t *body, json_t **result)
 {
+    json_t *sleep_ms = json_object_get (body, "sleep_ms");
+    if (json_is_integer (sleep_ms))
+        zclock_sleep ((int)json_integer_value (sleep_ms));
     if (json_object_get (body, "fail")) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, "asked to fail");
         return -1;
@@ -713,6 +718,190 @@ test_worker_with_an_unbindable_direct_endpoint_does_not_start (void **state)
     bus_worker_destroy (&first);
 }
 
+//  A worker that leaves (DISCONNECT) after the broker handed it a request it
+//  had not started: the request goes to the next worker, not back as an error.
+static void
+test_worker_leaving_hands_its_unstarted_request_to_the_next (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *first = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    zsock_t *second = s_raw_worker (f, "keys");
+    zclock_sleep (50);
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    s_raw_request (client, "left-1", bus_now_ms () + 5000);
+    bus_msg_t *got = s_raw_next_request (first, 1000);
+    assert_non_null (got);
+    bus_msg_destroy (&got);
+    bus_msg_t *bye = bus_msg_new (BUS_DISCONNECT);
+    assert_int_equal (bus_msg_send (&bye, first, NULL), 0);
+    //  The same request, now with the second worker, which answers it.
+    got = s_raw_next_request (second, 1000);
+    assert_non_null (got);
+    assert_string_equal (bus_msg_request_id (got), "left-1");
+    bus_msg_destroy (&got);
+    bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+    assert_int_equal (bus_msg_set_request_id (reply, "left-1"), 0);
+    json_t *ok = json_pack ("{s:b}", "served", 1);
+    assert_int_equal (bus_msg_set_result (reply, ok), 0);
+    json_decref (ok);
+    assert_int_equal (bus_msg_send (&reply, second, NULL), 0);
+    int arrived = 0;
+    bus_msg_t *answer = bus_msg_recv_wait (client, NULL, 65536, 1000, &arrived);
+    assert_non_null (answer);
+    assert_string_equal (bus_msg_request_id (answer), "left-1");
+    size_t len;
+    const unsigned char *data = bus_msg_body (answer, &len);
+    json_t *body = bus_body_to_json (data, len);
+    assert_non_null (json_object_get (body, "ok"));
+    json_decref (body);
+    bus_msg_destroy (&answer);
+    zsock_destroy (&client);
+    zsock_destroy (&second);
+    zsock_destroy (&first);
+}
+
+//  The last worker leaving with an unstarted request: answered at once.
+static void
+test_last_worker_leaving_fails_its_unstarted_request_at_once (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    s_raw_request (client, "left-2", bus_now_ms () + 5000);
+    bus_msg_t *got = s_raw_next_request (raw, 1000);
+    assert_non_null (got);
+    bus_msg_destroy (&got);
+    bus_msg_t *bye = bus_msg_new (BUS_DISCONNECT);
+    assert_int_equal (bus_msg_send (&bye, raw, NULL), 0);
+    s_expect_error_reply (client, "left-2", "temporarily_unavailable", 500);
+    zsock_destroy (&client);
+    zsock_destroy (&raw);
+}
+
+static atomic_int s_can_serve = 1;
+
+static int
+s_check (void *arg, void *thread_state)
+{
+    (void)arg;
+    (void)thread_state;
+    return atomic_load (&s_can_serve);
+}
+
+//  thread_check: a thread that cannot serve leaves the broker (readiness
+//  false, requests answered at once) and comes back when it can.
+static void
+test_worker_that_cannot_serve_leaves_and_comes_back (void **state)
+{
+    fixture_t *f = *state;
+    atomic_store (&s_can_serve, 1);
+    bus_worker_cfg_t cfg = {.service = "token",
+                            .endpoint = f->endpoint,
+                            .threads = 2,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = s_routes,
+                            .nroutes = 1,
+                            .thread_check = s_check};
+    bus_worker_t *worker = bus_worker_new (&cfg);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    atomic_store (&s_can_serve, 0);
+    int64_t t0 = bus_now_ms ();
+    assert_true (s_wait_ready (f, "token", 0, 2000));
+    assert_true (bus_now_ms () - t0 <= BUS_WORKER_CHECK_MS + 300);
+    json_t *result = NULL;
+    bus_error_t error;
+    t0 = bus_now_ms ();
+    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 3000, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_TEMPORARILY_UNAVAILABLE);
+    assert_int_equal (error.retry_after, 1);
+    assert_true (bus_now_ms () - t0 < 1000);
+    atomic_store (&s_can_serve, 1);
+    t0 = bus_now_ms ();
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (bus_now_ms () - t0 <= BUS_WORKER_CHECK_MS + 300);
+    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    json_decref (result);
+    bus_worker_destroy (&worker);
+}
+
+typedef struct {
+    const char *endpoint;
+    int sleep_ms;
+    int rc;
+    int64_t started;
+} s_slow_call_t;
+
+//  One call from a thread of its own (a client belongs to one thread).
+static void *
+s_slow_call (void *arg)
+{
+    s_slow_call_t *c = arg;
+    bus_client_t *client = bus_client_new (c->endpoint, 65536, NULL);
+    json_t *body = json_pack ("{s:i}", "sleep_ms", c->sleep_ms);
+    json_t *result = NULL;
+    bus_error_t error;
+    c->started = bus_now_ms ();
+    c->rc = bus_client_call (client, "token.health", body, 3000, &result, &error);
+    json_decref (result);
+    json_decref (body);
+    bus_client_destroy (&client);
+    return NULL;
+}
+
+//  The drain: the request in flight is answered, new requests go to the
+//  other worker, and the drained worker's threads end.
+static void
+test_drain_finishes_the_request_in_flight (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *draining = s_worker (f, 1);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    s_slow_call_t slow = {.endpoint = f->endpoint, .sleep_ms = 400, .rc = 99};
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_slow_call, &slow), 0);
+    zclock_sleep (150); //  the request is in the only worker's hands
+    bus_worker_t *other = s_worker (f, 1);
+    zclock_sleep (100);
+    int64_t t0 = bus_now_ms ();
+    assert_int_equal (bus_worker_drain (draining, 2000), 0);
+    //  It waited for the reply (~250 ms left), not for the whole deadline.
+    assert_true (bus_now_ms () - t0 < 1500);
+    pthread_join (thread, NULL);
+    assert_int_equal (slow.rc, 0);
+    bus_worker_destroy (&draining);
+    //  What comes next goes to the other worker.
+    for (int i = 0; i < 5; i++) {
+        json_t *result = NULL;
+        bus_error_t error;
+        assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+        json_decref (result);
+    }
+    bus_worker_destroy (&other);
+    assert_int_equal (bus_worker_drain (NULL, 0), 0);
+}
+
+static void
+test_drain_reports_a_request_still_running_at_its_deadline (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_t *worker = s_worker (f, 1);
+    assert_true (s_wait_ready (f, "token", 1, 2000));
+    s_slow_call_t slow = {.endpoint = f->endpoint, .sleep_ms = 600, .rc = 99};
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_slow_call, &slow), 0);
+    zclock_sleep (150);
+    assert_int_equal (bus_worker_drain (worker, 100), -1);
+    //  (A service exits here; the test waits for the handler instead.)
+    pthread_join (thread, NULL);
+    assert_int_equal (slow.rc, 0);
+    assert_int_equal (bus_worker_drain (worker, 1000), 0);
+    bus_worker_destroy (&worker);
+}
+
 int
 main (void)
 {
@@ -749,6 +938,15 @@ main (void)
         T (test_reads_fall_back_to_the_broker_when_no_direct_endpoint_is_up),
         T (test_reads_leave_a_hung_direct_endpoint_for_the_broker),
         cmocka_unit_test (test_worker_with_an_unbindable_direct_endpoint_does_not_start),
+        cmocka_unit_test_setup_teardown (test_worker_leaving_hands_its_unstarted_request_to_the_next,
+                                         s_setup_patient, s_teardown),
+        cmocka_unit_test_setup_teardown (test_last_worker_leaving_fails_its_unstarted_request_at_once,
+                                         s_setup_patient, s_teardown),
+        T (test_worker_that_cannot_serve_leaves_and_comes_back),
+        //  Patient: the broker must not drop a worker busy for longer than 3 heartbeats.
+        cmocka_unit_test_setup_teardown (test_drain_finishes_the_request_in_flight, s_setup_patient, s_teardown),
+        cmocka_unit_test_setup_teardown (test_drain_reports_a_request_still_running_at_its_deadline,
+                                         s_setup_patient, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();

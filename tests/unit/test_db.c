@@ -152,6 +152,7 @@ test_db_null_arguments_are_errors (void **state)
     assert_int_equal (db_commit (NULL), DB_ERROR);
     db_rollback (NULL); //  logged, nothing else
     assert_int_equal (db_prepare (NULL, "x", "SELECT 1", 0), -1);
+    assert_int_equal (db_check (NULL), DB_ERROR);
     assert_null (db_conn (NULL));
     db_t *db = NULL;
     db_destroy (&db);
@@ -225,7 +226,8 @@ static void
 test_db_prepare_all_prepares_a_table_and_stops_at_a_bad_entry (void **state)
 {
     db_t *db = s_db (state);
-    static const db_stmt_t good[] = {{"all_one", "SELECT 1", 0}, {"all_echo", "SELECT $1::text", 1}};
+    static const db_stmt_t good[] = {{"all_one", "SELECT 1", 0, DB_STMT_READ},
+                                     {"all_echo", "SELECT $1::text", 1, DB_STMT_READ}};
     assert_int_equal (db_prepare_all (db, good, 2), 0);
     const char *params[] = {"hi"};
     PGresult *res = NULL;
@@ -233,8 +235,9 @@ test_db_prepare_all_prepares_a_table_and_stops_at_a_bad_entry (void **state)
     assert_string_equal (PQgetvalue (res, 0, 0), "hi");
     PQclear (res);
     //  A statement that does not parse fails the table; what came after it was never prepared.
-    static const db_stmt_t bad[] = {
-        {"all_two", "SELECT 2", 0}, {"all_bad", "SELEKT nonsense", 0}, {"all_after", "SELECT 3", 0}};
+    static const db_stmt_t bad[] = {{"all_two", "SELECT 2", 0, DB_STMT_READ},
+                                    {"all_bad", "SELEKT nonsense", 0, DB_STMT_READ},
+                                    {"all_after", "SELECT 3", 0, DB_STMT_READ}};
     assert_int_equal (db_prepare_all (db, bad, 3), -1);
     assert_int_equal (db_exec (db, "all_two", 0, NULL, &res), DB_OK);
     PQclear (res);
@@ -406,18 +409,144 @@ test_db_reconnects_after_the_server_drops_the_session (void **state)
     s_prepare (state);
     int pid = s_backend_pid (db);
     s_terminate (pid);
-    //  The statement that met the broken link is not re-run (the server may
-    //  have committed it): the caller sees UNAVAILABLE once.
+    //  The server ended the idle session (as a restart does): the next
+    //  statement finds out before it runs, reconnects, prepares every
+    //  statement again and succeeds, without an error in the log. A write:
+    //  nothing of it had reached the server, so nothing runs twice.
     const char *params[] = {"20", "after"};
-    assert_int_equal (db_exec (db, "items_insert", 2, params, NULL), DB_UNAVAILABLE);
-    //  Then the connection is back, with every statement prepared again.
-    assert_int_equal (db_exec (db, "items_insert", 2, params, NULL), DB_OK);
+    s_capture_t capture;
+    s_capture_begin (&capture);
+    db_status_t st = db_exec (db, "items_insert", 2, params, NULL);
+    char *out = s_capture_end (&capture);
+    assert_int_equal (st, DB_OK);
+    assert_null (strstr (out, "level=error"));
+    free (out);
     assert_int_not_equal (s_backend_pid (db), pid);
     PGresult *res = NULL;
     const char *id[] = {"20"};
     assert_int_equal (db_exec (db, "items_get", 1, id, &res), DB_OK);
     assert_int_equal (PQntuples (res), 1);
     PQclear (res);
+}
+
+static void
+test_db_check_reopens_a_connection_the_server_closed (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    assert_int_equal (db_check (db), DB_OK);
+    int pid = s_backend_pid (db);
+    s_terminate (pid);
+    //  No statement runs: the look at the socket finds the end, and the
+    //  connection is open again (with its statements) when db_check returns.
+    assert_int_equal (db_check (db), DB_OK);
+    assert_int_equal (PQstatus (db_conn (db)), CONNECTION_OK);
+    assert_int_not_equal (s_backend_pid (db), pid);
+    assert_int_equal (db_check (db), DB_OK);
+    assert_int_equal (db_check (NULL), DB_ERROR);
+}
+
+static void
+test_db_check_refuses_while_a_lost_transaction_is_open (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    assert_int_equal (db_begin (db), DB_OK);
+    s_terminate (s_backend_pid (db));
+    //  Inside a transaction the connection is not reset behind the caller's back.
+    assert_int_equal (db_check (db), DB_UNAVAILABLE);
+    assert_int_equal (db_check (db), DB_UNAVAILABLE);
+    db_rollback (db);
+    assert_int_equal (db_check (db), DB_OK);
+}
+
+//  A statement during which the link drops: it ends its own backend when it
+//  runs on backend $1 (and so changes nothing on any other one).
+#define DROPS_ON_PID                                                                                         \
+    "SELECT CASE WHEN pg_backend_pid() = $1::int THEN pg_terminate_backend(pg_backend_pid()) END IS NULL"
+
+static void
+test_db_read_is_run_again_once_when_the_link_drops_under_it (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    db_stmt_t read = {"drops_read", DROPS_ON_PID, 1, DB_STMT_READ};
+    assert_int_equal (db_prepare_stmt (db, &read), 0);
+    char pid[16];
+    snprintf (pid, sizeof pid, "%d", s_backend_pid (db));
+    const char *params[] = {pid};
+    PGresult *res = NULL;
+    assert_int_equal (db_exec (db, "drops_read", 1, params, &res), DB_OK);
+    assert_non_null (res);
+    assert_string_equal (PQgetvalue (res, 0, 0), "t");
+    PQclear (res);
+    assert_int_not_equal (s_backend_pid (db), atoi (pid));
+}
+
+static void
+test_db_write_is_never_run_again_when_the_link_drops_under_it (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    db_stmt_t write = {"drops_write", DROPS_ON_PID, 1, DB_STMT_WRITE};
+    assert_int_equal (db_prepare_stmt (db, &write), 0);
+    char pid[16];
+    snprintf (pid, sizeof pid, "%d", s_backend_pid (db));
+    const char *params[] = {pid};
+    PGresult *res = (PGresult *)1;
+    //  The same statement declared a write: the caller hears of the loss.
+    assert_int_equal (db_exec (db, "drops_write", 1, params, &res), DB_UNAVAILABLE);
+    assert_null (res);
+    //  The next call runs on the new connection.
+    assert_int_equal (db_exec (db, "drops_write", 1, params, &res), DB_OK);
+    PQclear (res);
+    //  db_prepare declares a write too.
+    assert_int_equal (db_prepare (db, "drops_plain", DROPS_ON_PID, 1), 0);
+    snprintf (pid, sizeof pid, "%d", s_backend_pid (db));
+    assert_int_equal (db_exec (db, "drops_plain", 1, params, NULL), DB_UNAVAILABLE);
+}
+
+static void
+test_db_read_inside_a_transaction_is_not_run_again (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    db_stmt_t read = {"drops_read_tx", DROPS_ON_PID, 1, DB_STMT_READ};
+    assert_int_equal (db_prepare_stmt (db, &read), 0);
+    char pid[16];
+    snprintf (pid, sizeof pid, "%d", s_backend_pid (db));
+    const char *params[] = {pid};
+    assert_int_equal (db_begin (db), DB_OK);
+    //  Running it on a new connection would run it outside the transaction.
+    assert_int_equal (db_exec (db, "drops_read_tx", 1, params, NULL), DB_UNAVAILABLE);
+    assert_int_equal (db_exec (db, "drops_read_tx", 1, params, NULL), DB_UNAVAILABLE);
+    db_rollback (db);
+    assert_int_equal (db_exec (db, "drops_read_tx", 1, params, NULL), DB_OK);
+}
+
+static void
+test_db_prepare_stmt_checks_its_entry (void **state)
+{
+    db_t *db = s_db (state);
+    db_stmt_t ok = {"stmt_ok", "SELECT $1::int + 1", 1, DB_STMT_READ};
+    assert_int_equal (db_prepare_stmt (db, &ok), 0);
+    assert_int_equal (db_prepare_stmt (db, &ok), -1); //  prepared twice
+    db_stmt_t bad_access = {"stmt_bad_access", "SELECT 1", 0, (db_access_t)7};
+    assert_int_equal (db_prepare_stmt (db, &bad_access), -1);
+    db_stmt_t no_name = {"", "SELECT 1", 0, DB_STMT_READ};
+    assert_int_equal (db_prepare_stmt (db, &no_name), -1);
+    db_stmt_t no_sql = {"stmt_no_sql", NULL, 0, DB_STMT_READ};
+    assert_int_equal (db_prepare_stmt (db, &no_sql), -1);
+    db_stmt_t negative = {"stmt_negative", "SELECT 1", -1, DB_STMT_READ};
+    assert_int_equal (db_prepare_stmt (db, &negative), -1);
+    assert_int_equal (db_prepare_stmt (db, NULL), -1);
+    assert_int_equal (db_prepare_stmt (NULL, &ok), -1);
+    const char *params[] = {"41"};
+    PGresult *res = NULL;
+    assert_int_equal (db_exec (db, "stmt_ok", 1, params, &res), DB_OK);
+    assert_string_equal (PQgetvalue (res, 0, 0), "42");
+    PQclear (res);
+    assert_int_equal (db_exec (db, "stmt_bad_access", 0, NULL, NULL), DB_ERROR); //  never registered
 }
 
 static void
@@ -525,6 +654,12 @@ main (void)
         DB_TEST (test_db_prepare_refuses_duplicates_and_bad_sql),
         DB_TEST (test_db_transactions_commit_and_roll_back),
         DB_TEST (test_db_reconnects_after_the_server_drops_the_session),
+        DB_TEST (test_db_check_reopens_a_connection_the_server_closed),
+        DB_TEST (test_db_check_refuses_while_a_lost_transaction_is_open),
+        DB_TEST (test_db_read_is_run_again_once_when_the_link_drops_under_it),
+        DB_TEST (test_db_write_is_never_run_again_when_the_link_drops_under_it),
+        DB_TEST (test_db_read_inside_a_transaction_is_not_run_again),
+        DB_TEST (test_db_prepare_stmt_checks_its_entry),
         DB_TEST (test_db_lost_transaction_fails_until_rollback),
         DB_TEST (test_db_lost_transaction_ends_at_next_begin),
     };
