@@ -124,6 +124,13 @@ accept (int fd, struct sockaddr *restrict addr, socklen_t *restrict addr_len)
     if (gate && s_is_http_listener (gate, fd) && cidr_addr_from_sockaddr ((struct sockaddr *)&peer, peer_len, &from) == 0 &&
         !cidr_set_contains (gate->trusted, &from) && connlimit_acquire (gate->conns, &from) != 0) {
         (void)!send (s, s_refusal, s_refusal_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        //  Closing with unread bytes would reset the connection, and the
+        //  client could lose the answer: what has arrived of its request is
+        //  read and dropped first (a bounded amount, without waiting).
+        shutdown (s, SHUT_WR);
+        char sink[4096];
+        for (int i = 0; i < 4 && recv (s, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+            ;
         close (s);
         s_log_refusal (gate, &from);
         errno = ECONNABORTED;
