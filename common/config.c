@@ -9,6 +9,7 @@
 #include "bus_curve.h"
 
 #include "b64url.h"
+#include "cidr.h"
 #include "log.h"
 #include "secure.h"
 
@@ -344,6 +345,15 @@ config_validate (const config_t *self, int req_flag)
         fprintf (stderr, "config: OSTIARY_HTTP_LISTEN must be host:port\n");
         rc = -1;
     }
+    //  The message names the problem, never the value (config.c's rule).
+    cidr_set_t *proxies = cidr_set_new (self->trusted_proxies, &why);
+    if (!proxies) {
+        fprintf (stderr, "config: OSTIARY_TRUSTED_PROXIES must be a comma-separated list of IPv4 or IPv6 CIDR "
+                         "blocks (e.g. 10.0.0.0/8,fd00::/8): %s\n",
+                 why);
+        rc = -1;
+    }
+    cidr_set_destroy (&proxies);
     if (!s_valid_bus_endpoints (self->bus_endpoint)) {
         fprintf (stderr, "config: OSTIARY_BUS_ENDPOINT must be a tcp://, ipc:// or inproc:// endpoint, or a "
                          "comma-separated list of at most 16 of them (one per gateway)\n");

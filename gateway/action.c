@@ -40,12 +40,6 @@ s_str (const json_t *object, const char *key)
     return json_string_value (json_object_get (object, key));
 }
 
-static const char *
-s_client_ip (gw_req_t *req)
-{
-    return mg_get_request_info (req->conn)->remote_addr;
-}
-
 static void
 s_wipe_member (json_t *object, const char *key)
 {
@@ -150,7 +144,7 @@ action_post (gw_req_t *req)
         return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
     }
     json_t *body =
-        json_pack ("{s:s,s:s,s:s}", "token", token, "purpose", "magic_link", "client_ip", s_client_ip (req));
+        json_pack ("{s:s,s:s,s:s}", "token", token, "purpose", "magic_link", "client_ip", http_client_ip (req));
     json_t *result = NULL;
     bus_error_t error;
     //  docs/flows.md: consuming is one conditional UPDATE in flow-svc; of two
@@ -258,7 +252,7 @@ flows_callback_post (gw_req_t *req)
     }
     json_t *body =
         json_pack ("{s:s,s:s,s:s,s:o,s:s}", "token", token, "purpose", "webhook_callback", "outcome", outcome,
-                   "data", data ? json_incref (data) : json_object (), "client_ip", s_client_ip (req));
+                   "data", data ? json_incref (data) : json_object (), "client_ip", http_client_ip (req));
     secure_wipe (token, sizeof token);
     json_decref (in);
     if (!body)

@@ -6,7 +6,6 @@
 #include "log.h"
 #include "routes.h"
 
-#include <civetweb.h>
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -239,7 +238,7 @@ authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const cha
     if (session_handle && session_handle[0])
         json_object_set_new (body, "session", json_string (session_handle));
     //  Lockout counts failures per client address too (docs/flows.md).
-    json_object_set_new (body, "client_ip", json_string (mg_get_request_info (req->conn)->remote_addr));
+    json_object_set_new (body, "client_ip", json_string (http_client_ip (req)));
     json_t *result = NULL;
     //  proto/ops.md flow.start: "flow" left out is OSTIARY_LOGIN_FLOW; the
     //  consent and account pages are executions of it too, told apart by

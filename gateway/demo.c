@@ -21,7 +21,6 @@
 #include "routes.h"
 #include "secure.h"
 
-#include <civetweb.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,12 +390,11 @@ demo_callback (gw_req_t *req)
     if (!why) {
         //  RFC 6749 §4.1.3 with client_secret_basic (§2.3.1) and the PKCE
         //  verifier (RFC 7636 §4.5).
-        const struct mg_request_info *ri = mg_get_request_info (req->conn);
         json_t *body =
             json_pack ("{s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s}", "form", "grant_type", "authorization_code",
                        "code", code, "redirect_uri", redirect_uri, "code_verifier", verifier, "basic",
                        "client_id", req->gw->cfg->demo_client_id, "client_secret",
-                       req->gw->cfg->demo_client_secret, "client_ip", ri->remote_addr);
+                       req->gw->cfg->demo_client_secret, "client_ip", http_client_ip (req));
         if (!body)
             why = "Out of memory";
         else if (http_bus_call (req, "token.exchange", body, &tokens, &bus_error) != 0) {

@@ -24,7 +24,6 @@
 #include "routes.h"
 #include "secure.h"
 
-#include <civetweb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,13 +217,6 @@ s_get (gw_req_t *req, const char *handle, json_t **state, pages_headers_t *heade
         return -1;
     }
     return rc;
-}
-
-static const char *
-s_client_ip (gw_req_t *req)
-{
-    const struct mg_request_info *ri = mg_get_request_info (req->conn);
-    return ri->remote_addr;
 }
 
 //  Wipes every string of object (typed passwords and codes) before it is
@@ -712,7 +704,7 @@ s_page_post (gw_req_t *req, const char *path)
     json_t *input = s_input_of (form, json_object_get (current, "step"));
     json_t *body = input
                        ? json_pack ("{s:s,s:s,s:s,s:O,s:s}", "flow", handle, "csrf", csrf ? csrf : "", "node",
-                                    node ? node : "", "input", input, "client_ip", s_client_ip (req))
+                                    node ? node : "", "input", input, "client_ip", http_client_ip (req))
                        : NULL;
     if (!body) {
         s_wipe_strings (input);
@@ -812,7 +804,7 @@ s_start (gw_req_t *req, const char *name, int need_session)
     int has_session = pages_get_cookie (req, COOKIE_SESSION, session, sizeof session) == 0;
     if (need_session && !has_session)
         return s_sign_in_first (req, &headers);
-    json_t *body = json_pack ("{s:s,s:s}", "flow", name, "client_ip", s_client_ip (req));
+    json_t *body = json_pack ("{s:s,s:s}", "flow", name, "client_ip", http_client_ip (req));
     if (body && need_session)
         json_object_set_new (body, "session", json_string (session));
     if (!body)

@@ -10,6 +10,9 @@
 #include "http.h"
 
 #include "broker.h"
+#include "cidr.h"
+#include "conngate.h"
+#include "forwarded.h"
 #include "jwks.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,13 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 //  Request line plus headers civetweb buffers. civetweb 1.15 answers a
 //  longer head with 400 ("Malformed message", through http_error) before our
 //  handler runs, and closes the connection.
 #define HTTP_MAX_REQUEST_HEAD "16384"
-#define HTTP_REQUEST_TIMEOUT_MS "10000"
 //  After the answer, unread body bytes we read and drop so that the client
 //  sees the answer and the connection can be reused. Beyond this the
 //  connection is closed instead: an oversized body must not keep a worker
@@ -41,10 +44,17 @@
 #define HTTP_DRAIN_MAX (1024 * 1024)
 //  Longest error_description we send.
 #define HTTP_DESCRIPTION_MAX 256
+//  Retry-After (seconds) of a 503 whose sender gave none.
+#define HTTP_RETRY_AFTER_DEFAULT "1"
+//  X-Forwarded-For and Forwarded header lines read per request; a request
+//  with more of either is taken from its TCP peer.
+#define HTTP_MAX_FORWARDED_LINES 8
 
 struct _http_server_t {
     struct mg_context *ctx;
     gw_t *gw;
+    cidr_set_t *trusted_proxies; //  OSTIARY_TRUSTED_PROXIES
+    int gate_open;               //  conngate counts this server's connections
 };
 
 //  The bus client of this civetweb worker thread (see init_thread).
@@ -237,10 +247,12 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
         names[count] = "Content-Type", values[count++] = content_type;
     if (cache_control)
         names[count] = "Cache-Control", values[count++] = cache_control;
-    int close = started == -2, has_connection = 0;
+    int close = started == -2, has_connection = 0, has_retry_after = 0;
     for (size_t i = 0; i < extra_count && count < HTTP_MAX_HEADERS; i++) {
         if (!extra[i].name || !extra[i].value)
             continue;
+        if (strcasecmp (extra[i].name, "Retry-After") == 0)
+            has_retry_after = 1;
         if (strcasecmp (extra[i].name, "Connection") == 0) {
             if (close)
                 continue;
@@ -249,6 +261,10 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
         }
         names[count] = extra[i].name, values[count++] = extra[i].value;
     }
+    //  RFC 9110 §15.6.4: a 503 says when to come back. Every 503 of the
+    //  gateway (JSON or page) passes here, so none goes out without one.
+    if (status == 503 && !has_retry_after)
+        names[count] = "Retry-After", values[count++] = HTTP_RETRY_AFTER_DEFAULT;
     names[count] = "Content-Length", values[count++] = length;
     names[count] = "Date", values[count++] = date;
     //  RFC 9112 §9.3, §9.6: HTTP/1.1 connections persist unless either side
@@ -446,8 +462,17 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
         req->sent_continue = 1;
     }
     req->body_started = 1;
+    //  One read waits at most the head timeout (civetweb's
+    //  request_timeout_ms); the whole body gets OSTIARY_HTTP_BODY_TIMEOUT_MS.
+    double deadline = s_now_s () + (double)req->gw->cfg->http_body_timeout_ms / 1000.0;
     size_t used = 0;
     while (declared < 0 ? chunked : used < (size_t)declared) {
+        if (s_now_s () > deadline) {
+            free (buf);
+            http_header_t close[] = {{"Connection", "close"}};
+            s_send_error (req, 408, "invalid_request", "the request body did not arrive in time", 0, close, 1);
+            return -1;
+        }
         if (used == cap) {
             //  Only a chunked body grows the buffer; one byte past max is
             //  enough to know it is too large.
@@ -499,13 +524,14 @@ s_finish_body (gw_req_t *req)
     int chunked = s_is_chunked (req->conn);
     if (!chunked && ri->content_length <= 0)
         return;
-    if (!req->body_started && s_expects_continue (req->conn)) {
+    if ((!req->body_started && s_expects_continue (req->conn)) || req->status == 408) {
         mg_disable_keep_alive (req->conn);
         return;
     }
     char buf[8192];
     size_t drained = 0;
-    while (drained <= HTTP_DRAIN_MAX) {
+    double deadline = s_now_s () + (double)req->gw->cfg->http_body_timeout_ms / 1000.0;
+    while (drained <= HTTP_DRAIN_MAX && s_now_s () <= deadline) {
         int n = mg_read (req->conn, buf, sizeof buf);
         if (n == 0 && req->status != 413)
             return;
@@ -530,8 +556,9 @@ s_init_thread (const struct mg_context *ctx, int thread_type)
     //  never run handlers.
     if (thread_type != 1)
         return NULL;
-    gw_t *gw = mg_get_user_data (ctx);
-    //  Issue 7: in-process, to the broker of this gateway (broker.h).
+    const http_server_t *server = mg_get_user_data (ctx);
+    const gw_t *gw = server->gw;
+    //  In-process, to the broker of this gateway (broker.h).
     //  In-process: no CURVE; the broker takes these threads for the gateway.
     s_bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)gw->cfg->bus_max_msg, NULL);
     if (!s_bus)
@@ -556,6 +583,58 @@ s_log_message (const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+//  civetweb closes a connection: its slot of the per-address cap is free.
+static void
+s_connection_close (const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    const http_server_t *server = mg_get_user_data (mg_get_context (conn));
+    if (ri && server && server->gate_open)
+        conngate_release (ri->remote_addr);
+}
+
+//  The client of the request on conn into out: the TCP peer, or behind a
+//  trusted proxy the address its forwarding headers name (forwarded.h).
+static void
+s_client_address (const http_server_t *server, const struct mg_connection *conn, char out[CIDR_ADDR_TEXT_MAX])
+{
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    cidr_addr_t peer, client;
+    if (!ri || cidr_addr_parse (ri->remote_addr, strnlen (ri->remote_addr, sizeof ri->remote_addr), &peer) != 0) {
+        snprintf (out, CIDR_ADDR_TEXT_MAX, "%.45s", ri ? ri->remote_addr : "");
+        return;
+    }
+    const char *xff[HTTP_MAX_FORWARDED_LINES], *fwd[HTTP_MAX_FORWARDED_LINES];
+    forwarded_headers_t headers = {.xff = xff, .forwarded = fwd};
+    int too_many = 0;
+    //  Headers are looked at only when the peer is a trusted proxy.
+    for (int i = 0; cidr_set_contains (server->trusted_proxies, &peer) && i < ri->num_headers && (size_t)i < sizeof ri->http_headers / sizeof ri->http_headers[0]; i++) {
+        const char *name = ri->http_headers[i].name, *value = ri->http_headers[i].value;
+        if (!name || !value)
+            continue;
+        if (strcasecmp (name, "X-Forwarded-For") == 0) {
+            if (headers.xff_count == HTTP_MAX_FORWARDED_LINES)
+                too_many = 1;
+            else
+                xff[headers.xff_count++] = value;
+        } else if (strcasecmp (name, "Forwarded") == 0) {
+            if (headers.forwarded_count == HTTP_MAX_FORWARDED_LINES)
+                too_many = 1;
+            else
+                fwd[headers.forwarded_count++] = value;
+        }
+    }
+    forwarded_client (server->trusted_proxies, &peer, too_many ? NULL : &headers, &client);
+    if (cidr_addr_format (&client, out, CIDR_ADDR_TEXT_MAX) != 0)
+        snprintf (out, CIDR_ADDR_TEXT_MAX, "%.45s", ri->remote_addr);
+}
+
+const char *
+http_client_ip (const gw_req_t *req)
+{
+    return req->client_ip;
+}
+
 static void
 s_finish (gw_req_t *req, double started)
 {
@@ -564,8 +643,9 @@ s_finish (gw_req_t *req, double started)
     log_level_t level = req->status >= 500 ? OST_LOG_WARN : OST_LOG_INFO;
     if (req->route >= 0 && req->status < 400 && routes_quiet (req->route))
         level = OST_LOG_DEBUG;
-    log_msg (level, "%s %.200s route=%s status=%d ms=%.1f", req->method ? req->method : "-",
-             req->path ? req->path : "-", routes_name (req->route), req->status, elapsed * 1000.0);
+    log_msg (level, "%s %.200s route=%s status=%d ms=%.1f client=%s", req->method ? req->method : "-",
+             req->path ? req->path : "-", routes_name (req->route), req->status, elapsed * 1000.0,
+             req->client_ip[0] ? req->client_ip : "-");
 }
 
 //  What civetweb's own refusals become. The text civetweb offers may quote
@@ -601,7 +681,8 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
         return 0;
     }
     const struct mg_request_info *ri = mg_get_request_info (conn);
-    gw_t *gw = mg_get_user_data (mg_get_context (conn));
+    const http_server_t *server = mg_get_user_data (mg_get_context (conn));
+    gw_t *gw = server->gw;
     gw_req_t req = {.conn = conn, .gw = gw, .bus = s_bus, .route = -1};
     req.method = ri ? ri->request_method : NULL;
     s_new_request_id (req.request_id);
@@ -613,7 +694,9 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
             code = s_civetweb_errors[i].code;
             description = s_civetweb_errors[i].description;
         }
-    log_warn ("request refused by civetweb status=%d reason=\"%.100s\"", status, errmsg ? errmsg : "");
+    //  The head may be incomplete: the TCP peer is logged, never a header.
+    log_warn ("request refused by civetweb status=%d reason=\"%.100s\" peer=%s", status, errmsg ? errmsg : "",
+              ri ? ri->remote_addr : "-");
     //  The connection is not reused after civetweb refuses a request.
     http_header_t extra[] = {{"Connection", "close"}};
     char clean[HTTP_DESCRIPTION_MAX];
@@ -635,7 +718,9 @@ s_handle (struct mg_connection *conn, void *cbdata)
     atomic_fetch_add (&s_in_flight, 1);
     double started = s_now_s ();
     const struct mg_request_info *ri = mg_get_request_info (conn);
-    gw_req_t req = {.conn = conn, .gw = cbdata, .bus = s_bus, .route = -1};
+    const http_server_t *server = cbdata;
+    gw_req_t req = {.conn = conn, .gw = server->gw, .bus = s_bus, .route = -1};
+    s_client_address (server, conn, req.client_ip);
     req.method = ri->request_method ? ri->request_method : "";
     //  decode_url is off: the path is compared byte for byte, as sent.
     req.path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "");
@@ -680,6 +765,33 @@ s_authorize_all (struct mg_connection *conn, void *cbdata)
     return 1;
 }
 
+//  The port of a host:port listen address (config.c checked its form).
+static unsigned
+s_listen_port (const char *listen)
+{
+    const char *colon = strrchr (listen, ':');
+    long port = colon ? strtol (colon + 1, NULL, 10) : 0;
+    return port > 0 && port < 65536 ? (unsigned)port : 0;
+}
+
+//  Each worker thread holds a descriptor (its bus client's mailbox) and each
+//  connection one more: with hundreds of both, a soft limit of 1024 would
+//  make accept(2) fail. The soft limit goes up to the hard one.
+static void
+s_raise_fd_limit (long threads)
+{
+    struct rlimit lim;
+    if (getrlimit (RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == lim.rlim_max)
+        return;
+    rlim_t was = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &lim) != 0)
+        log_warn ("http: cannot raise the open file limit from %llu", (unsigned long long)was);
+    if (lim.rlim_cur < (rlim_t)(threads * 3))
+        log_warn ("http: the open file limit (%llu) is low for %ld threads and their connections",
+                  (unsigned long long)lim.rlim_cur, threads);
+}
+
 http_server_t *
 http_server_new (gw_t *gw)
 {
@@ -687,13 +799,34 @@ http_server_new (gw_t *gw)
     if (!self)
         return NULL;
     self->gw = gw;
-    char threads[16];
+    s_raise_fd_limit (gw->cfg->http_threads);
+    const char *why = NULL;
+    self->trusted_proxies = cidr_set_new (gw->cfg->trusted_proxies, &why);
+    if (!self->trusted_proxies) {
+        log_error ("http: OSTIARY_TRUSTED_PROXIES: %s", why ? why : "invalid");
+        free (self);
+        return NULL;
+    }
+    //  Before civetweb listens, so that every connection it accepts is
+    //  counted and each release matches a count.
+    unsigned port = s_listen_port (gw->cfg->http_listen);
+    if (port && conngate_open (port, (size_t)gw->cfg->http_max_conn_per_ip, self->trusted_proxies) == 0)
+        self->gate_open = 1;
+    else
+        log_warn ("http: no per-address connection cap (the listen port is unknown or a cap is open already)");
+    char threads[16], head_timeout[16], keep_alive[16];
     snprintf (threads, sizeof threads, "%ld", gw->cfg->http_threads);
+    snprintf (head_timeout, sizeof head_timeout, "%ld", gw->cfg->http_header_timeout_ms);
+    snprintf (keep_alive, sizeof keep_alive, "%ld", gw->cfg->http_keep_alive_ms);
     //  ARCHITECTURE.md: no document root (so no file is ever served), no
     //  directory listing, no WebSocket handler, bounded request head. URLs
     //  are not decoded so that routes match the path exactly as sent. The
     //  CORS settings are emptied so that civetweb does not answer preflights
     //  itself, without our headers.
+    //  civetweb 1.15 serves one connection per worker thread: the head must
+    //  arrive whole within request_timeout_ms of the worker starting to read
+    //  it (keep_alive_timeout_ms for a connection's later requests), and
+    //  each body read or response write waits at most request_timeout_ms.
     const char *options[] = {"listening_ports",
                              gw->cfg->http_listen,
                              "num_threads",
@@ -703,7 +836,9 @@ http_server_new (gw_t *gw)
                              "enable_keep_alive",
                              "yes",
                              "request_timeout_ms",
-                             HTTP_REQUEST_TIMEOUT_MS,
+                             head_timeout,
+                             "keep_alive_timeout_ms",
+                             keep_alive,
                              "max_request_size",
                              HTTP_MAX_REQUEST_HEAD,
                              "decode_url",
@@ -723,23 +858,30 @@ http_server_new (gw_t *gw)
     callbacks.exit_thread = s_exit_thread;
     callbacks.log_message = s_log_message;
     callbacks.http_error = s_http_error;
+    callbacks.connection_close = s_connection_close;
 
     mg_init_library (0);
-    char why[256] = "";
+    char error_text[256] = "";
     unsigned code = 0;
-    struct mg_init_data init = {.callbacks = &callbacks, .user_data = gw, .configuration_options = options};
-    struct mg_error_data error = {.code = &code, .text = why, .text_buffer_size = sizeof why};
+    struct mg_init_data init = {.callbacks = &callbacks, .user_data = self, .configuration_options = options};
+    struct mg_error_data error = {.code = &code, .text = error_text, .text_buffer_size = sizeof error_text};
     self->ctx = mg_start2 (&init, &error);
     if (!self->ctx) {
-        log_error ("http: cannot start on %s: %s", gw->cfg->http_listen, why[0] ? why : "unknown error");
+        log_error ("http: cannot start on %s: %s", gw->cfg->http_listen, error_text[0] ? error_text : "unknown error");
         mg_exit_library ();
+        if (self->gate_open)
+            conngate_close ();
+        cidr_set_destroy (&self->trusted_proxies);
         free (self);
         return NULL;
     }
     //  The authorization handler first: no request reaches a route before it.
     mg_set_auth_handler (self->ctx, "/", s_authorize_all, NULL);
-    mg_set_request_handler (self->ctx, "/", s_handle, gw);
-    log_info ("http: listening on %s with %s threads", gw->cfg->http_listen, threads);
+    mg_set_request_handler (self->ctx, "/", s_handle, self);
+    log_info ("http: listening on %s with %s threads, head timeout %s ms, at most %ld connections per address, "
+              "%zu trusted proxy block(s)",
+              gw->cfg->http_listen, threads, head_timeout, gw->cfg->http_max_conn_per_ip,
+              cidr_set_count (self->trusted_proxies));
     return self;
 }
 
@@ -834,6 +976,9 @@ http_server_destroy (http_server_t **self_p)
         //  has a deadline, so this ends.
         mg_stop (self->ctx);
         mg_exit_library ();
+        if (self->gate_open)
+            conngate_close ();
+        cidr_set_destroy (&self->trusted_proxies);
         free (self);
         *self_p = NULL;
     }

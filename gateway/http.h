@@ -8,6 +8,7 @@
 #define OST_GW_HTTP_H
 
 #include "bus_client.h"
+#include "cidr.h"
 #include "config.h"
 #include "ost.h"
 #include <jansson.h>
@@ -34,6 +35,7 @@ typedef struct {
     const char *path;    //  raw path, no query string, not decoded
     const char *query;   //  raw query string or NULL
     char request_id[33]; //  sent as X-Request-Id, logged and passed on as the bus trace
+    char client_ip[CIDR_ADDR_TEXT_MAX]; //  the client's address (http_client_ip)
     int route;           //  index in the route table, -1 while unrouted
     int head;            //  HEAD request: headers only, never a body
     int status;          //  status of the response sent, 0 before
@@ -62,7 +64,8 @@ void http_server_destroy (http_server_t **self_p);
 
 //  Sends a complete response and returns status. content_type and
 //  cache_control may be NULL (no header). Every response carries
-//  X-Request-Id and X-Content-Type-Options: nosniff. After the first call on
+//  X-Request-Id and X-Content-Type-Options: nosniff; a 503 without a
+//  Retry-After in extra gets "Retry-After: 1". After the first call on
 //  a request, later calls send nothing and return the status already sent.
 int http_send (gw_req_t *req, int status, const char *content_type, const char *cache_control,
                const http_header_t *extra, size_t extra_count, const void *body, size_t body_len);
@@ -83,6 +86,12 @@ int http_send_too_large (gw_req_t *req);
 //  the metrics. Returns as bus_client_call (0 and *result, or -1 and *error).
 OST_WUR int http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **result,
                            bus_error_t *error);
+//  The client's address: the TCP peer, or when the peer is inside
+//  OSTIARY_TRUSTED_PROXIES the right-most address of its X-Forwarded-For /
+//  Forwarded hops that is not itself a trusted proxy (common/forwarded.h).
+//  What the gateway passes on as client_ip (the login throttle, the audit)
+//  and logs. Never NULL.
+const char *http_client_ip (const gw_req_t *req);
 //  Maps an error of the bus to its HTTP answer: the error's http_status,
 //  Retry-After when retry_after > 0, and an OAuth error body.
 int http_send_bus_error (gw_req_t *req, const bus_error_t *error);

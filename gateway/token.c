@@ -245,10 +245,8 @@ s_client_request (gw_req_t *req, int with_ip, const char *required)
         return NULL;
     }
     json_t *body = json_pack ("{s:o,s:o}", "form", params, "basic", basic ? basic : json_null ());
-    if (body && with_ip) {
-        const struct mg_request_info *ri = mg_get_request_info (req->conn);
-        json_object_set_new (body, "client_ip", json_string (ri->remote_addr));
-    }
+    if (body && with_ip)
+        json_object_set_new (body, "client_ip", json_string (http_client_ip (req)));
     if (!body)
         s_error (req, 503, "temporarily_unavailable", "out of memory", 1);
     return body;

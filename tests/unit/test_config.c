@@ -115,7 +115,7 @@ test_config_defaults_are_valid (void **state)
     assert_non_null (cfg);
     assert_string_equal (cfg->issuer, "http://127.0.0.1:8080");
     assert_string_equal (cfg->bus_endpoint, "tcp://127.0.0.1:5555");
-    assert_int_equal (cfg->http_threads, 16);
+    assert_int_equal (cfg->http_threads, 512);
     assert_int_equal (cfg->heartbeat_liveness, 3);
     assert_string_equal (cfg->db, "");
     assert_int_equal (config_validate (cfg, 0), 0);
@@ -159,13 +159,13 @@ test_config_rejects_out_of_range_int (void **state)
     const char *why = NULL;
     assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "0", &why), -1);
     assert_string_equal (why, "out of range");
-    assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "257", &why), -1);
+    assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "901", &why), -1);
     assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "99999999999999999999999", &why), -1);
     assert_string_equal (why, "out of range");
     assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "-1", &why), -1);
     //  A rejected value leaves the setting as it was.
-    assert_int_equal (cfg->http_threads, 16);
-    assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "256", &why), 0);
+    assert_int_equal (cfg->http_threads, 512);
+    assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "900", &why), 0);
     assert_int_equal (config_set (cfg, "OSTIARY_HTTP_THREADS", "1", &why), 0);
     config_destroy (&cfg);
 }
@@ -448,6 +448,9 @@ test_config_validate_rejects_bad_issuer_mode_and_level (void **state)
         {"OSTIARY_BUS_ENDPOINT", "tcp://a:1,", "OSTIARY_BUS_ENDPOINT must be"},
         {"OSTIARY_BUS_ENDPOINT", "tcp://a:1,http://b:2", "OSTIARY_BUS_ENDPOINT must be"},
         {"OSTIARY_BUS_ENDPOINT", " , ", "OSTIARY_BUS_ENDPOINT must be"},
+        {"OSTIARY_TRUSTED_PROXIES", "10.0.0.0/33", "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
+        {"OSTIARY_TRUSTED_PROXIES", "10.0.0.0/8,", "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
+        {"OSTIARY_TRUSTED_PROXIES", "proxy.example", "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config_t *cfg = config_new ();
@@ -470,6 +473,17 @@ test_config_accepts_a_list_of_broker_endpoints (void **state)
     (void)state;
     config_t *cfg = config_new ();
     assert_int_equal (config_set (cfg, "OSTIARY_BUS_ENDPOINT", "tcp://gw-0:5555, tcp://gw-1:5555", NULL), 0);
+    assert_int_equal (config_validate (cfg, 0), 0);
+    config_destroy (&cfg);
+}
+
+static void
+test_config_trusted_proxies_take_ipv4_and_ipv6_blocks (void **state)
+{
+    (void)state;
+    config_t *cfg = config_new ();
+    assert_string_equal (cfg->trusted_proxies, "");
+    assert_int_equal (config_set (cfg, "OSTIARY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,fd00::/8", NULL), 0);
     assert_int_equal (config_validate (cfg, 0), 0);
     config_destroy (&cfg);
 }
@@ -508,7 +522,7 @@ test_config_print_masks_secrets (void **state)
     fclose (out);
     assert_non_null (strstr (text, "OSTIARY_DB=(set)\n"));
     assert_non_null (strstr (text, "OSTIARY_KEK=(unset)\n"));
-    assert_non_null (strstr (text, "OSTIARY_HTTP_THREADS=16\n"));
+    assert_non_null (strstr (text, "OSTIARY_HTTP_THREADS=512\n"));
     assert_non_null (strstr (text, "OSTIARY_ISSUER=http://127.0.0.1:8080\n"));
     assert_null (strstr (text, "hunter2"));
     //  One line per setting.
@@ -674,6 +688,7 @@ main (void)
         T (test_config_bus_curve_off_only_in_development),
         T (test_config_validate_rejects_bad_kek_without_printing_it),
         T (test_config_validate_rejects_bad_issuer_mode_and_level),
+        T (test_config_trusted_proxies_take_ipv4_and_ipv6_blocks),
         T (test_config_production_issuer_must_be_https),
         T (test_config_accepts_a_list_of_broker_endpoints),
         T (test_config_print_masks_secrets),
