@@ -72,10 +72,16 @@ def test_compose_wires_the_bus_and_databases(compose_config):
     published = [str(p.get("target", p)) if isinstance(p, dict) else str(p)
                  for p in services["gateway"].get("ports", [])]
     assert any(p.endswith("8080") for p in published)
+    # Two gateways, each its own broker; every service registers with both.
+    gw2 = services["gateway-2"]
+    assert gw2["environment"]["OSTIARY_BUS_ENDPOINT"] == gw["OSTIARY_BUS_ENDPOINT"]
+    assert gw2["command"] == ["gateway"]
+    published2 = [str(p.get("published", p)) if isinstance(p, dict) else str(p) for p in gw2.get("ports", [])]
+    assert published2 and published2 != published
     for name, role in (("token-svc", "ostiary_token"), ("flow-svc", "ostiary_flow"),
                        ("keys-svc", "ostiary_keys")):
         env = services[name]["environment"]
-        assert env["OSTIARY_BUS_ENDPOINT"] == "tcp://gateway:5555"
+        assert env["OSTIARY_BUS_ENDPOINT"] == "tcp://gateway:5555,tcp://gateway-2:5555"
         assert f"user={role}" in env["OSTIARY_DB"]
         assert "postgres" in services[name]["depends_on"]
     assert services["keys-svc"]["environment"]["OSTIARY_KEK"] == COMPOSE_ENV["OSTIARY_KEK"]
@@ -134,10 +140,16 @@ def k8s_objects():
 
 def test_k8s_manifests_describe_every_process():
     objects = k8s_objects()
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
     assert set(deployments) == set(PROCESSES)
     assert deployments["token-svc"]["spec"]["replicas"] == 2
-    assert deployments["gateway"]["spec"]["replicas"] == 1
+    # Two gateways, each a broker with a stable name the services list.
+    gateway = deployments["gateway"]
+    assert gateway["kind"] == "StatefulSet" and gateway["spec"]["replicas"] == 2
+    assert gateway["spec"]["serviceName"] == "ostiary-bus"
+    pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert any(p["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
+               and p["spec"].get("minAvailable") == 1 for p in pdbs)
     for name, d in deployments.items():
         spec = d["spec"]
         assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
@@ -157,8 +169,12 @@ def test_k8s_services_and_references():
     assert {"ostiary-http", "ostiary-bus"} <= set(by_kind["Service"])
     assert by_kind["Service"]["ostiary-bus"]["spec"]["ports"][0]["port"] == 5555
     config = by_kind["ConfigMap"]["ostiary-config"]["data"]
-    assert config["OSTIARY_BUS_ENDPOINT"] == "tcp://ostiary-bus:5555"
-    deployments = by_kind["Deployment"]
+    bus = by_kind["Service"]["ostiary-bus"]["spec"]
+    assert bus["clusterIP"] == "None" and bus["publishNotReadyAddresses"] is True
+    replicas = by_kind["StatefulSet"]["gateway"]["spec"]["replicas"]
+    assert config["OSTIARY_BUS_ENDPOINT"].split(",") == [f"tcp://gateway-{i}.ostiary-bus:5555"
+                                                         for i in range(replicas)]
+    deployments = {**by_kind["Deployment"], **by_kind["StatefulSet"]}
     for name in PROCESSES:
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert {"configMapRef": {"name": "ostiary-config"}} in container["envFrom"]
@@ -175,7 +191,7 @@ def test_k8s_services_and_references():
 def test_k8s_token_svc_reaches_keys_svc_direct_endpoint():
     objects = k8s_objects()
     services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
     direct = services["ostiary-keys-direct"]["spec"]
     assert direct["selector"] == {"app.kubernetes.io/name": "keys-svc"}
     assert direct.get("type", "ClusterIP") == "ClusterIP"
@@ -205,6 +221,8 @@ def test_k8s_token_svc_reaches_keys_svc_direct_endpoint():
 
 BUS_ROLES = {"gateway": "gateway", "token-svc": "token", "flow-svc": "flow", "keys-svc": "keys"}
 ALL_BUS_ROLES = ("gateway", "token", "flow", "keys", "admin")
+# Compose runs a second gateway with the same role (and key) as the first.
+COMPOSE_BUS_ROLES = {**BUS_ROLES, "gateway-2": "gateway"}
 # The environment's secrets that are not bus keys (they are handled elsewhere).
 NON_BUS_ENV_SECRETS = {"OSTIARY_KEK", "OSTIARY_CLIENT_SECRET_KEY", "OSTIARY_FLOW_SECRET_KEY"}
 Z85_RUN = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40,}")
@@ -242,7 +260,7 @@ def test_compose_gives_each_process_only_its_own_bus_key(compose_config):
     keys = bus_key_secrets(compose_config)
     assert set(keys) == set(ALL_BUS_ROLES)
     owner = {name: role for role, name in keys.items()}
-    for name, role in BUS_ROLES.items():
+    for name, role in COMPOSE_BUS_ROLES.items():
         service = services[name]
         env = service["environment"]
         assert env["OSTIARY_BUS_CERT"] == f"/run/secrets/{keys[role]}", name
@@ -256,7 +274,7 @@ def test_compose_gives_each_process_only_its_own_bus_key(compose_config):
         assert os.path.dirname(source.rstrip("/")) == os.path.dirname(compose_config["secrets"][keys[role]]["file"])
     # Nobody else holds a service's key: postgres none, the operators' tool the admin one.
     for name, service in services.items():
-        if name not in BUS_ROLES:
+        if name not in COMPOSE_BUS_ROLES:
             held = [owner[s] for s in service_secrets(service) if s in owner]
             assert held in ([], ["admin"]), f"{name} holds the bus keys of {held}"
             if held:
@@ -275,7 +293,7 @@ def test_compose_bus_keys_folder_is_configurable(tmp_path):
     keys = bus_key_secrets(config)
     for role in ALL_BUS_ROLES:
         assert config["secrets"][keys[role]]["file"] == str(tmp_path / f"{role}.key")
-    for name in BUS_ROLES:
+    for name in COMPOSE_BUS_ROLES:
         sources = [m[0] for m in service_mounts(config["services"][name])]
         assert str(tmp_path / "peers") in sources, name
 
@@ -292,7 +310,7 @@ def test_compose_environment_holds_no_bus_key_material(compose_config):
             for run in Z85_RUN.findall(value):
                 assert run.startswith("/") or "://" in run, \
                     f"{name}: {var} holds what looks like a Z85 key: {value!r}"
-        if name in BUS_ROLES:
+        if name in COMPOSE_BUS_ROLES:
             assert service["environment"]["OSTIARY_BUS_CERT"].startswith("/run/secrets/")
 
 
@@ -302,7 +320,7 @@ def deployment_container(deployment):
 
 def test_k8s_deployments_mount_only_their_own_bus_key():
     objects = k8s_objects()
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
     config = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}["ostiary-config"]["data"]
     for name, role in BUS_ROLES.items():
         pod = deployments[name]["spec"]["template"]["spec"]
@@ -356,7 +374,7 @@ def ingress_peers(objects, labels, port, port_names):
 
 
 def assert_port_reached_only_by(objects, target, port, allowed_names, extra_selectors=()):
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
     pod_labels = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
     port_names = {p["name"]: p["containerPort"] for p in deployment_container(deployments[target]).get("ports", [])
                   if "name" in p}
@@ -383,7 +401,7 @@ def test_k8s_network_policies_guard_the_bus_ports():
                                 ({"matchLabels": {"app.kubernetes.io/component": "ostiaryctl"}},))
     assert_port_reached_only_by(objects, "keys-svc", 5557, ("token-svc",))
     # The gateway's HTTP port stays open to everyone.
-    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
     labels = deployments["gateway"]["spec"]["template"]["metadata"]["labels"]
     assert None in ingress_peers(objects, labels, 8080, {"http": 8080})
 
