@@ -180,8 +180,9 @@ s_send_error (zsock_t *sock, zframe_t *routing_id, const char *rid, ost_err_t er
 }
 
 //  Runs one request and sends its reply (to routing_id on a ROUTER, the
-//  direct endpoint; NULL on the DEALER to the broker).
-static void
+//  direct endpoint; NULL on the DEALER to the broker). -1 when the reply
+//  could not be sent.
+static int
 s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *msg, void *thread_state)
 {
     bus_req_t req = {
@@ -203,7 +204,7 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         s_send_error (sock, routing_id, req.request_id, OST_ERR_DEADLINE_EXCEEDED,
                       "the request arrived after its deadline");
         log_set_context (NULL, NULL);
-        return;
+        return 0;
     }
     json_t *result = NULL;
     int rc = -1;
@@ -251,11 +252,13 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         log_error ("bus worker: reply of %zu bytes exceeds the bus limit", reply_len);
         ok = bus_msg_set_error (reply, OST_ERR_SERVER_ERROR, "the reply is too large") == 0;
     }
-    if (!ok || bus_msg_send (&reply, sock, routing_id))
+    int sent = ok && bus_msg_send (&reply, sock, routing_id) == 0;
+    if (!sent)
         log_error ("bus worker: could not send a reply");
     bus_msg_destroy (&reply);
     json_decref (result);
     log_set_context (NULL, NULL);
+    return sent ? 0 : -1;
 }
 
 //  The thread's own state (thread_init). -1 when it could not be set up:
@@ -345,7 +348,14 @@ s_thread_main (void *arg)
                 switch (bus_msg_type (msg)) {
                 case BUS_REQUEST:
                     atomic_store (&me->busy, 1);
-                    s_handle (self, sock, NULL, msg, state);
+                    //  A reply that could not be sent leaves the request
+                    //  done but unanswered: this connection goes without a
+                    //  DISCONNECT, which would tell the broker the request
+                    //  never started and have another worker run it again.
+                    //  The broker finds the worker gone and answers at the
+                    //  deadline.
+                    if (s_handle (self, sock, NULL, msg, state))
+                        reconnect = 1;
                     atomic_store (&me->busy, 0);
                     break;
                 case BUS_HEARTBEAT:

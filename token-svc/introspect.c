@@ -108,7 +108,7 @@ s_refresh (bus_req_t *req, const token_client_t *caller, const char *token, json
     if (found <= 0)
         return found;
     int rc = 0;
-    if (!r.revoked && !r.expired && !r.consumed &&
+    if (!r.revoked && !r.expired && !r.consumed && !r.replaced &&
         (strcmp (r.client_id, caller->client_id) == 0 || caller->resource_server)) {
         char *scope = tu_scope_join (r.scopes);
         *out = scope ? json_pack ("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "active", 1, "sub", r.sub,

@@ -230,28 +230,48 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         if (st == DB_OK)
             st = token_store_family_touch (db, r.family_id, app->refresh_max_lifetime,
                                            app->refresh_idle_timeout, &live);
-        if (st == DB_OK && live)
+        //  Requests that present the same token at the same time converge on
+        //  one successor instead of replacing each other's (successors are
+        //  derived, so racers with the same inputs compute the same one):
+        //  after losing the rotation race (last), the successor the winner
+        //  gave is the rotation's own; after losing a retry race, the one
+        //  this retry computed. Either is answered again while unused.
+        if (st == DB_OK && live && last) {
+            char first[GRANTS_REFRESH_LEN + 1];
+            unsigned char first_hash[TOKEN_HASH_LEN];
+            if (s_successor (app, token, 0, first, first_hash))
+                rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+            else if ((st = token_store_refresh_joined (db, hash, first_hash, &changed)) == DB_OK && changed)
+                memcpy (successor, first, sizeof successor);
+            secure_wipe (first, sizeof first);
+            secure_wipe (first_hash, sizeof first_hash);
+        }
+        if (!rc && st == DB_OK && live && !changed)
             st = token_store_refresh_retry (db, hash, r.retries, successor_hash, &changed);
-        if (st == DB_OK && live && changed)
+        if (!rc && st == DB_OK && live && !changed)
+            st = token_store_refresh_joined (db, hash, successor_hash, &changed);
+        if (!rc && st == DB_OK && live && changed)
             st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
-        if (st == DB_OK && live && changed)
+        if (!rc && st == DB_OK && live && changed)
             st = token_store_audit (db, "refresh_retry_replayed", r.client_id, r.sub, r.family_id, client_ip);
-        if (st != DB_OK)
-            rc = tu_db_fail (req, st);
-        else if (!live)
-            rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
-        else if (!changed) {
-            //  The window or the allowance passed, the successor was used,
-            //  or a racing retry of the same token won.
-            db_rollback (db);
-            open = 0;
-            rc = s_reuse (req, &r, client_ip);
-        } else if (bus_req_expired (req))
-            rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
-        else if ((st = db_commit (db)) != DB_OK)
-            rc = tu_db_fail (req, st);
-        else
-            open = 0;
+        if (!rc) {
+            if (st != DB_OK)
+                rc = tu_db_fail (req, st);
+            else if (!live)
+                rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
+            else if (!changed) {
+                //  The window or the allowance passed, or the successor was
+                //  used or replaced by another presentation meanwhile.
+                db_rollback (db);
+                open = 0;
+                rc = s_reuse (req, &r, client_ip);
+            } else if (bus_req_expired (req))
+                rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+            else if ((st = db_commit (db)) != DB_OK)
+                rc = tu_db_fail (req, st);
+            else
+                open = 0;
+        }
         if (open)
             db_rollback (db);
     }
@@ -261,7 +281,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         else
             log_info ("refresh: family %lld of client %s rotated%s", (long long)r.family_id,
-                      client->client_id, r.consumed ? " (a retry: the unused successor was replaced)" : "");
+                      client->client_id, r.consumed ? " (a retry of a consumed token)" : "");
     }
     secure_wipe (successor, sizeof successor);
     secure_free_str (&at);

@@ -208,6 +208,13 @@ static const db_stmt_t s_stmts[] = {
      " fresh AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $3::bytea, family_id FROM used)"
      " SELECT family_id FROM used",
      3, DB_STMT_WRITE},
+    //  Whether token's successor is successor_hash and still unused (racing
+    //  requests with the same token converge on it; refresh.c).
+    {"token_refresh_joined",
+     "SELECT EXISTS (SELECT 1 FROM token.refresh_tokens t JOIN token.refresh_tokens s"
+     " ON s.token_hash = t.successor_hash WHERE t.token_hash = $1::bytea AND t.successor_hash = $2::bytea"
+     " AND s.consumed_at IS NULL AND s.replaced_at IS NULL)",
+     2, DB_STMT_READ},
     {"token_family_jti_insert",
      "INSERT INTO token.family_jtis (jti, family_id, expires_at) VALUES ($1::text, $2::bigint,"
      " to_timestamp($3::bigint))",
@@ -1045,6 +1052,26 @@ token_store_refresh_retry (db_t *db, const unsigned char token_hash[TOKEN_HASH_L
     db_status_t st = s_exec (db, "token_refresh_retry", 3, params, &res);
     if (st == DB_OK)
         *replaced = PQntuples (res) == 1;
+    PQclear (res);
+    secure_wipe (successor, sizeof successor);
+    return st;
+}
+
+db_status_t
+token_store_refresh_joined (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                            const unsigned char successor_hash[TOKEN_HASH_LEN], int *joined)
+{
+    *joined = 0;
+    char hash[2 * TOKEN_HASH_LEN + 3], successor[2 * TOKEN_HASH_LEN + 3];
+    s_bytea (token_hash, hash);
+    s_bytea (successor_hash, successor);
+    const char *params[] = {hash, successor};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_refresh_joined", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *joined = s_bool_col (res, 0, 0);
+    else if (st == DB_OK)
+        st = DB_ERROR;
     PQclear (res);
     secure_wipe (successor, sizeof successor);
     return st;

@@ -188,6 +188,10 @@ db_status_t token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s,
 db_status_t token_store_refresh_retry (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
                                        int retries_before, const unsigned char successor_hash[TOKEN_HASH_LEN],
                                        int *replaced);
+//  *joined is 1 when token's successor is successor_hash and still unused
+//  (neither consumed nor replaced).
+db_status_t token_store_refresh_joined (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                        const unsigned char successor_hash[TOKEN_HASH_LEN], int *joined);
 //  Records an access token the family issued (revoked with the family).
 db_status_t token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int64_t exp);
 //  Revokes the family and lists every unexpired access token it issued;

@@ -180,8 +180,11 @@ def test_a_retried_refresh_gets_a_fresh_successor_that_replaces_the_unused_one(s
     assert rc == 0, retried
     assert retried["refresh_token"] not in (lost["refresh_token"], out["refresh_token"])
     assert retried["access_token"] != lost["access_token"]
-    # One live successor, the one the client holds; the lost one replaced.
+    # One live successor, the one the client holds; the lost one replaced,
+    # and introspection says so (RFC 7662: presenting it would be reuse).
     assert family_rows(stack, out["refresh_token"]) == (1, 1, False)
+    assert not active(stack, rc_client, lost["refresh_token"])
+    assert active(stack, rc_client, retried["refresh_token"])
     row = psql(stack, "SELECT count(*) FROM token.audit_events"
                       f" WHERE sub = '{sess['sub']}' AND event = 'refresh_retry_replayed' AND client_id = '{rc_client.id}'")
     assert row == "1"
@@ -208,6 +211,30 @@ def test_the_replaced_successor_is_reuse_and_ends_the_family(stack, rc_client):
     row = psql(stack, "SELECT count(*) FROM token.audit_events"
                       f" WHERE sub = '{sess['sub']}' AND event = 'refresh_token_reuse'")
     assert row == "1"
+
+
+def test_concurrent_retries_of_one_token_converge_and_revoke_nothing(stack, rc_client):
+    # Two tabs retry the same lost refresh at the same moment: both are
+    # answered, the family lives on with one live token, which both hold
+    # when they raced (the same derived successor) or the later one holds.
+    for _ in range(10):
+        out, _ = family(stack, rc_client)
+        assert refresh(stack, rc_client, out["refresh_token"])[0] == 0  # the lost reply
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(lambda _: refresh_http(stack, rc_client, out["refresh_token"]), range(2)))
+        assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+        assert family_rows(stack, out["refresh_token"])[::2] == (1, False)
+        delivered = {r.json()["refresh_token"] for r in results}
+        assert sum(active(stack, rc_client, t) for t in delivered) == 1
+
+
+def test_concurrent_first_presentations_converge_on_one_successor(stack, rc_client):
+    for _ in range(10):
+        out, _ = family(stack, rc_client)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(lambda _: refresh_http(stack, rc_client, out["refresh_token"]), range(2)))
+        assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+        assert family_rows(stack, out["refresh_token"])[::2] == (1, False)
 
 
 def test_retries_stop_at_the_client_allowance(stack):
@@ -394,7 +421,7 @@ def test_fifty_parallel_presentations_within_the_retry_window_leave_at_most_one_
         results = list(pool.map(lambda _: refresh_http(stack, rc_client, token), range(50)))
     statuses = sorted(r.status_code for r in results)
     assert set(statuses) <= {200, 400}, statuses
-    assert 1 <= statuses.count(200) <= 4, statuses
+    assert statuses.count(200) >= 1, statuses
     assert all(r.json()["error"] == "invalid_grant" for r in results if r.status_code == 400)
     assert family_rows(stack, token)[0] <= 1
     delivered = [r.json()["refresh_token"] for r in results if r.status_code == 200]
