@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 
+import pytest
 import requests
 
 import oidc
@@ -148,11 +149,15 @@ def test_sigkill_of_the_gateway_during_refreshes_revokes_no_family(stack):
     assert sum(c.retries for c in chains) > 0, "no request was in flight when the gateway was killed"
 
 
-def test_sigkill_of_the_gateway_during_code_exchanges_redeems_no_code_twice(stack):
+@pytest.mark.parametrize("victim", ["gateway", "token-svc"])
+def test_sigkill_during_code_exchanges_redeems_no_code_twice(stack, victim):
     """A retried exchange whose first reply was lost is refused (codes are
     single-use, RFC 6749 §4.1.2) and, being the rightful client's replay,
-    revokes what the lost reply carried; a code is never redeemed twice."""
+    revokes what the lost reply carried; a code is never redeemed twice.
+    The gateway is killed, or one of two token-svc."""
     client = refresh_client(stack)
+    if victim == "token-svc":
+        stack.start("token-svc")
     codes = [code_for(stack, client, code_challenge=None) for _ in range(40)]
     outcomes = {}
     started = threading.Event()
@@ -174,10 +179,10 @@ def test_sigkill_of_the_gateway_during_code_exchanges_redeems_no_code_twice(stac
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(redeem, c) for c in codes]
         assert started.wait(30)
-        gateway = stack.instances("gateway")[0]
-        gateway.kill()
-        gateway.wait(10)
-        stack.start("gateway")
+        target = stack.instances(victim)[0]
+        target.kill()
+        target.wait(10)
+        stack.start(victim)
         stack.wait_ready(30)
         for f in futures:
             f.result()
@@ -196,6 +201,9 @@ def test_sigkill_of_the_gateway_during_code_exchanges_redeems_no_code_twice(stac
         assert consumed == "t", (code, answers)
         # Refused after a lost answer: what that answer carried is revoked.
         assert (revoked == "t") == (final == 400), (code, answers, revoked)
+    if victim == "token-svc":
+        stack.stop_all("token-svc")
+        stack.ensure("token-svc")
 
 
 def test_a_hung_token_svc_under_a_flood_answers_fast_and_executes_nothing_twice(stack):
