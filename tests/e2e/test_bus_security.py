@@ -64,9 +64,10 @@ def lockout_threshold(stack):
                             "'default')")
 
 
-def broker_workers(stack, service):
-    """Live workers of service as the broker counts them (mmi.service)."""
-    p = Peer(stack.bus_endpoint, public_key(stack.bus_keys / "peers" / "gateway" / "gateway.pub"),
+def broker_workers(stack, service, endpoint=None):
+    """Live workers of service as the broker counts them (mmi.service): the
+    stack's broker, or the one at endpoint."""
+    p = Peer(endpoint or stack.bus_endpoint, public_key(stack.bus_keys / "peers" / "gateway" / "gateway.pub"),
              stack.bus_keys / "admin.key")
     try:
         rid = p.send(REQUEST, b"mmi.service", b"mmi.service", {"service": service})

@@ -228,7 +228,7 @@ def test_concurrent_retries_of_one_token_converge_and_revoke_nothing(stack, rc_c
         assert sum(active(stack, rc_client, t) for t in delivered) == 1
 
 
-def test_concurrent_first_presentations_converge_on_one_successor(stack, rc_client):
+def test_concurrent_first_presentations_are_both_answered_and_revoke_nothing(stack, rc_client):
     for _ in range(10):
         out, _ = family(stack, rc_client)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:

@@ -13,14 +13,13 @@ import base64
 import concurrent.futures
 import itertools
 import threading
-import time
 
 import requests
 
 import oidc
 from conftest import free_port
 from lifecycle import Client, family, psql, refresh_client
-from test_two_gateways import workers
+from test_bus_security import broker_workers
 
 
 class Balancer:
@@ -95,7 +94,7 @@ def test_rolling_restart_of_every_process_under_load_fails_no_request(stack):
         brokers = (bus1, f"tcp://127.0.0.1:{bus2}")
 
         def counts_now():
-            return {(b, n): workers(stack, b, n.split("-")[0]) for b in brokers for n in services}
+            return {(b, n): broker_workers(stack, n.split("-")[0], b) for b in brokers for n in services}
 
         # Every thread of the two replicas on both brokers: the count each
         # restart must come back to before the next process goes.

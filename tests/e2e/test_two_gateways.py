@@ -4,15 +4,14 @@ so either gateway answers and losing one loses nothing."""
 
 import base64
 import concurrent.futures
-import time
 
 import pytest
 import requests
 
 import oidc
-from bus_peer import REQUEST, Peer, public_key
 from conftest import free_port
 from lifecycle import Client
+from test_bus_security import broker_workers
 
 
 def cc_token(base_url, client, timeout=5):
@@ -71,23 +70,7 @@ def test_a_service_registers_with_every_broker_and_either_gateway_answers(stack,
     # The replicas with the list run their threads for each broker: the first
     # broker counts them beside the stack's own replicas, the second only them.
     for service in ("token", "flow", "keys"):
-        assert workers(stack, stack.bus_endpoint, service) == 2 * workers(stack, gateway.bus_endpoint, service) > 0, \
-            service
-
-
-def workers(stack, endpoint, service):
-    """Live workers of service as the broker at endpoint counts them (mmi.service)."""
-    p = Peer(endpoint, public_key(stack.bus_keys / "peers" / "gateway" / "gateway.pub"),
-             stack.bus_keys / "admin.key")
-    try:
-        rid = p.send(REQUEST, b"mmi.service", b"mmi.service", {"service": service})
-        while True:
-            m = p.recv(5)
-            assert m is not None, "mmi.service did not answer"
-            if m.rid == rid:
-                return m.body["ok"]["workers"]
-    finally:
-        p.close()
+        assert broker_workers(stack, service) == 2 * broker_workers(stack, service, gateway.bus_endpoint) > 0, service
 
 
 def test_losing_one_gateway_loses_no_request_sent_to_the_other(stack, second):
