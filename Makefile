@@ -44,13 +44,20 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-# program_rule(source folder, binary name, extra libraries)
+# program_rule(source folder, binary name, extra libraries): every program is
+# a library of its folder's code ($(BUILD)/lib<folder>.a, which tests and fuzz
+# harnesses link) plus the folder's thin main.c.
 define program_rule
-$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_SRC := $$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))
 $(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o)
-$(BUILD)/bin/$(2): $$($(1)_OBJ) $(LIBCOMMON)
+$(1)_LIB := $(BUILD)/lib$(1).a
+$(1)_LIBS := $(3)
+$$($(1)_LIB): $$($(1)_OBJ)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBCOMMON) $(3) $(LIBS)
+	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/bin/$(2): $(BUILD)/obj/$(1)/main.o $$($(1)_LIB) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS) -o $$@ $(BUILD)/obj/$(1)/main.o $$($(1)_LIB) $(LIBCOMMON) $(3) $(LIBS)
 endef
 $(eval $(call program_rule,gateway,gateway,$(GW_LIBS)))
 $(eval $(call program_rule,token-svc,token-svc,))
