@@ -9,6 +9,8 @@
 #include "proto.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -48,6 +50,17 @@ bus_req_fail (bus_req_t *req, ost_err_t err, const char *description)
 {
     req->err = err;
     req->err_description = description;
+}
+
+const void *
+bus_req_in (const bus_req_t *req, const schema_t *schema)
+{
+    const op_def_t *def = proto_op (req->op);
+    if (!def || def->in != schema || !req->in) {
+        log_error ("bus worker: a handler read the request of %s as another op's", req->op);
+        abort ();
+    }
+    return req->in;
 }
 
 int
@@ -179,6 +192,71 @@ s_send_error (zsock_t *sock, zframe_t *routing_id, const char *rid, ost_err_t er
     bus_msg_destroy (&reply);
 }
 
+//  The request body as the op's typed request (proto/ops.def's IN lines),
+//  zeroed and filled; NULL after failing req with invalid_request and a
+//  description (in why) that names the member at fault.
+static void *
+s_unpack (const op_def_t *def, const json_t *body, bus_req_t *req, char *why, size_t why_size)
+{
+    void *in = calloc (1, def->in->size);
+    if (!in) {
+        bus_req_fail (req, OST_ERR_SERVER_ERROR, "out of memory");
+        return NULL;
+    }
+    if (ops_loose (def->name))
+        return in;
+    char what[SCHEMA_WHY_MAX];
+    if (schema_unpack (def->in, body, in, what, sizeof what) != 0) {
+        snprintf (why, why_size, "invalid request: %s", what);
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, why);
+        free (in);
+        return NULL;
+    }
+    return in;
+}
+
+#ifndef NDEBUG
+//  Errors every op may answer without listing them (proto/bus.md).
+static int
+s_common_error (ost_err_t err)
+{
+    return err == OST_ERR_INVALID_REQUEST || err == OST_ERR_SERVER_ERROR ||
+           err == OST_ERR_TEMPORARILY_UNAVAILABLE || err == OST_ERR_DEADLINE_EXCEEDED ||
+           err == OST_ERR_DUPLICATE_REQUEST || err == OST_ERR_UNKNOWN_OP || err == OST_ERR_FORBIDDEN;
+}
+
+//  Builds with assertions hold every handler to proto/ops.def: a result
+//  that does not fit the op's OUT lines is logged and replaced by
+//  server_error, and an error the op does not list is logged, so that the
+//  tests catch both. Returns the handler's rc, -1 after such a replacement.
+static int
+s_check_reply (const op_def_t *def, bus_req_t *req, int rc, json_t **result, char *why, size_t why_size)
+{
+    if (ops_loose (def->name))
+        return rc;
+    if (rc == 0) {
+        char what[SCHEMA_WHY_MAX];
+        if (schema_unpack (def->out, *result, NULL, what, sizeof what) != 0) {
+            log_error ("bus worker: the result of %s does not match proto/ops.def: %s", def->name, what);
+            snprintf (why, why_size, "the result does not match proto/ops.def: %s", what);
+            json_decref (*result);
+            *result = NULL;
+            bus_req_fail (req, OST_ERR_SERVER_ERROR, why);
+            return -1;
+        }
+        return 0;
+    }
+    if (s_common_error (req->err))
+        return rc;
+    for (const op_err_doc_t *e = def->errs; e->err != OST_ERR__COUNT; e++)
+        if (e->err == req->err)
+            return rc;
+    log_error ("bus worker: %s answered %s, which proto/ops.def does not list for it", def->name,
+               proto_err (req->err)->code);
+    return rc;
+}
+#endif
+
 //  Runs one request and sends its reply (to routing_id on a ROUTER, the
 //  direct endpoint; NULL on the DEALER to the broker). -1 when the reply
 //  could not be sent.
@@ -208,6 +286,8 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
     }
     json_t *result = NULL;
     int rc = -1;
+    void *in = NULL;
+    char why[SCHEMA_WHY_MAX + 64];
     const op_def_t *def = proto_op (req.op);
     const bus_route_t *route =
         def && strcmp (def->service, self->cfg.service) == 0 ? s_route (self, req.op) : NULL;
@@ -227,12 +307,19 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
             bus_req_fail (&req, OST_ERR_INVALID_REQUEST, "the request body is too large for the operation");
         else if (!json_is_object (body))
             bus_req_fail (&req, OST_ERR_INVALID_REQUEST, "the request body must be a map");
+        else if (!(in = s_unpack (def, body, &req, why, sizeof why)))
+            ;
         else {
+            req.in = in;
             rc = route->handler (&req, body, &result);
             if (rc == 0 && !result)
                 result = json_object ();
+#ifndef NDEBUG
+            rc = s_check_reply (def, &req, rc, &result, why, sizeof why);
+#endif
         }
         json_decref (body);
+        free (in);
     }
     bus_msg_t *reply = bus_msg_new (BUS_REPLY);
     int ok = reply && bus_msg_set_request_id (reply, req.request_id) == 0;

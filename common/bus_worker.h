@@ -10,6 +10,7 @@
 #define OST_BUS_WORKER_H
 
 #include "bus_curve.h"
+#include "ops.h"
 #include "ost.h"
 #include "proto.h"
 #include <jansson.h>
@@ -22,6 +23,7 @@ typedef struct {
     int64_t deadline_ms;
     void *app;            //  process-wide state given in the config
     void *thread_state;   //  what thread_init returned for this thread
+    const void *in;       //  the typed request (read it with BUS_IN)
     //  set by bus_req_fail
     ost_err_t err;
     const char *err_description;
@@ -35,6 +37,14 @@ typedef struct {
     const char *op;
     bus_handler_fn handler;
 } bus_route_t;
+
+//  The typed request of op sym (token_client_get for "token.client_get"),
+//  checked against proto/ops.def before the handler runs: strings are
+//  bounded and free of control characters, required members present.
+//  Aborts when the request is of another op (a handler wired to the wrong
+//  route), which the first test of that route shows.
+#define BUS_IN(req, sym) ((const sym##_in_t *)bus_req_in ((req), &schema_##sym##_in))
+const void *bus_req_in (const bus_req_t *req, const schema_t *schema);
 
 //  Records the error of a failing handler; description must be a fixed
 //  string (it crosses the bus: never SQL or OpenSSL text, never secrets).

@@ -2,11 +2,10 @@
 
 #include <string.h>
 
-static const op_def_t s_ops[] = {
-#define OP(svc, name, kind, max, tmo) {#svc, name, OP_##kind, max, tmo},
-#include "proto/ops.def"
-#undef OP
-};
+//  The op table comes from proto/ops.def through common/ops.c.
+extern const op_def_t ops_table[];
+extern const size_t ops_count;
+#define s_ops ops_table
 
 static const err_def_t s_errs[] = {
 #define ERR(sym, code, status, retry) {OST_ERR_##sym, code, status, retry},
@@ -180,7 +179,7 @@ proto_op (const char *name)
 {
     if (!name)
         return NULL;
-    for (size_t i = 0; i < sizeof s_ops / sizeof s_ops[0]; i++)
+    for (size_t i = 0; i < ops_count; i++)
         if (strcmp (s_ops[i].name, name) == 0)
             return &s_ops[i];
     return NULL;
@@ -189,7 +188,7 @@ proto_op (const char *name)
 size_t
 proto_op_count (void)
 {
-    return sizeof s_ops / sizeof s_ops[0];
+    return ops_count;
 }
 
 const op_def_t *

@@ -8,20 +8,32 @@
 
 typedef enum { OP_READ, OP_WRITE } op_kind_t;
 
-typedef struct {
-    const char *service;
-    const char *name;
-    op_kind_t kind;
-    size_t max_body;
-    int timeout_ms;
-} op_def_t;
-
 typedef enum {
 #define ERR(sym, code, status, retry) OST_ERR_##sym,
 #include "proto/errors.def"
 #undef ERR
     OST_ERR__COUNT
 } ost_err_t;
+
+//  An error an op may answer, and when (proto/ops.def's ERR_OF lines).
+typedef struct {
+    ost_err_t err;
+    const char *doc;
+} op_err_doc_t;
+
+struct _schema_t;
+
+typedef struct {
+    const char *service;
+    const char *name;
+    op_kind_t kind;
+    size_t max_body;
+    int timeout_ms;
+    const char *doc;
+    const struct _schema_t *in;   //  the request's fields (common/schema.h)
+    const struct _schema_t *out;  //  the result's fields
+    const op_err_doc_t *errs;     //  ends with err == OST_ERR__COUNT
+} op_def_t;
 
 typedef struct {
     ost_err_t id;

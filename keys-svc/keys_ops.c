@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 //  The error descriptions that cross the bus: fixed texts, never OpenSSL's.
-#define DESC_CLAIMS "claims must be a JSON object"
 #define DESC_CLAIMS_SIZE "claims are too large to sign"
 #define DESC_ALG "alg must be one of RS256, ES256, EdDSA"
 #define DESC_TYP "typ must be 1 to 32 printable ASCII characters"
@@ -125,25 +124,12 @@ keys_op_jwks (bus_req_t *req, const json_t *body, json_t **result)
     return 0;
 }
 
-//  A JSON string member as a C string, or NULL when it is absent, not a
-//  string, or holds a NUL byte (which would cut it short in C).
-static const char *
-s_string (const json_t *body, const char *name)
-{
-    const json_t *v = json_object_get (body, name);
-    if (!json_is_string (v))
-        return NULL;
-    const char *s = json_string_value (v);
-    return strlen (s) == json_string_length (v) ? s : NULL;
-}
-
 //  An algorithm name as given (RFC 7515 §4.1.1: case-sensitive; RFC 8725
 //  §3.1: never "none"), or JWS_ALG_NONE.
 static jws_alg_t
-s_alg (const json_t *body)
+s_alg (const char *name)
 {
-    const char *name = s_string (body, "alg");
-    jws_alg_t alg = name ? jws_alg_parse (name) : JWS_ALG_NONE;
+    jws_alg_t alg = jws_alg_parse (name);
     return alg != JWS_ALG_NONE && strcmp (jws_alg_name (alg), name) == 0 ? alg : JWS_ALG_NONE;
 }
 
@@ -198,38 +184,30 @@ int
 keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
 {
     //  The caller gives the claims, the algorithm and the typ only; the
-    //  protected header is ours (keyring_sign frames it), and any other
-    //  member of the body (a "header", a "kid", a "jku") is ignored, never
-    //  copied into what we sign.
-    const json_t *claims = json_object_get (body, "claims");
-    if (!json_is_object (claims)) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_CLAIMS);
-        return -1;
-    }
-    jws_alg_t alg = s_alg (body);
+    //  protected header is ours (keyring_sign frames it): a body with any
+    //  other member (a "header", a "kid", a "jku") is refused before this
+    //  runs (proto/ops.def).
+    const keys_sign_in_t *in = BUS_IN (req, keys_sign);
+    OST_UNUSED (body);
+    const json_t *claims = in->claims;
+    jws_alg_t alg = s_alg (in->alg);
     if (alg == JWS_ALG_NONE) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ALG);
         return -1;
     }
-    const char *typ = "JWT";
-    if (json_object_get (body, "typ")) {
-        typ = s_string (body, "typ");
-        if (!typ) {
-            bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_TYP);
-            return -1;
-        }
-    }
-    //  Issue 7: an ID token signed in the same call, bound to the token above
-    //  by at_hash (OpenID Connect Core §3.1.3.6), which only we can compute
+    const char *typ = in->typ ? in->typ : "JWT";
+    //  An ID token signed in the same call, bound to the token above by
+    //  at_hash (OpenID Connect Core §3.1.3.6), which only we can compute
     //  before answering: one bus round trip for both tokens of a code
     //  exchange or a refresh instead of two. Its typ is always "JWT".
-    const json_t *id_token = json_object_get (body, "id_token");
-    const json_t *id_claims = json_object_get (id_token, "claims");
+    shape_id_token_req_t id_token = {0};
     jws_alg_t id_alg = JWS_ALG_NONE;
-    if (id_token && (!json_is_object (id_claims) || (id_alg = s_alg (id_token)) == JWS_ALG_NONE)) {
+    if (in->id_token && (shape_id_token_req_unpack (in->id_token, &id_token, NULL, 0) != 0 ||
+                         (id_alg = s_alg (id_token.alg)) == JWS_ALG_NONE)) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ID_TOKEN);
         return -1;
     }
+    const json_t *id_claims = id_token.claims;
     //  A malformed typ is a malformed request; a well-formed one we do not
     //  issue is refused by the policy.
     if (!keyring_typ_valid (typ)) {
@@ -240,7 +218,7 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
     const char *why = s_policy (cfg, typ, claims);
     if (why)
         return s_refuse (req, typ, why);
-    if (id_token && (why = s_policy (cfg, "JWT", id_claims)))
+    if (id_claims && (why = s_policy (cfg, "JWT", id_claims)))
         return s_refuse (req, "JWT", why);
     char *jws = NULL, *idt = NULL;
     const char *kid = NULL, *id_kid = NULL;
@@ -251,7 +229,7 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
         keys_snap_release (&snap);
         return s_sign_failed (req, signed_, alg);
     }
-    if (id_token) {
+    if (id_claims) {
         json_t *bound = json_copy ((json_t *)id_claims);
         json_t *at_hash = s_at_hash (jws, id_alg);
         if (!bound || !at_hash || json_object_set_new (bound, "at_hash", at_hash)) {

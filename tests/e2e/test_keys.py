@@ -246,19 +246,18 @@ def test_sign_uses_a_key_of_the_requested_algorithm(stack, http):
 
 
 def test_sign_header_is_framed_by_keys_svc(stack, http):
-    # Whatever else the caller sends, the protected header is exactly
-    # {"alg", "kid", "typ"} built by keys-svc (no jku, no x5u, no crit, no
-    # caller kid), so keys-svc is no raw signing oracle.
-    result = sign(
-        stack,
-        "ES256",
-        {"sub": "mallory", "alg": "none"},
-        typ="at+jwt",
-        header={"alg": "none", "jku": "https://evil.example/jwks", "kid": "evil"},
-        kid="evil",
-        jku="https://evil.example/jwks",
-        crit=["exp"],
-    )
+    # The protected header is exactly {"alg", "kid", "typ"} built by
+    # keys-svc, so keys-svc is no raw signing oracle: a caller that tries to
+    # shape it (a header, a kid, a jku, a crit) is refused before anything is
+    # signed, and an "alg" among the claims stays a claim.
+    for extra in ({"header": {"alg": "none", "jku": "https://evil.example/jwks", "kid": "evil"}},
+                  {"kid": "evil"}, {"jku": "https://evil.example/jwks"}, {"crit": ["exp"]}):
+        body = {"claims": signable(stack, {"sub": "mallory"}), "alg": "ES256", "typ": "at+jwt", **extra}
+        rc, out = call(stack, "keys.sign", body)
+        name = next(iter(extra))
+        assert rc == 1 and out == {"error": "invalid_request",
+                                   "error_description": f"invalid request: {name}: unknown member"}, out
+    result = sign(stack, "ES256", {"sub": "mallory", "alg": "none"}, typ="at+jwt")
     header, payload = verify(stack, http, result, "ES256")
     assert header == {"alg": "ES256", "kid": result["kid"], "typ": "at+jwt"}
     assert payload == signable(stack, {"sub": "mallory", "alg": "none", "iat": payload["iat"],
@@ -292,9 +291,16 @@ def test_sign_rejects_missing_claims(stack):
     assert_invalid_request(stack, {"alg": "RS256"})
 
 
-@pytest.mark.parametrize("typ", ["", "x" * 33, "at jwt", "a\tb", "jwt\n", "é", 1, None, ["JWT"]])
+@pytest.mark.parametrize("typ", ["", "x" * 33, "at jwt", "a\tb", "jwt\n", "é", 1, ["JWT"]])
 def test_sign_rejects_bad_typ(stack, typ):
     assert_invalid_request(stack, {"claims": {"sub": "x"}, "alg": "RS256", "typ": typ})
+
+
+def test_sign_null_typ_is_the_default(stack, http):
+    # proto/ops.def: null counts as absent, so typ null means the default JWT.
+    body = {"claims": signable(stack, {"sub": "x"}), "alg": "RS256", "typ": None}
+    header, _ = verify(stack, http, ok(stack, "keys.sign", body), "RS256")
+    assert header["typ"] == "JWT"
 
 
 def test_sign_refuses_a_well_formed_typ_it_does_not_issue(stack):
