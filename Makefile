@@ -28,13 +28,15 @@ LIBCOMMON  := $(BUILD)/libostiary.a
 
 SERVICES   := gateway token-svc flow-svc keys-svc
 BINS       := $(SERVICES:%=$(BUILD)/bin/%) $(BUILD)/bin/ostiaryctl
+# Build tools (not installed): proto/ops.md from proto/ops.def.
+TOOLS      := $(BUILD)/bin/ostiary-opsdoc
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean format bench check-deps
+.PHONY: all deps run test unit e2e clean format bench check-deps docs
 # Keep object files of the test programs (make would delete them as intermediates).
 .SECONDARY:
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,6 +66,15 @@ $(eval $(call program_rule,token-svc,token-svc,))
 $(eval $(call program_rule,flow-svc,flow-svc,$(FLOW_LIBS)))
 $(eval $(call program_rule,keys-svc,keys-svc,))
 $(eval $(call program_rule,ctl,ostiaryctl,))
+
+$(BUILD)/bin/ostiary-opsdoc: $(BUILD)/obj/tools/opsdoc.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+
+# proto/ops.md from proto/ops.def; make test fails while it is out of date.
+docs: $(BUILD)/bin/ostiary-opsdoc
+	$(BUILD)/bin/ostiary-opsdoc --update proto/ops.md
+	scripts/config-doc.sh --update
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)

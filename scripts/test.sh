@@ -94,6 +94,20 @@ sum_of() {
     sed -n "s/^\[  $1 *\] \([0-9][0-9]*\) test(s).*/\1/p" "$2" | awk '{ n += $1 } END { print n + 0 }'
 }
 
+#  ------------------------------------------------------------------ docs
+#  Pages generated from a table must match it: proto/ops.md (proto/ops.def)
+#  and README.md's configuration reference (common/config.def).
+say "generated documentation"
+for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "scripts/config-doc.sh --check"; do
+    if out=$($check 2>&1); then
+        PASSED=$((PASSED + 1))
+        echo "  ${check%% *}: current"
+    else
+        FAILED=$((FAILED + 1))
+        echo "---- ${check%% *}: $out"
+    fi
+done
+
 #  ------------------------------------------------------------------ unit
 say "unit tests"
 shopt -s nullglob

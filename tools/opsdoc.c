@@ -1,0 +1,217 @@
+/*  ostiary-opsdoc - proto/ops.md, the reference of every bus op, printed from
+ *  the tables common/ops.c expands from proto/ops.def.
+ *
+ *    ostiary-opsdoc              print the page
+ *    ostiary-opsdoc --check F    exit 1 when F differs from it (make test)
+ *    ostiary-opsdoc --update F   write it to F (make docs)
+ *  Exit status 2 on a usage or file error. */
+#include "ops.h"
+#include "proto.h"
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char s_intro[] =
+    "# Bus operations — request and result bodies\n"
+    "\n"
+    "<!-- Generated from proto/ops.def by tools/opsdoc.c (`make docs`); do not edit. `make test` checks that it\n"
+    "     is current. -->\n"
+    "\n"
+    "Every op, its limits and the members of its request and result, as `proto/ops.def` defines them. Bodies\n"
+    "are msgpack maps, written here as JSON. The bus worker checks each request against its table before\n"
+    "the handler runs: a member that is not listed, of the wrong type, out of bounds, a string with control\n"
+    "characters (but where *text* allows line breaks) or a required member that is missing or null is\n"
+    "refused with `invalid_request` and a description naming the member (never its value). Optional members\n"
+    "may be absent or null. Builds with assertions (the tests) also check every result against its table.\n"
+    "\n"
+    "Errors are the `{\"error\": {...}}` replies of `proto/bus.md` with a code of `proto/errors.def`. Besides\n"
+    "those listed for an op, every op may answer `invalid_request` (a body that does not fit), `forbidden`\n"
+    "(a caller whose bus role `proto/access.def` does not allow), `duplicate_request` (a WRITE seen before),\n"
+    "`deadline_exceeded`, `temporarily_unavailable` and `server_error`. Descriptions are fixed sentences;\n"
+    "they never contain secrets, SQL or OpenSSL text.\n"
+    "\n"
+    "Conventions: times are integer seconds since the epoch; `sub` is the stable random subject of a user\n"
+    "(never the username); every handle that grants something (codes, session and flow cookie values, client\n"
+    "secrets) is ≥ 256 random bits, base64url, and stored only as a hash by the service that owns it.\n";
+
+//  Markdown table cells: a | would end the cell, a line break the row.
+static void
+s_cell (FILE *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputs ("\\|", out);
+        else if (*p == '\n')
+            fputc (' ', out);
+        else
+            fputc (*p, out);
+    }
+}
+
+static void
+s_type (FILE *out, const schema_field_t *f)
+{
+    switch (f->type) {
+    case SCH_STR:
+    case SCH_LINES:
+    case SCH_SECRET:
+        if (f->min == f->max)
+            fprintf (out, "%s, %lld bytes", schema_type_name (f->type), (long long)f->max);
+        else
+            fprintf (out, "%s, %lld–%lld bytes", schema_type_name (f->type), (long long)f->min, (long long)f->max);
+        break;
+    case SCH_INT:
+        fprintf (out, "integer %lld–%lld", (long long)f->min, (long long)f->max);
+        break;
+    case SCH_STRS:
+        fprintf (out, "≤ %lld strings of ≤ %lld bytes", (long long)f->count, (long long)f->max);
+        break;
+    case SCH_MAP:
+        fprintf (out, "map of ≤ %lld strings of ≤ %lld bytes", (long long)f->count, (long long)f->max);
+        break;
+    case SCH_OBJ:
+        if (f->count)
+            fprintf (out, "object of ≤ %lld members", (long long)f->count);
+        else
+            fputs ("object", out);
+        break;
+    case SCH_SHAPE:
+        fprintf (out, "[%s](#shape-%s)", f->shape->name, f->shape->name);
+        break;
+    case SCH_SHAPES:
+        fprintf (out, "≤ %lld [%s](#shape-%s)", (long long)f->max, f->shape->name, f->shape->name);
+        break;
+    default:
+        fputs (schema_type_name (f->type), out);
+        break;
+    }
+}
+
+static void
+s_fields (FILE *out, const char *title, const schema_t *schema)
+{
+    if (!schema->nfields) {
+        fprintf (out, "%s: `{}`\n\n", title);
+        return;
+    }
+    fprintf (out, "%s:\n\n| member | type | | meaning |\n|---|---|---|---|\n", title);
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const schema_field_t *f = &schema->fields[i];
+        fprintf (out, "| `%s` | ", f->name);
+        s_type (out, f);
+        fprintf (out, " | %s | ", f->presence == SCH_REQ ? "required" : "optional");
+        s_cell (out, f->doc);
+        fputs (" |\n", out);
+    }
+    fputc ('\n', out);
+}
+
+//  Shapes in order of first mention, each once.
+#define MAX_SHAPES 128
+static const schema_t *s_shapes[MAX_SHAPES];
+static size_t s_nshapes;
+
+static void
+s_collect (const schema_t *schema)
+{
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const schema_t *shape = schema->fields[i].shape;
+        if (!shape)
+            continue;
+        size_t j = 0;
+        while (j < s_nshapes && s_shapes[j] != shape)
+            j++;
+        if (j == s_nshapes && s_nshapes < MAX_SHAPES) {
+            s_shapes[s_nshapes++] = shape;
+            s_collect (shape);
+        }
+    }
+}
+
+static void
+s_print (FILE *out)
+{
+    fputs (s_intro, out);
+    const char *service = NULL;
+    for (size_t i = 0; i < proto_op_count (); i++) {
+        const op_def_t *op = proto_op_at (i);
+        if (!service || strcmp (service, op->service) != 0) {
+            service = op->service;
+            fprintf (out, "\n## %s\n\n", service);
+        }
+        fprintf (out, "### `%s`\n\n", op->name);
+        fprintf (out, "%s, body ≤ %zu bytes, default deadline %d ms.", op->kind == OP_READ ? "READ" : "WRITE",
+                 op->max_body, op->timeout_ms);
+        if (ops_loose (op->name))
+            fputs (" **Its members are not written down yet: neither its request nor its result is checked.**",
+                   out);
+        if (op->doc && *op->doc)
+            fprintf (out, " %s", op->doc);
+        fputs ("\n\n", out);
+        s_fields (out, "Request", op->in);
+        s_fields (out, "Result", op->out);
+        if (op->errs[0].err != OST_ERR__COUNT) {
+            fputs ("Errors:\n\n", out);
+            for (const op_err_doc_t *e = op->errs; e->err != OST_ERR__COUNT; e++)
+                fprintf (out, "- `%s`: %s\n", proto_err (e->err)->code, e->doc);
+            fputc ('\n', out);
+        }
+        s_collect (op->in);
+        s_collect (op->out);
+    }
+    if (s_nshapes) {
+        fputs ("## Shapes\n\nObjects that members refer to by name.\n\n", out);
+        for (size_t i = 0; i < s_nshapes; i++) {
+            fprintf (out, "<a id=\"shape-%s\"></a>\n\n### %s\n\n%s\n\n", s_shapes[i]->name, s_shapes[i]->name,
+                     s_shapes[i]->doc ? s_shapes[i]->doc : "");
+            s_fields (out, "Members", s_shapes[i]);
+        }
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc == 1) {
+        s_print (stdout);
+        return 0;
+    }
+    if (argc != 3 || (strcmp (argv[1], "--check") != 0 && strcmp (argv[1], "--update") != 0)) {
+        fprintf (stderr, "usage: ostiary-opsdoc [--check FILE | --update FILE]\n");
+        return 2;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream (&text, &len);
+    if (!mem)
+        return 2;
+    s_print (mem);
+    fclose (mem);
+    int rc = 0;
+    if (strcmp (argv[1], "--update") == 0) {
+        FILE *f = fopen (argv[2], "w");
+        if (!f || fwrite (text, 1, len, f) != len || fclose (f) != 0) {
+            fprintf (stderr, "ostiary-opsdoc: cannot write %s\n", argv[2]);
+            rc = 2;
+        }
+    } else {
+        FILE *f = fopen (argv[2], "r");
+        char *old = f ? malloc (len + 2) : NULL;
+        size_t got = old ? fread (old, 1, len + 1, f) : 0;
+        if (!f)
+            fprintf (stderr, "ostiary-opsdoc: cannot read %s\n", argv[2]);
+        if (!f || !old)
+            rc = 2;
+        else if (got != len || memcmp (old, text, len) != 0) {
+            fprintf (stderr, "ostiary-opsdoc: %s is out of date with proto/ops.def: run `make docs`\n", argv[2]);
+            rc = 1;
+        }
+        free (old);
+        if (f)
+            fclose (f);
+    }
+    free (text);
+    return rc;
+}
