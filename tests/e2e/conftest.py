@@ -88,6 +88,8 @@ ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
 # The bus role (proto/access.def) of each process: its CURVE key.
 ROLES = {"gateway": "gateway", "token-svc": "token", "flow-svc": "flow", "keys-svc": "keys"}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# What common/bus_worker.c logs when a handler breaks its op's contract.
+CONTRACT_MARKS = ("does not match proto/ops.def", "which proto/ops.def does not list")
 READY_TIMEOUT = 30
 # The per-address login throttle of the test session (see Stack.boot).
 SESSION_ADDRESS_THRESHOLD = 1000000
@@ -504,6 +506,18 @@ class Stack:
             shutil.rmtree(self._pg_tmp, ignore_errors=True)
             self._pg_tmp = None
 
+    def contract_violations(self):
+        """Log lines where a service broke proto/ops.def: a result that does
+        not match its op's table, or an error the op does not list (builds
+        with assertions check both; common/bus_worker.c)."""
+        found = []
+        for name in PROCESSES:
+            for inst in self._procs[name]:
+                for line in tail(inst.log_path, 1000000).splitlines():
+                    if any(mark in line for mark in CONTRACT_MARKS):
+                        found.append(f"{inst.log_path.name}: {line}")
+        return found
+
     def sanitizer_reports(self):
         """Report files and log excerpts left by the sanitizers."""
         found = []
@@ -548,6 +562,10 @@ def stack(request):
     reports = s.sanitizer_reports() if SANITIZE else []
     if reports:
         pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+    violations = s.contract_violations()
+    if violations:
+        pytest.fail("results or errors outside proto/ops.def:\n" + "\n".join(violations[:50]),
+                    pytrace=False)
     # A folder of our own is removed unless something failed: then its logs
     # are what the developer reads next.
     if own and request.session.testsfailed == 0:
