@@ -67,36 +67,74 @@ s_teardown (void **state)
     return 0;
 }
 
+//  The echo worker serves keys.sign, a READ op whose request carries an
+//  object of the caller's (claims): the tests put their controls there
+//  (sleep_ms, fail), and the echo goes back as a string in jws, so that
+//  requests and results fit the op's table in proto/ops.def (which the
+//  worker checks).
 static int
 s_echo (bus_req_t *req, const json_t *body, json_t **result)
 {
-    json_t *sleep_ms = json_object_get (body, "sleep_ms");
+    const keys_sign_in_t *in = BUS_IN (req, keys_sign);
+    (void)body;
+    json_t *sleep_ms = json_object_get (in->claims, "sleep_ms");
     if (json_is_integer (sleep_ms))
         zclock_sleep ((int)json_integer_value (sleep_ms));
-    if (json_object_get (body, "fail")) {
+    if (json_object_get (in->claims, "fail")) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, "asked to fail");
         return -1;
     }
-    *result = json_pack ("{s:O,s:s}", "echo", body, "rid", req->request_id);
+    char *echo = json_dumps (in->claims, JSON_COMPACT | JSON_SORT_KEYS);
+    *result = json_pack ("{s:s,s:s,s:s}", "jws", echo, "kid", req->request_id, "alg", in->alg);
+    free (echo);
     return 0;
 }
 
-static const bus_route_t s_routes[] = {{"token.health", s_echo}};
-//  A READ and a WRITE op, for the direct endpoint.
-static const bus_route_t s_direct_routes[] = {{"token.health", s_echo}, {"token.client_remove", s_echo}};
-
-//  A worker of service token whose broker endpoint is f's (or nowhere when
-//  f is NULL) and that also serves at direct.
-static bus_worker_t *
-s_direct_worker (fixture_t *f, const char *direct)
+//  A keys.sign body carrying claims (stolen; NULL: none).
+static json_t *
+s_body (json_t *claims)
 {
-    bus_worker_cfg_t cfg = {.service = "token",
+    return json_pack ("{s:o,s:s}", "claims", claims ? claims : json_object (), "alg", "RS256");
+}
+
+//  The claims an echo result carries back (a new reference).
+static json_t *
+s_echoed (const json_t *result)
+{
+    return json_loads (json_string_value (json_object_get (result, "jws")), 0, NULL);
+}
+
+//  1 when result echoes the claims of body.
+static int
+s_echoes (const json_t *result, const json_t *body)
+{
+    json_t *echoed = s_echoed (result);
+    int same = json_equal (echoed, json_object_get (body, "claims"));
+    json_decref (echoed);
+    return same;
+}
+
+//  A body without claims of its own, for calls that need any body.
+static json_t *s_empty;
+
+static const bus_route_t s_routes[] = {{"keys.sign", s_echo}};
+//  A READ op for the direct endpoint, and a WRITE one (of service token) to
+//  show that the direct endpoint refuses writes.
+static const bus_route_t s_direct_routes[] = {{"keys.sign", s_echo}};
+static const bus_route_t s_write_routes[] = {{"token.client_remove", s_echo}};
+
+//  A worker of service keys (token when writes is set) whose broker
+//  endpoint is f's (or nowhere when f is NULL) and that also serves at direct.
+static bus_worker_t *
+s_direct_worker (fixture_t *f, const char *direct, int writes)
+{
+    bus_worker_cfg_t cfg = {.service = writes ? "token" : "keys",
                             .endpoint = f ? f->endpoint : "inproc://nobody-binds-this",
                             .threads = 1,
                             .heartbeat_ms = HB,
                             .liveness = 3,
-                            .routes = s_direct_routes,
-                            .nroutes = 2,
+                            .routes = writes ? s_write_routes : s_direct_routes,
+                            .nroutes = 1,
                             .direct_endpoint = direct};
     return bus_worker_new (&cfg);
 }
@@ -104,7 +142,7 @@ s_direct_worker (fixture_t *f, const char *direct)
 static bus_worker_t *
 s_worker (fixture_t *f, int threads)
 {
-    bus_worker_cfg_t cfg = {.service = "token",
+    bus_worker_cfg_t cfg = {.service = "keys",
                             .endpoint = f->endpoint,
                             .threads = threads,
                             .heartbeat_ms = HB,
@@ -198,13 +236,13 @@ test_broker_routes_request_to_worker_and_back (void **state)
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 2);
     assert_non_null (worker);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
-    json_t *body = json_pack ("{s:s}", "hello", "world");
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    json_t *body = s_body (json_pack ("{s:s}", "hello", "world"));
     for (int i = 0; i < 20; i++) {
         json_t *result = NULL;
         bus_error_t error;
-        assert_int_equal (bus_client_call (f->client, "token.health", body, 1000, &result, &error), 0);
-        assert_true (json_equal (json_object_get (result, "echo"), body));
+        assert_int_equal (bus_client_call (f->client, "keys.sign", body, 1000, &result, &error), 0);
+        assert_true (s_echoes (result, body));
         json_decref (result);
     }
     json_decref (body);
@@ -212,16 +250,99 @@ test_broker_routes_request_to_worker_and_back (void **state)
     assert_null (worker);
 }
 
+//  The worker checks every request against its op's table before the
+//  handler runs: a body that does not fit never reaches it.
+static atomic_int s_bad_runs;
+static int
+s_count_and_echo (bus_req_t *req, const json_t *body, json_t **result)
+{
+    atomic_fetch_add (&s_bad_runs, 1);
+    return s_echo (req, body, result);
+}
+
+static void
+test_worker_refuses_a_body_outside_the_op_table (void **state)
+{
+    fixture_t *f = *state;
+    static const bus_route_t routes[] = {{"keys.sign", s_count_and_echo}};
+    bus_worker_cfg_t cfg = {.service = "keys", .endpoint = f->endpoint, .threads = 1, .heartbeat_ms = HB,
+                            .liveness = 3, .routes = routes, .nroutes = 1};
+    bus_worker_t *worker = bus_worker_new (&cfg);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    atomic_store (&s_bad_runs, 0);
+    static const struct {
+        const char *json;
+        const char *why;
+    } cases[] = {
+        {"{\"claims\": {}, \"alg\": \"RS256\", \"kid\": \"evil\"}", "invalid request: kid: unknown member"},
+        {"{\"alg\": \"RS256\"}", "invalid request: claims: required"},
+        {"{\"claims\": [], \"alg\": \"RS256\"}", "invalid request: claims: must be an object"},
+        {"{\"claims\": {}, \"alg\": \"RS\\n256\"}", "invalid request: alg: must not contain control characters"},
+        {"{\"claims\": {}, \"alg\": \"RS256\", \"id_token\": {\"claims\": {}}}",
+         "invalid request: id_token.alg: required"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *body = json_loads (cases[i].json, 0, NULL);
+        assert_non_null (body);
+        json_t *result = NULL;
+        bus_error_t error;
+        assert_int_equal (bus_client_call (f->client, "keys.sign", body, 1000, &result, &error), -1);
+        assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
+        assert_string_equal (error.description, cases[i].why);
+        json_decref (body);
+    }
+    assert_int_equal (atomic_load (&s_bad_runs), 0);
+    //  A body that fits does run.
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
+    json_decref (result);
+    assert_int_equal (atomic_load (&s_bad_runs), 1);
+    bus_worker_destroy (&worker);
+}
+
+#ifndef NDEBUG
+//  A handler whose result does not fit its op's table: builds with
+//  assertions answer server_error instead (and log it) so tests catch it.
+static int
+s_wrong_result (bus_req_t *req, const json_t *body, json_t **result)
+{
+    (void)req;
+    (void)body;
+    *result = json_pack ("{s:s}", "jws", "only");
+    return 0;
+}
+
+static void
+test_worker_replaces_a_result_outside_the_op_table (void **state)
+{
+    fixture_t *f = *state;
+    static const bus_route_t routes[] = {{"keys.sign", s_wrong_result}};
+    bus_worker_cfg_t cfg = {.service = "keys", .endpoint = f->endpoint, .threads = 1, .heartbeat_ms = HB,
+                            .liveness = 3, .routes = routes, .nroutes = 1};
+    bus_worker_t *worker = bus_worker_new (&cfg);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), -1);
+    assert_int_equal (error.err, OST_ERR_SERVER_ERROR);
+    assert_string_equal (error.description, "the result does not match proto/ops.def: kid: required");
+    bus_worker_destroy (&worker);
+}
+#endif
+
 static void
 test_error_reply_travels_as_data (void **state)
 {
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 1);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
-    json_t *body = json_pack ("{s:b}", "fail", 1);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    json_t *body = s_body (json_pack ("{s:b}", "fail", 1));
     json_t *result = NULL;
     bus_error_t error;
-    assert_int_equal (bus_client_call (f->client, "token.health", body, 1000, &result, &error), -1);
+    assert_int_equal (bus_client_call (f->client, "keys.sign", body, 1000, &result, &error), -1);
     assert_null (result);
     assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
     assert_string_equal (error.code, "invalid_request");
@@ -235,13 +356,13 @@ static void
 test_mmi_service_reports_live_workers (void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal (bus_client_service_ready (f->client, "token", 1000), 0);
+    assert_int_equal (bus_client_service_ready (f->client, "keys", 1000), 0);
     bus_worker_t *worker = s_worker (f, 1);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     assert_int_equal (bus_client_service_ready (f->client, "flow", 1000), 0);
     //  A clean stop sends DISCONNECT: the broker forgets the worker at once.
     bus_worker_destroy (&worker);
-    assert_true (s_wait_ready (f, "token", 0, HB * 2));
+    assert_true (s_wait_ready (f, "keys", 0, HB * 2));
 }
 
 static void
@@ -275,10 +396,10 @@ test_oversized_request_body_refused_before_sending (void **state)
     char big[1024];
     memset (big, 'a', sizeof big - 1);
     big[sizeof big - 1] = 0;
-    json_t *body = json_pack ("{s:s}", "x", big); //  token.health allows 256 bytes
+    json_t *body = json_pack ("{s:s}", "x", big); //  keys.health allows 256 bytes
     json_t *result = NULL;
     bus_error_t error;
-    assert_int_equal (bus_client_call (f->client, "token.health", body, 1000, &result, &error), -1);
+    assert_int_equal (bus_client_call (f->client, "keys.health", body, 1000, &result, &error), -1);
     assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
     json_decref (body);
 }
@@ -337,17 +458,17 @@ static void
 test_worker_gone_without_goodbye_is_skipped_at_once (void **state)
 {
     fixture_t *f = *state;
-    zsock_t *raw = s_raw_worker (f, "token");
-    assert_true (s_wait_ready (f, "token", 1, 1000));
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
     zsock_destroy (&raw);
     bus_worker_t *worker = s_worker (f, 1);
     assert_non_null (worker);
-    json_t *body = json_pack ("{s:s}", "after", "kill");
+    json_t *body = s_body (json_pack ("{s:s}", "after", "kill"));
     int64_t start = bus_now_ms ();
     json_t *result = NULL;
     bus_error_t error;
-    assert_int_equal (bus_client_call (f->client, "token.health", body, 2000, &result, &error), 0);
-    assert_true (json_equal (json_object_get (result, "echo"), body));
+    assert_int_equal (bus_client_call (f->client, "keys.sign", body, 2000, &result, &error), 0);
+    assert_true (s_echoes (result, body));
     //  Far less than the 5 s the dead worker's heartbeats would take.
     assert_true (bus_now_ms () - start < 1500);
     json_decref (result);
@@ -435,7 +556,7 @@ test_malformed_message_does_not_hurt_broker (void **state)
 {
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 1);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     zsock_t *evil = zsock_new_dealer (f->endpoint);
     const unsigned char bomb[5] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     zsock_send (evil, "ssssssss", "garbage", "x", "", "", "", "", "", "");
@@ -444,8 +565,8 @@ test_malformed_message_does_not_hurt_broker (void **state)
     unsigned char deadline[8] = {0, 0, 0x7f, 0, 0, 0, 0, 0};
     zmsg_addstr (m, BUS_PROTOCOL);
     zmsg_addmem (m, &type, 1);
-    zmsg_addstr (m, "token");
-    zmsg_addstr (m, "token.health");
+    zmsg_addstr (m, "keys");
+    zmsg_addstr (m, "keys.sign");
     zmsg_addstr (m, "bomb");
     zmsg_addmem (m, deadline, 8);
     zmsg_addstr (m, "");
@@ -453,7 +574,7 @@ test_malformed_message_does_not_hurt_broker (void **state)
     zmsg_send (&m, evil);
     json_t *result = NULL;
     bus_error_t error;
-    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
     json_decref (result);
     zsock_destroy (&evil);
     bus_worker_destroy (&worker);
@@ -464,7 +585,7 @@ test_worker_reconnects_after_broker_restart (void **state)
 {
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 1);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     bus_client_destroy (&f->client);
     zactor_destroy (&f->broker);
     broker_cfg_t cfg = {.endpoint = f->endpoint, .heartbeat_ms = HB, .liveness = 3, .queue_max = 2};
@@ -476,10 +597,10 @@ test_worker_reconnects_after_broker_restart (void **state)
     }
     assert_non_null (f->broker);
     f->client = bus_client_new (f->endpoint, 65536, NULL);
-    assert_true (s_wait_ready (f, "token", 1, 3000));
+    assert_true (s_wait_ready (f, "keys", 1, 3000));
     json_t *result = NULL;
     bus_error_t error;
-    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
     json_decref (result);
     bus_worker_destroy (&worker);
 }
@@ -505,7 +626,7 @@ test_worker_serves_every_broker_of_a_list (void **state)
     assert_int_equal (s_setup ((void **)&g), 0);
     char list[160];
     snprintf (list, sizeof list, "%s, %s", f->endpoint, g->endpoint);
-    bus_worker_cfg_t cfg = {.service = "token",
+    bus_worker_cfg_t cfg = {.service = "keys",
                             .endpoint = list,
                             .threads = 1,
                             .heartbeat_ms = HB,
@@ -514,13 +635,13 @@ test_worker_serves_every_broker_of_a_list (void **state)
                             .nroutes = 1};
     bus_worker_t *worker = bus_worker_new (&cfg);
     assert_non_null (worker);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
-    assert_true (s_wait_ready (g, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    assert_true (s_wait_ready (g, "keys", 1, 2000));
     fixture_t *both[] = {f, g};
     for (int i = 0; i < 2; i++) {
         json_t *result = NULL;
         bus_error_t error;
-        assert_int_equal (bus_client_call (both[i]->client, "token.health", NULL, 1000, &result, &error), 0);
+        assert_int_equal (bus_client_call (both[i]->client, "keys.sign", s_empty, 1000, &result, &error), 0);
         json_decref (result);
     }
     bus_worker_destroy (&worker);
@@ -598,22 +719,24 @@ static void
 test_direct_endpoint_answers_reads_without_the_broker (void **state)
 {
     (void) state;
-    bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-1");
+    bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-1", 0);
     assert_non_null (worker);
     bus_client_t *client = bus_client_new ("inproc://no-broker-here", 65536, NULL);
     assert_non_null (client);
-    assert_int_equal (bus_client_direct (client, "token=inproc://direct-test-1"), 0);
-    json_t *body = json_pack ("{s:i}", "n", 7);
+    assert_int_equal (bus_client_direct (client, "keys=inproc://direct-test-1"), 0);
+    json_t *body = s_body (json_pack ("{s:i}", "n", 7));
     json_t *result = NULL;
     bus_error_t error;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal (bus_client_call (client, "token.health", body, 1000, &result, &error), 0);
-        assert_int_equal (json_integer_value (json_object_get (json_object_get (result, "echo"), "n")), 7);
+        assert_int_equal (bus_client_call (client, "keys.sign", body, 1000, &result, &error), 0);
+        json_t *echoed = s_echoed (result);
+        assert_int_equal (json_integer_value (json_object_get (echoed, "n")), 7);
+        json_decref (echoed);
         json_decref (result);
     }
     //  Errors travel as data on this path too.
-    json_t *fail = json_pack ("{s:b}", "fail", 1);
-    assert_int_equal (bus_client_call (client, "token.health", fail, 1000, &result, &error), -1);
+    json_t *fail = s_body (json_pack ("{s:b}", "fail", 1));
+    assert_int_equal (bus_client_call (client, "keys.sign", fail, 1000, &result, &error), -1);
     assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
     json_decref (fail);
     assert_int_equal (bus_client_call (client, "token.client_remove", body, 300, &result, &error), -1);
@@ -630,7 +753,7 @@ static void
 test_direct_endpoint_refuses_write_ops (void **state)
 {
     (void) state;
-    bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-2");
+    bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-2", 1);
     assert_non_null (worker);
     zsock_t *sock = zsock_new_dealer (">inproc://direct-test-2");
     assert_non_null (sock);
@@ -655,12 +778,12 @@ test_reads_fall_back_to_the_broker_when_no_direct_endpoint_is_up (void **state)
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 1);
     assert_non_null (worker);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
-    assert_int_equal (bus_client_direct (f->client, "token=tcp://127.0.0.1:9"), 0);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    assert_int_equal (bus_client_direct (f->client, "keys=tcp://127.0.0.1:9"), 0);
     json_t *result = NULL;
     bus_error_t error;
-    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
-    assert_non_null (json_object_get (result, "echo"));
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
+    assert_non_null (json_object_get (result, "jws"));
     json_decref (result);
     bus_worker_destroy (&worker);
 }
@@ -675,20 +798,20 @@ test_reads_leave_a_hung_direct_endpoint_for_the_broker (void **state)
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 1);
     assert_non_null (worker);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     zsock_t *hung = zsock_new (ZMQ_ROUTER);
     int port = zsock_bind (hung, "tcp://127.0.0.1:*[61000-]");
     assert_true (port > 0);
     char spec[64];
-    snprintf (spec, sizeof spec, "token=tcp://127.0.0.1:%d", port);
+    snprintf (spec, sizeof spec, "keys=tcp://127.0.0.1:%d", port);
     assert_int_equal (bus_client_direct (f->client, spec), 0);
     zclock_sleep (200); //  the connection is up: sends go to it
     json_t *result = NULL;
     bus_error_t error;
     int64_t t0 = bus_now_ms ();
-    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 2000, &result, &error), 0);
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 2000, &result, &error), 0);
     int64_t first = bus_now_ms () - t0;
-    assert_non_null (json_object_get (result, "echo"));
+    assert_non_null (json_object_get (result, "jws"));
     json_decref (result);
     assert_true (first >= 200 && first < 1000);
     //  The hung endpoint got the request (and never answered it).
@@ -698,7 +821,7 @@ test_reads_leave_a_hung_direct_endpoint_for_the_broker (void **state)
     zmsg_destroy (&got);
     t0 = bus_now_ms ();
     for (int i = 0; i < 3; i++) {
-        assert_int_equal (bus_client_call (f->client, "token.health", NULL, 2000, &result, &error), 0);
+        assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 2000, &result, &error), 0);
         json_decref (result);
     }
     assert_true (bus_now_ms () - t0 < 200);
@@ -711,10 +834,10 @@ static void
 test_worker_with_an_unbindable_direct_endpoint_does_not_start (void **state)
 {
     (void) state;
-    bus_worker_t *first = s_direct_worker (NULL, "inproc://direct-test-3");
+    bus_worker_t *first = s_direct_worker (NULL, "inproc://direct-test-3", 0);
     assert_non_null (first);
-    assert_null (s_direct_worker (NULL, "inproc://direct-test-3"));
-    assert_null (s_direct_worker (NULL, "bogus://x"));
+    assert_null (s_direct_worker (NULL, "inproc://direct-test-3", 0));
+    assert_null (s_direct_worker (NULL, "bogus://x", 0));
     bus_worker_destroy (&first);
 }
 
@@ -797,7 +920,7 @@ test_worker_that_cannot_serve_leaves_and_comes_back (void **state)
 {
     fixture_t *f = *state;
     atomic_store (&s_can_serve, 1);
-    bus_worker_cfg_t cfg = {.service = "token",
+    bus_worker_cfg_t cfg = {.service = "keys",
                             .endpoint = f->endpoint,
                             .threads = 2,
                             .heartbeat_ms = HB,
@@ -807,23 +930,23 @@ test_worker_that_cannot_serve_leaves_and_comes_back (void **state)
                             .thread_check = s_check};
     bus_worker_t *worker = bus_worker_new (&cfg);
     assert_non_null (worker);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     atomic_store (&s_can_serve, 0);
     int64_t t0 = bus_now_ms ();
-    assert_true (s_wait_ready (f, "token", 0, 2000));
+    assert_true (s_wait_ready (f, "keys", 0, 2000));
     assert_true (bus_now_ms () - t0 <= BUS_WORKER_CHECK_MS + 300);
     json_t *result = NULL;
     bus_error_t error;
     t0 = bus_now_ms ();
-    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 3000, &result, &error), -1);
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 3000, &result, &error), -1);
     assert_int_equal (error.err, OST_ERR_TEMPORARILY_UNAVAILABLE);
     assert_int_equal (error.retry_after, 1);
     assert_true (bus_now_ms () - t0 < 1000);
     atomic_store (&s_can_serve, 1);
     t0 = bus_now_ms ();
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     assert_true (bus_now_ms () - t0 <= BUS_WORKER_CHECK_MS + 300);
-    assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+    assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
     json_decref (result);
     bus_worker_destroy (&worker);
 }
@@ -841,11 +964,11 @@ s_slow_call (void *arg)
 {
     s_slow_call_t *c = arg;
     bus_client_t *client = bus_client_new (c->endpoint, 65536, NULL);
-    json_t *body = json_pack ("{s:i}", "sleep_ms", c->sleep_ms);
+    json_t *body = s_body (json_pack ("{s:i}", "sleep_ms", c->sleep_ms));
     json_t *result = NULL;
     bus_error_t error;
     c->started = bus_now_ms ();
-    c->rc = bus_client_call (client, "token.health", body, 3000, &result, &error);
+    c->rc = bus_client_call (client, "keys.sign", body, 3000, &result, &error);
     json_decref (result);
     json_decref (body);
     bus_client_destroy (&client);
@@ -859,7 +982,7 @@ test_drain_finishes_the_request_in_flight (void **state)
 {
     fixture_t *f = *state;
     bus_worker_t *draining = s_worker (f, 1);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     s_slow_call_t slow = {.endpoint = f->endpoint, .sleep_ms = 400, .rc = 99};
     pthread_t thread;
     assert_int_equal (pthread_create (&thread, NULL, s_slow_call, &slow), 0);
@@ -877,7 +1000,7 @@ test_drain_finishes_the_request_in_flight (void **state)
     for (int i = 0; i < 5; i++) {
         json_t *result = NULL;
         bus_error_t error;
-        assert_int_equal (bus_client_call (f->client, "token.health", NULL, 1000, &result, &error), 0);
+        assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
         json_decref (result);
     }
     bus_worker_destroy (&other);
@@ -889,7 +1012,7 @@ test_drain_reports_a_request_still_running_at_its_deadline (void **state)
 {
     fixture_t *f = *state;
     bus_worker_t *worker = s_worker (f, 1);
-    assert_true (s_wait_ready (f, "token", 1, 2000));
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
     s_slow_call_t slow = {.endpoint = f->endpoint, .sleep_ms = 600, .rc = 99};
     pthread_t thread;
     assert_int_equal (pthread_create (&thread, NULL, s_slow_call, &slow), 0);
@@ -914,6 +1037,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_worker_gone_without_goodbye_is_skipped_at_once, s_setup_patient,
                                          s_teardown),
         T (test_error_reply_travels_as_data),
+        T (test_worker_refuses_a_body_outside_the_op_table),
+#ifndef NDEBUG
+        T (test_worker_replaces_a_result_outside_the_op_table),
+#endif
         T (test_mmi_service_reports_live_workers),
         T (test_no_worker_is_temporarily_unavailable_before_deadline),
         T (test_unknown_op_is_refused_by_client),
@@ -948,7 +1075,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_drain_reports_a_request_still_running_at_its_deadline,
                                          s_setup_patient, s_teardown),
     };
+    s_empty = s_body (NULL);
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    json_decref (s_empty);
     zsys_shutdown ();
     return rc;
 }
