@@ -1,9 +1,11 @@
 /*  bus_client - synchronous bus client owned by one thread. See bus_client.h. */
 #include "bus_client.h"
+#include "ops.h"
 #include "bus_msg.h"
 #include "log.h"
 #include "secure.h"
 
+#include <stdio.h>
 #include <string.h>
 
 //  READ ops are resent at most this many times, and only while the deadline
@@ -418,6 +420,16 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
     json_t *empty = NULL;
     if (!body)
         body = empty = json_object ();
+    //  A body that does not fit the op's table is refused here, before it
+    //  travels, with the answer the worker would give (the same words).
+    char what[SCHEMA_WHY_MAX], why[SCHEMA_WHY_MAX + 32];
+    if (!ops_loose (op) && schema_unpack (def->in, body, NULL, what, sizeof what) != 0) {
+        log_info ("bus client: refused a request of %s outside proto/ops.def: %s", op, what);
+        json_decref (empty);
+        snprintf (why, sizeof why, "invalid request: %s", what);
+        bus_error_set (error, OST_ERR_INVALID_REQUEST, why);
+        return -1;
+    }
     char *packed = NULL;
     size_t packed_len = 0;
     int rc = bus_body_from_json (body, &packed, &packed_len);
@@ -444,6 +456,15 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
         zclock_sleep (RETRY_PAUSE_MS);
     }
     free (packed);
+    //  A result is read by the caller as the op's typed result: one that
+    //  does not fit the table is not trusted.
+    if (rc == 0 && !ops_loose (op) && schema_unpack (def->out, *result, NULL, what, sizeof what) != 0) {
+        log_error ("bus client: the result of %s does not match proto/ops.def: %s", op, what);
+        json_decref (*result);
+        *result = NULL;
+        bus_error_set (error, OST_ERR_SERVER_ERROR, "the result does not match proto/ops.def");
+        rc = -1;
+    }
     return rc;
 }
 

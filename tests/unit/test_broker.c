@@ -282,9 +282,31 @@ test_worker_refuses_a_body_outside_the_op_table (void **state)
         {"{\"claims\": {}, \"alg\": \"RS256\", \"id_token\": {\"claims\": {}}}",
          "invalid request: id_token.alg: required"},
     };
+    //  Sent by hand: the bus client refuses such a body itself, before it
+    //  travels, in the same words.
+    zsock_t *raw = zsock_new_dealer (f->endpoint);
+    assert_non_null (raw);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *body = json_loads (cases[i].json, 0, NULL);
         assert_non_null (body);
+        bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+        assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+        assert_int_equal (bus_msg_set_op (req, "keys.sign"), 0);
+        assert_int_equal (bus_msg_set_request_id (req, "0123456789abcdef0123456789abcdef"), 0);
+        bus_msg_set_deadline (req, bus_now_ms () + 2000);
+        assert_int_equal (bus_msg_set_body_json (req, body), 0);
+        assert_int_equal (bus_msg_send (&req, raw, NULL), 0);
+        int arrived = 0;
+        bus_msg_t *reply = bus_msg_recv_wait (raw, NULL, 65536, 2000, &arrived);
+        assert_non_null (reply);
+        size_t len;
+        const unsigned char *data = bus_msg_body (reply, &len);
+        json_t *answer = bus_body_to_json (data, len);
+        const json_t *err = json_object_get (answer, "error");
+        assert_string_equal (json_string_value (json_object_get (err, "code")), "invalid_request");
+        assert_string_equal (json_string_value (json_object_get (err, "description")), cases[i].why);
+        json_decref (answer);
+        bus_msg_destroy (&reply);
         json_t *result = NULL;
         bus_error_t error;
         assert_int_equal (bus_client_call (f->client, "keys.sign", body, 1000, &result, &error), -1);
@@ -292,6 +314,7 @@ test_worker_refuses_a_body_outside_the_op_table (void **state)
         assert_string_equal (error.description, cases[i].why);
         json_decref (body);
     }
+    zsock_destroy (&raw);
     assert_int_equal (atomic_load (&s_bad_runs), 0);
     //  A body that fits does run.
     json_t *result = NULL;
@@ -956,6 +979,7 @@ typedef struct {
     int sleep_ms;
     int rc;
     int64_t started;
+    bus_error_t error;
 } s_slow_call_t;
 
 //  One call from a thread of its own (a client belongs to one thread).
@@ -969,10 +993,38 @@ s_slow_call (void *arg)
     bus_error_t error;
     c->started = bus_now_ms ();
     c->rc = bus_client_call (client, "keys.sign", body, 3000, &result, &error);
+    c->error = error;
     json_decref (result);
     json_decref (body);
     bus_client_destroy (&client);
     return NULL;
+}
+
+//  A result that does not fit the op's table is not handed to the caller,
+//  whatever the build: the client answers server_error instead.
+static void
+test_client_refuses_a_result_outside_the_op_table (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    s_slow_call_t call = {.endpoint = f->endpoint, .sleep_ms = 0, .rc = 99};
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_slow_call, &call), 0);
+    bus_msg_t *req = s_raw_next_request (raw, 2000);
+    assert_non_null (req);
+    bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+    assert_int_equal (bus_msg_set_request_id (reply, bus_msg_request_id (req)), 0);
+    json_t *wrong = json_pack ("{s:s, s:s, s:s, s:b}", "jws", "a.b.c", "kid", "k", "alg", "RS256", "extra", 1);
+    assert_int_equal (bus_msg_set_result (reply, wrong), 0);
+    json_decref (wrong);
+    assert_int_equal (bus_msg_send (&reply, raw, NULL), 0);
+    bus_msg_destroy (&req);
+    pthread_join (thread, NULL);
+    assert_int_equal (call.rc, -1);
+    assert_int_equal (call.error.err, OST_ERR_SERVER_ERROR);
+    assert_string_equal (call.error.description, "the result does not match proto/ops.def");
+    zsock_destroy (&raw);
 }
 
 //  The drain: the request in flight is answered, new requests go to the
@@ -1038,6 +1090,7 @@ main (void)
                                          s_teardown),
         T (test_error_reply_travels_as_data),
         T (test_worker_refuses_a_body_outside_the_op_table),
+        T (test_client_refuses_a_result_outside_the_op_table),
 #ifndef NDEBUG
         T (test_worker_replaces_a_result_outside_the_op_table),
 #endif
