@@ -5,6 +5,7 @@
  *  is immutable once published, so a request keeps a reference to it and
  *  writes its bytes with no lock held. */
 #include "jwks.h"
+#include "ops.h"
 
 #include "log.h"
 #include "metrics.h"
@@ -116,96 +117,24 @@ jwks_snap_algs (const jwks_snap_t *snap)
     return snap->algs;
 }
 
-//  Members that only private or symmetric keys have (RFC 7518 §6.2.2,
-//  §6.3.2, §6.4; RFC 8037 §2). keys-svc never sends them; if it ever did,
-//  the key set is refused rather than published.
-static const char *const s_private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
-
-//  The distinct "alg" values of the set's signature keys, in order: what
-//  discovery advertised before keys-svc said which keys sign (an older
-//  keys-svc that sends no "signing_algs").
-static json_t *
-s_algs_of_keys (const json_t *keys)
-{
-    json_t *algs = json_array ();
-    size_t i;
-    json_t *key;
-    json_array_foreach (keys, i, key)
-    {
-        const char *alg = json_string_value (json_object_get (key, "alg"));
-        const char *use = json_string_value (json_object_get (key, "use"));
-        if (!algs || !alg || (use && strcmp (use, "sig") != 0))
-            continue;
-        int seen = 0;
-        size_t j;
-        json_t *have;
-        json_array_foreach (algs, j, have)
-        {
-            if (strcmp (json_string_value (have), alg) == 0)
-                seen = 1;
-        }
-        if (!seen)
-            json_array_append_new (algs, json_string (alg));
-    }
-    return algs;
-}
-
-//  keys-svc's "signing_algs": the algorithms that have an active key now.
-//  next and retiring keys are published but sign nothing, so discovery
-//  must not advertise an algorithm only they have. NULL when the member is
-//  absent or malformed.
-static json_t *
-s_signing_algs (const json_t *jwks)
-{
-    const json_t *given = json_object_get (jwks, "signing_algs");
-    if (!json_is_array (given))
-        return NULL;
-    json_t *algs = json_array ();
-    size_t i;
-    json_t *alg;
-    json_array_foreach (given, i, alg)
-    {
-        if (!algs || !json_is_string (alg) || json_string_length (alg) == 0 ||
-            json_string_length (alg) > 16) {
-            json_decref (algs);
-            return NULL;
-        }
-        json_array_append (algs, alg);
-    }
-    return algs;
-}
-
-//  Checks keys-svc's answer and builds a snapshot of it. NULL when it is not
-//  a public key set we can publish.
+//  Builds a snapshot of keys-svc's answer, which the bus client has checked
+//  against keys.jwks's table (proto/ops.def): every key a public JWK, with
+//  no private member (RFC 7517 §9.2: the jwk shape lists public members
+//  only), and signing_algs the algorithms that can sign now. NULL on
+//  allocation failure.
 static jwks_snap_t *
 s_snap_from (const json_t *jwks)
 {
-    json_t *keys = json_object_get (jwks, "keys");
-    if (!json_is_object (jwks) || !json_is_array (keys)) {
-        log_error ("jwks: keys.jwks did not answer a key set");
+    keys_jwks_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (keys_jwks_out_unpack (jwks, &out, why, sizeof why) != 0) {
+        log_error ("jwks: keys.jwks did not answer a public key set: %s", why);
         return NULL;
     }
-    size_t i;
-    json_t *key;
-    json_array_foreach (keys, i, key)
-    {
-        if (!json_is_object (key) || !json_is_string (json_object_get (key, "kty")) ||
-            !json_is_string (json_object_get (key, "kid"))) {
-            log_error ("jwks: key %zu has no kty or kid", i);
-            return NULL;
-        }
-        for (size_t m = 0; m < sizeof s_private_members / sizeof s_private_members[0]; m++)
-            if (json_object_get (key, s_private_members[m])) {
-                log_error ("jwks: key %zu carries the private member \"%s\"; the key set is refused", i,
-                           s_private_members[m]);
-                return NULL;
-            }
-    }
-    //  Discovery advertises what can sign (keys-svc says which), else every
-    //  signature key of the set.
-    json_t *algs = s_signing_algs (jwks);
-    if (!algs)
-        algs = s_algs_of_keys (keys);
+    const json_t *keys = out.keys;
+    //  Discovery advertises what can sign: next and retiring keys are
+    //  published but sign nothing.
+    json_t *algs = json_copy ((json_t *)out.signing_algs);
     //  RFC 7517 §5: the set served is {"keys": [...]} only; keys-svc's
     //  other members are for us.
     json_t *served = json_pack ("{s:O}", "keys", keys);
