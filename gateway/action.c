@@ -92,7 +92,7 @@ action_get (gw_req_t *req)
     json_t *result = NULL;
     bus_error_t error;
     //  A READ: it shows what the link is for and consumes nothing, so a
-    //  mail scanner fetching the link does not use it up (issue 6).
+    //  mail scanner fetching the link does not use it up.
     int rc = body ? http_bus_call (req, "flow.action_get", body, &result, &error) : -1;
     s_wipe_member (body, "token");
     json_decref (body);

@@ -101,7 +101,7 @@ demo_page (gw_req_t *req)
         if (pages_url (req, "/demo/login", url, sizeof url) == 0)
             html_text (&body, url);
         html_raw (&body, "\">Log in with Ostiary</a>\n");
-        //  The flows that do not start at a relying party (issue 6).
+        //  The flows that do not start at a relying party.
         static const struct {
             const char *path;
             const char *text;

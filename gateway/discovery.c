@@ -56,7 +56,7 @@ s_url (const char *issuer, const char *path)
     return json_string (url);
 }
 
-//  Issue 7: the rendered document, per process. Everything in it is fixed
+//  The rendered document, per process. Everything in it is fixed
 //  at start-up except the signing algorithms, so it is rendered again only
 //  when those change; every other request copies the bytes.
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;

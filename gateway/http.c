@@ -281,7 +281,7 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
     if (close)
         mg_disable_keep_alive (conn);
 
-    //  Issue 7: the whole response in one write. civetweb's header API
+    //  The whole response in one write: civetweb's header API
     //  writes every header line with its own send(2), and with TCP_NODELAY
     //  each became a TCP segment of its own: ten per response, most of the
     //  gateway's time on discovery and JWKS.

@@ -20,7 +20,7 @@ static const route_t s_routes[] = {
     {"GET", "/healthz", health_live, "healthz", 1},
     {"GET", "/readyz", health_ready, "readyz", 1},
     {"GET", "/metrics", metrics_get, "metrics", 1},
-    /*  issue 3: the authorization code flow */
+    /*  the authorization code flow */
     {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0},
     {"GET", "/authorize", authorize_get, "authorize_get", 0},
     {"POST", "/authorize", authorize_post, "authorize_post", 0},
@@ -37,10 +37,10 @@ static const route_t s_routes[] = {
     {"GET", "/demo", demo_page, "demo", 0},
     {"GET", "/demo/login", demo_login, "demo_login", 0},
     {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
-    /*  issue 4: the token lifecycle */
+    /*  the token lifecycle */
     {"POST", "/revoke", revoke_post, "revoke", 0},
     {"POST", "/introspect", introspect_post, "introspect", 0},
-    /*  issue 6: the flow engine's pages and action tokens */
+    /*  the flow engine's pages and action tokens */
     {"GET", "/flow", flow_get, "flow_get", 0},
     {"POST", "/flow", flow_post, "flow_post", 0},
     {"GET", "/register", register_get, "register", 0},

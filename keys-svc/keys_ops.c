@@ -219,7 +219,7 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
             return -1;
         }
     }
-    //  Issue 7: an ID token signed in the same call, bound to the token above
+    //  An ID token signed in the same call, bound to the token above
     //  by at_hash (OpenID Connect Core §3.1.3.6), which only we can compute
     //  before answering: one bus round trip for both tokens of a code
     //  exchange or a refresh instead of two. Its typ is always "JWT".
