@@ -278,10 +278,12 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
     } else if (json_is_object (error)) {
         const char *code = json_string_value (json_object_get (error, "code"));
         const char *description = json_string_value (json_object_get (error, "description"));
-        s_say ("%s: %s (%s)", command, description ? description : "failed", code ? code : "server_error");
+        const err_def_t *def = proto_err_by_code (code);
+        s_say ("%s: %s (%s)", command, description ? description : "failed",
+               code ? code : proto_err (OST_ERR_SERVER_ERROR)->code);
         //  The request itself was wrong: the same exit code as a usage error.
-        rc = code && (strcmp (code, "invalid_request") == 0 || strcmp (code, "not_found") == 0 ||
-                      strcmp (code, "unknown_op") == 0)
+        rc = def && (def->id == OST_ERR_INVALID_REQUEST || def->id == OST_ERR_NOT_FOUND ||
+                     def->id == OST_ERR_UNKNOWN_OP)
                  ? CTL_USAGE
                  : CTL_ERROR_REPLY;
     } else

@@ -42,7 +42,7 @@ s_enabled (const gw_req_t *req)
 static int
 s_not_found (gw_req_t *req)
 {
-    return http_send_oauth_error (req, 404, "not_found", "no such resource", 0);
+    return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
 }
 
 static int

@@ -104,7 +104,8 @@ routes_dispatch (gw_req_t *req)
     //  rest; a request that reaches the limit may have lost some (even its
     //  framing headers), so it is refused rather than half read.
     if (ri->num_headers >= MG_MAX_HEADERS)
-        return http_send_oauth_error (req, 431, "invalid_request", "too many request headers", 0);
+        return http_send_error_status (req, 431, OST_ERR_INVALID_REQUEST, "too many request headers", NULL,
+                                       0);
     //  A declared body above the limit is refused before anything is read,
     //  whatever the route.
     if (ri->content_length > req->gw->cfg->http_max_body)
@@ -121,13 +122,9 @@ routes_dispatch (gw_req_t *req)
         }
     }
     if (!path_known)
-        return http_send_oauth_error (req, 404, "not_found", "no such resource", 0);
+        return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
     char allow[128];
     s_allow (req->path, allow, sizeof allow);
     http_header_t extra[] = {{"Allow", allow}};
-    json_t *body =
-        json_pack ("{s:s,s:s}", "error", "invalid_request", "error_description", "method not allowed");
-    int rc = http_send_json (req, 405, body, "no-store", extra, 1);
-    json_decref (body);
-    return rc;
+    return http_send_error_status (req, 405, OST_ERR_INVALID_REQUEST, "method not allowed", extra, 1);
 }
