@@ -1,5 +1,5 @@
 /*  ctl/keys - `ostiaryctl keys ...`: the operator's side of keys-svc's admin
- *  socket (keys-svc/keys_admin_wire.h), not of the bus.
+ *  socket (proto/keys_admin.h), not of the bus.
  *
  *    ostiaryctl keys [OPTIONS] status
  *    ostiaryctl keys [OPTIONS] list
@@ -16,7 +16,7 @@
 #include "bus_curve.h"
 #include "ctl.h"
 #include "jws.h"
-#include "keys-svc/keys_admin_wire.h"
+#include "proto/keys_admin.h"
 #include "secure.h"
 
 #include <czmq.h>
@@ -95,7 +95,7 @@ s_say (const char *fmt, ...)
 //  ---------------------------------------------------------------- endpoint
 
 //  The admin endpoint keys-svc uses with the same environment: the same
-//  defaults (config.def) and the same rule (keys_admin_wire.h).
+//  defaults (config.def) and the same rule (proto/keys_admin.h).
 static int
 s_endpoint (const s_opts_t *opts, char *out, size_t size)
 {
@@ -588,7 +588,7 @@ s_cmd_cert (const s_opts_t *opts, int argc, char **argv)
     return CTL_OK;
 }
 
-//  The admin commands of keys_admin_wire.h (each has its s_cmd_ here), then
+//  The admin commands of proto/keys_admin.h (each has its s_cmd_ here), then
 //  the local ones.
 static const struct {
     const char *name;
