@@ -230,7 +230,7 @@ run_all() {
     local ntok=$1
     LUA= scenario "discovery" "$ntok" /.well-known/openid-configuration
     LUA= scenario "jwks" "$ntok" /jwks
-    #  Token scenarios need clients from issue 3/4; they join once
+    #  Token scenarios need registered clients: they run when
     #  `ostiaryctl clients` exists (bench/seed.sh seeds them).
     if [ -x bench/seed.sh ] && "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
         seed_once
@@ -246,7 +246,7 @@ run_all() {
         fi
         token_scenarios "$ntok"
     else
-        row "| token scenarios | $ntok | – | not measured: /token grants arrive with issues 3 and 4 | | | | | | | | | |"
+        row "| token scenarios | $ntok | – | not measured: no bench/seed.sh or no \`ostiaryctl clients\` | | | | | | | | | |"
     fi
 }
 

@@ -45,7 +45,7 @@ done
 
 #  The relying party's ID tokens are RS256 (as the peer's are); its access
 #  tokens ES256, which its resource servers verify faster (the peer's are
-#  opaque there). Issue 7: two RSA signatures per refresh would measure
+#  opaque there). Two RSA signatures per refresh would measure
 #  RSA, not us.
 code_id=bench-rp
 redirect=$URL/bench/callback

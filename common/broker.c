@@ -572,10 +572,10 @@ s_broker_actor (zsock_t *pipe, void *args)
     }
     zsock_signal (pipe, 0);
 
-    //  Issue 7: the broker waits in a receive on the ROUTER itself, not in
+    //  The broker waits in a receive on the ROUTER itself, not in
     //  zmq_poll: a message already queued is taken without a system call,
     //  and an idle broker sleeps in one poll of the socket's mailbox, where
-    //  a zmq_poll round over the ROUTER and the pipe cost five or more. The
+    //  a zmq_poll round over the ROUTER and the pipe costs five or more. The
     //  pipe (STATS, $TERM) is read at every tick, within ~100 ms.
     int64_t next_tick = bus_now_ms () + 100;
     bool stop = false;

@@ -10,7 +10,7 @@
 #include <czmq.h>
 #include <stddef.h>
 
-//  Issue 7: the endpoint the gateway's own bus clients use. The broker lives
+//  The endpoint the gateway's own bus clients use. The broker lives
 //  in the gateway, so its HTTP threads reach it in-process: no TCP, no
 //  ZeroMQ I/O thread, on the two hops of every HTTP request that needs a
 //  service. Services still connect to `endpoint`.

@@ -16,7 +16,7 @@
 //  Services whose READ ops may go straight to a worker process.
 #define DIRECT_MAX 4
 
-//  Issue 7: a direct answer later than this goes through the broker instead,
+//  A direct answer later than this goes through the broker instead,
 //  and the service's direct endpoints then rest this long.
 #define DIRECT_BUDGET_MS 250
 #define DIRECT_REST_MS 5000
@@ -297,7 +297,7 @@ s_wait_reply (bus_client_t *self, zsock_t *sock, const char *rid, int64_t until,
         int64_t left = until - bus_now_ms ();
         if (left <= 0)
             return 0;
-        //  Issue 7: the wait is the receive itself (one poll of the socket's
+        //  The wait is the receive itself (one poll of the socket's
         //  mailbox), not a zmq_poll round before a blocking receive.
         int arrived = 0;
         bus_msg_t *reply = bus_msg_recv_wait (sock, NULL, self->max_msg, (int) left, &arrived);
@@ -321,7 +321,7 @@ s_wait_reply (bus_client_t *self, zsock_t *sock, const char *rid, int64_t until,
     }
 }
 
-//  Issue 7: a READ op sent to a direct endpoint. 1 with *rc set when it was
+//  A READ op sent to a direct endpoint. 1 with *rc set when it was
 //  answered; 0 when the caller should send it through the broker: no
 //  endpoint connected (ZMQ_IMMEDIATE: the send fails at once), no answer
 //  within DIRECT_BUDGET_MS (a hung, stopped or overloaded process), or

@@ -28,7 +28,7 @@ typedef struct {
 bus_client_t *bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve);
 void bus_client_destroy (bus_client_t **self_p);
 
-//  Issue 7: spec is "service=endpoint[,service=endpoint...]" (a service's
+//  spec is "service=endpoint[,service=endpoint...]" (a service's
 //  OSTIARY_BUS_DIRECT_BIND; the same service may be named more than once,
 //  its processes then take turns). READ ops of those services are sent
 //  straight to one of their connected endpoints, one hop instead of two

@@ -41,7 +41,7 @@ struct _bus_worker_t {
     atomic_int failed;
     pthread_mutex_t seen_lock;
     char (*seen)[BUS_MAX_RID + 1];
-    uint64_t *seen_hash; //  FNV-1a of each slot's id, compared first (issue 7)
+    uint64_t *seen_hash; //  FNV-1a of each slot's id, compared first
     size_t seen_next;
 };
 
@@ -87,7 +87,7 @@ s_rid_hash (const char *rid)
     return h;
 }
 
-//  1 when rid was already seen (and records it otherwise). Issue 7: the
+//  1 when rid was already seen (and records it otherwise). The
 //  slots' hashes are scanned first (a tight loop over 32 KB), the strings
 //  compared only where a hash matches, which keeps this lock short.
 static int
@@ -420,7 +420,7 @@ s_thread_main (void *arg)
         //  Wake at least every 100 ms to notice a stop request.
         if (timeout > 100)
             timeout = 100;
-        //  Issue 7: the wait is the receive itself (one poll of the socket's
+        //  The wait is the receive itself (one poll of the socket's
         //  mailbox), not a zmq_poll round before a blocking receive.
         int arrived = 0;
         bus_msg_t *msg = bus_msg_recv_wait (sock, NULL, self->cfg.max_msg, timeout, &arrived);
@@ -491,7 +491,7 @@ s_thread_main (void *arg)
     return NULL;
 }
 
-//  Issue 7: the direct endpoint. One thread answers READ requests that a
+//  The direct endpoint. One thread answers READ requests that a
 //  client sent straight to this process (bus_client_direct), without the
 //  broker: no READY, no heartbeats (a client's DEALER sends only while
 //  the connection is up, and falls back to the broker otherwise).

@@ -80,7 +80,7 @@ typedef struct {
     //  answers at once while none can. Called in the worker thread; must not
     //  block for long.
     int (*thread_check) (void *thread_arg, void *thread_state);
-    //  Issue 7: when set, a ROUTER bound here, served by one more thread
+    //  When set, a ROUTER bound here, served by one more thread
     //  (with its own thread_init state), answers READ ops sent straight to
     //  this process by other services (bus_client_direct), one hop instead
     //  of two through the broker. WRITE ops are refused there (unknown_op).

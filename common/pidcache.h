@@ -1,6 +1,6 @@
 /*  pidcache - getpid() answered from memory instead of a system call.
  *
- *  Issue 7: libzmq calls getpid() on every operation of a socket's mailbox
+ *  libzmq calls getpid() on every operation of a socket's mailbox
  *  (its fork detection, src/signaler.cpp), some 50 times per signed token
  *  across the suite, and glibc makes each call a system call (it stopped
  *  caching the pid in 2.25). System calls are what a request mostly costs

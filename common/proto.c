@@ -8,7 +8,7 @@ extern const size_t ops_count;
 #define s_ops ops_table
 
 static const err_def_t s_errs[] = {
-#define ERR(sym, code, status, retry) {OST_ERR_##sym, code, status, retry},
+#define ERR(sym, code, status, retry, http) {OST_ERR_##sym, code, status, retry, OST_ERR_##http},
 #include "proto/errors.def"
 #undef ERR
 };
@@ -203,6 +203,12 @@ proto_err (ost_err_t id)
     if ((int) id < 0 || id >= OST_ERR__COUNT)
         return &s_errs[OST_ERR_SERVER_ERROR];
     return &s_errs[id];
+}
+
+const err_def_t *
+proto_err_http (ost_err_t id)
+{
+    return proto_err (proto_err (id)->http);
 }
 
 const err_def_t *

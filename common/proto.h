@@ -9,7 +9,7 @@
 typedef enum { OP_READ, OP_WRITE } op_kind_t;
 
 typedef enum {
-#define ERR(sym, code, status, retry) OST_ERR_##sym,
+#define ERR(sym, code, status, retry, http) OST_ERR_##sym,
 #include "proto/errors.def"
 #undef ERR
     OST_ERR__COUNT
@@ -40,6 +40,7 @@ typedef struct {
     const char *code;
     int http_status;
     int retry_after;
+    ost_err_t http; //  the entry an HTTP client gets for this one (errors.def)
 } err_def_t;
 
 //  Looks an op up by wire name; NULL when it is not in proto/ops.def.
@@ -51,6 +52,11 @@ const op_def_t *proto_op_at (size_t i);
 //  Error table lookups. proto_err_by_code returns NULL for an unknown code.
 const err_def_t *proto_err (ost_err_t id);
 const err_def_t *proto_err_by_code (const char *code);
+//  The entry whose code, status and Retry-After answer id over HTTP (the
+//  http column of proto/errors.def): id's own for the OAuth and OpenID
+//  Connect codes, temporarily_unavailable for a passed deadline,
+//  server_error for our other internal codes.
+const err_def_t *proto_err_http (ost_err_t id);
 
 //  Roles on the bus (proto/access.def): bit flags, one per role.
 typedef enum {

@@ -145,7 +145,7 @@ s_parse_add (int argc, char **argv, json_t *body)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        //  Issue 4: refresh and introspection settings.
+        //  Refresh and introspection settings.
         if (strcmp (arg, "--always-refresh") == 0 || strcmp (arg, "--resource-server") == 0) {
             const char *member = arg[2] == 'a' ? "always_refresh" : "resource_server";
             if (json_object_get (body, member))

@@ -1,5 +1,5 @@
 /*  ctl/keys - `ostiaryctl keys ...`: the operator's side of keys-svc's admin
- *  socket (keys-svc/keys_admin_wire.h), not of the bus.
+ *  socket (proto/keys_admin.h), not of the bus.
  *
  *    ostiaryctl keys [OPTIONS] status
  *    ostiaryctl keys [OPTIONS] list
@@ -16,7 +16,7 @@
 #include "bus_curve.h"
 #include "ctl.h"
 #include "jws.h"
-#include "keys-svc/keys_admin_wire.h"
+#include "proto/keys_admin.h"
 #include "secure.h"
 
 #include <czmq.h>
@@ -95,7 +95,7 @@ s_say (const char *fmt, ...)
 //  ---------------------------------------------------------------- endpoint
 
 //  The admin endpoint keys-svc uses with the same environment: the same
-//  defaults (config.def) and the same rule (keys_admin_wire.h).
+//  defaults (config.def) and the same rule (proto/keys_admin.h).
 static int
 s_endpoint (const s_opts_t *opts, char *out, size_t size)
 {
@@ -278,10 +278,12 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
     } else if (json_is_object (error)) {
         const char *code = json_string_value (json_object_get (error, "code"));
         const char *description = json_string_value (json_object_get (error, "description"));
-        s_say ("%s: %s (%s)", command, description ? description : "failed", code ? code : "server_error");
+        const err_def_t *def = proto_err_by_code (code);
+        s_say ("%s: %s (%s)", command, description ? description : "failed",
+               code ? code : proto_err (OST_ERR_SERVER_ERROR)->code);
         //  The request itself was wrong: the same exit code as a usage error.
-        rc = code && (strcmp (code, "invalid_request") == 0 || strcmp (code, "not_found") == 0 ||
-                      strcmp (code, "unknown_op") == 0)
+        rc = def && (def->id == OST_ERR_INVALID_REQUEST || def->id == OST_ERR_NOT_FOUND ||
+                     def->id == OST_ERR_UNKNOWN_OP)
                  ? CTL_USAGE
                  : CTL_ERROR_REPLY;
     } else
@@ -586,7 +588,7 @@ s_cmd_cert (const s_opts_t *opts, int argc, char **argv)
     return CTL_OK;
 }
 
-//  The admin commands of keys_admin_wire.h (each has its s_cmd_ here), then
+//  The admin commands of proto/keys_admin.h (each has its s_cmd_ here), then
 //  the local ones.
 static const struct {
     const char *name;

@@ -151,7 +151,7 @@ ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, con
     if (rc != CTL_ERROR_REPLY)
         return rc;
     fprintf (stderr, "ostiaryctl: %s: %s (%s)\n", family, error.description, error.code);
-    return strcmp (error.code, "invalid_request") == 0 ? CTL_USAGE : CTL_ERROR_REPLY;
+    return error.err == OST_ERR_INVALID_REQUEST ? CTL_USAGE : CTL_ERROR_REPLY;
 }
 
 int

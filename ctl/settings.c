@@ -1,6 +1,6 @@
 /*  ctl/settings - `ostiaryctl settings ...`: the runtime settings of flow-svc
- *  over the bus (flow.settings_list and flow.settings_set of proto/ops.md,
- *  issue 6). Every flow-svc replica applies a change within 5 seconds.
+ *  over the bus (flow.settings_list and flow.settings_set of proto/ops.md).
+ *  Every flow-svc replica applies a change within 5 seconds.
  *
  *    ostiaryctl settings list [--json]
  *    ostiaryctl settings get NAME

@@ -394,7 +394,7 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
-//  issue 6, "Lockout": flow.user_unlock lifts the locks (password and second
+//  docs/flows.md, "Lockout": flow.user_unlock lifts the locks (password and second
 //  factor) and clears the counts.
 static int
 s_unlock (const ctl_opts_t *opts, int argc, char **argv)

@@ -15,7 +15,7 @@
 OST_WUR db_status_t audit_write (db_t *db, const char *kind, const char *sub, const char *client_ip,
                                  json_t *detail);
 
-//  op flow.audit_list (proto/ops.md, issue 6).
+//  op flow.audit_list (proto/ops.md).
 int flow_op_audit_list (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

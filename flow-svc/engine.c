@@ -1,5 +1,5 @@
 /*  engine - executions of flows: the ops of proto/ops.md "flow — the flow
- *  engine (issue 6)", the state machine and the node dispatch table.
+ *  engine", the state machine and the node dispatch table.
  *
  *  An execution is a row of flow.executions (flow name and version pinned at
  *  start, node, context, status, expiry, attempts, the SHA-256 of the flow
@@ -73,7 +73,7 @@ static const node_ops_t s_ops[NODE_TYPE_COUNT] = {
 static int
 s_status_parse (const char *name, exec_status_t *status)
 {
-    //  The password_login executions of issue 3 (login.c) say 'active'.
+    //  The password_login executions of login.c say 'active'.
     if (!strcmp (name, "active")) {
         *status = EXEC_RUNNING;
         return 0;
@@ -219,7 +219,7 @@ engine_address_hint (engine_ctx_t *ctx, const char *to, char *out, size_t size)
     if (typed) {
         //  The user was named by what the browser typed (recovery): the page
         //  may show only what was typed, whether or not it names an account
-        //  (issue 6: unknown addresses look exactly like known ones). A typed
+        //  (docs/flows.md: unknown addresses look exactly like known ones). A typed
         //  address is masked as a known one is; a username shows nothing.
         if (strchr (typed, '@'))
             engine_email_hint (typed, out, size);

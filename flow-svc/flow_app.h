@@ -26,7 +26,7 @@ typedef struct {
     //  a login for an unknown user is verified against it, so that it costs
     //  the same time as a login for a known one.
     char *dummy_hash;
-    //  issue 6 (docs/flows.md): flow-svc's own key (HMAC of action tokens,
+    //  docs/flows.md: flow-svc's own key (HMAC of action tokens,
     //  email and recovery codes; seal.h derives encryption keys from it).
     unsigned char flow_key[FLOW_KEY_BYTES];
     webhooks_t *webhooks;    //  OSTIARY_WEBHOOKS_FILE ("" = an empty set)

@@ -75,13 +75,13 @@ const bus_route_t flow_routes[] = {
     {"flow.user_disable", flow_op_user_disable},
     {"flow.user_claims", flow_op_user_claims},
     {"flow.session_get", flow_op_session_get},
-    //  issue 6, the flow engine (engine.c)
+    //  the flow engine (engine.c)
     {"flow.start", flow_op_start},
     {"flow.get", flow_op_get},
     {"flow.submit", flow_op_submit},
     {"flow.action_get", flow_op_action_get},
     {"flow.action", flow_op_action},
-    //  issue 6, lockout (lockout.c, settings.c, audit.c)
+    //  lockout, runtime settings and audit (lockout.c, settings.c, audit.c)
     {"flow.settings_list", flow_op_settings_list},
     {"flow.settings_set", flow_op_settings_set},
     {"flow.user_unlock", flow_op_user_unlock},

@@ -121,7 +121,7 @@ static const db_stmt_t s_stmts[] = {
      "now()"
      "  ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
      0, DB_STMT_WRITE},
-    //  ---------------------------------------------------------- engine (issue 6)
+    //  ---------------------------------------------------------- engine
     //  ON CONFLICT DO NOTHING: replicas starting together store a version
     //  once; the answer says whether the stored graph is this one (jsonb
     //  equality ignores key order and white space).
@@ -559,7 +559,7 @@ flow_store_exec_expire (db_t *db, long *count)
     return s_sweep (db, "flow_exec_expire", count);
 }
 
-//  ------------------------------------------------------------------ engine (issue 6)
+//  ------------------------------------------------------------------ engine
 
 db_status_t
 flow_store_definition_put (db_t *db, const char *name, int version, const char *start, const json_t *graph,

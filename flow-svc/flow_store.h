@@ -87,18 +87,18 @@ typedef struct {
     long attempts;
     char session_sid[65]; //  the session the execution created, "" when none
     int64_t expires_at;
-    json_t *ui;         //  the last step shown, {} when none (issue 6)
-    long node_attempts; //  submissions at the current node (issue 6)
+    json_t *ui;         //  the last step shown, {} when none
+    long node_attempts; //  submissions at the current node
 } flow_exec_t;
 
 void flow_exec_clear (flow_exec_t *exec);
 //  The execution of a handle that has not expired (any status). DB_NOT_FOUND.
 db_status_t flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec);
-//  Marks up to a bounded number of running or waiting (or issue 3's active)
+//  Marks up to a bounded number of running or waiting (or login.c's active)
 //  executions past their expiry as expired. *count gets how many.
 db_status_t flow_store_exec_expire (db_t *db, long *count);
 
-//  ------------------------------------------------------------------ engine (issue 6)
+//  ------------------------------------------------------------------ engine
 
 //  Stores a definition unless (name, version) is there; *same is 1 when the
 //  stored graph is this one (jsonb equality), 0 when it differs.

@@ -1,4 +1,4 @@
-/*  lockout - brute-force protection of password logins (issue 6, section
+/*  lockout - brute-force protection of password logins (docs/flows.md,
  *  "Lockout"; OWASP Authentication Cheat Sheet, "Account Lockout"; NIST SP
  *  800-63B §5.2.2 "Rate Limiting (Throttling)").
  *
@@ -9,8 +9,8 @@
  *  - per account: failures since the last success; each attempt is judged
  *    by the count it found, so the first lockout_threshold attempts are
  *    checked, and the failure of the one that reached it locks the account
- *    for lockout_seconds and writes one `lockout` audit event (issue 6: "5
- *    failed attempts → the account is locked for 15 minutes");
+ *    for lockout_seconds and writes one `lockout` audit event (by default
+ *    5 failed attempts lock the account for 15 minutes);
  *  - per client address: attempts in a fixed window of
  *    address_window_seconds, throttled above address_threshold.
  *  Thresholds come from settings.h, adjustable at run time.
@@ -116,7 +116,7 @@ OST_WUR db_status_t lockout_code_success (db_t *db, lockout_code_t *lc);
 //  writes one `code_mail_capped` audit event (same statement).
 OST_WUR db_status_t lockout_code_mail (db_t *db, const char *sub, const char *client_ip, bool *allowed);
 
-//  op flow.user_unlock (proto/ops.md, issue 6): clears the counters and
+//  op flow.user_unlock (proto/ops.md): clears the counters and
 //  locks of a user, the password's and the second factor's; audited.
 int flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result);
 

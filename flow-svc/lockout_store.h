@@ -1,6 +1,6 @@
-/*  lockout_store - the SQL of lockout.c, settings.c and audit.c (issue 6,
- *  migrations/flow/005_lockout.sql). It stands beside flow_store.c, which
- *  the flow engine changes at the same time, with the same rules: status
+/*  lockout_store - the SQL of lockout.c, settings.c and audit.c (schema of
+ *  migrations/flow/005_lockout.sql). It stands beside flow_store.c, with
+ *  the same rules: status
  *  set of db.h, DB_NOT_FOUND when a single-row lookup matched nothing,
  *  times are the database's now(). Each worker connection prepares these
  *  statements on first use (or through lockout_store_prepare). */

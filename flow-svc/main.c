@@ -1,5 +1,5 @@
 /*  flow-svc - users, login sessions and authentication flows: the flow
- *  engine of issue 6 (docs/flows.md). Executions are rows: a restart loses
+ *  engine (docs/flows.md). Executions are rows: a restart loses
  *  nothing. */
 #include "flow_app.h"
 #include "flow_ops.h"

@@ -53,7 +53,7 @@ int settings_find (const char *name);
 //  settings_get (other replicas follow within SETTINGS_REFRESH_SECONDS).
 void settings_invalidate (void);
 
-//  Ops of proto/ops.md (issue 6): flow.settings_list, flow.settings_set.
+//  Ops of proto/ops.md: flow.settings_list, flow.settings_set.
 int flow_op_settings_list (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result);
 

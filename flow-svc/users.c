@@ -343,7 +343,7 @@ s_user_add (bus_req_t *req, const json_t *body, json_t **result)
             bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_fields[k].desc);
             return -1;
         }
-    //  A user without a password exists (for flows of issue 6 such as magic
+    //  A user without a password exists (for flows such as magic
     //  links) but can never pass the password step.
     char *hash = NULL;
     if (s_password_hash (req, body, 0, &hash) != 0) {

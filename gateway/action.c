@@ -92,7 +92,7 @@ action_get (gw_req_t *req)
     json_t *result = NULL;
     bus_error_t error;
     //  A READ: it shows what the link is for and consumes nothing, so a
-    //  mail scanner fetching the link does not use it up (issue 6).
+    //  mail scanner fetching the link does not use it up.
     int rc = body ? http_bus_call (req, "flow.action_get", body, &result, &error) : -1;
     s_wipe_member (body, "token");
     json_decref (body);
@@ -194,11 +194,8 @@ s_no_bearer (gw_req_t *req)
     http_clean_header_value (req->gw->cfg->issuer, realm, sizeof realm);
     snprintf (challenge, sizeof challenge, "Bearer realm=\"%s\"", realm);
     http_header_t extra[] = {{"WWW-Authenticate", challenge}, {"Pragma", "no-cache"}};
-    json_t *body = json_pack ("{s:s,s:s}", "error", "invalid_request", "error_description",
-                              "The action token must be sent as a Bearer credential");
-    int rc = http_send_json (req, 401, body, "no-store", extra, 2);
-    json_decref (body);
-    return rc;
+    return http_send_error_status (req, 401, OST_ERR_INVALID_REQUEST,
+                                   "The action token must be sent as a Bearer credential", extra, 2);
 }
 
 static int
@@ -222,10 +219,10 @@ flows_callback_post (gw_req_t *req)
     if (has == 0)
         return s_no_bearer (req);
     if (has < 0)
-        return http_send_oauth_error (req, 400, "invalid_action", "The action token is malformed", 0);
+        return http_send_error (req, OST_ERR_INVALID_ACTION, "The action token is malformed");
     int rc;
     if (!s_is_json (req)) {
-        rc = http_send_oauth_error (req, 400, "invalid_request", "The body must be application/json", 0);
+        rc = http_send_error (req, OST_ERR_INVALID_REQUEST, "The body must be application/json");
         secure_wipe (token, sizeof token);
         return rc;
     }
@@ -246,9 +243,8 @@ flows_callback_post (gw_req_t *req)
         (data && !json_is_object (data))) {
         json_decref (in);
         secure_wipe (token, sizeof token);
-        return http_send_oauth_error (
-            req, 400, "invalid_request",
-            "The body must be {\"outcome\": \"success\" or \"failure\", \"data\": {}}", 0);
+        return http_send_error (req, OST_ERR_INVALID_REQUEST,
+                                "The body must be {\"outcome\": \"success\" or \"failure\", \"data\": {}}");
     }
     json_t *body =
         json_pack ("{s:s,s:s,s:s,s:o,s:s}", "token", token, "purpose", "webhook_callback", "outcome", outcome,
@@ -256,7 +252,7 @@ flows_callback_post (gw_req_t *req)
     secure_wipe (token, sizeof token);
     json_decref (in);
     if (!body)
-        return http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
     json_t *result = NULL;
     bus_error_t error;
     rc = http_bus_call (req, "flow.action", body, &result, &error);

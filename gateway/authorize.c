@@ -209,11 +209,11 @@ authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_head
 }
 
 int
-authz_fail (gw_req_t *req, const json_t *q, const char *error, const char *description, int after_post,
+authz_fail (gw_req_t *req, const json_t *q, ost_err_t error, const char *description, int after_post,
             pages_headers_t *headers)
 {
-    json_t *body = json_pack ("{s:s?,s:s,s:s}", "request_id", s_str (q, "request_id"), "error", error,
-                              "error_description", description);
+    json_t *body = json_pack ("{s:s?,s:s,s:s}", "request_id", s_str (q, "request_id"), "error",
+                              proto_err (error)->code, "error_description", description);
     json_t *result = NULL;
     int rc = s_call (req, "token.authorize_error", body, &result, headers);
     json_decref (body);
@@ -372,12 +372,12 @@ s_decide (gw_req_t *req, const json_t *q, int after_post)
     if (none) {
         //  §3.1.2.1 prompt=none: no page at all; an answer or an error.
         if (!has)
-            authz_fail (req, q, "login_required", "The user is not logged in", after_post, &headers);
+            authz_fail (req, q, OST_ERR_LOGIN_REQUIRED, "The user is not logged in", after_post, &headers);
         else if (stale)
-            authz_fail (req, q, "login_required", "The authentication is older than max_age", after_post,
-                        &headers);
+            authz_fail (req, q, OST_ERR_LOGIN_REQUIRED, "The authentication is older than max_age",
+                        after_post, &headers);
         else if (other_user)
-            authz_fail (req, q, "login_required", "The logged-in user is not the one of id_token_hint",
+            authz_fail (req, q, OST_ERR_LOGIN_REQUIRED, "The logged-in user is not the one of id_token_hint",
                         after_post, &headers);
         else {
             json_t *body = json_pack ("{s:s?,s:s?}", "request_id", s_str (q, "request_id"), "sub",
@@ -386,7 +386,7 @@ s_decide (gw_req_t *req, const json_t *q, int after_post)
             int rc = s_call (req, "token.consent_check", body, &result, &headers);
             json_decref (body);
             if (rc == 0 && json_is_true (json_object_get (result, "needed")))
-                authz_fail (req, q, "consent_required", "The user has not consented to this client",
+                authz_fail (req, q, OST_ERR_CONSENT_REQUIRED, "The user has not consented to this client",
                             after_post, &headers);
             else if (rc == 0)
                 authz_issue_code (req, q, session, 0, after_post, &headers);

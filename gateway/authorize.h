@@ -21,7 +21,7 @@
 //  auto-submitting form of form_post.
 int authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_headers_t *headers);
 //  Ends request Q with an error sent to the client (token.authorize_error).
-int authz_fail (gw_req_t *req, const json_t *q, const char *error, const char *description, int after_post,
+int authz_fail (gw_req_t *req, const json_t *q, ost_err_t error, const char *description, int after_post,
                 pages_headers_t *headers);
 //  The user of session (an object with sid, sub, auth_time, amr, as
 //  flow.session_get and the result of flow.submit give it) is authenticated for

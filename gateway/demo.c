@@ -42,7 +42,7 @@ s_enabled (const gw_req_t *req)
 static int
 s_not_found (gw_req_t *req)
 {
-    return http_send_oauth_error (req, 404, "not_found", "no such resource", 0);
+    return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
 }
 
 static int
@@ -101,7 +101,7 @@ demo_page (gw_req_t *req)
         if (pages_url (req, "/demo/login", url, sizeof url) == 0)
             html_text (&body, url);
         html_raw (&body, "\">Log in with Ostiary</a>\n");
-        //  The flows that do not start at a relying party (issue 6).
+        //  The flows that do not start at a relying party.
         static const struct {
             const char *path;
             const char *text;

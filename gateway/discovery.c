@@ -56,7 +56,7 @@ s_url (const char *issuer, const char *path)
     return json_string (url);
 }
 
-//  Issue 7: the rendered document, per process. Everything in it is fixed
+//  The rendered document, per process. Everything in it is fixed
 //  at start-up except the signing algorithms, so it is rendered again only
 //  when those change; every other request copies the bytes.
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -117,7 +117,7 @@ discovery_get (gw_req_t *req)
     if (!algs || json_array_size (algs) == 0) {
         json_decref (algs);
         log_warn ("discovery: the key set has no signing key");
-        return http_send_oauth_error (req, 503, "temporarily_unavailable", "no signing key is available", 1);
+        return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "no signing key is available");
     }
     //  The document names the signing algorithms of the cached key set, so
     //  it is cacheable exactly as long as that key set.
@@ -177,7 +177,7 @@ discovery_get (gw_req_t *req)
     if (!text) {
         json_decref (algs_seen);
         log_error ("cannot serialize the discovery document");
-        return http_send_oauth_error (req, 500, "server_error", "internal error", 0);
+        return http_send_error (req, OST_ERR_SERVER_ERROR, "internal error");
     }
     s_keep (algs_seen, text, strlen (text));
     json_decref (algs_seen);

@@ -722,7 +722,8 @@ s_page_post (gw_req_t *req, const char *path)
     if (rc != 0) {
         if (error.err == OST_ERR_LOGIN_FAILED) {
             //  The same page with the one message, whatever the cause.
-            json_object_set_new (json_object_get (current, "step"), "error", json_string ("login_failed"));
+            json_object_set_new (json_object_get (current, "step"), "error",
+                                 json_string (proto_err (OST_ERR_LOGIN_FAILED)->code));
             s_show (req, path, current, form, &headers);
         } else if (error.err == OST_ERR_INVALID_FLOW)
             pages_flow_expired (req, &headers);

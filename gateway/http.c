@@ -281,7 +281,7 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
     if (close)
         mg_disable_keep_alive (conn);
 
-    //  Issue 7: the whole response in one write. civetweb's header API
+    //  The whole response in one write: civetweb's header API
     //  writes every header line with its own send(2), and with TCP_NODELAY
     //  each became a TCP segment of its own: ten per response, most of the
     //  gateway's time on discovery and JWKS.
@@ -320,8 +320,11 @@ http_send_json (gw_req_t *req, int status, const json_t *json, const char *cache
     char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
     if (!text) {
         log_error ("cannot serialize a JSON response");
-        static const char fallback[] = "{\"error\":\"server_error\"}";
-        return http_send (req, 500, "application/json", "no-store", NULL, 0, fallback, sizeof fallback - 1);
+        const err_def_t *def = proto_err (OST_ERR_SERVER_ERROR);
+        char fallback[64];
+        int n = snprintf (fallback, sizeof fallback, "{\"error\":\"%s\"}", def->code);
+        return http_send (req, def->http_status, "application/json", "no-store", NULL, 0, fallback,
+                          (size_t)n);
     }
     int rc =
         http_send (req, status, "application/json", cache_control, extra, extra_count, text, strlen (text));
@@ -334,7 +337,7 @@ s_send_error (gw_req_t *req, int status, const char *code, const char *descripti
               const http_header_t *more, size_t more_count)
 {
     char clean_code[64], clean_desc[HTTP_DESCRIPTION_MAX];
-    http_clean_header_value (code ? code : "server_error", clean_code, sizeof clean_code);
+    http_clean_header_value (code, clean_code, sizeof clean_code);
     http_clean_header_value (description, clean_desc, sizeof clean_desc);
     json_t *body = json_object ();
     json_object_set_new (body, "error", json_string (clean_code));
@@ -356,9 +359,19 @@ s_send_error (gw_req_t *req, int status, const char *code, const char *descripti
 }
 
 int
-http_send_oauth_error (gw_req_t *req, int status, const char *code, const char *description, int retry_after)
+http_send_error (gw_req_t *req, ost_err_t err, const char *description)
 {
-    return s_send_error (req, status, code, description, retry_after, NULL, 0);
+    const err_def_t *def = proto_err (err);
+    return s_send_error (req, def->http_status, def->code, description, def->retry_after, NULL, 0);
+}
+
+int
+http_send_error_status (gw_req_t *req, int status, ost_err_t err, const char *description,
+                        const http_header_t *extra, size_t extra_count)
+{
+    const err_def_t *def = proto_err (err);
+    return s_send_error (req, status, def->code, description,
+                         status == def->http_status ? def->retry_after : 0, extra, extra_count);
 }
 
 int
@@ -367,7 +380,8 @@ http_send_too_large (gw_req_t *req)
     //  The unread body is dropped (a bounded amount) or the connection
     //  closed after this answer; either way it is not reused.
     http_header_t close[] = {{"Connection", "close"}};
-    return s_send_error (req, 413, "invalid_request", "the request body is too large", 0, close, 1);
+    return http_send_error_status (req, 413, OST_ERR_INVALID_REQUEST, "the request body is too large", close,
+                                   1);
 }
 
 int
@@ -387,36 +401,27 @@ http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **resul
     return rc;
 }
 
+http_error_t
+http_bus_error_answer (const bus_error_t *error)
+{
+    ost_err_t err = error ? error->err : OST_ERR_SERVER_ERROR;
+    const err_def_t *shown = proto_err_http (err);
+    http_error_t answer = {shown->code, shown->http_status, shown->retry_after, ""};
+    //  A code of ours that became server_error keeps its detail to the log.
+    if (error && (shown->id != OST_ERR_SERVER_ERROR || err == OST_ERR_SERVER_ERROR))
+        answer.description = error->description;
+    if (answer.status >= 500 && !answer.description[0])
+        answer.description = "the service could not answer";
+    return answer;
+}
+
 int
 http_send_bus_error (gw_req_t *req, const bus_error_t *error)
 {
-    ost_err_t err = error ? error->err : OST_ERR_SERVER_ERROR;
-    const err_def_t *def = proto_err (err);
-    int status = error && error->http_status >= 400 && error->http_status <= 599 ? error->http_status
-                                                                                 : def->http_status;
-    const char *code = def->code;
-    const char *description = error && error->description[0] ? error->description : NULL;
-    //  Our transport codes are not OAuth codes: a passed deadline is, to the
-    //  client, the server being temporarily unable to answer (RFC 6749
-    //  §4.1.2.1); the others are our own faults.
-    switch (err) {
-    case OST_ERR_DEADLINE_EXCEEDED:
-        code = proto_err (OST_ERR_TEMPORARILY_UNAVAILABLE)->code;
-        break;
-    case OST_ERR_UNKNOWN_OP:
-    case OST_ERR_DUPLICATE_REQUEST:
-    case OST_ERR_NOT_FOUND:
-        code = proto_err (OST_ERR_SERVER_ERROR)->code;
-        status = 500;
-        description = NULL;
-        break;
-    default:
-        break;
-    }
-    if (status >= 500 && !description)
-        description = "the service could not answer";
-    log_warn ("bus error code=%s status=%d", def->code, status);
-    return http_send_oauth_error (req, status, code, description, error ? error->retry_after : 0);
+    http_error_t answer = http_bus_error_answer (error);
+    log_warn ("bus error code=%s status=%d", proto_err (error ? error->err : OST_ERR_SERVER_ERROR)->code,
+              answer.status);
+    return s_send_error (req, answer.status, answer.code, answer.description, answer.retry_after, NULL, 0);
 }
 
 //  ---------------------------------------------------------------------------
@@ -452,7 +457,7 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
     size_t cap = declared >= 0 ? (size_t)declared : (max < 4096 ? max : 4096);
     char *buf = malloc (cap + 1);
     if (!buf) {
-        http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
         return -1;
     }
     if (declared != 0 && !req->body_started && s_expects_continue (req->conn) &&
@@ -470,7 +475,8 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
         if (s_now_s () > deadline) {
             free (buf);
             http_header_t close[] = {{"Connection", "close"}};
-            s_send_error (req, 408, "invalid_request", "the request body did not arrive in time", 0, close, 1);
+            http_send_error_status (req, 408, OST_ERR_INVALID_REQUEST,
+                                    "the request body did not arrive in time", close, 1);
             return -1;
         }
         if (used == cap) {
@@ -485,7 +491,7 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
             char *bigger = realloc (buf, grown + 1);
             if (!bigger) {
                 free (buf);
-                http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+                http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
                 return -1;
             }
             buf = bigger;
@@ -496,8 +502,7 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
             break;
         if (n <= 0) {
             free (buf);
-            http_send_oauth_error (req, 400, "invalid_request", "the request body is incomplete or malformed",
-                                   0);
+            http_send_error (req, OST_ERR_INVALID_REQUEST, "the request body is incomplete or malformed");
             return -1;
         }
         used += (size_t)n;
@@ -653,20 +658,20 @@ s_finish (gw_req_t *req, double started)
 //  fixed descriptions are.
 static const struct {
     int status;
-    const char *code;
+    ost_err_t err;
     const char *description;
 } s_civetweb_errors[] = {
     //  civetweb 1.15 says 400 both for a malformed request and for a request
     //  line or headers larger than max_request_size.
-    {400, "invalid_request", "the request is malformed or its head is too large"},
-    {404, "not_found", "no such resource"},
-    {405, "invalid_request", "method not allowed"},
-    {411, "invalid_request", "the Content-Length is invalid"},
-    {413, "invalid_request", "the request line or headers are too large"},
-    {414, "invalid_request", "the request URI is too long"},
-    {417, "invalid_request", "the expectation cannot be met"},
-    {431, "invalid_request", "the request headers are too large"},
-    {505, "invalid_request", "the HTTP version is not supported"},
+    {400, OST_ERR_INVALID_REQUEST, "the request is malformed or its head is too large"},
+    {404, OST_ERR_NOT_FOUND, "no such resource"},
+    {405, OST_ERR_INVALID_REQUEST, "method not allowed"},
+    {411, OST_ERR_INVALID_REQUEST, "the Content-Length is invalid"},
+    {413, OST_ERR_INVALID_REQUEST, "the request line or headers are too large"},
+    {414, OST_ERR_INVALID_REQUEST, "the request URI is too long"},
+    {417, OST_ERR_INVALID_REQUEST, "the expectation cannot be met"},
+    {431, OST_ERR_INVALID_REQUEST, "the request headers are too large"},
+    {505, OST_ERR_INVALID_REQUEST, "the HTTP version is not supported"},
 };
 
 static int
@@ -676,8 +681,9 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
         //  civetweb reports an error while one of our handlers runs: answer
         //  it as ours unless an answer went out already.
         if (!s_current->status)
-            http_send_oauth_error (s_current, status, status >= 500 ? "server_error" : "invalid_request",
-                                   status >= 500 ? "internal error" : "the request was refused", 0);
+            http_send_error_status (s_current, status,
+                                    status >= 500 ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST,
+                                    status >= 500 ? "internal error" : "the request was refused", NULL, 0);
         return 0;
     }
     const struct mg_request_info *ri = mg_get_request_info (conn);
@@ -687,11 +693,11 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
     req.method = ri ? ri->request_method : NULL;
     s_new_request_id (req.request_id);
     log_set_context (req.request_id, NULL);
-    const char *code = status >= 500 ? "server_error" : "invalid_request";
+    ost_err_t err = status >= 500 ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST;
     const char *description = status >= 500 ? "internal error" : "the request was refused";
     for (size_t i = 0; i < sizeof s_civetweb_errors / sizeof s_civetweb_errors[0]; i++)
         if (s_civetweb_errors[i].status == status) {
-            code = s_civetweb_errors[i].code;
+            err = s_civetweb_errors[i].err;
             description = s_civetweb_errors[i].description;
         }
     //  The head may be incomplete: the TCP peer is logged, never a header.
@@ -701,7 +707,7 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
     http_header_t extra[] = {{"Connection", "close"}};
     char clean[HTTP_DESCRIPTION_MAX];
     http_clean_header_value (description, clean, sizeof clean);
-    json_t *body = json_pack ("{s:s,s:s}", "error", code, "error_description", clean);
+    json_t *body = json_pack ("{s:s,s:s}", "error", proto_err (err)->code, "error_description", clean);
     req.head = req.method && strcmp (req.method, "HEAD") == 0;
     http_send_json (&req, status, body, "no-store", extra, 1);
     json_decref (body);
@@ -735,7 +741,7 @@ s_handle (struct mg_connection *conn, void *cbdata)
     routes_dispatch (&req);
     if (!req.status) {
         log_error ("route %s returned without an answer", routes_name (req.route));
-        http_send_oauth_error (&req, 500, "server_error", "internal error", 0);
+        http_send_error (&req, OST_ERR_SERVER_ERROR, "internal error");
     }
     s_finish_body (&req);
     s_finish (&req, started);

@@ -73,12 +73,16 @@ int http_send (gw_req_t *req, int status, const char *content_type, const char *
 //  and sends it as application/json. JSON is never built by printf.
 int http_send_json (gw_req_t *req, int status, const json_t *json, const char *cache_control,
                     const http_header_t *extra, size_t extra_count);
-//  RFC 6749 §5.2 error body {"error","error_description"} with
-//  Cache-Control: no-store. The description is cleaned to the RFC 6749
-//  character set; code must be one of our fixed codes. retry_after > 0 adds
-//  Retry-After (seconds).
-int http_send_oauth_error (gw_req_t *req, int status, const char *code, const char *description,
-                           int retry_after);
+//  RFC 6749 §5.2 error body {"error","error_description"} of err (an entry
+//  of proto/errors.def) with Cache-Control: no-store, err's HTTP status and,
+//  when its entry has one, Retry-After. The description is cleaned to the
+//  RFC 6749 character set.
+int http_send_error (gw_req_t *req, ost_err_t err, const char *description);
+//  The same with a status of HTTP's own instead of err's (405, 408, 413,
+//  431, ...: refusals of the request as HTTP, which carry invalid_request)
+//  and extra headers (at most 3).
+int http_send_error_status (gw_req_t *req, int status, ost_err_t err, const char *description,
+                            const http_header_t *extra, size_t extra_count);
 //  413 for a request body above the limit, with Connection: close.
 int http_send_too_large (gw_req_t *req);
 //  Calls op on this thread's bus client with the op's deadline from
@@ -92,8 +96,20 @@ OST_WUR int http_bus_call (gw_req_t *req, const char *op, const json_t *body, js
 //  What the gateway passes on as client_ip (the login throttle, the audit)
 //  and logs. Never NULL.
 const char *http_client_ip (const gw_req_t *req);
-//  Maps an error of the bus to its HTTP answer: the error's http_status,
-//  Retry-After when retry_after > 0, and an OAuth error body.
+//  The HTTP answer to an error of the bus, the one mapping every endpoint
+//  uses (JSON or page): code, status and Retry-After of the errors.def
+//  entry named in the error's http column (proto_err_http); the error's own
+//  description, except where our internal code became server_error (its
+//  detail is logged, not sent); a 5xx without one gets a fixed sentence.
+typedef struct {
+    const char *code;
+    int status;
+    int retry_after;         //  seconds, 0 = no Retry-After
+    const char *description; //  never NULL
+} http_error_t;
+http_error_t http_bus_error_answer (const bus_error_t *error);
+//  Sends http_bus_error_answer (error) as an OAuth error body (NULL error:
+//  server_error).
 int http_send_bus_error (gw_req_t *req, const bus_error_t *error);
 
 //  Reads the request body, at most max bytes, into a new NUL-terminated

@@ -270,7 +270,7 @@ consent_post (gw_req_t *req)
             authz_issue_code (req, ctx.q, json_object_get (reply, "session"), 1, 1, &headers);
         else
             //  RFC 6749 §4.1.2.1: the resource owner denied the request.
-            authz_fail (req, ctx.q, "access_denied", "The user denied the request", 1, &headers);
+            authz_fail (req, ctx.q, OST_ERR_ACCESS_DENIED, "The user denied the request", 1, &headers);
     }
     json_decref (reply);
     s_ctx_free (&ctx);

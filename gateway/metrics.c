@@ -290,7 +290,7 @@ metrics_get (gw_req_t *req)
     size_t len = 0;
     char *text = s_render (req->gw->metrics, &len);
     if (!text)
-        return http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
     int rc = http_send (req, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store", NULL, 0, text, len);
     free (text);
     return rc;

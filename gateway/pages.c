@@ -357,15 +357,14 @@ pages_error (gw_req_t *req, int status, const char *title, const char *message, 
 int
 pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers)
 {
-    int status = error && error->http_status >= 400 && error->http_status <= 599 ? error->http_status : 500;
-    ost_err_t err = error ? error->err : OST_ERR_SERVER_ERROR;
-    const char *message = error && error->description[0] ? error->description : "The request failed.";
+    //  The status every endpoint answers this error with (http.h).
+    http_error_t answer = http_bus_error_answer (error);
+    int status = answer.status;
+    const char *message = answer.description[0] ? answer.description : "The request failed.";
     char clean[256];
-    if (err == OST_ERR_DEADLINE_EXCEEDED || err == OST_ERR_TEMPORARILY_UNAVAILABLE || status >= 500) {
+    if (status >= 500) {
         //  Our own troubles are not the user's: one sentence for all.
-        log_warn ("page: bus error code=%s", proto_err (err)->code);
-        if (status < 500)
-            status = 503;
+        log_warn ("page: bus error code=%s", proto_err (error ? error->err : OST_ERR_SERVER_ERROR)->code);
         return pages_error (req, status, "Temporarily unavailable",
                             "The service is temporarily unavailable. Please try again in a moment.", headers);
     }
@@ -422,11 +421,11 @@ pages_read_form (gw_req_t *req, const form_limits_t *limits, int html)
     }
     if (!form) {
         if (status == FORM_NO_MEMORY)
-            http_send_oauth_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+            http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
         else if (html)
             pages_error (req, 400, "Bad request", form_status_text (status), NULL);
         else
-            http_send_oauth_error (req, 400, "invalid_request", form_status_text (status), 0);
+            http_send_error (req, OST_ERR_INVALID_REQUEST, form_status_text (status));
     }
     return form;
 }

@@ -20,7 +20,7 @@ static const route_t s_routes[] = {
     {"GET", "/healthz", health_live, "healthz", 1},
     {"GET", "/readyz", health_ready, "readyz", 1},
     {"GET", "/metrics", metrics_get, "metrics", 1},
-    /*  issue 3: the authorization code flow */
+    /*  the authorization code flow */
     {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0},
     {"GET", "/authorize", authorize_get, "authorize_get", 0},
     {"POST", "/authorize", authorize_post, "authorize_post", 0},
@@ -37,10 +37,10 @@ static const route_t s_routes[] = {
     {"GET", "/demo", demo_page, "demo", 0},
     {"GET", "/demo/login", demo_login, "demo_login", 0},
     {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
-    /*  issue 4: the token lifecycle */
+    /*  the token lifecycle */
     {"POST", "/revoke", revoke_post, "revoke", 0},
     {"POST", "/introspect", introspect_post, "introspect", 0},
-    /*  issue 6: the flow engine's pages and action tokens */
+    /*  the flow engine's pages and action tokens */
     {"GET", "/flow", flow_get, "flow_get", 0},
     {"POST", "/flow", flow_post, "flow_post", 0},
     {"GET", "/register", register_get, "register", 0},
@@ -104,7 +104,8 @@ routes_dispatch (gw_req_t *req)
     //  rest; a request that reaches the limit may have lost some (even its
     //  framing headers), so it is refused rather than half read.
     if (ri->num_headers >= MG_MAX_HEADERS)
-        return http_send_oauth_error (req, 431, "invalid_request", "too many request headers", 0);
+        return http_send_error_status (req, 431, OST_ERR_INVALID_REQUEST, "too many request headers", NULL,
+                                       0);
     //  A declared body above the limit is refused before anything is read,
     //  whatever the route.
     if (ri->content_length > req->gw->cfg->http_max_body)
@@ -121,13 +122,9 @@ routes_dispatch (gw_req_t *req)
         }
     }
     if (!path_known)
-        return http_send_oauth_error (req, 404, "not_found", "no such resource", 0);
+        return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
     char allow[128];
     s_allow (req->path, allow, sizeof allow);
     http_header_t extra[] = {{"Allow", allow}};
-    json_t *body =
-        json_pack ("{s:s,s:s}", "error", "invalid_request", "error_description", "method not allowed");
-    int rc = http_send_json (req, 405, body, "no-store", extra, 1);
-    json_decref (body);
-    return rc;
+    return http_send_error_status (req, 405, OST_ERR_INVALID_REQUEST, "method not allowed", extra, 1);
 }

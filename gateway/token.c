@@ -31,12 +31,12 @@
 #define TOKEN_MAX_CREDENTIAL 512
 
 //  Sends a token endpoint error (RFC 6749 §5.2) with the no-store headers;
-//  with basic, or for any 401, the Basic challenge (RFC 6749 §5.2
-//  invalid_client: "MUST respond with 401 and include the WWW-Authenticate
-//  response header field" when the Authorization header was used; RFC 9110
-//  §15.5.2: every 401 carries a challenge).
+//  for any 401 the Basic challenge (RFC 6749 §5.2 invalid_client: "MUST
+//  respond with 401 and include the WWW-Authenticate response header field"
+//  when the Authorization header was used; RFC 9110 §15.5.2: every 401
+//  carries a challenge).
 static int
-s_error (gw_req_t *req, int status, const char *code, const char *description, int retry_after)
+s_send_error (gw_req_t *req, int status, const char *code, const char *description, int retry_after)
 {
     char clean_code[64], clean_desc[256], challenge[1024], realm[512], seconds[16];
     http_clean_header_value (code, clean_code, sizeof clean_code);
@@ -63,34 +63,22 @@ s_error (gw_req_t *req, int status, const char *code, const char *description, i
     return rc;
 }
 
-//  A bus error as a token endpoint error: OAuth codes as they come, our
-//  transport codes mapped as http_send_bus_error does.
+//  A token endpoint error of err (proto/errors.def): its code, status and
+//  Retry-After.
+static int
+s_error (gw_req_t *req, ost_err_t err, const char *description)
+{
+    const err_def_t *def = proto_err (err);
+    return s_send_error (req, def->http_status, def->code, description, def->retry_after);
+}
+
+//  A bus error as a token endpoint error, mapped as at every endpoint
+//  (http_bus_error_answer).
 static int
 s_bus_error (gw_req_t *req, const bus_error_t *error)
 {
-    const err_def_t *def = proto_err (error->err);
-    int status =
-        error->http_status >= 400 && error->http_status <= 599 ? error->http_status : def->http_status;
-    const char *code = def->code;
-    const char *description = error->description[0] ? error->description : NULL;
-    switch (error->err) {
-    case OST_ERR_DEADLINE_EXCEEDED:
-        code = "temporarily_unavailable";
-        status = 503;
-        break;
-    case OST_ERR_UNKNOWN_OP:
-    case OST_ERR_DUPLICATE_REQUEST:
-    case OST_ERR_NOT_FOUND:
-        code = "server_error";
-        status = 500;
-        description = NULL;
-        break;
-    default:
-        break;
-    }
-    if (status >= 500 && !description)
-        description = "the service could not answer";
-    return s_error (req, status, code, description, error->retry_after);
+    http_error_t answer = http_bus_error_answer (error);
+    return s_send_error (req, answer.status, answer.code, answer.description, answer.retry_after);
 }
 
 //  RFC 4648 §4 base64 with padding, strictly: length a multiple of 4, only
@@ -198,13 +186,13 @@ s_client_request (gw_req_t *req, int with_ip, const char *required)
     //  RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1:
     //  "application/x-www-form-urlencoded" only.
     if (!pages_is_form (req)) {
-        s_error (req, 400, "invalid_request", "The request must be application/x-www-form-urlencoded", 0);
+        s_error (req, OST_ERR_INVALID_REQUEST, "The request must be application/x-www-form-urlencoded");
         return NULL;
     }
     json_t *basic = NULL;
     int has_basic = s_basic (req, &basic);
     if (has_basic < 0) {
-        s_error (req, 401, "invalid_client", "The Authorization header is malformed", 0);
+        s_error (req, OST_ERR_INVALID_CLIENT, "The Authorization header is malformed");
         return NULL;
     }
 
@@ -228,16 +216,16 @@ s_client_request (gw_req_t *req, int with_ip, const char *required)
     if (form)
         repeated = form_first_repeated (form, 1);
     if (!form)
-        s_error (req, 400, "invalid_request", form_status_text (status), 0);
+        s_error (req, OST_ERR_INVALID_REQUEST, form_status_text (status));
     else if (repeated)
         //  RFC 6749 §3.2: "Request and response parameters MUST NOT be
         //  included more than once."
-        s_error (req, 400, "invalid_request", "A parameter is included more than once", 0);
+        s_error (req, OST_ERR_INVALID_REQUEST, "A parameter is included more than once");
     else if (required && !form_get (form, required, 1))
         //  RFC 7009 §2.1, RFC 7662 §2.1: token is REQUIRED.
-        s_error (req, 400, "invalid_request", "A required parameter is missing", 0);
+        s_error (req, OST_ERR_INVALID_REQUEST, "A required parameter is missing");
     else if (!(params = form_to_json (form, 1)))
-        s_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        s_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
     form_destroy (&form);
     if (req->status) {
         s_wipe_json_strings (basic);
@@ -248,7 +236,7 @@ s_client_request (gw_req_t *req, int with_ip, const char *required)
     if (body && with_ip)
         json_object_set_new (body, "client_ip", json_string (http_client_ip (req)));
     if (!body)
-        s_error (req, 503, "temporarily_unavailable", "out of memory", 1);
+        s_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
     return body;
 }
 
@@ -270,7 +258,7 @@ s_call (gw_req_t *req, const char *op, json_t *body, json_t **result)
         json_decref (*result);
         *result = NULL;
         log_error ("%s answered something unexpected", op);
-        s_error (req, 500, "server_error", "the service could not answer", 0);
+        s_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
         return -1;
     }
     return 0;
@@ -287,7 +275,7 @@ token_post (gw_req_t *req)
         s_wipe_json_strings (result);
         json_decref (result);
         log_error ("token.exchange answered something unexpected");
-        return s_error (req, 500, "server_error", "the service could not answer", 0);
+        return s_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
     //  RFC 6749 §5.1: the token response is never cached.
     http_header_t extra[] = {{"Pragma", "no-cache"}};

@@ -23,11 +23,17 @@
 #define USERINFO_MAX_VALUE 8192
 #define USERINFO_MAX_TOTAL 12288
 
-//  RFC 6750 §3: the challenge; error is NULL when the request had no token
-//  at all (§3.1: "the resource server SHOULD NOT include an error code").
+//  The err of s_challenge when the request had no token at all.
+#define NO_ERROR_CODE OST_ERR__COUNT
+
+//  RFC 6750 §3: the challenge, with err's code and status (proto/errors.def);
+//  with NO_ERROR_CODE a 401 without a code (§3.1: "the resource server SHOULD
+//  NOT include an error code" when the request had no token at all).
 static int
-s_challenge (gw_req_t *req, int status, const char *error, const char *description, const char *scope)
+s_challenge (gw_req_t *req, ost_err_t err, const char *description, const char *scope)
 {
+    const char *error = err == NO_ERROR_CODE ? NULL : proto_err (err)->code;
+    int status = error ? proto_err (err)->http_status : 401;
     char realm[512], clean_desc[256], clean_code[64], challenge[1024];
     http_clean_header_value (req->gw->cfg->issuer, realm, sizeof realm);
     int n = snprintf (challenge, sizeof challenge, "Bearer realm=\"%s\"", realm);
@@ -64,7 +70,7 @@ s_userinfo (gw_req_t *req, int post)
     int header = http_bearer_token (req, token, sizeof token);
     if (header < 0)
         //  §3.1 invalid_token: "malformed" is one of its cases.
-        return s_challenge (req, 401, "invalid_token", "The access token is malformed", NULL);
+        return s_challenge (req, OST_ERR_INVALID_TOKEN, "The access token is malformed", NULL);
     //  §2.3 is not offered: a token in the query is refused, never used.
     if (req->query) {
         form_limits_t limits = {.max_total = USERINFO_MAX_TOTAL,
@@ -76,7 +82,7 @@ s_userinfo (gw_req_t *req, int post)
         int in_query = !query || form_get (query, "access_token", 0) != NULL;
         form_destroy (&query);
         if (in_query)
-            return s_challenge (req, 400, "invalid_request",
+            return s_challenge (req, OST_ERR_INVALID_REQUEST,
                                 "The access token must not be sent in the query string", NULL);
     }
     if (post) {
@@ -94,13 +100,13 @@ s_userinfo (gw_req_t *req, int post)
             const char *value = form_get (form, "access_token", 0);
             int rc = 0;
             if (count > 1)
-                rc = s_challenge (req, 400, "invalid_request", "The access token is included more than once",
+                rc = s_challenge (req, OST_ERR_INVALID_REQUEST, "The access token is included more than once",
                                   NULL);
             else if (count == 1 && header)
-                rc = s_challenge (req, 400, "invalid_request",
+                rc = s_challenge (req, OST_ERR_INVALID_REQUEST,
                                   "The access token must be sent by one method only", NULL);
             else if (count == 1 && (!value[0] || strlen (value) >= sizeof token))
-                rc = s_challenge (req, 401, "invalid_token", "The access token is malformed", NULL);
+                rc = s_challenge (req, OST_ERR_INVALID_TOKEN, "The access token is malformed", NULL);
             else if (count == 1) {
                 snprintf (token, sizeof token, "%s", value);
                 header = 1;
@@ -109,12 +115,12 @@ s_userinfo (gw_req_t *req, int post)
             if (rc)
                 return rc;
         } else if (type && !header)
-            return s_challenge (req, 400, "invalid_request",
+            return s_challenge (req, OST_ERR_INVALID_REQUEST,
                                 "The request body must be application/x-www-form-urlencoded", NULL);
     }
     if (!header)
         //  §3.1: no authentication information at all: the bare challenge.
-        return s_challenge (req, 401, NULL, NULL, NULL);
+        return s_challenge (req, NO_ERROR_CODE, NULL, NULL);
 
     json_t *body = json_pack ("{s:s}", "access_token", token);
     secure_wipe (token, sizeof token);
@@ -125,17 +131,17 @@ s_userinfo (gw_req_t *req, int post)
     if (rc != 0) {
         switch (error.err) {
         case OST_ERR_INVALID_TOKEN:
-            return s_challenge (req, 401, "invalid_token",
+            return s_challenge (req, OST_ERR_INVALID_TOKEN,
                                 error.description[0] ? error.description : "The access token is invalid",
                                 NULL);
         case OST_ERR_INSUFFICIENT_SCOPE:
             //  §3.1: 403, naming the scope the request needs.
-            return s_challenge (req, 403, "insufficient_scope",
+            return s_challenge (req, OST_ERR_INSUFFICIENT_SCOPE,
                                 error.description[0] ? error.description
                                                      : "The access token lacks the openid scope",
                                 "openid");
         case OST_ERR_INVALID_REQUEST:
-            return s_challenge (req, 400, "invalid_request", error.description, NULL);
+            return s_challenge (req, OST_ERR_INVALID_REQUEST, error.description, NULL);
         default:
             return http_send_bus_error (req, &error);
         }
@@ -145,7 +151,7 @@ s_userinfo (gw_req_t *req, int post)
     if (!sub || !json_is_array (scopes)) {
         json_decref (result);
         log_error ("token.userinfo answered something unexpected");
-        return http_send_oauth_error (req, 500, "server_error", "the service could not answer", 0);
+        return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
     body = json_pack ("{s:s,s:O}", "sub", sub, "scopes", scopes);
     json_t *claims_reply = NULL;
@@ -155,8 +161,8 @@ s_userinfo (gw_req_t *req, int post)
         json_decref (result);
         //  The user was removed or disabled since the token was issued.
         if (error.err == OST_ERR_NOT_FOUND)
-            return s_challenge (req, 401, "invalid_token", "The user of the access token is no longer active",
-                                NULL);
+            return s_challenge (req, OST_ERR_INVALID_TOKEN,
+                                "The user of the access token is no longer active", NULL);
         return http_send_bus_error (req, &error);
     }
     json_t *claims = json_object_get (claims_reply, "claims");
@@ -167,7 +173,7 @@ s_userinfo (gw_req_t *req, int post)
         json_decref (result);
         json_decref (claims_reply);
         log_error ("flow.user_claims answered claims of another subject");
-        return http_send_oauth_error (req, 500, "server_error", "the service could not answer", 0);
+        return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
     if (!claims_sub)
         json_object_set_new (claims, "sub", json_string (sub));

@@ -3,10 +3,10 @@
 #include "keys_admin.h"
 
 #include "bus_curve.h"
-#include "keys_admin_wire.h"
 #include "keys_lifecycle.h"
 #include "keys_store.h"
 #include "log.h"
+#include "proto/keys_admin.h"
 #include "secure.h"
 
 #include <dirent.h>
@@ -461,7 +461,7 @@ s_cmd_rewrap (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
 }
 
 //  The command table: a static name -> handler table expanded from
-//  keys_admin_wire.h, which ostiaryctl expands too.
+//  proto/keys_admin.h, which ostiaryctl expands too.
 static const struct {
     const char *name;
     s_cmd_fn fn;

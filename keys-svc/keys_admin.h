@@ -1,4 +1,4 @@
-/*  keys_admin - the admin socket of keys-svc (keys_admin_wire.h): a ZeroMQ
+/*  keys_admin - the admin socket of keys-svc (proto/keys_admin.h): a ZeroMQ
  *  REP socket apart from the public bus, served by the control thread.
  *
  *  ipc:// (the default, under OSTIARY_RUN_DIR): the folder must be ours (or

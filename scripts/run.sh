@@ -77,7 +77,7 @@ FLOW_SECRET_KEY=${OSTIARY_FLOW_SECRET_KEY:-$(dev_key flow-secret-key)}
 export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
 export OSTIARY_ISSUER=${OSTIARY_ISSUER:-http://$OSTIARY_HTTP_LISTEN}
 export OSTIARY_BUS_ENDPOINT=${OSTIARY_BUS_ENDPOINT:-tcp://127.0.0.1:5555}
-#  Issue 7: token-svc reaches keys-svc's signing straight, not through the
+#  token-svc reaches keys-svc's signing straight, not through the
 #  broker (proto/bus.md, "Direct reads"): by default the bus port + 2;
 #  OSTIARY_KEYS_DIRECT=off keeps every call on the broker.
 if [ -z "${OSTIARY_KEYS_DIRECT:-}" ] && [[ $OSTIARY_BUS_ENDPOINT =~ ^tcp://(.+):([0-9]+)$ ]] &&

@@ -1,4 +1,4 @@
-/*  client_cache - issue 7: the registrations of the clients that authenticate
+/*  client_cache - the registrations of the clients that authenticate
  *  at the token, revocation and introspection endpoints, kept in memory for a
  *  short time (OSTIARY_CLIENT_CACHE_MS) so that a busy client costs no SQL
  *  statement per request. Shared by the worker threads of one token-svc

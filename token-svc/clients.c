@@ -114,7 +114,7 @@ clients_view (const token_app_t *app, const token_client_t *c)
                               "token_endpoint_auth_method", c->auth_method, "id_token_signed_response_alg",
                               c->id_token_alg, "require_pkce", clients_pkce_required (app, c), "first_party",
                               c->first_party, "created_at", (json_int_t)c->created_at);
-    //  Issue 4: refresh and introspection settings.
+    //  Refresh and introspection settings.
     if (view && json_object_update_new (
                     view, json_pack ("{s:b, s:b, s:i, s:i}", "always_refresh", c->always_refresh,
                                      "resource_server", c->resource_server, "refresh_grace",
@@ -122,7 +122,7 @@ clients_view (const token_app_t *app, const token_client_t *c)
         json_decref (view);
         view = NULL;
     }
-    //  Issue 7: only a client that chose its access-token algorithm shows
+    //  Only a client that chose its access-token algorithm shows
     //  one; the others follow OSTIARY_ACCESS_TOKEN_ALG, whatever it becomes.
     if (view && c->access_token_alg[0] &&
         json_object_set_new (view, "access_token_alg", json_string (c->access_token_alg))) {
@@ -428,7 +428,7 @@ s_parse_client (const token_app_t *app, const json_t *body, token_client_t *c)
         return DESC_ALG;
     snprintf (c->id_token_alg, sizeof c->id_token_alg, "%s", alg);
 
-    //  Issue 7: the algorithm of this client's access tokens (RFC 9068 §2.1:
+    //  The algorithm of this client's access tokens (RFC 9068 §2.1:
     //  any asymmetric JWS algorithm; the resource server verifies it through
     //  the JWKS by kid). Absent or null: the server's default.
     const json_t *at_alg = json_object_get (body, "access_token_alg");
@@ -529,7 +529,7 @@ clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, t
         //  RFC 6749 §5.2: "no client authentication included".
         return tu_fail (req, OST_ERR_INVALID_CLIENT, DESC_CLIENT);
 
-    //  Issue 7: a client seen within OSTIARY_CLIENT_CACHE_MS costs no SQL.
+    //  A client seen within OSTIARY_CLIENT_CACHE_MS costs no SQL.
     db_status_t st = DB_NOT_FOUND;
     if (*id && client_cache_get (app->clients, id, client))
         st = DB_OK;
@@ -677,10 +677,10 @@ token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
     //  The client's requests, codes, consents and refresh families go with
     //  it (ON DELETE CASCADE): nothing can be exchanged for it afterwards;
-    //  issue 4: the access tokens its families issued are revoked first.
+    //  the access tokens its families issued are revoked first.
     int removed = 0;
     db_status_t st = token_store_client_remove (thread->db, id, &removed);
-    //  Issue 7: this process stops authenticating it now (client_cache.h).
+    //  This process stops authenticating it now (client_cache.h).
     client_cache_forget (((const token_app_t *)req->app)->clients, id);
     if (st != DB_OK)
         return tu_db_fail (req, st);

@@ -16,7 +16,7 @@ json_t *clients_view (const token_app_t *app, const token_client_t *client);
 //  always for public clients, else its own choice or, when it made none,
 //  OSTIARY_PKCE_REQUIRED.
 int clients_pkce_required (const token_app_t *app, const token_client_t *client);
-//  Issue 7: the JWS algorithm of the client's access tokens: its own choice,
+//  The JWS algorithm of the client's access tokens: its own choice,
 //  else OSTIARY_ACCESS_TOKEN_ALG.
 const char *clients_access_token_alg (const token_app_t *app, const token_client_t *client);
 //  1 when secret is the client's secret: its HMAC-SHA256 under the server key

@@ -1,6 +1,6 @@
 /*  token-svc - clients, authorization requests, codes, tokens and userinfo
- *  validation (issue 3); refresh rotation, revocation, introspection,
- *  client credentials and the janitor thread (issue 4). Stateless between requests: run as many replicas as
+ *  validation; refresh rotation, revocation, introspection,
+ *  client credentials and the janitor thread. Stateless between requests: run as many replicas as
  * the load needs; everything they share is in schema token. */
 #include "janitor.h"
 #include "service.h"

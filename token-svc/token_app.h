@@ -33,7 +33,7 @@ typedef struct {
     unsigned char refresh_key[TOKEN_SECRET_KEY_LEN];
     struct _token_janitor_t *janitor;
     token_jwks_t *jwks;
-    //  Issue 7: registrations of authenticating clients (client_cache.h).
+    //  Registrations of authenticating clients (client_cache.h).
     struct _client_cache_t *clients;
 } token_app_t;
 

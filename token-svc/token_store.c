@@ -94,11 +94,11 @@ static const db_stmt_t s_stmts[] = {
      " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::jsonb, $8::text, $9::text,"
      " $10::bigint, $11::jsonb, now() + make_interval(secs => $12::double precision))",
      12, DB_STMT_WRITE},
-    //  Issue 7: the code read without a lock, so that the tokens are signed
+    //  The code read without a lock, so that the tokens are signed
     //  before anything is written (token_code_redeem then decides).
     {"token_code_get",
      "SELECT " CODE_COLS ", consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1, DB_STMT_READ},
-    //  RFC 6749 §4.1.2 and issue 7: the exchange in one statement. code is
+    //  RFC 6749 §4.1.2: the exchange in one statement. code is
     //  the one conditional UPDATE that consumes the code (its row count
     //  decides between racers) and records the access token's jti (so that
     //  a replay always finds what to revoke); with $4 the refresh-token
@@ -142,13 +142,13 @@ static const db_stmt_t s_stmts[] = {
      "  FROM jsonb_array_elements_text(token.consents.scopes || EXCLUDED.scopes) AS s)",
      3, DB_STMT_WRITE},
     {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1, DB_STMT_READ},
-    //  Introspection (issue 7: one statement, not two): is the access token
+    //  Introspection in one round trip: is the access token
     //  revoked, and does the client it was issued to still exist?
     {"token_access_state",
      "SELECT EXISTS (SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text),"
      " EXISTS (SELECT 1 FROM token.clients WHERE client_id = $2::text)",
      2, DB_STMT_READ},
-    //  ---- refresh families (issue 4). Every statement that changes a
+    //  ---- refresh families. Every statement that changes a
     //  family's fate updates its row first (touch, revoke): that row lock
     //  orders rotation, revocation and reuse detection of one family.
     {"token_refresh_get",
@@ -163,9 +163,9 @@ static const db_stmt_t s_stmts[] = {
      3, DB_STMT_WRITE},
     //  RFC 6749 §6, RFC 9700 §4.14.2: rotation. tok is the one conditional
     //  UPDATE that consumes a refresh token; its row count decides between
-    //  racers. Issue 7: the whole rotation in one statement (no BEGIN, no COMMIT: one
-    //  round trip instead of six). Its order is that of the transaction it
-    //  replaces: the family row first (fam, locked before the token row,
+    //  racers. The whole rotation is one statement (no BEGIN, no COMMIT: one
+    //  round trip instead of six). Its order is that of the equivalent
+    //  transaction: the family row first (fam, locked before the token row,
     //  which tok reaches only through it), then the one conditional UPDATE
     //  that consumes the token; the successor and the access token's jti
     //  exist only when that UPDATE matched. Under READ COMMITTED a racer that
@@ -860,7 +860,7 @@ token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LE
     if (st != DB_OK || !*consumed)
         return st;
     st = s_exec_count (db, "token_code_revoke_issued", 1, params, revoked);
-    //  Issue 4: and the refresh family the exchange started, with every
+    //  Then the refresh family the exchange started, with every
     //  access token issued from it.
     if (st == DB_OK)
         st = s_exec (db, "token_code_family", 1, params, &res);

@@ -29,7 +29,7 @@ typedef struct {
     json_t *scopes;
     char auth_method[24]; //  client_secret_basic, client_secret_post, none
     char id_token_alg[8]; //  RS256, ES256, EdDSA
-    //  Issue 7: RS256, ES256, EdDSA, or "" (OSTIARY_ACCESS_TOKEN_ALG decides).
+    //  RS256, ES256, EdDSA, or "" (OSTIARY_ACCESS_TOKEN_ALG decides).
     char access_token_alg[8];
     int require_pkce; //  1, 0, or -1: not chosen (the global setting decides)
     int first_party;
@@ -111,11 +111,11 @@ db_status_t token_store_request_consume (db_t *db, const unsigned char id_hash[T
 //  Codes. insert: expires_at = now() + ttl_s.
 db_status_t token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
                                      const token_code_t *code, long ttl_s);
-//  Issue 7: the code as stored, unlocked; *consumed when it was used.
+//  The code as stored, read without a lock; *consumed when it was used.
 //  DB_NOT_FOUND when there is no such code.
 db_status_t token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c,
                                   int *consumed);
-//  Issue 7: consumes the code if it is unconsumed, recording jti and exp,
+//  Consumes the code if it is unconsumed, recording jti and exp,
 //  and with refresh_hash (not NULL) starts its refresh-token family with
 //  that token and jti, in one statement. *redeemed: the code was consumed
 //  here; *family_id: the new family (0 when none).
@@ -143,7 +143,7 @@ db_status_t token_store_access_state (db_t *db, const char *jti, const char *cli
 //  Lists an access token as revoked until exp; *added is 0 when it was already.
 db_status_t token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason, int *added);
 
-//  A refresh token and its family (issue 4).
+//  A refresh token and its family.
 typedef struct {
     int64_t family_id;
     char client_id[TOKEN_CLIENT_ID_MAX + 1];
@@ -171,7 +171,7 @@ db_status_t token_store_refresh_get (db_t *db, const unsigned char token_hash[TO
 //  Marks the family used now and locks its row until the transaction ends;
 //  *live is 0 when it is revoked or past its lifetime (nothing changes).
 db_status_t token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, int *live);
-//  RFC 6749 §6: rotation. Issue 7: one statement that touches the family
+//  RFC 6749 §6: rotation in one statement that touches the family
 //  (when it is live), consumes the token (one UPDATE ... WHERE consumed_at IS
 //  NULL, recording its successor: the row count that decides between
 //  racers), inserts the successor and records jti. *live: the family was live; *rotated: the token was

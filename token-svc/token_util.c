@@ -105,7 +105,7 @@ static const char *const s_known_scopes[] = {
     "email",
     "address",
     "phone",
-    //  OpenID Connect Core §11 (refresh tokens arrive with issue 4).
+    //  OpenID Connect Core §11: asks for a refresh token.
     "offline_access",
 };
 

@@ -5,7 +5,7 @@
  *  client_credentials.c.
  *
  *  The code is read, both tokens are signed, and then one statement consumes
- *  the code and records the access token's jti (issue 7: no transaction
+ *  the code and records the access token's jti (no transaction
  *  stays open across the keys.sign call): the client gets tokens if and
  *  only if that statement used the code up, and a replay (which waits on
  *  the row lock, or comes later, and finds the code consumed) always finds
@@ -177,7 +177,7 @@ grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *su
             bad || (json_array_size (who->amr) > 0 && json_object_set (id_claims, "amr", (json_t *)who->amr));
     }
     //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
-    //  ID token (RFC 8725 §3.11). Issue 7: the client's own algorithm, when
+    //  ID token (RFC 8725 §3.11). The client's own algorithm, when
     //  it chose one.
     int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
                  : s_sign (req, claims, clients_access_token_alg (app, client), "at+jwt", id_claims,
@@ -201,7 +201,7 @@ s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, con
     return grants_sign_tokens (req, client, c->sub, scope, c->auth_time, &who, now, at, jti, idt);
 }
 
-//  Issue 4: a refresh token starts a family at the code exchange when the
+//  A refresh token starts a family at the code exchange when the
 //  client may use the refresh_token grant and the user granted
 //  offline_access (OpenID Connect Core §11), or the client is configured to
 //  always get one. 1 when one is due.
@@ -270,7 +270,7 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
 
-    //  Issue 7: the code is read without a lock, the tokens are signed, and
+    //  The code is read without a lock, the tokens are signed, and
     //  then one statement consumes the code, records the access token's jti
     //  and starts the refresh family (token_code_redeem): no transaction
     //  stays open across the keys.sign call, and the client gets tokens if

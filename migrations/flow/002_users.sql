@@ -1,4 +1,4 @@
--- flow-svc: end users (issue 3). Applied inside schema flow, owned by the flow role.
+-- flow-svc: end users. Applied inside schema flow, owned by the flow role.
 
 -- One row per end user. The subject identifier is random and never derived
 -- from the username (OpenID Connect Core §2: sub is "locally unique and never

@@ -1,4 +1,4 @@
--- flow-svc: SSO sessions and login flow executions (issue 3).
+-- flow-svc: SSO sessions and login flow executions.
 
 -- One row per SSO login session. The handle in the ostiary_session cookie is
 -- 256 random bits that only its holder knows: we keep its SHA-256. The sid is
@@ -21,8 +21,8 @@ CREATE INDEX sessions_expires_at ON flow.sessions (expires_at);
 -- Flow definitions: a flow is data, a versioned graph of typed nodes
 -- (ARCHITECTURE.md, "Flows"). An execution pins the name and version it
 -- started with, so a new version never changes a login in progress. The
--- engine that walks arbitrary graphs comes with issue 6; issue 3 ships the
--- single password step.
+-- tables here serve the single password step of flow-svc/login.c;
+-- 004_engine.sql adds what the engine that walks arbitrary graphs needs.
 CREATE TABLE flow.definitions (
     name       text        NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,63}$'),
     version    integer     NOT NULL CHECK (version > 0),

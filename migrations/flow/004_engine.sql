@@ -1,4 +1,4 @@
--- flow-svc: the flow engine (issue 6, docs/flows.md). Applied inside schema
+-- flow-svc: the flow engine (docs/flows.md). Applied inside schema
 -- flow. No foreign key names a table of 005 (lockout) or 006 (outbox).
 
 -- Flow names follow their file names (flows/verify-email.json), so '-' is
@@ -7,7 +7,7 @@ ALTER TABLE flow.definitions DROP CONSTRAINT IF EXISTS definitions_name_check;
 ALTER TABLE flow.definitions ADD CONSTRAINT definitions_name_check CHECK (name ~ '^[a-z][a-z0-9_-]{0,63}$');
 
 -- Execution states of docs/flows.md. 'active' stays for the executions of
--- the issue 3 password_login flow (flow-svc/login.c) until that code goes;
+-- the password_login flow of flow-svc/login.c;
 -- the engine reads it as 'running'.
 ALTER TABLE flow.executions DROP CONSTRAINT IF EXISTS executions_status_check;
 ALTER TABLE flow.executions ADD CONSTRAINT executions_status_check

@@ -1,4 +1,4 @@
--- flow-svc: brute-force lockout and audit events (issue 6, docs/flows.md "Lockout").
+-- flow-svc: brute-force lockout and audit events (docs/flows.md "Lockout").
 -- Counters are moved by one INSERT ... ON CONFLICT DO UPDATE ... RETURNING each
 -- (flow-svc/lockout.c), never read then written (ARCHITECTURE.md, "Security rules").
 

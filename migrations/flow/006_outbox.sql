@@ -1,5 +1,5 @@
--- flow-svc: the outbox of email and webhook deliveries (issue 6,
--- docs/flows.md "Outbox"). A row is written in the transaction of the flow
+-- flow-svc: the outbox of email and webhook deliveries
+-- (docs/flows.md "Outbox"). A row is written in the transaction of the flow
 -- step that needs it, so a step that rolls back sends nothing, and delivered
 -- by the outbox thread of any flow-svc replica, so a crash loses nothing.
 

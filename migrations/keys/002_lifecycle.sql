@@ -1,4 +1,4 @@
--- keys-svc: the key lifecycle (issue 5). See docs/keys.md.
+-- keys-svc: the key lifecycle. See docs/keys.md.
 --
 -- next (published, not signing) -> active (signing) -> retiring (published,
 -- no longer signing) -> retired (gone from the JWKS, private part destroyed).

@@ -1,5 +1,5 @@
 -- token-svc: clients, authorization requests, codes, consents and revoked
--- access-token ids (issue 3: the OpenID Connect authorization code flow).
+-- access-token ids: the OpenID Connect authorization code flow.
 -- Every SQL statement that touches these tables is in token-svc/token_store.c.
 --
 -- Nothing secret is stored in the clear: client secrets as HMAC-SHA256 under
@@ -89,8 +89,8 @@ CREATE TABLE consents (
     PRIMARY KEY (sub, client_id)
 );
 
--- Access tokens revoked before their expiry (a replayed code, and from
--- issue 4 RFC 7009 revocation). A row may go once the token has expired.
+-- Access tokens revoked before their expiry (a replayed code, an RFC 7009
+-- revocation). A row may go once the token has expired.
 CREATE TABLE revoked_jtis (
     jti        text PRIMARY KEY,
     expires_at timestamptz NOT NULL,

@@ -1,4 +1,4 @@
--- token-svc: the token lifecycle (issue 4): refresh-token families with
+-- token-svc: the token lifecycle: refresh-token families with
 -- rotation and reuse detection, the access tokens each family issued (so
 -- that revoking a family revokes them), an audit trail of reuse, and the
 -- per-client settings of refresh, introspection and grace.

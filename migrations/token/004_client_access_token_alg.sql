@@ -1,4 +1,4 @@
--- token-svc: the algorithm of a client's access tokens (issue 7). NULL: the
+-- token-svc: the algorithm of a client's access tokens. NULL: the
 -- server's default, OSTIARY_ACCESS_TOKEN_ALG, read at each request. A
 -- resource server that verifies ES256 faster (or only EdDSA) gets its own
 -- without changing what every other client receives.

@@ -1,7 +1,7 @@
--- Issue 7 (make bench): every refresh rotation sets its family's
+-- Every refresh rotation sets its family's
 -- last_used_at. With an index on that column no such update could be HOT
 -- (heap-only): each one wrote a new row version plus an entry in all four of
--- the table's indexes, and the indexes bloated (bench cluster: 60 families
+-- the table's indexes, and the indexes bloated (make bench's cluster: 60 families
 -- after ~86,000 rotations, 211 of them HOT; 256 kB of table, 2.2 MB of
 -- index, PostgreSQL's CPU per rotation growing from run to run).
 --

@@ -240,7 +240,7 @@ class Stack:
             self.bus_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.bus_endpoint = f"tcp://127.0.0.1:{self.bus_port}"
-        # Issue 7: token-svc signs through keys-svc's direct endpoint (as
+        # token-svc signs through keys-svc's direct endpoint (as
         # scripts/run.sh sets it up); one live keys-svc at a time binds it.
         direct_port = free_port()
         while direct_port in (self.http_port, self.bus_port):

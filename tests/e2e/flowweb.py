@@ -1,4 +1,4 @@
-"""Helpers of the flow page tests (issue 6): a browser that walks the flow
+"""Helpers of the flow page tests: a browser that walks the flow
 pages by their forms, an RFC 6238 code generator written here (never our C
 code), the email codes and links read from the session's SMTP sink, and
 action tokens aged in the database for expiry tests."""

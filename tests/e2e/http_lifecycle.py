@@ -1,4 +1,4 @@
-"""HTTP helpers of the /revoke and /introspect tests (issue 4): POST /revoke
+"""HTTP helpers of the /revoke and /introspect tests: POST /revoke
 (RFC 7009), POST /introspect (RFC 7662), refresh and client_credentials
 grants over /token, and a login that yields a refresh token."""
 

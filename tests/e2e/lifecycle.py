@@ -1,4 +1,4 @@
-"""Helpers of the token-lifecycle tests (issue 4): clients, users, code
+"""Helpers of the token-lifecycle tests: clients, users, code
 exchanges and refreshes over the bus (`ostiaryctl call`) and over HTTP /token."""
 
 import json

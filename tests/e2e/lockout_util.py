@@ -1,4 +1,4 @@
-"""Helpers of the lockout and settings tests (issue 6, "Lockout"): runtime
+"""Helpers of the lockout and settings tests (docs/flows.md, "Lockout"): runtime
 settings changed through `ostiaryctl settings` and always restored, SQL on the
 flow database for what only it can show (counters), and one login attempt
 over HTTP, /authorize → /login → POST."""

@@ -1,4 +1,4 @@
-"""Issue 7: a client's own access-token algorithm, the client cache of client
+"""A client's own access-token algorithm, the client cache of client
 authentication, and the ID token bound to its access token in one keys.sign
 call. RFC 9068 §2.1 (any asymmetric JWS algorithm, typ at+jwt); OpenID
 Connect Core §3.1.3.6 (at_hash)."""

@@ -1,5 +1,5 @@
 """token-svc signs through keys-svc's direct endpoint (proto/bus.md, "Direct
-reads"; issue 7): with one up, a signed token costs the broker one request,
+reads"): with one up, a signed token costs the broker one request,
 not two; with none up, signing goes through the broker and nothing fails; a
 bad OSTIARY_BUS_DIRECT or a taken OSTIARY_BUS_DIRECT_BIND stops a service at
 start with a clear message."""

@@ -1,4 +1,4 @@
-"""grant_type=client_credentials (RFC 6749 §4.4; issue 4): a confidential
+"""grant_type=client_credentials (RFC 6749 §4.4): a confidential
 client allowed the grant gets a JWT access token (RFC 9068) with the granted
 scopes, no refresh token and no ID token; a scope outside its allowed set is
 invalid_scope; a client without the grant is unauthorized_client."""

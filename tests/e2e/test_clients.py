@@ -21,7 +21,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "response_types", "scopes",
                  "token_endpoint_auth_method", "id_token_signed_response_alg", "require_pkce",
                  "first_party", "created_at",
-                 # issue 4: refresh and introspection settings
+                 # refresh and introspection settings
                  "always_refresh", "resource_server", "refresh_grace", "refresh_grace_uses"}
 
 

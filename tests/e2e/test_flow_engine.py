@@ -1,5 +1,5 @@
 """The flow engine of flow-svc over the bus (docs/flows.md; proto/ops.md,
-"flow — the flow engine (issue 6)"): every node type through flow.start,
+"flow — the flow engine"): every node type through flow.start,
 flow.get, flow.submit, flow.action_get and flow.action; action tokens
 (replayed, expired, wrong purpose, wrong node, racing); resume after a
 restart of flow-svc at each pause point (email code, magic link, webhook).

@@ -1,7 +1,7 @@
 """flow-svc over the bus: users, SSO sessions and the password login flow as
 a persisted execution (proto/ops.md, "flow — users", "flow — sessions and the
 login flow", and the ops flow.start, flow.get and flow.submit of "flow — the
-flow engine (issue 6)", with the default login flow, flows/login.json).
+flow engine", with the default login flow, flows/login.json).
 
 Every call goes through `ostiaryctl call OP JSON`, so these tests need only
 the broker and flow-svc; the HTTP side is tested with the gateway.
@@ -27,7 +27,7 @@ LOGIN_FAILED_CODE = "login_failed"
 # OSTIARY_LOGIN_MAX_ATTEMPTS default.
 MAX_ATTEMPTS = 5
 # The client address of this module's logins (198.18.0.0/15, RFC 2544:
-# benchmarking). The lockout of issue 6 throttles an address after
+# benchmarking). The lockout (docs/flows.md) throttles an address after
 # address_threshold (50) failed attempts in a fixed window of 300 s; others
 # log in from 127.0.0.1, so sharing that address made logins here fail
 # depending on what ran before them (test_completed_flow_... in the full
@@ -241,7 +241,7 @@ def test_attempts_are_limited_per_execution(stack):
     assert rc == 1 and out["error"] == "invalid_flow"
     assert ok(stack, "flow.get", {"flow": flow["flow"]})["status"] == "failed"
     # A new execution works (for another user: five failures also reached
-    # the account lockout threshold of issue 6).
+    # the account lockout threshold).
     other, _ = new_user(stack)
     login(stack, other)
 

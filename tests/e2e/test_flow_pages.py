@@ -1,4 +1,4 @@
-"""The gateway's pages of the flow engine (issue 6): every step is a form
+"""The gateway's pages of the flow engine: every step is a form
 with csrf and node, inputs with the right autocomplete tokens, the security
 headers of every page; stale pages, missing cookies and bad action tokens
 get clear error pages (never redirects); the webhook callback endpoint

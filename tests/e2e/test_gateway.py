@@ -1,7 +1,7 @@
 """The gateway over HTTP: discovery, the cached JWKS, the probes, metrics, the
 route table's 404/405, X-Request-Id on every answer, bus failures turned into
-503/504 within the deadline, and oversized requests refused while the gateway
-keeps answering."""
+503 with Retry-After within the deadline (the same answer at every endpoint),
+and oversized requests refused while the gateway keeps answering."""
 
 import json
 import os
@@ -19,6 +19,7 @@ REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 DEFAULT_MAX_BODY = 65536
 JWKS_TIMEOUT_S = 2.0  # keys.jwks in proto/ops.def
+EXCHANGE_TIMEOUT_S = 5.0  # token.exchange in proto/ops.def
 
 
 # ---------------------------------------------------------------- helpers
@@ -309,29 +310,72 @@ def test_no_worker_answers_503_within_deadline(stack, lone_gateway, http):
     assert set(r.json()["services"].values()) == {"down"}
 
 
-def test_deadline_passed_answers_504(stack, lone_gateway, http):
-    # A keys-svc that joins the lone gateway's broker and then freezes: the
-    # broker still counts it as live, the request waits, the deadline passes.
-    keys = stack.start("keys-svc", extra_env={"OSTIARY_BUS_ENDPOINT": lone_gateway.bus_endpoint})
+def frozen_on(stack, gateway, http, program, service):
+    """Starts program on gateway's own broker, waits until the broker counts
+    it as live, and stops it (SIGSTOP): requests for service then wait for
+    their deadline. Returns the instance; the caller resumes and ends it."""
+    inst = stack.start(program, extra_env={"OSTIARY_BUS_ENDPOINT": gateway.bus_endpoint})
     try:
         deadline = time.monotonic() + 20
         while True:
-            r = http.get(lone_gateway.base_url + "/readyz", timeout=5)
-            if r.json()["services"]["keys"] == "up":
+            r = http.get(gateway.base_url + "/readyz", timeout=5)
+            if r.json()["services"][service] == "up":
                 break
-            assert keys.alive() and time.monotonic() < deadline, stack.log_text("keys-svc")[-2000:]
+            assert inst.alive() and time.monotonic() < deadline, stack.log_text(program)[-2000:]
             time.sleep(0.1)
-        keys.proc.send_signal(signal.SIGSTOP)
-        wait_stopped(keys.pid)
+        inst.proc.send_signal(signal.SIGSTOP)
+        wait_stopped(inst.pid)
+    except BaseException:
+        inst.terminate()
+        inst.wait(10)
+        raise
+    return inst
+
+
+def resume_and_end(inst):
+    inst.proc.send_signal(signal.SIGCONT)
+    inst.terminate()
+    inst.wait(10)
+
+
+def assert_deadline_answer(r):
+    # proto/errors.def: a passed deadline is temporarily_unavailable, 503
+    # with Retry-After, at every endpoint (one mapping in the gateway).
+    assert_oauth_error(r, 503, "temporarily_unavailable")
+    assert int(r.headers["Retry-After"]) >= 1, r.headers
+
+
+def test_deadline_passed_answers_503_with_retry_after(stack, lone_gateway, http):
+    # A keys-svc that joins the lone gateway's broker and then freezes: the
+    # broker still counts it as live, the request waits, the deadline passes.
+    keys = frozen_on(stack, lone_gateway, http, "keys-svc", "keys")
+    try:
         start = time.monotonic()
         r = http.get(lone_gateway.base_url + "/jwks", timeout=10)
         took = time.monotonic() - start
-        assert_oauth_error(r, 504, "temporarily_unavailable")
+        assert_deadline_answer(r)
         assert took < JWKS_TIMEOUT_S + 1.0, took
     finally:
-        keys.proc.send_signal(signal.SIGCONT)
-        keys.terminate()
-        keys.wait(10)
+        resume_and_end(keys)
+
+
+def test_deadline_passed_on_token_is_the_same_answer(stack, lone_gateway, http):
+    # RFC 6749 §5.2's JSON error shape, the token endpoint's no-cache headers,
+    # and the code, status and Retry-After of every other endpoint. A frozen
+    # token-svc holds the WRITE token.exchange until its deadline.
+    token = frozen_on(stack, lone_gateway, http, "token-svc", "token")
+    try:
+        start = time.monotonic()
+        r = http.post(lone_gateway.base_url + "/token", data={"grant_type": "client_credentials"},
+                      auth=("deadline-client", "not-a-secret"), timeout=EXCHANGE_TIMEOUT_S + 10)
+        took = time.monotonic() - start
+        assert_deadline_answer(r)
+        assert r.headers.get("Pragma") == "no-cache", r.headers
+        assert set(r.json()) <= {"error", "error_description"}, r.text
+        # The deadline, not an early refusal, produced this answer.
+        assert EXCHANGE_TIMEOUT_S - 0.5 <= took < EXCHANGE_TIMEOUT_S + 1.5, took
+    finally:
+        resume_and_end(token)
 
 
 def test_gateway_stops_cleanly_on_sigterm(lone_gateway):

@@ -1,4 +1,4 @@
-"""keys-svc's key lifecycle end to end (issue 5, docs/keys.md): next keys are
+"""keys-svc's key lifecycle end to end (docs/keys.md): next keys are
 published and never sign; rotation under load never breaks a token; retiring
 keys stay published until their last token expired, retired keys are gone;
 replicas never rotate twice; emergency rotation; rewrap; the admin socket

@@ -1,4 +1,4 @@
-"""Brute-force protection of password logins (issue 6, "Lockout";
+"""Brute-force protection of password logins ("Lockout" of
 docs/flows.md): per-account lockout after lockout_threshold failures, counted
 atomically under parallel attempts; a per-address throttle; a locked account,
 a wrong password and an unknown user answered alike and in the same time;
@@ -70,7 +70,7 @@ def test_fifty_parallel_wrong_passwords_check_exactly_the_threshold_and_lock_onc
 
 
 def test_the_right_password_at_the_threshold_attempt_logs_in(stack, client, no_throttle):
-    # Issue 6: "5 failed attempts → the account is locked", so 4 mistakes
+    # The fifth failed attempt locks the account (lockout_threshold 5), so 4 mistakes
     # and then the right password is a login.
     username, sub = make_user(stack)
     for _ in range(DEFAULTS["lockout_threshold"] - 1):

@@ -1,4 +1,4 @@
-"""Magic links through the pages (issue 6), on the verify-email flow: the
+"""Magic links through the pages, on the verify-email flow: the
 waiting page reloads itself; the link's GET shows a confirm page and
 consumes nothing (mail scanners open links), however often; its POST
 consumes the token once; a replayed or expired token gets a clear 400 page

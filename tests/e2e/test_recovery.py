@@ -1,4 +1,4 @@
-"""Account recovery through the pages (issue 6): /recover asks for an email
+"""Account recovery through the pages: /recover asks for an email
 address or username, sends a code to a known address, and the code typed
 back lets the user set a new password that then signs in (the old one no
 longer does). An unknown address walks the same pages and gets no email."""

@@ -1,4 +1,4 @@
-"""Refresh tokens (issue 4; RFC 6749 §6, RFC 9700 §4.14.2, OpenID Connect
+"""Refresh tokens (RFC 6749 §6, RFC 9700 §4.14.2, OpenID Connect
 Core §12): issued with offline_access, rotated on every use in one
 transaction, reuse revokes the whole family (its refresh tokens and every
 access token it issued) and is recorded in the database, so it survives a
@@ -328,7 +328,7 @@ def test_idle_family_ends(stack, rc_client):
 
 
 def test_rotation_updates_its_family_in_place(stack, rc_client):
-    # Issue 7: a rotation sets the family's last_used_at; no index covers
+    # A rotation sets the family's last_used_at; no index covers
     # that column, so PostgreSQL updates the row heap-only (HOT): no new
     # entry in any of the table's indexes, no index bloat from busy families.
     def counts():

@@ -1,4 +1,4 @@
-"""Registration through the pages (issue 6): /register asks for a username,
+"""Registration through the pages: /register asks for a username,
 an email address and a new password, sends a code to the address (read
 from the session's SMTP sink), and the code typed back creates a verified
 account that can sign in. Taken names and mismatched passwords are field

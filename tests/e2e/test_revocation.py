@@ -258,7 +258,7 @@ def _psql_admin(stack, sql):
 
 
 def test_revoke_with_the_database_down_is_503_never_200(stack, browser, client, user):
-    """RFC 7009 §2.2.1 / issue 4: a revoke that could not happen is 503 with
+    """RFC 7009 §2.2.1: a revoke that could not happen is 503 with
     Retry-After, never a 200. token-svc's role is locked out and its
     connections ended, which is PostgreSQL being unreachable for token-svc."""
     import re

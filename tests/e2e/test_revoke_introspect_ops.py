@@ -1,5 +1,5 @@
-"""token.revoke (RFC 7009) and token.introspect (RFC 7662) over the bus
-(issue 4): refresh token → its family; access token → its jti listed;
+"""token.revoke (RFC 7009) and token.introspect (RFC 7662) over the bus:
+refresh token → its family; access token → its jti listed;
 token_type_hint honoured but not trusted; unknown or foreign tokens change
 nothing; introspection says {"active": false} and nothing more unless the
 caller is the token's client or a resource server; revocation seen at once

@@ -1,4 +1,4 @@
-"""Runtime settings of flow-svc (issue 6, "Lockout"): `ostiaryctl settings
+"""Runtime settings of flow-svc (docs/flows.md, "Lockout"): `ostiaryctl settings
 list|get|set|reset` over flow.settings_list and flow.settings_set, bounds
 checked, every change a settings_set audit event, and a change reaching every
 flow-svc replica within SETTINGS_REFRESH_SECONDS; flow.audit_list."""

@@ -2,8 +2,8 @@
 migrations/token/005): their refresh families and every access token those and
 their code exchanges issued are revoked in one transaction, and a code or
 family authenticated before the revocation is refused. Refresh therefore asks
-flow-svc nothing: it works while flow-svc is down (issue 7: a bus hop too many
-on every rotation)."""
+flow-svc nothing: it works while flow-svc is down (and a rotation costs no
+bus hop to it)."""
 
 import time
 

@@ -886,7 +886,7 @@ def test_other_grant_types_are_unsupported_grant_type(stack, conf, grant):
     assert rc == 1 and out["error"] == "unsupported_grant_type"
 
 
-#  Issue 4: the grants served but not registered for the client.
+#  The grants served but not registered for the client.
 @pytest.mark.parametrize("grant", ["refresh_token", "client_credentials"])
 def test_grant_not_registered_is_unauthorized_client(stack, conf, grant):
     rc, out = raw_exchange(stack, {"grant_type": grant}, conf.basic())

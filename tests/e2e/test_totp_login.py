@@ -1,4 +1,4 @@
-"""TOTP through the pages (issue 6): enrollment at /account/totp after a
+"""TOTP through the pages: enrollment at /account/totp after a
 password login shows the otpauth URI as a QR code and as text with the
 base32 secret, checks a first code and shows recovery codes once; then a new
 /authorize asks for a code after the password and ends in a code whose ID

@@ -105,6 +105,45 @@ test_proto_err_unknown_is_server_error_or_null (void **state)
     assert_null (proto_err_by_code (NULL));
 }
 
+//  The one bus error → HTTP mapping (errors.def's http column): a passed
+//  deadline is answered temporarily_unavailable, 503 with Retry-After, at
+//  every endpoint; our other internal codes are server_error.
+static void
+test_proto_err_http_deadline_is_temporarily_unavailable_with_retry_after (void **state)
+{
+    (void)state;
+    const err_def_t *shown = proto_err_http (OST_ERR_DEADLINE_EXCEEDED);
+    assert_int_equal (shown->id, OST_ERR_TEMPORARILY_UNAVAILABLE);
+    assert_string_equal (shown->code, "temporarily_unavailable");
+    assert_int_equal (shown->http_status, 503);
+    assert_true (shown->retry_after > 0);
+    assert_int_equal (proto_err_http (OST_ERR_TEMPORARILY_UNAVAILABLE)->http_status, 503);
+    assert_int_equal (proto_err_http (OST_ERR_UNKNOWN_OP)->id, OST_ERR_SERVER_ERROR);
+    assert_int_equal (proto_err_http (OST_ERR_DUPLICATE_REQUEST)->id, OST_ERR_SERVER_ERROR);
+    assert_int_equal (proto_err_http (OST_ERR_NOT_FOUND)->id, OST_ERR_SERVER_ERROR);
+    assert_int_equal (proto_err_http (OST_ERR_SERVER_ERROR)->http_status, 500);
+    assert_int_equal (proto_err_http (OST_ERR__COUNT)->id, OST_ERR_SERVER_ERROR);
+}
+
+static void
+test_proto_err_http_keeps_oauth_codes_and_ends_in_one_step (void **state)
+{
+    (void)state;
+    static const ost_err_t oauth[] = {
+        OST_ERR_INVALID_REQUEST,    OST_ERR_INVALID_CLIENT, OST_ERR_INVALID_GRANT, OST_ERR_INVALID_TOKEN,
+        OST_ERR_INSUFFICIENT_SCOPE, OST_ERR_LOGIN_REQUIRED, OST_ERR_ACCESS_DENIED};
+    for (size_t i = 0; i < sizeof oauth / sizeof oauth[0]; i++)
+        assert_ptr_equal (proto_err_http (oauth[i]), proto_err (oauth[i]));
+    //  An HTTP answer is never mapped again, and every 503 says when to come
+    //  back (Retry-After).
+    for (int id = 0; id < OST_ERR__COUNT; id++) {
+        const err_def_t *shown = proto_err_http ((ost_err_t)id);
+        assert_ptr_equal (proto_err_http (shown->id), shown);
+        if (shown->http_status == 503)
+            assert_true (shown->retry_after > 0);
+    }
+}
+
 static void
 test_proto_valid_service_accepts_short_identifiers (void **state)
 {
@@ -211,6 +250,8 @@ main (void)
         cmocka_unit_test (test_proto_err_maps_oauth_codes_to_http_status),
         cmocka_unit_test (test_proto_err_by_code_roundtrips_every_error),
         cmocka_unit_test (test_proto_err_unknown_is_server_error_or_null),
+        cmocka_unit_test (test_proto_err_http_deadline_is_temporarily_unavailable_with_retry_after),
+        cmocka_unit_test (test_proto_err_http_keeps_oauth_codes_and_ends_in_one_step),
         cmocka_unit_test (test_proto_valid_service_accepts_short_identifiers),
         cmocka_unit_test (test_proto_valid_service_rejects_everything_else),
         cmocka_unit_test (test_proto_roles_are_named_flags),

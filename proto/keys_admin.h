@@ -1,4 +1,4 @@
-/*  keys_admin_wire - the admin socket's wire format, shared by keys-svc
+/*  keys_admin - the wire format of keys-svc's admin socket, shared by keys-svc
  *  (keys_admin.c) and ostiaryctl (ctl/keys.c) so that both ends expand the
  *  same command table.
  *
@@ -11,8 +11,8 @@
  *  C is a code of proto/errors.def: invalid_request (bad arguments, a bad
  *  algorithm, a refused transition), not_found (unknown kid), unknown_op
  *  (unknown command), server_error, temporarily_unavailable (database). */
-#ifndef OST_KEYS_ADMIN_WIRE_H
-#define OST_KEYS_ADMIN_WIRE_H
+#ifndef OST_PROTO_KEYS_ADMIN_H
+#define OST_PROTO_KEYS_ADMIN_H
 
 #include <stdio.h>
 #include <string.h>
