@@ -118,6 +118,28 @@ static const char *const s_loose[] = {
 #undef SF
 #undef SHAPE_END
 
+#define OP(svc, op, kind, max, tmo, doc)
+#define IN(sym, name, type, pres, a, b, doc)
+#define OUT(sym, name, type, pres, a, b, doc)
+#define ERR_OF(sym, err, doc)
+#define END(sym)
+#define LOOSE(sym)
+#define SHAPE(shape, doc) &schema_shape_##shape,
+#define SF(shape, name, type, pres, a, b, doc)
+#define SHAPE_END(shape)
+const schema_t *const ops_shapes[] = {
+#include "proto/ops.def"
+    NULL};
+#undef OP
+#undef IN
+#undef OUT
+#undef ERR_OF
+#undef END
+#undef LOOSE
+#undef SHAPE
+#undef SF
+#undef SHAPE_END
+
 int
 ops_loose (const char *op_name)
 {

@@ -109,6 +109,9 @@
 #undef SHAPE_END
 #undef LOOSE
 
+//  Every shape of proto/ops.def, in order, ending with NULL.
+extern const schema_t *const ops_shapes[];
+
 //  1 when op (an entry of the op table) is LOOSE.
 int ops_loose (const char *op_name);
 

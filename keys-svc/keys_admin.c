@@ -1,6 +1,7 @@
 /*  keys_admin - the admin socket: endpoint set-up, CURVE and ZAP, the
  *  command table, the audit log. See keys_admin.h. */
 #include "keys_admin.h"
+#include "ops.h"
 
 #include "bus_curve.h"
 #include "keys_lifecycle.h"
@@ -287,49 +288,25 @@ keys_admin_endpoint (const keys_admin_t *self)
 
 //  ---------------------------------------------------------------- commands
 
-//  A string member, or NULL when absent; *bad when present but not a
-//  string without NUL bytes.
-static const char *
-s_string_arg (const json_t *args, const char *name, int *bad)
-{
-    const json_t *v = json_object_get (args, name);
-    if (!v)
-        return NULL;
-    const char *s = json_string_value (v);
-    if (!s || strlen (s) != json_string_length (v)) {
-        *bad = 1;
-        return NULL;
-    }
-    return s;
-}
-
-//  Refuses members a command does not take, so a typo is an error, not a
-//  silently ignored option.
+//  Checks a command's arguments against its shape in proto/ops/keys.def
+//  (a member it does not take is an error, not a silently ignored option)
+//  and fills value. -1 with err set when they do not fit.
 static int
-s_only (const json_t *args, const char *const *names, keys_err_t *err)
+s_args (const schema_t *shape, const json_t *args, void *value, keys_err_t *err)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach ((json_t *)args, key, value)
-    {
-        int known = 0;
-        for (size_t i = 0; names[i] && !known; i++)
-            known = strcmp (names[i], key) == 0;
-        if (!known) {
-            err->err = OST_ERR_INVALID_REQUEST;
-            snprintf (err->description, sizeof err->description, "this command takes no argument \"%.40s\"",
-                      key);
-            return -1;
-        }
-    }
-    return 0;
+    char why[SCHEMA_WHY_MAX];
+    if (schema_unpack (shape, args, value, why, sizeof why) == 0)
+        return 0;
+    err->err = OST_ERR_INVALID_REQUEST;
+    snprintf (err->description, sizeof err->description, "invalid arguments: %s", why);
+    return -1;
 }
 
 static int
 s_cmd_status (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
 {
-    static const char *const names[] = {NULL};
-    if (s_only (args, names, err) != 0)
+    shape_keys_admin_none_t none;
+    if (s_args (&schema_shape_keys_admin_none, args, &none, err) != 0)
         return -1;
     const keys_settings_t *settings = keys_app_settings (self->app);
     keys_snap_t *snap = keys_app_snapshot (self->app);
@@ -363,8 +340,8 @@ s_cmd_status (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
 static int
 s_cmd_list (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
 {
-    static const char *const names[] = {NULL};
-    if (s_only (args, names, err) != 0)
+    shape_keys_admin_none_t none;
+    if (s_args (&schema_shape_keys_admin_none, args, &none, err) != 0)
         return -1;
     json_t *list = NULL;
     if (keys_store_list (self->db, &list) != DB_OK) {
@@ -379,18 +356,11 @@ s_cmd_list (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t 
 static int
 s_cmd_rotate (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
 {
-    static const char *const names[] = {"alg", "now", NULL};
-    if (s_only (args, names, err) != 0)
+    shape_keys_admin_rotate_t a;
+    if (s_args (&schema_shape_keys_admin_rotate, args, &a, err) != 0)
         return -1;
     const keys_settings_t *settings = keys_app_settings (self->app);
-    int bad = 0;
-    const char *name = s_string_arg (args, "alg", &bad);
-    const json_t *now = json_object_get (args, "now");
-    if (bad || (now && !json_is_boolean (now))) {
-        err->err = OST_ERR_INVALID_REQUEST;
-        snprintf (err->description, sizeof err->description, "alg must be a string and now a boolean");
-        return -1;
-    }
+    const char *name = a.alg;
     unsigned algs = settings->algs;
     if (name) {
         jws_alg_t alg = jws_alg_parse (name);
@@ -409,7 +379,7 @@ s_cmd_rotate (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
         }
         algs = 1u << alg;
     }
-    return keys_lifecycle_rotate (self->app, self->db, algs, json_is_true (now), result, err);
+    return keys_lifecycle_rotate (self->app, self->db, algs, a.now, result, err);
 }
 
 //  Our kids are RFC 7638 thumbprints: base64url, as the table's CHECK says.
@@ -425,16 +395,14 @@ s_kid_valid (const char *kid)
 static int
 s_cmd_retire (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
 {
-    static const char *const names[] = {"kid", NULL};
-    if (s_only (args, names, err) != 0)
+    shape_keys_admin_retire_t a;
+    if (s_args (&schema_shape_keys_admin_retire, args, &a, err) != 0)
         return -1;
-    int bad = 0;
-    const char *kid = s_string_arg (args, "kid", &bad);
-    if (!kid || bad || !s_kid_valid (kid)) {
-        err->err = kid && !bad ? OST_ERR_NOT_FOUND : OST_ERR_INVALID_REQUEST;
+    const char *kid = a.kid;
+    if (!s_kid_valid (kid)) {
+        err->err = OST_ERR_NOT_FOUND;
         snprintf (err->description, sizeof err->description,
-                  kid && !bad ? "no key has this kid (a kid is 1 to 63 base64url characters)"
-                              : "retire takes the kid of the key");
+                  "no key has this kid (a kid is 1 to 63 base64url characters)");
         return -1;
     }
     return keys_lifecycle_retire (self->app, self->db, kid, result, err);
@@ -443,12 +411,10 @@ s_cmd_retire (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
 static int
 s_cmd_rewrap (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
 {
-    static const char *const names[] = {"kek", NULL};
-    if (s_only (args, names, err) != 0)
+    shape_keys_admin_rewrap_t a;
+    if (s_args (&schema_shape_keys_admin_rewrap, args, &a, err) != 0)
         return -1;
-    int bad = 0;
-    const char *text = s_string_arg (args, "kek", &bad);
-    kek_t *kek = text && !bad ? kek_new (text) : NULL;
+    kek_t *kek = kek_new (a.kek);
     if (!kek) {
         err->err = OST_ERR_INVALID_REQUEST;
         snprintf (err->description, sizeof err->description,

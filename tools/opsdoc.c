@@ -108,28 +108,6 @@ s_fields (FILE *out, const char *title, const schema_t *schema)
     fputc ('\n', out);
 }
 
-//  Shapes in order of first mention, each once.
-#define MAX_SHAPES 128
-static const schema_t *s_shapes[MAX_SHAPES];
-static size_t s_nshapes;
-
-static void
-s_collect (const schema_t *schema)
-{
-    for (size_t i = 0; i < schema->nfields; i++) {
-        const schema_t *shape = schema->fields[i].shape;
-        if (!shape)
-            continue;
-        size_t j = 0;
-        while (j < s_nshapes && s_shapes[j] != shape)
-            j++;
-        if (j == s_nshapes && s_nshapes < MAX_SHAPES) {
-            s_shapes[s_nshapes++] = shape;
-            s_collect (shape);
-        }
-    }
-}
-
 static void
 s_print (FILE *out)
 {
@@ -158,16 +136,14 @@ s_print (FILE *out)
                 fprintf (out, "- `%s`: %s\n", proto_err (e->err)->code, e->doc);
             fputc ('\n', out);
         }
-        s_collect (op->in);
-        s_collect (op->out);
     }
-    if (s_nshapes) {
-        fputs ("## Shapes\n\nObjects that members refer to by name.\n\n", out);
-        for (size_t i = 0; i < s_nshapes; i++) {
-            fprintf (out, "<a id=\"shape-%s\"></a>\n\n### %s\n\n%s\n\n", s_shapes[i]->name, s_shapes[i]->name,
-                     s_shapes[i]->doc ? s_shapes[i]->doc : "");
-            s_fields (out, "Members", s_shapes[i]);
-        }
+    fputs ("## Shapes\n\nObjects that members refer to by name, and the arguments of keys-svc's admin commands "
+           "(`proto/keys_admin.h`).\n\n",
+           out);
+    for (size_t i = 0; ops_shapes[i]; i++) {
+        fprintf (out, "<a id=\"shape-%s\"></a>\n\n### %s\n\n%s\n\n", ops_shapes[i]->name, ops_shapes[i]->name,
+                 ops_shapes[i]->doc ? ops_shapes[i]->doc : "");
+        s_fields (out, "Members", ops_shapes[i]);
     }
 }
 

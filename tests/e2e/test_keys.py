@@ -468,3 +468,35 @@ def test_stored_key_moved_to_another_row_does_not_load(stack):
     finally:
         psql(swap)
     assert ok(stack, "keys.health", {})["status"] == "ok"
+
+
+# ---------------------------------------------------------------- admin arguments
+
+
+@pytest.mark.parametrize("command, args, why", [
+    ("status", {"verbose": True}, "invalid arguments: verbose: unknown member"),
+    ("rotate", {"alg": "RS256", "force": True}, "invalid arguments: force: unknown member"),
+    ("rotate", {"now": "yes"}, "invalid arguments: now: must be true or false"),
+    ("rotate", {"alg": "RS\n256"}, "invalid arguments: alg: must not contain control characters"),
+    ("retire", {}, "invalid arguments: kid: required"),
+    ("retire", {"kid": 7}, "invalid arguments: kid: must be a string"),
+    ("rewrap", {"kek": "x" * 300}, "invalid arguments: kek: too long (at most 256 bytes)"),
+])
+def test_admin_arguments_are_checked_against_their_shape(stack, command, args, why):
+    # keys-svc's admin socket checks a command's arguments against its shape
+    # in proto/ops/keys.def before running it; nothing changes.
+    import zmq
+    before = stack.ctl("keys", "list").stdout
+    endpoint = "ipc://" + os.path.join(stack.env["OSTIARY_RUN_DIR"], "keys-admin.sock")
+    req = zmq.Context.instance().socket(zmq.REQ)
+    req.linger = 0
+    req.connect(endpoint)
+    try:
+        req.send(json.dumps({"command": command, "args": args}).encode())
+        assert req.poll(10000), "the admin socket did not answer"
+        reply = json.loads(req.recv())
+    finally:
+        req.close(0)
+    assert reply == {"error": {"code": "invalid_request", "description": why}}, reply
+    assert "x" * 20 not in json.dumps(reply)
+    assert stack.ctl("keys", "list").stdout == before

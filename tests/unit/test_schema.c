@@ -300,6 +300,11 @@ test_ops_tables_are_well_formed (void **state)
             assert_non_null (e->doc);
         }
     }
+    size_t nshapes = 0;
+    for (size_t i = 0; ops_shapes[i]; i++, nshapes++)
+        s_check_table (ops_shapes[i]);
+    assert_true (nshapes >= 6);
+    assert_ptr_equal (ops_shapes[0], &schema_shape_jwk);
     const op_def_t *sign = proto_op ("keys.sign");
     assert_ptr_equal (sign->in, &schema_keys_sign_in);
     assert_ptr_equal (sign->out, &schema_keys_sign_out);
