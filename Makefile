@@ -33,7 +33,7 @@ TOOLS      := $(BUILD)/bin/ostiary-opsdoc
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean format bench check-deps docs
+.PHONY: all deps run test unit e2e clean format format-check bench check-deps docs
 # Keep object files of the test programs (make would delete them as intermediates).
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -99,8 +99,15 @@ bench: check-deps
 	@$(MAKE) --no-print-directory all BUILD=build/bench OPT="-O3 -DNDEBUG"
 	@BUILD=build/bench bench/run.sh
 
+# C sources under version control (.clang-format says how they look).
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
-	clang-format -i $(wildcard */*.c */*.h)
+	clang-format -i $(FORMAT_SRC)
+
+# Fails, naming the files, when a source is not as `make format` leaves it.
+format-check:
+	@bad=""; for f in $(FORMAT_SRC); do clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \
+	if [ -n "$$bad" ]; then echo "not clang-format clean (run make format):$$bad"; exit 1; fi
 
 clean:
 	rm -rf build
