@@ -162,4 +162,13 @@ OST_WUR db_status_t flow_store_recovery_replace (db_t *db, const char *sub,
 OST_WUR db_status_t flow_store_recovery_use (db_t *db, const char *sub,
                                              const unsigned char hash[FLOW_HASH_BYTES]);
 
+//  The janitor's session advisory lock (one replica works at a time): lock
+//  1 tries to take it (*got 1 when taken), lock 0 releases it (*got 1 when
+//  it was held).
+OST_WUR db_status_t flow_store_janitor_lock (db_t *db, int lock, int *got);
+//  Deletes at most batch rows of each kind that is past retention_s
+//  seconds: finished executions, ended sessions, delivered or dead outbox
+//  rows. *deleted the rows deleted.
+OST_WUR db_status_t flow_store_janitor_purge (db_t *db, long batch, long retention_s, long *deleted);
+
 #endif
