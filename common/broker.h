@@ -7,6 +7,7 @@
 #define OST_BROKER_H
 
 #include "bus_curve.h"
+#include "ost.h"
 #include <czmq.h>
 #include <stddef.h>
 
@@ -33,6 +34,6 @@ typedef struct {
 //  Stop it with zactor_destroy. The actor answers the command "STATS" with
 //  one string frame of JSON counters (workers per service, queued, served,
 //  expired, rejected).
-zactor_t *broker_new (const broker_cfg_t *cfg);
+OST_WUR zactor_t *broker_new (const broker_cfg_t *cfg);
 
 #endif

@@ -25,7 +25,7 @@ typedef struct {
 //  curve (NULL: plain) makes it a CURVE client with the process's key, of
 //  the broker's key in OSTIARY_BUS_PEERS/gateway/ (direct endpoints: of the
 //  serving role's keys); it must outlive the client.
-bus_client_t *bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve);
+OST_WUR bus_client_t *bus_client_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve);
 void bus_client_destroy (bus_client_t **self_p);
 
 //  spec is "service=endpoint[,service=endpoint...]" (a service's
@@ -40,7 +40,7 @@ void bus_client_destroy (bus_client_t **self_p);
 //  within 250 ms (or half the time left), or gets temporarily_unavailable
 //  from it goes through the broker under the same request id; after the last
 //  two the service's direct endpoints rest for 5 s (proto/bus.md).
-int bus_client_direct (bus_client_t *self, const char *spec);
+OST_WUR int bus_client_direct (bus_client_t *self, const char *spec);
 
 //  Trace context sent with the next calls (e.g. the HTTP request id); NULL clears.
 void bus_client_set_trace (bus_client_t *self, const char *trace);
@@ -48,13 +48,13 @@ void bus_client_set_trace (bus_client_t *self, const char *trace);
 //  Calls op (its service comes from proto/ops.def) with body (an object; not
 //  consumed; NULL = {}). timeout_ms <= 0 uses the op's default. On success
 //  returns 0 and *result (caller json_decref()s); otherwise -1 and *error.
-int bus_client_call (bus_client_t *self, const char *op, const json_t *body, int timeout_ms, json_t **result,
-                     bus_error_t *error);
+OST_WUR int bus_client_call (bus_client_t *self, const char *op, const json_t *body, int timeout_ms,
+                             json_t **result, bus_error_t *error);
 //  Fills *error from the table entry of err with a description.
 void bus_error_set (bus_error_t *error, ost_err_t err, const char *description);
 
 //  Asks the broker (mmi.service) whether service has at least one live worker:
 //  1 yes, 0 no, -1 no answer within timeout_ms.
-int bus_client_service_ready (bus_client_t *self, const char *service, int timeout_ms);
+OST_WUR int bus_client_service_ready (bus_client_t *self, const char *service, int timeout_ms);
 
 #endif

@@ -38,14 +38,15 @@ typedef struct _bus_curve_t bus_curve_t;
 //  ZeroMQ; development only, checked by config). Otherwise loads cert_path
 //  (which must hold a secret key) and checks that peers_dir is a folder.
 //  NULL with a fixed reason in *why (naming the setting) on failure.
-bus_curve_t *bus_curve_new (int enabled, const char *cert_path, const char *peers_dir, const char **why);
+OST_WUR bus_curve_t *bus_curve_new (int enabled, const char *cert_path, const char *peers_dir,
+                                    const char **why);
 void bus_curve_destroy (bus_curve_t **self_p);
 //  bus_curve_new from a process's settings (OSTIARY_BUS_CURVE, _CERT,
 //  _PEERS), after log_init, once proto_access_check has passed: with CURVE
 //  off it logs the warning that anyone who reaches the bus is trusted
 //  (config refuses that outside development mode). NULL with *why on
 //  failure (the exit is then 2).
-bus_curve_t *bus_curve_open (const config_t *cfg, const char *program, const char **why);
+OST_WUR bus_curve_t *bus_curve_open (const config_t *cfg, const char *program, const char **why);
 //  1 when CURVE is on (self not NULL and enabled).
 int bus_curve_enabled (const bus_curve_t *self);
 //  Our own public key (Z85), "" when CURVE is off.
@@ -61,14 +62,15 @@ const char *bus_curve_peers_dir (const bus_curve_t *self);
 //  gateway replica): sock connects to each. inproc:// endpoints, and every
 //  endpoint with CURVE off, connect plain. 0 ok, -1 (no server key, an
 //  empty or malformed list, or a connect failed).
-int bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint, unsigned server_role);
+OST_WUR int bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint,
+                               unsigned server_role);
 
 //  The longest single endpoint of a list.
 #define BUS_ENDPOINT_MAX 255
 //  The n-th (from 0) endpoint of a comma-separated list into out (size
 //  bytes), without surrounding blanks. 0 ok; -1 when the list has fewer
 //  entries, an entry is empty or longer than BUS_ENDPOINT_MAX or size.
-int bus_endpoint_nth (const char *list, int n, char *out, size_t size);
+OST_WUR int bus_endpoint_nth (const char *list, int n, char *out, size_t size);
 //  How many endpoints list holds; -1 when one of them is malformed (empty,
 //  too long) or there are more than 16.
 int bus_endpoint_count (const char *list);
@@ -78,7 +80,7 @@ uint64_t bus_curve_server_keys (const bus_curve_t *self, unsigned server_role);
 //  Makes sock (before it binds) a CURVE server with our certificate whose
 //  handshakes the process's ZAP handler checks against the role folders.
 //  Call bus_curve_unserve after the socket is destroyed. 0 ok, -1.
-int bus_curve_serve (bus_curve_t *self, zsock_t *sock);
+OST_WUR int bus_curve_serve (bus_curve_t *self, zsock_t *sock);
 void bus_curve_unserve (bus_curve_t *self);
 
 //  Wipes what a zcert holds of the secret key (czmq does not) and frees it.
@@ -87,7 +89,7 @@ void bus_cert_destroy (zcert_t **cert_p);
 
 //  Reads a peer's user id ("<role>:<key>"): 0 with *role (one flag) and key
 //  (Z85, BUS_KEY_TXT + 1 bytes) set; -1 when it is not one.
-int bus_peer_parse (const char *user_id, unsigned *role, char *key);
+OST_WUR int bus_peer_parse (const char *user_id, unsigned *role, char *key);
 //  SHA-256 of the public key named by key (Z85), as BUS_FINGERPRINT_LEN hex
 //  digits (out: BUS_FINGERPRINT_LEN + 1 bytes); "?" when key is not Z85.
 void bus_key_fingerprint (const char *key, char *out);
@@ -103,7 +105,7 @@ void bus_log_forbidden (const char *who, const char *peer, const char *what, con
 //  The public keys of the role folders, held in memory and read again
 //  when the folders change (file names, sizes or times).
 typedef struct _bus_peers_t bus_peers_t;
-bus_peers_t *bus_peers_new (const char *peers_dir);
+OST_WUR bus_peers_t *bus_peers_new (const char *peers_dir);
 void bus_peers_destroy (bus_peers_t **self_p);
 //  Reads the folders again if they changed. 1 changed, 0 not, -1 unreadable
 //  (no key is allowed when it never could be read; otherwise the keys read
@@ -128,10 +130,10 @@ uint64_t bus_peers_generation (const bus_peers_t *self);
 //  that uses it and released with bus_zap_release; the handler runs while
 //  any domain is registered.
 //  Bus domain: a key in a role folder of peers_dir → "<role>:<key>".
-int bus_zap_add_roles (const char *domain, const char *peers_dir);
+OST_WUR int bus_zap_add_roles (const char *domain, const char *peers_dir);
 //  A flat allow-list folder (the keys-svc admin socket): a key of a
 //  certificate in dir → "<key>". log_name prefixes its refusal lines.
-int bus_zap_add_folder (const char *domain, const char *dir, const char *log_name);
+OST_WUR int bus_zap_add_folder (const char *domain, const char *dir, const char *log_name);
 void bus_zap_release (const char *domain);
 //  1 when key (Z85) is the public key of a certificate in folder dir (the
 //  flat allow-list of bus_zap_add_folder), read now.

@@ -40,7 +40,7 @@ typedef enum {
 
 typedef struct _bus_msg_t bus_msg_t;
 
-bus_msg_t *bus_msg_new (bus_type_t type);
+OST_WUR bus_msg_t *bus_msg_new (bus_type_t type);
 void bus_msg_destroy (bus_msg_t **self_p);
 
 bus_type_t bus_msg_type (const bus_msg_t *self);
@@ -66,15 +66,15 @@ OST_WUR int bus_msg_set_result (bus_msg_t *self, const json_t *result);
 OST_WUR int bus_msg_set_error (bus_msg_t *self, ost_err_t err, const char *description);
 
 //  A copy of self (for resending a READ request); NULL on allocation failure.
-bus_msg_t *bus_msg_dup (const bus_msg_t *self);
+OST_WUR bus_msg_t *bus_msg_dup (const bus_msg_t *self);
 
 //  Wire form without routing envelope (one frame). NULL on allocation failure.
-zmsg_t *bus_msg_encode (const bus_msg_t *self);
+OST_WUR zmsg_t *bus_msg_encode (const bus_msg_t *self);
 //  Parses and destroys *msg_p. max_body bounds the body. NULL on any
 //  malformation (not exactly one frame, unknown protocol or type, a header
 //  field too long or longer than the frame, a body too large or not valid
 //  msgpack), with a warning logged.
-bus_msg_t *bus_msg_decode (zmsg_t **msg_p, size_t max_body);
+OST_WUR bus_msg_t *bus_msg_decode (zmsg_t **msg_p, size_t max_body);
 //  The largest wire frame of a message whose body is at most max_body bytes:
 //  what a bus socket's ZMQ_MAXMSGSIZE is set to.
 size_t bus_msg_wire_max (size_t max_body);
@@ -91,22 +91,22 @@ OST_WUR int bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_i
 //  (the result is NULL when it was malformed: consumed and dropped), 0 when
 //  none came in time, -1 when a signal interrupted the wait, -2 when the
 //  socket cannot receive (its context is ending). Sets ZMQ_RCVTIMEO.
-bus_msg_t *bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
-                              int *arrived);
+OST_WUR bus_msg_t *bus_msg_recv_wait (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
+                                      int *arrived);
 //  The same, and the sender's ZAP user id (ZMQ "User-Id" of the message,
 //  bus_curve.h) into peer (peer_len bytes, at least 1): "" only for an
 //  in-process (inproc://) sender, "?" for a network sender without one
 //  (CURVE off, or no ZAP handler answered).
-bus_msg_t *bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
-                              int *arrived, char *peer, size_t peer_len);
+OST_WUR bus_msg_t *bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int timeout_ms,
+                                      int *arrived, char *peer, size_t peer_len);
 
 //  msgpack bodies. bus_body_validate walks data without allocating and returns
 //  0 when it is exactly one msgpack value no deeper than max_depth whose every
 //  string/bin length and array/map count fits in the bytes that remain, whose
 //  map keys are strings, and which has no ext types; -1 otherwise.
-int bus_body_validate (const void *data, size_t len, int max_depth);
+OST_WUR int bus_body_validate (const void *data, size_t len, int max_depth);
 //  msgpack → JSON; NULL when validation fails. Caller json_decref()s.
-json_t *bus_body_to_json (const void *data, size_t len);
+OST_WUR json_t *bus_body_to_json (const void *data, size_t len);
 //  JSON → msgpack, newly allocated in *data (free()). 0 ok, -1 failure.
 OST_WUR int bus_body_from_json (const json_t *value, char **data, size_t *len);
 

@@ -50,11 +50,11 @@ const void *bus_req_in (const bus_req_t *req, const schema_t *schema);
 //  string (it crosses the bus: never SQL or OpenSSL text, never secrets).
 void bus_req_fail (bus_req_t *req, ost_err_t err, const char *description);
 //  1 when the request's deadline has passed: check it before committing.
-int bus_req_expired (const bus_req_t *req);
+OST_WUR int bus_req_expired (const bus_req_t *req);
 //  Milliseconds left before the request's deadline, less margin_ms (time
 //  kept to send the reply), for a call the handler makes to another
 //  service: 0 when none is left, at most 600,000.
-int bus_req_time_left_ms (const bus_req_t *req, int margin_ms);
+OST_WUR int bus_req_time_left_ms (const bus_req_t *req, int margin_ms);
 
 typedef struct {
     const char *service;       //  e.g. "token"
@@ -101,17 +101,17 @@ typedef struct _bus_worker_t bus_worker_t;
 
 //  Validates the table, binds direct_endpoint and starts the threads. NULL
 //  on a bad table or an endpoint that cannot be bound.
-bus_worker_t *bus_worker_new (const bus_worker_cfg_t *cfg);
+OST_WUR bus_worker_t *bus_worker_new (const bus_worker_cfg_t *cfg);
 //  Blocks until SIGINT/SIGTERM (zsys_interrupted) or bus_worker_stop; returns
 //  0 on a clean stop, -1 when a thread failed to start.
-int bus_worker_wait (bus_worker_t *self);
+OST_WUR int bus_worker_wait (bus_worker_t *self);
 void bus_worker_stop (bus_worker_t *self);
 //  The drain: stops taking requests (each idle thread sends DISCONNECT at
 //  once; a busy one after the reply to its request) and waits up to
 //  timeout_ms for the requests in flight to finish. 0 when every thread has
 //  ended (bus_worker_destroy then returns at once), -1 when some are still
 //  running a request at the deadline (the caller exits without destroying).
-int bus_worker_drain (bus_worker_t *self, int timeout_ms);
+OST_WUR int bus_worker_drain (bus_worker_t *self, int timeout_ms);
 //  Stops (sending DISCONNECT), joins the threads and frees. Idempotent.
 void bus_worker_destroy (bus_worker_t **self_p);
 

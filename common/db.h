@@ -20,7 +20,7 @@ typedef struct _db_t db_t;
 
 //  Connects with conninfo (never logged: it may hold a password).
 //  NULL on failure, with the reason logged.
-db_t *db_new (const char *conninfo);
+OST_WUR db_t *db_new (const char *conninfo);
 void db_destroy (db_t **self_p);
 PGconn *db_conn (db_t *self);
 
@@ -66,11 +66,12 @@ OST_WUR int db_prepare_all (db_t *self, const db_stmt_t *stmts, size_t count);
 //  inside a transaction makes every call return DB_UNAVAILABLE until the
 //  caller sends ROLLBACK (or BEGIN) through db_exec_sql, so no half of a
 //  transaction runs in autocommit.
-db_status_t db_exec (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result);
+OST_WUR db_status_t db_exec (db_t *self, const char *name, int nparams, const char *const *params,
+                             PGresult **result);
 //  db_exec that also logs "NAME: STATUS" at error level when the status is
 //  not DB_OK: the stores' one line of context for a failed statement.
-db_status_t db_exec_logged (db_t *self, const char *name, int nparams, const char *const *params,
-                            PGresult **result);
+OST_WUR db_status_t db_exec_logged (db_t *self, const char *name, int nparams, const char *const *params,
+                                    PGresult **result);
 //  Whether the connection can be used now, without running a statement: a
 //  zero-timeout look at the socket finds a connection the server closed or
 //  ended with a FATAL message while it was idle, which is then opened again
@@ -78,13 +79,13 @@ db_status_t db_exec_logged (db_t *self, const char *name, int nparams, const cha
 //  server cannot be reached (each call tries again), or while a transaction
 //  lost with the link has not been ended. A link that vanished without a
 //  word (no FIN, no RST) is not seen here; the next statement finds it.
-db_status_t db_check (db_t *self);
+OST_WUR db_status_t db_check (db_t *self);
 //  Runs plain SQL without parameters (BEGIN, COMMIT, ROLLBACK, migrations).
-db_status_t db_exec_sql (db_t *self, const char *sql);
+OST_WUR db_status_t db_exec_sql (db_t *self, const char *sql);
 //  A transaction of the caller's statements: BEGIN, COMMIT, and ROLLBACK
 //  (which logs a warning when it fails: nothing is left for the caller to do).
-db_status_t db_begin (db_t *self);
-db_status_t db_commit (db_t *self);
+OST_WUR db_status_t db_begin (db_t *self);
+OST_WUR db_status_t db_commit (db_t *self);
 void db_rollback (db_t *self);
 //  "\x" and the 2*len lowercase hex digits of buf, as PostgreSQL reads a
 //  bytea text parameter; out holds 2*len + 3 bytes.

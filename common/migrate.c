@@ -280,7 +280,7 @@ s_apply (db_t *db, const char *schema, const char *dir, const s_file_t *file)
             s_exec_ok (db, insert, 2, params) == 0 && db_exec_sql (db, "COMMIT") == DB_OK)
             rc = 0;
         else
-            (void)db_exec_sql (db, "ROLLBACK");
+            db_rollback (db);
     }
     free (text);
     if (rc == 0)

@@ -23,23 +23,23 @@ typedef int (*ctl_cmd_fn) (const ctl_opts_t *opts, int argc, char **argv);
 //  A bus client to opts->bus with the CURVE set-up of the environment
 //  (OSTIARY_BUS_CURVE, OSTIARY_BUS_CERT, OSTIARY_BUS_PEERS), loaded once.
 //  NULL after printing why.
-bus_client_t *ctl_bus_client (const ctl_opts_t *opts);
+OST_WUR bus_client_t *ctl_bus_client (const ctl_opts_t *opts);
 
 //  Calls op with body (not consumed). On success returns CTL_OK with *result
 //  (caller decrefs); on an error reply prints it (JSON on stdout, a line on
 //  stderr) and returns CTL_ERROR_REPLY; CTL_USAGE when the bus cannot be used.
-int ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result);
+OST_WUR int ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result);
 //  Calls op with body (not consumed) over a fresh client, printing nothing
 //  but a line when the bus cannot be used: CTL_OK with *result (caller
 //  decrefs), CTL_ERROR_REPLY with *error filled, or CTL_USAGE.
-int ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result,
-                  bus_error_t *error);
+OST_WUR int ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result,
+                          bus_error_t *error);
 //  Calls op with body (not consumed) for a command family whose messages
 //  start "ostiaryctl: FAMILY: ". On an error reply prints one line on stderr
 //  (no JSON) and returns CTL_USAGE for invalid_request (the input was
 //  refused), CTL_ERROR_REPLY for the rest; CTL_USAGE when the bus cannot be used.
-int ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, const json_t *body,
-                     json_t **result);
+OST_WUR int ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, const json_t *body,
+                             json_t **result);
 //  Prints "ostiaryctl: FAMILY: WHAT[: DETAIL]" on stderr; returns CTL_USAGE.
 int ctl_bad (const char *family, const char *what, const char *detail);
 //  Prints a JSON value, indented, with sorted keys.

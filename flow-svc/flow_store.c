@@ -1,4 +1,5 @@
-/*  flow_store - the SQL of schema flow. Nothing else in flow-svc sees SQL.
+/*  flow_store - the SQL of schema flow; lockout_store.c and outbox_store.c
+ *  hold that of their own tables. Nothing else in flow-svc sees SQL.
  *  bytea values travel as text in the hex format ("\x0a1b..."). */
 #include "flow_store.h"
 
@@ -232,6 +233,30 @@ static const db_stmt_t s_stmts[] = {
     {"flow_recovery_use",
      "UPDATE flow.recovery_codes SET used_at = now() WHERE sub = $1::text AND code_hash = $2::bytea"
      " AND used_at IS NULL",
+     2, DB_STMT_WRITE},
+    //  ---------------------------------------------------------- janitor (flow_janitor.c)
+    //  One replica's janitor works at a time: a session advisory lock.
+    {"flow_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
+    {"flow_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
+    //  $1: rows per statement, $2: retention in seconds. Each deletes a batch
+    //  chosen by the primary key, so locks stay short; SKIP LOCKED leaves a
+    //  row a request is working on to the next round.
+    {"flow_purge_executions",
+     "DELETE FROM flow.executions WHERE id IN (SELECT id FROM flow.executions"
+     " WHERE status IN ('succeeded', 'failed', 'expired') AND expires_at <= now()"
+     " AND updated_at < now() - make_interval(secs => $2::double precision)"
+     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     2, DB_STMT_WRITE},
+    {"flow_purge_sessions",
+     "DELETE FROM flow.sessions WHERE sid IN (SELECT sid FROM flow.sessions"
+     " WHERE least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
+     "$2::double precision)"
+     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     2, DB_STMT_WRITE},
+    {"flow_purge_outbox",
+     "DELETE FROM flow.outbox WHERE id IN (SELECT id FROM flow.outbox WHERE status IN ('sent', 'dead')"
+     " AND coalesce(sent_at, created_at) < now() - make_interval(secs => $2::double precision)"
+     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
      2, DB_STMT_WRITE},
 };
 
@@ -813,4 +838,37 @@ flow_store_recovery_use (db_t *db, const char *sub, const unsigned char hash[FLO
     s_hash_text (hash, hex);
     const char *params[] = {sub, hex};
     return s_changed (db, "flow_recovery_use", 2, params);
+}
+
+//  ------------------------------------------------------------------ janitor
+
+db_status_t
+flow_store_janitor_lock (db_t *db, int lock, int *got)
+{
+    *got = 0;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, lock ? "flow_janitor_lock" : "flow_janitor_unlock", 0, NULL, &res);
+    *got = st == DB_OK && PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_janitor_purge (db_t *db, long batch, long retention_s, long *deleted)
+{
+    static const char *const purges[] = {"flow_purge_executions", "flow_purge_sessions", "flow_purge_outbox"};
+    *deleted = 0;
+    char batch_text[24], retention_text[24];
+    snprintf (batch_text, sizeof batch_text, "%ld", batch);
+    snprintf (retention_text, sizeof retention_text, "%ld", retention_s);
+    const char *params[] = {batch_text, retention_text};
+    db_status_t st = DB_OK;
+    for (size_t i = 0; i < sizeof purges / sizeof purges[0] && st == DB_OK; i++) {
+        PGresult *res = NULL;
+        st = s_exec (db, purges[i], 2, params, &res);
+        if (st == DB_OK)
+            *deleted += atol (PQcmdTuples (res));
+        PQclear (res);
+    }
+    return st;
 }

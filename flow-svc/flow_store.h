@@ -10,14 +10,15 @@
 
 #include "db.h"
 #include "flow_args.h"
+#include "ost.h"
 
 #include <jansson.h>
 #include <stdint.h>
 
 //  Prepares the statements on a worker thread's connection. 0 ok.
-int flow_store_prepare (db_t *db);
+OST_WUR int flow_store_prepare (db_t *db);
 //  0 when the database answers.
-int flow_store_ping (db_t *db);
+OST_WUR int flow_store_ping (db_t *db);
 
 //  ------------------------------------------------------------------ users
 
@@ -25,25 +26,25 @@ int flow_store_ping (db_t *db);
 //  proto/ops.md's user object (email … address), already validated.
 //  password_hash may be NULL. *user gets the stored user object.
 //  DB_CONFLICT when the username is taken.
-db_status_t flow_store_user_insert (db_t *db, const char *sub, const char *username,
-                                    const char *password_hash, int disabled, const json_t *claims,
-                                    json_t **user);
+OST_WUR db_status_t flow_store_user_insert (db_t *db, const char *sub, const char *username,
+                                            const char *password_hash, int disabled, const json_t *claims,
+                                            json_t **user);
 //  Users ordered by username, after `after` (NULL = from the start), at most
 //  limit of them. *users gets an array.
-db_status_t flow_store_user_list (db_t *db, const char *after, long limit, json_t **users);
+OST_WUR db_status_t flow_store_user_list (db_t *db, const char *after, long limit, json_t **users);
 //  One user by username or (when username is NULL) by sub. DB_NOT_FOUND.
-db_status_t flow_store_user_get (db_t *db, const char *username, const char *sub, json_t **user);
+OST_WUR db_status_t flow_store_user_get (db_t *db, const char *username, const char *sub, json_t **user);
 //  Sets the password hash and revokes every session of the user in the same
 //  statement. DB_NOT_FOUND for an unknown username.
-db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash);
+OST_WUR db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash);
 //  A subject identifier's longest text (users.c makes 32 hex digits).
 #define FLOW_SUB_MAX 64
 //  Sets the disabled flag; disabling also revokes the user's sessions, in a
 //  second autocommitted statement (call it outside a transaction: a login
 //  that committed a session while the flag waited for it is then seen).
 //  Copies the user's subject to sub. DB_NOT_FOUND for an unknown username.
-db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled,
-                                          char sub[FLOW_SUB_MAX + 1]);
+OST_WUR db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled,
+                                                  char sub[FLOW_SUB_MAX + 1]);
 
 //  What a password login needs to know of a user.
 typedef struct {
@@ -52,11 +53,12 @@ typedef struct {
     int disabled;
 } flow_cred_t;
 //  DB_NOT_FOUND for an unknown username.
-db_status_t flow_store_user_credential (db_t *db, const char *username, flow_cred_t *cred);
+OST_WUR db_status_t flow_store_user_credential (db_t *db, const char *username, flow_cred_t *cred);
 void flow_cred_clear (flow_cred_t *cred);
 //  Replaces old_hash by new_hash (same password, new parameters) unless the
 //  password changed meanwhile.
-db_status_t flow_store_user_rehash (db_t *db, const char *sub, const char *old_hash, const char *new_hash);
+OST_WUR db_status_t flow_store_user_rehash (db_t *db, const char *sub, const char *old_hash,
+                                            const char *new_hash);
 
 //  ------------------------------------------------------------------ sessions
 
@@ -64,15 +66,17 @@ db_status_t flow_store_user_rehash (db_t *db, const char *sub, const char *old_h
 //  ttl seconds. *auth_time gets the authentication time (whole seconds),
 //  *expires_at the end of the session. Only for an enabled user, whose row it
 //  locks until the transaction ends: DB_NOT_FOUND for a disabled or unknown one.
-db_status_t flow_store_session_insert (db_t *db, const char *sid, const unsigned char hash[FLOW_HASH_BYTES],
-                                       const char *sub, const json_t *amr, long ttl, int64_t *auth_time,
-                                       int64_t *expires_at);
+OST_WUR db_status_t flow_store_session_insert (db_t *db, const char *sid,
+                                               const unsigned char hash[FLOW_HASH_BYTES], const char *sub,
+                                               const json_t *amr, long ttl, int64_t *auth_time,
+                                               int64_t *expires_at);
 //  The session object {sid, sub, username, auth_time, amr, expires_at} of a live session
 //  (not expired, not revoked, its user not disabled): by handle hash, or by
 //  sid when hash is NULL. DB_NOT_FOUND otherwise.
-db_status_t flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid, json_t **session);
+OST_WUR db_status_t flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid,
+                                            json_t **session);
 //  Revokes one session (no error when it was revoked already or is unknown).
-db_status_t flow_store_session_revoke (db_t *db, const char *sid);
+OST_WUR db_status_t flow_store_session_revoke (db_t *db, const char *sid);
 
 //  ------------------------------------------------------------------ executions
 
@@ -93,65 +97,78 @@ typedef struct {
 
 void flow_exec_clear (flow_exec_t *exec);
 //  The execution of a handle that has not expired (any status). DB_NOT_FOUND.
-db_status_t flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_exec_t *exec);
+OST_WUR db_status_t flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                         flow_exec_t *exec);
 //  Marks up to a bounded number of running or waiting (or login.c's active)
 //  executions past their expiry as expired. *count gets how many.
-db_status_t flow_store_exec_expire (db_t *db, long *count);
+OST_WUR db_status_t flow_store_exec_expire (db_t *db, long *count);
 
 //  ------------------------------------------------------------------ engine
 
 //  Stores a definition unless (name, version) is there; *same is 1 when the
 //  stored graph is this one (jsonb equality), 0 when it differs.
-db_status_t flow_store_definition_put (db_t *db, const char *name, int version, const char *start,
-                                       const json_t *graph, int *same);
+OST_WUR db_status_t flow_store_definition_put (db_t *db, const char *name, int version, const char *start,
+                                               const json_t *graph, int *same);
 //  The stored graph text of name/version (free). DB_NOT_FOUND.
-db_status_t flow_store_definition_get (db_t *db, const char *name, int version, char **graph);
+OST_WUR db_status_t flow_store_definition_get (db_t *db, const char *name, int version, char **graph);
 //  A new execution at node, status running; exec gets the row.
-db_status_t flow_store_exec_start (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *name,
-                                   int version, const char *node, const json_t *context, const char *csrf,
-                                   long ttl, flow_exec_t *exec);
+OST_WUR db_status_t flow_store_exec_start (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                           const char *name, int version, const char *node,
+                                           const json_t *context, const char *csrf, long ttl,
+                                           flow_exec_t *exec);
 //  Counts a submission at node of a running, unexpired execution (one
 //  UPDATE ... RETURNING). DB_NOT_FOUND otherwise.
-db_status_t flow_store_exec_submit (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *node,
-                                    flow_exec_t *exec);
+OST_WUR db_status_t flow_store_exec_submit (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                            const char *node, flow_exec_t *exec);
 //  Locks the waiting execution id at node (FOR UPDATE). DB_NOT_FOUND.
-db_status_t flow_store_exec_lock_waiting (db_t *db, int64_t id, const char *node, flow_exec_t *exec);
+OST_WUR db_status_t flow_store_exec_lock_waiting (db_t *db, int64_t id, const char *node, flow_exec_t *exec);
 //  The guarded save of a step: WHERE status = from_status AND node =
 //  from_node. DB_NOT_FOUND when the execution moved meanwhile.
-db_status_t flow_store_exec_save (db_t *db, int64_t id, const char *from_status, const char *from_node,
-                                  const char *to_status, const char *to_node, const json_t *context,
-                                  const json_t *ui, const char *session_sid);
+OST_WUR db_status_t flow_store_exec_save (db_t *db, int64_t id, const char *from_status,
+                                          const char *from_node, const char *to_status, const char *to_node,
+                                          const json_t *context, const json_t *ui, const char *session_sid);
 //  Gives a succeeded execution without a session the session sid, once.
-db_status_t flow_store_exec_claim_session (db_t *db, int64_t id, const char *sid);
+OST_WUR db_status_t flow_store_exec_claim_session (db_t *db, int64_t id, const char *sid);
 
 //  Action tokens: hash is HMAC-SHA256(flow key, token).
-db_status_t flow_store_action_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
-                                      const char *purpose, int64_t execution_id, const char *node, long ttl,
-                                      int64_t *expires_at);
+OST_WUR db_status_t flow_store_action_insert (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                              const char *purpose, int64_t execution_id, const char *node,
+                                              long ttl, int64_t *expires_at);
 //  {flow_name, version, email_hint, expires_at} of a usable token. DB_NOT_FOUND.
-db_status_t flow_store_action_peek (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *purpose,
-                                    json_t **info);
+OST_WUR db_status_t flow_store_action_peek (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                            const char *purpose, json_t **info);
 //  Consumes a usable token: *execution_id and node. DB_NOT_FOUND.
-db_status_t flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
-                                       const char *purpose, int64_t *execution_id, char node[65]);
+OST_WUR db_status_t flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                               const char *purpose, int64_t *execution_id, char node[65]);
 //  Deletes a bounded batch of expired tokens; *count gets how many.
-db_status_t flow_store_action_sweep (db_t *db, long *count);
+OST_WUR db_status_t flow_store_action_sweep (db_t *db, long *count);
 
 //  The user object of the (oldest) user with this email. DB_NOT_FOUND.
-db_status_t flow_store_user_by_email (db_t *db, const char *email, json_t **user);
+OST_WUR db_status_t flow_store_user_by_email (db_t *db, const char *email, json_t **user);
 //  New password of sub, every session of sub revoked. DB_NOT_FOUND.
-db_status_t flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash);
-db_status_t flow_store_user_email_verified (db_t *db, const char *sub);
+OST_WUR db_status_t flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash);
+OST_WUR db_status_t flow_store_user_email_verified (db_t *db, const char *sub);
 
 //  TOTP: the sealed secret (free) and the last step used. DB_NOT_FOUND.
-db_status_t flow_store_totp_get (db_t *db, const char *sub, char **sealed, int64_t *last_step);
-db_status_t flow_store_totp_put (db_t *db, const char *sub, const char *sealed, int64_t last_step);
+OST_WUR db_status_t flow_store_totp_get (db_t *db, const char *sub, char **sealed, int64_t *last_step);
+OST_WUR db_status_t flow_store_totp_put (db_t *db, const char *sub, const char *sealed, int64_t last_step);
 //  Moves last_step forward to step; DB_NOT_FOUND when it was not below it.
-db_status_t flow_store_totp_use (db_t *db, const char *sub, int64_t step);
+OST_WUR db_status_t flow_store_totp_use (db_t *db, const char *sub, int64_t step);
 //  Replaces sub's recovery codes by hashes (count of FLOW_HASH_BYTES each).
-db_status_t flow_store_recovery_replace (db_t *db, const char *sub,
-                                         const unsigned char (*hashes)[FLOW_HASH_BYTES], size_t count);
+OST_WUR db_status_t flow_store_recovery_replace (db_t *db, const char *sub,
+                                                 const unsigned char (*hashes)[FLOW_HASH_BYTES],
+                                                 size_t count);
 //  Consumes one unused recovery code. DB_NOT_FOUND.
-db_status_t flow_store_recovery_use (db_t *db, const char *sub, const unsigned char hash[FLOW_HASH_BYTES]);
+OST_WUR db_status_t flow_store_recovery_use (db_t *db, const char *sub,
+                                             const unsigned char hash[FLOW_HASH_BYTES]);
+
+//  The janitor's session advisory lock (one replica works at a time): lock
+//  1 tries to take it (*got 1 when taken), lock 0 releases it (*got 1 when
+//  it was held).
+OST_WUR db_status_t flow_store_janitor_lock (db_t *db, int lock, int *got);
+//  Deletes at most batch rows of each kind that is past retention_s
+//  seconds: finished executions, ended sessions, delivered or dead outbox
+//  rows. *deleted the rows deleted.
+OST_WUR db_status_t flow_store_janitor_purge (db_t *db, long batch, long retention_s, long *deleted);
 
 #endif

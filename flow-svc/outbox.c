@@ -9,6 +9,7 @@
 #include "outbox.h"
 
 #include "log.h"
+#include "outbox_store.h"
 #include "seal.h"
 #include "secure.h"
 #include "webhook.h"
@@ -36,34 +37,6 @@
 #define SMTP_CONNECT_TIMEOUT 10L
 #define SMTP_TIMEOUT 60L
 
-//  Queueing runs on the caller's connection, inside its transaction, with
-//  statements sent with their parameters (nothing to prepare on the engine's
-//  connections); the delivery thread prepares its own on its connection.
-#define SQL_NEXT_ID "SELECT nextval(pg_get_serial_sequence('flow.outbox', 'id'))"
-#define SQL_INSERT                                                                                           \
-    "INSERT INTO flow.outbox (id, kind, execution_id, hook, payload) "                                       \
-    "VALUES ($1::bigint, $2, NULLIF($3::bigint, 0), $4, $5)"
-
-static const db_stmt_t s_stmts[] = {
-    {"outbox_claim",
-     "SELECT id, kind, hook, payload, attempts FROM flow.outbox "
-     "WHERE status = 'pending' AND next_attempt_at <= now() "
-     "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-     0, DB_STMT_WRITE},
-    {"outbox_sent",
-     "UPDATE flow.outbox SET status = 'sent', payload = NULL, sent_at = now(), attempts = attempts + 1, "
-     "last_error = NULL WHERE id = $1::bigint",
-     1, DB_STMT_WRITE},
-    {"outbox_retry",
-     "UPDATE flow.outbox SET attempts = attempts + 1, last_error = $3, "
-     "next_attempt_at = now() + make_interval(secs => $2::int) WHERE id = $1::bigint",
-     3, DB_STMT_WRITE},
-    {"outbox_dead",
-     "UPDATE flow.outbox SET status = 'dead', payload = NULL, attempts = attempts + 1, last_error = $2 "
-     "WHERE id = $1::bigint",
-     2, DB_STMT_WRITE},
-};
-
 struct _outbox_t {
     const config_t *cfg;
     const flow_app_t *app;
@@ -76,36 +49,6 @@ struct _outbox_t {
     atomic_int stopping;
     int started;
 };
-
-//  One statement with text parameters on the caller's connection. *res
-//  (may be NULL) gets the result on DB_OK.
-static db_status_t
-s_exec_params (db_t *db, const char *sql, int nparams, const char *const *params, PGresult **res)
-{
-    if (res)
-        *res = NULL;
-    PGconn *conn = db_conn (db);
-    if (!conn)
-        return DB_UNAVAILABLE;
-    PGresult *r = PQexecParams (conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType est = r ? PQresultStatus (r) : PGRES_FATAL_ERROR;
-    if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK) {
-        if (res)
-            *res = r;
-        else
-            PQclear (r);
-        return DB_OK;
-    }
-    db_status_t st = PQstatus (conn) != CONNECTION_OK
-                         ? DB_UNAVAILABLE
-                         : db_status_from_sqlstate (r ? PQresultErrorField (r, PG_DIAG_SQLSTATE) : NULL);
-    //  The server's text names no secret (the payload is sealed), but keep to
-    //  the first line: it is what says why.
-    log_error ("outbox: %s (%s)", r ? PQresultErrorField (r, PG_DIAG_MESSAGE_PRIMARY) : "no result",
-               db_status_name (st));
-    PQclear (r);
-    return st;
-}
 
 //  ------------------------------------------------------------------ queueing
 
@@ -121,14 +64,11 @@ static db_status_t
 s_insert (db_t *db, const flow_app_t *app, const char *kind, int64_t execution_id, const char *hook,
           const char *plain)
 {
-    PGresult *res = NULL;
-    db_status_t st = s_exec_params (db, SQL_NEXT_ID, 0, NULL, &res);
+    //  In the caller's transaction: a step that rolls back queues nothing.
+    int64_t id = 0;
+    db_status_t st = outbox_store_next_id (db, &id);
     if (st != DB_OK)
         return st;
-    int64_t id = PQntuples (res) == 1 ? strtoll (PQgetvalue (res, 0, 0), NULL, 10) : 0;
-    PQclear (res);
-    if (id <= 0)
-        return DB_ERROR;
     unsigned char key[32];
     if (seal_derive (app->flow_key, OUTBOX_SEAL_LABEL, key) != 0)
         return DB_ERROR;
@@ -138,11 +78,7 @@ s_insert (db_t *db, const flow_app_t *app, const char *kind, int64_t execution_i
     secure_wipe (key, sizeof key);
     if (!sealed)
         return DB_ERROR;
-    char idtext[24], exectext[24];
-    snprintf (idtext, sizeof idtext, "%" PRId64, id);
-    snprintf (exectext, sizeof exectext, "%" PRId64, execution_id > 0 ? execution_id : 0);
-    const char *params[] = {idtext, kind, exectext, hook, sealed};
-    st = s_exec_params (db, SQL_INSERT, 5, params, NULL);
+    st = outbox_store_insert (db, id, kind, execution_id, hook, sealed);
     free (sealed);
     if (st == DB_OK)
         log_info ("outbox %" PRId64 ": %s queued (execution %" PRId64 ")", id, kind, execution_id);
@@ -557,35 +493,26 @@ s_round (outbox_t *self)
         s_rollback (db);
         return -1;
     }
-    PGresult *res = NULL;
-    if (db_exec (db, "outbox_claim", 0, NULL, &res) != DB_OK) {
+    outbox_row_t row;
+    db_status_t claimed = outbox_store_claim (db, &row);
+    if (claimed != DB_OK) {
         s_rollback (db);
-        return -1;
+        return claimed == DB_NOT_FOUND ? 0 : -1;
     }
-    if (PQntuples (res) != 1) {
-        PQclear (res);
-        s_rollback (db);
-        return 0;
-    }
-    int64_t id = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
-    char kind[16], hook[72];
-    snprintf (kind, sizeof kind, "%s", PQgetvalue (res, 0, 1));
-    snprintf (hook, sizeof hook, "%s", PQgetvalue (res, 0, 2));
-    long attempts = strtol (PQgetvalue (res, 0, 4), NULL, 10);
+    int64_t id = row.id;
+    const char *kind = row.kind;
+    long attempts = row.attempts;
     const char *why = "";
-    int rc = s_deliver (self, id, kind, hook, PQgetvalue (res, 0, 3), &why);
-    PQclear (res);
+    int rc = s_deliver (self, id, kind, row.hook, row.payload, &why);
 
-    char idtext[24], secs[24], reason[201];
-    snprintf (idtext, sizeof idtext, "%" PRId64, id);
+    char reason[201];
     snprintf (reason, sizeof reason, "%s", why);
     db_status_t st;
     //  attempts counts this one too: the row had 1 + retries chances.
     if (rc == 1 && attempts + 1 > self->cfg->outbox_retries)
         rc = -1;
     if (rc == 0) {
-        const char *params[] = {idtext};
-        st = db_exec (db, "outbox_sent", 1, params, &res);
+        st = outbox_store_sent (db, id);
         log_info ("outbox %" PRId64 ": %s delivered (attempt %ld)", id, kind, attempts + 1);
     } else if (rc == 1) {
         long delay = OUTBOX_BACKOFF_BASE;
@@ -593,24 +520,22 @@ s_round (outbox_t *self)
             delay *= 2;
         if (delay > OUTBOX_BACKOFF_MAX)
             delay = OUTBOX_BACKOFF_MAX;
-        snprintf (secs, sizeof secs, "%ld", delay);
-        const char *params[] = {idtext, secs, reason};
-        st = db_exec (db, "outbox_retry", 3, params, &res);
+        st = outbox_store_retry (db, id, delay, reason);
         log_warn ("outbox %" PRId64 ": %s attempt %ld failed (%s); next in %ld s", id, kind, attempts + 1,
                   reason, delay);
     } else {
-        const char *params[] = {idtext, reason};
-        st = db_exec (db, "outbox_dead", 2, params, &res);
+        st = outbox_store_dead (db, id, reason);
         log_error ("outbox %" PRId64 ": %s given up after %ld attempts (%s)", id, kind, attempts + 1, reason);
     }
-    PQclear (res);
     if (st != DB_OK || db_exec_sql (db, "COMMIT") != DB_OK) {
         //  The message may have gone out; the row stays pending and is sent
         //  again later, with the same Message-ID.
         log_error ("outbox %" PRId64 ": could not record the delivery (%s)", id, db_status_name (st));
         s_rollback (db);
+        outbox_row_clear (&row);
         return -1;
     }
+    outbox_row_clear (&row);
     return 1;
 }
 
@@ -670,7 +595,8 @@ outbox_start (const config_t *cfg, const flow_app_t *app)
     pthread_cond_init (&self->wake, &attr);
     pthread_condattr_destroy (&attr);
     self->db = db_new (cfg->db);
-    if (!self->db || db_prepare_all (self->db, s_stmts, sizeof s_stmts / sizeof s_stmts[0]) != 0) {
+    //  The statements are prepared at first use (outbox_store.h).
+    if (!self->db) {
         log_error ("outbox: cannot connect to the database");
         outbox_stop (&self);
         return NULL;

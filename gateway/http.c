@@ -13,10 +13,8 @@
 #include "cidr.h"
 #include "conngate.h"
 #include "forwarded.h"
-#include "jwks.h"
 #include "log.h"
 #include "metrics.h"
-#include "routes.h"
 #include "secure.h"
 
 #include <civetweb.h>
@@ -53,6 +51,7 @@
 struct _http_server_t {
     struct mg_context *ctx;
     gw_t *gw;
+    http_router_t router;
     cidr_set_t *trusted_proxies; //  OSTIARY_TRUSTED_PROXIES
     int gate_open;               //  conngate counts this server's connections
 };
@@ -641,15 +640,15 @@ http_client_ip (const gw_req_t *req)
 }
 
 static void
-s_finish (gw_req_t *req, double started)
+s_finish (const http_server_t *server, gw_req_t *req, double started)
 {
     double elapsed = s_now_s () - started;
     metrics_request (req->gw->metrics, req->route, req->status, elapsed);
     log_level_t level = req->status >= 500 ? OST_LOG_WARN : OST_LOG_INFO;
-    if (req->route >= 0 && req->status < 400 && routes_quiet (req->route))
+    if (req->route >= 0 && req->status < 400 && server->router.quiet (req->route))
         level = OST_LOG_DEBUG;
     log_msg (level, "%s %.200s route=%s status=%d ms=%.1f client=%s", req->method ? req->method : "-",
-             req->path ? req->path : "-", routes_name (req->route), req->status, elapsed * 1000.0,
+             req->path ? req->path : "-", server->router.name (req->route), req->status, elapsed * 1000.0,
              req->client_ip[0] ? req->client_ip : "-");
 }
 
@@ -738,13 +737,13 @@ s_handle (struct mg_connection *conn, void *cbdata)
         bus_client_set_trace (s_bus, req.request_id);
     s_current = &req;
 
-    routes_dispatch (&req);
+    server->router.dispatch (&req);
     if (!req.status) {
-        log_error ("route %s returned without an answer", routes_name (req.route));
+        log_error ("route %s returned without an answer", server->router.name (req.route));
         http_send_error (&req, OST_ERR_SERVER_ERROR, "internal error");
     }
     s_finish_body (&req);
-    s_finish (&req, started);
+    s_finish (server, &req, started);
 
     s_current = NULL;
     if (s_bus)
@@ -799,12 +798,13 @@ s_raise_fd_limit (long threads)
 }
 
 http_server_t *
-http_server_new (gw_t *gw)
+http_server_new (gw_t *gw, const http_router_t *router)
 {
     http_server_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->gw = gw;
+    self->router = *router;
     s_raise_fd_limit (gw->cfg->http_threads);
     const char *why = NULL;
     self->trusted_proxies = cidr_set_new (gw->cfg->trusted_proxies, &why);

@@ -51,10 +51,19 @@ typedef struct {
 
 typedef struct _http_server_t http_server_t;
 
+//  What the server asks of the route table (routes.h). main passes it in,
+//  so the server does not depend on the routes it serves.
+typedef struct {
+    int (*dispatch) (gw_req_t *req); //  answers req; returns the status sent
+    const char *(*name) (int route); //  metrics and log name, "none" for -1
+    int (*quiet) (int route);        //  1: successes logged at debug level
+} http_router_t;
+
 //  Starts civetweb on cfg->http_listen with cfg->http_threads workers, each
-//  owning a bus client to cfg->bus_endpoint. NULL (after logging why) when the
-//  server cannot start. Stop with http_server_destroy, before the broker goes.
-http_server_t *http_server_new (gw_t *gw);
+//  owning a bus client to cfg->bus_endpoint, every request answered through
+//  router (copied). NULL (after logging why) when the server cannot start.
+//  Stop with http_server_destroy, before the broker goes.
+http_server_t *http_server_new (gw_t *gw, const http_router_t *router);
 //  The drain, before http_server_destroy: stops accepting connections (the
 //  listening sockets close; civetweb's own stop would also fail every write
 //  of the requests it holds) and waits up to timeout_ms until no request is

@@ -116,11 +116,12 @@ main (int argc, char **argv)
     gw_t gw = {
         .cfg = cfg,
         .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
-        .metrics = metrics_new (routes_count ()),
+        .metrics = metrics_new (routes_count (), routes_name),
     };
     if (!gw.jwks || !gw.metrics)
         log_error ("out of memory at start-up");
-    http_server_t *server = gw.jwks && gw.metrics ? http_server_new (&gw) : NULL;
+    const http_router_t router = {routes_dispatch, routes_name, routes_quiet};
+    http_server_t *server = gw.jwks && gw.metrics ? http_server_new (&gw, &router) : NULL;
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
         s_run (broker, gw.metrics);

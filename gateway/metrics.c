@@ -1,9 +1,6 @@
 /*  metrics - see metrics.h. */
 #include "metrics.h"
 
-#include "http.h"
-#include "routes.h"
-
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,6 +21,7 @@ typedef struct {
 
 struct _metrics_t {
     size_t route_count;
+    const char *(*route_name) (int route);
     route_counters_t *routes; //  route_count + 1; the last is "none"
     atomic_uint_fast64_t bus_errors[OST_ERR__COUNT];
     atomic_uint_fast64_t jwks_refresh_ok, jwks_refresh_failed;
@@ -35,12 +33,13 @@ struct _metrics_t {
 static const char *const s_class_names[CLASS_COUNT] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
 
 metrics_t *
-metrics_new (size_t route_count)
+metrics_new (size_t route_count, const char *(*route_name) (int route))
 {
     metrics_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->route_count = route_count;
+    self->route_name = route_name;
     self->routes = calloc (route_count + 1, sizeof *self->routes);
     if (!self->routes) {
         free (self);
@@ -227,8 +226,8 @@ s_render_broker (s_buf_t *buf, const char *text)
     json_decref (stats);
 }
 
-static char *
-s_render (metrics_t *self, size_t *len)
+char *
+metrics_render (metrics_t *self, size_t *len)
 {
     s_buf_t buf = {.data = malloc (8192), .cap = 8192};
     if (!buf.data)
@@ -243,14 +242,14 @@ s_render (metrics_t *self, size_t *len)
             //  visible as 0; other classes appear once they happen.
             if (n || c == 1)
                 s_printf (&buf, "ostiary_gateway_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
-                          routes_name (r < self->route_count ? (int)r : -1), s_class_names[c],
+                          self->route_name (r < self->route_count ? (int)r : -1), s_class_names[c],
                           (unsigned long long)n);
         }
     s_printf (&buf, "# HELP ostiary_gateway_request_seconds_sum Time spent answering, by route.\n");
     s_printf (&buf, "# TYPE ostiary_gateway_request_seconds_sum counter\n");
     for (size_t r = 0; r <= self->route_count; r++)
         s_printf (&buf, "ostiary_gateway_request_seconds_sum{route=\"%s\"} %.6f\n",
-                  routes_name (r < self->route_count ? (int)r : -1),
+                  self->route_name (r < self->route_count ? (int)r : -1),
                   (double)atomic_load (&self->routes[r].micros) / 1e6);
     s_printf (&buf, "# HELP ostiary_gateway_bus_errors_total Bus calls that ended in an error, by code.\n");
     s_printf (&buf, "# TYPE ostiary_gateway_bus_errors_total counter\n");
@@ -282,16 +281,4 @@ s_render (metrics_t *self, size_t *len)
     }
     *len = buf.len;
     return buf.data;
-}
-
-int
-metrics_get (gw_req_t *req)
-{
-    size_t len = 0;
-    char *text = s_render (req->gw->metrics, &len);
-    if (!text)
-        return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
-    int rc = http_send (req, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store", NULL, 0, text, len);
-    free (text);
-    return rc;
 }

@@ -5,14 +5,15 @@
 #ifndef OST_GW_METRICS_H
 #define OST_GW_METRICS_H
 
+#include "ost.h"
 #include "proto.h"
 #include <stddef.h>
 
 typedef struct _metrics_t metrics_t;
 
-//  Counters for route_count routes (plus the unrouted requests). NULL on
-//  allocation failure.
-metrics_t *metrics_new (size_t route_count);
+//  Counters for route_count routes (plus the unrouted requests), labelled
+//  with route_name (route) (-1: the unrouted). NULL on allocation failure.
+metrics_t *metrics_new (size_t route_count, const char *(*route_name) (int route));
 void metrics_destroy (metrics_t **self_p);
 
 //  One answered request: route index (-1 unrouted), status sent, duration.
@@ -23,5 +24,8 @@ void metrics_bus_error (metrics_t *self, ost_err_t err);
 void metrics_jwks_refresh (metrics_t *self, int ok);
 //  The broker's latest STATS answer (JSON text, copied); NULL forgets it.
 void metrics_set_broker_stats (metrics_t *self, const char *json);
+//  Every counter in Prometheus' text exposition format 0.0.4: a new string
+//  of *len bytes (caller frees), NULL when out of memory.
+OST_WUR char *metrics_render (metrics_t *self, size_t *len);
 
 #endif

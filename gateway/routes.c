@@ -15,13 +15,12 @@ typedef struct {
 } route_t;
 
 static const route_t s_routes[] = {
+    //  discovery and keys (OpenID Connect Discovery 1.0, RFC 8414, RFC 7517)
     {"GET", "/.well-known/openid-configuration", discovery_get, "discovery", 0},
-    {"GET", "/jwks", jwks_get, "jwks", 0},
-    {"GET", "/healthz", health_live, "healthz", 1},
-    {"GET", "/readyz", health_ready, "readyz", 1},
-    {"GET", "/metrics", metrics_get, "metrics", 1},
-    /*  the authorization code flow */
     {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0},
+    {"GET", "/jwks", jwks_get, "jwks", 0},
+    //  authorization: the authorization endpoint and its login, consent and
+    //  account-chooser pages (RFC 6749 §3.1, OpenID Connect Core §3.1.2)
     {"GET", "/authorize", authorize_get, "authorize_get", 0},
     {"POST", "/authorize", authorize_post, "authorize_post", 0},
     {"GET", "/login", login_get, "login_get", 0},
@@ -30,17 +29,14 @@ static const route_t s_routes[] = {
     {"POST", "/consent", consent_post, "consent_post", 0},
     {"GET", "/select-account", select_account_get, "select_account_get", 0},
     {"POST", "/select-account", select_account_post, "select_account_post", 0},
+    //  tokens: issue, revoke, introspect (RFC 6749 §3.2, RFC 7009, RFC 7662)
     {"POST", "/token", token_post, "token", 0},
-    {"GET", "/userinfo", userinfo_get, "userinfo_get", 0},
-    {"POST", "/userinfo", userinfo_post, "userinfo_post", 0},
-    {"GET", "/static/ostiary.css", pages_css, "static", 1},
-    {"GET", "/demo", demo_page, "demo", 0},
-    {"GET", "/demo/login", demo_login, "demo_login", 0},
-    {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
-    /*  the token lifecycle */
     {"POST", "/revoke", revoke_post, "revoke", 0},
     {"POST", "/introspect", introspect_post, "introspect", 0},
-    /*  the flow engine's pages and action tokens */
+    //  userinfo (OpenID Connect Core §5.3)
+    {"GET", "/userinfo", userinfo_get, "userinfo_get", 0},
+    {"POST", "/userinfo", userinfo_post, "userinfo_post", 0},
+    //  flows: the flow engine's pages, action tokens and webhook callbacks
     {"GET", "/flow", flow_get, "flow_get", 0},
     {"POST", "/flow", flow_post, "flow_post", 0},
     {"GET", "/register", register_get, "register", 0},
@@ -50,6 +46,16 @@ static const route_t s_routes[] = {
     {"GET", "/action", action_get, "action_get", 0},
     {"POST", "/action", action_post, "action_post", 0},
     {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0},
+    //  pages' static files
+    {"GET", "/static/ostiary.css", pages_css, "static", 1},
+    //  the demo relying party (development mode only)
+    {"GET", "/demo", demo_page, "demo", 0},
+    {"GET", "/demo/login", demo_login, "demo_login", 0},
+    {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
+    //  health and metrics (probes: successes logged at debug level)
+    {"GET", "/healthz", health_live, "healthz", 1},
+    {"GET", "/readyz", health_ready, "readyz", 1},
+    {"GET", "/metrics", metrics_get, "metrics", 1},
 };
 
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])

@@ -29,7 +29,7 @@ int jwks_get (gw_req_t *req);
 //  service has a live worker)
 int health_live (gw_req_t *req);
 int health_ready (gw_req_t *req);
-//  metrics.c: GET /metrics
+//  health.c: GET /metrics (the counters of metrics.h)
 int metrics_get (gw_req_t *req);
 //  authorize.c: GET and POST /authorize (OpenID Connect Core §3.1.2)
 int authorize_get (gw_req_t *req);

@@ -3,7 +3,6 @@
 #include "keys_app.h"
 
 #include "kek.h"
-#include "keys_control.h"
 #include "keys_store.h"
 #include "log.h"
 
@@ -37,7 +36,6 @@ struct _keys_app_t {
     //  Guards the snap pointer only; never held while signing.
     pthread_mutex_t lock;
     keys_snap_t *snap;
-    keys_control_t *control;
 };
 
 typedef enum { S_OK = 0, S_WRONG_KEK = 2, S_FAILED = 1 } s_rc_t;
@@ -525,11 +523,6 @@ keys_app_new (const config_t *cfg, db_t *db, int *exit_code)
               "max %ld s, rotation every %ld days",
               published, (long long)generation, s_names (self->settings.algs, algs, sizeof algs),
               self->settings.publish_delay, self->settings.token_lifetime_max, self->settings.rotate_days);
-    self->control = keys_control_new (self, exit_code);
-    if (!self->control) {
-        keys_app_destroy (&self);
-        return NULL;
-    }
     *exit_code = 0;
     return self;
 }
@@ -540,8 +533,6 @@ keys_app_destroy (keys_app_t **self_p)
     if (!self_p || !*self_p)
         return;
     keys_app_t *self = *self_p;
-    //  The control thread first: it uses everything below.
-    keys_control_destroy (&self->control);
     keys_snap_release (&self->snap);
     kek_destroy (&self->kek);
     pthread_mutex_destroy (&self->lock);

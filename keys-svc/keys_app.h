@@ -1,6 +1,8 @@
 /*  keys_app - the process-wide state of keys-svc: the KEK, the lifecycle
- *  settings, the current keyring snapshot and the control thread; and its
- *  start-up: settings, KEK check, loading, first-start generation.
+ *  settings and the current keyring snapshot; and its start-up: settings,
+ *  KEK check, loading, first-start generation. main.c starts the control
+ *  thread (keys_control.h) on it once it is loaded, and stops that thread
+ *  before destroying it.
  *
  *  Threads. The bus worker threads only read: they take a reference to the
  *  current snapshot (a sealed, read-only keyring and its generation), sign
@@ -49,11 +51,11 @@ typedef struct _keys_snap_t keys_snap_t;
 //  the lifecycle lock: checks the KEK against the stored KEK check (storing
 //  one at first start), loads and decrypts the published keys, generates an
 //  active key for every configured algorithm that has none. Seals the
-//  keyring, then starts the control thread (admin socket and janitor). On
-//  failure prints why to stderr, sets *exit_code (2 for a configuration
-//  error such as a malformed or wrong KEK, 1 otherwise) and returns NULL.
+//  keyring. On failure prints why to stderr, sets *exit_code (2 for a
+//  configuration error such as a malformed or wrong KEK, 1 otherwise) and
+//  returns NULL.
 keys_app_t *keys_app_new (const config_t *cfg, db_t *db, int *exit_code);
-//  Stops the control thread, then frees. Idempotent.
+//  Frees; the control thread must be stopped first. Idempotent.
 void keys_app_destroy (keys_app_t **self_p);
 
 //  A reference to the current snapshot; never NULL after keys_app_new.

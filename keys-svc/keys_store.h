@@ -38,33 +38,34 @@ OST_WUR int keys_store_prepare (db_t *db);
 //  Inside a transaction: serialises every lifecycle decision (bootstrap,
 //  janitor, admin commands) between replicas with one transaction-scoped
 //  advisory lock. Waits at most KEYS_LOCK_TIMEOUT_MS, then DB_RETRY.
-db_status_t keys_store_lock (db_t *db);
+OST_WUR db_status_t keys_store_lock (db_t *db);
 //  The same lock without waiting: *got is 1 when this transaction holds it.
-db_status_t keys_store_try_lock (db_t *db, int *got);
+OST_WUR db_status_t keys_store_try_lock (db_t *db, int *got);
 
 //  The KEK check blob: DB_NOT_FOUND when none was stored yet. *blob (malloc).
-db_status_t keys_store_kek_check_get (db_t *db, unsigned char **blob, size_t *len);
-db_status_t keys_store_kek_check_put (db_t *db, const unsigned char *blob, size_t len);
+OST_WUR db_status_t keys_store_kek_check_get (db_t *db, unsigned char **blob, size_t *len);
+OST_WUR db_status_t keys_store_kek_check_put (db_t *db, const unsigned char *blob, size_t len);
 //  Replaces the stored check (rewrap). DB_NOT_FOUND when there is none.
-db_status_t keys_store_kek_check_replace (db_t *db, const unsigned char *blob, size_t len);
+OST_WUR db_status_t keys_store_kek_check_replace (db_t *db, const unsigned char *blob, size_t len);
 
 //  Every key in a published state (next, active, retiring), newest first
 //  within each algorithm. *rows (free with keys_store_rows_free).
-db_status_t keys_store_load_published (db_t *db, keys_row_t **rows, size_t *nrows);
+OST_WUR db_status_t keys_store_load_published (db_t *db, keys_row_t **rows, size_t *nrows);
 //  Every key that still has a private part, locked FOR UPDATE (rewrap).
-db_status_t keys_store_load_private_for_update (db_t *db, keys_row_t **rows, size_t *nrows);
+OST_WUR db_status_t keys_store_load_private_for_update (db_t *db, keys_row_t **rows, size_t *nrows);
 void keys_store_rows_free (keys_row_t **rows_p, size_t nrows);
 
 //  Inserts a new key in state next (activate_after = now() + activate_after_s)
 //  or active (activated_at = now()). DB_CONFLICT when the kid exists or
 //  another active (or next) key of alg exists.
-db_status_t keys_store_insert (db_t *db, const char *kid, jws_alg_t alg, key_state_t state,
-                               const json_t *public_jwk, const unsigned char *blob, size_t len,
-                               long activate_after_s);
+OST_WUR db_status_t keys_store_insert (db_t *db, const char *kid, jws_alg_t alg, key_state_t state,
+                                       const json_t *public_jwk, const unsigned char *blob, size_t len,
+                                       long activate_after_s);
 //  Replaces the private part of kid, guarded by its current value (rewrap).
 //  *changed is the row count (0 or 1).
-db_status_t keys_store_replace_private (db_t *db, const char *kid, const unsigned char *old_blob,
-                                        size_t old_len, const unsigned char *blob, size_t len, int *changed);
+OST_WUR db_status_t keys_store_replace_private (db_t *db, const char *kid, const unsigned char *old_blob,
+                                                size_t old_len, const unsigned char *blob, size_t len,
+                                                int *changed);
 
 //  The guarded transition: one UPDATE ... WHERE kid = kid AND state = from.
 //  *changed is the row count: 1 moved, 0 the key was not in state from (some
@@ -73,25 +74,25 @@ db_status_t keys_store_replace_private (db_t *db, const char *kid, const unsigne
 //  retire_after_s (to retiring), retired_at and private_enc = NULL (to
 //  retired). Callers go through keys_lifecycle_set_state, which checks that
 //  the transition is one of the lifecycle's.
-db_status_t keys_store_set_state (db_t *db, const char *kid, key_state_t from, key_state_t to,
-                                  long retire_after_s, int *changed);
+OST_WUR db_status_t keys_store_set_state (db_t *db, const char *kid, key_state_t from, key_state_t to,
+                                          long retire_after_s, int *changed);
 
 //  Every next and active key with its timing. *keys (free()).
-db_status_t keys_store_life (db_t *db, keys_life_t **keys, size_t *nkeys);
+OST_WUR db_status_t keys_store_life (db_t *db, keys_life_t **keys, size_t *nkeys);
 //  The kids of retiring keys whose retire_after has passed. *keys (free()).
-db_status_t keys_store_due_retiring (db_t *db, keys_life_t **keys, size_t *nkeys);
+OST_WUR db_status_t keys_store_due_retiring (db_t *db, keys_life_t **keys, size_t *nkeys);
 //  One key's lifecycle view; DB_NOT_FOUND when kid is unknown.
-db_status_t keys_store_key (db_t *db, const char *kid, keys_life_t *key);
+OST_WUR db_status_t keys_store_key (db_t *db, const char *kid, keys_life_t *key);
 
 //  The keyring generation (keys.generation, bumped by every change).
-db_status_t keys_store_generation (db_t *db, int64_t *generation);
+OST_WUR db_status_t keys_store_generation (db_t *db, int64_t *generation);
 //  Every key (retired ones too) as an array of objects with kid, alg, state
 //  and ISO-8601 UTC times (created, activated, activate_after, deactivated,
 //  retire_after, retired; null when unset). *list (json_decref).
-db_status_t keys_store_list (db_t *db, json_t **list);
+OST_WUR db_status_t keys_store_list (db_t *db, json_t **list);
 
 //  Appends one line to keys.audit. args is an object without secrets.
-db_status_t keys_store_audit (db_t *db, const char *replica, const char *peer, const char *command,
-                              const json_t *args, int ok, const char *code, const char *detail);
+OST_WUR db_status_t keys_store_audit (db_t *db, const char *replica, const char *peer, const char *command,
+                                      const json_t *args, int ok, const char *code, const char *detail);
 
 #endif

@@ -3,6 +3,7 @@
  *  OSTIARY_KEK, publishes the public JWKS and signs the JWTs it frames
  *  itself. See ARCHITECTURE.md, "Keys". */
 #include "keys_app.h"
+#include "keys_control.h"
 #include "keys_ops.h"
 #include "service.h"
 
@@ -17,12 +18,17 @@ static const bus_route_t s_routes[] = {
 //  error (exit 2) that operators and scripts must be able to tell apart.
 //  Written by app_init on the main thread before any worker exists.
 static int s_startup_exit;
+//  The control thread (admin socket and janitor) of the one keys_app_t,
+//  started once it is loaded and stopped before it goes: it uses all of it.
+static keys_control_t *s_control;
 
 static void *
 s_app_init (const config_t *cfg, db_t *db)
 {
     int code = 1;
     keys_app_t *app = keys_app_new (cfg, db, &code);
+    if (app && !(s_control = keys_control_new (app, &code)))
+        keys_app_destroy (&app);
     if (!app)
         s_startup_exit = code;
     return app;
@@ -31,6 +37,7 @@ s_app_init (const config_t *cfg, db_t *db)
 static void
 s_app_fini (void *app)
 {
+    keys_control_destroy (&s_control);
     keys_app_t *self = app;
     keys_app_destroy (&self);
 }

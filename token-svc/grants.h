@@ -1,7 +1,8 @@
 /*  grants - what the grants of token.exchange share: signing through
  *  keys-svc, the access token (RFC 9068) and the ID token (OpenID Connect
- *  Core §2), and the entry points of the grants in their own files
- *  (tokens.c: authorization_code; refresh.c; client_credentials.c). */
+ *  Core §2) in grants.c, which every grant calls; and the entry points of
+ *  the grants in their own files, which tokens.c (authorization_code and
+ *  the dispatch of token.exchange) calls: refresh.c, client_credentials.c. */
 #ifndef TOKEN_GRANTS_H
 #define TOKEN_GRANTS_H
 

@@ -80,68 +80,71 @@ void token_code_clear (token_code_t *code);
 //  Prepares the statements on a worker thread's connection. 0 ok.
 OST_WUR int token_store_prepare (db_t *db);
 //  0 when the database answers.
-int token_store_ping (db_t *db);
+OST_WUR int token_store_ping (db_t *db);
 
 //  Clients. insert: DB_CONFLICT when client_id exists.
-db_status_t token_store_client_insert (db_t *db, const token_client_t *client);
+OST_WUR db_status_t token_store_client_insert (db_t *db, const token_client_t *client);
 //  DB_NOT_FOUND when there is no such client.
-db_status_t token_store_client_get (db_t *db, const char *client_id, token_client_t *client);
+OST_WUR db_status_t token_store_client_get (db_t *db, const char *client_id, token_client_t *client);
 //  Every client, ordered by client_id. *clients (free each with
 //  token_client_clear, then free()).
-db_status_t token_store_client_list (db_t *db, token_client_t **clients, size_t *count);
+OST_WUR db_status_t token_store_client_list (db_t *db, token_client_t **clients, size_t *count);
 //  *removed is the row count.
-db_status_t token_store_client_delete (db_t *db, const char *client_id, int *removed);
+OST_WUR db_status_t token_store_client_delete (db_t *db, const char *client_id, int *removed);
 //  Replaces the secret hash of a confidential client; *changed is the row
 //  count (0: unknown client or a public one).
-db_status_t token_store_client_set_secret (db_t *db, const char *client_id,
-                                           const unsigned char hash[TOKEN_HASH_LEN], int *changed);
+OST_WUR db_status_t token_store_client_set_secret (db_t *db, const char *client_id,
+                                                   const unsigned char hash[TOKEN_HASH_LEN], int *changed);
 
 //  Authorization requests. insert sets created_at and expires_at (now() +
 //  ttl_s) and returns the latter in request->expires_at.
-db_status_t token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
-                                        token_request_t *request, long ttl_s);
+OST_WUR db_status_t token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
+                                                token_request_t *request, long ttl_s);
 //  A request that is neither used nor expired; DB_NOT_FOUND otherwise.
-db_status_t token_store_request_get (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
-                                     token_request_t *request);
+OST_WUR db_status_t token_store_request_get (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
+                                             token_request_t *request);
 //  Uses the request up: one UPDATE ... WHERE used_at IS NULL AND not expired,
 //  whose row count decides (DB_NOT_FOUND: unknown, used or expired).
-db_status_t token_store_request_consume (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
-                                         token_request_t *request);
+OST_WUR db_status_t token_store_request_consume (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN],
+                                                 token_request_t *request);
 
 //  Codes. insert: expires_at = now() + ttl_s.
-db_status_t token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
-                                     const token_code_t *code, long ttl_s);
+OST_WUR db_status_t token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                             const token_code_t *code, long ttl_s);
 //  The code as stored, read without a lock; *consumed when it was used.
 //  DB_NOT_FOUND when there is no such code.
-db_status_t token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], token_code_t *c,
-                                  int *consumed);
+OST_WUR db_status_t token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                          token_code_t *c, int *consumed);
 //  Consumes the code if it is unconsumed, recording jti and exp,
 //  and with refresh_hash (not NULL) starts its refresh-token family with
 //  that token and jti, in one statement. *redeemed: the code was consumed
 //  here; *family_id: the new family (0 when none).
-db_status_t token_store_code_redeem (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *jti,
-                                     int64_t exp, const unsigned char *refresh_hash, int *redeemed,
-                                     int64_t *family_id);
+OST_WUR db_status_t token_store_code_redeem (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                             const char *jti, int64_t exp, const unsigned char *refresh_hash,
+                                             int *redeemed, int64_t *family_id);
 //  A code presented again: when it was consumed before, revokes the access
 //  token its exchange issued. *consumed is 1 when the code exists and was
 //  consumed, *revoked the number of tokens newly revoked.
-db_status_t token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], int *consumed,
-                                       int *revoked);
+OST_WUR db_status_t token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
+                                               int *consumed, int *revoked);
 
 //  Consents. get: DB_NOT_FOUND when the user never granted this client any.
-db_status_t token_store_consent_get (db_t *db, const char *sub, const char *client_id, json_t **scopes);
+OST_WUR db_status_t token_store_consent_get (db_t *db, const char *sub, const char *client_id,
+                                             json_t **scopes);
 //  Adds scopes to what the user granted the client.
-db_status_t token_store_consent_put (db_t *db, const char *sub, const char *client_id, const json_t *scopes);
+OST_WUR db_status_t token_store_consent_put (db_t *db, const char *sub, const char *client_id,
+                                             const json_t *scopes);
 
 //  *revoked is 1 when jti is on the revocation list.
-db_status_t token_store_jti_revoked (db_t *db, const char *jti, int *revoked);
+OST_WUR db_status_t token_store_jti_revoked (db_t *db, const char *jti, int *revoked);
 //  Whether jti is revoked and whether client_id is still registered, in one
 //  statement (introspection). On an error *revoked is 1.
-db_status_t token_store_access_state (db_t *db, const char *jti, const char *client_id, int *revoked,
-                                      int *client_known);
+OST_WUR db_status_t token_store_access_state (db_t *db, const char *jti, const char *client_id, int *revoked,
+                                              int *client_known);
 
 //  Lists an access token as revoked until exp; *added is 0 when it was already.
-db_status_t token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason, int *added);
+OST_WUR db_status_t token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason,
+                                            int *added);
 
 //  A refresh token and its family.
 typedef struct {
@@ -166,55 +169,58 @@ void token_refresh_clear (token_refresh_t *r);
 
 //  Reads a refresh token with its family, without locking anything; max_s
 //  and idle_s are the family lifetime settings. DB_NOT_FOUND when unknown.
-db_status_t token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN], long max_s,
-                                     long idle_s, token_refresh_t *r);
+OST_WUR db_status_t token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                             long max_s, long idle_s, token_refresh_t *r);
 //  Marks the family used now and locks its row until the transaction ends;
 //  *live is 0 when it is revoked or past its lifetime (nothing changes).
-db_status_t token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s, int *live);
+OST_WUR db_status_t token_store_family_touch (db_t *db, int64_t family_id, long max_s, long idle_s,
+                                              int *live);
 //  RFC 6749 §6: rotation in one statement that touches the family
 //  (when it is live), consumes the token (one UPDATE ... WHERE consumed_at IS
 //  NULL, recording its successor: the row count that decides between
 //  racers), inserts the successor and records jti. *live: the family was live; *rotated: the token was
 //  consumed here.
-db_status_t token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s, long idle_s,
-                                        const unsigned char token_hash[TOKEN_HASH_LEN],
-                                        const unsigned char successor_hash[TOKEN_HASH_LEN], const char *jti,
-                                        int64_t exp, int *live, int *rotated);
+OST_WUR db_status_t token_store_refresh_rotate (db_t *db, int64_t family_id, long max_s, long idle_s,
+                                                const unsigned char token_hash[TOKEN_HASH_LEN],
+                                                const unsigned char successor_hash[TOKEN_HASH_LEN],
+                                                const char *jti, int64_t exp, int *live, int *rotated);
 //  A retry of a consumed token within its client's grace window and
 //  allowance, while its successor is unused: counts the use (only when the
 //  token still has retries_before uses), replaces the successor by
 //  successor_hash and marks the old one replaced. *replaced is 0 when the
 //  window, the allowance or the unused successor is gone, or a racer won.
-db_status_t token_store_refresh_retry (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
-                                       int retries_before, const unsigned char successor_hash[TOKEN_HASH_LEN],
-                                       int *replaced);
+OST_WUR db_status_t token_store_refresh_retry (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                               int retries_before,
+                                               const unsigned char successor_hash[TOKEN_HASH_LEN],
+                                               int *replaced);
 //  *joined is 1 when token's successor is successor_hash and still unused
 //  (neither consumed nor replaced).
-db_status_t token_store_refresh_joined (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
-                                        const unsigned char successor_hash[TOKEN_HASH_LEN], int *joined);
+OST_WUR db_status_t token_store_refresh_joined (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN],
+                                                const unsigned char successor_hash[TOKEN_HASH_LEN],
+                                                int *joined);
 //  Records an access token the family issued (revoked with the family).
-db_status_t token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int64_t exp);
+OST_WUR db_status_t token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int64_t exp);
 //  Revokes the family and lists every unexpired access token it issued;
 //  *revoked is 0 when it was revoked before. Run it inside a transaction.
-db_status_t token_store_family_revoke (db_t *db, int64_t family_id, const char *reason, int *revoked);
+OST_WUR db_status_t token_store_family_revoke (db_t *db, int64_t family_id, const char *reason, int *revoked);
 //  Removes a client in one transaction, revoking first the access tokens
 //  its families issued. *removed is 0 for an unknown client.
-db_status_t token_store_client_remove (db_t *db, const char *client_id, int *removed);
+OST_WUR db_status_t token_store_client_remove (db_t *db, const char *client_id, int *removed);
 //  token.subject_revoke, in one transaction: marks sub revoked now (codes
 //  and families authenticated before are refused from then on), revokes
 //  their live families and lists every unexpired access token those and
 //  their code exchanges issued; audited. *families and *tokens: how many.
-db_status_t token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *families,
-                                        int *tokens);
+OST_WUR db_status_t token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *families,
+                                                int *tokens);
 //  Records a security event (refresh reuse) that must survive restarts.
-db_status_t token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub,
-                               int64_t family_id, const char *client_ip);
+OST_WUR db_status_t token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub,
+                                       int64_t family_id, const char *client_ip);
 
 //  The janitor's session advisory lock: lock 1 tries to take it (*got 1
 //  when taken), lock 0 releases it.
-db_status_t token_store_janitor_lock (db_t *db, int lock, int *got);
+OST_WUR db_status_t token_store_janitor_lock (db_t *db, int lock, int *got);
 //  One round: at most batch rows of each kind that can no longer matter
 //  (see token_store.c); *deleted the rows deleted.
-db_status_t token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted);
+OST_WUR db_status_t token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted);
 
 #endif

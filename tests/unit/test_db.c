@@ -189,7 +189,7 @@ s_teardown (void **state)
 {
     s_fixture_t *fx = *state;
     if (fx->db) {
-        db_exec_sql (fx->db, "ROLLBACK");
+        db_rollback (fx->db);
         char sql[128];
         snprintf (sql, sizeof sql, "DROP SCHEMA %s CASCADE", fx->schema);
         assert_int_equal (db_exec_sql (fx->db, sql), DB_OK);

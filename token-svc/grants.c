@@ -1,0 +1,117 @@
+/*  grants - the signing every grant of token.exchange shares: the access
+ *  token (RFC 9068) and the ID token (OpenID Connect Core §2), signed by
+ *  keys-svc in one keys.sign call. See grants.h. */
+#include "grants.h"
+
+#include "clients.h"
+#include "log.h"
+#include "secure.h"
+#include "service.h"
+#include "token_app.h"
+#include "token_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JTI_BYTES 16
+
+#define DESC_INTERNAL "internal error"
+#define DESC_DEADLINE "the request deadline passed"
+
+//  ------------------------------------------------------------- keys.sign
+
+//  The keys.sign call: claims signed with alg and typ, and, with id_claims,
+//  an ID token bound to it by at_hash (proto/ops.md). *jws, *idt (free()).
+//  -1 after failing req.
+static int
+s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, const json_t *id_claims,
+        const char *id_alg, char **jws, char **idt)
+{
+    service_thread_t *thread = req->thread_state;
+    *jws = NULL;
+    *idt = NULL;
+    int timeout = tu_time_left_ms (req);
+    if (timeout <= 0)
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+    json_t *body = json_pack ("{s:O, s:s, s:s}", "claims", claims, "alg", alg, "typ", typ);
+    if (body && id_claims &&
+        json_object_set_new (body, "id_token",
+                             json_pack ("{s:O, s:s}", "claims", id_claims, "alg", id_alg))) {
+        json_decref (body);
+        body = NULL;
+    }
+    json_t *res = NULL;
+    bus_error_t error;
+    int rc = body ? bus_client_call (thread->bus, "keys.sign", body, timeout, &res, &error) : -1;
+    json_decref (body);
+    if (rc) {
+        log_error ("keys.sign (%s) failed: %s", alg, body ? error.code : "no memory");
+        json_decref (res);
+        if (body && (error.err == OST_ERR_TEMPORARILY_UNAVAILABLE || error.err == OST_ERR_DEADLINE_EXCEEDED))
+            return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the signing service is not available");
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
+    }
+    const char *text = json_string_value (json_object_get (res, "jws"));
+    const char *id_text = json_string_value (json_object_get (res, "id_token"));
+    *jws = text ? strdup (text) : NULL;
+    *idt = id_claims && id_text ? strdup (id_text) : NULL;
+    json_decref (res);
+    if (!*jws || (id_claims && !*idt)) {
+        secure_free_str (jws);
+        secure_free_str (idt);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
+    }
+    return 0;
+}
+
+int
+grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,
+                    int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
+                    char **idt)
+{
+    const token_app_t *app = req->app;
+    *at = NULL;
+    *idt = NULL;
+    *jti = secure_token (JTI_BYTES);
+    if (!*jti)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    //  RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope (§2.2.3)
+    //  and auth_time (§2.2.1, only when a user authenticated). The audience
+    //  is the resource the token is for: our own userinfo endpoint (the only
+    //  resource served; resource indicators may add others later).
+    json_t *claims =
+        json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "iss", app->issuer, "sub", sub, "aud",
+                   app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat",
+                   (json_int_t)now, "jti", *jti, "client_id", client->client_id, "scope", scope);
+    int bad =
+        !claims || (auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time)));
+    //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
+    //  (when the request had one, §3.1.2.1), azp, sid (Front- and
+    //  Back-Channel Logout), amr; keys-svc adds at_hash (§3.1.3.6), which
+    //  it alone can compute before answering.
+    json_t *id_claims = NULL;
+    if (!bad && who) {
+        id_claims =
+            json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", app->issuer, "sub", who->sub, "aud",
+                       client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
+                       (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp", client->client_id);
+        bad = !id_claims;
+        bad = bad || (who->nonce && json_object_set_new (id_claims, "nonce", json_string (who->nonce)));
+        bad = bad || (who->sid && json_object_set_new (id_claims, "sid", json_string (who->sid)));
+        bad =
+            bad || (json_array_size (who->amr) > 0 && json_object_set (id_claims, "amr", (json_t *)who->amr));
+    }
+    //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
+    //  ID token (RFC 8725 §3.11). The client's own algorithm, when
+    //  it chose one.
+    int rc = bad ? tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL)
+                 : s_sign (req, claims, clients_access_token_alg (app, client), "at+jwt", id_claims,
+                           client->id_token_alg, at, idt);
+    json_decref (claims);
+    json_decref (id_claims);
+    if (rc) {
+        free (*jti);
+        *jti = NULL;
+    }
+    return rc;
+}
