@@ -21,12 +21,6 @@
 
 #define CSRF_BYTES 32
 #define CSRF_MAX 64
-#define REQUEST_ID_MAX 128
-#define LOGIN_HINT_MAX 255
-#define CLIENT_IP_MAX 64
-#define FLOW_NAME_MAX 64
-#define NODE_NAME_MAX 64
-#define INPUT_FIELDS_MAX 16
 #define CALLBACK_DATA_MAX 8192
 //  A graph may loop through nodes that need no input (conditions): a step
 //  that visits more nodes than this is a broken definition.
@@ -41,13 +35,9 @@
 #define DESC_UNKNOWN_FLOW "flow must name a flow that flow-svc loaded"
 #define DESC_REQUEST_ID                                                                                      \
     "request_id must be 1 to 128 visible ASCII characters; login flows need it, others refuse it"
-#define DESC_LOGIN_HINT "login_hint must be text of at most 255 bytes without control characters"
 #define DESC_PURPOSE "purpose must be login, consent or select_account"
-#define DESC_SESSION "session must be a string or null"
-#define DESC_CLIENT_IP "client_ip must be a string of at most 64 bytes"
 #define DESC_NEED_SESSION "this flow needs a signed-in user"
-#define DESC_INPUT "input must be an object of at most 16 strings of at most 1024 bytes"
-#define DESC_NODE "node must be the name of the step the page shows"
+#define DESC_INPUT "input: must not contain control characters"
 #define DESC_ACTION "the link or callback is unknown, expired, already used, or its flow moved on"
 #define DESC_OUTCOME "outcome must be success or failure (webhook callbacks only)"
 #define DESC_DATA "data must be an object of at most 8 KiB (webhook callbacks only)"
@@ -146,10 +136,12 @@ engine_step_error (json_t *step, const char *code, const char *field)
 const char *
 engine_input (const engine_ctx_t *ctx, const char *name, size_t max)
 {
-    const char *value = NULL;
-    if (!ctx->input || flow_arg_string (ctx->input, name, max, ARG_EMPTY, &value) != ARG_OK)
+    //  flow.submit checked the input map: strings without NUL nor control
+    //  characters (proto/ops.def and s_input).
+    const json_t *value = ctx->input ? json_object_get (ctx->input, name) : NULL;
+    if (!json_is_string (value) || json_string_length (value) > max)
         return NULL;
-    return value;
+    return json_string_value (value);
 }
 
 const char *
@@ -574,29 +566,12 @@ s_visible_ascii (const char *s)
 
 //  The hashed flow handle of a request; -1 after failing req with invalid_flow.
 static int
-s_flow_hash (bus_req_t *req, const json_t *body, unsigned char hash[FLOW_HASH_BYTES])
+s_flow_hash (bus_req_t *req, const char *flow, unsigned char hash[FLOW_HASH_BYTES])
 {
-    const char *flow = NULL;
-    if (flow_arg_string (body, "flow", FLOW_HANDLE_CHARS, 0, &flow) != ARG_OK ||
-        flow_handle_hash (flow, hash) != 0) {
+    if (flow_handle_hash (flow, hash) != 0) {
         bus_req_fail (req, OST_ERR_INVALID_FLOW, DESC_FLOW);
         return -1;
     }
-    return 0;
-}
-
-//  client_ip: absent or null → NULL. -1 after failing req.
-static int
-s_client_ip (bus_req_t *req, const json_t *body, const char **ip)
-{
-    *ip = NULL;
-    arg_rc_t rc = flow_arg_string (body, "client_ip", CLIENT_IP_MAX, 0, ip);
-    if (rc == ARG_BAD) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_CLIENT_IP);
-        return -1;
-    }
-    if (rc != ARG_OK)
-        *ip = NULL;
     return 0;
 }
 
@@ -607,49 +582,34 @@ static const char *const s_purposes[] = {"login", "consent", "select_account"};
 int
 flow_op_start (bus_req_t *req, const json_t *body, json_t **result)
 {
+    OST_UNUSED (body);
+    const flow_start_in_t *in = BUS_IN (req, flow_start);
     db_t *db = flow_db (req);
     const flow_app_t *app = flow_app (req);
-    const char *name = app->login_flow, *request_id = NULL, *hint = NULL, *purpose = "login", *handle = NULL;
-    const char *client_ip = NULL;
-    if (flow_arg_string (body, "flow", FLOW_NAME_MAX, 0, &name) == ARG_BAD) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_UNKNOWN_FLOW);
-        return -1;
-    }
+    const char *name = in->flow ? in->flow : app->login_flow, *request_id = in->request_id;
+    const char *hint = in->login_hint, *purpose = in->purpose ? in->purpose : "login";
+    const char *client_ip = in->client_ip;
     const flow_def_t *def = flow_defs_find (app->defs, name);
     if (!def) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_UNKNOWN_FLOW);
         return -1;
     }
-    arg_rc_t rrc = flow_arg_string (body, "request_id", REQUEST_ID_MAX, 0, &request_id);
-    if (rrc == ARG_BAD || (rrc == ARG_OK && !s_visible_ascii (request_id)) ||
-        (def->kind == KIND_LOGIN) != (rrc == ARG_OK)) {
+    if ((request_id && !s_visible_ascii (request_id)) || (def->kind == KIND_LOGIN) != (request_id != NULL)) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_REQUEST_ID);
         return -1;
     }
-    //  OpenID Connect Core §3.1.2.1: login_hint only prefills a field.
-    if (flow_arg_string (body, "login_hint", LOGIN_HINT_MAX, ARG_EMPTY, &hint) == ARG_BAD) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_LOGIN_HINT);
-        return -1;
-    }
-    arg_rc_t prc = flow_arg_string (body, "purpose", 32, 0, &purpose);
     int known = 0;
-    for (size_t i = 0; prc != ARG_BAD && i < sizeof s_purposes / sizeof *s_purposes; i++)
+    for (size_t i = 0; i < sizeof s_purposes / sizeof *s_purposes; i++)
         known |= !strcmp (purpose, s_purposes[i]);
     if (!known) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_PURPOSE);
         return -1;
     }
-    const json_t *sv = json_object_get (body, "session");
-    if (sv && !json_is_null (sv) && !json_is_string (sv)) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SESSION);
-        return -1;
-    }
-    if (s_client_ip (req, body, &client_ip) != 0)
-        return -1;
     json_t *session = NULL;
     db_status_t st = DB_OK;
-    if (flow_arg_string (body, "session", 256, ARG_EMPTY, &handle) == ARG_OK)
-        st = sessions_lookup (db, handle, &session);
+    //  A cookie can hold anything: what is not a live handle is no session.
+    if (in->session)
+        st = sessions_lookup (db, in->session, &session);
     if (st != DB_OK)
         return flow_fail_db (req, st);
     //  verify_email and enrollment act on the signed-in user.
@@ -662,6 +622,7 @@ flow_op_start (bus_req_t *req, const json_t *body, json_t **result)
     if (context && request_id) {
         json_object_set_new (context, "request_id", json_string (request_id));
         json_object_set_new (context, "purpose", json_string (purpose));
+        //  OpenID Connect Core §3.1.2.1: login_hint only prefills a field.
         if (hint && *hint)
             json_object_set_new (context, "login_hint", json_string (hint));
     }
@@ -719,9 +680,11 @@ done:
 int
 flow_op_get (bus_req_t *req, const json_t *body, json_t **result)
 {
+    OST_UNUSED (body);
+    const flow_get_in_t *in = BUS_IN (req, flow_get);
     db_t *db = flow_db (req);
     unsigned char hash[FLOW_HASH_BYTES];
-    if (s_flow_hash (req, body, hash) != 0)
+    if (s_flow_hash (req, in->flow, hash) != 0)
         return -1;
     flow_exec_t exec;
     if (s_exec_found (req, flow_store_exec_get (db, hash, &exec)) != 0)
@@ -778,22 +741,17 @@ s_claim (engine_ctx_t *ctx, const char *csrf, json_t **result)
     return flow_result (ctx->req, s_state (ctx), result);
 }
 
-//  input: an object of at most INPUT_FIELDS_MAX strings. -1 after failing req.
+//  input (proto/ops.def bounds its members and their length): text
+//  without control characters. -1 after failing req.
 static int
-s_input (bus_req_t *req, const json_t *body, const json_t **input)
+s_input (bus_req_t *req, const json_t *input)
 {
-    *input = json_object_get (body, "input");
-    if (!*input || json_is_null (*input)) {
-        *input = NULL;
-        return 0;
-    }
-    int ok = json_is_object (*input) && json_object_size (*input) <= INPUT_FIELDS_MAX;
+    int ok = 1;
     const char *key;
     json_t *value;
-    json_object_foreach ((json_t *)*input, key, value)
+    json_object_foreach ((json_t *)input, key, value)
     {
-        const char *s = NULL;
-        ok = ok && flow_arg_string (*input, key, ENGINE_INPUT_MAX, ARG_EMPTY, &s) == ARG_OK;
+        ok = ok && flow_text_ok (json_string_value (value), json_string_length (value));
     }
     if (!ok) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_INPUT);
@@ -805,30 +763,29 @@ s_input (bus_req_t *req, const json_t *body, const json_t **input)
 static int
 s_submit (bus_req_t *req, const json_t *body, json_t **result)
 {
+    OST_UNUSED (body);
+    const flow_submit_in_t *in = BUS_IN (req, flow_submit);
     db_t *db = flow_db (req);
     const flow_app_t *app = flow_app (req);
     unsigned char hash[FLOW_HASH_BYTES];
-    if (s_flow_hash (req, body, hash) != 0)
+    if (s_flow_hash (req, in->flow, hash) != 0)
         return -1;
-    const char *csrf = NULL, *node_name = NULL, *client_ip = NULL;
-    const json_t *input = NULL;
-    if (flow_arg_string (body, "csrf", CSRF_MAX, 0, &csrf) != ARG_OK) {
+    const char *csrf = in->csrf, *node_name = in->node, *client_ip = in->client_ip;
+    const json_t *input = in->input;
+    //  The token is compared in constant time below; one that is empty or
+    //  longer than any we issue is no match.
+    if (!*csrf || strlen (csrf) > CSRF_MAX) {
         bus_req_fail (req, OST_ERR_INVALID_FLOW, DESC_CSRF);
         return -1;
     }
-    arg_rc_t nrc = flow_arg_string (body, "node", NODE_NAME_MAX, 0, &node_name);
-    if (nrc == ARG_BAD) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_NODE);
-        return -1;
-    }
-    if (s_client_ip (req, body, &client_ip) != 0 || s_input (req, body, &input) != 0)
+    if (input && s_input (req, input) != 0)
         return -1;
 
     //  ARCHITECTURE.md, "Security rules": the attempt is counted before
     //  anything is checked, in one UPDATE ... RETURNING, and only at the
     //  node the page was made for.
     flow_exec_t exec;
-    db_status_t st = nrc == ARG_OK ? flow_store_exec_submit (db, hash, node_name, &exec) : DB_NOT_FOUND;
+    db_status_t st = node_name ? flow_store_exec_submit (db, hash, node_name, &exec) : DB_NOT_FOUND;
     int counted = st == DB_OK;
     if (st == DB_NOT_FOUND)
         st = flow_store_exec_get (db, hash, &exec);
@@ -902,10 +859,10 @@ flow_op_submit (bus_req_t *req, const json_t *body, json_t **result)
 {
     int rc = s_submit (req, body, result);
     //  Whatever happened, passwords and codes do not outlive the step.
-    const json_t *input = json_object_get (body, "input");
+    const json_t *input = BUS_IN (req, flow_submit)->input;
     const char *key;
     json_t *value;
-    if (json_is_object (input)) {
+    if (input) {
         json_object_foreach ((json_t *)input, key, value)
         {
             flow_arg_wipe (input, key);
@@ -918,20 +875,15 @@ flow_op_submit (bus_req_t *req, const json_t *body, json_t **result)
 
 //  token and purpose of an action request; -1 after failing req.
 static int
-s_action_args (bus_req_t *req, const json_t *body, int any_purpose, const char **purpose,
+s_action_args (bus_req_t *req, const char *token, const char *purpose, int any_purpose,
                unsigned char hash[FLOW_HASH_BYTES])
 {
-    const char *token = NULL;
-    *purpose = NULL;
-    if (flow_arg_string (body, "purpose", 32, 0, purpose) != ARG_OK ||
-        (strcmp (*purpose, ACTION_MAGIC_LINK) &&
-         (!any_purpose || strcmp (*purpose, ACTION_WEBHOOK_CALLBACK)))) {
+    if (strcmp (purpose, ACTION_MAGIC_LINK) && (!any_purpose || strcmp (purpose, ACTION_WEBHOOK_CALLBACK))) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, "purpose must be magic_link or webhook_callback");
         return -1;
     }
     //  A token we never minted is as unknown as one that was deleted.
-    if (flow_arg_string (body, "token", 256, 0, &token) != ARG_OK ||
-        action_token_hash (flow_app (req), token, hash) != 0) {
+    if (action_token_hash (flow_app (req), token, hash) != 0) {
         bus_req_fail (req, OST_ERR_INVALID_ACTION, DESC_ACTION);
         return -1;
     }
@@ -941,10 +893,12 @@ s_action_args (bus_req_t *req, const json_t *body, int any_purpose, const char *
 int
 flow_op_action_get (bus_req_t *req, const json_t *body, json_t **result)
 {
+    OST_UNUSED (body);
+    const flow_action_get_in_t *in = BUS_IN (req, flow_action_get);
     db_t *db = flow_db (req);
-    const char *purpose;
+    const char *purpose = in->purpose;
     unsigned char hash[FLOW_HASH_BYTES];
-    if (s_action_args (req, body, 0, &purpose, hash) != 0)
+    if (s_action_args (req, in->token, purpose, 0, hash) != 0)
         return -1;
     //  A mail scanner's GET: nothing changes.
     json_t *info = NULL;
@@ -981,24 +935,22 @@ flow_op_action_get (bus_req_t *req, const json_t *body, json_t **result)
 int
 flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
 {
+    OST_UNUSED (body);
+    const flow_action_in_t *in = BUS_IN (req, flow_action);
     db_t *db = flow_db (req);
     const flow_app_t *app = flow_app (req);
-    const char *purpose, *outcome = NULL, *client_ip = NULL;
+    const char *purpose = in->purpose, *outcome = in->outcome, *client_ip = in->client_ip;
     unsigned char hash[FLOW_HASH_BYTES];
-    if (s_action_args (req, body, 1, &purpose, hash) != 0 || s_client_ip (req, body, &client_ip) != 0)
+    if (s_action_args (req, in->token, purpose, 1, hash) != 0)
         return -1;
     int callback = !strcmp (purpose, ACTION_WEBHOOK_CALLBACK);
-    arg_rc_t orc = flow_arg_string (body, "outcome", 16, 0, &outcome);
-    if (callback ? orc != ARG_OK || (strcmp (outcome, "success") && strcmp (outcome, "failure"))
-                 : orc != ARG_ABSENT) {
+    if (callback ? !outcome || (strcmp (outcome, "success") && strcmp (outcome, "failure")) : outcome != NULL) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_OUTCOME);
         return -1;
     }
-    const json_t *data = json_object_get (body, "data");
-    if (data && json_is_null (data))
-        data = NULL;
+    const json_t *data = in->data;
     if (data) {
-        char *text = json_is_object (data) && callback ? json_dumps (data, JSON_COMPACT) : NULL;
+        char *text = callback ? json_dumps (data, JSON_COMPACT) : NULL;
         size_t len = text ? strlen (text) : CALLBACK_DATA_MAX + 1;
         free (text);
         if (len > CALLBACK_DATA_MAX) {

@@ -1,4 +1,4 @@
-/*  flow_args - bounded reading of request bodies and handles. */
+/*  flow_args - form input text, wiping secrets, handles. */
 #include "flow_args.h"
 
 #include "b64url.h"
@@ -8,17 +8,11 @@
 #include <string.h>
 
 int
-flow_text_ok (const char *s, size_t len, int flags)
+flow_text_ok (const char *s, size_t len)
 {
-    if (len == 0)
-        return (flags & ARG_EMPTY) != 0;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = p[i];
-        if (c == '\n' && (flags & ARG_MULTILINE))
-            continue;
-        if (c == '\r' && (flags & ARG_MULTILINE) && i + 1 < len && p[i + 1] == '\n')
-            continue;
         if (c < 0x20 || c == 0x7f)
             return 0;
         //  C1 controls (U+0080..U+009F) are encoded as C2 80..C2 9F in UTF-8,
@@ -29,80 +23,12 @@ flow_text_ok (const char *s, size_t len, int flags)
     return 1;
 }
 
-//  The member as a string without embedded NUL: ARG_OK, or ARG_ABSENT/ARG_BAD.
-static arg_rc_t
-s_raw_string (const json_t *body, const char *name, const char **out, size_t *len)
-{
-    const json_t *v = json_object_get (body, name);
-    if (!v || json_is_null (v))
-        return ARG_ABSENT;
-    if (!json_is_string (v))
-        return ARG_BAD;
-    const char *s = json_string_value (v);
-    *len = json_string_length (v);
-    //  A NUL inside the value would cut it short in C: never the same string twice.
-    if (strlen (s) != *len)
-        return ARG_BAD;
-    *out = s;
-    return ARG_OK;
-}
-
-arg_rc_t
-flow_arg_string (const json_t *body, const char *name, size_t max, int flags, const char **out)
-{
-    const char *s = NULL;
-    size_t len = 0;
-    arg_rc_t rc = s_raw_string (body, name, &s, &len);
-    if (rc != ARG_OK)
-        return rc;
-    if (len > max || !flow_text_ok (s, len, flags))
-        return ARG_BAD;
-    *out = s;
-    return ARG_OK;
-}
-
-arg_rc_t
-flow_arg_secret (const json_t *body, const char *name, size_t max, const char **out, size_t *len)
-{
-    arg_rc_t rc = s_raw_string (body, name, out, len);
-    if (rc != ARG_OK)
-        return rc;
-    return *len >= 1 && *len <= max ? ARG_OK : ARG_BAD;
-}
-
 void
 flow_arg_wipe (const json_t *body, const char *name)
 {
     const json_t *v = json_object_get (body, name);
     if (json_is_string (v))
         secure_wipe ((char *)json_string_value (v), json_string_length (v));
-}
-
-arg_rc_t
-flow_arg_bool (const json_t *body, const char *name, int *out)
-{
-    const json_t *v = json_object_get (body, name);
-    if (!v || json_is_null (v))
-        return ARG_ABSENT;
-    if (!json_is_boolean (v))
-        return ARG_BAD;
-    *out = json_is_true (v);
-    return ARG_OK;
-}
-
-arg_rc_t
-flow_arg_int (const json_t *body, const char *name, long min, long max, long *out)
-{
-    const json_t *v = json_object_get (body, name);
-    if (!v || json_is_null (v))
-        return ARG_ABSENT;
-    if (!json_is_integer (v))
-        return ARG_BAD;
-    json_int_t n = json_integer_value (v);
-    if (n < min || n > max)
-        return ARG_BAD;
-    *out = (long)n;
-    return ARG_OK;
 }
 
 static int

@@ -278,10 +278,10 @@ int
 flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
 {
     db_t *db = flow_db (req);
-    const char *s = NULL;
+    OST_UNUSED (body);
+    const flow_user_unlock_in_t *in = BUS_IN (req, flow_user_unlock);
     char username[USERNAME_MAX + 1];
-    if (flow_arg_string (body, "username", USERNAME_MAX, 0, &s) != ARG_OK ||
-        users_fold_username (s, strlen (s), username) != 0) {
+    if (users_fold_username (in->username, strlen (in->username), username) != 0) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_USERNAME);
         return -1;
     }

@@ -60,19 +60,13 @@ sessions_lookup_sid (db_t *db, const char *sid, json_t **session)
 int
 flow_op_session_get (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const char *handle = NULL;
-    //  A cookie can hold anything; only a value of the wrong JSON type is
-    //  the caller's mistake. Any string that is not a live handle is "no session".
-    arg_rc_t rc = flow_arg_string (body, "session", 256, ARG_EMPTY, &handle);
-    if (rc == ARG_BAD && !json_is_string (json_object_get (body, "session"))) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, "session must be a string");
-        return -1;
-    }
+    OST_UNUSED (body);
+    //  A cookie can hold anything: any string that is not a live handle is
+    //  "no session".
+    const flow_session_get_in_t *in = BUS_IN (req, flow_session_get);
     json_t *session = NULL;
-    if (rc == ARG_OK) {
-        db_status_t st = sessions_lookup (flow_db (req), handle, &session);
-        if (st != DB_OK)
-            return flow_fail_db (req, st);
-    }
+    db_status_t st = sessions_lookup (flow_db (req), in->session, &session);
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
     return flow_result (req, json_pack ("{s:o?}", "session", session), result);
 }

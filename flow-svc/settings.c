@@ -8,7 +8,6 @@
 #include "settings.h"
 
 #include "audit.h"
-#include "flow_args.h"
 #include "flow_ops.h"
 #include "flow_store.h"
 #include "flow_txn.h"
@@ -16,10 +15,10 @@
 #include "log.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#define SETTING_NAME_MAX 64
 #define DESC_NAME "name must be one of the settings that flow.settings_list lists"
 #define DESC_VALUE "value must be an integer within the setting's min and max, or null for the default"
 #define DESC_EXPIRED "the request's deadline passed before the setting was stored"
@@ -157,23 +156,31 @@ int
 flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
 {
     db_t *db = flow_db (req);
-    const char *name = NULL;
-    int id = -1;
-    if (flow_arg_string (body, "name", SETTING_NAME_MAX, 0, &name) == ARG_OK)
-        id = settings_find (name);
+    //  The op is LOOSE in proto/ops.def (its result has a member named
+    //  default): the request is checked against its IN lines here.
+    flow_settings_set_in_t in;
+    char what[SCHEMA_WHY_MAX];
+    //  The description must outlive the handler (the reply is sent after it).
+    static _Thread_local char why[SCHEMA_WHY_MAX + 32];
+    if (schema_unpack (&schema_flow_settings_set_in, body, &in, what, sizeof what) != 0) {
+        snprintf (why, sizeof why, "invalid request: %s", what);
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, why);
+        return -1;
+    }
+    int id = settings_find (in.name);
     if (id < 0) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_NAME);
         return -1;
     }
     //  "value": null is a request (back to the default); no member at all
-    //  is a mistake.
-    long value = 0;
-    arg_rc_t vrc = flow_arg_int (body, "value", s_defs[id].min, s_defs[id].max, &value);
-    if (!json_object_get (body, "value") || vrc == ARG_BAD) {
+    //  is a mistake (the schema reads null as absent: only the body tells).
+    long value = (long)in.value;
+    if (!json_object_get (body, "value") ||
+        (in.has_value && (value < s_defs[id].min || value > s_defs[id].max))) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_VALUE);
         return -1;
     }
-    const long *stored = vrc == ARG_OK ? &value : NULL;
+    const long *stored = in.has_value ? &value : NULL;
     long effective = stored ? value : s_defs[id].def;
     json_t *detail =
         json_pack ("{s:s, s:o, s:I}", "name", s_defs[id].name, "value",

@@ -14,6 +14,8 @@
 #include "service.h"
 
 #include <ctype.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #define SUB_MAX 64
@@ -24,67 +26,47 @@
     "username must be 1 to 64 characters of a-z, 0-9, '.', '_', '@', '+', '-', starting with a letter or "   \
     "digit"
 #define DESC_USERNAME_TAKEN "a user with this username already exists"
-#define DESC_PASSWORD "password must be a string of at most 1024 bytes"
 #define DESC_PASSWORD_SHORT "the password is shorter than the minimum length (OSTIARY_MIN_PASSWORD_LENGTH)"
-#define DESC_DISABLED "disabled must be true or false"
-#define DESC_UNKNOWN_MEMBER "the user has a member that is not a user field (see proto/ops.md)"
+#define DESC_ADDRESS                                                                                         \
+    "address must have at least one of formatted, street_address, locality, region, postal_code and country"
 #define DESC_NO_USER "no such user"
 #define DESC_GET_KEY "give exactly one of username and sub"
-#define DESC_SUB "sub must be a subject identifier of at most 64 characters"
-#define DESC_SCOPES "scopes must be an array of at most 64 scope names"
-#define DESC_LIST "after must be a username and limit an integer from 1 to 500"
+#define DESC_SUB "sub must be a subject identifier of base64url characters"
+#define DESC_AFTER "after must be a username"
 #define DESC_EXPIRED "the request's deadline passed before the change was made"
 
 //  ------------------------------------------------------------------ fields
 
-typedef enum { F_TEXT, F_EMAIL, F_PHONE, F_URL, F_DATE, F_ZONE, F_LOCALE, F_BOOL, F_ADDRESS } s_kind_t;
+typedef enum { F_TEXT, F_EMAIL, F_PHONE, F_URL, F_DATE, F_ZONE, F_LOCALE } s_kind_t;
 
-//  The claim members of a user (OpenID Connect Core §5.1) that user_add
-//  accepts, each with its check and the fixed description of a refusal.
+//  The string claims of a user (OpenID Connect Core §5.1) that user_add
+//  accepts, each with the check of its value (proto/ops.def bounds its type
+//  and length) and the fixed description of a refusal.
 static const struct {
     const char *name;
     s_kind_t kind;
-    size_t max;
+    size_t offset; //  of the member in flow_user_add_in_t
     const char *desc;
 } s_fields[] = {
-    {"email", F_EMAIL, 254, "email must be an address like name@example.org of at most 254 bytes"},
-    {"email_verified", F_BOOL, 0, "email_verified must be true or false"},
-    {"name", F_TEXT, 255, "name must be text of at most 255 bytes without control characters"},
-    {"given_name", F_TEXT, 255, "given_name must be text of at most 255 bytes without control characters"},
-    {"family_name", F_TEXT, 255, "family_name must be text of at most 255 bytes without control characters"},
-    {"middle_name", F_TEXT, 255, "middle_name must be text of at most 255 bytes without control characters"},
-    {"nickname", F_TEXT, 255, "nickname must be text of at most 255 bytes without control characters"},
-    {"profile", F_URL, 2048, "profile must be an http or https URL of at most 2048 bytes"},
-    {"picture", F_URL, 2048, "picture must be an http or https URL of at most 2048 bytes"},
-    {"website", F_URL, 2048, "website must be an http or https URL of at most 2048 bytes"},
-    {"gender", F_TEXT, 64, "gender must be text of at most 64 bytes without control characters"},
-    {"birthdate", F_DATE, 10, "birthdate must be YYYY-MM-DD or YYYY"},
-    {"zoneinfo", F_ZONE, 64, "zoneinfo must be a time zone name such as Europe/Paris"},
-    {"locale", F_LOCALE, 35, "locale must be a BCP 47 language tag such as en-US"},
-    {"phone_number", F_PHONE, 32,
-     "phone_number must be a telephone number such as +1 555 0100 (E.164 recommended)"},
-    {"phone_number_verified", F_BOOL, 0, "phone_number_verified must be true or false"},
-    {"address", F_ADDRESS, 0,
-     "address must be an object of formatted, street_address, locality, region, postal_code and country "
-     "strings"},
+#define S_FIELD(name, kind, desc) {#name, kind, offsetof (flow_user_add_in_t, name), desc}
+    S_FIELD (email, F_EMAIL, "email must be an address like name@example.org"),
+    S_FIELD (name, F_TEXT, NULL),
+    S_FIELD (given_name, F_TEXT, NULL),
+    S_FIELD (family_name, F_TEXT, NULL),
+    S_FIELD (middle_name, F_TEXT, NULL),
+    S_FIELD (nickname, F_TEXT, NULL),
+    S_FIELD (profile, F_URL, "profile must be an http or https URL"),
+    S_FIELD (picture, F_URL, "picture must be an http or https URL"),
+    S_FIELD (website, F_URL, "website must be an http or https URL"),
+    S_FIELD (gender, F_TEXT, NULL),
+    S_FIELD (birthdate, F_DATE, "birthdate must be YYYY-MM-DD or YYYY"),
+    S_FIELD (zoneinfo, F_ZONE, "zoneinfo must be a time zone name such as Europe/Paris"),
+    S_FIELD (locale, F_LOCALE, "locale must be a BCP 47 language tag such as en-US"),
+    S_FIELD (phone_number, F_PHONE,
+             "phone_number must be a telephone number such as +1 555 0100 (E.164 recommended)"),
+#undef S_FIELD
 };
 #define NFIELDS (sizeof s_fields / sizeof s_fields[0])
-
-//  OpenID Connect Core §5.1.1: the members of the address claim.
-static const struct {
-    const char *name;
-    size_t max;
-    int flags;
-} s_address[] = {
-    //  formatted and street_address MAY hold several lines (§5.1.1).
-    {"formatted", 1024, ARG_MULTILINE},
-    {"street_address", 512, ARG_MULTILINE},
-    {"locality", 255, 0},
-    {"region", 255, 0},
-    {"postal_code", 32, 0},
-    {"country", 255, 0},
-};
-#define NADDRESS (sizeof s_address / sizeof s_address[0])
 
 int
 users_fold_username (const char *in, size_t len, char out[USERNAME_MAX + 1])
@@ -191,50 +173,29 @@ s_locale_ok (const char *s, size_t len)
     return lang >= 2 && lang <= 3 && s_charset_ok (s, len, "-_") && s[len - 1] != '-' && s[len - 1] != '_';
 }
 
-//  The address claim, checked and copied member by member; NULL when bad.
+//  The address claim (proto/ops.def's address shape, checked already), its
+//  null members left out; NULL when it has no member left.
 static json_t *
 s_address_value (const json_t *value)
 {
-    if (!json_is_object (value) || json_object_size (value) == 0 || json_object_size (value) > NADDRESS)
+    shape_address_t address;
+    if (shape_address_unpack (value, &address, NULL, 0) != 0)
         return NULL;
-    json_t *out = json_object ();
-    size_t found = 0;
-    for (size_t i = 0; out && i < NADDRESS; i++) {
-        const char *s = NULL;
-        arg_rc_t rc = flow_arg_string (value, s_address[i].name, s_address[i].max, s_address[i].flags, &s);
-        if (rc == ARG_BAD ||
-            (rc == ARG_OK && json_object_set_new (out, s_address[i].name, json_string (s)) != 0)) {
-            json_decref (out);
-            return NULL;
-        }
-        found += json_object_get (value, s_address[i].name) != NULL;
-    }
-    //  A member we do not know is an error, not something silently dropped.
-    if (out && found != json_object_size (value)) {
+    json_t *out = schema_pack (&schema_shape_address, &address);
+    if (out && json_object_size (out) == 0) {
         json_decref (out);
-        return NULL;
+        out = NULL;
     }
     return out;
 }
 
-//  Checks one claim member; on success sets it in claims. The description
-//  of a refusal is the field's.
+//  Checks one string claim; on success sets it in claims.
 static int
-s_field (const json_t *body, size_t k, json_t *claims)
+s_field (const flow_user_add_in_t *in, size_t k, json_t *claims)
 {
-    const char *name = s_fields[k].name;
-    const json_t *value = json_object_get (body, name);
-    if (!value || json_is_null (value))
+    const char *s = *(const char *const *)((const char *)in + s_fields[k].offset);
+    if (!s)
         return 0;
-    if (s_fields[k].kind == F_BOOL)
-        return json_is_boolean (value) ? json_object_set (claims, name, (json_t *)value) : -1;
-    if (s_fields[k].kind == F_ADDRESS) {
-        json_t *address = s_address_value (value);
-        return address ? json_object_set_new (claims, name, address) : -1;
-    }
-    const char *s = NULL;
-    if (flow_arg_string (body, name, s_fields[k].max, 0, &s) != ARG_OK)
-        return -1;
     size_t len = strlen (s);
     int ok = 1;
     switch (s_fields[k].kind) {
@@ -259,38 +220,37 @@ s_field (const json_t *body, size_t k, json_t *claims)
     default:
         break;
     }
-    return ok ? json_object_set_new (claims, name, json_string (s)) : -1;
+    return ok ? json_object_set_new (claims, s_fields[k].name, json_string (s)) : -1;
 }
 
-//  The username member, folded. -1 after failing req.
+//  A boolean claim, when given.
 static int
-s_username (bus_req_t *req, const json_t *body, char out[USERNAME_MAX + 1])
+s_flag (json_t *claims, const char *name, bool has, bool value)
 {
-    const char *s = NULL;
-    if (flow_arg_string (body, "username", USERNAME_MAX, 0, &s) != ARG_OK ||
-        users_fold_username (s, strlen (s), out) != 0) {
+    return has ? json_object_set_new (claims, name, json_boolean (value)) : 0;
+}
+
+//  username, folded. -1 after failing req.
+static int
+s_username (bus_req_t *req, const char *s, char out[USERNAME_MAX + 1])
+{
+    if (users_fold_username (s, strlen (s), out) != 0) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_USERNAME);
         return -1;
     }
     return 0;
 }
 
-//  Reads and hashes the password member. *hash is NULL when the member is
-//  absent and optional. -1 after failing req. The password's bytes in the
-//  request are wiped as soon as they are hashed.
+//  Hashes the password pw (NULL: none given, *hash NULL). -1 after failing
+//  req. The password's bytes in the request are wiped as soon as they are
+//  hashed.
 static int
-s_password_hash (bus_req_t *req, const json_t *body, int required, char **hash)
+s_password_hash (bus_req_t *req, const json_t *body, const char *pw, char **hash)
 {
     *hash = NULL;
-    const char *pw = NULL;
-    size_t len = 0;
-    arg_rc_t rc = flow_arg_secret (body, "password", PASSWORD_MAX_BYTES, &pw, &len);
-    if (rc == ARG_ABSENT && !required)
+    if (!pw)
         return 0;
-    if (rc != ARG_OK) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_PASSWORD);
-        return -1;
-    }
+    size_t len = strlen (pw);
     const flow_app_t *app = flow_app (req);
     //  NIST SP 800-63B §5.1.1.2: a minimum length in characters, no
     //  composition rules.
@@ -304,49 +264,38 @@ s_password_hash (bus_req_t *req, const json_t *body, int required, char **hash)
 }
 
 static int
-s_known_member (const char *key)
-{
-    if (!strcmp (key, "username") || !strcmp (key, "password") || !strcmp (key, "disabled"))
-        return 1;
-    for (size_t k = 0; k < NFIELDS; k++)
-        if (!strcmp (key, s_fields[k].name))
-            return 1;
-    return 0;
-}
-
-static int
 s_user_add (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const char *key;
-    const json_t *value;
-    json_object_foreach ((json_t *)body, key, value)
-    {
-        if (!s_known_member (key)) {
-            bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_UNKNOWN_MEMBER);
-            return -1;
-        }
-    }
+    const flow_user_add_in_t *in = BUS_IN (req, flow_user_add);
     char username[USERNAME_MAX + 1];
-    if (s_username (req, body, username) != 0)
+    if (s_username (req, in->username, username) != 0)
         return -1;
-    int disabled = 0;
-    if (flow_arg_bool (body, "disabled", &disabled) == ARG_BAD) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_DISABLED);
-        return -1;
-    }
     json_t *claims = json_object ();
     if (!claims)
         return flow_fail_internal (req);
     for (size_t k = 0; k < NFIELDS; k++)
-        if (s_field (body, k, claims) != 0) {
+        if (s_field (in, k, claims) != 0) {
             json_decref (claims);
-            bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_fields[k].desc);
+            //  Text claims (no desc) have no rule beyond proto/ops.def's and never fail here.
+            bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_fields[k].desc ? s_fields[k].desc : "invalid claim");
             return -1;
         }
+    json_t *address = in->address ? s_address_value (in->address) : NULL;
+    if (in->address && !address) {
+        json_decref (claims);
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_ADDRESS);
+        return -1;
+    }
+    if ((address && json_object_set_new (claims, "address", address) != 0) ||
+        s_flag (claims, "email_verified", in->has_email_verified, in->email_verified) != 0 ||
+        s_flag (claims, "phone_number_verified", in->has_phone_number_verified, in->phone_number_verified) != 0) {
+        json_decref (claims);
+        return flow_fail_internal (req);
+    }
     //  A user without a password exists (for flows such as magic
     //  links) but can never pass the password step.
     char *hash = NULL;
-    if (s_password_hash (req, body, 0, &hash) != 0) {
+    if (s_password_hash (req, body, in->password, &hash) != 0) {
         json_decref (claims);
         return -1;
     }
@@ -360,8 +309,9 @@ s_user_add (bus_req_t *req, const json_t *body, json_t **result)
     }
     char *sub = secure_token (SUB_BYTES);
     json_t *user = NULL;
-    db_status_t st =
-        sub ? flow_store_user_insert (flow_db (req), sub, username, hash, disabled, claims, &user) : DB_ERROR;
+    db_status_t st = sub ? flow_store_user_insert (flow_db (req), sub, username, hash,
+                                                   in->has_disabled && in->disabled, claims, &user)
+                         : DB_ERROR;
     free (sub);
     free (hash);
     json_decref (claims);
@@ -391,18 +341,17 @@ flow_op_user_add (bus_req_t *req, const json_t *body, json_t **result)
 int
 flow_op_user_list (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const char *after = NULL;
-    long limit = LIST_MAX;
+    OST_UNUSED (body);
+    const flow_user_list_in_t *in = BUS_IN (req, flow_user_list);
+    long limit = in->has_limit ? (long)in->limit : LIST_MAX;
     char folded[USERNAME_MAX + 1];
-    arg_rc_t a = flow_arg_string (body, "after", USERNAME_MAX, 0, &after);
-    if (a == ARG_BAD || flow_arg_int (body, "limit", 1, LIST_MAX, &limit) == ARG_BAD ||
-        (a == ARG_OK && users_fold_username (after, strlen (after), folded) != 0)) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_LIST);
+    if (in->after && users_fold_username (in->after, strlen (in->after), folded) != 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_AFTER);
         return -1;
     }
     json_t *users = NULL;
     //  One more than asked tells whether another page follows.
-    db_status_t st = flow_store_user_list (flow_db (req), a == ARG_OK ? folded : NULL, limit + 1, &users);
+    db_status_t st = flow_store_user_list (flow_db (req), in->after ? folded : NULL, limit + 1, &users);
     if (st != DB_OK)
         return flow_fail_db (req, st);
     json_t *out = json_object ();
@@ -418,15 +367,12 @@ flow_op_user_list (bus_req_t *req, const json_t *body, json_t **result)
     return flow_result (req, out, result);
 }
 
-//  The sub member: 1..64 characters of base64url. 0 ok, -1 bad.
+//  A sub as flow-svc mints them: base64url characters. 0 ok, -1 bad.
 static int
-s_sub (const json_t *body, const char **sub)
+s_sub_ok (const char *sub)
 {
-    if (flow_arg_string (body, "sub", SUB_MAX, 0, sub) != ARG_OK)
-        return -1;
-    size_t len = strlen (*sub);
-    for (size_t i = 0; i < len; i++) {
-        char c = (*sub)[i];
+    for (; *sub; sub++) {
+        char c = *sub;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
               c == '_'))
             return -1;
@@ -437,22 +383,21 @@ s_sub (const json_t *body, const char **sub)
 int
 flow_op_user_get (bus_req_t *req, const json_t *body, json_t **result)
 {
-    int by_name = json_object_get (body, "username") != NULL;
-    int by_sub = json_object_get (body, "sub") != NULL;
-    if (by_name == by_sub) {
+    OST_UNUSED (body);
+    const flow_user_get_in_t *in = BUS_IN (req, flow_user_get);
+    if (!in->username == !in->sub) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_GET_KEY);
         return -1;
     }
     char username[USERNAME_MAX + 1];
-    const char *sub = NULL;
-    if (by_name && s_username (req, body, username) != 0)
+    if (in->username && s_username (req, in->username, username) != 0)
         return -1;
-    if (by_sub && s_sub (body, &sub) != 0) {
+    if (in->sub && s_sub_ok (in->sub) != 0) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SUB);
         return -1;
     }
     json_t *user = NULL;
-    db_status_t st = flow_store_user_get (flow_db (req), by_name ? username : NULL, sub, &user);
+    db_status_t st = flow_store_user_get (flow_db (req), in->username ? username : NULL, in->sub, &user);
     if (st == DB_NOT_FOUND) {
         bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
         return -1;
@@ -465,11 +410,12 @@ flow_op_user_get (bus_req_t *req, const json_t *body, json_t **result)
 static int
 s_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const flow_user_passwd_in_t *in = BUS_IN (req, flow_user_passwd);
     char username[USERNAME_MAX + 1];
-    if (s_username (req, body, username) != 0)
+    if (s_username (req, in->username, username) != 0)
         return -1;
     char *hash = NULL;
-    if (s_password_hash (req, body, 1, &hash) != 0)
+    if (s_password_hash (req, body, in->password, &hash) != 0)
         return -1;
     if (bus_req_expired (req)) {
         free (hash);
@@ -539,14 +485,12 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
 int
 flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
 {
+    OST_UNUSED (body);
+    const flow_user_disable_in_t *in = BUS_IN (req, flow_user_disable);
     char username[USERNAME_MAX + 1];
-    if (s_username (req, body, username) != 0)
+    if (s_username (req, in->username, username) != 0)
         return -1;
-    int disabled = 0;
-    if (flow_arg_bool (body, "disabled", &disabled) != ARG_OK) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_DISABLED);
-        return -1;
-    }
+    int disabled = in->disabled;
     //  Disabling revokes the user's sessions, so enabling again does not
     //  bring them back: the user logs in anew.
     char sub[FLOW_SUB_MAX + 1];
@@ -604,32 +548,19 @@ s_claim_value (const json_t *user, const char *claim)
     return json_object_get (user, claim);
 }
 
-#define SCOPES_MAX 64
-#define SCOPE_MAX 128
-
 int
 flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const char *sub = NULL;
-    if (s_sub (body, &sub) != 0) {
+    OST_UNUSED (body);
+    const flow_user_claims_in_t *in = BUS_IN (req, flow_user_claims);
+    const char *sub = in->sub;
+    const json_t *scopes = in->scopes;
+    if (s_sub_ok (sub) != 0) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SUB);
-        return -1;
-    }
-    const json_t *scopes = json_object_get (body, "scopes");
-    if (!json_is_array (scopes) || json_array_size (scopes) > SCOPES_MAX) {
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SCOPES);
         return -1;
     }
     size_t i;
     const json_t *scope;
-    json_array_foreach (scopes, i, scope)
-    {
-        if (!json_is_string (scope) || json_string_length (scope) > SCOPE_MAX ||
-            !flow_text_ok (json_string_value (scope), json_string_length (scope), 0)) {
-            bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SCOPES);
-            return -1;
-        }
-    }
     json_t *user = NULL;
     db_status_t st = flow_store_user_get (flow_db (req), NULL, sub, &user);
     //  A disabled user has no claims to give: to the caller it does not exist.

@@ -485,6 +485,53 @@ def test_user_claims_unknown_or_disabled_user_is_not_found(stack):
     assert refused(stack, "flow.user_claims", {"sub": user["sub"], "scopes": ["openid"]})[0] == "not_found"
 
 
+def test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler(stack):
+    """The bus worker checks every request against proto/ops.def: an unknown
+    member, a wrong type, a string too long or with a control character is
+    invalid_request naming the member, and the handler never runs (nothing
+    changes)."""
+    username, user = new_user(stack)
+    cases = [
+        ("flow.user_get", {"username": username, "admin": True}, "admin: unknown member"),
+        ("flow.user_passwd", {"username": username, "password": "p" * 1025},
+         "password: too long (at most 1024 bytes)"),
+        ("flow.user_disable", {"username": username, "disabled": "yes"}, "disabled: must be true or false"),
+        ("flow.user_claims", {"sub": user["sub"], "scopes": ["openid\u0007"]},
+         "scopes: must not contain control characters"),
+        ("flow.user_add", {"username": "ok" + uuid.uuid4().hex[:8], "nickname": "a\u0085b"},
+         "nickname: must not contain control characters"),
+        ("flow.user_list", {"after": "x" * 65}, "after: too long (at most 64 bytes)"),
+    ]
+    for op, body, why in cases:
+        code, description = refused(stack, op, body)
+        assert (code, description) == ("invalid_request", "invalid request: " + why), (op, body)
+    # The password is the old one and the user is enabled.
+    login(stack, username)
+    assert ok(stack, "flow.user_get", {"username": username})["user"]["disabled"] is False
+
+
+def test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler(stack):
+    """As above for sessions and the flow engine: a refused submission is not
+    counted (the handler, which counts first, never ran)."""
+    _, flow = start(stack)
+    assert refused(stack, "flow.session_get", {"session": "x", "sid": "y"}) == \
+        ("invalid_request", "invalid request: sid: unknown member")
+    assert refused(stack, "flow.start", {"request_id": "r", "client_ip": "1" * 65}) == \
+        ("invalid_request", "invalid request: client_ip: too long (at most 64 bytes)")
+    assert refused(stack, "flow.get", {"flow": ["a"]}) == \
+        ("invalid_request", "invalid request: flow: must be a string")
+    base = {"flow": flow["flow"], "csrf": flow["csrf"], "node": "password", "client_ip": CLIENT_IP}
+    for input_, why in (({"username": "a", "password": 5}, "input: must be a string"),
+                        ({f"f{i}": "" for i in range(17)}, "input: too many members (at most 16)"),
+                        ({"username": "a", "password": "p" * 1025}, "input: too long (at most 1024 bytes)")):
+        assert refused(stack, "flow.submit", {**base, "input": input_}) == \
+            ("invalid_request", "invalid request: " + why), input_
+    assert refused(stack, "flow.submit", {**base, "input": {}, "node": "password\n"}) == \
+        ("invalid_request", "invalid request: node: must not contain control characters")
+    state = ok(stack, "flow.get", {"flow": flow["flow"]})
+    assert state["attempts"] == 0 and state["step"]["attempts_left"] == MAX_ATTEMPTS, state
+
+
 # ---------------------------------------------------------------- storage
 
 

@@ -4,6 +4,7 @@ consumes nothing (mail scanners open links), however often; its POST
 consumes the token once; a replayed or expired token gets a clear 400 page
 and changes nothing."""
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -104,6 +105,30 @@ def test_magic_link_token_cannot_be_used_as_a_webhook_callback(stack, signed_in,
     assert r.status_code == 400 and r.json()["error"] == "invalid_action"
     assert verified(stack, username) is False
     # The wrong-purpose attempt did not burn the link.
+    confirm = browser.get(link)
+    assert confirm.status_code == 200
+    assert browser.fill(confirm).status_code == 200
+    assert verified(stack, username) is True
+
+
+def test_action_ops_refuse_what_proto_ops_def_forbids_and_keep_the_token(stack, signed_in):
+    """flow.action_get and flow.action check their request against
+    proto/ops.def before the handler: the token is neither peeked at nor
+    consumed, and the link still works."""
+    browser, username = signed_in
+    _, link = start_verification(stack, browser, username)
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    for op, body, why in (
+            ("flow.action_get", {"token": token, "purpose": "magic_link", "node": "x"}, "node: unknown member"),
+            ("flow.action", {"token": token, "purpose": "magic_link", "client_ip": "a\u001bb"},
+             "client_ip: must not contain control characters"),
+            ("flow.action", {"token": token, "purpose": "magic_link", "data": []}, "data: must be an object"),
+            ("flow.action", {"token": token, "purpose": "p" * 33}, "purpose: too long (at most 32 bytes)")):
+        r = stack.ctl_for(op, "call", op, json.dumps(body))
+        assert r.returncode == 1, (op, body, r.stdout)
+        out = json.loads(r.stdout)
+        assert (out["error"], out["error_description"]) == ("invalid_request", "invalid request: " + why), body
+    assert verified(stack, username) is False
     confirm = browser.get(link)
     assert confirm.status_code == 200
     assert browser.fill(confirm).status_code == 200

@@ -87,6 +87,26 @@ def test_audit_list_filters_and_bounds_its_limit(stack, settings):
         assert r.returncode == 1 and json.loads(r.stdout)["error"] == "invalid_request", limit
 
 
+def test_settings_and_audit_ops_refuse_what_proto_ops_def_forbids(stack, settings):
+    """The request is checked against proto/ops.def before anything runs:
+    the description names the member."""
+    # Put back even if a broken check lets a value through.
+    settings.before.setdefault("lockout_threshold", settings.get("lockout_threshold"))
+    for op, body, why in (
+            ("flow.settings_set", {"name": "lockout_threshold", "value": 3, "force": True},
+             "force: unknown member"),
+            ("flow.settings_set", {"name": "lockout_threshold", "value": "3"}, "value: must be an integer"),
+            ("flow.settings_set", {"name": "x" * 65, "value": 3}, "name: too long (at most 64 bytes)"),
+            ("flow.settings_list", {"all": True}, "all: unknown member"),
+            ("flow.audit_list", {"kind": "lock\tout"}, "kind: must not contain control characters"),
+            ("flow.audit_list", {"limit": 501}, "limit: must be between 1 and 500")):
+        r = stack.ctl("call", op, json.dumps(body))
+        assert r.returncode == 1, (op, body, r.stdout)
+        out = json.loads(r.stdout)
+        assert (out["error"], out["error_description"]) == ("invalid_request", "invalid request: " + why), body
+    assert get(stack, "lockout_threshold") == DEFAULTS["lockout_threshold"]
+
+
 def test_a_change_reaches_every_replica_within_the_refresh_period(stack, settings):
     client = make_client(stack)
     clear_address_counters(stack)
