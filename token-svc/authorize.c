@@ -126,6 +126,21 @@ s_param (const json_t *params, const char *name, size_t max, const char **out)
     return tu_string (params, name, max, out);
 }
 
+//  A parameter passed on in Q (proto/ops/token.def): as s_param, and
+//  without control characters (C0, DEL, C1), which no hint, locale list or
+//  nonce holds and no page should show.
+static tu_get_t
+s_text_param (const json_t *params, const char *name, size_t max, const char **out)
+{
+    tu_get_t got = tu_string (params, name, max, out);
+    if (got != TU_OK)
+        return got;
+    for (const unsigned char *p = (const unsigned char *)*out; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return TU_BAD;
+    return TU_OK;
+}
+
 //  RFC 7636 §4.2: S256 challenges are base64url without padding of 32 bytes.
 static int
 s_challenge_valid (const char *challenge)
@@ -349,14 +364,14 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         {"acr_values", LOCALES_MAX},
     };
     for (size_t k = 0; k < sizeof s_texts / sizeof s_texts[0] && !problem; k++) {
-        got = s_param (params, s_texts[k].name, s_texts[k].max, &v);
+        got = s_text_param (params, s_texts[k].name, s_texts[k].max, &v);
         if (got == TU_BAD)
             problem = "a parameter is too long or malformed";
         else if (got == TU_OK)
             json_object_set_new (details, s_texts[k].name, json_string (v));
     }
     const char *nonce = NULL;
-    if (!problem && s_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
+    if (!problem && s_text_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
         problem = "nonce is too long or malformed";
     if (problem) {
         json_decref (scopes);

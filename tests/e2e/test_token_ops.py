@@ -544,6 +544,13 @@ def test_authorize_error_replaces_a_description_with_forbidden_characters(stack,
     assert '"' not in r["params"]["error_description"] and "\\" not in r["params"]["error_description"]
 
 
+def test_control_characters_in_a_parameter_passed_on_are_invalid_request(stack, conf):
+    # Q (proto/ops/token.def) carries login_hint and nonce as text without
+    # control characters, so the request is refused at the redirect URI.
+    error_redirect(stack, auth_params(conf, login_hint="alice\x07"), "invalid_request")
+    error_redirect(stack, auth_params(conf, nonce="n\u0085once"), "invalid_request")
+
+
 # ------------------------------------------------------------ consent and issue_code
 
 
