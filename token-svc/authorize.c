@@ -427,7 +427,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
             return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
         return tu_db_fail (req, st);
     }
-    //  Q of proto/ops.md: details (prompt, max_age, hints, ...) and the rest.
+    //  Q (shape request of proto/ops/token.def): details (prompt, max_age,
+    //  hints, ...) and the rest.
     json_t *q = details;
     json_object_set_new (q, "request_id", json_string (request_id));
     json_object_set_new (q, "redirect_uri", json_string (ctx->redirect_uri));
@@ -445,14 +446,16 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
 int
 token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_authorize_in_t *in = BUS_IN (req, token_authorize);
+    OST_UNUSED (body);
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
-    const json_t *params = json_object_get (body, "params");
-    if (!json_is_object (params))
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "params must be a map of strings");
-    const json_t *repeated = json_object_get (body, "repeated");
+    //  The parameters are the browser's: each is read, and its value
+    //  checked, where the request's rules are (s_param).
+    const json_t *params = in->params;
+    const json_t *repeated = in->repeated;
     json_t *empty = NULL;
-    if (!repeated || json_is_null (repeated))
+    if (!repeated)
         repeated = empty = json_array ();
     size_t i;
     const json_t *name;
