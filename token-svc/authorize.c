@@ -126,6 +126,21 @@ s_param (const json_t *params, const char *name, size_t max, const char **out)
     return tu_string (params, name, max, out);
 }
 
+//  A parameter passed on in Q (proto/ops/token.def): as s_param, and
+//  without control characters (C0, DEL, C1), which no hint, locale list or
+//  nonce holds and no page should show.
+static tu_get_t
+s_text_param (const json_t *params, const char *name, size_t max, const char **out)
+{
+    tu_get_t got = tu_string (params, name, max, out);
+    if (got != TU_OK)
+        return got;
+    for (const unsigned char *p = (const unsigned char *)*out; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return TU_BAD;
+    return TU_OK;
+}
+
 //  RFC 7636 §4.2: S256 challenges are base64url without padding of 32 bytes.
 static int
 s_challenge_valid (const char *challenge)
@@ -349,14 +364,14 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         {"acr_values", LOCALES_MAX},
     };
     for (size_t k = 0; k < sizeof s_texts / sizeof s_texts[0] && !problem; k++) {
-        got = s_param (params, s_texts[k].name, s_texts[k].max, &v);
+        got = s_text_param (params, s_texts[k].name, s_texts[k].max, &v);
         if (got == TU_BAD)
             problem = "a parameter is too long or malformed";
         else if (got == TU_OK)
             json_object_set_new (details, s_texts[k].name, json_string (v));
     }
     const char *nonce = NULL;
-    if (!problem && s_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
+    if (!problem && s_text_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
         problem = "nonce is too long or malformed";
     if (problem) {
         json_decref (scopes);
@@ -412,7 +427,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
             return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
         return tu_db_fail (req, st);
     }
-    //  Q of proto/ops.md: details (prompt, max_age, hints, ...) and the rest.
+    //  Q (shape request of proto/ops/token.def): details (prompt, max_age,
+    //  hints, ...) and the rest.
     json_t *q = details;
     json_object_set_new (q, "request_id", json_string (request_id));
     json_object_set_new (q, "redirect_uri", json_string (ctx->redirect_uri));
@@ -430,14 +446,16 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
 int
 token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_authorize_in_t *in = BUS_IN (req, token_authorize);
+    OST_UNUSED (body);
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
-    const json_t *params = json_object_get (body, "params");
-    if (!json_is_object (params))
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "params must be a map of strings");
-    const json_t *repeated = json_object_get (body, "repeated");
+    //  The parameters are the browser's: each is read, and its value
+    //  checked, where the request's rules are (s_param).
+    const json_t *params = in->params;
+    const json_t *repeated = in->repeated;
     json_t *empty = NULL;
-    if (!repeated || json_is_null (repeated))
+    if (!repeated)
         repeated = empty = json_array ();
     size_t i;
     const json_t *name;

@@ -10,7 +10,8 @@
 
 #include <jansson.h>
 
-//  The client object of proto/ops.md (never the secret nor its hash).
+//  The client object (shape client of proto/ops/token.def): never the secret
+//  nor its hash.
 json_t *clients_view (const token_app_t *app, const token_client_t *client);
 //  RFC 7636, RFC 9700 §2.1.1: 1 when the client must send a code_challenge:
 //  always for public clients, else its own choice or, when it made none,
@@ -26,14 +27,11 @@ const char *clients_access_token_alg (const token_app_t *app, const token_client
 int clients_secret_matches (const token_app_t *app, const token_client_t *client, const char *secret);
 
 //  RFC 6749 §2.3.1, §3.2.1: authenticates the client of a request to the
-//  token, revocation or introspection endpoint ({"form", "basic"} of
-//  proto/ops.md) with exactly one method, the one it registered. 0 with
-//  *client loaded (token_client_clear it), -1 after failing req
-//  (invalid_client, or invalid_request for two methods at once).
+//  token, revocation or introspection endpoint (the form and basic members
+//  of proto/ops/token.def; basic NULL when absent) with exactly one method,
+//  the one it registered. 0 with *client loaded (token_client_clear it), -1
+//  after failing req (invalid_client, or invalid_request for two methods at
+//  once).
 int clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, token_client_t *client);
-//  The {"form", "basic"} members of a token, revocation or introspection
-//  request: form a map, basic a map or null (→ *basic NULL). 0 ok, -1 after
-//  failing req with invalid_request.
-int clients_request_parts (bus_req_t *req, const json_t *body, const json_t **form, const json_t **basic);
 
 #endif

@@ -15,16 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REQUEST_ID_MAX 64
-#define SUB_MAX 255
-#define SID_MAX 255
-#define AMR_MAX 8
-#define AMR_VALUE_MAX 32
 #define DESCRIPTION_MAX 256
 #define CODE_BYTES 32
 
 #define DESC_UNKNOWN_REQUEST "the authorization request is unknown, used or expired"
-#define DESC_REQUEST_ID "request_id is missing or malformed"
 #define DESC_INTERNAL "internal error"
 #define DESC_DEADLINE "the request deadline passed"
 
@@ -44,19 +38,6 @@ static const struct {
     {"interaction_required", "the user must interact with the provider"},
     {"account_selection_required", "the user must select an account"},
 };
-
-//  The request id of a body, hashed. -1 after failing req.
-static int
-s_request_hash (bus_req_t *req, const json_t *body, unsigned char hash[TOKEN_HASH_LEN], const char **id)
-{
-    const char *rid = NULL;
-    if (tu_string (body, "request_id", REQUEST_ID_MAX, &rid) != TU_OK || !*rid)
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, DESC_REQUEST_ID);
-    tu_sha256 (rid, hash);
-    if (id)
-        *id = rid;
-    return 0;
-}
 
 static int
 s_store_fail (bus_req_t *req, db_status_t st)
@@ -107,16 +88,17 @@ s_commit (bus_req_t *req, db_t *db)
 int
 token_op_request_get (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_request_get_in_t *in = BUS_IN (req, token_request_get);
+    OST_UNUSED (body);
     service_thread_t *thread = req->thread_state;
+    const char *rid = in->request_id;
     unsigned char hash[TOKEN_HASH_LEN];
-    const char *rid = NULL;
-    if (s_request_hash (req, body, hash, &rid))
-        return -1;
+    tu_sha256 (rid, hash);
     token_request_t r;
     db_status_t st = token_store_request_get (thread->db, hash, &r);
     if (st != DB_OK)
         return s_store_fail (req, st);
-    //  Q of proto/ops.md: the stored details and the bound parts.
+    //  Q (shape request of proto/ops/token.def): the stored details and the bound parts.
     json_t *q = json_deep_copy (r.details);
     int bad = !q;
     bad = bad || json_object_set_new (q, "request_id", json_string (rid));
@@ -150,22 +132,22 @@ s_description_valid (const char *s)
 int
 token_op_authorize_error (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_authorize_error_in_t *in = BUS_IN (req, token_authorize_error);
+    OST_UNUSED (body);
     service_thread_t *thread = req->thread_state;
     unsigned char hash[TOKEN_HASH_LEN];
-    if (s_request_hash (req, body, hash, NULL))
-        return -1;
-    const char *code = NULL, *description = NULL;
+    tu_sha256 (in->request_id, hash);
+    const char *description = in->error_description;
     size_t k = 0, n = sizeof s_flow_errors / sizeof s_flow_errors[0];
-    if (tu_string (body, "error", 64, &code) == TU_OK)
-        for (; k < n && strcmp (code, s_flow_errors[k].code) != 0; k++)
-            ;
-    if (!code || k == n)
+    while (k < n && strcmp (in->error, s_flow_errors[k].code) != 0)
+        k++;
+    if (k == n)
         return tu_fail (
             req, OST_ERR_INVALID_REQUEST,
             "error must be access_denied, login_required, consent_required, interaction_required or "
             "account_selection_required");
-    if (tu_string (body, "error_description", DESCRIPTION_MAX, &description) != TU_OK ||
-        !s_description_valid (description) || !*description)
+    if (!description || strlen (description) > DESCRIPTION_MAX || !s_description_valid (description) ||
+        !*description)
         description = s_flow_errors[k].description;
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
@@ -213,13 +195,14 @@ s_sub_valid (const char *sub)
 int
 token_op_consent_check (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_consent_check_in_t *in = BUS_IN (req, token_consent_check);
+    OST_UNUSED (body);
     service_thread_t *thread = req->thread_state;
     unsigned char hash[TOKEN_HASH_LEN];
-    if (s_request_hash (req, body, hash, NULL))
-        return -1;
-    const char *sub = NULL;
-    if (tu_string (body, "sub", SUB_MAX, &sub) != TU_OK || !s_sub_valid (sub))
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "sub is missing or malformed");
+    tu_sha256 (in->request_id, hash);
+    const char *sub = in->sub;
+    if (!s_sub_valid (sub))
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, "sub is malformed");
     token_request_t r;
     db_status_t st = token_store_request_get (thread->db, hash, &r);
     if (st != DB_OK)
@@ -246,52 +229,44 @@ typedef struct {
     int64_t auth_time;
     json_t *amr;       //  new reference
     int consent_given; //  consent.granted present
-    int granted;
-    int remember;
+    bool granted;
+    bool remember;
 } s_session_t;
 
+//  The session of an issue_code request (types and bounds are proto/ops.def's).
 static const char *
-s_parse_session (const json_t *body, long skew, s_session_t *s)
+s_parse_session (const token_issue_code_in_t *in, long skew, s_session_t *s)
 {
     memset (s, 0, sizeof *s);
-    if (tu_string (body, "sub", SUB_MAX, &s->sub) != TU_OK || !s_sub_valid (s->sub))
-        return "sub is missing or malformed";
-    tu_get_t got = tu_string (body, "sid", SID_MAX, &s->sid);
-    if (got == TU_BAD || (got == TU_OK && (!*s->sid || !tu_printable (s->sid, 0))))
+    s->sub = in->sub;
+    if (!s_sub_valid (s->sub))
+        return "sub is malformed";
+    s->sid = in->sid;
+    if (s->sid && !tu_printable (s->sid, 0))
         return "sid is malformed";
     //  OpenID Connect Core §2: auth_time in seconds since the epoch, not in
     //  the future (beyond the clock-skew leeway).
-    const json_t *at = json_object_get (body, "auth_time");
-    if (!json_is_integer (at) || json_integer_value (at) <= 0 || json_integer_value (at) > tu_now () + skew)
+    if (in->auth_time > tu_now () + skew)
         return "auth_time must be the time of the authentication in seconds since the epoch";
-    s->auth_time = json_integer_value (at);
-    const json_t *amr = json_object_get (body, "amr");
-    if (amr && !json_is_null (amr)) {
-        if (!json_is_array (amr) || json_array_size (amr) > AMR_MAX)
-            return "amr must be a list of short strings";
+    s->auth_time = in->auth_time;
+    if (in->amr) {
         size_t i;
         const json_t *v;
-        json_array_foreach (amr, i, v)
+        json_array_foreach (in->amr, i, v)
         {
-            if (!json_is_string (v) || json_string_length (v) == 0 ||
-                json_string_length (v) > AMR_VALUE_MAX || !tu_printable (json_string_value (v), 0))
+            if (json_string_length (v) == 0 || !tu_printable (json_string_value (v), 0))
                 return "amr must be a list of short strings";
         }
-        s->amr = json_deep_copy (amr);
+        s->amr = json_deep_copy (in->amr);
     } else
         s->amr = json_array ();
     if (!s->amr)
         return s_desc_internal;
-    const json_t *consent = json_object_get (body, "consent");
-    if (consent && !json_is_null (consent)) {
-        if (!json_is_object (consent))
-            return "consent must be a map with granted and remember";
-        got = tu_bool (consent, "granted", &s->granted);
-        if (got == TU_BAD)
-            return "consent must be a map with granted and remember";
-        s->consent_given = got == TU_OK;
-        if (tu_bool (consent, "remember", &s->remember) == TU_BAD)
-            return "consent must be a map with granted and remember";
+    shape_consent_t consent;
+    if (in->consent && shape_consent_unpack (in->consent, &consent, NULL, 0) == 0) {
+        s->consent_given = consent.has_granted;
+        s->granted = consent.granted;
+        s->remember = consent.remember;
     }
     return NULL;
 }
@@ -339,11 +314,12 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
     db_t *db = thread->db;
+    const token_issue_code_in_t *in = BUS_IN (req, token_issue_code);
+    OST_UNUSED (body);
     unsigned char hash[TOKEN_HASH_LEN];
-    if (s_request_hash (req, body, hash, NULL))
-        return -1;
+    tu_sha256 (in->request_id, hash);
     s_session_t s;
-    const char *problem = s_parse_session (body, app->clock_skew, &s);
+    const char *problem = s_parse_session (in, app->clock_skew, &s);
     if (problem) {
         json_decref (s.amr);
         return tu_fail (req, problem == s_desc_internal ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST,

@@ -166,11 +166,11 @@ s_access (bus_req_t *req, const token_client_t *caller, const char *token, json_
 int
 token_op_introspect (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const json_t *form, *basic;
-    if (clients_request_parts (req, body, &form, &basic))
-        return -1;
+    const token_introspect_in_t *in = BUS_IN (req, token_introspect);
+    OST_UNUSED (body);
+    const json_t *form = in->form;
     token_client_t client;
-    if (clients_authenticate (req, form, basic, &client))
+    if (clients_authenticate (req, form, in->basic, &client))
         return -1;
     //  RFC 7662 §2.1: "the endpoint MUST also require some form of
     //  authorization": a public client proves nothing, so it may not ask.

@@ -99,13 +99,13 @@ s_access (bus_req_t *req, const token_client_t *client, const char *token)
 int
 token_op_revoke (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const json_t *form, *basic;
-    if (clients_request_parts (req, body, &form, &basic))
-        return -1;
+    const token_revoke_in_t *in = BUS_IN (req, token_revoke);
+    OST_UNUSED (body);
+    const json_t *form = in->form;
     //  RFC 7009 §2.1: the client authenticates as at the token endpoint
     //  (a public client names itself).
     token_client_t client;
-    if (clients_authenticate (req, form, basic, &client))
+    if (clients_authenticate (req, form, in->basic, &client))
         return -1;
     const char *token = NULL;
     int refresh_first = 1;
@@ -128,10 +128,6 @@ token_op_revoke (bus_req_t *req, const json_t *body, json_t **result)
     return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
 }
 
-//  A subject as flow-svc makes them (a UUID), with room to spare.
-#define SUB_MAX 255
-#define REASON_MAX 32
-
 static int
 s_reason_valid (const char *s)
 {
@@ -146,15 +142,13 @@ s_reason_valid (const char *s)
 int
 token_op_subject_revoke (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_subject_revoke_in_t *in = BUS_IN (req, token_subject_revoke);
+    OST_UNUSED (body);
     service_thread_t *thread = req->thread_state;
-    const char *sub = NULL, *reason = NULL;
-    if (tu_string (body, "sub", SUB_MAX, &sub) != TU_OK || !*sub)
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "sub must be a string of 1 to 255 bytes");
-    tu_get_t got = tu_string (body, "reason", REASON_MAX, &reason);
-    if (got == TU_BAD || (got == TU_OK && !s_reason_valid (reason)))
+    const char *sub = in->sub;
+    const char *reason = in->reason ? in->reason : "user_disabled";
+    if (!s_reason_valid (reason))
         return tu_fail (req, OST_ERR_INVALID_REQUEST, "reason must be 1 to 32 of a-z and _");
-    if (got != TU_OK)
-        reason = "user_disabled";
     //  Only ever takes access away, but a caller past its deadline has its
     //  answer already: it will ask again (the op is idempotent).
     if (bus_req_expired (req))

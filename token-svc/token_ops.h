@@ -1,7 +1,7 @@
 /*  token_ops - the op → handler table of token-svc and its handlers, one
  *  file per family: clients.c, authorize.c, code.c, tokens.c (with refresh.c
  *  and client_credentials.c), userinfo.c, revoke.c, introspect.c.
- *  Bodies are those of proto/ops.md. */
+ *  Requests and results are those of proto/ops/token.def. */
 #ifndef TOKEN_OPS_H
 #define TOKEN_OPS_H
 

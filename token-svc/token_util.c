@@ -28,18 +28,6 @@ tu_string (const json_t *obj, const char *name, size_t max, const char **out)
     return TU_OK;
 }
 
-tu_get_t
-tu_bool (const json_t *obj, const char *name, int *out)
-{
-    const json_t *v = json_object_get (obj, name);
-    if (!v || json_is_null (v))
-        return TU_ABSENT;
-    if (!json_is_boolean (v))
-        return TU_BAD;
-    *out = json_is_true (v);
-    return TU_OK;
-}
-
 int
 tu_fail (bus_req_t *req, ost_err_t err, const char *description)
 {

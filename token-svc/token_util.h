@@ -1,5 +1,5 @@
 /*  token_util - small helpers the token-svc handlers share: bounded reads of
- *  request members, scope lists (RFC 6749 §3.3), hashing of handles, the
+ *  members of the objects a handler reads itself, scope lists (RFC 6749 §3.3), hashing of handles, the
  *  time left before a request's deadline. */
 #ifndef TOKEN_UTIL_H
 #define TOKEN_UTIL_H
@@ -17,10 +17,11 @@ typedef enum { TU_BAD = -1, TU_ABSENT = 0, TU_OK = 1 } tu_get_t;
 
 //  Reads member name of obj as a string of at most max bytes. TU_ABSENT when
 //  missing (or JSON null); TU_BAD when not a string, longer than max, or
-//  holding a NUL byte (which would cut it short in C).
+//  holding a NUL byte (which would cut it short in C). For what proto/ops.def
+//  leaves to the handler: the parameters and forms of browsers and HTTP
+//  clients (OBJ and MAP members), and the claims of a verified JWT; the
+//  members of a request body are read from its typed struct (BUS_IN).
 tu_get_t tu_string (const json_t *obj, const char *name, size_t max, const char **out);
-//  The same for a boolean member.
-tu_get_t tu_bool (const json_t *obj, const char *name, int *out);
 
 //  Records the error and returns -1, for `return tu_fail (...)` in handlers.
 int tu_fail (bus_req_t *req, ost_err_t err, const char *description);
@@ -29,7 +30,7 @@ int tu_fail (bus_req_t *req, ost_err_t err, const char *description);
 //  retry become temporarily_unavailable, anything else server_error.
 int tu_db_fail (bus_req_t *req, db_status_t st);
 
-//  The redirect R of proto/ops.md: {"redirect_uri", "response_mode",
+//  The redirect R (shape redirect of proto/ops/token.def): {"redirect_uri", "response_mode",
 //  "params"}, where params (stolen, an object holding code or error and
 //  error_description) gets state (when not NULL, byte for byte) and iss
 //  (RFC 9207 §2: in every authorization response, success or error).

@@ -263,19 +263,16 @@ static const struct {
 int
 token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
 {
-    const json_t *form, *basic;
-    if (clients_request_parts (req, body, &form, &basic))
-        return -1;
+    const token_exchange_in_t *in = BUS_IN (req, token_exchange);
+    OST_UNUSED (body);
+    const json_t *form = in->form;
     const char *grant_type = NULL;
     if (tu_string (form, "grant_type", 64, &grant_type) != TU_OK)
         return tu_fail (req, OST_ERR_INVALID_REQUEST, "grant_type is missing");
-
-    const char *client_ip = NULL;
-    if (tu_string (body, "client_ip", 64, &client_ip) == TU_BAD)
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, "client_ip must be a string of at most 64 bytes");
+    const char *client_ip = in->client_ip;
 
     token_client_t client;
-    if (clients_authenticate (req, form, basic, &client))
+    if (clients_authenticate (req, form, in->basic, &client))
         return -1;
     int rc;
     //  RFC 6749 §5.2: unsupported_grant_type for a grant we do not serve,

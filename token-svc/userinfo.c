@@ -23,10 +23,13 @@
 int
 token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
 {
+    const token_userinfo_in_t *in = BUS_IN (req, token_userinfo);
+    OST_UNUSED (body);
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
-    const char *token = NULL;
-    if (tu_string (body, "access_token", JWS_MAX_COMPACT, &token) != TU_OK || !*token)
+    const char *token = in->access_token;
+    //  RFC 6750 §3.1: an empty token is invalid_token like any bad one.
+    if (!*token)
         return tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
 
     //  RFC 9068 §4: the signature with a key of our JWKS, under that key's

@@ -81,7 +81,7 @@ def broker_workers(stack, service, endpoint=None):
 
 
 def client_add_body(client_id):
-    return {"client_id": client_id, "client_name": "evil", "type": "confidential", "first_party": True,
+    return {"client_id": client_id, "name": "evil", "type": "confidential", "first_party": True,
             "redirect_uris": ["https://evil.example/cb"]}
 
 

@@ -212,6 +212,24 @@ def test_unknown_field_in_client_add_is_invalid_request(stack):
     assert rc == 1 and out["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("change, description", [
+    ({"logo_uri": f"{RP}/logo.png"}, "logo_uri: unknown member"),
+    ({"name": "Tab\u0085Name"}, "name: must not contain control characters"),
+    ({"first_party": "yes"}, "first_party: must be true or false"),
+    ({"redirect_uris": [f"{RP}/cb/" + "x" * 2048]}, "redirect_uris: too long (at most 2048 bytes)"),
+])
+def test_client_add_outside_its_schema_is_refused_and_nothing_is_stored(stack, change, description):
+    client_id = unique()
+    body = dict({"client_id": client_id, "redirect_uris": [f"{RP}/cb"]}, **change)
+    rc, out = call(stack, "token.client_add", body)
+    assert rc == 1 and out["error"] == "invalid_request"
+    assert out["error_description"] == "invalid request: " + description
+    rc, out = call(stack, "token.client_get", {"client_id": client_id})
+    assert rc == 1 and out["error"] == "not_found"
+    rc, out = call(stack, "token.client_get", {"client_id": 5})
+    assert rc == 1 and out["error_description"] == "invalid request: client_id: must be a string"
+
+
 def test_pkce_choice_of_a_confidential_client_is_kept(stack):
     out, _ = add_ok(stack, "--no-pkce")
     assert out["client"]["require_pkce"] is False

@@ -114,6 +114,16 @@ def test_introspect_requires_client_authentication(stack, rc_client):
     assert rc == 1 and err["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("op", ["token.revoke", "token.introspect"])
+def test_revoke_and_introspect_bodies_outside_their_schema_are_refused(stack, rc_client, op):
+    rc, out = call(stack, op, {"form": {"token": "x"}, "basic": rc_client.basic(), "audience": "api"})
+    assert rc == 1 and (out["error"], out["error_description"]) == (
+        "invalid_request", "invalid request: audience: unknown member")
+    rc, out = call(stack, op, {"form": "token=x", "basic": rc_client.basic()})
+    assert rc == 1 and (out["error"], out["error_description"]) == (
+        "invalid_request", "invalid request: form: must be an object")
+
+
 def test_revocation_seen_by_second_replica(stack, rc_client):
     second = stack.start("token-svc")
     try:

@@ -155,6 +155,15 @@ def test_subject_revoke_refuses_malformed_arguments(stack, body, word):
     assert code == "invalid_request" and word in description
 
 
+@pytest.mark.parametrize("body, description", [
+    ({"sub": "someone", "families": 1}, "families: unknown member"),
+    ({"sub": "some\u0085one"}, "sub: must not contain control characters"),
+    ({"sub": "someone", "reason": True}, "reason: must be a string"),
+])
+def test_subject_revoke_outside_its_schema_is_refused(stack, body, description):
+    assert fails(stack, "token.subject_revoke", body) == ("invalid_request", "invalid request: " + description)
+
+
 def test_subject_revoke_of_an_unknown_subject_revokes_nothing(stack):
     out = ok(stack, "token.subject_revoke", {"sub": unique("nobody")})
     assert out == {"families": 0, "access_tokens": 0}

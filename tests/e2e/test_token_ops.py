@@ -544,6 +544,48 @@ def test_authorize_error_replaces_a_description_with_forbidden_characters(stack,
     assert '"' not in r["params"]["error_description"] and "\\" not in r["params"]["error_description"]
 
 
+# ------------------------------------------------------------ bodies outside proto/ops/token.def
+
+
+# The bus worker refuses a body that does not fit its op's schema before the
+# handler runs: invalid_request naming the member, and nothing changes.
+
+
+def test_authorize_body_outside_its_schema_is_refused(stack, conf):
+    body = {"params": auth_params(conf), "repeated": [], "method": "GET", "prompt": "none"}
+    assert fails(stack, "token.authorize", body) == ("invalid_request", "invalid request: prompt: unknown member")
+    assert fails(stack, "token.authorize", {"params": "client_id=x"}) == (
+        "invalid_request", "invalid request: params: must be an object")
+
+
+@pytest.mark.parametrize("change, description", [
+    ({"error_description": "line\nbreak"}, "error_description: must not contain control characters"),
+    ({"error": ["access_denied"]}, "error: must be a string"),
+    ({"request_id": "x" * 65}, "request_id: too long (at most 64 bytes)"),
+])
+def test_authorize_error_outside_its_schema_leaves_the_request_usable(stack, conf, change, description):
+    q = request_of(stack, auth_params(conf))
+    body = dict({"request_id": q["request_id"], "error": "access_denied"}, **change)
+    assert fails(stack, "token.authorize_error", body) == ("invalid_request", "invalid request: " + description)
+    assert ok(stack, "token.request_get", {"request_id": q["request_id"]})["request"]["request_id"] == q["request_id"]
+
+
+def test_issue_code_with_an_unknown_member_leaves_the_request_usable(stack, single):
+    q = request_of(stack, auth_params(single))
+    body = dict(session(), request_id=q["request_id"], acr="gold")
+    assert fails(stack, "token.issue_code", body) == ("invalid_request", "invalid request: acr: unknown member")
+    assert fails(stack, "token.consent_check", {"request_id": q["request_id"], "sub": "s" * 256}) == (
+        "invalid_request", "invalid request: sub: too long (at most 255 bytes)")
+    assert issue(stack, q["request_id"], session())["params"]["code"]
+
+
+def test_control_characters_in_a_parameter_passed_on_are_invalid_request(stack, conf):
+    # Q (proto/ops/token.def) carries login_hint and nonce as text without
+    # control characters, so the request is refused at the redirect URI.
+    error_redirect(stack, auth_params(conf, login_hint="alice\x07"), "invalid_request")
+    error_redirect(stack, auth_params(conf, nonce="n\u0085once"), "invalid_request")
+
+
 # ------------------------------------------------------------ consent and issue_code
 
 
@@ -857,6 +899,17 @@ def test_client_id_differing_from_the_authorization_header_is_invalid_request(st
     assert rc == 1 and out["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("change, description", [
+    ({"dpop": "proof"}, "dpop: unknown member"),
+    ({"client_ip": "1" * 65}, "client_ip: too long (at most 64 bytes)"),
+    ({"client_ip": "127.0.0.1\n"}, "client_ip: must not contain control characters"),
+    ({"basic": {"client_id": 7, "client_secret": "s"}}, "basic: must be a string"),
+])
+def test_exchange_body_outside_its_schema_is_refused(stack, change, description):
+    body = dict({"form": BOGUS, "basic": None, "client_ip": "127.0.0.1"}, **change)
+    assert fails(stack, "token.exchange", body) == ("invalid_request", "invalid request: " + description)
+
+
 def test_method_other_than_the_registered_one_is_invalid_client(stack, conf, post):
     # conf registered client_secret_basic, post client_secret_post.
     rc, out = raw_exchange(stack, dict(BOGUS, **conf.basic()))
@@ -958,6 +1011,13 @@ def test_id_token_is_not_an_access_token(stack, single):
 def test_malformed_access_token_is_invalid_token(stack, token):
     rc, out = userinfo(stack, token)
     assert rc == 1 and out["error"] == "invalid_token"
+
+
+def test_userinfo_body_outside_its_schema_is_refused(stack):
+    assert fails(stack, "token.userinfo", {"access_token": "a.b.c", "scope": "openid"}) == (
+        "invalid_request", "invalid request: scope: unknown member")
+    assert fails(stack, "token.userinfo", {"access_token": 5}) == (
+        "invalid_request", "invalid request: access_token: must be a string")
 
 
 def test_access_token_with_forged_claims_is_invalid_token(stack):

@@ -762,7 +762,9 @@ test_direct_endpoint_answers_reads_without_the_broker (void **state)
     assert_int_equal (bus_client_call (client, "keys.sign", fail, 1000, &result, &error), -1);
     assert_int_equal (error.err, OST_ERR_INVALID_REQUEST);
     json_decref (fail);
-    assert_int_equal (bus_client_call (client, "token.client_remove", body, 300, &result, &error), -1);
+    json_t *remove = json_pack ("{s:s}", "client_id", "c");
+    assert_int_equal (bus_client_call (client, "token.client_remove", remove, 300, &result, &error), -1);
+    json_decref (remove);
     assert_null (result);
     assert_true (error.err == OST_ERR_TEMPORARILY_UNAVAILABLE || error.err == OST_ERR_DEADLINE_EXCEEDED);
     json_decref (body);
