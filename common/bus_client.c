@@ -423,7 +423,7 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
     //  A body that does not fit the op's table is refused here, before it
     //  travels, with the answer the worker would give (the same words).
     char what[SCHEMA_WHY_MAX], why[SCHEMA_WHY_MAX + 32];
-    if (!ops_loose (op) && schema_unpack (def->in, body, NULL, what, sizeof what) != 0) {
+    if (schema_unpack (def->in, body, NULL, what, sizeof what) != 0) {
         log_info ("bus client: refused a request of %s outside proto/ops.def: %s", op, what);
         json_decref (empty);
         snprintf (why, sizeof why, "invalid request: %s", what);
@@ -458,7 +458,7 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
     free (packed);
     //  A result is read by the caller as the op's typed result: one that
     //  does not fit the table is not trusted.
-    if (rc == 0 && !ops_loose (op) && schema_unpack (def->out, *result, NULL, what, sizeof what) != 0) {
+    if (rc == 0 && schema_unpack (def->out, *result, NULL, what, sizeof what) != 0) {
         log_error ("bus client: the result of %s does not match proto/ops.def: %s", op, what);
         json_decref (*result);
         *result = NULL;

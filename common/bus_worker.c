@@ -203,8 +203,6 @@ s_unpack (const op_def_t *def, const json_t *body, bus_req_t *req, char *why, si
         bus_req_fail (req, OST_ERR_SERVER_ERROR, "out of memory");
         return NULL;
     }
-    if (ops_loose (def->name))
-        return in;
     char what[SCHEMA_WHY_MAX];
     if (schema_unpack (def->in, body, in, what, sizeof what) != 0) {
         snprintf (why, why_size, "invalid request: %s", what);
@@ -232,8 +230,6 @@ s_common_error (ost_err_t err)
 static int
 s_check_reply (const op_def_t *def, bus_req_t *req, int rc, json_t **result, char *why, size_t why_size)
 {
-    if (ops_loose (def->name))
-        return rc;
     if (rc == 0) {
         char what[SCHEMA_WHY_MAX];
         if (schema_unpack (def->out, *result, NULL, what, sizeof what) != 0) {

@@ -21,7 +21,6 @@
 #define OST_ENTRY(st, n, ty, pres, a, b, d) \
     {.name = #n, .type = SCH_##ty, .presence = SCH_##pres, OST_F_##ty (st, n, a, b), .doc = d},
 #define OST_FIELDS(array) array, sizeof array / sizeof array[0] - 1
-#define LOOSE(sym)
 
 //  Shapes.
 #define OP(svc, op, kind, max, tmo, doc)
@@ -101,14 +100,6 @@ const op_def_t ops_table[] = {
 };
 const size_t ops_count = sizeof ops_table / sizeof ops_table[0];
 
-#undef LOOSE
-#undef OP
-#define OP(svc, op, kind, max, tmo, doc)
-#define LOOSE(sym) #sym,
-static const char *const s_loose[] = {
-#include "proto/ops.def"
-    NULL};
-#undef LOOSE
 #undef OP
 #undef IN
 #undef OUT
@@ -123,7 +114,6 @@ static const char *const s_loose[] = {
 #define OUT(sym, name, type, pres, a, b, doc)
 #define ERR_OF(sym, err, doc)
 #define END(sym)
-#define LOOSE(sym)
 #define SHAPE(shape, doc) &schema_shape_##shape,
 #define SF(shape, name, type, pres, a, b, doc)
 #define SHAPE_END(shape)
@@ -135,20 +125,6 @@ const schema_t *const ops_shapes[] = {
 #undef OUT
 #undef ERR_OF
 #undef END
-#undef LOOSE
 #undef SHAPE
 #undef SF
 #undef SHAPE_END
-
-int
-ops_loose (const char *op_name)
-{
-    for (size_t i = 0; s_loose[i]; i++) {
-        const char *a = s_loose[i], *b = op_name;
-        while (*a && *b && (*a == *b || (*a == '_' && *b == '.' && a == s_loose[i] + strcspn (s_loose[i], "_"))))
-            a++, b++;
-        if (!*a && !*b)
-            return 1;
-    }
-    return 0;
-}

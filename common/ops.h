@@ -19,9 +19,6 @@
 
 #include "schema.h"
 
-//  LOOSE (symbol): an op whose fields are not written down yet; its request
-//  is not checked against IN nor its result against OUT.
-#define LOOSE(sym)
 
 #define OST_MEMBER_STR(n) const char *n;
 #define OST_MEMBER_LINES(n) const char *n;
@@ -107,12 +104,9 @@
 #undef SHAPE
 #undef SF
 #undef SHAPE_END
-#undef LOOSE
 
 //  Every shape of proto/ops.def, in order, ending with NULL.
 extern const schema_t *const ops_shapes[];
 
-//  1 when op (an entry of the op table) is LOOSE.
-int ops_loose (const char *op_name);
 
 #endif

@@ -78,6 +78,16 @@ s_check_string (const schema_field_t *f, const char *what, const json_t *v, sche
     return 0;
 }
 
+const char *
+schema_wire_name (const schema_field_t *f, char *buf, size_t size)
+{
+    size_t len = strlen (f->name);
+    if (len < 2 || f->name[len - 1] != '_')
+        return f->name;
+    snprintf (buf, size, "%.*s", (int)(len - 1), f->name);
+    return buf;
+}
+
 static int s_check (const schema_t *schema, const json_t *obj, void *out, const char *path, char *why,
                     size_t why_size);
 
@@ -192,12 +202,14 @@ s_check (const schema_t *schema, const json_t *obj, void *out, const char *path,
     size_t known = 0;
     for (size_t i = 0; i < schema->nfields; i++) {
         const schema_field_t *f = &schema->fields[i];
-        const json_t *v = json_object_get (obj, f->name);
+        char wire[SCHEMA_NAME_MAX];
+        const char *name = schema_wire_name (f, wire, sizeof wire);
+        const json_t *v = json_object_get (obj, name);
         char what[128];
         if (path && *path)
-            snprintf (what, sizeof what, "%.63s.%.63s", path, f->name);
+            snprintf (what, sizeof what, "%.63s.%.63s", path, name);
         else
-            snprintf (what, sizeof what, "%.63s", f->name);
+            snprintf (what, sizeof what, "%.63s", name);
         if (v)
             known++;
         if (!v || json_is_null (v)) {
@@ -216,7 +228,8 @@ s_check (const schema_t *schema, const json_t *obj, void *out, const char *path,
         const json_t *v;
         json_object_foreach ((json_t *)obj, key, v) {
             size_t i = 0;
-            while (i < schema->nfields && strcmp (schema->fields[i].name, key) != 0)
+            char wire[SCHEMA_NAME_MAX];
+            while (i < schema->nfields && strcmp (schema_wire_name (&schema->fields[i], wire, sizeof wire), key) != 0)
                 i++;
             if (i == schema->nfields) {
                 if (strlen (key) > 48 || !s_text_ok (key, strlen (key), 0))
@@ -276,7 +289,8 @@ schema_pack (const schema_t *schema, const void *value)
             break;
         }
         }
-        if (!v || json_object_set_new (obj, f->name, v)) {
+        char wire[SCHEMA_NAME_MAX];
+        if (!v || json_object_set_new (obj, schema_wire_name (f, wire, sizeof wire), v)) {
             json_decref (obj);
             return NULL;
         }

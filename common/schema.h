@@ -66,6 +66,13 @@ struct _schema_t {
     const char *doc;        //  shapes only
 };
 
+//  A member whose name is a C keyword (default) is written in
+//  proto/ops.def with a trailing underscore (default_): the struct member
+//  has that name, the wire has none. schema_wire_name gives the name on the
+//  wire (in buf when it differs from f->name).
+#define SCHEMA_NAME_MAX 64
+const char *schema_wire_name (const schema_field_t *f, char *buf, size_t size);
+
 //  Most bytes of the description schema_unpack writes.
 #define SCHEMA_WHY_MAX 160
 

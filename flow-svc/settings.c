@@ -156,31 +156,21 @@ int
 flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
 {
     db_t *db = flow_db (req);
-    //  The op is LOOSE in proto/ops.def (its result has a member named
-    //  default): the request is checked against its IN lines here.
-    flow_settings_set_in_t in;
-    char what[SCHEMA_WHY_MAX];
-    //  The description must outlive the handler (the reply is sent after it).
-    static _Thread_local char why[SCHEMA_WHY_MAX + 32];
-    if (schema_unpack (&schema_flow_settings_set_in, body, &in, what, sizeof what) != 0) {
-        snprintf (why, sizeof why, "invalid request: %s", what);
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, why);
-        return -1;
-    }
-    int id = settings_find (in.name);
+    const flow_settings_set_in_t *in = BUS_IN (req, flow_settings_set);
+    int id = settings_find (in->name);
     if (id < 0) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_NAME);
         return -1;
     }
     //  "value": null is a request (back to the default); no member at all
     //  is a mistake (the schema reads null as absent: only the body tells).
-    long value = (long)in.value;
+    long value = (long)in->value;
     if (!json_object_get (body, "value") ||
-        (in.has_value && (value < s_defs[id].min || value > s_defs[id].max))) {
+        (in->has_value && (value < s_defs[id].min || value > s_defs[id].max))) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_VALUE);
         return -1;
     }
-    const long *stored = in.has_value ? &value : NULL;
+    const long *stored = in->has_value ? &value : NULL;
     long effective = stored ? value : s_defs[id].def;
     json_t *detail =
         json_pack ("{s:s, s:o, s:I}", "name", s_defs[id].name, "value",

@@ -99,7 +99,8 @@ s_fields (FILE *out, const char *title, const schema_t *schema)
     fprintf (out, "%s:\n\n| member | type | | meaning |\n|---|---|---|---|\n", title);
     for (size_t i = 0; i < schema->nfields; i++) {
         const schema_field_t *f = &schema->fields[i];
-        fprintf (out, "| `%s` | ", f->name);
+        char wire[SCHEMA_NAME_MAX];
+        fprintf (out, "| `%s` | ", schema_wire_name (f, wire, sizeof wire));
         s_type (out, f);
         fprintf (out, " | %s | ", f->presence == SCH_REQ ? "required" : "optional");
         s_cell (out, f->doc);
@@ -122,9 +123,6 @@ s_print (FILE *out)
         fprintf (out, "### `%s`\n\n", op->name);
         fprintf (out, "%s, body ≤ %zu bytes, default deadline %d ms.", op->kind == OP_READ ? "READ" : "WRITE",
                  op->max_body, op->timeout_ms);
-        if (ops_loose (op->name))
-            fputs (" **Its members are not written down yet: neither its request nor its result is checked.**",
-                   out);
         if (op->doc && *op->doc)
             fprintf (out, " %s", op->doc);
         fputs ("\n\n", out);

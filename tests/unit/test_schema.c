@@ -204,6 +204,36 @@ test_schema_bounds_numbers_and_collections (void **state)
                "jwks: too many items (at most 1)");
 }
 
+//  A member named after a C keyword: default_ in C, default on the wire.
+static void
+test_schema_keyword_members (void **state)
+{
+    (void)state;
+    shape_setting_t setting;
+    char why[SCHEMA_WHY_MAX];
+    json_t *obj = json_pack ("{s:s, s:i, s:i, s:i, s:i, s:s}", "name", "x", "value", 3, "default", 5, "min", 1,
+                             "max", 9, "description", "d");
+    assert_int_equal (shape_setting_unpack (obj, &setting, why, sizeof why), 0);
+    assert_true (setting.has_default_);
+    assert_int_equal (setting.default_, 5);
+    json_t *packed = schema_pack (&schema_shape_setting, &setting);
+    assert_true (json_equal (packed, obj));
+    json_decref (packed);
+    json_object_del (obj, "default");
+    assert_int_equal (shape_setting_unpack (obj, &setting, why, sizeof why), -1);
+    assert_string_equal (why, "default: required");
+    json_object_set_new (obj, "default", json_integer (5));
+    json_object_set_new (obj, "default_", json_integer (5));
+    assert_int_equal (shape_setting_unpack (obj, &setting, why, sizeof why), -1);
+    assert_string_equal (why, "default_: unknown member");
+    json_decref (obj);
+    char buf[SCHEMA_NAME_MAX];
+    const schema_field_t plain = {.name = "x"}, keyword = {.name = "default_"}, one = {.name = "_"};
+    assert_string_equal (schema_wire_name (&plain, buf, sizeof buf), "x");
+    assert_string_equal (schema_wire_name (&keyword, buf, sizeof buf), "default");
+    assert_string_equal (schema_wire_name (&one, buf, sizeof buf), "_");
+}
+
 static void
 test_schema_type_names (void **state)
 {
@@ -309,7 +339,6 @@ test_ops_tables_are_well_formed (void **state)
     assert_ptr_equal (sign->in, &schema_keys_sign_in);
     assert_ptr_equal (sign->out, &schema_keys_sign_out);
     assert_int_equal (sign->errs[0].err, OST_ERR_FORBIDDEN);
-    assert_false (ops_loose ("keys.sign"));
 }
 
 int
@@ -321,6 +350,7 @@ main (void)
         cmocka_unit_test (test_schema_refuses_unknown_members),
         cmocka_unit_test (test_schema_bounds_strings),
         cmocka_unit_test (test_schema_bounds_numbers_and_collections),
+        cmocka_unit_test (test_schema_keyword_members),
         cmocka_unit_test (test_schema_type_names),
         cmocka_unit_test (test_ops_typed_wrappers),
         cmocka_unit_test (test_ops_tables_are_well_formed),
