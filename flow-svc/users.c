@@ -303,6 +303,23 @@ s_password_hash (bus_req_t *req, const json_t *body, int required, char **hash)
     return *hash ? 0 : flow_fail_internal (req);
 }
 
+int
+users_claims (const json_t *body, json_t **claims, const char **why)
+{
+    *why = NULL;
+    *claims = json_object ();
+    if (!*claims)
+        return -1;
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (s_field (body, k, *claims) != 0) {
+            json_decref (*claims);
+            *claims = NULL;
+            *why = s_fields[k].desc;
+            return -1;
+        }
+    return 0;
+}
+
 static int
 s_known_member (const char *key)
 {
@@ -334,15 +351,14 @@ s_user_add (bus_req_t *req, const json_t *body, json_t **result)
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_DISABLED);
         return -1;
     }
-    json_t *claims = json_object ();
-    if (!claims)
-        return flow_fail_internal (req);
-    for (size_t k = 0; k < NFIELDS; k++)
-        if (s_field (body, k, claims) != 0) {
-            json_decref (claims);
-            bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_fields[k].desc);
-            return -1;
-        }
+    json_t *claims = NULL;
+    const char *why = NULL;
+    if (users_claims (body, &claims, &why) != 0) {
+        if (!why)
+            return flow_fail_internal (req);
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, why);
+        return -1;
+    }
     //  A user without a password exists (for flows of issue 6 such as magic
     //  links) but can never pass the password step.
     char *hash = NULL;
