@@ -6,12 +6,14 @@ OPT      ?= -O2
 CC       ?= gcc
 FUZZ     ?= 0
 ifeq ($(FUZZ),1)
-# The libFuzzer build (see fuzz/README.md): Debian's clang, every object
+# The libFuzzer build (README.md, "Fuzzing"): Debian's clang, every object
 # instrumented for coverage and checked by ASan and UBSan.
-BUILD    := build/fuzz
-CC       := clang
-SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-OPT      := -O1 -g
+# (override: a BUILD or CC given to the calling make must not leak in).
+override BUILD    := build/fuzz
+override CC       := clang
+override SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                     -fno-sanitize-recover=undefined
+override OPT      := -O1 -g
 else ifeq ($(SANITIZE),1)
 BUILD    ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
