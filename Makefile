@@ -79,6 +79,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(TEST_LIBS) $(LIBS)
 
+# Unit tests of the gateway's own code (tests/unit/test_gw_*.c).
+$(BUILD)/tests/test_gw_%: $(BUILD)/obj/tests/unit/test_gw_%.o $(gateway_LIB) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(gateway_LIB) $(LIBCOMMON) $(TEST_LIBS) $(GW_LIBS) $(LIBS)
+
 # libFuzzer harnesses: fuzz/fuzz_<name>.c, each linked with every program
 # library (an archive member is pulled in only when the harness uses it).
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
