@@ -4,7 +4,17 @@
 SANITIZE ?= 0
 OPT      ?= -O2
 CC       ?= gcc
-ifeq ($(SANITIZE),1)
+FUZZ     ?= 0
+ifeq ($(FUZZ),1)
+# The libFuzzer build (README.md, "Fuzzing"): Debian's clang, every object
+# instrumented for coverage and checked by ASan and UBSan.
+# (override: a BUILD or CC given to the calling make must not leak in).
+override BUILD    := build/fuzz
+override CC       := clang
+override SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                     -fno-sanitize-recover=undefined
+override OPT      := -O1 -g
+else ifeq ($(SANITIZE),1)
 BUILD    ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := -O1 -g
@@ -33,7 +43,7 @@ TOOLS      := $(BUILD)/bin/ostiary-opsdoc
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean format format-check bench check-deps docs
+.PHONY: all deps run test unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
 # Keep object files of the test programs (make would delete them as intermediates).
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -80,6 +90,44 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(TEST_LIBS) $(LIBS)
 
+# Unit tests of the gateway's own code (tests/unit/test_gw_*.c).
+$(BUILD)/tests/test_gw_%: $(BUILD)/obj/tests/unit/test_gw_%.o $(gateway_LIB) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(gateway_LIB) $(LIBCOMMON) $(TEST_LIBS) $(GW_LIBS) $(LIBS)
+
+# libFuzzer harnesses: fuzz/fuzz_<name>.c, each linked with every program
+# library (an archive member is pulled in only when the harness uses it).
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LINK  := $(gateway_LIB) $(flow-svc_LIB) $(token-svc_LIB) $(keys-svc_LIB) $(LIBCOMMON) \
+              $(GW_LIBS) $(FLOW_LIBS) $(LIBS)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(gateway_LIB) $(flow-svc_LIB) $(token-svc_LIB) $(keys-svc_LIB) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(subst fuzzer-no-link,fuzzer,$(SANFLAGS)) -o $@ $< $(FUZZ_LINK)
+
+fuzz-harnesses: $(FUZZ_BINS)
+
+# The harnesses, built with clang into build/fuzz whatever BUILD says.
+fuzz-build: check-deps
+	@command -v clang >/dev/null 2>&1 || { echo "fuzz: clang is missing (scripts/deps.sh installs it)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-harnesses
+
+# Each harness for FUZZ_SECONDS over its checked-in corpus; what it finds
+# that is new goes to build/fuzz/new/<name>, never into fuzz/corpus.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh run $(FUZZ_TARGETS)
+
+# Folds build/fuzz/new/<name> into fuzz/corpus/<name> (inputs that add coverage only).
+fuzz-merge: fuzz-build
+	@scripts/fuzz.sh merge $(FUZZ_TARGETS)
+
+# Each harness once over every file of its corpus (what `make test` runs).
+fuzz-regress: fuzz-build
+	@scripts/fuzz.sh regress $(FUZZ_TARGETS)
+
 # Installs what is missing from Debian's archive (see scripts/deps.sh).
 deps:
 	@scripts/deps.sh install
@@ -93,6 +141,7 @@ run: check-deps
 
 test: check-deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory fuzz-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh
 
 bench: check-deps

@@ -728,8 +728,10 @@ s_object_to_json (const msgpack_object *o)
     case MSGPACK_OBJECT_FLOAT64:
         return json_real (o->via.f64);
     case MSGPACK_OBJECT_STR:
-        //  json_stringn refuses invalid UTF-8: such a body is malformed.
-        return json_stringn (o->via.str.ptr, o->via.str.size);
+        //  json_stringn refuses invalid UTF-8: such a body is malformed. An
+        //  empty string comes from msgpack-c as a NULL pointer, which
+        //  json_stringn refuses too.
+        return json_stringn (o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
     case MSGPACK_OBJECT_ARRAY: {
         json_t *arr = json_array ();
         for (uint32_t i = 0; arr && i < o->via.array.size; i++) {
@@ -751,8 +753,8 @@ s_object_to_json (const msgpack_object *o)
             }
             //  Keys with NUL bytes cannot be JSON object keys here; a key given
             //  twice is a malformed body rather than "last one wins".
-            const char *k = kv->key.via.str.ptr;
             uint32_t klen = kv->key.via.str.size;
+            const char *k = klen ? kv->key.via.str.ptr : "";
             if (memchr (k, 0, klen) || json_object_getn (obj, k, klen)) {
                 json_decref (obj);
                 return NULL;

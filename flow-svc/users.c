@@ -263,6 +263,29 @@ s_password_hash (bus_req_t *req, const json_t *body, const char *pw, char **hash
     return *hash ? 0 : flow_fail_internal (req);
 }
 
+int
+users_claims (const json_t *body, json_t **claims, const char **why)
+{
+    *why = NULL;
+    *claims = NULL;
+    flow_user_add_in_t in;
+    if (schema_unpack (&schema_flow_user_add_in, body, &in, NULL, 0) != 0) {
+        *why = "the body does not fit flow.user_add";
+        return -1;
+    }
+    *claims = json_object ();
+    if (!*claims)
+        return -1;
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (s_field (&in, k, *claims) != 0) {
+            json_decref (*claims);
+            *claims = NULL;
+            *why = s_fields[k].desc ? s_fields[k].desc : "invalid claim";
+            return -1;
+        }
+    return 0;
+}
+
 static int
 s_user_add (bus_req_t *req, const json_t *body, json_t **result)
 {

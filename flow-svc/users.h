@@ -3,6 +3,7 @@
 #define FLOW_USERS_H
 
 #include "ost.h"
+#include <jansson.h>
 
 #include <stddef.h>
 
@@ -16,5 +17,11 @@
 //  it: 1..64 of [a-z0-9._@+-], starting with a letter or digit. 0 ok (out
 //  holds the folded name), -1 not a valid username.
 OST_WUR int users_fold_username (const char *in, size_t len, char out[USERNAME_MAX + 1]);
+//  The profile claims of a flow.user_add body (checked against its table in
+//  proto/ops.def first; email, phone_number,
+//  address, ...), each checked, into a new object *claims. 0 ok; -1 with
+//  *why the fixed description of the first bad member, or with *why NULL
+//  when out of memory.
+OST_WUR int users_claims (const json_t *body, json_t **claims, const char **why);
 
 #endif

@@ -211,6 +211,23 @@ s_is_json (gw_req_t *req)
     return *rest == '\0' || *rest == ';';
 }
 
+json_t *
+flows_callback_parse (const char *raw, size_t len)
+{
+    json_error_t jerr;
+    //  Duplicate members are refused: which one counts would be a guess.
+    json_t *in = raw ? json_loadb (raw, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    const char *outcome = s_str (in, "outcome");
+    json_t *data = json_object_get (in, "data");
+    if (!json_is_object (in) || !outcome ||
+        (strcmp (outcome, "success") != 0 && strcmp (outcome, "failure") != 0) ||
+        (data && !json_is_object (data))) {
+        json_decref (in);
+        return NULL;
+    }
+    return in;
+}
+
 int
 flows_callback_post (gw_req_t *req)
 {
@@ -232,20 +249,15 @@ flows_callback_post (gw_req_t *req)
         secure_wipe (token, sizeof token);
         return req->status;
     }
-    json_error_t jerr;
-    //  Duplicate members are refused: which one counts would be a guess.
-    json_t *in = raw ? json_loadb (raw, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *in = flows_callback_parse (raw, len);
     free (raw);
-    const char *outcome = s_str (in, "outcome");
-    json_t *data = json_object_get (in, "data");
-    if (!json_is_object (in) || !outcome ||
-        (strcmp (outcome, "success") != 0 && strcmp (outcome, "failure") != 0) ||
-        (data && !json_is_object (data))) {
-        json_decref (in);
+    if (!in) {
         secure_wipe (token, sizeof token);
         return http_send_error (req, OST_ERR_INVALID_REQUEST,
                                 "The body must be {\"outcome\": \"success\" or \"failure\", \"data\": {}}");
     }
+    const char *outcome = s_str (in, "outcome");
+    json_t *data = json_object_get (in, "data");
     json_t *body =
         json_pack ("{s:s,s:s,s:s,s:o,s:s}", "token", token, "purpose", "webhook_callback", "outcome", outcome,
                    "data", data ? json_incref (data) : json_object (), "client_ip", http_client_ip (req));

@@ -994,13 +994,19 @@ http_server_destroy (http_server_t **self_p)
 int
 http_bearer_token (gw_req_t *req, char *out, size_t size)
 {
-    const char *header = mg_get_header (req->conn, "Authorization");
+    return http_bearer_parse (mg_get_header (req->conn, "Authorization"), out, size);
+}
+
+int
+http_bearer_parse (const char *header, char *out, size_t size)
+{
     if (!header)
         return 0;
-    //  RFC 9110 §11.1: the scheme is case-insensitive.
+    //  RFC 9110 §11.1: the scheme is case-insensitive. "Bearer" alone is
+    //  bearer credentials without a token: malformed.
     if (strncasecmp (header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\0'))
         return 0;
-    const char *token = header + 7;
+    const char *token = header + 6;
     while (*token == ' ')
         token++;
     size_t len = strlen (token);

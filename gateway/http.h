@@ -140,5 +140,7 @@ OST_WUR char *http_html_escape (const char *in);
 //  the token in out (size bytes with the NUL), 0 no bearer credentials (no
 //  Authorization header, or another scheme), -1 a malformed or too long token.
 int http_bearer_token (gw_req_t *req, char *out, size_t size);
+//  The same over an Authorization header value (NULL: no header).
+int http_bearer_parse (const char *header, char *out, size_t size);
 
 #endif

@@ -120,10 +120,9 @@ s_cookie_char (unsigned char c)
            c == '_' || c == '.' || c == '~';
 }
 
-//  Looks for name in one Cookie header value: "a=1; b=2" (RFC 6265 §4.2.1).
 //  Names are case-sensitive and compared whole.
-static int
-s_find_cookie (const char *header, const char *name, char *out, size_t size)
+int
+pages_find_cookie (const char *header, const char *name, char *out, size_t size)
 {
     size_t name_len = strlen (name);
     const char *p = header;
@@ -163,7 +162,7 @@ pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size)
     //  first, and all of ours have Path=/).
     for (int i = 0; i < ri->num_headers; i++)
         if (ri->http_headers[i].name && strcasecmp (ri->http_headers[i].name, "Cookie") == 0 &&
-            ri->http_headers[i].value && s_find_cookie (ri->http_headers[i].value, name, out, size) == 0)
+            ri->http_headers[i].value && pages_find_cookie (ri->http_headers[i].value, name, out, size) == 0)
             return 0;
     if (size)
         out[0] = '\0';

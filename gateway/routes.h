@@ -52,6 +52,10 @@ int account_totp_get (gw_req_t *req);
 int action_get (gw_req_t *req);
 int action_post (gw_req_t *req);
 int flows_callback_post (gw_req_t *req);
+//  action.c: the body of a webhook callback (len bytes of JSON, duplicate
+//  members refused): the object when it is {"outcome": "success"|"failure"
+//  [, "data": {…}]}, else NULL. Caller json_decref()s.
+json_t *flows_callback_parse (const char *raw, size_t len);
 //  login.c: the consent page and the account chooser
 int consent_get (gw_req_t *req);
 int consent_post (gw_req_t *req);
@@ -59,6 +63,11 @@ int select_account_get (gw_req_t *req);
 int select_account_post (gw_req_t *req);
 //  token.c: POST /token (RFC 6749 §3.2)
 int token_post (gw_req_t *req);
+//  token.c: the client credentials of an Authorization header value (RFC
+//  6749 §2.3.1 Basic). 1 with *basic ({"client_id","client_secret"}, caller
+//  json_decref()s), 0 when header is NULL, -1 when it is malformed or of
+//  another scheme.
+int token_basic_parse (const char *header, json_t **basic);
 //  token.c: POST /revoke (RFC 7009 §2) and POST /introspect (RFC 7662 §2),
 //  with the client authentication of /token
 int revoke_post (gw_req_t *req);

@@ -118,14 +118,11 @@ s_base64_decode (const char *in, size_t len, unsigned char *out, size_t max)
 }
 
 //  RFC 6749 §2.3.1 / RFC 7617 §2: "Basic" base64(urlencode(id) ":"
-//  urlencode(secret)). 1 with *basic ({"client_id","client_secret"}), 0
-//  when there is no Authorization header, -1 when it is malformed or of
-//  another scheme.
-static int
-s_basic (gw_req_t *req, json_t **basic)
+//  urlencode(secret)).
+int
+token_basic_parse (const char *header, json_t **basic)
 {
     *basic = NULL;
-    const char *header = mg_get_header (req->conn, "Authorization");
     if (!header)
         return 0;
     //  RFC 9110 §11.1: the scheme is case-insensitive; one space or more.
@@ -160,6 +157,14 @@ s_basic (gw_req_t *req, json_t **basic)
     }
     secure_wipe (decoded, sizeof decoded);
     return rc;
+}
+
+//  1 with *basic from the request's Authorization header, 0 without one,
+//  -1 when it is malformed or of another scheme.
+static int
+s_basic (gw_req_t *req, json_t **basic)
+{
+    return token_basic_parse (mg_get_header (req->conn, "Authorization"), basic);
 }
 
 static void

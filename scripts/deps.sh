@@ -9,7 +9,9 @@
 #
 #  Each package is checked by what we actually use from it (a header, a
 #  program, a Python module), so that the check also holds on a machine where
-#  the file came from somewhere else.
+#  the file came from somewhere else. libFuzzer's runtime (for `make fuzz`
+#  and the regression run in `make test`) is libclang-rt-14-dev, which
+#  clang only recommends: it is named here since recommends are not installed.
 set -euo pipefail
 
 #  package          probe (file path, cmd:NAME, py:MODULE or pgserver)
@@ -44,6 +46,8 @@ PACKAGES=(
     "docker-compose   cmd:docker-compose"
     "wrk              cmd:wrk"
     "clang-format     cmd:clang-format"
+    "clang            cmd:clang"
+    "libclang-rt-14-dev /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
 )
 
 #  The highest-versioned PostgreSQL server folder, e.g. /usr/lib/postgresql/15/bin.

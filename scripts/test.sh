@@ -3,6 +3,7 @@
 #  PostgreSQL cluster under $BUILD/test (wiped first, on a free port).
 #
 #  Unit tests: every $BUILD/tests/test_* (cmocka), with OSTIARY_TEST_DB set.
+#  Fuzz harnesses: each once over its corpus (build/fuzz, scripts/fuzz.sh).
 #  End to end: pytest over tests/e2e; the fixture in tests/e2e/conftest.py
 #  starts the services itself, on this cluster (OSTIARY_DB_* exported here).
 #  SANITIZE=1: sanitizer reports go to $BUILD/test/san/ and fail the run.
@@ -150,6 +151,20 @@ for bin in "$BUILD"/tests/test_*; do
     fi
 done
 shopt -u nullglob
+
+#  ------------------------------------------------------------------ fuzz
+#  Each libFuzzer harness once over its checked-in corpus (scripts/fuzz.sh
+#  regress): a regression run of seconds, each harness one test.
+say "fuzz harnesses over their corpora"
+scripts/fuzz.sh regress >"$T/fuzz.log" 2>&1
+grep -v '^fuzz: [0-9]* passed' "$T/fuzz.log"
+read -r p f < <(sed -n 's/^fuzz: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$T/fuzz.log")
+if [ -z "${p:-}" ]; then
+    say "scripts/fuzz.sh regress printed no summary"
+    p=0 f=1
+fi
+PASSED=$((PASSED + p))
+FAILED=$((FAILED + f))
 
 #  ------------------------------------------------------------------ e2e
 say "end-to-end tests"

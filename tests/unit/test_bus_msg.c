@@ -284,6 +284,37 @@ test_body_rejects_wrong_types (void **state)
     assert_null (bus_body_to_json (huge_uint, sizeof huge_uint));
 }
 
+//  msgpack-c hands an empty string over as a NULL pointer and a length of 0,
+//  which jansson's json_stringn refuses: "" as a value or as a key must still
+//  convert, in every width of the str family.
+static void
+test_body_empty_string_and_empty_key_convert (void **state)
+{
+    (void) state;
+    json_t *value = json_pack ("{s:s,s:[s,i],s:s}", "", "", "a", "", 1, "b", "x");
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal (bus_body_from_json (value, &data, &len), 0);
+    json_t *back = bus_body_to_json (data, len);
+    assert_non_null (back);
+    assert_true (json_equal (back, value));
+    json_decref (back);
+    free (data);
+    json_decref (value);
+    const unsigned char fixstr[1] = {0xa0};
+    const unsigned char str8[2] = {0xd9, 0x00};
+    const unsigned char str16[3] = {0xda, 0x00, 0x00};
+    const unsigned char str32[5] = {0xdb, 0x00, 0x00, 0x00, 0x00};
+    const unsigned char *const empties[] = {fixstr, str8, str16, str32};
+    const size_t sizes[] = {sizeof fixstr, sizeof str8, sizeof str16, sizeof str32};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *s = bus_body_to_json (empties[i], sizes[i]);
+        assert_non_null (s);
+        assert_string_equal (json_string_value (s), "");
+        json_decref (s);
+    }
+}
+
 static void
 test_body_rejects_nesting_deeper_than_limit (void **state)
 {
@@ -460,6 +491,7 @@ main (void)
         cmocka_unit_test (test_body_rejects_count_of_2_pow_32_in_5_bytes),
         cmocka_unit_test (test_body_rejects_lengths_beyond_the_data),
         cmocka_unit_test (test_body_rejects_wrong_types),
+        cmocka_unit_test (test_body_empty_string_and_empty_key_convert),
         cmocka_unit_test (test_body_rejects_nesting_deeper_than_limit),
         cmocka_unit_test (test_recv_wait_times_out_takes_messages_and_bounds_parts),
         cmocka_unit_test (test_wire_max_is_the_frame_of_a_full_header),
