@@ -54,6 +54,9 @@ struct _http_server_t {
     http_router_t router;
     cidr_set_t *trusted_proxies; //  OSTIARY_TRUSTED_PROXIES
     int gate_open;               //  conngate counts this server's connections
+    //  Set once the handlers are registered: civetweb accepts connections as
+    //  soon as it starts, and a request before that would get its 404.
+    atomic_int ready;
 };
 
 //  The bus client of this civetweb worker thread (see init_thread).
@@ -797,6 +800,27 @@ s_raise_fd_limit (long threads)
                   (unsigned long long)lim.rlim_cur, threads);
 }
 
+//  civetweb's first look at every request: until the handlers are in
+//  place, the answer is 503 temporarily_unavailable with Retry-After (what
+//  a client retries), never the 404 civetweb would give for a path that has
+//  no handler yet.
+static int
+s_begin_request (struct mg_connection *conn)
+{
+    const http_server_t *server = mg_get_user_data (mg_get_context (conn));
+    if (server && atomic_load (&((http_server_t *)server)->ready))
+        return 0;
+    const err_def_t *err = proto_err (OST_ERR_TEMPORARILY_UNAVAILABLE);
+    char body[160];
+    int len = snprintf (body, sizeof body, "{\"error\":\"%s\",\"error_description\":\"the gateway is starting\"}",
+                        err->code);
+    mg_printf (conn,
+               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+               "Retry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+               err->retry_after > 0 ? err->retry_after : 1, len, body);
+    return 503;
+}
+
 http_server_t *
 http_server_new (gw_t *gw, const http_router_t *router)
 {
@@ -865,6 +889,7 @@ http_server_new (gw_t *gw, const http_router_t *router)
     callbacks.log_message = s_log_message;
     callbacks.http_error = s_http_error;
     callbacks.connection_close = s_connection_close;
+    callbacks.begin_request = s_begin_request;
 
     mg_init_library (0);
     char error_text[256] = "";
@@ -884,6 +909,7 @@ http_server_new (gw_t *gw, const http_router_t *router)
     //  The authorization handler first: no request reaches a route before it.
     mg_set_auth_handler (self->ctx, "/", s_authorize_all, NULL);
     mg_set_request_handler (self->ctx, "/", s_handle, self);
+    atomic_store (&self->ready, 1);
     log_info ("http: listening on %s with %s threads, head timeout %s ms, at most %ld connections per address, "
               "%zu trusted proxy block(s)",
               gw->cfg->http_listen, threads, head_timeout, gw->cfg->http_max_conn_per_ip,
