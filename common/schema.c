@@ -35,8 +35,8 @@ s_why (char *why, size_t why_size, const char *fmt, ...)
 //  refuses anything else) holds no control character: no C0 (but line
 //  breaks and tabs when lines is set), no DEL, no C1 (U+0080..U+009F, which
 //  UTF-8 writes as C2 80..C2 9F).
-static int
-s_text_ok (const char *s, size_t len, int lines)
+int
+schema_text_ok (const char *s, size_t len, int lines)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -72,7 +72,7 @@ s_check_string (const schema_field_t *f, const char *what, const json_t *v, sche
         return s_why (why, why_size, len ? "%s: too short" : "%s: must not be empty", what);
     if ((int64_t)len > max)
         return s_why (why, why_size, "%s: too long (at most %lld bytes)", what, (long long)max);
-    if (type != SCH_SECRET && !s_text_ok (s, len, type == SCH_LINES))
+    if (type != SCH_SECRET && !schema_text_ok (s, len, type == SCH_LINES))
         return s_why (why, why_size, "%s: must not contain control characters", what);
     (void)f;
     return 0;
@@ -148,7 +148,7 @@ s_field (const schema_field_t *f, const json_t *v, void *out, const char *what, 
         const json_t *item;
         json_object_foreach ((json_t *)v, key, item) {
             //  Names are checked like the values; the description names the map only.
-            if (!s_text_ok (key, strlen (key), 0))
+            if (!schema_text_ok (key, strlen (key), 0))
                 return s_why (why, why_size, "%s: a member name holds control characters", what);
             if (s_check_string (f, what, item, SCH_SECRET, 0, f->max, why, why_size))
                 return -1;
@@ -232,7 +232,7 @@ s_check (const schema_t *schema, const json_t *obj, void *out, const char *path,
             while (i < schema->nfields && strcmp (schema_wire_name (&schema->fields[i], wire, sizeof wire), key) != 0)
                 i++;
             if (i == schema->nfields) {
-                if (strlen (key) > 48 || !s_text_ok (key, strlen (key), 0))
+                if (strlen (key) > 48 || !schema_text_ok (key, strlen (key), 0))
                     return s_why (why, why_size, "%s: unknown member", path && *path ? path : "the body");
                 if (path && *path)
                     return s_why (why, why_size, "%s.%s: unknown member", path, key);

@@ -87,6 +87,11 @@ int schema_unpack (const schema_t *schema, const json_t *obj, void *out, char *w
 //  (reference counted). NULL on allocation failure.
 json_t *schema_pack (const schema_t *schema, const void *value);
 
+//  1 when the UTF-8 text s (len bytes) holds no NUL or other control
+//  character (C0, DEL, C1), but line feeds, CR LF and tabs when lines is
+//  set: the rule of SCH_STR (lines 0) and SCH_LINES (lines 1).
+int schema_text_ok (const char *s, size_t len, int lines);
+
 //  The name of a type as proto/ops.md writes it ("string", "integer"…).
 const char *schema_type_name (schema_type_t type);
 

@@ -751,7 +751,7 @@ s_input (bus_req_t *req, const json_t *input)
     json_t *value;
     json_object_foreach ((json_t *)input, key, value)
     {
-        ok = ok && flow_text_ok (json_string_value (value), json_string_length (value));
+        ok = ok && schema_text_ok (json_string_value (value), json_string_length (value), 0);
     }
     if (!ok) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_INPUT);

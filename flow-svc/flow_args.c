@@ -7,22 +7,6 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-int
-flow_text_ok (const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = p[i];
-        if (c < 0x20 || c == 0x7f)
-            return 0;
-        //  C1 controls (U+0080..U+009F) are encoded as C2 80..C2 9F in UTF-8,
-        //  which jansson has already checked.
-        if (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
-            return 0;
-    }
-    return 1;
-}
-
 void
 flow_arg_wipe (const json_t *body, const char *name)
 {

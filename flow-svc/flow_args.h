@@ -1,7 +1,6 @@
 /*  flow_args - what flow-svc does with strings that come over the bus once
- *  proto/ops.def has checked them (type, length, NUL): the text rule of
- *  form input, wiping secrets after use, and the random handles flow-svc
- *  mints. */
+ *  proto/ops.def has checked them (type, length, control characters):
+ *  wiping secrets after use, and the random handles flow-svc mints. */
 #ifndef FLOW_ARGS_H
 #define FLOW_ARGS_H
 
@@ -10,9 +9,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-//  1 when s (len bytes, possibly none) holds no NUL nor other control
-//  characters (C0, DEL, C1).
-int flow_text_ok (const char *s, size_t len);
 //  Wipes the bytes of a string member (a password) in place once it has
 //  served: jansson allocated them writable, and the body lives until the
 //  bus worker frees it after the reply.

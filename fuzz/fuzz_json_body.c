@@ -7,13 +7,19 @@
  *  (users_claims: the profile claims of flow.user_add; usernames).
  *
  *  Properties: what the gateway accepts as a callback is an object with a
- *  valid outcome; a value that crosses the bus arrives equal; a string a
- *  reader accepts is within its bounds. */
+ *  valid outcome; a value that crosses the bus arrives equal; every op's
+ *  request table (the bus worker's check) refuses with a description or
+ *  accepts a body that packs back unchanged. */
 #include "bus_msg.h"
 #include "flow-svc/flow_args.h"
 #include "flow-svc/users.h"
 #include "gateway/routes.h"
 #include "log.h"
+#include "ops.h"
+#include "proto.h"
+#include "schema.h"
+
+#include <stddef.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,53 +36,61 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     return 0;
 }
 
+//  Every op's request table (proto/ops.def) over the body, as the bus
+//  worker checks it: a body it accepts fills the struct within the bounds
+//  and packs back into the same body (but for null members, absent after).
 static void
-s_string (const json_t *body, const char *name, size_t max, int flags)
+s_op_tables (const json_t *body)
 {
-    const char *s = NULL;
-    arg_rc_t rc = flow_arg_string (body, name, max, flags, &s);
-    if (rc == ARG_OK) {
-        size_t len = strlen (s);
-        if (len > max || (len == 0 && !(flags & ARG_EMPTY)) || !flow_text_ok (s, len, flags))
+    static _Alignas (max_align_t) unsigned char value[8192];
+    char why[SCHEMA_WHY_MAX];
+    for (size_t i = 0; i < proto_op_count (); i++) {
+        const schema_t *in = proto_op_at (i)->in;
+        if (in->size > sizeof value)
             abort ();
+        if (schema_unpack (in, body, value, why, sizeof why) != 0) {
+            if (!why[0] || strlen (why) >= sizeof why)
+                abort ();
+            continue;
+        }
+        json_t *again = schema_pack (in, value);
+        if (!again)
+            abort ();
+        const char *key;
+        json_t *member;
+        json_object_foreach ((json_t *)body, key, member)
+        {
+            if (json_is_null (member) ? json_object_get (again, key) != NULL
+                                      : !json_equal (member, json_object_get (again, key)))
+                abort ();
+        }
+        json_decref (again);
     }
 }
 
-//  What flow-svc reads of a body, member by member.
+//  What flow-svc reads of a body beyond the tables.
 static void
 s_flow_readers (const json_t *body)
 {
-    s_string (body, "csrf", 64, 0);
-    s_string (body, "node", 64, 0);
-    s_string (body, "outcome", 16, 0);
-    s_string (body, "session", 256, ARG_EMPTY);
-    s_string (body, "client_ip", 64, 0);
-    s_string (body, "message", 1024, ARG_MULTILINE);
     const json_t *input = json_object_get (body, "input");
     if (json_is_object (input)) {
         const char *key;
         json_t *value;
-        json_object_foreach ((json_t *) input, key, value)
-            s_string (input, key, 1024, ARG_EMPTY);
+        json_object_foreach ((json_t *)input, key, value)
+        {
+            const char *s = json_string_value (value);
+            if (s && schema_text_ok (s, json_string_length (value), 0) && memchr (s, '\n', json_string_length (value)))
+                abort ();
+        }
     }
-    const char *pw = NULL;
-    size_t pw_len = 0;
-    if (flow_arg_secret (body, "password", 1024, &pw, &pw_len) == ARG_OK
-        && (pw_len == 0 || pw_len > 1024 || memchr (pw, 0, pw_len)))
-        abort ();
-    int b;
-    (void) flow_arg_bool (body, "disabled", &b);
-    long n;
-    if (flow_arg_int (body, "value", -5, 1000000, &n) == ARG_OK && (n < -5 || n > 1000000))
-        abort ();
     const char *handle = json_string_value (json_object_get (body, "flow"));
     unsigned char hash[FLOW_HASH_BYTES];
     if (handle && flow_handle_hash (handle, hash) == 0 && strlen (handle) != FLOW_HANDLE_CHARS)
         abort ();
     const char *username = json_string_value (json_object_get (body, "username"));
     char folded[USERNAME_MAX + 1];
-    if (username && users_fold_username (username, strlen (username), folded) == 0
-        && strlen (folded) != strlen (username))
+    if (username && users_fold_username (username, strlen (username), folded) == 0 &&
+        strlen (folded) != strlen (username))
         abort ();
     json_t *claims = NULL;
     const char *why = NULL;
@@ -84,8 +98,7 @@ s_flow_readers (const json_t *body)
         if (!json_is_object (claims))
             abort ();
         json_decref (claims);
-    }
-    else if (claims || !why)
+    } else if (claims || !why)
         abort ();
 }
 
@@ -113,6 +126,7 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
         //  (jansson refuses NaN and infinities), so equality holds.
         if (!arrived || !json_equal (arrived, body))
             abort ();
+        s_op_tables (arrived);
         s_flow_readers (arrived);
         json_decref (arrived);
     }

@@ -171,6 +171,14 @@ test_schema_bounds_strings (void **state)
     //  Lines: LF, CR LF and tab, but no lone CR and no other control.
     s_refused ("{\"text\": \"a\", \"lines\": \"a\\rb\"}", "lines: must not contain control characters");
     s_refused ("{\"text\": \"a\", \"lines\": \"a\\u0001\"}", "lines: must not contain control characters");
+    //  The rule itself, as handlers call it for text inside maps.
+    assert_true (schema_text_ok ("a b\xc3\xa9", 5, 0));
+    assert_true (schema_text_ok ("", 0, 0));
+    assert_false (schema_text_ok ("a\tb", 3, 0));
+    assert_true (schema_text_ok ("a\tb\r\nc", 6, 1));
+    assert_false (schema_text_ok ("a\rb", 3, 1));
+    assert_false (schema_text_ok ("a\xc2\x9f", 3, 1));
+    assert_false (schema_text_ok ("a\x7f", 2, 1));
     //  Secrets: any character but NUL, within their bounds.
     s_refused ("{\"text\": \"a\", \"secret\": \"a\\u0000b\"}", "secret: must not contain NUL");
     s_refused ("{\"text\": \"a\", \"secret\": \"a\"}", "secret: too short");
