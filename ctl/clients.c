@@ -255,7 +255,8 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
     token_client_add_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        rc = ctl_unpacked ("token.client_add", token_client_add_out_unpack (result, &out, why, sizeof why), why);
+        rc = ctl_unpacked ("token.client_add", token_client_add_out_unpack (result, &out, why, sizeof why),
+                           why);
     if (rc == CTL_OK) {
         ctl_print_json (result);
         if (out.client_secret)
@@ -388,8 +389,8 @@ s_strings (const char *const *list)
 //  secret, when it has one, goes to *secret (free ()). CTL_OK or the
 //  error's code (printed).
 static int
-s_seed_add (const ctl_opts_t *opts, token_client_add_in_t *in, const char *redirect, const char *const *scopes,
-            char **secret)
+s_seed_add (const ctl_opts_t *opts, token_client_add_in_t *in, const char *redirect,
+            const char *const *scopes, char **secret)
 {
     const char *redirects[] = {redirect, NULL};
     json_t *uris = s_strings (redirects), *scope_list = s_strings (scopes);
@@ -406,7 +407,8 @@ s_seed_add (const ctl_opts_t *opts, token_client_add_in_t *in, const char *redir
     token_client_add_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        rc = ctl_unpacked ("token.client_add", token_client_add_out_unpack (result, &out, why, sizeof why), why);
+        rc = ctl_unpacked ("token.client_add", token_client_add_out_unpack (result, &out, why, sizeof why),
+                           why);
     if (rc == CTL_OK && out.client_secret && !(*secret = strdup (out.client_secret)))
         rc = CTL_ERROR_REPLY;
     json_decref (result);
@@ -528,7 +530,7 @@ s_seed_demo (const ctl_opts_t *opts, int argc, char **argv)
 static const struct {
     const char *name;
     int (*fn) (const ctl_opts_t *opts, int argc, char **argv);
-    const char *op;                     //  for the one-client commands
+    const char *op;                   //  for the one-client commands
     json_t *(*pack) (const char *id); //  their request
 } s_subcommands[] = {
     {"add", s_add, NULL, NULL},
@@ -556,9 +558,9 @@ ctl_clients (const ctl_opts_t *opts, int argc, char **argv)
                     s_usage (stdout);
                     return CTL_OK;
                 }
-            return s_subcommands[k].fn ? s_subcommands[k].fn (opts, argc - 1, argv + 1)
-                                       : s_one (opts, argc - 1, argv + 1, s_subcommands[k].op,
-                                               s_subcommands[k].pack);
+            return s_subcommands[k].fn
+                       ? s_subcommands[k].fn (opts, argc - 1, argv + 1)
+                       : s_one (opts, argc - 1, argv + 1, s_subcommands[k].op, s_subcommands[k].pack);
         }
     fprintf (stderr, "ostiaryctl: clients: unknown command %s\n", argv[1]);
     return s_usage (stderr);

@@ -58,8 +58,8 @@ s_fetch (const ctl_opts_t *opts, int *rc)
     flow_settings_list_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (*rc == CTL_OK)
-        *rc = ctl_unpacked ("flow.settings_list", flow_settings_list_out_unpack (result, &out, why, sizeof why),
-                            why);
+        *rc = ctl_unpacked ("flow.settings_list",
+                            flow_settings_list_out_unpack (result, &out, why, sizeof why), why);
     json_t *list = *rc == CTL_OK ? json_incref ((json_t *)out.settings) : NULL;
     json_decref (result);
     return list;
@@ -70,7 +70,8 @@ static int
 s_setting (const json_t *obj, shape_setting_t *setting)
 {
     char why[SCHEMA_WHY_MAX];
-    return ctl_unpacked ("flow.settings_list", shape_setting_unpack (obj, setting, why, sizeof why), why) == CTL_OK
+    return ctl_unpacked ("flow.settings_list", shape_setting_unpack (obj, setting, why, sizeof why), why) ==
+                   CTL_OK
                ? 0
                : -1;
 }
@@ -167,7 +168,8 @@ s_store (const ctl_opts_t *opts, const flow_settings_set_in_t *in)
         rc = ctl_unpacked ("flow.settings_set", flow_settings_set_out_unpack (result, &out, why, sizeof why),
                            why);
     if (rc == CTL_OK)
-        printf ("%s = %" PRId64 "%s\n", in->name, out.value, out.value == out.default_ ? " (the default)" : "");
+        printf ("%s = %" PRId64 "%s\n", in->name, out.value,
+                out.value == out.default_ ? " (the default)" : "");
     json_decref (result);
     return rc;
 }

@@ -307,7 +307,8 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
         json_decref (body);
         flow_user_list_out_t out;
         if (rc == CTL_OK)
-            rc = ctl_unpacked ("flow.user_list", flow_user_list_out_unpack (result, &out, why, sizeof why), why);
+            rc = ctl_unpacked ("flow.user_list", flow_user_list_out_unpack (result, &out, why, sizeof why),
+                               why);
         if (rc == CTL_OK)
             json_array_extend (all, (json_t *)out.users);
         free (after);
@@ -425,8 +426,9 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
     if (rc == CTL_OK && enable)
         printf ("%s enabled\n", argv[1]);
     else if (rc == CTL_OK)
-        printf ("%s disabled; their sessions, %lld refresh-token families and %lld access tokens were revoked\n",
-                argv[1], (long long)out.families, (long long)out.access_tokens);
+        printf (
+            "%s disabled; their sessions, %lld refresh-token families and %lld access tokens were revoked\n",
+            argv[1], (long long)out.families, (long long)out.access_tokens);
     json_decref (result);
     json_decref (body);
     return rc;
@@ -448,7 +450,8 @@ s_unlock (const ctl_opts_t *opts, int argc, char **argv)
     flow_user_unlock_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        rc = ctl_unpacked ("flow.user_unlock", flow_user_unlock_out_unpack (result, &out, why, sizeof why), why);
+        rc = ctl_unpacked ("flow.user_unlock", flow_user_unlock_out_unpack (result, &out, why, sizeof why),
+                           why);
     //  Either lock counts: the password's or the second factor's.
     bool pw = rc == CTL_OK && out.was_locked;
     bool codes = rc == CTL_OK && out.second_factor_was_locked;
