@@ -3,6 +3,7 @@
  *  JSON on standard output; a client secret is printed once, when it is
  *  created (add, rotate-secret), and never again. */
 #include "ctl.h"
+#include "secure.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,23 +93,24 @@ s_bad (const char *what, const char *message)
     return CTL_USAGE;
 }
 
-//  Appends value to the array member name of body (created when missing).
+//  Appends value to the list *list (created when missing). The lists of a
+//  request are this file's own until s_add_free.
 static int
-s_append (json_t *body, const char *name, const char *value)
+s_append (const json_t **list, const char *value)
 {
-    json_t *list = json_object_get (body, name);
-    if (!list) {
-        list = json_array ();
-        if (!list || json_object_set_new (body, name, list))
-            return -1;
-    }
+    if (!*list)
+        *list = json_array ();
     json_t *s = json_string (value);
-    return s && json_array_append_new (list, s) == 0 ? 0 : -1;
+    if (!*list || !s) {
+        json_decref (s);
+        return -1;
+    }
+    return json_array_append_new ((json_t *)*list, s);
 }
 
 //  --scope takes one scope or a space-separated list of them.
 static int
-s_append_scopes (json_t *body, const char *value)
+s_append_scopes (const json_t **list, const char *value)
 {
     char *copy = strdup (value);
     if (!copy)
@@ -116,45 +118,75 @@ s_append_scopes (json_t *body, const char *value)
     int rc = 0;
     char *save = NULL;
     for (char *tok = strtok_r (copy, " ", &save); tok && rc == 0; tok = strtok_r (NULL, " ", &save))
-        rc = s_append (body, "scopes", tok);
+        rc = s_append (list, tok);
     free (copy);
     return rc;
 }
 
-//  The flags of `add` that take a value: flag → member, and whether it repeats.
+//  Frees the lists s_parse_add built.
+static void
+s_add_free (token_client_add_in_t *in)
+{
+    json_decref ((json_t *)in->redirect_uris);
+    json_decref ((json_t *)in->grant_types);
+    json_decref ((json_t *)in->response_types);
+    json_decref ((json_t *)in->scopes);
+}
+
+//  The flags of `add` that take a value: flag → member of the request
+//  (a string, or a list when it repeats).
+#define S_MEMBER(m) offsetof (token_client_add_in_t, m)
 static const struct {
     const char *flag;
-    const char *member;
+    size_t member;
     int list;
 } s_value_flags[] = {
-    {"--id", "client_id", 0},
-    {"--name", "name", 0},
-    {"--type", "type", 0},
-    {"--redirect-uri", "redirect_uris", 1},
-    {"--scope", "scopes", 1},
-    {"--grant-type", "grant_types", 1},
-    {"--response-type", "response_types", 1},
-    {"--auth-method", "token_endpoint_auth_method", 0},
-    {"--id-token-alg", "id_token_signed_response_alg", 0},
-    {"--access-token-alg", "access_token_alg", 0},
+    {"--id", S_MEMBER (client_id), 0},
+    {"--name", S_MEMBER (name), 0},
+    {"--type", S_MEMBER (type), 0},
+    {"--redirect-uri", S_MEMBER (redirect_uris), 1},
+    {"--scope", S_MEMBER (scopes), 1},
+    {"--grant-type", S_MEMBER (grant_types), 1},
+    {"--response-type", S_MEMBER (response_types), 1},
+    {"--auth-method", S_MEMBER (token_endpoint_auth_method), 0},
+    {"--id-token-alg", S_MEMBER (id_token_signed_response_alg), 0},
+    {"--access-token-alg", S_MEMBER (access_token_alg), 0},
 };
 
-//  Builds the token.client_add body from the flags. CTL_OK or CTL_USAGE.
+//  Sets a flag's boolean member once. CTL_OK or CTL_USAGE.
 static int
-s_parse_add (int argc, char **argv, json_t *body)
+s_set_bool (bool *member, bool *has, bool value)
+{
+    if (*has)
+        return s_bad ("add", "a flag is given twice");
+    *member = value;
+    *has = true;
+    return CTL_OK;
+}
+
+//  Fills the token.client_add request from the flags (its strings point
+//  into argv). CTL_OK or CTL_USAGE.
+static int
+s_parse_add (int argc, char **argv, token_client_add_in_t *in)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
+        int rc = -1;
         //  Refresh and introspection settings.
-        if (strcmp (arg, "--always-refresh") == 0 || strcmp (arg, "--resource-server") == 0) {
-            const char *member = arg[2] == 'a' ? "always_refresh" : "resource_server";
-            if (json_object_get (body, member))
-                return s_bad ("add", "a flag is given twice");
-            json_object_set_new (body, member, json_true ());
+        if (strcmp (arg, "--always-refresh") == 0)
+            rc = s_set_bool (&in->always_refresh, &in->has_always_refresh, true);
+        else if (strcmp (arg, "--resource-server") == 0)
+            rc = s_set_bool (&in->resource_server, &in->has_resource_server, true);
+        else if (strcmp (arg, "--first-party") == 0)
+            rc = s_set_bool (&in->first_party, &in->has_first_party, true);
+        else if (strcmp (arg, "--pkce") == 0 || strcmp (arg, "--no-pkce") == 0)
+            rc = s_set_bool (&in->require_pkce, &in->has_require_pkce, strcmp (arg, "--no-pkce") != 0);
+        if (rc == CTL_USAGE)
+            return rc;
+        if (rc == CTL_OK)
             continue;
-        }
         if (strcmp (arg, "--refresh-grace") == 0 || strcmp (arg, "--refresh-grace-uses") == 0) {
-            const char *member = strlen (arg) > 15 ? "refresh_grace_uses" : "refresh_grace";
+            int uses = strlen (arg) > 15;
             if (i + 1 >= argc)
                 return s_bad ("add", "--refresh-grace and --refresh-grace-uses need a number");
             const char *value = argv[++i];
@@ -162,17 +194,11 @@ s_parse_add (int argc, char **argv, json_t *body)
             long n = strtol (value, &end, 10);
             if (!*value || *end || n < 0 || n > 100000)
                 return s_bad ("add", "--refresh-grace and --refresh-grace-uses need a number");
-            if (json_object_get (body, member))
+            bool *has = uses ? &in->has_refresh_grace_uses : &in->has_refresh_grace;
+            if (*has)
                 return s_bad ("add", "a flag is given twice");
-            json_object_set_new (body, member, json_integer (n));
-            continue;
-        }
-        if (strcmp (arg, "--first-party") == 0 || strcmp (arg, "--pkce") == 0 ||
-            strcmp (arg, "--no-pkce") == 0) {
-            const char *member = arg[2] == 'f' ? "first_party" : "require_pkce";
-            if (json_object_get (body, member))
-                return s_bad ("add", "a flag is given twice");
-            json_object_set_new (body, member, json_boolean (strcmp (arg, "--no-pkce") != 0));
+            *(uses ? &in->refresh_grace_uses : &in->refresh_grace) = n;
+            *has = true;
             continue;
         }
         size_t k = 0, n = sizeof s_value_flags / sizeof s_value_flags[0];
@@ -191,24 +217,24 @@ s_parse_add (int argc, char **argv, json_t *body)
             fprintf (stderr, "ostiaryctl: clients add: the value of %s is too long\n", arg);
             return CTL_USAGE;
         }
-        const char *member = s_value_flags[k].member;
-        int rc;
-        if (strcmp (member, "scopes") == 0)
-            rc = s_append_scopes (body, value);
+        char *member = (char *)in + s_value_flags[k].member;
+        if (s_value_flags[k].member == S_MEMBER (scopes))
+            rc = s_append_scopes ((const json_t **)member, value);
         else if (s_value_flags[k].list)
-            rc = s_append (body, member, value);
-        else if (json_object_get (body, member)) {
+            rc = s_append ((const json_t **)member, value);
+        else if (*(const char **)member) {
             fprintf (stderr, "ostiaryctl: clients add: %s is given twice\n", arg);
             return CTL_USAGE;
-        } else
-            rc = json_object_set_new (body, member, json_string (value));
+        } else {
+            rc = ctl_utf8 (value) ? 0 : -1;
+            *(const char **)member = value;
+        }
         if (rc) {
             fprintf (stderr, "ostiaryctl: clients add: the value of %s is not valid UTF-8 text\n", arg);
             return CTL_USAGE;
         }
     }
-    const char *type = json_string_value (json_object_get (body, "type"));
-    if (type && strcmp (type, "confidential") != 0 && strcmp (type, "public") != 0)
+    if (in->type && strcmp (in->type, "confidential") != 0 && strcmp (in->type, "public") != 0)
         return s_bad ("add", "--type must be confidential or public");
     return CTL_OK;
 }
@@ -216,17 +242,24 @@ s_parse_add (int argc, char **argv, json_t *body)
 static int
 s_add (const ctl_opts_t *opts, int argc, char **argv)
 {
-    json_t *body = json_object ();
-    if (!body)
-        return CTL_ERROR_REPLY;
-    int rc = s_parse_add (argc, argv, body);
+    token_client_add_in_t in = {0};
+    int rc = s_parse_add (argc, argv, &in);
+    json_t *body = rc == CTL_OK ? token_client_add_in_pack (&in) : NULL;
+    if (rc == CTL_OK && !body)
+        rc = CTL_ERROR_REPLY;
     json_t *result = NULL;
     if (rc == CTL_OK)
         rc = s_call (opts, "add", "token.client_add", body, &result);
     json_decref (body);
+    s_add_free (&in);
+    token_client_add_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc == CTL_OK)
+        rc = ctl_unpacked ("token.client_add", token_client_add_out_unpack (result, &out, why, sizeof why),
+                           why);
     if (rc == CTL_OK) {
         ctl_print_json (result);
-        if (json_object_get (result, "client_secret"))
+        if (out.client_secret)
             fprintf (stderr, "ostiaryctl: the client secret is shown this once; store it now\n");
     }
     json_decref (result);
@@ -247,15 +280,39 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
-//  show, remove, rotate-secret: one op on one client_id.
+//  The requests of show, remove and rotate-secret: NULL when id is not
+//  UTF-8 text (or memory ran out).
+static json_t *
+s_get_body (const char *id)
+{
+    token_client_get_in_t in = {.client_id = id};
+    return token_client_get_in_pack (&in);
+}
+
+static json_t *
+s_remove_body (const char *id)
+{
+    token_client_remove_in_t in = {.client_id = id};
+    return token_client_remove_in_pack (&in);
+}
+
+static json_t *
+s_rotate_body (const char *id)
+{
+    token_client_rotate_secret_in_t in = {.client_id = id};
+    return token_client_rotate_secret_in_pack (&in);
+}
+
+//  show, remove, rotate-secret: one op on one client_id, whose result is
+//  printed as it is.
 static int
-s_one (const ctl_opts_t *opts, int argc, char **argv, const char *op)
+s_one (const ctl_opts_t *opts, int argc, char **argv, const char *op, json_t *(*pack) (const char *id))
 {
     if (argc != 2 || argv[1][0] == '-')
         return s_bad (argv[0], "give exactly one CLIENT_ID");
     if (strlen (argv[1]) > ARG_MAX_BYTES)
         return s_bad (argv[0], "CLIENT_ID is too long");
-    json_t *body = json_pack ("{s:s}", "client_id", argv[1]);
+    json_t *body = pack (argv[1]);
     if (!body)
         return s_bad (argv[0], "CLIENT_ID is not valid UTF-8 text");
     json_t *result = NULL;
@@ -299,7 +356,7 @@ s_exists (const ctl_opts_t *opts, const char *id)
     bus_client_t *client = ctl_bus_client (opts);
     if (!client)
         return -1;
-    json_t *body = json_pack ("{s:s}", "client_id", id);
+    json_t *body = s_get_body (id);
     json_t *result = NULL;
     bus_error_t error;
     int rc = bus_client_call (client, "token.client_get", body, (int)opts->timeout_ms, &result, &error);
@@ -312,6 +369,70 @@ s_exists (const ctl_opts_t *opts, const char *id)
         return 0;
     fprintf (stderr, "ostiaryctl: clients seed-demo: %s: %s\n", error.code, error.description);
     return -1;
+}
+
+//  A new array of the strings of list (ending with NULL); NULL when memory
+//  ran out.
+static json_t *
+s_strings (const char *const *list)
+{
+    json_t *array = json_array ();
+    for (; array && *list; list++)
+        if (json_array_append_new (array, json_string (*list))) {
+            json_decref (array);
+            return NULL;
+        }
+    return array;
+}
+
+//  Registers a demo client (token.client_add) and prints nothing; its
+//  secret, when it has one, goes to *secret (free ()). CTL_OK or the
+//  error's code (printed).
+static int
+s_seed_add (const ctl_opts_t *opts, token_client_add_in_t *in, const char *redirect,
+            const char *const *scopes, char **secret)
+{
+    const char *redirects[] = {redirect, NULL};
+    json_t *uris = s_strings (redirects), *scope_list = s_strings (scopes);
+    in->redirect_uris = uris;
+    in->scopes = scope_list;
+    json_t *body = uris && scope_list ? token_client_add_in_pack (in) : NULL;
+    json_decref (uris);
+    json_decref (scope_list);
+    if (!body)
+        return s_bad ("seed-demo", "the redirect URI is not valid UTF-8 text");
+    json_t *result = NULL;
+    int rc = s_call (opts, "seed-demo", "token.client_add", body, &result);
+    json_decref (body);
+    token_client_add_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc == CTL_OK)
+        rc = ctl_unpacked ("token.client_add", token_client_add_out_unpack (result, &out, why, sizeof why),
+                           why);
+    if (rc == CTL_OK && out.client_secret && !(*secret = strdup (out.client_secret)))
+        rc = CTL_ERROR_REPLY;
+    json_decref (result);
+    return rc;
+}
+
+//  Gives the demo client a new secret (token.client_rotate_secret) in
+//  *secret (free ()). CTL_OK or the error's code (printed).
+static int
+s_seed_rotate (const ctl_opts_t *opts, const char *id, char **secret)
+{
+    json_t *body = s_rotate_body (id);
+    json_t *result = NULL;
+    int rc = body ? s_call (opts, "seed-demo", "token.client_rotate_secret", body, &result) : CTL_ERROR_REPLY;
+    json_decref (body);
+    token_client_rotate_secret_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc == CTL_OK)
+        rc = ctl_unpacked ("token.client_rotate_secret",
+                           token_client_rotate_secret_out_unpack (result, &out, why, sizeof why), why);
+    if (rc == CTL_OK && !(*secret = strdup (out.client_secret)))
+        rc = CTL_ERROR_REPLY;
+    json_decref (result);
+    return rc;
 }
 
 static int
@@ -355,33 +476,30 @@ s_seed_demo (const ctl_opts_t *opts, int argc, char **argv)
     int exists = s_exists (opts, DEMO_RP);
     if (exists < 0)
         return CTL_ERROR_REPLY;
-    json_t *result = NULL;
+    char *secret = NULL;
     int rc = CTL_OK;
     if (!exists) {
-        json_t *body =
-            json_pack ("{s:s, s:s, s:s, s:[s], s:[s,s,s,s,s], s:s, s:b}", "client_id", DEMO_RP, "name",
-                       "Ostiary demo relying party", "type", "confidential", "redirect_uris", redirect,
-                       "scopes", "openid", "profile", "email", "address", "phone",
-                       "token_endpoint_auth_method", "client_secret_basic", "first_party", 0);
-        rc = s_call (opts, "seed-demo", "token.client_add", body, &result);
-        json_decref (body);
-    } else if (access (secret_file, R_OK) != 0) {
-        json_t *body = json_pack ("{s:s}", "client_id", DEMO_RP);
-        rc = s_call (opts, "seed-demo", "token.client_rotate_secret", body, &result);
-        json_decref (body);
-    }
-    if (rc != CTL_OK) {
-        json_decref (result);
+        static const char *const scopes[] = {"openid", "profile", "email", "address", "phone", NULL};
+        token_client_add_in_t in = {
+            .client_id = DEMO_RP,
+            .name = "Ostiary demo relying party",
+            .type = "confidential",
+            .token_endpoint_auth_method = "client_secret_basic",
+            .first_party = false,
+            .has_first_party = true,
+        };
+        rc = s_seed_add (opts, &in, redirect, scopes, &secret);
+    } else if (access (secret_file, R_OK) != 0)
+        rc = s_seed_rotate (opts, DEMO_RP, &secret);
+    if (rc != CTL_OK)
         return rc;
-    }
-    const char *secret = json_string_value (json_object_get (result, "client_secret"));
     if (secret && s_write_secret (secret_file, secret)) {
         fprintf (stderr, "ostiaryctl: clients seed-demo: cannot write %s: %s\n", secret_file,
                  strerror (errno));
-        json_decref (result);
+        secure_free_str (&secret);
         return CTL_ERROR_REPLY;
     }
-    json_decref (result);
+    secure_free_str (&secret);
     printf ("%s: confidential client (client_secret_basic), redirect URI %s, secret in %s\n", DEMO_RP,
             redirect, secret_file);
 
@@ -390,13 +508,16 @@ s_seed_demo (const ctl_opts_t *opts, int argc, char **argv)
     if (exists < 0)
         return CTL_ERROR_REPLY;
     if (!exists) {
-        json_t *body = json_pack ("{s:s, s:s, s:s, s:[s], s:[s,s,s], s:b}", "client_id", DEMO_PUBLIC, "name",
-                                  "Ostiary demo public client", "type", "public", "redirect_uris", redirect,
-                                  "scopes", "openid", "profile", "email", "first_party", 1);
-        result = NULL;
-        rc = s_call (opts, "seed-demo", "token.client_add", body, &result);
-        json_decref (body);
-        json_decref (result);
+        static const char *const scopes[] = {"openid", "profile", "email", NULL};
+        token_client_add_in_t in = {
+            .client_id = DEMO_PUBLIC,
+            .name = "Ostiary demo public client",
+            .type = "public",
+            .first_party = true,
+            .has_first_party = true,
+        };
+        rc = s_seed_add (opts, &in, redirect, scopes, &secret);
+        secure_free_str (&secret);
         if (rc != CTL_OK)
             return rc;
     }
@@ -409,14 +530,15 @@ s_seed_demo (const ctl_opts_t *opts, int argc, char **argv)
 static const struct {
     const char *name;
     int (*fn) (const ctl_opts_t *opts, int argc, char **argv);
-    const char *op; //  for the one-client commands
+    const char *op;                   //  for the one-client commands
+    json_t *(*pack) (const char *id); //  their request
 } s_subcommands[] = {
-    {"add", s_add, NULL},
-    {"list", s_list, NULL},
-    {"show", NULL, "token.client_get"},
-    {"remove", NULL, "token.client_remove"},
-    {"rotate-secret", NULL, "token.client_rotate_secret"},
-    {"seed-demo", s_seed_demo, NULL},
+    {"add", s_add, NULL, NULL},
+    {"list", s_list, NULL, NULL},
+    {"show", NULL, "token.client_get", s_get_body},
+    {"remove", NULL, "token.client_remove", s_remove_body},
+    {"rotate-secret", NULL, "token.client_rotate_secret", s_rotate_body},
+    {"seed-demo", s_seed_demo, NULL, NULL},
 };
 
 int
@@ -436,8 +558,9 @@ ctl_clients (const ctl_opts_t *opts, int argc, char **argv)
                     s_usage (stdout);
                     return CTL_OK;
                 }
-            return s_subcommands[k].fn ? s_subcommands[k].fn (opts, argc - 1, argv + 1)
-                                       : s_one (opts, argc - 1, argv + 1, s_subcommands[k].op);
+            return s_subcommands[k].fn
+                       ? s_subcommands[k].fn (opts, argc - 1, argv + 1)
+                       : s_one (opts, argc - 1, argv + 1, s_subcommands[k].op, s_subcommands[k].pack);
         }
     fprintf (stderr, "ostiaryctl: clients: unknown command %s\n", argv[1]);
     return s_usage (stderr);

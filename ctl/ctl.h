@@ -5,6 +5,7 @@
 #define CTL_H
 
 #include "bus_client.h"
+#include "ops.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -40,6 +41,12 @@ OST_WUR int ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *
 //  refused), CTL_ERROR_REPLY for the rest; CTL_USAGE when the bus cannot be used.
 OST_WUR int ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, const json_t *body,
                              json_t **result);
+//  After `<op>_out_unpack (result, &out, why, …)` returned unpacked: CTL_OK
+//  when it is 0. A result outside op's table, which the bus client never
+//  hands over, is logged with why and is a server error (CTL_ERROR_REPLY).
+int ctl_unpacked (const char *op, int unpacked, const char *why);
+//  1 when text is UTF-8 that a JSON string (so a request) can carry, else 0.
+int ctl_utf8 (const char *text);
 //  Prints "ostiaryctl: FAMILY: WHAT[: DETAIL]" on stderr; returns CTL_USAGE.
 int ctl_bad (const char *family, const char *what, const char *detail);
 //  Prints a JSON value, indented, with sorted keys.

@@ -155,6 +155,25 @@ ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, con
 }
 
 int
+ctl_unpacked (const char *op, int unpacked, const char *why)
+{
+    if (unpacked == 0)
+        return CTL_OK;
+    log_error ("%s answered a result outside proto/ops.def: %s", op, why);
+    fprintf (stderr, "ostiaryctl: %s: server_error: the answer does not fit the op's result\n", op);
+    return CTL_ERROR_REPLY;
+}
+
+int
+ctl_utf8 (const char *text)
+{
+    json_t *s = json_string (text);
+    int ok = s != NULL;
+    json_decref (s);
+    return ok;
+}
+
+int
 ctl_dispatch (const ctl_opts_t *opts, const char *family, const ctl_subcmd_t *cmds, size_t ncmds,
               int (*usage) (FILE *out), int argc, char **argv)
 {

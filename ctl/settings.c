@@ -13,6 +13,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,19 +50,30 @@ s_usage (FILE *out)
 static json_t *
 s_fetch (const ctl_opts_t *opts, int *rc)
 {
-    json_t *body = json_object ();
+    flow_settings_list_in_t in = {0};
+    json_t *body = flow_settings_list_in_pack (&in);
     json_t *result = NULL;
     *rc = body ? ctl_call_family (opts, "settings", "flow.settings_list", body, &result) : CTL_USAGE;
     json_decref (body);
-    json_t *list = json_object_get (result, "settings");
-    if (*rc == CTL_OK && !json_is_array (list)) {
-        fprintf (stderr, "ostiaryctl: settings: flow-svc answered without a settings list\n");
-        *rc = CTL_ERROR_REPLY;
-    }
+    flow_settings_list_out_t out;
+    char why[SCHEMA_WHY_MAX];
     if (*rc == CTL_OK)
-        json_incref (list);
+        *rc = ctl_unpacked ("flow.settings_list",
+                            flow_settings_list_out_unpack (result, &out, why, sizeof why), why);
+    json_t *list = *rc == CTL_OK ? json_incref ((json_t *)out.settings) : NULL;
     json_decref (result);
-    return *rc == CTL_OK ? list : NULL;
+    return list;
+}
+
+//  One setting of the list; -1 after a message when it does not unpack.
+static int
+s_setting (const json_t *obj, shape_setting_t *setting)
+{
+    char why[SCHEMA_WHY_MAX];
+    return ctl_unpacked ("flow.settings_list", shape_setting_unpack (obj, setting, why, sizeof why), why) ==
+                   CTL_OK
+               ? 0
+               : -1;
 }
 
 static int
@@ -86,18 +98,17 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
         json_t *s;
         json_array_foreach (list, i, s)
         {
-            const char *desc = json_string_value (json_object_get (s, "description"));
-            printf ("%-24s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
-                    " %10" JSON_INTEGER_FORMAT "  %s\n",
-                    json_string_value (json_object_get (s, "name")),
-                    json_integer_value (json_object_get (s, "value")),
-                    json_integer_value (json_object_get (s, "default")),
-                    json_integer_value (json_object_get (s, "min")),
-                    json_integer_value (json_object_get (s, "max")), desc ? desc : "");
+            shape_setting_t setting;
+            if (s_setting (s, &setting)) {
+                rc = CTL_ERROR_REPLY;
+                break;
+            }
+            printf ("%-24s %10" PRId64 " %10" PRId64 " %10" PRId64 " %10" PRId64 "  %s\n", setting.name,
+                    setting.value, setting.default_, setting.min, setting.max, setting.description);
         }
     }
     json_decref (list);
-    return CTL_OK;
+    return rc;
 }
 
 //  Prints the value alone, so that scripts can use it as it is.
@@ -111,38 +122,54 @@ s_get (const ctl_opts_t *opts, int argc, char **argv)
     if (rc != CTL_OK)
         return rc;
     size_t i;
-    json_t *s, *found = NULL;
+    json_t *s;
+    shape_setting_t setting;
+    int found = 0;
     json_array_foreach (list, i, s)
     {
-        const char *name = json_string_value (json_object_get (s, "name"));
-        if (name && !strcmp (name, argv[1]))
-            found = s;
+        if (s_setting (s, &setting)) {
+            rc = CTL_ERROR_REPLY;
+            break;
+        }
+        if (!strcmp (setting.name, argv[1])) {
+            found = 1;
+            break;
+        }
     }
     if (found)
-        printf ("%" JSON_INTEGER_FORMAT "\n", json_integer_value (json_object_get (found, "value")));
-    else
+        printf ("%" PRId64 "\n", setting.value);
+    else if (rc == CTL_OK)
         rc = ctl_bad ("settings", "no such setting (see `ostiaryctl settings list`)", argv[1]);
     json_decref (list);
     return rc;
 }
 
-//  set NAME VALUE, reset NAME: flow.settings_set with value or null.
+//  set NAME VALUE, reset NAME: flow.settings_set with value, or with value
+//  null (has_value false) for the default.
 static int
-s_store (const ctl_opts_t *opts, const char *name, json_t *value)
+s_store (const ctl_opts_t *opts, const flow_settings_set_in_t *in)
 {
-    json_t *body = json_pack ("{s:s, s:o}", "name", name, "value", value);
+    json_t *body = flow_settings_set_in_pack (in);
+    //  The op asks for "value": null to reset, and refuses a request
+    //  without the member (a forgotten value must not reset a setting); a
+    //  packed request leaves an absent value out, so it is set here.
+    if (body && !in->has_value && json_object_set_new (body, "value", json_null ())) {
+        json_decref (body);
+        body = NULL;
+    }
     if (!body)
         return ctl_bad ("settings", "the name is not UTF-8 text", NULL);
     json_t *result = NULL;
     int rc = ctl_call_family (opts, "settings", "flow.settings_set", body, &result);
     json_decref (body);
+    flow_settings_set_out_t out;
+    char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        printf ("%s = %" JSON_INTEGER_FORMAT "%s\n", name,
-                json_integer_value (json_object_get (result, "value")),
-                json_integer_value (json_object_get (result, "value")) ==
-                        json_integer_value (json_object_get (result, "default"))
-                    ? " (the default)"
-                    : "");
+        rc = ctl_unpacked ("flow.settings_set", flow_settings_set_out_unpack (result, &out, why, sizeof why),
+                           why);
+    if (rc == CTL_OK)
+        printf ("%s = %" PRId64 "%s\n", in->name, out.value,
+                out.value == out.default_ ? " (the default)" : "");
     json_decref (result);
     return rc;
 }
@@ -159,7 +186,8 @@ s_set (const ctl_opts_t *opts, int argc, char **argv)
     long long value = strtoll (argv[2], &end, 10);
     if (!*argv[2] || *end || errno == ERANGE)
         return ctl_bad ("settings", "VALUE must be an integer", argv[2]);
-    return s_store (opts, argv[1], json_integer ((json_int_t)value));
+    flow_settings_set_in_t in = {.name = argv[1], .value = value, .has_value = true};
+    return s_store (opts, &in);
 }
 
 static int
@@ -167,7 +195,8 @@ s_reset (const ctl_opts_t *opts, int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-')
         return s_usage (stderr);
-    return s_store (opts, argv[1], json_null ());
+    flow_settings_set_in_t in = {.name = argv[1]};
+    return s_store (opts, &in);
 }
 
 //  The subcommand table.

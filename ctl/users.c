@@ -111,22 +111,21 @@ s_read_password (char *buf, size_t size)
 
 typedef enum { PW_NONE, PW_STDIN, PW_ARG, PW_REFUSED } s_pw_mode_t;
 
-//  Sets body.password from the chosen source. 0 ok, CTL_USAGE after a message.
+//  Points *pw at the password of the chosen source: arg, or the line read
+//  into buf (size PASSWORD_MAX + 2, which the caller wipes). 0 ok,
+//  CTL_USAGE after a message.
 static int
-s_set_password (json_t *body, s_pw_mode_t mode, const char *arg)
+s_get_password (s_pw_mode_t mode, const char *arg, char *buf, size_t size, const char **pw)
 {
-    char buf[PASSWORD_MAX + 2];
-    const char *pw = arg;
+    *pw = arg;
     if (mode == PW_STDIN) {
-        if (s_read_password (buf, sizeof buf) < 0)
+        if (s_read_password (buf, size) < 0)
             return CTL_USAGE;
-        pw = buf;
+        *pw = buf;
     }
-    int rc = json_object_set_new (body, "password", json_string (pw)) == 0 ? 0 : CTL_USAGE;
-    if (rc)
-        ctl_bad ("users", "the password must be UTF-8 text", NULL);
-    secure_wipe (buf, sizeof buf);
-    return rc;
+    if (!ctl_utf8 (*pw))
+        return ctl_bad ("users", "the password must be UTF-8 text", NULL);
+    return CTL_OK;
 }
 
 //  Wipes the password member of a request body before it is freed.
@@ -143,35 +142,39 @@ s_wipe_body (json_t *body)
 
 typedef enum { OPT_CLAIM, OPT_FLAG, OPT_ADDRESS } s_opt_kind_t;
 
-//  Command-line option → user member (proto/ops.md's user object).
+//  Command-line option → member of the request (a claim or a flag) or of
+//  its address.
+#define S_IN(m) offsetof (flow_user_add_in_t, m)
+#define S_ADDR(m) offsetof (shape_address_t, m)
 static const struct {
     const char *option;
-    const char *member;
     s_opt_kind_t kind;
+    size_t member;
+    size_t has; //  OPT_FLAG: its has_ member
 } s_add_options[] = {
-    {"--email", "email", OPT_CLAIM},
-    {"--email-verified", "email_verified", OPT_FLAG},
-    {"--name", "name", OPT_CLAIM},
-    {"--given-name", "given_name", OPT_CLAIM},
-    {"--family-name", "family_name", OPT_CLAIM},
-    {"--middle-name", "middle_name", OPT_CLAIM},
-    {"--nickname", "nickname", OPT_CLAIM},
-    {"--profile", "profile", OPT_CLAIM},
-    {"--picture", "picture", OPT_CLAIM},
-    {"--website", "website", OPT_CLAIM},
-    {"--gender", "gender", OPT_CLAIM},
-    {"--birthdate", "birthdate", OPT_CLAIM},
-    {"--zoneinfo", "zoneinfo", OPT_CLAIM},
-    {"--locale", "locale", OPT_CLAIM},
-    {"--phone", "phone_number", OPT_CLAIM},
-    {"--phone-verified", "phone_number_verified", OPT_FLAG},
-    {"--disabled", "disabled", OPT_FLAG},
-    {"--street-address", "street_address", OPT_ADDRESS},
-    {"--locality", "locality", OPT_ADDRESS},
-    {"--region", "region", OPT_ADDRESS},
-    {"--postal-code", "postal_code", OPT_ADDRESS},
-    {"--country", "country", OPT_ADDRESS},
-    {"--address-formatted", "formatted", OPT_ADDRESS},
+    {"--email", OPT_CLAIM, S_IN (email), 0},
+    {"--email-verified", OPT_FLAG, S_IN (email_verified), S_IN (has_email_verified)},
+    {"--name", OPT_CLAIM, S_IN (name), 0},
+    {"--given-name", OPT_CLAIM, S_IN (given_name), 0},
+    {"--family-name", OPT_CLAIM, S_IN (family_name), 0},
+    {"--middle-name", OPT_CLAIM, S_IN (middle_name), 0},
+    {"--nickname", OPT_CLAIM, S_IN (nickname), 0},
+    {"--profile", OPT_CLAIM, S_IN (profile), 0},
+    {"--picture", OPT_CLAIM, S_IN (picture), 0},
+    {"--website", OPT_CLAIM, S_IN (website), 0},
+    {"--gender", OPT_CLAIM, S_IN (gender), 0},
+    {"--birthdate", OPT_CLAIM, S_IN (birthdate), 0},
+    {"--zoneinfo", OPT_CLAIM, S_IN (zoneinfo), 0},
+    {"--locale", OPT_CLAIM, S_IN (locale), 0},
+    {"--phone", OPT_CLAIM, S_IN (phone_number), 0},
+    {"--phone-verified", OPT_FLAG, S_IN (phone_number_verified), S_IN (has_phone_number_verified)},
+    {"--disabled", OPT_FLAG, S_IN (disabled), S_IN (has_disabled)},
+    {"--street-address", OPT_ADDRESS, S_ADDR (street_address), 0},
+    {"--locality", OPT_ADDRESS, S_ADDR (locality), 0},
+    {"--region", OPT_ADDRESS, S_ADDR (region), 0},
+    {"--postal-code", OPT_ADDRESS, S_ADDR (postal_code), 0},
+    {"--country", OPT_ADDRESS, S_ADDR (country), 0},
+    {"--address-formatted", OPT_ADDRESS, S_ADDR (formatted), 0},
 };
 
 //  Parses the password options shared by add and passwd at argv[*i].
@@ -210,11 +213,14 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
         return s_usage (stderr);
-    json_t *body = json_pack ("{s:s}", "username", argv[1]);
-    json_t *address = json_object ();
+    if (!ctl_utf8 (argv[1]))
+        return ctl_bad ("users", "the username is not UTF-8 text", NULL);
+    flow_user_add_in_t in = {.username = argv[1]};
+    shape_address_t address = {0};
+    int has_address = 0;
     s_pw_mode_t mode = PW_NONE;
     const char *pw_arg = NULL;
-    int rc = body && address ? CTL_OK : CTL_USAGE;
+    int rc = CTL_OK;
     for (int i = 2; rc == CTL_OK && i < argc; i++) {
         int p = s_password_option (argc, argv, &i, &mode, &pw_arg, 1);
         if (p < 0)
@@ -229,35 +235,49 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
             break;
         }
         if (s_add_options[k].kind == OPT_FLAG) {
-            json_object_set_new (body, s_add_options[k].member, json_true ());
+            *(bool *)((char *)&in + s_add_options[k].member) = true;
+            *(bool *)((char *)&in + s_add_options[k].has) = true;
             continue;
         }
         if (i + 1 >= argc) {
             rc = ctl_bad ("users", "this option needs a value", argv[i]);
             break;
         }
-        json_t *value = json_string (argv[++i]);
-        if (!value) {
+        if (!ctl_utf8 (argv[++i])) {
             rc = ctl_bad ("users", "a value is not UTF-8 text", argv[i - 1]);
             break;
         }
-        json_object_set_new (s_add_options[k].kind == OPT_ADDRESS ? address : body, s_add_options[k].member,
-                             value);
+        char *into = s_add_options[k].kind == OPT_ADDRESS ? (char *)&address : (char *)&in;
+        *(const char **)(into + s_add_options[k].member) = argv[i];
+        has_address |= s_add_options[k].kind == OPT_ADDRESS;
     }
     if (rc == CTL_OK && mode == PW_NONE)
         rc = ctl_bad ("users", "give the password with --password-stdin or --password (or --no-password)",
                       NULL);
-    if (rc == CTL_OK && json_object_size (address) > 0)
-        json_object_set (body, "address", address);
+    json_t *address_obj = NULL;
+    if (rc == CTL_OK && has_address) {
+        address_obj = schema_pack (&schema_shape_address, &address);
+        in.address = address_obj;
+        rc = address_obj ? CTL_OK : CTL_ERROR_REPLY;
+    }
+    char buf[PASSWORD_MAX + 2];
     if (rc == CTL_OK && (mode == PW_STDIN || mode == PW_ARG))
-        rc = s_set_password (body, mode, pw_arg);
+        rc = s_get_password (mode, pw_arg, buf, sizeof buf, &in.password);
+    json_t *body = rc == CTL_OK ? flow_user_add_in_pack (&in) : NULL;
+    secure_wipe (buf, sizeof buf);
+    if (rc == CTL_OK && !body)
+        rc = CTL_ERROR_REPLY;
     json_t *result = NULL;
     if (rc == CTL_OK)
         rc = ctl_call_family (opts, "users", "flow.user_add", body, &result);
+    flow_user_add_out_t out;
+    char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        ctl_print_json (json_object_get (result, "user"));
+        rc = ctl_unpacked ("flow.user_add", flow_user_add_out_unpack (result, &out, why, sizeof why), why);
+    if (rc == CTL_OK)
+        ctl_print_json (out.user);
     json_decref (result);
-    json_decref (address);
+    json_decref (address_obj);
     s_wipe_body (body);
     return rc;
 }
@@ -277,19 +297,22 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
     json_t *all = json_array ();
     char *after = NULL;
     int rc = all ? CTL_OK : CTL_USAGE;
+    char why[SCHEMA_WHY_MAX];
     //  Page by page (flow.user_list gives at most LIST_PAGE users a call).
     while (rc == CTL_OK) {
-        json_t *body = json_pack ("{s:i}", "limit", LIST_PAGE);
-        if (body && after)
-            json_object_set_new (body, "after", json_string (after));
+        flow_user_list_in_t in = {.limit = LIST_PAGE, .has_limit = true, .after = after};
+        json_t *body = flow_user_list_in_pack (&in);
         json_t *result = NULL;
         rc = body ? ctl_call_family (opts, "users", "flow.user_list", body, &result) : CTL_USAGE;
         json_decref (body);
+        flow_user_list_out_t out;
         if (rc == CTL_OK)
-            json_array_extend (all, json_object_get (result, "users"));
-        const char *next = json_string_value (json_object_get (result, "next"));
+            rc = ctl_unpacked ("flow.user_list", flow_user_list_out_unpack (result, &out, why, sizeof why),
+                               why);
+        if (rc == CTL_OK)
+            json_array_extend (all, (json_t *)out.users);
         free (after);
-        after = next ? strdup (next) : NULL;
+        after = rc == CTL_OK && out.next ? strdup (out.next) : NULL;
         json_decref (result);
         if (!after)
             break;
@@ -303,11 +326,12 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
         json_t *u;
         json_array_foreach (all, i, u)
         {
-            const char *email = json_string_value (json_object_get (u, "email"));
-            printf ("%-32s %-24s %-8s %s\n", json_string_value (json_object_get (u, "username")),
-                    json_string_value (json_object_get (u, "sub")),
-                    json_is_true (json_object_get (u, "disabled")) ? "disabled" : "active",
-                    email ? email : "-");
+            shape_user_t user;
+            rc = ctl_unpacked ("flow.user_list", shape_user_unpack (u, &user, why, sizeof why), why);
+            if (rc != CTL_OK)
+                break;
+            printf ("%-32s %-24s %-8s %s\n", user.username, user.sub, user.disabled ? "disabled" : "active",
+                    user.email ? user.email : "-");
         }
     }
     json_decref (all);
@@ -317,19 +341,24 @@ s_list (const ctl_opts_t *opts, int argc, char **argv)
 static int
 s_show (const ctl_opts_t *opts, int argc, char **argv)
 {
-    json_t *body = NULL;
+    flow_user_get_in_t in = {0};
     if (argc == 2 && argv[1][0] != '-')
-        body = json_pack ("{s:s}", "username", argv[1]);
+        in.username = argv[1];
     else if (argc == 3 && !strcmp (argv[1], "--sub"))
-        body = json_pack ("{s:s}", "sub", argv[2]);
+        in.sub = argv[2];
     else
         return s_usage (stderr);
+    json_t *body = flow_user_get_in_pack (&in);
     if (!body)
         return ctl_bad ("users", "the argument is not UTF-8 text", NULL);
     json_t *result = NULL;
     int rc = ctl_call_family (opts, "users", "flow.user_get", body, &result);
+    flow_user_get_out_t out;
+    char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        ctl_print_json (json_object_get (result, "user"));
+        rc = ctl_unpacked ("flow.user_get", flow_user_get_out_unpack (result, &out, why, sizeof why), why);
+    if (rc == CTL_OK)
+        ctl_print_json (out.user);
     json_decref (result);
     json_decref (body);
     return rc;
@@ -353,10 +382,15 @@ s_passwd (const ctl_opts_t *opts, int argc, char **argv)
     }
     if (mode == PW_NONE)
         return ctl_bad ("users", "give the new password with --password-stdin or --password", NULL);
-    json_t *body = json_pack ("{s:s}", "username", argv[1]);
-    if (!body)
+    if (!ctl_utf8 (argv[1]))
         return ctl_bad ("users", "the username is not UTF-8 text", NULL);
-    int rc = s_set_password (body, mode, pw_arg);
+    flow_user_passwd_in_t in = {.username = argv[1]};
+    char buf[PASSWORD_MAX + 2];
+    int rc = s_get_password (mode, pw_arg, buf, sizeof buf, &in.password);
+    json_t *body = rc == CTL_OK ? flow_user_passwd_in_pack (&in) : NULL;
+    secure_wipe (buf, sizeof buf);
+    if (rc == CTL_OK && !body)
+        rc = CTL_ERROR_REPLY;
     json_t *result = NULL;
     if (rc == CTL_OK)
         rc = ctl_call_family (opts, "users", "flow.user_passwd", body, &result);
@@ -378,17 +412,23 @@ s_disable (const ctl_opts_t *opts, int argc, char **argv)
             return ctl_bad ("users", "unknown option", argv[2]);
         enable = 1;
     }
-    json_t *body = json_pack ("{s:s, s:b}", "username", argv[1], "disabled", !enable);
+    flow_user_disable_in_t in = {.username = argv[1], .disabled = !enable, .has_disabled = true};
+    json_t *body = flow_user_disable_in_pack (&in);
     if (!body)
         return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     json_t *result = NULL;
     int rc = ctl_call_family (opts, "users", "flow.user_disable", body, &result);
+    flow_user_disable_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc == CTL_OK)
+        rc = ctl_unpacked ("flow.user_disable", flow_user_disable_out_unpack (result, &out, why, sizeof why),
+                           why);
     if (rc == CTL_OK && enable)
         printf ("%s enabled\n", argv[1]);
     else if (rc == CTL_OK)
-        printf ("%s disabled; their sessions, %lld refresh-token families and %lld access tokens were revoked\n",
-                argv[1], (long long)json_integer_value (json_object_get (result, "families")),
-                (long long)json_integer_value (json_object_get (result, "access_tokens")));
+        printf (
+            "%s disabled; their sessions, %lld refresh-token families and %lld access tokens were revoked\n",
+            argv[1], (long long)out.families, (long long)out.access_tokens);
     json_decref (result);
     json_decref (body);
     return rc;
@@ -401,14 +441,20 @@ s_unlock (const ctl_opts_t *opts, int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-')
         return s_usage (stderr);
-    json_t *body = json_pack ("{s:s}", "username", argv[1]);
+    flow_user_unlock_in_t in = {.username = argv[1]};
+    json_t *body = flow_user_unlock_in_pack (&in);
     if (!body)
         return ctl_bad ("users", "the username is not UTF-8 text", NULL);
     json_t *result = NULL;
     int rc = ctl_call_family (opts, "users", "flow.user_unlock", body, &result);
+    flow_user_unlock_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc == CTL_OK)
+        rc = ctl_unpacked ("flow.user_unlock", flow_user_unlock_out_unpack (result, &out, why, sizeof why),
+                           why);
     //  Either lock counts: the password's or the second factor's.
-    int pw = json_is_true (json_object_get (result, "was_locked"));
-    int codes = json_is_true (json_object_get (result, "second_factor_was_locked"));
+    bool pw = rc == CTL_OK && out.was_locked;
+    bool codes = rc == CTL_OK && out.second_factor_was_locked;
     if (rc == CTL_OK)
         printf ("%s %s\n", argv[1],
                 pw && codes ? "unlocked (password and second factor)"

@@ -479,7 +479,8 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
 {
     service_thread_t *thread = req->thread_state;
     int left = bus_req_time_left_ms (req, REPLY_MARGIN_MS);
-    json_t *body = json_pack ("{s:s, s:s}", "sub", sub, "reason", "user_disabled");
+    token_subject_revoke_in_t in = {.sub = sub, .reason = "user_disabled"};
+    json_t *body = token_subject_revoke_in_pack (&in);
     json_t *res = NULL;
     bus_error_t error;
     int rc = body && left > 0
@@ -499,10 +500,21 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
                       "the user is disabled, but their tokens could not be revoked yet: disable them again");
         return -1;
     }
-    json_t *out = json_pack ("{s:b, s:O, s:O}", "updated", 1, "families", json_object_get (res, "families"),
-                             "access_tokens", json_object_get (res, "access_tokens"));
+    token_subject_revoke_out_t revoked;
+    char why[SCHEMA_WHY_MAX];
+    if (token_subject_revoke_out_unpack (res, &revoked, why, sizeof why) != 0) {
+        log_error ("token.subject_revoke answered a result outside proto/ops.def: %s", why);
+        json_decref (res);
+        return flow_fail_internal (req);
+    }
+    flow_user_disable_out_t out = {.updated = true,
+                                   .has_updated = true,
+                                   .families = revoked.families,
+                                   .has_families = true,
+                                   .access_tokens = revoked.access_tokens,
+                                   .has_access_tokens = true};
     json_decref (res);
-    return flow_result (req, out, result);
+    return flow_result (req, flow_user_disable_out_pack (&out), result);
 }
 
 int

@@ -33,13 +33,11 @@ s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, 
     int timeout = tu_time_left_ms (req);
     if (timeout <= 0)
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
-    json_t *body = json_pack ("{s:O, s:s, s:s}", "claims", claims, "alg", alg, "typ", typ);
-    if (body && id_claims &&
-        json_object_set_new (body, "id_token",
-                             json_pack ("{s:O, s:s}", "claims", id_claims, "alg", id_alg))) {
-        json_decref (body);
-        body = NULL;
-    }
+    shape_id_token_req_t id_req = {.claims = id_claims, .alg = id_alg};
+    json_t *id_token = id_claims ? schema_pack (&schema_shape_id_token_req, &id_req) : NULL;
+    keys_sign_in_t in = {.claims = claims, .alg = alg, .typ = typ, .id_token = id_token};
+    json_t *body = !id_claims || id_token ? keys_sign_in_pack (&in) : NULL;
+    json_decref (id_token);
     json_t *res = NULL;
     bus_error_t error;
     int rc = body ? bus_client_call (thread->bus, "keys.sign", body, timeout, &res, &error) : -1;
@@ -51,10 +49,15 @@ s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, 
             return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the signing service is not available");
         return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
     }
-    const char *text = json_string_value (json_object_get (res, "jws"));
-    const char *id_text = json_string_value (json_object_get (res, "id_token"));
-    *jws = text ? strdup (text) : NULL;
-    *idt = id_claims && id_text ? strdup (id_text) : NULL;
+    keys_sign_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (keys_sign_out_unpack (res, &out, why, sizeof why) != 0) {
+        log_error ("keys.sign answered a result outside proto/ops.def: %s", why);
+        json_decref (res);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "the tokens could not be signed");
+    }
+    *jws = strdup (out.jws);
+    *idt = id_claims && out.id_token ? strdup (out.id_token) : NULL;
     json_decref (res);
     if (!*jws || (id_claims && !*idt)) {
         secure_free_str (jws);

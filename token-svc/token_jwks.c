@@ -7,6 +7,7 @@
 #include "token_jwks.h"
 
 #include "log.h"
+#include "ops.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -81,29 +82,38 @@ token_jwks_destroy (token_jwks_t **self_p)
 }
 
 //  Converts a keys.jwks result into a key list. Keys we cannot use (an
-//  unknown alg, a malformed member) are skipped, not fatal.
+//  unknown alg, a key jws cannot load) are skipped, not fatal.
 static s_key_t *
 s_parse (const json_t *result, size_t *count)
 {
     *count = 0;
-    const json_t *keys = json_object_get (result, "keys");
-    if (!json_is_array (keys) || json_array_size (keys) > KEYS_MAX)
+    keys_jwks_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (keys_jwks_out_unpack (result, &out, why, sizeof why) != 0) {
+        log_error ("jwks: keys.jwks answered a result outside proto/ops.def: %s", why);
         return NULL;
-    s_key_t *list = calloc (json_array_size (keys) + 1, sizeof *list);
+    }
+    if (json_array_size (out.keys) > KEYS_MAX)
+        return NULL;
+    s_key_t *list = calloc (json_array_size (out.keys) + 1, sizeof *list);
     if (!list)
         return NULL;
     size_t i;
-    const json_t *jwk;
-    json_array_foreach (keys, i, jwk)
+    const json_t *obj;
+    json_array_foreach (out.keys, i, obj)
     {
-        const char *kid = json_string_value (json_object_get (jwk, "kid"));
-        jws_alg_t alg = jws_alg_parse (json_string_value (json_object_get (jwk, "alg")));
-        if (!kid || strlen (kid) > KID_MAX || alg == JWS_ALG_NONE)
+        shape_jwk_t jwk;
+        if (shape_jwk_unpack (obj, &jwk, why, sizeof why) != 0) {
+            log_error ("jwks: keys.jwks answered a key outside proto/ops.def: %s", why);
             continue;
-        EVP_PKEY *pkey = jws_jwk_to_pkey (jwk);
+        }
+        jws_alg_t alg = jws_alg_parse (jwk.alg);
+        if (alg == JWS_ALG_NONE)
+            continue;
+        EVP_PKEY *pkey = jws_jwk_to_pkey (obj);
         if (!pkey)
             continue;
-        snprintf (list[*count].kid, sizeof list[*count].kid, "%s", kid);
+        snprintf (list[*count].kid, sizeof list[*count].kid, "%s", jwk.kid);
         list[*count].alg = alg;
         list[*count].pkey = pkey;
         (*count)++;
