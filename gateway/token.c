@@ -291,7 +291,8 @@ token_post (gw_req_t *req)
     s_client_request_t request;
     if (s_client_request (req, NULL, &request) != 0)
         return req->status;
-    token_exchange_in_t in = {.form = request.form, .basic = request.basic, .client_ip = http_client_ip (req)};
+    token_exchange_in_t in = {
+        .form = request.form, .basic = request.basic, .client_ip = http_client_ip (req)};
     json_t *result = NULL;
     if (s_call (req, "token.exchange", token_exchange_in_pack (&in), &request, &result) != 0)
         return req->status;
