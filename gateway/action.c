@@ -14,6 +14,7 @@
  *  the query) and is wiped after use; flow-svc compares its hash. */
 #include "form.h"
 #include "log.h"
+#include "ops.h"
 #include "pages.h"
 #include "routes.h"
 #include "secure.h"
@@ -38,6 +39,15 @@ static const char *
 s_str (const json_t *object, const char *key)
 {
     return json_string_value (json_object_get (object, key));
+}
+
+//  A result that does not fit its op's table (which the bus client has
+//  checked already): logged, answered as a server error.
+static int
+s_unexpected (gw_req_t *req, const char *op, const char *why)
+{
+    log_error ("%s answered something unexpected: %s", op, why);
+    return pages_error (req, 500, "Error", "The service answered something unexpected.", NULL);
 }
 
 static void
@@ -88,7 +98,8 @@ action_get (gw_req_t *req)
         form_destroy (&form);
         return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
     }
-    json_t *body = json_pack ("{s:s,s:s}", "token", token, "purpose", "magic_link");
+    flow_action_get_in_t in = {.token = token, .purpose = "magic_link"};
+    json_t *body = flow_action_get_in_pack (&in);
     json_t *result = NULL;
     bus_error_t error;
     //  A READ: it shows what the link is for and consumes nothing, so a
@@ -104,12 +115,19 @@ action_get (gw_req_t *req)
         form_destroy (&form);
         return req->status;
     }
-    const char *kind = s_str (result, "kind");
-    const char *title = s_confirm_title (kind);
+    flow_action_get_out_t link;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_action_get_out_unpack (result, &link, why, sizeof why) != 0) {
+        s_unexpected (req, "flow.action_get", why);
+        json_decref (result);
+        form_destroy (&form);
+        return req->status;
+    }
+    const char *title = s_confirm_title (link.kind);
     html_t page;
     html_init (&page);
     s_head (&page, title);
-    const char *hint = s_str (result, "email_hint");
+    const char *hint = link.email_hint;
     if (hint) {
         html_raw (&page, "<p>For <strong id=\"email-hint\">");
         html_text (&page, hint);
@@ -143,8 +161,8 @@ action_post (gw_req_t *req)
         form_destroy (&form);
         return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
     }
-    json_t *body =
-        json_pack ("{s:s,s:s,s:s}", "token", token, "purpose", "magic_link", "client_ip", http_client_ip (req));
+    flow_action_in_t in = {.token = token, .purpose = "magic_link", .client_ip = http_client_ip (req)};
+    json_t *body = flow_action_in_pack (&in);
     json_t *result = NULL;
     bus_error_t error;
     //  docs/flows.md: consuming is one conditional UPDATE in flow-svc; of two
@@ -158,19 +176,24 @@ action_post (gw_req_t *req)
             return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
         return s_page_error (req, &error);
     }
-    const char *kind = s_str (result, "kind");
-    const char *status = s_str (result, "status");
-    int failed = status && strcmp (status, "failed") == 0;
+    flow_action_out_t done;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_action_out_unpack (result, &done, why, sizeof why) != 0) {
+        json_decref (result);
+        return s_unexpected (req, "flow.action", why);
+    }
+    const char *kind = done.kind;
+    int failed = strcmp (done.status, "failed") == 0;
     html_t page;
     html_init (&page);
     s_head (&page, failed ? "This did not work" : "Confirmed");
     html_raw (&page, "<p id=\"result\">");
     if (failed)
         html_text (&page, "The request was refused. Please start again.");
-    else if (kind && strcmp (kind, "login") == 0)
+    else if (strcmp (kind, "login") == 0)
         html_text (&page, "You can close this page and go back to the window where you signed in: it "
                           "continues by itself.");
-    else if (kind && strcmp (kind, "verify_email") == 0)
+    else if (strcmp (kind, "verify_email") == 0)
         html_text (&page, "Your email address is verified.");
     else
         html_text (&page, "Done. You can close this page.");
@@ -258,10 +281,15 @@ flows_callback_post (gw_req_t *req)
     }
     const char *outcome = s_str (in, "outcome");
     json_t *data = json_object_get (in, "data");
-    json_t *body =
-        json_pack ("{s:s,s:s,s:s,s:o,s:s}", "token", token, "purpose", "webhook_callback", "outcome", outcome,
-                   "data", data ? json_incref (data) : json_object (), "client_ip", http_client_ip (req));
+    json_t *empty = data ? NULL : json_object ();
+    flow_action_in_t action = {.token = token,
+                               .purpose = "webhook_callback",
+                               .outcome = outcome,
+                               .data = data ? data : empty,
+                               .client_ip = http_client_ip (req)};
+    json_t *body = action.data ? flow_action_in_pack (&action) : NULL;
     secure_wipe (token, sizeof token);
+    json_decref (empty);
     json_decref (in);
     if (!body)
         return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
@@ -272,7 +300,14 @@ flows_callback_post (gw_req_t *req)
     json_decref (body);
     if (rc != 0)
         return http_send_bus_error (req, &error);
-    json_t *reply = json_pack ("{s:s}", "status", s_str (result, "status") ? s_str (result, "status") : "");
+    flow_action_out_t done;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_action_out_unpack (result, &done, why, sizeof why) != 0) {
+        json_decref (result);
+        log_error ("flow.action answered something unexpected: %s", why);
+        return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
+    }
+    json_t *reply = json_pack ("{s:s}", "status", done.status);
     rc = http_send_json (req, 200, reply, "no-store", NULL, 0);
     json_decref (reply);
     json_decref (result);

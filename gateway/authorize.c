@@ -26,12 +26,7 @@ static const char s_form_post_script[] = "document.forms[0].submit();";
 //  ---------------------------------------------------------------------------
 //  Helpers
 
-static const char *
-s_str (const json_t *object, const char *key)
-{
-    return json_string_value (json_object_get (object, key));
-}
-
+//  Whether the array of strings (a STRS member) holds value.
 static int
 s_has (const json_t *array, const char *value)
 {
@@ -39,7 +34,7 @@ s_has (const json_t *array, const char *value)
     json_t *item;
     json_array_foreach (array, i, item)
     {
-        if (json_is_string (item) && strcmp (json_string_value (item), value) == 0)
+        if (strcmp (json_string_value (item), value) == 0)
             return 1;
     }
     return 0;
@@ -56,23 +51,31 @@ s_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, page
     return -1;
 }
 
-//  A reply member that must be an object, else a 502-like page.
-static const json_t *
-s_expect_object (gw_req_t *req, const json_t *result, const char *key, pages_headers_t *headers)
+//  A result that does not fit its op's table (which the bus client has
+//  checked already): logged, answered with an error page.
+static int
+s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
-    const json_t *value = json_object_get (result, key);
-    if (json_is_object (value))
-        return value;
-    log_error ("reply without a %s object", key);
-    pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
-    return NULL;
+    log_error ("%s answered something unexpected: %s", op, why);
+    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+}
+
+//  The response R of a result's redirect member (token.authorize_error,
+//  token.issue_code).
+static int
+s_respond (gw_req_t *req, const char *op, const json_t *redirect, int after_post, pages_headers_t *headers)
+{
+    shape_redirect_t r;
+    char why[SCHEMA_WHY_MAX];
+    if (shape_redirect_unpack (redirect, &r, why, sizeof why) != 0)
+        return s_unexpected (req, op, why, headers);
+    return authz_respond (req, &r, after_post, headers);
 }
 
 void
-authz_form_action (const json_t *q, char *out, size_t size)
+authz_form_action (const shape_request_t *q, char *out, size_t size)
 {
-    const char *uri = s_str (q, "redirect_uri");
-    if (!uri || pages_csp_origin (uri, out, size) != 0)
+    if (pages_csp_origin (q->redirect_uri, out, size) != 0)
         out[0] = '\0';
 }
 
@@ -90,8 +93,6 @@ s_append_params (char *out, size_t size, const json_t *params, const char *prefi
     int first = 1;
     json_object_foreach ((json_t *)params, name, value)
     {
-        if (!json_is_string (value))
-            continue;
         const char *sep = first ? prefix : "&";
         first = 0;
         size_t len = strlen (out);
@@ -146,8 +147,6 @@ s_form_post (gw_req_t *req, const char *redirect_uri, const json_t *params, page
     json_t *value;
     json_object_foreach ((json_t *)params, name, value)
     {
-        if (!json_is_string (value))
-            continue;
         html_raw (&body, "<input type=\"hidden\" name=\"");
         html_text (&body, name);
         html_raw (&body, "\" value=\"");
@@ -165,17 +164,11 @@ s_form_post (gw_req_t *req, const char *redirect_uri, const json_t *params, page
 }
 
 int
-authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_headers_t *headers)
+authz_respond (gw_req_t *req, const shape_redirect_t *redirect, int after_post, pages_headers_t *headers)
 {
-    const char *uri = s_str (redirect, "redirect_uri");
-    const char *mode = s_str (redirect, "response_mode");
-    const json_t *params = json_object_get (redirect, "params");
-    if (!uri || !json_is_object (params)) {
-        log_error ("authorization response without redirect_uri or params");
-        return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
-    }
-    if (!mode)
-        mode = "query";
+    const char *uri = redirect->redirect_uri;
+    const char *mode = redirect->response_mode;
+    const json_t *params = redirect->params;
     if (strcmp (mode, "form_post") == 0)
         return s_form_post (req, uri, params, headers);
     //  RFC 6749 §3.1.2: a redirection endpoint URI has no fragment; token-svc
@@ -209,36 +202,41 @@ authz_respond (gw_req_t *req, const json_t *redirect, int after_post, pages_head
 }
 
 int
-authz_fail (gw_req_t *req, const json_t *q, ost_err_t error, const char *description, int after_post,
+authz_fail (gw_req_t *req, const shape_request_t *q, ost_err_t error, const char *description, int after_post,
             pages_headers_t *headers)
 {
-    json_t *body = json_pack ("{s:s?,s:s,s:s}", "request_id", s_str (q, "request_id"), "error",
-                              proto_err (error)->code, "error_description", description);
+    token_authorize_error_in_t in = {
+        .request_id = q->request_id, .error = proto_err (error)->code, .error_description = description};
+    json_t *body = token_authorize_error_in_pack (&in);
     json_t *result = NULL;
     int rc = s_call (req, "token.authorize_error", body, &result, headers);
     json_decref (body);
     if (rc != 0)
         return req->status;
-    const json_t *redirect = s_expect_object (req, result, "redirect", headers);
-    if (redirect)
-        authz_respond (req, redirect, after_post, headers);
+    token_authorize_error_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (token_authorize_error_out_unpack (result, &out, why, sizeof why) != 0)
+        s_unexpected (req, "token.authorize_error", why, headers);
+    else
+        s_respond (req, "token.authorize_error", out.redirect, after_post, headers);
     json_decref (result);
     return req->status;
 }
 
 int
-authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const char *session_handle,
+authz_start_flow (gw_req_t *req, const shape_request_t *q, const char *purpose, const char *session_handle,
                   pages_headers_t *headers)
 {
-    json_t *body = json_pack ("{s:s?,s:s}", "request_id", s_str (q, "request_id"), "purpose", purpose);
-    //  OpenID Connect Core §3.1.2.1: login_hint prefills the identifier.
-    const char *hint = s_str (q, "login_hint");
-    if (hint && strcmp (purpose, "login") == 0)
-        json_object_set_new (body, "login_hint", json_string (hint));
-    if (session_handle && session_handle[0])
-        json_object_set_new (body, "session", json_string (session_handle));
-    //  Lockout counts failures per client address too (docs/flows.md).
-    json_object_set_new (body, "client_ip", json_string (http_client_ip (req)));
+    flow_start_in_t in = {
+        .request_id = q->request_id,
+        .purpose = purpose,
+        //  OpenID Connect Core §3.1.2.1: login_hint prefills the identifier.
+        .login_hint = strcmp (purpose, "login") == 0 ? q->login_hint : NULL,
+        .session = session_handle && session_handle[0] ? session_handle : NULL,
+        //  Lockout counts failures per client address too (docs/flows.md).
+        .client_ip = http_client_ip (req),
+    };
+    json_t *body = flow_start_in_pack (&in);
     json_t *result = NULL;
     //  proto/ops.md flow.start: "flow" left out is OSTIARY_LOGIN_FLOW; the
     //  consent and account pages are executions of it too, told apart by
@@ -247,15 +245,16 @@ authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const cha
     json_decref (body);
     if (rc != 0)
         return req->status;
-    const char *flow = s_str (result, "flow");
-    json_int_t expires_at = json_integer_value (json_object_get (result, "expires_at"));
-    if (!flow || strlen (flow) > PAGES_MAX_COOKIE) {
+    //  The flow handle is 43 characters (proto/ops/flow.def): a cookie value
+    //  pages_get_cookie reads back.
+    flow_start_out_t started;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_start_out_unpack (result, &started, why, sizeof why) != 0) {
         json_decref (result);
-        log_error ("flow.start answered without a usable flow handle");
-        return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+        return s_unexpected (req, "flow.start", why, headers);
     }
-    long max_age = (long)(expires_at - (json_int_t)time (NULL));
-    pages_set_cookie (headers, req, COOKIE_FLOW, flow, max_age > 0 ? max_age : 60);
+    long max_age = (long)(started.expires_at - (int64_t)time (NULL));
+    pages_set_cookie (headers, req, COOKIE_FLOW, started.flow, max_age > 0 ? max_age : 60);
     json_decref (result);
     const char *path = strcmp (purpose, "consent") == 0          ? "/consent"
                        : strcmp (purpose, "select_account") == 0 ? "/select-account"
@@ -268,28 +267,40 @@ authz_start_flow (gw_req_t *req, const json_t *q, const char *purpose, const cha
     return pages_redirect (req, 303, url, headers);
 }
 
-int
-authz_continue (gw_req_t *req, const json_t *q, const json_t *session, const char *session_handle,
-                int after_post, pages_headers_t *headers)
+//  token.consent_check for Q and the user sub: 1 needed, 0 not, -1 after
+//  answering.
+static int
+s_consent_needed (gw_req_t *req, const shape_request_t *q, const char *sub, pages_headers_t *headers)
 {
-    const char *request_id = s_str (q, "request_id");
-    const char *sub = s_str (session, "sub");
-    if (!request_id || !sub) {
-        log_error ("continue: no request id or subject");
-        return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
-    }
+    token_consent_check_in_t in = {.request_id = q->request_id, .sub = sub};
+    json_t *body = token_consent_check_in_pack (&in);
+    json_t *result = NULL;
+    int rc = s_call (req, "token.consent_check", body, &result, headers);
+    json_decref (body);
+    if (rc != 0)
+        return -1;
+    token_consent_check_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    int needed = -1;
+    if (token_consent_check_out_unpack (result, &out, why, sizeof why) != 0)
+        s_unexpected (req, "token.consent_check", why, headers);
+    else
+        needed = out.needed ? 1 : 0;
+    json_decref (result);
+    return needed;
+}
+
+int
+authz_continue (gw_req_t *req, const shape_request_t *q, const shape_session_t *session,
+                const char *session_handle, int after_post, pages_headers_t *headers)
+{
     //  OpenID Connect Core §3.1.2.1: prompt=consent asks again even when
     //  consent was given before.
-    int needed = s_has (json_object_get (q, "prompt"), "consent");
+    int needed = s_has (q->prompt, "consent");
     if (!needed) {
-        json_t *body = json_pack ("{s:s,s:s}", "request_id", request_id, "sub", sub);
-        json_t *result = NULL;
-        int rc = s_call (req, "token.consent_check", body, &result, headers);
-        json_decref (body);
-        if (rc != 0)
+        needed = s_consent_needed (req, q, session->sub, headers);
+        if (needed < 0)
             return req->status;
-        needed = json_is_true (json_object_get (result, "needed"));
-        json_decref (result);
     }
     if (needed)
         return authz_start_flow (req, q, "consent", session_handle, headers);
@@ -298,20 +309,24 @@ authz_continue (gw_req_t *req, const json_t *q, const json_t *session, const cha
 }
 
 int
-authz_issue_code (gw_req_t *req, const json_t *q, const json_t *session, int granted, int after_post,
-                  pages_headers_t *headers)
+authz_issue_code (gw_req_t *req, const shape_request_t *q, const shape_session_t *session, int granted,
+                  int after_post, pages_headers_t *headers)
 {
-    json_t *amr = json_object_get (session, "amr");
-    amr = json_is_array (amr) ? json_incref (amr) : json_array ();
-    json_t *body = json_pack ("{s:s?,s:s?,s:O?,s:I,s:o}", "request_id", s_str (q, "request_id"), "sub",
-                              s_str (session, "sub"), "sid", json_object_get (session, "sid"), "auth_time",
-                              json_integer_value (json_object_get (session, "auth_time")), "amr", amr);
     //  granted: the user pressed Allow on the consent page just now, and
     //  token-svc remembers it per user and client. Otherwise no consent is
     //  sent: none was needed (first-party client, or a consent given
     //  before, which token-svc checks again).
-    if (body && granted)
-        json_object_set_new (body, "consent", json_pack ("{s:b,s:b}", "granted", 1, "remember", 1));
+    shape_consent_t allow = {.granted = true, .has_granted = true, .remember = true, .has_remember = true};
+    json_t *consent = granted ? schema_pack (&schema_shape_consent, &allow) : NULL;
+    token_issue_code_in_t in = {.request_id = q->request_id,
+                                .sub = session->sub,
+                                .sid = session->sid,
+                                .auth_time = session->auth_time,
+                                .has_auth_time = true,
+                                .amr = session->amr,
+                                .consent = consent};
+    json_t *body = !granted || consent ? token_issue_code_in_pack (&in) : NULL;
+    json_decref (consent);
     if (!body)
         return pages_error (req, 503, "Error", "The server is out of memory.", headers);
     json_t *result = NULL;
@@ -319,55 +334,76 @@ authz_issue_code (gw_req_t *req, const json_t *q, const json_t *session, int gra
     json_decref (body);
     if (rc != 0)
         return req->status;
-    const json_t *redirect = s_expect_object (req, result, "redirect", headers);
-    if (redirect)
-        authz_respond (req, redirect, after_post, headers);
+    token_issue_code_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (token_issue_code_out_unpack (result, &out, why, sizeof why) != 0)
+        s_unexpected (req, "token.issue_code", why, headers);
+    else
+        s_respond (req, "token.issue_code", out.redirect, after_post, headers);
     json_decref (result);
     return req->status;
 }
 
+int
+authz_session (gw_req_t *req, char *handle, size_t size, json_t **reply, shape_session_t *session,
+               pages_headers_t *headers)
+{
+    *reply = NULL;
+    if (pages_get_cookie (req, COOKIE_SESSION, handle, size) != 0)
+        return 0;
+    flow_session_get_in_t in = {.session = handle};
+    json_t *body = flow_session_get_in_pack (&in);
+    int rc = s_call (req, "flow.session_get", body, reply, headers);
+    json_decref (body);
+    if (rc != 0)
+        return -1;
+    flow_session_get_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_session_get_out_unpack (*reply, &out, why, sizeof why) != 0 ||
+        (out.session && shape_session_unpack (out.session, session, why, sizeof why) != 0)) {
+        json_decref (*reply);
+        *reply = NULL;
+        s_unexpected (req, "flow.session_get", why, headers);
+        return -1;
+    }
+    if (!out.session) {
+        json_decref (*reply);
+        *reply = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 //  A valid request Q: who is the user, and what must happen before a code.
 static int
-s_decide (gw_req_t *req, const json_t *q, int after_post)
+s_decide (gw_req_t *req, const shape_request_t *q, int after_post)
 {
     pages_headers_t headers = {.count = 0};
     char handle[PAGES_MAX_COOKIE + 1];
     json_t *reply = NULL;
-    const json_t *session = NULL;
-    if (pages_get_cookie (req, COOKIE_SESSION, handle, sizeof handle) == 0) {
-        json_t *body = json_pack ("{s:s}", "session", handle);
-        int rc = s_call (req, "flow.session_get", body, &reply, &headers);
-        json_decref (body);
-        if (rc != 0)
-            return req->status;
-        session = json_object_get (reply, "session");
-        if (!json_is_object (session) || !json_is_string (json_object_get (session, "sub"))) {
-            //  Unknown, expired or revoked: the cookie is dropped.
-            session = NULL;
-            handle[0] = '\0';
-            pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
-        }
+    shape_session_t session;
+    int has = authz_session (req, handle, sizeof handle, &reply, &session, &headers);
+    if (has < 0)
+        return req->status;
+    if (!has && handle[0]) {
+        //  Unknown, expired or revoked: the cookie is dropped.
+        handle[0] = '\0';
+        pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
     }
-    int has = session != NULL;
 
-    const json_t *prompt = json_object_get (q, "prompt");
-    int none = s_has (prompt, "none");
-    int login = s_has (prompt, "login");
-    int select = s_has (prompt, "select_account");
+    int none = s_has (q->prompt, "none");
+    int login = s_has (q->prompt, "login");
+    int select = s_has (q->prompt, "select_account");
     //  OpenID Connect Core §3.1.2.1 max_age: an authentication older than
     //  max_age seconds must be done again (max_age=0: every time).
     int stale = 0;
-    json_t *max_age = json_object_get (q, "max_age");
-    if (has && json_is_integer (max_age)) {
-        json_int_t age =
-            (json_int_t)time (NULL) - json_integer_value (json_object_get (session, "auth_time"));
-        json_int_t limit = json_integer_value (max_age);
-        stale = limit == 0 || age > limit;
+    if (has && q->has_max_age) {
+        int64_t age = (int64_t)time (NULL) - session.auth_time;
+        stale = q->max_age == 0 || age > q->max_age;
     }
     //  §3.1.2.1 id_token_hint: the user the client expects; another user in
     //  session must not be signed in silently.
-    const char *hint_sub = s_str (q, "id_token_hint_sub");
-    int other_user = has && hint_sub && strcmp (hint_sub, s_str (session, "sub")) != 0;
+    int other_user = has && q->id_token_hint_sub && strcmp (q->id_token_hint_sub, session.sub) != 0;
 
     if (none) {
         //  §3.1.2.1 prompt=none: no page at all; an answer or an error.
@@ -380,17 +416,12 @@ s_decide (gw_req_t *req, const json_t *q, int after_post)
             authz_fail (req, q, OST_ERR_LOGIN_REQUIRED, "The logged-in user is not the one of id_token_hint",
                         after_post, &headers);
         else {
-            json_t *body = json_pack ("{s:s?,s:s?}", "request_id", s_str (q, "request_id"), "sub",
-                                      s_str (session, "sub"));
-            json_t *result = NULL;
-            int rc = s_call (req, "token.consent_check", body, &result, &headers);
-            json_decref (body);
-            if (rc == 0 && json_is_true (json_object_get (result, "needed")))
+            int needed = s_consent_needed (req, q, session.sub, &headers);
+            if (needed == 1)
                 authz_fail (req, q, OST_ERR_CONSENT_REQUIRED, "The user has not consented to this client",
                             after_post, &headers);
-            else if (rc == 0)
-                authz_issue_code (req, q, session, 0, after_post, &headers);
-            json_decref (result);
+            else if (needed == 0)
+                authz_issue_code (req, q, &session, 0, after_post, &headers);
         }
     } else if (!has || login || stale || other_user)
         //  §3.1.2.3: authenticate; prompt=login forces it even with a session.
@@ -398,7 +429,7 @@ s_decide (gw_req_t *req, const json_t *q, int after_post)
     else if (select)
         authz_start_flow (req, q, "select_account", handle, &headers);
     else
-        authz_continue (req, q, session, handle, after_post, &headers);
+        authz_continue (req, q, &session, handle, after_post, &headers);
     json_decref (reply);
     return req->status;
 }
@@ -408,41 +439,49 @@ s_authorize (gw_req_t *req, form_t *form, int after_post)
 {
     json_t *params = form_to_json (form, 1);
     json_t *repeated = form_repeated_json (form, 1);
-    json_t *body = json_object ();
-    if (!params || !repeated || !body) {
-        json_decref (params);
-        json_decref (repeated);
-        json_decref (body);
-        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
-    }
     //  RFC 6749 §3.1: empty parameters are as if omitted; repeated ones are
     //  an error token-svc reports (it knows the redirect URI by then).
-    json_object_set_new (body, "params", params);
-    json_object_set_new (body, "repeated", repeated);
-    json_object_set_new (body, "method", json_string (after_post ? "POST" : "GET"));
+    token_authorize_in_t in = {.params = params, .repeated = repeated, .method = after_post ? "POST" : "GET"};
+    json_t *body = params && repeated ? token_authorize_in_pack (&in) : NULL;
+    json_decref (params);
+    json_decref (repeated);
+    if (!body)
+        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
     json_t *result = NULL;
     int rc = s_call (req, "token.authorize", body, &result, NULL);
     json_decref (body);
     if (rc != 0)
         return req->status;
-    const json_t *page_error = json_object_get (result, "page_error");
-    const json_t *redirect = json_object_get (result, "redirect");
-    const json_t *q = json_object_get (result, "request");
-    if (json_is_object (page_error)) {
+    //  Exactly one of page_error, redirect and request (proto/ops/token.def).
+    token_authorize_out_t out;
+    shape_page_error_t page_error;
+    shape_redirect_t redirect;
+    shape_request_t q;
+    char why[SCHEMA_WHY_MAX];
+    if (token_authorize_out_unpack (result, &out, why, sizeof why) != 0)
+        s_unexpected (req, "token.authorize", why, NULL);
+    else if (out.page_error) {
         //  RFC 6749 §4.1.2.1: with no valid client or redirect URI the user
         //  is told, and never sent anywhere.
-        const char *description = s_str (page_error, "error_description");
-        char clean[256];
-        http_clean_header_value (description ? description : "The request is invalid", clean, sizeof clean);
-        pages_error (req, 400, "Invalid request", clean, NULL);
-    } else if (json_is_object (redirect))
-        authz_respond (req, redirect, after_post, NULL);
-    else if (json_is_object (q) && s_str (q, "request_id"))
-        s_decide (req, q, after_post);
-    else {
-        log_error ("token.authorize answered something unexpected");
-        pages_error (req, 500, "Error", "The service answered something unexpected.", NULL);
-    }
+        if (shape_page_error_unpack (out.page_error, &page_error, why, sizeof why) != 0)
+            s_unexpected (req, "token.authorize", why, NULL);
+        else {
+            char clean[256];
+            http_clean_header_value (page_error.error_description, clean, sizeof clean);
+            pages_error (req, 400, "Invalid request", clean, NULL);
+        }
+    } else if (out.redirect) {
+        if (shape_redirect_unpack (out.redirect, &redirect, why, sizeof why) != 0)
+            s_unexpected (req, "token.authorize", why, NULL);
+        else
+            authz_respond (req, &redirect, after_post, NULL);
+    } else if (out.request) {
+        if (shape_request_unpack (out.request, &q, why, sizeof why) != 0)
+            s_unexpected (req, "token.authorize", why, NULL);
+        else
+            s_decide (req, &q, after_post);
+    } else
+        s_unexpected (req, "token.authorize", "none of page_error, redirect, request", NULL);
     json_decref (result);
     return req->status;
 }

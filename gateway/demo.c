@@ -17,6 +17,7 @@
 #include "jwks.h"
 #include "jws.h"
 #include "log.h"
+#include "ops.h"
 #include "pages.h"
 #include "routes.h"
 #include "secure.h"
@@ -362,6 +363,11 @@ demo_callback (gw_req_t *req)
     const char *code = form_get (query, "code", 0);
     int rc;
     json_t *tokens = NULL, *id_claims = NULL, *userinfo = NULL, *claims_reply = NULL;
+    token_exchange_out_t issued = {0};
+    token_userinfo_out_t who = {0};
+    flow_user_claims_out_t released = {0};
+    shape_user_claims_t claims = {0};
+    char unfit[SCHEMA_WHY_MAX];
     char alg[16] = "";
     char message[512];
     const char *why = NULL;
@@ -390,42 +396,56 @@ demo_callback (gw_req_t *req)
     if (!why) {
         //  RFC 6749 §4.1.3 with client_secret_basic (§2.3.1) and the PKCE
         //  verifier (RFC 7636 §4.5).
-        json_t *body =
-            json_pack ("{s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:s}", "form", "grant_type", "authorization_code",
-                       "code", code, "redirect_uri", redirect_uri, "code_verifier", verifier, "basic",
-                       "client_id", req->gw->cfg->demo_client_id, "client_secret",
-                       req->gw->cfg->demo_client_secret, "client_ip", http_client_ip (req));
+        json_t *form = json_pack ("{s:s,s:s,s:s,s:s}", "grant_type", "authorization_code", "code", code,
+                                  "redirect_uri", redirect_uri, "code_verifier", verifier);
+        json_t *basic = json_pack ("{s:s,s:s}", "client_id", req->gw->cfg->demo_client_id, "client_secret",
+                                   req->gw->cfg->demo_client_secret);
+        token_exchange_in_t in = {.form = form, .basic = basic, .client_ip = http_client_ip (req)};
+        json_t *body = form && basic ? token_exchange_in_pack (&in) : NULL;
         if (!body)
             why = "Out of memory";
         else if (http_bus_call (req, "token.exchange", body, &tokens, &bus_error) != 0) {
             snprintf (message, sizeof message, "The code exchange failed: %s (%s)", bus_error.code,
                       bus_error.description);
             why = message;
+        } else if (token_exchange_out_unpack (tokens, &issued, unfit, sizeof unfit) != 0) {
+            log_error ("demo: token.exchange answered something unexpected: %s", unfit);
+            why = "The token response is not what token.exchange answers";
         }
-        if (body) {
-            secure_wipe ((char *)json_string_value (
-                             json_object_get (json_object_get (body, "basic"), "client_secret")),
+        if (basic)
+            secure_wipe ((char *)json_string_value (json_object_get (basic, "client_secret")),
                          strlen (req->gw->cfg->demo_client_secret));
-            json_decref (body);
-        }
+        json_decref (body);
+        json_decref (form);
+        json_decref (basic);
     }
-    const char *id_token = json_string_value (json_object_get (tokens, "id_token"));
-    const char *access_token = json_string_value (json_object_get (tokens, "access_token"));
-    if (!why && (!id_token || !access_token))
-        why = "The token response has no ID token or access token";
+    //  token.exchange answers an ID token with the openid scope, which the
+    //  demo always asks for.
+    if (!why && !issued.id_token)
+        why = "The token response has no ID token";
     if (!why)
-        why = s_verify_id_token (req, id_token, nonce, &id_claims, alg, sizeof alg);
+        why = s_verify_id_token (req, issued.id_token, nonce, &id_claims, alg, sizeof alg);
     if (!why) {
-        json_t *body = json_pack ("{s:s}", "access_token", access_token);
+        token_userinfo_in_t in = {.access_token = issued.access_token};
+        json_t *body = token_userinfo_in_pack (&in);
         if (http_bus_call (req, "token.userinfo", body, &userinfo, &bus_error) != 0)
             why = "token.userinfo refused the access token";
+        else if (token_userinfo_out_unpack (userinfo, &who, unfit, sizeof unfit) != 0) {
+            log_error ("demo: token.userinfo answered something unexpected: %s", unfit);
+            why = "The userinfo answer is not what token.userinfo answers";
+        }
         json_decref (body);
     }
     if (!why) {
-        json_t *body = json_pack ("{s:O?,s:O?}", "sub", json_object_get (userinfo, "sub"), "scopes",
-                                  json_object_get (userinfo, "scopes"));
+        flow_user_claims_in_t in = {.sub = who.sub, .scopes = who.scopes};
+        json_t *body = flow_user_claims_in_pack (&in);
         if (http_bus_call (req, "flow.user_claims", body, &claims_reply, &bus_error) != 0)
             why = "flow.user_claims failed";
+        else if (flow_user_claims_out_unpack (claims_reply, &released, unfit, sizeof unfit) != 0 ||
+                 shape_user_claims_unpack (released.claims, &claims, unfit, sizeof unfit) != 0) {
+            log_error ("demo: flow.user_claims answered something unexpected: %s", unfit);
+            why = "The claims answer is not what flow.user_claims answers";
+        }
         json_decref (body);
     }
     if (why)
@@ -434,9 +454,8 @@ demo_callback (gw_req_t *req)
         html_t page;
         html_init (&page);
         const char *name = json_string_value (json_object_get (id_claims, "name"));
-        const json_t *claims = json_object_get (claims_reply, "claims");
         if (!name)
-            name = json_string_value (json_object_get (claims, "name"));
+            name = claims.name;
         s_head (&page, "Signed in");
         html_raw (&page, "<p id=\"welcome\">Welcome, <strong>");
         html_text (&page, name ? name : json_string_value (json_object_get (id_claims, "sub")));
@@ -446,11 +465,11 @@ demo_callback (gw_req_t *req)
                          "<code>nonce</code>.</p>\n<h2>ID token claims</h2>\n<div id=\"id-token-claims\">");
         s_pre_json (&page, id_claims);
         html_raw (&page, "</div>\n<h2>Userinfo</h2>\n<div id=\"userinfo\">");
-        s_pre_json (&page, claims);
+        s_pre_json (&page, released.claims);
         html_raw (&page, "</div>\n<p><small>Token type ");
-        html_text (&page, json_string_value (json_object_get (tokens, "token_type")));
+        html_text (&page, issued.token_type);
         html_raw (&page, ", scope <code>");
-        html_text (&page, json_string_value (json_object_get (tokens, "scope")));
+        html_text (&page, issued.scope);
         html_raw (&page, "</code>.</small></p>\n<p><a class=\"button\" href=\"");
         char url[2048];
         if (pages_url (req, "/demo", url, sizeof url) == 0)

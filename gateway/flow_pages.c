@@ -110,53 +110,36 @@ s_field (const char *name)
 }
 
 //  What each step type shows: its title, the text above the form and the
-//  label of its button; fields: the inputs when the state names none.
+//  label of its button (its inputs are the step's fields).
 typedef struct {
     const char *type;
     const char *title;
     const char *lead;
     const char *button;
-    const char *fields[4];
 } s_step_t;
 
 static const s_step_t s_steps[] = {
-    {"password", "Sign in", NULL, "Sign in", {"username", "password"}},
-    {"identify",
-     "Recover your account",
+    {"password", "Sign in", NULL, "Sign in"},
+    {"identify", "Recover your account",
      "Enter the email address or username of your account. If it is ours, we send a code to its email "
      "address.",
-     "Continue",
-     {"identifier"}},
-    {"register",
-     "Create an account",
-     NULL,
-     "Create account",
-     {"username", "email", "password", "password_confirm"}},
-    {"set_password", "Choose a new password", NULL, "Save password", {"password", "password_confirm"}},
-    {"totp",
-     "Two-step verification",
-     "Enter the 6-digit code of your authenticator app, or one of your recovery codes.",
-     "Verify",
-     {"code"}},
-    {"totp_enroll",
-     "Set up two-step verification",
+     "Continue"},
+    {"register", "Create an account", NULL, "Create account"},
+    {"set_password", "Choose a new password", NULL, "Save password"},
+    {"totp", "Two-step verification",
+     "Enter the 6-digit code of your authenticator app, or one of your recovery codes.", "Verify"},
+    {"totp_enroll", "Set up two-step verification",
      "Scan the QR code with your authenticator app, or type the secret into it, then enter the 6-digit "
      "code it shows.",
-     "Turn on",
-     {"code"}},
-    {"recovery_codes",
-     "Save your recovery codes",
+     "Turn on"},
+    {"recovery_codes", "Save your recovery codes",
      "Each code signs you in once if you lose your authenticator. Keep them somewhere safe: they are shown "
      "only now.",
-     "I saved them",
-     {NULL}},
-    {"email_code", "Check your email", NULL, "Verify", {"code"}},
-    {"magic_link_sent", "Check your email", NULL, NULL, {NULL}},
-    {"webhook_wait",
-     "Waiting for approval",
-     "Your request is being checked. This page updates by itself.",
-     NULL,
-     {NULL}},
+     "I saved them"},
+    {"email_code", "Check your email", NULL, "Verify"},
+    {"magic_link_sent", "Check your email", NULL, NULL},
+    {"webhook_wait", "Waiting for approval", "Your request is being checked. This page updates by itself.",
+     NULL},
 };
 
 static const s_step_t *
@@ -184,39 +167,93 @@ static const struct {
      "/account/totp"},
 };
 
-static const char *
-s_str (const json_t *object, const char *key)
-{
-    return json_string_value (json_object_get (object, key));
-}
-
 static int
 s_is (const char *value, const char *want)
 {
     return value && strcmp (value, want) == 0;
 }
 
+//  A result that does not fit its op's table (which the bus client has
+//  checked already): logged, answered with an error page.
 static int
-s_unexpected (gw_req_t *req, const char *what, pages_headers_t *headers)
+s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
-    log_error ("%s answered something unexpected", what);
+    log_error ("%s answered something unexpected: %s", op, why);
     return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
 }
 
-//  flow.get of handle: 0 and *state, or -1 after answering.
+//  The state of an execution, typed. flow.get and flow.submit answer the
+//  same members (FLOW_STATE_OUT, proto/ops/flow.def), so their result
+//  structs are alike member for member: each result is unpacked through
+//  its own op's table into its member of out, and the pages read out.get
+//  (C11 §6.5.2.3: a common initial sequence may be read through either).
+typedef struct {
+    union {
+        flow_get_out_t get;
+        flow_submit_out_t submit;
+    } out;
+    shape_flow_step_t step;      //  out.get.step
+    shape_flow_step_data_t data; //  step.data
+} s_state_t;
+
+_Static_assert (sizeof (flow_get_out_t) == sizeof (flow_submit_out_t), "one state for get and submit");
+
+//  Reads result, the answer of op (flow.get or flow.submit), into *state
+//  (whose strings live in result). 0, or -1 with why.
 static int
-s_get (gw_req_t *req, const char *handle, json_t **state, pages_headers_t *headers)
+s_state_unpack (const char *op, const json_t *result, s_state_t *state, char *why, size_t size)
 {
-    json_t *body = json_pack ("{s:s}", "flow", handle);
-    int rc = pages_flow_call (req, "flow.get", body, state, headers);
+    memset (state, 0, sizeof *state);
+    int rc = strcmp (op, "flow.submit") == 0 ? flow_submit_out_unpack (result, &state->out.submit, why, size)
+                                             : flow_get_out_unpack (result, &state->out.get, why, size);
+    if (rc == 0)
+        rc = shape_flow_step_unpack (state->out.get.step, &state->step, why, size);
+    if (rc == 0)
+        rc = shape_flow_step_data_unpack (state->step.data, &state->data, why, size);
+    return rc;
+}
+
+//  flow.get of handle: 0 with *reply and *state (which lives in *reply),
+//  or -1 after answering.
+static int
+s_get (gw_req_t *req, const char *handle, json_t **reply, s_state_t *state, pages_headers_t *headers)
+{
+    flow_get_in_t in = {.flow = handle};
+    json_t *body = flow_get_in_pack (&in);
+    int rc = pages_flow_call (req, "flow.get", body, reply, headers);
     json_decref (body);
-    if (rc == 0 && !json_is_object (json_object_get (*state, "step"))) {
-        json_decref (*state);
-        *state = NULL;
-        s_unexpected (req, "flow.get", headers);
+    char why[SCHEMA_WHY_MAX];
+    if (rc == 0 && s_state_unpack ("flow.get", *reply, state, why, sizeof why) != 0) {
+        json_decref (*reply);
+        *reply = NULL;
+        s_unexpected (req, "flow.get", why, headers);
         return -1;
     }
     return rc;
+}
+
+//  token.request_get of a login flow's request: 0 with *reply and *q (which
+//  lives in *reply), or -1 after answering.
+static int
+s_request_get (gw_req_t *req, const char *request_id, json_t **reply, shape_request_t *q,
+               pages_headers_t *headers)
+{
+    token_request_get_in_t in = {.request_id = request_id};
+    json_t *body = token_request_get_in_pack (&in);
+    int rc = pages_flow_call (req, "token.request_get", body, reply, headers);
+    json_decref (body);
+    if (rc != 0)
+        return -1;
+    token_request_get_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (token_request_get_out_unpack (*reply, &out, why, sizeof why) != 0 ||
+        shape_request_unpack (out.request, q, why, sizeof why) != 0) {
+        json_decref (*reply);
+        *reply = NULL;
+        s_unexpected (req, "token.request_get", why, headers);
+        return -1;
+    }
+    return 0;
 }
 
 //  Wipes every string of object (typed passwords and codes) before it is
@@ -248,11 +285,11 @@ s_read_form (gw_req_t *req)
 
 //  Everything one rendering of a step needs.
 typedef struct {
-    const char *path;        //  the page's own path ("/login" or "/flow")
-    const json_t *state;     //  flow.get / flow.submit answer
-    const json_t *q;         //  its authorization request (login flows), or NULL
-    const char *form_action; //  CSP source of the client's redirect URI, or NULL
-    const form_t *typed;     //  the form just posted (to keep what was typed), or NULL
+    const char *path;         //  the page's own path ("/login" or "/flow")
+    const s_state_t *state;   //  flow.get / flow.submit answer
+    const shape_request_t *q; //  its authorization request (login flows), or NULL
+    const char *form_action;  //  CSP source of the client's redirect URI, or NULL
+    const form_t *typed;      //  the form just posted (to keep what was typed), or NULL
 } s_view_t;
 
 static void
@@ -264,13 +301,13 @@ s_error_line (html_t *body, const char *message)
 }
 
 static void
-s_form_open (html_t *body, gw_req_t *req, const char *path, const json_t *state)
+s_form_open (html_t *body, gw_req_t *req, const char *path, const s_state_t *state)
 {
-    pages_form_open (body, req, path, s_str (state, "csrf"));
+    pages_form_open (body, req, path, state->out.get.csrf);
     //  The node tells flow-svc which step this page showed: a POST of a
     //  stale page (another tab moved on) is refused, not applied elsewhere.
     html_raw (body, "<input type=\"hidden\" name=\"node\" value=\"");
-    html_text (body, s_str (state, "node"));
+    html_text (body, state->out.get.node);
     html_raw (body, "\">\n");
 }
 
@@ -314,23 +351,20 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
 }
 
 static void
-s_client_line (html_t *body, const json_t *q)
+s_client_line (html_t *body, const shape_request_t *q)
 {
-    const char *client = s_str (q, "client_name");
-    if (!client)
-        client = s_str (q, "client_id");
     html_raw (body, "<p>to continue to <strong>");
-    html_text (body, client ? client : "the application");
+    html_text (body, q->client_name);
     html_raw (body, "</strong></p>\n");
 }
 
 //  totp_enroll: the otpauth URI as a QR code and as text, and the base32
 //  secret for manual entry (Key Uri Format of Google Authenticator).
 static void
-s_totp_enroll (html_t *body, const json_t *data)
+s_totp_enroll (html_t *body, const shape_flow_step_data_t *data)
 {
-    const char *uri = s_str (data, "otpauth_uri");
-    const char *secret = s_str (data, "secret");
+    const char *uri = data->otpauth_uri;
+    const char *secret = data->secret;
     char *svg = uri ? qr_svg (uri) : NULL;
     if (svg) {
         //  Markup we built from libqrencode's modules: no text of the URI in it.
@@ -351,17 +385,15 @@ s_totp_enroll (html_t *body, const json_t *data)
 }
 
 static void
-s_recovery_codes (html_t *body, const json_t *data)
+s_recovery_codes (html_t *body, const shape_flow_step_data_t *data)
 {
-    const json_t *codes = json_object_get (data, "codes");
-    if (json_is_array (codes) && json_array_size (codes) > 0) {
+    const json_t *codes = data->codes;
+    if (codes && json_array_size (codes) > 0) {
         html_raw (body, "<ul class=\"codes\" id=\"recovery-codes\">\n");
         size_t i;
         json_t *code;
         json_array_foreach (codes, i, code)
         {
-            if (!json_is_string (code))
-                continue;
             html_raw (body, "<li><code>");
             html_text (body, json_string_value (code));
             html_raw (body, "</code></li>\n");
@@ -407,12 +439,12 @@ s_link (html_t *body, gw_req_t *req, const char *path, const char *text)
 static int
 s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
 {
-    const json_t *state = v->state;
-    const json_t *step = json_object_get (state, "step");
-    const char *status = s_str (state, "status");
-    const char *kind = s_str (state, "kind");
-    const char *type = s_str (step, "type");
-    const json_t *data = json_object_get (step, "data");
+    const s_state_t *state = v->state;
+    const shape_flow_step_t *step = &state->step;
+    const char *status = state->out.get.status;
+    const char *kind = state->out.get.kind;
+    const char *type = step->type;
+    const shape_flow_step_data_t *data = &state->data;
     int login = s_is (kind, "login");
     int ended =
         s_is (status, "succeeded") || s_is (status, "failed") || s_is (type, "done") || s_is (type, "failed");
@@ -430,12 +462,12 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
         html_raw (&body, "</h1>\n");
         //  Recovery codes made by the very submit that ended the flow are
         //  shown now or never (proto/ops.md: only in that answer).
-        if (!failed && json_is_array (json_object_get (data, "codes")))
+        if (!failed && data->codes)
             s_recovery_codes (&body, data);
         if (failed) {
             //  A failed step may say why (proto/ops.md): a second factor
             //  locked after too many wrong codes.
-            const char *why = s_str (step, "error");
+            const char *why = step->error;
             s_error_line (&body,
                           s_is (why, "code_locked")
                               ? s_message (why)
@@ -472,7 +504,7 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
     const s_step_t *def = s_step (type);
     if (!def) {
         html_free (&body);
-        log_error ("flow step of unknown type %s", type ? type : "(none)");
+        log_error ("flow step of unknown type %s", type);
         return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
     }
     title = def->title;
@@ -493,7 +525,7 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
         html_text (&body, lead);
         html_raw (&body, "</p>\n");
     }
-    const char *hint = s_str (data, "email_hint");
+    const char *hint = data->email_hint;
     if (s_is (type, "email_code") || s_is (type, "magic_link_sent")) {
         html_raw (&body, s_is (type, "email_code") ? "<p>We sent a code to <strong id=\"email-hint\">"
                                                    : "<p>We sent a link to <strong id=\"email-hint\">");
@@ -502,14 +534,13 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
                              ? "</strong>. Enter it below.</p>\n"
                              : "</strong>. Open it to continue; this page updates by itself.</p>\n");
     }
-    const char *error = s_str (step, "error");
+    const char *error = step->error;
     if (error)
         s_error_line (&body, s_message (error));
-    const json_t *left = json_object_get (step, "attempts_left");
-    if (error && json_is_integer (left) && !s_is (error, "login_failed") && !s_is (error, "throttled")) {
+    if (error && !s_is (error, "login_failed") && !s_is (error, "throttled")) {
         char line[96];
         snprintf (line, sizeof line, "<p><small>Attempts left: %lld</small></p>\n",
-                  (long long)json_integer_value (left));
+                  (long long)step->attempts_left);
         html_raw (&body, line);
     }
     if (s_is (type, "totp_enroll"))
@@ -519,24 +550,18 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
 
     if (def->button) {
         s_form_open (&body, req, v->path, state);
-        const json_t *fields = json_object_get (step, "fields");
-        if (!json_is_array (fields))
-            fields = NULL;
-        const json_t *field_errors = json_object_get (step, "field_errors");
         //  recovery_codes takes no input: its button says the codes are kept.
-        size_t count = s_is (type, "recovery_codes") ? 0 : fields ? json_array_size (fields) : 4;
-        int rendered = 0;
+        size_t count = s_is (type, "recovery_codes") ? 0 : json_array_size (step->fields);
         for (size_t i = 0; i < count; i++) {
-            const char *name = fields ? json_string_value (json_array_get (fields, i)) : def->fields[i];
-            if (!name)
-                continue;
+            const char *name = json_string_value (json_array_get (step->fields, i));
             //  What was typed stays (secrets excepted); OpenID Connect Core
             //  §3.1.2.1 login_hint prefills the username of a login.
             const char *value = v->typed ? form_get (v->typed, name, 0) : NULL;
             if (!value && s_is (name, "username"))
-                value = s_str (state, "login_hint");
-            s_input (&body, type, name, value, s_str (field_errors, name), !rendered);
-            rendered++;
+                value = state->out.get.login_hint;
+            //  field_errors maps a field's name to its error code.
+            const char *field_error = json_string_value (json_object_get (step->field_errors, name));
+            s_input (&body, type, name, value, field_error, i == 0);
         }
         html_raw (&body, "<button type=\"submit\" id=\"");
         html_raw (&body, s_is (type, "password") ? "sign-in" : "submit");
@@ -561,12 +586,12 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
 //  login flow (its client's name and CSP origin), sends the consent and
 //  account pages' flows to their pages. Returns the status.
 static int
-s_show (gw_req_t *req, const char *path, const json_t *state, const form_t *typed, pages_headers_t *headers)
+s_show (gw_req_t *req, const char *path, const s_state_t *state, const form_t *typed,
+        pages_headers_t *headers)
 {
-    const char *status = s_str (state, "status");
-    if (s_is (status, "expired"))
+    if (s_is (state->out.get.status, "expired"))
         return pages_flow_expired (req, headers);
-    const char *purpose = s_str (state, "purpose");
+    const char *purpose = state->out.get.purpose;
     if (s_is (purpose, "consent") || s_is (purpose, "select_account")) {
         char url[2048];
         if (pages_url (req, s_is (purpose, "consent") ? "/consent" : "/select-account", url, sizeof url) != 0)
@@ -575,19 +600,13 @@ s_show (gw_req_t *req, const char *path, const json_t *state, const form_t *type
     }
     s_view_t v = {.path = path, .state = state, .typed = typed};
     json_t *reply = NULL;
+    shape_request_t q;
     char form_action[512] = "";
-    const char *request_id = s_str (state, "request_id");
-    if (s_is (s_str (state, "kind"), "login") && request_id) {
-        json_t *body = json_pack ("{s:s}", "request_id", request_id);
-        int rc = pages_flow_call (req, "token.request_get", body, &reply, headers);
-        json_decref (body);
-        if (rc != 0)
+    const char *request_id = state->out.get.request_id;
+    if (s_is (state->out.get.kind, "login") && request_id) {
+        if (s_request_get (req, request_id, &reply, &q, headers) != 0)
             return req->status;
-        v.q = json_object_get (reply, "request");
-        if (!json_is_object (v.q)) {
-            json_decref (reply);
-            return s_unexpected (req, "token.request_get", headers);
-        }
+        v.q = &q;
         //  The POST of this page may end in a redirect to the client: CSP
         //  form-action must allow its origin (CSP3 §6.3.1 follows redirects).
         authz_form_action (v.q, form_action, sizeof form_action);
@@ -608,11 +627,12 @@ s_page_get (gw_req_t *req, const char *path)
     char handle[PAGES_MAX_COOKIE + 1];
     if (pages_get_cookie (req, COOKIE_FLOW, handle, sizeof handle) != 0)
         return pages_flow_expired (req, &headers);
-    json_t *state = NULL;
-    if (s_get (req, handle, &state, &headers) != 0)
+    json_t *reply = NULL;
+    s_state_t state;
+    if (s_get (req, handle, &reply, &state, &headers) != 0)
         return req->status;
-    s_show (req, path, state, NULL, &headers);
-    json_decref (state);
+    s_show (req, path, &state, NULL, &headers);
+    json_decref (reply);
     return req->status;
 }
 
@@ -620,32 +640,36 @@ s_page_get (gw_req_t *req, const char *path)
 //  back into the authorization request, exactly as a password login always
 //  did (authorize.c decides consent and the code).
 static int
-s_login_succeeded (gw_req_t *req, const json_t *state, pages_headers_t *headers)
+s_login_succeeded (gw_req_t *req, const s_state_t *state, pages_headers_t *headers)
 {
-    const json_t *result = json_object_get (state, "result");
-    const char *session = s_str (result, "session");
-    const char *request_id = s_str (state, "request_id");
-    if (!session || strlen (session) > PAGES_MAX_COOKIE || !request_id || !s_str (result, "sub"))
-        return s_unexpected (req, "flow.submit", headers);
-    //  The SSO session: its cookie lives as long as the session does.
-    json_t *expires = json_object_get (result, "expires_at");
-    long max_age = json_is_integer (expires) ? (long)(json_integer_value (expires) - (json_int_t)time (NULL))
-                                             : req->gw->cfg->session_ttl;
+    shape_flow_result_t result;
+    char why[SCHEMA_WHY_MAX];
+    if (shape_flow_result_unpack (state->out.get.result, &result, why, sizeof why) != 0)
+        return s_unexpected (req, "flow.submit", why, headers);
+    const char *request_id = state->out.get.request_id;
+    if (!request_id)
+        return s_unexpected (req, "flow.submit", "a login flow's state without request_id", headers);
+    //  The SSO session: its cookie lives as long as the session does. The
+    //  handle is 43 characters (proto/ops/flow.def): a cookie value
+    //  pages_get_cookie reads back.
+    long max_age = (long)(result.expires_at - (int64_t)time (NULL));
     if (max_age > req->gw->cfg->session_ttl)
         max_age = req->gw->cfg->session_ttl;
-    pages_set_cookie (headers, req, COOKIE_SESSION, session, max_age > 0 ? max_age : 0);
+    pages_set_cookie (headers, req, COOKIE_SESSION, result.session, max_age > 0 ? max_age : 0);
     pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
 
-    json_t *body = json_pack ("{s:s}", "request_id", request_id);
     json_t *reply = NULL;
-    int rc = pages_flow_call (req, "token.request_get", body, &reply, headers);
-    json_decref (body);
-    if (rc == 0) {
-        const json_t *q = json_object_get (reply, "request");
-        if (json_is_object (q))
-            authz_continue (req, q, result, session, 1, headers);
-        else
-            s_unexpected (req, "token.request_get", headers);
+    shape_request_t q;
+    if (s_request_get (req, request_id, &reply, &q, headers) == 0) {
+        //  The session the flow issued, as authorize.c reads a session.
+        shape_session_t session = {.sid = result.sid,
+                                   .sub = result.sub,
+                                   .auth_time = result.auth_time,
+                                   .has_auth_time = true,
+                                   .amr = result.amr,
+                                   .expires_at = result.expires_at,
+                                   .has_expires_at = true};
+        authz_continue (req, &q, &session, result.session, 1, headers);
     }
     json_decref (reply);
     return req->status;
@@ -654,27 +678,19 @@ s_login_succeeded (gw_req_t *req, const json_t *state, pages_headers_t *headers)
 //  The input of a step: the fields the step names (proto/ops.md
 //  step.fields), or every field but csrf and node when it names none.
 static json_t *
-s_input_of (const form_t *form, const json_t *step)
+s_input_of (const form_t *form, const shape_flow_step_t *step)
 {
     json_t *input = json_object ();
     if (!input)
         return NULL;
-    const json_t *fields = json_object_get (step, "fields");
-    if (json_is_array (fields)) {
-        size_t i;
-        json_t *name;
-        json_array_foreach (fields, i, name)
-        {
-            const char *value = json_is_string (name) ? form_get (form, json_string_value (name), 0) : NULL;
-            if (value)
-                json_object_set_new (input, json_string_value (name), json_string (value));
-        }
-    } else
-        for (size_t i = 0; i < form_count (form); i++) {
-            const char *name = form_name_at (form, i);
-            if (name && !s_is (name, "csrf") && !s_is (name, "node") && form_value_at (form, i))
-                json_object_set_new (input, name, json_string (form_value_at (form, i)));
-        }
+    size_t i;
+    json_t *name;
+    json_array_foreach (step->fields, i, name)
+    {
+        const char *value = form_get (form, json_string_value (name), 0);
+        if (value)
+            json_object_set_new (input, json_string_value (name), json_string (value));
+    }
     return input;
 }
 
@@ -692,54 +708,55 @@ s_page_post (gw_req_t *req, const char *path)
     }
     //  The current step: which fields it takes, and its node when the form
     //  has none (POST /login with username, password and csrf only).
-    json_t *current = NULL;
-    if (s_get (req, handle, &current, &headers) != 0) {
+    json_t *current_reply = NULL;
+    s_state_t current;
+    if (s_get (req, handle, &current_reply, &current, &headers) != 0) {
         form_destroy (&form);
         return req->status;
     }
     const char *csrf = form_get (form, "csrf", 0);
     const char *node = form_get (form, "node", 0);
-    if (!node)
-        node = s_str (current, "node");
-    json_t *input = s_input_of (form, json_object_get (current, "step"));
-    json_t *body = input
-                       ? json_pack ("{s:s,s:s,s:s,s:O,s:s}", "flow", handle, "csrf", csrf ? csrf : "", "node",
-                                    node ? node : "", "input", input, "client_ip", http_client_ip (req))
-                       : NULL;
+    json_t *input = s_input_of (form, &current.step);
+    flow_submit_in_t in = {.flow = handle,
+                           .csrf = csrf ? csrf : "",
+                           .node = node ? node : current.out.get.node,
+                           .input = input,
+                           .client_ip = http_client_ip (req)};
+    json_t *body = input ? flow_submit_in_pack (&in) : NULL;
     if (!body) {
         s_wipe_strings (input);
         json_decref (input);
-        json_decref (current);
+        json_decref (current_reply);
         form_destroy (&form);
         return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
     }
-    json_t *state = NULL;
+    json_t *reply = NULL;
+    s_state_t state = {0};
     bus_error_t error;
-    int rc = http_bus_call (req, "flow.submit", body, &state, &error);
+    char why[SCHEMA_WHY_MAX];
+    int rc = http_bus_call (req, "flow.submit", body, &reply, &error);
     s_wipe_strings (input);
     json_decref (input);
     json_decref (body);
     if (rc != 0) {
         if (error.err == OST_ERR_LOGIN_FAILED) {
             //  The same page with the one message, whatever the cause.
-            json_object_set_new (json_object_get (current, "step"), "error",
-                                 json_string (proto_err (OST_ERR_LOGIN_FAILED)->code));
-            s_show (req, path, current, form, &headers);
+            current.step.error = proto_err (OST_ERR_LOGIN_FAILED)->code;
+            s_show (req, path, &current, form, &headers);
         } else if (error.err == OST_ERR_INVALID_FLOW)
             pages_flow_expired (req, &headers);
         else
             pages_bus_error (req, &error, &headers);
-    } else if (!json_is_object (json_object_get (state, "step")))
-        s_unexpected (req, "flow.submit", &headers);
-    else if (s_is (s_str (state, "kind"), "login") && json_is_object (json_object_get (state, "result")))
-        s_login_succeeded (req, state, &headers);
+    } else if (s_state_unpack ("flow.submit", reply, &state, why, sizeof why) != 0)
+        s_unexpected (req, "flow.submit", why, &headers);
+    else if (s_is (state.out.get.kind, "login") && state.out.get.result)
+        s_login_succeeded (req, &state, &headers);
     else
-        s_show (req, path, state, form, &headers);
-    if (state)
-        //  The result's session handle is in there.
-        s_wipe_strings (json_object_get (state, "result"));
-    json_decref (state);
-    json_decref (current);
+        s_show (req, path, &state, form, &headers);
+    //  The result's session handle is in there.
+    s_wipe_strings ((json_t *)state.out.get.result);
+    json_decref (reply);
+    json_decref (current_reply);
     form_destroy (&form);
     return req->status;
 }
@@ -805,9 +822,9 @@ s_start (gw_req_t *req, const char *name, int need_session)
     int has_session = pages_get_cookie (req, COOKIE_SESSION, session, sizeof session) == 0;
     if (need_session && !has_session)
         return s_sign_in_first (req, &headers);
-    json_t *body = json_pack ("{s:s,s:s}", "flow", name, "client_ip", http_client_ip (req));
-    if (body && need_session)
-        json_object_set_new (body, "session", json_string (session));
+    flow_start_in_t in = {
+        .flow = name, .session = need_session ? session : NULL, .client_ip = http_client_ip (req)};
+    json_t *body = flow_start_in_pack (&in);
     if (!body)
         return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
     json_t *state = NULL;
@@ -822,14 +839,16 @@ s_start (gw_req_t *req, const char *name, int need_session)
         }
         return pages_bus_error (req, &error, &headers);
     }
-    const char *flow = s_str (state, "flow");
-    if (!flow || strlen (flow) > PAGES_MAX_COOKIE) {
+    //  The flow handle is 43 characters (proto/ops/flow.def): a cookie value
+    //  pages_get_cookie reads back.
+    flow_start_out_t started;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_start_out_unpack (state, &started, why, sizeof why) != 0) {
         json_decref (state);
-        return s_unexpected (req, "flow.start", &headers);
+        return s_unexpected (req, "flow.start", why, &headers);
     }
-    json_int_t expires_at = json_integer_value (json_object_get (state, "expires_at"));
-    long max_age = (long)(expires_at - (json_int_t)time (NULL));
-    pages_set_cookie (&headers, req, COOKIE_FLOW, flow, max_age > 0 ? max_age : 60);
+    long max_age = (long)(started.expires_at - (int64_t)time (NULL));
+    pages_set_cookie (&headers, req, COOKIE_FLOW, started.flow, max_age > 0 ? max_age : 60);
     json_decref (state);
     char url[2048];
     if (pages_url (req, "/flow", url, sizeof url) != 0)

@@ -30,10 +30,11 @@
 //  authorization request (token.request_get).
 typedef struct {
     char handle[PAGES_MAX_COOKIE + 1];
-    json_t *flow;     //  flow.get reply (the state)
-    json_t *request;  //  token.request_get reply
-    const json_t *q;  //  its "request"
-    const char *csrf; //  the flow's CSRF token
+    json_t *flow;          //  flow.get reply (the state)
+    json_t *request;       //  token.request_get reply
+    flow_get_out_t state;  //  the flow, read from flow
+    const char *bound_sid; //  the sid of the session the flow started with, or NULL
+    shape_request_t q;     //  its request, read from request
     char form_action[512];
 } s_ctx_t;
 
@@ -45,10 +46,13 @@ s_ctx_free (s_ctx_t *ctx)
     ctx->flow = ctx->request = NULL;
 }
 
-static const char *
-s_str (const json_t *object, const char *key)
+//  A result that does not fit its op's table (which the bus client has
+//  checked already): logged, answered with an error page.
+static int
+s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
-    return json_string_value (json_object_get (object, key));
+    log_error ("%s answered something unexpected: %s", op, why);
+    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
 }
 
 //  Loads the flow of the cookie, checks its purpose, and its request.
@@ -61,35 +65,46 @@ s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *heade
         pages_flow_expired (req, headers);
         return -1;
     }
-    json_t *body = json_pack ("{s:s}", "flow", ctx->handle);
+    flow_get_in_t flow_in = {.flow = ctx->handle};
+    json_t *body = flow_get_in_pack (&flow_in);
     int rc = pages_flow_call (req, "flow.get", body, &ctx->flow, headers);
     json_decref (body);
     if (rc != 0)
         return -1;
-    const char *request_id = s_str (ctx->flow, "request_id");
-    const char *flow_purpose = s_str (ctx->flow, "purpose");
-    ctx->csrf = s_str (ctx->flow, "csrf");
-    if (!request_id || !ctx->csrf || !flow_purpose || strcmp (flow_purpose, purpose) != 0) {
+    char why[SCHEMA_WHY_MAX];
+    shape_session_t bound;
+    if (flow_get_out_unpack (ctx->flow, &ctx->state, why, sizeof why) != 0 ||
+        (ctx->state.session && shape_session_unpack (ctx->state.session, &bound, why, sizeof why) != 0)) {
+        s_ctx_free (ctx);
+        s_unexpected (req, "flow.get", why, headers);
+        return -1;
+    }
+    ctx->bound_sid = ctx->state.session ? bound.sid : NULL;
+    const char *request_id = ctx->state.request_id;
+    const char *flow_purpose = ctx->state.purpose;
+    if (!request_id || !flow_purpose || strcmp (flow_purpose, purpose) != 0) {
         //  A flow of another page (the user went back, or opened another
         //  tab): this page cannot serve it.
         s_ctx_free (ctx);
         pages_flow_expired (req, headers);
         return -1;
     }
-    body = json_pack ("{s:s}", "request_id", request_id);
+    token_request_get_in_t request_in = {.request_id = request_id};
+    body = token_request_get_in_pack (&request_in);
     rc = pages_flow_call (req, "token.request_get", body, &ctx->request, headers);
     json_decref (body);
     if (rc != 0) {
         s_ctx_free (ctx);
         return -1;
     }
-    ctx->q = json_object_get (ctx->request, "request");
-    if (!json_is_object (ctx->q)) {
+    token_request_get_out_t got;
+    if (token_request_get_out_unpack (ctx->request, &got, why, sizeof why) != 0 ||
+        shape_request_unpack (got.request, &ctx->q, why, sizeof why) != 0) {
         s_ctx_free (ctx);
-        pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+        s_unexpected (req, "token.request_get", why, headers);
         return -1;
     }
-    authz_form_action (ctx->q, ctx->form_action, sizeof ctx->form_action);
+    authz_form_action (&ctx->q, ctx->form_action, sizeof ctx->form_action);
     return 0;
 }
 
@@ -101,7 +116,7 @@ s_check_csrf (gw_req_t *req, const s_ctx_t *ctx, const form_t *form, pages_heade
     const char *csrf = form_get (form, "csrf", 0);
     //  RFC 6749 §10.12: a form post without the token of this flow is
     //  refused; compared in constant time.
-    if (!csrf || !secure_streq (csrf, ctx->csrf)) {
+    if (!csrf || !secure_streq (csrf, ctx->state.csrf)) {
         pages_flow_expired (req, headers);
         return -1;
     }
@@ -119,55 +134,26 @@ s_read_form (gw_req_t *req)
 }
 
 static void
-s_client_line (html_t *body, const json_t *q, const char *lead)
+s_client_line (html_t *body, const shape_request_t *q, const char *lead)
 {
-    const char *client = s_str (q, "client_name");
-    if (!client)
-        client = s_str (q, "client_id");
     html_raw (body, "<p>");
     html_text (body, lead);
     html_raw (body, " <strong>");
-    html_text (body, client ? client : "the application");
+    html_text (body, q->client_name);
     html_raw (body, "</strong></p>\n");
 }
 
-//  The session of the SSO cookie (flow.session_get): 1 with *reply (caller
-//  decrefs; its "session" is the session), 0 none, -1 after answering.
-static int
-s_session (gw_req_t *req, char *handle, size_t size, json_t **reply, pages_headers_t *headers)
-{
-    *reply = NULL;
-    if (pages_get_cookie (req, COOKIE_SESSION, handle, size) != 0)
-        return 0;
-    json_t *body = json_pack ("{s:s}", "session", handle);
-    int rc = pages_flow_call (req, "flow.session_get", body, reply, headers);
-    json_decref (body);
-    if (rc != 0)
-        return -1;
-    const json_t *session = json_object_get (*reply, "session");
-    if (!json_is_object (session) || !s_str (session, "sub")) {
-        json_decref (*reply);
-        *reply = NULL;
-        return 0;
-    }
-    return 1;
-}
-
 //  For consent and account choice: the browser's session, which must be
-//  the one the flow started with (when flow-svc says which). 1 with *reply,
-//  or -1 after answering.
+//  the one the flow started with (when flow-svc says which). 1 with *reply
+//  and *session (which lives in *reply), or -1 after answering.
 static int
 s_flow_session (gw_req_t *req, const s_ctx_t *ctx, char *handle, size_t size, json_t **reply,
-                pages_headers_t *headers)
+                shape_session_t *session, pages_headers_t *headers)
 {
-    int has = s_session (req, handle, size, reply, headers);
+    int has = authz_session (req, handle, size, reply, session, headers);
     if (has < 0)
         return -1;
-    const json_t *session = has ? json_object_get (*reply, "session") : NULL;
-    const json_t *bound = json_object_get (ctx->flow, "session");
-    const char *bound_sid = json_is_object (bound) ? s_str (bound, "sid") : NULL;
-    if (!session ||
-        (bound_sid && (!s_str (session, "sid") || strcmp (bound_sid, s_str (session, "sid")) != 0))) {
+    if (!has || (ctx->bound_sid && strcmp (ctx->bound_sid, session->sid) != 0)) {
         //  Logged out, or another login happened in another tab meanwhile.
         json_decref (*reply);
         *reply = NULL;
@@ -194,20 +180,18 @@ static const struct {
 };
 
 static int
-s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const json_t *session, pages_headers_t *headers)
+s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const shape_session_t *session, pages_headers_t *headers)
 {
     html_t body;
     html_init (&body);
     html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Allow access?</h1>\n");
-    s_client_line (&body, ctx->q, "This application wants to:");
+    s_client_line (&body, &ctx->q, "This application wants to:");
     html_raw (&body, "<ul class=\"scopes\">\n");
     size_t i;
     json_t *scope;
-    json_array_foreach (json_object_get (ctx->q, "scopes"), i, scope)
+    json_array_foreach (ctx->q.scopes, i, scope)
     {
         const char *name = json_string_value (scope);
-        if (!name)
-            continue;
         const char *text = NULL;
         for (size_t k = 0; k < sizeof s_scopes / sizeof s_scopes[0]; k++)
             if (strcmp (s_scopes[k].scope, name) == 0)
@@ -219,10 +203,9 @@ s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const json_t *session, page
         html_raw (&body, "</code>)</small></li>\n");
     }
     html_raw (&body, "</ul>\n<p>Signed in as <strong>");
-    const char *who = s_str (session, "username");
-    html_text (&body, who ? who : s_str (session, "sub"));
+    html_text (&body, session->username);
     html_raw (&body, "</strong></p>\n");
-    pages_form_open (&body, req, "/consent", ctx->csrf);
+    pages_form_open (&body, req, "/consent", ctx->state.csrf);
     html_raw (&body, "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\n"
                      "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" "
                      "class=\"secondary\">Deny</button>\n</form>\n</main>");
@@ -241,8 +224,9 @@ consent_get (gw_req_t *req)
         return req->status;
     char handle[PAGES_MAX_COOKIE + 1];
     json_t *reply = NULL;
-    if (s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1)
-        s_render_consent (req, &ctx, json_object_get (reply, "session"), &headers);
+    shape_session_t session;
+    if (s_flow_session (req, &ctx, handle, sizeof handle, &reply, &session, &headers) == 1)
+        s_render_consent (req, &ctx, &session, &headers);
     json_decref (reply);
     s_ctx_free (&ctx);
     return req->status;
@@ -262,15 +246,16 @@ consent_post (gw_req_t *req)
     }
     char handle[PAGES_MAX_COOKIE + 1];
     json_t *reply = NULL;
+    shape_session_t session;
     if (s_check_csrf (req, &ctx, form, &headers) == 0 &&
-        s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1) {
+        s_flow_session (req, &ctx, handle, sizeof handle, &reply, &session, &headers) == 1) {
         const char *decision = form_get (form, "decision", 0);
         pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
         if (decision && strcmp (decision, "allow") == 0)
-            authz_issue_code (req, ctx.q, json_object_get (reply, "session"), 1, 1, &headers);
+            authz_issue_code (req, &ctx.q, &session, 1, 1, &headers);
         else
             //  RFC 6749 §4.1.2.1: the resource owner denied the request.
-            authz_fail (req, ctx.q, OST_ERR_ACCESS_DENIED, "The user denied the request", 1, &headers);
+            authz_fail (req, &ctx.q, OST_ERR_ACCESS_DENIED, "The user denied the request", 1, &headers);
     }
     json_decref (reply);
     s_ctx_free (&ctx);
@@ -290,19 +275,17 @@ select_account_get (gw_req_t *req)
         return req->status;
     char handle[PAGES_MAX_COOKIE + 1];
     json_t *reply = NULL;
-    if (s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1) {
-        const json_t *session = json_object_get (reply, "session");
-        const char *who = s_str (session, "username");
-        if (!who)
-            who = s_str (session, "sub");
+    shape_session_t session;
+    if (s_flow_session (req, &ctx, handle, sizeof handle, &reply, &session, &headers) == 1) {
+        const char *who = session.username;
         html_t body;
         html_init (&body);
         html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Choose an account</h1>\n");
-        s_client_line (&body, ctx.q, "to continue to");
+        s_client_line (&body, &ctx.q, "to continue to");
         html_raw (&body, "<p class=\"account\">");
         html_text (&body, who);
         html_raw (&body, "</p>\n");
-        pages_form_open (&body, req, "/select-account", ctx.csrf);
+        pages_form_open (&body, req, "/select-account", ctx.state.csrf);
         html_raw (&body,
                   "<button type=\"submit\" name=\"choice\" value=\"continue\" id=\"continue\">Continue as ");
         html_text (&body, who);
@@ -331,15 +314,16 @@ select_account_post (gw_req_t *req)
     }
     char handle[PAGES_MAX_COOKIE + 1];
     json_t *reply = NULL;
+    shape_session_t session;
     if (s_check_csrf (req, &ctx, form, &headers) == 0 &&
-        s_flow_session (req, &ctx, handle, sizeof handle, &reply, &headers) == 1) {
+        s_flow_session (req, &ctx, handle, sizeof handle, &reply, &session, &headers) == 1) {
         const char *choice = form_get (form, "choice", 0);
         if (choice && strcmp (choice, "continue") == 0) {
             pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
-            authz_continue (req, ctx.q, json_object_get (reply, "session"), handle, 1, &headers);
+            authz_continue (req, &ctx.q, &session, handle, 1, &headers);
         } else
             //  "Use another account": a fresh login for the same request.
-            authz_start_flow (req, ctx.q, "login", handle, &headers);
+            authz_start_flow (req, &ctx.q, "login", handle, &headers);
     }
     json_decref (reply);
     s_ctx_free (&ctx);

@@ -14,6 +14,7 @@
  *  §5.2; RFC 7662 §4: introspection answers are not cached). */
 #include "form.h"
 #include "log.h"
+#include "ops.h"
 #include "pages.h"
 #include "routes.h"
 #include "secure.h"
@@ -181,24 +182,42 @@ s_wipe_json_strings (json_t *object)
     }
 }
 
-//  Reads the body of a client-authenticated POST and returns the bus body
-//  {"form": {...}, "basic": {...}|null[, "client_ip"]}, or NULL after
-//  answering (the handler then returns req->status). required names a
-//  parameter that must be present and not empty (NULL: none).
-static json_t *
-s_client_request (gw_req_t *req, int with_ip, const char *required)
+//  The parts of a client-authenticated POST that token.exchange,
+//  token.revoke and token.introspect take alike.
+typedef struct {
+    json_t *form;  //  the form parameters as strings
+    json_t *basic; //  {client_id, client_secret} of a Basic header, or NULL
+} s_client_request_t;
+
+//  Wipes the secrets of a request's parts and frees them.
+static void
+s_client_request_free (s_client_request_t *request)
 {
+    s_wipe_json_strings (request->form);
+    s_wipe_json_strings (request->basic);
+    json_decref (request->form);
+    json_decref (request->basic);
+    request->form = request->basic = NULL;
+}
+
+//  Reads the body of a client-authenticated POST into *request: 0, or -1
+//  after answering (the handler then returns req->status). required names
+//  a parameter that must be present and not empty (NULL: none).
+static int
+s_client_request (gw_req_t *req, const char *required, s_client_request_t *request)
+{
+    request->form = request->basic = NULL;
     //  RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1:
     //  "application/x-www-form-urlencoded" only.
     if (!pages_is_form (req)) {
         s_error (req, OST_ERR_INVALID_REQUEST, "The request must be application/x-www-form-urlencoded");
-        return NULL;
+        return -1;
     }
     json_t *basic = NULL;
     int has_basic = s_basic (req, &basic);
     if (has_basic < 0) {
         s_error (req, OST_ERR_INVALID_CLIENT, "The Authorization header is malformed");
-        return NULL;
+        return -1;
     }
 
     char *raw = NULL;
@@ -206,7 +225,7 @@ s_client_request (gw_req_t *req, int with_ip, const char *required)
     if (http_read_body (req, (size_t)req->gw->cfg->http_max_body, &raw, &len) != 0) {
         s_wipe_json_strings (basic);
         json_decref (basic);
-        return NULL;
+        return -1;
     }
     form_limits_t limits = {.max_total = TOKEN_MAX_TOTAL,
                             .max_params = TOKEN_MAX_PARAMS,
@@ -235,54 +254,59 @@ s_client_request (gw_req_t *req, int with_ip, const char *required)
     if (req->status) {
         s_wipe_json_strings (basic);
         json_decref (basic);
-        return NULL;
+        return -1;
     }
-    json_t *body = json_pack ("{s:o,s:o}", "form", params, "basic", basic ? basic : json_null ());
-    if (body && with_ip)
-        json_object_set_new (body, "client_ip", json_string (http_client_ip (req)));
-    if (!body)
-        s_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
-    return body;
+    request->form = params;
+    request->basic = basic;
+    return 0;
 }
 
-//  Calls op with body (consumed, its secrets wiped). 0 with *result, or -1
-//  after answering the error.
+//  Calls op with body (NULL: out of memory) and frees request and body,
+//  their secrets wiped. 0 with *result, or -1 after answering the error.
 static int
-s_call (gw_req_t *req, const char *op, json_t *body, json_t **result)
+s_call (gw_req_t *req, const char *op, json_t *body, s_client_request_t *request, json_t **result)
 {
     bus_error_t error;
     *result = NULL;
-    int rc = http_bus_call (req, op, body, result, &error);
+    int rc = body ? http_bus_call (req, op, body, result, &error) : -1;
     s_wipe_json_strings (body);
     json_decref (body);
-    if (rc != 0) {
+    s_client_request_free (request);
+    if (!body)
+        s_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
+    else if (rc != 0)
         s_bus_error (req, &error);
-        return -1;
-    }
-    if (!json_is_object (*result)) {
-        json_decref (*result);
-        *result = NULL;
-        log_error ("%s answered something unexpected", op);
-        s_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
-        return -1;
-    }
-    return 0;
+    return rc == 0 ? 0 : -1;
+}
+
+//  A result that does not fit its op's table (which the bus client has
+//  checked already): logged, its secrets wiped, answered as a server error.
+static int
+s_unexpected (gw_req_t *req, const char *op, json_t *result, const char *why)
+{
+    log_error ("%s answered something unexpected: %s", op, why);
+    s_wipe_json_strings (result);
+    json_decref (result);
+    return s_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
 }
 
 int
 token_post (gw_req_t *req)
 {
-    json_t *body = s_client_request (req, 1, NULL);
-    json_t *result = NULL;
-    if (!body || s_call (req, "token.exchange", body, &result) != 0)
+    s_client_request_t request;
+    if (s_client_request (req, NULL, &request) != 0)
         return req->status;
-    if (!json_is_string (json_object_get (result, "access_token"))) {
-        s_wipe_json_strings (result);
-        json_decref (result);
-        log_error ("token.exchange answered something unexpected");
-        return s_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
-    }
-    //  RFC 6749 §5.1: the token response is never cached.
+    token_exchange_in_t in = {
+        .form = request.form, .basic = request.basic, .client_ip = http_client_ip (req)};
+    json_t *result = NULL;
+    if (s_call (req, "token.exchange", token_exchange_in_pack (&in), &request, &result) != 0)
+        return req->status;
+    token_exchange_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (token_exchange_out_unpack (result, &out, why, sizeof why) != 0)
+        return s_unexpected (req, "token.exchange", result, why);
+    //  RFC 6749 §5.1: the token response (every member of token.exchange's
+    //  result) is never cached.
     http_header_t extra[] = {{"Pragma", "no-cache"}};
     http_send_json (req, 200, result, "no-store", extra, 1);
     s_wipe_json_strings (result);
@@ -293,9 +317,12 @@ token_post (gw_req_t *req)
 int
 revoke_post (gw_req_t *req)
 {
-    json_t *body = s_client_request (req, 1, "token");
+    s_client_request_t request;
+    if (s_client_request (req, "token", &request) != 0)
+        return req->status;
+    token_revoke_in_t in = {.form = request.form, .basic = request.basic, .client_ip = http_client_ip (req)};
     json_t *result = NULL;
-    if (!body || s_call (req, "token.revoke", body, &result) != 0)
+    if (s_call (req, "token.revoke", token_revoke_in_pack (&in), &request, &result) != 0)
         return req->status;
     json_decref (result);
     //  RFC 7009 §2.2: "The authorization server responds with HTTP status
@@ -309,12 +336,19 @@ revoke_post (gw_req_t *req)
 int
 introspect_post (gw_req_t *req)
 {
-    json_t *body = s_client_request (req, 0, "token");
-    json_t *result = NULL;
-    if (!body || s_call (req, "token.introspect", body, &result) != 0)
+    s_client_request_t request;
+    if (s_client_request (req, "token", &request) != 0)
         return req->status;
+    token_introspect_in_t in = {.form = request.form, .basic = request.basic};
+    json_t *result = NULL;
+    if (s_call (req, "token.introspect", token_introspect_in_pack (&in), &request, &result) != 0)
+        return req->status;
+    token_introspect_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (token_introspect_out_unpack (result, &out, why, sizeof why) != 0)
+        return s_unexpected (req, "token.introspect", result, why);
     http_header_t extra[] = {{"Pragma", "no-cache"}};
-    if (json_is_true (json_object_get (result, "active")))
+    if (out.active)
         http_send_json (req, 200, result, "no-store", extra, 1);
     else {
         //  RFC 7662 §2.2: an inactive token is answered with active=false

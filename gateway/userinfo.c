@@ -9,6 +9,7 @@
  *  (flow.user_claims). Every answer: Cache-Control: no-store. */
 #include "form.h"
 #include "log.h"
+#include "ops.h"
 #include "pages.h"
 #include "routes.h"
 #include "secure.h"
@@ -122,7 +123,8 @@ s_userinfo (gw_req_t *req, int post)
         //  §3.1: no authentication information at all: the bare challenge.
         return s_challenge (req, NO_ERROR_CODE, NULL, NULL);
 
-    json_t *body = json_pack ("{s:s}", "access_token", token);
+    token_userinfo_in_t in = {.access_token = token};
+    json_t *body = token_userinfo_in_pack (&in);
     secure_wipe (token, sizeof token);
     json_t *result = NULL;
     bus_error_t error;
@@ -146,14 +148,15 @@ s_userinfo (gw_req_t *req, int post)
             return http_send_bus_error (req, &error);
         }
     }
-    const char *sub = json_string_value (json_object_get (result, "sub"));
-    json_t *scopes = json_object_get (result, "scopes");
-    if (!sub || !json_is_array (scopes)) {
+    token_userinfo_out_t who;
+    char why[SCHEMA_WHY_MAX];
+    if (token_userinfo_out_unpack (result, &who, why, sizeof why) != 0) {
         json_decref (result);
-        log_error ("token.userinfo answered something unexpected");
+        log_error ("token.userinfo answered something unexpected: %s", why);
         return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
-    body = json_pack ("{s:s,s:O}", "sub", sub, "scopes", scopes);
+    flow_user_claims_in_t claims_in = {.sub = who.sub, .scopes = who.scopes};
+    body = flow_user_claims_in_pack (&claims_in);
     json_t *claims_reply = NULL;
     rc = http_bus_call (req, "flow.user_claims", body, &claims_reply, &error);
     json_decref (body);
@@ -165,20 +168,23 @@ s_userinfo (gw_req_t *req, int post)
                                 "The user of the access token is no longer active", NULL);
         return http_send_bus_error (req, &error);
     }
-    json_t *claims = json_object_get (claims_reply, "claims");
+    flow_user_claims_out_t got;
+    shape_user_claims_t claims;
+    int fits = flow_user_claims_out_unpack (claims_reply, &got, why, sizeof why) == 0 &&
+               shape_user_claims_unpack (got.claims, &claims, why, sizeof why) == 0;
     //  OpenID Connect Core §5.3.2: the sub of the answer MUST be the sub of
     //  the token; anything else is never sent.
-    const char *claims_sub = json_string_value (json_object_get (claims, "sub"));
-    if (!json_is_object (claims) || (claims_sub && strcmp (claims_sub, sub) != 0)) {
+    if (!fits || strcmp (claims.sub, who.sub) != 0) {
         json_decref (result);
         json_decref (claims_reply);
-        log_error ("flow.user_claims answered claims of another subject");
+        if (fits)
+            log_error ("flow.user_claims answered claims of another subject");
+        else
+            log_error ("flow.user_claims answered something unexpected: %s", why);
         return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
-    if (!claims_sub)
-        json_object_set_new (claims, "sub", json_string (sub));
     http_header_t extra[] = {{"Pragma", "no-cache"}};
-    http_send_json (req, 200, claims, "no-store", extra, 1);
+    http_send_json (req, 200, got.claims, "no-store", extra, 1);
     json_decref (result);
     json_decref (claims_reply);
     return req->status;
