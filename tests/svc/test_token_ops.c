@@ -1,0 +1,948 @@
+/*  token-svc's ops in-process (tests/svc/svc_harness.h), over the bus with
+ *  JSON bodies as the gateway and ostiaryctl send them: clients, the
+ *  authorization request and its code (OpenID Connect Core §3.1.2; RFC 6749
+ *  §4.1; RFC 7636), token.exchange for the three grants (RFC 6749 §4.1.3,
+ *  §4.4, §6), userinfo, revocation (RFC 7009), introspection (RFC 7662) and
+ *  token.subject_revoke. Each op: its answer, its refusals, and the rows it
+ *  writes. keys-svc signs for real; flow-svc is not involved (issue_code
+ *  takes a made-up session, as the login flow would hand it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "b64url.h"
+#include "secure.h"
+#include "svc_harness.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define ISSUER "http://127.0.0.1:8080"
+#define RP "https://rp.example/cb/"
+
+static svc_harness_t *s_h;
+
+static int
+s_setup (void **state)
+{
+    OST_UNUSED (state);
+    s_h = svc_harness_new (NULL);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    OST_UNUSED (state);
+    svc_harness_destroy (&s_h);
+    return 0;
+}
+
+#define NEED_DB()                                                                                                 \
+    do {                                                                                                          \
+        if (!s_h)                                                                                                 \
+            skip ();                                                                                              \
+    } while (0)
+
+//  --------------------------------------------------------------- helpers
+
+//  A fresh name: prefix-<8 hex>.
+static void
+s_unique (char *out, size_t size, const char *prefix)
+{
+    unsigned char raw[4];
+    char hex[9];
+    assert_int_equal (secure_random (raw, sizeof raw), 0);
+    secure_hex (raw, sizeof raw, hex);
+    snprintf (out, size, "%s-%s", prefix, hex);
+}
+
+typedef struct {
+    char id[80];
+    char secret[128];
+    char redirect_uri[160];
+    char method[32];
+} s_client_t;
+
+//  Adds a client: id from prefix, one redirect URI, third-party unless
+//  extra (JSON members, leading comma) says otherwise.
+static void
+s_client (s_client_t *c, const char *prefix, const char *extra)
+{
+    memset (c, 0, sizeof *c);
+    s_unique (c->id, sizeof c->id, prefix);
+    snprintf (c->redirect_uri, sizeof c->redirect_uri, RP "%s", c->id);
+    json_t *r = svc_ok (s_h, "token.client_add",
+                        "{\"client_id\": \"%s\", \"name\": \"Test\", \"redirect_uris\": [\"%s\"],"
+                        " \"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"]%s}",
+                        c->id, c->redirect_uri, extra ? extra : ", \"type\": \"confidential\"");
+    const json_t *secret = json_object_get (r, "client_secret");
+    if (json_is_string (secret))
+        snprintf (c->secret, sizeof c->secret, "%s", json_string_value (secret));
+    snprintf (c->method, sizeof c->method, "%s", svc_str (r, "client.token_endpoint_auth_method"));
+    json_decref (r);
+}
+
+static void
+s_pkce (char *verifier, char *challenge)
+{
+    unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
+    assert_int_equal (secure_random (raw, sizeof raw), 0);
+    b64url_encode (raw, sizeof raw, verifier);
+    SHA256 ((const unsigned char *) verifier, strlen (verifier), digest);
+    b64url_encode (digest, sizeof digest, challenge);
+}
+
+//  token.authorize with params (a JSON object's members, after client_id
+//  and redirect_uri of c); returns the whole result.
+//  Unless params name one, the request carries a PKCE challenge (every
+//  client needs one by default).
+static json_t *
+s_authorize (const s_client_t *c, const char *params)
+{
+    const char *pkce = params && strstr (params, "code_challenge")
+                           ? ""
+                           : ", \"code_challenge\": \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\","
+                             " \"code_challenge_method\": \"S256\"";
+    return svc_ok (s_h, "token.authorize",
+                   "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
+                   " \"scope\": \"openid profile\", \"state\": \"st-1\"%s%s}, \"repeated\": [], \"method\": \"GET\"}",
+                   c->id, c->redirect_uri, pkce, params ? params : "");
+}
+
+//  A stored request's id (into id).
+static void
+s_request (const s_client_t *c, const char *params, char *id, size_t size)
+{
+    json_t *r = s_authorize (c, params);
+    snprintf (id, size, "%s", svc_str (r, "request.request_id"));
+    json_decref (r);
+}
+
+//  A code for c after a consent given now, with PKCE (verifier out) and the
+//  extra authorization parameters; sub names the user.
+static void
+s_code (const s_client_t *c, const char *sub, const char *params, char *code, char *verifier)
+{
+    char challenge[64], extra[512], rid[128];
+    s_pkce (verifier, challenge);
+    snprintf (extra, sizeof extra, ", \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s", challenge,
+              params ? params : "");
+    s_request (c, extra, rid, sizeof rid);
+    json_t *r = svc_ok (s_h, "token.issue_code",
+                        "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-1\", \"auth_time\": %ld,"
+                        " \"amr\": [\"pwd\"], \"consent\": {\"granted\": true, \"remember\": false}}",
+                        rid, sub, (long) time (NULL) - 5);
+    snprintf (code, 128, "%s", svc_str (r, "redirect.params.code"));
+    json_decref (r);
+}
+
+//  token.exchange of form (JSON members) by c with its registered method.
+static int
+s_exchange (const s_client_t *c, const char *form, json_t **result, bus_error_t *error)
+{
+    char auth[512] = "", basic[512] = "null";
+    if (strcmp (c->method, "client_secret_basic") == 0)
+        snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%s\"}", c->id, c->secret);
+    else if (strcmp (c->method, "client_secret_post") == 0)
+        snprintf (auth, sizeof auth, ", \"client_id\": \"%s\", \"client_secret\": \"%s\"", c->id, c->secret);
+    else
+        snprintf (auth, sizeof auth, ", \"client_id\": \"%s\"", c->id);
+    return svc_call (s_h, "token.exchange", result, error,
+                     "{\"form\": {%s%s}, \"basic\": %s, \"client_ip\": \"127.0.0.1\"}", form, auth, basic);
+}
+
+static json_t *
+s_exchange_ok (const s_client_t *c, const char *form)
+{
+    json_t *r = NULL;
+    bus_error_t e;
+    if (s_exchange (c, form, &r, &e) != 0)
+        fail_msg ("token.exchange %s: %s (%s)", form, e.code, e.description);
+    return r;
+}
+
+static const char *
+s_exchange_err (const s_client_t *c, const char *form)
+{
+    static char code[48];
+    json_t *r = NULL;
+    bus_error_t e;
+    if (s_exchange (c, form, &r, &e) == 0)
+        fail_msg ("token.exchange %s succeeded", form);
+    snprintf (code, sizeof code, "%s", e.code);
+    return code;
+}
+
+//  Tokens of a code exchange for sub.
+static json_t *
+s_tokens (const s_client_t *c, const char *sub, const char *params)
+{
+    char code[128], verifier[64], form[512];
+    s_code (c, sub, params, code, verifier);
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\","
+              " \"code_verifier\": \"%s\"",
+              code, c->redirect_uri, verifier);
+    return s_exchange_ok (c, form);
+}
+
+//  --------------------------------------------------------------- health
+
+static void
+test_health_reaches_the_database (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    json_t *r = svc_ok (s_h, "token.health", NULL);
+    assert_string_equal (svc_str (r, "status"), "ok");
+    json_decref (r);
+}
+
+//  --------------------------------------------------------------- clients
+
+static void
+test_client_add_returns_the_secret_once_and_stores_a_keyed_hash (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "conf", NULL);
+    //  ≥ 256 random bits, base64url.
+    assert_true (strlen (c.secret) >= 43);
+    assert_string_equal (c.method, "client_secret_basic");
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM token.clients WHERE client_id = '%s'"
+                                    " AND length(secret_hash) = 32 AND position(convert_to('%s', 'UTF8') in secret_hash) = 0",
+                                    c.id, c.secret),
+                      1);
+    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
+    assert_null (json_object_get (r, "client_secret"));
+    assert_null (json_object_get (json_object_get (r, "client"), "client_secret"));
+    assert_null (json_object_get (json_object_get (r, "client"), "secret_hash"));
+    assert_string_equal (svc_str (r, "client.type"), "confidential");
+    assert_string_equal (svc_str (r, "client.redirect_uris.0"), c.redirect_uri);
+    assert_true (svc_int (r, "client.created_at") > 0);
+    json_decref (r);
+}
+
+static void
+test_client_add_without_id_generates_one (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    json_t *r = svc_ok (s_h, "token.client_add",
+                        "{\"name\": \"Gen\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "gen\"]}");
+    const char *id = svc_str (r, "client.client_id");
+    assert_true (strlen (id) >= 16);
+    assert_true (id[0] != '-');
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", id), 1);
+    json_decref (r);
+}
+
+static void
+test_public_client_authenticates_with_none_and_needs_pkce (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "pub", ", \"type\": \"public\"");
+    assert_string_equal (c.secret, "");
+    assert_string_equal (c.method, "none");
+    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
+    assert_true (svc_bool (r, "client.require_pkce"));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s' AND secret_hash IS NULL", c.id), 1);
+}
+
+static void
+test_client_add_refuses_bad_fields_with_invalid_request (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "dup", NULL);
+    //  An existing id.
+    assert_string_equal (svc_err (s_h, "token.client_add",
+                                  "{\"client_id\": \"%s\", \"name\": \"x\", \"type\": \"confidential\","
+                                  " \"redirect_uris\": [\"" RP "x\"]}",
+                                  c.id),
+                         "invalid_request");
+    const char *bad[] = {
+        //  Redirect URIs: a fragment, relative, another scheme, none at all.
+        "\"redirect_uris\": [\"https://rp.example/cb#frag\"]",
+        "\"redirect_uris\": [\"/cb\"]",
+        "\"redirect_uris\": [\"ftp://rp.example/cb\"]",
+        "\"redirect_uris\": []",
+        //  A private-use scheme is for public clients only.
+        "\"redirect_uris\": [\"com.example.app:/cb\"]",
+        //  Malformed ids, an unknown member, values of the wrong type or range.
+        "\"client_id\": \"has space\", \"redirect_uris\": [\"" RP "x\"]",
+        "\"client_id\": \"\", \"redirect_uris\": [\"" RP "x\"]",
+        "\"client_id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"redirect_uris\": [\"" RP "x\"]",
+        "\"redirect_uris\": [\"" RP "x\"], \"colour\": \"blue\"",
+        "\"redirect_uris\": [\"" RP "x\"], \"id_token_signed_response_alg\": \"HS256\"",
+        "\"redirect_uris\": [\"" RP "x\"], \"grant_types\": [\"password\"]",
+        "\"redirect_uris\": [\"" RP "x\"], \"require_pkce\": \"yes\"",
+        "\"redirect_uris\": [\"" RP "x\"], \"refresh_grace\": 301",
+        "\"redirect_uris\": \"" RP "x\"",
+    };
+    long before = svc_sql_long (s_h, "SELECT count(*) FROM token.clients");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *code = svc_err (s_h, "token.client_add", "{\"name\": \"x\", \"type\": \"confidential\", %s}", bad[i]);
+        if (strcmp (code, "invalid_request") != 0)
+            fail_msg ("%s: %s", bad[i], code);
+    }
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients"), before);
+    //  The same private-use scheme is fine for a public client; every ID token alg is.
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"name\": \"app\", \"type\": \"public\", \"redirect_uris\": [\"com.example.app:/cb\"]}"));
+    const char *algs[] = {"RS256", "ES256", "EdDSA"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r = svc_ok (s_h, "token.client_add",
+                            "{\"name\": \"a\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "a\"],"
+                            " \"id_token_signed_response_alg\": \"%s\"}",
+                            algs[i]);
+        assert_string_equal (svc_str (r, "client.id_token_signed_response_alg"), algs[i]);
+        json_decref (r);
+    }
+}
+
+static void
+test_client_list_shows_clients_without_secrets (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "list", NULL);
+    json_t *r = svc_ok (s_h, "token.client_list", NULL);
+    json_t *clients = json_object_get (r, "clients");
+    assert_int_equal (json_array_size (clients), svc_sql_long (s_h, "SELECT count(*) FROM token.clients"));
+    size_t i;
+    json_t *one;
+    int found = 0;
+    json_array_foreach (clients, i, one) {
+        assert_null (json_object_get (one, "client_secret"));
+        assert_null (json_object_get (one, "secret_hash"));
+        found += strcmp (svc_str (one, "client_id"), c.id) == 0;
+    }
+    assert_int_equal (found, 1);
+    json_decref (r);
+}
+
+static void
+test_client_get_and_remove_of_unknown_client_is_not_found (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"nobody-here\"}"), "not_found");
+    assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": \"nobody-here\"}"), "not_found");
+    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"nobody-here\"}"), "not_found");
+    assert_string_equal (svc_err (s_h, "token.client_get", NULL), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": 7}"), "invalid_request");
+}
+
+static void
+test_client_remove_deletes_the_client (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "rm", NULL);
+    json_t *r = svc_ok (s_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id);
+    assert_true (svc_bool (r, "removed"));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", c.id), 0);
+    assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id), "not_found");
+}
+
+static void
+test_rotate_secret_replaces_the_old_secret (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "rot", ", \"type\": \"confidential\", \"grant_types\": [\"authorization_code\", \"client_credentials\"]");
+    json_decref (s_exchange_ok (&c, "\"grant_type\": \"client_credentials\""));
+    char hash_before[80], hash_after[80];
+    svc_sql_text (s_h, hash_before, sizeof hash_before, "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
+    json_t *r = svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id);
+    s_client_t old = c;
+    snprintf (c.secret, sizeof c.secret, "%s", svc_str (r, "client_secret"));
+    json_decref (r);
+    assert_string_not_equal (c.secret, old.secret);
+    svc_sql_text (s_h, hash_after, sizeof hash_after, "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
+    assert_string_not_equal (hash_before, hash_after);
+    //  The replica that rotated drops its cached registration: the old
+    //  secret fails at once, the new one works.
+    assert_string_equal (s_exchange_err (&old, "\"grant_type\": \"client_credentials\""), "invalid_client");
+    json_decref (s_exchange_ok (&c, "\"grant_type\": \"client_credentials\""));
+    //  A public client has no secret to rotate.
+    s_client_t p;
+    s_client (&p, "rotpub", ", \"type\": \"public\"");
+    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", p.id), "invalid_request");
+}
+
+//  --------------------------------------------------------------- authorization request
+
+static void
+test_authorize_stores_a_valid_request (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "az", NULL);
+    json_t *r = s_authorize (&c, ", \"nonce\": \"n-1\", \"login_hint\": \"alice\", \"max_age\": \"300\"");
+    assert_int_equal (json_object_size (r), 1);
+    const char *rid = svc_str (r, "request.request_id");
+    assert_true (strlen (rid) >= 43);
+    assert_string_equal (svc_str (r, "request.client_id"), c.id);
+    assert_string_equal (svc_str (r, "request.scopes.0"), "openid");
+    assert_string_equal (svc_str (r, "request.login_hint"), "alice");
+    assert_int_equal (svc_int (r, "request.max_age"), 300);
+    assert_false (svc_bool (r, "request.first_party"));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NULL", c.id), 1);
+    json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid);
+    assert_string_equal (svc_str (g, "request.request_id"), rid);
+    assert_string_equal (svc_str (g, "request.nonce"), "n-1");
+    json_decref (g);
+    json_decref (r);
+    //  Without optional parameters, the request omits them.
+    r = s_authorize (&c, NULL);
+    assert_null (json_object_get (json_object_get (r, "request"), "nonce"));
+    assert_null (json_object_get (json_object_get (r, "request"), "max_age"));
+    json_decref (r);
+}
+
+static void
+test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "pe", NULL);
+    const char *bodies[] = {
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"nobody\", \"redirect_uri\": \"" RP "x\"}, \"repeated\": [], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"redirect_uri\": \"" RP "x\"}, \"repeated\": [], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP "%1$s/other\"}, \"repeated\": [], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP "%1$s\"}, \"repeated\": [\"client_id\"], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP "%1$s\"}, \"repeated\": [\"redirect_uri\"], \"method\": \"GET\"}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        json_t *r = svc_ok (s_h, "token.authorize", bodies[i], c.id);
+        if (!json_object_get (r, "page_error"))
+            fail_msg ("case %zu: no page_error", i);
+        assert_string_equal (svc_str (r, "page_error.error"), "invalid_request");
+        json_decref (r);
+    }
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", c.id), 0);
+}
+
+static void
+test_authorize_error_after_validation_redirects_with_state_and_iss (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "ae", NULL);
+    json_t *r = s_authorize (&c, ", \"response_type\": \"token\"");
+    assert_string_equal (svc_str (r, "redirect.params.error"), "unsupported_response_type");
+    assert_string_equal (svc_str (r, "redirect.params.state"), "st-1");
+    assert_string_equal (svc_str (r, "redirect.params.iss"), ISSUER);
+    assert_string_equal (svc_str (r, "redirect.redirect_uri"), c.redirect_uri);
+    json_decref (r);
+    r = s_authorize (&c, ", \"scope\": \"profile\"");
+    assert_string_equal (svc_str (r, "redirect.params.error"), "invalid_scope");
+    json_decref (r);
+    r = s_authorize (&c, ", \"response_mode\": \"fragment\", \"prompt\": \"bogus\"");
+    assert_string_equal (svc_str (r, "redirect.params.error"), "invalid_request");
+    assert_string_equal (svc_str (r, "redirect.response_mode"), "fragment");
+    json_decref (r);
+}
+
+static void
+test_request_get_of_unknown_request_is_invalid_request (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.request_get", NULL), "invalid_request");
+}
+
+static void
+test_authorize_error_redirects_and_uses_the_request_up (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "aerr", NULL);
+    char rid[128];
+    s_request (&c, NULL, rid, sizeof rid);
+    //  A code the orchestration may not send.
+    assert_string_equal (svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"server_error\"}", rid),
+                         "invalid_request");
+    json_t *r = svc_ok (s_h, "token.authorize_error",
+                        "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"no\"}", rid);
+    assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
+    assert_string_equal (svc_str (r, "redirect.params.state"), "st-1");
+    assert_string_equal (svc_str (r, "redirect.params.iss"), ISSUER);
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NOT NULL", c.id), 1);
+    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+                         "invalid_request");
+}
+
+static void
+test_consent_is_needed_once_for_a_third_party_client_when_remembered (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "cons", NULL);
+    char rid[128], sub[64];
+    s_unique (sub, sizeof sub, "sub");
+    s_request (&c, NULL, rid, sizeof rid);
+    json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    assert_true (svc_bool (r, "needed"));
+    json_decref (r);
+    //  Without consent the code is refused and the request stays usable.
+    assert_string_equal (svc_err (s_h, "token.issue_code",
+                                  "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
+                                  rid, sub, (long) time (NULL)),
+                         "invalid_request");
+    r = svc_ok (s_h, "token.issue_code",
+                "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
+                " \"consent\": {\"granted\": true, \"remember\": true}}",
+                rid, sub, (long) time (NULL));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.consents WHERE client_id = '%s' AND sub = '%s'", c.id, sub), 1);
+    s_request (&c, NULL, rid, sizeof rid);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    assert_false (svc_bool (r, "needed"));
+    json_decref (r);
+    //  More than was granted is asked again; so is prompt=consent.
+    s_request (&c, ", \"scope\": \"openid profile email\"", rid, sizeof rid);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    assert_true (svc_bool (r, "needed"));
+    json_decref (r);
+    s_request (&c, ", \"prompt\": \"consent\"", rid, sizeof rid);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    assert_true (svc_bool (r, "needed"));
+    json_decref (r);
+    //  A first-party client needs none.
+    s_client_t f;
+    s_client (&f, "first", ", \"type\": \"confidential\", \"first_party\": true");
+    s_request (&f, NULL, rid, sizeof rid);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    assert_false (svc_bool (r, "needed"));
+    json_decref (r);
+    assert_string_equal (svc_err (s_h, "token.consent_check", "{\"request_id\": \"%s\"}", rid), "invalid_request");
+}
+
+static void
+test_issue_code_returns_a_code_once (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "ic", ", \"type\": \"confidential\", \"first_party\": true");
+    char rid[128];
+    s_request (&c, NULL, rid, sizeof rid);
+    const char *fmt = "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}";
+    json_t *r = svc_ok (s_h, "token.issue_code", fmt, rid, (long) time (NULL));
+    const json_t *params = json_object_get (json_object_get (r, "redirect"), "params");
+    assert_int_equal (json_object_size (params), 3);
+    assert_int_equal (strlen (svc_str (params, "code")), 43);
+    assert_string_equal (svc_str (params, "state"), "st-1");
+    assert_string_equal (svc_str (params, "iss"), ISSUER);
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND sub = 'u1' AND consumed_at IS NULL", c.id), 1);
+    //  The request is consumed: a second code → invalid_request.
+    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long) time (NULL)), "invalid_request");
+    //  Malformed sessions.
+    s_request (&c, NULL, rid, sizeof rid);
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", \"sid\": \"s1\", \"auth_time\": 1, \"amr\": [\"pwd\"]}", rid),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": \"x\", \"amr\": [\"pwd\"]}", rid),
+                         "invalid_request");
+    //  An authentication older than max_age (plus the skew) is refused; the request stays usable.
+    s_request (&c, ", \"max_age\": \"60\"", rid, sizeof rid);
+    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long) time (NULL) - 3600), "invalid_request");
+    json_decref (svc_ok (s_h, "token.issue_code", fmt, rid, (long) time (NULL)));
+}
+
+static void
+test_denied_consent_is_access_denied (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "deny", NULL);
+    char rid[128];
+    s_request (&c, NULL, rid, sizeof rid);
+    json_t *r = svc_ok (s_h, "token.issue_code",
+                        "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
+                        " \"consent\": {\"granted\": false, \"remember\": false}}",
+                        rid, (long) time (NULL));
+    assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
+    assert_null (json_object_get (json_object_get (json_object_get (r, "redirect"), "params"), "code"));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", c.id), 0);
+}
+
+//  --------------------------------------------------------------- token.exchange
+
+static void
+test_code_exchange_issues_tokens_and_consumes_the_code (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "ex", NULL);
+    json_t *r = s_tokens (&c, "alice-sub", NULL);
+    assert_string_equal (svc_str (r, "token_type"), "Bearer");
+    assert_true (svc_int (r, "expires_in") > 0);
+    assert_string_equal (svc_str (r, "scope"), "openid profile");
+    svc_str (r, "id_token");
+    assert_null (json_object_get (r, "refresh_token"));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NOT NULL AND issued_jti IS NOT NULL", c.id), 1);
+    //  The access token is good at token.userinfo.
+    json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token"));
+    assert_string_equal (svc_str (u, "sub"), "alice-sub");
+    assert_string_equal (svc_str (u, "client_id"), c.id);
+    assert_string_equal (svc_str (u, "scopes.0"), "openid");
+    json_decref (u);
+    json_decref (r);
+}
+
+static void
+test_code_replay_is_invalid_grant_and_revokes_the_first_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "replay", NULL);
+    char code[128], verifier[64], form[512];
+    s_code (&c, "bob-sub", NULL, code, verifier);
+    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+              code, c.redirect_uri, verifier);
+    json_t *first = s_exchange_ok (&c, form);
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
+                         "invalid_token");
+    assert_true (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
+    json_decref (first);
+}
+
+static void
+test_a_failed_redemption_leaves_the_code_usable (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "keep", NULL);
+    char code[128], verifier[64], form[768];
+    s_code (&c, "carol", NULL, code, verifier);
+    //  PKCE verifier mismatch, redirect_uri mismatch, a missing verifier → invalid_grant.
+    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+              code, c.redirect_uri, "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB");
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s/x\", \"code_verifier\": \"%s\"",
+              code, c.redirect_uri, verifier);
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"", code, c.redirect_uri);
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    //  A malformed verifier is a malformed request (RFC 7636 §4.1).
+    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"short\"",
+              code, c.redirect_uri);
+    assert_string_equal (s_exchange_err (&c, form), "invalid_request");
+    //  Another client's attempt.
+    s_client_t other;
+    s_client (&other, "other", NULL);
+    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+              code, c.redirect_uri, verifier);
+    assert_string_equal (s_exchange_err (&other, form), "invalid_grant");
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NULL", c.id), 1);
+    json_decref (s_exchange_ok (&c, form));
+}
+
+static void
+test_exchange_refuses_bad_requests_and_clients (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "exr", NULL);
+    assert_string_equal (s_exchange_err (&c, "\"code\": \"x\""), "invalid_request");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"password\""), "unsupported_grant_type");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"redirect_uri\": \"" RP "x\""), "invalid_request");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"code\": \"nope\", \"redirect_uri\": \"" RP "x\""),
+                         "invalid_grant");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\""), "unauthorized_client");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"x\""), "unauthorized_client");
+    //  Client authentication comes first.
+    s_client_t wrong = c;
+    snprintf (wrong.secret, sizeof wrong.secret, "not-the-secret");
+    assert_string_equal (s_exchange_err (&wrong, "\"grant_type\": \"password\""), "invalid_client");
+    s_client_t unknown = c;
+    snprintf (unknown.id, sizeof unknown.id, "nobody-at-all");
+    assert_string_equal (s_exchange_err (&unknown, "\"grant_type\": \"authorization_code\""), "invalid_client");
+    s_client_t none = c;
+    snprintf (none.method, sizeof none.method, "none");
+    assert_string_equal (s_exchange_err (&none, "\"grant_type\": \"authorization_code\""), "invalid_client");
+    //  Two methods at once.
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (svc_call (s_h, "token.exchange", &r, &e,
+                                "{\"form\": {\"grant_type\": \"client_credentials\", \"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+                                " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
+                                c.id, c.secret, c.id, c.secret),
+                      -1);
+    assert_string_equal (e.code, "invalid_request");
+}
+
+static void
+test_refresh_rotates_and_reuse_revokes_the_family (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "rf",
+              ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 0,"
+              " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
+    json_t *t = s_tokens (&c, "dave", ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"");
+    char rt[256], form[512];
+    snprintf (rt, sizeof rt, "%s", svc_str (t, "refresh_token"));
+    json_decref (t);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NULL", c.id), 1);
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", rt);
+    json_t *n = s_exchange_ok (&c, form);
+    assert_string_not_equal (svc_str (n, "refresh_token"), rt);
+    svc_str (n, "id_token");
+    //  Narrowing is allowed; widening is invalid_scope.
+    char form2[512];
+    snprintf (form2, sizeof form2, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\", \"scope\": \"openid email\"",
+              svc_str (n, "refresh_token"));
+    assert_string_equal (s_exchange_err (&c, form2), "invalid_scope");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\""), "invalid_request");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"unknown\""), "invalid_grant");
+    //  The consumed token again: reuse; the family and its access tokens are revoked.
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL", c.id), 1);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'refresh_token_reuse' AND client_id = '%s'", c.id), 1);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (n, "access_token")), "invalid_token");
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", svc_str (n, "refresh_token"));
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    json_decref (n);
+}
+
+static void
+test_client_credentials_issues_an_access_token_only (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "cc", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"]");
+    json_t *r = s_exchange_ok (&c, "\"grant_type\": \"client_credentials\"");
+    svc_str (r, "access_token");
+    assert_null (json_object_get (r, "id_token"));
+    assert_null (json_object_get (r, "refresh_token"));
+    //  The default scope is the client's minus openid and offline_access.
+    assert_string_equal (svc_str (r, "scope"), "profile email");
+    //  Without openid, userinfo refuses it.
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token")),
+                         "insufficient_scope");
+    json_decref (r);
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"openid\""), "invalid_scope");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"admin\""), "invalid_scope");
+}
+
+//  --------------------------------------------------------------- userinfo
+
+static void
+test_userinfo_refuses_malformed_and_foreign_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"not.a.jwt\"}"), "invalid_token");
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"\"}"), "invalid_token");
+    //  An ID token is not an access token (typ JWT, not at+jwt).
+    s_client_t c;
+    s_client (&c, "ui", ", \"type\": \"confidential\", \"first_party\": true");
+    json_t *t = s_tokens (&c, "erin", NULL);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "id_token")), "invalid_token");
+    json_decref (t);
+    //  Signed by our keys with the wrong audience.
+    long now = (long) time (NULL);
+    json_t *s = svc_ok (s_h, "keys.sign",
+                        "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"https://other\", \"iat\": %ld,"
+                        " \"exp\": %ld, \"jti\": \"j1\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
+                        " \"typ\": \"at+jwt\"}",
+                        now, now + 60);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws")), "invalid_token");
+    json_decref (s);
+    //  Expired (beyond the clock skew).
+    s = svc_ok (s_h, "keys.sign",
+                "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld,"
+                " \"exp\": %ld, \"jti\": \"j2\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
+                " \"typ\": \"at+jwt\"}",
+                now - 600, now - 300);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
+    assert_string_equal (e.code, "invalid_token");
+    assert_string_equal (e.description, "The access token expired");
+    json_decref (s);
+}
+
+//  --------------------------------------------------------------- revocation, introspection
+
+static void
+test_introspect_and_revoke_an_access_token (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "rs", ", \"type\": \"confidential\", \"first_party\": true");
+    json_t *t = s_tokens (&c, "frank", NULL);
+    const char *at = svc_str (t, "access_token");
+    const char *body = "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+                       " \"client_ip\": \"127.0.0.1\"}";
+    json_t *i = svc_ok (s_h, "token.introspect", body, at, c.id, c.secret);
+    assert_true (svc_bool (i, "active"));
+    assert_string_equal (svc_str (i, "sub"), "frank");
+    assert_string_equal (svc_str (i, "client_id"), c.id);
+    assert_string_equal (svc_str (i, "token_type"), "Bearer");
+    assert_string_equal (svc_str (i, "iss"), ISSUER);
+    json_decref (i);
+    json_t *r = svc_ok (s_h, "token.revoke", body, at, c.id, c.secret);
+    assert_true (svc_bool (r, "revoked"));
+    json_decref (r);
+    assert_true (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
+    i = svc_ok (s_h, "token.introspect", body, at, c.id, c.secret);
+    assert_false (svc_bool (i, "active"));
+    assert_int_equal (json_object_size (i), 1);
+    json_decref (i);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", at), "invalid_token");
+    //  Unknown tokens: revoked false, active false.
+    r = svc_ok (s_h, "token.revoke", body, "unknown-token", c.id, c.secret);
+    assert_false (svc_bool (r, "revoked"));
+    json_decref (r);
+    //  Missing token, bad client.
+    assert_string_equal (svc_err (s_h, "token.revoke", "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"1.2.3.4\"}",
+                                  c.id, c.secret),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}", c.id, c.secret),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.revoke", body, at, c.id, "wrong"), "invalid_client");
+    assert_string_equal (svc_err (s_h, "token.introspect", body, at, c.id, "wrong"), "invalid_client");
+    //  Public clients may not introspect (RFC 7662 §2.1).
+    s_client_t p;
+    s_client (&p, "rspub", ", \"type\": \"public\"");
+    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"x\", \"client_id\": \"%s\"}, \"basic\": null}", p.id),
+                         "invalid_client");
+    json_decref (t);
+}
+
+static void
+test_introspect_and_revoke_a_refresh_token (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "rsr",
+              ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
+              " \"always_refresh\": true");
+    json_t *t = s_tokens (&c, "gina", NULL);
+    const char *rt = svc_str (t, "refresh_token");
+    const char *body = "{\"form\": {\"token\": \"%s\", \"token_type_hint\": \"refresh_token\"},"
+                       " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}";
+    json_t *i = svc_ok (s_h, "token.introspect", body, rt, c.id, c.secret);
+    assert_true (svc_bool (i, "active"));
+    assert_string_equal (svc_str (i, "token_type"), "refresh_token");
+    assert_string_equal (svc_str (i, "aud"), c.id);
+    json_decref (i);
+    json_t *r = svc_ok (s_h, "token.revoke", body, rt, c.id, c.secret);
+    assert_true (svc_bool (r, "revoked"));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL", c.id), 1);
+    i = svc_ok (s_h, "token.introspect", body, rt, c.id, c.secret);
+    assert_false (svc_bool (i, "active"));
+    json_decref (i);
+    //  Revoking the family revoked the access token it issued too.
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")), "invalid_token");
+    json_decref (t);
+}
+
+static void
+test_subject_revoke_ends_what_the_subject_holds (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "sr",
+              ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
+              " \"always_refresh\": true");
+    char sub[64];
+    s_unique (sub, sizeof sub, "henry");
+    json_t *t = s_tokens (&c, sub, NULL);
+    json_t *r = svc_ok (s_h, "token.subject_revoke", "{\"sub\": \"%s\"}", sub);
+    assert_int_equal (svc_int (r, "families"), 1);
+    assert_true (svc_int (r, "access_tokens") >= 1);
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND sub = '%s'", sub), 1);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")), "invalid_token");
+    char form[512];
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", svc_str (t, "refresh_token"));
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    json_decref (t);
+    //  Idempotent; an unknown subject revokes nothing.
+    r = svc_ok (s_h, "token.subject_revoke", "{\"sub\": \"%s\", \"reason\": \"admin_action\"}", sub);
+    assert_int_equal (svc_int (r, "families"), 0);
+    json_decref (r);
+    assert_string_equal (svc_err (s_h, "token.subject_revoke", NULL), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.subject_revoke", "{\"sub\": \"\"}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.subject_revoke", "{\"sub\": \"x\", \"reason\": \"Bad Reason\"}"), "invalid_request");
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_health_reaches_the_database),
+        cmocka_unit_test (test_client_add_returns_the_secret_once_and_stores_a_keyed_hash),
+        cmocka_unit_test (test_client_add_without_id_generates_one),
+        cmocka_unit_test (test_public_client_authenticates_with_none_and_needs_pkce),
+        cmocka_unit_test (test_client_add_refuses_bad_fields_with_invalid_request),
+        cmocka_unit_test (test_client_list_shows_clients_without_secrets),
+        cmocka_unit_test (test_client_get_and_remove_of_unknown_client_is_not_found),
+        cmocka_unit_test (test_client_remove_deletes_the_client),
+        cmocka_unit_test (test_rotate_secret_replaces_the_old_secret),
+        cmocka_unit_test (test_authorize_stores_a_valid_request),
+        cmocka_unit_test (test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error),
+        cmocka_unit_test (test_authorize_error_after_validation_redirects_with_state_and_iss),
+        cmocka_unit_test (test_request_get_of_unknown_request_is_invalid_request),
+        cmocka_unit_test (test_authorize_error_redirects_and_uses_the_request_up),
+        cmocka_unit_test (test_consent_is_needed_once_for_a_third_party_client_when_remembered),
+        cmocka_unit_test (test_issue_code_returns_a_code_once),
+        cmocka_unit_test (test_denied_consent_is_access_denied),
+        cmocka_unit_test (test_code_exchange_issues_tokens_and_consumes_the_code),
+        cmocka_unit_test (test_code_replay_is_invalid_grant_and_revokes_the_first_tokens),
+        cmocka_unit_test (test_a_failed_redemption_leaves_the_code_usable),
+        cmocka_unit_test (test_exchange_refuses_bad_requests_and_clients),
+        cmocka_unit_test (test_refresh_rotates_and_reuse_revokes_the_family),
+        cmocka_unit_test (test_client_credentials_issues_an_access_token_only),
+        cmocka_unit_test (test_userinfo_refuses_malformed_and_foreign_tokens),
+        cmocka_unit_test (test_introspect_and_revoke_an_access_token),
+        cmocka_unit_test (test_introspect_and_revoke_a_refresh_token),
+        cmocka_unit_test (test_subject_revoke_ends_what_the_subject_holds),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
