@@ -14,6 +14,7 @@
 #include "svc_harness.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -491,6 +492,398 @@ test_attempts_are_limited_per_execution (void **state)
     json_decref (flow);
 }
 
+
+//  --------------------------------------------------------------- the login flow, in detail
+
+#define HANDLE_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+static void
+test_flow_get_reports_the_execution (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    json_t *s = svc_ok (s_h, "flow.start",
+                        "{\"request_id\": \"req-get-1\", \"purpose\": \"select_account\", \"login_hint\": \"alice@example.org\","
+                        " \"client_ip\": \"" CLIENT_IP "\"}");
+    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
+    assert_string_equal (svc_str (g, "request_id"), "req-get-1");
+    assert_string_equal (svc_str (g, "csrf"), svc_str (s, "csrf"));
+    assert_string_equal (svc_str (g, "purpose"), "select_account");
+    assert_string_equal (svc_str (g, "login_hint"), "alice@example.org");
+    assert_string_equal (svc_str (g, "status"), "running");
+    assert_true (json_is_null (json_object_get (g, "session")));
+    assert_null (json_object_get (g, "flow"));
+    assert_null (json_object_get (g, "result"));
+    json_decref (g);
+    json_decref (s);
+}
+
+static void
+test_login_session_object_is_what_the_result_said (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], sub[64];
+    s_user (username, sub, NULL);
+    json_t *r = s_login (username);
+    long now = (long) time (NULL);
+    assert_true (labs ((long) svc_int (r, "result.auth_time") - now) < 60);
+    assert_int_equal (json_array_size (json_object_get (json_object_get (r, "result"), "amr")), 1);
+    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (r, "result.session"));
+    json_t *expected = json_pack ("{s:s, s:s, s:s, s:I, s:[s], s:I}", "sid", svc_str (r, "result.sid"), "sub", sub,
+                                  "username", username, "auth_time", (json_int_t) svc_int (r, "result.auth_time"), "amr",
+                                  "pwd", "expires_at", (json_int_t) svc_int (r, "result.expires_at"));
+    assert_true (json_equal (json_object_get (s, "session"), expected));
+    json_decref (expected);
+    json_decref (s);
+    json_decref (r);
+}
+
+//  The answer to a refused password, without the execution's own handles and times.
+static char *
+s_refusal_shape (const char *username, const char *password)
+{
+    json_t *flow = s_start (NULL);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, NULL, username, password, &r, &e), 0);
+    assert_string_equal (svc_str (r, "status"), "running");
+    assert_string_equal (svc_str (r, "node"), "password");
+    assert_string_equal (svc_str (r, "step.error"), "login_failed");
+    assert_null (json_object_get (r, "result"));
+    json_object_del (r, "csrf");
+    json_object_del (r, "expires_at");
+    json_object_del (r, "request_id");
+    char *text = json_dumps (r, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref (r);
+    json_decref (flow);
+    return text;
+}
+
+static void
+test_every_refused_login_answers_the_same (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], disabled[64], nopw[64];
+    s_user (username, NULL, NULL);
+    s_user (disabled, NULL, NULL);
+    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
+    s_unique (nopw, sizeof nopw, "u");
+    json_decref (svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\"}", nopw));
+    const char *cases[][2] = {{username, "wrong password"}, {"nobody-at-all", PASSWORD}, {disabled, PASSWORD},
+                              {nopw, PASSWORD},              {"", PASSWORD},                {username, ""}};
+    char *first = s_refusal_shape (cases[0][0], cases[0][1]);
+    for (size_t i = 1; i < sizeof cases / sizeof cases[0]; i++) {
+        char *other = s_refusal_shape (cases[i][0], cases[i][1]);
+        if (strcmp (first, other) != 0)
+            fail_msg ("case %zu answers %s, not %s", i, other, first);
+        free (other);
+    }
+    free (first);
+}
+
+static void
+test_bad_csrf_and_unknown_or_malformed_handles_are_invalid_flow (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    s_user (username, NULL, NULL);
+    json_t *flow = s_start (NULL);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", username, PASSWORD, &r, &e), -1);
+    assert_string_equal (e.code, "invalid_flow");
+    assert_int_equal (s_submit (flow, "", username, PASSWORD, &r, &e), -1);
+    assert_string_equal (e.code, "invalid_flow");
+    json_decref (flow);
+    const char *handles[] = {"", "short", HANDLE_A, HANDLE_A "A", "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"};
+    for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
+        assert_string_equal (svc_err (s_h, "flow.get", "{\"flow\": \"%s\"}", handles[i]), "invalid_flow");
+        assert_string_equal (svc_err (s_h, "flow.submit",
+                                      "{\"flow\": \"%s\", \"csrf\": \"x\", \"node\": \"password\","
+                                      " \"input\": {\"username\": \"a\", \"password\": \"b\"}}",
+                                      handles[i]),
+                             "invalid_flow");
+    }
+}
+
+static void
+test_completed_flow_cannot_be_submitted_again (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    s_user (username, NULL, NULL);
+    json_t *flow = s_start (NULL);
+    json_t *first = NULL, *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &first, &e), 0);
+    //  The page's node, and the node the finished execution stands at.
+    const char *nodes[] = {"password", "done"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal (svc_call (s_h, "flow.submit", &r, &e,
+                                    "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"%s\", \"input\": {\"username\": \"%s\","
+                                    " \"password\": \"" PASSWORD "\"}, \"client_ip\": \"" CLIENT_IP "\"}",
+                                    svc_str (flow, "flow"), svc_str (flow, "csrf"), nodes[i], username),
+                          -1);
+        assert_string_equal (e.code, "invalid_flow");
+    }
+    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    assert_string_equal (svc_str (g, "status"), "succeeded");
+    assert_string_equal (svc_str (g, "session.sid"), svc_str (first, "result.sid"));
+    json_decref (g);
+    json_decref (first);
+    json_decref (flow);
+}
+
+static void
+test_attempts_left_count_down_and_the_last_fails_the_execution (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], other[64];
+    s_user (username, NULL, NULL);
+    json_t *flow = s_start (NULL);
+    json_t *r = NULL;
+    bus_error_t e;
+    for (int left = 4; left > 0; left--) {
+        assert_int_equal (s_submit (flow, NULL, username, "wrong password", &r, &e), 0);
+        assert_string_equal (svc_str (r, "step.error"), "login_failed");
+        assert_int_equal (svc_int (r, "step.attempts_left"), left);
+        json_decref (r);
+    }
+    //  The last allowed wrong password takes the failure edge.
+    assert_int_equal (s_submit (flow, NULL, username, "wrong password", &r, &e), 0);
+    assert_string_equal (svc_str (r, "status"), "failed");
+    assert_string_equal (svc_str (r, "step.type"), "failed");
+    assert_null (json_object_get (r, "result"));
+    json_decref (r);
+    //  Used up: even the right password does not open it.
+    assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &r, &e), -1);
+    assert_string_equal (e.code, "invalid_flow");
+    json_decref (flow);
+    //  A new execution works (for another user: five failures also reached
+    //  the account's lockout threshold).
+    s_user (other, NULL, NULL);
+    json_decref (s_login (other));
+}
+
+static void
+test_bad_csrf_counts_as_an_attempt (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    s_user (username, NULL, NULL);
+    json_t *flow = s_start (NULL);
+    json_t *r = NULL;
+    bus_error_t e;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal (s_submit (flow, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", username, PASSWORD, &r, &e), -1);
+        assert_string_equal (e.code, "invalid_flow");
+    }
+    //  The right password, one submission past the limit: failed, no session.
+    assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &r, &e), 0);
+    assert_string_equal (svc_str (r, "status"), "failed");
+    assert_null (json_object_get (r, "result"));
+    json_decref (r);
+    assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &r, &e), -1);
+    assert_string_equal (e.code, "invalid_flow");
+    json_decref (flow);
+}
+
+static void
+test_new_login_replaces_the_session_it_started_with (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], sub[64];
+    s_user (username, sub, NULL);
+    json_t *first = s_login (username);
+    char extra[128];
+    snprintf (extra, sizeof extra, ", \"session\": \"%s\"", svc_str (first, "result.session"));
+    json_t *flow = s_start (extra);
+    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    assert_string_equal (svc_str (g, "session.sid"), svc_str (first, "result.sid"));
+    assert_string_equal (svc_str (g, "session.sub"), sub);
+    json_decref (g);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &r, &e), 0);
+    assert_string_equal (svc_str (r, "status"), "succeeded");
+    assert_string_not_equal (svc_str (r, "result.sid"), svc_str (first, "result.sid"));
+    assert_true (svc_int (r, "result.auth_time") >= svc_int (first, "result.auth_time"));
+    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (first, "result.session"));
+    assert_true (json_is_null (json_object_get (s, "session")));
+    json_decref (s);
+    s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (r, "result.session"));
+    assert_string_equal (svc_str (s, "session.sid"), svc_str (r, "result.sid"));
+    json_decref (s);
+    json_decref (r);
+    json_decref (flow);
+    json_decref (first);
+}
+
+static void
+test_flow_start_refuses_malformed_members (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    const char *bodies[] = {"{}", "{\"request_id\": \"r\", \"purpose\": \"other\"}", "{\"request_id\": \"r\", \"session\": 5}",
+                            "{\"request_id\": \"a b\"}", "{\"request_id\": \"r\", \"login_hint\": \"a\\nb\"}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+        assert_string_equal (svc_err (s_h, "flow.start", "%s", bodies[i]), "invalid_request");
+}
+
+//  --------------------------------------------------------------- sessions, users, claims in detail
+
+static void
+test_session_get_of_unknown_handles_is_null (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    const char *handles[] = {"", "garbage", HANDLE_A};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", handles[i]);
+        assert_true (json_is_null (json_object_get (s, "session")));
+        json_decref (s);
+    }
+}
+
+static void
+test_enabling_again_does_not_bring_a_revoked_session_back (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    s_user (username, NULL, NULL);
+    json_t *login = s_login (username);
+    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username));
+    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username));
+    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
+    assert_true (json_is_null (json_object_get (s, "session")));
+    json_decref (s);
+    json_decref (login);
+    json_decref (s_login (username));
+}
+
+static void
+test_new_password_logs_in_and_a_weak_one_changes_nothing (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    s_user (username, NULL, NULL);
+    assert_string_equal (svc_err (s_h, "flow.user_passwd", "{\"username\": \"%s\", \"password\": \"1234567\"}", username),
+                         "invalid_request");
+    json_decref (s_login (username));
+    json_decref (svc_ok (s_h, "flow.user_passwd", "{\"username\": \"%s\", \"password\": \"another long password\"}", username));
+    json_t *flow = s_start (NULL);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, NULL, username, "another long password", &r, &e), 0);
+    assert_string_equal (svc_str (r, "status"), "succeeded");
+    json_decref (r);
+    json_decref (flow);
+}
+
+static void
+test_user_objects_never_carry_the_hash_and_subs_differ (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], other[64];
+    s_unique (username, sizeof username, "u");
+    json_t *added = svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"a@example.org\"}",
+                            username);
+    json_t *got = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
+    json_t *by_sub = svc_ok (s_h, "flow.user_get", "{\"sub\": \"%s\"}", svc_str (added, "user.sub"));
+    assert_true (json_equal (json_object_get (added, "user"), json_object_get (got, "user")));
+    assert_true (json_equal (json_object_get (added, "user"), json_object_get (by_sub, "user")));
+    json_t *listed = svc_ok (s_h, "flow.user_list", NULL);
+    json_t *all[] = {added, got, listed};
+    for (size_t i = 0; i < 3; i++) {
+        char *text = json_dumps (all[i], JSON_COMPACT);
+        assert_null (strstr (text, "argon2"));
+        assert_null (strstr (text, "password_hash"));
+        assert_null (strstr (text, PASSWORD));
+        free (text);
+    }
+    char sub2[64];
+    s_user (other, sub2, NULL);
+    assert_string_not_equal (svc_str (added, "user.sub"), sub2);
+    json_decref (listed);
+    json_decref (by_sub);
+    json_decref (got);
+    json_decref (added);
+}
+
+static void
+test_user_claims_exactly_by_scope (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    s_unique (username, sizeof username, "u");
+    json_t *added = svc_ok (s_h, "flow.user_add",
+                            "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"alice@example.org\","
+                            " \"email_verified\": true, \"given_name\": \"Alice\", \"family_name\": \"Liddell\","
+                            " \"name\": \"Alice Liddell\", \"phone_number\": \"+44 1865 000000\", \"address\":"
+                            " {\"street_address\": \"1 Rabbit Hole\\nFlat 2\", \"locality\": \"Oxford\", \"postal_code\": \"OX1\","
+                            " \"country\": \"UK\"}, \"locale\": \"en-GB\", \"zoneinfo\": \"Europe/London\"}",
+                            username);
+    const char *sub = svc_str (added, "user.sub");
+    json_int_t updated = (json_int_t) svc_int (added, "user.updated_at");
+    struct {
+        const char *scopes;
+        json_t *expected;
+    } cases[] = {
+        {"\"openid\"", json_pack ("{s:s}", "sub", sub)},
+        {"\"openid\", \"profile\"",
+         json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "sub", sub, "name", "Alice Liddell", "given_name", "Alice",
+                    "family_name", "Liddell", "preferred_username", username, "locale", "en-GB", "zoneinfo",
+                    "Europe/London", "updated_at", updated)},
+        {"\"openid\", \"email\"", json_pack ("{s:s, s:s, s:b}", "sub", sub, "email", "alice@example.org", "email_verified", 1)},
+        {"\"openid\", \"phone\"",
+         json_pack ("{s:s, s:s, s:b}", "sub", sub, "phone_number", "+44 1865 000000", "phone_number_verified", 0)},
+        {"\"openid\", \"address\"",
+         json_pack ("{s:s, s:{s:s, s:s, s:s, s:s}}", "sub", sub, "address", "street_address", "1 Rabbit Hole\nFlat 2",
+                    "locality", "Oxford", "postal_code", "OX1", "country", "UK")},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *r = svc_ok (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [%s]}", sub, cases[i].scopes);
+        if (!json_equal (json_object_get (r, "claims"), cases[i].expected))
+            fail_msg ("scopes %s: %s", cases[i].scopes, json_dumps (r, JSON_COMPACT));
+        json_decref (r);
+    }
+    //  Everything: the union of the above (offline_access adds nothing).
+    json_t *r = svc_ok (s_h, "flow.user_claims",
+                        "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"profile\", \"email\", \"phone\", \"address\", \"offline_access\"]}", sub);
+    json_t *union_ = json_object ();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        json_object_update (union_, cases[i].expected);
+    assert_true (json_equal (json_object_get (r, "claims"), union_));
+    json_decref (union_);
+    json_decref (r);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        json_decref (cases[i].expected);
+    json_decref (added);
+    //  A user with nothing set: only what is always there.
+    char bare[64], bare_sub[64];
+    s_user (bare, bare_sub, NULL);
+    json_t *u = svc_ok (s_h, "flow.user_get", "{\"sub\": \"%s\"}", bare_sub);
+    r = svc_ok (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"profile\", \"email\", \"phone\", \"address\"]}",
+                bare_sub);
+    json_t *expected = json_pack ("{s:s, s:s, s:I}", "sub", bare_sub, "preferred_username", bare, "updated_at",
+                                  (json_int_t) svc_int (u, "user.updated_at"));
+    assert_true (json_equal (json_object_get (r, "claims"), expected));
+    json_decref (expected);
+    json_decref (r);
+    json_decref (u);
+}
+
 //  --------------------------------------------------------------- action tokens
 
 static void
@@ -632,6 +1025,20 @@ main (void)
         cmocka_unit_test (test_wrong_password_unknown_and_disabled_user_fail_alike),
         cmocka_unit_test (test_flow_refuses_bad_csrf_unknown_handles_and_stale_nodes),
         cmocka_unit_test (test_attempts_are_limited_per_execution),
+        cmocka_unit_test (test_flow_get_reports_the_execution),
+        cmocka_unit_test (test_login_session_object_is_what_the_result_said),
+        cmocka_unit_test (test_every_refused_login_answers_the_same),
+        cmocka_unit_test (test_bad_csrf_and_unknown_or_malformed_handles_are_invalid_flow),
+        cmocka_unit_test (test_completed_flow_cannot_be_submitted_again),
+        cmocka_unit_test (test_attempts_left_count_down_and_the_last_fails_the_execution),
+        cmocka_unit_test (test_bad_csrf_counts_as_an_attempt),
+        cmocka_unit_test (test_new_login_replaces_the_session_it_started_with),
+        cmocka_unit_test (test_flow_start_refuses_malformed_members),
+        cmocka_unit_test (test_session_get_of_unknown_handles_is_null),
+        cmocka_unit_test (test_enabling_again_does_not_bring_a_revoked_session_back),
+        cmocka_unit_test (test_new_password_logs_in_and_a_weak_one_changes_nothing),
+        cmocka_unit_test (test_user_objects_never_carry_the_hash_and_subs_differ),
+        cmocka_unit_test (test_user_claims_exactly_by_scope),
         cmocka_unit_test (test_unknown_action_tokens_are_invalid_action),
         cmocka_unit_test (test_settings_set_round_trips_and_is_audited),
         cmocka_unit_test (test_audit_list_filters_and_bounds_its_limit),
