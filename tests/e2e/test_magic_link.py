@@ -11,7 +11,7 @@ import pytest
 from lockout_util import settings  # noqa: F401
 from flowweb import CustomLoginFlow, FlowBrowser, expire_action_token, h1, inputs, link_in, password_login, \
     text_of, wait_message
-from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce, response_params
+from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce, response_params, wait_mail_sent
 
 REFRESH = '<meta http-equiv="refresh" content="3">'
 
@@ -175,6 +175,6 @@ def test_sign_in_links_above_the_mail_cap_are_not_sent_and_the_page_is_the_same(
             b.close()
     assert pages[2] == pages[0]
     wait_message(stack, address, count=2)
-    time.sleep(0.5)
+    wait_mail_sent(stack)
     assert len(messages_to(stack, address)) == 2
     assert len(audit(stack, kind="code_mail_capped", sub=sub)) == 1

@@ -20,6 +20,7 @@ import pytest
 from jwcrypto import jwk, jwt
 
 from bus_peer import Peer, public_key
+from oidc import wait_for
 from conftest import free_port
 from test_clients import psql as psql_token
 
@@ -993,13 +994,18 @@ def short_lived(stack):
 def test_access_token_expires_after_its_lifetime(stack, short_lived, single):
     out, _, _ = tokens_for(stack, single, code_challenge=None)
     assert out["expires_in"] == 1
-    time.sleep(2.2)
-    rc, err = userinfo(stack, out["access_token"])
+    # Good until its one-second lifetime has passed (no clock skew here), then expired.
+    rc, err = wait_for("the access token to expire", lambda: (
+        lambda r: r if r[0] == 1 else None)(userinfo(stack, out["access_token"])), timeout=5, step=0.2)
     assert rc == 1 and err == {"error": "invalid_token", "error_description": "The access token expired"}
 
 
 def test_expired_code_is_invalid_grant(stack, short_lived, single):
     code, _, params, _ = code_for(stack, single, code_challenge=None)
-    time.sleep(2.5)
+    # Redeeming is what would tell, and would use it up: wait until the
+    # stored code has expired instead (its two-second lifetime has passed).
+    wait_for("the code to expire", lambda: psql_token(
+        stack, f"SELECT count(*) FROM token.codes WHERE code_hash = sha256('{code}'::bytea) AND expires_at < now()")
+        == "1", timeout=6, step=0.2)
     rc, out = exchange(stack, single, token_form(code, params))
     assert rc == 1 and out["error"] == "invalid_grant"

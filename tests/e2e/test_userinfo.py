@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from oidc import (Browser, bearer_challenge, code_flow, ctl_json, exchange, make_client, make_user, userinfo,
-                  verify_jwt)
+                  verify_jwt, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +129,9 @@ def test_expired_token_says_it_expired(stack):
             access_token = exchange(stack, p["code"], params, client_id, secret).json()["access_token"]
         finally:
             b.close()
-        time.sleep(2.2)
-        r = userinfo(stack, access_token)
+        # Good until its one-second lifetime has passed (no clock skew), then refused.
+        r = wait_for("the access token to expire", lambda: (
+            lambda x: x if x.status_code != 200 else None)(userinfo(stack, access_token)), timeout=5, step=0.2)
         assert r.status_code == 401
         attrs = bearer_challenge(r)
         assert attrs["error"] == "invalid_token"
