@@ -596,6 +596,518 @@ test_denied_consent_is_access_denied (void **state)
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", c.id), 0);
 }
 
+
+//  --------------------------------------------------------------- token.authorize, case by case
+
+//  The clients of the authorization-request cases: conf (confidential,
+//  client_secret_basic, PKCE optional, two redirect URIs, third-party), pub
+//  (public, EdDSA ID tokens, first-party), post (client_secret_post, PKCE by
+//  the global default, ES256, first-party), single (confidential, one
+//  redirect URI, PKCE optional, first-party).
+typedef struct {
+    s_client_t conf, pub, post, single;
+    char conf_second[200];
+} s_authz_clients_t;
+
+static s_authz_clients_t *
+s_authz_clients (void)
+{
+    static s_authz_clients_t c;
+    static int made = 0;
+    if (made)
+        return &c;
+    memset (&c, 0, sizeof c);
+    s_unique (c.conf.id, sizeof c.conf.id, "conf");
+    snprintf (c.conf.redirect_uri, sizeof c.conf.redirect_uri, RP "%s", c.conf.id);
+    snprintf (c.conf_second, sizeof c.conf_second, RP "%s/second", c.conf.id);
+    json_t *r = svc_ok (s_h, "token.client_add",
+                        "{\"client_id\": \"%s\", \"name\": \"Conf\", \"type\": \"confidential\", \"redirect_uris\": [\"%s\", \"%s\"],"
+                        " \"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"], \"require_pkce\": false}",
+                        c.conf.id, c.conf.redirect_uri, c.conf_second);
+    snprintf (c.conf.secret, sizeof c.conf.secret, "%s", svc_str (r, "client_secret"));
+    snprintf (c.conf.method, sizeof c.conf.method, "client_secret_basic");
+    json_decref (r);
+    s_client (&c.pub, "pub", ", \"type\": \"public\", \"id_token_signed_response_alg\": \"EdDSA\", \"first_party\": true");
+    s_client (&c.post, "post",
+              ", \"type\": \"confidential\", \"token_endpoint_auth_method\": \"client_secret_post\","
+              " \"id_token_signed_response_alg\": \"ES256\", \"first_party\": true");
+    s_client (&c.single, "single", ", \"type\": \"confidential\", \"require_pkce\": false, \"first_party\": true");
+    made = 1;
+    return &c;
+}
+
+//  token.authorize with the usual parameters of client c changed by change
+//  (a JSON object: a string sets, null removes), repeated names (JSON array
+//  text or NULL) and method.
+static json_t *
+s_authorize_changed (const s_client_t *c, const char *change, const char *repeated, const char *method)
+{
+    json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
+                                "redirect_uri", c->redirect_uri, "scope", "openid profile", "state", "state-xyz",
+                                "nonce", "nonce-xyz");
+    if (change && *change) {
+        json_error_t jerr;
+        json_t *ch = json_loads (change, 0, &jerr);
+        if (!ch)
+            fail_msg ("change is not JSON: %s", change);
+        const char *key;
+        json_t *v;
+        json_object_foreach (ch, key, v) {
+            if (json_is_null (v))
+                json_object_del (params, key);
+            else
+                json_object_set (params, key, v);
+        }
+        json_decref (ch);
+    }
+    json_t *rep = json_loads (repeated ? repeated : "[]", 0, NULL);
+    assert_non_null (rep);
+    json_t *body = json_pack ("{s:o, s:o, s:s}", "params", params, "repeated", rep, "method", method ? method : "GET");
+    json_t *result = NULL;
+    bus_error_t e;
+    if (svc_call_json (s_h, "token.authorize", body, &result, &e) != 0)
+        fail_msg ("token.authorize %s: %s", change ? change : "", e.code);
+    json_decref (body);
+    return result;
+}
+
+//  The redirect of an error answered at the redirect URI, checked for code,
+//  iss and a description.
+static json_t *
+s_error_redirect (const s_client_t *c, const char *change, const char *repeated, const char *error)
+{
+    json_t *r = s_authorize_changed (c, change, repeated, NULL);
+    if (json_object_size (r) != 1 || !json_object_get (r, "redirect"))
+        fail_msg ("%s: no error redirect: %s", change, json_dumps (r, JSON_COMPACT));
+    json_t *redirect = json_incref (json_object_get (r, "redirect"));
+    json_decref (r);
+    if (strcmp (svc_str (redirect, "params.error"), error) != 0)
+        fail_msg ("%s: %s, not %s", change, svc_str (redirect, "params.error"), error);
+    assert_true (strlen (svc_str (redirect, "params.error_description")) > 0);
+    assert_string_equal (svc_str (redirect, "params.iss"), ISSUER);
+    return redirect;
+}
+
+static void
+s_page_error (const s_client_t *c, const char *change, const char *repeated)
+{
+    json_t *r = s_authorize_changed (c, change, repeated, NULL);
+    if (json_object_size (r) != 1 || !json_object_get (r, "page_error"))
+        fail_msg ("%s: no page error: %s", change, json_dumps (r, JSON_COMPACT));
+    assert_string_equal (svc_str (r, "page_error.error"), "invalid_request");
+    json_decref (r);
+}
+
+static json_t *
+s_request_of (const s_client_t *c, const char *change, const char *repeated, const char *method)
+{
+    json_t *r = s_authorize_changed (c, change, repeated, method);
+    if (json_object_size (r) != 1 || !json_object_get (r, "request"))
+        fail_msg ("%s: no request: %s", change, json_dumps (r, JSON_COMPACT));
+    json_t *q = json_incref (json_object_get (r, "request"));
+    json_decref (r);
+    return q;
+}
+
+static void
+test_authorize_page_errors_before_the_redirect_uri (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    char change[2048];
+    s_page_error (&c->conf, "{\"client_id\": \"nobody-at-all\"}", NULL);
+    s_page_error (&c->conf, "{\"client_id\": null}", NULL);
+    s_page_error (&c->conf, NULL, "[\"client_id\"]");
+    const char *suffixes[] = {"/other", "/x", "X", "/", "?a=1", "#frag"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf (change, sizeof change, "{\"redirect_uri\": \"%s%s\"}", c->conf.redirect_uri, suffixes[i]);
+        s_page_error (&c->conf, change, NULL);
+    }
+    snprintf (change, sizeof change, "{\"redirect_uri\": \"https://RP.example/cb/%s\"}", c->conf.id);
+    s_page_error (&c->conf, change, NULL);
+    //  Several registered: it must be named.
+    s_page_error (&c->conf, "{\"redirect_uri\": null}", NULL);
+    s_page_error (&c->conf, NULL, "[\"redirect_uri\"]");
+}
+
+static void
+test_authorize_redirect_uri_may_be_omitted_or_be_the_second_one (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    json_t *q = s_request_of (&c->single, "{\"redirect_uri\": null}", NULL, NULL);
+    json_t *r = svc_ok (s_h, "token.issue_code",
+                        "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
+                        svc_str (q, "request_id"), (long) time (NULL) - 5);
+    assert_string_equal (svc_str (r, "redirect.redirect_uri"), c->single.redirect_uri);
+    json_decref (r);
+    json_decref (q);
+    char change[1024];
+    snprintf (change, sizeof change, "{\"redirect_uri\": \"%s\", \"response_type\": \"token\"}", c->conf_second);
+    json_t *red = s_error_redirect (&c->conf, change, NULL, "unsupported_response_type");
+    assert_string_equal (svc_str (red, "redirect_uri"), c->conf_second);
+    json_decref (red);
+}
+
+static void
+test_authorize_errors_redirect_with_error_state_and_iss (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    const struct {
+        char who;
+        const char *change;
+        const char *error;
+    } matrix[] = {
+        {'c', "{\"response_type\": null}", "invalid_request"},
+        {'c', "{\"response_type\": \"token\"}", "unsupported_response_type"},
+        {'c', "{\"response_type\": \"code id_token\"}", "unsupported_response_type"},
+        {'c', "{\"request\": \"eyJhbGciOiJub25lIn0.e30.\"}", "request_not_supported"},
+        {'c', "{\"request_uri\": \"https://rp.example/request.jwt\"}", "request_uri_not_supported"},
+        {'c', "{\"scope\": \"openid admin\"}", "invalid_scope"},
+        {'c', "{\"scope\": \"profile email\"}", "invalid_scope"},
+        {'c', "{\"scope\": null}", "invalid_scope"},
+        {'c', "{\"scope\": \"openid phone\"}", "invalid_scope"},
+        {'c', "{\"scope\": \"openid \\\"profile\\\"\"}", "invalid_scope"},
+        {'c', "{\"prompt\": \"none login\"}", "invalid_request"},
+        {'c', "{\"prompt\": \"none consent\"}", "invalid_request"},
+        {'c', "{\"prompt\": \"bogus\"}", "invalid_request"},
+        {'c', "{\"max_age\": \"-1\"}", "invalid_request"},
+        {'c', "{\"max_age\": \"abc\"}", "invalid_request"},
+        {'c', "{\"max_age\": \"1.5\"}", "invalid_request"},
+        {'c', "{\"max_age\": \"\"}", "invalid_request"},
+        {'c', "{\"max_age\": \"99999999999\"}", "invalid_request"},
+        {'c', "{\"display\": \"tv\"}", "invalid_request"},
+        {'c', "{\"nonce\": \"NONCE513\"}", "invalid_request"},
+        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"plain\"}", "invalid_request"},
+        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", "invalid_request"},
+        {'c', "{\"code_challenge_method\": \"S256\"}", "invalid_request"},
+        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"S256\"}", "invalid_request"},
+        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"S256\"}", "invalid_request"},
+        {'c', "{\"code_challenge\": \"+++++++++++++++++++++++++++++++++++++++++++\", \"code_challenge_method\": \"S256\"}", "invalid_request"},
+        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"s256\"}", "invalid_request"},
+        {'c', "{\"id_token_hint\": \"not.a.token\"}", "invalid_request"},
+        //  PKCE is required of public clients, and by default of confidential ones.
+        {'p', "{}", "invalid_request"},
+        {'o', "{}", "invalid_request"},
+    };
+    char nonce[600];
+    memset (nonce, 'n', 513);
+    nonce[513] = '\0';
+    for (size_t i = 0; i < sizeof matrix / sizeof matrix[0]; i++) {
+        const s_client_t *cl = matrix[i].who == 'c' ? &c->conf : matrix[i].who == 'p' ? &c->pub : &c->post;
+        char change[800];
+        const char *at = strstr (matrix[i].change, "NONCE513");
+        if (at)
+            snprintf (change, sizeof change, "{\"nonce\": \"%s\"}", nonce);
+        else
+            snprintf (change, sizeof change, "%s", matrix[i].change);
+        json_t *r = s_error_redirect (cl, change, NULL, matrix[i].error);
+        assert_string_equal (svc_str (r, "redirect_uri"), cl->redirect_uri);
+        assert_string_equal (svc_str (r, "response_mode"), "query");
+        assert_string_equal (svc_str (r, "params.state"), "state-xyz");
+        assert_int_equal (json_object_size (json_object_get (r, "params")), 4);
+        json_decref (r);
+    }
+}
+
+static void
+test_authorize_error_response_modes_and_state (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    json_t *r = s_error_redirect (&c->conf, "{\"response_mode\": \"web_message\"}", NULL, "invalid_request");
+    assert_string_equal (svc_str (r, "response_mode"), "query");
+    json_decref (r);
+    const char *modes[] = {"fragment", "form_post", "query"};
+    for (size_t i = 0; i < 3; i++) {
+        char change[128];
+        snprintf (change, sizeof change, "{\"response_mode\": \"%s\", \"response_type\": \"token\"}", modes[i]);
+        r = s_error_redirect (&c->conf, change, NULL, "unsupported_response_type");
+        assert_string_equal (svc_str (r, "response_mode"), modes[i]);
+        json_decref (r);
+    }
+    //  A parameter repeated after the redirect URI; a repeated state is not echoed.
+    r = s_error_redirect (&c->conf, NULL, "[\"scope\"]", "invalid_request");
+    assert_string_equal (svc_str (r, "params.state"), "state-xyz");
+    json_decref (r);
+    r = s_error_redirect (&c->conf, NULL, "[\"state\"]", "invalid_request");
+    assert_null (json_object_get (json_object_get (r, "params"), "state"));
+    json_decref (r);
+    r = s_error_redirect (&c->conf, "{\"state\": null, \"response_type\": \"token\"}", NULL, "unsupported_response_type");
+    assert_null (json_object_get (json_object_get (r, "params"), "state"));
+    json_decref (r);
+    //  Unknown parameters are ignored, even repeated; POST is like GET.
+    json_decref (s_request_of (&c->conf, "{\"foo\": \"bar\", \"claims_locales\": \"en\"}", "[\"foo\"]", NULL));
+    json_decref (s_request_of (&c->conf, NULL, NULL, "POST"));
+    //  A state of 160 characters is echoed byte for byte.
+    char st[400] = "", change[800];
+    size_t n = 0;
+    for (int ch = 0x20; ch < 0x7f; ch++) {
+        if (ch == '"' || ch == '\\')
+            n += (size_t) snprintf (st + n, sizeof st - n, "\\%c", ch);
+        else
+            st[n++] = (char) ch;
+    }
+    st[n] = '\0';
+    snprintf (st + n, sizeof st - n, "%s", "\xc3\xa9\xf0\x9f\x98\x80ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss");
+    snprintf (change, sizeof change, "{\"state\": \"%s\", \"response_type\": \"token\"}", st);
+    json_t *expected = json_loads (change, 0, NULL);
+    assert_non_null (expected);
+    const char *want = json_string_value (json_object_get (expected, "state"));
+    assert_true (strlen (want) >= 128);
+    r = s_error_redirect (&c->conf, change, NULL, "unsupported_response_type");
+    assert_string_equal (svc_str (r, "params.state"), want);
+    json_decref (r);
+    snprintf (change, sizeof change, "{\"state\": \"%s\"}", st);
+    json_t *q = s_request_of (&c->conf, change, NULL, NULL);
+    r = svc_ok (s_h, "token.issue_code",
+                "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
+                " \"consent\": {\"granted\": true, \"remember\": false}}",
+                svc_str (q, "request_id"), (long) time (NULL) - 5);
+    assert_string_equal (svc_str (r, "redirect.params.state"), want);
+    json_decref (r);
+    json_decref (q);
+    json_decref (expected);
+}
+
+static void
+test_authorize_request_carries_what_the_login_flow_needs (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    long before = (long) time (NULL);
+    json_t *q = s_request_of (&c->conf,
+                              "{\"prompt\": \"login consent\", \"max_age\": \"300\", \"login_hint\": \"alice\", \"display\": \"popup\","
+                              " \"ui_locales\": \"fr en\", \"claims_locales\": \"de\", \"acr_values\": \"urn:x:loa:1\"}",
+                              NULL, NULL);
+    assert_string_equal (svc_str (q, "client_id"), c->conf.id);
+    assert_string_equal (svc_str (q, "client_name"), "Conf");
+    assert_false (svc_bool (q, "first_party"));
+    json_t *scopes = json_pack ("[s, s]", "openid", "profile");
+    json_t *prompt = json_pack ("[s, s]", "login", "consent");
+    assert_true (json_equal (json_object_get (q, "scopes"), scopes));
+    assert_true (json_equal (json_object_get (q, "prompt"), prompt));
+    json_decref (scopes);
+    json_decref (prompt);
+    assert_int_equal (svc_int (q, "max_age"), 300);
+    assert_string_equal (svc_str (q, "login_hint"), "alice");
+    assert_string_equal (svc_str (q, "display"), "popup");
+    assert_string_equal (svc_str (q, "ui_locales"), "fr en");
+    assert_string_equal (svc_str (q, "nonce"), "nonce-xyz");
+    assert_string_equal (svc_str (q, "redirect_uri"), c->conf.redirect_uri);
+    assert_true (svc_int (q, "expires_at") >= before + 590 && svc_int (q, "expires_at") <= (long) time (NULL) + 610);
+    assert_true (strlen (svc_str (q, "request_id")) >= 43);
+    json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", svc_str (q, "request_id"));
+    assert_true (json_equal (json_object_get (g, "request"), q));
+    json_decref (g);
+    json_decref (q);
+    //  Without optional parameters, they are absent.
+    q = s_request_of (&c->conf, "{\"nonce\": null}", NULL, NULL);
+    const char *absent[] = {"max_age", "login_hint", "id_token_hint_sub", "nonce", "display", "ui_locales"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        assert_null (json_object_get (q, absent[i]));
+    assert_int_equal (json_array_size (json_object_get (q, "prompt")), 0);
+    json_decref (q);
+    //  offline_access only with prompt=consent (OpenID Connect Core §11).
+    q = s_request_of (&c->conf, "{\"scope\": \"openid offline_access\"}", NULL, NULL);
+    assert_int_equal (json_array_size (json_object_get (q, "scopes")), 1);
+    assert_string_equal (svc_str (q, "scopes.0"), "openid");
+    json_decref (q);
+    q = s_request_of (&c->conf, "{\"scope\": \"openid offline_access\", \"prompt\": \"consent\"}", NULL, NULL);
+    assert_int_equal (json_array_size (json_object_get (q, "scopes")), 2);
+    assert_string_equal (svc_str (q, "scopes.1"), "offline_access");
+    json_decref (q);
+    //  A public client with an S256 challenge.
+    char verifier[64], challenge[64], change[256];
+    s_pkce (verifier, challenge);
+    snprintf (change, sizeof change, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}", challenge);
+    json_decref (s_request_of (&c->pub, change, NULL, NULL));
+}
+
+
+//  A session body for issue_code: sub, its own sid, auth_time 5 s ago, pwd.
+#define SESSION_FMT "\"sub\": \"%s\", \"sid\": \"sid-x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]"
+
+static json_t *
+s_issue (const char *request_id, const char *sub, const char *consent)
+{
+    return svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "%s%s}", request_id, sub,
+                   (long) time (NULL) - 5, consent ? ", \"consent\": " : "", consent ? consent : "");
+}
+
+#define GRANT "{\"granted\": true, \"remember\": false}"
+#define GRANT_REMEMBER "{\"granted\": true, \"remember\": true}"
+
+static void
+test_authorize_error_redirect_is_exact_and_ends_the_request (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"fragment\"}", NULL, NULL);
+    const char *rid = svc_str (q, "request_id");
+    json_t *r = svc_ok (s_h, "token.authorize_error",
+                        "{\"request_id\": \"%s\", \"error\": \"login_required\", \"error_description\": \"no session\"}", rid);
+    json_t *expected = json_pack ("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "redirect_uri", c->conf.redirect_uri, "response_mode",
+                                  "fragment", "params", "error", "login_required", "error_description", "no session",
+                                  "state", "state-xyz", "iss", ISSUER);
+    assert_true (json_equal (json_object_get (r, "redirect"), expected));
+    json_decref (expected);
+    json_decref (r);
+    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", rid, "u", (long) time (NULL)),
+                         "invalid_request");
+    json_decref (q);
+    //  A description with characters RFC 6749 §4.1.2.1 forbids is replaced.
+    q = s_request_of (&c->conf, NULL, NULL, NULL);
+    r = svc_ok (s_h, "token.authorize_error",
+                "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"say \\\"hi\\\"\\\\\"}",
+                svc_str (q, "request_id"));
+    assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
+    assert_null (strchr (svc_str (r, "redirect.params.error_description"), '"'));
+    assert_null (strchr (svc_str (r, "redirect.params.error_description"), '\\'));
+    json_decref (r);
+    json_decref (q);
+}
+
+static void
+test_consent_is_remembered_for_what_was_granted (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    char sub[64];
+    s_unique (sub, sizeof sub, "sub");
+    json_t *q = s_request_of (&c->conf, NULL, NULL, NULL);
+    json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    json_t *expected = json_pack ("{s:b, s:[s, s]}", "needed", 1, "scopes", "openid", "profile");
+    assert_true (json_equal (r, expected));
+    json_decref (expected);
+    json_decref (r);
+    json_decref (s_issue (svc_str (q, "request_id"), sub, GRANT_REMEMBER));
+    json_decref (q);
+    //  Asked no more for these scopes; the request completes without consent.
+    q = s_request_of (&c->conf, NULL, NULL, NULL);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    assert_false (svc_bool (r, "needed"));
+    json_decref (r);
+    r = s_issue (svc_str (q, "request_id"), sub, NULL);
+    svc_str (r, "redirect.params.code");
+    json_decref (r);
+    json_decref (q);
+    //  More scopes are asked; once granted too, the union is covered.
+    q = s_request_of (&c->conf, "{\"scope\": \"openid email\"}", NULL, NULL);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    assert_true (svc_bool (r, "needed"));
+    json_decref (r);
+    json_decref (s_issue (svc_str (q, "request_id"), sub, GRANT_REMEMBER));
+    json_decref (q);
+    q = s_request_of (&c->conf, "{\"scope\": \"openid profile email\"}", NULL, NULL);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    assert_false (svc_bool (r, "needed"));
+    json_decref (r);
+    json_decref (q);
+    //  A consent not remembered is asked again.
+    char other[64];
+    s_unique (other, sizeof other, "sub");
+    q = s_request_of (&c->conf, NULL, NULL, NULL);
+    json_decref (s_issue (svc_str (q, "request_id"), other, GRANT));
+    json_decref (q);
+    q = s_request_of (&c->conf, NULL, NULL, NULL);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), other);
+    assert_true (svc_bool (r, "needed"));
+    json_decref (r);
+    json_decref (q);
+    //  A first-party client needs none, and completes without.
+    q = s_request_of (&c->single, NULL, NULL, NULL);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), other);
+    assert_false (svc_bool (r, "needed"));
+    json_decref (r);
+    r = s_issue (svc_str (q, "request_id"), other, NULL);
+    svc_str (r, "redirect.params.code");
+    json_decref (r);
+    json_decref (q);
+}
+
+static void
+test_issue_code_answers_and_refusals (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    //  A code of 256 bits, with state and iss, in the requested response mode.
+    json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"form_post\"}", NULL, NULL);
+    json_t *r = s_issue (svc_str (q, "request_id"), "u1", GRANT);
+    assert_string_equal (svc_str (r, "redirect.redirect_uri"), c->conf.redirect_uri);
+    assert_string_equal (svc_str (r, "redirect.response_mode"), "form_post");
+    assert_string_equal (svc_str (r, "redirect.params.state"), "state-xyz");
+    assert_string_equal (svc_str (r, "redirect.params.iss"), ISSUER);
+    unsigned char raw[64];
+    const char *code = svc_str (r, "redirect.params.code");
+    assert_int_equal (b64url_decode (code, strlen (code), raw, sizeof raw), 32);
+    json_decref (r);
+    json_decref (q);
+    //  Denied consent: access_denied with the state, no code.
+    q = s_request_of (&c->conf, NULL, NULL, NULL);
+    r = s_issue (svc_str (q, "request_id"), "u1", "{\"granted\": false, \"remember\": false}");
+    assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
+    assert_string_equal (svc_str (r, "redirect.params.state"), "state-xyz");
+    assert_null (json_object_get (json_object_get (json_object_get (r, "redirect"), "params"), "code"));
+    json_decref (r);
+    json_decref (q);
+    //  A third-party client without consent: refused, and nothing happened.
+    q = s_request_of (&c->conf, NULL, NULL, NULL);
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1",
+                                  (long) time (NULL)),
+                         "invalid_request");
+    json_decref (s_issue (svc_str (q, "request_id"), "u1", GRANT));
+    json_decref (q);
+    //  Twice → invalid_request.
+    q = s_request_of (&c->single, NULL, NULL, NULL);
+    json_decref (s_issue (svc_str (q, "request_id"), "u1", NULL));
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1",
+                                  (long) time (NULL)),
+                         "invalid_request");
+    json_decref (q);
+    //  prompt=login needs an authentication after the request.
+    q = s_request_of (&c->single, "{\"prompt\": \"login\"}", NULL, NULL);
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1",
+                                  (long) time (NULL) - 3600),
+                         "invalid_request");
+    r = svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1", (long) time (NULL));
+    svc_str (r, "redirect.params.code");
+    json_decref (r);
+    json_decref (q);
+    //  Malformed sessions.
+    const char *bad[] = {
+        "\"sub\": \"\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"]",
+        "\"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"]",
+        "\"sub\": \"u\", \"sid\": \"s%ld\", \"auth_time\": \"now\", \"amr\": [\"pwd\"]",
+        "\"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"]",
+        "\"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": \"pwd\"",
+        "\"sub\": \"u\", \"sid\": 5, \"auth_time\": %ld, \"amr\": [\"pwd\"]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        q = s_request_of (&c->single, NULL, NULL, NULL);
+        char fmt[256];
+        snprintf (fmt, sizeof fmt, "{\"request_id\": \"%%s\", %s}", bad[i]);
+        //  Case 3 is an auth_time an hour ahead; the others a good one.
+        long at = i == 3 ? (long) time (NULL) + 3600 : (long) time (NULL) - 5;
+        const char *got = svc_err (s_h, "token.issue_code", fmt, svc_str (q, "request_id"), at);
+        if (strcmp (got, "invalid_request") != 0)
+            fail_msg ("session %zu: %s", i, got);
+        json_decref (q);
+    }
+}
+
 //  --------------------------------------------------------------- token.exchange
 
 static void
@@ -930,6 +1442,14 @@ main (void)
         cmocka_unit_test (test_authorize_error_after_validation_redirects_with_state_and_iss),
         cmocka_unit_test (test_request_get_of_unknown_request_is_invalid_request),
         cmocka_unit_test (test_authorize_error_redirects_and_uses_the_request_up),
+        cmocka_unit_test (test_authorize_page_errors_before_the_redirect_uri),
+        cmocka_unit_test (test_authorize_redirect_uri_may_be_omitted_or_be_the_second_one),
+        cmocka_unit_test (test_authorize_errors_redirect_with_error_state_and_iss),
+        cmocka_unit_test (test_authorize_error_response_modes_and_state),
+        cmocka_unit_test (test_authorize_request_carries_what_the_login_flow_needs),
+        cmocka_unit_test (test_authorize_error_redirect_is_exact_and_ends_the_request),
+        cmocka_unit_test (test_consent_is_remembered_for_what_was_granted),
+        cmocka_unit_test (test_issue_code_answers_and_refusals),
         cmocka_unit_test (test_consent_is_needed_once_for_a_third_party_client_when_remembered),
         cmocka_unit_test (test_issue_code_returns_a_code_once),
         cmocka_unit_test (test_denied_consent_is_access_denied),
