@@ -7,7 +7,13 @@ token.userinfo (RFC 6750 §3.1, RFC 9068 §4).
 
 ID and access tokens are verified with jwcrypto against the gateway's /jwks,
 never with our own code. Tokens the tests need to be malformed or expired are
-signed through keys.sign, i.e. with the provider's real keys."""
+signed through keys.sign, i.e. with the provider's real keys.
+
+The authorization request's own cases (page errors, the error redirects,
+response modes, state, the stored request), authorize_error, consent_check and
+issue_code are tested in-process in tests/svc/test_token_ops.c; the ID token
+hint, token.exchange and token.userinfo stay here, with tokens verified
+against /jwks."""
 
 import base64
 import hashlib
@@ -279,180 +285,6 @@ def single(stack):
     return Client(stack, require_pkce=False, first_party=True)
 
 
-# ------------------------------------------------------------ authorize: before the redirect URI
-
-
-def test_unknown_client_is_page_error(stack, conf):
-    page_error(stack, auth_params(conf, client_id=unique("nobody")))
-
-
-def test_missing_client_id_is_page_error(stack, conf):
-    page_error(stack, auth_params(conf, client_id=None))
-
-
-def test_repeated_client_id_is_page_error(stack, conf):
-    page_error(stack, auth_params(conf), repeated=["client_id"])
-
-
-@pytest.mark.parametrize("suffix", ["/other", "/x", "X", "/", "?a=1", "#frag"])
-def test_redirect_uri_not_matching_exactly_is_page_error(stack, conf, suffix):
-    page_error(stack, auth_params(conf, redirect_uri=conf.redirect_uri + suffix))
-
-
-def test_redirect_uri_with_changed_case_is_page_error(stack, conf):
-    page_error(stack, auth_params(conf, redirect_uri=conf.redirect_uri.replace("https://rp", "https://RP")))
-
-
-def test_missing_redirect_uri_with_several_registered_is_page_error(stack, conf):
-    page_error(stack, auth_params(conf, redirect_uri=None))
-
-
-def test_repeated_redirect_uri_is_page_error(stack, conf):
-    page_error(stack, auth_params(conf), repeated=["redirect_uri"])
-
-
-def test_missing_redirect_uri_with_one_registered_uses_it(stack, single):
-    q = request_of(stack, auth_params(single, redirect_uri=None))
-    r = issue(stack, q["request_id"], session())
-    assert r["redirect_uri"] == single.redirect_uri
-
-
-def test_second_registered_redirect_uri_is_used_when_named(stack, conf):
-    params = auth_params(conf, redirect_uri=conf.redirect_uris[1])
-    r = error_redirect(stack, dict(params, response_type="token"), "unsupported_response_type")
-    assert r["redirect_uri"] == conf.redirect_uris[1]
-
-
-# ------------------------------------------------------------ authorize: errors at the redirect URI
-
-
-ERROR_MATRIX = [
-    ("conf", {"response_type": None}, "invalid_request"),
-    ("conf", {"response_type": "token"}, "unsupported_response_type"),
-    ("conf", {"response_type": "code id_token"}, "unsupported_response_type"),
-    ("conf", {"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
-    ("conf", {"request_uri": "https://rp.example/request.jwt"}, "request_uri_not_supported"),
-    ("conf", {"scope": "openid admin"}, "invalid_scope"),
-    ("conf", {"scope": "profile email"}, "invalid_scope"),
-    ("conf", {"scope": None}, "invalid_scope"),
-    ("conf", {"scope": "openid phone"}, "invalid_scope"),
-    ("conf", {"scope": "openid \"profile\""}, "invalid_scope"),
-    ("conf", {"prompt": "none login"}, "invalid_request"),
-    ("conf", {"prompt": "none consent"}, "invalid_request"),
-    ("conf", {"prompt": "bogus"}, "invalid_request"),
-    ("conf", {"max_age": "-1"}, "invalid_request"),
-    ("conf", {"max_age": "abc"}, "invalid_request"),
-    ("conf", {"max_age": "1.5"}, "invalid_request"),
-    ("conf", {"max_age": ""}, "invalid_request"),
-    ("conf", {"max_age": "99999999999"}, "invalid_request"),
-    ("conf", {"display": "tv"}, "invalid_request"),
-    ("conf", {"nonce": "n" * 513}, "invalid_request"),
-    ("conf", {"code_challenge": "A" * 43, "code_challenge_method": "plain"}, "invalid_request"),
-    ("conf", {"code_challenge": "A" * 43}, "invalid_request"),
-    ("conf", {"code_challenge_method": "S256"}, "invalid_request"),
-    ("conf", {"code_challenge": "A" * 42, "code_challenge_method": "S256"}, "invalid_request"),
-    ("conf", {"code_challenge": "A" * 44, "code_challenge_method": "S256"}, "invalid_request"),
-    ("conf", {"code_challenge": "+" * 43, "code_challenge_method": "S256"}, "invalid_request"),
-    ("conf", {"code_challenge": "A" * 43, "code_challenge_method": "s256"}, "invalid_request"),
-    ("conf", {"id_token_hint": "not.a.token"}, "invalid_request"),
-    ("pub", {}, "invalid_request"),
-    ("post", {}, "invalid_request"),
-]
-
-
-@pytest.mark.parametrize("who,change,error", ERROR_MATRIX, ids=[f"{w}-{c}" for w, c, _ in ERROR_MATRIX])
-def test_authorize_error_redirects_with_error_state_and_iss(stack, request, who, change, error):
-    client = request.getfixturevalue(who)
-    params = auth_params(client, **change)
-    r = error_redirect(stack, params, error)
-    assert r["redirect_uri"] == client.redirect_uri
-    assert r["response_mode"] == "query"
-    assert r["params"]["state"] == params["state"]
-    assert set(r["params"]) == {"error", "error_description", "state", "iss"}
-
-
-def test_unsupported_response_mode_is_invalid_request_in_the_query(stack, conf):
-    r = error_redirect(stack, auth_params(conf, response_mode="web_message"), "invalid_request")
-    assert r["response_mode"] == "query"
-
-
-@pytest.mark.parametrize("mode", ["fragment", "form_post", "query"])
-def test_error_uses_the_requested_response_mode(stack, conf, mode):
-    r = error_redirect(stack, auth_params(conf, response_mode=mode, response_type="token"),
-                       "unsupported_response_type")
-    assert r["response_mode"] == mode
-
-
-def test_repeated_parameter_after_the_redirect_uri_is_invalid_request(stack, conf):
-    params = auth_params(conf)
-    r = error_redirect(stack, params, "invalid_request", repeated=["scope"])
-    assert r["params"]["state"] == params["state"]
-
-
-def test_repeated_state_is_invalid_request_without_state(stack, conf):
-    r = error_redirect(stack, auth_params(conf), "invalid_request", repeated=["state"])
-    assert "state" not in r["params"]
-
-
-def test_unknown_parameters_are_ignored_even_repeated(stack, conf):
-    request_of(stack, auth_params(conf, foo="bar", claims_locales="en"), repeated=["foo"])
-
-
-def test_error_without_state_has_no_state(stack, conf):
-    r = error_redirect(stack, auth_params(conf, state=None, response_type="token"), "unsupported_response_type")
-    assert "state" not in r["params"]
-
-
-def test_post_request_is_accepted_like_get(stack, conf):
-    request_of(stack, auth_params(conf), method="POST")
-
-
-def test_state_of_160_characters_is_echoed_byte_for_byte(stack, conf):
-    state = "".join(chr(c) for c in range(0x20, 0x7f)) + "é😀" + "s" * 60
-    assert len(state) >= 128
-    r = error_redirect(stack, auth_params(conf, state=state, response_type="token"), "unsupported_response_type")
-    assert r["params"]["state"] == state
-    q = request_of(stack, auth_params(conf, state=state))
-    assert issue(stack, q["request_id"], session(), {"granted": True, "remember": False})["params"]["state"] == state
-
-
-def test_request_carries_what_the_login_flow_needs(stack, conf):
-    params = auth_params(conf, prompt="login consent", max_age="300", login_hint="alice", display="popup",
-                         ui_locales="fr en", claims_locales="de", acr_values="urn:x:loa:1")
-    before = int(time.time())
-    q = request_of(stack, params)
-    assert q["client_id"] == conf.id and q["client_name"] == conf.info["name"]
-    assert q["first_party"] is False
-    assert q["scopes"] == ["openid", "profile"]
-    assert q["prompt"] == ["login", "consent"]
-    assert q["max_age"] == 300
-    assert q["login_hint"] == "alice" and q["display"] == "popup" and q["ui_locales"] == "fr en"
-    assert q["nonce"] == params["nonce"]
-    assert q["redirect_uri"] == conf.redirect_uri
-    assert before + 590 <= q["expires_at"] <= int(time.time()) + 610
-    assert len(q["request_id"]) >= 43
-    assert ok(stack, "token.request_get", {"request_id": q["request_id"]})["request"] == q
-
-
-def test_request_without_optional_parameters_omits_them(stack, conf):
-    q = request_of(stack, auth_params(conf, nonce=None))
-    for name in ("max_age", "login_hint", "id_token_hint_sub", "nonce", "display", "ui_locales"):
-        assert name not in q
-    assert q["prompt"] == []
-
-
-def test_offline_access_is_ignored_without_prompt_consent(stack, conf):
-    q = request_of(stack, auth_params(conf, scope="openid offline_access"))
-    assert q["scopes"] == ["openid"]
-    q = request_of(stack, auth_params(conf, scope="openid offline_access", prompt="consent"))
-    assert q["scopes"] == ["openid", "offline_access"]
-
-
-def test_public_client_with_s256_challenge_is_accepted(stack, pub):
-    _, challenge = pkce()
-    request_of(stack, auth_params(pub, code_challenge=challenge, code_challenge_method="S256"))
-
-
 # ------------------------------------------------------------ authorize: id_token_hint
 
 
@@ -510,117 +342,7 @@ def test_id_token_hint_with_forged_signature_is_invalid_request(stack, conf):
     error_redirect(stack, auth_params(conf, id_token_hint=f"{head}.{forged}.{sig}"), "invalid_request")
 
 
-# ------------------------------------------------------------ request_get, authorize_error
-
-
-def test_request_get_of_unknown_request_is_invalid_request(stack):
-    assert fails(stack, "token.request_get", {"request_id": b64url(os.urandom(32))})[0] == "invalid_request"
-
-
-def test_authorize_error_redirects_and_uses_the_request_up(stack, conf):
-    params = auth_params(conf, response_mode="fragment")
-    q = request_of(stack, params)
-    r = ok(stack, "token.authorize_error", {"request_id": q["request_id"], "error": "login_required",
-                                            "error_description": "no session"})["redirect"]
-    assert r == {"redirect_uri": conf.redirect_uri, "response_mode": "fragment",
-                 "params": {"error": "login_required", "error_description": "no session",
-                            "state": params["state"], "iss": stack.base_url}}
-    assert fails(stack, "token.request_get", {"request_id": q["request_id"]})[0] == "invalid_request"
-    again = {"request_id": q["request_id"], "error": "access_denied"}
-    assert fails(stack, "token.authorize_error", again)[0] == "invalid_request"
-    assert fails(stack, "token.issue_code", dict(session(), request_id=q["request_id"]))[0] == "invalid_request"
-
-
-def test_authorize_error_refuses_codes_the_flow_may_not_send(stack, conf):
-    q = request_of(stack, auth_params(conf))
-    assert fails(stack, "token.authorize_error",
-                 {"request_id": q["request_id"], "error": "server_error"})[0] == "invalid_request"
-
-
-def test_authorize_error_replaces_a_description_with_forbidden_characters(stack, conf):
-    q = request_of(stack, auth_params(conf))
-    r = ok(stack, "token.authorize_error", {"request_id": q["request_id"], "error": "access_denied",
-                                            "error_description": 'say "hi"\\'})["redirect"]
-    assert r["params"]["error"] == "access_denied"
-    assert '"' not in r["params"]["error_description"] and "\\" not in r["params"]["error_description"]
-
-
-# ------------------------------------------------------------ consent and issue_code
-
-
-def test_consent_is_needed_once_for_a_third_party_client_when_remembered(stack, conf):
-    sub = unique("sub")
-    q = request_of(stack, auth_params(conf, scope="openid profile"))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub}) == {
-        "needed": True, "scopes": ["openid", "profile"]}
-    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
-    q = request_of(stack, auth_params(conf, scope="openid profile"))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is False
-    # The request can complete without asking again.
-    assert issue(stack, q["request_id"], session(sub))["params"]["code"]
-
-
-def test_remembered_consent_covers_what_was_granted_not_more(stack, conf):
-    sub = unique("sub")
-    q = request_of(stack, auth_params(conf, scope="openid profile"))
-    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
-    q = request_of(stack, auth_params(conf, scope="openid email"))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is True
-    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
-    q = request_of(stack, auth_params(conf, scope="openid profile email"))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is False
-
-
-def test_consent_not_remembered_is_asked_again(stack, conf):
-    sub = unique("sub")
-    q = request_of(stack, auth_params(conf))
-    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": False})
-    q = request_of(stack, auth_params(conf))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is True
-
-
-def test_prompt_consent_asks_even_when_remembered(stack, conf):
-    sub = unique("sub")
-    q = request_of(stack, auth_params(conf))
-    issue(stack, q["request_id"], session(sub), {"granted": True, "remember": True})
-    q = request_of(stack, auth_params(conf, prompt="consent"))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": sub})["needed"] is True
-
-
-def test_first_party_client_needs_no_consent(stack, single):
-    q = request_of(stack, auth_params(single))
-    assert ok(stack, "token.consent_check", {"request_id": q["request_id"], "sub": unique("sub")})["needed"] is False
-    assert issue(stack, q["request_id"], session())["params"]["code"]
-
-
-def test_issue_code_returns_a_256_bit_code_with_state_and_iss(stack, conf):
-    params = auth_params(conf, response_mode="form_post")
-    q = request_of(stack, params)
-    r = issue(stack, q["request_id"], session(), {"granted": True, "remember": False})
-    assert r["redirect_uri"] == conf.redirect_uri and r["response_mode"] == "form_post"
-    assert r["params"]["state"] == params["state"] and r["params"]["iss"] == stack.base_url
-    assert len(base64.urlsafe_b64decode(r["params"]["code"] + "=")) == 32
-
-
-def test_issue_code_twice_is_invalid_request(stack, single):
-    q = request_of(stack, auth_params(single))
-    issue(stack, q["request_id"], session())
-    assert fails(stack, "token.issue_code", dict(session(), request_id=q["request_id"]))[0] == "invalid_request"
-
-
-def test_denied_consent_is_access_denied(stack, conf):
-    params = auth_params(conf)
-    q = request_of(stack, params)
-    r = issue(stack, q["request_id"], session(), {"granted": False, "remember": False})
-    assert r["params"]["error"] == "access_denied" and r["params"]["state"] == params["state"]
-    assert "code" not in r["params"]
-
-
-def test_issue_code_without_consent_for_a_third_party_client_is_refused(stack, conf):
-    q = request_of(stack, auth_params(conf))
-    assert fails(stack, "token.issue_code", dict(session(), request_id=q["request_id"]))[0] == "invalid_request"
-    # Nothing happened: the request can still be completed.
-    assert issue(stack, q["request_id"], session(), {"granted": True, "remember": False})["params"]["code"]
+# ------------------------------------------------------------ issue_code and the id_token_hint
 
 
 def test_issue_code_for_another_user_than_the_id_token_hint_is_login_required(stack, conf):
@@ -628,27 +350,6 @@ def test_issue_code_for_another_user_than_the_id_token_hint_is_login_required(st
     q = request_of(stack, auth_params(conf, id_token_hint=sign(stack, claims)))
     r = issue(stack, q["request_id"], session(unique("other")), {"granted": True, "remember": False})
     assert r["params"]["error"] == "login_required"
-
-
-def test_issue_code_with_an_authentication_older_than_max_age_is_refused(stack, single):
-    q = request_of(stack, auth_params(single, max_age="60"))
-    sess = session(auth_time=int(time.time()) - 3600)
-    assert fails(stack, "token.issue_code", dict(sess, request_id=q["request_id"]))[0] == "invalid_request"
-
-
-def test_issue_code_for_prompt_login_needs_a_new_authentication(stack, single):
-    q = request_of(stack, auth_params(single, prompt="login"))
-    sess = session(auth_time=int(time.time()) - 3600)
-    assert fails(stack, "token.issue_code", dict(sess, request_id=q["request_id"]))[0] == "invalid_request"
-    assert issue(stack, q["request_id"], session(auth_time=int(time.time())))["params"]["code"]
-
-
-@pytest.mark.parametrize("change", [{"sub": ""}, {"sub": None}, {"auth_time": "now"},
-                                    {"auth_time": int(time.time()) + 3600}, {"amr": "pwd"}, {"sid": 5}])
-def test_issue_code_with_a_malformed_session_is_invalid_request(stack, single, change):
-    q = request_of(stack, auth_params(single))
-    body = {k: v for k, v in dict(session(), **change, request_id=q["request_id"]).items() if v is not None}
-    assert fails(stack, "token.issue_code", body)[0] == "invalid_request"
 
 
 # ------------------------------------------------------------ exchange: success
