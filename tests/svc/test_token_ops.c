@@ -1108,6 +1108,318 @@ test_issue_code_answers_and_refusals (void **state)
     }
 }
 
+
+//  --------------------------------------------------------------- token.exchange, case by case
+
+//  token.exchange with form and basic as JSON texts (basic "null" for none):
+//  the error code, or "" when it succeeded (*result then set, or freed when
+//  result is NULL).
+static const char *
+s_raw_exchange (const char *form, const char *basic, json_t **result)
+{
+    static char code[48];
+    json_t *r = NULL;
+    bus_error_t e;
+    int rc = svc_call (s_h, "token.exchange", &r, &e, "{\"form\": %s, \"basic\": %s, \"client_ip\": \"127.0.0.1\"}", form,
+                       basic ? basic : "null");
+    snprintf (code, sizeof code, "%s", rc == 0 ? "" : e.code);
+    if (result)
+        *result = r;
+    else
+        json_decref (r);
+    return code;
+}
+
+//  {"client_id", "client_secret"} of c, as JSON text (into out).
+static const char *
+s_basic (const s_client_t *c, char *out, size_t size)
+{
+    snprintf (out, size, "{\"client_id\": \"%s\", \"client_secret\": \"%s\"}", c->id, c->secret);
+    return out;
+}
+
+//  A code for c from a request with the usual parameters changed by change
+//  (PKCE S256 added when with_pkce); the verifier into verifier.
+static void
+s_code_for (const s_client_t *c, const char *change, int with_pkce, char *code, char *verifier)
+{
+    char challenge[64], ch[1024];
+    verifier[0] = '\0';
+    if (with_pkce) {
+        s_pkce (verifier, challenge);
+        snprintf (ch, sizeof ch, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s%s",
+                  challenge, change ? ", " : "", change ? change + 1 : "}");
+    } else
+        snprintf (ch, sizeof ch, "%s", change ? change : "{}");
+    json_t *q = s_request_of (c, ch, NULL, NULL);
+    json_t *r = s_issue (svc_str (q, "request_id"), "code-sub", GRANT);
+    snprintf (code, 128, "%s", svc_str (r, "redirect.params.code"));
+    json_decref (r);
+    json_decref (q);
+}
+
+static int
+s_code_consumed (const char *code)
+{
+    return (int) svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE code_hash = sha256('%s'::bytea) AND consumed_at IS NOT NULL",
+                               code);
+}
+
+static void
+test_exchange_code_checks_leave_the_code_usable (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
+    s_basic (&c->conf, basic, sizeof basic);
+    s_code_for (&c->conf, NULL, 1, code, verifier);
+    s_pkce (other, challenge);
+    //  A wrong verifier.
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, other);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    //  A public client naming itself, with the right verifier.
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\", \"client_id\": \"%s\"}",
+              code, c->conf.redirect_uri, verifier, c->pub.id);
+    assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_grant");
+    //  No verifier; another redirect URI; the second registered one; none.
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", code,
+              c->conf.redirect_uri);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s/x\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, verifier);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf_second, verifier);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"code_verifier\": \"%s\"}", code, verifier);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    //  Malformed verifiers are malformed requests (RFC 7636 §4.1).
+    const char *bad[] = {"short", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+                  code, c->conf.redirect_uri, bad[i]);
+        assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_request");
+    }
+    assert_int_equal (s_code_consumed (code), 0);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, verifier);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "");
+    assert_int_equal (s_code_consumed (code), 1);
+}
+
+static void
+test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
+    s_basic (&c->conf, basic, sizeof basic);
+    s_code_for (&c->conf, NULL, 1, code, verifier);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, verifier);
+    json_t *first = NULL;
+    assert_string_equal (s_raw_exchange (form, basic, &first), "");
+    json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
+    //  A wrong verifier, and another client: refused, the first tokens live.
+    s_pkce (other, challenge);
+    char wrong[4096];
+    snprintf (wrong, sizeof wrong, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, other);
+    assert_string_equal (s_raw_exchange (wrong, basic, NULL), "invalid_grant");
+    snprintf (wrong, sizeof wrong, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\", \"client_id\": \"%s\"}",
+              code, c->conf.redirect_uri, verifier, c->pub.id);
+    assert_string_equal (s_raw_exchange (wrong, NULL, NULL), "invalid_grant");
+    json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
+                                         " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))", code),
+                      0);
+    //  The rightful client's replay revokes (RFC 6749 §4.1.2).
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")), "invalid_token");
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
+                                         " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))", code),
+                      1);
+    json_decref (first);
+}
+
+static void
+test_exchange_refuses_codes_it_cannot_redeem (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
+    s_basic (&c->conf, basic, sizeof basic);
+    //  A public client's code without its verifier.
+    s_code_for (&c->pub, NULL, 1, code, verifier);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"client_id\": \"%s\"}",
+              code, c->pub.redirect_uri, c->pub.id);
+    assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_grant");
+    //  A verifier for a code issued without a challenge.
+    s_code_for (&c->conf, NULL, 0, code, verifier);
+    s_pkce (other, challenge);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, other);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    //  Another client's code.
+    s_code_for (&c->single, NULL, 0, code, verifier);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", code,
+              c->single.redirect_uri);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    //  Unknown or malformed codes; no code.
+    char big[301];
+    memset (big, 'A', 300);
+    big[300] = '\0';
+    const char *codes[] = {"x", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", big};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", codes[i],
+                  c->conf.redirect_uri);
+        assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
+    }
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"redirect_uri\": \"%s\"}", c->conf.redirect_uri);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_request");
+    //  A request that omitted the redirect URI: the exchange may omit it too.
+    char single_basic[4096];
+    s_code_for (&c->single, "{\"redirect_uri\": null}", 0, code, verifier);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\"}", code);
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->single, single_basic, sizeof single_basic), NULL), "");
+}
+
+static void
+test_exchange_authenticates_the_client_first (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    const char *bogus = "\"grant_type\": \"authorization_code\", \"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+                        " \"redirect_uri\": \"" RP "cb\"";
+    char form[4096], basic[4096];
+    //  A wrong secret, an unknown client, no authentication.
+    snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%.*sx\"}", c->conf.id, (int) strlen (c->conf.secret) - 1,
+              c->conf.secret);
+    snprintf (form, sizeof form, "{%s}", bogus);
+    assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_client");
+    assert_string_equal (s_raw_exchange (form, "{\"client_id\": \"nobody-at-all\", \"client_secret\": \"s\"}", NULL), "invalid_client");
+    assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
+    //  Two methods at once; a client_id that differs from the header's.
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"%s\"}", bogus, c->conf.id, c->conf.secret);
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), NULL), "invalid_request");
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\"}", bogus, c->post.id);
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), NULL), "invalid_request");
+    //  A method other than the registered one (conf: basic; post: post).
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"%s\"}", bogus, c->conf.id, c->conf.secret);
+    assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
+    snprintf (form, sizeof form, "{%s}", bogus);
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->post, basic, sizeof basic), NULL), "invalid_client");
+    //  A confidential client without its secret; a public one with a secret.
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\"}", bogus, c->conf.id);
+    assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"anything\"}", bogus, c->pub.id);
+    assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
+    //  Then the grant type.
+    s_basic (&c->conf, basic, sizeof basic);
+    assert_string_equal (s_raw_exchange ("{\"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", basic, NULL), "invalid_request");
+    const char *unsupported[] = {"password", "urn:x", "implicit"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (form, sizeof form, "{\"grant_type\": \"%s\"}", unsupported[i]);
+        assert_string_equal (s_raw_exchange (form, basic, NULL), "unsupported_grant_type");
+    }
+    assert_string_equal (s_raw_exchange ("{\"grant_type\": \"refresh_token\"}", basic, NULL), "unauthorized_client");
+    assert_string_equal (s_raw_exchange ("{\"grant_type\": \"client_credentials\"}", basic, NULL), "unauthorized_client");
+    s_client_t cc;
+    s_client (&cc, "cconly", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": []");
+    snprintf (form, sizeof form, "{%s}", bogus);
+    assert_string_equal (s_raw_exchange (form, s_basic (&cc, basic, sizeof basic), NULL), "unauthorized_client");
+}
+
+//  --------------------------------------------------------------- token.userinfo, case by case
+
+//  An access token signed by keys-svc with the usual claims changed by
+//  extra (JSON members, leading comma; a later member wins).
+static char *
+s_access_token (const char *claims)
+{
+    json_t *r = svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}", claims);
+    char *jws = strdup (svc_str (r, "jws"));
+    json_decref (r);
+    return jws;
+}
+
+static void
+test_userinfo_case_by_case (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_authz_clients_t *c = s_authz_clients ();
+    //  The subject, scopes and client of a real token, exactly.
+    char code[128], verifier[64], form[4096], basic[4096];
+    s_code_for (&c->conf, "{\"scope\": \"openid email\"}", 1, code, verifier);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+              code, c->conf.redirect_uri, verifier);
+    json_t *t = NULL;
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), &t), "");
+    json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
+    json_t *expected = json_pack ("{s:s, s:[s, s], s:s}", "sub", "code-sub", "scopes", "openid", "email", "client_id", c->conf.id);
+    assert_true (json_equal (u, expected));
+    json_decref (expected);
+    json_decref (u);
+    json_decref (t);
+    long now = (long) time (NULL);
+    char claims[1024];
+    const char *fmt = "{\"iss\": \"" ISSUER "\", \"sub\": \"crafted-sub\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld,"
+                      " \"exp\": %ld, \"jti\": \"jti-%ld-%d\", \"client_id\": \"crafted\", \"scope\": \"%s\"%s}";
+    //  Expired: invalid_token saying so; within the clock skew (30 s): fine.
+    snprintf (claims, sizeof claims, fmt, now - 700, now - 100, now, 1, "openid profile", "");
+    char *tok = s_access_token (claims);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", tok), -1);
+    assert_string_equal (e.code, "invalid_token");
+    assert_string_equal (e.description, "The access token expired");
+    free (tok);
+    snprintf (claims, sizeof claims, fmt, now - 700, now - 5, now, 2, "openid profile", "");
+    tok = s_access_token (claims);
+    json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok));
+    //  The same token with its claims forged keeps its signature: refused.
+    char *dot = strchr (tok, '.');
+    char *dot2 = strchr (dot + 1, '.');
+    char forged_claims[1024], forged_b64[2048], forged[4096];
+    snprintf (forged_claims, sizeof forged_claims, fmt, now, now + 300, now, 9, "openid profile", ", \"sub\": \"admin\"");
+    b64url_encode (forged_claims, strlen (forged_claims), forged_b64);
+    snprintf (forged, sizeof forged, "%.*s.%s%s", (int) (dot - tok), tok, forged_b64, dot2);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", forged), "invalid_token");
+    free (tok);
+    //  Without openid.
+    snprintf (claims, sizeof claims, fmt, now, now + 300, now, 3, "profile", "");
+    tok = s_access_token (claims);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok), "insufficient_scope");
+    free (tok);
+    //  Another audience; no jti; no sub.
+    const char *wrong[] = {
+        "{\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"aud\": \"https://other.example\", \"iat\": %ld, \"exp\": %ld, \"jti\": \"j4\", \"client_id\": \"c\", \"scope\": \"openid\"}",
+        "{\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"client_id\": \"c\", \"scope\": \"openid\"}",
+        "{\"iss\": \"" ISSUER "\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"jti\": \"j5\", \"client_id\": \"c\", \"scope\": \"openid\"}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (claims, sizeof claims, wrong[i], now, now + 300);
+        tok = s_access_token (claims);
+        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok), "invalid_token");
+        free (tok);
+    }
+    //  Malformed tokens.
+    const char *malformed[] = {"", "garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."};
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", malformed[i]), "invalid_token");
+    //  A token without exp or from the future can no longer be made at all.
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"iat\": %ld}, \"alg\": \"RS256\","
+                                  " \"typ\": \"at+jwt\"}", now),
+                         "forbidden");
+}
+
 //  --------------------------------------------------------------- token.exchange
 
 static void
@@ -1453,6 +1765,11 @@ main (void)
         cmocka_unit_test (test_consent_is_needed_once_for_a_third_party_client_when_remembered),
         cmocka_unit_test (test_issue_code_returns_a_code_once),
         cmocka_unit_test (test_denied_consent_is_access_denied),
+        cmocka_unit_test (test_exchange_code_checks_leave_the_code_usable),
+        cmocka_unit_test (test_exchange_replay_revokes_only_when_it_passes_the_checks),
+        cmocka_unit_test (test_exchange_refuses_codes_it_cannot_redeem),
+        cmocka_unit_test (test_exchange_authenticates_the_client_first),
+        cmocka_unit_test (test_userinfo_case_by_case),
         cmocka_unit_test (test_code_exchange_issues_tokens_and_consumes_the_code),
         cmocka_unit_test (test_code_replay_is_invalid_grant_and_revokes_the_first_tokens),
         cmocka_unit_test (test_a_failed_redemption_leaves_the_code_usable),
