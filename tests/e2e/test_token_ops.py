@@ -28,9 +28,7 @@ import pytest
 from jwcrypto import jwk, jwt
 
 from bus_peer import Peer, public_key
-from oidc import wait_for
 from conftest import free_port
-from test_clients import psql as psql_token
 
 RP = "https://rp.example"
 
