@@ -6,7 +6,6 @@ a wrong password and an unknown user answered alike and in the same time;
 
 import re
 import statistics
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
