@@ -191,6 +191,221 @@ s_tokens (const s_client_t *c, const char *sub, const char *params)
     return s_exchange_ok (c, form);
 }
 
+
+//  --------------------------------------------------------------- revocation and introspection, case by case
+
+//  A refresh client (code and refresh grants, PKCE optional, first-party).
+static void
+s_refresh_client (s_client_t *c)
+{
+    s_client (c, "rc", ", \"type\": \"confidential\", \"first_party\": true, \"require_pkce\": false,"
+                       " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
+}
+
+//  A code exchange with offline_access for a new subject (into sub).
+static json_t *
+s_family (const s_client_t *c, char *sub)
+{
+    char code[128], verifier[64];
+    s_unique (sub, 64, "fam");
+    s_code (c, sub, ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"", code, verifier);
+    char form[1024];
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+              code, c->redirect_uri, verifier);
+    return s_exchange_ok (c, form);
+}
+
+static json_t *
+s_revoke (const s_client_t *c, const char *token, const char *hint)
+{
+    char h[128] = "";
+    if (hint)
+        snprintf (h, sizeof h, ", \"token_type_hint\": \"%s\"", hint);
+    return svc_ok (s_h, "token.revoke",
+                   "{\"form\": {\"token\": \"%s\"%s}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+                   " \"client_ip\": \"127.0.0.1\"}",
+                   token, h, c->id, c->secret);
+}
+
+static json_t *
+s_introspect (const s_client_t *c, const char *token)
+{
+    return svc_ok (s_h, "token.introspect",
+                   "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}", token, c->id,
+                   c->secret);
+}
+
+static int
+s_active (const s_client_t *c, const char *token)
+{
+    json_t *r = s_introspect (c, token);
+    int active = svc_bool (r, "active");
+    json_decref (r);
+    return active;
+}
+
+static int
+s_revoked (const s_client_t *c, const char *token, const char *hint)
+{
+    json_t *r = s_revoke (c, token, hint);
+    int revoked = svc_bool (r, "revoked");
+    json_decref (r);
+    return revoked;
+}
+
+static int
+s_refresh_ok (const s_client_t *c, const char *rt, json_t **result)
+{
+    char form[512];
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", rt);
+    json_t *r = NULL;
+    bus_error_t e;
+    int rc = s_exchange (c, form, &r, &e);
+    if (result)
+        *result = r;
+    else
+        json_decref (r);
+    return rc == 0;
+}
+
+static int
+s_userinfo_ok (const char *at)
+{
+    json_t *r = NULL;
+    bus_error_t e;
+    int rc = svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", at);
+    json_decref (r);
+    if (rc != 0)
+        assert_string_equal (e.code, "invalid_token");
+    return rc == 0;
+}
+
+static void
+test_revoke_refresh_and_access_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    char sub[64];
+    s_refresh_client (&c);
+    //  A refresh token: its family, and every access token it issued.
+    json_t *out = s_family (&c, sub);
+    json_t *next = NULL;
+    assert_true (s_refresh_ok (&c, svc_str (out, "refresh_token"), &next));
+    assert_true (s_revoked (&c, svc_str (next, "refresh_token"), "refresh_token"));
+    assert_false (s_refresh_ok (&c, svc_str (next, "refresh_token"), NULL));
+    assert_false (s_userinfo_ok (svc_str (out, "access_token")));
+    assert_false (s_userinfo_ok (svc_str (next, "access_token")));
+    json_decref (next);
+    json_decref (out);
+    //  An access token: its jti listed; the refresh token stays usable.
+    out = s_family (&c, sub);
+    assert_true (s_userinfo_ok (svc_str (out, "access_token")));
+    assert_true (s_revoked (&c, svc_str (out, "access_token"), "access_token"));
+    assert_false (s_userinfo_ok (svc_str (out, "access_token")));
+    assert_true (s_refresh_ok (&c, svc_str (out, "refresh_token"), NULL));
+    json_decref (out);
+    //  The hint is a hint.
+    const char *cases[][2] = {{"access_token", "refresh_token"}, {"refresh_token", "access_token"}, {"access_token", "bogus"}};
+    for (size_t i = 0; i < 3; i++) {
+        out = s_family (&c, sub);
+        assert_true (s_revoked (&c, svc_str (out, cases[i][0]), cases[i][1]));
+        assert_false (s_active (&c, svc_str (out, cases[i][0])));
+        json_decref (out);
+    }
+}
+
+static void
+test_revoke_refusals_and_tokens_it_does_not_know (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c, other;
+    char sub[64], big[5001];
+    s_refresh_client (&c);
+    s_refresh_client (&other);
+    memset (big, 'x', 5000);
+    big[5000] = '\0';
+    const char *unknown[] = {"", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not-a-token", "a.b.c", big};
+    for (size_t i = 0; i < 5; i++)
+        assert_false (s_revoked (&c, unknown[i], NULL));
+    assert_string_equal (svc_err (s_h, "token.revoke",
+                                  "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
+                                  c.id, c.secret),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.revoke", "{\"form\": {\"token\": \"x\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"wrong\"}}",
+                                  c.id),
+                         "invalid_client");
+    //  Another client's tokens: nothing happens.
+    json_t *out = s_family (&c, sub);
+    const char *kinds[] = {"refresh_token", "access_token"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_false (s_revoked (&other, svc_str (out, kinds[i]), NULL));
+        assert_true (s_active (&c, svc_str (out, kinds[i])));
+    }
+    json_decref (out);
+}
+
+static void
+test_introspect_case_by_case (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c, other, rs;
+    char sub[64];
+    s_refresh_client (&c);
+    s_refresh_client (&other);
+    s_client (&rs, "rs", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": [],"
+                         " \"scopes\": [\"openid\"], \"resource_server\": true");
+    //  Active tokens of both kinds.
+    json_t *out = s_family (&c, sub);
+    const char *kinds[][2] = {{"access_token", "Bearer"}, {"refresh_token", "refresh_token"}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = s_introspect (&c, svc_str (out, kinds[i][0]));
+        assert_true (svc_bool (r, "active"));
+        assert_string_equal (svc_str (r, "sub"), sub);
+        assert_string_equal (svc_str (r, "client_id"), c.id);
+        assert_string_equal (svc_str (r, "iss"), ISSUER);
+        assert_string_equal (svc_str (r, "token_type"), kinds[i][1]);
+        assert_string_equal (svc_str (r, "scope"), svc_str (out, "scope"));
+        assert_true (svc_int (r, "exp") > svc_int (r, "iat") && svc_int (r, "iat") > 0);
+        assert_non_null (json_object_get (r, "aud"));
+        json_decref (r);
+        //  Another client sees {"active": false}; a resource server sees it active.
+        r = s_introspect (&other, svc_str (out, kinds[i][0]));
+        assert_false (svc_bool (r, "active"));
+        assert_int_equal (json_object_size (r), 1);
+        json_decref (r);
+        r = s_introspect (&rs, svc_str (out, kinds[i][0]));
+        assert_true (svc_bool (r, "active"));
+        assert_string_equal (svc_str (r, "client_id"), c.id);
+        json_decref (r);
+    }
+    //  Inactive: a consumed refresh token, a revoked access token, garbage — {"active": false} only.
+    json_t *next = NULL;
+    assert_true (s_refresh_ok (&c, svc_str (out, "refresh_token"), &next));
+    json_decref (s_revoke (&c, svc_str (next, "access_token"), NULL));
+    const char *inactive[] = {svc_str (out, "refresh_token"), svc_str (next, "access_token"), "garbage",
+                              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "a.b.c"};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *r = s_introspect (&c, inactive[i]);
+        json_t *expected = json_pack ("{s:b}", "active", 0);
+        if (!json_equal (r, expected))
+            fail_msg ("token %zu: %s", i, json_dumps (r, JSON_COMPACT));
+        json_decref (expected);
+        json_decref (r);
+    }
+    //  Client authentication is required.
+    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"%s\"}, \"basic\": null}", svc_str (next, "access_token")),
+                         "invalid_client");
+    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"x\"}}",
+                                  svc_str (next, "access_token"), c.id),
+                         "invalid_client");
+    json_decref (next);
+    json_decref (out);
+}
+
 //  --------------------------------------------------------------- health
 
 static void
@@ -1780,6 +1995,9 @@ main (void)
         cmocka_unit_test (test_introspect_and_revoke_an_access_token),
         cmocka_unit_test (test_introspect_and_revoke_a_refresh_token),
         cmocka_unit_test (test_subject_revoke_ends_what_the_subject_holds),
+        cmocka_unit_test (test_revoke_refresh_and_access_tokens),
+        cmocka_unit_test (test_revoke_refusals_and_tokens_it_does_not_know),
+        cmocka_unit_test (test_introspect_case_by_case),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
