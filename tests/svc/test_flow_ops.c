@@ -962,13 +962,22 @@ test_audit_list_filters_and_bounds_its_limit (void **state)
     json_t *a = svc_ok (s_h, "flow.audit_list", "{\"kind\": \"settings_set\"}");
     size_t i;
     json_t *ev;
+    long long last_id = -1;
     json_array_foreach (json_object_get (a, "events"), i, ev) {
         assert_string_equal (svc_str (ev, "kind"), "settings_set");
+        //  Newest first.
+        long long id = svc_int (ev, "id");
+        assert_true (last_id < 0 || id < last_id);
+        last_id = id;
         svc_int (ev, "at");
         assert_non_null (json_object_get (ev, "sub"));
         assert_non_null (json_object_get (ev, "client_ip"));
+        assert_true (json_is_object (json_object_get (ev, "detail")));
     }
     assert_true (i >= 2);
+    json_decref (a);
+    a = svc_ok (s_h, "flow.audit_list", "{\"kind\": \"settings_set\", \"limit\": 1}");
+    assert_int_equal (json_array_size (json_object_get (a, "events")), 1);
     json_decref (a);
     assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 0}"), "invalid_request");
     assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 501}"), "invalid_request");
