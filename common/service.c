@@ -37,7 +37,7 @@ s_thread_init (void *arg)
             return NULL;
         }
     }
-    state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t) ctx->cfg->bus_max_msg, ctx->curve);
+    state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t)ctx->cfg->bus_max_msg, ctx->curve);
     if (state->bus && bus_client_direct (state->bus, ctx->cfg->bus_direct)) {
         log_error ("%s: cannot connect to OSTIARY_BUS_DIRECT", ctx->def->name);
         bus_client_destroy (&state->bus);
@@ -113,10 +113,10 @@ service_new (const service_def_t *def, const config_t *cfg, bus_curve_t *curve, 
     bus_worker_cfg_t wcfg = {
         .service = def->name,
         .endpoint = cfg->bus_endpoint,
-        .threads = (int) cfg->workers,
-        .heartbeat_ms = (int) cfg->heartbeat_ms,
-        .liveness = (int) cfg->heartbeat_liveness,
-        .max_msg = (size_t) cfg->bus_max_msg,
+        .threads = (int)cfg->workers,
+        .heartbeat_ms = (int)cfg->heartbeat_ms,
+        .liveness = (int)cfg->heartbeat_liveness,
+        .max_msg = (size_t)cfg->bus_max_msg,
         .routes = def->routes,
         .nroutes = def->nroutes,
         .app = self->app,
@@ -166,12 +166,13 @@ service_main (int argc, char **argv, const service_def_t *def)
     config_t *cfg = config_load (argc, argv, program, def->req_flag, &exit_code);
     if (!cfg)
         return exit_code;
-    log_init (def->name, (log_level_t) log_level_parse (cfg->log_level));
+    log_init (def->name, (log_level_t)log_level_parse (cfg->log_level));
     if (bus_client_direct (NULL, cfg->bus_direct)) {
-        fprintf (stderr,
-                 "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "
-                 "a tcp://, ipc:// or inproc:// endpoint\n",
-                 program);
+        fprintf (
+            stderr,
+            "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "
+            "a tcp://, ipc:// or inproc:// endpoint\n",
+            program);
         config_destroy (&cfg);
         return 2;
     }

@@ -19,8 +19,8 @@ typedef struct {
 } service_thread_t;
 
 typedef struct {
-    const char *name;            //  service name on the bus and schema name: "keys"
-    int req_flag;                //  CFG_REQ_x of this process
+    const char *name; //  service name on the bus and schema name: "keys"
+    int req_flag;     //  CFG_REQ_x of this process
     const bus_route_t *routes;
     size_t nroutes;
     //  Once, after migrations, before the workers start; db is the start-up

@@ -1,10 +1,12 @@
 /*  svc_harness - the bus services inside a test process. */
 #include "svc_harness.h"
 
+//  cmocka.h needs these first.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "b64url.h"
@@ -77,8 +79,8 @@ svc_harness_new (const char *const *settings)
     svc_harness_t *self = calloc (1, sizeof *self);
     assert_non_null (self);
     pidcache_init ();
-    log_init ("svctest", (log_level_t) log_level_parse (getenv ("OSTIARY_SVC_LOG") ? getenv ("OSTIARY_SVC_LOG")
-                                                                                     : "error"));
+    log_init ("svctest", (log_level_t)log_level_parse (getenv ("OSTIARY_SVC_LOG") ? getenv ("OSTIARY_SVC_LOG")
+                                                                                  : "error"));
     zsys_init ();
     zsys_set_logstream (NULL);
 
@@ -87,14 +89,15 @@ svc_harness_new (const char *const *settings)
         fail_msg ("OSTIARY_TEST_DB: %s", PQerrorMessage (self->pg));
     s_drop_schemas (self->pg);
 
-    snprintf (self->endpoint, sizeof self->endpoint, "inproc://svc-harness-%d", (int) getpid ());
+    snprintf (self->endpoint, sizeof self->endpoint, "inproc://svc-harness-%d", (int)getpid ());
     snprintf (self->run_dir, sizeof self->run_dir, "/tmp/svc-harness-XXXXXX");
     assert_non_null (mkdtemp (self->run_dir));
 
     const char *why = NULL;
     self->curve = bus_curve_new (0, NULL, NULL, &why);
     assert_non_null (self->curve);
-    broker_cfg_t bcfg = {.endpoint = self->endpoint, .heartbeat_ms = 1000, .liveness = 3, .curve = self->curve};
+    broker_cfg_t bcfg = {
+        .endpoint = self->endpoint, .heartbeat_ms = 1000, .liveness = 3, .curve = self->curve};
     self->broker = broker_new (&bcfg);
     assert_non_null (self->broker);
 
@@ -135,8 +138,8 @@ svc_harness_new (const char *const *settings)
             char name[128];
             const char *eq = strchr (settings[s], '=');
             assert_non_null (eq);
-            assert_true ((size_t) (eq - settings[s]) < sizeof name);
-            memcpy (name, settings[s], (size_t) (eq - settings[s]));
+            assert_true ((size_t)(eq - settings[s]) < sizeof name);
+            memcpy (name, settings[s], (size_t)(eq - settings[s]));
             name[eq - settings[s]] = '\0';
             s_set (cfg, name, eq + 1);
         }
@@ -315,7 +318,7 @@ s_member (const json_t *obj, const char *path)
     const char *p = path;
     while (at && *p) {
         const char *dot = strchr (p, '.');
-        size_t n = dot ? (size_t) (dot - p) : strlen (p);
+        size_t n = dot ? (size_t)(dot - p) : strlen (p);
         assert_true (n < sizeof key);
         memcpy (key, p, n);
         key[n] = '\0';
@@ -344,7 +347,7 @@ svc_int (const json_t *obj, const char *path)
     const json_t *v = s_member (obj, path);
     if (!json_is_integer (v))
         fail_msg ("member %s is not an integer", path);
-    return (long long) json_integer_value (v);
+    return (long long)json_integer_value (v);
 }
 
 int

@@ -30,9 +30,11 @@ void svc_harness_destroy (svc_harness_t **self_p);
 int svc_call (svc_harness_t *self, const char *op, json_t **result, bus_error_t *error, const char *body_fmt,
               ...) __attribute__ ((format (printf, 5, 6)));
 //  The same with a body already built (not consumed).
-int svc_call_json (svc_harness_t *self, const char *op, const json_t *body, json_t **result, bus_error_t *error);
+int svc_call_json (svc_harness_t *self, const char *op, const json_t *body, json_t **result,
+                   bus_error_t *error);
 //  Calls op and fails the test unless it succeeds; returns the result.
-json_t *svc_ok (svc_harness_t *self, const char *op, const char *body_fmt, ...) __attribute__ ((format (printf, 3, 4)));
+json_t *svc_ok (svc_harness_t *self, const char *op, const char *body_fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 //  Calls op and fails the test if it succeeds; returns the error's wire
 //  code (a static string of errors.def, or "" for an unknown one).
 const char *svc_err (svc_harness_t *self, const char *op, const char *body_fmt, ...)

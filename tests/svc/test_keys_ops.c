@@ -1,10 +1,12 @@
 /*  keys-svc's ops in-process (tests/svc/svc_harness.h): keys.health,
  *  keys.jwks and keys.sign, over the bus with JSON bodies, against the keys
  *  it generated at start-up in a fresh schema. */
+//  cmocka.h needs these first.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "svc_harness.h"
@@ -32,10 +34,10 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                                 \
-    do {                                                                                                          \
-        if (!s_h)                                                                                                 \
-            skip ();                                                                                              \
+#define NEED_DB()                                                                                            \
+    do {                                                                                                     \
+        if (!s_h)                                                                                            \
+            skip ();                                                                                         \
     } while (0)
 
 //  1 when kid is in the published JWKS with alg.
@@ -46,9 +48,9 @@ s_published (const char *kid, const char *alg)
     size_t i;
     json_t *key;
     int found = 0;
-    json_array_foreach (json_object_get (jwks, "keys"), i, key)
-        if (strcmp (svc_str (key, "kid"), kid) == 0 && strcmp (svc_str (key, "alg"), alg) == 0)
-            found = 1;
+    json_array_foreach (json_object_get (jwks, "keys"), i, key) if (strcmp (svc_str (key, "kid"), kid) == 0 &&
+                                                                    strcmp (svc_str (key, "alg"), alg) == 0)
+        found = 1;
     json_decref (jwks);
     return found;
 }
@@ -77,7 +79,8 @@ test_jwks_publishes_public_keys_only (void **state)
     size_t i;
     json_t *key;
     int rsa = 0, ec = 0, okp = 0;
-    json_array_foreach (keys, i, key) {
+    json_array_foreach (keys, i, key)
+    {
         const char *kty = svc_str (key, "kty");
         rsa += strcmp (kty, "RSA") == 0;
         ec += strcmp (kty, "EC") == 0;
@@ -99,12 +102,13 @@ test_sign_every_alg_with_a_published_key (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     const char *algs[] = {"RS256", "ES256", "EdDSA"};
-    long now = (long) time (NULL);
+    long now = (long)time (NULL);
     for (size_t i = 0; i < 3; i++) {
-        json_t *r = svc_ok (s_h, "keys.sign",
-                            "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"iat\": %ld, \"exp\": %ld},"
-                            " \"alg\": \"%s\", \"typ\": \"at+jwt\"}",
-                            now, now + 60, algs[i]);
+        json_t *r =
+            svc_ok (s_h, "keys.sign",
+                    "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"iat\": %ld, \"exp\": %ld},"
+                    " \"alg\": \"%s\", \"typ\": \"at+jwt\"}",
+                    now, now + 60, algs[i]);
         assert_string_equal (svc_str (r, "alg"), algs[i]);
         const char *jws = svc_str (r, "jws");
         assert_non_null (strchr (jws, '.'));
@@ -120,12 +124,13 @@ test_sign_with_id_token_returns_both (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    long now = (long) time (NULL);
-    json_t *r = svc_ok (s_h, "keys.sign",
-                        "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"ES256\","
-                        " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld,"
-                        " \"exp\": %ld}, \"alg\": \"RS256\"}}",
-                        now, now + 60, now, now + 60);
+    long now = (long)time (NULL);
+    json_t *r =
+        svc_ok (s_h, "keys.sign",
+                "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"ES256\","
+                " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld,"
+                " \"exp\": %ld}, \"alg\": \"RS256\"}}",
+                now, now + 60, now, now + 60);
     const char *idt = svc_str (r, "id_token");
     assert_int_not_equal (strcmp (idt, svc_str (r, "jws")), 0);
     json_decref (r);
@@ -136,21 +141,28 @@ test_sign_refuses_malformed_requests (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    long now = (long) time (NULL);
+    long now = (long)time (NULL);
     char claims[256];
     snprintf (claims, sizeof claims, "{\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}", now, now + 60);
     assert_string_equal (svc_err (s_h, "keys.sign", "{\"alg\": \"RS256\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": \"x\", \"alg\": \"RS256\"}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": \"x\", \"alg\": \"RS256\"}"),
+                         "invalid_request");
     assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s}", claims), "invalid_request");
     //  RFC 8725 §3.1: never "none"; RFC 7515 §4.1.1: names are case-sensitive.
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"none\"}", claims), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"rs256\"}", claims), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"HS256\"}", claims), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": 3}", claims),
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"none\"}", claims),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"a\\u0001\"}", claims),
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"rs256\"}", claims),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"id_token\": {\"alg\": \"RS256\"}}",
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"HS256\"}", claims),
+                         "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": 3}", claims),
+        "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"a\\u0001\"}", claims),
+        "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign",
+                                  "{\"claims\": %s, \"alg\": \"RS256\", \"id_token\": {\"alg\": \"RS256\"}}",
                                   claims),
                          "invalid_request");
 }
@@ -160,37 +172,43 @@ test_sign_refuses_what_the_policy_does_not_allow (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    long now = (long) time (NULL);
+    long now = (long)time (NULL);
     //  A typ keys-svc does not issue.
     assert_string_equal (svc_err (s_h, "keys.sign",
-                                  "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
                                   " \"typ\": \"logout+jwt\"}",
                                   now, now + 60),
                          "forbidden");
     //  Another issuer.
-    assert_string_equal (svc_err (s_h, "keys.sign",
-                                  "{\"claims\": {\"iss\": \"https://evil.example\", \"iat\": %ld, \"exp\": %ld},"
-                                  " \"alg\": \"RS256\"}",
-                                  now, now + 60),
-                         "forbidden");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign",
+                 "{\"claims\": {\"iss\": \"https://evil.example\", \"iat\": %ld, \"exp\": %ld},"
+                 " \"alg\": \"RS256\"}",
+                 now, now + 60),
+        "forbidden");
     //  No integer times, a lifetime past OSTIARY_KEYS_TOKEN_LIFETIME_MAX, an iat in the future.
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\"}, \"alg\": \"RS256\"}"),
-                         "forbidden");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\"}, \"alg\": \"RS256\"}"),
+        "forbidden");
     assert_string_equal (svc_err (s_h, "keys.sign",
-                                  "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
                                   now, now + 86401),
                          "forbidden");
     assert_string_equal (svc_err (s_h, "keys.sign",
-                                  "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
                                   now + 3600, now + 3660),
                          "forbidden");
     //  The ID token of the same call is held to the same policy.
-    assert_string_equal (svc_err (s_h, "keys.sign",
-                                  "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
-                                  " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"x\", \"iat\": %ld,"
-                                  " \"exp\": %ld}, \"alg\": \"RS256\"}}",
-                                  now, now + 60, now, now + 60),
-                         "forbidden");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign",
+                 "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
+                 " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"x\", \"iat\": %ld,"
+                 " \"exp\": %ld}, \"alg\": \"RS256\"}}",
+                 now, now + 60, now, now + 60),
+        "forbidden");
 }
 
 int

@@ -6,10 +6,12 @@
  *  token.subject_revoke. Each op: its answer, its refusals, and the rows it
  *  writes. keys-svc signs for real; flow-svc is not involved (issue_code
  *  takes a made-up session, as the login flow would hand it). */
+//  cmocka.h needs these first.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "b64url.h"
@@ -42,10 +44,10 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                                 \
-    do {                                                                                                          \
-        if (!s_h)                                                                                                 \
-            skip ();                                                                                              \
+#define NEED_DB()                                                                                            \
+    do {                                                                                                     \
+        if (!s_h)                                                                                            \
+            skip ();                                                                                         \
     } while (0)
 
 //  --------------------------------------------------------------- helpers
@@ -93,7 +95,7 @@ s_pkce (char *verifier, char *challenge)
     unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
     assert_int_equal (secure_random (raw, sizeof raw), 0);
     b64url_encode (raw, sizeof raw, verifier);
-    SHA256 ((const unsigned char *) verifier, strlen (verifier), digest);
+    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
     b64url_encode (digest, sizeof digest, challenge);
 }
 
@@ -108,10 +110,11 @@ s_authorize (const s_client_t *c, const char *params)
                            ? ""
                            : ", \"code_challenge\": \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\","
                              " \"code_challenge_method\": \"S256\"";
-    return svc_ok (s_h, "token.authorize",
-                   "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
-                   " \"scope\": \"openid profile\", \"state\": \"st-1\"%s%s}, \"repeated\": [], \"method\": \"GET\"}",
-                   c->id, c->redirect_uri, pkce, params ? params : "");
+    return svc_ok (
+        s_h, "token.authorize",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
+        " \"scope\": \"openid profile\", \"state\": \"st-1\"%s%s}, \"repeated\": [], \"method\": \"GET\"}",
+        c->id, c->redirect_uri, pkce, params ? params : "");
 }
 
 //  A stored request's id (into id).
@@ -130,13 +133,13 @@ s_code (const s_client_t *c, const char *sub, const char *params, char *code, ch
 {
     char challenge[64], extra[512], rid[128];
     s_pkce (verifier, challenge);
-    snprintf (extra, sizeof extra, ", \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s", challenge,
-              params ? params : "");
+    snprintf (extra, sizeof extra, ", \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s",
+              challenge, params ? params : "");
     s_request (c, extra, rid, sizeof rid);
     json_t *r = svc_ok (s_h, "token.issue_code",
                         "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-1\", \"auth_time\": %ld,"
                         " \"amr\": [\"pwd\"], \"consent\": {\"granted\": true, \"remember\": false}}",
-                        rid, sub, (long) time (NULL) - 5);
+                        rid, sub, (long)time (NULL) - 5);
     snprintf (code, 128, "%s", svc_str (r, "redirect.params.code"));
     json_decref (r);
 }
@@ -147,7 +150,8 @@ s_exchange (const s_client_t *c, const char *form, json_t **result, bus_error_t 
 {
     char auth[512] = "", basic[512] = "null";
     if (strcmp (c->method, "client_secret_basic") == 0)
-        snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%s\"}", c->id, c->secret);
+        snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%s\"}", c->id,
+                  c->secret);
     else if (strcmp (c->method, "client_secret_post") == 0)
         snprintf (auth, sizeof auth, ", \"client_id\": \"%s\", \"client_secret\": \"%s\"", c->id, c->secret);
     else
@@ -191,15 +195,15 @@ s_tokens (const s_client_t *c, const char *sub, const char *params)
     return s_exchange_ok (c, form);
 }
 
-
 //  --------------------------------------------------------------- revocation and introspection, case by case
 
 //  A refresh client (code and refresh grants, PKCE optional, first-party).
 static void
 s_refresh_client (s_client_t *c)
 {
-    s_client (c, "rc", ", \"type\": \"confidential\", \"first_party\": true, \"require_pkce\": false,"
-                       " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
+    s_client (c, "rc",
+              ", \"type\": \"confidential\", \"first_party\": true, \"require_pkce\": false,"
+              " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
 }
 
 //  A code exchange with offline_access for a new subject (into sub).
@@ -208,10 +212,12 @@ s_family (const s_client_t *c, char *sub)
 {
     char code[128], verifier[64];
     s_unique (sub, 64, "fam");
-    s_code (c, sub, ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"", code, verifier);
+    s_code (c, sub, ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"", code,
+            verifier);
     char form[1024];
     snprintf (form, sizeof form,
-              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"",
               code, c->redirect_uri, verifier);
     return s_exchange_ok (c, form);
 }
@@ -222,18 +228,20 @@ s_revoke (const s_client_t *c, const char *token, const char *hint)
     char h[128] = "";
     if (hint)
         snprintf (h, sizeof h, ", \"token_type_hint\": \"%s\"", hint);
-    return svc_ok (s_h, "token.revoke",
-                   "{\"form\": {\"token\": \"%s\"%s}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
-                   " \"client_ip\": \"127.0.0.1\"}",
-                   token, h, c->id, c->secret);
+    return svc_ok (
+        s_h, "token.revoke",
+        "{\"form\": {\"token\": \"%s\"%s}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+        " \"client_ip\": \"127.0.0.1\"}",
+        token, h, c->id, c->secret);
 }
 
 static json_t *
 s_introspect (const s_client_t *c, const char *token)
 {
-    return svc_ok (s_h, "token.introspect",
-                   "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}", token, c->id,
-                   c->secret);
+    return svc_ok (
+        s_h, "token.introspect",
+        "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}",
+        token, c->id, c->secret);
 }
 
 static int
@@ -307,7 +315,8 @@ test_revoke_refresh_and_access_tokens (void **state)
     assert_true (s_refresh_ok (&c, svc_str (out, "refresh_token"), NULL));
     json_decref (out);
     //  The hint is a hint.
-    const char *cases[][2] = {{"access_token", "refresh_token"}, {"refresh_token", "access_token"}, {"access_token", "bogus"}};
+    const char *cases[][2] = {
+        {"access_token", "refresh_token"}, {"refresh_token", "access_token"}, {"access_token", "bogus"}};
     for (size_t i = 0; i < 3; i++) {
         out = s_family (&c, sub);
         assert_true (s_revoked (&c, svc_str (out, cases[i][0]), cases[i][1]));
@@ -331,10 +340,13 @@ test_revoke_refusals_and_tokens_it_does_not_know (void **state)
     for (size_t i = 0; i < 5; i++)
         assert_false (s_revoked (&c, unknown[i], NULL));
     assert_string_equal (svc_err (s_h, "token.revoke",
-                                  "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
+                                  "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": "
+                                  "\"%s\"}, \"client_ip\": \"127.0.0.1\"}",
                                   c.id, c.secret),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.revoke", "{\"form\": {\"token\": \"x\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"wrong\"}}",
+    assert_string_equal (svc_err (s_h, "token.revoke",
+                                  "{\"form\": {\"token\": \"x\"}, \"basic\": {\"client_id\": \"%s\", "
+                                  "\"client_secret\": \"wrong\"}}",
                                   c.id),
                          "invalid_client");
     //  Another client's tokens: nothing happens.
@@ -356,8 +368,10 @@ test_introspect_case_by_case (void **state)
     char sub[64];
     s_refresh_client (&c);
     s_refresh_client (&other);
-    s_client (&rs, "rs", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": [],"
-                         " \"scopes\": [\"openid\"], \"resource_server\": true");
+    s_client (
+        &rs, "rs",
+        ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": [],"
+        " \"scopes\": [\"openid\"], \"resource_server\": true");
     //  Active tokens of both kinds.
     json_t *out = s_family (&c, sub);
     const char *kinds[][2] = {{"access_token", "Bearer"}, {"refresh_token", "refresh_token"}};
@@ -397,11 +411,15 @@ test_introspect_case_by_case (void **state)
         json_decref (r);
     }
     //  Client authentication is required.
-    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"%s\"}, \"basic\": null}", svc_str (next, "access_token")),
+    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"%s\"}, \"basic\": null}",
+                                  svc_str (next, "access_token")),
                          "invalid_client");
-    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"x\"}}",
-                                  svc_str (next, "access_token"), c.id),
-                         "invalid_client");
+    assert_string_equal (
+        svc_err (
+            s_h, "token.introspect",
+            "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"x\"}}",
+            svc_str (next, "access_token"), c.id),
+        "invalid_client");
     json_decref (next);
     json_decref (out);
 }
@@ -430,11 +448,13 @@ test_client_add_returns_the_secret_once_and_stores_a_keyed_hash (void **state)
     //  ≥ 256 random bits, base64url.
     assert_true (strlen (c.secret) >= 43);
     assert_string_equal (c.method, "client_secret_basic");
-    assert_int_equal (svc_sql_long (s_h,
-                                    "SELECT count(*) FROM token.clients WHERE client_id = '%s'"
-                                    " AND length(secret_hash) = 32 AND position(convert_to('%s', 'UTF8') in secret_hash) = 0",
-                                    c.id, c.secret),
-                      1);
+    assert_int_equal (
+        svc_sql_long (
+            s_h,
+            "SELECT count(*) FROM token.clients WHERE client_id = '%s'"
+            " AND length(secret_hash) = 32 AND position(convert_to('%s', 'UTF8') in secret_hash) = 0",
+            c.id, c.secret),
+        1);
     json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
     assert_null (json_object_get (r, "client_secret"));
     assert_null (json_object_get (json_object_get (r, "client"), "client_secret"));
@@ -450,8 +470,9 @@ test_client_add_without_id_generates_one (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    json_t *r = svc_ok (s_h, "token.client_add",
-                        "{\"name\": \"Gen\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "gen\"]}");
+    json_t *r =
+        svc_ok (s_h, "token.client_add",
+                "{\"name\": \"Gen\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "gen\"]}");
     const char *id = svc_str (r, "client.client_id");
     assert_true (strlen (id) >= 16);
     assert_true (id[0] != '-');
@@ -471,7 +492,10 @@ test_public_client_authenticates_with_none_and_needs_pkce (void **state)
     json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
     assert_true (svc_bool (r, "client.require_pkce"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s' AND secret_hash IS NULL", c.id), 1);
+    assert_int_equal (
+        svc_sql_long (
+            s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s' AND secret_hash IS NULL", c.id),
+        1);
 }
 
 static void
@@ -498,7 +522,8 @@ test_client_add_refuses_bad_fields_with_invalid_request (void **state)
         //  Malformed ids, an unknown member, values of the wrong type or range.
         "\"client_id\": \"has space\", \"redirect_uris\": [\"" RP "x\"]",
         "\"client_id\": \"\", \"redirect_uris\": [\"" RP "x\"]",
-        "\"client_id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"redirect_uris\": [\"" RP "x\"]",
+        "\"client_id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", "
+        "\"redirect_uris\": [\"" RP "x\"]",
         "\"redirect_uris\": [\"" RP "x\"], \"colour\": \"blue\"",
         "\"redirect_uris\": [\"" RP "x\"], \"id_token_signed_response_alg\": \"HS256\"",
         "\"redirect_uris\": [\"" RP "x\"], \"grant_types\": [\"password\"]",
@@ -508,14 +533,16 @@ test_client_add_refuses_bad_fields_with_invalid_request (void **state)
     };
     long before = svc_sql_long (s_h, "SELECT count(*) FROM token.clients");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *code = svc_err (s_h, "token.client_add", "{\"name\": \"x\", \"type\": \"confidential\", %s}", bad[i]);
+        const char *code =
+            svc_err (s_h, "token.client_add", "{\"name\": \"x\", \"type\": \"confidential\", %s}", bad[i]);
         if (strcmp (code, "invalid_request") != 0)
             fail_msg ("%s: %s", bad[i], code);
     }
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients"), before);
     //  The same private-use scheme is fine for a public client; every ID token alg is.
-    json_decref (svc_ok (s_h, "token.client_add",
-                         "{\"name\": \"app\", \"type\": \"public\", \"redirect_uris\": [\"com.example.app:/cb\"]}"));
+    json_decref (
+        svc_ok (s_h, "token.client_add",
+                "{\"name\": \"app\", \"type\": \"public\", \"redirect_uris\": [\"com.example.app:/cb\"]}"));
     const char *algs[] = {"RS256", "ES256", "EdDSA"};
     for (size_t i = 0; i < 3; i++) {
         json_t *r = svc_ok (s_h, "token.client_add",
@@ -540,7 +567,8 @@ test_client_list_shows_clients_without_secrets (void **state)
     size_t i;
     json_t *one;
     int found = 0;
-    json_array_foreach (clients, i, one) {
+    json_array_foreach (clients, i, one)
+    {
         assert_null (json_object_get (one, "client_secret"));
         assert_null (json_object_get (one, "secret_hash"));
         found += strcmp (svc_str (one, "client_id"), c.id) == 0;
@@ -555,8 +583,10 @@ test_client_get_and_remove_of_unknown_client_is_not_found (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"nobody-here\"}"), "not_found");
-    assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": \"nobody-here\"}"), "not_found");
-    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"nobody-here\"}"), "not_found");
+    assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": \"nobody-here\"}"),
+                         "not_found");
+    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"nobody-here\"}"),
+                         "not_found");
     assert_string_equal (svc_err (s_h, "token.client_get", NULL), "invalid_request");
     assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": 7}"), "invalid_request");
 }
@@ -571,7 +601,8 @@ test_client_remove_deletes_the_client (void **state)
     json_t *r = svc_ok (s_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id);
     assert_true (svc_bool (r, "removed"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", c.id), 0);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", c.id),
+                      0);
     assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id), "not_found");
 }
 
@@ -581,16 +612,20 @@ test_rotate_secret_replaces_the_old_secret (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     s_client_t c;
-    s_client (&c, "rot", ", \"type\": \"confidential\", \"grant_types\": [\"authorization_code\", \"client_credentials\"]");
+    s_client (
+        &c, "rot",
+        ", \"type\": \"confidential\", \"grant_types\": [\"authorization_code\", \"client_credentials\"]");
     json_decref (s_exchange_ok (&c, "\"grant_type\": \"client_credentials\""));
     char hash_before[80], hash_after[80];
-    svc_sql_text (s_h, hash_before, sizeof hash_before, "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
+    svc_sql_text (s_h, hash_before, sizeof hash_before,
+                  "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
     json_t *r = svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id);
     s_client_t old = c;
     snprintf (c.secret, sizeof c.secret, "%s", svc_str (r, "client_secret"));
     json_decref (r);
     assert_string_not_equal (c.secret, old.secret);
-    svc_sql_text (s_h, hash_after, sizeof hash_after, "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
+    svc_sql_text (s_h, hash_after, sizeof hash_after,
+                  "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
     assert_string_not_equal (hash_before, hash_after);
     //  The replica that rotated drops its cached registration: the old
     //  secret fails at once, the new one works.
@@ -599,7 +634,8 @@ test_rotate_secret_replaces_the_old_secret (void **state)
     //  A public client has no secret to rotate.
     s_client_t p;
     s_client (&p, "rotpub", ", \"type\": \"public\"");
-    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", p.id), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", p.id),
+                         "invalid_request");
 }
 
 //  --------------------------------------------------------------- authorization request
@@ -620,7 +656,11 @@ test_authorize_stores_a_valid_request (void **state)
     assert_string_equal (svc_str (r, "request.login_hint"), "alice");
     assert_int_equal (svc_int (r, "request.max_age"), 300);
     assert_false (svc_bool (r, "request.first_party"));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NULL", c.id), 1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NULL",
+                      c.id),
+        1);
     json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid);
     assert_string_equal (svc_str (g, "request.request_id"), rid);
     assert_string_equal (svc_str (g, "request.nonce"), "n-1");
@@ -641,11 +681,16 @@ test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **st
     s_client_t c;
     s_client (&c, "pe", NULL);
     const char *bodies[] = {
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"nobody\", \"redirect_uri\": \"" RP "x\"}, \"repeated\": [], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"redirect_uri\": \"" RP "x\"}, \"repeated\": [], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP "%1$s/other\"}, \"repeated\": [], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP "%1$s\"}, \"repeated\": [\"client_id\"], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP "%1$s\"}, \"repeated\": [\"redirect_uri\"], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"nobody\", \"redirect_uri\": \"" RP
+        "x\"}, \"repeated\": [], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"redirect_uri\": \"" RP
+        "x\"}, \"repeated\": [], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP
+        "%1$s/other\"}, \"repeated\": [], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP
+        "%1$s\"}, \"repeated\": [\"client_id\"], \"method\": \"GET\"}",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP
+        "%1$s\"}, \"repeated\": [\"redirect_uri\"], \"method\": \"GET\"}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         json_t *r = svc_ok (s_h, "token.authorize", bodies[i], c.id);
@@ -654,7 +699,8 @@ test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **st
         assert_string_equal (svc_str (r, "page_error.error"), "invalid_request");
         json_decref (r);
     }
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", c.id), 0);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", c.id), 0);
 }
 
 static void
@@ -684,7 +730,8 @@ test_request_get_of_unknown_request_is_invalid_request (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
+    assert_string_equal (svc_err (s_h, "token.request_get",
+                                  "{\"request_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
                          "invalid_request");
     assert_string_equal (svc_err (s_h, "token.request_get", NULL), "invalid_request");
 }
@@ -699,18 +746,26 @@ test_authorize_error_redirects_and_uses_the_request_up (void **state)
     char rid[128];
     s_request (&c, NULL, rid, sizeof rid);
     //  A code the orchestration may not send.
-    assert_string_equal (svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"server_error\"}", rid),
-                         "invalid_request");
-    json_t *r = svc_ok (s_h, "token.authorize_error",
-                        "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"no\"}", rid);
+    assert_string_equal (
+        svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"server_error\"}", rid),
+        "invalid_request");
+    json_t *r =
+        svc_ok (s_h, "token.authorize_error",
+                "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"no\"}", rid);
     assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
     assert_string_equal (svc_str (r, "redirect.params.state"), "st-1");
     assert_string_equal (svc_str (r, "redirect.params.iss"), ISSUER);
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NOT NULL", c.id), 1);
-    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+    assert_int_equal (
+        svc_sql_long (
+            s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NOT NULL",
+            c.id),
+        1);
+    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid),
                          "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+        "invalid_request");
 }
 
 static void
@@ -728,15 +783,20 @@ test_consent_is_needed_once_for_a_third_party_client_when_remembered (void **sta
     json_decref (r);
     //  Without consent the code is refused and the request stays usable.
     assert_string_equal (svc_err (s_h, "token.issue_code",
-                                  "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
-                                  rid, sub, (long) time (NULL)),
+                                  "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": "
+                                  "%ld, \"amr\": [\"pwd\"]}",
+                                  rid, sub, (long)time (NULL)),
                          "invalid_request");
-    r = svc_ok (s_h, "token.issue_code",
-                "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
-                " \"consent\": {\"granted\": true, \"remember\": true}}",
-                rid, sub, (long) time (NULL));
+    r = svc_ok (
+        s_h, "token.issue_code",
+        "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
+        " \"consent\": {\"granted\": true, \"remember\": true}}",
+        rid, sub, (long)time (NULL));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.consents WHERE client_id = '%s' AND sub = '%s'", c.id, sub), 1);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.consents WHERE client_id = '%s' AND sub = '%s'", c.id,
+                      sub),
+        1);
     s_request (&c, NULL, rid, sizeof rid);
     r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_false (svc_bool (r, "needed"));
@@ -757,7 +817,8 @@ test_consent_is_needed_once_for_a_third_party_client_when_remembered (void **sta
     r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "token.consent_check", "{\"request_id\": \"%s\"}", rid), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.consent_check", "{\"request_id\": \"%s\"}", rid),
+                         "invalid_request");
 }
 
 static void
@@ -769,27 +830,39 @@ test_issue_code_returns_a_code_once (void **state)
     s_client (&c, "ic", ", \"type\": \"confidential\", \"first_party\": true");
     char rid[128];
     s_request (&c, NULL, rid, sizeof rid);
-    const char *fmt = "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}";
-    json_t *r = svc_ok (s_h, "token.issue_code", fmt, rid, (long) time (NULL));
+    const char *fmt =
+        "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}";
+    json_t *r = svc_ok (s_h, "token.issue_code", fmt, rid, (long)time (NULL));
     const json_t *params = json_object_get (json_object_get (r, "redirect"), "params");
     assert_int_equal (json_object_size (params), 3);
     assert_int_equal (strlen (svc_str (params, "code")), 43);
     assert_string_equal (svc_str (params, "state"), "st-1");
     assert_string_equal (svc_str (params, "iss"), ISSUER);
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND sub = 'u1' AND consumed_at IS NULL", c.id), 1);
+    assert_int_equal (
+        svc_sql_long (
+            s_h,
+            "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND sub = 'u1' AND consumed_at IS NULL",
+            c.id),
+        1);
     //  The request is consumed: a second code → invalid_request.
-    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long) time (NULL)), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long)time (NULL)), "invalid_request");
     //  Malformed sessions.
     s_request (&c, NULL, rid, sizeof rid);
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", \"sid\": \"s1\", \"auth_time\": 1, \"amr\": [\"pwd\"]}", rid),
-                         "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": \"x\", \"amr\": [\"pwd\"]}", rid),
+    assert_string_equal (
+        svc_err (s_h, "token.issue_code",
+                 "{\"request_id\": \"%s\", \"sid\": \"s1\", \"auth_time\": 1, \"amr\": [\"pwd\"]}", rid),
+        "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.issue_code",
+                                  "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": "
+                                  "\"x\", \"amr\": [\"pwd\"]}",
+                                  rid),
                          "invalid_request");
     //  An authentication older than max_age (plus the skew) is refused; the request stays usable.
     s_request (&c, ", \"max_age\": \"60\"", rid, sizeof rid);
-    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long) time (NULL) - 3600), "invalid_request");
-    json_decref (svc_ok (s_h, "token.issue_code", fmt, rid, (long) time (NULL)));
+    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long)time (NULL) - 3600),
+                         "invalid_request");
+    json_decref (svc_ok (s_h, "token.issue_code", fmt, rid, (long)time (NULL)));
 }
 
 static void
@@ -801,16 +874,16 @@ test_denied_consent_is_access_denied (void **state)
     s_client (&c, "deny", NULL);
     char rid[128];
     s_request (&c, NULL, rid, sizeof rid);
-    json_t *r = svc_ok (s_h, "token.issue_code",
-                        "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
-                        " \"consent\": {\"granted\": false, \"remember\": false}}",
-                        rid, (long) time (NULL));
+    json_t *r = svc_ok (
+        s_h, "token.issue_code",
+        "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
+        " \"consent\": {\"granted\": false, \"remember\": false}}",
+        rid, (long)time (NULL));
     assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
     assert_null (json_object_get (json_object_get (json_object_get (r, "redirect"), "params"), "code"));
     json_decref (r);
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", c.id), 0);
 }
-
 
 //  --------------------------------------------------------------- token.authorize, case by case
 
@@ -835,18 +908,22 @@ s_authz_clients (void)
     s_unique (c.conf.id, sizeof c.conf.id, "conf");
     snprintf (c.conf.redirect_uri, sizeof c.conf.redirect_uri, RP "%s", c.conf.id);
     snprintf (c.conf_second, sizeof c.conf_second, RP "%s/second", c.conf.id);
-    json_t *r = svc_ok (s_h, "token.client_add",
-                        "{\"client_id\": \"%s\", \"name\": \"Conf\", \"type\": \"confidential\", \"redirect_uris\": [\"%s\", \"%s\"],"
-                        " \"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"], \"require_pkce\": false}",
-                        c.conf.id, c.conf.redirect_uri, c.conf_second);
+    json_t *r = svc_ok (
+        s_h, "token.client_add",
+        "{\"client_id\": \"%s\", \"name\": \"Conf\", \"type\": \"confidential\", \"redirect_uris\": [\"%s\", "
+        "\"%s\"],"
+        " \"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"], \"require_pkce\": false}",
+        c.conf.id, c.conf.redirect_uri, c.conf_second);
     snprintf (c.conf.secret, sizeof c.conf.secret, "%s", svc_str (r, "client_secret"));
     snprintf (c.conf.method, sizeof c.conf.method, "client_secret_basic");
     json_decref (r);
-    s_client (&c.pub, "pub", ", \"type\": \"public\", \"id_token_signed_response_alg\": \"EdDSA\", \"first_party\": true");
+    s_client (&c.pub, "pub",
+              ", \"type\": \"public\", \"id_token_signed_response_alg\": \"EdDSA\", \"first_party\": true");
     s_client (&c.post, "post",
               ", \"type\": \"confidential\", \"token_endpoint_auth_method\": \"client_secret_post\","
               " \"id_token_signed_response_alg\": \"ES256\", \"first_party\": true");
-    s_client (&c.single, "single", ", \"type\": \"confidential\", \"require_pkce\": false, \"first_party\": true");
+    s_client (&c.single, "single",
+              ", \"type\": \"confidential\", \"require_pkce\": false, \"first_party\": true");
     made = 1;
     return &c;
 }
@@ -858,8 +935,8 @@ static json_t *
 s_authorize_changed (const s_client_t *c, const char *change, const char *repeated, const char *method)
 {
     json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
-                                "redirect_uri", c->redirect_uri, "scope", "openid profile", "state", "state-xyz",
-                                "nonce", "nonce-xyz");
+                                "redirect_uri", c->redirect_uri, "scope", "openid profile", "state",
+                                "state-xyz", "nonce", "nonce-xyz");
     if (change && *change) {
         json_error_t jerr;
         json_t *ch = json_loads (change, 0, &jerr);
@@ -867,7 +944,8 @@ s_authorize_changed (const s_client_t *c, const char *change, const char *repeat
             fail_msg ("change is not JSON: %s", change);
         const char *key;
         json_t *v;
-        json_object_foreach (ch, key, v) {
+        json_object_foreach (ch, key, v)
+        {
             if (json_is_null (v))
                 json_object_del (params, key);
             else
@@ -877,7 +955,8 @@ s_authorize_changed (const s_client_t *c, const char *change, const char *repeat
     }
     json_t *rep = json_loads (repeated ? repeated : "[]", 0, NULL);
     assert_non_null (rep);
-    json_t *body = json_pack ("{s:o, s:o, s:s}", "params", params, "repeated", rep, "method", method ? method : "GET");
+    json_t *body =
+        json_pack ("{s:o, s:o, s:s}", "params", params, "repeated", rep, "method", method ? method : "GET");
     json_t *result = NULL;
     bus_error_t e;
     if (svc_call_json (s_h, "token.authorize", body, &result, &e) != 0)
@@ -953,14 +1032,16 @@ test_authorize_redirect_uri_may_be_omitted_or_be_the_second_one (void **state)
     NEED_DB ();
     s_authz_clients_t *c = s_authz_clients ();
     json_t *q = s_request_of (&c->single, "{\"redirect_uri\": null}", NULL, NULL);
-    json_t *r = svc_ok (s_h, "token.issue_code",
-                        "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
-                        svc_str (q, "request_id"), (long) time (NULL) - 5);
+    json_t *r = svc_ok (
+        s_h, "token.issue_code",
+        "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
+        svc_str (q, "request_id"), (long)time (NULL) - 5);
     assert_string_equal (svc_str (r, "redirect.redirect_uri"), c->single.redirect_uri);
     json_decref (r);
     json_decref (q);
     char change[1024];
-    snprintf (change, sizeof change, "{\"redirect_uri\": \"%s\", \"response_type\": \"token\"}", c->conf_second);
+    snprintf (change, sizeof change, "{\"redirect_uri\": \"%s\", \"response_type\": \"token\"}",
+              c->conf_second);
     json_t *red = s_error_redirect (&c->conf, change, NULL, "unsupported_response_type");
     assert_string_equal (svc_str (red, "redirect_uri"), c->conf_second);
     json_decref (red);
@@ -997,13 +1078,28 @@ test_authorize_errors_redirect_with_error_state_and_iss (void **state)
         {'c', "{\"max_age\": \"99999999999\"}", "invalid_request"},
         {'c', "{\"display\": \"tv\"}", "invalid_request"},
         {'c', "{\"nonce\": \"NONCE513\"}", "invalid_request"},
-        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"plain\"}", "invalid_request"},
+        {'c',
+         "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": "
+         "\"plain\"}",
+         "invalid_request"},
         {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", "invalid_request"},
         {'c', "{\"code_challenge_method\": \"S256\"}", "invalid_request"},
-        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"S256\"}", "invalid_request"},
-        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"S256\"}", "invalid_request"},
-        {'c', "{\"code_challenge\": \"+++++++++++++++++++++++++++++++++++++++++++\", \"code_challenge_method\": \"S256\"}", "invalid_request"},
-        {'c', "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": \"s256\"}", "invalid_request"},
+        {'c',
+         "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": "
+         "\"S256\"}",
+         "invalid_request"},
+        {'c',
+         "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": "
+         "\"S256\"}",
+         "invalid_request"},
+        {'c',
+         "{\"code_challenge\": \"+++++++++++++++++++++++++++++++++++++++++++\", \"code_challenge_method\": "
+         "\"S256\"}",
+         "invalid_request"},
+        {'c',
+         "{\"code_challenge\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"code_challenge_method\": "
+         "\"s256\"}",
+         "invalid_request"},
         {'c', "{\"id_token_hint\": \"not.a.token\"}", "invalid_request"},
         //  PKCE is required of public clients, and by default of confidential ones.
         {'p', "{}", "invalid_request"},
@@ -1041,7 +1137,8 @@ test_authorize_error_response_modes_and_state (void **state)
     const char *modes[] = {"fragment", "form_post", "query"};
     for (size_t i = 0; i < 3; i++) {
         char change[128];
-        snprintf (change, sizeof change, "{\"response_mode\": \"%s\", \"response_type\": \"token\"}", modes[i]);
+        snprintf (change, sizeof change, "{\"response_mode\": \"%s\", \"response_type\": \"token\"}",
+                  modes[i]);
         r = s_error_redirect (&c->conf, change, NULL, "unsupported_response_type");
         assert_string_equal (svc_str (r, "response_mode"), modes[i]);
         json_decref (r);
@@ -1053,23 +1150,26 @@ test_authorize_error_response_modes_and_state (void **state)
     r = s_error_redirect (&c->conf, NULL, "[\"state\"]", "invalid_request");
     assert_null (json_object_get (json_object_get (r, "params"), "state"));
     json_decref (r);
-    r = s_error_redirect (&c->conf, "{\"state\": null, \"response_type\": \"token\"}", NULL, "unsupported_response_type");
+    r = s_error_redirect (&c->conf, "{\"state\": null, \"response_type\": \"token\"}", NULL,
+                          "unsupported_response_type");
     assert_null (json_object_get (json_object_get (r, "params"), "state"));
     json_decref (r);
     //  Unknown parameters are ignored, even repeated; POST is like GET.
-    json_decref (s_request_of (&c->conf, "{\"foo\": \"bar\", \"claims_locales\": \"en\"}", "[\"foo\"]", NULL));
+    json_decref (
+        s_request_of (&c->conf, "{\"foo\": \"bar\", \"claims_locales\": \"en\"}", "[\"foo\"]", NULL));
     json_decref (s_request_of (&c->conf, NULL, NULL, "POST"));
     //  A state of 160 characters is echoed byte for byte.
     char st[400] = "", change[800];
     size_t n = 0;
     for (int ch = 0x20; ch < 0x7f; ch++) {
         if (ch == '"' || ch == '\\')
-            n += (size_t) snprintf (st + n, sizeof st - n, "\\%c", ch);
+            n += (size_t)snprintf (st + n, sizeof st - n, "\\%c", ch);
         else
-            st[n++] = (char) ch;
+            st[n++] = (char)ch;
     }
     st[n] = '\0';
-    snprintf (st + n, sizeof st - n, "%s", "\xc3\xa9\xf0\x9f\x98\x80ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss");
+    snprintf (st + n, sizeof st - n, "%s",
+              "\xc3\xa9\xf0\x9f\x98\x80ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss");
     snprintf (change, sizeof change, "{\"state\": \"%s\", \"response_type\": \"token\"}", st);
     json_t *expected = json_loads (change, 0, NULL);
     assert_non_null (expected);
@@ -1080,10 +1180,11 @@ test_authorize_error_response_modes_and_state (void **state)
     json_decref (r);
     snprintf (change, sizeof change, "{\"state\": \"%s\"}", st);
     json_t *q = s_request_of (&c->conf, change, NULL, NULL);
-    r = svc_ok (s_h, "token.issue_code",
-                "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
-                " \"consent\": {\"granted\": true, \"remember\": false}}",
-                svc_str (q, "request_id"), (long) time (NULL) - 5);
+    r = svc_ok (
+        s_h, "token.issue_code",
+        "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
+        " \"consent\": {\"granted\": true, \"remember\": false}}",
+        svc_str (q, "request_id"), (long)time (NULL) - 5);
     assert_string_equal (svc_str (r, "redirect.params.state"), want);
     json_decref (r);
     json_decref (q);
@@ -1096,11 +1197,13 @@ test_authorize_request_carries_what_the_login_flow_needs (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     s_authz_clients_t *c = s_authz_clients ();
-    long before = (long) time (NULL);
-    json_t *q = s_request_of (&c->conf,
-                              "{\"prompt\": \"login consent\", \"max_age\": \"300\", \"login_hint\": \"alice\", \"display\": \"popup\","
-                              " \"ui_locales\": \"fr en\", \"claims_locales\": \"de\", \"acr_values\": \"urn:x:loa:1\"}",
-                              NULL, NULL);
+    long before = (long)time (NULL);
+    json_t *q = s_request_of (
+        &c->conf,
+        "{\"prompt\": \"login consent\", \"max_age\": \"300\", \"login_hint\": \"alice\", \"display\": "
+        "\"popup\","
+        " \"ui_locales\": \"fr en\", \"claims_locales\": \"de\", \"acr_values\": \"urn:x:loa:1\"}",
+        NULL, NULL);
     assert_string_equal (svc_str (q, "client_id"), c->conf.id);
     assert_string_equal (svc_str (q, "client_name"), "Conf");
     assert_false (svc_bool (q, "first_party"));
@@ -1116,7 +1219,8 @@ test_authorize_request_carries_what_the_login_flow_needs (void **state)
     assert_string_equal (svc_str (q, "ui_locales"), "fr en");
     assert_string_equal (svc_str (q, "nonce"), "nonce-xyz");
     assert_string_equal (svc_str (q, "redirect_uri"), c->conf.redirect_uri);
-    assert_true (svc_int (q, "expires_at") >= before + 590 && svc_int (q, "expires_at") <= (long) time (NULL) + 610);
+    assert_true (svc_int (q, "expires_at") >= before + 590 &&
+                 svc_int (q, "expires_at") <= (long)time (NULL) + 610);
     assert_true (strlen (svc_str (q, "request_id")) >= 43);
     json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", svc_str (q, "request_id"));
     assert_true (json_equal (json_object_get (g, "request"), q));
@@ -1134,17 +1238,18 @@ test_authorize_request_carries_what_the_login_flow_needs (void **state)
     assert_int_equal (json_array_size (json_object_get (q, "scopes")), 1);
     assert_string_equal (svc_str (q, "scopes.0"), "openid");
     json_decref (q);
-    q = s_request_of (&c->conf, "{\"scope\": \"openid offline_access\", \"prompt\": \"consent\"}", NULL, NULL);
+    q = s_request_of (&c->conf, "{\"scope\": \"openid offline_access\", \"prompt\": \"consent\"}", NULL,
+                      NULL);
     assert_int_equal (json_array_size (json_object_get (q, "scopes")), 2);
     assert_string_equal (svc_str (q, "scopes.1"), "offline_access");
     json_decref (q);
     //  A public client with an S256 challenge.
     char verifier[64], challenge[64], change[256];
     s_pkce (verifier, challenge);
-    snprintf (change, sizeof change, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}", challenge);
+    snprintf (change, sizeof change, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}",
+              challenge);
     json_decref (s_request_of (&c->pub, change, NULL, NULL));
 }
-
 
 //  A session body for issue_code: sub, its own sid, auth_time 5 s ago, pwd.
 #define SESSION_FMT "\"sub\": \"%s\", \"sid\": \"sid-x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]"
@@ -1153,7 +1258,7 @@ static json_t *
 s_issue (const char *request_id, const char *sub, const char *consent)
 {
     return svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "%s%s}", request_id, sub,
-                   (long) time (NULL) - 5, consent ? ", \"consent\": " : "", consent ? consent : "");
+                   (long)time (NULL) - 5, consent ? ", \"consent\": " : "", consent ? consent : "");
 }
 
 #define GRANT "{\"granted\": true, \"remember\": false}"
@@ -1167,24 +1272,30 @@ test_authorize_error_redirect_is_exact_and_ends_the_request (void **state)
     s_authz_clients_t *c = s_authz_clients ();
     json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"fragment\"}", NULL, NULL);
     const char *rid = svc_str (q, "request_id");
-    json_t *r = svc_ok (s_h, "token.authorize_error",
-                        "{\"request_id\": \"%s\", \"error\": \"login_required\", \"error_description\": \"no session\"}", rid);
-    json_t *expected = json_pack ("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "redirect_uri", c->conf.redirect_uri, "response_mode",
-                                  "fragment", "params", "error", "login_required", "error_description", "no session",
-                                  "state", "state-xyz", "iss", ISSUER);
+    json_t *r = svc_ok (
+        s_h, "token.authorize_error",
+        "{\"request_id\": \"%s\", \"error\": \"login_required\", \"error_description\": \"no session\"}",
+        rid);
+    json_t *expected = json_pack ("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "redirect_uri", c->conf.redirect_uri,
+                                  "response_mode", "fragment", "params", "error", "login_required",
+                                  "error_description", "no session", "state", "state-xyz", "iss", ISSUER);
     assert_true (json_equal (json_object_get (r, "redirect"), expected));
     json_decref (expected);
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", rid, "u", (long) time (NULL)),
+    assert_string_equal (
+        svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+        "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", rid,
+                                  "u", (long)time (NULL)),
                          "invalid_request");
     json_decref (q);
     //  A description with characters RFC 6749 §4.1.2.1 forbids is replaced.
     q = s_request_of (&c->conf, NULL, NULL, NULL);
     r = svc_ok (s_h, "token.authorize_error",
-                "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"say \\\"hi\\\"\\\\\"}",
+                "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"say "
+                "\\\"hi\\\"\\\\\"}",
                 svc_str (q, "request_id"));
     assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
     assert_null (strchr (svc_str (r, "redirect.params.error_description"), '"'));
@@ -1202,7 +1313,8 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     char sub[64];
     s_unique (sub, sizeof sub, "sub");
     json_t *q = s_request_of (&c->conf, NULL, NULL, NULL);
-    json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+                        svc_str (q, "request_id"), sub);
     json_t *expected = json_pack ("{s:b, s:[s, s]}", "needed", 1, "scopes", "openid", "profile");
     assert_true (json_equal (r, expected));
     json_decref (expected);
@@ -1211,7 +1323,8 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (q);
     //  Asked no more for these scopes; the request completes without consent.
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+                svc_str (q, "request_id"), sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
     r = s_issue (svc_str (q, "request_id"), sub, NULL);
@@ -1220,13 +1333,15 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (q);
     //  More scopes are asked; once granted too, the union is covered.
     q = s_request_of (&c->conf, "{\"scope\": \"openid email\"}", NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+                svc_str (q, "request_id"), sub);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     json_decref (s_issue (svc_str (q, "request_id"), sub, GRANT_REMEMBER));
     json_decref (q);
     q = s_request_of (&c->conf, "{\"scope\": \"openid profile email\"}", NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), sub);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+                svc_str (q, "request_id"), sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
     json_decref (q);
@@ -1237,13 +1352,15 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (s_issue (svc_str (q, "request_id"), other, GRANT));
     json_decref (q);
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), other);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+                svc_str (q, "request_id"), other);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     json_decref (q);
     //  A first-party client needs none, and completes without.
     q = s_request_of (&c->single, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", svc_str (q, "request_id"), other);
+    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+                svc_str (q, "request_id"), other);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
     r = s_issue (svc_str (q, "request_id"), other, NULL);
@@ -1280,24 +1397,25 @@ test_issue_code_answers_and_refusals (void **state)
     json_decref (q);
     //  A third-party client without consent: refused, and nothing happened.
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1",
-                                  (long) time (NULL)),
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+                                  svc_str (q, "request_id"), "u1", (long)time (NULL)),
                          "invalid_request");
     json_decref (s_issue (svc_str (q, "request_id"), "u1", GRANT));
     json_decref (q);
     //  Twice → invalid_request.
     q = s_request_of (&c->single, NULL, NULL, NULL);
     json_decref (s_issue (svc_str (q, "request_id"), "u1", NULL));
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1",
-                                  (long) time (NULL)),
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+                                  svc_str (q, "request_id"), "u1", (long)time (NULL)),
                          "invalid_request");
     json_decref (q);
     //  prompt=login needs an authentication after the request.
     q = s_request_of (&c->single, "{\"prompt\": \"login\"}", NULL, NULL);
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1",
-                                  (long) time (NULL) - 3600),
+    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+                                  svc_str (q, "request_id"), "u1", (long)time (NULL) - 3600),
                          "invalid_request");
-    r = svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", svc_str (q, "request_id"), "u1", (long) time (NULL));
+    r = svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+                svc_str (q, "request_id"), "u1", (long)time (NULL));
     svc_str (r, "redirect.params.code");
     json_decref (r);
     json_decref (q);
@@ -1315,14 +1433,13 @@ test_issue_code_answers_and_refusals (void **state)
         char fmt[256];
         snprintf (fmt, sizeof fmt, "{\"request_id\": \"%%s\", %s}", bad[i]);
         //  Case 3 is an auth_time an hour ahead; the others a good one.
-        long at = i == 3 ? (long) time (NULL) + 3600 : (long) time (NULL) - 5;
+        long at = i == 3 ? (long)time (NULL) + 3600 : (long)time (NULL) - 5;
         const char *got = svc_err (s_h, "token.issue_code", fmt, svc_str (q, "request_id"), at);
         if (strcmp (got, "invalid_request") != 0)
             fail_msg ("session %zu: %s", i, got);
         json_decref (q);
     }
 }
-
 
 //  --------------------------------------------------------------- token.exchange, case by case
 
@@ -1335,7 +1452,8 @@ s_raw_exchange (const char *form, const char *basic, json_t **result)
     static char code[48];
     json_t *r = NULL;
     bus_error_t e;
-    int rc = svc_call (s_h, "token.exchange", &r, &e, "{\"form\": %s, \"basic\": %s, \"client_ip\": \"127.0.0.1\"}", form,
+    int rc = svc_call (s_h, "token.exchange", &r, &e,
+                       "{\"form\": %s, \"basic\": %s, \"client_ip\": \"127.0.0.1\"}", form,
                        basic ? basic : "null");
     snprintf (code, sizeof code, "%s", rc == 0 ? "" : e.code);
     if (result)
@@ -1376,8 +1494,10 @@ s_code_for (const s_client_t *c, const char *change, int with_pkce, char *code, 
 static int
 s_code_consumed (const char *code)
 {
-    return (int) svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE code_hash = sha256('%s'::bytea) AND consumed_at IS NOT NULL",
-                               code);
+    return (int)svc_sql_long (
+        s_h,
+        "SELECT count(*) FROM token.codes WHERE code_hash = sha256('%s'::bytea) AND consumed_at IS NOT NULL",
+        code);
 }
 
 static void
@@ -1391,35 +1511,52 @@ test_exchange_code_checks_leave_the_code_usable (void **state)
     s_code_for (&c->conf, NULL, 1, code, verifier);
     s_pkce (other, challenge);
     //  A wrong verifier.
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, other);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
     //  A public client naming itself, with the right verifier.
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\", \"client_id\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\", \"client_id\": \"%s\"}",
               code, c->conf.redirect_uri, verifier, c->pub.id);
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_grant");
     //  No verifier; another redirect URI; the second registered one; none.
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", code,
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", code,
               c->conf.redirect_uri);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s/x\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s/x\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, verifier);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf_second, verifier);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"code_verifier\": \"%s\"}", code, verifier);
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"code_verifier\": \"%s\"}", code,
+              verifier);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
     //  Malformed verifiers are malformed requests (RFC 7636 §4.1).
-    const char *bad[] = {"short", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    const char *bad[] = {"short",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"};
     for (size_t i = 0; i < 3; i++) {
-        snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+        snprintf (form, sizeof form,
+                  "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+                  "\"code_verifier\": \"%s\"}",
                   code, c->conf.redirect_uri, bad[i]);
         assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_request");
     }
     assert_int_equal (s_code_consumed (code), 0);
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, verifier);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "");
     assert_int_equal (s_code_consumed (code), 1);
@@ -1434,30 +1571,46 @@ test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
     s_code_for (&c->conf, NULL, 1, code, verifier);
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, verifier);
     json_t *first = NULL;
     assert_string_equal (s_raw_exchange (form, basic, &first), "");
-    json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
+    json_decref (
+        svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
     //  A wrong verifier, and another client: refused, the first tokens live.
     s_pkce (other, challenge);
     char wrong[4096];
-    snprintf (wrong, sizeof wrong, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (wrong, sizeof wrong,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, other);
     assert_string_equal (s_raw_exchange (wrong, basic, NULL), "invalid_grant");
-    snprintf (wrong, sizeof wrong, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\", \"client_id\": \"%s\"}",
+    snprintf (wrong, sizeof wrong,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\", \"client_id\": \"%s\"}",
               code, c->conf.redirect_uri, verifier, c->pub.id);
     assert_string_equal (s_raw_exchange (wrong, NULL, NULL), "invalid_grant");
-    json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
-                                         " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))", code),
-                      0);
+    json_decref (
+        svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
+                      " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))",
+                      code),
+        0);
     //  The rightful client's replay revokes (RFC 6749 §4.1.2).
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")), "invalid_token");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
-                                         " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))", code),
-                      1);
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
+        "invalid_token");
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
+                      " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))",
+                      code),
+        1);
     json_decref (first);
 }
 
@@ -1471,18 +1624,23 @@ test_exchange_refuses_codes_it_cannot_redeem (void **state)
     s_basic (&c->conf, basic, sizeof basic);
     //  A public client's code without its verifier.
     s_code_for (&c->pub, NULL, 1, code, verifier);
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"client_id\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"client_id\": \"%s\"}",
               code, c->pub.redirect_uri, c->pub.id);
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_grant");
     //  A verifier for a code issued without a challenge.
     s_code_for (&c->conf, NULL, 0, code, verifier);
     s_pkce (other, challenge);
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, other);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
     //  Another client's code.
     s_code_for (&c->single, NULL, 0, code, verifier);
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", code,
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", code,
               c->single.redirect_uri);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
     //  Unknown or malformed codes; no code.
@@ -1491,17 +1649,20 @@ test_exchange_refuses_codes_it_cannot_redeem (void **state)
     big[300] = '\0';
     const char *codes[] = {"x", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", big};
     for (size_t i = 0; i < 3; i++) {
-        snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}", codes[i],
-                  c->conf.redirect_uri);
+        snprintf (form, sizeof form,
+                  "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"}",
+                  codes[i], c->conf.redirect_uri);
         assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
     }
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"redirect_uri\": \"%s\"}", c->conf.redirect_uri);
+    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"redirect_uri\": \"%s\"}",
+              c->conf.redirect_uri);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_request");
     //  A request that omitted the redirect URI: the exchange may omit it too.
     char single_basic[4096];
     s_code_for (&c->single, "{\"redirect_uri\": null}", 0, code, verifier);
     snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\"}", code);
-    assert_string_equal (s_raw_exchange (form, s_basic (&c->single, single_basic, sizeof single_basic), NULL), "");
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->single, single_basic, sizeof single_basic), NULL),
+                         "");
 }
 
 static void
@@ -1510,45 +1671,61 @@ test_exchange_authenticates_the_client_first (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     s_authz_clients_t *c = s_authz_clients ();
-    const char *bogus = "\"grant_type\": \"authorization_code\", \"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
-                        " \"redirect_uri\": \"" RP "cb\"";
+    const char *bogus =
+        "\"grant_type\": \"authorization_code\", \"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+        " \"redirect_uri\": \"" RP "cb\"";
     char form[4096], basic[4096];
     //  A wrong secret, an unknown client, no authentication.
-    snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%.*sx\"}", c->conf.id, (int) strlen (c->conf.secret) - 1,
-              c->conf.secret);
+    snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%.*sx\"}", c->conf.id,
+              (int)strlen (c->conf.secret) - 1, c->conf.secret);
     snprintf (form, sizeof form, "{%s}", bogus);
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_client");
-    assert_string_equal (s_raw_exchange (form, "{\"client_id\": \"nobody-at-all\", \"client_secret\": \"s\"}", NULL), "invalid_client");
+    assert_string_equal (
+        s_raw_exchange (form, "{\"client_id\": \"nobody-at-all\", \"client_secret\": \"s\"}", NULL),
+        "invalid_client");
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
     //  Two methods at once; a client_id that differs from the header's.
-    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"%s\"}", bogus, c->conf.id, c->conf.secret);
-    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), NULL), "invalid_request");
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"%s\"}", bogus, c->conf.id,
+              c->conf.secret);
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), NULL),
+                         "invalid_request");
     snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\"}", bogus, c->post.id);
-    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), NULL), "invalid_request");
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), NULL),
+                         "invalid_request");
     //  A method other than the registered one (conf: basic; post: post).
-    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"%s\"}", bogus, c->conf.id, c->conf.secret);
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"%s\"}", bogus, c->conf.id,
+              c->conf.secret);
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
     snprintf (form, sizeof form, "{%s}", bogus);
-    assert_string_equal (s_raw_exchange (form, s_basic (&c->post, basic, sizeof basic), NULL), "invalid_client");
+    assert_string_equal (s_raw_exchange (form, s_basic (&c->post, basic, sizeof basic), NULL),
+                         "invalid_client");
     //  A confidential client without its secret; a public one with a secret.
     snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\"}", bogus, c->conf.id);
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
-    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"anything\"}", bogus, c->pub.id);
+    snprintf (form, sizeof form, "{%s, \"client_id\": \"%s\", \"client_secret\": \"anything\"}", bogus,
+              c->pub.id);
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_client");
     //  Then the grant type.
     s_basic (&c->conf, basic, sizeof basic);
-    assert_string_equal (s_raw_exchange ("{\"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", basic, NULL), "invalid_request");
+    assert_string_equal (
+        s_raw_exchange ("{\"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", basic, NULL),
+        "invalid_request");
     const char *unsupported[] = {"password", "urn:x", "implicit"};
     for (size_t i = 0; i < 3; i++) {
         snprintf (form, sizeof form, "{\"grant_type\": \"%s\"}", unsupported[i]);
         assert_string_equal (s_raw_exchange (form, basic, NULL), "unsupported_grant_type");
     }
-    assert_string_equal (s_raw_exchange ("{\"grant_type\": \"refresh_token\"}", basic, NULL), "unauthorized_client");
-    assert_string_equal (s_raw_exchange ("{\"grant_type\": \"client_credentials\"}", basic, NULL), "unauthorized_client");
+    assert_string_equal (s_raw_exchange ("{\"grant_type\": \"refresh_token\"}", basic, NULL),
+                         "unauthorized_client");
+    assert_string_equal (s_raw_exchange ("{\"grant_type\": \"client_credentials\"}", basic, NULL),
+                         "unauthorized_client");
     s_client_t cc;
-    s_client (&cc, "cconly", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": []");
+    s_client (
+        &cc, "cconly",
+        ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": []");
     snprintf (form, sizeof form, "{%s}", bogus);
-    assert_string_equal (s_raw_exchange (form, s_basic (&cc, basic, sizeof basic), NULL), "unauthorized_client");
+    assert_string_equal (s_raw_exchange (form, s_basic (&cc, basic, sizeof basic), NULL),
+                         "unauthorized_client");
 }
 
 //  --------------------------------------------------------------- token.userinfo, case by case
@@ -1558,7 +1735,8 @@ test_exchange_authenticates_the_client_first (void **state)
 static char *
 s_access_token (const char *claims)
 {
-    json_t *r = svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}", claims);
+    json_t *r =
+        svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}", claims);
     char *jws = strdup (svc_str (r, "jws"));
     json_decref (r);
     return jws;
@@ -1573,20 +1751,24 @@ test_userinfo_case_by_case (void **state)
     //  The subject, scopes and client of a real token, exactly.
     char code[128], verifier[64], form[4096], basic[4096];
     s_code_for (&c->conf, "{\"scope\": \"openid email\"}", 1, code, verifier);
-    snprintf (form, sizeof form, "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"}",
+    snprintf (form, sizeof form,
+              "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"}",
               code, c->conf.redirect_uri, verifier);
     json_t *t = NULL;
     assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), &t), "");
     json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
-    json_t *expected = json_pack ("{s:s, s:[s, s], s:s}", "sub", "code-sub", "scopes", "openid", "email", "client_id", c->conf.id);
+    json_t *expected = json_pack ("{s:s, s:[s, s], s:s}", "sub", "code-sub", "scopes", "openid", "email",
+                                  "client_id", c->conf.id);
     assert_true (json_equal (u, expected));
     json_decref (expected);
     json_decref (u);
     json_decref (t);
-    long now = (long) time (NULL);
+    long now = (long)time (NULL);
     char claims[1024];
-    const char *fmt = "{\"iss\": \"" ISSUER "\", \"sub\": \"crafted-sub\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld,"
-                      " \"exp\": %ld, \"jti\": \"jti-%ld-%d\", \"client_id\": \"crafted\", \"scope\": \"%s\"%s}";
+    const char *fmt =
+        "{\"iss\": \"" ISSUER "\", \"sub\": \"crafted-sub\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld,"
+        " \"exp\": %ld, \"jti\": \"jti-%ld-%d\", \"client_id\": \"crafted\", \"scope\": \"%s\"%s}";
     //  Expired: invalid_token saying so; within the clock skew (30 s): fine.
     snprintf (claims, sizeof claims, fmt, now - 700, now - 100, now, 1, "openid profile", "");
     char *tok = s_access_token (claims);
@@ -1603,35 +1785,46 @@ test_userinfo_case_by_case (void **state)
     char *dot = strchr (tok, '.');
     char *dot2 = strchr (dot + 1, '.');
     char forged_claims[1024], forged_b64[2048], forged[4096];
-    snprintf (forged_claims, sizeof forged_claims, fmt, now, now + 300, now, 9, "openid profile", ", \"sub\": \"admin\"");
+    snprintf (forged_claims, sizeof forged_claims, fmt, now, now + 300, now, 9, "openid profile",
+              ", \"sub\": \"admin\"");
     b64url_encode (forged_claims, strlen (forged_claims), forged_b64);
-    snprintf (forged, sizeof forged, "%.*s.%s%s", (int) (dot - tok), tok, forged_b64, dot2);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", forged), "invalid_token");
+    snprintf (forged, sizeof forged, "%.*s.%s%s", (int)(dot - tok), tok, forged_b64, dot2);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", forged),
+                         "invalid_token");
     free (tok);
     //  Without openid.
     snprintf (claims, sizeof claims, fmt, now, now + 300, now, 3, "profile", "");
     tok = s_access_token (claims);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok), "insufficient_scope");
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok),
+                         "insufficient_scope");
     free (tok);
     //  Another audience; no jti; no sub.
     const char *wrong[] = {
-        "{\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"aud\": \"https://other.example\", \"iat\": %ld, \"exp\": %ld, \"jti\": \"j4\", \"client_id\": \"c\", \"scope\": \"openid\"}",
-        "{\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"client_id\": \"c\", \"scope\": \"openid\"}",
-        "{\"iss\": \"" ISSUER "\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"jti\": \"j5\", \"client_id\": \"c\", \"scope\": \"openid\"}",
+        "{\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"aud\": \"https://other.example\", \"iat\": %ld, "
+        "\"exp\": %ld, \"jti\": \"j4\", \"client_id\": \"c\", \"scope\": \"openid\"}",
+        "{\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"aud\": \"" ISSUER
+        "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"client_id\": \"c\", \"scope\": \"openid\"}",
+        "{\"iss\": \"" ISSUER "\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"jti\": "
+        "\"j5\", \"client_id\": \"c\", \"scope\": \"openid\"}",
     };
     for (size_t i = 0; i < 3; i++) {
         snprintf (claims, sizeof claims, wrong[i], now, now + 300);
         tok = s_access_token (claims);
-        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok), "invalid_token");
+        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok),
+                             "invalid_token");
         free (tok);
     }
     //  Malformed tokens.
     const char *malformed[] = {"", "garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."};
     for (size_t i = 0; i < 4; i++)
-        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", malformed[i]), "invalid_token");
+        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", malformed[i]),
+                             "invalid_token");
     //  A token without exp or from the future can no longer be made at all.
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"iat\": %ld}, \"alg\": \"RS256\","
-                                  " \"typ\": \"at+jwt\"}", now),
+    assert_string_equal (svc_err (s_h, "keys.sign",
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"sub\": \"s\", \"iat\": %ld}, \"alg\": \"RS256\","
+                                  " \"typ\": \"at+jwt\"}",
+                                  now),
                          "forbidden");
 }
 
@@ -1650,7 +1843,11 @@ test_code_exchange_issues_tokens_and_consumes_the_code (void **state)
     assert_string_equal (svc_str (r, "scope"), "openid profile");
     svc_str (r, "id_token");
     assert_null (json_object_get (r, "refresh_token"));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NOT NULL AND issued_jti IS NOT NULL", c.id), 1);
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at "
+                                    "IS NOT NULL AND issued_jti IS NOT NULL",
+                                    c.id),
+                      1);
     //  The access token is good at token.userinfo.
     json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token"));
     assert_string_equal (svc_str (u, "sub"), "alice-sub");
@@ -1669,12 +1866,15 @@ test_code_replay_is_invalid_grant_and_revokes_the_first_tokens (void **state)
     s_client (&c, "replay", NULL);
     char code[128], verifier[64], form[512];
     s_code (&c, "bob-sub", NULL, code, verifier);
-    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"",
               code, c.redirect_uri, verifier);
     json_t *first = s_exchange_ok (&c, form);
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
-                         "invalid_token");
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
+        "invalid_token");
     assert_true (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
     json_decref (first);
 }
@@ -1689,25 +1889,38 @@ test_a_failed_redemption_leaves_the_code_usable (void **state)
     char code[128], verifier[64], form[768];
     s_code (&c, "carol", NULL, code, verifier);
     //  PKCE verifier mismatch, redirect_uri mismatch, a missing verifier → invalid_grant.
-    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"",
               code, c.redirect_uri, "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB");
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
-    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s/x\", \"code_verifier\": \"%s\"",
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s/x\", "
+              "\"code_verifier\": \"%s\"",
               code, c.redirect_uri, verifier);
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
-    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"", code, c.redirect_uri);
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\"", code,
+              c.redirect_uri);
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     //  A malformed verifier is a malformed request (RFC 7636 §4.1).
-    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"short\"",
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"short\"",
               code, c.redirect_uri);
     assert_string_equal (s_exchange_err (&c, form), "invalid_request");
     //  Another client's attempt.
     s_client_t other;
     s_client (&other, "other", NULL);
-    snprintf (form, sizeof form, "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", \"code_verifier\": \"%s\"",
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"",
               code, c.redirect_uri, verifier);
     assert_string_equal (s_exchange_err (&other, form), "invalid_grant");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NULL", c.id), 1);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NULL",
+                      c.id),
+        1);
     json_decref (s_exchange_ok (&c, form));
 }
 
@@ -1720,29 +1933,39 @@ test_exchange_refuses_bad_requests_and_clients (void **state)
     s_client (&c, "exr", NULL);
     assert_string_equal (s_exchange_err (&c, "\"code\": \"x\""), "invalid_request");
     assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"password\""), "unsupported_grant_type");
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"redirect_uri\": \"" RP "x\""), "invalid_request");
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"code\": \"nope\", \"redirect_uri\": \"" RP "x\""),
-                         "invalid_grant");
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\""), "unauthorized_client");
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"x\""), "unauthorized_client");
+    assert_string_equal (
+        s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"redirect_uri\": \"" RP "x\""),
+        "invalid_request");
+    assert_string_equal (
+        s_exchange_err (
+            &c, "\"grant_type\": \"authorization_code\", \"code\": \"nope\", \"redirect_uri\": \"" RP "x\""),
+        "invalid_grant");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\""),
+                         "unauthorized_client");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"x\""),
+                         "unauthorized_client");
     //  Client authentication comes first.
     s_client_t wrong = c;
     snprintf (wrong.secret, sizeof wrong.secret, "not-the-secret");
     assert_string_equal (s_exchange_err (&wrong, "\"grant_type\": \"password\""), "invalid_client");
     s_client_t unknown = c;
     snprintf (unknown.id, sizeof unknown.id, "nobody-at-all");
-    assert_string_equal (s_exchange_err (&unknown, "\"grant_type\": \"authorization_code\""), "invalid_client");
+    assert_string_equal (s_exchange_err (&unknown, "\"grant_type\": \"authorization_code\""),
+                         "invalid_client");
     s_client_t none = c;
     snprintf (none.method, sizeof none.method, "none");
     assert_string_equal (s_exchange_err (&none, "\"grant_type\": \"authorization_code\""), "invalid_client");
     //  Two methods at once.
     json_t *r = NULL;
     bus_error_t e;
-    assert_int_equal (svc_call (s_h, "token.exchange", &r, &e,
-                                "{\"form\": {\"grant_type\": \"client_credentials\", \"client_id\": \"%s\", \"client_secret\": \"%s\"},"
-                                " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
-                                c.id, c.secret, c.id, c.secret),
-                      -1);
+    assert_int_equal (
+        svc_call (
+            s_h, "token.exchange", &r, &e,
+            "{\"form\": {\"grant_type\": \"client_credentials\", \"client_id\": \"%s\", \"client_secret\": "
+            "\"%s\"},"
+            " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
+            c.id, c.secret, c.id, c.secret),
+        -1);
     assert_string_equal (e.code, "invalid_request");
 }
 
@@ -1755,28 +1978,48 @@ test_refresh_rotates_and_reuse_revokes_the_family (void **state)
     s_client (&c, "rf",
               ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 0,"
               " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
-    json_t *t = s_tokens (&c, "dave", ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"");
+    json_t *t =
+        s_tokens (&c, "dave", ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"");
     char rt[256], form[512];
     snprintf (rt, sizeof rt, "%s", svc_str (t, "refresh_token"));
     json_decref (t);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NULL", c.id), 1);
+    assert_int_equal (
+        svc_sql_long (
+            s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NULL",
+            c.id),
+        1);
     snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", rt);
     json_t *n = s_exchange_ok (&c, form);
     assert_string_not_equal (svc_str (n, "refresh_token"), rt);
     svc_str (n, "id_token");
     //  Narrowing is allowed; widening is invalid_scope.
     char form2[512];
-    snprintf (form2, sizeof form2, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\", \"scope\": \"openid email\"",
+    snprintf (form2, sizeof form2,
+              "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\", \"scope\": \"openid email\"",
               svc_str (n, "refresh_token"));
     assert_string_equal (s_exchange_err (&c, form2), "invalid_scope");
     assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\""), "invalid_request");
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"unknown\""), "invalid_grant");
+    assert_string_equal (
+        s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"unknown\""),
+        "invalid_grant");
     //  The consumed token again: reuse; the family and its access tokens are revoked.
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL", c.id), 1);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'refresh_token_reuse' AND client_id = '%s'", c.id), 1);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (n, "access_token")), "invalid_token");
-    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", svc_str (n, "refresh_token"));
+    assert_int_equal (
+        svc_sql_long (
+            s_h,
+            "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL",
+            c.id),
+        1);
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM token.audit_events WHERE event = "
+                                    "'refresh_token_reuse' AND client_id = '%s'",
+                                    c.id),
+                      1);
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (n, "access_token")),
+        "invalid_token");
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"",
+              svc_str (n, "refresh_token"));
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     json_decref (n);
 }
@@ -1795,11 +2038,14 @@ test_client_credentials_issues_an_access_token_only (void **state)
     //  The default scope is the client's minus openid and offline_access.
     assert_string_equal (svc_str (r, "scope"), "profile email");
     //  Without openid, userinfo refuses it.
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token")),
-                         "insufficient_scope");
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token")),
+        "insufficient_scope");
     json_decref (r);
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"openid\""), "invalid_scope");
-    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"admin\""), "invalid_scope");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"openid\""),
+                         "invalid_scope");
+    assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"admin\""),
+                         "invalid_scope");
 }
 
 //  --------------------------------------------------------------- userinfo
@@ -1809,32 +2055,40 @@ test_userinfo_refuses_malformed_and_foreign_tokens (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"not.a.jwt\"}"), "invalid_token");
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"not.a.jwt\"}"),
+                         "invalid_token");
     assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"\"}"), "invalid_token");
     //  An ID token is not an access token (typ JWT, not at+jwt).
     s_client_t c;
     s_client (&c, "ui", ", \"type\": \"confidential\", \"first_party\": true");
     json_t *t = s_tokens (&c, "erin", NULL);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "id_token")), "invalid_token");
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "id_token")),
+        "invalid_token");
     json_decref (t);
     //  Signed by our keys with the wrong audience.
-    long now = (long) time (NULL);
-    json_t *s = svc_ok (s_h, "keys.sign",
-                        "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"https://other\", \"iat\": %ld,"
-                        " \"exp\": %ld, \"jti\": \"j1\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
-                        " \"typ\": \"at+jwt\"}",
-                        now, now + 60);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws")), "invalid_token");
+    long now = (long)time (NULL);
+    json_t *s = svc_ok (
+        s_h, "keys.sign",
+        "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"https://other\", \"iat\": %ld,"
+        " \"exp\": %ld, \"jti\": \"j1\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
+        " \"typ\": \"at+jwt\"}",
+        now, now + 60);
+    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws")),
+                         "invalid_token");
     json_decref (s);
     //  Expired (beyond the clock skew).
-    s = svc_ok (s_h, "keys.sign",
-                "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld,"
-                " \"exp\": %ld, \"jti\": \"j2\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
-                " \"typ\": \"at+jwt\"}",
-                now - 600, now - 300);
+    s = svc_ok (
+        s_h, "keys.sign",
+        "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"" ISSUER
+        "/userinfo\", \"iat\": %ld,"
+        " \"exp\": %ld, \"jti\": \"j2\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
+        " \"typ\": \"at+jwt\"}",
+        now - 600, now - 300);
     json_t *r = NULL;
     bus_error_t e;
-    assert_int_equal (svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
+    assert_int_equal (
+        svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
     assert_string_equal (e.code, "invalid_token");
     assert_string_equal (e.description, "The access token expired");
     json_decref (s);
@@ -1851,8 +2105,9 @@ test_introspect_and_revoke_an_access_token (void **state)
     s_client (&c, "rs", ", \"type\": \"confidential\", \"first_party\": true");
     json_t *t = s_tokens (&c, "frank", NULL);
     const char *at = svc_str (t, "access_token");
-    const char *body = "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
-                       " \"client_ip\": \"127.0.0.1\"}";
+    const char *body =
+        "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+        " \"client_ip\": \"127.0.0.1\"}";
     json_t *i = svc_ok (s_h, "token.introspect", body, at, c.id, c.secret);
     assert_true (svc_bool (i, "active"));
     assert_string_equal (svc_str (i, "sub"), "frank");
@@ -1874,17 +2129,24 @@ test_introspect_and_revoke_an_access_token (void **state)
     assert_false (svc_bool (r, "revoked"));
     json_decref (r);
     //  Missing token, bad client.
-    assert_string_equal (svc_err (s_h, "token.revoke", "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"1.2.3.4\"}",
+    assert_string_equal (svc_err (s_h, "token.revoke",
+                                  "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": "
+                                  "\"%s\"}, \"client_ip\": \"1.2.3.4\"}",
                                   c.id, c.secret),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}", c.id, c.secret),
-                         "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "token.introspect",
+                 "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}", c.id,
+                 c.secret),
+        "invalid_request");
     assert_string_equal (svc_err (s_h, "token.revoke", body, at, c.id, "wrong"), "invalid_client");
     assert_string_equal (svc_err (s_h, "token.introspect", body, at, c.id, "wrong"), "invalid_client");
     //  Public clients may not introspect (RFC 7662 §2.1).
     s_client_t p;
     s_client (&p, "rspub", ", \"type\": \"public\"");
-    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"x\", \"client_id\": \"%s\"}, \"basic\": null}", p.id),
+    assert_string_equal (svc_err (s_h, "token.introspect",
+                                  "{\"form\": {\"token\": \"x\", \"client_id\": \"%s\"}, \"basic\": null}",
+                                  p.id),
                          "invalid_client");
     json_decref (t);
 }
@@ -1896,12 +2158,14 @@ test_introspect_and_revoke_a_refresh_token (void **state)
     NEED_DB ();
     s_client_t c;
     s_client (&c, "rsr",
-              ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
+              ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": "
+              "[\"authorization_code\", \"refresh_token\"],"
               " \"always_refresh\": true");
     json_t *t = s_tokens (&c, "gina", NULL);
     const char *rt = svc_str (t, "refresh_token");
-    const char *body = "{\"form\": {\"token\": \"%s\", \"token_type_hint\": \"refresh_token\"},"
-                       " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}";
+    const char *body =
+        "{\"form\": {\"token\": \"%s\", \"token_type_hint\": \"refresh_token\"},"
+        " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}";
     json_t *i = svc_ok (s_h, "token.introspect", body, rt, c.id, c.secret);
     assert_true (svc_bool (i, "active"));
     assert_string_equal (svc_str (i, "token_type"), "refresh_token");
@@ -1910,12 +2174,19 @@ test_introspect_and_revoke_a_refresh_token (void **state)
     json_t *r = svc_ok (s_h, "token.revoke", body, rt, c.id, c.secret);
     assert_true (svc_bool (r, "revoked"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL", c.id), 1);
+    assert_int_equal (
+        svc_sql_long (
+            s_h,
+            "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL",
+            c.id),
+        1);
     i = svc_ok (s_h, "token.introspect", body, rt, c.id, c.secret);
     assert_false (svc_bool (i, "active"));
     json_decref (i);
     //  Revoking the family revoked the access token it issued too.
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")), "invalid_token");
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
+        "invalid_token");
     json_decref (t);
 }
 
@@ -1926,7 +2197,8 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
     NEED_DB ();
     s_client_t c;
     s_client (&c, "sr",
-              ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
+              ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": "
+              "[\"authorization_code\", \"refresh_token\"],"
               " \"always_refresh\": true");
     char sub[64];
     s_unique (sub, sizeof sub, "henry");
@@ -1935,11 +2207,19 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
     assert_int_equal (svc_int (r, "families"), 1);
     assert_true (svc_int (r, "access_tokens") >= 1);
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND sub = '%s'", sub), 1);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")), "invalid_token");
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
+    assert_int_equal (
+        svc_sql_long (
+            s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND sub = '%s'",
+            sub),
+        1);
+    assert_string_equal (
+        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
+        "invalid_token");
     char form[512];
-    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", svc_str (t, "refresh_token"));
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"",
+              svc_str (t, "refresh_token"));
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     json_decref (t);
     //  Idempotent; an unknown subject revokes nothing.
@@ -1948,7 +2228,9 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
     json_decref (r);
     assert_string_equal (svc_err (s_h, "token.subject_revoke", NULL), "invalid_request");
     assert_string_equal (svc_err (s_h, "token.subject_revoke", "{\"sub\": \"\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.subject_revoke", "{\"sub\": \"x\", \"reason\": \"Bad Reason\"}"), "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "token.subject_revoke", "{\"sub\": \"x\", \"reason\": \"Bad Reason\"}"),
+        "invalid_request");
 }
 
 int
