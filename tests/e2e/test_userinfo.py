@@ -130,8 +130,14 @@ def test_expired_token_says_it_expired(stack):
         finally:
             b.close()
         # Good until its one-second lifetime has passed (no clock skew), then refused.
-        r = wait_for("the access token to expire", lambda: (
-            lambda x: x if x.status_code != 200 else None)(userinfo(stack, access_token)), timeout=5, step=0.2)
+        answers = []
+
+        def refused():
+            answers.append(userinfo(stack, access_token))
+            return answers[-1].status_code != 200
+
+        wait_for("the access token to expire", refused, timeout=5, step=0.2)
+        r = answers[-1]
         assert r.status_code == 401
         attrs = bearer_challenge(r)
         assert attrs["error"] == "invalid_token"
