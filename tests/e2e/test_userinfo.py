@@ -3,7 +3,6 @@ the Authorization header or (POST) the form body, never the query; the
 WWW-Authenticate challenges; claims released by scope."""
 
 import secrets
-import time
 
 import pytest
 import requests
