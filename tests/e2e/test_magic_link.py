@@ -156,7 +156,6 @@ def test_sign_in_links_above_the_mail_cap_are_not_sent_and_the_page_is_the_same(
     (code_mail_cap per code_mail_window_seconds): an unauthenticated login flow
     that mails links cannot flood an inbox, and the page does not tell."""
     import re
-    import time
     from flowweb import messages_to
     from lockout_util import audit
     settings.set("code_mail_cap", 2)

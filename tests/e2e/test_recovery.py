@@ -5,7 +5,6 @@ longer does). An unknown address walks the same pages and gets no email."""
 
 import re
 import secrets
-import time
 
 from flowweb import NEW_PASSWORD, FlowBrowser, alert, code_in, h1, inputs, messages_to, password_login, \
     text_of, wait_message
