@@ -128,6 +128,17 @@ fuzz-merge: fuzz-build
 fuzz-regress: fuzz-build
 	@scripts/fuzz.sh regress $(FUZZ_TARGETS)
 
+# In-process service tests: tests/svc/test_*.c, each linked with the
+# services' libraries and the harness that runs them on inproc:// endpoints
+# (tests/svc/svc_harness.h), against OSTIARY_TEST_DB.
+SVC_SRC    := $(wildcard tests/svc/test_*.c)
+SVC_BINS   := $(SVC_SRC:tests/svc/%.c=$(BUILD)/tests/svc/%)
+SVC_LINK   := $(BUILD)/obj/tests/svc/svc_harness.o $(flow-svc_LIB) $(token-svc_LIB) $(keys-svc_LIB) $(LIBCOMMON)
+all: $(SVC_BINS)
+$(SVC_BINS): $(BUILD)/tests/svc/%: $(BUILD)/obj/tests/svc/%.o $(SVC_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(SVC_LINK) $(FLOW_LIBS) $(TEST_LIBS) $(LIBS)
+
 # Installs what is missing from Debian's archive (see scripts/deps.sh).
 deps:
 	@scripts/deps.sh install

@@ -6,20 +6,22 @@
 #include "pidcache.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
+struct _service_t {
     const service_def_t *def;
     const config_t *cfg;
     void *app;
     bus_curve_t *curve;
-} s_ctx_t;
+    bus_worker_t *worker;
+};
 
 static void *
 s_thread_init (void *arg)
 {
-    s_ctx_t *ctx = arg;
+    service_t *ctx = arg;
     service_thread_t *state = calloc (1, sizeof *state);
     if (!state)
         return NULL;
@@ -35,7 +37,7 @@ s_thread_init (void *arg)
             return NULL;
         }
     }
-    state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t) ctx->cfg->bus_max_msg, ctx->curve);
+    state->bus = bus_client_new (ctx->cfg->bus_endpoint, (size_t)ctx->cfg->bus_max_msg, ctx->curve);
     if (state->bus && bus_client_direct (state->bus, ctx->cfg->bus_direct)) {
         log_error ("%s: cannot connect to OSTIARY_BUS_DIRECT", ctx->def->name);
         bus_client_destroy (&state->bus);
@@ -70,6 +72,90 @@ s_thread_fini (void *arg, void *thread_state)
     }
 }
 
+service_t *
+service_new (const service_def_t *def, const config_t *cfg, bus_curve_t *curve, int *exit_code)
+{
+    char program[64];
+    snprintf (program, sizeof program, "%s-svc", def->name);
+    *exit_code = 1;
+    service_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->def = def;
+    self->cfg = cfg;
+    self->curve = curve;
+
+    db_t *db = db_new (cfg->db);
+    if (!db) {
+        fprintf (stderr, "%s: cannot connect to the database (OSTIARY_DB)\n", program);
+        free (self);
+        return NULL;
+    }
+    int applied = migrate_run (db, cfg->migrations_dir, def->name);
+    if (applied < 0) {
+        fprintf (stderr, "%s: migrations of schema %s failed; see the log\n", program, def->name);
+        db_destroy (&db);
+        free (self);
+        return NULL;
+    }
+    log_info ("%s: schema %s up to date (%d migrations applied now)", program, def->name, applied);
+    if (def->app_init) {
+        *exit_code = 2;
+        self->app = def->app_init (cfg, db, exit_code);
+        if (!self->app) {
+            db_destroy (&db);
+            free (self);
+            return NULL;
+        }
+    }
+    db_destroy (&db);
+
+    bus_worker_cfg_t wcfg = {
+        .service = def->name,
+        .endpoint = cfg->bus_endpoint,
+        .threads = (int)cfg->workers,
+        .heartbeat_ms = (int)cfg->heartbeat_ms,
+        .liveness = (int)cfg->heartbeat_liveness,
+        .max_msg = (size_t)cfg->bus_max_msg,
+        .routes = def->routes,
+        .nroutes = def->nroutes,
+        .app = self->app,
+        .thread_arg = self,
+        .thread_init = s_thread_init,
+        .thread_fini = s_thread_fini,
+        .thread_check = s_thread_check,
+        .direct_endpoint = cfg->bus_direct_bind,
+        .curve = curve,
+    };
+    self->worker = bus_worker_new (&wcfg);
+    if (!self->worker) {
+        *exit_code = 1;
+        service_destroy (&self);
+        return NULL;
+    }
+    *exit_code = 0;
+    return self;
+}
+
+bus_worker_t *
+service_worker (service_t *self)
+{
+    return self->worker;
+}
+
+void
+service_destroy (service_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    service_t *self = *self_p;
+    bus_worker_destroy (&self->worker);
+    if (self->def->app_fini && self->app)
+        self->def->app_fini (self->app);
+    free (self);
+    *self_p = NULL;
+}
+
 int
 service_main (int argc, char **argv, const service_def_t *def)
 {
@@ -80,12 +166,13 @@ service_main (int argc, char **argv, const service_def_t *def)
     config_t *cfg = config_load (argc, argv, program, def->req_flag, &exit_code);
     if (!cfg)
         return exit_code;
-    log_init (def->name, (log_level_t) log_level_parse (cfg->log_level));
+    log_init (def->name, (log_level_t)log_level_parse (cfg->log_level));
     if (bus_client_direct (NULL, cfg->bus_direct)) {
-        fprintf (stderr,
-                 "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "
-                 "a tcp://, ipc:// or inproc:// endpoint\n",
-                 program);
+        fprintf (
+            stderr,
+            "%s: OSTIARY_BUS_DIRECT must be service=endpoint[,service=endpoint...] with a known service and "
+            "a tcp://, ipc:// or inproc:// endpoint\n",
+            program);
         config_destroy (&cfg);
         return 2;
     }
@@ -101,56 +188,12 @@ service_main (int argc, char **argv, const service_def_t *def)
         return 2;
     }
 
-    db_t *db = db_new (cfg->db);
-    if (!db) {
-        fprintf (stderr, "%s: cannot connect to the database (OSTIARY_DB)\n", program);
-        bus_curve_destroy (&curve);
-        config_destroy (&cfg);
-        return 1;
-    }
-    int applied = migrate_run (db, cfg->migrations_dir, def->name);
-    if (applied < 0) {
-        fprintf (stderr, "%s: migrations of schema %s failed; see the log\n", program, def->name);
-        db_destroy (&db);
-        bus_curve_destroy (&curve);
-        config_destroy (&cfg);
-        return 1;
-    }
-    log_info ("%s: schema %s up to date (%d migrations applied now)", program, def->name, applied);
-    s_ctx_t ctx = {def, cfg, NULL, curve};
-    if (def->app_init) {
-        ctx.app = def->app_init (cfg, db);
-        if (!ctx.app) {
-            db_destroy (&db);
-            bus_curve_destroy (&curve);
-            config_destroy (&cfg);
-            return 2;
-        }
-    }
-    db_destroy (&db);
-
-    bus_worker_cfg_t wcfg = {
-        .service = def->name,
-        .endpoint = cfg->bus_endpoint,
-        .threads = (int) cfg->workers,
-        .heartbeat_ms = (int) cfg->heartbeat_ms,
-        .liveness = (int) cfg->heartbeat_liveness,
-        .max_msg = (size_t) cfg->bus_max_msg,
-        .routes = def->routes,
-        .nroutes = def->nroutes,
-        .app = ctx.app,
-        .thread_arg = &ctx,
-        .thread_init = s_thread_init,
-        .thread_fini = s_thread_fini,
-        .thread_check = s_thread_check,
-        .direct_endpoint = cfg->bus_direct_bind,
-        .curve = curve,
-    };
     int rc = 0;
-    bus_worker_t *worker = bus_worker_new (&wcfg);
-    if (!worker)
-        rc = 1;
+    service_t *service = service_new (def, cfg, curve, &exit_code);
+    if (!service)
+        rc = exit_code;
     else {
+        bus_worker_t *worker = service_worker (service);
         log_info ("%s: serving on %s with %ld threads", program, cfg->bus_endpoint, cfg->workers);
         if (bus_worker_wait (worker))
             rc = 1;
@@ -167,11 +210,9 @@ service_main (int argc, char **argv, const service_def_t *def)
                 _exit (1);
             }
         }
-        bus_worker_destroy (&worker);
+        service_destroy (&service);
+        log_info ("%s: stopped", program);
     }
-    log_info ("%s: stopped", program);
-    if (def->app_fini && ctx.app)
-        def->app_fini (ctx.app);
     bus_curve_destroy (&curve);
     config_destroy (&cfg);
     return rc;

@@ -110,16 +110,22 @@ for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "scripts/config-do
 done
 
 #  ------------------------------------------------------------------ unit
-say "unit tests"
+#  Unit tests, then the in-process service tests ($BUILD/tests/svc: the
+#  services on inproc:// against OSTIARY_TEST_DB), each with its time.
+say "unit tests and in-process service tests"
 shopt -s nullglob
-for bin in "$BUILD"/tests/test_*; do
+SVC_MS=0
+for bin in "$BUILD"/tests/test_* "$BUILD"/tests/svc/test_*; do
     [ -f "$bin" ] && [ -x "$bin" ] || continue
     case "$bin" in *.d | *.o) continue ;; esac
     name=$(basename "$bin")
     log=$T/unit/$name.log
     rc=0
+    t0=$(date +%s%N)
     #  --foreground: Ctrl-C reaches the test; a time-out still ends it.
     timeout --foreground -k 10 "$UNIT_TIMEOUT" "$bin" >"$log" 2>&1 </dev/null || rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    case "$bin" in */tests/svc/*) SVC_MS=$((SVC_MS + ms)) ;; esac
     p=$(sum_of PASSED "$log")
     f=$(sum_of FAILED "$log")
     s=$(sum_of SKIPPED "$log")
@@ -147,10 +153,11 @@ for bin in "$BUILD"/tests/test_*; do
         cat "$log"
         echo "---- end of $name"
     else
-        if [ "$s" != 0 ]; then echo "  $name: $p passed, $s skipped"; else echo "  $name: $p passed"; fi
+        if [ "$s" != 0 ]; then echo "  $name: $p passed, $s skipped ($ms ms)"; else echo "  $name: $p passed ($ms ms)"; fi
     fi
 done
 shopt -u nullglob
+say "in-process service tests took $SVC_MS ms"
 
 #  ------------------------------------------------------------------ fuzz
 #  Each libFuzzer harness once over its checked-in corpus (scripts/fuzz.sh

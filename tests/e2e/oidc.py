@@ -327,6 +327,33 @@ def bearer_challenge(r):
     return dict(re.findall(r'(\w+)="([^"]*)"', value))
 
 
+def wait_for(what, predicate, timeout=15.0, step=0.05):
+    """Polls predicate until it returns something true, and returns that;
+    fails the test naming `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(step)
+
+
+def wait_second_after(t):
+    """Waits until the wall clock's whole second is past t (epoch seconds):
+    for what is stored in whole seconds (auth_time, iat, a revocation time)
+    and must be seen as later than t. At most a second and a bit."""
+    wait_for(f"the clock to pass second {t}", lambda: int(time.time()) > t, timeout=3)
+
+
+def wait_mail_sent(stack, timeout=15.0):
+    """Waits until flow-svc's outbox holds no email waiting for delivery:
+    every message queued so far is in the SMTP sink, and none can still come."""
+    wait_for("the outbox to deliver its email", lambda: psql_flow(
+        stack, "SELECT count(*) FROM flow.outbox WHERE kind = 'email' AND status = 'pending'") == "0",
+        timeout=timeout, step=0.1)
+
+
 def wait_until(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

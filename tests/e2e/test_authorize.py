@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from oidc import (RP, Browser, assert_page_headers, auth_params, code_flow, exchange, forms,
-                  make_client, make_user, pkce, response_params, verify_jwt)
+                  make_client, make_user, pkce, response_params, verify_jwt, wait_second_after)
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +260,7 @@ def test_prompt_login_forces_new_authentication_and_auth_time_increases(stack, b
     params, _, p = code_flow(stack, browser, client_id, redirect_uri, user[0])
     t1 = exchange(stack, p["code"], params, client_id, secret).json()
     auth_time_1 = verify_jwt(stack, t1["id_token"])[1]["auth_time"]
-    time.sleep(1.1)
+    wait_second_after(auth_time_1)
     verifier, challenge = pkce()
     params = auth_params(client_id, redirect_uri, prompt="login", code_challenge=challenge,
                          code_challenge_method="S256")
@@ -287,7 +287,8 @@ def test_session_is_reused_without_login_page(stack, browser, client, user):
 def test_max_age_exceeded_forces_login(stack, browser, client, user):
     client_id, _, redirect_uri = client
     code_flow(stack, browser, client_id, redirect_uri, user[0])
-    time.sleep(1.1)
+    # The login's auth_time is at most this second; max_age=0 needs a later one.
+    wait_second_after(int(time.time()))
     _, challenge = pkce()
     r = browser.authorize(auth_params(client_id, redirect_uri, max_age="0", code_challenge=challenge,
                                       code_challenge_method="S256"))
@@ -306,7 +307,8 @@ def test_max_age_not_exceeded_reuses_session(stack, browser, client, user):
 def test_max_age_exceeded_with_prompt_none_is_login_required(stack, browser, client, user):
     client_id, _, redirect_uri = client
     code_flow(stack, browser, client_id, redirect_uri, user[0])
-    time.sleep(2.1)
+    # max_age=1: more than a second after the login's auth_time (at most now).
+    wait_second_after(int(time.time()) + 1)
     params = auth_params(client_id, redirect_uri, prompt="none", max_age="1")
     assert_error_redirect(stack, browser.authorize(params), redirect_uri, "login_required", params["state"])
 

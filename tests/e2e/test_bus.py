@@ -4,6 +4,8 @@ import json
 import signal
 import time
 
+from oidc import wait_for
+
 
 def _health(stack, timeout_ms=5000):
     r = stack.ctl("--timeout", str(timeout_ms), "call", "token.health")
@@ -107,7 +109,7 @@ def test_no_worker_answers_503_before_the_deadline(stack):
 
 def test_stopped_worker_leaves_at_once(stack):
     extra = stack.start("keys-svc")
-    time.sleep(1)
+    wait_for("the extra keys-svc to serve", lambda: "serving on" in extra.log_path.read_text(errors="replace"))
     extra.proc.send_signal(signal.SIGTERM)
     assert extra.wait(10) == 0
     # the remaining keys-svc still answers

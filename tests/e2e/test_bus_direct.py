@@ -33,12 +33,33 @@ def _issue(stack, http, client, n):
         oidc.verify_jwt(stack, r.json()["access_token"], typ="at+jwt")
 
 
+def _fresh_served(stack, http):
+    """The broker's served counter from a copy the gateway made after this
+    call began (it copies the broker's counters every STATS_MS). One call
+    the broker refuses (keys-svc's key may not list clients) moves its
+    forbidden counter; a copy showing more than the one read first is a
+    newer copy, so it counts every request made before."""
+    def metrics():
+        r = http.get(stack.base_url + "/metrics", timeout=5)
+        assert r.status_code == 200
+        return r.text
+
+    seen = metric(metrics(), "ostiary_broker_forbidden_total") or 0
+    r = stack.ctl_as("keys", "call", "token.client_list", "{}")
+    assert r.returncode != 0, r.stdout
+    text = oidc.wait_for("a new copy of the broker's counters", lambda: (
+        lambda t: t if (metric(t, "ostiary_broker_forbidden_total") or 0) > seen else None)(metrics()),
+        timeout=3 * STATS_MS + 5, step=0.1)
+    value = metric(text, "ostiary_broker_served_total")
+    assert value is not None, text
+    return value
+
+
 def _broker_requests_per_token(stack, http, client):
-    time.sleep(STATS_MS + 0.5)
-    before = _served(stack, http)
+    before = _fresh_served(stack, http)
     _issue(stack, http, client, TOKENS)
-    time.sleep(STATS_MS + 0.5)
-    return (_served(stack, http) - before) / TOKENS
+    # The marking call itself went through the broker (refused, not served).
+    return (_fresh_served(stack, http) - before) / TOKENS
 
 
 def _cc_client(stack):
@@ -70,12 +91,14 @@ def test_signing_falls_back_to_the_broker_and_comes_back(stack, http):
     assert holders
     # A second keys-svc that does not bind the direct endpoint (it is taken)
     # serves through the broker once the first one is gone.
+    joined = stack.log_text("gateway").count(" of keys joined")
     spare = stack.start("keys-svc")
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline and "serving on" not in spare.log_path.read_text(errors="replace"):
-            time.sleep(0.1)
-        time.sleep(1.5)  # READY reached the broker
+        oidc.wait_for("the spare keys-svc to serve",
+                      lambda: "serving on" in spare.log_path.read_text(errors="replace"), timeout=20)
+        # Its READY reached the broker (the broker logs each worker that joins).
+        oidc.wait_for("the spare's workers at the broker",
+                      lambda: stack.log_text("gateway").count(" of keys joined") > joined, timeout=20)
         for inst in holders:
             inst.terminate()
             inst.wait(15)

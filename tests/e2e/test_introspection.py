@@ -10,7 +10,7 @@ from jwcrypto import jwk, jwt
 
 from http_lifecycle import (assert_oauth_error, client_credentials, introspect, lifecycle_client, login_tokens,
                        post_form, refresh, revoke)
-from oidc import Browser, make_client, make_user, verify_jwt
+from oidc import Browser, make_client, make_user, verify_jwt, wait_for
 
 INACTIVE = {"active": False}
 
@@ -143,8 +143,9 @@ def test_expired_access_token_is_inactive(stack, browser, client, user):
         stack.start("token-svc", {"OSTIARY_ACCESS_TOKEN_TTL": "1"})
         stack.wait_ready()
         t = login_tokens(stack, browser, client, user)
-        time.sleep(2.2)
-        assert assert_introspection(introspect(stack, t["access_token"], client)) == INACTIVE
+        # Active until its one-second lifetime has passed, inactive after.
+        wait_for("the access token to expire", lambda: assert_introspection(
+            introspect(stack, t["access_token"], client)) == INACTIVE, timeout=5, step=0.2)
     finally:
         stack.stop_all("token-svc")
         stack.ensure("token-svc")

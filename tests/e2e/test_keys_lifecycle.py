@@ -356,7 +356,9 @@ def test_rotation_under_load_every_token_verifies_until_it_expires(lab):
         t.start()
     first_kid = {alg: lab.by_state(keys, alg, "active")[0]["kid"] for alg in ("RS256", "ES256")}
     try:
-        time.sleep(1)
+        # Both algorithms sign and /jwks answers before the first rotation.
+        wait_for("tokens of both algorithms and a JWKS fetch", lambda: fetches and all(
+            any(a == alg for _, _, a, _ in tokens) for alg in ("RS256", "ES256")))
         # Two planned rotations in a row, while tokens keep coming.
         for round_ in range(2):
             out = lab.keys_json(keys, "rotate")
@@ -364,7 +366,9 @@ def test_rotation_under_load_every_token_verifies_until_it_expires(lab):
             wait_for(f"rotation {round_ + 1}", lambda: all(
                 k["state"] == "active" for k in lab.listing(keys) if k["kid"] in pending.values()),
                 timeout=PUBLISH_DELAY + 10)
-            time.sleep(0.5)
+            # The new keys sign before the next rotation.
+            wait_for(f"tokens signed after rotation {round_ + 1}", lambda: all(
+                any(o["kid"] == pending[alg] for _, _, _, o in list(tokens)) for alg in ("RS256", "ES256")))
         # Until the first keys have left the JWKS: their last tokens expired.
         wait_for("the first keys to retire", lambda: all(
             k["state"] == "retired" for k in lab.listing(keys) if k["kid"] in first_kid.values()),

@@ -6,13 +6,12 @@ a wrong password and an unknown user answered alike and in the same time;
 
 import re
 import statistics
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from lockout_util import DEFAULTS, attempt, audit, clear_address_counters, psql, settings  # noqa: F401
-from oidc import PASSWORD, make_user
+from oidc import PASSWORD, make_user, psql_flow, wait_for
 
 WRONG = "not the password"
 
@@ -118,7 +117,10 @@ def test_the_lock_expires_after_lockout_seconds_and_the_count_starts_again(stack
         assert not attempt(stack, client, username, WRONG)[0]
     assert not attempt(stack, client, username, PASSWORD)[0]
     assert len(lockout_events(stack, sub)) == 1
-    time.sleep(1.2)
+    # Locked for lockout_seconds (1): wait until the stored lock has ended.
+    wait_for("the lock to end", lambda: psql_flow(
+        stack, f"SELECT count(*) FROM flow.lockout_accounts WHERE sub = '{sub}'"
+               " AND locked_until IS NOT NULL AND locked_until <= now()") == "1", timeout=5)
     # The first failure after the lock starts a new count at 1: not locked.
     assert not attempt(stack, client, username, WRONG)[0]
     assert failures(stack, sub) == 1

@@ -12,7 +12,7 @@ import pytest
 from lockout_util import settings  # noqa: F401
 from flowweb import CustomLoginFlow, FlowBrowser, expire_action_token, h1, inputs, link_in, password_login, \
     text_of, wait_message
-from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce, response_params
+from oidc import assert_page_headers, auth_params, ctl_json, make_user, pkce, response_params, wait_mail_sent
 
 REFRESH = '<meta http-equiv="refresh" content="3">'
 
@@ -181,7 +181,6 @@ def test_sign_in_links_above_the_mail_cap_are_not_sent_and_the_page_is_the_same(
     (code_mail_cap per code_mail_window_seconds): an unauthenticated login flow
     that mails links cannot flood an inbox, and the page does not tell."""
     import re
-    import time
     from flowweb import messages_to
     from lockout_util import audit
     settings.set("code_mail_cap", 2)
@@ -200,6 +199,6 @@ def test_sign_in_links_above_the_mail_cap_are_not_sent_and_the_page_is_the_same(
             b.close()
     assert pages[2] == pages[0]
     wait_message(stack, address, count=2)
-    time.sleep(0.5)
+    wait_mail_sent(stack)
     assert len(messages_to(stack, address)) == 2
     assert len(audit(stack, kind="code_mail_capped", sub=sub)) == 1

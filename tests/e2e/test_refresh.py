@@ -96,7 +96,7 @@ def test_reuse_detected_after_token_svc_restart(stack, rc_client):
 def test_refreshed_id_token_keeps_claims_with_new_iat(stack, http, rc_client):
     out, sess = family(stack, rc_client)
     _, before = oidc.verify_jwt(stack, out["id_token"])
-    time.sleep(1.1)
+    oidc.wait_second_after(before["iat"])
     rc, new = refresh(stack, rc_client, out["refresh_token"])
     assert rc == 0
     _, after = oidc.verify_jwt(stack, new["id_token"])

@@ -16,7 +16,7 @@ import pytest
 
 from flowweb import FlowBrowser, alert, code_in, h1, inputs, messages_to, totp, wait_message
 from lockout_util import audit, clear_address_counters, psql, settings  # noqa: F401
-from oidc import make_user
+from oidc import make_user, wait_mail_sent
 from test_recovery import identify
 from test_totp_login import authorize, code_field, enroll
 
@@ -275,7 +275,7 @@ def test_code_emails_above_the_cap_are_not_sent_and_the_page_is_the_same(stack, 
         b.close()
     wait_message(stack, f"{other}@example.org")
     wait_message(stack, address, count=2)
-    time.sleep(0.5)
+    wait_mail_sent(stack)
     assert len(messages_to(stack, address)) == 2
     # One audit event for the window, however many were refused.
     events = audit(stack, kind="code_mail_capped", sub=sub)

@@ -12,6 +12,8 @@ from lifecycle import (active, auth_params, call, exchange, family, fails, issue
 
 import pytest
 
+from oidc import wait_second_after
+
 
 @pytest.fixture(scope="module")
 def rc_client(stack):
@@ -89,10 +91,11 @@ def test_user_enabled_again_logs_in_anew_and_refreshes(stack, rc_client):
     u = user(stack)
     old, _ = family(stack, rc_client, sub=u["sub"])
     disable(stack, u["username"])
+    revoked_at = int(time.time())
     disable(stack, u["username"], disabled=False)
     # auth_time is whole seconds: a login in the second of the revocation
     # counts as before it (fail closed), so the new login is a second later.
-    time.sleep(1.1)
+    wait_second_after(revoked_at)
     new, _ = family(stack, rc_client, sub=u["sub"], auth_time=int(time.time()))
     rc, out = refresh(stack, rc_client, new["refresh_token"])
     assert rc == 0, out
@@ -197,7 +200,8 @@ def test_login_finished_after_the_user_was_disabled_gets_no_session(stack, brows
     r = browser.login(r, username)
     assert h1(r) == "Two-step verification", r.text[:300]
     disable(stack, username)
-    time.sleep(1.1)  # past the second of the revocation: only the disable may refuse it
+    revoked_at = int(time.time())
+    wait_second_after(revoked_at)  # past the second of the revocation: only the disable may refuse it
     r = browser.fill(r, **{code_field(r): totp(secret, at=time.time() + 30)})
     assert r.status_code == 200 and "code=" not in r.headers.get("Location", ""), r.text[:300]
     assert h1(r) == "This did not work"

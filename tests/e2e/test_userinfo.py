@@ -3,13 +3,12 @@ the Authorization header or (POST) the form body, never the query; the
 WWW-Authenticate challenges; claims released by scope."""
 
 import secrets
-import time
 
 import pytest
 import requests
 
 from oidc import (Browser, bearer_challenge, code_flow, ctl_json, exchange, make_client, make_user, userinfo,
-                  verify_jwt)
+                  verify_jwt, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +128,15 @@ def test_expired_token_says_it_expired(stack):
             access_token = exchange(stack, p["code"], params, client_id, secret).json()["access_token"]
         finally:
             b.close()
-        time.sleep(2.2)
-        r = userinfo(stack, access_token)
+        # Good until its one-second lifetime has passed (no clock skew), then refused.
+        answers = []
+
+        def refused():
+            answers.append(userinfo(stack, access_token))
+            return answers[-1].status_code != 200
+
+        wait_for("the access token to expire", refused, timeout=5, step=0.2)
+        r = answers[-1]
         assert r.status_code == 401
         attrs = bearer_challenge(r)
         assert attrs["error"] == "invalid_token"

@@ -1,0 +1,43 @@
+/*  keys_service - keys-svc's service definition. */
+#include "keys_service.h"
+#include "keys_app.h"
+#include "keys_ops.h"
+
+static const bus_route_t s_routes[] = {
+    {"keys.health", keys_op_health},
+    {"keys.jwks", keys_op_jwks},
+    {"keys.sign", keys_op_sign},
+};
+
+//  A malformed or wrong KEK is a configuration error (exit 2) that
+//  operators and scripts must be able to tell from a runtime failure (1).
+static void *
+s_app_init (const config_t *cfg, db_t *db, int *exit_code)
+{
+    *exit_code = 1;
+    return keys_app_new (cfg, db, exit_code);
+}
+
+static void
+s_app_fini (void *app)
+{
+    keys_app_t *self = app;
+    keys_app_destroy (&self);
+}
+
+service_def_t
+keys_service_def (void)
+{
+    service_def_t def = {
+        .name = "keys",
+        .req_flag = CFG_REQ_KEYS,
+        .routes = s_routes,
+        .nroutes = sizeof s_routes / sizeof s_routes[0],
+        .app_init = s_app_init,
+        .app_fini = s_app_fini,
+        //  No prepare: the worker threads (and the direct endpoint's) run no
+        //  SQL, every op answers from the keyring loaded at start-up and
+        //  reloaded by the control thread, so they open no connection.
+    };
+    return def;
+}

@@ -1,0 +1,58 @@
+/*  svc_harness - the bus services inside a test process: a broker on an
+ *  inproc:// endpoint, keys-svc, token-svc and flow-svc started from their
+ *  service definitions exactly as their programs start them (service_new:
+ *  migrations, app, worker threads), and a bus client to call their ops with
+ *  JSON bodies as the gateway and ostiaryctl do. CURVE is off in-process.
+ *
+ *  The database is the one OSTIARY_TEST_DB names (scripts/test.sh makes a
+ *  throwaway cluster): the services' schemas (token, flow, keys) are dropped
+ *  before they start and after they stop, so each test program begins from
+ *  empty schemas. Without OSTIARY_TEST_DB, svc_harness_new returns NULL and
+ *  the tests skip. */
+#ifndef SVC_HARNESS_H
+#define SVC_HARNESS_H
+
+#include "bus_client.h"
+#include <jansson.h>
+#include <libpq-fe.h>
+
+typedef struct _svc_harness_t svc_harness_t;
+
+//  Starts the broker and the three services. settings: NULL or a
+//  NULL-terminated list of "OSTIARY_X=value" applied over the harness's
+//  own (cheap argon2, fresh keys, no SMTP server, ...). NULL when
+//  OSTIARY_TEST_DB is not set; a failure to start fails the test (cmocka).
+svc_harness_t *svc_harness_new (const char *const *settings);
+void svc_harness_destroy (svc_harness_t **self_p);
+
+//  Calls op with the JSON text body_fmt (printf-formatted; "" or NULL = {}).
+//  0 and *result (caller json_decref()s), or -1 and *error.
+int svc_call (svc_harness_t *self, const char *op, json_t **result, bus_error_t *error, const char *body_fmt,
+              ...) __attribute__ ((format (printf, 5, 6)));
+//  The same with a body already built (not consumed).
+int svc_call_json (svc_harness_t *self, const char *op, const json_t *body, json_t **result,
+                   bus_error_t *error);
+//  Calls op and fails the test unless it succeeds; returns the result.
+json_t *svc_ok (svc_harness_t *self, const char *op, const char *body_fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+//  Calls op and fails the test if it succeeds; returns the error's wire
+//  code (a static string of errors.def, or "" for an unknown one).
+const char *svc_err (svc_harness_t *self, const char *op, const char *body_fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+//  Runs sql (printf-formatted) on the test database and returns the first
+//  column of the first row as a long (count(*) and the like); fails the test
+//  on an error or an empty result.
+long svc_sql_long (svc_harness_t *self, const char *sql_fmt, ...) __attribute__ ((format (printf, 2, 3)));
+//  The same for a text value, copied into out (NULL value: "(null)").
+void svc_sql_text (svc_harness_t *self, char *out, size_t size, const char *sql_fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+//  Runs a statement without result (test set-up: UPDATE ... to age a row).
+void svc_sql_exec (svc_harness_t *self, const char *sql_fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  Members of a result, failing the test when absent or of another type.
+const char *svc_str (const json_t *obj, const char *path);
+long long svc_int (const json_t *obj, const char *path);
+int svc_bool (const json_t *obj, const char *path);
+
+#endif

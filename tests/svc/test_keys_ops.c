@@ -1,0 +1,226 @@
+/*  keys-svc's ops in-process (tests/svc/svc_harness.h): keys.health,
+ *  keys.jwks and keys.sign, over the bus with JSON bodies, against the keys
+ *  it generated at start-up in a fresh schema. */
+//  cmocka.h needs these first.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "svc_harness.h"
+
+#include <string.h>
+#include <time.h>
+
+#define ISSUER "http://127.0.0.1:8080"
+
+static svc_harness_t *s_h;
+
+static int
+s_setup (void **state)
+{
+    OST_UNUSED (state);
+    s_h = svc_harness_new (NULL);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    OST_UNUSED (state);
+    svc_harness_destroy (&s_h);
+    return 0;
+}
+
+#define NEED_DB()                                                                                            \
+    do {                                                                                                     \
+        if (!s_h)                                                                                            \
+            skip ();                                                                                         \
+    } while (0)
+
+//  1 when kid is in the published JWKS with alg.
+static int
+s_published (const char *kid, const char *alg)
+{
+    json_t *jwks = svc_ok (s_h, "keys.jwks", NULL);
+    size_t i;
+    json_t *key;
+    int found = 0;
+    json_array_foreach (json_object_get (jwks, "keys"), i, key) if (strcmp (svc_str (key, "kid"), kid) == 0 &&
+                                                                    strcmp (svc_str (key, "alg"), alg) == 0)
+        found = 1;
+    json_decref (jwks);
+    return found;
+}
+
+static void
+test_health_counts_the_keys (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    json_t *r = svc_ok (s_h, "keys.health", NULL);
+    assert_string_equal (svc_str (r, "status"), "ok");
+    //  One key per algorithm of OSTIARY_KEYS_ALGS, and the rows behind them.
+    assert_int_equal (svc_int (r, "keys"), 3);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys WHERE state = 'active'"), 3);
+    json_decref (r);
+}
+
+static void
+test_jwks_publishes_public_keys_only (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    json_t *r = svc_ok (s_h, "keys.jwks", NULL);
+    json_t *keys = json_object_get (r, "keys");
+    assert_int_equal (json_array_size (keys), 3);
+    size_t i;
+    json_t *key;
+    int rsa = 0, ec = 0, okp = 0;
+    json_array_foreach (keys, i, key)
+    {
+        const char *kty = svc_str (key, "kty");
+        rsa += strcmp (kty, "RSA") == 0;
+        ec += strcmp (kty, "EC") == 0;
+        okp += strcmp (kty, "OKP") == 0;
+        assert_string_equal (svc_str (key, "use"), "sig");
+        //  RFC 7518 §6.2.2.1, §6.3.2: the private parts never leave keys-svc.
+        assert_null (json_object_get (key, "d"));
+        assert_null (json_object_get (key, "p"));
+        assert_null (json_object_get (key, "q"));
+    }
+    assert_int_equal (rsa + ec + okp, 3);
+    assert_true (rsa == 1 && ec == 1 && okp == 1);
+    json_decref (r);
+}
+
+static void
+test_sign_every_alg_with_a_published_key (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    const char *algs[] = {"RS256", "ES256", "EdDSA"};
+    long now = (long)time (NULL);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r =
+            svc_ok (s_h, "keys.sign",
+                    "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"iat\": %ld, \"exp\": %ld},"
+                    " \"alg\": \"%s\", \"typ\": \"at+jwt\"}",
+                    now, now + 60, algs[i]);
+        assert_string_equal (svc_str (r, "alg"), algs[i]);
+        const char *jws = svc_str (r, "jws");
+        assert_non_null (strchr (jws, '.'));
+        assert_non_null (strchr (strchr (jws, '.') + 1, '.'));
+        assert_true (s_published (svc_str (r, "kid"), algs[i]));
+        assert_null (json_object_get (r, "id_token"));
+        json_decref (r);
+    }
+}
+
+static void
+test_sign_with_id_token_returns_both (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    long now = (long)time (NULL);
+    json_t *r =
+        svc_ok (s_h, "keys.sign",
+                "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"ES256\","
+                " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld,"
+                " \"exp\": %ld}, \"alg\": \"RS256\"}}",
+                now, now + 60, now, now + 60);
+    const char *idt = svc_str (r, "id_token");
+    assert_int_not_equal (strcmp (idt, svc_str (r, "jws")), 0);
+    json_decref (r);
+}
+
+static void
+test_sign_refuses_malformed_requests (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    long now = (long)time (NULL);
+    char claims[256];
+    snprintf (claims, sizeof claims, "{\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}", now, now + 60);
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"alg\": \"RS256\"}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": \"x\", \"alg\": \"RS256\"}"),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s}", claims), "invalid_request");
+    //  RFC 8725 §3.1: never "none"; RFC 7515 §4.1.1: names are case-sensitive.
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"none\"}", claims),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"rs256\"}", claims),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"HS256\"}", claims),
+                         "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": 3}", claims),
+        "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"a\\u0001\"}", claims),
+        "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.sign",
+                                  "{\"claims\": %s, \"alg\": \"RS256\", \"id_token\": {\"alg\": \"RS256\"}}",
+                                  claims),
+                         "invalid_request");
+}
+
+static void
+test_sign_refuses_what_the_policy_does_not_allow (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    long now = (long)time (NULL);
+    //  A typ keys-svc does not issue.
+    assert_string_equal (svc_err (s_h, "keys.sign",
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
+                                  " \"typ\": \"logout+jwt\"}",
+                                  now, now + 60),
+                         "forbidden");
+    //  Another issuer.
+    assert_string_equal (
+        svc_err (s_h, "keys.sign",
+                 "{\"claims\": {\"iss\": \"https://evil.example\", \"iat\": %ld, \"exp\": %ld},"
+                 " \"alg\": \"RS256\"}",
+                 now, now + 60),
+        "forbidden");
+    //  No integer times, a lifetime past OSTIARY_KEYS_TOKEN_LIFETIME_MAX, an iat in the future.
+    assert_string_equal (
+        svc_err (s_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\"}, \"alg\": \"RS256\"}"),
+        "forbidden");
+    assert_string_equal (svc_err (s_h, "keys.sign",
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
+                                  now, now + 86401),
+                         "forbidden");
+    assert_string_equal (svc_err (s_h, "keys.sign",
+                                  "{\"claims\": {\"iss\": \"" ISSUER
+                                  "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
+                                  now + 3600, now + 3660),
+                         "forbidden");
+    //  The ID token of the same call is held to the same policy.
+    assert_string_equal (
+        svc_err (s_h, "keys.sign",
+                 "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
+                 " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"x\", \"iat\": %ld,"
+                 " \"exp\": %ld}, \"alg\": \"RS256\"}}",
+                 now, now + 60, now, now + 60),
+        "forbidden");
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_health_counts_the_keys),
+        cmocka_unit_test (test_jwks_publishes_public_keys_only),
+        cmocka_unit_test (test_sign_every_alg_with_a_published_key),
+        cmocka_unit_test (test_sign_with_id_token_returns_both),
+        cmocka_unit_test (test_sign_refuses_malformed_requests),
+        cmocka_unit_test (test_sign_refuses_what_the_policy_does_not_allow),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}

@@ -1,0 +1,172 @@
+/*  token-svc's lifetimes in-process (tests/svc/svc_harness.h), with
+ *  1-second access tokens, 2-second codes and no clock-skew leeway: what it
+ *  issues carries those lifetimes, and what has outlived them is refused.
+ *  Time is not waited for: an expired token is signed with a past exp, an
+ *  expired code is its row with expires_at moved into the past. */
+//  cmocka.h needs these first.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "b64url.h"
+#include "svc_harness.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define ISSUER "http://127.0.0.1:8080"
+#define RP "https://rp.example/cb/short"
+
+static svc_harness_t *s_h;
+static const char *s_settings[] = {"OSTIARY_ACCESS_TOKEN_TTL=1", "OSTIARY_CODE_TTL=2", "OSTIARY_CLOCK_SKEW=0",
+                                   NULL};
+static char s_secret[128];
+
+static int
+s_setup (void **state)
+{
+    OST_UNUSED (state);
+    s_h = svc_harness_new (s_settings);
+    if (s_h) {
+        json_t *r = svc_ok (s_h, "token.client_add",
+                            "{\"client_id\": \"short\", \"name\": \"Short\", \"type\": \"confidential\", "
+                            "\"redirect_uris\": [\"" RP "\"],"
+                            " \"require_pkce\": false, \"first_party\": true}");
+        snprintf (s_secret, sizeof s_secret, "%s", svc_str (r, "client_secret"));
+        json_decref (r);
+    }
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    OST_UNUSED (state);
+    svc_harness_destroy (&s_h);
+    return 0;
+}
+
+#define NEED_DB()                                                                                            \
+    do {                                                                                                     \
+        if (!s_h)                                                                                            \
+            skip ();                                                                                         \
+    } while (0)
+
+//  A fresh code of client "short" (into code).
+static void
+s_code (char *code)
+{
+    json_t *q = svc_ok (
+        s_h, "token.authorize",
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"short\", \"redirect_uri\": \"" RP "\","
+        " \"scope\": \"openid\", \"state\": \"s\"}, \"repeated\": [], \"method\": \"GET\"}");
+    json_t *r = svc_ok (
+        s_h, "token.issue_code",
+        "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
+        svc_str (q, "request.request_id"), (long)time (NULL));
+    snprintf (code, 128, "%s", svc_str (r, "redirect.params.code"));
+    json_decref (r);
+    json_decref (q);
+}
+
+static int
+s_exchange (const char *code, json_t **result, bus_error_t *error)
+{
+    return svc_call (
+        s_h, "token.exchange", result, error,
+        "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"" RP "\"},"
+        " \"basic\": {\"client_id\": \"short\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
+        code, s_secret);
+}
+
+static void
+test_access_token_carries_its_lifetime (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char code[128];
+    s_code (code);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_exchange (code, &r, &e), 0);
+    assert_int_equal (svc_int (r, "expires_in"), 1);
+    //  The JWT's own exp - iat (its payload, the second part).
+    const char *jwt = svc_str (r, "access_token");
+    const char *p = strchr (jwt, '.') + 1;
+    const char *end = strchr (p, '.');
+    char payload[2048];
+    long n = b64url_decode (p, (size_t)(end - p), payload, sizeof payload - 1);
+    assert_true (n > 0);
+    payload[n] = '\0';
+    json_t *claims = json_loads (payload, 0, NULL);
+    assert_non_null (claims);
+    assert_int_equal (svc_int (claims, "exp") - svc_int (claims, "iat"), 1);
+    json_decref (claims);
+    json_decref (r);
+}
+
+static void
+test_access_token_past_its_exp_is_refused_without_leeway (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    long now = (long)time (NULL);
+    //  One second past exp: refused, as OSTIARY_CLOCK_SKEW=0 leaves no leeway.
+    json_t *s = svc_ok (s_h, "keys.sign",
+                        "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"u\", \"aud\": \"" ISSUER
+                        "/userinfo\", \"iat\": %ld,"
+                        " \"exp\": %ld, \"jti\": \"j-exp\", \"client_id\": \"short\", \"scope\": "
+                        "\"openid\"}, \"alg\": \"RS256\","
+                        " \"typ\": \"at+jwt\"}",
+                        now - 2, now - 1);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (
+        svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
+    assert_string_equal (e.code, "invalid_token");
+    assert_string_equal (e.description, "The access token expired");
+    json_decref (s);
+}
+
+static void
+test_code_lives_code_ttl_and_is_invalid_grant_after (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char code[128];
+    s_code (code);
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT extract(epoch FROM expires_at - created_at)::int FROM token.codes"
+                                    " WHERE code_hash = sha256('%s'::bytea)",
+                                    code),
+                      2);
+    //  Its two seconds have passed.
+    svc_sql_exec (s_h,
+                  "UPDATE token.codes SET expires_at = now() - interval '1 second', created_at = now() - "
+                  "interval '3 seconds'"
+                  " WHERE code_hash = sha256('%s'::bytea)",
+                  code);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_exchange (code, &r, &e), -1);
+    assert_string_equal (e.code, "invalid_grant");
+    //  A code within its lifetime is redeemed.
+    s_code (code);
+    assert_int_equal (s_exchange (code, &r, &e), 0);
+    json_decref (r);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_access_token_carries_its_lifetime),
+        cmocka_unit_test (test_access_token_past_its_exp_is_refused_without_leeway),
+        cmocka_unit_test (test_code_lives_code_ttl_and_is_invalid_grant_after),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
