@@ -34,8 +34,8 @@ typedef struct {
     char *key; //  hex of the routing id, key in workers hash
     zframe_t *identity;
     service_t *service;
-    int64_t expiry;     //  dropped when nothing was heard from it by then
-    pending_t *current; //  in flight, NULL when idle
+    int64_t expiry;              //  dropped when nothing was heard from it by then
+    pending_t *current;          //  in flight, NULL when idle
     char peer[BUS_PEER_MAX + 1]; //  its ZAP user id ("" with CURVE off)
 } worker_t;
 
@@ -270,7 +270,8 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *
     if (role != TRUSTED && strcmp (name, MMI_SERVICE) != 0) {
         const op_def_t *def = proto_op (op);
         if (!def || strcmp (def->service, name) != 0) {
-            s_answer_error (self, client, rid, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
+            s_answer_error (self, client, rid, OST_ERR_UNKNOWN_OP,
+                            "the service does not serve this operation");
             return;
         }
         if (!role || !proto_may_call (role, op)) {
@@ -585,8 +586,8 @@ s_broker_actor (zsock_t *pipe, void *args)
         zframe_t *identity = NULL;
         int arrived = 0;
         char peer[BUS_PEER_MAX + 1];
-        bus_msg_t *msg =
-            bus_msg_recv_peer (self.router, &identity, self.cfg.max_msg, timeout, &arrived, peer, sizeof peer);
+        bus_msg_t *msg = bus_msg_recv_peer (self.router, &identity, self.cfg.max_msg, timeout, &arrived, peer,
+                                            sizeof peer);
         if (arrived == -2)
             break;
         if (arrived > 0) {
@@ -643,7 +644,7 @@ broker_new (const broker_cfg_t *cfg)
     //  rather than a silent actor.
     args->router = zsock_new (ZMQ_ROUTER);
     if (args->router) {
-        zsock_set_maxmsgsize (args->router, (int) bus_msg_wire_max (args->cfg.max_msg));
+        zsock_set_maxmsgsize (args->router, (int)bus_msg_wire_max (args->cfg.max_msg));
         zsock_set_linger (args->router, 0);
         zsock_set_sndhwm (args->router, 100000);
         zsock_set_rcvhwm (args->router, 100000);

@@ -1,8 +1,8 @@
 /*  bus_client - synchronous bus client owned by one thread. See bus_client.h. */
 #include "bus_client.h"
-#include "ops.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "ops.h"
 #include "secure.h"
 
 #include <stdio.h>
@@ -23,8 +23,8 @@
 
 typedef struct {
     char service[BUS_MAX_SERVICE + 1];
-    zsock_t *sock;       //  DEALER connected to every direct endpoint of service
-    int64_t rest_until;  //  no direct calls before this (bus_now_ms)
+    zsock_t *sock;      //  DEALER connected to every direct endpoint of service
+    int64_t rest_until; //  no direct calls before this (bus_now_ms)
 } s_direct_t;
 
 //  How often a client looks whether the servers' keys changed (a rotation
@@ -33,9 +33,9 @@ typedef struct {
 
 struct _bus_client_t {
     const bus_curve_t *curve;
-    char endpoint[4096];    //  the broker's, or a comma-separated list of brokers
-    char *direct_spec;      //  what bus_client_direct was given, to connect again
-    uint64_t server_keys;   //  bus_curve_server_keys of every server role used
+    char endpoint[4096];  //  the broker's, or a comma-separated list of brokers
+    char *direct_spec;    //  what bus_client_direct was given, to connect again
+    uint64_t server_keys; //  bus_curve_server_keys of every server role used
     int64_t next_keys_check;
     zsock_t *sock;
     s_direct_t direct[DIRECT_MAX];
@@ -52,7 +52,7 @@ s_connect_broker (bus_client_t *self)
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock)
         return -1;
-    zsock_set_maxmsgsize (self->sock, (int) bus_msg_wire_max (self->max_msg));
+    zsock_set_maxmsgsize (self->sock, (int)bus_msg_wire_max (self->max_msg));
     zsock_set_linger (self->sock, 0);
     //  A request never sits in our queue while the broker is unreachable:
     //  it fails at its deadline instead of being delivered late.
@@ -161,9 +161,9 @@ s_direct_one (bus_client_t *self, const char *item, size_t len)
     memcpy (endpoint, eq + 1, elen);
     endpoint[elen] = 0;
     //  Only a service that has operations can be reached directly.
-    if (!s_service_known (service)
-        || (strncmp (endpoint, "tcp://", 6) != 0 && strncmp (endpoint, "ipc://", 6) != 0
-            && strncmp (endpoint, "inproc://", 9) != 0))
+    if (!s_service_known (service) ||
+        (strncmp (endpoint, "tcp://", 6) != 0 && strncmp (endpoint, "ipc://", 6) != 0 &&
+         strncmp (endpoint, "inproc://", 9) != 0))
         return -1;
     if (!self)
         return 0;
@@ -175,7 +175,7 @@ s_direct_one (bus_client_t *self, const char *item, size_t len)
         sock = zsock_new (ZMQ_DEALER);
         if (!sock)
             return -1;
-        zsock_set_maxmsgsize (sock, (int) bus_msg_wire_max (self->max_msg));
+        zsock_set_maxmsgsize (sock, (int)bus_msg_wire_max (self->max_msg));
         zsock_set_linger (sock, 0);
         zsock_set_immediate (sock, 1);
         //  A direct call never waits to be sent: no connected endpoint means
@@ -278,7 +278,8 @@ s_parse_reply (bus_msg_t *reply, json_t **result, bus_error_t *error)
         const char *description = json_string_value (json_object_get (err, "description"));
         const err_def_t *def = proto_err_by_code (code);
         //  An unknown code is a bug on the other side; never pass it on as is.
-        bus_error_set (error, def ? def->id : OST_ERR_SERVER_ERROR, def ? description : "unexpected error reply");
+        bus_error_set (error, def ? def->id : OST_ERR_SERVER_ERROR,
+                       def ? description : "unexpected error reply");
         json_decref (json);
         return -1;
     }
@@ -300,7 +301,7 @@ s_wait_reply (bus_client_t *self, zsock_t *sock, const char *rid, int64_t until,
         //  The wait is the receive itself (one poll of the socket's
         //  mailbox), not a zmq_poll round before a blocking receive.
         int arrived = 0;
-        bus_msg_t *reply = bus_msg_recv_wait (sock, NULL, self->max_msg, (int) left, &arrived);
+        bus_msg_t *reply = bus_msg_recv_wait (sock, NULL, self->max_msg, (int)left, &arrived);
         if (arrived < 0) {
             if (arrived == -2 || zsys_interrupted) {
                 bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "interrupted");
@@ -330,8 +331,8 @@ s_wait_reply (bus_client_t *self, zsock_t *sock, const char *rid, int64_t until,
 //  broker, whose workers are dispatched only when idle and dropped when
 //  silent. -1 interrupted.
 static int
-s_direct_call (bus_client_t *self, s_direct_t *d, const bus_msg_t *msg, const char *rid, int64_t deadline, int *rc,
-               json_t **result, bus_error_t *error)
+s_direct_call (bus_client_t *self, s_direct_t *d, const bus_msg_t *msg, const char *rid, int64_t deadline,
+               int *rc, json_t **result, bus_error_t *error)
 {
     int64_t now = bus_now_ms ();
     if (now < d->rest_until)
@@ -364,9 +365,9 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
 {
     char rid[33];
     bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
-    if (!msg || secure_request_id (rid) || bus_msg_set_service (msg, service) || bus_msg_set_op (msg, op)
-        || bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, self->trace)
-        || bus_msg_set_body (msg, body, body_len)) {
+    if (!msg || secure_request_id (rid) || bus_msg_set_service (msg, service) || bus_msg_set_op (msg, op) ||
+        bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, self->trace) ||
+        bus_msg_set_body (msg, body, body_len)) {
         bus_msg_destroy (&msg);
         bus_error_set (error, OST_ERR_SERVER_ERROR, "could not build the request");
         return -1;
@@ -390,7 +391,7 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
     }
     //  With ZMQ_IMMEDIATE a send waits for a connected broker: at most until the deadline.
     int64_t wait = deadline - bus_now_ms ();
-    zsock_set_sndtimeo (self->sock, wait > 0 ? (int) wait : 0);
+    zsock_set_sndtimeo (self->sock, wait > 0 ? (int)wait : 0);
     if (bus_msg_send (&msg, self->sock, NULL)) {
         bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the bus is not reachable");
         return -1;
@@ -450,8 +451,8 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
         rc = s_exchange (self, def->service, op, packed, packed_len, deadline, def->kind == OP_READ, result,
                          error);
         //  Only "nobody could take it" is worth another try, and only for READ ops.
-        if (rc == 0 || error->err != OST_ERR_TEMPORARILY_UNAVAILABLE
-            || deadline - bus_now_ms () <= RETRY_PAUSE_MS * 2)
+        if (rc == 0 || error->err != OST_ERR_TEMPORARILY_UNAVAILABLE ||
+            deadline - bus_now_ms () <= RETRY_PAUSE_MS * 2)
             break;
         zclock_sleep (RETRY_PAUSE_MS);
     }
@@ -481,8 +482,8 @@ bus_client_service_ready (bus_client_t *self, const char *service, int timeout_m
     json_decref (body);
     json_t *result = NULL;
     bus_error_t error;
-    int rc = s_exchange (self, "mmi.service", "mmi.service", packed, len, bus_now_ms () + timeout_ms, 0, &result,
-                         &error);
+    int rc = s_exchange (self, "mmi.service", "mmi.service", packed, len, bus_now_ms () + timeout_ms, 0,
+                         &result, &error);
     free (packed);
     if (rc)
         return -1;

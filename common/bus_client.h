@@ -14,11 +14,11 @@
 typedef struct _bus_client_t bus_client_t;
 
 typedef struct {
-    ost_err_t err;          //  table entry of the code (SERVER_ERROR for an unknown code)
-    char code[48];          //  wire code as received
-    char description[256];  //  fixed text written by the answering side
+    ost_err_t err;         //  table entry of the code (SERVER_ERROR for an unknown code)
+    char code[48];         //  wire code as received
+    char description[256]; //  fixed text written by the answering side
     int http_status;
-    int retry_after;        //  seconds, 0 = none
+    int retry_after; //  seconds, 0 = none
 } bus_error_t;
 
 //  Connects a DEALER to the broker at endpoint. max_msg bounds every part.

@@ -79,7 +79,8 @@ bus_curve_new (int enabled, const char *cert_path, const char *peers_dir, const 
     } else {
         self->cert = zcert_load (cert_path);
         if (!self->cert || strcmp (zcert_secret_txt (self->cert), Z85_ZERO) == 0)
-            *why = "OSTIARY_BUS_CERT must name a CURVE certificate with its secret key (ostiaryctl bus keygen)";
+            *why =
+                "OSTIARY_BUS_CERT must name a CURVE certificate with its secret key (ostiaryctl bus keygen)";
     }
     if (*why) {
         bus_curve_destroy (&self);
@@ -101,9 +102,10 @@ bus_curve_open (const config_t *cfg, const char *program, const char **why)
     }
     bus_curve_t *self = bus_curve_new ((int)cfg->bus_curve, cfg->bus_cert, cfg->bus_peers, why);
     if (self && !self->enabled)
-        log_warn ("%s: CURVE is off on the bus (OSTIARY_BUS_CURVE=0): anyone who reaches a bus port is trusted "
-                  "with every operation; development only",
-                  program);
+        log_warn (
+            "%s: CURVE is off on the bus (OSTIARY_BUS_CURVE=0): anyone who reaches a bus port is trusted "
+            "with every operation; development only",
+            program);
     else if (self)
         log_info ("%s: bus CURVE on, key %.8s..., peers in %s", program, bus_curve_public_key (self),
                   cfg->bus_peers);
@@ -275,7 +277,8 @@ bus_curve_connect (const bus_curve_t *self, zsock_t *sock, const char *endpoint,
     }
     char one[BUS_ENDPOINT_MAX + 1];
     for (int i = 0; i < n; i++)
-        if (bus_endpoint_nth (endpoint, i, one, sizeof one) || s_curve_connect_one (self, sock, one, server_role))
+        if (bus_endpoint_nth (endpoint, i, one, sizeof one) ||
+            s_curve_connect_one (self, sock, one, server_role))
             return -1;
     return 0;
 }
@@ -493,8 +496,8 @@ bus_log_forbidden (const char *who, const char *peer, const char *what, const ch
     char fp[BUS_FINGERPRINT_LEN + 1] = "none";
     if (bus_peer_parse (peer, &role, key) == 0)
         bus_key_fingerprint (key, fp);
-    log_warn ("%s: forbidden: role %s (key %s) may not %s %s", who, role ? proto_role_name (role) : "none", fp,
-              what, name);
+    log_warn ("%s: forbidden: role %s (key %s) may not %s %s", who, role ? proto_role_name (role) : "none",
+              fp, what, name);
 }
 
 int
@@ -532,7 +535,7 @@ bus_key_fingerprint (const char *key, char *out)
 typedef struct {
     char domain[64];
     int refs;
-    int roles;          //  1: role folders (bus); 0: one flat folder
+    int roles; //  1: role folders (bus); 0: one flat folder
     char dir[PATH_MAX_LEN];
     char log_name[32];
     bus_peers_t *peers; //  roles only
@@ -607,15 +610,16 @@ s_admit (const char *domain, const char *key, const char *address, char *user, s
                 snprintf (user, user_len, "%s:%s", proto_role_name (role), key);
             else if (bus_log_allowed (address)) {
                 bus_key_fingerprint (key, fp);
-                log_warn ("bus: refused a CURVE peer from %s: key %s is in no role folder of OSTIARY_BUS_PEERS",
-                          address, fp);
+                log_warn (
+                    "bus: refused a CURVE peer from %s: key %s is in no role folder of OSTIARY_BUS_PEERS",
+                    address, fp);
             }
         } else {
             if (bus_folder_has_key (d->dir, key))
                 snprintf (user, user_len, "%s", key);
             else if (bus_log_allowed (address))
-                log_warn ("%s: refused CURVE client %s from %s: its key is not in the allow-list", d->log_name,
-                          key, address);
+                log_warn ("%s: refused CURVE client %s from %s: its key is not in the allow-list",
+                          d->log_name, key, address);
         }
         break;
     }

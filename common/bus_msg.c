@@ -28,7 +28,7 @@ bus_now_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bus_msg_t *
@@ -102,7 +102,7 @@ s_valid_text (const char *data, size_t len, size_t max, int allow_space)
     if (len > max)
         return 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) data[i];
+        unsigned char c = (unsigned char)data[i];
         if (c < 0x20 || c > 0x7e || (c == 0x20 && !allow_space))
             return 0;
     }
@@ -171,7 +171,7 @@ static int
 s_take_body (bus_msg_t *self, char *data, size_t len)
 {
     free (self->body);
-    self->body = (unsigned char *) data;
+    self->body = (unsigned char *)data;
     self->body_len = len;
     return 0;
 }
@@ -190,7 +190,7 @@ int
 bus_msg_set_result (bus_msg_t *self, const json_t *result)
 {
     json_t *wrap = json_object ();
-    if (!wrap || json_object_set (wrap, "ok", result ? (json_t *) result : json_null ())) {
+    if (!wrap || json_object_set (wrap, "ok", result ? (json_t *)result : json_null ())) {
         json_decref (wrap);
         return -1;
     }
@@ -204,8 +204,8 @@ bus_msg_set_error (bus_msg_t *self, ost_err_t err, const char *description)
 {
     const err_def_t *def = proto_err (err);
     json_t *wrap = json_pack ("{s:{s:s,s:s,s:i,s:i}}", "error", "code", def->code, "description",
-                              description ? description : "", "http_status", def->http_status,
-                              "retry_after", def->retry_after);
+                              description ? description : "", "http_status", def->http_status, "retry_after",
+                              def->retry_after);
     if (!wrap)
         return -1;
     int rc = bus_msg_set_body_json (self, wrap);
@@ -235,7 +235,7 @@ static unsigned char *
 s_put_field (unsigned char *p, const char *text)
 {
     size_t len = strlen (text);
-    *p++ = (unsigned char) len;
+    *p++ = (unsigned char)len;
     memcpy (p, text, len);
     return p + len;
 }
@@ -244,21 +244,21 @@ s_put_field (unsigned char *p, const char *text)
 static unsigned char *
 s_encode_bytes (const bus_msg_t *self, size_t *len)
 {
-    size_t size = strlen (BUS_PROTOCOL) + 1 + 1 + strlen (self->service) + 1 + strlen (self->op) + 1
-                  + strlen (self->rid) + 8 + 1 + strlen (self->trace) + self->body_len;
+    size_t size = strlen (BUS_PROTOCOL) + 1 + 1 + strlen (self->service) + 1 + strlen (self->op) + 1 +
+                  strlen (self->rid) + 8 + 1 + strlen (self->trace) + self->body_len;
     unsigned char *buf = malloc (size);
     if (!buf)
         return NULL;
     unsigned char *p = buf;
     memcpy (p, BUS_PROTOCOL, strlen (BUS_PROTOCOL));
     p += strlen (BUS_PROTOCOL);
-    *p++ = (unsigned char) self->type;
+    *p++ = (unsigned char)self->type;
     p = s_put_field (p, self->service);
     p = s_put_field (p, self->op);
     p = s_put_field (p, self->rid);
-    uint64_t d = (uint64_t) self->deadline;
+    uint64_t d = (uint64_t)self->deadline;
     for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char) (d & 0xff);
+        p[i] = (unsigned char)(d & 0xff);
         d >>= 8;
     }
     p += 8;
@@ -294,7 +294,7 @@ s_get_field (const unsigned char **p, size_t *left, char *dest, size_t max, int 
     if (*left < 1)
         return -1;
     size_t len = **p;
-    if (len > *left - 1 || !s_valid_text ((const char *) *p + 1, len, max, allow_space))
+    if (len > *left - 1 || !s_valid_text ((const char *)*p + 1, len, max, allow_space))
         return -1;
     memcpy (dest, *p + 1, len);
     dest[len] = 0;
@@ -312,9 +312,10 @@ s_log_other_version (const unsigned char *data, size_t size)
     const size_t tag = strlen (BUS_PROTOCOL);
     if (size < tag || memcmp (data, "OSTB", 4) != 0 || memcmp (data, BUS_PROTOCOL, tag) == 0)
         return 0;
-    log_warn ("bus: dropped a message of bus protocol %.*s: this build speaks %s (every process of a deployment "
-              "must run the same bus version)",
-              (int) tag, (const char *) data, BUS_PROTOCOL);
+    log_warn (
+        "bus: dropped a message of bus protocol %.*s: this build speaks %s (every process of a deployment "
+        "must run the same bus version)",
+        (int)tag, (const char *)data, BUS_PROTOCOL);
     return 1;
 }
 
@@ -333,15 +334,16 @@ s_decode_bytes (const unsigned char *data, size_t size, size_t max_body)
         why = "unknown message type";
         goto drop;
     }
-    self = bus_msg_new ((bus_type_t) data[tag]);
+    self = bus_msg_new ((bus_type_t)data[tag]);
     if (!self) {
         why = "out of memory";
         goto drop;
     }
     const unsigned char *p = data + tag + 1;
     size_t left = size - tag - 1;
-    if (s_get_field (&p, &left, self->service, BUS_MAX_SERVICE, 0)
-        || s_get_field (&p, &left, self->op, BUS_MAX_OP, 0) || s_get_field (&p, &left, self->rid, BUS_MAX_RID, 0)) {
+    if (s_get_field (&p, &left, self->service, BUS_MAX_SERVICE, 0) ||
+        s_get_field (&p, &left, self->op, BUS_MAX_OP, 0) ||
+        s_get_field (&p, &left, self->rid, BUS_MAX_RID, 0)) {
         why = "malformed header";
         goto drop;
     }
@@ -354,11 +356,11 @@ s_decode_bytes (const unsigned char *data, size_t size, size_t max_body)
         d = (d << 8) | p[i];
     p += 8;
     left -= 8;
-    if (d > (uint64_t) INT64_MAX) {
+    if (d > (uint64_t)INT64_MAX) {
         why = "malformed deadline";
         goto drop;
     }
-    self->deadline = (int64_t) d;
+    self->deadline = (int64_t)d;
     if (s_get_field (&p, &left, self->trace, BUS_MAX_TRACE, 1)) {
         why = "malformed header";
         goto drop;
@@ -423,7 +425,7 @@ bus_msg_decode (zmsg_t **msg_p, size_t max_body)
 static void
 s_free_wire (void *data, void *hint)
 {
-    (void) hint;
+    (void)hint;
     free (data);
 }
 
@@ -436,7 +438,8 @@ bus_msg_send (bus_msg_t **self_p, zsock_t *sock, zframe_t *routing_id)
     if (!buf)
         return -1;
     void *handle = zsock_resolve (sock);
-    if (routing_id && zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id), ZMQ_SNDMORE) < 0) {
+    if (routing_id &&
+        zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id), ZMQ_SNDMORE) < 0) {
         free (buf);
         return -1;
     }
@@ -517,7 +520,8 @@ bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int 
         zmq_msg_init (&part);
         if (!id || zmq_msg_recv (&part, handle, 0) < 0) {
             if (more)
-                log_warn ("bus: dropped malformed message: %s", id ? "lost its second part" : "out of memory");
+                log_warn ("bus: dropped malformed message: %s",
+                          id ? "lost its second part" : "out of memory");
             else
                 log_warn ("bus: dropped malformed message: a routing id and no message");
             zframe_destroy (&id);
@@ -533,8 +537,7 @@ bus_msg_recv_peer (zsock_t *sock, zframe_t **routing_id_p, size_t max_body, int 
         if (!s_log_other_version (zmq_msg_data (&part), zmq_msg_size (&part)))
             log_warn ("bus: dropped malformed message: more parts than one");
         s_drain_rest (sock, more);
-    }
-    else
+    } else
         self = s_decode_bytes (zmq_msg_data (&part), zmq_msg_size (&part), max_body);
     zmq_msg_close (&part);
     if (!self && routing_id_p)
@@ -593,16 +596,13 @@ s_walk (s_cursor_t *c, int depth, int as_key)
     else if (t >= 0x80 && t <= 0x8f) {
         kind = K_MAP;
         n = t & 0x0f;
-    }
-    else if (t >= 0x90 && t <= 0x9f) {
+    } else if (t >= 0x90 && t <= 0x9f) {
         kind = K_ARRAY;
         n = t & 0x0f;
-    }
-    else if (t >= 0xa0 && t <= 0xbf) {
+    } else if (t >= 0xa0 && t <= 0xbf) {
         kind = K_STR;
         n = t & 0x1f;
-    }
-    else
+    } else
         switch (t) {
         case 0xc0: //  nil
         case 0xc2: //  false
@@ -680,7 +680,7 @@ s_walk (s_cursor_t *c, int depth, int as_key)
     case K_SCALAR:
         return 0;
     case K_STR:
-        return s_take (c, (size_t) n, NULL);
+        return s_take (c, (size_t)n, NULL);
     case K_ARRAY:
         if (n > c->left)
             return -1;
@@ -719,11 +719,11 @@ s_object_to_json (const msgpack_object *o)
     case MSGPACK_OBJECT_BOOLEAN:
         return json_boolean (o->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        if (o->via.u64 > (uint64_t) INT64_MAX)
+        if (o->via.u64 > (uint64_t)INT64_MAX)
             return NULL;
-        return json_integer ((json_int_t) o->via.u64);
+        return json_integer ((json_int_t)o->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return json_integer ((json_int_t) o->via.i64);
+        return json_integer ((json_int_t)o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         return json_real (o->via.f64);
@@ -825,10 +825,11 @@ s_pack (msgpack_packer *pk, const json_t *v, int depth)
             return -1;
         const char *key;
         json_t *val;
-        json_object_foreach ((json_t *) v, key, val)
+        json_object_foreach ((json_t *)v, key, val)
         {
             size_t klen = strlen (key);
-            if (msgpack_pack_str (pk, klen) || msgpack_pack_str_body (pk, key, klen) || s_pack (pk, val, depth + 1))
+            if (msgpack_pack_str (pk, klen) || msgpack_pack_str_body (pk, key, klen) ||
+                s_pack (pk, val, depth + 1))
                 return -1;
         }
         return 0;

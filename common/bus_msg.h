@@ -26,7 +26,8 @@
 #define BUS_MAX_DEPTH 16
 //  The most bytes a message holds besides its body: tag, type, the four
 //  length-prefixed header fields at their limits and the deadline.
-#define BUS_MAX_HEADER (5 + 1 + 1 + BUS_MAX_SERVICE + 1 + BUS_MAX_OP + 1 + BUS_MAX_RID + 8 + 1 + BUS_MAX_TRACE)
+#define BUS_MAX_HEADER                                                                                       \
+    (5 + 1 + 1 + BUS_MAX_SERVICE + 1 + BUS_MAX_OP + 1 + BUS_MAX_RID + 8 + 1 + BUS_MAX_TRACE)
 //  Default per-part size limit when the configuration gives none.
 #define BUS_DEFAULT_MAX_MSG 262144
 

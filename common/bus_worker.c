@@ -9,10 +9,10 @@
 #include "proto.h"
 
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  Request ids of WRITE ops seen recently, shared by the threads of a process,
@@ -26,17 +26,17 @@ typedef struct {
     pthread_t thread;
     int started;
     char endpoint[BUS_ENDPOINT_MAX + 1]; //  the one broker this thread serves
-    atomic_int ended; //  the thread function returned (bus_worker_drain)
-    atomic_int busy;  //  running a request now
+    atomic_int ended;                    //  the thread function returned (bus_worker_drain)
+    atomic_int busy;                     //  running a request now
 } s_thread_t;
 
 struct _bus_worker_t {
     bus_worker_cfg_t cfg;
     s_thread_t *threads;
-    int nthreads;           //  cfg.threads for each broker endpoint
-    s_thread_t direct;      //  the thread serving direct_endpoint, if any
-    zsock_t *direct_sock;   //  its ROUTER (bound in bus_worker_new)
-    int direct_serving;     //  bus_curve_serve was called for it
+    int nthreads;         //  cfg.threads for each broker endpoint
+    s_thread_t direct;    //  the thread serving direct_endpoint, if any
+    zsock_t *direct_sock; //  its ROUTER (bound in bus_worker_new)
+    int direct_serving;   //  bus_curve_serve was called for it
     atomic_int stop;
     atomic_int failed;
     pthread_mutex_t seen_lock;
@@ -125,7 +125,7 @@ s_connect (bus_worker_t *self, const char *endpoint)
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
-    zsock_set_maxmsgsize (sock, (int) bus_msg_wire_max (self->cfg.max_msg));
+    zsock_set_maxmsgsize (sock, (int)bus_msg_wire_max (self->cfg.max_msg));
     zsock_set_linger (sock, 0);
     //  A send never blocks the thread for good: a DEALER with no usable
     //  pipe (an inproc endpoint being released and bound again, say) waits
@@ -611,7 +611,7 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         //  endpoint fails the start; thread creation hands it over.
         self->direct_sock = zsock_new (ZMQ_ROUTER);
         if (self->direct_sock) {
-            zsock_set_maxmsgsize (self->direct_sock, (int) bus_msg_wire_max (self->cfg.max_msg));
+            zsock_set_maxmsgsize (self->direct_sock, (int)bus_msg_wire_max (self->cfg.max_msg));
             zsock_set_linger (self->direct_sock, 0);
             if (bus_curve_serve (self->cfg.curve, self->direct_sock) != 0) {
                 log_error ("bus worker: cannot install the direct endpoint's authentication handler");
@@ -680,7 +680,8 @@ bus_worker_drain (bus_worker_t *self, int timeout_ms)
         if (running == 0)
             return 0;
         if (bus_now_ms () >= deadline) {
-            log_error ("bus worker: %d requests still running at the drain deadline (%d ms)", busy, timeout_ms);
+            log_error ("bus worker: %d requests still running at the drain deadline (%d ms)", busy,
+                       timeout_ms);
             return -1;
         }
         zclock_sleep (20);

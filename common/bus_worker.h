@@ -21,9 +21,9 @@ typedef struct {
     const char *op;
     const char *trace;
     int64_t deadline_ms;
-    void *app;            //  process-wide state given in the config
-    void *thread_state;   //  what thread_init returned for this thread
-    const void *in;       //  the typed request (read it with BUS_IN)
+    void *app;          //  process-wide state given in the config
+    void *thread_state; //  what thread_init returned for this thread
+    const void *in;     //  the typed request (read it with BUS_IN)
     //  set by bus_req_fail
     ost_err_t err;
     const char *err_description;
@@ -65,7 +65,7 @@ typedef struct {
     size_t max_msg;            //  default BUS_DEFAULT_MAX_MSG
     const bus_route_t *routes; //  op table; every op must be in proto/ops.def for this service
     size_t nroutes;
-    void *app;                 //  what handlers find in req->app
+    void *app; //  what handlers find in req->app
     //  Per-thread state: called in each worker thread before it connects, with
     //  thread_arg (app when thread_arg is NULL); a NULL return stops that
     //  thread (and bus_worker_wait reports failure).

@@ -295,7 +295,8 @@ s_valid_bus_endpoints (const char *list)
     for (int i = 0; i < n; i++) {
         if (bus_endpoint_nth (list, i, one, sizeof one))
             return 0;
-        if (strncmp (one, "tcp://", 6) != 0 && strncmp (one, "ipc://", 6) != 0 && strncmp (one, "inproc://", 9) != 0)
+        if (strncmp (one, "tcp://", 6) != 0 && strncmp (one, "ipc://", 6) != 0 &&
+            strncmp (one, "inproc://", 9) != 0)
             return 0;
     }
     return n > 0;
@@ -348,8 +349,9 @@ config_validate (const config_t *self, int req_flag)
     //  The message names the problem, never the value (config.c's rule).
     cidr_set_t *proxies = cidr_set_new (self->trusted_proxies, &why);
     if (!proxies) {
-        fprintf (stderr, "config: OSTIARY_TRUSTED_PROXIES must be a comma-separated list of IPv4 or IPv6 CIDR "
-                         "blocks (e.g. 10.0.0.0/8,fd00::/8): %s\n",
+        fprintf (stderr,
+                 "config: OSTIARY_TRUSTED_PROXIES must be a comma-separated list of IPv4 or IPv6 CIDR "
+                 "blocks (e.g. 10.0.0.0/8,fd00::/8): %s\n",
                  why);
         rc = -1;
     }
@@ -362,18 +364,21 @@ config_validate (const config_t *self, int req_flag)
     //  The bus authenticates its peers in every mode; only a development
     //  set-up may turn that off (and says so at every start).
     if (!self->bus_curve && production) {
-        fprintf (stderr, "config: OSTIARY_BUS_CURVE=0 is refused in production mode: the bus must use CURVE\n");
+        fprintf (stderr,
+                 "config: OSTIARY_BUS_CURVE=0 is refused in production mode: the bus must use CURVE\n");
         rc = -1;
     }
     if (self->bus_curve && (req_flag & (CFG_REQ_GW | CFG_REQ_TOK | CFG_REQ_FLOW | CFG_REQ_KEYS))) {
         if (!*self->bus_cert) {
-            fprintf (stderr, "config: OSTIARY_BUS_CERT is required while OSTIARY_BUS_CURVE=1 (this process's CURVE "
-                             "certificate; make a key set with `ostiaryctl bus keygen DIR`)\n");
+            fprintf (stderr,
+                     "config: OSTIARY_BUS_CERT is required while OSTIARY_BUS_CURVE=1 (this process's CURVE "
+                     "certificate; make a key set with `ostiaryctl bus keygen DIR`)\n");
             rc = -1;
         }
         if (!*self->bus_peers) {
-            fprintf (stderr, "config: OSTIARY_BUS_PEERS is required while OSTIARY_BUS_CURVE=1 (the folder of the "
-                             "role folders of public keys)\n");
+            fprintf (stderr,
+                     "config: OSTIARY_BUS_PEERS is required while OSTIARY_BUS_CURVE=1 (the folder of the "
+                     "role folders of public keys)\n");
             rc = -1;
         }
     }

@@ -28,10 +28,10 @@ OST_WUR char *jws_compact (const char *signing_input, const unsigned char *sig, 
 
 //  The three parts of a compact JWS, decoded. Free with jws_parts_destroy.
 typedef struct {
-    json_t *header;          //  decoded protected header (object)
-    json_t *claims;          //  decoded payload (object)
-    char *signing_input;     //  the first two parts as received
-    unsigned char *sig;      //  decoded signature
+    json_t *header;      //  decoded protected header (object)
+    json_t *claims;      //  decoded payload (object)
+    char *signing_input; //  the first two parts as received
+    unsigned char *sig;  //  decoded signature
     size_t siglen;
 } jws_parts_t;
 
@@ -44,7 +44,8 @@ void jws_parts_destroy (jws_parts_t **self_p);
 //  0 ok, -1 bad input.
 OST_WUR int jws_ecdsa_der_to_raw (const unsigned char *der, size_t derlen, unsigned char *raw, size_t size);
 //  ECDSA: r||s → DER, newly allocated in *der (OPENSSL_free). 0 ok, -1 bad input.
-OST_WUR int jws_ecdsa_raw_to_der (const unsigned char *raw, size_t rawlen, unsigned char **der, size_t *derlen);
+OST_WUR int jws_ecdsa_raw_to_der (const unsigned char *raw, size_t rawlen, unsigned char **der,
+                                  size_t *derlen);
 
 //  Verifies parts->sig over parts->signing_input with pkey under alg (the
 //  header's alg must equal it). 1 valid, 0 invalid.

@@ -200,7 +200,7 @@ proto_op_at (size_t i)
 const err_def_t *
 proto_err (ost_err_t id)
 {
-    if ((int) id < 0 || id >= OST_ERR__COUNT)
+    if ((int)id < 0 || id >= OST_ERR__COUNT)
         return &s_errs[OST_ERR_SERVER_ERROR];
     return &s_errs[id];
 }

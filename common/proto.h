@@ -30,9 +30,9 @@ typedef struct {
     size_t max_body;
     int timeout_ms;
     const char *doc;
-    const struct _schema_t *in;   //  the request's fields (common/schema.h)
-    const struct _schema_t *out;  //  the result's fields
-    const op_err_doc_t *errs;     //  ends with err == OST_ERR__COUNT
+    const struct _schema_t *in;  //  the request's fields (common/schema.h)
+    const struct _schema_t *out; //  the result's fields
+    const op_err_doc_t *errs;    //  ends with err == OST_ERR__COUNT
 } op_def_t;
 
 typedef struct {

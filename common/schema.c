@@ -7,10 +7,17 @@
 #include <string.h>
 
 static const char *s_type_names[] = {
-    [SCH_STR] = "string",     [SCH_LINES] = "text",    [SCH_SECRET] = "secret string",
-    [SCH_INT] = "integer",    [SCH_BOOL] = "boolean",  [SCH_STRS] = "array of strings",
-    [SCH_MAP] = "map of strings", [SCH_OBJ] = "object", [SCH_ANY] = "any value",
-    [SCH_SHAPE] = "object",   [SCH_SHAPES] = "array of objects",
+    [SCH_STR] = "string",
+    [SCH_LINES] = "text",
+    [SCH_SECRET] = "secret string",
+    [SCH_INT] = "integer",
+    [SCH_BOOL] = "boolean",
+    [SCH_STRS] = "array of strings",
+    [SCH_MAP] = "map of strings",
+    [SCH_OBJ] = "object",
+    [SCH_ANY] = "any value",
+    [SCH_SHAPE] = "object",
+    [SCH_SHAPES] = "array of objects",
 };
 
 const char *
@@ -133,7 +140,8 @@ s_field (const schema_field_t *f, const json_t *v, void *out, const char *what, 
             return s_why (why, why_size, "%s: too many items (at most %lld)", what, (long long)f->count);
         size_t i;
         const json_t *item;
-        json_array_foreach (v, i, item) {
+        json_array_foreach (v, i, item)
+        {
             if (s_check_string (f, what, item, SCH_STR, 0, f->max, why, why_size))
                 return -1;
         }
@@ -146,7 +154,8 @@ s_field (const schema_field_t *f, const json_t *v, void *out, const char *what, 
             return s_why (why, why_size, "%s: too many members (at most %lld)", what, (long long)f->count);
         const char *key;
         const json_t *item;
-        json_object_foreach ((json_t *)v, key, item) {
+        json_object_foreach ((json_t *)v, key, item)
+        {
             //  Names are checked like the values; the description names the map only.
             if (!schema_text_ok (key, strlen (key), 0))
                 return s_why (why, why_size, "%s: a member name holds control characters", what);
@@ -176,7 +185,8 @@ s_field (const schema_field_t *f, const json_t *v, void *out, const char *what, 
             return s_why (why, why_size, "%s: too many items (at most %lld)", what, (long long)f->max);
         size_t i;
         const json_t *item;
-        json_array_foreach (v, i, item) {
+        json_array_foreach (v, i, item)
+        {
             char at[128];
             snprintf (at, sizeof at, "%.96s[%zu]", what, i);
             if (!json_is_object (item))
@@ -226,10 +236,12 @@ s_check (const schema_t *schema, const json_t *obj, void *out, const char *path,
         //  SCH_MAP members, whose names are not checked here).
         const char *key;
         const json_t *v;
-        json_object_foreach ((json_t *)obj, key, v) {
+        json_object_foreach ((json_t *)obj, key, v)
+        {
             size_t i = 0;
             char wire[SCHEMA_NAME_MAX];
-            while (i < schema->nfields && strcmp (schema_wire_name (&schema->fields[i], wire, sizeof wire), key) != 0)
+            while (i < schema->nfields &&
+                   strcmp (schema_wire_name (&schema->fields[i], wire, sizeof wire), key) != 0)
                 i++;
             if (i == schema->nfields) {
                 if (strlen (key) > 48 || !schema_text_ok (key, strlen (key), 0))

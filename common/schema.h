@@ -39,8 +39,8 @@ typedef enum {
 } schema_type_t;
 
 typedef enum {
-    SCH_REQ,  //  must be present and not null
-    SCH_OPT,  //  may be absent; null counts as absent
+    SCH_REQ, //  must be present and not null
+    SCH_OPT, //  may be absent; null counts as absent
 } schema_presence_t;
 
 typedef struct _schema_t schema_t;
@@ -49,21 +49,21 @@ typedef struct {
     const char *name;
     schema_type_t type;
     schema_presence_t presence;
-    int64_t min;            //  SCH_STR/LINES/SECRET: bytes; SCH_INT: value
-    int64_t max;            //  idem; SCH_STRS/MAP: bytes of each item; SCH_SHAPES: items
-    int64_t count;          //  SCH_STRS/MAP/OBJ: largest number of items (0: no limit)
-    const schema_t *shape;  //  SCH_SHAPE/SHAPES
-    size_t offset;          //  of the member in the struct
-    size_t has_offset;      //  of the `has_<name>` flag (SCH_INT, SCH_BOOL); 0: none
+    int64_t min;           //  SCH_STR/LINES/SECRET: bytes; SCH_INT: value
+    int64_t max;           //  idem; SCH_STRS/MAP: bytes of each item; SCH_SHAPES: items
+    int64_t count;         //  SCH_STRS/MAP/OBJ: largest number of items (0: no limit)
+    const schema_t *shape; //  SCH_SHAPE/SHAPES
+    size_t offset;         //  of the member in the struct
+    size_t has_offset;     //  of the `has_<name>` flag (SCH_INT, SCH_BOOL); 0: none
     const char *doc;
 } schema_field_t;
 
 struct _schema_t {
-    const char *name;       //  "token.client_get request", "client"
+    const char *name; //  "token.client_get request", "client"
     const schema_field_t *fields;
     size_t nfields;
-    size_t size;            //  of the struct
-    const char *doc;        //  shapes only
+    size_t size;     //  of the struct
+    const char *doc; //  shapes only
 };
 
 //  A member whose name is a C keyword (default) is written in

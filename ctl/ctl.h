@@ -69,7 +69,7 @@ int ctl_keys (const ctl_opts_t *opts, int argc, char **argv);    //  ctl/keys.c:
 int ctl_users (const ctl_opts_t *opts, int argc, char **argv);   //  ctl/users.c: flow-svc's end users
 int ctl_clients (const ctl_opts_t *opts, int argc, char **argv); //  ctl/clients.c: token-svc's OAuth clients
 int ctl_settings (const ctl_opts_t *opts, int argc,
-                  char **argv); //  ctl/settings.c: flow-svc's runtime settings
+                  char **argv);                              //  ctl/settings.c: flow-svc's runtime settings
 int ctl_bus (const ctl_opts_t *opts, int argc, char **argv); //  ctl/bus.c: the bus's CURVE keys
 
 #endif

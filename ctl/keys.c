@@ -12,8 +12,8 @@
  *  2 bad usage or input: an unknown command or option, a bad algorithm, an
  *  unknown kid, a malformed KEK. */
 #include "b64url.h"
-#include "config.h"
 #include "bus_curve.h"
+#include "config.h"
 #include "ctl.h"
 #include "jws.h"
 #include "proto/keys_admin.h"

@@ -128,8 +128,9 @@ ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t
     bus_client_destroy (&client);
     //  Whichever command asked, the same hint (besides its own message).
     if (rc && error && error->err == OST_ERR_FORBIDDEN)
-        fprintf (stderr, "ostiaryctl: the role of the key in OSTIARY_BUS_CERT may not call %s (the roles of each op: "
-                         "`ostiaryctl ops`; operators use the admin key)\n",
+        fprintf (stderr,
+                 "ostiaryctl: the role of the key in OSTIARY_BUS_CERT may not call %s (the roles of each op: "
+                 "`ostiaryctl ops`; operators use the admin key)\n",
                  op);
     return rc ? CTL_ERROR_REPLY : CTL_OK;
 }

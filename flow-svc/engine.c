@@ -944,7 +944,8 @@ flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
     if (s_action_args (req, in->token, purpose, 1, hash) != 0)
         return -1;
     int callback = !strcmp (purpose, ACTION_WEBHOOK_CALLBACK);
-    if (callback ? !outcome || (strcmp (outcome, "success") && strcmp (outcome, "failure")) : outcome != NULL) {
+    if (callback ? !outcome || (strcmp (outcome, "success") && strcmp (outcome, "failure"))
+                 : outcome != NULL) {
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_OUTCOME);
         return -1;
     }

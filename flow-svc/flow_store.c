@@ -66,7 +66,8 @@ static const db_stmt_t s_stmts[] = {
      "SELECT " USER_JSON " FROM flow.users WHERE $1::text IS NULL OR username > $1::text"
      " ORDER BY username LIMIT $2::int",
      2, DB_STMT_READ},
-    {"flow_user_get_by_username", "SELECT " USER_JSON " FROM flow.users WHERE username = $1::text", 1, DB_STMT_READ},
+    {"flow_user_get_by_username", "SELECT " USER_JSON " FROM flow.users WHERE username = $1::text", 1,
+     DB_STMT_READ},
     {"flow_user_get_by_sub", "SELECT " USER_JSON " FROM flow.users WHERE sub = $1::text", 1, DB_STMT_READ},
     //  One statement: the new password and the end of every session opened
     //  with the old one cannot be separated by a crash.
@@ -81,13 +82,16 @@ static const db_stmt_t s_stmts[] = {
     //  its snapshot then holds a session that a login committed while this
     //  UPDATE waited for that login's row lock (flow_session_insert).
     {"flow_user_set_disabled",
-     "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2, DB_STMT_WRITE},
+     "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2,
+     DB_STMT_WRITE},
     {"flow_user_revoke_sessions",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL", 1, DB_STMT_WRITE},
+     "UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL", 1,
+     DB_STMT_WRITE},
     {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
      1, DB_STMT_READ},
     {"flow_user_rehash",
-     "UPDATE flow.users SET password_hash = $3::text WHERE sub = $1::text AND password_hash = $2::text", 3, DB_STMT_WRITE},
+     "UPDATE flow.users SET password_hash = $3::text WHERE sub = $1::text AND password_hash = $2::text", 3,
+     DB_STMT_WRITE},
     //  ---------------------------------------------------------- sessions
     //  auth_time in whole seconds: what ID tokens carry (OpenID Connect
     //  Core §2) is then exactly what we stored.
@@ -112,10 +116,12 @@ static const db_stmt_t s_stmts[] = {
      " WHERE s.sid = $1::text AND " SESSION_LIVE,
      1, DB_STMT_READ},
     {"flow_session_revoke",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1, DB_STMT_WRITE},
+     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1,
+     DB_STMT_WRITE},
     //  ---------------------------------------------------------- executions
     {"flow_exec_get",
-     "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1, DB_STMT_READ},
+     "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1,
+     DB_STMT_READ},
     {"flow_exec_expire",
      "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
      " (SELECT id FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
@@ -213,8 +219,10 @@ static const db_stmt_t s_stmts[] = {
      "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
      " SELECT sub FROM u",
      2, DB_STMT_WRITE},
-    {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1, DB_STMT_WRITE},
-    {"flow_totp_get", "SELECT secret_sealed, last_step FROM flow.user_totp WHERE sub = $1::text", 1, DB_STMT_READ},
+    {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1,
+     DB_STMT_WRITE},
+    {"flow_totp_get", "SELECT secret_sealed, last_step FROM flow.user_totp WHERE sub = $1::text", 1,
+     DB_STMT_READ},
     {"flow_totp_put",
      "INSERT INTO flow.user_totp (sub, secret_sealed, last_step) VALUES ($1::text, $2::text, $3::bigint)"
      " ON CONFLICT (sub) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, last_step = "
@@ -224,7 +232,8 @@ static const db_stmt_t s_stmts[] = {
     //  RFC 6238 §5.2: a step once accepted is never accepted again; the
     //  guard makes two racing submissions of one code accept it once.
     {"flow_totp_use",
-     "UPDATE flow.user_totp SET last_step = $2::bigint WHERE sub = $1::text AND last_step < $2::bigint", 2, DB_STMT_WRITE},
+     "UPDATE flow.user_totp SET last_step = $2::bigint WHERE sub = $1::text AND last_step < $2::bigint", 2,
+     DB_STMT_WRITE},
     {"flow_recovery_replace",
      "WITH d AS (DELETE FROM flow.recovery_codes WHERE sub = $1::text)"
      " INSERT INTO flow.recovery_codes (sub, code_hash)"

@@ -200,13 +200,15 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      4, DB_STMT_WRITE},
     [S_SETTINGS_LOAD] =
         {"lockout_settings_load",
-         "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0, DB_STMT_READ},
+         "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0,
+         DB_STMT_READ},
     [S_SETTING_SET] =
         {"lockout_setting_set",
          "INSERT INTO flow.settings (name, value, updated_at) VALUES ($1::text, to_jsonb($2::bigint), now())"
          " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
          2, DB_STMT_WRITE},
-    [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1, DB_STMT_WRITE},
+    [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1,
+                          DB_STMT_WRITE},
     [S_AUDIT_INSERT] = {"lockout_audit_insert",
                         "INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
                         " VALUES ($1::text, $2::text, $3::text, COALESCE($4::jsonb, '{}'::jsonb))",

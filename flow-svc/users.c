@@ -48,7 +48,10 @@ static const struct {
     size_t offset; //  of the member in flow_user_add_in_t
     const char *desc;
 } s_fields[] = {
-#define S_FIELD(name, kind, desc) {#name, kind, offsetof (flow_user_add_in_t, name), desc}
+#define S_FIELD(name, kind, desc)                                                                            \
+    {                                                                                                        \
+#name, kind, offsetof(flow_user_add_in_t, name), desc                                                \
+    }
     S_FIELD (email, F_EMAIL, "email must be an address like name@example.org"),
     S_FIELD (name, F_TEXT, NULL),
     S_FIELD (given_name, F_TEXT, NULL),
@@ -300,7 +303,8 @@ s_user_add (bus_req_t *req, const json_t *body, json_t **result)
         if (s_field (in, k, claims) != 0) {
             json_decref (claims);
             //  Text claims (no desc) have no rule beyond proto/ops.def's and never fail here.
-            bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_fields[k].desc ? s_fields[k].desc : "invalid claim");
+            bus_req_fail (req, OST_ERR_INVALID_REQUEST,
+                          s_fields[k].desc ? s_fields[k].desc : "invalid claim");
             return -1;
         }
     json_t *address = in->address ? s_address_value (in->address) : NULL;
@@ -311,7 +315,8 @@ s_user_add (bus_req_t *req, const json_t *body, json_t **result)
     }
     if ((address && json_object_set_new (claims, "address", address) != 0) ||
         s_flag (claims, "email_verified", in->has_email_verified, in->email_verified) != 0 ||
-        s_flag (claims, "phone_number_verified", in->has_phone_number_verified, in->phone_number_verified) != 0) {
+        s_flag (claims, "phone_number_verified", in->has_phone_number_verified, in->phone_number_verified) !=
+            0) {
         json_decref (claims);
         return flow_fail_internal (req);
     }

@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
 }
@@ -44,11 +44,11 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
         int has = http_bearer_parse (header, token, sizes[i]);
         if (has == 1) {
             size_t len = strnlen (token, sizes[i]);
-            size_t chars = strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+            size_t chars =
+                strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
             if (len == 0 || len >= sizes[i] || chars == 0 || strspn (token + chars, "=") != len - chars)
                 abort ();
-        }
-        else if (has != 0 && has != -1)
+        } else if (has != 0 && has != -1)
             abort ();
         free (token);
     }
@@ -60,8 +60,7 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
         const char *secret = json_string_value (json_object_get (basic, "client_secret"));
         if (!id || !*id || !secret || json_object_size (basic) != 2)
             abort ();
-    }
-    else if (rc != -1 || basic)
+    } else if (rc != -1 || basic)
         abort ();
     json_decref (basic);
     return 0;

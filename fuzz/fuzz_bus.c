@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     //  Every malformed frame is logged as a warning; only errors are wanted here.
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
@@ -65,11 +65,12 @@ s_same (const bus_msg_t *a, const bus_msg_t *b)
     size_t alen, blen;
     const unsigned char *abody = bus_msg_body (a, &alen);
     const unsigned char *bbody = bus_msg_body (b, &blen);
-    return bus_msg_type (a) == bus_msg_type (b) && strcmp (bus_msg_service (a), bus_msg_service (b)) == 0
-           && strcmp (bus_msg_op (a), bus_msg_op (b)) == 0
-           && strcmp (bus_msg_request_id (a), bus_msg_request_id (b)) == 0
-           && bus_msg_deadline (a) == bus_msg_deadline (b) && strcmp (bus_msg_trace (a), bus_msg_trace (b)) == 0
-           && alen == blen && (alen == 0 || memcmp (abody, bbody, alen) == 0);
+    return bus_msg_type (a) == bus_msg_type (b) && strcmp (bus_msg_service (a), bus_msg_service (b)) == 0 &&
+           strcmp (bus_msg_op (a), bus_msg_op (b)) == 0 &&
+           strcmp (bus_msg_request_id (a), bus_msg_request_id (b)) == 0 &&
+           bus_msg_deadline (a) == bus_msg_deadline (b) &&
+           strcmp (bus_msg_trace (a), bus_msg_trace (b)) == 0 && alen == blen &&
+           (alen == 0 || memcmp (abody, bbody, alen) == 0);
 }
 
 int

@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
 }
@@ -26,11 +26,11 @@ int
 LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
 {
     cidr_addr_t addr;
-    if (cidr_addr_parse ((const char *) data, size, &addr) == 0) {
+    if (cidr_addr_parse ((const char *)data, size, &addr) == 0) {
         char text[CIDR_ADDR_TEXT_MAX];
         cidr_addr_t again;
-        if (cidr_addr_format (&addr, text, sizeof text) || cidr_addr_parse (text, strlen (text), &again)
-            || !cidr_addr_equal (&addr, &again))
+        if (cidr_addr_format (&addr, text, sizeof text) || cidr_addr_parse (text, strlen (text), &again) ||
+            !cidr_addr_equal (&addr, &again))
             abort ();
     }
     char *list = malloc (size + 1);
@@ -51,8 +51,8 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
     //  Every set answers for both families without reading past its blocks.
     cidr_addr_t v4 = {0, {10, 1, 2, 3}};
     cidr_addr_t v6 = {1, {0x20, 0x01, 0x0d, 0xb8}};
-    (void) cidr_set_contains (set, &v4);
-    (void) cidr_set_contains (set, &v6);
+    (void)cidr_set_contains (set, &v4);
+    (void)cidr_set_contains (set, &v6);
     cidr_set_destroy (&set);
     return 0;
 }

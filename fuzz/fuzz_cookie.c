@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
 }
@@ -31,9 +31,9 @@ s_check (const char *header, const char *name, size_t size)
         return;
     if (pages_find_cookie (header, name, out, size) == 0) {
         size_t len = strnlen (out, size);
-        if (len == 0 || len >= size || len > PAGES_MAX_COOKIE
-            || strspn (out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-") != len
-            || !strstr (header, out))
+        if (len == 0 || len >= size || len > PAGES_MAX_COOKIE ||
+            strspn (out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-") != len ||
+            !strstr (header, out))
             abort ();
     }
     free (out);

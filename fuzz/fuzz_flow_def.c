@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
 }
@@ -34,11 +34,11 @@ s_check (const flow_def_t *def)
         const flow_node_t *node = &def->nodes[i];
         if (flow_def_node (def, node->name) != node || strcmp (flow_node_type_name (node->type), "?") == 0)
             abort ();
-        if ((node->on_success && !flow_def_node (def, node->on_success))
-            || (node->on_failure && !flow_def_node (def, node->on_failure)))
+        if ((node->on_success && !flow_def_node (def, node->on_success)) ||
+            (node->on_failure && !flow_def_node (def, node->on_failure)))
             abort ();
     }
-    (void) flow_def_node (def, "no such node");
+    (void)flow_def_node (def, "no such node");
 }
 
 int

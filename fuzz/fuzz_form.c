@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
 }
@@ -29,8 +29,8 @@ s_round_trip (const char *name, const char *value)
     static char enc_name[3 * 4096 + 1];
     static char enc_value[3 * 4096 + 1];
     enc_name[0] = enc_value[0] = 0;
-    if (form_encode_append (enc_name, sizeof enc_name, name) < 0
-        || form_encode_append (enc_value, sizeof enc_value, value) < 0)
+    if (form_encode_append (enc_name, sizeof enc_name, name) < 0 ||
+        form_encode_append (enc_value, sizeof enc_value, value) < 0)
         abort ();
     size_t len = strlen (enc_name) + 1 + strlen (enc_value);
     char *line = malloc (len + 1);
@@ -42,8 +42,8 @@ s_round_trip (const char *name, const char *value)
     form_limits_t limits = {len, 1, 4096, 4096};
     form_status_t status;
     form_t *again = form_parse (line, len, &limits, &status);
-    if (!again || form_count (again) != 1 || strcmp (form_name_at (again, 0), name) != 0
-        || strcmp (form_value_at (again, 0), value) != 0)
+    if (!again || form_count (again) != 1 || strcmp (form_name_at (again, 0), name) != 0 ||
+        strcmp (form_value_at (again, 0), value) != 0)
         abort ();
     form_destroy (&again);
     free (line);
@@ -61,15 +61,14 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
         {64, 4, 8, 8},         //  tight: every limit within reach
     };
     const form_limits_t *lim = &limits[data[0] % 3];
-    const char *text = (const char *) data + 1;
+    const char *text = (const char *)data + 1;
     size_t len = size - 1;
     form_status_t status = FORM_OK;
     form_t *form = form_parse (text, len, lim, &status);
     if (!form) {
         if (status == FORM_OK || !form_status_text (status))
             abort ();
-    }
-    else {
+    } else {
         size_t count = form_count (form);
         if (count > lim->max_params)
             abort ();
@@ -80,12 +79,12 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
                 abort ();
             if (!form_get (form, name, 0) || form_occurrences (form, name, 0) == 0)
                 abort ();
-            (void) form_occurrences (form, name, 1);
+            (void)form_occurrences (form, name, 1);
             s_round_trip (name, value);
         }
-        (void) form_get (form, "client_id", 1);
-        (void) form_first_repeated (form, 0);
-        (void) form_first_repeated (form, 1);
+        (void)form_get (form, "client_id", 1);
+        (void)form_first_repeated (form, 0);
+        (void)form_first_repeated (form, 1);
         json_t *json = form_to_json (form, 1);
         json_t *rep = form_repeated_json (form, 0);
         if (!json || !rep)

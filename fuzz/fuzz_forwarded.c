@@ -28,8 +28,8 @@ s_free (void)
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     const char *why = NULL;
     s_trusted = cidr_set_new ("10.0.0.0/8, 192.168.0.0/16, 127.0.0.1, 2001:db8::/32, ::1", &why);
@@ -71,8 +71,8 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
     cidr_addr_t stranger;
     if (cidr_addr_parse ("203.0.113.9", 11, &stranger))
         abort ();
-    if (forwarded_client (s_trusted, &stranger, &headers, &client) != FORWARDED_PEER
-        || !cidr_addr_equal (&client, &stranger))
+    if (forwarded_client (s_trusted, &stranger, &headers, &client) != FORWARDED_PEER ||
+        !cidr_addr_equal (&client, &stranger))
         abort ();
     free (text);
     return 0;

@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput (const unsigned char *data, size_t size);
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
     return 0;
 }
@@ -42,7 +42,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 static void
 s_op_tables (const json_t *body)
 {
-    static _Alignas (max_align_t) unsigned char value[8192];
+    static _Alignas(max_align_t) unsigned char value[8192];
     char why[SCHEMA_WHY_MAX];
     for (size_t i = 0; i < proto_op_count (); i++) {
         const schema_t *in = proto_op_at (i)->in;
@@ -79,7 +79,8 @@ s_flow_readers (const json_t *body)
         json_object_foreach ((json_t *)input, key, value)
         {
             const char *s = json_string_value (value);
-            if (s && schema_text_ok (s, json_string_length (value), 0) && memchr (s, '\n', json_string_length (value)))
+            if (s && schema_text_ok (s, json_string_length (value), 0) &&
+                memchr (s, '\n', json_string_length (value)))
                 abort ();
         }
     }
@@ -105,17 +106,18 @@ s_flow_readers (const json_t *body)
 int
 LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
 {
-    json_t *callback = flows_callback_parse ((const char *) data, size);
+    json_t *callback = flows_callback_parse ((const char *)data, size);
     if (callback) {
         const char *outcome = json_string_value (json_object_get (callback, "outcome"));
         json_t *cb_data = json_object_get (callback, "data");
-        if (!json_is_object (callback) || !outcome
-            || (strcmp (outcome, "success") && strcmp (outcome, "failure")) || (cb_data && !json_is_object (cb_data)))
+        if (!json_is_object (callback) || !outcome ||
+            (strcmp (outcome, "success") && strcmp (outcome, "failure")) ||
+            (cb_data && !json_is_object (cb_data)))
             abort ();
         json_decref (callback);
     }
     json_error_t jerr;
-    json_t *body = json_loadb ((const char *) data, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *body = json_loadb ((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!body)
         return 0;
     char *packed = NULL;

@@ -31,10 +31,10 @@ s_free_keys (void)
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     log_init ("fuzz", OST_LOG_ERROR);
-    s_rsa = EVP_PKEY_Q_keygen (NULL, NULL, "RSA", (size_t) 2048);
+    s_rsa = EVP_PKEY_Q_keygen (NULL, NULL, "RSA", (size_t)2048);
     s_ec = EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
     s_ed = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
     if (!s_rsa || !s_ec || !s_ed)
@@ -57,8 +57,8 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
         return 0;
     if (!json_is_object (parts->header) || !json_is_object (parts->claims) || !parts->sig || !parts->siglen)
         abort ();
-    if (jws_verify (parts, JWS_ALG_RS256, s_rsa) || jws_verify (parts, JWS_ALG_ES256, s_ec)
-        || jws_verify (parts, JWS_ALG_EDDSA, s_ed))
+    if (jws_verify (parts, JWS_ALG_RS256, s_rsa) || jws_verify (parts, JWS_ALG_ES256, s_ec) ||
+        jws_verify (parts, JWS_ALG_EDDSA, s_ed))
         abort ();
     //  A mismatched key and algorithm must fail too, never crash.
     if (jws_verify (parts, JWS_ALG_ES256, s_rsa) || jws_verify (parts, JWS_ALG_RS256, s_ed))
@@ -76,7 +76,8 @@ LLVMFuzzerTestOneInput (const unsigned char *data, size_t size)
     if (jws_ecdsa_raw_to_der (parts->sig, parts->siglen, &der, &der_len) == 0) {
         unsigned char back[132];
         //  Raw r||s → DER → raw gives back the same bytes.
-        if (jws_ecdsa_der_to_raw (der, der_len, back, parts->siglen / 2) || memcmp (back, parts->sig, parts->siglen))
+        if (jws_ecdsa_der_to_raw (der, der_len, back, parts->siglen / 2) ||
+            memcmp (back, parts->sig, parts->siglen))
             abort ();
         OPENSSL_free (der);
     }

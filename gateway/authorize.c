@@ -6,7 +6,6 @@
 #include "log.h"
 #include "routes.h"
 
-
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>

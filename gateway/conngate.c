@@ -29,8 +29,8 @@ typedef struct {
     const cidr_set_t *trusted;
     connlimit_t *conns;
     size_t max_per_addr;
-    atomic_ulong refused;        //  connections refused since the last log line
-    atomic_llong last_log;       //  CLOCK_MONOTONIC second of that line
+    atomic_ulong refused;  //  connections refused since the last log line
+    atomic_llong last_log; //  CLOCK_MONOTONIC second of that line
 } s_gate_t;
 
 static _Atomic (s_gate_t *) s_gate;
@@ -38,7 +38,8 @@ static _Atomic (s_gate_t *) s_gate;
 //  What a refused client reads before the close: a whole HTTP answer, sent
 //  without waiting (a fresh socket's send buffer is empty).
 #define S_REFUSAL_BODY                                                                                       \
-    "{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many connections from this address\"}"
+    "{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many connections from this "         \
+    "address\"}"
 static char s_refusal[512];
 static size_t s_refusal_len;
 
@@ -52,11 +53,12 @@ conngate_open (unsigned port, size_t max_per_addr, const cidr_set_t *trusted)
     gate->trusted = trusted;
     gate->max_per_addr = max_per_addr;
     gate->conns = connlimit_new (max_per_addr);
-    int n = snprintf (s_refusal, sizeof s_refusal,
-                      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
-                      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n\r\n%s",
-                      sizeof S_REFUSAL_BODY - 1, S_REFUSAL_BODY);
+    int n =
+        snprintf (s_refusal, sizeof s_refusal,
+                  "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+                  "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+                  "Content-Length: %zu\r\n\r\n%s",
+                  sizeof S_REFUSAL_BODY - 1, S_REFUSAL_BODY);
     s_refusal_len = n > 0 && (size_t)n < sizeof s_refusal ? (size_t)n : 0;
     s_gate_t *none = NULL;
     if (!gate->conns || !atomic_compare_exchange_strong (&s_gate, &none, gate)) {
@@ -105,8 +107,8 @@ s_log_refusal (s_gate_t *gate, const cidr_addr_t *addr)
         if (cidr_addr_format (addr, text, sizeof text) != 0)
             strcpy (text, "?");
         unsigned long n = atomic_exchange (&gate->refused, 0);
-        log_warn ("http: refused %lu connection(s) over OSTIARY_HTTP_MAX_CONN_PER_IP=%zu (the last from %s)", n,
-                  gate->max_per_addr, text);
+        log_warn ("http: refused %lu connection(s) over OSTIARY_HTTP_MAX_CONN_PER_IP=%zu (the last from %s)",
+                  n, gate->max_per_addr, text);
     }
 }
 
@@ -121,7 +123,8 @@ accept (int fd, struct sockaddr *restrict addr, socklen_t *restrict addr_len)
         return s;
     s_gate_t *gate = atomic_load (&s_gate);
     cidr_addr_t from;
-    if (gate && s_is_http_listener (gate, fd) && cidr_addr_from_sockaddr ((struct sockaddr *)&peer, peer_len, &from) == 0 &&
+    if (gate && s_is_http_listener (gate, fd) &&
+        cidr_addr_from_sockaddr ((struct sockaddr *)&peer, peer_len, &from) == 0 &&
         !cidr_set_contains (gate->trusted, &from) && connlimit_acquire (gate->conns, &from) != 0) {
         (void)!send (s, s_refusal, s_refusal_len, MSG_DONTWAIT | MSG_NOSIGNAL);
         //  Closing with unread bytes would reset the connection, and the

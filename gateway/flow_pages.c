@@ -196,7 +196,7 @@ typedef struct {
     shape_flow_step_data_t data; //  step.data
 } s_state_t;
 
-_Static_assert (sizeof (flow_get_out_t) == sizeof (flow_submit_out_t), "one state for get and submit");
+_Static_assert(sizeof (flow_get_out_t) == sizeof (flow_submit_out_t), "one state for get and submit");
 
 //  Reads result, the answer of op (flow.get or flow.submit), into *state
 //  (whose strings live in result). 0, or -1 with why.

@@ -21,15 +21,14 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 //  Request line plus headers civetweb buffers. civetweb 1.15 answers a
 //  longer head with 400 ("Malformed message", through http_error) before our
@@ -607,7 +606,8 @@ s_client_address (const http_server_t *server, const struct mg_connection *conn,
 {
     const struct mg_request_info *ri = mg_get_request_info (conn);
     cidr_addr_t peer, client;
-    if (!ri || cidr_addr_parse (ri->remote_addr, strnlen (ri->remote_addr, sizeof ri->remote_addr), &peer) != 0) {
+    if (!ri ||
+        cidr_addr_parse (ri->remote_addr, strnlen (ri->remote_addr, sizeof ri->remote_addr), &peer) != 0) {
         snprintf (out, CIDR_ADDR_TEXT_MAX, "%.45s", ri ? ri->remote_addr : "");
         return;
     }
@@ -615,7 +615,9 @@ s_client_address (const http_server_t *server, const struct mg_connection *conn,
     forwarded_headers_t headers = {.xff = xff, .forwarded = fwd};
     int too_many = 0;
     //  Headers are looked at only when the peer is a trusted proxy.
-    for (int i = 0; cidr_set_contains (server->trusted_proxies, &peer) && i < ri->num_headers && (size_t)i < sizeof ri->http_headers / sizeof ri->http_headers[0]; i++) {
+    for (int i = 0; cidr_set_contains (server->trusted_proxies, &peer) && i < ri->num_headers &&
+                    (size_t)i < sizeof ri->http_headers / sizeof ri->http_headers[0];
+         i++) {
         const char *name = ri->http_headers[i].name, *value = ri->http_headers[i].value;
         if (!name || !value)
             continue;
@@ -812,12 +814,13 @@ s_begin_request (struct mg_connection *conn)
         return 0;
     const err_def_t *err = proto_err (OST_ERR_TEMPORARILY_UNAVAILABLE);
     char body[160];
-    int len = snprintf (body, sizeof body, "{\"error\":\"%s\",\"error_description\":\"the gateway is starting\"}",
-                        err->code);
-    mg_printf (conn,
-               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-               "Retry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-               err->retry_after > 0 ? err->retry_after : 1, len, body);
+    int len = snprintf (body, sizeof body,
+                        "{\"error\":\"%s\",\"error_description\":\"the gateway is starting\"}", err->code);
+    mg_printf (
+        conn,
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        "Retry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+        err->retry_after > 0 ? err->retry_after : 1, len, body);
     return 503;
 }
 
@@ -843,7 +846,8 @@ http_server_new (gw_t *gw, const http_router_t *router)
     if (port && conngate_open (port, (size_t)gw->cfg->http_max_conn_per_ip, self->trusted_proxies) == 0)
         self->gate_open = 1;
     else
-        log_warn ("http: no per-address connection cap (the listen port is unknown or a cap is open already)");
+        log_warn (
+            "http: no per-address connection cap (the listen port is unknown or a cap is open already)");
     char threads[16], head_timeout[16], keep_alive[16];
     snprintf (threads, sizeof threads, "%ld", gw->cfg->http_threads);
     snprintf (head_timeout, sizeof head_timeout, "%ld", gw->cfg->http_header_timeout_ms);
@@ -898,7 +902,8 @@ http_server_new (gw_t *gw, const http_router_t *router)
     struct mg_error_data error = {.code = &code, .text = error_text, .text_buffer_size = sizeof error_text};
     self->ctx = mg_start2 (&init, &error);
     if (!self->ctx) {
-        log_error ("http: cannot start on %s: %s", gw->cfg->http_listen, error_text[0] ? error_text : "unknown error");
+        log_error ("http: cannot start on %s: %s", gw->cfg->http_listen,
+                   error_text[0] ? error_text : "unknown error");
         mg_exit_library ();
         if (self->gate_open)
             conngate_close ();
@@ -910,10 +915,11 @@ http_server_new (gw_t *gw, const http_router_t *router)
     mg_set_auth_handler (self->ctx, "/", s_authorize_all, NULL);
     mg_set_request_handler (self->ctx, "/", s_handle, self);
     atomic_store (&self->ready, 1);
-    log_info ("http: listening on %s with %s threads, head timeout %s ms, at most %ld connections per address, "
-              "%zu trusted proxy block(s)",
-              gw->cfg->http_listen, threads, head_timeout, gw->cfg->http_max_conn_per_ip,
-              cidr_set_count (self->trusted_proxies));
+    log_info (
+        "http: listening on %s with %s threads, head timeout %s ms, at most %ld connections per address, "
+        "%zu trusted proxy block(s)",
+        gw->cfg->http_listen, threads, head_timeout, gw->cfg->http_max_conn_per_ip,
+        cidr_set_count (self->trusted_proxies));
     return self;
 }
 

@@ -30,17 +30,17 @@ typedef struct {
 typedef struct {
     struct mg_connection *conn;
     gw_t *gw;
-    bus_client_t *bus;   //  this thread's bus client; NULL when it could not be created
-    const char *method;  //  as received ("GET", "POST", ...)
-    const char *path;    //  raw path, no query string, not decoded
-    const char *query;   //  raw query string or NULL
-    char request_id[33]; //  sent as X-Request-Id, logged and passed on as the bus trace
+    bus_client_t *bus;                  //  this thread's bus client; NULL when it could not be created
+    const char *method;                 //  as received ("GET", "POST", ...)
+    const char *path;                   //  raw path, no query string, not decoded
+    const char *query;                  //  raw query string or NULL
+    char request_id[33];                //  sent as X-Request-Id, logged and passed on as the bus trace
     char client_ip[CIDR_ADDR_TEXT_MAX]; //  the client's address (http_client_ip)
-    int route;           //  index in the route table, -1 while unrouted
-    int head;            //  HEAD request: headers only, never a body
-    int status;          //  status of the response sent, 0 before
-    int body_started;    //  http_read_body has begun reading the body
-    int sent_continue;   //  an interim 100 Continue went out
+    int route;                          //  index in the route table, -1 while unrouted
+    int head;                           //  HEAD request: headers only, never a body
+    int status;                         //  status of the response sent, 0 before
+    int body_started;                   //  http_read_body has begun reading the body
+    int sent_continue;                  //  an interim 100 Continue went out
 } gw_req_t;
 
 //  An extra response header. Values are cleaned (see http_clean_header_value).

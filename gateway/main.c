@@ -88,8 +88,9 @@ main (int argc, char **argv)
         return 2;
     }
     if (bus_endpoint_count (cfg->bus_endpoint) != 1) {
-        fprintf (stderr, "gateway: OSTIARY_BUS_ENDPOINT must be the one endpoint this gateway's broker binds (a "
-                         "list of brokers is for the services)\n");
+        fprintf (stderr,
+                 "gateway: OSTIARY_BUS_ENDPOINT must be the one endpoint this gateway's broker binds (a "
+                 "list of brokers is for the services)\n");
         bus_curve_destroy (&curve);
         config_destroy (&cfg);
         return 2;

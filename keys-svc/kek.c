@@ -49,7 +49,7 @@ kek_destroy (kek_t **self_p)
     *self_p = NULL;
 }
 
-_Static_assert (KEK_OVERHEAD == SEAL_OVERHEAD && KEK_BYTES == SEAL_KEY_BYTES, "kek blobs are seal blobs");
+_Static_assert(KEK_OVERHEAD == SEAL_OVERHEAD && KEK_BYTES == SEAL_KEY_BYTES, "kek blobs are seal blobs");
 
 //  The blob format is seal's AES-256-GCM primitive exactly (common/seal.h):
 //  nonce || ciphertext || tag, so keys wrapped before and after share it.

@@ -32,8 +32,8 @@ static const struct {
     const char *typ;
     const char *what;
 } s_typs[] = {
-    {"JWT", "ID token"},         //  OpenID Connect Core §2
-    {"at+jwt", "access token"},  //  RFC 9068 §2.1
+    {"JWT", "ID token"},        //  OpenID Connect Core §2
+    {"at+jwt", "access token"}, //  RFC 9068 §2.1
 };
 
 //  NULL when claims of typ may be signed, else the reason (for the log;

@@ -62,7 +62,8 @@ static const db_stmt_t s_stmts[] = {
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
      " nullif($17::text, ''))",
      17, DB_STMT_WRITE},
-    {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1, DB_STMT_READ},
+    {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
+     DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
     {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1, DB_STMT_WRITE},
     {"token_client_set_secret",
@@ -97,7 +98,8 @@ static const db_stmt_t s_stmts[] = {
     //  The code read without a lock, so that the tokens are signed
     //  before anything is written (token_code_redeem then decides).
     {"token_code_get",
-     "SELECT " CODE_COLS ", consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1, DB_STMT_READ},
+     "SELECT " CODE_COLS ", consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1,
+     DB_STMT_READ},
     //  RFC 6749 §4.1.2: the exchange in one statement. code is
     //  the one conditional UPDATE that consumes the code (its row count
     //  decides between racers) and records the access token's jti (so that
@@ -125,7 +127,8 @@ static const db_stmt_t s_stmts[] = {
      "SELECT family_id FROM token.codes"
      " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND family_id IS NOT NULL",
      1, DB_STMT_READ},
-    {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1, DB_STMT_READ},
+    {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1,
+     DB_STMT_READ},
     //  RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
     {"token_code_revoke_issued",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
@@ -134,7 +137,8 @@ static const db_stmt_t s_stmts[] = {
      " ON CONFLICT (jti) DO NOTHING",
      1, DB_STMT_WRITE},
     {"token_consent_get",
-     "SELECT scopes::text FROM token.consents WHERE sub = $1::text AND client_id = $2::text", 2, DB_STMT_READ},
+     "SELECT scopes::text FROM token.consents WHERE sub = $1::text AND client_id = $2::text", 2,
+     DB_STMT_READ},
     {"token_consent_put",
      "INSERT INTO token.consents (sub, client_id, scopes) VALUES ($1::text, $2::text, $3::jsonb)"
      " ON CONFLICT (sub, client_id) DO UPDATE SET granted_at = now(), scopes ="
@@ -197,15 +201,18 @@ static const db_stmt_t s_stmts[] = {
     //  one wins), its successor is replaced by a fresh one ($3) and the old
     //  successor can no longer be used. Returns the family id when it did.
     {"token_refresh_retry",
-     "WITH used AS (UPDATE token.refresh_tokens t SET grace_uses = t.grace_uses + 1, successor_hash = $3::bytea"
+     "WITH used AS (UPDATE token.refresh_tokens t SET grace_uses = t.grace_uses + 1, successor_hash = "
+     "$3::bytea"
      " FROM token.refresh_families f, token.clients c, token.refresh_tokens old"
      " WHERE t.token_hash = $1::bytea AND f.id = t.family_id AND c.client_id = f.client_id"
      " AND old.token_hash = t.successor_hash AND old.consumed_at IS NULL AND old.replaced_at IS NULL"
      " AND t.consumed_at IS NOT NULL AND t.consumed_at > now() - make_interval(secs => c.refresh_grace_s)"
      " AND t.grace_uses = $2::integer AND t.grace_uses < c.refresh_grace_uses"
      " RETURNING t.family_id, old.token_hash AS old_hash),"
-     " gone AS (UPDATE token.refresh_tokens SET replaced_at = now() WHERE token_hash IN (SELECT old_hash FROM used)),"
-     " fresh AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $3::bytea, family_id FROM used)"
+     " gone AS (UPDATE token.refresh_tokens SET replaced_at = now() WHERE token_hash IN (SELECT old_hash "
+     "FROM used)),"
+     " fresh AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $3::bytea, family_id FROM "
+     "used)"
      " SELECT family_id FROM used",
      3, DB_STMT_WRITE},
     //  Whether token's successor is successor_hash and still unused (racing
@@ -284,8 +291,10 @@ static const db_stmt_t s_stmts[] = {
     //  tokens that expired (plus the largest clock-skew leeway); families
     //  revoked an hour ago or past their lifetime (their refresh tokens and
     //  jtis go with them: ON DELETE CASCADE).
-    {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0, DB_STMT_WRITE},
-    {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0, DB_STMT_WRITE},
+    {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0,
+     DB_STMT_WRITE},
+    {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0,
+     DB_STMT_WRITE},
     {"token_purge_requests",
      "DELETE FROM token.authz_requests WHERE id_hash IN (SELECT id_hash FROM token.authz_requests"
      " WHERE expires_at < now() - interval '1 hour' LIMIT $1::integer)",

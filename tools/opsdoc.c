@@ -16,24 +16,29 @@
 static const char s_intro[] =
     "# Bus operations — request and result bodies\n"
     "\n"
-    "<!-- Generated from proto/ops.def by tools/opsdoc.c (`make docs`); do not edit. `make test` checks that it\n"
+    "<!-- Generated from proto/ops.def by tools/opsdoc.c (`make docs`); do not edit. `make test` checks that "
+    "it\n"
     "     is current. -->\n"
     "\n"
-    "Every op, its limits and the members of its request and result, as `proto/ops.def` defines them. Bodies\n"
+    "Every op, its limits and the members of its request and result, as `proto/ops.def` defines them. "
+    "Bodies\n"
     "are msgpack maps, written here as JSON. The bus worker checks each request against its table before\n"
     "the handler runs: a member that is not listed, of the wrong type, out of bounds, a string with control\n"
     "characters (but where *text* allows line breaks) or a required member that is missing or null is\n"
     "refused with `invalid_request` and a description naming the member (never its value). Optional members\n"
     "may be absent or null. Builds with assertions (the tests) also check every result against its table.\n"
     "\n"
-    "Errors are the `{\"error\": {...}}` replies of `proto/bus.md` with a code of `proto/errors.def`. Besides\n"
+    "Errors are the `{\"error\": {...}}` replies of `proto/bus.md` with a code of `proto/errors.def`. "
+    "Besides\n"
     "those listed for an op, every op may answer `invalid_request` (a body that does not fit), `forbidden`\n"
-    "(a caller whose bus role `proto/access.def` does not allow), `duplicate_request` (a WRITE seen before),\n"
+    "(a caller whose bus role `proto/access.def` does not allow), `duplicate_request` (a WRITE seen "
+    "before),\n"
     "`deadline_exceeded`, `temporarily_unavailable` and `server_error`. Descriptions are fixed sentences;\n"
     "they never contain secrets, SQL or OpenSSL text.\n"
     "\n"
     "Conventions: times are integer seconds since the epoch; `sub` is the stable random subject of a user\n"
-    "(never the username); every handle that grants something (codes, session and flow cookie values, client\n"
+    "(never the username); every handle that grants something (codes, session and flow cookie values, "
+    "client\n"
     "secrets) is ≥ 256 random bits, base64url, and stored only as a hash by the service that owns it.\n";
 
 //  Markdown table cells: a | would end the cell, a line break the row.
@@ -60,7 +65,8 @@ s_type (FILE *out, const schema_field_t *f)
         if (f->min == f->max)
             fprintf (out, "%s, %lld bytes", schema_type_name (f->type), (long long)f->max);
         else
-            fprintf (out, "%s, %lld–%lld bytes", schema_type_name (f->type), (long long)f->min, (long long)f->max);
+            fprintf (out, "%s, %lld–%lld bytes", schema_type_name (f->type), (long long)f->min,
+                     (long long)f->max);
         break;
     case SCH_INT:
         fprintf (out, "integer %lld–%lld", (long long)f->min, (long long)f->max);
@@ -135,9 +141,10 @@ s_print (FILE *out)
             fputc ('\n', out);
         }
     }
-    fputs ("## Shapes\n\nObjects that members refer to by name, and the arguments of keys-svc's admin commands "
-           "(`proto/keys_admin.h`).\n\n",
-           out);
+    fputs (
+        "## Shapes\n\nObjects that members refer to by name, and the arguments of keys-svc's admin commands "
+        "(`proto/keys_admin.h`).\n\n",
+        out);
     for (size_t i = 0; ops_shapes[i]; i++) {
         fprintf (out, "<a id=\"shape-%s\"></a>\n\n### %s\n\n%s\n\n", ops_shapes[i]->name, ops_shapes[i]->name,
                  ops_shapes[i]->doc ? ops_shapes[i]->doc : "");
@@ -179,7 +186,8 @@ main (int argc, char **argv)
         if (!f || !old)
             rc = 2;
         else if (got != len || memcmp (old, text, len) != 0) {
-            fprintf (stderr, "ostiary-opsdoc: %s is out of date with proto/ops.def: run `make docs`\n", argv[2]);
+            fprintf (stderr, "ostiary-opsdoc: %s is out of date with proto/ops.def: run `make docs`\n",
+                     argv[2]);
             rc = 1;
         }
         free (old);

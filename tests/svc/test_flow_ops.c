@@ -967,7 +967,8 @@ test_unknown_action_tokens_are_invalid_action (void **state)
         svc_err (s_h, "flow.action", "{\"token\": \"%s\", \"purpose\": \"webhook_callback\"}", token),
         "invalid_request");
     //  Without a token at all the body does not fit flow.action_get (proto/ops.def).
-    assert_string_equal (svc_err (s_h, "flow.action_get", "{\"purpose\": \"magic_link\"}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "flow.action_get", "{\"purpose\": \"magic_link\"}"),
+                         "invalid_request");
 }
 
 //  --------------------------------------------------------------- settings, unlock, audit

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  cmocka.h after the headers it needs (a block of its own keeps clang-format from sorting it first).
 #include <cmocka.h>
 
 #include "broker.h"
@@ -265,8 +266,13 @@ test_worker_refuses_a_body_outside_the_op_table (void **state)
 {
     fixture_t *f = *state;
     static const bus_route_t routes[] = {{"keys.sign", s_count_and_echo}};
-    bus_worker_cfg_t cfg = {.service = "keys", .endpoint = f->endpoint, .threads = 1, .heartbeat_ms = HB,
-                            .liveness = 3, .routes = routes, .nroutes = 1};
+    bus_worker_cfg_t cfg = {.service = "keys",
+                            .endpoint = f->endpoint,
+                            .threads = 1,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = routes,
+                            .nroutes = 1};
     bus_worker_t *worker = bus_worker_new (&cfg);
     assert_non_null (worker);
     assert_true (s_wait_ready (f, "keys", 1, 2000));
@@ -278,7 +284,8 @@ test_worker_refuses_a_body_outside_the_op_table (void **state)
         {"{\"claims\": {}, \"alg\": \"RS256\", \"kid\": \"evil\"}", "invalid request: kid: unknown member"},
         {"{\"alg\": \"RS256\"}", "invalid request: claims: required"},
         {"{\"claims\": [], \"alg\": \"RS256\"}", "invalid request: claims: must be an object"},
-        {"{\"claims\": {}, \"alg\": \"RS\\n256\"}", "invalid request: alg: must not contain control characters"},
+        {"{\"claims\": {}, \"alg\": \"RS\\n256\"}",
+         "invalid request: alg: must not contain control characters"},
         {"{\"claims\": {}, \"alg\": \"RS256\", \"id_token\": {\"claims\": {}}}",
          "invalid request: id_token.alg: required"},
     };
@@ -342,8 +349,13 @@ test_worker_replaces_a_result_outside_the_op_table (void **state)
 {
     fixture_t *f = *state;
     static const bus_route_t routes[] = {{"keys.sign", s_wrong_result}};
-    bus_worker_cfg_t cfg = {.service = "keys", .endpoint = f->endpoint, .threads = 1, .heartbeat_ms = HB,
-                            .liveness = 3, .routes = routes, .nroutes = 1};
+    bus_worker_cfg_t cfg = {.service = "keys",
+                            .endpoint = f->endpoint,
+                            .threads = 1,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = routes,
+                            .nroutes = 1};
     bus_worker_t *worker = bus_worker_new (&cfg);
     assert_non_null (worker);
     assert_true (s_wait_ready (f, "keys", 1, 2000));
@@ -723,13 +735,19 @@ test_request_time_left_is_deadline_less_margin (void **state)
 static void
 test_direct_spec_is_checked (void **state)
 {
-    (void) state;
+    (void)state;
     assert_int_equal (bus_client_direct (NULL, NULL), 0);
     assert_int_equal (bus_client_direct (NULL, ""), 0);
     assert_int_equal (bus_client_direct (NULL, "keys=tcp://127.0.0.1:5557"), 0);
     assert_int_equal (bus_client_direct (NULL, "keys=tcp://a:1,keys=tcp://b:2,flow=ipc:///tmp/x"), 0);
-    const char *bad[] = {"keys", "keys=", "=tcp://a:1", "nope=tcp://a:1", "keys=http://a:1", "keys=tcp://a:1,",
-                         ",keys=tcp://a:1", "keys=tcp://a:1,,keys=tcp://b:2",
+    const char *bad[] = {"keys",
+                         "keys=",
+                         "=tcp://a:1",
+                         "nope=tcp://a:1",
+                         "keys=http://a:1",
+                         "keys=tcp://a:1,",
+                         ",keys=tcp://a:1",
+                         "keys=tcp://a:1,,keys=tcp://b:2",
                          "a-service-name-far-longer-than-thirty-two-bytes=tcp://a:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal (bus_client_direct (NULL, bad[i]), -1);
@@ -741,7 +759,7 @@ test_direct_spec_is_checked (void **state)
 static void
 test_direct_endpoint_answers_reads_without_the_broker (void **state)
 {
-    (void) state;
+    (void)state;
     bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-1", 0);
     assert_non_null (worker);
     bus_client_t *client = bus_client_new ("inproc://no-broker-here", 65536, NULL);
@@ -777,7 +795,7 @@ test_direct_endpoint_answers_reads_without_the_broker (void **state)
 static void
 test_direct_endpoint_refuses_write_ops (void **state)
 {
-    (void) state;
+    (void)state;
     bus_worker_t *worker = s_direct_worker (NULL, "inproc://direct-test-2", 1);
     assert_non_null (worker);
     zsock_t *sock = zsock_new_dealer (">inproc://direct-test-2");
@@ -858,7 +876,7 @@ test_reads_leave_a_hung_direct_endpoint_for_the_broker (void **state)
 static void
 test_worker_with_an_unbindable_direct_endpoint_does_not_start (void **state)
 {
-    (void) state;
+    (void)state;
     bus_worker_t *first = s_direct_worker (NULL, "inproc://direct-test-3", 0);
     assert_non_null (first);
     assert_null (s_direct_worker (NULL, "inproc://direct-test-3", 0));
@@ -1017,7 +1035,8 @@ test_client_refuses_a_result_outside_the_op_table (void **state)
     assert_non_null (req);
     bus_msg_t *reply = bus_msg_new (BUS_REPLY);
     assert_int_equal (bus_msg_set_request_id (reply, bus_msg_request_id (req)), 0);
-    json_t *wrong = json_pack ("{s:s, s:s, s:s, s:b}", "jws", "a.b.c", "kid", "k", "alg", "RS256", "extra", 1);
+    json_t *wrong =
+        json_pack ("{s:s, s:s, s:s, s:b}", "jws", "a.b.c", "kid", "k", "alg", "RS256", "extra", 1);
     assert_int_equal (bus_msg_set_result (reply, wrong), 0);
     json_decref (wrong);
     assert_int_equal (bus_msg_send (&reply, raw, NULL), 0);
@@ -1126,7 +1145,8 @@ main (void)
                                          s_setup_patient, s_teardown),
         T (test_worker_that_cannot_serve_leaves_and_comes_back),
         //  Patient: the broker must not drop a worker busy for longer than 3 heartbeats.
-        cmocka_unit_test_setup_teardown (test_drain_finishes_the_request_in_flight, s_setup_patient, s_teardown),
+        cmocka_unit_test_setup_teardown (test_drain_finishes_the_request_in_flight, s_setup_patient,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_drain_reports_a_request_still_running_at_its_deadline,
                                          s_setup_patient, s_teardown),
     };

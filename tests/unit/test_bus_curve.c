@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  cmocka.h after the headers it needs (a block of its own keeps clang-format from sorting it first).
 #include <cmocka.h>
 
 #include "bus_curve.h"
@@ -499,7 +500,7 @@ test_bus_zap_domains_are_counted (void **state)
 static void
 test_bus_endpoint_list_is_split_and_bounded (void **state)
 {
-    (void) state;
+    (void)state;
     char out[BUS_ENDPOINT_MAX + 1];
     assert_int_equal (bus_endpoint_count ("tcp://a:5555"), 1);
     assert_int_equal (bus_endpoint_nth ("tcp://a:5555", 0, out, sizeof out), 0);
@@ -536,7 +537,7 @@ test_bus_endpoint_list_is_split_and_bounded (void **state)
 static void
 test_bus_curve_connect_reaches_every_broker_of_a_list (void **state)
 {
-    (void) state;
+    (void)state;
     //  CURVE off (no curve set-up): plain connects, one per entry.
     zsock_t *a = zsock_new (ZMQ_ROUTER), *b = zsock_new (ZMQ_ROUTER);
     int pa = zsock_bind (a, "tcp://127.0.0.1:*[60000-]");

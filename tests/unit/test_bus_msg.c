@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+//  cmocka.h after the headers it needs (a block of its own keeps clang-format from sorting it first).
 #include <cmocka.h>
 
 #include "bus_msg.h"
@@ -24,7 +26,7 @@ s_wire_bytes (unsigned char *out, const char *proto, unsigned char type, const c
     out[n++] = type;
     const char *fields[3] = {service, op, rid};
     for (int i = 0; i < 3; i++) {
-        out[n++] = (unsigned char) strlen (fields[i]);
+        out[n++] = (unsigned char)strlen (fields[i]);
         memcpy (out + n, fields[i], strlen (fields[i]));
         n += strlen (fields[i]);
     }
@@ -53,16 +55,17 @@ static const unsigned char s_empty_map[1] = {0x80};
 static void
 test_codec_roundtrip_request (void **state)
 {
-    (void) state;
+    (void)state;
     bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
     assert_int_equal (bus_msg_set_service (msg, "token"), 0);
     assert_int_equal (bus_msg_set_op (msg, "token.health"), 0);
     assert_int_equal (bus_msg_set_request_id (msg, "0123456789abcdef0123456789abcdef"), 0);
     assert_int_equal (bus_msg_set_trace (msg, "00-abc-def-01"), 0);
     bus_msg_set_deadline (msg, 1800000000123);
-    json_t *body = json_loads ("{\"a\":1,\"neg\":-70000,\"big\":9007199254740993,\"f\":1.5,\"s\":\"h\\u00e9\","
-                               "\"l\":[true,false,null,\"x\"],\"m\":{\"d\":{}}}",
-                               0, NULL);
+    json_t *body =
+        json_loads ("{\"a\":1,\"neg\":-70000,\"big\":9007199254740993,\"f\":1.5,\"s\":\"h\\u00e9\","
+                    "\"l\":[true,false,null,\"x\"],\"m\":{\"d\":{}}}",
+                    0, NULL);
     assert_non_null (body);
     assert_int_equal (bus_msg_set_body_json (msg, body), 0);
 
@@ -95,7 +98,7 @@ test_codec_roundtrip_request (void **state)
 static void
 test_codec_dup_copies_everything (void **state)
 {
-    (void) state;
+    (void)state;
     bus_msg_t *msg = bus_msg_new (BUS_REPLY);
     assert_int_equal (bus_msg_set_request_id (msg, "r1"), 0);
     json_t *result = json_pack ("{s:i}", "n", 7);
@@ -115,7 +118,7 @@ test_codec_dup_copies_everything (void **state)
 static void
 test_error_body_carries_code_status_and_retry_after (void **state)
 {
-    (void) state;
+    (void)state;
     bus_msg_t *msg = bus_msg_new (BUS_REPLY);
     assert_int_equal (bus_msg_set_error (msg, OST_ERR_TEMPORARILY_UNAVAILABLE, "busy"), 0);
     size_t len;
@@ -133,7 +136,7 @@ test_error_body_carries_code_status_and_retry_after (void **state)
 static void
 test_codec_rejects_every_truncation_and_extra_parts (void **state)
 {
-    (void) state;
+    (void)state;
     unsigned char buf[512];
     size_t full = s_wire_bytes (buf, BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8,
                                 s_empty_map, 1);
@@ -166,8 +169,9 @@ test_codec_rejects_every_truncation_and_extra_parts (void **state)
 static void
 test_codec_rejects_unknown_protocol_and_type (void **state)
 {
-    (void) state;
-    zmsg_t *wire = s_wire ("MDPW01", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
+    (void)state;
+    zmsg_t *wire =
+        s_wire ("MDPW01", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  The previous version of the bus, and a later one, are refused by name.
     wire = s_wire ("OSTB1", BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, s_empty_map, 1);
@@ -183,14 +187,14 @@ test_codec_rejects_unknown_protocol_and_type (void **state)
 static void
 test_codec_rejects_bad_header_frames (void **state)
 {
-    (void) state;
+    (void)state;
     //  a deadline beyond INT64_MAX
     const unsigned char huge[8] = {0x80, 0, 0, 0, 0, 0, 0, 1};
     zmsg_t *wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", huge, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  service longer than 32
     wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "abcdefghijklmnopqrstuvwxyzabcdefg", "token.health", "r",
-                     s_deadline, 8, s_empty_map, 1);
+                   s_deadline, 8, s_empty_map, 1);
     assert_null (bus_msg_decode (&wire, 1024));
     //  control byte in the op
     wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token\n", "r", s_deadline, 8, s_empty_map, 1);
@@ -211,13 +215,14 @@ test_codec_rejects_bad_header_frames (void **state)
 static void
 test_codec_rejects_oversized_body_frame (void **state)
 {
-    (void) state;
+    (void)state;
     unsigned char big[2048];
     memset (big, 0xa0, sizeof big); //  2048 empty strings: valid shape, too many bytes
     big[0] = 0xdc;
     big[1] = 0x07;
     big[2] = 0xfd; //  array16 of 2045 elements
-    zmsg_t *wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
+    zmsg_t *wire =
+        s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
     assert_null (bus_msg_decode (&wire, 1024));
     wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, big, sizeof big);
     bus_msg_t *ok = bus_msg_decode (&wire, 4096);
@@ -228,7 +233,7 @@ test_codec_rejects_oversized_body_frame (void **state)
 static void
 test_body_rejects_count_of_2_pow_32_in_5_bytes (void **state)
 {
-    (void) state;
+    (void)state;
     //  array32 and map32 declaring 4,294,967,295 elements with nothing behind them
     const unsigned char arr[5] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     const unsigned char map[5] = {0xdf, 0xff, 0xff, 0xff, 0xff};
@@ -236,14 +241,15 @@ test_body_rejects_count_of_2_pow_32_in_5_bytes (void **state)
     assert_int_equal (bus_body_validate (map, sizeof map, BUS_MAX_DEPTH), -1);
     assert_null (bus_body_to_json (arr, sizeof arr));
     assert_null (bus_body_to_json (map, sizeof map));
-    zmsg_t *wire = s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, arr, sizeof arr);
+    zmsg_t *wire =
+        s_wire (BUS_PROTOCOL, BUS_REQUEST, "token", "token.health", "r", s_deadline, 8, arr, sizeof arr);
     assert_null (bus_msg_decode (&wire, 1024));
 }
 
 static void
 test_body_rejects_lengths_beyond_the_data (void **state)
 {
-    (void) state;
+    (void)state;
     const unsigned char str32[6] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
     const unsigned char str8[3] = {0xd9, 0x05, 'a'};
     const unsigned char fix[2] = {0xa5, 'a'};
@@ -262,12 +268,12 @@ test_body_rejects_lengths_beyond_the_data (void **state)
 static void
 test_body_rejects_wrong_types (void **state)
 {
-    (void) state;
-    const unsigned char int_key[3] = {0x81, 0x01, 0x01};     //  {1: 1}
-    const unsigned char bin[3] = {0xc4, 0x01, 0x00};          //  bin 8
-    const unsigned char ext[3] = {0xd4, 0x01, 0x00};          //  fixext 1
-    const unsigned char never[1] = {0xc1};                    //  never used
-    const unsigned char two_values[2] = {0x01, 0x02};         //  trailing bytes
+    (void)state;
+    const unsigned char int_key[3] = {0x81, 0x01, 0x01}; //  {1: 1}
+    const unsigned char bin[3] = {0xc4, 0x01, 0x00};     //  bin 8
+    const unsigned char ext[3] = {0xd4, 0x01, 0x00};     //  fixext 1
+    const unsigned char never[1] = {0xc1};               //  never used
+    const unsigned char two_values[2] = {0x01, 0x02};    //  trailing bytes
     const unsigned char bad_utf8[3] = {0xa2, 0xff, 0xfe};
     const unsigned char dup_key[7] = {0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02};
     const unsigned char nul_key[5] = {0x81, 0xa2, 'a', 0x00, 0x01};
@@ -290,7 +296,7 @@ test_body_rejects_wrong_types (void **state)
 static void
 test_body_empty_string_and_empty_key_convert (void **state)
 {
-    (void) state;
+    (void)state;
     json_t *value = json_pack ("{s:s,s:[s,i],s:s}", "", "", "a", "", 1, "b", "x");
     char *data = NULL;
     size_t len = 0;
@@ -318,7 +324,7 @@ test_body_empty_string_and_empty_key_convert (void **state)
 static void
 test_body_rejects_nesting_deeper_than_limit (void **state)
 {
-    (void) state;
+    (void)state;
     unsigned char deep[BUS_MAX_DEPTH + 2];
     memset (deep, 0x91, sizeof deep); //  [[[[...]]]]
     deep[sizeof deep - 1] = 0x01;
@@ -341,7 +347,7 @@ test_body_rejects_nesting_deeper_than_limit (void **state)
 static void
 test_recv_wait_times_out_takes_messages_and_bounds_parts (void **state)
 {
-    (void) state;
+    (void)state;
     zsock_t *server = zsock_new_router ("inproc://codec-recv-wait");
     zsock_t *client = zsock_new_dealer (">inproc://codec-recv-wait");
     assert_non_null (server);
@@ -419,7 +425,7 @@ test_recv_wait_times_out_takes_messages_and_bounds_parts (void **state)
 static void
 test_wire_max_is_the_frame_of_a_full_header (void **state)
 {
-    (void) state;
+    (void)state;
     //  Every header field at its limit: the frame is exactly the bound.
     char service[BUS_MAX_SERVICE + 1], op[BUS_MAX_OP + 1], rid[BUS_MAX_RID + 1], trace[BUS_MAX_TRACE + 1];
     memset (service, 's', BUS_MAX_SERVICE);
@@ -452,7 +458,7 @@ test_wire_max_is_the_frame_of_a_full_header (void **state)
 static void
 test_socket_max_message_size_drops_oversized (void **state)
 {
-    (void) state;
+    (void)state;
     //  ZMQ_MAXMSGSIZE is enforced by the TCP decoder: an oversized part ends the
     //  connection and the message never reaches the application.
     zsock_t *server = zsock_new (ZMQ_ROUTER);

@@ -60,8 +60,17 @@ static void
 test_cidr_addr_parse_refuses_anything_else (void **state)
 {
     (void)state;
-    const char *bad[] = {"", " 192.0.2.1", "192.0.2.1 ", "192.0.2", "192.0.2.256", "192.0.2.1:80",
-                         "[2001:db8::1]", "2001:db8::1%eth0", "unknown", "1.2.3.4.5", "::g",
+    const char *bad[] = {"",
+                         " 192.0.2.1",
+                         "192.0.2.1 ",
+                         "192.0.2",
+                         "192.0.2.256",
+                         "192.0.2.1:80",
+                         "[2001:db8::1]",
+                         "2001:db8::1%eth0",
+                         "unknown",
+                         "1.2.3.4.5",
+                         "::g",
                          "1111:2222:3333:4444:5555:6666:7777:8888:9999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false (s_parses (bad[i]));
@@ -176,10 +185,11 @@ static void
 test_cidr_set_refuses_malformed_lists (void **state)
 {
     (void)state;
-    const char *bad[] = {"10.0.0.0/8,",      ",10.0.0.0/8",   "10.0.0.0/8,,192.0.2.0/24", "10.0.0.0/33",
-                         "2001:db8::/129",   "10.0.0.0/",     "10.0.0.0/-1",              "10.0.0.0/8a",
-                         "10.0.0.0/0008",    "10.0.0.1/8",    "2001:db8::1/32",           "example.com",
-                         "10.0.0.0/8 junk",  "::ffff:10.0.0.0/90", "10.0.0.0 / 8"};
+    const char *bad[] = {"10.0.0.0/8,",     ",10.0.0.0/8",        "10.0.0.0/8,,192.0.2.0/24",
+                         "10.0.0.0/33",     "2001:db8::/129",     "10.0.0.0/",
+                         "10.0.0.0/-1",     "10.0.0.0/8a",        "10.0.0.0/0008",
+                         "10.0.0.1/8",      "2001:db8::1/32",     "example.com",
+                         "10.0.0.0/8 junk", "::ffff:10.0.0.0/90", "10.0.0.0 / 8"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *why = NULL;
         cidr_set_t *set = cidr_set_new (bad[i], &why);

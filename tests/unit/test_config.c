@@ -450,7 +450,8 @@ test_config_validate_rejects_bad_issuer_mode_and_level (void **state)
         {"OSTIARY_BUS_ENDPOINT", " , ", "OSTIARY_BUS_ENDPOINT must be"},
         {"OSTIARY_TRUSTED_PROXIES", "10.0.0.0/33", "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
         {"OSTIARY_TRUSTED_PROXIES", "10.0.0.0/8,", "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
-        {"OSTIARY_TRUSTED_PROXIES", "proxy.example", "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
+        {"OSTIARY_TRUSTED_PROXIES", "proxy.example",
+         "OSTIARY_TRUSTED_PROXIES must be a comma-separated list"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config_t *cfg = config_new ();

@@ -109,12 +109,13 @@ test_forwarded_rfc7239_for (void **state)
 {
     (void)state;
     char out[CIDR_ADDR_TEXT_MAX];
-    assert_int_equal (s_client ("10.0.0.1", NULL,
-                                LINES ("for=6.6.6.6, for=198.51.100.7;proto=https;by=10.0.0.1"), out),
-                      FORWARDED_RFC7239);
+    assert_int_equal (
+        s_client ("10.0.0.1", NULL, LINES ("for=6.6.6.6, for=198.51.100.7;proto=https;by=10.0.0.1"), out),
+        FORWARDED_RFC7239);
     assert_string_equal (out, "198.51.100.7");
-    assert_int_equal (s_client ("10.0.0.1", NULL, LINES ("For=\"[2001:db8:cafe::17]:4711\"", "for=10.3.3.3"), out),
-                      FORWARDED_RFC7239);
+    assert_int_equal (
+        s_client ("10.0.0.1", NULL, LINES ("For=\"[2001:db8:cafe::17]:4711\"", "for=10.3.3.3"), out),
+        FORWARDED_RFC7239);
     assert_string_equal (out, "2001:db8:cafe::17");
     assert_int_equal (s_client ("10.0.0.1", NULL, LINES ("proto=http; for=\"198.51.100.8:80\""), out),
                       FORWARDED_RFC7239);
@@ -132,8 +133,8 @@ test_forwarded_unusable_headers_give_the_peer (void **state)
         assert_int_equal (s_client ("10.0.0.1", LINES (bad_xff[i]), NULL, out), FORWARDED_PEER);
         assert_string_equal (out, "10.0.0.1");
     }
-    const char *bad_fwd[] = {"for=unknown",     "for=_hidden",        "proto=https",     "for=1.2.3.4;for=5.6.7.8",
-                             "for=\"1.2.3.4",   "for=\"1.\\2.3.4\"", "=1.2.3.4",        "for",
+    const char *bad_fwd[] = {"for=unknown",   "for=_hidden",       "proto=https", "for=1.2.3.4;for=5.6.7.8",
+                             "for=\"1.2.3.4", "for=\"1.\\2.3.4\"", "=1.2.3.4",    "for",
                              "for=1.2.3.4,"};
     for (size_t i = 0; i < sizeof bad_fwd / sizeof bad_fwd[0]; i++) {
         assert_int_equal (s_client ("10.0.0.1", NULL, LINES (bad_fwd[i]), out), FORWARDED_PEER);
@@ -166,9 +167,11 @@ test_forwarded_both_headers_must_agree (void **state)
                       FORWARDED_RFC7239);
     assert_string_equal (out, "198.51.100.7");
     //  A header the proxy does not manage came from the client.
-    assert_int_equal (s_client ("10.0.0.1", LINES ("198.51.100.7"), LINES ("for=6.6.6.6"), out), FORWARDED_PEER);
+    assert_int_equal (s_client ("10.0.0.1", LINES ("198.51.100.7"), LINES ("for=6.6.6.6"), out),
+                      FORWARDED_PEER);
     assert_string_equal (out, "10.0.0.1");
-    assert_int_equal (s_client ("10.0.0.1", LINES ("198.51.100.7"), LINES ("for=unknown"), out), FORWARDED_PEER);
+    assert_int_equal (s_client ("10.0.0.1", LINES ("198.51.100.7"), LINES ("for=unknown"), out),
+                      FORWARDED_PEER);
 }
 
 int

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+//  cmocka.h after the headers it needs (a block of its own keeps clang-format from sorting it first).
 #include <cmocka.h>
 
 #include "gateway/http.h"
@@ -14,7 +16,7 @@
 static void
 test_bearer_token_is_read (void **state)
 {
-    (void) state;
+    (void)state;
     char out[64];
     assert_int_equal (http_bearer_parse ("Bearer abc.DEF-_~+/==", out, sizeof out), 1);
     assert_string_equal (out, "abc.DEF-_~+/==");
@@ -33,7 +35,7 @@ test_bearer_token_is_read (void **state)
 static void
 test_bearer_scheme_alone_is_malformed_and_reads_nothing_beyond (void **state)
 {
-    (void) state;
+    (void)state;
     const char buffer[] = "Bearer\0stolen";
     char out[64] = "";
     assert_int_equal (http_bearer_parse (buffer, out, sizeof out), -1);
@@ -44,7 +46,7 @@ test_bearer_scheme_alone_is_malformed_and_reads_nothing_beyond (void **state)
 static void
 test_basic_credentials_are_form_decoded (void **state)
 {
-    (void) state;
+    (void)state;
     json_t *basic = NULL;
     //  base64("client%3Aid:p%40ss+word")
     assert_int_equal (token_basic_parse ("Basic Y2xpZW50JTNBaWQ6cCU0MHNzK3dvcmQ=", &basic), 1);

@@ -1,7 +1,9 @@
 /*  Unit tests: common/pidcache (getpid from memory, right after a fork). */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
+
+//  cmocka.h after the headers it needs (a block of its own keeps clang-format from sorting it first).
 #include <cmocka.h>
 
 #include "pidcache.h"
@@ -14,7 +16,7 @@
 static void
 test_init_and_getpid_answer_the_kernel_pid (void **state)
 {
-    (void) state;
+    (void)state;
     pid_t kernel = (pid_t)syscall (SYS_getpid);
     assert_int_equal (pidcache_init (), kernel);
     for (int i = 0; i < 3; i++)
@@ -26,7 +28,7 @@ test_init_and_getpid_answer_the_kernel_pid (void **state)
 static void
 test_shared_libraries_bind_to_this_getpid (void **state)
 {
-    (void) state;
+    (void)state;
     void *global = dlsym (RTLD_DEFAULT, "getpid");
     assert_non_null (global);
     assert_ptr_equal (global, (void *)getpid);
@@ -39,7 +41,7 @@ test_shared_libraries_bind_to_this_getpid (void **state)
 static void
 test_a_forked_child_sees_its_own_pid (void **state)
 {
-    (void) state;
+    (void)state;
     pid_t parent = pidcache_init ();
     pid_t child = fork ();
     assert_true (child >= 0);

@@ -33,24 +33,64 @@ typedef struct {
 } s_all_t;
 
 static const schema_field_t s_all_fields[] = {
-    {.name = "text", .type = SCH_STR, .presence = SCH_REQ, .min = 1, .max = 8, .offset = offsetof (s_all_t, text)},
-    {.name = "lines", .type = SCH_LINES, .presence = SCH_OPT, .min = 0, .max = 16, .offset = offsetof (s_all_t, lines)},
-    {.name = "secret", .type = SCH_SECRET, .presence = SCH_OPT, .min = 2, .max = 8, .offset = offsetof (s_all_t, secret)},
-    {.name = "n", .type = SCH_INT, .presence = SCH_OPT, .min = -5, .max = 5, .offset = offsetof (s_all_t, n),
+    {.name = "text",
+     .type = SCH_STR,
+     .presence = SCH_REQ,
+     .min = 1,
+     .max = 8,
+     .offset = offsetof (s_all_t, text)},
+    {.name = "lines",
+     .type = SCH_LINES,
+     .presence = SCH_OPT,
+     .min = 0,
+     .max = 16,
+     .offset = offsetof (s_all_t, lines)},
+    {.name = "secret",
+     .type = SCH_SECRET,
+     .presence = SCH_OPT,
+     .min = 2,
+     .max = 8,
+     .offset = offsetof (s_all_t, secret)},
+    {.name = "n",
+     .type = SCH_INT,
+     .presence = SCH_OPT,
+     .min = -5,
+     .max = 5,
+     .offset = offsetof (s_all_t, n),
      .has_offset = offsetof (s_all_t, has_n)},
-    {.name = "flag", .type = SCH_BOOL, .presence = SCH_OPT, .offset = offsetof (s_all_t, flag),
+    {.name = "flag",
+     .type = SCH_BOOL,
+     .presence = SCH_OPT,
+     .offset = offsetof (s_all_t, flag),
      .has_offset = offsetof (s_all_t, has_flag)},
-    {.name = "list", .type = SCH_STRS, .presence = SCH_OPT, .count = 2, .max = 3, .offset = offsetof (s_all_t, list)},
-    {.name = "map", .type = SCH_MAP, .presence = SCH_OPT, .count = 2, .max = 3, .offset = offsetof (s_all_t, map)},
+    {.name = "list",
+     .type = SCH_STRS,
+     .presence = SCH_OPT,
+     .count = 2,
+     .max = 3,
+     .offset = offsetof (s_all_t, list)},
+    {.name = "map",
+     .type = SCH_MAP,
+     .presence = SCH_OPT,
+     .count = 2,
+     .max = 3,
+     .offset = offsetof (s_all_t, map)},
     {.name = "obj", .type = SCH_OBJ, .presence = SCH_OPT, .count = 1, .offset = offsetof (s_all_t, obj)},
     {.name = "any", .type = SCH_ANY, .presence = SCH_OPT, .offset = offsetof (s_all_t, any)},
-    {.name = "jwk", .type = SCH_SHAPE, .presence = SCH_OPT, .shape = &schema_shape_jwk,
+    {.name = "jwk",
+     .type = SCH_SHAPE,
+     .presence = SCH_OPT,
+     .shape = &schema_shape_jwk,
      .offset = offsetof (s_all_t, jwk)},
-    {.name = "jwks", .type = SCH_SHAPES, .presence = SCH_OPT, .shape = &schema_shape_jwk, .max = 1,
+    {.name = "jwks",
+     .type = SCH_SHAPES,
+     .presence = SCH_OPT,
+     .shape = &schema_shape_jwk,
+     .max = 1,
      .offset = offsetof (s_all_t, jwks)},
 };
-static const schema_t s_all = {"all", s_all_fields, sizeof s_all_fields / sizeof s_all_fields[0], sizeof (s_all_t),
-                               NULL};
+static const schema_t s_all = {"all", s_all_fields, sizeof s_all_fields / sizeof s_all_fields[0],
+                               sizeof (s_all_t), NULL};
 
 //  Checks text (JSON) against s_all: 0 or -1, with why.
 static int
@@ -77,12 +117,13 @@ static void
 test_schema_unpack_fills_every_type (void **state)
 {
     (void)state;
-    json_t *obj = json_loads ("{\"text\": \"abc\", \"lines\": \"a\\r\\nb\\tc\\n\", \"secret\": \"\\u0001x\","
-                              " \"n\": -5, \"flag\": false, \"list\": [\"a\", \"\"], \"map\": {\"k\": \"v\"},"
-                              " \"obj\": {\"x\": [1]}, \"any\": 3,"
-                              " \"jwk\": {\"kty\": \"OKP\", \"kid\": \"k1\", \"crv\": \"Ed25519\", \"x\": \"AA\"},"
-                              " \"jwks\": [{\"kty\": \"EC\", \"kid\": \"k2\"}]}",
-                              0, NULL);
+    json_t *obj =
+        json_loads ("{\"text\": \"abc\", \"lines\": \"a\\r\\nb\\tc\\n\", \"secret\": \"\\u0001x\","
+                    " \"n\": -5, \"flag\": false, \"list\": [\"a\", \"\"], \"map\": {\"k\": \"v\"},"
+                    " \"obj\": {\"x\": [1]}, \"any\": 3,"
+                    " \"jwk\": {\"kty\": \"OKP\", \"kid\": \"k1\", \"crv\": \"Ed25519\", \"x\": \"AA\"},"
+                    " \"jwks\": [{\"kty\": \"EC\", \"kid\": \"k2\"}]}",
+                    0, NULL);
     assert_non_null (obj);
     s_all_t out;
     char why[SCHEMA_WHY_MAX] = "";
@@ -201,15 +242,17 @@ test_schema_bounds_numbers_and_collections (void **state)
                "map: too many members (at most 2)");
     s_refused ("{\"text\": \"a\", \"map\": {\"a\": 1}}", "map: must be a string");
     s_refused ("{\"text\": \"a\", \"map\": {\"a\": \"1234\"}}", "map: too long (at most 3 bytes)");
-    s_refused ("{\"text\": \"a\", \"map\": {\"a\\u0001\": \"1\"}}", "map: a member name holds control characters");
+    s_refused ("{\"text\": \"a\", \"map\": {\"a\\u0001\": \"1\"}}",
+               "map: a member name holds control characters");
     s_refused ("{\"text\": \"a\", \"map\": []}", "map: must be a map of strings");
     s_refused ("{\"text\": \"a\", \"obj\": {\"a\": 1, \"b\": 2}}", "obj: too many members (at most 1)");
     s_refused ("{\"text\": \"a\", \"obj\": [1]}", "obj: must be an object");
     s_refused ("{\"text\": \"a\", \"jwk\": []}", "jwk: must be an object");
     s_refused ("{\"text\": \"a\", \"jwks\": {}}", "jwks: must be an array of objects");
     s_refused ("{\"text\": \"a\", \"jwks\": [1]}", "jwks[0]: must be an object");
-    s_refused ("{\"text\": \"a\", \"jwks\": [{\"kty\": \"EC\", \"kid\": \"a\"}, {\"kty\": \"EC\", \"kid\": \"b\"}]}",
-               "jwks: too many items (at most 1)");
+    s_refused (
+        "{\"text\": \"a\", \"jwks\": [{\"kty\": \"EC\", \"kid\": \"a\"}, {\"kty\": \"EC\", \"kid\": \"b\"}]}",
+        "jwks: too many items (at most 1)");
 }
 
 //  A member named after a C keyword: default_ in C, default on the wire.
@@ -219,8 +262,8 @@ test_schema_keyword_members (void **state)
     (void)state;
     shape_setting_t setting;
     char why[SCHEMA_WHY_MAX];
-    json_t *obj = json_pack ("{s:s, s:i, s:i, s:i, s:i, s:s}", "name", "x", "value", 3, "default", 5, "min", 1,
-                             "max", 9, "description", "d");
+    json_t *obj = json_pack ("{s:s, s:i, s:i, s:i, s:i, s:s}", "name", "x", "value", 3, "default", 5, "min",
+                             1, "max", 9, "description", "d");
     assert_int_equal (shape_setting_unpack (obj, &setting, why, sizeof why), 0);
     assert_true (setting.has_default_);
     assert_int_equal (setting.default_, 5);
