@@ -44,6 +44,13 @@ PACKAGES=(
     "docker-compose   cmd:docker-compose"
     "wrk              cmd:wrk"
     "clang-format     cmd:clang-format"
+    "podman           cmd:podman"
+    "runc             cmd:runc"
+    "debootstrap      cmd:debootstrap"
+    "containernetworking-plugins /usr/lib/cni/bridge"
+    "golang-github-containernetworking-plugin-dnsname /usr/lib/cni/dnsname"
+    "kubernetes-client cmd:kubectl"
+    "systemd          cmd:systemd-analyze"
 )
 
 #  The highest-versioned PostgreSQL server folder, e.g. /usr/lib/postgresql/15/bin.
