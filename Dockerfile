@@ -17,7 +17,16 @@ RUN apt-get update \
         libargon2-dev libpq-dev libssl-dev libcurl4-openssl-dev libqrencode-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY . .
+# What the programs are built from, and nothing else: a change elsewhere in
+# the tree (tests, docs, deployment files) keeps this stage cached.
+COPY Makefile ./
+COPY common/ common/
+COPY proto/ proto/
+COPY gateway/ gateway/
+COPY token-svc/ token-svc/
+COPY flow-svc/ flow-svc/
+COPY keys-svc/ keys-svc/
+COPY ctl/ ctl/
 RUN make -j"$(nproc)" BUILD=build/image \
         build/image/bin/gateway build/image/bin/token-svc build/image/bin/flow-svc \
         build/image/bin/keys-svc build/image/bin/ostiaryctl \

@@ -8,8 +8,9 @@
 #                         (where none can, the run is skipped, with the reason)
 #    images               scripts/image.sh build (Ostiary's and PostgreSQL's)
 #    bus keys             ostiaryctl bus keygen run from the image
-#    compose up           PostgreSQL, two gateways, two token-svc, flow-svc,
-#                         keys-svc; every health check passes, both /readyz 200
+#    compose up           PostgreSQL, two gateways, two replicas each of
+#                         token-svc, flow-svc and keys-svc; every health
+#                         check passes, both /readyz 200
 #    operator tool        `docker-compose run ostiaryctl` adds a client and a user
 #    login                code flow with PKCE, code exchange, ID token checked,
 #                         refresh, revocation (tests/deploy/client.py)
@@ -251,10 +252,10 @@ pg=$(containers | awk '$2 == "postgres" { print $1; exit }')
 wait_healthy "$pg" 120 || fail "compose up" "PostgreSQL did not become healthy in 120 s"
 compose up -d >>"$RUN/up.log" 2>&1 || fail "compose up" "$(tail -n 5 "$RUN/up.log")"
 running=$(containers)
-for svc in gateway gateway-2 token-svc token-svc flow-svc keys-svc; do
-    grep -q " $svc\$" <<<"$running" || fail "compose up" "no container of $svc: $(echo $running)"
+for want in gateway:1 gateway-2:1 token-svc:2 flow-svc:2 keys-svc:2 postgres:1; do
+    n=$(grep -c " ${want%:*}\$" <<<"$running")
+    [ "$n" = "${want#*:}" ] || fail "compose up" "${want%:*}: $n containers instead of ${want#*:}: $(echo $running)"
 done
-[ "$(grep -c ' token-svc$' <<<"$running")" = 2 ] || fail "compose up" "token-svc should have 2 replicas"
 while read -r name service; do
     wait_healthy "$name" 120 || fail "compose up" "$name ($service) did not pass its health check in 120 s"
 done <<<"$running"
@@ -294,7 +295,7 @@ client login "$RUN/rp.json" 2>&1 | tee "$RUN/login.log" | sed 's/^/deploy:   /'
 pass "login, code exchange, refresh and revocation through the published ports"
 
 #  ------------------------------------------------------------------ scale
-compose up -d --no-recreate --scale token-svc=3 >"$RUN/scale.log" 2>&1 ||
+compose up -d --no-recreate --scale token-svc=3 --scale flow-svc=2 --scale keys-svc=2 >"$RUN/scale.log" 2>&1 ||
     fail "scale token-svc" "$(tail -n 5 "$RUN/scale.log")"
 mapfile -t tokens < <(containers | awk '$2 == "token-svc" { print $1 }')
 [ "${#tokens[@]}" = 3 ] || fail "scale token-svc" "expected 3 token-svc containers, found ${#tokens[@]}"
@@ -306,10 +307,10 @@ done
 wait_healthy "$new" 120 || fail "scale token-svc" "$new did not pass its health check"
 #  With the first two stopped (each leaves the broker on SIGTERM), only the
 #  third can answer.
-podman stop -t 15 "${old[@]}" >/dev/null || fail "scale token-svc" "podman stop ${old[*]}"
+podman stop -t 15 "${old[@]}" >/dev/null 2>>"$RUN/podman.log" || fail "scale token-svc" "podman stop ${old[*]}"
 client burst "$RUN/rp.json" 20 2>&1 | tee "$RUN/scale-burst.log" | sed 's/^/deploy:   /'
 rc=${PIPESTATUS[0]}
-podman start "${old[@]}" >/dev/null || fail "scale token-svc" "podman start ${old[*]}"
+podman start "${old[@]}" >/dev/null 2>>"$RUN/podman.log" || fail "scale token-svc" "podman start ${old[*]}"
 [ "$rc" = 0 ] || fail "scale token-svc" "refreshes failed with only $new running"
 for c in "${old[@]}"; do
     wait_healthy "$c" 120 || fail "scale token-svc" "$c did not come back"
@@ -326,7 +327,7 @@ for svc in token-svc flow-svc keys-svc gateway gateway-2; do
     c=$(containers | awk -v s="$svc" '$2 == s { print $1; exit }')
     kill -0 "$CLIENT_PID" 2>/dev/null || break
     t0=$(date +%s)
-    podman restart -t 15 "$c" >/dev/null || fail "rolling restart" "podman restart $c"
+    podman restart -t 15 "$c" >/dev/null 2>>"$RUN/podman.log" || fail "rolling restart" "podman restart $c"
     wait_healthy "$c" 120 || fail "rolling restart" "$c did not pass its health check after the restart"
     case $svc in
         gateway) wait_http "$PORT1" /readyz 60 || fail "rolling restart" "$c: /readyz" ;;

@@ -72,6 +72,12 @@ class Gateways(HTTPAdapter):
 def session():
     s = requests.Session()
     s.trust_env = False
+    # A new connection for every request, as a load balancer that health-checks
+    # its backends would make them: a gateway that drains closes its listening
+    # socket (connections are then refused, and go to the other gateway) and
+    # answers what it holds, but a kept-alive idle connection it closes can
+    # race with a request the client is just sending on it.
+    s.headers["Connection"] = "close"
     adapter = Gateways()
     s.mount(ISSUER + "/", adapter)
     s.gateways = adapter
