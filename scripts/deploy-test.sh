@@ -18,7 +18,8 @@
 #                         answers every refresh
 #    rolling restart      one container of each Ostiary service restarted in
 #                         turn while a client refreshes without pause: no
-#                         request may fail
+#                         request may fail (a gateway leaves the client's
+#                         rotation first, as it would leave a load balancer's)
 #    teardown             docker-compose down -v leaves no container, volume
 #                         or network of the project
 #
@@ -289,6 +290,8 @@ export DEPLOY_ISSUER=$ISSUER DEPLOY_PORTS=$PORT1,$PORT2 DEPLOY_CLIENT_ID=$CLIENT
 export DEPLOY_CLIENT_SECRET=$CLIENT_SECRET DEPLOY_REDIRECT_URI=$REDIRECT_URI
 export DEPLOY_USERNAME=$USERNAME DEPLOY_PASSWORD=$PASSWORD
 export PYTHONDONTWRITEBYTECODE=1
+export DEPLOY_DRAIN_FILE=$RUN/draining
+rm -f "$DEPLOY_DRAIN_FILE"
 client() { timeout 300 $PY "$ROOT/tests/deploy/client.py" "$@"; }
 client login "$RUN/rp.json" 2>&1 | tee "$RUN/login.log" | sed 's/^/deploy:   /'
 [ "${PIPESTATUS[0]}" = 0 ] || fail "login" "$(tail -n 1 "$RUN/login.log")"
@@ -327,12 +330,24 @@ for svc in token-svc flow-svc keys-svc gateway gateway-2; do
     c=$(containers | awk -v s="$svc" '$2 == s { print $1; exit }')
     kill -0 "$CLIENT_PID" 2>/dev/null || break
     t0=$(date +%s)
+    #  A gateway leaves the client's rotation before it stops, as it leaves a
+    #  load balancer's (Kubernetes: the preStop pause): connections that reach
+    #  a listening socket as it closes are reset, with the request unread.
+    port=""
+    case $svc in
+        gateway) port=$PORT1 ;;
+        gateway-2) port=$PORT2 ;;
+    esac
+    if [ -n "$port" ]; then
+        echo "$port" >"$DEPLOY_DRAIN_FILE"
+        sleep 2
+    fi
     podman restart -t 15 "$c" >/dev/null 2>>"$RUN/podman.log" || fail "rolling restart" "podman restart $c"
     wait_healthy "$c" 120 || fail "rolling restart" "$c did not pass its health check after the restart"
-    case $svc in
-        gateway) wait_http "$PORT1" /readyz 60 || fail "rolling restart" "$c: /readyz" ;;
-        gateway-2) wait_http "$PORT2" /readyz 60 || fail "rolling restart" "$c: /readyz" ;;
-    esac
+    if [ -n "$port" ]; then
+        wait_http "$port" /readyz 60 || fail "rolling restart" "$c: /readyz"
+        rm -f "$DEPLOY_DRAIN_FILE"
+    fi
     restarted+=("$c ($(($(date +%s) - t0)) s)")
     sleep 2
 done

@@ -16,6 +16,7 @@ load balancer would); cookies and redirects still see the issuer's URL.
     client.py burst STATE N    N refreshes in a row; exit 1 on any failure
 
 Environment: DEPLOY_ISSUER, DEPLOY_PORTS (comma-separated published ports),
+DEPLOY_DRAIN_FILE (ports out of rotation, one a line, read at every request),
 DEPLOY_CLIENT_ID, DEPLOY_CLIENT_SECRET, DEPLOY_REDIRECT_URI, DEPLOY_USERNAME,
 DEPLOY_PASSWORD (login only)."""
 
@@ -38,6 +39,17 @@ ISSUER = os.environ["DEPLOY_ISSUER"].rstrip("/")
 PORTS = [int(p) for p in os.environ["DEPLOY_PORTS"].split(",")]
 
 
+def draining():
+    """The ports taken out of rotation (DEPLOY_DRAIN_FILE, one per line): a
+    gateway about to restart, as a load balancer is told before one stops."""
+    path = os.environ.get("DEPLOY_DRAIN_FILE")
+    try:
+        with open(path) as f:
+            return {int(line) for line in f if line.strip()}
+    except (TypeError, OSError, ValueError):
+        return set()
+
+
 class Gateways(HTTPAdapter):
     """Sends the issuer's https requests to the gateways' plain ports in turn;
     a connection that could not be made (nothing sent) goes to the next."""
@@ -50,12 +62,13 @@ class Gateways(HTTPAdapter):
     def send(self, request, **kw):
         rest = request.url[len(ISSUER):]
         last = None
-        for i in range(2 * len(PORTS)):
-            port = PORTS[(self.turn + i) % len(PORTS)]
+        ports = [p for p in PORTS if p not in draining()] or PORTS
+        for i in range(2 * len(ports)):
+            port = ports[(self.turn + i) % len(ports)]
             request.url = f"http://127.0.0.1:{port}{rest}"
             try:
                 r = super().send(request, **kw)
-                self.turn = (self.turn + i + 1) % len(PORTS)
+                self.turn = (self.turn + i + 1) % len(ports)
                 return r
             except requests.ConnectionError as e:
                 reason = e.args[0].reason if e.args and hasattr(e.args[0], "reason") else None
