@@ -195,8 +195,6 @@ cmd_build() {
         -t "$OSTIARY_POSTGRES_IMAGE" -f deploy/postgres/Dockerfile deploy/postgres ||
         die "podman build of $OSTIARY_POSTGRES_IMAGE failed"
     t1=$(date +%s)
-    #  Dangling layers of earlier builds of the same tags.
-    podman image prune -f >/dev/null 2>&1 || true
     local img
     for img in "$OSTIARY_BASE_IMAGE" "$OSTIARY_IMAGE" "$OSTIARY_POSTGRES_IMAGE"; do
         say "$img: $(podman image inspect --format '{{.Size}}' "$img" | numfmt --to=iec --format '%.1f')"

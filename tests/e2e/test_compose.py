@@ -81,7 +81,9 @@ def test_compose_wires_the_bus_and_databases(compose_config):
     for name, role in (("token-svc", "ostiary_token"), ("flow-svc", "ostiary_flow"),
                        ("keys-svc", "ostiary_keys")):
         env = services[name]["environment"]
-        assert env["OSTIARY_BUS_ENDPOINT"] == "tcp://gateway:5555,tcp://gateway-2:5555"
+        # By the gateways' fixed addresses on the compose network.
+        addresses = [services[g]["networks"]["default"]["ipv4_address"] for g in ("gateway", "gateway-2")]
+        assert env["OSTIARY_BUS_ENDPOINT"] == ",".join(f"tcp://{a}:5555" for a in addresses)
         assert f"user={role}" in env["OSTIARY_DB"]
         assert "postgres" in services[name]["depends_on"]
     assert services["keys-svc"]["environment"]["OSTIARY_KEK"] == COMPOSE_ENV["OSTIARY_KEK"]
