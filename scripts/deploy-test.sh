@@ -88,7 +88,7 @@ COMPOSE_UP=0
 CLIENT_PID=""
 
 compose() {
-    docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" --project-directory "$ROOT" "$@"
+    docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" -f "$ROOT/deploy/compose-podman.yml" --project-directory "$ROOT" "$@"
 }
 
 #  The project's containers, one per line: "name service".
@@ -120,7 +120,7 @@ leftovers() {
 #  then with podman for whatever is left.
 teardown() {
     if [ -n "$SERVICE_PID" ] && kill -0 "$SERVICE_PID" 2>/dev/null; then
-        timeout 90 docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" --project-directory "$ROOT" \
+        timeout 90 docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" -f "$ROOT/deploy/compose-podman.yml" --project-directory "$ROOT" \
             --profile admin down -v --remove-orphans -t 10 >"$RUN/down.log" 2>&1 || true
     fi
     local kind id
@@ -266,7 +266,7 @@ pass "compose up: $(echo "$running" | wc -l) containers healthy, /readyz 200 on 
 
 #  ------------------------------------------------------------------ operator tool
 ctl() {
-    timeout 60 docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" --project-directory "$ROOT" \
+    timeout 60 docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" -f "$ROOT/deploy/compose-podman.yml" --project-directory "$ROOT" \
         --profile admin run --rm -T ostiaryctl "$@" 2>>"$RUN/ctl.log"
 }
 CLIENT_ID=deploy-rp
@@ -362,7 +362,7 @@ pass "rolling restart of ${restarted[*]} with no failed request"
 
 #  ------------------------------------------------------------------ teardown
 dump_logs >/dev/null
-timeout 120 docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" --project-directory "$ROOT" \
+timeout 120 docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" -f "$ROOT/deploy/compose-podman.yml" --project-directory "$ROOT" \
     --profile admin down -v --remove-orphans -t 15 >"$RUN/down.log" 2>&1 ||
     fail "teardown" "docker-compose down: $(tail -n 5 "$RUN/down.log")"
 COMPOSE_UP=0
