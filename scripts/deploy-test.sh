@@ -150,8 +150,11 @@ cleanup() {
     [ -z "$left" ] || say "left behind after cleanup: $(echo $left)"
     exit $rc
 }
-trap cleanup EXIT
-trap 'say "interrupted"; FAILED=$((FAILED + 1)); finish' INT TERM
+#  A signal's trap runs inside whatever redirection the interrupted command
+#  had (a log file): its report goes to the script's own output (fd 3, 4).
+exec 3>&1 4>&2
+trap 'cleanup >&3 2>&4' EXIT
+trap '{ say "interrupted after $(elapsed)"; FAILED=$((FAILED + 1)); finish; } >&3 2>&4' INT TERM
 
 #  Runs the health check of container $1 until it passes, at most $2 seconds.
 wait_healthy() {
