@@ -1,6 +1,7 @@
 """deploy/k8s as Kubernetes would receive it: the base and both overlays
 rendered by `kubectl kustomize` (offline), then checked object by object."""
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,12 +16,19 @@ TARGETS = ("base", "overlays/dev", "overlays/production")
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
+@functools.lru_cache(maxsize=None)
+def _render(target):
+    r = subprocess.run(["kubectl", "kustomize", str(K8S / target)], capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
 def render(target):
+    """The objects kustomize makes of target (each target rendered once)."""
     if not shutil.which("kubectl"):
         pytest.skip("kubectl is not installed (scripts/deps.sh installs kubernetes-client)")
-    r = subprocess.run(["kubectl", "kustomize", str(K8S / target)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return [o for o in yaml.safe_load_all(r.stdout) if o]
+    rc, out, err = _render(target)
+    assert rc == 0, err
+    return [o for o in yaml.safe_load_all(out) if o]
 
 
 @pytest.fixture(scope="module", params=TARGETS)
