@@ -172,4 +172,45 @@ format-check:
 clean:
 	rm -rf build
 
+# ---- deployments: container images, the compose stack run for real, hosts
+# without containers (docs/deploy.md). Every target of this block is here.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share/ostiary
+SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR     ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+UNITS       := $(wildcard deploy/systemd/*.service) $(wildcard deploy/systemd/*.target)
+.PHONY: image test-deploy install uninstall
+
+# The image (and compose's PostgreSQL image) with podman, on a Debian 12 base
+# made once by debootstrap (scripts/image.sh).
+image: check-deps
+	@scripts/image.sh build
+
+# docker-compose.yml brought up with podman and used (scripts/deploy-test.sh);
+# 15 minutes at most, whatever hangs.
+test-deploy: check-deps
+	@timeout -k 60 900 scripts/deploy-test.sh
+
+# The programs, migrations, flows and hardened systemd units; PREFIX and
+# DESTDIR as usual (make install PREFIX=/usr DESTDIR=/tmp/stage).
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ostiary
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	cp -R migrations flows $(DESTDIR)$(DATADIR)/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
+	for u in $(UNITS); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+	sed -e 's|@DATADIR@|$(DATADIR)|g' deploy/systemd/ostiary.env > $(DESTDIR)$(SYSCONFDIR)/ostiary/ostiary.env.example
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/ostiary/ostiary.env.example
+
+uninstall:
+	rm -f $(BINS:$(BUILD)/bin/%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(DESTDIR)$(SYSCONFDIR)/ostiary/ostiary.env.example
+	rm -rf $(DESTDIR)$(DATADIR)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -48,6 +48,13 @@ PACKAGES=(
     "clang-format     cmd:clang-format"
     "clang            cmd:clang"
     "libclang-rt-14-dev /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"
+    "podman           cmd:podman"
+    "runc             cmd:runc"
+    "debootstrap      cmd:debootstrap"
+    "containernetworking-plugins /usr/lib/cni/bridge"
+    "golang-github-containernetworking-plugin-dnsname /usr/lib/cni/dnsname"
+    "kubernetes-client cmd:kubectl"
+    "systemd          cmd:systemd-analyze"
 )
 
 #  The highest-versioned PostgreSQL server folder, e.g. /usr/lib/postgresql/15/bin.
