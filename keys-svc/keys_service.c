@@ -1,6 +1,7 @@
 /*  keys_service - keys-svc's service definition. */
 #include "keys_service.h"
 #include "keys_app.h"
+#include "keys_control.h"
 #include "keys_ops.h"
 
 static const bus_route_t s_routes[] = {
@@ -9,18 +10,27 @@ static const bus_route_t s_routes[] = {
     {"keys.sign", keys_op_sign},
 };
 
+//  The control thread (admin socket and janitor) of the process's one
+//  keys_app_t, started once it is loaded and stopped before it goes: it
+//  uses all of it.
+static keys_control_t *s_control;
+
 //  A malformed or wrong KEK is a configuration error (exit 2) that
 //  operators and scripts must be able to tell from a runtime failure (1).
 static void *
 s_app_init (const config_t *cfg, db_t *db, int *exit_code)
 {
     *exit_code = 1;
-    return keys_app_new (cfg, db, exit_code);
+    keys_app_t *app = keys_app_new (cfg, db, exit_code);
+    if (app && !(s_control = keys_control_new (app, exit_code)))
+        keys_app_destroy (&app);
+    return app;
 }
 
 static void
 s_app_fini (void *app)
 {
+    keys_control_destroy (&s_control);
     keys_app_t *self = app;
     keys_app_destroy (&self);
 }
