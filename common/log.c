@@ -72,6 +72,12 @@ log_set_context (const char *request_id, const char *op)
     s_copy_token (s_op, sizeof s_op, op);
 }
 
+const char *
+log_trace_id (void)
+{
+    return s_rid;
+}
+
 //  Appends src to buf at *len, escaped for a logfmt quoted value. Leaves
 //  `reserve` bytes free at the end of buf for what follows the message.
 //  Returns 1 when the message had to be cut, 0 otherwise.

@@ -15,6 +15,9 @@ void log_init (const char *service, log_level_t level);
 int log_level_parse (const char *name);
 //  Per-thread context: request id and op (either may be NULL to clear).
 void log_set_context (const char *request_id, const char *op);
+//  The trace id of the thread's current request ("" when none), for records
+//  that must be joined with the logs of the same request (audit events).
+const char *log_trace_id (void);
 //  Writes one line. The message is escaped (quotes, backslashes, control bytes).
 void log_msg (log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 

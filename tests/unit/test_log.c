@@ -145,7 +145,9 @@ test_log_context_adds_request_id_and_op (void **state)
     log_set_context ("0123456789abcdef0123456789abcdef", "token.health");
     s_capture_begin ();
     log_info ("in a request");
+    assert_string_equal (log_trace_id (), "0123456789abcdef0123456789abcdef");
     log_set_context (NULL, NULL);
+    assert_string_equal (log_trace_id (), "");
     log_info ("outside");
     char *out = s_capture_end ();
     s_assert_matches (out, "^ts=[^ ]+ level=info svc=token rid=0123456789abcdef0123456789abcdef "
