@@ -3,6 +3,7 @@
 
 #include "flow_store.h"
 #include "housekeeper.h"
+#include "lockout_store.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 struct _flow_janitor_t {
     long batch;
     long retention;
+    long audit_days;
     housekeeper_t *thread;
 };
 
@@ -47,6 +49,17 @@ s_round (db_t *db, void *arg)
         if (more == 0)
             break;
     }
+    //  Audit events past OSTIARY_AUDIT_RETENTION_DAYS, batch by batch.
+    long audit = 0;
+    for (int i = 0; i < ROUND_BATCHES_MAX && st == DB_OK; i++) {
+        int n = 0;
+        st = lockout_store_audit_purge (db, self->audit_days, self->batch, &n);
+        audit += n;
+        if (n < self->batch)
+            break;
+    }
+    if (audit)
+        log_info ("flow janitor: %ld audit event(s) past their retention deleted", audit);
     int released = 0;
     if (flow_store_janitor_lock (db, 0, &released) != DB_OK || !released)
         log_warn ("flow janitor: the advisory lock was not released (it goes with the connection)");
@@ -64,6 +77,7 @@ flow_janitor_new (const config_t *cfg)
     if (!self)
         return NULL;
     self->batch = cfg->janitor_batch;
+    self->audit_days = cfg->audit_retention_days;
     self->retention = cfg->flow_retention;
     housekeeper_cfg_t hk = {.name = "flow janitor",
                             .conninfo = cfg->db,

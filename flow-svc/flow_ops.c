@@ -2,7 +2,7 @@
 #include "flow_ops.h"
 #include "service.h"
 
-#include "audit.h"
+#include "flow_audit.h"
 #include "flow_store.h"
 #include "lockout.h"
 #include "settings.h"

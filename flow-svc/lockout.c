@@ -7,8 +7,8 @@
  *  run time (settings.h). */
 #include "lockout.h"
 
-#include "audit.h"
 #include "flow_args.h"
+#include "flow_audit.h"
 #include "flow_ops.h"
 #include "flow_store.h"
 #include "flow_txn.h"
@@ -294,7 +294,12 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK) {
         json_t *detail =
             json_pack ("{s:b, s:b}", "was_locked", was_locked, "second_factor_was_locked", codes_were_locked);
-        st = detail ? audit_write (db, "unlock", sub, NULL, detail) : DB_ERROR;
+        st = detail ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_unlock,
+                                                              .outcome = AUDIT_SUCCESS,
+                                                              .actor = "admin",
+                                                              .subject = sub,
+                                                              .details = detail})
+                    : DB_ERROR;
         json_decref (detail);
     }
     if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)

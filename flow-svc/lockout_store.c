@@ -3,6 +3,7 @@
  *  PostgreSQL deduces one type for each. */
 #include "lockout_store.h"
 
+#include "flow_audit.h"
 #include "log.h"
 
 #include <libpq-fe.h>
@@ -14,6 +15,13 @@
 #define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
 //  How many address rows one sweep deletes (bounded work per call).
 #define SWEEP_BATCH "1000"
+//  The audit events the lockout statements write themselves (one guarded
+//  statement with the lock, so exactly one event per lock): the columns of
+//  common/audit.h's one shape, and the tail of their SELECT, with $5 the
+//  trace id of the request.
+#define AUDIT_FLOW_INSERT                                                                                    \
+    "INSERT INTO flow.audit_events (event, subject, address, details, actor, outcome, trace_id)"
+#define AUDIT_FLOW_SYSTEM_REFUSED "'system', 'refused', NULLIF($5::text, '')"
 
 //  The account row before this attempt's increment (a.*), with $2 the
 //  threshold and $3 lockout_seconds (docs/flows.md, "Lockout"). EXPIRED: a
@@ -52,6 +60,7 @@ typedef enum {
     S_SETTING_DELETE,
     S_AUDIT_INSERT,
     S_AUDIT_LIST,
+    S_AUDIT_PURGE,
     S_COUNT
 } s_stmt_id_t;
 
@@ -87,13 +96,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "  updated_at = now()"
          " WHERE sub = $1::text AND failures >= $2::int AND (locked_until IS NULL OR locked_until <= now())"
          " RETURNING failures, locked_until),"
-         " e AS (INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+         " e AS (" AUDIT_FLOW_INSERT
          "  SELECT 'lockout', $1::text, $4::text, jsonb_build_object('failures', l.failures,"
          "   'threshold', $2::int, 'lockout_seconds', $3::int, 'locked_until', " EPOCH (
-             "l.locked_until") ")"
-                               "  FROM l)"
+             "l.locked_until") "), " AUDIT_FLOW_SYSTEM_REFUSED " FROM l)"
                                " SELECT failures FROM l",
-         4, DB_STMT_WRITE},
+         5, DB_STMT_WRITE},
     //  A success does not lift a lock that a parallel attempt has just set.
     [S_ACCOUNT_RESET] = {"lockout_account_reset",
                          "UPDATE flow.lockout_accounts SET failures = 0, locked_until = NULL,"
@@ -159,13 +167,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "  updated_at = now()"
          " WHERE key = $1::text AND failures >= $2::int AND (locked_until IS NULL OR locked_until <= now())"
          " RETURNING sub, failures, locked_until),"
-         " e AS (INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+         " e AS (" AUDIT_FLOW_INSERT
          "  SELECT 'second_factor_lockout', l.sub, $4::text, jsonb_build_object('failures', l.failures,"
          "   'threshold', $2::int, 'lockout_seconds', $3::int, 'known_account', l.sub IS NOT NULL,"
-         "   'locked_until', " EPOCH ("l.locked_until") ")"
-                                                        "  FROM l)"
+         "   'locked_until', " EPOCH ("l.locked_until") "), " AUDIT_FLOW_SYSTEM_REFUSED " FROM l)"
                                                         " SELECT failures FROM l",
-         4, DB_STMT_WRITE},
+         5, DB_STMT_WRITE},
     [S_CODE_RESET] = {"lockout_code_reset",
                       "UPDATE flow.lockout_codes SET failures = 0, locked_until = NULL,"
                       " updated_at = now() WHERE key = $1::text AND failures > 0"
@@ -191,13 +198,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "  sent = CASE WHEN c.window_start <= now() - make_interval(secs => $2::int)"
                      "   THEN 1 ELSE LEAST(c.sent, 1000000000) + 1 END"
                      " RETURNING sub, sent, window_start),"
-                     " e AS (INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
+                     " e AS (" AUDIT_FLOW_INSERT
                      "  SELECT 'code_mail_capped', n.sub, $4::text, jsonb_build_object('cap', $3::int,"
                      "   'window_seconds', $2::int, 'window_start', " EPOCH (
-                         "n.window_start") ")"
-                                           "  FROM n WHERE n.sent = $3::int + 1)"
+                         "n.window_start") "), " AUDIT_FLOW_SYSTEM_REFUSED
+                                           " FROM n WHERE n.sent = $3::int + 1)"
                                            " SELECT sent FROM n",
-                     4, DB_STMT_WRITE},
+                     5, DB_STMT_WRITE},
     [S_SETTINGS_LOAD] =
         {"lockout_settings_load",
          "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM flow.settings", 0,
@@ -209,20 +216,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          2, DB_STMT_WRITE},
     [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1,
                           DB_STMT_WRITE},
-    [S_AUDIT_INSERT] = {"lockout_audit_insert",
-                        "INSERT INTO flow.audit_events (kind, sub, client_ip, detail)"
-                        " VALUES ($1::text, $2::text, $3::text, COALESCE($4::jsonb, '{}'::jsonb))",
-                        4, DB_STMT_WRITE},
-    [S_AUDIT_LIST] =
-        {"lockout_audit_list",
-         "SELECT COALESCE(json_agg(json_build_object('id', id, 'at', " EPOCH (
-             "at") ", 'kind', kind,"
-                   " 'sub', sub, 'client_ip', client_ip, 'detail', detail) ORDER BY id DESC), "
-                   "'[]'::json)::text"
-                   " FROM (SELECT * FROM flow.audit_events"
-                   "  WHERE ($1::text IS NULL OR kind = $1::text) AND ($2::text IS NULL OR sub = $2::text)"
-                   "  ORDER BY id DESC LIMIT $3::int) e",
-         3, DB_STMT_READ},
+    [S_AUDIT_INSERT] = {"lockout_audit_insert", AUDIT_SQL_INSERT ("flow"), AUDIT_SQL_INSERT_PARAMS,
+                        DB_STMT_WRITE},
+    [S_AUDIT_LIST] = {"lockout_audit_list", AUDIT_SQL_LIST ("flow"), AUDIT_SQL_LIST_PARAMS, DB_STMT_READ},
+    [S_AUDIT_PURGE] = {"lockout_audit_purge", AUDIT_SQL_PURGE ("flow"), AUDIT_SQL_PURGE_PARAMS,
+                       DB_STMT_WRITE},
 };
 
 //  Which statements this thread has prepared on its connection. A service
@@ -265,6 +263,13 @@ s_exec (db_t *db, s_stmt_id_t id, const char *const *params, PGresult **res)
     if (!db || s_prepare (db, id) != 0)
         return DB_ERROR;
     return db_exec_logged (db, s_stmts[id].name, s_stmts[id].nparams, params, res);
+}
+
+//  The trace id the lockout statements record with their audit events.
+static const char *
+s_trace (void)
+{
+    return log_trace_id ();
 }
 
 static long
@@ -360,7 +365,7 @@ lockout_store_account_lock (db_t *db, const char *sub, long threshold, long seco
 {
     char thr[24], sec[24];
     s_limits (threshold, seconds, thr, sec);
-    const char *params[] = {sub, thr, sec, client_ip};
+    const char *params[] = {sub, thr, sec, client_ip, s_trace ()};
     return s_lock (db, S_ACCOUNT_LOCK, params, failures, locked);
 }
 
@@ -451,7 +456,7 @@ lockout_store_code_lock (db_t *db, const char *key, long threshold, long seconds
 {
     char thr[24], sec[24];
     s_limits (threshold, seconds, thr, sec);
-    const char *params[] = {key, thr, sec, client_ip};
+    const char *params[] = {key, thr, sec, client_ip, s_trace ()};
     return s_lock (db, S_CODE_LOCK, params, failures, locked);
 }
 
@@ -480,7 +485,7 @@ lockout_store_code_mail (db_t *db, const char *sub, long window, long cap, const
     *sent = 0;
     char win[24], lim[24];
     s_limits (window, cap, win, lim);
-    const char *params[] = {sub, win, lim, client_ip};
+    const char *params[] = {sub, win, lim, client_ip, s_trace ()};
     PGresult *res = NULL;
     db_status_t st = s_exec (db, S_CODE_MAIL, params, &res);
     if (st == DB_OK && PQntuples (res) == 0)
@@ -521,29 +526,26 @@ lockout_store_setting_put (db_t *db, const char *name, const long *value)
 //  ------------------------------------------------------------------ audit
 
 db_status_t
-lockout_store_audit_insert (db_t *db, const char *kind, const char *sub, const char *client_ip,
-                            const json_t *detail)
+lockout_store_audit_insert (db_t *db, const audit_record_t *record)
 {
-    char *text = detail ? json_dumps (detail, JSON_COMPACT) : NULL;
-    if (detail && !text)
+    if (!db || s_prepare (db, S_AUDIT_INSERT) != 0)
         return DB_ERROR;
-    const char *params[] = {kind, sub, client_ip, text};
-    db_status_t st = s_exec (db, S_AUDIT_INSERT, params, NULL);
-    free (text);
-    return st;
+    return audit_insert (db, s_stmts[S_AUDIT_INSERT].name, "flow", record);
 }
 
 db_status_t
-lockout_store_audit_list (db_t *db, const char *kind, const char *sub, long limit, json_t **events)
+lockout_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result)
 {
-    char lim[24];
-    snprintf (lim, sizeof lim, "%ld", limit);
-    const char *params[] = {kind, sub, lim};
-    db_status_t st = s_json (db, S_AUDIT_LIST, params, events);
-    if (st == DB_OK && !json_is_array (*events)) {
-        json_decref (*events);
-        *events = NULL;
-        st = DB_ERROR;
-    }
-    return st;
+    if (!db || s_prepare (db, S_AUDIT_LIST) != 0)
+        return DB_ERROR;
+    return audit_list (db, s_stmts[S_AUDIT_LIST].name, filter, result);
+}
+
+db_status_t
+lockout_store_audit_purge (db_t *db, long days, long batch, int *deleted)
+{
+    *deleted = 0;
+    if (!db || s_prepare (db, S_AUDIT_PURGE) != 0)
+        return DB_ERROR;
+    return audit_purge (db, s_stmts[S_AUDIT_PURGE].name, days, batch, deleted);
 }

@@ -7,6 +7,7 @@
 #ifndef FLOW_LOCKOUT_STORE_H
 #define FLOW_LOCKOUT_STORE_H
 
+#include "audit.h"
 #include "db.h"
 #include "ost.h"
 
@@ -78,12 +79,11 @@ OST_WUR db_status_t lockout_store_settings_load (db_t *db, json_t **settings);
 //  applies again).
 OST_WUR db_status_t lockout_store_setting_put (db_t *db, const char *name, const long *value);
 
-//  One audit event; detail (an object) may be NULL.
-OST_WUR db_status_t lockout_store_audit_insert (db_t *db, const char *kind, const char *sub,
-                                                const char *client_ip, const json_t *detail);
-//  Events newest first, filtered by kind and sub when not NULL: *events is
-//  a JSON array of {"id", "at", "kind", "sub", "client_ip", "detail"}.
-OST_WUR db_status_t lockout_store_audit_list (db_t *db, const char *kind, const char *sub, long limit,
-                                              json_t **events);
+//  One audit event (common/audit.h), in the caller's transaction if any.
+OST_WUR db_status_t lockout_store_audit_insert (db_t *db, const audit_record_t *record);
+//  The events filter selects: *result is flow.audit_list's result.
+OST_WUR db_status_t lockout_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result);
+//  Deletes at most batch events older than days; *deleted says how many.
+OST_WUR db_status_t lockout_store_audit_purge (db_t *db, long days, long batch, int *deleted);
 
 #endif

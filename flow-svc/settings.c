@@ -7,7 +7,7 @@
  *  process (a generation counter all threads compare against). */
 #include "settings.h"
 
-#include "audit.h"
+#include "flow_audit.h"
 #include "flow_ops.h"
 #include "flow_store.h"
 #include "flow_txn.h"
@@ -182,7 +182,11 @@ flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         st = lockout_store_setting_put (db, s_defs[id].name, stored);
     if (st == DB_OK)
-        st = audit_write (db, "settings_set", NULL, NULL, detail);
+        st = flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_settings_set,
+                                                     .outcome = AUDIT_SUCCESS,
+                                                     .actor = "admin",
+                                                     .subject = s_defs[id].name,
+                                                     .details = detail});
     json_decref (detail);
     if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
         return -1;

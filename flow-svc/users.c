@@ -4,8 +4,8 @@
  *  leave flow-svc. */
 #include "users.h"
 
-#include "audit.h"
 #include "flow_args.h"
+#include "flow_audit.h"
 #include "flow_ops.h"
 #include "flow_store.h"
 #include "log.h"
@@ -498,7 +498,11 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
         log_error ("user disabled, but token.subject_revoke failed: %s", why);
         //  Left where an operator looks (flow.audit_list), not only in a log.
         json_t *detail = json_pack ("{s:s}", "error", why);
-        if (audit_write (flow_db (req), "token_revoke_failed", sub, NULL, detail) != DB_OK)
+        if (flow_audit_write (flow_db (req), &(audit_record_t){.event = AUDIT_EV_token_revoke_failed,
+                                                               .outcome = AUDIT_FAILURE,
+                                                               .actor = "admin",
+                                                               .subject = sub,
+                                                               .details = detail}) != DB_OK)
             log_error ("the token_revoke_failed audit event was not written");
         json_decref (detail);
         bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE,

@@ -315,15 +315,17 @@ authz_issue_code (gw_req_t *req, const shape_request_t *q, const shape_session_t
     //  token-svc remembers it per user and client. Otherwise no consent is
     //  sent: none was needed (first-party client, or a consent given
     //  before, which token-svc checks again).
-    shape_consent_t allow = {.granted = true, .has_granted = true, .remember = true, .has_remember = true};
-    json_t *consent = granted ? schema_pack (&schema_shape_consent, &allow) : NULL;
+    shape_consent_t answer = {
+        .granted = granted > 0, .has_granted = true, .remember = granted > 0, .has_remember = true};
+    json_t *consent = granted ? schema_pack (&schema_shape_consent, &answer) : NULL;
     token_issue_code_in_t in = {.request_id = q->request_id,
                                 .sub = session->sub,
                                 .sid = session->sid,
                                 .auth_time = session->auth_time,
                                 .has_auth_time = true,
                                 .amr = session->amr,
-                                .consent = consent};
+                                .consent = consent,
+                                .client_ip = http_client_ip (req)};
     json_t *body = !granted || consent ? token_issue_code_in_pack (&in) : NULL;
     json_decref (consent);
     if (!body)

@@ -34,8 +34,9 @@ int authz_fail (gw_req_t *req, const shape_request_t *q, ost_err_t error, const 
 int authz_continue (gw_req_t *req, const shape_request_t *q, const shape_session_t *session,
                     const char *session_handle, int after_post, pages_headers_t *headers);
 //  token.issue_code for Q and the user of session, then the response.
-//  granted: the user allowed the client on the consent page just now (a
-//  consent token-svc then remembers).
+//  granted: 1 the user allowed the client on the consent page just now (a
+//  consent token-svc then remembers), -1 they denied it (token-svc answers
+//  access_denied and audits the refusal), 0 the page was not shown.
 int authz_issue_code (gw_req_t *req, const shape_request_t *q, const shape_session_t *session, int granted,
                       int after_post, pages_headers_t *headers);
 //  Starts a flow of flow-svc (flow.start) for Q (purpose "login", "consent" or

@@ -251,11 +251,10 @@ consent_post (gw_req_t *req)
         s_flow_session (req, &ctx, handle, sizeof handle, &reply, &session, &headers) == 1) {
         const char *decision = form_get (form, "decision", 0);
         pages_set_cookie (&headers, req, COOKIE_FLOW, "", 0);
-        if (decision && strcmp (decision, "allow") == 0)
-            authz_issue_code (req, &ctx.q, &session, 1, 1, &headers);
-        else
-            //  RFC 6749 §4.1.2.1: the resource owner denied the request.
-            authz_fail (req, &ctx.q, OST_ERR_ACCESS_DENIED, "The user denied the request", 1, &headers);
+        //  RFC 6749 §4.1.2.1: a denial is answered access_denied by
+        //  token-svc, which records who refused which client.
+        authz_issue_code (req, &ctx.q, &session, decision && strcmp (decision, "allow") == 0 ? 1 : -1, 1,
+                          &headers);
     }
     json_decref (reply);
     s_ctx_free (&ctx);

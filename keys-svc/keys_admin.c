@@ -447,6 +447,46 @@ s_public_args (const json_t *args)
     return copy;
 }
 
+//  The audit event of an admin command (docs/audit.md): rotate, retire and
+//  rewrap are key changes of their own, every other command (status, list,
+//  an unknown or refused one) is key_admin. The arguments never hold the
+//  key-encryption key (rewrap's is left out).
+static db_status_t
+s_audit (keys_admin_t *self, const char *peer, const char *command, const json_t *args, const json_t *result,
+         int ok, const char *code, const char *description)
+{
+    audit_event_t event = strcmp (command, "rotate") == 0   ? AUDIT_EV_key_rotate
+                          : strcmp (command, "retire") == 0 ? AUDIT_EV_key_retire
+                          : strcmp (command, "rewrap") == 0 ? AUDIT_EV_key_rewrap
+                                                            : AUDIT_EV_key_admin;
+    json_t *public_args = json_deep_copy (args);
+    if (public_args)
+        json_object_del (public_args, "kek");
+    json_t *details =
+        json_pack ("{s:s, s:o, s:s}", "command", command, "args", public_args ? public_args : json_object (),
+                   "replica", keys_app_replica (self->app));
+    if (details && code)
+        json_object_set_new (details, "error", json_string (code));
+    if (details && description && *description)
+        json_object_set_new (details, "description", json_string (description));
+    const char *subject = json_string_value (json_object_get (args, "kid"));
+    if (!subject && ok)
+        subject = json_string_value (json_object_get (result, "kid"));
+    db_status_t st =
+        details ? keys_store_audit (self->db,
+                                    &(audit_record_t){.event = event,
+                                                      .outcome = ok ? AUDIT_SUCCESS
+                                                                 : code && strcmp (code, "forbidden") == 0
+                                                                     ? AUDIT_REFUSED
+                                                                     : AUDIT_FAILURE,
+                                                      .actor = peer,
+                                                      .subject = subject,
+                                                      .details = details})
+                : DB_ERROR;
+    json_decref (details);
+    return st;
+}
+
 //  A command name fit for the log and the audit table: what the client sent,
 //  bounded and with anything unprintable replaced.
 static void
@@ -550,9 +590,9 @@ s_request (keys_admin_t *self)
                   def ? def->code : "server_error", err.description);
     //  The audit line is written whatever the outcome, after the command's
     //  own transaction, so a refused or failed command is recorded too.
-    if (keys_store_audit (
-            self->db, keys_app_replica (self->app), peer, command, public_args ? public_args : empty, rc == 0,
-            rc == 0 ? NULL : (def ? def->code : "server_error"), rc == 0 ? "" : err.description) != DB_OK)
+    if (s_audit (self, peer, command, public_args ? public_args : empty, result, rc == 0,
+                 rc == 0 ? NULL : (def ? def->code : "server_error"),
+                 rc == 0 ? "" : err.description) != DB_OK)
         log_error ("admin: the audit log could not be written for %s", command);
     char *text = reply ? json_dumps (reply, JSON_COMPACT) : NULL;
     if (!text || zstr_send (self->sock, text) != 0) {

@@ -321,6 +321,19 @@ keys_app_key_store (keys_app_t *self, db_t *db, const keys_new_t *key, key_state
         return -1;
     }
     log_info ("generated %s signing key %s (%s)", jws_alg_name (key->alg), key->kid, key_state_name (state));
+    json_t *details =
+        json_pack ("{s:s, s:s}", "alg", jws_alg_name (key->alg), "state", key_state_name (state));
+    st = details ? keys_store_audit (db, &(audit_record_t){.event = AUDIT_EV_key_generate,
+                                                           .outcome = AUDIT_SUCCESS,
+                                                           .actor = "system",
+                                                           .subject = key->kid,
+                                                           .details = details})
+                 : DB_ERROR;
+    json_decref (details);
+    if (st != DB_OK) {
+        log_error ("cannot record the new %s key: %s", jws_alg_name (key->alg), db_status_name (st));
+        return -1;
+    }
     return 0;
 }
 

@@ -178,9 +178,38 @@ s_create_phase (keys_janitor_t *self, keys_app_t *app, db_t *db, jws_alg_t alg, 
     return db_commit (db) == DB_OK ? 1 : -1;
 }
 
+//  Batches of audit events deleted per round at most: a backlog is worked
+//  off over a few rounds rather than in one long burst.
+#define AUDIT_BATCHES_MAX 20
+
+//  Audit events past their retention, once per janitor interval.
+static int
+s_audit_phase (keys_janitor_t *self, keys_app_t *app, db_t *db)
+{
+    const config_t *cfg = keys_app_config (app);
+    int64_t now = zclock_time ();
+    if (now < self->audit_next_ms)
+        return 0;
+    self->audit_next_ms = now + cfg->janitor_interval * 1000L;
+    long total = 0;
+    for (int i = 0; i < AUDIT_BATCHES_MAX; i++) {
+        int deleted = 0;
+        if (keys_store_audit_purge (db, cfg->audit_retention_days, cfg->janitor_batch, &deleted) != DB_OK)
+            return -1;
+        total += deleted;
+        if (deleted < cfg->janitor_batch)
+            break;
+    }
+    if (total > 0)
+        log_info ("janitor: %ld audit event(s) past their retention deleted", total);
+    return total > 0;
+}
+
 int
 keys_janitor_step (keys_janitor_t *self, keys_app_t *app, db_t *db)
 {
+    if (s_audit_phase (self, app, db) < 0)
+        return -1;
     int rc = s_move_phase (app, db);
     keys_life_t *rows = NULL;
     size_t n = 0;

@@ -13,7 +13,10 @@
  *      period minus the publish delay, a next key is created, so that it
  *      takes over exactly when the period ends;
  *    - an algorithm removed from OSTIARY_KEYS_ALGS: its active key retires
- *      on the usual schedule and a pending key is discarded. */
+ *      on the usual schedule and a pending key is discarded;
+ *    - once every OSTIARY_JANITOR_INTERVAL, audit events older than
+ *      OSTIARY_AUDIT_RETENTION_DAYS are deleted in batches (any replica:
+ *      deleting what another deleted changes nothing). */
 #ifndef OST_KEYS_JANITOR_H
 #define OST_KEYS_JANITOR_H
 
@@ -24,6 +27,7 @@
 
 typedef struct {
     int64_t quiet_until_ms; //  rate limit of the "stale KEK" complaint
+    int64_t audit_next_ms;  //  when audit events past their retention are deleted next
 } keys_janitor_t;
 
 //  One step. 1 when it changed something, 0 when there was nothing to do

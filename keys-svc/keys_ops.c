@@ -4,10 +4,13 @@
  *  them wait. */
 #include "keys_ops.h"
 
+#include "audit.h"
 #include "b64url.h"
 #include "keyring.h"
 #include "keys_app.h"
+#include "keys_store.h"
 #include "log.h"
+#include "service.h"
 
 #include <openssl/sha.h>
 #include <stdlib.h>
@@ -258,6 +261,47 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
     keys_snap_release (&snap);
     if (!*result) {
         bus_req_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        return -1;
+    }
+    return 0;
+}
+
+#define AUDIT_LIMIT_DEFAULT 100
+
+int
+keys_op_audit_list (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const keys_audit_list_in_t *in = BUS_IN (req, keys_audit_list);
+    if (in->event && audit_event_find (in->event) < 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, "event: not an event of common/audit.def");
+        return -1;
+    }
+    if (in->has_since && in->has_until && in->until < in->since) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, "until: before since");
+        return -1;
+    }
+    service_thread_t *thread = req->thread_state;
+    if (!thread) {
+        bus_req_fail (req, OST_ERR_SERVER_ERROR, "no worker thread state");
+        return -1;
+    }
+    if (!thread->db) {
+        //  The thread's connection, made at its first audit_list and then
+        //  kept (service.c closes it with the thread).
+        thread->db = db_new (keys_app_config (req->app)->db);
+        if (thread->db && keys_store_prepare (thread->db) != 0)
+            db_destroy (&thread->db);
+        if (!thread->db) {
+            bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the keys database is not reachable");
+            return -1;
+        }
+    }
+    audit_filter_t filter = AUDIT_FILTER_OF (in, AUDIT_LIMIT_DEFAULT);
+    db_status_t st = keys_store_audit_list (thread->db, &filter, result);
+    if (st != DB_OK) {
+        bus_req_fail (req, st == DB_UNAVAILABLE ? OST_ERR_TEMPORARILY_UNAVAILABLE : OST_ERR_SERVER_ERROR,
+                      "the audit events could not be read");
         return -1;
     }
     return 0;

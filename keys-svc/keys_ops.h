@@ -15,5 +15,9 @@ int keys_op_jwks (bus_req_t *req, const json_t *body, json_t **result);
 //  keys.sign {"claims": {...}, "alg": "RS256"|"ES256"|"EdDSA", "typ": "JWT"}
 //  → {"jws": compact JWS, "kid": kid, "alg": alg}
 int keys_op_sign (bus_req_t *req, const json_t *body, json_t **result);
+//  keys.audit_list: keys-svc's audit events (docs/audit.md). The only op
+//  that reads the database: the thread opens its connection at its first
+//  call, so the workers of a replica nobody audits hold none.
+int keys_op_audit_list (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

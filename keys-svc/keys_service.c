@@ -8,6 +8,7 @@ static const bus_route_t s_routes[] = {
     {"keys.health", keys_op_health},
     {"keys.jwks", keys_op_jwks},
     {"keys.sign", keys_op_sign},
+    {"keys.audit_list", keys_op_audit_list},
 };
 
 //  The control thread (admin socket and janitor) of the process's one
@@ -47,7 +48,9 @@ keys_service_def (void)
         .app_fini = s_app_fini,
         //  No prepare: the worker threads (and the direct endpoint's) run no
         //  SQL, every op answers from the keyring loaded at start-up and
-        //  reloaded by the control thread, so they open no connection.
+        //  reloaded by the control thread, so they open no connection;
+        //  keys.audit_list, the one op that reads the database, opens one
+        //  in the thread that first serves it.
     };
     return def;
 }

@@ -108,10 +108,10 @@ static const db_stmt_t s_stmts[] = {
                                                                                                          " ki"
                                                                                                          "d",
      0, DB_STMT_READ},
-    {"keys_audit",
-     "INSERT INTO keys.audit (replica, peer, command, args, outcome, code, detail)"
-     " VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::text, $7::text)",
-     7, DB_STMT_WRITE},
+    //  The audit trail in the one shape of common/audit.h.
+    {"keys_audit_insert", AUDIT_SQL_INSERT ("keys"), AUDIT_SQL_INSERT_PARAMS, DB_STMT_WRITE},
+    {"keys_audit_list", AUDIT_SQL_LIST ("keys"), AUDIT_SQL_LIST_PARAMS, DB_STMT_READ},
+    {"keys_audit_purge", AUDIT_SQL_PURGE ("keys"), AUDIT_SQL_PURGE_PARAMS, DB_STMT_WRITE},
 };
 
 int
@@ -487,14 +487,19 @@ keys_store_list (db_t *db, json_t **list)
 }
 
 db_status_t
-keys_store_audit (db_t *db, const char *replica, const char *peer, const char *command, const json_t *args,
-                  int ok, const char *code, const char *detail)
+keys_store_audit (db_t *db, const audit_record_t *record)
 {
-    char *text = json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
-        return DB_ERROR;
-    const char *params[] = {replica, peer, command, text, ok ? "ok" : "error", code, detail ? detail : ""};
-    db_status_t st = s_exec (db, "keys_audit", 7, params, NULL);
-    free (text);
-    return st;
+    return audit_insert (db, "keys_audit_insert", "keys", record);
+}
+
+db_status_t
+keys_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result)
+{
+    return audit_list (db, "keys_audit_list", filter, result);
+}
+
+db_status_t
+keys_store_audit_purge (db_t *db, long days, long batch, int *deleted)
+{
+    return audit_purge (db, "keys_audit_purge", days, batch, deleted);
 }

@@ -5,6 +5,7 @@
 #ifndef OST_KEYS_STORE_H
 #define OST_KEYS_STORE_H
 
+#include "audit.h"
 #include "db.h"
 #include "jws.h"
 #include "keyring.h"
@@ -91,8 +92,12 @@ OST_WUR db_status_t keys_store_generation (db_t *db, int64_t *generation);
 //  retire_after, retired; null when unset). *list (json_decref).
 OST_WUR db_status_t keys_store_list (db_t *db, json_t **list);
 
-//  Appends one line to keys.audit. args is an object without secrets.
-OST_WUR db_status_t keys_store_audit (db_t *db, const char *replica, const char *peer, const char *command,
-                                      const json_t *args, int ok, const char *code, const char *detail);
+//  Records a security event (common/audit.h) in keys.audit_events, in the
+//  caller's transaction if any.
+OST_WUR db_status_t keys_store_audit (db_t *db, const audit_record_t *record);
+//  The events filter selects: *result is keys.audit_list's result.
+OST_WUR db_status_t keys_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result);
+//  Deletes at most batch events older than days; *deleted says how many.
+OST_WUR db_status_t keys_store_audit_purge (db_t *db, long days, long batch, int *deleted);
 
 #endif

@@ -471,6 +471,20 @@ clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, t
 
 //  ------------------------------------------------------------- handlers
 
+//  The audit event of an operator's change to client id (after it is
+//  stored: a change whose event could not be written is logged so).
+static void
+s_audit (bus_req_t *req, audit_event_t event, const char *id)
+{
+    service_thread_t *thread = req->thread_state;
+    if (token_store_audit (thread->db, &(audit_record_t){.event = event,
+                                                         .outcome = AUDIT_SUCCESS,
+                                                         .actor = "admin",
+                                                         .subject = id,
+                                                         .client_id = id}) != DB_OK)
+        log_error ("the %s audit event of client %s was not written", audit_event_name (event), id);
+}
+
 int
 token_op_client_add (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -523,6 +537,7 @@ token_op_client_add (bus_req_t *req, const json_t *body, json_t **result)
     if (!*result)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     log_info ("client %s registered", id);
+    s_audit (req, AUDIT_EV_client_add, id);
     return 0;
 }
 
@@ -610,6 +625,7 @@ token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
     if (!removed)
         return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
     log_info ("client %s removed", id);
+    s_audit (req, AUDIT_EV_client_remove, id);
     *result = json_pack ("{s:b}", "removed", 1);
     return 0;
 }
@@ -657,5 +673,6 @@ token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **resu
     if (!*result)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     log_info ("client %s: secret rotated", id);
+    s_audit (req, AUDIT_EV_client_rotate_secret, id);
     return 0;
 }

@@ -308,6 +308,28 @@ s_code_guard (const token_app_t *app, const token_client_t *client, const token_
     return NULL;
 }
 
+//  The consent_granted or consent_denied event of the consent page's answer.
+static db_status_t
+s_consent_audit (db_t *db, const token_issue_code_in_t *in, const token_client_t *client,
+                 const token_request_t *r, const s_session_t *s)
+{
+    json_t *details = json_pack ("{s:o, s:b}", "scopes", r->scopes ? json_incref (r->scopes) : json_array (),
+                                 "remember", s->granted && s->remember);
+    db_status_t st =
+        details
+            ? token_store_audit (db, &(audit_record_t){.event = s->granted ? AUDIT_EV_consent_granted
+                                                                           : AUDIT_EV_consent_denied,
+                                                       .outcome = s->granted ? AUDIT_SUCCESS : AUDIT_REFUSED,
+                                                       .actor = "user",
+                                                       .subject = s->sub,
+                                                       .client_id = client->client_id,
+                                                       .address = in->client_ip,
+                                                       .details = details})
+            : DB_ERROR;
+    json_decref (details);
+    return st;
+}
+
 int
 token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -362,8 +384,15 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
         db_rollback (db);
         rc = tu_fail (req, OST_ERR_INVALID_REQUEST, problem);
     } else if (problem) {
-        //  An error response for the client; the request is used up.
-        rc = s_commit (req, db);
+        //  An error response for the client; the request is used up. A
+        //  refused consent is audited with it.
+        if (s.consent_given && !s.granted && !client.first_party)
+            st = s_consent_audit (db, in, &client, &r, &s);
+        if (st != DB_OK) {
+            db_rollback (db);
+            rc = tu_db_fail (req, st);
+        } else
+            rc = s_commit (req, db);
         if (rc == 0)
             rc = s_error_redirect (req, &r, redirect_error, problem, result);
     } else {
@@ -389,6 +418,8 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
         //  now on (never for first-party clients, which are not asked).
         if (st == DB_OK && !client.first_party && s.consent_given && s.granted && s.remember)
             st = token_store_consent_put (db, s.sub, client.client_id, r.scopes);
+        if (st == DB_OK && !client.first_party && s.consent_given && s.granted)
+            st = s_consent_audit (db, in, &client, &r, &s);
         if (st != DB_OK) {
             db_rollback (db);
             rc = tu_db_fail (req, st);

@@ -15,6 +15,7 @@ struct _token_janitor_t {
     long batch;
     long max_s;
     long idle_s;
+    long audit_days;
     housekeeper_t *thread;
 };
 
@@ -38,6 +39,14 @@ s_round (db_t *db, void *arg)
         if (deleted < self->batch)
             break;
     }
+    //  Audit events past OSTIARY_AUDIT_RETENTION_DAYS, batch by batch.
+    for (int i = 0; i < ROUND_BATCHES_MAX && st == DB_OK; i++) {
+        int deleted = 0;
+        st = token_store_audit_purge (db, self->audit_days, self->batch, &deleted);
+        total += deleted;
+        if (deleted < self->batch)
+            break;
+    }
     int released = 0;
     if (token_store_janitor_lock (db, 0, &released) != DB_OK || !released)
         log_warn ("janitor: the advisory lock was not released (it goes with the connection)");
@@ -55,6 +64,7 @@ token_janitor_new (const config_t *cfg)
     self->batch = cfg->janitor_batch;
     self->max_s = cfg->refresh_max_lifetime;
     self->idle_s = cfg->refresh_idle_timeout;
+    self->audit_days = cfg->audit_retention_days;
     housekeeper_cfg_t hk = {.name = "janitor",
                             .conninfo = cfg->db,
                             .interval_s = cfg->janitor_interval,

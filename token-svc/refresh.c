@@ -92,7 +92,7 @@ s_successor (const token_app_t *app, const char *token, int retry, char out[GRAN
 //  Revokes a family for reason in its own transaction; with an audit row
 //  when event is not NULL.
 static db_status_t
-s_revoke_family (db_t *db, const token_refresh_t *r, const char *reason, const char *event,
+s_revoke_family (db_t *db, const token_refresh_t *r, const char *reason, const audit_event_t *event,
                  const char *client_ip)
 {
     int n = 0;
@@ -100,7 +100,8 @@ s_revoke_family (db_t *db, const token_refresh_t *r, const char *reason, const c
     if (st == DB_OK)
         st = token_store_family_revoke (db, r->family_id, reason, &n);
     if (st == DB_OK && event)
-        st = token_store_audit (db, event, r->client_id, r->sub, r->family_id, client_ip);
+        st = token_store_audit_family (db, *event, AUDIT_REFUSED, r->client_id, r->sub, r->family_id,
+                                       client_ip);
     if (st == DB_OK)
         st = db_commit (db);
     if (st != DB_OK)
@@ -122,7 +123,8 @@ s_reuse (bus_req_t *req, const token_refresh_t *r, const char *client_ip)
     //  writes nothing.
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
-    db_status_t st = s_revoke_family (thread->db, r, "refresh_reuse", "refresh_token_reuse", client_ip);
+    db_status_t st = s_revoke_family (thread->db, r, "refresh_reuse",
+                                      &(audit_event_t){AUDIT_EV_refresh_token_reuse}, client_ip);
     if (st != DB_OK)
         return tu_db_fail (req, st);
     log_warn ("refresh token reuse: family %lld of client %s revoked", (long long)r->family_id, r->client_id);
@@ -253,7 +255,8 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         if (!rc && st == DB_OK && live && changed)
             st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
         if (!rc && st == DB_OK && live && changed)
-            st = token_store_audit (db, "refresh_retry_replayed", r.client_id, r.sub, r.family_id, client_ip);
+            st = token_store_audit_family (db, AUDIT_EV_refresh_retry_replayed, AUDIT_SUCCESS, r.client_id,
+                                           r.sub, r.family_id, client_ip);
         if (!rc) {
             if (st != DB_OK)
                 rc = tu_db_fail (req, st);

@@ -30,6 +30,25 @@
 
 #define DESC_DEADLINE "the request deadline passed"
 
+//  The token_revoked audit event of a revocation by client of a token of
+//  sub (RFC 7009); kind says which kind of token it was.
+static db_status_t
+s_audit (bus_req_t *req, db_t *db, const token_client_t *client, const char *sub, const char *kind)
+{
+    const token_revoke_in_t *in = BUS_IN (req, token_revoke);
+    json_t *details = json_pack ("{s:s}", "kind", kind);
+    db_status_t st = details ? token_store_audit (db, &(audit_record_t){.event = AUDIT_EV_token_revoked,
+                                                                        .outcome = AUDIT_SUCCESS,
+                                                                        .actor = "client",
+                                                                        .subject = sub,
+                                                                        .client_id = client->client_id,
+                                                                        .address = in->client_ip,
+                                                                        .details = details})
+                             : DB_ERROR;
+    json_decref (details);
+    return st;
+}
+
 //  The refresh kind. 1 revoked, 0 not ours or not this client's, -1 failed.
 static int
 s_refresh (bus_req_t *req, const token_client_t *client, const char *token)
@@ -53,6 +72,8 @@ s_refresh (bus_req_t *req, const token_client_t *client, const char *token)
         db_status_t st = db_begin (thread->db);
         if (st == DB_OK)
             st = token_store_family_revoke (thread->db, r.family_id, "revoked", &n);
+        if (st == DB_OK)
+            st = s_audit (req, thread->db, client, r.sub, "refresh_token");
         if (st == DB_OK)
             st = db_commit (thread->db);
         if (st != DB_OK) {
@@ -89,8 +110,12 @@ s_access (bus_req_t *req, const token_client_t *client, const char *token)
             rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
         else if ((st = token_store_jti_revoke (thread->db, jti, exp, "revoked", &added)) != DB_OK)
             rc = tu_db_fail (req, st);
-        else
+        else {
             rc = 1;
+            const char *sub = json_string_value (json_object_get (claims, "sub"));
+            if (added && s_audit (req, thread->db, client, sub, "access_token") != DB_OK)
+                log_error ("revoke: the token_revoked audit event was not written");
+        }
     }
     jws_parts_destroy (&parts);
     return rc;

@@ -40,5 +40,8 @@ int token_op_subject_revoke (bus_req_t *req, const json_t *body, json_t **result
 
 //  introspect.c (RFC 7662)
 int token_op_introspect (bus_req_t *req, const json_t *body, json_t **result);
+//  token_audit.c
+int token_op_audit_list (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_audit_refusals (bus_req_t *req, const json_t *body, json_t **result);
 
 #endif

@@ -127,8 +127,8 @@ static const db_stmt_t s_stmts[] = {
      "SELECT family_id FROM token.codes"
      " WHERE code_hash = $1::bytea AND consumed_at IS NOT NULL AND family_id IS NOT NULL",
      1, DB_STMT_READ},
-    {"token_code_consumed", "SELECT consumed_at IS NOT NULL FROM token.codes WHERE code_hash = $1::bytea", 1,
-     DB_STMT_READ},
+    {"token_code_consumed",
+     "SELECT consumed_at IS NOT NULL, sub FROM token.codes WHERE code_hash = $1::bytea", 1, DB_STMT_READ},
     //  RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
     {"token_code_revoke_issued",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
@@ -276,10 +276,10 @@ static const db_stmt_t s_stmts[] = {
      " AND issued_jti IS NOT NULL AND issued_exp > now()"
      " ON CONFLICT (jti) DO NOTHING",
      2, DB_STMT_WRITE},
-    {"token_audit_insert",
-     "INSERT INTO token.audit_events (event, client_id, sub, family_id, client_ip)"
-     " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::text)",
-     5, DB_STMT_WRITE},
+    //  The audit trail in the one shape of common/audit.h.
+    {"token_audit_insert", AUDIT_SQL_INSERT ("token"), AUDIT_SQL_INSERT_PARAMS, DB_STMT_WRITE},
+    {"token_audit_list", AUDIT_SQL_LIST ("token"), AUDIT_SQL_LIST_PARAMS, DB_STMT_READ},
+    {"token_audit_purge", AUDIT_SQL_PURGE ("token"), AUDIT_SQL_PURGE_PARAMS, DB_STMT_WRITE},
     {"token_jti_revoke",
      "INSERT INTO token.revoked_jtis (jti, expires_at, reason) VALUES ($1::text, to_timestamp($2::bigint),"
      " $3::text) ON CONFLICT (jti) DO NOTHING",
@@ -853,8 +853,8 @@ token_store_code_redeem (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN]
 }
 
 db_status_t
-token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], int *consumed,
-                           int *revoked)
+token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], const char *client_id,
+                           const char *client_ip, int *consumed, int *revoked)
 {
     *consumed = 0;
     *revoked = 0;
@@ -863,8 +863,12 @@ token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LE
     const char *params[] = {hash};
     PGresult *res = NULL;
     db_status_t st = s_exec (db, "token_code_consumed", 1, params, &res);
-    if (st == DB_OK && PQntuples (res) == 1)
+    char sub[256] = "";
+    if (st == DB_OK && PQntuples (res) == 1) {
         *consumed = s_bool_col (res, 0, 0);
+        if (!PQgetisnull (res, 0, 1))
+            snprintf (sub, sizeof sub, "%s", PQgetvalue (res, 0, 1));
+    }
     PQclear (res);
     if (st != DB_OK || !*consumed)
         return st;
@@ -878,6 +882,20 @@ token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LE
     int n = 0;
     if (st == DB_OK && family > 0)
         st = token_store_family_revoke (db, family, "code_replay", &n);
+    if (st == DB_OK) {
+        json_t *details = json_pack ("{s:i}", "access_tokens_revoked", *revoked);
+        if (details && family > 0)
+            json_object_set_new (details, "family_id", json_integer (family));
+        st = details ? token_store_audit (db, &(audit_record_t){.event = AUDIT_EV_code_replay,
+                                                                .outcome = AUDIT_REFUSED,
+                                                                .actor = "client",
+                                                                .subject = *sub ? sub : NULL,
+                                                                .client_id = client_id,
+                                                                .address = client_ip,
+                                                                .details = details})
+                     : DB_ERROR;
+        json_decref (details);
+    }
     return st;
 }
 
@@ -1136,13 +1154,37 @@ token_store_client_remove (db_t *db, const char *client_id, int *removed)
 }
 
 db_status_t
-token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub, int64_t family_id,
-                   const char *client_ip)
+token_store_audit (db_t *db, const audit_record_t *record)
 {
-    char family[24];
-    snprintf (family, sizeof family, "%lld", (long long)family_id);
-    const char *params[] = {event, client_id, sub, family_id > 0 ? family : NULL, client_ip};
-    return s_exec (db, "token_audit_insert", 5, params, NULL);
+    return audit_insert (db, "token_audit_insert", "token", record);
+}
+
+db_status_t
+token_store_audit_family (db_t *db, audit_event_t event, audit_outcome_t outcome, const char *client_id,
+                          const char *sub, int64_t family_id, const char *client_ip)
+{
+    json_t *details = family_id > 0 ? json_pack ("{s:I}", "family_id", (json_int_t)family_id) : NULL;
+    db_status_t st = token_store_audit (db, &(audit_record_t){.event = event,
+                                                              .outcome = outcome,
+                                                              .actor = "client",
+                                                              .subject = sub,
+                                                              .client_id = client_id,
+                                                              .address = client_ip,
+                                                              .details = details});
+    json_decref (details);
+    return st;
+}
+
+db_status_t
+token_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result)
+{
+    return audit_list (db, "token_audit_list", filter, result);
+}
+
+db_status_t
+token_store_audit_purge (db_t *db, long days, long batch, int *deleted)
+{
+    return audit_purge (db, "token_audit_purge", days, batch, deleted);
 }
 
 //  ------------------------------------------------------------- subjects
@@ -1161,8 +1203,17 @@ token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *
         st = s_exec_count (db, "token_subject_lock_families", 2, params, families);
     if (st == DB_OK)
         st = s_exec_count (db, "token_subject_revoke_jtis", 2, params, tokens);
-    if (st == DB_OK)
-        st = token_store_audit (db, "subject_revoked", NULL, sub, 0, NULL);
+    if (st == DB_OK) {
+        json_t *details =
+            json_pack ("{s:s?, s:i, s:i}", "reason", reason, "families", *families, "tokens", *tokens);
+        st = details ? token_store_audit (db, &(audit_record_t){.event = AUDIT_EV_subject_revoked,
+                                                                .outcome = AUDIT_SUCCESS,
+                                                                .actor = "system",
+                                                                .subject = sub,
+                                                                .details = details})
+                     : DB_ERROR;
+        json_decref (details);
+    }
     if (st == DB_OK)
         st = db_commit (db);
     if (st != DB_OK)

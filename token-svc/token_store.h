@@ -6,6 +6,7 @@
 #ifndef TOKEN_STORE_H
 #define TOKEN_STORE_H
 
+#include "audit.h"
 #include "db.h"
 #include "ost.h"
 
@@ -124,9 +125,11 @@ OST_WUR db_status_t token_store_code_redeem (db_t *db, const unsigned char code_
                                              int *redeemed, int64_t *family_id);
 //  A code presented again: when it was consumed before, revokes the access
 //  token its exchange issued. *consumed is 1 when the code exists and was
-//  consumed, *revoked the number of tokens newly revoked.
+//  consumed, *revoked the number of tokens newly revoked; a replay writes
+//  the code_replay audit event (client_id and client_ip: the presenter).
 OST_WUR db_status_t token_store_code_replayed (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN],
-                                               int *consumed, int *revoked);
+                                               const char *client_id, const char *client_ip, int *consumed,
+                                               int *revoked);
 
 //  Consents. get: DB_NOT_FOUND when the user never granted this client any.
 OST_WUR db_status_t token_store_consent_get (db_t *db, const char *sub, const char *client_id,
@@ -212,9 +215,18 @@ OST_WUR db_status_t token_store_client_remove (db_t *db, const char *client_id, 
 //  their code exchanges issued; audited. *families and *tokens: how many.
 OST_WUR db_status_t token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *families,
                                                 int *tokens);
-//  Records a security event (refresh reuse) that must survive restarts.
-OST_WUR db_status_t token_store_audit (db_t *db, const char *event, const char *client_id, const char *sub,
-                                       int64_t family_id, const char *client_ip);
+//  Records a security event (common/audit.h) in token.audit_events, in the
+//  caller's transaction if any.
+OST_WUR db_status_t token_store_audit (db_t *db, const audit_record_t *record);
+//  token_store_audit of an event about a refresh family or code (actor
+//  client, details.family_id when family_id > 0).
+OST_WUR db_status_t token_store_audit_family (db_t *db, audit_event_t event, audit_outcome_t outcome,
+                                              const char *client_id, const char *sub, int64_t family_id,
+                                              const char *client_ip);
+//  The events filter selects: *result is token.audit_list's result.
+OST_WUR db_status_t token_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result);
+//  Deletes at most batch events older than days; *deleted says how many.
+OST_WUR db_status_t token_store_audit_purge (db_t *db, long days, long batch, int *deleted);
 
 //  The janitor's session advisory lock: lock 1 tries to take it (*got 1
 //  when taken), lock 0 releases it.

@@ -133,7 +133,8 @@ s_not_consumable (bus_req_t *req, const token_client_t *client, const unsigned c
         //  started with every access token that family issued.
         db_status_t st = db_begin (thread->db);
         if (st == DB_OK)
-            st = token_store_code_replayed (thread->db, hash, &consumed, &revoked);
+            st = token_store_code_replayed (thread->db, hash, client->client_id,
+                                            BUS_IN (req, token_exchange)->client_ip, &consumed, &revoked);
         if (st == DB_OK)
             st = db_commit (thread->db);
         if (st != DB_OK) {
