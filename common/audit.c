@@ -23,9 +23,9 @@ static const char *const s_outcomes[] = {"success", "failure", "refused"};
 //  member is refused, whatever its value, so a secret cannot be recorded by
 //  passing a request's body along.
 static const char *const s_secret_names[] = {
-    "password",     "new_password", "secret",       "client_secret", "code",     "code_verifier",
-    "token",        "access_token", "refresh_token", "id_token",     "action_token", "kek",
-    "private_key",  "jws",          "otp",          "totp_secret",   "assertion", NULL};
+    "password",    "new_password", "secret",        "client_secret", "code",         "code_verifier",
+    "token",       "access_token", "refresh_token", "id_token",      "action_token", "kek",
+    "private_key", "jws",          "otp",           "totp_secret",   "assertion",    NULL};
 
 const char *
 audit_event_name (audit_event_t event)
@@ -96,14 +96,16 @@ s_details_ok (const json_t *value, int depth)
     if (json_is_object (value)) {
         const char *key;
         const json_t *member;
-        json_object_foreach ((json_t *)value, key, member) {
+        json_object_foreach ((json_t *)value, key, member)
+        {
             if (s_secret_name (key) || !s_details_ok (member, depth + 1))
                 return 0;
         }
     } else if (json_is_array (value)) {
         size_t i;
         const json_t *item;
-        json_array_foreach (value, i, item) {
+        json_array_foreach (value, i, item)
+        {
             if (!s_details_ok (item, depth + 1))
                 return 0;
         }
@@ -152,21 +154,19 @@ audit_insert (db_t *db, const char *stmt, const char *service, const audit_recor
 {
     char why[96];
     if (audit_check (record, service, why, sizeof why) != 0) {
-        log_error ("audit: a %s event refused: %s", record ? audit_event_name (record->event) : "(none)", why);
+        log_error ("audit: a %s event refused: %s", record ? audit_event_name (record->event) : "(none)",
+                   why);
         return DB_ERROR;
     }
     char *details = record->details ? json_dumps (record->details, JSON_COMPACT) : strdup ("{}");
     if (!details)
         return DB_ERROR;
     const char *trace = log_trace_id ();
-    const char *params[AUDIT_SQL_INSERT_PARAMS] = {audit_event_name (record->event),
-                                                   s_or_null (record->actor),
-                                                   s_or_null (record->subject),
-                                                   s_or_null (record->client_id),
-                                                   s_or_null (record->address),
-                                                   s_or_null (trace),
-                                                   audit_outcome_name (record->outcome),
-                                                   details};
+    const char *params[AUDIT_SQL_INSERT_PARAMS] = {
+        audit_event_name (record->event),     s_or_null (record->actor),
+        s_or_null (record->subject),          s_or_null (record->client_id),
+        s_or_null (record->address),          s_or_null (trace),
+        audit_outcome_name (record->outcome), details};
     db_status_t st = db_exec_logged (db, stmt, AUDIT_SQL_INSERT_PARAMS, params, NULL);
     free (details);
     if (st == DB_OK)
@@ -183,13 +183,9 @@ audit_list (db_t *db, const char *stmt, const audit_filter_t *filter, json_t **r
     snprintf (until, sizeof until, "%lld", (long long)filter->until);
     snprintf (cursor, sizeof cursor, "%lld", (long long)filter->cursor);
     snprintf (limit, sizeof limit, "%lld", (long long)filter->limit);
-    const char *params[AUDIT_SQL_LIST_PARAMS] = {filter->has_since ? since : NULL,
-                                                 filter->has_until ? until : NULL,
-                                                 filter->event,
-                                                 filter->subject,
-                                                 filter->has_cursor ? cursor : NULL,
-                                                 filter->last ? "true" : "false",
-                                                 limit};
+    const char *params[AUDIT_SQL_LIST_PARAMS] = {
+        filter->has_since ? since : NULL,   filter->has_until ? until : NULL, filter->event, filter->subject,
+        filter->has_cursor ? cursor : NULL, filter->last ? "true" : "false",  limit};
     PGresult *res = NULL;
     db_status_t st = db_exec_logged (db, stmt, AUDIT_SQL_LIST_PARAMS, params, &res);
     if (st != DB_OK)

@@ -114,7 +114,7 @@ OST_WUR db_status_t audit_purge (db_t *db, const char *stmt, long days, long bat
     "SELECT COALESCE(json_agg(json_build_object('id', id, 'time',"                                           \
     " to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'service', '" schema "',"         \
     " 'event', event, 'actor', actor, 'subject', subject, 'client_id', client_id, 'address', address,"       \
-    " 'trace_id', trace_id, 'outcome', outcome, 'details', details) ORDER BY id), '[]'::json)::text"        \
+    " 'trace_id', trace_id, 'outcome', outcome, 'details', details) ORDER BY id), '[]'::json)::text"         \
     " FROM (SELECT * FROM " schema ".audit_events"                                                           \
     "  WHERE ($1::bigint IS NULL OR at >= to_timestamp($1::bigint))"                                         \
     "    AND ($2::bigint IS NULL OR at < to_timestamp($2::bigint))"                                          \

@@ -14,6 +14,7 @@
 #include "bus_curve.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <string.h>
@@ -57,7 +58,19 @@ typedef struct {
     uint64_t peers_seen; //  its generation the workers were checked against
     //  counters for STATS
     uint64_t served, rejected, expired, malformed, lost, forbidden;
+    //  The calls refused since the owner last asked (REFUSALS), one entry
+    //  per caller key and op, at most BROKER_REFUSALS_MAX; the rest are
+    //  only counted in refusals_dropped.
+    zhash_t *refusals; //  "role key op" → s_refusal_t
+    uint64_t refusals_dropped;
 } broker_t;
+
+typedef struct {
+    char role[17];
+    char key[BUS_FINGERPRINT_LEN + 1];
+    char op[BUS_MAX_OP + 1];
+    int64_t count, first, last;
+} s_refusal_t;
 
 //  Role of a trusted peer while CURVE is off (development): every check passes.
 #define TRUSTED ((unsigned)-1)
@@ -248,12 +261,79 @@ s_peer_role (broker_t *self, const char *peer)
     return bus_peers_peer_role (self->peers, peer);
 }
 
-//  Counts a refused message and logs it (rate-limited per peer).
+//  Counts a refused message and logs it (rate-limited per peer), and adds
+//  it to the summary the gateway has audited (REFUSALS).
 static void
 s_log_refused (broker_t *self, const char *peer, const char *what, const char *name)
 {
     self->forbidden++;
     bus_log_forbidden ("broker", peer, what, name);
+    s_refusal_t r = {.role = "", .key = "none", .count = 1};
+    unsigned role = 0;
+    char key[BUS_KEY_TXT + 1];
+    if (bus_peer_parse (peer, &role, key) == 0) {
+        snprintf (r.role, sizeof r.role, "%s", proto_role_name (role));
+        bus_key_fingerprint (key, r.key);
+    }
+    snprintf (r.op, sizeof r.op, "%s", name && *name ? name : "(none)");
+    char id[sizeof r.role + sizeof r.key + sizeof r.op + 2];
+    snprintf (id, sizeof id, "%s %s %s", r.role, r.key, r.op);
+    int64_t now = bus_now_ms ();
+    s_refusal_t *seen = self->refusals ? zhash_lookup (self->refusals, id) : NULL;
+    if (seen) {
+        seen->count++;
+        seen->last = now;
+        return;
+    }
+    if (!self->refusals || zhash_size (self->refusals) >= BROKER_REFUSALS_MAX) {
+        self->refusals_dropped++;
+        return;
+    }
+    s_refusal_t *entry = malloc (sizeof *entry);
+    if (!entry) {
+        self->refusals_dropped++;
+        return;
+    }
+    *entry = r;
+    entry->first = entry->last = now;
+    if (zhash_insert (self->refusals, id, entry) != 0) {
+        free (entry);
+        self->refusals_dropped++;
+        return;
+    }
+    zhash_freefn (self->refusals, id, free);
+}
+
+//  Answers REFUSALS on the pipe with two frames, "REFUSALS" and a JSON
+//  object {"refusals": [{role?, key, op, count, first, last}], "dropped": n}
+//  (the members of token.audit_refusals), and starts a new summary.
+static void
+s_refusals (broker_t *self)
+{
+    json_t *list = json_array ();
+    for (s_refusal_t *r = self->refusals ? zhash_first (self->refusals) : NULL; r && list;
+         r = zhash_next (self->refusals)) {
+        json_t *item =
+            json_pack ("{s:s, s:s, s:I, s:I, s:I}", "key", r->key, "op", r->op, "count", (json_int_t)r->count,
+                       "first", (json_int_t)r->first, "last", (json_int_t)r->last);
+        if (item && *r->role)
+            json_object_set_new (item, "role", json_string (r->role));
+        if (!item || json_array_append_new (list, item) != 0) {
+            json_decref (list);
+            list = NULL;
+        }
+    }
+    json_t *answer =
+        list ? json_pack ("{s:o, s:I}", "refusals", list, "dropped", (json_int_t)self->refusals_dropped)
+             : NULL;
+    char *text = answer ? json_dumps (answer, JSON_COMPACT) : NULL;
+    zstr_sendm (self->pipe, "REFUSALS");
+    zstr_send (self->pipe, text ? text : "{\"refusals\": [], \"dropped\": 0}");
+    free (text);
+    json_decref (answer);
+    zhash_destroy (&self->refusals);
+    self->refusals = zhash_new ();
+    self->refusals_dropped = 0;
 }
 
 static void
@@ -539,6 +619,8 @@ s_pipe_commands (broker_t *self)
         int stop = !command || streq (command, "$TERM");
         if (command && streq (command, "STATS"))
             s_stats (self);
+        else if (command && streq (command, "REFUSALS"))
+            s_refusals (self);
         zstr_free (&command);
         if (stop)
             return 1;
@@ -564,6 +646,7 @@ s_broker_actor (zsock_t *pipe, void *args)
     self.pipe = pipe;
     self.services = zhash_new ();
     self.workers = zhash_new ();
+    self.refusals = zhash_new ();
     self.next_heartbeat = bus_now_ms () + self.cfg.heartbeat_ms;
     if (bus_curve_enabled (self.cfg.curve)) {
         self.peers = bus_peers_new (bus_curve_peers_dir (self.cfg.curve));
@@ -618,6 +701,7 @@ s_broker_actor (zsock_t *pipe, void *args)
     zlist_destroy (&keys);
     zhash_destroy (&self.workers);
     zhash_destroy (&self.services);
+    zhash_destroy (&self.refusals);
     zsock_destroy (&self.router);
     bus_curve_unserve (self.cfg.curve);
     bus_peers_destroy (&self.peers);

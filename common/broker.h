@@ -30,10 +30,16 @@ typedef struct {
     bus_curve_t *curve;
 } broker_cfg_t;
 
+//  Distinct (caller key, op) pairs of refused calls a summary itemises.
+#define BROKER_REFUSALS_MAX 64
+
 //  Binds and starts the broker. NULL when the endpoint cannot be bound.
 //  Stop it with zactor_destroy. The actor answers the command "STATS" with
 //  one string frame of JSON counters (workers per service, queued, served,
-//  expired, rejected).
+//  expired, rejected), and "REFUSALS" with two frames: "REFUSALS" and the
+//  JSON summary of the calls it refused (proto/access.def) since the last
+//  REFUSALS, {"refusals": [{"role", "key", "op", "count", "first", "last"}],
+//  "dropped": n}, which the gateway sends to token.audit_refusals.
 OST_WUR zactor_t *broker_new (const broker_cfg_t *cfg);
 
 #endif

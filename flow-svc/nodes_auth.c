@@ -1,6 +1,7 @@
 /*  nodes_auth - the nodes that know users by what they type: password,
  *  identify, register, set_password (docs/flows.md, "Node types"). */
 #include "engine.h"
+#include "flow_audit.h"
 #include "outbox.h"
 
 #include "flow_ops.h"
@@ -75,6 +76,34 @@ nodes_password_prepare (engine_ctx_t *ctx)
     ctx->pw.done = 1;
     ctx->pw.ok = ok;
     ctx->pw.throttled = verdict == LOCKOUT_ADDRESS;
+    //  The attempt's audit event. The typed username is never recorded (a
+    //  password typed into it by mistake would be): an unknown user has no
+    //  subject.
+    const char *reason = ok                                           ? NULL
+                         : verdict == LOCKOUT_ADDRESS                 ? "throttled"
+                         : !found                                     ? "unknown_user"
+                         : verdict == LOCKOUT_ACCOUNT                 ? "locked"
+                         : cred.disabled                              ? "disabled"
+                         : !cred.password_hash || !verified || !pwlen ? "wrong_password"
+                                                                      : "refused";
+    json_t *details = reason ? json_pack ("{s:s, s:s}", "method", "password", "reason", reason)
+                             : json_pack ("{s:s}", "method", "password");
+    st = details
+             ? flow_audit_write (
+                   ctx->db, &(audit_record_t){.event = ok ? AUDIT_EV_login_succeeded : AUDIT_EV_login_failed,
+                                              .outcome = ok                      ? AUDIT_SUCCESS
+                                                         : verdict != LOCKOUT_OK ? AUDIT_REFUSED
+                                                                                 : AUDIT_FAILURE,
+                                              .actor = "user",
+                                              .subject = found ? cred.sub : NULL,
+                                              .address = ctx->client_ip,
+                                              .details = details})
+             : DB_ERROR;
+    json_decref (details);
+    if (st != DB_OK) {
+        flow_cred_clear (&cred);
+        return flow_fail_db (ctx->req, st);
+    }
     if (ok) {
         snprintf (ctx->pw.sub, sizeof ctx->pw.sub, "%s", cred.sub);
         snprintf (ctx->pw.username, sizeof ctx->pw.username, "%s", folded);

@@ -91,6 +91,21 @@ users_fold_username (const char *in, size_t len, char out[USERNAME_MAX + 1])
     return 0;
 }
 
+//  The audit event of an operator's change to user sub, written after the
+//  change (a change whose event could not be written is logged so).
+//  details: a new reference, or NULL.
+static void
+s_audit (bus_req_t *req, audit_event_t event, const char *sub, json_t *details)
+{
+    if (flow_audit_write (flow_db (req), &(audit_record_t){.event = event,
+                                                           .outcome = AUDIT_SUCCESS,
+                                                           .actor = "admin",
+                                                           .subject = sub,
+                                                           .details = details}) != DB_OK)
+        log_error ("the %s audit event was not written", audit_event_name (event));
+    json_decref (details);
+}
+
 static int
 s_email_ok (const char *s, size_t len)
 {
@@ -350,6 +365,8 @@ s_user_add (bus_req_t *req, const json_t *body, json_t **result)
     if (st != DB_OK)
         return flow_fail_db (req, st);
     log_info ("user added: sub %s", json_string_value (json_object_get (user, "sub")));
+    s_audit (req, AUDIT_EV_user_add, json_string_value (json_object_get (user, "sub")),
+             json_pack ("{s:s, s:b}", "username", username, "disabled", in->has_disabled && in->disabled));
     return flow_result (req, json_pack ("{s:o}", "user", user), result);
 }
 
@@ -461,6 +478,10 @@ s_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
     if (st != DB_OK)
         return flow_fail_db (req, st);
     log_info ("user password changed; the user's sessions were revoked");
+    flow_cred_t cred = {0};
+    if (flow_store_user_credential (flow_db (req), username, &cred) == DB_OK)
+        s_audit (req, AUDIT_EV_user_passwd, cred.sub, json_pack ("{s:s}", "username", username));
+    flow_cred_clear (&cred);
     return flow_result (req, json_pack ("{s:b}", "updated", 1), result);
 }
 
@@ -545,6 +566,8 @@ flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
     }
     if (st != DB_OK)
         return flow_fail_db (req, st);
+    s_audit (req, AUDIT_EV_user_disable, sub,
+             json_pack ("{s:s, s:b}", "username", username, "disabled", disabled));
     if (!disabled) {
         log_info ("user enabled");
         return flow_result (req, json_pack ("{s:b}", "updated", 1), result);

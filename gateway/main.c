@@ -12,11 +12,13 @@
  *  makes every write fail). Past OSTIARY_DRAIN_TIMEOUT the exit status is 1,
  *  and a watchdog ends the process if even the stop hangs. */
 #include "broker.h"
+#include "bus_client.h"
 #include "config.h"
 #include "http.h"
 #include "jwks.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops.h"
 #include "pidcache.h"
 #include "routes.h"
 
@@ -28,25 +30,71 @@
 #define BROKER_STATS_MS 2000
 #define SIGNAL_CHECK_MS 100
 
-//  Waits for SIGINT/SIGTERM; meanwhile keeps the broker's STATS answer in
-//  the metrics (the broker actor belongs to this thread).
+//  Sends the broker's summary of refused bus calls (two frames: "REFUSALS"
+//  and its JSON) to token.audit_refusals when it refused anything, so that
+//  they are audited (proto/bus.md, "Refused calls are audited"). The call
+//  is sent once (a WRITE op); a summary that could not be delivered is
+//  logged with its count and dropped.
 static void
-s_run (zactor_t *broker, metrics_t *metrics)
+s_report_refusals (bus_client_t *bus, const char *summary)
+{
+    json_t *sum = summary ? json_loads (summary, 0, NULL) : NULL;
+    json_t *refusals = json_object_get (sum, "refusals");
+    json_int_t dropped = json_integer_value (json_object_get (sum, "dropped"));
+    if (!bus || (json_array_size (refusals) == 0 && dropped == 0)) {
+        json_decref (sum);
+        return;
+    }
+    char host[64] = "";
+    gethostname (host, sizeof host - 1);
+    char broker[128];
+    snprintf (broker, sizeof broker, "%s:%d", host, (int)getpid ());
+    token_audit_refusals_in_t in = {
+        .broker = broker, .refusals = refusals, .dropped = dropped, .has_dropped = dropped > 0};
+    json_t *body = token_audit_refusals_in_pack (&in);
+    json_t *result = NULL;
+    bus_error_t error;
+    if (!body || bus_client_call (bus, "token.audit_refusals", body, 0, &result, &error) != 0)
+        log_error ("bus: %zu refused-call summaries could not be audited: %s", json_array_size (refusals),
+                   body ? error.code : "out of memory");
+    json_decref (result);
+    json_decref (body);
+    json_decref (sum);
+}
+
+//  Waits for SIGINT/SIGTERM; meanwhile keeps the broker's STATS answer in
+//  the metrics and has its refused calls audited every refusals_s seconds
+//  (the broker actor belongs to this thread).
+static void
+s_run (zactor_t *broker, metrics_t *metrics, bus_client_t *bus, long refusals_s)
 {
     zpoller_t *poller = zpoller_new (broker, NULL);
     int64_t next_stats = zclock_mono ();
+    int64_t next_refusals = zclock_mono () + refusals_s * 1000;
     while (poller && !zsys_interrupted) {
         int64_t now = zclock_mono ();
         if (now >= next_stats) {
             zstr_send (broker, "STATS");
             next_stats = now + BROKER_STATS_MS;
         }
-        //  The only thing the broker ever sends us is the answer to STATS.
-        void *which = zpoller_wait (poller, (int)(next_stats - now));
+        if (now >= next_refusals) {
+            zstr_send (broker, "REFUSALS");
+            next_refusals = now + refusals_s * 1000;
+        }
+        int64_t next = next_stats < next_refusals ? next_stats : next_refusals;
+        //  The broker answers STATS with one frame and REFUSALS with two.
+        void *which = zpoller_wait (poller, (int)(next > now ? next - now : 0));
         if (which == broker) {
-            char *stats = zstr_recv (broker);
-            metrics_set_broker_stats (metrics, stats);
-            zstr_free (&stats);
+            zmsg_t *answer = zmsg_recv (broker);
+            char *first = answer ? zmsg_popstr (answer) : NULL;
+            if (first && streq (first, "REFUSALS")) {
+                char *summary = zmsg_popstr (answer);
+                s_report_refusals (bus, summary);
+                zstr_free (&summary);
+            } else
+                metrics_set_broker_stats (metrics, first);
+            zstr_free (&first);
+            zmsg_destroy (&answer);
         } else if (zpoller_terminated (poller))
             break;
     }
@@ -125,7 +173,13 @@ main (int argc, char **argv)
     http_server_t *server = gw.jwks && gw.metrics ? http_server_new (&gw, &router) : NULL;
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
-        s_run (broker, gw.metrics);
+        //  This thread's own bus client, for the refusal reports: in-process,
+        //  so the broker takes it for the gateway.
+        bus_client_t *bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)cfg->bus_max_msg, NULL);
+        if (!bus)
+            log_error ("no bus client for the refused-call reports: refused calls are only logged");
+        s_run (broker, gw.metrics, bus, cfg->audit_refusals_interval);
+        bus_client_destroy (&bus);
         log_info ("stopping: no new connections; finishing the requests in flight (at most %ld s)",
                   cfg->drain_timeout);
         static long drain_seconds;

@@ -56,10 +56,10 @@ token_op_audit_refusals (bus_req_t *req, const json_t *body, json_t **result)
         if (details && i == 0 && in->has_dropped && in->dropped > 0)
             json_object_set_new (details, "dropped", json_integer (in->dropped));
         st = details ? token_store_audit (thread->db, &(audit_record_t){.event = AUDIT_EV_bus_refused,
-                                                                         .outcome = AUDIT_REFUSED,
-                                                                         .actor = actor,
-                                                                         .subject = r.op,
-                                                                         .details = details})
+                                                                        .outcome = AUDIT_REFUSED,
+                                                                        .actor = actor,
+                                                                        .subject = r.op,
+                                                                        .details = details})
                      : DB_ERROR;
         json_decref (details);
         if (st == DB_OK)
