@@ -38,8 +38,9 @@ LIBCOMMON  := $(BUILD)/libostiary.a
 
 SERVICES   := gateway token-svc flow-svc keys-svc
 BINS       := $(SERVICES:%=$(BUILD)/bin/%) $(BUILD)/bin/ostiaryctl
-# Build tools (not installed): proto/ops.md from proto/ops.def.
-TOOLS      := $(BUILD)/bin/ostiary-opsdoc
+# Build tools (not installed): proto/ops.md from proto/ops.def, docs/audit.md
+# from common/audit.def.
+TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -81,9 +82,15 @@ $(BUILD)/bin/ostiary-opsdoc: $(BUILD)/obj/tools/opsdoc.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
 
-# proto/ops.md from proto/ops.def; make test fails while it is out of date.
-docs: $(BUILD)/bin/ostiary-opsdoc
+$(BUILD)/bin/ostiary-auditdoc: $(BUILD)/obj/tools/auditdoc.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+
+# proto/ops.md from proto/ops.def and docs/audit.md from common/audit.def;
+# make test fails while either is out of date.
+docs: $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc
 	$(BUILD)/bin/ostiary-opsdoc --update proto/ops.md
+	$(BUILD)/bin/ostiary-auditdoc --update docs/audit.md
 	scripts/config-doc.sh --update
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)

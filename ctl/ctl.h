@@ -1,5 +1,5 @@
 /*  ctl - shared pieces of ostiaryctl's commands. Each command family
- *  (clients, users, keys, settings) lives in its own file and has one line in the
+ *  (clients, users, keys, settings, audit) lives in its own file and has one line in the
  *  command table of ctl/main.c. */
 #ifndef CTL_H
 #define CTL_H
@@ -69,7 +69,8 @@ int ctl_keys (const ctl_opts_t *opts, int argc, char **argv);    //  ctl/keys.c:
 int ctl_users (const ctl_opts_t *opts, int argc, char **argv);   //  ctl/users.c: flow-svc's end users
 int ctl_clients (const ctl_opts_t *opts, int argc, char **argv); //  ctl/clients.c: token-svc's OAuth clients
 int ctl_settings (const ctl_opts_t *opts, int argc,
-                  char **argv);                              //  ctl/settings.c: flow-svc's runtime settings
-int ctl_bus (const ctl_opts_t *opts, int argc, char **argv); //  ctl/bus.c: the bus's CURVE keys
+                  char **argv);                                //  ctl/settings.c: flow-svc's runtime settings
+int ctl_bus (const ctl_opts_t *opts, int argc, char **argv);   //  ctl/bus.c: the bus's CURVE keys
+int ctl_audit (const ctl_opts_t *opts, int argc, char **argv); //  ctl/audit.c: every service's audit trail
 
 #endif

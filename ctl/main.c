@@ -28,6 +28,7 @@ s_usage (FILE *out)
                   "       ostiaryctl users add|list|show|passwd|disable|unlock ...    (users --help)\n"
                   "       ostiaryctl keys status|list|rotate|retire|rewrap ...        (keys --help)\n"
                   "       ostiaryctl settings list|get|set|reset ...                (settings --help)\n"
+                  "       ostiaryctl audit list|tail ...                             (audit --help)\n"
                   "       ostiaryctl bus keygen DIR                                  (bus --help)\n"
                   "\n"
                   "  call   sends OP (see `ostiaryctl ops`) with a JSON object body (default {},\n"
@@ -289,8 +290,9 @@ static const struct {
     const char *name;
     ctl_cmd_fn fn;
 } s_commands[] = {
-    {"call", s_cmd_call}, {"ready", s_cmd_ready},   {"ops", s_cmd_ops},         {"keys", ctl_keys},
-    {"users", ctl_users}, {"clients", ctl_clients}, {"settings", ctl_settings}, {"bus", ctl_bus},
+    {"call", s_cmd_call},       {"ready", s_cmd_ready}, {"ops", s_cmd_ops},
+    {"keys", ctl_keys},         {"users", ctl_users},   {"clients", ctl_clients},
+    {"settings", ctl_settings}, {"bus", ctl_bus},       {"audit", ctl_audit},
 };
 
 int
