@@ -68,7 +68,11 @@ s_when (const char *text)
     if (*text && end != text && errno == 0 && n >= 0) {
         if (!*end)
             return n;
-        long unit = !strcmp (end, "s") ? 1 : !strcmp (end, "m") ? 60 : !strcmp (end, "h") ? 3600 : !strcmp (end, "d") ? 86400 : 0;
+        long unit = !strcmp (end, "s")   ? 1
+                    : !strcmp (end, "m") ? 60
+                    : !strcmp (end, "h") ? 3600
+                    : !strcmp (end, "d") ? 86400
+                                         : 0;
         if (unit && n <= INT32_MAX)
             return (int64_t)time (NULL) - n * unit;
     }
@@ -106,7 +110,8 @@ s_parse (int argc, char **argv, s_args_t *args)
         } else if (!strcmp (opt, "--since") || !strcmp (opt, "--until")) {
             int64_t when = s_when (value);
             if (when < 0)
-                return ctl_bad ("audit", "WHEN must be seconds since the epoch, YYYY-MM-DDTHH:MM:SSZ or an age (15m)",
+                return ctl_bad ("audit",
+                                "WHEN must be seconds since the epoch, YYYY-MM-DDTHH:MM:SSZ or an age (15m)",
                                 value);
             if (opt[2] == 's')
                 args->since = when, args->has_since = true;
@@ -181,7 +186,8 @@ s_order (const void *a, const void *b)
 {
     const json_t *x = *(const json_t *const *)a;
     const json_t *y = *(const json_t *const *)b;
-    int c = strcmp (json_string_value (json_object_get (x, "time")), json_string_value (json_object_get (y, "time")));
+    int c = strcmp (json_string_value (json_object_get (x, "time")),
+                    json_string_value (json_object_get (y, "time")));
     if (!c)
         c = strcmp (json_string_value (json_object_get (x, "service")),
                     json_string_value (json_object_get (y, "service")));
@@ -271,8 +277,9 @@ s_collect (bus_client_t *bus, const ctl_opts_t *opts, const s_args_t *args, json
             long want = left < PAGE_MAX ? left : PAGE_MAX;
             json_t *events = NULL;
             int64_t next = cursor;
-            int rc = s_page (bus, opts->timeout_ms, s_services[k], args, has_cursor, cursor, args->tail,
-                             args->tail ? args->limit < PAGE_MAX ? args->limit : PAGE_MAX : want, &events, &next);
+            int rc =
+                s_page (bus, opts->timeout_ms, s_services[k], args, has_cursor, cursor, args->tail,
+                        args->tail ? args->limit < PAGE_MAX ? args->limit : PAGE_MAX : want, &events, &next);
             if (rc != CTL_OK)
                 return rc;
             size_t n = json_array_size (events);

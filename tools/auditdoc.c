@@ -19,7 +19,8 @@ static const char s_intro[] =
     "     it is current. -->\n"
     "\n"
     "Every security event of every service has one shape. Each service writes its own events into the table\n"
-    "`audit_events` of its own schema (`flow`, `token`, `keys`), in the transaction of the change it records\n"
+    "`audit_events` of its own schema (`flow`, `token`, `keys`), in the transaction of the change it "
+    "records\n"
     "where there is one, and lists them with its op `<service>.audit_list` (`proto/ops.md`; the admin role\n"
     "only, `proto/access.def`). `ostiaryctl audit list|tail` merges the three in time order; `ostiaryctl\n"
     "audit tail --follow` prints new events as JSON lines for a SIEM. `common/audit.def` is the registry of\n"
@@ -62,7 +63,8 @@ s_print (FILE *out)
             service = svc;
             fprintf (out, "\n## %s\n\n| event | meaning |\n|---|---|\n", service);
         }
-        fprintf (out, "| `%s` | %s |\n", audit_event_name ((audit_event_t)i), audit_event_doc ((audit_event_t)i));
+        fprintf (out, "| `%s` | %s |\n", audit_event_name ((audit_event_t)i),
+                 audit_event_doc ((audit_event_t)i));
     }
 }
 

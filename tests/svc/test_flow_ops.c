@@ -1000,13 +1000,18 @@ test_settings_set_round_trips_and_is_audited (void **state)
     r = svc_ok (s_h, "flow.settings_set", "{\"name\": \"lockout_seconds\", \"value\": null}");
     assert_int_equal (svc_int (r, "value"), 900);
     json_decref (r);
-    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"kind\": \"settings_set\", \"limit\": 2}");
+    json_t *a =
+        svc_ok (s_h, "flow.audit_list", "{\"event\": \"settings_set\", \"limit\": 2, \"last\": true}");
     assert_int_equal (json_array_size (json_object_get (a, "events")), 2);
-    //  Newest first: the reset, then the set.
+    //  The newest two, oldest first: the set, then the reset.
+    assert_int_equal (svc_int (a, "events.0.details.value"), 60);
     assert_true (json_is_null (json_object_get (
-        json_object_get (json_array_get (json_object_get (a, "events"), 0), "detail"), "value")));
-    assert_int_equal (svc_int (a, "events.1.detail.value"), 60);
-    assert_true (svc_int (a, "events.0.id") > svc_int (a, "events.1.id"));
+        json_object_get (json_array_get (json_object_get (a, "events"), 1), "details"), "value")));
+    assert_true (svc_int (a, "events.0.id") < svc_int (a, "events.1.id"));
+    assert_string_equal (svc_str (a, "events.1.subject"), "lockout_seconds");
+    assert_string_equal (svc_str (a, "events.1.actor"), "admin");
+    assert_string_equal (svc_str (a, "events.1.outcome"), "success");
+    assert_string_equal (svc_str (a, "events.1.service"), "flow");
     json_decref (a);
     const char *bad[] = {"{\"name\": \"no_such_setting\", \"value\": 3}",
                          "{\"name\": \"lockout_threshold\", \"value\": 0}",
@@ -1032,30 +1037,143 @@ test_audit_list_filters_and_bounds_its_limit (void **state)
     json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": 120}"));
     json_decref (
         svc_ok (s_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": null}"));
-    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"kind\": \"settings_set\"}");
+    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"event\": \"settings_set\"}");
     size_t i;
     json_t *ev;
     long long last_id = -1;
     json_array_foreach (json_object_get (a, "events"), i, ev)
     {
-        assert_string_equal (svc_str (ev, "kind"), "settings_set");
-        //  Newest first.
+        assert_string_equal (svc_str (ev, "event"), "settings_set");
+        //  Oldest first.
         long long id = svc_int (ev, "id");
-        assert_true (last_id < 0 || id < last_id);
+        assert_true (id > last_id);
         last_id = id;
-        svc_int (ev, "at");
-        assert_non_null (json_object_get (ev, "sub"));
-        assert_non_null (json_object_get (ev, "client_ip"));
-        assert_true (json_is_object (json_object_get (ev, "detail")));
+        assert_int_equal (strlen (svc_str (ev, "time")), 27);
+        assert_string_equal (svc_str (ev, "service"), "flow");
+        assert_true (json_is_object (json_object_get (ev, "details")));
     }
     assert_true (i >= 2);
     json_decref (a);
-    a = svc_ok (s_h, "flow.audit_list", "{\"kind\": \"settings_set\", \"limit\": 1}");
+    a = svc_ok (s_h, "flow.audit_list", "{\"event\": \"settings_set\", \"limit\": 1}");
     assert_int_equal (json_array_size (json_object_get (a, "events")), 1);
     json_decref (a);
     assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 0}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 501}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 1001}"), "invalid_request");
     assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": \"5\"}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"kind\": \"lockout\"}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"event\": \"no_such_event\"}"),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"since\": 20, \"until\": 10}"),
+                         "invalid_request");
+}
+
+static void
+test_audit_list_pages_with_its_cursor_and_filters_by_subject_and_time (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    for (int i = 0; i < 3; i++)
+        json_decref (
+            svc_ok (s_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": %d}", 5 + i));
+    json_t *a =
+        svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"last\": true, \"limit\": 3}");
+    assert_int_equal (json_array_size (json_object_get (a, "events")), 3);
+    long long first = svc_int (a, "events.0.id");
+    assert_int_equal (svc_int (a, "cursor"), svc_int (a, "events.2.id"));
+    json_decref (a);
+    //  From the first of the three: the other two, then nothing, no cursor.
+    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"cursor\": %lld}", first);
+    assert_int_equal (json_array_size (json_object_get (a, "events")), 2);
+    assert_int_equal (svc_int (a, "events.0.details.value"), 6);
+    long long last = svc_int (a, "cursor");
+    json_decref (a);
+    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"cursor\": %lld}", last);
+    assert_int_equal (json_array_size (json_object_get (a, "events")), 0);
+    assert_null (json_object_get (a, "cursor"));
+    json_decref (a);
+    //  since and until bound the time.
+    long long now = (long long)time (NULL);
+    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"since\": %lld}", now + 60);
+    assert_int_equal (json_array_size (json_object_get (a, "events")), 0);
+    json_decref (a);
+    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"since\": %lld, \"until\": %lld}",
+                now - 600, now + 60);
+    assert_true (json_array_size (json_object_get (a, "events")) >= 3);
+    json_decref (a);
+    json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": null}"));
+}
+
+static void
+test_logins_are_audited_with_their_reason (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], sub[64];
+    s_user (username, sub, NULL);
+    json_t *flow = s_start (NULL);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, NULL, username, "wrong password", &r, &e), 0);
+    json_decref (r);
+    json_decref (flow);
+    json_decref (s_login (username));
+    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"%s\"}", sub);
+    json_t *events = json_object_get (a, "events");
+    //  user_add, then the two attempts.
+    assert_int_equal (json_array_size (events), 3);
+    assert_string_equal (svc_str (a, "events.0.event"), "user_add");
+    assert_string_equal (svc_str (a, "events.1.event"), "login_failed");
+    assert_string_equal (svc_str (a, "events.1.outcome"), "failure");
+    assert_string_equal (svc_str (a, "events.1.details.reason"), "wrong_password");
+    assert_string_equal (svc_str (a, "events.1.actor"), "user");
+    assert_string_equal (svc_str (a, "events.1.address"), CLIENT_IP);
+    assert_string_equal (svc_str (a, "events.2.event"), "login_succeeded");
+    assert_string_equal (svc_str (a, "events.2.outcome"), "success");
+    //  The trace id of the request that wrote each.
+    assert_true (strlen (svc_str (a, "events.2.trace_id")) > 0);
+    json_decref (a);
+    //  An unknown user: no subject, and never what was typed.
+    flow = s_start (NULL);
+    assert_int_equal (s_submit (flow, NULL, "nobody-of-that-name", "whatever", &r, &e), 0);
+    json_decref (r);
+    json_decref (flow);
+    a = svc_ok (s_h, "flow.audit_list", "{\"event\": \"login_failed\", \"last\": true, \"limit\": 1}");
+    assert_string_equal (svc_str (a, "events.0.details.reason"), "unknown_user");
+    assert_true (
+        json_is_null (json_object_get (json_array_get (json_object_get (a, "events"), 0), "subject")));
+    char *text = json_dumps (a, 0);
+    assert_null (strstr (text, "nobody-of-that-name"));
+    assert_null (strstr (text, "whatever"));
+    free (text);
+    json_decref (a);
+}
+
+static void
+test_user_changes_are_audited (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], sub[64];
+    s_user (username, sub, NULL);
+    json_decref (svc_ok (s_h, "flow.user_passwd",
+                         "{\"username\": \"%s\", \"password\": \"another secret pw\"}", username));
+    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username));
+    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"%s\"}", sub);
+    assert_int_equal (json_array_size (json_object_get (a, "events")), 3);
+    assert_string_equal (svc_str (a, "events.0.event"), "user_add");
+    assert_string_equal (svc_str (a, "events.0.details.username"), username);
+    assert_string_equal (svc_str (a, "events.1.event"), "user_passwd");
+    assert_string_equal (svc_str (a, "events.2.event"), "user_disable");
+    assert_false (svc_bool (a, "events.2.details.disabled"));
+    for (int i = 0; i < 3; i++) {
+        char path[32];
+        snprintf (path, sizeof path, "events.%d.actor", i);
+        assert_string_equal (svc_str (a, path), "admin");
+    }
+    char *text = json_dumps (a, 0);
+    assert_null (strstr (text, "another secret pw"));
+    free (text);
+    json_decref (a);
 }
 
 static void
@@ -1085,9 +1203,9 @@ test_user_unlock_clears_the_lock_and_is_audited (void **state)
     r = svc_ok (s_h, "flow.user_unlock", "{\"username\": \"%s\"}", username);
     assert_false (svc_bool (r, "was_locked"));
     json_decref (r);
-    assert_true (svc_sql_long (s_h,
-                               "SELECT count(*) FROM flow.audit_events WHERE kind = 'unlock' AND sub = '%s'",
-                               sub) == 2);
+    assert_true (
+        svc_sql_long (s_h, "SELECT count(*) FROM flow.audit_events WHERE event = 'unlock' AND subject = '%s'",
+                      sub) == 2);
     assert_string_equal (svc_err (s_h, "flow.user_unlock", "{\"username\": \"nobody-here\"}"), "not_found");
     assert_string_equal (svc_err (s_h, "flow.user_unlock", NULL), "invalid_request");
 }
@@ -1127,6 +1245,9 @@ main (void)
         cmocka_unit_test (test_unknown_action_tokens_are_invalid_action),
         cmocka_unit_test (test_settings_set_round_trips_and_is_audited),
         cmocka_unit_test (test_audit_list_filters_and_bounds_its_limit),
+        cmocka_unit_test (test_audit_list_pages_with_its_cursor_and_filters_by_subject_and_time),
+        cmocka_unit_test (test_logins_are_audited_with_their_reason),
+        cmocka_unit_test (test_user_changes_are_audited),
         cmocka_unit_test (test_user_unlock_clears_the_lock_and_is_audited),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
