@@ -2216,7 +2216,7 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
         svc_sql_long (s_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
     assert_int_equal (
         svc_sql_long (
-            s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND sub = '%s'",
+            s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND subject = '%s'",
             sub),
         1);
     assert_string_equal (
@@ -2235,6 +2235,157 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
     assert_string_equal (svc_err (s_h, "token.subject_revoke", "{\"sub\": \"\"}"), "invalid_request");
     assert_string_equal (
         svc_err (s_h, "token.subject_revoke", "{\"sub\": \"x\", \"reason\": \"Bad Reason\"}"),
+        "invalid_request");
+}
+
+//  --------------------------------------------------------------- the audit trail
+
+//  The events of subject (a new reference): token.audit_list, oldest first.
+static json_t *
+s_audit (const char *subject)
+{
+    json_t *a = svc_ok (s_h, "token.audit_list", "{\"subject\": \"%s\"}", subject);
+    json_t *events = json_incref (json_object_get (a, "events"));
+    json_decref (a);
+    return events;
+}
+
+static void
+test_audit_list_shows_client_changes_in_the_one_shape (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "audited", NULL);
+    json_decref (svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id));
+    json_decref (svc_ok (s_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id));
+    json_t *events = s_audit (c.id);
+    assert_int_equal (json_array_size (events), 3);
+    static const char *const names[] = {"client_add", "client_rotate_secret", "client_remove"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *ev = json_array_get (events, i);
+        assert_string_equal (svc_str (ev, "event"), names[i]);
+        assert_string_equal (svc_str (ev, "service"), "token");
+        assert_string_equal (svc_str (ev, "actor"), "admin");
+        assert_string_equal (svc_str (ev, "client_id"), c.id);
+        assert_string_equal (svc_str (ev, "outcome"), "success");
+        assert_true (strlen (svc_str (ev, "trace_id")) > 0);
+    }
+    //  No secret in any of them.
+    char *text = json_dumps (events, 0);
+    assert_null (strstr (text, c.secret));
+    free (text);
+    json_decref (events);
+    json_t *a =
+        svc_ok (s_h, "token.audit_list", "{\"event\": \"client_remove\", \"last\": true, \"limit\": 1}");
+    assert_string_equal (svc_str (a, "events.0.subject"), c.id);
+    json_decref (a);
+    assert_string_equal (svc_err (s_h, "token.audit_list", "{\"event\": \"lockout_now\"}"),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.audit_list", "{\"limit\": 1001}"), "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.audit_list", "{\"sub\": \"x\"}"), "invalid_request");
+}
+
+static void
+test_consent_answers_are_audited (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "consent-audit", NULL);
+    char rid[128], sub[64];
+    s_unique (sub, sizeof sub, "consenter");
+    s_request (&c, NULL, rid, sizeof rid);
+    json_decref (s_issue (rid, sub, GRANT_REMEMBER));
+    s_request (&c, NULL, rid, sizeof rid);
+    json_t *r = s_issue (rid, sub, "{\"granted\": false, \"remember\": false}");
+    assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
+    json_decref (r);
+    json_t *events = s_audit (sub);
+    assert_int_equal (json_array_size (events), 2);
+    json_t *granted = json_array_get (events, 0);
+    assert_string_equal (svc_str (granted, "event"), "consent_granted");
+    assert_string_equal (svc_str (granted, "actor"), "user");
+    assert_string_equal (svc_str (granted, "client_id"), c.id);
+    assert_true (svc_bool (granted, "details.remember"));
+    assert_true (json_is_array (json_object_get (json_object_get (granted, "details"), "scopes")));
+    json_t *denied = json_array_get (events, 1);
+    assert_string_equal (svc_str (denied, "event"), "consent_denied");
+    assert_string_equal (svc_str (denied, "outcome"), "refused");
+    assert_string_equal (svc_str (denied, "client_id"), c.id);
+    json_decref (events);
+}
+
+static void
+test_code_replay_and_revocation_are_audited (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "replay-audit", NULL);
+    char code[128], verifier[64], form[512], sub[64];
+    s_unique (sub, sizeof sub, "replayed");
+    s_code (&c, sub, NULL, code, verifier);
+    snprintf (form, sizeof form,
+              "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
+              "\"code_verifier\": \"%s\"",
+              code, c.redirect_uri, verifier);
+    json_decref (s_exchange_ok (&c, form));
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    //  The consent the code was issued with, then the replay.
+    json_t *events = s_audit (sub);
+    assert_int_equal (json_array_size (events), 2);
+    assert_string_equal (svc_str (json_array_get (events, 1), "event"), "code_replay");
+    assert_string_equal (svc_str (json_array_get (events, 1), "outcome"), "refused");
+    assert_string_equal (svc_str (json_array_get (events, 1), "client_id"), c.id);
+    json_decref (events);
+    //  RFC 7009: the revoked refresh token's subject and client.
+    s_client_t r;
+    s_refresh_client (&r);
+    char fam[64];
+    json_t *t = s_family (&r, fam);
+    json_decref (s_revoke (&r, svc_str (t, "refresh_token"), "refresh_token"));
+    json_decref (t);
+    //  A first-party client: no consent asked, so the revocation alone.
+    events = s_audit (fam);
+    assert_int_equal (json_array_size (events), 1);
+    json_t *ev = json_array_get (events, 0);
+    assert_string_equal (svc_str (ev, "event"), "token_revoked");
+    assert_string_equal (svc_str (ev, "details.kind"), "refresh_token");
+    assert_string_equal (svc_str (ev, "address"), "127.0.0.1");
+    assert_string_equal (svc_str (ev, "client_id"), r.id);
+    json_decref (events);
+}
+
+static void
+test_audit_refusals_are_written_as_bus_refused (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char op[64];
+    s_unique (op, sizeof op, "token.client_list-probe");
+    json_t *r =
+        svc_ok (s_h, "token.audit_refusals",
+                "{\"broker\": \"gw:1\", \"dropped\": 3, \"refusals\": ["
+                "{\"role\": \"flow\", \"key\": \"0123456789abcdef\", \"op\": \"%s\", \"count\": 7,"
+                " \"first\": 1000, \"last\": 2000},"
+                "{\"key\": \"none\", \"op\": \"%s\", \"count\": 1, \"first\": 1500, \"last\": 1500}]}",
+                op, op);
+    assert_int_equal (svc_int (r, "written"), 2);
+    json_decref (r);
+    json_t *events = s_audit (op);
+    assert_int_equal (json_array_size (events), 2);
+    json_t *ev = json_array_get (events, 0);
+    assert_string_equal (svc_str (ev, "event"), "bus_refused");
+    assert_string_equal (svc_str (ev, "outcome"), "refused");
+    assert_string_equal (svc_str (ev, "actor"), "flow:0123456789abcdef");
+    assert_int_equal (svc_int (ev, "details.count"), 7);
+    assert_int_equal (svc_int (ev, "details.dropped"), 3);
+    assert_string_equal (svc_str (ev, "details.broker"), "gw:1");
+    assert_string_equal (svc_str (json_array_get (events, 1), "actor"), "none:none");
+    json_decref (events);
+    assert_string_equal (
+        svc_err (s_h, "token.audit_refusals", "{\"broker\": \"gw\", \"refusals\": [{\"op\": \"x\"}]}"),
         "invalid_request");
 }
 
@@ -2274,6 +2425,10 @@ main (void)
         cmocka_unit_test (test_userinfo_case_by_case),
         cmocka_unit_test (test_code_exchange_issues_tokens_and_consumes_the_code),
         cmocka_unit_test (test_code_replay_is_invalid_grant_and_revokes_the_first_tokens),
+        cmocka_unit_test (test_audit_list_shows_client_changes_in_the_one_shape),
+        cmocka_unit_test (test_consent_answers_are_audited),
+        cmocka_unit_test (test_code_replay_and_revocation_are_audited),
+        cmocka_unit_test (test_audit_refusals_are_written_as_bus_refused),
         cmocka_unit_test (test_a_failed_redemption_leaves_the_code_usable),
         cmocka_unit_test (test_exchange_refuses_bad_requests_and_clients),
         cmocka_unit_test (test_refresh_rotates_and_reuse_revokes_the_family),

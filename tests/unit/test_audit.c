@@ -143,11 +143,12 @@ s_setup (void **state)
         return 0;
     s_db = db_new (conninfo);
     assert_non_null (s_db);
-    assert_int_equal (db_exec_sql (s_db, "DROP SCHEMA IF EXISTS " SCHEMA " CASCADE; CREATE SCHEMA " SCHEMA ";"
-                                         "CREATE TABLE " SCHEMA ".audit_events (id bigint GENERATED ALWAYS AS "
-                                         "IDENTITY PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), event text "
-                                         "NOT NULL, actor text, subject text, client_id text, address text, "
-                                         "trace_id text, outcome text NOT NULL, details jsonb NOT NULL)"),
+    assert_int_equal (db_exec_sql (s_db,
+                                   "DROP SCHEMA IF EXISTS " SCHEMA " CASCADE; CREATE SCHEMA " SCHEMA ";"
+                                   "CREATE TABLE " SCHEMA ".audit_events (id bigint GENERATED ALWAYS AS "
+                                   "IDENTITY PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), event text "
+                                   "NOT NULL, actor text, subject text, client_id text, address text, "
+                                   "trace_id text, outcome text NOT NULL, details jsonb NOT NULL)"),
                       DB_OK);
     static const db_stmt_t stmts[] = {
         {"t_insert", AUDIT_SQL_INSERT (SCHEMA), AUDIT_SQL_INSERT_PARAMS, DB_STMT_WRITE},
@@ -229,7 +230,8 @@ test_records_are_written_listed_in_order_and_paged (void **state)
     assert_int_equal (audit_list (s_db, "t_list", &page, &out), DB_OK);
     events = json_object_get (out, "events");
     assert_int_equal (json_array_size (events), 2);
-    assert_int_equal (json_integer_value (json_object_get (json_array_get (events, 0), "id")), page.cursor + 1);
+    assert_int_equal (json_integer_value (json_object_get (json_array_get (events, 0), "id")),
+                      page.cursor + 1);
     json_decref (out);
     audit_filter_t newest = {.limit = 2, .last = true};
     assert_int_equal (audit_list (s_db, "t_list", &newest, &out), DB_OK);
