@@ -211,6 +211,39 @@ test_sign_refuses_what_the_policy_does_not_allow (void **state)
         "forbidden");
 }
 
+static void
+test_audit_list_shows_the_keys_generated_at_start (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    //  One key_generate per algorithm made when the keyring started (the
+    //  svc harness's database may hold those of earlier runs too).
+    json_t *r =
+        svc_ok (s_h, "keys.audit_list", "{\"event\": \"key_generate\", \"last\": true, \"limit\": 3}");
+    json_t *events = json_object_get (r, "events");
+    assert_int_equal (json_array_size (events), 3);
+    size_t i;
+    json_t *ev;
+    json_array_foreach (events, i, ev)
+    {
+        assert_string_equal (svc_str (ev, "service"), "keys");
+        assert_string_equal (svc_str (ev, "actor"), "system");
+        assert_string_equal (svc_str (ev, "outcome"), "success");
+        const char *kid = svc_str (ev, "subject");
+        assert_true (svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'", kid) == 1);
+        assert_non_null (svc_str (ev, "details.alg"));
+    }
+    //  The cursor pages on from the last one: nothing after it.
+    long long cursor = svc_int (r, "cursor");
+    json_decref (r);
+    r = svc_ok (s_h, "keys.audit_list", "{\"event\": \"key_generate\", \"cursor\": %lld}", cursor);
+    assert_int_equal (json_array_size (json_object_get (r, "events")), 0);
+    json_decref (r);
+    assert_string_equal (svc_err (s_h, "keys.audit_list", "{\"event\": \"no_such_event\"}"),
+                         "invalid_request");
+    assert_string_equal (svc_err (s_h, "keys.audit_list", "{\"limit\": 0}"), "invalid_request");
+}
+
 int
 main (void)
 {
@@ -221,6 +254,7 @@ main (void)
         cmocka_unit_test (test_sign_with_id_token_returns_both),
         cmocka_unit_test (test_sign_refuses_malformed_requests),
         cmocka_unit_test (test_sign_refuses_what_the_policy_does_not_allow),
+        cmocka_unit_test (test_audit_list_shows_the_keys_generated_at_start),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
