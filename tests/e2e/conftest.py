@@ -262,6 +262,9 @@ class Stack:
             "OSTIARY_JWKS_MAX_AGE": "60",
             "OSTIARY_WORKERS": "2",
             "OSTIARY_HTTP_THREADS": "8",
+            # The gateway reports the bus calls its broker refused every
+            # second, so tests/e2e/test_audit.py finds them at once.
+            "OSTIARY_AUDIT_REFUSALS_INTERVAL": "1",
             # Runtime files (keys-svc's admin socket) of this stack only, so
             # that parallel stacks and `make run` never share them.
             "OSTIARY_RUN_DIR": str(self.workdir / "rt"),

@@ -65,9 +65,11 @@ def settings(stack):
 
 
 def audit(stack, **filters):
-    r = stack.ctl("call", "flow.audit_list", json.dumps({"limit": 500, **filters}))
+    """flow-svc's newest audit events (docs/audit.md) matching filters
+    (event, subject, ...), newest first."""
+    r = stack.ctl("call", "flow.audit_list", json.dumps({"limit": 1000, "last": True, **filters}))
     assert r.returncode == 0, (r.stdout, r.stderr)
-    return json.loads(r.stdout)["events"]
+    return list(reversed(json.loads(r.stdout)["events"]))
 
 
 def attempt(stack, client, username, password):

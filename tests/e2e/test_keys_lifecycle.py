@@ -519,8 +519,8 @@ def test_emergency_rotate_now_removes_the_old_key_from_the_jwks_at_once(lab):
     wait_for("the old key off /jwks", lambda: old not in kids(lab.jwks()), timeout=MAX_AGE + 5)
     with pytest.raises(Exception):
         verify(token["jws"], lab.jwks()[0], "ES256")
-    audit = lab.sql("SELECT command, args->>'now', outcome FROM keys.audit ORDER BY id")
-    assert ["rotate", "true", "ok"] in audit
+    audit = lab.sql("SELECT event, details->'args'->>'now', outcome FROM keys.audit_events ORDER BY id")
+    assert ["key_rotate", "true", "success"] in audit
 
 
 # ---------------------------------------------------------------- discovery
@@ -588,7 +588,8 @@ def test_rewrap_then_restart_with_the_new_kek_and_the_old_kek_is_refused(lab):
     assert new not in cp.stdout + cp.stderr
     # The replica that re-wrapped goes on with the new KEK ...
     assert lab.keys_json(keys, "status")["kek_current"] is True
-    assert lab.sql("SELECT args->>'kek' FROM keys.audit WHERE command = 'rewrap'") == [["(given)"]]
+    # The new KEK is never recorded, not even as a mark.
+    assert lab.sql("SELECT details->'args' ? 'kek' FROM keys.audit_events WHERE event = 'key_rewrap'") == [["f"]]
     # ... the other one still signs but knows it must be restarted.
     assert lab.keys_json(stale, "status")["kek_current"] is False
     cp = lab.keys(stale, "rotate", "--alg", "ES256")
@@ -671,9 +672,10 @@ def test_admin_tcp_socket_refuses_unauthenticated_clients(lab):
     assert cp.returncode == EXIT_ERROR and "refused" in cp.stderr
     assert "refused CURVE client" in keys.log_path.read_text()
     # Nothing but the allowed client's command reached keys-svc.
-    audit = lab.sql("SELECT peer, command, outcome FROM keys.audit ORDER BY id")
+    audit = lab.sql("SELECT actor, details->>'command', outcome FROM keys.audit_events"
+                    " WHERE event <> 'key_generate' ORDER BY id")
     public = open(os.path.join(certs, "client")).read()
-    assert len(audit) == 1 and audit[0][1:] == ["status", "ok"]
+    assert len(audit) == 1 and audit[0][1:] == ["status", "success"]
     assert f'public-key = "{audit[0][0]}"' in public
     assert lab.sql("SELECT count(*) FROM keys.signing_keys WHERE state <> 'active'") == [["0"]]
     # A client whose key is removed from the allow-list loses its open
@@ -804,9 +806,10 @@ def test_every_admin_command_is_audited_without_secrets(stack):
     cp = keys_ctl(stack, "rewrap", input="short-secret\n")
     assert cp.returncode == EXIT_USAGE and "short-secret" not in cp.stderr
     cp = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-d", keys_db, "-c",
-                         "SELECT command, args::text, outcome, coalesce(code, '') FROM keys.audit"
-                         " ORDER BY id DESC LIMIT 2"], capture_output=True, text=True, timeout=30)
+                         "SELECT details->>'command', details->'args', outcome, coalesce(details->>'error', '')"
+                         " FROM keys.audit_events WHERE event <> 'key_generate' ORDER BY id DESC LIMIT 2"],
+                        capture_output=True, text=True, timeout=30)
     assert cp.returncode == 0, cp.stderr
     rows = [line.split("|") for line in cp.stdout.splitlines()]
-    assert rows[0][0] == "status" and rows[0][2] == "ok"
-    assert rows[1][0] == "retire" and marker in rows[1][1] and rows[1][2:] == ["error", "not_found"]
+    assert rows[0][0] == "status" and rows[0][2] == "success"
+    assert rows[1][0] == "retire" and marker in rows[1][1] and rows[1][2:] == ["failure", "not_found"]

@@ -31,7 +31,7 @@ def failures(stack, sub):
 
 
 def lockout_events(stack, sub):
-    return audit(stack, kind="lockout", sub=sub)
+    return audit(stack, event="lockout", subject=sub)
 
 
 REFUSED_LOCKED = "attempt on a locked account refused"
@@ -58,9 +58,9 @@ def test_fifty_parallel_wrong_passwords_check_exactly_the_threshold_and_lock_onc
     assert refused_for_the_account(stack) - refused_before == 50 - threshold
     events = lockout_events(stack, sub)
     assert len(events) == 1, events
-    assert events[0]["detail"]["failures"] >= threshold
-    assert events[0]["detail"]["threshold"] == threshold
-    assert events[0]["client_ip"] == "127.0.0.1"
+    assert events[0]["details"]["failures"] >= threshold
+    assert events[0]["details"]["threshold"] == threshold
+    assert events[0]["address"] == "127.0.0.1"
     # Locked: the right password is refused too, and still counted.
     ok, _, _ = attempt(stack, client, username, PASSWORD)
     assert not ok
@@ -89,8 +89,8 @@ def test_threshold_failures_lock_the_account_with_one_lockout_event(stack, clien
     assert not attempt(stack, client, username, WRONG)[0]
     events = lockout_events(stack, sub)
     assert len(events) == 1, events
-    assert events[0]["detail"]["failures"] == threshold
-    assert events[0]["detail"]["lockout_seconds"] == DEFAULTS["lockout_seconds"]
+    assert events[0]["details"]["failures"] == threshold
+    assert events[0]["details"]["lockout_seconds"] == DEFAULTS["lockout_seconds"]
     # Locked: the right password is refused, and no second event is written.
     assert not attempt(stack, client, username, PASSWORD)[0]
     assert not attempt(stack, client, username, WRONG)[0]
@@ -156,12 +156,12 @@ def test_unlock_lifts_the_lock_and_is_audited(stack, client, no_throttle):
     assert r.returncode == 0, r.stderr
     assert "unlocked" in r.stdout
     assert attempt(stack, client, username, PASSWORD)[0]
-    events = audit(stack, kind="unlock", sub=sub)
-    assert len(events) == 1 and events[0]["detail"] == {"was_locked": True, "second_factor_was_locked": False}
+    events = audit(stack, event="unlock", subject=sub)
+    assert len(events) == 1 and events[0]["details"] == {"was_locked": True, "second_factor_was_locked": False}
     # Unlocking an account that is not locked is fine, and audited as such.
     r = stack.ctl("users", "unlock", username)
     assert r.returncode == 0, r.stderr
-    assert audit(stack, kind="unlock", sub=sub)[0]["detail"] == {"was_locked": False,
+    assert audit(stack, event="unlock", subject=sub)[0]["details"] == {"was_locked": False,
                                                                  "second_factor_was_locked": False}
 
 

@@ -201,4 +201,4 @@ def test_sign_in_links_above_the_mail_cap_are_not_sent_and_the_page_is_the_same(
     wait_message(stack, address, count=2)
     wait_mail_sent(stack)
     assert len(messages_to(stack, address)) == 2
-    assert len(audit(stack, kind="code_mail_capped", sub=sub)) == 1
+    assert len(audit(stack, event="code_mail_capped", subject=sub)) == 1

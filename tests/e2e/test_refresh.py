@@ -71,8 +71,8 @@ def test_refresh_reuse_revokes_family(stack, rc_client):
     for at in (out["access_token"], second["access_token"], third["access_token"]):
         assert userinfo_error(stack, at) == "invalid_token"
     # The audit event is in the database.
-    row = psql(stack, "SELECT client_id || ' ' || sub || ' ' || (family_id IS NOT NULL) || ' ' || client_ip"
-                      f" FROM token.audit_events WHERE sub = '{sess['sub']}' AND event = 'refresh_token_reuse'")
+    row = psql(stack, "SELECT client_id || ' ' || subject || ' ' || (details ? 'family_id') || ' ' || address"
+                      f" FROM token.audit_events WHERE subject = '{sess['sub']}' AND event = 'refresh_token_reuse'")
     assert row == f"{rc_client.id} {sess['sub']} true 127.0.0.1"
 
 
@@ -186,7 +186,7 @@ def test_a_retried_refresh_gets_a_fresh_successor_that_replaces_the_unused_one(s
     assert not active(stack, rc_client, lost["refresh_token"])
     assert active(stack, rc_client, retried["refresh_token"])
     row = psql(stack, "SELECT count(*) FROM token.audit_events"
-                      f" WHERE sub = '{sess['sub']}' AND event = 'refresh_retry_replayed' AND client_id = '{rc_client.id}'")
+                      f" WHERE subject = '{sess['sub']}' AND event = 'refresh_retry_replayed' AND client_id = '{rc_client.id}'")
     assert row == "1"
     # The family goes on from the retried answer.
     rc, next_ = refresh(stack, rc_client, retried["refresh_token"])
@@ -209,7 +209,7 @@ def test_the_replaced_successor_is_reuse_and_ends_the_family(stack, rc_client):
     for at in (lost["access_token"], retried["access_token"]):
         assert userinfo_error(stack, at) == "invalid_token"
     row = psql(stack, "SELECT count(*) FROM token.audit_events"
-                      f" WHERE sub = '{sess['sub']}' AND event = 'refresh_token_reuse'")
+                      f" WHERE subject = '{sess['sub']}' AND event = 'refresh_token_reuse'")
     assert row == "1"
 
 

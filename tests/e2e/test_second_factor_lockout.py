@@ -96,34 +96,34 @@ def test_wrong_totp_codes_across_logins_lock_the_second_factor_at_the_threshold(
     assert sf_failures(stack, sub) == 5
     r = send(browser, r, wrong(secret))
     assert alert(r) == WRONG_CODE
-    assert not audit(stack, kind="second_factor_lockout", sub=sub)
+    assert not audit(stack, event="second_factor_lockout", subject=sub)
     r = send(browser, r, wrong(secret))
     assert r.status_code == 200 and h1(r) == FAILED_TITLE and alert(r) == LOCKED
-    events = audit(stack, kind="second_factor_lockout", sub=sub)
+    events = audit(stack, event="second_factor_lockout", subject=sub)
     assert len(events) == 1, events
-    assert events[0]["detail"]["failures"] == 7 and events[0]["detail"]["threshold"] == 7
-    assert events[0]["detail"]["known_account"] is True
-    assert events[0]["client_ip"] == "127.0.0.1"
+    assert events[0]["details"]["failures"] == 7 and events[0]["details"]["threshold"] == 7
+    assert events[0]["details"]["known_account"] is True
+    assert events[0]["address"] == "127.0.0.1"
     # Third login: the right code is refused too, and no second event.
     right = totp(secret, at=time.time() + 30)
     r = code_page(browser, client, username)
     r = send(browser, r, right)
     assert r.status_code == 200 and h1(r) == FAILED_TITLE and alert(r) == LOCKED
     assert "Location" not in r.headers
-    assert len(audit(stack, kind="second_factor_lockout", sub=sub)) == 1
+    assert len(audit(stack, event="second_factor_lockout", subject=sub)) == 1
     # `ostiaryctl users unlock` lifts it (audited), and the same code, never
     # checked while locked, now signs in.
     out = stack.ctl("users", "unlock", username)
     assert out.returncode == 0, out.stderr
     assert "unlocked (second factor)" in out.stdout
-    unlock = audit(stack, kind="unlock", sub=sub)
+    unlock = audit(stack, event="unlock", subject=sub)
     assert len(unlock) == 1
-    assert unlock[0]["detail"] == {"was_locked": False, "second_factor_was_locked": True}
+    assert unlock[0]["details"] == {"was_locked": False, "second_factor_was_locked": True}
     assert sf_failures(stack, sub) == 0
     r = code_page(browser, client, username)
     r = send(browser, r, right)
     assert r.status_code == 303 and r.headers["Location"].startswith(client[2]), r.text[:500]
-    assert len(audit(stack, kind="second_factor_lockout", sub=sub)) == 1
+    assert len(audit(stack, event="second_factor_lockout", subject=sub)) == 1
 
 
 def test_parallel_wrong_codes_in_many_logins_check_exactly_the_threshold_and_lock_once(stack, client, codes):
@@ -151,7 +151,7 @@ def test_parallel_wrong_codes_in_many_logins_check_exactly_the_threshold_and_loc
     assert sf_failures(stack, sub) == 10
     assert stack.log_text("flow-svc").count(REFUSED_LOCKED) - refused_before == 10 - 3
     assert sorted(alert(r) for r in results) == sorted([WRONG_CODE] * 2 + [LOCKED] * 8)
-    assert len(audit(stack, kind="second_factor_lockout", sub=sub)) == 1
+    assert len(audit(stack, event="second_factor_lockout", subject=sub)) == 1
 
 
 def test_a_code_that_verifies_resets_the_second_factor_count(stack, browser, client, codes):
@@ -171,7 +171,7 @@ def test_a_code_that_verifies_resets_the_second_factor_count(stack, browser, cli
         r = send(browser, r, wrong(secret))
     assert h1(r) == FAILED_TITLE and alert(r) == FAILED
     assert sf_failures(stack, sub) == 5
-    assert not audit(stack, kind="second_factor_lockout", sub=sub)
+    assert not audit(stack, event="second_factor_lockout", subject=sub)
 
 
 def test_wrong_totp_codes_count_in_the_address_counter(stack, browser, client, codes):
@@ -229,8 +229,8 @@ def test_wrong_recovery_codes_across_recoveries_lock_a_known_and_an_unknown_iden
             b.close()
     # The lock tells nothing about whether the account exists.
     assert finals[known] == finals[unknown]
-    events = audit(stack, kind="second_factor_lockout")
-    assert len([e for e in events if e["sub"] == sub]) == 1
+    events = audit(stack, event="second_factor_lockout")
+    assert len([e for e in events if e["subject"] == sub]) == 1
     # While locked, the code that was mailed is refused too.
     b = FlowBrowser(stack)
     try:
@@ -278,9 +278,9 @@ def test_code_emails_above_the_cap_are_not_sent_and_the_page_is_the_same(stack, 
     wait_mail_sent(stack)
     assert len(messages_to(stack, address)) == 2
     # One audit event for the window, however many were refused.
-    events = audit(stack, kind="code_mail_capped", sub=sub)
+    events = audit(stack, event="code_mail_capped", subject=sub)
     assert len(events) == 1, events
-    assert events[0]["detail"]["cap"] == 2
+    assert events[0]["details"]["cap"] == 2
 
 
 def recover_with(stack, name, wrong_codes):
@@ -316,8 +316,8 @@ def test_the_names_of_one_account_share_a_silent_cap_on_recovery_codes(stack, co
     recover_with(stack, known, 2)
     assert alert(recover_with(stack, address, 1)) == WRONG_CODE
     assert sf_failures(stack, "r:" + sub) == 3
-    events = audit(stack, kind="second_factor_lockout", sub=sub)
-    assert len(events) == 1 and events[0]["detail"]["known_account"] is True
+    events = audit(stack, event="second_factor_lockout", subject=sub)
+    assert len(events) == 1 and events[0]["details"]["known_account"] is True
     b = FlowBrowser(stack)
     try:
         r = identify(b, address.upper())

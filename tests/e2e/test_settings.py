@@ -42,17 +42,17 @@ def test_list_shows_every_setting_with_default_bounds_and_description(stack):
 
 
 def test_set_get_and_reset_round_trip_and_are_audited(stack, settings):
-    before = audit(stack, kind="settings_set")
+    before = audit(stack, event="settings_set")
     settings.set("lockout_seconds", 60)
     assert get(stack, "lockout_seconds") == 60
     assert listed(stack)["lockout_seconds"]["value"] == 60
     r = stack.ctl("settings", "reset", "lockout_seconds")
     assert r.returncode == 0, r.stderr
     assert get(stack, "lockout_seconds") == DEFAULTS["lockout_seconds"]
-    events = audit(stack, kind="settings_set")
+    events = audit(stack, event="settings_set")
     new = events[:len(events) - len(before)]
     # Newest first: the reset, then the set.
-    assert [e["detail"] for e in new] == [
+    assert [e["details"] for e in new] == [
         {"name": "lockout_seconds", "value": None, "effective": DEFAULTS["lockout_seconds"]},
         {"name": "lockout_seconds", "value": 60, "effective": 60},
     ]
@@ -80,8 +80,8 @@ def test_settings_and_audit_ops_refuse_what_proto_ops_def_forbids(stack, setting
             ("flow.settings_set", {"name": "lockout_threshold", "value": "3"}, "value: must be an integer"),
             ("flow.settings_set", {"name": "x" * 65, "value": 3}, "name: too long (at most 64 bytes)"),
             ("flow.settings_list", {"all": True}, "all: unknown member"),
-            ("flow.audit_list", {"kind": "lock\tout"}, "kind: must not contain control characters"),
-            ("flow.audit_list", {"limit": 501}, "limit: must be between 1 and 500")):
+            ("flow.audit_list", {"event": "lock\tout"}, "event: must not contain control characters"),
+            ("flow.audit_list", {"limit": 1001}, "limit: must be between 1 and 1000")):
         r = stack.ctl("call", op, json.dumps(body))
         assert r.returncode == 1, (op, body, r.stdout)
         out = json.loads(r.stdout)
@@ -112,7 +112,7 @@ def test_a_change_reaches_every_replica_within_the_refresh_period(stack, setting
             assert not attempt(stack, client, username, "wrong password")[0]
             assert not attempt(stack, client, username, "wrong password")[0]
             assert not attempt(stack, client, username, PASSWORD)[0]
-            events = audit(stack, kind="lockout", sub=sub)
-            assert len(events) == 1 and events[0]["detail"]["threshold"] == 2
+            events = audit(stack, event="lockout", subject=sub)
+            assert len(events) == 1 and events[0]["details"]["threshold"] == 2
     finally:
         extra.stop()

@@ -47,7 +47,7 @@ def test_disabling_a_user_revokes_their_refresh_and_access_tokens_at_once(stack,
     reasons = psql(stack, "SELECT string_agg(DISTINCT revoke_reason, ',') FROM token.refresh_families"
                           f" WHERE sub = '{u['sub']}'")
     assert reasons == "user_disabled"
-    assert psql(stack, f"SELECT count(*) FROM token.audit_events WHERE sub = '{u['sub']}'"
+    assert psql(stack, f"SELECT count(*) FROM token.audit_events WHERE subject = '{u['sub']}'"
                        " AND event = 'subject_revoked'") == "1"
     assert active(stack, rc_client, other["access_token"])
     rc, more = refresh(stack, rc_client, other["refresh_token"])
@@ -138,8 +138,8 @@ def test_disable_while_token_svc_is_down_says_so_and_can_be_repeated(stack, rc_c
         stack.ensure("token")
         stack.wait_ready()
     # Not only in a log: an audit event an operator can list.
-    events = ok(stack, "flow.audit_list", {"kind": "token_revoke_failed", "sub": u["sub"]})["events"]
-    assert len(events) == 1 and events[0]["detail"]["error"], events
+    events = ok(stack, "flow.audit_list", {"event": "token_revoke_failed", "subject": u["sub"]})["events"]
+    assert len(events) == 1 and events[0]["details"]["error"], events
     assert disable(stack, u["username"])["families"] == 1
     rc, err = refresh(stack, rc_client, out["refresh_token"])
     assert rc == 1 and err["error"] == "invalid_grant"

@@ -1,0 +1,344 @@
+"""The audit trail (docs/audit.md): every security event, produced by its
+action over real HTTP through the gateway (or the operator's ostiaryctl)
+against the real services, read back with `ostiaryctl audit list --json`
+and checked member by member: event, actor, subject, client, address,
+trace id, outcome, details without secrets. Also: a role other than admin
+is refused the audit ops, `audit tail --follow` streams a new event, the
+broker's refused calls reach the trail, and each service's janitor deletes
+events past OSTIARY_AUDIT_RETENTION_DAYS (checked in the database)."""
+
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from lockout_util import clear_address_counters, settings  # noqa: F401
+from oidc import (PASSWORD, Browser, auth_params, code_flow, exchange, make_client, make_user, pkce,
+                  token_request, unique, wait_until)
+
+ADDRESS = "127.0.0.1"
+
+
+def audit(stack, *args):
+    """`ostiaryctl audit list --json ARGS` as admin: the merged events."""
+    r = stack.ctl("audit", "list", "--json", *args)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def of(stack, subject, event=None):
+    """The events about subject (of one event when given), oldest first."""
+    args = ["--subject", subject] + (["--event", event] if event else [])
+    return audit(stack, *args)
+
+
+def one(stack, subject, event):
+    events = of(stack, subject, event)
+    assert len(events) == 1, events
+    return events[0]
+
+
+def wait_event(stack, subject, event, timeout=20):
+    assert wait_until(lambda: of(stack, subject, event), timeout), f"no {event} event about {subject}"
+    return of(stack, subject, event)
+
+
+def psql(stack, service, sql):
+    """One statement as the service's own role; rows as text."""
+    conninfo = stack.env.get(f"OSTIARY_DB_{service.upper()}")
+    if not conninfo:
+        pytest.skip("no conninfo of the service databases")
+    cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout.strip()
+
+
+def assert_shape(ev, service, event, outcome, actor=None, subject=None, client_id=None, address=None):
+    assert ev["service"] == service and ev["event"] == event and ev["outcome"] == outcome, ev
+    assert isinstance(ev["id"], int) and isinstance(ev["details"], dict), ev
+    assert len(ev["time"]) == 27 and ev["time"].endswith("Z"), ev
+    for name, want in (("actor", actor), ("subject", subject), ("client_id", client_id), ("address", address)):
+        if want is not None:
+            assert ev[name] == want, (name, ev)
+
+
+@pytest.fixture
+def no_throttle(stack, settings):  # noqa: F811
+    clear_address_counters(stack)
+    settings.set("address_threshold", 1000000)
+    return settings
+
+
+def login(stack, client, username, password):
+    """One login attempt over HTTP: the POST's response."""
+    client_id, _, redirect_uri = client
+    b = Browser(stack)
+    try:
+        _, challenge = pkce()
+        page = b.login_page(b.authorize(auth_params(client_id, redirect_uri, code_challenge=challenge)))
+        return b.submit(page, username=username, password=password)
+    finally:
+        b.close()
+
+
+# ---------------------------------------------------------------- sign-in, lockout
+
+
+def test_logins_succeeded_and_failed_with_reason_address_and_trace(stack, no_throttle):
+    client = make_client(stack)
+    username, sub = make_user(stack)
+    failed = login(stack, client, username, "not the password")
+    assert failed.status_code == 200
+    succeeded = login(stack, client, username, PASSWORD)
+    assert succeeded.status_code in (302, 303)
+    ev = one(stack, sub, "login_failed")
+    assert_shape(ev, "flow", "login_failed", "failure", actor="user", subject=sub, address=ADDRESS)
+    assert ev["details"] == {"method": "password", "reason": "wrong_password"}
+    assert ev["trace_id"]
+    ev = one(stack, sub, "login_succeeded")
+    assert_shape(ev, "flow", "login_succeeded", "success", actor="user", subject=sub, address=ADDRESS)
+    assert "not the password" not in json.dumps(audit(stack, "--event", "login_failed"))
+    # An unknown user: no subject, and nothing of what was typed.
+    typed = unique("nobody")
+    login(stack, client, typed, "typed secret")
+    last = audit(stack, "--event", "login_failed")[-1]
+    assert last["details"]["reason"] == "unknown_user" and last["subject"] is None
+    assert typed not in json.dumps(last) and "typed secret" not in json.dumps(last)
+
+
+@pytest.mark.xfail(strict=False, reason="the services' log_trace_id gives the bus request id until the trace "
+                                        "context of the trace branch reaches the workers")
+def test_the_trace_id_is_the_x_request_id_of_the_request(stack, no_throttle):
+    client = make_client(stack)
+    username, sub = make_user(stack)
+    r = login(stack, client, username, PASSWORD)
+    assert r.headers.get("X-Request-Id")
+    assert one(stack, sub, "login_succeeded")["trace_id"] == r.headers["X-Request-Id"]
+
+
+def test_lockout_unlock_and_settings_changes(stack, no_throttle):
+    no_throttle.set("lockout_threshold", 2)
+    client = make_client(stack)
+    username, sub = make_user(stack)
+    for _ in range(2):
+        login(stack, client, username, "wrong")
+    ev = one(stack, sub, "lockout")
+    assert_shape(ev, "flow", "lockout", "refused", actor="system", subject=sub, address=ADDRESS)
+    assert ev["details"]["threshold"] == 2
+    # While locked, even the right password is a failure: reason locked.
+    login(stack, client, username, PASSWORD)
+    assert of(stack, sub, "login_failed")[-1]["details"]["reason"] == "locked"
+    r = stack.ctl("users", "unlock", username)
+    assert r.returncode == 0, r.stderr
+    ev = one(stack, sub, "unlock")
+    assert_shape(ev, "flow", "unlock", "success", actor="admin", subject=sub)
+    assert ev["details"]["was_locked"] is True
+    changes = audit(stack, "--event", "settings_set", "--subject", "lockout_threshold")
+    assert changes and changes[-1]["details"]["value"] == 2 and changes[-1]["actor"] == "admin"
+
+
+# ---------------------------------------------------------------- consent, codes, refresh, revocation
+
+
+def test_consent_granted_and_denied(stack, no_throttle):
+    client_id, secret, redirect_uri = make_client(stack, first_party=False)
+    username, sub = make_user(stack)
+    b = Browser(stack)
+    try:
+        code_flow(stack, b, client_id, redirect_uri, username, consent="allow")
+        _, r, params = code_flow(stack, b, client_id, redirect_uri, username, consent="deny", prompt="consent")
+        assert params["error"] == "access_denied"
+    finally:
+        b.close()
+    ev = one(stack, sub, "consent_granted")
+    assert_shape(ev, "token", "consent_granted", "success", actor="user", subject=sub, client_id=client_id,
+                 address=ADDRESS)
+    assert "openid" in ev["details"]["scopes"]
+    ev = one(stack, sub, "consent_denied")
+    assert_shape(ev, "token", "consent_denied", "refused", actor="user", subject=sub, client_id=client_id,
+                 address=ADDRESS)
+    assert ev["trace_id"]
+
+
+def test_code_replay_refresh_reuse_and_revocation(stack, no_throttle):
+    client_id, secret, redirect_uri = make_client(
+        stack, grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "offline_access"])
+    username, sub = make_user(stack)
+    b = Browser(stack)
+    try:
+        params, _, got = code_flow(stack, b, client_id, redirect_uri, username,
+                                   scope="openid offline_access", prompt="consent")
+    finally:
+        b.close()
+    first = exchange(stack, got["code"], params, client_id, secret)
+    assert first.status_code == 200, first.text
+    tokens = first.json()
+    assert exchange(stack, got["code"], params, client_id, secret).json()["error"] == "invalid_grant"
+    ev = one(stack, sub, "code_replay")
+    assert_shape(ev, "token", "code_replay", "refused", actor="client", subject=sub, client_id=client_id,
+                 address=ADDRESS)
+    assert got["code"] not in json.dumps(ev)
+
+    # A second family: rotate once, then present the used token again.
+    b = Browser(stack)
+    try:
+        params, _, got = code_flow(stack, b, client_id, redirect_uri, username,
+                                   scope="openid offline_access", prompt="consent")
+    finally:
+        b.close()
+    tokens = exchange(stack, got["code"], params, client_id, secret).json()
+    rt = tokens["refresh_token"]
+    data = {"grant_type": "refresh_token", "refresh_token": rt}
+    rotated = token_request(stack, data, basic=(client_id, secret))
+    assert rotated.status_code == 200, rotated.text
+    reused = token_request(stack, data, basic=(client_id, secret))
+    assert reused.json()["error"] == "invalid_grant"
+    ev = one(stack, sub, "refresh_token_reuse")
+    assert_shape(ev, "token", "refresh_token_reuse", "refused", actor="client", subject=sub,
+                 client_id=client_id, address=ADDRESS)
+    assert isinstance(ev["details"]["family_id"], int) and rt not in json.dumps(ev)
+
+    # RFC 7009 at /revoke, over HTTP.
+    b = Browser(stack)
+    try:
+        params, _, got = code_flow(stack, b, client_id, redirect_uri, username,
+                                   scope="openid offline_access", prompt="consent")
+    finally:
+        b.close()
+    tokens = exchange(stack, got["code"], params, client_id, secret).json()
+    with requests.Session() as s:
+        s.trust_env = False
+        r = s.post(stack.base_url + "/revoke", data={"token": tokens["refresh_token"]},
+                   auth=(client_id, secret), timeout=10)
+    assert r.status_code == 200
+    ev = one(stack, sub, "token_revoked")
+    assert_shape(ev, "token", "token_revoked", "success", actor="client", subject=sub, client_id=client_id,
+                 address=ADDRESS)
+    assert ev["details"]["kind"] == "refresh_token"
+    assert tokens["refresh_token"] not in json.dumps(audit(stack, "--subject", sub))
+
+
+# ---------------------------------------------------------------- operators: clients, users, keys
+
+
+def test_client_user_and_key_changes(stack):
+    client_id, secret, _ = make_client(stack)
+    assert stack.ctl("clients", "rotate-secret", client_id).returncode == 0
+    assert stack.ctl("clients", "remove", client_id).returncode == 0
+    events = of(stack, client_id)
+    assert [e["event"] for e in events] == ["client_add", "client_rotate_secret", "client_remove"]
+    for e in events:
+        assert_shape(e, "token", e["event"], "success", actor="admin", subject=client_id, client_id=client_id)
+    assert secret not in json.dumps(events)
+
+    username, sub = make_user(stack)
+    r = stack.ctl("users", "passwd", username, "--password-stdin", input="a brand new password 42\n")
+    assert r.returncode == 0, r.stderr
+    assert stack.ctl("users", "disable", username).returncode == 0
+    events = of(stack, sub)
+    assert [e["event"] for e in events][:3] == ["user_add", "user_passwd", "user_disable"]
+    assert events[2]["details"] == {"username": username, "disabled": True}
+    assert "a brand new password" not in json.dumps(events)
+
+    before = {e["id"] for e in audit(stack, "--service", "keys")}
+    r = stack.ctl("keys", "rotate")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    new = [e for e in audit(stack, "--service", "keys") if e["id"] not in before]
+    names = [e["event"] for e in new]
+    assert "key_rotate" in names and "key_generate" in names, names
+    rotate = next(e for e in new if e["event"] == "key_rotate")
+    assert rotate["outcome"] == "success" and rotate["actor"] == "local"
+    generated = next(e for e in new if e["event"] == "key_generate")
+    assert psql(stack, "keys", f"SELECT state FROM keys.signing_keys WHERE kid = '{generated['subject']}'") == "next"
+
+
+# ---------------------------------------------------------------- the bus: refusals and who may read
+
+
+def test_a_refused_bus_call_is_audited(stack):
+    r = stack.ctl_as("flow", "call", "token.client_list", "{}")
+    assert r.returncode == 1 and "forbidden" in r.stdout + r.stderr
+    ev = wait_event(stack, "token.client_list", "bus_refused")[-1]
+    assert_shape(ev, "token", "bus_refused", "refused", subject="token.client_list")
+    assert ev["actor"].startswith("flow:") and len(ev["actor"]) == len("flow:") + 16
+    assert ev["details"]["count"] >= 1 and ev["details"]["broker"]
+
+
+@pytest.mark.parametrize("role", ["gateway", "flow", "token", "keys"])
+def test_only_admin_may_read_the_trail(stack, role):
+    r = stack.ctl_as(role, "audit", "list", "--json")
+    assert r.returncode == 1 and "forbidden" in r.stderr, (r.stdout, r.stderr)
+    for svc in ("flow", "token", "keys"):
+        r = stack.ctl_as(role, "call", f"{svc}.audit_list", "{}")
+        assert r.returncode == 1 and "forbidden" in r.stdout, (svc, r.stdout, r.stderr)
+
+
+# ---------------------------------------------------------------- reading: merge, filters, follow
+
+
+def test_list_merges_every_service_in_time_order_and_filters(stack):
+    make_client(stack)
+    make_user(stack)
+    events = audit(stack)
+    assert {"flow", "token", "keys"} <= {e["service"] for e in events}
+    keys = [(e["time"], e["service"], e["id"]) for e in events]
+    assert keys == sorted(keys)
+    assert all(e["event"] == "client_add" for e in audit(stack, "--event", "client_add"))
+    assert all(e["service"] == "keys" for e in audit(stack, "--service", "keys"))
+    assert audit(stack, "--since", str(int(time.time()) + 3600)) == []
+    assert audit(stack, "--until", "2000-01-01T00:00:00Z") == []
+    tail = stack.ctl("audit", "tail", "-n", "2", "--json")
+    assert tail.returncode == 0 and len(json.loads(tail.stdout)) == 2
+    table = stack.ctl("audit", "list", "--event", "client_add")
+    assert table.returncode == 0 and table.stdout.startswith("TIME") and "client_add" in table.stdout
+    assert stack.ctl("audit", "list", "--event", "no_such_event").returncode == 2
+    assert stack.ctl("audit", "list", "--since", "yesterday").returncode == 2
+    assert stack.ctl("audit", "nope").returncode == 2
+
+
+def test_tail_follow_streams_a_new_event_as_a_json_line(stack):
+    proc = subprocess.Popen([stack.bin("ostiaryctl"), "audit", "tail", "-n", "1", "--follow"], env=stack.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        # The newest event comes first, then what happens next.
+        assert wait_until(lambda: len(lines) >= 1, 15), proc.stderr
+        client_id, _, _ = make_client(stack)
+        assert wait_until(lambda: any(client_id in line for line in lines), 15), lines
+        ev = json.loads(next(line for line in lines if client_id in line))
+        assert_shape(ev, "token", "client_add", "success", subject=client_id)
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+# ---------------------------------------------------------------- retention
+
+
+def test_janitors_delete_events_past_the_retention(stack):
+    old = "now() - interval '40 days'"
+    marker = unique("retention")
+    for svc in ("flow", "token", "keys"):
+        psql(stack, svc, f"INSERT INTO {svc}.audit_events (at, event, subject, outcome, details) VALUES"
+                         f" ({old}, 'settings_set', '{marker}', 'success', '{{}}'),"
+                         f" ({old}, 'settings_set', '{marker}', 'success', '{{}}'),"
+                         f" ({old}, 'settings_set', '{marker}', 'success', '{{}}'),"
+                         f" (now(), 'settings_set', '{marker}-recent', 'success', '{{}}')")
+    env = {"OSTIARY_JANITOR_INTERVAL": "1", "OSTIARY_JANITOR_BATCH": "2", "OSTIARY_AUDIT_RETENTION_DAYS": "30"}
+    replicas = [stack.start(name, env) for name in ("token-svc", "flow-svc", "keys-svc")]
+    try:
+        for svc in ("flow", "token", "keys"):
+            assert wait_until(lambda: psql(stack, svc, f"SELECT count(*) FROM {svc}.audit_events"
+                                                       f" WHERE subject = '{marker}'") == "0", 20), svc
+            assert psql(stack, svc, f"SELECT count(*) FROM {svc}.audit_events"
+                                    f" WHERE subject = '{marker}-recent'") == "1"
+    finally:
+        for r in replicas:
+            r.stop()
