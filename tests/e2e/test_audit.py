@@ -184,7 +184,7 @@ def test_code_replay_refresh_reuse_and_revocation(stack, no_throttle):
                  address=ADDRESS)
     assert got["code"] not in json.dumps(ev)
 
-    # A second family: rotate once, then present the used token again.
+    # A second family: rotate twice, then present the first token again.
     b = Browser(stack)
     try:
         params, _, got = code_flow(stack, b, client_id, redirect_uri, username,
@@ -196,6 +196,11 @@ def test_code_replay_refresh_reuse_and_revocation(stack, no_throttle):
     data = {"grant_type": "refresh_token", "refresh_token": rt}
     rotated = token_request(stack, data, basic=(client_id, secret))
     assert rotated.status_code == 200, rotated.text
+    # The successor used: a presentation of rt now is reuse, not a retry
+    # within OSTIARY_REFRESH_GRACE.
+    again = token_request(stack, {"grant_type": "refresh_token", "refresh_token": rotated.json()["refresh_token"]},
+                          basic=(client_id, secret))
+    assert again.status_code == 200, again.text
     reused = token_request(stack, data, basic=(client_id, secret))
     assert reused.json()["error"] == "invalid_grant"
     ev = one(stack, sub, "refresh_token_reuse")
