@@ -275,7 +275,12 @@ s_log_refused (broker_t *self, const char *peer, const char *what, const char *n
         snprintf (r.role, sizeof r.role, "%s", proto_role_name (role));
         bus_key_fingerprint (key, r.key);
     }
-    snprintf (r.op, sizeof r.op, "%s", name && *name ? name : "(none)");
+    //  A call names its op; a refused worker (READY or later) the service
+    //  it would serve, after what it was refused.
+    if (strcmp (what, "call") == 0)
+        snprintf (r.op, sizeof r.op, "%s", name && *name ? name : "(none)");
+    else
+        snprintf (r.op, sizeof r.op, "%s %s", what, name && *name ? name : "(none)");
     char id[sizeof r.role + sizeof r.key + sizeof r.op + 2];
     snprintf (id, sizeof id, "%s %s %s", r.role, r.key, r.op);
     int64_t now = bus_now_ms ();

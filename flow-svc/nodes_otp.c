@@ -7,6 +7,7 @@
  *  a locked second factor refuses every code, the right one too, and fails
  *  the execution with step.error code_locked (docs/flows.md, "Lockout"). */
 #include "engine.h"
+#include "flow_audit.h"
 
 #include "action.h"
 #include "flow_ops.h"
@@ -301,6 +302,17 @@ s_code_failed (engine_ctx_t *ctx, int *go_on)
     //  The account's own counter may lock too (audited); the page never says.
     if (st == DB_OK && ctx->code_account_done)
         st = lockout_code_failure (ctx->db, &ctx->code_account, NULL, &account_locked);
+    //  The wrong code's audit event (the code itself is never recorded).
+    json_t *details = json_pack ("{s:s, s:s}", "method", "code", "reason", "wrong_code");
+    if (st == DB_OK)
+        st = details ? flow_audit_write (ctx->db, &(audit_record_t){.event = AUDIT_EV_login_failed,
+                                                                    .outcome = AUDIT_FAILURE,
+                                                                    .actor = "user",
+                                                                    .subject = engine_get (ctx, "sub"),
+                                                                    .address = ctx->client_ip,
+                                                                    .details = details})
+                     : DB_ERROR;
+    json_decref (details);
     if (st != DB_OK)
         return engine_fail_db (ctx, st);
     if (locked)

@@ -2,8 +2,9 @@
 replica at a time, marks executions whose time ran out `expired`, deletes
 expired action tokens, and deletes what OSTIARY_FLOW_RETENTION has passed
 for: finished executions (with their action tokens), ended login sessions and
-delivered or dead outbox rows. What is live or recent stays; users, audit
-events and lockout counters are never touched. Each test starts a replica
+delivered or dead outbox rows. What is live or recent stays; users and
+lockout counters are never touched (audit events go by their own retention:
+tests/e2e/test_audit.py). Each test starts a replica
 with a one-second interval and the shortest retention (an hour), and ages rows
 with SQL."""
 
