@@ -110,6 +110,23 @@ def test_logins_succeeded_and_failed_with_reason_address_and_trace(stack, no_thr
     assert typed not in json.dumps(last) and "typed secret" not in json.dumps(last)
 
 
+def test_a_wrong_second_factor_code_is_a_failed_login(stack, browser, client, no_throttle):
+    from flowweb import h1, totp
+    from test_totp_login import authorize, code_field, enroll
+    username, sub = make_user(stack)
+    secret, _ = enroll(stack, browser, client, username)
+    _, r = authorize(browser, client, prompt="login")
+    r = browser.login(r, username)
+    assert h1(r) == "Two-step verification"
+    wrong = f"{(int(totp(secret, at=time.time() + 30)) + 7) % 1000000:06d}"
+    r = browser.fill(r, **{code_field(r): wrong})
+    assert r.status_code == 200
+    ev = of(stack, sub, "login_failed")[-1]
+    assert_shape(ev, "flow", "login_failed", "failure", actor="user", subject=sub, address=ADDRESS)
+    assert ev["details"] == {"method": "code", "reason": "wrong_code"}
+    assert wrong not in json.dumps(of(stack, sub))
+
+
 @pytest.mark.xfail(strict=False, reason="the services' log_trace_id gives the bus request id until the trace "
                                         "context of the trace branch reaches the workers")
 def test_the_trace_id_is_the_x_request_id_of_the_request(stack, no_throttle):
