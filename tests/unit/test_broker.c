@@ -712,6 +712,38 @@ test_broker_stats_counts (void **state)
     zstr_free (&text);
 }
 
+//  REFUSALS: two frames, the tag and the summary of refused calls; a broker
+//  that refused nothing has an empty one (tests/e2e/test_audit.py has the
+//  broker refuse a role's call and finds it in the audit trail).
+static void
+test_broker_refusals_summary_is_empty_without_refusals (void **state)
+{
+    fixture_t *f = *state;
+    //  A broker that does not know the command never answers: wait 2 s.
+    zsock_set_rcvtimeo (zactor_sock (f->broker), 2000);
+    zstr_send (f->broker, "REFUSALS");
+    zmsg_t *answer = zmsg_recv (f->broker);
+    zsock_set_rcvtimeo (zactor_sock (f->broker), -1);
+    assert_non_null (answer);
+    assert_int_equal (zmsg_size (answer), 2);
+    char *tag = zmsg_popstr (answer);
+    char *text = zmsg_popstr (answer);
+    assert_string_equal (tag, "REFUSALS");
+    json_t *summary = json_loads (text, 0, NULL);
+    assert_non_null (summary);
+    assert_int_equal (json_array_size (json_object_get (summary, "refusals")), 0);
+    assert_int_equal (json_integer_value (json_object_get (summary, "dropped")), 0);
+    json_decref (summary);
+    zstr_free (&tag);
+    zstr_free (&text);
+    zmsg_destroy (&answer);
+    //  STATS still answers one frame.
+    zstr_send (f->broker, "STATS");
+    answer = zmsg_recv (f->broker);
+    assert_int_equal (zmsg_size (answer), 1);
+    zmsg_destroy (&answer);
+}
+
 //  What a handler has left for a call of its own: the deadline less the
 //  margin, never negative, capped at ten minutes; and past it, expired.
 static void
@@ -1132,6 +1164,7 @@ main (void)
         T (test_worker_refuses_route_outside_proto_table),
         T (test_worker_serves_every_broker_of_a_list),
         T (test_broker_stats_counts),
+        T (test_broker_refusals_summary_is_empty_without_refusals),
         cmocka_unit_test (test_request_time_left_is_deadline_less_margin),
         cmocka_unit_test (test_direct_spec_is_checked),
         cmocka_unit_test (test_direct_endpoint_answers_reads_without_the_broker),
