@@ -364,3 +364,70 @@ def test_janitors_delete_events_past_the_retention(stack):
     finally:
         for r in replicas:
             r.stop()
+
+
+# ---------------------------------------------------------------- the migrations keep what was written
+
+
+OLD_ROWS = """
+INSERT INTO flow.audit_events (kind, sub, client_ip, detail) VALUES
+  ('lockout', 'u1', '10.0.0.1', '{"failures": 5}'),
+  ('settings_set', NULL, NULL, '{"name": "lockout_seconds", "value": 60}');
+INSERT INTO token.audit_events (event, client_id, sub, family_id, client_ip) VALUES
+  ('refresh_token_reuse', 'rp', 'u1', 42, '10.0.0.2');
+INSERT INTO keys.audit (replica, peer, command, args, outcome, code, detail) VALUES
+  ('h:1', 'local', 'rewrap', '{"kek": "(given)"}', 'ok', NULL, ''),
+  ('h:1', 'local', 'retire', '{"kid": "k1"}', 'error', 'not_found', 'no such key');
+"""
+
+
+def test_the_migrations_keep_the_events_of_the_three_old_tables(stack):
+    """Each service's audit migration turns its old table into the one shape
+    with its rows: applied in a scratch database after the migrations before
+    it and rows in the old shapes."""
+    import os
+    import shutil
+    from conftest import REPO
+    admin = getattr(stack, "pg_admin", None) or os.environ.get("OSTIARY_PG_ADMIN")
+    if not admin or not shutil.which("psql"):
+        pytest.skip("no superuser conninfo of the cluster")
+    name = "audit_mig_" + unique("db").split("-")[1]
+
+    def sql(conninfo, text):
+        cp = subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1"], input=text,
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stderr
+        return cp.stdout.strip()
+
+    sql(admin, f"CREATE DATABASE {name}")
+    db = " ".join(f"dbname={name}" if p.startswith("dbname=") else p for p in admin.split())
+    new = {"flow": "008_audit_shape.sql", "token": "008_audit_shape.sql", "keys": "003_audit_shape.sql"}
+    try:
+        for svc in ("flow", "token", "keys"):
+            sql(db, f"CREATE SCHEMA {svc}")
+            for f in sorted((REPO / "migrations" / svc).glob("*.sql")):
+                if f.name < new[svc]:
+                    sql(db, f"SET search_path TO {svc};\n" + f.read_text())
+        sql(db, OLD_ROWS)
+        for svc in ("flow", "token", "keys"):
+            sql(db, f"SET search_path TO {svc};\n" + (REPO / "migrations" / svc / new[svc]).read_text())
+        rows = {svc: sql(db, "SELECT json_agg(json_build_object('event', event, 'actor', actor, 'subject', subject,"
+                             " 'client_id', client_id, 'address', address, 'outcome', outcome, 'details', details)"
+                             f" ORDER BY id) FROM {svc}.audit_events") for svc in ("flow", "token", "keys")}
+    finally:
+        sql(admin, f"DROP DATABASE IF EXISTS {name}")
+    flow, token, keys = (json.loads(rows[s]) for s in ("flow", "token", "keys"))
+    assert flow == [
+        {"event": "lockout", "actor": "system", "subject": "u1", "client_id": None, "address": "10.0.0.1",
+         "outcome": "refused", "details": {"failures": 5}},
+        {"event": "settings_set", "actor": "admin", "subject": "lockout_seconds", "client_id": None,
+         "address": None, "outcome": "success", "details": {"name": "lockout_seconds", "value": 60}}]
+    assert token == [
+        {"event": "refresh_token_reuse", "actor": "client", "subject": "u1", "client_id": "rp",
+         "address": "10.0.0.2", "outcome": "refused", "details": {"family_id": 42}}]
+    assert keys == [
+        {"event": "key_rewrap", "actor": "local", "subject": None, "client_id": None, "address": None,
+         "outcome": "success", "details": {"command": "rewrap", "args": {}, "replica": "h:1"}},
+        {"event": "key_retire", "actor": "local", "subject": "k1", "client_id": None, "address": None,
+         "outcome": "failure", "details": {"command": "retire", "args": {"kid": "k1"}, "replica": "h:1",
+                                           "error": "not_found", "description": "no such key"}}]
