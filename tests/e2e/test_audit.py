@@ -127,8 +127,8 @@ def test_a_wrong_second_factor_code_is_a_failed_login(stack, browser, client, no
     assert wrong not in json.dumps(of(stack, sub))
 
 
-@pytest.mark.xfail(strict=False, reason="the services' log_trace_id gives the bus request id until the trace "
-                                        "context of the trace branch reaches the workers")
+@pytest.mark.xfail(strict=False, reason="log_trace_id in a service gives the bus request id, not the trace "
+                                        "the gateway sends with the request (its X-Request-Id)")
 def test_the_trace_id_is_the_x_request_id_of_the_request(stack, no_throttle):
     client = make_client(stack)
     username, sub = make_user(stack)
