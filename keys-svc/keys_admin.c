@@ -455,10 +455,15 @@ static db_status_t
 s_audit (keys_admin_t *self, const char *peer, const char *command, const json_t *args, const json_t *result,
          int ok, const char *code, const char *description)
 {
-    audit_event_t event = strcmp (command, "rotate") == 0   ? AUDIT_EV_key_rotate
-                          : strcmp (command, "retire") == 0 ? AUDIT_EV_key_retire
-                          : strcmp (command, "rewrap") == 0 ? AUDIT_EV_key_rewrap
-                                                            : AUDIT_EV_key_admin;
+    static const struct {
+        const char *command;
+        audit_event_t event;
+    } events[] = {
+        {"rotate", AUDIT_EV_key_rotate}, {"retire", AUDIT_EV_key_retire}, {"rewrap", AUDIT_EV_key_rewrap}};
+    audit_event_t event = AUDIT_EV_key_admin;
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        if (strcmp (command, events[i].command) == 0)
+            event = events[i].event;
     json_t *public_args = json_deep_copy (args);
     if (public_args)
         json_object_del (public_args, "kek");
