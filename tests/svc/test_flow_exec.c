@@ -82,7 +82,8 @@ static void
 s_user (char *username, char *sub)
 {
     s_unique (username, 64, "u");
-    json_t *r = svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
+    json_t *r =
+        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
     if (sub)
         snprintf (sub, 64, "%s", svc_str (r, "user.sub"));
     json_decref (r);
@@ -152,8 +153,8 @@ s_refused_naming (const char *op, const json_t *body, const char *why)
 }
 
 //  The same with the body as JSON text (printf-formatted).
-static void
-s_refused_text (const char *op, const char *why, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static void s_refused_text (const char *op, const char *why, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static void
 s_refused_text (const char *op, const char *why, const char *fmt, ...)
@@ -186,7 +187,8 @@ test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state
     long_pw[1025] = '\0';
     memset (long_after, 'x', 65);
     long_after[65] = '\0';
-    s_refused_text ("flow.user_get", "admin: unknown member", "{\"username\": \"%s\", \"admin\": true}", username);
+    s_refused_text ("flow.user_get", "admin: unknown member", "{\"username\": \"%s\", \"admin\": true}",
+                    username);
     s_refused_text ("flow.user_passwd", "password: too long (at most 1024 bytes)",
                     "{\"username\": \"%s\", \"password\": \"%s\"}", username, long_pw);
     s_refused_text ("flow.user_disable", "disabled: must be true or false",
@@ -195,7 +197,8 @@ test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state
                     "{\"sub\": \"%s\", \"scopes\": [\"openid\\u0007\"]}", sub);
     s_refused_text ("flow.user_add", "nickname: must not contain control characters",
                     "{\"username\": \"%s\", \"nickname\": \"a\\u0085b\"}", other);
-    s_refused_text ("flow.user_list", "after: too long (at most 64 bytes)", "{\"after\": \"%s\"}", long_after);
+    s_refused_text ("flow.user_list", "after: too long (at most 64 bytes)", "{\"after\": \"%s\"}",
+                    long_after);
     //  Nothing changed: the password is the old one, the user is enabled,
     //  the refused user_add stored nobody.
     json_decref (s_login (username, PASSWORD, NULL));
@@ -274,24 +277,26 @@ test_secrets_are_stored_only_as_hashes (void **state)
     const char *handle = svc_str (flow, "flow");
     //  The session's and the execution's handles are kept as SHA-256 of their bytes.
     s_handle_hash (session, hex);
-    svc_sql_text (s_h, stored, sizeof stored, "SELECT encode(handle_hash, 'hex') FROM flow.sessions WHERE sid = '%s'",
+    svc_sql_text (s_h, stored, sizeof stored,
+                  "SELECT encode(handle_hash, 'hex') FROM flow.sessions WHERE sid = '%s'",
                   svc_str (out, "result.sid"));
     assert_string_equal (stored, hex);
     s_handle_hash (handle, hex);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.executions WHERE handle_hash = '\\x%s'::bytea", hex),
-                      1);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM flow.executions WHERE handle_hash = '\\x%s'::bytea", hex),
+        1);
     //  No row of these tables holds a handle or the password.
     const char *tables[] = {"users", "sessions", "executions"};
     const char *secrets[] = {session, handle, PASSWORD};
     for (size_t t = 0; t < 3; t++)
         for (size_t s = 0; s < 3; s++)
-            if (svc_sql_long (s_h, "SELECT count(*) FROM flow.%s x WHERE position('%s' in x::text) > 0", tables[t],
-                              secrets[s])
-                != 0)
+            if (svc_sql_long (s_h, "SELECT count(*) FROM flow.%s x WHERE position('%s' in x::text) > 0",
+                              tables[t], secrets[s]) != 0)
                 fail_msg ("flow.%s holds secret %zu", tables[t], s);
     //  Argon2id with config.def's default parameters (OWASP: m=12 MiB, t=3, p=1).
     assert_string_equal (s_argon2_prefix, "$argon2id$v=19$m=12288,t=3,p=1$");
-    svc_sql_text (s_h, stored, sizeof stored, "SELECT left(password_hash, %zu) FROM flow.users WHERE sub = '%s'",
+    svc_sql_text (s_h, stored, sizeof stored,
+                  "SELECT left(password_hash, %zu) FROM flow.users WHERE sub = '%s'",
                   strlen (s_argon2_prefix), sub);
     assert_string_equal (stored, s_argon2_prefix);
     json_decref (flow);

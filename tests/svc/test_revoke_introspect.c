@@ -61,19 +61,21 @@ test_revoke_and_introspect_bodies_outside_their_schema_are_refused (void **state
                         " \"scopes\": [\"openid\"], \"require_pkce\": false, \"first_party\": true}",
                         id, uri);
     const char *secret = svc_str (c, "client_secret");
-    json_t *q = svc_ok (s_h, "token.authorize",
-                        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
-                        " \"scope\": \"openid\", \"state\": \"s\"}, \"repeated\": [], \"method\": \"GET\"}",
-                        id, uri);
+    json_t *q =
+        svc_ok (s_h, "token.authorize",
+                "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
+                " \"scope\": \"openid\", \"state\": \"s\"}, \"repeated\": [], \"method\": \"GET\"}",
+                id, uri);
     json_t *code = svc_ok (s_h, "token.issue_code",
                            "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"x\", \"auth_time\": %ld,"
                            " \"amr\": [\"pwd\"]}",
                            svc_str (q, "request.request_id"), (long)time (NULL));
-    json_t *t = svc_ok (s_h, "token.exchange",
-                        "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
-                        "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
-                        " \"client_ip\": \"127.0.0.1\"}",
-                        svc_str (code, "redirect.params.code"), uri, id, secret);
+    json_t *t =
+        svc_ok (s_h, "token.exchange",
+                "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
+                "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+                " \"client_ip\": \"127.0.0.1\"}",
+                svc_str (code, "redirect.params.code"), uri, id, secret);
     const char *at = svc_str (t, "access_token");
     const char *ops[] = {"token.revoke", "token.introspect"};
     for (size_t i = 0; i < 2; i++) {

@@ -160,7 +160,8 @@ s_issue (const char *request_id, const char *sub, int consent)
 static char *
 s_sign (const char *claims, const char *alg, const char *typ)
 {
-    json_t *r = svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"%s\", \"typ\": \"%s\"}", claims, alg, typ);
+    json_t *r =
+        svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"%s\", \"typ\": \"%s\"}", claims, alg, typ);
     char *jws = strdup (svc_str (r, "jws"));
     json_decref (r);
     return jws;
@@ -220,7 +221,8 @@ test_id_token_hint_names_its_subject (void **state)
         if (i == 1) {
             //  Expired an hour ago: a hint need not be current.
             snprintf (claims, sizeof claims,
-                      "{\"iss\": \"" ISSUER "\", \"sub\": \"%s\", \"aud\": \"%s\", \"iat\": %ld, \"exp\": %ld}",
+                      "{\"iss\": \"" ISSUER
+                      "\", \"sub\": \"%s\", \"aud\": \"%s\", \"iat\": %ld, \"exp\": %ld}",
                       sub, conf.id, now - 7200, now - 3600);
         }
         char *token = s_sign (claims, hints[i].alg, "JWT");
@@ -235,11 +237,12 @@ test_id_token_hint_names_its_subject (void **state)
     json_t *q = s_request_of (&single, NULL);
     json_t *r = s_issue (svc_str (q, "request_id"), sub, 0);
     json_decref (q);
-    json_t *t = svc_ok (s_h, "token.exchange",
-                        "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
-                        "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
-                        " \"client_ip\": \"127.0.0.1\"}",
-                        svc_str (r, "redirect.params.code"), single.redirect_uri, single.id, single.secret);
+    json_t *t =
+        svc_ok (s_h, "token.exchange",
+                "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
+                "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+                " \"client_ip\": \"127.0.0.1\"}",
+                svc_str (r, "redirect.params.code"), single.redirect_uri, single.id, single.secret);
     json_decref (r);
     s_hint_param (param, sizeof param, svc_str (t, "id_token"), ", \"prompt\": \"none\"");
     q = s_request_of (&single, param);
@@ -304,7 +307,8 @@ test_issue_code_for_another_user_than_the_id_token_hint_is_login_required (void 
     json_t *r = s_issue (svc_str (q, "request_id"), other, 1);
     assert_string_equal (svc_str (r, "redirect.params.error"), "login_required");
     assert_null (json_object_get (json_object_get (json_object_get (r, "redirect"), "params"), "code"));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", conf.id), 0);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", conf.id),
+                      0);
     json_decref (r);
     json_decref (q);
     free (token);
@@ -327,8 +331,8 @@ s_refused_naming (const char *op, const json_t *body, const char *why)
                   e.description, want);
 }
 
-static void
-s_refused_text (const char *op, const char *why, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static void s_refused_text (const char *op, const char *why, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static void
 s_refused_text (const char *op, const char *why, const char *fmt, ...)
@@ -354,15 +358,14 @@ test_authorize_body_outside_its_schema_is_refused (void **state)
     NEED_DB ();
     s_client_t conf;
     s_client (&conf, "conf", 0);
-    json_t *body =
-        json_pack ("{s:o, s:[], s:s, s:s}", "params", s_params (&conf, NULL), "repeated", "method", "GET", "prompt",
-                   "none");
+    json_t *body = json_pack ("{s:o, s:[], s:s, s:s}", "params", s_params (&conf, NULL), "repeated", "method",
+                              "GET", "prompt", "none");
     s_refused_naming ("token.authorize", body, "prompt: unknown member");
     json_decref (body);
     s_refused_text ("token.authorize", "params: must be an object", "{\"params\": \"client_id=x\"}");
     //  No request was stored.
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id),
-                      0);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id), 0);
 }
 
 static void
@@ -415,7 +418,8 @@ test_issue_code_with_an_unknown_member_leaves_the_request_usable (void **state)
     long_sub[256] = '\0';
     s_refused_text ("token.consent_check", "sub: too long (at most 255 bytes)",
                     "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, long_sub);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", single.id), 0);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", single.id), 0);
     json_t *r = s_issue (rid, "u", 0);
     assert_true (strlen (svc_str (r, "redirect.params.code")) > 0);
     json_decref (r);
@@ -433,8 +437,8 @@ test_control_characters_in_a_parameter_passed_on_are_invalid_request (void **sta
     s_client (&conf, "conf", 0);
     s_error_redirect (&conf, "{\"login_hint\": \"alice\\u0007\"}", "invalid_request");
     s_error_redirect (&conf, "{\"nonce\": \"n\\u0085once\"}", "invalid_request");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id),
-                      0);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id), 0);
 }
 
 static void
@@ -448,7 +452,8 @@ test_exchange_body_outside_its_schema_is_refused (void **state)
     memset (long_ip, '1', 65);
     long_ip[65] = '\0';
     s_refused_text ("token.exchange", "dpop: unknown member",
-                    "{\"form\": %s, \"basic\": null, \"client_ip\": \"127.0.0.1\", \"dpop\": \"proof\"}", form);
+                    "{\"form\": %s, \"basic\": null, \"client_ip\": \"127.0.0.1\", \"dpop\": \"proof\"}",
+                    form);
     s_refused_text ("token.exchange", "client_ip: too long (at most 64 bytes)",
                     "{\"form\": %s, \"basic\": null, \"client_ip\": \"%s\"}", form, long_ip);
     s_refused_text ("token.exchange", "client_ip: must not contain control characters",
@@ -464,7 +469,8 @@ test_userinfo_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    s_refused_text ("token.userinfo", "scope: unknown member", "{\"access_token\": \"a.b.c\", \"scope\": \"openid\"}");
+    s_refused_text ("token.userinfo", "scope: unknown member",
+                    "{\"access_token\": \"a.b.c\", \"scope\": \"openid\"}");
     s_refused_text ("token.userinfo", "access_token: must be a string", "{\"access_token\": 5}");
 }
 
