@@ -3,8 +3,8 @@
  *  proto/ops.def forbids are refused before the handler runs (nothing
  *  changes, a refused submission is not counted), handles and passwords are
  *  stored only as hashes, two submissions of one execution at the same
- *  moment complete it once, and an unknown user costs a password
- *  verification like a known one. */
+ *  moment complete it once, an unknown user costs a password verification
+ *  like a known one, and a hash of other parameters is replaced at login. */
 //  cmocka.h needs these first.
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 #include "secure.h"
 #include "svc_harness.h"
 
+#include <argon2.h>
 #include <czmq.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -303,6 +304,29 @@ test_secrets_are_stored_only_as_hashes (void **state)
     json_decref (out);
 }
 
+static void
+test_old_argon2_parameters_are_upgraded_at_login (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    //  A hash of the password made with t=2 (a deployment's earlier cost).
+    char username[64], sub[64], encoded[256], salt[16], stored[256];
+    s_user (username, sub);
+    assert_int_equal (secure_random ((unsigned char *)salt, sizeof salt), 0);
+    assert_int_equal (argon2id_hash_encoded (2, 12288, 1, PASSWORD, strlen (PASSWORD), salt, sizeof salt, 32,
+                                             encoded, sizeof encoded),
+                      ARGON2_OK);
+    assert_non_null (strstr (encoded, "m=12288,t=2,p=1$"));
+    svc_sql_exec (s_h, "UPDATE flow.users SET password_hash = '%s' WHERE sub = '%s'", encoded, sub);
+    //  The login succeeds and replaces the hash with one of today's parameters.
+    json_decref (s_login (username, PASSWORD, NULL));
+    svc_sql_text (s_h, stored, sizeof stored, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
+    assert_string_not_equal (stored, encoded);
+    assert_int_equal (strncmp (stored, s_argon2_prefix, strlen (s_argon2_prefix)), 0);
+    //  The new hash verifies.
+    json_decref (s_login (username, PASSWORD, NULL));
+}
+
 //  --------------------------------------------------------------- one execution, two submissions
 
 typedef struct {
@@ -433,6 +457,7 @@ main (void)
         cmocka_unit_test (test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler),
         cmocka_unit_test (test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler),
         cmocka_unit_test (test_secrets_are_stored_only_as_hashes),
+        cmocka_unit_test (test_old_argon2_parameters_are_upgraded_at_login),
         cmocka_unit_test (test_concurrent_submissions_complete_the_flow_once),
         cmocka_unit_test (test_unknown_user_costs_a_password_verification),
     };

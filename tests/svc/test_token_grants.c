@@ -85,7 +85,7 @@ s_client (s_client_t *c, const char *prefix, int first_party)
 
 //  The usual authorization parameters of c (no PKCE: the clients make it
 //  optional) with the members of extra (JSON text of an object or NULL)
-//  over them.
+//  over them; a null member removes the parameter.
 static json_t *
 s_params (const s_client_t *c, const char *extra)
 {
@@ -97,7 +97,16 @@ s_params (const s_client_t *c, const char *extra)
         json_t *more = json_loads (extra, 0, &jerr);
         if (!more)
             fail_msg ("not JSON (%s): %s", jerr.text, extra);
-        json_object_update (params, more);
+        //  A null removes the parameter.
+        const char *key;
+        json_t *value;
+        json_object_foreach (more, key, value)
+        {
+            if (json_is_null (value))
+                json_object_del (params, key);
+            else
+                json_object_set (params, key, value);
+        }
         json_decref (more);
     }
     return params;
@@ -314,6 +323,54 @@ test_issue_code_for_another_user_than_the_id_token_hint_is_login_required (void 
     free (token);
 }
 
+//  The claims of a JWS's payload (caller json_decref()s).
+static json_t *
+s_payload (const char *jws)
+{
+    const char *p = strchr (jws, '.');
+    assert_non_null (p);
+    p++;
+    const char *end = strchr (p, '.');
+    assert_non_null (end);
+    char payload[4096];
+    long n = b64url_decode (p, (size_t)(end - p), payload, sizeof payload - 1);
+    assert_true (n > 0);
+    payload[n] = '\0';
+    json_t *claims = json_loads (payload, 0, NULL);
+    assert_non_null (claims);
+    return claims;
+}
+
+static void
+test_id_token_has_a_nonce_only_when_the_request_had_one (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t single;
+    s_client (&single, "single", 1);
+    const char *extra[] = {"{\"nonce\": null}", NULL};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *q = s_request_of (&single, extra[i]);
+        json_t *r = s_issue (svc_str (q, "request_id"), "nonce-sub", 0);
+        json_t *t =
+            svc_ok (s_h, "token.exchange",
+                    "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
+                    "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
+                    " \"client_ip\": \"127.0.0.1\"}",
+                    svc_str (r, "redirect.params.code"), single.redirect_uri, single.id, single.secret);
+        json_t *claims = s_payload (svc_str (t, "id_token"));
+        assert_string_equal (svc_str (claims, "sub"), "nonce-sub");
+        if (extra[i])
+            assert_null (json_object_get (claims, "nonce"));
+        else
+            assert_string_equal (svc_str (claims, "nonce"), "nonce-xyz");
+        json_decref (claims);
+        json_decref (t);
+        json_decref (r);
+        json_decref (q);
+    }
+}
+
 //  --------------------------------------------------------------- bodies outside proto/ops/token.def
 
 //  op refused with invalid_request whose description is "invalid request: " why.
@@ -498,6 +555,7 @@ main (void)
         cmocka_unit_test (test_id_token_hint_names_its_subject),
         cmocka_unit_test (test_id_token_hint_for_someone_else_or_forged_is_invalid_request),
         cmocka_unit_test (test_issue_code_for_another_user_than_the_id_token_hint_is_login_required),
+        cmocka_unit_test (test_id_token_has_a_nonce_only_when_the_request_had_one),
         cmocka_unit_test (test_authorize_body_outside_its_schema_is_refused),
         cmocka_unit_test (test_authorize_error_outside_its_schema_leaves_the_request_usable),
         cmocka_unit_test (test_issue_code_with_an_unknown_member_leaves_the_request_usable),
