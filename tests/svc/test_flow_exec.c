@@ -252,6 +252,30 @@ test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state
     json_decref (flow);
 }
 
+static void
+test_login_answer_names_its_request_and_flow_get_its_session (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64], rid[64];
+    s_user (username, NULL);
+    s_unique (rid, sizeof rid, "req-");
+    json_t *flow =
+        svc_ok (s_h, "flow.start",
+                "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"}", rid);
+    json_t *r = NULL;
+    bus_error_t e;
+    assert_int_equal (s_submit (flow, username, PASSWORD, &r, &e), 0);
+    assert_string_equal (svc_str (r, "status"), "succeeded");
+    assert_string_equal (svc_str (r, "request_id"), rid);
+    json_t *got = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    assert_string_equal (svc_str (got, "status"), "succeeded");
+    assert_string_equal (svc_str (got, "session.sid"), svc_str (r, "result.sid"));
+    json_decref (got);
+    json_decref (r);
+    json_decref (flow);
+}
+
 //  --------------------------------------------------------------- storage
 
 //  The hex SHA-256 of the bytes a base64url handle encodes (into hex).
@@ -456,6 +480,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler),
         cmocka_unit_test (test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler),
+        cmocka_unit_test (test_login_answer_names_its_request_and_flow_get_its_session),
         cmocka_unit_test (test_secrets_are_stored_only_as_hashes),
         cmocka_unit_test (test_old_argon2_parameters_are_upgraded_at_login),
         cmocka_unit_test (test_concurrent_submissions_complete_the_flow_once),
