@@ -97,7 +97,8 @@ test_otlp_encode_is_the_otlp_json_mapping (void **state)
     snprintf (start, sizeof start, "%llu", (unsigned long long)spans[0].start_ns);
     assert_string_equal (json_string_value (json_object_get (a, "startTimeUnixNano")), start);
     json_t *attr = json_array_get (json_object_get (a, "attributes"), 0);
-    assert_string_equal (json_string_value (json_object_get (json_object_get (attr, "value"), "intValue")), "200");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (attr, "value"), "intValue")),
+                         "200");
     assert_int_equal (json_integer_value (json_object_get (json_object_get (a, "status"), "code")), 0);
     assert_null (json_object_get (b, "parentSpanId"));
     assert_int_equal (json_integer_value (json_object_get (json_object_get (b, "status"), "code")), 2);
@@ -145,7 +146,8 @@ s_collector_main (void *arg)
     c->body = body ? strdup (body) : NULL;
     free (buf);
     char answer[128];
-    snprintf (answer, sizeof answer, "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", c->status);
+    snprintf (answer, sizeof answer, "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+              c->status);
     ssize_t w = write (conn, answer, strlen (answer));
     (void)w;
     close (conn);
@@ -192,7 +194,8 @@ test_otlp_exports_batches_to_the_collector (void **state)
     json_t *body = json_loads (c.body, 0, NULL);
     assert_non_null (body);
     json_t *rs = json_array_get (json_object_get (body, "resourceSpans"), 0);
-    json_t *sp = json_array_get (json_object_get (json_array_get (json_object_get (rs, "scopeSpans"), 0), "spans"), 0);
+    json_t *sp =
+        json_array_get (json_object_get (json_array_get (json_object_get (rs, "scopeSpans"), 0), "spans"), 0);
     assert_string_equal (json_string_value (json_object_get (sp, "name")), "keys.sign");
     json_decref (body);
     free (c.body);
