@@ -593,6 +593,14 @@ def stack(request):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line on the secrets check of the session (leaks.py)."""
+    if leaks.last_scan is not None:
+        secrets, files, hits = leaks.last_scan
+        terminalreporter.write_line(f"secrets check: {secrets} secrets looked for in {files} logs and span "
+                                    f"files, {hits} found")
+
+
 @pytest.fixture
 def http():
     """requests.Session without proxies; pass allow_redirects per call."""

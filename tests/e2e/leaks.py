@@ -38,6 +38,9 @@ SESSION_COOKIES = ("ostiary_session",)
 
 _lock = threading.Lock()
 _secrets = {}  # value -> what it is (first seen)
+# What the last scan did: (secrets looked for, files read, hits), for the
+# session's summary line.
+last_scan = None
 
 
 def register(value, what):
@@ -190,9 +193,11 @@ def scan(paths):
     """Every registered secret found in one of paths (process logs, exported
     spans): a list of "file:line: kind value-prefix…" strings (the value is
     never printed whole)."""
+    global last_scan
     found = []
     table = secrets()
     if not table:
+        last_scan = (0, 0, 0)
         return found
     # Each secret's longest run of token characters, looked up in the set of
     # runs of each file first: thousands of secrets over megabytes of logs.
@@ -218,4 +223,5 @@ def scan(paths):
                 continue
             lineno = text[: text.index(value)].count("\n") + 1
             found.append(f"{path}:{lineno}: {what} {value[:6]}…")
+    last_scan = (len(table), len(paths), len(found))
     return found
