@@ -86,17 +86,35 @@ otlp_exported (void)
 //  ---------------------------------------------------------------------------
 //  Spans
 
+//  Copies src, cut to size - 1 bytes, with every byte that is not printable
+//  ASCII replaced by '?': a value from a request (the HTTP method) can then
+//  never make a batch fail to encode as JSON (which takes UTF-8 only).
+static void
+s_copy_text (char *dst, size_t size, const char *src)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p && o + 1 < size; p++)
+        dst[o++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+    dst[o] = '\0';
+}
+
 void
 otlp_span_begin (otlp_span_t *span, const char *name, otlp_kind_t kind, const trace_ctx_t *ctx)
 {
     span->ctx = *ctx;
-    snprintf (span->name, sizeof span->name, "%s", name ? name : "");
+    s_copy_text (span->name, sizeof span->name, name);
     span->kind = kind;
     span->start_ns = s_now_ns ();
     span->end_ns = 0;
     span->error = 0;
     span->status_message[0] = '\0';
     span->nattrs = 0;
+}
+
+void
+otlp_span_name (otlp_span_t *span, const char *name)
+{
+    s_copy_text (span->name, sizeof span->name, name);
 }
 
 void
@@ -107,7 +125,7 @@ otlp_span_str (otlp_span_t *span, const char *key, const char *value)
     otlp_attr_t *a = &span->attrs[span->nattrs++];
     a->key = key;
     a->is_int = 0;
-    snprintf (a->str_value, sizeof a->str_value, "%s", value ? value : "");
+    s_copy_text (a->str_value, sizeof a->str_value, value);
 }
 
 void
@@ -125,7 +143,7 @@ void
 otlp_span_error (otlp_span_t *span, const char *message)
 {
     span->error = 1;
-    snprintf (span->status_message, sizeof span->status_message, "%s", message ? message : "");
+    s_copy_text (span->status_message, sizeof span->status_message, message);
 }
 
 void

@@ -67,8 +67,11 @@ uint64_t otlp_exported (void);
 //  Starts span: name, kind, its place in the trace (ctx copied: trace id,
 //  span id and parent id), the start time now.
 void otlp_span_begin (otlp_span_t *span, const char *name, otlp_kind_t kind, const trace_ctx_t *ctx);
+//  Renames span (a name known only at its end, such as the HTTP route).
+void otlp_span_name (otlp_span_t *span, const char *name);
 //  Adds an attribute (ignored past OTLP_ATTRS_MAX; the value is cut to
-//  OTLP_VALUE_MAX - 1 bytes). key must outlive the span (a literal).
+//  OTLP_VALUE_MAX - 1 bytes). key must outlive the span (a literal). Names,
+//  values and status messages keep printable ASCII only (others become '?').
 void otlp_span_str (otlp_span_t *span, const char *key, const char *value);
 void otlp_span_int (otlp_span_t *span, const char *key, int64_t value);
 //  Marks the span failed (OTLP status ERROR) with a fixed message.

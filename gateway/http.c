@@ -703,7 +703,9 @@ static void
 s_span_end (const http_server_t *server, gw_req_t *req, otlp_span_t *span)
 {
     const char *route = server->router.name (req->route);
-    snprintf (span->name, sizeof span->name, "%s %s", req->method ? req->method : "-", route);
+    char name[OTLP_NAME_MAX];
+    snprintf (name, sizeof name, "%s %s", req->method ? req->method : "-", route);
+    otlp_span_name (span, name);
     otlp_span_str (span, "http.request.method", req->method);
     otlp_span_str (span, "http.route", route);
     otlp_span_int (span, "http.response.status_code", req->status);

@@ -46,6 +46,7 @@ test_otlp_span_records_name_ids_attributes_and_status (void **state)
     otlp_span_begin (&span, "token.token", OTLP_SERVER, &ctx);
     otlp_span_str (&span, "rpc.method", "token.token");
     otlp_span_int (&span, "http.response.status_code", 200);
+    otlp_span_str (&span, "http.request.method", "G\xc3\x28T\n");
     for (int i = 0; i < OTLP_ATTRS_MAX; i++)
         otlp_span_str (&span, "extra", "ignored past the limit");
     otlp_span_error (&span, "invalid_grant");
@@ -57,6 +58,10 @@ test_otlp_span_records_name_ids_attributes_and_status (void **state)
     assert_string_equal (span.ctx.span_id, SID);
     assert_int_equal (span.nattrs, OTLP_ATTRS_MAX);
     assert_true (span.attrs[1].is_int);
+    //  Only printable ASCII is kept: the span always encodes as JSON.
+    assert_string_equal (span.attrs[2].str_value, "G?(T?");
+    otlp_span_name (&span, "POST\xff token");
+    assert_string_equal (span.name, "POST? token");
     assert_int_equal (span.attrs[1].int_value, 200);
     assert_true (span.error);
     assert_string_equal (span.status_message, "invalid_grant");
