@@ -42,8 +42,8 @@ OST_WUR int trace_parse (const char *value, trace_ctx_t *out);
 //  out (size >= TRACE_PARENT_LEN + 1). 0 ok, -1 when ctx holds no valid ids
 //  or out is too small.
 OST_WUR int trace_format (const trace_ctx_t *ctx, char *out, size_t size);
-//  Random ids from OpenSSL's CSPRNG, never all zeros. 0 ok, -1 when the
-//  CSPRNG fails (out is then "").
+//  Random ids from OpenSSL's CSPRNG (drawn 512 bytes at a time per thread),
+//  never all zeros. 0 ok, -1 when the CSPRNG fails (out is then "").
 OST_WUR int trace_new_trace_id (char out[TRACE_ID_HEX + 1]);
 OST_WUR int trace_new_span_id (char out[TRACE_SPAN_HEX + 1]);
 //  A new trace: fresh trace and span ids, no parent, flags sampled. -1 when

@@ -121,6 +121,14 @@ test_trace_new_ids_are_valid_and_differ (void **state)
     assert_true (trace_id_valid (s, TRACE_SPAN_HEX));
     assert_string_not_equal (a, b);
     assert_string_not_equal (s, t);
+    //  Across refills of the thread's pool of random bytes, no id repeats.
+    static char ids[1000][TRACE_ID_HEX + 1];
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal (trace_new_trace_id (ids[i]), 0);
+        assert_true (trace_id_valid (ids[i], TRACE_ID_HEX));
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal (ids[i], ids[j]);
+    }
 }
 
 static void
