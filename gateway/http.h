@@ -35,8 +35,8 @@ typedef struct {
     const char *method; //  as received ("GET", "POST", ...)
     const char *path;   //  raw path, no query string, not decoded
     const char *query;  //  raw query string or NULL
-    char request_id[TRACE_REQUEST_ID_MAX +
-                    1];                 //  X-Request-Id: the client's when sane, else the trace id; logged
+    //  Sent as X-Request-Id and logged: the client's X-Request-Id when sane, else the trace id.
+    char request_id[TRACE_REQUEST_ID_MAX + 1];
     trace_ctx_t trace;                  //  this request's span: the trace's id, ours, the caller's
     char client_ip[CIDR_ADDR_TEXT_MAX]; //  the client's address (http_client_ip)
     int route;                          //  index in the route table, -1 while unrouted
