@@ -109,8 +109,20 @@ s_trace_begin (gw_req_t *req)
         } else if (strcasecmp (name, "X-Request-Id") == 0 && !request_id)
             request_id = ri->http_headers[i].value;
     }
+    //  RFC 9110 §5.5: whitespace around a field value is not part of it.
+    char value[TRACE_PARENT_LEN + 64];
+    size_t len = 0;
+    if (traceparent) {
+        while (*traceparent == ' ' || *traceparent == '\t')
+            traceparent++;
+        len = strnlen (traceparent, sizeof value - 1);
+        memcpy (value, traceparent, len);
+        while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+            len--;
+    }
+    value[len] = '\0';
     trace_ctx_t incoming;
-    int valid = traceparents == 1 && trace_parse (traceparent, &incoming) == 0;
+    int valid = traceparents == 1 && trace_parse (value, &incoming) == 0;
     if (trace_child (valid ? &incoming : NULL, &req->trace) != 0)
         memset (&req->trace, 0, sizeof req->trace);
     if (request_id && trace_request_id_ok (request_id))

@@ -233,3 +233,27 @@ def test_json_log_lines_parse_with_their_fields(stack, traced):
             if "trace_id" in rec:
                 assert HEX32.match(rec["trace_id"]) and HEX16.match(rec["span_id"]), rec
         assert any("trace_id" in rec for rec in lines), name
+
+
+def raw_get(stack, head_lines):
+    """GET /jwks with exactly these header lines (bytes as written)."""
+    from test_gateway import parse_head, raw_request
+    data = b"GET /jwks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(
+        line + b"\r\n" for line in head_lines) + b"\r\n"
+    status, headers = parse_head(raw_request(stack.base_url, data))
+    assert status == 200
+    return headers["traceresponse"].split("-")
+
+
+def test_two_traceparent_headers_are_ignored(stack, traced):
+    # W3C Trace Context: more than one traceparent is invalid; a trace starts.
+    a, b = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01", f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    _, tid, _, _ = raw_get(stack, [b"traceparent: " + a.encode(), b"traceparent: " + b.encode()])
+    assert tid not in a and tid not in b
+
+
+def test_whitespace_around_traceparent_is_not_part_of_it(stack, traced):
+    tid = secrets.token_hex(16)
+    value = f"00-{tid}-{secrets.token_hex(8)}-01"
+    _, got, _, _ = raw_get(stack, [b"traceparent:   " + value.encode() + b"  "])
+    assert got == tid
