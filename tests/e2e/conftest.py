@@ -576,17 +576,19 @@ def stack(request):
     reports = s.sanitizer_reports() if SANITIZE else []
     if reports:
         pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+    problems = []
     violations = s.contract_violations()
     if violations:
-        pytest.fail("results or errors outside proto/ops.def:\n" + "\n".join(violations[:50]),
-                    pytrace=False)
+        problems.append("results or errors outside proto/ops.def:\n" + "\n".join(violations[:50]))
     # Secrets never reach logs or traces: every secret the session's tests
     # sent or received (leaks.py) is looked for in every process log and
     # every exported span.
     found = leaks.scan(s.log_paths())
     if found:
-        pytest.fail(f"{len(found)} secrets found in logs or spans (of {leaks.count()} registered):\n" +
-                    "\n".join(found[:50]), pytrace=False)
+        problems.append(f"{len(found)} secrets found in logs or spans (of {leaks.count()} registered):\n" +
+                        "\n".join(found[:50]))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
     # A folder of our own is removed unless something failed: then its logs
     # are what the developer reads next.
     if own and request.session.testsfailed == 0:
