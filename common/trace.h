@@ -58,7 +58,7 @@ OST_WUR int trace_child (const trace_ctx_t *parent, trace_ctx_t *out);
 int trace_id_valid (const char *id, size_t n);
 //  1 when a client's X-Request-Id can be taken as it is: 1 to
 //  TRACE_REQUEST_ID_MAX characters of A-Z a-z 0-9 - _ . : (no spaces,
-//  quotes or control bytes: it is logged, echoed and passed on); 0 otherwise.
+//  quotes or control bytes: it is logged, echoed and exported); 0 otherwise.
 int trace_request_id_ok (const char *value);
 
 //  The trace context of the request this thread serves now, read by the log
