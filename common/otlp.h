@@ -15,7 +15,6 @@
 
 #include "ost.h"
 #include "trace.h"
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,8 +79,10 @@ void otlp_span_error (otlp_span_t *span, const char *message);
 void otlp_span_end (otlp_span_t *span);
 
 //  The OTLP/HTTP JSON request body (ExportTraceServiceRequest) of n spans of
-//  service: ids as hex, times as decimal strings, kinds and status codes as
-//  numbers. NULL on allocation failure. Caller json_decref()s.
-OST_WUR json_t *otlp_encode (const otlp_span_t *spans, size_t n, const char *service);
+//  service, as text: ids as hex, times and integer attributes as decimal
+//  strings, kinds and status codes as numbers. A new NUL-terminated string
+//  (free()) and its length in *len (when len is not NULL); NULL on
+//  allocation failure.
+OST_WUR char *otlp_encode (const otlp_span_t *spans, size_t n, const char *service, size_t *len);
 
 #endif

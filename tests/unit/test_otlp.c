@@ -12,6 +12,8 @@
 
 #include "otlp.h"
 
+#include <jansson.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -82,8 +84,15 @@ test_otlp_encode_is_the_otlp_json_mapping (void **state)
     otlp_span_str (&spans[1], "db.system", "postgresql");
     otlp_span_error (&spans[1], "unavailable");
     otlp_span_end (&spans[1]);
-    json_t *body = otlp_encode (spans, 2, "token-svc");
-    assert_non_null (body);
+    size_t len = 0;
+    char *text = otlp_encode (spans, 2, "token-svc", &len);
+    assert_non_null (text);
+    assert_int_equal (len, strlen (text));
+    json_error_t error;
+    json_t *body = json_loads (text, JSON_REJECT_DUPLICATES, &error);
+    if (!body)
+        fail_msg ("not JSON: %s (%s)", text, error.text);
+    free (text);
     json_t *rs = json_array_get (json_object_get (body, "resourceSpans"), 0);
     json_t *res = json_array_get (json_object_get (json_object_get (rs, "resource"), "attributes"), 0);
     assert_string_equal (json_string_value (json_object_get (res, "key")), "service.name");
@@ -110,9 +119,18 @@ test_otlp_encode_is_the_otlp_json_mapping (void **state)
     assert_string_equal (json_string_value (json_object_get (json_object_get (b, "status"), "message")),
                          "unavailable");
     json_decref (body);
-    body = otlp_encode (NULL, 0, "gateway");
+    text = otlp_encode (NULL, 0, "gate\"way\n", NULL);
+    body = json_loads (text, 0, NULL);
     assert_non_null (body);
+    json_t *rs0 = json_array_get (json_object_get (body, "resourceSpans"), 0);
+    json_t *name = json_array_get (json_object_get (json_object_get (rs0, "resource"), "attributes"), 0);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (name, "value"), "stringValue")),
+                         "gate\"way\n");
+    assert_int_equal (
+        json_array_size (json_object_get (json_array_get (json_object_get (rs0, "scopeSpans"), 0), "spans")),
+        0);
     json_decref (body);
+    free (text);
 }
 
 //  A collector that accepts one connection, reads one request and answers
