@@ -55,8 +55,19 @@ class Collector:
             def log_message(self, *args):
                 pass
 
+        self.handler = Handler
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1/traces"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def pause(self):
+        """Closes the port: exports are refused until resume()."""
+        self.stop()
+
+    def resume(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -257,3 +268,23 @@ def test_whitespace_around_traceparent_is_not_part_of_it(stack, traced):
     value = f"00-{tid}-{secrets.token_hex(8)}-01"
     _, got, _, _ = raw_get(stack, [b"traceparent:   " + value.encode() + b"  "])
     assert got == tid
+
+
+def test_an_unreachable_collector_neither_fails_nor_slows_requests(stack, traced):
+    collector, instances = traced
+    client = cc_client(stack)
+    collector.pause()
+    try:
+        for _ in range(5):
+            with requests.Session() as s:
+                s.trust_env = False
+                r = s.post(stack.base_url + "/token", data={"grant_type": "client_credentials"},
+                           auth=(client.id, client.secret), timeout=10)
+            assert r.status_code == 200, r.text
+            # The exporter's connect time-out is 1 s; a request never waits for it.
+            assert r.elapsed.total_seconds() < 1.0, r.elapsed
+        # The lost batches are counted and said, rate-limited, in the log.
+        oidc.wait_for("the gateway to report undelivered spans", lambda: any(
+            "batches not delivered" in rec["msg"] for rec in json_lines(instances["gateway"])))
+    finally:
+        collector.resume()
