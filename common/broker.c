@@ -15,6 +15,7 @@
 #include "bus_msg.h"
 #include "log.h"
 #include "proto.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <string.h>
@@ -681,9 +682,15 @@ s_broker_actor (zsock_t *pipe, void *args)
         if (arrived > 0) {
             if (!msg)
                 self.malformed++;
-            else if (bus_msg_type (msg) == BUS_REQUEST)
+            else if (bus_msg_type (msg) == BUS_REQUEST) {
+                //  What is logged about a request as it arrives carries its
+                //  trace: the caller's span (its trace field, proto/bus.md).
+                trace_ctx_t caller;
+                if (trace_parse (bus_msg_trace (msg), &caller) == 0)
+                    trace_set_current (&caller);
                 s_client_request (&self, identity, msg, peer);
-            else
+                trace_set_current (NULL);
+            } else
                 s_worker_message (&self, identity, msg, peer);
         }
         bus_msg_destroy (&msg);

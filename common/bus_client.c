@@ -4,6 +4,7 @@
 #include "log.h"
 #include "ops.h"
 #include "secure.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -364,9 +365,16 @@ s_exchange (bus_client_t *self, const char *service, const char *op, const char 
             int64_t deadline, int direct, json_t **result, bus_error_t *error)
 {
     char rid[33];
+    //  The trace field (proto/bus.md): the trace set on this client, else
+    //  the calling thread's trace context as a traceparent, so that the
+    //  service's span is a child of the span that called it.
+    char traceparent[TRACE_PARENT_LEN + 1];
+    const char *trace = self->trace;
+    if (!trace[0] && trace_format (trace_current (), traceparent, sizeof traceparent) == 0)
+        trace = traceparent;
     bus_msg_t *msg = bus_msg_new (BUS_REQUEST);
     if (!msg || secure_request_id (rid) || bus_msg_set_service (msg, service) || bus_msg_set_op (msg, op) ||
-        bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, self->trace) ||
+        bus_msg_set_request_id (msg, rid) || bus_msg_set_trace (msg, trace) ||
         bus_msg_set_body (msg, body, body_len)) {
         bus_msg_destroy (&msg);
         bus_error_set (error, OST_ERR_SERVER_ERROR, "could not build the request");

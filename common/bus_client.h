@@ -42,7 +42,9 @@ void bus_client_destroy (bus_client_t **self_p);
 //  two the service's direct endpoints rest for 5 s (proto/bus.md).
 OST_WUR int bus_client_direct (bus_client_t *self, const char *spec);
 
-//  Trace context sent with the next calls (e.g. the HTTP request id); NULL clears.
+//  Trace field sent with the next calls instead of the calling thread's
+//  trace context (trace_current, as a traceparent: what is sent while none is
+//  set here); NULL clears.
 void bus_client_set_trace (bus_client_t *self, const char *trace);
 
 //  Calls op (its service comes from proto/ops.def) with body (an object; not

@@ -6,7 +6,9 @@
 #include "bus_worker.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "otlp.h"
 #include "proto.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -269,7 +271,26 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         .err = OST_ERR_SERVER_ERROR,
         .err_description = NULL,
     };
+    //  The op's span is a child of the caller's (the trace field holds its
+    //  traceparent, proto/bus.md); a request without a valid one starts a
+    //  trace. The thread's trace context is this span while the op runs:
+    //  its log lines, its statements and the calls it makes carry it.
+    trace_ctx_t caller, ctx;
+    int has_caller = trace_parse (bus_msg_trace (msg), &caller) == 0;
+    if (trace_child (has_caller ? &caller : NULL, &ctx) != 0)
+        memset (&ctx, 0, sizeof ctx);
+    trace_set_current (&ctx);
     log_set_context (req.request_id, req.op);
+    otlp_span_t span;
+    int traced = otlp_enabled ();
+    if (traced) {
+        otlp_span_begin (&span, req.op, OTLP_SERVER, &ctx);
+        otlp_span_str (&span, "rpc.system", "ostiary.bus");
+        otlp_span_str (&span, "rpc.service", self->cfg.service);
+        otlp_span_str (&span, "rpc.method", req.op);
+        otlp_span_str (&span, "ostiary.bus.request_id", req.request_id);
+        otlp_span_int (&span, "ostiary.bus.direct", routing_id != NULL);
+    }
     //  The broker answers a request whose deadline passed; working on it
     //  would only spend resources on an answer nobody reads.
     if (bus_req_expired (&req)) {
@@ -277,7 +298,12 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         //  The broker still waits for this worker to become idle.
         s_send_error (sock, routing_id, req.request_id, OST_ERR_DEADLINE_EXCEEDED,
                       "the request arrived after its deadline");
+        if (traced) {
+            otlp_span_error (&span, proto_err (OST_ERR_DEADLINE_EXCEEDED)->code);
+            otlp_span_end (&span);
+        }
         log_set_context (NULL, NULL);
+        trace_set_current (NULL);
         return 0;
     }
     json_t *result = NULL;
@@ -340,7 +366,15 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         log_error ("bus worker: could not send a reply");
     bus_msg_destroy (&reply);
     json_decref (result);
+    if (traced) {
+        //  The error code is a fixed table entry; its description is not
+        //  taken (a handler's text stays in the log).
+        if (rc != 0)
+            otlp_span_error (&span, proto_err (req.err)->code);
+        otlp_span_end (&span);
+    }
     log_set_context (NULL, NULL);
+    trace_set_current (NULL);
     return sent ? 0 : -1;
 }
 

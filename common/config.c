@@ -337,6 +337,15 @@ config_validate (const config_t *self, int req_flag)
         fprintf (stderr, "config: OSTIARY_LOG_LEVEL must be debug, info, warn or error\n");
         rc = -1;
     }
+    if (log_format_parse (self->log_format) < 0) {
+        fprintf (stderr, "config: OSTIARY_LOG_FORMAT must be logfmt or json\n");
+        rc = -1;
+    }
+    if (self->otlp_endpoint[0] && strncmp (self->otlp_endpoint, "http://", 7) != 0 &&
+        strncmp (self->otlp_endpoint, "https://", 8) != 0) {
+        fprintf (stderr, "config: OSTIARY_OTLP_ENDPOINT must be an http:// or https:// URL\n");
+        rc = -1;
+    }
     const char *why = s_check_issuer (self->issuer, production);
     if (why) {
         fprintf (stderr, "config: OSTIARY_ISSUER %s\n", why);

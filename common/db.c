@@ -24,6 +24,7 @@
 #include "secure.h"
 
 #include "log.h"
+#include "otlp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -347,6 +348,35 @@ s_finish (db_t *self, PGresult *res, PGTransactionStatusType before, const char 
     return status;
 }
 
+//  A statement's span, a child of the thread's current span (the op
+//  running it). Its attributes are the statement's name and, for a
+//  statement of a store's table, its SQL text, which holds placeholders
+//  and never a parameter's value. 1 when begun, 0 when outside any trace
+//  or without ids.
+static int
+s_span_begin (otlp_span_t *span, const char *name, const char *sql)
+{
+    trace_ctx_t ctx;
+    const trace_ctx_t *current = trace_current ();
+    if (!current->trace_id[0] || trace_child (current, &ctx) != 0)
+        return 0;
+    otlp_span_begin (span, name, OTLP_CLIENT, &ctx);
+    otlp_span_str (span, "db.system", "postgresql");
+    otlp_span_str (span, "db.operation.name", name);
+    if (sql)
+        otlp_span_str (span, "db.query.text", sql);
+    return 1;
+}
+
+static void
+s_span_end (otlp_span_t *span, db_status_t status)
+{
+    otlp_span_str (span, "ostiary.db.status", db_status_name (status));
+    if (status != DB_OK)
+        otlp_span_error (span, db_status_name (status));
+    otlp_span_end (span);
+}
+
 db_status_t
 db_exec (db_t *self, const char *name, int nparams, const char *const *params, PGresult **result)
 {
@@ -370,6 +400,8 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
     db_status_t ready = s_ready (self);
     if (ready != DB_OK)
         return ready;
+    otlp_span_t span;
+    int traced = otlp_enabled () && s_span_begin (&span, name, stmt->sql);
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
     PGresult *res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
     int lost = 0;
@@ -381,6 +413,8 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
         res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
         status = s_finish (self, res, PQTRANS_IDLE, name, result, &lost);
     }
+    if (traced)
+        s_span_end (&span, status);
     return status;
 }
 
@@ -429,10 +463,26 @@ db_exec_sql (db_t *self, const char *sql)
     db_status_t ready = s_ready (self);
     if (ready != DB_OK)
         return ready;
+    //  Only the statement's first word names its span: this text is not
+    //  from a statement table, so it is not exported.
+    char word[16];
+    size_t n = 0;
+    for (const char *p = sql; *p == ' ' || *p == '\n' || *p == '\t'; p++)
+        sql = p + 1;
+    while (n + 1 < sizeof word && ((sql[n] >= 'A' && sql[n] <= 'Z') || (sql[n] >= 'a' && sql[n] <= 'z'))) {
+        word[n] = sql[n];
+        n++;
+    }
+    word[n] = '\0';
+    otlp_span_t span;
+    int traced = otlp_enabled () && s_span_begin (&span, n ? word : "sql", NULL);
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
     PGresult *res = PQexec (self->conn, sql);
     int lost = 0;
-    return s_finish (self, res, before, "sql", NULL, &lost);
+    db_status_t status = s_finish (self, res, before, "sql", NULL, &lost);
+    if (traced)
+        s_span_end (&span, status);
+    return status;
 }
 
 db_status_t

@@ -1,9 +1,10 @@
-/*  log - one logfmt line per event on stderr.
+/*  log - one logfmt or JSON line per event on stderr.
  *  Each line is built whole in memory and written with a single fwrite under
  *  a mutex, so lines from the many worker threads of a process never
  *  interleave, and a message can never start a line of its own: quotes,
  *  backslashes and control bytes are escaped. */
 #include "log.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,11 +22,13 @@
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static char s_service[LOG_CTX_MAX] = "ostiary";
 static atomic_int s_threshold = OST_LOG_INFO;
+static atomic_int s_format = LOG_FORMAT_LOGFMT;
 
 static _Thread_local char s_rid[LOG_CTX_MAX];
 static _Thread_local char s_op[LOG_CTX_MAX];
 
 static const char *const s_level_names[] = {"debug", "info", "warn", "error"};
+static const char *const s_format_names[] = {"logfmt", "json"};
 
 //  Copies a context value, keeping only characters that need no quoting in
 //  logfmt. A request id may come from a client header; it must not be able
@@ -54,6 +57,23 @@ log_init (const char *service, log_level_t level)
     atomic_store (&s_threshold, (int)level);
 }
 
+void
+log_set_format (log_format_t format)
+{
+    atomic_store (&s_format, format == LOG_FORMAT_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
+}
+
+int
+log_format_parse (const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < sizeof s_format_names / sizeof s_format_names[0]; i++)
+        if (strcmp (name, s_format_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 int
 log_level_parse (const char *name)
 {
@@ -75,7 +95,8 @@ log_set_context (const char *request_id, const char *op)
 const char *
 log_trace_id (void)
 {
-    return s_rid;
+    const char *trace_id = trace_current ()->trace_id;
+    return trace_id[0] ? trace_id : s_rid;
 }
 
 //  Appends src to buf at *len, escaped for a logfmt quoted value. Leaves
@@ -121,6 +142,117 @@ s_append_escaped (char *buf, size_t size, size_t reserve, size_t *len, const cha
     return cut;
 }
 
+//  Length of the valid UTF-8 sequence at p (1 to 4 bytes), 0 when the bytes
+//  there are not one (RFC 3629: no overlong forms, no surrogates, at most
+//  U+10FFFF).
+static size_t
+s_utf8_len (const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned int min, cp;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+//  Appends src to buf at *len as the inside of a JSON string (RFC 8259 §7):
+//  quotes, backslashes and control bytes escaped, bytes that are not valid
+//  UTF-8 replaced by U+FFFD, so that every line is a valid JSON text.
+//  Leaves `reserve` bytes free. Returns 1 when src had to be cut.
+static int
+s_append_json (char *buf, size_t size, size_t reserve, size_t *len, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = *len;
+    const unsigned char *p = (const unsigned char *)src;
+    while (*p) {
+        unsigned char c = *p;
+        char esc[8];
+        size_t n = 0, used = 1;
+        if (c == '"' || c == '\\') {
+            esc[n++] = '\\';
+            esc[n++] = (char)c;
+        } else if (c == '\n') {
+            esc[n++] = '\\';
+            esc[n++] = 'n';
+        } else if (c == '\r') {
+            esc[n++] = '\\';
+            esc[n++] = 'r';
+        } else if (c == '\t') {
+            esc[n++] = '\\';
+            esc[n++] = 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy (esc, "\\u00", 4);
+            n = 4;
+            esc[n++] = hex[c >> 4];
+            esc[n++] = hex[c & 0x0f];
+        } else if (c < 0x80)
+            esc[n++] = (char)c;
+        else if ((used = s_utf8_len (p)) > 0) {
+            memcpy (esc, p, used);
+            n = used;
+        } else {
+            memcpy (esc, "\\ufffd", 6);
+            n = 6;
+            used = 1;
+        }
+        if (o + n + reserve > size) {
+            *len = o;
+            return 1;
+        }
+        memcpy (buf + o, esc, n);
+        o += n;
+        p += used;
+    }
+    *len = o;
+    return 0;
+}
+
+//  The JSON form of a line: the fields of the logfmt form as members.
+static size_t
+s_json_line (char *line, size_t size, const char *ts, log_level_t level, const trace_ctx_t *trace,
+             const char *msg, int truncated)
+{
+    static const char tail_cut[] = "\",\"truncated\":true}\n";
+    int n = snprintf (line, size, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\"", ts, s_level_names[level],
+                      s_service);
+    size_t len = n > 0 && (size_t)n < size ? (size_t)n : 0;
+    const char *names[] = {"trace_id", "span_id", "rid", "op"};
+    const char *values[] = {trace->trace_id, trace->span_id, s_rid, s_op};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (values[i][0]) {
+            //  Context values are hex ids or logfmt-safe tokens (s_copy_token):
+            //  nothing in them needs escaping.
+            n = snprintf (line + len, size - len, ",\"%s\":\"%s\"", names[i], values[i]);
+            len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
+        }
+    memcpy (line + len, ",\"msg\":\"", 8);
+    len += 8;
+    int cut = s_append_json (line, size, sizeof tail_cut, &len, msg);
+    if (cut || truncated) {
+        memcpy (line + len, tail_cut, sizeof tail_cut - 1);
+        len += sizeof tail_cut - 1;
+    } else {
+        memcpy (line + len, "\"}\n", 3);
+        len += 3;
+    }
+    return len;
+}
+
 void
 log_msg (log_level_t level, const char *fmt, ...)
 {
@@ -142,23 +274,33 @@ log_msg (log_level_t level, const char *fmt, ...)
     struct tm tm;
     gmtime_r (&ts.tv_sec, &tm);
 
+    char ts_text[64];
+    snprintf (ts_text, sizeof ts_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    const trace_ctx_t *trace = trace_current ();
+
     //  The fields before msg are bounded (each context value is shorter than
-    //  LOG_CTX_MAX), so 256 bytes always hold them.
-    char line[LOG_LINE_MAX + 256];
+    //  LOG_CTX_MAX, ids are hex of fixed length), so 384 bytes always hold them.
+    char line[LOG_LINE_MAX + 384];
     static const char cut_mark[] = "\" truncated=1\n";
+    size_t len;
     pthread_mutex_lock (&s_lock);
-    int n = snprintf (
-        line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s svc=%s%s%s%s%s msg=\"",
-        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-        s_level_names[level], s_service, s_rid[0] ? " rid=" : "", s_rid, s_op[0] ? " op=" : "", s_op);
-    size_t len = n > 0 && (size_t)n < sizeof line - sizeof cut_mark ? (size_t)n : 0;
-    int cut = s_append_escaped (line, sizeof line, sizeof cut_mark, &len, msg);
-    if (cut || mlen >= (int)sizeof msg) {
-        memcpy (line + len, cut_mark, sizeof cut_mark - 1);
-        len += sizeof cut_mark - 1;
-    } else {
-        line[len++] = '"';
-        line[len++] = '\n';
+    if (atomic_load (&s_format) == LOG_FORMAT_JSON)
+        len = s_json_line (line, sizeof line, ts_text, level, trace, msg, mlen >= (int)sizeof msg);
+    else {
+        int n = snprintf (line, sizeof line, "ts=%s level=%s svc=%s%s%s%s%s%s%s%s%s msg=\"", ts_text,
+                          s_level_names[level], s_service, trace->trace_id[0] ? " trace_id=" : "",
+                          trace->trace_id, trace->span_id[0] ? " span_id=" : "", trace->span_id,
+                          s_rid[0] ? " rid=" : "", s_rid, s_op[0] ? " op=" : "", s_op);
+        len = n > 0 && (size_t)n < sizeof line - sizeof cut_mark ? (size_t)n : 0;
+        int cut = s_append_escaped (line, sizeof line, sizeof cut_mark, &len, msg);
+        if (cut || mlen >= (int)sizeof msg) {
+            memcpy (line + len, cut_mark, sizeof cut_mark - 1);
+            len += sizeof cut_mark - 1;
+        } else {
+            line[len++] = '"';
+            line[len++] = '\n';
+        }
     }
     fwrite (line, 1, len, stderr);
     fflush (stderr);

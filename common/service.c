@@ -3,6 +3,7 @@
 #include "bus_msg.h"
 #include "log.h"
 #include "migrate.h"
+#include "otlp.h"
 #include "pidcache.h"
 
 #include <stdio.h>
@@ -167,6 +168,7 @@ service_main (int argc, char **argv, const service_def_t *def)
     if (!cfg)
         return exit_code;
     log_init (def->name, (log_level_t)log_level_parse (cfg->log_level));
+    log_set_format ((log_format_t)log_format_parse (cfg->log_format));
     if (bus_client_direct (NULL, cfg->bus_direct)) {
         fprintf (
             stderr,
@@ -188,6 +190,10 @@ service_main (int argc, char **argv, const service_def_t *def)
         return 2;
     }
 
+    //  Spans only with an endpoint; a failed start leaves tracing off (logged).
+    if (cfg->otlp_endpoint[0] &&
+        otlp_start (cfg->otlp_endpoint, program, (size_t)cfg->otlp_queue, (int)cfg->otlp_interval_ms) != 0)
+        log_warn ("%s: no spans are exported", program);
     int rc = 0;
     service_t *service = service_new (def, cfg, curve, &exit_code);
     if (!service)
@@ -213,6 +219,7 @@ service_main (int argc, char **argv, const service_def_t *def)
         service_destroy (&service);
         log_info ("%s: stopped", program);
     }
+    otlp_stop ();
     bus_curve_destroy (&curve);
     config_destroy (&cfg);
     return rc;

@@ -15,6 +15,7 @@
 #include "forwarded.h"
 #include "log.h"
 #include "metrics.h"
+#include "otlp.h"
 #include "secure.h"
 
 #include <civetweb.h>
@@ -79,11 +80,58 @@ s_now_s (void)
 //  A request id that never fails: random when the CSPRNG answers, a process
 //  counter otherwise (ids only correlate logs; they guard nothing).
 static void
-s_new_request_id (char out[33])
+s_new_request_id (char out[TRACE_REQUEST_ID_MAX + 1])
 {
     if (secure_request_id (out) == 0)
         return;
-    snprintf (out, 33, "%032llx", (unsigned long long)atomic_fetch_add (&s_fallback_ids, 1) + 1);
+    snprintf (out, TRACE_REQUEST_ID_MAX + 1, "%032llx",
+              (unsigned long long)atomic_fetch_add (&s_fallback_ids, 1) + 1);
+}
+
+//  The request's place in a trace and its request id, made the thread's
+//  trace context (so log lines and bus calls carry it). W3C Trace Context
+//  §3.2: a valid traceparent makes our span a child of the caller's; an
+//  invalid one, or more than one, is ignored and a trace starts here.
+//  X-Request-Id is echoed when it is a sane token (trace_request_id_ok);
+//  otherwise the request id is the trace id, which joins the logs of the
+//  request by one value.
+static void
+s_trace_begin (gw_req_t *req)
+{
+    const struct mg_request_info *ri = req->conn ? mg_get_request_info (req->conn) : NULL;
+    const char *traceparent = NULL, *request_id = NULL;
+    int traceparents = 0;
+    for (int i = 0; ri && i < ri->num_headers; i++) {
+        const char *name = ri->http_headers[i].name;
+        if (strcasecmp (name, "traceparent") == 0) {
+            traceparent = ri->http_headers[i].value;
+            traceparents++;
+        } else if (strcasecmp (name, "X-Request-Id") == 0 && !request_id)
+            request_id = ri->http_headers[i].value;
+    }
+    //  RFC 9110 §5.5: whitespace around a field value is not part of it.
+    char value[TRACE_PARENT_LEN + 64];
+    size_t len = 0;
+    if (traceparent) {
+        while (*traceparent == ' ' || *traceparent == '\t')
+            traceparent++;
+        len = strnlen (traceparent, sizeof value - 1);
+        memcpy (value, traceparent, len);
+        while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+            len--;
+    }
+    value[len] = '\0';
+    trace_ctx_t incoming;
+    int valid = traceparents == 1 && trace_parse (value, &incoming) == 0;
+    if (trace_child (valid ? &incoming : NULL, &req->trace) != 0)
+        memset (&req->trace, 0, sizeof req->trace);
+    if (request_id && trace_request_id_ok (request_id))
+        snprintf (req->request_id, sizeof req->request_id, "%s", request_id);
+    else if (req->trace.trace_id[0])
+        snprintf (req->request_id, sizeof req->request_id, "%s", req->trace.trace_id);
+    else
+        s_new_request_id (req->request_id);
+    trace_set_current (&req->trace);
 }
 
 //  ---------------------------------------------------------------------------
@@ -243,6 +291,9 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
     const char *names[HTTP_MAX_HEADERS + 8], *values[HTTP_MAX_HEADERS + 8];
     size_t count = 0;
     names[count] = "X-Request-Id", values[count++] = req->request_id;
+    char traceresponse[TRACE_PARENT_LEN + 1];
+    if (trace_format (&req->trace, traceresponse, sizeof traceresponse) == 0)
+        names[count] = "traceresponse", values[count++] = traceresponse;
     names[count] = "X-Content-Type-Options", values[count++] = "nosniff";
     if (content_type)
         names[count] = "Content-Type", values[count++] = content_type;
@@ -657,6 +708,26 @@ s_finish (const http_server_t *server, gw_req_t *req, double started)
              req->client_ip[0] ? req->client_ip : "-");
 }
 
+//  The HTTP request's span (OpenTelemetry HTTP server conventions): named by
+//  method and route, never by the raw path or query, which may hold codes
+//  or tokens.
+static void
+s_span_end (const http_server_t *server, gw_req_t *req, otlp_span_t *span)
+{
+    const char *route = server->router.name (req->route);
+    char name[OTLP_NAME_MAX];
+    snprintf (name, sizeof name, "%s %s", req->method ? req->method : "-", route);
+    otlp_span_name (span, name);
+    otlp_span_str (span, "http.request.method", req->method);
+    otlp_span_str (span, "http.route", route);
+    otlp_span_int (span, "http.response.status_code", req->status);
+    otlp_span_str (span, "ostiary.request_id", req->request_id);
+    otlp_span_str (span, "client.address", req->client_ip);
+    if (req->status >= 500)
+        otlp_span_error (span, "server error");
+    otlp_span_end (span);
+}
+
 //  What civetweb's own refusals become. The text civetweb offers may quote
 //  the request (e.g. a bad HTTP version), so it is never sent back; these
 //  fixed descriptions are.
@@ -695,7 +766,12 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
     gw_t *gw = server->gw;
     gw_req_t req = {.conn = conn, .gw = gw, .bus = s_bus, .route = -1};
     req.method = ri ? ri->request_method : NULL;
-    s_new_request_id (req.request_id);
+    //  The head may be incomplete or malformed: no header of it is read.
+    if (trace_start (&req.trace) == 0)
+        snprintf (req.request_id, sizeof req.request_id, "%s", req.trace.trace_id);
+    else
+        s_new_request_id (req.request_id);
+    trace_set_current (&req.trace);
     log_set_context (req.request_id, NULL);
     ost_err_t err = status >= 500 ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST;
     const char *description = status >= 500 ? "internal error" : "the request was refused";
@@ -717,6 +793,7 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
     json_decref (body);
     metrics_request (gw->metrics, -1, status, 0.0);
     log_set_context (NULL, NULL);
+    trace_set_current (NULL);
     return 0;
 }
 
@@ -736,10 +813,13 @@ s_handle (struct mg_connection *conn, void *cbdata)
     req.path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "");
     req.query = ri->query_string;
     req.head = strcmp (req.method, "HEAD") == 0;
-    s_new_request_id (req.request_id);
+    s_trace_begin (&req);
     log_set_context (req.request_id, NULL);
-    if (s_bus)
-        bus_client_set_trace (s_bus, req.request_id);
+    //  Without an exporter no span is built: this one branch is the cost.
+    otlp_span_t span;
+    int traced = otlp_enabled ();
+    if (traced)
+        otlp_span_begin (&span, "HTTP", OTLP_SERVER, &req.trace);
     s_current = &req;
 
     server->router.dispatch (&req);
@@ -751,9 +831,10 @@ s_handle (struct mg_connection *conn, void *cbdata)
     s_finish (server, &req, started);
 
     s_current = NULL;
-    if (s_bus)
-        bus_client_set_trace (s_bus, NULL);
+    if (traced)
+        s_span_end (server, &req, &span);
     log_set_context (NULL, NULL);
+    trace_set_current (NULL);
     atomic_fetch_sub (&s_in_flight, 1);
     return req.status;
 }

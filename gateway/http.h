@@ -11,6 +11,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "ost.h"
+#include "trace.h"
 #include <jansson.h>
 #include <stddef.h>
 
@@ -30,11 +31,13 @@ typedef struct {
 typedef struct {
     struct mg_connection *conn;
     gw_t *gw;
-    bus_client_t *bus;                  //  this thread's bus client; NULL when it could not be created
-    const char *method;                 //  as received ("GET", "POST", ...)
-    const char *path;                   //  raw path, no query string, not decoded
-    const char *query;                  //  raw query string or NULL
-    char request_id[33];                //  sent as X-Request-Id, logged and passed on as the bus trace
+    bus_client_t *bus;  //  this thread's bus client; NULL when it could not be created
+    const char *method; //  as received ("GET", "POST", ...)
+    const char *path;   //  raw path, no query string, not decoded
+    const char *query;  //  raw query string or NULL
+    //  Sent as X-Request-Id and logged: the client's X-Request-Id when sane, else the trace id.
+    char request_id[TRACE_REQUEST_ID_MAX + 1];
+    trace_ctx_t trace;                  //  this request's span: the trace's id, ours, the caller's
     char client_ip[CIDR_ADDR_TEXT_MAX]; //  the client's address (http_client_ip)
     int route;                          //  index in the route table, -1 while unrouted
     int head;                           //  HEAD request: headers only, never a body
@@ -73,7 +76,8 @@ void http_server_destroy (http_server_t **self_p);
 
 //  Sends a complete response and returns status. content_type and
 //  cache_control may be NULL (no header). Every response carries
-//  X-Request-Id and X-Content-Type-Options: nosniff; a 503 without a
+//  X-Request-Id, traceresponse (W3C Trace Context Level 2: our trace id and
+//  span id) and X-Content-Type-Options: nosniff; a 503 without a
 //  Retry-After in extra gets "Retry-After: 1". After the first call on
 //  a request, later calls send nothing and return the status already sent.
 int http_send (gw_req_t *req, int status, const char *content_type, const char *cache_control,

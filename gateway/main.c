@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ops.h"
+#include "otlp.h"
 #include "pidcache.h"
 #include "routes.h"
 
@@ -125,6 +126,11 @@ main (int argc, char **argv)
         return exit_code;
     int level = log_level_parse (cfg->log_level);
     log_init ("gateway", level < 0 ? OST_LOG_INFO : (log_level_t)level);
+    log_set_format ((log_format_t)log_format_parse (cfg->log_format));
+    //  Spans only with an endpoint; a failed start leaves tracing off (logged).
+    if (cfg->otlp_endpoint[0] &&
+        otlp_start (cfg->otlp_endpoint, "gateway", (size_t)cfg->otlp_queue, (int)cfg->otlp_interval_ms) != 0)
+        log_warn ("gateway: no spans are exported");
     //  czmq's handler turns SIGINT/SIGTERM into zsys_interrupted; installed
     //  before any thread starts so that every thread inherits it.
     zsys_init ();
@@ -193,6 +199,7 @@ main (int argc, char **argv)
         exit_code = 1;
 
     http_server_destroy (&server);
+    otlp_stop ();
     zactor_destroy (&broker);
     bus_curve_destroy (&curve);
     jwks_cache_destroy (&gw.jwks);

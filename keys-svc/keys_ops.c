@@ -10,6 +10,7 @@
 #include "keys_app.h"
 #include "keys_store.h"
 #include "log.h"
+#include "otlp.h"
 #include "service.h"
 
 #include <openssl/sha.h>
@@ -183,6 +184,28 @@ s_sign_failed (bus_req_t *req, keyring_sign_t signed_, jws_alg_t alg)
     return -1;
 }
 
+//  keyring_sign in a span of its own, a child of the op's (alg, typ and the
+//  key id as attributes; never the claims or the signature).
+static keyring_sign_t
+s_sign (const keyring_t *ring, jws_alg_t alg, const char *typ, const json_t *claims, char **jws,
+        const char **kid)
+{
+    trace_ctx_t ctx;
+    if (!otlp_enabled () || trace_child (trace_current (), &ctx) != 0)
+        return keyring_sign (ring, alg, typ, claims, jws, kid);
+    otlp_span_t span;
+    otlp_span_begin (&span, "jws.sign", OTLP_INTERNAL, &ctx);
+    otlp_span_str (&span, "jws.alg", jws_alg_name (alg));
+    otlp_span_str (&span, "jws.typ", typ);
+    keyring_sign_t signed_ = keyring_sign (ring, alg, typ, claims, jws, kid);
+    if (signed_ == KEYRING_SIGN_OK)
+        otlp_span_str (&span, "jws.kid", *kid);
+    else
+        otlp_span_error (&span, "signing failed");
+    otlp_span_end (&span);
+    return signed_;
+}
+
 int
 keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -227,7 +250,7 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
     const char *kid = NULL, *id_kid = NULL;
     //  The snapshot is held until the reply is built: kid points into it.
     keys_snap_t *snap = s_snapshot (req);
-    keyring_sign_t signed_ = keyring_sign (keys_snap_ring (snap), alg, typ, claims, &jws, &kid);
+    keyring_sign_t signed_ = s_sign (keys_snap_ring (snap), alg, typ, claims, &jws, &kid);
     if (signed_ != KEYRING_SIGN_OK) {
         keys_snap_release (&snap);
         return s_sign_failed (req, signed_, alg);
@@ -240,7 +263,7 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
                 json_decref (at_hash);
             signed_ = KEYRING_SIGN_FAILED;
         } else
-            signed_ = keyring_sign (keys_snap_ring (snap), id_alg, "JWT", bound, &idt, &id_kid);
+            signed_ = s_sign (keys_snap_ring (snap), id_alg, "JWT", bound, &idt, &id_kid);
         json_decref (bound);
         if (signed_ != KEYRING_SIGN_OK) {
             free (jws);

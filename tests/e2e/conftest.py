@@ -21,6 +21,7 @@ and hands tests a handle to drive and disturb them:
     stack.ensure(name)             start one instance if none is alive
     stack.wait_ready(timeout=15)   poll /readyz until 200
     stack.log_text(name)           every log line of that service so far
+    stack.log_paths()              every process log of the session (and exported spans)
     stack.pg_admin                 the cluster's superuser conninfo (or None)
     stack.pg_dir                   the cluster's folder (scripts/pg.sh), or None
     stack.pg_stop(mode="fast")     stop PostgreSQL (fast or immediate); returns when down
@@ -61,9 +62,12 @@ from pathlib import Path
 import pytest
 import requests
 
+import leaks
 from flowweb import FlowBrowser
 from mail import SmtpSink
 from oidc import make_client
+
+leaks.install()
 
 REPO = Path(__file__).resolve().parents[2]
 SANITIZE = os.environ.get("SANITIZE") == "1"
@@ -316,9 +320,12 @@ class Stack:
         return str(path)
 
     def ctl(self, *args, input=None, timeout=30, env=None):
-        """ostiaryctl with the stack's environment (its bus endpoint), as admin."""
-        return subprocess.run([self.bin("ostiaryctl"), *map(str, args)], env=env or self.env,
-                              input=input, text=True, capture_output=True, timeout=timeout)
+        """ostiaryctl with the stack's environment (its bus endpoint), as admin.
+        The secrets it sends and prints go to the leak registry (leaks.py)."""
+        cp = subprocess.run([self.bin("ostiaryctl"), *map(str, args)], env=env or self.env,
+                            input=input, text=True, capture_output=True, timeout=timeout)
+        leaks.from_ctl([*args, input or ""], cp.stdout)
+        return cp
 
     def ctl_as(self, role, *args, input=None, timeout=30):
         """ostiaryctl holding the bus key of `role` (gateway, token, flow, keys, admin)."""
@@ -453,6 +460,13 @@ class Stack:
                 pass
         return "".join(text)
 
+    def log_paths(self):
+        """Every log file of every process started, and every file of
+        exported spans a test kept in the log folder (otlp-*.json): what the
+        secrets check of the session reads."""
+        paths = [inst.log_path for name in PROCESSES for inst in self._procs[name]]
+        return paths + sorted(self.log_dir.glob("otlp-*.json"))
+
     def log_tails(self, lines=30):
         out = []
         for name in PROCESSES:
@@ -565,14 +579,31 @@ def stack(request):
     reports = s.sanitizer_reports() if SANITIZE else []
     if reports:
         pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+    problems = []
     violations = s.contract_violations()
     if violations:
-        pytest.fail("results or errors outside proto/ops.def:\n" + "\n".join(violations[:50]),
-                    pytrace=False)
+        problems.append("results or errors outside proto/ops.def:\n" + "\n".join(violations[:50]))
+    # Secrets never reach logs or traces: every secret the session's tests
+    # sent or received (leaks.py) is looked for in every process log and
+    # every exported span.
+    found = leaks.scan(s.log_paths())
+    if found:
+        problems.append(f"{len(found)} secrets found in logs or spans (of {leaks.count()} registered):\n" +
+                        "\n".join(found[:50]))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
     # A folder of our own is removed unless something failed: then its logs
     # are what the developer reads next.
     if own and request.session.testsfailed == 0:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line on the secrets check of the session (leaks.py)."""
+    if leaks.last_scan is not None:
+        secrets, files, hits = leaks.last_scan
+        terminalreporter.write_line(f"secrets check: {secrets} secrets looked for in {files} logs and span "
+                                    f"files, {hits} found")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import struct
 import time
 from pathlib import Path
 
+import leaks
 import mail
 from oidc import PASSWORD, Browser, forms, psql_flow
 
@@ -27,6 +28,7 @@ def b32decode(secret):
 
 def totp(secret, at=None, step=30, digits=6):
     """RFC 6238 (HMAC-SHA-1, T0 = 0, X = 30) over RFC 4226 §5.3 truncation."""
+    leaks.register(secret, "totp-secret")
     counter = int((time.time() if at is None else at) // step)
     mac = hmac.new(b32decode(secret), struct.pack(">Q", counter), hashlib.sha1).digest()
     offset = mac[-1] & 0x0F
@@ -110,12 +112,14 @@ def wait_message(stack, address, count=1, timeout=15.0):
 def code_in(msg):
     code = mail.code(msg)
     assert code, mail.text(msg)
+    leaks.register(code, "mail-code")
     return code
 
 
 def link_in(msg, base):
     found = [u for u in mail.links(msg) if re.match(re.escape(base) + r"(/flow)?/action\?token=", u)]
     assert found, mail.text(msg)
+    leaks.from_url(found[0], "mail-link")
     return found[0]
 
 

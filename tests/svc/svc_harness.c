@@ -196,6 +196,14 @@ svc_call_json (svc_harness_t *self, const char *op, const json_t *body, json_t *
     return bus_client_call (self->client, op, body, 0, result, error);
 }
 
+bus_client_t *
+svc_harness_client_new (svc_harness_t *self)
+{
+    bus_client_t *client = bus_client_new (self->endpoint, 0, self->curve);
+    assert_non_null (client);
+    return client;
+}
+
 static json_t *
 s_body (const char *fmt, va_list args)
 {

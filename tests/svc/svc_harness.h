@@ -40,6 +40,10 @@ json_t *svc_ok (svc_harness_t *self, const char *op, const char *body_fmt, ...)
 const char *svc_err (svc_harness_t *self, const char *op, const char *body_fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+//  A bus client of its own on the harness's broker (caller destroys it with
+//  bus_client_destroy): for calls from another thread at the same time.
+bus_client_t *svc_harness_client_new (svc_harness_t *self);
+
 //  Runs sql (printf-formatted) on the test database and returns the first
 //  column of the first row as a long (count(*) and the like); fails the test
 //  on an error or an empty result.

@@ -13,6 +13,7 @@
 #include "bus_msg.h"
 #include "bus_worker.h"
 #include "log.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1130,6 +1131,100 @@ test_drain_reports_a_request_still_running_at_its_deadline (void **state)
     bus_worker_destroy (&worker);
 }
 
+//  A handler that answers the trace context it runs in: its trace id, its
+//  span id, its parent (the caller's span) and the log's trace id.
+static int
+s_trace_echo (bus_req_t *req, const json_t *body, json_t **result)
+{
+    (void)body;
+    const trace_ctx_t *ctx = trace_current ();
+    char *echo = NULL;
+    json_t *seen = json_pack ("{s:s,s:s,s:s,s:s}", "trace_id", ctx->trace_id, "span_id", ctx->span_id,
+                              "parent_id", ctx->parent_id, "log_trace_id", log_trace_id ());
+    echo = json_dumps (seen, JSON_COMPACT);
+    json_decref (seen);
+    *result = json_pack ("{s:s,s:s,s:s}", "jws", echo, "kid", req->request_id, "alg", "RS256");
+    free (echo);
+    return 0;
+}
+
+static const bus_route_t s_trace_routes[] = {{"keys.sign", s_trace_echo}};
+
+//  What the handler saw when client called it from a thread whose trace
+//  context is ctx (NULL: none). A new reference.
+static json_t *
+s_trace_seen (bus_client_t *client, const trace_ctx_t *ctx)
+{
+    trace_set_current (ctx);
+    json_t *result = NULL;
+    bus_error_t error;
+    assert_int_equal (bus_client_call (client, "keys.sign", s_empty, 1000, &result, &error), 0);
+    trace_set_current (NULL);
+    json_t *seen = s_echoed (result);
+    json_decref (result);
+    assert_non_null (seen);
+    return seen;
+}
+
+static void
+s_assert_child_of (json_t *seen, const trace_ctx_t *caller)
+{
+    const char *span_id = json_string_value (json_object_get (seen, "span_id"));
+    assert_string_equal (json_string_value (json_object_get (seen, "trace_id")), caller->trace_id);
+    assert_string_equal (json_string_value (json_object_get (seen, "parent_id")), caller->span_id);
+    assert_string_equal (json_string_value (json_object_get (seen, "log_trace_id")), caller->trace_id);
+    assert_true (trace_id_valid (span_id, TRACE_SPAN_HEX));
+    assert_string_not_equal (span_id, caller->span_id);
+}
+
+//  The caller's trace context travels in the trace field (proto/bus.md):
+//  the op runs in a child span of the caller's, in the caller's trace,
+//  through the broker and through a direct endpoint alike; without one (or
+//  with a field that is no traceparent) the op starts a trace.
+static void
+test_worker_runs_the_op_in_a_child_span_of_the_caller (void **state)
+{
+    fixture_t *f = *state;
+    bus_worker_cfg_t cfg = {.service = "keys",
+                            .endpoint = f->endpoint,
+                            .threads = 1,
+                            .heartbeat_ms = HB,
+                            .liveness = 3,
+                            .routes = s_trace_routes,
+                            .nroutes = 1,
+                            .direct_endpoint = "inproc://direct-trace-test"};
+    bus_worker_t *worker = bus_worker_new (&cfg);
+    assert_non_null (worker);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    trace_ctx_t caller;
+    assert_int_equal (trace_start (&caller), 0);
+    json_t *seen = s_trace_seen (f->client, &caller);
+    s_assert_child_of (seen, &caller);
+    json_decref (seen);
+
+    bus_client_t *direct = bus_client_new ("inproc://no-broker-for-trace", 65536, NULL);
+    assert_non_null (direct);
+    assert_int_equal (bus_client_direct (direct, "keys=inproc://direct-trace-test"), 0);
+    seen = s_trace_seen (direct, &caller);
+    s_assert_child_of (seen, &caller);
+    json_decref (seen);
+    bus_client_destroy (&direct);
+
+    seen = s_trace_seen (f->client, NULL);
+    assert_true (trace_id_valid (json_string_value (json_object_get (seen, "trace_id")), TRACE_ID_HEX));
+    assert_string_not_equal (json_string_value (json_object_get (seen, "trace_id")), caller.trace_id);
+    assert_string_equal (json_string_value (json_object_get (seen, "parent_id")), "");
+    json_decref (seen);
+
+    bus_client_set_trace (f->client, "not a traceparent");
+    seen = s_trace_seen (f->client, &caller);
+    bus_client_set_trace (f->client, NULL);
+    assert_string_not_equal (json_string_value (json_object_get (seen, "trace_id")), caller.trace_id);
+    assert_string_equal (json_string_value (json_object_get (seen, "parent_id")), "");
+    json_decref (seen);
+    bus_worker_destroy (&worker);
+}
+
 int
 main (void)
 {
@@ -1182,6 +1277,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_drain_reports_a_request_still_running_at_its_deadline,
                                          s_setup_patient, s_teardown),
+        cmocka_unit_test_setup_teardown (test_worker_runs_the_op_in_a_child_span_of_the_caller, s_setup,
+                                         s_teardown),
     };
     s_empty = s_body (NULL);
     int rc = cmocka_run_group_tests (tests, NULL, NULL);

@@ -668,6 +668,32 @@ test_config_load_fails_with_2_on_missing_required (void **state)
     config_destroy (&cfg);
 }
 
+static void
+test_config_log_format_and_otlp_endpoint_are_checked (void **state)
+{
+    (void)state;
+    config_t *cfg = config_new ();
+    assert_string_equal (cfg->log_format, "logfmt");
+    assert_string_equal (cfg->otlp_endpoint, "");
+    assert_int_equal (cfg->otlp_queue, 2048);
+    assert_int_equal (cfg->otlp_interval_ms, 1000);
+    assert_int_equal (config_set (cfg, "OSTIARY_LOG_FORMAT", "json", NULL), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_OTLP_ENDPOINT", "https://collector:4318/v1/traces", NULL), 0);
+    assert_int_equal (config_validate (cfg, 0), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_LOG_FORMAT", "xml", NULL), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_OTLP_ENDPOINT", "collector:4317", NULL), 0);
+    s_capture_t cap;
+    s_capture_begin (&cap, STDERR_FILENO);
+    int rc = config_validate (cfg, 0);
+    char *err = s_capture_end (&cap);
+    assert_int_equal (rc, -1);
+    assert_non_null (strstr (err, "OSTIARY_LOG_FORMAT must be logfmt or json"));
+    assert_non_null (strstr (err, "OSTIARY_OTLP_ENDPOINT must be an http:// or https:// URL"));
+    free (err);
+    assert_int_equal (config_set (cfg, "OSTIARY_OTLP_QUEUE", "8", NULL), -1);
+    config_destroy (&cfg);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
 
 int
@@ -689,6 +715,7 @@ main (void)
         T (test_config_bus_curve_off_only_in_development),
         T (test_config_validate_rejects_bad_kek_without_printing_it),
         T (test_config_validate_rejects_bad_issuer_mode_and_level),
+        T (test_config_log_format_and_otlp_endpoint_are_checked),
         T (test_config_trusted_proxies_take_ipv4_and_ipv6_blocks),
         T (test_config_production_issuer_must_be_https),
         T (test_config_accepts_a_list_of_broker_endpoints),

@@ -10,6 +10,9 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "trace.h"
+
+#include <jansson.h>
 
 #include <pthread.h>
 #include <regex.h>
@@ -75,7 +78,9 @@ s_setup (void **state)
 {
     (void)state;
     log_init ("token", OST_LOG_DEBUG);
+    log_set_format (LOG_FORMAT_LOGFMT);
     log_set_context (NULL, NULL);
+    trace_set_current (NULL);
     return 0;
 }
 
@@ -282,6 +287,139 @@ test_log_lines_from_threads_never_interleave (void **state)
     free (out);
 }
 
+#define TID "0af7651916cd43dd8448eb211c80319c"
+#define SID "b7ad6b7169203331"
+
+static void
+s_set_trace (void)
+{
+    trace_ctx_t ctx;
+    assert_int_equal (trace_parse ("00-" TID "-" SID "-01", &ctx), 0);
+    trace_set_current (&ctx);
+}
+
+static void
+test_log_line_carries_trace_id_and_span_id (void **state)
+{
+    (void)state;
+    s_set_trace ();
+    log_set_context ("rid1", "token.token");
+    s_capture_begin ();
+    log_info ("traced");
+    char *out = s_capture_end ();
+    s_assert_matches (out, "^ts=[^ ]+ level=info svc=token trace_id=" TID " span_id=" SID
+                           " rid=rid1 op=token.token msg=\"traced\"\n$");
+    free (out);
+    trace_set_current (NULL);
+    log_set_context (NULL, NULL);
+}
+
+static void
+test_log_trace_id_is_the_trace_context_then_the_request_id (void **state)
+{
+    (void)state;
+    log_set_context ("rid-only", NULL);
+    assert_string_equal (log_trace_id (), "rid-only");
+    s_set_trace ();
+    assert_string_equal (log_trace_id (), TID);
+    trace_set_current (NULL);
+    log_set_context (NULL, NULL);
+    assert_string_equal (log_trace_id (), "");
+}
+
+static void
+test_log_format_parse_accepts_logfmt_and_json (void **state)
+{
+    (void)state;
+    assert_int_equal (log_format_parse ("logfmt"), LOG_FORMAT_LOGFMT);
+    assert_int_equal (log_format_parse ("json"), LOG_FORMAT_JSON);
+    assert_int_equal (log_format_parse ("JSON"), -1);
+    assert_int_equal (log_format_parse (""), -1);
+    assert_int_equal (log_format_parse (NULL), -1);
+}
+
+//  Parses the one line of out as JSON (fails the test otherwise).
+static json_t *
+s_json_line (const char *out)
+{
+    assert_int_equal (s_count_lines (out), 1);
+    json_error_t error;
+    json_t *line = json_loads (out, JSON_REJECT_DUPLICATES, &error);
+    if (!line)
+        fail_msg ("not JSON: %s (%s)", out, error.text);
+    assert_true (json_is_object (line));
+    return line;
+}
+
+static void
+test_log_json_line_has_the_fields_as_members (void **state)
+{
+    (void)state;
+    log_set_format (LOG_FORMAT_JSON);
+    s_set_trace ();
+    log_set_context ("rid1", "token.token");
+    s_capture_begin ();
+    log_warn ("hello %d", 7);
+    char *out = s_capture_end ();
+    log_set_format (LOG_FORMAT_LOGFMT);
+    trace_set_current (NULL);
+    log_set_context (NULL, NULL);
+    json_t *line = s_json_line (out);
+    s_assert_matches (json_string_value (json_object_get (line, "ts")),
+                      "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$");
+    assert_string_equal (json_string_value (json_object_get (line, "level")), "warn");
+    assert_string_equal (json_string_value (json_object_get (line, "svc")), "token");
+    assert_string_equal (json_string_value (json_object_get (line, "trace_id")), TID);
+    assert_string_equal (json_string_value (json_object_get (line, "span_id")), SID);
+    assert_string_equal (json_string_value (json_object_get (line, "rid")), "rid1");
+    assert_string_equal (json_string_value (json_object_get (line, "op")), "token.token");
+    assert_string_equal (json_string_value (json_object_get (line, "msg")), "hello 7");
+    assert_int_equal (json_object_size (line), 8);
+    json_decref (line);
+    free (out);
+}
+
+static void
+test_log_json_escapes_quotes_controls_and_bad_utf8 (void **state)
+{
+    (void)state;
+    log_set_format (LOG_FORMAT_JSON);
+    s_capture_begin ();
+    log_error ("a\"b\\c\nd\x01\x7f caf\xc3\xa9 \xff\xc3(\xed\xa0\x80 \"}{\"x\":1");
+    char *out = s_capture_end ();
+    log_set_format (LOG_FORMAT_LOGFMT);
+    json_t *line = s_json_line (out);
+    assert_null (json_object_get (line, "trace_id"));
+    assert_null (json_object_get (line, "x"));
+    assert_string_equal (
+        json_string_value (json_object_get (line, "msg")),
+        "a\"b\\c\nd\x01\x7f caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+        "\"}{\"x\":1");
+    json_decref (line);
+    free (out);
+}
+
+static void
+test_log_json_long_message_is_cut_and_marked (void **state)
+{
+    (void)state;
+    size_t n = 20000;
+    char *big = malloc (n + 1);
+    assert_non_null (big);
+    memset (big, '\x01', n); //  every byte becomes six when escaped
+    big[n] = '\0';
+    log_set_format (LOG_FORMAT_JSON);
+    s_capture_begin ();
+    log_info ("%s", big);
+    char *out = s_capture_end ();
+    log_set_format (LOG_FORMAT_LOGFMT);
+    free (big);
+    json_t *line = s_json_line (out);
+    assert_true (json_is_true (json_object_get (line, "truncated")));
+    json_decref (line);
+    free (out);
+}
+
 int
 main (void)
 {
@@ -296,6 +434,12 @@ main (void)
         cmocka_unit_test_setup (test_log_escapes_quotes_backslashes_and_control_bytes, s_setup),
         cmocka_unit_test_setup (test_log_long_message_is_cut_on_one_line, s_setup),
         cmocka_unit_test_setup (test_log_lines_from_threads_never_interleave, s_setup),
+        cmocka_unit_test_setup (test_log_line_carries_trace_id_and_span_id, s_setup),
+        cmocka_unit_test_setup (test_log_trace_id_is_the_trace_context_then_the_request_id, s_setup),
+        cmocka_unit_test_setup (test_log_format_parse_accepts_logfmt_and_json, s_setup),
+        cmocka_unit_test_setup (test_log_json_line_has_the_fields_as_members, s_setup),
+        cmocka_unit_test_setup (test_log_json_escapes_quotes_controls_and_bad_utf8, s_setup),
+        cmocka_unit_test_setup (test_log_json_long_message_is_cut_and_marked, s_setup),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
