@@ -2,6 +2,7 @@
 #include "service.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "migrate.h"
 #include "pidcache.h"
 
@@ -188,6 +189,18 @@ service_main (int argc, char **argv, const service_def_t *def)
         return 2;
     }
 
+    static const unsigned processes[] = {
+        [CFG_REQ_TOK] = M_TOK, [CFG_REQ_FLOW] = M_FLOW, [CFG_REQ_KEYS] = M_KEYS};
+    unsigned process =
+        (size_t)def->req_flag < sizeof processes / sizeof processes[0] ? processes[def->req_flag] : 0;
+    int metrics_failed = 0;
+    metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, program, process, &metrics_failed);
+    if (metrics_failed) {
+        bus_curve_destroy (&curve);
+        config_destroy (&cfg);
+        return 2;
+    }
+
     int rc = 0;
     service_t *service = service_new (def, cfg, curve, &exit_code);
     if (!service)
@@ -213,6 +226,7 @@ service_main (int argc, char **argv, const service_def_t *def)
         service_destroy (&service);
         log_info ("%s: stopped", program);
     }
+    metrics_http_destroy (&metrics);
     bus_curve_destroy (&curve);
     config_destroy (&cfg);
     return rc;

@@ -1,10 +1,9 @@
 /*  gateway - Ostiary's HTTP front and the home of the bus broker.
  *
  *  Start-up: configuration, logs, czmq's signal handling, the broker (so
- *  services can connect), the JWKS cache and metrics, then civetweb. The main
- *  thread then only waits for SIGINT/SIGTERM, copying the broker's counters
- *  into the metrics on the way. Shutdown runs in reverse: civetweb first (its
- *  workers own bus clients connected to the broker), then the broker.
+ *  services can connect), the JWKS cache, the metrics listener, then
+ *  civetweb. The main thread then only waits for SIGINT/SIGTERM. Shutdown runs in reverse: civetweb first
+ * (its workers own bus clients connected to the broker), then the broker.
  *
  *  The drain (SIGTERM): the listening sockets close at once, and the
  *  requests being handled finish (each bus call ends by its deadline) while
@@ -16,7 +15,7 @@
 #include "http.h"
 #include "jwks.h"
 #include "log.h"
-#include "metrics.h"
+#include "metrics_http.h"
 #include "pidcache.h"
 #include "routes.h"
 
@@ -24,35 +23,14 @@
 #include <pthread.h>
 #include <unistd.h>
 
-//  How often the main thread asks the broker for its counters.
-#define BROKER_STATS_MS 2000
 #define SIGNAL_CHECK_MS 100
 
-//  Waits for SIGINT/SIGTERM; meanwhile keeps the broker's STATS answer in
-//  the metrics (the broker actor belongs to this thread).
+//  Waits for SIGINT/SIGTERM.
 static void
-s_run (zactor_t *broker, metrics_t *metrics)
+s_run (void)
 {
-    zpoller_t *poller = zpoller_new (broker, NULL);
-    int64_t next_stats = zclock_mono ();
-    while (poller && !zsys_interrupted) {
-        int64_t now = zclock_mono ();
-        if (now >= next_stats) {
-            zstr_send (broker, "STATS");
-            next_stats = now + BROKER_STATS_MS;
-        }
-        //  The only thing the broker ever sends us is the answer to STATS.
-        void *which = zpoller_wait (poller, (int)(next_stats - now));
-        if (which == broker) {
-            char *stats = zstr_recv (broker);
-            metrics_set_broker_stats (metrics, stats);
-            zstr_free (&stats);
-        } else if (zpoller_terminated (poller))
-            break;
-    }
-    while (!poller && !zsys_interrupted)
+    while (!zsys_interrupted)
         zclock_sleep (SIGNAL_CHECK_MS);
-    zpoller_destroy (&poller);
 }
 
 //  Ends the process when the drain outlasts its deadline (seconds in arg).
@@ -95,6 +73,13 @@ main (int argc, char **argv)
         config_destroy (&cfg);
         return 2;
     }
+    int metrics_failed = 0;
+    metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, "gateway", M_GW, &metrics_failed);
+    if (metrics_failed) {
+        bus_curve_destroy (&curve);
+        config_destroy (&cfg);
+        return 2;
+    }
 
     broker_cfg_t broker_cfg = {
         .endpoint = cfg->bus_endpoint,
@@ -108,6 +93,7 @@ main (int argc, char **argv)
     zactor_t *broker = broker_new (&broker_cfg);
     if (!broker) {
         log_error ("cannot bind the bus broker on %s", cfg->bus_endpoint);
+        metrics_http_destroy (&metrics);
         bus_curve_destroy (&curve);
         config_destroy (&cfg);
         return 1;
@@ -117,15 +103,14 @@ main (int argc, char **argv)
     gw_t gw = {
         .cfg = cfg,
         .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
-        .metrics = metrics_new (routes_count (), routes_name),
     };
-    if (!gw.jwks || !gw.metrics)
+    if (!gw.jwks)
         log_error ("out of memory at start-up");
     const http_router_t router = {routes_dispatch, routes_name, routes_quiet};
-    http_server_t *server = gw.jwks && gw.metrics ? http_server_new (&gw, &router) : NULL;
+    http_server_t *server = gw.jwks ? http_server_new (&gw, &router) : NULL;
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
-        s_run (broker, gw.metrics);
+        s_run ();
         log_info ("stopping: no new connections; finishing the requests in flight (at most %ld s)",
                   cfg->drain_timeout);
         static long drain_seconds;
@@ -142,7 +127,7 @@ main (int argc, char **argv)
     zactor_destroy (&broker);
     bus_curve_destroy (&curve);
     jwks_cache_destroy (&gw.jwks);
-    metrics_destroy (&gw.metrics);
+    metrics_http_destroy (&metrics);
     config_destroy (&cfg);
     return exit_code;
 }
