@@ -24,6 +24,7 @@
 #include "secure.h"
 
 #include "log.h"
+#include "metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,7 +49,20 @@ struct _db_t {
     int unprepared; //  a reconnect could not prepare every statement
     int fatal;      //  the server sent a FATAL message: the session is ending
     int down;       //  the last reconnect failed (logged once per outage)
+    int counted;    //  counted in ostiary_db_connections
+    int in_use;     //  counted in ostiary_db_connections_in_use
 };
+
+//  The connection is busy (a statement or a transaction) or not: the
+//  in-use gauge of the pool.
+static void
+s_use (db_t *self, int on)
+{
+    if (self->in_use != on) {
+        metrics_add (METRIC_DB_IN_USE, NULL, on ? 1 : -1);
+        self->in_use = on;
+    }
+}
 
 //  libpq prints NOTICEs ("relation already exists, skipping") to stderr by
 //  default, which would break our one-logfmt-line-per-event output. An
@@ -108,6 +122,8 @@ db_new (const char *conninfo)
         return NULL;
     }
     PQsetNoticeReceiver (self->conn, s_notice, self);
+    self->counted = 1;
+    metrics_add (METRIC_DB_CONNECTIONS, NULL, 1);
     return self;
 }
 
@@ -117,6 +133,9 @@ db_destroy (db_t **self_p)
     if (!self_p || !*self_p)
         return;
     db_t *self = *self_p;
+    s_use (self, 0);
+    if (self->counted)
+        metrics_add (METRIC_DB_CONNECTIONS, NULL, -1);
     if (self->conn)
         PQfinish (self->conn);
     for (size_t i = 0; i < self->nstmts; i++)
@@ -371,6 +390,9 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
     if (ready != DB_OK)
         return ready;
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
+    int was_in_use = self->in_use;
+    s_use (self, 1);
+    double started = metrics_now ();
     PGresult *res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
     int lost = 0;
     db_status_t status = s_finish (self, res, before, name, result, &lost);
@@ -381,6 +403,11 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
         res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
         status = s_finish (self, res, PQTRANS_IDLE, name, result, &lost);
     }
+    //  stmt->name: the name registered by the store's table, a fixed string.
+    metrics_observe (METRIC_DB_STATEMENT, METRICS_L (stmt->name, db_status_name (status)),
+                     metrics_now () - started);
+    if (!was_in_use)
+        s_use (self, 0);
     return status;
 }
 
@@ -421,6 +448,7 @@ db_exec_sql (db_t *self, const char *sql)
         //  The server rolled the transaction back when the link dropped: a
         //  ROLLBACK is done already; a BEGIN opens a new unit of work.
         self->lost_in_tx = 0;
+        s_use (self, 0);
         if (s_reconnect (self) != 0)
             return DB_UNAVAILABLE;
         if (rollback)
@@ -430,9 +458,16 @@ db_exec_sql (db_t *self, const char *sql)
     if (ready != DB_OK)
         return ready;
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
+    //  A transaction holds the connection from BEGIN to its end.
+    int begin = s_is_word (sql, "BEGIN"), end = s_is_word (sql, "COMMIT") || s_is_word (sql, "ROLLBACK");
+    int was_in_use = self->in_use;
+    s_use (self, 1);
     PGresult *res = PQexec (self->conn, sql);
     int lost = 0;
-    return s_finish (self, res, before, "sql", NULL, &lost);
+    db_status_t status = s_finish (self, res, before, "sql", NULL, &lost);
+    if (end || (!begin && !was_in_use) || (begin && status != DB_OK))
+        s_use (self, 0);
+    return status;
 }
 
 db_status_t

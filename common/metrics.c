@@ -192,8 +192,8 @@ static void
 s_add_double (atomic_uint_fast64_t *word, double v)
 {
     uint_fast64_t old = atomic_load_explicit (word, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit (word, &old, s_bits (s_double (old) + v), memory_order_relaxed,
-                                                   memory_order_relaxed))
+    while (!atomic_compare_exchange_weak_explicit (word, &old, s_bits (s_double (old) + v),
+                                                   memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -371,8 +371,8 @@ s_collect_process (void)
     struct rusage ru;
     if (getrusage (RUSAGE_SELF, &ru) == 0)
         metrics_set (METRIC_PROCESS_CPU, NULL,
-                     (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-                         (double)ru.ru_stime.tv_usec / 1e6);
+                     (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     FILE *f = fopen ("/proc/self/statm", "r");
     if (f) {
         unsigned long size, resident;
@@ -394,7 +394,8 @@ s_collect_process (void)
     }
     struct rlimit rl;
     if (getrlimit (RLIMIT_NOFILE, &rl) == 0)
-        metrics_set (METRIC_PROCESS_MAX_FDS, NULL, rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
+        metrics_set (METRIC_PROCESS_MAX_FDS, NULL,
+                     rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
 }
 
 //  ------------------------------------------------------------ rendering

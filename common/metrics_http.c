@@ -57,9 +57,10 @@ s_response (int status, const char *reason, const char *extra_headers, const cha
             const char *body, size_t body_len, size_t *out_len)
 {
     char head[512];
-    int n = snprintf (head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                      status, reason, content_type, body_len, extra_headers ? extra_headers : "");
+    int n =
+        snprintf (head, sizeof head,
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+                  status, reason, content_type, body_len, extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof head)
         return NULL;
     char *out = malloc ((size_t)n + body_len + 1);
@@ -126,7 +127,8 @@ metrics_http_answer (const char *request, size_t len, size_t *out_len)
     char *body = metrics_render (&body_len);
     if (!body)
         return s_error (500, "Internal Server Error", NULL, out_len);
-    char *out = s_response (200, "OK", NULL, "text/plain; version=0.0.4; charset=utf-8", body, body_len, out_len);
+    char *out =
+        s_response (200, "OK", NULL, "text/plain; version=0.0.4; charset=utf-8", body, body_len, out_len);
     free (body);
     return out;
 }
