@@ -27,7 +27,7 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
             -Wno-format-nonliteral -g $(OPT) $(SANFLAGS) -I. -Icommon -I/usr/include/postgresql \
             -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS     := -lczmq -lzmq -lmsgpackc -ljansson -lpq -lssl -lcrypto -lpthread
+LIBS     := -lczmq -lzmq -lmsgpackc -ljansson -lpq -lssl -lcrypto -lpthread -lm
 GW_LIBS  := -lcivetweb -lqrencode
 FLOW_LIBS:= -largon2 -lcurl
 TEST_LIBS:= -lcmocka

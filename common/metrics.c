@@ -352,6 +352,8 @@ metrics_format_number (double v, char *out, size_t size)
         snprintf (out, size, "NaN");
     else if (isinf (v))
         snprintf (out, size, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor (v) && fabs (v) < 1e15)
+        snprintf (out, size, "%.0f", v);
     else {
         //  The shortest precision that reads back exactly.
         for (int p = 1; p <= 17; p++) {

@@ -101,7 +101,10 @@ metrics_http_answer (const char *request, size_t len, size_t *out_len)
     if (!end)
         return len >= METRICS_HTTP_MAX_REQUEST ? s_error (400, "Bad Request", NULL, out_len) : NULL;
     //  The request line: METHOD SP TARGET SP HTTP/1.x (RFC 9112 §3).
-    const char *line_end = memchr (request, '\n', (size_t)(end - request) + 1);
+    //  end is the first byte of the blank line's "\r\n\r\n" or "\n\n": the
+    //  request line's own line break is within the next two bytes.
+    size_t head_len = (size_t)(end - request) + 2 <= len ? (size_t)(end - request) + 2 : len;
+    const char *line_end = memchr (request, '\n', head_len);
     size_t line_len = line_end ? (size_t)(line_end - request) : 0;
     if (line_len && request[line_len - 1] == '\r')
         line_len--;
