@@ -38,8 +38,9 @@ LIBCOMMON  := $(BUILD)/libostiary.a
 
 SERVICES   := gateway token-svc flow-svc keys-svc
 BINS       := $(SERVICES:%=$(BUILD)/bin/%) $(BUILD)/bin/ostiaryctl
-# Build tools (not installed): proto/ops.md from proto/ops.def.
-TOOLS      := $(BUILD)/bin/ostiary-opsdoc
+# Build tools (not installed): proto/ops.md from proto/ops.def,
+# docs/metrics.md from common/metrics.def.
+TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-metricsdoc
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -81,9 +82,15 @@ $(BUILD)/bin/ostiary-opsdoc: $(BUILD)/obj/tools/opsdoc.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
 
-# proto/ops.md from proto/ops.def; make test fails while it is out of date.
-docs: $(BUILD)/bin/ostiary-opsdoc
+$(BUILD)/bin/ostiary-metricsdoc: $(BUILD)/obj/tools/metricsdoc.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+
+# proto/ops.md from proto/ops.def, docs/metrics.md from common/metrics.def;
+# make test fails while one is out of date.
+docs: $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-metricsdoc
 	$(BUILD)/bin/ostiary-opsdoc --update proto/ops.md
+	$(BUILD)/bin/ostiary-metricsdoc --update docs/metrics.md
 	scripts/config-doc.sh --update
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)

@@ -26,6 +26,7 @@ static const metric_def_t s_defs[] = {
 //  compare-and-swap); bucket counts are plain atomic counters, not
 //  cumulative (rendering adds them up).
 typedef struct {
+    uint32_t hash; //  of the values (s_hash), compared before them
     char *values[METRICS_MAX_LABELS];
     atomic_uint_fast64_t value; //  double bits: counter, gauge, histogram sum
     atomic_uint_fast64_t count; //  histogram observations
@@ -111,6 +112,22 @@ s_ensure (void)
     pthread_once (&s_once, s_setup);
 }
 
+//  FNV-1a of the label values as s_matches compares them (each cut at
+//  METRICS_MAX_VALUE bytes, NULL as ""), so that a lookup compares one word
+//  per series and strings only for the one that matches.
+static uint32_t
+s_hash (const metric_t *m, const char *const *labels)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < m->nlabels; i++) {
+        const char *v = labels && labels[i] ? labels[i] : "";
+        for (size_t n = 0; v[n] && n < METRICS_MAX_VALUE; n++)
+            h = (h ^ (unsigned char)v[n]) * 16777619u;
+        h = (h ^ 0xffu) * 16777619u;
+    }
+    return h;
+}
+
 static series_t *
 s_series_new (const metric_t *m, const char *const *labels, const char *fixed)
 {
@@ -128,6 +145,7 @@ s_series_new (const metric_t *m, const char *const *labels, const char *fixed)
             return NULL;
         }
     }
+    s->hash = s_hash (m, (const char *const *)s->values);
     return s;
 }
 
@@ -163,15 +181,16 @@ s_lookup (metric_id_t id, const char *const *labels)
     metric_t *m = &s_metrics[id];
     if (!m->series)
         return NULL;
+    uint32_t hash = s_hash (m, labels);
     int n = atomic_load_explicit (&m->nseries, memory_order_acquire);
     for (int i = 0; i < n; i++)
-        if (s_matches (m, m->series[i], labels))
+        if (m->series[i]->hash == hash && s_matches (m, m->series[i], labels))
             return m->series[i];
     pthread_mutex_lock (&m->lock);
     series_t *found = NULL;
     n = atomic_load_explicit (&m->nseries, memory_order_relaxed);
     for (int i = 0; i < n && !found; i++)
-        if (s_matches (m, m->series[i], labels))
+        if (m->series[i]->hash == hash && s_matches (m, m->series[i], labels))
             found = m->series[i];
     if (!found && n < s_defs[id].max_series) {
         found = s_series_new (m, labels, NULL);
@@ -250,9 +269,10 @@ s_existing (metric_id_t id, const char *const *labels)
         return NULL;
     s_ensure ();
     metric_t *m = &s_metrics[id];
+    uint32_t hash = s_hash (m, labels);
     int n = atomic_load_explicit (&m->nseries, memory_order_acquire);
     for (int i = 0; i < n; i++)
-        if (s_matches (m, m->series[i], labels))
+        if (m->series[i]->hash == hash && s_matches (m, m->series[i], labels))
             return m->series[i];
     return NULL;
 }

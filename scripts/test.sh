@@ -96,11 +96,12 @@ sum_of() {
 }
 
 #  ------------------------------------------------------------------ docs
-#  Pages generated from a table must match it: proto/ops.md (proto/ops.def)
-#  and README.md's configuration reference (common/config.def); and every C
+#  Pages generated from a table must match it: proto/ops.md (proto/ops.def),
+#  docs/metrics.md (common/metrics.def) and README.md's configuration
+#  reference (common/config.def); and every C
 #  source must be as `make format` leaves it.
 say "generated documentation and formatting"
-for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
+for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-metricsdoc --check docs/metrics.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
     if out=$($check 2>&1); then
         PASSED=$((PASSED + 1))
         echo "  ${check%% *}: current"

@@ -64,7 +64,8 @@ test_table_is_well_formed (void **state)
             char buf[256];
             snprintf (buf, sizeof buf, "%s", def->buckets);
             double last = -INFINITY;
-            for (char *save = NULL, *tok = strtok_r (buf, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+            for (char *save = NULL, *tok = strtok_r (buf, ",", &save); tok;
+                 tok = strtok_r (NULL, ",", &save)) {
                 double b = strtod (tok, NULL);
                 assert_true (b > last);
                 last = b;
@@ -233,7 +234,8 @@ test_init_shows_the_process_metrics (void **state)
     metrics_init (M_TOK);
     char *text = s_render ();
     //  Unlabelled metrics of token-svc read 0 before anything happened ...
-    assert_non_null (strstr (text, "# TYPE ostiary_refresh_rotations_total counter\nostiary_refresh_rotations_total 0\n"));
+    assert_non_null (
+        strstr (text, "# TYPE ostiary_refresh_rotations_total counter\nostiary_refresh_rotations_total 0\n"));
     assert_non_null (strstr (text, "# HELP ostiary_refresh_rotations_total "));
     //  ... those of other processes are absent, and so are labelled ones
     //  without a series.
