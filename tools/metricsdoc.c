@@ -22,7 +22,8 @@ static const char s_intro[] =
     "Every Ostiary process (gateway, token-svc, flow-svc, keys-svc) serves its metrics in Prometheus' text\n"
     "exposition format (0.0.4) at `GET /metrics` on a listener of its own, `OSTIARY_METRICS_LISTEN`, never\n"
     "on the gateway's public HTTP port. By default each listens on loopback, on a port of its own: gateway\n"
-    "`127.0.0.1:9464`, token-svc `9465`, flow-svc `9466`, keys-svc `9467`; `off` turns the listener off, and\n"
+    "`127.0.0.1:9464`, token-svc `9465`, flow-svc `9466`, keys-svc `9467`; `off` turns the listener off, "
+    "and\n"
     "port 0 takes any free port. A second replica on the same host needs a port of its own (a port in use\n"
     "stops the process at start, exit status 2). The listener is a small HTTP/1.1 responder on its own\n"
     "thread: one connection at a time, the request head within 8 KiB and 2 s, `GET /metrics` only (404 for\n"
@@ -50,7 +51,8 @@ static const char s_intro[] =
     "**Alerts and dashboards.** `deploy/prometheus/ostiary.rules.yml` records the error ratio and p99\n"
     "latencies and alerts on a high 5xx ratio, p99 latency above 1 s, a service without workers, a target\n"
     "down, a spike of refresh-token reuse, outbox dead letters and an overdue key rotation;\n"
-    "`ostiary.rules.test.yml` holds their unit tests (`promtool test rules`). `deploy/prometheus/prometheus.yml`\n"
+    "`ostiary.rules.test.yml` holds their unit tests (`promtool test rules`). "
+    "`deploy/prometheus/prometheus.yml`\n"
     "is an example scrape configuration (jobs `ostiary-<process>`, which the rules expect);\n"
     "`deploy/grafana/ostiary-dashboard.json` a dashboard to import into Grafana.\n"
     "\n"
@@ -88,7 +90,8 @@ s_print (FILE *out)
             char labels[256];
             snprintf (labels, sizeof labels, "%s", def->labels);
             int first = 1;
-            for (char *save = NULL, *tok = strtok_r (labels, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+            for (char *save = NULL, *tok = strtok_r (labels, ",", &save); tok;
+                 tok = strtok_r (NULL, ",", &save)) {
                 fprintf (out, "%s`%s`", first ? "" : ", ", tok);
                 first = 0;
             }
@@ -149,7 +152,8 @@ main (int argc, char **argv)
         if (!f || !old)
             rc = 2;
         else if (got != len || memcmp (old, text, len) != 0) {
-            fprintf (stderr, "ostiary-metricsdoc: %s is out of date with common/metrics.def: run `make docs`\n",
+            fprintf (stderr,
+                     "ostiary-metricsdoc: %s is out of date with common/metrics.def: run `make docs`\n",
                      argv[2]);
             rc = 1;
         }
