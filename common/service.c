@@ -189,10 +189,8 @@ service_main (int argc, char **argv, const service_def_t *def)
         return 2;
     }
 
-    static const unsigned processes[] = {
-        [CFG_REQ_TOK] = M_TOK, [CFG_REQ_FLOW] = M_FLOW, [CFG_REQ_KEYS] = M_KEYS};
-    unsigned process =
-        (size_t)def->req_flag < sizeof processes / sizeof processes[0] ? processes[def->req_flag] : 0;
+    //  The metrics this process shows (metrics.def's processes column).
+    unsigned process = def->req_flag == CFG_REQ_TOK ? M_TOK : def->req_flag == CFG_REQ_FLOW ? M_FLOW : M_KEYS;
     int metrics_failed = 0;
     metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, program, process, &metrics_failed);
     if (metrics_failed) {
