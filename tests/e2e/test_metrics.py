@@ -292,6 +292,50 @@ def test_prometheus_reads_back_a_login_and_a_refresh(prometheus, stack):
                              '{job="ostiary-gateway",op="token.exchange",status="ok"})') >= 2
 
 
+def test_security_counters_move_by_one(stack, http):
+    """A wrong password, a replayed refresh token and a revocation, each read
+    back from the process that saw it."""
+    client_id, secret, redirect_uri = oidc.make_client(
+        stack, grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "offline_access"])
+    username, _ = oidc.make_user(stack)
+    failed = lambda: _direct(stack, "flow-svc", "ostiary_logins_failed_total", {"reason": "login_failed"})
+    reuse = lambda: _direct(stack, "token-svc", "ostiary_refresh_reuse_detected_total", {})
+    revoked = lambda: _direct(stack, "token-svc", "ostiary_revocations_total", {"kind": "access_token"})
+    before = (failed(), reuse(), revoked())
+    browser = FlowBrowser(stack)
+    try:
+        r = browser.authorize(oidc.auth_params(client_id, redirect_uri, scope="openid offline_access",
+                                               prompt="consent"))
+        page = browser.login(r, username, password="not the password")
+        assert page.status_code == 200, page.status_code
+        params, _, got = oidc.code_flow(stack, browser, client_id, redirect_uri, username,
+                                        scope="openid offline_access", prompt="consent")
+    finally:
+        browser.close()
+    r = oidc.exchange(stack, got["code"], params, client_id, secret)
+    assert r.status_code == 200, r.text
+    first = r.json()["refresh_token"]
+    refresh = {"grant_type": "refresh_token"}
+    r = oidc.token_request(stack, dict(refresh, refresh_token=first), basic=(client_id, secret))
+    assert r.status_code == 200, r.text
+    second = r.json()["refresh_token"]
+    # OSTIARY_REFRESH_GRACE: within the retry window a replay is a retry, not
+    # reuse, while its successor is unused; using the successor ends that.
+    r = oidc.token_request(stack, dict(refresh, refresh_token=second), basic=(client_id, secret))
+    assert r.status_code == 200, r.text
+    # The access token, revoked before the reuse below revokes what the
+    # family issued.
+    r = http.post(stack.base_url + "/revoke", data={"token": r.json()["access_token"],
+                                                    "token_type_hint": "access_token"},
+                  auth=(client_id, secret), timeout=10)
+    assert r.status_code == 200, r.text
+    r = oidc.token_request(stack, dict(refresh, refresh_token=first), basic=(client_id, secret))
+    assert r.status_code == 400, r.text
+    after = (failed(), reuse(), revoked())
+    assert [a - b for a, b in zip(after, before)] == [1, 1, 1], (before, after)
+
+
 # ---------------------------------------------------------------- rules and dashboard
 
 
