@@ -279,6 +279,11 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         //  The broker still waits for this worker to become idle.
         s_send_error (sock, routing_id, req.request_id, OST_ERR_DEADLINE_EXCEEDED,
                       "the request arrived after its deadline");
+        const op_def_t *late = proto_op (req.op);
+        metrics_observe (
+            METRIC_BUS_OP,
+            METRICS_L (late ? late->name : "unknown", proto_err (OST_ERR_DEADLINE_EXCEEDED)->code),
+            metrics_now () - started);
         log_set_context (NULL, NULL);
         return 0;
     }
