@@ -162,11 +162,22 @@ class Prometheus:
              f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
              "--log.level=warn"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        # A record for scripts/test.sh, which ends what a killed pytest left.
+        with open(stack.workdir / "pids", "a") as f:
+            f.write(f"{self.proc.pid} prometheus\n")
         self.http = requests.Session()
         self.http.trust_env = False
         self.expected = len(stack.metrics_targets())
-        oidc.wait_for("Prometheus ready", self._ready, timeout=60, step=0.2)
-        oidc.wait_for("every target scraped and up", self._all_up, timeout=60, step=0.2)
+        try:
+            oidc.wait_for("Prometheus ready", self._ready, timeout=60, step=0.2)
+            oidc.wait_for("every target scraped and up", self._all_up, timeout=60, step=0.2)
+        except BaseException:
+            # The fixture never yields: nothing else would stop it (its
+            # folder stays, with prometheus.log).
+            self.proc.kill()
+            self.proc.wait(20)
+            self.log.close()
+            raise
 
     def _ready(self):
         assert self.proc.poll() is None, (self.dir / "prometheus.log").read_text()
