@@ -27,7 +27,7 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
             -Wno-format-nonliteral -g $(OPT) $(SANFLAGS) -I. -Icommon -I/usr/include/postgresql \
             -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS) $(EXTRA_LDFLAGS)
-LIBS     := -lczmq -lzmq -lmsgpackc -ljansson -lpq -lcurl -lssl -lcrypto -lpthread
+LIBS     := -lczmq -lzmq -lmsgpackc -ljansson -lpq -lcurl -lssl -lcrypto -lpthread -lm
 GW_LIBS  := -lcivetweb -lqrencode
 FLOW_LIBS:= -largon2 -lcurl
 TEST_LIBS:= -lcmocka
@@ -39,8 +39,8 @@ LIBCOMMON  := $(BUILD)/libostiary.a
 SERVICES   := gateway token-svc flow-svc keys-svc
 BINS       := $(SERVICES:%=$(BUILD)/bin/%) $(BUILD)/bin/ostiaryctl
 # Build tools (not installed): proto/ops.md from proto/ops.def, docs/audit.md
-# from common/audit.def.
-TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc
+# from common/audit.def, docs/metrics.md from common/metrics.def.
+TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)/bin/ostiary-metricsdoc
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -86,11 +86,17 @@ $(BUILD)/bin/ostiary-auditdoc: $(BUILD)/obj/tools/auditdoc.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
 
-# proto/ops.md from proto/ops.def and docs/audit.md from common/audit.def;
-# make test fails while either is out of date.
-docs: $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc
+$(BUILD)/bin/ostiary-metricsdoc: $(BUILD)/obj/tools/metricsdoc.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+
+# proto/ops.md from proto/ops.def, docs/audit.md from common/audit.def and
+# docs/metrics.md from common/metrics.def; make test fails while one is out
+# of date.
+docs: $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)/bin/ostiary-metricsdoc
 	$(BUILD)/bin/ostiary-opsdoc --update proto/ops.md
 	$(BUILD)/bin/ostiary-auditdoc --update docs/audit.md
+	$(BUILD)/bin/ostiary-metricsdoc --update docs/metrics.md
 	scripts/config-doc.sh --update
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)

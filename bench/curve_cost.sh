@@ -13,7 +13,7 @@ export BUILD=$ROOT/build/bench
 BIN=$BUILD/bin
 export OSTIARY_HTTP_LISTEN=127.0.0.1:18080 OSTIARY_ISSUER=http://127.0.0.1:18080
 export OSTIARY_BUS_ENDPOINT=tcp://127.0.0.1:15555 OSTIARY_PG_PORT=55532 OSTIARY_LOG_LEVEL=warn
-export OSTIARY_BUS_CURVE=${CURVE:-1}
+export OSTIARY_BUS_CURVE=${CURVE:-1} OSTIARY_METRICS_PORT=19464
 export OSTIARY_BUS_PEERS=$BUILD/run/bus/peers OSTIARY_BUS_CERT=$BUILD/run/bus/admin.key
 URL=$OSTIARY_ISSUER
 LOG=$BUILD/curve_cost.log
@@ -31,7 +31,7 @@ ticks() {
         for p in $(pgrep -f "^$BIN/$n\$"); do awk -v n="$n" '{ print n, $14 + $15 }' "/proc/$p/stat"; done
     done
 }
-workers() { curl -sf "$URL/metrics" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }'; }
+workers() { curl -sf "http://127.0.0.1:$OSTIARY_METRICS_PORT/metrics" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }'; }
 one() {
     local before after out reqs
     before=$(ticks)
@@ -50,7 +50,7 @@ one "one token-svc,"
 W=$(workers)
 TP=$(pgrep -f "^$BIN/token-svc\$" | head -1)
 mapfile -d '' E <"/proc/$TP/environ"
-env -i "${E[@]}" "$BIN/token-svc" >>"$BUILD/curve_cost-token2.log" 2>&1 </dev/null &
+env -i "${E[@]}" OSTIARY_METRICS_LISTEN=127.0.0.1:$((OSTIARY_METRICS_PORT + 4)) "$BIN/token-svc" >>"$BUILD/curve_cost-token2.log" 2>&1 </dev/null &
 T2=$!
 for _ in $(seq 150); do [ "$(workers)" -ge $((2 * W)) ] && break; sleep 0.2; done
 one "two token-svc,"

@@ -26,6 +26,9 @@ export OSTIARY_HTTP_LISTEN=127.0.0.1:$PORT
 export OSTIARY_ISSUER=http://127.0.0.1:$PORT
 export OSTIARY_BUS_ENDPOINT=tcp://127.0.0.1:${BENCH_BUS_PORT:-15555}
 export OSTIARY_PG_PORT=${BENCH_PG_PORT:-55532}
+#  The metrics listeners (scripts/run.sh: the gateway's, then the services').
+export OSTIARY_METRICS_PORT=${BENCH_METRICS_PORT:-19464}
+METRICS_URL=http://127.0.0.1:$OSTIARY_METRICS_PORT/metrics
 export OSTIARY_LOG_LEVEL=${OSTIARY_LOG_LEVEL:-warn}
 #  The code-exchange rows use codes minted through the pages before the run
 #  (bench/mint.py, ~100 codes/s): they must outlive the minting. RFC 6749
@@ -304,7 +307,7 @@ profile_all() {
 #  only once the broker has the workers of both.
 token_workers() {
     local n
-    n=$(curl -sf "$URL/metrics" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }')
+    n=$(curl -sf "$METRICS_URL" | awk '/^ostiary_broker_workers\{service="token"\}/ { print $2; exit }')
     echo "${n:-0}"
 }
 FIRST_TOKEN=$(pid_of token-svc)
@@ -313,11 +316,11 @@ WORKERS_ONE=$(token_workers)
 [ -n "$FIRST_TOKEN" ] && [ "$WORKERS_ONE" -gt 0 ] ||
     { echo "bench: cannot find token-svc or its workers on the broker" >&2; exit 1; }
 mapfile -d '' TOKEN_ENV <"/proc/$FIRST_TOKEN/environ"
-env -i "${TOKEN_ENV[@]}" "$BIN/token-svc" >>"$BUILD/run/logs/token-svc-2.log" 2>&1 </dev/null &
+env -i "${TOKEN_ENV[@]}" OSTIARY_METRICS_LISTEN=127.0.0.1:$((OSTIARY_METRICS_PORT + 4)) "$BIN/token-svc" >>"$BUILD/run/logs/token-svc-2.log" 2>&1 </dev/null &
 SECOND_TOKEN=$!
 EXTRA_PIDS+=("$SECOND_TOKEN")
 unset TOKEN_ENV
-#  The gateway refreshes the broker's figures every 2 s.
+#  The broker publishes its figures at every heartbeat.
 for _ in $(seq 1 150); do
     [ "$(token_workers)" -ge $((2 * WORKERS_ONE)) ] && break
     kill -0 "$SECOND_TOKEN" 2>/dev/null || break

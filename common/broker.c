@@ -14,6 +14,7 @@
 #include "bus_curve.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "trace.h"
 
@@ -29,7 +30,8 @@ typedef struct {
     zframe_t *client; //  routing id of the client
     bus_msg_t *msg;   //  the request, forwarded as is
     int64_t deadline;
-    int answered; //  the client got an error already (deadline passed)
+    int answered;     //  the client got an error already (deadline passed)
+    double queued_at; //  metrics_now () when it arrived, for the queue wait
 } pending_t;
 
 typedef struct {
@@ -170,6 +172,7 @@ s_worker_delete (broker_t *self, worker_t *worker, int send_disconnect)
                           "answered at the deadline",
                           worker->key, bus_msg_op (worker->current->msg));
             self->lost++;
+            metrics_inc (METRIC_BROKER_LOST, NULL);
         }
         s_pending_destroy (&worker->current);
     }
@@ -185,6 +188,7 @@ s_worker_delete (broker_t *self, worker_t *worker, int send_disconnect)
                 s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_TEMPORARILY_UNAVAILABLE,
                                 "no worker available for the service");
                 self->rejected++;
+                metrics_inc (METRIC_BROKER_REJECTED, NULL);
                 s_pending_destroy (&p);
             }
         }
@@ -218,6 +222,7 @@ s_dispatch (broker_t *self, service_t *service)
             s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_DEADLINE_EXCEEDED,
                             "the request's deadline passed while it was queued");
             self->expired++;
+            metrics_inc (METRIC_BROKER_EXPIRED, NULL);
             s_pending_destroy (&p);
             continue;
         }
@@ -245,6 +250,7 @@ s_dispatch (broker_t *self, service_t *service)
             zlist_append (service->idle, worker);
             continue;
         }
+        metrics_observe (METRIC_BROKER_QUEUE_WAIT, METRICS_L (service->name), metrics_now () - p->queued_at);
         worker->current = p;
     }
 }
@@ -268,6 +274,7 @@ static void
 s_log_refused (broker_t *self, const char *peer, const char *what, const char *name)
 {
     self->forbidden++;
+    metrics_inc (METRIC_BROKER_FORBIDDEN, NULL);
     bus_log_forbidden ("broker", peer, what, name);
     s_refusal_t r = {.role = "", .key = "none", .count = 1};
     unsigned role = 0;
@@ -398,6 +405,7 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *
         s_answer_error (self, client, rid, OST_ERR_DEADLINE_EXCEEDED,
                         "the request arrived after its deadline");
         self->expired++;
+        metrics_inc (METRIC_BROKER_EXPIRED, NULL);
         return;
     }
     service_t *service = proto_valid_service (name) ? zhash_lookup (self->services, name) : NULL;
@@ -405,11 +413,13 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *
         s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE,
                         "no worker available for the service");
         self->rejected++;
+        metrics_inc (METRIC_BROKER_REJECTED, NULL);
         return;
     }
     if (zlist_size (service->queue) >= self->cfg.queue_max) {
         s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE, "the service's queue is full");
         self->rejected++;
+        metrics_inc (METRIC_BROKER_REJECTED, NULL);
         return;
     }
     pending_t *p = calloc (1, sizeof *p);
@@ -425,6 +435,7 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *
     p->client = client_copy;
     p->msg = copy;
     p->deadline = bus_msg_deadline (msg);
+    p->queued_at = metrics_now ();
     zlist_append (service->queue, p);
     s_dispatch (self, service);
 }
@@ -526,6 +537,7 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char
                 log_error ("broker: could not forward a reply");
             bus_msg_destroy (&copy);
             self->served++;
+            metrics_inc (METRIC_BROKER_SERVED, NULL);
         }
         s_pending_destroy (&worker->current);
         s_worker_waiting (self, worker);
@@ -535,14 +547,28 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char
     log_warn ("broker: unexpected message type %d from a worker; dropped", (int)type);
 }
 
+//  The gauges of every service: workers, idle ones, queued requests.
+static void
+s_publish_gauges (broker_t *self)
+{
+    for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services)) {
+        const char *const *labels = METRICS_L (service->name);
+        metrics_set (METRIC_BROKER_WORKERS, labels, (double)service->workers);
+        metrics_set (METRIC_BROKER_IDLE, labels, (double)zlist_size (service->idle));
+        metrics_set (METRIC_BROKER_QUEUED, labels, (double)zlist_size (service->queue));
+    }
+}
+
 //  Heartbeats, dead workers and deadlines.
 static void
 s_tick (broker_t *self)
 {
     int64_t now = bus_now_ms ();
     int heartbeat = now >= self->next_heartbeat;
-    if (heartbeat)
+    if (heartbeat) {
         self->next_heartbeat = now + self->cfg.heartbeat_ms;
+        s_publish_gauges (self);
+    }
 
     //  A key removed from its role folder loses its workers at once and its
     //  requests from now on (s_peer_role).
@@ -570,6 +596,7 @@ s_tick (broker_t *self)
                             OST_ERR_DEADLINE_EXCEEDED, "the service did not answer before the deadline");
             worker->current->answered = 1;
             self->expired++;
+            metrics_inc (METRIC_BROKER_EXPIRED, NULL);
         }
         if (heartbeat && s_send_control (self, worker, BUS_HEARTBEAT) != 0 && errno == EHOSTUNREACH) {
             log_info ("broker: worker %s of %s is gone; dropped", worker->key, worker->service->name);
@@ -589,6 +616,7 @@ s_tick (broker_t *self)
                 s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_DEADLINE_EXCEEDED,
                                 "the request's deadline passed while it was queued");
                 self->expired++;
+                metrics_inc (METRIC_BROKER_EXPIRED, NULL);
                 s_pending_destroy (&p);
             }
             p = next;
@@ -680,9 +708,10 @@ s_broker_actor (zsock_t *pipe, void *args)
         if (arrived == -2)
             break;
         if (arrived > 0) {
-            if (!msg)
+            if (!msg) {
                 self.malformed++;
-            else if (bus_msg_type (msg) == BUS_REQUEST) {
+                metrics_inc (METRIC_BROKER_MALFORMED, NULL);
+            } else if (bus_msg_type (msg) == BUS_REQUEST) {
                 //  What is logged about a request as it arrives carries its
                 //  trace: the caller's span (its trace field, proto/bus.md).
                 trace_ctx_t caller;

@@ -2,6 +2,7 @@
 #include "bus_client.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "secure.h"
 #include "trace.h"
@@ -452,6 +453,7 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
         bus_error_set (error, OST_ERR_INVALID_REQUEST, "the request body is too large for the operation");
         return -1;
     }
+    double started = metrics_now ();
     int64_t deadline = bus_now_ms () + (timeout_ms > 0 ? timeout_ms : def->timeout_ms);
     int attempts = def->kind == OP_READ ? 1 + READ_RETRIES : 1;
     rc = -1;
@@ -474,6 +476,8 @@ bus_client_call (bus_client_t *self, const char *op, const json_t *body, int tim
         bus_error_set (error, OST_ERR_SERVER_ERROR, "the result does not match proto/ops.def");
         rc = -1;
     }
+    metrics_observe (METRIC_BUS_CALL, METRICS_L (def->name, rc == 0 ? "ok" : proto_err (error->err)->code),
+                     metrics_now () - started);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include "bus_curve.h"
 
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "secure.h"
 
@@ -489,6 +490,9 @@ bus_peers_peer_role (bus_peers_t *self, const char *peer)
 void
 bus_log_forbidden (const char *who, const char *peer, const char *what, const char *name)
 {
+    //  who is the caller's fixed name ("broker", "direct endpoint"): the
+    //  label is one of a few.
+    metrics_inc (METRIC_BUS_REFUSALS, METRICS_L (strcmp (who, "broker") == 0 ? "broker" : "direct", "role"));
     if (!bus_log_allowed (peer && *peer ? peer : who))
         return;
     unsigned role = 0;
@@ -652,6 +656,8 @@ s_zap_answer (zsock_t *zap)
     } else if (bus_log_allowed (address ? address : "?"))
         log_warn ("bus: refused a %s handshake from %s", mechanism ? mechanism : "malformed",
                   address ? address : "?");
+    if (!user[0])
+        metrics_inc (METRIC_BUS_REFUSALS, METRICS_L ("zap", "handshake"));
     const char *code = user[0] ? "200" : "400";
     zstr_sendx (zap, "1.0", sequence ? sequence : "", code, user[0] ? "OK" : "No access", user, "", NULL);
     zframe_destroy (&credentials);

@@ -6,6 +6,7 @@
 #include "bus_worker.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "metrics.h"
 #include "otlp.h"
 #include "proto.h"
 #include "trace.h"
@@ -261,6 +262,7 @@ s_check_reply (const op_def_t *def, bus_req_t *req, int rc, json_t **result, cha
 static int
 s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *msg, void *thread_state)
 {
+    double started = metrics_now ();
     bus_req_t req = {
         .request_id = bus_msg_request_id (msg),
         .op = bus_msg_op (msg),
@@ -302,6 +304,11 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
             otlp_span_error (&span, proto_err (OST_ERR_DEADLINE_EXCEEDED)->code);
             otlp_span_end (&span);
         }
+        const op_def_t *late = proto_op (req.op);
+        metrics_observe (
+            METRIC_BUS_OP,
+            METRICS_L (late ? late->name : "unknown", proto_err (OST_ERR_DEADLINE_EXCEEDED)->code),
+            metrics_now () - started);
         log_set_context (NULL, NULL);
         trace_set_current (NULL);
         return 0;
@@ -364,6 +371,11 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
     int sent = ok && bus_msg_send (&reply, sock, routing_id) == 0;
     if (!sent)
         log_error ("bus worker: could not send a reply");
+    //  The op's name from proto/ops.def, never the one received: the label
+    //  stays within the table's ops.
+    metrics_observe (METRIC_BUS_OP,
+                     METRICS_L (def ? def->name : "unknown", rc == 0 ? "ok" : proto_err (req.err)->code),
+                     metrics_now () - started);
     bus_msg_destroy (&reply);
     json_decref (result);
     if (traced) {

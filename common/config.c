@@ -314,6 +314,19 @@ s_valid_listen (const char *listen)
     return port >= 1 && port <= 65535;
 }
 
+//  host:port with a port in 0..65535 (0: any free port).
+static int
+s_valid_listen_any (const char *listen)
+{
+    const char *colon = strrchr (listen, ':');
+    if (!colon || colon == listen)
+        return 0;
+    long port;
+    if (s_parse_long (colon + 1, &port) != 0 || colon[1] == '-' || colon[1] == '+')
+        return 0;
+    return port >= 0 && port <= 65535;
+}
+
 int
 config_validate (const config_t *self, int req_flag)
 {
@@ -353,6 +366,11 @@ config_validate (const config_t *self, int req_flag)
     }
     if (!s_valid_listen (self->http_listen)) {
         fprintf (stderr, "config: OSTIARY_HTTP_LISTEN must be host:port\n");
+        rc = -1;
+    }
+    if (*self->metrics_listen && strcmp (self->metrics_listen, "off") != 0 &&
+        !s_valid_listen_any (self->metrics_listen)) {
+        fprintf (stderr, "config: OSTIARY_METRICS_LISTEN must be host:port, empty or off\n");
         rc = -1;
     }
     //  The message names the problem, never the value (config.c's rule).

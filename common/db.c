@@ -24,6 +24,7 @@
 #include "secure.h"
 
 #include "log.h"
+#include "metrics.h"
 #include "otlp.h"
 
 #include <ctype.h>
@@ -49,7 +50,20 @@ struct _db_t {
     int unprepared; //  a reconnect could not prepare every statement
     int fatal;      //  the server sent a FATAL message: the session is ending
     int down;       //  the last reconnect failed (logged once per outage)
+    int counted;    //  counted in ostiary_db_connections
+    int in_use;     //  counted in ostiary_db_connections_in_use
 };
+
+//  The connection is busy (a statement or a transaction) or not: the
+//  in-use gauge of the pool.
+static void
+s_use (db_t *self, int on)
+{
+    if (self->in_use != on) {
+        metrics_add (METRIC_DB_IN_USE, NULL, on ? 1 : -1);
+        self->in_use = on;
+    }
+}
 
 //  libpq prints NOTICEs ("relation already exists, skipping") to stderr by
 //  default, which would break our one-logfmt-line-per-event output. An
@@ -109,6 +123,8 @@ db_new (const char *conninfo)
         return NULL;
     }
     PQsetNoticeReceiver (self->conn, s_notice, self);
+    self->counted = 1;
+    metrics_add (METRIC_DB_CONNECTIONS, NULL, 1);
     return self;
 }
 
@@ -118,6 +134,9 @@ db_destroy (db_t **self_p)
     if (!self_p || !*self_p)
         return;
     db_t *self = *self_p;
+    s_use (self, 0);
+    if (self->counted)
+        metrics_add (METRIC_DB_CONNECTIONS, NULL, -1);
     if (self->conn)
         PQfinish (self->conn);
     for (size_t i = 0; i < self->nstmts; i++)
@@ -403,6 +422,9 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
     otlp_span_t span;
     int traced = otlp_enabled () && s_span_begin (&span, name, stmt->sql);
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
+    int was_in_use = self->in_use;
+    s_use (self, 1);
+    double started = metrics_now ();
     PGresult *res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
     int lost = 0;
     db_status_t status = s_finish (self, res, before, name, result, &lost);
@@ -415,6 +437,11 @@ db_exec (db_t *self, const char *name, int nparams, const char *const *params, P
     }
     if (traced)
         s_span_end (&span, status);
+    //  stmt->name: the name registered by the store's table, a fixed string.
+    metrics_observe (METRIC_DB_STATEMENT, METRICS_L (stmt->name, db_status_name (status)),
+                     metrics_now () - started);
+    if (!was_in_use)
+        s_use (self, 0);
     return status;
 }
 
@@ -455,6 +482,7 @@ db_exec_sql (db_t *self, const char *sql)
         //  The server rolled the transaction back when the link dropped: a
         //  ROLLBACK is done already; a BEGIN opens a new unit of work.
         self->lost_in_tx = 0;
+        s_use (self, 0);
         if (s_reconnect (self) != 0)
             return DB_UNAVAILABLE;
         if (rollback)
@@ -477,11 +505,17 @@ db_exec_sql (db_t *self, const char *sql)
     otlp_span_t span;
     int traced = otlp_enabled () && s_span_begin (&span, n ? word : "sql", NULL);
     PGTransactionStatusType before = PQtransactionStatus (self->conn);
+    //  A transaction holds the connection from BEGIN to its end.
+    int begin = s_is_word (sql, "BEGIN"), end = s_is_word (sql, "COMMIT") || s_is_word (sql, "ROLLBACK");
+    int was_in_use = self->in_use;
+    s_use (self, 1);
     PGresult *res = PQexec (self->conn, sql);
     int lost = 0;
     db_status_t status = s_finish (self, res, before, "sql", NULL, &lost);
     if (traced)
         s_span_end (&span, status);
+    if (end || (!begin && !was_in_use) || (begin && status != DB_OK))
+        s_use (self, 0);
     return status;
 }
 

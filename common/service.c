@@ -2,6 +2,7 @@
 #include "service.h"
 #include "bus_msg.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "migrate.h"
 #include "otlp.h"
 #include "pidcache.h"
@@ -194,6 +195,16 @@ service_main (int argc, char **argv, const service_def_t *def)
     if (cfg->otlp_endpoint[0] &&
         otlp_start (cfg->otlp_endpoint, program, (size_t)cfg->otlp_queue, (int)cfg->otlp_interval_ms) != 0)
         log_warn ("%s: no spans are exported", program);
+    //  The metrics this process shows (metrics.def's processes column).
+    unsigned process = def->req_flag == CFG_REQ_TOK ? M_TOK : def->req_flag == CFG_REQ_FLOW ? M_FLOW : M_KEYS;
+    int metrics_failed = 0;
+    metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, program, process, &metrics_failed);
+    if (metrics_failed) {
+        bus_curve_destroy (&curve);
+        config_destroy (&cfg);
+        return 2;
+    }
+
     int rc = 0;
     service_t *service = service_new (def, cfg, curve, &exit_code);
     if (!service)
@@ -220,6 +231,7 @@ service_main (int argc, char **argv, const service_def_t *def)
         log_info ("%s: stopped", program);
     }
     otlp_stop ();
+    metrics_http_destroy (&metrics);
     bus_curve_destroy (&curve);
     config_destroy (&cfg);
     return rc;

@@ -7,6 +7,7 @@
  *  row, runs the node handlers inside one transaction, and ends with one
  *  guarded UPDATE; any replica takes any step and a restart loses nothing. */
 #include "engine.h"
+#include "metrics.h"
 
 #include "action.h"
 #include "flow_args.h"
@@ -439,6 +440,8 @@ s_success (engine_ctx_t *ctx)
             log_info ("flow %s: the user was disabled during the flow", ctx->def->name);
             return OUT_FAILURE;
         }
+        if (st == DB_OK)
+            metrics_inc (METRIC_LOGINS_SUCCEEDED, NULL);
         break;
     case KIND_VERIFY_EMAIL:
         if (sub)

@@ -6,6 +6,7 @@
  *  100 consecutive failures per account; our default is 5, adjustable at
  *  run time (settings.h). */
 #include "lockout.h"
+#include "metrics.h"
 
 #include "flow_args.h"
 #include "flow_audit.h"
@@ -152,6 +153,8 @@ lockout_failure (db_t *db, const char *sub, const char *client_ip)
                                                  s_address_key (client_ip, address) == 0 ? client_ip : NULL,
                                                  &failures, &locked);
     if (st == DB_OK && locked)
+        metrics_inc (METRIC_LOCKOUTS, METRICS_L ("account"));
+    if (st == DB_OK && locked)
         log_warn ("lockout: an account was locked for %ld s after %ld failed logins", seconds, failures);
     return st;
 }
@@ -226,6 +229,7 @@ db_status_t
 lockout_code_failure (db_t *db, lockout_code_t *lc, const char *client_ip, bool *locked)
 {
     *locked = false;
+    metrics_inc (METRIC_LOGINS_FAILED, METRICS_L ("code_failed"));
     //  A submission refused for its key must not set the lock: the one that
     //  reached the threshold may still be being checked.
     if (!lc->open || !lc->key[0])
@@ -237,6 +241,8 @@ lockout_code_failure (db_t *db, lockout_code_t *lc, const char *client_ip, bool 
     db_status_t st = lockout_store_code_lock (db, lc->key, threshold, seconds,
                                               s_address_key (client_ip, address) == 0 ? client_ip : NULL,
                                               &failures, locked);
+    if (st == DB_OK && *locked)
+        metrics_inc (METRIC_LOCKOUTS, METRICS_L ("second_factor"));
     if (st == DB_OK && *locked)
         log_warn ("lockout: a second factor was locked for %ld s after %ld wrong codes", seconds, failures);
     return st;

@@ -2,6 +2,7 @@
  *  identify, register, set_password (docs/flows.md, "Node types"). */
 #include "engine.h"
 #include "flow_audit.h"
+#include "metrics.h"
 #include "outbox.h"
 
 #include "flow_ops.h"
@@ -137,6 +138,7 @@ nodes_password_submit (engine_ctx_t *ctx)
     }
     log_info ("flow: password refused (attempt %ld of %ld)%s%s", ctx->exec->node_attempts,
               ctx->app->max_attempts, ctx->client_ip ? " from " : "", ctx->client_ip ? ctx->client_ip : "");
+    metrics_inc (METRIC_LOGINS_FAILED, METRICS_L (ctx->pw.throttled ? "throttled" : "login_failed"));
     if (ctx->exec->node_attempts >= ctx->app->max_attempts)
         return OUT_FAILURE;
     ctx->step = engine_step ("password", s_password_fields, 2);

@@ -3,6 +3,7 @@
  *  (engine.c, flow.action); sync webhooks and conditions decide at once
  *  (docs/flows.md, "Node types"). */
 #include "engine.h"
+#include "metrics.h"
 
 #include "action.h"
 #include "lockout.h"
@@ -131,6 +132,7 @@ nodes_webhook_enter (engine_ctx_t *ctx)
         //  any other 2xx answer succeeds); its "data" object joins the context.
         json_t *answer = NULL;
         int rc = webhook_call (hook, payload, &answer);
+        metrics_inc (rc == 0 ? METRIC_WEBHOOKS_DELIVERED : METRIC_WEBHOOKS_FAILED, NULL);
         json_decref (payload);
         node_outcome_t out = OUT_FAILURE;
         if (rc == 0) {

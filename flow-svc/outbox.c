@@ -7,6 +7,7 @@
  *  a receiver can tell the repeat apart. One row per transaction keeps that
  *  window to a single message. */
 #include "outbox.h"
+#include "metrics.h"
 
 #include "log.h"
 #include "outbox_store.h"
@@ -511,6 +512,13 @@ s_round (outbox_t *self)
     //  attempts counts this one too: the row had 1 + retries chances.
     if (rc == 1 && attempts + 1 > self->cfg->outbox_retries)
         rc = -1;
+    int email = strcmp (kind, "email") == 0;
+    if (rc == 0)
+        metrics_inc (email ? METRIC_EMAILS_SENT : METRIC_WEBHOOKS_DELIVERED, NULL);
+    else
+        metrics_inc (email ? METRIC_EMAILS_FAILED : METRIC_WEBHOOKS_FAILED, NULL);
+    if (rc == -1)
+        metrics_inc (METRIC_OUTBOX_DEAD, METRICS_L (email ? "email" : "webhook"));
     if (rc == 0) {
         st = outbox_store_sent (db, id);
         log_info ("outbox %" PRId64 ": %s delivered (attempt %ld)", id, kind, attempts + 1);

@@ -1,5 +1,5 @@
-/*  health - the gateway's probes and its metrics.
- *    GET /metrics  the counters of metrics.h, for Prometheus.
+/*  health - the gateway's probes (its metrics are served apart, on the
+ *  metrics listener: common/metrics_http.h).
  *    GET /healthz  liveness: the process answers HTTP. Never touches the bus,
  *                  so a slow service cannot get the gateway restarted.
  *    GET /readyz   readiness: every service of proto/ops.def has at least one
@@ -8,7 +8,6 @@
  *                  until it can (proto/bus.md, "Readiness"), so this is false
  *                  while a service cannot reach its database. */
 #include "log.h"
-#include "metrics.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -72,17 +71,5 @@ health_ready (gw_req_t *req)
         log_info ("not ready: a service has no live worker");
     }
     json_decref (body);
-    return rc;
-}
-
-int
-metrics_get (gw_req_t *req)
-{
-    size_t len = 0;
-    char *text = metrics_render (req->gw->metrics, &len);
-    if (!text)
-        return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
-    int rc = http_send (req, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store", NULL, 0, text, len);
-    free (text);
     return rc;
 }

@@ -442,13 +442,13 @@ http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **resul
     *result = NULL;
     if (!req->bus) {
         bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the gateway has no bus connection");
-        metrics_bus_error (req->gw->metrics, error->err);
+        metrics_inc (METRIC_GW_BUS_ERRORS, METRICS_L (proto_err (error->err)->code));
         return -1;
     }
     log_set_context (req->request_id, op);
     int rc = bus_client_call (req->bus, op, body, 0, result, error);
     if (rc)
-        metrics_bus_error (req->gw->metrics, error->err);
+        metrics_inc (METRIC_GW_BUS_ERRORS, METRICS_L (proto_err (error->err)->code));
     log_set_context (req->request_id, NULL);
     return rc;
 }
@@ -695,11 +695,20 @@ http_client_ip (const gw_req_t *req)
     return req->client_ip;
 }
 
+//  One answered request in the latency histogram, by route and status class.
+static void
+s_count_request (const char *route, int status, double seconds)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    const char *cls = status >= 100 && status <= 599 ? classes[status / 100 - 1] : "other";
+    metrics_observe (METRIC_HTTP_REQUEST, METRICS_L (route, cls), seconds);
+}
+
 static void
 s_finish (const http_server_t *server, gw_req_t *req, double started)
 {
     double elapsed = s_now_s () - started;
-    metrics_request (req->gw->metrics, req->route, req->status, elapsed);
+    s_count_request (server->router.name (req->route), req->status, elapsed);
     log_level_t level = req->status >= 500 ? OST_LOG_WARN : OST_LOG_INFO;
     if (req->route >= 0 && req->status < 400 && server->router.quiet (req->route))
         level = OST_LOG_DEBUG;
@@ -791,7 +800,7 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
     req.head = req.method && strcmp (req.method, "HEAD") == 0;
     http_send_json (&req, status, body, "no-store", extra, 1);
     json_decref (body);
-    metrics_request (gw->metrics, -1, status, 0.0);
+    s_count_request ("none", status, 0.0);
     log_set_context (NULL, NULL);
     trace_set_current (NULL);
     return 0;

@@ -17,14 +17,12 @@
 
 struct mg_connection;
 typedef struct _jwks_cache_t jwks_cache_t;
-typedef struct _metrics_t metrics_t;
 
 //  What every handler can reach: the configuration and the gateway's shared
 //  state. Owned by main; lives as long as the HTTP server.
 typedef struct {
     const config_t *cfg;
     jwks_cache_t *jwks;
-    metrics_t *metrics;
 } gw_t;
 
 //  One HTTP request being served, on the civetweb worker thread serving it.

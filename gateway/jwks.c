@@ -203,7 +203,7 @@ jwks_cache_get (jwks_cache_t *self, gw_req_t *req, int *max_age, bus_error_t *er
             pthread_mutex_unlock (&self->lock);
             bus_error_t fetch_error;
             jwks_snap_t *fresh = s_fetch (req, &fetch_error);
-            metrics_jwks_refresh (req->gw->metrics, fresh != NULL);
+            metrics_inc (METRIC_GW_JWKS_REFRESH, METRICS_L (fresh ? "ok" : "error"));
             pthread_mutex_lock (&self->lock);
             self->refreshing = 0;
             self->generation++;

@@ -1,10 +1,10 @@
 /*  gateway - Ostiary's HTTP front and the home of the bus broker.
  *
  *  Start-up: configuration, logs, czmq's signal handling, the broker (so
- *  services can connect), the JWKS cache and metrics, then civetweb. The main
- *  thread then only waits for SIGINT/SIGTERM, copying the broker's counters
- *  into the metrics on the way. Shutdown runs in reverse: civetweb first (its
- *  workers own bus clients connected to the broker), then the broker.
+ *  services can connect), the JWKS cache, the metrics listener, then
+ *  civetweb. The main thread then only waits for SIGINT/SIGTERM. Shutdown
+ *  runs in reverse: civetweb first (its workers own bus clients connected to
+ *  the broker), then the broker.
  *
  *  The drain (SIGTERM): the listening sockets close at once, and the
  *  requests being handled finish (each bus call ends by its deadline) while
@@ -17,7 +17,7 @@
 #include "http.h"
 #include "jwks.h"
 #include "log.h"
-#include "metrics.h"
+#include "metrics_http.h"
 #include "ops.h"
 #include "otlp.h"
 #include "pidcache.h"
@@ -27,8 +27,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-//  How often the main thread asks the broker for its counters.
-#define BROKER_STATS_MS 2000
 #define SIGNAL_CHECK_MS 100
 
 //  Sends the broker's summary of refused bus calls (two frames: "REFUSALS"
@@ -63,28 +61,26 @@ s_report_refusals (bus_client_t *bus, const char *summary)
     json_decref (sum);
 }
 
-//  Waits for SIGINT/SIGTERM; meanwhile keeps the broker's STATS answer in
-//  the metrics and has its refused calls audited every refusals_s seconds
-//  (the broker actor belongs to this thread).
+//  Waits for SIGINT/SIGTERM; meanwhile has the broker's refused calls
+//  audited every refusals_s seconds (the broker actor belongs to this
+//  thread).
 static void
-s_run (zactor_t *broker, metrics_t *metrics, bus_client_t *bus, long refusals_s)
+s_run (zactor_t *broker, bus_client_t *bus, long refusals_s)
 {
     zpoller_t *poller = zpoller_new (broker, NULL);
-    int64_t next_stats = zclock_mono ();
     int64_t next_refusals = zclock_mono () + refusals_s * 1000;
     while (poller && !zsys_interrupted) {
         int64_t now = zclock_mono ();
-        if (now >= next_stats) {
-            zstr_send (broker, "STATS");
-            next_stats = now + BROKER_STATS_MS;
-        }
         if (now >= next_refusals) {
             zstr_send (broker, "REFUSALS");
             next_refusals = now + refusals_s * 1000;
         }
-        int64_t next = next_stats < next_refusals ? next_stats : next_refusals;
-        //  The broker answers STATS with one frame and REFUSALS with two.
-        void *which = zpoller_wait (poller, (int)(next > now ? next - now : 0));
+        //  Short waits, so that a signal is seen within SIGNAL_CHECK_MS.
+        int64_t wait = next_refusals - now;
+        if (wait > SIGNAL_CHECK_MS)
+            wait = SIGNAL_CHECK_MS;
+        //  The broker answers REFUSALS with two frames.
+        void *which = zpoller_wait (poller, (int)(wait > 0 ? wait : 0));
         if (which == broker) {
             zmsg_t *answer = zmsg_recv (broker);
             char *first = answer ? zmsg_popstr (answer) : NULL;
@@ -92,8 +88,7 @@ s_run (zactor_t *broker, metrics_t *metrics, bus_client_t *bus, long refusals_s)
                 char *summary = zmsg_popstr (answer);
                 s_report_refusals (bus, summary);
                 zstr_free (&summary);
-            } else
-                metrics_set_broker_stats (metrics, first);
+            }
             zstr_free (&first);
             zmsg_destroy (&answer);
         } else if (zpoller_terminated (poller))
@@ -149,6 +144,13 @@ main (int argc, char **argv)
         config_destroy (&cfg);
         return 2;
     }
+    int metrics_failed = 0;
+    metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, "gateway", M_GW, &metrics_failed);
+    if (metrics_failed) {
+        bus_curve_destroy (&curve);
+        config_destroy (&cfg);
+        return 2;
+    }
 
     broker_cfg_t broker_cfg = {
         .endpoint = cfg->bus_endpoint,
@@ -162,6 +164,7 @@ main (int argc, char **argv)
     zactor_t *broker = broker_new (&broker_cfg);
     if (!broker) {
         log_error ("cannot bind the bus broker on %s", cfg->bus_endpoint);
+        metrics_http_destroy (&metrics);
         bus_curve_destroy (&curve);
         config_destroy (&cfg);
         return 1;
@@ -171,12 +174,11 @@ main (int argc, char **argv)
     gw_t gw = {
         .cfg = cfg,
         .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
-        .metrics = metrics_new (routes_count (), routes_name),
     };
-    if (!gw.jwks || !gw.metrics)
+    if (!gw.jwks)
         log_error ("out of memory at start-up");
     const http_router_t router = {routes_dispatch, routes_name, routes_quiet};
-    http_server_t *server = gw.jwks && gw.metrics ? http_server_new (&gw, &router) : NULL;
+    http_server_t *server = gw.jwks ? http_server_new (&gw, &router) : NULL;
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
         //  This thread's own bus client, for the refusal reports: in-process,
@@ -184,7 +186,7 @@ main (int argc, char **argv)
         bus_client_t *bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)cfg->bus_max_msg, NULL);
         if (!bus)
             log_error ("no bus client for the refused-call reports: refused calls are only logged");
-        s_run (broker, gw.metrics, bus, cfg->audit_refusals_interval);
+        s_run (broker, bus, cfg->audit_refusals_interval);
         bus_client_destroy (&bus);
         log_info ("stopping: no new connections; finishing the requests in flight (at most %ld s)",
                   cfg->drain_timeout);
@@ -203,7 +205,7 @@ main (int argc, char **argv)
     zactor_destroy (&broker);
     bus_curve_destroy (&curve);
     jwks_cache_destroy (&gw.jwks);
-    metrics_destroy (&gw.metrics);
+    metrics_http_destroy (&metrics);
     config_destroy (&cfg);
     return exit_code;
 }

@@ -52,10 +52,10 @@ static const route_t s_routes[] = {
     {"GET", "/demo", demo_page, "demo", 0},
     {"GET", "/demo/login", demo_login, "demo_login", 0},
     {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
-    //  health and metrics (probes: successes logged at debug level)
+    //  health (probes: successes logged at debug level); the metrics are
+    //  served by the metrics listener (common/metrics_http.h), not here
     {"GET", "/healthz", health_live, "healthz", 1},
     {"GET", "/readyz", health_ready, "readyz", 1},
-    {"GET", "/metrics", metrics_get, "metrics", 1},
 };
 
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])

@@ -17,7 +17,7 @@ int routes_dispatch (gw_req_t *req);
 //  out of range).
 size_t routes_count (void);
 const char *routes_name (int route);
-//  1 when route i is a probe (health, metrics) whose successes are logged at
+//  1 when route i is a probe (health, readiness) whose successes are logged at
 //  debug level only.
 int routes_quiet (int route);
 
@@ -29,8 +29,6 @@ int jwks_get (gw_req_t *req);
 //  service has a live worker)
 int health_live (gw_req_t *req);
 int health_ready (gw_req_t *req);
-//  health.c: GET /metrics (the counters of metrics.h)
-int metrics_get (gw_req_t *req);
 //  authorize.c: GET and POST /authorize (OpenID Connect Core §3.1.2)
 int authorize_get (gw_req_t *req);
 int authorize_post (gw_req_t *req);

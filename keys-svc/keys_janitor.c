@@ -1,5 +1,6 @@
 /*  keys_janitor - promotions, retirements and scheduled rotation. */
 #include "keys_janitor.h"
+#include "metrics.h"
 
 #include "keys_lifecycle.h"
 #include "keys_store.h"
@@ -65,6 +66,12 @@ s_moves (db_t *db, const keys_settings_t *settings, jws_alg_t alg, keys_life_t *
     long retire_delay = keys_lifecycle_retire_delay (settings);
     keys_life_t *next, *active;
     s_find (rows, n, alg, &next, &active);
+    //  The age of the signing key, for the "rotation overdue" alert
+    //  (deploy/prometheus/).
+    if (active)
+        metrics_set (METRIC_KEY_ACTIVE_SINCE, METRICS_L (jws_alg_name (alg)),
+                     (double)time (NULL) - active->active_for);
+    metrics_set (METRIC_KEY_ROTATE_INTERVAL, NULL, (double)settings->rotate_days * 86400.0);
     if (!(settings->algs & (1u << alg))) {
         //  Withdrawn algorithm: no new tokens, but those it signed still
         //  verify until they expire.

@@ -1,6 +1,7 @@
 /*  keys_lifecycle - the state machine of signing keys and the admin
  *  decisions (rotate, retire, rewrap). See keys_lifecycle.h. */
 #include "keys_lifecycle.h"
+#include "metrics.h"
 
 #include "keys_store.h"
 #include "log.h"
@@ -48,6 +49,9 @@ keys_lifecycle_set_state (db_t *db, const char *kid, jws_alg_t alg, key_state_t 
         return DB_ERROR;
     }
     db_status_t st = keys_store_set_state (db, kid, from, to, retire_after_s, changed);
+    //  A pending key promoted: the janitor's scheduled rotation.
+    if (st == DB_OK && *changed && to == KEY_STATE_ACTIVE)
+        metrics_inc (METRIC_KEY_ROTATIONS, METRICS_L (jws_alg_name (alg), "schedule"));
     if (st == DB_OK && *changed)
         log_info ("%s key %s: %s -> %s%s", jws_alg_name (alg), kid, key_state_name (from),
                   key_state_name (to), to == KEY_STATE_RETIRED ? " (private part destroyed)" : "");
@@ -221,6 +225,7 @@ s_rotate_one (keys_app_t *app, db_t *db, jws_alg_t alg, int now, keys_life_t *ro
                 s_err (err, OST_ERR_SERVER_ERROR, "cannot store the new %s key; nothing changed", name);
                 return -1;
             }
+            metrics_inc (METRIC_KEY_ROTATIONS, METRICS_L (jws_alg_name (alg), "command"));
             log_warn ("emergency rotation of %s: key %s signs now; %s%s retired at once", name, kid,
                       active ? active->kid : "no active key", next ? " and the pending key" : "");
             item = json_pack ("{s:s, s:s, s:s, s:b, s:s?, s:s?}", "alg", name, "kid", kid, "state", "active",

@@ -55,6 +55,7 @@ PACKAGES=(
     "golang-github-containernetworking-plugin-dnsname /usr/lib/cni/dnsname"
     "kubernetes-client cmd:kubectl"
     "systemd          cmd:systemd-analyze"
+    "prometheus       cmd:promtool"
 )
 
 #  The highest-versioned PostgreSQL server folder, e.g. /usr/lib/postgresql/15/bin.

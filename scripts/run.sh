@@ -19,6 +19,10 @@
 #                          did not set this), which writes every email flow-svc
 #                          sends to $BUILD/run/mail/<n>.eml
 #    OSTIARY_SMTP_SINK_PORT 2525
+#    OSTIARY_METRICS_PORT  9464: the gateway's metrics listener (GET /metrics,
+#                          docs/metrics.md) on 127.0.0.1; token-svc, flow-svc and
+#                          keys-svc take the next three ports; OSTIARY_METRICS_LISTEN=off
+#                          turns every listener off
 #    OSTIARY_BUS_PEERS     $BUILD/run/bus/peers: the bus's CURVE keys, made once by
 #                          `ostiaryctl bus keygen $BUILD/run/bus` and kept; each process
 #                          gets its role's $BUILD/run/bus/<role>.key, ostiaryctl admin.key
@@ -90,6 +94,7 @@ export OSTIARY_MIGRATIONS_DIR=${OSTIARY_MIGRATIONS_DIR:-$ROOT/migrations}
 #  Runtime files (keys-svc's admin socket) stay with this run's state.
 export OSTIARY_RUN_DIR=${OSTIARY_RUN_DIR:-$RUN/rt}
 PG_PORT=${OSTIARY_PG_PORT:-55432}
+METRICS_PORT=${OSTIARY_METRICS_PORT:-9464}
 #  The same settings for ostiaryctl in another shell: `set -a; . FILE; set +a`.
 (umask 077 && printf 'OSTIARY_BUS_ENDPOINT=%s\nOSTIARY_BUS_PEERS=%s\nOSTIARY_BUS_CERT=%s\nOSTIARY_RUN_DIR=%s\n' \
     "$OSTIARY_BUS_ENDPOINT" "$OSTIARY_BUS_PEERS" "$BUS_KEYS/admin.key" "$OSTIARY_RUN_DIR" >"$RUN/ostiaryctl.env")
@@ -170,6 +175,13 @@ start() {
         if [ -n "$db" ]; then export OSTIARY_DB=$db; fi
         #  Each process holds its own role's bus key only.
         export OSTIARY_BUS_CERT=$BUS_KEYS/${name%-svc}.key
+        #  Each process its own metrics port, next to the gateway's.
+        if [ "${OSTIARY_METRICS_LISTEN:-}" != off ]; then
+            case $name in
+                gateway) offset=0 ;; token-svc) offset=1 ;; flow-svc) offset=2 ;; *) offset=3 ;;
+            esac
+            export OSTIARY_METRICS_LISTEN=127.0.0.1:$((METRICS_PORT + offset))
+        fi
         case $name in
             keys-svc)
                 export OSTIARY_KEK=$KEK

@@ -97,10 +97,11 @@ sum_of() {
 
 #  ------------------------------------------------------------------ docs
 #  Pages generated from a table must match it: proto/ops.md (proto/ops.def),
-#  docs/audit.md (common/audit.def) and README.md's configuration reference (common/config.def); and every C
+#  docs/audit.md (common/audit.def), docs/metrics.md (common/metrics.def) and
+#  README.md's configuration reference (common/config.def); and every C
 #  source must be as `make format` leaves it.
 say "generated documentation and formatting"
-for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-auditdoc --check docs/audit.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
+for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-auditdoc --check docs/audit.md" "$BUILD/bin/ostiary-metricsdoc --check docs/metrics.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
     if out=$($check 2>&1); then
         PASSED=$((PASSED + 1))
         echo "  ${check%% *}: current"
@@ -186,12 +187,13 @@ timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -
     </dev/null 2>&1 | tee "$T/e2e/pytest.log"
 rc=${PIPESTATUS[0]}
 #  Anything a killed pytest left running: the fixture records every pid it
-#  starts; end those still running one of our binaries.
+#  starts; end those still running one of our binaries (or the Prometheus
+#  server of tests/e2e/test_metrics.py).
 if [ -f "$T/e2e/pids" ]; then
     bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
     while read -r pid name; do
         exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-        case "$exe" in "$bin_real"/*)
+        case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)")
             say "stopping $name (pid $pid) left behind by pytest"
             kill -KILL "$pid" 2>/dev/null || true ;;
         esac

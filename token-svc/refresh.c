@@ -48,6 +48,7 @@
 #include "clients.h"
 #include "grants.h"
 #include "log.h"
+#include "metrics.h"
 #include "secure.h"
 #include "service.h"
 #include "token_app.h"
@@ -127,6 +128,7 @@ s_reuse (bus_req_t *req, const token_refresh_t *r, const char *client_ip)
                                       &(audit_event_t){AUDIT_EV_refresh_token_reuse}, client_ip);
     if (st != DB_OK)
         return tu_db_fail (req, st);
+    metrics_inc (METRIC_REFRESH_REUSE, NULL);
     log_warn ("refresh token reuse: family %lld of client %s revoked", (long long)r->family_id, r->client_id);
     return tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
 }
@@ -282,9 +284,11 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         *result = s_response (app, at, idt, successor, scope);
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-        else
+        else {
+            metrics_inc (METRIC_REFRESH_ROTATIONS, NULL);
             log_info ("refresh: family %lld of client %s rotated%s", (long long)r.family_id,
                       client->client_id, r.consumed ? " (a retry of a consumed token)" : "");
+        }
     }
     secure_wipe (successor, sizeof successor);
     secure_free_str (&at);

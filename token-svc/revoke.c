@@ -20,6 +20,7 @@
 #include "clients.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
 #include "service.h"
 #include "token_app.h"
 #include "token_jwks.h"
@@ -140,11 +141,14 @@ token_op_revoke (bus_req_t *req, const json_t *body, json_t **result)
     //  the server is unable to locate the token using the given hint, it
     //  MUST extend its search across all of its supported token types").
     for (int k = 0; rc == 0 && token && k < 2 && !revoked; k++) {
-        int r = (k == 0) == refresh_first ? s_refresh (req, &client, token) : s_access (req, &client, token);
+        int is_refresh = (k == 0) == refresh_first;
+        int r = is_refresh ? s_refresh (req, &client, token) : s_access (req, &client, token);
         if (r < 0)
             rc = -1;
         else
             revoked = r;
+        if (r > 0)
+            metrics_inc (METRIC_REVOCATIONS, METRICS_L (is_refresh ? "refresh_token" : "access_token"));
     }
     token_client_clear (&client);
     if (rc)

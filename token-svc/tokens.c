@@ -13,6 +13,7 @@
 #include "clients.h"
 #include "grants.h"
 #include "log.h"
+#include "metrics.h"
 #include "secure.h"
 #include "service.h"
 #include "token_app.h"
@@ -292,6 +293,13 @@ token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
         rc = grants_refresh (req, form, &client, client_ip, result);
     else
         rc = grants_client_credentials (req, form, &client, result);
+    if (rc == 0) {
+        //  The algorithm as a label: one of the names keys-svc signs with.
+        const char *alg = clients_access_token_alg (req->app, &client);
+        if (strcmp (alg, "RS256") != 0 && strcmp (alg, "ES256") != 0 && strcmp (alg, "EdDSA") != 0)
+            alg = "other";
+        metrics_inc (METRIC_TOKENS_ISSUED, METRICS_L (grant, alg));
+    }
     token_client_clear (&client);
     return rc;
 }

@@ -8,6 +8,9 @@ and hands tests a handle to drive and disturb them:
     stack.bus_endpoint             the broker's tcp:// endpoint
     stack.env                      environment for ostiaryctl and the services
     stack.bin(name)                path of a binary
+    stack.metrics_targets(name=None) host:port of the metrics listener of every live
+                                   instance (of name, or of every process)
+    stack.metrics(name)            GET /metrics of the first live instance of name: text
     stack.ctl(*args, input=None, timeout=30)   ostiaryctl → CompletedProcess (as admin)
     stack.ctl_as(role, *args, ...)             ostiaryctl with the bus key of role
     stack.ctl_for(op, *args, ...)              ostiaryctl with the key of a role that
@@ -133,8 +136,10 @@ def tail(path, lines=40):
 class Instance:
     """One running process of a service."""
 
-    def __init__(self, name, proc, log_path, log_file):
+    def __init__(self, name, proc, log_path, log_file, metrics=None):
         self.name = name
+        # host:port of its metrics listener (OSTIARY_METRICS_LISTEN), or None
+        self.metrics = metrics
         self.proc = proc
         self.log_path = log_path
         self._log_file = log_file
@@ -273,6 +278,10 @@ class Stack:
             # that parallel stacks and `make run` never share them.
             "OSTIARY_RUN_DIR": str(self.workdir / "rt"),
             "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "info"),
+            # Off for anything run with this environment; start() gives each
+            # instance a listener on a free port of its own, never the
+            # default ports a `make run` on the same machine may hold.
+            "OSTIARY_METRICS_LISTEN": "off",
         })
         env.update(db)
         # The bus's CURVE keys, made once per session: every process gets its
@@ -375,18 +384,21 @@ class Stack:
                 (self._direct_holder is None or not self._direct_holder.alive()):
             env["OSTIARY_BUS_DIRECT_BIND"] = self.keys_direct
             binds_direct = True
+        env["OSTIARY_METRICS_LISTEN"] = f"127.0.0.1:{free_port()}"
         for k, v in (extra_env or {}).items():
             if v is None:
                 env.pop(k, None)  # None unsets a variable
             else:
                 env[k] = str(v)
+        listen = env.get("OSTIARY_METRICS_LISTEN")
+        metrics = listen if listen and listen != "off" else None
         self._counts[name] += 1
         log_path = self.log_dir / f"{name}-{self._counts[name]}.log"
         log_file = open(log_path, "ab", buffering=0)
         proc = subprocess.Popen([self.bin(name)], env=env, cwd=str(REPO),
                                 stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-        inst = Instance(name, proc, log_path, log_file)
+        inst = Instance(name, proc, log_path, log_file, metrics)
         self._procs[name].append(inst)
         if binds_direct:
             self._direct_holder = inst
@@ -394,6 +406,19 @@ class Stack:
         with open(self.workdir / "pids", "a") as f:
             f.write(f"{proc.pid} {name}\n")
         return inst
+
+    def metrics_targets(self, name=None):
+        names = [ALIASES.get(name, name)] if name else PROCESSES
+        return [i.metrics for n in names for i in self._procs[n] if i.alive() and i.metrics]
+
+    def metrics(self, name, timeout=5):
+        """The text of GET /metrics of the first live instance of name."""
+        targets = self.metrics_targets(name)
+        if not targets:
+            raise AssertionError(f"no live {name} with a metrics listener")
+        r = self._http.get(f"http://{targets[0]}/metrics", timeout=timeout)
+        r.raise_for_status()
+        return r.text
 
     def instances(self, name):
         name = ALIASES.get(name, name)

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "metrics.h"
 #include "secure.h"
 #include "svc_harness.h"
 
@@ -404,10 +405,12 @@ test_login_creates_a_session_and_returns_its_handle_once (void **state)
     json_t *flow = s_start (NULL);
     json_t *r = NULL;
     bus_error_t e;
+    double logins = metrics_get (METRIC_LOGINS_SUCCEEDED, NULL);
     //  Usernames are case-insensitive at login too.
     username[0] = (char)(username[0] - 32);
     assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &r, &e), 0);
     assert_string_equal (svc_str (r, "status"), "succeeded");
+    assert_true (metrics_get (METRIC_LOGINS_SUCCEEDED, NULL) == logins + 1);
     assert_string_equal (svc_str (r, "step.type"), "done");
     assert_string_equal (svc_str (r, "result.sub"), sub);
     assert_string_equal (svc_str (r, "result.amr.0"), "pwd");
@@ -453,6 +456,10 @@ test_wrong_password_unknown_and_disabled_user_fail_alike (void **state)
     s_user (disabled, NULL, NULL);
     json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
     const char *cases[][2] = {{username, "wrong password"}, {"nobody-here", PASSWORD}, {disabled, PASSWORD}};
+    //  The metrics cannot tell them apart either.
+    const char *const reason[] = {"login_failed"};
+    double failures = metrics_get (METRIC_LOGINS_FAILED, reason);
+    double logins = metrics_get (METRIC_LOGINS_SUCCEEDED, NULL);
     for (size_t i = 0; i < 3; i++) {
         json_t *flow = s_start (NULL);
         json_t *r = NULL;
@@ -465,7 +472,9 @@ test_wrong_password_unknown_and_disabled_user_fail_alike (void **state)
         assert_null (json_object_get (r, "result"));
         json_decref (r);
         json_decref (flow);
+        assert_true (metrics_get (METRIC_LOGINS_FAILED, reason) == failures + (double)i + 1);
     }
+    assert_true (metrics_get (METRIC_LOGINS_SUCCEEDED, NULL) == logins);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "b64url.h"
+#include "metrics.h"
 #include "secure.h"
 #include "svc_harness.h"
 
@@ -1978,6 +1979,14 @@ test_refresh_rotates_and_reuse_revokes_the_family (void **state)
     s_client (&c, "rf",
               ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 0,"
               " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
+    //  What the metrics count (docs/metrics.md): one code exchange, one
+    //  rotation, one reuse.
+    const char *const by_code[] = {"authorization_code", "RS256"}, *const by_refresh[] = {"refresh_token",
+                                                                                          "RS256"};
+    double codes = metrics_get (METRIC_TOKENS_ISSUED, by_code),
+           refreshes = metrics_get (METRIC_TOKENS_ISSUED, by_refresh);
+    double rotations = metrics_get (METRIC_REFRESH_ROTATIONS, NULL),
+           reuses = metrics_get (METRIC_REFRESH_REUSE, NULL);
     json_t *t =
         s_tokens (&c, "dave", ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"");
     char rt[256], form[512];
@@ -2022,6 +2031,10 @@ test_refresh_rotates_and_reuse_revokes_the_family (void **state)
               svc_str (n, "refresh_token"));
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     json_decref (n);
+    assert_true (metrics_get (METRIC_TOKENS_ISSUED, by_code) == codes + 1);
+    assert_true (metrics_get (METRIC_TOKENS_ISSUED, by_refresh) == refreshes + 1);
+    assert_true (metrics_get (METRIC_REFRESH_ROTATIONS, NULL) == rotations + 1);
+    assert_true (metrics_get (METRIC_REFRESH_REUSE, NULL) == reuses + 1);
 }
 
 static void

@@ -13,6 +13,7 @@
 #include "bus_msg.h"
 #include "bus_worker.h"
 #include "log.h"
+#include "metrics.h"
 #include "trace.h"
 
 #include <pthread.h>
@@ -240,6 +241,11 @@ test_broker_routes_request_to_worker_and_back (void **state)
     assert_non_null (worker);
     assert_true (s_wait_ready (f, "keys", 1, 2000));
     json_t *body = s_body (json_pack ("{s:s}", "hello", "world"));
+    const char *const ok[] = {"keys.sign", "ok"};
+    const char *const keys[] = {"keys"};
+    double calls = metrics_get (METRIC_BUS_CALL, ok), ops = metrics_get (METRIC_BUS_OP, ok);
+    double served = metrics_get (METRIC_BROKER_SERVED, NULL);
+    double waits = metrics_get (METRIC_BROKER_QUEUE_WAIT, keys);
     for (int i = 0; i < 20; i++) {
         json_t *result = NULL;
         bus_error_t error;
@@ -248,6 +254,17 @@ test_broker_routes_request_to_worker_and_back (void **state)
         json_decref (result);
     }
     json_decref (body);
+    //  Each call measured by the client, the broker and the worker (the
+    //  broker and the worker count a reply once it is sent, so they may lag
+    //  the last call a little).
+    assert_true (metrics_get (METRIC_BUS_CALL, ok) == calls + 20);
+    assert_true (metrics_get (METRIC_BROKER_QUEUE_WAIT, keys) == waits + 20);
+    for (int i = 0; i < 400 && (metrics_get (METRIC_BUS_OP, ok) < ops + 20 ||
+                                metrics_get (METRIC_BROKER_SERVED, NULL) < served + 20);
+         i++)
+        zclock_sleep (5);
+    assert_true (metrics_get (METRIC_BROKER_SERVED, NULL) == served + 20);
+    assert_true (metrics_get (METRIC_BUS_OP, ok) == ops + 20);
     bus_worker_destroy (&worker);
     assert_null (worker);
 }

@@ -444,6 +444,11 @@ test_config_validate_rejects_bad_issuer_mode_and_level (void **state)
         {"OSTIARY_LOG_LEVEL", "verbose", "OSTIARY_LOG_LEVEL must be"},
         {"OSTIARY_HTTP_LISTEN", "8080", "OSTIARY_HTTP_LISTEN must be host:port"},
         {"OSTIARY_HTTP_LISTEN", "127.0.0.1:70000", "OSTIARY_HTTP_LISTEN must be host:port"},
+        {"OSTIARY_METRICS_LISTEN", "9464", "OSTIARY_METRICS_LISTEN must be host:port, empty or off"},
+        {"OSTIARY_METRICS_LISTEN", "127.0.0.1:-1", "OSTIARY_METRICS_LISTEN must be host:port, empty or off"},
+        {"OSTIARY_METRICS_LISTEN", "127.0.0.1:65536",
+         "OSTIARY_METRICS_LISTEN must be host:port, empty or off"},
+        {"OSTIARY_METRICS_LISTEN", "no", "OSTIARY_METRICS_LISTEN must be host:port, empty or off"},
         {"OSTIARY_BUS_ENDPOINT", "127.0.0.1:5555", "OSTIARY_BUS_ENDPOINT must be"},
         {"OSTIARY_BUS_ENDPOINT", "tcp://a:1,", "OSTIARY_BUS_ENDPOINT must be"},
         {"OSTIARY_BUS_ENDPOINT", "tcp://a:1,http://b:2", "OSTIARY_BUS_ENDPOINT must be"},
@@ -464,6 +469,19 @@ test_config_validate_rejects_bad_issuer_mode_and_level (void **state)
         if (!strstr (err, cases[i].message))
             fail_msg ("%s=%s: got '%s'", cases[i].env, cases[i].value, err);
         free (err);
+        config_destroy (&cfg);
+    }
+}
+
+static void
+test_config_metrics_listen_takes_host_port_empty_or_off (void **state)
+{
+    (void)state;
+    const char *good[] = {"", "off", "127.0.0.1:9464", "0.0.0.0:0", "[::1]:9464"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        config_t *cfg = config_new ();
+        assert_int_equal (config_set (cfg, "OSTIARY_METRICS_LISTEN", good[i], NULL), 0);
+        assert_int_equal (config_validate (cfg, 0), 0);
         config_destroy (&cfg);
     }
 }
@@ -718,6 +736,7 @@ main (void)
         T (test_config_log_format_and_otlp_endpoint_are_checked),
         T (test_config_trusted_proxies_take_ipv4_and_ipv6_blocks),
         T (test_config_production_issuer_must_be_https),
+        T (test_config_metrics_listen_takes_host_port_empty_or_off),
         T (test_config_accepts_a_list_of_broker_endpoints),
         T (test_config_print_masks_secrets),
         T (test_config_check_config_masks_secrets),

@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "secure.h"
 
 #include <stdio.h>
@@ -631,6 +632,45 @@ test_db_exec_logged_runs_the_statement_quietly (void **state)
     free (out);
 }
 
+//  The pool's gauges and the statement histogram: a connection counts while
+//  it is open; it is in use during a statement and from BEGIN to the end of
+//  its transaction; each statement is timed under its name and status.
+static void
+test_db_metrics_count_connections_use_and_statements (void **state)
+{
+    db_t *db = s_db (state);
+    s_prepare (state);
+    double open = metrics_get (METRIC_DB_CONNECTIONS, NULL);
+    assert_true (open >= 1);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 0);
+    const char *ok_labels[] = {"items_insert", "ok"}, *conflict_labels[] = {"items_insert", "conflict"};
+    double ok_before = metrics_get (METRIC_DB_STATEMENT, ok_labels);
+    double conflict_before = metrics_get (METRIC_DB_STATEMENT, conflict_labels);
+    const char *a[] = {"20", "x"};
+    assert_int_equal (db_begin (db), DB_OK);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 1);
+    assert_int_equal (db_exec (db, "items_insert", 2, a, NULL), DB_OK);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 1);
+    assert_int_equal (db_commit (db), DB_OK);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 0);
+    assert_int_equal (db_exec (db, "items_insert", 2, a, NULL), DB_CONFLICT);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 0);
+    assert_true (metrics_get (METRIC_DB_STATEMENT, ok_labels) == ok_before + 1);
+    assert_true (metrics_get (METRIC_DB_STATEMENT, conflict_labels) == conflict_before + 1);
+    assert_int_equal (db_begin (db), DB_OK);
+    db_rollback (db);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 0);
+    //  A second connection counts while it lives.
+    db_t *other = db_new (getenv ("OSTIARY_TEST_DB"));
+    assert_non_null (other);
+    assert_true (metrics_get (METRIC_DB_CONNECTIONS, NULL) == open + 1);
+    assert_int_equal (db_begin (other), DB_OK);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 1);
+    db_destroy (&other);
+    assert_true (metrics_get (METRIC_DB_CONNECTIONS, NULL) == open);
+    assert_true (metrics_get (METRIC_DB_IN_USE, NULL) == 0);
+}
+
 #define DB_TEST(name) cmocka_unit_test_setup_teardown (name, s_setup, s_teardown)
 
 int
@@ -653,6 +693,7 @@ main (void)
         DB_TEST (test_db_exec_refuses_unknown_statement_and_wrong_arity),
         DB_TEST (test_db_prepare_refuses_duplicates_and_bad_sql),
         DB_TEST (test_db_transactions_commit_and_roll_back),
+        DB_TEST (test_db_metrics_count_connections_use_and_statements),
         DB_TEST (test_db_reconnects_after_the_server_drops_the_session),
         DB_TEST (test_db_check_reopens_a_connection_the_server_closed),
         DB_TEST (test_db_check_refuses_while_a_lost_transaction_is_open),
