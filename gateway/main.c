@@ -13,6 +13,7 @@
  *  and a watchdog ends the process if even the stop hangs. */
 #include "broker.h"
 #include "config.h"
+#include "cors.h"
 #include "http.h"
 #include "jwks.h"
 #include "log.h"
@@ -118,6 +119,8 @@ main (int argc, char **argv)
         .cfg = cfg,
         .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
         .metrics = metrics_new (routes_count (), routes_name),
+        //  NULL (out of memory): no origin is ever allowed cross-origin.
+        .cors = cors_new ((int)cfg->cors_cache_ttl),
     };
     if (!gw.jwks || !gw.metrics)
         log_error ("out of memory at start-up");
@@ -143,6 +146,7 @@ main (int argc, char **argv)
     bus_curve_destroy (&curve);
     jwks_cache_destroy (&gw.jwks);
     metrics_destroy (&gw.metrics);
+    cors_destroy (&gw.cors);
     config_destroy (&cfg);
     return exit_code;
 }
