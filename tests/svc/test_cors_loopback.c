@@ -30,10 +30,11 @@ s_setup (void **state)
     OST_UNUSED (state);
     s_h = svc_harness_new (s_settings);
     if (s_h) {
-        json_t *r = svc_ok (s_h, "token.client_add",
-                            "{\"client_id\": \"spa\", \"type\": \"public\", \"redirect_uris\": "
-                            "[\"https://spa.example/cb\"], \"allowed_web_origins\": [\"https://spa.example\", "
-                            "\"http://127.0.0.1:5173\"]}");
+        json_t *r =
+            svc_ok (s_h, "token.client_add",
+                    "{\"client_id\": \"spa\", \"type\": \"public\", \"redirect_uris\": "
+                    "[\"https://spa.example/cb\"], \"allowed_web_origins\": [\"https://spa.example\", "
+                    "\"http://127.0.0.1:5173\"]}");
         json_decref (r);
         r = svc_ok (s_h, "token.client_add",
                     "{\"client_id\": \"native\", \"type\": \"public\", \"redirect_uris\": "
@@ -78,8 +79,8 @@ test_web_origins_are_stored_and_shown (void **state)
     json_decref (r);
     //  A client that registered none shows an empty list.
     r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"native\"}");
-    assert_int_equal (json_array_size (json_object_get (json_object_get (r, "client"), "allowed_web_origins")),
-                      0);
+    assert_int_equal (
+        json_array_size (json_object_get (json_object_get (r, "client"), "allowed_web_origins")), 0);
     json_decref (r);
 }
 
@@ -111,11 +112,25 @@ test_web_origin_must_be_an_exact_serialized_origin (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     const char *bad[] = {
-        "https://spa.example/",      "https://spa.example/app", "https://*.example",   "*",
-        "null",                      "https://SPA.example",     "HTTPS://spa.example", "https://spa.example:443",
-        "http://spa.example:80",     "https://spa.example?x",   "https://u@spa.example",
-        "https://spa.example:0",     "https://spa.example:99999", "ftp://spa.example", "https://",
-        "https://spa.example#f",     "spa.example",             "https://spa..example", "https://[::1",
+        "https://spa.example/",
+        "https://spa.example/app",
+        "https://*.example",
+        "*",
+        "null",
+        "https://SPA.example",
+        "HTTPS://spa.example",
+        "https://spa.example:443",
+        "http://spa.example:80",
+        "https://spa.example?x",
+        "https://u@spa.example",
+        "https://spa.example:0",
+        "https://spa.example:99999",
+        "ftp://spa.example",
+        "https://",
+        "https://spa.example#f",
+        "spa.example",
+        "https://spa..example",
+        "https://[::1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *code = svc_err (s_h, "token.client_add",
@@ -126,11 +141,12 @@ test_web_origin_must_be_an_exact_serialized_origin (void **state)
             fail_msg ("%s: %s", bad[i], code);
     }
     //  Repeated origins are refused too.
-    assert_string_equal (svc_err (s_h, "token.client_add",
-                                  "{\"client_id\": \"dup\", \"type\": \"public\", \"redirect_uris\": "
-                                  "[\"https://a.example/cb\"], \"allowed_web_origins\": [\"https://a.example\", "
-                                  "\"https://a.example\"]}"),
-                         "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "token.client_add",
+                 "{\"client_id\": \"dup\", \"type\": \"public\", \"redirect_uris\": "
+                 "[\"https://a.example/cb\"], \"allowed_web_origins\": [\"https://a.example\", "
+                 "\"https://a.example\"]}"),
+        "invalid_request");
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id LIKE 'bad%%'"
                                          " OR client_id = 'dup'"),
                       0);
@@ -150,12 +166,13 @@ test_web_origin_must_be_an_exact_serialized_origin (void **state)
 static int
 s_authorize_accepts (const char *redirect_uri)
 {
-    json_t *r = svc_ok (s_h, "token.authorize",
-                        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"native\", \"redirect_uri\": "
-                        "\"%s\", \"scope\": \"openid\", \"state\": \"s\", \"code_challenge\": "
-                        "\"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\", \"code_challenge_method\": \"S256\"},"
-                        " \"repeated\": [], \"method\": \"GET\"}",
-                        redirect_uri);
+    json_t *r =
+        svc_ok (s_h, "token.authorize",
+                "{\"params\": {\"response_type\": \"code\", \"client_id\": \"native\", \"redirect_uri\": "
+                "\"%s\", \"scope\": \"openid\", \"state\": \"s\", \"code_challenge\": "
+                "\"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\", \"code_challenge_method\": \"S256\"},"
+                " \"repeated\": [], \"method\": \"GET\"}",
+                redirect_uri);
     int accepted = json_object_get (r, "page_error") == NULL;
     json_decref (r);
     return accepted;
