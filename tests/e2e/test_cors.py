@@ -61,7 +61,7 @@ def vary_origin(r):
     return "origin" in [v.strip().lower() for v in r.headers.get("Vary", "").split(",")]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def origins_known(stack, spa, conf):
     """The gateway caches the registered origins (OSTIARY_CORS_CACHE_TTL):
     waits until it has seen the ones of this module."""
@@ -97,7 +97,7 @@ def tokens(stack, client, user, origin=None):
 
 @pytest.mark.parametrize("path,method", [("/token", "POST"), ("/revoke", "POST"), ("/introspect", "POST"),
                                          ("/userinfo", "GET"), ("/userinfo", "POST")])
-def test_preflight_from_a_registered_origin_is_allowed(stack, http, path, method):
+def test_preflight_from_a_registered_origin_is_allowed(stack, origins_known, http, path, method):
     r = preflight(stack, http, path, SPA_ORIGIN, method)
     assert r.status_code == 204, (r.status_code, r.text)
     assert allowed(r) == SPA_ORIGIN
@@ -110,7 +110,7 @@ def test_preflight_from_a_registered_origin_is_allowed(stack, http, path, method
 
 
 @pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect", "/userinfo"])
-def test_preflight_from_an_unregistered_origin_has_no_allow_headers(stack, http, path):
+def test_preflight_from_an_unregistered_origin_has_no_allow_headers(stack, origins_known, http, path):
     for origin in (OTHER_ORIGIN, SPA_ORIGIN + "/", "null", SPA_ORIGIN.upper()):
         r = preflight(stack, http, path, origin)
         assert r.status_code == 204, (r.status_code, r.text)
@@ -128,7 +128,7 @@ def test_options_without_origin_lists_the_methods(stack, http):
 # ------------------------------------------------------------ the requests
 
 
-def test_code_exchange_and_userinfo_from_the_clients_origin(stack, spa, user):
+def test_code_exchange_and_userinfo_from_the_clients_origin(stack, origins_known, spa, user):
     r = tokens(stack, spa, user, origin=SPA_ORIGIN)
     assert r.status_code == 200, r.text
     assert allowed(r) == SPA_ORIGIN and vary_origin(r)
@@ -146,7 +146,7 @@ def test_code_exchange_and_userinfo_from_the_clients_origin(stack, spa, user):
         assert u.status_code == 200 and allowed(u) is None
 
 
-def test_refresh_revoke_introspect_from_the_clients_origin(stack, conf, user):
+def test_refresh_revoke_introspect_from_the_clients_origin(stack, origins_known, conf, user):
     client_id, secret, _ = conf
     r = tokens(stack, conf, user, origin=CONF_ORIGIN)
     assert r.status_code == 200 and allowed(r) == CONF_ORIGIN, (r.status_code, r.headers)
@@ -168,7 +168,7 @@ def test_refresh_revoke_introspect_from_the_clients_origin(stack, conf, user):
         assert allowed(e) == CONF_ORIGIN
 
 
-def test_unregistered_origin_is_answered_without_cors_headers(stack, conf, user):
+def test_unregistered_origin_is_answered_without_cors_headers(stack, origins_known, conf, user):
     r = tokens(stack, conf, user, origin=OTHER_ORIGIN)
     # Answered as today: the browser, not the server, withholds the answer.
     assert r.status_code == 200, r.text
@@ -176,7 +176,7 @@ def test_unregistered_origin_is_answered_without_cors_headers(stack, conf, user)
     assert vary_origin(r)
 
 
-def test_origin_of_another_client_gets_no_cors_headers(stack, conf, plain, user):
+def test_origin_of_another_client_gets_no_cors_headers(stack, origins_known, conf, plain, user):
     # plain registered no origin; CONF_ORIGIN is conf's, not plain's.
     r = tokens(stack, plain, user, origin=CONF_ORIGIN)
     assert r.status_code == 200, r.text
@@ -189,7 +189,7 @@ def test_origin_of_another_client_gets_no_cors_headers(stack, conf, plain, user)
         assert i.status_code == 200 and allowed(i) is None
 
 
-def test_userinfo_refusal_is_readable_by_a_registered_origin(stack, http):
+def test_userinfo_refusal_is_readable_by_a_registered_origin(stack, origins_known, http):
     r = http.get(stack.base_url + "/userinfo", headers={"Authorization": "Bearer x.y.z", "Origin": SPA_ORIGIN},
                  timeout=10)
     assert r.status_code == 401 and allowed(r) == SPA_ORIGIN
