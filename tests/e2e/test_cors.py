@@ -240,3 +240,15 @@ def test_ctl_registers_and_shows_web_origins(stack):
     cp = stack.ctl("clients", "list")
     listed = [c for c in json.loads(cp.stdout)["clients"] if c["client_id"] == client_id]
     assert listed and listed[0]["allowed_web_origins"] == ["https://app.example", "https://app.example:8443"]
+
+
+def test_removed_clients_origin_stops_being_allowed(stack, http):
+    origin = "https://gone.cors.example"
+    client_id, _, _ = make_client(stack, type="public", allowed_web_origins=[origin])
+    wait_for("the gateway to know the origin",
+             lambda: allowed(preflight(stack, http, "/token", origin)) == origin, timeout=20, step=0.2)
+    cp = stack.ctl("clients", "remove", client_id)
+    assert cp.returncode == 0, cp.stderr
+    # Within OSTIARY_CORS_CACHE_TTL (10 s) the gateway has forgotten it.
+    wait_for("the gateway to forget the origin",
+             lambda: allowed(preflight(stack, http, "/token", origin)) is None, timeout=20, step=0.2)
