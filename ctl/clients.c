@@ -34,7 +34,11 @@ s_usage (FILE *out)
         "  --id ID                 client_id (default: generated); A-Z a-z 0-9 . _ ~ -, at most 64\n"
         "  --name NAME             display name shown on the consent page (default: the id)\n"
         "  --type TYPE             confidential (default) or public\n"
-        "  --redirect-uri URI      registered redirect URI, matched exactly (repeatable; at least one)\n"
+        "  --redirect-uri URI      registered redirect URI, matched exactly, except any port for\n"
+        "                          http://127.0.0.1 and http://[::1] (repeatable; at least one)\n"
+        "  --web-origin ORIGIN     browser origin allowed to call /token, /revoke, /introspect and\n"
+        "                          /userinfo cross-origin (CORS), exactly scheme://host[:port] with no\n"
+        "                          path or trailing slash (repeatable; default none)\n"
         "  --scope SCOPE           allowed scope (repeatable, or space-separated): openid profile email\n"
         "                          address phone offline_access (default: openid)\n"
         "  --grant-type TYPE       authorization_code (default), refresh_token, client_credentials "
@@ -131,6 +135,7 @@ s_add_free (token_client_add_in_t *in)
     json_decref ((json_t *)in->grant_types);
     json_decref ((json_t *)in->response_types);
     json_decref ((json_t *)in->scopes);
+    json_decref ((json_t *)in->allowed_web_origins);
 }
 
 //  The flags of `add` that take a value: flag → member of the request
@@ -145,6 +150,7 @@ static const struct {
     {"--name", S_MEMBER (name), 0},
     {"--type", S_MEMBER (type), 0},
     {"--redirect-uri", S_MEMBER (redirect_uris), 1},
+    {"--web-origin", S_MEMBER (allowed_web_origins), 1},
     {"--scope", S_MEMBER (scopes), 1},
     {"--grant-type", S_MEMBER (grant_types), 1},
     {"--response-type", S_MEMBER (response_types), 1},

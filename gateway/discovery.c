@@ -8,6 +8,7 @@
  *  does: an endpoint, grant, scope or claim appears here when its route and
  *  its service exist (tests/e2e/test_discovery.py checks it against
  *  behaviour). */
+#include "cors.h"
 #include "jwks.h"
 #include "log.h"
 #include "routes.h"
@@ -105,6 +106,8 @@ s_keep (const json_t *algs, const char *text, size_t len)
 int
 discovery_get (gw_req_t *req)
 {
+    //  A public document: any origin may read it (cors.h).
+    cors_allow_any (req);
     int max_age = 0;
     bus_error_t error;
     jwks_snap_t *snap = jwks_cache_get (req->gw->jwks, req, &max_age, &error);

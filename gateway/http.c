@@ -288,7 +288,7 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
     char date[64], length[32];
     s_http_date (date, sizeof date);
     snprintf (length, sizeof length, "%zu", body_len);
-    const char *names[HTTP_MAX_HEADERS + 8], *values[HTTP_MAX_HEADERS + 8];
+    const char *names[HTTP_MAX_HEADERS + 10], *values[HTTP_MAX_HEADERS + 10];
     size_t count = 0;
     names[count] = "X-Request-Id", values[count++] = req->request_id;
     char traceresponse[TRACE_PARENT_LEN + 1];
@@ -317,6 +317,12 @@ http_send (gw_req_t *req, int status, const char *content_type, const char *cach
     //  gateway (JSON or page) passes here, so none goes out without one.
     if (status == 503 && !has_retry_after)
         names[count] = "Retry-After", values[count++] = HTTP_RETRY_AFTER_DEFAULT;
+    //  CORS (gateway/cors.c): the Fetch standard's response headers, when
+    //  the handler decided the origin may read this answer.
+    if (req->cors_allow_origin)
+        names[count] = "Access-Control-Allow-Origin", values[count++] = req->cors_allow_origin;
+    if (req->cors_vary)
+        names[count] = "Vary", values[count++] = "Origin";
     names[count] = "Content-Length", values[count++] = length;
     names[count] = "Date", values[count++] = date;
     //  RFC 9112 §9.3, §9.6: HTTP/1.1 connections persist unless either side

@@ -17,12 +17,14 @@
 
 struct mg_connection;
 typedef struct _jwks_cache_t jwks_cache_t;
+typedef struct _cors_t cors_t;
 
 //  What every handler can reach: the configuration and the gateway's shared
 //  state. Owned by main; lives as long as the HTTP server.
 typedef struct {
     const config_t *cfg;
     jwks_cache_t *jwks;
+    cors_t *cors; //  the registered browser origins (cors.h)
 } gw_t;
 
 //  One HTTP request being served, on the civetweb worker thread serving it.
@@ -42,6 +44,11 @@ typedef struct {
     int status;                         //  status of the response sent, 0 before
     int body_started;                   //  http_read_body has begun reading the body
     int sent_continue;                  //  an interim 100 Continue went out
+    //  CORS (cors.h): the Access-Control-Allow-Origin value to send (the
+    //  request's own Origin header, or "*"), NULL for none; cors_vary adds
+    //  Vary: Origin (the answer depends on the Origin header).
+    const char *cors_allow_origin;
+    int cors_vary;
 } gw_req_t;
 
 //  An extra response header. Values are cleaned (see http_clean_header_value).

@@ -5,6 +5,7 @@
  *  is immutable once published, so a request keeps a reference to it and
  *  writes its bytes with no lock held. */
 #include "jwks.h"
+#include "cors.h"
 #include "ops.h"
 
 #include "log.h"
@@ -258,6 +259,8 @@ jwks_cache_get (jwks_cache_t *self, gw_req_t *req, int *max_age, bus_error_t *er
 int
 jwks_get (gw_req_t *req)
 {
+    //  A public document: any origin may read it (cors.h).
+    cors_allow_any (req);
     int max_age = 0;
     bus_error_t error;
     jwks_snap_t *snap = jwks_cache_get (req->gw->jwks, req, &max_age, &error);

@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "bus_client.h"
 #include "config.h"
+#include "cors.h"
 #include "http.h"
 #include "jwks.h"
 #include "log.h"
@@ -174,6 +175,8 @@ main (int argc, char **argv)
     gw_t gw = {
         .cfg = cfg,
         .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
+        //  NULL (out of memory): no origin is ever allowed cross-origin.
+        .cors = cors_new ((int)cfg->cors_cache_ttl),
     };
     if (!gw.jwks)
         log_error ("out of memory at start-up");
@@ -206,6 +209,7 @@ main (int argc, char **argv)
     bus_curve_destroy (&curve);
     jwks_cache_destroy (&gw.jwks);
     metrics_http_destroy (&metrics);
+    cors_destroy (&gw.cors);
     config_destroy (&cfg);
     return exit_code;
 }

@@ -2,6 +2,8 @@
  *  Adding an endpoint is one line in s_routes; nothing else looks at paths. */
 #include "routes.h"
 
+#include "cors.h"
+
 #include <civetweb.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +21,16 @@ static const route_t s_routes[] = {
     {"GET", "/.well-known/openid-configuration", discovery_get, "discovery", 0},
     {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0},
     {"GET", "/jwks", jwks_get, "jwks", 0},
+    //  CORS preflights (the Fetch standard) of the endpoints browser
+    //  applications call (cors.h); each its own name, as metrics label
+    //  every route by name
+    {"OPTIONS", "/.well-known/openid-configuration", cors_preflight, "preflight_discovery", 0},
+    {"OPTIONS", "/.well-known/oauth-authorization-server", cors_preflight, "preflight_discovery_oauth", 0},
+    {"OPTIONS", "/jwks", cors_preflight, "preflight_jwks", 0},
+    {"OPTIONS", "/token", cors_preflight, "preflight_token", 0},
+    {"OPTIONS", "/revoke", cors_preflight, "preflight_revoke", 0},
+    {"OPTIONS", "/introspect", cors_preflight, "preflight_introspect", 0},
+    {"OPTIONS", "/userinfo", cors_preflight, "preflight_userinfo", 0},
     //  authorization: the authorization endpoint and its login, consent and
     //  account-chooser pages (RFC 6749 §3.1, OpenID Connect Core §3.1.2)
     {"GET", "/authorize", authorize_get, "authorize_get", 0},

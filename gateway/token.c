@@ -12,6 +12,7 @@
  *  (RFC 7009 §2.1, RFC 7662 §2.1 refer to RFC 6749 §2.3). Every answer
  *  carries Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1,
  *  §5.2; RFC 7662 §4: introspection answers are not cached). */
+#include "cors.h"
 #include "form.h"
 #include "log.h"
 #include "ops.h"
@@ -258,6 +259,15 @@ s_client_request (gw_req_t *req, const char *required, s_client_request_t *reque
     }
     request->form = params;
     request->basic = basic;
+    //  CORS (cors.h): an origin of the client the request names (Basic or
+    //  the client_id parameter), which token-svc then authenticates; an
+    //  answer that fails that authentication tells the origin nothing the
+    //  named client could not learn itself.
+    const char *client_id = json_string_value (json_object_get (basic ? basic : params, "client_id"));
+    if (client_id)
+        cors_allow_client (req, client_id);
+    else
+        req->cors_vary = 1;
     return 0;
 }
 

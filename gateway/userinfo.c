@@ -7,6 +7,7 @@
  *  (§2: "Clients MUST NOT use more than one method"). token-svc validates
  *  the token (token.userinfo); flow-svc releases the claims of its scopes
  *  (flow.user_claims). Every answer: Cache-Control: no-store. */
+#include "cors.h"
 #include "form.h"
 #include "log.h"
 #include "ops.h"
@@ -67,6 +68,10 @@ s_challenge (gw_req_t *req, ost_err_t err, const char *description, const char *
 static int
 s_userinfo (gw_req_t *req, int post)
 {
+    //  CORS (cors.h): a refusal may be read by any registered origin (the
+    //  application learns why, and nothing about the user); the claims,
+    //  below, only by an origin of the token's client.
+    cors_allow_client (req, NULL);
     char token[USERINFO_MAX_VALUE + 1];
     int header = http_bearer_token (req, token, sizeof token);
     if (header < 0)
@@ -183,6 +188,8 @@ s_userinfo (gw_req_t *req, int post)
             log_error ("flow.user_claims answered something unexpected: %s", why);
         return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
+    //  CORS (cors.h): the claims only to an origin of the token's client.
+    cors_allow_client (req, who.client_id);
     http_header_t extra[] = {{"Pragma", "no-cache"}};
     http_send_json (req, 200, got.claims, "no-store", extra, 1);
     json_decref (result);

@@ -505,7 +505,8 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
         rc = s_page_error (req, result, "redirect_uri is repeated");
     else {
         tu_get_t got = s_param (params, "redirect_uri", REDIRECT_URI_MAX, &redirect_uri);
-        if (got == TU_BAD || (got == TU_OK && !tu_has (client.redirect_uris, redirect_uri)))
+        if (got == TU_BAD ||
+            (got == TU_OK && !tu_redirect_uri_registered (client.redirect_uris, redirect_uri)))
             rc = s_page_error (req, result, "redirect_uri is not registered for this client");
         else if (got == TU_ABSENT && json_array_size (client.redirect_uris) != 1)
             rc = s_page_error (req, result, "redirect_uri is required: the client registered several");

@@ -59,8 +59,9 @@ s_copy (const token_client_t *from, token_client_t *to)
     to->grant_types = json_deep_copy (from->grant_types);
     to->response_types = json_deep_copy (from->response_types);
     to->scopes = json_deep_copy (from->scopes);
+    to->web_origins = json_deep_copy (from->web_origins);
     if ((from->name && !to->name) || !to->redirect_uris || !to->grant_types || !to->response_types ||
-        !to->scopes) {
+        !to->scopes || !to->web_origins) {
         token_client_clear (to);
         return -1;
     }

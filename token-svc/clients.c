@@ -51,6 +51,11 @@
 #define DESC_ALG "id_token_signed_response_alg must be RS256, ES256 or EdDSA"
 #define DESC_AT_ALG "access_token_alg must be RS256, ES256 or EdDSA"
 #define DESC_PKCE "require_pkce must be true for a public client"
+#define DESC_ORIGINS "allowed_web_origins must be a list of distinct origins"
+#define DESC_ORIGIN                                                                                          \
+    "a web origin must be http or https, a lower-case host and a port only when not the default, with no "   \
+    "path, no trailing slash and no wildcard"
+#define DESC_ORIGIN_HTTP "http web origins are only allowed for loopback hosts in production mode"
 #define DESC_DUPLICATE "client_id already exists"
 #define DESC_NOT_FOUND "no such client"
 #define DESC_PUBLIC_SECRET "a public client has no secret"
@@ -93,6 +98,10 @@ clients_view (const token_app_t *app, const token_client_t *c)
                     view, json_pack ("{s:b, s:b, s:i, s:i}", "always_refresh", c->always_refresh,
                                      "resource_server", c->resource_server, "refresh_grace",
                                      c->refresh_grace_s, "refresh_grace_uses", c->refresh_grace_uses))) {
+        json_decref (view);
+        view = NULL;
+    }
+    if (view && json_object_set (view, "allowed_web_origins", c->web_origins)) {
         json_decref (view);
         view = NULL;
     }
@@ -227,6 +236,49 @@ s_redirect_uri_problem (const token_app_t *app, const char *uri, int is_public)
     return NULL;
 }
 
+//  Checks one web origin for registration. NULL when acceptable, else the
+//  description of the problem. RFC 6454 §6.2: a browser serializes an
+//  origin as scheme "://" host [":" port], lower case, the port only when it
+//  is not the scheme's default; the Fetch standard compares the Origin header
+//  with Access-Control-Allow-Origin byte for byte. So only that exact form is
+//  registered: anything else (a path, a trailing slash, upper case, a
+//  default port, a wildcard, "null") could never match, or would widen what
+//  matches.
+static const char *
+s_web_origin_problem (const token_app_t *app, const char *origin)
+{
+    int https = strncmp (origin, "https://", 8) == 0;
+    int http = strncmp (origin, "http://", 7) == 0;
+    if (!https && !http)
+        return DESC_ORIGIN;
+    const char *host = origin + (https ? 8 : 7);
+    size_t hlen;
+    if (host[0] == '[') {
+        //  An IPv6 literal: hex digits and colons (browsers serialize it
+        //  compressed and in lower case).
+        hlen = 1 + strspn (host + 1, "0123456789abcdef:");
+        if (host[hlen] != ']' || hlen < 3)
+            return DESC_ORIGIN;
+        hlen++;
+    } else {
+        hlen = strspn (host, "abcdefghijklmnopqrstuvwxyz0123456789-.");
+        if (hlen == 0 || host[0] == '.' || host[0] == '-' || host[hlen - 1] == '.' || strstr (host, ".."))
+            return DESC_ORIGIN;
+    }
+    const char *port = host + hlen;
+    if (*port == ':') {
+        size_t digits = strspn (port + 1, "0123456789");
+        long value = digits >= 1 && digits <= 5 && port[1] != '0' ? strtol (port + 1, NULL, 10) : 0;
+        if (value < 1 || value > 65535 || port[1 + digits] != '\0' || (https && value == 443) ||
+            (http && value == 80))
+            return DESC_ORIGIN;
+    } else if (*port != '\0')
+        return DESC_ORIGIN;
+    if (http && app->production && !s_loopback (host, hlen))
+        return DESC_ORIGIN_HTTP;
+    return NULL;
+}
+
 //  A copy of an optional list (already within its bounds: proto/ops.def) that
 //  must hold distinct strings. TU_ABSENT leaves *out NULL; TU_OK gives a new
 //  array; TU_BAD for a repeated value.
@@ -354,6 +406,19 @@ s_parse_client (const token_app_t *app, const token_client_add_in_t *in, token_c
     json_array_foreach (c->redirect_uris, i, item)
     {
         const char *problem = s_redirect_uri_problem (app, json_string_value (item), c->is_public);
+        if (problem)
+            return problem;
+    }
+
+    if (s_string_list (in->allowed_web_origins, &c->web_origins) == TU_BAD)
+        return DESC_ORIGINS;
+    if (!c->web_origins)
+        c->web_origins = json_array ();
+    if (!c->web_origins)
+        return s_desc_internal;
+    json_array_foreach (c->web_origins, i, item)
+    {
+        const char *problem = s_web_origin_problem (app, json_string_value (item));
         if (problem)
             return problem;
     }
@@ -562,6 +627,39 @@ token_op_client_list (bus_req_t *req, const json_t *body, json_t **result)
     }
     free (list);
     *result = clients ? json_pack ("{s:o}", "clients", clients) : NULL;
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    return 0;
+}
+
+//  Every registered web origin with its client, for the gateway's CORS
+//  cache (gateway/cors.c).
+int
+token_op_web_origins (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    service_thread_t *thread = req->thread_state;
+    token_client_t *list = NULL;
+    size_t n = 0;
+    db_status_t st = token_store_client_list (thread->db, &list, &n);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    json_t *origins = json_array ();
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        const json_t *origin;
+        json_array_foreach (list[i].web_origins, k, origin)
+        {
+            if (origins && json_array_append_new (origins, json_pack ("{s:O, s:s}", "origin", origin,
+                                                                      "client_id", list[i].client_id))) {
+                json_decref (origins);
+                origins = NULL;
+            }
+        }
+        token_client_clear (&list[i]);
+    }
+    free (list);
+    *result = origins ? json_pack ("{s:o}", "origins", origins) : NULL;
     if (!*result)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     return 0;

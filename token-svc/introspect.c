@@ -140,7 +140,9 @@ s_access (bus_req_t *req, const token_client_t *caller, const char *token, json_
     json_int_t iat = json_integer_value (json_object_get (claims, "iat"));
     int64_t now = tu_now ();
     int rc = 0;
-    if ((strcmp (owner, caller->client_id) == 0 || caller->resource_server) && exp >= now &&
+    //  RFC 7519 §4.1.4: active only before exp, with no leeway (the token is
+    //  ours: it ends when expires_in said it would, as at token.userinfo).
+    if ((strcmp (owner, caller->client_id) == 0 || caller->resource_server) && exp > now &&
         iat <= now + app->clock_skew) {
         //  Revoked (RFC 7009, a family's end, a replayed code), or issued to
         //  a client that was removed since: inactive.

@@ -104,7 +104,7 @@ s_access (bus_req_t *req, const token_client_t *client, const char *token)
     json_int_t exp = json_integer_value (json_object_get (claims, "exp"));
     int rc = 0;
     //  An expired token needs no listing; another client's is left alone.
-    if (strcmp (owner, client->client_id) == 0 && exp >= tu_now ()) {
+    if (strcmp (owner, client->client_id) == 0 && exp > tu_now ()) {
         int added = 0;
         db_status_t st;
         if (bus_req_expired (req))

@@ -27,6 +27,7 @@ const bus_route_t token_routes[] = {
     {"token.health", s_health},
     {"token.client_add", token_op_client_add},
     {"token.client_list", token_op_client_list},
+    {"token.web_origins", token_op_web_origins},
     {"token.client_get", token_op_client_get},
     {"token.client_remove", token_op_client_remove},
     {"token.client_rotate_secret", token_op_client_rotate_secret},

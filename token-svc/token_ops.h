@@ -13,6 +13,7 @@ extern const size_t token_nroutes;
 //  clients.c
 int token_op_client_add (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_list (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_web_origins (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_get (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **result);

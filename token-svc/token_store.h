@@ -28,6 +28,7 @@ typedef struct {
     json_t *grant_types;
     json_t *response_types;
     json_t *scopes;
+    json_t *web_origins;  //  exact browser origins allowed for CORS (array)
     char auth_method[24]; //  client_secret_basic, client_secret_post, none
     char id_token_alg[8]; //  RS256, ES256, EdDSA
     //  RS256, ES256, EdDSA, or "" (OSTIARY_ACCESS_TOKEN_ALG decides).

@@ -204,3 +204,62 @@ tu_subset (const json_t *a, const json_t *b)
     }
     return 1;
 }
+
+//  The length of the loopback IP literal prefix of an http URI
+//  ("http://127.0.0.1" or "http://[::1]") when uri starts with one followed
+//  by a port, a path, a query or its end; else 0.
+static size_t
+s_loopback_prefix (const char *uri)
+{
+    static const char *const prefixes[] = {"http://127.0.0.1", "http://[::1]"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t n = strlen (prefixes[i]);
+        if (strncmp (uri, prefixes[i], n) == 0 && strchr (":/?", uri[n]))
+            return n;
+    }
+    return 0;
+}
+
+//  After the host: skips ":port" (1 to 5 digits, 1 to 65535) when present.
+//  The rest of the URI, or NULL when the port is malformed.
+static const char *
+s_skip_port (const char *after_host)
+{
+    if (*after_host != ':')
+        return after_host;
+    size_t digits = strspn (after_host + 1, "0123456789");
+    if (digits == 0 || digits > 5)
+        return NULL;
+    long port = strtol (after_host + 1, NULL, 10);
+    if (port < 1 || port > 65535)
+        return NULL;
+    return after_host + 1 + digits;
+}
+
+int
+tu_redirect_uri_registered (const json_t *registered, const char *uri)
+{
+    if (tu_has (registered, uri))
+        return 1;
+    //  RFC 8252 §7.3: "The authorization server MUST allow any port to be
+    //  specified at the time of the request for loopback IP redirect URIs,
+    //  to accommodate clients that obtain an available ephemeral port from
+    //  the operating system at the time of the request." Only IP literals:
+    //  localhost may resolve elsewhere (§8.3) and stays exact.
+    size_t n = s_loopback_prefix (uri);
+    const char *rest = n ? s_skip_port (uri + n) : NULL;
+    if (!rest)
+        return 0;
+    size_t i;
+    const json_t *v;
+    json_array_foreach (registered, i, v)
+    {
+        const char *r = json_string_value (v);
+        if (!r || s_loopback_prefix (r) != n || strncmp (r, uri, n) != 0)
+            continue;
+        const char *r_rest = s_skip_port (r + n);
+        if (r_rest && strcmp (r_rest, rest) == 0)
+            return 1;
+    }
+    return 0;
+}

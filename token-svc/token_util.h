@@ -63,5 +63,10 @@ char *tu_scope_join (const json_t *scopes);
 int tu_has (const json_t *array, const char *s);
 //  1 when every string of a is in b.
 int tu_subset (const json_t *a, const json_t *b);
+//  1 when uri is one of the registered redirect URIs: byte for byte, except
+//  that for an http://127.0.0.1 or http://[::1] registration any port is
+//  accepted (RFC 8252 §7.3), the rest staying exact. localhost and https
+//  loopback URIs are compared exactly.
+int tu_redirect_uri_registered (const json_t *registered, const char *uri);
 
 #endif

@@ -77,6 +77,8 @@ s_code_problem (const token_client_t *client, const token_code_t *c, const char 
     //  "ensure that the redirect_uri parameter is present if the
     //  redirect_uri parameter was included in the initial authorization
     //  request ..., and if included ensure that their values are identical."
+    //  A loopback redirect URI (RFC 8252 §7.3) was stored with the port the
+    //  authorization request used, so the exchange must name that port.
     if ((c->redirect_uri_sent && !redirect_uri) ||
         (redirect_uri && strcmp (redirect_uri, c->redirect_uri) != 0))
         return "redirect_uri does not match the authorization request";

@@ -45,7 +45,10 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
 
     //  RFC 9068 §4: iss is ours, aud names this resource, exp has not passed
-    //  (with the clock-skew leeway); iat is not in the future.
+    //  (RFC 7519 §4.1.4: the current time must be before exp, with no
+    //  leeway: the token is ours and expires when it told the client it
+    //  would); iat is not in the future (with the clock-skew leeway, for
+    //  replicas whose clocks differ).
     const json_t *claims = parts->claims;
     const char *iss = json_string_value (json_object_get (claims, "iss"));
     const json_t *aud = json_object_get (claims, "aud");
@@ -65,7 +68,7 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
         rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
     //  RFC 6750 §3.1: an expired token is invalid_token; the description
     //  lets the client tell it apart and refresh.
-    else if (json_integer_value (exp) + app->clock_skew < now)
+    else if (json_integer_value (exp) <= now)
         rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_EXPIRED);
     json_t *scopes = rc ? NULL : tu_scope_parse (scope);
     if (!rc && !scopes)

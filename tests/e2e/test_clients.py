@@ -22,7 +22,9 @@ CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "r
                  "token_endpoint_auth_method", "id_token_signed_response_alg", "require_pkce",
                  "first_party", "created_at",
                  # refresh and introspection settings
-                 "always_refresh", "resource_server", "refresh_grace", "refresh_grace_uses"}
+                 "always_refresh", "resource_server", "refresh_grace", "refresh_grace_uses",
+                 # browser origins (CORS; empty unless registered)
+                 "allowed_web_origins"}
 
 
 def unique(prefix="tc"):

@@ -426,12 +426,15 @@ def test_a_password_file_on_disk_never_guards_the_routes(stack, http):
 
 
 def test_wrong_method_405(stack, http):
-    for method, path in (("POST", "/jwks"), ("DELETE", DISCOVERY), ("PUT", "/healthz"),
-                         ("OPTIONS", "/jwks")):
+    # OPTIONS is served where browsers may preflight (CORS, gateway/cors.c).
+    for method, path, methods in (("POST", "/jwks", {"GET", "HEAD", "OPTIONS"}),
+                                  ("DELETE", DISCOVERY, {"GET", "HEAD", "OPTIONS"}),
+                                  ("PUT", "/healthz", {"GET", "HEAD"}),
+                                  ("OPTIONS", "/healthz", {"GET", "HEAD"})):
         r = http.request(method, stack.base_url + path, timeout=5)
         assert_oauth_error(r, 405, "invalid_request")
         allow = {m.strip() for m in r.headers["Allow"].split(",")}
-        assert allow == {"GET", "HEAD"}
+        assert allow == methods, (method, path, allow)
     # HEAD is answered like GET, without a body.
     r = http.head(stack.base_url + "/jwks", timeout=5)
     assert r.status_code == 200

@@ -1770,7 +1770,7 @@ test_userinfo_case_by_case (void **state)
     const char *fmt =
         "{\"iss\": \"" ISSUER "\", \"sub\": \"crafted-sub\", \"aud\": \"" ISSUER "/userinfo\", \"iat\": %ld,"
         " \"exp\": %ld, \"jti\": \"jti-%ld-%d\", \"client_id\": \"crafted\", \"scope\": \"%s\"%s}";
-    //  Expired: invalid_token saying so; within the clock skew (30 s): fine.
+    //  Expired: invalid_token saying so.
     snprintf (claims, sizeof claims, fmt, now - 700, now - 100, now, 1, "openid profile", "");
     char *tok = s_access_token (claims);
     json_t *r = NULL;
@@ -1779,7 +1779,14 @@ test_userinfo_case_by_case (void **state)
     assert_string_equal (e.code, "invalid_token");
     assert_string_equal (e.description, "The access token expired");
     free (tok);
-    snprintf (claims, sizeof claims, fmt, now - 700, now - 5, now, 2, "openid profile", "");
+    //  Our own token ends at its exp: 5 s past it, within the clock skew,
+    //  it is expired all the same.
+    snprintf (claims, sizeof claims, fmt, now - 700, now - 5, now, 3, "openid profile", "");
+    tok = s_access_token (claims);
+    assert_int_equal (svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", tok), -1);
+    assert_string_equal (e.description, "The access token expired");
+    free (tok);
+    snprintf (claims, sizeof claims, fmt, now - 700, now + 60, now, 2, "openid profile", "");
     tok = s_access_token (claims);
     json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok));
     //  The same token with its claims forged keeps its signature: refused.
