@@ -28,6 +28,8 @@ import threading
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MIN_LEN = 8
+# Fewer distinct characters than this: a placeholder, not a secret.
+MIN_DISTINCT = 6
 # Member names whose string values are secrets, in forms, JSON and URLs.
 SECRET_KEYS = {
     "password", "new_password", "current_password", "password_confirm", "client_secret", "code",
@@ -49,6 +51,10 @@ def register(value, what):
         return
     value = value.strip()
     if len(value) < MIN_LEN or (value.isdigit() and len(value) < 12):
+        return
+    # A made-up value of few distinct characters ("A" * 43, a test's
+    # malformed token) is no secret: it also appears as other, public things.
+    if len(set(value)) < MIN_DISTINCT:
         return
     with _lock:
         _secrets.setdefault(value, what)
