@@ -382,10 +382,15 @@ test_ops_tables_are_well_formed (void **state)
         }
     }
     size_t nshapes = 0;
-    for (size_t i = 0; ops_shapes[i]; i++, nshapes++)
+    int jwk_listed = 0;
+    for (size_t i = 0; ops_shapes[i]; i++, nshapes++) {
         s_check_table (ops_shapes[i]);
+        if (ops_shapes[i] == &schema_shape_jwk)
+            jwk_listed = 1;
+    }
     assert_true (nshapes >= 6);
-    assert_ptr_equal (ops_shapes[0], &schema_shape_jwk);
+    //  Every SHAPE of proto/ops/*.def is listed, whatever the files' order.
+    assert_true (jwk_listed);
     const op_def_t *sign = proto_op ("keys.sign");
     assert_ptr_equal (sign->in, &schema_keys_sign_in);
     assert_ptr_equal (sign->out, &schema_keys_sign_out);
