@@ -7,6 +7,7 @@
  *  worker), where passing an exporter down would touch every caller. */
 #include "otlp.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -81,6 +82,34 @@ uint64_t
 otlp_exported (void)
 {
     return atomic_load (&s_sent);
+}
+
+//  The counts, kept twice: the atomics of otlp_dropped() & co, and the
+//  metrics (ostiary_otlp_spans_total{outcome}, where the spans of a batch
+//  that was not delivered are "failed" rather than "dropped").
+static void
+s_count_dropped (uint64_t n)
+{
+    if (n == 0)
+        return;
+    atomic_fetch_add (&s_dropped, n);
+    metrics_add (METRIC_OTLP_SPANS, METRICS_L ("dropped"), (double)n);
+}
+
+static void
+s_count_failed (uint64_t n)
+{
+    atomic_fetch_add (&s_failures, 1);
+    atomic_fetch_add (&s_dropped, n);
+    metrics_inc (METRIC_OTLP_EXPORT_FAILURES, NULL);
+    metrics_add (METRIC_OTLP_SPANS, METRICS_L ("failed"), (double)n);
+}
+
+static void
+s_count_exported (uint64_t n)
+{
+    atomic_fetch_add (&s_sent, n);
+    metrics_add (METRIC_OTLP_SPANS, METRICS_L ("exported"), (double)n);
 }
 
 //  ---------------------------------------------------------------------------
@@ -162,7 +191,7 @@ otlp_span_end (otlp_span_t *span)
     }
     pthread_mutex_unlock (&s_exp.lock);
     if (!queued)
-        atomic_fetch_add (&s_dropped, 1);
+        s_count_dropped (1);
     else if (wake)
         pthread_cond_signal (&s_exp.wake);
 }
@@ -391,7 +420,7 @@ s_exporter_main (void *arg)
             s_exp.count--;
         }
         if (!batch) {
-            atomic_fetch_add (&s_dropped, s_exp.count);
+            s_count_dropped (s_exp.count);
             s_exp.head = (s_exp.head + s_exp.count) % s_exp.cap;
             s_exp.count = 0;
         }
@@ -399,11 +428,9 @@ s_exporter_main (void *arg)
         pthread_mutex_unlock (&s_exp.lock);
         if (n > 0) {
             if (curl && headers && s_post (curl, headers, batch, n) == 0)
-                atomic_fetch_add (&s_sent, n);
-            else {
-                atomic_fetch_add (&s_failures, 1);
-                atomic_fetch_add (&s_dropped, n);
-            }
+                s_count_exported (n);
+            else
+                s_count_failed (n);
         }
         //  Rate-limited: at most one line per OTLP_COMPLAIN_EVERY_MS.
         uint64_t dropped = atomic_load (&s_dropped), failures = atomic_load (&s_failures);
@@ -420,7 +447,7 @@ s_exporter_main (void *arg)
         if (stopping && (s_exp.count == 0 || s_mono_ms () >= stop_deadline))
             break;
     }
-    atomic_fetch_add (&s_dropped, s_exp.count);
+    s_count_dropped (s_exp.count);
     s_exp.count = 0;
     pthread_mutex_unlock (&s_exp.lock);
     curl_slist_free_all (headers);
@@ -458,6 +485,10 @@ otlp_start (const char *endpoint, const char *service, size_t queue_max, int int
         memset (&s_exp, 0, sizeof s_exp);
         return -1;
     }
+    //  The series exist from the start, at 0.
+    static const char *const outcomes[] = {"exported", "dropped", "failed"};
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
+        metrics_add (METRIC_OTLP_SPANS, &outcomes[i], 0);
     atomic_store (&s_on, 1);
     log_info ("otlp: exporting spans to %s (queue %zu, every %d ms)", s_exp.endpoint, queue_max,
               s_exp.interval_ms);

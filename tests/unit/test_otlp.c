@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "metrics.h"
 #include "otlp.h"
 
 #include <jansson.h>
@@ -224,6 +225,9 @@ test_otlp_exports_batches_to_the_collector (void **state)
     free (c.body);
     assert_int_equal (otlp_exported (), 1);
     assert_int_equal (otlp_export_failures (), 0);
+    //  The counts are metrics too.
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("exported")) == 1.0);
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("failed")) == 0.0);
 }
 
 static void
@@ -238,6 +242,9 @@ test_otlp_full_queue_drops_and_counts (void **state)
     char url[64];
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1/traces", port);
     uint64_t dropped = otlp_dropped (), failures = otlp_export_failures ();
+    double m_dropped = metrics_get (METRIC_OTLP_SPANS, METRICS_L ("dropped"));
+    double m_failed = metrics_get (METRIC_OTLP_SPANS, METRICS_L ("failed"));
+    double m_failures = metrics_get (METRIC_OTLP_EXPORT_FAILURES, NULL);
     //  A queue of 16 sent once a minute: the 4 spans past 16 are dropped at once.
     assert_int_equal (otlp_start (url, "gateway", 16, 60000), 0);
     trace_ctx_t ctx = s_ctx ();
@@ -247,6 +254,7 @@ test_otlp_full_queue_drops_and_counts (void **state)
         otlp_span_end (&span);
     }
     assert_int_equal (otlp_dropped () - dropped, 4);
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("dropped")) - m_dropped == 4.0);
     otlp_stop ();
     pthread_join (thread, NULL);
     close (c.fd);
@@ -254,6 +262,11 @@ test_otlp_full_queue_drops_and_counts (void **state)
     //  The 16 queued went out at the stop and were refused.
     assert_int_equal (otlp_export_failures () - failures, 1);
     assert_int_equal (otlp_dropped () - dropped, 20);
+    //  In the metrics, the spans of the refused batch are "failed", apart
+    //  from the ones the full queue dropped.
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("dropped")) - m_dropped == 4.0);
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("failed")) - m_failed == 16.0);
+    assert_true (metrics_get (METRIC_OTLP_EXPORT_FAILURES, NULL) - m_failures == 1.0);
 }
 
 int
