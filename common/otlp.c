@@ -23,7 +23,8 @@
 #define OTLP_POST_TIMEOUT_MS 5000L
 #define OTLP_CONNECT_TIMEOUT_MS 1000L
 #define OTLP_COMPLAIN_EVERY_MS 10000
-//  How long otlp_stop keeps sending what is queued.
+//  How long otlp_stop may take: it keeps sending what is queued until then,
+//  and a POST still in flight at that time is aborted.
 #define OTLP_STOP_FLUSH_MS 2000
 
 typedef struct {
@@ -40,6 +41,8 @@ typedef struct {
 
 static s_exporter_t s_exp;
 static atomic_int s_on;
+//  When otlp_stop must be done (monotonic ms), 0 until it is called.
+static atomic_llong s_stop_deadline;
 static atomic_uint_fast64_t s_dropped;
 static atomic_uint_fast64_t s_failures;
 static atomic_uint_fast64_t s_sent;
@@ -361,10 +364,35 @@ s_discard (char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-//  POSTs one batch. 0 when the collector accepted it (2xx).
+//  libcurl's progress callback, called during a transfer (at least once a
+//  second, more often while bytes move): non-zero aborts it, once the
+//  stop's deadline has passed.
+static int
+s_progress (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    OST_UNUSED (userdata);
+    OST_UNUSED (dltotal);
+    OST_UNUSED (dlnow);
+    OST_UNUSED (ultotal);
+    OST_UNUSED (ulnow);
+    long long deadline = atomic_load (&s_stop_deadline);
+    return deadline && s_mono_ms () >= deadline;
+}
+
+//  POSTs one batch. 0 when the collector accepted it (2xx). While stopping,
+//  the POST gets what is left until the stop's deadline, not more.
 static int
 s_post (CURL *curl, struct curl_slist *headers, const otlp_span_t *batch, size_t n)
 {
+    long timeout_ms = OTLP_POST_TIMEOUT_MS;
+    long long deadline = atomic_load (&s_stop_deadline);
+    if (deadline) {
+        long long left = deadline - s_mono_ms ();
+        if (left <= 0)
+            return -1;
+        if (left < timeout_ms)
+            timeout_ms = (long)left;
+    }
     size_t len = 0;
     char *text = otlp_encode (batch, n, s_exp.service, &len);
     if (!text)
@@ -377,8 +405,11 @@ s_post (CURL *curl, struct curl_slist *headers, const otlp_span_t *batch, size_t
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_PROXY, "");
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, OTLP_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, OTLP_POST_TIMEOUT_MS);
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS,
+                      timeout_ms < OTLP_CONNECT_TIMEOUT_MS ? timeout_ms : OTLP_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_progress);
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
     CURLcode rc = curl_easy_perform (curl);
     long status = 0;
     if (rc == CURLE_OK)
@@ -412,7 +443,7 @@ s_exporter_main (void *arg)
             pthread_cond_timedwait (&s_exp.wake, &s_exp.lock, &until);
         }
         if (s_exp.stop && !stop_deadline)
-            stop_deadline = s_mono_ms () + OTLP_STOP_FLUSH_MS;
+            stop_deadline = atomic_load (&s_stop_deadline);
         size_t n = 0;
         while (batch && n < OTLP_BATCH_MAX && s_exp.count > 0) {
             batch[n++] = s_exp.ring[s_exp.head];
@@ -500,6 +531,7 @@ otlp_stop (void)
 {
     if (!atomic_exchange (&s_on, 0))
         return;
+    atomic_store (&s_stop_deadline, (long long)s_mono_ms () + OTLP_STOP_FLUSH_MS);
     pthread_mutex_lock (&s_exp.lock);
     s_exp.stop = 1;
     pthread_mutex_unlock (&s_exp.lock);
@@ -511,5 +543,6 @@ otlp_stop (void)
     pthread_mutex_destroy (&s_exp.lock);
     pthread_cond_destroy (&s_exp.wake);
     memset (&s_exp, 0, sizeof s_exp);
+    atomic_store (&s_stop_deadline, 0);
     curl_global_cleanup ();
 }

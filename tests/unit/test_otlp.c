@@ -18,10 +18,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TID "0af7651916cd43dd8448eb211c80319c"
@@ -269,6 +271,67 @@ test_otlp_full_queue_drops_and_counts (void **state)
     assert_true (metrics_get (METRIC_OTLP_EXPORT_FAILURES, NULL) - m_failures == 1.0);
 }
 
+//  A collector that takes the request and never answers: it reads until the
+//  client closes the connection.
+typedef struct {
+    int fd;
+    atomic_int got;
+} s_silent_t;
+
+static void *
+s_silent_main (void *arg)
+{
+    s_silent_t *c = arg;
+    int conn = accept (c->fd, NULL, NULL);
+    if (conn < 0)
+        return NULL;
+    char buf[4096];
+    ssize_t n = read (conn, buf, sizeof buf);
+    atomic_store (&c->got, n > 0);
+    while (read (conn, buf, sizeof buf) > 0)
+        ;
+    close (conn);
+    return NULL;
+}
+
+static int64_t
+s_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+test_otlp_stop_is_bounded_with_a_post_in_flight (void **state)
+{
+    (void)state;
+    int port;
+    s_silent_t c = {.fd = s_listen (&port)};
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_silent_main, &c), 0);
+    char url[64];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1/traces", port);
+    uint64_t failures = otlp_export_failures ();
+    assert_int_equal (otlp_start (url, "gateway", 16, 10), 0);
+    trace_ctx_t ctx = s_ctx ();
+    otlp_span_t span;
+    otlp_span_begin (&span, "GET /jwks", OTLP_SERVER, &ctx);
+    otlp_span_end (&span);
+    //  The POST is in flight once the collector has its request.
+    for (int i = 0; i < 5000 && !atomic_load (&c.got); i++)
+        usleep (1000);
+    assert_true (atomic_load (&c.got));
+    int64_t t0 = s_ms ();
+    otlp_stop ();
+    int64_t took = s_ms () - t0;
+    pthread_join (thread, NULL);
+    close (c.fd);
+    if (took > 3000)
+        fail_msg ("otlp_stop took %lld ms with a POST in flight", (long long)took);
+    assert_int_equal (otlp_export_failures () - failures, 1);
+}
+
 int
 main (void)
 {
@@ -277,6 +340,7 @@ main (void)
         cmocka_unit_test (test_otlp_encode_is_the_otlp_json_mapping),
         cmocka_unit_test (test_otlp_exports_batches_to_the_collector),
         cmocka_unit_test (test_otlp_full_queue_drops_and_counts),
+        cmocka_unit_test (test_otlp_stop_is_bounded_with_a_post_in_flight),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
