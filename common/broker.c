@@ -273,8 +273,8 @@ s_peer_role (broker_t *self, const char *peer)
 static void
 s_log_refused (broker_t *self, const char *peer, const char *what, const char *name)
 {
+    //  The metric is bus_log_forbidden's: ostiary_bus_refusals_total{component="broker",reason="role"}.
     self->forbidden++;
-    metrics_inc (METRIC_BROKER_FORBIDDEN, NULL);
     bus_log_forbidden ("broker", peer, what, name);
     s_refusal_t r = {.role = "", .key = "none", .count = 1};
     unsigned role = 0;

@@ -499,6 +499,17 @@ test_gauge_cleared_leaves_the_exposition_until_set_again (void **state)
     free (text);
 }
 
+//  A broker's refusal of a role's call is counted once, in
+//  ostiary_bus_refusals_total{component="broker",reason="role"}, not in a
+//  second counter of its own.
+static void
+test_a_refusal_has_one_metric (void **state)
+{
+    (void)state;
+    assert_int_equal (metrics_find ("ostiary_broker_forbidden_total"), -1);
+    assert_true (metrics_find ("ostiary_bus_refusals_total") >= 0);
+}
+
 int
 main (void)
 {
@@ -506,6 +517,7 @@ main (void)
         cmocka_unit_test_setup (test_table_is_well_formed, s_reset),
         cmocka_unit_test_setup (test_counter_adds_and_refuses_decrease, s_reset),
         cmocka_unit_test_setup (test_gauge_sets_and_moves, s_reset),
+        cmocka_unit_test_setup (test_a_refusal_has_one_metric, s_reset),
         cmocka_unit_test_setup (test_gauge_cleared_leaves_the_exposition_until_set_again, s_reset),
         cmocka_unit_test_setup (test_labels_keep_series_apart, s_reset),
         cmocka_unit_test_setup (test_label_set_is_bounded, s_reset),
