@@ -1,8 +1,10 @@
 /*  otlp - the span exporter of a process. See otlp.h.
  *
- *  The queue is a ring of spans allocated once at the start, guarded by one
- *  mutex held only to copy a span in or a batch out; the HTTP POST runs
- *  outside it, in the exporter thread. A process-wide singleton like the
+ *  The queue is an array of spans allocated once at the start, guarded by
+ *  one mutex held only to copy a span in, or for the exporter to swap it
+ *  with its own array of the same size (two pointers, never a copy of
+ *  spans); the encoding and the HTTP POSTs run outside it, in the exporter
+ *  thread. A process-wide singleton like the
  *  log: spans are made deep inside common code (db statements, the bus
  *  worker), where passing an exporter down would touch every caller. */
 #include "otlp.h"
@@ -34,8 +36,9 @@ typedef struct {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    otlp_span_t *ring;
-    size_t cap, head, count;
+    otlp_span_t *queue; //  the spans ended since the last swap
+    otlp_span_t *spare; //  the exporter's: the spans it is sending
+    size_t cap, count;
     int stop;
 } s_exporter_t;
 
@@ -187,8 +190,7 @@ otlp_span_end (otlp_span_t *span)
     int queued = 0, wake = 0;
     pthread_mutex_lock (&s_exp.lock);
     if (s_exp.count < s_exp.cap) {
-        s_exp.ring[(s_exp.head + s_exp.count) % s_exp.cap] = *span;
-        s_exp.count++;
+        s_exp.queue[s_exp.count++] = *span;
         queued = 1;
         wake = s_exp.count == OTLP_BATCH_MAX;
     }
@@ -422,10 +424,9 @@ static void *
 s_exporter_main (void *arg)
 {
     OST_UNUSED (arg);
-    otlp_span_t *batch = calloc (OTLP_BATCH_MAX, sizeof *batch);
     CURL *curl = curl_easy_init ();
     struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
-    if (!batch || !curl || !headers)
+    if (!curl || !headers)
         log_error ("otlp: the exporter cannot start (out of memory); spans are dropped");
     uint64_t dropped_told = 0, failures_told = 0;
     int64_t last_complaint = 0, stop_deadline = 0;
@@ -444,24 +445,26 @@ s_exporter_main (void *arg)
         }
         if (s_exp.stop && !stop_deadline)
             stop_deadline = atomic_load (&s_stop_deadline);
-        size_t n = 0;
-        while (batch && n < OTLP_BATCH_MAX && s_exp.count > 0) {
-            batch[n++] = s_exp.ring[s_exp.head];
-            s_exp.head = (s_exp.head + 1) % s_exp.cap;
-            s_exp.count--;
-        }
-        if (!batch) {
-            s_count_dropped (s_exp.count);
-            s_exp.head = (s_exp.head + s_exp.count) % s_exp.cap;
-            s_exp.count = 0;
-        }
+        //  Everything queued is taken at once, by swapping the arrays: the
+        //  lock is held for that only, whatever the queue holds.
+        otlp_span_t *taken = s_exp.queue;
+        size_t n = s_exp.count;
+        s_exp.queue = s_exp.spare;
+        s_exp.spare = taken;
+        s_exp.count = 0;
         int stopping = s_exp.stop;
         pthread_mutex_unlock (&s_exp.lock);
-        if (n > 0) {
-            if (curl && headers && s_post (curl, headers, batch, n) == 0)
-                s_count_exported (n);
+        for (size_t off = 0; off < n; off += OTLP_BATCH_MAX) {
+            size_t size = n - off < OTLP_BATCH_MAX ? n - off : OTLP_BATCH_MAX;
+            if (stop_deadline && s_mono_ms () >= stop_deadline) {
+                //  Past the stop's deadline: what is left is not sent.
+                s_count_dropped (n - off);
+                break;
+            }
+            if (curl && headers && s_post (curl, headers, taken + off, size) == 0)
+                s_count_exported (size);
             else
-                s_count_failed (n);
+                s_count_failed (size);
         }
         //  Rate-limited: at most one line per OTLP_COMPLAIN_EVERY_MS.
         uint64_t dropped = atomic_load (&s_dropped), failures = atomic_load (&s_failures);
@@ -484,7 +487,6 @@ s_exporter_main (void *arg)
     curl_slist_free_all (headers);
     if (curl)
         curl_easy_cleanup (curl);
-    free (batch);
     return NULL;
 }
 
@@ -500,17 +502,19 @@ otlp_start (const char *endpoint, const char *service, size_t queue_max, int int
     memset (&s_exp, 0, sizeof s_exp);
     s_exp.endpoint = strdup (endpoint);
     s_exp.service = strdup (service ? service : "ostiary");
-    s_exp.ring = calloc (queue_max, sizeof *s_exp.ring);
+    s_exp.queue = calloc (queue_max, sizeof *s_exp.queue);
+    s_exp.spare = calloc (queue_max, sizeof *s_exp.spare);
     s_exp.cap = queue_max;
     s_exp.interval_ms = interval_ms > 0 ? interval_ms : 1000;
     pthread_mutex_init (&s_exp.lock, NULL);
     pthread_cond_init (&s_exp.wake, NULL);
-    if (!s_exp.endpoint || !s_exp.service || !s_exp.ring ||
+    if (!s_exp.endpoint || !s_exp.service || !s_exp.queue || !s_exp.spare ||
         pthread_create (&s_exp.thread, NULL, s_exporter_main, NULL) != 0) {
         log_error ("otlp: the exporter cannot start; no spans are exported");
         free (s_exp.endpoint);
         free (s_exp.service);
-        free (s_exp.ring);
+        free (s_exp.queue);
+        free (s_exp.spare);
         pthread_mutex_destroy (&s_exp.lock);
         pthread_cond_destroy (&s_exp.wake);
         memset (&s_exp, 0, sizeof s_exp);
@@ -539,7 +543,8 @@ otlp_stop (void)
     pthread_join (s_exp.thread, NULL);
     free (s_exp.endpoint);
     free (s_exp.service);
-    free (s_exp.ring);
+    free (s_exp.queue);
+    free (s_exp.spare);
     pthread_mutex_destroy (&s_exp.lock);
     pthread_cond_destroy (&s_exp.wake);
     memset (&s_exp, 0, sizeof s_exp);
