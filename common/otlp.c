@@ -31,6 +31,7 @@
 
 typedef struct {
     char *endpoint;
+    char shown[256]; //  the endpoint for the log (otlp_url_for_log)
     char *service;
     int interval_ms;
     pthread_t thread;
@@ -116,6 +117,33 @@ s_count_exported (uint64_t n)
 {
     atomic_fetch_add (&s_sent, n);
     metrics_add (METRIC_OTLP_SPANS, METRICS_L ("exported"), (double)n);
+}
+
+void
+otlp_url_for_log (const char *url, char *out, size_t size)
+{
+    if (!size)
+        return;
+    const char *p = url ? url : "";
+    size_t o = 0;
+    //  The scheme, then the authority: its userinfo ends at the last '@'
+    //  before the path.
+    const char *auth = strstr (p, "://");
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn (auth, "/?#");
+        const char *at = NULL;
+        for (const char *c = auth; c < auth + alen; c++)
+            if (*c == '@')
+                at = c;
+        size_t slen = (size_t)(auth - p);
+        for (size_t i = 0; i < slen && o + 1 < size; i++)
+            out[o++] = p[i];
+        p = at ? at + 1 : auth;
+    }
+    for (; *p && *p != '?' && *p != '#' && o + 1 < size; p++)
+        out[o++] = *p;
+    out[o] = '\0';
 }
 
 //  ---------------------------------------------------------------------------
@@ -472,7 +500,7 @@ s_exporter_main (void *arg)
         if ((dropped != dropped_told || failures != failures_told) &&
             (now - last_complaint >= OTLP_COMPLAIN_EVERY_MS || stopping)) {
             log_warn ("otlp: %llu spans dropped and %llu batches not delivered to %s since the start",
-                      (unsigned long long)dropped, (unsigned long long)failures, s_exp.endpoint);
+                      (unsigned long long)dropped, (unsigned long long)failures, s_exp.shown);
             dropped_told = dropped;
             failures_told = failures;
             last_complaint = now;
@@ -502,6 +530,7 @@ otlp_start (const char *endpoint, const char *service, size_t queue_max, int int
     memset (&s_exp, 0, sizeof s_exp);
     s_exp.endpoint = strdup (endpoint);
     s_exp.service = strdup (service ? service : "ostiary");
+    otlp_url_for_log (endpoint, s_exp.shown, sizeof s_exp.shown);
     s_exp.queue = calloc (queue_max, sizeof *s_exp.queue);
     s_exp.spare = calloc (queue_max, sizeof *s_exp.spare);
     s_exp.cap = queue_max;
@@ -525,7 +554,7 @@ otlp_start (const char *endpoint, const char *service, size_t queue_max, int int
     for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
         metrics_add (METRIC_OTLP_SPANS, &outcomes[i], 0);
     atomic_store (&s_on, 1);
-    log_info ("otlp: exporting spans to %s (queue %zu, every %d ms)", s_exp.endpoint, queue_max,
+    log_info ("otlp: exporting spans to %s (queue %zu, every %d ms)", s_exp.shown, queue_max,
               s_exp.interval_ms);
     return 0;
 }

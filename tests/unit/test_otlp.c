@@ -332,6 +332,27 @@ test_otlp_stop_is_bounded_with_a_post_in_flight (void **state)
     assert_int_equal (otlp_export_failures () - failures, 1);
 }
 
+static void
+test_otlp_url_for_log_has_no_userinfo_nor_query (void **state)
+{
+    (void)state;
+    char out[256];
+    otlp_url_for_log ("https://user:s3cret@collector:4318/v1/traces?api_key=k3y#frag", out, sizeof out);
+    assert_string_equal (out, "https://collector:4318/v1/traces");
+    otlp_url_for_log ("http://a@b@collector/v1/traces", out, sizeof out);
+    assert_string_equal (out, "http://collector/v1/traces");
+    //  An '@' in the path is not userinfo.
+    otlp_url_for_log ("http://collector:4318/v1/t@ces", out, sizeof out);
+    assert_string_equal (out, "http://collector:4318/v1/t@ces");
+    otlp_url_for_log ("http://u:p@collector?token=x", out, sizeof out);
+    assert_string_equal (out, "http://collector");
+    otlp_url_for_log (NULL, out, sizeof out);
+    assert_string_equal (out, "");
+    char small[12];
+    otlp_url_for_log ("http://collector:4318/v1/traces", small, sizeof small);
+    assert_string_equal (small, "http://coll");
+}
+
 int
 main (void)
 {
@@ -341,6 +362,7 @@ main (void)
         cmocka_unit_test (test_otlp_exports_batches_to_the_collector),
         cmocka_unit_test (test_otlp_full_queue_drops_and_counts),
         cmocka_unit_test (test_otlp_stop_is_bounded_with_a_post_in_flight),
+        cmocka_unit_test (test_otlp_url_for_log_has_no_userinfo_nor_query),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
