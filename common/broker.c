@@ -273,8 +273,8 @@ s_peer_role (broker_t *self, const char *peer)
 static void
 s_log_refused (broker_t *self, const char *peer, const char *what, const char *name)
 {
+    //  The metric is bus_log_forbidden's: ostiary_bus_refusals_total{component="broker",reason="role"}.
     self->forbidden++;
-    metrics_inc (METRIC_BROKER_FORBIDDEN, NULL);
     bus_log_forbidden ("broker", peer, what, name);
     s_refusal_t r = {.role = "", .key = "none", .count = 1};
     unsigned role = 0;
@@ -681,6 +681,11 @@ s_broker_actor (zsock_t *pipe, void *args)
     self.services = zhash_new ();
     self.workers = zhash_new ();
     self.refusals = zhash_new ();
+    //  Every service of the ops table exists from the start, so its gauges
+    //  read 0 workers (not nothing) until a worker of it connects.
+    for (size_t i = 0; i < proto_op_count (); i++)
+        s_service_require (&self, proto_op_at (i)->service);
+    s_publish_gauges (&self);
     self.next_heartbeat = bus_now_ms () + self.cfg.heartbeat_ms;
     if (bus_curve_enabled (self.cfg.curve)) {
         self.peers = bus_peers_new (bus_curve_peers_dir (self.cfg.curve));

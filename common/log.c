@@ -6,6 +6,7 @@
 #include "log.h"
 #include "trace.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -222,10 +223,110 @@ s_append_json (char *buf, size_t size, size_t reserve, size_t *len, const char *
     return 0;
 }
 
+//  Room for the fields of log_fields, rendered: past it the last fields are
+//  left out and the line marked truncated.
+#define LOG_FIELDS_ROOM 2048
+
+static const char *const s_reserved[] = {"ts",  "trace_id",  "span_id", "rid", "op",
+                                         "msg", "truncated", "level",   "svc"};
+
+//  Appends src to buf at *len if it fits with `reserve` bytes to spare.
+static int
+s_append_raw (char *buf, size_t size, size_t reserve, size_t *len, const char *src)
+{
+    size_t n = strlen (src);
+    if (*len + n + reserve > size)
+        return 1;
+    memcpy (buf + *len, src, n);
+    *len += n;
+    return 0;
+}
+
+//  A logfmt value needs quotes when it is empty or holds a space, a quote,
+//  '=', a backslash or a byte outside printable ASCII.
+static int
+s_needs_quotes (const char *v)
+{
+    if (!*v)
+        return 1;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '=' || *p == '\\')
+            return 1;
+    return 0;
+}
+
+//  Renders fields into out (size bytes) as " key=value" (logfmt) or
+//  ",\"key\":value" (JSON) each. Returns the length; *cut is set when a
+//  value or a field had to be left out or shortened.
+static size_t
+s_render_fields (char *out, size_t size, int json, const log_field_t *fields, size_t n, int *cut)
+{
+    size_t len = 0;
+    if (n > LOG_FIELDS_MAX) {
+        n = LOG_FIELDS_MAX;
+        *cut = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const log_field_t *f = &fields[i];
+        char key[LOG_CTX_MAX + 2];
+        char name[LOG_CTX_MAX];
+        s_copy_token (name, sizeof name, f->key && *f->key ? f->key : "field");
+        for (char *c = name; *c; c++)
+            if (*c == ':' || *c == '/')
+                *c = '_';
+        int reserved = 0;
+        for (size_t r = 0; r < sizeof s_reserved / sizeof s_reserved[0]; r++)
+            reserved |= strcmp (name, s_reserved[r]) == 0;
+        snprintf (key, sizeof key, "%s%s", reserved ? "f_" : "", name);
+        char value[LOG_FIELD_VALUE_MAX + 1];
+        int is_string = f->type == LOG_FIELD_STR;
+        if (f->type == LOG_FIELD_INT)
+            snprintf (value, sizeof value, "%lld", f->i);
+        else if (f->type == LOG_FIELD_NUM && isfinite (f->num))
+            snprintf (value, sizeof value, "%.3f", f->num);
+        else if (f->type == LOG_FIELD_NUM) {
+            snprintf (value, sizeof value, "%s", json ? "null" : "-");
+        } else {
+            const char *src = f->str ? f->str : "-";
+            size_t vlen = strnlen (src, LOG_FIELD_VALUE_MAX + 1);
+            if (vlen > LOG_FIELD_VALUE_MAX) {
+                vlen = LOG_FIELD_VALUE_MAX;
+                *cut = 1;
+            }
+            memcpy (value, src, vlen);
+            value[vlen] = '\0';
+        }
+        size_t start = len;
+        int failed;
+        if (json) {
+            failed = s_append_raw (out, size, 1, &len, ",\"") || s_append_raw (out, size, 1, &len, key) ||
+                     s_append_raw (out, size, 1, &len, is_string ? "\":\"" : "\":");
+            failed = failed || (is_string ? s_append_json (out, size, 2, &len, value) : 0) ||
+                     s_append_raw (out, size, 1, &len, is_string ? "\"" : value);
+        } else {
+            int quote = is_string && s_needs_quotes (value);
+            failed = s_append_raw (out, size, 1, &len, " ") || s_append_raw (out, size, 1, &len, key) ||
+                     s_append_raw (out, size, 1, &len, quote ? "=\"" : "=");
+            if (!failed && quote)
+                failed =
+                    s_append_escaped (out, size, 2, &len, value) || s_append_raw (out, size, 1, &len, "\"");
+            else if (!failed)
+                failed = s_append_raw (out, size, 1, &len, value);
+        }
+        if (failed) {
+            len = start;
+            *cut = 1;
+            break;
+        }
+    }
+    out[len] = '\0';
+    return len;
+}
+
 //  The JSON form of a line: the fields of the logfmt form as members.
 static size_t
 s_json_line (char *line, size_t size, const char *ts, log_level_t level, const trace_ctx_t *trace,
-             const char *msg, int truncated)
+             const char *fields, const char *msg, int truncated)
 {
     static const char tail_cut[] = "\",\"truncated\":true}\n";
     int n = snprintf (line, size, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\"", ts, s_level_names[level],
@@ -240,6 +341,9 @@ s_json_line (char *line, size_t size, const char *ts, log_level_t level, const t
             n = snprintf (line + len, size - len, ",\"%s\":\"%s\"", names[i], values[i]);
             len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
         }
+    size_t flen = strlen (fields);
+    memcpy (line + len, fields, flen);
+    len += flen;
     memcpy (line + len, ",\"msg\":\"", 8);
     len += 8;
     int cut = s_append_json (line, size, sizeof tail_cut, &len, msg);
@@ -253,8 +357,9 @@ s_json_line (char *line, size_t size, const char *ts, log_level_t level, const t
     return len;
 }
 
-void
-log_msg (log_level_t level, const char *fmt, ...)
+//  Writes one line: the common fields, then those of log_fields, then msg.
+static void
+s_write (log_level_t level, const log_field_t *fields, size_t nfields, const char *fmt, va_list ap)
 {
     if ((int)level < OST_LOG_DEBUG || (int)level > OST_LOG_ERROR)
         level = OST_LOG_ERROR;
@@ -262,12 +367,14 @@ log_msg (log_level_t level, const char *fmt, ...)
         return;
 
     char msg[LOG_LINE_MAX];
-    va_list ap;
-    va_start (ap, fmt);
     int mlen = vsnprintf (msg, sizeof msg, fmt, ap);
-    va_end (ap);
     if (mlen < 0)
         snprintf (msg, sizeof msg, "(unformattable log message)");
+    int json = atomic_load (&s_format) == LOG_FORMAT_JSON;
+    char rendered[LOG_FIELDS_ROOM];
+    int fields_cut = 0;
+    s_render_fields (rendered, sizeof rendered, json, fields, nfields, &fields_cut);
+    int truncated = mlen >= (int)sizeof msg || fields_cut;
 
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
@@ -280,21 +387,22 @@ log_msg (log_level_t level, const char *fmt, ...)
     const trace_ctx_t *trace = trace_current ();
 
     //  The fields before msg are bounded (each context value is shorter than
-    //  LOG_CTX_MAX, ids are hex of fixed length), so 384 bytes always hold them.
-    char line[LOG_LINE_MAX + 384];
+    //  LOG_CTX_MAX, ids are hex of fixed length), so 384 bytes always hold
+    //  them, and LOG_FIELDS_ROOM those of log_fields.
+    char line[LOG_LINE_MAX + 384 + LOG_FIELDS_ROOM];
     static const char cut_mark[] = "\" truncated=1\n";
     size_t len;
     pthread_mutex_lock (&s_lock);
-    if (atomic_load (&s_format) == LOG_FORMAT_JSON)
-        len = s_json_line (line, sizeof line, ts_text, level, trace, msg, mlen >= (int)sizeof msg);
+    if (json)
+        len = s_json_line (line, sizeof line, ts_text, level, trace, rendered, msg, truncated);
     else {
-        int n = snprintf (line, sizeof line, "ts=%s level=%s svc=%s%s%s%s%s%s%s%s%s msg=\"", ts_text,
+        int n = snprintf (line, sizeof line, "ts=%s level=%s svc=%s%s%s%s%s%s%s%s%s%s msg=\"", ts_text,
                           s_level_names[level], s_service, trace->trace_id[0] ? " trace_id=" : "",
                           trace->trace_id, trace->span_id[0] ? " span_id=" : "", trace->span_id,
-                          s_rid[0] ? " rid=" : "", s_rid, s_op[0] ? " op=" : "", s_op);
+                          s_rid[0] ? " rid=" : "", s_rid, s_op[0] ? " op=" : "", s_op, rendered);
         len = n > 0 && (size_t)n < sizeof line - sizeof cut_mark ? (size_t)n : 0;
         int cut = s_append_escaped (line, sizeof line, sizeof cut_mark, &len, msg);
-        if (cut || mlen >= (int)sizeof msg) {
+        if (cut || truncated) {
             memcpy (line + len, cut_mark, sizeof cut_mark - 1);
             len += sizeof cut_mark - 1;
         } else {
@@ -305,4 +413,22 @@ log_msg (log_level_t level, const char *fmt, ...)
     fwrite (line, 1, len, stderr);
     fflush (stderr);
     pthread_mutex_unlock (&s_lock);
+}
+
+void
+log_msg (log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    s_write (level, NULL, 0, fmt, ap);
+    va_end (ap);
+}
+
+void
+log_fields (log_level_t level, const log_field_t *fields, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    s_write (level, fields, fields ? n : 0, fmt, ap);
+    va_end (ap);
 }

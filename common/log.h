@@ -9,6 +9,8 @@
 #ifndef OST_LOG_H
 #define OST_LOG_H
 
+#include <stddef.h>
+
 //  Prefixed: czmq pulls in <syslog.h>, which defines LOG_DEBUG and friends.
 typedef enum { OST_LOG_DEBUG, OST_LOG_INFO, OST_LOG_WARN, OST_LOG_ERROR } log_level_t;
 
@@ -31,6 +33,36 @@ void log_set_context (const char *request_id, const char *op);
 const char *log_trace_id (void);
 //  Writes one line. The message is escaped (quotes, backslashes, control bytes).
 void log_msg (log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  One field of log_fields: a key (a fixed name of the code: letters, digits,
+//  '_', '.', '-'; anything else becomes '_') and a string, an integer or a
+//  number. Build them with LOG_STR, LOG_INT and LOG_NUM.
+typedef enum { LOG_FIELD_STR, LOG_FIELD_INT, LOG_FIELD_NUM } log_field_type_t;
+typedef struct {
+    const char *key;
+    log_field_type_t type;
+    const char *str; //  NULL is written as "-"
+    long long i;
+    double num; //  written with 3 decimals; NaN and infinities as "-" (JSON: null)
+} log_field_t;
+
+#define LOG_STR(k, v) ((log_field_t){.key = (k), .type = LOG_FIELD_STR, .str = (v)})
+#define LOG_INT(k, v) ((log_field_t){.key = (k), .type = LOG_FIELD_INT, .i = (long long)(v)})
+#define LOG_NUM(k, v) ((log_field_t){.key = (k), .type = LOG_FIELD_NUM, .num = (double)(v)})
+
+//  Fields beyond this many are ignored; a string value is cut at
+//  LOG_FIELD_VALUE_MAX bytes (before escaping), and the line is marked
+//  truncated when that happens.
+#define LOG_FIELDS_MAX 16
+#define LOG_FIELD_VALUE_MAX 256
+
+//  Writes one line with fields of its own after the context fields and
+//  before msg: key=value in logfmt (quoted and escaped when the value has
+//  spaces, quotes, '=' or control bytes), members in JSON (numbers as
+//  numbers). Keys that would repeat a field of the line (ts, level, svc,
+//  trace_id, span_id, rid, op, msg, truncated) get a "f_" prefix.
+void log_fields (log_level_t level, const log_field_t *fields, size_t n, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 #define log_debug(...) log_msg (OST_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg (OST_LOG_INFO, __VA_ARGS__)

@@ -30,6 +30,7 @@ typedef struct {
     char *values[METRICS_MAX_LABELS];
     atomic_uint_fast64_t value; //  double bits: counter, gauge, histogram sum
     atomic_uint_fast64_t count; //  histogram observations
+    atomic_int cleared;         //  a gauge out of the exposition (metrics_clear)
     atomic_uint_fast64_t buckets[];
 } series_t;
 
@@ -216,6 +217,14 @@ s_add_double (atomic_uint_fast64_t *word, double v)
         ;
 }
 
+//  A cleared series is back in the exposition once it is updated.
+static void
+s_unclear (series_t *s)
+{
+    if (atomic_load_explicit (&s->cleared, memory_order_relaxed))
+        atomic_store_explicit (&s->cleared, 0, memory_order_relaxed);
+}
+
 void
 metrics_add (metric_id_t id, const char *const *labels, double v)
 {
@@ -224,8 +233,10 @@ metrics_add (metric_id_t id, const char *const *labels, double v)
     if (s_defs[id].type == METRIC_COUNTER && v < 0)
         return;
     series_t *s = s_lookup (id, labels);
-    if (s)
+    if (s) {
         s_add_double (&s->value, v);
+        s_unclear (s);
+    }
 }
 
 void
@@ -240,8 +251,10 @@ metrics_set (metric_id_t id, const char *const *labels, double v)
     if ((int)id < 0 || id >= METRIC__COUNT || s_defs[id].type == METRIC_HISTOGRAM)
         return;
     series_t *s = s_lookup (id, labels);
-    if (s)
+    if (s) {
         atomic_store_explicit (&s->value, s_bits (v), memory_order_relaxed);
+        s_unclear (s);
+    }
 }
 
 void
@@ -275,6 +288,18 @@ s_existing (metric_id_t id, const char *const *labels)
         if (m->series[i]->hash == hash && s_matches (m, m->series[i], labels))
             return m->series[i];
     return NULL;
+}
+
+void
+metrics_clear (metric_id_t id, const char *const *labels)
+{
+    if ((int)id < 0 || id >= METRIC__COUNT || s_defs[id].type != METRIC_GAUGE)
+        return;
+    series_t *s = s_existing (id, labels);
+    if (s) {
+        atomic_store_explicit (&s->cleared, 1, memory_order_relaxed);
+        atomic_store_explicit (&s->value, s_bits (0), memory_order_relaxed);
+    }
 }
 
 double
@@ -524,13 +549,17 @@ metrics_render (size_t *len)
         pthread_mutex_lock (&m->lock);
         series_t *other = m->other;
         pthread_mutex_unlock (&m->lock);
-        if (n == 0 && !other)
+        int shown = other != NULL;
+        for (int j = 0; j < n && !shown; j++)
+            shown = !atomic_load_explicit (&m->series[j]->cleared, memory_order_relaxed);
+        if (!shown)
             continue;
         char help[512];
         metrics_escape (def->help, 0, help, sizeof help);
         s_printf (&buf, "# HELP %s %s\n# TYPE %s %s\n", def->name, help, def->name, s_type_names[def->type]);
         for (int j = 0; j < n; j++)
-            s_render_series (&buf, def, m, m->series[j]);
+            if (!atomic_load_explicit (&m->series[j]->cleared, memory_order_relaxed))
+                s_render_series (&buf, def, m, m->series[j]);
         if (other)
             s_render_series (&buf, def, m, other);
     }

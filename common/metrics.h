@@ -75,6 +75,11 @@ void metrics_add (metric_id_t id, const char *const *labels, double v);
 void metrics_inc (metric_id_t id, const char *const *labels);
 //  Sets a gauge (or a counter read from elsewhere, such as CPU time).
 void metrics_set (metric_id_t id, const char *const *labels, double v);
+//  Takes a gauge series out of the exposition until it is next set or moved
+//  (at 0 then): for a series whose subject is gone (the active key of an
+//  algorithm that has none any more), so that no alert keeps reading its
+//  last value. Creates nothing; counters and histograms are left alone.
+void metrics_clear (metric_id_t id, const char *const *labels);
 //  One observation of a histogram.
 void metrics_observe (metric_id_t id, const char *const *labels, double v);
 //  The current value of a counter or gauge series (a histogram: its count),

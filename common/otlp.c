@@ -1,12 +1,15 @@
 /*  otlp - the span exporter of a process. See otlp.h.
  *
- *  The queue is a ring of spans allocated once at the start, guarded by one
- *  mutex held only to copy a span in or a batch out; the HTTP POST runs
- *  outside it, in the exporter thread. A process-wide singleton like the
+ *  The queue is an array of spans allocated once at the start, guarded by
+ *  one mutex held only to copy a span in, or for the exporter to swap it
+ *  with its own array of the same size (two pointers, never a copy of
+ *  spans); the encoding and the HTTP POSTs run outside it, in the exporter
+ *  thread. A process-wide singleton like the
  *  log: spans are made deep inside common code (db statements, the bus
  *  worker), where passing an exporter down would touch every caller. */
 #include "otlp.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -22,23 +25,28 @@
 #define OTLP_POST_TIMEOUT_MS 5000L
 #define OTLP_CONNECT_TIMEOUT_MS 1000L
 #define OTLP_COMPLAIN_EVERY_MS 10000
-//  How long otlp_stop keeps sending what is queued.
+//  How long otlp_stop may take: it keeps sending what is queued until then,
+//  and a POST still in flight at that time is aborted.
 #define OTLP_STOP_FLUSH_MS 2000
 
 typedef struct {
     char *endpoint;
+    char shown[256]; //  the endpoint for the log (otlp_url_for_log)
     char *service;
     int interval_ms;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    otlp_span_t *ring;
-    size_t cap, head, count;
+    otlp_span_t *queue; //  the spans ended since the last swap
+    otlp_span_t *spare; //  the exporter's: the spans it is sending
+    size_t cap, count;
     int stop;
 } s_exporter_t;
 
 static s_exporter_t s_exp;
 static atomic_int s_on;
+//  When otlp_stop must be done (monotonic ms), 0 until it is called.
+static atomic_llong s_stop_deadline;
 static atomic_uint_fast64_t s_dropped;
 static atomic_uint_fast64_t s_failures;
 static atomic_uint_fast64_t s_sent;
@@ -81,6 +89,61 @@ uint64_t
 otlp_exported (void)
 {
     return atomic_load (&s_sent);
+}
+
+//  The counts, kept twice: the atomics of otlp_dropped() & co, and the
+//  metrics (ostiary_otlp_spans_total{outcome}, where the spans of a batch
+//  that was not delivered are "failed" rather than "dropped").
+static void
+s_count_dropped (uint64_t n)
+{
+    if (n == 0)
+        return;
+    atomic_fetch_add (&s_dropped, n);
+    metrics_add (METRIC_OTLP_SPANS, METRICS_L ("dropped"), (double)n);
+}
+
+static void
+s_count_failed (uint64_t n)
+{
+    atomic_fetch_add (&s_failures, 1);
+    atomic_fetch_add (&s_dropped, n);
+    metrics_inc (METRIC_OTLP_EXPORT_FAILURES, NULL);
+    metrics_add (METRIC_OTLP_SPANS, METRICS_L ("failed"), (double)n);
+}
+
+static void
+s_count_exported (uint64_t n)
+{
+    atomic_fetch_add (&s_sent, n);
+    metrics_add (METRIC_OTLP_SPANS, METRICS_L ("exported"), (double)n);
+}
+
+void
+otlp_url_for_log (const char *url, char *out, size_t size)
+{
+    if (!size)
+        return;
+    const char *p = url ? url : "";
+    size_t o = 0;
+    //  The scheme, then the authority: its userinfo ends at the last '@'
+    //  before the path.
+    const char *auth = strstr (p, "://");
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn (auth, "/?#");
+        const char *at = NULL;
+        for (const char *c = auth; c < auth + alen; c++)
+            if (*c == '@')
+                at = c;
+        size_t slen = (size_t)(auth - p);
+        for (size_t i = 0; i < slen && o + 1 < size; i++)
+            out[o++] = p[i];
+        p = at ? at + 1 : auth;
+    }
+    for (; *p && *p != '?' && *p != '#' && o + 1 < size; p++)
+        out[o++] = *p;
+    out[o] = '\0';
 }
 
 //  ---------------------------------------------------------------------------
@@ -155,14 +218,13 @@ otlp_span_end (otlp_span_t *span)
     int queued = 0, wake = 0;
     pthread_mutex_lock (&s_exp.lock);
     if (s_exp.count < s_exp.cap) {
-        s_exp.ring[(s_exp.head + s_exp.count) % s_exp.cap] = *span;
-        s_exp.count++;
+        s_exp.queue[s_exp.count++] = *span;
         queued = 1;
         wake = s_exp.count == OTLP_BATCH_MAX;
     }
     pthread_mutex_unlock (&s_exp.lock);
     if (!queued)
-        atomic_fetch_add (&s_dropped, 1);
+        s_count_dropped (1);
     else if (wake)
         pthread_cond_signal (&s_exp.wake);
 }
@@ -332,10 +394,35 @@ s_discard (char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-//  POSTs one batch. 0 when the collector accepted it (2xx).
+//  libcurl's progress callback, called during a transfer (at least once a
+//  second, more often while bytes move): non-zero aborts it, once the
+//  stop's deadline has passed.
+static int
+s_progress (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    OST_UNUSED (userdata);
+    OST_UNUSED (dltotal);
+    OST_UNUSED (dlnow);
+    OST_UNUSED (ultotal);
+    OST_UNUSED (ulnow);
+    long long deadline = atomic_load (&s_stop_deadline);
+    return deadline && s_mono_ms () >= deadline;
+}
+
+//  POSTs one batch. 0 when the collector accepted it (2xx). While stopping,
+//  the POST gets what is left until the stop's deadline, not more.
 static int
 s_post (CURL *curl, struct curl_slist *headers, const otlp_span_t *batch, size_t n)
 {
+    long timeout_ms = OTLP_POST_TIMEOUT_MS;
+    long long deadline = atomic_load (&s_stop_deadline);
+    if (deadline) {
+        long long left = deadline - s_mono_ms ();
+        if (left <= 0)
+            return -1;
+        if (left < timeout_ms)
+            timeout_ms = (long)left;
+    }
     size_t len = 0;
     char *text = otlp_encode (batch, n, s_exp.service, &len);
     if (!text)
@@ -348,8 +435,11 @@ s_post (CURL *curl, struct curl_slist *headers, const otlp_span_t *batch, size_t
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_PROXY, "");
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, OTLP_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, OTLP_POST_TIMEOUT_MS);
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS,
+                      timeout_ms < OTLP_CONNECT_TIMEOUT_MS ? timeout_ms : OTLP_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_progress);
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
     CURLcode rc = curl_easy_perform (curl);
     long status = 0;
     if (rc == CURLE_OK)
@@ -362,10 +452,9 @@ static void *
 s_exporter_main (void *arg)
 {
     OST_UNUSED (arg);
-    otlp_span_t *batch = calloc (OTLP_BATCH_MAX, sizeof *batch);
     CURL *curl = curl_easy_init ();
     struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
-    if (!batch || !curl || !headers)
+    if (!curl || !headers)
         log_error ("otlp: the exporter cannot start (out of memory); spans are dropped");
     uint64_t dropped_told = 0, failures_told = 0;
     int64_t last_complaint = 0, stop_deadline = 0;
@@ -383,27 +472,27 @@ s_exporter_main (void *arg)
             pthread_cond_timedwait (&s_exp.wake, &s_exp.lock, &until);
         }
         if (s_exp.stop && !stop_deadline)
-            stop_deadline = s_mono_ms () + OTLP_STOP_FLUSH_MS;
-        size_t n = 0;
-        while (batch && n < OTLP_BATCH_MAX && s_exp.count > 0) {
-            batch[n++] = s_exp.ring[s_exp.head];
-            s_exp.head = (s_exp.head + 1) % s_exp.cap;
-            s_exp.count--;
-        }
-        if (!batch) {
-            atomic_fetch_add (&s_dropped, s_exp.count);
-            s_exp.head = (s_exp.head + s_exp.count) % s_exp.cap;
-            s_exp.count = 0;
-        }
+            stop_deadline = atomic_load (&s_stop_deadline);
+        //  Everything queued is taken at once, by swapping the arrays: the
+        //  lock is held for that only, whatever the queue holds.
+        otlp_span_t *taken = s_exp.queue;
+        size_t n = s_exp.count;
+        s_exp.queue = s_exp.spare;
+        s_exp.spare = taken;
+        s_exp.count = 0;
         int stopping = s_exp.stop;
         pthread_mutex_unlock (&s_exp.lock);
-        if (n > 0) {
-            if (curl && headers && s_post (curl, headers, batch, n) == 0)
-                atomic_fetch_add (&s_sent, n);
-            else {
-                atomic_fetch_add (&s_failures, 1);
-                atomic_fetch_add (&s_dropped, n);
+        for (size_t off = 0; off < n; off += OTLP_BATCH_MAX) {
+            size_t size = n - off < OTLP_BATCH_MAX ? n - off : OTLP_BATCH_MAX;
+            if (stop_deadline && s_mono_ms () >= stop_deadline) {
+                //  Past the stop's deadline: what is left is not sent.
+                s_count_dropped (n - off);
+                break;
             }
+            if (curl && headers && s_post (curl, headers, taken + off, size) == 0)
+                s_count_exported (size);
+            else
+                s_count_failed (size);
         }
         //  Rate-limited: at most one line per OTLP_COMPLAIN_EVERY_MS.
         uint64_t dropped = atomic_load (&s_dropped), failures = atomic_load (&s_failures);
@@ -411,7 +500,7 @@ s_exporter_main (void *arg)
         if ((dropped != dropped_told || failures != failures_told) &&
             (now - last_complaint >= OTLP_COMPLAIN_EVERY_MS || stopping)) {
             log_warn ("otlp: %llu spans dropped and %llu batches not delivered to %s since the start",
-                      (unsigned long long)dropped, (unsigned long long)failures, s_exp.endpoint);
+                      (unsigned long long)dropped, (unsigned long long)failures, s_exp.shown);
             dropped_told = dropped;
             failures_told = failures;
             last_complaint = now;
@@ -420,13 +509,12 @@ s_exporter_main (void *arg)
         if (stopping && (s_exp.count == 0 || s_mono_ms () >= stop_deadline))
             break;
     }
-    atomic_fetch_add (&s_dropped, s_exp.count);
+    s_count_dropped (s_exp.count);
     s_exp.count = 0;
     pthread_mutex_unlock (&s_exp.lock);
     curl_slist_free_all (headers);
     if (curl)
         curl_easy_cleanup (curl);
-    free (batch);
     return NULL;
 }
 
@@ -442,24 +530,31 @@ otlp_start (const char *endpoint, const char *service, size_t queue_max, int int
     memset (&s_exp, 0, sizeof s_exp);
     s_exp.endpoint = strdup (endpoint);
     s_exp.service = strdup (service ? service : "ostiary");
-    s_exp.ring = calloc (queue_max, sizeof *s_exp.ring);
+    otlp_url_for_log (endpoint, s_exp.shown, sizeof s_exp.shown);
+    s_exp.queue = calloc (queue_max, sizeof *s_exp.queue);
+    s_exp.spare = calloc (queue_max, sizeof *s_exp.spare);
     s_exp.cap = queue_max;
     s_exp.interval_ms = interval_ms > 0 ? interval_ms : 1000;
     pthread_mutex_init (&s_exp.lock, NULL);
     pthread_cond_init (&s_exp.wake, NULL);
-    if (!s_exp.endpoint || !s_exp.service || !s_exp.ring ||
+    if (!s_exp.endpoint || !s_exp.service || !s_exp.queue || !s_exp.spare ||
         pthread_create (&s_exp.thread, NULL, s_exporter_main, NULL) != 0) {
         log_error ("otlp: the exporter cannot start; no spans are exported");
         free (s_exp.endpoint);
         free (s_exp.service);
-        free (s_exp.ring);
+        free (s_exp.queue);
+        free (s_exp.spare);
         pthread_mutex_destroy (&s_exp.lock);
         pthread_cond_destroy (&s_exp.wake);
         memset (&s_exp, 0, sizeof s_exp);
         return -1;
     }
+    //  The series exist from the start, at 0.
+    static const char *const outcomes[] = {"exported", "dropped", "failed"};
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
+        metrics_add (METRIC_OTLP_SPANS, &outcomes[i], 0);
     atomic_store (&s_on, 1);
-    log_info ("otlp: exporting spans to %s (queue %zu, every %d ms)", s_exp.endpoint, queue_max,
+    log_info ("otlp: exporting spans to %s (queue %zu, every %d ms)", s_exp.shown, queue_max,
               s_exp.interval_ms);
     return 0;
 }
@@ -469,6 +564,7 @@ otlp_stop (void)
 {
     if (!atomic_exchange (&s_on, 0))
         return;
+    atomic_store (&s_stop_deadline, (long long)s_mono_ms () + OTLP_STOP_FLUSH_MS);
     pthread_mutex_lock (&s_exp.lock);
     s_exp.stop = 1;
     pthread_mutex_unlock (&s_exp.lock);
@@ -476,9 +572,11 @@ otlp_stop (void)
     pthread_join (s_exp.thread, NULL);
     free (s_exp.endpoint);
     free (s_exp.service);
-    free (s_exp.ring);
+    free (s_exp.queue);
+    free (s_exp.spare);
     pthread_mutex_destroy (&s_exp.lock);
     pthread_cond_destroy (&s_exp.wake);
     memset (&s_exp, 0, sizeof s_exp);
+    atomic_store (&s_stop_deadline, 0);
     curl_global_cleanup ();
 }

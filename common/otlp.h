@@ -63,6 +63,11 @@ uint64_t otlp_export_failures (void);
 //  Spans delivered to the collector (accepted with a 2xx answer).
 uint64_t otlp_exported (void);
 
+//  The endpoint URL as the log shows it: without userinfo (user:password@)
+//  and without query and fragment, which may hold credentials. Writes into
+//  out (size bytes, always terminated, cut when it does not fit).
+void otlp_url_for_log (const char *url, char *out, size_t size);
+
 //  Starts span: name, kind, its place in the trace (ctx copied: trace id,
 //  span id and parent id), the start time now.
 void otlp_span_begin (otlp_span_t *span, const char *name, otlp_kind_t kind, const trace_ctx_t *ctx);

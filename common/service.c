@@ -201,6 +201,7 @@ service_main (int argc, char **argv, const service_def_t *def)
     metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, program, process, &metrics_failed);
     if (metrics_failed) {
         bus_curve_destroy (&curve);
+        otlp_stop ();
         config_destroy (&cfg);
         return 2;
     }

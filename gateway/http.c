@@ -718,9 +718,17 @@ s_finish (const http_server_t *server, gw_req_t *req, double started)
     log_level_t level = req->status >= 500 ? OST_LOG_WARN : OST_LOG_INFO;
     if (req->route >= 0 && req->status < 400 && server->router.quiet (req->route))
         level = OST_LOG_DEBUG;
-    log_msg (level, "%s %.200s route=%s status=%d ms=%.1f client=%s", req->method ? req->method : "-",
-             req->path ? req->path : "-", server->router.name (req->route), req->status, elapsed * 1000.0,
-             req->client_ip[0] ? req->client_ip : "-");
+    //  The access line: its fields are fields of the line (members in JSON),
+    //  the path cut at LOG_FIELD_VALUE_MAX bytes.
+    const log_field_t fields[] = {
+        LOG_STR ("method", req->method ? req->method : "-"),
+        LOG_STR ("path", req->path ? req->path : "-"),
+        LOG_STR ("route", server->router.name (req->route)),
+        LOG_INT ("status", req->status),
+        LOG_NUM ("ms", elapsed * 1000.0),
+        LOG_STR ("client", req->client_ip[0] ? req->client_ip : "-"),
+    };
+    log_fields (level, fields, sizeof fields / sizeof fields[0], "request");
 }
 
 //  The HTTP request's span (OpenTelemetry HTTP server conventions): named by

@@ -134,6 +134,7 @@ main (int argc, char **argv)
     bus_curve_t *curve = bus_curve_open (cfg, "gateway", &why);
     if (!curve) {
         fprintf (stderr, "gateway: %s\n", why);
+        otlp_stop ();
         config_destroy (&cfg);
         return 2;
     }
@@ -142,6 +143,7 @@ main (int argc, char **argv)
                  "gateway: OSTIARY_BUS_ENDPOINT must be the one endpoint this gateway's broker binds (a "
                  "list of brokers is for the services)\n");
         bus_curve_destroy (&curve);
+        otlp_stop ();
         config_destroy (&cfg);
         return 2;
     }
@@ -149,6 +151,7 @@ main (int argc, char **argv)
     metrics_http_t *metrics = metrics_http_start (cfg->metrics_listen, "gateway", M_GW, &metrics_failed);
     if (metrics_failed) {
         bus_curve_destroy (&curve);
+        otlp_stop ();
         config_destroy (&cfg);
         return 2;
     }
@@ -167,6 +170,7 @@ main (int argc, char **argv)
         log_error ("cannot bind the bus broker on %s", cfg->bus_endpoint);
         metrics_http_destroy (&metrics);
         bus_curve_destroy (&curve);
+        otlp_stop ();
         config_destroy (&cfg);
         return 1;
     }

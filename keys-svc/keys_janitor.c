@@ -67,10 +67,13 @@ s_moves (db_t *db, const keys_settings_t *settings, jws_alg_t alg, keys_life_t *
     keys_life_t *next, *active;
     s_find (rows, n, alg, &next, &active);
     //  The age of the signing key, for the "rotation overdue" alert
-    //  (deploy/prometheus/).
+    //  (deploy/prometheus/); no series for an algorithm without an active
+    //  key (withdrawn from OSTIARY_KEYS_ALGS), which is never overdue.
     if (active)
         metrics_set (METRIC_KEY_ACTIVE_SINCE, METRICS_L (jws_alg_name (alg)),
                      (double)time (NULL) - active->active_for);
+    else
+        metrics_clear (METRIC_KEY_ACTIVE_SINCE, METRICS_L (jws_alg_name (alg)));
     metrics_set (METRIC_KEY_ROTATE_INTERVAL, NULL, (double)settings->rotate_days * 86400.0);
     if (!(settings->algs & (1u << alg))) {
         //  Withdrawn algorithm: no new tokens, but those it signed still

@@ -36,9 +36,11 @@ int grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char
                         int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
                         char **idt);
 
-//  refresh.c: grant_type=refresh_token (RFC 6749 §6).
+//  refresh.c: grant_type=refresh_token (RFC 6749 §6). *retried is set to 1
+//  when the answer is a retry's (the token presented again within its retry
+//  window: the rotation answered again, not a new issuance), 0 otherwise.
 int grants_refresh (bus_req_t *req, const json_t *form, const token_client_t *client, const char *client_ip,
-                    json_t **result);
+                    json_t **result, int *retried);
 //  client_credentials.c: grant_type=client_credentials (RFC 6749 §4.4).
 int grants_client_credentials (bus_req_t *req, const json_t *form, const token_client_t *client,
                                json_t **result);

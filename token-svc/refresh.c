@@ -153,7 +153,7 @@ s_response (const token_app_t *app, const char *at, const char *idt, const char 
 static int
 s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HASH_LEN],
            const json_t *requested, const token_client_t *client, const char *client_ip, int last, int *again,
-           json_t **result)
+           json_t **result, int *retried)
 {
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
@@ -285,7 +285,9 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         else {
-            metrics_inc (METRIC_REFRESH_ROTATIONS, NULL);
+            //  A retry answers the rotation again: counted apart.
+            *retried = r.consumed;
+            metrics_inc (r.consumed ? METRIC_REFRESH_RETRIES : METRIC_REFRESH_ROTATIONS, NULL);
             log_info ("refresh: family %lld of client %s rotated%s", (long long)r.family_id,
                       client->client_id, r.consumed ? " (a retry of a consumed token)" : "");
         }
@@ -301,8 +303,9 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
 
 int
 grants_refresh (bus_req_t *req, const json_t *form, const token_client_t *client, const char *client_ip,
-                json_t **result)
+                json_t **result, int *retried)
 {
+    *retried = 0;
     const char *token = NULL, *scope = NULL;
     tu_get_t got = tu_string (form, "refresh_token", 256, &token);
     if (got == TU_ABSENT)
@@ -320,7 +323,8 @@ grants_refresh (bus_req_t *req, const json_t *form, const token_client_t *client
     //  A second attempt only after losing a race for an unconsumed token:
     //  then the token is consumed, and a retry or reuse decides.
     for (int attempt = 0; attempt < 2; attempt++) {
-        rc = s_attempt (req, token, hash, requested, client, client_ip, attempt == 1, &again, result);
+        rc =
+            s_attempt (req, token, hash, requested, client, client_ip, attempt == 1, &again, result, retried);
         if (!again)
             break;
     }

@@ -282,6 +282,7 @@ token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
     //  RFC 6749 §5.2: unsupported_grant_type for a grant we do not serve,
     //  unauthorized_client for one the client may not use.
     const char *grant = NULL;
+    int retried = 0;
     for (size_t i = 0; i < sizeof s_grants / sizeof s_grants[0] && !grant; i++)
         if (strcmp (grant_type, s_grants[i].name) == 0)
             grant = s_grants[i].name;
@@ -292,10 +293,10 @@ token_op_exchange (bus_req_t *req, const json_t *body, json_t **result)
     else if (strcmp (grant, "authorization_code") == 0)
         rc = s_authorization_code (req, form, &client, result);
     else if (strcmp (grant, "refresh_token") == 0)
-        rc = grants_refresh (req, form, &client, client_ip, result);
+        rc = grants_refresh (req, form, &client, client_ip, result, &retried);
     else
         rc = grants_client_credentials (req, form, &client, result);
-    if (rc == 0) {
+    if (rc == 0 && !retried) {
         //  The algorithm as a label: one of the names keys-svc signs with.
         const char *alg = clients_access_token_alg (req->app, &client);
         if (strcmp (alg, "RS256") != 0 && strcmp (alg, "ES256") != 0 && strcmp (alg, "EdDSA") != 0)

@@ -36,16 +36,17 @@ def _fresh_served(stack, http):
     """The broker's served counter from a copy the gateway made after this
     call began (it copies the broker's counters every STATS_MS). One call
     the broker refuses (keys-svc's key may not list clients) moves its
-    forbidden counter; a copy showing more than the one read first is a
+    refusals counter; a copy showing more than the one read first is a
     newer copy, so it counts every request made before."""
     def metrics():
         return stack.metrics("gateway")
 
-    seen = metric(metrics(), "ostiary_broker_forbidden_total") or 0
+    refused = {"component": "broker", "reason": "role"}
+    seen = metric(metrics(), "ostiary_bus_refusals_total", **refused) or 0
     r = stack.ctl_as("keys", "call", "token.client_list", "{}")
     assert r.returncode != 0, r.stdout
     text = oidc.wait_for("a new copy of the broker's counters", lambda: (
-        lambda t: t if (metric(t, "ostiary_broker_forbidden_total") or 0) > seen else None)(metrics()),
+        lambda t: t if (metric(t, "ostiary_bus_refusals_total", **refused) or 0) > seen else None)(metrics()),
         timeout=3 * STATS_MS + 5, step=0.1)
     value = metric(text, "ostiary_broker_served_total")
     assert value is not None, text

@@ -2044,6 +2044,35 @@ test_refresh_rotates_and_reuse_revokes_the_family (void **state)
     assert_true (metrics_get (METRIC_REFRESH_REUSE, NULL) == reuses + 1);
 }
 
+//  A refresh token presented again within its retry window is answered
+//  again: counted as a retry, neither as a rotation nor as an issuance.
+static void
+test_refresh_retry_is_not_counted_as_issuance (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_client_t c;
+    s_client (&c, "rr",
+              ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 60,"
+              " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
+    const char *const by_refresh[] = {"refresh_token", "RS256"};
+    json_t *t = s_tokens (&c, "erin", ", \"scope\": \"openid offline_access\", \"prompt\": \"consent\"");
+    char form[512];
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"",
+              svc_str (t, "refresh_token"));
+    json_decref (t);
+    double refreshes = metrics_get (METRIC_TOKENS_ISSUED, by_refresh);
+    double rotations = metrics_get (METRIC_REFRESH_ROTATIONS, NULL);
+    double retries = metrics_get (METRIC_REFRESH_RETRIES, NULL);
+    json_t *first = s_exchange_ok (&c, form);
+    json_t *again = s_exchange_ok (&c, form);
+    json_decref (first);
+    json_decref (again);
+    assert_true (metrics_get (METRIC_TOKENS_ISSUED, by_refresh) == refreshes + 1);
+    assert_true (metrics_get (METRIC_REFRESH_ROTATIONS, NULL) == rotations + 1);
+    assert_true (metrics_get (METRIC_REFRESH_RETRIES, NULL) == retries + 1);
+}
+
 static void
 test_client_credentials_issues_an_access_token_only (void **state)
 {
@@ -2452,6 +2481,7 @@ main (void)
         cmocka_unit_test (test_a_failed_redemption_leaves_the_code_usable),
         cmocka_unit_test (test_exchange_refuses_bad_requests_and_clients),
         cmocka_unit_test (test_refresh_rotates_and_reuse_revokes_the_family),
+        cmocka_unit_test (test_refresh_retry_is_not_counted_as_issuance),
         cmocka_unit_test (test_client_credentials_issues_an_access_token_only),
         cmocka_unit_test (test_userinfo_refuses_malformed_and_foreign_tokens),
         cmocka_unit_test (test_introspect_and_revoke_an_access_token),

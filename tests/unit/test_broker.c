@@ -1242,6 +1242,30 @@ test_worker_runs_the_op_in_a_child_span_of_the_caller (void **state)
     bus_worker_destroy (&worker);
 }
 
+//  Every service of proto/ops.def has its gauges from the broker's start, at
+//  0 until a worker of it connects: an alert on no workers can fire for a
+//  service that never connected.
+static void
+test_broker_gauges_exist_at_zero_for_every_service_from_the_start (void **state)
+{
+    (void)state;
+    metrics_reset ();
+    void *fixture = NULL;
+    s_setup (&fixture);
+    size_t len = 0;
+    char *text = metrics_render (&len);
+    assert_non_null (text);
+    const char *lines[] = {
+        "ostiary_broker_workers{service=\"token\"} 0\n", "ostiary_broker_workers{service=\"flow\"} 0\n",
+        "ostiary_broker_workers{service=\"keys\"} 0\n", "ostiary_broker_idle_workers{service=\"keys\"} 0\n",
+        "ostiary_broker_queued_requests{service=\"flow\"} 0\n"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!strstr (text, lines[i]))
+            fail_msg ("no %s in the metrics", lines[i]);
+    free (text);
+    s_teardown (&fixture);
+}
+
 int
 main (void)
 {
@@ -1278,6 +1302,7 @@ main (void)
         T (test_broker_stats_counts),
         T (test_broker_refusals_summary_is_empty_without_refusals),
         cmocka_unit_test (test_request_time_left_is_deadline_less_margin),
+        cmocka_unit_test (test_broker_gauges_exist_at_zero_for_every_service_from_the_start),
         cmocka_unit_test (test_direct_spec_is_checked),
         cmocka_unit_test (test_direct_endpoint_answers_reads_without_the_broker),
         cmocka_unit_test (test_direct_endpoint_refuses_write_ops),

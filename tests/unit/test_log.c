@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include <math.h>
+
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -420,6 +422,82 @@ test_log_json_long_message_is_cut_and_marked (void **state)
     free (out);
 }
 
+static void
+test_log_fields_are_key_values_in_logfmt (void **state)
+{
+    (void)state;
+    log_field_t f[] = {LOG_STR ("method", "GET"), LOG_STR ("path", "/a b\"c=\n"), LOG_STR ("route", "token"),
+                       LOG_INT ("status", 200),   LOG_NUM ("ms", 1.25),           LOG_STR ("client", NULL),
+                       LOG_STR ("msg", "forged"), LOG_STR ("bad key\n", ""),      LOG_NUM ("nan", NAN)};
+    s_capture_begin ();
+    log_fields (OST_LOG_INFO, f, sizeof f / sizeof f[0], "request %d", 1);
+    char *out = s_capture_end ();
+    s_assert_matches (out,
+                      " level=info svc=token method=GET path=\"/a b\\\\\"c=\\\\n\" route=token status=200 "
+                      "ms=1\\.250 client=- f_msg=forged bad_key_=\"\" nan=- msg=\"request 1\"\n$");
+    free (out);
+}
+
+static void
+test_log_fields_are_members_in_json (void **state)
+{
+    (void)state;
+    log_field_t f[] = {LOG_STR ("path", "/x\"}{\"y\":1 \xff"), LOG_INT ("status", 404), LOG_NUM ("ms", 0.5),
+                       LOG_STR ("level", "forged"), LOG_NUM ("inf", INFINITY)};
+    log_set_format (LOG_FORMAT_JSON);
+    s_capture_begin ();
+    log_fields (OST_LOG_WARN, f, sizeof f / sizeof f[0], "request");
+    char *out = s_capture_end ();
+    log_set_format (LOG_FORMAT_LOGFMT);
+    json_t *line = s_json_line (out);
+    assert_string_equal (json_string_value (json_object_get (line, "path")), "/x\"}{\"y\":1 \xef\xbf\xbd");
+    assert_int_equal (json_integer_value (json_object_get (line, "status")), 404);
+    assert_true (json_real_value (json_object_get (line, "ms")) == 0.5);
+    assert_string_equal (json_string_value (json_object_get (line, "level")), "warn");
+    assert_string_equal (json_string_value (json_object_get (line, "f_level")), "forged");
+    assert_true (json_is_null (json_object_get (line, "inf")));
+    assert_null (json_object_get (line, "y"));
+    assert_string_equal (json_string_value (json_object_get (line, "msg")), "request");
+    json_decref (line);
+    free (out);
+}
+
+static void
+test_log_fields_are_bounded (void **state)
+{
+    (void)state;
+    char big[4 * LOG_FIELD_VALUE_MAX];
+    memset (big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    log_field_t f[LOG_FIELDS_MAX + 4];
+    char keys[LOG_FIELDS_MAX + 4][8];
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        snprintf (keys[i], sizeof keys[i], "k%zu", i);
+        f[i] = LOG_STR (keys[i], big);
+    }
+    log_set_format (LOG_FORMAT_JSON);
+    s_capture_begin ();
+    log_fields (OST_LOG_INFO, f, 1, "one");
+    log_fields (OST_LOG_INFO, f, sizeof f / sizeof f[0], "many");
+    char *out = s_capture_end ();
+    log_set_format (LOG_FORMAT_LOGFMT);
+    assert_int_equal (s_count_lines (out), 2);
+    char *second = strchr (out, '\n') + 1;
+    char *first = strndup (out, (size_t)(second - out));
+    json_t *line = s_json_line (first);
+    free (first);
+    assert_int_equal (strlen (json_string_value (json_object_get (line, "k0"))), LOG_FIELD_VALUE_MAX);
+    assert_true (json_is_true (json_object_get (line, "truncated")));
+    json_decref (line);
+    //  Past the room for fields the last ones are left out; the line stays
+    //  one JSON object with its msg.
+    line = s_json_line (second);
+    assert_string_equal (json_string_value (json_object_get (line, "msg")), "many");
+    assert_true (json_is_true (json_object_get (line, "truncated")));
+    json_decref (line);
+    free (out);
+}
+
 int
 main (void)
 {
@@ -440,6 +518,9 @@ main (void)
         cmocka_unit_test_setup (test_log_json_line_has_the_fields_as_members, s_setup),
         cmocka_unit_test_setup (test_log_json_escapes_quotes_controls_and_bad_utf8, s_setup),
         cmocka_unit_test_setup (test_log_json_long_message_is_cut_and_marked, s_setup),
+        cmocka_unit_test_setup (test_log_fields_are_key_values_in_logfmt, s_setup),
+        cmocka_unit_test_setup (test_log_fields_are_members_in_json, s_setup),
+        cmocka_unit_test_setup (test_log_fields_are_bounded, s_setup),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -468,6 +468,48 @@ test_start_off_and_failing (void **state)
     metrics_http_destroy (&http);
 }
 
+static void
+test_gauge_cleared_leaves_the_exposition_until_set_again (void **state)
+{
+    (void)state;
+    metrics_set (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("ES256"), 1700000000);
+    metrics_set (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("RS256"), 1700000001);
+    metrics_clear (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("ES256"));
+    metrics_clear (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("EdDSA")); //  no such series: nothing
+    metrics_clear (METRIC_REFRESH_ROTATIONS, NULL);               //  a counter: left alone
+    metrics_inc (METRIC_REFRESH_ROTATIONS, NULL);
+    size_t len;
+    char *text = metrics_render (&len);
+    assert_non_null (text);
+    assert_null (strstr (text, "alg=\"ES256\""));
+    assert_null (strstr (text, "alg=\"EdDSA\""));
+    assert_non_null (strstr (text, "ostiary_signing_key_active_since_seconds{alg=\"RS256\"} 1700000001\n"));
+    assert_non_null (strstr (text, "ostiary_refresh_rotations_total 1\n"));
+    free (text);
+    assert_true (metrics_get (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("ES256")) == 0);
+    metrics_set (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("ES256"), 1700000002);
+    text = metrics_render (&len);
+    assert_non_null (strstr (text, "ostiary_signing_key_active_since_seconds{alg=\"ES256\"} 1700000002\n"));
+    free (text);
+    //  Every series of the metric cleared: not even its HELP remains.
+    metrics_clear (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("ES256"));
+    metrics_clear (METRIC_KEY_ACTIVE_SINCE, METRICS_L ("RS256"));
+    text = metrics_render (&len);
+    assert_null (strstr (text, "ostiary_signing_key_active_since_seconds"));
+    free (text);
+}
+
+//  A broker's refusal of a role's call is counted once, in
+//  ostiary_bus_refusals_total{component="broker",reason="role"}, not in a
+//  second counter of its own.
+static void
+test_a_refusal_has_one_metric (void **state)
+{
+    (void)state;
+    assert_int_equal (metrics_find ("ostiary_broker_forbidden_total"), -1);
+    assert_true (metrics_find ("ostiary_bus_refusals_total") >= 0);
+}
+
 int
 main (void)
 {
@@ -475,6 +517,8 @@ main (void)
         cmocka_unit_test_setup (test_table_is_well_formed, s_reset),
         cmocka_unit_test_setup (test_counter_adds_and_refuses_decrease, s_reset),
         cmocka_unit_test_setup (test_gauge_sets_and_moves, s_reset),
+        cmocka_unit_test_setup (test_a_refusal_has_one_metric, s_reset),
+        cmocka_unit_test_setup (test_gauge_cleared_leaves_the_exposition_until_set_again, s_reset),
         cmocka_unit_test_setup (test_labels_keep_series_apart, s_reset),
         cmocka_unit_test_setup (test_label_set_is_bounded, s_reset),
         cmocka_unit_test_setup (test_histogram_buckets_sum_count, s_reset),

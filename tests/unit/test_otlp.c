@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "metrics.h"
 #include "otlp.h"
 
 #include <jansson.h>
@@ -17,10 +18,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TID "0af7651916cd43dd8448eb211c80319c"
@@ -224,6 +227,9 @@ test_otlp_exports_batches_to_the_collector (void **state)
     free (c.body);
     assert_int_equal (otlp_exported (), 1);
     assert_int_equal (otlp_export_failures (), 0);
+    //  The counts are metrics too.
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("exported")) == 1.0);
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("failed")) == 0.0);
 }
 
 static void
@@ -238,6 +244,9 @@ test_otlp_full_queue_drops_and_counts (void **state)
     char url[64];
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1/traces", port);
     uint64_t dropped = otlp_dropped (), failures = otlp_export_failures ();
+    double m_dropped = metrics_get (METRIC_OTLP_SPANS, METRICS_L ("dropped"));
+    double m_failed = metrics_get (METRIC_OTLP_SPANS, METRICS_L ("failed"));
+    double m_failures = metrics_get (METRIC_OTLP_EXPORT_FAILURES, NULL);
     //  A queue of 16 sent once a minute: the 4 spans past 16 are dropped at once.
     assert_int_equal (otlp_start (url, "gateway", 16, 60000), 0);
     trace_ctx_t ctx = s_ctx ();
@@ -247,6 +256,7 @@ test_otlp_full_queue_drops_and_counts (void **state)
         otlp_span_end (&span);
     }
     assert_int_equal (otlp_dropped () - dropped, 4);
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("dropped")) - m_dropped == 4.0);
     otlp_stop ();
     pthread_join (thread, NULL);
     close (c.fd);
@@ -254,6 +264,93 @@ test_otlp_full_queue_drops_and_counts (void **state)
     //  The 16 queued went out at the stop and were refused.
     assert_int_equal (otlp_export_failures () - failures, 1);
     assert_int_equal (otlp_dropped () - dropped, 20);
+    //  In the metrics, the spans of the refused batch are "failed", apart
+    //  from the ones the full queue dropped.
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("dropped")) - m_dropped == 4.0);
+    assert_true (metrics_get (METRIC_OTLP_SPANS, METRICS_L ("failed")) - m_failed == 16.0);
+    assert_true (metrics_get (METRIC_OTLP_EXPORT_FAILURES, NULL) - m_failures == 1.0);
+}
+
+//  A collector that takes the request and never answers: it reads until the
+//  client closes the connection.
+typedef struct {
+    int fd;
+    atomic_int got;
+} s_silent_t;
+
+static void *
+s_silent_main (void *arg)
+{
+    s_silent_t *c = arg;
+    int conn = accept (c->fd, NULL, NULL);
+    if (conn < 0)
+        return NULL;
+    char buf[4096];
+    ssize_t n = read (conn, buf, sizeof buf);
+    atomic_store (&c->got, n > 0);
+    while (read (conn, buf, sizeof buf) > 0)
+        ;
+    close (conn);
+    return NULL;
+}
+
+static int64_t
+s_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+test_otlp_stop_is_bounded_with_a_post_in_flight (void **state)
+{
+    (void)state;
+    int port;
+    s_silent_t c = {.fd = s_listen (&port)};
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_silent_main, &c), 0);
+    char url[64];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1/traces", port);
+    uint64_t failures = otlp_export_failures ();
+    assert_int_equal (otlp_start (url, "gateway", 16, 10), 0);
+    trace_ctx_t ctx = s_ctx ();
+    otlp_span_t span;
+    otlp_span_begin (&span, "GET /jwks", OTLP_SERVER, &ctx);
+    otlp_span_end (&span);
+    //  The POST is in flight once the collector has its request.
+    for (int i = 0; i < 5000 && !atomic_load (&c.got); i++)
+        usleep (1000);
+    assert_true (atomic_load (&c.got));
+    int64_t t0 = s_ms ();
+    otlp_stop ();
+    int64_t took = s_ms () - t0;
+    pthread_join (thread, NULL);
+    close (c.fd);
+    if (took > 3000)
+        fail_msg ("otlp_stop took %lld ms with a POST in flight", (long long)took);
+    assert_int_equal (otlp_export_failures () - failures, 1);
+}
+
+static void
+test_otlp_url_for_log_has_no_userinfo_nor_query (void **state)
+{
+    (void)state;
+    char out[256];
+    otlp_url_for_log ("https://user:s3cret@collector:4318/v1/traces?api_key=k3y#frag", out, sizeof out);
+    assert_string_equal (out, "https://collector:4318/v1/traces");
+    otlp_url_for_log ("http://a@b@collector/v1/traces", out, sizeof out);
+    assert_string_equal (out, "http://collector/v1/traces");
+    //  An '@' in the path is not userinfo.
+    otlp_url_for_log ("http://collector:4318/v1/t@ces", out, sizeof out);
+    assert_string_equal (out, "http://collector:4318/v1/t@ces");
+    otlp_url_for_log ("http://u:p@collector?token=x", out, sizeof out);
+    assert_string_equal (out, "http://collector");
+    otlp_url_for_log (NULL, out, sizeof out);
+    assert_string_equal (out, "");
+    char small[12];
+    otlp_url_for_log ("http://collector:4318/v1/traces", small, sizeof small);
+    assert_string_equal (small, "http://coll");
 }
 
 int
@@ -264,6 +361,8 @@ main (void)
         cmocka_unit_test (test_otlp_encode_is_the_otlp_json_mapping),
         cmocka_unit_test (test_otlp_exports_batches_to_the_collector),
         cmocka_unit_test (test_otlp_full_queue_drops_and_counts),
+        cmocka_unit_test (test_otlp_stop_is_bounded_with_a_post_in_flight),
+        cmocka_unit_test (test_otlp_url_for_log_has_no_userinfo_nor_query),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
