@@ -411,6 +411,35 @@ def test_client_user_and_key_changes(stack):
     assert psql(stack, "keys", f"SELECT state FROM keys.signing_keys WHERE kid = '{generated['subject']}'") == "next"
 
 
+
+def test_subject_revoked_retry_replayed_and_key_admin_are_read_back(stack):
+    """Events otherwise checked in the database, read back here with
+    `ostiaryctl audit list --json` like the others."""
+    from lifecycle import family, refresh, refresh_client, user
+    rc_client = refresh_client(stack)
+    # A refresh retried after a lost answer.
+    out, sess = family(stack, rc_client)
+    assert refresh(stack, rc_client, out["refresh_token"])[0] == 0
+    assert refresh(stack, rc_client, out["refresh_token"])[0] == 0
+    ev = one(stack, sess["sub"], "refresh_retry_replayed")
+    assert_shape(ev, "token", "refresh_retry_replayed", "success", subject=sess["sub"], client_id=rc_client.id)
+    assert isinstance(ev["details"]["family_id"], int) and out["refresh_token"] not in json.dumps(ev)
+    # A disabled user: every token of theirs revoked.
+    u = user(stack)
+    family(stack, rc_client, sub=u["sub"])
+    assert stack.ctl("users", "disable", u["username"]).returncode == 0
+    ev = one(stack, u["sub"], "subject_revoked")
+    assert_shape(ev, "token", "subject_revoked", "success", subject=u["sub"])
+    assert ev["details"]["families"] == 1 and ev["details"]["tokens"] >= 1, ev
+    # An admin socket command that changes nothing.
+    before = {e["id"] for e in audit(stack, "--event", "key_admin")}
+    r = stack.ctl("keys", "list")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    new = [e for e in audit(stack, "--event", "key_admin") if e["id"] not in before]
+    assert [e["details"]["command"] for e in new] == ["list"], new
+    assert_shape(new[0], "keys", "key_admin", "success", actor="local")
+    assert new[0]["details"]["replica"]
+
 # ---------------------------------------------------------------- the bus: refusals and who may read
 
 
