@@ -452,6 +452,28 @@ def test_a_refused_bus_call_is_audited(stack):
     assert ev["details"]["count"] >= 1 and ev["details"]["broker"]
 
 
+
+def test_refusals_since_the_last_report_are_reported_when_the_gateway_stops(stack):
+    """A gateway that stops reports what its broker refused since its last
+    report (here: no periodic report in the test's time), after its drain."""
+    op = "token.audit_list"
+    refused = lambda: [e for e in audit(stack, "--event", "bus_refused", "--subject", op)  # noqa: E731
+                       if e["actor"].startswith("keys:")]
+    before = sum(e["details"]["count"] for e in refused())
+    stack.stop_all("gateway")
+    try:
+        stack.start("gateway", {"OSTIARY_AUDIT_REFUSALS_INTERVAL": "3600"})
+        stack.wait_ready(30)
+        for _ in range(2):
+            r = stack.ctl_as("keys", "call", op, "{}")
+            assert r.returncode == 1 and "forbidden" in r.stdout + r.stderr
+        gateway = stack.instances("gateway")[0]
+        assert gateway.stop() == 0
+    finally:
+        stack.ensure("gateway")
+        stack.wait_ready(30)
+    assert sum(e["details"]["count"] for e in refused()) == before + 2
+
 @pytest.mark.parametrize("role", ["gateway", "flow", "token", "keys"])
 def test_only_admin_may_read_the_trail(stack, role):
     r = stack.ctl_as(role, "audit", "list", "--json")
