@@ -226,3 +226,84 @@ audit_purge (db_t *db, const char *stmt, long days, long batch, int *deleted)
     PQclear (res);
     return st;
 }
+
+//  An id shown above the floor, and when it was first shown.
+typedef struct {
+    int64_t id;
+    int64_t seen_ms;
+} s_shown_t;
+
+struct _audit_follow_t {
+    int64_t floor;
+    int64_t settle_ms;
+    size_t count;     //  shown ids above the floor, ascending in shown[]
+    s_shown_t *shown; //  AUDIT_FOLLOW_MAX + 1 slots
+};
+
+audit_follow_t *
+audit_follow_new (int64_t cursor, int64_t settle_ms)
+{
+    audit_follow_t *self = calloc (1, sizeof *self);
+    if (self)
+        self->shown = calloc (AUDIT_FOLLOW_MAX + 1, sizeof *self->shown);
+    if (!self || !self->shown) {
+        free (self);
+        return NULL;
+    }
+    self->floor = cursor;
+    self->settle_ms = settle_ms;
+    return self;
+}
+
+void
+audit_follow_destroy (audit_follow_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free ((*self_p)->shown);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+int64_t
+audit_follow_cursor (const audit_follow_t *self)
+{
+    return self->floor;
+}
+
+bool
+audit_follow_fresh (audit_follow_t *self, int64_t id, int64_t now_ms)
+{
+    if (id <= self->floor)
+        return false;
+    size_t at = 0;
+    while (at < self->count && self->shown[at].id < id)
+        at++;
+    if (at < self->count && self->shown[at].id == id)
+        return false;
+    memmove (&self->shown[at + 1], &self->shown[at], (self->count - at) * sizeof *self->shown);
+    self->shown[at] = (s_shown_t){.id = id, .seen_ms = now_ms};
+    self->count++;
+    //  One slot more than the bound: the lowest hole is given up.
+    if (self->count > AUDIT_FOLLOW_MAX)
+        audit_follow_settle (self, now_ms);
+    return true;
+}
+
+void
+audit_follow_settle (audit_follow_t *self, int64_t now_ms)
+{
+    size_t drop = 0;
+    while (drop < self->count) {
+        const s_shown_t *next = &self->shown[drop];
+        bool next_to_floor = next->id == self->floor + 1;
+        bool waited = now_ms - next->seen_ms >= self->settle_ms;
+        bool over = self->count - drop > AUDIT_FOLLOW_MAX;
+        if (!next_to_floor && !waited && !over)
+            break;
+        self->floor = next->id;
+        drop++;
+    }
+    memmove (self->shown, &self->shown[drop], (self->count - drop) * sizeof *self->shown);
+    self->count -= drop;
+}

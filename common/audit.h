@@ -99,6 +99,34 @@ typedef struct {
 //  the last one} (no cursor when there is none).
 OST_WUR db_status_t audit_list (db_t *db, const char *stmt, const audit_filter_t *filter, json_t **result);
 
+//  A reader that follows one service's trail with audit_list without
+//  losing an event. Ids are taken at insert but become visible at commit,
+//  so with several workers or replicas id N+1 can be listed before N: a
+//  reader that only asked for ids after the last one it saw would never see
+//  N. The follower keeps a floor (every id at or below it was shown or given
+//  up) and the ids above it already shown (at most AUDIT_FOLLOW_MAX); each
+//  poll asks for the ids after audit_follow_cursor, shows those
+//  audit_follow_fresh accepts (each id once), then audit_follow_settle
+//  raises the floor over the ids shown. A hole below a shown id (a
+//  transaction still open, or one rolled back, or an event the filter
+//  skips) is waited for settle_ms after the first id above it was shown,
+//  then given up.
+#define AUDIT_FOLLOW_MAX 4096
+typedef struct _audit_follow_t audit_follow_t;
+
+//  A follower whose floor is cursor, waiting settle_ms for a hole; NULL when
+//  out of memory.
+OST_WUR audit_follow_t *audit_follow_new (int64_t cursor, int64_t settle_ms);
+void audit_follow_destroy (audit_follow_t **self_p);
+//  The cursor to list from: the floor.
+int64_t audit_follow_cursor (const audit_follow_t *self);
+//  true the first time id is offered (show it), false when it was shown
+//  already or is at or below the floor. now_ms: a monotonic clock.
+bool audit_follow_fresh (audit_follow_t *self, int64_t id, int64_t now_ms);
+//  Raises the floor over the shown ids next to it, and over a hole that
+//  waited settle_ms or when more than AUDIT_FOLLOW_MAX ids are kept.
+void audit_follow_settle (audit_follow_t *self, int64_t now_ms);
+
 //  Deletes at most batch events older than days through the prepared
 //  AUDIT_SQL_PURGE statement stmt; *deleted says how many.
 OST_WUR db_status_t audit_purge (db_t *db, const char *stmt, long days, long batch, int *deleted);

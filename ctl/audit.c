@@ -12,6 +12,8 @@
  *  usage or input, with a message on stderr. */
 #include "ctl.h"
 
+#include "audit.h"
+
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +29,9 @@ static const char *const s_services[] = {"flow", "token", "keys"};
 #define PAGE_MAX 1000
 //  How often tail --follow asks every service for new events.
 #define FOLLOW_POLL_MS 1000
+//  How long tail --follow waits for an id below one it printed (a
+//  transaction still open) before giving it up (rolled back, or filtered).
+#define FOLLOW_SETTLE_MS 30000
 
 static int
 s_usage (FILE *out)
@@ -39,7 +44,9 @@ s_usage (FILE *out)
                   "  The security events of every service (flow, token, keys; docs/audit.md), merged in\n"
                   "  time order. list shows the oldest matching events (at most --limit, default 1000),\n"
                   "  tail the newest (-n, default 20); --follow then keeps printing new events, one JSON\n"
-                  "  object per line (for a SIEM), until SIGINT or SIGTERM.\n"
+                  "  object per line (for a SIEM), until SIGINT or SIGTERM. Each event is printed once,\n"
+                  "  also one committed after a newer one (it asks again from below an id it has not\n"
+                  "  seen yet, for up to 30 s after a newer one; then that id is taken as rolled back).\n"
                   "  WHEN: seconds since the epoch, a UTC time 2026-12-07T12:00:00Z, or an age such as\n"
                   "  90s, 15m, 2h or 7d. --event: a name of common/audit.def; --service: flow, token or\n"
                   "  keys only. --json: a JSON array (with --follow, JSON lines).\n"
@@ -303,10 +310,13 @@ s_collect (bus_client_t *bus, const ctl_opts_t *opts, const s_args_t *args, json
 }
 
 //  tail --follow: every FOLLOW_POLL_MS, what each service wrote after its
-//  cursor, merged and printed one per line, until SIGINT or SIGTERM. A
-//  service that cannot answer is reported and asked again at the next poll.
+//  follower's cursor, merged and printed one per line, until SIGINT or
+//  SIGTERM. Ids become visible at commit, not in id order, so each service's
+//  audit_follow_t asks again from below a hole and prints every id once
+//  (common/audit.h); a hole is waited for FOLLOW_SETTLE_MS. A service that
+//  cannot answer is reported and asked again at the next poll.
 static int
-s_follow (bus_client_t *bus, const ctl_opts_t *opts, s_args_t *args, int64_t cursors[])
+s_follow (bus_client_t *bus, const ctl_opts_t *opts, s_args_t *args, audit_follow_t *followers[])
 {
     args->tail = false;
     while (!zsys_interrupted) {
@@ -315,17 +325,24 @@ s_follow (bus_client_t *bus, const ctl_opts_t *opts, s_args_t *args, int64_t cur
             if (args->service && strcmp (args->service, s_services[k]) != 0)
                 continue;
             json_t *events = NULL;
-            int64_t next = cursors[k];
-            int rc = s_page (bus, opts->timeout_ms, s_services[k], args, true, cursors[k], false, PAGE_MAX,
-                             &events, &next);
+            int64_t next = 0;
+            int rc = s_page (bus, opts->timeout_ms, s_services[k], args, true,
+                             audit_follow_cursor (followers[k]), false, PAGE_MAX, &events, &next);
             if (rc == CTL_USAGE) {
                 json_decref (fresh);
                 return rc;
             }
-            if (rc == CTL_OK && json_array_size (events) > 0) {
-                cursors[k] = next;
-                json_array_extend (fresh, events);
+            int64_t now = zclock_mono ();
+            size_t i;
+            json_t *event;
+            json_array_foreach (events, i, event)
+            {
+                if (audit_follow_fresh (followers[k], json_integer_value (json_object_get (event, "id")),
+                                        now))
+                    json_array_append (fresh, event);
             }
+            if (rc == CTL_OK)
+                audit_follow_settle (followers[k], now);
             json_decref (events);
         }
         s_sort (fresh);
@@ -364,7 +381,16 @@ s_run (const ctl_opts_t *opts, int argc, char **argv, bool tail)
             s_print_line (event, true);
         }
         fflush (stdout);
-        rc = s_follow (bus, opts, &args, cursors);
+        //  Each follower starts at its service's last printed id: what
+        //  commits below it later is not asked for (tail shows the newest).
+        audit_follow_t *followers[NSERVICES] = {NULL};
+        for (size_t k = 0; k < NSERVICES; k++)
+            if (!(followers[k] = audit_follow_new (cursors[k], FOLLOW_SETTLE_MS)))
+                rc = ctl_bad ("audit", "out of memory", NULL);
+        if (rc == CTL_OK)
+            rc = s_follow (bus, opts, &args, followers);
+        for (size_t k = 0; k < NSERVICES; k++)
+            audit_follow_destroy (&followers[k]);
     } else if (rc == CTL_OK)
         s_print (all, args.json);
     json_decref (all);

@@ -157,23 +157,56 @@ engine_set (engine_ctx_t *ctx, const char *key, json_t *value)
     return value ? json_object_set_new (ctx->exec->context, key, value) : -1;
 }
 
-int
-engine_amr_add (engine_ctx_t *ctx, const char *method)
+//  Appends text to the context's array key, once. 0 ok.
+static int
+s_context_add (engine_ctx_t *ctx, const char *key, const char *text)
 {
-    json_t *amr = json_object_get (ctx->exec->context, "amr");
-    if (!json_is_array (amr)) {
-        amr = json_array ();
-        if (!amr || json_object_set_new (ctx->exec->context, "amr", amr) != 0)
+    json_t *list = json_object_get (ctx->exec->context, key);
+    if (!json_is_array (list)) {
+        list = json_array ();
+        if (!list || json_object_set_new (ctx->exec->context, key, list) != 0)
             return -1;
     }
     size_t i;
     json_t *v;
-    json_array_foreach (amr, i, v)
+    json_array_foreach (list, i, v)
     {
-        if (!strcmp (json_string_value (v), method))
+        if (!strcmp (json_string_value (v), text))
             return 0;
     }
-    return json_array_append_new (amr, json_string (method));
+    return json_array_append_new (list, json_string (text));
+}
+
+int
+engine_amr_add (engine_ctx_t *ctx, const char *method)
+{
+    return s_context_add (ctx, "amr", method);
+}
+
+int
+engine_method_add (engine_ctx_t *ctx, const char *method)
+{
+    return s_context_add (ctx, "auth_methods", method);
+}
+
+db_status_t
+engine_audit (engine_ctx_t *ctx, audit_event_t event, const char *sub, json_t *details)
+{
+    if (!details)
+        details = json_object ();
+    if (!details ||
+        json_object_set_new (details, "flow", json_string (flow_kind_name (ctx->def->kind))) != 0) {
+        json_decref (details);
+        return DB_ERROR;
+    }
+    db_status_t st = flow_audit_write (ctx->db, &(audit_record_t){.event = event,
+                                                                  .outcome = AUDIT_SUCCESS,
+                                                                  .actor = "user",
+                                                                  .subject = sub,
+                                                                  .address = ctx->client_ip,
+                                                                  .details = details});
+    json_decref (details);
+    return st;
 }
 
 db_status_t
@@ -440,12 +473,22 @@ s_success (engine_ctx_t *ctx)
             log_info ("flow %s: the user was disabled during the flow", ctx->def->name);
             return OUT_FAILURE;
         }
+        //  The one record of a completed login, with the metric: whichever
+        //  methods led here (a password, a link, a code, a second factor).
+        if (st == DB_OK) {
+            json_t *methods = json_object_get (ctx->exec->context, "auth_methods");
+            st = engine_audit (
+                ctx, AUDIT_EV_login_succeeded, sub,
+                json_pack ("{s:O}", "methods", json_is_array (methods) ? methods : json_array ()));
+        }
         if (st == DB_OK)
             metrics_inc (METRIC_LOGINS_SUCCEEDED, NULL);
         break;
     case KIND_VERIFY_EMAIL:
         if (sub)
             st = flow_store_user_email_verified (ctx->db, sub);
+        if (sub && st == DB_OK)
+            st = engine_audit (ctx, AUDIT_EV_email_verified, sub, json_pack ("{s:s}", "method", "link"));
         break;
     default:
         //  registration: the user was created by its register node;
@@ -1001,7 +1044,7 @@ flow_op_action (bus_req_t *req, const json_t *body, json_t **result)
             flow_fail_internal (req);
             goto done;
         }
-    } else if (engine_amr_add (&ctx, "otp") != 0) {
+    } else if (engine_amr_add (&ctx, "otp") != 0 || engine_method_add (&ctx, "magic_link") != 0) {
         db_rollback (db);
         flow_fail_internal (req);
         goto done;

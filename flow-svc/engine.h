@@ -12,6 +12,7 @@
 #include "bus_worker.h"
 #include "db.h"
 #include "flow_app.h"
+#include "flow_audit.h"
 #include "flow_def.h"
 #include "flow_store.h"
 #include "lockout.h"
@@ -95,6 +96,14 @@ const char *engine_get (const engine_ctx_t *ctx, const char *key);
 OST_WUR int engine_set (engine_ctx_t *ctx, const char *key, json_t *value);
 //  Adds an RFC 8176 method to the context's amr (once).
 OST_WUR int engine_amr_add (engine_ctx_t *ctx, const char *method);
+//  Adds a sign-in method (password, magic_link, code, totp, recovery_code)
+//  to the context's auth_methods (once): details.methods of the
+//  login_succeeded event written when the login completes.
+OST_WUR int engine_method_add (engine_ctx_t *ctx, const char *method);
+//  Writes the user's event (actor "user", the request's address) about sub,
+//  with details (taken; NULL for none) and details.flow, the flow's kind.
+//  In the caller's transaction.
+OST_WUR db_status_t engine_audit (engine_ctx_t *ctx, audit_event_t event, const char *sub, json_t *details);
 //  The user object of the context's sub: DB_OK and *user, DB_NOT_FOUND when
 //  there is no sub or no such user.
 db_status_t engine_user (engine_ctx_t *ctx, json_t **user);

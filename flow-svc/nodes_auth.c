@@ -77,9 +77,10 @@ nodes_password_prepare (engine_ctx_t *ctx)
     ctx->pw.done = 1;
     ctx->pw.ok = ok;
     ctx->pw.throttled = verdict == LOCKOUT_ADDRESS;
-    //  The attempt's audit event. The typed username is never recorded (a
-    //  password typed into it by mistake would be): an unknown user has no
-    //  subject.
+    //  A refused attempt's audit event (a login that completes writes
+    //  login_succeeded at its success node). The typed username is never
+    //  recorded (a password typed into it by mistake would be): an unknown
+    //  user has no subject.
     const char *reason = ok                                           ? NULL
                          : verdict == LOCKOUT_ADDRESS                 ? "throttled"
                          : !found                                     ? "unknown_user"
@@ -87,18 +88,16 @@ nodes_password_prepare (engine_ctx_t *ctx)
                          : cred.disabled                              ? "disabled"
                          : !cred.password_hash || !verified || !pwlen ? "wrong_password"
                                                                       : "refused";
-    json_t *details = reason ? json_pack ("{s:s, s:s}", "method", "password", "reason", reason)
-                             : json_pack ("{s:s}", "method", "password");
-    st = details
-             ? flow_audit_write (
-                   ctx->db, &(audit_record_t){.event = ok ? AUDIT_EV_login_succeeded : AUDIT_EV_login_failed,
-                                              .outcome = ok                      ? AUDIT_SUCCESS
-                                                         : verdict != LOCKOUT_OK ? AUDIT_REFUSED
-                                                                                 : AUDIT_FAILURE,
-                                              .actor = "user",
-                                              .subject = found ? cred.sub : NULL,
-                                              .address = ctx->client_ip,
-                                              .details = details})
+    json_t *details = reason ? json_pack ("{s:s, s:s}", "method", "password", "reason", reason) : NULL;
+    st = !reason ? DB_OK
+         : details
+             ? flow_audit_write (ctx->db, &(audit_record_t){.event = AUDIT_EV_login_failed,
+                                                            .outcome = verdict != LOCKOUT_OK ? AUDIT_REFUSED
+                                                                                             : AUDIT_FAILURE,
+                                                            .actor = "user",
+                                                            .subject = found ? cred.sub : NULL,
+                                                            .address = ctx->client_ip,
+                                                            .details = details})
              : DB_ERROR;
     json_decref (details);
     if (st != DB_OK) {
@@ -128,7 +127,7 @@ nodes_password_submit (engine_ctx_t *ctx)
         if (engine_set (ctx, "sub", json_string (ctx->pw.sub)) != 0 ||
             engine_set (ctx, "username", json_string (ctx->pw.username)) != 0 ||
             //  RFC 8176 §2: "pwd", password-based authentication.
-            engine_amr_add (ctx, "pwd") != 0)
+            engine_amr_add (ctx, "pwd") != 0 || engine_method_add (ctx, "password") != 0)
             return engine_fail_internal (ctx);
         //  Guarded by the old hash: a password changed meanwhile stays.
         if (ctx->pw.rehash && ctx->pw.old_hash &&
@@ -276,6 +275,9 @@ nodes_register_submit (engine_ctx_t *ctx)
     } else if (engine_set (ctx, "sub", json_string (sub)) != 0 ||
                engine_set (ctx, "username", json_string (folded))) {
         out = engine_fail_internal (ctx);
+    } else if ((st = engine_audit (ctx, AUDIT_EV_user_registered, sub,
+                                   json_pack ("{s:s}", "username", folded))) != DB_OK) {
+        out = engine_fail_db (ctx, st);
     } else {
         log_info ("flow: user registered: sub %s", sub);
     }
@@ -307,6 +309,8 @@ nodes_set_password_submit (engine_ctx_t *ctx)
     free (hash);
     if (st == DB_NOT_FOUND)
         return OUT_FAILURE;
+    if (st == DB_OK)
+        st = engine_audit (ctx, AUDIT_EV_password_set, sub, NULL);
     if (st != DB_OK)
         return engine_fail_db (ctx, st);
     log_info ("flow: password set for sub %s; its sessions are revoked", sub);

@@ -355,14 +355,24 @@ s_enroll_submit (engine_ctx_t *ctx, const char *sub, const char *pending, const 
     s_aad_user (sub, aad, sizeof aad);
     char *sealed = s_seal (ctx, aad, secret, len);
     s_free_secret (&secret, len);
-    db_status_t st = sealed ? flow_store_totp_put (ctx->db, sub, sealed, step) : DB_ERROR;
+    //  Whether an authenticator is replaced, for the audit event.
+    char *old = NULL;
+    int64_t old_step = -1;
+    db_status_t st = sealed ? flow_store_totp_get (ctx->db, sub, &old, &old_step) : DB_ERROR;
+    int replaced = st == DB_OK;
+    free (old);
+    if (st == DB_OK || st == DB_NOT_FOUND)
+        st = flow_store_totp_put (ctx->db, sub, sealed, step);
     free (sealed);
+    if (st == DB_OK)
+        st = engine_audit (ctx, AUDIT_EV_totp_enrolled, sub, json_pack ("{s:b}", "replaced", replaced));
     if (st != DB_OK)
         return engine_fail_db (ctx, st);
     if (s_recovery_codes (ctx, sub) != 0)
         return engine_fail_internal (ctx);
     json_object_del (ctx->exec->context, "totp_pending");
-    if (engine_set (ctx, "totp_codes_shown", json_true ()) != 0 || engine_amr_add (ctx, "otp") != 0)
+    if (engine_set (ctx, "totp_codes_shown", json_true ()) != 0 || engine_amr_add (ctx, "otp") != 0 ||
+        engine_method_add (ctx, "totp") != 0)
         return engine_fail_internal (ctx);
     log_info ("flow: TOTP enrolled for sub %s", sub);
     //  The codes are in this answer only; a reload shows that they were shown.
@@ -416,6 +426,7 @@ nodes_totp_submit (engine_ctx_t *ctx)
     if (!opened)
         return engine_fail_internal (ctx);
     int64_t step = -1;
+    const char *method = NULL;
     int match = code && s_all_digits (code) &&
                 totp_check (secret, len, (int64_t)time (NULL), code, TOTP_WINDOW, last, &step) == 1;
     s_free_secret (&secret, len);
@@ -426,6 +437,7 @@ nodes_totp_submit (engine_ctx_t *ctx)
         if (st != DB_OK && st != DB_NOT_FOUND)
             return engine_fail_db (ctx, st);
         match = st == DB_OK;
+        method = "totp";
     } else if (code && !s_all_digits (code)) {
         unsigned char hash[FLOW_HASH_BYTES];
         if (s_recovery_hash (ctx, sub, code, hash) == 0) {
@@ -433,6 +445,7 @@ nodes_totp_submit (engine_ctx_t *ctx)
             if (st != DB_OK && st != DB_NOT_FOUND)
                 return engine_fail_db (ctx, st);
             match = st == DB_OK;
+            method = "recovery_code";
             if (match)
                 log_info ("flow: a recovery code of sub %s was used", sub);
         }
@@ -448,7 +461,9 @@ nodes_totp_submit (engine_ctx_t *ctx)
     if (st != DB_OK)
         return engine_fail_db (ctx, st);
     //  RFC 8176 §2: "otp", one-time password.
-    return engine_amr_add (ctx, "otp") == 0 ? OUT_SUCCESS : engine_fail_internal (ctx);
+    return engine_amr_add (ctx, "otp") == 0 && engine_method_add (ctx, method ? method : "totp") == 0
+               ? OUT_SUCCESS
+               : engine_fail_internal (ctx);
 }
 
 //  ------------------------------------------------------------------ email_code
@@ -689,8 +704,12 @@ nodes_email_code_submit (engine_ctx_t *ctx)
     const char *sub = engine_get (ctx, "sub");
     if (ctx->node->verify_email && sub) {
         st = flow_store_user_email_verified (ctx->db, sub);
+        if (st == DB_OK)
+            st = engine_audit (ctx, AUDIT_EV_email_verified, sub, json_pack ("{s:s}", "method", "code"));
         if (st != DB_OK && st != DB_NOT_FOUND)
             return engine_fail_db (ctx, st);
     }
-    return engine_amr_add (ctx, "otp") == 0 ? OUT_SUCCESS : engine_fail_internal (ctx);
+    return engine_amr_add (ctx, "otp") == 0 && engine_method_add (ctx, "code") == 0
+               ? OUT_SUCCESS
+               : engine_fail_internal (ctx);
 }

@@ -10,7 +10,9 @@
  *  requests being handled finish (each bus call ends by its deadline) while
  *  the broker keeps serving them; only then does civetweb stop (its stop
  *  makes every write fail). Past OSTIARY_DRAIN_TIMEOUT the exit status is 1,
- *  and a watchdog ends the process if even the stop hangs. */
+ *  and a watchdog ends the process if even the stop hangs. Then, before the
+ *  broker goes, its last summary of refused calls (those of the drain
+ *  included) is reported to token.audit_refusals. */
 #include "broker.h"
 #include "bus_client.h"
 #include "config.h"
@@ -29,6 +31,8 @@
 #include <unistd.h>
 
 #define SIGNAL_CHECK_MS 100
+//  After the drain, how long the broker's last summary is waited for.
+#define FINAL_REFUSALS_MS 2000
 
 //  Sends the broker's summary of refused bus calls (two frames: "REFUSALS"
 //  and its JSON) to token.audit_refusals when it refused anything, so that
@@ -62,18 +66,38 @@ s_report_refusals (bus_client_t *bus, const char *summary)
     json_decref (sum);
 }
 
+//  Reads one answer of the broker; reports it when it is a summary. 1 when
+//  it was one.
+static int
+s_refusals_answer (zactor_t *broker, bus_client_t *bus)
+{
+    zmsg_t *answer = zmsg_recv (broker);
+    char *first = answer ? zmsg_popstr (answer) : NULL;
+    int was = first && streq (first, "REFUSALS");
+    if (was) {
+        char *summary = zmsg_popstr (answer);
+        s_report_refusals (bus, summary);
+        zstr_free (&summary);
+    }
+    zstr_free (&first);
+    zmsg_destroy (&answer);
+    return was;
+}
+
 //  Waits for SIGINT/SIGTERM; meanwhile has the broker's refused calls
 //  audited every refusals_s seconds (the broker actor belongs to this
-//  thread).
-static void
+//  thread). Returns how many summaries were asked for and not read yet.
+static int
 s_run (zactor_t *broker, bus_client_t *bus, long refusals_s)
 {
+    int asked = 0;
     zpoller_t *poller = zpoller_new (broker, NULL);
     int64_t next_refusals = zclock_mono () + refusals_s * 1000;
     while (poller && !zsys_interrupted) {
         int64_t now = zclock_mono ();
         if (now >= next_refusals) {
-            zstr_send (broker, "REFUSALS");
+            if (zstr_send (broker, "REFUSALS") == 0)
+                asked++;
             next_refusals = now + refusals_s * 1000;
         }
         //  Short waits, so that a signal is seen within SIGNAL_CHECK_MS.
@@ -83,20 +107,43 @@ s_run (zactor_t *broker, bus_client_t *bus, long refusals_s)
         //  The broker answers REFUSALS with two frames.
         void *which = zpoller_wait (poller, (int)(wait > 0 ? wait : 0));
         if (which == broker) {
-            zmsg_t *answer = zmsg_recv (broker);
-            char *first = answer ? zmsg_popstr (answer) : NULL;
-            if (first && streq (first, "REFUSALS")) {
-                char *summary = zmsg_popstr (answer);
-                s_report_refusals (bus, summary);
-                zstr_free (&summary);
-            }
-            zstr_free (&first);
-            zmsg_destroy (&answer);
+            if (s_refusals_answer (broker, bus) && asked > 0)
+                asked--;
         } else if (zpoller_terminated (poller))
             break;
     }
     while (!poller && !zsys_interrupted)
         zclock_sleep (SIGNAL_CHECK_MS);
+    zpoller_destroy (&poller);
+    return asked;
+}
+
+//  After the drain, before the broker is destroyed: its last summary (what
+//  it refused since the last report, the drain included) is asked for and
+//  reported, and any summary asked for before the signal and not read yet;
+//  at most FINAL_REFUSALS_MS for the broker's answers. The signal that
+//  ended s_run does not stop this wait (a non-stop poller).
+static void
+s_final_refusals (zactor_t *broker, bus_client_t *bus, int asked)
+{
+    zpoller_t *poller = zpoller_new (broker, NULL);
+    if (!poller || zstr_send (broker, "REFUSALS") != 0) {
+        zpoller_destroy (&poller);
+        return;
+    }
+    zpoller_set_nonstop (poller, true);
+    asked++;
+    int64_t until = zclock_mono () + FINAL_REFUSALS_MS;
+    while (asked > 0) {
+        int64_t left = until - zclock_mono ();
+        if (left <= 0 || zpoller_wait (poller, (int)left) != broker) {
+            log_warn ("bus: the broker's last refused-call summary did not come within %d ms",
+                      FINAL_REFUSALS_MS);
+            break;
+        }
+        if (s_refusals_answer (broker, bus))
+            asked--;
+    }
     zpoller_destroy (&poller);
 }
 
@@ -193,8 +240,7 @@ main (int argc, char **argv)
         bus_client_t *bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)cfg->bus_max_msg, NULL);
         if (!bus)
             log_error ("no bus client for the refused-call reports: refused calls are only logged");
-        s_run (broker, bus, cfg->audit_refusals_interval);
-        bus_client_destroy (&bus);
+        int asked = s_run (broker, bus, cfg->audit_refusals_interval);
         log_info ("stopping: no new connections; finishing the requests in flight (at most %ld s)",
                   cfg->drain_timeout);
         static long drain_seconds;
@@ -204,6 +250,9 @@ main (int argc, char **argv)
             pthread_detach (watchdog);
         if (http_server_drain (server, (int)cfg->drain_timeout * 1000) != 0)
             exit_code = 1;
+        //  The broker kept refusing during the drain: its last summary.
+        s_final_refusals (broker, bus, asked);
+        bus_client_destroy (&bus);
     } else
         exit_code = 1;
 

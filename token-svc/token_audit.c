@@ -40,6 +40,9 @@ token_op_audit_refusals (bus_req_t *req, const json_t *body, json_t **result)
     //  gateway does not resend it: a WRITE op).
     db_status_t st = db_begin (thread->db);
     int written = 0;
+    //  The count of refusals the broker could not summarise goes on the
+    //  first event written, or on an event of its own when none is.
+    json_int_t dropped = in->has_dropped && in->dropped > 0 ? in->dropped : 0;
     size_t i;
     const json_t *item;
     json_array_foreach (in->refusals, i, item)
@@ -53,12 +56,24 @@ token_op_audit_refusals (bus_req_t *req, const json_t *body, json_t **result)
         snprintf (actor, sizeof actor, "%s:%s", r.role ? r.role : "none", r.key);
         json_t *details = json_pack ("{s:I, s:I, s:I, s:s}", "count", (json_int_t)r.count, "first",
                                      (json_int_t)r.first, "last", (json_int_t)r.last, "broker", in->broker);
-        if (details && i == 0 && in->has_dropped && in->dropped > 0)
-            json_object_set_new (details, "dropped", json_integer (in->dropped));
+        if (details && dropped > 0)
+            json_object_set_new (details, "dropped", json_integer (dropped));
         st = details ? token_store_audit (thread->db, &(audit_record_t){.event = AUDIT_EV_bus_refused,
                                                                         .outcome = AUDIT_REFUSED,
                                                                         .actor = actor,
                                                                         .subject = r.op,
+                                                                        .details = details})
+                     : DB_ERROR;
+        json_decref (details);
+        if (st == DB_OK) {
+            written++;
+            dropped = 0;
+        }
+    }
+    if (st == DB_OK && dropped > 0) {
+        json_t *details = json_pack ("{s:I, s:s}", "dropped", dropped, "broker", in->broker);
+        st = details ? token_store_audit (thread->db, &(audit_record_t){.event = AUDIT_EV_bus_refused,
+                                                                        .outcome = AUDIT_REFUSED,
                                                                         .details = details})
                      : DB_ERROR;
         json_decref (details);

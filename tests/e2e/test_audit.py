@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from lockout_util import clear_address_counters, settings  # noqa: F401
-from oidc import (PASSWORD, Browser, auth_params, code_flow, exchange, make_client, make_user, pkce,
+from flowweb import inputs
+from oidc import (PASSWORD, Browser, auth_params, code_flow, ctl_json, exchange, make_client, make_user, pkce,
                   token_request, unique, wait_until)
 
 ADDRESS = "127.0.0.1"
@@ -125,6 +126,135 @@ def test_a_wrong_second_factor_code_is_a_failed_login(stack, browser, client, no
     assert_shape(ev, "flow", "login_failed", "failure", actor="user", subject=sub, address=ADDRESS)
     assert ev["details"] == {"method": "code", "reason": "wrong_code"}
     assert wrong not in json.dumps(of(stack, sub))
+
+
+# ---------------------------------------------------------------- self-service changes, completed logins
+
+
+def methods_of(stack, sub):
+    """The methods of each login_succeeded about sub, oldest first."""
+    return [e["details"]["methods"] for e in of(stack, sub, "login_succeeded")]
+
+
+def test_a_password_login_is_one_login_succeeded_with_its_method(stack, no_throttle):
+    client = make_client(stack)
+    username, sub = make_user(stack)
+    assert login(stack, client, username, PASSWORD).status_code in (302, 303)
+    ev = one(stack, sub, "login_succeeded")
+    assert_shape(ev, "flow", "login_succeeded", "success", actor="user", subject=sub, address=ADDRESS)
+    assert ev["details"] == {"methods": ["password"], "flow": "login"}
+
+
+def test_totp_enrolment_and_second_factor_logins_are_audited(stack, browser, client, no_throttle):
+    from flowweb import h1, totp
+    from test_totp_login import authorize, code_field, enroll
+    username, sub = make_user(stack)
+    secret, codes = enroll(stack, browser, client, username)
+    ev = one(stack, sub, "totp_enrolled")
+    assert_shape(ev, "flow", "totp_enrolled", "success", actor="user", subject=sub, address=ADDRESS)
+    assert ev["details"] == {"flow": "enrollment", "replaced": False}
+    assert secret not in json.dumps(ev) and codes[0] not in json.dumps(of(stack, sub))
+    # The enrolment's own sign-in was a password.
+    assert methods_of(stack, sub) == [["password"]]
+    # A login that passes the password and then the code: one event, both.
+    _, r = authorize(browser, client, prompt="login")
+    r = browser.login(r, username)
+    assert h1(r) == "Two-step verification"
+    r = browser.fill(r, **{code_field(r): totp(secret, at=time.time() + 30)})
+    assert r.status_code == 303, r.text[:500]
+    assert methods_of(stack, sub) == [["password"], ["password", "totp"]]
+    # A recovery code instead of the code.
+    _, r = authorize(browser, client, prompt="login")
+    r = browser.login(r, username)
+    fields = [n for n, a in inputs(r).items() if a.get("type") != "hidden"]
+    r = browser.fill(r, **{"recovery_code" if "recovery_code" in fields else fields[0]: codes[0]})
+    assert r.status_code == 303, r.text[:500]
+    assert methods_of(stack, sub)[-1] == ["password", "recovery_code"]
+
+
+def test_registration_and_its_email_code_are_audited(stack, browser):
+    from flowweb import code_in, wait_message
+    from test_registration import PASSWORD as REG_PASSWORD
+    username = unique("reg")
+    address = f"{username}@example.org"
+    r = browser.fill(browser.start("/register"), username=username, email=address, password=REG_PASSWORD)
+    code = code_in(wait_message(stack, address))
+    code_name = [n for n, a in inputs(r).items() if a.get("type") != "hidden"][0]
+    r = browser.fill(r, **{code_name: code})
+    assert r.status_code == 200, r.text[:500]
+    sub = ctl_json(stack, "flow.user_get", {"username": username})["user"]["sub"]
+    ev = one(stack, sub, "user_registered")
+    assert_shape(ev, "flow", "user_registered", "success", actor="user", subject=sub, address=ADDRESS)
+    assert ev["details"] == {"username": username, "flow": "registration"}
+    ev = one(stack, sub, "email_verified")
+    assert ev["details"] == {"method": "code", "flow": "registration"}
+    text = json.dumps(of(stack, sub))
+    assert REG_PASSWORD not in text and code not in text
+
+
+def test_a_password_set_by_recovery_is_audited(stack, browser):
+    from flowweb import NEW_PASSWORD, code_in, h1, wait_message
+    from test_recovery import identify
+    username, sub = make_user(stack)
+    address = f"{username}@example.org"
+    r = identify(browser, address)
+    code_name = [n for n, a in inputs(r).items() if a.get("type") != "hidden"][0]
+    r = browser.fill(r, **{code_name: code_in(wait_message(stack, address))})
+    assert h1(r) == "Choose a new password", r.text[:500]
+    assert of(stack, sub, "password_set") == []
+    r = browser.fill(r, password=NEW_PASSWORD)
+    assert r.status_code == 200
+    ev = one(stack, sub, "password_set")
+    assert_shape(ev, "flow", "password_set", "success", actor="user", subject=sub, address=ADDRESS)
+    assert ev["details"] == {"flow": "recovery"}
+    assert NEW_PASSWORD not in json.dumps(of(stack, sub))
+
+
+def test_an_email_verified_by_its_link_is_audited(stack, client):
+    from flowweb import FlowBrowser, password_login
+    from test_magic_link import start_verification
+    username, sub = make_user(stack, email_verified=False)
+    browser, other = FlowBrowser(stack), FlowBrowser(stack)
+    try:
+        assert password_login(stack, browser, client[0], client[2], username).status_code == 303
+        _, link = start_verification(stack, browser, username)
+        r = other.fill(other.get(link))
+        assert r.status_code == 200, r.text[:500]
+    finally:
+        browser.close()
+        other.close()
+    ev = one(stack, sub, "email_verified")
+    assert_shape(ev, "flow", "email_verified", "success", subject=sub)
+    assert ev["details"] == {"method": "link", "flow": "verify_email"}
+
+
+@pytest.mark.parametrize("name", ["magic-link-login", "email-code-login"])
+def test_a_login_by_link_or_emailed_code_is_one_login_succeeded(stack, client, tmp_path, name):
+    from flowweb import CustomLoginFlow, FlowBrowser, code_in, h1, link_in, wait_message
+    flow = CustomLoginFlow(stack, tmp_path, name)
+    username, sub = make_user(stack)
+    browser, other = FlowBrowser(stack), FlowBrowser(stack)
+    try:
+        _, challenge = pkce()
+        page = browser.login_page(browser.authorize(auth_params(client[0], client[2], code_challenge=challenge)))
+        r = browser.fill(page, identifier=username)
+        assert r.status_code == 200 and h1(r) == "Check your email", r.text[:500]
+        mail = wait_message(stack, f"{username}@example.org")
+        if name == "magic-link-login":
+            assert other.fill(other.get(link_in(mail, stack.base_url))).status_code == 200
+            r = browser.fill(browser.get(stack.base_url + "/login"))
+        else:
+            code_name = [n for n, a in inputs(r).items() if a.get("type") != "hidden"][0]
+            r = browser.fill(r, **{code_name: code_in(mail)})
+        assert r.status_code == 303 and r.headers["Location"].startswith(client[2]), r.text[:500]
+    finally:
+        browser.close()
+        other.close()
+        flow.close()
+    ev = one(stack, sub, "login_succeeded")
+    assert_shape(ev, "flow", "login_succeeded", "success", actor="user", subject=sub)
+    want = "magic_link" if name == "magic-link-login" else "code"
+    assert ev["details"] == {"methods": [want], "flow": "login"}
 
 
 def test_the_trace_id_is_the_trace_of_the_request(stack, no_throttle):
@@ -281,6 +411,35 @@ def test_client_user_and_key_changes(stack):
     assert psql(stack, "keys", f"SELECT state FROM keys.signing_keys WHERE kid = '{generated['subject']}'") == "next"
 
 
+
+def test_subject_revoked_retry_replayed_and_key_admin_are_read_back(stack):
+    """Events otherwise checked in the database, read back here with
+    `ostiaryctl audit list --json` like the others."""
+    from lifecycle import family, refresh, refresh_client, user
+    rc_client = refresh_client(stack)
+    # A refresh retried after a lost answer.
+    out, sess = family(stack, rc_client)
+    assert refresh(stack, rc_client, out["refresh_token"])[0] == 0
+    assert refresh(stack, rc_client, out["refresh_token"])[0] == 0
+    ev = one(stack, sess["sub"], "refresh_retry_replayed")
+    assert_shape(ev, "token", "refresh_retry_replayed", "success", subject=sess["sub"], client_id=rc_client.id)
+    assert isinstance(ev["details"]["family_id"], int) and out["refresh_token"] not in json.dumps(ev)
+    # A disabled user: every token of theirs revoked.
+    u = user(stack)
+    family(stack, rc_client, sub=u["sub"])
+    assert stack.ctl("users", "disable", u["username"]).returncode == 0
+    ev = one(stack, u["sub"], "subject_revoked")
+    assert_shape(ev, "token", "subject_revoked", "success", subject=u["sub"])
+    assert ev["details"]["families"] == 1 and ev["details"]["tokens"] >= 1, ev
+    # An admin socket command that changes nothing.
+    before = {e["id"] for e in audit(stack, "--event", "key_admin")}
+    r = stack.ctl("keys", "list")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    new = [e for e in audit(stack, "--event", "key_admin") if e["id"] not in before]
+    assert [e["details"]["command"] for e in new] == ["list"], new
+    assert_shape(new[0], "keys", "key_admin", "success", actor="local")
+    assert new[0]["details"]["replica"]
+
 # ---------------------------------------------------------------- the bus: refusals and who may read
 
 
@@ -292,6 +451,28 @@ def test_a_refused_bus_call_is_audited(stack):
     assert ev["actor"].startswith("flow:") and len(ev["actor"]) == len("flow:") + 16
     assert ev["details"]["count"] >= 1 and ev["details"]["broker"]
 
+
+
+def test_refusals_since_the_last_report_are_reported_when_the_gateway_stops(stack):
+    """A gateway that stops reports what its broker refused since its last
+    report (here: no periodic report in the test's time), after its drain."""
+    op = "token.audit_list"
+    refused = lambda: [e for e in audit(stack, "--event", "bus_refused", "--subject", op)  # noqa: E731
+                       if e["actor"].startswith("keys:")]
+    before = sum(e["details"]["count"] for e in refused())
+    stack.stop_all("gateway")
+    try:
+        stack.start("gateway", {"OSTIARY_AUDIT_REFUSALS_INTERVAL": "3600"})
+        stack.wait_ready(30)
+        for _ in range(2):
+            r = stack.ctl_as("keys", "call", op, "{}")
+            assert r.returncode == 1 and "forbidden" in r.stdout + r.stderr
+        gateway = stack.instances("gateway")[0]
+        assert gateway.stop() == 0
+    finally:
+        stack.ensure("gateway")
+        stack.wait_ready(30)
+    assert sum(e["details"]["count"] for e in refused()) == before + 2
 
 @pytest.mark.parametrize("role", ["gateway", "flow", "token", "keys"])
 def test_only_admin_may_read_the_trail(stack, role):

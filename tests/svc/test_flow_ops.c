@@ -1138,6 +1138,12 @@ test_logins_are_audited_with_their_reason (void **state)
     assert_string_equal (svc_str (a, "events.1.address"), CLIENT_IP);
     assert_string_equal (svc_str (a, "events.2.event"), "login_succeeded");
     assert_string_equal (svc_str (a, "events.2.outcome"), "success");
+    //  A completed login, once, with the methods it passed.
+    assert_string_equal (svc_str (a, "events.2.details.methods.0"), "password");
+    assert_int_equal (json_array_size (json_object_get (
+                          json_object_get (json_array_get (events, 2), "details"), "methods")),
+                      1);
+    assert_string_equal (svc_str (a, "events.2.details.flow"), "login");
     //  The trace id of the request that wrote each.
     assert_true (strlen (svc_str (a, "events.2.trace_id")) > 0);
     json_decref (a);

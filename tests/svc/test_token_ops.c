@@ -2436,6 +2436,20 @@ test_audit_refusals_are_written_as_bus_refused (void **state)
     assert_string_equal (
         svc_err (s_h, "token.audit_refusals", "{\"broker\": \"gw\", \"refusals\": [{\"op\": \"x\"}]}"),
         "invalid_request");
+    //  Only refusals the broker could not summarise: still recorded, once.
+    char broker[64];
+    s_unique (broker, sizeof broker, "gw-dropped");
+    r = svc_ok (s_h, "token.audit_refusals", "{\"broker\": \"%s\", \"dropped\": 4, \"refusals\": []}",
+                broker);
+    assert_int_equal (svc_int (r, "written"), 1);
+    json_decref (r);
+    r = svc_ok (s_h, "token.audit_list", "{\"event\": \"bus_refused\", \"last\": true, \"limit\": 1}");
+    ev = json_array_get (json_object_get (r, "events"), 0);
+    assert_string_equal (svc_str (ev, "details.broker"), broker);
+    assert_int_equal (svc_int (ev, "details.dropped"), 4);
+    assert_string_equal (svc_str (ev, "outcome"), "refused");
+    assert_true (json_is_null (json_object_get (ev, "subject")));
+    json_decref (r);
 }
 
 int

@@ -127,6 +127,40 @@ test_details_naming_a_secret_are_refused_at_any_depth (void **state)
     json_decref (array);
 }
 
+//  ------------------------------------------------------------ audit_follow
+
+static void
+test_the_follower_shows_each_id_once_and_waits_for_a_hole (void **state)
+{
+    (void)state;
+    audit_follow_t *f = audit_follow_new (10, 1000);
+    assert_non_null (f);
+    assert_int_equal (audit_follow_cursor (f), 10);
+    assert_false (audit_follow_fresh (f, 10, 0));
+    //  12 is committed before 11.
+    assert_true (audit_follow_fresh (f, 12, 0));
+    audit_follow_settle (f, 0);
+    assert_int_equal (audit_follow_cursor (f), 10);
+    assert_true (audit_follow_fresh (f, 11, 500));
+    assert_false (audit_follow_fresh (f, 12, 500));
+    audit_follow_settle (f, 500);
+    assert_int_equal (audit_follow_cursor (f), 12);
+    assert_false (audit_follow_fresh (f, 11, 500));
+    //  A hole that never fills (a rollback) is given up after settle_ms.
+    assert_true (audit_follow_fresh (f, 14, 600));
+    audit_follow_settle (f, 1599);
+    assert_int_equal (audit_follow_cursor (f), 12);
+    audit_follow_settle (f, 1600);
+    assert_int_equal (audit_follow_cursor (f), 14);
+    //  At most AUDIT_FOLLOW_MAX ids are kept: the lowest hole goes first.
+    for (int64_t id = 16; id < 16 + 2 * (AUDIT_FOLLOW_MAX + 1); id += 2)
+        assert_true (audit_follow_fresh (f, id, 2000));
+    assert_true (audit_follow_cursor (f) > 14);
+    audit_follow_destroy (&f);
+    assert_null (f);
+    audit_follow_destroy (&f);
+}
+
 //  ------------------------------------------------------------ against a server
 
 //  The one shape in a scratch schema: the columns every service's migration
@@ -283,6 +317,61 @@ test_purge_deletes_only_old_events_in_batches (void **state)
     json_decref (out);
 }
 
+//  The ids of one audit_list page from cursor, each offered to the follower;
+//  appends those it shows to shown (a JSON array of ids).
+static void
+s_poll (audit_follow_t *f, json_t *shown, int64_t now_ms)
+{
+    audit_filter_t filter = {.limit = 100, .has_cursor = true, .cursor = audit_follow_cursor (f)};
+    json_t *out = NULL;
+    assert_int_equal (audit_list (s_db, "t_list", &filter, &out), DB_OK);
+    size_t i;
+    json_t *event;
+    json_array_foreach (json_object_get (out, "events"), i, event)
+    {
+        json_int_t id = json_integer_value (json_object_get (event, "id"));
+        if (audit_follow_fresh (f, id, now_ms))
+            json_array_append_new (shown, json_integer (id));
+    }
+    json_decref (out);
+    audit_follow_settle (f, now_ms);
+}
+
+static void
+test_following_shows_an_event_committed_after_a_later_one (void **state)
+{
+    (void)state;
+    if (!s_db)
+        skip ();
+    assert_int_equal (db_exec_sql (s_db, "TRUNCATE " SCHEMA ".audit_events RESTART IDENTITY"), DB_OK);
+    audit_follow_t *f = audit_follow_new (0, 30000);
+    json_t *shown = json_array ();
+    //  Another writer takes id N in a transaction it has not committed ...
+    db_t *other = db_new (getenv ("OSTIARY_TEST_DB"));
+    assert_non_null (other);
+    assert_int_equal (db_exec_sql (other,
+                                   "BEGIN; INSERT INTO " SCHEMA ".audit_events (event, outcome, details)"
+                                   " VALUES ('client_add', 'success', '{}')"),
+                      DB_OK);
+    //  ... while N+1 is committed and listed first.
+    assert_int_equal (db_exec_sql (s_db, "INSERT INTO " SCHEMA ".audit_events (event, outcome, details)"
+                                         " VALUES ('client_add', 'success', '{}')"),
+                      DB_OK);
+    s_poll (f, shown, 0);
+    assert_int_equal (json_array_size (shown), 1);
+    json_int_t later = json_integer_value (json_array_get (shown, 0));
+    assert_int_equal (db_exec_sql (other, "COMMIT"), DB_OK);
+    s_poll (f, shown, 1000);
+    s_poll (f, shown, 2000);
+    //  N is shown, once, and N+1 not again.
+    assert_int_equal (json_array_size (shown), 2);
+    assert_int_equal (json_integer_value (json_array_get (shown, 1)), later - 1);
+    assert_int_equal (audit_follow_cursor (f), later);
+    db_destroy (&other);
+    json_decref (shown);
+    audit_follow_destroy (&f);
+}
+
 int
 main (void)
 {
@@ -295,6 +384,8 @@ main (void)
         cmocka_unit_test (test_details_naming_a_secret_are_refused_at_any_depth),
         cmocka_unit_test (test_records_are_written_listed_in_order_and_paged),
         cmocka_unit_test (test_purge_deletes_only_old_events_in_batches),
+        cmocka_unit_test (test_the_follower_shows_each_id_once_and_waits_for_a_hole),
+        cmocka_unit_test (test_following_shows_an_event_committed_after_a_later_one),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
