@@ -78,17 +78,17 @@ $(eval $(call program_rule,flow-svc,flow-svc,$(FLOW_LIBS)))
 $(eval $(call program_rule,keys-svc,keys-svc,))
 $(eval $(call program_rule,ctl,ostiaryctl,))
 
-$(BUILD)/bin/ostiary-opsdoc: $(BUILD)/obj/tools/opsdoc.o $(LIBCOMMON)
+$(BUILD)/bin/ostiary-opsdoc: $(BUILD)/obj/tools/opsdoc.o $(BUILD)/obj/tools/docgen.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tools/docgen.o $(LIBCOMMON) $(LIBS)
 
-$(BUILD)/bin/ostiary-auditdoc: $(BUILD)/obj/tools/auditdoc.o $(LIBCOMMON)
+$(BUILD)/bin/ostiary-auditdoc: $(BUILD)/obj/tools/auditdoc.o $(BUILD)/obj/tools/docgen.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tools/docgen.o $(LIBCOMMON) $(LIBS)
 
-$(BUILD)/bin/ostiary-metricsdoc: $(BUILD)/obj/tools/metricsdoc.o $(LIBCOMMON)
+$(BUILD)/bin/ostiary-metricsdoc: $(BUILD)/obj/tools/metricsdoc.o $(BUILD)/obj/tools/docgen.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tools/docgen.o $(LIBCOMMON) $(LIBS)
 
 # proto/ops.md from proto/ops.def, docs/audit.md from common/audit.def and
 # docs/metrics.md from common/metrics.def; make test fails while one is out

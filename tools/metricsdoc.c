@@ -6,6 +6,7 @@
  *    ostiary-metricsdoc --check F    exit 1 when F differs from it (make test)
  *    ostiary-metricsdoc --update F   write it to F (make docs)
  *  Exit status 2 on a usage or file error. */
+#include "docgen.h"
 #include "metrics.h"
 
 #include <stdio.h>
@@ -128,46 +129,5 @@ s_print (FILE *out)
 int
 main (int argc, char **argv)
 {
-    if (argc == 1) {
-        s_print (stdout);
-        return 0;
-    }
-    if (argc != 3 || (strcmp (argv[1], "--check") != 0 && strcmp (argv[1], "--update") != 0)) {
-        fprintf (stderr, "usage: ostiary-metricsdoc [--check FILE | --update FILE]\n");
-        return 2;
-    }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream (&text, &len);
-    if (!mem)
-        return 2;
-    s_print (mem);
-    fclose (mem);
-    int rc = 0;
-    if (strcmp (argv[1], "--update") == 0) {
-        FILE *f = fopen (argv[2], "w");
-        if (!f || fwrite (text, 1, len, f) != len || fclose (f) != 0) {
-            fprintf (stderr, "ostiary-metricsdoc: cannot write %s\n", argv[2]);
-            rc = 2;
-        }
-    } else {
-        FILE *f = fopen (argv[2], "r");
-        char *old = f ? malloc (len + 2) : NULL;
-        size_t got = old ? fread (old, 1, len + 1, f) : 0;
-        if (!f)
-            fprintf (stderr, "ostiary-metricsdoc: cannot read %s\n", argv[2]);
-        if (!f || !old)
-            rc = 2;
-        else if (got != len || memcmp (old, text, len) != 0) {
-            fprintf (stderr,
-                     "ostiary-metricsdoc: %s is out of date with common/metrics.def: run `make docs`\n",
-                     argv[2]);
-            rc = 1;
-        }
-        free (old);
-        if (f)
-            fclose (f);
-    }
-    free (text);
-    return rc;
+    return docgen_main (argc, argv, "ostiary-metricsdoc", "common/metrics.def", s_print);
 }
