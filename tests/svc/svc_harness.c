@@ -366,3 +366,13 @@ svc_bool (const json_t *obj, const char *path)
         fail_msg ("member %s is not a boolean", path);
     return json_is_true (v);
 }
+
+void
+svc_unique (char *out, size_t size, const char *prefix)
+{
+    unsigned char raw[5];
+    char hex[11];
+    assert_int_equal (secure_random (raw, sizeof raw), 0);
+    secure_hex (raw, sizeof raw, hex);
+    snprintf (out, size, "%s%s", prefix, hex);
+}

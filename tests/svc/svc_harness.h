@@ -55,6 +55,8 @@ void svc_sql_text (svc_harness_t *self, char *out, size_t size, const char *sql_
 void svc_sql_exec (svc_harness_t *self, const char *sql_fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 //  Members of a result, failing the test when absent or of another type.
+//  A fresh name for a test object: prefix followed by 10 random hex digits.
+void svc_unique (char *out, size_t size, const char *prefix);
 const char *svc_str (const json_t *obj, const char *path);
 long long svc_int (const json_t *obj, const char *path);
 int svc_bool (const json_t *obj, const char *path);

@@ -68,21 +68,11 @@ s_teardown (void **state)
 
 //  --------------------------------------------------------------- helpers
 
-static void
-s_unique (char *out, size_t size, const char *prefix)
-{
-    unsigned char raw[5];
-    char hex[11];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    secure_hex (raw, sizeof raw, hex);
-    snprintf (out, size, "%s%s", prefix, hex);
-}
-
 //  A new user with PASSWORD; its username and sub.
 static void
 s_user (char *username, char *sub)
 {
-    s_unique (username, 64, "u");
+    svc_unique (username, 64, "u");
     json_t *r =
         svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
     if (sub)
@@ -95,7 +85,7 @@ static json_t *
 s_start (void)
 {
     char rid[64];
-    s_unique (rid, sizeof rid, "req-");
+    svc_unique (rid, sizeof rid, "req-");
     return svc_ok (s_h, "flow.start",
                    "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"}", rid);
 }
@@ -183,7 +173,7 @@ test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state
     NEED_DB ();
     char username[64], sub[64], other[64], long_pw[1026], long_after[66];
     s_user (username, sub);
-    s_unique (other, sizeof other, "ok");
+    svc_unique (other, sizeof other, "ok");
     memset (long_pw, 'p', 1025);
     long_pw[1025] = '\0';
     memset (long_after, 'x', 65);
@@ -259,7 +249,7 @@ test_login_answer_names_its_request_and_flow_get_its_session (void **state)
     NEED_DB ();
     char username[64], rid[64];
     s_user (username, NULL);
-    s_unique (rid, sizeof rid, "req-");
+    svc_unique (rid, sizeof rid, "req-");
     json_t *flow =
         svc_ok (s_h, "flow.start",
                 "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"}", rid);
@@ -466,7 +456,7 @@ test_unknown_user_costs_a_password_verification (void **state)
     for (int i = 0; i < 5; i++)
         known[i] = s_timed_failure (username);
     for (int i = 0; i < 5; i++) {
-        s_unique (ghost, sizeof ghost, "ghost");
+        svc_unique (ghost, sizeof ghost, "ghost");
         unknown[i] = s_timed_failure (ghost);
     }
     double k = s_median5 (known), u = s_median5 (unknown);

@@ -50,22 +50,12 @@ s_teardown (void **state)
 
 //  --------------------------------------------------------------- helpers
 
-static void
-s_unique (char *out, size_t size, const char *prefix)
-{
-    unsigned char raw[5];
-    char hex[11];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    secure_hex (raw, sizeof raw, hex);
-    snprintf (out, size, "%s%s", prefix, hex);
-}
-
 //  A new user with PASSWORD and the extra members (leading comma); its
 //  username and sub.
 static void
 s_user (char *username, char *sub, const char *extra)
 {
-    s_unique (username, 64, "u");
+    svc_unique (username, 64, "u");
     json_t *r = svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"%s}",
                         username, extra ? extra : "");
     assert_string_equal (svc_str (r, "user.username"), username);
@@ -79,7 +69,7 @@ static json_t *
 s_start (const char *extra)
 {
     char rid[64];
-    s_unique (rid, sizeof rid, "req-");
+    svc_unique (rid, sizeof rid, "req-");
     return svc_ok (s_h, "flow.start",
                    "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"%s}",
                    rid, extra ? extra : "");
@@ -614,7 +604,7 @@ test_every_refused_login_answers_the_same (void **state)
     s_user (username, NULL, NULL);
     s_user (disabled, NULL, NULL);
     json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
-    s_unique (nopw, sizeof nopw, "u");
+    svc_unique (nopw, sizeof nopw, "u");
     json_decref (svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\"}", nopw));
     const char *cases[][2] = {{username, "wrong password"},
                               {"nobody-at-all", PASSWORD},
@@ -852,7 +842,7 @@ test_user_objects_never_carry_the_hash_and_subs_differ (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     char username[64], other[64];
-    s_unique (username, sizeof username, "u");
+    svc_unique (username, sizeof username, "u");
     json_t *added = svc_ok (
         s_h, "flow.user_add",
         "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"a@example.org\"}", username);
@@ -884,7 +874,7 @@ test_user_claims_exactly_by_scope (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     char username[64];
-    s_unique (username, sizeof username, "u");
+    svc_unique (username, sizeof username, "u");
     json_t *added =
         svc_ok (s_h, "flow.user_add",
                 "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"alice@example.org\","

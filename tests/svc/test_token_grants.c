@@ -50,16 +50,6 @@ s_teardown (void **state)
 
 //  --------------------------------------------------------------- helpers
 
-static void
-s_unique (char *out, size_t size, const char *prefix)
-{
-    unsigned char raw[4];
-    char hex[9];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    secure_hex (raw, sizeof raw, hex);
-    snprintf (out, size, "%s-%s", prefix, hex);
-}
-
 typedef struct {
     char id[80];
     char secret[128];
@@ -72,7 +62,7 @@ static void
 s_client (s_client_t *c, const char *prefix, int first_party)
 {
     memset (c, 0, sizeof *c);
-    s_unique (c->id, sizeof c->id, prefix);
+    svc_unique (c->id, sizeof c->id, prefix);
     snprintf (c->redirect_uri, sizeof c->redirect_uri, RP "%s", c->id);
     json_t *r = svc_ok (s_h, "token.client_add",
                         "{\"client_id\": \"%s\", \"name\": \"Test\", \"type\": \"confidential\","
@@ -225,7 +215,7 @@ test_id_token_hint_names_its_subject (void **state)
             snprintf (aud, sizeof aud, "[\"other\", \"%s\"]", conf.id);
             aud_text = aud;
         }
-        s_unique (sub, sizeof sub, "hint-sub");
+        svc_unique (sub, sizeof sub, "hint-sub");
         s_hint_claims (claims, sizeof claims, &conf, sub, aud_text, hints[i].iat);
         if (i == 1) {
             //  Expired an hour ago: a hint need not be current.
@@ -242,7 +232,7 @@ test_id_token_hint_names_its_subject (void **state)
         free (token);
     }
     //  The ID token of a code exchange is a valid hint, with prompt=none.
-    s_unique (sub, sizeof sub, "exch-sub");
+    svc_unique (sub, sizeof sub, "exch-sub");
     json_t *q = s_request_of (&single, NULL);
     json_t *r = s_issue (svc_str (q, "request_id"), sub, 0);
     json_decref (q);
@@ -307,8 +297,8 @@ test_issue_code_for_another_user_than_the_id_token_hint_is_login_required (void 
     s_client_t conf;
     s_client (&conf, "conf", 0);
     char sub[64], other[64], claims[1024], param[8192];
-    s_unique (sub, sizeof sub, "hint-sub");
-    s_unique (other, sizeof other, "other");
+    svc_unique (sub, sizeof sub, "hint-sub");
+    svc_unique (other, sizeof other, "other");
     s_hint_claims (claims, sizeof claims, &conf, sub, NULL, (long)time (NULL));
     char *token = s_sign (claims, "RS256", "JWT");
     s_hint_param (param, sizeof param, token, NULL);

@@ -53,17 +53,6 @@ s_teardown (void **state)
 
 //  --------------------------------------------------------------- helpers
 
-//  A fresh name: prefix-<8 hex>.
-static void
-s_unique (char *out, size_t size, const char *prefix)
-{
-    unsigned char raw[4];
-    char hex[9];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    secure_hex (raw, sizeof raw, hex);
-    snprintf (out, size, "%s-%s", prefix, hex);
-}
-
 typedef struct {
     char id[80];
     char secret[128];
@@ -77,7 +66,7 @@ static void
 s_client (s_client_t *c, const char *prefix, const char *extra)
 {
     memset (c, 0, sizeof *c);
-    s_unique (c->id, sizeof c->id, prefix);
+    svc_unique (c->id, sizeof c->id, prefix);
     snprintf (c->redirect_uri, sizeof c->redirect_uri, RP "%s", c->id);
     json_t *r = svc_ok (s_h, "token.client_add",
                         "{\"client_id\": \"%s\", \"name\": \"Test\", \"redirect_uris\": [\"%s\"],"
@@ -212,7 +201,7 @@ static json_t *
 s_family (const s_client_t *c, char *sub)
 {
     char code[128], verifier[64];
-    s_unique (sub, 64, "fam");
+    svc_unique (sub, 64, "fam");
     s_code (c, sub, ", \"scope\": \"openid profile offline_access\", \"prompt\": \"consent\"", code,
             verifier);
     char form[1024];
@@ -777,7 +766,7 @@ test_consent_is_needed_once_for_a_third_party_client_when_remembered (void **sta
     s_client_t c;
     s_client (&c, "cons", NULL);
     char rid[128], sub[64];
-    s_unique (sub, sizeof sub, "sub");
+    svc_unique (sub, sizeof sub, "sub");
     s_request (&c, NULL, rid, sizeof rid);
     json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_true (svc_bool (r, "needed"));
@@ -906,7 +895,7 @@ s_authz_clients (void)
     if (made)
         return &c;
     memset (&c, 0, sizeof c);
-    s_unique (c.conf.id, sizeof c.conf.id, "conf");
+    svc_unique (c.conf.id, sizeof c.conf.id, "conf");
     snprintf (c.conf.redirect_uri, sizeof c.conf.redirect_uri, RP "%s", c.conf.id);
     snprintf (c.conf_second, sizeof c.conf_second, RP "%s/second", c.conf.id);
     json_t *r = svc_ok (
@@ -1312,7 +1301,7 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     NEED_DB ();
     s_authz_clients_t *c = s_authz_clients ();
     char sub[64];
-    s_unique (sub, sizeof sub, "sub");
+    svc_unique (sub, sizeof sub, "sub");
     json_t *q = s_request_of (&c->conf, NULL, NULL, NULL);
     json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                         svc_str (q, "request_id"), sub);
@@ -1348,7 +1337,7 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (q);
     //  A consent not remembered is asked again.
     char other[64];
-    s_unique (other, sizeof other, "sub");
+    svc_unique (other, sizeof other, "sub");
     q = s_request_of (&c->conf, NULL, NULL, NULL);
     json_decref (s_issue (svc_str (q, "request_id"), other, GRANT));
     json_decref (q);
@@ -2255,7 +2244,7 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
               "[\"authorization_code\", \"refresh_token\"],"
               " \"always_refresh\": true");
     char sub[64];
-    s_unique (sub, sizeof sub, "henry");
+    svc_unique (sub, sizeof sub, "henry");
     json_t *t = s_tokens (&c, sub, NULL);
     json_t *r = svc_ok (s_h, "token.subject_revoke", "{\"sub\": \"%s\"}", sub);
     assert_int_equal (svc_int (r, "families"), 1);
@@ -2343,7 +2332,7 @@ test_consent_answers_are_audited (void **state)
     s_client_t c;
     s_client (&c, "consent-audit", NULL);
     char rid[128], sub[64];
-    s_unique (sub, sizeof sub, "consenter");
+    svc_unique (sub, sizeof sub, "consenter");
     s_request (&c, NULL, rid, sizeof rid);
     json_decref (s_issue (rid, sub, GRANT_REMEMBER));
     s_request (&c, NULL, rid, sizeof rid);
@@ -2373,7 +2362,7 @@ test_code_replay_and_revocation_are_audited (void **state)
     s_client_t c;
     s_client (&c, "replay-audit", NULL);
     char code[128], verifier[64], form[512], sub[64];
-    s_unique (sub, sizeof sub, "replayed");
+    svc_unique (sub, sizeof sub, "replayed");
     s_code (&c, sub, NULL, code, verifier);
     snprintf (form, sizeof form,
               "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
@@ -2412,7 +2401,7 @@ test_audit_refusals_are_written_as_bus_refused (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     char op[64];
-    s_unique (op, sizeof op, "token.client_list-probe");
+    svc_unique (op, sizeof op, "token.client_list-probe");
     json_t *r =
         svc_ok (s_h, "token.audit_refusals",
                 "{\"broker\": \"gw:1\", \"dropped\": 3, \"refusals\": ["
@@ -2438,7 +2427,7 @@ test_audit_refusals_are_written_as_bus_refused (void **state)
         "invalid_request");
     //  Only refusals the broker could not summarise: still recorded, once.
     char broker[64];
-    s_unique (broker, sizeof broker, "gw-dropped");
+    svc_unique (broker, sizeof broker, "gw-dropped");
     r = svc_ok (s_h, "token.audit_refusals", "{\"broker\": \"%s\", \"dropped\": 4, \"refusals\": []}",
                 broker);
     assert_int_equal (svc_int (r, "written"), 1);
