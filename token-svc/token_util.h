@@ -44,7 +44,8 @@ void tu_sha256 (const char *text, unsigned char out[32]);
 //  Milliseconds left before the request's deadline, minus a margin for our
 //  own reply; 0 when none are left.
 int tu_time_left_ms (const bus_req_t *req);
-//  Seconds since the epoch.
+//  Seconds since the epoch, from CLOCK_REALTIME (never behind other
+//  processes' reading of the same clock).
 int64_t tu_now (void);
 
 //  1 when every byte of s is visible ASCII (0x21-0x7e), or a space when

@@ -13,6 +13,7 @@
 
 #include "b64url.h"
 #include "svc_harness.h"
+#include "token-svc/token_util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -160,6 +161,28 @@ test_code_lives_code_ttl_and_is_invalid_grant_after (void **state)
     json_decref (r);
 }
 
+//  The clock that decides whether a token has expired is never behind what
+//  another process reads from CLOCK_REALTIME: a client that has seen exp
+//  pass is refused. Sampled across at least one change of second, where
+//  time () would lag (needs no database).
+static void
+test_now_is_never_behind_the_realtime_clock (void **state)
+{
+    OST_UNUSED (state);
+    struct timespec start, ts;
+    clock_gettime (CLOCK_REALTIME, &start);
+    long behind = 0, samples = 0;
+    do {
+        clock_gettime (CLOCK_REALTIME, &ts);
+        if (tu_now () < (int64_t)ts.tv_sec)
+            behind++;
+        samples++;
+    } while (ts.tv_sec < start.tv_sec + 2);
+    if (behind)
+        print_error ("tu_now () was behind CLOCK_REALTIME in %ld of %ld samples\n", behind, samples);
+    assert_int_equal (behind, 0);
+}
+
 int
 main (void)
 {
@@ -167,6 +190,7 @@ main (void)
         cmocka_unit_test (test_access_token_carries_its_lifetime),
         cmocka_unit_test (test_access_token_past_its_exp_is_refused_without_leeway),
         cmocka_unit_test (test_code_lives_code_ttl_and_is_invalid_grant_after),
+        cmocka_unit_test (test_now_is_never_behind_the_realtime_clock),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
