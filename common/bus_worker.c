@@ -613,10 +613,8 @@ s_group_wait (s_group_t *g, int ms)
 static void
 s_group_poll (s_group_t *g, int ms)
 {
-    //  Nothing may be left in the socket, or the descriptor would not signal.
-    s_group_drain (g);
-    if (!g->sock || zlist_size (g->queue))
-        return;
+    //  Nothing is left in the socket: every use of it ends with a drain, so
+    //  the descriptor signals the next message.
     struct pollfd pfd = {.fd = zsock_fd (g->sock), .events = POLLIN};
     g->polling = 1;
     pthread_mutex_unlock (&g->lock);
