@@ -2,16 +2,18 @@
  *  proto/bus.md ("Credit"). The threads serving one broker share one DEALER
  *  socket (a group): READY announces their number and the credit, the
  *  requests received wait in the group's queue, oldest first, and an idle
- *  thread takes the oldest. The socket is used under the group's lock only;
- *  one idle thread (the poller) waits for it in poll() on its ZMQ_FD, without
- *  the lock, the other idle ones on a condition variable. So a thread that
- *  finishes sends its reply and drains the socket itself (no wake-up of
- *  another thread), and a burst received at one wake-up is shared among the
- *  idle threads. Whoever uses the socket drains it before letting go of the
- *  lock: ZMQ_FD signals only a socket found empty, so a message left in it
- *  would not wake the poller. When the broker has been silent for `liveness`
- *  intervals (or told the group to go) the socket is closed and connected
- *  again. */
+ *  thread takes the oldest. The socket is used under the group's lock only.
+ *  Every idle thread waits, without the lock, in an epoll of its own on the
+ *  socket's ZMQ_FD and on the group's work eventfd, both EPOLLEXCLUSIVE: a
+ *  message wakes one idle thread, not all, and no thread has to be woken to
+ *  watch the socket when another takes a request. The thread that drains a
+ *  burst takes one request and signals the work eventfd once per request
+ *  left, so the burst is shared among the idle threads; a thread that
+ *  finishes sends its reply and drains the socket itself, without sleeping.
+ *  Whoever uses the socket drains it before letting go of the lock: ZMQ_FD
+ *  signals only a socket found empty, so a message left in it would wake
+ *  nobody. When the broker has been silent for `liveness` intervals (or told
+ *  the group to go) the socket is closed and connected again. */
 #include "bus_worker.h"
 #include "bus_msg.h"
 #include "log.h"
@@ -20,14 +22,16 @@
 #include "proto.h"
 #include "trace.h"
 
-#include <poll.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 //  Request ids of WRITE ops seen recently, shared by the threads of a process,
 //  so that a duplicate never applies a change twice.
@@ -42,12 +46,11 @@ typedef struct {
     bus_worker_t *owner;
     char endpoint[BUS_ENDPOINT_MAX + 1]; //  the one broker this group serves
     pthread_mutex_t lock;
-    pthread_cond_t wake;     //  idle threads that are not the poller wait here
+    int work_fd;             //  eventfd (semaphore): one count per idle thread wanted for the queue
     zsock_t *sock;           //  NULL while not connected
     uint64_t generation;     //  connections made; a reply goes only to the one its request came on
     zlist_t *queue;          //  bus_msg_t REQUESTs received and not started, oldest first
-    int polling;             //  a thread waits in poll() on the socket's ZMQ_FD
-    int waiting;             //  threads waiting on wake
+    int waiting;             //  idle threads in epoll_wait
     int running;             //  threads running a request
     int able;                //  threads whose thread_check said yes
     int liveness;            //  heartbeats left before the broker counts as gone
@@ -578,50 +581,53 @@ s_group_connect (s_group_t *g, int64_t now)
     s_group_drain (g);
 }
 
-//  Wakes the idle threads the group needs now: one per request waiting, and
-//  one more to watch the socket when nobody does. Under the lock.
+//  Wakes one idle thread per request waiting in the queue. Under the lock.
 static void
 s_group_wake (s_group_t *g)
 {
-    size_t want = zlist_size (g->queue) + (g->sock && !g->polling ? 1 : 0);
-    if (want >= (size_t)g->waiting)
-        pthread_cond_broadcast (&g->wake);
-    else
-        for (size_t i = 0; i < want; i++)
-            pthread_cond_signal (&g->wake);
-}
-
-//  Waits on the condition variable at most ms milliseconds; under the lock.
-static void
-s_group_wait (s_group_t *g, int ms)
-{
-    struct timespec until;
-    clock_gettime (CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
+    size_t want = zlist_size (g->queue);
+    if (want > (size_t)g->waiting)
+        want = (size_t)g->waiting;
+    for (size_t i = 0; i < want; i++) {
+        uint64_t one = 1;
+        if (write (g->work_fd, &one, sizeof one) != sizeof one)
+            break;
     }
-    g->waiting++;
-    pthread_cond_timedwait (&g->wake, &g->lock, &until);
-    g->waiting--;
 }
 
-//  The poller's wait: poll() on the socket's ZMQ_FD, without the lock, at
-//  most ms milliseconds, then what came in is drained. Under the lock.
+//  An idle thread's wait, at most ms milliseconds, in its epoll ep on the
+//  work eventfd and the socket (added again for each new connection, which
+//  *watched tracks); then it drains what came in. Under the lock.
 static void
-s_group_poll (s_group_t *g, int ms)
+s_group_idle (s_group_t *g, int ep, uint64_t *watched, int ms)
 {
-    //  Nothing is left in the socket: every use of it ends with a drain, so
-    //  the descriptor signals the next message.
-    struct pollfd pfd = {.fd = zsock_fd (g->sock), .events = POLLIN};
-    g->polling = 1;
+    if (g->sock && *watched != g->generation) {
+        int fd = zsock_fd (g->sock);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 1};
+        //  A descriptor number of an earlier connection may still be
+        //  registered (its socket closes asynchronously): register it anew.
+        epoll_ctl (ep, EPOLL_CTL_DEL, fd, NULL);
+        if (epoll_ctl (ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            log_warn ("bus worker: cannot watch the broker socket (%s)", strerror (errno));
+        *watched = g->generation;
+    }
+    struct epoll_event events[2];
+    g->waiting++;
     pthread_mutex_unlock (&g->lock);
-    poll (&pfd, 1, ms);
+    int n = epoll_wait (ep, events, 2, ms);
     pthread_mutex_lock (&g->lock);
-    g->polling = 0;
-    s_group_drain (g);
+    g->waiting--;
+    int sock_event = 0;
+    for (int i = 0; i < n; i++)
+        if (events[i].data.u32 == 0) {
+            uint64_t count;
+            //  Another thread may have taken the count already (EAGAIN).
+            if (read (g->work_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                log_warn ("bus worker: cannot read the work eventfd (%s)", strerror (errno));
+        } else
+            sock_event = 1;
+    if (sock_event)
+        s_group_drain (g);
 }
 
 static void *
@@ -637,6 +643,22 @@ s_thread_main (void *arg)
     }
     int can = s_can_serve (self, state);
     int64_t next_check = bus_now_ms () + BUS_WORKER_CHECK_MS;
+    //  The thread's wait (s_group_idle): the work eventfd now, the socket
+    //  once connected.
+    uint64_t watched = 0;
+    int ep = epoll_create1 (EPOLL_CLOEXEC);
+    struct epoll_event work = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+    if (ep < 0 || epoll_ctl (ep, EPOLL_CTL_ADD, g->work_fd, &work) != 0) {
+        log_error ("bus worker: cannot set up the thread's wait (%s)", strerror (errno));
+        if (ep >= 0)
+            close (ep);
+        atomic_store (&self->failed, 1);
+        atomic_store (&self->stop, 1);
+        if (self->cfg.thread_fini)
+            self->cfg.thread_fini (self->cfg.thread_arg, state);
+        atomic_store (&me->ended, 1);
+        return NULL;
+    }
     pthread_mutex_lock (&g->lock);
     g->able += can;
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
@@ -706,7 +728,7 @@ s_thread_main (void *arg)
             atomic_store (&me->busy, 0);
             continue;
         }
-        //  Idle: watch the socket when nobody does, else wait to be woken.
+        //  Idle: wait for the socket or for work.
         now = bus_now_ms ();
         int64_t until = next_check;
         if (g->sock && g->next_heartbeat < until)
@@ -715,10 +737,8 @@ s_thread_main (void *arg)
             until = g->reconnect_at;
         //  Wake at least every 100 ms to notice a stop request.
         int ms = until - now > 100 ? 100 : until > now ? (int)(until - now) : 0;
-        if (g->sock && !g->polling)
-            s_group_poll (g, ms);
-        else if (ms > 0)
-            s_group_wait (g, ms);
+        if (ms > 0)
+            s_group_idle (g, ep, &watched, ms);
     }
     //  Stopping (the drain): nothing more is started; the last thread to
     //  finish its request says DISCONNECT, and the broker gives what the
@@ -726,8 +746,8 @@ s_thread_main (void *arg)
     g->able -= can;
     if (g->running == 0 && g->sock)
         s_group_close (g, 1);
-    pthread_cond_broadcast (&g->wake);
     pthread_mutex_unlock (&g->lock);
+    close (ep);
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);
     atomic_store (&me->ended, 1);
@@ -858,10 +878,11 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         s_group_t *g = &self->groups[i];
         g->owner = self;
         pthread_mutex_init (&g->lock, NULL);
-        pthread_cond_init (&g->wake, NULL);
+        g->work_fd = eventfd (0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC);
         g->queue = zlist_new ();
         self->ngroups++;
-        if (!g->queue || bus_endpoint_nth (self->cfg.endpoint, i, g->endpoint, sizeof g->endpoint)) {
+        if (!g->queue || g->work_fd < 0 ||
+            bus_endpoint_nth (self->cfg.endpoint, i, g->endpoint, sizeof g->endpoint)) {
             bus_worker_destroy (&self);
             return NULL;
         }
@@ -971,7 +992,8 @@ bus_worker_destroy (bus_worker_t **self_p)
         if (g->queue)
             s_group_close (g, 0);
         zlist_destroy (&g->queue);
-        pthread_cond_destroy (&g->wake);
+        if (g->work_fd >= 0)
+            close (g->work_fd);
         pthread_mutex_destroy (&g->lock);
     }
     free (self->groups);
