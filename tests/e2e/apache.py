@@ -48,7 +48,7 @@ STOP_GRACE = 10
 ENV_VARS = ("REMOTE_USER", "AUTH_TYPE", "OIDC_CLAIM_iss", "OIDC_CLAIM_sub", "OIDC_CLAIM_aud",
             "OIDC_CLAIM_sid", "OIDC_CLAIM_email", "OIDC_CLAIM_email_verified", "OIDC_CLAIM_name",
             "OIDC_CLAIM_given_name", "OIDC_CLAIM_family_name", "OIDC_CLAIM_nonce",
-            "OIDC_access_token", "OIDC_access_token_expires")
+            "OIDC_id_token", "OIDC_access_token", "OIDC_access_token_expires")
 # What mod_include prints for an unset variable.
 UNSET = "(none)"
 
