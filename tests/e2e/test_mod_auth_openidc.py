@@ -402,6 +402,9 @@ def test_backchannel_logout_ends_the_other_applications_session(stack, discovery
     def lo1_session_gone():
         r = visitor.get(lo1.url())
         return r.status_code == 302 and r.headers["Location"].startswith(stack.base_url + "/authorize?")
-    wait_for("lo1's Apache session to end by back-channel logout", lo1_session_gone, timeout=20, step=0.2)
+    try:
+        wait_for("lo1's Apache session to end by back-channel logout", lo1_session_gone, timeout=20, step=0.2)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n---- Apache access log\n{logout_rp.access_log()}\n{logout_rp.logs()}") from None
     assert "POST /protected/redirect_uri 200" in logout_rp.access_log(), logout_rp.access_log()
     assert log_problems(logout_rp.error_log()) == [], logout_rp.error_log()
