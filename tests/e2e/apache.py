@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 from string import Template
+from urllib.parse import quote
 
 import pytest
 
@@ -121,7 +122,6 @@ class Site:
 
     def logout_url(self, return_to=None):
         """mod_auth_openidc's logout: <redirect URI>?logout=<where to land>."""
-        from urllib.parse import quote
         return f"{self.redirect_uri}?logout={quote(return_to or self.logged_out_url, safe='')}"
 
 
