@@ -19,6 +19,7 @@ then those tests are skipped, with that reason."""
 
 import base64
 import json
+import os
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -230,6 +231,17 @@ def test_without_a_session_apache_sends_to_ostiary(stack, rp, visitor):
     r = visitor.get(rp.site["app1"].url())
     assert r.status_code == 302, r.status_code
     assert r.headers["Location"].startswith(stack.base_url + "/authorize?"), r.headers["Location"]
+
+
+def test_apache_runs_as_an_unprivileged_user(rp):
+    """Started by root (CI), Apache switches to www-data (or nobody) like
+    any Apache; started by anyone else it stays that user."""
+    with open(f"/proc/{rp.proc.pid}/status") as f:
+        uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+    if os.geteuid() == 0:
+        assert uid != 0
+    else:
+        assert uid == os.geteuid()
 
 
 # ------------------------------------------------------------------ keys
