@@ -41,6 +41,9 @@ static const route_t s_routes[] = {
     {"POST", "/consent", consent_post, "consent_post", 0},
     {"GET", "/select-account", select_account_get, "select_account_get", 0},
     {"POST", "/select-account", select_account_post, "select_account_post", 0},
+    //  logout: the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
+    {"GET", "/logout", logout_get, "logout_get", 0},
+    {"POST", "/logout", logout_post, "logout_post", 0},
     //  tokens: issue, revoke, introspect (RFC 6749 §3.2, RFC 7009, RFC 7662)
     {"POST", "/token", token_post, "token", 0},
     {"POST", "/revoke", revoke_post, "revoke", 0},
