@@ -138,8 +138,8 @@ static const db_stmt_t s_stmts[] = {
      "  WHERE s.handle_hash = $1::bytea AND " SESSION_LIVE "),"
      " t AS (UPDATE flow.sessions t SET revoked_at = now() FROM me"
      "  WHERE t.sub = me.sub AND t.sid = COALESCE($2::text, me.sid) AND t.revoked_at IS NULL"
-     "  AND t.expires_at > now() RETURNING t.sid, t.sub)"
-     " SELECT json_build_object('sid', t.sid, 'sub', t.sub, 'clients', COALESCE((SELECT"
+     "  AND t.expires_at > now() RETURNING t.sid, t.sub, t.sid = me.sid AS current)"
+     " SELECT json_build_object('sid', t.sid, 'sub', t.sub, 'current', t.current, 'clients', COALESCE((SELECT"
      "  json_agg(json_build_object('client_id', c.client_id, 'name', c.client_name) ORDER BY c.first_at)"
      "  FROM flow.session_clients c WHERE c.sid = t.sid), '[]'::json))::text FROM t",
      2, DB_STMT_WRITE},

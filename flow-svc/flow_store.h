@@ -87,7 +87,8 @@ OST_WUR db_status_t flow_store_session_touch (db_t *db, const char *sid, const c
                                               const char *user_agent);
 //  Ends a live session of the user whose live session the handle hash
 //  opens: that very session when sid is NULL, else their session sid.
-//  *ended {sid, sub, clients: [{client_id, name}]}; DB_NOT_FOUND when the
+//  *ended {sid, sub, current, clients: [{client_id, name}]} (current: it
+//  was the handle's own session); DB_NOT_FOUND when the
 //  handle opens no live session or sid is none of that user's live ones.
 OST_WUR db_status_t flow_store_session_end (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
                                             const char *sid, json_t **ended);

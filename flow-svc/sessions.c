@@ -159,3 +159,24 @@ flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result)
     json_object_set_new (ended, "ended", json_true ());
     return flow_result (req, ended, result);
 }
+
+//  flow.session_list: the user's live sessions, for the account page.
+int
+flow_op_session_list (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const flow_session_list_in_t *in = BUS_IN (req, flow_session_list);
+    unsigned char hash[FLOW_HASH_BYTES];
+    if (flow_handle_hash (in->session, hash) != 0)
+        return flow_result (req, json_pack ("{s:[]}", "sessions"), result);
+    json_t *sessions = NULL;
+    db_status_t st = flow_store_session_list (flow_db (req), hash, &sessions);
+    secure_wipe (hash, sizeof hash);
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    if (!json_is_array (sessions)) {
+        json_decref (sessions);
+        return flow_fail_internal (req);
+    }
+    return flow_result (req, json_pack ("{s:o}", "sessions", sessions), result);
+}

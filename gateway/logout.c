@@ -22,7 +22,6 @@
  *  of the same parameters, a top-level navigation that carries the cookie.
  *  ui_locales is accepted; the pages are in English only. */
 #include "authorize.h"
-#include "b64url.h"
 #include "form.h"
 #include "log.h"
 #include "pages.h"
@@ -30,7 +29,6 @@
 #include "secure.h"
 
 #include <civetweb.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,34 +37,18 @@
 #define LOGOUT_MAX_PARAMS 24
 #define LOGOUT_MAX_VALUE 4096
 #define LOGOUT_MAX_TOTAL 12288
-//  base64url of a SHA-256: 43 characters.
-#define LOGOUT_CSRF_CHARS 43
+#define LOGOUT_CSRF_CHARS PAGES_CSRF_CHARS
 
 //  The parameters a confirmation form carries on to its POST.
 static const char *const s_carried[] = {
     "id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales",
 };
 
-//  The CSRF token of the confirmation form: base64url(SHA-256(label ||
-//  handle)). Only the holder of the session cookie can compute it, it
-//  changes with the session, and it reveals nothing of the handle (nor is
-//  it the handle's stored hash, thanks to the label).
+//  The CSRF token of the confirmation form (pages_session_csrf).
 static int
 s_csrf (const char *handle, char out[LOGOUT_CSRF_CHARS + 1])
 {
-    static const char label[] = "ostiary logout confirmation\n";
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-    int ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) &&
-             EVP_DigestUpdate (ctx, label, sizeof label - 1) &&
-             EVP_DigestUpdate (ctx, handle, strlen (handle)) && EVP_DigestFinal_ex (ctx, digest, &len) &&
-             len == 32;
-    EVP_MD_CTX_free (ctx);
-    if (ok)
-        b64url_encode (digest, len, out);
-    secure_wipe (digest, sizeof digest);
-    return ok ? 0 : -1;
+    return pages_session_csrf (handle, "logout confirmation", out);
 }
 
 static int
@@ -274,7 +256,8 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
         (out.logout && shape_logout_request_unpack (out.logout, &lr, why, sizeof why) != 0) ||
         (!out.page_error == !out.logout)) {
         json_decref (result);
-        return s_unexpected (req, "token.logout_check", out.page_error || out.logout ? why : "no answer", NULL);
+        return s_unexpected (req, "token.logout_check", out.page_error || out.logout ? why : "no answer",
+                             NULL);
     }
     if (out.page_error) {
         //  §3, §4: an unregistered post_logout_redirect_uri or a hint we

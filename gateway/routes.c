@@ -58,6 +58,8 @@ static const route_t s_routes[] = {
     {"GET", "/recover", recover_get, "recover", 0},
     {"GET", "/account/verify-email", verify_email_get, "verify_email", 0},
     {"GET", "/account/totp", account_totp_get, "account_totp", 0},
+    {"GET", "/account/sessions", account_sessions_get, "account_sessions_get", 0},
+    {"POST", "/account/sessions", account_sessions_post, "account_sessions_post", 0},
     {"GET", "/action", action_get, "action_get", 0},
     {"POST", "/action", action_post, "action_post", 0},
     {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0},

@@ -45,6 +45,9 @@ int register_get (gw_req_t *req);
 int recover_get (gw_req_t *req);
 int verify_email_get (gw_req_t *req);
 int account_totp_get (gw_req_t *req);
+//  account_sessions.c: the signed-in user's SSO sessions
+int account_sessions_get (gw_req_t *req);
+int account_sessions_post (gw_req_t *req);
 //  action.c: GET /action (confirm page of a magic link, consumes nothing),
 //  POST /action (consumes it), POST /flows/callback (webhook callback)
 int action_get (gw_req_t *req);

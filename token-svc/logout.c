@@ -118,7 +118,7 @@ s_hint_client (const json_t *claims)
         return json_string_value (json_array_get (aud, 0));
     const char *azp = NULL;
     return tu_string (claims, "azp", TOKEN_CLIENT_ID_MAX, &azp) == TU_OK && s_aud_has (claims, azp) ? azp
-                                                                                                     : NULL;
+                                                                                                    : NULL;
 }
 
 static int

@@ -30,9 +30,10 @@ s_setup (void **state)
     OST_UNUSED (state);
     s_h = svc_harness_new (NULL);
     if (s_h) {
-        json_t *r = svc_ok (s_h, "token.client_add",
-                            "{\"client_id\": \"rp-a\", \"name\": \"App A\", \"redirect_uris\": [\"" RP "a/cb\"],"
-                            " \"post_logout_redirect_uris\": [\"" RP "a/bye\", \"" RP "a/bye?x=1\"]}");
+        json_t *r =
+            svc_ok (s_h, "token.client_add",
+                    "{\"client_id\": \"rp-a\", \"name\": \"App A\", \"redirect_uris\": [\"" RP "a/cb\"],"
+                    " \"post_logout_redirect_uris\": [\"" RP "a/bye\", \"" RP "a/bye?x=1\"]}");
         json_decref (r);
         r = svc_ok (s_h, "token.client_add",
                     "{\"client_id\": \"rp-b\", \"name\": \"App B\", \"redirect_uris\": [\"" RP "b/cb\"],"
@@ -109,9 +110,8 @@ test_clients_show_their_logout_registration (void **state)
     OST_UNUSED (state);
     NEED_DB ();
     json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
-    assert_int_equal (json_array_size (json_object_get (json_object_get (r, "client"),
-                                                        "post_logout_redirect_uris")),
-                      2);
+    assert_int_equal (
+        json_array_size (json_object_get (json_object_get (r, "client"), "post_logout_redirect_uris")), 2);
     assert_false (svc_bool (r, "client.backchannel_logout_session_required"));
     json_decref (r);
 }
@@ -123,10 +123,10 @@ test_registration_refuses_bad_post_logout_uris (void **state)
     NEED_DB ();
     const char *bad[] = {"\"" RP "x#f\"", "\"relative/path\"", "\"" RP "x\", \"" RP "x\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_string_equal (svc_err (s_h, "token.client_add",
-                                      "{\"redirect_uris\": [\"" RP "cb\"], \"post_logout_redirect_uris\": [%s]}",
-                                      bad[i]),
-                             "invalid_request");
+        assert_string_equal (
+            svc_err (s_h, "token.client_add",
+                     "{\"redirect_uris\": [\"" RP "cb\"], \"post_logout_redirect_uris\": [%s]}", bad[i]),
+            "invalid_request");
 }
 
 static void
@@ -138,7 +138,8 @@ test_expired_hint_names_its_user_session_and_client (void **state)
     char *hint = s_token ("\"rp-a\"", ISSUER, "JWT", now - 7200, now - 3600);
     char params[4096];
     snprintf (params, sizeof params,
-              "{\"id_token_hint\": \"%s\", \"post_logout_redirect_uri\": \"" RP "a/bye?x=1\", \"state\": \"s 1\","
+              "{\"id_token_hint\": \"%s\", \"post_logout_redirect_uri\": \"" RP
+              "a/bye?x=1\", \"state\": \"s 1\","
               " \"ui_locales\": \"fr en\", \"logout_hint\": \"alice\"}",
               hint);
     json_t *r = s_check (params);
@@ -215,7 +216,8 @@ test_repeated_parameters_are_refused (void **state)
 {
     OST_UNUSED (state);
     NEED_DB ();
-    json_t *r = svc_ok (s_h, "token.logout_check", "{\"params\": {\"client_id\": \"rp-a\"}, \"repeated\": [\"state\"]}");
+    json_t *r = svc_ok (s_h, "token.logout_check",
+                        "{\"params\": {\"client_id\": \"rp-a\"}, \"repeated\": [\"state\"]}");
     assert_string_equal (svc_str (r, "page_error.error_description"), "a parameter is repeated");
     json_decref (r);
     //  A parameter of no meaning here may repeat.
@@ -231,14 +233,16 @@ static json_t *
 s_login (char *username)
 {
     svc_unique (username, 64, "u");
-    json_decref (svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username));
+    json_decref (
+        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username));
     char rid[64];
     svc_unique (rid, sizeof rid, "req-");
     json_t *flow = svc_ok (s_h, "flow.start", "{\"request_id\": \"%s\", \"purpose\": \"login\"}", rid);
-    json_t *r = svc_ok (s_h, "flow.submit",
-                        "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"password\", \"input\": {\"username\": "
-                        "\"%s\", \"password\": \"" PASSWORD "\"}}",
-                        svc_str (flow, "flow"), svc_str (flow, "csrf"), username);
+    json_t *r =
+        svc_ok (s_h, "flow.submit",
+                "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"password\", \"input\": {\"username\": "
+                "\"%s\", \"password\": \"" PASSWORD "\"}}",
+                svc_str (flow, "flow"), svc_str (flow, "csrf"), username);
     json_t *result = json_incref (json_object_get (r, "result"));
     assert_non_null (result);
     json_decref (r);
@@ -254,27 +258,31 @@ test_session_touch_records_clients_and_last_use (void **state)
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
-    json_t *r = svc_ok (s_h, "flow.session_touch",
-                        "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\", \"client_ip\": "
-                        "\"198.18.0.1\", \"user_agent\": \"Test/1.0\"}",
-                        sid);
+    json_t *r =
+        svc_ok (s_h, "flow.session_touch",
+                "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\", \"client_ip\": "
+                "\"198.18.0.1\", \"user_agent\": \"Test/1.0\"}",
+                sid);
     assert_true (svc_bool (r, "live"));
     json_decref (r);
     json_decref (svc_ok (s_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.session_clients WHERE sid = '%s'", sid), 1);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.session_clients WHERE sid = '%s'", sid),
+                      1);
     char text[128];
-    svc_sql_text (s_h, text, sizeof text,
-                  "SELECT address || ' ' || user_agent || ' ' || (last_used_at IS NOT NULL) FROM flow.sessions "
-                  "WHERE sid = '%s'",
-                  sid);
+    svc_sql_text (
+        s_h, text, sizeof text,
+        "SELECT address || ' ' || user_agent || ' ' || (last_used_at IS NOT NULL) FROM flow.sessions "
+        "WHERE sid = '%s'",
+        sid);
     assert_string_equal (text, "198.18.0.1 Test/1.0 true");
     //  A sid that is no live session records nothing.
     r = svc_ok (s_h, "flow.session_touch", "{\"sid\": \"no-such-session-sid-0000\"}");
     assert_false (svc_bool (r, "live"));
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "flow.session_touch", "{\"sid\": \"%s\", \"client_id\": \"rp-a\"}", sid),
-                         "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "flow.session_touch", "{\"sid\": \"%s\", \"client_id\": \"rp-a\"}", sid),
+        "invalid_request");
     json_decref (login);
 }
 
@@ -296,9 +304,11 @@ test_session_end_ends_the_session_and_names_its_clients (void **state)
     assert_true (svc_bool (r, "ended"));
     assert_string_equal (svc_str (r, "sid"), sid);
     assert_string_equal (svc_str (r, "sub"), svc_str (login, "sub"));
+    assert_true (svc_bool (r, "current"));
     json_t *clients = json_object_get (r, "clients");
     assert_int_equal (json_array_size (clients), 2);
-    assert_string_equal (json_string_value (json_object_get (json_array_get (clients, 0), "client_id")), "rp-b");
+    assert_string_equal (json_string_value (json_object_get (json_array_get (clients, 0), "client_id")),
+                         "rp-b");
     assert_string_equal (json_string_value (json_object_get (json_array_get (clients, 1), "name")), "App A");
     json_decref (r);
     //  The handle opens nothing any more, and a second end ends nothing.
@@ -310,7 +320,8 @@ test_session_end_ends_the_session_and_names_its_clients (void **state)
     assert_int_equal (json_array_size (json_object_get (r, "clients")), 0);
     json_decref (r);
     //  Audited once, with the clients the session served.
-    r = svc_ok (s_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}", svc_str (login, "sub"));
+    r = svc_ok (s_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
+                svc_str (login, "sub"));
     json_t *events = json_object_get (r, "events");
     assert_int_equal (json_array_size (events), 1);
     json_t *ev = json_array_get (events, 0);
@@ -332,8 +343,9 @@ test_session_end_of_another_session_of_the_same_user_only (void **state)
     json_t *a = s_login (alice);
     json_t *b = s_login (bob);
     //  bob cannot end alice's session.
-    json_t *r = svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\", \"sid\": \"%s\", \"reason\": \"account\"}",
-                        svc_str (b, "session"), svc_str (a, "sid"));
+    json_t *r =
+        svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\", \"sid\": \"%s\", \"reason\": \"account\"}",
+                svc_str (b, "session"), svc_str (a, "sid"));
     assert_false (svc_bool (r, "ended"));
     json_decref (r);
     r = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (a, "session"));
@@ -346,6 +358,44 @@ test_session_end_of_another_session_of_the_same_user_only (void **state)
     assert_string_equal (svc_err (s_h, "flow.session_end", "{\"session\": \"%s\", \"reason\": \"whim\"}",
                                   svc_str (a, "session")),
                          "invalid_request");
+    json_decref (a);
+    json_decref (b);
+}
+
+static void
+test_session_list_shows_the_users_live_sessions_only (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char alice[64], bob[64];
+    json_t *a = s_login (alice);
+    json_t *b = s_login (bob);
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\","
+                         " \"client_ip\": \"198.18.0.3\", \"user_agent\": \"UA\"}",
+                         svc_str (a, "sid")));
+    json_t *r = svc_ok (s_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (a, "session"));
+    json_t *list = json_object_get (r, "sessions");
+    assert_int_equal (json_array_size (list), 1);
+    json_t *s = json_array_get (list, 0);
+    assert_string_equal (svc_str (s, "sid"), svc_str (a, "sid"));
+    assert_true (svc_bool (s, "current"));
+    assert_string_equal (svc_str (s, "address"), "198.18.0.3");
+    assert_string_equal (svc_str (s, "user_agent"), "UA");
+    assert_true (svc_int (s, "last_used_at") > 0);
+    assert_int_equal (json_array_size (json_object_get (s, "clients")), 1);
+    json_decref (r);
+    //  Bob's session has no last use yet; an ended or malformed handle lists nothing.
+    r = svc_ok (s_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (b, "session"));
+    assert_null (json_object_get (json_array_get (json_object_get (r, "sessions"), 0), "last_used_at"));
+    json_decref (r);
+    json_decref (svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (b, "session")));
+    r = svc_ok (s_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (b, "session"));
+    assert_int_equal (json_array_size (json_object_get (r, "sessions")), 0);
+    json_decref (r);
+    r = svc_ok (s_h, "flow.session_list", "{\"session\": \"garbage\"}");
+    assert_int_equal (json_array_size (json_object_get (r, "sessions")), 0);
+    json_decref (r);
     json_decref (a);
     json_decref (b);
 }
@@ -364,6 +414,7 @@ main (void)
         cmocka_unit_test (test_session_touch_records_clients_and_last_use),
         cmocka_unit_test (test_session_end_ends_the_session_and_names_its_clients),
         cmocka_unit_test (test_session_end_of_another_session_of_the_same_user_only),
+        cmocka_unit_test (test_session_list_shows_the_users_live_sessions_only),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
