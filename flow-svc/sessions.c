@@ -8,7 +8,9 @@
 #include "flow_store.h"
 #include "flow_txn.h"
 #include "log.h"
+#include "outbox.h"
 #include "secure.h"
+#include "service.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,8 +111,53 @@ s_client_ids (const json_t *clients)
     return ids;
 }
 
+//  Back-Channel Logout 1.0 §2.5: queues, in the caller's transaction, a
+//  logout token for every client of the ended session that registered a
+//  backchannel_logout_uri (token-svc signs them: token.logout_tokens). The
+//  outbox delivers them after the commit, so no client, slow or failing,
+//  holds the logout up. Returns how many were queued; a failure to get
+//  them is logged and ends nothing less (the session is over either way).
+static long
+s_queue_backchannel (bus_req_t *req, db_t *db, const char *sub, const char *sid, json_t *client_ids)
+{
+    if (!client_ids || json_array_size (client_ids) == 0)
+        return 0;
+    service_thread_t *thread = req->thread_state;
+    int left = bus_req_time_left_ms (req, 200);
+    token_logout_tokens_in_t in = {.sub = sub, .sid = sid, .clients = client_ids};
+    json_t *body = left > 0 ? token_logout_tokens_in_pack (&in) : NULL;
+    json_t *res = NULL;
+    bus_error_t error;
+    int rc = body ? bus_client_call (thread->bus, "token.logout_tokens", body, left, &res, &error) : -1;
+    json_decref (body);
+    token_logout_tokens_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc != 0 || token_logout_tokens_out_unpack (res, &out, why, sizeof why) != 0) {
+        log_error ("session ended without back-channel logout: token.logout_tokens failed (%s)",
+                   rc != 0 && body ? error.code : "no answer");
+        json_decref (res);
+        return -1;
+    }
+    long queued = 0;
+    size_t i;
+    const json_t *item;
+    json_array_foreach (out.tokens, i, item)
+    {
+        shape_logout_delivery_t d;
+        if (shape_logout_delivery_unpack (item, &d, why, sizeof why) != 0 ||
+            outbox_backchannel (db, flow_app (req), d.client_id, d.uri, d.logout_token, d.exp) != DB_OK) {
+            log_error ("a logout token could not be queued");
+            continue;
+        }
+        queued++;
+    }
+    json_decref (res);
+    return queued;
+}
+
 //  flow.session_end: the user signs out of a session (theirs, or another of
-//  theirs). The end and its audit event commit together.
+//  theirs). The end, its audit event and the back-channel logout tokens
+//  commit together.
 int
 flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -132,8 +179,11 @@ flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result)
         st = flow_store_session_end (db, hash, in->sid, &ended);
     if (st == DB_OK) {
         const char *sub = json_string_value (json_object_get (ended, "sub"));
-        json_t *details = json_pack ("{s:O, s:s, s:o?}", "sid", json_object_get (ended, "sid"), "reason",
-                                     reason, "clients", s_client_ids (json_object_get (ended, "clients")));
+        json_t *ids = s_client_ids (json_object_get (ended, "clients"));
+        long queued =
+            s_queue_backchannel (req, db, sub, json_string_value (json_object_get (ended, "sid")), ids);
+        json_t *details = json_pack ("{s:O, s:s, s:o?, s:I}", "sid", json_object_get (ended, "sid"), "reason",
+                                     reason, "clients", ids, "backchannel", (json_int_t)queued);
         st = details ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_logout,
                                                                .outcome = AUDIT_SUCCESS,
                                                                .actor = "user",

@@ -6,7 +6,9 @@
  *  anywhere (§3: "the OP MUST NOT perform post-logout redirection" to an
  *  unregistered URI; §4: an invalid request is shown to the user). */
 #include "clients.h"
+#include "grants.h"
 #include "jws.h"
+#include "secure.h"
 #include "service.h"
 #include "token_app.h"
 #include "token_jwks.h"
@@ -252,4 +254,78 @@ token_op_logout_check (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     }
     return 0;
+}
+
+//  The events claim of Back-Channel Logout 1.0 §2.4.
+#define BACKCHANNEL_EVENT "http://schemas.openid.net/event/backchannel-logout"
+#define LOGOUT_JTI_BYTES 16
+
+//  The logout token of client for sub and sid, signed (*jws). -1 after
+//  failing req.
+static int
+s_logout_token (bus_req_t *req, const token_client_t *client, const char *sub, const char *sid, int64_t now,
+                char **jws)
+{
+    const token_app_t *app = req->app;
+    char *jti = secure_token (LOGOUT_JTI_BYTES);
+    //  §2.4: iss, aud, iat, exp, jti, events, and sub and/or sid (both: an RP
+    //  may key its sessions on either; backchannel_logout_session_required
+    //  asks for sid, which is always there); §2.4: a nonce is prohibited.
+    json_t *claims = jti ? json_pack ("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:{s:{}}}", "iss", app->issuer,
+                                      "aud", client->client_id, "iat", (json_int_t)now, "exp",
+                                      (json_int_t)(now + app->logout_token_ttl), "jti", jti, "sub", sub,
+                                      "sid", sid, "events", BACKCHANNEL_EVENT)
+                         : NULL;
+    free (jti);
+    if (!claims)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    //  §2.4: signed as the client's ID tokens are; typed (RFC 8725 §3.11) so
+    //  that it is never taken for an ID token.
+    int rc = grants_sign_one (req, claims, client->id_token_alg, "logout+jwt", jws);
+    json_decref (claims);
+    return rc;
+}
+
+int
+token_op_logout_tokens (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const token_logout_tokens_in_t *in = BUS_IN (req, token_logout_tokens);
+    json_t *tokens = json_array ();
+    if (!tokens)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    int64_t now = tu_now ();
+    size_t i;
+    const json_t *id;
+    json_array_foreach (in->clients, i, id)
+    {
+        token_client_t client;
+        memset (&client, 0, sizeof client);
+        int known = s_client (req, json_string_value (id), &client);
+        if (known < 0) {
+            json_decref (tokens);
+            return -1;
+        }
+        if (!known || !client.backchannel_uri) {
+            token_client_clear (&client);
+            continue;
+        }
+        char *jws = NULL;
+        if (s_logout_token (req, &client, in->sub, in->sid, now, &jws) != 0) {
+            token_client_clear (&client);
+            json_decref (tokens);
+            return -1;
+        }
+        json_t *item = json_pack ("{s:s, s:s, s:s, s:I}", "client_id", client.client_id, "uri",
+                                  client.backchannel_uri, "logout_token", jws, "exp",
+                                  (json_int_t)(now + ((const token_app_t *)req->app)->logout_token_ttl));
+        secure_free_str (&jws);
+        token_client_clear (&client);
+        if (!item || json_array_append_new (tokens, item)) {
+            json_decref (tokens);
+            return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        }
+    }
+    *result = json_pack ("{s:o}", "tokens", tokens);
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
 }

@@ -378,6 +378,10 @@ def test_expired_hint_is_accepted(stack, client, user):
 
 
 def test_registration_refuses_a_bad_post_logout_uri(stack):
+    # The same URIs, well-formed, are accepted (private-use schemes for public clients only).
+    ok = ctl_json(stack, "token.client_add", {"redirect_uris": [f"{RP}/cb"],
+                                               "post_logout_redirect_uris": [f"{RP}/bye", "http://127.0.0.1/bye"]})
+    assert ok["client"]["post_logout_redirect_uris"] == [f"{RP}/bye", "http://127.0.0.1/bye"]
     for uri in ("https://rp.example/cb#frag", "not a uri", "/relative"):
         err = refused(stack, "token.client_add", {"redirect_uris": [f"{RP}/cb"],
                                                   "post_logout_redirect_uris": [uri]})

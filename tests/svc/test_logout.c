@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "b64url.h"
 #include "svc_harness.h"
 
 #include <stdio.h>
@@ -34,6 +35,12 @@ s_setup (void **state)
             svc_ok (s_h, "token.client_add",
                     "{\"client_id\": \"rp-a\", \"name\": \"App A\", \"redirect_uris\": [\"" RP "a/cb\"],"
                     " \"post_logout_redirect_uris\": [\"" RP "a/bye\", \"" RP "a/bye?x=1\"]}");
+        json_decref (r);
+        r = svc_ok (s_h, "token.client_add",
+                    "{\"client_id\": \"rp-bc\", \"name\": \"App BC\", \"redirect_uris\": [\"" RP "bc/cb\"],"
+                    " \"backchannel_logout_uri\": \"" RP
+                    "bc/logout\", \"backchannel_logout_session_required\": true,"
+                    " \"id_token_signed_response_alg\": \"ES256\"}");
         json_decref (r);
         r = svc_ok (s_h, "token.client_add",
                     "{\"client_id\": \"rp-b\", \"name\": \"App B\", \"redirect_uris\": [\"" RP "b/cb\"],"
@@ -400,6 +407,82 @@ test_session_list_shows_the_users_live_sessions_only (void **state)
     json_decref (b);
 }
 
+//  The JSON of a part (0 header, 1 claims) of a compact JWS.
+static json_t *
+s_part (const char *jws, int which)
+{
+    const char *start = jws;
+    if (which == 1)
+        start = strchr (jws, '.') + 1;
+    size_t len = strcspn (start, ".");
+    char buf[4096];
+    long n = b64url_decode (start, len, buf, sizeof buf - 1);
+    assert_true (n > 0);
+    buf[n] = '\0';
+    json_t *j = json_loads (buf, 0, NULL);
+    assert_non_null (j);
+    return j;
+}
+
+static void
+test_logout_tokens_for_the_clients_with_a_uri_only (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    json_t *r =
+        svc_ok (s_h, "token.logout_tokens",
+                "{\"sub\": \"user-9\", \"sid\": \"sid-9\", \"clients\": [\"rp-a\", \"rp-bc\", \"gone\"]}");
+    json_t *tokens = json_object_get (r, "tokens");
+    assert_int_equal (json_array_size (tokens), 1);
+    json_t *t = json_array_get (tokens, 0);
+    assert_string_equal (svc_str (t, "client_id"), "rp-bc");
+    assert_string_equal (svc_str (t, "uri"), RP "bc/logout");
+    json_t *header = s_part (svc_str (t, "logout_token"), 0);
+    json_t *claims = s_part (svc_str (t, "logout_token"), 1);
+    assert_string_equal (svc_str (header, "typ"), "logout+jwt");
+    assert_string_equal (svc_str (header, "alg"), "ES256");
+    assert_string_equal (svc_str (claims, "iss"), ISSUER);
+    assert_string_equal (svc_str (claims, "aud"), "rp-bc");
+    assert_string_equal (svc_str (claims, "sub"), "user-9");
+    assert_string_equal (svc_str (claims, "sid"), "sid-9");
+    assert_true (strlen (svc_str (claims, "jti")) >= 16);
+    assert_null (json_object_get (claims, "nonce"));
+    assert_int_equal (svc_int (claims, "exp") - svc_int (claims, "iat"), 120);
+    assert_int_equal (svc_int (claims, "exp"), svc_int (t, "exp"));
+    json_t *events = json_object_get (claims, "events");
+    assert_int_equal (json_object_size (events), 1);
+    assert_true (
+        json_is_object (json_object_get (events, "http://schemas.openid.net/event/backchannel-logout")));
+    json_decref (header);
+    json_decref (claims);
+    json_decref (r);
+}
+
+static void
+test_session_end_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char username[64];
+    json_t *login = s_login (username);
+    const char *sid = svc_str (login, "sid");
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
+    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    json_t *r = svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session"));
+    assert_true (svc_bool (r, "ended"));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    r = svc_ok (s_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
+                svc_str (login, "sub"));
+    assert_int_equal (svc_int (json_array_get (json_object_get (r, "events"), 0), "details.backchannel"), 1);
+    json_decref (r);
+    json_decref (login);
+}
+
 int
 main (void)
 {
@@ -415,6 +498,8 @@ main (void)
         cmocka_unit_test (test_session_end_ends_the_session_and_names_its_clients),
         cmocka_unit_test (test_session_end_of_another_session_of_the_same_user_only),
         cmocka_unit_test (test_session_list_shows_the_users_live_sessions_only),
+        cmocka_unit_test (test_logout_tokens_for_the_clients_with_a_uri_only),
+        cmocka_unit_test (test_session_end_queues_the_logout_tokens),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
