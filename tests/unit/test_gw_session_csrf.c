@@ -44,7 +44,8 @@ test_another_handle_gives_another_token (void **state)
     (void)state;
     char a[PAGES_CSRF_CHARS + 1], b[PAGES_CSRF_CHARS + 1];
     assert_int_equal (pages_session_csrf (HANDLE, "account sessions", a), 0);
-    assert_int_equal (pages_session_csrf ("BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "account sessions", b), 0);
+    assert_int_equal (
+        pages_session_csrf ("BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "account sessions", b), 0);
     assert_string_not_equal (a, b);
 }
 
