@@ -307,7 +307,9 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
         } else
             s_end (req, handle, &lr, after_post, &headers);
         secure_wipe (want, sizeof want);
-    } else if (s_tied (&lr, &session))
+    } else if (s_tied (&lr, &session) && !req->head)
+        //  RFC 9110 §9.3.2: a HEAD changes nothing; it gets the page a GET
+        //  would get without the session ending (the confirmation).
         s_end (req, handle, &lr, after_post, &headers);
     else {
         char token[LOGOUT_CSRF_CHARS + 1];

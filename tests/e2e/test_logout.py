@@ -398,3 +398,11 @@ def test_ostiaryctl_registers_post_logout_uris(stack):
     assert r.returncode == 0, r.stderr
     shown = ctl_json(stack, "token.client_get", {"client_id": client_id})["client"]
     assert shown["post_logout_redirect_uris"] == [f"{RP}/bye", f"{RP}/bye2"]
+
+
+def test_head_ends_nothing(stack, browser, client, user):
+    hint = sign_in(stack, browser, client, user)
+    r = browser.http.head(browser.base + "/logout", params={"id_token_hint": hint}, allow_redirects=False,
+                          timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert still_signed_in(stack, browser, client)
