@@ -18,7 +18,8 @@
     " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
     " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
-    " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text"
+    " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
+    " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -57,11 +58,12 @@ static const db_stmt_t s_stmts[] = {
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
-     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins)"
+     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins,"
+     " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
-     " nullif($17::text, ''), $18::jsonb)",
-     18, DB_STMT_WRITE},
+     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean)",
+     21, DB_STMT_WRITE},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
@@ -470,6 +472,8 @@ token_client_clear (token_client_t *client)
     json_decref (client->response_types);
     json_decref (client->scopes);
     json_decref (client->web_origins);
+    json_decref (client->post_logout_uris);
+    free (client->backchannel_uri);
     secure_wipe (client, sizeof *client);
     memset (client, 0, sizeof *client);
 }
@@ -506,8 +510,16 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     if (s_copy_col (res, row, 17, c->access_token_alg, sizeof c->access_token_alg))
         ok = 0;
     c->web_origins = s_json_col (res, row, 18);
+    c->post_logout_uris = s_json_col (res, row, 19);
+    if (!PQgetisnull (res, row, 20)) {
+        c->backchannel_uri = strdup (PQgetvalue (res, row, 20));
+        if (!c->backchannel_uri)
+            ok = 0;
+    }
+    c->backchannel_session_required = s_bool_col (res, row, 21);
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
-        !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins)) {
+        !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
+        !json_is_array (c->post_logout_uris)) {
         log_error ("client row %d is malformed", row);
         token_client_clear (c);
         return -1;
@@ -529,8 +541,9 @@ token_store_client_insert (db_t *db, const token_client_t *c)
     char *responses = s_json_text (c->response_types);
     char *scopes = s_json_text (c->scopes);
     char *origins = c->web_origins ? s_json_text (c->web_origins) : strdup ("[]");
+    char *logout_uris = c->post_logout_uris ? s_json_text (c->post_logout_uris) : strdup ("[]");
     db_status_t st = DB_ERROR;
-    if (uris && grants && responses && scopes && origins) {
+    if (uris && grants && responses && scopes && origins && logout_uris) {
         const char *params[] = {
             c->client_id,
             c->name,
@@ -552,9 +565,13 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             grace_uses,
             c->access_token_alg,
             origins,
+            logout_uris,
+            c->backchannel_uri,
+            c->backchannel_session_required ? "true" : "false",
         };
-        st = s_exec (db, "token_client_insert", 18, params, NULL);
+        st = s_exec (db, "token_client_insert", 21, params, NULL);
     }
+    free (logout_uris);
     secure_wipe (secret, sizeof secret);
     free (uris);
     free (grants);

@@ -40,6 +40,13 @@ typedef struct {
     int resource_server;    //  RFC 7662: may introspect other clients' tokens
     int refresh_grace_s;    //  grace period of refresh rotation (0: off)
     int refresh_grace_uses; //  how often a consumed token may be used within it
+    //  RP-Initiated Logout 1.0 §3.1: where the client may be sent back
+    //  after a logout, compared exactly (array of strings).
+    json_t *post_logout_uris;
+    //  Back-Channel Logout 1.0 §2.2: where logout tokens go (NULL: none),
+    //  and whether they must carry the sid.
+    char *backchannel_uri;
+    int backchannel_session_required;
 } token_client_t;
 
 //  Frees what a client holds and wipes its secret hash. Idempotent.
