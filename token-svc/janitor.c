@@ -127,6 +127,12 @@ token_janitor_new (const config_t *cfg)
     return self;
 }
 
+long
+token_janitor_rounds (token_janitor_t *self)
+{
+    return housekeeper_rounds (self->thread);
+}
+
 void
 token_janitor_destroy (token_janitor_t **self_p)
 {

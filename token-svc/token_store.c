@@ -349,7 +349,7 @@ static const db_stmt_t s_stmts[] = {
                        " UNION (SELECT id FROM token.refresh_families f"
                        " WHERE idle_mark < now() - make_interval(secs => $3::double precision) - interval '1 "
                        "hour' - " IDLE_SLACK " AND last_used_at < now() - make_interval(secs => $3::double "
-                                             "precision) - interval '1 hour'"
+                       "precision) - interval '1 hour'"
                        " AND NOT " FAMILY_ISSUING ("f") " ORDER BY idle_mark LIMIT $1::integer)"
                                                         " LIMIT $1::integer))",
      3, DB_STMT_WRITE},
