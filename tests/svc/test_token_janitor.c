@@ -15,10 +15,10 @@
 
 #include "config.h"
 #include "db.h"
+#include "ost.h"
 #include "svc_harness.h"
 #include "token-svc/janitor.h"
 #include "token-svc/token_store.h"
-#include "ost.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,13 +57,14 @@ s_teardown (void **state)
 static void
 s_client (const char *id)
 {
-    svc_sql_exec (s_h,
-                  "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types,"
-                  " response_types, scopes, token_endpoint_auth_method, id_token_alg, first_party)"
-                  " VALUES ('%s', 'janitor test', 'confidential', sha256('%s'), '[\"https://rp.example/cb\"]',"
-                  " '[\"authorization_code\",\"refresh_token\"]', '[\"code\"]', '[\"openid\"]',"
-                  " 'client_secret_basic', 'ES256', true)",
-                  id, id);
+    svc_sql_exec (
+        s_h,
+        "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types,"
+        " response_types, scopes, token_endpoint_auth_method, id_token_alg, first_party)"
+        " VALUES ('%s', 'janitor test', 'confidential', sha256('%s'), '[\"https://rp.example/cb\"]',"
+        " '[\"authorization_code\",\"refresh_token\"]', '[\"code\"]', '[\"openid\"]',"
+        " 'client_secret_basic', 'ES256', true)",
+        id, id);
 }
 
 //  n families of client, sub, created and last used the given intervals
@@ -76,17 +77,17 @@ s_families (const char *client, const char *sub, int n, const char *created, con
     char revoked_sql[96] = "NULL";
     if (revoked)
         snprintf (revoked_sql, sizeof revoked_sql, "now() - interval '%s'", revoked);
-    svc_sql_exec (s_h,
-                  "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, auth_time, amr, scopes,"
-                  " created_at, last_used_at, idle_mark, revoked_at)"
-                  " SELECT '%s', '%s', 0, '[\"pwd\"]', '[\"openid\"]', now() - interval '%s',"
-                  " now() - interval '%s', now() - interval '%s', %s FROM generate_series(1, %d) RETURNING id),"
-                  " t AS (INSERT INTO token.refresh_tokens (token_hash, family_id)"
-                  " SELECT sha256(int8send(id) || int4send(k)), id FROM f, generate_series(1, 2) k)"
-                  " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
-                  " SELECT '%s-' || id, id, now() + interval '%s' FROM f WHERE %d = 1",
-                  client, sub, created, used, used, revoked_sql, n, sub, jti_exp ? jti_exp : "0 s",
-                  jti_exp ? 1 : 0);
+    svc_sql_exec (
+        s_h,
+        "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, auth_time, amr, scopes,"
+        " created_at, last_used_at, idle_mark, revoked_at)"
+        " SELECT '%s', '%s', 0, '[\"pwd\"]', '[\"openid\"]', now() - interval '%s',"
+        " now() - interval '%s', now() - interval '%s', %s FROM generate_series(1, %d) RETURNING id),"
+        " t AS (INSERT INTO token.refresh_tokens (token_hash, family_id)"
+        " SELECT sha256(int8send(id) || int4send(k)), id FROM f, generate_series(1, 2) k)"
+        " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+        " SELECT '%s-' || id, id, now() + interval '%s' FROM f WHERE %d = 1",
+        client, sub, created, used, used, revoked_sql, n, sub, jti_exp ? jti_exp : "0 s", jti_exp ? 1 : 0);
 }
 
 static long
@@ -130,16 +131,17 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
                        " FROM generate_series(1, 200) i");
     //  Codes: expired over an hour ago; the same but whose access token is
     //  still unexpired (a replay must still find it to revoke); unexpired.
-    svc_sql_exec (s_h,
-                  "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, scopes, sub,"
-                  " auth_time, amr, expires_at, issued_jti, issued_exp)"
-                  " SELECT sha256(int8send(i)), 'jan', 'https://rp.example/cb', true, '[]',"
-                  " CASE WHEN i <= %d THEN 'dead' ELSE 'keep' END, 0, '[]',"
-                  " CASE WHEN i <= %d + 100 THEN now() - interval '2 hours' ELSE now() + interval '1 minute' END,"
-                  " CASE WHEN i > %d THEN 'j' || i END,"
-                  " CASE WHEN i > %d THEN now() + interval '10 minutes' END"
-                  " FROM generate_series(1, %d + 200) i",
-                  DEAD, DEAD, DEAD, DEAD, DEAD);
+    svc_sql_exec (
+        s_h,
+        "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, scopes, sub,"
+        " auth_time, amr, expires_at, issued_jti, issued_exp)"
+        " SELECT sha256(int8send(i)), 'jan', 'https://rp.example/cb', true, '[]',"
+        " CASE WHEN i <= %d THEN 'dead' ELSE 'keep' END, 0, '[]',"
+        " CASE WHEN i <= %d + 100 THEN now() - interval '2 hours' ELSE now() + interval '1 minute' END,"
+        " CASE WHEN i > %d THEN 'j' || i END,"
+        " CASE WHEN i > %d THEN now() + interval '10 minutes' END"
+        " FROM generate_series(1, %d + 200) i",
+        DEAD, DEAD, DEAD, DEAD, DEAD);
     svc_sql_exec (s_h,
                   "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent,"
                   " response_mode, state, scopes, details, expires_at)"
@@ -149,12 +151,13 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
                   " FROM generate_series(1, %d + 100) i",
                   DEAD, DEAD, DEAD);
     //  Subject markers past the lifetime plus two hours, and recent ones.
-    svc_sql_exec (s_h,
-                  "INSERT INTO token.subject_revocations (sub, revoked_at, reason)"
-                  " SELECT CASE WHEN i <= %d THEN 'dead-' ELSE 'keep-' END || i,"
-                  " CASE WHEN i <= %d THEN now() - interval '30 days 3 hours' ELSE now() - interval '1 day' END,"
-                  " 'test' FROM generate_series(1, %d + 100) i",
-                  DEAD, DEAD, DEAD);
+    svc_sql_exec (
+        s_h,
+        "INSERT INTO token.subject_revocations (sub, revoked_at, reason)"
+        " SELECT CASE WHEN i <= %d THEN 'dead-' ELSE 'keep-' END || i,"
+        " CASE WHEN i <= %d THEN now() - interval '30 days 3 hours' ELSE now() - interval '1 day' END,"
+        " 'test' FROM generate_series(1, %d + 100) i",
+        DEAD, DEAD, DEAD);
     svc_sql_exec (s_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
                        " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations");
 
@@ -182,7 +185,8 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
                                " ON f.id = t.family_id WHERE f.sub LIKE 'dead-%'"),
                       0);
     assert_int_equal (
-        s_count ("SELECT count(*) FROM token.family_jtis WHERE expires_at < now() - interval '5 minutes'"), 0);
+        s_count ("SELECT count(*) FROM token.family_jtis WHERE expires_at < now() - interval '5 minutes'"),
+        0);
     assert_int_equal (s_count ("SELECT count(*) FROM token.revoked_jtis WHERE jti LIKE 'dead-%'"), 0);
     assert_int_equal (s_count ("SELECT count(*) FROM token.codes WHERE sub = 'dead'"), 0);
     assert_int_equal (s_count ("SELECT count(*) FROM token.authz_requests WHERE state = 'dead'"), 0);
@@ -196,7 +200,8 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
     assert_int_equal (s_count ("SELECT count(*) FROM token.revoked_jtis WHERE jti LIKE 'keep-%'"), 200);
     assert_int_equal (s_count ("SELECT count(*) FROM token.codes WHERE sub = 'keep'"), 200);
     assert_int_equal (s_count ("SELECT count(*) FROM token.authz_requests WHERE state = 'keep'"), 100);
-    assert_int_equal (s_count ("SELECT count(*) FROM token.subject_revocations WHERE sub LIKE 'keep-%'"), 100);
+    assert_int_equal (s_count ("SELECT count(*) FROM token.subject_revocations WHERE sub LIKE 'keep-%'"),
+                      100);
 }
 
 //  Appends to out the scans of plan (EXPLAIN's JSON) that are sequential.
@@ -212,8 +217,7 @@ s_seq_scans (json_t *node, char *out, size_t size)
     json_t *plans = json_object_get (node, "Plans");
     size_t i;
     json_t *child;
-    json_array_foreach (plans, i, child)
-        s_seq_scans (child, out, size);
+    json_array_foreach (plans, i, child) s_seq_scans (child, out, size);
 }
 
 static void
@@ -233,21 +237,25 @@ test_every_purge_walks_an_index (void **state)
         " CASE WHEN i %% 50 = 7 THEN greatest(c, now() - random() * interval '5 days') END"
         " FROM generate_series(1, 50000) i,"
         " LATERAL (SELECT now() - interval '30 days' * (1 - i / 50000.0) AS c) x,"
-        " LATERAL (SELECT greatest(c, now() - random() * interval '13 days') AS u) y RETURNING id, last_used_at),"
+        " LATERAL (SELECT greatest(c, now() - random() * interval '13 days') AS u) y RETURNING id, "
+        "last_used_at),"
         " t AS (INSERT INTO token.refresh_tokens (token_hash, family_id)"
         " SELECT sha256(int8send(id) || int4send(k)), id FROM f, generate_series(1, 3) k)"
         " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
         " SELECT 'p-' || id, id, last_used_at + interval '10 minutes' FROM f");
-    svc_sql_exec (s_h, "INSERT INTO token.revoked_jtis (jti, expires_at, reason) SELECT 'p-' || i,"
-                       " now() + (random() - 0.1) * interval '1 day', 'test' FROM generate_series(1, 50000) i");
-    svc_sql_exec (s_h, "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, scopes,"
-                       " sub, auth_time, amr, expires_at) SELECT sha256(int8send(-i)), 'plans', 'x', true, '[]',"
-                       " 'u', 0, '[]', now() + (random() - 0.1) * interval '1 day'"
-                       " FROM generate_series(1, 20000) i");
-    svc_sql_exec (s_h, "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent,"
-                       " response_mode, scopes, details, expires_at) SELECT sha256(int8send(-i)), 'plans', 'x',"
-                       " true, 'query', '[]', '{}', now() + (random() - 0.1) * interval '1 day'"
-                       " FROM generate_series(1, 20000) i");
+    svc_sql_exec (s_h,
+                  "INSERT INTO token.revoked_jtis (jti, expires_at, reason) SELECT 'p-' || i,"
+                  " now() + (random() - 0.1) * interval '1 day', 'test' FROM generate_series(1, 50000) i");
+    svc_sql_exec (s_h,
+                  "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, scopes,"
+                  " sub, auth_time, amr, expires_at) SELECT sha256(int8send(-i)), 'plans', 'x', true, '[]',"
+                  " 'u', 0, '[]', now() + (random() - 0.1) * interval '1 day'"
+                  " FROM generate_series(1, 20000) i");
+    svc_sql_exec (s_h,
+                  "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent,"
+                  " response_mode, scopes, details, expires_at) SELECT sha256(int8send(-i)), 'plans', 'x',"
+                  " true, 'query', '[]', '{}', now() + (random() - 0.1) * interval '1 day'"
+                  " FROM generate_series(1, 20000) i");
     svc_sql_exec (s_h, "INSERT INTO token.subject_revocations (sub, revoked_at, reason) SELECT 'p-' || i,"
                        " now() - random() * interval '40 days', 'test' FROM generate_series(1, 20000) i");
     svc_sql_exec (s_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
@@ -257,10 +265,12 @@ test_every_purge_walks_an_index (void **state)
     assert_non_null (db);
     assert_int_equal (token_store_prepare (db), 0);
     //  The purge statements by name, with their parameters.
-    static const char *const purges[] = {
-        "token_purge_requests(500)", "token_purge_codes(500)", "token_purge_revoked(500)",
-        "token_purge_family_jtis(500)", "token_purge_families(500, 2592000, 1209600)",
-        "token_purge_subjects(500, 2592000)"};
+    static const char *const purges[] = {"token_purge_requests(500)",
+                                         "token_purge_codes(500)",
+                                         "token_purge_revoked(500)",
+                                         "token_purge_family_jtis(500)",
+                                         "token_purge_families(500, 2592000, 1209600)",
+                                         "token_purge_subjects(500, 2592000)"};
     static const char *const modes[] = {"force_generic_plan", "force_custom_plan"};
     int bad = 0;
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
