@@ -29,21 +29,34 @@ VALUES ('bench-scale', 'bench SCALE rows', 'confidential', sha256('bench-scale')
 ON CONFLICT (client_id) DO NOTHING;
 
 CREATE TEMP TABLE scale_f AS
-SELECT i,
-       CASE WHEN i <= :scale / 20 THEN now() - interval '31 days' - random() * interval '1 day'
-            ELSE now() - interval '30 days' * (1 - i::float8 / :scale) END AS created_at,
-       random() AS r
-FROM generate_series(1, :scale) AS i;
+SELECT i, created_at,
+       CASE WHEN i % 40 = 1 AND created_at < now() - interval '15 days' THEN created_at
+            ELSE greatest(created_at, now() - r * interval '13 days') END AS last_used_at,
+       CASE WHEN i % 50 = 7 THEN greatest(created_at, now() - interval '2 hours' - r * interval '10 days') END
+           AS revoked_at
+FROM (SELECT i, random() AS r,
+             CASE WHEN i <= :scale / 20 THEN now() - interval '31 days' - random() * interval '1 day'
+                  ELSE now() - interval '30 days' * (1 - i::float8 / :scale) END AS created_at
+      FROM generate_series(1, :scale) AS i) x;
+
+-- idle_mark (migrations/token/010_purge_indexes.sql), where the schema has
+-- it, as token-svc writes it: here last_used_at itself.
+SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'token'
+               AND table_name = 'refresh_families' AND column_name = 'idle_mark') AS has_idle_mark \gset
+\if :has_idle_mark
+\set idle_col ', idle_mark'
+\set idle_val ', last_used_at'
+\else
+\set idle_col ''
+\set idle_val ''
+\endif
 
 INSERT INTO refresh_families (id, client_id, sub, sid, auth_time, amr, scopes, created_at, last_used_at,
-                              revoked_at, revoke_reason)
+                              revoked_at, revoke_reason :idle_col)
 OVERRIDING SYSTEM VALUE
 SELECT i, 'bench-scale', 'user-' || (i % 200000), 'sid-' || i, extract(epoch FROM created_at)::bigint,
-       '["pwd"]', '["openid","offline_access"]', created_at,
-       CASE WHEN i % 40 = 1 AND created_at < now() - interval '15 days' THEN created_at
-            ELSE greatest(created_at, now() - r * interval '13 days') END,
-       CASE WHEN i % 50 = 7 THEN greatest(created_at, now() - interval '2 hours' - r * interval '10 days') END,
-       CASE WHEN i % 50 = 7 THEN 'logout' END
+       '["pwd"]', '["openid","offline_access"]', created_at, last_used_at, revoked_at,
+       CASE WHEN revoked_at IS NOT NULL THEN 'logout' END :idle_val
 FROM scale_f;
 SELECT setval(pg_get_serial_sequence('token.refresh_families', 'id'), (SELECT max(id) FROM refresh_families));
 
