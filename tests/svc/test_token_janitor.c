@@ -227,7 +227,8 @@ test_every_purge_walks_an_index (void **state)
     NEED_DB ();
     //  A busy deployment's tables in miniature: 50,000 families over the
     //  last 30 days, mostly live; three refresh tokens and a jti each;
-    //  revocations, codes, requests and subject markers by the thousand.
+    //  revocations, codes, requests, subject markers and audit events by
+    //  the thousand.
     s_client ("plans");
     svc_sql_exec (
         s_h,
@@ -258,8 +259,13 @@ test_every_purge_walks_an_index (void **state)
                   " FROM generate_series(1, 20000) i");
     svc_sql_exec (s_h, "INSERT INTO token.subject_revocations (sub, revoked_at, reason) SELECT 'p-' || i,"
                        " now() - random() * interval '40 days', 'test' FROM generate_series(1, 20000) i");
+    svc_sql_exec (s_h,
+                  "INSERT INTO token.audit_events (at, event, actor, outcome)"
+                  " SELECT now() - random() * interval '400 days', 'refresh_token_reuse', 'client', 'refused'"
+                  " FROM generate_series(1, 20000) i");
     svc_sql_exec (s_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
-                       " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations");
+                       " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations,"
+                       " token.audit_events");
 
     db_t *db = db_new (getenv ("OSTIARY_TEST_DB"));
     assert_non_null (db);
@@ -270,7 +276,8 @@ test_every_purge_walks_an_index (void **state)
                                          "token_purge_revoked(500)",
                                          "token_purge_family_jtis(500)",
                                          "token_purge_families(500, 2592000, 1209600)",
-                                         "token_purge_subjects(500, 2592000)"};
+                                         "token_purge_subjects(500, 2592000)",
+                                         "token_audit_purge(365, 500)"};
     static const char *const modes[] = {"force_generic_plan", "force_custom_plan"};
     int bad = 0;
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
