@@ -20,6 +20,9 @@
 SET search_path TO token;
 SET synchronous_commit = off;
 SET maintenance_work_mem = '256MB';
+-- One transaction: the janitor must not see a family before its tokens
+-- and jtis are there (it would delete the dead-looking family at once).
+BEGIN;
 
 INSERT INTO clients (client_id, name, type, secret_hash, redirect_uris, grant_types, response_types, scopes,
                      token_endpoint_auth_method, id_token_alg, first_party)
@@ -101,6 +104,7 @@ FROM generate_series(1, :scale / 5) AS i,
      LATERAL (SELECT CASE WHEN i % 10 = 3 THEN now() - interval '2 hours' - random() * interval '1 day'
                           ELSE now() + random() * interval '1 day' END AS e) x;
 
+COMMIT;
 ANALYZE refresh_families, refresh_tokens, family_jtis, revoked_jtis, codes;
 
 SELECT 'refresh_families' AS "table", count(*) AS "rows", (SELECT count(*) FROM scale_dead) AS dead
