@@ -25,48 +25,25 @@ s_now_us (void)
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-//  Runs purge (one kind of row: kind, or the audit trail for -1) batch
-//  after batch while they come back full, pausing after each so that the
-//  janitor takes at most duty % of the time: a backlog goes at the pace the
-//  machine can spare, however large it is. *total grows by what was
-//  deleted; *stop is set when the housekeeper is stopping.
+//  The kinds a round purges: token_store_janitor_kinds () kinds of rows,
+//  then the audit trail (past OSTIARY_AUDIT_RETENTION_DAYS).
+#define S_KINDS_MAX 16
+
+//  One batch of kind (the audit trail for the last one); *deleted.
 static db_status_t
-s_purge_kind (token_janitor_t *self, db_t *db, int kind, long *total, int *stop)
+s_batch (token_janitor_t *self, db_t *db, int kind, int *deleted)
 {
-    db_status_t st = DB_OK;
-    long kind_total = 0;
-    long long busy_us = 0, start = s_now_us ();
-    while (st == DB_OK) {
-        long long t0 = s_now_us ();
-        int deleted = 0;
-        st = kind < 0
-                 ? token_store_audit_purge (db, self->audit_days, self->batch, &deleted)
-                 : token_store_janitor_purge (db, kind, self->batch, self->max_s, self->idle_s, &deleted);
-        long long took = s_now_us () - t0;
-        busy_us += took;
-        kind_total += deleted;
-        if (deleted < self->batch)
-            break;
-        //  Rounded up to whole milliseconds: at least 1 ms between batches.
-        long pause_ms = (long)((took * (100 - self->duty) / self->duty + 999) / 1000);
-        if (housekeeper_pause (pause_ms) != 0) {
-            *stop = 1;
-            break;
-        }
-    }
-    if (kind_total > 0) {
-        double s = (double)(s_now_us () - start) / 1e6;
-        log_info ("janitor: %ld %s row(s) deleted in %.1f s (%.0f rows/s, busy %.1f s)", kind_total,
-                  kind < 0 ? "audit_events" : token_store_janitor_kind_name (kind), s,
-                  s > 0 ? (double)kind_total / s : 0.0, (double)busy_us / 1e6);
-    }
-    *total += kind_total;
-    return st;
+    if (kind == token_store_janitor_kinds ())
+        return token_store_audit_purge (db, self->audit_days, self->batch, deleted);
+    return token_store_janitor_purge (db, kind, self->batch, self->max_s, self->idle_s, deleted);
 }
 
 //  One round on db: take the advisory lock or leave the round to the
-//  replica that holds it, purge each kind until it has nothing left,
-//  release.
+//  replica that holds it; then one batch of each kind in turn, for as long
+//  as any kind's last batch came back full (no cap: the pace follows the
+//  backlog, and no kind waits for another's backlog to be gone), each batch
+//  followed by a pause of its time x (100 - duty) / duty, so that the
+//  janitor takes at most duty % of the time; release.
 static db_status_t
 s_round (db_t *db, void *arg)
 {
@@ -75,18 +52,49 @@ s_round (db_t *db, void *arg)
     db_status_t st = token_store_janitor_lock (db, 1, &got);
     if (st != DB_OK || !got)
         return st;
-    long total = 0;
-    int stop = 0;
-    //  Kind by kind, then audit events past OSTIARY_AUDIT_RETENTION_DAYS.
-    for (int kind = 0; kind < token_store_janitor_kinds () && st == DB_OK && !stop; kind++)
-        st = s_purge_kind (self, db, kind, &total, &stop);
-    if (st == DB_OK && !stop)
-        st = s_purge_kind (self, db, -1, &total, &stop);
+    int kinds = token_store_janitor_kinds () + 1;
+    if (kinds > S_KINDS_MAX)
+        kinds = S_KINDS_MAX;
+    long done[S_KINDS_MAX] = {0};
+    int full[S_KINDS_MAX];
+    for (int k = 0; k < kinds; k++)
+        full[k] = 1;
+    long long start = s_now_us (), busy_us = 0;
+    int stop = 0, any = 1;
+    while (st == DB_OK && any && !stop) {
+        any = 0;
+        for (int k = 0; k < kinds && st == DB_OK && !stop; k++) {
+            if (!full[k])
+                continue;
+            long long t0 = s_now_us ();
+            int deleted = 0;
+            st = s_batch (self, db, k, &deleted);
+            long long took = s_now_us () - t0;
+            busy_us += took;
+            done[k] += deleted;
+            full[k] = deleted >= self->batch;
+            any |= full[k];
+            //  Rounded up to whole milliseconds.
+            long pause_ms = (long)((took * (100 - self->duty) / self->duty + 999) / 1000);
+            if (full[k] && housekeeper_pause (pause_ms) != 0)
+                stop = 1;
+        }
+    }
     int released = 0;
     if (token_store_janitor_lock (db, 0, &released) != DB_OK || !released)
         log_warn ("janitor: the advisory lock was not released (it goes with the connection)");
-    if (total > 0)
-        log_info ("janitor: %ld expired row(s) deleted", total);
+    long total = 0;
+    for (int k = 0; k < kinds; k++) {
+        total += done[k];
+        if (done[k] > 0)
+            log_info ("janitor: %ld %s row(s) deleted", done[k],
+                      k == token_store_janitor_kinds () ? "audit_events" : token_store_janitor_kind_name (k));
+    }
+    if (total > 0) {
+        double s = (double)(s_now_us () - start) / 1e6;
+        log_info ("janitor: %ld expired row(s) deleted in %.1f s (%.0f rows/s, busy %.1f s)", total, s,
+                  s > 0 ? (double)total / s : 0.0, (double)busy_us / 1e6);
+    }
     return st;
 }
 
