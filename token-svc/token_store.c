@@ -47,6 +47,16 @@
              " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"         \
              "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint,"                     \
              " t.replaced_at IS NOT NULL, t.grace_uses"
+//  A family's idle_mark after a use ($3: idle timeout): last_used_at rounded
+//  down by at most IDLE_SLACK, so that most rotations leave it as it was and
+//  stay HOT (migrations/token/011_purge_indexes.sql).
+#define IDLE_SLACK "least(interval '1 day', make_interval(secs => $3::double precision / 8))"
+#define IDLE_MARK "CASE WHEN idle_mark > now() - " IDLE_SLACK " THEN idle_mark ELSE now() END"
+//  A family (alias t) that issued an access token still unexpired (plus
+//  the largest clock-skew leeway).
+#define FAMILY_ISSUING(t)                                                                                    \
+    "EXISTS (SELECT 1 FROM token.family_jtis j WHERE j.family_id = " t ".id"                                 \
+    " AND j.expires_at > now() - interval '5 minutes')"
 //  The columns of a code, in the order s_code_from_row reads them.
 #define CODE_COLS                                                                                            \
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
@@ -163,7 +173,8 @@ static const db_stmt_t s_stmts[] = {
      " WHERE t.token_hash = $1::bytea",
      3, DB_STMT_READ},
     {"token_family_touch",
-     "UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
+     "UPDATE token.refresh_families SET last_used_at = now(), idle_mark = " IDLE_MARK
+     " WHERE id = $1::bigint AND revoked_at IS NULL"
      " AND created_at > now() - make_interval(secs => $2::double precision)"
      " AND last_used_at > now() - make_interval(secs => $3::double precision)",
      3, DB_STMT_WRITE},
@@ -179,7 +190,8 @@ static const db_stmt_t s_stmts[] = {
     //  re-checked after the lock wait), and a revocation that won leaves fam
     //  empty. Returns (live, rotated).
     {"token_refresh_rotate",
-     "WITH fam AS (UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint"
+     "WITH fam AS (UPDATE token.refresh_families SET last_used_at = now(), idle_mark = " IDLE_MARK
+     " WHERE id = $1::bigint"
      " AND revoked_at IS NULL AND created_at > now() - make_interval(secs => $2::double precision)"
      " AND last_used_at > now() - make_interval(secs => $3::double precision)"
      " AND NOT " SUBJECT_REVOKED (
@@ -293,45 +305,64 @@ static const db_stmt_t s_stmts[] = {
     //  tokens that expired (plus the largest clock-skew leeway); families
     //  revoked an hour ago or past their lifetime (their refresh tokens and
     //  jtis go with them: ON DELETE CASCADE).
+    //
+    //  Each one walks an index of its predicate in order (ORDER BY the
+    //  indexed column: the plan stays an index scan whatever the statistics
+    //  say, custom or generic), so that a batch costs what it deletes and an
+    //  empty one next to nothing. The rows are deleted by ctid: a row that
+    //  changed meanwhile has another ctid and is left alone.
     {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0,
      DB_STMT_WRITE},
     {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0,
      DB_STMT_WRITE},
     {"token_purge_requests",
-     "DELETE FROM token.authz_requests WHERE id_hash IN (SELECT id_hash FROM token.authz_requests"
-     " WHERE expires_at < now() - interval '1 hour' LIMIT $1::integer)",
+     "DELETE FROM token.authz_requests WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.authz_requests"
+     " WHERE expires_at < now() - interval '1 hour' ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
     {"token_purge_codes",
-     "DELETE FROM token.codes WHERE code_hash IN (SELECT code_hash FROM token.codes"
+     "DELETE FROM token.codes WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.codes"
      " WHERE expires_at < now() - interval '1 hour'"
-     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes') LIMIT $1::integer)",
+     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes')"
+     " ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
     {"token_purge_revoked",
-     "DELETE FROM token.revoked_jtis WHERE jti IN (SELECT jti FROM token.revoked_jtis"
-     " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
+     "DELETE FROM token.revoked_jtis WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.revoked_jtis"
+     " WHERE expires_at < now() - interval '5 minutes' ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
     {"token_purge_family_jtis",
-     "DELETE FROM token.family_jtis WHERE jti IN (SELECT jti FROM token.family_jtis"
-     " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
+     "DELETE FROM token.family_jtis WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.family_jtis"
+     " WHERE expires_at < now() - interval '5 minutes' ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
+    //  Three ways to die, one index each (a union of three index scans, not
+    //  one OR that no index serves); idle ones through idle_mark, older than
+    //  the cutoff by IDLE_SLACK, so that each one found is idle past it (the
+    //  exact test follows, for a slack that the settings changed). A
+    //  family goes only once the access tokens it issued have expired: until
+    //  then revoking it (or its user) must still find their jtis.
     {"token_purge_families",
-     "DELETE FROM token.refresh_families WHERE id IN (SELECT id FROM token.refresh_families f"
-     " WHERE (revoked_at < now() - interval '1 hour'"
-     " OR created_at < now() - make_interval(secs => $2::double precision) - interval '1 hour'"
-     " OR last_used_at < now() - make_interval(secs => $3::double precision) - interval '1 hour')"
-     //  ... and only once the access tokens it issued have expired: until
-     //  then revoking the family (or its user) must still find their jtis.
-     " AND NOT EXISTS (SELECT 1 FROM token.family_jtis j WHERE j.family_id = f.id"
-     " AND j.expires_at > now() - interval '5 minutes')"
-     " LIMIT $1::integer)",
+     "DELETE FROM token.refresh_families WHERE id = ANY (ARRAY ("
+     "(SELECT id FROM token.refresh_families f WHERE revoked_at < now() - interval '1 hour'"
+     " AND NOT " FAMILY_ISSUING (
+         "f") " ORDER BY revoked_at LIMIT $1::integer)"
+              " UNION (SELECT id FROM token.refresh_families f"
+              " WHERE created_at < now() - make_interval(secs => $2::double precision) - interval '1 hour'"
+              " AND NOT " FAMILY_ISSUING (
+                  "f") " ORDER BY created_at LIMIT $1::integer)"
+                       " UNION (SELECT id FROM token.refresh_families f"
+                       " WHERE idle_mark < now() - make_interval(secs => $3::double precision) - interval '1 "
+                       "hour' - " IDLE_SLACK " AND last_used_at < now() - make_interval(secs => $3::double "
+                       "precision) - interval '1 hour'"
+                       " AND NOT " FAMILY_ISSUING ("f") " ORDER BY idle_mark LIMIT $1::integer)"
+                                                        " LIMIT $1::integer))",
      3, DB_STMT_WRITE},
     //  A subject's marker outlives every code and family it can refuse:
     //  those authenticated before it, created at the latest a code's
     //  lifetime (< 1 hour) after it, and dead $2 seconds after that.
     {"token_purge_subjects",
-     "DELETE FROM token.subject_revocations WHERE sub IN (SELECT sub FROM token.subject_revocations"
+     "DELETE FROM token.subject_revocations WHERE ctid = ANY (ARRAY (SELECT ctid FROM "
+     "token.subject_revocations"
      " WHERE revoked_at < now() - make_interval(secs => $2::double precision) - interval '2 hours'"
-     " LIMIT $1::integer)",
+     " ORDER BY revoked_at LIMIT $1::integer))",
      2, DB_STMT_WRITE},
 };
 
@@ -1255,23 +1286,40 @@ token_store_janitor_lock (db_t *db, int lock, int *got)
     return st;
 }
 
-db_status_t
-token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted)
+//  The purge statements in the order the janitor runs them, and their
+//  parameter counts ($1 batch, $2 absolute lifetime, $3 idle timeout).
+static const struct {
+    const char *stmt;
+    const char *name;
+    int nparams;
+} s_purges[] = {
+    {"token_purge_requests", "authz_requests", 1},   {"token_purge_codes", "codes", 1},
+    {"token_purge_revoked", "revoked_jtis", 1},      {"token_purge_family_jtis", "family_jtis", 1},
+    {"token_purge_families", "refresh_families", 3}, {"token_purge_subjects", "subject_revocations", 2},
+};
+
+int
+token_store_janitor_kinds (void)
 {
-    static const char *const stmts[] = {"token_purge_requests", "token_purge_codes",
-                                        "token_purge_revoked",  "token_purge_family_jtis",
-                                        "token_purge_families", "token_purge_subjects"};
+    return (int)(sizeof s_purges / sizeof s_purges[0]);
+}
+
+const char *
+token_store_janitor_kind_name (int kind)
+{
+    return kind >= 0 && kind < token_store_janitor_kinds () ? s_purges[kind].name : NULL;
+}
+
+db_status_t
+token_store_janitor_purge (db_t *db, int kind, long batch, long max_s, long idle_s, int *deleted)
+{
+    *deleted = 0;
+    if (kind < 0 || kind >= token_store_janitor_kinds ())
+        return DB_ERROR;
     char n[24], max[24], idle[24];
     snprintf (n, sizeof n, "%ld", batch);
     snprintf (max, sizeof max, "%ld", max_s);
     snprintf (idle, sizeof idle, "%ld", idle_s);
     const char *params[] = {n, max, idle};
-    *deleted = 0;
-    db_status_t st = DB_OK;
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0] && st == DB_OK; i++) {
-        int count = 0;
-        st = s_exec_count (db, stmts[i], i == 4 ? 3 : i == 5 ? 2 : 1, params, &count);
-        *deleted += count;
-    }
-    return st;
+    return s_exec_count (db, s_purges[kind].stmt, s_purges[kind].nparams, params, deleted);
 }

@@ -239,8 +239,15 @@ OST_WUR db_status_t token_store_audit_purge (db_t *db, long days, long batch, in
 //  The janitor's session advisory lock: lock 1 tries to take it (*got 1
 //  when taken), lock 0 releases it.
 OST_WUR db_status_t token_store_janitor_lock (db_t *db, int lock, int *got);
-//  One round: at most batch rows of each kind that can no longer matter
-//  (see token_store.c); *deleted the rows deleted.
-OST_WUR db_status_t token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted);
+//  The kinds of rows that can no longer matter (see token_store.c), 0 to
+//  token_store_janitor_kinds () - 1, in the order a round purges them; each
+//  kind's table name (NULL for another number).
+int token_store_janitor_kinds (void);
+const char *token_store_janitor_kind_name (int kind);
+//  Deletes at most batch rows of kind (one statement, one transaction);
+//  *deleted the rows deleted (a family's refresh tokens and jtis go with it
+//  and are not counted).
+OST_WUR db_status_t token_store_janitor_purge (db_t *db, int kind, long batch, long max_s, long idle_s,
+                                               int *deleted);
 
 #endif
