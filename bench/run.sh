@@ -253,6 +253,53 @@ run_all() {
     fi
 }
 
+#  SCALE=1M (or 200k, 50000, 0): token-svc's tables as a busy deployment has
+#  them (bench/scale.sql: 1M families, 3M refresh tokens, 1M family_jtis,
+#  1M revoked_jtis, 200k codes, ~10 % of each dead), then the janitor's
+#  catch-up under refresh load (bench/sustain.sh, until nothing is left to
+#  delete), the table with one token-svc, and SUSTAIN=N minutes of refresh
+#  load with row counts every SLICE (30) seconds. Then the run ends (no
+#  profile, no second token-svc). SCALE=0: the same run on empty tables.
+scale_n() {
+    case "$1" in
+        *[mM]) echo $((${1%[mM]} * 1000000)) ;;
+        *[kK]) echo $((${1%[kK]} * 1000)) ;;
+        *) echo "$1" ;;
+    esac
+}
+SUSTAIN_HEAD="| slice | end (UTC) | load 1 min | req/s | p50 ms | p99 ms | janitor busy | families (dead) | refresh tokens | family_jtis (dead) | revoked_jtis (dead) | codes (dead) |
+|---|---|---|---|---|---|---|---|---|---|---|---|"
+if [ -n "${SCALE:-}" ]; then
+    n=$(scale_n "$SCALE")
+    seed_once
+    export BUILD URL OUT CODE_AUTH THREADS
+    if [ "$n" -gt 0 ]; then
+        echo "bench: loading SCALE=$SCALE ($n refresh families) with bench/scale.sql; $(uptime)"
+        t0=$(date +%s)
+        scripts/pg.sh psql "$BUILD/run/pg" -d ostiary -X -q -v scale="$n" -f bench/scale.sql
+        echo "bench: loaded in $(($(date +%s) - t0)) s; $(scripts/pg.sh psql "$BUILD/run/pg" -d ostiary -X -A -t \
+            -c "SELECT pg_size_pretty(pg_database_size('ostiary'))")"
+        echo
+        echo "The janitor's catch-up under refresh load (OSTIARY_JANITOR_DUTY=${OSTIARY_JANITOR_DUTY:-10}):"
+        echo
+        echo "$SUSTAIN_HEAD"
+        bench/sustain.sh catch-up "${CATCHUP_SLICES:-20}"
+    fi
+    echo
+    echo "load before the table: $(uptime)"
+    header
+    run_all 1
+    echo "load after the table: $(uptime)"
+    if [ "${SUSTAIN:-0}" -gt 0 ]; then
+        echo
+        echo "Sustained refresh load, ${SUSTAIN} min:"
+        echo
+        echo "$SUSTAIN_HEAD"
+        bench/sustain.sh sustained "$((SUSTAIN * 60 / ${SLICE:-30}))"
+    fi
+    exit 0
+fi
+
 header
 run_all 1
 

@@ -22,6 +22,9 @@ struct _housekeeper_t {
     long rounds;
 };
 
+//  The housekeeper whose round runs on this thread (housekeeper_pause).
+static _Thread_local housekeeper_t *s_self;
+
 static void *
 s_run (void *arg)
 {
@@ -39,7 +42,9 @@ s_run (void *arg)
                 log_warn ("%s: no database connection; trying again next round", self->name);
         }
         if (db) {
+            s_self = self;
             db_status_t st = self->cfg.round (db, self->cfg.arg);
+            s_self = NULL;
             //  A connection that failed is dropped (with any advisory lock
             //  it held) and made again at the next round.
             if (st == DB_UNAVAILABLE || st == DB_ERROR) {
@@ -110,6 +115,32 @@ housekeeper_wake (housekeeper_t *self)
     self->woken = 1;
     pthread_cond_broadcast (&self->wake);
     pthread_mutex_unlock (&self->lock);
+}
+
+int
+housekeeper_pause (long ms)
+{
+    housekeeper_t *self = s_self;
+    if (!self)
+        return -1;
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    if (ms > 0) {
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock (&self->lock);
+    while (!self->stop && ms > 0) {
+        if (pthread_cond_timedwait (&self->wake, &self->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    int stop = self->stop;
+    pthread_mutex_unlock (&self->lock);
+    return stop ? -1 : 0;
 }
 
 long

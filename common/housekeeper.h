@@ -29,6 +29,10 @@ typedef struct {
 housekeeper_t *housekeeper_new (const housekeeper_cfg_t *cfg);
 //  Runs the next round now instead of at the end of the interval.
 void housekeeper_wake (housekeeper_t *self);
+//  From within a round, on its thread: waits ms milliseconds, or less when
+//  the housekeeper is being stopped. 0: go on; -1: end the round now (the
+//  housekeeper is stopping, or this is not a round's thread).
+int housekeeper_pause (long ms);
 //  Rounds finished so far (successful or not).
 long housekeeper_rounds (housekeeper_t *self);
 //  Stops the thread (waiting for a round in progress) and joins it.

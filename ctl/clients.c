@@ -39,6 +39,13 @@ s_usage (FILE *out)
         "  --web-origin ORIGIN     browser origin allowed to call /token, /revoke, /introspect and\n"
         "                          /userinfo cross-origin (CORS), exactly scheme://host[:port] with no\n"
         "                          path or trailing slash (repeatable; default none)\n"
+        "  --post-logout-redirect-uri URI\n"
+        "                          where /logout may send the user back, matched exactly (repeatable;\n"
+        "                          default none)\n"
+        "  --backchannel-logout-uri URI\n"
+        "                          receives logout tokens when a session the client took part in ends\n"
+        "  --backchannel-logout-session-required\n"
+        "                          the client needs sid in its logout tokens (they always carry it)\n"
         "  --scope SCOPE           allowed scope (repeatable, or space-separated): openid profile email\n"
         "                          address phone offline_access (default: openid)\n"
         "  --grant-type TYPE       authorization_code (default), refresh_token, client_credentials "
@@ -136,6 +143,7 @@ s_add_free (token_client_add_in_t *in)
     json_decref ((json_t *)in->response_types);
     json_decref ((json_t *)in->scopes);
     json_decref ((json_t *)in->allowed_web_origins);
+    json_decref ((json_t *)in->post_logout_redirect_uris);
 }
 
 //  The flags of `add` that take a value: flag → member of the request
@@ -151,6 +159,8 @@ static const struct {
     {"--type", S_MEMBER (type), 0},
     {"--redirect-uri", S_MEMBER (redirect_uris), 1},
     {"--web-origin", S_MEMBER (allowed_web_origins), 1},
+    {"--post-logout-redirect-uri", S_MEMBER (post_logout_redirect_uris), 1},
+    {"--backchannel-logout-uri", S_MEMBER (backchannel_logout_uri), 0},
     {"--scope", S_MEMBER (scopes), 1},
     {"--grant-type", S_MEMBER (grant_types), 1},
     {"--response-type", S_MEMBER (response_types), 1},
@@ -183,6 +193,9 @@ s_parse_add (int argc, char **argv, token_client_add_in_t *in)
             rc = s_set_bool (&in->always_refresh, &in->has_always_refresh, true);
         else if (strcmp (arg, "--resource-server") == 0)
             rc = s_set_bool (&in->resource_server, &in->has_resource_server, true);
+        else if (strcmp (arg, "--backchannel-logout-session-required") == 0)
+            rc = s_set_bool (&in->backchannel_logout_session_required,
+                             &in->has_backchannel_logout_session_required, true);
         else if (strcmp (arg, "--first-party") == 0)
             rc = s_set_bool (&in->first_party, &in->has_first_party, true);
         else if (strcmp (arg, "--pkce") == 0 || strcmp (arg, "--no-pkce") == 0)

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "jws.h"
+#include "ops.h"
 #include "proto/keys_admin.h"
 #include "secure.h"
 
@@ -176,6 +177,25 @@ s_curve (const s_opts_t *opts, zsock_t *sock, zcert_t **cert_p)
 //  "ok" member, caller decrefs); CTL_USAGE for an answer that says the
 //  request was wrong (invalid_request, not_found, unknown_op) or bad local
 //  settings; CTL_ERROR_REPLY for any other error, no answer or a refusal.
+//  The shape of each admin command's result (proto/keys_admin.h); NULL for
+//  a name that is not an admin command.
+static const schema_t *
+s_result_shape (const char *command)
+{
+    static const struct {
+        const char *name;
+        const schema_t *shape;
+    } shapes[] = {
+#define KEYS_ADMIN_CMD(name, args, result, summary) {#name, &schema_shape_keys_admin_##result},
+        KEYS_ADMIN_COMMANDS
+#undef KEYS_ADMIN_CMD
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (strcmp (shapes[i].name, command) == 0)
+            return shapes[i].shape;
+    return NULL;
+}
+
 static int
 s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **result)
 {
@@ -270,24 +290,27 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
     json_error_t jerr;
     json_t *reply = answer ? json_loads (answer, 0, &jerr) : NULL;
     zstr_free (&answer);
-    json_t *ok = json_object_get (reply, "ok");
-    json_t *error = json_object_get (reply, "error");
-    if (ok) {
-        *result = json_incref (ok);
-        rc = CTL_OK;
-    } else if (json_is_object (error)) {
-        const char *code = json_string_value (json_object_get (error, "code"));
-        const char *description = json_string_value (json_object_get (error, "description"));
-        const err_def_t *def = proto_err_by_code (code);
-        s_say ("%s: %s (%s)", command, description ? description : "failed",
-               code ? code : proto_err (OST_ERR_SERVER_ERROR)->code);
+    shape_keys_admin_reply_t got;
+    shape_keys_admin_error_t error;
+    const schema_t *shape = s_result_shape (command);
+    char why[SCHEMA_WHY_MAX] = "not a JSON object";
+    if (!reply || shape_keys_admin_reply_unpack (reply, &got, why, sizeof why) != 0 || !got.ok == !got.error)
+        s_say ("malformed answer from %s: %s", endpoint, got.ok && got.error ? "both ok and error" : why);
+    else if (got.error) {
+        shape_keys_admin_error_unpack (got.error, &error, NULL, 0);
+        const err_def_t *def = proto_err_by_code (error.code);
+        s_say ("%s: %s (%s)", command, error.description[0] ? error.description : "failed", error.code);
         //  The request itself was wrong: the same exit code as a usage error.
         rc = def && (def->id == OST_ERR_INVALID_REQUEST || def->id == OST_ERR_NOT_FOUND ||
                      def->id == OST_ERR_UNKNOWN_OP)
                  ? CTL_USAGE
                  : CTL_ERROR_REPLY;
-    } else
-        s_say ("malformed answer from %s", endpoint);
+    } else if (!shape || schema_unpack (shape, got.ok, NULL, why, sizeof why) != 0)
+        s_say ("malformed answer from %s to %s: %s", endpoint, command, shape ? why : "no shape");
+    else {
+        *result = json_incref ((json_t *)got.ok);
+        rc = CTL_OK;
+    }
     json_decref (reply);
 done:
     if (json_is_string (kek))
@@ -300,21 +323,23 @@ done:
     return rc;
 }
 
-//  Calls, then prints: JSON with --json, else through print (may be NULL).
-//  A "warning" member always goes to stderr: it says what a command cost.
+//  A printer reads a result through its command's shape (s_call checked it
+//  already), prints it when print is set, and returns its warning or NULL.
+typedef const char *(*s_print_fn) (const json_t *result, int print);
+
+//  Calls, then prints: JSON with --json, else through print. A warning
+//  always goes to stderr: it says what a command cost.
 static int
-s_run (const s_opts_t *opts, const char *command, json_t *args, void (*print) (const json_t *result))
+s_run (const s_opts_t *opts, const char *command, json_t *args, s_print_fn print)
 {
     json_t *result = NULL;
     int rc = args ? s_call (opts, command, args, &result) : CTL_ERROR_REPLY;
     json_decref (args);
     if (rc != CTL_OK)
         return rc;
-    if (opts->json || !print)
+    if (opts->json)
         ctl_print_json (result);
-    else
-        print (result);
-    const char *warning = json_string_value (json_object_get (result, "warning"));
+    const char *warning = print (result, !opts->json);
     if (warning)
         fprintf (stderr, "ostiaryctl: warning: %s\n", warning);
     json_decref (result);
@@ -324,96 +349,123 @@ s_run (const s_opts_t *opts, const char *command, json_t *args, void (*print) (c
 //  ---------------------------------------------------------------- printers
 
 static const char *
-s_str (const json_t *object, const char *name)
+s_or_dash (const char *s)
 {
-    const char *s = json_string_value (json_object_get (object, name));
     return s ? s : "-";
 }
 
-static void
-s_print_status (const json_t *r)
+static const char *
+s_print_status (const json_t *result, int print)
 {
-    json_t *settings = json_object_get (r, "settings");
-    printf ("replica      %s\n", s_str (r, "replica"));
-    printf ("admin        %s\n", s_str (r, "admin"));
-    printf ("generation   %lld (stored: %lld)\n",
-            (long long)json_integer_value (json_object_get (r, "generation")),
-            (long long)json_integer_value (json_object_get (r, "stored_generation")));
+    shape_keys_admin_status_t r;
+    shape_keys_admin_settings_t settings;
+    if (!print || shape_keys_admin_status_unpack (result, &r, NULL, 0) != 0 ||
+        shape_keys_admin_settings_unpack (r.settings, &settings, NULL, 0) != 0)
+        return NULL;
+    printf ("replica      %s\n", r.replica);
+    printf ("admin        %s\n", r.admin);
+    if (r.has_stored_generation)
+        printf ("generation   %lld (stored: %lld)\n", (long long)r.generation,
+                (long long)r.stored_generation);
+    else
+        printf ("generation   %lld (stored: unreadable)\n", (long long)r.generation);
     printf ("signing      ");
     size_t i;
     json_t *v;
-    json_array_foreach (json_object_get (r, "signing_algs"), i, v)
-        printf ("%s%s", i ? " " : "", json_string_value (v));
-    printf ("\nkek          %s\n", json_is_true (json_object_get (r, "kek_current")) ? "current"
-                                   : json_is_false (json_object_get (r, "kek_current"))
-                                       ? "STALE: restart with the new KEK"
-                                       : "unknown");
+    json_array_foreach (r.signing_algs, i, v) printf ("%s%s", i ? " " : "", json_string_value (v));
+    printf ("\nkek          %s\n", !r.has_kek_current ? "unknown"
+                                   : r.kek_current    ? "current"
+                                                      : "STALE: restart with the new KEK");
     printf ("settings     publish delay %lld s, token lifetime max %lld s, rotation %lld days, jwks max-age "
             "%lld s\n",
-            (long long)json_integer_value (json_object_get (settings, "publish_delay")),
-            (long long)json_integer_value (json_object_get (settings, "token_lifetime_max")),
-            (long long)json_integer_value (json_object_get (settings, "rotate_days")),
-            (long long)json_integer_value (json_object_get (settings, "jwks_max_age")));
+            (long long)settings.publish_delay, (long long)settings.token_lifetime_max,
+            (long long)settings.rotate_days, (long long)settings.jwks_max_age);
     printf ("keys held:\n");
-    json_array_foreach (json_object_get (r, "keys"), i, v)
-        printf ("  %-44s %-6s %s\n", s_str (v, "kid"), s_str (v, "alg"), s_str (v, "state"));
+    json_array_foreach (r.keys, i, v)
+    {
+        shape_keys_admin_held_t k;
+        if (shape_keys_admin_held_unpack (v, &k, NULL, 0) == 0)
+            printf ("  %-44s %-6s %s\n", k.kid, k.alg, k.state);
+    }
+    return NULL;
 }
 
-static void
-s_print_list (const json_t *r)
+static const char *
+s_print_list (const json_t *result, int print)
 {
+    shape_keys_admin_list_t r;
+    if (!print || shape_keys_admin_list_unpack (result, &r, NULL, 0) != 0)
+        return NULL;
     printf ("%-44s %-6s %-9s %-24s %-24s %s\n", "KID", "ALG", "STATE", "CREATED", "ACTIVATED",
             "RETIRE-AFTER");
     size_t i;
-    json_t *k;
-    json_array_foreach (json_object_get (r, "keys"), i, k)
+    json_t *v;
+    json_array_foreach (r.keys, i, v)
     {
+        shape_keys_admin_key_t k;
+        if (shape_keys_admin_key_unpack (v, &k, NULL, 0) != 0)
+            continue;
         //  A next key has not signed yet: show when it will.
         char activated[40];
-        if (strcmp (s_str (k, "state"), "next") == 0)
-            snprintf (activated, sizeof activated, "(%s)", s_str (k, "activate_after"));
+        if (strcmp (k.state, "next") == 0)
+            snprintf (activated, sizeof activated, "(%s)", s_or_dash (k.activate_after));
         else
-            snprintf (activated, sizeof activated, "%s", s_str (k, "activated"));
-        printf ("%-44s %-6s %-9s %-24s %-24s %s\n", s_str (k, "kid"), s_str (k, "alg"), s_str (k, "state"),
-                s_str (k, "created"), activated, s_str (k, "retire_after"));
+            snprintf (activated, sizeof activated, "%s", s_or_dash (k.activated));
+        printf ("%-44s %-6s %-9s %-24s %-24s %s\n", k.kid, k.alg, k.state, k.created, activated,
+                s_or_dash (k.retire_after));
     }
+    return NULL;
 }
 
-static void
-s_print_rotate (const json_t *r)
+static const char *
+s_print_rotate (const json_t *result, int print)
 {
+    shape_keys_admin_rotate_result_t r;
+    if (shape_keys_admin_rotate_result_unpack (result, &r, NULL, 0) != 0)
+        return NULL;
     size_t i;
-    json_t *k;
-    json_array_foreach (json_object_get (r, "keys"), i, k)
+    json_t *v;
+    json_array_foreach (r.keys, i, v)
     {
-        const char *alg = s_str (k, "alg"), *kid = s_str (k, "kid");
-        long long in = (long long)json_integer_value (json_object_get (k, "activate_in"));
-        if (json_is_true (json_object_get (r, "emergency")))
-            printf ("%s: new key %s signs now; retired at once: %s%s%s\n", alg, kid, s_str (k, "retired"),
-                    json_is_string (json_object_get (k, "discarded")) ? ", discarded pending " : "",
-                    json_is_string (json_object_get (k, "discarded")) ? s_str (k, "discarded") : "");
-        else if (json_is_true (json_object_get (k, "created")))
-            printf ("%s: new key %s is published now and signs in %lld s\n", alg, kid, in);
+        shape_keys_admin_rotated_t k;
+        if (!print || shape_keys_admin_rotated_unpack (v, &k, NULL, 0) != 0)
+            continue;
+        if (r.emergency)
+            printf ("%s: new key %s signs now; retired at once: %s%s%s\n", k.alg, k.kid,
+                    s_or_dash (k.retired), k.discarded ? ", discarded pending " : "",
+                    k.discarded ? k.discarded : "");
+        else if (k.created)
+            printf ("%s: new key %s is published now and signs in %lld s\n", k.alg, k.kid,
+                    (long long)k.activate_in);
         else
-            printf ("%s: key %s is already pending; it signs in %lld s\n", alg, kid, in);
+            printf ("%s: key %s is already pending; it signs in %lld s\n", k.alg, k.kid,
+                    (long long)k.activate_in);
     }
+    return r.warning;
 }
 
-static void
-s_print_retire (const json_t *r)
+static const char *
+s_print_retire (const json_t *result, int print)
 {
-    if (json_is_true (json_object_get (r, "changed")))
-        printf ("%s key %s: %s -> retired (removed from the JWKS, private part destroyed)\n",
-                s_str (r, "alg"), s_str (r, "kid"), s_str (r, "from"));
-    else
-        printf ("%s key %s was retired already\n", s_str (r, "alg"), s_str (r, "kid"));
+    shape_keys_admin_retire_result_t r;
+    if (shape_keys_admin_retire_result_unpack (result, &r, NULL, 0) != 0)
+        return NULL;
+    if (print && r.changed)
+        printf ("%s key %s: %s -> retired (removed from the JWKS, private part destroyed)\n", r.alg, r.kid,
+                r.from);
+    else if (print)
+        printf ("%s key %s was retired already\n", r.alg, r.kid);
+    return r.warning;
 }
 
-static void
-s_print_rewrap (const json_t *r)
+static const char *
+s_print_rewrap (const json_t *result, int print)
 {
-    printf ("re-wrapped %lld private keys under the new key-encryption key\nnext: %s\n",
-            (long long)json_integer_value (json_object_get (r, "rewrapped")), s_str (r, "next_step"));
+    shape_keys_admin_rewrap_result_t r;
+    if (print && shape_keys_admin_rewrap_result_unpack (result, &r, NULL, 0) == 0)
+        printf ("re-wrapped %lld private keys under the new key-encryption key\nnext: %s\n",
+                (long long)r.rewrapped, r.next_step);
+    return NULL;
 }
 
 //  ---------------------------------------------------------------- commands
@@ -545,8 +597,7 @@ s_cmd_rewrap (const s_opts_t *opts, int argc, char **argv)
     if (rc == CTL_OK) {
         if (opts->json)
             ctl_print_json (result);
-        else
-            s_print_rewrap (result);
+        s_print_rewrap (result, !opts->json);
     }
     json_decref (result);
     return rc;
@@ -594,7 +645,7 @@ static const struct {
     const char *name;
     s_cmd_fn fn;
 } s_commands[] = {
-#define KEYS_ADMIN_CMD(name, summary) {#name, s_cmd_##name},
+#define KEYS_ADMIN_CMD(name, args, result, summary) {#name, s_cmd_##name},
     KEYS_ADMIN_COMMANDS
 #undef KEYS_ADMIN_CMD
     {"cert", s_cmd_cert},

@@ -75,6 +75,9 @@ const bus_route_t flow_routes[] = {
     {"flow.user_disable", flow_op_user_disable},
     {"flow.user_claims", flow_op_user_claims},
     {"flow.session_get", flow_op_session_get},
+    {"flow.session_touch", flow_op_session_touch},
+    {"flow.session_end", flow_op_session_end},
+    {"flow.session_list", flow_op_session_list},
     //  the flow engine (engine.c)
     {"flow.start", flow_op_start},
     {"flow.get", flow_op_get},

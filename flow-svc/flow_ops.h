@@ -31,6 +31,9 @@ int flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result);
 //  sessions.c
 int flow_op_session_get (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_session_touch (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_session_list (bus_req_t *req, const json_t *body, json_t **result);
 //  engine.c
 int flow_op_start (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_get (bus_req_t *req, const json_t *body, json_t **result);

@@ -118,6 +118,51 @@ static const db_stmt_t s_stmts[] = {
     {"flow_session_revoke",
      "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1,
      DB_STMT_WRITE},
+    //  Before a code is issued for a client: the session was used now, from
+    //  this address and user agent, and served that client. No row: the
+    //  session is not live.
+    {"flow_session_touch",
+     "WITH s AS (UPDATE flow.sessions SET last_used_at = now(),"
+     "  address = COALESCE($4::text, address), user_agent = COALESCE($5::text, user_agent)"
+     "  WHERE sid = $1::text AND revoked_at IS NULL AND expires_at > now() RETURNING sid),"
+     " c AS (INSERT INTO flow.session_clients (sid, client_id, client_name)"
+     "  SELECT sid, $2::text, $3::text FROM s WHERE $2::text IS NOT NULL"
+     "  ON CONFLICT (sid, client_id) DO UPDATE SET last_at = now(), client_name = EXCLUDED.client_name)"
+     " SELECT sid FROM s",
+     5, DB_STMT_WRITE},
+    //  Ends a live session of the user whose live session the handle $1
+    //  opens: that one ($2 NULL) or another of theirs ($2 its sid). The
+    //  answer: the ended session's sid, sub and the clients it served.
+    {"flow_session_end",
+     "WITH me AS (SELECT s.sid, s.sub FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
+     "  WHERE s.handle_hash = $1::bytea AND " SESSION_LIVE "),"
+     " t AS (UPDATE flow.sessions t SET revoked_at = now() FROM me"
+     "  WHERE t.sub = me.sub AND t.sid = COALESCE($2::text, me.sid) AND t.revoked_at IS NULL"
+     "  AND t.expires_at > now() RETURNING t.sid, t.sub, t.sid = me.sid AS current)"
+     " SELECT json_build_object('sid', t.sid, 'sub', t.sub, 'current', t.current, 'clients', COALESCE((SELECT"
+     "  json_agg(json_build_object('client_id', c.client_id, 'name', c.client_name) ORDER BY c.first_at)"
+     "  FROM flow.session_clients c WHERE c.sid = t.sid), '[]'::json))::text FROM t",
+     2, DB_STMT_WRITE},
+    //  The live sessions of the user whose live session the handle opens,
+    //  newest first; [] when the handle opens none.
+    {"flow_session_list",
+     "WITH me AS (SELECT s.sid, s.sub FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
+     "  WHERE s.handle_hash = $1::bytea AND " SESSION_LIVE ")"
+     " SELECT COALESCE(json_agg(json_strip_nulls(json_build_object('sid', t.sid, 'current', t.sid = me.sid,"
+     "  'created_at', " EPOCH ("t.created_at") ", 'auth_time', " EPOCH (
+         "t.auth_time") ","
+                        "  'last_used_at', " EPOCH ("t.last_used_at") ", 'expires_at', " EPOCH (
+                            "t.expires_at") ","
+                                            "  'address', t.address, 'user_agent', t.user_agent, 'clients', "
+                                            "COALESCE((SELECT"
+                                            "  json_agg(json_build_object('client_id', c.client_id, 'name', "
+                                            "c.client_name) ORDER BY c.first_at)"
+                                            "  FROM flow.session_clients c WHERE c.sid = t.sid), "
+                                            "'[]'::json))) ORDER BY t.created_at DESC),"
+                                            "  '[]'::json)::text"
+                                            " FROM me JOIN flow.sessions t ON t.sub = me.sub AND "
+                                            "t.revoked_at IS NULL AND t.expires_at > now()",
+     1, DB_STMT_READ},
     //  ---------------------------------------------------------- executions
     {"flow_exec_get",
      "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1,
@@ -522,6 +567,37 @@ flow_store_session_revoke (db_t *db, const char *sid)
 {
     const char *params[] = {sid};
     return s_exec (db, "flow_session_revoke", 1, params, NULL);
+}
+
+db_status_t
+flow_store_session_touch (db_t *db, const char *sid, const char *client_id, const char *client_name,
+                          const char *address, const char *user_agent)
+{
+    const char *params[] = {sid, client_id, client_id ? client_name : NULL, address, user_agent};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "flow_session_touch", 5, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_session_end (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], const char *sid, json_t **ended)
+{
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {hex, sid};
+    return s_json_row (db, "flow_session_end", 2, params, ended);
+}
+
+db_status_t
+flow_store_session_list (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], json_t **sessions)
+{
+    char hex[2 * FLOW_HASH_BYTES + 3];
+    s_hash_text (hash, hex);
+    const char *params[] = {hex};
+    return s_json_row (db, "flow_session_list", 1, params, sessions);
 }
 
 //  ------------------------------------------------------------------ executions

@@ -78,6 +78,25 @@ OST_WUR db_status_t flow_store_session_get (db_t *db, const unsigned char *hash,
 //  Revokes one session (no error when it was revoked already or is unknown).
 OST_WUR db_status_t flow_store_session_revoke (db_t *db, const char *sid);
 
+//  Marks the live session sid used now (address and user_agent, when not
+//  NULL, replace the stored ones) and, with client_id, records that it
+//  served that client (client_name shown on logout pages). DB_NOT_FOUND
+//  when sid is not a live session.
+OST_WUR db_status_t flow_store_session_touch (db_t *db, const char *sid, const char *client_id,
+                                              const char *client_name, const char *address,
+                                              const char *user_agent);
+//  Ends a live session of the user whose live session the handle hash
+//  opens: that very session when sid is NULL, else their session sid.
+//  *ended {sid, sub, current, clients: [{client_id, name}]} (current: it
+//  was the handle's own session); DB_NOT_FOUND when the
+//  handle opens no live session or sid is none of that user's live ones.
+OST_WUR db_status_t flow_store_session_end (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                            const char *sid, json_t **ended);
+//  The live sessions (array of session_info objects, newest first) of the
+//  user whose live session the handle hash opens; [] when it opens none.
+OST_WUR db_status_t flow_store_session_list (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
+                                             json_t **sessions);
+
 //  ------------------------------------------------------------------ executions
 
 typedef struct {

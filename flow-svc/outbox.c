@@ -35,6 +35,7 @@
 //  Exponential backoff: 2 s, 4 s, 8 s, … capped at one hour.
 #define OUTBOX_BACKOFF_BASE 2
 #define OUTBOX_BACKOFF_MAX 3600
+#define OUTBOX_JWS_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 #define SMTP_CONNECT_TIMEOUT 10L
 #define SMTP_TIMEOUT 60L
 
@@ -172,6 +173,29 @@ outbox_webhook (db_t *db, const flow_app_t *app, int64_t execution_id, const cha
         return DB_ERROR;
     }
     db_status_t st = s_insert (db, app, "webhook", execution_id, hook, plain);
+    secure_free_str (&plain);
+    return st;
+}
+
+db_status_t
+outbox_backchannel (db_t *db, const flow_app_t *app, const char *client_id, const char *uri,
+                    const char *logout_token, int64_t exp)
+{
+    if (!db || !app || !client_id || !uri || !logout_token)
+        return DB_ERROR;
+    //  A compact JWS is base64url and dots: it goes into the form as is.
+    size_t n = strlen (logout_token);
+    if (n == 0 || n > 16384 || strspn (logout_token, OUTBOX_JWS_CHARS) != n) {
+        log_error ("outbox: a logout token for client %.64s is malformed", client_id);
+        return DB_ERROR;
+    }
+    json_t *msg = json_pack ("{s:s, s:s, s:s, s:I}", "client_id", client_id, "uri", uri, "logout_token",
+                             logout_token, "exp", (json_int_t)exp);
+    char *plain = msg ? json_dumps (msg, JSON_COMPACT) : NULL;
+    json_decref (msg);
+    if (!plain)
+        return DB_ERROR;
+    db_status_t st = s_insert (db, app, "backchannel", 0, NULL, plain);
     secure_free_str (&plain);
     return st;
 }
@@ -439,6 +463,45 @@ s_rollback (db_t *db)
         log_warn ("outbox: rollback failed");
 }
 
+//  Back-Channel Logout 1.0 §2.5: POST logout_token=<token> as a form to the
+//  client's backchannel_logout_uri, through webhook_post_url (the webhooks'
+//  address rules). A token past its exp is given up: the client would
+//  refuse it (§2.6). 0 sent, 1 retry, -1 give up.
+static int
+s_send_backchannel (outbox_t *self, const char *plain, size_t len, const char **why)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb (plain, len, 0, &jerr);
+    const char *client_id = json_string_value (json_object_get (msg, "client_id"));
+    const char *uri = json_string_value (json_object_get (msg, "uri"));
+    const char *token = json_string_value (json_object_get (msg, "logout_token"));
+    json_t *exp = json_object_get (msg, "exp");
+    int rc = -1;
+    if (!client_id || !uri || !token || !json_is_integer (exp) ||
+        strspn (token, OUTBOX_JWS_CHARS) != strlen (token))
+        *why = "the payload is not a logout token";
+    else if ((int64_t)time (NULL) >= (int64_t)json_integer_value (exp))
+        *why = "the logout token expired before it could be delivered";
+    else {
+        s_buf_t body = {0};
+        char name[80];
+        snprintf (name, sizeof name, "backchannel logout of %.40s", client_id);
+        if (s_puts (&body, "logout_token=") != 0 || s_puts (&body, token) != 0) {
+            *why = "out of memory";
+            rc = 1;
+        } else {
+            rc = webhook_post_url (name, uri, self->cfg->webhook_allow_private,
+                                   self->cfg->backchannel_logout_timeout_ms,
+                                   "application/x-www-form-urlencoded", body.data, body.len);
+            *why = rc == 0 ? "" : "the client's backchannel_logout_uri failed";
+        }
+        s_buf_wipe (&body);
+    }
+    metrics_inc (METRIC_BACKCHANNEL_LOGOUTS, METRICS_L (rc == 0 ? "delivered" : "failed"));
+    json_decref (msg);
+    return rc;
+}
+
 //  Delivers the payload of one claimed row. 0 sent, 1 retry, -1 give up.
 static int
 s_deliver (outbox_t *self, int64_t id, const char *kind, const char *hook, const char *sealed,
@@ -460,7 +523,9 @@ s_deliver (outbox_t *self, int64_t id, const char *kind, const char *hook, const
         return -1;
     }
     int rc = -1;
-    if (strcmp (kind, "email") == 0) {
+    if (strcmp (kind, "backchannel") == 0)
+        rc = s_send_backchannel (self, (const char *)plain, len, why);
+    else if (strcmp (kind, "email") == 0) {
         json_error_t jerr;
         json_t *msg = json_loadb ((const char *)plain, len, 0, &jerr);
         const char *to = json_string_value (json_object_get (msg, "to"));
@@ -513,12 +578,13 @@ s_round (outbox_t *self)
     if (rc == 1 && attempts + 1 > self->cfg->outbox_retries)
         rc = -1;
     int email = strcmp (kind, "email") == 0;
-    if (rc == 0)
-        metrics_inc (email ? METRIC_EMAILS_SENT : METRIC_WEBHOOKS_DELIVERED, NULL);
-    else
-        metrics_inc (email ? METRIC_EMAILS_FAILED : METRIC_WEBHOOKS_FAILED, NULL);
+    //  Logout tokens are counted by s_send_backchannel.
+    if (strcmp (kind, "backchannel") != 0)
+        metrics_inc (rc == 0 ? (email ? METRIC_EMAILS_SENT : METRIC_WEBHOOKS_DELIVERED)
+                             : (email ? METRIC_EMAILS_FAILED : METRIC_WEBHOOKS_FAILED),
+                     NULL);
     if (rc == -1)
-        metrics_inc (METRIC_OUTBOX_DEAD, METRICS_L (email ? "email" : "webhook"));
+        metrics_inc (METRIC_OUTBOX_DEAD, METRICS_L (kind));
     if (rc == 0) {
         st = outbox_store_sent (db, id);
         log_info ("outbox %" PRId64 ": %s delivered (attempt %ld)", id, kind, attempts + 1);

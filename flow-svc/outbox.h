@@ -30,6 +30,14 @@ OST_WUR db_status_t outbox_email (db_t *db, const flow_app_t *app, int64_t execu
 OST_WUR db_status_t outbox_webhook (db_t *db, const flow_app_t *app, int64_t execution_id, const char *hook,
                                     const json_t *payload);
 
+//  Queues the delivery of a logout token (Back-Channel Logout 1.0 §2.5) to
+//  uri, a client's backchannel_logout_uri, in the caller's open
+//  transaction: a POST of logout_token=<token>, retried until exp (the
+//  token's) or OSTIARY_OUTBOX_RETRIES, under the webhooks' address rules
+//  (OSTIARY_WEBHOOK_ALLOW_PRIVATE). DB_ERROR on bad input.
+OST_WUR db_status_t outbox_backchannel (db_t *db, const flow_app_t *app, const char *client_id,
+                                        const char *uri, const char *logout_token, int64_t exp);
+
 //  Starts the delivery thread with its own connection to cfg->db. It polls
 //  every OSTIARY_OUTBOX_POLL_MS, claims due rows FOR UPDATE SKIP LOCKED (so
 //  replicas share the work), delivers them, and marks each sent or schedules

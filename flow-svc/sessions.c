@@ -1,10 +1,16 @@
-/*  sessions - flow.session_get and the session helpers of the login flow. */
+/*  sessions - flow.session_get, session_touch and session_end, and the
+ *  session helpers of the login flow. */
 #include "sessions.h"
 
 #include "flow_args.h"
+#include "flow_audit.h"
 #include "flow_ops.h"
 #include "flow_store.h"
+#include "flow_txn.h"
+#include "log.h"
+#include "outbox.h"
 #include "secure.h"
+#include "service.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,4 +75,158 @@ flow_op_session_get (bus_req_t *req, const json_t *body, json_t **result)
     if (st != DB_OK)
         return flow_fail_db (req, st);
     return flow_result (req, json_pack ("{s:o?}", "session", session), result);
+}
+
+//  flow.session_touch: the session serves a client now.
+int
+flow_op_session_touch (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const flow_session_touch_in_t *in = BUS_IN (req, flow_session_touch);
+    if (!in->client_id != !in->client_name) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, "client_id and client_name go together");
+        return -1;
+    }
+    db_status_t st = flow_store_session_touch (flow_db (req), in->sid, in->client_id, in->client_name,
+                                               in->client_ip, in->user_agent);
+    if (st != DB_OK && st != DB_NOT_FOUND)
+        return flow_fail_db (req, st);
+    return flow_result (req, json_pack ("{s:b}", "live", st == DB_OK), result);
+}
+
+//  The client ids of a list of session_client objects, for the audit event.
+static json_t *
+s_client_ids (const json_t *clients)
+{
+    json_t *ids = json_array ();
+    size_t i;
+    const json_t *c;
+    json_array_foreach (clients, i, c)
+    {
+        if (ids && json_array_append (ids, json_object_get (c, "client_id"))) {
+            json_decref (ids);
+            ids = NULL;
+        }
+    }
+    return ids;
+}
+
+//  Back-Channel Logout 1.0 §2.5: queues, in the caller's transaction, a
+//  logout token for every client of the ended session that registered a
+//  backchannel_logout_uri (token-svc signs them: token.logout_tokens). The
+//  outbox delivers them after the commit, so no client, slow or failing,
+//  holds the logout up. Returns how many were queued; a failure to get
+//  them is logged and ends nothing less (the session is over either way).
+static long
+s_queue_backchannel (bus_req_t *req, db_t *db, const char *sub, const char *sid, json_t *client_ids)
+{
+    if (!client_ids || json_array_size (client_ids) == 0)
+        return 0;
+    service_thread_t *thread = req->thread_state;
+    int left = bus_req_time_left_ms (req, 200);
+    token_logout_tokens_in_t in = {.sub = sub, .sid = sid, .clients = client_ids};
+    json_t *body = left > 0 ? token_logout_tokens_in_pack (&in) : NULL;
+    json_t *res = NULL;
+    bus_error_t error;
+    int rc = body ? bus_client_call (thread->bus, "token.logout_tokens", body, left, &res, &error) : -1;
+    json_decref (body);
+    token_logout_tokens_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc != 0 || token_logout_tokens_out_unpack (res, &out, why, sizeof why) != 0) {
+        log_error ("session ended without back-channel logout: token.logout_tokens failed (%s)",
+                   rc != 0 && body ? error.code : "no answer");
+        json_decref (res);
+        return -1;
+    }
+    long queued = 0;
+    size_t i;
+    const json_t *item;
+    json_array_foreach (out.tokens, i, item)
+    {
+        shape_logout_delivery_t d;
+        if (shape_logout_delivery_unpack (item, &d, why, sizeof why) != 0 ||
+            outbox_backchannel (db, flow_app (req), d.client_id, d.uri, d.logout_token, d.exp) != DB_OK) {
+            log_error ("a logout token could not be queued");
+            continue;
+        }
+        queued++;
+    }
+    json_decref (res);
+    return queued;
+}
+
+//  flow.session_end: the user signs out of a session (theirs, or another of
+//  theirs). The end, its audit event and the back-channel logout tokens
+//  commit together.
+int
+flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const flow_session_end_in_t *in = BUS_IN (req, flow_session_end);
+    const char *reason = in->reason ? in->reason : "rp_initiated";
+    if (strcmp (reason, "rp_initiated") != 0 && strcmp (reason, "account") != 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, "reason must be rp_initiated or account");
+        return -1;
+    }
+    unsigned char hash[FLOW_HASH_BYTES];
+    //  A cookie value we never minted opens no session: nothing ends.
+    if (flow_handle_hash (in->session, hash) != 0)
+        return flow_result (req, json_pack ("{s:b, s:[]}", "ended", 0, "clients"), result);
+    db_t *db = flow_db (req);
+    json_t *ended = NULL;
+    db_status_t st = db_begin (db);
+    if (st == DB_OK)
+        st = flow_store_session_end (db, hash, in->sid, &ended);
+    if (st == DB_OK) {
+        const char *sub = json_string_value (json_object_get (ended, "sub"));
+        json_t *ids = s_client_ids (json_object_get (ended, "clients"));
+        long queued =
+            s_queue_backchannel (req, db, sub, json_string_value (json_object_get (ended, "sid")), ids);
+        json_t *details = json_pack ("{s:O, s:s, s:o?, s:I}", "sid", json_object_get (ended, "sid"), "reason",
+                                     reason, "clients", ids, "backchannel", (json_int_t)queued);
+        st = details ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_logout,
+                                                               .outcome = AUDIT_SUCCESS,
+                                                               .actor = "user",
+                                                               .subject = sub,
+                                                               .client_id = in->client_id,
+                                                               .address = in->client_ip,
+                                                               .details = details})
+                     : DB_ERROR;
+        json_decref (details);
+    }
+    secure_wipe (hash, sizeof hash);
+    if (flow_txn_end (req, db, &st, "the request's deadline passed before the session ended") != 0) {
+        json_decref (ended);
+        return -1;
+    }
+    if (st == DB_NOT_FOUND)
+        return flow_result (req, json_pack ("{s:b, s:[]}", "ended", 0, "clients"), result);
+    if (st != DB_OK) {
+        json_decref (ended);
+        return flow_fail_db (req, st);
+    }
+    log_info ("session ended (%s)", reason);
+    json_object_set_new (ended, "ended", json_true ());
+    return flow_result (req, ended, result);
+}
+
+//  flow.session_list: the user's live sessions, for the account page.
+int
+flow_op_session_list (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const flow_session_list_in_t *in = BUS_IN (req, flow_session_list);
+    unsigned char hash[FLOW_HASH_BYTES];
+    if (flow_handle_hash (in->session, hash) != 0)
+        return flow_result (req, json_pack ("{s:[]}", "sessions"), result);
+    json_t *sessions = NULL;
+    db_status_t st = flow_store_session_list (flow_db (req), hash, &sessions);
+    secure_wipe (hash, sizeof hash);
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    if (!json_is_array (sessions)) {
+        json_decref (sessions);
+        return flow_fail_internal (req);
+    }
+    return flow_result (req, json_pack ("{s:o}", "sessions", sessions), result);
 }

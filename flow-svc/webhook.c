@@ -476,13 +476,12 @@ s_on_data (char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-//  One signed POST. 0 on 2xx (answer filled), 1 worth retrying, -1 not.
+//  The Ostiary-Signature header line of body under the hook's secret (mac
+//  gets the raw MAC, for the caller to wipe). 0 ok, -1 failure.
 static int
-s_attempt (const webhook_t *hook, const char *body, size_t len, s_answer_t *answer)
+s_signature (const webhook_t *hook, const char *body, size_t len, unsigned char mac[32], char *sig,
+             size_t sigsize)
 {
-    char pin[1024];
-    if (s_check_target (hook, pin, sizeof pin) != 0)
-        return -1;
     //  Ostiary-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>,
     //  the scheme Stripe made common: the receiver recomputes it over the raw
     //  body and refuses stale timestamps, so a captured call cannot be replayed
@@ -490,7 +489,6 @@ s_attempt (const webhook_t *hook, const char *body, size_t len, s_answer_t *answ
     long long t = (long long)time (NULL);
     char prefix[32];
     int plen = snprintf (prefix, sizeof prefix, "%lld.", t);
-    unsigned char mac[32];
     EVP_MAC *evp = EVP_MAC_fetch (NULL, "HMAC", NULL);
     EVP_MAC_CTX *mctx = evp ? EVP_MAC_CTX_new (evp) : NULL;
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string ("digest", (char *)"SHA256", 0), OSSL_PARAM_END};
@@ -498,23 +496,41 @@ s_attempt (const webhook_t *hook, const char *body, size_t len, s_answer_t *answ
     int ok = mctx && EVP_MAC_init (mctx, (const unsigned char *)hook->secret, hook->secretlen, params) == 1 &&
              EVP_MAC_update (mctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
              EVP_MAC_update (mctx, (const unsigned char *)body, len) == 1 &&
-             EVP_MAC_final (mctx, mac, &outl, sizeof mac) == 1 && outl == 32;
+             EVP_MAC_final (mctx, mac, &outl, 32) == 1 && outl == 32;
     EVP_MAC_CTX_free (mctx);
     EVP_MAC_free (evp);
     if (!ok)
         return -1;
     char hex[65];
-    secure_hex (mac, sizeof mac, hex);
-    char sig[128];
-    snprintf (sig, sizeof sig, "Ostiary-Signature: t=%lld,v1=%s", t, hex);
+    secure_hex (mac, 32, hex);
+    snprintf (sig, sigsize, "Ostiary-Signature: t=%lld,v1=%s", t, hex);
+    secure_wipe (hex, sizeof hex);
+    return 0;
+}
+
+//  One POST of content_type, signed when the hook has a secret. 0 on 2xx
+//  (answer filled), 1 worth retrying, -1 not.
+static int
+s_attempt (const webhook_t *hook, const char *content_type, const char *body, size_t len, s_answer_t *answer)
+{
+    char pin[1024];
+    if (s_check_target (hook, pin, sizeof pin) != 0)
+        return -1;
+    char type[96];
+    snprintf (type, sizeof type, "Content-Type: %s", content_type);
+    char sig[128] = "";
+    unsigned char mac[32];
+    if (hook->secret && s_signature (hook, body, len, mac, sig, sizeof sig) != 0)
+        return -1;
 
     CURL *curl = curl_easy_init ();
     struct curl_slist *headers = NULL, *resolve = NULL;
     int rc = -1;
     if (!curl)
         return 1;
-    headers = curl_slist_append (headers, "Content-Type: application/json");
-    headers = curl_slist_append (headers, sig);
+    headers = curl_slist_append (headers, type);
+    if (*sig)
+        headers = curl_slist_append (headers, sig);
     //  No "Expect: 100-continue" round trip for small bodies.
     headers = curl_slist_append (headers, "Expect:");
     if (*pin)
@@ -570,7 +586,30 @@ webhook_post (const webhook_t *hook, const char *body, size_t len)
     if (!hook || !body || len > WEBHOOK_MAX_BODY)
         return -1;
     s_answer_t answer = {0};
-    int rc = s_attempt (hook, body, len, &answer);
+    int rc = s_attempt (hook, "application/json", body, len, &answer);
+    free (answer.data);
+    return rc;
+}
+
+int
+webhook_post_url (const char *name, const char *url, int allow_private, long timeout_ms,
+                  const char *content_type, const char *body, size_t len)
+{
+    if (!name || !url || !content_type || !body || len > WEBHOOK_MAX_BODY)
+        return -1;
+    webhook_t target;
+    memset (&target, 0, sizeof target);
+    snprintf (target.name, sizeof target.name, "%s", name);
+    target.allow_private = allow_private;
+    target.timeout_ms = timeout_ms;
+    const char *why = s_parse_url (&target, url);
+    if (why) {
+        log_warn ("%s: refused: %s", target.name, why);
+        return -1;
+    }
+    target.url = (char *)url;
+    s_answer_t answer = {0};
+    int rc = s_attempt (&target, content_type, body, len, &answer);
     free (answer.data);
     return rc;
 }
@@ -595,7 +634,7 @@ webhook_call (const webhook_t *hook, const json_t *payload, json_t **answer)
             nanosleep (&ts, NULL);
         }
         s_answer_t got = {0};
-        int r = s_attempt (hook, body, len, &got);
+        int r = s_attempt (hook, "application/json", body, len, &got);
         if (r == 0) {
             json_error_t jerr;
             json_t *json =

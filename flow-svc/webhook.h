@@ -50,4 +50,15 @@ int webhook_call (const webhook_t *hook, const json_t *payload, json_t **answer)
 //  5xx, 429), -1 on a permanent one (refused address, other status).
 int webhook_post (const webhook_t *hook, const char *body, size_t len);
 
+//  One attempt to POST body (len bytes of content_type) to url, a URL that
+//  is not a configured hook (a client's backchannel_logout_uri), under the
+//  same rules as the hooks: http or https only, no credentials in the URL,
+//  the address checked (loopback, private, link-local, … refused unless
+//  allow_private) and pinned, no redirect followed, no proxy, timeout_ms
+//  for the whole call; no Ostiary-Signature (there is no shared secret).
+//  name labels the log lines. 0 on 2xx, 1 worth retrying (connection error,
+//  timeout, 5xx, 429), -1 permanent (a URL or address refused, another status).
+int webhook_post_url (const char *name, const char *url, int allow_private, long timeout_ms,
+                      const char *content_type, const char *body, size_t len);
+
 #endif

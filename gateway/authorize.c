@@ -6,6 +6,7 @@
 #include "log.h"
 #include "routes.h"
 
+#include <civetweb.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,10 +308,66 @@ authz_continue (gw_req_t *req, const shape_request_t *q, const shape_session_t *
     return authz_issue_code (req, q, session, 0, after_post, headers);
 }
 
+//  The browser's User-Agent as the sessions page shows it: printable ASCII
+//  (anything else becomes '?'), at most 256 bytes. NULL when absent.
+static const char *
+s_user_agent (gw_req_t *req, char out[257])
+{
+    const char *ua = mg_get_header (req->conn, "User-Agent");
+    if (!ua || !*ua)
+        return NULL;
+    size_t n = 0;
+    for (; ua[n] && n < 256; n++)
+        out[n] = ua[n] >= 0x20 && ua[n] < 0x7f ? ua[n] : '?';
+    out[n] = '\0';
+    return out;
+}
+
+//  flow.session_touch before a code is issued in session for q's client:
+//  the session remembers the client (whom its logout must tell) and its
+//  last use. 1 live, 0 the session ended meanwhile, -1 after answering.
+static int
+s_touch (gw_req_t *req, const shape_request_t *q, const shape_session_t *session, pages_headers_t *headers)
+{
+    char ua[257];
+    flow_session_touch_in_t in = {.sid = session->sid,
+                                  .client_id = q->client_id,
+                                  .client_name = q->client_name,
+                                  .client_ip = http_client_ip (req),
+                                  .user_agent = s_user_agent (req, ua)};
+    json_t *body = flow_session_touch_in_pack (&in);
+    json_t *result = NULL;
+    int rc = body ? s_call (req, "flow.session_touch", body, &result, headers) : -1;
+    json_decref (body);
+    if (!body) {
+        pages_error (req, 503, "Error", "The server is out of memory.", headers);
+        return -1;
+    }
+    if (rc != 0)
+        return -1;
+    flow_session_touch_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    int live = -1;
+    if (flow_session_touch_out_unpack (result, &out, why, sizeof why) != 0)
+        s_unexpected (req, "flow.session_touch", why, headers);
+    else
+        live = out.live ? 1 : 0;
+    json_decref (result);
+    return live;
+}
+
 int
 authz_issue_code (gw_req_t *req, const shape_request_t *q, const shape_session_t *session, int granted,
                   int after_post, pages_headers_t *headers)
 {
+    //  Recorded before the code exists, so that no client ever holds a code
+    //  of a session whose logout would not tell it.
+    int live = s_touch (req, q, session, headers);
+    if (live < 0)
+        return req->status;
+    if (!live)
+        return pages_error (req, 400, "Session ended",
+                            "Your session ended. Go back to the application and sign in again.", headers);
     //  granted: the user pressed Allow on the consent page just now, and
     //  token-svc remembers it per user and client. Otherwise no consent is
     //  sent: none was needed (first-party client, or a consent given

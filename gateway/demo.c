@@ -474,7 +474,18 @@ demo_callback (gw_req_t *req)
         char url[2048];
         if (pages_url (req, "/demo", url, sizeof url) == 0)
             html_text (&page, url);
-        html_raw (&page, "\">Start again</a></p>\n</main>");
+        html_raw (&page, "\">Start again</a></p>\n");
+        //  RP-Initiated Logout 1.0 §2: the relying party sends the user to
+        //  end_session_endpoint with the ID token as hint (logout.c).
+        char logout[2048];
+        if (pages_url (req, "/logout?id_token_hint=", logout, sizeof logout) == 0 &&
+            strlen (logout) + strlen (issued.id_token) < sizeof logout) {
+            strcat (logout, issued.id_token);
+            html_raw (&page, "<p><a class=\"button\" id=\"sign-out\" href=\"");
+            html_text (&page, logout);
+            html_raw (&page, "\">Sign out</a></p>\n");
+        }
+        html_raw (&page, "</main>");
         pages_opts_t opts = {.headers = &headers};
         rc = pages_send (req, 200, "Signed in", &page, &opts);
         html_free (&page);

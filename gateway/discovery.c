@@ -146,6 +146,13 @@ discovery_get (gw_req_t *req)
     json_object_set_new (doc, "revocation_endpoint", s_url (issuer, "/revoke"));
     json_object_set_new (doc, "introspection_endpoint", s_url (issuer, "/introspect"));
     json_object_set_new (doc, "jwks_uri", s_url (issuer, "/jwks"));
+    //  RP-Initiated Logout 1.0 §2.1 (logout.c).
+    json_object_set_new (doc, "end_session_endpoint", s_url (issuer, "/logout"));
+    //  Back-Channel Logout 1.0 §2.1: logout tokens go to every client of an
+    //  ended session that registered a backchannel_logout_uri, and always
+    //  carry sid (flow-svc/sessions.c, token-svc/logout.c).
+    json_object_set_new (doc, "backchannel_logout_supported", json_true ());
+    json_object_set_new (doc, "backchannel_logout_session_supported", json_true ());
     json_object_set_new (doc, "response_types_supported", S_STRINGS ("code"));
     json_object_set_new (doc, "response_modes_supported", S_STRINGS ("query", "fragment", "form_post"));
     json_object_set_new (doc, "grant_types_supported",

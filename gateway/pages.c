@@ -2,11 +2,13 @@
  *  gateway's browser-facing endpoints. See pages.h. */
 #include "pages.h"
 
+#include "b64url.h"
 #include "form.h"
 #include "log.h"
 #include "secure.h"
 
 #include <civetweb.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,4 +478,23 @@ pages_flow_call (gw_req_t *req, const char *op, const json_t *body, json_t **res
     else
         pages_bus_error (req, &error, headers);
     return -1;
+}
+
+int
+pages_session_csrf (const char *handle, const char *purpose, char out[PAGES_CSRF_CHARS + 1])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    int ok = ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) && EVP_DigestUpdate (ctx, "ostiary ", 8) &&
+             EVP_DigestUpdate (ctx, purpose, strlen (purpose)) && EVP_DigestUpdate (ctx, "\n", 1) &&
+             EVP_DigestUpdate (ctx, handle, strlen (handle)) && EVP_DigestFinal_ex (ctx, digest, &len) &&
+             len == 32;
+    EVP_MD_CTX_free (ctx);
+    if (ok)
+        b64url_encode (digest, len, out);
+    else
+        out[0] = '\0';
+    secure_wipe (digest, sizeof digest);
+    return ok ? 0 : -1;
 }

@@ -125,6 +125,14 @@ form_t *pages_read_form (gw_req_t *req, const form_limits_t *limits, int html);
 //  after answering.
 form_t *pages_read_html_form (gw_req_t *req, const form_limits_t *limits);
 
+//  The CSRF token of a form that acts on the SSO session itself (logout,
+//  the account's sessions): base64url(SHA-256("ostiary " purpose "\n" ||
+//  handle)), 43 characters. Only the holder of the session cookie can
+//  compute it, it dies with the session, it reveals nothing of the handle
+//  and differs from the handle's stored hash. 0, or -1 when hashing failed.
+#define PAGES_CSRF_CHARS 43
+OST_WUR int pages_session_csrf (const char *handle, const char *purpose, char out[PAGES_CSRF_CHARS + 1]);
+
 //  GET /static/ostiary.css
 int pages_css (gw_req_t *req);
 

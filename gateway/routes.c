@@ -41,6 +41,9 @@ static const route_t s_routes[] = {
     {"POST", "/consent", consent_post, "consent_post", 0},
     {"GET", "/select-account", select_account_get, "select_account_get", 0},
     {"POST", "/select-account", select_account_post, "select_account_post", 0},
+    //  logout: the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
+    {"GET", "/logout", logout_get, "logout_get", 0},
+    {"POST", "/logout", logout_post, "logout_post", 0},
     //  tokens: issue, revoke, introspect (RFC 6749 §3.2, RFC 7009, RFC 7662)
     {"POST", "/token", token_post, "token", 0},
     {"POST", "/revoke", revoke_post, "revoke", 0},
@@ -55,6 +58,8 @@ static const route_t s_routes[] = {
     {"GET", "/recover", recover_get, "recover", 0},
     {"GET", "/account/verify-email", verify_email_get, "verify_email", 0},
     {"GET", "/account/totp", account_totp_get, "account_totp", 0},
+    {"GET", "/account/sessions", account_sessions_get, "account_sessions_get", 0},
+    {"POST", "/account/sessions", account_sessions_post, "account_sessions_post", 0},
     {"GET", "/action", action_get, "action_get", 0},
     {"POST", "/action", action_post, "action_post", 0},
     {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0},

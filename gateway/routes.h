@@ -45,6 +45,9 @@ int register_get (gw_req_t *req);
 int recover_get (gw_req_t *req);
 int verify_email_get (gw_req_t *req);
 int account_totp_get (gw_req_t *req);
+//  account_sessions.c: the signed-in user's SSO sessions
+int account_sessions_get (gw_req_t *req);
+int account_sessions_post (gw_req_t *req);
 //  action.c: GET /action (confirm page of a magic link, consumes nothing),
 //  POST /action (consumes it), POST /flows/callback (webhook callback)
 int action_get (gw_req_t *req);
@@ -60,6 +63,9 @@ int consent_post (gw_req_t *req);
 int select_account_get (gw_req_t *req);
 int select_account_post (gw_req_t *req);
 //  token.c: POST /token (RFC 6749 §3.2)
+//  logout.c: the end-session endpoint (RP-Initiated Logout 1.0)
+int logout_get (gw_req_t *req);
+int logout_post (gw_req_t *req);
 int token_post (gw_req_t *req);
 //  token.c: the client credentials of an Authorization header value (RFC
 //  6749 §2.3.1 Basic). 1 with *basic ({"client_id","client_secret"}, caller

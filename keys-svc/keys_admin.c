@@ -426,13 +426,14 @@ s_cmd_rewrap (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
     return rc;
 }
 
-//  The command table: a static name -> handler table expanded from
-//  proto/keys_admin.h, which ostiaryctl expands too.
+//  The command table: name -> handler and the shape of its result, expanded
+//  from proto/keys_admin.h, which ostiaryctl expands too.
 static const struct {
     const char *name;
     s_cmd_fn fn;
+    const schema_t *result;
 } s_commands[] = {
-#define KEYS_ADMIN_CMD(name, summary) {#name, s_cmd_##name},
+#define KEYS_ADMIN_CMD(name, args, result, summary) {#name, s_cmd_##name, &schema_shape_keys_admin_##result},
     KEYS_ADMIN_COMMANDS
 #undef KEYS_ADMIN_CMD
 };
@@ -569,8 +570,21 @@ s_request (keys_admin_t *self)
                           command);
             } else if (!empty)
                 snprintf (err.description, sizeof err.description, "out of memory");
-            else
+            else {
                 rc = s_commands[i].fn (self, args, &result, &err);
+                //  What ostiaryctl will read is checked here first: an
+                //  answer outside its shape is a bug of ours, never sent.
+                char why[SCHEMA_WHY_MAX];
+                if (rc == 0 && result &&
+                    schema_unpack (s_commands[i].result, result, NULL, why, sizeof why)) {
+                    log_error ("admin: %s built a result outside its shape: %s", command, why);
+                    json_decref (result);
+                    result = NULL;
+                    rc = -1;
+                    err.err = OST_ERR_SERVER_ERROR;
+                    snprintf (err.description, sizeof err.description, "keys-svc could not answer");
+                }
+            }
         }
     }
     //  The request may carry a key-encryption key (rewrap): wipe both copies

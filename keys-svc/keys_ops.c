@@ -36,8 +36,9 @@ static const struct {
     const char *typ;
     const char *what;
 } s_typs[] = {
-    {"JWT", "ID token"},        //  OpenID Connect Core §2
-    {"at+jwt", "access token"}, //  RFC 9068 §2.1
+    {"JWT", "ID token"},            //  OpenID Connect Core §2
+    {"at+jwt", "access token"},     //  RFC 9068 §2.1
+    {"logout+jwt", "logout token"}, //  OpenID Connect Back-Channel Logout 1.0 §2.4
 };
 
 //  NULL when claims of typ may be signed, else the reason (for the log;

@@ -8,6 +8,7 @@
  *  frame holding a JSON object:
  *    request  {"command": NAME, "args": {...}}
  *    reply    {"ok": result} or {"error": {"code": C, "description": D}}
+ *  (shape keys_admin_reply; each result has its command's shape below).
  *  C is a code of proto/errors.def: invalid_request (bad arguments, a bad
  *  algorithm, a refused transition), not_found (unknown kid), unknown_op
  *  (unknown command), server_error, temporarily_unavailable (database). */
@@ -28,15 +29,19 @@
 //  Longest command name a request may carry.
 #define KEYS_ADMIN_MAX_COMMAND 32
 
-//  KEYS_ADMIN_CMD(name, summary): the admin commands. Each side expands it
-//  into its dispatch table as {#name, s_cmd_##name}, so a command is one
-//  line here plus one handler at each end.
+//  KEYS_ADMIN_CMD(name, args, result, summary): the admin commands, with
+//  the shapes (proto/ops/keys.def) of their arguments and of their result
+//  (shape_keys_admin_<args>, shape_keys_admin_<result>). keys-svc checks
+//  both; ostiaryctl reads the result through the same shape. Each side
+//  expands the table into its dispatch table, so a command is one line here
+//  plus one handler at each end.
 #define KEYS_ADMIN_COMMANDS                                                                                  \
-    KEYS_ADMIN_CMD (status, "this replica's keyring, generation and settings")                               \
-    KEYS_ADMIN_CMD (list, "every key: kid, alg, state, created, activated, retire-after")                    \
-    KEYS_ADMIN_CMD (rotate, "planned rotation ({alg}), or emergency rotation ({alg, now: true})")            \
-    KEYS_ADMIN_CMD (retire, "retire a next or retiring key at once ({kid})")                                 \
-    KEYS_ADMIN_CMD (rewrap, "re-wrap every private key under a new KEK ({kek})")
+    KEYS_ADMIN_CMD (status, none, status, "this replica's keyring, generation and settings")                 \
+    KEYS_ADMIN_CMD (list, none, list, "every key: kid, alg, state, created, activated, retire-after")        \
+    KEYS_ADMIN_CMD (rotate, rotate, rotate_result,                                                           \
+                    "planned rotation ({alg}), or emergency rotation ({alg, now: true})")                    \
+    KEYS_ADMIN_CMD (retire, retire, retire_result, "retire a next or retiring key at once ({kid})")          \
+    KEYS_ADMIN_CMD (rewrap, rewrap, rewrap_result, "re-wrap every private key under a new KEK ({kek})")
 
 //  The default endpoint: "ipc://" run_dir "/" KEYS_ADMIN_SOCKET_NAME.
 //  0 ok, -1 when it does not fit in size.

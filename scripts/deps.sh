@@ -43,6 +43,8 @@ PACKAGES=(
     "chromium         cmd:chromium"
     "chromium-driver  cmd:chromedriver"
     "python3-selenium py:selenium"
+    "apache2          /usr/sbin/apache2"
+    "libapache2-mod-auth-openidc /usr/lib/apache2/modules/mod_auth_openidc.so"
     "docker-compose   cmd:docker-compose"
     "wrk              cmd:wrk"
     "clang-format     cmd:clang-format"

@@ -188,12 +188,13 @@ timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -
 rc=${PIPESTATUS[0]}
 #  Anything a killed pytest left running: the fixture records every pid it
 #  starts; end those still running one of our binaries (or the Prometheus
-#  server of tests/e2e/test_metrics.py).
+#  server of tests/e2e/test_metrics.py, or the Apache of
+#  tests/e2e/test_mod_auth_openidc.py).
 if [ -f "$T/e2e/pids" ]; then
     bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
     while read -r pid name; do
         exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-        case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)")
+        case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)" | /usr/sbin/apache2)
             say "stopping $name (pid $pid) left behind by pytest"
             kill -KILL "$pid" 2>/dev/null || true ;;
         esac

@@ -56,6 +56,9 @@
     "a web origin must be http or https, a lower-case host and a port only when not the default, with no "   \
     "path, no trailing slash and no wildcard"
 #define DESC_ORIGIN_HTTP "http web origins are only allowed for loopback hosts in production mode"
+#define DESC_LOGOUT_URIS "post_logout_redirect_uris must be a list of distinct URIs"
+#define DESC_BACKCHANNEL_URI "backchannel_logout_uri must be an absolute http or https URI without fragment"
+#define DESC_BACKCHANNEL_SESSION "backchannel_logout_session_required needs a backchannel_logout_uri"
 #define DESC_DUPLICATE "client_id already exists"
 #define DESC_NOT_FOUND "no such client"
 #define DESC_PUBLIC_SECRET "a public client has no secret"
@@ -101,7 +104,15 @@ clients_view (const token_app_t *app, const token_client_t *c)
         json_decref (view);
         view = NULL;
     }
-    if (view && json_object_set (view, "allowed_web_origins", c->web_origins)) {
+    if (view && (json_object_set (view, "allowed_web_origins", c->web_origins) ||
+                 json_object_set (view, "post_logout_redirect_uris", c->post_logout_uris) ||
+                 json_object_set_new (view, "backchannel_logout_session_required",
+                                      json_boolean (c->backchannel_session_required)))) {
+        json_decref (view);
+        view = NULL;
+    }
+    if (view && c->backchannel_uri &&
+        json_object_set_new (view, "backchannel_logout_uri", json_string (c->backchannel_uri))) {
         json_decref (view);
         view = NULL;
     }
@@ -422,6 +433,36 @@ s_parse_client (const token_app_t *app, const token_client_add_in_t *in, token_c
         if (problem)
             return problem;
     }
+
+    //  RP-Initiated Logout 1.0 §3.1: registered like redirect URIs, matched
+    //  exactly at /logout.
+    if (s_string_list (in->post_logout_redirect_uris, &c->post_logout_uris) == TU_BAD)
+        return DESC_LOGOUT_URIS;
+    if (!c->post_logout_uris)
+        c->post_logout_uris = json_array ();
+    if (!c->post_logout_uris)
+        return s_desc_internal;
+    json_array_foreach (c->post_logout_uris, i, item)
+    {
+        const char *problem = s_redirect_uri_problem (app, json_string_value (item), c->is_public);
+        if (problem)
+            return problem;
+    }
+    //  Back-Channel Logout 1.0 §2.2: an absolute http(s) URI, no fragment
+    //  (a private-use scheme cannot be POSTed to). Where it may point is
+    //  decided at delivery, by flow-svc's webhook rules.
+    if (in->backchannel_logout_uri) {
+        if (s_redirect_uri_problem (app, in->backchannel_logout_uri, 0) ||
+            strncasecmp (in->backchannel_logout_uri, "http", 4) != 0)
+            return DESC_BACKCHANNEL_URI;
+        c->backchannel_uri = strdup (in->backchannel_logout_uri);
+        if (!c->backchannel_uri)
+            return s_desc_internal;
+    }
+    if (in->has_backchannel_logout_session_required && in->backchannel_logout_session_required &&
+        !c->backchannel_uri)
+        return DESC_BACKCHANNEL_SESSION;
+    c->backchannel_session_required = in->backchannel_logout_session_required;
 
     if (s_string_list (in->scopes, &c->scopes) == TU_BAD)
         return DESC_SCOPES;

@@ -68,6 +68,13 @@ s_sign (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, 
 }
 
 int
+grants_sign_one (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws)
+{
+    char *idt = NULL;
+    return s_sign (req, claims, alg, typ, NULL, NULL, jws, &idt);
+}
+
+int
 grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,
                     int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
                     char **idt)

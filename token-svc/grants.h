@@ -36,6 +36,10 @@ int grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char
                         int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
                         char **idt);
 
+//  One token of typ (JWT, at+jwt, logout+jwt) with claims, signed by
+//  keys-svc with alg. *jws (secure_free_str). -1 after failing req.
+int grants_sign_one (bus_req_t *req, const json_t *claims, const char *alg, const char *typ, char **jws);
+
 //  refresh.c: grant_type=refresh_token (RFC 6749 §6). *retried is set to 1
 //  when the answer is a retry's (the token presented again within its retry
 //  window: the rotation answered again, not a new issuance), 0 otherwise.

@@ -6,21 +6,44 @@
 #include "token_store.h"
 
 #include <stdlib.h>
-
-//  Batches per table per round at most: a backlog is worked off over a few
-//  rounds rather than in one long burst.
-#define ROUND_BATCHES_MAX 20
+#include <time.h>
 
 struct _token_janitor_t {
     long batch;
+    long duty;
     long max_s;
     long idle_s;
     long audit_days;
     housekeeper_t *thread;
 };
 
+static long long
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  The kinds a round purges: token_store_janitor_kinds () kinds of rows,
+//  then the audit trail (past OSTIARY_AUDIT_RETENTION_DAYS).
+#define S_KINDS_MAX 16
+
+//  One batch of kind (the audit trail for the last one); *deleted.
+static db_status_t
+s_batch (token_janitor_t *self, db_t *db, int kind, int *deleted)
+{
+    if (kind == token_store_janitor_kinds ())
+        return token_store_audit_purge (db, self->audit_days, self->batch, deleted);
+    return token_store_janitor_purge (db, kind, self->batch, self->max_s, self->idle_s, deleted);
+}
+
 //  One round on db: take the advisory lock or leave the round to the
-//  replica that holds it, delete batch by batch, release.
+//  replica that holds it; then one batch of each kind in turn, for as long
+//  as any kind's last batch came back full (no cap: the pace follows the
+//  backlog, and no kind waits for another's backlog to be gone), each batch
+//  followed by a pause of its time x (100 - duty) / duty, so that the
+//  janitor takes at most duty % of the time; release.
 static db_status_t
 s_round (db_t *db, void *arg)
 {
@@ -29,30 +52,62 @@ s_round (db_t *db, void *arg)
     db_status_t st = token_store_janitor_lock (db, 1, &got);
     if (st != DB_OK || !got)
         return st;
-    int total = 0;
-    for (int i = 0; i < ROUND_BATCHES_MAX && st == DB_OK; i++) {
-        int deleted = 0;
-        st = token_store_janitor_purge (db, self->batch, self->max_s, self->idle_s, &deleted);
-        total += deleted;
-        //  Each statement deletes at most batch rows; fewer across all five
-        //  kinds means every table is done.
-        if (deleted < self->batch)
-            break;
-    }
-    //  Audit events past OSTIARY_AUDIT_RETENTION_DAYS, batch by batch.
-    for (int i = 0; i < ROUND_BATCHES_MAX && st == DB_OK; i++) {
-        int deleted = 0;
-        st = token_store_audit_purge (db, self->audit_days, self->batch, &deleted);
-        total += deleted;
-        if (deleted < self->batch)
-            break;
+    int kinds = token_store_janitor_kinds () + 1;
+    if (kinds > S_KINDS_MAX)
+        kinds = S_KINDS_MAX;
+    long done[S_KINDS_MAX] = {0};
+    int full[S_KINDS_MAX];
+    for (int k = 0; k < kinds; k++)
+        full[k] = 1;
+    long long start = s_now_us (), busy_us = 0;
+    int stop = 0, any = 1;
+    while (st == DB_OK && any && !stop) {
+        any = 0;
+        for (int k = 0; k < kinds && st == DB_OK && !stop; k++) {
+            if (!full[k])
+                continue;
+            long long t0 = s_now_us ();
+            int deleted = 0;
+            st = s_batch (self, db, k, &deleted);
+            long long took = s_now_us () - t0;
+            busy_us += took;
+            done[k] += deleted;
+            full[k] = deleted >= self->batch;
+            any |= full[k];
+            //  Rounded up to whole milliseconds.
+            long pause_ms = (long)((took * (100 - self->duty) / self->duty + 999) / 1000);
+            if (full[k] && housekeeper_pause (pause_ms) != 0)
+                stop = 1;
+        }
     }
     int released = 0;
     if (token_store_janitor_lock (db, 0, &released) != DB_OK || !released)
         log_warn ("janitor: the advisory lock was not released (it goes with the connection)");
-    if (total > 0)
-        log_info ("janitor: %d expired row(s) deleted", total);
+    long total = 0;
+    for (int k = 0; k < kinds; k++) {
+        total += done[k];
+        if (done[k] > 0)
+            log_info ("janitor: %ld %s row(s) deleted", done[k],
+                      k == token_store_janitor_kinds () ? "audit_events" : token_store_janitor_kind_name (k));
+    }
+    if (total > 0) {
+        double s = (double)(s_now_us () - start) / 1e6;
+        log_info ("janitor: %ld expired row(s) deleted in %.1f s (%.0f rows/s, busy %.1f s)", total, s,
+                  s > 0 ? (double)total / s : 0.0, (double)busy_us / 1e6);
+    }
     return st;
+}
+
+//  The janitor's connection plans its purges once for all values
+//  (generic plans): each one then walks its index in order whatever the
+//  statistics say about how many rows are old, and a batch costs what it
+//  deletes.
+static int
+s_prepare (db_t *db)
+{
+    if (db_exec_sql (db, "SET plan_cache_mode = force_generic_plan") != DB_OK)
+        return -1;
+    return token_store_prepare (db);
 }
 
 token_janitor_t *
@@ -62,13 +117,14 @@ token_janitor_new (const config_t *cfg)
     if (!self)
         return NULL;
     self->batch = cfg->janitor_batch;
+    self->duty = cfg->janitor_duty;
     self->max_s = cfg->refresh_max_lifetime;
     self->idle_s = cfg->refresh_idle_timeout;
     self->audit_days = cfg->audit_retention_days;
     housekeeper_cfg_t hk = {.name = "janitor",
                             .conninfo = cfg->db,
                             .interval_s = cfg->janitor_interval,
-                            .prepare = token_store_prepare,
+                            .prepare = s_prepare,
                             .round = s_round,
                             .arg = self};
     self->thread = housekeeper_new (&hk);
@@ -77,6 +133,12 @@ token_janitor_new (const config_t *cfg)
         return NULL;
     }
     return self;
+}
+
+long
+token_janitor_rounds (token_janitor_t *self)
+{
+    return housekeeper_rounds (self->thread);
 }
 
 void

@@ -14,6 +14,8 @@ typedef struct _token_janitor_t token_janitor_t;
 //  Starts the thread, with its own database connection (made, and remade
 //  after a failure, by the thread itself). NULL when it cannot start.
 token_janitor_t *token_janitor_new (const config_t *cfg);
+//  Rounds finished so far (the first one starts at once).
+long token_janitor_rounds (token_janitor_t *self);
 //  Stops and joins the thread. Idempotent.
 void token_janitor_destroy (token_janitor_t **self_p);
 

@@ -22,6 +22,7 @@ typedef struct {
     long code_ttl;
     long access_token_ttl;
     long id_token_ttl;
+    long logout_token_ttl; //  OSTIARY_BACKCHANNEL_LOGOUT_TTL
     long request_ttl;
     long clock_skew;
     int pkce_required; //  default for confidential clients without a choice

@@ -41,6 +41,8 @@ const bus_route_t token_routes[] = {
     {"token.revoke", token_op_revoke},
     {"token.subject_revoke", token_op_subject_revoke},
     {"token.introspect", token_op_introspect},
+    {"token.logout_check", token_op_logout_check},
+    {"token.logout_tokens", token_op_logout_tokens},
     {"token.audit_list", token_op_audit_list},
     {"token.audit_refusals", token_op_audit_refusals},
 };

@@ -18,7 +18,8 @@
     " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
     " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
-    " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text"
+    " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
+    " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -46,6 +47,16 @@
              " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"         \
              "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint,"                     \
              " t.replaced_at IS NOT NULL, t.grace_uses"
+//  A family's idle_mark after a use ($3: idle timeout): last_used_at rounded
+//  down by at most IDLE_SLACK, so that most rotations leave it as it was and
+//  stay HOT (migrations/token/011_purge_indexes.sql).
+#define IDLE_SLACK "least(interval '1 day', make_interval(secs => $3::double precision / 8))"
+#define IDLE_MARK "CASE WHEN idle_mark > now() - " IDLE_SLACK " THEN idle_mark ELSE now() END"
+//  A family (alias t) that issued an access token still unexpired (plus
+//  the largest clock-skew leeway).
+#define FAMILY_ISSUING(t)                                                                                    \
+    "EXISTS (SELECT 1 FROM token.family_jtis j WHERE j.family_id = " t ".id"                                 \
+    " AND j.expires_at > now() - interval '5 minutes')"
 //  The columns of a code, in the order s_code_from_row reads them.
 #define CODE_COLS                                                                                            \
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
@@ -57,11 +68,12 @@ static const db_stmt_t s_stmts[] = {
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
-     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins)"
+     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins,"
+     " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
-     " nullif($17::text, ''), $18::jsonb)",
-     18, DB_STMT_WRITE},
+     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean)",
+     21, DB_STMT_WRITE},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
@@ -161,7 +173,8 @@ static const db_stmt_t s_stmts[] = {
      " WHERE t.token_hash = $1::bytea",
      3, DB_STMT_READ},
     {"token_family_touch",
-     "UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
+     "UPDATE token.refresh_families SET last_used_at = now(), idle_mark = " IDLE_MARK
+     " WHERE id = $1::bigint AND revoked_at IS NULL"
      " AND created_at > now() - make_interval(secs => $2::double precision)"
      " AND last_used_at > now() - make_interval(secs => $3::double precision)",
      3, DB_STMT_WRITE},
@@ -177,7 +190,8 @@ static const db_stmt_t s_stmts[] = {
     //  re-checked after the lock wait), and a revocation that won leaves fam
     //  empty. Returns (live, rotated).
     {"token_refresh_rotate",
-     "WITH fam AS (UPDATE token.refresh_families SET last_used_at = now() WHERE id = $1::bigint"
+     "WITH fam AS (UPDATE token.refresh_families SET last_used_at = now(), idle_mark = " IDLE_MARK
+     " WHERE id = $1::bigint"
      " AND revoked_at IS NULL AND created_at > now() - make_interval(secs => $2::double precision)"
      " AND last_used_at > now() - make_interval(secs => $3::double precision)"
      " AND NOT " SUBJECT_REVOKED (
@@ -291,45 +305,64 @@ static const db_stmt_t s_stmts[] = {
     //  tokens that expired (plus the largest clock-skew leeway); families
     //  revoked an hour ago or past their lifetime (their refresh tokens and
     //  jtis go with them: ON DELETE CASCADE).
+    //
+    //  Each one walks an index of its predicate in order (ORDER BY the
+    //  indexed column: the plan stays an index scan whatever the statistics
+    //  say, custom or generic), so that a batch costs what it deletes and an
+    //  empty one next to nothing. The rows are deleted by ctid: a row that
+    //  changed meanwhile has another ctid and is left alone.
     {"token_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.token.janitor'))", 0,
      DB_STMT_WRITE},
     {"token_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.token.janitor'))", 0,
      DB_STMT_WRITE},
     {"token_purge_requests",
-     "DELETE FROM token.authz_requests WHERE id_hash IN (SELECT id_hash FROM token.authz_requests"
-     " WHERE expires_at < now() - interval '1 hour' LIMIT $1::integer)",
+     "DELETE FROM token.authz_requests WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.authz_requests"
+     " WHERE expires_at < now() - interval '1 hour' ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
     {"token_purge_codes",
-     "DELETE FROM token.codes WHERE code_hash IN (SELECT code_hash FROM token.codes"
+     "DELETE FROM token.codes WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.codes"
      " WHERE expires_at < now() - interval '1 hour'"
-     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes') LIMIT $1::integer)",
+     " AND (issued_exp IS NULL OR issued_exp < now() - interval '5 minutes')"
+     " ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
     {"token_purge_revoked",
-     "DELETE FROM token.revoked_jtis WHERE jti IN (SELECT jti FROM token.revoked_jtis"
-     " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
+     "DELETE FROM token.revoked_jtis WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.revoked_jtis"
+     " WHERE expires_at < now() - interval '5 minutes' ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
     {"token_purge_family_jtis",
-     "DELETE FROM token.family_jtis WHERE jti IN (SELECT jti FROM token.family_jtis"
-     " WHERE expires_at < now() - interval '5 minutes' LIMIT $1::integer)",
+     "DELETE FROM token.family_jtis WHERE ctid = ANY (ARRAY (SELECT ctid FROM token.family_jtis"
+     " WHERE expires_at < now() - interval '5 minutes' ORDER BY expires_at LIMIT $1::integer))",
      1, DB_STMT_WRITE},
+    //  Three ways to die, one index each (a union of three index scans, not
+    //  one OR that no index serves); idle ones through idle_mark, older than
+    //  the cutoff by IDLE_SLACK, so that each one found is idle past it (the
+    //  exact test follows, for a slack that the settings changed). A
+    //  family goes only once the access tokens it issued have expired: until
+    //  then revoking it (or its user) must still find their jtis.
     {"token_purge_families",
-     "DELETE FROM token.refresh_families WHERE id IN (SELECT id FROM token.refresh_families f"
-     " WHERE (revoked_at < now() - interval '1 hour'"
-     " OR created_at < now() - make_interval(secs => $2::double precision) - interval '1 hour'"
-     " OR last_used_at < now() - make_interval(secs => $3::double precision) - interval '1 hour')"
-     //  ... and only once the access tokens it issued have expired: until
-     //  then revoking the family (or its user) must still find their jtis.
-     " AND NOT EXISTS (SELECT 1 FROM token.family_jtis j WHERE j.family_id = f.id"
-     " AND j.expires_at > now() - interval '5 minutes')"
-     " LIMIT $1::integer)",
+     "DELETE FROM token.refresh_families WHERE id = ANY (ARRAY ("
+     "(SELECT id FROM token.refresh_families f WHERE revoked_at < now() - interval '1 hour'"
+     " AND NOT " FAMILY_ISSUING (
+         "f") " ORDER BY revoked_at LIMIT $1::integer)"
+              " UNION (SELECT id FROM token.refresh_families f"
+              " WHERE created_at < now() - make_interval(secs => $2::double precision) - interval '1 hour'"
+              " AND NOT " FAMILY_ISSUING (
+                  "f") " ORDER BY created_at LIMIT $1::integer)"
+                       " UNION (SELECT id FROM token.refresh_families f"
+                       " WHERE idle_mark < now() - make_interval(secs => $3::double precision) - interval '1 "
+                       "hour' - " IDLE_SLACK " AND last_used_at < now() - make_interval(secs => $3::double "
+                       "precision) - interval '1 hour'"
+                       " AND NOT " FAMILY_ISSUING ("f") " ORDER BY idle_mark LIMIT $1::integer)"
+                                                        " LIMIT $1::integer))",
      3, DB_STMT_WRITE},
     //  A subject's marker outlives every code and family it can refuse:
     //  those authenticated before it, created at the latest a code's
     //  lifetime (< 1 hour) after it, and dead $2 seconds after that.
     {"token_purge_subjects",
-     "DELETE FROM token.subject_revocations WHERE sub IN (SELECT sub FROM token.subject_revocations"
+     "DELETE FROM token.subject_revocations WHERE ctid = ANY (ARRAY (SELECT ctid FROM "
+     "token.subject_revocations"
      " WHERE revoked_at < now() - make_interval(secs => $2::double precision) - interval '2 hours'"
-     " LIMIT $1::integer)",
+     " ORDER BY revoked_at LIMIT $1::integer))",
      2, DB_STMT_WRITE},
 };
 
@@ -470,6 +503,8 @@ token_client_clear (token_client_t *client)
     json_decref (client->response_types);
     json_decref (client->scopes);
     json_decref (client->web_origins);
+    json_decref (client->post_logout_uris);
+    free (client->backchannel_uri);
     secure_wipe (client, sizeof *client);
     memset (client, 0, sizeof *client);
 }
@@ -506,8 +541,16 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     if (s_copy_col (res, row, 17, c->access_token_alg, sizeof c->access_token_alg))
         ok = 0;
     c->web_origins = s_json_col (res, row, 18);
+    c->post_logout_uris = s_json_col (res, row, 19);
+    if (!PQgetisnull (res, row, 20)) {
+        c->backchannel_uri = strdup (PQgetvalue (res, row, 20));
+        if (!c->backchannel_uri)
+            ok = 0;
+    }
+    c->backchannel_session_required = s_bool_col (res, row, 21);
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
-        !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins)) {
+        !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
+        !json_is_array (c->post_logout_uris)) {
         log_error ("client row %d is malformed", row);
         token_client_clear (c);
         return -1;
@@ -529,8 +572,9 @@ token_store_client_insert (db_t *db, const token_client_t *c)
     char *responses = s_json_text (c->response_types);
     char *scopes = s_json_text (c->scopes);
     char *origins = c->web_origins ? s_json_text (c->web_origins) : strdup ("[]");
+    char *logout_uris = c->post_logout_uris ? s_json_text (c->post_logout_uris) : strdup ("[]");
     db_status_t st = DB_ERROR;
-    if (uris && grants && responses && scopes && origins) {
+    if (uris && grants && responses && scopes && origins && logout_uris) {
         const char *params[] = {
             c->client_id,
             c->name,
@@ -552,9 +596,13 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             grace_uses,
             c->access_token_alg,
             origins,
+            logout_uris,
+            c->backchannel_uri,
+            c->backchannel_session_required ? "true" : "false",
         };
-        st = s_exec (db, "token_client_insert", 18, params, NULL);
+        st = s_exec (db, "token_client_insert", 21, params, NULL);
     }
+    free (logout_uris);
     secure_wipe (secret, sizeof secret);
     free (uris);
     free (grants);
@@ -1238,23 +1286,40 @@ token_store_janitor_lock (db_t *db, int lock, int *got)
     return st;
 }
 
-db_status_t
-token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted)
+//  The purge statements in the order the janitor runs them, and their
+//  parameter counts ($1 batch, $2 absolute lifetime, $3 idle timeout).
+static const struct {
+    const char *stmt;
+    const char *name;
+    int nparams;
+} s_purges[] = {
+    {"token_purge_requests", "authz_requests", 1},   {"token_purge_codes", "codes", 1},
+    {"token_purge_revoked", "revoked_jtis", 1},      {"token_purge_family_jtis", "family_jtis", 1},
+    {"token_purge_families", "refresh_families", 3}, {"token_purge_subjects", "subject_revocations", 2},
+};
+
+int
+token_store_janitor_kinds (void)
 {
-    static const char *const stmts[] = {"token_purge_requests", "token_purge_codes",
-                                        "token_purge_revoked",  "token_purge_family_jtis",
-                                        "token_purge_families", "token_purge_subjects"};
+    return (int)(sizeof s_purges / sizeof s_purges[0]);
+}
+
+const char *
+token_store_janitor_kind_name (int kind)
+{
+    return kind >= 0 && kind < token_store_janitor_kinds () ? s_purges[kind].name : NULL;
+}
+
+db_status_t
+token_store_janitor_purge (db_t *db, int kind, long batch, long max_s, long idle_s, int *deleted)
+{
+    *deleted = 0;
+    if (kind < 0 || kind >= token_store_janitor_kinds ())
+        return DB_ERROR;
     char n[24], max[24], idle[24];
     snprintf (n, sizeof n, "%ld", batch);
     snprintf (max, sizeof max, "%ld", max_s);
     snprintf (idle, sizeof idle, "%ld", idle_s);
     const char *params[] = {n, max, idle};
-    *deleted = 0;
-    db_status_t st = DB_OK;
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0] && st == DB_OK; i++) {
-        int count = 0;
-        st = s_exec_count (db, stmts[i], i == 4 ? 3 : i == 5 ? 2 : 1, params, &count);
-        *deleted += count;
-    }
-    return st;
+    return s_exec_count (db, s_purges[kind].stmt, s_purges[kind].nparams, params, deleted);
 }

@@ -40,6 +40,13 @@ typedef struct {
     int resource_server;    //  RFC 7662: may introspect other clients' tokens
     int refresh_grace_s;    //  grace period of refresh rotation (0: off)
     int refresh_grace_uses; //  how often a consumed token may be used within it
+    //  RP-Initiated Logout 1.0 §3.1: where the client may be sent back
+    //  after a logout, compared exactly (array of strings).
+    json_t *post_logout_uris;
+    //  Back-Channel Logout 1.0 §2.2: where logout tokens go (NULL: none),
+    //  and whether they must carry the sid.
+    char *backchannel_uri;
+    int backchannel_session_required;
 } token_client_t;
 
 //  Frees what a client holds and wipes its secret hash. Idempotent.
@@ -232,8 +239,15 @@ OST_WUR db_status_t token_store_audit_purge (db_t *db, long days, long batch, in
 //  The janitor's session advisory lock: lock 1 tries to take it (*got 1
 //  when taken), lock 0 releases it.
 OST_WUR db_status_t token_store_janitor_lock (db_t *db, int lock, int *got);
-//  One round: at most batch rows of each kind that can no longer matter
-//  (see token_store.c); *deleted the rows deleted.
-OST_WUR db_status_t token_store_janitor_purge (db_t *db, long batch, long max_s, long idle_s, int *deleted);
+//  The kinds of rows that can no longer matter (see token_store.c), 0 to
+//  token_store_janitor_kinds () - 1, in the order a round purges them; each
+//  kind's table name (NULL for another number).
+int token_store_janitor_kinds (void);
+const char *token_store_janitor_kind_name (int kind);
+//  Deletes at most batch rows of kind (one statement, one transaction);
+//  *deleted the rows deleted (a family's refresh tokens and jtis go with it
+//  and are not counted).
+OST_WUR db_status_t token_store_janitor_purge (db_t *db, int kind, long batch, long max_s, long idle_s,
+                                               int *deleted);
 
 #endif

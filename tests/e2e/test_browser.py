@@ -109,6 +109,17 @@ def test_browser_logs_in_through_the_demo_relying_party(stack, demo):
         assert re.search(r"Welcome, Alice Liddell", driver.find_element(By.ID, "welcome").text)
         # The session cookie is not readable by scripts.
         assert "ostiary_session" not in driver.execute_script("return document.cookie")
+        # RP-initiated logout from the demo (its ID token as hint, tied to this
+        # session): signed out at once, the application listed; the next
+        # login asks for the password again.
+        driver.find_element(By.ID, "sign-out").click()
+        wait.until(ec.presence_of_element_located((By.ID, "signed-out-clients")))
+        assert driver.current_url.startswith(stack.base_url + "/logout?")
+        assert demo["OSTIARY_DEMO_CLIENT_ID"] in driver.page_source
+        driver.get(stack.base_url + "/demo")
+        driver.find_element(By.ID, "login").click()
+        wait.until(ec.presence_of_element_located((By.ID, "password")))
+        assert driver.current_url == stack.base_url + "/login"
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

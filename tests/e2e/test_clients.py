@@ -24,7 +24,9 @@ CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "r
                  # refresh and introspection settings
                  "always_refresh", "resource_server", "refresh_grace", "refresh_grace_uses",
                  # browser origins (CORS; empty unless registered)
-                 "allowed_web_origins"}
+                 "allowed_web_origins",
+                 # logout (empty and false unless registered; backchannel_logout_uri only when one is)
+                 "post_logout_redirect_uris", "backchannel_logout_session_required"}
 
 
 def unique(prefix="tc"):

@@ -57,8 +57,11 @@ def test_every_advertised_endpoint_answers(stack, doc):
         for key in ("revocation_endpoint", "introspection_endpoint"):
             r = s.post(doc[key], data={}, timeout=10)
             assert r.status_code == 400 and r.json()["error"] == "invalid_request", (key, r.text)
+        # RP-Initiated Logout 1.0: without a session there is nothing to end.
+        r = s.get(doc["end_session_endpoint"], allow_redirects=False, timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     # Nothing is advertised that has no route.
-    for key in ("registration_endpoint", "end_session_endpoint", "pushed_authorization_request_endpoint"):
+    for key in ("registration_endpoint", "pushed_authorization_request_endpoint"):
         assert key not in doc
 
 

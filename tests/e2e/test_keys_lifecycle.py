@@ -793,6 +793,74 @@ def test_cli_without_a_keys_svc_says_so_and_exits_1(stack, tmp_path):
     assert "no keys-svc admin socket" in cp.stderr
 
 
+class FakeAdmin:
+    """A REP socket that answers every request with the given reply, in
+    place of keys-svc's admin socket: what ostiaryctl does with an answer
+    outside its command's shape."""
+
+    def __init__(self, path, reply):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.REP)
+        self.sock.linger = 0
+        self.sock.bind(f"ipc://{path}")
+        self.reply = reply
+        self.requests = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        while not getattr(self, "stopped", False):
+            if poller.poll(100):
+                self.requests.append(json.loads(self.sock.recv()))
+                self.sock.send(json.dumps(self.reply).encode())
+
+    def close(self):
+        self.stopped = True
+        self.thread.join(5)
+        self.sock.close()
+        self.ctx.term()
+
+
+GOOD_KEY = {"kid": "k1", "alg": "ES256", "state": "active", "created": "2026-12-07 10:00:00+00",
+            "activated": "2026-12-07 10:00:00+00"}
+
+
+@pytest.mark.parametrize("args, reply", [
+    (["list"], {"ok": {"keys": [dict(GOOD_KEY, kid=5)]}}),
+    (["list"], {"ok": {"keys": [dict(GOOD_KEY, surprise="x")]}}),
+    (["list"], {"ok": {"keys": "k1"}}),
+    (["status"], {"ok": {"keys": []}}),
+    (["retire", "k1"], {"ok": {"kid": "k1", "alg": "ES256", "from": "next", "state": "retired"}}),
+    (["list"], {"ok": {"keys": []}, "error": {"code": "server_error", "description": "x"}}),
+    (["list"], {"error": {"code": "server_error"}}),
+    (["list"], ["ok"]),
+], ids=["kid-not-a-string", "unknown-member", "keys-not-an-array", "status-missing-members",
+        "retire-without-changed", "ok-and-error", "error-without-description", "not-an-object"])
+def test_cli_refuses_an_answer_outside_its_commands_shape(stack, tmp_path, args, reply):
+    fake = FakeAdmin(tmp_path / "admin.sock", reply)
+    try:
+        cp = keys_ctl(stack, "--admin", f"ipc://{tmp_path}/admin.sock", *args)
+    finally:
+        fake.close()
+    assert [r["command"] for r in fake.requests] == [args[0]]
+    assert cp.returncode == EXIT_ERROR, (cp.returncode, cp.stdout, cp.stderr)
+    assert "malformed answer" in cp.stderr
+    assert cp.stdout == ""
+
+
+def test_cli_prints_an_answer_that_fits_its_shape(stack, tmp_path):
+    fake = FakeAdmin(tmp_path / "admin.sock", {"ok": {"keys": [GOOD_KEY]}})
+    try:
+        cp = keys_ctl(stack, "--admin", f"ipc://{tmp_path}/admin.sock", "list")
+    finally:
+        fake.close()
+    assert cp.returncode == EXIT_OK, cp.stderr
+    assert re.search(r"^k1\s+ES256\s+active\s+2026-12-07 10:00:00\+00\s+2026-12-07 10:00:00\+00\s+-$",
+                     cp.stdout, re.M), cp.stdout
+
+
 def test_every_admin_command_is_audited_without_secrets(stack):
     keys_db = stack.env.get("OSTIARY_DB_KEYS")
     if not keys_db or not shutil.which("psql"):

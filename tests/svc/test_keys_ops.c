@@ -177,7 +177,7 @@ test_sign_refuses_what_the_policy_does_not_allow (void **state)
     assert_string_equal (svc_err (s_h, "keys.sign",
                                   "{\"claims\": {\"iss\": \"" ISSUER
                                   "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
-                                  " \"typ\": \"logout+jwt\"}",
+                                  " \"typ\": \"secevent+jwt\"}",
                                   now, now + 60),
                          "forbidden");
     //  Another issuer.

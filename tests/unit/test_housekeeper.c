@@ -160,6 +160,51 @@ test_stop_does_not_wait_for_the_interval (void **state)
     housekeeper_destroy (NULL);
 }
 
+//  A round that pauses: first a short pause (which must end on its own
+//  with 0), then a long one (which the stop must cut short with -1).
+typedef struct {
+    atomic_int short_pause; //  what the short pause answered, + 10
+    atomic_int long_pause;  //  what the long pause answered, + 10
+    atomic_int in_long;     //  1 once the long pause started
+} s_pauser_t;
+
+static db_status_t
+s_pausing_round (db_t *db, void *arg)
+{
+    (void)db;
+    s_pauser_t *p = arg;
+    atomic_store (&p->short_pause, housekeeper_pause (20) + 10);
+    atomic_store (&p->in_long, 1);
+    atomic_store (&p->long_pause, housekeeper_pause (3600 * 1000L) + 10);
+    return DB_OK;
+}
+
+static void
+test_pause_waits_within_a_round_and_ends_at_stop (void **state)
+{
+    (void)state;
+    if (!s_server ())
+        skip ();
+    //  Outside a round there is nothing to pause.
+    assert_int_equal (housekeeper_pause (10), -1);
+    s_pauser_t pauser = {0};
+    housekeeper_cfg_t cfg = {
+        .conninfo = s_server (), .interval_s = 86400, .round = s_pausing_round, .arg = &pauser};
+    housekeeper_t *hk = housekeeper_new (&cfg);
+    assert_non_null (hk);
+    for (int i = 0; i < 500 && !atomic_load (&pauser.in_long); i++)
+        usleep (10000);
+    assert_int_equal (atomic_load (&pauser.in_long), 1);
+    assert_int_equal (atomic_load (&pauser.short_pause), 10);
+    //  A stop ends the pause at once.
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    housekeeper_destroy (&hk);
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    assert_true (t1.tv_sec - t0.tv_sec < 5);
+    assert_int_equal (atomic_load (&pauser.long_pause), 9);
+}
+
 static void
 test_new_refuses_a_config_without_round_or_connection (void **state)
 {
@@ -182,6 +227,7 @@ main (void)
         cmocka_unit_test (test_failed_round_makes_a_new_connection),
         cmocka_unit_test (test_unreachable_database_skips_the_round_and_keeps_going),
         cmocka_unit_test (test_stop_does_not_wait_for_the_interval),
+        cmocka_unit_test (test_pause_waits_within_a_round_and_ends_at_stop),
         cmocka_unit_test (test_new_refuses_a_config_without_round_or_connection),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -1,0 +1,356 @@
+/*  logout - the end-session endpoint of OpenID Connect RP-Initiated Logout
+ *  1.0: GET and POST /logout.
+ *
+ *    1. token.logout_check validates the parameters (id_token_hint,
+ *       client_id, post_logout_redirect_uri, state, logout_hint,
+ *       ui_locales). A refused request gets an error page, never a
+ *       redirect.
+ *    2. The SSO session of the browser (ostiary_session cookie). When the
+ *       request is tied to it (the hint's sid is this session's, and
+ *       logout_hint, when sent, names this user) it ends at once; otherwise
+ *       the user confirms on a page whose form carries a CSRF token derived
+ *       from the session cookie, and only that POST ends the session (§2:
+ *       a logout the RP cannot prove is asked to the user, so that no third
+ *       site can log anyone out).
+ *    3. flow.session_end ends the session (and queues the back-channel
+ *       logout of the clients it served); the browser goes to the
+ *       registered post_logout_redirect_uri with state, or sees which
+ *       applications were signed out.
+ *
+ *  The session cookie is SameSite=Lax, so a cross-site POST from a relying
+ *  party arrives without it: such a POST is answered with a 303 to the GET
+ *  of the same parameters, a top-level navigation that carries the cookie.
+ *  ui_locales is accepted; the pages are in English only. */
+#include "authorize.h"
+#include "form.h"
+#include "log.h"
+#include "pages.h"
+#include "routes.h"
+#include "secure.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LOGOUT_MAX_PARAMS 24
+#define LOGOUT_MAX_VALUE 4096
+#define LOGOUT_MAX_TOTAL 12288
+#define LOGOUT_CSRF_CHARS PAGES_CSRF_CHARS
+
+//  The parameters a confirmation form carries on to its POST.
+static const char *const s_carried[] = {
+    "id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales",
+};
+
+//  The CSRF token of the confirmation form (pages_session_csrf).
+static int
+s_csrf (const char *handle, char out[LOGOUT_CSRF_CHARS + 1])
+{
+    return pages_session_csrf (handle, "logout confirmation", out);
+}
+
+static int
+s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
+{
+    log_error ("%s answered something unexpected: %s", op, why);
+    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+}
+
+//  The page of a finished logout: which applications the session served.
+static int
+s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are signed out</h1>\n");
+    if (clients && json_array_size (clients) > 0) {
+        html_raw (&body, "<p>You were signed out of these applications:</p>\n<ul class=\"scopes\" "
+                         "id=\"signed-out-clients\">\n");
+        size_t i;
+        const json_t *c;
+        json_array_foreach (clients, i, c)
+        {
+            html_raw (&body, "<li data-client-id=\"");
+            html_text (&body, json_string_value (json_object_get (c, "client_id")));
+            html_raw (&body, "\">");
+            html_text (&body, json_string_value (json_object_get (c, "name")));
+            html_raw (&body, "</li>\n");
+        }
+        html_raw (&body, "</ul>\n");
+    } else
+        html_raw (&body, "<p>You have no session here any more.</p>\n");
+    html_raw (&body, "</main>");
+    pages_opts_t opts = {.headers = headers};
+    int rc = pages_send (req, 200, "Signed out", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  §3: to the registered post_logout_redirect_uri, with state when the
+//  request had one; else the page.
+static int
+s_finish (gw_req_t *req, const shape_logout_request_t *lr, const json_t *clients, int after_post,
+          pages_headers_t *headers)
+{
+    if (!lr->post_logout_redirect_uri)
+        return s_signed_out_page (req, clients, headers);
+    const char *uri = lr->post_logout_redirect_uri;
+    char *location = malloc (PAGES_MAX_LOCATION);
+    if (!location)
+        return pages_error (req, 503, "Error", "The server is out of memory.", headers);
+    int n = snprintf (location, PAGES_MAX_LOCATION, "%s", uri);
+    int bad = n < 0 || n >= PAGES_MAX_LOCATION;
+    if (!bad && lr->state) {
+        size_t len = strlen (uri);
+        const char *sep = !strchr (uri, '?') ? "?" : (uri[len - 1] == '?' || uri[len - 1] == '&') ? "" : "&";
+        bad = strlen (location) + strlen (sep) + 7 >= PAGES_MAX_LOCATION;
+        if (!bad) {
+            strcat (location, sep);
+            strcat (location, "state=");
+            bad = form_encode_append (location, PAGES_MAX_LOCATION, lr->state) < 0;
+        }
+    }
+    int rc = bad ? pages_error (req, 400, "Sign-out refused", "The redirect is too long.", headers)
+                 : pages_redirect (req, after_post ? 303 : 302, location, headers);
+    free (location);
+    return rc;
+}
+
+//  Ends the browser's session and finishes.
+static int
+s_end (gw_req_t *req, const char *handle, const shape_logout_request_t *lr, int after_post,
+       pages_headers_t *headers)
+{
+    flow_session_end_in_t in = {.session = handle,
+                                .reason = "rp_initiated",
+                                .client_id = lr->client_id,
+                                .client_ip = http_client_ip (req)};
+    json_t *body = flow_session_end_in_pack (&in);
+    json_t *result = NULL;
+    bus_error_t error;
+    int rc = body ? http_bus_call (req, "flow.session_end", body, &result, &error) : -1;
+    json_decref (body);
+    if (rc != 0)
+        return body ? pages_bus_error (req, &error, headers)
+                    : pages_error (req, 503, "Error", "The server is out of memory.", headers);
+    flow_session_end_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_session_end_out_unpack (result, &out, why, sizeof why) != 0) {
+        json_decref (result);
+        return s_unexpected (req, "flow.session_end", why, headers);
+    }
+    pages_set_cookie (headers, req, COOKIE_SESSION, "", 0);
+    rc = s_finish (req, lr, out.clients, after_post, headers);
+    json_decref (result);
+    return rc;
+}
+
+//  The confirmation page: a form that POSTs the request back with the CSRF
+//  token of this session.
+static int
+s_confirm_page (gw_req_t *req, const form_t *form, const shape_logout_request_t *lr,
+                const shape_session_t *session, const char *csrf, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Sign out?</h1>\n<p>");
+    if (lr->client_name) {
+        html_text (&body, lr->client_name);
+        html_raw (&body, " asks you to sign out.");
+    } else
+        html_raw (&body, "Do you want to sign out?");
+    html_raw (&body, "</p>\n<p class=\"account\">");
+    html_text (&body, session->username);
+    html_raw (&body, "</p>\n");
+    pages_form_open (&body, req, "/logout", csrf);
+    for (size_t i = 0; i < sizeof s_carried / sizeof s_carried[0]; i++) {
+        const char *value = form_get (form, s_carried[i], 1);
+        if (!value)
+            continue;
+        html_raw (&body, "<input type=\"hidden\" name=\"");
+        html_text (&body, s_carried[i]);
+        html_raw (&body, "\" value=\"");
+        html_text (&body, value);
+        html_raw (&body, "\">\n");
+    }
+    html_raw (&body, "<button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button>\n"
+                     "<button type=\"submit\" name=\"confirm\" value=\"no\" class=\"secondary\">Stay signed "
+                     "in</button>\n</form>\n</main>");
+    pages_opts_t opts = {.headers = headers};
+    int rc = pages_send (req, 200, "Sign out", &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  A cross-site POST without the session cookie: 303 to GET /logout with
+//  the same parameters (RFC 9110 §15.4.4), which a browser sends with its
+//  SameSite=Lax cookie.
+static int
+s_to_get (gw_req_t *req, const form_t *form)
+{
+    char *location = malloc (PAGES_MAX_LOCATION);
+    if (!location)
+        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+    int bad = pages_url (req, "/logout", location, PAGES_MAX_LOCATION) != 0;
+    for (size_t i = 0, first = 1; !bad && i < form_count (form); i++) {
+        const char *value = form_value_at (form, i);
+        if (!value[0])
+            continue;
+        size_t len = strlen (location);
+        bad = len + 2 >= PAGES_MAX_LOCATION;
+        if (!bad) {
+            strcat (location, first ? "?" : "&");
+            first = 0;
+            bad = form_encode_append (location, PAGES_MAX_LOCATION, form_name_at (form, i)) < 0 ||
+                  strlen (location) + 2 >= PAGES_MAX_LOCATION;
+        }
+        if (!bad) {
+            strcat (location, "=");
+            bad = form_encode_append (location, PAGES_MAX_LOCATION, value) < 0;
+        }
+    }
+    int rc = bad ? pages_error (req, 400, "Sign-out refused", "The request is too long.", NULL)
+                 : pages_redirect (req, 303, location, NULL);
+    free (location);
+    return rc;
+}
+
+//  Whether the request is tied to the browser's session: the hint was
+//  issued in it (its sid; a hint without sid by its sub), and logout_hint,
+//  when sent, names its user.
+static int
+s_tied (const shape_logout_request_t *lr, const shape_session_t *session)
+{
+    int hint = lr->sid ? strcmp (lr->sid, session->sid) == 0 : lr->sub && strcmp (lr->sub, session->sub) == 0;
+    int named = !lr->logout_hint || strcasecmp (lr->logout_hint, session->username) == 0 ||
+                strcmp (lr->logout_hint, session->sub) == 0;
+    return hint && named;
+}
+
+static int
+s_logout (gw_req_t *req, form_t *form, int after_post)
+{
+    const char *csrf = after_post ? form_get (form, "csrf", 0) : NULL;
+    json_t *params = form_to_json (form, 1);
+    json_t *repeated = form_repeated_json (form, 1);
+    token_logout_check_in_t in = {.params = params, .repeated = repeated};
+    json_t *body = params && repeated ? token_logout_check_in_pack (&in) : NULL;
+    json_decref (params);
+    json_decref (repeated);
+    if (!body)
+        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+    json_t *result = NULL;
+    bus_error_t error;
+    int rc = http_bus_call (req, "token.logout_check", body, &result, &error);
+    json_decref (body);
+    if (rc != 0)
+        return pages_bus_error (req, &error, NULL);
+    token_logout_check_out_t out;
+    shape_page_error_t page_error;
+    shape_logout_request_t lr;
+    char why[SCHEMA_WHY_MAX];
+    if (token_logout_check_out_unpack (result, &out, why, sizeof why) != 0 ||
+        (out.page_error && shape_page_error_unpack (out.page_error, &page_error, why, sizeof why) != 0) ||
+        (out.logout && shape_logout_request_unpack (out.logout, &lr, why, sizeof why) != 0) ||
+        (!out.page_error == !out.logout)) {
+        json_decref (result);
+        return s_unexpected (req, "token.logout_check", out.page_error || out.logout ? why : "no answer",
+                             NULL);
+    }
+    if (out.page_error) {
+        //  §3, §4: an unregistered post_logout_redirect_uri or a hint we
+        //  cannot validate is shown, never followed.
+        char clean[256];
+        http_clean_header_value (page_error.error_description, clean, sizeof clean);
+        pages_error (req, 400, "Sign-out refused", clean, NULL);
+        json_decref (result);
+        return req->status;
+    }
+
+    pages_headers_t headers = {.count = 0};
+    char handle[PAGES_MAX_COOKIE + 1];
+    json_t *reply = NULL;
+    shape_session_t session;
+    int has = authz_session (req, handle, sizeof handle, &reply, &session, &headers);
+    if (has < 0) {
+        json_decref (result);
+        return req->status;
+    }
+    if (!has) {
+        if (after_post && !csrf && !handle[0])
+            s_to_get (req, form);
+        else {
+            //  Nothing to end: an unknown or ended session is dropped.
+            if (handle[0])
+                pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
+            s_finish (req, &lr, NULL, after_post, &headers);
+        }
+    } else if (csrf) {
+        char want[LOGOUT_CSRF_CHARS + 1];
+        const char *confirm = form_get (form, "confirm", 0);
+        if (s_csrf (handle, want) != 0)
+            pages_error (req, 500, "Error", "The request could not be checked.", &headers);
+        else if (!secure_streq (csrf, want))
+            pages_error (req, 400, "Sign-out refused",
+                         "This sign-out page is no longer valid. Go back to the application and start again.",
+                         &headers);
+        else if (!confirm || strcmp (confirm, "yes") != 0) {
+            html_t page;
+            html_init (&page);
+            html_raw (&page, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are still signed in</h1>\n"
+                             "<p>Nothing was changed.</p>\n</main>");
+            pages_opts_t opts = {.headers = &headers};
+            pages_send (req, 200, "Still signed in", &page, &opts);
+            html_free (&page);
+        } else
+            s_end (req, handle, &lr, after_post, &headers);
+        secure_wipe (want, sizeof want);
+    } else if (s_tied (&lr, &session) && !req->head)
+        //  RFC 9110 §9.3.2: a HEAD changes nothing; it gets the page a GET
+        //  would get without the session ending (the confirmation).
+        s_end (req, handle, &lr, after_post, &headers);
+    else {
+        char token[LOGOUT_CSRF_CHARS + 1];
+        if (s_csrf (handle, token) != 0)
+            pages_error (req, 500, "Error", "The page could not be built.", &headers);
+        else
+            s_confirm_page (req, form, &lr, &session, token, &headers);
+        secure_wipe (token, sizeof token);
+    }
+    secure_wipe (handle, sizeof handle);
+    json_decref (reply);
+    json_decref (result);
+    return req->status;
+}
+
+static const form_limits_t s_limits = {.max_total = LOGOUT_MAX_TOTAL,
+                                       .max_params = LOGOUT_MAX_PARAMS,
+                                       .max_name = 64,
+                                       .max_value = LOGOUT_MAX_VALUE};
+
+int
+logout_get (gw_req_t *req)
+{
+    const char *query = req->query ? req->query : "";
+    form_status_t status;
+    form_t *form = form_parse (query, strlen (query), &s_limits, &status);
+    if (!form)
+        return pages_error (req, 400, "Sign-out refused", form_status_text (status), NULL);
+    s_logout (req, form, 0);
+    form_destroy (&form);
+    return req->status;
+}
+
+int
+logout_post (gw_req_t *req)
+{
+    //  RP-Initiated Logout 1.0 §2: POST uses form serialization.
+    form_t *form = pages_read_html_form (req, &s_limits);
+    if (!form)
+        return req->status;
+    s_logout (req, form, 1);
+    form_destroy (&form);
+    return req->status;
+}
