@@ -13,7 +13,11 @@
  *  Whoever uses the socket drains it before letting go of the lock: ZMQ_FD
  *  signals only a socket found empty, so a message left in it would wake
  *  nobody. When the broker has been silent for `liveness` intervals (or told
- *  the group to go) the socket is closed and connected again. */
+ *  the group to go) the socket is closed and connected again. So it is when
+ *  the connection under the socket dropped, which a monitor of the socket
+ *  tells (libzmq would connect it again by itself, to a broker that never
+ *  handed us what we hold): what the group holds and has not started is
+ *  then dropped, never run (proto/bus.md, "Credit"). */
 #include "bus_worker.h"
 #include "bus_msg.h"
 #include "log.h"
@@ -48,6 +52,8 @@ typedef struct {
     pthread_mutex_t lock;
     int work_fd;             //  eventfd (semaphore): one count per idle thread wanted for the queue
     zsock_t *sock;           //  NULL while not connected
+    zsock_t *monitor;        //  PAIR receiving sock's connection events (s_group_lost)
+    int failed_handshakes;   //  handshake failures whose DISCONNECTED event is still to come
     uint64_t generation;     //  connections made; a reply goes only to the one its request came on
     zlist_t *queue;          //  bus_msg_t REQUESTs received and not started, oldest first
     int waiting;             //  idle threads in epoll_wait
@@ -163,11 +169,24 @@ s_route (bus_worker_t *self, const char *op)
 }
 
 static zsock_t *
-s_connect (bus_worker_t *self, const char *endpoint)
+s_connect (bus_worker_t *self, const char *endpoint, zsock_t **monitor_p)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    //  The connection events, watched before the first connection is made.
+    static atomic_uint_fast64_t monitors;
+    char monitor_endpoint[64];
+    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://bus-worker-monitor-%llu",
+              (unsigned long long)atomic_fetch_add (&monitors, 1));
+    if (zmq_socket_monitor (zsock_resolve (sock), monitor_endpoint,
+                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+        !(*monitor_p = zsock_new (ZMQ_PAIR)) || zsock_connect (*monitor_p, "%s", monitor_endpoint) != 0) {
+        zsock_destroy (monitor_p);
+        zsock_destroy (&sock);
+        return NULL;
+    }
     zsock_set_maxmsgsize (sock, (int)bus_msg_wire_max (self->cfg.max_msg));
     zsock_set_linger (sock, 0);
     //  A send never blocks the thread for good: a DEALER with no usable
@@ -180,6 +199,7 @@ s_connect (bus_worker_t *self, const char *endpoint)
     zsock_set_immediate (sock, 1);
     if (bus_curve_connect (self->cfg.curve, sock, endpoint, BUS_ROLE_GATEWAY) < 0) {
         zsock_destroy (&sock);
+        zsock_destroy (monitor_p);
         return NULL;
     }
     //  What this connection holds (proto/bus.md, "Credit").
@@ -190,6 +210,7 @@ s_connect (bus_worker_t *self, const char *endpoint)
         bus_msg_destroy (&ready);
         json_decref (credit);
         zsock_destroy (&sock);
+        zsock_destroy (monitor_p);
         return NULL;
     }
     json_decref (credit);
@@ -478,6 +499,7 @@ s_group_close (s_group_t *g, int leave)
         s_leave (&g->sock);
     else
         zsock_destroy (&g->sock);
+    zsock_destroy (&g->monitor);
     bus_msg_t *msg;
     while ((msg = zlist_pop (g->queue)))
         bus_msg_destroy (&msg);
@@ -539,6 +561,48 @@ s_group_drain (s_group_t *g)
     }
 }
 
+//  1 when a connection of the group's socket that had completed its
+//  handshake has dropped since the last look (the broker was killed, or
+//  the network cut it): the broker that handed us what we hold is gone,
+//  and whatever the socket connects to next never handed it. A connection
+//  whose handshake failed (a broker key being replaced that this broker
+//  does not hold) is no loss: libzmq reports its failure just before its
+//  DISCONNECTED event. Reads the monitor's events without waiting; under
+//  the lock.
+static int
+s_group_lost (s_group_t *g)
+{
+    int lost = 0;
+    void *monitor = zsock_resolve (g->monitor);
+    while (true) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            return lost;
+        }
+        //  An event is two parts: a 16-bit event and a 32-bit value, then
+        //  the endpoint.
+        uint16_t event = 0;
+        if (zmq_msg_size (&part) == 6)
+            memcpy (&event, zmq_msg_data (&part), sizeof event);
+        int more = zmq_msg_more (&part);
+        zmq_msg_close (&part);
+        while (more) {
+            zmq_msg_init (&part);
+            more = zmq_msg_recv (&part, monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&part);
+            zmq_msg_close (&part);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            if (g->failed_handshakes > 0)
+                g->failed_handshakes--;
+            else
+                lost = 1;
+        } else if (event != 0)
+            g->failed_handshakes++;
+    }
+}
+
 //  Heartbeats and the broker's liveness, under the lock.
 static void
 s_group_heartbeat (s_group_t *g, int64_t now)
@@ -564,7 +628,7 @@ s_group_connect (s_group_t *g, int64_t now)
     bus_worker_t *self = g->owner;
     if (g->sock || g->able == 0 || now < g->reconnect_at || atomic_load (&self->stop))
         return;
-    g->sock = s_connect (self, g->endpoint);
+    g->sock = s_connect (self, g->endpoint, &g->monitor);
     if (!g->sock) {
         //  Once per outage, not once a heartbeat.
         if (!g->unreachable)
@@ -574,6 +638,7 @@ s_group_connect (s_group_t *g, int64_t now)
         return;
     }
     g->generation++;
+    g->failed_handshakes = 0;
     g->unreachable = 0;
     g->acked = 0;
     g->liveness = self->cfg.liveness;
@@ -697,6 +762,15 @@ s_thread_main (void *arg)
                 log_info ("bus worker: a thread can serve again; back in the broker at %s", g->endpoint);
                 g->cannot_serve_logged = 0;
             }
+        }
+        if (g->sock && s_group_lost (g)) {
+            //  No DISCONNECT: the broker there now does not know us.
+            log_warn ("bus worker: the connection to the broker at %s dropped; %zu requests held and not "
+                      "started are dropped, connecting again",
+                      g->endpoint, zlist_size (g->queue));
+            s_group_close (g, 0);
+            g->reconnect_at = now;
+            continue;
         }
         s_group_heartbeat (g, now);
         bus_msg_t *msg = g->sock ? zlist_pop (g->queue) : NULL;

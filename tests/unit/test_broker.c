@@ -1516,6 +1516,97 @@ test_request_past_deadline_in_the_worker_is_answered_and_never_run (void **state
     zsock_destroy (&router);
 }
 
+//  A REQUEST from the test, acting as the broker, on router to id.
+static void
+s_router_request (zsock_t *router, zframe_t *id, const char *rid, json_t *claims)
+{
+    bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+    assert_int_equal (bus_msg_set_op (req, "keys.sign"), 0);
+    assert_int_equal (bus_msg_set_request_id (req, rid), 0);
+    bus_msg_set_deadline (req, bus_now_ms () + 10000);
+    json_t *body = s_body (claims);
+    assert_int_equal (bus_msg_set_body_json (req, body), 0);
+    json_decref (body);
+    assert_int_equal (bus_msg_send (&req, router, id), 0);
+}
+
+//  The broker dies (SIGKILL: no DISCONNECT) while the worker holds a
+//  request it has not started, and a new broker binds the same endpoint:
+//  the worker's socket connects to it by itself. The request held is
+//  dropped unexecuted (its client retries through the new broker, and a
+//  WRITE run after that retry would look like a second use), and the
+//  worker registers anew with READY.
+static void
+test_requests_held_when_the_broker_connection_drops_are_never_run (void **state)
+{
+    (void)state;
+    atomic_store (&s_gated, 0);
+    atomic_store (&s_gate_open, 0);
+    atomic_store (&s_counted, 0);
+    //  TCP, as between hosts: the connection drops when the broker's socket
+    //  closes, and comes back when one binds the same port.
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (router);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    //  A slow heartbeat: the broker's silence is not what tells the worker.
+    bus_worker_t *worker = s_credit_worker (endpoint, 1, 2, 1000);
+    assert_non_null (worker);
+    zframe_t *id = NULL;
+    int arrived = 0;
+    bus_msg_t *ready = bus_msg_recv_wait (router, &id, 65536, 2000, &arrived);
+    assert_non_null (ready);
+    assert_int_equal (bus_msg_type (ready), BUS_READY);
+    bus_msg_destroy (&ready);
+    //  Two requests: the first holds the only thread, the second waits in the worker.
+    s_router_request (router, id, "gated", json_pack ("{s:b}", "gate", 1));
+    s_router_request (router, id, "held", json_pack ("{s:b}", "count", 1));
+    WAIT_UNTIL (atomic_load (&s_gated) == 1, 2000);
+    assert_int_equal (atomic_load (&s_gated), 1);
+    zframe_destroy (&id);
+    zsock_destroy (&router);
+    //  The new broker, and the worker's socket connected to it again.
+    zactor_t *monitor = NULL;
+    for (int i = 0; i < 50 && !router; i++) {
+        router = zsock_new (ZMQ_ROUTER);
+        monitor = zactor_new (zmonitor, router);
+        zstr_sendx (monitor, "LISTEN", "ACCEPTED", NULL);
+        zstr_sendx (monitor, "START", NULL);
+        zsock_wait (monitor);
+        if (zsock_bind (router, "%s", endpoint) != port) {
+            zactor_destroy (&monitor);
+            zsock_destroy (&router);
+            zclock_sleep (20);
+        }
+    }
+    assert_non_null (router);
+    zsock_set_rcvtimeo (monitor, 3000);
+    zmsg_t *accepted = zmsg_recv (monitor);
+    assert_non_null (accepted);
+    zmsg_destroy (&accepted);
+    zactor_destroy (&monitor);
+    //  The running request ends; the held one is never run, and the worker
+    //  says READY to the new broker.
+    atomic_store (&s_gate_open, 1);
+    int ready_again = 0;
+    int64_t end = bus_now_ms () + 5000;
+    while (!ready_again && bus_now_ms () < end) {
+        zframe_t *from = NULL;
+        bus_msg_t *msg = bus_msg_recv_wait (router, &from, 65536, 500, &arrived);
+        if (msg && bus_msg_type (msg) == BUS_READY)
+            ready_again = 1;
+        bus_msg_destroy (&msg);
+        zframe_destroy (&from);
+    }
+    assert_true (ready_again);
+    assert_int_equal (atomic_load (&s_counted), 0);
+    bus_worker_destroy (&worker);
+    zsock_destroy (&router);
+}
+
 //  A READY announcing a credit, from a hand-driven worker.
 static zsock_t *
 s_raw_credit_worker (fixture_t *f, const char *credit)
@@ -1671,6 +1762,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_slow_op_does_not_delay_a_request_while_another_thread_is_idle,
                                          s_setup_patient, s_teardown),
         cmocka_unit_test (test_request_past_deadline_in_the_worker_is_answered_and_never_run),
+        cmocka_unit_test (test_requests_held_when_the_broker_connection_drops_are_never_run),
         T (test_reply_for_an_unknown_or_answered_id_is_refused),
         T (test_ready_with_a_bad_credit_is_refused),
     };
