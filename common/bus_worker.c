@@ -182,7 +182,14 @@ s_connect (bus_worker_t *self, const char *endpoint, zsock_t **monitor_p)
     if (zmq_socket_monitor (zsock_resolve (sock), monitor_endpoint,
                             ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
-        !(*monitor_p = zsock_new (ZMQ_PAIR)) || zsock_connect (*monitor_p, "%s", monitor_endpoint) != 0) {
+        !(*monitor_p = zsock_new (ZMQ_PAIR))) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    //  libzmq's I/O thread sends the events blocking: no bound on what
+    //  waits for us (a few events per connection made or lost).
+    zsock_set_rcvhwm (*monitor_p, 0);
+    if (zsock_connect (*monitor_p, "%s", monitor_endpoint) != 0) {
         zsock_destroy (monitor_p);
         zsock_destroy (&sock);
         return NULL;
@@ -198,6 +205,7 @@ s_connect (bus_worker_t *self, const char *endpoint, zsock_t **monitor_p)
     //  READY and every later message off them.
     zsock_set_immediate (sock, 1);
     if (bus_curve_connect (self->cfg.curve, sock, endpoint, BUS_ROLE_GATEWAY) < 0) {
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
         zsock_destroy (&sock);
         zsock_destroy (monitor_p);
         return NULL;
@@ -209,6 +217,7 @@ s_connect (bus_worker_t *self, const char *endpoint, zsock_t **monitor_p)
         bus_msg_set_body_json (ready, credit) || bus_msg_send (&ready, sock, NULL)) {
         bus_msg_destroy (&ready);
         json_decref (credit);
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
         zsock_destroy (&sock);
         zsock_destroy (monitor_p);
         return NULL;
@@ -495,6 +504,12 @@ s_thread_setup (bus_worker_t *self, void **state)
 static void
 s_group_close (s_group_t *g, int leave)
 {
+    //  The monitor stops before either end closes: libzmq's I/O thread
+    //  sends events blocking, and one sent while the socket closes (its
+    //  connection dropping) to a monitor with nobody at the other end would
+    //  block that thread, and every socket of the process, for good.
+    if (g->sock)
+        zmq_socket_monitor (zsock_resolve (g->sock), NULL, 0);
     if (leave)
         s_leave (&g->sock);
     else
