@@ -483,6 +483,50 @@ test_session_end_queues_the_logout_tokens (void **state)
     json_decref (login);
 }
 
+//  A password change and a disable end the user's sessions like a logout:
+//  each session's clients with a backchannel_logout_uri get a logout token,
+//  queued with the end.
+static void
+s_ends_with_backchannel (const char *op, const char *body_fmt)
+{
+    char username[64];
+    json_t *one = s_login (username);
+    const char *sid = svc_str (one, "sid");
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
+    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    json_decref (svc_ok (s_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND revoked_at IS NULL", sid),
+        0);
+    //  Nothing is left to end: a second change queues nothing.
+    json_decref (svc_ok (s_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    json_decref (one);
+}
+
+static void
+test_password_change_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_ends_with_backchannel ("flow.user_passwd",
+                             "{\"username\": \"%s\", \"password\": \"another password 4242\"}");
+}
+
+static void
+test_disable_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_ends_with_backchannel ("flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}");
+}
+
 int
 main (void)
 {
@@ -500,6 +544,8 @@ main (void)
         cmocka_unit_test (test_session_list_shows_the_users_live_sessions_only),
         cmocka_unit_test (test_logout_tokens_for_the_clients_with_a_uri_only),
         cmocka_unit_test (test_session_end_queues_the_logout_tokens),
+        cmocka_unit_test (test_password_change_queues_the_logout_tokens),
+        cmocka_unit_test (test_disable_queues_the_logout_tokens),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
