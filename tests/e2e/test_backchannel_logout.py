@@ -313,3 +313,52 @@ def test_disabling_a_user_tells_the_clients_of_their_sessions(stack, receiver):
         b.close()
     got = _claims_of(stack, receiver.wait_for(path), client[0])
     assert (got["sub"], got["sid"]) == (sub, idc["sid"])
+
+
+def _token_psql(stack, sql):
+    from lifecycle import psql
+    return psql(stack, sql)
+
+
+def _refresh(stack, client, token):
+    from oidc import token_request
+    return token_request(stack, {"grant_type": "refresh_token", "refresh_token": token},
+                         basic=(client[0], client[1]))
+
+
+def test_session_bound_refresh_ends_with_the_session_but_offline_access_does_not(stack, receiver):
+    path = f"/bc/{secrets.token_hex(4)}"
+    client = bc_client(stack, receiver.url(path), grant_types=["authorization_code", "refresh_token"],
+                       scopes=["openid", "offline_access"], always_refresh=True, refresh_bound_to_session=True)
+    info = ctl_json(stack, "token.client_get", {"client_id": client[0]})
+    assert info["client"]["refresh_bound_to_session"] is True
+    user, _ = make_user(stack)
+    b = Browser(stack)
+    try:
+        params, _, p = code_flow(stack, b, client[0], client[2], user, scope="openid")
+        bound = exchange(stack, p["code"], params, client[0], client[1]).json()
+        params, _, p = code_flow(stack, b, client[0], client[2], user, scope="openid offline_access",
+                                 prompt="consent")
+        offline = exchange(stack, p["code"], params, client[0], client[1]).json()
+        assert "offline_access" in offline["scope"].split() and "offline_access" not in bound["scope"].split()
+        # Both work while the session lives (and rotate).
+        r = _refresh(stack, client, bound["refresh_token"])
+        assert r.status_code == 200, r.json().get("error")
+        bound_rt = r.json()["refresh_token"]
+        before = len(outbox_rows(stack))
+        logout(stack, b, bound["id_token"])
+    finally:
+        b.close()
+    r = _refresh(stack, client, bound_rt)
+    assert r.status_code == 400 and r.json().get("error") == "invalid_grant", (r.status_code, r.json().get("error"))
+    r = _refresh(stack, client, offline["refresh_token"])
+    assert r.status_code == 200, r.json().get("error")
+    _, idc = verify_jwt(stack, bound["id_token"])
+    rows = _token_psql(stack, "SELECT session_bound || '|' || (revoked_at IS NOT NULL) || '|' ||"
+                              " coalesce(revoke_reason, '') FROM token.refresh_families"
+                              f" WHERE sid = '{idc['sid']}' ORDER BY id").splitlines()
+    assert rows == ["true|true|session_ended", "false|false|"], rows
+    # The one logout token of the session was queued and delivered.
+    got = _claims_of(stack, receiver.wait_for(path), client[0])
+    assert got["sid"] == idc["sid"]
+    wait_for("the row sent", lambda: [x.split("|")[0] for x in outbox_rows(stack)[before:]] == ["sent"])
