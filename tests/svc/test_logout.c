@@ -483,6 +483,98 @@ test_session_end_queues_the_logout_tokens (void **state)
     json_decref (login);
 }
 
+//  A password change and a disable end the user's sessions like a logout:
+//  each session's clients with a backchannel_logout_uri get a logout token,
+//  queued with the end.
+static void
+s_ends_with_backchannel (const char *op, const char *body_fmt)
+{
+    char username[64];
+    json_t *one = s_login (username);
+    const char *sid = svc_str (one, "sid");
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
+    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    json_decref (svc_ok (s_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND revoked_at IS NULL", sid),
+        0);
+    //  Nothing is left to end: a second change queues nothing.
+    json_decref (svc_ok (s_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    json_decref (one);
+}
+
+static void
+test_password_change_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_ends_with_backchannel ("flow.user_passwd",
+                             "{\"username\": \"%s\", \"password\": \"another password 4242\"}");
+}
+
+static void
+test_disable_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    s_ends_with_backchannel ("flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}");
+}
+
+//  token.logout_tokens ends the refresh families bound to the session (and
+//  their access tokens), never one without session_bound (offline_access)
+//  nor one of another session.
+static void
+test_logout_tokens_revoke_the_session_bound_families (void **state)
+{
+    OST_UNUSED (state);
+    NEED_DB ();
+    char sid[64], other[64];
+    svc_unique (sid, sizeof sid, "sid-b-");
+    svc_unique (other, sizeof other, "sid-o-");
+    const char *rows[][2] = {{sid, "true"}, {sid, "false"}, {other, "true"}};
+    for (size_t i = 0; i < 3; i++)
+        svc_sql_exec (
+            s_h,
+            "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, sid, auth_time, amr,"
+            " scopes, session_bound) VALUES ('rp-a', 'user-b', '%s', 0, '[\"pwd\"]', '[\"openid\"]',"
+            " %s) RETURNING id)"
+            " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+            " SELECT 'jti-' || '%s' || '-' || id, id, now() + interval '1 hour' FROM f",
+            rows[i][0], rows[i][1], rows[i][0]);
+    json_decref (svc_ok (s_h, "token.logout_tokens",
+                         "{\"sub\": \"user-b\", \"sid\": \"%s\", \"clients\": [\"rp-a\"]}", sid));
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND session_bound"
+                      " AND revoked_at IS NOT NULL AND revoke_reason = 'session_ended'",
+                      sid),
+        1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND NOT session_bound"
+                      " AND revoked_at IS NULL",
+                      sid),
+        1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND revoked_at IS NULL",
+                      other),
+        1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.revoked_jtis j JOIN token.family_jtis f USING (jti)"
+                      " JOIN token.refresh_families r ON r.id = f.family_id WHERE r.sid = '%s'",
+                      sid),
+        1);
+}
+
 int
 main (void)
 {
@@ -500,6 +592,9 @@ main (void)
         cmocka_unit_test (test_session_list_shows_the_users_live_sessions_only),
         cmocka_unit_test (test_logout_tokens_for_the_clients_with_a_uri_only),
         cmocka_unit_test (test_session_end_queues_the_logout_tokens),
+        cmocka_unit_test (test_password_change_queues_the_logout_tokens),
+        cmocka_unit_test (test_disable_queues_the_logout_tokens),
+        cmocka_unit_test (test_logout_tokens_revoke_the_session_bound_families),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
