@@ -187,22 +187,28 @@ s_page (bus_client_t *bus, long timeout_ms, const char *service, const s_args_t 
     return rc;
 }
 
+//  An event of a reply (checked against its shape when the reply was read);
+//  zeroed when it does not fit.
+static shape_audit_event_t
+s_event (const json_t *event)
+{
+    shape_audit_event_t e;
+    if (shape_audit_event_unpack (event, &e, NULL, 0) != 0)
+        memset (&e, 0, sizeof e);
+    return e;
+}
+
 //  Time order (the times are fixed-width UTC text), then service, then id.
 static int
 s_order (const void *a, const void *b)
 {
-    const json_t *x = *(const json_t *const *)a;
-    const json_t *y = *(const json_t *const *)b;
-    int c = strcmp (json_string_value (json_object_get (x, "time")),
-                    json_string_value (json_object_get (y, "time")));
+    shape_audit_event_t x = s_event (*(const json_t *const *)a);
+    shape_audit_event_t y = s_event (*(const json_t *const *)b);
+    int c = strcmp (x.time ? x.time : "", y.time ? y.time : "");
     if (!c)
-        c = strcmp (json_string_value (json_object_get (x, "service")),
-                    json_string_value (json_object_get (y, "service")));
-    if (!c) {
-        json_int_t i = json_integer_value (json_object_get (x, "id"));
-        json_int_t j = json_integer_value (json_object_get (y, "id"));
-        c = i < j ? -1 : i > j;
-    }
+        c = strcmp (x.service ? x.service : "", y.service ? y.service : "");
+    if (!c)
+        c = x.id < y.id ? -1 : x.id > y.id;
     return c;
 }
 
@@ -226,9 +232,8 @@ s_sort (json_t *events)
 }
 
 static const char *
-s_or_dash (const json_t *event, const char *name)
+s_or_dash (const char *text)
 {
-    const char *text = json_string_value (json_object_get (event, name));
     return text && *text ? text : "-";
 }
 
@@ -242,11 +247,12 @@ s_print_line (const json_t *event, bool json)
         free (text);
         return;
     }
-    char *details = json_dumps (json_object_get (event, "details"), JSON_COMPACT | JSON_SORT_KEYS);
-    printf ("%-27s %-5s %-22s %-8s %-14s %-24s %-16s %-15s %-32s %s\n", s_or_dash (event, "time"),
-            s_or_dash (event, "service"), s_or_dash (event, "event"), s_or_dash (event, "outcome"),
-            s_or_dash (event, "actor"), s_or_dash (event, "subject"), s_or_dash (event, "client_id"),
-            s_or_dash (event, "address"), s_or_dash (event, "trace_id"), details ? details : "{}");
+    shape_audit_event_t e = s_event (event);
+    char *details = e.details ? json_dumps (e.details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    printf ("%-27s %-5s %-22s %-8s %-14s %-24s %-16s %-15s %-32s %s\n", s_or_dash (e.time),
+            s_or_dash (e.service), s_or_dash (e.event), s_or_dash (e.outcome), s_or_dash (e.actor),
+            s_or_dash (e.subject), s_or_dash (e.client_id), s_or_dash (e.address), s_or_dash (e.trace_id),
+            details ? details : "{}");
     free (details);
 }
 
@@ -337,8 +343,7 @@ s_follow (bus_client_t *bus, const ctl_opts_t *opts, s_args_t *args, audit_follo
             json_t *event;
             json_array_foreach (events, i, event)
             {
-                if (audit_follow_fresh (followers[k], json_integer_value (json_object_get (event, "id")),
-                                        now))
+                if (audit_follow_fresh (followers[k], s_event (event).id, now))
                     json_array_append (fresh, event);
             }
             if (rc == CTL_OK)

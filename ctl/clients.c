@@ -46,6 +46,8 @@ s_usage (FILE *out)
         "                          receives logout tokens when a session the client took part in ends\n"
         "  --backchannel-logout-session-required\n"
         "                          the client needs sid in its logout tokens (they always carry it)\n"
+        "  --refresh-bound-to-session\n"
+        "                          refresh tokens issued without offline_access end with the SSO session\n"
         "  --scope SCOPE           allowed scope (repeatable, or space-separated): openid profile email\n"
         "                          address phone offline_access (default: openid)\n"
         "  --grant-type TYPE       authorization_code (default), refresh_token, client_credentials "
@@ -196,6 +198,8 @@ s_parse_add (int argc, char **argv, token_client_add_in_t *in)
         else if (strcmp (arg, "--backchannel-logout-session-required") == 0)
             rc = s_set_bool (&in->backchannel_logout_session_required,
                              &in->has_backchannel_logout_session_required, true);
+        else if (strcmp (arg, "--refresh-bound-to-session") == 0)
+            rc = s_set_bool (&in->refresh_bound_to_session, &in->has_refresh_bound_to_session, true);
         else if (strcmp (arg, "--first-party") == 0)
             rc = s_set_bool (&in->first_party, &in->has_first_party, true);
         else if (strcmp (arg, "--pkce") == 0 || strcmp (arg, "--no-pkce") == 0)

@@ -42,6 +42,14 @@
 
 //  How many expired executions one sweep marks (bounded work per call).
 #define EXPIRE_BATCH "100"
+//  The sessions a statement's CTE s (sid, sub, expires_at) just ended, as a
+//  JSON array of {sid, sub, clients: [client_id]}: what the back-channel
+//  logout needs (sessions_ended). A session that had expired already is
+//  left out: it was over before this statement ended it.
+#define ENDED_JSON                                                                                           \
+    "COALESCE((SELECT json_agg(json_build_object('sid', s.sid, 'sub', s.sub, 'clients', COALESCE((SELECT"    \
+    "  json_agg(c.client_id ORDER BY c.first_at) FROM flow.session_clients c WHERE c.sid = s.sid),"          \
+    "  '[]'::json))) FROM s WHERE s.expires_at > now()), '[]'::json)::text"
 
 static const db_stmt_t s_stmts[] = {
     {"flow_ping", "SELECT count(*) FROM flow.settings", 0, DB_STMT_READ},
@@ -75,8 +83,8 @@ static const db_stmt_t s_stmts[] = {
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE username = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
-     " SELECT sub FROM u",
+     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL RETURNING sid, sub, expires_at)"
+     " SELECT " ENDED_JSON " FROM u",
      2, DB_STMT_WRITE},
     //  The sessions are revoked by a statement of its own, after this one:
     //  its snapshot then holds a session that a login committed while this
@@ -85,8 +93,10 @@ static const db_stmt_t s_stmts[] = {
      "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2,
      DB_STMT_WRITE},
     {"flow_user_revoke_sessions",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL", 1,
-     DB_STMT_WRITE},
+     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL"
+     "  RETURNING sid, sub, expires_at)"
+     " SELECT " ENDED_JSON,
+     1, DB_STMT_WRITE},
     {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
      1, DB_STMT_READ},
     {"flow_user_rehash",
@@ -261,8 +271,8 @@ static const db_stmt_t s_stmts[] = {
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE sub = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL)"
-     " SELECT sub FROM u",
+     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL RETURNING sid, sub, expires_at)"
+     " SELECT " ENDED_JSON " FROM u",
      2, DB_STMT_WRITE},
     {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1,
      DB_STMT_WRITE},
@@ -458,11 +468,34 @@ s_changed (db_t *db, const char *name, int nparams, const char *const *params)
     return st;
 }
 
+//  A statement whose one row (DB_NOT_FOUND without) has the JSON array of
+//  the sessions it ended (ENDED_JSON) in its last column.
+static db_status_t
+s_ended (db_t *db, const char *name, int nparams, const char *const *params, json_t **ended)
+{
+    *ended = NULL;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, name, nparams, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK && !(*ended = s_json_value (res, PQnfields (res) - 1)))
+        st = DB_ERROR;
+    PQclear (res);
+    return st;
+}
+
 db_status_t
-flow_store_user_set_password (db_t *db, const char *username, const char *password_hash)
+flow_store_user_set_password (db_t *db, const char *username, const char *password_hash, json_t **ended)
 {
     const char *params[] = {username, password_hash};
-    return s_changed (db, "flow_user_set_password", 2, params);
+    return s_ended (db, "flow_user_set_password", 2, params, ended);
+}
+
+db_status_t
+flow_store_user_revoke_sessions (db_t *db, const char *sub, json_t **ended)
+{
+    const char *params[] = {sub};
+    return s_ended (db, "flow_user_revoke_sessions", 1, params, ended);
 }
 
 db_status_t
@@ -477,11 +510,6 @@ flow_store_user_set_disabled (db_t *db, const char *username, int disabled, char
     if (st == DB_OK)
         snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
     PQclear (res);
-    //  Autocommitted after the flag: a new snapshot (see the statement).
-    if (st == DB_OK && disabled) {
-        const char *who[] = {sub};
-        st = s_exec (db, "flow_user_revoke_sessions", 1, who, NULL);
-    }
     return st;
 }
 
@@ -845,10 +873,10 @@ flow_store_user_by_email (db_t *db, const char *email, json_t **user)
 }
 
 db_status_t
-flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash)
+flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash, json_t **ended)
 {
     const char *params[] = {sub, password_hash};
-    return s_changed (db, "flow_user_password_by_sub", 2, params);
+    return s_ended (db, "flow_user_password_by_sub", 2, params, ended);
 }
 
 db_status_t

@@ -35,16 +35,21 @@ OST_WUR db_status_t flow_store_user_list (db_t *db, const char *after, long limi
 //  One user by username or (when username is NULL) by sub. DB_NOT_FOUND.
 OST_WUR db_status_t flow_store_user_get (db_t *db, const char *username, const char *sub, json_t **user);
 //  Sets the password hash and revokes every session of the user in the same
-//  statement. DB_NOT_FOUND for an unknown username.
-OST_WUR db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash);
+//  statement; *ended: the sessions it ended (a JSON array of {sid, sub,
+//  clients}, for sessions_ended). DB_NOT_FOUND for an unknown username.
+OST_WUR db_status_t flow_store_user_set_password (db_t *db, const char *username, const char *password_hash,
+                                                  json_t **ended);
 //  A subject identifier's longest text (users.c makes 32 hex digits).
 #define FLOW_SUB_MAX 64
-//  Sets the disabled flag; disabling also revokes the user's sessions, in a
-//  second autocommitted statement (call it outside a transaction: a login
-//  that committed a session while the flag waited for it is then seen).
+//  Sets the disabled flag (autocommitted: call it outside a transaction,
+//  then flow_store_user_revoke_sessions in one of its own, whose snapshot
+//  sees a session that a login committed while the flag waited for it).
 //  Copies the user's subject to sub. DB_NOT_FOUND for an unknown username.
 OST_WUR db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled,
                                                   char sub[FLOW_SUB_MAX + 1]);
+//  Revokes every live session of sub; *ended as for
+//  flow_store_user_set_password ([] when there was none).
+OST_WUR db_status_t flow_store_user_revoke_sessions (db_t *db, const char *sub, json_t **ended);
 
 //  What a password login needs to know of a user.
 typedef struct {
@@ -164,8 +169,10 @@ OST_WUR db_status_t flow_store_action_sweep (db_t *db, long *count);
 
 //  The user object of the (oldest) user with this email. DB_NOT_FOUND.
 OST_WUR db_status_t flow_store_user_by_email (db_t *db, const char *email, json_t **user);
-//  New password of sub, every session of sub revoked. DB_NOT_FOUND.
-OST_WUR db_status_t flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash);
+//  New password of sub, every session of sub revoked (*ended as for
+//  flow_store_user_set_password). DB_NOT_FOUND.
+OST_WUR db_status_t flow_store_user_password_sub (db_t *db, const char *sub, const char *password_hash,
+                                                  json_t **ended);
 OST_WUR db_status_t flow_store_user_email_verified (db_t *db, const char *sub);
 
 //  TOTP: the sealed secret (free) and the last step used. DB_NOT_FOUND.

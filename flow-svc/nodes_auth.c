@@ -10,6 +10,7 @@
 #include "log.h"
 #include "password.h"
 #include "secure.h"
+#include "sessions.h"
 #include "users.h"
 
 #include <stdio.h>
@@ -304,9 +305,14 @@ nodes_set_password_submit (engine_ctx_t *ctx)
     json_decref (step);
     char *hash = password_hash (&ctx->app->argon2, password, strlen (password));
     //  One statement sets the password and revokes every session of the
-    //  user: a recovery ends whatever the old password opened.
-    db_status_t st = hash ? flow_store_user_password_sub (ctx->db, sub, hash) : DB_ERROR;
+    //  user: a recovery ends whatever the old password opened. The step's
+    //  transaction also queues their back-channel logout.
+    json_t *ended = NULL;
+    db_status_t st = hash ? flow_store_user_password_sub (ctx->db, sub, hash, &ended) : DB_ERROR;
     free (hash);
+    if (st == DB_OK)
+        sessions_ended (ctx->req, ctx->db, ended);
+    json_decref (ended);
     if (st == DB_NOT_FOUND)
         return OUT_FAILURE;
     if (st == DB_OK)

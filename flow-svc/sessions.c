@@ -118,13 +118,13 @@ s_client_ids (const json_t *clients)
 //  holds the logout up. Returns how many were queued; a failure to get
 //  them is logged and ends nothing less (the session is over either way).
 static long
-s_queue_backchannel (bus_req_t *req, db_t *db, const char *sub, const char *sid, json_t *client_ids)
+s_queue_backchannel (bus_req_t *req, db_t *db, const char *sub, const char *sid, const json_t *client_ids)
 {
     if (!client_ids || json_array_size (client_ids) == 0)
         return 0;
     service_thread_t *thread = req->thread_state;
     int left = bus_req_time_left_ms (req, 200);
-    token_logout_tokens_in_t in = {.sub = sub, .sid = sid, .clients = client_ids};
+    token_logout_tokens_in_t in = {.sub = sub, .sid = sid, .clients = (json_t *)client_ids};
     json_t *body = left > 0 ? token_logout_tokens_in_pack (&in) : NULL;
     json_t *res = NULL;
     bus_error_t error;
@@ -152,6 +152,24 @@ s_queue_backchannel (bus_req_t *req, db_t *db, const char *sub, const char *sid,
         queued++;
     }
     json_decref (res);
+    return queued;
+}
+
+long
+sessions_ended (bus_req_t *req, db_t *db, const json_t *ended)
+{
+    long queued = 0;
+    size_t i;
+    const json_t *session;
+    json_array_foreach (ended, i, session)
+    {
+        const char *sub = json_string_value (json_object_get (session, "sub"));
+        const char *sid = json_string_value (json_object_get (session, "sid"));
+        long n =
+            sub && sid ? s_queue_backchannel (req, db, sub, sid, json_object_get (session, "clients")) : 0;
+        if (n > 0)
+            queued += n;
+    }
     return queued;
 }
 

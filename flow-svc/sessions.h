@@ -4,6 +4,7 @@
 #ifndef FLOW_SESSIONS_H
 #define FLOW_SESSIONS_H
 
+#include "bus_worker.h"
 #include "db.h"
 #include "flow_app.h"
 
@@ -27,5 +28,12 @@ db_status_t sessions_create (db_t *db, const flow_app_t *app, const char *sub, c
 db_status_t sessions_lookup (db_t *db, const char *handle, json_t **session);
 //  The same by sid (for a session a flow remembered).
 db_status_t sessions_lookup_sid (db_t *db, const char *sid, json_t **session);
+//  Back-Channel Logout 1.0 for sessions that just ended, in the caller's
+//  transaction (the one that ended them): for each {sid, sub, clients} of
+//  the array ended (clients: client ids), one token.logout_tokens call and
+//  its tokens queued in the outbox. Every path that ends a session calls
+//  it. Returns how many tokens were queued; a failure is logged and ends
+//  nothing less (the sessions are over either way).
+long sessions_ended (bus_req_t *req, db_t *db, const json_t *ended);
 
 #endif

@@ -8,10 +8,12 @@
 #include "flow_audit.h"
 #include "flow_ops.h"
 #include "flow_store.h"
+#include "flow_txn.h"
 #include "log.h"
 #include "password.h"
 #include "secure.h"
 #include "service.h"
+#include "sessions.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -468,9 +470,19 @@ s_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
         return -1;
     }
     //  A new password ends every session opened with the old one: it is what
-    //  an operator resetting a stolen password expects.
-    db_status_t st = flow_store_user_set_password (flow_db (req), username, hash);
+    //  an operator resetting a stolen password expects. The applications
+    //  those sessions served are told in the same transaction.
+    db_t *db = flow_db (req);
+    json_t *ended = NULL;
+    db_status_t st = db_begin (db);
+    if (st == DB_OK)
+        st = flow_store_user_set_password (db, username, hash, &ended);
     free (hash);
+    if (st == DB_OK)
+        sessions_ended (req, db, ended);
+    json_decref (ended);
+    if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
+        return -1;
     if (st == DB_NOT_FOUND) {
         bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
         return -1;
@@ -559,7 +571,21 @@ flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
     //  Disabling revokes the user's sessions, so enabling again does not
     //  bring them back: the user logs in anew.
     char sub[FLOW_SUB_MAX + 1];
-    db_status_t st = flow_store_user_set_disabled (flow_db (req), username, disabled, sub);
+    db_t *db = flow_db (req);
+    db_status_t st = flow_store_user_set_disabled (db, username, disabled, sub);
+    //  The sessions end in a transaction of their own, after the flag (see
+    //  flow_store_user_set_disabled), with their back-channel logout.
+    if (st == DB_OK && disabled) {
+        json_t *ended = NULL;
+        st = db_begin (db);
+        if (st == DB_OK)
+            st = flow_store_user_revoke_sessions (db, sub, &ended);
+        if (st == DB_OK)
+            sessions_ended (req, db, ended);
+        json_decref (ended);
+        if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
+            return -1;
+    }
     if (st == DB_NOT_FOUND) {
         bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
         return -1;

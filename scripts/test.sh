@@ -19,7 +19,7 @@ T=$BUILD/test
 PG=$T/pg
 UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
 #  Limits that keep `make test` under 15 minutes even when something hangs.
-E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-720}
+E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-900}
 
 PASSED=0
 FAILED=0

@@ -107,7 +107,8 @@ clients_view (const token_app_t *app, const token_client_t *c)
     if (view && (json_object_set (view, "allowed_web_origins", c->web_origins) ||
                  json_object_set (view, "post_logout_redirect_uris", c->post_logout_uris) ||
                  json_object_set_new (view, "backchannel_logout_session_required",
-                                      json_boolean (c->backchannel_session_required)))) {
+                                      json_boolean (c->backchannel_session_required)) ||
+                 json_object_set_new (view, "refresh_bound_to_session", json_boolean (c->refresh_bound)))) {
         json_decref (view);
         view = NULL;
     }
@@ -463,6 +464,7 @@ s_parse_client (const token_app_t *app, const token_client_add_in_t *in, token_c
         !c->backchannel_uri)
         return DESC_BACKCHANNEL_SESSION;
     c->backchannel_session_required = in->backchannel_logout_session_required;
+    c->refresh_bound = in->refresh_bound_to_session;
 
     if (s_string_list (in->scopes, &c->scopes) == TU_BAD)
         return DESC_SCOPES;

@@ -8,6 +8,7 @@
 #include "clients.h"
 #include "grants.h"
 #include "jws.h"
+#include "log.h"
 #include "secure.h"
 #include "service.h"
 #include "token_app.h"
@@ -291,6 +292,14 @@ token_op_logout_tokens (bus_req_t *req, const json_t *body, json_t **result)
 {
     OST_UNUSED (body);
     const token_logout_tokens_in_t *in = BUS_IN (req, token_logout_tokens);
+    //  The session is over: the refresh families bound to it end with it.
+    long families = 0;
+    service_thread_t *thread = req->thread_state;
+    db_status_t st = token_store_session_revoke (thread->db, in->sid, &families);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    if (families > 0)
+        log_info ("session ended: %ld bound refresh famil%s revoked", families, families == 1 ? "y" : "ies");
     json_t *tokens = json_array ();
     if (!tokens)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);

@@ -19,7 +19,8 @@
     " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
     " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
-    " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required"
+    " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required,"         \
+    " refresh_bound_to_session"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -69,11 +70,12 @@ static const db_stmt_t s_stmts[] = {
      "response_types,"
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
      " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins,"
-     " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required)"
+     " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required,"
+     " refresh_bound_to_session)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
-     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean)",
-     21, DB_STMT_WRITE},
+     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean, $22::boolean)",
+     22, DB_STMT_WRITE},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
@@ -127,9 +129,12 @@ static const db_stmt_t s_stmts[] = {
      " issued_exp = to_timestamp($3::bigint), family_id = (SELECT id FROM fid)"
      " WHERE code_hash = $1::bytea AND consumed_at IS NULL"
      " RETURNING client_id, sub, sid, auth_time, amr, scopes, family_id),"
-     " fam AS (INSERT INTO token.refresh_families (id, client_id, sub, sid, auth_time, amr, scopes)"
-     " OVERRIDING SYSTEM VALUE SELECT family_id, client_id, sub, sid, auth_time, amr, scopes FROM code"
-     " WHERE family_id IS NOT NULL RETURNING id),"
+     " fam AS (INSERT INTO token.refresh_families (id, client_id, sub, sid, auth_time, amr, scopes,"
+     " session_bound)"
+     " OVERRIDING SYSTEM VALUE SELECT family_id, client_id, sub, sid, auth_time, amr, scopes,"
+     " sid IS NOT NULL AND NOT scopes ? 'offline_access' AND (SELECT k.refresh_bound_to_session"
+     "  FROM token.clients k WHERE k.client_id = code.client_id)"
+     " FROM code WHERE family_id IS NOT NULL RETURNING id),"
      " rt AS (INSERT INTO token.refresh_tokens (token_hash, family_id) SELECT $5::bytea, id FROM fam),"
      " jti AS (INSERT INTO token.family_jtis (jti, family_id, expires_at)"
      " SELECT $2::text, id, to_timestamp($3::bigint) FROM fam)"
@@ -240,6 +245,17 @@ static const db_stmt_t s_stmts[] = {
      "INSERT INTO token.family_jtis (jti, family_id, expires_at) VALUES ($1::text, $2::bigint,"
      " to_timestamp($3::bigint))",
      3, DB_STMT_WRITE},
+    //  The refresh families bound to an SSO session that ended, and the
+    //  access tokens they issued that have not expired yet. Returns how
+    //  many families.
+    {"token_session_revoke_families",
+     "WITH f AS (UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'session_ended'"
+     "  WHERE sid = $1::text AND session_bound AND revoked_at IS NULL RETURNING id),"
+     " j AS (INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     "  SELECT jti, expires_at, 'session_ended' FROM token.family_jtis WHERE family_id IN (SELECT id FROM f)"
+     "  AND expires_at > now() ON CONFLICT (jti) DO NOTHING)"
+     " SELECT count(*) FROM f",
+     1, DB_STMT_WRITE},
     {"token_family_revoke",
      "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
      " WHERE id = $1::bigint AND revoked_at IS NULL",
@@ -548,6 +564,7 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
             ok = 0;
     }
     c->backchannel_session_required = s_bool_col (res, row, 21);
+    c->refresh_bound = s_bool_col (res, row, 22);
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
         !json_is_array (c->post_logout_uris)) {
@@ -599,8 +616,9 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             logout_uris,
             c->backchannel_uri,
             c->backchannel_session_required ? "true" : "false",
+            c->refresh_bound ? "true" : "false",
         };
-        st = s_exec (db, "token_client_insert", 21, params, NULL);
+        st = s_exec (db, "token_client_insert", 22, params, NULL);
     }
     free (logout_uris);
     secure_wipe (secret, sizeof secret);
@@ -1165,6 +1183,19 @@ token_store_family_jti_insert (db_t *db, int64_t family_id, const char *jti, int
     snprintf (when, sizeof when, "%lld", (long long)exp);
     const char *params[] = {jti, family, when};
     return s_exec (db, "token_family_jti_insert", 3, params, NULL);
+}
+
+db_status_t
+token_store_session_revoke (db_t *db, const char *sid, long *families)
+{
+    *families = 0;
+    const char *params[] = {sid};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_session_revoke_families", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *families = atol (PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return st;
 }
 
 db_status_t

@@ -47,6 +47,8 @@ typedef struct {
     //  and whether they must carry the sid.
     char *backchannel_uri;
     int backchannel_session_required;
+    //  Its refresh families without offline_access end with their session.
+    int refresh_bound;
 } token_client_t;
 
 //  Frees what a client holds and wipes its secret hash. Idempotent.
@@ -177,6 +179,10 @@ typedef struct {
 } token_refresh_t;
 
 void token_refresh_clear (token_refresh_t *r);
+//  Revokes the refresh families bound to the SSO session sid (those issued
+//  in it without offline_access to a client with refresh_bound_to_session)
+//  and the live access tokens they issued; *families: how many.
+OST_WUR db_status_t token_store_session_revoke (db_t *db, const char *sid, long *families);
 
 //  Reads a refresh token with its family, without locking anything; max_s
 //  and idle_s are the family lifetime settings. DB_NOT_FOUND when unknown.

@@ -267,3 +267,98 @@ def test_registration_of_backchannel_logout(stack):
     shown = ctl_json(stack, "token.client_get", {"client_id": client_id})["client"]
     assert shown["backchannel_logout_uri"] == f"{RP}/bc"
     assert shown["backchannel_logout_session_required"] is True
+
+
+def _claims_of(stack, hits, client_id):
+    assert len(hits) == 1, hits
+    return json.loads(jwt.JWT(jwt=logout_token_of(hits[0]), key=jwks(stack), algs=["RS256"],
+                              check_claims={"iss": stack.base_url, "aud": client_id, "exp": None}).claims)
+
+
+def test_a_password_change_ends_the_sessions_and_tells_their_clients(stack, receiver):
+    pa, pb = f"/bc/{secrets.token_hex(4)}", f"/bc/{secrets.token_hex(4)}"
+    a, b_client = bc_client(stack, receiver.url(pa)), bc_client(stack, receiver.url(pb))
+    user, sub = make_user(stack)
+    one, two = Browser(stack), Browser(stack)
+    try:
+        _, ca = verify_jwt(stack, sign_in(stack, one, a, user))
+        _, cb = verify_jwt(stack, sign_in(stack, two, b_client, user))
+        assert ca["sid"] != cb["sid"]
+        before = len(outbox_rows(stack))
+        r = stack.ctl("users", "passwd", user, "--password-stdin", input="a brand new password 42\n")
+        assert r.returncode == 0, r.stderr
+        # Both sessions ended, each told to the client it served, with its sid.
+        got_a, got_b = _claims_of(stack, receiver.wait_for(pa), a[0]), _claims_of(stack, receiver.wait_for(pb),
+                                                                                  b_client[0])
+        assert (got_a["sub"], got_a["sid"], got_a["events"]) == (sub, ca["sid"], {EVENT: {}})
+        assert (got_b["sub"], got_b["sid"]) == (sub, cb["sid"])
+        assert "nonce" not in got_a and "nonce" not in got_b
+        wait_for("two rows sent", lambda: [r.split("|")[0] for r in outbox_rows(stack)[before:]] == ["sent"] * 2)
+        live = psql_flow(stack, f"SELECT count(*) FROM flow.sessions WHERE sub = '{sub}' AND revoked_at IS NULL")
+        assert live == "0"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_disabling_a_user_tells_the_clients_of_their_sessions(stack, receiver):
+    path = f"/bc/{secrets.token_hex(4)}"
+    client = bc_client(stack, receiver.url(path))
+    user, sub = make_user(stack)
+    b = Browser(stack)
+    try:
+        _, idc = verify_jwt(stack, sign_in(stack, b, client, user))
+        assert stack.ctl("users", "disable", user).returncode == 0
+    finally:
+        b.close()
+    got = _claims_of(stack, receiver.wait_for(path), client[0])
+    assert (got["sub"], got["sid"]) == (sub, idc["sid"])
+
+
+def _token_psql(stack, sql):
+    from lifecycle import psql
+    return psql(stack, sql)
+
+
+def _refresh(stack, client, token):
+    from oidc import token_request
+    return token_request(stack, {"grant_type": "refresh_token", "refresh_token": token},
+                         basic=(client[0], client[1]))
+
+
+def test_session_bound_refresh_ends_with_the_session_but_offline_access_does_not(stack, receiver):
+    path = f"/bc/{secrets.token_hex(4)}"
+    client = bc_client(stack, receiver.url(path), grant_types=["authorization_code", "refresh_token"],
+                       scopes=["openid", "offline_access"], always_refresh=True, refresh_bound_to_session=True)
+    info = ctl_json(stack, "token.client_get", {"client_id": client[0]})
+    assert info["client"]["refresh_bound_to_session"] is True
+    user, _ = make_user(stack)
+    b = Browser(stack)
+    try:
+        params, _, p = code_flow(stack, b, client[0], client[2], user, scope="openid")
+        bound = exchange(stack, p["code"], params, client[0], client[1]).json()
+        params, _, p = code_flow(stack, b, client[0], client[2], user, scope="openid offline_access",
+                                 prompt="consent")
+        offline = exchange(stack, p["code"], params, client[0], client[1]).json()
+        assert "offline_access" in offline["scope"].split() and "offline_access" not in bound["scope"].split()
+        # Both work while the session lives (and rotate).
+        r = _refresh(stack, client, bound["refresh_token"])
+        assert r.status_code == 200, r.json().get("error")
+        bound_rt = r.json()["refresh_token"]
+        before = len(outbox_rows(stack))
+        logout(stack, b, bound["id_token"])
+    finally:
+        b.close()
+    r = _refresh(stack, client, bound_rt)
+    assert r.status_code == 400 and r.json().get("error") == "invalid_grant", (r.status_code, r.json().get("error"))
+    r = _refresh(stack, client, offline["refresh_token"])
+    assert r.status_code == 200, r.json().get("error")
+    _, idc = verify_jwt(stack, bound["id_token"])
+    rows = _token_psql(stack, "SELECT session_bound || '|' || (revoked_at IS NOT NULL) || '|' ||"
+                              " coalesce(revoke_reason, '') FROM token.refresh_families"
+                              f" WHERE sid = '{idc['sid']}' ORDER BY id").splitlines()
+    assert rows == ["true|true|session_ended", "false|false|"], rows
+    # The one logout token of the session was queued and delivered.
+    got = _claims_of(stack, receiver.wait_for(path), client[0])
+    assert got["sid"] == idc["sid"]
+    wait_for("the row sent", lambda: [x.split("|")[0] for x in outbox_rows(stack)[before:]] == ["sent"])

@@ -26,7 +26,9 @@ CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "r
                  # browser origins (CORS; empty unless registered)
                  "allowed_web_origins",
                  # logout (empty and false unless registered; backchannel_logout_uri only when one is)
-                 "post_logout_redirect_uris", "backchannel_logout_session_required"}
+                 "post_logout_redirect_uris", "backchannel_logout_session_required",
+                 # refresh families bound to the SSO session (false unless asked)
+                 "refresh_bound_to_session"}
 
 
 def unique(prefix="tc"):

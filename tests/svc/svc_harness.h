@@ -61,4 +61,12 @@ const char *svc_str (const json_t *obj, const char *path);
 long long svc_int (const json_t *obj, const char *path);
 int svc_bool (const json_t *obj, const char *path);
 
+//  At the top of a test: skips it (cmocka's skip) when the group's harness h
+//  could not start (no OSTIARY_TEST_DB, or the database is unreachable).
+#define SVC_NEED_DB(h)                                                                                       \
+    do {                                                                                                     \
+        if (!(h))                                                                                            \
+            skip ();                                                                                         \
+    } while (0)
+
 #endif

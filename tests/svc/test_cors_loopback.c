@@ -58,19 +58,13 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  ------------------------------------------------------------- web origins
 
 static void
 test_web_origins_are_stored_and_shown (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"spa\"}");
     json_t *origins = json_object_get (json_object_get (r, "client"), "allowed_web_origins");
     assert_int_equal (json_array_size (origins), 2);
@@ -88,7 +82,7 @@ static void
 test_web_origins_op_lists_every_origin_with_its_client (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "token.web_origins", "{}");
     json_t *list = json_object_get (r, "origins");
     int spa = 0;
@@ -110,7 +104,7 @@ static void
 test_web_origin_must_be_an_exact_serialized_origin (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *bad[] = {
         "https://spa.example/",
         "https://spa.example/app",
@@ -182,7 +176,7 @@ static void
 test_loopback_ip_redirect_uri_accepts_any_port (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  RFC 8252 §7.3: any port for the loopback IP literals, registered
     //  with or without one.
     assert_true (s_authorize_accepts ("http://127.0.0.1/cb"));
@@ -197,7 +191,7 @@ static void
 test_loopback_redirect_uri_rest_stays_exact (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  Everything but the port is compared exactly.
     assert_false (s_authorize_accepts ("http://127.0.0.1:53211/cb2"));
     assert_false (s_authorize_accepts ("http://127.0.0.1:53211/cb/"));
@@ -233,7 +227,7 @@ static void
 test_userinfo_refuses_own_token_at_exp_despite_clock_skew (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     //  exp is now, and 5 s ago: within OSTIARY_CLOCK_SKEW=30, yet expired.
     long exps[] = {now, now - 5};
@@ -262,7 +256,7 @@ static void
 test_introspect_says_inactive_from_the_second_of_exp (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *t = svc_ok (s_h, "token.exchange",
                         "{\"form\": {\"grant_type\": \"client_credentials\"},"
                         " \"basic\": {\"client_id\": \"machine\", \"client_secret\": \"%s\"},"

@@ -60,12 +60,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  --------------------------------------------------------------- helpers
 
 //  A new user with PASSWORD; its username and sub.
@@ -170,7 +164,7 @@ static void
 test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64], other[64], long_pw[1026], long_after[66];
     s_user (username, sub);
     svc_unique (other, sizeof other, "ok");
@@ -204,7 +198,7 @@ static void
 test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *flow = s_start ();
     char long_ip[66];
     memset (long_ip, '1', 65);
@@ -246,7 +240,7 @@ static void
 test_login_answer_names_its_request_and_flow_get_its_session (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], rid[64];
     s_user (username, NULL);
     svc_unique (rid, sizeof rid, "req-");
@@ -283,7 +277,7 @@ static void
 test_secrets_are_stored_only_as_hashes (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64], hex[2 * SHA256_DIGEST_LENGTH + 1], stored[128];
     s_user (username, sub);
     json_t *flow = NULL;
@@ -322,7 +316,7 @@ static void
 test_old_argon2_parameters_are_upgraded_at_login (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  A hash of the password made with t=2 (a deployment's earlier cost).
     char username[64], sub[64], encoded[256], salt[16], stored[256];
     s_user (username, sub);
@@ -366,7 +360,7 @@ static void
 test_concurrent_submissions_complete_the_flow_once (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  The guarded UPDATE lets exactly one of them create a session.
     char username[64], sub[64];
     s_user (username, sub);
@@ -447,7 +441,7 @@ static void
 test_unknown_user_costs_a_password_verification (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  An unknown user is checked against a dummy Argon2id hash, so the time
     //  taken does not tell whether the username exists.
     char username[64], ghost[64];

@@ -42,12 +42,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  --------------------------------------------------------------- helpers
 
 //  A new user with PASSWORD and the extra members (leading comma); its
@@ -106,7 +100,7 @@ static void
 test_health_reaches_the_database (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "flow.health", NULL);
     assert_string_equal (svc_str (r, "status"), "ok");
     json_decref (r);
@@ -116,7 +110,7 @@ static void
 test_user_add_stores_a_random_sub_and_an_argon2id_hash (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub,
             ", \"email\": \"alice@example.org\", \"email_verified\": true, \"given_name\": \"Alice\"");
@@ -147,7 +141,7 @@ static void
 test_user_add_refuses_bad_fields_and_duplicates (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], upper[64];
     s_user (username, NULL, NULL);
     for (size_t i = 0; username[i]; i++)
@@ -189,7 +183,7 @@ static void
 test_user_get_by_username_or_sub (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *a = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
@@ -207,7 +201,7 @@ static void
 test_user_list_pages (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     for (int i = 0; i < 3; i++)
         s_user (username, NULL, NULL);
@@ -231,7 +225,7 @@ static void
 test_user_passwd_changes_the_hash_and_revokes_sessions (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64], before[256], after[256];
     s_user (username, sub, NULL);
     json_t *login = s_login (username);
@@ -265,7 +259,7 @@ static void
 test_user_disable_ends_sessions_claims_and_tokens (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *login = s_login (username);
@@ -301,7 +295,7 @@ static void
 test_user_claims_by_scope (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub,
             ", \"email\": \"alice@example.org\", \"email_verified\": true, \"given_name\": \"Alice\","
@@ -336,7 +330,7 @@ static void
 test_flow_start_returns_handle_csrf_and_expiry (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *s = s_start (", \"login_hint\": \"alice\"");
     assert_int_equal (strlen (svc_str (s, "flow")), 43);
     assert_int_equal (strlen (svc_str (s, "csrf")), 43);
@@ -366,7 +360,7 @@ static void
 test_flow_start_refuses_bad_arguments (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  Unknown flow; a login flow without request_id; another flow with one;
     //  members of the wrong type.
     assert_string_equal (svc_err (s_h, "flow.start", "{\"flow\": \"no-such-flow\", \"request_id\": \"r\"}"),
@@ -389,7 +383,7 @@ static void
 test_login_creates_a_session_and_returns_its_handle_once (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *flow = s_start (NULL);
@@ -440,7 +434,7 @@ static void
 test_wrong_password_unknown_and_disabled_user_fail_alike (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], disabled[64];
     s_user (username, NULL, NULL);
     s_user (disabled, NULL, NULL);
@@ -471,7 +465,7 @@ static void
 test_flow_refuses_bad_csrf_unknown_handles_and_stale_nodes (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *flow = s_start (NULL);
     json_t *r = NULL;
     bus_error_t e;
@@ -507,7 +501,7 @@ static void
 test_attempts_are_limited_per_execution (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -534,7 +528,7 @@ static void
 test_flow_get_reports_the_execution (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *s = svc_ok (s_h, "flow.start",
                         "{\"request_id\": \"req-get-1\", \"purpose\": \"select_account\", \"login_hint\": "
                         "\"alice@example.org\","
@@ -556,7 +550,7 @@ static void
 test_login_session_object_is_what_the_result_said (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *r = s_login (username);
@@ -599,7 +593,7 @@ static void
 test_every_refused_login_answers_the_same (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], disabled[64], nopw[64];
     s_user (username, NULL, NULL);
     s_user (disabled, NULL, NULL);
@@ -626,7 +620,7 @@ static void
 test_bad_csrf_and_unknown_or_malformed_handles_are_invalid_flow (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -654,7 +648,7 @@ static void
 test_completed_flow_cannot_be_submitted_again (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -685,7 +679,7 @@ static void
 test_attempts_left_count_down_and_the_last_fails_the_execution (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], other[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -717,7 +711,7 @@ static void
 test_bad_csrf_counts_as_an_attempt (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -742,7 +736,7 @@ static void
 test_new_login_replaces_the_session_it_started_with (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *first = s_login (username);
@@ -774,7 +768,7 @@ static void
 test_flow_start_refuses_malformed_members (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *bodies[] = {"{}", "{\"request_id\": \"r\", \"purpose\": \"other\"}",
                             "{\"request_id\": \"r\", \"session\": 5}", "{\"request_id\": \"a b\"}",
                             "{\"request_id\": \"r\", \"login_hint\": \"a\\nb\"}"};
@@ -788,7 +782,7 @@ static void
 test_session_get_of_unknown_handles_is_null (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *handles[] = {"", "garbage", HANDLE_A};
     for (size_t i = 0; i < 3; i++) {
         json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", handles[i]);
@@ -801,7 +795,7 @@ static void
 test_enabling_again_does_not_bring_a_revoked_session_back (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *login = s_login (username);
@@ -818,7 +812,7 @@ static void
 test_new_password_logs_in_and_a_weak_one_changes_nothing (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     s_user (username, NULL, NULL);
     assert_string_equal (
@@ -840,7 +834,7 @@ static void
 test_user_objects_never_carry_the_hash_and_subs_differ (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], other[64];
     svc_unique (username, sizeof username, "u");
     json_t *added = svc_ok (
@@ -872,7 +866,7 @@ static void
 test_user_claims_exactly_by_scope (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     svc_unique (username, sizeof username, "u");
     json_t *added =
@@ -945,7 +939,7 @@ static void
 test_unknown_action_tokens_are_invalid_action (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     assert_string_equal (
         svc_err (s_h, "flow.action_get", "{\"token\": \"%s\", \"purpose\": \"magic_link\"}", token),
@@ -976,7 +970,7 @@ static void
 test_settings_set_round_trips_and_is_audited (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *l = svc_ok (s_h, "flow.settings_list", NULL);
     json_t *settings = json_object_get (l, "settings");
     assert_int_equal (json_array_size (settings), 8);
@@ -1032,7 +1026,7 @@ static void
 test_audit_list_filters_and_bounds_its_limit (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": 120}"));
     json_decref (
         svc_ok (s_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": null}"));
@@ -1070,7 +1064,7 @@ static void
 test_audit_list_pages_with_its_cursor_and_filters_by_subject_and_time (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     for (int i = 0; i < 3; i++)
         json_decref (
             svc_ok (s_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": %d}", 5 + i));
@@ -1106,7 +1100,7 @@ static void
 test_logins_are_audited_with_their_reason (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *flow = s_start (NULL);
@@ -1157,7 +1151,7 @@ static void
 test_user_changes_are_audited (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_decref (svc_ok (s_h, "flow.user_passwd",
@@ -1185,7 +1179,7 @@ static void
 test_user_unlock_clears_the_lock_and_is_audited (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     //  Three wrong passwords with a threshold of 3 lock the account.

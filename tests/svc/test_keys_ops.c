@@ -34,12 +34,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  1 when kid is in the published JWKS with alg.
 static int
 s_published (const char *kid, const char *alg)
@@ -59,7 +53,7 @@ static void
 test_health_counts_the_keys (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "keys.health", NULL);
     assert_string_equal (svc_str (r, "status"), "ok");
     //  One key per algorithm of OSTIARY_KEYS_ALGS, and the rows behind them.
@@ -72,7 +66,7 @@ static void
 test_jwks_publishes_public_keys_only (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "keys.jwks", NULL);
     json_t *keys = json_object_get (r, "keys");
     assert_int_equal (json_array_size (keys), 3);
@@ -100,7 +94,7 @@ static void
 test_sign_every_alg_with_a_published_key (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *algs[] = {"RS256", "ES256", "EdDSA"};
     long now = (long)time (NULL);
     for (size_t i = 0; i < 3; i++) {
@@ -123,7 +117,7 @@ static void
 test_sign_with_id_token_returns_both (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     json_t *r =
         svc_ok (s_h, "keys.sign",
@@ -140,7 +134,7 @@ static void
 test_sign_refuses_malformed_requests (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     char claims[256];
     snprintf (claims, sizeof claims, "{\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}", now, now + 60);
@@ -171,7 +165,7 @@ static void
 test_sign_refuses_what_the_policy_does_not_allow (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     //  A typ keys-svc does not issue.
     assert_string_equal (svc_err (s_h, "keys.sign",
@@ -215,7 +209,7 @@ static void
 test_audit_list_shows_the_keys_generated_at_start (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  One key_generate per algorithm made when the keyring started (the
     //  svc harness's database may hold those of earlier runs too).
     json_t *r =

@@ -58,12 +58,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  --------------------------------------------------------------- helpers
 
 //  An ID token for aud (JSON text) signed by the in-process keys-svc with
@@ -115,7 +109,7 @@ static void
 test_clients_show_their_logout_registration (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
     assert_int_equal (
         json_array_size (json_object_get (json_object_get (r, "client"), "post_logout_redirect_uris")), 2);
@@ -127,7 +121,7 @@ static void
 test_registration_refuses_bad_post_logout_uris (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *bad[] = {"\"" RP "x#f\"", "\"relative/path\"", "\"" RP "x\", \"" RP "x\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_string_equal (
@@ -140,7 +134,7 @@ static void
 test_expired_hint_names_its_user_session_and_client (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     char *hint = s_token ("\"rp-a\"", ISSUER, "JWT", now - 7200, now - 3600);
     char params[4096];
@@ -167,7 +161,7 @@ static void
 test_state_is_returned_only_with_a_redirect (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = s_check ("{\"client_id\": \"rp-a\", \"state\": \"abc\"}");
     assert_null (json_object_get (json_object_get (r, "logout"), "state"));
     assert_string_equal (svc_str (r, "logout.client_id"), "rp-a");
@@ -181,7 +175,7 @@ static void
 test_post_logout_uri_must_be_registered_exactly_for_the_client (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/bye/\"}", "not registered");
     s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/cb\"}", "not registered");
     s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "b/bye\"}", "not registered");
@@ -195,7 +189,7 @@ static void
 test_hint_of_another_client_unknown_clients_and_bad_hints_are_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     char *hint = s_token ("\"rp-b\"", ISSUER, "JWT", now - 10, now + 300);
     char params[4096];
@@ -222,7 +216,7 @@ static void
 test_repeated_parameters_are_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "token.logout_check",
                         "{\"params\": {\"client_id\": \"rp-a\"}, \"repeated\": [\"state\"]}");
     assert_string_equal (svc_str (r, "page_error.error_description"), "a parameter is repeated");
@@ -261,7 +255,7 @@ static void
 test_session_touch_records_clients_and_last_use (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
@@ -297,7 +291,7 @@ static void
 test_session_end_ends_the_session_and_names_its_clients (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
@@ -345,7 +339,7 @@ static void
 test_session_end_of_another_session_of_the_same_user_only (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char alice[64], bob[64];
     json_t *a = s_login (alice);
     json_t *b = s_login (bob);
@@ -373,7 +367,7 @@ static void
 test_session_list_shows_the_users_live_sessions_only (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char alice[64], bob[64];
     json_t *a = s_login (alice);
     json_t *b = s_login (bob);
@@ -428,7 +422,7 @@ static void
 test_logout_tokens_for_the_clients_with_a_uri_only (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r =
         svc_ok (s_h, "token.logout_tokens",
                 "{\"sub\": \"user-9\", \"sid\": \"sid-9\", \"clients\": [\"rp-a\", \"rp-bc\", \"gone\"]}");
@@ -462,7 +456,7 @@ static void
 test_session_end_queues_the_logout_tokens (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
@@ -483,6 +477,98 @@ test_session_end_queues_the_logout_tokens (void **state)
     json_decref (login);
 }
 
+//  A password change and a disable end the user's sessions like a logout:
+//  each session's clients with a backchannel_logout_uri get a logout token,
+//  queued with the end.
+static void
+s_ends_with_backchannel (const char *op, const char *body_fmt)
+{
+    char username[64];
+    json_t *one = s_login (username);
+    const char *sid = svc_str (one, "sid");
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
+    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    json_decref (svc_ok (s_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    assert_int_equal (
+        svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND revoked_at IS NULL", sid),
+        0);
+    //  Nothing is left to end: a second change queues nothing.
+    json_decref (svc_ok (s_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+                      before + 1);
+    json_decref (one);
+}
+
+static void
+test_password_change_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    s_ends_with_backchannel ("flow.user_passwd",
+                             "{\"username\": \"%s\", \"password\": \"another password 4242\"}");
+}
+
+static void
+test_disable_queues_the_logout_tokens (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    s_ends_with_backchannel ("flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}");
+}
+
+//  token.logout_tokens ends the refresh families bound to the session (and
+//  their access tokens), never one without session_bound (offline_access)
+//  nor one of another session.
+static void
+test_logout_tokens_revoke_the_session_bound_families (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char sid[64], other[64];
+    svc_unique (sid, sizeof sid, "sid-b-");
+    svc_unique (other, sizeof other, "sid-o-");
+    const char *rows[][2] = {{sid, "true"}, {sid, "false"}, {other, "true"}};
+    for (size_t i = 0; i < 3; i++)
+        svc_sql_exec (
+            s_h,
+            "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, sid, auth_time, amr,"
+            " scopes, session_bound) VALUES ('rp-a', 'user-b', '%s', 0, '[\"pwd\"]', '[\"openid\"]',"
+            " %s) RETURNING id)"
+            " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+            " SELECT 'jti-' || '%s' || '-' || id, id, now() + interval '1 hour' FROM f",
+            rows[i][0], rows[i][1], rows[i][0]);
+    json_decref (svc_ok (s_h, "token.logout_tokens",
+                         "{\"sub\": \"user-b\", \"sid\": \"%s\", \"clients\": [\"rp-a\"]}", sid));
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND session_bound"
+                      " AND revoked_at IS NOT NULL AND revoke_reason = 'session_ended'",
+                      sid),
+        1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND NOT session_bound"
+                      " AND revoked_at IS NULL",
+                      sid),
+        1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND revoked_at IS NULL",
+                      other),
+        1);
+    assert_int_equal (
+        svc_sql_long (s_h,
+                      "SELECT count(*) FROM token.revoked_jtis j JOIN token.family_jtis f USING (jti)"
+                      " JOIN token.refresh_families r ON r.id = f.family_id WHERE r.sid = '%s'",
+                      sid),
+        1);
+}
+
 int
 main (void)
 {
@@ -500,6 +586,9 @@ main (void)
         cmocka_unit_test (test_session_list_shows_the_users_live_sessions_only),
         cmocka_unit_test (test_logout_tokens_for_the_clients_with_a_uri_only),
         cmocka_unit_test (test_session_end_queues_the_logout_tokens),
+        cmocka_unit_test (test_password_change_queues_the_logout_tokens),
+        cmocka_unit_test (test_disable_queues_the_logout_tokens),
+        cmocka_unit_test (test_logout_tokens_revoke_the_session_bound_families),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

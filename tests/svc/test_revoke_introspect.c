@@ -38,17 +38,11 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 static void
 test_revoke_and_introspect_bodies_outside_their_schema_are_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  A first-party client with the code grant and an access token of it.
     unsigned char raw[4];
     char hex[9], id[64], uri[128];

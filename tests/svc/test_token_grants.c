@@ -42,12 +42,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  --------------------------------------------------------------- helpers
 
 typedef struct {
@@ -195,7 +189,7 @@ static void
 test_id_token_hint_names_its_subject (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t conf, single;
     s_client (&conf, "conf", 0);
     s_client (&single, "single", 1);
@@ -254,7 +248,7 @@ static void
 test_id_token_hint_for_someone_else_or_forged_is_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t conf;
     s_client (&conf, "conf", 0);
     char claims[1024], param[8192];
@@ -293,7 +287,7 @@ static void
 test_issue_code_for_another_user_than_the_id_token_hint_is_login_required (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t conf;
     s_client (&conf, "conf", 0);
     char sub[64], other[64], claims[1024], param[8192];
@@ -335,7 +329,7 @@ static void
 test_id_token_has_a_nonce_only_when_the_request_had_one (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t single;
     s_client (&single, "single", 1);
     const char *extra[] = {"{\"nonce\": null}", NULL};
@@ -402,7 +396,7 @@ static void
 test_authorize_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t conf;
     s_client (&conf, "conf", 0);
     json_t *body = json_pack ("{s:o, s:[], s:s, s:s}", "params", s_params (&conf, NULL), "repeated", "method",
@@ -419,7 +413,7 @@ static void
 test_authorize_error_outside_its_schema_leaves_the_request_usable (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t conf;
     s_client (&conf, "conf", 0);
     char long_id[66];
@@ -451,7 +445,7 @@ static void
 test_issue_code_with_an_unknown_member_leaves_the_request_usable (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t single;
     s_client (&single, "single", 1);
     json_t *q = s_request_of (&single, NULL);
@@ -477,7 +471,7 @@ static void
 test_control_characters_in_a_parameter_passed_on_are_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  The stored request (Q of proto/ops/token.def) carries login_hint and
     //  nonce as text without control characters: refused at the redirect URI.
     s_client_t conf;
@@ -492,7 +486,7 @@ static void
 test_exchange_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     const char *form = "{\"grant_type\": \"authorization_code\", \"code\": "
                        "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"redirect_uri\": \"" RP "cb\"}";
     char long_ip[66];
@@ -515,7 +509,7 @@ static void
 test_userinfo_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_refused_text ("token.userinfo", "scope: unknown member",
                     "{\"access_token\": \"a.b.c\", \"scope\": \"openid\"}");
     s_refused_text ("token.userinfo", "access_token: must be a string", "{\"access_token\": 5}");
@@ -525,7 +519,7 @@ static void
 test_access_token_without_exp_or_from_the_future_is_never_signed (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  token-svc would refuse such a token too, but it cannot be made:
     //  keys-svc signs no token without exp or issued in its future.
     long now = (long)time (NULL);

@@ -43,12 +43,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  Rows per kind of dead row: more than a round of the old janitor could
 //  delete at this batch size (20 batches per kind and round).
 #define BATCH 100
@@ -100,7 +94,7 @@ static void
 test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client ("jan");
     //  Dead families: revoked over an hour ago, past the absolute lifetime
     //  (30 days), idle past the idle timeout (14 days) by more than the
@@ -224,7 +218,7 @@ static void
 test_every_purge_walks_an_index (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     //  A busy deployment's tables in miniature: 50,000 families over the
     //  last 30 days, mostly live; three refresh tokens and a jti each;
     //  revocations, codes, requests, subject markers and audit events by

@@ -51,12 +51,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  A fresh code of client "short" (into code).
 static void
 s_code (char *code)
@@ -88,7 +82,7 @@ static void
 test_access_token_carries_its_lifetime (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char code[128];
     s_code (code);
     json_t *r = NULL;
@@ -114,7 +108,7 @@ static void
 test_access_token_past_its_exp_is_refused_without_leeway (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     long now = (long)time (NULL);
     //  One second past exp: refused, as OSTIARY_CLOCK_SKEW=0 leaves no leeway.
     json_t *s = svc_ok (s_h, "keys.sign",
@@ -137,7 +131,7 @@ static void
 test_code_lives_code_ttl_and_is_invalid_grant_after (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char code[128];
     s_code (code);
     assert_int_equal (svc_sql_long (s_h,

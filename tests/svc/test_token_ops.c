@@ -45,12 +45,6 @@ s_teardown (void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                            \
-    do {                                                                                                     \
-        if (!s_h)                                                                                            \
-            skip ();                                                                                         \
-    } while (0)
-
 //  --------------------------------------------------------------- helpers
 
 typedef struct {
@@ -283,7 +277,7 @@ static void
 test_revoke_refresh_and_access_tokens (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     char sub[64];
     s_refresh_client (&c);
@@ -319,7 +313,7 @@ static void
 test_revoke_refusals_and_tokens_it_does_not_know (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c, other;
     char sub[64], big[5001];
     s_refresh_client (&c);
@@ -353,7 +347,7 @@ static void
 test_introspect_case_by_case (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c, other, rs;
     char sub[64];
     s_refresh_client (&c);
@@ -420,7 +414,7 @@ static void
 test_health_reaches_the_database (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r = svc_ok (s_h, "token.health", NULL);
     assert_string_equal (svc_str (r, "status"), "ok");
     json_decref (r);
@@ -432,7 +426,7 @@ static void
 test_client_add_returns_the_secret_once_and_stores_a_keyed_hash (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "conf", NULL);
     //  ≥ 256 random bits, base64url.
@@ -459,7 +453,7 @@ static void
 test_client_add_without_id_generates_one (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     json_t *r =
         svc_ok (s_h, "token.client_add",
                 "{\"name\": \"Gen\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "gen\"]}");
@@ -474,7 +468,7 @@ static void
 test_public_client_authenticates_with_none_and_needs_pkce (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "pub", ", \"type\": \"public\"");
     assert_string_equal (c.secret, "");
@@ -492,7 +486,7 @@ static void
 test_client_add_refuses_bad_fields_with_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "dup", NULL);
     //  An existing id.
@@ -548,7 +542,7 @@ static void
 test_client_list_shows_clients_without_secrets (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "list", NULL);
     json_t *r = svc_ok (s_h, "token.client_list", NULL);
@@ -571,7 +565,7 @@ static void
 test_client_get_and_remove_of_unknown_client_is_not_found (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"nobody-here\"}"), "not_found");
     assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": \"nobody-here\"}"),
                          "not_found");
@@ -585,7 +579,7 @@ static void
 test_client_remove_deletes_the_client (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "rm", NULL);
     json_t *r = svc_ok (s_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id);
@@ -600,7 +594,7 @@ static void
 test_rotate_secret_replaces_the_old_secret (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (
         &c, "rot",
@@ -634,7 +628,7 @@ static void
 test_authorize_stores_a_valid_request (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "az", NULL);
     json_t *r = s_authorize (&c, ", \"nonce\": \"n-1\", \"login_hint\": \"alice\", \"max_age\": \"300\"");
@@ -667,7 +661,7 @@ static void
 test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "pe", NULL);
     const char *bodies[] = {
@@ -697,7 +691,7 @@ static void
 test_authorize_error_after_validation_redirects_with_state_and_iss (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "ae", NULL);
     json_t *r = s_authorize (&c, ", \"response_type\": \"token\"");
@@ -719,7 +713,7 @@ static void
 test_request_get_of_unknown_request_is_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     assert_string_equal (svc_err (s_h, "token.request_get",
                                   "{\"request_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
                          "invalid_request");
@@ -730,7 +724,7 @@ static void
 test_authorize_error_redirects_and_uses_the_request_up (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "aerr", NULL);
     char rid[128];
@@ -762,7 +756,7 @@ static void
 test_consent_is_needed_once_for_a_third_party_client_when_remembered (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "cons", NULL);
     char rid[128], sub[64];
@@ -815,7 +809,7 @@ static void
 test_issue_code_returns_a_code_once (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "ic", ", \"type\": \"confidential\", \"first_party\": true");
     char rid[128];
@@ -859,7 +853,7 @@ static void
 test_denied_consent_is_access_denied (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "deny", NULL);
     char rid[128];
@@ -997,7 +991,7 @@ static void
 test_authorize_page_errors_before_the_redirect_uri (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     char change[2048];
     s_page_error (&c->conf, "{\"client_id\": \"nobody-at-all\"}", NULL);
@@ -1019,7 +1013,7 @@ static void
 test_authorize_redirect_uri_may_be_omitted_or_be_the_second_one (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     json_t *q = s_request_of (&c->single, "{\"redirect_uri\": null}", NULL, NULL);
     json_t *r = svc_ok (
@@ -1041,7 +1035,7 @@ static void
 test_authorize_errors_redirect_with_error_state_and_iss (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     const struct {
         char who;
@@ -1119,7 +1113,7 @@ static void
 test_authorize_error_response_modes_and_state (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     json_t *r = s_error_redirect (&c->conf, "{\"response_mode\": \"web_message\"}", NULL, "invalid_request");
     assert_string_equal (svc_str (r, "response_mode"), "query");
@@ -1185,7 +1179,7 @@ static void
 test_authorize_request_carries_what_the_login_flow_needs (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     long before = (long)time (NULL);
     json_t *q = s_request_of (
@@ -1258,7 +1252,7 @@ static void
 test_authorize_error_redirect_is_exact_and_ends_the_request (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"fragment\"}", NULL, NULL);
     const char *rid = svc_str (q, "request_id");
@@ -1298,7 +1292,7 @@ static void
 test_consent_is_remembered_for_what_was_granted (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     char sub[64];
     svc_unique (sub, sizeof sub, "sub");
@@ -1363,7 +1357,7 @@ static void
 test_issue_code_answers_and_refusals (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     //  A code of 256 bits, with state and iss, in the requested response mode.
     json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"form_post\"}", NULL, NULL);
@@ -1494,7 +1488,7 @@ static void
 test_exchange_code_checks_leave_the_code_usable (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
@@ -1556,7 +1550,7 @@ static void
 test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
@@ -1608,7 +1602,7 @@ static void
 test_exchange_refuses_codes_it_cannot_redeem (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
@@ -1659,7 +1653,7 @@ static void
 test_exchange_authenticates_the_client_first (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     const char *bogus =
         "\"grant_type\": \"authorization_code\", \"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
@@ -1736,7 +1730,7 @@ static void
 test_userinfo_case_by_case (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_authz_clients_t *c = s_authz_clients ();
     //  The subject, scopes and client of a real token, exactly.
     char code[128], verifier[64], form[4096], basic[4096];
@@ -1831,7 +1825,7 @@ static void
 test_code_exchange_issues_tokens_and_consumes_the_code (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "ex", NULL);
     json_t *r = s_tokens (&c, "alice-sub", NULL);
@@ -1858,7 +1852,7 @@ static void
 test_code_replay_is_invalid_grant_and_revokes_the_first_tokens (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "replay", NULL);
     char code[128], verifier[64], form[512];
@@ -1880,7 +1874,7 @@ static void
 test_a_failed_redemption_leaves_the_code_usable (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "keep", NULL);
     char code[128], verifier[64], form[768];
@@ -1925,7 +1919,7 @@ static void
 test_exchange_refuses_bad_requests_and_clients (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "exr", NULL);
     assert_string_equal (s_exchange_err (&c, "\"code\": \"x\""), "invalid_request");
@@ -1970,7 +1964,7 @@ static void
 test_refresh_rotates_and_reuse_revokes_the_family (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "rf",
               ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 0,"
@@ -2039,7 +2033,7 @@ static void
 test_refresh_retry_is_not_counted_as_issuance (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "rr",
               ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 60,"
@@ -2066,7 +2060,7 @@ static void
 test_client_credentials_issues_an_access_token_only (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "cc", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"]");
     json_t *r = s_exchange_ok (&c, "\"grant_type\": \"client_credentials\"");
@@ -2092,7 +2086,7 @@ static void
 test_userinfo_refuses_malformed_and_foreign_tokens (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"not.a.jwt\"}"),
                          "invalid_token");
     assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"\"}"), "invalid_token");
@@ -2138,7 +2132,7 @@ static void
 test_introspect_and_revoke_an_access_token (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "rs", ", \"type\": \"confidential\", \"first_party\": true");
     json_t *t = s_tokens (&c, "frank", NULL);
@@ -2196,7 +2190,7 @@ static void
 test_introspect_and_revoke_a_refresh_token (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "rsr",
               ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": "
@@ -2237,7 +2231,7 @@ static void
 test_subject_revoke_ends_what_the_subject_holds (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "sr",
               ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": "
@@ -2292,7 +2286,7 @@ static void
 test_audit_list_shows_client_changes_in_the_one_shape (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "audited", NULL);
     json_decref (svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id));
@@ -2328,7 +2322,7 @@ static void
 test_consent_answers_are_audited (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "consent-audit", NULL);
     char rid[128], sub[64];
@@ -2358,7 +2352,7 @@ static void
 test_code_replay_and_revocation_are_audited (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "replay-audit", NULL);
     char code[128], verifier[64], form[512], sub[64];
@@ -2399,7 +2393,7 @@ static void
 test_audit_refusals_are_written_as_bus_refused (void **state)
 {
     OST_UNUSED (state);
-    NEED_DB ();
+    SVC_NEED_DB (s_h);
     char op[64];
     svc_unique (op, sizeof op, "token.client_list-probe");
     json_t *r =
