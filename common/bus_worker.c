@@ -59,6 +59,7 @@ typedef struct {
     int waiting;             //  idle threads in epoll_wait
     int running;             //  threads running a request
     int able;                //  threads whose thread_check said yes
+    int set_up;              //  threads past their setup (connection, prepared statements)
     int liveness;            //  heartbeats left before the broker counts as gone
     int64_t next_heartbeat;  //  when to send the next HEARTBEAT
     int64_t reconnect_at;    //  no connection before then
@@ -741,6 +742,10 @@ s_thread_main (void *arg)
     }
     pthread_mutex_lock (&g->lock);
     g->able += can;
+    //  The group may join the broker as soon as one thread can serve; this
+    //  line says when every one of them is there.
+    if (++g->set_up == self->cfg.threads)
+        log_info ("bus worker: all %d threads set up for the broker at %s", g->set_up, g->endpoint);
     while (!atomic_load (&self->stop) && !zsys_interrupted) {
         int64_t now = bus_now_ms ();
         //  Readiness, asked while idle: a thread that cannot serve takes no
