@@ -19,6 +19,8 @@
 #  Run as root, the cluster belongs to the `postgres` user (PostgreSQL refuses
 #  to run as root) and initdb/pg_ctl run through `runuser -u postgres --`.
 #  OSTIARY_PG_FAST=1 at init makes a throwaway cluster (no fsync) for tests.
+#  OSTIARY_PG_SETTINGS="name=value;name=value" at init adds server settings
+#  (bench/ab.sh measures commit_delay with it); names and values are checked.
 set -euo pipefail
 umask 077
 
@@ -144,6 +146,13 @@ write_conf() {
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
         fi
+        local extra item
+        IFS=';' read -r -a extra <<<"${OSTIARY_PG_SETTINGS:-}"
+        for item in "${extra[@]}"; do
+            [ -n "$item" ] || continue
+            [[ $item =~ ^[a-z_]+=[A-Za-z0-9_.]+$ ]] || die "OSTIARY_PG_SETTINGS: '$item' is not name=value"
+            echo "${item%%=*} = ${item#*=}"
+        done
     } >"$CONF.tmp"
     mv "$CONF.tmp" "$CONF"
     if is_root; then chown postgres: "$CONF"; fi
