@@ -129,6 +129,18 @@ pg.sh: or put the build folder somewhere it can reach (BUILD=/var/tmp/ostiary ma
     fi
 }
 
+#  OSTIARY_PG_SETTINGS as postgresql.conf lines; dies on an item that is
+#  not name=value (letters, digits, '_' and '.').
+extra_settings() {
+    local extra item
+    IFS=';' read -r -a extra <<<"${OSTIARY_PG_SETTINGS:-}"
+    for item in "${extra[@]}"; do
+        [ -n "$item" ] || continue
+        [[ $item =~ ^[a-z_]+=[A-Za-z0-9_.]+$ ]] || die "OSTIARY_PG_SETTINGS: '$item' is not name=value"
+        echo "${item%%=*} = ${item#*=}"
+    done
+}
+
 write_conf() {
     local port=$1 fast=${OSTIARY_PG_FAST:-0}
     {
@@ -146,13 +158,7 @@ write_conf() {
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
         fi
-        local extra item
-        IFS=';' read -r -a extra <<<"${OSTIARY_PG_SETTINGS:-}"
-        for item in "${extra[@]}"; do
-            [ -n "$item" ] || continue
-            [[ $item =~ ^[a-z_]+=[A-Za-z0-9_.]+$ ]] || die "OSTIARY_PG_SETTINGS: '$item' is not name=value"
-            echo "${item%%=*} = ${item#*=}"
-        done
+        extra_settings
     } >"$CONF.tmp"
     mv "$CONF.tmp" "$CONF"
     if is_root; then chown postgres: "$CONF"; fi
@@ -169,6 +175,7 @@ cmd_init() {
         fi
         return 0
     fi
+    extra_settings >/dev/null
     check_reachable "$DIR"
     #  sockaddr_un holds 107 bytes: "$SOCK/.s.PGSQL.NNNNN" must fit.
     [ ${#SOCK} -le 90 ] || die "cluster folder path too long for a unix socket: $DIR"
