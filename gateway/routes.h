@@ -85,5 +85,8 @@ int pages_css (gw_req_t *req);
 int demo_page (gw_req_t *req);
 int demo_login (gw_req_t *req);
 int demo_callback (gw_req_t *req);
+//  1 in development mode while the demo client's secret file is configured
+//  but cannot be read yet (/readyz is not ready until it can), else 0.
+int demo_pending (const config_t *cfg);
 
 #endif

@@ -193,10 +193,11 @@ start() {
                 ;;
             flow-svc) export OSTIARY_FLOW_SECRET_KEY=$FLOW_SECRET_KEY ;;
             gateway)
-                #  The demo relying party (/demo) acts as the demo client.
-                if [ -z "${OSTIARY_DEMO_CLIENT_SECRET:-}" ] && [ -s "$DEMO_SECRET_FILE" ]; then
-                    export OSTIARY_DEMO_CLIENT_ID=$DEMO_CLIENT OSTIARY_DEMO_CLIENT_SECRET
-                    OSTIARY_DEMO_CLIENT_SECRET=$(cat "$DEMO_SECRET_FILE")
+                #  The demo relying party (/demo) acts as the demo client; the
+                #  gateway reads its secret from the file seeding writes, and
+                #  /readyz waits for that file.
+                if [ "$DEMO_SEED" = 1 ]; then
+                    export OSTIARY_DEMO_CLIENT_ID=$DEMO_CLIENT OSTIARY_DEMO_CLIENT_SECRET_FILE=$DEMO_SECRET_FILE
                 fi
                 ;;
         esac
@@ -211,6 +212,13 @@ DEMO_CLIENT=demo-rp
 DEMO_SECRET_FILE=$OSTIARY_RUN_DIR/$DEMO_CLIENT.secret
 DEMO_USER=alice
 DEMO_PASSWORD_FILE=$RUN/$DEMO_USER.password
+#  Seeding happens in development mode when the caller gave no demo secret
+#  (and ostiaryctl knows `clients`); /demo and /readyz then wait for it.
+DEMO_SEED=0
+if [ "${OSTIARY_MODE:-development}" = development ] && [ -z "${OSTIARY_DEMO_CLIENT_SECRET:-}" ] &&
+    "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
+    DEMO_SEED=1
+fi
 
 #  The SMTP sink, before flow-svc so that no email waits for it: every
 #  message flow-svc sends lands in $MAIL as <n>.eml (python3-aiosmtpd).
@@ -283,17 +291,37 @@ wait_ready() {
         sleep 0.3
     done
 }
-wait_ready
+
+#  Every service has a live worker on the bus (what /readyz asks too, minus
+#  the demo client): the seeding below needs token-svc and flow-svc.
+wait_bus() {
+    local deadline=$((SECONDS + 60)) service
+    for service in token flow keys; do
+        until "$BIN/ostiaryctl" --timeout 1000 ready "$service" >/dev/null 2>&1; do
+            if dead=$(first_dead); then
+                echo "run: $dead exited during start-up; end of $LOGS/$dead.log:" >&2
+                tail -n 30 "$LOGS/$dead.log" >&2 || true
+                exit 1
+            fi
+            if [ $SECONDS -ge $deadline ]; then
+                echo "run: $service has no live worker after 60 s; end of its log:" >&2
+                tail -n 15 "$LOGS/$service-svc.log" >&2 || true
+                exit 1
+            fi
+            sleep 0.3
+        done
+    done
+}
 
 #  The demo clients and user (idempotent: a second run finds them and keeps
-#  their secret and password). Skipped in production mode, where /demo
-#  does not exist.
+#  their secret and password), before /readyz first answers 200: the user
+#  first, then the clients, whose secret file the gateway waits for appears
+#  last and whole (written aside, then renamed).
 ctl() { "$BIN/ostiaryctl" "$@" >>"$LOGS/seed.log" 2>&1; }
 DEMO_READY=0
-if [ "${OSTIARY_MODE:-development}" = development ] && "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
-    secret_before=$(cat "$DEMO_SECRET_FILE" 2>/dev/null || true)
+if [ "$DEMO_SEED" = 1 ]; then
+    wait_bus
     seeded=1
-    ctl clients seed-demo --secret-file "$DEMO_SECRET_FILE" || seeded=0
     #  alice's password: random, made once, kept in a 0600 file.
     new_password=0
     if [ ! -s "$DEMO_PASSWORD_FILE" ]; then
@@ -309,21 +337,24 @@ if [ "${OSTIARY_MODE:-development}" = development ] && "$BIN/ostiaryctl" clients
     elif [ "$new_password" = 1 ]; then
         ctl users passwd "$DEMO_USER" --password-stdin <"$DEMO_PASSWORD_FILE" || seeded=0
     fi
-    if [ "$seeded" = 1 ] && [ -s "$DEMO_SECRET_FILE" ]; then
+    pending=$DEMO_SECRET_FILE.new
+    rm -f "$pending"
+    if [ -s "$DEMO_SECRET_FILE" ]; then (umask 077 && cp "$DEMO_SECRET_FILE" "$pending"); fi
+    if [ "$seeded" = 1 ] && ctl clients seed-demo --secret-file "$pending" && [ -s "$pending" ]; then
+        mv -f "$pending" "$DEMO_SECRET_FILE"
         DEMO_READY=1
-        #  The gateway started before the demo client existed (or with a
-        #  secret rotated since): it is restarted with the secret.
-        if [ "$secret_before" != "$(cat "$DEMO_SECRET_FILE")" ]; then
-            say "restarting the gateway with the demo client's secret"
-            kill -TERM "${PIDS[gateway]}" 2>/dev/null || true
-            wait "${PIDS[gateway]}" 2>/dev/null || true
-            start gateway
-            wait_ready
-        fi
     else
-        say "seeding the demo client and user failed (see $LOGS/seed.log)"
+        rm -f "$pending"
+        #  /readyz would wait for the demo for ever: the gateway goes on
+        #  without it.
+        say "seeding the demo client and user failed (see $LOGS/seed.log); restarting the gateway without /demo"
+        DEMO_SEED=0
+        kill -TERM "${PIDS[gateway]}" 2>/dev/null || true
+        wait "${PIDS[gateway]}" 2>/dev/null || true
+        start gateway
     fi
 fi
+wait_ready
 
 cat <<EOF
 
