@@ -170,9 +170,13 @@ bench: DEPS_FOR = bench
 fuzz fuzz-build fuzz-merge fuzz-regress: DEPS_FOR = fuzz
 image test-deploy: DEPS_FOR = deploy
 
+# On a terminal, run.sh runs as a job of its own (bash -m gives it the
+# terminal), so that Ctrl-C reaches it and the suite but not make: run.sh
+# stops everything and exits 0, and make reports no error.
 run: check-deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) scripts/run.sh
+	@if [ -t 0 ] && [ -t 2 ]; then BUILD=$(BUILD) bash -m -c 'scripts/run.sh; exit $$?'; \
+	else BUILD=$(BUILD) scripts/run.sh; fi
 
 test: check-deps
 	@$(MAKE) --no-print-directory all

@@ -26,7 +26,8 @@
 #    OSTIARY_BUS_PEERS     $BUILD/run/bus/peers: the bus's CURVE keys, made once by
 #                          `ostiaryctl bus keygen $BUILD/run/bus` and kept; each process
 #                          gets its role's $BUILD/run/bus/<role>.key, ostiaryctl admin.key
-#                          (the lines to load are in $BUILD/run/ostiaryctl.env)
+#                          (the lines to load are in $BUILD/run/ostiaryctl.env, which
+#                          $BUILD/bin/ostiaryctl loads by itself when no setting names a suite)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -132,13 +133,14 @@ stop_services() {
     done
 }
 
+#  A stop asked for (Ctrl-C, SIGTERM): everything stopped quietly, then one
+#  line. Ctrl-C reaches the services too (the terminal signals the whole
+#  process group); they stop by themselves and stop_services waits for them.
 cleanup() {
     [ "$STOPPING" = 1 ] && return
     STOPPING=1
     trap '' INT TERM
     [ ${#PIDS[@]} -eq 0 ] && [ "$STARTED_PG" = 0 ] && [ -z "$SINK_PID" ] && return
-    echo
-    say "stopping the services"
     stop_services
     if [ -n "$SINK_PID" ]; then
         kill -TERM "$SINK_PID" 2>/dev/null || true
@@ -146,12 +148,13 @@ cleanup() {
         SINK_PID=
     fi
     if [ "$STARTED_PG" = 1 ]; then
-        say "stopping PostgreSQL"
-        scripts/pg.sh stop "$PG" || true
+        scripts/pg.sh stop "$PG" >>"$LOGS/pg-stop.log" 2>&1 || say "PostgreSQL did not stop cleanly (see $LOGS/pg-stop.log)"
     fi
+    echo
     say "stopped; data kept in $RUN"
 }
-trap 'cleanup; exit 130' INT
+#  Ctrl-C is how `make run` is meant to end: exit 0, so make reports no error.
+trap 'cleanup; exit 0' INT
 trap 'cleanup; exit 143' TERM
 trap 'cleanup' EXIT
 
@@ -243,6 +246,10 @@ start flow-svc "$OSTIARY_DB_FLOW"
 start gateway
 
 URL=http://$OSTIARY_HTTP_LISTEN
+#  ostiaryctl as the banner names it: relative to the repository when it is
+#  there (where `make run` was typed).
+CTL=$BIN/ostiaryctl
+case "$CTL" in "$ROOT"/*) CTL=${CTL#"$ROOT"/} ;; esac
 case "$OSTIARY_HTTP_LISTEN" in 0.0.0.0:* | \*:* | :*) URL=http://127.0.0.1:${OSTIARY_HTTP_LISTEN##*:} ;; esac
 
 #  Status code of GET url, 000 when nothing answers. No proxies: loopback.
@@ -363,7 +370,7 @@ cat <<EOF
     discovery  $OSTIARY_ISSUER/.well-known/openid-configuration
     jwks       $OSTIARY_ISSUER/jwks
     bus        $OSTIARY_BUS_ENDPOINT   (CURVE; keys in $BUS_KEYS)
-    ostiaryctl set -a; . $RUN/ostiaryctl.env; set +a; $BIN/ostiaryctl call token.health
+    ostiaryctl $CTL keys status   (finds this run by itself; also: clients list, users list, --help)
     logs       $LOGS/
 EOF
 if [ "$START_SINK" = 1 ]; then

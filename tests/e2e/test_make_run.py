@@ -20,7 +20,7 @@ START_TIMEOUT = 240
 
 
 class MakeRun:
-    """scripts/run.sh in a build folder of its own (bin/ linked to the
+    """scripts/run.sh in a build folder of its own (bin/ a copy of the
     binaries under test, nothing else), on free ports, as `make run` starts it."""
 
     def __init__(self, workdir):
@@ -30,7 +30,9 @@ class MakeRun:
         self.build.mkdir(parents=True)
         os.chmod(workdir, 0o755)
         os.chmod(self.build, 0o755)
-        (self.build / "bin").symlink_to(BIN_DIR)
+        # Copies, not a link: ostiaryctl finds the run beside the folder it
+        # really is in.
+        shutil.copytree(BIN_DIR, self.build / "bin")
         self.http = f"127.0.0.1:{free_port()}"
         bus = free_port()
         while bus + 2 > 65535:
@@ -141,3 +143,46 @@ def test_suite_is_seeded_at_first_200(make_run):
     r = requests.get(make_run.url + "/demo", timeout=10, proxies={"http": None})
     assert r.status_code == 200 and 'id="login"' in r.text, r.text[:500]
     assert "restarting the gateway" not in make_run.output()
+
+
+def test_banner_names_an_ostiaryctl_invocation_that_works(make_run):
+    out = make_run.output()
+    line = next((l for l in out.splitlines() if l.strip().startswith("ostiaryctl ")), None)
+    assert line, out
+    words = line.split()
+    ctl = Path(words[1])
+    if not ctl.is_absolute():
+        ctl = REPO / ctl
+    assert ctl == make_run.build / "bin" / "ostiaryctl", line
+    assert words[2:4] == ["keys", "status"], line
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("OSTIARY_")}
+
+
+def test_ostiaryctl_finds_the_run_without_any_setting(make_run):
+    ctl = str(make_run.build / "bin" / "ostiaryctl")
+    r = subprocess.run([ctl, "keys", "status"], env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([ctl, "call", "token.health"], env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([ctl, "users", "show", "alice"], env=clean_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "alice" in r.stdout, r.stdout + r.stderr
+
+
+def test_an_environment_naming_a_suite_wins_over_the_run(make_run):
+    ctl = str(make_run.build / "bin" / "ostiaryctl")
+    env = dict(clean_env(), OSTIARY_BUS_ENDPOINT=f"tcp://127.0.0.1:{free_port()}")
+    r = subprocess.run([ctl, "--timeout", "500", "ready", "token"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0, r.stdout + r.stderr
+
+
+def test_ctrl_c_prints_one_line_and_exits_0(make_run):
+    before = len(make_run.lines)
+    rc = make_run.interrupt()
+    after = [l for l in make_run.lines[before:] if l.strip()]
+    assert rc == 0, (rc, after)
+    assert after == [f"run: stopped; data kept in {make_run.build / 'run'}"], after
