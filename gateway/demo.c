@@ -45,7 +45,7 @@ s_enabled (const gw_req_t *req)
 static int
 s_not_found (gw_req_t *req)
 {
-    return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
+    return pages_no_route (req, 404, NULL);
 }
 
 //  The demo client's secret, from OSTIARY_DEMO_CLIENT_SECRET or else the

@@ -42,6 +42,7 @@ int flow_post (gw_req_t *req);
 //  GET /register, /recover, /account/verify-email, /account/totp (the last
 //  two need the SSO session)
 int register_get (gw_req_t *req);
+int register_continue_get (gw_req_t *req);
 int recover_get (gw_req_t *req);
 int verify_email_get (gw_req_t *req);
 int account_totp_get (gw_req_t *req);
