@@ -56,6 +56,18 @@ static const struct {
     {"invalid", "That value is not valid."},
 };
 
+//  1 for the errors of the step as a whole (a wrong secret, a lockout),
+//  said above the form, else 0 (a field's value refused, said at it).
+static int
+s_step_error (const char *code)
+{
+    static const char *const step_errors[] = {"login_failed", "invalid_code", "throttled", "code_locked"};
+    for (size_t i = 0; code && i < sizeof step_errors / sizeof step_errors[0]; i++)
+        if (strcmp (step_errors[i], code) == 0)
+            return 1;
+    return 0;
+}
+
 static const char *
 s_message (const char *code)
 {
@@ -335,8 +347,11 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     html_raw (body, "\"");
     html_raw (body, f->attrs);
     html_raw (body, first ? " required autofocus" : " required");
-    if (error)
-        html_raw (body, " aria-invalid=\"true\"");
+    if (error) {
+        html_raw (body, " aria-invalid=\"true\" aria-describedby=\"");
+        html_text (body, name);
+        html_raw (body, "-error\"");
+    }
     if (value && !f->secret) {
         html_raw (body, " value=\"");
         html_text (body, value);
@@ -344,7 +359,9 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     }
     html_raw (body, ">\n");
     if (error) {
-        html_raw (body, "<p class=\"error field-error\">");
+        html_raw (body, "<p class=\"error field-error\" id=\"");
+        html_text (body, name);
+        html_raw (body, "-error\">");
         html_text (body, s_message (error));
         html_raw (body, "</p>\n");
     }
@@ -558,10 +575,11 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
                              ? "</strong>. Enter it below.</p>\n"
                              : "</strong>. Open it to continue; this page updates by itself.</p>\n");
     }
-    //  An error of a field is said once, at the field; the line above the
-    //  form is for the step's own errors (a wrong password or code).
+    //  Each error is said once: a wrong password or code above the form (an
+    //  alert), a value the form refused at its field.
     const char *error = step->error;
-    if (error && json_object_size (step->field_errors) == 0)
+    int step_error = s_step_error (error);
+    if (error && (step_error || json_object_size (step->field_errors) == 0))
         s_error_line (&body, s_message (error));
     //  Attempts count against guessing a secret: said after a wrong code,
     //  never after a value a form refused (a sign-up form's password).
@@ -589,6 +607,8 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
                 value = state->out.get.login_hint;
             //  field_errors maps a field's name to its error code.
             const char *field_error = json_string_value (json_object_get (step->field_errors, name));
+            if (step_error && s_is (field_error, error))
+                field_error = NULL;
             s_input (&body, type, name, value, field_error, i == 0);
         }
         html_raw (&body, "<button type=\"submit\" id=\"");

@@ -15,8 +15,9 @@ test_browser_navigation_prefers_html (void **state)
 {
     (void)state;
     //  Chromium's and Firefox's Accept of a navigation.
-    assert_true (pages_accepts_html ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
-                                     "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"));
+    assert_true (
+        pages_accepts_html ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
+                            "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"));
     assert_true (pages_accepts_html ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
     assert_true (pages_accepts_html ("TEXT/HTML"));
     assert_true (pages_accepts_html ("application/xhtml+xml"));
