@@ -575,6 +575,77 @@ test_logout_tokens_revoke_the_session_bound_families (void **state)
         1);
 }
 
+//  --------------------------------------------------------------- front-channel logout
+
+//  Front-Channel Logout 1.0 §2: frontchannel_logout_uri is an absolute
+//  http(s) URI without fragment; frontchannel_logout_session_required only
+//  with one; both shown by client_get.
+static void
+test_frontchannel_registration (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    const char *bad[] = {RP "fc#x", "ftp://rp.example/fc", "com.example.app:/fc", "relative/fc"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_string_equal (
+            svc_err (s_h, "token.client_add",
+                     "{\"redirect_uris\": [\"" RP "cb\"], \"frontchannel_logout_uri\": \"%s\"}", bad[i]),
+            "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.client_add",
+                                  "{\"redirect_uris\": [\"" RP
+                                  "cb\"], \"frontchannel_logout_session_required\": true}"),
+                         "invalid_request");
+    char id[64];
+    svc_unique (id, sizeof id, "rp-fc-");
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
+                         "cb\"], \"frontchannel_logout_uri\":"
+                         " \"" RP "fc?x=1\", \"frontchannel_logout_session_required\": true}",
+                         id));
+    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", id);
+    assert_string_equal (svc_str (r, "client.frontchannel_logout_uri"), RP "fc?x=1");
+    assert_true (svc_bool (r, "client.frontchannel_logout_session_required"));
+    json_decref (r);
+    r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
+    assert_null (json_object_get (json_object_get (r, "client"), "frontchannel_logout_uri"));
+    assert_false (svc_bool (r, "client.frontchannel_logout_session_required"));
+    json_decref (r);
+}
+
+//  §3: one frame per client of the session with a frontchannel_logout_uri,
+//  in the session's order; iss and sid form-encoded into the query of a
+//  client that asked for them, the URI as registered otherwise.
+static void
+test_frontchannel_frames_for_the_clients_with_a_uri_only (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char with_sid[64], plain[64];
+    svc_unique (with_sid, sizeof with_sid, "rp-fcs-");
+    svc_unique (plain, sizeof plain, "rp-fcp-");
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
+                         "cb\"], \"frontchannel_logout_uri\":"
+                         " \"" RP "fc?x=1\", \"frontchannel_logout_session_required\": true}",
+                         with_sid));
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
+                         "cb\"], \"frontchannel_logout_uri\":"
+                         " \"https://other.example/fc\"}",
+                         plain));
+    json_t *r =
+        svc_ok (s_h, "token.frontchannel_frames",
+                "{\"sid\": \"sid-7+/\", \"clients\": [\"%s\", \"rp-a\", \"gone\", \"%s\"]}", plain, with_sid);
+    json_t *frames = json_object_get (r, "frames");
+    assert_int_equal (json_array_size (frames), 2);
+    assert_string_equal (svc_str (json_array_get (frames, 0), "client_id"), plain);
+    assert_string_equal (svc_str (json_array_get (frames, 0), "uri"), "https://other.example/fc");
+    assert_string_equal (svc_str (json_array_get (frames, 1), "client_id"), with_sid);
+    assert_string_equal (svc_str (json_array_get (frames, 1), "uri"),
+                         RP "fc?x=1&iss=http%3A%2F%2F127.0.0.1%3A8080&sid=sid-7%2B%2F");
+    json_decref (r);
+}
+
 //  --------------------------------------------------------------- expiry
 
 //  One round of a flow janitor of its own (the harness's runs once a day),
@@ -718,6 +789,8 @@ main (void)
         cmocka_unit_test (test_password_change_queues_the_logout_tokens),
         cmocka_unit_test (test_disable_queues_the_logout_tokens),
         cmocka_unit_test (test_logout_tokens_revoke_the_session_bound_families),
+        cmocka_unit_test (test_frontchannel_registration),
+        cmocka_unit_test (test_frontchannel_frames_for_the_clients_with_a_uri_only),
         cmocka_unit_test (test_expired_session_tells_its_clients_once),
         cmocka_unit_test (test_ended_session_is_not_told_again_when_it_expires),
         cmocka_unit_test (test_password_change_leaves_an_expired_session_to_the_janitor),
