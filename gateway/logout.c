@@ -92,6 +92,40 @@ s_signed_out_page (gw_req_t *req, const char *sid, const json_t *clients, pages_
     return rc;
 }
 
+//  To location: at once (302, or 303 after a POST) when no client of the
+//  ended session has a frontchannel_logout_uri; else (Front-Channel Logout
+//  1.0 §3) through a page that frames them and then goes there by itself
+//  (a refresh, no script: it fires once the page and its frames loaded),
+//  with a link for a browser that does not follow it.
+static int
+s_frames_then_redirect (gw_req_t *req, const char *sid, const json_t *clients, const char *location,
+                        int after_post, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    char frame_src[FRONTCHANNEL_SRC_MAX];
+    frontchannel_render (req, sid, clients, &body, frame_src);
+    int rc;
+    if (!frame_src[0])
+        rc = pages_redirect (req, after_post ? 303 : 302, location, headers);
+    else {
+        html_t page;
+        html_init (&page);
+        html_raw (&page, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are signed out</h1>\n"
+                         "<p>Signing you out of your applications…</p>\n");
+        html_raw (&page, body.data ? body.data : "");
+        html_raw (&page, "<p><a class=\"button\" id=\"continue\" href=\"");
+        html_text (&page, location);
+        html_raw (&page, "\">Continue</a></p>\n</main>");
+        pages_opts_t opts = {
+            .headers = headers, .frame_src = frame_src, .refresh = 1, .refresh_url = location};
+        rc = pages_send (req, 200, "Signed out", &page, &opts);
+        html_free (&page);
+    }
+    html_free (&body);
+    return rc;
+}
+
 //  §3: to the registered post_logout_redirect_uri, with state when the
 //  request had one; else the page.
 static int
@@ -117,7 +151,7 @@ s_finish (gw_req_t *req, const shape_logout_request_t *lr, const char *sid, cons
         }
     }
     int rc = bad ? pages_error (req, 400, "Sign-out refused", "The redirect is too long.", headers)
-                 : pages_redirect (req, after_post ? 303 : 302, location, headers);
+                 : s_frames_then_redirect (req, sid, clients, location, after_post, headers);
     free (location);
     return rc;
 }

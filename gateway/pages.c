@@ -323,8 +323,13 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
         //  HTML §4.2.5.3 (refresh pragma): a waiting page polls by reloading
         //  itself, which CSP allows without any script.
         char refresh[96];
-        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d\">\n", opts->refresh);
+        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d", opts->refresh);
         html_raw (&page, refresh);
+        if (opts->refresh_url) {
+            html_raw (&page, ";url=");
+            html_text (&page, opts->refresh_url);
+        }
+        html_raw (&page, "\">\n");
     }
     html_raw (&page, "</head>\n<body>\n");
     html_raw (&page, body && body->data ? body->data : "");

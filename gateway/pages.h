@@ -85,6 +85,8 @@ typedef struct {
     //  > 0: the page reloads itself after that many seconds (a waiting
     //  page: <meta http-equiv="refresh">, no script needed).
     int refresh;
+    //  With refresh: the page goes there instead of reloading itself.
+    const char *refresh_url;
 } pages_opts_t;
 
 //  Sends a whole HTML page: the frame (title, stylesheet, brand) around

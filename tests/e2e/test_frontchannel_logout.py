@@ -155,3 +155,34 @@ def test_ending_this_browsers_session_from_the_account_page_frames_its_clients(s
         assert len([h for h in one.requests if h["path"].startswith(path)]) == 1
     finally:
         b.close()
+
+
+def test_logout_with_a_post_logout_redirect_frames_first_then_goes_there(stack, rps):
+    one, _ = rps
+    path = f"/fc/{secrets.token_hex(4)}"
+    client = make_client(stack, frontchannel_logout_uri=one.url(path), frontchannel_logout_session_required=True,
+                         post_logout_redirect_uris=[f"{RP}/bye"])
+    user, _ = make_user(stack)
+    b = Browser(stack)
+    try:
+        hint = sign_in(stack, b, client, user)
+        _, claims = verify_jwt(stack, hint)
+        r = b.http.get(stack.base_url + "/logout", params={"id_token_hint": hint, "state": "s t&1",
+                                                           "post_logout_redirect_uri": f"{RP}/bye"},
+                       allow_redirects=False, timeout=30)
+        # A page instead of the 302: it frames the client, then goes on by
+        # itself (a refresh, no script), with a link as well.
+        assert r.status_code == 200 and "Location" not in r.headers
+        target = f"{RP}/bye?state=s%20t%261"
+        refresh = re.search(r'<meta http-equiv="refresh" content="([^"]*)">', r.text)
+        assert refresh and html.unescape(refresh.group(1)) == f"1;url={target}"
+        link = re.search(r'<a class="button" id="continue" href="([^"]*)">', r.text)
+        assert link and html.unescape(link.group(1)) == target
+        got = frames(r.text)
+        assert [cid for cid, _ in got] == [client[0]]
+        assert parse_qs(urlsplit(got[0][1]).query)["sid"] == [claims["sid"]]
+        assert frame_src(r) == one.url("").rstrip("/")
+        load(b, got[0][1])
+        assert len([h for h in one.requests if h["path"].startswith(path)]) == 1
+    finally:
+        b.close()
