@@ -46,6 +46,10 @@ s_usage (FILE *out)
         "                          receives logout tokens when a session the client took part in ends\n"
         "  --backchannel-logout-session-required\n"
         "                          the client needs sid in its logout tokens (they always carry it)\n"
+        "  --frontchannel-logout-uri URI\n"
+        "                          framed by the page after a logout of a session the client took part in\n"
+        "  --frontchannel-logout-session-required\n"
+        "                          iss and sid are added to the query of that URI\n"
         "  --refresh-bound-to-session\n"
         "                          refresh tokens issued without offline_access end with the SSO session\n"
         "  --scope SCOPE           allowed scope (repeatable, or space-separated): openid profile email\n"
@@ -163,6 +167,7 @@ static const struct {
     {"--web-origin", S_MEMBER (allowed_web_origins), 1},
     {"--post-logout-redirect-uri", S_MEMBER (post_logout_redirect_uris), 1},
     {"--backchannel-logout-uri", S_MEMBER (backchannel_logout_uri), 0},
+    {"--frontchannel-logout-uri", S_MEMBER (frontchannel_logout_uri), 0},
     {"--scope", S_MEMBER (scopes), 1},
     {"--grant-type", S_MEMBER (grant_types), 1},
     {"--response-type", S_MEMBER (response_types), 1},
@@ -198,6 +203,9 @@ s_parse_add (int argc, char **argv, token_client_add_in_t *in)
         else if (strcmp (arg, "--backchannel-logout-session-required") == 0)
             rc = s_set_bool (&in->backchannel_logout_session_required,
                              &in->has_backchannel_logout_session_required, true);
+        else if (strcmp (arg, "--frontchannel-logout-session-required") == 0)
+            rc = s_set_bool (&in->frontchannel_logout_session_required,
+                             &in->has_frontchannel_logout_session_required, true);
         else if (strcmp (arg, "--refresh-bound-to-session") == 0)
             rc = s_set_bool (&in->refresh_bound_to_session, &in->has_refresh_bound_to_session, true);
         else if (strcmp (arg, "--first-party") == 0)

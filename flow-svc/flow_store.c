@@ -42,14 +42,17 @@
 
 //  How many expired executions one sweep marks (bounded work per call).
 #define EXPIRE_BATCH "100"
-//  The sessions a statement's CTE s (sid, sub, expires_at) just ended, as a
-//  JSON array of {sid, sub, clients: [client_id]}: what the back-channel
-//  logout needs (sessions_ended). A session that had expired already is
-//  left out: it was over before this statement ended it.
+//  The sessions a statement's CTE s (sid, sub) just ended, as a JSON array
+//  of {sid, sub, clients: [client_id]}: what the back-channel logout needs
+//  (sessions_ended).
 #define ENDED_JSON                                                                                           \
     "COALESCE((SELECT json_agg(json_build_object('sid', s.sid, 'sub', s.sub, 'clients', COALESCE((SELECT"    \
     "  json_agg(c.client_id ORDER BY c.first_at) FROM flow.session_clients c WHERE c.sid = s.sid),"          \
-    "  '[]'::json))) FROM s WHERE s.expires_at > now()), '[]'::json)::text"
+    "  '[]'::json))) FROM s), '[]'::json)::text"
+//  The sessions a statement revokes: live ones only. One that expired is
+//  left to the janitor, which tells its clients that it expired
+//  (flow_session_expire); revoking it here would keep that from them.
+#define REVOCABLE "revoked_at IS NULL AND expires_at > now()"
 
 static const db_stmt_t s_stmts[] = {
     {"flow_ping", "SELECT count(*) FROM flow.settings", 0, DB_STMT_READ},
@@ -83,7 +86,7 @@ static const db_stmt_t s_stmts[] = {
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE username = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL RETURNING sid, sub, expires_at)"
+     "  WHERE sub IN (SELECT sub FROM u) AND " REVOCABLE " RETURNING sid, sub)"
      " SELECT " ENDED_JSON " FROM u",
      2, DB_STMT_WRITE},
     //  The sessions are revoked by a statement of its own, after this one:
@@ -93,8 +96,8 @@ static const db_stmt_t s_stmts[] = {
      "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2,
      DB_STMT_WRITE},
     {"flow_user_revoke_sessions",
-     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL"
-     "  RETURNING sid, sub, expires_at)"
+     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND " REVOCABLE
+     "  RETURNING sid, sub)"
      " SELECT " ENDED_JSON,
      1, DB_STMT_WRITE},
     {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
@@ -134,7 +137,8 @@ static const db_stmt_t s_stmts[] = {
     {"flow_session_touch",
      "WITH s AS (UPDATE flow.sessions SET last_used_at = now(),"
      "  address = COALESCE($4::text, address), user_agent = COALESCE($5::text, user_agent)"
-     "  WHERE sid = $1::text AND revoked_at IS NULL AND expires_at > now() RETURNING sid),"
+     "  WHERE sid = $1::text AND revoked_at IS NULL AND expires_at > now() AND logout_queued_at IS NULL"
+     "  RETURNING sid),"
      " c AS (INSERT INTO flow.session_clients (sid, client_id, client_name)"
      "  SELECT sid, $2::text, $3::text FROM s WHERE $2::text IS NOT NULL"
      "  ON CONFLICT (sid, client_id) DO UPDATE SET last_at = now(), client_name = EXCLUDED.client_name)"
@@ -271,7 +275,7 @@ static const db_stmt_t s_stmts[] = {
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE sub = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL RETURNING sid, sub, expires_at)"
+     "  WHERE sub IN (SELECT sub FROM u) AND " REVOCABLE " RETURNING sid, sub)"
      " SELECT " ENDED_JSON " FROM u",
      2, DB_STMT_WRITE},
     {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1,
@@ -302,6 +306,18 @@ static const db_stmt_t s_stmts[] = {
     //  One replica's janitor works at a time: a session advisory lock.
     {"flow_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
     {"flow_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
+    //  Up to $1 sessions that expired unrevoked and whose clients were not
+    //  told yet, marked told: the caller queues their back-channel logout in
+    //  the same transaction (sessions_ended). SKIP LOCKED leaves a session a
+    //  request is touching to the next round; the touch then finds it
+    //  marked and no longer live.
+    {"flow_session_expire",
+     "WITH s AS (UPDATE flow.sessions SET logout_queued_at = now() WHERE sid IN (SELECT sid FROM "
+     "flow.sessions"
+     "  WHERE revoked_at IS NULL AND logout_queued_at IS NULL AND expires_at <= now()"
+     "  ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED) RETURNING sid, sub)"
+     " SELECT " ENDED_JSON,
+     1, DB_STMT_WRITE},
     //  $1: rows per statement, $2: retention in seconds. Each deletes a batch
     //  chosen by the primary key, so locks stay short; SKIP LOCKED leaves a
     //  row a request is working on to the next round.
@@ -314,7 +330,7 @@ static const db_stmt_t s_stmts[] = {
     {"flow_purge_sessions",
      "DELETE FROM flow.sessions WHERE sid IN (SELECT sid FROM flow.sessions"
      " WHERE least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
-     "$2::double precision)"
+     "$2::double precision) AND (revoked_at IS NOT NULL OR logout_queued_at IS NOT NULL)"
      " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
      2, DB_STMT_WRITE},
     {"flow_purge_outbox",
@@ -964,6 +980,15 @@ flow_store_janitor_lock (db_t *db, int lock, int *got)
     *got = st == DB_OK && PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
     PQclear (res);
     return st;
+}
+
+db_status_t
+flow_store_session_expire (db_t *db, long batch, json_t **ended)
+{
+    char batch_text[24];
+    snprintf (batch_text, sizeof batch_text, "%ld", batch);
+    const char *params[] = {batch_text};
+    return s_ended (db, "flow_session_expire", 1, params, ended);
 }
 
 db_status_t

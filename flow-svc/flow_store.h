@@ -192,6 +192,11 @@ OST_WUR db_status_t flow_store_recovery_use (db_t *db, const char *sub,
 //  1 tries to take it (*got 1 when taken), lock 0 releases it (*got 1 when
 //  it was held).
 OST_WUR db_status_t flow_store_janitor_lock (db_t *db, int lock, int *got);
+//  Marks up to batch sessions that expired unrevoked and whose clients were
+//  not told yet as told; *ended: those sessions (a JSON array of {sid, sub,
+//  clients}, for sessions_ended, which the caller runs in the same
+//  transaction). An empty array when none is left.
+OST_WUR db_status_t flow_store_session_expire (db_t *db, long batch, json_t **ended);
 //  Deletes at most batch rows of each kind that is past retention_s
 //  seconds: finished executions, ended sessions, delivered or dead outbox
 //  rows. *deleted the rows deleted.

@@ -478,8 +478,9 @@ s_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         st = flow_store_user_set_password (db, username, hash, &ended);
     free (hash);
+    long queued = 0;
     if (st == DB_OK)
-        sessions_ended (req, db, ended);
+        st = sessions_ended (db, flow_app (req), ended, "password", &queued);
     json_decref (ended);
     if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
         return -1;
@@ -580,8 +581,9 @@ flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
         st = db_begin (db);
         if (st == DB_OK)
             st = flow_store_user_revoke_sessions (db, sub, &ended);
+        long queued = 0;
         if (st == DB_OK)
-            sessions_ended (req, db, ended);
+            st = sessions_ended (db, flow_app (req), ended, "disabled", &queued);
         json_decref (ended);
         if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
             return -1;

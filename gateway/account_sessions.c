@@ -12,6 +12,7 @@
  *  Each form carries a CSRF token derived from this browser's session
  *  cookie (pages_session_csrf), so no other site can end a session. */
 #include "form.h"
+#include "frontchannel.h"
 #include "log.h"
 #include "ops.h"
 #include "pages.h"
@@ -219,8 +220,13 @@ account_sessions_post (gw_req_t *req)
             html_t page;
             html_init (&page);
             html_raw (&page, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are signed out</h1>\n"
-                             "<p>This browser's session has ended.</p>\n</main>");
-            pages_opts_t opts = {.headers = &headers};
+                             "<p>This browser's session has ended.</p>\n");
+            //  Front-Channel Logout 1.0 §3: the applications it served sign
+            //  out in this browser too.
+            char frame_src[FRONTCHANNEL_SRC_MAX];
+            frontchannel_render (req, out.sid, out.clients, &page, frame_src);
+            html_raw (&page, "</main>");
+            pages_opts_t opts = {.headers = &headers, .frame_src = frame_src};
             pages_send (req, 200, "Signed out", &page, &opts);
             html_free (&page);
         } else if (pages_url (req, "/account/sessions", url, sizeof url) == 0)

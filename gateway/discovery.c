@@ -153,6 +153,12 @@ discovery_get (gw_req_t *req)
     //  carry sid (flow-svc/sessions.c, token-svc/logout.c).
     json_object_set_new (doc, "backchannel_logout_supported", json_true ());
     json_object_set_new (doc, "backchannel_logout_session_supported", json_true ());
+    //  Front-Channel Logout 1.0 §3: the page after a logout frames the
+    //  frontchannel_logout_uri of every client of the ended session, with
+    //  iss and sid when the client asked for them (logout.c,
+    //  token.frontchannel_frames).
+    json_object_set_new (doc, "frontchannel_logout_supported", json_true ());
+    json_object_set_new (doc, "frontchannel_logout_session_supported", json_true ());
     json_object_set_new (doc, "response_types_supported", S_STRINGS ("code"));
     json_object_set_new (doc, "response_modes_supported", S_STRINGS ("query", "fragment", "form_post"));
     json_object_set_new (doc, "grant_types_supported",

@@ -20,7 +20,7 @@
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
     " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
     " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required,"         \
-    " refresh_bound_to_session"
+    " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -71,11 +71,12 @@ static const db_stmt_t s_stmts[] = {
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
      " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins,"
      " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required,"
-     " refresh_bound_to_session)"
+     " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
-     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean, $22::boolean)",
-     22, DB_STMT_WRITE},
+     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean, $22::boolean, $23::text,"
+     " $24::boolean)",
+     24, DB_STMT_WRITE},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
@@ -521,6 +522,7 @@ token_client_clear (token_client_t *client)
     json_decref (client->web_origins);
     json_decref (client->post_logout_uris);
     free (client->backchannel_uri);
+    free (client->frontchannel_uri);
     secure_wipe (client, sizeof *client);
     memset (client, 0, sizeof *client);
 }
@@ -565,6 +567,12 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     }
     c->backchannel_session_required = s_bool_col (res, row, 21);
     c->refresh_bound = s_bool_col (res, row, 22);
+    if (!PQgetisnull (res, row, 23)) {
+        c->frontchannel_uri = strdup (PQgetvalue (res, row, 23));
+        if (!c->frontchannel_uri)
+            ok = 0;
+    }
+    c->frontchannel_session_required = s_bool_col (res, row, 24);
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
         !json_is_array (c->post_logout_uris)) {
@@ -617,8 +625,10 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             c->backchannel_uri,
             c->backchannel_session_required ? "true" : "false",
             c->refresh_bound ? "true" : "false",
+            c->frontchannel_uri,
+            c->frontchannel_session_required ? "true" : "false",
         };
-        st = s_exec (db, "token_client_insert", 22, params, NULL);
+        st = s_exec (db, "token_client_insert", 24, params, NULL);
     }
     free (logout_uris);
     secure_wipe (secret, sizeof secret);

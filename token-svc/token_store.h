@@ -47,6 +47,10 @@ typedef struct {
     //  and whether they must carry the sid.
     char *backchannel_uri;
     int backchannel_session_required;
+    //  Front-Channel Logout 1.0 §2: the URI the logged-out page frames
+    //  (NULL: none), and whether iss and sid go in its query.
+    char *frontchannel_uri;
+    int frontchannel_session_required;
     //  Its refresh families without offline_access end with their session.
     int refresh_bound;
 } token_client_t;
