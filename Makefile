@@ -44,7 +44,7 @@ TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
+.PHONY: all deps run test conformance unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
 # Keep object files of the test programs (make would delete them as intermediates).
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -167,6 +167,12 @@ test: check-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh
+
+# The OpenID Foundation's OP test plans module by module (tests/conformance);
+# writes tests/conformance/README.md.
+conformance: check-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/conformance.sh
 
 bench: check-deps
 	@$(MAKE) --no-print-directory all BUILD=build/bench OPT="-O3 -DNDEBUG"
