@@ -152,7 +152,7 @@ class RP:
                 params[k] = v
         return params
 
-    def authorize(self, params, username=None, *, method="GET", login=True, browser=None):
+    def authorize(self, params, username=None, *, method="GET", login=True, browser=None, redirect_uri=None):
         """Walks /authorize as a browser: the login page when shown (logging in
         as username, or the RP's user, unless login=False), consent when
         asked. Returns the Callback at the redirect URI, or None when the
@@ -171,7 +171,7 @@ class RP:
         if r.status_code == 303 and r.headers.get("Location") == self.issuer + "/consent":
             r = b.consent(r, "allow")
         self.last = r
-        return self.callback(r, params.get("redirect_uri", self.redirect_uri), saw_login)
+        return self.callback(r, redirect_uri or params.get("redirect_uri", self.redirect_uri), saw_login)
 
     def callback(self, r, redirect_uri, saw_login=False):
         if r.status_code in (302, 303):
