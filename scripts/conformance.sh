@@ -6,9 +6,10 @@
 #  OSTIARY_CONFORMANCE_README: where the table goes (default
 #  tests/conformance/README.md; scripts/test.sh writes it under its own
 #  folder and says when it differs from the committed one).
-#  OSTIARY_E2E_DIR: the stack's folder (default: a fresh one under
-#  $BUILD/conformance). The cluster is scripts/test.sh's when it exports
-#  OSTIARY_DB_*, a throwaway one otherwise (tests/e2e/conftest.py).
+#  OSTIARY_E2E_DIR: the stack's folder (default: the fixture's own under
+#  $BUILD/e2e, removed unless a test failed). The cluster is
+#  scripts/test.sh's when it exports OSTIARY_DB_*, a throwaway one otherwise
+#  (tests/e2e/conftest.py).
 #  The last line is pytest's summary; the exit status is pytest's.
 set -uo pipefail
 
@@ -19,9 +20,4 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 export OSTIARY_BIN_DIR=$BUILD/bin
 export PYTHONDONTWRITEBYTECODE=1
 export OSTIARY_CONFORMANCE_README=${OSTIARY_CONFORMANCE_README:-$ROOT/tests/conformance/README.md}
-if [ -z "${OSTIARY_E2E_DIR:-}" ]; then
-    mkdir -p "$BUILD/conformance"
-    OSTIARY_E2E_DIR=$(mktemp -d "$BUILD/conformance/run-XXXXXX")
-    export OSTIARY_E2E_DIR
-fi
 exec /usr/bin/python3 -m pytest tests/conformance -q -p no:cacheprovider -rs --durations=5 </dev/null
