@@ -44,8 +44,8 @@ def check_endpoints_https(stack, doc, conformance, fields):
         if u.scheme != "https":
             http_ones.append(field)
     if http_ones:
-        conformance.review(f"{len(http_ones)} endpoints are http because the harness's issuer is "
-                           f"{issuer.scheme}://{issuer.netloc}; they follow the issuer's scheme")
+        conformance.review(f"{len(http_ones)} endpoints are {issuer.scheme}, as the harness's issuer on "
+                           f"loopback is; they follow the issuer's scheme")
 
 
 def test_oidcc_discovery_endpoint_verification(stack, http, variant, conformance):
