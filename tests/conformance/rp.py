@@ -79,6 +79,10 @@ class RP:
         self.variant = variant
         self.http = requests.Session()
         self.http.trust_env = False
+        # A connection per request: a kept-alive one that the gateway closes
+        # while idle (a module pausing, a loaded machine) would fail the
+        # next POST, which is never retried.
+        self.http.headers["Connection"] = "close"
         self.issuer = stack.base_url
         self.discovery = self.fetch_discovery()
         self.check_server_configuration()
