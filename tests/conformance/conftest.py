@@ -104,8 +104,9 @@ def pytest_runtest_makereport(item, call):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             result = ("skipped", reason.removeprefix("Skipped: "))
         elif report.failed:
-            text = str(report.longrepr).strip().splitlines()
-            result = ("failed", text[-1] if text else "")
+            crash = getattr(report.longrepr, "reprcrash", None)
+            text = (crash.message if crash else str(report.longrepr)).strip().splitlines()
+            result = ("failed", text[0][:300] if text else "")
         elif c and c.warnings:
             result = ("warning", "; ".join(c.warnings))
         else:
