@@ -98,6 +98,7 @@ docs: $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)/bin/ost
 	$(BUILD)/bin/ostiary-auditdoc --update docs/audit.md
 	$(BUILD)/bin/ostiary-metricsdoc --update docs/metrics.md
 	scripts/config-doc.sh --update
+	scripts/deps.sh readme --update
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -152,16 +153,30 @@ $(SVC_BINS): $(BUILD)/tests/svc/%: $(BUILD)/obj/tests/svc/%.o $(SVC_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SVC_LINK) $(FLOW_LIBS) $(TEST_LIBS) $(LIBS)
 
-# Installs what is missing from Debian's archive (see scripts/deps.sh).
+# Installs what is missing from Debian's archive (see scripts/deps.sh): by
+# default what `make test` needs; DEPS_FOR=run|bench|fuzz|deploy|all for
+# another target's set. Each target below checks its own set only
+# (a target-specific DEPS_FOR, which check-deps inherits).
+DEPS_FOR ?= test
 deps:
-	@scripts/deps.sh install
+	@scripts/deps.sh install $(DEPS_FOR)
 
 check-deps:
-	@scripts/deps.sh check || scripts/deps.sh install
+	@scripts/deps.sh check $(DEPS_FOR) || scripts/deps.sh install $(DEPS_FOR)
 
+run: DEPS_FOR = run
+test conformance: DEPS_FOR = test
+bench: DEPS_FOR = bench
+fuzz fuzz-build fuzz-merge fuzz-regress: DEPS_FOR = fuzz
+image test-deploy: DEPS_FOR = deploy
+
+# On a terminal, run.sh runs as a job of its own (bash -m gives it the
+# terminal), so that Ctrl-C reaches it and the suite but not make: run.sh
+# stops everything and exits 0, and make reports no error.
 run: check-deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) scripts/run.sh
+	@if [ -t 0 ] && [ -t 2 ]; then BUILD=$(BUILD) bash -m -c 'scripts/run.sh; exit $$?'; \
+	else BUILD=$(BUILD) scripts/run.sh; fi
 
 test: check-deps
 	@$(MAKE) --no-print-directory all

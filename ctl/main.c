@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  Largest JSON body read from the command line or standard input.
 #define CTL_MAX_INPUT (1024 * 1024)
@@ -44,6 +45,10 @@ s_usage (FILE *out)
                   "folder of $OSTIARY_BUS_PEERS that holds its public key, admin for operators) and\n"
                   "$OSTIARY_BUS_PEERS the folder of the role folders (the broker's key is in gateway/).\n"
                   "OSTIARY_BUS_CURVE=0 talks plain ZeroMQ to a development set-up without CURVE.\n"
+                  "When none of OSTIARY_BUS_ENDPOINT, OSTIARY_BUS_CERT, OSTIARY_BUS_PEERS, OSTIARY_RUN_DIR\n"
+                  "and OSTIARY_KEYS_ADMIN is set, the ones `make run` wrote to ../run/ostiaryctl.env\n"
+                  "(beside the folder of this program) are used: build/rel/bin/ostiaryctl finds the\n"
+                  "suite of `make run` by itself.\n"
                   "\n"
                   "exit codes: 0 ok, 1 error reply, 2 usage or input error\n");
     return 2;
@@ -295,9 +300,54 @@ static const struct {
     {"settings", ctl_settings}, {"bus", ctl_bus},       {"audit", ctl_audit},
 };
 
+//  The settings a run names and ostiaryctl uses: when the environment sets
+//  none of them, it names no suite, and the run this binary was built for
+//  (below) is the one meant.
+static const char *const s_run_vars[] = {"OSTIARY_BUS_ENDPOINT", "OSTIARY_BUS_CERT", "OSTIARY_BUS_PEERS",
+                                         "OSTIARY_RUN_DIR", "OSTIARY_KEYS_ADMIN"};
+
+//  `make run` writes its suite's settings to <build>/run/ostiaryctl.env
+//  (KEY=VALUE lines), beside <build>/bin where this program is: with none of
+//  s_run_vars set, they are loaded from there when the file exists, so that
+//  build/rel/bin/ostiaryctl acts on the suite `make run` started.
+static void
+s_load_run_env (void)
+{
+    for (size_t k = 0; k < sizeof s_run_vars / sizeof s_run_vars[0]; k++)
+        if (getenv (s_run_vars[k]))
+            return;
+    char path[4096];
+    ssize_t len = readlink ("/proc/self/exe", path, sizeof path - 32);
+    if (len <= 0)
+        return;
+    path[len] = '\0';
+    //  <build>/bin/ostiaryctl -> <build>/run/ostiaryctl.env
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr (path, '/');
+        if (!slash)
+            return;
+        *slash = '\0';
+    }
+    strcat (path, "/run/ostiaryctl.env");
+    FILE *file = fopen (path, "re");
+    if (!file)
+        return;
+    char line[4096];
+    while (fgets (line, sizeof line, file)) {
+        line[strcspn (line, "\r\n")] = '\0';
+        char *eq = strchr (line, '=');
+        if (!eq || strncmp (line, "OSTIARY_", 8) != 0)
+            continue;
+        *eq = '\0';
+        setenv (line, eq + 1, 0);
+    }
+    fclose (file);
+}
+
 int
 main (int argc, char **argv)
 {
+    s_load_run_env ();
     ctl_opts_t opts = {getenv ("OSTIARY_BUS_ENDPOINT"), 0};
     if (!opts.bus || !*opts.bus)
         opts.bus = "tcp://127.0.0.1:5555";

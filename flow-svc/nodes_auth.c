@@ -216,7 +216,9 @@ s_new_password (engine_ctx_t *ctx, json_t *step, const char **password)
     if (!*password || password_chars (*password, strlen (*password)) < ctx->app->min_password_chars) {
         engine_step_error (step, "weak_password", "password");
         bad = 1;
-    } else if (!confirm || !secure_streq (*password, confirm)) {
+    }
+    //  Checked whatever the first check said: every field's error at once.
+    if (*password && (!confirm || !secure_streq (*password, confirm))) {
         engine_step_error (step, "mismatch", "password_confirm");
         bad = 1;
     }

@@ -56,6 +56,18 @@ static const struct {
     {"invalid", "That value is not valid."},
 };
 
+//  1 for the errors of the step as a whole (a wrong secret, a lockout),
+//  said above the form, else 0 (a field's value refused, said at it).
+static int
+s_step_error (const char *code)
+{
+    static const char *const step_errors[] = {"login_failed", "invalid_code", "throttled", "code_locked"};
+    for (size_t i = 0; code && i < sizeof step_errors / sizeof step_errors[0]; i++)
+        if (strcmp (step_errors[i], code) == 0)
+            return 1;
+    return 0;
+}
+
 static const char *
 s_message (const char *code)
 {
@@ -335,8 +347,11 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     html_raw (body, "\"");
     html_raw (body, f->attrs);
     html_raw (body, first ? " required autofocus" : " required");
-    if (error)
-        html_raw (body, " aria-invalid=\"true\"");
+    if (error) {
+        html_raw (body, " aria-invalid=\"true\" aria-describedby=\"");
+        html_text (body, name);
+        html_raw (body, "-error\"");
+    }
     if (value && !f->secret) {
         html_raw (body, " value=\"");
         html_text (body, value);
@@ -344,7 +359,9 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     }
     html_raw (body, ">\n");
     if (error) {
-        html_raw (body, "<p class=\"error field-error\">");
+        html_raw (body, "<p class=\"error field-error\" id=\"");
+        html_text (body, name);
+        html_raw (body, "-error\">");
         html_text (body, s_message (error));
         html_raw (body, "</p>\n");
     }
@@ -435,6 +452,28 @@ s_link (html_t *body, gw_req_t *req, const char *path, const char *text)
     html_raw (body, "</a></p>\n");
 }
 
+//  Where a new account goes next: back to the application whose sign-in
+//  page offered the registration (its authorization request, while it
+//  lasts, continues at /register/continue), else the account page.
+static void
+s_onward (html_t *body, gw_req_t *req)
+{
+    char request_id[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_RETURN, request_id, sizeof request_id) == 0 && request_id[0]) {
+        html_raw (body, "<p><a class=\"button\" id=\"onward\" href=\"");
+        char url[2048];
+        if (pages_url (req, "/register/continue", url, sizeof url) == 0)
+            html_text (body, url);
+        html_raw (body, "\">Continue to the application</a></p>\n");
+        return;
+    }
+    html_raw (body, "<p><a class=\"button\" id=\"onward\" href=\"");
+    char url[2048];
+    if (pages_url (req, "/account/sessions", url, sizeof url) == 0)
+        html_text (body, url);
+    html_raw (body, "\">Go to your account</a></p>\n");
+}
+
 //  Renders the step of v->state, or the end of the flow. Returns the status.
 static int
 s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
@@ -493,6 +532,8 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
             html_raw (&body, "<p id=\"done\">");
             html_text (&body, s_kind_done (kind));
             html_raw (&body, "</p>\n");
+            if (s_is (kind, "registration"))
+                s_onward (&body, req);
             pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
         }
         html_raw (&body, "</main>");
@@ -534,10 +575,15 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
                              ? "</strong>. Enter it below.</p>\n"
                              : "</strong>. Open it to continue; this page updates by itself.</p>\n");
     }
+    //  Each error is said once: a wrong password or code above the form (an
+    //  alert), a value the form refused at its field.
     const char *error = step->error;
-    if (error)
+    int step_error = s_step_error (error);
+    if (error && (step_error || json_object_size (step->field_errors) == 0))
         s_error_line (&body, s_message (error));
-    if (error && !s_is (error, "login_failed") && !s_is (error, "throttled")) {
+    //  Attempts count against guessing a secret: said after a wrong code,
+    //  never after a value a form refused (a sign-up form's password).
+    if (s_is (error, "invalid_code")) {
         char line[96];
         snprintf (line, sizeof line, "<p><small>Attempts left: %lld</small></p>\n",
                   (long long)step->attempts_left);
@@ -561,6 +607,8 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
                 value = state->out.get.login_hint;
             //  field_errors maps a field's name to its error code.
             const char *field_error = json_string_value (json_object_get (step->field_errors, name));
+            if (step_error && s_is (field_error, error))
+                field_error = NULL;
             s_input (&body, type, name, value, field_error, i == 0);
         }
         html_raw (&body, "<button type=\"submit\" id=\"");
@@ -572,6 +620,12 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
         opts.refresh = 3;
     if ((s_is (type, "identify") && !login) || (s_is (type, "password") && !login))
         s_link (&body, req, "/register", "Create an account");
+    else if (login && v->q && (s_is (type, "identify") || s_is (type, "password"))) {
+        //  A registration started here comes back to this application.
+        char path[256];
+        if (snprintf (path, sizeof path, "/register?request=%s", v->q->request_id) < (int)sizeof path)
+            s_link (&body, req, path, "Create an account");
+    }
     if (s_is (type, "password"))
         s_link (&body, req, "/recover", "Forgot your password?");
     html_raw (&body, "</main>");
@@ -812,10 +866,26 @@ s_sign_in_first (gw_req_t *req, pages_headers_t *headers)
     return rc;
 }
 
+static int s_start_with (gw_req_t *req, const char *name, int need_session, const char *return_request);
+
 //  flow.start of flow name (with the SSO session when need_session), the
 //  flow cookie, and a 303 to /flow.
 static int
 s_start (gw_req_t *req, const char *name, int need_session)
+{
+    return s_start_with (req, name, need_session, NULL);
+}
+
+//  s_start of a flow without session that sets COOKIE_RETURN to
+//  return_request, or clears it when that is empty.
+static int
+s_start_returning (gw_req_t *req, const char *name, const char *return_request)
+{
+    return s_start_with (req, name, 0, return_request);
+}
+
+static int
+s_start_with (gw_req_t *req, const char *name, int need_session, const char *return_request)
 {
     pages_headers_t headers = {.count = 0};
     char session[PAGES_MAX_COOKIE + 1];
@@ -849,6 +919,9 @@ s_start (gw_req_t *req, const char *name, int need_session)
     }
     long max_age = (long)(started.expires_at - (int64_t)time (NULL));
     pages_set_cookie (&headers, req, COOKIE_FLOW, started.flow, max_age > 0 ? max_age : 60);
+    if (return_request)
+        pages_set_cookie (&headers, req, COOKIE_RETURN, return_request,
+                          return_request[0] ? (max_age > 0 ? max_age : 60) : 0);
     json_decref (state);
     char url[2048];
     if (pages_url (req, "/flow", url, sizeof url) != 0)
@@ -857,10 +930,58 @@ s_start (gw_req_t *req, const char *name, int need_session)
     return pages_redirect (req, 303, url, &headers);
 }
 
+//  Longest authorization request id (proto/ops.md flow.start request_id).
+#define REQUEST_ID_MAX 128
+
+//  1 when id is 1 to REQUEST_ID_MAX characters a cookie of ours may hold
+//  ([A-Za-z0-9._~-], as token-svc's request ids), else 0.
+static int
+s_request_id_ok (const char *id)
+{
+    size_t len = id ? strlen (id) : 0;
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return 0;
+    return strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-") == len;
+}
+
+//  GET /register[?request=ID]: a registration; with the authorization
+//  request of the sign-in page that offered it, which the finished
+//  registration continues to (COOKIE_RETURN; any older one goes).
 int
 register_get (gw_req_t *req)
 {
-    return s_start (req, "registration", 0);
+    const char *query = req->query ? req->query : "";
+    form_limits_t limits = {.max_total = 512, .max_params = 4, .max_name = 16, .max_value = REQUEST_ID_MAX};
+    form_status_t status;
+    form_t *form = form_parse (query, strlen (query), &limits, &status);
+    const char *request_id = form ? form_get (form, "request", 1) : NULL;
+    char keep[REQUEST_ID_MAX + 1] = "";
+    if (s_request_id_ok (request_id))
+        snprintf (keep, sizeof keep, "%s", request_id);
+    form_destroy (&form);
+    return s_start_returning (req, "registration", keep);
+}
+
+//  GET /register/continue: the authorization request COOKIE_RETURN names
+//  goes on with a sign-in (the new account's), as /authorize would.
+int
+register_continue_get (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    char request_id[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_RETURN, request_id, sizeof request_id) != 0 ||
+        !s_request_id_ok (request_id))
+        return pages_error (req, 400, "Nothing to continue",
+                            "This browser has no application to go back to. Open the application again.",
+                            &headers);
+    pages_set_cookie (&headers, req, COOKIE_RETURN, "", 0);
+    json_t *reply = NULL;
+    shape_request_t q;
+    if (s_request_get (req, request_id, &reply, &q, &headers) != 0)
+        return req->status;
+    authz_start_flow (req, &q, "login", NULL, &headers);
+    json_decref (reply);
+    return req->status;
 }
 
 int

@@ -133,14 +133,24 @@ s_read_form (gw_req_t *req)
     return pages_read_html_form (req, &limits);
 }
 
+//  One line naming the client: LEAD <strong>name</strong> TAIL, either of
+//  which may be empty.
 static void
-s_client_line (html_t *body, const shape_request_t *q, const char *lead)
+s_client_line (html_t *body, const shape_request_t *q, const char *lead, const char *tail)
 {
-    html_raw (body, "<p>");
-    html_text (body, lead);
-    html_raw (body, " <strong>");
+    html_raw (body, "<p class=\"client\">");
+    if (lead[0]) {
+        html_text (body, lead);
+        html_raw (body, " ");
+    }
+    html_raw (body, "<strong>");
     html_text (body, q->client_name);
-    html_raw (body, "</strong></p>\n");
+    html_raw (body, "</strong>");
+    if (tail[0]) {
+        html_raw (body, " ");
+        html_text (body, tail);
+    }
+    html_raw (body, "</p>\n");
 }
 
 //  For consent and account choice: the browser's session, which must be
@@ -185,7 +195,7 @@ s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const shape_session_t *sess
     html_t body;
     html_init (&body);
     html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Allow access?</h1>\n");
-    s_client_line (&body, &ctx->q, "This application wants to:");
+    s_client_line (&body, &ctx->q, "", "wants to:");
     html_raw (&body, "<ul class=\"scopes\">\n");
     size_t i;
     json_t *scope;
@@ -280,7 +290,7 @@ select_account_get (gw_req_t *req)
         html_t body;
         html_init (&body);
         html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Choose an account</h1>\n");
-        s_client_line (&body, &ctx.q, "to continue to");
+        s_client_line (&body, &ctx.q, "to continue to", "");
         html_raw (&body, "<p class=\"account\">");
         html_text (&body, who);
         html_raw (&body, "</p>\n");

@@ -355,6 +355,79 @@ pages_error (gw_req_t *req, int status, const char *title, const char *message, 
     return rc;
 }
 
+//  The q of one media range's parameters (RFC 9110 §12.4.2): 1 when
+//  absent, 0 when malformed.
+static double
+s_quality (const char *params, size_t len)
+{
+    const char *q = NULL;
+    for (size_t i = 0; i + 2 <= len; i++)
+        if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
+            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' '))
+            q = params + i + 2;
+    if (!q)
+        return 1.0;
+    char *end;
+    double value = strtod (q, &end);
+    return end == q || value < 0 || value > 1 ? 0 : value;
+}
+
+int
+pages_accepts_html (const char *accept)
+{
+    if (!accept)
+        return 0;
+    double html = 0, json = 0;
+    const char *p = accept;
+    while (*p) {
+        size_t len = strcspn (p, ",");
+        //  One media range: type/subtype, then ;parameters.
+        const char *range = p;
+        while (len && (*range == ' ' || *range == '\t'))
+            range++, len--;
+        size_t type_len = strcspn (range, ";,");
+        if (type_len > len)
+            type_len = len;
+        while (type_len && (range[type_len - 1] == ' ' || range[type_len - 1] == '\t'))
+            type_len--;
+        double q = s_quality (range + type_len, len - type_len);
+        if ((type_len == 9 && strncasecmp (range, "text/html", 9) == 0) ||
+            (type_len == 21 && strncasecmp (range, "application/xhtml+xml", 21) == 0)) {
+            if (q > html)
+                html = q;
+        } else if (type_len == 16 && strncasecmp (range, "application/json", 16) == 0) {
+            if (q > json)
+                json = q;
+        }
+        p = range + len;
+        if (*p == ',')
+            p++;
+    }
+    return html > 0 && html > json;
+}
+
+int
+pages_no_route (gw_req_t *req, int status, const char *allow)
+{
+    const char *accept = mg_get_header (req->conn, "Accept");
+    if (pages_accepts_html (accept)) {
+        pages_headers_t headers = {.count = 0};
+        if (allow)
+            pages_headers_add (&headers, "Allow", allow);
+        return status == 405
+                   ? pages_error (req, 405, "Not allowed", "This page cannot be used this way.", &headers)
+                   : pages_error (req, 404, "Page not found",
+                                  "There is no page at this address. Check the link, or go back to the "
+                                  "application you came from.",
+                                  &headers);
+    }
+    if (status == 405) {
+        http_header_t extra[] = {{"Allow", allow ? allow : ""}};
+        return http_send_error_status (req, 405, OST_ERR_INVALID_REQUEST, "method not allowed", extra, 1);
+    }
+    return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
+}
+
 int
 pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers)
 {

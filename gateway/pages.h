@@ -24,6 +24,9 @@
 #define COOKIE_SESSION "ostiary_session"
 #define COOKIE_FLOW "ostiary_flow"
 #define COOKIE_DEMO "ostiary_demo"
+//  The authorization request a registration started from (GET
+//  /register?request=ID), to continue to once the account exists.
+#define COOKIE_RETURN "ostiary_return"
 
 //  A growing NUL-terminated buffer of markup. After a failed allocation
 //  every later call does nothing and html_failed says so.
@@ -91,6 +94,15 @@ typedef struct {
 int pages_send (gw_req_t *req, int status, const char *title, const html_t *body, const pages_opts_t *opts);
 //  An error page: title and message are escaped. Never a redirect.
 int pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers);
+
+//  1 when an Accept header value prefers HTML: text/html or
+//  application/xhtml+xml with a q above that of application/json (what a
+//  browser's navigation sends), else 0 (API clients, */*, no header).
+int pages_accepts_html (const char *accept);
+//  An error for a path or method the route table does not serve (404, or
+//  405 with allow as Allow): an HTML page when the request's Accept prefers
+//  HTML, else the JSON error of every API endpoint.
+int pages_no_route (gw_req_t *req, int status, const char *allow);
 //  The error page of a failed bus call: the service's code and fixed
 //  description, with the HTTP status of the error (5xx and transport codes
 //  as "temporarily unavailable").

@@ -3,6 +3,7 @@
 #include "routes.h"
 
 #include "cors.h"
+#include "pages.h"
 
 #include <civetweb.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ static const route_t s_routes[] = {
     {"GET", "/flow", flow_get, "flow_get", 0},
     {"POST", "/flow", flow_post, "flow_post", 0},
     {"GET", "/register", register_get, "register", 0},
+    {"GET", "/register/continue", register_continue_get, "register_continue", 0},
     {"GET", "/recover", recover_get, "recover", 0},
     {"GET", "/account/verify-email", verify_email_get, "verify_email", 0},
     {"GET", "/account/totp", account_totp_get, "account_totp", 0},
@@ -144,10 +146,10 @@ routes_dispatch (gw_req_t *req)
             return s_routes[i].handler (req);
         }
     }
+    //  A browser gets a page, an API client the JSON error (pages.h).
     if (!path_known)
-        return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
+        return pages_no_route (req, 404, NULL);
     char allow[128];
     s_allow (req->path, allow, sizeof allow);
-    http_header_t extra[] = {{"Allow", allow}};
-    return http_send_error_status (req, 405, OST_ERR_INVALID_REQUEST, "method not allowed", extra, 1);
+    return pages_no_route (req, 405, allow);
 }

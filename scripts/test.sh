@@ -101,10 +101,11 @@ sum_of() {
 #  ------------------------------------------------------------------ docs
 #  Pages generated from a table must match it: proto/ops.md (proto/ops.def),
 #  docs/audit.md (common/audit.def), docs/metrics.md (common/metrics.def) and
-#  README.md's configuration reference (common/config.def); and every C
+#  README.md's configuration reference (common/config.def) and package table
+#  (scripts/deps.sh); and every C
 #  source must be as `make format` leaves it.
 say "generated documentation and formatting"
-for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-auditdoc --check docs/audit.md" "$BUILD/bin/ostiary-metricsdoc --check docs/metrics.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
+for check in "scripts/deps.sh readme --check" "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-auditdoc --check docs/audit.md" "$BUILD/bin/ostiary-metricsdoc --check docs/metrics.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
     if out=$($check 2>&1); then
         PASSED=$((PASSED + 1))
         echo "  ${check%% *}: current"
