@@ -44,7 +44,7 @@ TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
+.PHONY: all deps run test conformance unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
 # Keep object files of the test programs (make would delete them as intermediates).
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -165,7 +165,7 @@ check-deps:
 	@scripts/deps.sh check $(DEPS_FOR) || scripts/deps.sh install $(DEPS_FOR)
 
 run: DEPS_FOR = run
-test: DEPS_FOR = test
+test conformance: DEPS_FOR = test
 bench: DEPS_FOR = bench
 fuzz fuzz-build fuzz-merge fuzz-regress: DEPS_FOR = fuzz
 image test-deploy: DEPS_FOR = deploy
@@ -182,6 +182,12 @@ test: check-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh
+
+# The OpenID Foundation's OP test plans module by module (tests/conformance);
+# writes tests/conformance/README.md.
+conformance: check-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/conformance.sh
 
 bench: check-deps
 	@$(MAKE) --no-print-directory all BUILD=build/bench OPT="-O3 -DNDEBUG"

@@ -185,7 +185,10 @@ discovery_get (gw_req_t *req)
     json_object_set_new (doc, "claims_parameter_supported", json_false ());
     //  RFC 9207 §3: we send iss with every authorization response.
     json_object_set_new (doc, "authorization_response_iss_parameter_supported", json_true ());
-    json_object_set_new (doc, "request_parameter_supported", json_false ());
+    //  OpenID Connect Core §6.1: request objects by value, unsigned only
+    //  (token-svc/authorize.c); never by reference.
+    json_object_set_new (doc, "request_parameter_supported", json_true ());
+    json_object_set_new (doc, "request_object_signing_alg_values_supported", S_STRINGS ("none"));
     json_object_set_new (doc, "request_uri_parameter_supported", json_false ());
 
     char *text = json_dumps (doc, JSON_COMPACT);

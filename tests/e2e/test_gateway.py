@@ -176,7 +176,7 @@ def test_discovery_fields_and_content_type(stack, http):
     assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address", "phone", "offline_access"}
     assert {"sub", "iss", "aud", "exp", "iat", "email", "name"} <= set(doc["claims_supported"])
     assert doc["authorization_response_iss_parameter_supported"] is True
-    assert doc["request_parameter_supported"] is False
+    assert doc["request_parameter_supported"] is True
     assert doc["request_uri_parameter_supported"] is False
     # Discovery §3: RS256 MUST be there; exactly the algorithms the JWKS holds.
     algs = doc["id_token_signing_alg_values_supported"]
