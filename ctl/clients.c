@@ -24,7 +24,7 @@ s_usage (FILE *out)
     fprintf (
         out,
         "usage: ostiaryctl clients add [OPTIONS]\n"
-        "       ostiaryctl clients list\n"
+        "       ostiaryctl clients list [--json]\n"
         "       ostiaryctl clients show CLIENT_ID\n"
         "       ostiaryctl clients remove CLIENT_ID\n"
         "       ostiaryctl clients rotate-secret CLIENT_ID\n"
@@ -76,16 +76,14 @@ s_usage (FILE *out)
         "seed-demo creates the demo clients of `make run` when they are missing (%s, confidential,\n"
         "secret written to --secret-file, default $OSTIARY_RUN_DIR/%s.secret; %s, public, PKCE),\n"
         "with the redirect URI $OSTIARY_ISSUER/demo/callback unless --redirect-uri is given.\n"
-        "\n"
-        "exit codes: 0 ok; 1 the service refused (unknown client) or failed; 2 bad usage or\n"
-        "input refused by the service (invalid_request), with its description on stderr\n",
+        "\n",
         DEMO_RP, DEMO_RP, DEMO_PUBLIC);
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 
 //  Calls op; on an error reply prints it (JSON on stdout, a line on stderr)
-//  and returns CTL_USAGE for input the service refused (invalid_request),
-//  CTL_ERROR_REPLY for the rest.
+//  and returns its exit code (ctl_exit_for).
 static int
 s_call (const ctl_opts_t *opts, const char *what, const char *op, const json_t *body, json_t **result)
 {
@@ -100,7 +98,7 @@ s_call (const ctl_opts_t *opts, const char *what, const char *op, const json_t *
     free (text);
     json_decref (out);
     fprintf (stderr, "ostiaryctl: clients %s: %s: %s\n", what, error.code, error.description);
-    return error.err == OST_ERR_INVALID_REQUEST ? CTL_USAGE : CTL_ERROR_REPLY;
+    return ctl_exit_for (&error);
 }
 
 static int
@@ -297,16 +295,41 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
+//  list: a table for people, --json (token.client_list's answer) for scripts.
 static int
 s_list (const ctl_opts_t *opts, int argc, char **argv)
 {
-    OST_UNUSED (argv);
-    if (argc != 1)
-        return s_bad ("list", "list takes no arguments");
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--json"))
+            as_json = 1;
+        else
+            return s_bad ("list", "unknown option");
+    }
     json_t *result = NULL;
     int rc = s_call (opts, "list", "token.client_list", NULL, &result);
+    token_client_list_out_t out;
+    char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
+        rc = ctl_unpacked ("token.client_list", token_client_list_out_unpack (result, &out, why, sizeof why),
+                           why);
+    if (rc == CTL_OK && as_json)
         ctl_print_json (result);
+    else if (rc == CTL_OK) {
+        printf ("%-32s %-12s %-11s %-20s %s\n", "CLIENT_ID", "TYPE", "CONSENT", "AUTH", "NAME");
+        size_t i;
+        json_t *c;
+        json_array_foreach (out.clients, i, c)
+        {
+            shape_client_t client;
+            rc = ctl_unpacked ("token.client_list", shape_client_unpack (c, &client, why, sizeof why), why);
+            if (rc != CTL_OK)
+                break;
+            printf ("%-32s %-12s %-11s %-20s %s\n", client.client_id, client.type,
+                    client.first_party ? "first-party" : "asked", client.token_endpoint_auth_method,
+                    client.name);
+        }
+    }
     json_decref (result);
     return rc;
 }
@@ -582,6 +605,11 @@ ctl_clients (const ctl_opts_t *opts, int argc, char **argv)
     }
     if (argc < 2)
         return s_usage (stderr);
+    if (strcmp (argv[1], CTL_LIST_COMMANDS) == 0) {
+        for (size_t k = 0; k < sizeof s_subcommands / sizeof s_subcommands[0]; k++)
+            printf ("%s\n", s_subcommands[k].name);
+        return CTL_OK;
+    }
     for (size_t k = 0; k < sizeof s_subcommands / sizeof s_subcommands[0]; k++)
         if (strcmp (argv[1], s_subcommands[k].name) == 0) {
             for (int i = 2; i < argc; i++)
