@@ -264,9 +264,10 @@ if [ "$SANITIZE" = 1 ]; then
         n=0
         for r in $reports; do
             n=$((n + 1))
-            #  Name the process: the e2e fixture records "pid name" for each.
+            #  Name the process: the e2e fixture records "pid name" for each
+            #  (of the end-to-end and the conformance runs).
             pid=${r##*.}
-            who=$(awk -v p="$pid" '$1 == p { print $2 }' "$T/e2e/pids" 2>/dev/null)
+            who=$(cat "$T/e2e/pids" "$T/conformance/pids" 2>/dev/null | awk -v p="$pid" '$1 == p { print $2 }')
             echo "---- sanitizer report $r${who:+ ($who)}"
             head -n 80 "$r"
         done
