@@ -40,8 +40,6 @@
     "id, flow_name, flow_version, node, context::text, status, csrf, attempts,"                              \
     " COALESCE(session_sid, ''), " EPOCH ("expires_at") ", COALESCE(ui, '{}')::text, node_attempts"
 
-//  How many expired executions one sweep marks (bounded work per call).
-#define EXPIRE_BATCH "100"
 //  The sessions a statement's CTE s (sid, sub) just ended, as a JSON array
 //  of {sid, sub, clients: [client_id]}: what the back-channel logout needs
 //  (sessions_ended).
@@ -182,11 +180,11 @@ static const db_stmt_t s_stmts[] = {
      "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1,
      DB_STMT_READ},
     {"flow_exec_expire",
-     "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
-     " (SELECT id FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
+     "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE ctid = ANY (ARRAY"
+     " (SELECT ctid FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
      "now()"
-     "  ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
-     0, DB_STMT_WRITE},
+     "  ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
+     1, DB_STMT_WRITE},
     //  ---------------------------------------------------------- engine
     //  ON CONFLICT DO NOTHING: replicas starting together store a version
     //  once; the answer says whether the stored graph is this one (jsonb
@@ -264,9 +262,9 @@ static const db_stmt_t s_stmts[] = {
      " RETURNING execution_id, node",
      2, DB_STMT_WRITE},
     {"flow_action_sweep",
-     "DELETE FROM flow.action_tokens WHERE hash IN (SELECT hash FROM flow.action_tokens"
-     " WHERE expires_at <= now() ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
-     0, DB_STMT_WRITE},
+     "DELETE FROM flow.action_tokens WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.action_tokens"
+     " WHERE expires_at <= now() ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
+     1, DB_STMT_WRITE},
     //  identify: an address finds its user whatever the case of its letters.
     {"flow_user_get_by_email",
      "SELECT " USER_JSON " FROM flow.users WHERE lower(email) = lower($1::text) ORDER BY created_at LIMIT 1",
@@ -312,31 +310,36 @@ static const db_stmt_t s_stmts[] = {
     //  request is touching to the next round; the touch then finds it
     //  marked and no longer live.
     {"flow_session_expire",
-     "WITH s AS (UPDATE flow.sessions SET logout_queued_at = now() WHERE sid IN (SELECT sid FROM "
+     "WITH s AS (UPDATE flow.sessions SET logout_queued_at = now() WHERE ctid = ANY (ARRAY (SELECT ctid FROM "
      "flow.sessions"
      "  WHERE revoked_at IS NULL AND logout_queued_at IS NULL AND expires_at <= now()"
-     "  ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED) RETURNING sid, sub)"
+     "  ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)) RETURNING sid, sub)"
      " SELECT " ENDED_JSON,
      1, DB_STMT_WRITE},
-    //  $1: rows per statement, $2: retention in seconds. Each deletes a batch
-    //  chosen by the primary key, so locks stay short; SKIP LOCKED leaves a
-    //  row a request is working on to the next round.
+    //  $1: rows per statement, $2: retention in seconds. Each walks the index
+    //  made for it (migration 012_purge_indexes) oldest first and deletes
+    //  the rows it locked by their ctid, so that a batch costs what it
+    //  deletes, not the table; SKIP LOCKED leaves a row a request is working
+    //  on to the next batch.
     {"flow_purge_executions",
-     "DELETE FROM flow.executions WHERE id IN (SELECT id FROM flow.executions"
-     " WHERE status IN ('succeeded', 'failed', 'expired') AND expires_at <= now()"
-     " AND updated_at < now() - make_interval(secs => $2::double precision)"
-     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     "DELETE FROM flow.executions WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.executions"
+     " WHERE status IN ('succeeded', 'failed', 'expired')"
+     " AND updated_at < now() - make_interval(secs => $2::double precision) AND expires_at <= now()"
+     " ORDER BY updated_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
      2, DB_STMT_WRITE},
     {"flow_purge_sessions",
-     "DELETE FROM flow.sessions WHERE sid IN (SELECT sid FROM flow.sessions"
-     " WHERE least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
-     "$2::double precision) AND (revoked_at IS NOT NULL OR logout_queued_at IS NOT NULL)"
-     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     "DELETE FROM flow.sessions WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.sessions"
+     " WHERE (revoked_at IS NOT NULL OR logout_queued_at IS NOT NULL)"
+     " AND least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
+     "$2::double precision)"
+     " ORDER BY least(expires_at, coalesce(revoked_at, expires_at)) LIMIT $1::integer FOR UPDATE SKIP "
+     "LOCKED))",
      2, DB_STMT_WRITE},
     {"flow_purge_outbox",
-     "DELETE FROM flow.outbox WHERE id IN (SELECT id FROM flow.outbox WHERE status IN ('sent', 'dead')"
+     "DELETE FROM flow.outbox WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.outbox WHERE status IN ('sent', "
+     "'dead')"
      " AND coalesce(sent_at, created_at) < now() - make_interval(secs => $2::double precision)"
-     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     " ORDER BY coalesce(sent_at, created_at) LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
      2, DB_STMT_WRITE},
 };
 
@@ -399,11 +402,14 @@ s_json_row (db_t *db, const char *name, int nparams, const char *const *params, 
 //  A statement without parameters that deletes or updates rows: *count, how
 //  many (0 on failure).
 static db_status_t
-s_sweep (db_t *db, const char *name, long *count)
+s_sweep (db_t *db, const char *name, long batch, long *count)
 {
     *count = 0;
+    char batch_text[24];
+    snprintf (batch_text, sizeof batch_text, "%ld", batch);
+    const char *params[] = {batch_text};
     PGresult *res = NULL;
-    db_status_t st = s_exec (db, name, 0, NULL, &res);
+    db_status_t st = s_exec (db, name, 1, params, &res);
     if (st == DB_OK)
         *count = atol (PQcmdTuples (res));
     PQclear (res);
@@ -708,9 +714,9 @@ flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_e
 }
 
 db_status_t
-flow_store_exec_expire (db_t *db, long *count)
+flow_store_exec_expire (db_t *db, long batch, long *count)
 {
-    return s_sweep (db, "flow_exec_expire", count);
+    return s_sweep (db, "flow_exec_expire", batch, count);
 }
 
 //  ------------------------------------------------------------------ engine
@@ -876,9 +882,9 @@ flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], 
 }
 
 db_status_t
-flow_store_action_sweep (db_t *db, long *count)
+flow_store_action_sweep (db_t *db, long batch, long *count)
 {
-    return s_sweep (db, "flow_action_sweep", count);
+    return s_sweep (db, "flow_action_sweep", batch, count);
 }
 
 db_status_t
@@ -991,22 +997,36 @@ flow_store_session_expire (db_t *db, long batch, json_t **ended)
     return s_ended (db, "flow_session_expire", 1, params, ended);
 }
 
-db_status_t
-flow_store_janitor_purge (db_t *db, long batch, long retention_s, long *deleted)
+//  The purges of flow_store_janitor_purge, by kind.
+static const char *const s_purges[] = {"flow_purge_executions", "flow_purge_sessions", "flow_purge_outbox"};
+
+int
+flow_store_janitor_kinds (void)
 {
-    static const char *const purges[] = {"flow_purge_executions", "flow_purge_sessions", "flow_purge_outbox"};
+    return (int)(sizeof s_purges / sizeof s_purges[0]);
+}
+
+const char *
+flow_store_janitor_kind_name (int kind)
+{
+    static const char *const names[] = {"finished execution", "ended session", "outbox"};
+    return kind >= 0 && kind < flow_store_janitor_kinds () ? names[kind] : "?";
+}
+
+db_status_t
+flow_store_janitor_purge (db_t *db, int kind, long batch, long retention_s, long *deleted)
+{
     *deleted = 0;
+    if (kind < 0 || kind >= flow_store_janitor_kinds ())
+        return DB_ERROR;
     char batch_text[24], retention_text[24];
     snprintf (batch_text, sizeof batch_text, "%ld", batch);
     snprintf (retention_text, sizeof retention_text, "%ld", retention_s);
     const char *params[] = {batch_text, retention_text};
-    db_status_t st = DB_OK;
-    for (size_t i = 0; i < sizeof purges / sizeof purges[0] && st == DB_OK; i++) {
-        PGresult *res = NULL;
-        st = s_exec (db, purges[i], 2, params, &res);
-        if (st == DB_OK)
-            *deleted += atol (PQcmdTuples (res));
-        PQclear (res);
-    }
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, s_purges[kind], 2, params, &res);
+    if (st == DB_OK)
+        *deleted = atol (PQcmdTuples (res));
+    PQclear (res);
     return st;
 }
