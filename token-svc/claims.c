@@ -30,7 +30,8 @@ static int
 s_value_ok (const json_t *v)
 {
     if (json_is_string (v))
-        return json_string_length (v) <= CLAIMS_VALUE_MAX && !memchr (json_string_value (v), 0, json_string_length (v));
+        return json_string_length (v) <= CLAIMS_VALUE_MAX &&
+               !memchr (json_string_value (v), 0, json_string_length (v));
     return json_is_number (v) || json_is_boolean (v);
 }
 

@@ -288,8 +288,8 @@ test_claims_requested_for_userinfo_are_released_whatever_the_scopes (void **stat
     const json_t *asked = json_object_get (who, "claims");
     assert_int_equal (json_array_size (asked), 2);
     char *names = json_dumps (asked, JSON_COMPACT);
-    json_t *claims = svc_ok (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\"], \"claims\": %s}",
-                             sub, names);
+    json_t *claims = svc_ok (s_h, "flow.user_claims",
+                             "{\"sub\": \"%s\", \"scopes\": [\"openid\"], \"claims\": %s}", sub, names);
     free (names);
     assert_string_equal (svc_str (claims, "claims.name"), "Ursula User");
     assert_null (json_object_get (json_object_get (claims, "claims"), "nickname"));
