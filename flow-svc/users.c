@@ -643,6 +643,20 @@ s_claim_value (const json_t *user, const char *claim)
     return json_object_get (user, claim);
 }
 
+//  Whether names (an array of strings, or NULL) holds name.
+static int
+s_named (const json_t *names, const char *name)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (names, i, v)
+    {
+        if (!strcmp (json_string_value (v), name))
+            return 1;
+    }
+    return 0;
+}
+
 int
 flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -668,10 +682,14 @@ flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
         return flow_fail_db (req, st);
     //  §5.3.2: sub is always returned.
     json_t *claims = json_pack ("{s:O}", "sub", json_object_get (user, "sub"));
+    //  §5.4 by scope; §5.5 claim by claim (the claims request parameter),
+    //  from the same table: only the claims of some scope are ever released.
     for (size_t k = 0; claims && k < sizeof s_scopes / sizeof s_scopes[0]; k++) {
         int asked = 0;
         json_array_foreach (scopes, i, scope) asked |= !strcmp (json_string_value (scope), s_scopes[k].scope);
-        for (size_t c = 0; asked && c < s_scopes[k].nclaims; c++) {
+        for (size_t c = 0; c < s_scopes[k].nclaims; c++) {
+            if (!asked && !s_named (in->claims, s_scopes[k].claims[c]))
+                continue;
             json_t *value = s_claim_value (user, s_scopes[k].claims[c]);
             if (value)
                 json_object_set (claims, s_scopes[k].claims[c], value);

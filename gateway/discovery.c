@@ -182,7 +182,13 @@ discovery_get (gw_req_t *req)
     //  (authorize.c, login.c); RFC 8414 lists the field for OAuth too.
     json_object_set_new (doc, "prompt_values_supported",
                          S_STRINGS ("none", "login", "consent", "select_account"));
-    json_object_set_new (doc, "claims_parameter_supported", json_false ());
+    json_object_set_new (doc, "claims_parameter_supported", json_true ());
+    //  OpenID Connect Core §2: the acr values token-svc assigns (acr.def).
+    json_t *acrs = json_array ();
+#define ACR(name, level, amr) json_array_append_new (acrs, json_string (name));
+#include "acr.def"
+#undef ACR
+    json_object_set_new (doc, "acr_values_supported", acrs);
     //  RFC 9207 §3: we send iss with every authorization response.
     json_object_set_new (doc, "authorization_response_iss_parameter_supported", json_true ());
     //  OpenID Connect Core §6.1: request objects by value, unsigned only

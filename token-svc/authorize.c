@@ -17,6 +17,7 @@
  *       and iss (RFC 9207 §2), through the requested response mode when it
  *       is valid and through the query otherwise. */
 #include "b64url.h"
+#include "claims.h"
 #include "clients.h"
 #include "jws.h"
 #include "log.h"
@@ -490,7 +491,15 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     const char *nonce = NULL;
     if (!problem && s_text_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
         problem = "nonce is too long or malformed";
+    //  OpenID Connect Core §5.5: the claims to release, whatever the scopes.
+    json_t *claims = NULL;
+    got = problem ? TU_ABSENT : s_param (params, "claims", CLAIMS_TEXT_MAX, &v);
+    if (got == TU_BAD)
+        problem = "claims is too long or malformed";
+    else if (got == TU_OK)
+        claims = claims_parse (v, &problem);
     if (problem) {
+        json_decref (claims);
         json_decref (scopes);
         json_decref (details);
         return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, problem);
@@ -503,6 +512,7 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         const char *sub = NULL;
         int rc = got == TU_BAD ? 1 : s_check_hint (req, app, client->client_id, v, &hint, &sub);
         if (rc) {
+            json_decref (claims);
             json_decref (scopes);
             json_decref (details);
             return rc == 2 ? s_error (req, ctx, result, OST_ERR_TEMPORARILY_UNAVAILABLE,
@@ -516,6 +526,7 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     //  Store it under a fresh 256-bit id, kept only as its SHA-256.
     char *request_id = secure_token (REQUEST_ID_BYTES);
     if (!request_id) {
+        json_decref (claims);
         json_decref (scopes);
         json_decref (details);
         return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
@@ -530,12 +541,14 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         .scopes = scopes,
         .code_challenge = (char *)challenge,
         .details = details,
+        .claims = claims,
     };
     snprintf (stored.client_id, sizeof stored.client_id, "%s", client->client_id);
     snprintf (stored.response_mode, sizeof stored.response_mode, "%s", ctx->response_mode);
     db_status_t st = bus_req_expired (req)
                          ? DB_ERROR
                          : token_store_request_insert (thread->db, id_hash, &stored, app->request_ttl);
+    json_decref (claims);
     if (st != DB_OK) {
         secure_free_str (&request_id);
         json_decref (scopes);
