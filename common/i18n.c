@@ -213,7 +213,8 @@ i18n_match (const i18n_t *self, const char *tag, size_t len)
     size_t primary = 0;
     while (primary < len && isalpha ((unsigned char)tag[primary]))
         primary++;
-    if (primary < 2 || primary > I18N_MAX_TAG || (primary < len && tag[primary] != '-' && tag[primary] != '_'))
+    if (primary < 2 || primary > I18N_MAX_TAG ||
+        (primary < len && tag[primary] != '-' && tag[primary] != '_'))
         return NULL;
     for (size_t i = 0; self && i < self->count; i++)
         if (strlen (self->langs[i].tag) == primary && strncasecmp (self->langs[i].tag, tag, primary) == 0)

@@ -235,7 +235,11 @@ int
 authz_start_flow (gw_req_t *req, const shape_request_t *q, const char *purpose, const char *session_handle,
                   pages_headers_t *headers)
 {
+    //  OpenID Connect Core §3.1.2.1 ui_locales: the flow's pages and emails
+    //  keep the language chosen here (flow.start locale).
+    pages_use_lang (req, q->ui_locales);
     flow_start_in_t in = {
+        .locale = req->lang,
         .request_id = q->request_id,
         .purpose = purpose,
         //  OpenID Connect Core §3.1.2.1: login_hint prefills the identifier.

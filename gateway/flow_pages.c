@@ -616,7 +616,8 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
     else if (login && v->q && (s_is (type, "identify") || s_is (type, "password"))) {
         //  A registration started here comes back to this application.
         char path[256];
-        if (snprintf (path, sizeof path, "/register?request=%s", v->q->request_id) < (int)sizeof path)
+        if (snprintf (path, sizeof path, "/register?request=%s&ui_locales=%s", v->q->request_id, req->lang) <
+            (int)sizeof path)
             s_link (&body, req, path, pages_msg (req, "flow.create_account"));
     }
     if (s_is (type, "password"))
@@ -636,6 +637,8 @@ static int
 s_show (gw_req_t *req, const char *path, const s_state_t *state, const form_t *typed,
         pages_headers_t *headers)
 {
+    //  The flow's language, for all its pages (flow.start locale).
+    pages_use_lang (req, state->out.get.locale);
     if (s_is (state->out.get.status, "expired"))
         return pages_flow_expired (req, headers);
     const char *purpose = state->out.get.purpose;
@@ -889,8 +892,10 @@ s_start_with (gw_req_t *req, const char *name, int need_session, const char *ret
     int has_session = pages_get_cookie (req, COOKIE_SESSION, session, sizeof session) == 0;
     if (need_session && !has_session)
         return s_sign_in_first (req, &headers);
-    flow_start_in_t in = {
-        .flow = name, .session = need_session ? session : NULL, .client_ip = http_client_ip (req)};
+    flow_start_in_t in = {.flow = name,
+                          .session = need_session ? session : NULL,
+                          .client_ip = http_client_ip (req),
+                          .locale = req->lang};
     json_t *body = flow_start_in_pack (&in);
     if (!body)
         return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
@@ -957,6 +962,8 @@ register_get (gw_req_t *req)
     char keep[REQUEST_ID_MAX + 1] = "";
     if (s_request_id_ok (request_id))
         snprintf (keep, sizeof keep, "%s", request_id);
+    //  The sign-in page that links here passes its language on.
+    pages_use_lang (req, form ? form_get (form, "ui_locales", 1) : NULL);
     form_destroy (&form);
     return s_start_returning (req, "registration", keep);
 }

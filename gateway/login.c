@@ -106,7 +106,9 @@ s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *heade
         return -1;
     }
     authz_form_action (&ctx->q, ctx->form_action, sizeof ctx->form_action);
-    pages_use_lang (req, ctx->q.ui_locales);
+    //  The language the flow started with (authz_start_flow), else the
+    //  request's ui_locales.
+    pages_use_lang (req, ctx->state.locale ? ctx->state.locale : ctx->q.ui_locales);
     return 0;
 }
 
