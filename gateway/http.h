@@ -19,14 +19,16 @@ struct mg_connection;
 typedef struct _jwks_cache_t jwks_cache_t;
 typedef struct _cors_t cors_t;
 typedef struct _i18n_t i18n_t;
+typedef struct _theme_t theme_t;
 
 //  What every handler can reach: the configuration and the gateway's shared
 //  state. Owned by main; lives as long as the HTTP server.
 typedef struct {
     const config_t *cfg;
     jwks_cache_t *jwks;
-    cors_t *cors; //  the registered browser origins (cors.h)
-    i18n_t *i18n; //  the pages' message catalogues (i18n.h)
+    cors_t *cors;   //  the registered browser origins (cors.h)
+    i18n_t *i18n;   //  the pages' message catalogues (i18n.h)
+    theme_t *theme; //  the operator's brand (theme.h)
 } gw_t;
 
 //  One HTTP request being served, on the civetweb worker thread serving it.

@@ -26,6 +26,7 @@
 #include "otlp.h"
 #include "pidcache.h"
 #include "routes.h"
+#include "theme.h"
 
 #include <czmq.h>
 #include <pthread.h>
@@ -230,11 +231,12 @@ main (int argc, char **argv)
         //  NULL (out of memory): no origin is ever allowed cross-origin.
         .cors = cors_new ((int)cfg->cors_cache_ttl),
         .i18n = i18n_new (cfg->locales_dir),
+        .theme = theme_new (cfg->theme_dir),
     };
     if (!gw.jwks)
         log_error ("out of memory at start-up");
     const http_router_t router = {routes_dispatch, routes_name, routes_quiet};
-    http_server_t *server = gw.jwks && gw.i18n ? http_server_new (&gw, &router) : NULL;
+    http_server_t *server = gw.jwks && gw.i18n && gw.theme ? http_server_new (&gw, &router) : NULL;
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
         //  This thread's own bus client, for the refusal reports: in-process,
@@ -266,6 +268,7 @@ main (int argc, char **argv)
     metrics_http_destroy (&metrics);
     cors_destroy (&gw.cors);
     i18n_destroy (&gw.i18n);
+    theme_destroy (&gw.theme);
     config_destroy (&cfg);
     return exit_code;
 }

@@ -7,6 +7,7 @@
 #include "i18n.h"
 #include "log.h"
 #include "secure.h"
+#include "theme.h"
 
 #include <civetweb.h>
 #include <openssl/evp.h>
@@ -76,6 +77,14 @@ html_text (html_t *self, const char *text)
     }
     s_append (self, escaped, strlen (escaped));
     free (escaped);
+}
+
+//  The product's name: the theme's, else the catalogue's.
+static const char *
+s_product (const gw_req_t *req)
+{
+    const char *name = req->gw ? theme_name (req->gw->theme) : NULL;
+    return name ? name : pages_msg (req, "product");
 }
 
 const char *
@@ -301,6 +310,7 @@ static const char s_css[] =
     ".account{padding:.8rem;border:1px solid var(--line);border-radius:8px;font-weight:600}\n"
     "small{color:var(--muted)}\n"
     ".field-error{margin:.3rem 0 0;padding:.3rem .6rem;font-size:.9rem}\n"
+    ".brand img.logo{height:1.6rem;vertical-align:middle;margin-right:.5rem}\n"
     ".qr{display:block;width:12rem;height:12rem;margin:1rem auto}\n"
     "ul.codes{columns:2;padding-left:1.2rem}\n"
     "ul.codes li{font:15px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
@@ -362,12 +372,19 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
                      "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
     html_text (&page, title);
     html_raw (&page, " · ");
-    html_text (&page, pages_msg (req, "product"));
+    html_text (&page, s_product (req));
     html_raw (&page, "</title>\n<link rel=\"stylesheet\" href=\"");
     char css[2048];
     if (pages_url (req, "/static/ostiary.css", css, sizeof css) == 0)
         html_text (&page, css);
     html_raw (&page, "\">\n");
+    //  The operator's stylesheet after ours: its rules win.
+    if (req->gw && theme_has_css (req->gw->theme) &&
+        pages_url (req, "/theme/style.css", css, sizeof css) == 0) {
+        html_raw (&page, "<link rel=\"stylesheet\" href=\"");
+        html_text (&page, css);
+        html_raw (&page, "\">\n");
+    }
     if (opts && opts->refresh > 0) {
         //  HTML §4.2.5.3 (refresh pragma): a waiting page polls by reloading
         //  itself, which CSP allows without any script.
@@ -398,7 +415,14 @@ pages_open (html_t *body, const gw_req_t *req, const char *main_class, const cha
         html_raw (body, "\"");
     }
     html_raw (body, ">\n<p class=\"brand\">");
-    html_text (body, pages_msg (req, "product"));
+    char logo[2048];
+    if (req->gw && theme_has_logo (req->gw->theme) &&
+        pages_url (req, "/theme/logo", logo, sizeof logo) == 0) {
+        html_raw (body, "<img class=\"logo\" alt=\"\" src=\"");
+        html_text (body, logo);
+        html_raw (body, "\">");
+    }
+    html_text (body, s_product (req));
     html_raw (body, "</p>\n");
     if (title) {
         html_raw (body, "<h1>");
