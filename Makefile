@@ -221,12 +221,12 @@ image: check-deps
 test-deploy: check-deps
 	@timeout -k 60 900 scripts/deploy-test.sh
 
-# The programs, migrations, flows and hardened systemd units; PREFIX and
+# The programs, migrations, flows, message catalogues and hardened systemd units; PREFIX and
 # DESTDIR as usual (make install PREFIX=/usr DESTDIR=/tmp/stage).
 install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ostiary
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	cp -R migrations flows $(DESTDIR)$(DATADIR)/
+	cp -R migrations flows locales $(DESTDIR)$(DATADIR)/
 	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
 	for u in $(UNITS); do \
 	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
