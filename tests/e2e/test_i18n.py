@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import mail
-from flowweb import inputs, wait_message
+from flowweb import code_in, inputs, link_in, text_of, totp, wait_message
 from oidc import PASSWORD, auth_params, make_client, make_user, pkce, unique
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,8 +137,31 @@ def test_every_page_in_each_language(stack, lang):
         w.page(authorize(w, first_id, first_uri, response_mode="form_post"), "form_post")
         # The account's sessions, TOTP enrollment and email verification.
         w.page(w.get("/account/sessions"), "sessions")
-        w.page(w.get("/account/totp"), "totp enrollment")
-        w.page(w.get("/account/verify-email"), "verify email code")
+        # TOTP enrollment: the QR step, a wrong code, the recovery codes, done.
+        enroll = w.page(w.get("/account/totp"), "totp enrollment")
+        secret = text_of(enroll, "totp-secret")
+        field = next(n for n in inputs(enroll) if "code" in n)
+        wrong = f"{(int(totp(secret)) + 1) % 1000000:06d}"
+        enroll = w.page(w.post_form(enroll, **{field: wrong}), "totp enrollment wrong code")
+        codes = w.page(w.post_form(enroll, **{field: totp(secret)}), "recovery codes")
+        assert "recovery-codes" in codes.text
+        w.page(w.post_form(codes), "totp enrollment done")
+        # Email verification: the link sent (in the flow's language), its
+        # confirm page, and the confirmed page.
+        w.page(w.get("/account/verify-email"), "verify email: link sent")
+        own = json.loads((LOCALES / f"{lang}.json").read_text())
+        msg = wait_message(stack, f"{username}@example.org", count=1)
+        assert msg["Subject"] == own["email.link.subject"].replace("{product}", own["product"]), msg["Subject"]
+        first_line = own["email.link.text"].split("{link}")[0].strip()
+        assert mail.text(msg).replace("\r\n", "\n").startswith(first_line), mail.text(msg)
+        link = link_in(msg, stack.base_url)
+        confirm = w.page(w.get(link), "action confirm")
+        w.page(w.post_form(confirm), "action confirmed")
+        # Logout: the confirmation, "stay", then signed out.
+        confirm = w.page(w.get("/logout"), "logout confirmation")
+        w.page(w.post_form(confirm, confirm="no"), "logout kept")
+        confirm = w.page(w.get("/logout"), "logout confirmation")
+        w.page(w.post_form(confirm, confirm="yes"), "signed out")
         # Registration: refused fields, then done.
         reg = w.page(w.get("/register"), "registration")
         new = unique("reg")
@@ -148,16 +171,19 @@ def test_every_page_in_each_language(stack, lang):
                            password_confirm="a good long password 1"), "registration done")
         # Recovery: the identifier, then the code sent by email.
         rec = w.page(w.get("/recover"), "recovery")
-        w.page(w.post_form(rec, identifier=username), "recovery email code")
-        msg = wait_message(stack, f"{username}@example.org")
-        body = mail.text(msg)
+        sent = w.page(w.post_form(rec, identifier=username), "recovery email code")
+        msg = wait_message(stack, f"{username}@example.org", count=2)
+        assert msg["Subject"] == own["email.code.subject"].replace("{product}", own["product"]), msg["Subject"]
         if lang != "en":
-            assert "Your Ostiary code" not in (msg.get("Subject") or "") and "It expires in" not in body, body
-        # Logout: the confirmation, "stay", then signed out.
-        confirm = w.page(w.get("/logout"), "logout confirmation")
-        w.page(w.post_form(confirm, confirm="no"), "logout kept")
-        confirm = w.page(w.get("/logout"), "logout confirmation")
-        w.page(w.post_form(confirm, confirm="yes"), "signed out")
+            assert "It expires in" not in mail.text(msg), mail.text(msg)
+        field = next(n for n in inputs(sent) if "code" in n)
+        new_password = w.page(w.post_form(sent, **{field: code_in(msg)}), "recovery new password")
+        w.page(w.post_form(new_password, password="a brand new passphrase 2026"), "recovery done")
+        # Sign-in with the second factor: the TOTP step, then a wrong code.
+        login = w.page(authorize(w, client_id, redirect_uri, prompt="login"), "sign-in again")
+        second = w.page(w.post_form(login, username=username, password="a brand new passphrase 2026"), "totp step")
+        field = next(n for n in inputs(second) if "code" in n)
+        w.page(w.post_form(second, **{field: wrong}), "totp step wrong code")
         # Error pages.
         w.page(w.get("/no-such-page"), "404")
         w.page(w.get("/flow"), "expired flow")
