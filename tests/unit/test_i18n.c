@@ -101,6 +101,9 @@ test_i18n_ui_locales_first_served_wins (void **state)
     assert_null (i18n_pick_ui_locales (self, NULL));
     //  A tag is a primary subtag then '-': "french" or "f" name nothing.
     assert_null (i18n_pick_ui_locales (self, "french f fr!"));
+    assert_string_equal (i18n_match (self, "FR_ca", 5), "fr");
+    assert_string_equal (i18n_match (self, "de-AT-x", 2), "de");
+    assert_null (i18n_match (self, "es", 2));
     i18n_destroy (&self);
 }
 
