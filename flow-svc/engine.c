@@ -979,6 +979,9 @@ flow_op_action_get (bus_req_t *req, const json_t *body, json_t **result)
         json_t *hint = json_object_get (info, "email_hint");
         if (out && json_is_string (hint))
             json_object_set (out, "email_hint", hint);
+        json_t *locale = json_object_get (info, "locale");
+        if (out && json_is_string (locale))
+            json_object_set (out, "locale", locale);
         rc = flow_result (req, out, result);
     }
     flow_def_destroy (&owned);

@@ -121,6 +121,9 @@ action_get (gw_req_t *req)
         form_destroy (&form);
         return req->status;
     }
+    //  The link opens in the language of the flow that sent it, which may be
+    //  another browser than the one that started it.
+    pages_use_lang (req, link.locale);
     const char *title = pages_msg (req, s_confirm_title (link.kind));
     html_t page;
     html_init (&page);
@@ -137,6 +140,8 @@ action_get (gw_req_t *req)
     char url[2048];
     if (pages_url (req, "/action", url, sizeof url) == 0)
         html_text (&page, url);
+    html_raw (&page, "\">\n<input type=\"hidden\" name=\"ui_locales\" value=\"");
+    html_text (&page, req->lang);
     html_raw (&page, "\">\n<input type=\"hidden\" name=\"token\" value=\"");
     html_text (&page, token);
     html_raw (&page, "\">\n<button type=\"submit\" id=\"confirm\">");
@@ -158,6 +163,8 @@ action_post (gw_req_t *req)
     if (!form)
         return req->status;
     const char *token = form_get (form, "token", 1);
+    //  The confirm page's language (action_get), for the page that answers.
+    pages_use_lang (req, form_get (form, "ui_locales", 1));
     if (!token || form_occurrences (form, "token", 1) != 1) {
         form_destroy (&form);
         return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);

@@ -155,6 +155,10 @@ def test_every_page_in_each_language(stack, lang):
         first_line = own["email.link.text"].split("{link}")[0].strip()
         assert mail.text(msg).replace("\r\n", "\n").startswith(first_line), mail.text(msg)
         link = link_in(msg, stack.base_url)
+        # Opened in another browser without Accept-Language: still the flow's.
+        with requests.Session() as other:
+            other.trust_env = False
+            check_page(stack, other.get(link, allow_redirects=False, timeout=30), lang, "action confirm elsewhere")
         confirm = w.page(w.get(link), "action confirm")
         w.page(w.post_form(confirm), "action confirmed")
         # Logout: the confirmation, "stay", then signed out.

@@ -20,7 +20,8 @@ test_placeholder_value_is_escaped_inside_the_named_element (void **state)
     assert_string_equal (body.data, "to continue to <strong>&lt;script&gt;&amp;&#34;</strong>");
     html_free (&body);
     html_init (&body);
-    html_text_with (&body, "We sent a code to {email}. Enter it.", "email", "a@b", "strong id=\"email-hint\"");
+    html_text_with (&body, "We sent a code to {email}. Enter it.", "email", "a@b",
+                    "strong id=\"email-hint\"");
     assert_string_equal (body.data, "We sent a code to <strong id=\"email-hint\">a@b</strong>. Enter it.");
     html_free (&body);
 }
