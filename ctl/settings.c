@@ -40,8 +40,8 @@ s_usage (FILE *out)
                   "    code_mail_window_seconds  the length of that window (900)\n"
                   "  set stores a value, reset goes back to the default; every flow-svc replica applies\n"
                   "  the change within 5 seconds. Both are recorded as settings_set audit events.\n"
-                  "\n"
-                  "exit codes: 0 ok, 1 error reply, 2 usage or input error (unknown setting, bad value)\n");
+                  "\n");
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 

@@ -30,7 +30,7 @@ s_flow_key (const char *text, unsigned char key[FLOW_KEY_BYTES])
 }
 
 flow_app_t *
-flow_app_new (const config_t *cfg, db_t *db)
+flow_app_new (const config_t *cfg, db_t *db, const bus_curve_t *curve)
 {
     flow_app_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -107,12 +107,12 @@ flow_app_new (const config_t *cfg, db_t *db)
         fprintf (stderr, "flow-svc: cannot compute an Argon2id hash with the configured parameters\n");
         goto fail;
     }
-    self->outbox = outbox_start (cfg, self);
+    self->outbox = outbox_start (cfg, self, curve);
     if (!self->outbox) {
         fprintf (stderr, "flow-svc: cannot start the outbox delivery thread\n");
         goto fail;
     }
-    self->janitor = flow_janitor_new (cfg);
+    self->janitor = flow_janitor_new (cfg, self);
     if (!self->janitor) {
         fprintf (stderr, "flow-svc: cannot start the janitor thread\n");
         goto fail;

@@ -3,6 +3,7 @@
 #ifndef FLOW_APP_H
 #define FLOW_APP_H
 
+#include "bus_curve.h"
 #include "config.h"
 #include "db.h"
 #include "ost.h"
@@ -43,8 +44,9 @@ typedef struct {
 } flow_app_t;
 
 //  NULL after printing why to stderr. db is the start-up connection: the
-//  flow definitions are stored through it.
-flow_app_t *flow_app_new (const config_t *cfg, db_t *db);
+//  flow definitions are stored through it. curve (NULL: plain) is the
+//  process's CURVE key, for the outbox thread's calls to token-svc.
+flow_app_t *flow_app_new (const config_t *cfg, db_t *db, const bus_curve_t *curve);
 void flow_app_destroy (flow_app_t **self_p);
 
 #endif

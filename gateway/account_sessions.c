@@ -12,6 +12,7 @@
  *  Each form carries a CSRF token derived from this browser's session
  *  cookie (pages_session_csrf), so no other site can end a session. */
 #include "form.h"
+#include "frontchannel.h"
 #include "log.h"
 #include "ops.h"
 #include "pages.h"
@@ -236,8 +237,13 @@ account_sessions_post (gw_req_t *req)
             pages_open (&page, req, NULL, pages_msg (req, "logout.done.title"));
             html_raw (&page, "<p>");
             html_text (&page, pages_msg (req, "sessions.ended_here"));
-            html_raw (&page, "</p>\n</main>");
-            pages_opts_t opts = {.headers = &headers};
+            html_raw (&page, "</p>\n");
+            //  Front-Channel Logout 1.0 §3: the applications it served sign
+            //  out in this browser too.
+            char frame_src[FRONTCHANNEL_SRC_MAX];
+            frontchannel_render (req, out.sid, out.clients, &page, frame_src);
+            html_raw (&page, "</main>");
+            pages_opts_t opts = {.headers = &headers, .frame_src = frame_src};
             pages_send (req, 200, pages_msg (req, "logout.done.short"), &page, &opts);
             html_free (&page);
         } else if (pages_url (req, "/account/sessions", url, sizeof url) == 0)

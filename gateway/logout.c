@@ -23,6 +23,7 @@
  *  ui_locales is accepted; the pages are in English only. */
 #include "authorize.h"
 #include "form.h"
+#include "frontchannel.h"
 #include "log.h"
 #include "pages.h"
 #include "routes.h"
@@ -61,10 +62,11 @@ s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *h
 
 //  The page of a finished logout: which applications the session served.
 static int
-s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *headers)
+s_signed_out_page (gw_req_t *req, const char *sid, const json_t *clients, pages_headers_t *headers)
 {
     html_t body;
     html_init (&body);
+    char frame_src[FRONTCHANNEL_SRC_MAX];
     pages_open (&body, req, NULL, pages_msg (req, "logout.done.title"));
     if (clients && json_array_size (clients) > 0) {
         html_raw (&body, "<p>");
@@ -86,9 +88,49 @@ s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *header
         html_text (&body, pages_msg (req, "logout.done.none"));
         html_raw (&body, "</p>\n");
     }
+    //  Front-Channel Logout 1.0 §3: each of them signs out in this browser too.
+    frontchannel_render (req, sid, clients, &body, frame_src);
     html_raw (&body, "</main>");
-    pages_opts_t opts = {.headers = headers};
+    pages_opts_t opts = {.headers = headers, .frame_src = frame_src};
     int rc = pages_send (req, 200, pages_msg (req, "logout.done.short"), &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  To location: at once (302, or 303 after a POST) when no client of the
+//  ended session has a frontchannel_logout_uri; else (Front-Channel Logout
+//  1.0 §3) through a page that frames them and then goes there by itself
+//  (a refresh, no script: it fires once the page and its frames loaded),
+//  with a link for a browser that does not follow it.
+static int
+s_frames_then_redirect (gw_req_t *req, const char *sid, const json_t *clients, const char *location,
+                        int after_post, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    char frame_src[FRONTCHANNEL_SRC_MAX];
+    frontchannel_render (req, sid, clients, &body, frame_src);
+    int rc;
+    if (!frame_src[0])
+        rc = pages_redirect (req, after_post ? 303 : 302, location, headers);
+    else {
+        html_t page;
+        html_init (&page);
+        pages_open (&page, req, NULL, pages_msg (req, "logout.done.title"));
+        html_raw (&page, "<p>");
+        html_text (&page, pages_msg (req, "logout.frames.text"));
+        html_raw (&page, "</p>\n");
+        html_raw (&page, body.data ? body.data : "");
+        html_raw (&page, "<p><a class=\"button\" id=\"continue\" href=\"");
+        html_text (&page, location);
+        html_raw (&page, "\">");
+        html_text (&page, pages_msg (req, "flow.continue"));
+        html_raw (&page, "</a></p>\n</main>");
+        pages_opts_t opts = {
+            .headers = headers, .frame_src = frame_src, .refresh = 1, .refresh_url = location};
+        rc = pages_send (req, 200, pages_msg (req, "logout.done.short"), &page, &opts);
+        html_free (&page);
+    }
     html_free (&body);
     return rc;
 }
@@ -96,11 +138,11 @@ s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *header
 //  §3: to the registered post_logout_redirect_uri, with state when the
 //  request had one; else the page.
 static int
-s_finish (gw_req_t *req, const shape_logout_request_t *lr, const json_t *clients, int after_post,
-          pages_headers_t *headers)
+s_finish (gw_req_t *req, const shape_logout_request_t *lr, const char *sid, const json_t *clients,
+          int after_post, pages_headers_t *headers)
 {
     if (!lr->post_logout_redirect_uri)
-        return s_signed_out_page (req, clients, headers);
+        return s_signed_out_page (req, sid, clients, headers);
     const char *uri = lr->post_logout_redirect_uri;
     char *location = malloc (PAGES_MAX_LOCATION);
     if (!location)
@@ -120,7 +162,7 @@ s_finish (gw_req_t *req, const shape_logout_request_t *lr, const json_t *clients
     }
     int rc = bad ? pages_error (req, 400, pages_msg (req, "logout.refused.title"),
                                 pages_msg (req, "logout.redirect_long"), headers)
-                 : pages_redirect (req, after_post ? 303 : 302, location, headers);
+                 : s_frames_then_redirect (req, sid, clients, location, after_post, headers);
     free (location);
     return rc;
 }
@@ -150,7 +192,7 @@ s_end (gw_req_t *req, const char *handle, const shape_logout_request_t *lr, int 
         return s_unexpected (req, "flow.session_end", why, headers);
     }
     pages_set_cookie (headers, req, COOKIE_SESSION, "", 0);
-    rc = s_finish (req, lr, out.clients, after_post, headers);
+    rc = s_finish (req, lr, out.sid, out.clients, after_post, headers);
     json_decref (result);
     return rc;
 }
@@ -298,7 +340,7 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
             //  Nothing to end: an unknown or ended session is dropped.
             if (handle[0])
                 pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
-            s_finish (req, &lr, NULL, after_post, &headers);
+            s_finish (req, &lr, NULL, NULL, after_post, &headers);
         }
     } else if (csrf) {
         char want[LOGOUT_CSRF_CHARS + 1];

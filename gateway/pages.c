@@ -314,7 +314,8 @@ static const char s_css[] =
     ".qr{display:block;width:12rem;height:12rem;margin:1rem auto}\n"
     "ul.codes{columns:2;padding-left:1.2rem}\n"
     "ul.codes li{font:15px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
-    "a{color:var(--accent)}\n";
+    "a{color:var(--accent)}\n"
+    "iframe.fcl{position:absolute;width:0;height:0;border:0}\n";
 
 int
 pages_css (gw_req_t *req)
@@ -332,11 +333,12 @@ s_csp (const pages_opts_t *opts, char *out, size_t size)
 {
     const char *form_action = opts && opts->form_action ? opts->form_action : NULL;
     const char *script = opts && opts->script_src ? opts->script_src : NULL;
+    const char *frames = opts && opts->frame_src && *opts->frame_src ? opts->frame_src : NULL;
     snprintf (out, size,
               "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'%s%s; "
-              "frame-ancestors 'none'; base-uri 'none'%s%s",
+              "frame-ancestors 'none'; base-uri 'none'%s%s%s%s",
               form_action ? " " : "", form_action ? form_action : "", script ? "; script-src " : "",
-              script ? script : "");
+              script ? script : "", frames ? "; frame-src " : "", frames ? frames : "");
 }
 
 //  Sends body (may be NULL) with the page headers.
@@ -344,7 +346,7 @@ static int
 s_send_html (gw_req_t *req, int status, const char *body, size_t len, const pages_opts_t *opts,
              const char *location)
 {
-    char csp[1024];
+    char csp[5120];
     s_csp (opts, csp, sizeof csp);
     http_header_t extra[4 + PAGES_MAX_EXTRA + 1];
     size_t n = 0;
@@ -389,8 +391,13 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
         //  HTML §4.2.5.3 (refresh pragma): a waiting page polls by reloading
         //  itself, which CSP allows without any script.
         char refresh[96];
-        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d\">\n", opts->refresh);
+        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d", opts->refresh);
         html_raw (&page, refresh);
+        if (opts->refresh_url) {
+            html_raw (&page, ";url=");
+            html_text (&page, opts->refresh_url);
+        }
+        html_raw (&page, "\">\n");
     }
     html_raw (&page, "</head>\n<body>\n");
     html_raw (&page, body && body->data ? body->data : "");

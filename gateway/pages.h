@@ -92,10 +92,14 @@ typedef struct {
     const char *form_action;
     //  A script-src source such as 'sha256-...', or NULL (no script at all).
     const char *script_src;
+    //  frame-src sources (space-separated origins), or NULL: no frame.
+    const char *frame_src;
     pages_headers_t *headers; //  extra headers (cookies), or NULL
     //  > 0: the page reloads itself after that many seconds (a waiting
     //  page: <meta http-equiv="refresh">, no script needed).
     int refresh;
+    //  With refresh: the page goes there instead of reloading itself.
+    const char *refresh_url;
 } pages_opts_t;
 
 //  Sends a whole HTML page: the frame (title, stylesheet, brand) around

@@ -6,6 +6,8 @@
 #  Fuzz harnesses: each once over its corpus (build/fuzz, scripts/fuzz.sh).
 #  End to end: pytest over tests/e2e; the fixture in tests/e2e/conftest.py
 #  starts the services itself, on this cluster (OSTIARY_DB_* exported here).
+#  Conformance: scripts/conformance.sh (tests/conformance) on the same
+#  cluster, with a stack of its own; its table goes to $BUILD/test/conformance.
 #  SANITIZE=1: sanitizer reports go to $BUILD/test/san/ and fail the run.
 #  The last line is "N passed, N failed" (", N skipped" when some were).
 set -uo pipefail
@@ -20,6 +22,7 @@ PG=$T/pg
 UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
 #  Limits that keep `make test` under 15 minutes even when something hangs.
 E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-900}
+CONFORMANCE_TIMEOUT=${OSTIARY_CONFORMANCE_TIMEOUT:-300}
 
 PASSED=0
 FAILED=0
@@ -37,7 +40,7 @@ if [ -f "$PG/data/PG_VERSION" ]; then
     scripts/pg.sh stop "$PG" >/dev/null 2>&1 || true
 fi
 rm -rf "$T"
-(umask 022 && mkdir -p "$T/unit" "$T/e2e")
+(umask 022 && mkdir -p "$T/unit" "$T/e2e" "$T/conformance")
 
 #  Run as root, PostgreSQL runs as `postgres`, which must reach the cluster
 #  folder. When the work tree sits under a folder it cannot enter (a clone in
@@ -176,32 +179,24 @@ fi
 PASSED=$((PASSED + p))
 FAILED=$((FAILED + f))
 
-#  ------------------------------------------------------------------ e2e
-say "end-to-end tests"
-export OSTIARY_BIN_DIR=$BUILD/bin
-export OSTIARY_E2E_DIR=$T/e2e
-export PYTHONDONTWRITEBYTECODE=1
-rc=0
-#  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
-#  stop of the processes it started; SIGKILL follows 30 s later.
-timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
-    </dev/null 2>&1 | tee "$T/e2e/pytest.log"
-rc=${PIPESTATUS[0]}
-#  Anything a killed pytest left running: the fixture records every pid it
-#  starts; end those still running one of our binaries (or the Prometheus
-#  server of tests/e2e/test_metrics.py, or the Apache of
-#  tests/e2e/test_mod_auth_openidc.py).
-if [ -f "$T/e2e/pids" ]; then
-    bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
-    while read -r pid name; do
-        exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-        case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)" | /usr/sbin/apache2)
-            say "stopping $name (pid $pid) left behind by pytest"
-            kill -KILL "$pid" 2>/dev/null || true ;;
-        esac
-    done <"$T/e2e/pids"
-fi
-read -r p f s < <(/usr/bin/python3 - "$T/e2e/pytest.log" <<'EOF'
+#  After a pytest run in folder $1 (exit status $2, time limit $3): ends
+#  what a killed pytest left running, and sets p f s from its summary line.
+pytest_totals() {
+    local dir=$1 rc=$2 limit=$3
+    #  The fixture records every pid it starts; end those still running one
+    #  of our binaries (or the Prometheus server of tests/e2e/test_metrics.py,
+    #  or the Apache of tests/e2e/test_mod_auth_openidc.py).
+    if [ -f "$dir/pids" ]; then
+        bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
+        while read -r pid name; do
+            exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+            case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)" | /usr/sbin/apache2)
+                say "stopping $name (pid $pid) left behind by pytest"
+                kill -KILL "$pid" 2>/dev/null || true ;;
+            esac
+        done <"$dir/pids"
+    fi
+    read -r p f s < <(/usr/bin/python3 - "$dir/pytest.log" <<'EOF'
 import re, sys
 counts = {}
 text = open(sys.argv[1], errors="replace").read().splitlines()
@@ -217,15 +212,44 @@ print(g("passed", 0) + g("xpassed", 0),
       g("skipped", 0) + g("xfailed", 0))
 EOF
 )
-p=${p:-0} f=${f:-0} s=${s:-0}
-case $rc in
-    0 | 1) ;;
-    5) say "pytest collected no tests" ;;
-    124 | 137) say "pytest timed out after $E2E_TIMEOUT s" ;;
-    *) say "pytest exited with status $rc" ;;
-esac
-if [ "$rc" != 0 ] && [ "$rc" != 5 ] && [ "$f" = 0 ]; then
-    f=1
+    p=${p:-0} f=${f:-0} s=${s:-0}
+    case $rc in
+        0 | 1) ;;
+        5) say "pytest collected no tests" ;;
+        124 | 137) say "pytest timed out after $limit s" ;;
+        *) say "pytest exited with status $rc" ;;
+    esac
+    if [ "$rc" != 0 ] && [ "$rc" != 5 ] && [ "$f" = 0 ]; then
+        f=1
+    fi
+}
+
+#  ------------------------------------------------------------------ e2e
+say "end-to-end tests"
+export OSTIARY_BIN_DIR=$BUILD/bin
+export OSTIARY_E2E_DIR=$T/e2e
+export PYTHONDONTWRITEBYTECODE=1
+rc=0
+#  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
+#  stop of the processes it started; SIGKILL follows 30 s later.
+timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
+    </dev/null 2>&1 | tee "$T/e2e/pytest.log"
+rc=${PIPESTATUS[0]}
+pytest_totals "$T/e2e" "$rc" "$E2E_TIMEOUT"
+PASSED=$((PASSED + p))
+FAILED=$((FAILED + f))
+SKIPPED=$((SKIPPED + s))
+
+#  ------------------------------------------------------------------ conformance
+say "conformance (tests/conformance)"
+rc=0
+OSTIARY_E2E_DIR=$T/conformance OSTIARY_CONFORMANCE_README=$T/conformance/README.md \
+    timeout --foreground -k 30 "$CONFORMANCE_TIMEOUT" scripts/conformance.sh 2>&1 | tee "$T/conformance/pytest.log"
+rc=${PIPESTATUS[0]}
+pytest_totals "$T/conformance" "$rc" "$CONFORMANCE_TIMEOUT"
+if [ -f "$T/conformance/README.md" ] && ! cmp -s "$T/conformance/README.md" tests/conformance/README.md; then
+    say "the conformance table differs from tests/conformance/README.md (make conformance writes it):"
+    diff -u tests/conformance/README.md "$T/conformance/README.md" | head -n 40
 fi
 PASSED=$((PASSED + p))
 FAILED=$((FAILED + f))
@@ -240,9 +264,10 @@ if [ "$SANITIZE" = 1 ]; then
         n=0
         for r in $reports; do
             n=$((n + 1))
-            #  Name the process: the e2e fixture records "pid name" for each.
+            #  Name the process: the e2e fixture records "pid name" for each
+            #  (of the end-to-end and the conformance runs).
             pid=${r##*.}
-            who=$(awk -v p="$pid" '$1 == p { print $2 }' "$T/e2e/pids" 2>/dev/null)
+            who=$(cat "$T/e2e/pids" "$T/conformance/pids" 2>/dev/null | awk -v p="$pid" '$1 == p { print $2 }')
             echo "---- sanitizer report $r${who:+ ($who)}"
             head -n 80 "$r"
         done

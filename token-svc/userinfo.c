@@ -2,6 +2,7 @@
  *  UserInfo endpoint (OpenID Connect Core §5.3; RFC 6750 §3.1; RFC 9068 §4)
  *  and says whose it is and what it allows. The gateway asks flow-svc for
  *  the claims afterwards. */
+#include "grants.h"
 #include "log.h"
 #include "service.h"
 #include "token_app.h"
@@ -88,6 +89,11 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
         rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, "the access token lacks the openid scope");
     if (!rc) {
         *result = json_pack ("{s:s, s:O, s:s}", "sub", sub, "scopes", scopes, "client_id", client_id);
+        //  OpenID Connect Core §5.5: the claims the request asked of
+        //  userinfo, which the access token carries (grants.c).
+        const json_t *asked = json_object_get (claims, GRANTS_USERINFO_CLAIMS);
+        if (*result && json_is_array (asked) && json_array_size (asked) > 0)
+            json_object_set (*result, "claims", (json_t *)asked);
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
     }

@@ -94,6 +94,31 @@ s_login (const char *username)
     return r;
 }
 
+//  --------------------------------------------------------------- registration
+
+//  A sign-up form refused for a weak password and a mismatched confirmation
+//  says both at once, each at its field.
+static void
+test_registration_reports_a_weak_password_and_a_mismatch_together (void **state)
+{
+    OST_UNUSED (state);
+    char username[64];
+    svc_unique (username, sizeof username, "reg");
+    json_t *flow =
+        svc_ok (s_h, "flow.start", "{\"flow\": \"registration\", \"client_ip\": \"" CLIENT_IP "\"}");
+    json_t *r =
+        svc_ok (s_h, "flow.submit",
+                "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"register\", \"input\": {\"username\": "
+                "\"%s\", \"email\": \"%s@example.org\", \"password\": \"short\", \"password_confirm\": "
+                "\"different\"}, \"client_ip\": \"" CLIENT_IP "\"}",
+                svc_str (flow, "flow"), svc_str (flow, "csrf"), username, username);
+    assert_string_equal (svc_str (r, "status"), "running");
+    assert_string_equal (svc_str (r, "step.field_errors.password"), "weak_password");
+    assert_string_equal (svc_str (r, "step.field_errors.password_confirm"), "mismatch");
+    json_decref (r);
+    json_decref (flow);
+}
+
 //  --------------------------------------------------------------- users
 
 static void
@@ -1271,6 +1296,7 @@ main (void)
         cmocka_unit_test (test_logins_are_audited_with_their_reason),
         cmocka_unit_test (test_user_changes_are_audited),
         cmocka_unit_test (test_user_unlock_clears_the_lock_and_is_audited),
+        cmocka_unit_test (test_registration_reports_a_weak_password_and_a_mismatch_together),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
