@@ -241,7 +241,7 @@ image: check-deps
 test-deploy: check-deps
 	@timeout -k 60 900 scripts/deploy-test.sh
 
-# The programs, migrations, flows, hardened systemd units, ostiaryctl's man
+# The programs, migrations, flows, message catalogues, hardened systemd units, ostiaryctl's man
 # page and bash completion; PREFIX and DESTDIR as usual (make install
 # PREFIX=/usr DESTDIR=/tmp/stage). The pages' stylesheet is built into the
 # gateway: there are no static files to install.
@@ -251,7 +251,7 @@ install: $(BINS) $(CTL_MAN) $(CTL_COMP)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(CTL_MAN) $(DESTDIR)$(MANDIR)/man1/ostiaryctl.1
 	install -m 0644 $(CTL_COMP) $(DESTDIR)$(BASHCOMPDIR)/ostiaryctl
-	cp -R migrations flows $(DESTDIR)$(DATADIR)/
+	cp -R migrations flows locales $(DESTDIR)$(DATADIR)/
 	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
 	for u in $(UNITS); do \
 	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \

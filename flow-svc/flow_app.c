@@ -2,6 +2,7 @@
  *  the flow definitions and the outbox thread. */
 #include "flow_app.h"
 #include "flow_janitor.h"
+#include "i18n.h"
 
 #include "b64url.h"
 #include "flow_def.h"
@@ -81,6 +82,11 @@ flow_app_new (const config_t *cfg, db_t *db, const bus_curve_t *curve)
         fprintf (stderr, "flow-svc: %s\n", err);
         goto fail;
     }
+    self->i18n = i18n_new (cfg->locales_dir);
+    if (!self->i18n) {
+        fprintf (stderr, "flow-svc: OSTIARY_LOCALES_DIR %s: no usable catalogues\n", cfg->locales_dir);
+        goto fail;
+    }
     if (flow_store_prepare (db) != 0) {
         fprintf (stderr, "flow-svc: cannot prepare the statements of schema flow\n");
         goto fail;
@@ -127,6 +133,7 @@ flow_app_destroy (flow_app_t **self_p)
     flow_janitor_destroy (&self->janitor);
     outbox_stop (&self->outbox);
     flow_defs_destroy (&self->defs);
+    i18n_destroy (&self->i18n);
     webhooks_destroy (&self->webhooks);
     free (self->dummy_hash);
     secure_wipe (self->flow_key, sizeof self->flow_key);

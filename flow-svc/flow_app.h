@@ -16,6 +16,7 @@ typedef struct _webhooks_t webhooks_t;
 typedef struct _flow_defs_t flow_defs_t;
 typedef struct _outbox_t outbox_t;
 typedef struct _flow_janitor_t flow_janitor_t;
+typedef struct _i18n_t i18n_t;
 
 typedef struct {
     password_params_t argon2;
@@ -32,6 +33,7 @@ typedef struct {
     unsigned char flow_key[FLOW_KEY_BYTES];
     webhooks_t *webhooks;    //  OSTIARY_WEBHOOKS_FILE ("" = an empty set)
     flow_defs_t *defs;       //  flows/*.json, validated and stored
+    i18n_t *i18n;            //  the emails' message catalogues (OSTIARY_LOCALES_DIR)
     outbox_t *outbox;        //  the delivery thread (started after the definitions)
     flow_janitor_t *janitor; //  expiry and purge of finished rows (flow_janitor.h)
     char login_flow[65];     //  OSTIARY_LOGIN_FLOW

@@ -247,7 +247,7 @@ static const db_stmt_t s_stmts[] = {
     //  flow.action_get: what the confirm page shows; changes nothing.
     {"flow_action_peek",
      "SELECT json_build_object('flow_name', e.flow_name, 'version', e.flow_version,"
-     " 'email_hint', e.context->'email_hint', 'expires_at', " EPOCH (
+     " 'email_hint', e.context->'email_hint', 'locale', e.context->'locale', 'expires_at', " EPOCH (
          "t.expires_at") ")::text"
                          " FROM flow.action_tokens t JOIN flow.executions e ON e.id = t.execution_id"
                          " WHERE t.hash = $1::bytea AND t.purpose = $2::text AND t.used_at IS NULL AND "

@@ -9,6 +9,7 @@
  *  its service exist (tests/e2e/test_discovery.py checks it against
  *  behaviour). */
 #include "cors.h"
+#include "i18n.h"
 #include "jwks.h"
 #include "log.h"
 #include "routes.h"
@@ -182,6 +183,11 @@ discovery_get (gw_req_t *req)
     //  (authorize.c, login.c); RFC 8414 lists the field for OAuth too.
     json_object_set_new (doc, "prompt_values_supported",
                          S_STRINGS ("none", "login", "consent", "select_account"));
+    //  Discovery §3 ui_locales_supported: the catalogues the pages have.
+    json_t *locales = json_array ();
+    for (size_t i = 0; locales && i < i18n_count (req->gw->i18n); i++)
+        json_array_append_new (locales, json_string (i18n_lang (req->gw->i18n, i)));
+    json_object_set_new (doc, "ui_locales_supported", locales);
     json_object_set_new (doc, "claims_parameter_supported", json_true ());
     //  OpenID Connect Core §2: the acr values token-svc assigns (acr.def).
     json_t *acrs = json_array ();

@@ -67,7 +67,9 @@ frontchannel_render (gw_req_t *req, const char *sid, const json_t *clients, html
             pages_csp_origin (f.uri, origin, sizeof origin) != 0 || strncasecmp (origin, "http", 4) != 0)
             continue;
         s_add_source (frame_src, origin);
-        html_raw (body, "<iframe class=\"fcl\" title=\"Signing out\" data-client-id=\"");
+        html_raw (body, "<iframe class=\"fcl\" title=\"");
+        html_text (body, pages_msg (req, "logout.frames.title"));
+        html_raw (body, "\" data-client-id=\"");
         html_text (body, f.client_id);
         html_raw (body, "\" src=\"");
         html_text (body, f.uri);

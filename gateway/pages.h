@@ -46,6 +46,16 @@ void html_raw (html_t *self, const char *markup);
 //  quoted attribute values.
 void html_text (html_t *self, const char *text);
 
+//  The text of message key (i18n.h) in the request's language.
+const char *pages_msg (const gw_req_t *req, const char *key);
+//  Appends text escaped, with its placeholder {name} replaced by value,
+//  escaped too, inside <tag> when tag is not NULL ("strong", or "strong
+//  id=\"x\"": markup we wrote). Other placeholders stay as written.
+void html_text_with (html_t *self, const char *text, const char *name, const char *value, const char *tag);
+//  The request's language becomes the first of ui_locales (OpenID Connect
+//  Core §3.1.2.1) a catalogue serves; none served leaves it as it is.
+void pages_use_lang (gw_req_t *req, const char *ui_locales);
+
 //  Response headers collected by a handler (cookies, Location), values
 //  copied. At most PAGES_MAX_EXTRA of them.
 #define PAGES_MAX_EXTRA 6
@@ -96,6 +106,9 @@ typedef struct {
 //  body, with the security headers above. Returns the status sent; a failed
 //  body buffer answers a plain 500 page instead.
 int pages_send (gw_req_t *req, int status, const char *title, const html_t *body, const pages_opts_t *opts);
+//  The start of a page's body: <main> (with class main_class when not
+//  NULL), the product's name, and title as its heading when not NULL.
+void pages_open (html_t *body, const gw_req_t *req, const char *main_class, const char *title);
 //  An error page: title and message are escaped. Never a redirect.
 int pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers);
 

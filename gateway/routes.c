@@ -4,6 +4,7 @@
 
 #include "cors.h"
 #include "pages.h"
+#include "theme.h"
 
 #include <civetweb.h>
 #include <stdio.h>
@@ -67,6 +68,8 @@ static const route_t s_routes[] = {
     {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0},
     //  pages' static files
     {"GET", "/static/ostiary.css", pages_css, "static", 1},
+    {"GET", "/theme/style.css", theme_css_get, "theme_css", 1},
+    {"GET", "/theme/logo", theme_logo_get, "theme_logo", 1},
     //  the demo relying party (development mode only)
     {"GET", "/demo", demo_page, "demo", 0},
     {"GET", "/demo/login", demo_login, "demo_login", 0},

@@ -381,6 +381,28 @@ test_flow_start_returns_handle_csrf_and_expiry (void **state)
     json_decref (s);
 }
 
+//  The language of the pages and emails (a catalogue of
+//  OSTIARY_LOCALES_DIR) is kept for the whole execution; a tag no
+//  catalogue serves is English, said by no locale at all.
+static void
+test_flow_start_keeps_the_locale_of_a_catalogue (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    json_t *s = s_start (", \"locale\": \"fr\"");
+    assert_string_equal (svc_str (s, "locale"), "fr");
+    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
+    assert_string_equal (svc_str (g, "locale"), "fr");
+    json_decref (g);
+    json_decref (s);
+    s = s_start (", \"locale\": \"xx\"");
+    assert_null (json_object_get (s, "locale"));
+    json_decref (s);
+    s = s_start ("");
+    assert_null (json_object_get (s, "locale"));
+    json_decref (s);
+}
+
 static void
 test_flow_start_refuses_bad_arguments (void **state)
 {
@@ -1239,6 +1261,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_health_reaches_the_database),
+        cmocka_unit_test (test_flow_start_keeps_the_locale_of_a_catalogue),
         cmocka_unit_test (test_user_add_stores_a_random_sub_and_an_argon2id_hash),
         cmocka_unit_test (test_user_add_refuses_bad_fields_and_duplicates),
         cmocka_unit_test (test_user_get_by_username_or_sub),
