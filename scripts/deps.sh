@@ -34,6 +34,7 @@ PACKAGES=(
     "postgresql-15    pgserver"
     "python3          /usr/bin/python3"
     "python3-pytest   py:pytest"
+    "python3-pytest-xdist py:xdist"
     "python3-requests py:requests"
     "python3-jwcrypto py:jwcrypto"
     "python3-yaml     py:yaml"

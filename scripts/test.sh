@@ -20,6 +20,9 @@ PG=$T/pg
 UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
 #  Limits that keep `make test` under 15 minutes even when something hangs.
 E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-900}
+#  pytest-xdist workers of the end-to-end tests, each with its own stack,
+#  cluster and ports (tests/e2e/conftest.py); 1 = one pytest process.
+E2E_WORKERS=${OSTIARY_E2E_WORKERS:-3}
 
 PASSED=0
 FAILED=0
@@ -176,21 +179,36 @@ PASSED=$((PASSED + p))
 FAILED=$((FAILED + f))
 
 #  ------------------------------------------------------------------ e2e
-say "end-to-end tests"
+#  Several pytest-xdist workers when the plugin is there (scripts/deps.sh
+#  installs it), each running whole files (--dist loadfile) on a stack,
+#  PostgreSQL cluster and folder ($T/e2e/gw<N>) of its own; the cluster made
+#  above stays for the unit tests.
+xdist=()
+if [ "$E2E_WORKERS" -gt 1 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+    xdist=(-n "$E2E_WORKERS" --dist loadfile)
+    say "end-to-end tests ($E2E_WORKERS workers)"
+else
+    say "end-to-end tests"
+fi
 export OSTIARY_BIN_DIR=$BUILD/bin
 export OSTIARY_E2E_DIR=$T/e2e
 export PYTHONDONTWRITEBYTECODE=1
 rc=0
 #  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
-#  stop of the processes it started; SIGKILL follows 30 s later.
+#  stop of the processes it started (the xdist controller passes it on to its
+#  workers); SIGKILL follows 30 s later.
 timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
-    </dev/null 2>&1 | tee "$T/e2e/pytest.log"
+    "${xdist[@]}" </dev/null 2>&1 | tee "$T/e2e/pytest.log"
 rc=${PIPESTATUS[0]}
 #  Anything a killed pytest left running: the fixture records every pid it
-#  starts; end those still running one of our binaries (or the Prometheus
-#  server of tests/e2e/test_metrics.py, or the Apache of
-#  tests/e2e/test_mod_auth_openidc.py).
-if [ -f "$T/e2e/pids" ]; then
+#  starts ($T/e2e/pids, or $T/e2e/gw<N>/pids per worker); end those still
+#  running one of our binaries (or the Prometheus server of
+#  tests/e2e/test_metrics.py, or the Apache of tests/e2e/test_mod_auth_openidc.py).
+shopt -s nullglob
+E2E_PIDS=("$T"/e2e/pids "$T"/e2e/*/pids)
+E2E_CLUSTERS=("$T"/e2e/cluster "$T"/e2e/*/cluster)
+shopt -u nullglob
+if [ ${#E2E_PIDS[@]} -gt 0 ]; then
     bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
     while read -r pid name; do
         exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
@@ -198,8 +216,19 @@ if [ -f "$T/e2e/pids" ]; then
             say "stopping $name (pid $pid) left behind by pytest"
             kill -KILL "$pid" 2>/dev/null || true ;;
         esac
-    done <"$T/e2e/pids"
+    done < <(cat "${E2E_PIDS[@]}")
 fi
+#  The clusters of the workers (each names its folder in a file "cluster"):
+#  stopped when a killed pytest left one running, and removed when it was
+#  made under /var/tmp.
+for f in "${E2E_CLUSTERS[@]}"; do
+    dir=$(cat "$f")
+    if scripts/pg.sh status "$dir" >/dev/null 2>&1; then
+        say "stopping the PostgreSQL cluster $dir left behind by pytest"
+        scripts/pg.sh stop "$dir" immediate >/dev/null 2>&1 || true
+    fi
+    case "$dir" in /var/tmp/ostiary-e2e.*/pg) rm -rf "${dir%/pg}" ;; esac
+done
 read -r p f s < <(/usr/bin/python3 - "$T/e2e/pytest.log" <<'EOF'
 import re, sys
 counts = {}
@@ -241,7 +270,7 @@ if [ "$SANITIZE" = 1 ]; then
             n=$((n + 1))
             #  Name the process: the e2e fixture records "pid name" for each.
             pid=${r##*.}
-            who=$(awk -v p="$pid" '$1 == p { print $2 }' "$T/e2e/pids" 2>/dev/null)
+            who=$(cat "${E2E_PIDS[@]}" /dev/null 2>/dev/null | awk -v p="$pid" '$1 == p { print $2 }')
             echo "---- sanitizer report $r${who:+ ($who)}"
             head -n 80 "$r"
         done
