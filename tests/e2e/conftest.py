@@ -41,7 +41,11 @@ per module, oidc.make_client).
 
 The cluster comes from the environment when scripts/test.sh provides one
 (OSTIARY_DB_TOKEN, OSTIARY_DB_FLOW, OSTIARY_DB_KEYS, OSTIARY_PG_ADMIN);
-otherwise the fixture makes a throwaway one with scripts/pg.sh. `stack.env`
+otherwise the fixture makes a throwaway one with scripts/pg.sh. Run on
+pytest-xdist workers (scripts/test.sh: -n OSTIARY_E2E_WORKERS --dist
+loadfile), each worker is a session of its own: its own folder
+(OSTIARY_E2E_DIR/gw<N>), its own throwaway cluster whatever the environment
+says, and free_port() answers from a slice of ports no other worker uses. `stack.env`
 carries those conninfos too (each service gets only its own, as OSTIARY_DB).
 Service names may be given as "token-svc" or "token". Binaries come from OSTIARY_BIN_DIR
 (default build/rel/bin, build/san/bin with SANITIZE=1).
