@@ -5,7 +5,9 @@
 #  Unit tests: every $BUILD/tests/test_* (cmocka), with OSTIARY_TEST_DB set.
 #  Fuzz harnesses: each once over its corpus (build/fuzz, scripts/fuzz.sh).
 #  End to end: pytest over tests/e2e; the fixture in tests/e2e/conftest.py
-#  starts the services itself, on this cluster (OSTIARY_DB_* exported here).
+#  starts the services itself, on this cluster (OSTIARY_DB_* exported here),
+#  or, on OSTIARY_E2E_WORKERS pytest-xdist workers (default 3), each worker
+#  on a cluster of its own.
 #  SANITIZE=1: sanitizer reports go to $BUILD/test/san/ and fail the run.
 #  The last line is "N passed, N failed" (", N skipped" when some were).
 set -uo pipefail
@@ -23,6 +25,8 @@ E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-900}
 #  pytest-xdist workers of the end-to-end tests, each with its own stack,
 #  cluster and ports (tests/e2e/conftest.py); 1 = one pytest process.
 E2E_WORKERS=${OSTIARY_E2E_WORKERS:-3}
+#  What pytest runs (files or node ids, separated by spaces): all of tests/e2e.
+read -r -a E2E_TESTS <<<"${OSTIARY_E2E_TESTS:-tests/e2e}"
 
 PASSED=0
 FAILED=0
@@ -197,7 +201,7 @@ rc=0
 #  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
 #  stop of the processes it started (the xdist controller passes it on to its
 #  workers); SIGKILL follows 30 s later.
-timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
+timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest "${E2E_TESTS[@]}" -q -p no:cacheprovider --durations=10 \
     "${xdist[@]}" </dev/null 2>&1 | tee "$T/e2e/pytest.log"
 rc=${PIPESTATUS[0]}
 #  Anything a killed pytest left running: the fixture records every pid it
