@@ -209,8 +209,8 @@ rc=${PIPESTATUS[0]}
 #  running one of our binaries (or the Prometheus server of
 #  tests/e2e/test_metrics.py, or the Apache of tests/e2e/test_mod_auth_openidc.py).
 shopt -s nullglob
-E2E_PIDS=("$T"/e2e/pids "$T"/e2e/*/pids)
-E2E_CLUSTERS=("$T"/e2e/cluster "$T"/e2e/*/cluster)
+E2E_PIDS=("$T"/e2e/pid[s] "$T"/e2e/*/pids)
+E2E_CLUSTERS=("$T"/e2e/cluste[r] "$T"/e2e/*/cluster)
 shopt -u nullglob
 if [ ${#E2E_PIDS[@]} -gt 0 ]; then
     bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
