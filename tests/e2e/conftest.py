@@ -58,6 +58,7 @@ the same after every test anyway, so one failing test cannot break the next.
 import atexit
 import base64
 import os
+import queue
 import random
 import shutil
 import signal
@@ -76,6 +77,52 @@ from mail import SmtpSink
 from oidc import make_client
 
 leaks.install()
+
+# The gateway closes a keep-alive connection idle for OSTIARY_HTTP_KEEP_ALIVE_MS
+# (500 ms by default); a request sent on it as it closes is lost
+# (RemoteDisconnected, no answer), which a loaded machine makes likely
+# between a page and the POST of its form. The tests' HTTP clients do not
+# reuse a connection idle for longer than KEEP_ALIVE_REUSE: they open a new
+# one, as a client that knows the server's keep-alive time does.
+KEEP_ALIVE_REUSE = 0.1
+
+
+def _no_reuse_after_idle():
+    from requests.adapters import HTTPAdapter
+
+    original = HTTPAdapter.send
+
+    def send(self, request, *args, **kwargs):
+        last = getattr(self, "_ostiary_last_send", None)
+        if last is not None and time.monotonic() - last > KEEP_ALIVE_REUSE:
+            # Close the idle connections of every pool (each taken from the
+            # pool's queue and replaced by an empty slot; a thread that finds
+            # the queue empty meanwhile opens a connection of its own).
+            for key in list(self.poolmanager.pools.keys()):
+                pool = self.poolmanager.pools.get(key)
+                slots = getattr(pool, "pool", None)
+                if slots is None:
+                    continue
+                taken = 0
+                while True:
+                    try:
+                        conn = slots.get(block=False)
+                    except queue.Empty:
+                        break
+                    taken += 1
+                    if conn is not None:
+                        conn.close()
+                for _ in range(taken):
+                    slots.put(None)
+        try:
+            return original(self, request, *args, **kwargs)
+        finally:
+            self._ostiary_last_send = time.monotonic()
+
+    HTTPAdapter.send = send
+
+
+_no_reuse_after_idle()
 
 REPO = Path(__file__).resolve().parents[2]
 SANITIZE = os.environ.get("SANITIZE") == "1"
