@@ -190,9 +190,12 @@ run: check-deps
 	@if [ -t 0 ] && [ -t 2 ]; then BUILD=$(BUILD) bash -m -c 'scripts/run.sh; exit $$?'; \
 	else BUILD=$(BUILD) scripts/run.sh; fi
 
+# The builds of `make test` (the binaries and the fuzz harnesses, side by
+# side) run on every core unless the caller gave -j itself.
+TEST_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
+
 test: check-deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory $(TEST_JOBS) all fuzz-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh
 
 # The OpenID Foundation's OP test plans module by module (tests/conformance);

@@ -51,6 +51,7 @@ PACKAGES=(
     "run    python3          /usr/bin/python3"
     "run    python3-aiosmtpd py:aiosmtpd"
     "test   python3-pytest   py:pytest"
+    "test   python3-pytest-xdist py:xdist"
     "test   python3-requests py:requests"
     "test   python3-jwcrypto py:jwcrypto"
     "test   python3-yaml     py:yaml"

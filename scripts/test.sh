@@ -5,7 +5,9 @@
 #  Unit tests: every $BUILD/tests/test_* (cmocka), with OSTIARY_TEST_DB set.
 #  Fuzz harnesses: each once over its corpus (build/fuzz, scripts/fuzz.sh).
 #  End to end: pytest over tests/e2e; the fixture in tests/e2e/conftest.py
-#  starts the services itself, on this cluster (OSTIARY_DB_* exported here).
+#  starts the services itself, on this cluster (OSTIARY_DB_* exported here),
+#  or, on OSTIARY_E2E_WORKERS pytest-xdist workers (default 3), each worker
+#  on a cluster of its own.
 #  Conformance: scripts/conformance.sh (tests/conformance) on the same
 #  cluster, with a stack of its own; its table goes to $BUILD/test/conformance.
 #  SANITIZE=1: sanitizer reports go to $BUILD/test/san/ and fail the run.
@@ -23,6 +25,11 @@ UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
 #  Limits that keep `make test` under 15 minutes even when something hangs.
 E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-900}
 CONFORMANCE_TIMEOUT=${OSTIARY_CONFORMANCE_TIMEOUT:-300}
+#  pytest-xdist workers of the end-to-end tests, each with its own stack,
+#  cluster and ports (tests/e2e/conftest.py); 1 = one pytest process.
+E2E_WORKERS=${OSTIARY_E2E_WORKERS:-3}
+#  What pytest runs (files or node ids, separated by spaces): all of tests/e2e.
+read -r -a E2E_TESTS <<<"${OSTIARY_E2E_TESTS:-tests/e2e}"
 
 PASSED=0
 FAILED=0
@@ -183,10 +190,16 @@ FAILED=$((FAILED + f))
 #  what a killed pytest left running, and sets p f s from its summary line.
 pytest_totals() {
     local dir=$1 rc=$2 limit=$3
-    #  The fixture records every pid it starts; end those still running one
-    #  of our binaries (or the Prometheus server of tests/e2e/test_metrics.py,
-    #  or the Apache of tests/e2e/test_mod_auth_openidc.py).
-    if [ -f "$dir/pids" ]; then
+    #  The fixture records every pid it starts ($dir/pids, or $dir/gw<N>/pids
+    #  per xdist worker); end those still running one of our binaries (or the
+    #  Prometheus server of tests/e2e/test_metrics.py, or the Apache of
+    #  tests/e2e/test_mod_auth_openidc.py).
+    local pids clusters f cdir
+    shopt -s nullglob
+    pids=("$dir"/pid[s] "$dir"/*/pids)
+    clusters=("$dir"/cluste[r] "$dir"/*/cluster)
+    shopt -u nullglob
+    if [ ${#pids[@]} -gt 0 ]; then
         bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
         while read -r pid name; do
             exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
@@ -194,8 +207,19 @@ pytest_totals() {
                 say "stopping $name (pid $pid) left behind by pytest"
                 kill -KILL "$pid" 2>/dev/null || true ;;
             esac
-        done <"$dir/pids"
+        done < <(cat "${pids[@]}")
     fi
+    #  The clusters of xdist workers (each names its folder in a file
+    #  "cluster"): stopped when a killed pytest left one running, and
+    #  removed when it was made under /var/tmp.
+    for f in "${clusters[@]}"; do
+        cdir=$(cat "$f")
+        if scripts/pg.sh status "$cdir" >/dev/null 2>&1; then
+            say "stopping the PostgreSQL cluster $cdir left behind by pytest"
+            scripts/pg.sh stop "$cdir" immediate >/dev/null 2>&1 || true
+        fi
+        case "$cdir" in /var/tmp/ostiary-e2e.*/pg) rm -rf "${cdir%/pg}" ;; esac
+    done
     read -r p f s < <(/usr/bin/python3 - "$dir/pytest.log" <<'EOF'
 import re, sys
 counts = {}
@@ -225,15 +249,26 @@ EOF
 }
 
 #  ------------------------------------------------------------------ e2e
-say "end-to-end tests"
+#  Several pytest-xdist workers when the plugin is there (scripts/deps.sh
+#  installs it), each running whole files (--dist loadfile) on a stack,
+#  PostgreSQL cluster and folder ($T/e2e/gw<N>) of its own; the cluster made
+#  above stays for the unit tests.
+xdist=()
+if [ "$E2E_WORKERS" -gt 1 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+    xdist=(-n "$E2E_WORKERS" --dist loadfile)
+    say "end-to-end tests ($E2E_WORKERS workers)"
+else
+    say "end-to-end tests"
+fi
 export OSTIARY_BIN_DIR=$BUILD/bin
 export OSTIARY_E2E_DIR=$T/e2e
 export PYTHONDONTWRITEBYTECODE=1
 rc=0
 #  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
-#  stop of the processes it started; SIGKILL follows 30 s later.
-timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
-    </dev/null 2>&1 | tee "$T/e2e/pytest.log"
+#  stop of the processes it started (the xdist controller passes it on to its
+#  workers); SIGKILL follows 30 s later.
+timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest "${E2E_TESTS[@]}" -q -p no:cacheprovider \
+    --durations=10 "${xdist[@]}" </dev/null 2>&1 | tee "$T/e2e/pytest.log"
 rc=${PIPESTATUS[0]}
 pytest_totals "$T/e2e" "$rc" "$E2E_TIMEOUT"
 PASSED=$((PASSED + p))
@@ -267,7 +302,8 @@ if [ "$SANITIZE" = 1 ]; then
             #  Name the process: the e2e fixture records "pid name" for each
             #  (of the end-to-end and the conformance runs).
             pid=${r##*.}
-            who=$(cat "$T/e2e/pids" "$T/conformance/pids" 2>/dev/null | awk -v p="$pid" '$1 == p { print $2 }')
+            who=$(cat "$T"/e2e/pids "$T"/e2e/*/pids "$T"/conformance/pids /dev/null 2>/dev/null |
+                awk -v p="$pid" '$1 == p { print $2 }')
             echo "---- sanitizer report $r${who:+ ($who)}"
             head -n 80 "$r"
         done

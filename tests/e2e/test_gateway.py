@@ -15,6 +15,7 @@ import pytest
 import requests
 
 import oidc
+from conftest import free_port
 
 DISCOVERY = "/.well-known/openid-configuration"
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -105,12 +106,6 @@ def wait_stopped(pid, timeout=2.0):
             return
         time.sleep(0.01)
     raise AssertionError(f"process {pid} did not stop")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import pytest
 import requests
 import zmq
 import zmq.auth
+from conftest import free_port
 from jwcrypto import jwk, jws
 
 ALGS = ["RS256", "ES256", "EdDSA"]
@@ -49,12 +50,6 @@ def b64url(raw):
 
 def new_kek():
     return b64url(os.urandom(32))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def iso_time(text):
