@@ -309,6 +309,33 @@ test_claims_requested_for_userinfo_are_released_whatever_the_scopes (void **stat
     json_decref (t);
 }
 
+static void
+test_claims_in_an_unsigned_request_object_are_honoured (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    s_client_t c;
+    s_client (&c);
+    char sub[80];
+    s_user (sub, sizeof sub);
+    //  OpenID Connect Core §6.1: claims as a JSON object inside the object.
+    const char *header = "{\"alg\":\"none\"}";
+    char payload[512], h64[64], p64[700], extra[1024];
+    snprintf (payload, sizeof payload, "{\"client_id\":\"%s\",\"claims\":{\"id_token\":{\"email\":null}}}",
+              c.id);
+    assert_true (b64url_encode (header, strlen (header), h64) > 0);
+    assert_true (b64url_encode (payload, strlen (payload), p64) > 0);
+    snprintf (extra, sizeof extra, "{\"request\": \"%s.%s.\"}", h64, p64);
+    json_t *id = s_round (&c, extra, sub, "[\"pwd\"]", NULL);
+    assert_string_equal (svc_str (id, "email"), "u@example.org");
+    json_decref (id);
+    //  And a malformed one there is refused as in the query.
+    snprintf (payload, sizeof payload, "{\"claims\":{\"id_token\":[]}}");
+    assert_true (b64url_encode (payload, strlen (payload), p64) > 0);
+    snprintf (extra, sizeof extra, "{\"request\": \"%s.%s.\"}", h64, p64);
+    s_refused (&c, extra, "invalid_request");
+}
+
 //  --------------------------------------------------------------- acr
 
 static void
@@ -383,6 +410,7 @@ main (void)
         cmocka_unit_test (test_malformed_claims_parameter_is_invalid_request),
         cmocka_unit_test (test_claims_requested_for_the_id_token_are_in_it_whatever_the_scopes),
         cmocka_unit_test (test_claims_requested_for_userinfo_are_released_whatever_the_scopes),
+        cmocka_unit_test (test_claims_in_an_unsigned_request_object_are_honoured),
         cmocka_unit_test (test_id_token_carries_the_acr_the_session_meets),
         cmocka_unit_test (test_essential_acr_the_session_cannot_meet_is_refused),
     };
