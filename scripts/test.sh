@@ -194,7 +194,7 @@ pytest_totals() {
     #  per xdist worker); end those still running one of our binaries (or the
     #  Prometheus server of tests/e2e/test_metrics.py, or the Apache of
     #  tests/e2e/test_mod_auth_openidc.py).
-    local pids clusters f cdir
+    local pids clusters cfile cdir
     shopt -s nullglob
     pids=("$dir"/pid[s] "$dir"/*/pids)
     clusters=("$dir"/cluste[r] "$dir"/*/cluster)
@@ -212,8 +212,8 @@ pytest_totals() {
     #  The clusters of xdist workers (each names its folder in a file
     #  "cluster"): stopped when a killed pytest left one running, and
     #  removed when it was made under /var/tmp.
-    for f in "${clusters[@]}"; do
-        cdir=$(cat "$f")
+    for cfile in "${clusters[@]}"; do
+        cdir=$(cat "$cfile")
         if scripts/pg.sh status "$cdir" >/dev/null 2>&1; then
             say "stopping the PostgreSQL cluster $cdir left behind by pytest"
             scripts/pg.sh stop "$cdir" immediate >/dev/null 2>&1 || true
