@@ -486,10 +486,15 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
             rc = s_page_error (req, result, "unknown client");
         else if (st != DB_OK)
             rc = tu_db_fail (req, st);
+        else if (client.disabled)
+            //  A disabled client is refused before its redirect URI is
+            //  looked at: it gets no response at all, as if it did not exist.
+            rc = s_page_error (req, result, "this client is disabled");
         else
             rc = 1;
     }
     if (rc != 1) {
+        token_client_clear (&client);
         json_decref (empty);
         return rc;
     }

@@ -20,7 +20,12 @@ int clients_pkce_required (const token_app_t *app, const token_client_t *client)
 //  The JWS algorithm of the client's access tokens: its own choice,
 //  else OSTIARY_ACCESS_TOKEN_ALG.
 const char *clients_access_token_alg (const token_app_t *app, const token_client_t *client);
-//  1 when secret is the client's secret: its HMAC-SHA256 under the server key
+//  The lifetimes of the client's access and ID tokens in seconds: its own,
+//  else OSTIARY_ACCESS_TOKEN_TTL and OSTIARY_ID_TOKEN_TTL.
+long clients_access_token_ttl (const token_app_t *app, const token_client_t *client);
+long clients_id_token_ttl (const token_app_t *app, const token_client_t *client);
+//  1 when secret is the client's secret, or its previous one during the
+//  overlap of a rotation: its HMAC-SHA256 under the server key
 //  compared in constant time with the stored one. A client without a secret
 //  (or secret NULL) never matches; the HMAC is computed anyway so that the
 //  time taken does not tell the two cases apart.

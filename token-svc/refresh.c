@@ -135,11 +135,10 @@ s_reuse (bus_req_t *req, const token_refresh_t *r, const char *client_ip)
 
 //  The token response of a refresh. NULL on allocation failure.
 static json_t *
-s_response (const token_app_t *app, const char *at, const char *idt, const char *refresh, const char *scope)
+s_response (long ttl, const char *at, const char *idt, const char *refresh, const char *scope)
 {
-    json_t *out =
-        json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
-                   (json_int_t)app->access_token_ttl, "refresh_token", refresh, "scope", scope);
+    json_t *out = json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer",
+                             "expires_in", (json_int_t)ttl, "refresh_token", refresh, "scope", scope);
     if (out && idt && json_object_set_new (out, "id_token", json_string (idt))) {
         json_decref (out);
         out = NULL;
@@ -217,7 +216,8 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
         else if ((st = token_store_refresh_rotate (db, r.family_id, app->refresh_max_lifetime,
                                                    app->refresh_idle_timeout, hash, successor_hash, jti,
-                                                   now + app->access_token_ttl, &live, &changed)) != DB_OK)
+                                                   now + clients_access_token_ttl (app, client), &live,
+                                                   &changed)) != DB_OK)
             rc = tu_db_fail (req, st);
         else if (!live)
             rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
@@ -255,7 +255,8 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         if (!rc && st == DB_OK && live && !changed)
             st = token_store_refresh_joined (db, hash, successor_hash, &changed);
         if (!rc && st == DB_OK && live && changed)
-            st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
+            st = token_store_family_jti_insert (db, r.family_id, jti,
+                                                now + clients_access_token_ttl (app, client));
         if (!rc && st == DB_OK && live && changed)
             st = token_store_audit_family (db, AUDIT_EV_refresh_retry_replayed, AUDIT_SUCCESS, r.client_id,
                                            r.sub, r.family_id, client_ip);
@@ -281,7 +282,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             db_rollback (db);
     }
     if (!rc && !*again) {
-        *result = s_response (app, at, idt, successor, scope);
+        *result = s_response (clients_access_token_ttl (app, client), at, idt, successor, scope);
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         else {

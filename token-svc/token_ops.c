@@ -31,6 +31,7 @@ const bus_route_t token_routes[] = {
     {"token.client_get", token_op_client_get},
     {"token.client_remove", token_op_client_remove},
     {"token.client_rotate_secret", token_op_client_rotate_secret},
+    {"token.client_update", token_op_client_update},
     {"token.authorize", token_op_authorize},
     {"token.request_get", token_op_request_get},
     {"token.authorize_error", token_op_authorize_error},

@@ -28,7 +28,9 @@ CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "r
                  # logout (empty and false unless registered; backchannel_logout_uri only when one is)
                  "post_logout_redirect_uris", "backchannel_logout_session_required",
                  # refresh families bound to the SSO session (false unless asked)
-                 "refresh_bound_to_session"}
+                 "refresh_bound_to_session",
+                 # editing: the version an update names, and whether it is disabled
+                 "version", "disabled"}
 
 
 def unique(prefix="tc"):
