@@ -289,7 +289,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         pkce_problem = "code_challenge_method must be S256";
     else if (got_challenge == TU_BAD || (got_challenge == TU_OK && !s_challenge_valid (challenge)))
         pkce_problem = "code_challenge is malformed";
-    else if (got_challenge == TU_ABSENT && clients_pkce_required (app, client))
+    else if (got_challenge == TU_ABSENT &&
+             clients_pkce_required (((service_thread_t *)req->thread_state)->db, client))
         pkce_problem = "code_challenge is required for this client";
     if (pkce_problem) {
         json_decref (scopes);

@@ -13,6 +13,7 @@
 #include "secure.h"
 #include "service.h"
 #include "token_ops.h"
+#include "token_settings.h"
 #include "token_util.h"
 
 #include <openssl/evp.h>
@@ -78,11 +79,12 @@ static const char *const s_grants[] = {"authorization_code", "refresh_token", "c
 //  ------------------------------------------------------------- helpers
 
 int
-clients_pkce_required (const token_app_t *app, const token_client_t *client)
+clients_pkce_required (db_t *db, const token_client_t *client)
 {
     if (client->is_public)
         return 1;
-    return client->require_pkce >= 0 ? client->require_pkce : app->pkce_required;
+    return client->require_pkce >= 0 ? client->require_pkce
+                                     : token_settings_get (db, SETTING_PKCE_REQUIRED) != 0;
 }
 
 const char *
@@ -92,14 +94,14 @@ clients_access_token_alg (const token_app_t *app, const token_client_t *client)
 }
 
 json_t *
-clients_view (const token_app_t *app, const token_client_t *c)
+clients_view (db_t *db, const token_client_t *c)
 {
     json_t *view = json_pack ("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b, s:b, s:I}", "client_id",
                               c->client_id, "name", c->name, "type", c->is_public ? "public" : "confidential",
                               "redirect_uris", c->redirect_uris, "grant_types", c->grant_types,
                               "response_types", c->response_types, "scopes", c->scopes,
                               "token_endpoint_auth_method", c->auth_method, "id_token_signed_response_alg",
-                              c->id_token_alg, "require_pkce", clients_pkce_required (app, c), "first_party",
+                              c->id_token_alg, "require_pkce", clients_pkce_required (db, c), "first_party",
                               c->first_party, "created_at", (json_int_t)c->created_at);
     //  Refresh and introspection settings.
     if (view && json_object_update_new (
@@ -678,7 +680,7 @@ token_op_client_add (bus_req_t *req, const json_t *body, json_t **result)
         secure_free_str (&secret);
         return tu_db_fail (req, st);
     }
-    json_t *view = clients_view (app, &c);
+    json_t *view = clients_view (thread->db, &c);
     token_client_clear (&c);
     *result = view ? json_pack ("{s:o}", "client", view) : NULL;
     //  The secret is shown this once; only its keyed hash stays.
@@ -696,7 +698,6 @@ int
 token_op_client_list (bus_req_t *req, const json_t *body, json_t **result)
 {
     OST_UNUSED (body);
-    const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
     token_client_t *list = NULL;
     size_t n = 0;
@@ -705,7 +706,7 @@ token_op_client_list (bus_req_t *req, const json_t *body, json_t **result)
         return tu_db_fail (req, st);
     json_t *clients = json_array ();
     for (size_t i = 0; i < n; i++) {
-        if (clients && json_array_append_new (clients, clients_view (app, &list[i]))) {
+        if (clients && json_array_append_new (clients, clients_view (thread->db, &list[i]))) {
             json_decref (clients);
             clients = NULL;
         }
@@ -767,7 +768,6 @@ token_op_client_get (bus_req_t *req, const json_t *body, json_t **result)
 {
     const token_client_get_in_t *in = BUS_IN (req, token_client_get);
     OST_UNUSED (body);
-    const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
     const char *id = s_client_id (req, in->client_id);
     if (!id)
@@ -778,7 +778,7 @@ token_op_client_get (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
     if (st != DB_OK)
         return tu_db_fail (req, st);
-    json_t *view = clients_view (app, &c);
+    json_t *view = clients_view (thread->db, &c);
     token_client_clear (&c);
     *result = view ? json_pack ("{s:o}", "client", view) : NULL;
     if (!*result)
@@ -956,8 +956,8 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
     c.prev_secret_expires = old.prev_secret_expires;
     c.version = old.version + 1;
 
-    json_t *before = clients_view (app, &old);
-    json_t *after = clients_view (app, &c);
+    json_t *before = clients_view (thread->db, &old);
+    json_t *after = clients_view (thread->db, &c);
     json_t *details = before && after ? json_pack ("{s:O, s:O, s:o}", "before", before, "after", after,
                                                    "changed", s_changed (before, after))
                                       : NULL;

@@ -12,11 +12,12 @@
 
 //  The client object (shape client of proto/ops/token.def): never the secret
 //  nor its hash.
-json_t *clients_view (const token_app_t *app, const token_client_t *client);
+json_t *clients_view (db_t *db, const token_client_t *client);
 //  RFC 7636, RFC 9700 §2.1.1: 1 when the client must send a code_challenge:
-//  always for public clients, else its own choice or, when it made none,
-//  OSTIARY_PKCE_REQUIRED.
-int clients_pkce_required (const token_app_t *app, const token_client_t *client);
+//  always for public clients, else its own choice or, when it made none, the
+//  runtime setting pkce_required (common/settings.def; db reads it at most
+//  every few seconds).
+int clients_pkce_required (db_t *db, const token_client_t *client);
 //  The JWS algorithm of the client's access tokens: its own choice,
 //  else OSTIARY_ACCESS_TOKEN_ALG.
 const char *clients_access_token_alg (const token_app_t *app, const token_client_t *client);

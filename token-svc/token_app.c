@@ -1,6 +1,8 @@
 /*  token_app - token-svc's shared settings. See token_app.h. */
 #include "token_app.h"
 
+#include "settings_table.h"
+
 #include "b64url.h"
 #include "client_cache.h"
 #include "log.h"
@@ -76,7 +78,10 @@ token_app_new (const config_t *cfg)
     self->logout_token_ttl = cfg->backchannel_logout_ttl;
     self->request_ttl = cfg->authz_request_ttl;
     self->clock_skew = cfg->clock_skew;
-    self->pkce_required = (int)cfg->pkce_required;
+    //  OSTIARY_PKCE_REQUIRED is the default of the runtime setting
+    //  pkce_required: what applies while none is stored.
+    if (settings_set_default (SETTING_PKCE_REQUIRED, cfg->pkce_required) != 0)
+        log_warn ("OSTIARY_PKCE_REQUIRED is out of the bounds of the setting pkce_required");
     self->refresh_max_lifetime = cfg->refresh_max_lifetime;
     self->refresh_idle_timeout = cfg->refresh_idle_timeout;
     self->refresh_grace_default = cfg->refresh_grace_default;

@@ -25,7 +25,6 @@ typedef struct {
     long logout_token_ttl; //  OSTIARY_BACKCHANNEL_LOGOUT_TTL
     long request_ttl;
     long clock_skew;
-    int pkce_required; //  default for confidential clients without a choice
     jws_alg_t access_token_alg;
     long refresh_max_lifetime;
     long refresh_idle_timeout;

@@ -69,6 +69,17 @@
 
 static const db_stmt_t s_stmts[] = {
     {"token_ping", "SELECT count(*) FROM token.settings", 0, DB_STMT_READ},
+    {"token_settings_load",
+     "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM token.settings", 0,
+     DB_STMT_READ},
+    //  Writers of settings take turns, so that a change based on the value
+    //  in force (expected) reads what no other writer is changing.
+    {"token_settings_lock", "LOCK TABLE token.settings IN SHARE ROW EXCLUSIVE MODE", 0, DB_STMT_WRITE},
+    {"token_setting_set",
+     "INSERT INTO token.settings (name, value, updated_at) VALUES ($1::text, to_jsonb($2::bigint), now())"
+     " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+     2, DB_STMT_WRITE},
+    {"token_setting_delete", "DELETE FROM token.settings WHERE name = $1::text", 1, DB_STMT_WRITE},
     {"token_client_insert",
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
@@ -1470,4 +1481,42 @@ token_store_janitor_purge (db_t *db, int kind, long batch, long max_s, long idle
     snprintf (idle, sizeof idle, "%ld", idle_s);
     const char *params[] = {n, max, idle};
     return s_exec_count (db, s_purges[kind].stmt, s_purges[kind].nparams, params, deleted);
+}
+
+//  ------------------------------------------------------------- settings
+
+db_status_t
+token_store_settings_load (db_t *db, json_t **settings)
+{
+    *settings = NULL;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_settings_load", 0, NULL, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *settings = s_json_col (res, 0, 0);
+    PQclear (res);
+    if (st == DB_OK && !json_is_object (*settings)) {
+        json_decref (*settings);
+        *settings = NULL;
+        st = DB_ERROR;
+    }
+    return st;
+}
+
+db_status_t
+token_store_settings_lock (db_t *db)
+{
+    return s_exec (db, "token_settings_lock", 0, NULL, NULL);
+}
+
+db_status_t
+token_store_setting_put (db_t *db, const char *name, const long *value)
+{
+    if (!value) {
+        const char *params[] = {name};
+        return s_exec (db, "token_setting_delete", 1, params, NULL);
+    }
+    char text[24];
+    snprintf (text, sizeof text, "%ld", *value);
+    const char *params[] = {name, text};
+    return s_exec (db, "token_setting_set", 2, params, NULL);
 }

@@ -264,6 +264,13 @@ OST_WUR db_status_t token_store_audit_list (db_t *db, const audit_filter_t *filt
 //  Deletes at most batch events older than days; *deleted says how many.
 OST_WUR db_status_t token_store_audit_purge (db_t *db, long days, long batch, int *deleted);
 
+//  Runtime settings (common/settings.def) in token.settings: every stored
+//  value as one object name → value; lock (inside a transaction) makes
+//  settings writers take turns; put stores a value (NULL: removes it).
+OST_WUR db_status_t token_store_settings_load (db_t *db, json_t **settings);
+OST_WUR db_status_t token_store_settings_lock (db_t *db);
+OST_WUR db_status_t token_store_setting_put (db_t *db, const char *name, const long *value);
+
 //  The janitor's session advisory lock: lock 1 tries to take it (*got 1
 //  when taken), lock 0 releases it.
 OST_WUR db_status_t token_store_janitor_lock (db_t *db, int lock, int *got);

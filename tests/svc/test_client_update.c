@@ -102,14 +102,14 @@ s_cc (const s_client_t *c, const char *secret, long long *expires_in, char *code
 static const char *
 s_authorize (const s_client_t *c, const char *redirect_uri, int pkce)
 {
-    json_t *r = svc_ok (
-        s_h, "token.authorize",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
-        " \"scope\": \"openid\", \"state\": \"s\"%s}, \"repeated\": []}",
-        c->id, redirect_uri,
-        pkce ? ", \"code_challenge\": \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\","
-               " \"code_challenge_method\": \"S256\""
-             : "");
+    json_t *r =
+        svc_ok (s_h, "token.authorize",
+                "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
+                " \"scope\": \"openid\", \"state\": \"s\"%s}, \"repeated\": []}",
+                c->id, redirect_uri,
+                pkce ? ", \"code_challenge\": \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\","
+                       " \"code_challenge_method\": \"S256\""
+                     : "");
     const char *what = json_object_get (r, "request")    ? "request"
                        : json_object_get (r, "redirect") ? "redirect"
                                                          : "page_error";
@@ -121,8 +121,9 @@ s_authorize (const s_client_t *c, const char *redirect_uri, int pkce)
 static json_t *
 s_last_event (const char *event, const s_client_t *c)
 {
-    json_t *r = svc_ok (s_h, "token.audit_list", "{\"event\": \"%s\", \"subject\": \"%s\", \"last\": true, \"limit\": 1}",
-                        event, c->id);
+    json_t *r =
+        svc_ok (s_h, "token.audit_list",
+                "{\"event\": \"%s\", \"subject\": \"%s\", \"last\": true, \"limit\": 1}", event, c->id);
     json_t *ev = json_incref (json_array_get (json_object_get (r, "events"), 0));
     json_decref (r);
     assert_non_null (ev);
@@ -140,10 +141,11 @@ test_update_changes_redirect_uris_and_bumps_the_version (void **state)
     s_client (&c, "upd");
     assert_int_equal (s_version (&c), 1);
     assert_string_equal (s_authorize (&c, c.redirect_uri, 1), "request");
-    json_t *r = svc_ok (s_h, "token.client_update",
-                        "{\"client_id\": \"%s\", \"version\": 1, \"redirect_uris\": [\"https://new.example/cb\"],"
-                        " \"name\": \"Renamed\"}",
-                        c.id);
+    json_t *r =
+        svc_ok (s_h, "token.client_update",
+                "{\"client_id\": \"%s\", \"version\": 1, \"redirect_uris\": [\"https://new.example/cb\"],"
+                " \"name\": \"Renamed\"}",
+                c.id);
     assert_int_equal (svc_int (r, "client.version"), 2);
     assert_string_equal (svc_str (r, "client.name"), "Renamed");
     assert_false (json_object_get (json_object_get (r, "client"), "client_secret"));
@@ -153,7 +155,8 @@ test_update_changes_redirect_uris_and_bumps_the_version (void **state)
     assert_string_equal (s_authorize (&c, "https://new.example/cb", 1), "request");
     //  Members not given kept their values; the secret still works.
     assert_int_equal (s_cc (&c, c.secret, NULL, NULL, 0), 0);
-    assert_int_equal (svc_sql_long (s_h, "SELECT version FROM token.clients WHERE client_id = '%s'", c.id), 2);
+    assert_int_equal (svc_sql_long (s_h, "SELECT version FROM token.clients WHERE client_id = '%s'", c.id),
+                      2);
 }
 
 static void
@@ -163,31 +166,34 @@ test_stale_version_is_a_conflict_and_changes_nothing (void **state)
     SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "stale");
-    json_decref (svc_ok (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 1, \"name\": \"First\"}",
-                         c.id));
+    json_decref (svc_ok (s_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 1, \"name\": \"First\"}", c.id));
     char before[4096], after[4096];
-    svc_sql_text (s_h, before, sizeof before, "SELECT row_to_json(c)::text FROM token.clients c WHERE client_id = '%s'",
-                  c.id);
+    svc_sql_text (s_h, before, sizeof before,
+                  "SELECT row_to_json(c)::text FROM token.clients c WHERE client_id = '%s'", c.id);
     long events = svc_sql_long (
-        s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'client_update' AND subject = '%s'", c.id);
+        s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'client_update' AND subject = '%s'",
+        c.id);
     //  Based on version 1, which another change replaced.
-    assert_string_equal (svc_err (s_h, "token.client_update",
-                                  "{\"client_id\": \"%s\", \"version\": 1, \"redirect_uris\": [\"https://x.example/cb\"]}",
-                                  c.id),
-                         "conflict");
     assert_string_equal (
-        svc_err (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 7, \"name\": \"x\"}", c.id),
+        svc_err (s_h, "token.client_update",
+                 "{\"client_id\": \"%s\", \"version\": 1, \"redirect_uris\": [\"https://x.example/cb\"]}",
+                 c.id),
         "conflict");
-    svc_sql_text (s_h, after, sizeof after, "SELECT row_to_json(c)::text FROM token.clients c WHERE client_id = '%s'",
-                  c.id);
+    assert_string_equal (svc_err (s_h, "token.client_update",
+                                  "{\"client_id\": \"%s\", \"version\": 7, \"name\": \"x\"}", c.id),
+                         "conflict");
+    svc_sql_text (s_h, after, sizeof after,
+                  "SELECT row_to_json(c)::text FROM token.clients c WHERE client_id = '%s'", c.id);
     assert_string_equal (before, after);
     assert_int_equal (svc_sql_long (s_h,
                                     "SELECT count(*) FROM token.audit_events WHERE event = 'client_update'"
                                     " AND subject = '%s'",
                                     c.id),
                       events);
-    assert_string_equal (svc_err (s_h, "token.client_update", "{\"client_id\": \"no-such-client\", \"version\": 1}"),
-                         "not_found");
+    assert_string_equal (
+        svc_err (s_h, "token.client_update", "{\"client_id\": \"no-such-client\", \"version\": 1}"),
+        "not_found");
 }
 
 static void
@@ -215,7 +221,8 @@ test_update_holds_the_registration_rules (void **state)
         "\"refresh_grace\": 301",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *code = svc_err (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 1, %s}", c.id, bad[i]);
+        const char *code =
+            svc_err (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 1, %s}", c.id, bad[i]);
         if (strcmp (code, "invalid_request") != 0)
             fail_msg ("%s: %s", bad[i], code);
     }
@@ -224,12 +231,12 @@ test_update_holds_the_registration_rules (void **state)
     //  A public client can never turn PKCE off.
     char id[80];
     svc_unique (id, sizeof id, "pub");
-    json_decref (svc_ok (s_h, "token.client_add",
-                         "{\"client_id\": \"%s\", \"type\": \"public\", \"redirect_uris\": [\"https://p.example/cb\"]}",
-                         id));
-    assert_string_equal (
-        svc_err (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 1, \"require_pkce\": false}", id),
-        "invalid_request");
+    json_decref (svc_ok (
+        s_h, "token.client_add",
+        "{\"client_id\": \"%s\", \"type\": \"public\", \"redirect_uris\": [\"https://p.example/cb\"]}", id));
+    assert_string_equal (svc_err (s_h, "token.client_update",
+                                  "{\"client_id\": \"%s\", \"version\": 1, \"require_pkce\": false}", id),
+                         "invalid_request");
 }
 
 static void
@@ -244,17 +251,19 @@ test_pkce_choice_can_be_set_and_unset (void **state)
     assert_false (json_object_get (json_object_get (r, "client"), "require_pkce_own"));
     json_decref (r);
     assert_string_equal (s_authorize (&c, c.redirect_uri, 0), "redirect");
-    r = svc_ok (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 1, \"require_pkce\": false}", c.id);
+    r = svc_ok (s_h, "token.client_update",
+                "{\"client_id\": \"%s\", \"version\": 1, \"require_pkce\": false}", c.id);
     assert_false (svc_bool (r, "client.require_pkce_own"));
     json_decref (r);
     assert_string_equal (s_authorize (&c, c.redirect_uri, 0), "request");
-    r = svc_ok (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 2, \"unset\": [\"require_pkce\"]}",
-                c.id);
+    r = svc_ok (s_h, "token.client_update",
+                "{\"client_id\": \"%s\", \"version\": 2, \"unset\": [\"require_pkce\"]}", c.id);
     assert_false (json_object_get (json_object_get (r, "client"), "require_pkce_own"));
     assert_true (svc_bool (r, "client.require_pkce"));
     json_decref (r);
     assert_string_equal (s_authorize (&c, c.redirect_uri, 0), "redirect");
-    assert_true (svc_sql_long (s_h, "SELECT (require_pkce IS NULL)::int FROM token.clients WHERE client_id = '%s'", c.id));
+    assert_true (svc_sql_long (
+        s_h, "SELECT (require_pkce IS NULL)::int FROM token.clients WHERE client_id = '%s'", c.id));
 }
 
 static void
@@ -264,14 +273,14 @@ test_disabled_client_is_refused_until_enabled (void **state)
     SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "dis");
-    json_decref (
-        svc_ok (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 1, \"disabled\": true}", c.id));
+    json_decref (svc_ok (s_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 1, \"disabled\": true}", c.id));
     char code[48];
     assert_int_equal (s_cc (&c, c.secret, NULL, code, sizeof code), -1);
     assert_string_equal (code, "invalid_client");
     assert_string_equal (s_authorize (&c, c.redirect_uri, 1), "page_error");
-    json_decref (
-        svc_ok (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 2, \"disabled\": false}", c.id));
+    json_decref (svc_ok (s_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 2, \"disabled\": false}", c.id));
     assert_int_equal (s_cc (&c, c.secret, NULL, NULL, 0), 0);
     assert_string_equal (s_authorize (&c, c.redirect_uri, 1), "request");
 }
@@ -290,8 +299,9 @@ test_token_lifetimes_of_the_client_replace_the_servers (void **state)
                          "{\"client_id\": \"%s\", \"version\": 1, \"access_token_lifetime\": 120}", c.id));
     assert_int_equal (s_cc (&c, c.secret, &expires_in, NULL, 0), 0);
     assert_int_equal (expires_in, 120);
-    json_t *r = svc_ok (s_h, "token.client_update",
-                        "{\"client_id\": \"%s\", \"version\": 2, \"unset\": [\"access_token_lifetime\"]}", c.id);
+    json_t *r =
+        svc_ok (s_h, "token.client_update",
+                "{\"client_id\": \"%s\", \"version\": 2, \"unset\": [\"access_token_lifetime\"]}", c.id);
     assert_false (json_object_get (json_object_get (r, "client"), "access_token_lifetime"));
     json_decref (r);
     assert_int_equal (s_cc (&c, c.secret, &expires_in, NULL, 0), 0);
@@ -306,7 +316,8 @@ test_update_is_audited_with_before_and_after_without_secrets (void **state)
     s_client_t c;
     s_client (&c, "aud");
     json_decref (svc_ok (s_h, "token.client_update",
-                         "{\"client_id\": \"%s\", \"version\": 1, \"scopes\": [\"openid\", \"email\"]}", c.id));
+                         "{\"client_id\": \"%s\", \"version\": 1, \"scopes\": [\"openid\", \"email\"]}",
+                         c.id));
     json_t *ev = s_last_event ("client_update", &c);
     assert_string_equal (svc_str (ev, "actor"), "admin");
     assert_string_equal (svc_str (ev, "client_id"), c.id);
@@ -321,8 +332,8 @@ test_update_is_audited_with_before_and_after_without_secrets (void **state)
     json_decref (ev);
     //  No secret and no hash of one anywhere in the trail.
     char hash[80];
-    svc_sql_text (s_h, hash, sizeof hash, "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'",
-                  c.id);
+    svc_sql_text (s_h, hash, sizeof hash,
+                  "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
     assert_int_equal (svc_sql_long (s_h,
                                     "SELECT count(*) FROM token.audit_events WHERE subject = '%s'"
                                     " AND (details::text LIKE '%%%s%%' OR details::text LIKE '%%%s%%')",
@@ -337,7 +348,8 @@ test_rotation_with_overlap_accepts_both_secrets_until_it_ends (void **state)
     SVC_NEED_DB (s_h);
     s_client_t c;
     s_client (&c, "ovl");
-    json_t *r = svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\", \"overlap_seconds\": 3600}", c.id);
+    json_t *r = svc_ok (s_h, "token.client_rotate_secret",
+                        "{\"client_id\": \"%s\", \"overlap_seconds\": 3600}", c.id);
     char fresh[128];
     snprintf (fresh, sizeof fresh, "%s", svc_str (r, "client_secret"));
     long long until = svc_int (r, "previous_secret_expires_at");
@@ -370,7 +382,8 @@ test_rotation_without_overlap_ends_the_old_secret_at_once (void **state)
     s_client_t c;
     s_client (&c, "now");
     //  An overlap running, then a rotation without one: every old secret ends.
-    json_t *r = svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\", \"overlap_seconds\": 600}", c.id);
+    json_t *r =
+        svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\", \"overlap_seconds\": 600}", c.id);
     char second[128];
     snprintf (second, sizeof second, "%s", svc_str (r, "client_secret"));
     json_decref (r);
@@ -384,10 +397,11 @@ test_rotation_without_overlap_ends_the_old_secret_at_once (void **state)
     assert_int_equal (s_cc (&c, third, NULL, NULL, 0), 0);
     //  A stale version, and an overlap beyond the bound, change nothing.
     assert_string_equal (
-        svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\", \"version\": 1}", c.id), "conflict");
-    assert_string_equal (
-        svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\", \"overlap_seconds\": 604801}", c.id),
-        "invalid_request");
+        svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\", \"version\": 1}", c.id),
+        "conflict");
+    assert_string_equal (svc_err (s_h, "token.client_rotate_secret",
+                                  "{\"client_id\": \"%s\", \"overlap_seconds\": 604801}", c.id),
+                         "invalid_request");
     assert_int_equal (s_cc (&c, third, NULL, NULL, 0), 0);
     assert_int_equal (s_version (&c), 3);
 }
