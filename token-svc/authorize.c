@@ -11,6 +11,7 @@
  *       redirect URI, with error, error_description, state (byte for byte)
  *       and iss (RFC 9207 §2), through the requested response mode when it
  *       is valid and through the query otherwise. */
+#include "admin_scope.h"
 #include "b64url.h"
 #include "clients.h"
 #include "jws.h"
@@ -261,7 +262,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     {
         const char *sv = json_string_value (scope);
         const char *problem = !tu_scope_known (sv) ? "scope holds an unknown value"
-                              : !tu_has (client->scopes, sv)
+                              : !tu_has (client->scopes, sv) || (!strcmp (sv, ADMIN_SCOPE) &&
+                                                                 !admin_scope_client (app, client->client_id))
                                   ? "scope holds a value the client may not request"
                                   : NULL;
         if (problem) {

@@ -18,7 +18,8 @@
 static int
 s_user_scope (const char *scope)
 {
-    return strcmp (scope, "openid") == 0 || strcmp (scope, "offline_access") == 0;
+    return strcmp (scope, "openid") == 0 || strcmp (scope, "offline_access") == 0 ||
+           strcmp (scope, "admin") == 0;
 }
 
 int

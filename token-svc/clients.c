@@ -7,6 +7,7 @@
  *  give the secrets, and without the key not even an offline guess. */
 #include "clients.h"
 
+#include "admin_scope.h"
 #include "client_cache.h"
 #include "jws.h"
 #include "log.h"
@@ -62,6 +63,7 @@
 #define DESC_BACKCHANNEL_URI "backchannel_logout_uri must be an absolute http or https URI without fragment"
 #define DESC_BACKCHANNEL_SESSION "backchannel_logout_session_required needs a backchannel_logout_uri"
 #define DESC_DUPLICATE "client_id already exists"
+#define DESC_ADMIN_SCOPE "only the admin client (OSTIARY_ADMIN_CLIENT_ID) may register the admin scope"
 #define DESC_NOT_FOUND "no such client"
 #define DESC_PUBLIC_SECRET "a public client has no secret"
 #define DESC_BAD_ID "client_id is malformed"
@@ -522,6 +524,8 @@ s_parse_client (const token_app_t *app, const token_client_add_in_t *in, token_c
         if (!tu_scope_known (json_string_value (item)))
             return DESC_SCOPES;
     }
+    if (tu_has (c->scopes, ADMIN_SCOPE) && !admin_scope_client (app, c->client_id))
+        return DESC_ADMIN_SCOPE;
 
     const char *alg = in->id_token_signed_response_alg ? in->id_token_signed_response_alg : "RS256";
     if (!s_alg_valid (alg))

@@ -44,6 +44,7 @@
  *  refresh is then a detected reuse that revokes the family: the theft is
  *  found one rotation later instead of at once. A window of 0 turns retries
  *  off (every second presentation revokes the family). */
+#include "admin_scope.h"
 #include "b64url.h"
 #include "clients.h"
 #include "grants.h"
@@ -184,10 +185,17 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     //  RFC 6749 §6: "The requested scope MUST NOT include any scope not
     //  originally granted by the resource owner"; narrowing is fine and
     //  applies to this access token only (the family keeps its grant).
-    const json_t *granted = requested ? requested : r.scopes;
-    if (!tu_subset (granted, r.scopes)) {
+    if (!tu_subset (requested ? requested : r.scopes, r.scopes)) {
         token_refresh_clear (&r);
         return tu_fail (req, OST_ERR_INVALID_SCOPE, "the scope exceeds what was granted");
+    }
+    //  The admin scope again only while the user holds the admin role
+    //  (admin_scope.h): without it, this access token is narrowed.
+    json_t *granted = json_deep_copy (requested ? requested : r.scopes);
+    if (!granted || admin_scope_filter (req, client->client_id, r.sub, granted)) {
+        json_decref (granted);
+        token_refresh_clear (&r);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     }
 
     char successor[GRANTS_REFRESH_LEN + 1];
@@ -298,6 +306,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     secure_free_str (&idt);
     free (jti);
     free (scope);
+    json_decref (granted);
     token_refresh_clear (&r);
     return rc;
 }

@@ -39,7 +39,9 @@ token_app_new (const config_t *cfg)
         return NULL;
     }
     self->issuer = strdup (cfg->issuer);
-    if (!self->issuer || asprintf (&self->access_token_aud, "%.*s/userinfo", (int)ilen, cfg->issuer) < 0) {
+    self->admin_client_id = strdup (cfg->admin_client_id ? cfg->admin_client_id : "");
+    if (!self->issuer || !self->admin_client_id ||
+        asprintf (&self->access_token_aud, "%.*s/userinfo", (int)ilen, cfg->issuer) < 0) {
         self->access_token_aud = NULL;
         token_app_destroy (&self);
         return NULL;
@@ -112,6 +114,7 @@ token_app_destroy (token_app_t **self_p)
         return;
     token_app_t *self = *self_p;
     free (self->issuer);
+    free (self->admin_client_id);
     free (self->access_token_aud);
     token_jwks_destroy (&self->jwks);
     client_cache_destroy (&self->clients);

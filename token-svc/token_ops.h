@@ -18,6 +18,7 @@ int token_op_client_get (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_update (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result);
 
 //  authorize.c
 int token_op_authorize (bus_req_t *req, const json_t *body, json_t **result);

@@ -83,8 +83,8 @@ token_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_CONFLICT, DESC_CONFLICT);
     }
     json_t *detail = json_pack ("{s:s, s:o, s:I, s:I}", "name", def->name, "value",
-                                stored ? json_integer (value) : json_null (), "effective", (json_int_t)effective,
-                                "previous", (json_int_t)previous);
+                                stored ? json_integer (value) : json_null (), "effective",
+                                (json_int_t)effective, "previous", (json_int_t)previous);
     if (!detail)
         st = DB_ERROR;
     if (st == DB_OK)

@@ -1,7 +1,9 @@
 /*  userinfo - token.userinfo: validates an access token presented at the
  *  UserInfo endpoint (OpenID Connect Core §5.3; RFC 6750 §3.1; RFC 9068 §4)
  *  and says whose it is and what it allows. The gateway asks flow-svc for
- *  the claims afterwards. */
+ *  the claims afterwards. token.admin_check: the same validation for the
+ *  admin API, with the admin scope and the admin role asked again. */
+#include "admin_scope.h"
 #include "log.h"
 #include "service.h"
 #include "token_app.h"
@@ -20,14 +22,14 @@
 //  The (and the gateway's) exact wording for an expired token.
 #define DESC_EXPIRED "The access token expired"
 
-int
-token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
+//  Validates an access token of ours that must carry scope_needed (else
+//  insufficient_scope with missing): *result {sub, scopes, client_id}.
+//  0, or -1 after failing req.
+static int
+s_verify (bus_req_t *req, const char *token, const char *scope_needed, const char *missing, json_t **result)
 {
-    const token_userinfo_in_t *in = BUS_IN (req, token_userinfo);
-    OST_UNUSED (body);
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
-    const char *token = in->access_token;
     //  RFC 6750 §3.1: an empty token is invalid_token like any bad one.
     if (!*token)
         return tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
@@ -82,10 +84,9 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
         else if (revoked)
             rc = tu_fail (req, OST_ERR_INVALID_TOKEN, "the access token was revoked");
     }
-    //  OpenID Connect Core §5.3: the UserInfo endpoint serves tokens that
-    //  were granted the openid scope; RFC 6750 §3.1 insufficient_scope.
-    if (!rc && !tu_has (scopes, "openid"))
-        rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, "the access token lacks the openid scope");
+    //  RFC 6750 §3.1 insufficient_scope.
+    if (!rc && !tu_has (scopes, scope_needed))
+        rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, missing);
     if (!rc) {
         *result = json_pack ("{s:s, s:O, s:s}", "sub", sub, "scopes", scopes, "client_id", client_id);
         if (!*result)
@@ -94,4 +95,37 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
     json_decref (scopes);
     jws_parts_destroy (&parts);
     return rc;
+}
+
+int
+token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_userinfo_in_t *in = BUS_IN (req, token_userinfo);
+    OST_UNUSED (body);
+    //  OpenID Connect Core §5.3: the UserInfo endpoint serves tokens that
+    //  were granted the openid scope.
+    return s_verify (req, in->access_token, "openid", "the access token lacks the openid scope", result);
+}
+
+int
+token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_admin_check_in_t *in = BUS_IN (req, token_admin_check);
+    OST_UNUSED (body);
+    const token_app_t *app = req->app;
+    if (s_verify (req, in->access_token, ADMIN_SCOPE, "the access token lacks the admin scope", result))
+        return -1;
+    //  The admin scope is issued only to the admin client for a user with
+    //  the admin role; the role is asked again now, so that taking it back
+    //  ends every such token at once.
+    const char *sub = json_string_value (json_object_get (*result, "sub"));
+    const char *client_id = json_string_value (json_object_get (*result, "client_id"));
+    if (!admin_scope_client (app, client_id) || !admin_scope_user (req, sub)) {
+        json_decref (*result);
+        *result = NULL;
+        log_info ("admin check refused: %s",
+                  admin_scope_client (app, client_id) ? "the user is no admin" : "not the admin client");
+        return tu_fail (req, OST_ERR_FORBIDDEN, "the user does not hold the admin role");
+    }
+    return 0;
 }

@@ -109,7 +109,8 @@ test_pkce_required_toggles_authorize_for_clients_without_a_choice (void **state)
     s_set ("{\"name\": \"pkce_required\", \"value\": null}");
     assert_false (s_accepted_without_pkce (plain));
     assert_true (s_accepted_without_pkce (own_off));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.settings WHERE name = 'pkce_required'"), 0);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.settings WHERE name = 'pkce_required'"),
+                      0);
 }
 
 static void
@@ -119,9 +120,11 @@ test_settings_set_refuses_bad_input_and_stale_expected (void **state)
     SVC_NEED_DB (s_h);
     assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"pkce_required\", \"value\": 2}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"pkce_required\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"lockout_threshold\", \"value\": 3}"),
+    assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"pkce_required\"}"),
                          "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "token.settings_set", "{\"name\": \"lockout_threshold\", \"value\": 3}"),
+        "invalid_request");
     assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"nope\", \"value\": 1}"),
                          "invalid_request");
     //  expected names the value the change was based on.
@@ -140,7 +143,8 @@ test_settings_set_is_audited (void **state)
     SVC_NEED_DB (s_h);
     s_set ("{\"name\": \"pkce_required\", \"value\": 0}");
     s_set ("{\"name\": \"pkce_required\", \"value\": null}");
-    json_t *r = svc_ok (s_h, "token.audit_list", "{\"event\": \"token_settings_set\", \"last\": true, \"limit\": 2}");
+    json_t *r =
+        svc_ok (s_h, "token.audit_list", "{\"event\": \"token_settings_set\", \"last\": true, \"limit\": 2}");
     json_t *events = json_object_get (r, "events");
     assert_int_equal (json_array_size (events), 2);
     json_t *first = json_array_get (events, 0), *second = json_array_get (events, 1);

@@ -51,8 +51,8 @@ static void
 test_stored_values_outside_bounds_are_ignored (void **state)
 {
     (void)state;
-    json_t *stored = json_pack ("{s:i, s:i, s:s}", "lockout_threshold", 7, "lockout_seconds", 0,
-                                "pkce_required", "yes");
+    json_t *stored =
+        json_pack ("{s:i, s:i, s:s}", "lockout_threshold", 7, "lockout_seconds", 0, "pkce_required", "yes");
     assert_int_equal (settings_value (stored, SETTING_LOCKOUT_THRESHOLD), 7);
     assert_int_equal (settings_value (stored, SETTING_LOCKOUT_SECONDS), 900);
     assert_int_equal (settings_value (stored, SETTING_PKCE_REQUIRED), 1);
