@@ -28,7 +28,8 @@ admin_scope_user (bus_req_t *req, const char *sub)
     char why[SCHEMA_WHY_MAX];
     int admin = 0;
     if (rc != 0)
-        log_warn ("flow.user_roles failed (%s): the admin scope is not granted", body ? error.code : "no memory");
+        log_warn ("flow.user_roles failed (%s): the admin scope is not granted",
+                  body ? error.code : "no memory");
     else if (flow_user_roles_out_unpack (res, &out, why, sizeof why) != 0)
         log_error ("flow.user_roles answered a result outside proto/ops.def: %s", why);
     else
@@ -50,8 +51,8 @@ admin_scope_filter (bus_req_t *req, const char *client_id, const char *sub, json
         if (admin_scope_client (app, client_id) && admin_scope_user (req, sub))
             return 0;
         log_info ("the admin scope is not granted: %s", admin_scope_client (app, client_id)
-                                                              ? "the user does not hold the admin role"
-                                                              : "not the admin client");
+                                                            ? "the user does not hold the admin role"
+                                                            : "not the admin client");
         return json_array_remove (scopes, i);
     }
     return 0;

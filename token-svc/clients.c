@@ -636,7 +636,7 @@ s_audit (bus_req_t *req, audit_event_t event, const char *id)
     service_thread_t *thread = req->thread_state;
     if (token_store_audit (thread->db, &(audit_record_t){.event = event,
                                                          .outcome = AUDIT_SUCCESS,
-                                                         .actor = "admin",
+                                                         .actor = req->actor ? req->actor : "admin",
                                                          .subject = id,
                                                          .client_id = id}) != DB_OK)
         log_error ("the %s audit event of client %s was not written", audit_event_name (event), id);
@@ -979,7 +979,7 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
         st = token_store_client_update (thread->db, &c, in->version,
                                         &(audit_record_t){.event = AUDIT_EV_client_update,
                                                           .outcome = AUDIT_SUCCESS,
-                                                          .actor = "admin",
+                                                          .actor = req->actor ? req->actor : "admin",
                                                           .subject = id,
                                                           .client_id = id,
                                                           .details = details},
@@ -1071,7 +1071,7 @@ token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **resu
     service_thread_t *t = thread;
     if (token_store_audit (t->db, &(audit_record_t){.event = AUDIT_EV_client_rotate_secret,
                                                     .outcome = AUDIT_SUCCESS,
-                                                    .actor = "admin",
+                                                    .actor = req->actor ? req->actor : "admin",
                                                     .subject = id,
                                                     .client_id = id,
                                                     .details = details}) != DB_OK)

@@ -35,6 +35,7 @@ const bus_route_t token_routes[] = {
     {"token.client_update", token_op_client_update},
     {"token.settings_list", token_op_settings_list},
     {"token.admin_check", token_op_admin_check},
+    {"token.admin_call", token_op_admin_call},
     {"token.settings_set", token_op_settings_set},
     {"token.authorize", token_op_authorize},
     {"token.request_get", token_op_request_get},

@@ -92,7 +92,7 @@ token_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         st = token_store_audit (db, &(audit_record_t){.event = AUDIT_EV_token_settings_set,
                                                       .outcome = AUDIT_SUCCESS,
-                                                      .actor = "admin",
+                                                      .actor = req->actor ? req->actor : "admin",
                                                       .subject = def->name,
                                                       .details = detail});
     json_decref (detail);

@@ -12,6 +12,8 @@
 #include "token_store.h"
 #include "token_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define JTI_MAX 64
@@ -108,12 +110,10 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
 }
 
 int
-token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result)
+token_admin_verify (bus_req_t *req, const char *access_token, json_t **result)
 {
-    const token_admin_check_in_t *in = BUS_IN (req, token_admin_check);
-    OST_UNUSED (body);
     const token_app_t *app = req->app;
-    if (s_verify (req, in->access_token, ADMIN_SCOPE, "the access token lacks the admin scope", result))
+    if (s_verify (req, access_token, ADMIN_SCOPE, "the access token lacks the admin scope", result))
         return -1;
     //  The admin scope is issued only to the admin client for a user with
     //  the admin role; the role is asked again now, so that taking it back
@@ -128,4 +128,71 @@ token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_FORBIDDEN, "the user does not hold the admin role");
     }
     return 0;
+}
+
+int
+token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_admin_check_in_t *in = BUS_IN (req, token_admin_check);
+    OST_UNUSED (body);
+    return token_admin_verify (req, in->access_token, result);
+}
+
+//  The description of a refused inner request: the thread's own, kept
+//  until its next request (the reply is sent before that).
+static _Thread_local char s_why[SCHEMA_WHY_MAX + 32];
+
+int
+token_op_admin_call (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_admin_call_in_t *in = BUS_IN (req, token_admin_call);
+    OST_UNUSED (body);
+    //  The op first: nothing is asked of the token for an op no admin may run.
+    const op_def_t *def = proto_op (in->op);
+    bus_handler_fn handler = NULL;
+    for (size_t i = 0; def && i < token_nroutes; i++)
+        if (!strcmp (token_routes[i].op, def->name))
+            handler = token_routes[i].handler;
+    if (!def || !handler || strcmp (def->service, "token") != 0 ||
+        !proto_may_call (BUS_ROLE_ADMIN, def->name))
+        return tu_fail (req, OST_ERR_FORBIDDEN, "the admin role may not call this op");
+    json_t *who = NULL;
+    if (token_admin_verify (req, in->admin_token, &who))
+        return -1;
+    char actor[300];
+    snprintf (actor, sizeof actor, "admin:%s", json_string_value (json_object_get (who, "sub")));
+    json_decref (who);
+
+    //  The inner request, checked against its op's schema as the worker
+    //  checks every request.
+    json_t *inner_body = in->body ? json_incref ((json_t *)in->body) : json_object ();
+    void *inner_in = inner_body ? calloc (1, def->in->size) : NULL;
+    char what[SCHEMA_WHY_MAX];
+    if (!inner_in) {
+        json_decref (inner_body);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    }
+    if (schema_unpack (def->in, inner_body, inner_in, what, sizeof what) != 0) {
+        free (inner_in);
+        json_decref (inner_body);
+        snprintf (s_why, sizeof s_why, "invalid request: %s", what);
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, s_why);
+    }
+    bus_req_t inner = *req;
+    inner.op = def->name;
+    inner.in = inner_in;
+    inner.actor = actor;
+    inner.err = OST_ERR_SERVER_ERROR;
+    inner.err_description = NULL;
+    json_t *out = NULL;
+    int rc = handler (&inner, inner_body, &out);
+    free (inner_in);
+    json_decref (inner_body);
+    if (rc) {
+        req->err = inner.err;
+        req->err_description = inner.err_description;
+        return -1;
+    }
+    *result = json_pack ("{s:o}", "result", out ? out : json_null ());
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
 }

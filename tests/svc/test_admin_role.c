@@ -32,15 +32,16 @@ static int
 s_setup (void **state)
 {
     OST_UNUSED (state);
-    static const char *const settings[] = {"OSTIARY_ADMIN_CLIENT_ID=" ADMIN_CLIENT, "OSTIARY_CLIENT_CACHE_MS=0",
-                                           NULL};
+    static const char *const settings[] = {"OSTIARY_ADMIN_CLIENT_ID=" ADMIN_CLIENT,
+                                           "OSTIARY_CLIENT_CACHE_MS=0", NULL};
     s_h = svc_harness_new (settings);
     if (s_h) {
-        json_t *r = svc_ok (s_h, "token.client_add",
-                            "{\"client_id\": \"" ADMIN_CLIENT "\", \"redirect_uris\": [\"" REDIRECT "\"],"
-                            " \"first_party\": true, \"always_refresh\": true, \"scopes\": [\"openid\", \"admin\"],"
-                            " \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
-                            " \"token_endpoint_auth_method\": \"client_secret_post\"}");
+        json_t *r =
+            svc_ok (s_h, "token.client_add",
+                    "{\"client_id\": \"" ADMIN_CLIENT "\", \"redirect_uris\": [\"" REDIRECT "\"],"
+                    " \"first_party\": true, \"always_refresh\": true, \"scopes\": [\"openid\", \"admin\"],"
+                    " \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
+                    " \"token_endpoint_auth_method\": \"client_secret_post\"}");
         snprintf (s_secret, sizeof s_secret, "%s", svc_str (r, "client_secret"));
         json_decref (r);
     }
@@ -60,11 +61,13 @@ static void
 s_user (char *username, size_t usize, char *sub, size_t ssize, int admin)
 {
     svc_unique (username, usize, "adm");
-    json_t *r = svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
+    json_t *r =
+        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
     snprintf (sub, ssize, "%s", svc_str (r, "user.sub"));
     json_decref (r);
     if (admin)
-        json_decref (svc_ok (s_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
+        json_decref (
+            svc_ok (s_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
 }
 
 //  The admin client's tokens for sub, asking scope "openid admin": the
@@ -92,10 +95,11 @@ s_tokens (const char *sub)
     char code[128];
     snprintf (code, sizeof code, "%s", svc_str (r, "redirect.params.code"));
     json_decref (r);
-    return svc_ok (s_h, "token.exchange",
-                   "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"" REDIRECT
-                   "\", \"code_verifier\": \"%s\", \"client_id\": \"" ADMIN_CLIENT "\", \"client_secret\": \"%s\"}}",
-                   code, verifier, s_secret);
+    return svc_ok (
+        s_h, "token.exchange",
+        "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"" REDIRECT
+        "\", \"code_verifier\": \"%s\", \"client_id\": \"" ADMIN_CLIENT "\", \"client_secret\": \"%s\"}}",
+        code, verifier, s_secret);
 }
 
 static void
@@ -127,8 +131,8 @@ test_set_admin_grants_and_revokes_the_role_audited (void **state)
                                     " AND subject = '%s' AND details->>'admin' = 'true'",
                                     sub),
                       1);
-    assert_string_equal (svc_err (s_h, "flow.user_set_admin", "{\"username\": \"nobody-xyz\", \"admin\": true}"),
-                         "not_found");
+    assert_string_equal (
+        svc_err (s_h, "flow.user_set_admin", "{\"username\": \"nobody-xyz\", \"admin\": true}"), "not_found");
     r = svc_ok (s_h, "flow.user_roles", "{\"sub\": \"no-such-sub\"}");
     assert_false (svc_bool (r, "admin"));
     json_decref (r);
@@ -148,14 +152,16 @@ test_only_the_admin_client_registers_or_requests_the_admin_scope (void **state)
                          "invalid_request");
     json_decref (svc_ok (s_h, "token.client_add",
                          "{\"client_id\": \"%s\", \"redirect_uris\": [\"https://o.example/cb\"]}", id));
-    assert_string_equal (svc_err (s_h, "token.client_update",
-                                  "{\"client_id\": \"%s\", \"version\": 1, \"scopes\": [\"openid\", \"admin\"]}", id),
-                         "invalid_request");
-    json_t *r = svc_ok (s_h, "token.authorize",
-                        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\":"
-                        " \"https://o.example/cb\", \"scope\": \"openid admin\", \"code_challenge\":"
-                        " \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\", \"code_challenge_method\": \"S256\"}}",
-                        id);
+    assert_string_equal (
+        svc_err (s_h, "token.client_update",
+                 "{\"client_id\": \"%s\", \"version\": 1, \"scopes\": [\"openid\", \"admin\"]}", id),
+        "invalid_request");
+    json_t *r =
+        svc_ok (s_h, "token.authorize",
+                "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\":"
+                " \"https://o.example/cb\", \"scope\": \"openid admin\", \"code_challenge\":"
+                " \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\", \"code_challenge_method\": \"S256\"}}",
+                id);
     assert_string_equal (svc_str (r, "redirect.params.error"), "invalid_scope");
     json_decref (r);
 }
@@ -170,7 +176,8 @@ test_admin_scope_is_issued_only_to_a_user_with_the_role (void **state)
     s_user (plain, sizeof plain, plain_sub, sizeof plain_sub, 0);
     json_t *t = s_tokens (admin_sub);
     assert_string_equal (svc_str (t, "scope"), "openid admin");
-    json_t *who = svc_ok (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
+    json_t *who =
+        svc_ok (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
     assert_string_equal (svc_str (who, "sub"), admin_sub);
     assert_string_equal (svc_str (who, "client_id"), ADMIN_CLIENT);
     json_decref (who);
@@ -178,10 +185,12 @@ test_admin_scope_is_issued_only_to_a_user_with_the_role (void **state)
     //  A user without the role gets a token without the scope.
     t = s_tokens (plain_sub);
     assert_string_equal (svc_str (t, "scope"), "openid");
-    assert_string_equal (svc_err (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
-                         "insufficient_scope");
+    assert_string_equal (
+        svc_err (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
+        "insufficient_scope");
     json_decref (t);
-    assert_string_equal (svc_err (s_h, "token.admin_check", "{\"access_token\": \"not-a-token\"}"), "invalid_token");
+    assert_string_equal (svc_err (s_h, "token.admin_check", "{\"access_token\": \"not-a-token\"}"),
+                         "invalid_token");
 }
 
 static void
@@ -210,6 +219,57 @@ test_revoking_the_role_ends_admin_tokens_at_once_and_at_refresh (void **state)
     json_decref (t);
 }
 
+static void
+test_admin_call_runs_admin_ops_for_an_admin_only (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char admin[64], sub[80], plain[64], plain_sub[80];
+    s_user (admin, sizeof admin, sub, sizeof sub, 1);
+    s_user (plain, sizeof plain, plain_sub, sizeof plain_sub, 0);
+    json_t *t = s_tokens (sub), *p = s_tokens (plain_sub);
+    const char *at = svc_str (t, "access_token");
+    json_t *r = svc_ok (s_h, "token.admin_call",
+                        "{\"admin_token\": \"%s\", \"op\": \"token.client_get\","
+                        " \"body\": {\"client_id\": \"" ADMIN_CLIENT "\"}}",
+                        at);
+    long long version = svc_int (r, "result.client.version");
+    json_decref (r);
+    r = svc_ok (s_h, "token.admin_call",
+                "{\"admin_token\": \"%s\", \"op\": \"token.client_update\","
+                " \"body\": {\"client_id\": \"" ADMIN_CLIENT "\", \"version\": %lld, \"name\": \"Console\"}}",
+                at, version);
+    assert_string_equal (svc_str (r, "result.client.name"), "Console");
+    json_decref (r);
+    //  Its audit event names the admin who acted.
+    char actor[128];
+    svc_sql_text (
+        s_h, actor, sizeof actor,
+        "SELECT actor FROM token.audit_events WHERE event = 'client_update' AND subject = '" ADMIN_CLIENT
+        "' ORDER BY id DESC LIMIT 1");
+    char want[128];
+    snprintf (want, sizeof want, "admin:%s", sub);
+    assert_string_equal (actor, want);
+    //  A bad inner request, an op the admin role may not call, a token
+    //  without the scope.
+    assert_string_equal (
+        svc_err (s_h, "token.admin_call",
+                 "{\"admin_token\": \"%s\", \"op\": \"token.client_get\", \"body\": {\"x\": 1}}", at),
+        "invalid_request");
+    assert_string_equal (
+        svc_err (s_h, "token.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.exchange\"}", at),
+        "forbidden");
+    assert_string_equal (
+        svc_err (s_h, "token.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.admin_call\"}", at),
+        "forbidden");
+    assert_string_equal (svc_err (s_h, "token.admin_call",
+                                  "{\"admin_token\": \"%s\", \"op\": \"token.client_list\"}",
+                                  svc_str (p, "access_token")),
+                         "insufficient_scope");
+    json_decref (p);
+    json_decref (t);
+}
+
 int
 main (void)
 {
@@ -218,6 +278,7 @@ main (void)
         cmocka_unit_test (test_only_the_admin_client_registers_or_requests_the_admin_scope),
         cmocka_unit_test (test_admin_scope_is_issued_only_to_a_user_with_the_role),
         cmocka_unit_test (test_revoking_the_role_ends_admin_tokens_at_once_and_at_refresh),
+        cmocka_unit_test (test_admin_call_runs_admin_ops_for_an_admin_only),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
