@@ -40,6 +40,7 @@ PACKAGES=(
     "python3-aiosmtpd py:aiosmtpd"
     "python3-zmq      py:zmq"
     "python3-msgpack  py:msgpack"
+    "python3-jsonschema py:jsonschema"
     "chromium         cmd:chromium"
     "chromium-driver  cmd:chromedriver"
     "python3-selenium py:selenium"
