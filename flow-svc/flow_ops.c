@@ -75,6 +75,7 @@ const bus_route_t flow_routes[] = {
     {"flow.user_disable", flow_op_user_disable},
     {"flow.user_set_admin", flow_op_user_set_admin},
     {"flow.user_roles", flow_op_user_roles},
+    {"flow.admin_call", flow_op_admin_call},
     {"flow.user_claims", flow_op_user_claims},
     {"flow.session_get", flow_op_session_get},
     {"flow.session_touch", flow_op_session_touch},

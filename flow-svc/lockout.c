@@ -302,7 +302,7 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
             json_pack ("{s:b, s:b}", "was_locked", was_locked, "second_factor_was_locked", codes_were_locked);
         st = detail ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_unlock,
                                                               .outcome = AUDIT_SUCCESS,
-                                                              .actor = "admin",
+                                                              .actor = req->actor ? req->actor : "admin",
                                                               .subject = sub,
                                                               .details = detail})
                     : DB_ERROR;

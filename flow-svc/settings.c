@@ -79,12 +79,27 @@ flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
         return flow_fail_internal (req);
     //  The change and its audit event commit together.
     db_status_t st = db_begin (db);
+    if (st == DB_OK && in->has_expected) {
+        //  The value in force, read under the settings lock.
+        json_t *now = NULL;
+        st = lockout_store_settings_lock (db);
+        if (st == DB_OK)
+            st = lockout_store_settings_load (db, &now);
+        long previous = settings_value (now, id);
+        json_decref (now);
+        if (st == DB_OK && previous != (long)in->expected) {
+            db_rollback (db);
+            json_decref (detail);
+            bus_req_fail (req, OST_ERR_CONFLICT, "the setting changed since: read it again");
+            return -1;
+        }
+    }
     if (st == DB_OK)
         st = lockout_store_setting_put (db, settings_def (id)->name, stored);
     if (st == DB_OK)
         st = flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_settings_set,
                                                      .outcome = AUDIT_SUCCESS,
-                                                     .actor = "admin",
+                                                     .actor = req->actor ? req->actor : "admin",
                                                      .subject = settings_def (id)->name,
                                                      .details = detail});
     json_decref (detail);

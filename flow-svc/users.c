@@ -101,7 +101,7 @@ s_audit (bus_req_t *req, audit_event_t event, const char *sub, json_t *details)
 {
     if (flow_audit_write (flow_db (req), &(audit_record_t){.event = event,
                                                            .outcome = AUDIT_SUCCESS,
-                                                           .actor = "admin",
+                                                           .actor = req->actor ? req->actor : "admin",
                                                            .subject = sub,
                                                            .details = details}) != DB_OK)
         log_error ("the %s audit event was not written", audit_event_name (event));
@@ -533,7 +533,7 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
         json_t *detail = json_pack ("{s:s}", "error", why);
         if (flow_audit_write (flow_db (req), &(audit_record_t){.event = AUDIT_EV_token_revoke_failed,
                                                                .outcome = AUDIT_FAILURE,
-                                                               .actor = "admin",
+                                                               .actor = req->actor ? req->actor : "admin",
                                                                .subject = sub,
                                                                .details = detail}) != DB_OK)
             log_error ("the token_revoke_failed audit event was not written");

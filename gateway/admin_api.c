@@ -19,6 +19,7 @@
 #include "ops.h"
 #include "routes.h"
 #include "secure.h"
+#include "settings_table.h"
 
 #include <civetweb.h>
 #include <stdio.h>
@@ -114,7 +115,8 @@ s_bus_error (gw_req_t *req, const bus_error_t *e)
     case OST_ERR_NOT_FOUND:
         return s_error (req, 404, "not_found", e->description, NULL);
     case OST_ERR_INVALID_REQUEST:
-        return s_error (req, 400, "invalid_request", e->description, s_field (e->description, field, sizeof field));
+        return s_error (req, 400, "invalid_request", e->description,
+                        s_field (e->description, field, sizeof field));
     default: {
         http_error_t a = http_bus_error_answer (e);
         return s_error (req, a.status, a.code, a.description, NULL);
@@ -134,12 +136,16 @@ typedef struct {
 static int
 s_call (s_ctx_t *ctx, const char *op, json_t *body, json_t **result)
 {
+    //  The envelope of the op's own service: token-svc and flow-svc each
+    //  verify the admin themselves.
+    int flow = !strncmp (op, "flow.", 5);
     token_admin_call_in_t in = {.admin_token = ctx->token, .op = op, .body = body};
     json_t *call = token_admin_call_in_pack (&in);
     json_decref (body);
     json_t *reply = NULL;
     bus_error_t e;
-    int rc = call ? http_bus_call (ctx->req, "token.admin_call", call, &reply, &e) : -1;
+    int rc =
+        call ? http_bus_call (ctx->req, flow ? "flow.admin_call" : "token.admin_call", call, &reply, &e) : -1;
     json_decref (call);
     if (rc != 0) {
         if (!call)
@@ -267,10 +273,11 @@ s_clients_list (s_ctx_t *ctx)
     json_t *result = NULL;
     if (s_call (ctx, "token.client_list", json_object (), &result))
         return ctx->req->status;
-    json_t *page = s_page (json_object_get (result, "clients"), "client_id", has_cursor ? cursor : NULL, limit,
-                           has_q ? q : NULL);
+    json_t *page = s_page (json_object_get (result, "clients"), "client_id", has_cursor ? cursor : NULL,
+                           limit, has_q ? q : NULL);
     json_decref (result);
-    int rc = page ? s_json (ctx->req, 200, page, NULL) : s_error (ctx->req, 500, "server_error", "no memory", NULL);
+    int rc = page ? s_json (ctx->req, 200, page, NULL)
+                  : s_error (ctx->req, 500, "server_error", "no memory", NULL);
     json_decref (page);
     return rc;
 }
@@ -281,7 +288,8 @@ s_client_answer (s_ctx_t *ctx, int status, json_t *result)
 {
     const json_t *client = json_object_get (result, "client");
     char etag[40];
-    snprintf (etag, sizeof etag, "\"v%lld\"", (long long)json_integer_value (json_object_get (client, "version")));
+    snprintf (etag, sizeof etag, "\"v%lld\"",
+              (long long)json_integer_value (json_object_get (client, "version")));
     int rc = s_json (ctx->req, status, status == 201 ? result : client, etag);
     json_decref (result);
     return rc;
@@ -383,9 +391,16 @@ s_settings (s_ctx_t *ctx, const char *rest)
     gw_req_t *req = ctx->req;
     json_t *result = NULL;
     if (!*rest && !strcmp (req->method, "GET")) {
+        json_t *flow = NULL;
         if (s_call (ctx, "token.settings_list", json_object (), &result))
             return req->status;
-        json_t *page = json_pack ("{s:O}", "items", json_object_get (result, "settings"));
+        if (s_call (ctx, "flow.settings_list", json_object (), &flow)) {
+            json_decref (result);
+            return req->status;
+        }
+        json_t *page = json_pack ("{s:O}", "items", json_object_get (flow, "settings"));
+        json_array_extend (json_object_get (page, "items"), json_object_get (result, "settings"));
+        json_decref (flow);
         json_decref (result);
         int rc = s_json (req, 200, page, NULL);
         json_decref (page);
@@ -394,8 +409,13 @@ s_settings (s_ctx_t *ctx, const char *rest)
     if (rest[0] != '/' || !rest[1] || strchr (rest + 1, '/') || strlen (rest + 1) > 64)
         return s_error (req, 404, "not_found", "no such setting", NULL);
     const char *name = rest + 1;
+    //  The service that stores the setting (common/settings.def).
+    const setting_def_t *def = settings_def (settings_find (name));
+    if (!def)
+        return s_error (req, 404, "not_found", "no such setting", NULL);
+    int flow = !strcmp (def->service, "flow");
     if (!strcmp (req->method, "GET")) {
-        if (s_call (ctx, "token.settings_list", json_object (), &result))
+        if (s_call (ctx, flow ? "flow.settings_list" : "token.settings_list", json_object (), &result))
             return req->status;
         size_t i;
         json_t *s;
@@ -404,7 +424,8 @@ s_settings (s_ctx_t *ctx, const char *rest)
             if (strcmp (json_string_value (json_object_get (s, "name")), name) != 0)
                 continue;
             char etag[32];
-            snprintf (etag, sizeof etag, "\"%lld\"", (long long)json_integer_value (json_object_get (s, "value")));
+            snprintf (etag, sizeof etag, "\"%lld\"",
+                      (long long)json_integer_value (json_object_get (s, "value")));
             int rc = s_json (req, 200, s, etag);
             json_decref (result);
             return rc;
@@ -437,15 +458,169 @@ s_settings (s_ctx_t *ctx, const char *rest)
         }
         json_object_set_new (body, "name", json_string (name));
         json_object_set_new (body, "expected", json_integer (expected));
-        if (s_call (ctx, "token.settings_set", body, &result))
+        if (s_call (ctx, flow ? "flow.settings_set" : "token.settings_set", body, &result))
             return req->status;
         char etag[32];
-        snprintf (etag, sizeof etag, "\"%lld\"", (long long)json_integer_value (json_object_get (result, "value")));
+        snprintf (etag, sizeof etag, "\"%lld\"",
+                  (long long)json_integer_value (json_object_get (result, "value")));
         int rc = s_json (req, 200, result, etag);
         json_decref (result);
         return rc;
     }
     return s_error (req, 405, "invalid_request", "method not allowed", NULL);
+}
+
+//  ------------------------------------------------------------- users
+
+static int
+s_users_list (s_ctx_t *ctx)
+{
+    int bad;
+    long limit = s_limit (ctx->req, &bad);
+    if (bad)
+        return s_error (ctx->req, 400, "invalid_request", "limit must be an integer from 1 to 200", "limit");
+    char cursor[ID_MAX + 1], q[128];
+    int has_cursor = s_query (ctx->req, "cursor", cursor, sizeof cursor);
+    int has_q = s_query (ctx->req, "q", q, sizeof q);
+    json_t *body = json_pack ("{s:I}", "limit", (json_int_t)(has_q ? 200 : limit));
+    if (has_cursor)
+        json_object_set_new (body, "after", json_string (cursor));
+    json_t *result = NULL;
+    if (s_call (ctx, "flow.user_list", body, &result))
+        return ctx->req->status;
+    json_t *page;
+    if (has_q) {
+        //  A search looks through one page of flow-svc's at a time.
+        page = s_page (json_object_get (result, "users"), "username", NULL, limit, q);
+        const json_t *next = json_object_get (result, "next");
+        if (page && !json_object_get (page, "next_cursor") && json_is_string (next))
+            json_object_set (page, "next_cursor", (json_t *)next);
+    } else {
+        page = json_pack ("{s:O}", "items", json_object_get (result, "users"));
+        const json_t *next = json_object_get (result, "next");
+        if (page && json_is_string (next))
+            json_object_set (page, "next_cursor", (json_t *)next);
+    }
+    json_decref (result);
+    int rc = page ? s_json (ctx->req, 200, page, NULL)
+                  : s_error (ctx->req, 500, "server_error", "no memory", NULL);
+    json_decref (page);
+    return rc;
+}
+
+static int
+s_users (s_ctx_t *ctx, const char *rest)
+{
+    gw_req_t *req = ctx->req;
+    const char *m = req->method;
+    json_t *result = NULL, *body = NULL;
+    if (!*rest) {
+        if (!strcmp (m, "GET"))
+            return s_users_list (ctx);
+        if (!strcmp (m, "POST")) {
+            if (!(body = s_body (req)) || s_call (ctx, "flow.user_add", body, &result))
+                return req->status;
+            int rc = s_json (req, 201, json_object_get (result, "user"), NULL);
+            json_decref (result);
+            return rc;
+        }
+        return s_error (req, 405, "invalid_request", "method not allowed", NULL);
+    }
+    char name[ID_MAX + 1];
+    size_t n = rest[0] == '/' ? strcspn (rest + 1, "/") : 0;
+    if (n == 0 || n > ID_MAX)
+        return s_error (req, 404, "not_found", "no such user", NULL);
+    memcpy (name, rest + 1, n);
+    name[n] = '\0';
+    const char *action = rest + 1 + n;
+    const char *op = NULL;
+    if (!*action && !strcmp (m, "GET")) {
+        if (s_call (ctx, "flow.user_get", json_pack ("{s:s}", "username", name), &result))
+            return req->status;
+        int rc = s_json (req, 200, json_object_get (result, "user"), NULL);
+        json_decref (result);
+        return rc;
+    }
+    if (!strcmp (m, "POST") && !strcmp (action, "/disable"))
+        op = "flow.user_disable";
+    else if (!strcmp (m, "POST") && !strcmp (action, "/unlock"))
+        op = "flow.user_unlock";
+    else if (!strcmp (m, "POST") && !strcmp (action, "/password"))
+        op = "flow.user_passwd";
+    else
+        return s_error (req, 404, "not_found", "no such resource", NULL);
+    if (!(body = s_body (req)))
+        return req->status;
+    json_object_set_new (body, "username", json_string (name));
+    if (s_call (ctx, op, body, &result))
+        return req->status;
+    int rc = s_json (req, 200, result, NULL);
+    json_decref (result);
+    return rc;
+}
+
+//  ------------------------------------------------------------- audit
+
+static int
+s_audit (s_ctx_t *ctx, const char *rest)
+{
+    gw_req_t *req = ctx->req;
+    if (*rest || strcmp (req->method, "GET") != 0)
+        return s_error (req, 404, "not_found", "no such resource", NULL);
+    int bad;
+    long limit = s_limit (req, &bad);
+    if (bad)
+        return s_error (req, 400, "invalid_request", "limit must be an integer from 1 to 200", "limit");
+    char service[16] = "token", v[256];
+    if (s_query (req, "service", service, sizeof service) && strcmp (service, "token") &&
+        strcmp (service, "flow"))
+        return s_error (req, 400, "invalid_request", "service must be token or flow", "service");
+    json_t *body = json_pack ("{s:I}", "limit", (json_int_t)limit);
+    static const char *const texts[] = {"event", "subject"};
+    for (size_t i = 0; i < 2; i++)
+        if (s_query (req, texts[i], v, sizeof v))
+            json_object_set_new (body, texts[i], json_string (v));
+    static const char *const numbers[] = {"since", "until", "cursor"};
+    for (size_t i = 0; i < 3; i++)
+        if (s_query (req, numbers[i], v, sizeof v)) {
+            char *end = NULL;
+            long long n = strtoll (v, &end, 10);
+            if (!*v || *end || n < 0) {
+                json_decref (body);
+                return s_error (req, 400, "invalid_request", "since, until and cursor are integers",
+                                numbers[i]);
+            }
+            json_object_set_new (body, numbers[i], json_integer (n));
+        }
+    char client[ID_MAX + 1];
+    int has_client = s_query (req, "client", client, sizeof client);
+    char op[32];
+    snprintf (op, sizeof op, "%s.audit_list", service);
+    json_t *result = NULL;
+    if (s_call (ctx, op, body, &result))
+        return req->status;
+    //  The client filter applies to the page the service answered.
+    json_t *items = json_array ();
+    size_t i;
+    json_t *ev;
+    json_array_foreach (json_object_get (result, "events"), i, ev)
+    {
+        const char *c = json_string_value (json_object_get (ev, "client_id"));
+        if (!has_client || (c && !strcmp (c, client)))
+            json_array_append (items, ev);
+    }
+    json_t *page = json_pack ("{s:o}", "items", items);
+    const json_t *cursor = json_object_get (result, "cursor");
+    if (page && json_is_integer (cursor) &&
+        json_array_size (json_object_get (result, "events")) == (size_t)limit) {
+        char next[32];
+        snprintf (next, sizeof next, "%lld", (long long)json_integer_value (cursor));
+        json_object_set_new (page, "next_cursor", json_string (next));
+    }
+    json_decref (result);
+    int rc = page ? s_json (req, 200, page, NULL) : s_error (req, 500, "server_error", "no memory", NULL);
+    json_decref (page);
+    return rc;
 }
 
 //  ------------------------------------------------------------- dispatch
@@ -468,6 +643,10 @@ admin_api (gw_req_t *req)
         rc = s_clients (ctx, path + 7);
     else if (!strncmp (path, "settings", 8) && (path[8] == '\0' || path[8] == '/'))
         rc = s_settings (ctx, path + 8);
+    else if (!strncmp (path, "users", 5) && (path[5] == '\0' || path[5] == '/'))
+        rc = s_users (ctx, path + 5);
+    else if (!strncmp (path, "audit", 5) && path[5] == '\0')
+        rc = s_audit (ctx, path + 5);
     else
         rc = s_error (req, 404, "not_found", "no such resource", NULL);
     secure_wipe (ctx->token, sizeof ctx->token);

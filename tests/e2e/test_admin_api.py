@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from conftest import ADMIN_CLIENT_ID
-from oidc import Browser, code_flow, exchange, make_client, make_user
+from lockout_util import settings  # noqa: F401
+from oidc import Browser, code_flow, exchange, make_user
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "docs/admin/openapi.json").read_text())
 RP = "https://rp.example"
@@ -198,3 +199,56 @@ def test_settings_get_and_put_with_etag_and_bounds(admin):
     assert r.status_code == 409
     r = admin("PUT", "/settings/pkce_required", json={"value": None}, headers={"If-Match": '"0"'})
     assert r.status_code == 200 and r.json()["value"] == 1
+
+
+def test_users_create_list_get_disable_unlock_and_password(admin, stack):
+    name = "apiuser-" + __import__("secrets").token_hex(3)
+    r = admin("POST", "/users", json={"username": name, "password": "correct horse battery staple"})
+    assert r.status_code == 201 and r.json()["username"] == name and r.json()["admin"] is False
+    r = admin("GET", f"/users/{name}")
+    assert r.status_code == 200 and r.json()["username"] == name
+    r = admin("GET", "/users", params={"q": name, "limit": 5})
+    assert r.status_code == 200 and [u["username"] for u in r.json()["items"]] == [name]
+    r = admin("GET", "/users", params={"limit": 1})
+    assert r.status_code == 200 and len(r.json()["items"]) == 1 and r.json()["next_cursor"]
+    r = admin("POST", f"/users/{name}/unlock", json={})
+    assert r.status_code == 200 and r.json()["was_locked"] is False
+    r = admin("POST", f"/users/{name}/password", json={"password": "another long passphrase here"})
+    assert r.status_code == 200
+    r = admin("POST", f"/users/{name}/disable", json={"disabled": True})
+    assert r.status_code == 200 and admin("GET", f"/users/{name}").json()["disabled"] is True
+    r = admin("POST", f"/users/{name}/disable", json={"disabled": "yes"})
+    assert r.status_code == 400 and r.json()["field"] == "disabled"
+    assert admin("GET", "/users/no-such-user-here").status_code == 404
+
+
+def test_flow_settings_through_the_api_with_etag(admin, stack, settings):  # noqa: F811
+    r = admin("GET", "/settings")
+    names = {s["name"] for s in r.json()["items"]}
+    assert {"lockout_threshold", "pkce_required"} <= names
+    settings.before.setdefault("lockout_threshold", settings.get("lockout_threshold"))
+    r = admin("GET", "/settings/lockout_threshold")
+    etag = r.headers["ETag"]
+    r = admin("PUT", "/settings/lockout_threshold", json={"value": 7}, headers={"If-Match": etag})
+    assert r.status_code == 200 and r.json()["value"] == 7
+    r = admin("PUT", "/settings/lockout_threshold", json={"value": 8}, headers={"If-Match": etag})
+    assert r.status_code == 409
+    assert settings.get("lockout_threshold") == 7
+    r = admin("PUT", "/settings/lockout_threshold", json={"value": 100000}, headers={"If-Match": '"7"'})
+    assert r.status_code == 400 and r.json()["field"] == "value"
+
+
+def test_audit_filters_by_event_subject_and_client(admin):
+    client, etag = new_client(admin)
+    cid = client["client_id"]
+    admin("PATCH", f"/clients/{cid}", json={"name": "Audited"}, headers={"If-Match": etag})
+    r = admin("GET", "/audit", params={"event": "client_update", "subject": cid})
+    assert r.status_code == 200
+    events = r.json()["items"]
+    assert len(events) == 1 and events[0]["actor"].startswith("admin:")
+    assert events[0]["details"]["changed"] == ["name"]
+    r = admin("GET", "/audit", params={"client": cid, "since": 0})
+    assert {e["event"] for e in r.json()["items"]} >= {"client_add", "client_update"}
+    r = admin("GET", "/audit", params={"service": "flow", "event": "user_admin", "limit": 5})
+    assert r.status_code == 200
+    assert admin("GET", "/audit", params={"service": "nope"}).json()["field"] == "service"
