@@ -31,7 +31,8 @@ s_verify (bus_req_t *req, const char *token, char *sub, size_t size)
     json_t *body = token_admin_check_in_pack (&in);
     json_t *res = NULL;
     bus_error_t error;
-    int rc = body && left > 0 ? bus_client_call (thread->bus, "token.admin_check", body, left, &res, &error) : -1;
+    int rc =
+        body && left > 0 ? bus_client_call (thread->bus, "token.admin_check", body, left, &res, &error) : -1;
     json_decref (body);
     token_admin_check_out_t out;
     char why[SCHEMA_WHY_MAX];
@@ -73,7 +74,8 @@ flow_op_admin_call (bus_req_t *req, const json_t *body, json_t **result)
     for (size_t i = 0; def && i < flow_nroutes; i++)
         if (!strcmp (flow_routes[i].op, def->name))
             handler = flow_routes[i].handler;
-    if (!def || !handler || strcmp (def->service, "flow") != 0 || !proto_may_call (BUS_ROLE_ADMIN, def->name)) {
+    if (!def || !handler || strcmp (def->service, "flow") != 0 ||
+        !proto_may_call (BUS_ROLE_ADMIN, def->name)) {
         bus_req_fail (req, OST_ERR_FORBIDDEN, "the admin role may not call this op");
         return -1;
     }
