@@ -46,7 +46,9 @@ RUN apt-get update \
 COPY --from=build /src/build/image/bin/ /usr/local/bin/
 COPY migrations/ /usr/share/ostiary/migrations/
 COPY flows/ /usr/share/ostiary/flows/
+COPY locales/ /usr/share/ostiary/locales/
 ENV OSTIARY_MIGRATIONS_DIR=/usr/share/ostiary/migrations
+ENV OSTIARY_LOCALES_DIR=/usr/share/ostiary/locales
 USER 10001:10001
 WORKDIR /
 EXPOSE 8080 5555

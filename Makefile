@@ -44,10 +44,22 @@ TOOLS      := $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
+.PHONY: all deps run test conformance unit e2e clean format format-check bench check-deps docs fuzz fuzz-build fuzz-harnesses fuzz-merge fuzz-regress
 # Keep object files of the test programs (make would delete them as intermediates).
 .SECONDARY:
-all: $(BINS) $(UNIT_BINS) $(TOOLS)
+# ostiaryctl's man page and bash completion, made by ostiaryctl from its
+# command table (ctl/manual.c).
+CTL_MAN    := $(BUILD)/share/man/man1/ostiaryctl.1
+CTL_COMP   := $(BUILD)/share/bash-completion/completions/ostiaryctl
+all: $(BINS) $(UNIT_BINS) $(TOOLS) $(CTL_MAN) $(CTL_COMP)
+
+$(CTL_MAN): $(BUILD)/bin/ostiaryctl
+	@mkdir -p $(dir $@)
+	$< --man > $@.tmp && mv $@.tmp $@
+
+$(CTL_COMP): $(BUILD)/bin/ostiaryctl
+	@mkdir -p $(dir $@)
+	$< --completion > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,6 +110,7 @@ docs: $(BUILD)/bin/ostiary-opsdoc $(BUILD)/bin/ostiary-auditdoc $(BUILD)/bin/ost
 	$(BUILD)/bin/ostiary-auditdoc --update docs/audit.md
 	$(BUILD)/bin/ostiary-metricsdoc --update docs/metrics.md
 	scripts/config-doc.sh --update
+	scripts/deps.sh readme --update
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -152,21 +165,44 @@ $(SVC_BINS): $(BUILD)/tests/svc/%: $(BUILD)/obj/tests/svc/%.o $(SVC_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SVC_LINK) $(FLOW_LIBS) $(TEST_LIBS) $(LIBS)
 
-# Installs what is missing from Debian's archive (see scripts/deps.sh).
+# Installs what is missing from Debian's archive (see scripts/deps.sh): by
+# default what `make test` needs; DEPS_FOR=run|bench|fuzz|deploy|all for
+# another target's set. Each target below checks its own set only
+# (a target-specific DEPS_FOR, which check-deps inherits).
+DEPS_FOR ?= test
 deps:
-	@scripts/deps.sh install
+	@scripts/deps.sh install $(DEPS_FOR)
 
 check-deps:
-	@scripts/deps.sh check || scripts/deps.sh install
+	@scripts/deps.sh check $(DEPS_FOR) || scripts/deps.sh install $(DEPS_FOR)
 
+run: DEPS_FOR = run
+test conformance: DEPS_FOR = test
+bench: DEPS_FOR = bench
+fuzz fuzz-build fuzz-merge fuzz-regress: DEPS_FOR = fuzz
+image test-deploy: DEPS_FOR = deploy
+
+# On a terminal, run.sh runs as a job of its own (bash -m gives it the
+# terminal), so that Ctrl-C reaches it and the suite but not make: run.sh
+# stops everything and exits 0, and make reports no error.
 run: check-deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) scripts/run.sh
+	@if [ -t 0 ] && [ -t 2 ]; then BUILD=$(BUILD) bash -m -c 'scripts/run.sh; exit $$?'; \
+	else BUILD=$(BUILD) scripts/run.sh; fi
+
+# The builds of `make test` (the binaries and the fuzz harnesses, side by
+# side) run on every core unless the caller gave -j itself.
+TEST_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
 
 test: check-deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory $(TEST_JOBS) all fuzz-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/test.sh
+
+# The OpenID Foundation's OP test plans module by module (tests/conformance);
+# writes tests/conformance/README.md.
+conformance: check-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/conformance.sh
 
 bench: check-deps
 	@$(MAKE) --no-print-directory all BUILD=build/bench OPT="-O3 -DNDEBUG"
@@ -193,6 +229,8 @@ BINDIR      ?= $(PREFIX)/bin
 DATADIR     ?= $(PREFIX)/share/ostiary
 SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR     ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UNITS       := $(wildcard deploy/systemd/*.service) $(wildcard deploy/systemd/*.target)
 .PHONY: image test-deploy install uninstall
 
@@ -206,12 +244,17 @@ image: check-deps
 test-deploy: check-deps
 	@timeout -k 60 900 scripts/deploy-test.sh
 
-# The programs, migrations, flows and hardened systemd units; PREFIX and
-# DESTDIR as usual (make install PREFIX=/usr DESTDIR=/tmp/stage).
-install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ostiary
+# The programs, migrations, flows, message catalogues, hardened systemd units, ostiaryctl's man
+# page and bash completion; PREFIX and DESTDIR as usual (make install
+# PREFIX=/usr DESTDIR=/tmp/stage). The pages' stylesheet is built into the
+# gateway: there are no static files to install.
+install: $(BINS) $(CTL_MAN) $(CTL_COMP)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ostiary \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	cp -R migrations flows $(DESTDIR)$(DATADIR)/
+	install -m 0644 $(CTL_MAN) $(DESTDIR)$(MANDIR)/man1/ostiaryctl.1
+	install -m 0644 $(CTL_COMP) $(DESTDIR)$(BASHCOMPDIR)/ostiaryctl
+	cp -R migrations flows locales $(DESTDIR)$(DATADIR)/
 	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)
 	for u in $(UNITS); do \
 	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
@@ -224,6 +267,7 @@ uninstall:
 	rm -f $(BINS:$(BUILD)/bin/%=$(DESTDIR)$(BINDIR)/%)
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 	rm -f $(DESTDIR)$(SYSCONFDIR)/ostiary/ostiary.env.example
+	rm -f $(DESTDIR)$(MANDIR)/man1/ostiaryctl.1 $(DESTDIR)$(BASHCOMPDIR)/ostiaryctl
 	rm -rf $(DESTDIR)$(DATADIR)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

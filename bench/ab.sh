@@ -6,10 +6,14 @@
 #  (/work/wt-x,OSTIARY_HTTP_THREADS=16): the same tree can be measured against
 #  itself under two settings. Each run: client_credentials ES256 and RS256 and
 #  refresh rotation at every count of CONNS ("1 16 64"), DURATION seconds
-#  each (8). One row per run: req/s, p50 and p99 in ms, CPU µs per request
-#  (utime + stime of the four processes from /proc, around the wrk run; the
-#  suite's PostgreSQL is not counted) and the load average when it started
-#  (`uptime`: other work on the machine moves every figure). Build each tree
+#  each (8); SCENARIOS picks among "es256 rs256 refresh" (all by default).
+#  One row per run: req/s, p50 and p99 in ms, CPU µs per request (utime +
+#  stime of the four processes from /proc, around the wrk run; the suite's
+#  PostgreSQL is not counted), the transactions committed in the database
+#  and the WAL flushes (pg_stat_wal.wal_sync) per request, and the load
+#  average when it started (`uptime`: other work on the machine moves every
+#  figure). A side's settings may hold OSTIARY_PG_SETTINGS (scripts/pg.sh)
+#  to measure a PostgreSQL setting such as commit_delay. Build each tree
 #  first: make BUILD=build/bench OPT="-O3 -DNDEBUG" all. Ports: BENCH_*_PORT
 #  as bench/run.sh, moved by AB_PORT_OFFSET (default 10000) so that a
 #  `make bench` beside it does not collide. Only loopback is a target.
@@ -18,6 +22,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-2}
 CONNS=${CONNS:-"1 16 64"}
 DURATION=${DURATION:-8}
+SCENARIOS=${SCENARIOS:-"es256 rs256 refresh"}
 OFF=${AB_PORT_OFFSET:-10000}
 HTTP_PORT=$((18080 + OFF))
 export OSTIARY_HTTP_LISTEN=127.0.0.1:$HTTP_PORT OSTIARY_ISSUER=http://127.0.0.1:$HTTP_PORT
@@ -59,18 +64,27 @@ ticks() {
     done | awk '{ s += $1 } END { print s }'
 }
 
-#  One wrk run → "req/s p50 p99 cpu_us non2xx"
+#  "commits WAL-flushes" of the suite's database so far.
+pg_counts() {
+    psql "$PG_ADMIN" -XAtq -F ' ' -c "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'ostiary'),
+        (SELECT wal_sync FROM pg_stat_wal)" 2>/dev/null || echo "0 0"
+}
+
+#  One wrk run → "req/s p50 p99 cpu_us non2xx commits/req flushes/req"
 one() {
     local c=$1 lua=$2
     shift 2
-    local before after
+    local before after pg_before pg_after
+    pg_before=$(pg_counts)
     before=$(ticks)
     env "$@" wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${DURATION}s" --timeout 5s --latency -s "$lua" "$URL/token" >"$BUILD/ab.wrk" 2>&1 || true
     after=$(ticks)
-    /usr/bin/python3 - "$BUILD/ab.wrk" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+    pg_after=$(pg_counts)
+    /usr/bin/python3 - "$BUILD/ab.wrk" "$before" "$after" "$(getconf CLK_TCK)" "$pg_before" "$pg_after" <<'PY'
 import re, sys
 s = open(sys.argv[1]).read()
 before, after, hz = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+pg_b, pg_a = [float(x) for x in sys.argv[5].split()], [float(x) for x in sys.argv[6].split()]
 def ms(pct):
     m = re.search(r'\s' + pct + r'%\s+([\d.]+)(us|ms|s)\b', s)
     if not m:
@@ -82,7 +96,10 @@ reqs = re.search(r'(\d+) requests in', s)
 bad = re.search(r'Non-2xx or 3xx responses:\s+(\d+)', s)
 n = int(reqs.group(1)) if reqs else 0
 cpu = (after - before) * 1e6 / hz / n if n else float('nan')
-print(f"{float(rps.group(1)) if rps else 0:.0f} | {ms('50'):.2f} | {ms('99'):.2f} | {cpu:.0f} | {int(bad.group(1)) if bad else 0}")
+commits = (pg_a[0] - pg_b[0]) / n if n else float('nan')
+flushes = (pg_a[1] - pg_b[1]) / n if n else float('nan')
+print(f"{float(rps.group(1)) if rps else 0:.0f} | {ms('50'):.2f} | {ms('99'):.2f} | {cpu:.0f} | {int(bad.group(1)) if bad else 0}"
+      f" | {commits:.2f} | {flushes:.2f}")
 PY
 }
 
@@ -94,8 +111,8 @@ batches() {
         END { if (c != "") printf "%d messages for %d signatures", c, s; else printf "-" }'
 }
 
-echo "| round | build | scenario | conns | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | load (1 min) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| round | build | scenario | conns | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | commits/req | WAL flushes/req | load (1 min) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
     for side in "$@"; do
         root=$(cd "${side%%,*}" && pwd)
@@ -104,16 +121,23 @@ for r in $(seq "$ROUNDS"); do
         label=$(basename "$root")${settings:+ $settings}
         start_suite "$root" "$settings"
         source <(cd "$root" && bench/seed.sh "$BUILD/bin" "$URL")
+        PG_ADMIN=$(cd "$root" && scripts/pg.sh env "$BUILD/run/pg" | sed -n "s/^export OSTIARY_PG_ADMIN='\(.*\)'$/\1/p")
         export BENCH_URL=$URL BENCH_VERIFIER=bench-verifier-0123456789-0123456789-0123456789
         for c in $CONNS; do
-            load=$(cut -d' ' -f1 /proc/loadavg)
-            echo "| $r | $label | client_credentials ES256 | $c | $(one "$c" "$root/bench/lua/post.lua" BODY=grant_type=client_credentials AUTH="$CC_ES_AUTH") | $load |"
-            load=$(cut -d' ' -f1 /proc/loadavg)
-            echo "| $r | $label | client_credentials RS256 | $c | $(one "$c" "$root/bench/lua/post.lua" BODY=grant_type=client_credentials AUTH="$CC_RS_AUTH") | $load |"
-            (cd "$root" && /usr/bin/python3 bench/mint.py refresh "$((c + 4))") >"$BUILD/ab.rt" 2>"$BUILD/ab.mint.err" ||
-                { cat "$BUILD/ab.mint.err" >&2; exit 1; }
-            load=$(cut -d' ' -f1 /proc/loadavg)
-            echo "| $r | $label | refresh rotation | $c | $(one "$c" "$root/bench/lua/refresh.lua" RT_FILE="$BUILD/ab.rt" NTHREADS="$((c < 2 ? 1 : 2))" AUTH="$CODE_AUTH") | $load |"
+            if [[ " $SCENARIOS " == *" es256 "* ]]; then
+                load=$(cut -d' ' -f1 /proc/loadavg)
+                echo "| $r | $label | client_credentials ES256 | $c | $(one "$c" "$root/bench/lua/post.lua" BODY=grant_type=client_credentials AUTH="$CC_ES_AUTH") | $load |"
+            fi
+            if [[ " $SCENARIOS " == *" rs256 "* ]]; then
+                load=$(cut -d' ' -f1 /proc/loadavg)
+                echo "| $r | $label | client_credentials RS256 | $c | $(one "$c" "$root/bench/lua/post.lua" BODY=grant_type=client_credentials AUTH="$CC_RS_AUTH") | $load |"
+            fi
+            if [[ " $SCENARIOS " == *" refresh "* ]]; then
+                (cd "$root" && /usr/bin/python3 bench/mint.py refresh "$((c + 4))") >"$BUILD/ab.rt" 2>"$BUILD/ab.mint.err" ||
+                    { cat "$BUILD/ab.mint.err" >&2; exit 1; }
+                load=$(cut -d' ' -f1 /proc/loadavg)
+                echo "| $r | $label | refresh rotation | $c | $(one "$c" "$root/bench/lua/refresh.lua" RT_FILE="$BUILD/ab.rt" NTHREADS="$((c < 2 ? 1 : 2))" AUTH="$CODE_AUTH") | $load |"
+            fi
         done
         echo "|   | $label | keys.sign_batch: $(batches) |"
         stop_suite

@@ -1,7 +1,8 @@
 /*  broker - Majordomo-style broker of the Ostiary bus (7/MDP, adapted; see
  *  proto/bus.md). Differences from MDP that matter:
- *  - a worker serves one request at a time and the broker remembers which
- *    client asked, so requests and replies carry no client envelope;
+ *  - a worker connection holds up to its credit of requests (READY says how
+ *    many, and how many threads serve them); the broker remembers which
+ *    client asked each, so requests and replies carry no client envelope;
  *  - the broker never resends a request a worker may have started: when a
  *    worker dies or a deadline passes, the broker answers the client with an
  *    error instead (code exchange and refresh rotation must not run twice);
@@ -39,15 +40,18 @@ typedef struct {
     zframe_t *identity;
     service_t *service;
     int64_t expiry;              //  dropped when nothing was heard from it by then
-    pending_t *current;          //  in flight, NULL when idle
+    zlist_t *flight;             //  pending_t handed to it and not answered, oldest first
+    size_t credit;               //  the most requests it holds at once
+    size_t threads;              //  the threads serving them
+    uint64_t last_sent;          //  the broker's send count when it last got a request
     char peer[BUS_PEER_MAX + 1]; //  its ZAP user id ("" with CURVE off)
 } worker_t;
 
 struct _service_t {
     char *name;
-    zlist_t *idle;  //  idle workers, oldest first
+    zlist_t *list;  //  registered workers (connections)
     zlist_t *queue; //  pending_t waiting for a worker
-    size_t workers;
+    size_t workers; //  threads behind the registered workers
 };
 
 typedef struct {
@@ -59,6 +63,7 @@ typedef struct {
     int64_t next_heartbeat;
     bus_peers_t *peers;  //  the allowed keys and their roles (CURVE on)
     uint64_t peers_seen; //  its generation the workers were checked against
+    uint64_t sends;      //  requests handed to workers, ever (worker_t.last_sent)
     //  counters for STATS
     uint64_t served, rejected, expired, malformed, lost, forbidden;
     //  The calls refused since the owner last asked (REFUSALS), one entry
@@ -97,7 +102,7 @@ s_service_free (void *data)
     while ((p = zlist_pop (self->queue)))
         s_pending_destroy (&p);
     zlist_destroy (&self->queue);
-    zlist_destroy (&self->idle);
+    zlist_destroy (&self->list);
     free (self->name);
     free (self);
 }
@@ -110,9 +115,9 @@ s_service_require (broker_t *self, const char *name)
         service = calloc (1, sizeof *service);
         assert (service);
         service->name = strdup (name);
-        service->idle = zlist_new ();
+        service->list = zlist_new ();
         service->queue = zlist_new ();
-        assert (service->name && service->idle && service->queue);
+        assert (service->name && service->list && service->queue);
         zhash_insert (self->services, name, service);
         zhash_freefn (self->services, name, s_service_free);
     }
@@ -150,40 +155,40 @@ s_send_control (broker_t *self, worker_t *worker, bus_type_t type)
 
 static void s_dispatch (broker_t *self, service_t *service);
 
-//  Forgets a worker. Its request in flight, if any, fails: it is never resent.
+//  Forgets a worker. Its requests in flight, if any, fail: they are never resent.
 static void
 s_worker_delete (broker_t *self, worker_t *worker, int send_disconnect)
 {
     if (send_disconnect)
         s_send_control (self, worker, BUS_DISCONNECT);
-    if (worker->current) {
-        if (!worker->current->answered) {
+    pending_t *p;
+    while ((p = zlist_pop (worker->flight))) {
+        if (!p->answered) {
             //  A READ op is answered at once: its client sends it again. A
             //  WRITE op may still take effect (a frozen worker resumes, a
             //  statement was in the database already), and an early answer
             //  would invite a retry while it can: its client gets its answer
             //  at the deadline, after which the worker no longer writes for it.
-            const op_def_t *op = proto_op (bus_msg_op (worker->current->msg));
+            const op_def_t *op = proto_op (bus_msg_op (p->msg));
             if (op && op->kind == OP_READ)
-                s_answer_error (self, worker->current->client, bus_msg_request_id (worker->current->msg),
-                                OST_ERR_TEMPORARILY_UNAVAILABLE, "the worker serving the request went away");
+                s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_TEMPORARILY_UNAVAILABLE,
+                                "the worker serving the request went away");
             else
                 log_warn ("broker: worker %s went away during %s: its outcome is unknown, the client is "
                           "answered at the deadline",
-                          worker->key, bus_msg_op (worker->current->msg));
+                          worker->key, bus_msg_op (p->msg));
             self->lost++;
             metrics_inc (METRIC_BROKER_LOST, NULL);
         }
-        s_pending_destroy (&worker->current);
+        s_pending_destroy (&p);
     }
     if (worker->service) {
-        zlist_remove (worker->service->idle, worker);
-        worker->service->workers--;
-        log_info ("broker: worker %s of %s left (%zu remain)", worker->key, worker->service->name,
+        zlist_remove (worker->service->list, worker);
+        worker->service->workers -= worker->threads;
+        log_info ("broker: worker %s of %s left (%zu threads remain)", worker->key, worker->service->name,
                   worker->service->workers);
         //  Requests queued for a service that has no worker left cannot be served.
-        if (worker->service->workers == 0) {
-            pending_t *p;
+        if (zlist_size (worker->service->list) == 0) {
             while ((p = zlist_pop (worker->service->queue))) {
                 s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_TEMPORARILY_UNAVAILABLE,
                                 "no worker available for the service");
@@ -200,23 +205,45 @@ static void
 s_worker_free (void *data)
 {
     worker_t *worker = data;
+    pending_t *p;
+    while ((p = zlist_pop (worker->flight)))
+        s_pending_destroy (&p);
+    zlist_destroy (&worker->flight);
     zframe_destroy (&worker->identity);
     free (worker->key);
     free (worker);
 }
 
-static void
-s_worker_waiting (broker_t *self, worker_t *worker)
+//  The worker the next request goes to (proto/bus.md, "Credit"): the one
+//  with the most idle threads, then the fewest requests in flight, then the
+//  one that waited longest; NULL when none has credit left.
+static worker_t *
+s_pick (service_t *service)
 {
-    zlist_append (worker->service->idle, worker);
-    s_dispatch (self, worker->service);
+    worker_t *best = NULL;
+    size_t best_idle = 0, best_flight = 0;
+    for (worker_t *w = zlist_first (service->list); w; w = zlist_next (service->list)) {
+        size_t flight = zlist_size (w->flight);
+        if (flight >= w->credit)
+            continue;
+        size_t idle = flight < w->threads ? w->threads - flight : 0;
+        if (!best || idle > best_idle || (idle == best_idle && flight < best_flight) ||
+            (idle == best_idle && flight == best_flight && w->last_sent < best->last_sent)) {
+            best = w;
+            best_idle = idle;
+            best_flight = flight;
+        }
+    }
+    return best;
 }
 
-//  Hands queued requests to idle workers, oldest worker first.
+//  Hands queued requests to workers with credit left (s_pick), until the
+//  queue is empty or every worker holds its credit.
 static void
 s_dispatch (broker_t *self, service_t *service)
 {
-    while (zlist_size (service->idle) && zlist_size (service->queue)) {
+    worker_t *worker;
+    while (zlist_size (service->queue) && (worker = s_pick (service))) {
         pending_t *p = zlist_pop (service->queue);
         if (p->deadline <= bus_now_ms ()) {
             s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_DEADLINE_EXCEEDED,
@@ -226,7 +253,6 @@ s_dispatch (broker_t *self, service_t *service)
             s_pending_destroy (&p);
             continue;
         }
-        worker_t *worker = zlist_pop (service->idle);
         bus_msg_t *copy = bus_msg_dup (p->msg);
         int sent = 0, gone = 0;
         if (copy) {
@@ -247,11 +273,11 @@ s_dispatch (broker_t *self, service_t *service)
             s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_SERVER_ERROR,
                             "the broker could not forward the request");
             s_pending_destroy (&p);
-            zlist_append (service->idle, worker);
             continue;
         }
         metrics_observe (METRIC_BROKER_QUEUE_WAIT, METRICS_L (service->name), metrics_now () - p->queued_at);
-        worker->current = p;
+        zlist_append (worker->flight, p);
+        worker->last_sent = ++self->sends;
     }
 }
 
@@ -349,6 +375,45 @@ s_refusals (broker_t *self)
     self->refusals_dropped = 0;
 }
 
+//  The credit and threads a READY announces (proto/bus.md, "Credit"): an
+//  empty body is an older worker's, {"credit": 1, "threads": 1}. -1 when
+//  the body is not such a map.
+static int
+s_ready_credit (bus_msg_t *msg, size_t *credit, size_t *threads)
+{
+    size_t len;
+    const unsigned char *data = bus_msg_body (msg, &len);
+    if (len == 0) {
+        *credit = *threads = 1;
+        return 0;
+    }
+    json_t *body = bus_body_to_json (data, len);
+    json_t *c = json_object_get (body, "credit");
+    json_t *t = json_object_get (body, "threads");
+    int ok = json_is_integer (c) && json_is_integer (t) && json_integer_value (t) >= 1 &&
+             json_integer_value (t) <= json_integer_value (c) && json_integer_value (c) <= BUS_CREDIT_MAX;
+    if (ok) {
+        *credit = (size_t)json_integer_value (c);
+        *threads = (size_t)json_integer_value (t);
+    }
+    json_decref (body);
+    return ok ? 0 : -1;
+}
+
+//  Tells a worker the credit it announced was taken: a HEARTBEAT whose body
+//  is {"credit": n}.
+static void
+s_send_credit_ack (broker_t *self, worker_t *worker)
+{
+    bus_msg_t *ack = bus_msg_new (BUS_HEARTBEAT);
+    json_t *body = json_pack ("{s:I}", "credit", (json_int_t)worker->credit);
+    if (!ack || !body || bus_msg_set_body_json (ack, body) ||
+        bus_msg_send (&ack, self->router, worker->identity))
+        log_warn ("broker: could not acknowledge the credit of worker %s", worker->key);
+    bus_msg_destroy (&ack);
+    json_decref (body);
+}
+
 static void
 s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *peer)
 {
@@ -409,7 +474,7 @@ s_client_request (broker_t *self, zframe_t *client, bus_msg_t *msg, const char *
         return;
     }
     service_t *service = proto_valid_service (name) ? zhash_lookup (self->services, name) : NULL;
-    if (!service || service->workers == 0) {
+    if (!service || zlist_size (service->list) == 0) {
         s_answer_error (self, client, rid, OST_ERR_TEMPORARILY_UNAVAILABLE,
                         "no worker available for the service");
         self->rejected++;
@@ -471,24 +536,45 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char
     }
 
     if (type == BUS_READY) {
+        size_t credit = 0, threads = 0;
         if (worker) {
             //  A second READY is a protocol error: start that worker over.
             s_worker_delete (self, worker, 1);
+        } else if (s_ready_credit (msg, &credit, &threads) != 0) {
+            self->malformed++;
+            metrics_inc (METRIC_BROKER_MALFORMED, NULL);
+            log_warn ("broker: READY of %s with a credit outside the protocol (proto/bus.md); refused",
+                      bus_msg_service (msg));
+            bus_msg_t *bye = bus_msg_new (BUS_DISCONNECT);
+            if (!bye || bus_msg_send (&bye, self->router, identity))
+                log_error ("broker: could not send to a worker");
+            bus_msg_destroy (&bye);
         } else {
             worker = calloc (1, sizeof *worker);
             assert (worker);
             worker->key = key;
             key = NULL;
             worker->identity = zframe_dup (identity);
+            worker->flight = zlist_new ();
+            assert (worker->identity && worker->flight);
+            worker->credit = credit;
+            worker->threads = threads;
             snprintf (worker->peer, sizeof worker->peer, "%s", peer);
             worker->service = s_service_require (self, bus_msg_service (msg));
-            worker->service->workers++;
+            worker->service->workers += threads;
             worker->expiry = bus_now_ms () + (int64_t)self->cfg.heartbeat_ms * self->cfg.liveness;
             zhash_insert (self->workers, worker->key, worker);
             zhash_freefn (self->workers, worker->key, s_worker_free);
-            log_info ("broker: worker %s of %s joined (%zu now)", worker->key, worker->service->name,
-                      worker->service->workers);
-            s_worker_waiting (self, worker);
+            zlist_append (worker->service->list, worker);
+            log_info ("broker: worker %s of %s joined: %zu threads, credit %zu (%zu threads now)",
+                      worker->key, worker->service->name, threads, credit, worker->service->workers);
+            //  A worker that announced a credit learns that it was taken
+            //  (an older broker never says so).
+            size_t len;
+            bus_msg_body (msg, &len);
+            if (len > 0)
+                s_send_credit_ack (self, worker);
+            s_dispatch (self, worker->service);
         }
         free (key);
         return;
@@ -508,29 +594,41 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char
     if (type == BUS_HEARTBEAT)
         return;
     if (type == BUS_DISCONNECT) {
-        //  A worker says DISCONNECT only between requests and runs nothing it
-        //  receives afterwards (proto/bus.md): a request handed to it since
-        //  its last reply never ran, so it goes back to the front of the
-        //  queue for the next worker, WRITE or not (as one that could not be
-        //  sent). With no worker left it is answered temporarily_unavailable.
+        //  A worker says DISCONNECT only after the REPLY to every request it
+        //  started, and starts nothing afterwards (proto/bus.md): what it
+        //  holds unanswered never ran, so it goes back to the front of the
+        //  queue, in the order it was handed, for the next worker, WRITE or
+        //  not (as one that could not be sent). With no worker left it is
+        //  answered temporarily_unavailable.
         service_t *service = worker->service;
-        pending_t *p = worker->current;
-        if (p && !p->answered) {
-            worker->current = NULL;
-            zlist_push (service->queue, p);
-            log_info ("broker: worker %s of %s left before starting its request; handed to the next one",
-                      worker->key, service->name);
+        size_t handed = 0;
+        pending_t *p;
+        while ((p = zlist_tail (worker->flight))) {
+            zlist_remove (worker->flight, p);
+            if (p->answered)
+                s_pending_destroy (&p);
+            else {
+                zlist_push (service->queue, p);
+                handed++;
+            }
         }
+        if (handed)
+            log_info ("broker: worker %s of %s left before starting %zu requests; handed to the next one",
+                      worker->key, service->name, handed);
         s_worker_delete (self, worker, 0);
         s_dispatch (self, service);
         return;
     }
     if (type == BUS_REPLY) {
-        pending_t *p = worker->current;
-        if (!p || strcmp (bus_msg_request_id (p->msg), bus_msg_request_id (msg)) != 0) {
-            log_warn ("broker: reply for a request the worker was not given; dropped");
+        const char *rid = bus_msg_request_id (msg);
+        pending_t *p = zlist_first (worker->flight);
+        while (p && strcmp (bus_msg_request_id (p->msg), rid) != 0)
+            p = zlist_next (worker->flight);
+        if (!p) {
+            log_warn ("broker: reply for a request the worker was not given, or answered already; dropped");
             return;
         }
+        zlist_remove (worker->flight, p);
         if (!p->answered) {
             bus_msg_t *copy = bus_msg_dup (msg);
             if (!copy || bus_msg_send (&copy, self->router, p->client))
@@ -539,22 +637,38 @@ s_worker_message (broker_t *self, zframe_t *identity, bus_msg_t *msg, const char
             self->served++;
             metrics_inc (METRIC_BROKER_SERVED, NULL);
         }
-        s_pending_destroy (&worker->current);
-        s_worker_waiting (self, worker);
+        s_pending_destroy (&p);
+        s_dispatch (self, worker->service);
         return;
     }
     //  REQUEST from a worker identity: not part of the protocol.
     log_warn ("broker: unexpected message type %d from a worker; dropped", (int)type);
 }
 
-//  The gauges of every service: workers, idle ones, queued requests.
+//  Threads of a service's workers without a request, and requests in flight.
+static void
+s_service_load (service_t *service, size_t *idle, size_t *flight)
+{
+    *idle = *flight = 0;
+    for (worker_t *w = zlist_first (service->list); w; w = zlist_next (service->list)) {
+        size_t n = zlist_size (w->flight);
+        *flight += n;
+        *idle += n < w->threads ? w->threads - n : 0;
+    }
+}
+
+//  The gauges of every service: worker threads, idle ones, requests in
+//  flight and queued.
 static void
 s_publish_gauges (broker_t *self)
 {
     for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services)) {
         const char *const *labels = METRICS_L (service->name);
+        size_t idle, flight;
+        s_service_load (service, &idle, &flight);
         metrics_set (METRIC_BROKER_WORKERS, labels, (double)service->workers);
-        metrics_set (METRIC_BROKER_IDLE, labels, (double)zlist_size (service->idle));
+        metrics_set (METRIC_BROKER_IDLE, labels, (double)idle);
+        metrics_set (METRIC_BROKER_IN_FLIGHT, labels, (double)flight);
         metrics_set (METRIC_BROKER_QUEUED, labels, (double)zlist_size (service->queue));
     }
 }
@@ -591,13 +705,14 @@ s_tick (broker_t *self)
             s_worker_delete (self, worker, 1);
             continue;
         }
-        if (worker->current && !worker->current->answered && worker->current->deadline <= now) {
-            s_answer_error (self, worker->current->client, bus_msg_request_id (worker->current->msg),
-                            OST_ERR_DEADLINE_EXCEEDED, "the service did not answer before the deadline");
-            worker->current->answered = 1;
-            self->expired++;
-            metrics_inc (METRIC_BROKER_EXPIRED, NULL);
-        }
+        for (pending_t *p = zlist_first (worker->flight); p; p = zlist_next (worker->flight))
+            if (!p->answered && p->deadline <= now) {
+                s_answer_error (self, p->client, bus_msg_request_id (p->msg), OST_ERR_DEADLINE_EXCEEDED,
+                                "the service did not answer before the deadline");
+                p->answered = 1;
+                self->expired++;
+                metrics_inc (METRIC_BROKER_EXPIRED, NULL);
+            }
         if (heartbeat && s_send_control (self, worker, BUS_HEARTBEAT) != 0 && errno == EHOSTUNREACH) {
             log_info ("broker: worker %s of %s is gone; dropped", worker->key, worker->service->name);
             s_worker_delete (self, worker, 0);
@@ -628,11 +743,14 @@ static void
 s_stats (broker_t *self)
 {
     json_t *services = json_object ();
-    for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services))
+    for (service_t *service = zhash_first (self->services); service; service = zhash_next (self->services)) {
+        size_t idle, flight;
+        s_service_load (service, &idle, &flight);
         json_object_set_new (services, service->name,
-                             json_pack ("{s:I,s:I,s:I}", "workers", (json_int_t)service->workers, "idle",
-                                        (json_int_t)zlist_size (service->idle), "queued",
+                             json_pack ("{s:I,s:I,s:I,s:I}", "workers", (json_int_t)service->workers, "idle",
+                                        (json_int_t)idle, "in_flight", (json_int_t)flight, "queued",
                                         (json_int_t)zlist_size (service->queue)));
+    }
     json_t *stats = json_pack ("{s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "services", services, "served",
                                (json_int_t)self->served, "rejected", (json_int_t)self->rejected, "expired",
                                (json_int_t)self->expired, "lost", (json_int_t)self->lost, "malformed",

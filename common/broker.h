@@ -1,6 +1,7 @@
 /*  broker - the Majordomo-style broker of the Ostiary bus, run as a czmq actor
- *  inside the gateway. One ROUTER socket; per service a queue of idle workers,
- *  oldest first, and a bounded queue of waiting requests; heartbeats both ways;
+ *  inside the gateway. One ROUTER socket; per service its workers, each
+ *  holding up to its credit of requests (READY), and a bounded queue of
+ *  waiting requests; heartbeats both ways;
  *  `mmi.service` answered by the broker itself; requests past their deadline or
  *  whose worker died answered by the broker. See proto/bus.md. */
 #ifndef OST_BROKER_H
@@ -35,7 +36,8 @@ typedef struct {
 
 //  Binds and starts the broker. NULL when the endpoint cannot be bound.
 //  Stop it with zactor_destroy. The actor answers the command "STATS" with
-//  one string frame of JSON counters (workers per service, queued, served,
+//  one string frame of JSON counters (per service worker threads, idle
+//  ones, requests in flight and queued; served,
 //  expired, rejected), and "REFUSALS" with two frames: "REFUSALS" and the
 //  JSON summary of the calls it refused (proto/access.def) since the last
 //  REFUSALS, {"refusals": [{"role", "key", "op", "count", "first", "last"}],

@@ -28,6 +28,9 @@
 //  length-prefixed header fields at their limits and the deadline.
 #define BUS_MAX_HEADER                                                                                       \
     (5 + 1 + 1 + BUS_MAX_SERVICE + 1 + BUS_MAX_OP + 1 + BUS_MAX_RID + 8 + 1 + BUS_MAX_TRACE)
+//  The most requests one worker connection may hold at once (its credit,
+//  announced in READY; proto/bus.md, "Credit").
+#define BUS_CREDIT_MAX 1024
 //  Default per-part size limit when the configuration gives none.
 #define BUS_DEFAULT_MAX_MSG 262144
 

@@ -1,8 +1,23 @@
 /*  bus_worker - worker threads of a bus service. See bus_worker.h and
- *  proto/bus.md. Each thread owns one DEALER socket: it announces READY,
- *  answers one request at a time, heartbeats every interval, and when the
- *  broker has been silent for `liveness` intervals (or told it to go) it
- *  closes the socket and connects again. */
+ *  proto/bus.md ("Credit"). The threads serving one broker share one DEALER
+ *  socket (a group): READY announces their number and the credit, the
+ *  requests received wait in the group's queue, oldest first, and an idle
+ *  thread takes the oldest. The socket is used under the group's lock only.
+ *  Every idle thread waits, without the lock, in an epoll of its own on the
+ *  socket's ZMQ_FD and on the group's work eventfd, both EPOLLEXCLUSIVE: a
+ *  message wakes one idle thread, not all, and no thread has to be woken to
+ *  watch the socket when another takes a request. The thread that drains a
+ *  burst takes one request and signals the work eventfd once per request
+ *  left, so the burst is shared among the idle threads; a thread that
+ *  finishes sends its reply and drains the socket itself, without sleeping.
+ *  Whoever uses the socket drains it before letting go of the lock: ZMQ_FD
+ *  signals only a socket found empty, so a message left in it would wake
+ *  nobody. When the broker has been silent for `liveness` intervals (or told
+ *  the group to go) the socket is closed and connected again. So it is when
+ *  the connection under the socket dropped, which a monitor of the socket
+ *  tells (libzmq would connect it again by itself, to a broker that never
+ *  handed us what we hold): what the group holds and has not started is
+ *  then dropped, never run (proto/bus.md, "Credit"). */
 #include "bus_worker.h"
 #include "bus_msg.h"
 #include "log.h"
@@ -11,12 +26,16 @@
 #include "proto.h"
 #include "trace.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 //  Request ids of WRITE ops seen recently, shared by the threads of a process,
 //  so that a duplicate never applies a change twice.
@@ -24,17 +43,45 @@
 
 typedef struct _bus_worker_t bus_worker_t;
 
+//  The threads serving one broker and their socket. Every member below
+//  `lock` is guarded by it (the socket too: ZeroMQ sockets are not
+//  thread-safe, the lock is the memory barrier it asks for).
 typedef struct {
     bus_worker_t *owner;
+    char endpoint[BUS_ENDPOINT_MAX + 1]; //  the one broker this group serves
+    pthread_mutex_t lock;
+    int work_fd;             //  eventfd (semaphore): one count per idle thread wanted for the queue
+    zsock_t *sock;           //  NULL while not connected
+    zsock_t *monitor;        //  PAIR receiving sock's connection events (s_group_lost)
+    int failed_handshakes;   //  handshake failures whose DISCONNECTED event is still to come
+    uint64_t generation;     //  connections made; a reply goes only to the one its request came on
+    zlist_t *queue;          //  bus_msg_t REQUESTs received and not started, oldest first
+    int waiting;             //  idle threads in epoll_wait
+    int running;             //  threads running a request
+    int able;                //  threads whose thread_check said yes
+    int set_up;              //  threads past their setup (connection, prepared statements)
+    int liveness;            //  heartbeats left before the broker counts as gone
+    int64_t next_heartbeat;  //  when to send the next HEARTBEAT
+    int64_t reconnect_at;    //  no connection before then
+    int unreachable;         //  the last connection attempt failed (logged once)
+    int cannot_serve_logged; //  "no thread can serve" logged for this outage
+    int acked;               //  the broker acknowledged the credit
+    int old_broker_logged;   //  an older broker (no acknowledgement) was logged
+} s_group_t;
+
+typedef struct {
+    bus_worker_t *owner;
+    s_group_t *group; //  NULL for the direct endpoint's thread
     pthread_t thread;
     int started;
-    char endpoint[BUS_ENDPOINT_MAX + 1]; //  the one broker this thread serves
-    atomic_int ended;                    //  the thread function returned (bus_worker_drain)
-    atomic_int busy;                     //  running a request now
+    atomic_int ended; //  the thread function returned (bus_worker_drain)
+    atomic_int busy;  //  running a request now
 } s_thread_t;
 
 struct _bus_worker_t {
     bus_worker_cfg_t cfg;
+    s_group_t *groups; //  one per broker endpoint
+    int ngroups;
     s_thread_t *threads;
     int nthreads;         //  cfg.threads for each broker endpoint
     s_thread_t direct;    //  the thread serving direct_endpoint, if any
@@ -123,11 +170,31 @@ s_route (bus_worker_t *self, const char *op)
 }
 
 static zsock_t *
-s_connect (bus_worker_t *self, const char *endpoint)
+s_connect (bus_worker_t *self, const char *endpoint, zsock_t **monitor_p)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    //  The connection events, watched before the first connection is made.
+    static atomic_uint_fast64_t monitors;
+    char monitor_endpoint[64];
+    snprintf (monitor_endpoint, sizeof monitor_endpoint, "inproc://bus-worker-monitor-%llu",
+              (unsigned long long)atomic_fetch_add (&monitors, 1));
+    if (zmq_socket_monitor (zsock_resolve (sock), monitor_endpoint,
+                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+        !(*monitor_p = zsock_new (ZMQ_PAIR))) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    //  libzmq's I/O thread sends the events blocking: no bound on what
+    //  waits for us (a few events per connection made or lost).
+    zsock_set_rcvhwm (*monitor_p, 0);
+    if (zsock_connect (*monitor_p, "%s", monitor_endpoint) != 0) {
+        zsock_destroy (monitor_p);
+        zsock_destroy (&sock);
+        return NULL;
+    }
     zsock_set_maxmsgsize (sock, (int)bus_msg_wire_max (self->cfg.max_msg));
     zsock_set_linger (sock, 0);
     //  A send never blocks the thread for good: a DEALER with no usable
@@ -139,15 +206,24 @@ s_connect (bus_worker_t *self, const char *endpoint)
     //  READY and every later message off them.
     zsock_set_immediate (sock, 1);
     if (bus_curve_connect (self->cfg.curve, sock, endpoint, BUS_ROLE_GATEWAY) < 0) {
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
         zsock_destroy (&sock);
+        zsock_destroy (monitor_p);
         return NULL;
     }
+    //  What this connection holds (proto/bus.md, "Credit").
     bus_msg_t *ready = bus_msg_new (BUS_READY);
-    if (!ready || bus_msg_set_service (ready, self->cfg.service) || bus_msg_send (&ready, sock, NULL)) {
+    json_t *credit = json_pack ("{s:i,s:i}", "credit", (int)self->cfg.credit, "threads", self->cfg.threads);
+    if (!ready || !credit || bus_msg_set_service (ready, self->cfg.service) ||
+        bus_msg_set_body_json (ready, credit) || bus_msg_send (&ready, sock, NULL)) {
         bus_msg_destroy (&ready);
+        json_decref (credit);
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
         zsock_destroy (&sock);
+        zsock_destroy (monitor_p);
         return NULL;
     }
+    json_decref (credit);
     return sock;
 }
 
@@ -256,11 +332,11 @@ s_check_reply (const op_def_t *def, bus_req_t *req, int rc, json_t **result, cha
 }
 #endif
 
-//  Runs one request and sends its reply (to routing_id on a ROUTER, the
-//  direct endpoint; NULL on the DEALER to the broker). -1 when the reply
-//  could not be sent.
-static int
-s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *msg, void *thread_state)
+//  Runs one request (direct: it came to the direct endpoint) and returns
+//  its reply, NULL when none could be made. A request past its deadline is
+//  not run: its reply is deadline_exceeded.
+static bus_msg_t *
+s_serve (bus_worker_t *self, int direct, bus_msg_t *msg, void *thread_state)
 {
     double started = metrics_now ();
     bus_req_t req = {
@@ -291,15 +367,18 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         otlp_span_str (&span, "rpc.service", self->cfg.service);
         otlp_span_str (&span, "rpc.method", req.op);
         otlp_span_str (&span, "ostiary.bus.request_id", req.request_id);
-        otlp_span_int (&span, "ostiary.bus.direct", routing_id != NULL);
+        otlp_span_int (&span, "ostiary.bus.direct", direct);
     }
     //  The broker answers a request whose deadline passed; working on it
     //  would only spend resources on an answer nobody reads.
     if (bus_req_expired (&req)) {
         log_info ("bus worker: dropped a request past its deadline");
-        //  The broker still waits for this worker to become idle.
-        s_send_error (sock, routing_id, req.request_id, OST_ERR_DEADLINE_EXCEEDED,
-                      "the request arrived after its deadline");
+        //  The broker still waits for the reply, which returns the credit.
+        bus_msg_t *late_reply = bus_msg_new (BUS_REPLY);
+        if (late_reply && (bus_msg_set_request_id (late_reply, req.request_id) ||
+                           bus_msg_set_error (late_reply, OST_ERR_DEADLINE_EXCEEDED,
+                                              "the request arrived after its deadline")))
+            bus_msg_destroy (&late_reply);
         if (traced) {
             otlp_span_error (&span, proto_err (OST_ERR_DEADLINE_EXCEEDED)->code);
             otlp_span_end (&span);
@@ -311,7 +390,7 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
             metrics_now () - started);
         log_set_context (NULL, NULL);
         trace_set_current (NULL);
-        return 0;
+        return late_reply;
     }
     json_t *result = NULL;
     int rc = -1;
@@ -322,7 +401,7 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         def && strcmp (def->service, self->cfg.service) == 0 ? s_route (self, req.op) : NULL;
     if (!route)
         bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "the service does not serve this operation");
-    else if (routing_id && def->kind != OP_READ)
+    else if (direct && def->kind != OP_READ)
         //  Reads only: a caller resends a direct call through the broker when
         //  the answer is late (proto/bus.md), which a WRITE op must never be.
         bus_req_fail (&req, OST_ERR_UNKNOWN_OP, "only read operations are served directly");
@@ -368,15 +447,15 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
         log_error ("bus worker: reply of %zu bytes exceeds the bus limit", reply_len);
         ok = bus_msg_set_error (reply, OST_ERR_SERVER_ERROR, "the reply is too large") == 0;
     }
-    int sent = ok && bus_msg_send (&reply, sock, routing_id) == 0;
-    if (!sent)
-        log_error ("bus worker: could not send a reply");
+    if (!ok) {
+        log_error ("bus worker: could not make a reply");
+        bus_msg_destroy (&reply);
+    }
     //  The op's name from proto/ops.def, never the one received: the label
     //  stays within the table's ops.
     metrics_observe (METRIC_BUS_OP,
                      METRICS_L (def ? def->name : "unknown", rc == 0 ? "ok" : proto_err (req.err)->code),
                      metrics_now () - started);
-    bus_msg_destroy (&reply);
     json_decref (result);
     if (traced) {
         //  The error code is a fixed table entry; its description is not
@@ -387,7 +466,17 @@ s_handle (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *ms
     }
     log_set_context (NULL, NULL);
     trace_set_current (NULL);
-    return sent ? 0 : -1;
+    return reply;
+}
+
+//  Runs one request of the direct endpoint and sends its reply to routing_id.
+static void
+s_handle_direct (bus_worker_t *self, zsock_t *sock, zframe_t *routing_id, bus_msg_t *msg, void *thread_state)
+{
+    bus_msg_t *reply = s_serve (self, 1, msg, thread_state);
+    if (!reply || bus_msg_send (&reply, sock, routing_id))
+        log_error ("bus worker: could not send a reply");
+    bus_msg_destroy (&reply);
 }
 
 //  The thread's own state (thread_init). -1 when it could not be set up:
@@ -407,126 +496,352 @@ s_thread_setup (bus_worker_t *self, void **state)
     return -1;
 }
 
+//  Closes the group's socket: with a DISCONNECT first when leave is set
+//  (between requests only, proto/bus.md), without one when the broker is
+//  gone or a reply could not be sent (the broker then finds the worker gone
+//  and answers at the deadline: a DISCONNECT would tell it that requests
+//  already run never started). The requests held and not started are
+//  dropped: the broker hands them on (DISCONNECT) or answers them.
+static void
+s_group_close (s_group_t *g, int leave)
+{
+    //  The monitor stops before either end closes: libzmq's I/O thread
+    //  sends events blocking, and one sent while the socket closes (its
+    //  connection dropping) to a monitor with nobody at the other end would
+    //  block that thread, and every socket of the process, for good.
+    if (g->sock)
+        zmq_socket_monitor (zsock_resolve (g->sock), NULL, 0);
+    if (leave)
+        s_leave (&g->sock);
+    else
+        zsock_destroy (&g->sock);
+    zsock_destroy (&g->monitor);
+    bus_msg_t *msg;
+    while ((msg = zlist_pop (g->queue)))
+        bus_msg_destroy (&msg);
+}
+
+//  Takes every message queued on the group's socket without waiting:
+//  requests go to the queue, a DISCONNECT or a broken socket closes it.
+//  Called under the lock after every use of the socket, before letting go
+//  of it (see the top of this file).
+static void
+s_group_drain (s_group_t *g)
+{
+    bus_worker_t *self = g->owner;
+    while (g->sock) {
+        int arrived = 0;
+        bus_msg_t *msg = bus_msg_recv_wait (g->sock, NULL, self->cfg.max_msg, 0, &arrived);
+        if (arrived == -1)
+            continue;
+        if (arrived == -2) {
+            log_warn ("bus worker: the socket cannot receive any more (context ending); stopping");
+            atomic_store (&self->stop, 1);
+            s_group_close (g, 0);
+            return;
+        }
+        if (arrived == 0)
+            return;
+        g->liveness = self->cfg.liveness;
+        if (!msg)
+            continue;
+        switch (bus_msg_type (msg)) {
+        case BUS_REQUEST:
+            if (zlist_append (g->queue, msg) == 0)
+                msg = NULL;
+            break;
+        case BUS_HEARTBEAT: {
+            size_t len;
+            bus_msg_body (msg, &len);
+            if (len > 0)
+                g->acked = 1;
+            else if (!g->acked && !g->old_broker_logged) {
+                //  proto/bus.md, "Mixed versions": it sends one request at a time.
+                log_warn (
+                    "bus worker: the broker at %s does not take credit (an older gateway): this process "
+                    "gets one request at a time from it; upgrade the gateways first",
+                    g->endpoint);
+                g->old_broker_logged = 1;
+            }
+            break;
+        }
+        case BUS_DISCONNECT:
+            //  The broker forgot us (it restarted, or dropped us as dead).
+            s_group_close (g, 0);
+            g->reconnect_at = bus_now_ms () + self->cfg.heartbeat_ms / 2;
+            break;
+        default:
+            log_warn ("bus worker: unexpected message type %d; dropped", (int)bus_msg_type (msg));
+        }
+        bus_msg_destroy (&msg);
+    }
+}
+
+//  1 when a connection of the group's socket that had completed its
+//  handshake has dropped since the last look (the broker was killed, or
+//  the network cut it): the broker that handed us what we hold is gone,
+//  and whatever the socket connects to next never handed it. A connection
+//  whose handshake failed (a broker key being replaced that this broker
+//  does not hold) is no loss: libzmq reports its failure just before its
+//  DISCONNECTED event. Reads the monitor's events without waiting; under
+//  the lock.
+static int
+s_group_lost (s_group_t *g)
+{
+    int lost = 0;
+    void *monitor = zsock_resolve (g->monitor);
+    while (true) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            return lost;
+        }
+        //  An event is two parts: a 16-bit event and a 32-bit value, then
+        //  the endpoint.
+        uint16_t event = 0;
+        if (zmq_msg_size (&part) == 6)
+            memcpy (&event, zmq_msg_data (&part), sizeof event);
+        int more = zmq_msg_more (&part);
+        zmq_msg_close (&part);
+        while (more) {
+            zmq_msg_init (&part);
+            more = zmq_msg_recv (&part, monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&part);
+            zmq_msg_close (&part);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            if (g->failed_handshakes > 0)
+                g->failed_handshakes--;
+            else
+                lost = 1;
+        } else if (event != 0)
+            g->failed_handshakes++;
+    }
+}
+
+//  Heartbeats and the broker's liveness, under the lock.
+static void
+s_group_heartbeat (s_group_t *g, int64_t now)
+{
+    bus_worker_t *self = g->owner;
+    if (!g->sock || now < g->next_heartbeat)
+        return;
+    g->next_heartbeat = now + self->cfg.heartbeat_ms;
+    if (--g->liveness <= 0) {
+        log_warn ("bus worker: broker silent for %d heartbeats; reconnecting", self->cfg.liveness);
+        s_group_close (g, 0);
+        g->reconnect_at = now + self->cfg.heartbeat_ms / 2;
+        return;
+    }
+    s_send_control (g->sock, BUS_HEARTBEAT);
+    s_group_drain (g);
+}
+
+//  Connects the group when it is not, may serve and its wait is over; under the lock.
+static void
+s_group_connect (s_group_t *g, int64_t now)
+{
+    bus_worker_t *self = g->owner;
+    if (g->sock || g->able == 0 || now < g->reconnect_at || atomic_load (&self->stop))
+        return;
+    g->sock = s_connect (self, g->endpoint, &g->monitor);
+    if (!g->sock) {
+        //  Once per outage, not once a heartbeat.
+        if (!g->unreachable)
+            log_warn ("bus worker: cannot reach the broker at %s; retrying", g->endpoint);
+        g->unreachable = 1;
+        g->reconnect_at = now + self->cfg.heartbeat_ms;
+        return;
+    }
+    g->generation++;
+    g->failed_handshakes = 0;
+    g->unreachable = 0;
+    g->acked = 0;
+    g->liveness = self->cfg.liveness;
+    g->next_heartbeat = now + self->cfg.heartbeat_ms;
+    s_group_drain (g);
+}
+
+//  Wakes one idle thread per request waiting in the queue. Under the lock.
+static void
+s_group_wake (s_group_t *g)
+{
+    size_t want = zlist_size (g->queue);
+    if (want > (size_t)g->waiting)
+        want = (size_t)g->waiting;
+    for (size_t i = 0; i < want; i++) {
+        uint64_t one = 1;
+        if (write (g->work_fd, &one, sizeof one) != sizeof one)
+            break;
+    }
+}
+
+//  An idle thread's wait, at most ms milliseconds, in its epoll ep on the
+//  work eventfd and the socket (added again for each new connection, which
+//  *watched tracks); then it drains what came in. Under the lock.
+static void
+s_group_idle (s_group_t *g, int ep, uint64_t *watched, int ms)
+{
+    if (g->sock && *watched != g->generation) {
+        int fd = zsock_fd (g->sock);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 1};
+        //  A descriptor number of an earlier connection may still be
+        //  registered (its socket closes asynchronously): register it anew.
+        epoll_ctl (ep, EPOLL_CTL_DEL, fd, NULL);
+        if (epoll_ctl (ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+            log_warn ("bus worker: cannot watch the broker socket (%s)", strerror (errno));
+        *watched = g->generation;
+    }
+    struct epoll_event events[2];
+    g->waiting++;
+    pthread_mutex_unlock (&g->lock);
+    int n = epoll_wait (ep, events, 2, ms);
+    pthread_mutex_lock (&g->lock);
+    g->waiting--;
+    int sock_event = 0;
+    for (int i = 0; i < n; i++)
+        if (events[i].data.u32 == 0) {
+            uint64_t count;
+            //  Another thread may have taken the count already (EAGAIN).
+            if (read (g->work_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                log_warn ("bus worker: cannot read the work eventfd (%s)", strerror (errno));
+        } else
+            sock_event = 1;
+    if (sock_event)
+        s_group_drain (g);
+}
+
 static void *
 s_thread_main (void *arg)
 {
     s_thread_t *me = arg;
     bus_worker_t *self = me->owner;
+    s_group_t *g = me->group;
     void *state = NULL;
     if (s_thread_setup (self, &state)) {
         atomic_store (&me->ended, 1);
         return NULL;
     }
-    int hb = self->cfg.heartbeat_ms;
-    zsock_t *sock = NULL;
-    int liveness = 0;
-    int64_t next_heartbeat = 0;
-    int64_t next_check = 0;
-    int64_t reconnect_at = 0;
-    int unreachable = 0;
-    int cannot_serve = 0; //  thread_check said no: out of the broker
-
-    while (!atomic_load (&self->stop) && !zsys_interrupted) {
-        if (!sock) {
-            if (bus_now_ms () < reconnect_at) {
-                zclock_sleep (50);
-                continue;
-            }
-            if (!s_can_serve (self, state)) {
-                if (!cannot_serve)
-                    log_warn ("bus worker: this thread cannot serve (its database is unreachable); it stays "
-                              "out of the broker until it can");
-                cannot_serve = 1;
-                reconnect_at = bus_now_ms () + BUS_WORKER_CHECK_MS;
-                continue;
-            }
-            if (cannot_serve)
-                log_info ("bus worker: this thread can serve again; back in the broker");
-            cannot_serve = 0;
-            sock = s_connect (self, me->endpoint);
-            if (!sock) {
-                //  Once per outage, not once a heartbeat.
-                if (!unreachable)
-                    log_warn ("bus worker: cannot reach the broker at %s; retrying", me->endpoint);
-                unreachable = 1;
-                reconnect_at = bus_now_ms () + hb;
-                continue;
-            }
-            unreachable = 0;
-            liveness = self->cfg.liveness;
-            next_heartbeat = bus_now_ms () + hb;
-            next_check = bus_now_ms () + BUS_WORKER_CHECK_MS;
-        }
-        int64_t now = bus_now_ms ();
-        int timeout = next_heartbeat > now ? (int)(next_heartbeat - now) : 0;
-        //  Wake at least every 100 ms to notice a stop request.
-        if (timeout > 100)
-            timeout = 100;
-        //  The wait is the receive itself (one poll of the socket's
-        //  mailbox), not a zmq_poll round before a blocking receive.
-        int arrived = 0;
-        bus_msg_t *msg = bus_msg_recv_wait (sock, NULL, self->cfg.max_msg, timeout, &arrived);
-        int reconnect = 0;
-        if (arrived == -2) {
-            log_warn ("bus worker: the socket cannot receive any more (context ending); stopping");
-            break;
-        }
-        if (arrived > 0) {
-            liveness = self->cfg.liveness;
-            if (msg) {
-                switch (bus_msg_type (msg)) {
-                case BUS_REQUEST:
-                    atomic_store (&me->busy, 1);
-                    //  A reply that could not be sent leaves the request
-                    //  done but unanswered: this connection goes without a
-                    //  DISCONNECT, which would tell the broker the request
-                    //  never started and have another worker run it again.
-                    //  The broker finds the worker gone and answers at the
-                    //  deadline.
-                    if (s_handle (self, sock, NULL, msg, state))
-                        reconnect = 1;
-                    atomic_store (&me->busy, 0);
-                    break;
-                case BUS_HEARTBEAT:
-                    break;
-                case BUS_DISCONNECT:
-                    //  The broker forgot us (it restarted, or dropped us as dead).
-                    reconnect = 1;
-                    break;
-                default:
-                    log_warn ("bus worker: unexpected message type %d; dropped", (int)bus_msg_type (msg));
-                }
-            }
-            bus_msg_destroy (&msg);
-        }
-        now = bus_now_ms ();
-        if (now >= next_heartbeat) {
-            if (--liveness <= 0) {
-                log_warn ("bus worker: broker silent for %d heartbeats; reconnecting", self->cfg.liveness);
-                reconnect = 1;
-            } else
-                s_send_control (sock, BUS_HEARTBEAT);
-            next_heartbeat = now + hb;
-        }
-        if (reconnect) {
-            zsock_destroy (&sock);
-            reconnect_at = bus_now_ms () + hb / 2;
-        } else if (now >= next_check) {
-            //  Idle now: a thread that can no longer serve leaves the broker,
-            //  whose readiness (mmi.service) counts only threads that can.
-            next_check = now + BUS_WORKER_CHECK_MS;
-            if (!s_can_serve (self, state)) {
-                log_warn ("bus worker: this thread cannot serve (its database is unreachable); it leaves the "
-                          "broker until it can");
-                cannot_serve = 1;
-                s_leave (&sock);
-                reconnect_at = bus_now_ms () + BUS_WORKER_CHECK_MS;
-            }
-        }
+    int can = s_can_serve (self, state);
+    int64_t next_check = bus_now_ms () + BUS_WORKER_CHECK_MS;
+    //  The thread's wait (s_group_idle): the work eventfd now, the socket
+    //  once connected.
+    uint64_t watched = 0;
+    int ep = epoll_create1 (EPOLL_CLOEXEC);
+    struct epoll_event work = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+    if (ep < 0 || epoll_ctl (ep, EPOLL_CTL_ADD, g->work_fd, &work) != 0) {
+        log_error ("bus worker: cannot set up the thread's wait (%s)", strerror (errno));
+        if (ep >= 0)
+            close (ep);
+        atomic_store (&self->failed, 1);
+        atomic_store (&self->stop, 1);
+        if (self->cfg.thread_fini)
+            self->cfg.thread_fini (self->cfg.thread_arg, state);
+        atomic_store (&me->ended, 1);
+        return NULL;
     }
-    //  Stopping (the drain): nothing more is taken; the broker gives what it
-    //  handed us meanwhile to another worker.
-    s_leave (&sock);
+    pthread_mutex_lock (&g->lock);
+    g->able += can;
+    //  The group may join the broker as soon as one thread can serve; this
+    //  line says when every one of them is there.
+    if (++g->set_up == self->cfg.threads)
+        log_info ("bus worker: all %d threads set up for the broker at %s", g->set_up, g->endpoint);
+    while (!atomic_load (&self->stop) && !zsys_interrupted) {
+        int64_t now = bus_now_ms ();
+        //  Readiness, asked while idle: a thread that cannot serve takes no
+        //  request, and a group none of whose threads can leaves the broker,
+        //  whose readiness (mmi.service) counts only threads that can.
+        if (now >= next_check) {
+            next_check = now + BUS_WORKER_CHECK_MS;
+            pthread_mutex_unlock (&g->lock);
+            int now_can = s_can_serve (self, state);
+            pthread_mutex_lock (&g->lock);
+            g->able += now_can - can;
+            can = now_can;
+        }
+        if (g->able == 0 && g->sock && g->running == 0) {
+            log_warn (
+                "bus worker: no thread can serve (the database is unreachable); leaving the broker at %s "
+                "until one can",
+                g->endpoint);
+            g->cannot_serve_logged = 1;
+            s_group_close (g, 1);
+            g->reconnect_at = now + BUS_WORKER_CHECK_MS;
+        }
+        if (!can) {
+            pthread_mutex_unlock (&g->lock);
+            int64_t left = next_check - bus_now_ms ();
+            zclock_sleep (left > 100 ? 100 : left > 0 ? (int)left : 1);
+            pthread_mutex_lock (&g->lock);
+            continue;
+        }
+        if (!g->sock) {
+            int was_out = g->cannot_serve_logged;
+            s_group_connect (g, now);
+            if (g->sock && was_out) {
+                log_info ("bus worker: a thread can serve again; back in the broker at %s", g->endpoint);
+                g->cannot_serve_logged = 0;
+            }
+        }
+        if (g->sock && s_group_lost (g)) {
+            //  No DISCONNECT: the broker there now does not know us.
+            log_warn ("bus worker: the connection to the broker at %s dropped; %zu requests held and not "
+                      "started are dropped, connecting again",
+                      g->endpoint, zlist_size (g->queue));
+            s_group_close (g, 0);
+            g->reconnect_at = now;
+            continue;
+        }
+        s_group_heartbeat (g, now);
+        bus_msg_t *msg = g->sock ? zlist_pop (g->queue) : NULL;
+        if (msg) {
+            uint64_t generation = g->generation;
+            g->running++;
+            atomic_store (&me->busy, 1);
+            s_group_wake (g);
+            pthread_mutex_unlock (&g->lock);
+            bus_msg_t *reply = s_serve (self, 0, msg, state);
+            bus_msg_destroy (&msg);
+            pthread_mutex_lock (&g->lock);
+            if (g->sock && g->generation == generation) {
+                //  A reply that could not be sent leaves the request done
+                //  but unanswered: this connection goes without a
+                //  DISCONNECT, which would tell the broker the request never
+                //  started and have another worker run it again. The broker
+                //  finds the worker gone and answers at the deadline.
+                if (!reply || bus_msg_send (&reply, g->sock, NULL)) {
+                    log_error ("bus worker: could not send a reply; reconnecting");
+                    s_group_close (g, 0);
+                    g->reconnect_at = bus_now_ms () + self->cfg.heartbeat_ms / 2;
+                } else
+                    s_group_drain (g);
+            } else
+                log_warn ("bus worker: the connection a request came on is gone; its reply is dropped");
+            bus_msg_destroy (&reply);
+            g->running--;
+            atomic_store (&me->busy, 0);
+            continue;
+        }
+        //  Idle: wait for the socket or for work.
+        now = bus_now_ms ();
+        int64_t until = next_check;
+        if (g->sock && g->next_heartbeat < until)
+            until = g->next_heartbeat;
+        if (!g->sock && g->reconnect_at > now && g->reconnect_at < until)
+            until = g->reconnect_at;
+        //  Wake at least every 100 ms to notice a stop request.
+        int ms = until - now > 100 ? 100 : until > now ? (int)(until - now) : 0;
+        if (ms > 0)
+            s_group_idle (g, ep, &watched, ms);
+    }
+    //  Stopping (the drain): nothing more is started; the last thread to
+    //  finish its request says DISCONNECT, and the broker gives what the
+    //  group held unstarted to another worker.
+    g->able -= can;
+    if (g->running == 0 && g->sock)
+        s_group_close (g, 1);
+    pthread_mutex_unlock (&g->lock);
+    close (ep);
     if (self->cfg.thread_fini)
         self->cfg.thread_fini (self->cfg.thread_arg, state);
     atomic_store (&me->ended, 1);
@@ -570,7 +885,7 @@ s_direct_main (void *arg)
             s_send_error (sock, identity, bus_msg_request_id (msg), OST_ERR_FORBIDDEN,
                           "this caller may not call this operation");
         } else if (msg && bus_msg_type (msg) == BUS_REQUEST)
-            s_handle (self, sock, identity, msg, state);
+            s_handle_direct (self, sock, identity, msg, state);
         else if (msg)
             log_warn ("bus worker: unexpected message type %d on the direct endpoint; dropped",
                       (int)bus_msg_type (msg));
@@ -629,6 +944,13 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         self->cfg.max_msg = BUS_DEFAULT_MAX_MSG;
     if (!self->cfg.thread_arg)
         self->cfg.thread_arg = self->cfg.app;
+    //  A connection holds at least one request per thread.
+    if (self->cfg.credit == 0)
+        self->cfg.credit = 2 * (size_t)self->cfg.threads;
+    if (self->cfg.credit < (size_t)self->cfg.threads)
+        self->cfg.credit = (size_t)self->cfg.threads;
+    if (self->cfg.credit > BUS_CREDIT_MAX)
+        self->cfg.credit = BUS_CREDIT_MAX;
     pthread_mutex_init (&self->seen_lock, NULL);
     self->seen = calloc (SEEN_SLOTS, sizeof *self->seen);
     self->seen_hash = calloc (SEEN_SLOTS, sizeof *self->seen_hash);
@@ -641,17 +963,27 @@ bus_worker_new (const bus_worker_cfg_t *cfg)
         return NULL;
     }
     self->threads = calloc ((size_t)self->cfg.threads * (size_t)brokers, sizeof *self->threads);
-    if (!self->seen || !self->seen_hash || !self->threads) {
+    self->groups = calloc ((size_t)brokers, sizeof *self->groups);
+    if (!self->seen || !self->seen_hash || !self->threads || !self->groups) {
         bus_worker_destroy (&self);
         return NULL;
     }
-    self->nthreads = self->cfg.threads * brokers;
-    for (int i = 0; i < self->nthreads; i++)
-        if (bus_endpoint_nth (self->cfg.endpoint, i / self->cfg.threads, self->threads[i].endpoint,
-                              sizeof self->threads[i].endpoint)) {
+    for (int i = 0; i < brokers; i++) {
+        s_group_t *g = &self->groups[i];
+        g->owner = self;
+        pthread_mutex_init (&g->lock, NULL);
+        g->work_fd = eventfd (0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC);
+        g->queue = zlist_new ();
+        self->ngroups++;
+        if (!g->queue || g->work_fd < 0 ||
+            bus_endpoint_nth (self->cfg.endpoint, i, g->endpoint, sizeof g->endpoint)) {
             bus_worker_destroy (&self);
             return NULL;
         }
+    }
+    self->nthreads = self->cfg.threads * brokers;
+    for (int i = 0; i < self->nthreads; i++)
+        self->threads[i].group = &self->groups[i / self->cfg.threads];
     if (self->cfg.direct_endpoint && *self->cfg.direct_endpoint) {
         //  Bound here, in the caller's thread, so that a bad or taken
         //  endpoint fails the start; thread creation hands it over.
@@ -749,6 +1081,16 @@ bus_worker_destroy (bus_worker_t **self_p)
     zsock_destroy (&self->direct_sock);
     if (self->direct_serving)
         bus_curve_unserve (self->cfg.curve);
+    for (int i = 0; i < self->ngroups; i++) {
+        s_group_t *g = &self->groups[i];
+        if (g->queue)
+            s_group_close (g, 0);
+        zlist_destroy (&g->queue);
+        if (g->work_fd >= 0)
+            close (g->work_fd);
+        pthread_mutex_destroy (&g->lock);
+    }
+    free (self->groups);
     free (self->threads);
     free (self->seen);
     free (self->seen_hash);

@@ -1,8 +1,9 @@
-/*  bus_worker - the worker side of the bus: N threads, each with its own
- *  DEALER socket (and whatever per-thread state the service sets up, such as
- *  its database connection), announcing READY, heartbeating, reconnecting when
- *  the broker goes silent, and dispatching requests through a static table of
- *  op → handler. A request whose deadline passed is not run (it is answered
+/*  bus_worker - the worker side of the bus: N threads per broker sharing one
+ *  DEALER socket to it (each with whatever per-thread state the service sets
+ *  up, such as its database connection), announcing READY with a credit of
+ *  requests, taking the requests it holds in bursts, heartbeating,
+ *  reconnecting when the broker goes silent, and dispatching requests
+ *  through a static table of op → handler. A request whose deadline passed is not run (it is answered
  *  deadline_exceeded so the broker sees the worker idle again; the client got
  *  that answer from the broker already); WRITE ops whose request id was
  *  already seen are refused with duplicate_request. */
@@ -61,9 +62,13 @@ OST_WUR int bus_req_expired (const bus_req_t *req);
 OST_WUR int bus_req_time_left_ms (const bus_req_t *req, int margin_ms);
 
 typedef struct {
-    const char *service;       //  e.g. "token"
-    const char *endpoint;      //  broker endpoint, or a comma-separated list (cfg.threads per broker)
-    int threads;               //  worker threads (default 1)
+    const char *service;  //  e.g. "token"
+    const char *endpoint; //  broker endpoint, or a comma-separated list (cfg.threads per broker)
+    int threads;          //  worker threads per broker (default 1), sharing one connection to it
+    //  The most requests the connection to each broker holds at once (its
+    //  credit, proto/bus.md): 0 means 2 × threads; at least threads, at
+    //  most BUS_CREDIT_MAX.
+    size_t credit;
     int heartbeat_ms;          //  default 1000
     int liveness;              //  default 3
     size_t max_msg;            //  default BUS_DEFAULT_MAX_MSG

@@ -168,3 +168,51 @@ housekeeper_destroy (housekeeper_t **self_p)
     s_free (self);
     *self_p = NULL;
 }
+
+static long long
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+db_status_t
+housekeeper_work_off (db_t *db, int kinds, housekeeper_batch_fn fn, void *arg, long batch, long duty,
+                      long *done, long long *busy_us)
+{
+    if (kinds < 0 || kinds > HOUSEKEEPER_KINDS_MAX || !fn || !done || batch < 1 || duty < 1 || duty > 100)
+        return DB_ERROR;
+    int full[HOUSEKEEPER_KINDS_MAX];
+    for (int k = 0; k < kinds; k++) {
+        full[k] = 1;
+        done[k] = 0;
+    }
+    long long busy = 0;
+    db_status_t st = DB_OK;
+    int stop = 0, any = 1;
+    while (st == DB_OK && any && !stop) {
+        any = 0;
+        for (int k = 0; k < kinds && st == DB_OK && !stop; k++) {
+            if (!full[k])
+                continue;
+            long long t0 = s_now_us ();
+            long n = 0;
+            st = fn (db, k, arg, &n);
+            long long took = s_now_us () - t0;
+            busy += took;
+            if (st != DB_OK)
+                break;
+            done[k] += n;
+            full[k] = n >= batch;
+            any |= full[k];
+            //  Rounded up to whole milliseconds.
+            long pause_ms = (long)((took * (100 - duty) / duty + 999) / 1000);
+            if (full[k] && housekeeper_pause (pause_ms) != 0)
+                stop = 1;
+        }
+    }
+    if (busy_us)
+        *busy_us = busy;
+    return st;
+}

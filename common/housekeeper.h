@@ -33,6 +33,25 @@ void housekeeper_wake (housekeeper_t *self);
 //  the housekeeper is being stopped. 0: go on; -1: end the round now (the
 //  housekeeper is stopping, or this is not a round's thread).
 int housekeeper_pause (long ms);
+//  One batch of housekeeping of one kind of rows (kind 0 .. kinds - 1):
+//  deletes (or marks) at most the batch size of rows and says how many in
+//  *done.
+typedef db_status_t (*housekeeper_batch_fn) (db_t *db, int kind, void *arg, long *done);
+
+//  HOUSEKEEPER_KINDS_MAX: the kinds one housekeeper_work_off may take.
+#define HOUSEKEEPER_KINDS_MAX 16
+
+//  From within a round: works a backlog off, kind by kind in turn. One batch
+//  of each kind whose last batch was full (batch rows), for as long as any
+//  kind's was: the pace follows the backlog (no cap on rows per round) and
+//  no kind waits for another's backlog to be gone. Each full batch is
+//  followed by a pause of its own time x (100 - duty) / duty
+//  (housekeeper_pause), so that the work takes at most duty % of the time.
+//  done[kind] (kinds entries, zeroed here) receives the rows of each kind;
+//  *busy_us, when not NULL, the time spent in batches. The first failure
+//  ends it and is returned; a stop of the housekeeper ends it with DB_OK.
+db_status_t housekeeper_work_off (db_t *db, int kinds, housekeeper_batch_fn fn, void *arg, long batch,
+                                  long duty, long *done, long long *busy_us);
 //  Rounds finished so far (successful or not).
 long housekeeper_rounds (housekeeper_t *self);
 //  Stops the thread (waiting for a round in progress) and joins it.

@@ -103,7 +103,7 @@ service_new (const service_def_t *def, const config_t *cfg, bus_curve_t *curve, 
     log_info ("%s: schema %s up to date (%d migrations applied now)", program, def->name, applied);
     if (def->app_init) {
         *exit_code = 2;
-        self->app = def->app_init (cfg, db, exit_code);
+        self->app = def->app_init (cfg, db, curve, exit_code);
         if (!self->app) {
             db_destroy (&db);
             free (self);
@@ -116,6 +116,7 @@ service_new (const service_def_t *def, const config_t *cfg, bus_curve_t *curve, 
         .service = def->name,
         .endpoint = cfg->bus_endpoint,
         .threads = (int)cfg->workers,
+        .credit = (size_t)cfg->bus_credit,
         .heartbeat_ms = (int)cfg->heartbeat_ms,
         .liveness = (int)cfg->heartbeat_liveness,
         .max_msg = (size_t)cfg->bus_max_msg,

@@ -27,7 +27,9 @@ typedef struct {
     //  connection (closed afterwards). Returns the app pointer handlers see in
     //  req->app, or NULL to fail start-up (after printing why to stderr) with
     //  the exit code in *exit_code (preset to 2, a configuration error).
-    void *(*app_init) (const config_t *cfg, db_t *db, int *exit_code);
+    //  curve: the process's CURVE key (NULL: plain), for a background thread
+    //  of the app that calls other services; it outlives the app.
+    void *(*app_init) (const config_t *cfg, db_t *db, const bus_curve_t *curve, int *exit_code);
     void (*app_fini) (void *app);
     //  In each worker thread, on its new connection: prepare statements. 0 ok.
     //  NULL: the ops run no SQL, and the threads open no connection

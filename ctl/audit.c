@@ -50,8 +50,8 @@ s_usage (FILE *out)
                   "  WHEN: seconds since the epoch, a UTC time 2026-12-07T12:00:00Z, or an age such as\n"
                   "  90s, 15m, 2h or 7d. --event: a name of common/audit.def; --service: flow, token or\n"
                   "  keys only. --json: a JSON array (with --follow, JSON lines).\n"
-                  "\n"
-                  "exit codes: 0 ok, 1 error reply, 2 usage or input error\n");
+                  "\n");
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 
@@ -173,7 +173,7 @@ s_page (bus_client_t *bus, long timeout_ms, const char *service, const s_args_t 
         if (!body)
             return ctl_bad ("audit", "out of memory", NULL);
         fprintf (stderr, "ostiaryctl: audit: %s: %s: %s\n", op, error.code, error.description);
-        return error.err == OST_ERR_INVALID_REQUEST ? CTL_USAGE : CTL_ERROR_REPLY;
+        return ctl_exit_for (&error);
     }
     flow_audit_list_out_t out;
     char why[SCHEMA_WHY_MAX];

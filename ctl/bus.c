@@ -32,7 +32,8 @@ s_usage (FILE *out)
                   "          NAME is the role unless --name gives another (one ROLE only)\n"
                   "\n"
                   "roles: gateway, token, flow, keys, admin (ostiaryctl's own, for operators)\n"
-                  "exit codes: 0 ok, 1 a file could not be written, 2 usage\n");
+                  "\n");
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 

@@ -24,7 +24,7 @@ s_usage (FILE *out)
     fprintf (
         out,
         "usage: ostiaryctl clients add [OPTIONS]\n"
-        "       ostiaryctl clients list\n"
+        "       ostiaryctl clients list [--json]\n"
         "       ostiaryctl clients show CLIENT_ID\n"
         "       ostiaryctl clients remove CLIENT_ID\n"
         "       ostiaryctl clients update CLIENT_ID --version N [OPTIONS]\n"
@@ -47,6 +47,10 @@ s_usage (FILE *out)
         "                          receives logout tokens when a session the client took part in ends\n"
         "  --backchannel-logout-session-required\n"
         "                          the client needs sid in its logout tokens (they always carry it)\n"
+        "  --frontchannel-logout-uri URI\n"
+        "                          framed by the page after a logout of a session the client took part in\n"
+        "  --frontchannel-logout-session-required\n"
+        "                          iss and sid are added to the query of that URI\n"
         "  --refresh-bound-to-session\n"
         "                          refresh tokens issued without offline_access end with the SSO session\n"
         "  --scope SCOPE           allowed scope (repeatable, or space-separated): openid profile email\n"
@@ -89,16 +93,14 @@ s_usage (FILE *out)
         "seed-demo creates the demo clients of `make run` when they are missing (%s, confidential,\n"
         "secret written to --secret-file, default $OSTIARY_RUN_DIR/%s.secret; %s, public, PKCE),\n"
         "with the redirect URI $OSTIARY_ISSUER/demo/callback unless --redirect-uri is given.\n"
-        "\n"
-        "exit codes: 0 ok; 1 the service refused (unknown client) or failed; 2 bad usage or\n"
-        "input refused by the service (invalid_request), with its description on stderr\n",
+        "\n",
         DEMO_RP, DEMO_RP, DEMO_PUBLIC);
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 
 //  Calls op; on an error reply prints it (JSON on stdout, a line on stderr)
-//  and returns CTL_USAGE for input the service refused (invalid_request),
-//  CTL_ERROR_REPLY for the rest.
+//  and returns its exit code (ctl_exit_for).
 static int
 s_call (const ctl_opts_t *opts, const char *what, const char *op, const json_t *body, json_t **result)
 {
@@ -113,7 +115,7 @@ s_call (const ctl_opts_t *opts, const char *what, const char *op, const json_t *
     free (text);
     json_decref (out);
     fprintf (stderr, "ostiaryctl: clients %s: %s: %s\n", what, error.code, error.description);
-    return error.err == OST_ERR_INVALID_REQUEST ? CTL_USAGE : CTL_ERROR_REPLY;
+    return ctl_exit_for (&error);
 }
 
 static int
@@ -180,6 +182,7 @@ static const struct {
     {"--web-origin", S_MEMBER (allowed_web_origins), 1},
     {"--post-logout-redirect-uri", S_MEMBER (post_logout_redirect_uris), 1},
     {"--backchannel-logout-uri", S_MEMBER (backchannel_logout_uri), 0},
+    {"--frontchannel-logout-uri", S_MEMBER (frontchannel_logout_uri), 0},
     {"--scope", S_MEMBER (scopes), 1},
     {"--grant-type", S_MEMBER (grant_types), 1},
     {"--response-type", S_MEMBER (response_types), 1},
@@ -215,6 +218,9 @@ s_parse_add (const char *what, int argc, char **argv, token_client_add_in_t *in)
         else if (strcmp (arg, "--backchannel-logout-session-required") == 0)
             rc = s_set_bool (what, &in->backchannel_logout_session_required,
                              &in->has_backchannel_logout_session_required, true);
+        else if (strcmp (arg, "--frontchannel-logout-session-required") == 0)
+            rc = s_set_bool (what, &in->frontchannel_logout_session_required,
+                             &in->has_frontchannel_logout_session_required, true);
         else if (strcmp (arg, "--refresh-bound-to-session") == 0)
             rc = s_set_bool (what, &in->refresh_bound_to_session, &in->has_refresh_bound_to_session, true);
         else if (strcmp (arg, "--first-party") == 0)
@@ -306,16 +312,41 @@ s_add (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
+//  list: a table for people, --json (token.client_list's answer) for scripts.
 static int
 s_list (const ctl_opts_t *opts, int argc, char **argv)
 {
-    OST_UNUSED (argv);
-    if (argc != 1)
-        return s_bad ("list", "list takes no arguments");
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--json"))
+            as_json = 1;
+        else
+            return s_bad ("list", "unknown option");
+    }
     json_t *result = NULL;
     int rc = s_call (opts, "list", "token.client_list", NULL, &result);
+    token_client_list_out_t out;
+    char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
+        rc = ctl_unpacked ("token.client_list", token_client_list_out_unpack (result, &out, why, sizeof why),
+                           why);
+    if (rc == CTL_OK && as_json)
         ctl_print_json (result);
+    else if (rc == CTL_OK) {
+        printf ("%-32s %-12s %-11s %-20s %s\n", "CLIENT_ID", "TYPE", "CONSENT", "AUTH", "NAME");
+        size_t i;
+        json_t *c;
+        json_array_foreach (out.clients, i, c)
+        {
+            shape_client_t client;
+            rc = ctl_unpacked ("token.client_list", shape_client_unpack (c, &client, why, sizeof why), why);
+            if (rc != CTL_OK)
+                break;
+            printf ("%-32s %-12s %-11s %-20s %s\n", client.client_id, client.type,
+                    client.first_party ? "first-party" : "asked", client.token_endpoint_auth_method,
+                    client.name);
+        }
+    }
     json_decref (result);
     return rc;
 }
@@ -755,6 +786,11 @@ ctl_clients (const ctl_opts_t *opts, int argc, char **argv)
     }
     if (argc < 2)
         return s_usage (stderr);
+    if (strcmp (argv[1], CTL_LIST_COMMANDS) == 0) {
+        for (size_t k = 0; k < sizeof s_subcommands / sizeof s_subcommands[0]; k++)
+            printf ("%s\n", s_subcommands[k].name);
+        return CTL_OK;
+    }
     for (size_t k = 0; k < sizeof s_subcommands / sizeof s_subcommands[0]; k++)
         if (strcmp (argv[1], s_subcommands[k].name) == 0) {
             for (int i = 2; i < argc; i++)

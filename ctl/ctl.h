@@ -10,8 +10,26 @@
 #include <jansson.h>
 #include <stdio.h>
 
-//  Exit codes of every command.
-enum { CTL_OK = 0, CTL_ERROR_REPLY = 1, CTL_USAGE = 2 };
+//  Exit codes of every command: the one table (usage texts and the man page
+//  print it). CTL_EXIT (name, code, meaning).
+#define CTL_EXIT_CODES(X)                                                                                    \
+    X (CTL_OK, 0, "success")                                                                                 \
+    X (CTL_ERROR_REPLY, 1,                                                                                   \
+       "refused or failed: the service answered with an error (its code and description on stderr), or the " \
+       "action failed (a file could not be written)")                                                        \
+    X (CTL_USAGE, 2,                                                                                         \
+       "usage or configuration error: unknown command or option, bad input, missing setting or key")         \
+    X (CTL_UNREACHABLE, 3, "unreachable: no answer from the bus, the service or keys-svc's admin socket")
+
+#define CTL_EXIT_ENUM(name, code, meaning) name = code,
+enum { CTL_EXIT_CODES (CTL_EXIT_ENUM) };
+#undef CTL_EXIT_ENUM
+
+//  The exit code of a bus error: CTL_UNREACHABLE when nothing answered (no
+//  broker, no live worker, the deadline passed), else CTL_ERROR_REPLY.
+int ctl_exit_for (const bus_error_t *error);
+//  Prints the exit code table ("exit codes:" and one line per code) to out.
+void ctl_print_exit_codes (FILE *out);
 
 typedef struct {
     const char *bus; //  broker endpoint
@@ -32,13 +50,14 @@ OST_WUR bus_client_t *ctl_bus_client (const ctl_opts_t *opts);
 OST_WUR int ctl_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result);
 //  Calls op with body (not consumed) over a fresh client, printing nothing
 //  but a line when the bus cannot be used: CTL_OK with *result (caller
-//  decrefs), CTL_ERROR_REPLY with *error filled, or CTL_USAGE.
+//  decrefs), CTL_ERROR_REPLY with *error filled (ctl_exit_for says which
+//  code it exits with), or CTL_USAGE.
 OST_WUR int ctl_bus_call (const ctl_opts_t *opts, const char *op, const json_t *body, json_t **result,
                           bus_error_t *error);
 //  Calls op with body (not consumed) for a command family whose messages
 //  start "ostiaryctl: FAMILY: ". On an error reply prints one line on stderr
-//  (no JSON) and returns CTL_USAGE for invalid_request (the input was
-//  refused), CTL_ERROR_REPLY for the rest; CTL_USAGE when the bus cannot be used.
+//  (no JSON) and returns ctl_exit_for of it; CTL_USAGE when the bus cannot be
+//  used.
 OST_WUR int ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, const json_t *body,
                              json_t **result);
 //  After `<op>_out_unpack (result, &out, why, …)` returned unpacked: CTL_OK
@@ -63,6 +82,25 @@ typedef struct {
 //  unknown subcommand prints usage on stderr (returned: CTL_USAGE).
 int ctl_dispatch (const ctl_opts_t *opts, const char *family, const ctl_subcmd_t *cmds, size_t ncmds,
                   int (*usage) (FILE *out), int argc, char **argv);
+
+//  The command table of ctl/main.c: every command, in order (the man page
+//  and the shell completion are made from it, ctl/manual.c).
+typedef struct {
+    const char *name;
+    ctl_cmd_fn fn;
+    int family; //  1: a family of subcommands with its own --help and --commands
+} ctl_command_t;
+const ctl_command_t *ctl_commands (size_t *count);
+//  Hidden option of every command family: `FAMILY --commands` prints the
+//  names of its subcommands, one a line (what the completion offers).
+#define CTL_LIST_COMMANDS "--commands"
+//  ctl/manual.c: `ostiaryctl --man` prints the man page ostiaryctl(1),
+//  `ostiaryctl --completion` the bash completion script, both from the
+//  command table and each family's --help.
+int ctl_man (void);
+//  The usage of ostiaryctl itself (its commands, options, environment).
+int ctl_usage (FILE *out);
+int ctl_completion (void);
 
 //  The command families (one file each).
 int ctl_keys (const ctl_opts_t *opts, int argc, char **argv);    //  ctl/keys.c: keys-svc's admin socket

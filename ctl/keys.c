@@ -74,9 +74,8 @@ s_usage (FILE *out)
              "  --server-key KEY    tcp:// only: keys-svc's public key, Z85 or its certificate file\n"
              "                      (default $OSTIARY_KEYS_ADMIN_CURVE_SERVER_KEY)\n"
              "  --json              print the answer as JSON\n"
-             "\n"
-             "exit codes: 0 ok, 1 keys-svc refused or did not answer, 2 bad usage or input\n"
-             "(unknown command, bad algorithm, unknown kid, malformed key-encryption key)\n");
+             "\n");
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 
@@ -205,7 +204,7 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
         return CTL_USAGE;
     if (strcmp (endpoint, "none") == 0) {
         s_say ("the admin socket is off (OSTIARY_KEYS_ADMIN=none)");
-        return CTL_ERROR_REPLY;
+        return CTL_USAGE;
     }
     int tcp = strncmp (endpoint, "tcp://", 6) == 0;
     if (!tcp && strncmp (endpoint, "ipc://", 6) != 0) {
@@ -220,7 +219,7 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
             s_say ("no keys-svc admin socket at %s (is keys-svc running with the same OSTIARY_RUN_DIR or "
                    "OSTIARY_KEYS_ADMIN?)",
                    endpoint + 6);
-            return CTL_ERROR_REPLY;
+            return CTL_UNREACHABLE;
         }
         if (access (endpoint + 6, W_OK) != 0) {
             s_say ("%s: permission denied (the admin socket belongs to keys-svc's user)", endpoint + 6);
@@ -284,6 +283,7 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
     if (which != sock) {
         s_say ("no answer from %s within %ld ms (keys-svc not running, busy, or refusing this client)",
                endpoint, timeout);
+        rc = CTL_UNREACHABLE;
         goto done;
     }
     char *answer = zstr_recv (sock);
@@ -298,13 +298,9 @@ s_call (const s_opts_t *opts, const char *command, const json_t *args, json_t **
         s_say ("malformed answer from %s: %s", endpoint, got.ok && got.error ? "both ok and error" : why);
     else if (got.error) {
         shape_keys_admin_error_unpack (got.error, &error, NULL, 0);
-        const err_def_t *def = proto_err_by_code (error.code);
         s_say ("%s: %s (%s)", command, error.description[0] ? error.description : "failed", error.code);
-        //  The request itself was wrong: the same exit code as a usage error.
-        rc = def && (def->id == OST_ERR_INVALID_REQUEST || def->id == OST_ERR_NOT_FOUND ||
-                     def->id == OST_ERR_UNKNOWN_OP)
-                 ? CTL_USAGE
-                 : CTL_ERROR_REPLY;
+        //  keys-svc refused the request (ctl.h's exit code table).
+        rc = CTL_ERROR_REPLY;
     } else if (!shape || schema_unpack (shape, got.ok, NULL, why, sizeof why) != 0)
         s_say ("malformed answer from %s to %s: %s", endpoint, command, shape ? why : "no shape");
     else {
@@ -675,6 +671,11 @@ ctl_keys (const ctl_opts_t *ctl, int argc, char **argv)
         const char *a = argv[i];
         if (strcmp (a, "--help") == 0) {
             s_usage (stdout);
+            rc = CTL_OK;
+            goto done;
+        } else if (strcmp (a, CTL_LIST_COMMANDS) == 0) {
+            for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
+                printf ("%s\n", s_commands[k].name);
             rc = CTL_OK;
             goto done;
         } else if (strcmp (a, "--json") == 0)

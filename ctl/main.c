@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  Largest JSON body read from the command line or standard input.
 #define CTL_MAX_INPUT (1024 * 1024)
@@ -23,7 +24,7 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: ostiaryctl [--bus ENDPOINT] [--timeout MS] call OP [JSON | -]\n"
                   "       ostiaryctl [--bus ENDPOINT] [--timeout MS] ready SERVICE\n"
-                  "       ostiaryctl ops\n"
+                  "       ostiaryctl ops [--json]\n"
                   "       ostiaryctl clients add|list|show|remove|rotate-secret ...   (clients --help)\n"
                   "       ostiaryctl users add|list|show|passwd|disable|unlock ...    (users --help)\n"
                   "       ostiaryctl keys status|list|rotate|retire|rewrap ...        (keys --help)\n"
@@ -44,8 +45,13 @@ s_usage (FILE *out)
                   "folder of $OSTIARY_BUS_PEERS that holds its public key, admin for operators) and\n"
                   "$OSTIARY_BUS_PEERS the folder of the role folders (the broker's key is in gateway/).\n"
                   "OSTIARY_BUS_CURVE=0 talks plain ZeroMQ to a development set-up without CURVE.\n"
+                  "When none of OSTIARY_BUS_ENDPOINT, OSTIARY_BUS_CERT, OSTIARY_BUS_PEERS, OSTIARY_RUN_DIR\n"
+                  "and OSTIARY_KEYS_ADMIN is set, the ones `make run` wrote to ../run/ostiaryctl.env\n"
+                  "(beside the folder of this program) are used: build/rel/bin/ostiaryctl finds the\n"
+                  "suite of `make run` by itself.\n"
                   "\n"
-                  "exit codes: 0 ok, 1 error reply, 2 usage or input error\n");
+                  "\n");
+    ctl_print_exit_codes (out);
     return 2;
 }
 
@@ -74,7 +80,24 @@ s_print_error (const bus_error_t *error)
     fprintf (stderr, "ostiaryctl: %s: %s\n", error->code, error->description);
     free (text);
     json_decref (out);
+    return ctl_exit_for (error);
+}
+
+int
+ctl_exit_for (const bus_error_t *error)
+{
+    if (error && (error->err == OST_ERR_TEMPORARILY_UNAVAILABLE || error->err == OST_ERR_DEADLINE_EXCEEDED))
+        return CTL_UNREACHABLE;
     return CTL_ERROR_REPLY;
+}
+
+void
+ctl_print_exit_codes (FILE *out)
+{
+    fprintf (out, "exit codes (the same for every command):\n");
+#define CTL_EXIT_LINE(name, code, meaning) fprintf (out, "  %d  %s\n", code, meaning);
+    CTL_EXIT_CODES (CTL_EXIT_LINE)
+#undef CTL_EXIT_LINE
 }
 
 void
@@ -153,7 +176,7 @@ ctl_call_family (const ctl_opts_t *opts, const char *family, const char *op, con
     if (rc != CTL_ERROR_REPLY)
         return rc;
     fprintf (stderr, "ostiaryctl: %s: %s (%s)\n", family, error.description, error.code);
-    return error.err == OST_ERR_INVALID_REQUEST ? CTL_USAGE : CTL_ERROR_REPLY;
+    return ctl_exit_for (&error);
 }
 
 int
@@ -181,6 +204,11 @@ ctl_dispatch (const ctl_opts_t *opts, const char *family, const ctl_subcmd_t *cm
 {
     if (argc < 2)
         return usage (stderr);
+    if (!strcmp (argv[1], CTL_LIST_COMMANDS)) {
+        for (size_t k = 0; k < ncmds; k++)
+            printf ("%s\n", cmds[k].name);
+        return CTL_OK;
+    }
     if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
         usage (stdout);
         return CTL_OK;
@@ -203,9 +231,29 @@ static int
 s_cmd_ops (const ctl_opts_t *opts, int argc, char **argv)
 {
     (void)opts;
-    (void)argv;
-    if (argc != 1)
+    int as_json = argc == 2 && strcmp (argv[1], "--json") == 0;
+    if (argc != 1 && !as_json)
         return s_usage (stderr);
+    if (as_json) {
+        json_t *all = json_array ();
+        for (size_t k = 0; all && k < proto_op_count (); k++) {
+            const op_def_t *op = proto_op_at (k);
+            json_t *roles = json_array ();
+            unsigned allowed = proto_op_roles (op->name);
+            for (size_t r = 0; roles && r < proto_role_count (); r++)
+                if (allowed & proto_role_at (r))
+                    json_array_append_new (roles, json_string (proto_role_name (proto_role_at (r))));
+            json_array_append_new (
+                all, json_pack ("{s:s,s:s,s:s,s:I,s:i,s:o}", "op", op->name, "service", op->service, "kind",
+                                op->kind == OP_READ ? "READ" : "WRITE", "max_body", (json_int_t)op->max_body,
+                                "timeout_ms", op->timeout_ms, "roles", roles ? roles : json_array ()));
+        }
+        if (!all)
+            return CTL_ERROR_REPLY;
+        ctl_print_json (all);
+        json_decref (all);
+        return CTL_OK;
+    }
     for (size_t k = 0; k < proto_op_count (); k++) {
         const op_def_t *op = proto_op_at (k);
         char roles[64] = "";
@@ -236,7 +284,7 @@ s_cmd_ready (const ctl_opts_t *opts, int argc, char **argv)
         bus_client_service_ready (client, argv[1], opts->timeout_ms > 0 ? (int)opts->timeout_ms : 2000);
     bus_client_destroy (&client);
     printf ("%s\n", ready == 1 ? "ready" : ready == 0 ? "not ready" : "no answer from the broker");
-    return ready == 1 ? CTL_OK : CTL_ERROR_REPLY;
+    return ready == 1 ? CTL_OK : ready == 0 ? CTL_ERROR_REPLY : CTL_UNREACHABLE;
 }
 
 static int
@@ -286,18 +334,73 @@ s_cmd_call (const ctl_opts_t *opts, int argc, char **argv)
 }
 
 //  The command table: one line per command family.
-static const struct {
-    const char *name;
-    ctl_cmd_fn fn;
-} s_commands[] = {
-    {"call", s_cmd_call},       {"ready", s_cmd_ready}, {"ops", s_cmd_ops},
-    {"keys", ctl_keys},         {"users", ctl_users},   {"clients", ctl_clients},
-    {"settings", ctl_settings}, {"bus", ctl_bus},       {"audit", ctl_audit},
+static const ctl_command_t s_commands[] = {
+    {"call", s_cmd_call, 0},       {"ready", s_cmd_ready, 0}, {"ops", s_cmd_ops, 0},
+    {"keys", ctl_keys, 1},         {"users", ctl_users, 1},   {"clients", ctl_clients, 1},
+    {"settings", ctl_settings, 1}, {"bus", ctl_bus, 1},       {"audit", ctl_audit, 1},
 };
+
+//  The settings a run names and ostiaryctl uses: when the environment sets
+//  none of them, it names no suite, and the run this binary was built for
+//  (below) is the one meant.
+static const char *const s_run_vars[] = {"OSTIARY_BUS_ENDPOINT", "OSTIARY_BUS_CERT", "OSTIARY_BUS_PEERS",
+                                         "OSTIARY_RUN_DIR", "OSTIARY_KEYS_ADMIN"};
+
+//  `make run` writes its suite's settings to <build>/run/ostiaryctl.env
+//  (KEY=VALUE lines), beside <build>/bin where this program is: with none of
+//  s_run_vars set, they are loaded from there when the file exists, so that
+//  build/rel/bin/ostiaryctl acts on the suite `make run` started.
+static void
+s_load_run_env (void)
+{
+    for (size_t k = 0; k < sizeof s_run_vars / sizeof s_run_vars[0]; k++)
+        if (getenv (s_run_vars[k]))
+            return;
+    char path[4096];
+    ssize_t len = readlink ("/proc/self/exe", path, sizeof path - 32);
+    if (len <= 0)
+        return;
+    path[len] = '\0';
+    //  <build>/bin/ostiaryctl -> <build>/run/ostiaryctl.env
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr (path, '/');
+        if (!slash)
+            return;
+        *slash = '\0';
+    }
+    strcat (path, "/run/ostiaryctl.env");
+    FILE *file = fopen (path, "re");
+    if (!file)
+        return;
+    char line[4096];
+    while (fgets (line, sizeof line, file)) {
+        line[strcspn (line, "\r\n")] = '\0';
+        char *eq = strchr (line, '=');
+        if (!eq || strncmp (line, "OSTIARY_", 8) != 0)
+            continue;
+        *eq = '\0';
+        setenv (line, eq + 1, 0);
+    }
+    fclose (file);
+}
+
+const ctl_command_t *
+ctl_commands (size_t *count)
+{
+    *count = sizeof s_commands / sizeof s_commands[0];
+    return s_commands;
+}
+
+int
+ctl_usage (FILE *out)
+{
+    return s_usage (out);
+}
 
 int
 main (int argc, char **argv)
 {
+    s_load_run_env ();
     ctl_opts_t opts = {getenv ("OSTIARY_BUS_ENDPOINT"), 0};
     if (!opts.bus || !*opts.bus)
         opts.bus = "tcp://127.0.0.1:5555";
@@ -305,6 +408,14 @@ main (int argc, char **argv)
     for (; i < argc && strncmp (argv[i], "--", 2) == 0; i++) {
         if (strcmp (argv[i], "--help") == 0) {
             s_usage (stdout);
+            return CTL_OK;
+        } else if (strcmp (argv[i], "--man") == 0)
+            return ctl_man ();
+        else if (strcmp (argv[i], "--completion") == 0)
+            return ctl_completion ();
+        else if (strcmp (argv[i], CTL_LIST_COMMANDS) == 0) {
+            for (size_t k = 0; k < sizeof s_commands / sizeof s_commands[0]; k++)
+                printf ("%s\n", s_commands[k].name);
             return CTL_OK;
         } else if (strcmp (argv[i], "--bus") == 0 && i + 1 < argc)
             opts.bus = argv[++i];

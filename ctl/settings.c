@@ -46,9 +46,9 @@ s_usage (FILE *out)
                   "                            default OSTIARY_PKCE_REQUIRED)\n"
                   "  set stores a value, reset goes back to the default; every replica of the service\n"
                   "  that applies it follows within 5 seconds. Both are audited (settings_set,\n"
-                  "  token_settings_set).\n"
-                  "\n"
-                  "exit codes: 0 ok, 1 error reply, 2 usage or input error (unknown setting, bad value)\n");
+                  "  token_settings_set). A usage or input error (unknown setting, bad value) exits 2.\n"
+                  "\n");
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 

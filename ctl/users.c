@@ -64,8 +64,8 @@ s_usage (FILE *out)
         "  tokens with that scope stop working at the admin API at once (both audited, user_admin).\n"
         "  unlock lifts a brute-force lockout (password and second factor) and clears the failure\n"
         "  counts (audited).\n"
-        "\n"
-        "exit codes: 0 ok, 1 error reply (e.g. no such user), 2 usage or input error\n");
+        "\n");
+    ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 

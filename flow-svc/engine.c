@@ -7,6 +7,7 @@
  *  row, runs the node handlers inside one transaction, and ends with one
  *  guarded UPDATE; any replica takes any step and a restart loses nothing. */
 #include "engine.h"
+#include "i18n.h"
 #include "metrics.h"
 
 #include "action.h"
@@ -403,6 +404,9 @@ s_state (engine_ctx_t *ctx)
                 json_object_set (state, keys[i], v);
         }
     }
+    json_t *locale = json_object_get (exec->context, "locale");
+    if (state && json_is_string (locale))
+        json_object_set (state, "locale", locale);
     if (state && ctx->result)
         json_object_set (state, "result", ctx->result);
     return state;
@@ -665,6 +669,10 @@ flow_op_start (bus_req_t *req, const json_t *body, json_t **result)
         return -1;
     }
     json_t *context = json_object ();
+    //  The language of the pages and emails, for the whole execution.
+    if (context && in->locale && i18n_match (app->i18n, in->locale, strlen (in->locale)))
+        json_object_set_new (context, "locale",
+                             json_string (i18n_match (app->i18n, in->locale, strlen (in->locale))));
     if (context && request_id) {
         json_object_set_new (context, "request_id", json_string (request_id));
         json_object_set_new (context, "purpose", json_string (purpose));
@@ -971,6 +979,9 @@ flow_op_action_get (bus_req_t *req, const json_t *body, json_t **result)
         json_t *hint = json_object_get (info, "email_hint");
         if (out && json_is_string (hint))
             json_object_set (out, "email_hint", hint);
+        json_t *locale = json_object_get (info, "locale");
+        if (out && json_is_string (locale))
+            json_object_set (out, "locale", locale);
         rc = flow_result (req, out, result);
     }
     flow_def_destroy (&owned);

@@ -2,6 +2,7 @@
  *  the flow definitions and the outbox thread. */
 #include "flow_app.h"
 #include "flow_janitor.h"
+#include "i18n.h"
 
 #include "b64url.h"
 #include "flow_def.h"
@@ -29,7 +30,7 @@ s_flow_key (const char *text, unsigned char key[FLOW_KEY_BYTES])
 }
 
 flow_app_t *
-flow_app_new (const config_t *cfg, db_t *db)
+flow_app_new (const config_t *cfg, db_t *db, const bus_curve_t *curve)
 {
     flow_app_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -81,6 +82,11 @@ flow_app_new (const config_t *cfg, db_t *db)
         fprintf (stderr, "flow-svc: %s\n", err);
         goto fail;
     }
+    self->i18n = i18n_new (cfg->locales_dir);
+    if (!self->i18n) {
+        fprintf (stderr, "flow-svc: OSTIARY_LOCALES_DIR %s: no usable catalogues\n", cfg->locales_dir);
+        goto fail;
+    }
     if (flow_store_prepare (db) != 0) {
         fprintf (stderr, "flow-svc: cannot prepare the statements of schema flow\n");
         goto fail;
@@ -101,12 +107,12 @@ flow_app_new (const config_t *cfg, db_t *db)
         fprintf (stderr, "flow-svc: cannot compute an Argon2id hash with the configured parameters\n");
         goto fail;
     }
-    self->outbox = outbox_start (cfg, self);
+    self->outbox = outbox_start (cfg, self, curve);
     if (!self->outbox) {
         fprintf (stderr, "flow-svc: cannot start the outbox delivery thread\n");
         goto fail;
     }
-    self->janitor = flow_janitor_new (cfg);
+    self->janitor = flow_janitor_new (cfg, self);
     if (!self->janitor) {
         fprintf (stderr, "flow-svc: cannot start the janitor thread\n");
         goto fail;
@@ -127,6 +133,7 @@ flow_app_destroy (flow_app_t **self_p)
     flow_janitor_destroy (&self->janitor);
     outbox_stop (&self->outbox);
     flow_defs_destroy (&self->defs);
+    i18n_destroy (&self->i18n);
     webhooks_destroy (&self->webhooks);
     free (self->dummy_hash);
     secure_wipe (self->flow_key, sizeof self->flow_key);

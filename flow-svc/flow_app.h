@@ -3,6 +3,7 @@
 #ifndef FLOW_APP_H
 #define FLOW_APP_H
 
+#include "bus_curve.h"
 #include "config.h"
 #include "db.h"
 #include "ost.h"
@@ -15,6 +16,7 @@ typedef struct _webhooks_t webhooks_t;
 typedef struct _flow_defs_t flow_defs_t;
 typedef struct _outbox_t outbox_t;
 typedef struct _flow_janitor_t flow_janitor_t;
+typedef struct _i18n_t i18n_t;
 
 typedef struct {
     password_params_t argon2;
@@ -31,6 +33,7 @@ typedef struct {
     unsigned char flow_key[FLOW_KEY_BYTES];
     webhooks_t *webhooks;    //  OSTIARY_WEBHOOKS_FILE ("" = an empty set)
     flow_defs_t *defs;       //  flows/*.json, validated and stored
+    i18n_t *i18n;            //  the emails' message catalogues (OSTIARY_LOCALES_DIR)
     outbox_t *outbox;        //  the delivery thread (started after the definitions)
     flow_janitor_t *janitor; //  expiry and purge of finished rows (flow_janitor.h)
     char login_flow[65];     //  OSTIARY_LOGIN_FLOW
@@ -41,8 +44,9 @@ typedef struct {
 } flow_app_t;
 
 //  NULL after printing why to stderr. db is the start-up connection: the
-//  flow definitions are stored through it.
-flow_app_t *flow_app_new (const config_t *cfg, db_t *db);
+//  flow definitions are stored through it. curve (NULL: plain) is the
+//  process's CURVE key, for the outbox thread's calls to token-svc.
+flow_app_t *flow_app_new (const config_t *cfg, db_t *db, const bus_curve_t *curve);
 void flow_app_destroy (flow_app_t **self_p);
 
 #endif

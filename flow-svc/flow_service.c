@@ -5,10 +5,10 @@
 #include "flow_store.h"
 
 static void *
-s_app_init (const config_t *cfg, db_t *db, int *exit_code)
+s_app_init (const config_t *cfg, db_t *db, const bus_curve_t *curve, int *exit_code)
 {
     OST_UNUSED (exit_code);
-    return flow_app_new (cfg, db);
+    return flow_app_new (cfg, db, curve);
 }
 
 static void

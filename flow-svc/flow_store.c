@@ -40,16 +40,17 @@
     "id, flow_name, flow_version, node, context::text, status, csrf, attempts,"                              \
     " COALESCE(session_sid, ''), " EPOCH ("expires_at") ", COALESCE(ui, '{}')::text, node_attempts"
 
-//  How many expired executions one sweep marks (bounded work per call).
-#define EXPIRE_BATCH "100"
-//  The sessions a statement's CTE s (sid, sub, expires_at) just ended, as a
-//  JSON array of {sid, sub, clients: [client_id]}: what the back-channel
-//  logout needs (sessions_ended). A session that had expired already is
-//  left out: it was over before this statement ended it.
+//  The sessions a statement's CTE s (sid, sub) just ended, as a JSON array
+//  of {sid, sub, clients: [client_id]}: what the back-channel logout needs
+//  (sessions_ended).
 #define ENDED_JSON                                                                                           \
     "COALESCE((SELECT json_agg(json_build_object('sid', s.sid, 'sub', s.sub, 'clients', COALESCE((SELECT"    \
     "  json_agg(c.client_id ORDER BY c.first_at) FROM flow.session_clients c WHERE c.sid = s.sid),"          \
-    "  '[]'::json))) FROM s WHERE s.expires_at > now()), '[]'::json)::text"
+    "  '[]'::json))) FROM s), '[]'::json)::text"
+//  The sessions a statement revokes: live ones only. One that expired is
+//  left to the janitor, which tells its clients that it expired
+//  (flow_session_expire); revoking it here would keep that from them.
+#define REVOCABLE "revoked_at IS NULL AND expires_at > now()"
 
 static const db_stmt_t s_stmts[] = {
     {"flow_ping", "SELECT count(*) FROM flow.settings", 0, DB_STMT_READ},
@@ -83,7 +84,7 @@ static const db_stmt_t s_stmts[] = {
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE username = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL RETURNING sid, sub, expires_at)"
+     "  WHERE sub IN (SELECT sub FROM u) AND " REVOCABLE " RETURNING sid, sub)"
      " SELECT " ENDED_JSON " FROM u",
      2, DB_STMT_WRITE},
     //  The sessions are revoked by a statement of its own, after this one:
@@ -97,8 +98,8 @@ static const db_stmt_t s_stmts[] = {
      "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2,
      DB_STMT_WRITE},
     {"flow_user_revoke_sessions",
-     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND revoked_at IS NULL"
-     "  RETURNING sid, sub, expires_at)"
+     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sub = $1::text AND " REVOCABLE
+     "  RETURNING sid, sub)"
      " SELECT " ENDED_JSON,
      1, DB_STMT_WRITE},
     {"flow_user_credential", "SELECT sub, password_hash, disabled FROM flow.users WHERE username = $1::text",
@@ -138,7 +139,8 @@ static const db_stmt_t s_stmts[] = {
     {"flow_session_touch",
      "WITH s AS (UPDATE flow.sessions SET last_used_at = now(),"
      "  address = COALESCE($4::text, address), user_agent = COALESCE($5::text, user_agent)"
-     "  WHERE sid = $1::text AND revoked_at IS NULL AND expires_at > now() RETURNING sid),"
+     "  WHERE sid = $1::text AND revoked_at IS NULL AND expires_at > now() AND logout_queued_at IS NULL"
+     "  RETURNING sid),"
      " c AS (INSERT INTO flow.session_clients (sid, client_id, client_name)"
      "  SELECT sid, $2::text, $3::text FROM s WHERE $2::text IS NOT NULL"
      "  ON CONFLICT (sid, client_id) DO UPDATE SET last_at = now(), client_name = EXCLUDED.client_name)"
@@ -182,11 +184,11 @@ static const db_stmt_t s_stmts[] = {
      "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1,
      DB_STMT_READ},
     {"flow_exec_expire",
-     "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE id IN"
-     " (SELECT id FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
+     "UPDATE flow.executions SET status = 'expired', updated_at = now() WHERE ctid = ANY (ARRAY"
+     " (SELECT ctid FROM flow.executions WHERE status IN ('active', 'running', 'waiting') AND expires_at <= "
      "now()"
-     "  ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
-     0, DB_STMT_WRITE},
+     "  ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
+     1, DB_STMT_WRITE},
     //  ---------------------------------------------------------- engine
     //  ON CONFLICT DO NOTHING: replicas starting together store a version
     //  once; the answer says whether the stored graph is this one (jsonb
@@ -249,7 +251,7 @@ static const db_stmt_t s_stmts[] = {
     //  flow.action_get: what the confirm page shows; changes nothing.
     {"flow_action_peek",
      "SELECT json_build_object('flow_name', e.flow_name, 'version', e.flow_version,"
-     " 'email_hint', e.context->'email_hint', 'expires_at', " EPOCH (
+     " 'email_hint', e.context->'email_hint', 'locale', e.context->'locale', 'expires_at', " EPOCH (
          "t.expires_at") ")::text"
                          " FROM flow.action_tokens t JOIN flow.executions e ON e.id = t.execution_id"
                          " WHERE t.hash = $1::bytea AND t.purpose = $2::text AND t.used_at IS NULL AND "
@@ -264,9 +266,9 @@ static const db_stmt_t s_stmts[] = {
      " RETURNING execution_id, node",
      2, DB_STMT_WRITE},
     {"flow_action_sweep",
-     "DELETE FROM flow.action_tokens WHERE hash IN (SELECT hash FROM flow.action_tokens"
-     " WHERE expires_at <= now() ORDER BY expires_at LIMIT " EXPIRE_BATCH " FOR UPDATE SKIP LOCKED)",
-     0, DB_STMT_WRITE},
+     "DELETE FROM flow.action_tokens WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.action_tokens"
+     " WHERE expires_at <= now() ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
+     1, DB_STMT_WRITE},
     //  identify: an address finds its user whatever the case of its letters.
     {"flow_user_get_by_email",
      "SELECT " USER_JSON " FROM flow.users WHERE lower(email) = lower($1::text) ORDER BY created_at LIMIT 1",
@@ -275,7 +277,7 @@ static const db_stmt_t s_stmts[] = {
      "WITH u AS (UPDATE flow.users SET password_hash = $2::text, password_changed_at = now()"
      "  WHERE sub = $1::text RETURNING sub),"
      " s AS (UPDATE flow.sessions SET revoked_at = now()"
-     "  WHERE sub IN (SELECT sub FROM u) AND revoked_at IS NULL RETURNING sid, sub, expires_at)"
+     "  WHERE sub IN (SELECT sub FROM u) AND " REVOCABLE " RETURNING sid, sub)"
      " SELECT " ENDED_JSON " FROM u",
      2, DB_STMT_WRITE},
     {"flow_user_email_verified", "UPDATE flow.users SET email_verified = true WHERE sub = $1::text", 1,
@@ -306,25 +308,42 @@ static const db_stmt_t s_stmts[] = {
     //  One replica's janitor works at a time: a session advisory lock.
     {"flow_janitor_lock", "SELECT pg_try_advisory_lock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
     {"flow_janitor_unlock", "SELECT pg_advisory_unlock(hashtext('ostiary.flow.janitor'))", 0, DB_STMT_WRITE},
-    //  $1: rows per statement, $2: retention in seconds. Each deletes a batch
-    //  chosen by the primary key, so locks stay short; SKIP LOCKED leaves a
-    //  row a request is working on to the next round.
+    //  Up to $1 sessions that expired unrevoked and whose clients were not
+    //  told yet, marked told: the caller queues their back-channel logout in
+    //  the same transaction (sessions_ended). SKIP LOCKED leaves a session a
+    //  request is touching to the next round; the touch then finds it
+    //  marked and no longer live.
+    {"flow_session_expire",
+     "WITH s AS (UPDATE flow.sessions SET logout_queued_at = now() WHERE ctid = ANY (ARRAY (SELECT ctid FROM "
+     "flow.sessions"
+     "  WHERE revoked_at IS NULL AND logout_queued_at IS NULL AND expires_at <= now()"
+     "  ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)) RETURNING sid, sub)"
+     " SELECT " ENDED_JSON,
+     1, DB_STMT_WRITE},
+    //  $1: rows per statement, $2: retention in seconds. Each walks the index
+    //  made for it (migration 012_purge_indexes) oldest first and deletes
+    //  the rows it locked by their ctid, so that a batch costs what it
+    //  deletes, not the table; SKIP LOCKED leaves a row a request is working
+    //  on to the next batch.
     {"flow_purge_executions",
-     "DELETE FROM flow.executions WHERE id IN (SELECT id FROM flow.executions"
-     " WHERE status IN ('succeeded', 'failed', 'expired') AND expires_at <= now()"
-     " AND updated_at < now() - make_interval(secs => $2::double precision)"
-     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     "DELETE FROM flow.executions WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.executions"
+     " WHERE status IN ('succeeded', 'failed', 'expired')"
+     " AND updated_at < now() - make_interval(secs => $2::double precision) AND expires_at <= now()"
+     " ORDER BY updated_at LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
      2, DB_STMT_WRITE},
     {"flow_purge_sessions",
-     "DELETE FROM flow.sessions WHERE sid IN (SELECT sid FROM flow.sessions"
-     " WHERE least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
+     "DELETE FROM flow.sessions WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.sessions"
+     " WHERE (revoked_at IS NOT NULL OR logout_queued_at IS NOT NULL)"
+     " AND least(expires_at, coalesce(revoked_at, expires_at)) < now() - make_interval(secs => "
      "$2::double precision)"
-     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     " ORDER BY least(expires_at, coalesce(revoked_at, expires_at)) LIMIT $1::integer FOR UPDATE SKIP "
+     "LOCKED))",
      2, DB_STMT_WRITE},
     {"flow_purge_outbox",
-     "DELETE FROM flow.outbox WHERE id IN (SELECT id FROM flow.outbox WHERE status IN ('sent', 'dead')"
+     "DELETE FROM flow.outbox WHERE ctid = ANY (ARRAY (SELECT ctid FROM flow.outbox WHERE status IN ('sent', "
+     "'dead')"
      " AND coalesce(sent_at, created_at) < now() - make_interval(secs => $2::double precision)"
-     " LIMIT $1::integer FOR UPDATE SKIP LOCKED)",
+     " ORDER BY coalesce(sent_at, created_at) LIMIT $1::integer FOR UPDATE SKIP LOCKED))",
      2, DB_STMT_WRITE},
 };
 
@@ -387,11 +406,14 @@ s_json_row (db_t *db, const char *name, int nparams, const char *const *params, 
 //  A statement without parameters that deletes or updates rows: *count, how
 //  many (0 on failure).
 static db_status_t
-s_sweep (db_t *db, const char *name, long *count)
+s_sweep (db_t *db, const char *name, long batch, long *count)
 {
     *count = 0;
+    char batch_text[24];
+    snprintf (batch_text, sizeof batch_text, "%ld", batch);
+    const char *params[] = {batch_text};
     PGresult *res = NULL;
-    db_status_t st = s_exec (db, name, 0, NULL, &res);
+    db_status_t st = s_exec (db, name, 1, params, &res);
     if (st == DB_OK)
         *count = atol (PQcmdTuples (res));
     PQclear (res);
@@ -724,9 +746,9 @@ flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], flow_e
 }
 
 db_status_t
-flow_store_exec_expire (db_t *db, long *count)
+flow_store_exec_expire (db_t *db, long batch, long *count)
 {
-    return s_sweep (db, "flow_exec_expire", count);
+    return s_sweep (db, "flow_exec_expire", batch, count);
 }
 
 //  ------------------------------------------------------------------ engine
@@ -892,9 +914,9 @@ flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], 
 }
 
 db_status_t
-flow_store_action_sweep (db_t *db, long *count)
+flow_store_action_sweep (db_t *db, long batch, long *count)
 {
-    return s_sweep (db, "flow_action_sweep", count);
+    return s_sweep (db, "flow_action_sweep", batch, count);
 }
 
 db_status_t
@@ -999,21 +1021,44 @@ flow_store_janitor_lock (db_t *db, int lock, int *got)
 }
 
 db_status_t
-flow_store_janitor_purge (db_t *db, long batch, long retention_s, long *deleted)
+flow_store_session_expire (db_t *db, long batch, json_t **ended)
 {
-    static const char *const purges[] = {"flow_purge_executions", "flow_purge_sessions", "flow_purge_outbox"};
+    char batch_text[24];
+    snprintf (batch_text, sizeof batch_text, "%ld", batch);
+    const char *params[] = {batch_text};
+    return s_ended (db, "flow_session_expire", 1, params, ended);
+}
+
+//  The purges of flow_store_janitor_purge, by kind.
+static const char *const s_purges[] = {"flow_purge_executions", "flow_purge_sessions", "flow_purge_outbox"};
+
+int
+flow_store_janitor_kinds (void)
+{
+    return (int)(sizeof s_purges / sizeof s_purges[0]);
+}
+
+const char *
+flow_store_janitor_kind_name (int kind)
+{
+    static const char *const names[] = {"finished execution", "ended session", "outbox"};
+    return kind >= 0 && kind < flow_store_janitor_kinds () ? names[kind] : "?";
+}
+
+db_status_t
+flow_store_janitor_purge (db_t *db, int kind, long batch, long retention_s, long *deleted)
+{
     *deleted = 0;
+    if (kind < 0 || kind >= flow_store_janitor_kinds ())
+        return DB_ERROR;
     char batch_text[24], retention_text[24];
     snprintf (batch_text, sizeof batch_text, "%ld", batch);
     snprintf (retention_text, sizeof retention_text, "%ld", retention_s);
     const char *params[] = {batch_text, retention_text};
-    db_status_t st = DB_OK;
-    for (size_t i = 0; i < sizeof purges / sizeof purges[0] && st == DB_OK; i++) {
-        PGresult *res = NULL;
-        st = s_exec (db, purges[i], 2, params, &res);
-        if (st == DB_OK)
-            *deleted += atol (PQcmdTuples (res));
-        PQclear (res);
-    }
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, s_purges[kind], 2, params, &res);
+    if (st == DB_OK)
+        *deleted = atol (PQcmdTuples (res));
+    PQclear (res);
     return st;
 }

@@ -129,9 +129,9 @@ void flow_exec_clear (flow_exec_t *exec);
 //  The execution of a handle that has not expired (any status). DB_NOT_FOUND.
 OST_WUR db_status_t flow_store_exec_get (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
                                          flow_exec_t *exec);
-//  Marks up to a bounded number of running or waiting (or login.c's active)
+//  Marks up to batch running or waiting (or login.c's active)
 //  executions past their expiry as expired. *count gets how many.
-OST_WUR db_status_t flow_store_exec_expire (db_t *db, long *count);
+OST_WUR db_status_t flow_store_exec_expire (db_t *db, long batch, long *count);
 
 //  ------------------------------------------------------------------ engine
 
@@ -170,8 +170,8 @@ OST_WUR db_status_t flow_store_action_peek (db_t *db, const unsigned char hash[F
 //  Consumes a usable token: *execution_id and node. DB_NOT_FOUND.
 OST_WUR db_status_t flow_store_action_consume (db_t *db, const unsigned char hash[FLOW_HASH_BYTES],
                                                const char *purpose, int64_t *execution_id, char node[65]);
-//  Deletes a bounded batch of expired tokens; *count gets how many.
-OST_WUR db_status_t flow_store_action_sweep (db_t *db, long *count);
+//  Deletes up to batch expired tokens, oldest first; *count gets how many.
+OST_WUR db_status_t flow_store_action_sweep (db_t *db, long batch, long *count);
 
 //  The user object of the (oldest) user with this email. DB_NOT_FOUND.
 OST_WUR db_status_t flow_store_user_by_email (db_t *db, const char *email, json_t **user);
@@ -198,9 +198,19 @@ OST_WUR db_status_t flow_store_recovery_use (db_t *db, const char *sub,
 //  1 tries to take it (*got 1 when taken), lock 0 releases it (*got 1 when
 //  it was held).
 OST_WUR db_status_t flow_store_janitor_lock (db_t *db, int lock, int *got);
-//  Deletes at most batch rows of each kind that is past retention_s
-//  seconds: finished executions, ended sessions, delivered or dead outbox
-//  rows. *deleted the rows deleted.
-OST_WUR db_status_t flow_store_janitor_purge (db_t *db, long batch, long retention_s, long *deleted);
+//  Marks up to batch sessions that expired unrevoked and whose clients were
+//  not told yet as told; *ended: those sessions (a JSON array of {sid, sub,
+//  clients}, for sessions_ended, which the caller runs in the same
+//  transaction). An empty array when none is left.
+OST_WUR db_status_t flow_store_session_expire (db_t *db, long batch, json_t **ended);
+//  The kinds of rows the janitor purges (0 .. kinds - 1): finished
+//  executions, ended sessions whose clients were told, delivered or dead
+//  outbox rows; the name of each, for logs.
+int flow_store_janitor_kinds (void);
+const char *flow_store_janitor_kind_name (int kind);
+//  Deletes at most batch rows of kind that are past retention_s seconds,
+//  oldest first. *deleted the rows deleted.
+OST_WUR db_status_t flow_store_janitor_purge (db_t *db, int kind, long batch, long retention_s,
+                                              long *deleted);
 
 #endif

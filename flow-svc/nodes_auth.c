@@ -216,7 +216,9 @@ s_new_password (engine_ctx_t *ctx, json_t *step, const char **password)
     if (!*password || password_chars (*password, strlen (*password)) < ctx->app->min_password_chars) {
         engine_step_error (step, "weak_password", "password");
         bad = 1;
-    } else if (!confirm || !secure_streq (*password, confirm)) {
+    }
+    //  Checked whatever the first check said: every field's error at once.
+    if (*password && (!confirm || !secure_streq (*password, confirm))) {
         engine_step_error (step, "mismatch", "password_confirm");
         bad = 1;
     }
@@ -310,8 +312,9 @@ nodes_set_password_submit (engine_ctx_t *ctx)
     json_t *ended = NULL;
     db_status_t st = hash ? flow_store_user_password_sub (ctx->db, sub, hash, &ended) : DB_ERROR;
     free (hash);
+    long queued = 0;
     if (st == DB_OK)
-        sessions_ended (ctx->req, ctx->db, ended);
+        st = sessions_ended (ctx->db, ctx->app, ended, "password", &queued);
     json_decref (ended);
     if (st == DB_NOT_FOUND)
         return OUT_FAILURE;

@@ -8,6 +8,7 @@
  *  the execution with step.error code_locked (docs/flows.md, "Lockout"). */
 #include "engine.h"
 #include "flow_audit.h"
+#include "i18n.h"
 
 #include "action.h"
 #include "flow_ops.h"
@@ -638,15 +639,18 @@ nodes_email_code_enter (engine_ctx_t *ctx)
     if (rc == 0)
         rc = engine_set (ctx, "email_hint", json_string (hint));
     if (rc == 0 && to) {
-        char text[512];
-        snprintf (text, sizeof text,
-                  "Your Ostiary code is %s.\r\n\r\nIt expires in %ld minutes. If you did not ask for it, "
-                  "ignore this "
-                  "message.\r\n",
-                  code, (ctx->app->email_code_ttl + 59) / 60);
+        //  In the language of the flow that sends it (flow.start locale).
+        const char *lang = engine_get (ctx, "locale");
+        char minutes[32];
+        snprintf (minutes, sizeof minutes, "%ld", (ctx->app->email_code_ttl + 59) / 60);
+        const char *product = i18n_get (ctx->app->i18n, lang, "product");
+        const char *args[] = {"product", product, "code", code, "minutes", minutes, NULL};
+        char *text = i18n_format (ctx->app->i18n, lang, "email.code.text", args);
+        char *subject = i18n_format (ctx->app->i18n, lang, "email.code.subject", args);
         //  Queued in the step's transaction: a rolled-back step sends nothing.
-        st = outbox_email (ctx->db, ctx->app, ctx->exec->id, to, "Your Ostiary code", text);
-        secure_wipe (text, sizeof text);
+        st = text && subject ? outbox_email (ctx->db, ctx->app, ctx->exec->id, to, subject, text) : DB_ERROR;
+        secure_free_str (&text);
+        free (subject);
         if (st != DB_OK) {
             secure_wipe (code, sizeof code);
             json_decref (user);

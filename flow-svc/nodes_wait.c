@@ -3,6 +3,7 @@
  *  (engine.c, flow.action); sync webhooks and conditions decide at once
  *  (docs/flows.md, "Node types"). */
 #include "engine.h"
+#include "i18n.h"
 #include "metrics.h"
 
 #include "action.h"
@@ -70,18 +71,25 @@ nodes_magic_link_enter (engine_ctx_t *ctx)
         st = action_token_mint (ctx->db, ctx->app, ACTION_MAGIC_LINK, ctx->exec->id, ctx->node->name, &token,
                                 &expires_at);
         if (st == DB_OK) {
-            size_t size = strlen (engine_issuer (ctx)) + strlen (token) + 512;
-            char *text = malloc (size);
-            if (text) {
-                snprintf (text, size,
-                          "Open this link to continue signing in:\r\n\r\n%s/action?token=%s\r\n\r\n"
-                          "It expires in %ld minutes. If you did not ask for it, ignore this message.\r\n",
-                          engine_issuer (ctx), token, (ctx->app->action_ttl + 59) / 60);
-                st = outbox_email (ctx->db, ctx->app, ctx->exec->id, to, "Your Ostiary sign-in link", text);
-                secure_free_str (&text);
-            } else {
-                st = DB_ERROR;
-            }
+            size_t size = strlen (engine_issuer (ctx)) + strlen (token) + 32;
+            char *link = malloc (size);
+            if (link)
+                snprintf (link, size, "%s/action?token=%s", engine_issuer (ctx), token);
+            //  In the language of the flow that sends it (flow.start locale).
+            const char *lang = engine_get (ctx, "locale");
+            char minutes[32];
+            snprintf (minutes, sizeof minutes, "%ld", (ctx->app->action_ttl + 59) / 60);
+            const char *args[] = {"product", i18n_get (ctx->app->i18n, lang, "product"),
+                                  "link",    link ? link : "",
+                                  "minutes", minutes,
+                                  NULL};
+            char *text = link ? i18n_format (ctx->app->i18n, lang, "email.link.text", args) : NULL;
+            char *subject = link ? i18n_format (ctx->app->i18n, lang, "email.link.subject", args) : NULL;
+            st = text && subject ? outbox_email (ctx->db, ctx->app, ctx->exec->id, to, subject, text)
+                                 : DB_ERROR;
+            secure_free_str (&text);
+            secure_free_str (&link);
+            free (subject);
         }
         secure_free_str (&token);
         if (st != DB_OK) {

@@ -9,7 +9,9 @@
 #include "outbox.h"
 #include "metrics.h"
 
+#include "bus_client.h"
 #include "log.h"
+#include "ops.h"
 #include "outbox_store.h"
 #include "seal.h"
 #include "secure.h"
@@ -42,7 +44,11 @@
 struct _outbox_t {
     const config_t *cfg;
     const flow_app_t *app;
+    const bus_curve_t *curve;
     db_t *db;
+    //  The delivery thread's own client of the bus (made and destroyed on
+    //  that thread: a socket belongs to one thread), for token.logout_tokens.
+    bus_client_t *bus;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -177,20 +183,27 @@ outbox_webhook (db_t *db, const flow_app_t *app, int64_t execution_id, const cha
     return st;
 }
 
-db_status_t
-outbox_backchannel (db_t *db, const flow_app_t *app, const char *client_id, const char *uri,
-                    const char *logout_token, int64_t exp)
+//  A value of a logout row: 1 to max bytes. The values come from rows whose
+//  constraints hold them to the same bounds (so a session never fails the
+//  transaction that ends it); JSON carries any of their characters.
+static int
+s_sized (const char *text, size_t max)
 {
-    if (!db || !app || !client_id || !uri || !logout_token)
-        return DB_ERROR;
-    //  A compact JWS is base64url and dots: it goes into the form as is.
-    size_t n = strlen (logout_token);
-    if (n == 0 || n > 16384 || strspn (logout_token, OUTBOX_JWS_CHARS) != n) {
-        log_error ("outbox: a logout token for client %.64s is malformed", client_id);
+    size_t n = text ? strnlen (text, max + 1) : 0;
+    return n > 0 && n <= max;
+}
+
+db_status_t
+outbox_backchannel (db_t *db, const flow_app_t *app, const char *sub, const char *sid, const char *client_id,
+                    const char *reason)
+{
+    if (!db || !app || !s_sized (sub, 255) || !s_sized (sid, 64) || !s_sized (client_id, 64) ||
+        !s_sized (reason, 32)) {
+        log_error ("outbox: a back-channel logout has a bad sub, sid, client or reason");
         return DB_ERROR;
     }
-    json_t *msg = json_pack ("{s:s, s:s, s:s, s:I}", "client_id", client_id, "uri", uri, "logout_token",
-                             logout_token, "exp", (json_int_t)exp);
+    json_t *msg =
+        json_pack ("{s:s, s:s, s:s, s:s}", "sub", sub, "sid", sid, "client_id", client_id, "reason", reason);
     char *plain = msg ? json_dumps (msg, JSON_COMPACT) : NULL;
     json_decref (msg);
     if (!plain)
@@ -463,24 +476,18 @@ s_rollback (db_t *db)
         log_warn ("outbox: rollback failed");
 }
 
-//  Back-Channel Logout 1.0 §2.5: POST logout_token=<token> as a form to the
-//  client's backchannel_logout_uri, through webhook_post_url (the webhooks'
-//  address rules). A token past its exp is given up: the client would
-//  refuse it (§2.6). 0 sent, 1 retry, -1 give up.
+//  Back-Channel Logout 1.0 §2.5: POST logout_token=<token> as a form to
+//  uri, a client's backchannel_logout_uri, through webhook_post_url (the
+//  webhooks' address rules). A token past its exp is given up: the client
+//  would refuse it (§2.6). 0 sent, 1 retry, -1 give up.
 static int
-s_send_backchannel (outbox_t *self, const char *plain, size_t len, const char **why)
+s_post_logout_token (outbox_t *self, const char *client_id, const char *uri, const char *token, int64_t exp,
+                     const char **why)
 {
-    json_error_t jerr;
-    json_t *msg = json_loadb (plain, len, 0, &jerr);
-    const char *client_id = json_string_value (json_object_get (msg, "client_id"));
-    const char *uri = json_string_value (json_object_get (msg, "uri"));
-    const char *token = json_string_value (json_object_get (msg, "logout_token"));
-    json_t *exp = json_object_get (msg, "exp");
     int rc = -1;
-    if (!client_id || !uri || !token || !json_is_integer (exp) ||
-        strspn (token, OUTBOX_JWS_CHARS) != strlen (token))
+    if (strspn (token, OUTBOX_JWS_CHARS) != strlen (token))
         *why = "the payload is not a logout token";
-    else if ((int64_t)time (NULL) >= (int64_t)json_integer_value (exp))
+    else if ((int64_t)time (NULL) >= exp)
         *why = "the logout token expired before it could be delivered";
     else {
         s_buf_t body = {0};
@@ -498,6 +505,76 @@ s_send_backchannel (outbox_t *self, const char *plain, size_t len, const char **
         s_buf_wipe (&body);
     }
     metrics_inc (METRIC_BACKCHANNEL_LOGOUTS, METRICS_L (rc == 0 ? "delivered" : "failed"));
+    return rc;
+}
+
+//  The logout of one client of an ended session: token-svc revokes the
+//  session's bound refresh families and signs a logout token now (a fresh
+//  iat and exp on every attempt), or answers none when the client is gone
+//  or registered no backchannel_logout_uri (nothing to deliver: sent).
+//  0 sent, 1 retry, -1 give up.
+static int
+s_logout_client (outbox_t *self, const char *sub, const char *sid, const char *client_id, const char **why)
+{
+    if (!self->bus) {
+        *why = "no bus client to ask token-svc for the logout token";
+        return 1;
+    }
+    json_t *clients = json_pack ("[s]", client_id);
+    token_logout_tokens_in_t in = {.sub = sub, .sid = sid, .clients = clients};
+    json_t *body = clients ? token_logout_tokens_in_pack (&in) : NULL;
+    json_decref (clients);
+    json_t *res = NULL;
+    bus_error_t error;
+    int asked = body != NULL;
+    int called = asked ? bus_client_call (self->bus, "token.logout_tokens", body, 0, &res, &error) : -1;
+    json_decref (body);
+    token_logout_tokens_out_t out;
+    char unpack_why[SCHEMA_WHY_MAX];
+    if (called != 0 || token_logout_tokens_out_unpack (res, &out, unpack_why, sizeof unpack_why) != 0) {
+        if (called != 0 && asked)
+            log_warn ("outbox: token.logout_tokens failed (%s)", error.code);
+        json_decref (res);
+        *why = "token-svc did not sign the logout token";
+        return 1;
+    }
+    int rc = 0;
+    *why = "";
+    shape_logout_delivery_t d;
+    if (json_array_size (out.tokens) == 0)
+        metrics_inc (METRIC_BACKCHANNEL_LOGOUTS, METRICS_L ("no_uri"));
+    else if (shape_logout_delivery_unpack (json_array_get (out.tokens, 0), &d, unpack_why,
+                                           sizeof unpack_why) != 0 ||
+             strcmp (d.client_id, client_id) != 0) {
+        *why = "token-svc answered another logout token";
+        rc = 1;
+    } else
+        rc = s_post_logout_token (self, client_id, d.uri, d.logout_token, d.exp, why);
+    json_decref (res);
+    return rc;
+}
+
+//  A back-channel row: {sub, sid, client_id, reason}, signed now; or, as
+//  rows queued by earlier versions hold, {client_id, uri, logout_token,
+//  exp}, a token signed when the session ended. 0 sent, 1 retry, -1 give up.
+static int
+s_send_backchannel (outbox_t *self, const char *plain, size_t len, const char **why)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb (plain, len, 0, &jerr);
+    const char *client_id = json_string_value (json_object_get (msg, "client_id"));
+    const char *sub = json_string_value (json_object_get (msg, "sub"));
+    const char *sid = json_string_value (json_object_get (msg, "sid"));
+    const char *uri = json_string_value (json_object_get (msg, "uri"));
+    const char *token = json_string_value (json_object_get (msg, "logout_token"));
+    json_t *exp = json_object_get (msg, "exp");
+    int rc = -1;
+    if (client_id && sub && sid)
+        rc = s_logout_client (self, sub, sid, client_id, why);
+    else if (client_id && uri && token && json_is_integer (exp))
+        rc = s_post_logout_token (self, client_id, uri, token, (int64_t)json_integer_value (exp), why);
+    else
+        *why = "the payload is not a back-channel logout";
     json_decref (msg);
     return rc;
 }
@@ -618,6 +695,9 @@ s_thread (void *arg)
 {
     outbox_t *self = arg;
     log_set_context (NULL, "outbox");
+    self->bus = bus_client_new (self->cfg->bus_endpoint, (size_t)self->cfg->bus_max_msg, self->curve);
+    if (!self->bus)
+        log_error ("outbox: no bus client; back-channel logouts wait for a restart");
     pthread_mutex_lock (&self->lock);
     while (!self->stopping) {
         pthread_mutex_unlock (&self->lock);
@@ -645,11 +725,12 @@ s_thread (void *arg)
                 break;
     }
     pthread_mutex_unlock (&self->lock);
+    bus_client_destroy (&self->bus);
     return NULL;
 }
 
 outbox_t *
-outbox_start (const config_t *cfg, const flow_app_t *app)
+outbox_start (const config_t *cfg, const flow_app_t *app, const bus_curve_t *curve)
 {
     if (!cfg || !app)
         return NULL;
@@ -662,6 +743,7 @@ outbox_start (const config_t *cfg, const flow_app_t *app)
         return NULL;
     self->cfg = cfg;
     self->app = app;
+    self->curve = curve;
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
     pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);

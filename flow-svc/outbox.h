@@ -9,6 +9,7 @@
 #ifndef FLOW_OUTBOX_H
 #define FLOW_OUTBOX_H
 
+#include "bus_curve.h"
 #include "config.h"
 #include "db.h"
 #include "flow_app.h"
@@ -30,20 +31,26 @@ OST_WUR db_status_t outbox_email (db_t *db, const flow_app_t *app, int64_t execu
 OST_WUR db_status_t outbox_webhook (db_t *db, const flow_app_t *app, int64_t execution_id, const char *hook,
                                     const json_t *payload);
 
-//  Queues the delivery of a logout token (Back-Channel Logout 1.0 §2.5) to
-//  uri, a client's backchannel_logout_uri, in the caller's open
-//  transaction: a POST of logout_token=<token>, retried until exp (the
-//  token's) or OSTIARY_OUTBOX_RETRIES, under the webhooks' address rules
-//  (OSTIARY_WEBHOOK_ALLOW_PRIVATE). DB_ERROR on bad input.
-OST_WUR db_status_t outbox_backchannel (db_t *db, const flow_app_t *app, const char *client_id,
-                                        const char *uri, const char *logout_token, int64_t exp);
+//  Queues the back-channel logout (Back-Channel Logout 1.0 §2.5) of one
+//  client of an ended session, in the caller's open transaction (the one
+//  that ended it). At delivery the outbox asks token-svc
+//  (token.logout_tokens) for a logout token signed then, for sub and sid,
+//  and POSTs logout_token=<token> to the client's backchannel_logout_uri,
+//  retried up to OSTIARY_OUTBOX_RETRIES under the webhooks' address rules
+//  (OSTIARY_WEBHOOK_ALLOW_PRIVATE); a client without a URI has nothing to
+//  deliver. reason (rp_initiated, account, password, disabled, expired) is
+//  kept for the logs. DB_ERROR on bad input.
+OST_WUR db_status_t outbox_backchannel (db_t *db, const flow_app_t *app, const char *sub, const char *sid,
+                                        const char *client_id, const char *reason);
 
 //  Starts the delivery thread with its own connection to cfg->db. It polls
 //  every OSTIARY_OUTBOX_POLL_MS, claims due rows FOR UPDATE SKIP LOCKED (so
 //  replicas share the work), delivers them, and marks each sent or schedules
 //  its retry (exponential backoff, OSTIARY_OUTBOX_RETRIES) or gives it up as
-//  'dead'. cfg and app must outlive the outbox. NULL on failure (logged).
-outbox_t *outbox_start (const config_t *cfg, const flow_app_t *app);
+//  'dead'. The thread calls token-svc over its own bus client (curve: the
+//  process's CURVE key, NULL for plain). cfg, app and curve must outlive
+//  the outbox. NULL on failure (logged).
+outbox_t *outbox_start (const config_t *cfg, const flow_app_t *app, const bus_curve_t *curve);
 //  Stops the thread (waits for the delivery under way) and frees. Idempotent.
 void outbox_stop (outbox_t **self_p);
 

@@ -111,71 +111,49 @@ s_client_ids (const json_t *clients)
     return ids;
 }
 
-//  Back-Channel Logout 1.0 §2.5: queues, in the caller's transaction, a
-//  logout token for every client of the ended session that registered a
-//  backchannel_logout_uri (token-svc signs them: token.logout_tokens). The
-//  outbox delivers them after the commit, so no client, slow or failing,
-//  holds the logout up. Returns how many were queued; a failure to get
-//  them is logged and ends nothing less (the session is over either way).
-static long
-s_queue_backchannel (bus_req_t *req, db_t *db, const char *sub, const char *sid, const json_t *client_ids)
+//  Back-Channel Logout 1.0 §2.5: queues, in the caller's transaction, the
+//  logout of every client of one ended session (outbox_backchannel). The
+//  outbox gets each logout token signed when it delivers it, so nothing
+//  here waits for token-svc or a client. *queued grows by the rows queued.
+static db_status_t
+s_queue_backchannel (db_t *db, const flow_app_t *app, const char *sub, const char *sid,
+                     const json_t *client_ids, const char *reason, long *queued)
 {
-    if (!client_ids || json_array_size (client_ids) == 0)
-        return 0;
-    service_thread_t *thread = req->thread_state;
-    int left = bus_req_time_left_ms (req, 200);
-    token_logout_tokens_in_t in = {.sub = sub, .sid = sid, .clients = (json_t *)client_ids};
-    json_t *body = left > 0 ? token_logout_tokens_in_pack (&in) : NULL;
-    json_t *res = NULL;
-    bus_error_t error;
-    int rc = body ? bus_client_call (thread->bus, "token.logout_tokens", body, left, &res, &error) : -1;
-    json_decref (body);
-    token_logout_tokens_out_t out;
-    char why[SCHEMA_WHY_MAX];
-    if (rc != 0 || token_logout_tokens_out_unpack (res, &out, why, sizeof why) != 0) {
-        log_error ("session ended without back-channel logout: token.logout_tokens failed (%s)",
-                   rc != 0 && body ? error.code : "no answer");
-        json_decref (res);
-        return -1;
-    }
-    long queued = 0;
     size_t i;
-    const json_t *item;
-    json_array_foreach (out.tokens, i, item)
+    const json_t *id;
+    json_array_foreach (client_ids, i, id)
     {
-        shape_logout_delivery_t d;
-        if (shape_logout_delivery_unpack (item, &d, why, sizeof why) != 0 ||
-            outbox_backchannel (db, flow_app (req), d.client_id, d.uri, d.logout_token, d.exp) != DB_OK) {
-            log_error ("a logout token could not be queued");
-            continue;
-        }
-        queued++;
+        db_status_t st = outbox_backchannel (db, app, sub, sid, json_string_value (id), reason);
+        if (st != DB_OK)
+            return st;
+        (*queued)++;
     }
-    json_decref (res);
-    return queued;
+    return DB_OK;
 }
 
-long
-sessions_ended (bus_req_t *req, db_t *db, const json_t *ended)
+db_status_t
+sessions_ended (db_t *db, const flow_app_t *app, const json_t *ended, const char *reason, long *queued)
 {
-    long queued = 0;
+    *queued = 0;
     size_t i;
     const json_t *session;
     json_array_foreach (ended, i, session)
     {
         const char *sub = json_string_value (json_object_get (session, "sub"));
         const char *sid = json_string_value (json_object_get (session, "sid"));
-        long n =
-            sub && sid ? s_queue_backchannel (req, db, sub, sid, json_object_get (session, "clients")) : 0;
-        if (n > 0)
-            queued += n;
+        if (!sub || !sid)
+            return DB_ERROR;
+        db_status_t st =
+            s_queue_backchannel (db, app, sub, sid, json_object_get (session, "clients"), reason, queued);
+        if (st != DB_OK)
+            return st;
     }
-    return queued;
+    return DB_OK;
 }
 
 //  flow.session_end: the user signs out of a session (theirs, or another of
-//  theirs). The end, its audit event and the back-channel logout tokens
-//  commit together.
+//  theirs). The end, its audit event and the back-channel logouts of its
+//  clients commit together.
 int
 flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -198,18 +176,25 @@ flow_op_session_end (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK) {
         const char *sub = json_string_value (json_object_get (ended, "sub"));
         json_t *ids = s_client_ids (json_object_get (ended, "clients"));
-        long queued =
-            s_queue_backchannel (req, db, sub, json_string_value (json_object_get (ended, "sid")), ids);
-        json_t *details = json_pack ("{s:O, s:s, s:o?, s:I}", "sid", json_object_get (ended, "sid"), "reason",
-                                     reason, "clients", ids, "backchannel", (json_int_t)queued);
-        st = details ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_logout,
-                                                               .outcome = AUDIT_SUCCESS,
-                                                               .actor = "user",
-                                                               .subject = sub,
-                                                               .client_id = in->client_id,
-                                                               .address = in->client_ip,
-                                                               .details = details})
-                     : DB_ERROR;
+        long queued = 0;
+        st = ids ? s_queue_backchannel (db, flow_app (req), sub,
+                                        json_string_value (json_object_get (ended, "sid")), ids, reason,
+                                        &queued)
+                 : DB_ERROR;
+        json_t *details =
+            st == DB_OK ? json_pack ("{s:O, s:s, s:O, s:I}", "sid", json_object_get (ended, "sid"), "reason",
+                                     reason, "clients", ids, "backchannel", (json_int_t)queued)
+                        : NULL;
+        json_decref (ids);
+        if (st == DB_OK)
+            st = details ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_logout,
+                                                                   .outcome = AUDIT_SUCCESS,
+                                                                   .actor = "user",
+                                                                   .subject = sub,
+                                                                   .client_id = in->client_id,
+                                                                   .address = in->client_ip,
+                                                                   .details = details})
+                         : DB_ERROR;
         json_decref (details);
     }
     secure_wipe (hash, sizeof hash);

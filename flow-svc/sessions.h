@@ -30,10 +30,12 @@ db_status_t sessions_lookup (db_t *db, const char *handle, json_t **session);
 db_status_t sessions_lookup_sid (db_t *db, const char *sid, json_t **session);
 //  Back-Channel Logout 1.0 for sessions that just ended, in the caller's
 //  transaction (the one that ended them): for each {sid, sub, clients} of
-//  the array ended (clients: client ids), one token.logout_tokens call and
-//  its tokens queued in the outbox. Every path that ends a session calls
-//  it. Returns how many tokens were queued; a failure is logged and ends
-//  nothing less (the sessions are over either way).
-long sessions_ended (bus_req_t *req, db_t *db, const json_t *ended);
+//  the array ended (clients: client ids), one outbox row per client
+//  (outbox_backchannel, reason for the logs). Every path that ends a
+//  session calls it, the janitor's expiry too; nothing in it calls another
+//  service. *queued: the rows queued. A status other than DB_OK leaves the
+//  transaction to be rolled back: no session ends untold.
+OST_WUR db_status_t sessions_ended (db_t *db, const flow_app_t *app, const json_t *ended, const char *reason,
+                                    long *queued);
 
 #endif

@@ -478,8 +478,9 @@ s_user_passwd (bus_req_t *req, const json_t *body, json_t **result)
     if (st == DB_OK)
         st = flow_store_user_set_password (db, username, hash, &ended);
     free (hash);
+    long queued = 0;
     if (st == DB_OK)
-        sessions_ended (req, db, ended);
+        st = sessions_ended (db, flow_app (req), ended, "password", &queued);
     json_decref (ended);
     if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
         return -1;
@@ -580,8 +581,9 @@ flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
         st = db_begin (db);
         if (st == DB_OK)
             st = flow_store_user_revoke_sessions (db, sub, &ended);
+        long queued = 0;
         if (st == DB_OK)
-            sessions_ended (req, db, ended);
+            st = sessions_ended (db, flow_app (req), ended, "disabled", &queued);
         json_decref (ended);
         if (flow_txn_end (req, db, &st, DESC_EXPIRED) != 0)
             return -1;
@@ -685,6 +687,20 @@ s_claim_value (const json_t *user, const char *claim)
     return json_object_get (user, claim);
 }
 
+//  Whether names (an array of strings, or NULL) holds name.
+static int
+s_named (const json_t *names, const char *name)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach (names, i, v)
+    {
+        if (!strcmp (json_string_value (v), name))
+            return 1;
+    }
+    return 0;
+}
+
 int
 flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -710,10 +726,14 @@ flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
         return flow_fail_db (req, st);
     //  §5.3.2: sub is always returned.
     json_t *claims = json_pack ("{s:O}", "sub", json_object_get (user, "sub"));
+    //  §5.4 by scope; §5.5 claim by claim (the claims request parameter),
+    //  from the same table: only the claims of some scope are ever released.
     for (size_t k = 0; claims && k < sizeof s_scopes / sizeof s_scopes[0]; k++) {
         int asked = 0;
         json_array_foreach (scopes, i, scope) asked |= !strcmp (json_string_value (scope), s_scopes[k].scope);
-        for (size_t c = 0; asked && c < s_scopes[k].nclaims; c++) {
+        for (size_t c = 0; c < s_scopes[k].nclaims; c++) {
+            if (!asked && !s_named (in->claims, s_scopes[k].claims[c]))
+                continue;
             json_t *value = s_claim_value (user, s_scopes[k].claims[c]);
             if (value)
                 json_object_set (claims, s_scopes[k].claims[c], value);

@@ -12,6 +12,7 @@
  *  Each form carries a CSRF token derived from this browser's session
  *  cookie (pages_session_csrf), so no other site can end a session. */
 #include "form.h"
+#include "frontchannel.h"
 #include "log.h"
 #include "ops.h"
 #include "pages.h"
@@ -30,7 +31,8 @@ static int
 s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
     log_error ("%s answered something unexpected: %s", op, why);
-    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"),
+                        headers);
 }
 
 //  A time as "2026-12-07 15:04 UTC".
@@ -62,23 +64,32 @@ s_session (html_t *body, gw_req_t *req, const shape_session_info_t *s, const cha
     html_raw (body, "<section class=\"account\" data-sid=\"");
     html_text (body, s->sid);
     html_raw (body, s->current ? "\" data-current=\"true\">\n" : "\">\n");
-    if (s->current)
-        html_raw (body, "<p><strong>This browser</strong></p>\n");
-    html_raw (body, "<p><small>Signed in</small> ");
+    if (s->current) {
+        html_raw (body, "<p><strong>");
+        html_text (body, pages_msg (req, "sessions.this_browser"));
+        html_raw (body, "</strong></p>\n");
+    }
+    html_raw (body, "<p><small>");
+    html_text (body, pages_msg (req, "sessions.signed_in"));
+    html_raw (body, "</small> ");
     s_time (body, s->auth_time);
-    html_raw (body, "</p>\n<p><small>Last used</small> ");
+    html_raw (body, "</p>\n<p><small>");
+    html_text (body, pages_msg (req, "sessions.last_used"));
+    html_raw (body, "</small> ");
     if (s->has_last_used_at)
         s_time (body, s->last_used_at);
     else
-        html_raw (body, "not yet");
+        html_text (body, pages_msg (req, "sessions.not_yet"));
     html_raw (body, "</p>\n");
     if (s->address)
-        s_row (body, "Address", s->address);
+        s_row (body, pages_msg (req, "sessions.address"), s->address);
     if (s->user_agent)
-        s_row (body, "Browser", s->user_agent);
+        s_row (body, pages_msg (req, "sessions.browser"), s->user_agent);
     size_t n = json_array_size (s->clients);
     if (n) {
-        html_raw (body, "<p><small>Applications</small></p>\n<ul class=\"scopes\">\n");
+        html_raw (body, "<p><small>");
+        html_text (body, pages_msg (req, "sessions.applications"));
+        html_raw (body, "</small></p>\n<ul class=\"scopes\">\n");
         for (size_t i = 0; i < n; i++) {
             const json_t *c = json_array_get (s->clients, i);
             html_raw (body, "<li data-client-id=\"");
@@ -93,7 +104,7 @@ s_session (html_t *body, gw_req_t *req, const shape_session_info_t *s, const cha
     html_raw (body, "<input type=\"hidden\" name=\"sid\" value=\"");
     html_text (body, s->sid);
     html_raw (body, "\">\n<button type=\"submit\" class=\"secondary\">");
-    html_raw (body, s->current ? "Sign out here" : "End this session");
+    html_text (body, pages_msg (req, s->current ? "sessions.sign_out_here" : "sessions.end"));
     html_raw (body, "</button>\n</form>\n</section>\n");
 }
 
@@ -103,11 +114,12 @@ static int
 s_handle (gw_req_t *req, char *handle, size_t size, char csrf[PAGES_CSRF_CHARS + 1], pages_headers_t *headers)
 {
     if (pages_get_cookie (req, COOKIE_SESSION, handle, size) != 0) {
-        pages_error (req, 400, "Sign in first", "You need to be signed in to see your sessions.", headers);
+        pages_error (req, 400, pages_msg (req, "signin_first.title"),
+                     pages_msg (req, "sessions.signin_first"), headers);
         return 0;
     }
     if (pages_session_csrf (handle, SESSIONS_PURPOSE, csrf) != 0) {
-        pages_error (req, 500, "Error", "The page could not be built.", headers);
+        pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.page"), headers);
         return 0;
     }
     return 1;
@@ -130,7 +142,8 @@ account_sessions_get (gw_req_t *req)
     if (rc != 0) {
         secure_wipe (csrf, sizeof csrf);
         return body ? pages_bus_error (req, &error, &headers)
-                    : pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+                    : pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                                   &headers);
     }
     flow_session_list_out_t out;
     char why[SCHEMA_WHY_MAX];
@@ -144,14 +157,15 @@ account_sessions_get (gw_req_t *req)
         json_decref (result);
         secure_wipe (csrf, sizeof csrf);
         pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
-        return pages_error (req, 400, "Sign in first", "You need to be signed in to see your sessions.",
-                            &headers);
+        return pages_error (req, 400, pages_msg (req, "signin_first.title"),
+                            pages_msg (req, "sessions.signin_first"), &headers);
     }
     html_t page;
     html_init (&page);
-    html_raw (&page, "<main class=\"wide\">\n<p class=\"brand\">Ostiary</p>\n<h1>Your sessions</h1>\n"
-                     "<p>Ending a session signs you out of it and of the applications it was used "
-                     "with.</p>\n");
+    pages_open (&page, req, "wide", pages_msg (req, "sessions.title"));
+    html_raw (&page, "<p>");
+    html_text (&page, pages_msg (req, "sessions.lead"));
+    html_raw (&page, "</p>\n");
     size_t i;
     const json_t *item;
     json_array_foreach (out.sessions, i, item)
@@ -167,7 +181,7 @@ account_sessions_get (gw_req_t *req)
     }
     html_raw (&page, "</main>");
     pages_opts_t opts = {.headers = &headers};
-    pages_send (req, 200, "Your sessions", &page, &opts);
+    pages_send (req, 200, pages_msg (req, "sessions.title"), &page, &opts);
     html_free (&page);
     json_decref (result);
     secure_wipe (csrf, sizeof csrf);
@@ -193,8 +207,8 @@ account_sessions_post (gw_req_t *req)
         return req->status;
     }
     if (!sent || !secure_streq (sent, csrf) || !sid) {
-        pages_error (req, 400, "Request refused",
-                     "This page is no longer valid. Open your sessions again and retry.", &headers);
+        pages_error (req, 400, pages_msg (req, "error.refused.title"), pages_msg (req, "sessions.stale"),
+                     &headers);
     } else {
         flow_session_end_in_t in = {
             .session = handle, .sid = sid, .reason = "account", .client_ip = http_client_ip (req)};
@@ -208,26 +222,35 @@ account_sessions_post (gw_req_t *req)
         char url[2048];
         if (rc != 0)
             body ? pages_bus_error (req, &error, &headers)
-                 : pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+                 : pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                                &headers);
         else if (flow_session_end_out_unpack (result, &out, why, sizeof why) != 0)
             s_unexpected (req, "flow.session_end", why, &headers);
         else if (!out.ended)
-            pages_error (req, 400, "Request refused", "That session has ended already.", &headers);
+            pages_error (req, 400, pages_msg (req, "error.refused.title"), pages_msg (req, "sessions.ended"),
+                         &headers);
         else if (out.current) {
             //  The browser's own session: signed out here too.
             pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
             html_t page;
             html_init (&page);
-            html_raw (&page, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are signed out</h1>\n"
-                             "<p>This browser's session has ended.</p>\n</main>");
-            pages_opts_t opts = {.headers = &headers};
-            pages_send (req, 200, "Signed out", &page, &opts);
+            pages_open (&page, req, NULL, pages_msg (req, "logout.done.title"));
+            html_raw (&page, "<p>");
+            html_text (&page, pages_msg (req, "sessions.ended_here"));
+            html_raw (&page, "</p>\n");
+            //  Front-Channel Logout 1.0 §3: the applications it served sign
+            //  out in this browser too.
+            char frame_src[FRONTCHANNEL_SRC_MAX];
+            frontchannel_render (req, out.sid, out.clients, &page, frame_src);
+            html_raw (&page, "</main>");
+            pages_opts_t opts = {.headers = &headers, .frame_src = frame_src};
+            pages_send (req, 200, pages_msg (req, "logout.done.short"), &page, &opts);
             html_free (&page);
         } else if (pages_url (req, "/account/sessions", url, sizeof url) == 0)
             //  Another session: back to the list (RFC 9110 §15.4.4).
             pages_redirect (req, 303, url, &headers);
         else
-            pages_error (req, 500, "Error", "The issuer is too long.", &headers);
+            pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.issuer"), &headers);
         json_decref (result);
     }
     secure_wipe (handle, sizeof handle);

@@ -32,8 +32,8 @@
 //  is the whole body we read.
 #define CALLBACK_MAX_BODY 8192
 
-#define INVALID_ACTION_TITLE "This link is no longer valid"
-#define INVALID_ACTION_MESSAGE "The link is unknown, expired or already used. Start again to get a new one."
+#define INVALID_ACTION_TITLE pages_msg (req, "action.invalid.title")
+#define INVALID_ACTION_MESSAGE pages_msg (req, "action.invalid.text")
 
 static const char *
 s_str (const json_t *object, const char *key)
@@ -47,7 +47,7 @@ static int
 s_unexpected (gw_req_t *req, const char *op, const char *why)
 {
     log_error ("%s answered something unexpected: %s", op, why);
-    return pages_error (req, 500, "Error", "The service answered something unexpected.", NULL);
+    return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"), NULL);
 }
 
 static void
@@ -67,23 +67,21 @@ s_page_error (gw_req_t *req, const bus_error_t *error)
     return pages_bus_error (req, error, NULL);
 }
 
-//  What the link does, by the flow's kind.
+//  What the link does, by the flow's kind: a message key.
 static const char *
 s_confirm_title (const char *kind)
 {
     if (kind && strcmp (kind, "login") == 0)
-        return "Confirm sign-in";
+        return "action.confirm.login";
     if (kind && strcmp (kind, "verify_email") == 0)
-        return "Confirm your email address";
-    return "Confirm";
+        return "action.confirm.verify_email";
+    return "action.confirm";
 }
 
 static void
-s_head (html_t *body, const char *title)
+s_head (html_t *body, const gw_req_t *req, const char *title)
 {
-    html_raw (body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>");
-    html_text (body, title);
-    html_raw (body, "</h1>\n");
+    pages_open (body, req, NULL, title);
 }
 
 int
@@ -109,7 +107,7 @@ action_get (gw_req_t *req)
     json_decref (body);
     if (rc != 0) {
         if (!body)
-            pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+            pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"), NULL);
         else
             s_page_error (req, &error);
         form_destroy (&form);
@@ -123,24 +121,32 @@ action_get (gw_req_t *req)
         form_destroy (&form);
         return req->status;
     }
-    const char *title = s_confirm_title (link.kind);
+    //  The link opens in the language of the flow that sent it, which may be
+    //  another browser than the one that started it.
+    pages_use_lang (req, link.locale);
+    const char *title = pages_msg (req, s_confirm_title (link.kind));
     html_t page;
     html_init (&page);
-    s_head (&page, title);
+    s_head (&page, req, title);
     const char *hint = link.email_hint;
     if (hint) {
-        html_raw (&page, "<p>For <strong id=\"email-hint\">");
-        html_text (&page, hint);
-        html_raw (&page, "</strong></p>\n");
+        html_raw (&page, "<p>");
+        html_text_with (&page, pages_msg (req, "action.for"), "email", hint, "strong id=\"email-hint\"");
+        html_raw (&page, "</p>\n");
     }
-    html_raw (&page,
-              "<p>Press the button to continue. The link works once.</p>\n<form method=\"post\" action=\"");
+    html_raw (&page, "<p>");
+    html_text (&page, pages_msg (req, "action.press"));
+    html_raw (&page, "</p>\n<form method=\"post\" action=\"");
     char url[2048];
     if (pages_url (req, "/action", url, sizeof url) == 0)
         html_text (&page, url);
+    html_raw (&page, "\">\n<input type=\"hidden\" name=\"ui_locales\" value=\"");
+    html_text (&page, req->lang);
     html_raw (&page, "\">\n<input type=\"hidden\" name=\"token\" value=\"");
     html_text (&page, token);
-    html_raw (&page, "\">\n<button type=\"submit\" id=\"confirm\">Confirm</button>\n</form>\n</main>");
+    html_raw (&page, "\">\n<button type=\"submit\" id=\"confirm\">");
+    html_text (&page, pages_msg (req, "action.confirm"));
+    html_raw (&page, "</button>\n</form>\n</main>");
     pages_opts_t opts = {.headers = NULL};
     pages_send (req, 200, title, &page, &opts);
     html_free (&page);
@@ -157,6 +163,8 @@ action_post (gw_req_t *req)
     if (!form)
         return req->status;
     const char *token = form_get (form, "token", 1);
+    //  The confirm page's language (action_get), for the page that answers.
+    pages_use_lang (req, form_get (form, "ui_locales", 1));
     if (!token || form_occurrences (form, "token", 1) != 1) {
         form_destroy (&form);
         return pages_error (req, 400, INVALID_ACTION_TITLE, INVALID_ACTION_MESSAGE, NULL);
@@ -173,7 +181,8 @@ action_post (gw_req_t *req)
     form_destroy (&form);
     if (rc != 0) {
         if (!body)
-            return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+            return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                                NULL);
         return s_page_error (req, &error);
     }
     flow_action_out_t done;
@@ -186,20 +195,20 @@ action_post (gw_req_t *req)
     int failed = strcmp (done.status, "failed") == 0;
     html_t page;
     html_init (&page);
-    s_head (&page, failed ? "This did not work" : "Confirmed");
+    const char *title = pages_msg (req, failed ? "flow.failed.title" : "action.confirmed");
+    s_head (&page, req, title);
     html_raw (&page, "<p id=\"result\">");
     if (failed)
-        html_text (&page, "The request was refused. Please start again.");
+        html_text (&page, pages_msg (req, "action.refused"));
     else if (strcmp (kind, "login") == 0)
-        html_text (&page, "You can close this page and go back to the window where you signed in: it "
-                          "continues by itself.");
+        html_text (&page, pages_msg (req, "action.login_done"));
     else if (strcmp (kind, "verify_email") == 0)
-        html_text (&page, "Your email address is verified.");
+        html_text (&page, pages_msg (req, "done.verify_email"));
     else
-        html_text (&page, "Done. You can close this page.");
+        html_text (&page, pages_msg (req, "action.other_done"));
     html_raw (&page, "</p>\n</main>");
     pages_opts_t opts = {.headers = NULL};
-    pages_send (req, 200, failed ? "This did not work" : "Confirmed", &page, &opts);
+    pages_send (req, 200, title, &page, &opts);
     html_free (&page);
     json_decref (result);
     return req->status;

@@ -57,7 +57,8 @@ static int
 s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
     log_error ("%s answered something unexpected: %s", op, why);
-    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"),
+                        headers);
 }
 
 //  The response R of a result's redirect member (token.authorize_error,
@@ -135,12 +136,13 @@ s_form_post (gw_req_t *req, const char *redirect_uri, const json_t *params, page
     if (pages_csp_origin (redirect_uri, origin, sizeof origin) != 0 ||
         s_script_hash (s_form_post_script, hash, sizeof hash) != 0) {
         log_error ("form_post: the redirect URI has no usable origin");
-        return pages_error (req, 500, "Error", "The response could not be built.", headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.response"),
+                            headers);
     }
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Returning to the application</h1>\n"
-                     "<form method=\"post\" action=\"");
+    pages_open (&body, req, NULL, pages_msg (req, "form_post.title"));
+    html_raw (&body, "<form method=\"post\" action=\"");
     html_text (&body, redirect_uri);
     html_raw (&body, "\">\n");
     const char *name;
@@ -153,12 +155,15 @@ s_form_post (gw_req_t *req, const char *redirect_uri, const json_t *params, page
         html_text (&body, json_string_value (value));
         html_raw (&body, "\">\n");
     }
-    html_raw (&body, "<noscript><p>JavaScript is off: press the button to continue.</p></noscript>\n"
-                     "<button type=\"submit\">Continue</button>\n</form>\n</main>\n<script>");
+    html_raw (&body, "<noscript><p>");
+    html_text (&body, pages_msg (req, "form_post.noscript"));
+    html_raw (&body, "</p></noscript>\n<button type=\"submit\">");
+    html_text (&body, pages_msg (req, "flow.continue"));
+    html_raw (&body, "</button>\n</form>\n</main>\n<script>");
     html_raw (&body, s_form_post_script);
     html_raw (&body, "</script>");
     pages_opts_t opts = {.form_action = origin, .script_src = hash, .headers = headers};
-    int rc = pages_send (req, 200, "Returning to the application", &body, &opts);
+    int rc = pages_send (req, 200, pages_msg (req, "form_post.title"), &body, &opts);
     html_free (&body);
     return rc;
 }
@@ -175,7 +180,8 @@ authz_respond (gw_req_t *req, const shape_redirect_t *redirect, int after_post, 
     //  refuses one at registration, and we never build on one.
     if (strchr (uri, '#')) {
         log_error ("authorization response: the redirect URI has a fragment");
-        return pages_error (req, 500, "Error", "The response could not be built.", headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.response"),
+                            headers);
     }
     const char *prefix;
     if (strcmp (mode, "fragment") == 0)
@@ -188,13 +194,15 @@ authz_respond (gw_req_t *req, const shape_redirect_t *redirect, int after_post, 
     }
     char *location = malloc (PAGES_MAX_LOCATION);
     if (!location)
-        return pages_error (req, 503, "Error", "The server is out of memory.", headers);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                            headers);
     int n = snprintf (location, PAGES_MAX_LOCATION, "%s", uri);
     if (n < 0 || n >= PAGES_MAX_LOCATION ||
         s_append_params (location, PAGES_MAX_LOCATION, params, prefix) != 0) {
         free (location);
         log_error ("authorization response: the location is too long");
-        return pages_error (req, 500, "Error", "The response could not be built.", headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.response"),
+                            headers);
     }
     int rc = pages_redirect (req, after_post ? 303 : 302, location, headers);
     free (location);
@@ -227,7 +235,11 @@ int
 authz_start_flow (gw_req_t *req, const shape_request_t *q, const char *purpose, const char *session_handle,
                   pages_headers_t *headers)
 {
+    //  OpenID Connect Core §3.1.2.1 ui_locales: the flow's pages and emails
+    //  keep the language chosen here (flow.start locale).
+    pages_use_lang (req, q->ui_locales);
     flow_start_in_t in = {
+        .locale = req->lang,
         .request_id = q->request_id,
         .purpose = purpose,
         //  OpenID Connect Core §3.1.2.1: login_hint prefills the identifier.
@@ -261,7 +273,8 @@ authz_start_flow (gw_req_t *req, const shape_request_t *q, const char *purpose, 
                                                                  : "/login";
     char url[2048];
     if (pages_url (req, path, url, sizeof url) != 0)
-        return pages_error (req, 500, "Error", "The issuer is too long.", headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.issuer"),
+                            headers);
     //  RFC 9110 §15.4.4: 303 makes the browser GET the page whatever the
     //  method of this request was.
     return pages_redirect (req, 303, url, headers);
@@ -340,7 +353,7 @@ s_touch (gw_req_t *req, const shape_request_t *q, const shape_session_t *session
     int rc = body ? s_call (req, "flow.session_touch", body, &result, headers) : -1;
     json_decref (body);
     if (!body) {
-        pages_error (req, 503, "Error", "The server is out of memory.", headers);
+        pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"), headers);
         return -1;
     }
     if (rc != 0)
@@ -366,8 +379,8 @@ authz_issue_code (gw_req_t *req, const shape_request_t *q, const shape_session_t
     if (live < 0)
         return req->status;
     if (!live)
-        return pages_error (req, 400, "Session ended",
-                            "Your session ended. Go back to the application and sign in again.", headers);
+        return pages_error (req, 400, pages_msg (req, "session_ended.title"),
+                            pages_msg (req, "session_ended.text"), headers);
     //  granted: the user pressed Allow on the consent page just now, and
     //  token-svc remembers it per user and client. Otherwise no consent is
     //  sent: none was needed (first-party client, or a consent given
@@ -386,7 +399,8 @@ authz_issue_code (gw_req_t *req, const shape_request_t *q, const shape_session_t
     json_t *body = !granted || consent ? token_issue_code_in_pack (&in) : NULL;
     json_decref (consent);
     if (!body)
-        return pages_error (req, 503, "Error", "The server is out of memory.", headers);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                            headers);
     json_t *result = NULL;
     int rc = s_call (req, "token.issue_code", body, &result, headers);
     json_decref (body);
@@ -504,7 +518,7 @@ s_authorize (gw_req_t *req, form_t *form, int after_post)
     json_decref (params);
     json_decref (repeated);
     if (!body)
-        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"), NULL);
     json_t *result = NULL;
     int rc = s_call (req, "token.authorize", body, &result, NULL);
     json_decref (body);
@@ -526,7 +540,7 @@ s_authorize (gw_req_t *req, form_t *form, int after_post)
         else {
             char clean[256];
             http_clean_header_value (page_error.error_description, clean, sizeof clean);
-            pages_error (req, 400, "Invalid request", clean, NULL);
+            pages_error (req, 400, pages_msg (req, "error.invalid_request.title"), clean, NULL);
         }
     } else if (out.redirect) {
         if (shape_redirect_unpack (out.redirect, &redirect, why, sizeof why) != 0)
@@ -555,7 +569,8 @@ authorize_get (gw_req_t *req)
     form_status_t status;
     form_t *form = form_parse (query, strlen (query), &limits, &status);
     if (!form)
-        return pages_error (req, 400, "Invalid request", form_status_text (status), NULL);
+        return pages_error (req, 400, pages_msg (req, "error.invalid_request.title"),
+                            form_status_text (status), NULL);
     s_authorize (req, form, 0);
     form_destroy (&form);
     return req->status;
@@ -566,8 +581,8 @@ authorize_post (gw_req_t *req)
 {
     //  OpenID Connect Core §3.1.2.1: POST uses form serialization.
     if (!pages_is_form (req))
-        return pages_error (req, 400, "Invalid request",
-                            "The request must be sent as application/x-www-form-urlencoded", NULL);
+        return pages_error (req, 400, pages_msg (req, "error.invalid_request.title"),
+                            pages_msg (req, "error.form_type"), NULL);
     form_limits_t limits = {.max_total = AUTHZ_MAX_TOTAL,
                             .max_params = AUTHZ_MAX_PARAMS,
                             .max_name = 64,

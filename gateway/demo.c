@@ -32,6 +32,8 @@
 #define DEMO_COOKIE_AGE 600
 #define DEMO_SCOPE "openid profile email address phone"
 #define DEMO_RANDOM_BYTES 32
+//  Room for the client secret (a client secret is 43 characters).
+#define DEMO_SECRET_MAX 256
 
 static int
 s_enabled (const gw_req_t *req)
@@ -43,13 +45,56 @@ s_enabled (const gw_req_t *req)
 static int
 s_not_found (gw_req_t *req)
 {
-    return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
+    return pages_no_route (req, 404, NULL);
+}
+
+//  The demo client's secret, from OSTIARY_DEMO_CLIENT_SECRET or else the
+//  first line of OSTIARY_DEMO_CLIENT_SECRET_FILE, read each time (ostiaryctl
+//  clients seed-demo may write or rotate it after the start). 0 with the
+//  secret in out (wipe it after use), -1 when there is none yet.
+static int
+s_secret (const config_t *cfg, char *out, size_t size)
+{
+    if (cfg->demo_client_secret[0]) {
+        if (strlen (cfg->demo_client_secret) >= size)
+            return -1;
+        strcpy (out, cfg->demo_client_secret);
+        return 0;
+    }
+    if (!cfg->demo_client_secret_file[0])
+        return -1;
+    FILE *file = fopen (cfg->demo_client_secret_file, "re");
+    if (!file)
+        return -1;
+    int rc = fgets (out, (int)size, file) ? 0 : -1;
+    fclose (file);
+    if (rc == 0) {
+        out[strcspn (out, "\r\n")] = '\0';
+        if (!out[0])
+            rc = -1;
+    }
+    return rc;
 }
 
 static int
 s_configured (const gw_req_t *req)
 {
-    return req->gw->cfg->demo_client_id[0] && req->gw->cfg->demo_client_secret[0];
+    char secret[DEMO_SECRET_MAX];
+    int rc = req->gw->cfg->demo_client_id[0] && s_secret (req->gw->cfg, secret, sizeof secret) == 0;
+    secure_wipe (secret, sizeof secret);
+    return rc;
+}
+
+int
+demo_pending (const config_t *cfg)
+{
+    if (strcmp (cfg->mode, "development") != 0 || !cfg->demo_client_id[0] || cfg->demo_client_secret[0] ||
+        !cfg->demo_client_secret_file[0])
+        return 0;
+    char secret[DEMO_SECRET_MAX];
+    int rc = s_secret (cfg, secret, sizeof secret) != 0;
+    secure_wipe (secret, sizeof secret);
+    return rc;
 }
 
 static void
@@ -88,9 +133,11 @@ demo_page (gw_req_t *req)
     html_init (&body);
     s_head (&body, "Demo application");
     if (!s_configured (req)) {
-        html_raw (&body,
-                  "<p class=\"error\">The demo client is not configured: set OSTIARY_DEMO_CLIENT_ID and "
-                  "OSTIARY_DEMO_CLIENT_SECRET (<code>make run</code> does it for you).</p>\n</main>");
+        html_raw (
+            &body,
+            "<p class=\"error\">The demo client is not configured: set OSTIARY_DEMO_CLIENT_ID and "
+            "OSTIARY_DEMO_CLIENT_SECRET or OSTIARY_DEMO_CLIENT_SECRET_FILE (<code>make run</code> does it "
+            "for you).</p>\n</main>");
     } else {
         html_raw (&body, "<p>This page plays a relying party: it sends you to Ostiary to sign in, then shows "
                          "the verified ID token and what the userinfo endpoint says about you.</p>\n"
@@ -398,8 +445,12 @@ demo_callback (gw_req_t *req)
         //  verifier (RFC 7636 §4.5).
         json_t *form = json_pack ("{s:s,s:s,s:s,s:s}", "grant_type", "authorization_code", "code", code,
                                   "redirect_uri", redirect_uri, "code_verifier", verifier);
-        json_t *basic = json_pack ("{s:s,s:s}", "client_id", req->gw->cfg->demo_client_id, "client_secret",
-                                   req->gw->cfg->demo_client_secret);
+        char secret[DEMO_SECRET_MAX];
+        json_t *basic =
+            s_secret (req->gw->cfg, secret, sizeof secret) == 0
+                ? json_pack ("{s:s,s:s}", "client_id", req->gw->cfg->demo_client_id, "client_secret", secret)
+                : NULL;
+        secure_wipe (secret, sizeof secret);
         token_exchange_in_t in = {.form = form, .basic = basic, .client_ip = http_client_ip (req)};
         json_t *body = form && basic ? token_exchange_in_pack (&in) : NULL;
         if (!body)
@@ -414,7 +465,7 @@ demo_callback (gw_req_t *req)
         }
         if (basic)
             secure_wipe ((char *)json_string_value (json_object_get (basic, "client_secret")),
-                         strlen (req->gw->cfg->demo_client_secret));
+                         strlen (json_string_value (json_object_get (basic, "client_secret"))));
         json_decref (body);
         json_decref (form);
         json_decref (basic);

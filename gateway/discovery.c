@@ -9,6 +9,7 @@
  *  its service exist (tests/e2e/test_discovery.py checks it against
  *  behaviour). */
 #include "cors.h"
+#include "i18n.h"
 #include "jwks.h"
 #include "log.h"
 #include "routes.h"
@@ -18,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Claims we release: those of the ID Token (OpenID Connect Core §2; acr is
-//  never sent, so it is not listed) and the standard claims of the scopes
-//  below that flow.user_claims answers (§5.1, §5.4).
+//  Claims we release: those of the ID Token (OpenID Connect Core §2, acr
+//  included: common/acr.def) and the standard claims of the scopes below
+//  that flow.user_claims answers (§5.1, §5.4).
 // clang-format off
 static const char *const s_claims[] = {
-    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid",
+    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
     "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
     "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
     "email", "email_verified", "address", "phone_number", "phone_number_verified",
@@ -153,6 +154,12 @@ discovery_get (gw_req_t *req)
     //  carry sid (flow-svc/sessions.c, token-svc/logout.c).
     json_object_set_new (doc, "backchannel_logout_supported", json_true ());
     json_object_set_new (doc, "backchannel_logout_session_supported", json_true ());
+    //  Front-Channel Logout 1.0 §3: the page after a logout frames the
+    //  frontchannel_logout_uri of every client of the ended session, with
+    //  iss and sid when the client asked for them (logout.c,
+    //  token.frontchannel_frames).
+    json_object_set_new (doc, "frontchannel_logout_supported", json_true ());
+    json_object_set_new (doc, "frontchannel_logout_session_supported", json_true ());
     json_object_set_new (doc, "response_types_supported", S_STRINGS ("code"));
     json_object_set_new (doc, "response_modes_supported", S_STRINGS ("query", "fragment", "form_post"));
     json_object_set_new (doc, "grant_types_supported",
@@ -176,10 +183,24 @@ discovery_get (gw_req_t *req)
     //  (authorize.c, login.c); RFC 8414 lists the field for OAuth too.
     json_object_set_new (doc, "prompt_values_supported",
                          S_STRINGS ("none", "login", "consent", "select_account"));
-    json_object_set_new (doc, "claims_parameter_supported", json_false ());
+    //  Discovery §3 ui_locales_supported: the catalogues the pages have.
+    json_t *locales = json_array ();
+    for (size_t i = 0; locales && i < i18n_count (req->gw->i18n); i++)
+        json_array_append_new (locales, json_string (i18n_lang (req->gw->i18n, i)));
+    json_object_set_new (doc, "ui_locales_supported", locales);
+    json_object_set_new (doc, "claims_parameter_supported", json_true ());
+    //  OpenID Connect Core §2: the acr values token-svc assigns (acr.def).
+    json_t *acrs = json_array ();
+#define ACR(name, level, amr) json_array_append_new (acrs, json_string (name));
+#include "acr.def"
+#undef ACR
+    json_object_set_new (doc, "acr_values_supported", acrs);
     //  RFC 9207 §3: we send iss with every authorization response.
     json_object_set_new (doc, "authorization_response_iss_parameter_supported", json_true ());
-    json_object_set_new (doc, "request_parameter_supported", json_false ());
+    //  OpenID Connect Core §6.1: request objects by value, unsigned only
+    //  (token-svc/authorize.c); never by reference.
+    json_object_set_new (doc, "request_parameter_supported", json_true ());
+    json_object_set_new (doc, "request_object_signing_alg_values_supported", S_STRINGS ("none"));
     json_object_set_new (doc, "request_uri_parameter_supported", json_false ());
 
     char *text = json_dumps (doc, JSON_COMPACT);

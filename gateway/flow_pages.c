@@ -35,34 +35,36 @@
 #define FLOW_MAX_VALUE 1024
 #define FLOW_MAX_TOTAL 4096
 
-//  OWASP ASVS V2.1: one message for every failed password, whatever the
-//  cause (wrong, unknown, disabled or locked).
-#define LOGIN_FAILED_MESSAGE "Incorrect username or password"
-#define UNEXPECTED_MESSAGE "The service answered something unexpected."
-
 //  Step errors and field errors (proto/ops.md): each code one fixed
-//  sentence; nothing the service or the user wrote reaches the page.
-static const struct {
-    const char *code;
-    const char *text;
-} s_messages[] = {
-    {"login_failed", LOGIN_FAILED_MESSAGE},
-    {"invalid_code", "That code is not correct. Check it and try again."},
-    {"throttled", "Too many failed attempts from your network. Wait a few minutes and try again."},
-    {"code_locked", "Too many wrong codes. Wait a while and try again."},
-    {"mismatch", "The two passwords do not match."},
-    {"weak_password", "That password is too weak. Choose a longer one."},
-    {"taken", "That name or address is already in use."},
-    {"invalid", "That value is not valid."},
-};
+//  sentence, the message "flow.error.<code>"; nothing the service or the
+//  user wrote reaches the page. OWASP ASVS V2.1: login_failed is one
+//  message for every failed password, whatever the cause (wrong, unknown,
+//  disabled or locked).
+static const char *const s_error_codes[] = {"login_failed", "invalid_code",  "throttled", "code_locked",
+                                            "mismatch",     "weak_password", "taken",     "invalid"};
+
+//  1 for the errors of the step as a whole (a wrong secret, a lockout),
+//  said above the form, else 0 (a field's value refused, said at it).
+static int
+s_step_error (const char *code)
+{
+    static const char *const step_errors[] = {"login_failed", "invalid_code", "throttled", "code_locked"};
+    for (size_t i = 0; code && i < sizeof step_errors / sizeof step_errors[0]; i++)
+        if (strcmp (step_errors[i], code) == 0)
+            return 1;
+    return 0;
+}
 
 static const char *
-s_message (const char *code)
+s_message (const gw_req_t *req, const char *code)
 {
-    for (size_t i = 0; code && i < sizeof s_messages / sizeof s_messages[0]; i++)
-        if (strcmp (s_messages[i].code, code) == 0)
-            return s_messages[i].text;
-    return code ? "Something is wrong with what you entered." : NULL;
+    for (size_t i = 0; code && i < sizeof s_error_codes / sizeof s_error_codes[0]; i++)
+        if (strcmp (s_error_codes[i], code) == 0) {
+            char key[64];
+            snprintf (key, sizeof key, "flow.error.%s", code);
+            return pages_msg (req, key);
+        }
+    return code ? pages_msg (req, "flow.error.other") : NULL;
 }
 
 //  The inputs a step may ask for, by name: label, input type, the HTML
@@ -70,7 +72,7 @@ s_message (const char *code)
 //  never echoed back into the page.
 typedef struct {
     const char *name;
-    const char *label;
+    const char *label; //  its message key
     const char *type;
     const char *autocomplete; //  NULL: "current-password" on the password step, else "new-password"
     const char *attrs;
@@ -81,22 +83,22 @@ typedef struct {
 #define ATTR_CODE " inputmode=\"numeric\" autocapitalize=\"none\" spellcheck=\"false\" maxlength=\"32\""
 
 static const s_field_t s_fields[] = {
-    {"username", "Username", "text", "username", ATTR_PLAIN, 0},
-    {"identifier", "Email address or username", "text", "username", ATTR_PLAIN, 0},
-    {"login", "Email address or username", "text", "username", ATTR_PLAIN, 0},
-    {"email", "Email address", "email", "email", ATTR_PLAIN, 0},
-    {"password", "Password", "password", NULL, "", 1},
-    {"new_password", "New password", "password", "new-password", "", 1},
-    {"password_confirm", "Confirm the password", "password", "new-password", "", 1},
-    {"password_confirmation", "Confirm the password", "password", "new-password", "", 1},
-    {"confirm", "Confirm the password", "password", "new-password", "", 1},
-    {"password2", "Confirm the password", "password", "new-password", "", 1},
-    {"code", "Code", "text", "one-time-code", ATTR_CODE, 1},
-    {"recovery_code", "Recovery code", "text", "one-time-code", ATTR_PLAIN, 1},
+    {"username", "field.username", "text", "username", ATTR_PLAIN, 0},
+    {"identifier", "field.identifier", "text", "username", ATTR_PLAIN, 0},
+    {"login", "field.identifier", "text", "username", ATTR_PLAIN, 0},
+    {"email", "field.email", "email", "email", ATTR_PLAIN, 0},
+    {"password", "field.password", "password", NULL, "", 1},
+    {"new_password", "field.new_password", "password", "new-password", "", 1},
+    {"password_confirm", "field.password_confirm", "password", "new-password", "", 1},
+    {"password_confirmation", "field.password_confirm", "password", "new-password", "", 1},
+    {"confirm", "field.password_confirm", "password", "new-password", "", 1},
+    {"password2", "field.password_confirm", "password", "new-password", "", 1},
+    {"code", "field.code", "text", "one-time-code", ATTR_CODE, 1},
+    {"recovery_code", "field.recovery_code", "text", "one-time-code", ATTR_PLAIN, 1},
 };
 
 static const s_field_t s_field_other = {NULL, NULL, "text", "off", ATTR_PLAIN, 1};
-static const s_field_t s_field_password = {NULL, "Confirm the password", "password", "new-password", "", 1};
+static const s_field_t s_field_password = {NULL, "field.password_confirm", "password", "new-password", "", 1};
 
 static const s_field_t *
 s_field (const char *name)
@@ -109,8 +111,9 @@ s_field (const char *name)
     return strstr (name, "password") ? &s_field_password : &s_field_other;
 }
 
-//  What each step type shows: its title, the text above the form and the
-//  label of its button (its inputs are the step's fields).
+//  What each step type shows: the message keys of its title, of the text
+//  above the form and of the label of its button (its inputs are the
+//  step's fields).
 typedef struct {
     const char *type;
     const char *title;
@@ -119,27 +122,16 @@ typedef struct {
 } s_step_t;
 
 static const s_step_t s_steps[] = {
-    {"password", "Sign in", NULL, "Sign in"},
-    {"identify", "Recover your account",
-     "Enter the email address or username of your account. If it is ours, we send a code to its email "
-     "address.",
-     "Continue"},
-    {"register", "Create an account", NULL, "Create account"},
-    {"set_password", "Choose a new password", NULL, "Save password"},
-    {"totp", "Two-step verification",
-     "Enter the 6-digit code of your authenticator app, or one of your recovery codes.", "Verify"},
-    {"totp_enroll", "Set up two-step verification",
-     "Scan the QR code with your authenticator app, or type the secret into it, then enter the 6-digit "
-     "code it shows.",
-     "Turn on"},
-    {"recovery_codes", "Save your recovery codes",
-     "Each code signs you in once if you lose your authenticator. Keep them somewhere safe: they are shown "
-     "only now.",
-     "I saved them"},
-    {"email_code", "Check your email", NULL, "Verify"},
-    {"magic_link_sent", "Check your email", NULL, NULL},
-    {"webhook_wait", "Waiting for approval", "Your request is being checked. This page updates by itself.",
-     NULL},
+    {"password", "step.password.title", NULL, "step.password.button"},
+    {"identify", "step.identify.title", "step.identify.lead", "step.identify.button"},
+    {"register", "step.register.title", NULL, "step.register.button"},
+    {"set_password", "step.set_password.title", NULL, "step.set_password.button"},
+    {"totp", "step.totp.title", "step.totp.lead", "step.totp.button"},
+    {"totp_enroll", "step.totp_enroll.title", "step.totp_enroll.lead", "step.totp_enroll.button"},
+    {"recovery_codes", "step.recovery_codes.title", "step.recovery_codes.lead", "step.recovery_codes.button"},
+    {"email_code", "step.email_code.title", NULL, "step.email_code.button"},
+    {"magic_link_sent", "step.magic_link_sent.title", NULL, NULL},
+    {"webhook_wait", "step.webhook_wait.title", "step.webhook_wait.lead", NULL},
 };
 
 static const s_step_t *
@@ -155,16 +147,14 @@ s_step (const char *type)
 //  where a failed one starts again.
 static const struct {
     const char *kind;
-    const char *done;
+    const char *done;    //  its message key
     const char *restart; //  start page, or NULL (login: back to the application)
 } s_kinds[] = {
-    {"login", "You are signed in.", NULL},
-    {"registration", "Your account is ready. You can now sign in with it.", "/register"},
-    {"recovery", "Your password has been changed. You can now sign in with it.", "/recover"},
-    {"verify_email", "Your email address is verified.", "/account/verify-email"},
-    {"enrollment",
-     "Two-step verification is on. Signing in now also asks for a code of your authenticator app.",
-     "/account/totp"},
+    {"login", "done.login", NULL},
+    {"registration", "done.registration", "/register"},
+    {"recovery", "done.recovery", "/recover"},
+    {"verify_email", "done.verify_email", "/account/verify-email"},
+    {"enrollment", "done.enrollment", "/account/totp"},
 };
 
 static int
@@ -179,7 +169,8 @@ static int
 s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
     log_error ("%s answered something unexpected: %s", op, why);
-    return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
+    return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"),
+                        headers);
 }
 
 //  The state of an execution, typed. flow.get and flow.submit answer the
@@ -313,8 +304,8 @@ s_form_open (html_t *body, gw_req_t *req, const char *path, const s_state_t *sta
 
 //  One input of the step. value: what to prefill (never for secrets).
 static void
-s_input (html_t *body, const char *step_type, const char *name, const char *value, const char *error,
-         int first)
+s_input (html_t *body, const gw_req_t *req, const char *step_type, const char *name, const char *value,
+         const char *error, int first)
 {
     const s_field_t *f = s_field (name);
     const char *autocomplete = f->autocomplete;
@@ -323,7 +314,7 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     html_raw (body, "<label for=\"");
     html_text (body, name);
     html_raw (body, "\">");
-    html_text (body, f->label ? f->label : name);
+    html_text (body, f->label ? pages_msg (req, f->label) : name);
     html_raw (body, "</label>\n<input type=\"");
     html_raw (body, f->type);
     html_raw (body, "\" id=\"");
@@ -335,8 +326,11 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     html_raw (body, "\"");
     html_raw (body, f->attrs);
     html_raw (body, first ? " required autofocus" : " required");
-    if (error)
-        html_raw (body, " aria-invalid=\"true\"");
+    if (error) {
+        html_raw (body, " aria-invalid=\"true\" aria-describedby=\"");
+        html_text (body, name);
+        html_raw (body, "-error\"");
+    }
     if (value && !f->secret) {
         html_raw (body, " value=\"");
         html_text (body, value);
@@ -344,24 +338,26 @@ s_input (html_t *body, const char *step_type, const char *name, const char *valu
     }
     html_raw (body, ">\n");
     if (error) {
-        html_raw (body, "<p class=\"error field-error\">");
-        html_text (body, s_message (error));
+        html_raw (body, "<p class=\"error field-error\" id=\"");
+        html_text (body, name);
+        html_raw (body, "-error\">");
+        html_text (body, s_message (req, error));
         html_raw (body, "</p>\n");
     }
 }
 
 static void
-s_client_line (html_t *body, const shape_request_t *q)
+s_client_line (html_t *body, const gw_req_t *req, const shape_request_t *q)
 {
-    html_raw (body, "<p>to continue to <strong>");
-    html_text (body, q->client_name);
-    html_raw (body, "</strong></p>\n");
+    html_raw (body, "<p>");
+    html_text_with (body, pages_msg (req, "client.continue_to"), "client", q->client_name, "strong");
+    html_raw (body, "</p>\n");
 }
 
 //  totp_enroll: the otpauth URI as a QR code and as text, and the base32
 //  secret for manual entry (Key Uri Format of Google Authenticator).
 static void
-s_totp_enroll (html_t *body, const shape_flow_step_data_t *data)
+s_totp_enroll (html_t *body, const gw_req_t *req, const shape_flow_step_data_t *data)
 {
     const char *uri = data->otpauth_uri;
     const char *secret = data->secret;
@@ -373,19 +369,23 @@ s_totp_enroll (html_t *body, const shape_flow_step_data_t *data)
         free (svg);
     }
     if (secret) {
-        html_raw (body, "<label>Secret</label>\n<pre id=\"totp-secret\">");
+        html_raw (body, "<label>");
+        html_text (body, pages_msg (req, "totp.secret"));
+        html_raw (body, "</label>\n<pre id=\"totp-secret\">");
         html_text (body, secret);
         html_raw (body, "</pre>\n");
     }
     if (uri) {
-        html_raw (body, "<label>Link for authenticator apps</label>\n<pre id=\"otpauth-uri\">");
+        html_raw (body, "<label>");
+        html_text (body, pages_msg (req, "totp.uri"));
+        html_raw (body, "</label>\n<pre id=\"otpauth-uri\">");
         html_text (body, uri);
         html_raw (body, "</pre>\n");
     }
 }
 
 static void
-s_recovery_codes (html_t *body, const shape_flow_step_data_t *data)
+s_recovery_codes (html_t *body, const gw_req_t *req, const shape_flow_step_data_t *data)
 {
     const json_t *codes = data->codes;
     if (codes && json_array_size (codes) > 0) {
@@ -399,9 +399,12 @@ s_recovery_codes (html_t *body, const shape_flow_step_data_t *data)
             html_raw (body, "</code></li>\n");
         }
         html_raw (body, "</ul>\n");
-    } else
+    } else {
         //  A reload: the codes were shown once, in the answer that made them.
-        html_raw (body, "<p>Your recovery codes were shown already and cannot be shown again.</p>\n");
+        html_raw (body, "<p>");
+        html_text (body, pages_msg (req, "recovery_codes.shown"));
+        html_raw (body, "</p>\n");
+    }
 }
 
 static const char *
@@ -410,7 +413,7 @@ s_kind_done (const char *kind)
     for (size_t i = 0; kind && i < sizeof s_kinds / sizeof s_kinds[0]; i++)
         if (strcmp (s_kinds[i].kind, kind) == 0)
             return s_kinds[i].done;
-    return "Done.";
+    return "done.other";
 }
 
 static const char *
@@ -435,6 +438,32 @@ s_link (html_t *body, gw_req_t *req, const char *path, const char *text)
     html_raw (body, "</a></p>\n");
 }
 
+//  Where a new account goes next: back to the application whose sign-in
+//  page offered the registration (its authorization request, while it
+//  lasts, continues at /register/continue), else the account page.
+static void
+s_onward (html_t *body, gw_req_t *req)
+{
+    char request_id[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_RETURN, request_id, sizeof request_id) == 0 && request_id[0]) {
+        html_raw (body, "<p><a class=\"button\" id=\"onward\" href=\"");
+        char url[2048];
+        if (pages_url (req, "/register/continue", url, sizeof url) == 0)
+            html_text (body, url);
+        html_raw (body, "\">");
+        html_text (body, pages_msg (req, "register.onward.app"));
+        html_raw (body, "</a></p>\n");
+        return;
+    }
+    html_raw (body, "<p><a class=\"button\" id=\"onward\" href=\"");
+    char url[2048];
+    if (pages_url (req, "/account/sessions", url, sizeof url) == 0)
+        html_text (body, url);
+    html_raw (body, "\">");
+    html_text (body, pages_msg (req, "register.onward.account"));
+    html_raw (body, "</a></p>\n");
+}
+
 //  Renders the step of v->state, or the end of the flow. Returns the status.
 static int
 s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
@@ -451,48 +480,52 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
     pages_opts_t opts = {.form_action = v->form_action, .headers = headers};
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n");
     const char *title;
 
     if (ended) {
         int failed = s_is (status, "failed") || s_is (type, "failed");
-        title = failed ? "This did not work" : login ? "Signed in" : "Done";
-        html_raw (&body, "<h1>");
-        html_text (&body, title);
-        html_raw (&body, "</h1>\n");
+        title = pages_msg (req, failed  ? "flow.failed.title"
+                                : login ? "flow.signed_in.title"
+                                        : "flow.done.title");
+        pages_open (&body, req, NULL, title);
         //  Recovery codes made by the very submit that ended the flow are
         //  shown now or never (proto/ops.md: only in that answer).
         if (!failed && data->codes)
-            s_recovery_codes (&body, data);
+            s_recovery_codes (&body, req, data);
         if (failed) {
             //  A failed step may say why (proto/ops.md): a second factor
             //  locked after too many wrong codes.
             const char *why = step->error;
-            s_error_line (&body,
-                          s_is (why, "code_locked")
-                              ? s_message (why)
-                              : "Too many failed attempts, or the attempt was refused. Please start again.");
+            s_error_line (&body, s_is (why, "code_locked") ? s_message (req, why)
+                                                           : pages_msg (req, "flow.failed.text"));
             const char *restart = s_kind_restart (kind);
             if (restart)
-                s_link (&body, req, restart, "Start again");
-            else
-                html_raw (&body, "<p>Go back to the application and sign in again.</p>\n");
+                s_link (&body, req, restart, pages_msg (req, "flow.start_again"));
+            else {
+                html_raw (&body, "<p>");
+                html_text (&body, pages_msg (req, "flow.back_to_app"));
+                html_raw (&body, "</p>\n");
+            }
             pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
         } else if (login) {
             //  docs/flows.md: a login completed through an action token
             //  elsewhere has no session yet; this browser, which holds the
             //  flow handle, gets it with its next flow.submit.
             html_raw (&body, "<p id=\"done\">");
-            html_text (&body, s_kind_done (kind));
+            html_text (&body, pages_msg (req, s_kind_done (kind)));
             html_raw (&body, "</p>\n");
             if (v->q)
-                s_client_line (&body, v->q);
+                s_client_line (&body, req, v->q);
             s_form_open (&body, req, v->path, state);
-            html_raw (&body, "<button type=\"submit\" id=\"continue\">Continue</button>\n</form>\n");
+            html_raw (&body, "<button type=\"submit\" id=\"continue\">");
+            html_text (&body, pages_msg (req, "flow.continue"));
+            html_raw (&body, "</button>\n</form>\n");
         } else {
             html_raw (&body, "<p id=\"done\">");
-            html_text (&body, s_kind_done (kind));
+            html_text (&body, pages_msg (req, s_kind_done (kind)));
             html_raw (&body, "</p>\n");
+            if (s_is (kind, "registration"))
+                s_onward (&body, req);
             pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
         }
         html_raw (&body, "</main>");
@@ -503,50 +536,56 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
 
     const s_step_t *def = s_step (type);
     if (!def) {
-        html_free (&body);
         log_error ("flow step of unknown type %s", type);
-        return pages_error (req, 500, "Error", UNEXPECTED_MESSAGE, headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"),
+                            headers);
     }
     title = def->title;
     const char *lead = def->lead;
     if (login && s_is (type, "identify")) {
         //  A login that starts with the identifier (a magic link, say) is
         //  still a sign-in; the recovery wording would mislead.
-        title = "Sign in";
-        lead = "Enter the email address or username of your account.";
+        title = "step.identify_login.title";
+        lead = "step.identify_login.lead";
     }
-    html_raw (&body, "<h1>");
-    html_text (&body, title);
-    html_raw (&body, "</h1>\n");
+    title = pages_msg (req, title);
+    pages_open (&body, req, NULL, title);
     if (login && v->q)
-        s_client_line (&body, v->q);
+        s_client_line (&body, req, v->q);
     if (lead) {
         html_raw (&body, "<p>");
-        html_text (&body, lead);
+        html_text (&body, pages_msg (req, lead));
         html_raw (&body, "</p>\n");
     }
     const char *hint = data->email_hint;
     if (s_is (type, "email_code") || s_is (type, "magic_link_sent")) {
-        html_raw (&body, s_is (type, "email_code") ? "<p>We sent a code to <strong id=\"email-hint\">"
-                                                   : "<p>We sent a link to <strong id=\"email-hint\">");
-        html_text (&body, hint && *hint ? hint : "your email address");
-        html_raw (&body, s_is (type, "email_code")
-                             ? "</strong>. Enter it below.</p>\n"
-                             : "</strong>. Open it to continue; this page updates by itself.</p>\n");
+        html_raw (&body, "<p>");
+        html_text_with (
+            &body,
+            pages_msg (req, s_is (type, "email_code") ? "flow.email_code.sent" : "flow.magic_link.sent"),
+            "email", hint && *hint ? hint : pages_msg (req, "flow.email.your_address"),
+            "strong id=\"email-hint\"");
+        html_raw (&body, "</p>\n");
     }
+    //  Each error is said once: a wrong password or code above the form (an
+    //  alert), a value the form refused at its field.
     const char *error = step->error;
-    if (error)
-        s_error_line (&body, s_message (error));
-    if (error && !s_is (error, "login_failed") && !s_is (error, "throttled")) {
-        char line[96];
-        snprintf (line, sizeof line, "<p><small>Attempts left: %lld</small></p>\n",
-                  (long long)step->attempts_left);
-        html_raw (&body, line);
+    int step_error = s_step_error (error);
+    if (error && (step_error || json_object_size (step->field_errors) == 0))
+        s_error_line (&body, s_message (req, error));
+    //  Attempts count against guessing a secret: said after a wrong code,
+    //  never after a value a form refused (a sign-up form's password).
+    if (s_is (error, "invalid_code")) {
+        char count[32];
+        snprintf (count, sizeof count, "%lld", (long long)step->attempts_left);
+        html_raw (&body, "<p><small>");
+        html_text_with (&body, pages_msg (req, "flow.attempts_left"), "count", count, NULL);
+        html_raw (&body, "</small></p>\n");
     }
     if (s_is (type, "totp_enroll"))
-        s_totp_enroll (&body, data);
+        s_totp_enroll (&body, req, data);
     else if (s_is (type, "recovery_codes"))
-        s_recovery_codes (&body, data);
+        s_recovery_codes (&body, req, data);
 
     if (def->button) {
         s_form_open (&body, req, v->path, state);
@@ -561,19 +600,28 @@ s_render (gw_req_t *req, const s_view_t *v, pages_headers_t *headers)
                 value = state->out.get.login_hint;
             //  field_errors maps a field's name to its error code.
             const char *field_error = json_string_value (json_object_get (step->field_errors, name));
-            s_input (&body, type, name, value, field_error, i == 0);
+            if (step_error && s_is (field_error, error))
+                field_error = NULL;
+            s_input (&body, req, type, name, value, field_error, i == 0);
         }
         html_raw (&body, "<button type=\"submit\" id=\"");
         html_raw (&body, s_is (type, "password") ? "sign-in" : "submit");
         html_raw (&body, "\">");
-        html_text (&body, def->button);
+        html_text (&body, pages_msg (req, def->button));
         html_raw (&body, "</button>\n</form>\n");
     } else
         opts.refresh = 3;
     if ((s_is (type, "identify") && !login) || (s_is (type, "password") && !login))
-        s_link (&body, req, "/register", "Create an account");
+        s_link (&body, req, "/register", pages_msg (req, "flow.create_account"));
+    else if (login && v->q && (s_is (type, "identify") || s_is (type, "password"))) {
+        //  A registration started here comes back to this application.
+        char path[256];
+        if (snprintf (path, sizeof path, "/register?request=%s&ui_locales=%s", v->q->request_id, req->lang) <
+            (int)sizeof path)
+            s_link (&body, req, path, pages_msg (req, "flow.create_account"));
+    }
     if (s_is (type, "password"))
-        s_link (&body, req, "/recover", "Forgot your password?");
+        s_link (&body, req, "/recover", pages_msg (req, "flow.forgot_password"));
     html_raw (&body, "</main>");
     //  A failed attempt is answered 200 like the first rendering: the page
     //  is the answer, and the status says nothing an observer could use.
@@ -589,13 +637,16 @@ static int
 s_show (gw_req_t *req, const char *path, const s_state_t *state, const form_t *typed,
         pages_headers_t *headers)
 {
+    //  The flow's language, for all its pages (flow.start locale).
+    pages_use_lang (req, state->out.get.locale);
     if (s_is (state->out.get.status, "expired"))
         return pages_flow_expired (req, headers);
     const char *purpose = state->out.get.purpose;
     if (s_is (purpose, "consent") || s_is (purpose, "select_account")) {
         char url[2048];
         if (pages_url (req, s_is (purpose, "consent") ? "/consent" : "/select-account", url, sizeof url) != 0)
-            return pages_error (req, 500, "Error", "The issuer is too long.", headers);
+            return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.issuer"),
+                                headers);
         return pages_redirect (req, 303, url, headers);
     }
     s_view_t v = {.path = path, .state = state, .typed = typed};
@@ -728,7 +779,8 @@ s_page_post (gw_req_t *req, const char *path)
         json_decref (input);
         json_decref (current_reply);
         form_destroy (&form);
-        return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                            &headers);
     }
     json_t *reply = NULL;
     s_state_t state = {0};
@@ -796,37 +848,58 @@ s_sign_in_first (gw_req_t *req, pages_headers_t *headers)
 {
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Sign in first</h1>\n");
-    s_error_line (&body, "You need to be signed in to do this.");
+    pages_open (&body, req, NULL, pages_msg (req, "signin_first.title"));
+    s_error_line (&body, pages_msg (req, "signin_first.text"));
     if (strcmp (req->gw->cfg->mode, "development") == 0)
-        s_link (&body, req, "/demo", "Sign in");
-    else
-        html_raw (&body, "<p>Sign in through an application that uses this account, then open this page "
-                         "again.</p>\n");
+        s_link (&body, req, "/demo", pages_msg (req, "signin_first.link"));
+    else {
+        html_raw (&body, "<p>");
+        html_text (&body, pages_msg (req, "signin_first.how"));
+        html_raw (&body, "</p>\n");
+    }
     html_raw (&body, "</main>");
     pages_opts_t opts = {.headers = headers};
     //  OpenID Connect Core §3.1.2.6 login_required is a 400 in our error
     //  table; never a redirect.
-    int rc = pages_send (req, 400, "Sign in first", &body, &opts);
+    int rc = pages_send (req, 400, pages_msg (req, "signin_first.title"), &body, &opts);
     html_free (&body);
     return rc;
 }
+
+static int s_start_with (gw_req_t *req, const char *name, int need_session, const char *return_request);
 
 //  flow.start of flow name (with the SSO session when need_session), the
 //  flow cookie, and a 303 to /flow.
 static int
 s_start (gw_req_t *req, const char *name, int need_session)
 {
+    return s_start_with (req, name, need_session, NULL);
+}
+
+//  s_start of a flow without session that sets COOKIE_RETURN to
+//  return_request, or clears it when that is empty.
+static int
+s_start_returning (gw_req_t *req, const char *name, const char *return_request)
+{
+    return s_start_with (req, name, 0, return_request);
+}
+
+static int
+s_start_with (gw_req_t *req, const char *name, int need_session, const char *return_request)
+{
     pages_headers_t headers = {.count = 0};
     char session[PAGES_MAX_COOKIE + 1];
     int has_session = pages_get_cookie (req, COOKIE_SESSION, session, sizeof session) == 0;
     if (need_session && !has_session)
         return s_sign_in_first (req, &headers);
-    flow_start_in_t in = {
-        .flow = name, .session = need_session ? session : NULL, .client_ip = http_client_ip (req)};
+    flow_start_in_t in = {.flow = name,
+                          .session = need_session ? session : NULL,
+                          .client_ip = http_client_ip (req),
+                          .locale = req->lang};
     json_t *body = flow_start_in_pack (&in);
     if (!body)
-        return pages_error (req, 503, "Error", "The server is out of memory.", &headers);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                            &headers);
     json_t *state = NULL;
     bus_error_t error;
     int rc = http_bus_call (req, "flow.start", body, &state, &error);
@@ -849,18 +922,71 @@ s_start (gw_req_t *req, const char *name, int need_session)
     }
     long max_age = (long)(started.expires_at - (int64_t)time (NULL));
     pages_set_cookie (&headers, req, COOKIE_FLOW, started.flow, max_age > 0 ? max_age : 60);
+    if (return_request)
+        pages_set_cookie (&headers, req, COOKIE_RETURN, return_request,
+                          return_request[0] ? (max_age > 0 ? max_age : 60) : 0);
     json_decref (state);
     char url[2048];
     if (pages_url (req, "/flow", url, sizeof url) != 0)
-        return pages_error (req, 500, "Error", "The issuer is too long.", &headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.issuer"),
+                            &headers);
     //  RFC 9110 §15.4.4: 303 makes the browser GET the flow's page.
     return pages_redirect (req, 303, url, &headers);
 }
 
+//  Longest authorization request id (proto/ops.md flow.start request_id).
+#define REQUEST_ID_MAX 128
+
+//  1 when id is 1 to REQUEST_ID_MAX characters a cookie of ours may hold
+//  ([A-Za-z0-9._~-], as token-svc's request ids), else 0.
+static int
+s_request_id_ok (const char *id)
+{
+    size_t len = id ? strlen (id) : 0;
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return 0;
+    return strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-") == len;
+}
+
+//  GET /register[?request=ID]: a registration; with the authorization
+//  request of the sign-in page that offered it, which the finished
+//  registration continues to (COOKIE_RETURN; any older one goes).
 int
 register_get (gw_req_t *req)
 {
-    return s_start (req, "registration", 0);
+    const char *query = req->query ? req->query : "";
+    form_limits_t limits = {.max_total = 512, .max_params = 4, .max_name = 16, .max_value = REQUEST_ID_MAX};
+    form_status_t status;
+    form_t *form = form_parse (query, strlen (query), &limits, &status);
+    const char *request_id = form ? form_get (form, "request", 1) : NULL;
+    char keep[REQUEST_ID_MAX + 1] = "";
+    if (s_request_id_ok (request_id))
+        snprintf (keep, sizeof keep, "%s", request_id);
+    //  The sign-in page that links here passes its language on.
+    pages_use_lang (req, form ? form_get (form, "ui_locales", 1) : NULL);
+    form_destroy (&form);
+    return s_start_returning (req, "registration", keep);
+}
+
+//  GET /register/continue: the authorization request COOKIE_RETURN names
+//  goes on with a sign-in (the new account's), as /authorize would.
+int
+register_continue_get (gw_req_t *req)
+{
+    pages_headers_t headers = {.count = 0};
+    char request_id[PAGES_MAX_COOKIE + 1];
+    if (pages_get_cookie (req, COOKIE_RETURN, request_id, sizeof request_id) != 0 ||
+        !s_request_id_ok (request_id))
+        return pages_error (req, 400, pages_msg (req, "register.nothing.title"),
+                            pages_msg (req, "register.nothing.text"), &headers);
+    pages_set_cookie (&headers, req, COOKIE_RETURN, "", 0);
+    json_t *reply = NULL;
+    shape_request_t q;
+    if (s_request_get (req, request_id, &reply, &q, &headers) != 0)
+        return req->status;
+    authz_start_flow (req, &q, "login", NULL, &headers);
+    json_decref (reply);
+    return req->status;
 }
 
 int

@@ -6,7 +6,9 @@
  *                  live worker, as the broker sees it (mmi.service). A worker
  *                  thread whose database cannot be reached leaves the broker
  *                  until it can (proto/bus.md, "Readiness"), so this is false
- *                  while a service cannot reach its database. */
+ *                  while a service cannot reach its database. In development
+ *                  mode with OSTIARY_DEMO_CLIENT_SECRET_FILE, also until that
+ *                  file can be read. */
 #include "log.h"
 #include "routes.h"
 
@@ -59,7 +61,14 @@ health_ready (gw_req_t *req)
         if (up != 1)
             ready = 0;
     }
+    //  Development mode: the demo relying party is part of the suite, ready
+    //  once its client exists (OSTIARY_DEMO_CLIENT_SECRET_FILE).
+    int demo_waits = demo_pending (req->gw->cfg);
+    if (demo_waits)
+        ready = 0;
     json_t *body = json_pack ("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "services", states);
+    if (demo_waits)
+        json_object_set_new (body, "demo", json_string ("waiting for its client secret"));
     int rc;
     if (ready)
         rc = http_send_json (req, 200, body, "no-store", NULL, 0);
@@ -68,7 +77,8 @@ health_ready (gw_req_t *req)
         snprintf (seconds, sizeof seconds, "%d", READY_RETRY_AFTER);
         http_header_t extra[] = {{"Retry-After", seconds}};
         rc = http_send_json (req, 503, body, "no-store", extra, 1);
-        log_info ("not ready: a service has no live worker");
+        log_info (demo_waits ? "not ready: the demo client's secret file cannot be read yet"
+                             : "not ready: a service has no live worker");
     }
     json_decref (body);
     return rc;

@@ -13,6 +13,7 @@
 #include "cidr.h"
 #include "conngate.h"
 #include "forwarded.h"
+#include "i18n.h"
 #include "log.h"
 #include "metrics.h"
 #include "otlp.h"
@@ -838,6 +839,9 @@ s_handle (struct mg_connection *conn, void *cbdata)
     req.head = strcmp (req.method, "HEAD") == 0;
     s_trace_begin (&req);
     log_set_context (req.request_id, NULL);
+    req.lang = i18n_pick_accept (req.gw->i18n, mg_get_header (conn, "Accept-Language"));
+    if (!req.lang)
+        req.lang = "en";
     //  Without an exporter no span is built: this one branch is the cost.
     otlp_span_t span;
     int traced = otlp_enabled ();

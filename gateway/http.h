@@ -18,13 +18,17 @@
 struct mg_connection;
 typedef struct _jwks_cache_t jwks_cache_t;
 typedef struct _cors_t cors_t;
+typedef struct _i18n_t i18n_t;
+typedef struct _theme_t theme_t;
 
 //  What every handler can reach: the configuration and the gateway's shared
 //  state. Owned by main; lives as long as the HTTP server.
 typedef struct {
     const config_t *cfg;
     jwks_cache_t *jwks;
-    cors_t *cors; //  the registered browser origins (cors.h)
+    cors_t *cors;   //  the registered browser origins (cors.h)
+    i18n_t *i18n;   //  the pages' message catalogues (i18n.h)
+    theme_t *theme; //  the operator's brand (theme.h)
 } gw_t;
 
 //  One HTTP request being served, on the civetweb worker thread serving it.
@@ -49,6 +53,10 @@ typedef struct {
     //  Vary: Origin (the answer depends on the Origin header).
     const char *cors_allow_origin;
     int cors_vary;
+    //  The language of the pages this request answers (a tag of gw->i18n):
+    //  Accept-Language's, else English; a page of an authorization request
+    //  or a flow sets the one they carry (pages_use_lang).
+    const char *lang;
 } gw_req_t;
 
 //  An extra response header. Values are cleaned (see http_clean_header_value).

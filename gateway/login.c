@@ -52,7 +52,8 @@ static int
 s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
     log_error ("%s answered something unexpected: %s", op, why);
-    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"),
+                        headers);
 }
 
 //  Loads the flow of the cookie, checks its purpose, and its request.
@@ -105,6 +106,9 @@ s_load (gw_req_t *req, s_ctx_t *ctx, const char *purpose, pages_headers_t *heade
         return -1;
     }
     authz_form_action (&ctx->q, ctx->form_action, sizeof ctx->form_action);
+    //  The language the flow started with (authz_start_flow), else the
+    //  request's ui_locales.
+    pages_use_lang (req, ctx->state.locale ? ctx->state.locale : ctx->q.ui_locales);
     return 0;
 }
 
@@ -133,14 +137,14 @@ s_read_form (gw_req_t *req)
     return pages_read_html_form (req, &limits);
 }
 
+//  One line naming the client: LEAD <strong>name</strong> TAIL, either of
+//  which may be empty.
 static void
-s_client_line (html_t *body, const shape_request_t *q, const char *lead)
+s_client_line (html_t *body, const gw_req_t *req, const shape_request_t *q, const char *key)
 {
-    html_raw (body, "<p>");
-    html_text (body, lead);
-    html_raw (body, " <strong>");
-    html_text (body, q->client_name);
-    html_raw (body, "</strong></p>\n");
+    html_raw (body, "<p class=\"client\">");
+    html_text_with (body, pages_msg (req, key), "client", q->client_name, "strong");
+    html_raw (body, "</p>\n");
 }
 
 //  For consent and account choice: the browser's session, which must be
@@ -169,14 +173,10 @@ s_flow_session (gw_req_t *req, const s_ctx_t *ctx, char *handle, size_t size, js
 //  What each scope means to the user (OpenID Connect Core §5.4).
 static const struct {
     const char *scope;
-    const char *text;
+    const char *text; //  its message key
 } s_scopes[] = {
-    {"openid", "Sign you in with your account identifier"},
-    {"profile", "See your name and basic profile"},
-    {"email", "See your email address"},
-    {"address", "See your postal address"},
-    {"phone", "See your phone number"},
-    {"offline_access", "Keep access while you are not using it"},
+    {"openid", "scope.openid"},   {"profile", "scope.profile"}, {"email", "scope.email"},
+    {"address", "scope.address"}, {"phone", "scope.phone"},     {"offline_access", "scope.offline_access"},
 };
 
 static int
@@ -184,8 +184,8 @@ s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const shape_session_t *sess
 {
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Allow access?</h1>\n");
-    s_client_line (&body, &ctx->q, "This application wants to:");
+    pages_open (&body, req, NULL, pages_msg (req, "consent.title"));
+    s_client_line (&body, req, &ctx->q, "consent.wants");
     html_raw (&body, "<ul class=\"scopes\">\n");
     size_t i;
     json_t *scope;
@@ -197,20 +197,23 @@ s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const shape_session_t *sess
             if (strcmp (s_scopes[k].scope, name) == 0)
                 text = s_scopes[k].text;
         html_raw (&body, "<li>");
-        html_text (&body, text ? text : "Use the permission");
+        html_text (&body, pages_msg (req, text ? text : "scope.other"));
         html_raw (&body, " <small>(<code>");
         html_text (&body, name);
         html_raw (&body, "</code>)</small></li>\n");
     }
-    html_raw (&body, "</ul>\n<p>Signed in as <strong>");
-    html_text (&body, session->username);
-    html_raw (&body, "</strong></p>\n");
+    html_raw (&body, "</ul>\n<p>");
+    html_text_with (&body, pages_msg (req, "consent.signed_in_as"), "user", session->username, "strong");
+    html_raw (&body, "</p>\n");
     pages_form_open (&body, req, "/consent", ctx->state.csrf);
-    html_raw (&body, "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\n"
-                     "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" "
-                     "class=\"secondary\">Deny</button>\n</form>\n</main>");
+    html_raw (&body, "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">");
+    html_text (&body, pages_msg (req, "consent.allow"));
+    html_raw (&body, "</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" "
+                     "class=\"secondary\">");
+    html_text (&body, pages_msg (req, "consent.deny"));
+    html_raw (&body, "</button>\n</form>\n</main>");
     pages_opts_t opts = {.form_action = ctx->form_action[0] ? ctx->form_action : NULL, .headers = headers};
-    int rc = pages_send (req, 200, "Allow access?", &body, &opts);
+    int rc = pages_send (req, 200, pages_msg (req, "consent.title"), &body, &opts);
     html_free (&body);
     return rc;
 }
@@ -279,19 +282,20 @@ select_account_get (gw_req_t *req)
         const char *who = session.username;
         html_t body;
         html_init (&body);
-        html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Choose an account</h1>\n");
-        s_client_line (&body, &ctx.q, "to continue to");
+        pages_open (&body, req, NULL, pages_msg (req, "chooser.title"));
+        s_client_line (&body, req, &ctx.q, "client.continue_to");
         html_raw (&body, "<p class=\"account\">");
         html_text (&body, who);
         html_raw (&body, "</p>\n");
         pages_form_open (&body, req, "/select-account", ctx.state.csrf);
-        html_raw (&body,
-                  "<button type=\"submit\" name=\"choice\" value=\"continue\" id=\"continue\">Continue as ");
-        html_text (&body, who);
+        html_raw (&body, "<button type=\"submit\" name=\"choice\" value=\"continue\" id=\"continue\">");
+        html_text_with (&body, pages_msg (req, "chooser.continue_as"), "user", who, NULL);
         html_raw (&body, "</button>\n<button type=\"submit\" name=\"choice\" value=\"switch\" id=\"switch\" "
-                         "class=\"secondary\">Use another account</button>\n</form>\n</main>");
+                         "class=\"secondary\">");
+        html_text (&body, pages_msg (req, "chooser.switch"));
+        html_raw (&body, "</button>\n</form>\n</main>");
         pages_opts_t opts = {.form_action = ctx.form_action[0] ? ctx.form_action : NULL, .headers = &headers};
-        pages_send (req, 200, "Choose an account", &body, &opts);
+        pages_send (req, 200, pages_msg (req, "chooser.title"), &body, &opts);
         html_free (&body);
     }
     json_decref (reply);

@@ -23,6 +23,7 @@
  *  ui_locales is accepted; the pages are in English only. */
 #include "authorize.h"
 #include "form.h"
+#include "frontchannel.h"
 #include "log.h"
 #include "pages.h"
 #include "routes.h"
@@ -55,19 +56,22 @@ static int
 s_unexpected (gw_req_t *req, const char *op, const char *why, pages_headers_t *headers)
 {
     log_error ("%s answered something unexpected: %s", op, why);
-    return pages_error (req, 500, "Error", "The service answered something unexpected.", headers);
+    return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.unexpected"),
+                        headers);
 }
 
 //  The page of a finished logout: which applications the session served.
 static int
-s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *headers)
+s_signed_out_page (gw_req_t *req, const char *sid, const json_t *clients, pages_headers_t *headers)
 {
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are signed out</h1>\n");
+    char frame_src[FRONTCHANNEL_SRC_MAX];
+    pages_open (&body, req, NULL, pages_msg (req, "logout.done.title"));
     if (clients && json_array_size (clients) > 0) {
-        html_raw (&body, "<p>You were signed out of these applications:</p>\n<ul class=\"scopes\" "
-                         "id=\"signed-out-clients\">\n");
+        html_raw (&body, "<p>");
+        html_text (&body, pages_msg (req, "logout.done.clients"));
+        html_raw (&body, "</p>\n<ul class=\"scopes\" id=\"signed-out-clients\">\n");
         size_t i;
         const json_t *c;
         json_array_foreach (clients, i, c)
@@ -79,11 +83,54 @@ s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *header
             html_raw (&body, "</li>\n");
         }
         html_raw (&body, "</ul>\n");
-    } else
-        html_raw (&body, "<p>You have no session here any more.</p>\n");
+    } else {
+        html_raw (&body, "<p>");
+        html_text (&body, pages_msg (req, "logout.done.none"));
+        html_raw (&body, "</p>\n");
+    }
+    //  Front-Channel Logout 1.0 §3: each of them signs out in this browser too.
+    frontchannel_render (req, sid, clients, &body, frame_src);
     html_raw (&body, "</main>");
-    pages_opts_t opts = {.headers = headers};
-    int rc = pages_send (req, 200, "Signed out", &body, &opts);
+    pages_opts_t opts = {.headers = headers, .frame_src = frame_src};
+    int rc = pages_send (req, 200, pages_msg (req, "logout.done.short"), &body, &opts);
+    html_free (&body);
+    return rc;
+}
+
+//  To location: at once (302, or 303 after a POST) when no client of the
+//  ended session has a frontchannel_logout_uri; else (Front-Channel Logout
+//  1.0 §3) through a page that frames them and then goes there by itself
+//  (a refresh, no script: it fires once the page and its frames loaded),
+//  with a link for a browser that does not follow it.
+static int
+s_frames_then_redirect (gw_req_t *req, const char *sid, const json_t *clients, const char *location,
+                        int after_post, pages_headers_t *headers)
+{
+    html_t body;
+    html_init (&body);
+    char frame_src[FRONTCHANNEL_SRC_MAX];
+    frontchannel_render (req, sid, clients, &body, frame_src);
+    int rc;
+    if (!frame_src[0])
+        rc = pages_redirect (req, after_post ? 303 : 302, location, headers);
+    else {
+        html_t page;
+        html_init (&page);
+        pages_open (&page, req, NULL, pages_msg (req, "logout.done.title"));
+        html_raw (&page, "<p>");
+        html_text (&page, pages_msg (req, "logout.frames.text"));
+        html_raw (&page, "</p>\n");
+        html_raw (&page, body.data ? body.data : "");
+        html_raw (&page, "<p><a class=\"button\" id=\"continue\" href=\"");
+        html_text (&page, location);
+        html_raw (&page, "\">");
+        html_text (&page, pages_msg (req, "flow.continue"));
+        html_raw (&page, "</a></p>\n</main>");
+        pages_opts_t opts = {
+            .headers = headers, .frame_src = frame_src, .refresh = 1, .refresh_url = location};
+        rc = pages_send (req, 200, pages_msg (req, "logout.done.short"), &page, &opts);
+        html_free (&page);
+    }
     html_free (&body);
     return rc;
 }
@@ -91,15 +138,16 @@ s_signed_out_page (gw_req_t *req, const json_t *clients, pages_headers_t *header
 //  §3: to the registered post_logout_redirect_uri, with state when the
 //  request had one; else the page.
 static int
-s_finish (gw_req_t *req, const shape_logout_request_t *lr, const json_t *clients, int after_post,
-          pages_headers_t *headers)
+s_finish (gw_req_t *req, const shape_logout_request_t *lr, const char *sid, const json_t *clients,
+          int after_post, pages_headers_t *headers)
 {
     if (!lr->post_logout_redirect_uri)
-        return s_signed_out_page (req, clients, headers);
+        return s_signed_out_page (req, sid, clients, headers);
     const char *uri = lr->post_logout_redirect_uri;
     char *location = malloc (PAGES_MAX_LOCATION);
     if (!location)
-        return pages_error (req, 503, "Error", "The server is out of memory.", headers);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                            headers);
     int n = snprintf (location, PAGES_MAX_LOCATION, "%s", uri);
     int bad = n < 0 || n >= PAGES_MAX_LOCATION;
     if (!bad && lr->state) {
@@ -112,8 +160,9 @@ s_finish (gw_req_t *req, const shape_logout_request_t *lr, const json_t *clients
             bad = form_encode_append (location, PAGES_MAX_LOCATION, lr->state) < 0;
         }
     }
-    int rc = bad ? pages_error (req, 400, "Sign-out refused", "The redirect is too long.", headers)
-                 : pages_redirect (req, after_post ? 303 : 302, location, headers);
+    int rc = bad ? pages_error (req, 400, pages_msg (req, "logout.refused.title"),
+                                pages_msg (req, "logout.redirect_long"), headers)
+                 : s_frames_then_redirect (req, sid, clients, location, after_post, headers);
     free (location);
     return rc;
 }
@@ -134,7 +183,8 @@ s_end (gw_req_t *req, const char *handle, const shape_logout_request_t *lr, int 
     json_decref (body);
     if (rc != 0)
         return body ? pages_bus_error (req, &error, headers)
-                    : pages_error (req, 503, "Error", "The server is out of memory.", headers);
+                    : pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"),
+                                   headers);
     flow_session_end_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (flow_session_end_out_unpack (result, &out, why, sizeof why) != 0) {
@@ -142,7 +192,7 @@ s_end (gw_req_t *req, const char *handle, const shape_logout_request_t *lr, int 
         return s_unexpected (req, "flow.session_end", why, headers);
     }
     pages_set_cookie (headers, req, COOKIE_SESSION, "", 0);
-    rc = s_finish (req, lr, out.clients, after_post, headers);
+    rc = s_finish (req, lr, out.sid, out.clients, after_post, headers);
     json_decref (result);
     return rc;
 }
@@ -155,12 +205,12 @@ s_confirm_page (gw_req_t *req, const form_t *form, const shape_logout_request_t 
 {
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>Sign out?</h1>\n<p>");
-    if (lr->client_name) {
-        html_text (&body, lr->client_name);
-        html_raw (&body, " asks you to sign out.");
-    } else
-        html_raw (&body, "Do you want to sign out?");
+    pages_open (&body, req, NULL, pages_msg (req, "logout.confirm.title"));
+    html_raw (&body, "<p>");
+    if (lr->client_name)
+        html_text_with (&body, pages_msg (req, "logout.confirm.asks"), "client", lr->client_name, NULL);
+    else
+        html_text (&body, pages_msg (req, "logout.confirm.question"));
     html_raw (&body, "</p>\n<p class=\"account\">");
     html_text (&body, session->username);
     html_raw (&body, "</p>\n");
@@ -175,11 +225,13 @@ s_confirm_page (gw_req_t *req, const form_t *form, const shape_logout_request_t 
         html_text (&body, value);
         html_raw (&body, "\">\n");
     }
-    html_raw (&body, "<button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button>\n"
-                     "<button type=\"submit\" name=\"confirm\" value=\"no\" class=\"secondary\">Stay signed "
-                     "in</button>\n</form>\n</main>");
+    html_raw (&body, "<button type=\"submit\" name=\"confirm\" value=\"yes\">");
+    html_text (&body, pages_msg (req, "logout.confirm.yes"));
+    html_raw (&body, "</button>\n<button type=\"submit\" name=\"confirm\" value=\"no\" class=\"secondary\">");
+    html_text (&body, pages_msg (req, "logout.confirm.no"));
+    html_raw (&body, "</button>\n</form>\n</main>");
     pages_opts_t opts = {.headers = headers};
-    int rc = pages_send (req, 200, "Sign out", &body, &opts);
+    int rc = pages_send (req, 200, pages_msg (req, "logout.confirm.title"), &body, &opts);
     html_free (&body);
     return rc;
 }
@@ -192,7 +244,7 @@ s_to_get (gw_req_t *req, const form_t *form)
 {
     char *location = malloc (PAGES_MAX_LOCATION);
     if (!location)
-        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"), NULL);
     int bad = pages_url (req, "/logout", location, PAGES_MAX_LOCATION) != 0;
     for (size_t i = 0, first = 1; !bad && i < form_count (form); i++) {
         const char *value = form_value_at (form, i);
@@ -211,7 +263,8 @@ s_to_get (gw_req_t *req, const form_t *form)
             bad = form_encode_append (location, PAGES_MAX_LOCATION, value) < 0;
         }
     }
-    int rc = bad ? pages_error (req, 400, "Sign-out refused", "The request is too long.", NULL)
+    int rc = bad ? pages_error (req, 400, pages_msg (req, "logout.refused.title"),
+                                pages_msg (req, "logout.request_long"), NULL)
                  : pages_redirect (req, 303, location, NULL);
     free (location);
     return rc;
@@ -240,7 +293,7 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
     json_decref (params);
     json_decref (repeated);
     if (!body)
-        return pages_error (req, 503, "Error", "The server is out of memory.", NULL);
+        return pages_error (req, 503, pages_msg (req, "error.title"), pages_msg (req, "error.memory"), NULL);
     json_t *result = NULL;
     bus_error_t error;
     int rc = http_bus_call (req, "token.logout_check", body, &result, &error);
@@ -264,11 +317,13 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
         //  cannot validate is shown, never followed.
         char clean[256];
         http_clean_header_value (page_error.error_description, clean, sizeof clean);
-        pages_error (req, 400, "Sign-out refused", clean, NULL);
+        pages_error (req, 400, pages_msg (req, "logout.refused.title"), clean, NULL);
         json_decref (result);
         return req->status;
     }
 
+    //  OpenID Connect RP-Initiated Logout §2: ui_locales of the pages.
+    pages_use_lang (req, lr.ui_locales);
     pages_headers_t headers = {.count = 0};
     char handle[PAGES_MAX_COOKIE + 1];
     json_t *reply = NULL;
@@ -285,24 +340,25 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
             //  Nothing to end: an unknown or ended session is dropped.
             if (handle[0])
                 pages_set_cookie (&headers, req, COOKIE_SESSION, "", 0);
-            s_finish (req, &lr, NULL, after_post, &headers);
+            s_finish (req, &lr, NULL, NULL, after_post, &headers);
         }
     } else if (csrf) {
         char want[LOGOUT_CSRF_CHARS + 1];
         const char *confirm = form_get (form, "confirm", 0);
         if (s_csrf (handle, want) != 0)
-            pages_error (req, 500, "Error", "The request could not be checked.", &headers);
+            pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.check"), &headers);
         else if (!secure_streq (csrf, want))
-            pages_error (req, 400, "Sign-out refused",
-                         "This sign-out page is no longer valid. Go back to the application and start again.",
+            pages_error (req, 400, pages_msg (req, "logout.refused.title"), pages_msg (req, "logout.stale"),
                          &headers);
         else if (!confirm || strcmp (confirm, "yes") != 0) {
             html_t page;
             html_init (&page);
-            html_raw (&page, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>You are still signed in</h1>\n"
-                             "<p>Nothing was changed.</p>\n</main>");
+            pages_open (&page, req, NULL, pages_msg (req, "logout.kept.title"));
+            html_raw (&page, "<p>");
+            html_text (&page, pages_msg (req, "logout.kept.text"));
+            html_raw (&page, "</p>\n</main>");
             pages_opts_t opts = {.headers = &headers};
-            pages_send (req, 200, "Still signed in", &page, &opts);
+            pages_send (req, 200, pages_msg (req, "logout.kept.short"), &page, &opts);
             html_free (&page);
         } else
             s_end (req, handle, &lr, after_post, &headers);
@@ -314,7 +370,7 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
     else {
         char token[LOGOUT_CSRF_CHARS + 1];
         if (s_csrf (handle, token) != 0)
-            pages_error (req, 500, "Error", "The page could not be built.", &headers);
+            pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.page"), &headers);
         else
             s_confirm_page (req, form, &lr, &session, token, &headers);
         secure_wipe (token, sizeof token);
@@ -337,7 +393,8 @@ logout_get (gw_req_t *req)
     form_status_t status;
     form_t *form = form_parse (query, strlen (query), &s_limits, &status);
     if (!form)
-        return pages_error (req, 400, "Sign-out refused", form_status_text (status), NULL);
+        return pages_error (req, 400, pages_msg (req, "logout.refused.title"), form_status_text (status),
+                            NULL);
     s_logout (req, form, 0);
     form_destroy (&form);
     return req->status;

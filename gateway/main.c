@@ -18,6 +18,7 @@
 #include "config.h"
 #include "cors.h"
 #include "http.h"
+#include "i18n.h"
 #include "jwks.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -25,6 +26,7 @@
 #include "otlp.h"
 #include "pidcache.h"
 #include "routes.h"
+#include "theme.h"
 
 #include <czmq.h>
 #include <pthread.h>
@@ -228,11 +230,13 @@ main (int argc, char **argv)
         .jwks = jwks_cache_new ((int)cfg->jwks_max_age),
         //  NULL (out of memory): no origin is ever allowed cross-origin.
         .cors = cors_new ((int)cfg->cors_cache_ttl),
+        .i18n = i18n_new (cfg->locales_dir),
+        .theme = theme_new (cfg->theme_dir),
     };
     if (!gw.jwks)
         log_error ("out of memory at start-up");
     const http_router_t router = {routes_dispatch, routes_name, routes_quiet};
-    http_server_t *server = gw.jwks ? http_server_new (&gw, &router) : NULL;
+    http_server_t *server = gw.jwks && gw.i18n && gw.theme ? http_server_new (&gw, &router) : NULL;
     if (server) {
         log_info ("gateway ready: issuer %s", cfg->issuer);
         //  This thread's own bus client, for the refusal reports: in-process,
@@ -263,6 +267,8 @@ main (int argc, char **argv)
     jwks_cache_destroy (&gw.jwks);
     metrics_http_destroy (&metrics);
     cors_destroy (&gw.cors);
+    i18n_destroy (&gw.i18n);
+    theme_destroy (&gw.theme);
     config_destroy (&cfg);
     return exit_code;
 }

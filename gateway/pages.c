@@ -4,8 +4,10 @@
 
 #include "b64url.h"
 #include "form.h"
+#include "i18n.h"
 #include "log.h"
 #include "secure.h"
+#include "theme.h"
 
 #include <civetweb.h>
 #include <openssl/evp.h>
@@ -75,6 +77,60 @@ html_text (html_t *self, const char *text)
     }
     s_append (self, escaped, strlen (escaped));
     free (escaped);
+}
+
+//  The product's name: the theme's, else the catalogue's.
+static const char *
+s_product (const gw_req_t *req)
+{
+    const char *name = req->gw ? theme_name (req->gw->theme) : NULL;
+    return name ? name : pages_msg (req, "product");
+}
+
+const char *
+pages_msg (const gw_req_t *req, const char *key)
+{
+    return i18n_get (req->gw ? req->gw->i18n : NULL, req->lang, key);
+}
+
+void
+pages_use_lang (gw_req_t *req, const char *ui_locales)
+{
+    const char *lang = i18n_pick_ui_locales (req->gw ? req->gw->i18n : NULL, ui_locales);
+    if (lang)
+        req->lang = lang;
+}
+
+void
+html_text_with (html_t *self, const char *text, const char *name, const char *value, const char *tag)
+{
+    char mark[I18N_MAX_KEY + 3];
+    snprintf (mark, sizeof mark, "{%s}", name);
+    const char *at = name ? strstr (text, mark) : NULL;
+    if (!at) {
+        html_text (self, text);
+        return;
+    }
+    char *before = strndup (text, (size_t)(at - text));
+    if (!before) {
+        self->failed = 1;
+        return;
+    }
+    html_text (self, before);
+    free (before);
+    if (tag) {
+        html_raw (self, "<");
+        html_raw (self, tag);
+        html_raw (self, ">");
+    }
+    html_text (self, value);
+    if (tag) {
+        //  The element's name: tag up to its first attribute.
+        char close[32];
+        snprintf (close, sizeof close, "</%.*s>", (int)strcspn (tag, " "), tag);
+        html_raw (self, close);
+    }
+    html_text (self, at + strlen (mark));
 }
 
 //  ---------------------------------------------------------------------------
@@ -254,10 +310,12 @@ static const char s_css[] =
     ".account{padding:.8rem;border:1px solid var(--line);border-radius:8px;font-weight:600}\n"
     "small{color:var(--muted)}\n"
     ".field-error{margin:.3rem 0 0;padding:.3rem .6rem;font-size:.9rem}\n"
+    ".brand img.logo{height:1.6rem;vertical-align:middle;margin-right:.5rem}\n"
     ".qr{display:block;width:12rem;height:12rem;margin:1rem auto}\n"
     "ul.codes{columns:2;padding-left:1.2rem}\n"
     "ul.codes li{font:15px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
-    "a{color:var(--accent)}\n";
+    "a{color:var(--accent)}\n"
+    "iframe.fcl{position:absolute;width:0;height:0;border:0}\n";
 
 int
 pages_css (gw_req_t *req)
@@ -275,11 +333,12 @@ s_csp (const pages_opts_t *opts, char *out, size_t size)
 {
     const char *form_action = opts && opts->form_action ? opts->form_action : NULL;
     const char *script = opts && opts->script_src ? opts->script_src : NULL;
+    const char *frames = opts && opts->frame_src && *opts->frame_src ? opts->frame_src : NULL;
     snprintf (out, size,
               "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'%s%s; "
-              "frame-ancestors 'none'; base-uri 'none'%s%s",
+              "frame-ancestors 'none'; base-uri 'none'%s%s%s%s",
               form_action ? " " : "", form_action ? form_action : "", script ? "; script-src " : "",
-              script ? script : "");
+              script ? script : "", frames ? "; frame-src " : "", frames ? frames : "");
 }
 
 //  Sends body (may be NULL) with the page headers.
@@ -287,7 +346,7 @@ static int
 s_send_html (gw_req_t *req, int status, const char *body, size_t len, const pages_opts_t *opts,
              const char *location)
 {
-    char csp[1024];
+    char csp[5120];
     s_csp (opts, csp, sizeof csp);
     http_header_t extra[4 + PAGES_MAX_EXTRA + 1];
     size_t n = 0;
@@ -308,21 +367,37 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
 {
     html_t page;
     html_init (&page);
-    html_raw (&page, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    html_raw (&page, "<!DOCTYPE html>\n<html lang=\"");
+    html_text (&page, req->lang ? req->lang : "en");
+    html_raw (&page, "\">\n<head>\n<meta charset=\"utf-8\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                      "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
     html_text (&page, title);
-    html_raw (&page, " · Ostiary</title>\n<link rel=\"stylesheet\" href=\"");
+    html_raw (&page, " · ");
+    html_text (&page, s_product (req));
+    html_raw (&page, "</title>\n<link rel=\"stylesheet\" href=\"");
     char css[2048];
     if (pages_url (req, "/static/ostiary.css", css, sizeof css) == 0)
         html_text (&page, css);
     html_raw (&page, "\">\n");
+    //  The operator's stylesheet after ours: its rules win.
+    if (req->gw && theme_has_css (req->gw->theme) &&
+        pages_url (req, "/theme/style.css", css, sizeof css) == 0) {
+        html_raw (&page, "<link rel=\"stylesheet\" href=\"");
+        html_text (&page, css);
+        html_raw (&page, "\">\n");
+    }
     if (opts && opts->refresh > 0) {
         //  HTML §4.2.5.3 (refresh pragma): a waiting page polls by reloading
         //  itself, which CSP allows without any script.
         char refresh[96];
-        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d\">\n", opts->refresh);
+        snprintf (refresh, sizeof refresh, "<meta http-equiv=\"refresh\" content=\"%d", opts->refresh);
         html_raw (&page, refresh);
+        if (opts->refresh_url) {
+            html_raw (&page, ";url=");
+            html_text (&page, opts->refresh_url);
+        }
+        html_raw (&page, "\">\n");
     }
     html_raw (&page, "</head>\n<body>\n");
     html_raw (&page, body && body->data ? body->data : "");
@@ -337,22 +412,118 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
     return rc;
 }
 
+void
+pages_open (html_t *body, const gw_req_t *req, const char *main_class, const char *title)
+{
+    html_raw (body, "<main");
+    if (main_class) {
+        html_raw (body, " class=\"");
+        html_text (body, main_class);
+        html_raw (body, "\"");
+    }
+    html_raw (body, ">\n<p class=\"brand\">");
+    char logo[2048];
+    if (req->gw && theme_has_logo (req->gw->theme) &&
+        pages_url (req, "/theme/logo", logo, sizeof logo) == 0) {
+        html_raw (body, "<img class=\"logo\" alt=\"\" src=\"");
+        html_text (body, logo);
+        html_raw (body, "\">");
+    }
+    html_text (body, s_product (req));
+    html_raw (body, "</p>\n");
+    if (title) {
+        html_raw (body, "<h1>");
+        html_text (body, title);
+        html_raw (body, "</h1>\n");
+    }
+}
+
 int
 pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers)
 {
     html_t body;
     html_init (&body);
-    html_raw (&body, "<main>\n<p class=\"brand\">Ostiary</p>\n<h1>");
-    html_text (&body, title);
-    html_raw (&body, "</h1>\n<p class=\"error\" role=\"alert\">");
+    pages_open (&body, req, NULL, title);
+    html_raw (&body, "<p class=\"error\" role=\"alert\">");
     html_text (&body, message);
-    html_raw (&body, "</p>\n<p><small>Request id ");
-    html_text (&body, req->request_id);
+    html_raw (&body, "</p>\n<p><small>");
+    html_text_with (&body, pages_msg (req, "error.request_id"), "id", req->request_id, NULL);
     html_raw (&body, "</small></p>\n</main>");
     pages_opts_t opts = {.headers = headers};
     int rc = pages_send (req, status, title, &body, &opts);
     html_free (&body);
     return rc;
+}
+
+//  The q of one media range's parameters (RFC 9110 §12.4.2): 1 when
+//  absent, 0 when malformed.
+static double
+s_quality (const char *params, size_t len)
+{
+    const char *q = NULL;
+    for (size_t i = 0; i + 2 <= len; i++)
+        if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
+            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' '))
+            q = params + i + 2;
+    if (!q)
+        return 1.0;
+    char *end;
+    double value = strtod (q, &end);
+    return end == q || value < 0 || value > 1 ? 0 : value;
+}
+
+int
+pages_accepts_html (const char *accept)
+{
+    if (!accept)
+        return 0;
+    double html = 0, json = 0;
+    const char *p = accept;
+    while (*p) {
+        size_t len = strcspn (p, ",");
+        //  One media range: type/subtype, then ;parameters.
+        const char *range = p;
+        while (len && (*range == ' ' || *range == '\t'))
+            range++, len--;
+        size_t type_len = strcspn (range, ";,");
+        if (type_len > len)
+            type_len = len;
+        while (type_len && (range[type_len - 1] == ' ' || range[type_len - 1] == '\t'))
+            type_len--;
+        double q = s_quality (range + type_len, len - type_len);
+        if ((type_len == 9 && strncasecmp (range, "text/html", 9) == 0) ||
+            (type_len == 21 && strncasecmp (range, "application/xhtml+xml", 21) == 0)) {
+            if (q > html)
+                html = q;
+        } else if (type_len == 16 && strncasecmp (range, "application/json", 16) == 0) {
+            if (q > json)
+                json = q;
+        }
+        p = range + len;
+        if (*p == ',')
+            p++;
+    }
+    return html > 0 && html > json;
+}
+
+int
+pages_no_route (gw_req_t *req, int status, const char *allow)
+{
+    const char *accept = mg_get_header (req->conn, "Accept");
+    if (pages_accepts_html (accept)) {
+        pages_headers_t headers = {.count = 0};
+        if (allow)
+            pages_headers_add (&headers, "Allow", allow);
+        return status == 405 ? pages_error (req, 405, pages_msg (req, "error.405.title"),
+                                            pages_msg (req, "error.405.text"), &headers)
+                             : pages_error (req, 404, pages_msg (req, "error.404.title"),
+                                            pages_msg (req, "error.404.text"), &headers);
+    }
+    if (status == 405) {
+        http_header_t extra[] = {{"Allow", allow ? allow : ""}};
+        return http_send_error_status (req, 405, OST_ERR_INVALID_REQUEST, "method not allowed", extra, 1);
+    }
+    return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
 }
 
 int
@@ -361,18 +532,22 @@ pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *heade
     //  The status every endpoint answers this error with (http.h).
     http_error_t answer = http_bus_error_answer (error);
     int status = answer.status;
-    const char *message = answer.description[0] ? answer.description : "The request failed.";
+    const char *message = answer.description[0] ? answer.description : pages_msg (req, "error.refused.text");
     char clean[256];
     if (status >= 500) {
         //  Our own troubles are not the user's: one sentence for all.
         log_warn ("page: bus error code=%s", proto_err (error ? error->err : OST_ERR_SERVER_ERROR)->code);
-        return pages_error (req, status, "Temporarily unavailable",
-                            "The service is temporarily unavailable. Please try again in a moment.", headers);
+        return pages_error (req, status, pages_msg (req, "error.unavailable.title"),
+                            pages_msg (req, "error.unavailable.text"), headers);
     }
+    //  Services describe errors in English (proto/errors.def): other
+    //  languages get one sentence of their own.
+    if (strcmp (req->lang ? req->lang : "en", "en") != 0)
+        message = pages_msg (req, "error.refused.text");
     http_clean_header_value (message, clean, sizeof clean);
     if (status == 401 || status == 403 || status == 404)
         status = 400;
-    return pages_error (req, status, "Request refused", clean, headers);
+    return pages_error (req, status, pages_msg (req, "error.refused.title"), clean, headers);
 }
 
 int
@@ -380,7 +555,8 @@ pages_redirect (gw_req_t *req, int status, const char *location, pages_headers_t
 {
     if (!location || strlen (location) >= PAGES_MAX_LOCATION) {
         log_error ("redirect: the location is too long");
-        return pages_error (req, 500, "Error", "The redirect could not be built.", headers);
+        return pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "error.redirect"),
+                            headers);
     }
     pages_opts_t opts = {.headers = headers};
     return s_send_html (req, status, NULL, 0, &opts, location);
@@ -424,7 +600,8 @@ pages_read_form (gw_req_t *req, const form_limits_t *limits, int html)
         if (status == FORM_NO_MEMORY)
             http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
         else if (html)
-            pages_error (req, 400, "Bad request", form_status_text (status), NULL);
+            pages_error (req, 400, pages_msg (req, "error.bad_request.title"), form_status_text (status),
+                         NULL);
         else
             http_send_error (req, OST_ERR_INVALID_REQUEST, form_status_text (status));
     }
@@ -448,22 +625,19 @@ form_t *
 pages_read_html_form (gw_req_t *req, const form_limits_t *limits)
 {
     if (!pages_is_form (req)) {
-        pages_error (req, 400, "Bad request", "The form must be sent as application/x-www-form-urlencoded",
+        pages_error (req, 400, pages_msg (req, "error.bad_request.title"), pages_msg (req, "error.form_type"),
                      NULL);
         return NULL;
     }
     return pages_read_form (req, limits, 1);
 }
 
-#define FLOW_EXPIRED_TITLE "Sign-in expired"
-#define FLOW_EXPIRED_MESSAGE                                                                                 \
-    "This sign-in page is no longer valid. Go back to the application and start again."
-
 int
 pages_flow_expired (gw_req_t *req, pages_headers_t *headers)
 {
     pages_set_cookie (headers, req, COOKIE_FLOW, "", 0);
-    return pages_error (req, 400, FLOW_EXPIRED_TITLE, FLOW_EXPIRED_MESSAGE, headers);
+    return pages_error (req, 400, pages_msg (req, "flow.expired.title"), pages_msg (req, "flow.expired.text"),
+                        headers);
 }
 
 int

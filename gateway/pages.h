@@ -24,6 +24,9 @@
 #define COOKIE_SESSION "ostiary_session"
 #define COOKIE_FLOW "ostiary_flow"
 #define COOKIE_DEMO "ostiary_demo"
+//  The authorization request a registration started from (GET
+//  /register?request=ID), to continue to once the account exists.
+#define COOKIE_RETURN "ostiary_return"
 
 //  A growing NUL-terminated buffer of markup. After a failed allocation
 //  every later call does nothing and html_failed says so.
@@ -42,6 +45,16 @@ void html_raw (html_t *self, const char *markup);
 //  Anything else: HTML-escaped (& < > " '), so it is safe in text and in
 //  quoted attribute values.
 void html_text (html_t *self, const char *text);
+
+//  The text of message key (i18n.h) in the request's language.
+const char *pages_msg (const gw_req_t *req, const char *key);
+//  Appends text escaped, with its placeholder {name} replaced by value,
+//  escaped too, inside <tag> when tag is not NULL ("strong", or "strong
+//  id=\"x\"": markup we wrote). Other placeholders stay as written.
+void html_text_with (html_t *self, const char *text, const char *name, const char *value, const char *tag);
+//  The request's language becomes the first of ui_locales (OpenID Connect
+//  Core §3.1.2.1) a catalogue serves; none served leaves it as it is.
+void pages_use_lang (gw_req_t *req, const char *ui_locales);
 
 //  Response headers collected by a handler (cookies, Location), values
 //  copied. At most PAGES_MAX_EXTRA of them.
@@ -79,18 +92,34 @@ typedef struct {
     const char *form_action;
     //  A script-src source such as 'sha256-...', or NULL (no script at all).
     const char *script_src;
+    //  frame-src sources (space-separated origins), or NULL: no frame.
+    const char *frame_src;
     pages_headers_t *headers; //  extra headers (cookies), or NULL
     //  > 0: the page reloads itself after that many seconds (a waiting
     //  page: <meta http-equiv="refresh">, no script needed).
     int refresh;
+    //  With refresh: the page goes there instead of reloading itself.
+    const char *refresh_url;
 } pages_opts_t;
 
 //  Sends a whole HTML page: the frame (title, stylesheet, brand) around
 //  body, with the security headers above. Returns the status sent; a failed
 //  body buffer answers a plain 500 page instead.
 int pages_send (gw_req_t *req, int status, const char *title, const html_t *body, const pages_opts_t *opts);
+//  The start of a page's body: <main> (with class main_class when not
+//  NULL), the product's name, and title as its heading when not NULL.
+void pages_open (html_t *body, const gw_req_t *req, const char *main_class, const char *title);
 //  An error page: title and message are escaped. Never a redirect.
 int pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers);
+
+//  1 when an Accept header value prefers HTML: text/html or
+//  application/xhtml+xml with a q above that of application/json (what a
+//  browser's navigation sends), else 0 (API clients, */*, no header).
+int pages_accepts_html (const char *accept);
+//  An error for a path or method the route table does not serve (404, or
+//  405 with allow as Allow): an HTML page when the request's Accept prefers
+//  HTML, else the JSON error of every API endpoint.
+int pages_no_route (gw_req_t *req, int status, const char *allow);
 //  The error page of a failed bus call: the service's code and fixed
 //  description, with the HTTP status of the error (5xx and transport codes
 //  as "temporarily unavailable").

@@ -3,6 +3,8 @@
 #include "routes.h"
 
 #include "cors.h"
+#include "pages.h"
+#include "theme.h"
 
 #include <civetweb.h>
 #include <stdio.h>
@@ -56,6 +58,7 @@ static const route_t s_routes[] = {
     {"GET", "/flow", flow_get, "flow_get", 0, 0},
     {"POST", "/flow", flow_post, "flow_post", 0, 0},
     {"GET", "/register", register_get, "register", 0, 0},
+    {"GET", "/register/continue", register_continue_get, "register_continue", 0, 0},
     {"GET", "/recover", recover_get, "recover", 0, 0},
     {"GET", "/account/verify-email", verify_email_get, "verify_email", 0, 0},
     {"GET", "/account/totp", account_totp_get, "account_totp", 0, 0},
@@ -66,14 +69,16 @@ static const route_t s_routes[] = {
     {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0, 0},
     //  pages' static files
     {"GET", "/static/ostiary.css", pages_css, "static", 1, 0},
+    {"GET", "/theme/style.css", theme_css_get, "theme_css", 1, 0},
+    {"GET", "/theme/logo", theme_logo_get, "theme_logo", 1, 0},
     //  the demo relying party (development mode only)
     {"GET", "/demo", demo_page, "demo", 0, 0},
     {"GET", "/demo/login", demo_login, "demo_login", 0, 0},
     {"GET", "/demo/callback", demo_callback, "demo_callback", 0, 0},
-    //  health (probes: successes logged at debug level); the metrics are
-    //  served by the metrics listener (common/metrics_http.h), not here
     //  the admin API (admin_api.c routes within it)
     {"*", "/admin/api/", admin_api, "admin_api", 0, 1},
+    //  health (probes: successes logged at debug level); the metrics are
+    //  served by the metrics listener (common/metrics_http.h), not here
     {"GET", "/healthz", health_live, "healthz", 1, 0},
     {"GET", "/readyz", health_ready, "readyz", 1, 0},
 };
@@ -151,10 +156,10 @@ routes_dispatch (gw_req_t *req)
             return s_routes[i].handler (req);
         }
     }
+    //  A browser gets a page, an API client the JSON error (pages.h).
     if (!path_known)
-        return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
+        return pages_no_route (req, 404, NULL);
     char allow[128];
     s_allow (req->path, allow, sizeof allow);
-    http_header_t extra[] = {{"Allow", allow}};
-    return http_send_error_status (req, 405, OST_ERR_INVALID_REQUEST, "method not allowed", extra, 1);
+    return pages_no_route (req, 405, allow);
 }

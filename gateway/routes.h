@@ -44,6 +44,7 @@ int flow_post (gw_req_t *req);
 //  GET /register, /recover, /account/verify-email, /account/totp (the last
 //  two need the SSO session)
 int register_get (gw_req_t *req);
+int register_continue_get (gw_req_t *req);
 int recover_get (gw_req_t *req);
 int verify_email_get (gw_req_t *req);
 int account_totp_get (gw_req_t *req);
@@ -87,5 +88,8 @@ int pages_css (gw_req_t *req);
 int demo_page (gw_req_t *req);
 int demo_login (gw_req_t *req);
 int demo_callback (gw_req_t *req);
+//  1 in development mode while the demo client's secret file is configured
+//  but cannot be read yet (/readyz is not ready until it can), else 0.
+int demo_pending (const config_t *cfg);
 
 #endif

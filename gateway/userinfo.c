@@ -160,7 +160,9 @@ s_userinfo (gw_req_t *req, int post)
         log_error ("token.userinfo answered something unexpected: %s", why);
         return http_send_error (req, OST_ERR_SERVER_ERROR, "the service could not answer");
     }
-    flow_user_claims_in_t claims_in = {.sub = who.sub, .scopes = who.scopes};
+    //  OpenID Connect Core §5.5: the claims the request asked of userinfo,
+    //  whatever the scopes.
+    flow_user_claims_in_t claims_in = {.sub = who.sub, .scopes = who.scopes, .claims = who.claims};
     body = flow_user_claims_in_pack (&claims_in);
     json_t *claims_reply = NULL;
     rc = http_bus_call (req, "flow.user_claims", body, &claims_reply, &error);

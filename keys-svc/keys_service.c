@@ -19,8 +19,9 @@ static keys_control_t *s_control;
 //  A malformed or wrong KEK is a configuration error (exit 2) that
 //  operators and scripts must be able to tell from a runtime failure (1).
 static void *
-s_app_init (const config_t *cfg, db_t *db, int *exit_code)
+s_app_init (const config_t *cfg, db_t *db, const bus_curve_t *curve, int *exit_code)
 {
+    OST_UNUSED (curve);
     *exit_code = 1;
     keys_app_t *app = keys_app_new (cfg, db, exit_code);
     if (app && !(s_control = keys_control_new (app, exit_code)))

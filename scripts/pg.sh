@@ -19,6 +19,8 @@
 #  Run as root, the cluster belongs to the `postgres` user (PostgreSQL refuses
 #  to run as root) and initdb/pg_ctl run through `runuser -u postgres --`.
 #  OSTIARY_PG_FAST=1 at init makes a throwaway cluster (no fsync) for tests.
+#  OSTIARY_PG_SETTINGS="name=value;name=value" at init adds server settings
+#  (bench/ab.sh measures commit_delay with it); names and values are checked.
 set -euo pipefail
 umask 077
 
@@ -127,6 +129,18 @@ pg.sh: or put the build folder somewhere it can reach (BUILD=/var/tmp/ostiary ma
     fi
 }
 
+#  OSTIARY_PG_SETTINGS as postgresql.conf lines; dies on an item that is
+#  not name=value (letters, digits, '_' and '.').
+extra_settings() {
+    local extra item
+    IFS=';' read -r -a extra <<<"${OSTIARY_PG_SETTINGS:-}"
+    for item in "${extra[@]}"; do
+        [ -n "$item" ] || continue
+        [[ $item =~ ^[a-z_]+=[A-Za-z0-9_.]+$ ]] || die "OSTIARY_PG_SETTINGS: '$item' is not name=value"
+        echo "${item%%=*} = ${item#*=}"
+    done
+}
+
 write_conf() {
     local port=$1 fast=${OSTIARY_PG_FAST:-0}
     {
@@ -144,6 +158,7 @@ write_conf() {
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
         fi
+        extra_settings
     } >"$CONF.tmp"
     mv "$CONF.tmp" "$CONF"
     if is_root; then chown postgres: "$CONF"; fi
@@ -160,6 +175,7 @@ cmd_init() {
         fi
         return 0
     fi
+    extra_settings >/dev/null
     check_reachable "$DIR"
     #  sockaddr_un holds 107 bytes: "$SOCK/.s.PGSQL.NNNNN" must fit.
     [ ${#SOCK} -le 90 ] || die "cluster folder path too long for a unix socket: $DIR"

@@ -26,7 +26,8 @@
 #    OSTIARY_BUS_PEERS     $BUILD/run/bus/peers: the bus's CURVE keys, made once by
 #                          `ostiaryctl bus keygen $BUILD/run/bus` and kept; each process
 #                          gets its role's $BUILD/run/bus/<role>.key, ostiaryctl admin.key
-#                          (the lines to load are in $BUILD/run/ostiaryctl.env)
+#                          (the lines to load are in $BUILD/run/ostiaryctl.env, which
+#                          $BUILD/bin/ostiaryctl loads by itself when no setting names a suite)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -132,13 +133,14 @@ stop_services() {
     done
 }
 
+#  A stop asked for (Ctrl-C, SIGTERM): everything stopped quietly, then one
+#  line. Ctrl-C reaches the services too (the terminal signals the whole
+#  process group); they stop by themselves and stop_services waits for them.
 cleanup() {
     [ "$STOPPING" = 1 ] && return
     STOPPING=1
     trap '' INT TERM
     [ ${#PIDS[@]} -eq 0 ] && [ "$STARTED_PG" = 0 ] && [ -z "$SINK_PID" ] && return
-    echo
-    say "stopping the services"
     stop_services
     if [ -n "$SINK_PID" ]; then
         kill -TERM "$SINK_PID" 2>/dev/null || true
@@ -146,12 +148,13 @@ cleanup() {
         SINK_PID=
     fi
     if [ "$STARTED_PG" = 1 ]; then
-        say "stopping PostgreSQL"
-        scripts/pg.sh stop "$PG" || true
+        scripts/pg.sh stop "$PG" >>"$LOGS/pg-stop.log" 2>&1 || say "PostgreSQL did not stop cleanly (see $LOGS/pg-stop.log)"
     fi
+    echo
     say "stopped; data kept in $RUN"
 }
-trap 'cleanup; exit 130' INT
+#  Ctrl-C is how `make run` is meant to end: exit 0, so make reports no error.
+trap 'cleanup; exit 0' INT
 trap 'cleanup; exit 143' TERM
 trap 'cleanup' EXIT
 
@@ -193,10 +196,11 @@ start() {
                 ;;
             flow-svc) export OSTIARY_FLOW_SECRET_KEY=$FLOW_SECRET_KEY ;;
             gateway)
-                #  The demo relying party (/demo) acts as the demo client.
-                if [ -z "${OSTIARY_DEMO_CLIENT_SECRET:-}" ] && [ -s "$DEMO_SECRET_FILE" ]; then
-                    export OSTIARY_DEMO_CLIENT_ID=$DEMO_CLIENT OSTIARY_DEMO_CLIENT_SECRET
-                    OSTIARY_DEMO_CLIENT_SECRET=$(cat "$DEMO_SECRET_FILE")
+                #  The demo relying party (/demo) acts as the demo client; the
+                #  gateway reads its secret from the file seeding writes, and
+                #  /readyz waits for that file.
+                if [ "$DEMO_SEED" = 1 ]; then
+                    export OSTIARY_DEMO_CLIENT_ID=$DEMO_CLIENT OSTIARY_DEMO_CLIENT_SECRET_FILE=$DEMO_SECRET_FILE
                 fi
                 ;;
         esac
@@ -211,6 +215,13 @@ DEMO_CLIENT=demo-rp
 DEMO_SECRET_FILE=$OSTIARY_RUN_DIR/$DEMO_CLIENT.secret
 DEMO_USER=alice
 DEMO_PASSWORD_FILE=$RUN/$DEMO_USER.password
+#  Seeding happens in development mode when the caller gave no demo secret
+#  (and ostiaryctl knows `clients`); /demo and /readyz then wait for it.
+DEMO_SEED=0
+if [ "${OSTIARY_MODE:-development}" = development ] && [ -z "${OSTIARY_DEMO_CLIENT_SECRET:-}" ] &&
+    "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
+    DEMO_SEED=1
+fi
 
 #  The SMTP sink, before flow-svc so that no email waits for it: every
 #  message flow-svc sends lands in $MAIL as <n>.eml (python3-aiosmtpd).
@@ -235,6 +246,10 @@ start flow-svc "$OSTIARY_DB_FLOW"
 start gateway
 
 URL=http://$OSTIARY_HTTP_LISTEN
+#  ostiaryctl as the banner names it: relative to the repository when it is
+#  there (where `make run` was typed).
+CTL=$BIN/ostiaryctl
+case "$CTL" in "$ROOT"/*) CTL=${CTL#"$ROOT"/} ;; esac
 case "$OSTIARY_HTTP_LISTEN" in 0.0.0.0:* | \*:* | :*) URL=http://127.0.0.1:${OSTIARY_HTTP_LISTEN##*:} ;; esac
 
 #  Status code of GET url, 000 when nothing answers. No proxies: loopback.
@@ -283,17 +298,37 @@ wait_ready() {
         sleep 0.3
     done
 }
-wait_ready
+
+#  Every service has a live worker on the bus (what /readyz asks too, minus
+#  the demo client): the seeding below needs token-svc and flow-svc.
+wait_bus() {
+    local deadline=$((SECONDS + 60)) service
+    for service in token flow keys; do
+        until "$BIN/ostiaryctl" --timeout 1000 ready "$service" >/dev/null 2>&1; do
+            if dead=$(first_dead); then
+                echo "run: $dead exited during start-up; end of $LOGS/$dead.log:" >&2
+                tail -n 30 "$LOGS/$dead.log" >&2 || true
+                exit 1
+            fi
+            if [ $SECONDS -ge $deadline ]; then
+                echo "run: $service has no live worker after 60 s; end of its log:" >&2
+                tail -n 15 "$LOGS/$service-svc.log" >&2 || true
+                exit 1
+            fi
+            sleep 0.3
+        done
+    done
+}
 
 #  The demo clients and user (idempotent: a second run finds them and keeps
-#  their secret and password). Skipped in production mode, where /demo
-#  does not exist.
+#  their secret and password), before /readyz first answers 200: the user
+#  first, then the clients, whose secret file the gateway waits for appears
+#  last and whole (written aside, then renamed).
 ctl() { "$BIN/ostiaryctl" "$@" >>"$LOGS/seed.log" 2>&1; }
 DEMO_READY=0
-if [ "${OSTIARY_MODE:-development}" = development ] && "$BIN/ostiaryctl" clients --help >/dev/null 2>&1; then
-    secret_before=$(cat "$DEMO_SECRET_FILE" 2>/dev/null || true)
+if [ "$DEMO_SEED" = 1 ]; then
+    wait_bus
     seeded=1
-    ctl clients seed-demo --secret-file "$DEMO_SECRET_FILE" || seeded=0
     #  alice's password: random, made once, kept in a 0600 file.
     new_password=0
     if [ ! -s "$DEMO_PASSWORD_FILE" ]; then
@@ -309,21 +344,24 @@ if [ "${OSTIARY_MODE:-development}" = development ] && "$BIN/ostiaryctl" clients
     elif [ "$new_password" = 1 ]; then
         ctl users passwd "$DEMO_USER" --password-stdin <"$DEMO_PASSWORD_FILE" || seeded=0
     fi
-    if [ "$seeded" = 1 ] && [ -s "$DEMO_SECRET_FILE" ]; then
+    pending=$DEMO_SECRET_FILE.new
+    rm -f "$pending"
+    if [ -s "$DEMO_SECRET_FILE" ]; then (umask 077 && cp "$DEMO_SECRET_FILE" "$pending"); fi
+    if [ "$seeded" = 1 ] && ctl clients seed-demo --secret-file "$pending" && [ -s "$pending" ]; then
+        mv -f "$pending" "$DEMO_SECRET_FILE"
         DEMO_READY=1
-        #  The gateway started before the demo client existed (or with a
-        #  secret rotated since): it is restarted with the secret.
-        if [ "$secret_before" != "$(cat "$DEMO_SECRET_FILE")" ]; then
-            say "restarting the gateway with the demo client's secret"
-            kill -TERM "${PIDS[gateway]}" 2>/dev/null || true
-            wait "${PIDS[gateway]}" 2>/dev/null || true
-            start gateway
-            wait_ready
-        fi
     else
-        say "seeding the demo client and user failed (see $LOGS/seed.log)"
+        rm -f "$pending"
+        #  /readyz would wait for the demo for ever: the gateway goes on
+        #  without it.
+        say "seeding the demo client and user failed (see $LOGS/seed.log); restarting the gateway without /demo"
+        DEMO_SEED=0
+        kill -TERM "${PIDS[gateway]}" 2>/dev/null || true
+        wait "${PIDS[gateway]}" 2>/dev/null || true
+        start gateway
     fi
 fi
+wait_ready
 
 cat <<EOF
 
@@ -332,7 +370,7 @@ cat <<EOF
     discovery  $OSTIARY_ISSUER/.well-known/openid-configuration
     jwks       $OSTIARY_ISSUER/jwks
     bus        $OSTIARY_BUS_ENDPOINT   (CURVE; keys in $BUS_KEYS)
-    ostiaryctl set -a; . $RUN/ostiaryctl.env; set +a; $BIN/ostiaryctl call token.health
+    ostiaryctl $CTL keys status   (finds this run by itself; also: clients list, users list, --help)
     logs       $LOGS/
 EOF
 if [ "$START_SINK" = 1 ]; then

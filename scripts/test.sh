@@ -5,7 +5,11 @@
 #  Unit tests: every $BUILD/tests/test_* (cmocka), with OSTIARY_TEST_DB set.
 #  Fuzz harnesses: each once over its corpus (build/fuzz, scripts/fuzz.sh).
 #  End to end: pytest over tests/e2e; the fixture in tests/e2e/conftest.py
-#  starts the services itself, on this cluster (OSTIARY_DB_* exported here).
+#  starts the services itself, on this cluster (OSTIARY_DB_* exported here),
+#  or, on OSTIARY_E2E_WORKERS pytest-xdist workers (default 3), each worker
+#  on a cluster of its own.
+#  Conformance: scripts/conformance.sh (tests/conformance) on the same
+#  cluster, with a stack of its own; its table goes to $BUILD/test/conformance.
 #  SANITIZE=1: sanitizer reports go to $BUILD/test/san/ and fail the run.
 #  The last line is "N passed, N failed" (", N skipped" when some were).
 set -uo pipefail
@@ -20,6 +24,12 @@ PG=$T/pg
 UNIT_TIMEOUT=${OSTIARY_UNIT_TIMEOUT:-180}
 #  Limits that keep `make test` under 15 minutes even when something hangs.
 E2E_TIMEOUT=${OSTIARY_E2E_TIMEOUT:-900}
+CONFORMANCE_TIMEOUT=${OSTIARY_CONFORMANCE_TIMEOUT:-300}
+#  pytest-xdist workers of the end-to-end tests, each with its own stack,
+#  cluster and ports (tests/e2e/conftest.py); 1 = one pytest process.
+E2E_WORKERS=${OSTIARY_E2E_WORKERS:-3}
+#  What pytest runs (files or node ids, separated by spaces): all of tests/e2e.
+read -r -a E2E_TESTS <<<"${OSTIARY_E2E_TESTS:-tests/e2e}"
 
 PASSED=0
 FAILED=0
@@ -37,7 +47,7 @@ if [ -f "$PG/data/PG_VERSION" ]; then
     scripts/pg.sh stop "$PG" >/dev/null 2>&1 || true
 fi
 rm -rf "$T"
-(umask 022 && mkdir -p "$T/unit" "$T/e2e")
+(umask 022 && mkdir -p "$T/unit" "$T/e2e" "$T/conformance")
 
 #  Run as root, PostgreSQL runs as `postgres`, which must reach the cluster
 #  folder. When the work tree sits under a folder it cannot enter (a clone in
@@ -98,10 +108,11 @@ sum_of() {
 #  ------------------------------------------------------------------ docs
 #  Pages generated from a table must match it: proto/ops.md (proto/ops.def),
 #  docs/audit.md (common/audit.def), docs/metrics.md (common/metrics.def) and
-#  README.md's configuration reference (common/config.def); and every C
+#  README.md's configuration reference (common/config.def) and package table
+#  (scripts/deps.sh); and every C
 #  source must be as `make format` leaves it.
 say "generated documentation and formatting"
-for check in "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-auditdoc --check docs/audit.md" "$BUILD/bin/ostiary-metricsdoc --check docs/metrics.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
+for check in "scripts/deps.sh readme --check" "$BUILD/bin/ostiary-opsdoc --check proto/ops.md" "$BUILD/bin/ostiary-auditdoc --check docs/audit.md" "$BUILD/bin/ostiary-metricsdoc --check docs/metrics.md" "scripts/config-doc.sh --check" "make --no-print-directory format-check"; do
     if out=$($check 2>&1); then
         PASSED=$((PASSED + 1))
         echo "  ${check%% *}: current"
@@ -175,32 +186,41 @@ fi
 PASSED=$((PASSED + p))
 FAILED=$((FAILED + f))
 
-#  ------------------------------------------------------------------ e2e
-say "end-to-end tests"
-export OSTIARY_BIN_DIR=$BUILD/bin
-export OSTIARY_E2E_DIR=$T/e2e
-export PYTHONDONTWRITEBYTECODE=1
-rc=0
-#  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
-#  stop of the processes it started; SIGKILL follows 30 s later.
-timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider --durations=10 \
-    </dev/null 2>&1 | tee "$T/e2e/pytest.log"
-rc=${PIPESTATUS[0]}
-#  Anything a killed pytest left running: the fixture records every pid it
-#  starts; end those still running one of our binaries (or the Prometheus
-#  server of tests/e2e/test_metrics.py, or the Apache of
-#  tests/e2e/test_mod_auth_openidc.py).
-if [ -f "$T/e2e/pids" ]; then
-    bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
-    while read -r pid name; do
-        exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-        case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)" | /usr/sbin/apache2)
-            say "stopping $name (pid $pid) left behind by pytest"
-            kill -KILL "$pid" 2>/dev/null || true ;;
-        esac
-    done <"$T/e2e/pids"
-fi
-read -r p f s < <(/usr/bin/python3 - "$T/e2e/pytest.log" <<'EOF'
+#  After a pytest run in folder $1 (exit status $2, time limit $3): ends
+#  what a killed pytest left running, and sets p f s from its summary line.
+pytest_totals() {
+    local dir=$1 rc=$2 limit=$3
+    #  The fixture records every pid it starts ($dir/pids, or $dir/gw<N>/pids
+    #  per xdist worker); end those still running one of our binaries (or the
+    #  Prometheus server of tests/e2e/test_metrics.py, or the Apache of
+    #  tests/e2e/test_mod_auth_openidc.py).
+    local pids clusters f cdir
+    shopt -s nullglob
+    pids=("$dir"/pid[s] "$dir"/*/pids)
+    clusters=("$dir"/cluste[r] "$dir"/*/cluster)
+    shopt -u nullglob
+    if [ ${#pids[@]} -gt 0 ]; then
+        bin_real=$(cd "$BUILD/bin" 2>/dev/null && pwd -P) || bin_real=$BUILD/bin
+        while read -r pid name; do
+            exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+            case "$exe" in "$bin_real"/* | "$(command -v prometheus || echo /nonexistent)" | /usr/sbin/apache2)
+                say "stopping $name (pid $pid) left behind by pytest"
+                kill -KILL "$pid" 2>/dev/null || true ;;
+            esac
+        done < <(cat "${pids[@]}")
+    fi
+    #  The clusters of xdist workers (each names its folder in a file
+    #  "cluster"): stopped when a killed pytest left one running, and
+    #  removed when it was made under /var/tmp.
+    for f in "${clusters[@]}"; do
+        cdir=$(cat "$f")
+        if scripts/pg.sh status "$cdir" >/dev/null 2>&1; then
+            say "stopping the PostgreSQL cluster $cdir left behind by pytest"
+            scripts/pg.sh stop "$cdir" immediate >/dev/null 2>&1 || true
+        fi
+        case "$cdir" in /var/tmp/ostiary-e2e.*/pg) rm -rf "${cdir%/pg}" ;; esac
+    done
+    read -r p f s < <(/usr/bin/python3 - "$dir/pytest.log" <<'EOF'
 import re, sys
 counts = {}
 text = open(sys.argv[1], errors="replace").read().splitlines()
@@ -216,15 +236,55 @@ print(g("passed", 0) + g("xpassed", 0),
       g("skipped", 0) + g("xfailed", 0))
 EOF
 )
-p=${p:-0} f=${f:-0} s=${s:-0}
-case $rc in
-    0 | 1) ;;
-    5) say "pytest collected no tests" ;;
-    124 | 137) say "pytest timed out after $E2E_TIMEOUT s" ;;
-    *) say "pytest exited with status $rc" ;;
-esac
-if [ "$rc" != 0 ] && [ "$rc" != 5 ] && [ "$f" = 0 ]; then
-    f=1
+    p=${p:-0} f=${f:-0} s=${s:-0}
+    case $rc in
+        0 | 1) ;;
+        5) say "pytest collected no tests" ;;
+        124 | 137) say "pytest timed out after $limit s" ;;
+        *) say "pytest exited with status $rc" ;;
+    esac
+    if [ "$rc" != 0 ] && [ "$rc" != 5 ] && [ "$f" = 0 ]; then
+        f=1
+    fi
+}
+
+#  ------------------------------------------------------------------ e2e
+#  Several pytest-xdist workers when the plugin is there (scripts/deps.sh
+#  installs it), each running whole files (--dist loadfile) on a stack,
+#  PostgreSQL cluster and folder ($T/e2e/gw<N>) of its own; the cluster made
+#  above stays for the unit tests.
+xdist=()
+if [ "$E2E_WORKERS" -gt 1 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+    xdist=(-n "$E2E_WORKERS" --dist loadfile)
+    say "end-to-end tests ($E2E_WORKERS workers)"
+else
+    say "end-to-end tests"
+fi
+export OSTIARY_BIN_DIR=$BUILD/bin
+export OSTIARY_E2E_DIR=$T/e2e
+export PYTHONDONTWRITEBYTECODE=1
+rc=0
+#  On time-out pytest gets SIGTERM, which the fixture turns into an orderly
+#  stop of the processes it started (the xdist controller passes it on to its
+#  workers); SIGKILL follows 30 s later.
+timeout --foreground -k 30 "$E2E_TIMEOUT" /usr/bin/python3 -m pytest "${E2E_TESTS[@]}" -q -p no:cacheprovider \
+    --durations=10 "${xdist[@]}" </dev/null 2>&1 | tee "$T/e2e/pytest.log"
+rc=${PIPESTATUS[0]}
+pytest_totals "$T/e2e" "$rc" "$E2E_TIMEOUT"
+PASSED=$((PASSED + p))
+FAILED=$((FAILED + f))
+SKIPPED=$((SKIPPED + s))
+
+#  ------------------------------------------------------------------ conformance
+say "conformance (tests/conformance)"
+rc=0
+OSTIARY_E2E_DIR=$T/conformance OSTIARY_CONFORMANCE_README=$T/conformance/README.md \
+    timeout --foreground -k 30 "$CONFORMANCE_TIMEOUT" scripts/conformance.sh 2>&1 | tee "$T/conformance/pytest.log"
+rc=${PIPESTATUS[0]}
+pytest_totals "$T/conformance" "$rc" "$CONFORMANCE_TIMEOUT"
+if [ -f "$T/conformance/README.md" ] && ! cmp -s "$T/conformance/README.md" tests/conformance/README.md; then
+    say "the conformance table differs from tests/conformance/README.md (make conformance writes it):"
+    diff -u tests/conformance/README.md "$T/conformance/README.md" | head -n 40
 fi
 PASSED=$((PASSED + p))
 FAILED=$((FAILED + f))
@@ -239,9 +299,11 @@ if [ "$SANITIZE" = 1 ]; then
         n=0
         for r in $reports; do
             n=$((n + 1))
-            #  Name the process: the e2e fixture records "pid name" for each.
+            #  Name the process: the e2e fixture records "pid name" for each
+            #  (of the end-to-end and the conformance runs).
             pid=${r##*.}
-            who=$(awk -v p="$pid" '$1 == p { print $2 }' "$T/e2e/pids" 2>/dev/null)
+            who=$(cat "$T"/e2e/pids "$T"/e2e/*/pids "$T"/conformance/pids /dev/null 2>/dev/null |
+                awk -v p="$pid" '$1 == p { print $2 }')
             echo "---- sanitizer report $r${who:+ ($who)}"
             head -n 80 "$r"
         done

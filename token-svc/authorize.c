@@ -2,6 +2,11 @@
  *  (OpenID Connect Core §3.1.2.1, §3.1.2.6; RFC 6749 §4.1.1, §4.1.2.1;
  *  RFC 7636; RFC 9207; RFC 9700) and stores it for the login flow.
  *
+ *  A request object passed by value (the request parameter, OpenID
+ *  Connect Core §6.1) is taken when it is unsigned (alg none): its members
+ *  replace the query's (§6.3.3) before any check, and are then checked
+ *  exactly as query parameters are. request_uri is not supported.
+ *
  *  The order of the checks is the order of the specs:
  *    1. client_id and redirect_uri. Until both are validated nothing may be
  *       sent to the redirect URI (RFC 6749 §4.1.2.1, §10.15; RFC 9700
@@ -13,6 +18,7 @@
  *       is valid and through the query otherwise. */
 #include "admin_scope.h"
 #include "b64url.h"
+#include "claims.h"
 #include "clients.h"
 #include "jws.h"
 #include "log.h"
@@ -196,10 +202,121 @@ s_check_hint (bus_req_t *req, const token_app_t *app, const char *client_id, con
     return 0;
 }
 
+//  One base64url part of a compact JWS as a JSON object, or NULL.
+static json_t *
+s_b64_object (const char *in, size_t len)
+{
+    size_t max = len / 4 * 3 + 3;
+    char *raw = malloc (max + 1);
+    long n = raw ? b64url_decode (in, len, raw, max) : -1;
+    json_t *obj = n > 0 ? json_loadb (raw, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free (raw);
+    if (obj && !json_is_object (obj))
+        json_decref (obj);
+    return json_is_object (obj) ? obj : NULL;
+}
+
+//  The members of a JWT that are about the object itself, not parameters.
+static const char *const s_jwt_claims[] = {"iss", "aud", "exp", "iat", "nbf", "jti"};
+
+//  OpenID Connect Core §6.1, §6.3: the parameters of an authorization
+//  request that passed a request object by value. Only unsigned objects
+//  (alg none, an empty signature) are taken: Ostiary registers no client
+//  keys to verify a signature with, and an unsigned object proves no more
+//  than the query it stands for, which is how it is treated: every
+//  parameter it carries goes through the checks a query parameter does.
+//  Its members take precedence over the query's (§6.3.3); client_id and
+//  response_type, which the query must carry too (§6.1), must match when
+//  the object repeats them; it may not nest request or request_uri; iss and
+//  aud, when present, must name the client and this provider, and exp must
+//  not have passed. Returns the merged parameters (new), or NULL with
+//  *problem set.
+static json_t *
+s_request_object (const token_app_t *app, const json_t *params, const char *compact, const char **problem)
+{
+    *problem = "the request object is malformed";
+    size_t len = strnlen (compact, JWS_MAX_COMPACT + 1);
+    const char *dot1 = memchr (compact, '.', len);
+    const char *dot2 = dot1 ? memchr (dot1 + 1, '.', len - (size_t)(dot1 + 1 - compact)) : NULL;
+    if (len > JWS_MAX_COMPACT || !dot1 || !dot2 || dot1 == compact || dot2 == dot1 + 1)
+        return NULL;
+    json_t *header = s_b64_object (compact, (size_t)(dot1 - compact));
+    json_t *claims = s_b64_object (dot1 + 1, (size_t)(dot2 - dot1 - 1));
+    json_t *merged = NULL;
+    const char *alg = json_string_value (json_object_get (header, "alg"));
+    if (!header || !claims)
+        goto done;
+    if (!alg || strcmp (alg, "none") != 0 || dot2[1] != '\0' || json_object_get (header, "crit")) {
+        *problem = "only unsigned request objects (alg none) are supported";
+        goto done;
+    }
+    if (json_object_get (claims, "request") || json_object_get (claims, "request_uri")) {
+        *problem = "a request object may not hold request or request_uri";
+        goto done;
+    }
+    const char *client_id = json_string_value (json_object_get (params, "client_id"));
+    const json_t *iss = json_object_get (claims, "iss");
+    const json_t *aud = json_object_get (claims, "aud");
+    const json_t *exp = json_object_get (claims, "exp");
+    if ((iss && (!client_id || !json_is_string (iss) || strcmp (json_string_value (iss), client_id) != 0)) ||
+        (aud && !(json_is_string (aud) ? strcmp (json_string_value (aud), app->issuer) == 0
+                                       : tu_has (aud, app->issuer))) ||
+        (exp && (!json_is_integer (exp) || json_integer_value (exp) <= tu_now () - app->clock_skew))) {
+        *problem = "the request object's iss, aud or exp is not valid here";
+        goto done;
+    }
+    static const char *const same[] = {"client_id", "response_type"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        const json_t *inner = json_object_get (claims, same[i]);
+        const char *outer = json_string_value (json_object_get (params, same[i]));
+        if (inner && (!json_is_string (inner) || !outer || strcmp (json_string_value (inner), outer) != 0)) {
+            *problem = "client_id and response_type of the request object differ from the query's";
+            goto done;
+        }
+    }
+    merged = json_deep_copy (params);
+    if (!merged) {
+        *problem = "internal error";
+        goto done;
+    }
+    json_object_del (merged, "request");
+    const char *name;
+    json_t *value;
+    json_object_foreach (claims, name, value)
+    {
+        if (S_IN (name, s_jwt_claims))
+            continue;
+        //  Every parameter is a string; max_age may come as a number and
+        //  claims as an object (§5.5), which the query carries as text.
+        json_t *text = NULL;
+        if (json_is_string (value))
+            text = json_incref (value);
+        else if (json_is_integer (value) && json_integer_value (value) >= 0)
+            text = json_sprintf ("%" JSON_INTEGER_FORMAT, json_integer_value (value));
+        else if (json_is_object (value)) {
+            char *dumped = json_dumps (value, JSON_COMPACT);
+            text = dumped ? json_string (dumped) : NULL;
+            free (dumped);
+        }
+        if (!text || json_object_set_new (merged, name, text)) {
+            *problem = "a member of the request object is not a parameter value";
+            json_decref (merged);
+            merged = NULL;
+            goto done;
+        }
+    }
+    *problem = NULL;
+done:
+    json_decref (header);
+    json_decref (claims);
+    return merged;
+}
+
 //  Steps 2 onwards, once client and redirect URI are known.
 static int
 s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const json_t *params,
-            const json_t *repeated, int redirect_uri_sent, int state_problem, json_t **result)
+            const json_t *repeated, int redirect_uri_sent, int state_problem, const char *object_problem,
+            json_t **result)
 {
     const token_app_t *app = ctx->app;
     service_thread_t *thread = req->thread_state;
@@ -238,10 +355,11 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         return s_error (req, ctx, result, OST_ERR_UNAUTHORIZED_CLIENT,
                         "the client may not use the authorization code flow");
 
-    //  OpenID Connect Core §6.1, §6.2, §3.1.2.6: request objects are not supported.
-    if (json_object_get (params, "request"))
-        return s_error (req, ctx, result, OST_ERR_REQUEST_NOT_SUPPORTED,
-                        "the request parameter is not supported");
+    //  OpenID Connect Core §6.2, §3.1.2.6: request objects by reference are
+    //  not supported; one by value that could not be taken (s_request_object)
+    //  is an invalid_request_object.
+    if (object_problem)
+        return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST_OBJECT, object_problem);
     if (json_object_get (params, "request_uri"))
         return s_error (req, ctx, result, OST_ERR_REQUEST_URI_NOT_SUPPORTED,
                         "the request_uri parameter is not supported");
@@ -376,7 +494,15 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     const char *nonce = NULL;
     if (!problem && s_text_param (params, "nonce", NONCE_MAX, &nonce) == TU_BAD)
         problem = "nonce is too long or malformed";
+    //  OpenID Connect Core §5.5: the claims to release, whatever the scopes.
+    json_t *claims = NULL;
+    got = problem ? TU_ABSENT : s_param (params, "claims", CLAIMS_TEXT_MAX, &v);
+    if (got == TU_BAD)
+        problem = "claims is too long or malformed";
+    else if (got == TU_OK)
+        claims = claims_parse (v, &problem);
     if (problem) {
+        json_decref (claims);
         json_decref (scopes);
         json_decref (details);
         return s_error (req, ctx, result, OST_ERR_INVALID_REQUEST, problem);
@@ -389,6 +515,7 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         const char *sub = NULL;
         int rc = got == TU_BAD ? 1 : s_check_hint (req, app, client->client_id, v, &hint, &sub);
         if (rc) {
+            json_decref (claims);
             json_decref (scopes);
             json_decref (details);
             return rc == 2 ? s_error (req, ctx, result, OST_ERR_TEMPORARILY_UNAVAILABLE,
@@ -402,6 +529,7 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     //  Store it under a fresh 256-bit id, kept only as its SHA-256.
     char *request_id = secure_token (REQUEST_ID_BYTES);
     if (!request_id) {
+        json_decref (claims);
         json_decref (scopes);
         json_decref (details);
         return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
@@ -416,12 +544,14 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         .scopes = scopes,
         .code_challenge = (char *)challenge,
         .details = details,
+        .claims = claims,
     };
     snprintf (stored.client_id, sizeof stored.client_id, "%s", client->client_id);
     snprintf (stored.response_mode, sizeof stored.response_mode, "%s", ctx->response_mode);
     db_status_t st = bus_req_expired (req)
                          ? DB_ERROR
                          : token_store_request_insert (thread->db, id_hash, &stored, app->request_ttl);
+    json_decref (claims);
     if (st != DB_OK) {
         secure_free_str (&request_id);
         json_decref (scopes);
@@ -473,6 +603,22 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_INVALID_REQUEST, "repeated must be a list of parameter names");
     }
 
+    //  0. A request object by value: its members replace the query's before
+    //  any check. One that cannot be taken is reported once the redirect
+    //  URI is known (step 2), through it.
+    json_t *merged = NULL;
+    const char *object_problem = NULL;
+    const json_t *object = json_object_get (params, "request");
+    if (s_repeated (repeated, "request"))
+        object_problem = "a parameter is repeated";
+    else if (object && !json_is_string (object))
+        object_problem = "the request object is malformed";
+    else if (object) {
+        merged = s_request_object (app, params, json_string_value (object), &object_problem);
+        if (merged)
+            params = merged;
+    }
+
     //  1. The client (RFC 6749 §4.1.2.1: a missing or invalid client_id is
     //  shown to the user, never sent to a redirect URI).
     const char *client_id = NULL;
@@ -499,6 +645,7 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
     if (rc != 1) {
         token_client_clear (&client);
         json_decref (empty);
+        json_decref (merged);
         return rc;
     }
 
@@ -535,9 +682,10 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
             state_problem = 2;
         else
             ctx.state = state;
-        rc = s_validate (req, &ctx, &client, params, repeated, sent, state_problem, result);
+        rc = s_validate (req, &ctx, &client, params, repeated, sent, state_problem, object_problem, result);
     }
     token_client_clear (&client);
     json_decref (empty);
+    json_decref (merged);
     return rc;
 }

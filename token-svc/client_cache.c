@@ -62,9 +62,11 @@ s_copy (const token_client_t *from, token_client_t *to)
     to->web_origins = json_deep_copy (from->web_origins);
     to->post_logout_uris = json_deep_copy (from->post_logout_uris);
     to->backchannel_uri = from->backchannel_uri ? strdup (from->backchannel_uri) : NULL;
+    to->frontchannel_uri = from->frontchannel_uri ? strdup (from->frontchannel_uri) : NULL;
     if ((from->name && !to->name) || !to->redirect_uris || !to->grant_types || !to->response_types ||
         !to->scopes || !to->web_origins || !to->post_logout_uris ||
-        (from->backchannel_uri && !to->backchannel_uri)) {
+        (from->backchannel_uri && !to->backchannel_uri) ||
+        (from->frontchannel_uri && !to->frontchannel_uri)) {
         token_client_clear (to);
         return -1;
     }

@@ -62,6 +62,8 @@
 #define DESC_LOGOUT_URIS "post_logout_redirect_uris must be a list of distinct URIs"
 #define DESC_BACKCHANNEL_URI "backchannel_logout_uri must be an absolute http or https URI without fragment"
 #define DESC_BACKCHANNEL_SESSION "backchannel_logout_session_required needs a backchannel_logout_uri"
+#define DESC_FRONTCHANNEL_URI "frontchannel_logout_uri must be an absolute http or https URI without fragment"
+#define DESC_FRONTCHANNEL_SESSION "frontchannel_logout_session_required needs a frontchannel_logout_uri"
 #define DESC_DUPLICATE "client_id already exists"
 #define DESC_ADMIN_SCOPE "only the admin client (OSTIARY_ADMIN_CLIENT_ID) may register the admin scope"
 #define DESC_NOT_FOUND "no such client"
@@ -117,7 +119,9 @@ clients_view (db_t *db, const token_client_t *c)
                  json_object_set (view, "post_logout_redirect_uris", c->post_logout_uris) ||
                  json_object_set_new (view, "backchannel_logout_session_required",
                                       json_boolean (c->backchannel_session_required)) ||
-                 json_object_set_new (view, "refresh_bound_to_session", json_boolean (c->refresh_bound)))) {
+                 json_object_set_new (view, "refresh_bound_to_session", json_boolean (c->refresh_bound)) ||
+                 json_object_set_new (view, "frontchannel_logout_session_required",
+                                      json_boolean (c->frontchannel_session_required)))) {
         json_decref (view);
         view = NULL;
     }
@@ -142,6 +146,11 @@ clients_view (db_t *db, const token_client_t *c)
     }
     if (view && c->backchannel_uri &&
         json_object_set_new (view, "backchannel_logout_uri", json_string (c->backchannel_uri))) {
+        json_decref (view);
+        view = NULL;
+    }
+    if (view && c->frontchannel_uri &&
+        json_object_set_new (view, "frontchannel_logout_uri", json_string (c->frontchannel_uri))) {
         json_decref (view);
         view = NULL;
     }
@@ -511,6 +520,22 @@ s_parse_client (const token_app_t *app, const token_client_add_in_t *in, token_c
         !c->backchannel_uri)
         return DESC_BACKCHANNEL_SESSION;
     c->backchannel_session_required = in->backchannel_logout_session_required;
+    //  Front-Channel Logout 1.0 §2: an absolute http(s) URI the logged-out
+    //  page frames, with no fragment; its query is kept (iss and sid are
+    //  added to it). The browser, not Ostiary, fetches it: it may be on any
+    //  address the user's browser reaches.
+    if (in->frontchannel_logout_uri) {
+        if (s_redirect_uri_problem (app, in->frontchannel_logout_uri, 0) ||
+            strncasecmp (in->frontchannel_logout_uri, "http", 4) != 0)
+            return DESC_FRONTCHANNEL_URI;
+        c->frontchannel_uri = strdup (in->frontchannel_logout_uri);
+        if (!c->frontchannel_uri)
+            return s_desc_internal;
+    }
+    if (in->has_frontchannel_logout_session_required && in->frontchannel_logout_session_required &&
+        !c->frontchannel_uri)
+        return DESC_FRONTCHANNEL_SESSION;
+    c->frontchannel_session_required = in->frontchannel_logout_session_required;
     c->refresh_bound = in->refresh_bound_to_session;
 
     if (s_string_list (in->scopes, &c->scopes) == TU_BAD)

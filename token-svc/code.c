@@ -4,6 +4,7 @@
  *  §4.1.2.1, OpenID Connect Core §3.1.2.6). Either end uses the request up
  *  with one conditional UPDATE, so a request yields one response at most. */
 #include "admin_scope.h"
+#include "claims.h"
 #include "clients.h"
 #include "log.h"
 #include "secure.h"
@@ -306,6 +307,13 @@ s_code_guard (const token_app_t *app, const token_client_t *client, const token_
     if (tu_has (json_object_get (r->details, "prompt"), "login") &&
         s->auth_time + app->clock_skew < r->created_at)
         return "prompt login requires an authentication made after the request";
+    //  OpenID Connect Core §5.5.1.1: an essential acr the authentication
+    //  does not meet is a failed authentication; OpenID Connect Core Unmet
+    //  Authentication Requirements 1.0 §2 names the error.
+    if (!claims_acr (s->amr, json_string_value (json_object_get (r->details, "acr_values")), r->claims)) {
+        *redirect_error = "unmet_authentication_requirements";
+        return "the authentication does not meet the essential acr requested";
+    }
     return NULL;
 }
 
@@ -412,6 +420,11 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
             .sid = (char *)s.sid,
             .auth_time = s.auth_time,
             .amr = s.amr,
+            .claims = r.claims,
+            //  OpenID Connect Core §2: decided now, from what the session's
+            //  authentication did (s_code_guard refused an unmet essential acr).
+            .acr = (char *)claims_acr (s.amr, json_string_value (json_object_get (r.details, "acr_values")),
+                                       r.claims),
         };
         memcpy (c.client_id, r.client_id, sizeof c.client_id);
         //  The admin scope only for the admin client and a user who holds

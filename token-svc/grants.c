@@ -3,6 +3,7 @@
  *  keys-svc in one keys.sign call. See grants.h. */
 #include "grants.h"
 
+#include "claims.h"
 #include "clients.h"
 #include "log.h"
 #include "secure.h"
@@ -74,6 +75,55 @@ grants_sign_one (bus_req_t *req, const json_t *claims, const char *alg, const ch
     return s_sign (req, claims, alg, typ, NULL, NULL, jws, &idt);
 }
 
+//  ------------------------------------------------------------- claims
+
+//  OpenID Connect Core §5.5: the claims named (claims.h) that the user has,
+//  from flow-svc (which releases only those of its scope table), set in
+//  id_claims where it has none of that name yet (never over iss, sub, aud
+//  and the others). 0 ok; -1 after failing req.
+static int
+s_add_user_claims (bus_req_t *req, const char *sub, const json_t *names, json_t *id_claims)
+{
+    service_thread_t *thread = req->thread_state;
+    int timeout = tu_time_left_ms (req);
+    if (timeout <= 0)
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
+    json_t *none = json_array ();
+    flow_user_claims_in_t in = {.sub = sub, .scopes = none, .claims = names};
+    json_t *body = none ? flow_user_claims_in_pack (&in) : NULL;
+    json_decref (none);
+    json_t *res = NULL;
+    bus_error_t error;
+    int rc = body ? bus_client_call (thread->bus, "flow.user_claims", body, timeout, &res, &error) : -1;
+    json_decref (body);
+    if (rc) {
+        json_decref (res);
+        if (body && error.err == OST_ERR_NOT_FOUND)
+            return tu_fail (req, OST_ERR_INVALID_GRANT, "the user is no longer active");
+        log_error ("flow.user_claims failed: %s", body ? error.code : "no memory");
+        return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the user's claims are not available now");
+    }
+    flow_user_claims_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (flow_user_claims_out_unpack (res, &out, why, sizeof why) != 0 || !json_is_object (out.claims) ||
+        !json_equal (json_object_get (out.claims, "sub"), json_object_get (id_claims, "sub"))) {
+        log_error ("flow.user_claims answered a result outside proto/ops.def: %s", why);
+        json_decref (res);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    }
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *)out.claims, name, value)
+    {
+        if (!json_object_get (id_claims, name) && json_object_set (id_claims, name, value)) {
+            json_decref (res);
+            return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        }
+    }
+    json_decref (res);
+    return 0;
+}
+
 int
 grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,
                     int64_t auth_time, const grants_subject_t *who, int64_t now, char **at, char **jti,
@@ -110,6 +160,20 @@ grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *su
         bad = bad || (who->sid && json_object_set_new (id_claims, "sid", json_string (who->sid)));
         bad =
             bad || (json_array_size (who->amr) > 0 && json_object_set (id_claims, "amr", (json_t *)who->amr));
+        //  §2: acr, decided when the code was issued (claims.h).
+        bad = bad || (who->acr && json_object_set_new (id_claims, "acr", json_string (who->acr)));
+        //  §5.5: the claims the request asked of userinfo travel in the
+        //  access token, which token.userinfo reads.
+        const json_t *asked = claims_names (who->claims, "userinfo");
+        bad = bad || (asked && json_object_set (claims, GRANTS_USERINFO_CLAIMS, (json_t *)asked));
+    }
+    const json_t *id_names = who ? claims_names (who->claims, "id_token") : NULL;
+    if (!bad && id_names && s_add_user_claims (req, who->sub, id_names, id_claims)) {
+        json_decref (claims);
+        json_decref (id_claims);
+        free (*jti);
+        *jti = NULL;
+        return -1;
     }
     //  RFC 9068 §2.1: typ "at+jwt", so an access token is never taken for an
     //  ID token (RFC 8725 §3.11). The client's own algorithm, when

@@ -21,15 +21,23 @@ typedef struct {
     const char *sub;
     const char *sid; //  NULL: none
     int64_t auth_time;
-    const json_t *amr; //  array (may be empty)
-    const char *nonce; //  NULL: none (always on refresh, OpenID Connect Core §12.2)
+    const json_t *amr;    //  array (may be empty)
+    const char *nonce;    //  NULL: none (always on refresh, OpenID Connect Core §12.2)
+    const char *acr;      //  NULL: none
+    const json_t *claims; //  the claims parameter, normalised (claims.h); NULL: none
 } grants_subject_t;
+
+//  The access token's claim that lists the claims the authorization
+//  request's claims parameter asked of userinfo (OpenID Connect Core §5.5).
+#define GRANTS_USERINFO_CLAIMS "userinfo_claims"
 
 //  Signs an access token for sub, issued to client, with scope (RFC 9068),
 //  and, when who is not NULL, the ID token that goes with it (OpenID Connect
 //  Core §2, §3.1.3.6) — both in one keys.sign call: keys-svc signs the
 //  access token first and binds the ID token to it with at_hash, so that a
 //  code exchange or a refresh costs one bus round trip for signing, not two.
+//  The claims the request asked in the ID token are fetched from flow-svc
+//  (flow.user_claims) first, only when there are some.
 //  auth_time <= 0 leaves that claim out of the access token. *at and *idt
 //  (secure_free_str), *jti (free()). -1 after failing req.
 int grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *sub, const char *scope,

@@ -25,25 +25,23 @@ s_now_us (void)
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-//  The kinds a round purges: token_store_janitor_kinds () kinds of rows,
-//  then the audit trail (past OSTIARY_AUDIT_RETENTION_DAYS).
-#define S_KINDS_MAX 16
-
-//  One batch of kind (the audit trail for the last one); *deleted.
+//  One batch of kind: token_store_janitor_kinds () kinds of rows, then the
+//  audit trail (past OSTIARY_AUDIT_RETENTION_DAYS) as the last kind.
 static db_status_t
-s_batch (token_janitor_t *self, db_t *db, int kind, int *deleted)
+s_batch (db_t *db, int kind, void *arg, long *deleted)
 {
-    if (kind == token_store_janitor_kinds ())
-        return token_store_audit_purge (db, self->audit_days, self->batch, deleted);
-    return token_store_janitor_purge (db, kind, self->batch, self->max_s, self->idle_s, deleted);
+    token_janitor_t *self = arg;
+    int n = 0;
+    db_status_t st = kind == token_store_janitor_kinds ()
+                         ? token_store_audit_purge (db, self->audit_days, self->batch, &n)
+                         : token_store_janitor_purge (db, kind, self->batch, self->max_s, self->idle_s, &n);
+    *deleted = n;
+    return st;
 }
 
 //  One round on db: take the advisory lock or leave the round to the
-//  replica that holds it; then one batch of each kind in turn, for as long
-//  as any kind's last batch came back full (no cap: the pace follows the
-//  backlog, and no kind waits for another's backlog to be gone), each batch
-//  followed by a pause of its time x (100 - duty) / duty, so that the
-//  janitor takes at most duty % of the time; release.
+//  replica that holds it; work the backlog off, every kind in turn, at
+//  most OSTIARY_JANITOR_DUTY % of the time (housekeeper_work_off); release.
 static db_status_t
 s_round (db_t *db, void *arg)
 {
@@ -53,33 +51,11 @@ s_round (db_t *db, void *arg)
     if (st != DB_OK || !got)
         return st;
     int kinds = token_store_janitor_kinds () + 1;
-    if (kinds > S_KINDS_MAX)
-        kinds = S_KINDS_MAX;
-    long done[S_KINDS_MAX] = {0};
-    int full[S_KINDS_MAX];
-    for (int k = 0; k < kinds; k++)
-        full[k] = 1;
+    if (kinds > HOUSEKEEPER_KINDS_MAX)
+        kinds = HOUSEKEEPER_KINDS_MAX;
+    long done[HOUSEKEEPER_KINDS_MAX] = {0};
     long long start = s_now_us (), busy_us = 0;
-    int stop = 0, any = 1;
-    while (st == DB_OK && any && !stop) {
-        any = 0;
-        for (int k = 0; k < kinds && st == DB_OK && !stop; k++) {
-            if (!full[k])
-                continue;
-            long long t0 = s_now_us ();
-            int deleted = 0;
-            st = s_batch (self, db, k, &deleted);
-            long long took = s_now_us () - t0;
-            busy_us += took;
-            done[k] += deleted;
-            full[k] = deleted >= self->batch;
-            any |= full[k];
-            //  Rounded up to whole milliseconds.
-            long pause_ms = (long)((took * (100 - self->duty) / self->duty + 999) / 1000);
-            if (full[k] && housekeeper_pause (pause_ms) != 0)
-                stop = 1;
-        }
-    }
+    st = housekeeper_work_off (db, kinds, s_batch, self, self->batch, self->duty, done, &busy_us);
     int released = 0;
     if (token_store_janitor_lock (db, 0, &released) != DB_OK || !released)
         log_warn ("janitor: the advisory lock was not released (it goes with the connection)");

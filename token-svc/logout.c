@@ -6,6 +6,7 @@
  *  anywhere (§3: "the OP MUST NOT perform post-logout redirection" to an
  *  unregistered URI; §4: an invalid request is shown to the user). */
 #include "clients.h"
+#include "form.h"
 #include "grants.h"
 #include "jws.h"
 #include "log.h"
@@ -336,5 +337,71 @@ token_op_logout_tokens (bus_req_t *req, const json_t *body, json_t **result)
         }
     }
     *result = json_pack ("{s:o}", "tokens", tokens);
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+}
+
+//  The URIs of Front-Channel Logout 1.0 §3 hold up to this much.
+#define FRAME_URI_MAX 4096
+
+//  uri with iss and sid form-encoded into its query (§3: "the OP MUST
+//  include them" when the client registered
+//  frontchannel_logout_session_required), into out. 0, or -1 when it does
+//  not fit.
+static int
+s_frame_uri (const char *uri, const char *issuer, const char *sid, char out[FRAME_URI_MAX])
+{
+    size_t len = strlen (uri);
+    if (len == 0 || len >= FRAME_URI_MAX)
+        return -1;
+    memcpy (out, uri, len + 1);
+    const char *sep = !strchr (uri, '?') ? "?" : (uri[len - 1] == '?' || uri[len - 1] == '&') ? "" : "&";
+    if (len + strlen (sep) + 4 >= FRAME_URI_MAX)
+        return -1;
+    strcat (out, sep);
+    strcat (out, "iss=");
+    if (form_encode_append (out, FRAME_URI_MAX, issuer) < 0 || strlen (out) + 5 >= FRAME_URI_MAX)
+        return -1;
+    strcat (out, "&sid=");
+    return form_encode_append (out, FRAME_URI_MAX, sid) < 0 ? -1 : 0;
+}
+
+int
+token_op_frontchannel_frames (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const token_frontchannel_frames_in_t *in = BUS_IN (req, token_frontchannel_frames);
+    const token_app_t *app = req->app;
+    json_t *frames = json_array ();
+    if (!frames)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    size_t i;
+    const json_t *id;
+    json_array_foreach (in->clients, i, id)
+    {
+        token_client_t client;
+        memset (&client, 0, sizeof client);
+        int known = s_client (req, json_string_value (id), &client);
+        if (known < 0) {
+            json_decref (frames);
+            return -1;
+        }
+        if (!known || !client.frontchannel_uri) {
+            token_client_clear (&client);
+            continue;
+        }
+        char uri[FRAME_URI_MAX];
+        int bad = client.frontchannel_session_required
+                      ? s_frame_uri (client.frontchannel_uri, app->issuer, in->sid, uri)
+                      : snprintf (uri, sizeof uri, "%s", client.frontchannel_uri) >= (int)sizeof uri;
+        json_t *frame = bad ? NULL : json_pack ("{s:s, s:s}", "client_id", client.client_id, "uri", uri);
+        if (bad)
+            log_warn ("front-channel logout: the frame of client %.64s does not fit", client.client_id);
+        token_client_clear (&client);
+        if (!bad && (!frame || json_array_append_new (frames, frame))) {
+            json_decref (frames);
+            return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+        }
+    }
+    *result = json_pack ("{s:o}", "frames", frames);
     return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
 }

@@ -208,7 +208,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     //  OpenID Connect Core §12.2: an ID token again when the family is an
     //  OpenID one, with the same iss, sub, aud, azp, auth_time and sid, a new
     //  iat, and no nonce; signed with the access token in one call.
-    grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL};
+    grants_subject_t who = {r.sub, r.sid, r.auth_time, r.amr, NULL, r.acr, r.claims};
     if (!rc)
         rc = grants_sign_tokens (req, client, r.sub, scope, r.auth_time,
                                  tu_has (granted, "openid") ? &who : NULL, now, &at, &jti, &idt);

@@ -49,6 +49,7 @@ const bus_route_t token_routes[] = {
     {"token.introspect", token_op_introspect},
     {"token.logout_check", token_op_logout_check},
     {"token.logout_tokens", token_op_logout_tokens},
+    {"token.frontchannel_frames", token_op_frontchannel_frames},
     {"token.audit_list", token_op_audit_list},
     {"token.audit_refusals", token_op_audit_refusals},
 };

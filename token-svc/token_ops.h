@@ -40,6 +40,7 @@ int token_op_exchange (bus_req_t *req, const json_t *body, json_t **result);
 //  logout.c (RP-Initiated and Back-Channel Logout 1.0)
 int token_op_logout_check (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_logout_tokens (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_frontchannel_frames (bus_req_t *req, const json_t *body, json_t **result);
 
 //  userinfo.c
 int token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result);

@@ -8,8 +8,9 @@
 #include <stdio.h>
 
 static void *
-s_app_init (const config_t *cfg, db_t *db, int *exit_code)
+s_app_init (const config_t *cfg, db_t *db, const bus_curve_t *curve, int *exit_code)
 {
+    OST_UNUSED (curve);
     OST_UNUSED (db);
     token_app_t *app = token_app_new (cfg);
     if (app) {

@@ -20,15 +20,16 @@
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
     " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
     " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required,"         \
-    " refresh_bound_to_session, version, disabled, coalesce(access_token_ttl, 0), coalesce(id_token_ttl, "   \
-    "0),"                                                                                                    \
+    " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required,"              \
+    " version, disabled, coalesce(access_token_ttl, 0), coalesce(id_token_ttl, 0),"                          \
     " CASE WHEN previous_secret_expires_at > now() THEN encode(previous_secret_hash, 'hex') END,"            \
     " CASE WHEN previous_secret_expires_at > now()"                                                          \
     "  THEN extract(epoch FROM previous_secret_expires_at)::bigint ELSE 0 END"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
-    " details::text, extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint"
+    " details::text, extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint,"        \
+    " claims::text"
 //  A code or refresh family whose user was revoked (token.subject_revoke)
 //  after they authenticated: auth_time is whole seconds, so a login in the
 //  same second as the revocation counts as before it (fail closed).
@@ -51,7 +52,7 @@
              " extract(epoch FROM t.created_at)::bigint,"                                                    \
              " extract(epoch FROM least(f.created_at + make_interval(secs => $2::double precision),"         \
              "  f.last_used_at + make_interval(secs => $3::double precision)))::bigint,"                     \
-             " t.replaced_at IS NOT NULL, t.grace_uses"
+             " t.replaced_at IS NOT NULL, t.grace_uses, f.claims::text, f.acr"
 //  A family's idle_mark after a use ($3: idle timeout): last_used_at rounded
 //  down by at most IDLE_SLACK, so that most rotations leave it as it was and
 //  stay HOT (migrations/token/011_purge_indexes.sql).
@@ -65,7 +66,7 @@
 //  The columns of a code, in the order s_code_from_row reads them.
 #define CODE_COLS                                                                                            \
     "client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce, scopes::text, sub, sid, auth_time,"  \
-    " amr::text, (expires_at <= now() OR " SUBJECT_REVOKED ("codes") ")"
+    " amr::text, (expires_at <= now() OR " SUBJECT_REVOKED ("codes") "), claims::text, acr"
 
 static const db_stmt_t s_stmts[] = {
     {"token_ping", "SELECT count(*) FROM token.settings", 0, DB_STMT_READ},
@@ -86,11 +87,12 @@ static const db_stmt_t s_stmts[] = {
      " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
      " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins,"
      " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required,"
-     " refresh_bound_to_session)"
+     " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required)"
      " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
      " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
-     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean, $22::boolean)",
-     22, DB_STMT_WRITE},
+     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean, $22::boolean, $23::text,"
+     " $24::boolean)",
+     24, DB_STMT_WRITE},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
@@ -122,11 +124,11 @@ static const db_stmt_t s_stmts[] = {
     {"token_request_insert",
      "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent, response_mode, "
      "state,"
-     " nonce, scopes, code_challenge, details, expires_at)"
+     " nonce, scopes, code_challenge, details, expires_at, claims)"
      " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::jsonb, $9::text,"
-     " $10::jsonb, now() + make_interval(secs => $11::double precision))"
+     " $10::jsonb, now() + make_interval(secs => $11::double precision), $12::jsonb)"
      " RETURNING extract(epoch FROM created_at)::bigint, extract(epoch FROM expires_at)::bigint",
-     11, DB_STMT_WRITE},
+     12, DB_STMT_WRITE},
     {"token_request_get",
      "SELECT " REQUEST_COLS " FROM token.authz_requests"
      " WHERE id_hash = $1::bytea AND used_at IS NULL AND expires_at > now()",
@@ -140,10 +142,10 @@ static const db_stmt_t s_stmts[] = {
      1, DB_STMT_WRITE},
     {"token_code_insert",
      "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, code_challenge, nonce,"
-     " scopes, sub, sid, auth_time, amr, expires_at)"
+     " scopes, sub, sid, auth_time, amr, expires_at, claims, acr)"
      " VALUES ($1::bytea, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::jsonb, $8::text, $9::text,"
-     " $10::bigint, $11::jsonb, now() + make_interval(secs => $12::double precision))",
-     12, DB_STMT_WRITE},
+     " $10::bigint, $11::jsonb, now() + make_interval(secs => $12::double precision), $13::jsonb, $14::text)",
+     14, DB_STMT_WRITE},
     //  The code read without a lock, so that the tokens are signed
     //  before anything is written (token_code_redeem then decides).
     {"token_code_get",
@@ -163,10 +165,10 @@ static const db_stmt_t s_stmts[] = {
      " code AS (UPDATE token.codes SET consumed_at = now(), issued_jti = $2::text,"
      " issued_exp = to_timestamp($3::bigint), family_id = (SELECT id FROM fid)"
      " WHERE code_hash = $1::bytea AND consumed_at IS NULL"
-     " RETURNING client_id, sub, sid, auth_time, amr, scopes, family_id),"
+     " RETURNING client_id, sub, sid, auth_time, amr, scopes, family_id, claims, acr),"
      " fam AS (INSERT INTO token.refresh_families (id, client_id, sub, sid, auth_time, amr, scopes,"
-     " session_bound)"
-     " OVERRIDING SYSTEM VALUE SELECT family_id, client_id, sub, sid, auth_time, amr, scopes,"
+     " claims, acr, session_bound)"
+     " OVERRIDING SYSTEM VALUE SELECT family_id, client_id, sub, sid, auth_time, amr, scopes, claims, acr,"
      " sid IS NOT NULL AND NOT scopes ? 'offline_access' AND (SELECT k.refresh_bound_to_session"
      "  FROM token.clients k WHERE k.client_id = code.client_id)"
      " FROM code WHERE family_id IS NOT NULL RETURNING id),"
@@ -556,6 +558,7 @@ token_client_clear (token_client_t *client)
     json_decref (client->web_origins);
     json_decref (client->post_logout_uris);
     free (client->backchannel_uri);
+    free (client->frontchannel_uri);
     secure_wipe (client, sizeof *client);
     memset (client, 0, sizeof *client);
 }
@@ -600,15 +603,21 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     }
     c->backchannel_session_required = s_bool_col (res, row, 21);
     c->refresh_bound = s_bool_col (res, row, 22);
-    c->version = s_int_col (res, row, 23);
-    c->disabled = s_bool_col (res, row, 24);
-    c->access_token_ttl = (int)s_int_col (res, row, 25);
-    c->id_token_ttl = (int)s_int_col (res, row, 26);
-    if (!PQgetisnull (res, row, 27)) {
-        c->has_prev_secret = 1;
-        if (s_unhex (PQgetvalue (res, row, 27), c->prev_secret_hash, TOKEN_HASH_LEN))
+    if (!PQgetisnull (res, row, 23)) {
+        c->frontchannel_uri = strdup (PQgetvalue (res, row, 23));
+        if (!c->frontchannel_uri)
             ok = 0;
-        c->prev_secret_expires = s_int_col (res, row, 28);
+    }
+    c->frontchannel_session_required = s_bool_col (res, row, 24);
+    c->version = s_int_col (res, row, 25);
+    c->disabled = s_bool_col (res, row, 26);
+    c->access_token_ttl = (int)s_int_col (res, row, 27);
+    c->id_token_ttl = (int)s_int_col (res, row, 28);
+    if (!PQgetisnull (res, row, 29)) {
+        c->has_prev_secret = 1;
+        if (s_unhex (PQgetvalue (res, row, 29), c->prev_secret_hash, TOKEN_HASH_LEN))
+            ok = 0;
+        c->prev_secret_expires = s_int_col (res, row, 30);
     }
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
@@ -662,8 +671,10 @@ token_store_client_insert (db_t *db, const token_client_t *c)
             c->backchannel_uri,
             c->backchannel_session_required ? "true" : "false",
             c->refresh_bound ? "true" : "false",
+            c->frontchannel_uri,
+            c->frontchannel_session_required ? "true" : "false",
         };
-        st = s_exec (db, "token_client_insert", 22, params, NULL);
+        st = s_exec (db, "token_client_insert", 24, params, NULL);
     }
     free (logout_uris);
     secure_wipe (secret, sizeof secret);
@@ -836,6 +847,7 @@ token_request_clear (token_request_t *r)
     free (r->code_challenge);
     json_decref (r->scopes);
     json_decref (r->details);
+    json_decref (r->claims);
     memset (r, 0, sizeof *r);
 }
 
@@ -856,6 +868,7 @@ s_request_from_row (const PGresult *res, int row, token_request_t *r)
     r->details = s_json_col (res, row, 8);
     r->created_at = s_int_col (res, row, 9);
     r->expires_at = s_int_col (res, row, 10);
+    r->claims = s_json_col (res, row, 11);
     if (!ok || !r->redirect_uri || !json_is_array (r->scopes) || !json_is_object (r->details)) {
         log_error ("authorization request row is malformed");
         token_request_clear (r);
@@ -874,8 +887,9 @@ token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN
     snprintf (ttl, sizeof ttl, "%ld", ttl_s);
     char *scopes = s_json_text (r->scopes);
     char *details = s_json_text (r->details);
+    char *claims = r->claims ? s_json_text (r->claims) : NULL;
     db_status_t st = DB_ERROR;
-    if (scopes && details) {
+    if (scopes && details && (claims || !r->claims)) {
         const char *params[] = {
             id,
             r->client_id,
@@ -888,9 +902,10 @@ token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN
             r->code_challenge,
             details,
             ttl,
+            claims,
         };
         PGresult *res = NULL;
-        st = s_exec (db, "token_request_insert", 11, params, &res);
+        st = s_exec (db, "token_request_insert", 12, params, &res);
         if (st == DB_OK && PQntuples (res) == 1) {
             r->created_at = s_int_col (res, 0, 0);
             r->expires_at = s_int_col (res, 0, 1);
@@ -900,6 +915,7 @@ token_store_request_insert (db_t *db, const unsigned char id_hash[TOKEN_HASH_LEN
     }
     free (scopes);
     free (details);
+    free (claims);
     return st;
 }
 
@@ -946,6 +962,8 @@ token_code_clear (token_code_t *c)
     free (c->sid);
     json_decref (c->scopes);
     json_decref (c->amr);
+    json_decref (c->claims);
+    free (c->acr);
     memset (c, 0, sizeof *c);
 }
 
@@ -960,8 +978,9 @@ token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN]
     snprintf (auth_time, sizeof auth_time, "%lld", (long long)c->auth_time);
     char *scopes = s_json_text (c->scopes);
     char *amr = s_json_text (c->amr);
+    char *claims = c->claims ? s_json_text (c->claims) : NULL;
     db_status_t st = DB_ERROR;
-    if (scopes && amr) {
+    if (scopes && amr && (claims || !c->claims)) {
         const char *params[] = {
             hash,
             c->client_id,
@@ -975,11 +994,14 @@ token_store_code_insert (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN]
             auth_time,
             amr,
             ttl,
+            claims,
+            c->acr,
         };
-        st = s_exec (db, "token_code_insert", 12, params, NULL);
+        st = s_exec (db, "token_code_insert", 14, params, NULL);
     }
     free (scopes);
     free (amr);
+    free (claims);
     return st;
 }
 
@@ -1000,6 +1022,8 @@ s_code_from_row (const PGresult *res, token_code_t *c)
     c->auth_time = s_int_col (res, 0, 8);
     c->amr = s_json_col (res, 0, 9);
     c->expired = s_bool_col (res, 0, 10);
+    c->claims = s_json_col (res, 0, 11);
+    c->acr = s_text_col (res, 0, 12, &ok);
     if (!ok || !c->redirect_uri || !c->sub || !json_is_array (c->scopes) || !json_is_array (c->amr)) {
         log_error ("code row is malformed");
         token_code_clear (c);
@@ -1023,7 +1047,7 @@ token_store_code_get (db_t *db, const unsigned char code_hash[TOKEN_HASH_LEN], t
     else if (st == DB_OK && s_code_from_row (res, c))
         st = DB_ERROR;
     else if (st == DB_OK)
-        *consumed = s_bool_col (res, 0, 11);
+        *consumed = s_bool_col (res, 0, 13);
     PQclear (res);
     return st;
 }
@@ -1180,6 +1204,8 @@ token_refresh_clear (token_refresh_t *r)
     free (r->sid);
     json_decref (r->amr);
     json_decref (r->scopes);
+    json_decref (r->claims);
+    free (r->acr);
     memset (r, 0, sizeof *r);
 }
 
@@ -1215,6 +1241,8 @@ token_store_refresh_get (db_t *db, const unsigned char token_hash[TOKEN_HASH_LEN
         r->exp = s_int_col (res, 0, 12);
         r->replaced = s_bool_col (res, 0, 13);
         r->retries = (int)s_int_col (res, 0, 14);
+        r->claims = s_json_col (res, 0, 15);
+        r->acr = s_text_col (res, 0, 16, &ok);
         if (!ok || !r->sub || !json_is_array (r->amr) || !json_is_array (r->scopes)) {
             log_error ("refresh token row is malformed");
             token_refresh_clear (r);

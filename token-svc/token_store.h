@@ -47,6 +47,10 @@ typedef struct {
     //  and whether they must carry the sid.
     char *backchannel_uri;
     int backchannel_session_required;
+    //  Front-Channel Logout 1.0 §2: the URI the logged-out page frames
+    //  (NULL: none), and whether iss and sid go in its query.
+    char *frontchannel_uri;
+    int frontchannel_session_required;
     //  Its refresh families without offline_access end with their session.
     int refresh_bound;
     int64_t version; //  counts the changes of the registration
@@ -75,6 +79,7 @@ typedef struct {
     json_t *scopes;       //  array of strings
     char *code_challenge; //  NULL without PKCE
     json_t *details;      //  object: the rest of Q (prompt, max_age, hints, ...)
+    json_t *claims;       //  the claims parameter, normalised (claims.h); NULL when absent
     int64_t created_at;
     int64_t expires_at;
 } token_request_t;
@@ -93,7 +98,9 @@ typedef struct {
     char *sid;
     int64_t auth_time;
     json_t *amr;
-    int expired; //  set by token_store_code_get
+    json_t *claims; //  the request's claims, normalised (claims.h); NULL when absent
+    char *acr;      //  the acr decided when the code was issued; NULL for none
+    int expired;    //  set by token_store_code_get
 } token_code_t;
 
 void token_code_clear (token_code_t *code);
@@ -198,6 +205,8 @@ typedef struct {
     int64_t exp;    //  when the family ends if it is not used before
     int replaced;   //  a retry replaced this token before it was ever used: never delivered
     int retries;    //  how often this consumed token was retried (each gave a fresh successor)
+    json_t *claims; //  the code's claims, normalised (claims.h); NULL when absent
+    char *acr;      //  the code's acr; NULL for none
 } token_refresh_t;
 
 void token_refresh_clear (token_refresh_t *r);

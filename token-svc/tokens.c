@@ -100,7 +100,7 @@ static int
 s_mint (bus_req_t *req, const token_client_t *client, const token_code_t *c, const char *scope, int64_t now,
         char **at, char **idt, char **jti)
 {
-    grants_subject_t who = {c->sub, c->sid, c->auth_time, c->amr, c->nonce};
+    grants_subject_t who = {c->sub, c->sid, c->auth_time, c->amr, c->nonce, c->acr, c->claims};
     return grants_sign_tokens (req, client, c->sub, scope, c->auth_time, &who, now, at, jti, idt);
 }
 

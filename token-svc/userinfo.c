@@ -4,6 +4,7 @@
  *  the claims afterwards. token.admin_check: the same validation for the
  *  admin API, with the admin scope and the admin role asked again. */
 #include "admin_scope.h"
+#include "grants.h"
 #include "log.h"
 #include "service.h"
 #include "token_app.h"
@@ -91,6 +92,11 @@ s_verify (bus_req_t *req, const char *token, const char *scope_needed, const cha
         rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, missing);
     if (!rc) {
         *result = json_pack ("{s:s, s:O, s:s}", "sub", sub, "scopes", scopes, "client_id", client_id);
+        //  OpenID Connect Core §5.5: the claims the request asked of
+        //  userinfo, which the access token carries (grants.c).
+        const json_t *asked = json_object_get (claims, GRANTS_USERINFO_CLAIMS);
+        if (*result && json_is_array (asked) && json_array_size (asked) > 0)
+            json_object_set (*result, "claims", (json_t *)asked);
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
     }

@@ -116,6 +116,8 @@ class Site:
         self.logged_out_url = f"{self.base}/loggedout.html"
         self.client_id = None
         self.client_secret = None
+        # More mod_auth_openidc directives of this site (lines of text).
+        self.directives = []
 
     def url(self, path="/protected/"):
         return self.base + path
@@ -163,7 +165,7 @@ class Apache:
             blocks.append(site_template.substitute(
                 name=site.name, port=site.port, docroot=docroot, issuer=self.issuer,
                 client_id=site.client_id, client_secret=site.client_secret,
-                passphrase=secrets.token_urlsafe(24)))
+                passphrase=secrets.token_urlsafe(24), directives="\n    ".join(site.directives)))
         conf = Template((HERE / "httpd.conf.in").read_text()).substitute(
             root=self.dir, modules=MODULES, user_group=_run_as(), sites="\n".join(blocks))
         path = self.dir / "httpd.conf"

@@ -41,7 +41,11 @@ per module, oidc.make_client).
 
 The cluster comes from the environment when scripts/test.sh provides one
 (OSTIARY_DB_TOKEN, OSTIARY_DB_FLOW, OSTIARY_DB_KEYS, OSTIARY_PG_ADMIN);
-otherwise the fixture makes a throwaway one with scripts/pg.sh. `stack.env`
+otherwise the fixture makes a throwaway one with scripts/pg.sh. Run on
+pytest-xdist workers (scripts/test.sh: -n OSTIARY_E2E_WORKERS --dist
+loadfile), each worker is a session of its own: its own folder
+(OSTIARY_E2E_DIR/gw<N>), its own throwaway cluster whatever the environment
+says, and free_port() answers from a slice of ports no other worker uses. `stack.env`
 carries those conninfos too (each service gets only its own, as OSTIARY_DB).
 Service names may be given as "token-svc" or "token". Binaries come from OSTIARY_BIN_DIR
 (default build/rel/bin, build/san/bin with SANITIZE=1).
@@ -54,6 +58,8 @@ the same after every test anyway, so one failing test cannot break the next.
 import atexit
 import base64
 import os
+import queue
+import random
 import shutil
 import signal
 import socket
@@ -71,6 +77,52 @@ from mail import SmtpSink
 from oidc import make_client
 
 leaks.install()
+
+# The gateway closes a keep-alive connection idle for OSTIARY_HTTP_KEEP_ALIVE_MS
+# (500 ms by default); a request sent on it as it closes is lost
+# (RemoteDisconnected, no answer), which a loaded machine makes likely
+# between a page and the POST of its form. The tests' HTTP clients do not
+# reuse a connection idle for longer than KEEP_ALIVE_REUSE: they open a new
+# one, as a client that knows the server's keep-alive time does.
+KEEP_ALIVE_REUSE = 0.1
+
+
+def _no_reuse_after_idle():
+    from requests.adapters import HTTPAdapter
+
+    original = HTTPAdapter.send
+
+    def send(self, request, *args, **kwargs):
+        last = getattr(self, "_ostiary_last_send", None)
+        if last is not None and time.monotonic() - last > KEEP_ALIVE_REUSE:
+            # Close the idle connections of every pool (each taken from the
+            # pool's queue and replaced by an empty slot; a thread that finds
+            # the queue empty meanwhile opens a connection of its own).
+            for key in list(self.poolmanager.pools.keys()):
+                pool = self.poolmanager.pools.get(key)
+                slots = getattr(pool, "pool", None)
+                if slots is None:
+                    continue
+                taken = 0
+                while True:
+                    try:
+                        conn = slots.get(block=False)
+                    except queue.Empty:
+                        break
+                    taken += 1
+                    if conn is not None:
+                        conn.close()
+                for _ in range(taken):
+                    slots.put(None)
+        try:
+            return original(self, request, *args, **kwargs)
+        finally:
+            self._ostiary_last_send = time.monotonic()
+
+    HTTPAdapter.send = send
+
+
+_no_reuse_after_idle()
 
 REPO = Path(__file__).resolve().parents[2]
 SANITIZE = os.environ.get("SANITIZE") == "1"
@@ -104,20 +156,82 @@ SESSION_ADDRESS_THRESHOLD = 1000000
 STOP_GRACE = 10
 
 
+def _children():
+    """Pids of this process's children (the workers of a pytest-xdist run,
+    in the process that runs them)."""
+    pids = []
+    try:
+        tasks = os.listdir(f"/proc/{os.getpid()}/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+                pids.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
 def _terminated(signum, frame):
     # SIGTERM (scripts/test.sh's time limit, a CI runner) ends the session the
     # way Ctrl-C does, so that the fixtures' teardown stops every process.
+    # The controller of a pytest-xdist run passes it on to its workers, which
+    # run the stacks (`timeout` signals the controller only).
+    if not WORKER:
+        for pid in _children():
+            try:
+                os.kill(pid, signum)
+            except OSError:
+                pass
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 signal.signal(signal.SIGTERM, _terminated)
 
 
+# pytest-xdist (scripts/test.sh runs the session on several workers): each
+# worker is a pytest process of its own with its own stack, named gw0, gw1...
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+WORKER_COUNT = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) if WORKER else 1
+WORKER_INDEX = int(WORKER[2:]) if WORKER and WORKER[2:].isdigit() else 0
+# free_port() takes ports from below the kernel's ephemeral range (which
+# outgoing connections draw from), each worker from a slice of its own.
+PORT_LOW = 10000
+_given_ports = set()
+
+
+def _port_slice():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            high = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        high = 32768
+    if high - PORT_LOW < 1000 * WORKER_COUNT:
+        high = PORT_LOW + 1000 * WORKER_COUNT
+    size = (high - PORT_LOW) // WORKER_COUNT
+    low = PORT_LOW + WORKER_INDEX * size
+    return low, low + size
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never one
+    this process handed out before, and never one another worker of the run
+    can get: between this answer and the bind of whoever uses it, nothing of
+    ours takes it."""
+    low, high = _port_slice()
+    for _ in range(10000):
+        port = random.randrange(low, high)
+        if port in _given_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}-{high - 1}")
 
 
 def new_kek():
@@ -224,8 +338,9 @@ class Stack:
         self._pg_tmp = None
 
         db = {var: os.environ.get(var) for var in DB_VARS.values()}
-        if not all(db.values()):
-            # No cluster from scripts/test.sh: make our own (pg.sh needs a
+        if WORKER or not all(db.values()):
+            # No cluster from scripts/test.sh, or one of several workers (tests
+            # stop and start PostgreSQL, and count rows): make our own (pg.sh needs a
             # folder the postgres user can reach, so not a 0700 temp folder).
             pg_dir = self.workdir / "pg"
             os.chmod(self.workdir, 0o755)
@@ -236,6 +351,9 @@ class Stack:
                 self._pg_tmp = tempfile.mkdtemp(prefix="ostiary-e2e.", dir="/var/tmp")
                 os.chmod(self._pg_tmp, 0o755)
                 pg_dir = Path(self._pg_tmp) / "pg"
+            # Where it is, for scripts/test.sh: it stops the cluster of a
+            # worker that was killed before its teardown.
+            (self.workdir / "cluster").write_text(f"{pg_dir}\n")
             self._cluster = Cluster(str(pg_dir))
             db = {var: self._cluster.env[var] for var in DB_VARS.values()}
         self._db = db
@@ -309,7 +427,7 @@ class Stack:
         env["OSTIARY_WEBHOOK_ALLOW_PRIVATE"] = "1"
         # The cluster's superuser over its private socket, for tests that
         # must look at or disturb the database directly.
-        admin = (self._cluster.env if self._cluster else os.environ).get("OSTIARY_PG_ADMIN")
+        admin = self.pg_admin
         if admin:
             env["OSTIARY_PG_ADMIN"] = admin
         if SANITIZE:
@@ -581,7 +699,8 @@ class Stack:
 def _workdir():
     given = os.environ.get("OSTIARY_E2E_DIR")
     if given:
-        path = Path(given)
+        # Each worker of a pytest-xdist run in a folder of its own.
+        path = Path(given) / WORKER if WORKER else Path(given)
         path.mkdir(parents=True, exist_ok=True)
         return path, False
     base = BUILD_DIR / "e2e"
@@ -627,12 +746,56 @@ def stack(request):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The longest files, longest first (their summed test times, setup and
+# teardown included, in a run on three workers: 360, 270, 200, 190, 130, 120
+# and 100 s of about 2600). Under pytest-xdist (--dist loadfile) files go to
+# the workers in collection order, each to the next worker nearly done, so
+# these start first and no long file starts last while the others idle.
+LONG_FILES = ("test_refresh.py", "test_faults_token.py", "test_audit.py", "test_keys_lifecycle.py",
+              "test_lockout.py", "test_flow_engine.py", "test_second_factor_lockout.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Under pytest-xdist, the files of LONG_FILES first (each keeps the
+    order of its tests, the other files theirs)."""
+    if WORKER:
+        rank = {name: i for i, name in enumerate(LONG_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))
+
+
+# The secrets checks of the workers of a pytest-xdist run, added up by the
+# controller: [secrets, files, hits, workers that scanned].
+_worker_scans = [0, 0, 0, 0]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """A worker hands its secrets check to the controller (workeroutput)."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None and leaks.last_scan is not None:
+        out["leaks_scan"] = list(leaks.last_scan)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    scan = getattr(node, "workeroutput", {}).get("leaks_scan")
+    if scan:
+        for i in range(3):
+            _worker_scans[i] += scan[i]
+        _worker_scans[3] += 1
+
+
 def pytest_terminal_summary(terminalreporter):
-    """One line on the secrets check of the session (leaks.py)."""
+    """One line on the secrets check of the session (leaks.py), of every
+    worker together when several ran."""
     if leaks.last_scan is not None:
         secrets, files, hits = leaks.last_scan
         terminalreporter.write_line(f"secrets check: {secrets} secrets looked for in {files} logs and span "
                                     f"files, {hits} found")
+    elif _worker_scans[3]:
+        secrets, files, hits, workers = _worker_scans
+        terminalreporter.write_line(f"secrets check: {secrets} secrets looked for in {files} logs and span "
+                                    f"files, {hits} found ({workers} workers)")
 
 
 @pytest.fixture

@@ -182,15 +182,18 @@ class Browser:
     def close(self):
         self.http.close()
 
+    # A page may wait for an HTTP thread behind logins queued for Argon2id
+    # (tests run fifty at once, on a loaded machine): the same 30 s as a
+    # login's POST, a limit on hangs, not a measure of speed.
     def authorize(self, params, method="GET"):
         if method == "GET":
             return self.http.get(self.base + "/authorize", params=params, allow_redirects=False,
-                                 timeout=10)
+                                 timeout=30)
         return self.http.post(self.base + "/authorize", data=params, allow_redirects=False,
-                              timeout=10)
+                              timeout=30)
 
     def get(self, location):
-        return self.http.get(location, allow_redirects=False, timeout=10)
+        return self.http.get(location, allow_redirects=False, timeout=30)
 
     def login_page(self, r):
         """r is a 303 to /login: the page."""

@@ -4,6 +4,7 @@ PKCE, response modes, and the prompt / max_age / id_token_hint matrix."""
 
 import base64
 import hashlib
+import json
 import re
 import time
 from urllib.parse import urlsplit
@@ -115,10 +116,55 @@ def test_missing_openid_scope_is_invalid_scope(stack, browser, client):
     assert_error_redirect(stack, browser.authorize(params), redirect_uri, "invalid_scope", params["state"])
 
 
-def test_request_object_is_request_not_supported(stack, browser, client):
+def unsigned_object(claims, header=None):
+    """A request object: base64url(JSON) parts, an empty signature."""
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
+    return f"{enc(header or {'alg': 'none'})}.{enc(claims)}."
+
+
+def test_signed_request_object_is_invalid_request_object(stack, browser, client):
     client_id, _, redirect_uri = client
-    params = auth_params(client_id, redirect_uri, request="eyJhbGciOiJub25lIn0.e30.")
-    assert_error_redirect(stack, browser.authorize(params), redirect_uri, "request_not_supported",
+    signed = unsigned_object({"scope": "openid"}, {"alg": "RS256"}) + "c2ln"
+    params = auth_params(client_id, redirect_uri, request=signed)
+    assert_error_redirect(stack, browser.authorize(params), redirect_uri, "invalid_request_object",
+                          params["state"])
+
+
+def test_unsigned_request_object_is_the_request(stack, browser, client, user):
+    """OpenID Connect Core §6.1, §6.3.3: the object's parameters win over the
+    query's (here a redirect_uri that is not even registered, and another
+    state and nonce), and the whole flow runs with them."""
+    client_id, secret, redirect_uri = client
+    verifier, challenge = pkce()
+    inner = {"client_id": client_id, "response_type": "code", "redirect_uri": redirect_uri,
+             "scope": "openid email", "state": "state-of-the-object", "nonce": "nonce-of-the-object",
+             "code_challenge": challenge, "code_challenge_method": "S256", "iss": client_id,
+             "aud": stack.base_url, "max_age": 3600}
+    outer = {"client_id": client_id, "response_type": "code", "scope": "openid",
+             "redirect_uri": RP + "/not-registered", "state": "state-of-the-query",
+             "request": unsigned_object(inner)}
+    r = browser.authorize(outer)
+    assert r.status_code == 303 and r.headers["Location"] == stack.base_url + "/login", r.headers
+    r = browser.login(r, user[0])
+    if r.headers.get("Location") == stack.base_url + "/consent":
+        r = browser.consent(r)
+    assert r.status_code in (302, 303), r.text[:300]
+    assert r.headers["Location"].startswith(redirect_uri + "?"), r.headers["Location"]
+    p = response_params(r.headers["Location"])
+    assert p["state"] == "state-of-the-object"
+    t = exchange(stack, p["code"], {"redirect_uri": redirect_uri, "code_verifier": verifier}, client_id, secret)
+    assert t.status_code == 200, t.text
+    _, claims = verify_jwt(stack, t.json()["id_token"])
+    assert claims["nonce"] == "nonce-of-the-object"
+    assert "auth_time" in claims  # max_age, from the object as a number
+    _, at = verify_jwt(stack, t.json()["access_token"])
+    assert at["scope"].split() == ["openid", "email"]
+
+
+def test_request_object_for_another_client_is_refused(stack, browser, client):
+    client_id, _, redirect_uri = client
+    params = auth_params(client_id, redirect_uri, request=unsigned_object({"client_id": "another-client"}))
+    assert_error_redirect(stack, browser.authorize(params), redirect_uri, "invalid_request_object",
                           params["state"])
 
 

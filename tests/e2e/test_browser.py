@@ -5,6 +5,7 @@ client's settings for these tests, then restored."""
 
 import json
 import re
+import secrets
 import shutil
 import tempfile
 
@@ -120,6 +121,69 @@ def test_browser_logs_in_through_the_demo_relying_party(stack, demo):
         driver.find_element(By.ID, "login").click()
         wait.until(ec.presence_of_element_located((By.ID, "password")))
         assert driver.current_url == stack.base_url + "/login"
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
+                    reason="Debian's chromium and chromium-driver are not installed (scripts/deps.sh install)")
+def test_browser_registration_reports_every_field_at_once_and_links_onward(stack):
+    """Registration in headless Chromium: a weak password and a mismatched
+    confirmation are reported together, once each, with no attempt count;
+    the finished registration links onward to the account page."""
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from flowweb import code_in, wait_message
+
+    username = "reg-" + secrets.token_hex(4)
+    address = f"{username}@example.org"
+    password = "a long enough registration passphrase"
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        wait = WebDriverWait(driver, 20)
+        driver.get(stack.base_url + "/register")
+        wait.until(ec.presence_of_element_located((By.ID, "password_confirm")))
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Create an account"
+        driver.find_element(By.ID, "username").send_keys(username)
+        driver.find_element(By.ID, "email").send_keys(address)
+        driver.find_element(By.ID, "password").send_keys("short")
+        driver.find_element(By.ID, "password_confirm").send_keys("different")
+        driver.find_element(By.ID, "submit").click()
+        wait.until(ec.presence_of_element_located((By.ID, "password_confirm-error")))
+        page = driver.find_element(By.TAG_NAME, "main").text
+        assert page.count("That password is too weak") == 1, page
+        assert page.count("The two passwords do not match.") == 1, page
+        assert "Attempts left" not in page
+        assert driver.find_element(By.ID, "password-error").is_displayed()
+        # What was typed stays, the passwords excepted.
+        assert driver.find_element(By.ID, "username").get_attribute("value") == username
+        assert driver.find_element(By.ID, "password").get_attribute("value") == ""
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.ID, "password_confirm").send_keys(password)
+        driver.find_element(By.ID, "submit").click()
+        wait.until(ec.presence_of_element_located((By.ID, "email-hint")))
+        code_field = driver.find_element(By.CSS_SELECTOR, "form input:not([type=hidden])")
+        code_field.send_keys(code_in(wait_message(stack, address)))
+        driver.find_element(By.ID, "submit").click()
+        wait.until(ec.presence_of_element_located((By.ID, "onward")))
+        assert driver.find_element(By.ID, "done").text == "Your account is ready. You can now sign in with it."
+        onward = driver.find_element(By.ID, "onward")
+        assert onward.get_attribute("href") == stack.base_url + "/account/sessions"
+        onward.click()
+        wait.until(lambda d: d.current_url == stack.base_url + "/account/sessions")
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

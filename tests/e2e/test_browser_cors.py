@@ -12,13 +12,13 @@ import http.server
 import json
 import secrets
 import shutil
-import socket
 import tempfile
 import threading
 
 import pytest
 import requests
 
+from conftest import free_port
 from oidc import PASSWORD, make_client, make_user, wait_for
 
 CHROMIUM = shutil.which("chromium")
@@ -77,12 +77,6 @@ async function run() {
 run();
 </script></body></html>
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

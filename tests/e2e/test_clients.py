@@ -29,6 +29,8 @@ CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "r
                  "post_logout_redirect_uris", "backchannel_logout_session_required",
                  # refresh families bound to the SSO session (false unless asked)
                  "refresh_bound_to_session",
+                 # front-channel logout (frontchannel_logout_uri only when one is registered)
+                 "frontchannel_logout_session_required",
                  # editing: the version an update names, and whether it is disabled
                  "version", "disabled"}
 
@@ -133,10 +135,10 @@ def test_client_secret_is_stored_only_as_a_keyed_hash(stack):
     assert secret not in dump
 
 
-def test_duplicate_client_id_is_refused_with_exit_2(stack):
+def test_duplicate_client_id_is_refused_by_the_service_with_exit_1(stack):
     _, client_id = add_ok(stack)
     cp, _ = add(stack, client_id=client_id)
-    assert cp.returncode == EXIT_USAGE
+    assert cp.returncode == EXIT_REFUSED
     assert "client_id already exists" in cp.stderr
     assert json.loads(cp.stdout)["error"] == "invalid_request"
 
@@ -150,15 +152,15 @@ def test_duplicate_client_id_is_refused_with_exit_2(stack):
     "https://user@rp.example/cb",
     "javascript:alert(1)",
 ])
-def test_bad_redirect_uri_is_refused_with_exit_2(stack, uri):
+def test_bad_redirect_uri_is_refused_by_the_service_with_exit_1(stack, uri):
     cp, _ = add(stack, redirect=uri)
-    assert cp.returncode == EXIT_USAGE, (uri, cp.stdout)
+    assert cp.returncode == EXIT_REFUSED, (uri, cp.stdout)
     assert "redirect URI" in cp.stderr or "redirect_uris" in cp.stderr
 
 
 def test_client_of_the_code_flow_needs_a_redirect_uri(stack):
     cp, _ = add(stack, redirect=False)
-    assert cp.returncode == EXIT_USAGE
+    assert cp.returncode == EXIT_REFUSED
     assert "redirect_uris" in cp.stderr
 
 
@@ -188,17 +190,17 @@ def test_public_client_authenticates_with_none_and_always_uses_pkce(stack):
     ["--response-type", "token"],
     ["--name", ""],
 ])
-def test_invalid_client_field_is_refused_with_exit_2(stack, args):
+def test_invalid_client_field_is_refused_by_the_service_with_exit_1(stack, args):
     cp, _ = add(stack, *args)
-    assert cp.returncode == EXIT_USAGE, (args, cp.stdout)
+    assert cp.returncode == EXIT_REFUSED, (args, cp.stdout)
     assert json.loads(cp.stdout)["error"] == "invalid_request"
     assert cp.stderr.strip()
 
 
 @pytest.mark.parametrize("client_id", ["has space", "a:b", "x" * 65, "é"])
-def test_malformed_client_id_is_refused_with_exit_2(stack, client_id):
+def test_malformed_client_id_is_refused_by_the_service_with_exit_1(stack, client_id):
     cp, _ = add(stack, client_id=client_id, redirect=f"{RP}/cb")
-    assert cp.returncode == EXIT_USAGE
+    assert cp.returncode == EXIT_REFUSED
     assert "client_id" in cp.stderr
 
 
@@ -211,7 +213,7 @@ def test_id_token_algorithms_rs256_es256_eddsa_are_accepted(stack, alg):
 def test_private_use_scheme_is_accepted_for_public_clients_only(stack):
     add_ok(stack, "--type", "public", redirect="com.example.app:/oauth2redirect")
     cp, _ = add(stack, redirect="com.example.app:/oauth2redirect")
-    assert cp.returncode == EXIT_USAGE
+    assert cp.returncode == EXIT_REFUSED
 
 
 def test_unknown_field_in_client_add_is_invalid_request(stack):
@@ -258,7 +260,7 @@ def test_first_party_flag_is_stored(stack):
 
 def test_list_shows_clients_without_secrets(stack):
     out, client_id = add_ok(stack)
-    cp = clients(stack, "list")
+    cp = clients(stack, "list", "--json")
     assert cp.returncode == EXIT_OK
     listed = {c["client_id"]: c for c in json.loads(cp.stdout)["clients"]}
     assert client_id in listed
@@ -303,7 +305,7 @@ def test_rotate_secret_replaces_the_old_secret(stack):
 def test_rotate_secret_of_a_public_client_is_refused(stack):
     _, client_id = add_ok(stack, "--type", "public")
     cp = clients(stack, "rotate-secret", client_id)
-    assert cp.returncode == EXIT_USAGE
+    assert cp.returncode == EXIT_REFUSED
     assert json.loads(cp.stdout)["error"] == "invalid_request"
 
 
@@ -384,7 +386,7 @@ def production_token_svc(stack):
 @pytest.mark.parametrize("uri", ["http://rp.example/cb", "http://10.0.0.1:8080/cb"])
 def test_http_redirect_uri_for_non_loopback_host_is_refused_in_production(stack, production_token_svc, uri):
     cp, _ = add(stack, redirect=uri)
-    assert cp.returncode == EXIT_USAGE
+    assert cp.returncode == EXIT_REFUSED
     assert "loopback" in cp.stderr
 
 

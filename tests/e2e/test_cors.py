@@ -237,7 +237,7 @@ def test_ctl_registers_and_shows_web_origins(stack):
     assert cp.returncode == 0, cp.stderr
     assert json.loads(cp.stdout)["client"]["allowed_web_origins"] == ["https://app.example",
                                                                       "https://app.example:8443"]
-    cp = stack.ctl("clients", "list")
+    cp = stack.ctl("clients", "list", "--json")
     listed = [c for c in json.loads(cp.stdout)["clients"] if c["client_id"] == client_id]
     assert listed and listed[0]["allowed_web_origins"] == ["https://app.example", "https://app.example:8443"]
 

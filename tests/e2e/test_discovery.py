@@ -73,8 +73,10 @@ def test_advertised_values(doc):
     assert "offline_access" in doc["scopes_supported"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert set(doc["prompt_values_supported"]) == {"none", "login", "consent", "select_account"}
-    assert doc["claims_parameter_supported"] is False
-    assert doc["request_parameter_supported"] is False
+    assert doc["claims_parameter_supported"] is True
+    assert doc["acr_values_supported"] == ["urn:ostiary:acr:pwd", "urn:ostiary:acr:mfa"]
+    assert doc["request_parameter_supported"] is True
+    assert doc["request_object_signing_alg_values_supported"] == ["none"]
     assert doc["request_uri_parameter_supported"] is False
     assert doc["authorization_response_iss_parameter_supported"] is True
 

@@ -257,10 +257,13 @@ def test_sigterm_drains_a_token_svc_while_a_second_one_serves(stack, web_client)
     first = stack.instances("token-svc")[0]
     seen = len(stack.log_text("gateway"))
     second = stack.start("token-svc")
-    # Both of its threads in the broker (the lock below would hold up their
-    # start: preparing an INSERT takes a lock on its table).
-    _wait(lambda: stack.log_text("gateway")[seen:].count("of token joined") >= 2, 10,
-          "the second token-svc joined")
+    # In the broker, with both of its threads set up (the lock below would
+    # hold up a thread's start: preparing an INSERT takes a lock on its
+    # table). The process joins once for all its threads, as soon as the
+    # first can serve.
+    _wait(lambda: "of token joined" in stack.log_text("gateway")[seen:], 10, "the second token-svc joined")
+    _wait(lambda: "threads set up for the broker" in second.log_path.read_text(errors="replace"), 10,
+          "the second token-svc's threads set up")
     before = _requests_of(stack, web_client[0])
     lock = TableLock(stack)
     results, threads = [], []

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 import oidc
+from conftest import free_port
 
 DISCOVERY = "/.well-known/openid-configuration"
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -107,12 +108,6 @@ def wait_stopped(pid, timeout=2.0):
     raise AssertionError(f"process {pid} did not stop")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lone_gateway(stack):
     """A second gateway with its own broker (its own bus endpoint), so no
@@ -176,7 +171,7 @@ def test_discovery_fields_and_content_type(stack, http):
     assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address", "phone", "offline_access"}
     assert {"sub", "iss", "aud", "exp", "iat", "email", "name"} <= set(doc["claims_supported"])
     assert doc["authorization_response_iss_parameter_supported"] is True
-    assert doc["request_parameter_supported"] is False
+    assert doc["request_parameter_supported"] is True
     assert doc["request_uri_parameter_supported"] is False
     # Discovery §3: RS256 MUST be there; exactly the algorithms the JWKS holds.
     algs = doc["id_token_signing_alg_values_supported"]
@@ -292,7 +287,7 @@ def test_no_worker_answers_503_within_deadline(stack, lone_gateway, http):
     try:
         start = time.monotonic()
         r = stack.ctl("--timeout", "2000", "call", "token.health")
-        assert r.returncode == 1, r.stdout + r.stderr
+        assert r.returncode == 3, r.stdout + r.stderr  # unreachable: no worker
         assert json.loads(r.stdout)["error"] == "temporarily_unavailable"
         assert time.monotonic() - start < 2.0
     finally:

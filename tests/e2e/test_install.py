@@ -46,6 +46,10 @@ def test_install_lays_out_programs_data_and_units(installed):
         assert list((share / "migrations" / service).glob("*.sql")), service
     assert list((share / "flows").iterdir())
     assert {u.name for u in units(installed)} == {f"ostiary-{p}.service" for p in PROCESSES} | {"ostiary.target"}
+    man = installed / "share" / "man" / "man1" / "ostiaryctl.1"
+    assert man.is_file() and man.read_text().startswith(".\\\" ostiaryctl(1)")
+    completion = installed / "share" / "bash-completion" / "completions" / "ostiaryctl"
+    assert completion.is_file() and "complete -o default -F _ostiaryctl ostiaryctl" in completion.read_text()
     env = installed.parent / "etc" / "ostiary" / "ostiary.env.example"
     assert env.is_file() and "OSTIARY_ISSUER=" in env.read_text()
     for u in units(installed):

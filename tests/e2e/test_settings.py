@@ -58,13 +58,14 @@ def test_set_get_and_reset_round_trip_and_are_audited(stack, settings):
     ]
 
 
-def test_bad_names_and_values_are_usage_errors_and_change_nothing(stack):
+def test_bad_names_and_values_are_refused_and_change_nothing(stack):
     for args in (("set", "no_such_setting", "3"), ("set", "lockout_threshold", "0"),
                  ("set", "lockout_threshold", "1001"), ("set", "lockout_threshold", "3x"),
                  ("set", "lockout_threshold", ""), ("get", "no_such_setting"),
                  ("reset", "no_such_setting"), ("set", "lockout_threshold"), ("frobnicate",)):
         r = stack.ctl("settings", *args)
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        # Refused by flow-svc (its code on stderr): 1; by ostiaryctl itself: 2.
+        assert r.returncode == (1 if "(invalid_request)" in r.stderr else 2), (args, r.stdout, r.stderr)
         assert r.stderr, args
     assert get(stack, "lockout_threshold") == DEFAULTS["lockout_threshold"]
 

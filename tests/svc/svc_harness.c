@@ -376,3 +376,47 @@ svc_unique (char *out, size_t size, const char *prefix)
     secure_hex (raw, sizeof raw, hex);
     snprintf (out, size, "%s%s", prefix, hex);
 }
+
+//  Appends to out the scans of plan (EXPLAIN's JSON) that are sequential.
+static void
+s_seq_scan_names (const json_t *node, char *out, size_t size)
+{
+    const char *type = json_string_value (json_object_get (node, "Node Type"));
+    const char *rel = json_string_value (json_object_get (node, "Relation Name"));
+    if (type && strcmp (type, "Seq Scan") == 0) {
+        size_t len = strlen (out);
+        snprintf (out + len, size - len, " Seq Scan on %s;", rel ? rel : "?");
+    }
+    const json_t *plans = json_object_get (node, "Plans");
+    size_t i;
+    const json_t *child;
+    json_array_foreach (plans, i, child) s_seq_scan_names (child, out, size);
+}
+
+int
+svc_seq_scans (db_t *db, const char *const *executes, size_t n)
+{
+    static const char *const modes[] = {"force_generic_plan", "force_custom_plan"};
+    int bad = 0;
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        char sql[512];
+        snprintf (sql, sizeof sql, "SET plan_cache_mode = %s", modes[m]);
+        assert_int_equal (db_exec_sql (db, sql), DB_OK);
+        for (size_t i = 0; i < n; i++) {
+            snprintf (sql, sizeof sql, "EXPLAIN (FORMAT JSON) EXECUTE %s", executes[i]);
+            PGresult *res = PQexec (db_conn (db), sql);
+            assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
+            json_t *plan = json_loads (PQgetvalue (res, 0, 0), 0, NULL);
+            PQclear (res);
+            assert_non_null (plan);
+            char seq[512] = "";
+            s_seq_scan_names (json_object_get (json_array_get (plan, 0), "Plan"), seq, sizeof seq);
+            json_decref (plan);
+            if (*seq) {
+                print_error ("%s (%s):%s\n", executes[i], modes[m], seq);
+                bad++;
+            }
+        }
+    }
+    return bad;
+}

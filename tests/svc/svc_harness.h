@@ -13,6 +13,7 @@
 #define SVC_HARNESS_H
 
 #include "bus_client.h"
+#include "db.h"
 #include <jansson.h>
 #include <libpq-fe.h>
 
@@ -53,6 +54,12 @@ void svc_sql_text (svc_harness_t *self, char *out, size_t size, const char *sql_
     __attribute__ ((format (printf, 4, 5)));
 //  Runs a statement without result (test set-up: UPDATE ... to age a row).
 void svc_sql_exec (svc_harness_t *self, const char *sql_fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  On db (a connection whose statements are prepared), EXPLAIN EXECUTE of
+//  each of executes ("name(args)"), once under generic and once under
+//  custom plans: prints each plan that scans a table sequentially (with
+//  cmocka's print_error) and returns how many did.
+int svc_seq_scans (db_t *db, const char *const *executes, size_t n);
 
 //  Members of a result, failing the test when absent or of another type.
 //  A fresh name for a test object: prefix followed by 10 random hex digits.

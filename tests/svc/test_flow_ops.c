@@ -94,6 +94,31 @@ s_login (const char *username)
     return r;
 }
 
+//  --------------------------------------------------------------- registration
+
+//  A sign-up form refused for a weak password and a mismatched confirmation
+//  says both at once, each at its field.
+static void
+test_registration_reports_a_weak_password_and_a_mismatch_together (void **state)
+{
+    OST_UNUSED (state);
+    char username[64];
+    svc_unique (username, sizeof username, "reg");
+    json_t *flow =
+        svc_ok (s_h, "flow.start", "{\"flow\": \"registration\", \"client_ip\": \"" CLIENT_IP "\"}");
+    json_t *r =
+        svc_ok (s_h, "flow.submit",
+                "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"register\", \"input\": {\"username\": "
+                "\"%s\", \"email\": \"%s@example.org\", \"password\": \"short\", \"password_confirm\": "
+                "\"different\"}, \"client_ip\": \"" CLIENT_IP "\"}",
+                svc_str (flow, "flow"), svc_str (flow, "csrf"), username, username);
+    assert_string_equal (svc_str (r, "status"), "running");
+    assert_string_equal (svc_str (r, "step.field_errors.password"), "weak_password");
+    assert_string_equal (svc_str (r, "step.field_errors.password_confirm"), "mismatch");
+    json_decref (r);
+    json_decref (flow);
+}
+
 //  --------------------------------------------------------------- users
 
 static void
@@ -353,6 +378,28 @@ test_flow_start_returns_handle_csrf_and_expiry (void **state)
     assert_null (json_object_get (g, "flow"));
     assert_null (json_object_get (g, "result"));
     json_decref (g);
+    json_decref (s);
+}
+
+//  The language of the pages and emails (a catalogue of
+//  OSTIARY_LOCALES_DIR) is kept for the whole execution; a tag no
+//  catalogue serves is English, said by no locale at all.
+static void
+test_flow_start_keeps_the_locale_of_a_catalogue (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    json_t *s = s_start (", \"locale\": \"fr\"");
+    assert_string_equal (svc_str (s, "locale"), "fr");
+    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
+    assert_string_equal (svc_str (g, "locale"), "fr");
+    json_decref (g);
+    json_decref (s);
+    s = s_start (", \"locale\": \"xx\"");
+    assert_null (json_object_get (s, "locale"));
+    json_decref (s);
+    s = s_start ("");
+    assert_null (json_object_get (s, "locale"));
     json_decref (s);
 }
 
@@ -1214,6 +1261,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_health_reaches_the_database),
+        cmocka_unit_test (test_flow_start_keeps_the_locale_of_a_catalogue),
         cmocka_unit_test (test_user_add_stores_a_random_sub_and_an_argon2id_hash),
         cmocka_unit_test (test_user_add_refuses_bad_fields_and_duplicates),
         cmocka_unit_test (test_user_get_by_username_or_sub),
@@ -1248,6 +1296,7 @@ main (void)
         cmocka_unit_test (test_logins_are_audited_with_their_reason),
         cmocka_unit_test (test_user_changes_are_audited),
         cmocka_unit_test (test_user_unlock_clears_the_lock_and_is_audited),
+        cmocka_unit_test (test_registration_reports_a_weak_password_and_a_mismatch_together),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -12,12 +12,16 @@
 #include <cmocka.h>
 
 #include "b64url.h"
+#include "config.h"
+#include "flow-svc/flow_app.h"
+#include "flow-svc/flow_janitor.h"
 #include "svc_harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ISSUER "http://127.0.0.1:8080"
 #define RP "https://rp.example/"
@@ -468,18 +472,20 @@ test_session_end_queues_the_logout_tokens (void **state)
     json_t *r = svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session"));
     assert_true (svc_bool (r, "ended"));
     json_decref (r);
+    //  One row per client the session served: which of them registered a
+    //  backchannel_logout_uri is token-svc's to say when the row is
+    //  delivered.
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
-                      before + 1);
+                      before + 2);
     r = svc_ok (s_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
                 svc_str (login, "sub"));
-    assert_int_equal (svc_int (json_array_get (json_object_get (r, "events"), 0), "details.backchannel"), 1);
+    assert_int_equal (svc_int (json_array_get (json_object_get (r, "events"), 0), "details.backchannel"), 2);
     json_decref (r);
     json_decref (login);
 }
 
 //  A password change and a disable end the user's sessions like a logout:
-//  each session's clients with a backchannel_logout_uri get a logout token,
-//  queued with the end.
+//  the logout of each session's clients is queued with the end.
 static void
 s_ends_with_backchannel (const char *op, const char *body_fmt)
 {
@@ -493,14 +499,14 @@ s_ends_with_backchannel (const char *op, const char *body_fmt)
     long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
     json_decref (svc_ok (s_h, op, body_fmt, username));
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
-                      before + 1);
+                      before + 2);
     assert_int_equal (
         svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND revoked_at IS NULL", sid),
         0);
     //  Nothing is left to end: a second change queues nothing.
     json_decref (svc_ok (s_h, op, body_fmt, username));
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
-                      before + 1);
+                      before + 2);
     json_decref (one);
 }
 
@@ -569,6 +575,200 @@ test_logout_tokens_revoke_the_session_bound_families (void **state)
         1);
 }
 
+//  --------------------------------------------------------------- front-channel logout
+
+//  Front-Channel Logout 1.0 §2: frontchannel_logout_uri is an absolute
+//  http(s) URI without fragment; frontchannel_logout_session_required only
+//  with one; both shown by client_get.
+static void
+test_frontchannel_registration (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    const char *bad[] = {RP "fc#x", "ftp://rp.example/fc", "com.example.app:/fc", "relative/fc"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_string_equal (
+            svc_err (s_h, "token.client_add",
+                     "{\"redirect_uris\": [\"" RP "cb\"], \"frontchannel_logout_uri\": \"%s\"}", bad[i]),
+            "invalid_request");
+    assert_string_equal (svc_err (s_h, "token.client_add",
+                                  "{\"redirect_uris\": [\"" RP
+                                  "cb\"], \"frontchannel_logout_session_required\": true}"),
+                         "invalid_request");
+    char id[64];
+    svc_unique (id, sizeof id, "rp-fc-");
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
+                         "cb\"], \"frontchannel_logout_uri\":"
+                         " \"" RP "fc?x=1\", \"frontchannel_logout_session_required\": true}",
+                         id));
+    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", id);
+    assert_string_equal (svc_str (r, "client.frontchannel_logout_uri"), RP "fc?x=1");
+    assert_true (svc_bool (r, "client.frontchannel_logout_session_required"));
+    json_decref (r);
+    r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
+    assert_null (json_object_get (json_object_get (r, "client"), "frontchannel_logout_uri"));
+    assert_false (svc_bool (r, "client.frontchannel_logout_session_required"));
+    json_decref (r);
+}
+
+//  §3: one frame per client of the session with a frontchannel_logout_uri,
+//  in the session's order; iss and sid form-encoded into the query of a
+//  client that asked for them, the URI as registered otherwise.
+static void
+test_frontchannel_frames_for_the_clients_with_a_uri_only (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char with_sid[64], plain[64];
+    svc_unique (with_sid, sizeof with_sid, "rp-fcs-");
+    svc_unique (plain, sizeof plain, "rp-fcp-");
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
+                         "cb\"], \"frontchannel_logout_uri\":"
+                         " \"" RP "fc?x=1\", \"frontchannel_logout_session_required\": true}",
+                         with_sid));
+    json_decref (svc_ok (s_h, "token.client_add",
+                         "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
+                         "cb\"], \"frontchannel_logout_uri\":"
+                         " \"https://other.example/fc\"}",
+                         plain));
+    json_t *r =
+        svc_ok (s_h, "token.frontchannel_frames",
+                "{\"sid\": \"sid-7+/\", \"clients\": [\"%s\", \"rp-a\", \"gone\", \"%s\"]}", plain, with_sid);
+    json_t *frames = json_object_get (r, "frames");
+    assert_int_equal (json_array_size (frames), 2);
+    assert_string_equal (svc_str (json_array_get (frames, 0), "client_id"), plain);
+    assert_string_equal (svc_str (json_array_get (frames, 0), "uri"), "https://other.example/fc");
+    assert_string_equal (svc_str (json_array_get (frames, 1), "client_id"), with_sid);
+    assert_string_equal (svc_str (json_array_get (frames, 1), "uri"),
+                         RP "fc?x=1&iss=http%3A%2F%2F127.0.0.1%3A8080&sid=sid-7%2B%2F");
+    json_decref (r);
+}
+
+//  --------------------------------------------------------------- expiry
+
+//  One round of a flow janitor of its own (the harness's runs once a day),
+//  sealing with a key of its own: these rows are counted, never delivered.
+static void
+s_janitor_round (void)
+{
+    config_t *cfg = config_new ();
+    assert_non_null (cfg);
+    const char *why = NULL;
+    assert_int_equal (config_set (cfg, "OSTIARY_DB", getenv ("OSTIARY_TEST_DB"), &why), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_JANITOR_INTERVAL", "86400", &why), 0);
+    assert_int_equal (config_set (cfg, "OSTIARY_JANITOR_BATCH", "2", &why), 0);
+    flow_app_t app;
+    memset (&app, 0, sizeof app);
+    memset (app.flow_key, 0x5a, sizeof app.flow_key);
+    flow_janitor_t *janitor = flow_janitor_new (cfg, &app);
+    assert_non_null (janitor);
+    //  Its first round starts at once; the next one would be a day later.
+    for (int i = 0; i < 1200 && flow_janitor_rounds (janitor) < 1; i++)
+        usleep (50000);
+    long rounds = flow_janitor_rounds (janitor);
+    flow_janitor_destroy (&janitor);
+    config_destroy (&cfg);
+    assert_int_equal (rounds, 1);
+}
+
+static long
+s_backchannel_rows (void)
+{
+    return svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+}
+
+//  Back-Channel Logout 1.0 §2.5 for a session that ends on its own: the
+//  janitor queues the logout of every client it served, once, however
+//  many rounds follow; and the session is no longer live for a touch.
+static void
+test_expired_session_tells_its_clients_once (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char username[64];
+    //  More sessions than one batch of the janitor (2): every one is told.
+    json_t *logins[3];
+    for (int i = 0; i < 3; i++) {
+        logins[i] = s_login (username);
+        const char *sid = svc_str (logins[i], "sid");
+        json_decref (svc_ok (s_h, "flow.session_touch",
+                             "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}",
+                             sid));
+        json_decref (svc_ok (s_h, "flow.session_touch",
+                             "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
+        svc_sql_exec (
+            s_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'", sid);
+    }
+    long before = s_backchannel_rows ();
+    s_janitor_round ();
+    assert_int_equal (s_backchannel_rows (), before + 6);
+    for (int i = 0; i < 3; i++) {
+        const char *sid = svc_str (logins[i], "sid");
+        assert_int_equal (
+            svc_sql_long (
+                s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND logout_queued_at IS NOT NULL",
+                sid),
+            1);
+        //  Past its end nothing records a client for it any more.
+        json_t *r = svc_ok (s_h, "flow.session_touch",
+                            "{\"sid\": \"%s\", \"client_id\": \"rp-b\", \"client_name\": \"App B\"}", sid);
+        assert_false (svc_bool (r, "live"));
+        json_decref (r);
+    }
+    //  A second round finds nothing left to tell.
+    s_janitor_round ();
+    assert_int_equal (s_backchannel_rows (), before + 6);
+    for (int i = 0; i < 3; i++)
+        json_decref (logins[i]);
+}
+
+//  A session that was ended (and its clients told then) says nothing more
+//  when its time runs out; nor does one a new login replaced.
+static void
+test_ended_session_is_not_told_again_when_it_expires (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char username[64];
+    json_t *login = s_login (username);
+    const char *sid = svc_str (login, "sid");
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
+    long before = s_backchannel_rows ();
+    json_decref (svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session")));
+    assert_int_equal (s_backchannel_rows (), before + 1);
+    svc_sql_exec (s_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'",
+                  sid);
+    s_janitor_round ();
+    assert_int_equal (s_backchannel_rows (), before + 1);
+    json_decref (login);
+}
+
+//  A password change revokes live sessions only: one that had expired
+//  untold is left for the janitor, which tells its clients it expired.
+static void
+test_password_change_leaves_an_expired_session_to_the_janitor (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    char username[64];
+    json_t *login = s_login (username);
+    const char *sid = svc_str (login, "sid");
+    json_decref (svc_ok (s_h, "flow.session_touch",
+                         "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
+    svc_sql_exec (s_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'",
+                  sid);
+    long before = s_backchannel_rows ();
+    json_decref (svc_ok (s_h, "flow.user_passwd",
+                         "{\"username\": \"%s\", \"password\": \"another password 4242\"}", username));
+    assert_int_equal (s_backchannel_rows (), before);
+    s_janitor_round ();
+    assert_int_equal (s_backchannel_rows (), before + 1);
+    json_decref (login);
+}
+
 int
 main (void)
 {
@@ -589,6 +789,11 @@ main (void)
         cmocka_unit_test (test_password_change_queues_the_logout_tokens),
         cmocka_unit_test (test_disable_queues_the_logout_tokens),
         cmocka_unit_test (test_logout_tokens_revoke_the_session_bound_families),
+        cmocka_unit_test (test_frontchannel_registration),
+        cmocka_unit_test (test_frontchannel_frames_for_the_clients_with_a_uri_only),
+        cmocka_unit_test (test_expired_session_tells_its_clients_once),
+        cmocka_unit_test (test_ended_session_is_not_told_again_when_it_expires),
+        cmocka_unit_test (test_password_change_leaves_an_expired_session_to_the_janitor),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -198,22 +198,6 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
                       100);
 }
 
-//  Appends to out the scans of plan (EXPLAIN's JSON) that are sequential.
-static void
-s_seq_scans (json_t *node, char *out, size_t size)
-{
-    const char *type = json_string_value (json_object_get (node, "Node Type"));
-    const char *rel = json_string_value (json_object_get (node, "Relation Name"));
-    if (type && strcmp (type, "Seq Scan") == 0) {
-        size_t len = strlen (out);
-        snprintf (out + len, size - len, " Seq Scan on %s;", rel ? rel : "?");
-    }
-    json_t *plans = json_object_get (node, "Plans");
-    size_t i;
-    json_t *child;
-    json_array_foreach (plans, i, child) s_seq_scans (child, out, size);
-}
-
 static void
 test_every_purge_walks_an_index (void **state)
 {
@@ -272,28 +256,7 @@ test_every_purge_walks_an_index (void **state)
                                          "token_purge_families(500, 2592000, 1209600)",
                                          "token_purge_subjects(500, 2592000)",
                                          "token_audit_purge(365, 500)"};
-    static const char *const modes[] = {"force_generic_plan", "force_custom_plan"};
-    int bad = 0;
-    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-        char sql[256];
-        snprintf (sql, sizeof sql, "SET plan_cache_mode = %s", modes[m]);
-        assert_int_equal (db_exec_sql (db, sql), DB_OK);
-        for (size_t i = 0; i < sizeof purges / sizeof purges[0]; i++) {
-            snprintf (sql, sizeof sql, "EXPLAIN (FORMAT JSON) EXECUTE %s", purges[i]);
-            PGresult *res = PQexec (db_conn (db), sql);
-            assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
-            json_t *plan = json_loads (PQgetvalue (res, 0, 0), 0, NULL);
-            PQclear (res);
-            assert_non_null (plan);
-            char seq[512] = "";
-            s_seq_scans (json_object_get (json_array_get (plan, 0), "Plan"), seq, sizeof seq);
-            json_decref (plan);
-            if (*seq) {
-                print_error ("%s (%s):%s\n", purges[i], modes[m], seq);
-                bad++;
-            }
-        }
-    }
+    int bad = svc_seq_scans (db, purges, sizeof purges / sizeof purges[0]);
     db_destroy (&db);
     assert_int_equal (bad, 0);
 }

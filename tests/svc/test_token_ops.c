@@ -1045,7 +1045,8 @@ test_authorize_errors_redirect_with_error_state_and_iss (void **state)
         {'c', "{\"response_type\": null}", "invalid_request"},
         {'c', "{\"response_type\": \"token\"}", "unsupported_response_type"},
         {'c', "{\"response_type\": \"code id_token\"}", "unsupported_response_type"},
-        {'c', "{\"request\": \"eyJhbGciOiJub25lIn0.e30.\"}", "request_not_supported"},
+        //  {"alg":"RS256"}.{}.c2ln: request objects are taken unsigned only.
+        {'c', "{\"request\": \"eyJhbGciOiJSUzI1NiJ9.e30.c2ln\"}", "invalid_request_object"},
         {'c', "{\"request_uri\": \"https://rp.example/request.jwt\"}", "request_uri_not_supported"},
         {'c', "{\"scope\": \"openid admin\"}", "invalid_scope"},
         {'c', "{\"scope\": \"profile email\"}", "invalid_scope"},
@@ -1233,6 +1234,89 @@ test_authorize_request_carries_what_the_login_flow_needs (void **state)
     snprintf (change, sizeof change, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}",
               challenge);
     json_decref (s_request_of (&c->pub, change, NULL, NULL));
+}
+
+//  A compact JWS of header and claims (JSON text) with the signature sig.
+static void
+s_jws_text (const char *header, const char *claims, const char *sig, char *out, size_t size)
+{
+    char h[512], c[6000];
+    assert_true (b64url_encoded_len (strlen (header)) < sizeof h);
+    assert_true (b64url_encoded_len (strlen (claims)) < sizeof c);
+    h[b64url_encode (header, strlen (header), h)] = '\0';
+    c[b64url_encode (claims, strlen (claims), c)] = '\0';
+    snprintf (out, size, "%s.%s.%s", h, c, sig);
+}
+
+//  OpenID Connect Core §6.1, §6.3: an unsigned request object by value;
+//  its members take precedence over the query's and are checked as theirs.
+static void
+test_authorize_unsigned_request_object (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    s_authz_clients_t *c = s_authz_clients ();
+    char object[8192], claims[4096], change[8400];
+    //  Its scope, nonce, redirect URI (the query's is not even registered)
+    //  and max_age (a number in the object) are the request's.
+    snprintf (claims, sizeof claims,
+              "{\"iss\": \"%s\", \"aud\": \"%s\", \"exp\": %ld, \"client_id\": \"%s\","
+              " \"response_type\": \"code\", \"scope\": \"openid email\", \"nonce\": \"ro-nonce\","
+              " \"state\": \"ro-state\", \"redirect_uri\": \"%s\", \"max_age\": 60,"
+              " \"claims\": {\"userinfo\": {\"name\": null}}}",
+              c->conf.id, ISSUER, (long)time (NULL) + 300, c->conf.id, c->conf_second);
+    s_jws_text ("{\"alg\":\"none\"}", claims, "", object, sizeof object);
+    snprintf (change, sizeof change, "{\"request\": \"%s\", \"redirect_uri\": \"https://evil.example/cb\"}",
+              object);
+    json_t *q = s_request_of (&c->conf, change, NULL, NULL);
+    assert_string_equal (svc_str (q, "redirect_uri"), c->conf_second);
+    assert_string_equal (svc_str (q, "nonce"), "ro-nonce");
+    assert_string_equal (svc_str (q, "scopes.1"), "email");
+    assert_int_equal (svc_int (q, "max_age"), 60);
+    json_decref (q);
+    //  Its state is the one echoed: an error of the object's own values
+    //  goes to its redirect URI with its state.
+    snprintf (claims, sizeof claims, "{\"state\": \"ro-state\", \"prompt\": \"bogus\"}");
+    s_jws_text ("{\"alg\":\"none\",\"typ\":\"oauth-authz-req+jwt\"}", claims, "", object, sizeof object);
+    snprintf (change, sizeof change, "{\"request\": \"%s\"}", object);
+    json_t *r = s_error_redirect (&c->conf, change, NULL, "invalid_request");
+    assert_string_equal (svc_str (r, "params.state"), "ro-state");
+    json_decref (r);
+    //  An unregistered redirect URI in the object is a page error.
+    snprintf (claims, sizeof claims, "{\"redirect_uri\": \"https://evil.example/cb\"}");
+    s_jws_text ("{\"alg\":\"none\"}", claims, "", object, sizeof object);
+    snprintf (change, sizeof change, "{\"request\": \"%s\"}", object);
+    s_page_error (&c->conf, change, NULL);
+    //  Objects that cannot be taken: invalid_request_object at the query's
+    //  redirect URI, with the query's state.
+    struct {
+        const char *header, *claims, *sig;
+    } bad[] = {
+        {"{\"alg\":\"none\"}", "{\"scope\": \"openid\"}", "c2ln"},
+        {"{\"alg\":\"RS256\"}", "{\"scope\": \"openid\"}", ""},
+        {"{\"alg\":\"none\",\"crit\":[\"x\"]}", "{}", ""},
+        {"{\"alg\":\"none\"}", "{\"request_uri\": \"https://rp.example/r\"}", ""},
+        {"{\"alg\":\"none\"}", "{\"client_id\": \"someone-else\"}", ""},
+        {"{\"alg\":\"none\"}", "{\"response_type\": \"token\"}", ""},
+        {"{\"alg\":\"none\"}", "{\"iss\": \"someone-else\"}", ""},
+        {"{\"alg\":\"none\"}", "{\"aud\": \"https://other.example\"}", ""},
+        {"{\"alg\":\"none\"}", "{\"exp\": 1000}", ""},
+        {"{\"alg\":\"none\"}", "{\"scope\": [\"openid\"]}", ""},
+        {"{\"alg\":\"none\"}", "{\"max_age\": -5}", ""},
+        {"{\"alg\":\"none\"}", "[1]", ""},
+        {"not json", "{}", ""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s_jws_text (bad[i].header, bad[i].claims, bad[i].sig, object, sizeof object);
+        snprintf (change, sizeof change, "{\"request\": \"%s\"}", object);
+        r = s_error_redirect (&c->conf, change, NULL, "invalid_request_object");
+        assert_string_equal (svc_str (r, "params.state"), "state-xyz");
+        json_decref (r);
+    }
+    json_decref (s_error_redirect (&c->conf, "{\"request\": \"a.b\"}", NULL, "invalid_request_object"));
+    //  A repeated request parameter is a repeated parameter (RFC 6749 §3.1).
+    json_decref (s_error_redirect (&c->conf, "{\"request\": \"eyJhbGciOiJub25lIn0.e30.\"}", "[\"request\"]",
+                                   "invalid_request"));
 }
 
 //  A session body for issue_code: sub, its own sid, auth_time 5 s ago, pwd.
@@ -2458,6 +2542,7 @@ main (void)
         cmocka_unit_test (test_authorize_errors_redirect_with_error_state_and_iss),
         cmocka_unit_test (test_authorize_error_response_modes_and_state),
         cmocka_unit_test (test_authorize_request_carries_what_the_login_flow_needs),
+        cmocka_unit_test (test_authorize_unsigned_request_object),
         cmocka_unit_test (test_authorize_error_redirect_is_exact_and_ends_the_request),
         cmocka_unit_test (test_consent_is_remembered_for_what_was_granted),
         cmocka_unit_test (test_issue_code_answers_and_refusals),

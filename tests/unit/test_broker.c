@@ -75,11 +75,23 @@ s_teardown (void **state)
 //  (sleep_ms, fail), and the echo goes back as a string in jws, so that
 //  requests and results fit the op's table in proto/ops.def (which the
 //  worker checks).
+//  Claims "gate": the handler counts itself in s_gated and waits until
+//  s_gate_open (at most 5 s). Claims "count": it counts itself in s_counted.
+static atomic_int s_gated, s_gate_open, s_counted;
+
 static int
 s_echo (bus_req_t *req, const json_t *body, json_t **result)
 {
     const keys_sign_in_t *in = BUS_IN (req, keys_sign);
     (void)body;
+    if (json_object_get (in->claims, "count"))
+        atomic_fetch_add (&s_counted, 1);
+    if (json_object_get (in->claims, "gate")) {
+        atomic_fetch_add (&s_gated, 1);
+        int64_t end = bus_now_ms () + 5000;
+        while (!atomic_load (&s_gate_open) && bus_now_ms () < end)
+            zclock_sleep (2);
+    }
     json_t *sleep_ms = json_object_get (in->claims, "sleep_ms");
     if (json_is_integer (sleep_ms))
         zclock_sleep ((int)json_integer_value (sleep_ms));
@@ -1266,6 +1278,430 @@ test_broker_gauges_exist_at_zero_for_every_service_from_the_start (void **state)
     s_teardown (&fixture);
 }
 
+//  ---------------------------------------------------------------------------
+//  Credit (proto/bus.md, "Credit")
+
+//  A worker of `threads` threads holding `credit` requests, heartbeating
+//  every hb ms.
+static bus_worker_t *
+s_credit_worker (const char *endpoint, int threads, size_t credit, int hb)
+{
+    bus_worker_cfg_t cfg = {.service = "keys",
+                            .endpoint = endpoint,
+                            .threads = threads,
+                            .credit = credit,
+                            .heartbeat_ms = hb,
+                            .liveness = 3,
+                            .routes = s_routes,
+                            .nroutes = 1};
+    return bus_worker_new (&cfg);
+}
+
+//  The broker's STATS member of service keys, -1 when it has none.
+static int
+s_keys_stat (fixture_t *f, const char *member)
+{
+    zstr_send (f->broker, "STATS");
+    char *text = zstr_recv (f->broker);
+    json_t *stats = text ? json_loads (text, 0, NULL) : NULL;
+    json_t *value = json_object_get (json_object_get (json_object_get (stats, "services"), "keys"), member);
+    int n = json_is_integer (value) ? (int)json_integer_value (value) : -1;
+    json_decref (stats);
+    zstr_free (&text);
+    return n;
+}
+
+//  Waits until condition() holds, at most timeout_ms.
+#define WAIT_UNTIL(cond, timeout_ms)                                                                         \
+    do {                                                                                                     \
+        int64_t end_ = bus_now_ms () + (timeout_ms);                                                         \
+        while (!(cond) && bus_now_ms () < end_)                                                              \
+            zclock_sleep (5);                                                                                \
+    } while (0)
+
+typedef struct {
+    const char *endpoint;
+    json_t *claims; //  stolen
+    int rc;
+    int64_t done;
+    bus_error_t error;
+} s_call_t;
+
+//  One call with the given claims, from a thread of its own.
+static void *
+s_call (void *arg)
+{
+    s_call_t *c = arg;
+    bus_client_t *client = bus_client_new (c->endpoint, 65536, NULL);
+    json_t *body = s_body (c->claims);
+    json_t *result = NULL;
+    c->rc = bus_client_call (client, "keys.sign", body, 3000, &result, &c->error);
+    c->done = bus_now_ms ();
+    json_decref (result);
+    json_decref (body);
+    bus_client_destroy (&client);
+    return NULL;
+}
+
+//  A worker connection announces its credit and threads in READY, and the
+//  broker hands it up to that many requests at once: with one thread
+//  busy, the other three wait in the worker, none in the broker.
+static void
+test_worker_with_credit_4_receives_4_requests_in_one_burst (void **state)
+{
+    fixture_t *f = *state;
+    //  READY as a broker sees it.
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://credit-ready-%d", ++s_counter);
+    zsock_t *router = zsock_new_router (endpoint);
+    assert_non_null (router);
+    bus_worker_t *worker = s_credit_worker (endpoint, 1, 4, HB);
+    assert_non_null (worker);
+    zframe_t *id = NULL;
+    int arrived = 0;
+    bus_msg_t *ready = bus_msg_recv_wait (router, &id, 65536, 2000, &arrived);
+    assert_non_null (ready);
+    assert_int_equal (bus_msg_type (ready), BUS_READY);
+    size_t len;
+    const unsigned char *data = bus_msg_body (ready, &len);
+    json_t *body = bus_body_to_json (data, len);
+    assert_non_null (body);
+    assert_int_equal (json_integer_value (json_object_get (body, "credit")), 4);
+    assert_int_equal (json_integer_value (json_object_get (body, "threads")), 1);
+    json_decref (body);
+    bus_msg_destroy (&ready);
+    zframe_destroy (&id);
+    bus_worker_destroy (&worker);
+    zsock_destroy (&router);
+
+    //  The real broker: four requests, the first holds the only thread.
+    atomic_store (&s_gated, 0);
+    atomic_store (&s_gate_open, 0);
+    worker = s_credit_worker (f->endpoint, 1, 4, HB);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    s_call_t calls[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        calls[i] = (s_call_t){
+            .endpoint = f->endpoint, .claims = json_pack ("{s:b,s:i}", "gate", 1, "n", i), .rc = 99};
+        assert_int_equal (pthread_create (&threads[i], NULL, s_call, &calls[i]), 0);
+    }
+    WAIT_UNTIL (s_keys_stat (f, "in_flight") == 4, 2000);
+    assert_int_equal (s_keys_stat (f, "in_flight"), 4);
+    assert_int_equal (s_keys_stat (f, "queued"), 0);
+    assert_int_equal (s_keys_stat (f, "idle"), 0);
+    assert_int_equal (atomic_load (&s_gated), 1);
+    atomic_store (&s_gate_open, 1);
+    for (int i = 0; i < 4; i++) {
+        pthread_join (threads[i], NULL);
+        assert_int_equal (calls[i].rc, 0);
+    }
+    assert_int_equal (atomic_load (&s_gated), 4);
+    WAIT_UNTIL (s_keys_stat (f, "in_flight") == 0, 2000);
+    assert_int_equal (s_keys_stat (f, "in_flight"), 0);
+    assert_int_equal (s_keys_stat (f, "idle"), 1);
+    bus_worker_destroy (&worker);
+}
+
+//  Two threads share a credit of 4: while one runs a slow request, every
+//  other request is run by the idle thread, none waits behind the slow one.
+static void
+test_slow_op_does_not_delay_a_request_while_another_thread_is_idle (void **state)
+{
+    fixture_t *f = *state;
+    atomic_store (&s_gated, 0);
+    atomic_store (&s_gate_open, 0);
+    //  A slow heartbeat: nothing but the idle thread's watch on the
+    //  socket takes the requests in time (a thread that sends a heartbeat
+    //  also drains the socket).
+    bus_worker_t *worker = s_credit_worker (f->endpoint, 2, 4, 1000);
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    s_call_t slow = {.endpoint = f->endpoint, .claims = json_pack ("{s:b}", "gate", 1), .rc = 99};
+    pthread_t slow_thread;
+    assert_int_equal (pthread_create (&slow_thread, NULL, s_call, &slow), 0);
+    WAIT_UNTIL (atomic_load (&s_gated) == 1, 2000);
+    assert_int_equal (atomic_load (&s_gated), 1);
+    //  Three at once, then one at a time: each is answered while the slow
+    //  one still runs.
+    s_call_t calls[3];
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++) {
+        calls[i] = (s_call_t){.endpoint = f->endpoint, .claims = json_pack ("{s:i}", "n", i), .rc = 99};
+        assert_int_equal (pthread_create (&threads[i], NULL, s_call, &calls[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join (threads[i], NULL);
+        assert_int_equal (calls[i].rc, 0);
+    }
+    //  Ten calls in a row take milliseconds each, far below a heartbeat.
+    int64_t t0 = bus_now_ms ();
+    for (int i = 0; i < 10; i++) {
+        json_t *result = NULL;
+        bus_error_t error;
+        assert_int_equal (bus_client_call (f->client, "keys.sign", s_empty, 1000, &result, &error), 0);
+        json_decref (result);
+    }
+    assert_true (bus_now_ms () - t0 < 500);
+    assert_int_equal (slow.rc, 99);
+    atomic_store (&s_gate_open, 1);
+    pthread_join (slow_thread, NULL);
+    assert_int_equal (slow.rc, 0);
+    bus_worker_destroy (&worker);
+}
+
+//  A request whose deadline passes while it waits in the worker (its only
+//  thread busy) is answered deadline_exceeded and never run.
+static void
+test_request_past_deadline_in_the_worker_is_answered_and_never_run (void **state)
+{
+    (void)state;
+    atomic_store (&s_gated, 0);
+    atomic_store (&s_gate_open, 0);
+    atomic_store (&s_counted, 0);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://credit-deadline-%d", ++s_counter);
+    zsock_t *router = zsock_new_router (endpoint);
+    assert_non_null (router);
+    bus_worker_t *worker = s_credit_worker (endpoint, 1, 2, HB);
+    zframe_t *id = NULL;
+    int arrived = 0;
+    bus_msg_t *ready = bus_msg_recv_wait (router, &id, 65536, 2000, &arrived);
+    assert_non_null (ready);
+    bus_msg_destroy (&ready);
+    //  The test is the broker: two requests, the first holds the thread.
+    int64_t late = bus_now_ms () + 300;
+    for (int i = 0; i < 2; i++) {
+        bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+        assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+        assert_int_equal (bus_msg_set_op (req, "keys.sign"), 0);
+        assert_int_equal (bus_msg_set_request_id (req, i == 0 ? "gated" : "late"), 0);
+        bus_msg_set_deadline (req, i == 0 ? bus_now_ms () + 5000 : late);
+        json_t *body = s_body (i == 0 ? json_pack ("{s:b}", "gate", 1) : json_pack ("{s:b}", "count", 1));
+        assert_int_equal (bus_msg_set_body_json (req, body), 0);
+        json_decref (body);
+        assert_int_equal (bus_msg_send (&req, router, id), 0);
+    }
+    WAIT_UNTIL (atomic_load (&s_gated) == 1, 2000);
+    assert_int_equal (atomic_load (&s_gated), 1);
+    WAIT_UNTIL (bus_now_ms () > late, 1000);
+    atomic_store (&s_gate_open, 1);
+    //  Both answered, in order: the first ran, the second did not.
+    for (int i = 0; i < 2; i++) {
+        bus_msg_t *reply = NULL;
+        while (!reply) {
+            zframe_t *from = NULL;
+            bus_msg_t *msg = bus_msg_recv_wait (router, &from, 65536, 2000, &arrived);
+            zframe_destroy (&from);
+            assert_non_null (msg);
+            if (bus_msg_type (msg) == BUS_REPLY)
+                reply = msg;
+            else
+                bus_msg_destroy (&msg);
+        }
+        size_t len;
+        const unsigned char *data = bus_msg_body (reply, &len);
+        json_t *body = bus_body_to_json (data, len);
+        if (strcmp (bus_msg_request_id (reply), "late") == 0) {
+            const char *code = json_string_value (json_object_get (json_object_get (body, "error"), "code"));
+            assert_non_null (code);
+            assert_string_equal (code, "deadline_exceeded");
+        } else
+            assert_non_null (json_object_get (body, "ok"));
+        json_decref (body);
+        bus_msg_destroy (&reply);
+    }
+    assert_int_equal (atomic_load (&s_counted), 0);
+    bus_worker_destroy (&worker);
+    zframe_destroy (&id);
+    zsock_destroy (&router);
+}
+
+//  A REQUEST from the test, acting as the broker, on router to id.
+static void
+s_router_request (zsock_t *router, zframe_t *id, const char *rid, json_t *claims)
+{
+    bus_msg_t *req = bus_msg_new (BUS_REQUEST);
+    assert_int_equal (bus_msg_set_service (req, "keys"), 0);
+    assert_int_equal (bus_msg_set_op (req, "keys.sign"), 0);
+    assert_int_equal (bus_msg_set_request_id (req, rid), 0);
+    bus_msg_set_deadline (req, bus_now_ms () + 10000);
+    json_t *body = s_body (claims);
+    assert_int_equal (bus_msg_set_body_json (req, body), 0);
+    json_decref (body);
+    assert_int_equal (bus_msg_send (&req, router, id), 0);
+}
+
+//  The broker dies (SIGKILL: no DISCONNECT) while the worker holds a
+//  request it has not started, and a new broker binds the same endpoint:
+//  the worker's socket connects to it by itself. The request held is
+//  dropped unexecuted (its client retries through the new broker, and a
+//  WRITE run after that retry would look like a second use), and the
+//  worker registers anew with READY.
+static void
+test_requests_held_when_the_broker_connection_drops_are_never_run (void **state)
+{
+    (void)state;
+    atomic_store (&s_gated, 0);
+    atomic_store (&s_gate_open, 0);
+    atomic_store (&s_counted, 0);
+    //  TCP, as between hosts: the connection drops when the broker's socket
+    //  closes, and comes back when one binds the same port.
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (router);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    //  A slow heartbeat: the broker's silence is not what tells the worker.
+    bus_worker_t *worker = s_credit_worker (endpoint, 1, 2, 1000);
+    assert_non_null (worker);
+    zframe_t *id = NULL;
+    int arrived = 0;
+    bus_msg_t *ready = bus_msg_recv_wait (router, &id, 65536, 2000, &arrived);
+    assert_non_null (ready);
+    assert_int_equal (bus_msg_type (ready), BUS_READY);
+    bus_msg_destroy (&ready);
+    //  Two requests: the first holds the only thread, the second waits in the worker.
+    s_router_request (router, id, "gated", json_pack ("{s:b}", "gate", 1));
+    s_router_request (router, id, "held", json_pack ("{s:b}", "count", 1));
+    WAIT_UNTIL (atomic_load (&s_gated) == 1, 2000);
+    assert_int_equal (atomic_load (&s_gated), 1);
+    zframe_destroy (&id);
+    zsock_destroy (&router);
+    //  The new broker, and the worker's socket connected to it again.
+    zactor_t *monitor = NULL;
+    for (int i = 0; i < 50 && !router; i++) {
+        router = zsock_new (ZMQ_ROUTER);
+        monitor = zactor_new (zmonitor, router);
+        zstr_sendx (monitor, "LISTEN", "ACCEPTED", NULL);
+        zstr_sendx (monitor, "START", NULL);
+        zsock_wait (monitor);
+        if (zsock_bind (router, "%s", endpoint) != port) {
+            zactor_destroy (&monitor);
+            zsock_destroy (&router);
+            zclock_sleep (20);
+        }
+    }
+    assert_non_null (router);
+    zsock_set_rcvtimeo (monitor, 3000);
+    zmsg_t *accepted = zmsg_recv (monitor);
+    assert_non_null (accepted);
+    zmsg_destroy (&accepted);
+    zactor_destroy (&monitor);
+    //  The running request ends; the held one is never run, and the worker
+    //  says READY to the new broker.
+    atomic_store (&s_gate_open, 1);
+    int ready_again = 0;
+    int64_t end = bus_now_ms () + 5000;
+    while (!ready_again && bus_now_ms () < end) {
+        zframe_t *from = NULL;
+        bus_msg_t *msg = bus_msg_recv_wait (router, &from, 65536, 500, &arrived);
+        if (msg && bus_msg_type (msg) == BUS_READY)
+            ready_again = 1;
+        bus_msg_destroy (&msg);
+        zframe_destroy (&from);
+    }
+    assert_true (ready_again);
+    assert_int_equal (atomic_load (&s_counted), 0);
+    bus_worker_destroy (&worker);
+    zsock_destroy (&router);
+}
+
+//  A READY announcing a credit, from a hand-driven worker.
+static zsock_t *
+s_raw_credit_worker (fixture_t *f, const char *credit)
+{
+    zsock_t *sock = zsock_new_dealer (f->endpoint);
+    assert_non_null (sock);
+    bus_msg_t *ready = bus_msg_new (BUS_READY);
+    assert_int_equal (bus_msg_set_service (ready, "keys"), 0);
+    json_t *body = json_loads (credit, 0, NULL);
+    assert_int_equal (bus_msg_set_body_json (ready, body), 0);
+    json_decref (body);
+    assert_int_equal (bus_msg_send (&ready, sock, NULL), 0);
+    return sock;
+}
+
+static void
+s_raw_reply (zsock_t *sock, const char *rid)
+{
+    bus_msg_t *reply = bus_msg_new (BUS_REPLY);
+    assert_int_equal (bus_msg_set_request_id (reply, rid), 0);
+    json_t *ok = json_pack ("{s:s}", "rid", rid);
+    assert_int_equal (bus_msg_set_result (reply, ok), 0);
+    json_decref (ok);
+    assert_int_equal (bus_msg_send (&reply, sock, NULL), 0);
+}
+
+//  A worker holding two requests: a REPLY for an id it was not given, or
+//  for one it answered already, is dropped; each client gets one answer.
+static void
+test_reply_for_an_unknown_or_answered_id_is_refused (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *raw = s_raw_credit_worker (f, "{\"credit\": 2, \"threads\": 1}");
+    assert_true (s_wait_ready (f, "keys", 1, 2000));
+    zsock_t *client = zsock_new_dealer (f->endpoint);
+    s_raw_request (client, "first", bus_now_ms () + 5000);
+    s_raw_request (client, "second", bus_now_ms () + 5000);
+    //  Both handed at once (credit 2).
+    bus_msg_t *got = s_raw_next_request (raw, 1000);
+    assert_non_null (got);
+    assert_string_equal (bus_msg_request_id (got), "first");
+    bus_msg_destroy (&got);
+    got = s_raw_next_request (raw, 1000);
+    assert_non_null (got);
+    assert_string_equal (bus_msg_request_id (got), "second");
+    bus_msg_destroy (&got);
+    s_raw_reply (raw, "never-given");
+    s_raw_reply (raw, "first");
+    s_raw_reply (raw, "first");
+    s_raw_reply (raw, "second");
+    const char *expect[] = {"first", "second"};
+    for (int i = 0; i < 2; i++) {
+        int arrived = 0;
+        bus_msg_t *answer = bus_msg_recv_wait (client, NULL, 65536, 1000, &arrived);
+        assert_non_null (answer);
+        assert_string_equal (bus_msg_request_id (answer), expect[i]);
+        bus_msg_destroy (&answer);
+    }
+    int arrived = 0;
+    bus_msg_t *extra = bus_msg_recv_wait (client, NULL, 65536, 200, &arrived);
+    assert_null (extra);
+    assert_int_equal (s_keys_stat (f, "in_flight"), 0);
+    zsock_destroy (&client);
+    zsock_destroy (&raw);
+}
+
+//  A READY whose credit is outside the protocol is refused (DISCONNECT);
+//  an empty one (an older worker) counts as credit 1, one thread.
+static void
+test_ready_with_a_bad_credit_is_refused (void **state)
+{
+    fixture_t *f = *state;
+    const char *bad[] = {"{\"credit\": 0, \"threads\": 1}",
+                         "{\"credit\": 2, \"threads\": 3}",
+                         "{\"credit\": 1025, \"threads\": 1}",
+                         "{\"credit\": \"4\", \"threads\": 1}",
+                         "{\"threads\": 1}",
+                         "[4]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        zsock_t *raw = s_raw_credit_worker (f, bad[i]);
+        int arrived = 0;
+        bus_msg_t *bye = bus_msg_recv_wait (raw, NULL, 65536, 1000, &arrived);
+        assert_non_null (bye);
+        assert_int_equal (bus_msg_type (bye), BUS_DISCONNECT);
+        bus_msg_destroy (&bye);
+        zsock_destroy (&raw);
+    }
+    assert_int_equal (bus_client_service_ready (f->client, "keys", 1000), 0);
+    zsock_t *old = s_raw_worker (f, "keys");
+    assert_true (s_wait_ready (f, "keys", 1, 1000));
+    assert_int_equal (s_keys_stat (f, "workers"), 1);
+    assert_int_equal (s_keys_stat (f, "idle"), 1);
+    zsock_destroy (&old);
+}
+
 int
 main (void)
 {
@@ -1321,6 +1757,14 @@ main (void)
                                          s_setup_patient, s_teardown),
         cmocka_unit_test_setup_teardown (test_worker_runs_the_op_in_a_child_span_of_the_caller, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_worker_with_credit_4_receives_4_requests_in_one_burst,
+                                         s_setup_patient, s_teardown),
+        cmocka_unit_test_setup_teardown (test_slow_op_does_not_delay_a_request_while_another_thread_is_idle,
+                                         s_setup_patient, s_teardown),
+        cmocka_unit_test (test_request_past_deadline_in_the_worker_is_answered_and_never_run),
+        cmocka_unit_test (test_requests_held_when_the_broker_connection_drops_are_never_run),
+        T (test_reply_for_an_unknown_or_answered_id_is_refused),
+        T (test_ready_with_a_bad_credit_is_refused),
     };
     s_empty = s_body (NULL);
     int rc = cmocka_run_group_tests (tests, NULL, NULL);

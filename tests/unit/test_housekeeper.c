@@ -218,6 +218,146 @@ test_new_refuses_a_config_without_round_or_connection (void **state)
     assert_null (housekeeper_new (NULL));
 }
 
+//  ------------------------------------------------------ housekeeper_work_off
+
+//  A backlog of rows per kind that s_fake_batch takes from, batch by batch,
+//  recording the order of the kinds it was called for.
+typedef struct {
+    long backlog[4];
+    long batch;
+    int fail_kind; //  this kind fails at its second batch (-1: none)
+    int calls[64]; //  kinds, in call order
+    int ncalls;
+    int sleep_ms;       //  each batch takes this long
+    db_status_t result; //  what housekeeper_work_off returned
+    long done[4];
+    atomic_int finished;
+    long duty;
+} s_backlog_t;
+
+static db_status_t
+s_fake_batch (db_t *db, int kind, void *arg, long *done)
+{
+    (void)db;
+    s_backlog_t *b = arg;
+    int seen = 0;
+    for (int i = 0; i < b->ncalls; i++)
+        seen += b->calls[i] == kind;
+    if (b->ncalls < 64)
+        b->calls[b->ncalls++] = kind;
+    if (kind == b->fail_kind && seen == 1)
+        return DB_ERROR;
+    if (b->sleep_ms)
+        usleep ((useconds_t)b->sleep_ms * 1000);
+    long n = b->backlog[kind] < b->batch ? b->backlog[kind] : b->batch;
+    b->backlog[kind] -= n;
+    *done = n;
+    return DB_OK;
+}
+
+static db_status_t
+s_work_off_round (db_t *db, void *arg)
+{
+    s_backlog_t *b = arg;
+    if (atomic_load (&b->finished))
+        return DB_OK;
+    b->result = housekeeper_work_off (db, 4, s_fake_batch, b, b->batch, b->duty, b->done, NULL);
+    atomic_store (&b->finished, 1);
+    return DB_OK;
+}
+
+//  Runs one round of housekeeper_work_off over b and waits for it.
+static void
+s_run_work_off (s_backlog_t *b)
+{
+    housekeeper_cfg_t cfg = {
+        .conninfo = s_server (), .interval_s = 86400, .round = s_work_off_round, .arg = b};
+    housekeeper_t *hk = housekeeper_new (&cfg);
+    assert_non_null (hk);
+    for (int i = 0; i < 3000 && !atomic_load (&b->finished); i++)
+        usleep (10000);
+    assert_int_equal (atomic_load (&b->finished), 1);
+    housekeeper_destroy (&hk);
+}
+
+static void
+test_work_off_takes_every_kind_in_turn_until_none_is_full (void **state)
+{
+    (void)state;
+    if (!s_server ())
+        skip ();
+    s_backlog_t b = {.backlog = {1200, 100, 0, 2500}, .batch = 500, .fail_kind = -1, .duty = 100};
+    s_run_work_off (&b);
+    assert_int_equal (b.result, DB_OK);
+    assert_int_equal (b.done[0], 1200);
+    assert_int_equal (b.done[1], 100);
+    assert_int_equal (b.done[2], 0);
+    assert_int_equal (b.done[3], 2500);
+    //  In turn: a kind with a short backlog is done in the first pass; the
+    //  others go on, one batch each per pass, until a batch is not full.
+    int expected[] = {0, 1, 2, 3, 0, 3, 0, 3, 3, 3, 3};
+    assert_int_equal (b.ncalls, (int)(sizeof expected / sizeof expected[0]));
+    for (int i = 0; i < b.ncalls; i++)
+        assert_int_equal (b.calls[i], expected[i]);
+}
+
+static void
+test_work_off_ends_at_the_first_failure (void **state)
+{
+    (void)state;
+    if (!s_server ())
+        skip ();
+    s_backlog_t b = {.backlog = {5000, 5000, 5000, 5000}, .batch = 500, .fail_kind = 1, .duty = 100};
+    s_run_work_off (&b);
+    assert_int_equal (b.result, DB_ERROR);
+    //  0, 1, 2, 3, then 0 and the failing second batch of kind 1.
+    assert_int_equal (b.ncalls, 6);
+    assert_int_equal (b.done[0], 1000);
+    assert_int_equal (b.done[1], 500);
+    assert_int_equal (b.done[2], 500);
+    assert_int_equal (b.done[3], 500);
+}
+
+static void
+test_work_off_paces_itself_and_ends_when_the_housekeeper_stops (void **state)
+{
+    (void)state;
+    if (!s_server ())
+        skip ();
+    //  Batches of 20 ms at a duty of 1 %: each is followed by ~2 s of pause,
+    //  which a stop must cut short.
+    s_backlog_t b = {.backlog = {1000000, 0, 0, 0}, .batch = 500, .fail_kind = -1, .sleep_ms = 20, .duty = 1};
+    housekeeper_cfg_t cfg = {
+        .conninfo = s_server (), .interval_s = 86400, .round = s_work_off_round, .arg = &b};
+    housekeeper_t *hk = housekeeper_new (&cfg);
+    assert_non_null (hk);
+    //  Stopped during the first batch or the pause after it.
+    for (int i = 0; i < 3000 && b.ncalls < 1; i++)
+        usleep (10000);
+    housekeeper_destroy (&hk);
+    assert_int_equal (atomic_load (&b.finished), 1);
+    assert_int_equal (b.result, DB_OK);
+    //  Nothing ran after the stop: one batch of kind 0, no other kind.
+    assert_int_equal (b.ncalls, 1);
+    assert_int_equal (b.done[0], 500);
+}
+
+static void
+test_work_off_refuses_bad_arguments (void **state)
+{
+    (void)state;
+    s_backlog_t b = {.batch = 500, .fail_kind = -1};
+    long done[HOUSEKEEPER_KINDS_MAX + 1];
+    assert_int_equal (
+        housekeeper_work_off (NULL, HOUSEKEEPER_KINDS_MAX + 1, s_fake_batch, &b, 500, 10, done, NULL),
+        DB_ERROR);
+    assert_int_equal (housekeeper_work_off (NULL, 4, NULL, &b, 500, 10, done, NULL), DB_ERROR);
+    assert_int_equal (housekeeper_work_off (NULL, 4, s_fake_batch, &b, 0, 10, done, NULL), DB_ERROR);
+    assert_int_equal (housekeeper_work_off (NULL, 4, s_fake_batch, &b, 500, 0, done, NULL), DB_ERROR);
+    assert_int_equal (housekeeper_work_off (NULL, 4, s_fake_batch, &b, 500, 101, done, NULL), DB_ERROR);
+    assert_int_equal (b.ncalls, 0);
+}
+
 int
 main (void)
 {
@@ -229,6 +369,10 @@ main (void)
         cmocka_unit_test (test_stop_does_not_wait_for_the_interval),
         cmocka_unit_test (test_pause_waits_within_a_round_and_ends_at_stop),
         cmocka_unit_test (test_new_refuses_a_config_without_round_or_connection),
+        cmocka_unit_test (test_work_off_takes_every_kind_in_turn_until_none_is_full),
+        cmocka_unit_test (test_work_off_ends_at_the_first_failure),
+        cmocka_unit_test (test_work_off_paces_itself_and_ends_when_the_housekeeper_stops),
+        cmocka_unit_test (test_work_off_refuses_bad_arguments),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
