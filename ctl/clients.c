@@ -79,6 +79,7 @@ s_usage (FILE *out)
         "printed: when the client changed since, nothing is changed (conflict, exit 1). Also:\n"
         "  --unset NAME            back to the default: access_token_alg, require_pkce (then the\n"
         "                          server's PKCE default applies), backchannel_logout_uri,\n"
+        "                          frontchannel_logout_uri,\n"
         "                          access_token_lifetime, id_token_lifetime, refresh_grace,\n"
         "                          refresh_grace_uses (repeatable)\n"
         "  --access-token-lifetime SECONDS, --id-token-lifetime SECONDS\n"
@@ -492,6 +493,9 @@ s_parse_update (int argc, char **argv, token_client_update_in_t *in, token_clien
     in->backchannel_logout_uri = add->backchannel_logout_uri;
     in->backchannel_logout_session_required = add->backchannel_logout_session_required;
     in->has_backchannel_logout_session_required = add->has_backchannel_logout_session_required;
+    in->frontchannel_logout_uri = add->frontchannel_logout_uri;
+    in->frontchannel_logout_session_required = add->frontchannel_logout_session_required;
+    in->has_frontchannel_logout_session_required = add->has_frontchannel_logout_session_required;
     in->refresh_bound_to_session = add->refresh_bound_to_session;
     in->has_refresh_bound_to_session = add->has_refresh_bound_to_session;
     in->unset = *unset;

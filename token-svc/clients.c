@@ -73,6 +73,7 @@
 #define DESC_CONFLICT "the client changed since that version: read it again"
 #define DESC_UNSET                                                                                           \
     "unset must name distinct members among access_token_alg, require_pkce, backchannel_logout_uri, "        \
+    "frontchannel_logout_uri, "                                                                              \
     "access_token_lifetime, id_token_lifetime, refresh_grace, refresh_grace_uses, none also given a value"
 
 //  The one description that is not the caller's fault (compared by address).
@@ -845,8 +846,8 @@ token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
 
 //  The members of token.client_update that unset may name.
 static const char *const s_unsettable[] = {
-    "access_token_alg",  "require_pkce",  "backchannel_logout_uri", "access_token_lifetime",
-    "id_token_lifetime", "refresh_grace", "refresh_grace_uses"};
+    "access_token_alg",      "require_pkce",      "backchannel_logout_uri", "frontchannel_logout_uri",
+    "access_token_lifetime", "id_token_lifetime", "refresh_grace",          "refresh_grace_uses"};
 
 //  The stored registration c as a token.client_add request: what an update
 //  starts from, so that the merged result passes the same rules. NULL when
@@ -864,6 +865,12 @@ s_as_add_request (const token_client_t *c)
         c->refresh_grace_uses, "allowed_web_origins", c->web_origins, "post_logout_redirect_uris",
         c->post_logout_uris, "backchannel_logout_session_required", c->backchannel_session_required,
         "refresh_bound_to_session", c->refresh_bound);
+    if (add && json_object_set_new (add, "frontchannel_logout_session_required",
+                                    json_boolean (c->frontchannel_session_required)))
+        goto fail;
+    if (add && c->frontchannel_uri &&
+        json_object_set_new (add, "frontchannel_logout_uri", json_string (c->frontchannel_uri)))
+        goto fail;
     if (add && c->require_pkce >= 0 &&
         json_object_set_new (add, "require_pkce", json_boolean (c->require_pkce)))
         goto fail;
@@ -946,7 +953,8 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
         for (size_t k = 0; k < sizeof s_unsettable / sizeof s_unsettable[0]; k++)
             known |= strcmp (name, s_unsettable[k]) == 0;
         const json_t *given = json_object_get (body, name);
-        if (!known || (given && !json_is_null (given)) || json_array_size (in->unset) > 7)
+        if (!known || (given && !json_is_null (given)) ||
+            json_array_size (in->unset) > sizeof s_unsettable / sizeof s_unsettable[0])
             problem = problem ? problem : DESC_UNSET;
         for (size_t k = 0; k < i; k++)
             if (!strcmp (name, json_string_value (json_array_get (in->unset, k))))

@@ -118,9 +118,10 @@ static const db_stmt_t s_stmts[] = {
      " post_logout_redirect_uris = $18::jsonb, backchannel_logout_uri = $19::text,"
      " backchannel_logout_session_required = $20::boolean, refresh_bound_to_session = $21::boolean,"
      " access_token_ttl = nullif($22::integer, 0), id_token_ttl = nullif($23::integer, 0),"
-     " disabled = $24::boolean, version = version + 1, updated_at = now()"
+     " disabled = $24::boolean, frontchannel_logout_uri = $25::text,"
+     " frontchannel_logout_session_required = $26::boolean, version = version + 1, updated_at = now()"
      " WHERE client_id = $1::text AND version = $2::bigint",
-     24, DB_STMT_WRITE},
+     26, DB_STMT_WRITE},
     {"token_request_insert",
      "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent, response_mode, "
      "state,"
@@ -810,12 +811,14 @@ token_store_client_update (db_t *db, const token_client_t *c, int64_t version, c
             at_ttl,
             id_ttl,
             c->disabled ? "true" : "false",
+            c->frontchannel_uri,
+            c->frontchannel_session_required ? "true" : "false",
         };
         //  The change and its audit event commit together: a change is
         //  never stored unaudited.
         st = db_begin (db);
         if (st == DB_OK)
-            st = s_exec_count (db, "token_client_update", 24, params, changed);
+            st = s_exec_count (db, "token_client_update", 26, params, changed);
         if (st == DB_OK && *changed)
             st = token_store_audit (db, audit);
         if (st == DB_OK)

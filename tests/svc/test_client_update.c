@@ -406,6 +406,45 @@ test_rotation_without_overlap_ends_the_old_secret_at_once (void **state)
     assert_int_equal (s_version (&c), 3);
 }
 
+static void
+test_frontchannel_logout_is_kept_changed_and_unset (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    s_client_t c;
+    s_client (&c, "front");
+    json_decref (svc_ok (s_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 1, \"frontchannel_logout_uri\":"
+                         " \"https://rp.example/front\", \"frontchannel_logout_session_required\": true}",
+                         c.id));
+    //  An update of something else keeps them, and its audit event does
+    //  not name them as changed.
+    json_t *r =
+        svc_ok (s_h, "token.client_update", "{\"client_id\": \"%s\", \"version\": 2, \"name\": \"F\"}", c.id);
+    assert_string_equal (svc_str (r, "client.frontchannel_logout_uri"), "https://rp.example/front");
+    assert_true (json_is_true (
+        json_object_get (json_object_get (r, "client"), "frontchannel_logout_session_required")));
+    json_decref (r);
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM token.audit_events WHERE event = 'client_update'"
+                                    " AND subject = '%s' AND details->'changed' = '[\"name\"]'::jsonb",
+                                    c.id),
+                      1);
+    //  Unset it (the session flag needs it, so it goes too).
+    r = svc_ok (s_h, "token.client_update",
+                "{\"client_id\": \"%s\", \"version\": 3, \"unset\": [\"frontchannel_logout_uri\"],"
+                " \"frontchannel_logout_session_required\": false}",
+                c.id);
+    assert_false (json_object_get (json_object_get (r, "client"), "frontchannel_logout_uri"));
+    json_decref (r);
+    assert_int_equal (
+        svc_sql_long (
+            s_h,
+            "SELECT count(*) FROM token.clients WHERE client_id = '%s' AND frontchannel_logout_uri IS NULL",
+            c.id),
+        1);
+}
+
 int
 main (void)
 {
@@ -419,6 +458,7 @@ main (void)
         cmocka_unit_test (test_update_is_audited_with_before_and_after_without_secrets),
         cmocka_unit_test (test_rotation_with_overlap_accepts_both_secrets_until_it_ends),
         cmocka_unit_test (test_rotation_without_overlap_ends_the_old_secret_at_once),
+        cmocka_unit_test (test_frontchannel_logout_is_kept_changed_and_unset),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
