@@ -116,13 +116,16 @@ def test_stale_version_is_refused_and_changes_nothing(stack):
     assert authorize_status(stack, client_id, redirect) == 303
 
 
-def test_update_refuses_bad_input_with_exit_2(stack):
+def test_update_refuses_bad_input(stack):
     client_id, _, _ = make_client(stack)
     version = str(show(stack, client_id)["version"])
+    #  token-svc refuses these (invalid_request): the CLI's exit code table
+    #  says 1; what the CLI itself refuses (no --version, --type) exits 2.
     for args in (["--redirect-uri", f"{RP}/cb#fragment"], ["--redirect-uri", "not-a-uri"],
                  ["--scope", "everything"], ["--unset", "name"]):
         cp = clients(stack, "update", client_id, "--version", version, *args)
-        assert cp.returncode == EXIT_USAGE, (args, cp.stdout, cp.stderr)
+        assert cp.returncode == EXIT_REFUSED, (args, cp.stdout, cp.stderr)
+        assert "invalid_request" in cp.stdout + cp.stderr, (args, cp.stdout, cp.stderr)
     assert clients(stack, "update", client_id, "--name", "x").returncode == EXIT_USAGE
     assert clients(stack, "update", client_id, "--version", version, "--type", "public").returncode == EXIT_USAGE
     assert str(show(stack, client_id)["version"]) == version
