@@ -46,7 +46,7 @@ s_usage (FILE *out)
                   "                            default OSTIARY_PKCE_REQUIRED)\n"
                   "  set stores a value, reset goes back to the default; every replica of the service\n"
                   "  that applies it follows within 5 seconds. Both are audited (settings_set,\n"
-                  "  token_settings_set). A usage or input error (unknown setting, bad value) exits 2.\n"
+                  "  token_settings_set).\n"
                   "\n");
     ctl_print_exit_codes (out);
     return CTL_USAGE;
