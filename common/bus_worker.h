@@ -25,6 +25,10 @@ typedef struct {
     void *app;          //  process-wide state given in the config
     void *thread_state; //  what thread_init returned for this thread
     const void *in;     //  the typed request (read it with BUS_IN)
+    //  Who acts, for audit records: NULL for an operator on the bus (the
+    //  admin role: "admin"), "admin:<sub>" when a service runs an admin op
+    //  for an admin authenticated by an access token (token.admin_call).
+    const char *actor;
     //  set by bus_req_fail
     ost_err_t err;
     const char *err_description;

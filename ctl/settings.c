@@ -1,6 +1,8 @@
-/*  ctl/settings - `ostiaryctl settings ...`: the runtime settings of flow-svc
- *  over the bus (flow.settings_list and flow.settings_set of proto/ops.md).
- *  Every flow-svc replica applies a change within 5 seconds.
+/*  ctl/settings - `ostiaryctl settings ...`: the runtime settings of
+ *  common/settings.def over the bus (flow.settings_list, flow.settings_set,
+ *  token.settings_list and token.settings_set of proto/ops.md: each setting
+ *  is stored by the service that applies it). Every replica applies a change
+ *  within 5 seconds.
  *
  *    ostiaryctl settings list [--json]
  *    ostiaryctl settings get NAME
@@ -11,6 +13,7 @@
  *  (unavailable); 2 bad usage or input (an unknown setting, a value that is
  *  not an integer or out of range), with a message on stderr. */
 #include "ctl.h"
+#include "settings_table.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,7 +29,7 @@ s_usage (FILE *out)
                   "       ostiaryctl settings set NAME VALUE\n"
                   "       ostiaryctl settings reset NAME\n"
                   "\n"
-                  "  flow-svc's runtime settings (integers, each with its min and max; `list` shows them):\n"
+                  "  the runtime settings (integers, each with its min and max; `list` shows them):\n"
                   "    lockout_threshold       failed password logins that lock an account (5)\n"
                   "    lockout_seconds         how long the account stays locked (900)\n"
                   "    address_threshold       failed logins and wrong codes from one client address per\n"
@@ -38,30 +41,49 @@ s_usage (FILE *out)
                   "    code_mail_cap           code emails to one account per window; above it none is\n"
                   "                            sent (5)\n"
                   "    code_mail_window_seconds  the length of that window (900)\n"
-                  "  set stores a value, reset goes back to the default; every flow-svc replica applies\n"
-                  "  the change within 5 seconds. Both are recorded as settings_set audit events.\n"
+                  "    pkce_required           1: clients without a PKCE choice of their own must send a\n"
+                  "                            code_challenge; 0: optional for them (token-svc;\n"
+                  "                            default OSTIARY_PKCE_REQUIRED)\n"
+                  "  set stores a value, reset goes back to the default; every replica of the service\n"
+                  "  that applies it follows within 5 seconds. Both are audited (settings_set,\n"
+                  "  token_settings_set).\n"
                   "\n");
     ctl_print_exit_codes (out);
     return CTL_USAGE;
 }
 
-//  Every setting object (flow.settings_list): a new reference, or NULL with
+//  The settings of one service (op: flow.settings_list or
+//  token.settings_list, the same result): a new reference, or NULL with
 //  *rc set.
 static json_t *
-s_fetch (const ctl_opts_t *opts, int *rc)
+s_fetch_one (const ctl_opts_t *opts, const char *op, int *rc)
 {
     flow_settings_list_in_t in = {0};
     json_t *body = flow_settings_list_in_pack (&in);
     json_t *result = NULL;
-    *rc = body ? ctl_call_family (opts, "settings", "flow.settings_list", body, &result) : CTL_USAGE;
+    *rc = body ? ctl_call_family (opts, "settings", op, body, &result) : CTL_USAGE;
     json_decref (body);
     flow_settings_list_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (*rc == CTL_OK)
-        *rc = ctl_unpacked ("flow.settings_list",
-                            flow_settings_list_out_unpack (result, &out, why, sizeof why), why);
+        *rc = ctl_unpacked (op, flow_settings_list_out_unpack (result, &out, why, sizeof why), why);
     json_t *list = *rc == CTL_OK ? json_incref ((json_t *)out.settings) : NULL;
     json_decref (result);
+    return list;
+}
+
+//  Every setting object, flow-svc's then token-svc's (common/settings.def):
+//  a new reference, or NULL with *rc set.
+static json_t *
+s_fetch (const ctl_opts_t *opts, int *rc)
+{
+    json_t *list = s_fetch_one (opts, "flow.settings_list", rc);
+    json_t *more = list ? s_fetch_one (opts, "token.settings_list", rc) : NULL;
+    if (list && (!more || json_array_extend (list, more))) {
+        json_decref (list);
+        list = NULL;
+    }
+    json_decref (more);
     return list;
 }
 
@@ -159,14 +181,18 @@ s_store (const ctl_opts_t *opts, const flow_settings_set_in_t *in)
     }
     if (!body)
         return ctl_bad ("settings", "the name is not UTF-8 text", NULL);
+    //  The service that owns the setting stores it (common/settings.def);
+    //  an unknown name goes to flow-svc, which refuses it. Both ops take
+    //  and answer the same members.
+    const setting_def_t *def = settings_def (settings_find (in->name));
+    const char *op = def && !strcmp (def->service, "token") ? "token.settings_set" : "flow.settings_set";
     json_t *result = NULL;
-    int rc = ctl_call_family (opts, "settings", "flow.settings_set", body, &result);
+    int rc = ctl_call_family (opts, "settings", op, body, &result);
     json_decref (body);
     flow_settings_set_out_t out;
     char why[SCHEMA_WHY_MAX];
     if (rc == CTL_OK)
-        rc = ctl_unpacked ("flow.settings_set", flow_settings_set_out_unpack (result, &out, why, sizeof why),
-                           why);
+        rc = ctl_unpacked (op, flow_settings_set_out_unpack (result, &out, why, sizeof why), why);
     if (rc == CTL_OK)
         printf ("%s = %" PRId64 "%s\n", in->name, out.value,
                 out.value == out.default_ ? " (the default)" : "");

@@ -36,6 +36,8 @@ s_usage (FILE *out)
         "       ostiaryctl users passwd USERNAME (--password-stdin | --password P)\n"
         "       ostiaryctl users disable USERNAME [--enable]\n"
         "       ostiaryctl users unlock USERNAME\n"
+        "       ostiaryctl users grant-admin USERNAME\n"
+        "       ostiaryctl users revoke-admin USERNAME\n"
         "\n"
         "  USERNAME is case-insensitive: 1 to 64 of a-z 0-9 . _ @ + - (stored in lowercase)\n"
         "\n"
@@ -57,6 +59,9 @@ s_usage (FILE *out)
         "\n"
         "  passwd revokes the user's sessions; disable revokes them and every token issued to the user\n"
         "  (--enable undoes the flag, not the revocation).\n"
+        "  grant-admin gives the user the admin role: the admin client (OSTIARY_ADMIN_CLIENT_ID)\n"
+        "  may then be issued the admin scope for them; revoke-admin takes it back, and their\n"
+        "  tokens with that scope stop working at the admin API at once (both audited, user_admin).\n"
         "  unlock lifts a brute-force lockout (password and second factor) and clears the failure\n"
         "  counts (audited).\n"
         "\n");
@@ -466,10 +471,52 @@ s_unlock (const ctl_opts_t *opts, int argc, char **argv)
     return rc;
 }
 
+//  grant-admin and revoke-admin: flow.user_set_admin.
+static int
+s_set_admin (const ctl_opts_t *opts, int argc, char **argv, bool admin)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return s_usage (stderr);
+    flow_user_set_admin_in_t in = {.username = argv[1], .admin = admin, .has_admin = true};
+    json_t *body = flow_user_set_admin_in_pack (&in);
+    if (!body)
+        return ctl_bad ("users", "the username is not UTF-8 text", NULL);
+    json_t *result = NULL;
+    int rc = ctl_call_family (opts, "users", "flow.user_set_admin", body, &result);
+    flow_user_set_admin_out_t out;
+    char why[SCHEMA_WHY_MAX];
+    if (rc == CTL_OK)
+        rc = ctl_unpacked ("flow.user_set_admin",
+                           flow_user_set_admin_out_unpack (result, &out, why, sizeof why), why);
+    if (rc == CTL_OK)
+        printf ("%s %s the admin role\n", argv[1], out.admin ? "holds" : "no longer holds");
+    json_decref (result);
+    json_decref (body);
+    return rc;
+}
+
+static int
+s_grant_admin (const ctl_opts_t *opts, int argc, char **argv)
+{
+    return s_set_admin (opts, argc, argv, true);
+}
+
+static int
+s_revoke_admin (const ctl_opts_t *opts, int argc, char **argv)
+{
+    return s_set_admin (opts, argc, argv, false);
+}
+
 //  The subcommand table.
 static const ctl_subcmd_t s_commands[] = {
-    {"add", s_add},       {"list", s_list},       {"show", s_show},
-    {"passwd", s_passwd}, {"disable", s_disable}, {"unlock", s_unlock},
+    {"add", s_add},
+    {"list", s_list},
+    {"show", s_show},
+    {"passwd", s_passwd},
+    {"disable", s_disable},
+    {"unlock", s_unlock},
+    {"grant-admin", s_grant_admin},
+    {"revoke-admin", s_revoke_admin},
 };
 
 int

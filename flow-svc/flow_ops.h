@@ -28,6 +28,10 @@ int flow_op_user_list (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_get (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_passwd (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_user_set_admin (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_user_roles (bus_req_t *req, const json_t *body, json_t **result);
+//  admin_call.c
+int flow_op_admin_call (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result);
 //  sessions.c
 int flow_op_session_get (bus_req_t *req, const json_t *body, json_t **result);

@@ -24,7 +24,7 @@
     " 'nickname', nickname, 'profile', profile, 'picture', picture, 'website', website, 'gender', gender,"   \
     " 'birthdate', birthdate, 'zoneinfo', zoneinfo, 'locale', locale, 'phone_number', phone_number,"         \
     " 'phone_number_verified', phone_number_verified, 'address', address, 'disabled', disabled,"             \
-    " 'has_password', password_hash IS NOT NULL,"                                                            \
+    " 'has_password', password_hash IS NOT NULL, 'admin', admin,"                                            \
     " 'created_at', " EPOCH ("created_at") ", 'updated_at', " EPOCH ("updated_at") "))::text"
 
 //  The session object of proto/ops.md (flow.session_get).
@@ -90,6 +90,10 @@ static const db_stmt_t s_stmts[] = {
     //  The sessions are revoked by a statement of its own, after this one:
     //  its snapshot then holds a session that a login committed while this
     //  UPDATE waited for that login's row lock (flow_session_insert).
+    {"flow_user_set_admin",
+     "UPDATE flow.users SET admin = $2::boolean WHERE username = $1::text RETURNING sub", 2, DB_STMT_WRITE},
+    {"flow_user_roles", "SELECT admin AND NOT disabled FROM flow.users WHERE sub = $1::text", 1,
+     DB_STMT_READ},
     {"flow_user_set_disabled",
      "UPDATE flow.users SET disabled = $2::boolean WHERE username = $1::text RETURNING sub", 2,
      DB_STMT_WRITE},
@@ -518,6 +522,34 @@ flow_store_user_revoke_sessions (db_t *db, const char *sub, json_t **ended)
 {
     const char *params[] = {sub};
     return s_ended (db, "flow_user_revoke_sessions", 1, params, ended);
+}
+
+db_status_t
+flow_store_user_set_admin (db_t *db, const char *username, int admin, char sub[FLOW_SUB_MAX + 1])
+{
+    const char *params[] = {username, admin ? "true" : "false"};
+    PGresult *res = NULL;
+    sub[0] = '\0';
+    db_status_t st = s_exec (db, "flow_user_set_admin", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK)
+        snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_user_is_admin (db_t *db, const char *sub, int *admin)
+{
+    const char *params[] = {sub};
+    PGresult *res = NULL;
+    *admin = 0;
+    db_status_t st = s_exec (db, "flow_user_roles", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *admin = PQgetvalue (res, 0, 0)[0] == 't';
+    PQclear (res);
+    return st;
 }
 
 db_status_t

@@ -45,6 +45,12 @@ OST_WUR db_status_t flow_store_user_set_password (db_t *db, const char *username
 //  then flow_store_user_revoke_sessions in one of its own, whose snapshot
 //  sees a session that a login committed while the flag waited for it).
 //  Copies the user's subject to sub. DB_NOT_FOUND for an unknown username.
+//  Grants (admin 1) or revokes the admin role of username; sub as for
+//  flow_store_user_set_disabled. DB_NOT_FOUND for an unknown user.
+OST_WUR db_status_t flow_store_user_set_admin (db_t *db, const char *username, int admin,
+                                               char sub[FLOW_SUB_MAX + 1]);
+//  *admin: sub holds the admin role and is not disabled (0 for an unknown sub).
+OST_WUR db_status_t flow_store_user_is_admin (db_t *db, const char *sub, int *admin);
 OST_WUR db_status_t flow_store_user_set_disabled (db_t *db, const char *username, int disabled,
                                                   char sub[FLOW_SUB_MAX + 1]);
 //  Revokes every live session of sub; *ended as for

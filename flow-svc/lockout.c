@@ -98,7 +98,7 @@ lockout_before (db_t *db, const char *sub, const char *client_ip, lockout_verdic
     int have_address = s_address_key (client_ip, address) == 0;
     long address_failures = 0;
     if (have_address) {
-        long window = settings_get (db, SETTING_ADDRESS_WINDOW_SECONDS);
+        long window = settings_flow (db, SETTING_ADDRESS_WINDOW_SECONDS);
         s_sweep (db, window);
         db_status_t st = lockout_store_address_fail (db, address, window, &address_failures);
         if (st != DB_OK)
@@ -106,8 +106,8 @@ lockout_before (db_t *db, const char *sub, const char *client_ip, lockout_verdic
     }
     bool locked = false;
     if (sub) {
-        long failures = 0, threshold = settings_get (db, SETTING_LOCKOUT_THRESHOLD);
-        long seconds = settings_get (db, SETTING_LOCKOUT_SECONDS);
+        long failures = 0, threshold = settings_flow (db, SETTING_LOCKOUT_THRESHOLD);
+        long seconds = settings_flow (db, SETTING_LOCKOUT_SECONDS);
         db_status_t st = lockout_store_account_fail (db, sub, threshold, seconds, &failures, &locked);
         //  DB_NOT_FOUND: the user was deleted since the caller found it;
         //  there is no account left to count for.
@@ -120,7 +120,7 @@ lockout_before (db_t *db, const char *sub, const char *client_ip, lockout_verdic
         else if (strlen (sub) <= LOCKOUT_SUB_MAX)
             snprintf (s_pending.open_sub, sizeof s_pending.open_sub, "%s", sub);
     }
-    if (have_address && address_failures > settings_get (db, SETTING_ADDRESS_THRESHOLD)) {
+    if (have_address && address_failures > settings_flow (db, SETTING_ADDRESS_THRESHOLD)) {
         *verdict = LOCKOUT_ADDRESS;
         log_info ("lockout: client address %s throttled (%ld failures in the window)", address,
                   address_failures);
@@ -146,8 +146,8 @@ lockout_failure (db_t *db, const char *sub, const char *client_ip)
         return DB_OK;
     s_pending.open_sub[0] = '\0';
     char address[ADDRESS_MAX + 1];
-    long threshold = settings_get (db, SETTING_LOCKOUT_THRESHOLD);
-    long seconds = settings_get (db, SETTING_LOCKOUT_SECONDS), failures = 0;
+    long threshold = settings_flow (db, SETTING_LOCKOUT_THRESHOLD);
+    long seconds = settings_flow (db, SETTING_LOCKOUT_SECONDS), failures = 0;
     bool locked = false;
     db_status_t st = lockout_store_account_lock (db, sub, threshold, seconds,
                                                  s_address_key (client_ip, address) == 0 ? client_ip : NULL,
@@ -192,7 +192,7 @@ lockout_code_before (db_t *db, const char *key, const char *sub, const char *cli
     if (have_address) {
         //  ARCHITECTURE.md: the address counter is one for every kind of
         //  failure, so one address cannot spread guesses over accounts.
-        long window = settings_get (db, SETTING_ADDRESS_WINDOW_SECONDS);
+        long window = settings_flow (db, SETTING_ADDRESS_WINDOW_SECONDS);
         s_sweep (db, window);
         db_status_t st = lockout_store_address_fail (db, address, window, &address_failures);
         if (st != DB_OK)
@@ -201,8 +201,8 @@ lockout_code_before (db_t *db, const char *key, const char *sub, const char *cli
     }
     bool locked = false;
     if (key) {
-        long failures = 0, threshold = settings_get (db, SETTING_CODE_LOCKOUT_THRESHOLD);
-        long seconds = settings_get (db, SETTING_CODE_LOCKOUT_SECONDS);
+        long failures = 0, threshold = settings_flow (db, SETTING_CODE_LOCKOUT_THRESHOLD);
+        long seconds = settings_flow (db, SETTING_CODE_LOCKOUT_SECONDS);
         db_status_t st = lockout_store_code_fail (db, key, sub, threshold, seconds, &failures, &locked);
         //  DB_NOT_FOUND: the user was deleted meanwhile; nothing to count.
         if (st == DB_NOT_FOUND)
@@ -216,7 +216,7 @@ lockout_code_before (db_t *db, const char *key, const char *sub, const char *cli
                 log_info ("lockout: a code for a locked second factor refused (%ld failures)", failures);
         }
     }
-    if (have_address && address_failures > settings_get (db, SETTING_ADDRESS_THRESHOLD)) {
+    if (have_address && address_failures > settings_flow (db, SETTING_ADDRESS_THRESHOLD)) {
         lc->verdict = LOCKOUT_ADDRESS;
         log_info ("lockout: client address %s throttled (%ld failures in the window)", address,
                   address_failures);
@@ -236,8 +236,8 @@ lockout_code_failure (db_t *db, lockout_code_t *lc, const char *client_ip, bool 
         return DB_OK;
     lc->open = false;
     char address[ADDRESS_MAX + 1];
-    long threshold = settings_get (db, SETTING_CODE_LOCKOUT_THRESHOLD);
-    long seconds = settings_get (db, SETTING_CODE_LOCKOUT_SECONDS), failures = 0;
+    long threshold = settings_flow (db, SETTING_CODE_LOCKOUT_THRESHOLD);
+    long seconds = settings_flow (db, SETTING_CODE_LOCKOUT_SECONDS), failures = 0;
     db_status_t st = lockout_store_code_lock (db, lc->key, threshold, seconds,
                                               s_address_key (client_ip, address) == 0 ? client_ip : NULL,
                                               &failures, locked);
@@ -262,8 +262,8 @@ db_status_t
 lockout_code_mail (db_t *db, const char *sub, const char *client_ip, bool *allowed)
 {
     *allowed = false;
-    long cap = settings_get (db, SETTING_CODE_MAIL_CAP);
-    long window = settings_get (db, SETTING_CODE_MAIL_WINDOW_SECONDS), sent = 0;
+    long cap = settings_flow (db, SETTING_CODE_MAIL_CAP);
+    long window = settings_flow (db, SETTING_CODE_MAIL_WINDOW_SECONDS), sent = 0;
     char address[ADDRESS_MAX + 1];
     db_status_t st = lockout_store_code_mail (
         db, sub, window, cap, s_address_key (client_ip, address) == 0 ? client_ip : NULL, &sent);
@@ -302,7 +302,7 @@ flow_op_user_unlock (bus_req_t *req, const json_t *body, json_t **result)
             json_pack ("{s:b, s:b}", "was_locked", was_locked, "second_factor_was_locked", codes_were_locked);
         st = detail ? flow_audit_write (db, &(audit_record_t){.event = AUDIT_EV_unlock,
                                                               .outcome = AUDIT_SUCCESS,
-                                                              .actor = "admin",
+                                                              .actor = req->actor ? req->actor : "admin",
                                                               .subject = sub,
                                                               .details = detail})
                     : DB_ERROR;

@@ -57,6 +57,7 @@ typedef enum {
     S_CODE_MAIL,
     S_SETTINGS_LOAD,
     S_SETTING_SET,
+    S_SETTINGS_LOCK,
     S_SETTING_DELETE,
     S_AUDIT_INSERT,
     S_AUDIT_LIST,
@@ -214,6 +215,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "INSERT INTO flow.settings (name, value, updated_at) VALUES ($1::text, to_jsonb($2::bigint), now())"
          " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
          2, DB_STMT_WRITE},
+    //  Writers of settings take turns, so that a change based on the value
+    //  in force (expected) reads what no other writer is changing.
+    [S_SETTINGS_LOCK] = {"lockout_settings_lock", "LOCK TABLE flow.settings IN SHARE ROW EXCLUSIVE MODE", 0,
+                         DB_STMT_WRITE},
     [S_SETTING_DELETE] = {"lockout_setting_delete", "DELETE FROM flow.settings WHERE name = $1::text", 1,
                           DB_STMT_WRITE},
     [S_AUDIT_INSERT] = {"lockout_audit_insert", AUDIT_SQL_INSERT ("flow"), AUDIT_SQL_INSERT_PARAMS,
@@ -508,6 +513,12 @@ lockout_store_settings_load (db_t *db, json_t **settings)
         st = DB_ERROR;
     }
     return st;
+}
+
+db_status_t
+lockout_store_settings_lock (db_t *db)
+{
+    return s_exec (db, S_SETTINGS_LOCK, NULL, NULL);
 }
 
 db_status_t

@@ -75,6 +75,8 @@ OST_WUR db_status_t lockout_store_code_mail (db_t *db, const char *sub, long win
 
 //  Every stored setting as an object name → value (JSON as stored).
 OST_WUR db_status_t lockout_store_settings_load (db_t *db, json_t **settings);
+//  Inside a transaction: makes settings writers take turns.
+OST_WUR db_status_t lockout_store_settings_lock (db_t *db);
 //  Stores value (an integer) for name; value NULL deletes it (the default
 //  applies again).
 OST_WUR db_status_t lockout_store_setting_put (db_t *db, const char *name, const long *value);

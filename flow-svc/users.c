@@ -101,7 +101,7 @@ s_audit (bus_req_t *req, audit_event_t event, const char *sub, json_t *details)
 {
     if (flow_audit_write (flow_db (req), &(audit_record_t){.event = event,
                                                            .outcome = AUDIT_SUCCESS,
-                                                           .actor = "admin",
+                                                           .actor = req->actor ? req->actor : "admin",
                                                            .subject = sub,
                                                            .details = details}) != DB_OK)
         log_error ("the %s audit event was not written", audit_event_name (event));
@@ -534,7 +534,7 @@ s_revoke_tokens (bus_req_t *req, const char *sub, json_t **result)
         json_t *detail = json_pack ("{s:s}", "error", why);
         if (flow_audit_write (flow_db (req), &(audit_record_t){.event = AUDIT_EV_token_revoke_failed,
                                                                .outcome = AUDIT_FAILURE,
-                                                               .actor = "admin",
+                                                               .actor = req->actor ? req->actor : "admin",
                                                                .subject = sub,
                                                                .details = detail}) != DB_OK)
             log_error ("the token_revoke_failed audit event was not written");
@@ -602,6 +602,50 @@ flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result)
     }
     log_info ("user disabled; the user's sessions were revoked");
     return s_revoke_tokens (req, sub, result);
+}
+
+//  ------------------------------------------------------------------ roles
+
+int
+flow_op_user_set_admin (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const flow_user_set_admin_in_t *in = BUS_IN (req, flow_user_set_admin);
+    char username[USERNAME_MAX + 1];
+    if (s_username (req, in->username, username) != 0)
+        return -1;
+    char sub[FLOW_SUB_MAX + 1];
+    if (bus_req_expired (req)) {
+        bus_req_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_EXPIRED);
+        return -1;
+    }
+    db_status_t st = flow_store_user_set_admin (flow_db (req), username, in->admin, sub);
+    if (st == DB_NOT_FOUND) {
+        bus_req_fail (req, OST_ERR_NOT_FOUND, DESC_NO_USER);
+        return -1;
+    }
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    s_audit (req, AUDIT_EV_user_admin, sub,
+             json_pack ("{s:s, s:b}", "username", username, "admin", in->admin));
+    log_info ("user %s the admin role", in->admin ? "granted" : "revoked");
+    return flow_result (req, json_pack ("{s:s, s:b}", "sub", sub, "admin", in->admin), result);
+}
+
+int
+flow_op_user_roles (bus_req_t *req, const json_t *body, json_t **result)
+{
+    OST_UNUSED (body);
+    const flow_user_roles_in_t *in = BUS_IN (req, flow_user_roles);
+    if (s_sub_ok (in->sub) != 0) {
+        bus_req_fail (req, OST_ERR_INVALID_REQUEST, DESC_SUB);
+        return -1;
+    }
+    int admin = 0;
+    db_status_t st = flow_store_user_is_admin (flow_db (req), in->sub, &admin);
+    if (st != DB_OK)
+        return flow_fail_db (req, st);
+    return flow_result (req, json_pack ("{s:b}", "admin", admin), result);
 }
 
 //  ------------------------------------------------------------------ claims

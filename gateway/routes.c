@@ -16,68 +16,71 @@ typedef struct {
     route_fn handler;
     const char *name; //  label in metrics and logs
     int quiet;        //  probes: successes logged at debug level
+    int prefix;       //  path is a prefix, and every method goes to handler
 } route_t;
 
 static const route_t s_routes[] = {
     //  discovery and keys (OpenID Connect Discovery 1.0, RFC 8414, RFC 7517)
-    {"GET", "/.well-known/openid-configuration", discovery_get, "discovery", 0},
-    {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0},
-    {"GET", "/jwks", jwks_get, "jwks", 0},
+    {"GET", "/.well-known/openid-configuration", discovery_get, "discovery", 0, 0},
+    {"GET", "/.well-known/oauth-authorization-server", discovery_get, "discovery_oauth", 0, 0},
+    {"GET", "/jwks", jwks_get, "jwks", 0, 0},
     //  CORS preflights (the Fetch standard) of the endpoints browser
     //  applications call (cors.h); each its own name, as metrics label
     //  every route by name
-    {"OPTIONS", "/.well-known/openid-configuration", cors_preflight, "preflight_discovery", 0},
-    {"OPTIONS", "/.well-known/oauth-authorization-server", cors_preflight, "preflight_discovery_oauth", 0},
-    {"OPTIONS", "/jwks", cors_preflight, "preflight_jwks", 0},
-    {"OPTIONS", "/token", cors_preflight, "preflight_token", 0},
-    {"OPTIONS", "/revoke", cors_preflight, "preflight_revoke", 0},
-    {"OPTIONS", "/introspect", cors_preflight, "preflight_introspect", 0},
-    {"OPTIONS", "/userinfo", cors_preflight, "preflight_userinfo", 0},
+    {"OPTIONS", "/.well-known/openid-configuration", cors_preflight, "preflight_discovery", 0, 0},
+    {"OPTIONS", "/.well-known/oauth-authorization-server", cors_preflight, "preflight_discovery_oauth", 0, 0},
+    {"OPTIONS", "/jwks", cors_preflight, "preflight_jwks", 0, 0},
+    {"OPTIONS", "/token", cors_preflight, "preflight_token", 0, 0},
+    {"OPTIONS", "/revoke", cors_preflight, "preflight_revoke", 0, 0},
+    {"OPTIONS", "/introspect", cors_preflight, "preflight_introspect", 0, 0},
+    {"OPTIONS", "/userinfo", cors_preflight, "preflight_userinfo", 0, 0},
     //  authorization: the authorization endpoint and its login, consent and
     //  account-chooser pages (RFC 6749 §3.1, OpenID Connect Core §3.1.2)
-    {"GET", "/authorize", authorize_get, "authorize_get", 0},
-    {"POST", "/authorize", authorize_post, "authorize_post", 0},
-    {"GET", "/login", login_get, "login_get", 0},
-    {"POST", "/login", login_post, "login_post", 0},
-    {"GET", "/consent", consent_get, "consent_get", 0},
-    {"POST", "/consent", consent_post, "consent_post", 0},
-    {"GET", "/select-account", select_account_get, "select_account_get", 0},
-    {"POST", "/select-account", select_account_post, "select_account_post", 0},
+    {"GET", "/authorize", authorize_get, "authorize_get", 0, 0},
+    {"POST", "/authorize", authorize_post, "authorize_post", 0, 0},
+    {"GET", "/login", login_get, "login_get", 0, 0},
+    {"POST", "/login", login_post, "login_post", 0, 0},
+    {"GET", "/consent", consent_get, "consent_get", 0, 0},
+    {"POST", "/consent", consent_post, "consent_post", 0, 0},
+    {"GET", "/select-account", select_account_get, "select_account_get", 0, 0},
+    {"POST", "/select-account", select_account_post, "select_account_post", 0, 0},
     //  logout: the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0)
-    {"GET", "/logout", logout_get, "logout_get", 0},
-    {"POST", "/logout", logout_post, "logout_post", 0},
+    {"GET", "/logout", logout_get, "logout_get", 0, 0},
+    {"POST", "/logout", logout_post, "logout_post", 0, 0},
     //  tokens: issue, revoke, introspect (RFC 6749 §3.2, RFC 7009, RFC 7662)
-    {"POST", "/token", token_post, "token", 0},
-    {"POST", "/revoke", revoke_post, "revoke", 0},
-    {"POST", "/introspect", introspect_post, "introspect", 0},
+    {"POST", "/token", token_post, "token", 0, 0},
+    {"POST", "/revoke", revoke_post, "revoke", 0, 0},
+    {"POST", "/introspect", introspect_post, "introspect", 0, 0},
     //  userinfo (OpenID Connect Core §5.3)
-    {"GET", "/userinfo", userinfo_get, "userinfo_get", 0},
-    {"POST", "/userinfo", userinfo_post, "userinfo_post", 0},
+    {"GET", "/userinfo", userinfo_get, "userinfo_get", 0, 0},
+    {"POST", "/userinfo", userinfo_post, "userinfo_post", 0, 0},
     //  flows: the flow engine's pages, action tokens and webhook callbacks
-    {"GET", "/flow", flow_get, "flow_get", 0},
-    {"POST", "/flow", flow_post, "flow_post", 0},
-    {"GET", "/register", register_get, "register", 0},
-    {"GET", "/register/continue", register_continue_get, "register_continue", 0},
-    {"GET", "/recover", recover_get, "recover", 0},
-    {"GET", "/account/verify-email", verify_email_get, "verify_email", 0},
-    {"GET", "/account/totp", account_totp_get, "account_totp", 0},
-    {"GET", "/account/sessions", account_sessions_get, "account_sessions_get", 0},
-    {"POST", "/account/sessions", account_sessions_post, "account_sessions_post", 0},
-    {"GET", "/action", action_get, "action_get", 0},
-    {"POST", "/action", action_post, "action_post", 0},
-    {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0},
+    {"GET", "/flow", flow_get, "flow_get", 0, 0},
+    {"POST", "/flow", flow_post, "flow_post", 0, 0},
+    {"GET", "/register", register_get, "register", 0, 0},
+    {"GET", "/register/continue", register_continue_get, "register_continue", 0, 0},
+    {"GET", "/recover", recover_get, "recover", 0, 0},
+    {"GET", "/account/verify-email", verify_email_get, "verify_email", 0, 0},
+    {"GET", "/account/totp", account_totp_get, "account_totp", 0, 0},
+    {"GET", "/account/sessions", account_sessions_get, "account_sessions_get", 0, 0},
+    {"POST", "/account/sessions", account_sessions_post, "account_sessions_post", 0, 0},
+    {"GET", "/action", action_get, "action_get", 0, 0},
+    {"POST", "/action", action_post, "action_post", 0, 0},
+    {"POST", "/flows/callback", flows_callback_post, "flows_callback", 0, 0},
     //  pages' static files
-    {"GET", "/static/ostiary.css", pages_css, "static", 1},
-    {"GET", "/theme/style.css", theme_css_get, "theme_css", 1},
-    {"GET", "/theme/logo", theme_logo_get, "theme_logo", 1},
+    {"GET", "/static/ostiary.css", pages_css, "static", 1, 0},
+    {"GET", "/theme/style.css", theme_css_get, "theme_css", 1, 0},
+    {"GET", "/theme/logo", theme_logo_get, "theme_logo", 1, 0},
     //  the demo relying party (development mode only)
-    {"GET", "/demo", demo_page, "demo", 0},
-    {"GET", "/demo/login", demo_login, "demo_login", 0},
-    {"GET", "/demo/callback", demo_callback, "demo_callback", 0},
+    {"GET", "/demo", demo_page, "demo", 0, 0},
+    {"GET", "/demo/login", demo_login, "demo_login", 0, 0},
+    {"GET", "/demo/callback", demo_callback, "demo_callback", 0, 0},
+    //  the admin API (admin_api.c routes within it)
+    {"*", "/admin/api/", admin_api, "admin_api", 0, 1},
     //  health (probes: successes logged at debug level); the metrics are
     //  served by the metrics listener (common/metrics_http.h), not here
-    {"GET", "/healthz", health_live, "healthz", 1},
-    {"GET", "/readyz", health_ready, "readyz", 1},
+    {"GET", "/healthz", health_live, "healthz", 1, 0},
+    {"GET", "/readyz", health_ready, "readyz", 1, 0},
 };
 
 #define ROUTE_COUNT (sizeof s_routes / sizeof s_routes[0])
@@ -141,6 +144,10 @@ routes_dispatch (gw_req_t *req)
 
     int path_known = 0;
     for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        if (s_routes[i].prefix && !strncmp (s_routes[i].path, req->path, strlen (s_routes[i].path))) {
+            req->route = (int)i;
+            return s_routes[i].handler (req);
+        }
         if (strcmp (s_routes[i].path, req->path) != 0)
             continue;
         path_known = 1;

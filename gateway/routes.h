@@ -21,6 +21,8 @@ const char *routes_name (int route);
 //  debug level only.
 int routes_quiet (int route);
 
+//  admin_api.c: every method and path under /admin/api/ (the admin API)
+int admin_api (gw_req_t *req);
 //  discovery.c: GET /.well-known/openid-configuration
 int discovery_get (gw_req_t *req);
 //  jwks.c: GET /jwks

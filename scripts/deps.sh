@@ -57,6 +57,7 @@ PACKAGES=(
     "test   python3-yaml     py:yaml"
     "test   python3-zmq      py:zmq"
     "test   python3-msgpack  py:msgpack"
+    "test   python3-jsonschema py:jsonschema"
     "test   chromium         cmd:chromium"
     "test   chromium-driver  cmd:chromedriver"
     "test   python3-selenium py:selenium"

@@ -16,6 +16,7 @@
  *       redirect URI, with error, error_description, state (byte for byte)
  *       and iss (RFC 9207 §2), through the requested response mode when it
  *       is valid and through the query otherwise. */
+#include "admin_scope.h"
 #include "b64url.h"
 #include "claims.h"
 #include "clients.h"
@@ -379,7 +380,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     {
         const char *sv = json_string_value (scope);
         const char *problem = !tu_scope_known (sv) ? "scope holds an unknown value"
-                              : !tu_has (client->scopes, sv)
+                              : !tu_has (client->scopes, sv) || (!strcmp (sv, ADMIN_SCOPE) &&
+                                                                 !admin_scope_client (app, client->client_id))
                                   ? "scope holds a value the client may not request"
                                   : NULL;
         if (problem) {
@@ -407,7 +409,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
         pkce_problem = "code_challenge_method must be S256";
     else if (got_challenge == TU_BAD || (got_challenge == TU_OK && !s_challenge_valid (challenge)))
         pkce_problem = "code_challenge is malformed";
-    else if (got_challenge == TU_ABSENT && clients_pkce_required (app, client))
+    else if (got_challenge == TU_ABSENT &&
+             clients_pkce_required (((service_thread_t *)req->thread_state)->db, client))
         pkce_problem = "code_challenge is required for this client";
     if (pkce_problem) {
         json_decref (scopes);
@@ -632,10 +635,15 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
             rc = s_page_error (req, result, "unknown client");
         else if (st != DB_OK)
             rc = tu_db_fail (req, st);
+        else if (client.disabled)
+            //  A disabled client is refused before its redirect URI is
+            //  looked at: it gets no response at all, as if it did not exist.
+            rc = s_page_error (req, result, "this client is disabled");
         else
             rc = 1;
     }
     if (rc != 1) {
+        token_client_clear (&client);
         json_decref (empty);
         json_decref (merged);
         return rc;

@@ -5,7 +5,8 @@
  *  process (it locks itself).
  *
  *  Staleness, bounded: this process forgets a client at once when it removes
- *  it or rotates its secret (token.client_remove, token.client_rotate_secret);
+ *  it, changes it or rotates its secret (token.client_remove, token.client_update,
+ *  token.client_rotate_secret);
  *  another replica sees such a change after at most the time to live. A
  *  removed client or a replaced secret therefore works for at most that long
  *  on other replicas; 0 turns the cache off. */

@@ -2,6 +2,7 @@
  *  confidential client obtains an access token for itself. No refresh
  *  token (§4.4.3: "A refresh token SHOULD NOT be included") and no ID
  *  token (no user authenticated). */
+#include "clients.h"
 #include "grants.h"
 #include "log.h"
 #include "secure.h"
@@ -17,7 +18,8 @@
 static int
 s_user_scope (const char *scope)
 {
-    return strcmp (scope, "openid") == 0 || strcmp (scope, "offline_access") == 0;
+    return strcmp (scope, "openid") == 0 || strcmp (scope, "offline_access") == 0 ||
+           strcmp (scope, "admin") == 0;
 }
 
 int
@@ -72,7 +74,7 @@ grants_client_credentials (bus_req_t *req, const json_t *form, const token_clien
     if (!rc) {
         //  RFC 6749 §5.1; §4.4.3.
         *result = json_pack ("{s:s, s:s, s:I}", "access_token", at, "token_type", "Bearer", "expires_in",
-                             (json_int_t)app->access_token_ttl);
+                             (json_int_t)clients_access_token_ttl (app, client));
         if (*result && *joined && json_object_set_new (*result, "scope", json_string (joined))) {
             json_decref (*result);
             *result = NULL;

@@ -7,12 +7,14 @@
  *  give the secrets, and without the key not even an offline guess. */
 #include "clients.h"
 
+#include "admin_scope.h"
 #include "client_cache.h"
 #include "jws.h"
 #include "log.h"
 #include "secure.h"
 #include "service.h"
 #include "token_ops.h"
+#include "token_settings.h"
 #include "token_util.h"
 
 #include <openssl/evp.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define CLIENT_SECRET_BYTES 32
 #define CLIENT_ID_BYTES 16
@@ -62,10 +65,16 @@
 #define DESC_FRONTCHANNEL_URI "frontchannel_logout_uri must be an absolute http or https URI without fragment"
 #define DESC_FRONTCHANNEL_SESSION "frontchannel_logout_session_required needs a frontchannel_logout_uri"
 #define DESC_DUPLICATE "client_id already exists"
+#define DESC_ADMIN_SCOPE "only the admin client (OSTIARY_ADMIN_CLIENT_ID) may register the admin scope"
 #define DESC_NOT_FOUND "no such client"
 #define DESC_PUBLIC_SECRET "a public client has no secret"
 #define DESC_BAD_ID "client_id is malformed"
 #define DESC_INTERNAL "internal error"
+#define DESC_CONFLICT "the client changed since that version: read it again"
+#define DESC_UNSET                                                                                           \
+    "unset must name distinct members among access_token_alg, require_pkce, backchannel_logout_uri, "        \
+    "frontchannel_logout_uri, "                                                                              \
+    "access_token_lifetime, id_token_lifetime, refresh_grace, refresh_grace_uses, none also given a value"
 
 //  The one description that is not the caller's fault (compared by address).
 static const char s_desc_internal[] = DESC_INTERNAL;
@@ -75,11 +84,12 @@ static const char *const s_grants[] = {"authorization_code", "refresh_token", "c
 //  ------------------------------------------------------------- helpers
 
 int
-clients_pkce_required (const token_app_t *app, const token_client_t *client)
+clients_pkce_required (db_t *db, const token_client_t *client)
 {
     if (client->is_public)
         return 1;
-    return client->require_pkce >= 0 ? client->require_pkce : app->pkce_required;
+    return client->require_pkce >= 0 ? client->require_pkce
+                                     : token_settings_get (db, SETTING_PKCE_REQUIRED) != 0;
 }
 
 const char *
@@ -89,14 +99,14 @@ clients_access_token_alg (const token_app_t *app, const token_client_t *client)
 }
 
 json_t *
-clients_view (const token_app_t *app, const token_client_t *c)
+clients_view (db_t *db, const token_client_t *c)
 {
     json_t *view = json_pack ("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b, s:b, s:I}", "client_id",
                               c->client_id, "name", c->name, "type", c->is_public ? "public" : "confidential",
                               "redirect_uris", c->redirect_uris, "grant_types", c->grant_types,
                               "response_types", c->response_types, "scopes", c->scopes,
                               "token_endpoint_auth_method", c->auth_method, "id_token_signed_response_alg",
-                              c->id_token_alg, "require_pkce", clients_pkce_required (app, c), "first_party",
+                              c->id_token_alg, "require_pkce", clients_pkce_required (db, c), "first_party",
                               c->first_party, "created_at", (json_int_t)c->created_at);
     //  Refresh and introspection settings.
     if (view && json_object_update_new (
@@ -113,6 +123,25 @@ clients_view (const token_app_t *app, const token_client_t *c)
                  json_object_set_new (view, "refresh_bound_to_session", json_boolean (c->refresh_bound)) ||
                  json_object_set_new (view, "frontchannel_logout_session_required",
                                       json_boolean (c->frontchannel_session_required)))) {
+        json_decref (view);
+        view = NULL;
+    }
+    if (view && (json_object_set_new (view, "disabled", json_boolean (c->disabled)) ||
+                 json_object_set_new (view, "version", json_integer (c->version)))) {
+        json_decref (view);
+        view = NULL;
+    }
+    if (view && (c->is_public || c->require_pkce >= 0) &&
+        json_object_set_new (view, "require_pkce_own", json_boolean (c->is_public || c->require_pkce))) {
+        json_decref (view);
+        view = NULL;
+    }
+    if (view && ((c->access_token_ttl > 0 &&
+                  json_object_set_new (view, "access_token_lifetime", json_integer (c->access_token_ttl))) ||
+                 (c->id_token_ttl > 0 &&
+                  json_object_set_new (view, "id_token_lifetime", json_integer (c->id_token_ttl))) ||
+                 (c->has_prev_secret && json_object_set_new (view, "previous_secret_expires_at",
+                                                             json_integer (c->prev_secret_expires))))) {
         json_decref (view);
         view = NULL;
     }
@@ -148,15 +177,34 @@ s_secret_hash (const token_app_t *app, const char *secret, unsigned char out[TOK
     return 0;
 }
 
+long
+clients_access_token_ttl (const token_app_t *app, const token_client_t *client)
+{
+    return client->access_token_ttl > 0 ? client->access_token_ttl : app->access_token_ttl;
+}
+
+long
+clients_id_token_ttl (const token_app_t *app, const token_client_t *client)
+{
+    return client->id_token_ttl > 0 ? client->id_token_ttl : app->id_token_ttl;
+}
+
 int
 clients_secret_matches (const token_app_t *app, const token_client_t *client, const char *secret)
 {
     unsigned char hash[TOKEN_HASH_LEN];
     if (s_secret_hash (app, secret ? secret : "", hash))
         return 0;
+    //  Both hashes are compared every time, so the time taken does not tell
+    //  whether an overlap is running.
     int equal = secure_equal (hash, sizeof hash, client->secret_hash, sizeof client->secret_hash);
+    int previous =
+        secure_equal (hash, sizeof hash, client->prev_secret_hash, sizeof client->prev_secret_hash);
     secure_wipe (hash, sizeof hash);
-    return equal && secret && client->has_secret && !client->is_public;
+    //  The previous secret of a rotation with an overlap, until its end
+    //  (the row says so when read; a cached copy checks the clock).
+    previous = previous && client->has_prev_secret && (int64_t)time (NULL) < client->prev_secret_expires;
+    return (equal || previous) && secret && client->has_secret && !client->is_public;
 }
 
 //  A new secret and its hash. The secret is freed with secure_free_str.
@@ -502,6 +550,8 @@ s_parse_client (const token_app_t *app, const token_client_add_in_t *in, token_c
         if (!tu_scope_known (json_string_value (item)))
             return DESC_SCOPES;
     }
+    if (tu_has (c->scopes, ADMIN_SCOPE) && !admin_scope_client (app, c->client_id))
+        return DESC_ADMIN_SCOPE;
 
     const char *alg = in->id_token_signed_response_alg ? in->id_token_signed_response_alg : "RS256";
     if (!s_alg_valid (alg))
@@ -591,7 +641,7 @@ clients_authenticate (bus_req_t *req, const json_t *form, const json_t *basic, t
     //  The secret check runs for unknown clients too (against an empty
     //  record), so the time taken does not tell whether the id exists.
     int secret_ok = clients_secret_matches (app, client, secret);
-    int ok = st == DB_OK && strcmp (client->auth_method, method) == 0 &&
+    int ok = st == DB_OK && !client->disabled && strcmp (client->auth_method, method) == 0 &&
              (strcmp (method, "none") == 0 ? client->is_public : secret_ok);
     if (!ok) {
         log_info ("client authentication failed (%s, method %s)",
@@ -612,7 +662,7 @@ s_audit (bus_req_t *req, audit_event_t event, const char *id)
     service_thread_t *thread = req->thread_state;
     if (token_store_audit (thread->db, &(audit_record_t){.event = event,
                                                          .outcome = AUDIT_SUCCESS,
-                                                         .actor = "admin",
+                                                         .actor = req->actor ? req->actor : "admin",
                                                          .subject = id,
                                                          .client_id = id}) != DB_OK)
         log_error ("the %s audit event of client %s was not written", audit_event_name (event), id);
@@ -660,7 +710,7 @@ token_op_client_add (bus_req_t *req, const json_t *body, json_t **result)
         secure_free_str (&secret);
         return tu_db_fail (req, st);
     }
-    json_t *view = clients_view (app, &c);
+    json_t *view = clients_view (thread->db, &c);
     token_client_clear (&c);
     *result = view ? json_pack ("{s:o}", "client", view) : NULL;
     //  The secret is shown this once; only its keyed hash stays.
@@ -678,7 +728,6 @@ int
 token_op_client_list (bus_req_t *req, const json_t *body, json_t **result)
 {
     OST_UNUSED (body);
-    const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
     token_client_t *list = NULL;
     size_t n = 0;
@@ -687,7 +736,7 @@ token_op_client_list (bus_req_t *req, const json_t *body, json_t **result)
         return tu_db_fail (req, st);
     json_t *clients = json_array ();
     for (size_t i = 0; i < n; i++) {
-        if (clients && json_array_append_new (clients, clients_view (app, &list[i]))) {
+        if (clients && json_array_append_new (clients, clients_view (thread->db, &list[i]))) {
             json_decref (clients);
             clients = NULL;
         }
@@ -749,7 +798,6 @@ token_op_client_get (bus_req_t *req, const json_t *body, json_t **result)
 {
     const token_client_get_in_t *in = BUS_IN (req, token_client_get);
     OST_UNUSED (body);
-    const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
     const char *id = s_client_id (req, in->client_id);
     if (!id)
@@ -760,7 +808,7 @@ token_op_client_get (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
     if (st != DB_OK)
         return tu_db_fail (req, st);
-    json_t *view = clients_view (app, &c);
+    json_t *view = clients_view (thread->db, &c);
     token_client_clear (&c);
     *result = view ? json_pack ("{s:o}", "client", view) : NULL;
     if (!*result)
@@ -796,6 +844,207 @@ token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result)
     return 0;
 }
 
+//  The members of token.client_update that unset may name.
+static const char *const s_unsettable[] = {
+    "access_token_alg",      "require_pkce",      "backchannel_logout_uri", "frontchannel_logout_uri",
+    "access_token_lifetime", "id_token_lifetime", "refresh_grace",          "refresh_grace_uses"};
+
+//  The stored registration c as a token.client_add request: what an update
+//  starts from, so that the merged result passes the same rules. NULL when
+//  out of memory.
+static json_t *
+s_as_add_request (const token_client_t *c)
+{
+    json_t *add = json_pack (
+        "{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b, s:b, s:b, s:i, s:i, s:O, s:O, s:b, s:b}",
+        "client_id", c->client_id, "name", c->name, "type", c->is_public ? "public" : "confidential",
+        "redirect_uris", c->redirect_uris, "grant_types", c->grant_types, "response_types", c->response_types,
+        "scopes", c->scopes, "token_endpoint_auth_method", c->auth_method, "id_token_signed_response_alg",
+        c->id_token_alg, "first_party", c->first_party, "always_refresh", c->always_refresh,
+        "resource_server", c->resource_server, "refresh_grace", c->refresh_grace_s, "refresh_grace_uses",
+        c->refresh_grace_uses, "allowed_web_origins", c->web_origins, "post_logout_redirect_uris",
+        c->post_logout_uris, "backchannel_logout_session_required", c->backchannel_session_required,
+        "refresh_bound_to_session", c->refresh_bound);
+    if (add && json_object_set_new (add, "frontchannel_logout_session_required",
+                                    json_boolean (c->frontchannel_session_required)))
+        goto fail;
+    if (add && c->frontchannel_uri &&
+        json_object_set_new (add, "frontchannel_logout_uri", json_string (c->frontchannel_uri)))
+        goto fail;
+    if (add && c->require_pkce >= 0 &&
+        json_object_set_new (add, "require_pkce", json_boolean (c->require_pkce)))
+        goto fail;
+    if (add && c->access_token_alg[0] &&
+        json_object_set_new (add, "access_token_alg", json_string (c->access_token_alg)))
+        goto fail;
+    if (add && c->backchannel_uri &&
+        json_object_set_new (add, "backchannel_logout_uri", json_string (c->backchannel_uri)))
+        goto fail;
+    return add;
+fail:
+    json_decref (add);
+    return NULL;
+}
+
+//  The names of the members whose value differs between two views.
+static json_t *
+s_changed (const json_t *before, const json_t *after)
+{
+    json_t *names = json_array ();
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)after, key, value)
+    {
+        if (strcmp (key, "version") != 0 && !json_equal (value, json_object_get (before, key)))
+            json_array_append_new (names, json_string (key));
+    }
+    json_object_foreach ((json_t *)before, key, value)
+    {
+        if (!json_object_get (after, key))
+            json_array_append_new (names, json_string (key));
+    }
+    return names;
+}
+
+int
+token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_client_update_in_t *in = BUS_IN (req, token_client_update);
+    const token_app_t *app = req->app;
+    service_thread_t *thread = req->thread_state;
+    const char *id = s_client_id (req, in->client_id);
+    if (!id)
+        return -1;
+    token_client_t old;
+    db_status_t st = token_store_client_get (thread->db, id, &old);
+    if (st == DB_NOT_FOUND)
+        return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
+    if (st != DB_OK)
+        return tu_db_fail (req, st);
+    //  The stored version decides again in the UPDATE; this only spares
+    //  the work of a request that is stale already.
+    if (old.version != in->version) {
+        token_client_clear (&old);
+        return tu_fail (req, OST_ERR_CONFLICT, DESC_CONFLICT);
+    }
+
+    //  The stored registration, overlaid with the members given and without
+    //  those unset, checked as a registration.
+    json_t *merged = s_as_add_request (&old);
+    const char *problem = merged ? NULL : s_desc_internal;
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)body, key, value)
+    {
+        if (problem || json_is_null (value) || !strcmp (key, "client_id") || !strcmp (key, "version") ||
+            !strcmp (key, "unset") || !strcmp (key, "disabled") || !strcmp (key, "access_token_lifetime") ||
+            !strcmp (key, "id_token_lifetime"))
+            continue;
+        if (json_object_set (merged, key, value))
+            problem = s_desc_internal;
+    }
+    int unset_at_ttl = 0, unset_id_ttl = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach (in->unset, i, item)
+    {
+        const char *name = json_string_value (item);
+        int known = 0;
+        for (size_t k = 0; k < sizeof s_unsettable / sizeof s_unsettable[0]; k++)
+            known |= strcmp (name, s_unsettable[k]) == 0;
+        const json_t *given = json_object_get (body, name);
+        if (!known || (given && !json_is_null (given)) ||
+            json_array_size (in->unset) > sizeof s_unsettable / sizeof s_unsettable[0])
+            problem = problem ? problem : DESC_UNSET;
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp (name, json_string_value (json_array_get (in->unset, k))))
+                problem = problem ? problem : DESC_UNSET;
+        if (!problem)
+            json_object_del (merged, name);
+        unset_at_ttl |= strcmp (name, "access_token_lifetime") == 0;
+        unset_id_ttl |= strcmp (name, "id_token_lifetime") == 0;
+    }
+    token_client_add_in_t add;
+    char why[SCHEMA_WHY_MAX];
+    if (!problem && schema_unpack (&schema_token_client_add_in, merged, &add, why, sizeof why) != 0)
+        problem = s_desc_internal;
+    token_client_t c;
+    memset (&c, 0, sizeof c);
+    if (!problem)
+        problem = s_parse_client (app, &add, &c);
+    json_decref (merged);
+    if (problem) {
+        token_client_clear (&c);
+        token_client_clear (&old);
+        return tu_fail (req, problem == s_desc_internal ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST,
+                        problem);
+    }
+    c.created_at = old.created_at;
+    c.disabled = in->has_disabled ? in->disabled : old.disabled;
+    c.access_token_ttl = in->has_access_token_lifetime ? (int)in->access_token_lifetime
+                         : unset_at_ttl                ? 0
+                                                       : old.access_token_ttl;
+    c.id_token_ttl = in->has_id_token_lifetime ? (int)in->id_token_lifetime
+                     : unset_id_ttl            ? 0
+                                               : old.id_token_ttl;
+    //  The view shows the secret overlap, which an update keeps.
+    c.has_secret = old.has_secret;
+    c.has_prev_secret = old.has_prev_secret;
+    c.prev_secret_expires = old.prev_secret_expires;
+    c.version = old.version + 1;
+
+    json_t *before = clients_view (thread->db, &old);
+    json_t *after = clients_view (thread->db, &c);
+    json_t *details = before && after ? json_pack ("{s:O, s:O, s:o}", "before", before, "after", after,
+                                                   "changed", s_changed (before, after))
+                                      : NULL;
+    token_client_clear (&old);
+    int changed = 0;
+    if (!details)
+        st = DB_ERROR;
+    else if (bus_req_expired (req)) {
+        json_decref (details);
+        json_decref (before);
+        json_decref (after);
+        token_client_clear (&c);
+        return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
+    } else
+        st = token_store_client_update (thread->db, &c, in->version,
+                                        &(audit_record_t){.event = AUDIT_EV_client_update,
+                                                          .outcome = AUDIT_SUCCESS,
+                                                          .actor = req->actor ? req->actor : "admin",
+                                                          .subject = id,
+                                                          .client_id = id,
+                                                          .details = details},
+                                        &changed);
+    token_client_clear (&c);
+    json_decref (details);
+    json_decref (before);
+    //  This process authenticates it by the new registration now; other
+    //  replicas within OSTIARY_CLIENT_CACHE_MS (client_cache.h).
+    client_cache_forget (app->clients, id);
+    if (st != DB_OK) {
+        json_decref (after);
+        return tu_db_fail (req, st);
+    }
+    if (!changed) {
+        //  Another change came between the read and the UPDATE (or the
+        //  client was removed): nothing was written.
+        json_decref (after);
+        token_client_t gone;
+        st = token_store_client_get (thread->db, id, &gone);
+        token_client_clear (&gone);
+        if (st == DB_NOT_FOUND)
+            return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
+        return tu_fail (req, OST_ERR_CONFLICT, DESC_CONFLICT);
+    }
+    log_info ("client %s updated to version %lld", id, (long long)in->version + 1);
+    *result = after ? json_pack ("{s:o}", "client", after) : NULL;
+    if (!*result)
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
+    return 0;
+}
+
 int
 token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -814,11 +1063,16 @@ token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **resu
         secure_free_str (&secret);
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
     }
-    //  One UPDATE guarded by type = 'confidential': the old secret stops
-    //  working the moment the new one is stored (on other replicas, within
-    //  OSTIARY_CLIENT_CACHE_MS: client_cache.h).
+    //  One UPDATE guarded by type = 'confidential' (and the version, when
+    //  given): without an overlap the old secret stops working the moment
+    //  the new one is stored (on other replicas, within
+    //  OSTIARY_CLIENT_CACHE_MS: client_cache.h); with one, both work until
+    //  its end.
+    long overlap = in->has_overlap_seconds ? (long)in->overlap_seconds : 0;
     int changed = 0;
-    db_status_t st = token_store_client_set_secret (thread->db, id, hash, &changed);
+    int64_t version = 0, prev_expires = 0;
+    db_status_t st = token_store_client_set_secret (
+        thread->db, id, hash, overlap, in->has_version ? in->version : 0, &changed, &version, &prev_expires);
     secure_wipe (hash, sizeof hash);
     client_cache_forget (app->clients, id);
     if (st != DB_OK || !changed) {
@@ -827,18 +1081,34 @@ token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **resu
             return tu_db_fail (req, st);
         token_client_t c;
         st = token_store_client_get (thread->db, id, &c);
+        int is_public = c.is_public;
         token_client_clear (&c);
-        if (st == DB_OK)
+        if (st == DB_OK && is_public)
             return tu_fail (req, OST_ERR_INVALID_REQUEST, DESC_PUBLIC_SECRET);
+        if (st == DB_OK)
+            return tu_fail (req, OST_ERR_CONFLICT, DESC_CONFLICT);
         if (st == DB_NOT_FOUND)
             return tu_fail (req, OST_ERR_NOT_FOUND, DESC_NOT_FOUND);
         return tu_db_fail (req, st);
     }
-    *result = json_pack ("{s:s, s:s}", "client_id", id, "client_secret", secret);
+    *result = json_pack ("{s:s, s:s, s:I}", "client_id", id, "client_secret", secret, "version",
+                         (json_int_t)version);
+    if (*result && prev_expires > 0)
+        json_object_set_new (*result, "previous_secret_expires_at", json_integer (prev_expires));
     secure_free_str (&secret);
     if (!*result)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
-    log_info ("client %s: secret rotated", id);
-    s_audit (req, AUDIT_EV_client_rotate_secret, id);
+    log_info ("client %s: secret rotated (overlap %ld s)", id, overlap);
+    json_t *details =
+        json_pack ("{s:I, s:I}", "overlap_seconds", (json_int_t)overlap, "version", (json_int_t)version);
+    service_thread_t *t = thread;
+    if (token_store_audit (t->db, &(audit_record_t){.event = AUDIT_EV_client_rotate_secret,
+                                                    .outcome = AUDIT_SUCCESS,
+                                                    .actor = req->actor ? req->actor : "admin",
+                                                    .subject = id,
+                                                    .client_id = id,
+                                                    .details = details}) != DB_OK)
+        log_error ("the client_rotate_secret audit event of client %s was not written", id);
+    json_decref (details);
     return 0;
 }

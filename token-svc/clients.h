@@ -12,15 +12,21 @@
 
 //  The client object (shape client of proto/ops/token.def): never the secret
 //  nor its hash.
-json_t *clients_view (const token_app_t *app, const token_client_t *client);
+json_t *clients_view (db_t *db, const token_client_t *client);
 //  RFC 7636, RFC 9700 §2.1.1: 1 when the client must send a code_challenge:
-//  always for public clients, else its own choice or, when it made none,
-//  OSTIARY_PKCE_REQUIRED.
-int clients_pkce_required (const token_app_t *app, const token_client_t *client);
+//  always for public clients, else its own choice or, when it made none, the
+//  runtime setting pkce_required (common/settings.def; db reads it at most
+//  every few seconds).
+int clients_pkce_required (db_t *db, const token_client_t *client);
 //  The JWS algorithm of the client's access tokens: its own choice,
 //  else OSTIARY_ACCESS_TOKEN_ALG.
 const char *clients_access_token_alg (const token_app_t *app, const token_client_t *client);
-//  1 when secret is the client's secret: its HMAC-SHA256 under the server key
+//  The lifetimes of the client's access and ID tokens in seconds: its own,
+//  else OSTIARY_ACCESS_TOKEN_TTL and OSTIARY_ID_TOKEN_TTL.
+long clients_access_token_ttl (const token_app_t *app, const token_client_t *client);
+long clients_id_token_ttl (const token_app_t *app, const token_client_t *client);
+//  1 when secret is the client's secret, or its previous one during the
+//  overlap of a rotation: its HMAC-SHA256 under the server key
 //  compared in constant time with the stored one. A client without a secret
 //  (or secret NULL) never matches; the HMAC is computed anyway so that the
 //  time taken does not tell the two cases apart.

@@ -3,6 +3,7 @@
  *  token.issue_code (RFC 6749 §4.1.2) and token.authorize_error (RFC 6749
  *  §4.1.2.1, OpenID Connect Core §3.1.2.6). Either end uses the request up
  *  with one conditional UPDATE, so a request yields one response at most. */
+#include "admin_scope.h"
 #include "claims.h"
 #include "clients.h"
 #include "log.h"
@@ -426,7 +427,13 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
                                        r.claims),
         };
         memcpy (c.client_id, r.client_id, sizeof c.client_id);
-        st = code ? token_store_code_insert (db, code_hash, &c, app->code_ttl) : DB_ERROR;
+        //  The admin scope only for the admin client and a user who holds
+        //  the admin role now (admin_scope.h); otherwise the code is issued
+        //  without it.
+        if (admin_scope_filter (req, client.client_id, s.sub, r.scopes))
+            st = DB_ERROR;
+        else
+            st = code ? token_store_code_insert (db, code_hash, &c, app->code_ttl) : DB_ERROR;
         //  A consent given now and to be remembered covers these scopes from
         //  now on (never for first-party clients, which are not asked).
         if (st == DB_OK && !client.first_party && s.consent_given && s.granted && s.remember)

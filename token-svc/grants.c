@@ -141,8 +141,8 @@ grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *su
     //  resource served; resource indicators may add others later).
     json_t *claims =
         json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "iss", app->issuer, "sub", sub, "aud",
-                   app->access_token_aud, "exp", (json_int_t)(now + app->access_token_ttl), "iat",
-                   (json_int_t)now, "jti", *jti, "client_id", client->client_id, "scope", scope);
+                   app->access_token_aud, "exp", (json_int_t)(now + clients_access_token_ttl (app, client)),
+                   "iat", (json_int_t)now, "jti", *jti, "client_id", client->client_id, "scope", scope);
     int bad =
         !claims || (auth_time > 0 && json_object_set_new (claims, "auth_time", json_integer (auth_time)));
     //  OpenID Connect Core §2: iss, sub, aud, exp, iat, auth_time, nonce
@@ -151,10 +151,10 @@ grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *su
     //  it alone can compute before answering.
     json_t *id_claims = NULL;
     if (!bad && who) {
-        id_claims =
-            json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", app->issuer, "sub", who->sub, "aud",
-                       client->client_id, "exp", (json_int_t)(now + app->id_token_ttl), "iat",
-                       (json_int_t)now, "auth_time", (json_int_t)who->auth_time, "azp", client->client_id);
+        id_claims = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "iss", app->issuer, "sub", who->sub,
+                               "aud", client->client_id, "exp",
+                               (json_int_t)(now + clients_id_token_ttl (app, client)), "iat", (json_int_t)now,
+                               "auth_time", (json_int_t)who->auth_time, "azp", client->client_id);
         bad = !id_claims;
         bad = bad || (who->nonce && json_object_set_new (id_claims, "nonce", json_string (who->nonce)));
         bad = bad || (who->sid && json_object_set_new (id_claims, "sid", json_string (who->sid)));

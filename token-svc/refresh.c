@@ -44,6 +44,7 @@
  *  refresh is then a detected reuse that revokes the family: the theft is
  *  found one rotation later instead of at once. A window of 0 turns retries
  *  off (every second presentation revokes the family). */
+#include "admin_scope.h"
 #include "b64url.h"
 #include "clients.h"
 #include "grants.h"
@@ -135,11 +136,10 @@ s_reuse (bus_req_t *req, const token_refresh_t *r, const char *client_ip)
 
 //  The token response of a refresh. NULL on allocation failure.
 static json_t *
-s_response (const token_app_t *app, const char *at, const char *idt, const char *refresh, const char *scope)
+s_response (long ttl, const char *at, const char *idt, const char *refresh, const char *scope)
 {
-    json_t *out =
-        json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
-                   (json_int_t)app->access_token_ttl, "refresh_token", refresh, "scope", scope);
+    json_t *out = json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer",
+                             "expires_in", (json_int_t)ttl, "refresh_token", refresh, "scope", scope);
     if (out && idt && json_object_set_new (out, "id_token", json_string (idt))) {
         json_decref (out);
         out = NULL;
@@ -185,10 +185,17 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     //  RFC 6749 §6: "The requested scope MUST NOT include any scope not
     //  originally granted by the resource owner"; narrowing is fine and
     //  applies to this access token only (the family keeps its grant).
-    const json_t *granted = requested ? requested : r.scopes;
-    if (!tu_subset (granted, r.scopes)) {
+    if (!tu_subset (requested ? requested : r.scopes, r.scopes)) {
         token_refresh_clear (&r);
         return tu_fail (req, OST_ERR_INVALID_SCOPE, "the scope exceeds what was granted");
+    }
+    //  The admin scope again only while the user holds the admin role
+    //  (admin_scope.h): without it, this access token is narrowed.
+    json_t *granted = json_deep_copy (requested ? requested : r.scopes);
+    if (!granted || admin_scope_filter (req, client->client_id, r.sub, granted)) {
+        json_decref (granted);
+        token_refresh_clear (&r);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     }
 
     char successor[GRANTS_REFRESH_LEN + 1];
@@ -217,7 +224,8 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
         else if ((st = token_store_refresh_rotate (db, r.family_id, app->refresh_max_lifetime,
                                                    app->refresh_idle_timeout, hash, successor_hash, jti,
-                                                   now + app->access_token_ttl, &live, &changed)) != DB_OK)
+                                                   now + clients_access_token_ttl (app, client), &live,
+                                                   &changed)) != DB_OK)
             rc = tu_db_fail (req, st);
         else if (!live)
             rc = tu_fail (req, OST_ERR_INVALID_GRANT, DESC_BAD_REFRESH);
@@ -255,7 +263,8 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
         if (!rc && st == DB_OK && live && !changed)
             st = token_store_refresh_joined (db, hash, successor_hash, &changed);
         if (!rc && st == DB_OK && live && changed)
-            st = token_store_family_jti_insert (db, r.family_id, jti, now + app->access_token_ttl);
+            st = token_store_family_jti_insert (db, r.family_id, jti,
+                                                now + clients_access_token_ttl (app, client));
         if (!rc && st == DB_OK && live && changed)
             st = token_store_audit_family (db, AUDIT_EV_refresh_retry_replayed, AUDIT_SUCCESS, r.client_id,
                                            r.sub, r.family_id, client_ip);
@@ -281,7 +290,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
             db_rollback (db);
     }
     if (!rc && !*again) {
-        *result = s_response (app, at, idt, successor, scope);
+        *result = s_response (clients_access_token_ttl (app, client), at, idt, successor, scope);
         if (!*result)
             rc = tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
         else {
@@ -297,6 +306,7 @@ s_attempt (bus_req_t *req, const char *token, const unsigned char hash[TOKEN_HAS
     secure_free_str (&idt);
     free (jti);
     free (scope);
+    json_decref (granted);
     token_refresh_clear (&r);
     return rc;
 }

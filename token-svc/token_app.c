@@ -1,6 +1,8 @@
 /*  token_app - token-svc's shared settings. See token_app.h. */
 #include "token_app.h"
 
+#include "settings_table.h"
+
 #include "b64url.h"
 #include "client_cache.h"
 #include "log.h"
@@ -37,7 +39,9 @@ token_app_new (const config_t *cfg)
         return NULL;
     }
     self->issuer = strdup (cfg->issuer);
-    if (!self->issuer || asprintf (&self->access_token_aud, "%.*s/userinfo", (int)ilen, cfg->issuer) < 0) {
+    self->admin_client_id = strdup (cfg->admin_client_id ? cfg->admin_client_id : "");
+    if (!self->issuer || !self->admin_client_id ||
+        asprintf (&self->access_token_aud, "%.*s/userinfo", (int)ilen, cfg->issuer) < 0) {
         self->access_token_aud = NULL;
         token_app_destroy (&self);
         return NULL;
@@ -76,7 +80,10 @@ token_app_new (const config_t *cfg)
     self->logout_token_ttl = cfg->backchannel_logout_ttl;
     self->request_ttl = cfg->authz_request_ttl;
     self->clock_skew = cfg->clock_skew;
-    self->pkce_required = (int)cfg->pkce_required;
+    //  OSTIARY_PKCE_REQUIRED is the default of the runtime setting
+    //  pkce_required: what applies while none is stored.
+    if (settings_set_default (SETTING_PKCE_REQUIRED, cfg->pkce_required) != 0)
+        log_warn ("OSTIARY_PKCE_REQUIRED is out of the bounds of the setting pkce_required");
     self->refresh_max_lifetime = cfg->refresh_max_lifetime;
     self->refresh_idle_timeout = cfg->refresh_idle_timeout;
     self->refresh_grace_default = cfg->refresh_grace_default;
@@ -107,6 +114,7 @@ token_app_destroy (token_app_t **self_p)
         return;
     token_app_t *self = *self_p;
     free (self->issuer);
+    free (self->admin_client_id);
     free (self->access_token_aud);
     token_jwks_destroy (&self->jwks);
     client_cache_destroy (&self->clients);

@@ -25,7 +25,9 @@ typedef struct {
     long logout_token_ttl; //  OSTIARY_BACKCHANNEL_LOGOUT_TTL
     long request_ttl;
     long clock_skew;
-    int pkce_required; //  default for confidential clients without a choice
+    //  OSTIARY_ADMIN_CLIENT_ID: the client that may hold the admin scope
+    //  ("" when none may).
+    char *admin_client_id;
     jws_alg_t access_token_alg;
     long refresh_max_lifetime;
     long refresh_idle_timeout;

@@ -2,6 +2,7 @@
  *  handlers live in one file per family (see token_ops.h). */
 #include "token_ops.h"
 #include "service.h"
+#include "token_settings.h"
 #include "token_store.h"
 
 #include <unistd.h>
@@ -31,6 +32,11 @@ const bus_route_t token_routes[] = {
     {"token.client_get", token_op_client_get},
     {"token.client_remove", token_op_client_remove},
     {"token.client_rotate_secret", token_op_client_rotate_secret},
+    {"token.client_update", token_op_client_update},
+    {"token.settings_list", token_op_settings_list},
+    {"token.admin_check", token_op_admin_check},
+    {"token.admin_call", token_op_admin_call},
+    {"token.settings_set", token_op_settings_set},
     {"token.authorize", token_op_authorize},
     {"token.request_get", token_op_request_get},
     {"token.authorize_error", token_op_authorize_error},

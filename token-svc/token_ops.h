@@ -17,6 +17,13 @@ int token_op_web_origins (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_get (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_remove (bus_req_t *req, const json_t *body, json_t **result);
 int token_op_client_rotate_secret (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_client_update (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_admin_call (bus_req_t *req, const json_t *body, json_t **result);
+//  token.admin_check's verification (an access token of the admin client
+//  with the admin scope whose user holds the admin role now): 0 with
+//  *result {sub, scopes, client_id}, or -1 after failing req.
+int token_admin_verify (bus_req_t *req, const char *access_token, json_t **result);
 
 //  authorize.c
 int token_op_authorize (bus_req_t *req, const json_t *body, json_t **result);

@@ -20,7 +20,11 @@
     " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
     " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
     " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required,"         \
-    " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required"
+    " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required,"              \
+    " version, disabled, coalesce(access_token_ttl, 0), coalesce(id_token_ttl, 0),"                          \
+    " CASE WHEN previous_secret_expires_at > now() THEN encode(previous_secret_hash, 'hex') END,"            \
+    " CASE WHEN previous_secret_expires_at > now()"                                                          \
+    "  THEN extract(epoch FROM previous_secret_expires_at)::bigint ELSE 0 END"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -66,6 +70,17 @@
 
 static const db_stmt_t s_stmts[] = {
     {"token_ping", "SELECT count(*) FROM token.settings", 0, DB_STMT_READ},
+    {"token_settings_load",
+     "SELECT COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)::text FROM token.settings", 0,
+     DB_STMT_READ},
+    //  Writers of settings take turns, so that a change based on the value
+    //  in force (expected) reads what no other writer is changing.
+    {"token_settings_lock", "LOCK TABLE token.settings IN SHARE ROW EXCLUSIVE MODE", 0, DB_STMT_WRITE},
+    {"token_setting_set",
+     "INSERT INTO token.settings (name, value, updated_at) VALUES ($1::text, to_jsonb($2::bigint), now())"
+     " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+     2, DB_STMT_WRITE},
+    {"token_setting_delete", "DELETE FROM token.settings WHERE name = $1::text", 1, DB_STMT_WRITE},
     {"token_client_insert",
      "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
      "response_types,"
@@ -82,10 +97,31 @@ static const db_stmt_t s_stmts[] = {
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
     {"token_client_delete", "DELETE FROM token.clients WHERE client_id = $1::text", 1, DB_STMT_WRITE},
+    //  A rotation: with an overlap ($3 seconds) the hash in force becomes the
+    //  previous one (a previous one still in its overlap is dropped: one
+    //  overlap at a time); without, any previous one ends now.
     {"token_client_set_secret",
-     "UPDATE token.clients SET secret_hash = $2::bytea, secret_rotated_at = now()"
-     " WHERE client_id = $1::text AND type = 'confidential'",
-     2, DB_STMT_WRITE},
+     "UPDATE token.clients SET secret_hash = $2::bytea, secret_rotated_at = now(), version = version + 1,"
+     " updated_at = now(),"
+     " previous_secret_hash = CASE WHEN $3::integer > 0 THEN secret_hash END,"
+     " previous_secret_expires_at = CASE WHEN $3::integer > 0"
+     "  THEN now() + make_interval(secs => $3::integer) END"
+     " WHERE client_id = $1::text AND type = 'confidential' AND ($4::bigint = 0 OR version = $4::bigint)"
+     " RETURNING version, coalesce(extract(epoch FROM previous_secret_expires_at)::bigint, 0)",
+     4, DB_STMT_WRITE},
+    {"token_client_update",
+     "UPDATE token.clients SET name = $3::text, redirect_uris = $4::jsonb, grant_types = $5::jsonb,"
+     " response_types = $6::jsonb, scopes = $7::jsonb, token_endpoint_auth_method = $8::text,"
+     " id_token_alg = $9::text, require_pkce = $10::boolean, first_party = $11::boolean,"
+     " always_refresh = $12::boolean, resource_server = $13::boolean, refresh_grace_s = $14::integer,"
+     " refresh_grace_uses = $15::integer, access_token_alg = nullif($16::text, ''), web_origins = $17::jsonb,"
+     " post_logout_redirect_uris = $18::jsonb, backchannel_logout_uri = $19::text,"
+     " backchannel_logout_session_required = $20::boolean, refresh_bound_to_session = $21::boolean,"
+     " access_token_ttl = nullif($22::integer, 0), id_token_ttl = nullif($23::integer, 0),"
+     " disabled = $24::boolean, frontchannel_logout_uri = $25::text,"
+     " frontchannel_logout_session_required = $26::boolean, version = version + 1, updated_at = now()"
+     " WHERE client_id = $1::text AND version = $2::bigint",
+     26, DB_STMT_WRITE},
     {"token_request_insert",
      "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent, response_mode, "
      "state,"
@@ -574,6 +610,16 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
             ok = 0;
     }
     c->frontchannel_session_required = s_bool_col (res, row, 24);
+    c->version = s_int_col (res, row, 25);
+    c->disabled = s_bool_col (res, row, 26);
+    c->access_token_ttl = (int)s_int_col (res, row, 27);
+    c->id_token_ttl = (int)s_int_col (res, row, 28);
+    if (!PQgetisnull (res, row, 29)) {
+        c->has_prev_secret = 1;
+        if (s_unhex (PQgetvalue (res, row, 29), c->prev_secret_hash, TOKEN_HASH_LEN))
+            ok = 0;
+        c->prev_secret_expires = s_int_col (res, row, 30);
+    }
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
         !json_is_array (c->post_logout_uris)) {
@@ -696,13 +742,98 @@ token_store_client_delete (db_t *db, const char *client_id, int *removed)
 
 db_status_t
 token_store_client_set_secret (db_t *db, const char *client_id, const unsigned char hash[TOKEN_HASH_LEN],
-                               int *changed)
+                               long overlap_s, int64_t version, int *changed, int64_t *new_version,
+                               int64_t *prev_expires)
 {
-    char secret[2 * TOKEN_HASH_LEN + 3];
+    *changed = 0;
+    *new_version = 0;
+    *prev_expires = 0;
+    char secret[2 * TOKEN_HASH_LEN + 3], overlap[24], ver[24];
     s_bytea (hash, secret);
-    const char *params[] = {client_id, secret};
-    db_status_t st = s_exec_count (db, "token_client_set_secret", 2, params, changed);
+    snprintf (overlap, sizeof overlap, "%ld", overlap_s);
+    snprintf (ver, sizeof ver, "%lld", (long long)version);
+    const char *params[] = {client_id, secret, overlap, ver};
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_client_set_secret", 4, params, &res);
     secure_wipe (secret, sizeof secret);
+    if (st == DB_OK && PQntuples (res) == 1) {
+        *changed = 1;
+        *new_version = s_int_col (res, 0, 0);
+        *prev_expires = s_int_col (res, 0, 1);
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_client_update (db_t *db, const token_client_t *c, int64_t version, const audit_record_t *audit,
+                           int *changed)
+{
+    *changed = 0;
+    char ver[24], grace[16], grace_uses[16], at_ttl[16], id_ttl[16];
+    snprintf (ver, sizeof ver, "%lld", (long long)version);
+    snprintf (grace, sizeof grace, "%d", c->refresh_grace_s);
+    snprintf (grace_uses, sizeof grace_uses, "%d", c->refresh_grace_uses);
+    snprintf (at_ttl, sizeof at_ttl, "%d", c->access_token_ttl);
+    snprintf (id_ttl, sizeof id_ttl, "%d", c->id_token_ttl);
+    char *uris = s_json_text (c->redirect_uris);
+    char *grants = s_json_text (c->grant_types);
+    char *responses = s_json_text (c->response_types);
+    char *scopes = s_json_text (c->scopes);
+    char *origins = s_json_text (c->web_origins);
+    char *logout_uris = s_json_text (c->post_logout_uris);
+    db_status_t st = DB_ERROR;
+    if (uris && grants && responses && scopes && origins && logout_uris) {
+        const char *params[] = {
+            c->client_id,
+            ver,
+            c->name,
+            uris,
+            grants,
+            responses,
+            scopes,
+            c->auth_method,
+            c->id_token_alg,
+            c->require_pkce < 0 ? NULL
+            : c->require_pkce   ? "true"
+                                : "false",
+            c->first_party ? "true" : "false",
+            c->always_refresh ? "true" : "false",
+            c->resource_server ? "true" : "false",
+            grace,
+            grace_uses,
+            c->access_token_alg,
+            origins,
+            logout_uris,
+            c->backchannel_uri,
+            c->backchannel_session_required ? "true" : "false",
+            c->refresh_bound ? "true" : "false",
+            at_ttl,
+            id_ttl,
+            c->disabled ? "true" : "false",
+            c->frontchannel_uri,
+            c->frontchannel_session_required ? "true" : "false",
+        };
+        //  The change and its audit event commit together: a change is
+        //  never stored unaudited.
+        st = db_begin (db);
+        if (st == DB_OK)
+            st = s_exec_count (db, "token_client_update", 26, params, changed);
+        if (st == DB_OK && *changed)
+            st = token_store_audit (db, audit);
+        if (st == DB_OK)
+            st = db_commit (db);
+        if (st != DB_OK) {
+            *changed = 0;
+            db_rollback (db);
+        }
+    }
+    free (uris);
+    free (grants);
+    free (responses);
+    free (scopes);
+    free (origins);
+    free (logout_uris);
     return st;
 }
 
@@ -1381,4 +1512,42 @@ token_store_janitor_purge (db_t *db, int kind, long batch, long max_s, long idle
     snprintf (idle, sizeof idle, "%ld", idle_s);
     const char *params[] = {n, max, idle};
     return s_exec_count (db, s_purges[kind].stmt, s_purges[kind].nparams, params, deleted);
+}
+
+//  ------------------------------------------------------------- settings
+
+db_status_t
+token_store_settings_load (db_t *db, json_t **settings)
+{
+    *settings = NULL;
+    PGresult *res = NULL;
+    db_status_t st = s_exec (db, "token_settings_load", 0, NULL, &res);
+    if (st == DB_OK && PQntuples (res) == 1)
+        *settings = s_json_col (res, 0, 0);
+    PQclear (res);
+    if (st == DB_OK && !json_is_object (*settings)) {
+        json_decref (*settings);
+        *settings = NULL;
+        st = DB_ERROR;
+    }
+    return st;
+}
+
+db_status_t
+token_store_settings_lock (db_t *db)
+{
+    return s_exec (db, "token_settings_lock", 0, NULL, NULL);
+}
+
+db_status_t
+token_store_setting_put (db_t *db, const char *name, const long *value)
+{
+    if (!value) {
+        const char *params[] = {name};
+        return s_exec (db, "token_setting_delete", 1, params, NULL);
+    }
+    char text[24];
+    snprintf (text, sizeof text, "%ld", *value);
+    const char *params[] = {name, text};
+    return s_exec (db, "token_setting_set", 2, params, NULL);
 }

@@ -53,6 +53,16 @@ typedef struct {
     int frontchannel_session_required;
     //  Its refresh families without offline_access end with their session.
     int refresh_bound;
+    int64_t version; //  counts the changes of the registration
+    int disabled;    //  refused everywhere until enabled again
+    //  Its own token lifetimes in seconds; 0: the server's.
+    int access_token_ttl;
+    int id_token_ttl;
+    //  After a rotation with an overlap: the previous secret's keyed hash,
+    //  accepted until prev_secret_expires (seconds since the epoch).
+    int has_prev_secret;
+    unsigned char prev_secret_hash[TOKEN_HASH_LEN];
+    int64_t prev_secret_expires;
 } token_client_t;
 
 //  Frees what a client holds and wipes its secret hash. Idempotent.
@@ -109,10 +119,22 @@ OST_WUR db_status_t token_store_client_get (db_t *db, const char *client_id, tok
 OST_WUR db_status_t token_store_client_list (db_t *db, token_client_t **clients, size_t *count);
 //  *removed is the row count.
 OST_WUR db_status_t token_store_client_delete (db_t *db, const char *client_id, int *removed);
-//  Replaces the secret hash of a confidential client; *changed is the row
-//  count (0: unknown client or a public one).
+//  Replaces the secret hash of a confidential client and bumps its version;
+//  with overlap_s > 0 the old hash stays accepted that many seconds, else
+//  any previous one ends. version > 0: only when the client is still at
+//  that version. *changed is the row count (0: unknown client, a public one
+//  or another version); *new_version and *prev_expires (0: none) what is
+//  stored now.
 OST_WUR db_status_t token_store_client_set_secret (db_t *db, const char *client_id,
-                                                   const unsigned char hash[TOKEN_HASH_LEN], int *changed);
+                                                   const unsigned char hash[TOKEN_HASH_LEN], long overlap_s,
+                                                   int64_t version, int *changed, int64_t *new_version,
+                                                   int64_t *prev_expires);
+//  Stores the editable members of client (all but its id, type, secret and
+//  creation time) when the stored version is version, bumping it, and
+//  writes audit (its record) in the same transaction. *changed is 0 when no
+//  client is at that version (unknown, or changed meanwhile).
+OST_WUR db_status_t token_store_client_update (db_t *db, const token_client_t *client, int64_t version,
+                                               const audit_record_t *audit, int *changed);
 
 //  Authorization requests. insert sets created_at and expires_at (now() +
 //  ttl_s) and returns the latter in request->expires_at.
@@ -250,6 +272,13 @@ OST_WUR db_status_t token_store_audit_family (db_t *db, audit_event_t event, aud
 OST_WUR db_status_t token_store_audit_list (db_t *db, const audit_filter_t *filter, json_t **result);
 //  Deletes at most batch events older than days; *deleted says how many.
 OST_WUR db_status_t token_store_audit_purge (db_t *db, long days, long batch, int *deleted);
+
+//  Runtime settings (common/settings.def) in token.settings: every stored
+//  value as one object name → value; lock (inside a transaction) makes
+//  settings writers take turns; put stores a value (NULL: removes it).
+OST_WUR db_status_t token_store_settings_load (db_t *db, json_t **settings);
+OST_WUR db_status_t token_store_settings_lock (db_t *db);
+OST_WUR db_status_t token_store_setting_put (db_t *db, const char *name, const long *value);
 
 //  The janitor's session advisory lock: lock 1 tries to take it (*got 1
 //  when taken), lock 0 releases it.

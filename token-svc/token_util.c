@@ -101,6 +101,10 @@ static const char *const s_known_scopes[] = {
     "phone",
     //  OpenID Connect Core §11: asks for a refresh token.
     "offline_access",
+    //  Ostiary's admin API (docs/admin): only the designated admin client
+    //  registers it, and only users with the admin role are issued it
+    //  (admin_scope.h).
+    "admin",
 };
 
 int

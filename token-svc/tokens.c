@@ -224,7 +224,7 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
     if (rc == 0 && bus_req_expired (req))
         rc = tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, DESC_DEADLINE);
     if (rc == 0 &&
-        (st = token_store_code_redeem (db, hash, jti, now + app->access_token_ttl,
+        (st = token_store_code_redeem (db, hash, jti, now + clients_access_token_ttl (app, client),
                                        refresh ? refresh_hash : NULL, &redeemed, &family_id)) != DB_OK)
         rc = tu_db_fail (req, st);
     if (rc == 0 && !redeemed)
@@ -236,7 +236,7 @@ s_authorization_code (bus_req_t *req, const json_t *form, const token_client_t *
         //  RFC 6749 §5.1; OpenID Connect Core §3.1.3.3.
         *result =
             json_pack ("{s:s, s:s, s:I, s:s, s:s}", "access_token", at, "token_type", "Bearer", "expires_in",
-                       (json_int_t)app->access_token_ttl, "id_token", idt, "scope", scope);
+                       (json_int_t)clients_access_token_ttl (app, client), "id_token", idt, "scope", scope);
         //  RFC 6749 §5.1: refresh_token, when one was issued.
         if (*result && refresh && json_object_set_new (*result, "refresh_token", json_string (refresh))) {
             json_decref (*result);

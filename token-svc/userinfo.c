@@ -1,7 +1,9 @@
 /*  userinfo - token.userinfo: validates an access token presented at the
  *  UserInfo endpoint (OpenID Connect Core §5.3; RFC 6750 §3.1; RFC 9068 §4)
  *  and says whose it is and what it allows. The gateway asks flow-svc for
- *  the claims afterwards. */
+ *  the claims afterwards. token.admin_check: the same validation for the
+ *  admin API, with the admin scope and the admin role asked again. */
+#include "admin_scope.h"
 #include "grants.h"
 #include "log.h"
 #include "service.h"
@@ -11,6 +13,8 @@
 #include "token_store.h"
 #include "token_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define JTI_MAX 64
@@ -21,14 +25,14 @@
 //  The (and the gateway's) exact wording for an expired token.
 #define DESC_EXPIRED "The access token expired"
 
-int
-token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
+//  Validates an access token of ours that must carry scope_needed (else
+//  insufficient_scope with missing): *result {sub, scopes, client_id}.
+//  0, or -1 after failing req.
+static int
+s_verify (bus_req_t *req, const char *token, const char *scope_needed, const char *missing, json_t **result)
 {
-    const token_userinfo_in_t *in = BUS_IN (req, token_userinfo);
-    OST_UNUSED (body);
     const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
-    const char *token = in->access_token;
     //  RFC 6750 §3.1: an empty token is invalid_token like any bad one.
     if (!*token)
         return tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
@@ -83,10 +87,9 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
         else if (revoked)
             rc = tu_fail (req, OST_ERR_INVALID_TOKEN, "the access token was revoked");
     }
-    //  OpenID Connect Core §5.3: the UserInfo endpoint serves tokens that
-    //  were granted the openid scope; RFC 6750 §3.1 insufficient_scope.
-    if (!rc && !tu_has (scopes, "openid"))
-        rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, "the access token lacks the openid scope");
+    //  RFC 6750 §3.1 insufficient_scope.
+    if (!rc && !tu_has (scopes, scope_needed))
+        rc = tu_fail (req, OST_ERR_INSUFFICIENT_SCOPE, missing);
     if (!rc) {
         *result = json_pack ("{s:s, s:O, s:s}", "sub", sub, "scopes", scopes, "client_id", client_id);
         //  OpenID Connect Core §5.5: the claims the request asked of
@@ -100,4 +103,102 @@ token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
     json_decref (scopes);
     jws_parts_destroy (&parts);
     return rc;
+}
+
+int
+token_op_userinfo (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_userinfo_in_t *in = BUS_IN (req, token_userinfo);
+    OST_UNUSED (body);
+    //  OpenID Connect Core §5.3: the UserInfo endpoint serves tokens that
+    //  were granted the openid scope.
+    return s_verify (req, in->access_token, "openid", "the access token lacks the openid scope", result);
+}
+
+int
+token_admin_verify (bus_req_t *req, const char *access_token, json_t **result)
+{
+    const token_app_t *app = req->app;
+    if (s_verify (req, access_token, ADMIN_SCOPE, "the access token lacks the admin scope", result))
+        return -1;
+    //  The admin scope is issued only to the admin client for a user with
+    //  the admin role; the role is asked again now, so that taking it back
+    //  ends every such token at once.
+    const char *sub = json_string_value (json_object_get (*result, "sub"));
+    const char *client_id = json_string_value (json_object_get (*result, "client_id"));
+    if (!admin_scope_client (app, client_id) || !admin_scope_user (req, sub)) {
+        json_decref (*result);
+        *result = NULL;
+        log_info ("admin check refused: %s",
+                  admin_scope_client (app, client_id) ? "the user is no admin" : "not the admin client");
+        return tu_fail (req, OST_ERR_FORBIDDEN, "the user does not hold the admin role");
+    }
+    return 0;
+}
+
+int
+token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_admin_check_in_t *in = BUS_IN (req, token_admin_check);
+    OST_UNUSED (body);
+    return token_admin_verify (req, in->access_token, result);
+}
+
+//  The description of a refused inner request: the thread's own, kept
+//  until its next request (the reply is sent before that).
+static _Thread_local char s_why[SCHEMA_WHY_MAX + 32];
+
+int
+token_op_admin_call (bus_req_t *req, const json_t *body, json_t **result)
+{
+    const token_admin_call_in_t *in = BUS_IN (req, token_admin_call);
+    OST_UNUSED (body);
+    //  The op first: nothing is asked of the token for an op no admin may run.
+    const op_def_t *def = proto_op (in->op);
+    bus_handler_fn handler = NULL;
+    for (size_t i = 0; def && i < token_nroutes; i++)
+        if (!strcmp (token_routes[i].op, def->name))
+            handler = token_routes[i].handler;
+    if (!def || !handler || strcmp (def->service, "token") != 0 ||
+        !proto_may_call (BUS_ROLE_ADMIN, def->name))
+        return tu_fail (req, OST_ERR_FORBIDDEN, "the admin role may not call this op");
+    json_t *who = NULL;
+    if (token_admin_verify (req, in->admin_token, &who))
+        return -1;
+    char actor[300];
+    snprintf (actor, sizeof actor, "admin:%s", json_string_value (json_object_get (who, "sub")));
+    json_decref (who);
+
+    //  The inner request, checked against its op's schema as the worker
+    //  checks every request.
+    json_t *inner_body = in->body ? json_incref ((json_t *)in->body) : json_object ();
+    void *inner_in = inner_body ? calloc (1, def->in->size) : NULL;
+    char what[SCHEMA_WHY_MAX];
+    if (!inner_in) {
+        json_decref (inner_body);
+        return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    }
+    if (schema_unpack (def->in, inner_body, inner_in, what, sizeof what) != 0) {
+        free (inner_in);
+        json_decref (inner_body);
+        snprintf (s_why, sizeof s_why, "invalid request: %s", what);
+        return tu_fail (req, OST_ERR_INVALID_REQUEST, s_why);
+    }
+    bus_req_t inner = *req;
+    inner.op = def->name;
+    inner.in = inner_in;
+    inner.actor = actor;
+    inner.err = OST_ERR_SERVER_ERROR;
+    inner.err_description = NULL;
+    json_t *out = NULL;
+    int rc = handler (&inner, inner_body, &out);
+    free (inner_in);
+    json_decref (inner_body);
+    if (rc) {
+        req->err = inner.err;
+        req->err_description = inner.err_description;
+        return -1;
+    }
+    *result = json_pack ("{s:o}", "result", out ? out : json_null ());
+    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
 }

@@ -140,6 +140,7 @@ DB_VARS = {
     "keys-svc": "OSTIARY_DB_KEYS",
 }
 # Secrets only one process may see (the others never get them).
+ADMIN_CLIENT_ID = "ostiary-admin"
 SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-svc",
                  "OSTIARY_FLOW_SECRET_KEY": "flow-svc"}
 # Services may be named by process ("keys-svc") or by bus service ("keys").
@@ -392,6 +393,9 @@ class Stack:
             # The gateway reports the bus calls its broker refused every
             # second, so tests/e2e/test_audit.py finds them at once.
             "OSTIARY_AUDIT_REFUSALS_INTERVAL": "1",
+            # The one client that may hold the admin scope
+            # (tests/e2e/test_admin_role.py registers it).
+            "OSTIARY_ADMIN_CLIENT_ID": ADMIN_CLIENT_ID,
             # Runtime files (keys-svc's admin socket) of this stack only, so
             # that parallel stacks and `make run` never share them.
             "OSTIARY_RUN_DIR": str(self.workdir / "rt"),

@@ -30,7 +30,9 @@ CLIENT_FIELDS = {"client_id", "name", "type", "redirect_uris", "grant_types", "r
                  # refresh families bound to the SSO session (false unless asked)
                  "refresh_bound_to_session",
                  # front-channel logout (frontchannel_logout_uri only when one is registered)
-                 "frontchannel_logout_session_required"}
+                 "frontchannel_logout_session_required",
+                 # editing: the version an update names, and whether it is disabled
+                 "version", "disabled"}
 
 
 def unique(prefix="tc"):
