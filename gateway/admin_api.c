@@ -561,6 +561,11 @@ s_users (s_ctx_t *ctx, const char *rest)
 
 //  ------------------------------------------------------------- audit
 
+//  A client-filtered listing reads pages of this many events (the most an
+//  audit_list answers), at most this many pages per answer.
+#define AUDIT_SCAN_LIMIT 200
+#define AUDIT_SCAN_PAGES 10
+
 static int
 s_audit (s_ctx_t *ctx, const char *rest)
 {
@@ -596,25 +601,51 @@ s_audit (s_ctx_t *ctx, const char *rest)
     int has_client = s_query (req, "client", client, sizeof client);
     char op[32];
     snprintf (op, sizeof op, "%s.audit_list", service);
-    json_t *result = NULL;
-    if (s_call (ctx, op, body, &result))
-        return req->status;
-    //  The client filter applies to the page the service answered.
+    //  The services filter by event, subject and time; the client filter is
+    //  applied here, over as many pages of the trail (the largest the
+    //  service answers) as it takes to fill this one, at most
+    //  AUDIT_SCAN_PAGES of them; next_cursor then says where to go on.
+    if (has_client)
+        json_object_set_new (body, "limit", json_integer (AUDIT_SCAN_LIMIT));
     json_t *items = json_array ();
-    size_t i;
-    json_t *ev;
-    json_array_foreach (json_object_get (result, "events"), i, ev)
-    {
-        const char *c = json_string_value (json_object_get (ev, "client_id"));
-        if (!has_client || (c && !strcmp (c, client)))
-            json_array_append (items, ev);
+    json_t *result = NULL;
+    long long last_id = -1;
+    int more = 0;
+    for (int pages = 0; items && pages < (has_client ? AUDIT_SCAN_PAGES : 1); pages++) {
+        json_decref (result);
+        result = NULL;
+        if (s_call (ctx, op, json_incref (body), &result)) {
+            json_decref (body);
+            json_decref (items);
+            return req->status;
+        }
+        const json_t *events = json_object_get (result, "events");
+        size_t i;
+        json_t *ev;
+        more = 0;
+        json_array_foreach (events, i, ev)
+        {
+            if (json_array_size (items) >= (size_t)limit) {
+                more = 1;
+                break;
+            }
+            last_id = json_integer_value (json_object_get (ev, "id"));
+            const char *c = json_string_value (json_object_get (ev, "client_id"));
+            if (!has_client || (c && !strcmp (c, client)))
+                json_array_append (items, ev);
+        }
+        size_t asked = has_client ? AUDIT_SCAN_LIMIT : (size_t)limit;
+        if (!more)
+            more = json_array_size (events) == asked;
+        if (!more || json_array_size (items) >= (size_t)limit)
+            break;
+        json_object_set_new (body, "cursor", json_integer (last_id));
     }
-    json_t *page = json_pack ("{s:o}", "items", items);
-    const json_t *cursor = json_object_get (result, "cursor");
-    if (page && json_is_integer (cursor) &&
-        json_array_size (json_object_get (result, "events")) == (size_t)limit) {
+    json_decref (body);
+    json_t *page = items ? json_pack ("{s:o}", "items", items) : NULL;
+    if (page && more && last_id > 0) {
         char next[32];
-        snprintf (next, sizeof next, "%lld", (long long)json_integer_value (cursor));
+        snprintf (next, sizeof next, "%lld", last_id);
         json_object_set_new (page, "next_cursor", json_string (next));
     }
     json_decref (result);

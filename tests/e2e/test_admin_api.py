@@ -249,6 +249,13 @@ def test_audit_filters_by_event_subject_and_client(admin):
     assert events[0]["details"]["changed"] == ["name"]
     r = admin("GET", "/audit", params={"client": cid, "since": 0})
     assert {e["event"] for e in r.json()["items"]} >= {"client_add", "client_update"}
+    # The client filter reads on through the trail until a page is full,
+    # however many other events came first; the cursor goes on from there.
+    r = admin("GET", "/audit", params={"client": cid, "since": 0, "limit": 1})
+    first = r.json()
+    assert [e["event"] for e in first["items"]] == ["client_add"], first
+    r = admin("GET", "/audit", params={"client": cid, "limit": 1, "cursor": first["next_cursor"]})
+    assert [e["event"] for e in r.json()["items"]] == ["client_update"], r.json()
     r = admin("GET", "/audit", params={"service": "flow", "event": "user_admin", "limit": 5})
     assert r.status_code == 200
     assert admin("GET", "/audit", params={"service": "nope"}).json()["field"] == "service"
