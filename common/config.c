@@ -415,7 +415,8 @@ config_validate (const config_t *self, int req_flag)
         const char *value, *env;
     } keys[] = {{self->kek, "OSTIARY_KEK"},
                 {self->client_secret_key, "OSTIARY_CLIENT_SECRET_KEY"},
-                {self->flow_secret_key, "OSTIARY_FLOW_SECRET_KEY"}};
+                {self->flow_secret_key, "OSTIARY_FLOW_SECRET_KEY"},
+                {self->console_key, "OSTIARY_CONSOLE_KEY"}};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (!keys[i].value || !*keys[i].value)
             continue;

@@ -178,9 +178,10 @@ s_cookie_char (unsigned char c)
            c == '_' || c == '.' || c == '~';
 }
 
-//  Names are case-sensitive and compared whole.
-int
-pages_find_cookie (const char *header, const char *name, char *out, size_t size)
+//  Names are case-sensitive and compared whole; values longer than max
+//  are as if absent.
+static int
+s_find_cookie (const char *header, const char *name, char *out, size_t size, size_t max)
 {
     size_t name_len = strlen (name);
     const char *p = header;
@@ -197,7 +198,7 @@ pages_find_cookie (const char *header, const char *name, char *out, size_t size)
             while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
                 value_len--;
             //  RFC 6265 §4.1.1 allows a quoted value; ours are never quoted.
-            if (value_len == 0 || value_len > PAGES_MAX_COOKIE || value_len + 1 > size)
+            if (value_len == 0 || value_len > max || value_len + 1 > size)
                 return -1;
             for (size_t i = 0; i < value_len; i++)
                 if (!s_cookie_char ((unsigned char)value[i]))
@@ -211,7 +212,13 @@ pages_find_cookie (const char *header, const char *name, char *out, size_t size)
 }
 
 int
-pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size)
+pages_find_cookie (const char *header, const char *name, char *out, size_t size)
+{
+    return s_find_cookie (header, name, out, size, PAGES_MAX_COOKIE);
+}
+
+static int
+s_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size, size_t max)
 {
     const struct mg_request_info *ri = mg_get_request_info (req->conn);
     if (size)
@@ -220,11 +227,23 @@ pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size)
     //  first, and all of ours have Path=/).
     for (int i = 0; i < ri->num_headers; i++)
         if (ri->http_headers[i].name && strcasecmp (ri->http_headers[i].name, "Cookie") == 0 &&
-            ri->http_headers[i].value && pages_find_cookie (ri->http_headers[i].value, name, out, size) == 0)
+            ri->http_headers[i].value && s_find_cookie (ri->http_headers[i].value, name, out, size, max) == 0)
             return 0;
     if (size)
         out[0] = '\0';
     return -1;
+}
+
+int
+pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size)
+{
+    return s_get_cookie (req, name, out, size, PAGES_MAX_COOKIE);
+}
+
+int
+pages_get_long_cookie (const gw_req_t *req, const char *name, char *out, size_t size)
+{
+    return size ? s_get_cookie (req, name, out, size, size - 1) : -1;
 }
 
 int
@@ -315,7 +334,39 @@ static const char s_css[] =
     "ul.codes{columns:2;padding-left:1.2rem}\n"
     "ul.codes li{font:15px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
     "a{color:var(--accent)}\n"
-    "iframe.fcl{position:absolute;width:0;height:0;border:0}\n";
+    "iframe.fcl{position:absolute;width:0;height:0;border:0}\n"
+    //  The admin console (console.c): wide pages, a navigation bar, tables
+    //  that scroll sideways on a phone rather than overflow it.
+    "main.console{max-width:68rem}\n"
+    "nav.console{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin:0 0 1rem;"
+    "padding-bottom:.75rem;border-bottom:1px solid var(--line)}\n"
+    "nav.console a{font-weight:600;text-decoration:none;padding:.2rem 0}\n"
+    "nav.console a[aria-current]{text-decoration:underline;text-underline-offset:.3em}\n"
+    "nav.console form{margin:0 0 0 auto;display:flex;gap:.6rem;align-items:center}\n"
+    "nav.console button,.actions button,form.inline button{width:auto;margin:0;padding:.45rem .9rem}\n"
+    "a:focus,button:focus,select:focus,textarea:focus{outline:2px solid var(--accent);outline-offset:2px}\n"
+    ".table{overflow-x:auto;margin:1rem 0}\n"
+    "table{width:100%;border-collapse:collapse;font-size:.92rem}\n"
+    "th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}\n"
+    "th{color:var(--muted);font-weight:600}\n"
+    "td.details{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}\n"
+    "textarea,input[type=number],input[type=datetime-local],select{width:100%;padding:.55rem .7rem;"
+    "border:1px solid var(--line);border-radius:8px;font:inherit;background:#fff}\n"
+    "textarea{min-height:4.5rem}\n"
+    ".actions{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-end;margin:1rem 0}\n"
+    ".actions form{margin:0}\n"
+    ".actions label{margin:0 0 .3rem}\n"
+    ".filters{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}\n"
+    ".notice{padding:.6rem .8rem;border-radius:8px;background:#ecfdf3;color:#05603a}\n"
+    ".secret{word-break:break-all;font-size:1.05rem}\n"
+    "label.check{display:flex;gap:.5rem;align-items:center}\n"
+    "label.check input{width:auto;margin:0}\n"
+    "button.danger{background:var(--bad)}\n"
+    "section.setting{padding:.6rem 0;border-bottom:1px solid var(--line)}\n"
+    "section.setting h2,h2{font-size:1.05rem;margin:1.2rem 0 .3rem}\n"
+    "section.setting form{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center}\n"
+    "section.setting input[type=number],section.setting select{width:10rem}\n"
+    "section.setting button{width:auto;margin:0;padding:.45rem .9rem}\n";
 
 int
 pages_css (gw_req_t *req)

@@ -77,6 +77,9 @@ void pages_set_cookie (pages_headers_t *self, const gw_req_t *req, const char *n
 //  characters from [A-Za-z0-9._~-] count (our cookies hold base64url
 //  handles): anything else is as if absent. 0 found, -1 absent.
 int pages_get_cookie (const gw_req_t *req, const char *name, char *out, size_t size);
+//  The same for a cookie of ours that may be longer (the admin console's
+//  sealed session): values of at most size - 1 characters count.
+int pages_get_long_cookie (const gw_req_t *req, const char *name, char *out, size_t size);
 //  The same over one Cookie header value ("a=1; b=2", RFC 6265 §4.2.1).
 int pages_find_cookie (const char *header, const char *name, char *out, size_t size);
 

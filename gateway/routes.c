@@ -77,6 +77,9 @@ static const route_t s_routes[] = {
     {"GET", "/demo/callback", demo_callback, "demo_callback", 0, 0},
     //  the admin API (admin_api.c routes within it)
     {"*", "/admin/api/", admin_api, "admin_api", 0, 1},
+    //  the admin console (console.c routes within it; after the API, which
+    //  it does not serve)
+    {"*", "/admin", console_route, "console", 0, 1},
     //  health (probes: successes logged at debug level); the metrics are
     //  served by the metrics listener (common/metrics_http.h), not here
     {"GET", "/healthz", health_live, "healthz", 1, 0},

@@ -23,6 +23,9 @@ int routes_quiet (int route);
 
 //  admin_api.c: every method and path under /admin/api/ (the admin API)
 int admin_api (gw_req_t *req);
+//  console.c: every method and path under /admin but the API (the admin
+//  console, docs/admin/console.md)
+int console_route (gw_req_t *req);
 //  discovery.c: GET /.well-known/openid-configuration
 int discovery_get (gw_req_t *req);
 //  jwks.c: GET /jwks

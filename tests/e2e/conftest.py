@@ -142,7 +142,7 @@ DB_VARS = {
 # Secrets only one process may see (the others never get them).
 ADMIN_CLIENT_ID = "ostiary-admin"
 SECRET_OWNERS = {"OSTIARY_KEK": "keys-svc", "OSTIARY_CLIENT_SECRET_KEY": "token-svc",
-                 "OSTIARY_FLOW_SECRET_KEY": "flow-svc"}
+                 "OSTIARY_FLOW_SECRET_KEY": "flow-svc", "OSTIARY_CONSOLE_KEY": "gateway"}
 # Services may be named by process ("keys-svc") or by bus service ("keys").
 ALIASES = {"token": "token-svc", "flow": "flow-svc", "keys": "keys-svc"}
 # The bus role (proto/access.def) of each process: its CURVE key.
@@ -386,6 +386,8 @@ class Stack:
             "OSTIARY_KEK": new_kek(),
             "OSTIARY_CLIENT_SECRET_KEY": new_kek(),
             "OSTIARY_FLOW_SECRET_KEY": new_kek(),
+            # The admin console's session cookies (tests/e2e/test_console.py).
+            "OSTIARY_CONSOLE_KEY": new_kek(),
             "OSTIARY_MIGRATIONS_DIR": str(REPO / "migrations"),
             "OSTIARY_JWKS_MAX_AGE": "60",
             "OSTIARY_WORKERS": "2",

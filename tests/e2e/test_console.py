@@ -1,0 +1,235 @@
+"""The admin console at /admin (docs/admin/console.md) over HTTP: sign-in
+through Ostiary's own code flow as the admin client, the session cookie's
+flags, CSRF on every form, a stale form refused with nothing overwritten,
+non-admins refused, and the clients, users, settings and audit pages.
+tests/e2e/test_console_browser.py drives the same pages in Chromium."""
+
+import re
+
+import pytest
+
+from conftest import ADMIN_CLIENT_ID
+from console_util import Console, csrf_of, make_admin, register_console
+from lockout_util import settings  # noqa: F401
+from oidc import assert_page_headers, ctl_json, unique
+
+
+@pytest.fixture(scope="module")
+def console_client(stack):
+    register_console(stack)
+    return ADMIN_CLIENT_ID
+
+
+@pytest.fixture
+def admin(stack, console_client):
+    username, _ = make_admin(stack)
+    c = Console(stack)
+    page = c.sign_in(username)
+    assert page.status_code == 200, (page.status_code, page.text[:500])
+    assert page.url.endswith("/admin/clients"), page.url
+    c.username = username
+    yield c
+    c.close()
+
+
+def client_get(stack, client_id):
+    return ctl_json(stack, "token.client_get", {"client_id": client_id})["client"]
+
+
+def new_client(admin, **values):
+    page = admin.get("/admin/clients/new")
+    assert page.status_code == 200
+    client_id = unique("console")
+    data = {"client_id": client_id, "name": "Console " + client_id, "type": "confidential",
+            "redirect_uris": "https://rp.example/cb", "scopes": "openid profile",
+            "grant_types": "authorization_code", "require_pkce": "default"}
+    data.update(values)
+    r = admin.submit(page, data, action="/admin/clients/new")
+    return client_id, r
+
+
+def test_console_address_sends_to_sign_in_and_pages_need_a_session(stack, console_client):
+    c = Console(stack)
+    try:
+        r = c.get("/admin")
+        assert r.status_code == 302 and r.headers["Location"] == stack.base_url + "/admin/login"
+        r = c.get("/admin/login")
+        assert r.status_code == 302 and r.headers["Location"].startswith(stack.base_url + "/authorize?")
+        assert "code_challenge_method=S256" in r.headers["Location"]
+        assert "prompt=login" in r.headers["Location"]
+        r = c.get("/admin/clients")
+        assert r.status_code == 401 and 'id="sign-in"' in r.text
+        assert_page_headers(r)
+    finally:
+        c.close()
+
+
+def test_session_cookie_is_sealed_httponly_strict_and_on_admin_only(stack, console_client):
+    username, _ = make_admin(stack)
+    c = Console(stack)
+    try:
+        r = c.follow(c.get("/admin/login"))
+        target, data = c.form(r)
+        data.update({"username": username, "password": "correct horse battery staple"})
+        r = c.post(target, data)
+        while "/admin/callback" not in r.headers.get("Location", ""):
+            r = c.get(r.headers["Location"])
+        r = c.get(r.headers["Location"])
+        assert r.status_code == 302 and r.headers["Location"] == stack.base_url + "/admin/clients"
+        cookie = next(v for v in r.raw.headers.getlist("Set-Cookie")
+                      if v.startswith("ostiary_console=") and "Max-Age=0" not in v)
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie, cookie
+        # Sealed: no token in it.
+        value = cookie.split("=", 1)[1].split(";", 1)[0]
+        assert "eyJ" not in value and len(value) > 100
+        page = c.follow(r)
+        assert page.status_code == 200 and username in page.text
+        assert_page_headers(page)
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src" not in csp and "unsafe-inline" not in csp
+        assert "<script" not in page.text and "style=" not in page.text
+        # Nothing of the session in the gateway's log.
+        assert value[:40] not in stack.log_text("gateway")
+    finally:
+        c.close()
+
+
+def test_a_non_admin_is_refused_and_gets_no_session(stack, console_client):
+    username, _ = make_admin(stack, admin=False)
+    c = Console(stack)
+    try:
+        page = c.sign_in(username)
+        assert page.status_code == 403, (page.status_code, page.text[:300])
+        assert "ostiary_console" not in c.http.cookies.get_dict()
+        r = c.get("/admin/clients")
+        assert r.status_code == 401
+    finally:
+        c.close()
+
+
+def test_create_edit_rotate_and_delete_a_client(stack, admin):
+    client_id, r = new_client(admin)
+    assert r.status_code == 201, r.text[:500]
+    secret = re.search(r'id="client-secret">([^<]+)<', r.text).group(1)
+    assert len(secret) >= 32
+    stored = client_get(stack, client_id)
+    assert stored["redirect_uris"] == ["https://rp.example/cb"]
+    # The list and its search find it.
+    page = admin.get("/admin/clients", params={"q": client_id})
+    assert client_id in page.text and page.text.count("<tr>") == 2
+    # Edit the redirect URI, PKCE off then on.
+    page = admin.get(f"/admin/clients/{client_id}")
+    r = admin.submit(page, {"redirect_uris": "https://rp.example/cb2\nhttps://rp.example/cb3",
+                            "require_pkce": "off"}, action=f"/admin/clients/{client_id}")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    assert stored["redirect_uris"] == ["https://rp.example/cb2", "https://rp.example/cb3"]
+    assert stored["require_pkce"] is False and stored["version"] == 2
+    r = admin.submit(r, {"require_pkce": "on"}, action=f"/admin/clients/{client_id}")
+    assert client_get(stack, client_id)["require_pkce"] is True
+    # A bad redirect URI is refused with the service's reason, nothing saved.
+    r = admin.submit(r, {"redirect_uris": "https://rp.example/cb#fragment"}, action=f"/admin/clients/{client_id}")
+    assert r.status_code == 400 and 'id="console-error"' in r.text
+    assert client_get(stack, client_id)["version"] == 3
+    # Rotate the secret: shown once.
+    page = admin.get(f"/admin/clients/{client_id}")
+    r = admin.submit(page, {}, action=f"/admin/clients/{client_id}/secret")
+    new_secret = re.search(r'id="client-secret">([^<]+)<', r.text).group(1)
+    assert new_secret != secret
+    # Delete: the confirmation says what is lost.
+    confirm = admin.get(f"/admin/clients/{client_id}/delete")
+    assert "refresh tokens" in confirm.text and "cannot be undone" in confirm.text
+    assert admin.stack.ctl("clients", "show", client_id).returncode == 0
+    r = admin.submit(confirm, {}, action=f"/admin/clients/{client_id}/delete")
+    assert r.status_code == 200 and r.url.endswith("/admin/clients?done=deleted")
+    assert admin.stack.ctl("clients", "show", client_id).returncode != 0
+
+
+def test_a_stale_client_form_is_refused_and_nothing_overwritten(stack, admin):
+    client_id, r = new_client(admin)
+    page = admin.get(f"/admin/clients/{client_id}")
+    # Meanwhile, another admin renames it.
+    ctl_json(stack, "token.client_update", {"client_id": client_id, "version": 1, "name": "Renamed elsewhere"})
+    r = admin.submit(page, {"name": "Mine", "redirect_uris": "https://rp.example/mine"},
+                     action=f"/admin/clients/{client_id}")
+    assert r.status_code == 409 and 'id="console-error"' in r.text, r.text[:500]
+    assert "changed elsewhere" in r.text
+    stored = client_get(stack, client_id)
+    assert stored["name"] == "Renamed elsewhere" and stored["redirect_uris"] == ["https://rp.example/cb"]
+    assert stored["version"] == 2
+    # The page now carries the current version: the change goes through.
+    r = admin.submit(r, {"name": "Mine"}, action=f"/admin/clients/{client_id}")
+    assert r.status_code == 200 and client_get(stack, client_id)["name"] == "Mine"
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(stack, admin):
+    client_id, _ = new_client(admin)
+    page = admin.get(f"/admin/clients/{client_id}")
+    target, data = admin.form(page, action=f"/admin/clients/{client_id}")
+    data["name"] = "Forged"
+    for forged in ({k: v for k, v in data.items() if k != "csrf"}, dict(data, csrf="A" * 43)):
+        r = admin.post(target, forged)
+        assert r.status_code == 403, r.status_code
+    r = admin.post(f"/admin/clients/{client_id}/delete", {"csrf": "x"})
+    assert r.status_code == 403
+    stored = client_get(stack, client_id)
+    assert stored["name"] != "Forged" and stored["version"] == 1
+    # The token of another session does not do either.
+    assert csrf_of(page) != "A" * 43
+
+
+def test_settings_change_and_stale_setting_refused(stack, admin, settings):  # noqa: F811
+    settings.set("lockout_threshold", 5)
+    page = admin.get("/admin/settings")
+    assert page.status_code == 200 and 'id="setting-lockout_threshold"' in page.text
+    assert 'min="1" max="1000"' in page.text
+    r = admin.submit(page, {"value": "3"}, action="/admin/settings/lockout_threshold")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text
+    assert settings.get("lockout_threshold") == 3
+    # Changed elsewhere meanwhile: the form of value 3 is refused.
+    stale = r
+    settings.set("lockout_threshold", 4)
+    r = admin.submit(stale, {"value": "7"}, action="/admin/settings/lockout_threshold")
+    assert r.status_code == 409 and "changed elsewhere" in r.text
+    assert settings.get("lockout_threshold") == 4
+    # Out of bounds: refused by the service.
+    r = admin.submit(r, {"value": "100000"}, action="/admin/settings/lockout_threshold")
+    assert r.status_code == 400 and settings.get("lockout_threshold") == 4
+
+
+def test_users_create_disable_enable_unlock_and_password(stack, admin):
+    page = admin.get("/admin/users/new")
+    username = unique("cuser")
+    r = admin.submit(page, {"username": username, "email": f"{username}@example.org", "name": "Console User",
+                            "password": "a long enough password 1"}, action="/admin/users/new")
+    assert r.status_code == 200 and r.url.endswith(f"/admin/users/{username}?done=created"), r.url
+    listing = admin.get("/admin/users", params={"q": username})
+    assert username in listing.text
+    for action, status in (("disable", "disabled"), ("enable", "active"), ("unlock", "active")):
+        r = admin.submit(r, {}, action=f"/admin/users/{username}/{action}")
+        assert r.status_code == 200 and 'id="console-notice"' in r.text, (action, r.text[:300])
+        assert re.search(r'id="user-status">' + status, r.text), action
+    r = admin.submit(r, {"password": "short"}, action=f"/admin/users/{username}/password")
+    assert r.status_code == 400 and 'id="console-error"' in r.text
+    r = admin.submit(r, {"password": "another long password 2"}, action=f"/admin/users/{username}/password")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text
+
+
+def test_audit_page_filters_and_pages(stack, admin):
+    client_id, _ = new_client(admin)
+    page = admin.get("/admin/audit", params={"event": "client_add", "subject": client_id})
+    assert page.status_code == 200 and client_id in page.text
+    assert page.text.count('class="event"') == 1
+    page = admin.get("/admin/audit", params={"client": client_id})
+    assert client_id in page.text
+    page = admin.get("/admin/audit", params={"since": "not a time"})
+    assert page.status_code == 400
+    page = admin.get("/admin/audit", params={"service": "flow", "event": "login_failure"})
+    assert page.status_code == 200
+
+
+def test_sign_out_revokes_and_drops_the_session(stack, admin):
+    page = admin.get("/admin/clients")
+    r = admin.submit(page, {}, action="/admin/logout")
+    assert r.status_code == 200 and 'id="sign-in"' in r.text
+    assert admin.get("/admin/clients").status_code == 401
