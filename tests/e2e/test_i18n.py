@@ -15,6 +15,7 @@ import pytest
 import requests
 
 import mail
+from console_util import make_admin, register_console
 from flowweb import code_in, inputs, link_in, text_of, totp, wait_message
 from oidc import PASSWORD, auth_params, make_client, make_user, pkce, unique
 
@@ -115,6 +116,58 @@ def authorize(w, client_id, redirect_uri, **extra):
                       allow_redirects=False, timeout=30)
 
 
+def walk_console(stack, w):
+    """The console's pages (docs/admin/console.md) in w's language, signed in
+    as an admin through the login page (its ui_locales is the console's)."""
+    def hops(r):
+        while r.status_code in (302, 303) and r.headers["Location"].startswith(w.base):
+            r = w.get(r.headers["Location"])
+        return r
+
+    register_console(stack)
+    username, _ = make_admin(stack)
+    w.page(w.get("/admin/clients"), "console: sign-in required")
+    login = w.page(hops(w.get("/admin/login")), "console: sign-in page")
+    clients = w.page(hops(w.post_form(login, username=username, password=PASSWORD)), "console: clients")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', clients.text).group(1)
+    client_id = unique("i18n-console")
+    new = w.page(w.get("/admin/clients/new"), "console: new client")
+    assert new.status_code == 200
+    created = w.page(w.http.post(w.base + "/admin/clients/new", allow_redirects=False, timeout=30, data={
+        "csrf": csrf, "client_id": client_id, "name": "Walk", "type": "confidential",
+        "redirect_uris": "https://rp.example/cb", "scopes": "openid", "grant_types": "authorization_code",
+        "require_pkce": "default"}), "console: client created")
+    assert created.status_code == 201
+    w.page(w.get(f"/admin/clients/{client_id}"), "console: client")
+    w.page(w.http.post(w.base + f"/admin/clients/{client_id}", allow_redirects=False, timeout=30, data={
+        "csrf": csrf, "version": "0", "name": "Walk", "redirect_uris": "https://rp.example/cb",
+        "scopes": "openid", "grant_types": "authorization_code", "require_pkce": "default"}),
+        "console: stale client form")
+    w.page(w.http.post(w.base + f"/admin/clients/{client_id}/secret", data={"csrf": csrf},
+                       allow_redirects=False, timeout=30), "console: new secret")
+    w.page(w.get(f"/admin/clients/{client_id}/delete"), "console: delete confirmation")
+    w.page(w.http.post(w.base + f"/admin/clients/{client_id}/delete", data={"csrf": csrf},
+                       allow_redirects=False, timeout=30), "console: client deleted")
+    w.page(w.get("/admin/users"), "console: users")
+    w.page(w.get("/admin/users/new"), "console: new user")
+    w.page(w.get(f"/admin/users/{username}"), "console: user")
+    w.page(w.http.post(w.base + f"/admin/users/{username}/unlock", data={"csrf": csrf},
+                       allow_redirects=False, timeout=30), "console: user unlocked")
+    w.page(w.get("/admin/settings"), "console: settings")
+    w.page(w.get("/admin/keys"), "console: keys")
+    w.page(w.get("/admin/audit?event=client_add"), "console: audit")
+    w.page(w.get("/admin/audit?since=yesterday"), "console: audit bad time")
+    w.page(w.get("/admin/no-such-page"), "console: not found")
+    w.page(w.http.post(w.base + "/admin/settings/lockout_threshold", data={"csrf": "forged", "value": "3"},
+                       allow_redirects=False, timeout=30), "console: csrf refused")
+    w.page(w.http.post(w.base + "/admin/logout", data={"csrf": csrf}, allow_redirects=False, timeout=30),
+           "console: signed out")
+    # A user without the admin role.
+    other, _ = make_admin(stack, admin=False)
+    login = w.page(hops(w.get("/admin/login")), "console: sign-in page again")
+    w.page(hops(w.post_form(login, username=other, password=PASSWORD)), "console: not an admin")
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_page_in_each_language(stack, lang):
     w = Walk(stack, lang)
@@ -188,6 +241,8 @@ def test_every_page_in_each_language(stack, lang):
         second = w.page(w.post_form(login, username=username, password="a brand new passphrase 2026"), "totp step")
         field = next(n for n in inputs(second) if "code" in n)
         w.page(w.post_form(second, **{field: wrong}), "totp step wrong code")
+        # The admin console: every page group, its refusals and the sign-out.
+        walk_console(stack, w)
         # Error pages.
         w.page(w.get("/no-such-page"), "404")
         w.page(w.get("/flow"), "expired flow")
