@@ -109,9 +109,8 @@ s_session_store (s_ctx_t *ctx)
 {
     unsigned char key[SEAL_KEY_BYTES];
     char *text = json_dumps (ctx->session, JSON_COMPACT);
-    char *sealed = text && s_key (ctx->req, key) == 0
-                       ? seal_encrypt (key, COOKIE_CONSOLE, text, strlen (text))
-                       : NULL;
+    char *sealed =
+        text && s_key (ctx->req, key) == 0 ? seal_encrypt (key, COOKIE_CONSOLE, text, strlen (text)) : NULL;
     secure_wipe (key, sizeof key);
     if (text) {
         secure_wipe (text, strlen (text));
@@ -196,9 +195,9 @@ s_refresh (s_ctx_t *ctx)
         json_object_set_new (ctx->session, "a", json_string (access));
         if (s_get (reply, "refresh_token"))
             json_object_set_new (ctx->session, "r", json_string (s_get (reply, "refresh_token")));
-        json_object_set_new (
-            ctx->session, "e",
-            json_integer ((json_int_t)time (NULL) + json_integer_value (json_object_get (reply, "expires_in"))));
+        json_object_set_new (ctx->session, "e",
+                             json_integer ((json_int_t)time (NULL) +
+                                           json_integer_value (json_object_get (reply, "expires_in"))));
         rc = s_session_store (ctx);
     } else {
         log_info ("console: the session's refresh failed (%s)", rc == 0 ? "no access token" : e.code);
@@ -284,8 +283,8 @@ s_open (html_t *body, s_ctx_t *ctx, const char *title)
         s_form (body, ctx, CONSOLE_PATH "/logout", NULL);
         html_raw (body, "<small id=\"signed-in-as\">");
         const char *who = s_get (ctx->session, "u");
-        html_text_with (body, s_msg (ctx, "console.signed_in_as"), "user", who ? who : s_get (ctx->session, "s"),
-                        "strong");
+        html_text_with (body, s_msg (ctx, "console.signed_in_as"), "user",
+                        who ? who : s_get (ctx->session, "s"), "strong");
         html_raw (body, "</small>\n<button type=\"submit\" class=\"secondary\" id=\"sign-out\">");
         html_text (body, s_msg (ctx, "console.sign_out"));
         html_raw (body, "</button>\n</form>\n</nav>\n");
@@ -483,8 +482,8 @@ s_revoke (s_ctx_t *ctx, const char *token)
 {
     if (!token)
         return;
-    json_t *form = json_pack ("{s:s,s:s,s:s}", "token", token, "token_type_hint", "refresh_token", "client_id",
-                              ctx->req->gw->cfg->admin_client_id);
+    json_t *form = json_pack ("{s:s,s:s,s:s}", "token", token, "token_type_hint", "refresh_token",
+                              "client_id", ctx->req->gw->cfg->admin_client_id);
     token_revoke_in_t in = {.form = form, .client_ip = http_client_ip (ctx->req)};
     json_t *body = form ? token_revoke_in_pack (&in) : NULL;
     json_t *reply = NULL;
@@ -556,10 +555,11 @@ s_callback (s_ctx_t *ctx)
     }
     if (rc < 0) {
         char *csrf = secure_token (32);
-        ctx->session = json_pack (
-            "{s:s,s:s?,s:I,s:s,s:s}", "a", s_get (tokens, "access_token"), "r", s_get (tokens, "refresh_token"),
-            "e", (json_int_t)time (NULL) + json_integer_value (json_object_get (tokens, "expires_in")), "c",
-            csrf ? csrf : "", "s", s_get (check, "sub"));
+        ctx->session =
+            json_pack ("{s:s,s:s?,s:I,s:s,s:s}", "a", s_get (tokens, "access_token"), "r",
+                       s_get (tokens, "refresh_token"), "e",
+                       (json_int_t)time (NULL) + json_integer_value (json_object_get (tokens, "expires_in")),
+                       "c", csrf ? csrf : "", "s", s_get (check, "sub"));
         secure_free_str (&csrf);
         //  The admin's username, shown in the navigation bar.
         if (ctx->session &&
@@ -694,8 +694,7 @@ s_input (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const char
 }
 
 static void
-s_textarea (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const json_t *list,
-            const char *text)
+s_textarea (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const json_t *list, const char *text)
 {
     s_label (body, ctx, id, key);
     html_raw (body, "<textarea id=\"");
@@ -761,9 +760,8 @@ s_button (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const cha
 static void
 s_done (html_t *body, s_ctx_t *ctx, const form_t *q)
 {
-    static const char *const done[] = {"created", "updated", "deleted", "disabled", "enabled",
-                                       "unlocked", "password", "saved", "reset", "revoked",
-                                       "rotated", "retired"};
+    static const char *const done[] = {"created",  "updated", "deleted", "disabled", "enabled", "unlocked",
+                                       "password", "saved",   "reset",   "revoked",  "rotated", "retired"};
     const char *v = s_param (q, "done");
     for (size_t i = 0; v && i < sizeof done / sizeof done[0]; i++)
         if (!strcmp (v, done[i])) {
@@ -781,7 +779,8 @@ s_id_ok (const char *id, const char *extra)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr (extra, c)))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr (extra, c)))
             return 0;
     }
     return 1;
@@ -832,10 +831,10 @@ s_clients_table (html_t *body, s_ctx_t *ctx, const json_t *clients, const char *
         html_text (body, s_get (c, "type"));
         html_raw (body, "</td><td>");
         html_text (body, s_msg (ctx, json_is_true (json_object_get (c, "require_pkce")) ? "console.yes"
-                                                                                          : "console.no"));
+                                                                                        : "console.no"));
         html_raw (body, "</td><td>");
         html_text (body, s_msg (ctx, json_is_true (json_object_get (c, "disabled")) ? "console.disabled"
-                                                                                      : "console.enabled"));
+                                                                                    : "console.enabled"));
         html_raw (body, "</td></tr>\n");
     }
     if (shown < PAGE_LIMIT)
@@ -952,8 +951,8 @@ s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t 
         html_raw (body, "</select>\n");
     }
     s_input (body, ctx, "name", "console.client.name", "text", form ? V ("name") : s_get (client, "name"));
-    s_textarea (body, ctx, "redirect_uris", "console.client.redirect_uris", json_object_get (client, "redirect_uris"),
-                V ("redirect_uris"));
+    s_textarea (body, ctx, "redirect_uris", "console.client.redirect_uris",
+                json_object_get (client, "redirect_uris"), V ("redirect_uris"));
     s_textarea (body, ctx, "post_logout_redirect_uris", "console.client.post_logout_redirect_uris",
                 json_object_get (client, "post_logout_redirect_uris"), V ("post_logout_redirect_uris"));
     s_textarea (body, ctx, "allowed_web_origins", "console.client.allowed_web_origins",
@@ -1119,7 +1118,8 @@ s_client_page (s_ctx_t *ctx, const char *id, const json_t *client, const form_t 
     html_raw (&body, " · ");
     html_text (&body, s_msg (ctx, "console.version"));
     char version[32];
-    snprintf (version, sizeof version, "%lld", (long long)json_integer_value (json_object_get (client, "version")));
+    snprintf (version, sizeof version, "%lld",
+              (long long)json_integer_value (json_object_get (client, "version")));
     html_raw (&body, " <span id=\"client-version\">");
     html_text (&body, version);
     html_raw (&body, "</span></small></p>\n");
@@ -1154,8 +1154,8 @@ s_client_page (s_ctx_t *ctx, const char *id, const json_t *client, const form_t 
     html_raw (&body, "\">");
     html_text (&body, s_msg (ctx, "console.delete"));
     html_raw (&body, "</a></p>\n</div>\n");
-    return s_send (ctx, e ? (conflict ? 409 : 400) : 200, s_get (client, "name") ? s_get (client, "name") : id,
-                   &body);
+    return s_send (ctx, e ? (conflict ? 409 : 400) : 200,
+                   s_get (client, "name") ? s_get (client, "name") : id, &body);
 }
 
 static int
@@ -1229,7 +1229,8 @@ s_client (s_ctx_t *ctx, const char *id, const char *action, form_t *form)
             s_secret_box (&page, ctx, secret);
             if (json_is_integer (json_object_get (result, "previous_secret_expires_at"))) {
                 char when[64];
-                time_t t = (time_t)json_integer_value (json_object_get (result, "previous_secret_expires_at"));
+                time_t t =
+                    (time_t)json_integer_value (json_object_get (result, "previous_secret_expires_at"));
                 struct tm tm;
                 gmtime_r (&t, &tm);
                 strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
@@ -1357,7 +1358,7 @@ s_users_list (s_ctx_t *ctx)
         html_text (&page, email);
         html_raw (&page, "</td><td>");
         html_text (&page, s_msg (ctx, json_is_true (json_object_get (u, "disabled")) ? "console.disabled"
-                                                                                       : "console.enabled"));
+                                                                                     : "console.enabled"));
         if (json_is_true (json_object_get (u, "admin"))) {
             html_raw (&page, " · ");
             html_text (&page, s_msg (ctx, "console.user.admin"));
@@ -1408,7 +1409,8 @@ s_user_new (s_ctx_t *ctx, const form_t *form)
     if (refused)
         s_refusal (&body, ctx, &e);
     s_form (&body, ctx, CONSOLE_PATH "/users/new", NULL);
-    s_input (&body, ctx, "username", "console.user.username", "text", form ? form_get (form, "username", 0) : NULL);
+    s_input (&body, ctx, "username", "console.user.username", "text",
+             form ? form_get (form, "username", 0) : NULL);
     s_input (&body, ctx, "email", "console.user.email", "email", form ? form_get (form, "email", 0) : NULL);
     s_input (&body, ctx, "name", "console.user.name", "text", form ? form_get (form, "name", 0) : NULL);
     s_input (&body, ctx, "password", "console.user.password", "password", NULL);
@@ -1614,7 +1616,7 @@ s_settings_page (s_ctx_t *ctx, const bus_error_t *refused, const char *refused_n
             char key[128];
             snprintf (key, sizeof key, "console.setting.%s", name);
             html_text (&body, i18n_has (ctx->req->gw->i18n, ctx->req->lang, key) ? s_msg (ctx, key)
-                                                                                : s_get (s, "description"));
+                                                                                 : s_get (s, "description"));
             html_raw (&body, "<br><small>");
             const char *args[] = {"min", num[2], "max", num[3], "default", num[1]};
             for (size_t k = 0; k < 3; k++) {
@@ -1661,15 +1663,17 @@ s_settings_page (s_ctx_t *ctx, const bus_error_t *refused, const char *refused_n
             html_raw (&body, name);
             html_raw (&body, "\">");
             html_text (&body, s_msg (ctx, "console.save"));
-            html_raw (&body, "</button>\n<button type=\"submit\" class=\"secondary\" name=\"reset\" value=\"1\" "
-                             "id=\"reset-");
+            html_raw (&body,
+                      "</button>\n<button type=\"submit\" class=\"secondary\" name=\"reset\" value=\"1\" "
+                      "id=\"reset-");
             html_raw (&body, name);
             html_raw (&body, "\">");
             html_text (&body, s_msg (ctx, "console.settings.reset"));
             html_raw (&body, "</button>\n</form>\n");
             if (refused_name && !strcmp (refused_name, name)) {
                 html_raw (&body, "<p class=\"error field-error\">");
-                html_text (&body, s_msg (ctx, refused->err == OST_ERR_CONFLICT ? "console.stale" : "console.refused"));
+                html_text (&body, s_msg (ctx, refused->err == OST_ERR_CONFLICT ? "console.stale"
+                                                                               : "console.refused"));
                 html_raw (&body, "</p>\n");
             }
             html_raw (&body, "</section>\n");
@@ -1854,9 +1858,9 @@ s_audit (s_ctx_t *ctx)
     html_raw (&body, "</form>\n<p><small>");
     html_text (&body, s_msg (ctx, "console.audit.times_utc"));
     html_raw (&body, "</small></p>\n<div class=\"table\"><table id=\"events\">\n<thead><tr>");
-    static const char *const heads[] = {"console.audit.time",    "console.audit.event", "console.audit.actor",
-                                        "console.audit.subject", "console.audit.client", "console.audit.outcome",
-                                        "console.audit.details"};
+    static const char *const heads[] = {
+        "console.audit.time",   "console.audit.event",   "console.audit.actor",  "console.audit.subject",
+        "console.audit.client", "console.audit.outcome", "console.audit.details"};
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
         html_raw (&body, "<th>");
         html_text (&body, s_msg (ctx, heads[i]));

@@ -337,7 +337,10 @@ static const char s_css[] =
     "iframe.fcl{position:absolute;width:0;height:0;border:0}\n"
     //  The admin console (console.c): wide pages, a navigation bar, tables
     //  that scroll sideways on a phone rather than overflow it.
-    "main.console{max-width:68rem}\n"
+    "main.console{flex:1 1 auto;width:auto;min-width:0;max-width:68rem}\n"
+    "@media (max-width:40rem){main.console{margin:1rem .5rem;padding:1.25rem 1rem}}\n"
+    "input[type=search]{width:100%;padding:.65rem .75rem;border:1px solid var(--line);border-radius:8px;"
+    "font:inherit}\n"
     "nav.console{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin:0 0 1rem;"
     "padding-bottom:.75rem;border-bottom:1px solid var(--line)}\n"
     "nav.console a{font-weight:600;text-decoration:none;padding:.2rem 0}\n"
