@@ -114,8 +114,8 @@ test_admin_call_run_runs_the_op_as_the_admin (void **state)
     assert_int_equal (s_calls, 1);
     assert_string_equal (s_actor, "admin:alice-sub");
     assert_string_equal (s_client_id, "app");
-    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "result"), "client_id")),
-                         "app");
+    assert_string_equal (
+        json_string_value (json_object_get (json_object_get (result, "result"), "client_id")), "app");
     //  The envelope's own request is left as it was.
     assert_string_equal (req.op, "token.admin_call");
     assert_null (req.actor);
