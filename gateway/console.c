@@ -760,8 +760,9 @@ s_button (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const cha
 static void
 s_done (html_t *body, s_ctx_t *ctx, const form_t *q)
 {
-    static const char *const done[] = {"created",  "updated", "deleted", "disabled", "enabled", "unlocked",
-                                       "password", "saved",   "reset",   "revoked",  "rotated", "retired"};
+    static const char *const done[] = {
+        "created", "updated", "deleted", "disabled", "enabled",    "unlocked",      "password",     "saved",
+        "reset",   "revoked", "rotated", "retired",  "totp_reset", "session_ended", "grant_revoked"};
     const char *v = s_param (q, "done");
     for (size_t i = 0; v && i < sizeof done / sizeof done[0]; i++)
         if (!strcmp (v, done[i])) {
@@ -1446,6 +1447,152 @@ s_row (html_t *body, s_ctx_t *ctx, const char *key, const char *value, const cha
     html_raw (body, "</td></tr>\n");
 }
 
+//  A time of the services (seconds since the epoch) as UTC text; "" when
+//  absent.
+static void
+s_when (const json_t *t, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!json_is_integer (t))
+        return;
+    time_t when = (time_t)json_integer_value (t);
+    struct tm tm;
+    if (gmtime_r (&when, &tm))
+        strftime (out, size, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+static void
+s_heads (html_t *body, s_ctx_t *ctx, const char *const *keys, size_t n)
+{
+    html_raw (body, "<thead><tr>");
+    for (size_t i = 0; i < n; i++) {
+        html_raw (body, "<th>");
+        if (keys[i])
+            html_text (body, s_msg (ctx, keys[i]));
+        html_raw (body, "</th>");
+    }
+    html_raw (body, "</tr></thead>\n<tbody>\n");
+}
+
+//  One button's form posting to base/action with a hidden name=value.
+static void
+s_row_action (html_t *body, s_ctx_t *ctx, const char *base, const char *action, const char *name,
+              const char *value, const char *id_prefix, const char *key)
+{
+    char path[300];
+    snprintf (path, sizeof path, "%s/%s", base, action);
+    s_form (body, ctx, path, "inline");
+    if (name) {
+        html_raw (body, "<input type=\"hidden\" name=\"");
+        html_raw (body, name);
+        html_raw (body, "\" value=\"");
+        html_text (body, value);
+        html_raw (body, "\">\n");
+    }
+    html_raw (body, "<button type=\"submit\" class=\"secondary\" id=\"");
+    html_raw (body, id_prefix);
+    html_text (body, value ? value : "all");
+    html_raw (body, "\">");
+    html_text (body, s_msg (ctx, key));
+    html_raw (body, "</button>\n</form>\n");
+}
+
+//  The user's live SSO sessions, each with a button that ends it.
+static void
+s_user_sessions (html_t *body, s_ctx_t *ctx, const char *base, const json_t *sessions)
+{
+    html_raw (body, "<h2>");
+    html_text (body, s_msg (ctx, "console.user.sessions"));
+    html_raw (body, "</h2>\n<div class=\"table\"><table id=\"sessions\">\n");
+    static const char *const heads[] = {"console.user.session.started", "console.user.session.last_used",
+                                        "console.user.session.address", "console.user.session.browser",
+                                        "console.user.session.clients", NULL};
+    s_heads (body, ctx, heads, sizeof heads / sizeof heads[0]);
+    size_t i;
+    json_t *sn;
+    json_array_foreach (sessions, i, sn)
+    {
+        char started[40], used[40];
+        s_when (json_object_get (sn, "created_at"), started, sizeof started);
+        s_when (json_object_get (sn, "last_used_at"), used, sizeof used);
+        html_raw (body, "<tr class=\"session\"><td>");
+        html_text (body, started);
+        html_raw (body, "</td><td>");
+        html_text (body, used);
+        html_raw (body, "</td><td>");
+        html_text (body, s_get (sn, "address"));
+        html_raw (body, "</td><td>");
+        html_text (body, s_get (sn, "user_agent"));
+        html_raw (body, "</td><td>");
+        size_t k;
+        json_t *c;
+        json_array_foreach (json_object_get (sn, "clients"), k, c)
+        {
+            if (k)
+                html_raw (body, ", ");
+            html_text (body, s_get (c, "name"));
+        }
+        html_raw (body, "</td><td>");
+        s_row_action (body, ctx, base, "session", "sid", s_get (sn, "sid"), "end-session-",
+                      "console.user.session.end");
+        html_raw (body, "</td></tr>\n");
+    }
+    html_raw (body, "</tbody></table></div>\n");
+    if (!json_array_size (sessions)) {
+        html_raw (body, "<p id=\"no-sessions\">");
+        html_text (body, s_msg (ctx, "console.none"));
+        html_raw (body, "</p>\n");
+    } else {
+        html_raw (body, "<div class=\"actions\">");
+        s_row_action (body, ctx, base, "session", NULL, NULL, "end-session-",
+                      "console.user.sessions.end_all");
+        html_raw (body, "</div>\n");
+    }
+}
+
+//  The clients holding a grant of the user, each with a button that
+//  revokes it.
+static void
+s_user_grants (html_t *body, s_ctx_t *ctx, const char *base, const json_t *grants)
+{
+    html_raw (body, "<h2>");
+    html_text (body, s_msg (ctx, "console.user.grants"));
+    html_raw (body, "</h2>\n<div class=\"table\"><table id=\"grants\">\n");
+    static const char *const heads[] = {"console.audit.client", "console.user.grant.scopes",
+                                        "console.user.grant.families", "console.user.session.last_used",
+                                        NULL};
+    s_heads (body, ctx, heads, sizeof heads / sizeof heads[0]);
+    size_t i;
+    json_t *g;
+    json_array_foreach (grants, i, g)
+    {
+        char used[40], families[24];
+        s_when (json_object_get (g, "last_used_at"), used, sizeof used);
+        snprintf (families, sizeof families, "%lld",
+                  (long long)json_integer_value (json_object_get (g, "families")));
+        html_raw (body, "<tr class=\"grant\"><td>");
+        html_text (body, s_get (g, "client_name"));
+        html_raw (body, " <code>");
+        html_text (body, s_get (g, "client_id"));
+        html_raw (body, "</code></td><td>");
+        s_join (body, json_object_get (g, "scopes"), " ");
+        html_raw (body, "</td><td>");
+        html_text (body, families);
+        html_raw (body, "</td><td>");
+        html_text (body, used);
+        html_raw (body, "</td><td>");
+        s_row_action (body, ctx, base, "grant", "client_id", s_get (g, "client_id"), "revoke-grant-",
+                      "console.user.grant.revoke");
+        html_raw (body, "</td></tr>\n");
+    }
+    html_raw (body, "</tbody></table></div>\n");
+    if (!json_array_size (grants)) {
+        html_raw (body, "<p id=\"no-grants\">");
+        html_text (body, s_msg (ctx, "console.none"));
+        html_raw (body, "</p>\n");
+    }
+}
+
 static int
 s_user_page (s_ctx_t *ctx, const char *name, const bus_error_t *refused)
 {
@@ -1476,6 +1623,7 @@ s_user_page (s_ctx_t *ctx, const char *name, const bus_error_t *refused)
     char base[256] = CONSOLE_PATH "/users/";
     s_append_enc (base, sizeof base, s_get (user, "username"));
     s_user_action (&body, ctx, base, "unlock", "unlock", "console.user.unlock", "secondary");
+    s_user_action (&body, ctx, base, "totp-reset", "totp-reset", "console.user.totp_reset", "secondary");
     if (disabled)
         s_user_action (&body, ctx, base, "enable", "enable", "console.user.enable", "secondary");
     else
@@ -1489,9 +1637,23 @@ s_user_page (s_ctx_t *ctx, const char *name, const bus_error_t *refused)
     s_input (&body, ctx, "password", "console.user.new_password", "password", NULL);
     s_button (&body, ctx, "set-password", "console.user.set_password", NULL);
     html_raw (&body, "</form>\n");
+    json_t *sessions = NULL, *grants = NULL;
+    if (s_call (ctx, "flow.user_sessions", json_pack ("{s:s}", "username", s_get (user, "username")),
+                &sessions, &e) != 0 ||
+        s_call (ctx, "token.grant_list", json_pack ("{s:s}", "sub", s_get (user, "sub")), &grants, &e) != 0) {
+        html_free (&body);
+        json_decref (sessions);
+        form_destroy (&q);
+        json_decref (result);
+        return s_fail (ctx, &e);
+    }
+    s_user_sessions (&body, ctx, base, json_object_get (sessions, "sessions"));
+    s_user_grants (&body, ctx, base, json_object_get (grants, "grants"));
     int rc = s_send (ctx, refused ? 400 : 200, s_get (user, "username"), &body);
     form_destroy (&q);
     json_decref (result);
+    json_decref (sessions);
+    json_decref (grants);
     return rc;
 }
 
@@ -1543,6 +1705,27 @@ s_users (s_ctx_t *ctx, const char *rest, form_t *form)
         op = "flow.user_passwd", done = "password";
         const char *password = form_get (form, "password", 1);
         json_object_set_new (body, "password", json_string (password ? password : ""));
+    } else if (!strcmp (action, "totp-reset"))
+        op = "flow.user_totp_reset", done = "totp_reset";
+    else if (!strcmp (action, "session")) {
+        op = "flow.user_session_revoke", done = "session_ended";
+        const char *sid = form_get (form, "sid", 1);
+        if (sid)
+            json_object_set_new (body, "sid", json_string (sid));
+    } else if (!strcmp (action, "grant")) {
+        //  token-svc knows the user by sub.
+        json_t *user = NULL;
+        bus_error_t ue;
+        const char *client_id = form_get (form, "client_id", 1);
+        if (s_call (ctx, "flow.user_get", json_pack ("{s:s}", "username", decoded), &user, &ue) != 0) {
+            json_decref (body);
+            return s_fail (ctx, &ue);
+        }
+        json_decref (body);
+        body = json_pack ("{s:s?,s:s}", "sub", s_get (json_object_get (user, "user"), "sub"), "client_id",
+                          client_id ? client_id : "");
+        json_decref (user);
+        op = "token.grant_revoke", done = "grant_revoked";
     }
     if (!op) {
         json_decref (body);

@@ -11,7 +11,7 @@ import pytest
 from conftest import ADMIN_CLIENT_ID
 from console_util import Console, csrf_of, make_admin, register_console
 from lockout_util import settings  # noqa: F401
-from oidc import assert_page_headers, ctl_json, unique
+from oidc import Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request, unique
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +233,32 @@ def test_sign_out_revokes_and_drops_the_session(stack, admin):
     r = admin.submit(page, {}, action="/admin/logout")
     assert r.status_code == 200 and 'id="sign-in"' in r.text
     assert admin.get("/admin/clients").status_code == 401
+
+
+def test_a_users_sessions_and_grants_with_revoke_and_totp_reset(stack, admin):
+    username, sub = make_user(stack)
+    client_id, secret, redirect = make_client(stack, first_party=False, scopes=["openid", "profile"],
+                                              grant_types=["authorization_code", "refresh_token"],
+                                              always_refresh=True)
+    b = Browser(stack)
+    try:
+        params, _, resp = code_flow(stack, b, client_id, redirect, username, scope="openid profile")
+    finally:
+        b.close()
+    tokens = exchange(stack, resp["code"], params, client_id, secret)
+    assert tokens.status_code == 200 and "refresh_token" in tokens.json()
+    page = admin.get(f"/admin/users/{username}")
+    assert page.status_code == 200
+    assert page.text.count('class="session"') == 1 and page.text.count('class="grant"') == 1
+    assert client_id in page.text
+    r = admin.submit(page, {}, action=f"/admin/users/{username}/grant")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text and 'class="grant"' not in r.text
+    assert ctl_json(stack, "token.grant_list", {"sub": sub})["grants"] == []
+    refreshed = token_request(stack, {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]},
+                              basic=(client_id, secret))
+    assert refreshed.status_code == 400
+    r = admin.submit(r, {}, action=f"/admin/users/{username}/session")
+    assert r.status_code == 200 and 'class="session"' not in r.text
+    assert ctl_json(stack, "flow.user_sessions", {"username": username})["sessions"] == []
+    r = admin.submit(r, {}, action=f"/admin/users/{username}/totp-reset")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text

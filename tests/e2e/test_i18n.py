@@ -153,6 +153,8 @@ def walk_console(stack, w):
     w.page(w.get(f"/admin/users/{username}"), "console: user")
     w.page(w.http.post(w.base + f"/admin/users/{username}/unlock", data={"csrf": csrf},
                        allow_redirects=False, timeout=30), "console: user unlocked")
+    w.page(w.http.post(w.base + f"/admin/users/{username}/totp-reset", data={"csrf": csrf},
+                       allow_redirects=False, timeout=30), "console: second factor reset")
     w.page(w.get("/admin/settings"), "console: settings")
     w.page(w.get("/admin/keys"), "console: keys")
     w.page(w.get("/admin/audit?event=client_add"), "console: audit")
