@@ -11,6 +11,7 @@ import pytest
 from conftest import ADMIN_CLIENT_ID
 from console_util import Console, csrf_of, make_admin, register_console
 from lockout_util import settings  # noqa: F401
+from test_two_gateways import second  # noqa: F401
 from oidc import Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request, unique
 
 
@@ -262,3 +263,41 @@ def test_a_users_sessions_and_grants_with_revoke_and_totp_reset(stack, admin):
     assert ctl_json(stack, "flow.user_sessions", {"username": username})["sessions"] == []
     r = admin.submit(r, {}, action=f"/admin/users/{username}/totp-reset")
     assert r.status_code == 200 and 'id="console-notice"' in r.text
+
+
+def test_the_access_token_is_refreshed_as_needed(stack, console_client):
+    """An admin client whose access tokens live 5 s: every page refreshes
+    the session's token (less than 30 s left) and sets the new cookie."""
+    stored = client_get(stack, ADMIN_CLIENT_ID)
+    ctl_json(stack, "token.client_update", {"client_id": ADMIN_CLIENT_ID, "version": stored["version"],
+                                            "access_token_lifetime": 5})
+    username, _ = make_admin(stack)
+    c = Console(stack)
+    try:
+        assert c.sign_in(username).status_code == 200
+        seen = {c.http.cookies.get("ostiary_console", path="/admin")}
+        for _ in range(3):
+            r = c.get("/admin/clients")
+            assert r.status_code == 200 and 'id="new-client"' in r.text
+            assert any(v.startswith("ostiary_console=") for v in r.raw.headers.getlist("Set-Cookie"))
+            seen.add(c.http.cookies.get("ostiary_console", path="/admin"))
+        assert len(seen) == 4
+    finally:
+        c.close()
+        stored = client_get(stack, ADMIN_CLIENT_ID)
+        ctl_json(stack, "token.client_update", {"client_id": ADMIN_CLIENT_ID, "version": stored["version"],
+                                                "unset": ["access_token_lifetime"]})
+
+
+def test_revoking_the_admin_role_ends_the_console_at_the_next_page(stack, admin):
+    assert admin.get("/admin/clients").status_code == 200
+    assert stack.ctl("users", "revoke-admin", admin.username).returncode == 0
+    r = admin.get("/admin/clients")
+    assert r.status_code == 403 and 'id="new-client"' not in r.text
+    assert admin.get("/admin/clients").status_code == 401
+
+
+def test_another_gateway_with_the_same_key_serves_the_session(stack, admin, second):  # noqa: F811
+    gateway, _ = second
+    r = admin.get(gateway.base_url + "/admin/clients")
+    assert r.status_code == 200 and 'id="new-client"' in r.text, r.text[:300]
