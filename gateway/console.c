@@ -350,7 +350,10 @@ static int
 s_call (s_ctx_t *ctx, const char *op, json_t *body, json_t **result, bus_error_t *e)
 {
     *result = NULL;
-    int flow = !strncmp (op, "flow.", 5);
+    //  The envelope of the op's own service: each verifies the admin itself.
+    const char *envelope = !strncmp (op, "flow.", 5)   ? "flow.admin_call"
+                           : !strncmp (op, "keys.", 5) ? "keys.admin_call"
+                                                       : "token.admin_call";
     token_admin_call_in_t in = {.admin_token = s_get (ctx->session, "a"), .op = op, .body = body};
     json_t *call = body && in.admin_token ? token_admin_call_in_pack (&in) : NULL;
     json_decref (body);
@@ -362,7 +365,7 @@ s_call (s_ctx_t *ctx, const char *op, json_t *body, json_t **result, bus_error_t
         snprintf (e->code, sizeof e->code, "server_error");
         snprintf (e->description, sizeof e->description, "the request could not be built");
     } else
-        rc = http_bus_call (ctx->req, flow ? "flow.admin_call" : "token.admin_call", call, &reply, e);
+        rc = http_bus_call (ctx->req, envelope, call, &reply, e);
     json_decref (call);
     if (rc == 0) {
         *result = json_incref (json_object_get (reply, "result"));
@@ -1969,13 +1972,6 @@ s_audit (s_ctx_t *ctx)
     for (int pages = 0; !bad && pages < (client ? AUDIT_SCAN_PAGES : 1); pages++) {
         json_decref (result);
         result = NULL;
-        if (!strcmp (service, "keys")) {
-            //  keys-svc's trail is read through its own admin path, which
-            //  the console cannot reach yet.
-            e.err = OST_ERR_FORBIDDEN;
-            failed = 2;
-            break;
-        }
         if (s_call (ctx, op, json_incref (filter), &result, &e) != 0) {
             failed = 1;
             break;
@@ -2005,7 +2001,7 @@ s_audit (s_ctx_t *ctx)
     json_decref (filter);
     json_decref (result);
     int rc;
-    if (failed == 1 && e.err != OST_ERR_INVALID_REQUEST) {
+    if (failed && e.err != OST_ERR_INVALID_REQUEST && e.err != OST_ERR_UNKNOWN_OP) {
         rc = s_fail (ctx, &e);
         json_decref (items);
         form_destroy (&q);
@@ -2016,8 +2012,8 @@ s_audit (s_ctx_t *ctx)
     s_open (&body, ctx, s_msg (ctx, "console.audit.title"));
     if (bad)
         s_notice (&body, s_msg (ctx, "console.audit.bad_time"), 1);
-    else if (failed == 2)
-        s_notice (&body, s_msg (ctx, "console.audit.keys_unavailable"), 1);
+    else if (failed && e.err == OST_ERR_UNKNOWN_OP)
+        s_notice (&body, s_msg (ctx, "console.keys.unavailable"), 1);
     else if (failed)
         s_refusal (&body, ctx, &e);
     char action[2048];
@@ -2103,13 +2099,237 @@ s_audit (s_ctx_t *ctx)
 
 //  ------------------------------------------------------------- keys
 
-static int
-s_keys (s_ctx_t *ctx)
+static void
+s_cell (html_t *body, const char *text)
 {
-    //  keys-svc answers list, status, rotate and retire on its own admin
-    //  socket only; the console reaches them once keys-svc takes the admin
-    //  envelope (docs/admin/console.md).
-    return s_message_page (ctx, 200, "console.keys.title", "console.keys.unavailable", 0);
+    html_raw (body, "<td>");
+    html_text (body, text);
+    html_raw (body, "</td>");
+}
+
+static const char *
+s_num (const json_t *v, char *out, size_t size)
+{
+    if (!json_is_integer (v))
+        return "";
+    snprintf (out, size, "%lld", (long long)json_integer_value (v));
+    return out;
+}
+
+//  GET /admin/keys: keys-svc's status, its keys, a planned (or emergency)
+//  rotation and the retirement of a key, through keys.admin_call.
+static int
+s_keys_page (s_ctx_t *ctx)
+{
+    json_t *status = NULL, *list = NULL;
+    bus_error_t e;
+    if (s_call (ctx, "keys.key_status", json_object (), &status, &e) != 0)
+        //  A keys-svc without the admin envelope: its admin socket only.
+        return e.err == OST_ERR_UNKNOWN_OP
+                   ? s_message_page (ctx, 200, "console.keys.title", "console.keys.unavailable", 0)
+                   : s_fail (ctx, &e);
+    if (s_call (ctx, "keys.key_list", json_object (), &list, &e) != 0) {
+        json_decref (status);
+        return s_fail (ctx, &e);
+    }
+    form_t *q = s_query (ctx);
+    const json_t *st = json_object_get (status, "status");
+    const json_t *cfg = json_object_get (st, "settings");
+    html_t body;
+    html_init (&body);
+    s_open (&body, ctx, s_msg (ctx, "console.keys.title"));
+    s_done (&body, ctx, q);
+    char num[32];
+    html_raw (&body, "<div class=\"table\"><table id=\"key-status\">\n");
+    s_row (&body, ctx, "console.keys.replica", s_get (st, "replica"), NULL);
+    html_raw (&body, "<tr><th scope=\"row\">");
+    html_text (&body, s_msg (ctx, "console.keys.signing"));
+    html_raw (&body, "</th><td id=\"signing-algs\">");
+    s_join (&body, json_object_get (st, "signing_algs"), " ");
+    html_raw (&body, "</td></tr>\n");
+    s_row (&body, ctx, "console.keys.published", s_num (json_object_get (st, "published"), num, sizeof num),
+           NULL);
+    s_row (&body, ctx, "console.keys.rotate_days",
+           s_num (json_object_get (cfg, "rotate_days"), num, sizeof num), NULL);
+    s_row (&body, ctx, "console.keys.publish_delay",
+           s_num (json_object_get (cfg, "publish_delay"), num, sizeof num), NULL);
+    html_raw (&body, "</table></div>\n<h2>");
+    html_text (&body, s_msg (ctx, "console.keys.list"));
+    html_raw (&body, "</h2>\n<div class=\"table\"><table id=\"keys\">\n");
+    static const char *const heads[] = {"console.keys.kid",
+                                        "console.keys.alg",
+                                        "console.keys.state",
+                                        "console.keys.created",
+                                        "console.keys.signing_from",
+                                        "console.keys.retire_after",
+                                        NULL};
+    s_heads (&body, ctx, heads, sizeof heads / sizeof heads[0]);
+    //  Every key that is not retired, then the latest retired ones.
+    const json_t *keys = json_object_get (list, "keys");
+    size_t retired = 0, n = json_array_size (keys);
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t i = n; i-- > 0;) {
+            const json_t *k = json_array_get (keys, i);
+            const char *state = s_get (k, "state") ? s_get (k, "state") : "";
+            int is_retired = !strcmp (state, "retired");
+            if ((pass == 0) == is_retired || (is_retired && ++retired > 10))
+                continue;
+            html_raw (&body, "<tr class=\"key key-");
+            html_text (&body, state);
+            html_raw (&body, "\"><td><code>");
+            html_text (&body, s_get (k, "kid"));
+            html_raw (&body, "</code></td>");
+            s_cell (&body, s_get (k, "alg"));
+            s_cell (&body, state);
+            s_cell (&body, s_get (k, "created"));
+            s_cell (&body, s_get (k, "activated") ? s_get (k, "activated") : s_get (k, "activate_after"));
+            s_cell (&body, s_get (k, "retire_after") ? s_get (k, "retire_after") : s_get (k, "retired"));
+            html_raw (&body, "<td>");
+            if (!strcmp (state, "next") || !strcmp (state, "retiring")) {
+                char path[256] = CONSOLE_PATH "/keys/retire?kid=";
+                s_append_enc (path, sizeof path, s_get (k, "kid"));
+                html_raw (&body, "<a class=\"button secondary\" id=\"retire-");
+                html_text (&body, s_get (k, "kid"));
+                html_raw (&body, "\" href=\"");
+                s_href (&body, ctx, path);
+                html_raw (&body, "\">");
+                html_text (&body, s_msg (ctx, "console.keys.retire"));
+                html_raw (&body, "</a>");
+            }
+            html_raw (&body, "</td></tr>\n");
+        }
+    html_raw (&body, "</tbody></table></div>\n<h2>");
+    html_text (&body, s_msg (ctx, "console.keys.rotate.title"));
+    html_raw (&body, "</h2>\n<p>");
+    html_text (&body, s_msg (ctx, "console.keys.rotate.text"));
+    html_raw (&body, "</p>\n");
+    s_form (&body, ctx, CONSOLE_PATH "/keys/rotate", NULL);
+    s_label (&body, ctx, "alg", "console.keys.alg");
+    html_raw (&body, "<select id=\"alg\" name=\"alg\">\n");
+    s_option (&body, ctx, "", "console.keys.rotate.all", 1);
+    size_t i;
+    json_t *alg;
+    json_array_foreach (json_object_get (cfg, "algs"), i, alg)
+    {
+        html_raw (&body, "<option value=\"");
+        html_text (&body, json_string_value (alg));
+        html_raw (&body, "\">");
+        html_text (&body, json_string_value (alg));
+        html_raw (&body, "</option>\n");
+    }
+    html_raw (&body, "</select>\n");
+    s_checkbox (&body, ctx, "now", "console.keys.rotate.now", 0);
+    s_button (&body, ctx, "rotate", "console.keys.rotate.button", NULL);
+    html_raw (&body, "</form>\n");
+    int rc = s_send (ctx, 200, s_msg (ctx, "console.keys.title"), &body);
+    json_decref (status);
+    json_decref (list);
+    form_destroy (&q);
+    return rc;
+}
+
+//  The result of a rotation or a retirement, with keys-svc's warning.
+static int
+s_keys_result (s_ctx_t *ctx, const char *title_key, const json_t *result, const json_t *rotated)
+{
+    html_t body;
+    html_init (&body);
+    s_open (&body, ctx, s_msg (ctx, title_key));
+    if (s_get (result, "warning"))
+        s_notice (&body, s_get (result, "warning"), 1);
+    if (rotated) {
+        html_raw (&body, "<div class=\"table\"><table id=\"rotated\">\n");
+        static const char *const heads[] = {"console.keys.alg", "console.keys.kid", "console.keys.state",
+                                            "console.keys.activate_in", "console.keys.replaces"};
+        s_heads (&body, ctx, heads, sizeof heads / sizeof heads[0]);
+        size_t i;
+        json_t *k;
+        char num[32];
+        json_array_foreach (rotated, i, k)
+        {
+            html_raw (&body, "<tr class=\"rotated\">");
+            s_cell (&body, s_get (k, "alg"));
+            s_cell (&body, s_get (k, "kid"));
+            s_cell (&body, s_get (k, "state"));
+            s_cell (&body, s_num (json_object_get (k, "activate_in"), num, sizeof num));
+            s_cell (&body, s_get (k, "replaces") ? s_get (k, "replaces") : s_get (k, "retired"));
+            html_raw (&body, "</tr>\n");
+        }
+        html_raw (&body, "</tbody></table></div>\n");
+    } else {
+        html_raw (&body, "<p id=\"retired-kid\"><code>");
+        html_text (&body, s_get (result, "kid"));
+        html_raw (&body, "</code> · ");
+        html_text (&body, s_get (result, "from"));
+        html_raw (&body, " → ");
+        html_text (&body, s_get (result, "state"));
+        html_raw (&body, "</p>\n");
+    }
+    html_raw (&body, "<p><a class=\"button\" id=\"continue\" href=\"");
+    s_href (&body, ctx, CONSOLE_PATH "/keys");
+    html_raw (&body, "\">");
+    html_text (&body, s_msg (ctx, "console.continue"));
+    html_raw (&body, "</a></p>\n");
+    return s_send (ctx, 200, s_msg (ctx, title_key), &body);
+}
+
+static int
+s_keys (s_ctx_t *ctx, const char *rest, form_t *form)
+{
+    json_t *result = NULL;
+    bus_error_t e;
+    int rc;
+    if (!*rest && !form)
+        return s_keys_page (ctx);
+    if (!strcmp (rest, "/retire") && !form) {
+        //  The confirmation says what retiring the key costs.
+        form_t *q = s_query (ctx);
+        const char *kid = s_param (q, "kid");
+        if (!kid || !s_id_ok (kid, "._~-")) {
+            form_destroy (&q);
+            return s_message_page (ctx, 404, "console.not_found.title", "console.not_found.text", 0);
+        }
+        html_t body;
+        html_init (&body);
+        s_open (&body, ctx, s_msg (ctx, "console.keys.retire.title"));
+        html_raw (&body, "<p class=\"error\" role=\"alert\" id=\"retire-warning\">");
+        html_text_with (&body, s_msg (ctx, "console.keys.retire.text"), "kid", kid, "code");
+        html_raw (&body, "</p>\n");
+        s_form (&body, ctx, CONSOLE_PATH "/keys/retire", NULL);
+        html_raw (&body, "<input type=\"hidden\" name=\"kid\" value=\"");
+        html_text (&body, kid);
+        html_raw (&body, "\">\n");
+        s_button (&body, ctx, "confirm-retire", "console.keys.retire", "danger");
+        html_raw (&body, "</form>\n<p><a id=\"cancel\" href=\"");
+        s_href (&body, ctx, CONSOLE_PATH "/keys");
+        html_raw (&body, "\">");
+        html_text (&body, s_msg (ctx, "console.cancel"));
+        html_raw (&body, "</a></p>\n");
+        form_destroy (&q);
+        return s_send (ctx, 200, s_msg (ctx, "console.keys.retire.title"), &body);
+    }
+    if (!form)
+        return s_message_page (ctx, 404, "console.not_found.title", "console.not_found.text", 0);
+    if (!strcmp (rest, "/rotate")) {
+        json_t *body = json_object ();
+        const char *alg = form_get (form, "alg", 1);
+        if (alg)
+            json_object_set_new (body, "alg", json_string (alg));
+        if (form_get (form, "now", 1))
+            json_object_set_new (body, "now", json_true ());
+        if (s_call (ctx, "keys.key_rotate", body, &result, &e) != 0)
+            return s_fail (ctx, &e);
+        const json_t *rotation = json_object_get (result, "rotation");
+        rc = s_keys_result (ctx, "console.keys.rotated", rotation, json_object_get (rotation, "keys"));
+    } else if (!strcmp (rest, "/retire")) {
+        const char *kid = form_get (form, "kid", 1);
+        if (s_call (ctx, "keys.key_retire", json_pack ("{s:s}", "kid", kid ? kid : ""), &result, &e) != 0)
+            return s_fail (ctx, &e);
+        rc = s_keys_result (ctx, "console.keys.retired", json_object_get (result, "retirement"), NULL);
+    } else
+        rc = s_message_page (ctx, 404, "console.not_found.title", "console.not_found.text", 0);
+    json_decref (result);
+    return rc;
 }
 
 //  ------------------------------------------------------------- dispatch
@@ -2194,9 +2414,9 @@ console_route (gw_req_t *req)
     } else if (get && !strcmp (rest, "/audit")) {
         ctx->section = "audit";
         rc = s_audit (ctx);
-    } else if (get && !strcmp (rest, "/keys")) {
+    } else if (!strncmp (rest, "/keys", 5) && (rest[5] == '\0' || rest[5] == '/')) {
         ctx->section = "keys";
-        rc = s_keys (ctx);
+        rc = s_keys (ctx, rest + 5, form);
     } else
         rc = s_message_page (ctx, 404, "console.not_found.title", "console.not_found.text", 0);
 done:
