@@ -79,6 +79,10 @@ export OSTIARY_BUS_PEERS=${OSTIARY_BUS_PEERS:-$BUS_KEYS/peers}
 export OSTIARY_BUS_CERT=$BUS_KEYS/admin.key
 CLIENT_SECRET_KEY=${OSTIARY_CLIENT_SECRET_KEY:-$(dev_key client-secret-key)}
 FLOW_SECRET_KEY=${OSTIARY_FLOW_SECRET_KEY:-$(dev_key flow-secret-key)}
+#  The admin console at /admin (docs/admin/console.md): its client, and the
+#  key of its session cookie (the gateway's only).
+CONSOLE_KEY=${OSTIARY_CONSOLE_KEY:-$(dev_key console-key)}
+export OSTIARY_ADMIN_CLIENT_ID=${OSTIARY_ADMIN_CLIENT_ID:-ostiary-admin}
 export OSTIARY_HTTP_LISTEN=${OSTIARY_HTTP_LISTEN:-127.0.0.1:8080}
 export OSTIARY_ISSUER=${OSTIARY_ISSUER:-http://$OSTIARY_HTTP_LISTEN}
 export OSTIARY_BUS_ENDPOINT=${OSTIARY_BUS_ENDPOINT:-tcp://127.0.0.1:5555}
@@ -196,6 +200,7 @@ start() {
                 ;;
             flow-svc) export OSTIARY_FLOW_SECRET_KEY=$FLOW_SECRET_KEY ;;
             gateway)
+                export OSTIARY_CONSOLE_KEY=$CONSOLE_KEY
                 #  The demo relying party (/demo) acts as the demo client; the
                 #  gateway reads its secret from the file seeding writes, and
                 #  /readyz waits for that file.
@@ -344,6 +349,16 @@ if [ "$DEMO_SEED" = 1 ]; then
     elif [ "$new_password" = 1 ]; then
         ctl users passwd "$DEMO_USER" --password-stdin <"$DEMO_PASSWORD_FILE" || seeded=0
     fi
+    #  The console's client (public, PKCE) and alice as its admin.
+    if ! "$BIN/ostiaryctl" clients show "$OSTIARY_ADMIN_CLIENT_ID" >/dev/null 2>&1; then
+        ctl call token.client_add "{\"client_id\": \"$OSTIARY_ADMIN_CLIENT_ID\", \"name\": \"Ostiary admin console\",
+            \"type\": \"public\", \"token_endpoint_auth_method\": \"none\",
+            \"redirect_uris\": [\"$OSTIARY_ISSUER/admin/callback\"],
+            \"grant_types\": [\"authorization_code\", \"refresh_token\"], \"always_refresh\": true,
+            \"scopes\": [\"openid\", \"admin\"], \"first_party\": true}" ||
+            say "registering the console's client failed (see $LOGS/seed.log)"
+    fi
+    ctl users grant-admin "$DEMO_USER" || say "making $DEMO_USER an admin failed (see $LOGS/seed.log)"
     pending=$DEMO_SECRET_FILE.new
     rm -f "$pending"
     if [ -s "$DEMO_SECRET_FILE" ]; then (umask 077 && cp "$DEMO_SECRET_FILE" "$pending"); fi
@@ -373,6 +388,9 @@ cat <<EOF
     ostiaryctl $CTL keys status   (finds this run by itself; also: clients list, users list, --help)
     logs       $LOGS/
 EOF
+if [ "$DEMO_READY" = 1 ]; then
+    echo "    console    $OSTIARY_ISSUER/admin   (sign in as $DEMO_USER, an admin)"
+fi
 if [ "$START_SINK" = 1 ]; then
     echo "    mail       $MAIL/   (every email flow-svc sends, as <n>.eml)"
 else

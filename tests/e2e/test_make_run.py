@@ -3,6 +3,7 @@ once, when the suite is in its final state (demo client and user seeded), and
 never goes back."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -155,6 +156,22 @@ def test_banner_names_an_ostiaryctl_invocation_that_works(make_run):
         ctl = REPO / ctl
     assert ctl == make_run.build / "bin" / "ostiaryctl", line
     assert words[2:4] == ["keys", "status"], line
+
+
+def test_the_console_is_set_up_with_alice_as_its_admin(make_run):
+    """make run registers the console's client and makes alice an admin: the
+    banner names /admin, which sends to the login page as the admin client."""
+    assert "console    " + make_run.url + "/admin" in make_run.output(), make_run.output()
+    with requests.Session() as s:
+        s.trust_env = False
+        r = s.get(make_run.url + "/admin/login", allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and "client_id=ostiary-admin" in r.headers["Location"], r.text[:300]
+        r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and r.headers["Location"].endswith("/login"), (r.status_code, r.text[:300])
+    ctl = str(make_run.build / "bin" / "ostiaryctl")
+    r = subprocess.run([ctl, "users", "show", "alice"], env=clean_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and re.search(r'"admin":\s*true', r.stdout), r.stdout + r.stderr
 
 
 def clean_env():
