@@ -549,10 +549,14 @@ s_callback (s_ctx_t *ctx)
         json_t *body = token_admin_check_in_pack (&in);
         if (!body || http_bus_call (req, "token.admin_check", body, &check, &e) != 0) {
             s_revoke (ctx, s_get (tokens, "refresh_token"));
-            rc = body && (e.err == OST_ERR_FORBIDDEN || e.err == OST_ERR_INSUFFICIENT_SCOPE ||
-                          e.err == OST_ERR_INVALID_TOKEN)
-                     ? s_message_page (ctx, 403, "console.not_admin.title", "console.not_admin.text", 0)
-                     : pages_bus_error (req, &e, &ctx->headers);
+            if (!body)
+                rc = pages_error (req, 500, s_msg (ctx, "error.title"), s_msg (ctx, "console.login_failed"),
+                                  &ctx->headers);
+            else if (e.err == OST_ERR_FORBIDDEN || e.err == OST_ERR_INSUFFICIENT_SCOPE ||
+                     e.err == OST_ERR_INVALID_TOKEN)
+                rc = s_message_page (ctx, 403, "console.not_admin.title", "console.not_admin.text", 0);
+            else
+                rc = pages_bus_error (req, &e, &ctx->headers);
         }
         json_decref (body);
     }
