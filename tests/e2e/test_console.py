@@ -301,3 +301,25 @@ def test_another_gateway_with_the_same_key_serves_the_session(stack, admin, seco
     gateway, _ = second
     r = admin.get(gateway.base_url + "/admin/clients")
     assert r.status_code == 200 and 'id="new-client"' in r.text, r.text[:300]
+
+
+def test_keys_status_list_planned_rotation_and_retire(stack, admin):
+    page = admin.get("/admin/keys")
+    assert page.status_code == 200
+    if 'id="key-status"' not in page.text:
+        pytest.skip("keys-svc does not take the admin envelope (keys.admin_call) yet")
+    assert 'id="keys"' in page.text and "RS256" in page.text
+    r = admin.submit(page, {"alg": "EdDSA"}, action="/admin/keys/rotate")
+    assert r.status_code == 200 and 'class="rotated"' in r.text, r.text[:500]
+    kid = re.search(r'<tr class="rotated"><td>EdDSA</td><td>([^<]+)</td><td>next</td>', r.text).group(1)
+    page = admin.get("/admin/keys")
+    assert kid in page.text and f'id="retire-{kid}"' in page.text
+    # Retiring the pending key: a confirmation first, then it is gone.
+    confirm = admin.get("/admin/keys/retire", params={"kid": kid})
+    assert confirm.status_code == 200 and 'id="retire-warning"' in confirm.text
+    r = admin.submit(confirm, {}, action="/admin/keys/retire")
+    assert r.status_code == 200 and 'id="retired-kid"' in r.text and "retired" in r.text
+    page = admin.get("/admin/keys")
+    assert f'id="retire-{kid}"' not in page.text
+    events = admin.get("/admin/audit", params={"service": "keys", "event": "key_retire", "subject": kid})
+    assert events.text.count('class="event"') == 1
