@@ -6,6 +6,7 @@
 #ifndef OST_ADMIN_CALL_H
 #define OST_ADMIN_CALL_H
 
+#include "bus_client.h"
 #include "bus_worker.h"
 #include "ost.h"
 #include "proto.h"
@@ -22,6 +23,15 @@
 //  token).
 OST_WUR const op_def_t *admin_call_op (const bus_route_t *routes, size_t nroutes, const char *service,
                                        const char *op, bus_handler_fn *handler);
+
+//  Has token-svc verify the admin's access token (token.admin_check over
+//  bus: signature, expiry, revocation, the admin scope and client, the
+//  admin role asked again): 0 with the admin's sub in sub (size bytes), or
+//  -1 after failing req with token-svc's verdict (invalid_token,
+//  insufficient_scope, forbidden) or temporarily_unavailable when it could
+//  not be asked in the time the request has left (or bus is NULL). For the
+//  services other than token-svc, which verifies tokens itself.
+OST_WUR int admin_call_verify (bus_req_t *req, bus_client_t *bus, const char *token, char *sub, size_t size);
 
 //  Runs def's handler for the admin sub (the actor admin:<sub> of its audit
 //  events) with body (NULL: {}) checked against def's request schema, as

@@ -3,11 +3,12 @@
  *  admin authenticated by a Bearer access token that Ostiary issued to the
  *  admin client with the admin scope.
  *
- *  The gateway never runs an admin op itself: every call goes through
- *  token.admin_call with the admin's token, and token-svc verifies the token
- *  (admin scope, admin client, the admin role asked again of flow-svc)
- *  before it runs the op (proto/bus.md, "Acting for an admin"). So 401 and
- *  403 are token-svc's answers, mapped here.
+ *  The gateway never runs an admin op itself: every call goes through the
+ *  envelope of the op's service (token.admin_call, flow.admin_call,
+ *  keys.admin_call) with the admin's token, and that service has the token
+ *  verified (admin scope, admin client, the admin role asked again of
+ *  flow-svc) before it runs the op (proto/bus.md, "Acting for an admin").
+ *  So 401 and 403 are the services' answers, mapped here.
  *
  *  Every answer: application/json, Cache-Control: no-store. Errors have one
  *  shape, {"error", "error_description"[, "field"]}. Lists take limit and
@@ -75,6 +76,7 @@ s_field (const char *description, char *out, size_t size)
         {"http web origins", "allowed_web_origins"},
         {"value must be", "value"},
         {"only the admin client", "scopes"},
+        {"unknown algorithm", "alg"},
     };
     const char *prefix = "invalid request: ";
     if (!strncmp (description, prefix, strlen (prefix))) {
@@ -89,6 +91,9 @@ s_field (const char *description, char *out, size_t size)
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (!strncmp (description, rules[i].starts, strlen (rules[i].starts)))
             return rules[i].field;
+    //  keys-svc: "<alg> is not in OSTIARY_KEYS_ALGS: ..."
+    if (strstr (description, "OSTIARY_KEYS_ALGS"))
+        return "alg";
     //  "redirect_uris must be …", "scopes must be …": the member comes first.
     size_t n = strspn (description, "abcdefghijklmnopqrstuvwxyz_");
     if (n && n < size && description[n] == ' ') {
@@ -138,14 +143,16 @@ s_call (s_ctx_t *ctx, const char *op, json_t *body, json_t **result)
 {
     //  The envelope of the op's own service: token-svc and flow-svc each
     //  verify the admin themselves.
-    int flow = !strncmp (op, "flow.", 5);
+    //  (The three envelopes take the same members.)
+    const char *envelope = !strncmp (op, "flow.", 5)   ? "flow.admin_call"
+                           : !strncmp (op, "keys.", 5) ? "keys.admin_call"
+                                                       : "token.admin_call";
     token_admin_call_in_t in = {.admin_token = ctx->token, .op = op, .body = body};
     json_t *call = token_admin_call_in_pack (&in);
     json_decref (body);
     json_t *reply = NULL;
     bus_error_t e;
-    int rc =
-        call ? http_bus_call (ctx->req, flow ? "flow.admin_call" : "token.admin_call", call, &reply, &e) : -1;
+    int rc = call ? http_bus_call (ctx->req, envelope, call, &reply, &e) : -1;
     json_decref (call);
     if (rc != 0) {
         if (!call)
@@ -720,8 +727,8 @@ s_audit (s_ctx_t *ctx, const char *rest)
         return s_error (req, 400, "invalid_request", "limit must be an integer from 1 to 200", "limit");
     char service[16] = "token", v[256];
     if (s_query (req, "service", service, sizeof service) && strcmp (service, "token") &&
-        strcmp (service, "flow"))
-        return s_error (req, 400, "invalid_request", "service must be token or flow", "service");
+        strcmp (service, "flow") && strcmp (service, "keys"))
+        return s_error (req, 400, "invalid_request", "service must be token, flow or keys", "service");
     json_t *body = json_pack ("{s:I}", "limit", (json_int_t)limit);
     static const char *const texts[] = {"event", "subject"};
     for (size_t i = 0; i < 2; i++)
@@ -796,6 +803,59 @@ s_audit (s_ctx_t *ctx, const char *rest)
     return rc;
 }
 
+//  ------------------------------------------------------------- keys
+
+//  /keys: the signing keys of keys-svc (list, status, planned or emergency
+//  rotation, retire), through keys-svc's admin commands (keys.key_*), which
+//  audit them as the admin socket's.
+static int
+s_keys (s_ctx_t *ctx, const char *rest)
+{
+    gw_req_t *req = ctx->req;
+    const char *m = req->method;
+    json_t *result = NULL;
+    if (!*rest && !strcmp (m, "GET")) {
+        int bad;
+        long limit = s_limit (req, &bad);
+        if (bad)
+            return s_error (req, 400, "invalid_request", "limit must be an integer from 1 to 200", "limit");
+        if (s_call (ctx, "keys.key_list", json_object (), &result))
+            return req->status;
+        json_t *page = s_page_offset (req, json_object_get (result, "keys"), limit);
+        json_decref (result);
+        return page ? s_answer (req, page) : req->status;
+    }
+    if (!strcmp (rest, "/status") && !strcmp (m, "GET")) {
+        if (s_call (ctx, "keys.key_status", json_object (), &result))
+            return req->status;
+        json_t *status = json_incref (json_object_get (result, "status"));
+        json_decref (result);
+        return s_answer (req, status);
+    }
+    if (!strcmp (rest, "/rotate") && !strcmp (m, "POST")) {
+        json_t *body = s_body (req);
+        if (!body || s_call (ctx, "keys.key_rotate", body, &result))
+            return req->status;
+        json_t *rotation = json_incref (json_object_get (result, "rotation"));
+        json_decref (result);
+        return s_answer (req, rotation);
+    }
+    //  /keys/{kid}/retire
+    size_t n = rest[0] == '/' ? strcspn (rest + 1, "/") : 0;
+    if (n == 0 || n > ID_MAX || strcmp (rest + 1 + n, "/retire") != 0)
+        return s_error (req, 404, "not_found", "no such resource", NULL);
+    if (strcmp (m, "POST") != 0)
+        return s_error (req, 405, "invalid_request", "method not allowed", NULL);
+    char kid[ID_MAX + 1];
+    memcpy (kid, rest + 1, n);
+    kid[n] = '\0';
+    if (s_call (ctx, "keys.key_retire", json_pack ("{s:s}", "kid", kid), &result))
+        return req->status;
+    json_t *retirement = json_incref (json_object_get (result, "retirement"));
+    json_decref (result);
+    return s_answer (req, retirement);
+}
+
 //  ------------------------------------------------------------- dispatch
 
 int
@@ -818,6 +878,8 @@ admin_api (gw_req_t *req)
         rc = s_settings (ctx, path + 8);
     else if (!strncmp (path, "users", 5) && (path[5] == '\0' || path[5] == '/'))
         rc = s_users (ctx, path + 5);
+    else if (!strncmp (path, "keys", 4) && (path[4] == '\0' || path[4] == '/'))
+        rc = s_keys (ctx, path + 4);
     else if (!strncmp (path, "audit", 5) && path[5] == '\0')
         rc = s_audit (ctx, path + 5);
     else

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,20 @@ struct _keys_admin_t {
     char clients[4096];
 };
 
-typedef int (*s_cmd_fn) (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err);
+//  Where a command runs: the process's keys, a database connection of the
+//  calling thread, and the endpoint status reports.
+typedef struct {
+    keys_app_t *app;
+    db_t *db;
+    const char *endpoint;
+} s_env_t;
+
+typedef int (*s_cmd_fn) (const s_env_t *env, const json_t *args, json_t **result, keys_err_t *err);
+
+//  One command at a time in the process, whichever way it came (the admin
+//  socket's control thread, a bus worker): rewrap replaces the process's
+//  key-encryption key, which rotate uses.
+static pthread_mutex_t s_commands_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void s_config_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
@@ -303,24 +317,24 @@ s_args (const schema_t *shape, const json_t *args, void *value, keys_err_t *err)
 }
 
 static int
-s_cmd_status (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+s_cmd_status (const s_env_t *env, const json_t *args, json_t **result, keys_err_t *err)
 {
     shape_keys_admin_none_t none;
     if (s_args (&schema_shape_keys_admin_none, args, &none, err) != 0)
         return -1;
-    const keys_settings_t *settings = keys_app_settings (self->app);
-    keys_snap_t *snap = keys_app_snapshot (self->app);
+    const keys_settings_t *settings = keys_app_settings (env->app);
+    keys_snap_t *snap = keys_app_snapshot (env->app);
     const keyring_t *ring = keys_snap_ring (snap);
     int64_t stored = 0;
-    int have_stored = keys_store_generation (self->db, &stored) == DB_OK;
-    int kek = keys_app_kek_current (self->app, self->db);
+    int have_stored = keys_store_generation (env->db, &stored) == DB_OK;
+    int kek = keys_app_kek_current (env->app, env->db);
     json_t *algs = json_array ();
     for (size_t i = 0; algs && i < keyring_nalgs; i++)
         if (settings->algs & (1u << keyring_algs[i]))
             json_array_append_new (algs, json_string (jws_alg_name (keyring_algs[i])));
     *result = json_pack (
         "{s:s, s:s, s:I, s:o*, s:o*, s:o*, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:o*}}", "replica",
-        keys_app_replica (self->app), "admin", self->endpoint, "generation",
+        keys_app_replica (env->app), "admin", env->endpoint, "generation",
         (json_int_t)keys_snap_generation (snap), "stored_generation",
         have_stored ? json_integer (stored) : json_null (), "signing_algs", keyring_signing_algs (ring),
         "keys", keyring_describe (ring), "published", (json_int_t)keyring_published (ring), "kek_current",
@@ -338,13 +352,13 @@ s_cmd_status (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
 }
 
 static int
-s_cmd_list (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+s_cmd_list (const s_env_t *env, const json_t *args, json_t **result, keys_err_t *err)
 {
     shape_keys_admin_none_t none;
     if (s_args (&schema_shape_keys_admin_none, args, &none, err) != 0)
         return -1;
     json_t *list = NULL;
-    if (keys_store_list (self->db, &list) != DB_OK) {
+    if (keys_store_list (env->db, &list) != DB_OK) {
         err->err = OST_ERR_TEMPORARILY_UNAVAILABLE;
         snprintf (err->description, sizeof err->description, "cannot read the keys; try again");
         return -1;
@@ -354,12 +368,12 @@ s_cmd_list (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t 
 }
 
 static int
-s_cmd_rotate (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+s_cmd_rotate (const s_env_t *env, const json_t *args, json_t **result, keys_err_t *err)
 {
     shape_keys_admin_rotate_t a;
     if (s_args (&schema_shape_keys_admin_rotate, args, &a, err) != 0)
         return -1;
-    const keys_settings_t *settings = keys_app_settings (self->app);
+    const keys_settings_t *settings = keys_app_settings (env->app);
     const char *name = a.alg;
     unsigned algs = settings->algs;
     if (name) {
@@ -379,7 +393,7 @@ s_cmd_rotate (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
         }
         algs = 1u << alg;
     }
-    return keys_lifecycle_rotate (self->app, self->db, algs, a.now, result, err);
+    return keys_lifecycle_rotate (env->app, env->db, algs, a.now, result, err);
 }
 
 //  Our kids are RFC 7638 thumbprints: base64url, as the table's CHECK says.
@@ -393,7 +407,7 @@ s_kid_valid (const char *kid)
 }
 
 static int
-s_cmd_retire (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+s_cmd_retire (const s_env_t *env, const json_t *args, json_t **result, keys_err_t *err)
 {
     shape_keys_admin_retire_t a;
     if (s_args (&schema_shape_keys_admin_retire, args, &a, err) != 0)
@@ -405,11 +419,11 @@ s_cmd_retire (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
                   "no key has this kid (a kid is 1 to 63 base64url characters)");
         return -1;
     }
-    return keys_lifecycle_retire (self->app, self->db, kid, result, err);
+    return keys_lifecycle_retire (env->app, env->db, kid, result, err);
 }
 
 static int
-s_cmd_rewrap (keys_admin_t *self, const json_t *args, json_t **result, keys_err_t *err)
+s_cmd_rewrap (const s_env_t *env, const json_t *args, json_t **result, keys_err_t *err)
 {
     shape_keys_admin_rewrap_t a;
     if (s_args (&schema_shape_keys_admin_rewrap, args, &a, err) != 0)
@@ -421,7 +435,7 @@ s_cmd_rewrap (keys_admin_t *self, const json_t *args, json_t **result, keys_err_
                   "the new key-encryption key must be 32 bytes encoded as base64url without padding");
         return -1;
     }
-    int rc = keys_lifecycle_rewrap (self->app, self->db, &kek, result, err);
+    int rc = keys_lifecycle_rewrap (env->app, env->db, &kek, result, err);
     kek_destroy (&kek);
     return rc;
 }
@@ -453,7 +467,7 @@ s_public_args (const json_t *args)
 //  an unknown or refused one) is key_admin. The arguments never hold the
 //  key-encryption key (rewrap's is left out).
 static db_status_t
-s_audit (keys_admin_t *self, const char *peer, const char *command, const json_t *args, const json_t *result,
+s_audit (const s_env_t *env, const char *peer, const char *command, const json_t *args, const json_t *result,
          int ok, const char *code, const char *description)
 {
     static const struct {
@@ -470,7 +484,7 @@ s_audit (keys_admin_t *self, const char *peer, const char *command, const json_t
         json_object_del (public_args, "kek");
     json_t *details =
         json_pack ("{s:s, s:o, s:s}", "command", command, "args", public_args ? public_args : json_object (),
-                   "replica", keys_app_replica (self->app));
+                   "replica", keys_app_replica (env->app));
     if (details && code)
         json_object_set_new (details, "error", json_string (code));
     if (details && description && *description)
@@ -494,7 +508,7 @@ s_audit (keys_admin_t *self, const char *peer, const char *command, const json_t
         if (subject && strlen (subject) > AUDIT_TEXT_MAX)
             record.subject = NULL;
     }
-    db_status_t st = details ? keys_store_audit (self->db, &record) : DB_ERROR;
+    db_status_t st = details ? keys_store_audit (env->db, &record) : DB_ERROR;
     json_decref (details);
     return st;
 }
@@ -508,6 +522,95 @@ s_clean (const char *in, char *out, size_t size)
     for (; in && in[n] && n + 1 < size; n++)
         out[n] = in[n] > 0x20 && in[n] < 0x7f && in[n] != '"' && in[n] != '\\' ? in[n] : '?';
     out[n] = '\0';
+}
+
+//  Runs the command name (command: the same, cleaned for the log) with
+//  args: the command table, then the result checked against its shape.
+static int
+s_dispatch (const s_env_t *env, const char *rid, const char *name, const char *command, const json_t *args,
+            json_t **result, keys_err_t *err)
+{
+    size_t i = 0;
+    size_t n = sizeof s_commands / sizeof s_commands[0];
+    while (i < n && strcmp (s_commands[i].name, name) != 0)
+        i++;
+    //  A command of the admin socket has a request id and a log context of
+    //  its own; one that came over the bus keeps its op's.
+    if (rid) {
+        char op[64];
+        snprintf (op, sizeof op, "admin.%s", i < n ? s_commands[i].name : "unknown");
+        log_set_context (rid, op);
+    }
+    if (i == n) {
+        err->err = OST_ERR_UNKNOWN_OP;
+        snprintf (err->description, sizeof err->description,
+                  "unknown admin command \"%s\": use status, list, rotate, retire or rewrap", command);
+        return -1;
+    }
+    int rc = s_commands[i].fn (env, args, result, err);
+    //  What ostiaryctl will read is checked here first: an answer outside
+    //  its shape is a bug of ours, never sent.
+    char why[SCHEMA_WHY_MAX];
+    if (rc == 0 && *result && schema_unpack (s_commands[i].result, *result, NULL, why, sizeof why)) {
+        log_error ("admin: %s built a result outside its shape: %s", command, why);
+        json_decref (*result);
+        *result = NULL;
+        rc = -1;
+        err->err = OST_ERR_SERVER_ERROR;
+        snprintf (err->description, sizeof err->description, "keys-svc could not answer");
+    }
+    if (rc == 0 && !*result) {
+        rc = -1;
+        err->err = OST_ERR_SERVER_ERROR;
+        snprintf (err->description, sizeof err->description, "out of memory");
+    }
+    return rc;
+}
+
+//  The log line and the audit record of a command, whatever its outcome
+//  (rc), after the command's own transaction, so a refused or failed
+//  command is recorded too. The arguments are logged without secrets.
+static void
+s_record (const s_env_t *env, const char *peer, const char *command, const json_t *args, int rc,
+          const json_t *result, const keys_err_t *err)
+{
+    const err_def_t *def = proto_err (err->err);
+    json_t *public_args = s_public_args (args);
+    json_t *empty = public_args ? NULL : json_object ();
+    char *args_text = public_args ? json_dumps (public_args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (rc == 0)
+        log_info ("admin: %s %s from %s: ok", command, args_text ? args_text : "{}", peer);
+    else
+        log_warn ("admin: %s %s from %s: %s: %s", command, args_text ? args_text : "{}", peer,
+                  def ? def->code : "server_error", err->description);
+    if (s_audit (env, peer, command, public_args ? public_args : empty, result, rc == 0,
+                 rc == 0 ? NULL : (def ? def->code : "server_error"),
+                 rc == 0 ? "" : err->description) != DB_OK)
+        log_error ("admin: the audit log could not be written for %s", command);
+    free (args_text);
+    json_decref (public_args);
+    json_decref (empty);
+}
+
+int
+keys_admin_run (keys_app_t *app, db_t *db, const char *peer, const char *name, const json_t *args,
+                json_t **result, keys_err_t *err)
+{
+    s_env_t env = {app, db, "bus"};
+    char command[KEYS_ADMIN_MAX_COMMAND + 1];
+    s_clean (name, command, sizeof command);
+    *result = NULL;
+    err->err = OST_ERR_INVALID_REQUEST;
+    err->description[0] = '\0';
+    pthread_mutex_lock (&s_commands_lock);
+    int rc = s_dispatch (&env, NULL, name, command, args, result, err);
+    s_record (&env, peer, command, args, rc, *result, err);
+    pthread_mutex_unlock (&s_commands_lock);
+    if (rc != 0) {
+        json_decref (*result);
+        *result = NULL;
+    }
+    return rc;
 }
 
 static void
@@ -536,6 +639,8 @@ s_request (keys_admin_t *self)
     const json_t *args = NULL;
     json_t *empty = json_object ();
     int rc = -1;
+    s_env_t env = {self->app, self->db, self->endpoint};
+    pthread_mutex_lock (&s_commands_lock);
     if (!allowed) {
         err.err = OST_ERR_FORBIDDEN;
         snprintf (err.description, sizeof err.description, "this client's key is not in the allow-list");
@@ -556,35 +661,10 @@ s_request (keys_admin_t *self)
             s_clean (name, command, sizeof command);
             if (!args)
                 args = empty;
-            size_t i = 0;
-            size_t n = sizeof s_commands / sizeof s_commands[0];
-            while (i < n && strcmp (s_commands[i].name, name) != 0)
-                i++;
-            char op[64];
-            snprintf (op, sizeof op, "admin.%s", i < n ? s_commands[i].name : "unknown");
-            log_set_context (rid, op);
-            if (i == n) {
-                err.err = OST_ERR_UNKNOWN_OP;
-                snprintf (err.description, sizeof err.description,
-                          "unknown admin command \"%s\": use status, list, rotate, retire or rewrap",
-                          command);
-            } else if (!empty)
+            if (!empty)
                 snprintf (err.description, sizeof err.description, "out of memory");
-            else {
-                rc = s_commands[i].fn (self, args, &result, &err);
-                //  What ostiaryctl will read is checked here first: an
-                //  answer outside its shape is a bug of ours, never sent.
-                char why[SCHEMA_WHY_MAX];
-                if (rc == 0 && result &&
-                    schema_unpack (s_commands[i].result, result, NULL, why, sizeof why)) {
-                    log_error ("admin: %s built a result outside its shape: %s", command, why);
-                    json_decref (result);
-                    result = NULL;
-                    rc = -1;
-                    err.err = OST_ERR_SERVER_ERROR;
-                    snprintf (err.description, sizeof err.description, "keys-svc could not answer");
-                }
-            }
+            else
+                rc = s_dispatch (&env, rid, name, command, args, &result, &err);
         }
     }
     //  The request may carry a key-encryption key (rewrap): wipe both copies
@@ -606,19 +686,8 @@ s_request (keys_admin_t *self)
     json_t *reply = rc == 0 ? json_pack ("{s:O}", "ok", result)
                             : json_pack ("{s:{s:s, s:s}}", "error", "code", def ? def->code : "server_error",
                                          "description", err.description);
-    json_t *public_args = s_public_args (args ? args : empty);
-    char *args_text = public_args ? json_dumps (public_args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    if (rc == 0)
-        log_info ("admin: %s %s from %s: ok", command, args_text ? args_text : "{}", peer);
-    else
-        log_warn ("admin: %s %s from %s: %s: %s", command, args_text ? args_text : "{}", peer,
-                  def ? def->code : "server_error", err.description);
-    //  The audit line is written whatever the outcome, after the command's
-    //  own transaction, so a refused or failed command is recorded too.
-    if (s_audit (self, peer, command, public_args ? public_args : empty, result, rc == 0,
-                 rc == 0 ? NULL : (def ? def->code : "server_error"),
-                 rc == 0 ? "" : err.description) != DB_OK)
-        log_error ("admin: the audit log could not be written for %s", command);
+    s_record (&env, peer, command, args ? args : empty, rc, result, &err);
+    pthread_mutex_unlock (&s_commands_lock);
     char *text = reply ? json_dumps (reply, JSON_COMPACT) : NULL;
     if (!text || zstr_send (self->sock, text) != 0) {
         //  REP must answer every request; a fixed text when all else fails.
@@ -629,8 +698,6 @@ s_request (keys_admin_t *self)
             log_warn ("admin: the reply could not be sent (the client went away)");
     }
     free (text);
-    free (args_text);
-    json_decref (public_args);
     json_decref (reply);
     json_decref (result);
     json_decref (request);

@@ -17,6 +17,7 @@
 
 #include "db.h"
 #include "keys_app.h"
+#include "keys_lifecycle.h"
 
 #include <czmq.h>
 
@@ -37,5 +38,14 @@ void keys_admin_attach (keys_admin_t *self, zpoller_t *poller);
 int keys_admin_handle (keys_admin_t *self, void *which);
 //  The endpoint it listens on.
 const char *keys_admin_endpoint (const keys_admin_t *self);
+
+//  Runs the admin command name with args on db (a connection of the calling
+//  thread) for peer, as the admin socket runs it: the same command table,
+//  argument and result shapes, log line and audit record (actor peer: an
+//  admin:<sub> of the admin API, or "admin" for an operator on the bus).
+//  Commands run one at a time in the process, whichever way they came.
+//  status reports the endpoint "bus". 0 with *result, -1 with *err.
+int keys_admin_run (keys_app_t *app, db_t *db, const char *peer, const char *name, const json_t *args,
+                    json_t **result, keys_err_t *err);
 
 #endif

@@ -292,6 +292,24 @@ keys_op_sign (bus_req_t *req, const json_t *body, json_t **result)
 
 #define AUDIT_LIMIT_DEFAULT 100
 
+db_t *
+keys_thread_db (bus_req_t *req)
+{
+    service_thread_t *thread = req->thread_state;
+    if (!thread) {
+        bus_req_fail (req, OST_ERR_SERVER_ERROR, "no worker thread state");
+        return NULL;
+    }
+    if (!thread->db) {
+        thread->db = db_new (keys_app_config (req->app)->db);
+        if (thread->db && keys_store_prepare (thread->db) != 0)
+            db_destroy (&thread->db);
+        if (!thread->db)
+            bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the keys database is not reachable");
+    }
+    return thread->db;
+}
+
 int
 keys_op_audit_list (bus_req_t *req, const json_t *body, json_t **result)
 {
@@ -305,24 +323,11 @@ keys_op_audit_list (bus_req_t *req, const json_t *body, json_t **result)
         bus_req_fail (req, OST_ERR_INVALID_REQUEST, "until: before since");
         return -1;
     }
-    service_thread_t *thread = req->thread_state;
-    if (!thread) {
-        bus_req_fail (req, OST_ERR_SERVER_ERROR, "no worker thread state");
+    db_t *db = keys_thread_db (req);
+    if (!db)
         return -1;
-    }
-    if (!thread->db) {
-        //  The thread's connection, made at its first audit_list and then
-        //  kept (service.c closes it with the thread).
-        thread->db = db_new (keys_app_config (req->app)->db);
-        if (thread->db && keys_store_prepare (thread->db) != 0)
-            db_destroy (&thread->db);
-        if (!thread->db) {
-            bus_req_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the keys database is not reachable");
-            return -1;
-        }
-    }
     audit_filter_t filter = AUDIT_FILTER_OF (in, AUDIT_LIMIT_DEFAULT);
-    db_status_t st = keys_store_audit_list (thread->db, &filter, result);
+    db_status_t st = keys_store_audit_list (db, &filter, result);
     if (st != DB_OK) {
         bus_req_fail (req, st == DB_UNAVAILABLE ? OST_ERR_TEMPORARILY_UNAVAILABLE : OST_ERR_SERVER_ERROR,
                       "the audit events could not be read");

@@ -4,12 +4,18 @@
 #include "keys_control.h"
 #include "keys_ops.h"
 
-static const bus_route_t s_routes[] = {
+const bus_route_t keys_routes[] = {
     {"keys.health", keys_op_health},
     {"keys.jwks", keys_op_jwks},
     {"keys.sign", keys_op_sign},
     {"keys.audit_list", keys_op_audit_list},
+    {"keys.key_status", keys_op_key_status},
+    {"keys.key_list", keys_op_key_list},
+    {"keys.key_rotate", keys_op_key_rotate},
+    {"keys.key_retire", keys_op_key_retire},
+    {"keys.admin_call", keys_op_admin_call},
 };
+const size_t keys_nroutes = sizeof keys_routes / sizeof keys_routes[0];
 
 //  The control thread (admin socket and janitor) of the process's one
 //  keys_app_t, started once it is loaded and stopped before it goes: it
@@ -43,15 +49,15 @@ keys_service_def (void)
     service_def_t def = {
         .name = "keys",
         .req_flag = CFG_REQ_KEYS,
-        .routes = s_routes,
-        .nroutes = sizeof s_routes / sizeof s_routes[0],
+        .routes = keys_routes,
+        .nroutes = keys_nroutes,
         .app_init = s_app_init,
         .app_fini = s_app_fini,
         //  No prepare: the worker threads (and the direct endpoint's) run no
         //  SQL, every op answers from the keyring loaded at start-up and
         //  reloaded by the control thread, so they open no connection;
-        //  keys.audit_list, the one op that reads the database, opens one
-        //  in the thread that first serves it.
+        //  the ops that use the database (keys.audit_list and the admin
+        //  commands) open one in the thread that first serves them.
     };
     return def;
 }

@@ -159,6 +159,25 @@ test_admin_call_run_passes_the_op_error_on (void **state)
     json_decref (body);
 }
 
+static void
+test_admin_call_verify_fails_closed_without_token_svc (void **state)
+{
+    (void)state;
+    //  No bus client to ask token-svc through: no sub, the request refused
+    //  as temporarily unavailable, never run as an admin.
+    bus_req_t req = s_req ();
+    req.deadline_ms = INT64_MAX / 2;
+    char sub[64] = "unchanged";
+    assert_int_equal (admin_call_verify (&req, NULL, "a.b.c", sub, sizeof sub), -1);
+    assert_int_equal (req.err, OST_ERR_TEMPORARILY_UNAVAILABLE);
+    assert_string_equal (sub, "unchanged");
+    //  Its deadline passed: nothing is asked.
+    req = s_req ();
+    req.deadline_ms = 1;
+    assert_int_equal (admin_call_verify (&req, NULL, "a.b.c", sub, sizeof sub), -1);
+    assert_int_equal (req.err, OST_ERR_TEMPORARILY_UNAVAILABLE);
+}
+
 int
 main (void)
 {
@@ -169,6 +188,7 @@ main (void)
         cmocka_unit_test (test_admin_call_run_runs_the_op_as_the_admin),
         cmocka_unit_test (test_admin_call_run_checks_the_body_against_the_op_schema),
         cmocka_unit_test (test_admin_call_run_passes_the_op_error_on),
+        cmocka_unit_test (test_admin_call_verify_fails_closed_without_token_svc),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
