@@ -1622,7 +1622,7 @@ s_user_page (s_ctx_t *ctx, const char *name, const bus_error_t *refused)
     int disabled = json_is_true (json_object_get (user, "disabled"));
     s_row (&body, ctx, "console.status", s_msg (ctx, disabled ? "console.disabled" : "console.enabled"),
            "user-status");
-    s_row (&body, ctx, "console.user.admin",
+    s_row (&body, ctx, "console.user.admin_role",
            s_msg (ctx, json_is_true (json_object_get (user, "admin")) ? "console.yes" : "console.no"), NULL);
     html_raw (&body, "</table></div>\n<h2>");
     html_text (&body, s_msg (ctx, "console.actions"));

@@ -108,7 +108,7 @@ def test_browser_admin_console_walkthrough(stack, driver, settings):  # noqa: F8
     by_id(By.ID, "new-client").click()
     wait.until(ec.presence_of_element_located((By.ID, "client_id")))
     by_id(By.ID, "client_id").send_keys(client_id)
-    by_id(By.ID, "name").send_keys("Browser-made client")
+    by_id(By.ID, "name").send_keys("Made in Chromium")
     by_id(By.ID, "redirect_uris").send_keys("https://rp.example/first")
     shot("console-client-new")
     by_id(By.ID, "create").click()
@@ -214,7 +214,10 @@ def test_browser_admin_console_walkthrough(stack, driver, settings):  # noqa: F8
     sub = ctl_json(stack, "flow.user_get", {"username": victim})["user"]["sub"]
     assert find("flow", "unlock", subject=sub), "the unlock is not in the audit page"
     if keys_served:
-        assert any(new_kid in row for row in find("keys", "key_rotate"))
+        # The rotation, by this admin, and the key it made.
+        rows = find("keys", "key_rotate")
+        assert any("ES256" in row and "admin:" in row for row in rows), rows
+        assert find("keys", "key_generate", subject=new_kid), new_kid
     shot("console-audit-filtered")
 
     by_id(By.ID, "sign-out").click()

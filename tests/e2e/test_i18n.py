@@ -157,6 +157,12 @@ def walk_console(stack, w):
                        allow_redirects=False, timeout=30), "console: second factor reset")
     w.page(w.get("/admin/settings"), "console: settings")
     w.page(w.get("/admin/keys"), "console: keys")
+    rotated = w.page(w.http.post(w.base + "/admin/keys/rotate", data={"csrf": csrf, "alg": "EdDSA"},
+                                 allow_redirects=False, timeout=30), "console: key rotated")
+    kid = re.search(r'<tr class="rotated"><td>EdDSA</td><td>([^<]+)</td>', rotated.text).group(1)
+    w.page(w.get(f"/admin/keys/retire?kid={kid}"), "console: key retire confirmation")
+    w.page(w.http.post(w.base + "/admin/keys/retire", data={"csrf": csrf, "kid": kid}, allow_redirects=False,
+                       timeout=30), "console: key retired")
     w.page(w.get("/admin/audit?event=client_add"), "console: audit")
     w.page(w.get("/admin/audit?since=yesterday"), "console: audit bad time")
     w.page(w.get("/admin/no-such-page"), "console: not found")
