@@ -344,6 +344,51 @@ static const db_stmt_t s_stmts[] = {
      " AND issued_jti IS NOT NULL AND issued_exp > now()"
      " ON CONFLICT (jti) DO NOTHING",
      2, DB_STMT_WRITE},
+//  A user's grants (token.grant_list): the clients they consented to or
+//  that hold families of theirs not revoked, by client_id.
+#define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+    {"token_grant_list",
+     "SELECT COALESCE(json_agg(json_strip_nulls(json_build_object('client_id', c.client_id,"
+     "  'client_name', c.name, 'scopes', COALESCE(k.scopes, f.scopes, '[]'::jsonb),"
+     "  'consented_at', " EPOCH (
+         "k.granted_at") ", 'families', COALESCE(f.n, 0),"
+                         "  'last_used_at', " EPOCH (
+                             "f.used") ")) ORDER BY c.client_id COLLATE \"C\"), '[]'::json)::text"
+                                       " FROM (SELECT client_id FROM token.consents WHERE sub = $1::text"
+                                       "  UNION SELECT client_id FROM token.refresh_families WHERE sub = "
+                                       "$1::text AND revoked_at IS NULL) g"
+                                       " JOIN token.clients c ON c.client_id = g.client_id"
+                                       " LEFT JOIN token.consents k ON k.sub = $1::text AND k.client_id = "
+                                       "g.client_id"
+                                       " LEFT JOIN LATERAL (SELECT count(*) AS n, max(rf.last_used_at) AS "
+                                       "used,"
+                                       "  (SELECT jsonb_agg(DISTINCT x ORDER BY x) FROM "
+                                       "token.refresh_families r2,"
+                                       "   jsonb_array_elements_text(r2.scopes) AS x"
+                                       "   WHERE r2.sub = $1::text AND r2.client_id = g.client_id AND "
+                                       "r2.revoked_at IS NULL) AS scopes"
+                                       "  FROM token.refresh_families rf"
+                                       "  WHERE rf.sub = $1::text AND rf.client_id = g.client_id AND "
+                                       "rf.revoked_at IS NULL) f ON true",
+     1, DB_STMT_READ},
+#undef EPOCH
+    //  token.grant_revoke, in this order, each with a snapshot of its own:
+    //  the families (their rows lock out a rotation in flight), then every
+    //  access token they issued (one a rotation committed while we waited
+    //  included), then the consent.
+    {"token_grant_lock_families",
+     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'admin'"
+     " WHERE sub = $1::text AND client_id = $2::text AND revoked_at IS NULL",
+     2, DB_STMT_WRITE},
+    {"token_grant_revoke_jtis",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     " SELECT j.jti, j.expires_at, 'admin' FROM token.family_jtis j"
+     " JOIN token.refresh_families f ON f.id = j.family_id"
+     " WHERE f.sub = $1::text AND f.client_id = $2::text AND j.expires_at > now()"
+     " ON CONFLICT (jti) DO NOTHING",
+     2, DB_STMT_WRITE},
+    {"token_grant_consent_delete", "DELETE FROM token.consents WHERE sub = $1::text AND client_id = $2::text",
+     2, DB_STMT_WRITE},
     //  The audit trail in the one shape of common/audit.h.
     {"token_audit_insert", AUDIT_SQL_INSERT ("token"), AUDIT_SQL_INSERT_PARAMS, DB_STMT_WRITE},
     {"token_audit_list", AUDIT_SQL_LIST ("token"), AUDIT_SQL_LIST_PARAMS, DB_STMT_READ},
@@ -1453,6 +1498,56 @@ token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *
                                                                 .outcome = AUDIT_SUCCESS,
                                                                 .actor = "system",
                                                                 .subject = sub,
+                                                                .details = details})
+                     : DB_ERROR;
+        json_decref (details);
+    }
+    if (st == DB_OK)
+        st = db_commit (db);
+    if (st != DB_OK)
+        db_rollback (db);
+    return st;
+}
+
+db_status_t
+token_store_grant_list (db_t *db, const char *sub, json_t **grants)
+{
+    const char *params[] = {sub};
+    PGresult *res = NULL;
+    *grants = NULL;
+    db_status_t st = s_exec (db, "token_grant_list", 1, params, &res);
+    if (st == DB_OK && (PQntuples (res) != 1 || !json_is_array (*grants = s_json_col (res, 0, 0)))) {
+        json_decref (*grants);
+        *grants = NULL;
+        st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_grant_revoke (db_t *db, const char *sub, const char *client_id, const char *actor, int *families,
+                          int *tokens, int *consent)
+{
+    const char *params[] = {sub, client_id};
+    *families = *tokens = *consent = 0;
+    db_status_t st = db_begin (db);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_grant_lock_families", 2, params, families);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_grant_revoke_jtis", 2, params, tokens);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_grant_consent_delete", 2, params, consent);
+    if (st == DB_OK && *families == 0 && *consent == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        json_t *details =
+            json_pack ("{s:i, s:i, s:b}", "families", *families, "tokens", *tokens, "consent", *consent > 0);
+        st = details ? token_store_audit (db, &(audit_record_t){.event = AUDIT_EV_grant_revoked,
+                                                                .outcome = AUDIT_SUCCESS,
+                                                                .actor = actor,
+                                                                .subject = sub,
+                                                                .client_id = client_id,
                                                                 .details = details})
                      : DB_ERROR;
         json_decref (details);
