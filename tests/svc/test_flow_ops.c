@@ -1034,6 +1034,10 @@ test_settings_set_round_trips_and_is_audited (void **state)
     assert_true (json_is_null (json_object_get (
         json_object_get (json_array_get (json_object_get (a, "events"), 1), "details"), "value")));
     assert_true (svc_int (a, "events.0.id") < svc_int (a, "events.1.id"));
+    //  common/audit.def: the value in force after the change and before it.
+    assert_int_equal (svc_int (a, "events.0.details.effective"), 60);
+    assert_int_equal (svc_int (a, "events.1.details.effective"), 900);
+    assert_int_equal (svc_int (a, "events.1.details.previous"), 60);
     assert_string_equal (svc_str (a, "events.1.subject"), "lockout_seconds");
     assert_string_equal (svc_str (a, "events.1.actor"), "admin");
     assert_string_equal (svc_str (a, "events.1.outcome"), "success");
