@@ -26,8 +26,10 @@ static int
 s_setup (void **state)
 {
     OST_UNUSED (state);
-    //  No client cache: a change is seen by the next request.
-    static const char *const settings[] = {"OSTIARY_CLIENT_CACHE_MS=0", NULL};
+    //  No client cache: a change is seen by the next request. keys-svc signs
+    //  nothing that lives over two hours.
+    static const char *const settings[] = {"OSTIARY_CLIENT_CACHE_MS=0",
+                                           "OSTIARY_KEYS_TOKEN_LIFETIME_MAX=7200", NULL};
     svc_h = svc_harness_new (settings);
     return 0;
 }
@@ -283,6 +285,39 @@ test_token_lifetimes_of_the_client_replace_the_servers (void **state)
     assert_int_equal (expires_in, 600);
 }
 
+//  A lifetime keys-svc would refuse to sign (OSTIARY_KEYS_TOKEN_LIFETIME_MAX)
+//  is refused at the update, naming the member, not at every issue after.
+static void
+test_lifetime_beyond_what_keys_svc_signs_is_refused_at_update (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
+    s_client (&c, "ttlmax");
+    const char *members[] = {"access_token_lifetime", "id_token_lifetime"};
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        json_t *r = NULL;
+        bus_error_t e;
+        assert_int_equal (svc_call (svc_h, "token.client_update", &r, &e,
+                                    "{\"client_id\": \"%s\", \"version\": 1, \"%s\": 7201}", c.id,
+                                    members[i]),
+                          -1);
+        assert_string_equal (e.code, "invalid_request");
+        assert_int_equal (strncmp (e.description, members[i], strlen (members[i])), 0);
+    }
+    assert_int_equal (s_version (&c), 1);
+    long long expires_in = 0;
+    assert_int_equal (s_cc (&c, c.secret, &expires_in, NULL, 0), 0);
+    assert_int_equal (expires_in, 600);
+    //  At the bound: stored and issued.
+    json_decref (svc_ok (svc_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 1, \"access_token_lifetime\": 7200,"
+                         " \"id_token_lifetime\": 7200}",
+                         c.id));
+    assert_int_equal (s_cc (&c, c.secret, &expires_in, NULL, 0), 0);
+    assert_int_equal (expires_in, 7200);
+}
+
 static void
 test_update_is_audited_with_before_and_after_without_secrets (void **state)
 {
@@ -430,6 +465,7 @@ main (void)
         cmocka_unit_test (test_pkce_choice_can_be_set_and_unset),
         cmocka_unit_test (test_disabled_client_is_refused_until_enabled),
         cmocka_unit_test (test_token_lifetimes_of_the_client_replace_the_servers),
+        cmocka_unit_test (test_lifetime_beyond_what_keys_svc_signs_is_refused_at_update),
         cmocka_unit_test (test_update_is_audited_with_before_and_after_without_secrets),
         cmocka_unit_test (test_rotation_with_overlap_accepts_both_secrets_until_it_ends),
         cmocka_unit_test (test_rotation_without_overlap_ends_the_old_secret_at_once),
