@@ -36,13 +36,12 @@ s_username (bus_req_t *req, const char *s, char out[USERNAME_MAX + 1])
 static db_status_t
 s_audit (bus_req_t *req, audit_event_t event, const char *sub, json_t *details)
 {
-    db_status_t st = details ? flow_audit_write (flow_db (req), &(audit_record_t){.event = event,
-                                                                                   .outcome = AUDIT_SUCCESS,
-                                                                                   .actor = req->actor
-                                                                                                ? req->actor
-                                                                                                : "admin",
-                                                                                   .subject = sub,
-                                                                                   .details = details})
+    db_status_t st = details ? flow_audit_write (flow_db (req),
+                                                 &(audit_record_t){.event = event,
+                                                                   .outcome = AUDIT_SUCCESS,
+                                                                   .actor = req->actor ? req->actor : "admin",
+                                                                   .subject = sub,
+                                                                   .details = details})
                              : DB_ERROR;
     json_decref (details);
     return st;
@@ -167,7 +166,7 @@ flow_op_user_session_revoke (bus_req_t *req, const json_t *body, json_t **result
         return flow_fail_db (req, st);
     }
     log_info ("an operator ended %zu session(s) of a user", json_array_size (sids));
-    return flow_result (req,
-                        json_pack ("{s:s, s:o, s:I}", "sub", sub, "ended", sids, "backchannel", (json_int_t)queued),
-                        result);
+    return flow_result (
+        req, json_pack ("{s:s, s:o, s:I}", "sub", sub, "ended", sids, "backchannel", (json_int_t)queued),
+        result);
 }

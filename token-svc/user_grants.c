@@ -31,14 +31,15 @@ token_op_grant_revoke (bus_req_t *req, const json_t *body, json_t **result)
     if (bus_req_expired (req))
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request's deadline passed before the change");
     int families = 0, tokens = 0, consent = 0;
-    db_status_t st = token_store_grant_revoke (thread->db, in->sub, in->client_id,
-                                               req->actor ? req->actor : "admin", &families, &tokens, &consent);
+    db_status_t st = token_store_grant_revoke (
+        thread->db, in->sub, in->client_id, req->actor ? req->actor : "admin", &families, &tokens, &consent);
     if (st == DB_NOT_FOUND)
         return tu_fail (req, OST_ERR_NOT_FOUND, "the user holds no grant to this client");
     if (st != DB_OK)
         return tu_db_fail (req, st);
     log_info ("grant revoked: %d refresh families and %d access tokens, consent %s", families, tokens,
               consent ? "withdrawn" : "none kept");
-    *result = json_pack ("{s:i, s:i, s:b}", "families", families, "access_tokens", tokens, "consent", consent);
+    *result =
+        json_pack ("{s:i, s:i, s:b}", "families", families, "access_tokens", tokens, "consent", consent);
     return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
 }

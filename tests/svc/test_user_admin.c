@@ -66,7 +66,8 @@ test_totp_reset_removes_the_app_and_the_recovery_codes_audited (void **state)
     assert_int_equal (svc_int (r, "recovery_codes_removed"), 4);
     json_decref (r);
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.user_totp WHERE sub = '%s'", sub), 0);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.recovery_codes WHERE sub = '%s'", sub), 0);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.recovery_codes WHERE sub = '%s'", sub),
+                      0);
     assert_int_equal (svc_sql_long (s_h,
                                     "SELECT count(*) FROM flow.audit_events WHERE event = 'user_totp_reset'"
                                     " AND subject = '%s' AND actor = 'admin'"
@@ -78,7 +79,8 @@ test_totp_reset_removes_the_app_and_the_recovery_codes_audited (void **state)
     assert_false (svc_bool (r, "totp_removed"));
     assert_int_equal (svc_int (r, "recovery_codes_removed"), 0);
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "flow.user_totp_reset", "{\"username\": \"nobody-xyz\"}"), "not_found");
+    assert_string_equal (svc_err (s_h, "flow.user_totp_reset", "{\"username\": \"nobody-xyz\"}"),
+                         "not_found");
     assert_string_equal (svc_err (s_h, "flow.user_totp_reset", "{\"username\": \"Not A Name\"}"),
                          "invalid_request");
 }
@@ -87,12 +89,13 @@ test_totp_reset_removes_the_app_and_the_recovery_codes_audited (void **state)
 static void
 s_session (const char *sub, const char *sid, const char *client_id, int age_s)
 {
-    svc_sql_exec (s_h,
-                  "INSERT INTO flow.sessions (sid, handle_hash, sub, auth_time, amr, created_at, expires_at)"
-                  " VALUES ('%s', sha256('%s'::bytea), '%s', now(), '[\"pwd\"]', now() - make_interval(secs => %d),"
-                  " now() + interval '1 hour');"
-                  " INSERT INTO flow.session_clients (sid, client_id, client_name) VALUES ('%s', '%s', 'App')",
-                  sid, sid, sub, age_s, sid, client_id);
+    svc_sql_exec (
+        s_h,
+        "INSERT INTO flow.sessions (sid, handle_hash, sub, auth_time, amr, created_at, expires_at)"
+        " VALUES ('%s', sha256('%s'::bytea), '%s', now(), '[\"pwd\"]', now() - make_interval(secs => %d),"
+        " now() + interval '1 hour');"
+        " INSERT INTO flow.session_clients (sid, client_id, client_name) VALUES ('%s', '%s', 'App')",
+        sid, sid, sub, age_s, sid, client_id);
 }
 
 static void
@@ -128,8 +131,10 @@ test_user_sessions_lists_and_revoke_ends_one_or_all_with_backchannel (void **sta
     assert_string_equal (svc_str (r, "ended.0"), sid[0]);
     assert_int_equal (svc_int (r, "backchannel"), 1);
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s'"
-                                         " AND revoked_at IS NOT NULL", sid[0]),
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM flow.sessions WHERE sid = '%s'"
+                                    " AND revoked_at IS NOT NULL",
+                                    sid[0]),
                       1);
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
                       outbox + 1);
@@ -145,8 +150,10 @@ test_user_sessions_lists_and_revoke_ends_one_or_all_with_backchannel (void **sta
     assert_int_equal (json_array_size (json_object_get (r, "ended")), 2);
     assert_int_equal (svc_int (r, "backchannel"), 2);
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sub = '%s'"
-                                         " AND revoked_at IS NULL", sub),
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM flow.sessions WHERE sub = '%s'"
+                                    " AND revoked_at IS NULL",
+                                    sub),
                       0);
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
                       outbox + 3);
@@ -201,8 +208,8 @@ test_grant_list_and_revoke_end_the_families_tokens_and_consent (void **state)
     long family = s_family (a, sub, jti);
     s_family (b, sub, jti2);
     svc_sql_exec (s_h,
-                  "INSERT INTO token.consents (sub, client_id, scopes) VALUES ('%s', '%s', '[\"openid\"]')", sub,
-                  a);
+                  "INSERT INTO token.consents (sub, client_id, scopes) VALUES ('%s', '%s', '[\"openid\"]')",
+                  sub, a);
 
     json_t *r = svc_ok (s_h, "token.grant_list", "{\"sub\": \"%s\"}", sub);
     const json_t *grants = json_object_get (r, "grants");
@@ -222,13 +229,16 @@ test_grant_list_and_revoke_end_the_families_tokens_and_consent (void **state)
     assert_int_equal (svc_int (r, "access_tokens"), 1);
     assert_true (svc_bool (r, "consent"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.refresh_families WHERE id = %ld"
-                                         " AND revoked_at IS NOT NULL AND revoke_reason = 'admin'", family),
+    assert_int_equal (svc_sql_long (s_h,
+                                    "SELECT count(*) FROM token.refresh_families WHERE id = %ld"
+                                    " AND revoked_at IS NOT NULL AND revoke_reason = 'admin'",
+                                    family),
                       1);
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE jti = '%s'", jti), 1);
     assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.consents WHERE sub = '%s'", sub), 0);
     //  The other client's grant is left alone.
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE jti = '%s'", jti2), 0);
+    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis WHERE jti = '%s'", jti2),
+                      0);
     assert_int_equal (svc_sql_long (s_h,
                                     "SELECT count(*) FROM token.audit_events WHERE event = 'grant_revoked'"
                                     " AND subject = '%s' AND client_id = '%s' AND actor = 'admin'",
@@ -239,8 +249,8 @@ test_grant_list_and_revoke_end_the_families_tokens_and_consent (void **state)
     assert_string_equal (svc_str (r, "grants.0.client_id"), b);
     json_decref (r);
     //  Nothing left to revoke.
-    assert_string_equal (svc_err (s_h, "token.grant_revoke", "{\"sub\": \"%s\", \"client_id\": \"%s\"}", sub, a),
-                         "not_found");
+    assert_string_equal (
+        svc_err (s_h, "token.grant_revoke", "{\"sub\": \"%s\", \"client_id\": \"%s\"}", sub, a), "not_found");
     r = svc_ok (s_h, "token.grant_list", "{\"sub\": \"nobody-at-all\"}");
     assert_int_equal (json_array_size (json_object_get (r, "grants")), 0);
     json_decref (r);
