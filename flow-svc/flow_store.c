@@ -147,9 +147,13 @@ static const db_stmt_t s_stmts[] = {
      "SELECT " SESSION_JSON " FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
      " WHERE s.sid = $1::text AND " SESSION_LIVE,
      1, DB_STMT_READ},
+    //  The session a new sign-in in the same browser replaces (ENDED_JSON:
+    //  [] when it had already ended).
     {"flow_session_revoke",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1,
-     DB_STMT_WRITE},
+     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND " REVOCABLE
+     "  AND logout_queued_at IS NULL RETURNING sid, sub)"
+     " SELECT " ENDED_JSON,
+     1, DB_STMT_WRITE},
     //  Before a code is issued for a client: the session was used now, from
     //  this address and user agent, and served that client. No row: the
     //  session is not live.
@@ -677,10 +681,10 @@ flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid, js
 }
 
 db_status_t
-flow_store_session_revoke (db_t *db, const char *sid)
+flow_store_session_revoke (db_t *db, const char *sid, json_t **ended)
 {
     const char *params[] = {sid};
-    return s_exec (db, "flow_session_revoke", 1, params, NULL);
+    return s_ended (db, "flow_session_revoke", 1, params, ended);
 }
 
 db_status_t

@@ -98,7 +98,7 @@ OST_WUR db_status_t flow_store_session_insert (db_t *db, const char *sid,
 OST_WUR db_status_t flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid,
                                             json_t **session);
 //  Revokes one session (no error when it was revoked already or is unknown).
-OST_WUR db_status_t flow_store_session_revoke (db_t *db, const char *sid);
+OST_WUR db_status_t flow_store_session_revoke (db_t *db, const char *sid, json_t **ended);
 
 //  Marks the live session sid used now (address and user_agent, when not
 //  NULL, replace the stored ones) and, with client_id, records that it

@@ -375,3 +375,35 @@ def test_the_broker_key_rotates_without_losing_the_services(stack):
         stack.start("gateway")
         shutil.rmtree(staging, ignore_errors=True)
         stack.wait_ready(timeout=30)
+
+
+def test_only_an_admin_token_rotates_keys_whatever_key_the_caller_holds(stack, peers):
+    """keys-svc's admin commands are the admin role's ops (keys.key_*): a
+    gateway, token or flow key is refused them outright, and the gateway's
+    envelope (keys.admin_call) runs them only for a token that token-svc
+    verified as an admin's: the gateway's own word is worth nothing."""
+    keys_count = subprocess.run(["psql", stack.env["OSTIARY_DB_KEYS"], "-XAtq", "-c",
+                                 "SELECT count(*) FROM keys.signing_keys"],
+                                capture_output=True, text=True, timeout=30).stdout.strip()
+    for role in ("gateway", "token", "flow"):
+        p = peers(role=role)
+        assert error_code(p.call("keys.key_rotate", {"alg": "ES256"})) == "forbidden", role
+        assert error_code(p.call("keys.key_list", {})) == "forbidden", role
+    p = peers(role="gateway")
+    # A token the gateway made up itself (unsigned, with the admin scope).
+    import base64
+
+    def b64(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    forged = b64({"alg": "none", "typ": "at+jwt"}) + "." + \
+        b64(access_claims(stack, scope="openid admin", sub="whoever")) + "."
+    reply = p.call("keys.admin_call", {"admin_token": forged, "op": "keys.key_rotate",
+                                       "body": {"alg": "ES256"}})
+    assert error_code(reply) == "invalid_token", reply
+    # The admin role's key may not use the envelope (it is the gateway's).
+    assert error_code(peers(role="admin").call("keys.admin_call", {"admin_token": "x", "op": "keys.key_list"})) \
+        == "forbidden"
+    after = subprocess.run(["psql", stack.env["OSTIARY_DB_KEYS"], "-XAtq", "-c",
+                            "SELECT count(*) FROM keys.signing_keys"],
+                           capture_output=True, text=True, timeout=30).stdout.strip()
+    assert after == keys_count

@@ -25,7 +25,6 @@
 #define REDIRECT "https://admin.example/cb"
 #define PASSWORD "correct horse battery staple"
 
-static svc_harness_t *s_h;
 static char s_secret[128];
 
 static int
@@ -34,24 +33,15 @@ s_setup (void **state)
     OST_UNUSED (state);
     static const char *const settings[] = {"OSTIARY_ADMIN_CLIENT_ID=" ADMIN_CLIENT,
                                            "OSTIARY_CLIENT_CACHE_MS=0", NULL};
-    s_h = svc_harness_new (settings);
-    if (s_h) {
-        json_t *r =
-            svc_ok (s_h, "token.client_add",
-                    "{\"client_id\": \"" ADMIN_CLIENT "\", \"redirect_uris\": [\"" REDIRECT "\"],"
-                    " \"first_party\": true, \"scopes\": [\"openid\", \"admin\"],"
-                    " \"token_endpoint_auth_method\": \"client_secret_post\"}");
+    svc_h = svc_harness_new (settings);
+    if (svc_h) {
+        json_t *r = svc_ok (svc_h, "token.client_add",
+                            "{\"client_id\": \"" ADMIN_CLIENT "\", \"redirect_uris\": [\"" REDIRECT "\"],"
+                            " \"first_party\": true, \"scopes\": [\"openid\", \"admin\"],"
+                            " \"token_endpoint_auth_method\": \"client_secret_post\"}");
         snprintf (s_secret, sizeof s_secret, "%s", svc_str (r, "client_secret"));
         json_decref (r);
     }
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
     return 0;
 }
 
@@ -64,19 +54,19 @@ s_admin_token (int admin, char *token, size_t tsize, char *sub, size_t ssize)
     char username[64];
     svc_unique (username, sizeof username, "kadm");
     json_t *r =
-        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
+        svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
     snprintf (sub, ssize, "%s", svc_str (r, "user.sub"));
     json_decref (r);
     if (admin)
         json_decref (
-            svc_ok (s_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
+            svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
     unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
     char verifier[64], challenge[64];
     assert_int_equal (secure_random (raw, sizeof raw), 0);
     b64url_encode (raw, sizeof raw, verifier);
     SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
     b64url_encode (digest, sizeof digest, challenge);
-    r = svc_ok (s_h, "token.authorize",
+    r = svc_ok (svc_h, "token.authorize",
                 "{\"params\": {\"response_type\": \"code\", \"client_id\": \"" ADMIN_CLIENT "\","
                 " \"redirect_uri\": \"" REDIRECT "\", \"scope\": \"openid admin\","
                 " \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}}",
@@ -84,13 +74,13 @@ s_admin_token (int admin, char *token, size_t tsize, char *sub, size_t ssize)
     char rid[128];
     snprintf (rid, sizeof rid, "%s", svc_str (r, "request.request_id"));
     json_decref (r);
-    r = svc_ok (s_h, "token.issue_code",
+    r = svc_ok (svc_h, "token.issue_code",
                 "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-k\", \"auth_time\": %ld}", rid, sub,
                 (long)time (NULL) - 1);
     char code[128];
     snprintf (code, sizeof code, "%s", svc_str (r, "redirect.params.code"));
     json_decref (r);
-    r = svc_ok (s_h, "token.exchange",
+    r = svc_ok (svc_h, "token.exchange",
                 "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
                 "\"" REDIRECT "\", \"code_verifier\": \"%s\", \"client_id\": \"" ADMIN_CLIENT
                 "\", \"client_secret\": \"%s\"}}",
@@ -103,57 +93,61 @@ static void
 test_key_ops_run_the_admin_commands_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "keys.key_status", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "keys.key_status", NULL);
     assert_string_equal (svc_str (r, "status.admin"), "bus");
     assert_true (json_array_size (json_object_get (json_object_get (r, "status"), "keys")) >= 3);
     json_decref (r);
-    r = svc_ok (s_h, "keys.key_list", NULL);
-    long stored = svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys");
+    r = svc_ok (svc_h, "keys.key_list", NULL);
+    long stored = svc_sql_long (svc_h, "SELECT count(*) FROM keys.signing_keys");
     assert_int_equal ((long)json_array_size (json_object_get (r, "keys")), stored);
     json_decref (r);
 
     //  A planned rotation makes a next key; asking again reports it.
-    r = svc_ok (s_h, "keys.key_rotate", "{\"alg\": \"ES256\"}");
+    r = svc_ok (svc_h, "keys.key_rotate", "{\"alg\": \"ES256\"}");
     char kid[128];
     snprintf (kid, sizeof kid, "%s", svc_str (r, "rotation.keys.0.kid"));
     assert_string_equal (svc_str (r, "rotation.keys.0.state"), "next");
     assert_true (svc_bool (r, "rotation.keys.0.created"));
     json_decref (r);
-    r = svc_ok (s_h, "keys.key_rotate", "{\"alg\": \"ES256\"}");
+    r = svc_ok (svc_h, "keys.key_rotate", "{\"alg\": \"ES256\"}");
     assert_string_equal (svc_str (r, "rotation.keys.0.kid"), kid);
     assert_false (svc_bool (r, "rotation.keys.0.created"));
     json_decref (r);
-    r = svc_ok (s_h, "keys.key_retire", "{\"kid\": \"%s\"}", kid);
+    r = svc_ok (svc_h, "keys.key_retire", "{\"kid\": \"%s\"}", kid);
     assert_string_equal (svc_str (r, "retirement.from"), "next");
     assert_string_equal (svc_str (r, "retirement.state"), "retired");
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'"
-                                         " AND state = 'retired'", kid),
+    assert_int_equal (svc_sql_long (svc_h,
+                                    "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'"
+                                    " AND state = 'retired'",
+                                    kid),
                       1);
     //  Audited as the admin socket's commands, with the actor admin.
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM keys.audit_events WHERE event = 'key_retire'"
                                     " AND subject = '%s' AND actor = 'admin' AND outcome = 'success'",
                                     kid),
                       1);
-    assert_true (svc_sql_long (s_h, "SELECT count(*) FROM keys.audit_events WHERE event = 'key_rotate'"
-                                    " AND actor = 'admin' AND details->'args'->>'alg' = 'ES256'") >= 2);
-    assert_true (svc_sql_long (s_h, "SELECT count(*) FROM keys.audit_events WHERE event = 'key_admin'"
-                                    " AND actor = 'admin' AND details->>'command' = 'status'") >= 1);
+    assert_true (svc_sql_long (svc_h, "SELECT count(*) FROM keys.audit_events WHERE event = 'key_rotate'"
+                                      " AND actor = 'admin' AND details->'args'->>'alg' = 'ES256'") >= 2);
+    assert_true (svc_sql_long (svc_h, "SELECT count(*) FROM keys.audit_events WHERE event = 'key_admin'"
+                                      " AND actor = 'admin' AND details->>'command' = 'status'") >= 1);
 
     //  Refusals: the command's own, audited too.
-    assert_string_equal (svc_err (s_h, "keys.key_rotate", "{\"alg\": \"XY999\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.key_rotate", "{\"colour\": 1}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.key_retire", "{\"kid\": \"no-such-kid\"}"), "not_found");
+    assert_string_equal (svc_err (svc_h, "keys.key_rotate", "{\"alg\": \"XY999\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "keys.key_rotate", "{\"colour\": 1}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "keys.key_retire", "{\"kid\": \"no-such-kid\"}"), "not_found");
     char active[128];
-    svc_sql_text (s_h, active, sizeof active,
+    svc_sql_text (svc_h, active, sizeof active,
                   "SELECT kid FROM keys.signing_keys WHERE state = 'active' AND alg = 'RS256'");
-    assert_string_equal (svc_err (s_h, "keys.key_retire", "{\"kid\": \"%s\"}", active), "invalid_request");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'"
-                                         " AND state = 'active'", active),
+    assert_string_equal (svc_err (svc_h, "keys.key_retire", "{\"kid\": \"%s\"}", active), "invalid_request");
+    assert_int_equal (svc_sql_long (svc_h,
+                                    "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'"
+                                    " AND state = 'active'",
+                                    active),
                       1);
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM keys.audit_events WHERE event = 'key_retire'"
                                     " AND subject = '%s' AND outcome = 'failure'",
                                     active),
@@ -164,39 +158,41 @@ static void
 test_admin_call_runs_key_ops_for_an_admin_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char token[4096], sub[80], plain[4096], plain_sub[80];
     s_admin_token (1, token, sizeof token, sub, sizeof sub);
     s_admin_token (0, plain, sizeof plain, plain_sub, sizeof plain_sub);
-    json_t *r = svc_ok (s_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"keys.key_list\"}", token);
+    json_t *r =
+        svc_ok (svc_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"keys.key_list\"}", token);
     assert_true (json_array_size (json_object_get (json_object_get (r, "result"), "keys")) >= 3);
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM keys.audit_events WHERE event = 'key_admin'"
                                     " AND actor = 'admin:%s' AND details->>'command' = 'list'",
                                     sub),
                       1);
     //  The inner body is checked against the op's schema.
-    assert_string_equal (svc_err (s_h, "keys.admin_call",
-                                  "{\"admin_token\": \"%s\", \"op\": \"keys.key_retire\", \"body\": {}}", token),
+    assert_string_equal (svc_err (svc_h, "keys.admin_call",
+                                  "{\"admin_token\": \"%s\", \"op\": \"keys.key_retire\", \"body\": {}}",
+                                  token),
                          "invalid_request");
     //  Not an admin op: refused whatever the token.
     assert_string_equal (
-        svc_err (s_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"keys.sign\"}", token),
+        svc_err (svc_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"keys.sign\"}", token),
         "forbidden");
     assert_string_equal (
-        svc_err (s_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.client_list\"}", token),
+        svc_err (svc_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.client_list\"}", token),
         "forbidden");
     //  Not an admin (whose token never got the admin scope), or no valid
     //  token: nothing runs.
-    long before = svc_sql_long (s_h, "SELECT count(*) FROM keys.audit_events");
+    long before = svc_sql_long (svc_h, "SELECT count(*) FROM keys.audit_events");
     assert_string_equal (
-        svc_err (s_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"keys.key_list\"}", plain),
+        svc_err (svc_h, "keys.admin_call", "{\"admin_token\": \"%s\", \"op\": \"keys.key_list\"}", plain),
         "insufficient_scope");
     assert_string_equal (
-        svc_err (s_h, "keys.admin_call", "{\"admin_token\": \"not.a.token\", \"op\": \"keys.key_list\"}"),
+        svc_err (svc_h, "keys.admin_call", "{\"admin_token\": \"not.a.token\", \"op\": \"keys.key_list\"}"),
         "invalid_token");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM keys.audit_events"), before);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM keys.audit_events"), before);
 }
 
 int
@@ -206,5 +202,5 @@ main (void)
         cmocka_unit_test (test_key_ops_run_the_admin_commands_audited),
         cmocka_unit_test (test_admin_call_runs_key_ops_for_an_admin_only),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, s_setup, svc_teardown);
 }
