@@ -37,6 +37,15 @@ def test_listing_prints_a_table_and_json_with_json(stack, args):
     assert isinstance(json.loads(out.stdout), (dict, list))
 
 
+def test_every_listing_command_is_one_of_those_checked(stack):
+    """The listings above are every list or tail command of the command table
+    (ostiaryctl --commands), so that a new one cannot go without --json."""
+    families = [f for f in commands(stack) if f not in ("call", "ready", "ops")]
+    listing = {(f, sub) for f in families for sub in commands(stack, f) if sub in ("list", "tail")}
+    assert listing, families
+    assert listing - {tuple(a[:2]) for a in LISTINGS} == set()
+
+
 def test_the_same_refusal_exits_1_from_every_command(stack):
     """invalid_request from token-svc: the same exit code from a family
     command and from `call` (it used to be 2 and 1)."""
