@@ -18,6 +18,7 @@ LISTINGS = [
     ("users", "list"),
     ("settings", "list"),
     ("audit", "list", "--limit", "5"),
+    ("audit", "tail", "-n", "5"),
     ("keys", "list"),
     ("ops",),
 ]
