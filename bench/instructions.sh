@@ -37,11 +37,14 @@ EOF
     chmod +x "$BUILD/bin/$n"
 done
 ln -sf "$REAL/ostiaryctl" "$BUILD/bin/ostiaryctl"
-export OSTIARY_HTTP_LISTEN=127.0.0.1:18081 OSTIARY_ISSUER=http://127.0.0.1:18081
-export OSTIARY_BUS_ENDPOINT=tcp://127.0.0.1:15556 OSTIARY_PG_PORT=55533 OSTIARY_LOG_LEVEL=warn
-#  CURVE off: under callgrind its handshakes outlast the bus's timeouts; it
-#  costs both trees the same instructions.
-export OSTIARY_BUS_CURVE=0 OSTIARY_METRICS_PORT=19474 OSTIARY_CODE_TTL=600
+#  Ports of their own (BENCH_*_PORT move them, as in bench/run.sh).
+HTTP_PORT=${BENCH_HTTP_PORT:-18081}
+export OSTIARY_HTTP_LISTEN=127.0.0.1:$HTTP_PORT OSTIARY_ISSUER=http://127.0.0.1:$HTTP_PORT
+export OSTIARY_BUS_ENDPOINT=tcp://127.0.0.1:${BENCH_BUS_PORT:-15556} OSTIARY_PG_PORT=${BENCH_PG_PORT:-55533}
+export OSTIARY_LOG_LEVEL=warn OSTIARY_SMTP_SINK_PORT=${OSTIARY_SMTP_SINK_PORT:-2526}
+#  CURVE off by default: under callgrind its handshakes outlast the bus's
+#  timeouts; it costs both trees the same instructions. CURVE=1 keeps it.
+export OSTIARY_BUS_CURVE=${CURVE:-0} OSTIARY_METRICS_PORT=${BENCH_METRICS_PORT:-19474} OSTIARY_CODE_TTL=600
 #  valgrind runs at most 500 threads per process; 16 HTTP threads serve one
 #  connection at a time as well as 512.
 export OSTIARY_HTTP_THREADS=16

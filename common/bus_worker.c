@@ -160,13 +160,19 @@ s_seen_before (bus_worker_t *self, const char *rid)
     return seen;
 }
 
+const bus_route_t *
+bus_route_find (const bus_route_t *routes, size_t nroutes, const char *op)
+{
+    for (size_t i = 0; routes && op && i < nroutes; i++)
+        if (strcmp (routes[i].op, op) == 0)
+            return &routes[i];
+    return NULL;
+}
+
 static const bus_route_t *
 s_route (bus_worker_t *self, const char *op)
 {
-    for (size_t i = 0; i < self->cfg.nroutes; i++)
-        if (strcmp (self->cfg.routes[i].op, op) == 0)
-            return &self->cfg.routes[i];
-    return NULL;
+    return bus_route_find (self->cfg.routes, self->cfg.nroutes, op);
 }
 
 static zsock_t *

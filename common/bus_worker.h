@@ -43,6 +43,10 @@ typedef struct {
     bus_handler_fn handler;
 } bus_route_t;
 
+//  The route of op in a service's table of nroutes routes; NULL when the
+//  table has none.
+const bus_route_t *bus_route_find (const bus_route_t *routes, size_t nroutes, const char *op);
+
 //  The typed request of op sym (token_client_get for "token.client_get"),
 //  checked against proto/ops.def before the handler runs: strings are
 //  bounded and free of control characters, required members present.

@@ -4,6 +4,7 @@
 #include "jws.h"
 
 #include "b64url.h"
+#include "jsonw.h"
 
 #include <limits.h>
 #include <openssl/bn.h>
@@ -60,10 +61,11 @@ s_encode_json (const json_t *object)
 {
     if (!json_is_object (object))
         return NULL;
-    char *text = json_dumps (object, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len = 0;
+    char *text = jsonw_dump (object, 1, &len);
     if (!text)
         return NULL;
-    char *encoded = b64url_encode_alloc (text, strlen (text));
+    char *encoded = b64url_encode_alloc (text, len);
     free (text);
     return encoded;
 }

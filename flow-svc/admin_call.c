@@ -5,6 +5,7 @@
  *  client, the admin role asked again here), then runs the op as if the
  *  admin role had called it, with the actor admin:<sub> in its audit
  *  events. */
+#include "admin_call.h"
 #include "flow_ops.h"
 #include "log.h"
 #include "ops.h"
@@ -15,10 +16,6 @@
 #include <string.h>
 
 #define REPLY_MARGIN_MS 200
-
-//  The description of a refused inner request: the thread's own, kept
-//  until its next request (the reply is sent before that).
-static _Thread_local char s_why[SCHEMA_WHY_MAX + 32];
 
 //  token.admin_check of token: 0 with the admin's sub in sub, or -1 after
 //  failing req with token-svc's answer.
@@ -69,48 +66,15 @@ flow_op_admin_call (bus_req_t *req, const json_t *body, json_t **result)
 {
     const flow_admin_call_in_t *in = BUS_IN (req, flow_admin_call);
     OST_UNUSED (body);
-    const op_def_t *def = proto_op (in->op);
-    bus_handler_fn handler = NULL;
-    for (size_t i = 0; def && i < flow_nroutes; i++)
-        if (!strcmp (flow_routes[i].op, def->name))
-            handler = flow_routes[i].handler;
-    if (!def || !handler || strcmp (def->service, "flow") != 0 ||
-        !proto_may_call (BUS_ROLE_ADMIN, def->name)) {
-        bus_req_fail (req, OST_ERR_FORBIDDEN, "the admin role may not call this op");
+    //  The op first: nothing is asked of the token for an op no admin may run.
+    bus_handler_fn handler;
+    const op_def_t *def = admin_call_op (flow_routes, flow_nroutes, "flow", in->op, &handler);
+    if (!def) {
+        bus_req_fail (req, OST_ERR_FORBIDDEN, ADMIN_CALL_DESC_FORBIDDEN);
         return -1;
     }
-    char sub[256], actor[300];
+    char sub[256];
     if (s_verify (req, in->admin_token, sub, sizeof sub))
         return -1;
-    snprintf (actor, sizeof actor, "admin:%s", sub);
-
-    json_t *inner_body = in->body ? json_incref ((json_t *)in->body) : json_object ();
-    void *inner_in = inner_body ? calloc (1, def->in->size) : NULL;
-    if (!inner_in) {
-        json_decref (inner_body);
-        return flow_fail_internal (req);
-    }
-    char what[SCHEMA_WHY_MAX];
-    if (schema_unpack (def->in, inner_body, inner_in, what, sizeof what) != 0) {
-        free (inner_in);
-        json_decref (inner_body);
-        snprintf (s_why, sizeof s_why, "invalid request: %s", what);
-        bus_req_fail (req, OST_ERR_INVALID_REQUEST, s_why);
-        return -1;
-    }
-    bus_req_t inner = *req;
-    inner.op = def->name;
-    inner.in = inner_in;
-    inner.actor = actor;
-    inner.err_description = NULL;
-    json_t *out = NULL;
-    int rc = handler (&inner, inner_body, &out);
-    free (inner_in);
-    json_decref (inner_body);
-    if (rc) {
-        req->err = inner.err;
-        req->err_description = inner.err_description;
-        return -1;
-    }
-    return flow_result (req, json_pack ("{s:o}", "result", out ? out : json_null ()), result);
+    return admin_call_run (req, def, handler, sub, in->body, result);
 }

@@ -430,7 +430,8 @@ s_amr (engine_ctx_t *ctx)
 
 //  A new login session for the holder of the flow handle, the session it
 //  had before revoked (a new authentication gets a new handle; the old one
-//  must not stay valid beside it). Sets ctx->result.
+//  must not stay valid beside it) and its clients told, in the same
+//  transaction (back-channel logout, reason superseded). Sets ctx->result.
 static db_status_t
 s_issue_session (engine_ctx_t *ctx, const char *sub)
 {
@@ -441,8 +442,14 @@ s_issue_session (engine_ctx_t *ctx, const char *sub)
         amr ? sessions_create (ctx->db, ctx->app, sub, amr, &handle, ctx->sid_buf, &auth_time, &expires_at)
             : DB_ERROR;
     const char *old = engine_get (ctx, "session_sid");
-    if (st == DB_OK && old && strcmp (old, ctx->sid_buf) != 0)
-        st = flow_store_session_revoke (ctx->db, old);
+    if (st == DB_OK && old && strcmp (old, ctx->sid_buf) != 0) {
+        json_t *ended = NULL;
+        long queued = 0;
+        st = flow_store_session_revoke (ctx->db, old, &ended);
+        if (st == DB_OK)
+            st = sessions_ended (ctx->db, ctx->app, ended, "superseded", &queued);
+        json_decref (ended);
+    }
     if (st == DB_OK) {
         ctx->session_sid = ctx->sid_buf;
         ctx->result =

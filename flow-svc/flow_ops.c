@@ -91,6 +91,9 @@ const bus_route_t flow_routes[] = {
     {"flow.settings_list", flow_op_settings_list},
     {"flow.settings_set", flow_op_settings_set},
     {"flow.user_unlock", flow_op_user_unlock},
+    {"flow.user_totp_reset", flow_op_user_totp_reset},
+    {"flow.user_sessions", flow_op_user_sessions},
+    {"flow.user_session_revoke", flow_op_user_session_revoke},
     {"flow.audit_list", flow_op_audit_list},
 };
 const size_t flow_nroutes = sizeof flow_routes / sizeof flow_routes[0];

@@ -30,6 +30,9 @@ int flow_op_user_passwd (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_disable (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_set_admin (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_roles (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_user_totp_reset (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_user_sessions (bus_req_t *req, const json_t *body, json_t **result);
+int flow_op_user_session_revoke (bus_req_t *req, const json_t *body, json_t **result);
 //  admin_call.c
 int flow_op_admin_call (bus_req_t *req, const json_t *body, json_t **result);
 int flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result);

@@ -52,6 +52,23 @@
 //  (flow_session_expire); revoking it here would keep that from them.
 #define REVOCABLE "revoked_at IS NULL AND expires_at > now()"
 
+//  The session_info objects of proto/ops.md of the sessions t of a FROM
+//  clause, newest first, as one JSON array ([] for none); current is the
+//  SQL of the current member.
+#define SESSION_INFO_LIST(current)                                                                           \
+    "COALESCE(json_agg(json_strip_nulls(json_build_object('sid', t.sid, 'current', " current ","             \
+    "  'created_at', " EPOCH ("t.created_at") ", 'auth_time', " EPOCH (                                      \
+        "t.auth_time") ","                                                                                   \
+                       "  'last_used_at', " EPOCH ("t.last_used_at") ", 'expires_at', " EPOCH (              \
+                           "t.expires_at") ","                                                               \
+                                           "  'address', t.address, 'user_agent', t.user_agent, 'clients', " \
+                                           "COALESCE((SELECT"                                                \
+                                           "  json_agg(json_build_object('client_id', c.client_id, 'name', " \
+                                           "c.client_name) ORDER BY c.first_at)"                             \
+                                           "  FROM flow.session_clients c WHERE c.sid = t.sid), "            \
+                                           "'[]'::json))) ORDER BY t.created_at DESC, t.sid),"               \
+                                           "  '[]'::json)"
+
 static const db_stmt_t s_stmts[] = {
     {"flow_ping", "SELECT count(*) FROM flow.settings", 0, DB_STMT_READ},
     //  ---------------------------------------------------------- users
@@ -130,9 +147,13 @@ static const db_stmt_t s_stmts[] = {
      "SELECT " SESSION_JSON " FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
      " WHERE s.sid = $1::text AND " SESSION_LIVE,
      1, DB_STMT_READ},
+    //  The session a new sign-in in the same browser replaces (ENDED_JSON:
+    //  [] when it had already ended).
     {"flow_session_revoke",
-     "UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND revoked_at IS NULL", 1,
-     DB_STMT_WRITE},
+     "WITH s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sid = $1::text AND " REVOCABLE
+     "  AND logout_queued_at IS NULL RETURNING sid, sub)"
+     " SELECT " ENDED_JSON,
+     1, DB_STMT_WRITE},
     //  Before a code is issued for a client: the session was used now, from
     //  this address and user agent, and served that client. No row: the
     //  session is not live.
@@ -164,21 +185,27 @@ static const db_stmt_t s_stmts[] = {
     {"flow_session_list",
      "WITH me AS (SELECT s.sid, s.sub FROM flow.sessions s JOIN flow.users u ON u.sub = s.sub"
      "  WHERE s.handle_hash = $1::bytea AND " SESSION_LIVE ")"
-     " SELECT COALESCE(json_agg(json_strip_nulls(json_build_object('sid', t.sid, 'current', t.sid = me.sid,"
-     "  'created_at', " EPOCH ("t.created_at") ", 'auth_time', " EPOCH (
-         "t.auth_time") ","
-                        "  'last_used_at', " EPOCH ("t.last_used_at") ", 'expires_at', " EPOCH (
-                            "t.expires_at") ","
-                                            "  'address', t.address, 'user_agent', t.user_agent, 'clients', "
-                                            "COALESCE((SELECT"
-                                            "  json_agg(json_build_object('client_id', c.client_id, 'name', "
-                                            "c.client_name) ORDER BY c.first_at)"
-                                            "  FROM flow.session_clients c WHERE c.sid = t.sid), "
-                                            "'[]'::json))) ORDER BY t.created_at DESC),"
-                                            "  '[]'::json)::text"
-                                            " FROM me JOIN flow.sessions t ON t.sub = me.sub AND "
-                                            "t.revoked_at IS NULL AND t.expires_at > now()",
+     " SELECT " SESSION_INFO_LIST ("t.sid = me.sid") "::text"
+                                                     " FROM me JOIN flow.sessions t ON t.sub = me.sub AND "
+                                                     "t.revoked_at IS NULL AND t.expires_at > now()",
      1, DB_STMT_READ},
+    //  An operator's view of a user's sessions: the user's sub and their
+    //  live sessions, newest first; no row for an unknown username.
+    {"flow_user_sessions",
+     "SELECT u.sub, (SELECT " SESSION_INFO_LIST (
+         "false") " FROM flow.sessions t"
+                  "  WHERE t.sub = u.sub AND t.revoked_at IS NULL AND t.expires_at > now())::text"
+                  " FROM flow.users u WHERE u.username = $1::text",
+     1, DB_STMT_READ},
+    //  An operator ends one live session of a user ($2) or all of them ($2
+    //  null): the user's sub and the sessions ended; no row for an unknown
+    //  username.
+    {"flow_user_session_revoke",
+     "WITH u AS (SELECT sub FROM flow.users WHERE username = $1::text),"
+     " s AS (UPDATE flow.sessions SET revoked_at = now() WHERE sub IN (SELECT sub FROM u)"
+     "  AND ($2::text IS NULL OR sid = $2::text) AND " REVOCABLE " RETURNING sid, sub)"
+     " SELECT u.sub, " ENDED_JSON " FROM u",
+     2, DB_STMT_WRITE},
     //  ---------------------------------------------------------- executions
     {"flow_exec_get",
      "SELECT " EXEC_COLUMNS " FROM flow.executions WHERE handle_hash = $1::bytea AND expires_at > now()", 1,
@@ -300,6 +327,15 @@ static const db_stmt_t s_stmts[] = {
      " INSERT INTO flow.recovery_codes (sub, code_hash)"
      " SELECT $1::text, decode(h, 'hex') FROM unnest(string_to_array($2::text, ',')) AS h",
      2, DB_STMT_WRITE},
+    //  An operator removes a user's second factor: their authenticator app
+    //  and recovery codes. The user's sub, whether they had an app, and how
+    //  many recovery codes went; no row for an unknown username.
+    {"flow_totp_reset",
+     "WITH u AS (SELECT sub FROM flow.users WHERE username = $1::text),"
+     " t AS (DELETE FROM flow.user_totp WHERE sub IN (SELECT sub FROM u) RETURNING 1),"
+     " r AS (DELETE FROM flow.recovery_codes WHERE sub IN (SELECT sub FROM u) RETURNING 1)"
+     " SELECT u.sub, EXISTS (SELECT 1 FROM t), (SELECT count(*) FROM r) FROM u",
+     1, DB_STMT_WRITE},
     {"flow_recovery_use",
      "UPDATE flow.recovery_codes SET used_at = now() WHERE sub = $1::text AND code_hash = $2::bytea"
      " AND used_at IS NULL",
@@ -645,10 +681,10 @@ flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid, js
 }
 
 db_status_t
-flow_store_session_revoke (db_t *db, const char *sid)
+flow_store_session_revoke (db_t *db, const char *sid, json_t **ended)
 {
     const char *params[] = {sid};
-    return s_exec (db, "flow_session_revoke", 1, params, NULL);
+    return s_ended (db, "flow_session_revoke", 1, params, ended);
 }
 
 db_status_t
@@ -671,6 +707,45 @@ flow_store_session_end (db_t *db, const unsigned char hash[FLOW_HASH_BYTES], con
     s_hash_text (hash, hex);
     const char *params[] = {hex, sid};
     return s_json_row (db, "flow_session_end", 2, params, ended);
+}
+
+db_status_t
+flow_store_user_sessions (db_t *db, const char *username, char sub[FLOW_SUB_MAX + 1], json_t **sessions)
+{
+    const char *params[] = {username};
+    PGresult *res = NULL;
+    sub[0] = '\0';
+    *sessions = NULL;
+    db_status_t st = s_exec (db, "flow_user_sessions", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
+        if (!(*sessions = s_json_value (res, 1)))
+            st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+flow_store_user_session_revoke (db_t *db, const char *username, const char *sid, char sub[FLOW_SUB_MAX + 1],
+                                json_t **ended)
+{
+    const char *params[] = {username, sid};
+    PGresult *res = NULL;
+    sub[0] = '\0';
+    *ended = NULL;
+    db_status_t st = s_exec (db, "flow_user_session_revoke", 2, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
+        if (!(*ended = s_json_value (res, 1)))
+            st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
 }
 
 db_status_t
@@ -995,6 +1070,27 @@ flow_store_recovery_replace (db_t *db, const char *sub, const unsigned char (*ha
     const char *params[] = {sub, list};
     db_status_t st = s_exec (db, "flow_recovery_replace", 2, params, NULL);
     free (list);
+    return st;
+}
+
+db_status_t
+flow_store_totp_reset (db_t *db, const char *username, char sub[FLOW_SUB_MAX + 1], int *had_totp,
+                       long *recovery_codes)
+{
+    const char *params[] = {username};
+    PGresult *res = NULL;
+    sub[0] = '\0';
+    *had_totp = 0;
+    *recovery_codes = 0;
+    db_status_t st = s_exec (db, "flow_totp_reset", 1, params, &res);
+    if (st == DB_OK && PQntuples (res) != 1)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        snprintf (sub, FLOW_SUB_MAX + 1, "%s", PQgetvalue (res, 0, 0));
+        *had_totp = PQgetvalue (res, 0, 1)[0] == 't';
+        *recovery_codes = (long)s_int64 (res, 0, 2);
+    }
+    PQclear (res);
     return st;
 }
 

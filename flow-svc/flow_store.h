@@ -56,6 +56,17 @@ OST_WUR db_status_t flow_store_user_set_disabled (db_t *db, const char *username
 //  Revokes every live session of sub; *ended as for
 //  flow_store_user_set_password ([] when there was none).
 OST_WUR db_status_t flow_store_user_revoke_sessions (db_t *db, const char *sub, json_t **ended);
+//  The live sessions of username (array of session_info objects, current
+//  false, newest first) and the user's sub; DB_NOT_FOUND for an unknown
+//  username.
+OST_WUR db_status_t flow_store_user_sessions (db_t *db, const char *username, char sub[FLOW_SUB_MAX + 1],
+                                              json_t **sessions);
+//  Revokes the live session sid of username, or every live session of theirs
+//  when sid is NULL; sub the user's, *ended as for
+//  flow_store_user_set_password ([] when nothing was live). DB_NOT_FOUND for
+//  an unknown username.
+OST_WUR db_status_t flow_store_user_session_revoke (db_t *db, const char *username, const char *sid,
+                                                    char sub[FLOW_SUB_MAX + 1], json_t **ended);
 
 //  What a password login needs to know of a user.
 typedef struct {
@@ -87,7 +98,7 @@ OST_WUR db_status_t flow_store_session_insert (db_t *db, const char *sid,
 OST_WUR db_status_t flow_store_session_get (db_t *db, const unsigned char *hash, const char *sid,
                                             json_t **session);
 //  Revokes one session (no error when it was revoked already or is unknown).
-OST_WUR db_status_t flow_store_session_revoke (db_t *db, const char *sid);
+OST_WUR db_status_t flow_store_session_revoke (db_t *db, const char *sid, json_t **ended);
 
 //  Marks the live session sid used now (address and user_agent, when not
 //  NULL, replace the stored ones) and, with client_id, records that it
@@ -185,6 +196,11 @@ OST_WUR db_status_t flow_store_user_email_verified (db_t *db, const char *sub);
 OST_WUR db_status_t flow_store_totp_get (db_t *db, const char *sub, char **sealed, int64_t *last_step);
 OST_WUR db_status_t flow_store_totp_put (db_t *db, const char *sub, const char *sealed, int64_t last_step);
 //  Moves last_step forward to step; DB_NOT_FOUND when it was not below it.
+//  Removes username's authenticator app and recovery codes: sub the user's,
+//  *had_totp whether they had an app, *recovery_codes how many codes went.
+//  DB_NOT_FOUND for an unknown username.
+OST_WUR db_status_t flow_store_totp_reset (db_t *db, const char *username, char sub[FLOW_SUB_MAX + 1],
+                                           int *had_totp, long *recovery_codes);
 OST_WUR db_status_t flow_store_totp_use (db_t *db, const char *sub, int64_t step);
 //  Replaces sub's recovery codes by hashes (count of FLOW_HASH_BYTES each).
 OST_WUR db_status_t flow_store_recovery_replace (db_t *db, const char *sub,

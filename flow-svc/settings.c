@@ -72,28 +72,26 @@ flow_op_settings_set (bus_req_t *req, const json_t *body, json_t **result)
     }
     const long *stored = in->has_value ? &value : NULL;
     long effective = stored ? value : settings_def (id)->def;
-    json_t *detail =
-        json_pack ("{s:s, s:o, s:I}", "name", settings_def (id)->name, "value",
-                   stored ? json_integer (value) : json_null (), "effective", (json_int_t)effective);
-    if (!detail)
-        return flow_fail_internal (req);
-    //  The change and its audit event commit together.
+    //  The change and its audit event commit together, after the value in
+    //  force was read under the settings lock (expected, previous).
+    json_t *now = NULL;
     db_status_t st = db_begin (db);
-    if (st == DB_OK && in->has_expected) {
-        //  The value in force, read under the settings lock.
-        json_t *now = NULL;
+    if (st == DB_OK)
         st = lockout_store_settings_lock (db);
-        if (st == DB_OK)
-            st = lockout_store_settings_load (db, &now);
-        long previous = settings_value (now, id);
-        json_decref (now);
-        if (st == DB_OK && previous != (long)in->expected) {
-            db_rollback (db);
-            json_decref (detail);
-            bus_req_fail (req, OST_ERR_CONFLICT, "the setting changed since: read it again");
-            return -1;
-        }
+    if (st == DB_OK)
+        st = lockout_store_settings_load (db, &now);
+    long previous = st == DB_OK ? settings_value (now, id) : 0;
+    json_decref (now);
+    if (st == DB_OK && in->has_expected && previous != (long)in->expected) {
+        db_rollback (db);
+        bus_req_fail (req, OST_ERR_CONFLICT, "the setting changed since: read it again");
+        return -1;
     }
+    json_t *detail = json_pack ("{s:s, s:o, s:I, s:I}", "name", settings_def (id)->name, "value",
+                                stored ? json_integer (value) : json_null (), "effective",
+                                (json_int_t)effective, "previous", (json_int_t)previous);
+    if (!detail)
+        st = DB_ERROR;
     if (st == DB_OK)
         st = lockout_store_setting_put (db, settings_def (id)->name, stored);
     if (st == DB_OK)

@@ -650,25 +650,15 @@ flow_op_user_roles (bus_req_t *req, const json_t *body, json_t **result)
 
 //  ------------------------------------------------------------------ claims
 
-//  OpenID Connect Core §5.4: the claims each scope value requests.
-static const char *const s_profile_claims[] = {
-    "name",    "family_name", "given_name", "middle_name", "nickname",  "preferred_username",
-    "profile", "picture",     "website",    "gender",      "birthdate", "zoneinfo",
-    "locale",  "updated_at",
-};
-static const char *const s_email_claims[] = {"email", "email_verified"};
-static const char *const s_address_claims[] = {"address"};
-static const char *const s_phone_claims[] = {"phone_number", "phone_number_verified"};
-
+//  OpenID Connect Core §5.4: the claims each scope value requests
+//  (common/claims.def; those of no scope are the ID Token's own).
 static const struct {
+    const char *name;
     const char *scope;
-    const char *const *claims;
-    size_t nclaims;
-} s_scopes[] = {
-    {"profile", s_profile_claims, sizeof s_profile_claims / sizeof *s_profile_claims},
-    {"email", s_email_claims, sizeof s_email_claims / sizeof *s_email_claims},
-    {"address", s_address_claims, sizeof s_address_claims / sizeof *s_address_claims},
-    {"phone", s_phone_claims, sizeof s_phone_claims / sizeof *s_phone_claims},
+} s_claims[] = {
+#define CLAIM(name, scope) {name, scope},
+#include "claims.def"
+#undef CLAIM
 };
 
 //  The value of claim for user, or NULL when the user has none.
@@ -728,16 +718,16 @@ flow_op_user_claims (bus_req_t *req, const json_t *body, json_t **result)
     json_t *claims = json_pack ("{s:O}", "sub", json_object_get (user, "sub"));
     //  §5.4 by scope; §5.5 claim by claim (the claims request parameter),
     //  from the same table: only the claims of some scope are ever released.
-    for (size_t k = 0; claims && k < sizeof s_scopes / sizeof s_scopes[0]; k++) {
-        int asked = 0;
-        json_array_foreach (scopes, i, scope) asked |= !strcmp (json_string_value (scope), s_scopes[k].scope);
-        for (size_t c = 0; c < s_scopes[k].nclaims; c++) {
-            if (!asked && !s_named (in->claims, s_scopes[k].claims[c]))
-                continue;
-            json_t *value = s_claim_value (user, s_scopes[k].claims[c]);
-            if (value)
-                json_object_set (claims, s_scopes[k].claims[c], value);
-        }
+    for (size_t k = 0; claims && k < sizeof s_claims / sizeof s_claims[0]; k++) {
+        if (!*s_claims[k].scope)
+            continue;
+        int asked = s_named (in->claims, s_claims[k].name);
+        json_array_foreach (scopes, i, scope) asked |= !strcmp (json_string_value (scope), s_claims[k].scope);
+        if (!asked)
+            continue;
+        json_t *value = s_claim_value (user, s_claims[k].name);
+        if (value)
+            json_object_set (claims, s_claims[k].name, value);
     }
     json_decref (user);
     return flow_result (req, claims ? json_pack ("{s:o}", "claims", claims) : NULL, result);

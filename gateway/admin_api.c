@@ -508,6 +508,137 @@ s_users_list (s_ctx_t *ctx)
     return rc;
 }
 
+//  A page of items (an array, not consumed) from the offset in cursor (as
+//  the previous page's next_cursor gave it), at most limit. NULL after
+//  answering 400 for a cursor that is no offset.
+static json_t *
+s_page_offset (gw_req_t *req, const json_t *items, long limit)
+{
+    char v[24];
+    long from = 0;
+    if (s_query (req, "cursor", v, sizeof v)) {
+        char *end = NULL;
+        from = strtol (v, &end, 10);
+        if (!*v || *end || from < 0) {
+            s_error (req, 400, "invalid_request", "cursor must be a next_cursor of this list", "cursor");
+            return NULL;
+        }
+    }
+    json_t *page = json_array ();
+    size_t total = json_array_size (items);
+    for (size_t i = (size_t)from; page && i < total && (long)json_array_size (page) < limit; i++)
+        json_array_append (page, json_array_get (items, i));
+    json_t *out = page ? json_pack ("{s:o}", "items", page) : NULL;
+    if (out && (size_t)from + (size_t)limit < total) {
+        snprintf (v, sizeof v, "%ld", from + limit);
+        json_object_set_new (out, "next_cursor", json_string (v));
+    }
+    if (!out)
+        s_error (req, 500, "server_error", "no memory", NULL);
+    return out;
+}
+
+//  Answers 200 with result (consumed).
+static int
+s_answer (gw_req_t *req, json_t *result)
+{
+    int rc = s_json (req, 200, result, NULL);
+    json_decref (result);
+    return rc;
+}
+
+//  /users/{name}/sessions[/{sid}]: the user's live SSO sessions; DELETE
+//  ends one, or all of them.
+static int
+s_user_sessions (s_ctx_t *ctx, const char *name, const char *rest)
+{
+    gw_req_t *req = ctx->req;
+    const char *m = req->method;
+    json_t *result = NULL;
+    if (!*rest && !strcmp (m, "GET")) {
+        int bad;
+        long limit = s_limit (req, &bad);
+        if (bad)
+            return s_error (req, 400, "invalid_request", "limit must be an integer from 1 to 200", "limit");
+        if (s_call (ctx, "flow.user_sessions", json_pack ("{s:s}", "username", name), &result))
+            return req->status;
+        json_t *page = s_page_offset (req, json_object_get (result, "sessions"), limit);
+        json_decref (result);
+        return page ? s_answer (req, page) : req->status;
+    }
+    if (strcmp (m, "DELETE") != 0)
+        return s_error (req, 405, "invalid_request", "method not allowed", NULL);
+    json_t *body = json_pack ("{s:s}", "username", name);
+    if (*rest) {
+        const char *sid = rest + 1;
+        if (rest[0] != '/' || !*sid || strchr (sid, '/') || strlen (sid) > ID_MAX) {
+            json_decref (body);
+            return s_error (req, 404, "not_found", "no such session", NULL);
+        }
+        json_object_set_new (body, "sid", json_string (sid));
+    }
+    if (s_call (ctx, "flow.user_session_revoke", body, &result))
+        return req->status;
+    return s_answer (req, result);
+}
+
+//  The sub of the user name, in sub; -1 after answering (404 for an
+//  unknown user).
+static int
+s_user_sub (s_ctx_t *ctx, const char *name, char *sub, size_t size)
+{
+    json_t *result = NULL;
+    if (s_call (ctx, "flow.user_get", json_pack ("{s:s}", "username", name), &result))
+        return -1;
+    const char *s = json_string_value (json_object_get (json_object_get (result, "user"), "sub"));
+    int rc = s && strlen (s) < size ? 0 : -1;
+    if (!rc)
+        snprintf (sub, size, "%s", s);
+    else
+        s_error (ctx->req, 500, "server_error", "flow-svc answered a user without a sub", NULL);
+    json_decref (result);
+    return rc;
+}
+
+//  /users/{name}/grants[/{client_id}]: what the user granted each client
+//  (consent, refresh-token families); DELETE revokes one client's grant.
+static int
+s_user_grants (s_ctx_t *ctx, const char *name, const char *rest)
+{
+    gw_req_t *req = ctx->req;
+    const char *m = req->method;
+    char sub[256], client_id[ID_MAX + 1];
+    json_t *result = NULL;
+    if (!*rest && !strcmp (m, "GET")) {
+        int bad;
+        long limit = s_limit (req, &bad);
+        if (bad)
+            return s_error (req, 400, "invalid_request", "limit must be an integer from 1 to 200", "limit");
+        char cursor[ID_MAX + 1];
+        int has_cursor = s_query (req, "cursor", cursor, sizeof cursor);
+        if (s_user_sub (ctx, name, sub, sizeof sub) ||
+            s_call (ctx, "token.grant_list", json_pack ("{s:s}", "sub", sub), &result))
+            return req->status;
+        json_t *page =
+            s_page (json_object_get (result, "grants"), "client_id", has_cursor ? cursor : NULL, limit, NULL);
+        json_decref (result);
+        return page ? s_answer (req, page) : s_error (req, 500, "server_error", "no memory", NULL);
+    }
+    if (!*rest)
+        return s_error (req, 405, "invalid_request", "method not allowed", NULL);
+    const char *id = rest + 1;
+    if (rest[0] != '/' || !*id || strchr (id, '/') || strlen (id) > ID_MAX)
+        return s_error (req, 404, "not_found", "no such grant", NULL);
+    if (strcmp (m, "DELETE") != 0)
+        return s_error (req, 405, "invalid_request", "method not allowed", NULL);
+    snprintf (client_id, sizeof client_id, "%s", id);
+    if (s_user_sub (ctx, name, sub, sizeof sub) ||
+        s_call (ctx, "token.grant_revoke", json_pack ("{s:s, s:s}", "sub", sub, "client_id", client_id),
+                &result))
+        return req->status;
+    return s_answer (req, result);
+}
+
 static int
 s_users (s_ctx_t *ctx, const char *rest)
 {
@@ -534,6 +665,17 @@ s_users (s_ctx_t *ctx, const char *rest)
     name[n] = '\0';
     const char *action = rest + 1 + n;
     const char *op = NULL;
+    if (!strncmp (action, "/sessions", 9) && (action[9] == '\0' || action[9] == '/'))
+        return s_user_sessions (ctx, name, action + 9);
+    if (!strncmp (action, "/grants", 7) && (action[7] == '\0' || action[7] == '/'))
+        return s_user_grants (ctx, name, action + 7);
+    if (!strcmp (action, "/totp/reset") && !strcmp (m, "POST")) {
+        if (s_call (ctx, "flow.user_totp_reset", json_pack ("{s:s}", "username", name), &result))
+            return req->status;
+        int rc = s_json (req, 200, result, NULL);
+        json_decref (result);
+        return rc;
+    }
     if (!*action && !strcmp (m, "GET")) {
         if (s_call (ctx, "flow.user_get", json_pack ("{s:s}", "username", name), &result))
             return req->status;

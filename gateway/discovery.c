@@ -19,17 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Claims we release: those of the ID Token (OpenID Connect Core §2, acr
-//  included: common/acr.def) and the standard claims of the scopes below
-//  that flow.user_claims answers (§5.1, §5.4).
-// clang-format off
+//  Claims we release (common/claims.def).
 static const char *const s_claims[] = {
-    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
-    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
-    "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
-    "email", "email_verified", "address", "phone_number", "phone_number_verified",
+#define CLAIM(name, scope) name,
+#include "claims.def"
+#undef CLAIM
 };
-// clang-format on
 
 static json_t *
 s_strings (const char *const *list, size_t count)

@@ -14,6 +14,7 @@
 #include "conngate.h"
 #include "forwarded.h"
 #include "i18n.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "otlp.h"
@@ -376,7 +377,8 @@ int
 http_send_json (gw_req_t *req, int status, const json_t *json, const char *cache_control,
                 const http_header_t *extra, size_t extra_count)
 {
-    char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    size_t text_len = 0;
+    char *text = json ? jsonw_dump (json, 0, &text_len) : NULL;
     if (!text) {
         log_error ("cannot serialize a JSON response");
         const err_def_t *def = proto_err (OST_ERR_SERVER_ERROR);
@@ -385,8 +387,7 @@ http_send_json (gw_req_t *req, int status, const json_t *json, const char *cache
         return http_send (req, def->http_status, "application/json", "no-store", NULL, 0, fallback,
                           (size_t)n);
     }
-    int rc =
-        http_send (req, status, "application/json", cache_control, extra, extra_count, text, strlen (text));
+    int rc = http_send (req, status, "application/json", cache_control, extra, extra_count, text, text_len);
     free (text);
     return rc;
 }

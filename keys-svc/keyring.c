@@ -2,6 +2,7 @@
 #include "keyring.h"
 
 #include "b64url.h"
+#include "jsonw.h"
 #include "log.h"
 
 #include <openssl/crypto.h>
@@ -429,8 +430,12 @@ keyring_sign (const keyring_t *self, jws_alg_t alg, const char *typ, const json_
         return KEYRING_SIGN_BAD_INPUT;
     if (!self->sealed || !keyring_has_active (self, alg))
         return KEYRING_SIGN_NO_KEY;
-    //  With a NULL buffer json_dumpb returns the size the dump needs.
-    if (json_dumpb (claims, NULL, 0, JSON_COMPACT) > KEYRING_MAX_CLAIMS)
+    //  The size of the claims' compact JSON (a dump that fails is refused
+    //  by the signing below).
+    size_t size = 0;
+    char *text = jsonw_dump (claims, 0, &size);
+    free (text);
+    if (size > KEYRING_MAX_CLAIMS)
         return KEYRING_SIGN_TOO_LARGE;
     const s_key_t *key = &self->keys[self->active[alg] - 1];
     keyring_sign_t rc = s_sign_with (key, typ, claims, jws);

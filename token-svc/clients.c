@@ -31,6 +31,11 @@
 //  The descriptions that cross the bus: fixed, and within the characters
 //  RFC 6749 §5.2 allows in error_description (no quote, no backslash).
 #define DESC_CLIENT_ID "client_id must be 1 to 64 characters among A-Z a-z 0-9 . _ ~ -"
+#define DESC_AT_LIFETIME_MAX                                                                                 \
+    "access_token_lifetime must be at most OSTIARY_KEYS_TOKEN_LIFETIME_MAX, the longest lifetime keys-svc "  \
+    "signs"
+#define DESC_ID_LIFETIME_MAX                                                                                 \
+    "id_token_lifetime must be at most OSTIARY_KEYS_TOKEN_LIFETIME_MAX, the longest lifetime keys-svc signs"
 #define DESC_TYPE "type must be confidential or public"
 #define DESC_REDIRECTS "redirect_uris must be a list of 1 to 16 distinct URIs"
 #define DESC_REDIRECT_ABS                                                                                    \
@@ -978,6 +983,18 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
         token_client_clear (&old);
         return tu_fail (req, problem == s_desc_internal ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST,
                         problem);
+    }
+    //  keys-svc refuses to sign a token that lives longer than
+    //  OSTIARY_KEYS_TOKEN_LIFETIME_MAX: such a lifetime is refused here,
+    //  not at every token endpoint request after.
+    if ((in->has_access_token_lifetime && in->access_token_lifetime > app->token_lifetime_max) ||
+        (in->has_id_token_lifetime && in->id_token_lifetime > app->token_lifetime_max)) {
+        token_client_clear (&c);
+        token_client_clear (&old);
+        return tu_fail (req, OST_ERR_INVALID_REQUEST,
+                        in->has_access_token_lifetime && in->access_token_lifetime > app->token_lifetime_max
+                            ? DESC_AT_LIFETIME_MAX
+                            : DESC_ID_LIFETIME_MAX);
     }
     c.created_at = old.created_at;
     c.disabled = in->has_disabled ? in->disabled : old.disabled;

@@ -77,6 +77,7 @@ token_app_new (const config_t *cfg)
     self->code_ttl = cfg->code_ttl;
     self->access_token_ttl = cfg->access_token_ttl;
     self->id_token_ttl = cfg->id_token_ttl;
+    self->token_lifetime_max = cfg->keys_token_lifetime_max;
     self->logout_token_ttl = cfg->backchannel_logout_ttl;
     self->request_ttl = cfg->authz_request_ttl;
     self->clock_skew = cfg->clock_skew;

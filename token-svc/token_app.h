@@ -22,6 +22,9 @@ typedef struct {
     long code_ttl;
     long access_token_ttl;
     long id_token_ttl;
+    //  OSTIARY_KEYS_TOKEN_LIFETIME_MAX: keys-svc signs no token that lives
+    //  longer, so no client's lifetime may be longer.
+    long token_lifetime_max;
     long logout_token_ttl; //  OSTIARY_BACKCHANNEL_LOGOUT_TTL
     long request_ttl;
     long clock_skew;

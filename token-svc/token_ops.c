@@ -46,6 +46,8 @@ const bus_route_t token_routes[] = {
     {"token.userinfo", token_op_userinfo},
     {"token.revoke", token_op_revoke},
     {"token.subject_revoke", token_op_subject_revoke},
+    {"token.grant_list", token_op_grant_list},
+    {"token.grant_revoke", token_op_grant_revoke},
     {"token.introspect", token_op_introspect},
     {"token.logout_check", token_op_logout_check},
     {"token.logout_tokens", token_op_logout_tokens},

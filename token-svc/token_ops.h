@@ -51,6 +51,10 @@ int token_op_revoke (bus_req_t *req, const json_t *body, json_t **result);
 //  (revoke.c; flow-svc calls it when it disables the user).
 int token_op_subject_revoke (bus_req_t *req, const json_t *body, json_t **result);
 
+//  user_grants.c: a user's grants, for operators
+int token_op_grant_list (bus_req_t *req, const json_t *body, json_t **result);
+int token_op_grant_revoke (bus_req_t *req, const json_t *body, json_t **result);
+
 //  introspect.c (RFC 7662)
 int token_op_introspect (bus_req_t *req, const json_t *body, json_t **result);
 //  token_audit.c

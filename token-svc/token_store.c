@@ -12,19 +12,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  The columns of a client, in the order s_client_from_row reads them.
+//  The members of a client that a registration and an update both write,
+//  one a row: column, the expression that writes it (parameters $3 on, in
+//  this order: token_client_insert and token_client_update share them),
+//  the expression that reads it (CLIENT_COLS), how it travels (S_PARAM_*,
+//  S_READ_*) and the member of token_client_t.
+#define CLIENT_WRITTEN(X)                                                                                    \
+    X ("name", "$3::text", "name", TEXT, name)                                                               \
+    X ("redirect_uris", "$4::jsonb", "redirect_uris::text", JSON, redirect_uris)                             \
+    X ("grant_types", "$5::jsonb", "grant_types::text", JSON, grant_types)                                   \
+    X ("response_types", "$6::jsonb", "response_types::text", JSON, response_types)                          \
+    X ("scopes", "$7::jsonb", "scopes::text", JSON, scopes)                                                  \
+    X ("token_endpoint_auth_method", "$8::text", "token_endpoint_auth_method", CHARS, auth_method)           \
+    X ("id_token_alg", "$9::text", "id_token_alg", CHARS, id_token_alg)                                      \
+    X ("require_pkce", "$10::boolean",                                                                       \
+       "CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END", TRISTATE,           \
+       require_pkce)                                                                                         \
+    X ("first_party", "$11::boolean", "first_party", BOOL, first_party)                                      \
+    X ("always_refresh", "$12::boolean", "always_refresh", BOOL, always_refresh)                             \
+    X ("resource_server", "$13::boolean", "resource_server", BOOL, resource_server)                          \
+    X ("refresh_grace_s", "$14::integer", "refresh_grace_s", INT, refresh_grace_s)                           \
+    X ("refresh_grace_uses", "$15::integer", "refresh_grace_uses", INT, refresh_grace_uses)                  \
+    X ("access_token_alg", "nullif($16::text, '')", "coalesce(access_token_alg, '')", CHARS,                 \
+       access_token_alg)                                                                                     \
+    X ("web_origins", "$17::jsonb", "web_origins::text", JSON, web_origins)                                  \
+    X ("post_logout_redirect_uris", "$18::jsonb", "post_logout_redirect_uris::text", JSON, post_logout_uris) \
+    X ("backchannel_logout_uri", "$19::text", "backchannel_logout_uri", TEXT, backchannel_uri)               \
+    X ("backchannel_logout_session_required", "$20::boolean", "backchannel_logout_session_required", BOOL,   \
+       backchannel_session_required)                                                                         \
+    X ("refresh_bound_to_session", "$21::boolean", "refresh_bound_to_session", BOOL, refresh_bound)          \
+    X ("frontchannel_logout_uri", "$22::text", "frontchannel_logout_uri", TEXT, frontchannel_uri)            \
+    X ("frontchannel_logout_session_required", "$23::boolean", "frontchannel_logout_session_required", BOOL, \
+       frontchannel_session_required)                                                                        \
+    X ("access_token_ttl", "nullif($24::integer, 0)", "coalesce(access_token_ttl, 0)", INT,                  \
+       access_token_ttl)                                                                                     \
+    X ("id_token_ttl", "nullif($25::integer, 0)", "coalesce(id_token_ttl, 0)", INT, id_token_ttl)            \
+    X ("disabled", "$26::boolean", "disabled", BOOL, disabled)
+#define S_COUNT(col, write, read, kind, member) +1
+#define S_NAME(col, write, read, kind, member) ", " col
+#define S_WRITE(col, write, read, kind, member) ", " write
+#define S_SET(col, write, read, kind, member) ", " col " = " write
+#define S_READ_EXPR(col, write, read, kind, member) ", " read
+//  How many members CLIENT_WRITTEN has: parameters $3 to $(2 + this).
+enum { S_CLIENT_WRITTEN = 0 CLIENT_WRITTEN (S_COUNT) };
+_Static_assert(S_CLIENT_WRITTEN == 24, "token_client_insert's $27 follows the last of CLIENT_WRITTEN");
+//  The columns of a client, in the order s_client_from_row reads them: the
+//  ones only a registration or a rotation writes, then CLIENT_WRITTEN.
 #define CLIENT_COLS                                                                                          \
-    "client_id, name, type, encode(secret_hash, 'hex'), redirect_uris::text, grant_types::text,"             \
-    " response_types::text, scopes::text, token_endpoint_auth_method, id_token_alg,"                         \
-    " CASE WHEN require_pkce IS NULL THEN '' WHEN require_pkce THEN 't' ELSE 'f' END, first_party,"          \
-    " extract(epoch FROM created_at)::bigint, always_refresh, resource_server, refresh_grace_s,"             \
-    " refresh_grace_uses, coalesce(access_token_alg, ''), web_origins::text,"                                \
-    " post_logout_redirect_uris::text, backchannel_logout_uri, backchannel_logout_session_required,"         \
-    " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required,"              \
-    " version, disabled, coalesce(access_token_ttl, 0), coalesce(id_token_ttl, 0),"                          \
+    "client_id, type, encode(secret_hash, 'hex'), extract(epoch FROM created_at)::bigint, version,"          \
     " CASE WHEN previous_secret_expires_at > now() THEN encode(previous_secret_hash, 'hex') END,"            \
     " CASE WHEN previous_secret_expires_at > now()"                                                          \
-    "  THEN extract(epoch FROM previous_secret_expires_at)::bigint ELSE 0 END"
+    "  THEN extract(epoch FROM previous_secret_expires_at)::bigint ELSE 0 END" CLIENT_WRITTEN (S_READ_EXPR)
+//  Where CLIENT_WRITTEN's columns start in CLIENT_COLS.
+#define CLIENT_COLS_WRITTEN 7
+//  CLIENT_WRITTEN in token_client_insert and token_client_update.
+#define CLIENT_NAMES CLIENT_WRITTEN (S_NAME)
+#define CLIENT_VALUES CLIENT_WRITTEN (S_WRITE)
+#define CLIENT_SETS CLIENT_WRITTEN (S_SET)
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -81,18 +125,12 @@ static const db_stmt_t s_stmts[] = {
      " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
      2, DB_STMT_WRITE},
     {"token_setting_delete", "DELETE FROM token.settings WHERE name = $1::text", 1, DB_STMT_WRITE},
+    //  A registration: $1 client_id, $2 type, CLIENT_WRITTEN, then the
+    //  secret's keyed hash (NULL for a public client).
     {"token_client_insert",
-     "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types, "
-     "response_types,"
-     " scopes, token_endpoint_auth_method, id_token_alg, require_pkce, first_party, always_refresh,"
-     " resource_server, refresh_grace_s, refresh_grace_uses, access_token_alg, web_origins,"
-     " post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required,"
-     " refresh_bound_to_session, frontchannel_logout_uri, frontchannel_logout_session_required)"
-     " VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::text,"
-     " $10::text, $11::boolean, $12::boolean, $13::boolean, $14::boolean, $15::integer, $16::integer,"
-     " nullif($17::text, ''), $18::jsonb, $19::jsonb, $20::text, $21::boolean, $22::boolean, $23::text,"
-     " $24::boolean)",
-     24, DB_STMT_WRITE},
+     "INSERT INTO token.clients (client_id, type" CLIENT_NAMES ", secret_hash)"
+     " VALUES ($1::text, $2::text" CLIENT_VALUES ", $27::bytea)",
+     S_CLIENT_WRITTEN + 3, DB_STMT_WRITE},
     {"token_client_get", "SELECT " CLIENT_COLS " FROM token.clients WHERE client_id = $1::text", 1,
      DB_STMT_READ},
     {"token_client_list", "SELECT " CLIENT_COLS " FROM token.clients ORDER BY client_id", 0, DB_STMT_READ},
@@ -109,19 +147,11 @@ static const db_stmt_t s_stmts[] = {
      " WHERE client_id = $1::text AND type = 'confidential' AND ($4::bigint = 0 OR version = $4::bigint)"
      " RETURNING version, coalesce(extract(epoch FROM previous_secret_expires_at)::bigint, 0)",
      4, DB_STMT_WRITE},
+    //  An update: $1 client_id, $2 the version it was read at, CLIENT_WRITTEN.
     {"token_client_update",
-     "UPDATE token.clients SET name = $3::text, redirect_uris = $4::jsonb, grant_types = $5::jsonb,"
-     " response_types = $6::jsonb, scopes = $7::jsonb, token_endpoint_auth_method = $8::text,"
-     " id_token_alg = $9::text, require_pkce = $10::boolean, first_party = $11::boolean,"
-     " always_refresh = $12::boolean, resource_server = $13::boolean, refresh_grace_s = $14::integer,"
-     " refresh_grace_uses = $15::integer, access_token_alg = nullif($16::text, ''), web_origins = $17::jsonb,"
-     " post_logout_redirect_uris = $18::jsonb, backchannel_logout_uri = $19::text,"
-     " backchannel_logout_session_required = $20::boolean, refresh_bound_to_session = $21::boolean,"
-     " access_token_ttl = nullif($22::integer, 0), id_token_ttl = nullif($23::integer, 0),"
-     " disabled = $24::boolean, frontchannel_logout_uri = $25::text,"
-     " frontchannel_logout_session_required = $26::boolean, version = version + 1, updated_at = now()"
+     "UPDATE token.clients SET version = version + 1, updated_at = now()" CLIENT_SETS
      " WHERE client_id = $1::text AND version = $2::bigint",
-     26, DB_STMT_WRITE},
+     S_CLIENT_WRITTEN + 2, DB_STMT_WRITE},
     {"token_request_insert",
      "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent, response_mode, "
      "state,"
@@ -344,6 +374,51 @@ static const db_stmt_t s_stmts[] = {
      " AND issued_jti IS NOT NULL AND issued_exp > now()"
      " ON CONFLICT (jti) DO NOTHING",
      2, DB_STMT_WRITE},
+//  A user's grants (token.grant_list): the clients they consented to or
+//  that hold families of theirs not revoked, by client_id.
+#define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+    {"token_grant_list",
+     "SELECT COALESCE(json_agg(json_strip_nulls(json_build_object('client_id', c.client_id,"
+     "  'client_name', c.name, 'scopes', COALESCE(k.scopes, f.scopes, '[]'::jsonb),"
+     "  'consented_at', " EPOCH (
+         "k.granted_at") ", 'families', COALESCE(f.n, 0),"
+                         "  'last_used_at', " EPOCH (
+                             "f.used") ")) ORDER BY c.client_id COLLATE \"C\"), '[]'::json)::text"
+                                       " FROM (SELECT client_id FROM token.consents WHERE sub = $1::text"
+                                       "  UNION SELECT client_id FROM token.refresh_families WHERE sub = "
+                                       "$1::text AND revoked_at IS NULL) g"
+                                       " JOIN token.clients c ON c.client_id = g.client_id"
+                                       " LEFT JOIN token.consents k ON k.sub = $1::text AND k.client_id = "
+                                       "g.client_id"
+                                       " LEFT JOIN LATERAL (SELECT count(*) AS n, max(rf.last_used_at) AS "
+                                       "used,"
+                                       "  (SELECT jsonb_agg(DISTINCT x ORDER BY x) FROM "
+                                       "token.refresh_families r2,"
+                                       "   jsonb_array_elements_text(r2.scopes) AS x"
+                                       "   WHERE r2.sub = $1::text AND r2.client_id = g.client_id AND "
+                                       "r2.revoked_at IS NULL) AS scopes"
+                                       "  FROM token.refresh_families rf"
+                                       "  WHERE rf.sub = $1::text AND rf.client_id = g.client_id AND "
+                                       "rf.revoked_at IS NULL) f ON true",
+     1, DB_STMT_READ},
+#undef EPOCH
+    //  token.grant_revoke, in this order, each with a snapshot of its own:
+    //  the families (their rows lock out a rotation in flight), then every
+    //  access token they issued (one a rotation committed while we waited
+    //  included), then the consent.
+    {"token_grant_lock_families",
+     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'admin'"
+     " WHERE sub = $1::text AND client_id = $2::text AND revoked_at IS NULL",
+     2, DB_STMT_WRITE},
+    {"token_grant_revoke_jtis",
+     "INSERT INTO token.revoked_jtis (jti, expires_at, reason)"
+     " SELECT j.jti, j.expires_at, 'admin' FROM token.family_jtis j"
+     " JOIN token.refresh_families f ON f.id = j.family_id"
+     " WHERE f.sub = $1::text AND f.client_id = $2::text AND j.expires_at > now()"
+     " ON CONFLICT (jti) DO NOTHING",
+     2, DB_STMT_WRITE},
+    {"token_grant_consent_delete", "DELETE FROM token.consents WHERE sub = $1::text AND client_id = $2::text",
+     2, DB_STMT_WRITE},
     //  The audit trail in the one shape of common/audit.h.
     {"token_audit_insert", AUDIT_SQL_INSERT ("token"), AUDIT_SQL_INSERT_PARAMS, DB_STMT_WRITE},
     {"token_audit_list", AUDIT_SQL_LIST ("token"), AUDIT_SQL_LIST_PARAMS, DB_STMT_READ},
@@ -564,6 +639,24 @@ token_client_clear (token_client_t *client)
     memset (client, 0, sizeof *client);
 }
 
+//  How each kind of CLIENT_WRITTEN member reads from a row (res, row, col;
+//  ok turns 0 on failure) ...
+#define S_READ_TEXT(m) c->m = s_text_col (res, row, col, &ok);
+#define S_READ_CHARS(m)                                                                                      \
+    if (s_copy_col (res, row, col, c->m, sizeof c->m))                                                       \
+        ok = 0;
+#define S_READ_JSON(m) c->m = s_json_col (res, row, col);
+#define S_READ_BOOL(m) c->m = s_bool_col (res, row, col);
+#define S_READ_INT(m) c->m = (int)s_int_col (res, row, col);
+#define S_READ_TRISTATE(m)                                                                                   \
+    {                                                                                                        \
+        const char *v = PQgetvalue (res, row, col);                                                          \
+        c->m = v[0] == 't' ? 1 : v[0] == 'f' ? 0 : -1;                                                       \
+    }
+#define S_READ(col_name, write, read, kind, member)                                                          \
+    S_READ_##kind (member);                                                                                  \
+    col++;
+
 static int
 s_client_from_row (const PGresult *res, int row, token_client_t *c)
 {
@@ -571,55 +664,22 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     int ok = 1;
     if (s_copy_col (res, row, 0, c->client_id, sizeof c->client_id))
         ok = 0;
-    c->name = s_text_col (res, row, 1, &ok);
-    c->is_public = strcmp (PQgetvalue (res, row, 2), "public") == 0;
-    if (!PQgetisnull (res, row, 3)) {
+    c->is_public = strcmp (PQgetvalue (res, row, 1), "public") == 0;
+    if (!PQgetisnull (res, row, 2)) {
         c->has_secret = 1;
-        if (s_unhex (PQgetvalue (res, row, 3), c->secret_hash, TOKEN_HASH_LEN))
+        if (s_unhex (PQgetvalue (res, row, 2), c->secret_hash, TOKEN_HASH_LEN))
             ok = 0;
     }
-    c->redirect_uris = s_json_col (res, row, 4);
-    c->grant_types = s_json_col (res, row, 5);
-    c->response_types = s_json_col (res, row, 6);
-    c->scopes = s_json_col (res, row, 7);
-    if (s_copy_col (res, row, 8, c->auth_method, sizeof c->auth_method) ||
-        s_copy_col (res, row, 9, c->id_token_alg, sizeof c->id_token_alg))
-        ok = 0;
-    const char *pkce = PQgetvalue (res, row, 10);
-    c->require_pkce = pkce[0] == 't' ? 1 : pkce[0] == 'f' ? 0 : -1;
-    c->first_party = s_bool_col (res, row, 11);
-    c->created_at = s_int_col (res, row, 12);
-    c->always_refresh = s_bool_col (res, row, 13);
-    c->resource_server = s_bool_col (res, row, 14);
-    c->refresh_grace_s = (int)s_int_col (res, row, 15);
-    c->refresh_grace_uses = (int)s_int_col (res, row, 16);
-    if (s_copy_col (res, row, 17, c->access_token_alg, sizeof c->access_token_alg))
-        ok = 0;
-    c->web_origins = s_json_col (res, row, 18);
-    c->post_logout_uris = s_json_col (res, row, 19);
-    if (!PQgetisnull (res, row, 20)) {
-        c->backchannel_uri = strdup (PQgetvalue (res, row, 20));
-        if (!c->backchannel_uri)
-            ok = 0;
-    }
-    c->backchannel_session_required = s_bool_col (res, row, 21);
-    c->refresh_bound = s_bool_col (res, row, 22);
-    if (!PQgetisnull (res, row, 23)) {
-        c->frontchannel_uri = strdup (PQgetvalue (res, row, 23));
-        if (!c->frontchannel_uri)
-            ok = 0;
-    }
-    c->frontchannel_session_required = s_bool_col (res, row, 24);
-    c->version = s_int_col (res, row, 25);
-    c->disabled = s_bool_col (res, row, 26);
-    c->access_token_ttl = (int)s_int_col (res, row, 27);
-    c->id_token_ttl = (int)s_int_col (res, row, 28);
-    if (!PQgetisnull (res, row, 29)) {
+    c->created_at = s_int_col (res, row, 3);
+    c->version = s_int_col (res, row, 4);
+    if (!PQgetisnull (res, row, 5)) {
         c->has_prev_secret = 1;
-        if (s_unhex (PQgetvalue (res, row, 29), c->prev_secret_hash, TOKEN_HASH_LEN))
+        if (s_unhex (PQgetvalue (res, row, 5), c->prev_secret_hash, TOKEN_HASH_LEN))
             ok = 0;
-        c->prev_secret_expires = s_int_col (res, row, 30);
+        c->prev_secret_expires = s_int_col (res, row, 6);
     }
+    int col = CLIENT_COLS_WRITTEN;
+    CLIENT_WRITTEN (S_READ)
     if (!ok || !c->name || !json_is_array (c->redirect_uris) || !json_is_array (c->grant_types) ||
         !json_is_array (c->response_types) || !json_is_array (c->scopes) || !json_is_array (c->web_origins) ||
         !json_is_array (c->post_logout_uris)) {
@@ -630,60 +690,65 @@ s_client_from_row (const PGresult *res, int row, token_client_t *c)
     return 0;
 }
 
+//  The parameters of CLIENT_WRITTEN for one client, in its order.
+typedef struct {
+    const char *values[S_CLIENT_WRITTEN];
+    char numbers[S_CLIENT_WRITTEN][16];
+    char *json[S_CLIENT_WRITTEN]; //  what values[i] points to for a JSON member
+} s_client_params_t;
+
+//  ... and how it becomes parameter i (an absent array is an empty one).
+#define S_PARAM_TEXT(m) p->values[i] = c->m;
+#define S_PARAM_CHARS(m) p->values[i] = c->m;
+#define S_PARAM_JSON(m)                                                                                      \
+    p->json[i] = c->m ? s_json_text (c->m) : strdup ("[]");                                                  \
+    p->values[i] = p->json[i];                                                                               \
+    if (!p->json[i])                                                                                         \
+        rc = -1;
+#define S_PARAM_BOOL(m) p->values[i] = c->m ? "true" : "false";
+#define S_PARAM_INT(m)                                                                                       \
+    snprintf (p->numbers[i], sizeof p->numbers[i], "%d", c->m);                                              \
+    p->values[i] = p->numbers[i];
+#define S_PARAM_TRISTATE(m) p->values[i] = c->m < 0 ? NULL : c->m ? "true" : "false";
+#define S_PARAM(col_name, write, read, kind, member)                                                         \
+    S_PARAM_##kind (member);                                                                                 \
+    i++;
+
+static void
+s_client_params_clear (s_client_params_t *p)
+{
+    for (size_t i = 0; i < S_CLIENT_WRITTEN; i++)
+        free (p->json[i]);
+    memset (p, 0, sizeof *p);
+}
+
+//  Fills p from c. 0 ok, -1 out of memory (clear p either way).
+static int
+s_client_params (const token_client_t *c, s_client_params_t *p)
+{
+    memset (p, 0, sizeof *p);
+    int rc = 0;
+    size_t i = 0;
+    CLIENT_WRITTEN (S_PARAM)
+    return rc;
+}
+
 db_status_t
 token_store_client_insert (db_t *db, const token_client_t *c)
 {
+    s_client_params_t p;
     char secret[2 * TOKEN_HASH_LEN + 3];
     if (c->has_secret)
         s_bytea (c->secret_hash, secret);
-    char grace[16], grace_uses[16];
-    snprintf (grace, sizeof grace, "%d", c->refresh_grace_s);
-    snprintf (grace_uses, sizeof grace_uses, "%d", c->refresh_grace_uses);
-    char *uris = s_json_text (c->redirect_uris);
-    char *grants = s_json_text (c->grant_types);
-    char *responses = s_json_text (c->response_types);
-    char *scopes = s_json_text (c->scopes);
-    char *origins = c->web_origins ? s_json_text (c->web_origins) : strdup ("[]");
-    char *logout_uris = c->post_logout_uris ? s_json_text (c->post_logout_uris) : strdup ("[]");
     db_status_t st = DB_ERROR;
-    if (uris && grants && responses && scopes && origins && logout_uris) {
-        const char *params[] = {
-            c->client_id,
-            c->name,
-            c->is_public ? "public" : "confidential",
-            c->has_secret ? secret : NULL,
-            uris,
-            grants,
-            responses,
-            scopes,
-            c->auth_method,
-            c->id_token_alg,
-            c->require_pkce < 0 ? NULL
-            : c->require_pkce   ? "true"
-                                : "false",
-            c->first_party ? "true" : "false",
-            c->always_refresh ? "true" : "false",
-            c->resource_server ? "true" : "false",
-            grace,
-            grace_uses,
-            c->access_token_alg,
-            origins,
-            logout_uris,
-            c->backchannel_uri,
-            c->backchannel_session_required ? "true" : "false",
-            c->refresh_bound ? "true" : "false",
-            c->frontchannel_uri,
-            c->frontchannel_session_required ? "true" : "false",
-        };
-        st = s_exec (db, "token_client_insert", 24, params, NULL);
+    if (s_client_params (c, &p) == 0) {
+        const char *params[S_CLIENT_WRITTEN + 3] = {c->client_id, c->is_public ? "public" : "confidential"};
+        memcpy (params + 2, p.values, sizeof p.values);
+        params[S_CLIENT_WRITTEN + 2] = c->has_secret ? secret : NULL;
+        st = s_exec (db, "token_client_insert", S_CLIENT_WRITTEN + 3, params, NULL);
     }
-    free (logout_uris);
+    s_client_params_clear (&p);
     secure_wipe (secret, sizeof secret);
-    free (uris);
-    free (grants);
-    free (responses);
-    free (scopes);
-    free (origins);
     return st;
 }
 
@@ -770,55 +835,18 @@ token_store_client_update (db_t *db, const token_client_t *c, int64_t version, c
                            int *changed)
 {
     *changed = 0;
-    char ver[24], grace[16], grace_uses[16], at_ttl[16], id_ttl[16];
+    char ver[24];
     snprintf (ver, sizeof ver, "%lld", (long long)version);
-    snprintf (grace, sizeof grace, "%d", c->refresh_grace_s);
-    snprintf (grace_uses, sizeof grace_uses, "%d", c->refresh_grace_uses);
-    snprintf (at_ttl, sizeof at_ttl, "%d", c->access_token_ttl);
-    snprintf (id_ttl, sizeof id_ttl, "%d", c->id_token_ttl);
-    char *uris = s_json_text (c->redirect_uris);
-    char *grants = s_json_text (c->grant_types);
-    char *responses = s_json_text (c->response_types);
-    char *scopes = s_json_text (c->scopes);
-    char *origins = s_json_text (c->web_origins);
-    char *logout_uris = s_json_text (c->post_logout_uris);
+    s_client_params_t p;
     db_status_t st = DB_ERROR;
-    if (uris && grants && responses && scopes && origins && logout_uris) {
-        const char *params[] = {
-            c->client_id,
-            ver,
-            c->name,
-            uris,
-            grants,
-            responses,
-            scopes,
-            c->auth_method,
-            c->id_token_alg,
-            c->require_pkce < 0 ? NULL
-            : c->require_pkce   ? "true"
-                                : "false",
-            c->first_party ? "true" : "false",
-            c->always_refresh ? "true" : "false",
-            c->resource_server ? "true" : "false",
-            grace,
-            grace_uses,
-            c->access_token_alg,
-            origins,
-            logout_uris,
-            c->backchannel_uri,
-            c->backchannel_session_required ? "true" : "false",
-            c->refresh_bound ? "true" : "false",
-            at_ttl,
-            id_ttl,
-            c->disabled ? "true" : "false",
-            c->frontchannel_uri,
-            c->frontchannel_session_required ? "true" : "false",
-        };
+    if (s_client_params (c, &p) == 0) {
+        const char *params[S_CLIENT_WRITTEN + 2] = {c->client_id, ver};
+        memcpy (params + 2, p.values, sizeof p.values);
         //  The change and its audit event commit together: a change is
         //  never stored unaudited.
         st = db_begin (db);
         if (st == DB_OK)
-            st = s_exec_count (db, "token_client_update", 26, params, changed);
+            st = s_exec_count (db, "token_client_update", S_CLIENT_WRITTEN + 2, params, changed);
         if (st == DB_OK && *changed)
             st = token_store_audit (db, audit);
         if (st == DB_OK)
@@ -828,12 +856,7 @@ token_store_client_update (db_t *db, const token_client_t *c, int64_t version, c
             db_rollback (db);
         }
     }
-    free (uris);
-    free (grants);
-    free (responses);
-    free (scopes);
-    free (origins);
-    free (logout_uris);
+    s_client_params_clear (&p);
     return st;
 }
 
@@ -1453,6 +1476,56 @@ token_store_subject_revoke (db_t *db, const char *sub, const char *reason, int *
                                                                 .outcome = AUDIT_SUCCESS,
                                                                 .actor = "system",
                                                                 .subject = sub,
+                                                                .details = details})
+                     : DB_ERROR;
+        json_decref (details);
+    }
+    if (st == DB_OK)
+        st = db_commit (db);
+    if (st != DB_OK)
+        db_rollback (db);
+    return st;
+}
+
+db_status_t
+token_store_grant_list (db_t *db, const char *sub, json_t **grants)
+{
+    const char *params[] = {sub};
+    PGresult *res = NULL;
+    *grants = NULL;
+    db_status_t st = s_exec (db, "token_grant_list", 1, params, &res);
+    if (st == DB_OK && (PQntuples (res) != 1 || !json_is_array (*grants = s_json_col (res, 0, 0)))) {
+        json_decref (*grants);
+        *grants = NULL;
+        st = DB_ERROR;
+    }
+    PQclear (res);
+    return st;
+}
+
+db_status_t
+token_store_grant_revoke (db_t *db, const char *sub, const char *client_id, const char *actor, int *families,
+                          int *tokens, int *consent)
+{
+    const char *params[] = {sub, client_id};
+    *families = *tokens = *consent = 0;
+    db_status_t st = db_begin (db);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_grant_lock_families", 2, params, families);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_grant_revoke_jtis", 2, params, tokens);
+    if (st == DB_OK)
+        st = s_exec_count (db, "token_grant_consent_delete", 2, params, consent);
+    if (st == DB_OK && *families == 0 && *consent == 0)
+        st = DB_NOT_FOUND;
+    if (st == DB_OK) {
+        json_t *details =
+            json_pack ("{s:i, s:i, s:b}", "families", *families, "tokens", *tokens, "consent", *consent > 0);
+        st = details ? token_store_audit (db, &(audit_record_t){.event = AUDIT_EV_grant_revoked,
+                                                                .outcome = AUDIT_SUCCESS,
+                                                                .actor = actor,
+                                                                .subject = sub,
+                                                                .client_id = client_id,
                                                                 .details = details})
                      : DB_ERROR;
         json_decref (details);

@@ -263,6 +263,16 @@ OST_WUR db_status_t token_store_subject_revoke (db_t *db, const char *sub, const
 //  Records a security event (common/audit.h) in token.audit_events, in the
 //  caller's transaction if any.
 OST_WUR db_status_t token_store_audit (db_t *db, const audit_record_t *record);
+//  A user's grants: a JSON array of grant objects (proto/ops.md), by
+//  client_id.
+OST_WUR db_status_t token_store_grant_list (db_t *db, const char *sub, json_t **grants);
+//  In one transaction: revokes sub's refresh families of client_id and the
+//  access tokens they issued, withdraws the consent, and writes the
+//  grant_revoked event (actor). *families, *tokens: how many; *consent: 1
+//  when a consent went. DB_NOT_FOUND (nothing changed) when there was
+//  neither a family nor a consent.
+OST_WUR db_status_t token_store_grant_revoke (db_t *db, const char *sub, const char *client_id,
+                                              const char *actor, int *families, int *tokens, int *consent);
 //  token_store_audit of an event about a refresh family or code (actor
 //  client, details.family_id when family_id > 0).
 OST_WUR db_status_t token_store_audit_family (db_t *db, audit_event_t event, audit_outcome_t outcome,

@@ -3,6 +3,7 @@
  *  and says whose it is and what it allows. The gateway asks flow-svc for
  *  the claims afterwards. token.admin_check: the same validation for the
  *  admin API, with the admin scope and the admin role asked again. */
+#include "admin_call.h"
 #include "admin_scope.h"
 #include "grants.h"
 #include "log.h"
@@ -144,61 +145,21 @@ token_op_admin_check (bus_req_t *req, const json_t *body, json_t **result)
     return token_admin_verify (req, in->access_token, result);
 }
 
-//  The description of a refused inner request: the thread's own, kept
-//  until its next request (the reply is sent before that).
-static _Thread_local char s_why[SCHEMA_WHY_MAX + 32];
-
 int
 token_op_admin_call (bus_req_t *req, const json_t *body, json_t **result)
 {
     const token_admin_call_in_t *in = BUS_IN (req, token_admin_call);
     OST_UNUSED (body);
     //  The op first: nothing is asked of the token for an op no admin may run.
-    const op_def_t *def = proto_op (in->op);
-    bus_handler_fn handler = NULL;
-    for (size_t i = 0; def && i < token_nroutes; i++)
-        if (!strcmp (token_routes[i].op, def->name))
-            handler = token_routes[i].handler;
-    if (!def || !handler || strcmp (def->service, "token") != 0 ||
-        !proto_may_call (BUS_ROLE_ADMIN, def->name))
-        return tu_fail (req, OST_ERR_FORBIDDEN, "the admin role may not call this op");
+    bus_handler_fn handler;
+    const op_def_t *def = admin_call_op (token_routes, token_nroutes, "token", in->op, &handler);
+    if (!def)
+        return tu_fail (req, OST_ERR_FORBIDDEN, ADMIN_CALL_DESC_FORBIDDEN);
     json_t *who = NULL;
     if (token_admin_verify (req, in->admin_token, &who))
         return -1;
-    char actor[300];
-    snprintf (actor, sizeof actor, "admin:%s", json_string_value (json_object_get (who, "sub")));
+    int rc = admin_call_run (req, def, handler, json_string_value (json_object_get (who, "sub")), in->body,
+                             result);
     json_decref (who);
-
-    //  The inner request, checked against its op's schema as the worker
-    //  checks every request.
-    json_t *inner_body = in->body ? json_incref ((json_t *)in->body) : json_object ();
-    void *inner_in = inner_body ? calloc (1, def->in->size) : NULL;
-    char what[SCHEMA_WHY_MAX];
-    if (!inner_in) {
-        json_decref (inner_body);
-        return tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
-    }
-    if (schema_unpack (def->in, inner_body, inner_in, what, sizeof what) != 0) {
-        free (inner_in);
-        json_decref (inner_body);
-        snprintf (s_why, sizeof s_why, "invalid request: %s", what);
-        return tu_fail (req, OST_ERR_INVALID_REQUEST, s_why);
-    }
-    bus_req_t inner = *req;
-    inner.op = def->name;
-    inner.in = inner_in;
-    inner.actor = actor;
-    inner.err = OST_ERR_SERVER_ERROR;
-    inner.err_description = NULL;
-    json_t *out = NULL;
-    int rc = handler (&inner, inner_body, &out);
-    free (inner_in);
-    json_decref (inner_body);
-    if (rc) {
-        req->err = inner.err;
-        req->err_description = inner.err_description;
-        return -1;
-    }
-    *result = json_pack ("{s:o}", "result", out ? out : json_null ());
-    return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
+    return rc;
 }

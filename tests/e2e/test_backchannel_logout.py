@@ -367,3 +367,28 @@ def test_session_bound_refresh_ends_with_the_session_but_offline_access_does_not
     got = _claims_of(stack, receiver.wait_for(path), client[0])
     assert got["sid"] == idc["sid"]
     wait_for("the row sent", lambda: [x.split("|")[0] for x in outbox_rows(stack)[before:]] == ["sent"])
+
+
+def test_a_new_sign_in_in_the_same_browser_tells_the_clients_of_the_session_it_replaces(stack, receiver):
+    path = f"/bc/{secrets.token_hex(4)}"
+    client = bc_client(stack, receiver.url(path))
+    user, sub = make_user(stack)
+    b = Browser(stack)
+    try:
+        _, first = verify_jwt(stack, sign_in(stack, b, client, user))
+        assert receiver.hits(path) == []
+        client_id, secret, redirect_uri = client
+        params, _, p = code_flow(stack, b, client_id, redirect_uri, user, prompt="login")
+        r = exchange(stack, p["code"], params, client_id, secret)
+        assert r.status_code == 200, r.text
+        _, second = verify_jwt(stack, r.json()["id_token"])
+    finally:
+        b.close()
+    assert first["sid"] != second["sid"]
+    # The replaced session is revoked and its client told, with its own sid;
+    # the new one stays live.
+    got = _claims_of(stack, receiver.wait_for(path), client_id)
+    assert (got["sub"], got["sid"], got["events"]) == (sub, first["sid"], {EVENT: {}})
+    live = psql_flow(stack, f"SELECT string_agg(sid, ',') FROM flow.sessions WHERE sub = '{sub}' "
+                            "AND revoked_at IS NULL")
+    assert live == second["sid"]

@@ -51,10 +51,13 @@ def test_set_get_and_reset_round_trip_and_are_audited(stack, settings):
     assert get(stack, "lockout_seconds") == DEFAULTS["lockout_seconds"]
     events = audit(stack, event="settings_set")
     new = events[:len(events) - len(before)]
-    # Newest first: the reset, then the set.
+    # Newest first: the reset, then the set; previous is the value in force
+    # before each (common/audit.def).
     assert [e["details"] for e in new] == [
-        {"name": "lockout_seconds", "value": None, "effective": DEFAULTS["lockout_seconds"]},
-        {"name": "lockout_seconds", "value": 60, "effective": 60},
+        {"name": "lockout_seconds", "value": None, "effective": DEFAULTS["lockout_seconds"],
+         "previous": 60},
+        {"name": "lockout_seconds", "value": 60, "effective": 60,
+         "previous": DEFAULTS["lockout_seconds"]},
     ]
 
 

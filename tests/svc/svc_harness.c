@@ -204,6 +204,24 @@ svc_harness_client_new (svc_harness_t *self)
     return client;
 }
 
+svc_harness_t *svc_h;
+
+int
+svc_setup (void **state)
+{
+    OST_UNUSED (state);
+    svc_h = svc_harness_new (NULL);
+    return 0;
+}
+
+int
+svc_teardown (void **state)
+{
+    OST_UNUSED (state);
+    svc_harness_destroy (&svc_h);
+    return 0;
+}
+
 static json_t *
 s_body (const char *fmt, va_list args)
 {
@@ -266,6 +284,84 @@ svc_err (svc_harness_t *self, const char *op, const char *body_fmt, ...)
     json_decref (body);
     snprintf (self->last_code, sizeof self->last_code, "%s", error.code);
     return self->last_code;
+}
+
+void
+svc_refused_naming (svc_harness_t *self, const char *op, const json_t *body, const char *why)
+{
+    json_t *r = NULL;
+    bus_error_t e;
+    if (svc_call_json (self, op, body, &r, &e) == 0)
+        fail_msg ("%s %s succeeded", op, json_dumps (body, JSON_COMPACT));
+    char want[256];
+    snprintf (want, sizeof want, "invalid request: %s", why);
+    if (strcmp (e.code, "invalid_request") != 0 || strcmp (e.description, want) != 0)
+        fail_msg ("%s %s: %s (%s), not invalid_request (%s)", op, json_dumps (body, JSON_COMPACT), e.code,
+                  e.description, want);
+}
+
+void
+svc_refused_text (svc_harness_t *self, const char *op, const char *why, const char *body_fmt, ...)
+{
+    va_list args;
+    va_start (args, body_fmt);
+    json_t *body = s_body (body_fmt, args);
+    va_end (args);
+    svc_refused_naming (self, op, body, why);
+    json_decref (body);
+}
+
+void
+svc_client (svc_harness_t *self, svc_client_t *c, const char *prefix, const char *members_fmt, ...)
+{
+    memset (c, 0, sizeof *c);
+    svc_unique (c->id, sizeof c->id, prefix);
+    snprintf (c->redirect_uri, sizeof c->redirect_uri, SVC_RP "%s", c->id);
+    char *members = NULL;
+    va_list args;
+    va_start (args, members_fmt);
+    assert_true (vasprintf (&members, members_fmt, args) >= 0);
+    va_end (args);
+    char *text = NULL;
+    assert_true (asprintf (&text, "{%s}", members) >= 0);
+    json_error_t jerr;
+    json_t *extra = json_loads (text, 0, &jerr);
+    if (!extra)
+        fail_msg ("not JSON (%s): %s", jerr.text, text);
+    json_t *body =
+        json_pack ("{s:s, s:s, s:[s]}", "client_id", c->id, "name", "Test", "redirect_uris", c->redirect_uri);
+    assert_non_null (body);
+    assert_int_equal (json_object_update (body, extra), 0);
+    json_t *r = NULL;
+    bus_error_t e;
+    if (svc_call_json (self, "token.client_add", body, &r, &e) != 0)
+        fail_msg ("token.client_add %s: %s (%s)", text, e.code, e.description);
+    const json_t *secret = json_object_get (r, "client_secret");
+    if (json_is_string (secret))
+        snprintf (c->secret, sizeof c->secret, "%s", json_string_value (secret));
+    snprintf (c->method, sizeof c->method, "%s", svc_str (r, "client.token_endpoint_auth_method"));
+    json_decref (r);
+    json_decref (body);
+    json_decref (extra);
+    free (text);
+    free (members);
+}
+
+json_t *
+svc_jws_payload (const char *jws)
+{
+    const char *p = strchr (jws, '.');
+    assert_non_null (p);
+    p++;
+    const char *end = strchr (p, '.');
+    assert_non_null (end);
+    char payload[4096];
+    long n = b64url_decode (p, (size_t)(end - p), payload, sizeof payload - 1);
+    assert_true (n > 0);
+    payload[n] = '\0';
+    json_t *claims = json_loads (payload, 0, NULL);
+    assert_non_null (claims);
+    return claims;
 }
 
 static PGresult *

@@ -19,6 +19,14 @@
 
 typedef struct _svc_harness_t svc_harness_t;
 
+//  The harness of the test program. svc_setup and svc_teardown are cmocka
+//  group setup and teardown that start it without settings and stop it; a
+//  program with settings of its own sets svc_h in its own setup
+//  (svc_harness_new (settings)) and stops it with svc_teardown.
+extern svc_harness_t *svc_h;
+int svc_setup (void **state);
+int svc_teardown (void **state);
+
 //  Starts the broker and the three services. settings: NULL or a
 //  NULL-terminated list of "OSTIARY_X=value" applied over the harness's
 //  own (cheap argon2, fresh keys, no SMTP server, ...). NULL when
@@ -60,6 +68,37 @@ void svc_sql_exec (svc_harness_t *self, const char *sql_fmt, ...) __attribute__ 
 //  custom plans: prints each plan that scans a table sequentially (with
 //  cmocka's print_error) and returns how many did.
 int svc_seq_scans (db_t *db, const char *const *executes, size_t n);
+
+//  Fails the test unless op refuses body with invalid_request described as
+//  "invalid request: " why (what the bus worker says of a body outside
+//  proto/ops/, before the handler runs).
+void svc_refused_naming (svc_harness_t *self, const char *op, const json_t *body, const char *why);
+//  The same with the body as JSON text (printf-formatted).
+void svc_refused_text (svc_harness_t *self, const char *op, const char *why, const char *body_fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  Where the clients of svc_client come back to: SVC_RP followed by their id.
+#define SVC_RP "https://rp.example/cb/"
+
+//  A client registered by svc_client.
+typedef struct {
+    char id[80];
+    char secret[128]; //  "" for a public client
+    char redirect_uri[160];
+    char method[32]; //  its token_endpoint_auth_method
+} svc_client_t;
+
+//  Registers a client with token.client_add, failing the test unless it is
+//  registered: its id prefix followed by random digits, the name "Test",
+//  the one redirect URI SVC_RP<id>, and the members of members_fmt
+//  (printf-formatted JSON members without the braces, "" for none) over
+//  these.
+void svc_client (svc_harness_t *self, svc_client_t *c, const char *prefix, const char *members_fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  The payload of a compact JWS, parsed (caller json_decref()s); fails the
+//  test when it is malformed.
+json_t *svc_jws_payload (const char *jws);
 
 //  Members of a result, failing the test when absent or of another type.
 //  A fresh name for a test object: prefix followed by 10 random hex digits.

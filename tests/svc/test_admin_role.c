@@ -25,7 +25,6 @@
 #define REDIRECT "https://admin.example/cb"
 #define PASSWORD "correct horse battery staple"
 
-static svc_harness_t *s_h;
 static char s_secret[128];
 
 static int
@@ -34,10 +33,10 @@ s_setup (void **state)
     OST_UNUSED (state);
     static const char *const settings[] = {"OSTIARY_ADMIN_CLIENT_ID=" ADMIN_CLIENT,
                                            "OSTIARY_CLIENT_CACHE_MS=0", NULL};
-    s_h = svc_harness_new (settings);
-    if (s_h) {
+    svc_h = svc_harness_new (settings);
+    if (svc_h) {
         json_t *r =
-            svc_ok (s_h, "token.client_add",
+            svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"" ADMIN_CLIENT "\", \"redirect_uris\": [\"" REDIRECT "\"],"
                     " \"first_party\": true, \"always_refresh\": true, \"scopes\": [\"openid\", \"admin\"],"
                     " \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
@@ -48,26 +47,18 @@ s_setup (void **state)
     return 0;
 }
 
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  A new user (sub into sub); admin: grant the role.
 static void
 s_user (char *username, size_t usize, char *sub, size_t ssize, int admin)
 {
     svc_unique (username, usize, "adm");
     json_t *r =
-        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
+        svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
     snprintf (sub, ssize, "%s", svc_str (r, "user.sub"));
     json_decref (r);
     if (admin)
         json_decref (
-            svc_ok (s_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
+            svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
 }
 
 //  The admin client's tokens for sub, asking scope "openid admin": the
@@ -81,7 +72,7 @@ s_tokens (const char *sub)
     b64url_encode (raw, sizeof raw, verifier);
     SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
     b64url_encode (digest, sizeof digest, challenge);
-    json_t *r = svc_ok (s_h, "token.authorize",
+    json_t *r = svc_ok (svc_h, "token.authorize",
                         "{\"params\": {\"response_type\": \"code\", \"client_id\": \"" ADMIN_CLIENT "\","
                         " \"redirect_uri\": \"" REDIRECT "\", \"scope\": \"openid admin\","
                         " \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}}",
@@ -89,14 +80,14 @@ s_tokens (const char *sub)
     char rid[128];
     snprintf (rid, sizeof rid, "%s", svc_str (r, "request.request_id"));
     json_decref (r);
-    r = svc_ok (s_h, "token.issue_code",
+    r = svc_ok (svc_h, "token.issue_code",
                 "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-a\", \"auth_time\": %ld}", rid, sub,
                 (long)time (NULL) - 1);
     char code[128];
     snprintf (code, sizeof code, "%s", svc_str (r, "redirect.params.code"));
     json_decref (r);
     return svc_ok (
-        s_h, "token.exchange",
+        svc_h, "token.exchange",
         "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"" REDIRECT
         "\", \"code_verifier\": \"%s\", \"client_id\": \"" ADMIN_CLIENT "\", \"client_secret\": \"%s\"}}",
         code, verifier, s_secret);
@@ -106,34 +97,35 @@ static void
 test_set_admin_grants_and_revokes_the_role_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[80];
     s_user (username, sizeof username, sub, sizeof sub, 0);
-    json_t *r = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
+    json_t *r = svc_ok (svc_h, "flow.user_get", "{\"username\": \"%s\"}", username);
     assert_false (svc_bool (r, "user.admin"));
     json_decref (r);
-    r = svc_ok (s_h, "flow.user_roles", "{\"sub\": \"%s\"}", sub);
+    r = svc_ok (svc_h, "flow.user_roles", "{\"sub\": \"%s\"}", sub);
     assert_false (svc_bool (r, "admin"));
     json_decref (r);
-    r = svc_ok (s_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username);
+    r = svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username);
     assert_string_equal (svc_str (r, "sub"), sub);
     json_decref (r);
-    r = svc_ok (s_h, "flow.user_roles", "{\"sub\": \"%s\"}", sub);
+    r = svc_ok (svc_h, "flow.user_roles", "{\"sub\": \"%s\"}", sub);
     assert_true (svc_bool (r, "admin"));
     json_decref (r);
     //  A disabled user holds no role.
-    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username));
-    r = svc_ok (s_h, "flow.user_roles", "{\"sub\": \"%s\"}", sub);
+    json_decref (svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username));
+    r = svc_ok (svc_h, "flow.user_roles", "{\"sub\": \"%s\"}", sub);
     assert_false (svc_bool (r, "admin"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM flow.audit_events WHERE event = 'user_admin'"
                                     " AND subject = '%s' AND details->>'admin' = 'true'",
                                     sub),
                       1);
     assert_string_equal (
-        svc_err (s_h, "flow.user_set_admin", "{\"username\": \"nobody-xyz\", \"admin\": true}"), "not_found");
-    r = svc_ok (s_h, "flow.user_roles", "{\"sub\": \"no-such-sub\"}");
+        svc_err (svc_h, "flow.user_set_admin", "{\"username\": \"nobody-xyz\", \"admin\": true}"),
+        "not_found");
+    r = svc_ok (svc_h, "flow.user_roles", "{\"sub\": \"no-such-sub\"}");
     assert_false (svc_bool (r, "admin"));
     json_decref (r);
 }
@@ -142,22 +134,22 @@ static void
 test_only_the_admin_client_registers_or_requests_the_admin_scope (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char id[64];
     svc_unique (id, sizeof id, "other");
-    assert_string_equal (svc_err (s_h, "token.client_add",
+    assert_string_equal (svc_err (svc_h, "token.client_add",
                                   "{\"client_id\": \"%s\", \"redirect_uris\": [\"https://o.example/cb\"],"
                                   " \"scopes\": [\"openid\", \"admin\"]}",
                                   id),
                          "invalid_request");
-    json_decref (svc_ok (s_h, "token.client_add",
+    json_decref (svc_ok (svc_h, "token.client_add",
                          "{\"client_id\": \"%s\", \"redirect_uris\": [\"https://o.example/cb\"]}", id));
     assert_string_equal (
-        svc_err (s_h, "token.client_update",
+        svc_err (svc_h, "token.client_update",
                  "{\"client_id\": \"%s\", \"version\": 1, \"scopes\": [\"openid\", \"admin\"]}", id),
         "invalid_request");
     json_t *r =
-        svc_ok (s_h, "token.authorize",
+        svc_ok (svc_h, "token.authorize",
                 "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\":"
                 " \"https://o.example/cb\", \"scope\": \"openid admin\", \"code_challenge\":"
                 " \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\", \"code_challenge_method\": \"S256\"}}",
@@ -170,14 +162,14 @@ static void
 test_admin_scope_is_issued_only_to_a_user_with_the_role (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char admin[64], admin_sub[80], plain[64], plain_sub[80];
     s_user (admin, sizeof admin, admin_sub, sizeof admin_sub, 1);
     s_user (plain, sizeof plain, plain_sub, sizeof plain_sub, 0);
     json_t *t = s_tokens (admin_sub);
     assert_string_equal (svc_str (t, "scope"), "openid admin");
     json_t *who =
-        svc_ok (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
+        svc_ok (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
     assert_string_equal (svc_str (who, "sub"), admin_sub);
     assert_string_equal (svc_str (who, "client_id"), ADMIN_CLIENT);
     json_decref (who);
@@ -186,10 +178,10 @@ test_admin_scope_is_issued_only_to_a_user_with_the_role (void **state)
     t = s_tokens (plain_sub);
     assert_string_equal (svc_str (t, "scope"), "openid");
     assert_string_equal (
-        svc_err (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
+        svc_err (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
         "insufficient_scope");
     json_decref (t);
-    assert_string_equal (svc_err (s_h, "token.admin_check", "{\"access_token\": \"not-a-token\"}"),
+    assert_string_equal (svc_err (svc_h, "token.admin_check", "{\"access_token\": \"not-a-token\"}"),
                          "invalid_token");
 }
 
@@ -197,19 +189,19 @@ static void
 test_revoking_the_role_ends_admin_tokens_at_once_and_at_refresh (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char admin[64], sub[80];
     s_user (admin, sizeof admin, sub, sizeof sub, 1);
     json_t *t = s_tokens (sub);
     const char *at = svc_str (t, "access_token");
-    json_decref (svc_ok (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", at));
-    json_decref (svc_ok (s_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": false}", admin));
-    assert_string_equal (svc_err (s_h, "token.admin_check", "{\"access_token\": \"%s\"}", at), "forbidden");
+    json_decref (svc_ok (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", at));
+    json_decref (svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": false}", admin));
+    assert_string_equal (svc_err (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", at), "forbidden");
     //  A refresh without the role is narrowed: no admin scope any more.
     const json_t *rt = json_object_get (t, "refresh_token");
     assert_true (json_is_string (rt));
     {
-        json_t *r = svc_ok (s_h, "token.exchange",
+        json_t *r = svc_ok (svc_h, "token.exchange",
                             "{\"form\": {\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\","
                             " \"client_id\": \"" ADMIN_CLIENT "\", \"client_secret\": \"%s\"}}",
                             json_string_value (rt), s_secret);
@@ -223,19 +215,19 @@ static void
 test_admin_call_runs_admin_ops_for_an_admin_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char admin[64], sub[80], plain[64], plain_sub[80];
     s_user (admin, sizeof admin, sub, sizeof sub, 1);
     s_user (plain, sizeof plain, plain_sub, sizeof plain_sub, 0);
     json_t *t = s_tokens (sub), *p = s_tokens (plain_sub);
     const char *at = svc_str (t, "access_token");
-    json_t *r = svc_ok (s_h, "token.admin_call",
+    json_t *r = svc_ok (svc_h, "token.admin_call",
                         "{\"admin_token\": \"%s\", \"op\": \"token.client_get\","
                         " \"body\": {\"client_id\": \"" ADMIN_CLIENT "\"}}",
                         at);
     long long version = svc_int (r, "result.client.version");
     json_decref (r);
-    r = svc_ok (s_h, "token.admin_call",
+    r = svc_ok (svc_h, "token.admin_call",
                 "{\"admin_token\": \"%s\", \"op\": \"token.client_update\","
                 " \"body\": {\"client_id\": \"" ADMIN_CLIENT "\", \"version\": %lld, \"name\": \"Console\"}}",
                 at, version);
@@ -244,7 +236,7 @@ test_admin_call_runs_admin_ops_for_an_admin_only (void **state)
     //  Its audit event names the admin who acted.
     char actor[128];
     svc_sql_text (
-        s_h, actor, sizeof actor,
+        svc_h, actor, sizeof actor,
         "SELECT actor FROM token.audit_events WHERE event = 'client_update' AND subject = '" ADMIN_CLIENT
         "' ORDER BY id DESC LIMIT 1");
     char want[128];
@@ -253,16 +245,16 @@ test_admin_call_runs_admin_ops_for_an_admin_only (void **state)
     //  A bad inner request, an op the admin role may not call, a token
     //  without the scope.
     assert_string_equal (
-        svc_err (s_h, "token.admin_call",
+        svc_err (svc_h, "token.admin_call",
                  "{\"admin_token\": \"%s\", \"op\": \"token.client_get\", \"body\": {\"x\": 1}}", at),
         "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "token.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.exchange\"}", at),
+        svc_err (svc_h, "token.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.exchange\"}", at),
         "forbidden");
     assert_string_equal (
-        svc_err (s_h, "token.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.admin_call\"}", at),
+        svc_err (svc_h, "token.admin_call", "{\"admin_token\": \"%s\", \"op\": \"token.admin_call\"}", at),
         "forbidden");
-    assert_string_equal (svc_err (s_h, "token.admin_call",
+    assert_string_equal (svc_err (svc_h, "token.admin_call",
                                   "{\"admin_token\": \"%s\", \"op\": \"token.client_list\"}",
                                   svc_str (p, "access_token")),
                          "insufficient_scope");
@@ -280,5 +272,5 @@ main (void)
         cmocka_unit_test (test_revoking_the_role_ends_admin_tokens_at_once_and_at_refresh),
         cmocka_unit_test (test_admin_call_runs_admin_ops_for_an_admin_only),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, s_setup, svc_teardown);
 }

@@ -20,7 +20,6 @@
 
 #define ISSUER "http://127.0.0.1:8080"
 
-static svc_harness_t *s_h;
 static const char *s_settings[] = {"OSTIARY_ACCESS_TOKEN_TTL=2", "OSTIARY_CLOCK_SKEW=30", NULL};
 static char s_cc_secret[128];
 
@@ -28,33 +27,25 @@ static int
 s_setup (void **state)
 {
     OST_UNUSED (state);
-    s_h = svc_harness_new (s_settings);
-    if (s_h) {
+    svc_h = svc_harness_new (s_settings);
+    if (svc_h) {
         json_t *r =
-            svc_ok (s_h, "token.client_add",
+            svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"spa\", \"type\": \"public\", \"redirect_uris\": "
                     "[\"https://spa.example/cb\"], \"allowed_web_origins\": [\"https://spa.example\", "
                     "\"http://127.0.0.1:5173\"]}");
         json_decref (r);
-        r = svc_ok (s_h, "token.client_add",
+        r = svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"native\", \"type\": \"public\", \"redirect_uris\": "
                     "[\"http://127.0.0.1/cb\", \"http://[::1]:8000/cb?x=1\", \"http://localhost/cb\", "
                     "\"https://127.0.0.1/cb\"]}");
         json_decref (r);
-        r = svc_ok (s_h, "token.client_add",
+        r = svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"machine\", \"grant_types\": [\"client_credentials\"], "
                     "\"scopes\": [\"openid\"]}");
         snprintf (s_cc_secret, sizeof s_cc_secret, "%s", svc_str (r, "client_secret"));
         json_decref (r);
     }
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
     return 0;
 }
 
@@ -64,15 +55,15 @@ static void
 test_web_origins_are_stored_and_shown (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"spa\"}");
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"spa\"}");
     json_t *origins = json_object_get (json_object_get (r, "client"), "allowed_web_origins");
     assert_int_equal (json_array_size (origins), 2);
     assert_string_equal (json_string_value (json_array_get (origins, 0)), "https://spa.example");
     assert_string_equal (json_string_value (json_array_get (origins, 1)), "http://127.0.0.1:5173");
     json_decref (r);
     //  A client that registered none shows an empty list.
-    r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"native\"}");
+    r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"native\"}");
     assert_int_equal (
         json_array_size (json_object_get (json_object_get (r, "client"), "allowed_web_origins")), 0);
     json_decref (r);
@@ -82,8 +73,8 @@ static void
 test_web_origins_op_lists_every_origin_with_its_client (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "token.web_origins", "{}");
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "token.web_origins", "{}");
     json_t *list = json_object_get (r, "origins");
     int spa = 0;
     size_t i;
@@ -104,7 +95,7 @@ static void
 test_web_origin_must_be_an_exact_serialized_origin (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *bad[] = {
         "https://spa.example/",
         "https://spa.example/app",
@@ -127,7 +118,7 @@ test_web_origin_must_be_an_exact_serialized_origin (void **state)
         "https://[::1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *code = svc_err (s_h, "token.client_add",
+        const char *code = svc_err (svc_h, "token.client_add",
                                     "{\"client_id\": \"bad%zu\", \"type\": \"public\", \"redirect_uris\": "
                                     "[\"https://a.example/cb\"], \"allowed_web_origins\": [\"%s\"]}",
                                     i, bad[i]);
@@ -136,21 +127,21 @@ test_web_origin_must_be_an_exact_serialized_origin (void **state)
     }
     //  Repeated origins are refused too.
     assert_string_equal (
-        svc_err (s_h, "token.client_add",
+        svc_err (svc_h, "token.client_add",
                  "{\"client_id\": \"dup\", \"type\": \"public\", \"redirect_uris\": "
                  "[\"https://a.example/cb\"], \"allowed_web_origins\": [\"https://a.example\", "
                  "\"https://a.example\"]}"),
         "invalid_request");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id LIKE 'bad%%'"
-                                         " OR client_id = 'dup'"),
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.clients WHERE client_id LIKE 'bad%%'"
+                                           " OR client_id = 'dup'"),
                       0);
     //  What a browser sends is accepted: a non-default port, an IPv6 literal.
-    json_t *r = svc_ok (s_h, "token.client_add",
+    json_t *r = svc_ok (svc_h, "token.client_add",
                         "{\"client_id\": \"good\", \"type\": \"public\", \"redirect_uris\": "
                         "[\"https://a.example/cb\"], \"allowed_web_origins\": [\"https://a.example:8443\", "
                         "\"http://[::1]:3000\", \"https://xn--bcher-kva.example\"]}");
     json_decref (r);
-    json_decref (svc_ok (s_h, "token.client_remove", "{\"client_id\": \"good\"}"));
+    json_decref (svc_ok (svc_h, "token.client_remove", "{\"client_id\": \"good\"}"));
 }
 
 //  ------------------------------------------------------------- loopback redirect URIs
@@ -161,7 +152,7 @@ static int
 s_authorize_accepts (const char *redirect_uri)
 {
     json_t *r =
-        svc_ok (s_h, "token.authorize",
+        svc_ok (svc_h, "token.authorize",
                 "{\"params\": {\"response_type\": \"code\", \"client_id\": \"native\", \"redirect_uri\": "
                 "\"%s\", \"scope\": \"openid\", \"state\": \"s\", \"code_challenge\": "
                 "\"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\", \"code_challenge_method\": \"S256\"},"
@@ -176,7 +167,7 @@ static void
 test_loopback_ip_redirect_uri_accepts_any_port (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  RFC 8252 §7.3: any port for the loopback IP literals, registered
     //  with or without one.
     assert_true (s_authorize_accepts ("http://127.0.0.1/cb"));
@@ -191,7 +182,7 @@ static void
 test_loopback_redirect_uri_rest_stays_exact (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  Everything but the port is compared exactly.
     assert_false (s_authorize_accepts ("http://127.0.0.1:53211/cb2"));
     assert_false (s_authorize_accepts ("http://127.0.0.1:53211/cb/"));
@@ -216,7 +207,7 @@ test_loopback_redirect_uri_rest_stays_exact (void **state)
 static json_t *
 s_signed_at (long iat, long exp)
 {
-    return svc_ok (s_h, "keys.sign",
+    return svc_ok (svc_h, "keys.sign",
                    "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"u\", \"aud\": \"" ISSUER
                    "/userinfo\", \"iat\": %ld, \"exp\": %ld, \"jti\": \"j-%ld-%ld\", \"client_id\": \"spa\","
                    " \"scope\": \"openid\"}, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}",
@@ -227,7 +218,7 @@ static void
 test_userinfo_refuses_own_token_at_exp_despite_clock_skew (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     //  exp is now, and 5 s ago: within OSTIARY_CLOCK_SKEW=30, yet expired.
     long exps[] = {now, now - 5};
@@ -235,7 +226,7 @@ test_userinfo_refuses_own_token_at_exp_despite_clock_skew (void **state)
         json_t *s = s_signed_at (now - 10, exps[i]);
         json_t *r = NULL;
         bus_error_t e;
-        int rc = svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws"));
+        int rc = svc_call (svc_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws"));
         json_decref (r);
         json_decref (s);
         if (rc != -1)
@@ -246,7 +237,7 @@ test_userinfo_refuses_own_token_at_exp_despite_clock_skew (void **state)
     //  One second before exp it is still good (the user exists or not:
     //  token.userinfo answers who, not the claims).
     json_t *s = s_signed_at (now - 10, now + 2);
-    json_t *r = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws"));
+    json_t *r = svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws"));
     assert_string_equal (svc_str (r, "sub"), "u");
     json_decref (r);
     json_decref (s);
@@ -256,8 +247,8 @@ static void
 test_introspect_says_inactive_from_the_second_of_exp (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *t = svc_ok (s_h, "token.exchange",
+    SVC_NEED_DB (svc_h);
+    json_t *t = svc_ok (svc_h, "token.exchange",
                         "{\"form\": {\"grant_type\": \"client_credentials\"},"
                         " \"basic\": {\"client_id\": \"machine\", \"client_secret\": \"%s\"},"
                         " \"client_ip\": \"127.0.0.1\"}",
@@ -267,14 +258,14 @@ test_introspect_says_inactive_from_the_second_of_exp (void **state)
     json_decref (t);
     const char *body = "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"machine\", "
                        "\"client_secret\": \"%s\"}}";
-    json_t *r = svc_ok (s_h, "token.introspect", body, at, s_cc_secret);
+    json_t *r = svc_ok (svc_h, "token.introspect", body, at, s_cc_secret);
     assert_true (svc_bool (r, "active"));
     long exp = (long)svc_int (r, "exp");
     json_decref (r);
     //  Waits for the second of exp to begin (the condition, not a fixed time).
     while ((long)time (NULL) < exp)
         usleep (20 * 1000);
-    r = svc_ok (s_h, "token.introspect", body, at, s_cc_secret);
+    r = svc_ok (svc_h, "token.introspect", body, at, s_cc_secret);
     if (svc_bool (r, "active"))
         fail_msg ("active at %ld with exp %ld", (long)time (NULL), exp);
     json_decref (r);
@@ -293,5 +284,5 @@ main (void)
         cmocka_unit_test (test_introspect_says_inactive_from_the_second_of_exp),
     };
     return cmocka_run_group_tests_name ("token-svc: CORS origins, loopback redirects, expiry", tests, s_setup,
-                                        s_teardown);
+                                        svc_teardown);
 }

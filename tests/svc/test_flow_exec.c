@@ -31,7 +31,6 @@
 //  OSTIARY_LOGIN_MAX_ATTEMPTS's default.
 #define MAX_ATTEMPTS 5
 
-static svc_harness_t *s_h;
 //  The Argon2id parameters of config.def's defaults, as a stored hash names them.
 static char s_argon2_prefix[64];
 
@@ -48,15 +47,7 @@ s_setup (void **state)
               defaults->argon2_m_cost_kib, defaults->argon2_t_cost, defaults->argon2_parallelism);
     config_destroy (&defaults);
     const char *settings[] = {t_cost, m_cost, NULL};
-    s_h = svc_harness_new (settings);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
+    svc_h = svc_harness_new (settings);
     return 0;
 }
 
@@ -68,7 +59,7 @@ s_user (char *username, char *sub)
 {
     svc_unique (username, 64, "u");
     json_t *r =
-        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
+        svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
     if (sub)
         snprintf (sub, 64, "%s", svc_str (r, "user.sub"));
     json_decref (r);
@@ -80,7 +71,7 @@ s_start (void)
 {
     char rid[64];
     svc_unique (rid, sizeof rid, "req-");
-    return svc_ok (s_h, "flow.start",
+    return svc_ok (svc_h, "flow.start",
                    "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"}", rid);
 }
 
@@ -99,7 +90,7 @@ static int
 s_submit (const json_t *flow, const char *username, const char *password, json_t **result, bus_error_t *error)
 {
     json_t *body = s_submit_body (flow, username, password);
-    int rc = svc_call_json (s_h, "flow.submit", body, result, error);
+    int rc = svc_call_json (svc_h, "flow.submit", body, result, error);
     json_decref (body);
     return rc;
 }
@@ -122,49 +113,13 @@ s_login (const char *username, const char *password, json_t **flow_out)
     return r;
 }
 
-//  An op refused with invalid_request whose description is "invalid request: " why.
-static void
-s_refused_naming (const char *op, const json_t *body, const char *why)
-{
-    json_t *r = NULL;
-    bus_error_t e;
-    if (svc_call_json (s_h, op, body, &r, &e) == 0)
-        fail_msg ("%s %s succeeded", op, json_dumps (body, JSON_COMPACT));
-    char want[256];
-    snprintf (want, sizeof want, "invalid request: %s", why);
-    if (strcmp (e.code, "invalid_request") != 0 || strcmp (e.description, want) != 0)
-        fail_msg ("%s %s: %s (%s), not invalid_request (%s)", op, json_dumps (body, JSON_COMPACT), e.code,
-                  e.description, want);
-}
-
-//  The same with the body as JSON text (printf-formatted).
-static void s_refused_text (const char *op, const char *why, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_refused_text (const char *op, const char *why, const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    char *text = NULL;
-    assert_true (vasprintf (&text, fmt, args) >= 0);
-    va_end (args);
-    json_error_t jerr;
-    json_t *body = json_loads (text, 0, &jerr);
-    if (!body)
-        fail_msg ("not JSON (%s): %s", jerr.text, text);
-    s_refused_naming (op, body, why);
-    json_decref (body);
-    free (text);
-}
-
 //  --------------------------------------------------------------- requests outside proto/ops.def
 
 static void
 test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64], other[64], long_pw[1026], long_after[66];
     s_user (username, sub);
     svc_unique (other, sizeof other, "ok");
@@ -172,45 +127,47 @@ test_user_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state
     long_pw[1025] = '\0';
     memset (long_after, 'x', 65);
     long_after[65] = '\0';
-    s_refused_text ("flow.user_get", "admin: unknown member", "{\"username\": \"%s\", \"admin\": true}",
-                    username);
-    s_refused_text ("flow.user_passwd", "password: too long (at most 1024 bytes)",
-                    "{\"username\": \"%s\", \"password\": \"%s\"}", username, long_pw);
-    s_refused_text ("flow.user_disable", "disabled: must be true or false",
-                    "{\"username\": \"%s\", \"disabled\": \"yes\"}", username);
-    s_refused_text ("flow.user_claims", "scopes: must not contain control characters",
-                    "{\"sub\": \"%s\", \"scopes\": [\"openid\\u0007\"]}", sub);
-    s_refused_text ("flow.user_add", "nickname: must not contain control characters",
-                    "{\"username\": \"%s\", \"nickname\": \"a\\u0085b\"}", other);
-    s_refused_text ("flow.user_list", "after: too long (at most 64 bytes)", "{\"after\": \"%s\"}",
-                    long_after);
+    svc_refused_text (svc_h, "flow.user_get", "admin: unknown member",
+                      "{\"username\": \"%s\", \"admin\": true}", username);
+    svc_refused_text (svc_h, "flow.user_passwd", "password: too long (at most 1024 bytes)",
+                      "{\"username\": \"%s\", \"password\": \"%s\"}", username, long_pw);
+    svc_refused_text (svc_h, "flow.user_disable", "disabled: must be true or false",
+                      "{\"username\": \"%s\", \"disabled\": \"yes\"}", username);
+    svc_refused_text (svc_h, "flow.user_claims", "scopes: must not contain control characters",
+                      "{\"sub\": \"%s\", \"scopes\": [\"openid\\u0007\"]}", sub);
+    svc_refused_text (svc_h, "flow.user_add", "nickname: must not contain control characters",
+                      "{\"username\": \"%s\", \"nickname\": \"a\\u0085b\"}", other);
+    svc_refused_text (svc_h, "flow.user_list", "after: too long (at most 64 bytes)", "{\"after\": \"%s\"}",
+                      long_after);
     //  Nothing changed: the password is the old one, the user is enabled,
     //  the refused user_add stored nobody.
     json_decref (s_login (username, PASSWORD, NULL));
-    json_t *r = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
+    json_t *r = svc_ok (svc_h, "flow.user_get", "{\"username\": \"%s\"}", username);
     assert_false (svc_bool (r, "user.disabled"));
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "flow.user_get", "{\"username\": \"%s\"}", other), "not_found");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.users WHERE username = '%s'", other), 0);
+    assert_string_equal (svc_err (svc_h, "flow.user_get", "{\"username\": \"%s\"}", other), "not_found");
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.users WHERE username = '%s'", other),
+                      0);
 }
 
 static void
 test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *flow = s_start ();
     char long_ip[66];
     memset (long_ip, '1', 65);
     long_ip[65] = '\0';
-    s_refused_text ("flow.session_get", "sid: unknown member", "{\"session\": \"x\", \"sid\": \"y\"}");
-    s_refused_text ("flow.start", "client_ip: too long (at most 64 bytes)",
-                    "{\"request_id\": \"r\", \"client_ip\": \"%s\"}", long_ip);
-    s_refused_text ("flow.get", "flow: must be a string", "{\"flow\": [\"a\"]}");
+    svc_refused_text (svc_h, "flow.session_get", "sid: unknown member",
+                      "{\"session\": \"x\", \"sid\": \"y\"}");
+    svc_refused_text (svc_h, "flow.start", "client_ip: too long (at most 64 bytes)",
+                      "{\"request_id\": \"r\", \"client_ip\": \"%s\"}", long_ip);
+    svc_refused_text (svc_h, "flow.get", "flow: must be a string", "{\"flow\": [\"a\"]}");
     //  Submissions whose input does not fit: a number, 17 members, 1025 bytes.
     json_t *body = s_submit_body (flow, "a", "b");
     json_object_set_new (json_object_get (body, "input"), "password", json_integer (5));
-    s_refused_naming ("flow.submit", body, "input: must be a string");
+    svc_refused_naming (svc_h, "flow.submit", body, "input: must be a string");
     json_t *many = json_object ();
     for (int i = 0; i < 17; i++) {
         char key[8];
@@ -218,18 +175,18 @@ test_flow_ops_refuse_what_proto_ops_def_forbids_before_the_handler (void **state
         json_object_set_new (many, key, json_string (""));
     }
     json_object_set_new (body, "input", many);
-    s_refused_naming ("flow.submit", body, "input: too many members (at most 16)");
+    svc_refused_naming (svc_h, "flow.submit", body, "input: too many members (at most 16)");
     char long_pw[1026];
     memset (long_pw, 'p', 1025);
     long_pw[1025] = '\0';
     json_object_set_new (body, "input", json_pack ("{s:s, s:s}", "username", "a", "password", long_pw));
-    s_refused_naming ("flow.submit", body, "input: too long (at most 1024 bytes)");
+    svc_refused_naming (svc_h, "flow.submit", body, "input: too long (at most 1024 bytes)");
     json_object_set_new (body, "input", json_object ());
     json_object_set_new (body, "node", json_string ("password\n"));
-    s_refused_naming ("flow.submit", body, "node: must not contain control characters");
+    svc_refused_naming (svc_h, "flow.submit", body, "node: must not contain control characters");
     json_decref (body);
     //  None of them was counted: the handler, which counts first, never ran.
-    json_t *got = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *got = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_int_equal (svc_int (got, "attempts"), 0);
     assert_int_equal (svc_int (got, "step.attempts_left"), MAX_ATTEMPTS);
     json_decref (got);
@@ -240,19 +197,19 @@ static void
 test_login_answer_names_its_request_and_flow_get_its_session (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], rid[64];
     s_user (username, NULL);
     svc_unique (rid, sizeof rid, "req-");
     json_t *flow =
-        svc_ok (s_h, "flow.start",
+        svc_ok (svc_h, "flow.start",
                 "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"}", rid);
     json_t *r = NULL;
     bus_error_t e;
     assert_int_equal (s_submit (flow, username, PASSWORD, &r, &e), 0);
     assert_string_equal (svc_str (r, "status"), "succeeded");
     assert_string_equal (svc_str (r, "request_id"), rid);
-    json_t *got = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *got = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_string_equal (svc_str (got, "status"), "succeeded");
     assert_string_equal (svc_str (got, "session.sid"), svc_str (r, "result.sid"));
     json_decref (got);
@@ -277,7 +234,7 @@ static void
 test_secrets_are_stored_only_as_hashes (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64], hex[2 * SHA256_DIGEST_LENGTH + 1], stored[128];
     s_user (username, sub);
     json_t *flow = NULL;
@@ -286,25 +243,25 @@ test_secrets_are_stored_only_as_hashes (void **state)
     const char *handle = svc_str (flow, "flow");
     //  The session's and the execution's handles are kept as SHA-256 of their bytes.
     s_handle_hash (session, hex);
-    svc_sql_text (s_h, stored, sizeof stored,
+    svc_sql_text (svc_h, stored, sizeof stored,
                   "SELECT encode(handle_hash, 'hex') FROM flow.sessions WHERE sid = '%s'",
                   svc_str (out, "result.sid"));
     assert_string_equal (stored, hex);
     s_handle_hash (handle, hex);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM flow.executions WHERE handle_hash = '\\x%s'::bytea", hex),
+        svc_sql_long (svc_h, "SELECT count(*) FROM flow.executions WHERE handle_hash = '\\x%s'::bytea", hex),
         1);
     //  No row of these tables holds a handle or the password.
     const char *tables[] = {"users", "sessions", "executions"};
     const char *secrets[] = {session, handle, PASSWORD};
     for (size_t t = 0; t < 3; t++)
         for (size_t s = 0; s < 3; s++)
-            if (svc_sql_long (s_h, "SELECT count(*) FROM flow.%s x WHERE position('%s' in x::text) > 0",
+            if (svc_sql_long (svc_h, "SELECT count(*) FROM flow.%s x WHERE position('%s' in x::text) > 0",
                               tables[t], secrets[s]) != 0)
                 fail_msg ("flow.%s holds secret %zu", tables[t], s);
     //  Argon2id with config.def's default parameters (OWASP: m=12 MiB, t=3, p=1).
     assert_string_equal (s_argon2_prefix, "$argon2id$v=19$m=12288,t=3,p=1$");
-    svc_sql_text (s_h, stored, sizeof stored,
+    svc_sql_text (svc_h, stored, sizeof stored,
                   "SELECT left(password_hash, %zu) FROM flow.users WHERE sub = '%s'",
                   strlen (s_argon2_prefix), sub);
     assert_string_equal (stored, s_argon2_prefix);
@@ -316,7 +273,7 @@ static void
 test_old_argon2_parameters_are_upgraded_at_login (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  A hash of the password made with t=2 (a deployment's earlier cost).
     char username[64], sub[64], encoded[256], salt[16], stored[256];
     s_user (username, sub);
@@ -325,10 +282,10 @@ test_old_argon2_parameters_are_upgraded_at_login (void **state)
                                              encoded, sizeof encoded),
                       ARGON2_OK);
     assert_non_null (strstr (encoded, "m=12288,t=2,p=1$"));
-    svc_sql_exec (s_h, "UPDATE flow.users SET password_hash = '%s' WHERE sub = '%s'", encoded, sub);
+    svc_sql_exec (svc_h, "UPDATE flow.users SET password_hash = '%s' WHERE sub = '%s'", encoded, sub);
     //  The login succeeds and replaces the hash with one of today's parameters.
     json_decref (s_login (username, PASSWORD, NULL));
-    svc_sql_text (s_h, stored, sizeof stored, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
+    svc_sql_text (svc_h, stored, sizeof stored, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
     assert_string_not_equal (stored, encoded);
     assert_int_equal (strncmp (stored, s_argon2_prefix, strlen (s_argon2_prefix)), 0);
     //  The new hash verifies.
@@ -360,7 +317,7 @@ static void
 test_concurrent_submissions_complete_the_flow_once (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  The guarded UPDATE lets exactly one of them create a session.
     char username[64], sub[64];
     s_user (username, sub);
@@ -372,7 +329,7 @@ test_concurrent_submissions_complete_the_flow_once (void **state)
     memset (racers, 0, sizeof racers);
     for (int i = 0; i < 2; i++) {
         racers[i].body = s_submit_body (flow, username, PASSWORD);
-        racers[i].client = svc_harness_client_new (s_h);
+        racers[i].client = svc_harness_client_new (svc_h);
         racers[i].go = &go;
     }
     for (int i = 0; i < 2; i++)
@@ -394,7 +351,7 @@ test_concurrent_submissions_complete_the_flow_once (void **state)
     svc_str (racers[won].result, "result.session");
     assert_string_equal (racers[lost].error.code, "invalid_flow");
     //  One session for the user: the winner's.
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sub = '%s'", sub), 1);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.sessions WHERE sub = '%s'", sub), 1);
     for (int i = 0; i < 2; i++) {
         json_decref (racers[i].body);
         json_decref (racers[i].result);
@@ -441,7 +398,7 @@ static void
 test_unknown_user_costs_a_password_verification (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  An unknown user is checked against a dummy Argon2id hash, so the time
     //  taken does not tell whether the username exists.
     char username[64], ghost[64];
@@ -470,5 +427,5 @@ main (void)
         cmocka_unit_test (test_concurrent_submissions_complete_the_flow_once),
         cmocka_unit_test (test_unknown_user_costs_a_password_verification),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, s_setup, svc_teardown);
 }

@@ -24,24 +24,6 @@
 #define PASSWORD "correct horse battery staple"
 #define CLIENT_IP "198.18.0.7"
 
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  --------------------------------------------------------------- helpers
 
 //  A new user with PASSWORD and the extra members (leading comma); its
@@ -50,7 +32,7 @@ static void
 s_user (char *username, char *sub, const char *extra)
 {
     svc_unique (username, 64, "u");
-    json_t *r = svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"%s}",
+    json_t *r = svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"%s}",
                         username, extra ? extra : "");
     assert_string_equal (svc_str (r, "user.username"), username);
     if (sub)
@@ -64,7 +46,7 @@ s_start (const char *extra)
 {
     char rid[64];
     svc_unique (rid, sizeof rid, "req-");
-    return svc_ok (s_h, "flow.start",
+    return svc_ok (svc_h, "flow.start",
                    "{\"request_id\": \"%s\", \"purpose\": \"login\", \"client_ip\": \"" CLIENT_IP "\"%s}",
                    rid, extra ? extra : "");
 }
@@ -74,7 +56,7 @@ s_submit (const json_t *flow, const char *csrf, const char *username, const char
           bus_error_t *error)
 {
     return svc_call (
-        s_h, "flow.submit", result, error,
+        svc_h, "flow.submit", result, error,
         "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"password\", \"input\": {\"username\": \"%s\","
         " \"password\": \"%s\"}, \"client_ip\": \"" CLIENT_IP "\"}",
         svc_str (flow, "flow"), csrf ? csrf : svc_str (flow, "csrf"), username, password);
@@ -105,9 +87,9 @@ test_registration_reports_a_weak_password_and_a_mismatch_together (void **state)
     char username[64];
     svc_unique (username, sizeof username, "reg");
     json_t *flow =
-        svc_ok (s_h, "flow.start", "{\"flow\": \"registration\", \"client_ip\": \"" CLIENT_IP "\"}");
+        svc_ok (svc_h, "flow.start", "{\"flow\": \"registration\", \"client_ip\": \"" CLIENT_IP "\"}");
     json_t *r =
-        svc_ok (s_h, "flow.submit",
+        svc_ok (svc_h, "flow.submit",
                 "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"register\", \"input\": {\"username\": "
                 "\"%s\", \"email\": \"%s@example.org\", \"password\": \"short\", \"password_confirm\": "
                 "\"different\"}, \"client_ip\": \"" CLIENT_IP "\"}",
@@ -125,8 +107,8 @@ static void
 test_health_reaches_the_database (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "flow.health", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "flow.health", NULL);
     assert_string_equal (svc_str (r, "status"), "ok");
     json_decref (r);
 }
@@ -135,13 +117,13 @@ static void
 test_user_add_stores_a_random_sub_and_an_argon2id_hash (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub,
             ", \"email\": \"alice@example.org\", \"email_verified\": true, \"given_name\": \"Alice\"");
     assert_true (strlen (sub) >= 22);
     assert_null (strstr (sub, username));
-    json_t *r = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
+    json_t *r = svc_ok (svc_h, "flow.user_get", "{\"username\": \"%s\"}", username);
     assert_string_equal (svc_str (r, "user.email"), "alice@example.org");
     assert_true (svc_bool (r, "user.email_verified"));
     assert_true (svc_bool (r, "user.has_password"));
@@ -154,7 +136,7 @@ test_user_add_stores_a_random_sub_and_an_argon2id_hash (void **state)
     free (text);
     json_decref (r);
     //  The harness's cheap cost (config.def's minimum), never the password.
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM flow.users WHERE sub = '%s'"
                                     " AND password_hash LIKE '$argon2id$v=19$m=7168,t=1,p=1$%%'"
                                     " AND position('" PASSWORD "' in password_hash) = 0",
@@ -166,7 +148,7 @@ static void
 test_user_add_refuses_bad_fields_and_duplicates (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], upper[64];
     s_user (username, NULL, NULL);
     for (size_t i = 0; username[i]; i++)
@@ -174,7 +156,7 @@ test_user_add_refuses_bad_fields_and_duplicates (void **state)
     upper[strlen (username)] = '\0';
     //  Usernames are case-insensitive.
     assert_string_equal (
-        svc_err (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", upper),
+        svc_err (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", upper),
         "invalid_request");
     const char *bad[] = {
         "\"username\": \"\", \"password\": \"" PASSWORD "\"",
@@ -195,51 +177,51 @@ test_user_add_refuses_bad_fields_and_duplicates (void **state)
         "\"username\": \"okbad11\", \"password\": \"" PASSWORD "\", \"sub\": \"chosen\"",
         "\"password\": \"" PASSWORD "\"",
     };
-    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.users");
+    long before = svc_sql_long (svc_h, "SELECT count(*) FROM flow.users");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *code = svc_err (s_h, "flow.user_add", "{%s}", bad[i]);
+        const char *code = svc_err (svc_h, "flow.user_add", "{%s}", bad[i]);
         if (strcmp (code, "invalid_request") != 0)
             fail_msg ("%s: %s", bad[i], code);
     }
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.users"), before);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.users"), before);
 }
 
 static void
 test_user_get_by_username_or_sub (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
-    json_t *a = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
-    json_t *b = svc_ok (s_h, "flow.user_get", "{\"sub\": \"%s\"}", sub);
+    json_t *a = svc_ok (svc_h, "flow.user_get", "{\"username\": \"%s\"}", username);
+    json_t *b = svc_ok (svc_h, "flow.user_get", "{\"sub\": \"%s\"}", sub);
     assert_true (json_equal (a, b));
     json_decref (a);
     json_decref (b);
-    assert_string_equal (svc_err (s_h, "flow.user_get", "{\"username\": \"nobody-here\"}"), "not_found");
-    assert_string_equal (svc_err (s_h, "flow.user_get", "{\"sub\": \"AAAAAAAAAAAAAAAAAAAAAA\"}"),
+    assert_string_equal (svc_err (svc_h, "flow.user_get", "{\"username\": \"nobody-here\"}"), "not_found");
+    assert_string_equal (svc_err (svc_h, "flow.user_get", "{\"sub\": \"AAAAAAAAAAAAAAAAAAAAAA\"}"),
                          "not_found");
-    assert_string_equal (svc_err (s_h, "flow.user_get", NULL), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.user_get", NULL), "invalid_request");
 }
 
 static void
 test_user_list_pages (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     for (int i = 0; i < 3; i++)
         s_user (username, NULL, NULL);
-    json_t *first = svc_ok (s_h, "flow.user_list", "{\"limit\": 2}");
+    json_t *first = svc_ok (svc_h, "flow.user_list", "{\"limit\": 2}");
     assert_int_equal (json_array_size (json_object_get (first, "users")), 2);
     json_t *second =
-        svc_ok (s_h, "flow.user_list", "{\"limit\": 2, \"after\": \"%s\"}", svc_str (first, "next"));
+        svc_ok (svc_h, "flow.user_list", "{\"limit\": 2, \"after\": \"%s\"}", svc_str (first, "next"));
     assert_true (strcmp (svc_str (second, "users.0.username"), svc_str (first, "users.1.username")) > 0);
     json_decref (first);
     json_decref (second);
-    json_t *all = svc_ok (s_h, "flow.user_list", NULL);
+    json_t *all = svc_ok (svc_h, "flow.user_list", NULL);
     assert_int_equal ((long)json_array_size (json_object_get (all, "users")),
-                      svc_sql_long (s_h, "SELECT least(count(*), 100) FROM flow.users"));
+                      svc_sql_long (svc_h, "SELECT least(count(*), 100) FROM flow.users"));
     char *text = json_dumps (all, JSON_COMPACT);
     assert_null (strstr (text, "argon2"));
     free (text);
@@ -250,24 +232,24 @@ static void
 test_user_passwd_changes_the_hash_and_revokes_sessions (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64], before[256], after[256];
     s_user (username, sub, NULL);
     json_t *login = s_login (username);
-    svc_sql_text (s_h, before, sizeof before, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
+    svc_sql_text (svc_h, before, sizeof before, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
     assert_string_equal (
-        svc_err (s_h, "flow.user_passwd", "{\"username\": \"%s\", \"password\": \"1234567\"}", username),
+        svc_err (svc_h, "flow.user_passwd", "{\"username\": \"%s\", \"password\": \"1234567\"}", username),
         "invalid_request");
-    assert_string_equal (
-        svc_err (s_h, "flow.user_passwd", "{\"username\": \"nobody-here\", \"password\": \"" PASSWORD "\"}"),
-        "not_found");
-    json_t *r = svc_ok (s_h, "flow.user_passwd",
+    assert_string_equal (svc_err (svc_h, "flow.user_passwd",
+                                  "{\"username\": \"nobody-here\", \"password\": \"" PASSWORD "\"}"),
+                         "not_found");
+    json_t *r = svc_ok (svc_h, "flow.user_passwd",
                         "{\"username\": \"%s\", \"password\": \"another good password\"}", username);
     assert_true (svc_bool (r, "updated"));
     json_decref (r);
-    svc_sql_text (s_h, after, sizeof after, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
+    svc_sql_text (svc_h, after, sizeof after, "SELECT password_hash FROM flow.users WHERE sub = '%s'", sub);
     assert_string_not_equal (before, after);
-    r = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
+    r = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
     assert_true (json_is_null (json_object_get (r, "session")));
     json_decref (r);
     json_decref (login);
@@ -284,33 +266,33 @@ static void
 test_user_disable_ends_sessions_claims_and_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *login = s_login (username);
     assert_string_equal (
-        svc_err (s_h, "flow.user_disable", "{\"username\": \"nobody-here\", \"disabled\": true}"),
+        svc_err (svc_h, "flow.user_disable", "{\"username\": \"nobody-here\", \"disabled\": true}"),
         "not_found");
-    assert_string_equal (svc_err (s_h, "flow.user_disable", "{\"username\": \"%s\"}", username),
+    assert_string_equal (svc_err (svc_h, "flow.user_disable", "{\"username\": \"%s\"}", username),
                          "invalid_request");
-    json_t *r = svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username);
+    json_t *r = svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username);
     assert_true (svc_bool (r, "updated"));
     //  What token.subject_revoke revoked.
     assert_int_equal (svc_int (r, "families"), 0);
     assert_int_equal (svc_int (r, "access_tokens"), 0);
     json_decref (r);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM flow.users WHERE sub = '%s' AND disabled", sub), 1);
+        svc_sql_long (svc_h, "SELECT count(*) FROM flow.users WHERE sub = '%s' AND disabled", sub), 1);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
-    r = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
+    r = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
     assert_true (json_is_null (json_object_get (r, "session")));
     json_decref (r);
     json_decref (login);
     assert_string_equal (
-        svc_err (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\"]}", sub), "not_found");
+        svc_err (svc_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\"]}", sub), "not_found");
     //  And back.
-    r = svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username);
+    r = svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username);
     assert_true (svc_bool (r, "updated"));
     json_decref (r);
     json_decref (s_login (username));
@@ -320,22 +302,22 @@ static void
 test_user_claims_by_scope (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub,
             ", \"email\": \"alice@example.org\", \"email_verified\": true, \"given_name\": \"Alice\","
             " \"phone_number\": \"+44 1865 000000\", \"address\": {\"locality\": \"Oxford\"}");
-    json_t *r = svc_ok (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\"]}", sub);
+    json_t *r = svc_ok (svc_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\"]}", sub);
     assert_int_equal (json_object_size (json_object_get (r, "claims")), 1);
     assert_string_equal (svc_str (r, "claims.sub"), sub);
     json_decref (r);
-    r = svc_ok (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"profile\"]}", sub);
+    r = svc_ok (svc_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"profile\"]}", sub);
     assert_string_equal (svc_str (r, "claims.given_name"), "Alice");
     assert_string_equal (svc_str (r, "claims.preferred_username"), username);
     assert_null (json_object_get (json_object_get (r, "claims"), "email"));
     assert_null (json_object_get (json_object_get (r, "claims"), "family_name"));
     json_decref (r);
-    r = svc_ok (s_h, "flow.user_claims",
+    r = svc_ok (svc_h, "flow.user_claims",
                 "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"email\", \"phone\", \"address\"]}", sub);
     assert_string_equal (svc_str (r, "claims.email"), "alice@example.org");
     assert_true (svc_bool (r, "claims.email_verified"));
@@ -343,10 +325,11 @@ test_user_claims_by_scope (void **state)
     assert_string_equal (svc_str (r, "claims.address.locality"), "Oxford");
     assert_null (json_object_get (json_object_get (r, "claims"), "given_name"));
     json_decref (r);
-    assert_string_equal (
-        svc_err (s_h, "flow.user_claims", "{\"sub\": \"AAAAAAAAAAAAAAAAAAAAAA\", \"scopes\": [\"openid\"]}"),
-        "not_found");
-    assert_string_equal (svc_err (s_h, "flow.user_claims", "{\"scopes\": [\"openid\"]}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.user_claims",
+                                  "{\"sub\": \"AAAAAAAAAAAAAAAAAAAAAA\", \"scopes\": [\"openid\"]}"),
+                         "not_found");
+    assert_string_equal (svc_err (svc_h, "flow.user_claims", "{\"scopes\": [\"openid\"]}"),
+                         "invalid_request");
 }
 
 //  --------------------------------------------------------------- the login flow
@@ -355,7 +338,7 @@ static void
 test_flow_start_returns_handle_csrf_and_expiry (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *s = s_start (", \"login_hint\": \"alice\"");
     assert_int_equal (strlen (svc_str (s, "flow")), 43);
     assert_int_equal (strlen (svc_str (s, "csrf")), 43);
@@ -365,12 +348,12 @@ test_flow_start_returns_handle_csrf_and_expiry (void **state)
     assert_string_equal (svc_str (s, "status"), "running");
     assert_string_equal (svc_str (s, "step.type"), "password");
     //  The handle is stored only as a hash.
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM flow.executions WHERE handle_hash = "
                                     "sha256(decode(translate('%s', '-_', '+/') || '=', 'base64'))",
                                     svc_str (s, "flow")),
                       1);
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
     assert_string_equal (svc_str (g, "csrf"), svc_str (s, "csrf"));
     assert_string_equal (svc_str (g, "login_hint"), "alice");
     assert_string_equal (svc_str (g, "purpose"), "login");
@@ -388,10 +371,10 @@ static void
 test_flow_start_keeps_the_locale_of_a_catalogue (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *s = s_start (", \"locale\": \"fr\"");
     assert_string_equal (svc_str (s, "locale"), "fr");
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
     assert_string_equal (svc_str (g, "locale"), "fr");
     json_decref (g);
     json_decref (s);
@@ -407,21 +390,21 @@ static void
 test_flow_start_refuses_bad_arguments (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  Unknown flow; a login flow without request_id; another flow with one;
     //  members of the wrong type.
-    assert_string_equal (svc_err (s_h, "flow.start", "{\"flow\": \"no-such-flow\", \"request_id\": \"r\"}"),
+    assert_string_equal (svc_err (svc_h, "flow.start", "{\"flow\": \"no-such-flow\", \"request_id\": \"r\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.start", "{\"flow\": \"login\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.start", "{\"flow\": \"registration\", \"request_id\": \"r\"}"),
+    assert_string_equal (svc_err (svc_h, "flow.start", "{\"flow\": \"login\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.start", "{\"flow\": \"registration\", \"request_id\": \"r\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.start", "{\"request_id\": 5}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.start", "{\"request_id\": \"r\", \"client_ip\": 5}"),
+    assert_string_equal (svc_err (svc_h, "flow.start", "{\"request_id\": 5}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.start", "{\"request_id\": \"r\", \"client_ip\": 5}"),
                          "invalid_request");
     //  A flow that needs a session gets none live.
     assert_string_equal (
         svc_err (
-            s_h, "flow.start",
+            svc_h, "flow.start",
             "{\"flow\": \"verify-email\", \"session\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
         "login_required");
 }
@@ -430,7 +413,7 @@ static void
 test_login_creates_a_session_and_returns_its_handle_once (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *flow = s_start (NULL);
@@ -449,16 +432,16 @@ test_login_creates_a_session_and_returns_its_handle_once (void **state)
     assert_int_equal (strlen (handle), 43);
     assert_string_not_equal (svc_str (r, "result.sid"), handle);
     assert_int_equal (svc_int (r, "result.expires_at") - svc_int (r, "result.auth_time"), 28800);
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND handle_hash = "
                                     "sha256(decode(translate('%s', '-_', '+/') || '=', 'base64'))",
                                     svc_str (r, "result.sid"), handle),
                       1);
-    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", handle);
+    json_t *s = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", handle);
     assert_string_equal (svc_str (s, "session.sub"), sub);
     assert_string_equal (svc_str (s, "session.sid"), svc_str (r, "result.sid"));
     json_decref (s);
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_string_equal (svc_str (g, "status"), "succeeded");
     assert_null (json_object_get (g, "result"));
     char *text = json_dumps (g, JSON_COMPACT);
@@ -472,7 +455,7 @@ test_login_creates_a_session_and_returns_its_handle_once (void **state)
     json_decref (r);
     json_decref (flow);
     //  An unknown session is null.
-    s = svc_ok (s_h, "flow.session_get", "{\"session\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}");
+    s = svc_ok (svc_h, "flow.session_get", "{\"session\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}");
     assert_true (json_is_null (json_object_get (s, "session")));
     json_decref (s);
 }
@@ -481,11 +464,11 @@ static void
 test_wrong_password_unknown_and_disabled_user_fail_alike (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], disabled[64];
     s_user (username, NULL, NULL);
     s_user (disabled, NULL, NULL);
-    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
+    json_decref (svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
     const char *cases[][2] = {{username, "wrong password"}, {"nobody-here", PASSWORD}, {disabled, PASSWORD}};
     //  The metrics cannot tell them apart either.
     const char *const reason[] = {"login_failed"};
@@ -512,32 +495,32 @@ static void
 test_flow_refuses_bad_csrf_unknown_handles_and_stale_nodes (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *flow = s_start (NULL);
     json_t *r = NULL;
     bus_error_t e;
     assert_int_equal (s_submit (flow, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", "y", &r, &e), -1);
     assert_string_equal (e.code, "invalid_flow");
     //  It counted as an attempt.
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_int_equal (svc_int (g, "attempts"), 1);
     json_decref (g);
-    assert_int_equal (svc_call (s_h, "flow.submit", &r, &e,
+    assert_int_equal (svc_call (svc_h, "flow.submit", &r, &e,
                                 "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"totp\", \"input\": {}}",
                                 svc_str (flow, "flow"), svc_str (flow, "csrf")),
                       -1);
     assert_string_equal (e.code, "invalid_flow");
     assert_string_equal (
-        svc_err (s_h, "flow.get", "{\"flow\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
+        svc_err (svc_h, "flow.get", "{\"flow\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
         "invalid_flow");
-    assert_string_equal (svc_err (s_h, "flow.get", "{\"flow\": \"not a handle\"}"), "invalid_flow");
-    assert_string_equal (svc_err (s_h, "flow.submit",
+    assert_string_equal (svc_err (svc_h, "flow.get", "{\"flow\": \"not a handle\"}"), "invalid_flow");
+    assert_string_equal (svc_err (svc_h, "flow.submit",
                                   "{\"flow\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"csrf\": "
                                   "\"x\", \"node\": \"password\", \"input\": {}}"),
                          "invalid_flow");
     //  input must be an object of strings.
     assert_string_equal (
-        svc_err (s_h, "flow.submit",
+        svc_err (svc_h, "flow.submit",
                  "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"password\", \"input\": {\"username\": 5}}",
                  svc_str (flow, "flow"), svc_str (flow, "csrf")),
         "invalid_request");
@@ -548,7 +531,7 @@ static void
 test_attempts_are_limited_per_execution (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -559,7 +542,7 @@ test_attempts_are_limited_per_execution (void **state)
         assert_int_equal (s_submit (flow, NULL, username, "wrong password", &r, &e), 0);
         json_decref (r);
     }
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_string_equal (svc_str (g, "status"), "failed");
     json_decref (g);
     assert_int_equal (s_submit (flow, NULL, username, PASSWORD, &r, &e), -1);
@@ -575,12 +558,12 @@ static void
 test_flow_get_reports_the_execution (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *s = svc_ok (s_h, "flow.start",
+    SVC_NEED_DB (svc_h);
+    json_t *s = svc_ok (svc_h, "flow.start",
                         "{\"request_id\": \"req-get-1\", \"purpose\": \"select_account\", \"login_hint\": "
                         "\"alice@example.org\","
                         " \"client_ip\": \"" CLIENT_IP "\"}");
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (s, "flow"));
     assert_string_equal (svc_str (g, "request_id"), "req-get-1");
     assert_string_equal (svc_str (g, "csrf"), svc_str (s, "csrf"));
     assert_string_equal (svc_str (g, "purpose"), "select_account");
@@ -597,14 +580,14 @@ static void
 test_login_session_object_is_what_the_result_said (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *r = s_login (username);
     long now = (long)time (NULL);
     assert_true (labs ((long)svc_int (r, "result.auth_time") - now) < 60);
     assert_int_equal (json_array_size (json_object_get (json_object_get (r, "result"), "amr")), 1);
-    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (r, "result.session"));
+    json_t *s = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (r, "result.session"));
     json_t *expected =
         json_pack ("{s:s, s:s, s:s, s:I, s:[s], s:I}", "sid", svc_str (r, "result.sid"), "sub", sub,
                    "username", username, "auth_time", (json_int_t)svc_int (r, "result.auth_time"), "amr",
@@ -640,13 +623,13 @@ static void
 test_every_refused_login_answers_the_same (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], disabled[64], nopw[64];
     s_user (username, NULL, NULL);
     s_user (disabled, NULL, NULL);
-    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
+    json_decref (svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", disabled));
     svc_unique (nopw, sizeof nopw, "u");
-    json_decref (svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\"}", nopw));
+    json_decref (svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\"}", nopw));
     const char *cases[][2] = {{username, "wrong password"},
                               {"nobody-at-all", PASSWORD},
                               {disabled, PASSWORD},
@@ -667,7 +650,7 @@ static void
 test_bad_csrf_and_unknown_or_malformed_handles_are_invalid_flow (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -682,8 +665,8 @@ test_bad_csrf_and_unknown_or_malformed_handles_are_invalid_flow (void **state)
     const char *handles[] = {"", "short", HANDLE_A, HANDLE_A "A",
                              "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++) {
-        assert_string_equal (svc_err (s_h, "flow.get", "{\"flow\": \"%s\"}", handles[i]), "invalid_flow");
-        assert_string_equal (svc_err (s_h, "flow.submit",
+        assert_string_equal (svc_err (svc_h, "flow.get", "{\"flow\": \"%s\"}", handles[i]), "invalid_flow");
+        assert_string_equal (svc_err (svc_h, "flow.submit",
                                       "{\"flow\": \"%s\", \"csrf\": \"x\", \"node\": \"password\","
                                       " \"input\": {\"username\": \"a\", \"password\": \"b\"}}",
                                       handles[i]),
@@ -695,7 +678,7 @@ static void
 test_completed_flow_cannot_be_submitted_again (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -707,14 +690,14 @@ test_completed_flow_cannot_be_submitted_again (void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal (
             svc_call (
-                s_h, "flow.submit", &r, &e,
+                svc_h, "flow.submit", &r, &e,
                 "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"%s\", \"input\": {\"username\": \"%s\","
                 " \"password\": \"" PASSWORD "\"}, \"client_ip\": \"" CLIENT_IP "\"}",
                 svc_str (flow, "flow"), svc_str (flow, "csrf"), nodes[i], username),
             -1);
         assert_string_equal (e.code, "invalid_flow");
     }
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_string_equal (svc_str (g, "status"), "succeeded");
     assert_string_equal (svc_str (g, "session.sid"), svc_str (first, "result.sid"));
     json_decref (g);
@@ -726,7 +709,7 @@ static void
 test_attempts_left_count_down_and_the_last_fails_the_execution (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], other[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -758,7 +741,7 @@ static void
 test_bad_csrf_counts_as_an_attempt (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *flow = s_start (NULL);
@@ -783,14 +766,14 @@ static void
 test_new_login_replaces_the_session_it_started_with (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *first = s_login (username);
     char extra[128];
     snprintf (extra, sizeof extra, ", \"session\": \"%s\"", svc_str (first, "result.session"));
     json_t *flow = s_start (extra);
-    json_t *g = svc_ok (s_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
+    json_t *g = svc_ok (svc_h, "flow.get", "{\"flow\": \"%s\"}", svc_str (flow, "flow"));
     assert_string_equal (svc_str (g, "session.sid"), svc_str (first, "result.sid"));
     assert_string_equal (svc_str (g, "session.sub"), sub);
     json_decref (g);
@@ -800,10 +783,11 @@ test_new_login_replaces_the_session_it_started_with (void **state)
     assert_string_equal (svc_str (r, "status"), "succeeded");
     assert_string_not_equal (svc_str (r, "result.sid"), svc_str (first, "result.sid"));
     assert_true (svc_int (r, "result.auth_time") >= svc_int (first, "result.auth_time"));
-    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (first, "result.session"));
+    json_t *s =
+        svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (first, "result.session"));
     assert_true (json_is_null (json_object_get (s, "session")));
     json_decref (s);
-    s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (r, "result.session"));
+    s = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (r, "result.session"));
     assert_string_equal (svc_str (s, "session.sid"), svc_str (r, "result.sid"));
     json_decref (s);
     json_decref (r);
@@ -815,12 +799,12 @@ static void
 test_flow_start_refuses_malformed_members (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *bodies[] = {"{}", "{\"request_id\": \"r\", \"purpose\": \"other\"}",
                             "{\"request_id\": \"r\", \"session\": 5}", "{\"request_id\": \"a b\"}",
                             "{\"request_id\": \"r\", \"login_hint\": \"a\\nb\"}"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
-        assert_string_equal (svc_err (s_h, "flow.start", "%s", bodies[i]), "invalid_request");
+        assert_string_equal (svc_err (svc_h, "flow.start", "%s", bodies[i]), "invalid_request");
 }
 
 //  --------------------------------------------------------------- sessions, users, claims in detail
@@ -829,10 +813,10 @@ static void
 test_session_get_of_unknown_handles_is_null (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *handles[] = {"", "garbage", HANDLE_A};
     for (size_t i = 0; i < 3; i++) {
-        json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", handles[i]);
+        json_t *s = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", handles[i]);
         assert_true (json_is_null (json_object_get (s, "session")));
         json_decref (s);
     }
@@ -842,13 +826,15 @@ static void
 test_enabling_again_does_not_bring_a_revoked_session_back (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     s_user (username, NULL, NULL);
     json_t *login = s_login (username);
-    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username));
-    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username));
-    json_t *s = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
+    json_decref (svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}", username));
+    json_decref (
+        svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username));
+    json_t *s =
+        svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "result.session"));
     assert_true (json_is_null (json_object_get (s, "session")));
     json_decref (s);
     json_decref (login);
@@ -859,14 +845,14 @@ static void
 test_new_password_logs_in_and_a_weak_one_changes_nothing (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     s_user (username, NULL, NULL);
     assert_string_equal (
-        svc_err (s_h, "flow.user_passwd", "{\"username\": \"%s\", \"password\": \"1234567\"}", username),
+        svc_err (svc_h, "flow.user_passwd", "{\"username\": \"%s\", \"password\": \"1234567\"}", username),
         "invalid_request");
     json_decref (s_login (username));
-    json_decref (svc_ok (s_h, "flow.user_passwd",
+    json_decref (svc_ok (svc_h, "flow.user_passwd",
                          "{\"username\": \"%s\", \"password\": \"another long password\"}", username));
     json_t *flow = s_start (NULL);
     json_t *r = NULL;
@@ -881,17 +867,17 @@ static void
 test_user_objects_never_carry_the_hash_and_subs_differ (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], other[64];
     svc_unique (username, sizeof username, "u");
     json_t *added = svc_ok (
-        s_h, "flow.user_add",
+        svc_h, "flow.user_add",
         "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"a@example.org\"}", username);
-    json_t *got = svc_ok (s_h, "flow.user_get", "{\"username\": \"%s\"}", username);
-    json_t *by_sub = svc_ok (s_h, "flow.user_get", "{\"sub\": \"%s\"}", svc_str (added, "user.sub"));
+    json_t *got = svc_ok (svc_h, "flow.user_get", "{\"username\": \"%s\"}", username);
+    json_t *by_sub = svc_ok (svc_h, "flow.user_get", "{\"sub\": \"%s\"}", svc_str (added, "user.sub"));
     assert_true (json_equal (json_object_get (added, "user"), json_object_get (got, "user")));
     assert_true (json_equal (json_object_get (added, "user"), json_object_get (by_sub, "user")));
-    json_t *listed = svc_ok (s_h, "flow.user_list", NULL);
+    json_t *listed = svc_ok (svc_h, "flow.user_list", NULL);
     json_t *all[] = {added, got, listed};
     for (size_t i = 0; i < 3; i++) {
         char *text = json_dumps (all[i], JSON_COMPACT);
@@ -913,11 +899,11 @@ static void
 test_user_claims_exactly_by_scope (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     svc_unique (username, sizeof username, "u");
     json_t *added =
-        svc_ok (s_h, "flow.user_add",
+        svc_ok (svc_h, "flow.user_add",
                 "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"alice@example.org\","
                 " \"email_verified\": true, \"given_name\": \"Alice\", \"family_name\": \"Liddell\","
                 " \"name\": \"Alice Liddell\", \"phone_number\": \"+44 1865 000000\", \"address\":"
@@ -946,13 +932,13 @@ test_user_claims_exactly_by_scope (void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *r =
-            svc_ok (s_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [%s]}", sub, cases[i].scopes);
+            svc_ok (svc_h, "flow.user_claims", "{\"sub\": \"%s\", \"scopes\": [%s]}", sub, cases[i].scopes);
         if (!json_equal (json_object_get (r, "claims"), cases[i].expected))
             fail_msg ("scopes %s: %s", cases[i].scopes, json_dumps (r, JSON_COMPACT));
         json_decref (r);
     }
     //  Everything: the union of the above (offline_access adds nothing).
-    json_t *r = svc_ok (s_h, "flow.user_claims",
+    json_t *r = svc_ok (svc_h, "flow.user_claims",
                         "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"profile\", \"email\", \"phone\", "
                         "\"address\", \"offline_access\"]}",
                         sub);
@@ -968,8 +954,8 @@ test_user_claims_exactly_by_scope (void **state)
     //  A user with nothing set: only what is always there.
     char bare[64], bare_sub[64];
     s_user (bare, bare_sub, NULL);
-    json_t *u = svc_ok (s_h, "flow.user_get", "{\"sub\": \"%s\"}", bare_sub);
-    r = svc_ok (s_h, "flow.user_claims",
+    json_t *u = svc_ok (svc_h, "flow.user_get", "{\"sub\": \"%s\"}", bare_sub);
+    r = svc_ok (svc_h, "flow.user_claims",
                 "{\"sub\": \"%s\", \"scopes\": [\"openid\", \"profile\", \"email\", \"phone\", \"address\"]}",
                 bare_sub);
     json_t *expected = json_pack ("{s:s, s:s, s:I}", "sub", bare_sub, "preferred_username", bare,
@@ -986,28 +972,28 @@ static void
 test_unknown_action_tokens_are_invalid_action (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     assert_string_equal (
-        svc_err (s_h, "flow.action_get", "{\"token\": \"%s\", \"purpose\": \"magic_link\"}", token),
+        svc_err (svc_h, "flow.action_get", "{\"token\": \"%s\", \"purpose\": \"magic_link\"}", token),
         "invalid_action");
     assert_string_equal (
-        svc_err (s_h, "flow.action", "{\"token\": \"%s\", \"purpose\": \"magic_link\"}", token),
+        svc_err (svc_h, "flow.action", "{\"token\": \"%s\", \"purpose\": \"magic_link\"}", token),
         "invalid_action");
     assert_string_equal (
-        svc_err (s_h, "flow.action",
+        svc_err (svc_h, "flow.action",
                  "{\"token\": \"%s\", \"purpose\": \"webhook_callback\", \"outcome\": \"success\"}", token),
         "invalid_action");
     //  outcome and data belong to callbacks only; a callback needs an outcome.
     assert_string_equal (
-        svc_err (s_h, "flow.action",
+        svc_err (svc_h, "flow.action",
                  "{\"token\": \"%s\", \"purpose\": \"magic_link\", \"outcome\": \"success\"}", token),
         "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "flow.action", "{\"token\": \"%s\", \"purpose\": \"webhook_callback\"}", token),
+        svc_err (svc_h, "flow.action", "{\"token\": \"%s\", \"purpose\": \"webhook_callback\"}", token),
         "invalid_request");
     //  Without a token at all the body does not fit flow.action_get (proto/ops.def).
-    assert_string_equal (svc_err (s_h, "flow.action_get", "{\"purpose\": \"magic_link\"}"),
+    assert_string_equal (svc_err (svc_h, "flow.action_get", "{\"purpose\": \"magic_link\"}"),
                          "invalid_request");
 }
 
@@ -1017,8 +1003,8 @@ static void
 test_settings_set_round_trips_and_is_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *l = svc_ok (s_h, "flow.settings_list", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *l = svc_ok (svc_h, "flow.settings_list", NULL);
     json_t *settings = json_object_get (l, "settings");
     assert_int_equal (json_array_size (settings), 8);
     size_t i;
@@ -1034,20 +1020,24 @@ test_settings_set_round_trips_and_is_audited (void **state)
     }
     assert_int_equal (def, 900);
     json_decref (l);
-    json_t *r = svc_ok (s_h, "flow.settings_set", "{\"name\": \"lockout_seconds\", \"value\": 60}");
+    json_t *r = svc_ok (svc_h, "flow.settings_set", "{\"name\": \"lockout_seconds\", \"value\": 60}");
     assert_int_equal (svc_int (r, "value"), 60);
     json_decref (r);
-    r = svc_ok (s_h, "flow.settings_set", "{\"name\": \"lockout_seconds\", \"value\": null}");
+    r = svc_ok (svc_h, "flow.settings_set", "{\"name\": \"lockout_seconds\", \"value\": null}");
     assert_int_equal (svc_int (r, "value"), 900);
     json_decref (r);
     json_t *a =
-        svc_ok (s_h, "flow.audit_list", "{\"event\": \"settings_set\", \"limit\": 2, \"last\": true}");
+        svc_ok (svc_h, "flow.audit_list", "{\"event\": \"settings_set\", \"limit\": 2, \"last\": true}");
     assert_int_equal (json_array_size (json_object_get (a, "events")), 2);
     //  The newest two, oldest first: the set, then the reset.
     assert_int_equal (svc_int (a, "events.0.details.value"), 60);
     assert_true (json_is_null (json_object_get (
         json_object_get (json_array_get (json_object_get (a, "events"), 1), "details"), "value")));
     assert_true (svc_int (a, "events.0.id") < svc_int (a, "events.1.id"));
+    //  common/audit.def: the value in force after the change and before it.
+    assert_int_equal (svc_int (a, "events.0.details.effective"), 60);
+    assert_int_equal (svc_int (a, "events.1.details.effective"), 900);
+    assert_int_equal (svc_int (a, "events.1.details.previous"), 60);
     assert_string_equal (svc_str (a, "events.1.subject"), "lockout_seconds");
     assert_string_equal (svc_str (a, "events.1.actor"), "admin");
     assert_string_equal (svc_str (a, "events.1.outcome"), "success");
@@ -1060,24 +1050,25 @@ test_settings_set_round_trips_and_is_audited (void **state)
                          "{\"name\": \"lockout_threshold\", \"value\": \"3\"}",
                          "{\"name\": \"lockout_threshold\", \"value\": 2.5}",
                          "{\"value\": 3}"};
-    long events = svc_sql_long (s_h, "SELECT count(*) FROM flow.audit_events");
+    long events = svc_sql_long (svc_h, "SELECT count(*) FROM flow.audit_events");
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *code = svc_err (s_h, "flow.settings_set", "%s", bad[i]);
+        const char *code = svc_err (svc_h, "flow.settings_set", "%s", bad[i]);
         if (strcmp (code, "invalid_request") != 0)
             fail_msg ("%s: %s", bad[i], code);
     }
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.audit_events"), events);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.audit_events"), events);
 }
 
 static void
 test_audit_list_filters_and_bounds_its_limit (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": 120}"));
+    SVC_NEED_DB (svc_h);
     json_decref (
-        svc_ok (s_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": null}"));
-    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"event\": \"settings_set\"}");
+        svc_ok (svc_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": 120}"));
+    json_decref (
+        svc_ok (svc_h, "flow.settings_set", "{\"name\": \"address_window_seconds\", \"value\": null}"));
+    json_t *a = svc_ok (svc_h, "flow.audit_list", "{\"event\": \"settings_set\"}");
     size_t i;
     json_t *ev;
     long long last_id = -1;
@@ -1094,16 +1085,16 @@ test_audit_list_filters_and_bounds_its_limit (void **state)
     }
     assert_true (i >= 2);
     json_decref (a);
-    a = svc_ok (s_h, "flow.audit_list", "{\"event\": \"settings_set\", \"limit\": 1}");
+    a = svc_ok (svc_h, "flow.audit_list", "{\"event\": \"settings_set\", \"limit\": 1}");
     assert_int_equal (json_array_size (json_object_get (a, "events")), 1);
     json_decref (a);
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 0}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": 1001}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"limit\": \"5\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"kind\": \"lockout\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"event\": \"no_such_event\"}"),
+    assert_string_equal (svc_err (svc_h, "flow.audit_list", "{\"limit\": 0}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.audit_list", "{\"limit\": 1001}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.audit_list", "{\"limit\": \"5\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.audit_list", "{\"kind\": \"lockout\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.audit_list", "{\"event\": \"no_such_event\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "flow.audit_list", "{\"since\": 20, \"until\": 10}"),
+    assert_string_equal (svc_err (svc_h, "flow.audit_list", "{\"since\": 20, \"until\": 10}"),
                          "invalid_request");
 }
 
@@ -1111,43 +1102,43 @@ static void
 test_audit_list_pages_with_its_cursor_and_filters_by_subject_and_time (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     for (int i = 0; i < 3; i++)
         json_decref (
-            svc_ok (s_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": %d}", 5 + i));
+            svc_ok (svc_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": %d}", 5 + i));
     json_t *a =
-        svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"last\": true, \"limit\": 3}");
+        svc_ok (svc_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"last\": true, \"limit\": 3}");
     assert_int_equal (json_array_size (json_object_get (a, "events")), 3);
     long long first = svc_int (a, "events.0.id");
     assert_int_equal (svc_int (a, "cursor"), svc_int (a, "events.2.id"));
     json_decref (a);
     //  From the first of the three: the other two, then nothing, no cursor.
-    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"cursor\": %lld}", first);
+    a = svc_ok (svc_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"cursor\": %lld}", first);
     assert_int_equal (json_array_size (json_object_get (a, "events")), 2);
     assert_int_equal (svc_int (a, "events.0.details.value"), 6);
     long long last = svc_int (a, "cursor");
     json_decref (a);
-    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"cursor\": %lld}", last);
+    a = svc_ok (svc_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"cursor\": %lld}", last);
     assert_int_equal (json_array_size (json_object_get (a, "events")), 0);
     assert_null (json_object_get (a, "cursor"));
     json_decref (a);
     //  since and until bound the time.
     long long now = (long long)time (NULL);
-    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"since\": %lld}", now + 60);
+    a = svc_ok (svc_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"since\": %lld}", now + 60);
     assert_int_equal (json_array_size (json_object_get (a, "events")), 0);
     json_decref (a);
-    a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"code_mail_cap\", \"since\": %lld, \"until\": %lld}",
-                now - 600, now + 60);
+    a = svc_ok (svc_h, "flow.audit_list",
+                "{\"subject\": \"code_mail_cap\", \"since\": %lld, \"until\": %lld}", now - 600, now + 60);
     assert_true (json_array_size (json_object_get (a, "events")) >= 3);
     json_decref (a);
-    json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": null}"));
+    json_decref (svc_ok (svc_h, "flow.settings_set", "{\"name\": \"code_mail_cap\", \"value\": null}"));
 }
 
 static void
 test_logins_are_audited_with_their_reason (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     json_t *flow = s_start (NULL);
@@ -1157,7 +1148,7 @@ test_logins_are_audited_with_their_reason (void **state)
     json_decref (r);
     json_decref (flow);
     json_decref (s_login (username));
-    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"%s\"}", sub);
+    json_t *a = svc_ok (svc_h, "flow.audit_list", "{\"subject\": \"%s\"}", sub);
     json_t *events = json_object_get (a, "events");
     //  user_add, then the two attempts.
     assert_int_equal (json_array_size (events), 3);
@@ -1183,7 +1174,7 @@ test_logins_are_audited_with_their_reason (void **state)
     assert_int_equal (s_submit (flow, NULL, "nobody-of-that-name", "whatever", &r, &e), 0);
     json_decref (r);
     json_decref (flow);
-    a = svc_ok (s_h, "flow.audit_list", "{\"event\": \"login_failed\", \"last\": true, \"limit\": 1}");
+    a = svc_ok (svc_h, "flow.audit_list", "{\"event\": \"login_failed\", \"last\": true, \"limit\": 1}");
     assert_string_equal (svc_str (a, "events.0.details.reason"), "unknown_user");
     assert_true (
         json_is_null (json_object_get (json_array_get (json_object_get (a, "events"), 0), "subject")));
@@ -1198,13 +1189,14 @@ static void
 test_user_changes_are_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
-    json_decref (svc_ok (s_h, "flow.user_passwd",
+    json_decref (svc_ok (svc_h, "flow.user_passwd",
                          "{\"username\": \"%s\", \"password\": \"another secret pw\"}", username));
-    json_decref (svc_ok (s_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username));
-    json_t *a = svc_ok (s_h, "flow.audit_list", "{\"subject\": \"%s\"}", sub);
+    json_decref (
+        svc_ok (svc_h, "flow.user_disable", "{\"username\": \"%s\", \"disabled\": false}", username));
+    json_t *a = svc_ok (svc_h, "flow.audit_list", "{\"subject\": \"%s\"}", sub);
     assert_int_equal (json_array_size (json_object_get (a, "events")), 3);
     assert_string_equal (svc_str (a, "events.0.event"), "user_add");
     assert_string_equal (svc_str (a, "events.0.details.username"), username);
@@ -1226,11 +1218,11 @@ static void
 test_user_unlock_clears_the_lock_and_is_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64], sub[64];
     s_user (username, sub, NULL);
     //  Three wrong passwords with a threshold of 3 lock the account.
-    json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"lockout_threshold\", \"value\": 3}"));
+    json_decref (svc_ok (svc_h, "flow.settings_set", "{\"name\": \"lockout_threshold\", \"value\": 3}"));
     for (int i = 0; i < 3; i++) {
         json_t *flow = s_start (NULL);
         json_t *r = NULL;
@@ -1239,21 +1231,22 @@ test_user_unlock_clears_the_lock_and_is_audited (void **state)
         json_decref (r);
         json_decref (flow);
     }
-    json_decref (svc_ok (s_h, "flow.settings_set", "{\"name\": \"lockout_threshold\", \"value\": null}"));
-    json_t *r = svc_ok (s_h, "flow.user_unlock", "{\"username\": \"%s\"}", username);
+    json_decref (svc_ok (svc_h, "flow.settings_set", "{\"name\": \"lockout_threshold\", \"value\": null}"));
+    json_t *r = svc_ok (svc_h, "flow.user_unlock", "{\"username\": \"%s\"}", username);
     assert_string_equal (svc_str (r, "sub"), sub);
     assert_true (svc_bool (r, "was_locked"));
     assert_false (svc_bool (r, "second_factor_was_locked"));
     json_decref (r);
     json_decref (s_login (username));
-    r = svc_ok (s_h, "flow.user_unlock", "{\"username\": \"%s\"}", username);
+    r = svc_ok (svc_h, "flow.user_unlock", "{\"username\": \"%s\"}", username);
     assert_false (svc_bool (r, "was_locked"));
     json_decref (r);
     assert_true (
-        svc_sql_long (s_h, "SELECT count(*) FROM flow.audit_events WHERE event = 'unlock' AND subject = '%s'",
+        svc_sql_long (svc_h,
+                      "SELECT count(*) FROM flow.audit_events WHERE event = 'unlock' AND subject = '%s'",
                       sub) == 2);
-    assert_string_equal (svc_err (s_h, "flow.user_unlock", "{\"username\": \"nobody-here\"}"), "not_found");
-    assert_string_equal (svc_err (s_h, "flow.user_unlock", NULL), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "flow.user_unlock", "{\"username\": \"nobody-here\"}"), "not_found");
+    assert_string_equal (svc_err (svc_h, "flow.user_unlock", NULL), "invalid_request");
 }
 
 int
@@ -1298,5 +1291,5 @@ main (void)
         cmocka_unit_test (test_user_unlock_clears_the_lock_and_is_audited),
         cmocka_unit_test (test_registration_reports_a_weak_password_and_a_mismatch_together),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

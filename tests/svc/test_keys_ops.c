@@ -16,29 +16,11 @@
 
 #define ISSUER "http://127.0.0.1:8080"
 
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  1 when kid is in the published JWKS with alg.
 static int
 s_published (const char *kid, const char *alg)
 {
-    json_t *jwks = svc_ok (s_h, "keys.jwks", NULL);
+    json_t *jwks = svc_ok (svc_h, "keys.jwks", NULL);
     size_t i;
     json_t *key;
     int found = 0;
@@ -53,12 +35,13 @@ static void
 test_health_counts_the_keys (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "keys.health", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "keys.health", NULL);
     assert_string_equal (svc_str (r, "status"), "ok");
     //  One key per algorithm of OSTIARY_KEYS_ALGS, and the rows behind them.
     assert_int_equal (svc_int (r, "keys"), 3);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys WHERE state = 'active'"), 3);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM keys.signing_keys WHERE state = 'active'"),
+                      3);
     json_decref (r);
 }
 
@@ -66,8 +49,8 @@ static void
 test_jwks_publishes_public_keys_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "keys.jwks", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "keys.jwks", NULL);
     json_t *keys = json_object_get (r, "keys");
     assert_int_equal (json_array_size (keys), 3);
     size_t i;
@@ -94,12 +77,12 @@ static void
 test_sign_every_alg_with_a_published_key (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *algs[] = {"RS256", "ES256", "EdDSA"};
     long now = (long)time (NULL);
     for (size_t i = 0; i < 3; i++) {
         json_t *r =
-            svc_ok (s_h, "keys.sign",
+            svc_ok (svc_h, "keys.sign",
                     "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"s\", \"iat\": %ld, \"exp\": %ld},"
                     " \"alg\": \"%s\", \"typ\": \"at+jwt\"}",
                     now, now + 60, algs[i]);
@@ -117,10 +100,10 @@ static void
 test_sign_with_id_token_returns_both (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     json_t *r =
-        svc_ok (s_h, "keys.sign",
+        svc_ok (svc_h, "keys.sign",
                 "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"ES256\","
                 " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld,"
                 " \"exp\": %ld}, \"alg\": \"RS256\"}}",
@@ -134,28 +117,28 @@ static void
 test_sign_refuses_malformed_requests (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     char claims[256];
     snprintf (claims, sizeof claims, "{\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}", now, now + 60);
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"alg\": \"RS256\"}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": \"x\", \"alg\": \"RS256\"}"),
+    assert_string_equal (svc_err (svc_h, "keys.sign", "{\"alg\": \"RS256\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "keys.sign", "{\"claims\": \"x\", \"alg\": \"RS256\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s}", claims), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "keys.sign", "{\"claims\": %s}", claims), "invalid_request");
     //  RFC 8725 §3.1: never "none"; RFC 7515 §4.1.1: names are case-sensitive.
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"none\"}", claims),
+    assert_string_equal (svc_err (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"none\"}", claims),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"rs256\"}", claims),
+    assert_string_equal (svc_err (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"rs256\"}", claims),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"HS256\"}", claims),
+    assert_string_equal (svc_err (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"HS256\"}", claims),
                          "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": 3}", claims),
+        svc_err (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": 3}", claims),
         "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"a\\u0001\"}", claims),
+        svc_err (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"a\\u0001\"}", claims),
         "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.sign",
+    assert_string_equal (svc_err (svc_h, "keys.sign",
                                   "{\"claims\": %s, \"alg\": \"RS256\", \"id_token\": {\"alg\": \"RS256\"}}",
                                   claims),
                          "invalid_request");
@@ -165,10 +148,10 @@ static void
 test_sign_refuses_what_the_policy_does_not_allow (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     //  A typ keys-svc does not issue.
-    assert_string_equal (svc_err (s_h, "keys.sign",
+    assert_string_equal (svc_err (svc_h, "keys.sign",
                                   "{\"claims\": {\"iss\": \"" ISSUER
                                   "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
                                   " \"typ\": \"secevent+jwt\"}",
@@ -176,28 +159,28 @@ test_sign_refuses_what_the_policy_does_not_allow (void **state)
                          "forbidden");
     //  Another issuer.
     assert_string_equal (
-        svc_err (s_h, "keys.sign",
+        svc_err (svc_h, "keys.sign",
                  "{\"claims\": {\"iss\": \"https://evil.example\", \"iat\": %ld, \"exp\": %ld},"
                  " \"alg\": \"RS256\"}",
                  now, now + 60),
         "forbidden");
     //  No integer times, a lifetime past OSTIARY_KEYS_TOKEN_LIFETIME_MAX, an iat in the future.
     assert_string_equal (
-        svc_err (s_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\"}, \"alg\": \"RS256\"}"),
+        svc_err (svc_h, "keys.sign", "{\"claims\": {\"iss\": \"" ISSUER "\"}, \"alg\": \"RS256\"}"),
         "forbidden");
-    assert_string_equal (svc_err (s_h, "keys.sign",
+    assert_string_equal (svc_err (svc_h, "keys.sign",
                                   "{\"claims\": {\"iss\": \"" ISSUER
                                   "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
                                   now, now + 86401),
                          "forbidden");
-    assert_string_equal (svc_err (s_h, "keys.sign",
+    assert_string_equal (svc_err (svc_h, "keys.sign",
                                   "{\"claims\": {\"iss\": \"" ISSUER
                                   "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\"}",
                                   now + 3600, now + 3660),
                          "forbidden");
     //  The ID token of the same call is held to the same policy.
     assert_string_equal (
-        svc_err (s_h, "keys.sign",
+        svc_err (svc_h, "keys.sign",
                  "{\"claims\": {\"iss\": \"" ISSUER "\", \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\","
                  " \"typ\": \"at+jwt\", \"id_token\": {\"claims\": {\"iss\": \"x\", \"iat\": %ld,"
                  " \"exp\": %ld}, \"alg\": \"RS256\"}}",
@@ -209,11 +192,11 @@ static void
 test_audit_list_shows_the_keys_generated_at_start (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  One key_generate per algorithm made when the keyring started (the
     //  svc harness's database may hold those of earlier runs too).
     json_t *r =
-        svc_ok (s_h, "keys.audit_list", "{\"event\": \"key_generate\", \"last\": true, \"limit\": 3}");
+        svc_ok (svc_h, "keys.audit_list", "{\"event\": \"key_generate\", \"last\": true, \"limit\": 3}");
     json_t *events = json_object_get (r, "events");
     assert_int_equal (json_array_size (events), 3);
     size_t i;
@@ -224,18 +207,19 @@ test_audit_list_shows_the_keys_generated_at_start (void **state)
         assert_string_equal (svc_str (ev, "actor"), "system");
         assert_string_equal (svc_str (ev, "outcome"), "success");
         const char *kid = svc_str (ev, "subject");
-        assert_true (svc_sql_long (s_h, "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'", kid) == 1);
+        assert_true (svc_sql_long (svc_h, "SELECT count(*) FROM keys.signing_keys WHERE kid = '%s'", kid) ==
+                     1);
         assert_non_null (svc_str (ev, "details.alg"));
     }
     //  The cursor pages on from the last one: nothing after it.
     long long cursor = svc_int (r, "cursor");
     json_decref (r);
-    r = svc_ok (s_h, "keys.audit_list", "{\"event\": \"key_generate\", \"cursor\": %lld}", cursor);
+    r = svc_ok (svc_h, "keys.audit_list", "{\"event\": \"key_generate\", \"cursor\": %lld}", cursor);
     assert_int_equal (json_array_size (json_object_get (r, "events")), 0);
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "keys.audit_list", "{\"event\": \"no_such_event\"}"),
+    assert_string_equal (svc_err (svc_h, "keys.audit_list", "{\"event\": \"no_such_event\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "keys.audit_list", "{\"limit\": 0}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "keys.audit_list", "{\"limit\": 0}"), "invalid_request");
 }
 
 int
@@ -250,5 +234,5 @@ main (void)
         cmocka_unit_test (test_sign_refuses_what_the_policy_does_not_allow),
         cmocka_unit_test (test_audit_list_shows_the_keys_generated_at_start),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

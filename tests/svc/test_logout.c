@@ -27,38 +27,28 @@
 #define RP "https://rp.example/"
 #define PASSWORD "correct horse battery staple"
 
-static svc_harness_t *s_h;
-
 static int
 s_setup (void **state)
 {
     OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    if (s_h) {
+    svc_h = svc_harness_new (NULL);
+    if (svc_h) {
         json_t *r =
-            svc_ok (s_h, "token.client_add",
+            svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"rp-a\", \"name\": \"App A\", \"redirect_uris\": [\"" RP "a/cb\"],"
                     " \"post_logout_redirect_uris\": [\"" RP "a/bye\", \"" RP "a/bye?x=1\"]}");
         json_decref (r);
-        r = svc_ok (s_h, "token.client_add",
+        r = svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"rp-bc\", \"name\": \"App BC\", \"redirect_uris\": [\"" RP "bc/cb\"],"
                     " \"backchannel_logout_uri\": \"" RP
                     "bc/logout\", \"backchannel_logout_session_required\": true,"
                     " \"id_token_signed_response_alg\": \"ES256\"}");
         json_decref (r);
-        r = svc_ok (s_h, "token.client_add",
+        r = svc_ok (svc_h, "token.client_add",
                     "{\"client_id\": \"rp-b\", \"name\": \"App B\", \"redirect_uris\": [\"" RP "b/cb\"],"
                     " \"post_logout_redirect_uris\": [\"" RP "b/bye\"]}");
         json_decref (r);
     }
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
     return 0;
 }
 
@@ -69,7 +59,7 @@ s_teardown (void **state)
 static char *
 s_token (const char *aud, const char *iss, const char *typ, long iat, long exp)
 {
-    json_t *r = svc_ok (s_h, "keys.sign",
+    json_t *r = svc_ok (svc_h, "keys.sign",
                         "{\"claims\": {\"iss\": \"%s\", \"sub\": \"user-1\", \"aud\": %s, \"sid\": \"sid-1\","
                         " \"iat\": %ld, \"exp\": %ld}, \"alg\": \"RS256\", \"typ\": \"%s\"}",
                         iss, aud, iat, exp, typ);
@@ -88,7 +78,7 @@ s_check (const char *params)
     json_t *body = json_pack ("{s:o, s:[]}", "params", p, "repeated");
     json_t *r = NULL;
     bus_error_t e;
-    if (svc_call_json (s_h, "token.logout_check", body, &r, &e) != 0)
+    if (svc_call_json (svc_h, "token.logout_check", body, &r, &e) != 0)
         fail_msg ("token.logout_check: %s (%s)", e.code, e.description);
     json_decref (body);
     return r;
@@ -115,8 +105,8 @@ static void
 test_clients_show_their_logout_registration (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
     assert_int_equal (
         json_array_size (json_object_get (json_object_get (r, "client"), "post_logout_redirect_uris")), 2);
     assert_false (svc_bool (r, "client.backchannel_logout_session_required"));
@@ -127,11 +117,11 @@ static void
 test_registration_refuses_bad_post_logout_uris (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *bad[] = {"\"" RP "x#f\"", "\"relative/path\"", "\"" RP "x\", \"" RP "x\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_string_equal (
-            svc_err (s_h, "token.client_add",
+            svc_err (svc_h, "token.client_add",
                      "{\"redirect_uris\": [\"" RP "cb\"], \"post_logout_redirect_uris\": [%s]}", bad[i]),
             "invalid_request");
 }
@@ -140,7 +130,7 @@ static void
 test_expired_hint_names_its_user_session_and_client (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     char *hint = s_token ("\"rp-a\"", ISSUER, "JWT", now - 7200, now - 3600);
     char params[4096];
@@ -167,7 +157,7 @@ static void
 test_state_is_returned_only_with_a_redirect (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *r = s_check ("{\"client_id\": \"rp-a\", \"state\": \"abc\"}");
     assert_null (json_object_get (json_object_get (r, "logout"), "state"));
     assert_string_equal (svc_str (r, "logout.client_id"), "rp-a");
@@ -181,7 +171,7 @@ static void
 test_post_logout_uri_must_be_registered_exactly_for_the_client (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/bye/\"}", "not registered",
                "post_logout_redirect_uri_unregistered");
     s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/cb\"}", "not registered",
@@ -199,7 +189,7 @@ static void
 test_hint_of_another_client_unknown_clients_and_bad_hints_are_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     char *hint = s_token ("\"rp-b\"", ISSUER, "JWT", now - 10, now + 300);
     char params[4096];
@@ -226,14 +216,14 @@ static void
 test_repeated_parameters_are_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "token.logout_check",
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "token.logout_check",
                         "{\"params\": {\"client_id\": \"rp-a\"}, \"repeated\": [\"state\"]}");
     assert_string_equal (svc_str (r, "page_error.error_description"), "a parameter is repeated");
     assert_string_equal (svc_str (r, "page_error.reason"), "parameter_repeated");
     json_decref (r);
     //  A parameter of no meaning here may repeat.
-    r = svc_ok (s_h, "token.logout_check", "{\"params\": {}, \"repeated\": [\"foo\"]}");
+    r = svc_ok (svc_h, "token.logout_check", "{\"params\": {}, \"repeated\": [\"foo\"]}");
     assert_non_null (json_object_get (r, "logout"));
     json_decref (r);
 }
@@ -246,12 +236,12 @@ s_login (char *username)
 {
     svc_unique (username, 64, "u");
     json_decref (
-        svc_ok (s_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username));
+        svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username));
     char rid[64];
     svc_unique (rid, sizeof rid, "req-");
-    json_t *flow = svc_ok (s_h, "flow.start", "{\"request_id\": \"%s\", \"purpose\": \"login\"}", rid);
+    json_t *flow = svc_ok (svc_h, "flow.start", "{\"request_id\": \"%s\", \"purpose\": \"login\"}", rid);
     json_t *r =
-        svc_ok (s_h, "flow.submit",
+        svc_ok (svc_h, "flow.submit",
                 "{\"flow\": \"%s\", \"csrf\": \"%s\", \"node\": \"password\", \"input\": {\"username\": "
                 "\"%s\", \"password\": \"" PASSWORD "\"}}",
                 svc_str (flow, "flow"), svc_str (flow, "csrf"), username);
@@ -266,34 +256,34 @@ static void
 test_session_touch_records_clients_and_last_use (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
     json_t *r =
-        svc_ok (s_h, "flow.session_touch",
+        svc_ok (svc_h, "flow.session_touch",
                 "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\", \"client_ip\": "
                 "\"198.18.0.1\", \"user_agent\": \"Test/1.0\"}",
                 sid);
     assert_true (svc_bool (r, "live"));
     json_decref (r);
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.session_clients WHERE sid = '%s'", sid),
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.session_clients WHERE sid = '%s'", sid),
                       1);
     char text[128];
     svc_sql_text (
-        s_h, text, sizeof text,
+        svc_h, text, sizeof text,
         "SELECT address || ' ' || user_agent || ' ' || (last_used_at IS NOT NULL) FROM flow.sessions "
         "WHERE sid = '%s'",
         sid);
     assert_string_equal (text, "198.18.0.1 Test/1.0 true");
     //  A sid that is no live session records nothing.
-    r = svc_ok (s_h, "flow.session_touch", "{\"sid\": \"no-such-session-sid-0000\"}");
+    r = svc_ok (svc_h, "flow.session_touch", "{\"sid\": \"no-such-session-sid-0000\"}");
     assert_false (svc_bool (r, "live"));
     json_decref (r);
     assert_string_equal (
-        svc_err (s_h, "flow.session_touch", "{\"sid\": \"%s\", \"client_id\": \"rp-a\"}", sid),
+        svc_err (svc_h, "flow.session_touch", "{\"sid\": \"%s\", \"client_id\": \"rp-a\"}", sid),
         "invalid_request");
     json_decref (login);
 }
@@ -302,15 +292,15 @@ static void
 test_session_end_ends_the_session_and_names_its_clients (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-b\", \"client_name\": \"App B\"}", sid));
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
-    json_t *r = svc_ok (s_h, "flow.session_end",
+    json_t *r = svc_ok (svc_h, "flow.session_end",
                         "{\"session\": \"%s\", \"client_id\": \"rp-a\", \"client_ip\": \"198.18.0.2\"}",
                         svc_str (login, "session"));
     assert_true (svc_bool (r, "ended"));
@@ -324,15 +314,15 @@ test_session_end_ends_the_session_and_names_its_clients (void **state)
     assert_string_equal (json_string_value (json_object_get (json_array_get (clients, 1), "name")), "App A");
     json_decref (r);
     //  The handle opens nothing any more, and a second end ends nothing.
-    r = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "session"));
+    r = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (login, "session"));
     assert_true (!json_object_get (r, "session") || json_is_null (json_object_get (r, "session")));
     json_decref (r);
-    r = svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session"));
+    r = svc_ok (svc_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session"));
     assert_false (svc_bool (r, "ended"));
     assert_int_equal (json_array_size (json_object_get (r, "clients")), 0);
     json_decref (r);
     //  Audited once, with the clients the session served.
-    r = svc_ok (s_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
+    r = svc_ok (svc_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
                 svc_str (login, "sub"));
     json_t *events = json_object_get (r, "events");
     assert_int_equal (json_array_size (events), 1);
@@ -350,24 +340,24 @@ static void
 test_session_end_of_another_session_of_the_same_user_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char alice[64], bob[64];
     json_t *a = s_login (alice);
     json_t *b = s_login (bob);
     //  bob cannot end alice's session.
     json_t *r =
-        svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\", \"sid\": \"%s\", \"reason\": \"account\"}",
+        svc_ok (svc_h, "flow.session_end", "{\"session\": \"%s\", \"sid\": \"%s\", \"reason\": \"account\"}",
                 svc_str (b, "session"), svc_str (a, "sid"));
     assert_false (svc_bool (r, "ended"));
     json_decref (r);
-    r = svc_ok (s_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (a, "session"));
+    r = svc_ok (svc_h, "flow.session_get", "{\"session\": \"%s\"}", svc_str (a, "session"));
     assert_true (json_is_object (json_object_get (r, "session")));
     json_decref (r);
     //  A malformed handle ends nothing; an unknown reason is refused.
-    r = svc_ok (s_h, "flow.session_end", "{\"session\": \"not-a-handle\"}");
+    r = svc_ok (svc_h, "flow.session_end", "{\"session\": \"not-a-handle\"}");
     assert_false (svc_bool (r, "ended"));
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "flow.session_end", "{\"session\": \"%s\", \"reason\": \"whim\"}",
+    assert_string_equal (svc_err (svc_h, "flow.session_end", "{\"session\": \"%s\", \"reason\": \"whim\"}",
                                   svc_str (a, "session")),
                          "invalid_request");
     json_decref (a);
@@ -378,15 +368,15 @@ static void
 test_session_list_shows_the_users_live_sessions_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char alice[64], bob[64];
     json_t *a = s_login (alice);
     json_t *b = s_login (bob);
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\","
                          " \"client_ip\": \"198.18.0.3\", \"user_agent\": \"UA\"}",
                          svc_str (a, "sid")));
-    json_t *r = svc_ok (s_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (a, "session"));
+    json_t *r = svc_ok (svc_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (a, "session"));
     json_t *list = json_object_get (r, "sessions");
     assert_int_equal (json_array_size (list), 1);
     json_t *s = json_array_get (list, 0);
@@ -398,14 +388,14 @@ test_session_list_shows_the_users_live_sessions_only (void **state)
     assert_int_equal (json_array_size (json_object_get (s, "clients")), 1);
     json_decref (r);
     //  Bob's session has no last use yet; an ended or malformed handle lists nothing.
-    r = svc_ok (s_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (b, "session"));
+    r = svc_ok (svc_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (b, "session"));
     assert_null (json_object_get (json_array_get (json_object_get (r, "sessions"), 0), "last_used_at"));
     json_decref (r);
-    json_decref (svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (b, "session")));
-    r = svc_ok (s_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (b, "session"));
+    json_decref (svc_ok (svc_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (b, "session")));
+    r = svc_ok (svc_h, "flow.session_list", "{\"session\": \"%s\"}", svc_str (b, "session"));
     assert_int_equal (json_array_size (json_object_get (r, "sessions")), 0);
     json_decref (r);
-    r = svc_ok (s_h, "flow.session_list", "{\"session\": \"garbage\"}");
+    r = svc_ok (svc_h, "flow.session_list", "{\"session\": \"garbage\"}");
     assert_int_equal (json_array_size (json_object_get (r, "sessions")), 0);
     json_decref (r);
     json_decref (a);
@@ -433,9 +423,9 @@ static void
 test_logout_tokens_for_the_clients_with_a_uri_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *r =
-        svc_ok (s_h, "token.logout_tokens",
+        svc_ok (svc_h, "token.logout_tokens",
                 "{\"sub\": \"user-9\", \"sid\": \"sid-9\", \"clients\": [\"rp-a\", \"rp-bc\", \"gone\"]}");
     json_t *tokens = json_object_get (r, "tokens");
     assert_int_equal (json_array_size (tokens), 1);
@@ -467,24 +457,24 @@ static void
 test_session_end_queues_the_logout_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
-    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
-    json_t *r = svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session"));
+    long before = svc_sql_long (svc_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    json_t *r = svc_ok (svc_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session"));
     assert_true (svc_bool (r, "ended"));
     json_decref (r);
     //  One row per client the session served: which of them registered a
     //  backchannel_logout_uri is token-svc's to say when the row is
     //  delivered.
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
                       before + 2);
-    r = svc_ok (s_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
+    r = svc_ok (svc_h, "flow.audit_list", "{\"event\": \"logout\", \"subject\": \"%s\"}",
                 svc_str (login, "sub"));
     assert_int_equal (svc_int (json_array_get (json_object_get (r, "events"), 0), "details.backchannel"), 2);
     json_decref (r);
@@ -499,20 +489,21 @@ s_ends_with_backchannel (const char *op, const char *body_fmt)
     char username[64];
     json_t *one = s_login (username);
     const char *sid = svc_str (one, "sid");
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
-    long before = svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
-    json_decref (svc_ok (s_h, op, body_fmt, username));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+    long before = svc_sql_long (svc_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    json_decref (svc_ok (svc_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
                       before + 2);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND revoked_at IS NULL", sid),
+        svc_sql_long (svc_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND revoked_at IS NULL",
+                      sid),
         0);
     //  Nothing is left to end: a second change queues nothing.
-    json_decref (svc_ok (s_h, op, body_fmt, username));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
+    json_decref (svc_ok (svc_h, op, body_fmt, username));
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'"),
                       before + 2);
     json_decref (one);
 }
@@ -521,7 +512,7 @@ static void
 test_password_change_queues_the_logout_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_ends_with_backchannel ("flow.user_passwd",
                              "{\"username\": \"%s\", \"password\": \"another password 4242\"}");
 }
@@ -530,7 +521,7 @@ static void
 test_disable_queues_the_logout_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_ends_with_backchannel ("flow.user_disable", "{\"username\": \"%s\", \"disabled\": true}");
 }
 
@@ -541,41 +532,41 @@ static void
 test_logout_tokens_revoke_the_session_bound_families (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char sid[64], other[64];
     svc_unique (sid, sizeof sid, "sid-b-");
     svc_unique (other, sizeof other, "sid-o-");
     const char *rows[][2] = {{sid, "true"}, {sid, "false"}, {other, "true"}};
     for (size_t i = 0; i < 3; i++)
         svc_sql_exec (
-            s_h,
+            svc_h,
             "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, sid, auth_time, amr,"
             " scopes, session_bound) VALUES ('rp-a', 'user-b', '%s', 0, '[\"pwd\"]', '[\"openid\"]',"
             " %s) RETURNING id)"
             " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
             " SELECT 'jti-' || '%s' || '-' || id, id, now() + interval '1 hour' FROM f",
             rows[i][0], rows[i][1], rows[i][0]);
-    json_decref (svc_ok (s_h, "token.logout_tokens",
+    json_decref (svc_ok (svc_h, "token.logout_tokens",
                          "{\"sub\": \"user-b\", \"sid\": \"%s\", \"clients\": [\"rp-a\"]}", sid));
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND session_bound"
                       " AND revoked_at IS NOT NULL AND revoke_reason = 'session_ended'",
                       sid),
         1);
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND NOT session_bound"
                       " AND revoked_at IS NULL",
                       sid),
         1);
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.refresh_families WHERE sid = '%s' AND revoked_at IS NULL",
                       other),
         1);
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.revoked_jtis j JOIN token.family_jtis f USING (jti)"
                       " JOIN token.refresh_families r ON r.id = f.family_id WHERE r.sid = '%s'",
                       sid),
@@ -591,29 +582,29 @@ static void
 test_frontchannel_registration (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *bad[] = {RP "fc#x", "ftp://rp.example/fc", "com.example.app:/fc", "relative/fc"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_string_equal (
-            svc_err (s_h, "token.client_add",
+            svc_err (svc_h, "token.client_add",
                      "{\"redirect_uris\": [\"" RP "cb\"], \"frontchannel_logout_uri\": \"%s\"}", bad[i]),
             "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.client_add",
+    assert_string_equal (svc_err (svc_h, "token.client_add",
                                   "{\"redirect_uris\": [\"" RP
                                   "cb\"], \"frontchannel_logout_session_required\": true}"),
                          "invalid_request");
     char id[64];
     svc_unique (id, sizeof id, "rp-fc-");
-    json_decref (svc_ok (s_h, "token.client_add",
+    json_decref (svc_ok (svc_h, "token.client_add",
                          "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
                          "cb\"], \"frontchannel_logout_uri\":"
                          " \"" RP "fc?x=1\", \"frontchannel_logout_session_required\": true}",
                          id));
-    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", id);
+    json_t *r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"%s\"}", id);
     assert_string_equal (svc_str (r, "client.frontchannel_logout_uri"), RP "fc?x=1");
     assert_true (svc_bool (r, "client.frontchannel_logout_session_required"));
     json_decref (r);
-    r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
+    r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"rp-a\"}");
     assert_null (json_object_get (json_object_get (r, "client"), "frontchannel_logout_uri"));
     assert_false (svc_bool (r, "client.frontchannel_logout_session_required"));
     json_decref (r);
@@ -626,22 +617,22 @@ static void
 test_frontchannel_frames_for_the_clients_with_a_uri_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char with_sid[64], plain[64];
     svc_unique (with_sid, sizeof with_sid, "rp-fcs-");
     svc_unique (plain, sizeof plain, "rp-fcp-");
-    json_decref (svc_ok (s_h, "token.client_add",
+    json_decref (svc_ok (svc_h, "token.client_add",
                          "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
                          "cb\"], \"frontchannel_logout_uri\":"
                          " \"" RP "fc?x=1\", \"frontchannel_logout_session_required\": true}",
                          with_sid));
-    json_decref (svc_ok (s_h, "token.client_add",
+    json_decref (svc_ok (svc_h, "token.client_add",
                          "{\"client_id\": \"%s\", \"redirect_uris\": [\"" RP
                          "cb\"], \"frontchannel_logout_uri\":"
                          " \"https://other.example/fc\"}",
                          plain));
     json_t *r =
-        svc_ok (s_h, "token.frontchannel_frames",
+        svc_ok (svc_h, "token.frontchannel_frames",
                 "{\"sid\": \"sid-7+/\", \"clients\": [\"%s\", \"rp-a\", \"gone\", \"%s\"]}", plain, with_sid);
     json_t *frames = json_object_get (r, "frames");
     assert_int_equal (json_array_size (frames), 2);
@@ -683,7 +674,7 @@ s_janitor_round (void)
 static long
 s_backchannel_rows (void)
 {
-    return svc_sql_long (s_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
+    return svc_sql_long (svc_h, "SELECT count(*) FROM flow.outbox WHERE kind = 'backchannel'");
 }
 
 //  Back-Channel Logout 1.0 §2.5 for a session that ends on its own: the
@@ -693,20 +684,20 @@ static void
 test_expired_session_tells_its_clients_once (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     //  More sessions than one batch of the janitor (2): every one is told.
     json_t *logins[3];
     for (int i = 0; i < 3; i++) {
         logins[i] = s_login (username);
         const char *sid = svc_str (logins[i], "sid");
-        json_decref (svc_ok (s_h, "flow.session_touch",
+        json_decref (svc_ok (svc_h, "flow.session_touch",
                              "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}",
                              sid));
-        json_decref (svc_ok (s_h, "flow.session_touch",
+        json_decref (svc_ok (svc_h, "flow.session_touch",
                              "{\"sid\": \"%s\", \"client_id\": \"rp-a\", \"client_name\": \"App A\"}", sid));
         svc_sql_exec (
-            s_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'", sid);
+            svc_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'", sid);
     }
     long before = s_backchannel_rows ();
     s_janitor_round ();
@@ -715,11 +706,11 @@ test_expired_session_tells_its_clients_once (void **state)
         const char *sid = svc_str (logins[i], "sid");
         assert_int_equal (
             svc_sql_long (
-                s_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND logout_queued_at IS NOT NULL",
+                svc_h, "SELECT count(*) FROM flow.sessions WHERE sid = '%s' AND logout_queued_at IS NOT NULL",
                 sid),
             1);
         //  Past its end nothing records a client for it any more.
-        json_t *r = svc_ok (s_h, "flow.session_touch",
+        json_t *r = svc_ok (svc_h, "flow.session_touch",
                             "{\"sid\": \"%s\", \"client_id\": \"rp-b\", \"client_name\": \"App B\"}", sid);
         assert_false (svc_bool (r, "live"));
         json_decref (r);
@@ -737,16 +728,16 @@ static void
 test_ended_session_is_not_told_again_when_it_expires (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
     long before = s_backchannel_rows ();
-    json_decref (svc_ok (s_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session")));
+    json_decref (svc_ok (svc_h, "flow.session_end", "{\"session\": \"%s\"}", svc_str (login, "session")));
     assert_int_equal (s_backchannel_rows (), before + 1);
-    svc_sql_exec (s_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'",
+    svc_sql_exec (svc_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'",
                   sid);
     s_janitor_round ();
     assert_int_equal (s_backchannel_rows (), before + 1);
@@ -759,16 +750,16 @@ static void
 test_password_change_leaves_an_expired_session_to_the_janitor (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char username[64];
     json_t *login = s_login (username);
     const char *sid = svc_str (login, "sid");
-    json_decref (svc_ok (s_h, "flow.session_touch",
+    json_decref (svc_ok (svc_h, "flow.session_touch",
                          "{\"sid\": \"%s\", \"client_id\": \"rp-bc\", \"client_name\": \"App BC\"}", sid));
-    svc_sql_exec (s_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'",
+    svc_sql_exec (svc_h, "UPDATE flow.sessions SET expires_at = now() - interval '1 second' WHERE sid = '%s'",
                   sid);
     long before = s_backchannel_rows ();
-    json_decref (svc_ok (s_h, "flow.user_passwd",
+    json_decref (svc_ok (svc_h, "flow.user_passwd",
                          "{\"username\": \"%s\", \"password\": \"another password 4242\"}", username));
     assert_int_equal (s_backchannel_rows (), before);
     s_janitor_round ();
@@ -802,5 +793,5 @@ main (void)
         cmocka_unit_test (test_ended_session_is_not_told_again_when_it_expires),
         cmocka_unit_test (test_password_change_leaves_an_expired_session_to_the_janitor),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, s_setup, svc_teardown);
 }

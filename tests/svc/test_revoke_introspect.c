@@ -18,54 +18,28 @@
 #include <string.h>
 #include <time.h>
 
-#define RP "https://rp.example/cb/"
-
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 static void
 test_revoke_and_introspect_bodies_outside_their_schema_are_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  A first-party client with the code grant and an access token of it.
-    unsigned char raw[4];
-    char hex[9], id[64], uri[128];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    secure_hex (raw, sizeof raw, hex);
-    snprintf (id, sizeof id, "rc-%s", hex);
-    snprintf (uri, sizeof uri, RP "%s", id);
-    json_t *c = svc_ok (s_h, "token.client_add",
-                        "{\"client_id\": \"%s\", \"type\": \"confidential\", \"redirect_uris\": [\"%s\"],"
-                        " \"scopes\": [\"openid\"], \"require_pkce\": false, \"first_party\": true}",
-                        id, uri);
-    const char *secret = svc_str (c, "client_secret");
+    svc_client_t c;
+    svc_client (svc_h, &c, "rc-",
+                "\"type\": \"confidential\", \"scopes\": [\"openid\"], \"require_pkce\": false,"
+                " \"first_party\": true");
+    const char *id = c.id, *uri = c.redirect_uri, *secret = c.secret;
     json_t *q =
-        svc_ok (s_h, "token.authorize",
+        svc_ok (svc_h, "token.authorize",
                 "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
                 " \"scope\": \"openid\", \"state\": \"s\"}, \"repeated\": [], \"method\": \"GET\"}",
                 id, uri);
-    json_t *code = svc_ok (s_h, "token.issue_code",
+    json_t *code = svc_ok (svc_h, "token.issue_code",
                            "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"x\", \"auth_time\": %ld,"
                            " \"amr\": [\"pwd\"]}",
                            svc_str (q, "request.request_id"), (long)time (NULL));
     json_t *t =
-        svc_ok (s_h, "token.exchange",
+        svc_ok (svc_h, "token.exchange",
                 "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
                 "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
                 " \"client_ip\": \"127.0.0.1\"}",
@@ -83,20 +57,19 @@ test_revoke_and_introspect_bodies_outside_their_schema_are_refused (void **state
         for (size_t b = 0; b < 2; b++) {
             json_t *r = NULL;
             bus_error_t e;
-            assert_int_equal (svc_call (s_h, ops[i], &r, &e, bodies[b][0], at, id, secret), -1);
+            assert_int_equal (svc_call (svc_h, ops[i], &r, &e, bodies[b][0], at, id, secret), -1);
             assert_string_equal (e.code, "invalid_request");
             assert_string_equal (e.description, bodies[b][1]);
         }
     }
     //  The refused revocations revoked nothing.
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis"), 0);
-    json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", at);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.revoked_jtis"), 0);
+    json_t *u = svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", at);
     assert_string_equal (svc_str (u, "sub"), "u");
     json_decref (u);
     json_decref (t);
     json_decref (code);
     json_decref (q);
-    json_decref (c);
 }
 
 int
@@ -105,5 +78,5 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_revoke_and_introspect_bodies_outside_their_schema_are_refused),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

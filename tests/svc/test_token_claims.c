@@ -20,51 +20,19 @@
 #include <string.h>
 #include <time.h>
 
-#define RP "https://rp.example/cb/"
 #define PASSWORD "correct horse battery staple"
 
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  --------------------------------------------------------------- helpers
-
-typedef struct {
-    char id[80];
-    char secret[128];
-    char redirect_uri[160];
-} s_client_t;
 
 //  A first-party confidential client (no consent asked), PKCE optional,
 //  refresh tokens always.
 static void
-s_client (s_client_t *c)
+s_client (svc_client_t *c)
 {
-    memset (c, 0, sizeof *c);
-    svc_unique (c->id, sizeof c->id, "claims");
-    snprintf (c->redirect_uri, sizeof c->redirect_uri, RP "%s", c->id);
-    json_t *r = svc_ok (s_h, "token.client_add",
-                        "{\"client_id\": \"%s\", \"name\": \"Test\", \"type\": \"confidential\","
-                        " \"redirect_uris\": [\"%s\"], \"scopes\": [\"openid\", \"profile\", \"email\"],"
-                        " \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
-                        " \"require_pkce\": false, \"first_party\": true, \"always_refresh\": true}",
-                        c->id, c->redirect_uri);
-    snprintf (c->secret, sizeof c->secret, "%s", svc_str (r, "client_secret"));
-    json_decref (r);
+    svc_client (svc_h, c, "claims",
+                "\"type\": \"confidential\", \"scopes\": [\"openid\", \"profile\", \"email\"],"
+                " \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
+                " \"require_pkce\": false, \"first_party\": true, \"always_refresh\": true");
 }
 
 //  A user with an email and a name, no nickname; its sub into sub.
@@ -73,7 +41,7 @@ s_user (char *sub, size_t size)
 {
     char username[64];
     svc_unique (username, sizeof username, "claimsuser");
-    json_t *r = svc_ok (s_h, "flow.user_add",
+    json_t *r = svc_ok (svc_h, "flow.user_add",
                         "{\"username\": \"%s\", \"password\": \"" PASSWORD "\", \"email\": \"u@example.org\","
                         " \"email_verified\": true, \"name\": \"Ursula User\"}",
                         username);
@@ -84,7 +52,7 @@ s_user (char *sub, size_t size)
 //  token.authorize for c with scope openid and the parameters of extra
 //  (JSON text of an object of strings) over the usual ones.
 static json_t *
-s_authorize (const s_client_t *c, const char *extra)
+s_authorize (const svc_client_t *c, const char *extra)
 {
     json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
                                 "redirect_uri", c->redirect_uri, "scope", "openid", "state", "st");
@@ -96,7 +64,7 @@ s_authorize (const s_client_t *c, const char *extra)
     json_t *body = json_pack ("{s:o, s:[], s:s}", "params", params, "repeated", "method", "GET");
     json_t *r = NULL;
     bus_error_t e;
-    if (svc_call_json (s_h, "token.authorize", body, &r, &e) != 0)
+    if (svc_call_json (svc_h, "token.authorize", body, &r, &e) != 0)
         fail_msg ("token.authorize %s: %s (%s)", extra, e.code, e.description);
     json_decref (body);
     return r;
@@ -114,7 +82,7 @@ s_claims_extra (const char *claims)
 
 //  The error of an authorization request refused at the redirect URI.
 static void
-s_refused (const s_client_t *c, const char *extra, const char *error)
+s_refused (const svc_client_t *c, const char *extra, const char *error)
 {
     json_t *r = s_authorize (c, extra);
     const char *got = svc_str (r, "redirect.params.error");
@@ -128,7 +96,7 @@ s_refused (const s_client_t *c, const char *extra, const char *error)
 static json_t *
 s_issue (const json_t *r, const char *sub, const char *amr)
 {
-    return svc_ok (s_h, "token.issue_code",
+    return svc_ok (svc_h, "token.issue_code",
                    "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-c\", \"auth_time\": %ld,"
                    " \"amr\": %s}",
                    svc_str (r, "request.request_id"), sub, (long)time (NULL) - 5, amr);
@@ -136,42 +104,24 @@ s_issue (const json_t *r, const char *sub, const char *amr)
 
 //  The tokens of the code of an issue_code answer.
 static json_t *
-s_exchange (const s_client_t *c, const json_t *issued)
+s_exchange (const svc_client_t *c, const json_t *issued)
 {
-    return svc_ok (s_h, "token.exchange",
+    return svc_ok (svc_h, "token.exchange",
                    "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
                    "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
                    " \"client_ip\": \"127.0.0.1\"}",
                    svc_str (issued, "redirect.params.code"), c->redirect_uri, c->id, c->secret);
 }
 
-//  The claims of a JWS's payload (caller json_decref()s).
-static json_t *
-s_payload (const char *jws)
-{
-    const char *p = strchr (jws, '.');
-    assert_non_null (p);
-    p++;
-    const char *end = strchr (p, '.');
-    assert_non_null (end);
-    char payload[4096];
-    long n = b64url_decode (p, (size_t)(end - p), payload, sizeof payload - 1);
-    assert_true (n > 0);
-    payload[n] = '\0';
-    json_t *claims = json_loads (payload, 0, NULL);
-    assert_non_null (claims);
-    return claims;
-}
-
 //  The ID token claims of a full round: authorize with extra, a session
 //  of sub with amr, exchange. *tokens: the exchange's answer (or NULL).
 static json_t *
-s_round (const s_client_t *c, const char *extra, const char *sub, const char *amr, json_t **tokens)
+s_round (const svc_client_t *c, const char *extra, const char *sub, const char *amr, json_t **tokens)
 {
     json_t *r = s_authorize (c, extra);
     json_t *issued = s_issue (r, sub, amr);
     json_t *t = s_exchange (c, issued);
-    json_t *id = s_payload (svc_str (t, "id_token"));
+    json_t *id = svc_jws_payload (svc_str (t, "id_token"));
     json_decref (issued);
     json_decref (r);
     if (tokens)
@@ -187,8 +137,8 @@ static void
 test_malformed_claims_parameter_is_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c);
     static const char *const bad[] = {
         "not json",
@@ -243,8 +193,8 @@ static void
 test_claims_requested_for_the_id_token_are_in_it_whatever_the_scopes (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c);
     char sub[80];
     s_user (sub, sizeof sub);
@@ -272,8 +222,8 @@ static void
 test_claims_requested_for_userinfo_are_released_whatever_the_scopes (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c);
     char sub[80];
     s_user (sub, sizeof sub);
@@ -284,11 +234,11 @@ test_claims_requested_for_userinfo_are_released_whatever_the_scopes (void **stat
     //  The userinfo claims are not put in the ID token.
     assert_null (json_object_get (id, "name"));
     json_decref (id);
-    json_t *who = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
+    json_t *who = svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
     const json_t *asked = json_object_get (who, "claims");
     assert_int_equal (json_array_size (asked), 2);
     char *names = json_dumps (asked, JSON_COMPACT);
-    json_t *claims = svc_ok (s_h, "flow.user_claims",
+    json_t *claims = svc_ok (svc_h, "flow.user_claims",
                              "{\"sub\": \"%s\", \"scopes\": [\"openid\"], \"claims\": %s}", sub, names);
     free (names);
     assert_string_equal (svc_str (claims, "claims.name"), "Ursula User");
@@ -297,12 +247,12 @@ test_claims_requested_for_userinfo_are_released_whatever_the_scopes (void **stat
     json_decref (claims);
     json_decref (who);
     //  The refresh family keeps them: a refreshed access token asks the same.
-    json_t *t2 = svc_ok (s_h, "token.exchange",
+    json_t *t2 = svc_ok (svc_h, "token.exchange",
                          "{\"form\": {\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"},"
                          " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
                          " \"client_ip\": \"127.0.0.1\"}",
                          svc_str (t, "refresh_token"), c.id, c.secret);
-    who = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t2, "access_token"));
+    who = svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t2, "access_token"));
     assert_int_equal (json_array_size (json_object_get (who, "claims")), 2);
     json_decref (who);
     json_decref (t2);
@@ -313,8 +263,8 @@ static void
 test_claims_in_an_unsigned_request_object_are_honoured (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c);
     char sub[80];
     s_user (sub, sizeof sub);
@@ -342,8 +292,8 @@ static void
 test_id_token_carries_the_acr_the_session_meets (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c);
     char sub[80];
     s_user (sub, sizeof sub);
@@ -367,12 +317,12 @@ test_id_token_carries_the_acr_the_session_meets (void **state)
     json_t *t = NULL;
     id = s_round (&c, "{}", sub, "[\"pwd\", \"otp\", \"mfa\"]", &t);
     json_decref (id);
-    json_t *t2 = svc_ok (s_h, "token.exchange",
+    json_t *t2 = svc_ok (svc_h, "token.exchange",
                          "{\"form\": {\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"},"
                          " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
                          " \"client_ip\": \"127.0.0.1\"}",
                          svc_str (t, "refresh_token"), c.id, c.secret);
-    id = s_payload (svc_str (t2, "id_token"));
+    id = svc_jws_payload (svc_str (t2, "id_token"));
     assert_string_equal (svc_str (id, "acr"), "urn:ostiary:acr:mfa");
     json_decref (id);
     json_decref (t2);
@@ -383,8 +333,8 @@ static void
 test_essential_acr_the_session_cannot_meet_is_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c);
     char sub[80];
     s_user (sub, sizeof sub);
@@ -414,5 +364,5 @@ main (void)
         cmocka_unit_test (test_id_token_carries_the_acr_the_session_meets),
         cmocka_unit_test (test_essential_acr_the_session_cannot_meet_is_refused),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

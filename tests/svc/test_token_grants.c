@@ -22,56 +22,25 @@
 #include <time.h>
 
 #define ISSUER "http://127.0.0.1:8080"
-#define RP "https://rp.example/cb/"
-
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
 
 //  --------------------------------------------------------------- helpers
-
-typedef struct {
-    char id[80];
-    char secret[128];
-    char redirect_uri[160];
-} s_client_t;
 
 //  A confidential client_secret_basic client with PKCE optional: third-party
 //  (conf) or first-party (single).
 static void
-s_client (s_client_t *c, const char *prefix, int first_party)
+s_client (svc_client_t *c, const char *prefix, int first_party)
 {
-    memset (c, 0, sizeof *c);
-    svc_unique (c->id, sizeof c->id, prefix);
-    snprintf (c->redirect_uri, sizeof c->redirect_uri, RP "%s", c->id);
-    json_t *r = svc_ok (s_h, "token.client_add",
-                        "{\"client_id\": \"%s\", \"name\": \"Test\", \"type\": \"confidential\","
-                        " \"redirect_uris\": [\"%s\"], \"scopes\": [\"openid\", \"profile\", \"email\"],"
-                        " \"require_pkce\": false, \"first_party\": %s}",
-                        c->id, c->redirect_uri, first_party ? "true" : "false");
-    snprintf (c->secret, sizeof c->secret, "%s", svc_str (r, "client_secret"));
-    json_decref (r);
+    svc_client (svc_h, c, prefix,
+                "\"type\": \"confidential\", \"scopes\": [\"openid\", \"profile\", \"email\"],"
+                " \"require_pkce\": false, \"first_party\": %s",
+                first_party ? "true" : "false");
 }
 
 //  The usual authorization parameters of c (no PKCE: the clients make it
 //  optional) with the members of extra (JSON text of an object or NULL)
 //  over them; a null member removes the parameter.
 static json_t *
-s_params (const s_client_t *c, const char *extra)
+s_params (const svc_client_t *c, const char *extra)
 {
     json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
                                 "redirect_uri", c->redirect_uri, "scope", "openid profile", "state",
@@ -97,12 +66,12 @@ s_params (const s_client_t *c, const char *extra)
 }
 
 static json_t *
-s_authorize (const s_client_t *c, const char *extra)
+s_authorize (const svc_client_t *c, const char *extra)
 {
     json_t *body = json_pack ("{s:o, s:[], s:s}", "params", s_params (c, extra), "repeated", "method", "GET");
     json_t *r = NULL;
     bus_error_t e;
-    if (svc_call_json (s_h, "token.authorize", body, &r, &e) != 0)
+    if (svc_call_json (svc_h, "token.authorize", body, &r, &e) != 0)
         fail_msg ("token.authorize %s: %s (%s)", extra ? extra : "", e.code, e.description);
     json_decref (body);
     return r;
@@ -110,7 +79,7 @@ s_authorize (const s_client_t *c, const char *extra)
 
 //  The stored request of an authorization request that passed.
 static json_t *
-s_request_of (const s_client_t *c, const char *extra)
+s_request_of (const svc_client_t *c, const char *extra)
 {
     json_t *r = s_authorize (c, extra);
     if (json_object_size (r) != 1 || !json_object_get (r, "request"))
@@ -123,7 +92,7 @@ s_request_of (const s_client_t *c, const char *extra)
 //  An authorization request answered with error at the redirect URI,
 //  with a description, the state and iss.
 static void
-s_error_redirect (const s_client_t *c, const char *extra, const char *error)
+s_error_redirect (const svc_client_t *c, const char *extra, const char *error)
 {
     json_t *r = s_authorize (c, extra);
     if (json_object_size (r) != 1 || !json_object_get (r, "redirect"))
@@ -142,7 +111,7 @@ s_error_redirect (const s_client_t *c, const char *extra, const char *error)
 static json_t *
 s_issue (const char *request_id, const char *sub, int consent)
 {
-    return svc_ok (s_h, "token.issue_code",
+    return svc_ok (svc_h, "token.issue_code",
                    "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-x\", \"auth_time\": %ld,"
                    " \"amr\": [\"pwd\"]%s}",
                    request_id, sub, (long)time (NULL) - 5,
@@ -154,7 +123,7 @@ static char *
 s_sign (const char *claims, const char *alg, const char *typ)
 {
     json_t *r =
-        svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"%s\", \"typ\": \"%s\"}", claims, alg, typ);
+        svc_ok (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"%s\", \"typ\": \"%s\"}", claims, alg, typ);
     char *jws = strdup (svc_str (r, "jws"));
     json_decref (r);
     return jws;
@@ -163,7 +132,7 @@ s_sign (const char *claims, const char *alg, const char *typ)
 //  The claims of an ID token hint for client c about sub (aud: c unless aud
 //  is given as JSON text; no sub when sub is NULL), issued at iat.
 static void
-s_hint_claims (char *out, size_t size, const s_client_t *c, const char *sub, const char *aud, long iat)
+s_hint_claims (char *out, size_t size, const svc_client_t *c, const char *sub, const char *aud, long iat)
 {
     char sub_member[128] = "", aud_text[256];
     if (sub)
@@ -189,8 +158,8 @@ static void
 test_id_token_hint_names_its_subject (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t conf, single;
+    SVC_NEED_DB (svc_h);
+    svc_client_t conf, single;
     s_client (&conf, "conf", 0);
     s_client (&single, "single", 1);
     char sub[64], claims[1024], param[8192];
@@ -231,7 +200,7 @@ test_id_token_hint_names_its_subject (void **state)
     json_t *r = s_issue (svc_str (q, "request_id"), sub, 0);
     json_decref (q);
     json_t *t =
-        svc_ok (s_h, "token.exchange",
+        svc_ok (svc_h, "token.exchange",
                 "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
                 "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
                 " \"client_ip\": \"127.0.0.1\"}",
@@ -248,8 +217,8 @@ static void
 test_id_token_hint_for_someone_else_or_forged_is_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t conf;
+    SVC_NEED_DB (svc_h);
+    svc_client_t conf;
     s_client (&conf, "conf", 0);
     char claims[1024], param[8192];
     long now = (long)time (NULL);
@@ -287,8 +256,8 @@ static void
 test_issue_code_for_another_user_than_the_id_token_hint_is_login_required (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t conf;
+    SVC_NEED_DB (svc_h);
+    svc_client_t conf;
     s_client (&conf, "conf", 0);
     char sub[64], other[64], claims[1024], param[8192];
     svc_unique (sub, sizeof sub, "hint-sub");
@@ -300,49 +269,31 @@ test_issue_code_for_another_user_than_the_id_token_hint_is_login_required (void 
     json_t *r = s_issue (svc_str (q, "request_id"), other, 1);
     assert_string_equal (svc_str (r, "redirect.params.error"), "login_required");
     assert_null (json_object_get (json_object_get (json_object_get (r, "redirect"), "params"), "code"));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", conf.id),
-                      0);
+    assert_int_equal (
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", conf.id), 0);
     json_decref (r);
     json_decref (q);
     free (token);
-}
-
-//  The claims of a JWS's payload (caller json_decref()s).
-static json_t *
-s_payload (const char *jws)
-{
-    const char *p = strchr (jws, '.');
-    assert_non_null (p);
-    p++;
-    const char *end = strchr (p, '.');
-    assert_non_null (end);
-    char payload[4096];
-    long n = b64url_decode (p, (size_t)(end - p), payload, sizeof payload - 1);
-    assert_true (n > 0);
-    payload[n] = '\0';
-    json_t *claims = json_loads (payload, 0, NULL);
-    assert_non_null (claims);
-    return claims;
 }
 
 static void
 test_id_token_has_a_nonce_only_when_the_request_had_one (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t single;
+    SVC_NEED_DB (svc_h);
+    svc_client_t single;
     s_client (&single, "single", 1);
     const char *extra[] = {"{\"nonce\": null}", NULL};
     for (size_t i = 0; i < 2; i++) {
         json_t *q = s_request_of (&single, extra[i]);
         json_t *r = s_issue (svc_str (q, "request_id"), "nonce-sub", 0);
         json_t *t =
-            svc_ok (s_h, "token.exchange",
+            svc_ok (svc_h, "token.exchange",
                     "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
                     "\"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
                     " \"client_ip\": \"127.0.0.1\"}",
                     svc_str (r, "redirect.params.code"), single.redirect_uri, single.id, single.secret);
-        json_t *claims = s_payload (svc_str (t, "id_token"));
+        json_t *claims = svc_jws_payload (svc_str (t, "id_token"));
         assert_string_equal (svc_str (claims, "sub"), "nonce-sub");
         if (extra[i])
             assert_null (json_object_get (claims, "nonce"));
@@ -357,64 +308,29 @@ test_id_token_has_a_nonce_only_when_the_request_had_one (void **state)
 
 //  --------------------------------------------------------------- bodies outside proto/ops/token.def
 
-//  op refused with invalid_request whose description is "invalid request: " why.
-static void
-s_refused_naming (const char *op, const json_t *body, const char *why)
-{
-    json_t *r = NULL;
-    bus_error_t e;
-    if (svc_call_json (s_h, op, body, &r, &e) == 0)
-        fail_msg ("%s %s succeeded", op, json_dumps (body, JSON_COMPACT));
-    char want[256];
-    snprintf (want, sizeof want, "invalid request: %s", why);
-    if (strcmp (e.code, "invalid_request") != 0 || strcmp (e.description, want) != 0)
-        fail_msg ("%s %s: %s (%s), not invalid_request (%s)", op, json_dumps (body, JSON_COMPACT), e.code,
-                  e.description, want);
-}
-
-static void s_refused_text (const char *op, const char *why, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_refused_text (const char *op, const char *why, const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    char *text = NULL;
-    assert_true (vasprintf (&text, fmt, args) >= 0);
-    va_end (args);
-    json_error_t jerr;
-    json_t *body = json_loads (text, 0, &jerr);
-    if (!body)
-        fail_msg ("not JSON (%s): %s", jerr.text, text);
-    s_refused_naming (op, body, why);
-    json_decref (body);
-    free (text);
-}
-
 static void
 test_authorize_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t conf;
+    SVC_NEED_DB (svc_h);
+    svc_client_t conf;
     s_client (&conf, "conf", 0);
     json_t *body = json_pack ("{s:o, s:[], s:s, s:s}", "params", s_params (&conf, NULL), "repeated", "method",
                               "GET", "prompt", "none");
-    s_refused_naming ("token.authorize", body, "prompt: unknown member");
+    svc_refused_naming (svc_h, "token.authorize", body, "prompt: unknown member");
     json_decref (body);
-    s_refused_text ("token.authorize", "params: must be an object", "{\"params\": \"client_id=x\"}");
+    svc_refused_text (svc_h, "token.authorize", "params: must be an object", "{\"params\": \"client_id=x\"}");
     //  No request was stored.
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id), 0);
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id), 0);
 }
 
 static void
 test_authorize_error_outside_its_schema_leaves_the_request_usable (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t conf;
+    SVC_NEED_DB (svc_h);
+    svc_client_t conf;
     s_client (&conf, "conf", 0);
     char long_id[66];
     memset (long_id, 'x', 65);
@@ -433,8 +349,8 @@ test_authorize_error_outside_its_schema_leaves_the_request_usable (void **state)
         const char *rid = svc_str (q, "request_id");
         char text[512];
         snprintf (text, sizeof text, cases[i].fmt, i == 2 ? long_id : rid);
-        s_refused_text ("token.authorize_error", cases[i].why, "%s", text);
-        json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid);
+        svc_refused_text (svc_h, "token.authorize_error", cases[i].why, "%s", text);
+        json_t *g = svc_ok (svc_h, "token.request_get", "{\"request_id\": \"%s\"}", rid);
         assert_string_equal (svc_str (g, "request.request_id"), rid);
         json_decref (g);
         json_decref (q);
@@ -445,22 +361,22 @@ static void
 test_issue_code_with_an_unknown_member_leaves_the_request_usable (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t single;
+    SVC_NEED_DB (svc_h);
+    svc_client_t single;
     s_client (&single, "single", 1);
     json_t *q = s_request_of (&single, NULL);
     const char *rid = svc_str (q, "request_id");
-    s_refused_text ("token.issue_code", "acr: unknown member",
-                    "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld,"
-                    " \"amr\": [\"pwd\"], \"acr\": \"gold\"}",
-                    rid, (long)time (NULL) - 5);
+    svc_refused_text (svc_h, "token.issue_code", "acr: unknown member",
+                      "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld,"
+                      " \"amr\": [\"pwd\"], \"acr\": \"gold\"}",
+                      rid, (long)time (NULL) - 5);
     char long_sub[257];
     memset (long_sub, 's', 256);
     long_sub[256] = '\0';
-    s_refused_text ("token.consent_check", "sub: too long (at most 255 bytes)",
-                    "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, long_sub);
+    svc_refused_text (svc_h, "token.consent_check", "sub: too long (at most 255 bytes)",
+                      "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, long_sub);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", single.id), 0);
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", single.id), 0);
     json_t *r = s_issue (rid, "u", 0);
     assert_true (strlen (svc_str (r, "redirect.params.code")) > 0);
     json_decref (r);
@@ -471,55 +387,55 @@ static void
 test_control_characters_in_a_parameter_passed_on_are_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  The stored request (Q of proto/ops/token.def) carries login_hint and
     //  nonce as text without control characters: refused at the redirect URI.
-    s_client_t conf;
+    svc_client_t conf;
     s_client (&conf, "conf", 0);
     s_error_redirect (&conf, "{\"login_hint\": \"alice\\u0007\"}", "invalid_request");
     s_error_redirect (&conf, "{\"nonce\": \"n\\u0085once\"}", "invalid_request");
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id), 0);
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", conf.id), 0);
 }
 
 static void
 test_exchange_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     const char *form = "{\"grant_type\": \"authorization_code\", \"code\": "
-                       "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"redirect_uri\": \"" RP "cb\"}";
+                       "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\", \"redirect_uri\": \"" SVC_RP "cb\"}";
     char long_ip[66];
     memset (long_ip, '1', 65);
     long_ip[65] = '\0';
-    s_refused_text ("token.exchange", "dpop: unknown member",
-                    "{\"form\": %s, \"basic\": null, \"client_ip\": \"127.0.0.1\", \"dpop\": \"proof\"}",
-                    form);
-    s_refused_text ("token.exchange", "client_ip: too long (at most 64 bytes)",
-                    "{\"form\": %s, \"basic\": null, \"client_ip\": \"%s\"}", form, long_ip);
-    s_refused_text ("token.exchange", "client_ip: must not contain control characters",
-                    "{\"form\": %s, \"basic\": null, \"client_ip\": \"127.0.0.1\\n\"}", form);
-    s_refused_text ("token.exchange", "basic: must be a string",
-                    "{\"form\": %s, \"basic\": {\"client_id\": 7, \"client_secret\": \"s\"},"
-                    " \"client_ip\": \"127.0.0.1\"}",
-                    form);
+    svc_refused_text (svc_h, "token.exchange", "dpop: unknown member",
+                      "{\"form\": %s, \"basic\": null, \"client_ip\": \"127.0.0.1\", \"dpop\": \"proof\"}",
+                      form);
+    svc_refused_text (svc_h, "token.exchange", "client_ip: too long (at most 64 bytes)",
+                      "{\"form\": %s, \"basic\": null, \"client_ip\": \"%s\"}", form, long_ip);
+    svc_refused_text (svc_h, "token.exchange", "client_ip: must not contain control characters",
+                      "{\"form\": %s, \"basic\": null, \"client_ip\": \"127.0.0.1\\n\"}", form);
+    svc_refused_text (svc_h, "token.exchange", "basic: must be a string",
+                      "{\"form\": %s, \"basic\": {\"client_id\": 7, \"client_secret\": \"s\"},"
+                      " \"client_ip\": \"127.0.0.1\"}",
+                      form);
 }
 
 static void
 test_userinfo_body_outside_its_schema_is_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_refused_text ("token.userinfo", "scope: unknown member",
-                    "{\"access_token\": \"a.b.c\", \"scope\": \"openid\"}");
-    s_refused_text ("token.userinfo", "access_token: must be a string", "{\"access_token\": 5}");
+    SVC_NEED_DB (svc_h);
+    svc_refused_text (svc_h, "token.userinfo", "scope: unknown member",
+                      "{\"access_token\": \"a.b.c\", \"scope\": \"openid\"}");
+    svc_refused_text (svc_h, "token.userinfo", "access_token: must be a string", "{\"access_token\": 5}");
 }
 
 static void
 test_access_token_without_exp_or_from_the_future_is_never_signed (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  token-svc would refuse such a token too, but it cannot be made:
     //  keys-svc signs no token without exp or issued in its future.
     long now = (long)time (NULL);
@@ -527,9 +443,9 @@ test_access_token_without_exp_or_from_the_future_is_never_signed (void **state)
                       "/userinfo\", \"iat\": %ld%s, \"jti\": \"j-%ld\", \"client_id\": \"crafted\","
                       " \"scope\": \"openid profile\"}, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}";
     char exp[64];
-    assert_string_equal (svc_err (s_h, "keys.sign", fmt, now, "", now), "forbidden");
+    assert_string_equal (svc_err (svc_h, "keys.sign", fmt, now, "", now), "forbidden");
     snprintf (exp, sizeof exp, ", \"exp\": %ld", now + 3900);
-    assert_string_equal (svc_err (s_h, "keys.sign", fmt, now + 3600, exp, now), "forbidden");
+    assert_string_equal (svc_err (svc_h, "keys.sign", fmt, now + 3600, exp, now), "forbidden");
 }
 
 int
@@ -548,5 +464,5 @@ main (void)
         cmocka_unit_test (test_userinfo_body_outside_its_schema_is_refused),
         cmocka_unit_test (test_access_token_without_exp_or_from_the_future_is_never_signed),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

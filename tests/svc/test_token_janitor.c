@@ -25,24 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  Rows per kind of dead row: more than a round of the old janitor could
 //  delete at this batch size (20 batches per kind and round).
 #define BATCH 100
@@ -52,7 +34,7 @@ static void
 s_client (const char *id)
 {
     svc_sql_exec (
-        s_h,
+        svc_h,
         "INSERT INTO token.clients (client_id, name, type, secret_hash, redirect_uris, grant_types,"
         " response_types, scopes, token_endpoint_auth_method, id_token_alg, first_party)"
         " VALUES ('%s', 'janitor test', 'confidential', sha256('%s'), '[\"https://rp.example/cb\"]',"
@@ -72,7 +54,7 @@ s_families (const char *client, const char *sub, int n, const char *created, con
     if (revoked)
         snprintf (revoked_sql, sizeof revoked_sql, "now() - interval '%s'", revoked);
     svc_sql_exec (
-        s_h,
+        svc_h,
         "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, auth_time, amr, scopes,"
         " created_at, last_used_at, idle_mark, revoked_at)"
         " SELECT '%s', '%s', 0, '[\"pwd\"]', '[\"openid\"]', now() - interval '%s',"
@@ -87,14 +69,14 @@ s_families (const char *client, const char *sub, int n, const char *created, con
 static long
 s_count (const char *sql)
 {
-    return svc_sql_long (s_h, "%s", sql);
+    return svc_sql_long (svc_h, "%s", sql);
 }
 
 static void
 test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_client ("jan");
     //  Dead families: revoked over an hour ago, past the absolute lifetime
     //  (30 days), idle past the idle timeout (14 days) by more than the
@@ -111,22 +93,22 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
     s_families ("jan", "keep-idle", 50, "20 days", "13 days", NULL, NULL);
     s_families ("jan", "keep-margin", 50, "30 days 30 minutes", "1 hour", NULL, NULL);
     //  Expired jtis of live families (the access tokens of older rotations).
-    svc_sql_exec (s_h, "INSERT INTO token.family_jtis (jti, family_id, expires_at)"
-                       " SELECT 'dead-jti-' || id, id, now() - interval '10 minutes'"
-                       " FROM token.refresh_families WHERE sub = 'keep-live'");
+    svc_sql_exec (svc_h, "INSERT INTO token.family_jtis (jti, family_id, expires_at)"
+                         " SELECT 'dead-jti-' || id, id, now() - interval '10 minutes'"
+                         " FROM token.refresh_families WHERE sub = 'keep-live'");
     //  Revocations: of tokens expired beyond the 5-minute leeway, within
     //  it, and live.
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h,
                   "INSERT INTO token.revoked_jtis (jti, expires_at, reason) SELECT 'dead-' || i,"
                   " now() - interval '10 minutes', 'test' FROM generate_series(1, %d) i",
                   DEAD);
-    svc_sql_exec (s_h, "INSERT INTO token.revoked_jtis (jti, expires_at, reason) SELECT 'keep-' || i,"
-                       " now() - interval '1 minute' + (i %% 2) * interval '1 hour', 'test'"
-                       " FROM generate_series(1, 200) i");
+    svc_sql_exec (svc_h, "INSERT INTO token.revoked_jtis (jti, expires_at, reason) SELECT 'keep-' || i,"
+                         " now() - interval '1 minute' + (i %% 2) * interval '1 hour', 'test'"
+                         " FROM generate_series(1, 200) i");
     //  Codes: expired over an hour ago; the same but whose access token is
     //  still unexpired (a replay must still find it to revoke); unexpired.
     svc_sql_exec (
-        s_h,
+        svc_h,
         "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, scopes, sub,"
         " auth_time, amr, expires_at, issued_jti, issued_exp)"
         " SELECT sha256(int8send(i)), 'jan', 'https://rp.example/cb', true, '[]',"
@@ -136,7 +118,7 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
         " CASE WHEN i > %d THEN now() + interval '10 minutes' END"
         " FROM generate_series(1, %d + 200) i",
         DEAD, DEAD, DEAD, DEAD, DEAD);
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h,
                   "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent,"
                   " response_mode, state, scopes, details, expires_at)"
                   " SELECT sha256(int8send(i)), 'jan', 'https://rp.example/cb', true, 'query',"
@@ -146,14 +128,14 @@ test_one_round_deletes_every_dead_row_and_no_live_one (void **state)
                   DEAD, DEAD, DEAD);
     //  Subject markers past the lifetime plus two hours, and recent ones.
     svc_sql_exec (
-        s_h,
+        svc_h,
         "INSERT INTO token.subject_revocations (sub, revoked_at, reason)"
         " SELECT CASE WHEN i <= %d THEN 'dead-' ELSE 'keep-' END || i,"
         " CASE WHEN i <= %d THEN now() - interval '30 days 3 hours' ELSE now() - interval '1 day' END,"
         " 'test' FROM generate_series(1, %d + 100) i",
         DEAD, DEAD, DEAD);
-    svc_sql_exec (s_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
-                       " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations");
+    svc_sql_exec (svc_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
+                         " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations");
 
     const char *conninfo = getenv ("OSTIARY_TEST_DB");
     config_t *cfg = config_new ();
@@ -202,14 +184,14 @@ static void
 test_every_purge_walks_an_index (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     //  A busy deployment's tables in miniature: 50,000 families over the
     //  last 30 days, mostly live; three refresh tokens and a jti each;
     //  revocations, codes, requests, subject markers and audit events by
     //  the thousand.
     s_client ("plans");
     svc_sql_exec (
-        s_h,
+        svc_h,
         "WITH f AS (INSERT INTO token.refresh_families (client_id, sub, auth_time, amr, scopes, created_at,"
         " last_used_at, idle_mark, revoked_at)"
         " SELECT 'plans', 'u' || (i %% 5000), 0, '[]', '[]', c, u, u,"
@@ -222,28 +204,28 @@ test_every_purge_walks_an_index (void **state)
         " SELECT sha256(int8send(id) || int4send(k)), id FROM f, generate_series(1, 3) k)"
         " INSERT INTO token.family_jtis (jti, family_id, expires_at)"
         " SELECT 'p-' || id, id, last_used_at + interval '10 minutes' FROM f");
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h,
                   "INSERT INTO token.revoked_jtis (jti, expires_at, reason) SELECT 'p-' || i,"
                   " now() + (random() - 0.1) * interval '1 day', 'test' FROM generate_series(1, 50000) i");
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h,
                   "INSERT INTO token.codes (code_hash, client_id, redirect_uri, redirect_uri_sent, scopes,"
                   " sub, auth_time, amr, expires_at) SELECT sha256(int8send(-i)), 'plans', 'x', true, '[]',"
                   " 'u', 0, '[]', now() + (random() - 0.1) * interval '1 day'"
                   " FROM generate_series(1, 20000) i");
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h,
                   "INSERT INTO token.authz_requests (id_hash, client_id, redirect_uri, redirect_uri_sent,"
                   " response_mode, scopes, details, expires_at) SELECT sha256(int8send(-i)), 'plans', 'x',"
                   " true, 'query', '[]', '{}', now() + (random() - 0.1) * interval '1 day'"
                   " FROM generate_series(1, 20000) i");
-    svc_sql_exec (s_h, "INSERT INTO token.subject_revocations (sub, revoked_at, reason) SELECT 'p-' || i,"
-                       " now() - random() * interval '40 days', 'test' FROM generate_series(1, 20000) i");
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h, "INSERT INTO token.subject_revocations (sub, revoked_at, reason) SELECT 'p-' || i,"
+                         " now() - random() * interval '40 days', 'test' FROM generate_series(1, 20000) i");
+    svc_sql_exec (svc_h,
                   "INSERT INTO token.audit_events (at, event, actor, outcome)"
                   " SELECT now() - random() * interval '400 days', 'refresh_token_reuse', 'client', 'refused'"
                   " FROM generate_series(1, 20000) i");
-    svc_sql_exec (s_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
-                       " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations,"
-                       " token.audit_events");
+    svc_sql_exec (svc_h, "ANALYZE token.refresh_families, token.refresh_tokens, token.family_jtis,"
+                         " token.revoked_jtis, token.codes, token.authz_requests, token.subject_revocations,"
+                         " token.audit_events");
 
     db_t *db = db_new (getenv ("OSTIARY_TEST_DB"));
     assert_non_null (db);
@@ -268,5 +250,5 @@ main (void)
         cmocka_unit_test (test_one_round_deletes_every_dead_row_and_no_live_one),
         cmocka_unit_test (test_every_purge_walks_an_index),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

@@ -22,7 +22,6 @@
 #define ISSUER "http://127.0.0.1:8080"
 #define RP "https://rp.example/cb/short"
 
-static svc_harness_t *s_h;
 static const char *s_settings[] = {"OSTIARY_ACCESS_TOKEN_TTL=1", "OSTIARY_CODE_TTL=2", "OSTIARY_CLOCK_SKEW=0",
                                    NULL};
 static char s_secret[128];
@@ -31,9 +30,9 @@ static int
 s_setup (void **state)
 {
     OST_UNUSED (state);
-    s_h = svc_harness_new (s_settings);
-    if (s_h) {
-        json_t *r = svc_ok (s_h, "token.client_add",
+    svc_h = svc_harness_new (s_settings);
+    if (svc_h) {
+        json_t *r = svc_ok (svc_h, "token.client_add",
                             "{\"client_id\": \"short\", \"name\": \"Short\", \"type\": \"confidential\", "
                             "\"redirect_uris\": [\"" RP "\"],"
                             " \"require_pkce\": false, \"first_party\": true}");
@@ -43,24 +42,16 @@ s_setup (void **state)
     return 0;
 }
 
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  A fresh code of client "short" (into code).
 static void
 s_code (char *code)
 {
     json_t *q = svc_ok (
-        s_h, "token.authorize",
+        svc_h, "token.authorize",
         "{\"params\": {\"response_type\": \"code\", \"client_id\": \"short\", \"redirect_uri\": \"" RP "\","
         " \"scope\": \"openid\", \"state\": \"s\"}, \"repeated\": [], \"method\": \"GET\"}");
     json_t *r = svc_ok (
-        s_h, "token.issue_code",
+        svc_h, "token.issue_code",
         "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
         svc_str (q, "request.request_id"), (long)time (NULL));
     snprintf (code, 128, "%s", svc_str (r, "redirect.params.code"));
@@ -72,7 +63,7 @@ static int
 s_exchange (const char *code, json_t **result, bus_error_t *error)
 {
     return svc_call (
-        s_h, "token.exchange", result, error,
+        svc_h, "token.exchange", result, error,
         "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"" RP "\"},"
         " \"basic\": {\"client_id\": \"short\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
         code, s_secret);
@@ -82,7 +73,7 @@ static void
 test_access_token_carries_its_lifetime (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char code[128];
     s_code (code);
     json_t *r = NULL;
@@ -91,14 +82,7 @@ test_access_token_carries_its_lifetime (void **state)
     assert_int_equal (svc_int (r, "expires_in"), 1);
     //  The JWT's own exp - iat (its payload, the second part).
     const char *jwt = svc_str (r, "access_token");
-    const char *p = strchr (jwt, '.') + 1;
-    const char *end = strchr (p, '.');
-    char payload[2048];
-    long n = b64url_decode (p, (size_t)(end - p), payload, sizeof payload - 1);
-    assert_true (n > 0);
-    payload[n] = '\0';
-    json_t *claims = json_loads (payload, 0, NULL);
-    assert_non_null (claims);
+    json_t *claims = svc_jws_payload (jwt);
     assert_int_equal (svc_int (claims, "exp") - svc_int (claims, "iat"), 1);
     json_decref (claims);
     json_decref (r);
@@ -108,10 +92,10 @@ static void
 test_access_token_past_its_exp_is_refused_without_leeway (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     //  One second past exp: refused, as OSTIARY_CLOCK_SKEW=0 leaves no leeway.
-    json_t *s = svc_ok (s_h, "keys.sign",
+    json_t *s = svc_ok (svc_h, "keys.sign",
                         "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"u\", \"aud\": \"" ISSUER
                         "/userinfo\", \"iat\": %ld,"
                         " \"exp\": %ld, \"jti\": \"j-exp\", \"client_id\": \"short\", \"scope\": "
@@ -121,7 +105,7 @@ test_access_token_past_its_exp_is_refused_without_leeway (void **state)
     json_t *r = NULL;
     bus_error_t e;
     assert_int_equal (
-        svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
+        svc_call (svc_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
     assert_string_equal (e.code, "invalid_token");
     assert_string_equal (e.description, "The access token expired");
     json_decref (s);
@@ -131,16 +115,16 @@ static void
 test_code_lives_code_ttl_and_is_invalid_grant_after (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char code[128];
     s_code (code);
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT extract(epoch FROM expires_at - created_at)::int FROM token.codes"
                                     " WHERE code_hash = sha256('%s'::bytea)",
                                     code),
                       2);
     //  Its two seconds have passed.
-    svc_sql_exec (s_h,
+    svc_sql_exec (svc_h,
                   "UPDATE token.codes SET expires_at = now() - interval '1 second', created_at = now() - "
                   "interval '3 seconds'"
                   " WHERE code_hash = sha256('%s'::bytea)",
@@ -186,5 +170,5 @@ main (void)
         cmocka_unit_test (test_code_lives_code_ttl_and_is_invalid_grant_after),
         cmocka_unit_test (test_now_is_never_behind_the_realtime_clock),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, s_setup, svc_teardown);
 }

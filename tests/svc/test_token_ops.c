@@ -25,52 +25,16 @@
 #include <time.h>
 
 #define ISSUER "http://127.0.0.1:8080"
-#define RP "https://rp.example/cb/"
-
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
 
 //  --------------------------------------------------------------- helpers
-
-typedef struct {
-    char id[80];
-    char secret[128];
-    char redirect_uri[160];
-    char method[32];
-} s_client_t;
 
 //  Adds a client: id from prefix, one redirect URI, third-party unless
 //  extra (JSON members, leading comma) says otherwise.
 static void
-s_client (s_client_t *c, const char *prefix, const char *extra)
+s_client (svc_client_t *c, const char *prefix, const char *extra)
 {
-    memset (c, 0, sizeof *c);
-    svc_unique (c->id, sizeof c->id, prefix);
-    snprintf (c->redirect_uri, sizeof c->redirect_uri, RP "%s", c->id);
-    json_t *r = svc_ok (s_h, "token.client_add",
-                        "{\"client_id\": \"%s\", \"name\": \"Test\", \"redirect_uris\": [\"%s\"],"
-                        " \"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"]%s}",
-                        c->id, c->redirect_uri, extra ? extra : ", \"type\": \"confidential\"");
-    const json_t *secret = json_object_get (r, "client_secret");
-    if (json_is_string (secret))
-        snprintf (c->secret, sizeof c->secret, "%s", json_string_value (secret));
-    snprintf (c->method, sizeof c->method, "%s", svc_str (r, "client.token_endpoint_auth_method"));
-    json_decref (r);
+    svc_client (svc_h, c, prefix, "\"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"]%s",
+                extra ? extra : ", \"type\": \"confidential\"");
 }
 
 static void
@@ -88,14 +52,14 @@ s_pkce (char *verifier, char *challenge)
 //  Unless params name one, the request carries a PKCE challenge (every
 //  client needs one by default).
 static json_t *
-s_authorize (const s_client_t *c, const char *params)
+s_authorize (const svc_client_t *c, const char *params)
 {
     const char *pkce = params && strstr (params, "code_challenge")
                            ? ""
                            : ", \"code_challenge\": \"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\","
                              " \"code_challenge_method\": \"S256\"";
     return svc_ok (
-        s_h, "token.authorize",
+        svc_h, "token.authorize",
         "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\": \"%s\","
         " \"scope\": \"openid profile\", \"state\": \"st-1\"%s%s}, \"repeated\": [], \"method\": \"GET\"}",
         c->id, c->redirect_uri, pkce, params ? params : "");
@@ -103,7 +67,7 @@ s_authorize (const s_client_t *c, const char *params)
 
 //  A stored request's id (into id).
 static void
-s_request (const s_client_t *c, const char *params, char *id, size_t size)
+s_request (const svc_client_t *c, const char *params, char *id, size_t size)
 {
     json_t *r = s_authorize (c, params);
     snprintf (id, size, "%s", svc_str (r, "request.request_id"));
@@ -113,14 +77,14 @@ s_request (const s_client_t *c, const char *params, char *id, size_t size)
 //  A code for c after a consent given now, with PKCE (verifier out) and the
 //  extra authorization parameters; sub names the user.
 static void
-s_code (const s_client_t *c, const char *sub, const char *params, char *code, char *verifier)
+s_code (const svc_client_t *c, const char *sub, const char *params, char *code, char *verifier)
 {
     char challenge[64], extra[512], rid[128];
     s_pkce (verifier, challenge);
     snprintf (extra, sizeof extra, ", \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s",
               challenge, params ? params : "");
     s_request (c, extra, rid, sizeof rid);
-    json_t *r = svc_ok (s_h, "token.issue_code",
+    json_t *r = svc_ok (svc_h, "token.issue_code",
                         "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-1\", \"auth_time\": %ld,"
                         " \"amr\": [\"pwd\"], \"consent\": {\"granted\": true, \"remember\": false}}",
                         rid, sub, (long)time (NULL) - 5);
@@ -130,7 +94,7 @@ s_code (const s_client_t *c, const char *sub, const char *params, char *code, ch
 
 //  token.exchange of form (JSON members) by c with its registered method.
 static int
-s_exchange (const s_client_t *c, const char *form, json_t **result, bus_error_t *error)
+s_exchange (const svc_client_t *c, const char *form, json_t **result, bus_error_t *error)
 {
     char auth[512] = "", basic[512] = "null";
     if (strcmp (c->method, "client_secret_basic") == 0)
@@ -140,12 +104,12 @@ s_exchange (const s_client_t *c, const char *form, json_t **result, bus_error_t 
         snprintf (auth, sizeof auth, ", \"client_id\": \"%s\", \"client_secret\": \"%s\"", c->id, c->secret);
     else
         snprintf (auth, sizeof auth, ", \"client_id\": \"%s\"", c->id);
-    return svc_call (s_h, "token.exchange", result, error,
+    return svc_call (svc_h, "token.exchange", result, error,
                      "{\"form\": {%s%s}, \"basic\": %s, \"client_ip\": \"127.0.0.1\"}", form, auth, basic);
 }
 
 static json_t *
-s_exchange_ok (const s_client_t *c, const char *form)
+s_exchange_ok (const svc_client_t *c, const char *form)
 {
     json_t *r = NULL;
     bus_error_t e;
@@ -155,7 +119,7 @@ s_exchange_ok (const s_client_t *c, const char *form)
 }
 
 static const char *
-s_exchange_err (const s_client_t *c, const char *form)
+s_exchange_err (const svc_client_t *c, const char *form)
 {
     static char code[48];
     json_t *r = NULL;
@@ -168,7 +132,7 @@ s_exchange_err (const s_client_t *c, const char *form)
 
 //  Tokens of a code exchange for sub.
 static json_t *
-s_tokens (const s_client_t *c, const char *sub, const char *params)
+s_tokens (const svc_client_t *c, const char *sub, const char *params)
 {
     char code[128], verifier[64], form[512];
     s_code (c, sub, params, code, verifier);
@@ -183,7 +147,7 @@ s_tokens (const s_client_t *c, const char *sub, const char *params)
 
 //  A refresh client (code and refresh grants, PKCE optional, first-party).
 static void
-s_refresh_client (s_client_t *c)
+s_refresh_client (svc_client_t *c)
 {
     s_client (c, "rc",
               ", \"type\": \"confidential\", \"first_party\": true, \"require_pkce\": false,"
@@ -192,7 +156,7 @@ s_refresh_client (s_client_t *c)
 
 //  A code exchange with offline_access for a new subject (into sub).
 static json_t *
-s_family (const s_client_t *c, char *sub)
+s_family (const svc_client_t *c, char *sub)
 {
     char code[128], verifier[64];
     svc_unique (sub, 64, "fam");
@@ -207,29 +171,29 @@ s_family (const s_client_t *c, char *sub)
 }
 
 static json_t *
-s_revoke (const s_client_t *c, const char *token, const char *hint)
+s_revoke (const svc_client_t *c, const char *token, const char *hint)
 {
     char h[128] = "";
     if (hint)
         snprintf (h, sizeof h, ", \"token_type_hint\": \"%s\"", hint);
     return svc_ok (
-        s_h, "token.revoke",
+        svc_h, "token.revoke",
         "{\"form\": {\"token\": \"%s\"%s}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"},"
         " \"client_ip\": \"127.0.0.1\"}",
         token, h, c->id, c->secret);
 }
 
 static json_t *
-s_introspect (const s_client_t *c, const char *token)
+s_introspect (const svc_client_t *c, const char *token)
 {
     return svc_ok (
-        s_h, "token.introspect",
+        svc_h, "token.introspect",
         "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}",
         token, c->id, c->secret);
 }
 
 static int
-s_active (const s_client_t *c, const char *token)
+s_active (const svc_client_t *c, const char *token)
 {
     json_t *r = s_introspect (c, token);
     int active = svc_bool (r, "active");
@@ -238,7 +202,7 @@ s_active (const s_client_t *c, const char *token)
 }
 
 static int
-s_revoked (const s_client_t *c, const char *token, const char *hint)
+s_revoked (const svc_client_t *c, const char *token, const char *hint)
 {
     json_t *r = s_revoke (c, token, hint);
     int revoked = svc_bool (r, "revoked");
@@ -247,7 +211,7 @@ s_revoked (const s_client_t *c, const char *token, const char *hint)
 }
 
 static int
-s_refresh_ok (const s_client_t *c, const char *rt, json_t **result)
+s_refresh_ok (const svc_client_t *c, const char *rt, json_t **result)
 {
     char form[512];
     snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", rt);
@@ -266,7 +230,7 @@ s_userinfo_ok (const char *at)
 {
     json_t *r = NULL;
     bus_error_t e;
-    int rc = svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", at);
+    int rc = svc_call (svc_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", at);
     json_decref (r);
     if (rc != 0)
         assert_string_equal (e.code, "invalid_token");
@@ -277,8 +241,8 @@ static void
 test_revoke_refresh_and_access_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     char sub[64];
     s_refresh_client (&c);
     //  A refresh token: its family, and every access token it issued.
@@ -313,8 +277,8 @@ static void
 test_revoke_refusals_and_tokens_it_does_not_know (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c, other;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c, other;
     char sub[64], big[5001];
     s_refresh_client (&c);
     s_refresh_client (&other);
@@ -323,12 +287,12 @@ test_revoke_refusals_and_tokens_it_does_not_know (void **state)
     const char *unknown[] = {"", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not-a-token", "a.b.c", big};
     for (size_t i = 0; i < 5; i++)
         assert_false (s_revoked (&c, unknown[i], NULL));
-    assert_string_equal (svc_err (s_h, "token.revoke",
+    assert_string_equal (svc_err (svc_h, "token.revoke",
                                   "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": "
                                   "\"%s\"}, \"client_ip\": \"127.0.0.1\"}",
                                   c.id, c.secret),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.revoke",
+    assert_string_equal (svc_err (svc_h, "token.revoke",
                                   "{\"form\": {\"token\": \"x\"}, \"basic\": {\"client_id\": \"%s\", "
                                   "\"client_secret\": \"wrong\"}}",
                                   c.id),
@@ -347,8 +311,8 @@ static void
 test_introspect_case_by_case (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c, other, rs;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c, other, rs;
     char sub[64];
     s_refresh_client (&c);
     s_refresh_client (&other);
@@ -395,12 +359,13 @@ test_introspect_case_by_case (void **state)
         json_decref (r);
     }
     //  Client authentication is required.
-    assert_string_equal (svc_err (s_h, "token.introspect", "{\"form\": {\"token\": \"%s\"}, \"basic\": null}",
+    assert_string_equal (svc_err (svc_h, "token.introspect",
+                                  "{\"form\": {\"token\": \"%s\"}, \"basic\": null}",
                                   svc_str (next, "access_token")),
                          "invalid_client");
     assert_string_equal (
         svc_err (
-            s_h, "token.introspect",
+            svc_h, "token.introspect",
             "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"x\"}}",
             svc_str (next, "access_token"), c.id),
         "invalid_client");
@@ -414,8 +379,8 @@ static void
 test_health_reaches_the_database (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "token.health", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "token.health", NULL);
     assert_string_equal (svc_str (r, "status"), "ok");
     json_decref (r);
 }
@@ -426,20 +391,20 @@ static void
 test_client_add_returns_the_secret_once_and_stores_a_keyed_hash (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "conf", NULL);
     //  ≥ 256 random bits, base64url.
     assert_true (strlen (c.secret) >= 43);
     assert_string_equal (c.method, "client_secret_basic");
     assert_int_equal (
         svc_sql_long (
-            s_h,
+            svc_h,
             "SELECT count(*) FROM token.clients WHERE client_id = '%s'"
             " AND length(secret_hash) = 32 AND position(convert_to('%s', 'UTF8') in secret_hash) = 0",
             c.id, c.secret),
         1);
-    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
+    json_t *r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
     assert_null (json_object_get (r, "client_secret"));
     assert_null (json_object_get (json_object_get (r, "client"), "client_secret"));
     assert_null (json_object_get (json_object_get (r, "client"), "secret_hash"));
@@ -453,14 +418,15 @@ static void
 test_client_add_without_id_generates_one (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     json_t *r =
-        svc_ok (s_h, "token.client_add",
-                "{\"name\": \"Gen\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "gen\"]}");
+        svc_ok (svc_h, "token.client_add",
+                "{\"name\": \"Gen\", \"type\": \"confidential\", \"redirect_uris\": [\"" SVC_RP "gen\"]}");
     const char *id = svc_str (r, "client.client_id");
     assert_true (strlen (id) >= 16);
     assert_true (id[0] != '-');
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", id), 1);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", id),
+                      1);
     json_decref (r);
 }
 
@@ -468,17 +434,17 @@ static void
 test_public_client_authenticates_with_none_and_needs_pkce (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "pub", ", \"type\": \"public\"");
     assert_string_equal (c.secret, "");
     assert_string_equal (c.method, "none");
-    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
+    json_t *r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id);
     assert_true (svc_bool (r, "client.require_pkce"));
     json_decref (r);
     assert_int_equal (
         svc_sql_long (
-            s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s' AND secret_hash IS NULL", c.id),
+            svc_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s' AND secret_hash IS NULL", c.id),
         1);
 }
 
@@ -486,13 +452,13 @@ static void
 test_client_add_refuses_bad_fields_with_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "dup", NULL);
     //  An existing id.
-    assert_string_equal (svc_err (s_h, "token.client_add",
+    assert_string_equal (svc_err (svc_h, "token.client_add",
                                   "{\"client_id\": \"%s\", \"name\": \"x\", \"type\": \"confidential\","
-                                  " \"redirect_uris\": [\"" RP "x\"]}",
+                                  " \"redirect_uris\": [\"" SVC_RP "x\"]}",
                                   c.id),
                          "invalid_request");
     const char *bad[] = {
@@ -504,35 +470,36 @@ test_client_add_refuses_bad_fields_with_invalid_request (void **state)
         //  A private-use scheme is for public clients only.
         "\"redirect_uris\": [\"com.example.app:/cb\"]",
         //  Malformed ids, an unknown member, values of the wrong type or range.
-        "\"client_id\": \"has space\", \"redirect_uris\": [\"" RP "x\"]",
-        "\"client_id\": \"\", \"redirect_uris\": [\"" RP "x\"]",
+        "\"client_id\": \"has space\", \"redirect_uris\": [\"" SVC_RP "x\"]",
+        "\"client_id\": \"\", \"redirect_uris\": [\"" SVC_RP "x\"]",
         "\"client_id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", "
-        "\"redirect_uris\": [\"" RP "x\"]",
-        "\"redirect_uris\": [\"" RP "x\"], \"colour\": \"blue\"",
-        "\"redirect_uris\": [\"" RP "x\"], \"id_token_signed_response_alg\": \"HS256\"",
-        "\"redirect_uris\": [\"" RP "x\"], \"grant_types\": [\"password\"]",
-        "\"redirect_uris\": [\"" RP "x\"], \"require_pkce\": \"yes\"",
-        "\"redirect_uris\": [\"" RP "x\"], \"refresh_grace\": 301",
-        "\"redirect_uris\": \"" RP "x\"",
+        "\"redirect_uris\": [\"" SVC_RP "x\"]",
+        "\"redirect_uris\": [\"" SVC_RP "x\"], \"colour\": \"blue\"",
+        "\"redirect_uris\": [\"" SVC_RP "x\"], \"id_token_signed_response_alg\": \"HS256\"",
+        "\"redirect_uris\": [\"" SVC_RP "x\"], \"grant_types\": [\"password\"]",
+        "\"redirect_uris\": [\"" SVC_RP "x\"], \"require_pkce\": \"yes\"",
+        "\"redirect_uris\": [\"" SVC_RP "x\"], \"refresh_grace\": 301",
+        "\"redirect_uris\": \"" SVC_RP "x\"",
     };
-    long before = svc_sql_long (s_h, "SELECT count(*) FROM token.clients");
+    long before = svc_sql_long (svc_h, "SELECT count(*) FROM token.clients");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *code =
-            svc_err (s_h, "token.client_add", "{\"name\": \"x\", \"type\": \"confidential\", %s}", bad[i]);
+            svc_err (svc_h, "token.client_add", "{\"name\": \"x\", \"type\": \"confidential\", %s}", bad[i]);
         if (strcmp (code, "invalid_request") != 0)
             fail_msg ("%s: %s", bad[i], code);
     }
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients"), before);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.clients"), before);
     //  The same private-use scheme is fine for a public client; every ID token alg is.
     json_decref (
-        svc_ok (s_h, "token.client_add",
+        svc_ok (svc_h, "token.client_add",
                 "{\"name\": \"app\", \"type\": \"public\", \"redirect_uris\": [\"com.example.app:/cb\"]}"));
     const char *algs[] = {"RS256", "ES256", "EdDSA"};
     for (size_t i = 0; i < 3; i++) {
-        json_t *r = svc_ok (s_h, "token.client_add",
-                            "{\"name\": \"a\", \"type\": \"confidential\", \"redirect_uris\": [\"" RP "a\"],"
-                            " \"id_token_signed_response_alg\": \"%s\"}",
-                            algs[i]);
+        json_t *r =
+            svc_ok (svc_h, "token.client_add",
+                    "{\"name\": \"a\", \"type\": \"confidential\", \"redirect_uris\": [\"" SVC_RP "a\"],"
+                    " \"id_token_signed_response_alg\": \"%s\"}",
+                    algs[i]);
         assert_string_equal (svc_str (r, "client.id_token_signed_response_alg"), algs[i]);
         json_decref (r);
     }
@@ -542,12 +509,12 @@ static void
 test_client_list_shows_clients_without_secrets (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "list", NULL);
-    json_t *r = svc_ok (s_h, "token.client_list", NULL);
+    json_t *r = svc_ok (svc_h, "token.client_list", NULL);
     json_t *clients = json_object_get (r, "clients");
-    assert_int_equal (json_array_size (clients), svc_sql_long (s_h, "SELECT count(*) FROM token.clients"));
+    assert_int_equal (json_array_size (clients), svc_sql_long (svc_h, "SELECT count(*) FROM token.clients"));
     size_t i;
     json_t *one;
     int found = 0;
@@ -565,50 +532,51 @@ static void
 test_client_get_and_remove_of_unknown_client_is_not_found (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"nobody-here\"}"), "not_found");
-    assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": \"nobody-here\"}"),
+    SVC_NEED_DB (svc_h);
+    assert_string_equal (svc_err (svc_h, "token.client_get", "{\"client_id\": \"nobody-here\"}"),
                          "not_found");
-    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"nobody-here\"}"),
+    assert_string_equal (svc_err (svc_h, "token.client_remove", "{\"client_id\": \"nobody-here\"}"),
                          "not_found");
-    assert_string_equal (svc_err (s_h, "token.client_get", NULL), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.client_remove", "{\"client_id\": 7}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.client_rotate_secret", "{\"client_id\": \"nobody-here\"}"),
+                         "not_found");
+    assert_string_equal (svc_err (svc_h, "token.client_get", NULL), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.client_remove", "{\"client_id\": 7}"), "invalid_request");
 }
 
 static void
 test_client_remove_deletes_the_client (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "rm", NULL);
-    json_t *r = svc_ok (s_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id);
+    json_t *r = svc_ok (svc_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id);
     assert_true (svc_bool (r, "removed"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", c.id),
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.clients WHERE client_id = '%s'", c.id),
                       0);
-    assert_string_equal (svc_err (s_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id), "not_found");
+    assert_string_equal (svc_err (svc_h, "token.client_get", "{\"client_id\": \"%s\"}", c.id), "not_found");
 }
 
 static void
 test_rotate_secret_replaces_the_old_secret (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (
         &c, "rot",
         ", \"type\": \"confidential\", \"grant_types\": [\"authorization_code\", \"client_credentials\"]");
     json_decref (s_exchange_ok (&c, "\"grant_type\": \"client_credentials\""));
     char hash_before[80], hash_after[80];
-    svc_sql_text (s_h, hash_before, sizeof hash_before,
+    svc_sql_text (svc_h, hash_before, sizeof hash_before,
                   "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
-    json_t *r = svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id);
-    s_client_t old = c;
+    json_t *r = svc_ok (svc_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id);
+    svc_client_t old = c;
     snprintf (c.secret, sizeof c.secret, "%s", svc_str (r, "client_secret"));
     json_decref (r);
     assert_string_not_equal (c.secret, old.secret);
-    svc_sql_text (s_h, hash_after, sizeof hash_after,
+    svc_sql_text (svc_h, hash_after, sizeof hash_after,
                   "SELECT encode(secret_hash, 'hex') FROM token.clients WHERE client_id = '%s'", c.id);
     assert_string_not_equal (hash_before, hash_after);
     //  The replica that rotated drops its cached registration: the old
@@ -616,9 +584,9 @@ test_rotate_secret_replaces_the_old_secret (void **state)
     assert_string_equal (s_exchange_err (&old, "\"grant_type\": \"client_credentials\""), "invalid_client");
     json_decref (s_exchange_ok (&c, "\"grant_type\": \"client_credentials\""));
     //  A public client has no secret to rotate.
-    s_client_t p;
+    svc_client_t p;
     s_client (&p, "rotpub", ", \"type\": \"public\"");
-    assert_string_equal (svc_err (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", p.id),
+    assert_string_equal (svc_err (svc_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", p.id),
                          "invalid_request");
 }
 
@@ -628,8 +596,8 @@ static void
 test_authorize_stores_a_valid_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "az", NULL);
     json_t *r = s_authorize (&c, ", \"nonce\": \"n-1\", \"login_hint\": \"alice\", \"max_age\": \"300\"");
     assert_int_equal (json_object_size (r), 1);
@@ -641,11 +609,11 @@ test_authorize_stores_a_valid_request (void **state)
     assert_int_equal (svc_int (r, "request.max_age"), 300);
     assert_false (svc_bool (r, "request.first_party"));
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NULL",
                       c.id),
         1);
-    json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid);
+    json_t *g = svc_ok (svc_h, "token.request_get", "{\"request_id\": \"%s\"}", rid);
     assert_string_equal (svc_str (g, "request.request_id"), rid);
     assert_string_equal (svc_str (g, "request.nonce"), "n-1");
     json_decref (g);
@@ -661,19 +629,19 @@ static void
 test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "pe", NULL);
     const char *bodies[] = {
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"nobody\", \"redirect_uri\": \"" RP
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"nobody\", \"redirect_uri\": \"" SVC_RP
         "x\"}, \"repeated\": [], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"redirect_uri\": \"" RP
+        "{\"params\": {\"response_type\": \"code\", \"redirect_uri\": \"" SVC_RP
         "x\"}, \"repeated\": [], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" SVC_RP
         "%1$s/other\"}, \"repeated\": [], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" SVC_RP
         "%1$s\"}, \"repeated\": [\"client_id\"], \"method\": \"GET\"}",
-        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" RP
+        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" SVC_RP
         "%1$s\"}, \"repeated\": [\"redirect_uri\"], \"method\": \"GET\"}",
     };
     //  The reason of each (proto/page_errors.def), which the page says.
@@ -681,7 +649,7 @@ test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **st
                                           "redirect_uri_unregistered", "client_id_repeated",
                                           "redirect_uri_repeated"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        json_t *r = svc_ok (s_h, "token.authorize", bodies[i], c.id);
+        json_t *r = svc_ok (svc_h, "token.authorize", bodies[i], c.id);
         if (!json_object_get (r, "page_error"))
             fail_msg ("case %zu: no page_error", i);
         assert_string_equal (svc_str (r, "page_error.error"), "invalid_request");
@@ -689,15 +657,15 @@ test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **st
         json_decref (r);
     }
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", c.id), 0);
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s'", c.id), 0);
 }
 
 static void
 test_authorize_error_after_validation_redirects_with_state_and_iss (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "ae", NULL);
     json_t *r = s_authorize (&c, ", \"response_type\": \"token\"");
     assert_string_equal (svc_str (r, "redirect.params.error"), "unsupported_response_type");
@@ -718,28 +686,28 @@ static void
 test_request_get_of_unknown_request_is_invalid_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    assert_string_equal (svc_err (s_h, "token.request_get",
+    SVC_NEED_DB (svc_h);
+    assert_string_equal (svc_err (svc_h, "token.request_get",
                                   "{\"request_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.request_get", NULL), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.request_get", NULL), "invalid_request");
 }
 
 static void
 test_authorize_error_redirects_and_uses_the_request_up (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "aerr", NULL);
     char rid[128];
     s_request (&c, NULL, rid, sizeof rid);
     //  A code the orchestration may not send.
-    assert_string_equal (
-        svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"server_error\"}", rid),
-        "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.authorize_error",
+                                  "{\"request_id\": \"%s\", \"error\": \"server_error\"}", rid),
+                         "invalid_request");
     json_t *r =
-        svc_ok (s_h, "token.authorize_error",
+        svc_ok (svc_h, "token.authorize_error",
                 "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"no\"}", rid);
     assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
     assert_string_equal (svc_str (r, "redirect.params.state"), "st-1");
@@ -747,66 +715,66 @@ test_authorize_error_redirects_and_uses_the_request_up (void **state)
     json_decref (r);
     assert_int_equal (
         svc_sql_long (
-            s_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NOT NULL",
+            svc_h, "SELECT count(*) FROM token.authz_requests WHERE client_id = '%s' AND used_at IS NOT NULL",
             c.id),
         1);
-    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid),
+    assert_string_equal (svc_err (svc_h, "token.request_get", "{\"request_id\": \"%s\"}", rid),
                          "invalid_request");
-    assert_string_equal (
-        svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
-        "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.authorize_error",
+                                  "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+                         "invalid_request");
 }
 
 static void
 test_consent_is_needed_once_for_a_third_party_client_when_remembered (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "cons", NULL);
     char rid[128], sub[64];
     svc_unique (sub, sizeof sub, "sub");
     s_request (&c, NULL, rid, sizeof rid);
-    json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    json_t *r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     //  Without consent the code is refused and the request stays usable.
-    assert_string_equal (svc_err (s_h, "token.issue_code",
+    assert_string_equal (svc_err (svc_h, "token.issue_code",
                                   "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": "
                                   "%ld, \"amr\": [\"pwd\"]}",
                                   rid, sub, (long)time (NULL)),
                          "invalid_request");
     r = svc_ok (
-        s_h, "token.issue_code",
+        svc_h, "token.issue_code",
         "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
         " \"consent\": {\"granted\": true, \"remember\": true}}",
         rid, sub, (long)time (NULL));
     json_decref (r);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.consents WHERE client_id = '%s' AND sub = '%s'", c.id,
-                      sub),
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.consents WHERE client_id = '%s' AND sub = '%s'",
+                      c.id, sub),
         1);
     s_request (&c, NULL, rid, sizeof rid);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
     //  More than was granted is asked again; so is prompt=consent.
     s_request (&c, ", \"scope\": \"openid profile email\"", rid, sizeof rid);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     s_request (&c, ", \"prompt\": \"consent\"", rid, sizeof rid);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     //  A first-party client needs none.
-    s_client_t f;
+    svc_client_t f;
     s_client (&f, "first", ", \"type\": \"confidential\", \"first_party\": true");
     s_request (&f, NULL, rid, sizeof rid);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}", rid, sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "token.consent_check", "{\"request_id\": \"%s\"}", rid),
+    assert_string_equal (svc_err (svc_h, "token.consent_check", "{\"request_id\": \"%s\"}", rid),
                          "invalid_request");
 }
 
@@ -814,14 +782,14 @@ static void
 test_issue_code_returns_a_code_once (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "ic", ", \"type\": \"confidential\", \"first_party\": true");
     char rid[128];
     s_request (&c, NULL, rid, sizeof rid);
     const char *fmt =
         "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}";
-    json_t *r = svc_ok (s_h, "token.issue_code", fmt, rid, (long)time (NULL));
+    json_t *r = svc_ok (svc_h, "token.issue_code", fmt, rid, (long)time (NULL));
     const json_t *params = json_object_get (json_object_get (r, "redirect"), "params");
     assert_int_equal (json_object_size (params), 3);
     assert_int_equal (strlen (svc_str (params, "code")), 43);
@@ -830,48 +798,49 @@ test_issue_code_returns_a_code_once (void **state)
     json_decref (r);
     assert_int_equal (
         svc_sql_long (
-            s_h,
+            svc_h,
             "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND sub = 'u1' AND consumed_at IS NULL",
             c.id),
         1);
     //  The request is consumed: a second code → invalid_request.
-    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long)time (NULL)), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.issue_code", fmt, rid, (long)time (NULL)), "invalid_request");
     //  Malformed sessions.
     s_request (&c, NULL, rid, sizeof rid);
     assert_string_equal (
-        svc_err (s_h, "token.issue_code",
+        svc_err (svc_h, "token.issue_code",
                  "{\"request_id\": \"%s\", \"sid\": \"s1\", \"auth_time\": 1, \"amr\": [\"pwd\"]}", rid),
         "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.issue_code",
+    assert_string_equal (svc_err (svc_h, "token.issue_code",
                                   "{\"request_id\": \"%s\", \"sub\": \"u1\", \"sid\": \"s1\", \"auth_time\": "
                                   "\"x\", \"amr\": [\"pwd\"]}",
                                   rid),
                          "invalid_request");
     //  An authentication older than max_age (plus the skew) is refused; the request stays usable.
     s_request (&c, ", \"max_age\": \"60\"", rid, sizeof rid);
-    assert_string_equal (svc_err (s_h, "token.issue_code", fmt, rid, (long)time (NULL) - 3600),
+    assert_string_equal (svc_err (svc_h, "token.issue_code", fmt, rid, (long)time (NULL) - 3600),
                          "invalid_request");
-    json_decref (svc_ok (s_h, "token.issue_code", fmt, rid, (long)time (NULL)));
+    json_decref (svc_ok (svc_h, "token.issue_code", fmt, rid, (long)time (NULL)));
 }
 
 static void
 test_denied_consent_is_access_denied (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "deny", NULL);
     char rid[128];
     s_request (&c, NULL, rid, sizeof rid);
     json_t *r = svc_ok (
-        s_h, "token.issue_code",
+        svc_h, "token.issue_code",
         "{\"request_id\": \"%s\", \"sub\": \"u\", \"sid\": \"s\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
         " \"consent\": {\"granted\": false, \"remember\": false}}",
         rid, (long)time (NULL));
     assert_string_equal (svc_str (r, "redirect.params.error"), "access_denied");
     assert_null (json_object_get (json_object_get (json_object_get (r, "redirect"), "params"), "code"));
     json_decref (r);
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", c.id), 0);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s'", c.id),
+                      0);
 }
 
 //  --------------------------------------------------------------- token.authorize, case by case
@@ -882,7 +851,7 @@ test_denied_consent_is_access_denied (void **state)
 //  the global default, ES256, first-party), single (confidential, one
 //  redirect URI, PKCE optional, first-party).
 typedef struct {
-    s_client_t conf, pub, post, single;
+    svc_client_t conf, pub, post, single;
     char conf_second[200];
 } s_authz_clients_t;
 
@@ -895,10 +864,10 @@ s_authz_clients (void)
         return &c;
     memset (&c, 0, sizeof c);
     svc_unique (c.conf.id, sizeof c.conf.id, "conf");
-    snprintf (c.conf.redirect_uri, sizeof c.conf.redirect_uri, RP "%s", c.conf.id);
-    snprintf (c.conf_second, sizeof c.conf_second, RP "%s/second", c.conf.id);
+    snprintf (c.conf.redirect_uri, sizeof c.conf.redirect_uri, SVC_RP "%s", c.conf.id);
+    snprintf (c.conf_second, sizeof c.conf_second, SVC_RP "%s/second", c.conf.id);
     json_t *r = svc_ok (
-        s_h, "token.client_add",
+        svc_h, "token.client_add",
         "{\"client_id\": \"%s\", \"name\": \"Conf\", \"type\": \"confidential\", \"redirect_uris\": [\"%s\", "
         "\"%s\"],"
         " \"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"], \"require_pkce\": false}",
@@ -921,7 +890,7 @@ s_authz_clients (void)
 //  (a JSON object: a string sets, null removes), repeated names (JSON array
 //  text or NULL) and method.
 static json_t *
-s_authorize_changed (const s_client_t *c, const char *change, const char *repeated, const char *method)
+s_authorize_changed (const svc_client_t *c, const char *change, const char *repeated, const char *method)
 {
     json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
                                 "redirect_uri", c->redirect_uri, "scope", "openid profile", "state",
@@ -948,7 +917,7 @@ s_authorize_changed (const s_client_t *c, const char *change, const char *repeat
         json_pack ("{s:o, s:o, s:s}", "params", params, "repeated", rep, "method", method ? method : "GET");
     json_t *result = NULL;
     bus_error_t e;
-    if (svc_call_json (s_h, "token.authorize", body, &result, &e) != 0)
+    if (svc_call_json (svc_h, "token.authorize", body, &result, &e) != 0)
         fail_msg ("token.authorize %s: %s", change ? change : "", e.code);
     json_decref (body);
     return result;
@@ -957,7 +926,7 @@ s_authorize_changed (const s_client_t *c, const char *change, const char *repeat
 //  The redirect of an error answered at the redirect URI, checked for code,
 //  iss and a description.
 static json_t *
-s_error_redirect (const s_client_t *c, const char *change, const char *repeated, const char *error)
+s_error_redirect (const svc_client_t *c, const char *change, const char *repeated, const char *error)
 {
     json_t *r = s_authorize_changed (c, change, repeated, NULL);
     if (json_object_size (r) != 1 || !json_object_get (r, "redirect"))
@@ -972,7 +941,7 @@ s_error_redirect (const s_client_t *c, const char *change, const char *repeated,
 }
 
 static void
-s_page_error (const s_client_t *c, const char *change, const char *repeated)
+s_page_error (const svc_client_t *c, const char *change, const char *repeated)
 {
     json_t *r = s_authorize_changed (c, change, repeated, NULL);
     if (json_object_size (r) != 1 || !json_object_get (r, "page_error"))
@@ -982,7 +951,7 @@ s_page_error (const s_client_t *c, const char *change, const char *repeated)
 }
 
 static json_t *
-s_request_of (const s_client_t *c, const char *change, const char *repeated, const char *method)
+s_request_of (const svc_client_t *c, const char *change, const char *repeated, const char *method)
 {
     json_t *r = s_authorize_changed (c, change, repeated, method);
     if (json_object_size (r) != 1 || !json_object_get (r, "request"))
@@ -996,7 +965,7 @@ static void
 test_authorize_page_errors_before_the_redirect_uri (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     char change[2048];
     s_page_error (&c->conf, "{\"client_id\": \"nobody-at-all\"}", NULL);
@@ -1007,7 +976,7 @@ test_authorize_page_errors_before_the_redirect_uri (void **state)
         snprintf (change, sizeof change, "{\"redirect_uri\": \"%s%s\"}", c->conf.redirect_uri, suffixes[i]);
         s_page_error (&c->conf, change, NULL);
     }
-    snprintf (change, sizeof change, "{\"redirect_uri\": \"https://RP.example/cb/%s\"}", c->conf.id);
+    snprintf (change, sizeof change, "{\"redirect_uri\": \"https://SVC_RP.example/cb/%s\"}", c->conf.id);
     s_page_error (&c->conf, change, NULL);
     //  Several registered: it must be named.
     s_page_error (&c->conf, "{\"redirect_uri\": null}", NULL);
@@ -1018,11 +987,11 @@ static void
 test_authorize_redirect_uri_may_be_omitted_or_be_the_second_one (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     json_t *q = s_request_of (&c->single, "{\"redirect_uri\": null}", NULL, NULL);
     json_t *r = svc_ok (
-        s_h, "token.issue_code",
+        svc_h, "token.issue_code",
         "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"]}",
         svc_str (q, "request_id"), (long)time (NULL) - 5);
     assert_string_equal (svc_str (r, "redirect.redirect_uri"), c->single.redirect_uri);
@@ -1040,7 +1009,7 @@ static void
 test_authorize_errors_redirect_with_error_state_and_iss (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     const struct {
         char who;
@@ -1099,7 +1068,7 @@ test_authorize_errors_redirect_with_error_state_and_iss (void **state)
     memset (nonce, 'n', 513);
     nonce[513] = '\0';
     for (size_t i = 0; i < sizeof matrix / sizeof matrix[0]; i++) {
-        const s_client_t *cl = matrix[i].who == 'c' ? &c->conf : matrix[i].who == 'p' ? &c->pub : &c->post;
+        const svc_client_t *cl = matrix[i].who == 'c' ? &c->conf : matrix[i].who == 'p' ? &c->pub : &c->post;
         char change[800];
         const char *at = strstr (matrix[i].change, "NONCE513");
         if (at)
@@ -1119,7 +1088,7 @@ static void
 test_authorize_error_response_modes_and_state (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     json_t *r = s_error_redirect (&c->conf, "{\"response_mode\": \"web_message\"}", NULL, "invalid_request");
     assert_string_equal (svc_str (r, "response_mode"), "query");
@@ -1171,7 +1140,7 @@ test_authorize_error_response_modes_and_state (void **state)
     snprintf (change, sizeof change, "{\"state\": \"%s\"}", st);
     json_t *q = s_request_of (&c->conf, change, NULL, NULL);
     r = svc_ok (
-        s_h, "token.issue_code",
+        svc_h, "token.issue_code",
         "{\"request_id\": \"%s\", \"sub\": \"s\", \"sid\": \"x\", \"auth_time\": %ld, \"amr\": [\"pwd\"],"
         " \"consent\": {\"granted\": true, \"remember\": false}}",
         svc_str (q, "request_id"), (long)time (NULL) - 5);
@@ -1185,7 +1154,7 @@ static void
 test_authorize_request_carries_what_the_login_flow_needs (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     long before = (long)time (NULL);
     json_t *q = s_request_of (
@@ -1212,7 +1181,7 @@ test_authorize_request_carries_what_the_login_flow_needs (void **state)
     assert_true (svc_int (q, "expires_at") >= before + 590 &&
                  svc_int (q, "expires_at") <= (long)time (NULL) + 610);
     assert_true (strlen (svc_str (q, "request_id")) >= 43);
-    json_t *g = svc_ok (s_h, "token.request_get", "{\"request_id\": \"%s\"}", svc_str (q, "request_id"));
+    json_t *g = svc_ok (svc_h, "token.request_get", "{\"request_id\": \"%s\"}", svc_str (q, "request_id"));
     assert_true (json_equal (json_object_get (g, "request"), q));
     json_decref (g);
     json_decref (q);
@@ -1259,7 +1228,7 @@ static void
 test_authorize_unsigned_request_object (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     char object[8192], claims[4096], change[8400];
     //  Its scope, nonce, redirect URI (the query's is not even registered)
@@ -1330,8 +1299,8 @@ test_authorize_unsigned_request_object (void **state)
 static json_t *
 s_issue (const char *request_id, const char *sub, const char *consent)
 {
-    return svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "%s%s}", request_id, sub,
-                   (long)time (NULL) - 5, consent ? ", \"consent\": " : "", consent ? consent : "");
+    return svc_ok (svc_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "%s%s}", request_id,
+                   sub, (long)time (NULL) - 5, consent ? ", \"consent\": " : "", consent ? consent : "");
 }
 
 #define GRANT "{\"granted\": true, \"remember\": false}"
@@ -1341,12 +1310,12 @@ static void
 test_authorize_error_redirect_is_exact_and_ends_the_request (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"fragment\"}", NULL, NULL);
     const char *rid = svc_str (q, "request_id");
     json_t *r = svc_ok (
-        s_h, "token.authorize_error",
+        svc_h, "token.authorize_error",
         "{\"request_id\": \"%s\", \"error\": \"login_required\", \"error_description\": \"no session\"}",
         rid);
     json_t *expected = json_pack ("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "redirect_uri", c->conf.redirect_uri,
@@ -1355,18 +1324,18 @@ test_authorize_error_redirect_is_exact_and_ends_the_request (void **state)
     assert_true (json_equal (json_object_get (r, "redirect"), expected));
     json_decref (expected);
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "token.request_get", "{\"request_id\": \"%s\"}", rid),
+    assert_string_equal (svc_err (svc_h, "token.request_get", "{\"request_id\": \"%s\"}", rid),
                          "invalid_request");
-    assert_string_equal (
-        svc_err (s_h, "token.authorize_error", "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
-        "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", rid,
+    assert_string_equal (svc_err (svc_h, "token.authorize_error",
+                                  "{\"request_id\": \"%s\", \"error\": \"access_denied\"}", rid),
+                         "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}", rid,
                                   "u", (long)time (NULL)),
                          "invalid_request");
     json_decref (q);
     //  A description with characters RFC 6749 §4.1.2.1 forbids is replaced.
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.authorize_error",
+    r = svc_ok (svc_h, "token.authorize_error",
                 "{\"request_id\": \"%s\", \"error\": \"access_denied\", \"error_description\": \"say "
                 "\\\"hi\\\"\\\\\"}",
                 svc_str (q, "request_id"));
@@ -1381,12 +1350,12 @@ static void
 test_consent_is_remembered_for_what_was_granted (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     char sub[64];
     svc_unique (sub, sizeof sub, "sub");
     json_t *q = s_request_of (&c->conf, NULL, NULL, NULL);
-    json_t *r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+    json_t *r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                         svc_str (q, "request_id"), sub);
     json_t *expected = json_pack ("{s:b, s:[s, s]}", "needed", 1, "scopes", "openid", "profile");
     assert_true (json_equal (r, expected));
@@ -1396,7 +1365,7 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (q);
     //  Asked no more for these scopes; the request completes without consent.
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                 svc_str (q, "request_id"), sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
@@ -1406,14 +1375,14 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (q);
     //  More scopes are asked; once granted too, the union is covered.
     q = s_request_of (&c->conf, "{\"scope\": \"openid email\"}", NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                 svc_str (q, "request_id"), sub);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     json_decref (s_issue (svc_str (q, "request_id"), sub, GRANT_REMEMBER));
     json_decref (q);
     q = s_request_of (&c->conf, "{\"scope\": \"openid profile email\"}", NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                 svc_str (q, "request_id"), sub);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
@@ -1425,14 +1394,14 @@ test_consent_is_remembered_for_what_was_granted (void **state)
     json_decref (s_issue (svc_str (q, "request_id"), other, GRANT));
     json_decref (q);
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                 svc_str (q, "request_id"), other);
     assert_true (svc_bool (r, "needed"));
     json_decref (r);
     json_decref (q);
     //  A first-party client needs none, and completes without.
     q = s_request_of (&c->single, NULL, NULL, NULL);
-    r = svc_ok (s_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
+    r = svc_ok (svc_h, "token.consent_check", "{\"request_id\": \"%s\", \"sub\": \"%s\"}",
                 svc_str (q, "request_id"), other);
     assert_false (svc_bool (r, "needed"));
     json_decref (r);
@@ -1446,7 +1415,7 @@ static void
 test_issue_code_answers_and_refusals (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     //  A code of 256 bits, with state and iss, in the requested response mode.
     json_t *q = s_request_of (&c->conf, "{\"response_mode\": \"form_post\"}", NULL, NULL);
@@ -1470,7 +1439,7 @@ test_issue_code_answers_and_refusals (void **state)
     json_decref (q);
     //  A third-party client without consent: refused, and nothing happened.
     q = s_request_of (&c->conf, NULL, NULL, NULL);
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+    assert_string_equal (svc_err (svc_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
                                   svc_str (q, "request_id"), "u1", (long)time (NULL)),
                          "invalid_request");
     json_decref (s_issue (svc_str (q, "request_id"), "u1", GRANT));
@@ -1478,16 +1447,16 @@ test_issue_code_answers_and_refusals (void **state)
     //  Twice → invalid_request.
     q = s_request_of (&c->single, NULL, NULL, NULL);
     json_decref (s_issue (svc_str (q, "request_id"), "u1", NULL));
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+    assert_string_equal (svc_err (svc_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
                                   svc_str (q, "request_id"), "u1", (long)time (NULL)),
                          "invalid_request");
     json_decref (q);
     //  prompt=login needs an authentication after the request.
     q = s_request_of (&c->single, "{\"prompt\": \"login\"}", NULL, NULL);
-    assert_string_equal (svc_err (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+    assert_string_equal (svc_err (svc_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
                                   svc_str (q, "request_id"), "u1", (long)time (NULL) - 3600),
                          "invalid_request");
-    r = svc_ok (s_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
+    r = svc_ok (svc_h, "token.issue_code", "{\"request_id\": \"%s\", " SESSION_FMT "}",
                 svc_str (q, "request_id"), "u1", (long)time (NULL));
     svc_str (r, "redirect.params.code");
     json_decref (r);
@@ -1507,7 +1476,7 @@ test_issue_code_answers_and_refusals (void **state)
         snprintf (fmt, sizeof fmt, "{\"request_id\": \"%%s\", %s}", bad[i]);
         //  Case 3 is an auth_time an hour ahead; the others a good one.
         long at = i == 3 ? (long)time (NULL) + 3600 : (long)time (NULL) - 5;
-        const char *got = svc_err (s_h, "token.issue_code", fmt, svc_str (q, "request_id"), at);
+        const char *got = svc_err (svc_h, "token.issue_code", fmt, svc_str (q, "request_id"), at);
         if (strcmp (got, "invalid_request") != 0)
             fail_msg ("session %zu: %s", i, got);
         json_decref (q);
@@ -1525,7 +1494,7 @@ s_raw_exchange (const char *form, const char *basic, json_t **result)
     static char code[48];
     json_t *r = NULL;
     bus_error_t e;
-    int rc = svc_call (s_h, "token.exchange", &r, &e,
+    int rc = svc_call (svc_h, "token.exchange", &r, &e,
                        "{\"form\": %s, \"basic\": %s, \"client_ip\": \"127.0.0.1\"}", form,
                        basic ? basic : "null");
     snprintf (code, sizeof code, "%s", rc == 0 ? "" : e.code);
@@ -1538,7 +1507,7 @@ s_raw_exchange (const char *form, const char *basic, json_t **result)
 
 //  {"client_id", "client_secret"} of c, as JSON text (into out).
 static const char *
-s_basic (const s_client_t *c, char *out, size_t size)
+s_basic (const svc_client_t *c, char *out, size_t size)
 {
     snprintf (out, size, "{\"client_id\": \"%s\", \"client_secret\": \"%s\"}", c->id, c->secret);
     return out;
@@ -1547,7 +1516,7 @@ s_basic (const s_client_t *c, char *out, size_t size)
 //  A code for c from a request with the usual parameters changed by change
 //  (PKCE S256 added when with_pkce); the verifier into verifier.
 static void
-s_code_for (const s_client_t *c, const char *change, int with_pkce, char *code, char *verifier)
+s_code_for (const svc_client_t *c, const char *change, int with_pkce, char *code, char *verifier)
 {
     char challenge[64], ch[1024];
     verifier[0] = '\0';
@@ -1568,7 +1537,7 @@ static int
 s_code_consumed (const char *code)
 {
     return (int)svc_sql_long (
-        s_h,
+        svc_h,
         "SELECT count(*) FROM token.codes WHERE code_hash = sha256('%s'::bytea) AND consumed_at IS NOT NULL",
         code);
 }
@@ -1577,7 +1546,7 @@ static void
 test_exchange_code_checks_leave_the_code_usable (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
@@ -1639,7 +1608,7 @@ static void
 test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
@@ -1651,7 +1620,7 @@ test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
     json_t *first = NULL;
     assert_string_equal (s_raw_exchange (form, basic, &first), "");
     json_decref (
-        svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
+        svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
     //  A wrong verifier, and another client: refused, the first tokens live.
     s_pkce (other, challenge);
     char wrong[4096];
@@ -1666,9 +1635,9 @@ test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
               code, c->conf.redirect_uri, verifier, c->pub.id);
     assert_string_equal (s_raw_exchange (wrong, NULL, NULL), "invalid_grant");
     json_decref (
-        svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
+        svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
                       " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))",
                       code),
@@ -1676,10 +1645,10 @@ test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
     //  The rightful client's replay revokes (RFC 6749 §4.1.2).
     assert_string_equal (s_raw_exchange (form, basic, NULL), "invalid_grant");
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
         "invalid_token");
     assert_int_equal (
-        svc_sql_long (s_h,
+        svc_sql_long (svc_h,
                       "SELECT count(*) FROM token.revoked_jtis WHERE reason = 'code_replay' AND jti ="
                       " (SELECT issued_jti FROM token.codes WHERE code_hash = sha256('%s'::bytea))",
                       code),
@@ -1691,7 +1660,7 @@ static void
 test_exchange_refuses_codes_it_cannot_redeem (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
@@ -1742,11 +1711,11 @@ static void
 test_exchange_authenticates_the_client_first (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     const char *bogus =
         "\"grant_type\": \"authorization_code\", \"code\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
-        " \"redirect_uri\": \"" RP "cb\"";
+        " \"redirect_uri\": \"" SVC_RP "cb\"";
     char form[4096], basic[4096];
     //  A wrong secret, an unknown client, no authentication.
     snprintf (basic, sizeof basic, "{\"client_id\": \"%s\", \"client_secret\": \"%.*sx\"}", c->conf.id,
@@ -1792,7 +1761,7 @@ test_exchange_authenticates_the_client_first (void **state)
                          "unauthorized_client");
     assert_string_equal (s_raw_exchange ("{\"grant_type\": \"client_credentials\"}", basic, NULL),
                          "unauthorized_client");
-    s_client_t cc;
+    svc_client_t cc;
     s_client (
         &cc, "cconly",
         ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": []");
@@ -1809,7 +1778,7 @@ static char *
 s_access_token (const char *claims)
 {
     json_t *r =
-        svc_ok (s_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}", claims);
+        svc_ok (svc_h, "keys.sign", "{\"claims\": %s, \"alg\": \"RS256\", \"typ\": \"at+jwt\"}", claims);
     char *jws = strdup (svc_str (r, "jws"));
     json_decref (r);
     return jws;
@@ -1819,7 +1788,7 @@ static void
 test_userinfo_case_by_case (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_authz_clients_t *c = s_authz_clients ();
     //  The subject, scopes and client of a real token, exactly.
     char code[128], verifier[64], form[4096], basic[4096];
@@ -1830,7 +1799,7 @@ test_userinfo_case_by_case (void **state)
               code, c->conf.redirect_uri, verifier);
     json_t *t = NULL;
     assert_string_equal (s_raw_exchange (form, s_basic (&c->conf, basic, sizeof basic), &t), "");
-    json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
+    json_t *u = svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
     json_t *expected = json_pack ("{s:s, s:[s, s], s:s}", "sub", "code-sub", "scopes", "openid", "email",
                                   "client_id", c->conf.id);
     assert_true (json_equal (u, expected));
@@ -1847,7 +1816,7 @@ test_userinfo_case_by_case (void **state)
     char *tok = s_access_token (claims);
     json_t *r = NULL;
     bus_error_t e;
-    assert_int_equal (svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", tok), -1);
+    assert_int_equal (svc_call (svc_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", tok), -1);
     assert_string_equal (e.code, "invalid_token");
     assert_string_equal (e.description, "The access token expired");
     free (tok);
@@ -1855,12 +1824,12 @@ test_userinfo_case_by_case (void **state)
     //  it is expired all the same.
     snprintf (claims, sizeof claims, fmt, now - 700, now - 5, now, 3, "openid profile", "");
     tok = s_access_token (claims);
-    assert_int_equal (svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", tok), -1);
+    assert_int_equal (svc_call (svc_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", tok), -1);
     assert_string_equal (e.description, "The access token expired");
     free (tok);
     snprintf (claims, sizeof claims, fmt, now - 700, now + 60, now, 2, "openid profile", "");
     tok = s_access_token (claims);
-    json_decref (svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok));
+    json_decref (svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok));
     //  The same token with its claims forged keeps its signature: refused.
     char *dot = strchr (tok, '.');
     char *dot2 = strchr (dot + 1, '.');
@@ -1869,13 +1838,13 @@ test_userinfo_case_by_case (void **state)
               ", \"sub\": \"admin\"");
     b64url_encode (forged_claims, strlen (forged_claims), forged_b64);
     snprintf (forged, sizeof forged, "%.*s.%s%s", (int)(dot - tok), tok, forged_b64, dot2);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", forged),
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", forged),
                          "invalid_token");
     free (tok);
     //  Without openid.
     snprintf (claims, sizeof claims, fmt, now, now + 300, now, 3, "profile", "");
     tok = s_access_token (claims);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok),
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok),
                          "insufficient_scope");
     free (tok);
     //  Another audience; no jti; no sub.
@@ -1890,17 +1859,17 @@ test_userinfo_case_by_case (void **state)
     for (size_t i = 0; i < 3; i++) {
         snprintf (claims, sizeof claims, wrong[i], now, now + 300);
         tok = s_access_token (claims);
-        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok),
+        assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", tok),
                              "invalid_token");
         free (tok);
     }
     //  Malformed tokens.
     const char *malformed[] = {"", "garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."};
     for (size_t i = 0; i < 4; i++)
-        assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", malformed[i]),
+        assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", malformed[i]),
                              "invalid_token");
     //  A token without exp or from the future can no longer be made at all.
-    assert_string_equal (svc_err (s_h, "keys.sign",
+    assert_string_equal (svc_err (svc_h, "keys.sign",
                                   "{\"claims\": {\"iss\": \"" ISSUER
                                   "\", \"sub\": \"s\", \"iat\": %ld}, \"alg\": \"RS256\","
                                   " \"typ\": \"at+jwt\"}",
@@ -1914,8 +1883,8 @@ static void
 test_code_exchange_issues_tokens_and_consumes_the_code (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "ex", NULL);
     json_t *r = s_tokens (&c, "alice-sub", NULL);
     assert_string_equal (svc_str (r, "token_type"), "Bearer");
@@ -1923,13 +1892,13 @@ test_code_exchange_issues_tokens_and_consumes_the_code (void **state)
     assert_string_equal (svc_str (r, "scope"), "openid profile");
     svc_str (r, "id_token");
     assert_null (json_object_get (r, "refresh_token"));
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at "
                                     "IS NOT NULL AND issued_jti IS NOT NULL",
                                     c.id),
                       1);
     //  The access token is good at token.userinfo.
-    json_t *u = svc_ok (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token"));
+    json_t *u = svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token"));
     assert_string_equal (svc_str (u, "sub"), "alice-sub");
     assert_string_equal (svc_str (u, "client_id"), c.id);
     assert_string_equal (svc_str (u, "scopes.0"), "openid");
@@ -1941,8 +1910,8 @@ static void
 test_code_replay_is_invalid_grant_and_revokes_the_first_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "replay", NULL);
     char code[128], verifier[64], form[512];
     s_code (&c, "bob-sub", NULL, code, verifier);
@@ -1953,9 +1922,9 @@ test_code_replay_is_invalid_grant_and_revokes_the_first_tokens (void **state)
     json_t *first = s_exchange_ok (&c, form);
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")),
         "invalid_token");
-    assert_true (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
+    assert_true (svc_sql_long (svc_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
     json_decref (first);
 }
 
@@ -1963,8 +1932,8 @@ static void
 test_a_failed_redemption_leaves_the_code_usable (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "keep", NULL);
     char code[128], verifier[64], form[768];
     s_code (&c, "carol", NULL, code, verifier);
@@ -1990,7 +1959,7 @@ test_a_failed_redemption_leaves_the_code_usable (void **state)
               code, c.redirect_uri);
     assert_string_equal (s_exchange_err (&c, form), "invalid_request");
     //  Another client's attempt.
-    s_client_t other;
+    svc_client_t other;
     s_client (&other, "other", NULL);
     snprintf (form, sizeof form,
               "\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
@@ -1998,8 +1967,8 @@ test_a_failed_redemption_leaves_the_code_usable (void **state)
               code, c.redirect_uri, verifier);
     assert_string_equal (s_exchange_err (&other, form), "invalid_grant");
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NULL",
-                      c.id),
+        svc_sql_long (
+            svc_h, "SELECT count(*) FROM token.codes WHERE client_id = '%s' AND consumed_at IS NULL", c.id),
         1);
     json_decref (s_exchange_ok (&c, form));
 }
@@ -2008,31 +1977,32 @@ static void
 test_exchange_refuses_bad_requests_and_clients (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "exr", NULL);
     assert_string_equal (s_exchange_err (&c, "\"code\": \"x\""), "invalid_request");
     assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"password\""), "unsupported_grant_type");
     assert_string_equal (
-        s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"redirect_uri\": \"" RP "x\""),
+        s_exchange_err (&c, "\"grant_type\": \"authorization_code\", \"redirect_uri\": \"" SVC_RP "x\""),
         "invalid_request");
     assert_string_equal (
         s_exchange_err (
-            &c, "\"grant_type\": \"authorization_code\", \"code\": \"nope\", \"redirect_uri\": \"" RP "x\""),
+            &c,
+            "\"grant_type\": \"authorization_code\", \"code\": \"nope\", \"redirect_uri\": \"" SVC_RP "x\""),
         "invalid_grant");
     assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\""),
                          "unauthorized_client");
     assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"x\""),
                          "unauthorized_client");
     //  Client authentication comes first.
-    s_client_t wrong = c;
+    svc_client_t wrong = c;
     snprintf (wrong.secret, sizeof wrong.secret, "not-the-secret");
     assert_string_equal (s_exchange_err (&wrong, "\"grant_type\": \"password\""), "invalid_client");
-    s_client_t unknown = c;
+    svc_client_t unknown = c;
     snprintf (unknown.id, sizeof unknown.id, "nobody-at-all");
     assert_string_equal (s_exchange_err (&unknown, "\"grant_type\": \"authorization_code\""),
                          "invalid_client");
-    s_client_t none = c;
+    svc_client_t none = c;
     snprintf (none.method, sizeof none.method, "none");
     assert_string_equal (s_exchange_err (&none, "\"grant_type\": \"authorization_code\""), "invalid_client");
     //  Two methods at once.
@@ -2040,7 +2010,7 @@ test_exchange_refuses_bad_requests_and_clients (void **state)
     bus_error_t e;
     assert_int_equal (
         svc_call (
-            s_h, "token.exchange", &r, &e,
+            svc_h, "token.exchange", &r, &e,
             "{\"form\": {\"grant_type\": \"client_credentials\", \"client_id\": \"%s\", \"client_secret\": "
             "\"%s\"},"
             " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}",
@@ -2053,8 +2023,8 @@ static void
 test_refresh_rotates_and_reuse_revokes_the_family (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "rf",
               ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 0,"
               " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
@@ -2073,7 +2043,8 @@ test_refresh_rotates_and_reuse_revokes_the_family (void **state)
     json_decref (t);
     assert_int_equal (
         svc_sql_long (
-            s_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NULL",
+            svc_h,
+            "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NULL",
             c.id),
         1);
     snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", rt);
@@ -2094,17 +2065,17 @@ test_refresh_rotates_and_reuse_revokes_the_family (void **state)
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     assert_int_equal (
         svc_sql_long (
-            s_h,
+            svc_h,
             "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL",
             c.id),
         1);
-    assert_int_equal (svc_sql_long (s_h,
+    assert_int_equal (svc_sql_long (svc_h,
                                     "SELECT count(*) FROM token.audit_events WHERE event = "
                                     "'refresh_token_reuse' AND client_id = '%s'",
                                     c.id),
                       1);
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (n, "access_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (n, "access_token")),
         "invalid_token");
     snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"",
               svc_str (n, "refresh_token"));
@@ -2122,8 +2093,8 @@ static void
 test_refresh_retry_is_not_counted_as_issuance (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "rr",
               ", \"type\": \"confidential\", \"first_party\": true, \"refresh_grace\": 60,"
               " \"grant_types\": [\"authorization_code\", \"refresh_token\"]");
@@ -2149,8 +2120,8 @@ static void
 test_client_credentials_issues_an_access_token_only (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "cc", ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"]");
     json_t *r = s_exchange_ok (&c, "\"grant_type\": \"client_credentials\"");
     svc_str (r, "access_token");
@@ -2160,7 +2131,7 @@ test_client_credentials_issues_an_access_token_only (void **state)
     assert_string_equal (svc_str (r, "scope"), "profile email");
     //  Without openid, userinfo refuses it.
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (r, "access_token")),
         "insufficient_scope");
     json_decref (r);
     assert_string_equal (s_exchange_err (&c, "\"grant_type\": \"client_credentials\", \"scope\": \"openid\""),
@@ -2175,32 +2146,32 @@ static void
 test_userinfo_refuses_malformed_and_foreign_tokens (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"not.a.jwt\"}"),
+    SVC_NEED_DB (svc_h);
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"not.a.jwt\"}"),
                          "invalid_token");
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"\"}"), "invalid_token");
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"\"}"), "invalid_token");
     //  An ID token is not an access token (typ JWT, not at+jwt).
-    s_client_t c;
+    svc_client_t c;
     s_client (&c, "ui", ", \"type\": \"confidential\", \"first_party\": true");
     json_t *t = s_tokens (&c, "erin", NULL);
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "id_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "id_token")),
         "invalid_token");
     json_decref (t);
     //  Signed by our keys with the wrong audience.
     long now = (long)time (NULL);
     json_t *s = svc_ok (
-        s_h, "keys.sign",
+        svc_h, "keys.sign",
         "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"https://other\", \"iat\": %ld,"
         " \"exp\": %ld, \"jti\": \"j1\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
         " \"typ\": \"at+jwt\"}",
         now, now + 60);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws")),
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (s, "jws")),
                          "invalid_token");
     json_decref (s);
     //  Expired (beyond the clock skew).
     s = svc_ok (
-        s_h, "keys.sign",
+        svc_h, "keys.sign",
         "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"x\", \"aud\": \"" ISSUER
         "/userinfo\", \"iat\": %ld,"
         " \"exp\": %ld, \"jti\": \"j2\", \"client_id\": \"c\", \"scope\": \"openid\"}, \"alg\": \"RS256\","
@@ -2209,7 +2180,7 @@ test_userinfo_refuses_malformed_and_foreign_tokens (void **state)
     json_t *r = NULL;
     bus_error_t e;
     assert_int_equal (
-        svc_call (s_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
+        svc_call (svc_h, "token.userinfo", &r, &e, "{\"access_token\": \"%s\"}", svc_str (s, "jws")), -1);
     assert_string_equal (e.code, "invalid_token");
     assert_string_equal (e.description, "The access token expired");
     json_decref (s);
@@ -2221,8 +2192,8 @@ static void
 test_introspect_and_revoke_an_access_token (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "rs", ", \"type\": \"confidential\", \"first_party\": true");
     json_t *t = s_tokens (&c, "frank", NULL);
     const char *at = svc_str (t, "access_token");
@@ -2232,43 +2203,44 @@ test_introspect_and_revoke_an_access_token (void **state)
     //  token.introspect takes no client_ip (proto/ops.def).
     const char *ibody =
         "{\"form\": {\"token\": \"%s\"}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}";
-    json_t *i = svc_ok (s_h, "token.introspect", ibody, at, c.id, c.secret);
+    json_t *i = svc_ok (svc_h, "token.introspect", ibody, at, c.id, c.secret);
     assert_true (svc_bool (i, "active"));
     assert_string_equal (svc_str (i, "sub"), "frank");
     assert_string_equal (svc_str (i, "client_id"), c.id);
     assert_string_equal (svc_str (i, "token_type"), "Bearer");
     assert_string_equal (svc_str (i, "iss"), ISSUER);
     json_decref (i);
-    json_t *r = svc_ok (s_h, "token.revoke", body, at, c.id, c.secret);
+    json_t *r = svc_ok (svc_h, "token.revoke", body, at, c.id, c.secret);
     assert_true (svc_bool (r, "revoked"));
     json_decref (r);
-    assert_true (svc_sql_long (s_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
-    i = svc_ok (s_h, "token.introspect", ibody, at, c.id, c.secret);
+    assert_true (svc_sql_long (svc_h, "SELECT count(*) FROM token.revoked_jtis") >= 1);
+    i = svc_ok (svc_h, "token.introspect", ibody, at, c.id, c.secret);
     assert_false (svc_bool (i, "active"));
     assert_int_equal (json_object_size (i), 1);
     json_decref (i);
-    assert_string_equal (svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", at), "invalid_token");
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", at),
+                         "invalid_token");
     //  Unknown tokens: revoked false, active false.
-    r = svc_ok (s_h, "token.revoke", body, "unknown-token", c.id, c.secret);
+    r = svc_ok (svc_h, "token.revoke", body, "unknown-token", c.id, c.secret);
     assert_false (svc_bool (r, "revoked"));
     json_decref (r);
     //  Missing token, bad client.
-    assert_string_equal (svc_err (s_h, "token.revoke",
+    assert_string_equal (svc_err (svc_h, "token.revoke",
                                   "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": "
                                   "\"%s\"}, \"client_ip\": \"1.2.3.4\"}",
                                   c.id, c.secret),
                          "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "token.introspect",
+        svc_err (svc_h, "token.introspect",
                  "{\"form\": {}, \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}", c.id,
                  c.secret),
         "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.revoke", body, at, c.id, "wrong"), "invalid_client");
-    assert_string_equal (svc_err (s_h, "token.introspect", ibody, at, c.id, "wrong"), "invalid_client");
+    assert_string_equal (svc_err (svc_h, "token.revoke", body, at, c.id, "wrong"), "invalid_client");
+    assert_string_equal (svc_err (svc_h, "token.introspect", ibody, at, c.id, "wrong"), "invalid_client");
     //  Public clients may not introspect (RFC 7662 §2.1).
-    s_client_t p;
+    svc_client_t p;
     s_client (&p, "rspub", ", \"type\": \"public\"");
-    assert_string_equal (svc_err (s_h, "token.introspect",
+    assert_string_equal (svc_err (svc_h, "token.introspect",
                                   "{\"form\": {\"token\": \"x\", \"client_id\": \"%s\"}, \"basic\": null}",
                                   p.id),
                          "invalid_client");
@@ -2279,8 +2251,8 @@ static void
 test_introspect_and_revoke_a_refresh_token (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "rsr",
               ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": "
               "[\"authorization_code\", \"refresh_token\"],"
@@ -2292,26 +2264,26 @@ test_introspect_and_revoke_a_refresh_token (void **state)
         " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}, \"client_ip\": \"127.0.0.1\"}";
     const char *ibody = "{\"form\": {\"token\": \"%s\", \"token_type_hint\": \"refresh_token\"},"
                         " \"basic\": {\"client_id\": \"%s\", \"client_secret\": \"%s\"}}";
-    json_t *i = svc_ok (s_h, "token.introspect", ibody, rt, c.id, c.secret);
+    json_t *i = svc_ok (svc_h, "token.introspect", ibody, rt, c.id, c.secret);
     assert_true (svc_bool (i, "active"));
     assert_string_equal (svc_str (i, "token_type"), "refresh_token");
     assert_string_equal (svc_str (i, "aud"), c.id);
     json_decref (i);
-    json_t *r = svc_ok (s_h, "token.revoke", body, rt, c.id, c.secret);
+    json_t *r = svc_ok (svc_h, "token.revoke", body, rt, c.id, c.secret);
     assert_true (svc_bool (r, "revoked"));
     json_decref (r);
     assert_int_equal (
         svc_sql_long (
-            s_h,
+            svc_h,
             "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s' AND revoked_at IS NOT NULL",
             c.id),
         1);
-    i = svc_ok (s_h, "token.introspect", ibody, rt, c.id, c.secret);
+    i = svc_ok (svc_h, "token.introspect", ibody, rt, c.id, c.secret);
     assert_false (svc_bool (i, "active"));
     json_decref (i);
     //  Revoking the family revoked the access token it issued too.
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
         "invalid_token");
     json_decref (t);
 }
@@ -2320,8 +2292,8 @@ static void
 test_subject_revoke_ends_what_the_subject_holds (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "sr",
               ", \"type\": \"confidential\", \"first_party\": true, \"grant_types\": "
               "[\"authorization_code\", \"refresh_token\"],"
@@ -2329,19 +2301,20 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
     char sub[64];
     svc_unique (sub, sizeof sub, "henry");
     json_t *t = s_tokens (&c, sub, NULL);
-    json_t *r = svc_ok (s_h, "token.subject_revoke", "{\"sub\": \"%s\"}", sub);
+    json_t *r = svc_ok (svc_h, "token.subject_revoke", "{\"sub\": \"%s\"}", sub);
     assert_int_equal (svc_int (r, "families"), 1);
     assert_true (svc_int (r, "access_tokens") >= 1);
     json_decref (r);
     assert_int_equal (
-        svc_sql_long (s_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.subject_revocations WHERE sub = '%s'", sub), 1);
     assert_int_equal (
         svc_sql_long (
-            s_h, "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND subject = '%s'",
+            svc_h,
+            "SELECT count(*) FROM token.audit_events WHERE event = 'subject_revoked' AND subject = '%s'",
             sub),
         1);
     assert_string_equal (
-        svc_err (s_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
+        svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
         "invalid_token");
     char form[512];
     snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"",
@@ -2349,13 +2322,13 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
     assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
     json_decref (t);
     //  Idempotent; an unknown subject revokes nothing.
-    r = svc_ok (s_h, "token.subject_revoke", "{\"sub\": \"%s\", \"reason\": \"admin_action\"}", sub);
+    r = svc_ok (svc_h, "token.subject_revoke", "{\"sub\": \"%s\", \"reason\": \"admin_action\"}", sub);
     assert_int_equal (svc_int (r, "families"), 0);
     json_decref (r);
-    assert_string_equal (svc_err (s_h, "token.subject_revoke", NULL), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.subject_revoke", "{\"sub\": \"\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.subject_revoke", NULL), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.subject_revoke", "{\"sub\": \"\"}"), "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "token.subject_revoke", "{\"sub\": \"x\", \"reason\": \"Bad Reason\"}"),
+        svc_err (svc_h, "token.subject_revoke", "{\"sub\": \"x\", \"reason\": \"Bad Reason\"}"),
         "invalid_request");
 }
 
@@ -2365,7 +2338,7 @@ test_subject_revoke_ends_what_the_subject_holds (void **state)
 static json_t *
 s_audit (const char *subject)
 {
-    json_t *a = svc_ok (s_h, "token.audit_list", "{\"subject\": \"%s\"}", subject);
+    json_t *a = svc_ok (svc_h, "token.audit_list", "{\"subject\": \"%s\"}", subject);
     json_t *events = json_incref (json_object_get (a, "events"));
     json_decref (a);
     return events;
@@ -2375,11 +2348,11 @@ static void
 test_audit_list_shows_client_changes_in_the_one_shape (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "audited", NULL);
-    json_decref (svc_ok (s_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id));
-    json_decref (svc_ok (s_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id));
+    json_decref (svc_ok (svc_h, "token.client_rotate_secret", "{\"client_id\": \"%s\"}", c.id));
+    json_decref (svc_ok (svc_h, "token.client_remove", "{\"client_id\": \"%s\"}", c.id));
     json_t *events = s_audit (c.id);
     assert_int_equal (json_array_size (events), 3);
     static const char *const names[] = {"client_add", "client_rotate_secret", "client_remove"};
@@ -2398,21 +2371,21 @@ test_audit_list_shows_client_changes_in_the_one_shape (void **state)
     free (text);
     json_decref (events);
     json_t *a =
-        svc_ok (s_h, "token.audit_list", "{\"event\": \"client_remove\", \"last\": true, \"limit\": 1}");
+        svc_ok (svc_h, "token.audit_list", "{\"event\": \"client_remove\", \"last\": true, \"limit\": 1}");
     assert_string_equal (svc_str (a, "events.0.subject"), c.id);
     json_decref (a);
-    assert_string_equal (svc_err (s_h, "token.audit_list", "{\"event\": \"lockout_now\"}"),
+    assert_string_equal (svc_err (svc_h, "token.audit_list", "{\"event\": \"lockout_now\"}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.audit_list", "{\"limit\": 1001}"), "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.audit_list", "{\"sub\": \"x\"}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.audit_list", "{\"limit\": 1001}"), "invalid_request");
+    assert_string_equal (svc_err (svc_h, "token.audit_list", "{\"sub\": \"x\"}"), "invalid_request");
 }
 
 static void
 test_consent_answers_are_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "consent-audit", NULL);
     char rid[128], sub[64];
     svc_unique (sub, sizeof sub, "consenter");
@@ -2441,8 +2414,8 @@ static void
 test_code_replay_and_revocation_are_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    s_client_t c;
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
     s_client (&c, "replay-audit", NULL);
     char code[128], verifier[64], form[512], sub[64];
     svc_unique (sub, sizeof sub, "replayed");
@@ -2461,7 +2434,7 @@ test_code_replay_and_revocation_are_audited (void **state)
     assert_string_equal (svc_str (json_array_get (events, 1), "client_id"), c.id);
     json_decref (events);
     //  RFC 7009: the revoked refresh token's subject and client.
-    s_client_t r;
+    svc_client_t r;
     s_refresh_client (&r);
     char fam[64];
     json_t *t = s_family (&r, fam);
@@ -2482,11 +2455,11 @@ static void
 test_audit_refusals_are_written_as_bus_refused (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char op[64];
     svc_unique (op, sizeof op, "token.client_list-probe");
     json_t *r =
-        svc_ok (s_h, "token.audit_refusals",
+        svc_ok (svc_h, "token.audit_refusals",
                 "{\"broker\": \"gw:1\", \"dropped\": 3, \"refusals\": ["
                 "{\"role\": \"flow\", \"key\": \"0123456789abcdef\", \"op\": \"%s\", \"count\": 7,"
                 " \"first\": 1000, \"last\": 2000},"
@@ -2506,16 +2479,16 @@ test_audit_refusals_are_written_as_bus_refused (void **state)
     assert_string_equal (svc_str (json_array_get (events, 1), "actor"), "none:none");
     json_decref (events);
     assert_string_equal (
-        svc_err (s_h, "token.audit_refusals", "{\"broker\": \"gw\", \"refusals\": [{\"op\": \"x\"}]}"),
+        svc_err (svc_h, "token.audit_refusals", "{\"broker\": \"gw\", \"refusals\": [{\"op\": \"x\"}]}"),
         "invalid_request");
     //  Only refusals the broker could not summarise: still recorded, once.
     char broker[64];
     svc_unique (broker, sizeof broker, "gw-dropped");
-    r = svc_ok (s_h, "token.audit_refusals", "{\"broker\": \"%s\", \"dropped\": 4, \"refusals\": []}",
+    r = svc_ok (svc_h, "token.audit_refusals", "{\"broker\": \"%s\", \"dropped\": 4, \"refusals\": []}",
                 broker);
     assert_int_equal (svc_int (r, "written"), 1);
     json_decref (r);
-    r = svc_ok (s_h, "token.audit_list", "{\"event\": \"bus_refused\", \"last\": true, \"limit\": 1}");
+    r = svc_ok (svc_h, "token.audit_list", "{\"event\": \"bus_refused\", \"last\": true, \"limit\": 1}");
     ev = json_array_get (json_object_get (r, "events"), 0);
     assert_string_equal (svc_str (ev, "details.broker"), broker);
     assert_int_equal (svc_int (ev, "details.dropped"), 4);
@@ -2578,5 +2551,5 @@ main (void)
         cmocka_unit_test (test_revoke_refusals_and_tokens_it_does_not_know),
         cmocka_unit_test (test_introspect_case_by_case),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

@@ -17,30 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static svc_harness_t *s_h;
-
-static int
-s_setup (void **state)
-{
-    OST_UNUSED (state);
-    s_h = svc_harness_new (NULL);
-    return 0;
-}
-
-static int
-s_teardown (void **state)
-{
-    OST_UNUSED (state);
-    svc_harness_destroy (&s_h);
-    return 0;
-}
-
 //  A confidential client; pkce: its own choice as a JSON member, or "".
 static void
 s_client (char *id, size_t size, const char *pkce)
 {
     svc_unique (id, size, "st");
-    json_decref (svc_ok (s_h, "token.client_add",
+    json_decref (svc_ok (svc_h, "token.client_add",
                          "{\"client_id\": \"%s\", \"redirect_uris\": [\"https://rp.example/%s\"]%s}", id, id,
                          pkce));
 }
@@ -50,7 +32,7 @@ s_client (char *id, size_t size, const char *pkce)
 static int
 s_accepted_without_pkce (const char *id)
 {
-    json_t *r = svc_ok (s_h, "token.authorize",
+    json_t *r = svc_ok (svc_h, "token.authorize",
                         "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%s\", \"redirect_uri\":"
                         " \"https://rp.example/%s\", \"scope\": \"openid\"}}",
                         id, id);
@@ -65,15 +47,15 @@ s_accepted_without_pkce (const char *id)
 static void
 s_set (const char *body)
 {
-    json_decref (svc_ok (s_h, "token.settings_set", "%s", body));
+    json_decref (svc_ok (svc_h, "token.settings_set", "%s", body));
 }
 
 static void
 test_settings_list_shows_token_settings_with_bounds (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    json_t *r = svc_ok (s_h, "token.settings_list", NULL);
+    SVC_NEED_DB (svc_h);
+    json_t *r = svc_ok (svc_h, "token.settings_list", NULL);
     json_t *list = json_object_get (r, "settings");
     assert_int_equal (json_array_size (list), 1);
     json_t *s = json_array_get (list, 0);
@@ -88,7 +70,7 @@ static void
 test_pkce_required_toggles_authorize_for_clients_without_a_choice (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     char plain[64], own_on[64], own_off[64];
     s_client (plain, sizeof plain, "");
     s_client (own_on, sizeof own_on, ", \"require_pkce\": true");
@@ -102,36 +84,36 @@ test_pkce_required_toggles_authorize_for_clients_without_a_choice (void **state)
     assert_true (s_accepted_without_pkce (plain));
     assert_false (s_accepted_without_pkce (own_on));
     assert_true (s_accepted_without_pkce (own_off));
-    json_t *r = svc_ok (s_h, "token.client_get", "{\"client_id\": \"%s\"}", plain);
+    json_t *r = svc_ok (svc_h, "token.client_get", "{\"client_id\": \"%s\"}", plain);
     assert_false (svc_bool (r, "client.require_pkce"));
     json_decref (r);
     //  Back to the default (required).
     s_set ("{\"name\": \"pkce_required\", \"value\": null}");
     assert_false (s_accepted_without_pkce (plain));
     assert_true (s_accepted_without_pkce (own_off));
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.settings WHERE name = 'pkce_required'"),
-                      0);
+    assert_int_equal (
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.settings WHERE name = 'pkce_required'"), 0);
 }
 
 static void
 test_settings_set_refuses_bad_input_and_stale_expected (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
-    assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"pkce_required\", \"value\": 2}"),
+    SVC_NEED_DB (svc_h);
+    assert_string_equal (svc_err (svc_h, "token.settings_set", "{\"name\": \"pkce_required\", \"value\": 2}"),
                          "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"pkce_required\"}"),
+    assert_string_equal (svc_err (svc_h, "token.settings_set", "{\"name\": \"pkce_required\"}"),
                          "invalid_request");
     assert_string_equal (
-        svc_err (s_h, "token.settings_set", "{\"name\": \"lockout_threshold\", \"value\": 3}"),
+        svc_err (svc_h, "token.settings_set", "{\"name\": \"lockout_threshold\", \"value\": 3}"),
         "invalid_request");
-    assert_string_equal (svc_err (s_h, "token.settings_set", "{\"name\": \"nope\", \"value\": 1}"),
+    assert_string_equal (svc_err (svc_h, "token.settings_set", "{\"name\": \"nope\", \"value\": 1}"),
                          "invalid_request");
     //  expected names the value the change was based on.
     assert_string_equal (
-        svc_err (s_h, "token.settings_set", "{\"name\": \"pkce_required\", \"value\": 0, \"expected\": 0}"),
+        svc_err (svc_h, "token.settings_set", "{\"name\": \"pkce_required\", \"value\": 0, \"expected\": 0}"),
         "conflict");
-    assert_int_equal (svc_sql_long (s_h, "SELECT count(*) FROM token.settings"), 0);
+    assert_int_equal (svc_sql_long (svc_h, "SELECT count(*) FROM token.settings"), 0);
     s_set ("{\"name\": \"pkce_required\", \"value\": 0, \"expected\": 1}");
     s_set ("{\"name\": \"pkce_required\", \"value\": null, \"expected\": 0}");
 }
@@ -140,11 +122,11 @@ static void
 test_settings_set_is_audited (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     s_set ("{\"name\": \"pkce_required\", \"value\": 0}");
     s_set ("{\"name\": \"pkce_required\", \"value\": null}");
-    json_t *r =
-        svc_ok (s_h, "token.audit_list", "{\"event\": \"token_settings_set\", \"last\": true, \"limit\": 2}");
+    json_t *r = svc_ok (svc_h, "token.audit_list",
+                        "{\"event\": \"token_settings_set\", \"last\": true, \"limit\": 2}");
     json_t *events = json_object_get (r, "events");
     assert_int_equal (json_array_size (events), 2);
     json_t *first = json_array_get (events, 0), *second = json_array_get (events, 1);
@@ -165,5 +147,5 @@ main (void)
         cmocka_unit_test (test_settings_set_refuses_bad_input_and_stale_expected),
         cmocka_unit_test (test_settings_set_is_audited),
     };
-    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+    return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }
