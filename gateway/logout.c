@@ -316,6 +316,9 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
         //  §3, §4: an unregistered post_logout_redirect_uri or a hint we
         //  cannot validate is shown, never followed.
         log_info ("logout: refused on a page: %s", page_error.error_description);
+        //  RP-Initiated Logout 1.0 §2 ui_locales: the refusal too is in the
+        //  language the request asked for, when a catalogue serves it.
+        pages_use_lang (req, form_get (form, "ui_locales", 1));
         pages_refused (req, pages_msg (req, "logout.refused.title"), page_error.reason, NULL);
         json_decref (result);
         return req->status;

@@ -563,6 +563,16 @@ def test_ui_locales_first_served_tag_wins_over_accept_language(stack, client):
         assert f'<html lang="{OTHERS[0]}">' in page.text
 
 
+def test_logout_refused_on_a_page_speaks_its_ui_locales(stack, http):
+    """RP-Initiated Logout 1.0 §2: ui_locales names the language of the
+    pages, the refusal's included."""
+    r = http.get(stack.base_url + f"/logout?state=a&state=b&ui_locales=xx+{OTHERS[0]}",
+                 headers={"Accept": "text/html", "Accept-Language": "en"}, timeout=10)
+    assert r.status_code == 400
+    assert f'<html lang="{OTHERS[0]}">' in r.text, r.text[:200]
+    assert CATALOGUES[OTHERS[0]]["error.page.parameter_repeated"] in html.unescape(r.text)
+
+
 def test_accept_language_q_values_choose_without_ui_locales(stack, http):
     for header, want in ((f"es, en;q=0.5, {OTHERS[0]};q=0.7", OTHERS[0]), (f"{OTHERS[0]};q=0.1, en", "en"),
                          ("es", "en"), (None, "en")):
