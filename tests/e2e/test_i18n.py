@@ -72,7 +72,6 @@ UNREACHED = {
     "flow.error.other": "a step error without a code of its own",
     "flow.error.login_failed": "the login flow's failure when lockout refuses (test_lockout.py)",
     "session_ended.": "a session that ended between the sign-in and the consent",
-    "sessions.ended": "a session another browser ended between two pages",
     "sessions.stale": "a sessions form older than its session",
     "logout.stale": "a logout form older than its session",
     "action.refused": "an action link refused by flow-svc other than invalid_action",
@@ -85,7 +84,7 @@ UNREACHED = {
     "field.recovery_code": "a field no shipped flow asks for (the TOTP step takes recovery codes in its code field)",
     "error.unavailable.": "a service down or our own fault (test_faults_*.py)",
     "error.title": "our own faults (500 pages)",
-    "error.refused.": "a service's refusal without a page of its own; the walks meet only those with one",
+    "error.refused.text": "a service's refusal without a sentence of its own code",
     "scope.other": "a scope without a message: clients may register only the scopes that have one",
     "error.page.client_id_not_audience": "a logout naming another client than its ID token's (test_logout.py)",
 }
@@ -321,6 +320,8 @@ def walk_sessions(stack, lang, first_id, first_uri):
         other = next(sid for sid, (current, _, _) in listed.items() if not current)
         _, action, fields = listed[other]
         a.page(a.http.post(action, data=fields, allow_redirects=False, timeout=30), "another session ended")
+        # The same form again: that session has ended already.
+        a.page(a.http.post(action, data=fields, allow_redirects=False, timeout=30), "a session ended already")
         own = next(sid for sid, (current, _, _) in listed.items() if current)
         _, action, fields = listed[own]
         a.page(a.http.post(action, data=fields, allow_redirects=False, timeout=30), "this session ended")
