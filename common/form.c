@@ -261,6 +261,34 @@ form_status_text (form_status_t status)
     return "The request parameters are malformed";
 }
 
+const char *
+form_status_code (form_status_t status)
+{
+    switch (status) {
+    case FORM_OK:
+        return "ok";
+    case FORM_TOO_LARGE:
+        return "too_large";
+    case FORM_TOO_MANY:
+        return "too_many";
+    case FORM_NAME_TOO_LONG:
+        return "name_too_long";
+    case FORM_VALUE_TOO_LONG:
+        return "value_too_long";
+    case FORM_BAD_ESCAPE:
+        return "bad_escape";
+    case FORM_NUL:
+        return "nul";
+    case FORM_BAD_UTF8:
+        return "bad_utf8";
+    case FORM_EMPTY_NAME:
+        return "empty_name";
+    case FORM_NO_MEMORY:
+        return "no_memory";
+    }
+    return "malformed";
+}
+
 size_t
 form_count (const form_t *self)
 {

@@ -46,6 +46,9 @@ OST_WUR form_t *form_parse (const char *data, size_t len, const form_limits_t *l
 void form_destroy (form_t **self_p);
 //  A fixed English sentence for status, fit for an error_description.
 const char *form_status_text (form_status_t status);
+//  A stable code for status ("too_large", "bad_utf8"...): what a page in
+//  the user's language says it with (the catalogue's "error.form.<code>").
+const char *form_status_code (form_status_t status);
 
 //  Number of pairs, and pair i in the order received.
 size_t form_count (const form_t *self);

@@ -211,6 +211,17 @@ proto_err_http (ost_err_t id)
     return proto_err (proto_err (id)->http);
 }
 
+const char *
+proto_page_err (ost_page_err_t id)
+{
+    static const char *const codes[] = {
+#define PAGE_ERR(sym, code) code,
+#include "proto/page_errors.def"
+#undef PAGE_ERR
+    };
+    return (size_t)id < sizeof codes / sizeof codes[0] ? codes[id] : NULL;
+}
+
 const err_def_t *
 proto_err_by_code (const char *code)
 {

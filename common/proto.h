@@ -58,6 +58,18 @@ const err_def_t *proto_err_by_code (const char *code);
 //  server_error for our other internal codes.
 const err_def_t *proto_err_http (ost_err_t id);
 
+//  Why a request is refused on a page (proto/page_errors.def).
+typedef enum {
+#define PAGE_ERR(sym, code) OST_PAGE_ERR_##sym,
+#include "proto/page_errors.def"
+#undef PAGE_ERR
+    OST_PAGE_ERR__COUNT
+} ost_page_err_t;
+
+//  The wire code of a page error reason ("unknown_client"); NULL for a
+//  value out of the table.
+const char *proto_page_err (ost_page_err_t id);
+
 //  Roles on the bus (proto/access.def): bit flags, one per role.
 typedef enum {
     BUS_ROLE_NONE = 0,

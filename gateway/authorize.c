@@ -538,9 +538,8 @@ s_authorize (gw_req_t *req, form_t *form, int after_post)
         if (shape_page_error_unpack (out.page_error, &page_error, why, sizeof why) != 0)
             s_unexpected (req, "token.authorize", why, NULL);
         else {
-            char clean[256];
-            http_clean_header_value (page_error.error_description, clean, sizeof clean);
-            pages_error (req, 400, pages_msg (req, "error.invalid_request.title"), clean, NULL);
+            log_info ("authorize: refused on a page: %s", page_error.error_description);
+            pages_refused (req, pages_msg (req, "error.invalid_request.title"), page_error.reason, NULL);
         }
     } else if (out.redirect) {
         if (shape_redirect_unpack (out.redirect, &redirect, why, sizeof why) != 0)
@@ -569,8 +568,7 @@ authorize_get (gw_req_t *req)
     form_status_t status;
     form_t *form = form_parse (query, strlen (query), &limits, &status);
     if (!form)
-        return pages_error (req, 400, pages_msg (req, "error.invalid_request.title"),
-                            form_status_text (status), NULL);
+        return pages_form_error (req, pages_msg (req, "error.invalid_request.title"), status, NULL);
     s_authorize (req, form, 0);
     form_destroy (&form);
     return req->status;

@@ -767,9 +767,9 @@ s_button (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const cha
 static void
 s_done (html_t *body, s_ctx_t *ctx, const form_t *q)
 {
-    static const char *const done[] = {
-        "created", "updated", "deleted", "disabled", "enabled",    "unlocked",      "password",     "saved",
-        "reset",   "revoked", "rotated", "retired",  "totp_reset", "session_ended", "grant_revoked"};
+    static const char *const done[] = {"created",    "updated",       "deleted",      "disabled",
+                                       "enabled",    "unlocked",      "password",     "saved",
+                                       "totp_reset", "session_ended", "grant_revoked"};
     const char *v = s_param (q, "done");
     for (size_t i = 0; v && i < sizeof done / sizeof done[0]; i++)
         if (!strcmp (v, done[i])) {

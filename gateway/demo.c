@@ -97,27 +97,37 @@ demo_pending (const config_t *cfg)
     return rc;
 }
 
+//  The demo's pages speak the request's language too (Accept-Language):
+//  every sentence is a catalogue message "demo.*", the relying party's own.
 static void
-s_head (html_t *body, const char *title)
+s_head (html_t *body, gw_req_t *req, const char *title)
 {
-    html_raw (body, "<main class=\"wide\">\n<p class=\"brand\">Ostiary · demo relying party</p>\n<h1>");
+    html_raw (body, "<main class=\"wide\">\n<p class=\"brand\">");
+    html_text (body, pages_msg (req, "demo.brand"));
+    html_raw (body, "</p>\n<h1>");
     html_text (body, title);
     html_raw (body, "</h1>\n");
 }
 
+//  A refusal: the message of key, its placeholder name (or NULL) replaced
+//  by value, and a way back to /demo.
 static int
-s_page_error (gw_req_t *req, const char *title, const char *message, pages_headers_t *headers)
+s_page_error (gw_req_t *req, const char *title_key, const char *key, const char *name, const char *value,
+              pages_headers_t *headers)
 {
+    const char *title = pages_msg (req, title_key);
     html_t body;
     html_init (&body);
-    s_head (&body, title);
+    s_head (&body, req, title);
     html_raw (&body, "<p class=\"error\" role=\"alert\">");
-    html_text (&body, message);
+    html_text_with (&body, pages_msg (req, key), name, value ? value : "", "code");
     html_raw (&body, "</p>\n<p><a class=\"button\" href=\"");
     char url[2048];
     if (pages_url (req, "/demo", url, sizeof url) == 0)
         html_text (&body, url);
-    html_raw (&body, "\">Start again</a></p>\n</main>");
+    html_raw (&body, "\">");
+    html_text (&body, pages_msg (req, "flow.start_again"));
+    html_raw (&body, "</a></p>\n</main>");
     pages_opts_t opts = {.headers = headers};
     int rc = pages_send (req, 400, title, &body, &opts);
     html_free (&body);
@@ -131,33 +141,36 @@ demo_page (gw_req_t *req)
         return s_not_found (req);
     html_t body;
     html_init (&body);
-    s_head (&body, "Demo application");
+    const char *title = pages_msg (req, "demo.title");
+    s_head (&body, req, title);
     if (!s_configured (req)) {
-        html_raw (
-            &body,
-            "<p class=\"error\">The demo client is not configured: set OSTIARY_DEMO_CLIENT_ID and "
-            "OSTIARY_DEMO_CLIENT_SECRET or OSTIARY_DEMO_CLIENT_SECRET_FILE (<code>make run</code> does it "
-            "for you).</p>\n</main>");
+        html_raw (&body, "<p class=\"error\">");
+        html_text (&body, pages_msg (req, "demo.not_configured.how"));
+        html_raw (&body, "</p>\n</main>");
     } else {
-        html_raw (&body, "<p>This page plays a relying party: it sends you to Ostiary to sign in, then shows "
-                         "the verified ID token and what the userinfo endpoint says about you.</p>\n"
-                         "<p>Client <code>");
-        html_text (&body, req->gw->cfg->demo_client_id);
-        html_raw (&body, "</code>, scopes <code>" DEMO_SCOPE
-                         "</code>.</p>\n<a class=\"button\" id=\"login\" href=\"");
+        html_raw (&body, "<p>");
+        html_text (&body, pages_msg (req, "demo.lead"));
+        html_raw (&body, "</p>\n<p>");
+        html_text_with (&body, pages_msg (req, "demo.client"), "client", req->gw->cfg->demo_client_id,
+                        "code");
+        html_raw (&body, "<br>");
+        html_text_with (&body, pages_msg (req, "demo.scopes"), "scopes", DEMO_SCOPE, "code");
+        html_raw (&body, "</p>\n<a class=\"button\" id=\"login\" href=\"");
         char url[2048];
         if (pages_url (req, "/demo/login", url, sizeof url) == 0)
             html_text (&body, url);
-        html_raw (&body, "\">Log in with Ostiary</a>\n");
+        html_raw (&body, "\">");
+        html_text_with (&body, pages_msg (req, "demo.login"), "product", pages_product (req), NULL);
+        html_raw (&body, "</a>\n");
         //  The flows that do not start at a relying party.
         static const struct {
             const char *path;
-            const char *text;
+            const char *key;
         } links[] = {
-            {"/register", "Create an account"},
-            {"/recover", "Forgot your password?"},
-            {"/account/verify-email", "Verify your email address (signed in)"},
-            {"/account/totp", "Set up two-step verification (signed in)"},
+            {"/register", "flow.create_account"},
+            {"/recover", "flow.forgot_password"},
+            {"/account/verify-email", "demo.link.verify_email"},
+            {"/account/totp", "demo.link.totp"},
         };
         html_raw (&body, "<ul class=\"scopes\">\n");
         for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
@@ -166,13 +179,13 @@ demo_page (gw_req_t *req)
             html_raw (&body, "<li><a href=\"");
             html_text (&body, url);
             html_raw (&body, "\">");
-            html_text (&body, links[i].text);
+            html_text (&body, pages_msg (req, links[i].key));
             html_raw (&body, "</a></li>\n");
         }
         html_raw (&body, "</ul>\n</main>");
     }
     pages_opts_t opts = {0};
-    int rc = pages_send (req, 200, "Demo application", &body, &opts);
+    int rc = pages_send (req, 200, title, &body, &opts);
     html_free (&body);
     return rc;
 }
@@ -197,7 +210,8 @@ demo_login (gw_req_t *req)
         return s_not_found (req);
     pages_headers_t headers = {.count = 0};
     if (!s_configured (req))
-        return s_page_error (req, "Demo not configured", "The demo client is not configured.", &headers);
+        return s_page_error (req, "demo.not_configured.title", "demo.not_configured.text", NULL, NULL,
+                             &headers);
     //  RFC 6749 §10.12 state, OpenID Connect Core §3.1.2.1 nonce, RFC 7636
     //  §4.1 code_verifier: each 256 random bits.
     char *state = secure_token (DEMO_RANDOM_BYTES);
@@ -258,7 +272,8 @@ demo_login (gw_req_t *req)
         pages_set_cookie (&headers, req, COOKIE_DEMO, cookie, DEMO_COOKIE_AGE);
         rc = pages_redirect (req, 302, location, &headers);
     } else
-        rc = pages_error (req, 500, "Error", "The demo login could not start.", &headers);
+        rc = pages_error (req, 500, pages_msg (req, "error.title"), pages_msg (req, "demo.why.start"),
+                          &headers);
     secure_wipe (cookie, sizeof cookie);
     secure_free_str (&state);
     secure_free_str (&nonce);
@@ -303,7 +318,8 @@ s_key (gw_req_t *req, const json_t *header, jws_alg_t *alg)
 }
 
 //  OpenID Connect Core §3.1.3.7: the checks a client makes of an ID token.
-//  NULL when it passes (claims in *claims_p, caller decrefs), else why not.
+//  NULL when it passes (claims in *claims_p, caller decrefs), else the
+//  message key of why not.
 static const char *
 s_verify_id_token (gw_req_t *req, const char *id_token, const char *nonce, json_t **claims_p, char *alg_out,
                    size_t alg_size)
@@ -311,7 +327,7 @@ s_verify_id_token (gw_req_t *req, const char *id_token, const char *nonce, json_
     *claims_p = NULL;
     jws_parts_t *parts = jws_parse (id_token);
     if (!parts)
-        return "The ID token is not a JWS";
+        return "demo.why.not_jws";
     jws_alg_t alg;
     EVP_PKEY *pkey = s_key (req, parts->header, &alg);
     const char *why = NULL;
@@ -331,22 +347,22 @@ s_verify_id_token (gw_req_t *req, const char *id_token, const char *nonce, json_
     const char *got_nonce = json_string_value (json_object_get (claims, "nonce"));
     const char *iss = json_string_value (json_object_get (claims, "iss"));
     if (!pkey)
-        why = "No key of the JWKS matches the ID token's kid and alg";
+        why = "demo.why.no_key";
     //  §3.1.3.7 step 6: the signature, with the alg of the key.
     else if (jws_verify (parts, alg, pkey) != 1)
-        why = "The ID token signature is invalid";
+        why = "demo.why.signature";
     //  Step 2: iss is exactly our issuer.
     else if (!iss || strcmp (iss, req->gw->cfg->issuer) != 0)
-        why = "The ID token iss is not the issuer";
+        why = "demo.why.id_iss";
     //  Step 3: aud contains our client_id; step 5: azp, when present, is us.
     else if (!aud_ok || (azp && strcmp (azp, client_id) != 0))
-        why = "The ID token aud is not this client";
+        why = "demo.why.aud";
     //  Step 9: not expired (with the configured leeway).
     else if (exp + req->gw->cfg->clock_skew < (json_int_t)time (NULL))
-        why = "The ID token expired";
+        why = "demo.why.expired";
     //  Step 11: the nonce we sent, in constant time.
     else if (!got_nonce || !secure_streq (got_nonce, nonce))
-        why = "The ID token nonce is not the one sent";
+        why = "demo.why.nonce";
     if (!why) {
         *claims_p = json_incref (parts->claims);
         snprintf (alg_out, alg_size, "%s", jws_alg_name (alg));
@@ -393,13 +409,13 @@ demo_callback (gw_req_t *req)
     //  One use only: the cookie goes whatever happens next.
     pages_set_cookie (&headers, req, COOKIE_DEMO, "", 0);
     if (!s_configured (req))
-        return s_page_error (req, "Demo not configured", "The demo client is not configured.", &headers);
+        return s_page_error (req, "demo.not_configured.title", "demo.not_configured.text", NULL, NULL,
+                             &headers);
     char cookie[PAGES_MAX_COOKIE + 1];
     char *state, *nonce, *verifier;
     if (pages_get_cookie (req, COOKIE_DEMO, cookie, sizeof cookie) != 0 ||
         s_split_cookie (cookie, &state, &nonce, &verifier) != 0)
-        return s_page_error (req, "No login in progress", "This browser has no demo login in progress.",
-                             &headers);
+        return s_page_error (req, "demo.no_login.title", "demo.no_login.text", NULL, NULL, &headers);
     form_limits_t limits = {.max_total = 8192, .max_params = 16, .max_name = 64, .max_value = 4096};
     form_status_t status;
     const char *raw = req->query ? req->query : "";
@@ -416,29 +432,32 @@ demo_callback (gw_req_t *req)
     shape_user_claims_t claims = {0};
     char unfit[SCHEMA_WHY_MAX];
     char alg[16] = "";
-    char message[512];
+    //  why: the message key of a failure; why_value fills its {value}.
     const char *why = NULL;
-    if (!query)
-        why = form_status_text (status);
+    const char *why_value = NULL;
+    if (!query) {
+        why = "demo.why.form";
+        why_value = form_status_code (status);
+    }
     //  RFC 6749 §10.12: the state we sent, else a forged response (CSRF).
     else if (!got_state || !secure_streq (got_state, state))
-        why = "The state of the response is not the one sent";
+        why = "demo.why.state";
     //  RFC 9207 §2.4: iss must be our issuer (mix-up attacks).
     else if (!iss || strcmp (iss, req->gw->cfg->issuer) != 0)
-        why = "The iss of the response is not the issuer";
+        why = "demo.why.iss";
     else if (error) {
-        const char *description = form_get (query, "error_description", 0);
-        snprintf (message, sizeof message, "The authorization server answered %s%s%s", error,
-                  description ? ": " : "", description ? description : "");
-        rc = s_page_error (req, "Login refused", message, &headers);
+        //  The error code is what the relying party acts on; the English
+        //  error_description is for its developers (the gateway's log).
+        log_info ("demo: the authorization response is an error: %.64s", error);
+        rc = s_page_error (req, "demo.refused.title", "demo.refused.text", "value", error, &headers);
         form_destroy (&query);
         secure_wipe (cookie, sizeof cookie);
         return rc;
     } else if (!code)
-        why = "The response has no code";
+        why = "demo.why.no_code";
     char redirect_uri[2048];
     if (!why && pages_url (req, "/demo/callback", redirect_uri, sizeof redirect_uri) != 0)
-        why = "The issuer is too long";
+        why = "demo.why.issuer_long";
     bus_error_t bus_error;
     if (!why) {
         //  RFC 6749 §4.1.3 with client_secret_basic (§2.3.1) and the PKCE
@@ -454,14 +473,13 @@ demo_callback (gw_req_t *req)
         token_exchange_in_t in = {.form = form, .basic = basic, .client_ip = http_client_ip (req)};
         json_t *body = form && basic ? token_exchange_in_pack (&in) : NULL;
         if (!body)
-            why = "Out of memory";
+            why = "demo.why.memory";
         else if (http_bus_call (req, "token.exchange", body, &tokens, &bus_error) != 0) {
-            snprintf (message, sizeof message, "The code exchange failed: %s (%s)", bus_error.code,
-                      bus_error.description);
-            why = message;
+            why = "demo.why.exchange";
+            why_value = bus_error.code;
         } else if (token_exchange_out_unpack (tokens, &issued, unfit, sizeof unfit) != 0) {
             log_error ("demo: token.exchange answered something unexpected: %s", unfit);
-            why = "The token response is not what token.exchange answers";
+            why = "demo.why.token_response";
         }
         if (basic)
             secure_wipe ((char *)json_string_value (json_object_get (basic, "client_secret")),
@@ -473,17 +491,17 @@ demo_callback (gw_req_t *req)
     //  token.exchange answers an ID token with the openid scope, which the
     //  demo always asks for.
     if (!why && !issued.id_token)
-        why = "The token response has no ID token";
+        why = "demo.why.no_id_token";
     if (!why)
         why = s_verify_id_token (req, issued.id_token, nonce, &id_claims, alg, sizeof alg);
     if (!why) {
         token_userinfo_in_t in = {.access_token = issued.access_token};
         json_t *body = token_userinfo_in_pack (&in);
         if (http_bus_call (req, "token.userinfo", body, &userinfo, &bus_error) != 0)
-            why = "token.userinfo refused the access token";
+            why = "demo.why.userinfo";
         else if (token_userinfo_out_unpack (userinfo, &who, unfit, sizeof unfit) != 0) {
             log_error ("demo: token.userinfo answered something unexpected: %s", unfit);
-            why = "The userinfo answer is not what token.userinfo answers";
+            why = "demo.why.userinfo_response";
         }
         json_decref (body);
     }
@@ -491,41 +509,48 @@ demo_callback (gw_req_t *req)
         flow_user_claims_in_t in = {.sub = who.sub, .scopes = who.scopes};
         json_t *body = flow_user_claims_in_pack (&in);
         if (http_bus_call (req, "flow.user_claims", body, &claims_reply, &bus_error) != 0)
-            why = "flow.user_claims failed";
+            why = "demo.why.claims";
         else if (flow_user_claims_out_unpack (claims_reply, &released, unfit, sizeof unfit) != 0 ||
                  shape_user_claims_unpack (released.claims, &claims, unfit, sizeof unfit) != 0) {
             log_error ("demo: flow.user_claims answered something unexpected: %s", unfit);
-            why = "The claims answer is not what flow.user_claims answers";
+            why = "demo.why.claims_response";
         }
         json_decref (body);
     }
     if (why)
-        rc = s_page_error (req, "Login failed", why, &headers);
+        rc = s_page_error (req, "demo.failed.title", why, "value", why_value, &headers);
     else {
         html_t page;
         html_init (&page);
         const char *name = json_string_value (json_object_get (id_claims, "name"));
         if (!name)
             name = claims.name;
-        s_head (&page, "Signed in");
-        html_raw (&page, "<p id=\"welcome\">Welcome, <strong>");
-        html_text (&page, name ? name : json_string_value (json_object_get (id_claims, "sub")));
-        html_raw (&page, "</strong>. The ID token was verified: signature (");
-        html_text (&page, alg);
-        html_raw (&page, ", key from the JWKS), <code>iss</code>, <code>aud</code>, <code>exp</code> and "
-                         "<code>nonce</code>.</p>\n<h2>ID token claims</h2>\n<div id=\"id-token-claims\">");
+        const char *title = pages_msg (req, "flow.signed_in.title");
+        s_head (&page, req, title);
+        html_raw (&page, "<p id=\"welcome\">");
+        html_text_with (&page, pages_msg (req, "demo.welcome"), "name",
+                        name ? name : json_string_value (json_object_get (id_claims, "sub")), "strong");
+        html_raw (&page, " ");
+        html_text_with (&page, pages_msg (req, "demo.verified"), "alg", alg, "code");
+        html_raw (&page, "</p>\n<h2>");
+        html_text (&page, pages_msg (req, "demo.id_token_claims"));
+        html_raw (&page, "</h2>\n<div id=\"id-token-claims\">");
         s_pre_json (&page, id_claims);
-        html_raw (&page, "</div>\n<h2>Userinfo</h2>\n<div id=\"userinfo\">");
+        html_raw (&page, "</div>\n<h2>");
+        html_text (&page, pages_msg (req, "demo.userinfo"));
+        html_raw (&page, "</h2>\n<div id=\"userinfo\">");
         s_pre_json (&page, released.claims);
-        html_raw (&page, "</div>\n<p><small>Token type ");
-        html_text (&page, issued.token_type);
-        html_raw (&page, ", scope <code>");
-        html_text (&page, issued.scope);
-        html_raw (&page, "</code>.</small></p>\n<p><a class=\"button\" href=\"");
+        html_raw (&page, "</div>\n<p><small>");
+        html_text_with (&page, pages_msg (req, "demo.token_type"), "type", issued.token_type, "code");
+        html_raw (&page, "<br>");
+        html_text_with (&page, pages_msg (req, "demo.scopes"), "scopes", issued.scope, "code");
+        html_raw (&page, "</small></p>\n<p><a class=\"button\" href=\"");
         char url[2048];
         if (pages_url (req, "/demo", url, sizeof url) == 0)
             html_text (&page, url);
-        html_raw (&page, "\">Start again</a></p>\n");
+        html_raw (&page, "\">");
+        html_text (&page, pages_msg (req, "flow.start_again"));
+        html_raw (&page, "</a></p>\n");
         //  RP-Initiated Logout 1.0 §2: the relying party sends the user to
         //  end_session_endpoint with the ID token as hint (logout.c).
         char logout[2048];
@@ -534,11 +559,13 @@ demo_callback (gw_req_t *req)
             strcat (logout, issued.id_token);
             html_raw (&page, "<p><a class=\"button\" id=\"sign-out\" href=\"");
             html_text (&page, logout);
-            html_raw (&page, "\">Sign out</a></p>\n");
+            html_raw (&page, "\">");
+            html_text (&page, pages_msg (req, "logout.confirm.yes"));
+            html_raw (&page, "</a></p>\n");
         }
         html_raw (&page, "</main>");
         pages_opts_t opts = {.headers = &headers};
-        rc = pages_send (req, 200, "Signed in", &page, &opts);
+        rc = pages_send (req, 200, title, &page, &opts);
         html_free (&page);
     }
     json_decref (tokens);

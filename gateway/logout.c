@@ -315,9 +315,11 @@ s_logout (gw_req_t *req, form_t *form, int after_post)
     if (out.page_error) {
         //  §3, §4: an unregistered post_logout_redirect_uri or a hint we
         //  cannot validate is shown, never followed.
-        char clean[256];
-        http_clean_header_value (page_error.error_description, clean, sizeof clean);
-        pages_error (req, 400, pages_msg (req, "logout.refused.title"), clean, NULL);
+        log_info ("logout: refused on a page: %s", page_error.error_description);
+        //  RP-Initiated Logout 1.0 §2 ui_locales: the refusal too is in the
+        //  language the request asked for, when a catalogue serves it.
+        pages_use_lang (req, form_get (form, "ui_locales", 1));
+        pages_refused (req, pages_msg (req, "logout.refused.title"), page_error.reason, NULL);
         json_decref (result);
         return req->status;
     }
@@ -393,8 +395,7 @@ logout_get (gw_req_t *req)
     form_status_t status;
     form_t *form = form_parse (query, strlen (query), &s_limits, &status);
     if (!form)
-        return pages_error (req, 400, pages_msg (req, "logout.refused.title"), form_status_text (status),
-                            NULL);
+        return pages_form_error (req, pages_msg (req, "logout.refused.title"), status, NULL);
     s_logout (req, form, 0);
     form_destroy (&form);
     return req->status;

@@ -48,6 +48,9 @@ void html_text (html_t *self, const char *text);
 
 //  The text of message key (i18n.h) in the request's language.
 const char *pages_msg (const gw_req_t *req, const char *key);
+//  The product's name: the theme's (OSTIARY_THEME_DIR), else the
+//  catalogue's "product" in the request's language.
+const char *pages_product (const gw_req_t *req);
 //  Appends text escaped, with its placeholder {name} replaced by value,
 //  escaped too, inside <tag> when tag is not NULL ("strong", or "strong
 //  id=\"x\"": markup we wrote). Other placeholders stay as written.
@@ -114,6 +117,13 @@ int pages_send (gw_req_t *req, int status, const char *title, const html_t *body
 void pages_open (html_t *body, const gw_req_t *req, const char *main_class, const char *title);
 //  An error page: title and message are escaped. Never a redirect.
 int pages_error (gw_req_t *req, int status, const char *title, const char *message, pages_headers_t *headers);
+//  A 400 page for a request refused for reason (proto/page_errors.def, the
+//  page_error of token.authorize and token.logout_check): the catalogue's
+//  "error.page.<reason>" and the reason's code.
+int pages_refused (gw_req_t *req, const char *title, const char *reason, pages_headers_t *headers);
+//  A 400 page for a form or query string form_parse refused: the
+//  catalogue's "error.form.<code>" (form_status_code) and the code.
+int pages_form_error (gw_req_t *req, const char *title, form_status_t status, pages_headers_t *headers);
 
 //  1 when an Accept header value prefers HTML: text/html or
 //  application/xhtml+xml with a q above that of application/json (what a
@@ -123,9 +133,10 @@ int pages_accepts_html (const char *accept);
 //  405 with allow as Allow): an HTML page when the request's Accept prefers
 //  HTML, else the JSON error of every API endpoint.
 int pages_no_route (gw_req_t *req, int status, const char *allow);
-//  The error page of a failed bus call: the service's code and fixed
-//  description, with the HTTP status of the error (5xx and transport codes
-//  as "temporarily unavailable").
+//  The error page of a failed bus call: the catalogue's sentence of the
+//  error's OAuth code ("error.oauth.<code>") and the code (the service's
+//  English description is for API clients), with the HTTP status of the
+//  error (5xx and transport codes as "temporarily unavailable").
 int pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers);
 //  The start of a page's POST form to path (made absolute with pages_url)
 //  and its hidden csrf input (RFC 6749 §10.12).

@@ -101,11 +101,13 @@ typedef struct {
     const char *state; //  NULL when absent or not echoable (repeated, too long)
 } s_ctx_t;
 
+//  A refusal shown on a page: reason (proto/page_errors.def) for the user's
+//  page, description for logs and tools.
 static int
-s_page_error (bus_req_t *req, json_t **result, const char *description)
+s_page_error (bus_req_t *req, json_t **result, ost_page_err_t reason, const char *description)
 {
-    *result = json_pack ("{s:{s:s, s:s}}", "page_error", "error", "invalid_request", "error_description",
-                         description);
+    *result = json_pack ("{s:{s:s, s:s, s:s}}", "page_error", "error", "invalid_request", "error_description",
+                         description, "reason", proto_page_err (reason));
     return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, "internal error");
 }
 
@@ -626,19 +628,20 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
     token_client_t client;
     memset (&client, 0, sizeof client);
     if (s_repeated (repeated, "client_id"))
-        rc = s_page_error (req, result, "client_id is repeated");
+        rc = s_page_error (req, result, OST_PAGE_ERR_CLIENT_ID_REPEATED, "client_id is repeated");
     else if (s_param (params, "client_id", TOKEN_CLIENT_ID_MAX, &client_id) != TU_OK || !*client_id)
-        rc = s_page_error (req, result, "client_id is missing or malformed");
+        rc =
+            s_page_error (req, result, OST_PAGE_ERR_CLIENT_ID_MALFORMED, "client_id is missing or malformed");
     else {
         db_status_t st = token_store_client_get (thread->db, client_id, &client);
         if (st == DB_NOT_FOUND)
-            rc = s_page_error (req, result, "unknown client");
+            rc = s_page_error (req, result, OST_PAGE_ERR_UNKNOWN_CLIENT, "unknown client");
         else if (st != DB_OK)
             rc = tu_db_fail (req, st);
         else if (client.disabled)
             //  A disabled client is refused before its redirect URI is
             //  looked at: it gets no response at all, as if it did not exist.
-            rc = s_page_error (req, result, "this client is disabled");
+            rc = s_page_error (req, result, OST_PAGE_ERR_CLIENT_DISABLED, "this client is disabled");
         else
             rc = 1;
     }
@@ -657,14 +660,16 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
     const char *redirect_uri = NULL;
     int sent = 0;
     if (s_repeated (repeated, "redirect_uri"))
-        rc = s_page_error (req, result, "redirect_uri is repeated");
+        rc = s_page_error (req, result, OST_PAGE_ERR_REDIRECT_URI_REPEATED, "redirect_uri is repeated");
     else {
         tu_get_t got = s_param (params, "redirect_uri", REDIRECT_URI_MAX, &redirect_uri);
         if (got == TU_BAD ||
             (got == TU_OK && !tu_redirect_uri_registered (client.redirect_uris, redirect_uri)))
-            rc = s_page_error (req, result, "redirect_uri is not registered for this client");
+            rc = s_page_error (req, result, OST_PAGE_ERR_REDIRECT_URI_UNREGISTERED,
+                               "redirect_uri is not registered for this client");
         else if (got == TU_ABSENT && json_array_size (client.redirect_uris) != 1)
-            rc = s_page_error (req, result, "redirect_uri is required: the client registered several");
+            rc = s_page_error (req, result, OST_PAGE_ERR_REDIRECT_URI_REQUIRED,
+                               "redirect_uri is required: the client registered several");
         else {
             ctx.redirect_uri =
                 got == TU_OK ? redirect_uri : json_string_value (json_array_get (client.redirect_uris, 0));

@@ -34,11 +34,13 @@ static const char *const s_known[] = {
     "id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales",
 };
 
+//  A refusal shown on a page: reason (proto/page_errors.def) for the user's
+//  page, description for logs and tools.
 static int
-s_page_error (bus_req_t *req, json_t **result, const char *description)
+s_page_error (bus_req_t *req, json_t **result, ost_page_err_t reason, const char *description)
 {
-    *result = json_pack ("{s:{s:s, s:s}}", "page_error", "error", "invalid_request", "error_description",
-                         description);
+    *result = json_pack ("{s:{s:s, s:s, s:s}}", "page_error", "error", "invalid_request", "error_description",
+                         description, "reason", proto_page_err (reason));
     return *result ? 0 : tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
 }
 
@@ -159,22 +161,23 @@ token_op_logout_check (bus_req_t *req, const json_t *body, json_t **result)
         return tu_fail (req, OST_ERR_INVALID_REQUEST, "repeated must be a list of parameter names");
     for (size_t k = 0; k < sizeof s_known / sizeof s_known[0]; k++)
         if (in->repeated && tu_has (in->repeated, s_known[k]))
-            return s_page_error (req, result, "a parameter is repeated");
+            return s_page_error (req, result, OST_PAGE_ERR_PARAMETER_REPEATED, "a parameter is repeated");
 
     const char *hint = NULL, *client_id = NULL, *uri = NULL, *state = NULL, *logout_hint = NULL,
                *locales = NULL;
     if (tu_string (params, "id_token_hint", JWS_MAX_COMPACT, &hint) == TU_BAD)
-        return s_page_error (req, result, "id_token_hint is invalid");
+        return s_page_error (req, result, OST_PAGE_ERR_ID_TOKEN_HINT_INVALID, "id_token_hint is invalid");
     if (tu_string (params, "client_id", TOKEN_CLIENT_ID_MAX, &client_id) == TU_BAD)
-        return s_page_error (req, result, "client_id is malformed");
+        return s_page_error (req, result, OST_PAGE_ERR_CLIENT_ID_MALFORMED, "client_id is malformed");
     if (tu_string (params, "post_logout_redirect_uri", REDIRECT_URI_MAX, &uri) == TU_BAD)
-        return s_page_error (req, result, "post_logout_redirect_uri is not registered for this client");
+        return s_page_error (req, result, OST_PAGE_ERR_LOGOUT_URI_UNREGISTERED,
+                             "post_logout_redirect_uri is not registered for this client");
     if (tu_string (params, "state", STATE_MAX, &state) == TU_BAD)
-        return s_page_error (req, result, "state is too long");
+        return s_page_error (req, result, OST_PAGE_ERR_STATE_TOO_LONG, "state is too long");
     if (s_text (params, "logout_hint", HINT_MAX, &logout_hint) == TU_BAD)
-        return s_page_error (req, result, "logout_hint is malformed");
+        return s_page_error (req, result, OST_PAGE_ERR_LOGOUT_HINT_MALFORMED, "logout_hint is malformed");
     if (s_text (params, "ui_locales", LOCALES_MAX, &locales) == TU_BAD)
-        return s_page_error (req, result, "ui_locales is malformed");
+        return s_page_error (req, result, OST_PAGE_ERR_UI_LOCALES_MALFORMED, "ui_locales is malformed");
     if (hint && !*hint)
         hint = NULL;
     if (client_id && !*client_id)
@@ -188,13 +191,14 @@ token_op_logout_check (bus_req_t *req, const json_t *body, json_t **result)
         if (rc == 2)
             return tu_fail (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "the signing keys are not available");
         if (rc == 1)
-            return s_page_error (req, result, "id_token_hint is invalid");
+            return s_page_error (req, result, OST_PAGE_ERR_ID_TOKEN_HINT_INVALID, "id_token_hint is invalid");
         //  §2 client_id: "If both client_id and id_token_hint are present,
         //  the OP MUST verify that the Client Identifier matches the one
         //  used when issuing the ID Token."
         if (client_id && !s_aud_has (parts->claims, client_id)) {
             jws_parts_destroy (&parts);
-            return s_page_error (req, result, "client_id is not the audience of id_token_hint");
+            return s_page_error (req, result, OST_PAGE_ERR_CLIENT_ID_NOT_AUDIENCE,
+                                 "client_id is not the audience of id_token_hint");
         }
         if (!client_id)
             client_id = s_hint_client (parts->claims);
@@ -206,6 +210,7 @@ token_op_logout_check (bus_req_t *req, const json_t *body, json_t **result)
     memset (&client, 0, sizeof client);
     int known = 0;
     const char *problem = NULL;
+    ost_page_err_t reason = OST_PAGE_ERR_UNKNOWN_CLIENT;
     if (client_id) {
         known = s_client (req, client_id, &client);
         if (known < 0) {
@@ -215,14 +220,18 @@ token_op_logout_check (bus_req_t *req, const json_t *body, json_t **result)
         if (!known)
             problem = "unknown client";
     }
-    if (!problem && uri && !known)
+    if (!problem && uri && !known) {
         problem = "post_logout_redirect_uri needs client_id or id_token_hint";
-    if (!problem && uri && !tu_has (client.post_logout_uris, uri))
+        reason = OST_PAGE_ERR_LOGOUT_URI_NEEDS_CLIENT;
+    }
+    if (!problem && uri && !tu_has (client.post_logout_uris, uri)) {
         problem = "post_logout_redirect_uri is not registered for this client";
+        reason = OST_PAGE_ERR_LOGOUT_URI_UNREGISTERED;
+    }
     if (problem) {
         token_client_clear (&client);
         jws_parts_destroy (&parts);
-        return s_page_error (req, result, problem);
+        return s_page_error (req, result, reason, problem);
     }
 
     json_t *logout = json_object ();

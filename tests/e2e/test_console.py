@@ -206,7 +206,7 @@ def test_users_create_disable_enable_unlock_and_password(stack, admin):
     assert r.status_code == 200 and r.url.endswith(f"/admin/users/{username}?done=created"), r.url
     listing = admin.get("/admin/users", params={"q": username})
     assert username in listing.text
-    for action, status in (("disable", "disabled"), ("enable", "active"), ("unlock", "active")):
+    for action, status in (("disable", "Disabled"), ("enable", "Active"), ("unlock", "Active")):
         r = admin.submit(r, {}, action=f"/admin/users/{username}/{action}")
         assert r.status_code == 200 and 'id="console-notice"' in r.text, (action, r.text[:300])
         assert re.search(r'id="user-status">' + status, r.text), action

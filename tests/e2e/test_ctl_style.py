@@ -5,19 +5,23 @@ man page and the bash completion come from the command table."""
 
 import json
 import os
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from conftest import free_port
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+REPO = Path(__file__).resolve().parents[2]
 
 LISTINGS = [
     ("clients", "list"),
     ("users", "list"),
     ("settings", "list"),
     ("audit", "list", "--limit", "5"),
+    ("audit", "tail", "-n", "5"),
     ("keys", "list"),
     ("ops",),
 ]
@@ -35,6 +39,62 @@ def test_listing_prints_a_table_and_json_with_json(stack, args):
     out = stack.ctl(*args, "--json")
     assert out.returncode == EXIT_OK, out.stderr
     assert isinstance(json.loads(out.stdout), (dict, list))
+
+
+def test_every_listing_command_is_one_of_those_checked(stack):
+    """The listings above are every list or tail command of the command table
+    (ostiaryctl --commands), so that a new one cannot go without --json."""
+    families = [f for f in commands(stack) if f not in ("call", "ready", "ops")]
+    listing = {(f, sub) for f in families for sub in commands(stack, f) if sub in ("list", "tail")}
+    assert listing, families
+    assert listing - {tuple(a[:2]) for a in LISTINGS} == set()
+
+
+# The option of each list field of a client (proto/ops/token.def, STRS), and
+# two values it may hold together.
+LIST_OPTIONS = {
+    "redirect_uris": ("--redirect-uri", ["https://rp.example/a", "https://rp.example/b"]),
+    "grant_types": ("--grant-type", ["authorization_code", "refresh_token"]),
+    "response_types": ("--response-type", ["code"]),
+    "scopes": ("--scope", ["openid", "profile"]),
+    "allowed_web_origins": ("--web-origin", ["https://a.example", "https://b.example"]),
+    "post_logout_redirect_uris": ("--post-logout-redirect-uri", ["https://rp.example/bye1", "https://rp.example/bye2"]),
+    # token.client_update only: members back to their defaults.
+    "unset": ("--unset", ["access_token_alg", "refresh_grace"]),
+}
+
+
+def client_get(stack, client_id):
+    r = stack.ctl("call", "token.client_get", json.dumps({"client_id": client_id}))
+    assert r.returncode == EXIT_OK, r.stderr
+    return json.loads(r.stdout)["client"]
+
+
+def test_every_list_field_of_a_client_is_a_repeatable_option(stack):
+    """Each list field of token.client_add and token.client_update (derived
+    from proto/ops/token.def) is an option of clients add and clients update
+    given once per value; update replaces the whole list."""
+    spec = (REPO / "proto" / "ops" / "token.def").read_text()
+    fields = set(re.findall(r"IN \(token_client_(?:add|update), (\w+), STRS", spec))
+    assert fields == set(LIST_OPTIONS), fields ^ set(LIST_OPTIONS)
+    argv = ["clients", "add", "--id", "style-lists", "--access-token-alg", "ES256", "--refresh-grace", "10"]
+    for field, (option, values) in LIST_OPTIONS.items():
+        for v in values if field != "unset" else ():
+            argv += [option, v]
+    r = stack.ctl(*argv)
+    assert r.returncode == EXIT_OK, r.stderr
+    client = client_get(stack, "style-lists")
+    for field, (_, values) in LIST_OPTIONS.items():
+        if field != "unset":
+            assert client[field] == values, (field, client[field])
+    assert client["access_token_alg"] == "ES256" and client["refresh_grace"] == 10, client
+    r = stack.ctl("clients", "update", "style-lists", "--version", str(client["version"]),
+                  "--redirect-uri", "https://rp.example/c", "--redirect-uri", "https://rp.example/d",
+                  "--unset", "access_token_alg", "--unset", "refresh_grace")
+    assert r.returncode == EXIT_OK, r.stderr
+    after = client_get(stack, "style-lists")
+    assert after["redirect_uris"] == ["https://rp.example/c", "https://rp.example/d"]
+    assert after.get("access_token_alg") != "ES256" and after.get("refresh_grace") != 10, after
 
 
 def test_the_same_refusal_exits_1_from_every_command(stack):

@@ -105,3 +105,43 @@ def test_systemd_analyze_security_rates_every_unit_ok(installed):
         assert m, r.stdout[-500:]
         # systemd's scale: 0 (locked down) to 10 (exposed); below 2 it says "OK".
         assert float(m.group(1)) < 2.0, (p, m.group(1))
+
+
+def test_destdir_stages_a_prefix_usr_install_and_uninstall_removes_it(tmp_path):
+    """A packager's `make install PREFIX=/usr DESTDIR=stage`: every file under
+    stage, at the paths of a /usr install (units in /lib/systemd/system, the
+    example environment in /etc), naming the final paths, never stage; the
+    message catalogues beside the flows; `make uninstall` with the same
+    variables leaves no file behind."""
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    stage = tmp_path / "stage"
+    build = Path(os.environ.get("OSTIARY_BIN_DIR", REPO / "build" / "rel" / "bin")).parent
+    args = ["make", "--no-print-directory", f"BUILD={build}", "PREFIX=/usr", f"DESTDIR={stage}"]
+    r = subprocess.run(args + ["install"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in PROCESSES + ("ostiaryctl",):
+        assert os.access(stage / "usr" / "bin" / name, os.X_OK), name
+    share = stage / "usr" / "share" / "ostiary"
+    assert {p.name for p in (share / "locales").glob("*.json")} == {p.name for p in (REPO / "locales").glob("*.json")}
+    assert (share / "flows" / "login.json").is_file()
+    assert (stage / "usr" / "share" / "man" / "man1" / "ostiaryctl.1").is_file()
+    assert (stage / "etc" / "ostiary" / "ostiary.env.example").is_file()
+    unit_dir = stage / "lib" / "systemd" / "system"
+    assert {u.name for u in unit_dir.glob("ostiary*")} == {f"ostiary-{p}.service" for p in PROCESSES} | {"ostiary.target"}
+    for u in unit_dir.glob("ostiary*"):
+        text = u.read_text()
+        assert str(stage) not in text, u.name
+        for line in text.splitlines():
+            if line.startswith("ExecStart="):
+                assert line == f"ExecStart=/usr/bin/{u.stem.removeprefix('ostiary-')}", line
+    # The gateway and flow-svc read the installed catalogues.
+    for p in ("gateway", "flow-svc"):
+        assert "Environment=OSTIARY_LOCALES_DIR=/usr/share/ostiary/locales" in \
+            (unit_dir / f"ostiary-{p}.service").read_text(), p
+    env = (stage / "etc" / "ostiary" / "ostiary.env.example").read_text()
+    assert str(stage) not in env and "/usr/share/ostiary" in env
+    r = subprocess.run(args + ["uninstall"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    left = [str(p.relative_to(stage)) for p in stage.rglob("*") if not p.is_dir()]
+    assert left == [], left

@@ -84,9 +84,10 @@ s_check (const char *params)
     return r;
 }
 
-//  The page_error description of a refused request.
+//  The page_error description of a refused request, and its reason
+//  (proto/page_errors.def), which the page says.
 static void
-s_refused (const char *params, const char *why)
+s_refused (const char *params, const char *why, const char *reason)
 {
     json_t *r = s_check (params);
     assert_null (json_object_get (r, "logout"));
@@ -94,6 +95,7 @@ s_refused (const char *params, const char *why)
     const char *description = svc_str (r, "page_error.error_description");
     if (!strstr (description, why))
         fail_msg ("refused with \"%s\", not \"%s\"", description, why);
+    assert_string_equal (svc_str (r, "page_error.reason"), reason);
     json_decref (r);
 }
 
@@ -170,10 +172,14 @@ test_post_logout_uri_must_be_registered_exactly_for_the_client (void **state)
 {
     OST_UNUSED (state);
     SVC_NEED_DB (svc_h);
-    s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/bye/\"}", "not registered");
-    s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/cb\"}", "not registered");
-    s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "b/bye\"}", "not registered");
-    s_refused ("{\"post_logout_redirect_uri\": \"" RP "a/bye\"}", "client_id or id_token_hint");
+    s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/bye/\"}", "not registered",
+               "post_logout_redirect_uri_unregistered");
+    s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "a/cb\"}", "not registered",
+               "post_logout_redirect_uri_unregistered");
+    s_refused ("{\"client_id\": \"rp-a\", \"post_logout_redirect_uri\": \"" RP "b/bye\"}", "not registered",
+               "post_logout_redirect_uri_unregistered");
+    s_refused ("{\"post_logout_redirect_uri\": \"" RP "a/bye\"}", "client_id or id_token_hint",
+               "post_logout_redirect_uri_needs_client");
     json_t *r = s_check ("{\"client_id\": \"rp-b\", \"post_logout_redirect_uri\": \"" RP "b/bye\"}");
     assert_string_equal (svc_str (r, "logout.post_logout_redirect_uri"), RP "b/bye");
     json_decref (r);
@@ -188,21 +194,21 @@ test_hint_of_another_client_unknown_clients_and_bad_hints_are_refused (void **st
     char *hint = s_token ("\"rp-b\"", ISSUER, "JWT", now - 10, now + 300);
     char params[4096];
     snprintf (params, sizeof params, "{\"id_token_hint\": \"%s\", \"client_id\": \"rp-a\"}", hint);
-    s_refused (params, "audience");
-    s_refused ("{\"client_id\": \"nobody\"}", "unknown client");
-    s_refused ("{\"id_token_hint\": \"abc.def.ghi\"}", "id_token_hint is invalid");
+    s_refused (params, "audience", "client_id_not_audience");
+    s_refused ("{\"client_id\": \"nobody\"}", "unknown client", "unknown_client");
+    s_refused ("{\"id_token_hint\": \"abc.def.ghi\"}", "id_token_hint is invalid", "id_token_hint_invalid");
     //  A signature that does not match the claims.
     char forged[2048];
     snprintf (forged, sizeof forged, "%s", hint);
     char *dot = strchr (forged, '.');
     dot[3] = dot[3] == 'A' ? 'B' : 'A';
     snprintf (params, sizeof params, "{\"id_token_hint\": \"%s\"}", forged);
-    s_refused (params, "id_token_hint is invalid");
+    s_refused (params, "id_token_hint is invalid", "id_token_hint_invalid");
     free (hint);
     //  An access token is no ID token.
     hint = s_token ("\"rp-a\"", ISSUER, "at+jwt", now - 10, now + 300);
     snprintf (params, sizeof params, "{\"id_token_hint\": \"%s\"}", hint);
-    s_refused (params, "id_token_hint is invalid");
+    s_refused (params, "id_token_hint is invalid", "id_token_hint_invalid");
     free (hint);
 }
 
@@ -214,6 +220,7 @@ test_repeated_parameters_are_refused (void **state)
     json_t *r = svc_ok (svc_h, "token.logout_check",
                         "{\"params\": {\"client_id\": \"rp-a\"}, \"repeated\": [\"state\"]}");
     assert_string_equal (svc_str (r, "page_error.error_description"), "a parameter is repeated");
+    assert_string_equal (svc_str (r, "page_error.reason"), "parameter_repeated");
     json_decref (r);
     //  A parameter of no meaning here may repeat.
     r = svc_ok (svc_h, "token.logout_check", "{\"params\": {}, \"repeated\": [\"foo\"]}");

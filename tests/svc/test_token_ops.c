@@ -644,11 +644,16 @@ test_authorize_without_a_valid_client_or_redirect_uri_is_a_page_error (void **st
         "{\"params\": {\"response_type\": \"code\", \"client_id\": \"%1$s\", \"redirect_uri\": \"" SVC_RP
         "%1$s\"}, \"repeated\": [\"redirect_uri\"], \"method\": \"GET\"}",
     };
+    //  The reason of each (proto/page_errors.def), which the page says.
+    static const char *const reasons[] = {"unknown_client", "client_id_malformed",
+                                          "redirect_uri_unregistered", "client_id_repeated",
+                                          "redirect_uri_repeated"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         json_t *r = svc_ok (svc_h, "token.authorize", bodies[i], c.id);
         if (!json_object_get (r, "page_error"))
             fail_msg ("case %zu: no page_error", i);
         assert_string_equal (svc_str (r, "page_error.error"), "invalid_request");
+        assert_string_equal (svc_str (r, "page_error.reason"), reasons[i]);
         json_decref (r);
     }
     assert_int_equal (

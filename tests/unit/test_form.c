@@ -263,6 +263,24 @@ test_form_status_text_is_fixed_for_every_status (void **state)
     assert_string_equal (form_status_text (FORM_BAD_ESCAPE), "A parameter has an invalid percent-encoding");
 }
 
+//  The codes pages say a refused form with (error.form.<code>): distinct,
+//  one per status, lowercase letters, digits and underscores.
+static void
+test_form_status_code_is_distinct_for_every_status (void **state)
+{
+    (void)state;
+    for (int s = FORM_OK; s <= FORM_NO_MEMORY; s++) {
+        const char *code = form_status_code ((form_status_t)s);
+        assert_non_null (code);
+        assert_true (strlen (code) > 0);
+        assert_int_equal (strspn (code, "abcdefghijklmnopqrstuvwxyz0123456789_"), strlen (code));
+        for (int t = FORM_OK; t < s; t++)
+            assert_string_not_equal (code, form_status_code ((form_status_t)t));
+    }
+    assert_string_equal (form_status_code (FORM_BAD_UTF8), "bad_utf8");
+    assert_string_equal (form_status_code ((form_status_t)99), "malformed");
+}
+
 static void
 test_form_decode_component_is_strict (void **state)
 {
@@ -333,6 +351,7 @@ main (void)
         cmocka_unit_test (test_form_empty_values_count_as_omitted_when_asked),
         cmocka_unit_test (test_form_null_form_is_empty),
         cmocka_unit_test (test_form_status_text_is_fixed_for_every_status),
+        cmocka_unit_test (test_form_status_code_is_distinct_for_every_status),
         cmocka_unit_test (test_form_decode_component_is_strict),
         cmocka_unit_test (test_form_encode_append_roundtrips),
     };

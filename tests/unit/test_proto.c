@@ -125,6 +125,25 @@ test_proto_err_http_deadline_is_temporarily_unavailable_with_retry_after (void *
     assert_int_equal (proto_err_http (OST_ERR__COUNT)->id, OST_ERR_SERVER_ERROR);
 }
 
+//  Page error reasons (proto/page_errors.def): distinct wire codes, one
+//  lowercase word group each, NULL out of the table.
+static void
+test_proto_page_err_codes_are_distinct_and_bounded (void **state)
+{
+    (void)state;
+    for (int i = 0; i < OST_PAGE_ERR__COUNT; i++) {
+        const char *code = proto_page_err ((ost_page_err_t)i);
+        assert_non_null (code);
+        assert_true (strlen (code) > 0 && strlen (code) < 56);
+        assert_int_equal (strspn (code, "abcdefghijklmnopqrstuvwxyz_"), strlen (code));
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal (code, proto_page_err ((ost_page_err_t)j));
+    }
+    assert_string_equal (proto_page_err (OST_PAGE_ERR_UNKNOWN_CLIENT), "unknown_client");
+    assert_null (proto_page_err (OST_PAGE_ERR__COUNT));
+    assert_null (proto_page_err ((ost_page_err_t)-1));
+}
+
 static void
 test_proto_err_http_keeps_oauth_codes_and_ends_in_one_step (void **state)
 {
@@ -255,6 +274,7 @@ main (void)
         cmocka_unit_test (test_proto_valid_service_accepts_short_identifiers),
         cmocka_unit_test (test_proto_valid_service_rejects_everything_else),
         cmocka_unit_test (test_proto_roles_are_named_flags),
+        cmocka_unit_test (test_proto_page_err_codes_are_distinct_and_bounded),
         cmocka_unit_test (test_proto_access_table_matches_the_op_table),
         cmocka_unit_test (test_proto_may_call_follows_the_table),
         cmocka_unit_test (test_proto_may_serve_only_its_own_service),
