@@ -218,6 +218,14 @@ def test_browser_admin_console_walkthrough(stack, driver, settings):  # noqa: F8
         rows = find("keys", "key_rotate")
         assert any("ES256" in row and "admin:" in row for row in rows), rows
         assert find("keys", "key_generate", subject=new_kid), new_kid
+        # Retire the pending key again (after its confirmation): the stack
+        # is left with no key waiting to sign.
+        go("keys")
+        by_id(By.ID, f"retire-{new_kid}").click()
+        wait.until(ec.presence_of_element_located((By.ID, "retire-warning")))
+        by_id(By.ID, "confirm-retire").click()
+        wait.until(ec.presence_of_element_located((By.ID, "retired-kid")))
+        assert new_kid in by_id(By.ID, "retired-kid").text
     shot("console-audit-filtered")
 
     by_id(By.ID, "sign-out").click()
