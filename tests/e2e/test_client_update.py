@@ -223,3 +223,30 @@ def test_disabling_a_client_revokes_its_tokens_for_good(stack):
     r = token_request(stack, {"grant_type": "client_credentials"}, basic=(client.id, client.secret))
     assert r.status_code == 200, r.text
     assert active(r.json()["access_token"])
+
+
+def test_lifetime_beyond_what_keys_svc_signs_is_refused_at_update(stack):
+    """keys-svc signs no token living longer than OSTIARY_KEYS_TOKEN_LIFETIME_MAX:
+    a client lifetime beyond it is refused by the update (invalid_request
+    naming the member, exit 1), not by every /token request after (it was
+    server_error there); one within it is stored and issued."""
+    client_id, secret, _ = cc_client(stack)
+    stack.stop_all("token")
+    inst = stack.start("token", {"OSTIARY_KEYS_TOKEN_LIFETIME_MAX": "600"})
+    try:
+        wait_for("token-svc", lambda: inst.alive() and stack.ctl("call", "token.health").returncode == 0,
+                 timeout=20)
+        version = show(stack, client_id)["version"]
+        for option in ("--access-token-lifetime", "--id-token-lifetime"):
+            cp = clients(stack, "update", client_id, "--version", str(version), option, "601")
+            assert cp.returncode == EXIT_REFUSED, (cp.stdout, cp.stderr)
+            member = option[2:].replace("-", "_")
+            assert f"invalid_request: {member} must be at most" in cp.stderr, cp.stderr
+        assert show(stack, client_id)["version"] == version
+        update_ok(stack, client_id, "--access-token-lifetime", "600")
+        r = token_request(stack, {"grant_type": "client_credentials"}, basic=(client_id, secret))
+        assert r.status_code == 200 and r.json()["expires_in"] == 600, r.text
+    finally:
+        stack.stop_all("token")
+        stack.ensure("token")
+        stack.wait_ready()
