@@ -1015,6 +1015,9 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
     json_t *details = before && after ? json_pack ("{s:O, s:O, s:o}", "before", before, "after", after,
                                                    "changed", s_changed (before, after))
                                       : NULL;
+    //  Disabling a client revokes what it holds (docs/token-lifecycle.md):
+    //  enabling it again does not bring its tokens back.
+    int revoke = c.disabled && !old.disabled;
     token_client_clear (&old);
     int changed = 0;
     if (!details)
@@ -1026,7 +1029,7 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
         token_client_clear (&c);
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
     } else
-        st = token_store_client_update (thread->db, &c, in->version,
+        st = token_store_client_update (thread->db, &c, in->version, revoke,
                                         &(audit_record_t){.event = AUDIT_EV_client_update,
                                                           .outcome = AUDIT_SUCCESS,
                                                           .actor = req->actor ? req->actor : "admin",
