@@ -38,9 +38,9 @@ static void
 test_jsonw_token_response (void **state)
 {
     (void)state;
-    json_t *json = json_pack ("{s:s, s:s, s:I, s:s}", "access_token",
-                              "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "token_type", "Bearer", "expires_in",
-                              (json_int_t)3600, "scope", "profile email");
+    json_t *json =
+        json_pack ("{s:s, s:s, s:I, s:s}", "access_token", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",
+                   "token_type", "Bearer", "expires_in", (json_int_t)3600, "scope", "profile email");
     char *got = jsonw_dump (json, 0, NULL);
     assert_string_equal (got, "{\"access_token\":\"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\","
                               "\"token_type\":\"Bearer\",\"expires_in\":3600,\"scope\":\"profile email\"}");
@@ -58,8 +58,8 @@ test_jsonw_every_kind (void **state)
 {
     (void)state;
     json_t *json = json_pack ("{s:[i, I, f, f, f, b, b, n], s:{}, s:[], s:{s:{s:[{}]}}, s:s}", "numbers", 0,
-                              (json_int_t)-9223372036854775807LL - 1, 1.5, 100.0, 1e300, 1, 0, "empty", "none",
-                              "deep", "a", "b", "", "");
+                              (json_int_t)-9223372036854775807LL - 1, 1.5, 100.0, 1e300, 1, 0, "empty",
+                              "none", "deep", "a", "b", "", "");
     s_agree (json);
     json_decref (json);
 }
@@ -77,7 +77,8 @@ test_jsonw_escapes (void **state)
     json_object_set_new (json, "controls", json_stringn (all, 31));
     json_object_set_new (json, "nul", json_stringn ("a\0b", 3));
     json_object_set_new (json, "quotes", json_string ("\"\\/\x7f"));
-    json_object_set_new (json, "utf8", json_string ("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91 \xef\xbf\xbf"));
+    json_object_set_new (json, "utf8",
+                         json_string ("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91 \xef\xbf\xbf"));
     json_object_set_new (json, "key \"\n\xc3\xa9", json_string ("v"));
     json_object_set_new (json, "B", json_true ());
     json_object_set_new (json, "A", json_false ());
@@ -135,7 +136,10 @@ s_random (int depth)
         size_t n = (size_t)(rand () % 40);
         for (size_t i = 0; i < n; i++) {
             int c = rand () % 100;
-            text[i] = c < 5 ? (char)(rand () % 32) : c < 10 ? '"' : c < 15 ? '\\' : (char)(' ' + rand () % 95);
+            text[i] = c < 5    ? (char)(rand () % 32)
+                      : c < 10 ? '"'
+                      : c < 15 ? '\\'
+                               : (char)(' ' + rand () % 95);
         }
         return json_stringn (text, n);
     }
