@@ -174,12 +174,7 @@ clients_view (db_t *db, const token_client_t *c)
 static int
 s_secret_hash (const token_app_t *app, const char *secret, unsigned char out[TOKEN_HASH_LEN])
 {
-    unsigned int len = 0;
-    if (!HMAC (EVP_sha256 (), app->secret_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)secret,
-               strlen (secret), out, &len) ||
-        len != TOKEN_HASH_LEN)
-        return -1;
-    return 0;
+    return token_app_hmac (app, TOKEN_APP_SECRET_KEY, secret, strlen (secret), out);
 }
 
 long
