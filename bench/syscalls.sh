@@ -7,8 +7,10 @@
 #  committed, WAL flushes and statements executed in the suite's database
 #  (pg_stat_database, pg_stat_wal, pg_stat_statements), for
 #  client_credentials ES256 and refresh rotation, with wrk at each of CONNS
-#  (default "1 16") for DURATION seconds (default 5). CPU time per request
-#  (perf's task-clock) is printed too, for reference: it does move with load.
+#  (default "1 16") for DURATION seconds (default 5), less what the same
+#  processes do in an idle window as long (heartbeats, ticks, janitors).
+#  CPU time per request (perf's task-clock) is printed too, for reference:
+#  it does move with load.
 #
 #  Runs the build/bench binaries of the tree at ROOT (default: this one;
 #  `make all BUILD=build/bench OPT="-O3 -DNDEBUG"`), with CURVE on as
@@ -137,13 +139,29 @@ measure() {
     [ -n "$n" ] && [ "$n" -gt 0 ] || { echo "syscalls.sh: no requests served"; cat "$OUT/wrk.out"; return; }
     local name="client_credentials ES256"
     [ "$scenario" = refresh ] && name="refresh rotation"
+    #  What the processes do by themselves (heartbeats, ticks, janitors) in
+    #  an idle window as long, subtracted: a per-time cost is not a
+    #  per-request one (and would grow per request as the machine slows).
+    local idle_s
+    idle_s=$(awk '/requests in/ { sub(/s,?$/, "", $4); print $4 }' "$OUT/wrk.out")
+    for role in $ROLES; do
+        perf stat -x, -e raw_syscalls:sys_enter,context-switches,task-clock -p "$(pids_of "$role")" \
+            -o "$OUT/idle.$role" &
+        PERF_PIDS+=($!)
+    done
+    sleep "${idle_s:-$DURATION}"
+    for p in "${PERF_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    for p in "${PERF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    PERF_PIDS=()
     for role in $ROLES; do
         awk -F, -v label="$LABEL" -v name="$name" -v c="$c" -v role="$role" -v n="$n" '
-            $3 == "raw_syscalls:sys_enter" { sc = $1 }
-            $3 == "context-switches" { cs = $1 }
-            $3 == "task-clock" { ms = $1 }
-            END { printf "| %s | %s | %d | %s | %.1f | %.1f | %.0f |\n", label, name, c, role, sc / n, cs / n, ms * 1000 / n }' \
-            "$OUT/perf.$role"
+            FNR == 1 { f++ }
+            $3 == "raw_syscalls:sys_enter" { sc[f] = $1 }
+            $3 == "context-switches" { cs[f] = $1 }
+            $3 == "task-clock" { ms[f] = $1 }
+            END { printf "| %s | %s | %d | %s | %.1f | %.1f | %.0f |\n", label, name, c, role, (sc[1] - sc[2]) / n,
+                  (cs[1] - cs[2]) / n, (ms[1] - ms[2]) * 1000 / n }' \
+            "$OUT/perf.$role" "$OUT/idle.$role"
     done
     echo "$pg_before $pg_after" | awk -v n="$n" -v bad="${bad:-0}" \
         '{ printf "  %d requests (%s non-2xx); commits/request %.2f, WAL flushes/request %.2f\n", n, bad, ($3 - $1) / n, ($4 - $2) / n }'

@@ -41,6 +41,9 @@
 //  so that a duplicate never applies a change twice.
 #define SEEN_SLOTS 4096
 
+//  How often at most a group reads its socket's connection events.
+#define LOST_CHECK_MS 1
+
 typedef struct _bus_worker_t bus_worker_t;
 
 //  The threads serving one broker and their socket. Every member below
@@ -62,6 +65,7 @@ typedef struct {
     int set_up;              //  threads past their setup (connection, prepared statements)
     int liveness;            //  heartbeats left before the broker counts as gone
     int64_t next_heartbeat;  //  when to send the next HEARTBEAT
+    int64_t next_lost_check; //  when to read the monitor next (s_group_lost)
     int64_t reconnect_at;    //  no connection before then
     int unreachable;         //  the last connection attempt failed (logged once)
     int cannot_serve_logged; //  "no thread can serve" logged for this outage
@@ -789,7 +793,14 @@ s_thread_main (void *arg)
                 g->cannot_serve_logged = 0;
             }
         }
-        if (g->sock && s_group_lost (g)) {
+        //  The monitor is read at most once per LOST_CHECK_MS (each read is a
+        //  system call, and this loop turns twice per request): a request
+        //  popped meanwhile from a connection that just dropped is one that
+        //  could as well have been popped just before the drop.
+        int check_lost = g->sock && now >= g->next_lost_check;
+        if (check_lost)
+            g->next_lost_check = now + LOST_CHECK_MS;
+        if (check_lost && s_group_lost (g)) {
             //  No DISCONNECT: the broker there now does not know us.
             log_warn ("bus worker: the connection to the broker at %s dropped; %zu requests held and not "
                       "started are dropped, connecting again",

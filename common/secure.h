@@ -23,8 +23,15 @@ void secure_hex (const void *buf, size_t len, char *out);
 //  A new random token: nbytes random bytes, base64url without padding.
 //  Caller frees with secure_free_str. NULL on failure.
 OST_WUR char *secure_token (size_t nbytes);
-//  A request id: 16 random bytes as 32 hex digits written into out[33].
-//  0 on success, -1 on failure.
+//  len (at most SECURE_ID_POOL) random bytes for an identifier that guards
+//  nothing (a request id, a trace or span id, a token's jti: sent, echoed
+//  or logged in the clear), drawn from a per-thread pool that OpenSSL's
+//  CSPRNG refills SECURE_ID_POOL bytes at a time. Never for a secret: the
+//  pool holds the next ids in memory. 0 on success, -1 on failure.
+#define SECURE_ID_POOL 512
+OST_WUR int secure_id_random (void *buf, size_t len);
+//  A request id: 16 random bytes (secure_id_random) as 32 hex digits
+//  written into out[33]. 0 on success, -1 on failure.
 OST_WUR int secure_request_id (char out[33]);
 
 #endif

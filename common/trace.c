@@ -2,7 +2,7 @@
  *  See trace.h. */
 #include "trace.h"
 
-#include <openssl/rand.h>
+#include "secure.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -106,27 +106,12 @@ trace_format (const trace_ctx_t *ctx, char *out, size_t size)
     return 0;
 }
 
-//  Random bytes for ids, drawn from OpenSSL's CSPRNG TRACE_POOL bytes at a
-//  time per thread: a RAND_bytes call costs about 2 us whatever its size (a
-//  lock and the DRBG's checks), which per id would be a third of the trace
-//  context's cost per request; per 64 ids it is a few nanoseconds each. Ids
-//  guard nothing (they are echoed to clients and logged), so a thread
-//  holding the next ones in memory gives nothing away.
-#define TRACE_POOL 512
-static _Thread_local unsigned char s_pool[TRACE_POOL];
-static _Thread_local size_t s_pool_used = TRACE_POOL;
-
+//  Ids guard nothing (they are echoed to clients and logged): they come
+//  from secure_id_random's per-thread pool.
 static int
 s_random (unsigned char *out, size_t n)
 {
-    if (s_pool_used + n > TRACE_POOL) {
-        if (RAND_bytes (s_pool, TRACE_POOL) != 1)
-            return -1;
-        s_pool_used = 0;
-    }
-    memcpy (out, s_pool + s_pool_used, n);
-    s_pool_used += n;
-    return 0;
+    return secure_id_random (out, n);
 }
 
 //  n random bytes as 2n hex digits, drawn again in the (2^-64 or less)

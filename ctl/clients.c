@@ -84,7 +84,7 @@ s_usage (FILE *out)
         "                          refresh_grace_uses (repeatable)\n"
         "  --access-token-lifetime SECONDS, --id-token-lifetime SECONDS\n"
         "                          this client's token lifetimes (1 to 86400; default the server's)\n"
-        "  --disable | --enable    a disabled client is refused everywhere; its grants are kept\n"
+        "  --disable | --enable    a disabled client is refused everywhere; disabling revokes its tokens\n"
         "  --not-first-party       ask users for consent again\n"
         "rotate-secret --overlap SECONDS keeps the old secret working that long (at most 604800,\n"
         "7 days; default 0: it stops at once).\n"

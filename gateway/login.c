@@ -202,7 +202,28 @@ s_render_consent (gw_req_t *req, const s_ctx_t *ctx, const shape_session_t *sess
         html_text (&body, name);
         html_raw (&body, "</code>)</small></li>\n");
     }
-    html_raw (&body, "</ul>\n<p>");
+    html_raw (&body, "</ul>\n");
+    //  OpenID Connect Core §5.5: claims the client asks for one by one,
+    //  which no scope above covers, are released too: the user sees them.
+    if (json_array_size (ctx->q.claims) > 0) {
+        html_raw (&body, "<p>");
+        html_text (&body, pages_msg (req, "consent.claims"));
+        html_raw (&body, "</p>\n<ul class=\"claims\">\n");
+        json_t *claim;
+        json_array_foreach (ctx->q.claims, i, claim)
+        {
+            const char *name = json_string_value (claim);
+            char key[80];
+            snprintf (key, sizeof key, "claim.%s", name);
+            html_raw (&body, "<li>");
+            html_text (&body, pages_msg (req, key));
+            html_raw (&body, " <small>(<code>");
+            html_text (&body, name);
+            html_raw (&body, "</code>)</small></li>\n");
+        }
+        html_raw (&body, "</ul>\n");
+    }
+    html_raw (&body, "<p>");
     html_text_with (&body, pages_msg (req, "consent.signed_in_as"), "user", session->username, "strong");
     html_raw (&body, "</p>\n");
     pages_form_open (&body, req, "/consent", ctx->state.csrf);

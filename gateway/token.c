@@ -88,7 +88,17 @@ s_bus_error (gw_req_t *req, const bus_error_t *error)
 static long
 s_base64_decode (const char *in, size_t len, unsigned char *out, size_t max)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    //  The value of each character of the alphabet plus one; 0 for any other.
+    static const unsigned char value[256] = {
+        ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+        ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+        ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+        ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+        ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+        ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+        ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+        ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+    };
     if (len == 0 || len % 4 != 0)
         return -1;
     size_t o = 0;
@@ -102,10 +112,10 @@ s_base64_decode (const char *in, size_t len, unsigned char *out, size_t max)
                 v <<= 6;
                 continue;
             }
-            const char *p = c ? strchr (alphabet, c) : NULL;
-            if (!p || pad)
+            unsigned int d = value[(unsigned char)c];
+            if (!d || pad)
                 return -1;
-            v = (v << 6) | (unsigned int)(p - alphabet);
+            v = (v << 6) | (d - 1);
         }
         size_t n = 3 - (size_t)pad;
         if (o + n > max)
@@ -140,8 +150,11 @@ token_basic_parse (const char *header, json_t **basic)
     if (len > 4 * (sizeof decoded / 3))
         return -1;
     long n = s_base64_decode (token, len, decoded, sizeof decoded - 1);
-    if (n < 0)
+    if (n < 0) {
+        //  What a refused header decoded before its fault may be a secret.
+        secure_wipe (decoded, sizeof decoded);
         return -1;
+    }
     decoded[n] = '\0';
     int rc = -1;
     const char *colon = memchr (decoded, ':', (size_t)n);
@@ -157,7 +170,8 @@ token_basic_parse (const char *header, json_t **basic)
         secure_free_str (&id);
         secure_free_str (&secret);
     }
-    secure_wipe (decoded, sizeof decoded);
+    //  Only the decoded bytes and their NUL were written.
+    secure_wipe (decoded, (size_t)n + 1);
     return rc;
 }
 

@@ -553,6 +553,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     db_status_t st = bus_req_expired (req)
                          ? DB_ERROR
                          : token_store_request_insert (thread->db, id_hash, &stored, app->request_ttl);
+    //  For the consent page: what the claims parameter asks beyond the scopes.
+    json_t *shown = st == DB_OK ? claims_beyond_scopes (claims, scopes) : NULL;
     json_decref (claims);
     if (st != DB_OK) {
         secure_free_str (&request_id);
@@ -568,6 +570,8 @@ s_validate (bus_req_t *req, s_ctx_t *ctx, const token_client_t *client, const js
     json_object_set_new (q, "request_id", json_string (request_id));
     json_object_set_new (q, "redirect_uri", json_string (ctx->redirect_uri));
     json_object_set_new (q, "scopes", scopes);
+    if (shown)
+        json_object_set_new (q, "claims", shown);
     if (nonce)
         json_object_set_new (q, "nonce", json_string (nonce));
     json_object_set_new (q, "expires_at", json_integer (stored.expires_at));

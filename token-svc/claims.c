@@ -16,6 +16,16 @@ static const struct {
 };
 #define S_ACRS (sizeof s_acrs / sizeof s_acrs[0])
 
+//  The claims Ostiary releases and the scope that requests each.
+static const struct {
+    const char *name;
+    const char *scope;
+} s_claims[] = {
+#define CLAIM(name, scope) {name, scope},
+#include "claims.def"
+#undef CLAIM
+};
+
 //  A claim name: printable, without spaces, within the bound.
 static int
 s_name_ok (const char *name)
@@ -190,4 +200,30 @@ claims_acr (const json_t *amr, const char *acr_values, const json_t *claims)
         p += strspn (p, " ");
     }
     return strongest;
+}
+
+json_t *
+claims_beyond_scopes (const json_t *claims, const json_t *scopes)
+{
+    const json_t *userinfo = claims_names (claims, "userinfo");
+    const json_t *id_token = claims_names (claims, "id_token");
+    if (!userinfo && !id_token)
+        return NULL;
+    json_t *names = json_array ();
+    for (size_t k = 0; names && k < sizeof s_claims / sizeof s_claims[0]; k++) {
+        //  An ID Token claim of its own (no scope) is not the user's to allow.
+        if (!*s_claims[k].scope || tu_has (scopes, s_claims[k].scope))
+            continue;
+        const char *name = s_claims[k].name;
+        if ((tu_has (userinfo, name) || tu_has (id_token, name)) &&
+            json_array_append_new (names, json_string (name)) != 0) {
+            json_decref (names);
+            names = NULL;
+        }
+    }
+    if (names && json_array_size (names) == 0) {
+        json_decref (names);
+        names = NULL;
+    }
+    return names;
 }

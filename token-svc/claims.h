@@ -31,6 +31,12 @@ OST_WUR json_t *claims_parse (const char *text, const char **problem);
 //  "id_token"); NULL when it asks none (or claims is NULL). Borrowed.
 const json_t *claims_names (const json_t *claims, const char *member);
 
+//  The user claims that normalised claims (may be NULL) ask for one by one
+//  (userinfo or id_token) and that no scope of scopes requests: those of
+//  common/claims.def that flow-svc can release, in its order, each once.
+//  NULL when there are none (or out of memory); the caller decrefs.
+json_t *claims_beyond_scopes (const json_t *claims, const json_t *scopes);
+
 //  OpenID Connect Core §2, §3.1.2.1, §5.5.1.1: the acr of an authentication
 //  with methods amr, for a request with acr_values (space-delimited, may
 //  be NULL) and normalised claims (may be NULL). The first requested value

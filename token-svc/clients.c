@@ -174,12 +174,7 @@ clients_view (db_t *db, const token_client_t *c)
 static int
 s_secret_hash (const token_app_t *app, const char *secret, unsigned char out[TOKEN_HASH_LEN])
 {
-    unsigned int len = 0;
-    if (!HMAC (EVP_sha256 (), app->secret_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)secret,
-               strlen (secret), out, &len) ||
-        len != TOKEN_HASH_LEN)
-        return -1;
-    return 0;
+    return token_app_hmac (app, TOKEN_APP_SECRET_KEY, secret, strlen (secret), out);
 }
 
 long
@@ -1015,6 +1010,9 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
     json_t *details = before && after ? json_pack ("{s:O, s:O, s:o}", "before", before, "after", after,
                                                    "changed", s_changed (before, after))
                                       : NULL;
+    //  Disabling a client revokes what it holds (docs/token-lifecycle.md):
+    //  enabling it again does not bring its tokens back.
+    int revoke = c.disabled && !old.disabled;
     token_client_clear (&old);
     int changed = 0;
     if (!details)
@@ -1026,7 +1024,7 @@ token_op_client_update (bus_req_t *req, const json_t *body, json_t **result)
         token_client_clear (&c);
         return tu_fail (req, OST_ERR_DEADLINE_EXCEEDED, "the request deadline passed");
     } else
-        st = token_store_client_update (thread->db, &c, in->version,
+        st = token_store_client_update (thread->db, &c, in->version, revoke,
                                         &(audit_record_t){.event = AUDIT_EV_client_update,
                                                           .outcome = AUDIT_SUCCESS,
                                                           .actor = req->actor ? req->actor : "admin",

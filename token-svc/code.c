@@ -106,6 +106,9 @@ token_op_request_get (bus_req_t *req, const json_t *body, json_t **result)
     bad = bad || json_object_set_new (q, "request_id", json_string (rid));
     bad = bad || json_object_set_new (q, "redirect_uri", json_string (r.redirect_uri));
     bad = bad || json_object_set (q, "scopes", r.scopes);
+    json_t *shown = claims_beyond_scopes (r.claims, r.scopes);
+    bad = bad || (shown && json_object_set (q, "claims", shown));
+    json_decref (shown);
     bad = bad || (r.nonce && json_object_set_new (q, "nonce", json_string (r.nonce)));
     bad = bad || json_object_set_new (q, "expires_at", json_integer (r.expires_at));
     token_request_clear (&r);

@@ -3,6 +3,7 @@
  *  keys-svc in one keys.sign call. See grants.h. */
 #include "grants.h"
 
+#include "b64url.h"
 #include "claims.h"
 #include "clients.h"
 #include "log.h"
@@ -20,6 +21,22 @@
 #define DESC_DEADLINE "the request deadline passed"
 
 //  ------------------------------------------------------------- keys.sign
+
+//  A new jti (RFC 7519 §4.1.7): JTI_BYTES random bytes in base64url. It is
+//  an identifier, carried in the clear in the token: drawn from the id pool
+//  (secure_id_random). free() it.
+static char *
+s_new_jti (void)
+{
+    unsigned char raw[JTI_BYTES];
+    char *jti = malloc (b64url_encoded_len (JTI_BYTES) + 1);
+    if (!jti || secure_id_random (raw, sizeof raw)) {
+        free (jti);
+        return NULL;
+    }
+    b64url_encode (raw, sizeof raw, jti);
+    return jti;
+}
 
 //  The keys.sign call: claims signed with alg and typ, and, with id_claims,
 //  an ID token bound to it by at_hash (proto/ops.md). *jws, *idt (free()).
@@ -132,7 +149,7 @@ grants_sign_tokens (bus_req_t *req, const token_client_t *client, const char *su
     const token_app_t *app = req->app;
     *at = NULL;
     *idt = NULL;
-    *jti = secure_token (JTI_BYTES);
+    *jti = s_new_jti ();
     if (!*jti)
         return tu_fail (req, OST_ERR_SERVER_ERROR, DESC_INTERNAL);
     //  RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope (§2.2.3)

@@ -144,10 +144,10 @@ s_access (bus_req_t *req, const token_client_t *caller, const char *token, json_
     //  ours: it ends when expires_in said it would, as at token.userinfo).
     if ((strcmp (owner, caller->client_id) == 0 || caller->resource_server) && exp > now &&
         iat <= now + app->clock_skew) {
-        //  Revoked (RFC 7009, a family's end, a replayed code), or issued to
-        //  a client that was removed since: inactive.
+        //  Revoked (RFC 7009, a family's end, a replayed code, its client
+        //  disabled), or issued to a client that was removed since: inactive.
         int revoked = 0, known = 0;
-        db_status_t st = token_store_access_state (thread->db, jti, owner, &revoked, &known);
+        db_status_t st = token_store_access_state (thread->db, jti, owner, iat, &revoked, &known);
         if (st == DB_OK && !known)
             revoked = 1;
         if (st != DB_OK)

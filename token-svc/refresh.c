@@ -73,14 +73,11 @@ s_successor (const token_app_t *app, const char *token, int retry, char out[GRAN
              unsigned char hash[TOKEN_HASH_LEN])
 {
     unsigned char mac[32];
-    unsigned int len = 0;
     char input[GRANTS_REFRESH_LEN + 16];
     int n = retry ? snprintf (input, sizeof input, "%s#%d", token, retry)
                   : snprintf (input, sizeof input, "%s", token);
     if (n < 0 || (size_t)n >= sizeof input ||
-        !HMAC (EVP_sha256 (), app->refresh_key, TOKEN_SECRET_KEY_LEN, (const unsigned char *)input, (size_t)n,
-               mac, &len) ||
-        len != sizeof mac) {
+        token_app_hmac (app, TOKEN_APP_REFRESH_KEY, input, (size_t)n, mac)) {
         secure_wipe (input, sizeof input);
         return -1;
     }

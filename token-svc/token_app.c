@@ -8,8 +8,10 @@
 #include "log.h"
 #include "secure.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,34 @@
 //  How long the JWKS is cached at most, whatever OSTIARY_JWKS_MAX_AGE says:
 //  a retired key leaves our cache quickly; a new kid triggers a refetch anyway.
 #define TOKEN_JWKS_CACHE_MAX_S 60
+
+//  An HMAC-SHA256 context keyed with key, ready for copies.
+static EVP_MAC_CTX *
+s_mac_new (const unsigned char key[TOKEN_SECRET_KEY_LEN])
+{
+    EVP_MAC *mac = EVP_MAC_fetch (NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new (mac) : NULL;
+    EVP_MAC_free (mac);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end ()};
+    if (ctx && EVP_MAC_init (ctx, key, TOKEN_SECRET_KEY_LEN, params) != 1) {
+        EVP_MAC_CTX_free (ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+int
+token_app_hmac (const token_app_t *self, token_app_key_t key, const void *data, size_t len,
+                unsigned char out[32])
+{
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup (key == TOKEN_APP_SECRET_KEY ? self->secret_mac : self->refresh_mac);
+    size_t outlen = 0;
+    int ok = ctx && EVP_MAC_update (ctx, data, len) == 1 && EVP_MAC_final (ctx, out, &outlen, 32) == 1 &&
+             outlen == 32;
+    EVP_MAC_CTX_free (ctx);
+    return ok ? 0 : -1;
+}
 
 token_app_t *
 token_app_new (const config_t *cfg)
@@ -98,6 +128,12 @@ token_app_new (const config_t *cfg)
         token_app_destroy (&self);
         return NULL;
     }
+    self->secret_mac = s_mac_new (self->secret_key);
+    self->refresh_mac = s_mac_new (self->refresh_key);
+    if (!self->secret_mac || !self->refresh_mac) {
+        token_app_destroy (&self);
+        return NULL;
+    }
     long cache = cfg->jwks_max_age < TOKEN_JWKS_CACHE_MAX_S ? cfg->jwks_max_age : TOKEN_JWKS_CACHE_MAX_S;
     self->jwks = token_jwks_new ((int)cache);
     self->clients = client_cache_new (cfg->client_cache_ms);
@@ -119,6 +155,8 @@ token_app_destroy (token_app_t **self_p)
     free (self->access_token_aud);
     token_jwks_destroy (&self->jwks);
     client_cache_destroy (&self->clients);
+    EVP_MAC_CTX_free (self->secret_mac);
+    EVP_MAC_CTX_free (self->refresh_mac);
     secure_wipe (self, sizeof *self);
     free (self);
     *self_p = NULL;

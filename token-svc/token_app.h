@@ -37,6 +37,10 @@ typedef struct {
     long refresh_grace_default;
     //  Key that derives a refresh token's successor from it (refresh.c).
     unsigned char refresh_key[TOKEN_SECRET_KEY_LEN];
+    //  HMAC-SHA256 contexts keyed with secret_key and refresh_key, set up
+    //  once and copied per use (token_app_hmac): never used directly.
+    struct evp_mac_ctx_st *secret_mac;
+    struct evp_mac_ctx_st *refresh_mac;
     struct _token_janitor_t *janitor;
     token_jwks_t *jwks;
     //  Registrations of authenticating clients (client_cache.h).
@@ -47,5 +51,12 @@ typedef struct {
 //  NULL (after a message on stderr) when one is unusable.
 token_app_t *token_app_new (const config_t *cfg);
 void token_app_destroy (token_app_t **self_p);
+
+typedef enum { TOKEN_APP_SECRET_KEY, TOKEN_APP_REFRESH_KEY } token_app_key_t;
+//  HMAC-SHA256 of len bytes under secret_key or refresh_key into out. Safe
+//  from any thread (each call works on its own copy of the keyed context,
+//  which saves fetching and keying HMAC per call). 0 ok, -1 failure.
+OST_WUR int token_app_hmac (const token_app_t *self, token_app_key_t key, const void *data, size_t len,
+                            unsigned char out[32]);
 
 #endif

@@ -69,6 +69,14 @@ _Static_assert(S_CLIENT_WRITTEN == 24, "token_client_insert's $27 follows the la
 #define CLIENT_NAMES CLIENT_WRITTEN (S_NAME)
 #define CLIENT_VALUES CLIENT_WRITTEN (S_WRITE)
 #define CLIENT_SETS CLIENT_WRITTEN (S_SET)
+//  An access token ($1 jti, $2 client_id, $3 iat) that is on the revocation
+//  list, or that its client had when it was disabled (tokens_revoked_at:
+//  iat is whole seconds, so a token of the same second counts as before,
+//  fail closed).
+#define ACCESS_REVOKED                                                                                       \
+    "(EXISTS (SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text)"                                        \
+    " OR EXISTS (SELECT 1 FROM token.clients k WHERE k.client_id = $2::text"                                 \
+    " AND k.tokens_revoked_at >= to_timestamp($3::bigint)))"
 //  The columns of a request, in the order s_request_from_row reads them.
 #define REQUEST_COLS                                                                                         \
     "client_id, redirect_uri, redirect_uri_sent, response_mode, state, nonce, scopes::text, code_challenge," \
@@ -230,13 +238,11 @@ static const db_stmt_t s_stmts[] = {
      " (SELECT jsonb_agg(DISTINCT s ORDER BY s)"
      "  FROM jsonb_array_elements_text(token.consents.scopes || EXCLUDED.scopes) AS s)",
      3, DB_STMT_WRITE},
-    {"token_jti_revoked", "SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text", 1, DB_STMT_READ},
-    //  Introspection in one round trip: is the access token
-    //  revoked, and does the client it was issued to still exist?
+    //  Is the access token revoked ($1 jti, $2 client_id, $3 iat), and does
+    //  the client it was issued to still exist? One round trip.
     {"token_access_state",
-     "SELECT EXISTS (SELECT 1 FROM token.revoked_jtis WHERE jti = $1::text),"
-     " EXISTS (SELECT 1 FROM token.clients WHERE client_id = $2::text)",
-     2, DB_STMT_READ},
+     "SELECT " ACCESS_REVOKED ", EXISTS (SELECT 1 FROM token.clients WHERE client_id = $2::text)", 3,
+     DB_STMT_READ},
     //  ---- refresh families. Every statement that changes a
     //  family's fate updates its row first (touch, revoke): that row lock
     //  orders rotation, revocation and reuse detection of one family.
@@ -340,10 +346,15 @@ static const db_stmt_t s_stmts[] = {
      " JOIN token.refresh_families f ON f.id = j.family_id WHERE f.client_id = $1::text"
      " AND j.expires_at > now() ON CONFLICT (jti) DO NOTHING",
      1, DB_STMT_WRITE},
+    //  A client's refresh families end ($2: why: client_removed,
+    //  client_disabled).
     {"token_client_lock_families",
-     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = 'client_removed'"
+     "UPDATE token.refresh_families SET revoked_at = now(), revoke_reason = $2::text"
      " WHERE client_id = $1::text AND revoked_at IS NULL",
-     1, DB_STMT_WRITE},
+     2, DB_STMT_WRITE},
+    //  A client disabled: the access tokens it holds end (ACCESS_REVOKED).
+    {"token_client_revoke_access",
+     "UPDATE token.clients SET tokens_revoked_at = now() WHERE client_id = $1::text", 1, DB_STMT_WRITE},
     //  token.subject_revoke, in this order, each statement with a snapshot
     //  of its own (READ COMMITTED): the marker (what authenticated before it
     //  is refused from now on: SUBJECT_REVOKED); the subject's unused codes,
@@ -831,8 +842,8 @@ token_store_client_set_secret (db_t *db, const char *client_id, const unsigned c
 }
 
 db_status_t
-token_store_client_update (db_t *db, const token_client_t *c, int64_t version, const audit_record_t *audit,
-                           int *changed)
+token_store_client_update (db_t *db, const token_client_t *c, int64_t version, int revoke,
+                           const audit_record_t *audit, int *changed)
 {
     *changed = 0;
     char ver[24];
@@ -849,6 +860,12 @@ token_store_client_update (db_t *db, const token_client_t *c, int64_t version, c
             st = s_exec_count (db, "token_client_update", S_CLIENT_WRITTEN + 2, params, changed);
         if (st == DB_OK && *changed)
             st = token_store_audit (db, audit);
+        int n = 0;
+        if (st == DB_OK && *changed && revoke)
+            st = s_exec_count (db, "token_client_lock_families", 2,
+                               (const char *[]){c->client_id, "client_disabled"}, &n);
+        if (st == DB_OK && *changed && revoke)
+            st = s_exec (db, "token_client_revoke_access", 1, (const char *[]){c->client_id}, NULL);
         if (st == DB_OK)
             st = db_commit (db);
         if (st != DB_OK) {
@@ -1186,22 +1203,14 @@ token_store_consent_put (db_t *db, const char *sub, const char *client_id, const
 //  ------------------------------------------------------------- revocation
 
 db_status_t
-token_store_jti_revoked (db_t *db, const char *jti, int *revoked)
+token_store_access_state (db_t *db, const char *jti, const char *client_id, int64_t iat, int *revoked,
+                          int *client_known)
 {
-    const char *params[] = {jti};
+    char at[24];
+    snprintf (at, sizeof at, "%lld", (long long)iat);
+    const char *params[] = {jti, client_id, at};
     PGresult *res = NULL;
-    db_status_t st = s_exec (db, "token_jti_revoked", 1, params, &res);
-    *revoked = st == DB_OK && PQntuples (res) > 0;
-    PQclear (res);
-    return st;
-}
-
-db_status_t
-token_store_access_state (db_t *db, const char *jti, const char *client_id, int *revoked, int *client_known)
-{
-    const char *params[] = {jti, client_id};
-    PGresult *res = NULL;
-    db_status_t st = s_exec (db, "token_access_state", 2, params, &res);
+    db_status_t st = s_exec (db, "token_access_state", 3, params, &res);
     if (st == DB_OK && PQntuples (res) != 1)
         st = DB_ERROR;
     *revoked = st != DB_OK || s_bool_col (res, 0, 0);
@@ -1405,7 +1414,8 @@ token_store_client_remove (db_t *db, const char *client_id, int *removed)
     //  requests, codes, consents and families go with it: ON DELETE CASCADE).
     int n = 0;
     if (st == DB_OK)
-        st = s_exec_count (db, "token_client_lock_families", 1, params, &n);
+        st = s_exec_count (db, "token_client_lock_families", 2, (const char *[]){client_id, "client_removed"},
+                           &n);
     if (st == DB_OK)
         st = s_exec (db, "token_client_revoke_jtis", 1, params, NULL);
     if (st == DB_OK)

@@ -131,10 +131,12 @@ OST_WUR db_status_t token_store_client_set_secret (db_t *db, const char *client_
                                                    int64_t *prev_expires);
 //  Stores the editable members of client (all but its id, type, secret and
 //  creation time) when the stored version is version, bumping it, and
-//  writes audit (its record) in the same transaction. *changed is 0 when no
+//  writes audit (its record) in the same transaction; with revoke (a client
+//  being disabled) its refresh families and access tokens are revoked in it
+//  too (client_disabled). *changed is 0 when no
 //  client is at that version (unknown, or changed meanwhile).
 OST_WUR db_status_t token_store_client_update (db_t *db, const token_client_t *client, int64_t version,
-                                               const audit_record_t *audit, int *changed);
+                                               int revoke, const audit_record_t *audit, int *changed);
 
 //  Authorization requests. insert sets created_at and expires_at (now() +
 //  ttl_s) and returns the latter in request->expires_at.
@@ -177,12 +179,12 @@ OST_WUR db_status_t token_store_consent_get (db_t *db, const char *sub, const ch
 OST_WUR db_status_t token_store_consent_put (db_t *db, const char *sub, const char *client_id,
                                              const json_t *scopes);
 
-//  *revoked is 1 when jti is on the revocation list.
-OST_WUR db_status_t token_store_jti_revoked (db_t *db, const char *jti, int *revoked);
-//  Whether jti is revoked and whether client_id is still registered, in one
-//  statement (introspection). On an error *revoked is 1.
-OST_WUR db_status_t token_store_access_state (db_t *db, const char *jti, const char *client_id, int *revoked,
-                                              int *client_known);
+//  Whether the access token jti that client_id was issued at iat is
+//  revoked (on the revocation list, or the client was disabled since:
+//  migrations/token/016) and whether client_id is still registered, in one
+//  statement. On an error *revoked is 1.
+OST_WUR db_status_t token_store_access_state (db_t *db, const char *jti, const char *client_id, int64_t iat,
+                                              int *revoked, int *client_known);
 
 //  Lists an access token as revoked until exp; *added is 0 when it was already.
 OST_WUR db_status_t token_store_jti_revoke (db_t *db, const char *jti, int64_t exp, const char *reason,

@@ -80,9 +80,11 @@ s_verify (bus_req_t *req, const char *token, const char *scope_needed, const cha
     if (!rc && !scopes)
         rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
     if (!rc) {
-        //  Revoked before its expiry (a replayed code, RFC 6749 §4.1.2).
-        int revoked = 0;
-        db_status_t st = token_store_jti_revoked (thread->db, jti, &revoked);
+        //  Revoked before its expiry (a replayed code, RFC 6749 §4.1.2; its
+        //  client disabled).
+        int revoked = 0, known = 0;
+        db_status_t st =
+            token_store_access_state (thread->db, jti, client_id, json_integer_value (iat), &revoked, &known);
         if (st != DB_OK)
             rc = tu_db_fail (req, st);
         else if (revoked)

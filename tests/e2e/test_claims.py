@@ -5,10 +5,13 @@ HTML page when the redirect URI is not registered); the claims asked for are
 released at /userinfo and in the ID token whatever the scopes, only those
 the user has; the ID token carries the acr the password login meets."""
 
+import html
 import json
+import re
+from pathlib import Path
 
-from oidc import (Browser, code_flow, exchange, make_client, make_user, pkce, response_params, userinfo,
-                  verify_jwt)
+from oidc import (Browser, auth_params, code_flow, exchange, make_client, make_user, pkce, response_params,
+                  userinfo, verify_jwt)
 import requests
 
 PWD = "urn:ostiary:acr:pwd"
@@ -98,3 +101,47 @@ def test_essential_acr_a_password_login_cannot_meet_is_refused(stack):
         assert "code" not in p
     finally:
         b.close()
+
+
+def test_consent_page_shows_the_claims_asked_one_by_one(stack):
+    """OpenID Connect Core §5.5: what the claims parameter asks beyond the
+    scopes is released too, so the consent page lists it (labels of the
+    catalogue, each claim once, those the scopes cover and the ID token's own
+    left out); in French as in English."""
+    client_id, _, redirect_uri = make_client(stack, first_party=False)
+    username, _ = make_user(stack)
+    claims = {"userinfo": {"phone_number": None, "email": None, "x-unknown": None},
+              "id_token": {"phone_number": {"essential": True}, "birthdate": None, "acr": None}}
+    catalogue = {lang: json.loads((Path(__file__).resolve().parents[2] / f"locales/{lang}.json").read_text())
+                 for lang in ("en", "fr")}
+    for lang in ("en", "fr"):
+        b = Browser(stack)
+        try:
+            params = auth_params(client_id, redirect_uri, scope="openid email", claims=json.dumps(claims),
+                                 ui_locales=lang, prompt="consent")
+            r = b.login(b.authorize(params), username)
+            assert r.status_code == 303 and r.headers["Location"] == stack.base_url + "/consent", r.headers
+            page = b.get(r.headers["Location"])
+            assert page.status_code == 200, page.text[:500]
+            text = html.unescape(page.text)
+            assert catalogue[lang]["consent.claims"] in text, text
+            shown = re.findall(r'<ul class="claims">(.*?)</ul>', page.text, re.S)
+            assert len(shown) == 1, page.text
+            # In common/claims.def's order; email is the email scope's.
+            assert re.findall(r"<code>([a-z_-]+)</code>", shown[0]) == ["birthdate", "phone_number"]
+            for name in ("birthdate", "phone_number"):
+                assert catalogue[lang][f"claim.{name}"] in html.unescape(shown[0]), shown[0]
+            r = b.submit(page, decision="allow")
+            assert r.status_code in (302, 303) and r.headers["Location"].startswith(redirect_uri)
+        finally:
+            b.close()
+    # Without the parameter the page lists scopes only.
+    b = Browser(stack)
+    try:
+        r = b.login(b.authorize(auth_params(client_id, redirect_uri, scope="openid", prompt="consent")), username)
+        page = b.get(r.headers["Location"])
+        assert page.status_code == 200 and 'class="claims"' not in page.text
+    finally:
+        b.close()
+    log = stack.log_text("gateway")
+    assert "i18n: no message" not in log

@@ -6,8 +6,13 @@ overlap both secrets work at /token."""
 
 import json
 import subprocess
+import time
 
-from oidc import Browser, auth_params, make_client, token_request, unique, wait_for
+import requests
+
+from lifecycle import Client, family, refresh_client, refresh_http
+from oidc import (Browser, auth_params, make_client, token_request, unique, userinfo, wait_for,
+                  wait_second_after)
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 RP = "https://rp.example"
@@ -166,3 +171,82 @@ def test_rotate_secret_with_overlap_keeps_both_secrets_working(stack):
     wait_for("rotated secret refused", lambda: cc(stack, client_id, new) == 401)
     assert cc(stack, client_id, newest) == 200
     assert clients(stack, "rotate-secret", client_id, "--overlap", "604801").returncode == EXIT_USAGE
+
+
+def test_disabling_a_client_revokes_its_tokens_for_good(stack):
+    """Disabling a client revokes what it was issued (docs/token-lifecycle.md):
+    /introspect inactive (RFC 7662 §2.2), /userinfo 401 (RFC 6750 §3.1), a
+    refresh invalid_client while disabled (RFC 6749 §5.2) and invalid_grant
+    once enabled again: enabling it brings no token back."""
+    client = refresh_client(stack, grant_types=["authorization_code", "refresh_token", "client_credentials"])
+    rs = Client(stack, grant_types=["client_credentials"], redirect_uris=[], scopes=["openid"],
+                resource_server=True)
+    out, _ = family(stack, client)
+    at, rt = out["access_token"], out["refresh_token"]
+    r = token_request(stack, {"grant_type": "client_credentials"}, basic=(client.id, client.secret))
+    assert r.status_code == 200, r.text
+    cc_at = r.json()["access_token"]
+
+    def active(token):
+        r = requests.post(stack.base_url + "/introspect", data={"token": token}, auth=(rs.id, rs.secret),
+                          timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()["active"]
+
+    def refresh_error():
+        r = refresh_http(stack, client, rt)
+        return r.status_code, r.json().get("error")
+
+    assert active(at) and active(rt) and active(cc_at)
+    assert userinfo(stack, at).status_code == 200
+
+    update_ok(stack, client.id, "--disable")
+    disabled_at = int(time.time())
+    assert not active(at) and not active(rt) and not active(cc_at)
+    assert userinfo(stack, at).status_code == 401
+    # Other token-svc replicas see the change within OSTIARY_CLIENT_CACHE_MS.
+    wait_for("refresh refused as invalid_client", lambda: refresh_error() == (401, "invalid_client"))
+    # In the database: every family of the client revoked as client_disabled,
+    # and the second its access tokens ended.
+    assert psql(stack, f"SELECT count(*), count(*) FILTER (WHERE revoke_reason = 'client_disabled')"
+                       f" FROM token.refresh_families WHERE client_id = '{client.id}'") == "1|1"
+    assert psql(stack, f"SELECT tokens_revoked_at IS NOT NULL FROM token.clients"
+                       f" WHERE client_id = '{client.id}'") == "t"
+
+    update_ok(stack, client.id, "--enable")
+    wait_for("refresh refused as invalid_grant", lambda: refresh_error() == (400, "invalid_grant"))
+    assert not active(at) and not active(rt) and not active(cc_at)
+    assert userinfo(stack, at).status_code == 401
+    # What it gets afterwards works (iat is whole seconds: a token of the
+    # second of the disable counts as before it).
+    wait_second_after(disabled_at)
+    r = token_request(stack, {"grant_type": "client_credentials"}, basic=(client.id, client.secret))
+    assert r.status_code == 200, r.text
+    assert active(r.json()["access_token"])
+
+
+def test_lifetime_beyond_what_keys_svc_signs_is_refused_at_update(stack):
+    """keys-svc signs no token living longer than OSTIARY_KEYS_TOKEN_LIFETIME_MAX:
+    a client lifetime beyond it is refused by the update (invalid_request
+    naming the member, exit 1), not by every /token request after (it was
+    server_error there); one within it is stored and issued."""
+    client_id, secret, _ = cc_client(stack)
+    stack.stop_all("token")
+    inst = stack.start("token", {"OSTIARY_KEYS_TOKEN_LIFETIME_MAX": "600"})
+    try:
+        wait_for("token-svc", lambda: inst.alive() and stack.ctl("call", "token.health").returncode == 0,
+                 timeout=20)
+        version = show(stack, client_id)["version"]
+        for option in ("--access-token-lifetime", "--id-token-lifetime"):
+            cp = clients(stack, "update", client_id, "--version", str(version), option, "601")
+            assert cp.returncode == EXIT_REFUSED, (cp.stdout, cp.stderr)
+            member = option[2:].replace("-", "_")
+            assert f"invalid_request: {member} must be at most" in cp.stderr, cp.stderr
+        assert show(stack, client_id)["version"] == version
+        update_ok(stack, client_id, "--access-token-lifetime", "600")
+        r = token_request(stack, {"grant_type": "client_credentials"}, basic=(client_id, secret))
+        assert r.status_code == 200 and r.json()["expires_in"] == 600, r.text
+    finally:
+        stack.stop_all("token")
+        stack.ensure("token")
+        stack.wait_ready()

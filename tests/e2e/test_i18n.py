@@ -467,6 +467,13 @@ def test_every_page_in_each_language(stack, demo, lang):
         consent = w.page(w.post_form(failed, username=username, password=PASSWORD), "consent")
         done = w.post_form(consent, decision="allow")
         assert done.status_code in (302, 303) and done.headers["Location"].startswith(redirect_uri)
+        # Consent again, for every claim the catalogue names asked one by one
+        # with the claims parameter and no scope but openid.
+        claims = {"userinfo": {k.split(".", 1)[1]: None for k in own if k.startswith("claim.")}}
+        by_claim = w.page(authorize(w, client_id, redirect_uri, scope="openid", prompt="consent",
+                                    claims=json.dumps(claims)), "consent to claims")
+        done = w.post_form(by_claim, decision="allow")
+        assert done.status_code in (302, 303) and done.headers["Location"].startswith(redirect_uri)
         # The account chooser, with the session.
         chooser = w.page(authorize(w, client_id, redirect_uri, prompt="select_account"), "account chooser")
         assert 'name="choice"' in chooser.text

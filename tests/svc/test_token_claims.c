@@ -353,11 +353,45 @@ test_essential_acr_the_session_cannot_meet_is_refused (void **state)
     free (extra);
 }
 
+//  The request (token.authorize, token.request_get) names for the consent
+//  page the user claims asked one by one that no scope covers: each once,
+//  in common/claims.def's order, without the ID token's own or unknown ones.
+static void
+test_request_names_the_claims_asked_beyond_its_scopes (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (svc_h);
+    svc_client_t c;
+    s_client (&c);
+    char *extra =
+        s_claims_extra ("{\"userinfo\": {\"phone_number\": null, \"email\": null, \"x-y\": null},"
+                        " \"id_token\": {\"phone_number\": null, \"birthdate\": null, \"acr\": null}}");
+    //  The scope of email is asked: email is not named again.
+    char *with_scope = NULL;
+    assert_true (asprintf (&with_scope, "{\"scope\": \"openid email\", %s", extra + 1) > 0);
+    json_t *r = s_authorize (&c, with_scope);
+    json_t *want = json_pack ("[s, s]", "birthdate", "phone_number");
+    assert_true (json_equal (json_object_get (json_object_get (r, "request"), "claims"), want));
+    json_t *g =
+        svc_ok (svc_h, "token.request_get", "{\"request_id\": \"%s\"}", svc_str (r, "request.request_id"));
+    assert_true (json_equal (json_object_get (json_object_get (g, "request"), "claims"), want));
+    json_decref (g);
+    json_decref (r);
+    //  Without the parameter: no member.
+    r = s_authorize (&c, "{}");
+    assert_null (json_object_get (json_object_get (r, "request"), "claims"));
+    json_decref (r);
+    json_decref (want);
+    free (with_scope);
+    free (extra);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_malformed_claims_parameter_is_invalid_request),
+        cmocka_unit_test (test_request_names_the_claims_asked_beyond_its_scopes),
         cmocka_unit_test (test_claims_requested_for_the_id_token_are_in_it_whatever_the_scopes),
         cmocka_unit_test (test_claims_requested_for_userinfo_are_released_whatever_the_scopes),
         cmocka_unit_test (test_claims_in_an_unsigned_request_object_are_honoured),

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ISSUER "http://127.0.0.1:8080"
 
@@ -304,6 +305,77 @@ test_revoke_refusals_and_tokens_it_does_not_know (void **state)
         assert_false (s_revoked (&other, svc_str (out, kinds[i]), NULL));
         assert_true (s_active (&c, svc_str (out, kinds[i])));
     }
+    json_decref (out);
+}
+
+//  A disabled client's tokens end at once, and enabling it again does not
+//  bring them back (docs/token-lifecycle.md): introspection inactive
+//  (RFC 7662 §2.2), userinfo invalid_token (RFC 6750 §3.1), refresh
+//  invalid_client while it is disabled (RFC 6749 §5.2) and invalid_grant
+//  after (its family was revoked).
+static void
+test_disabling_a_client_revokes_its_tokens_for_good (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (svc_h);
+    svc_client_t c, rs;
+    char sub[64];
+    s_client (&c, "dis",
+              ", \"type\": \"confidential\", \"first_party\": true, \"require_pkce\": false,"
+              " \"grant_types\": [\"authorization_code\", \"refresh_token\", \"client_credentials\"]");
+    s_client (
+        &rs, "rs",
+        ", \"type\": \"confidential\", \"grant_types\": [\"client_credentials\"], \"redirect_uris\": [],"
+        " \"scopes\": [\"openid\"], \"resource_server\": true");
+    json_t *out = s_family (&c, sub);
+    const char *at = svc_str (out, "access_token"), *rt = svc_str (out, "refresh_token");
+    json_t *cc = s_exchange_ok (&c, "\"grant_type\": \"client_credentials\"");
+    const char *cc_at = svc_str (cc, "access_token");
+    assert_true (s_active (&rs, at));
+    assert_true (s_active (&rs, rt));
+    assert_true (s_active (&rs, cc_at));
+    assert_true (s_userinfo_ok (at));
+
+    json_decref (svc_ok (svc_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 1, \"disabled\": true}", c.id));
+    long disabled_at = (long)time (NULL);
+    assert_false (s_active (&rs, at));
+    assert_false (s_active (&rs, rt));
+    assert_false (s_active (&rs, cc_at));
+    assert_false (s_userinfo_ok (at));
+    char form[512];
+    snprintf (form, sizeof form, "\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\"", rt);
+    assert_string_equal (s_exchange_err (&c, form), "invalid_client");
+    //  In the database: its families revoked, the time its access tokens ended.
+    assert_int_equal (svc_sql_long (svc_h,
+                                    "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s'"
+                                    " AND (revoked_at IS NULL OR revoke_reason <> 'client_disabled')",
+                                    c.id),
+                      0);
+    assert_int_equal (
+        svc_sql_long (svc_h, "SELECT count(*) FROM token.refresh_families WHERE client_id = '%s'", c.id), 1);
+    assert_int_equal (svc_sql_long (svc_h,
+                                    "SELECT count(*) FROM token.clients WHERE client_id = '%s'"
+                                    " AND tokens_revoked_at IS NOT NULL",
+                                    c.id),
+                      1);
+
+    //  Enabled again: what it held stays revoked.
+    json_decref (svc_ok (svc_h, "token.client_update",
+                         "{\"client_id\": \"%s\", \"version\": 2, \"disabled\": false}", c.id));
+    assert_false (s_active (&rs, at));
+    assert_false (s_active (&rs, rt));
+    assert_false (s_active (&rs, cc_at));
+    assert_false (s_userinfo_ok (at));
+    assert_string_equal (s_exchange_err (&c, form), "invalid_grant");
+    //  New tokens work (issued after the second of the revocation: iat is
+    //  whole seconds, and a token of that second counts as before it).
+    while ((long)time (NULL) <= disabled_at)
+        usleep (50 * 1000);
+    json_t *fresh = s_exchange_ok (&c, "\"grant_type\": \"client_credentials\"");
+    assert_true (s_active (&rs, svc_str (fresh, "access_token")));
+    json_decref (fresh);
+    json_decref (cc);
     json_decref (out);
 }
 
@@ -2550,6 +2622,7 @@ main (void)
         cmocka_unit_test (test_revoke_refresh_and_access_tokens),
         cmocka_unit_test (test_revoke_refusals_and_tokens_it_does_not_know),
         cmocka_unit_test (test_introspect_case_by_case),
+        cmocka_unit_test (test_disabling_a_client_revokes_its_tokens_for_good),
     };
     return cmocka_run_group_tests (tests, svc_setup, svc_teardown);
 }

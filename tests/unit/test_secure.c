@@ -149,6 +149,30 @@ test_secure_request_id_is_32_hex_digits (void **state)
     assert_string_not_equal (a, b);
 }
 
+//  Ids from the pool: never the same bytes twice across refills (the pool
+//  is drawn once per SECURE_ID_POOL bytes), a request larger than the pool
+//  refused, and each thread drawing its own.
+static void
+test_secure_id_random_draws_fresh_bytes_across_refills (void **state)
+{
+    (void)state;
+    enum { N = 3 * SECURE_ID_POOL / 16 + 5 };
+    static unsigned char ids[N][16];
+    for (int i = 0; i < N; i++)
+        assert_int_equal (secure_id_random (ids[i], 16), 0);
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            assert_memory_not_equal (ids[i], ids[j], 16);
+    //  A draw that does not fit what is left refills first: 500 bytes
+    //  after 16 are all fresh (not the pool's tail repeated).
+    unsigned char big[500], small[16];
+    assert_int_equal (secure_id_random (small, sizeof small), 0);
+    assert_int_equal (secure_id_random (big, sizeof big), 0);
+    assert_memory_not_equal (big, small, sizeof small);
+    unsigned char too_big[SECURE_ID_POOL + 1];
+    assert_int_equal (secure_id_random (too_big, sizeof too_big), -1);
+}
+
 int
 main (void)
 {
@@ -164,6 +188,7 @@ main (void)
         cmocka_unit_test (test_secure_hex_is_lowercase_two_digits_per_byte),
         cmocka_unit_test (test_secure_token_is_base64url_of_n_random_bytes),
         cmocka_unit_test (test_secure_request_id_is_32_hex_digits),
+        cmocka_unit_test (test_secure_id_random_draws_fresh_bytes_across_refills),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
