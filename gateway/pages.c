@@ -456,7 +456,21 @@ pages_send (gw_req_t *req, int status, const char *title, const html_t *body, co
         html_raw (&page, "\">\n");
     }
     html_raw (&page, "</head>\n<body>\n");
+    const theme_t *theme = req->gw ? req->gw->theme : NULL;
+    const char *lang = req->lang ? req->lang : "en";
+    const char *header = theme_fragment (theme, "header", lang);
+    const char *footer = theme_fragment (theme, "footer", lang);
+    if (header) {
+        html_raw (&page, "<header class=\"theme\">");
+        html_raw (&page, header);
+        html_raw (&page, "</header>\n");
+    }
     html_raw (&page, body && body->data ? body->data : "");
+    if (footer) {
+        html_raw (&page, "\n<footer class=\"theme\">");
+        html_raw (&page, footer);
+        html_raw (&page, "</footer>");
+    }
     html_raw (&page, "\n</body>\n</html>\n");
     if (html_failed (&page) || (body && html_failed (body))) {
         html_free (&page);

@@ -3,10 +3,13 @@
 
 #include "log.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 struct _theme_t {
@@ -16,6 +19,14 @@ struct _theme_t {
     char *logo;
     size_t logo_len;
     const char *logo_type;
+    //  header.html / footer.html and their per-language files: which is
+    //  "header" or "footer", lang "" for every language.
+    struct {
+        char which[8];
+        char lang[36];
+        char *html;
+    } fragments[THEME_MAX_FRAGMENTS];
+    size_t nfragments;
 };
 
 //  The whole of dir/file into *out: 1 read, 0 absent, -1 refused.
@@ -45,6 +56,87 @@ s_read (const char *dir, const char *file, char **out, size_t *len)
     *out = data;
     *len = n;
     return 1;
+}
+
+//  name is header[.<lang>].html or footer[.<lang>].html, lang a language
+//  tag (2 or 3 lower-case letters, then -subtags of letters and digits):
+//  1 with which and lang filled, else 0.
+static int
+s_fragment_name (const char *name, char which[8], char lang[36])
+{
+    const char *rest = NULL;
+    if (strncmp (name, "header.", 7) == 0 || strncmp (name, "footer.", 7) == 0)
+        rest = name + 7;
+    if (!rest)
+        return 0;
+    snprintf (which, 8, "%.6s", name);
+    if (strcmp (rest, "html") == 0) {
+        lang[0] = '\0';
+        return 1;
+    }
+    const char *dot = strchr (rest, '.');
+    size_t n = dot ? (size_t)(dot - rest) : 0;
+    if (!dot || strcmp (dot, ".html") != 0 || n < 2 || n > 35)
+        return 0;
+    size_t letters = 0;
+    while (letters < n && islower ((unsigned char)rest[letters]))
+        letters++;
+    if (letters < 2 || letters > 3 || (letters < n && rest[letters] != '-'))
+        return 0;
+    for (size_t i = letters; i < n; i++)
+        if (!isalnum ((unsigned char)rest[i]) && rest[i] != '-')
+            return 0;
+    snprintf (lang, 36, "%.*s", (int)n, rest);
+    return 1;
+}
+
+//  The header and footer fragments of dir: 0, or -1 (logged) when one is
+//  refused. They are the operator's HTML, placed as they are; script is
+//  refused here (the pages' Content-Security-Policy would block it anyway).
+static int
+s_read_fragments (theme_t *self, const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d) {
+        log_error ("theme: cannot read the folder %s", dir);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir (d))) {
+        char which[8], lang[36];
+        if (!s_fragment_name (e->d_name, which, lang))
+            continue;
+        if (self->nfragments == THEME_MAX_FRAGMENTS) {
+            log_error ("theme: %s holds more than %d header and footer files", dir, THEME_MAX_FRAGMENTS);
+            rc = -1;
+            break;
+        }
+        char *html = NULL;
+        size_t len = 0;
+        if (s_read (dir, e->d_name, &html, &len) < 0) {
+            rc = -1;
+            break;
+        }
+        if (!html)
+            continue;
+        int script = 0;
+        for (size_t i = 0; i + 7 <= len && !script; i++)
+            script = strncasecmp (html + i, "<script", 7) == 0;
+        if (len > THEME_MAX_FRAGMENT || strlen (html) != len || script) {
+            log_error ("theme: %s/%s must be HTML of at most %d bytes, without NUL bytes or script", dir,
+                       e->d_name, THEME_MAX_FRAGMENT);
+            free (html);
+            rc = -1;
+            break;
+        }
+        size_t i = self->nfragments++;
+        snprintf (self->fragments[i].which, sizeof self->fragments[i].which, "%s", which);
+        snprintf (self->fragments[i].lang, sizeof self->fragments[i].lang, "%s", lang);
+        self->fragments[i].html = html;
+    }
+    closedir (d);
+    return rc;
 }
 
 theme_t *
@@ -84,11 +176,14 @@ theme_new (const char *dir)
         }
         ok = rc >= 0;
     }
+    if (ok && s_read_fragments (self, dir) < 0)
+        ok = 0;
     if (!ok)
         theme_destroy (&self);
     else
-        log_info ("theme: %s (name %s, stylesheet %s, logo %s)", dir, self->name[0] ? self->name : "built-in",
-                  self->css ? "yes" : "no", self->logo ? self->logo_type : "no");
+        log_info ("theme: %s (name %s, stylesheet %s, logo %s, %zu header and footer files)", dir,
+                  self->name[0] ? self->name : "built-in", self->css ? "yes" : "no",
+                  self->logo ? self->logo_type : "no", self->nfragments);
     return self;
 }
 
@@ -99,6 +194,8 @@ theme_destroy (theme_t **self_p)
         return;
     free ((*self_p)->css);
     free ((*self_p)->logo);
+    for (size_t i = 0; i < (*self_p)->nfragments; i++)
+        free ((*self_p)->fragments[i].html);
     free (*self_p);
     *self_p = NULL;
 }
@@ -119,6 +216,21 @@ int
 theme_has_logo (const theme_t *self)
 {
     return self && self->logo;
+}
+
+const char *
+theme_fragment (const theme_t *self, const char *which, const char *lang)
+{
+    const char *any = NULL;
+    for (size_t i = 0; self && i < self->nfragments; i++) {
+        if (strcmp (self->fragments[i].which, which) != 0)
+            continue;
+        if (!self->fragments[i].lang[0])
+            any = self->fragments[i].html;
+        else if (lang && strcmp (self->fragments[i].lang, lang) == 0)
+            return self->fragments[i].html;
+    }
+    return any;
 }
 
 static int

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from conftest import free_port
 from oidc import auth_params, make_client, pkce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,6 +122,42 @@ def test_theme_stylesheet_logo_and_name_under_the_same_csp(stack, client, themed
     logo = http.get(stack.base_url + "/theme/logo", timeout=10)
     assert logo.status_code == 200 and logo.headers["Content-Type"] == "image/svg+xml"
     assert logo.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_theme_footer_in_the_language_of_the_page(stack, client, themed, http):
+    """footer.html for every language, footer.fr.html for French, placed as
+    they are in a footer after the page's content; the CSP unchanged."""
+    for lang, footer in (("en", "footer.html"), ("fr", "footer.fr.html")):
+        r = http.get(authorize_url(stack, client, ui_locales=lang), allow_redirects=False, timeout=10)
+        page = http.get(r.headers["Location"], allow_redirects=False, timeout=10)
+        assert page.status_code == 200
+        assert f'<html lang="{lang}">' in page.text
+        expected = '<footer class="theme">' + (THEME / footer).read_text() + "</footer>"
+        assert expected in page.text, page.text[-600:]
+        assert page.text.index("</main>") < page.text.index('<footer class="theme">')
+        assert page.text.count('class="theme"') == 1  # no header.html in the example
+        csp = page.headers["Content-Security-Policy"]
+        assert csp.startswith("default-src 'none';") and "script-src" not in csp and "unsafe-inline" not in csp
+
+
+@pytest.mark.parametrize("name,content", [("header.html", '<p>Hi</p><SCRIPT src="/x.js"></SCRIPT>'),
+                                          ("footer.fr.html", "x" * (16 * 1024 + 1)),
+                                          ("header.html", "<p>a\0b</p>")])
+def test_a_theme_fragment_with_script_or_too_large_stops_the_gateway(stack, tmp_path, name, content):
+    """The gateway refuses to start on a header or footer it would not
+    serve, naming the file, rather than serving pages without it."""
+    (tmp_path / name).write_text(content)
+    http_port = free_port()
+    inst = stack.start("gateway", {"OSTIARY_THEME_DIR": str(tmp_path),
+                                   "OSTIARY_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                                   "OSTIARY_ISSUER": f"http://127.0.0.1:{http_port}",
+                                   "OSTIARY_BUS_ENDPOINT": f"tcp://127.0.0.1:{free_port()}"})
+    try:
+        assert inst.wait(30) != 0
+    finally:
+        if inst.alive():
+            inst.kill()
+    assert f"theme: {tmp_path}/{name} must be HTML of at most 16384 bytes" in inst.log_path.read_text()
 
 
 def test_no_theme_serves_no_theme_files(stack, http):
