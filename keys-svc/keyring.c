@@ -345,8 +345,13 @@ s_sign_bytes (const s_key_t *key, const char *tbs, size_t len, unsigned char **s
     const char *mdname = key->alg == JWS_ALG_EDDSA ? NULL : "SHA256";
     if (!md || EVP_DigestSignInit_ex (md, NULL, mdname, NULL, NULL, key->pkey, NULL) != 1)
         goto done;
-    if (EVP_DigestSign (md, NULL, &n, (const unsigned char *)tbs, len) != 1 || n == 0)
+    //  The key's largest signature, known since the key was loaded (asking
+    //  EVP_DigestSign with no buffer encodes a dummy ECDSA signature to
+    //  learn it); EVP_DigestSign sets n to the signature's own length.
+    int size = EVP_PKEY_get_size (key->pkey);
+    if (size <= 0)
         goto done;
+    n = (size_t)size;
     buf = OPENSSL_malloc (n);
     if (!buf || EVP_DigestSign (md, buf, &n, (const unsigned char *)tbs, len) != 1)
         goto done;
