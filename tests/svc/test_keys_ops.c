@@ -9,8 +9,10 @@
 
 #include <cmocka.h>
 
+#include "keys-svc/keyring.h"
 #include "svc_harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -144,6 +146,37 @@ test_sign_refuses_malformed_requests (void **state)
                          "invalid_request");
 }
 
+//  Claims whose compact JSON is longer than KEYRING_MAX_CLAIMS are refused;
+//  claims just under it are signed.
+static void
+test_sign_refuses_claims_over_the_size_limit (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (s_h);
+    long now = (long)time (NULL);
+    //  {"iss":"...","iat":N,"exp":N,"pad":"..."}: the pad makes the rest up.
+    char head[256];
+    int head_len = snprintf (head, sizeof head,
+                             "{\"iss\":\"" ISSUER "\",\"iat\":%ld,\"exp\":%ld,\"pad\":\"\"}", now, now + 60);
+    for (int over = 0; over < 2; over++) {
+        size_t pad = (size_t)(KEYRING_MAX_CLAIMS - head_len) + (size_t)over;
+        char *padding = malloc (pad + 1);
+        assert_non_null (padding);
+        memset (padding, 'a', pad);
+        padding[pad] = 0;
+        const char *fmt = "{\"claims\": {\"iss\": \"" ISSUER
+                          "\", \"iat\": %ld, \"exp\": %ld, \"pad\": \"%s\"}, \"alg\": \"ES256\"}";
+        if (over)
+            assert_string_equal (svc_err (s_h, "keys.sign", fmt, now, now + 60, padding), "invalid_request");
+        else {
+            json_t *r = svc_ok (s_h, "keys.sign", fmt, now, now + 60, padding);
+            assert_non_null (svc_str (r, "jws"));
+            json_decref (r);
+        }
+        free (padding);
+    }
+}
+
 static void
 test_sign_refuses_what_the_policy_does_not_allow (void **state)
 {
@@ -229,6 +262,7 @@ main (void)
         cmocka_unit_test (test_health_counts_the_keys),
         cmocka_unit_test (test_jwks_publishes_public_keys_only),
         cmocka_unit_test (test_sign_every_alg_with_a_published_key),
+        cmocka_unit_test (test_sign_refuses_claims_over_the_size_limit),
         cmocka_unit_test (test_sign_with_id_token_returns_both),
         cmocka_unit_test (test_sign_refuses_malformed_requests),
         cmocka_unit_test (test_sign_refuses_what_the_policy_does_not_allow),
