@@ -152,7 +152,7 @@ static void
 test_sign_refuses_claims_over_the_size_limit (void **state)
 {
     OST_UNUSED (state);
-    SVC_NEED_DB (s_h);
+    SVC_NEED_DB (svc_h);
     long now = (long)time (NULL);
     //  {"iss":"...","iat":N,"exp":N,"pad":"..."}: the pad makes the rest up.
     char head[256];
@@ -167,9 +167,10 @@ test_sign_refuses_claims_over_the_size_limit (void **state)
         const char *fmt = "{\"claims\": {\"iss\": \"" ISSUER
                           "\", \"iat\": %ld, \"exp\": %ld, \"pad\": \"%s\"}, \"alg\": \"ES256\"}";
         if (over)
-            assert_string_equal (svc_err (s_h, "keys.sign", fmt, now, now + 60, padding), "invalid_request");
+            assert_string_equal (svc_err (svc_h, "keys.sign", fmt, now, now + 60, padding),
+                                 "invalid_request");
         else {
-            json_t *r = svc_ok (s_h, "keys.sign", fmt, now, now + 60, padding);
+            json_t *r = svc_ok (svc_h, "keys.sign", fmt, now, now + 60, padding);
             assert_non_null (svc_str (r, "jws"));
             json_decref (r);
         }
