@@ -177,3 +177,22 @@ def test_overlays_differ_where_they_should():
     # The gateways stay two everywhere: OSTIARY_BUS_ENDPOINT names both.
     for objs in (dev, prod):
         assert objs[("StatefulSet", "gateway")]["spec"]["replicas"] == 2
+
+
+# Secret settings the manifests leave out on purpose: the demo relying party
+# runs only in development mode (`make run`), never in a cluster.
+NOT_DEPLOYED = {"OSTIARY_DEMO_CLIENT_SECRET"}
+
+
+def test_every_secret_setting_reaches_its_process_from_a_secret():
+    """Each setting common/config.def marks CFG_SECRET is given to some
+    workload from a Secret (the console's key too), but for NOT_DEPLOYED."""
+    import re
+    secrets = set(re.findall(r'^CFG \(\w+,\s*"(OSTIARY_\w+)",[^\n]*CFG_SECRET',
+                             (REPO / "common" / "config.def").read_text(), re.M))
+    assert {"OSTIARY_KEK", "OSTIARY_CONSOLE_KEY"} <= secrets, secrets
+    given = set()
+    for w in workloads(render("base")):
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            given |= {e["name"] for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    assert secrets - NOT_DEPLOYED <= given, f"not given from a Secret: {sorted(secrets - NOT_DEPLOYED - given)}"
