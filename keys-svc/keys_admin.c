@@ -489,9 +489,14 @@ s_audit (const s_env_t *env, const char *peer, const char *command, const json_t
         json_object_set_new (details, "error", json_string (code));
     if (details && description && *description)
         json_object_set_new (details, "description", json_string (description));
+    //  The key the command is about: retire's, or the one key a rotation of
+    //  one algorithm made or found pending (none when it rotated several).
     const char *subject = json_string_value (json_object_get (args, "kid"));
     if (!subject && ok)
         subject = json_string_value (json_object_get (result, "kid"));
+    const json_t *rotated = ok ? json_object_get (result, "keys") : NULL;
+    if (!subject && json_array_size (rotated) == 1)
+        subject = json_string_value (json_object_get (json_array_get (rotated, 0), "kid"));
     audit_record_t record = {.event = event,
                              .outcome = ok                                        ? AUDIT_SUCCESS
                                         : code && strcmp (code, "forbidden") == 0 ? AUDIT_REFUSED

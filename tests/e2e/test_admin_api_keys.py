@@ -85,10 +85,11 @@ def test_planned_rotation_then_retire_the_next_key_audited(stack, admin):  # noq
     assert r.status_code == 200, r.text
     assert r.json()["kid"] == kid and r.json()["from"] == "next" and r.json()["state"] == "retired"
     assert psql_keys(stack, f"SELECT state FROM keys.signing_keys WHERE kid = '{kid}'") == "retired"
-    # A rotation's record names no subject (it may make several keys).
+    # A rotation of one algorithm names its key: made, then found pending.
     rotated = [e for e in keys_audit(admin, "key_rotate") if e["details"]["args"] == {"alg": "ES256"}]
     assert len(rotated) >= 2 and all(e["actor"].startswith("admin:") for e in rotated[-2:])
     assert [e["outcome"] for e in rotated[-2:]] == ["success", "success"]
+    assert [e.get("subject") for e in rotated[-2:]] == [kid, kid]
     [retired] = keys_audit(admin, "key_retire", kid)
     assert retired["actor"].startswith("admin:") and retired["outcome"] == "success"
 
