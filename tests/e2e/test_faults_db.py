@@ -255,19 +255,25 @@ def _authorize_in_threads(stack, client, n, results):
 
 def test_sigterm_drains_a_token_svc_while_a_second_one_serves(stack, web_client):
     first = stack.instances("token-svc")[0]
-    seen = len(stack.log_text("gateway"))
+    # The live gateway's own log (other tests' gateways, stopped, are listed
+    # beside it in the stack: an offset into all of them would not point
+    # at its new lines).
+    [gateway] = stack.instances("gateway")
+    seen = len(gateway.log_path.read_text(errors="replace"))
     second = stack.start("token-svc")
-    # In the broker, with both of its threads set up (the lock below would
-    # hold up a thread's start: preparing an INSERT takes a lock on its
-    # table). The process joins once for all its threads, as soon as the
-    # first can serve.
-    _wait(lambda: "of token joined" in stack.log_text("gateway")[seen:], 10, "the second token-svc joined")
-    _wait(lambda: "threads set up for the broker" in second.log_path.read_text(errors="replace"), 10,
-          "the second token-svc's threads set up")
-    before = _requests_of(stack, web_client[0])
-    lock = TableLock(stack)
+    lock = None
     results, threads = [], []
     try:
+        # In the broker, with both of its threads set up (the lock below would
+        # hold up a thread's start: preparing an INSERT takes a lock on its
+        # table). The process joins once for all its threads, as soon as the
+        # first can serve.
+        _wait(lambda: "of token joined" in gateway.log_path.read_text(errors="replace")[seen:], 10,
+              "the second token-svc joined")
+        _wait(lambda: "threads set up for the broker" in second.log_path.read_text(errors="replace"), 10,
+              "the second token-svc's threads set up")
+        before = _requests_of(stack, web_client[0])
+        lock = TableLock(stack)
         # Every token worker thread (2 per process) waits on the lock.
         threads += _authorize_in_threads(stack, web_client, 4, results)
         _wait(lambda: _waiting_on_lock(stack) == 4 or results, 10, "four requests wait on the lock")
@@ -285,7 +291,8 @@ def test_sigterm_drains_a_token_svc_while_a_second_one_serves(stack, web_client)
             t.join(15)
         assert first.wait(10) == 0
     finally:
-        lock.release()
+        if lock:
+            lock.release()
         if second.alive() and len(stack.instances("token-svc")) > 1:
             second.stop()
     assert sorted(map(str, results)) == ["303"] * 10, results

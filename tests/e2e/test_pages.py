@@ -49,7 +49,7 @@ def test_registration_reports_a_weak_password_and_a_mismatch_together_once_each(
     page = register_page(browser)
     username = "reg-" + secrets.token_hex(4)
     r = browser.fill(page, username=username, email=f"{username}@example.org", password="short",
-                     password_confirm="different")
+                     password_confirm="a different one 8")
     assert r.status_code == 200 and h1(r) == "Create an account", r.text[:500]
     assert r.text.count("That password is too weak") == 1, r.text
     assert r.text.count("The two passwords do not match.") == 1, r.text
@@ -63,7 +63,7 @@ def test_registration_reports_a_weak_password_and_a_mismatch_together_once_each(
 def test_registration_with_every_field_wrong_reports_each(stack, browser):
     page = register_page(browser)
     r = browser.fill(page, username="   ", email="not an address", password="short",
-                     password_confirm="different")
+                     password_confirm="a different one 8")
     assert r.status_code == 200 and h1(r) == "Create an account"
     for field in ("username", "email", "password", "password_confirm"):
         assert f'id="{field}-error"' in r.text, (field, r.text)
