@@ -141,9 +141,9 @@ routes_dispatch (gw_req_t *req)
         return http_send_error_status (req, 431, OST_ERR_INVALID_REQUEST, "too many request headers", NULL,
                                        0);
     //  A declared body above the limit is refused before anything is read,
-    //  whatever the route.
+    //  whatever the route (a page for a browser, pages.h).
     if (ri->content_length > req->gw->cfg->http_max_body)
-        return http_send_too_large (req);
+        return pages_body_refused (req, 413);
 
     int path_known = 0;
     for (size_t i = 0; i < ROUTE_COUNT; i++) {
