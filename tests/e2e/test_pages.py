@@ -128,6 +128,17 @@ def test_unknown_path_is_json_for_api_clients(stack, http):
         assert r.json()["error"] == "not_found"
 
 
+def test_missing_theme_file_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
+    # The stack runs without OSTIARY_THEME_DIR: neither file exists.
+    for path in ("/theme/logo", "/theme/style.css"):
+        r = http.get(stack.base_url + path, headers={"Accept": BROWSER_ACCEPT, "Accept-Language": "fr"}, timeout=10)
+        assert r.status_code == 404, (path, r.status_code)
+        assert_page_headers(r)
+        assert '<html lang="fr">' in r.text and h1(r) == "Page introuvable", r.text[:300]
+        r = http.get(stack.base_url + path, timeout=10)
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
 def test_wrong_method_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
     r = http.post(stack.base_url + "/jwks", headers={"Accept": BROWSER_ACCEPT}, timeout=10)
     assert r.status_code == 405 and r.headers["Content-Type"].startswith("text/html")
