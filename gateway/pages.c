@@ -671,6 +671,15 @@ pages_body_refused (gw_req_t *req, int status)
 }
 
 int
+pages_too_many_headers (gw_req_t *req)
+{
+    if (pages_accepts_html (mg_get_header (req->conn, "Accept")))
+        return pages_error (req, 431, pages_msg (req, "error.431.title"), pages_msg (req, "error.431.text"),
+                            NULL);
+    return http_send_error_status (req, 431, OST_ERR_INVALID_REQUEST, "too many request headers", NULL, 0);
+}
+
+int
 pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers)
 {
     //  The status and code every endpoint answers this error with (http.h).

@@ -138,6 +138,9 @@ int pages_no_route (gw_req_t *req, int status, const char *allow);
 //  the request's language when its Accept prefers HTML, else the JSON error
 //  (http_send_body_error). 413 and 408 close the connection either way.
 int pages_body_refused (gw_req_t *req, int status);
+//  431 for a request with more headers than civetweb keeps (some may be
+//  lost): a page when its Accept prefers HTML, else the JSON error.
+int pages_too_many_headers (gw_req_t *req);
 //  The error page of a failed bus call: the catalogue's sentence of the
 //  error's OAuth code ("error.oauth.<code>") and the code (the service's
 //  English description is for API clients), with the HTTP status of the

@@ -248,8 +248,8 @@ def walk_demo(w):
 
 def walk_refusals(w, stack, client_id, redirect_uri):
     """Requests refused on a page, one per reason of proto/page_errors.def
-    that a browser can send, the form parser's, a method not allowed and a
-    form body too large, too slow or cut short."""
+    that a browser can send, the form parser's, a method not allowed, a
+    form body too large, too slow or cut short, and too many headers."""
     reasons = {}
 
     def refused(r, what):
@@ -302,6 +302,9 @@ def walk_refusals(w, stack, client_id, redirect_uri):
     assert r.status_code == 408
     r = w.page(unfinished_form_post(w.base, "/authorize", said, drip=False), "body_incomplete")
     assert r.status_code == 400
+    many = {f"X-H{i}": "v" for i in range(70)}
+    r = w.page(w.get("/login", headers=many), "431")
+    assert r.status_code == 431
     assert {k: v for k, v in reasons.items() if k != v} == {}, reasons
 
 def sections(page):

@@ -139,6 +139,19 @@ def test_missing_theme_file_is_an_html_page_for_browsers_and_json_for_api_client
         assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
+def test_too_many_headers_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
+    many = {f"X-H{i}": "v" for i in range(70)}
+    # civetweb keeps the first headers: a browser's Accept and
+    # Accept-Language come before those an extension adds.
+    r = http.get(stack.base_url + "/login", headers=dict({"Accept": BROWSER_ACCEPT, "Accept-Language": "fr"}, **many),
+                 timeout=10)
+    assert r.status_code == 431, r.status_code
+    assert_page_headers(r)
+    assert '<html lang="fr">' in r.text and h1(r) == "Trop d’en-têtes de requête", r.text[:300]
+    r = http.get(stack.base_url + "/login", headers=many, timeout=10)
+    assert r.status_code == 431 and r.json()["error"] == "invalid_request"
+
+
 def test_wrong_method_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
     r = http.post(stack.base_url + "/jwks", headers={"Accept": BROWSER_ACCEPT}, timeout=10)
     assert r.status_code == 405 and r.headers["Content-Type"].startswith("text/html")
