@@ -435,13 +435,29 @@ http_send_error_status (gw_req_t *req, int status, ost_err_t err, const char *de
 }
 
 int
-http_send_too_large (gw_req_t *req)
+http_send_body_error (gw_req_t *req, int status)
 {
     //  The unread body is dropped (a bounded amount) or the connection
-    //  closed after this answer; either way it is not reused.
+    //  closed after a 413 or 408; either way it is not reused.
     http_header_t close[] = {{"Connection", "close"}};
-    return http_send_error_status (req, 413, OST_ERR_INVALID_REQUEST, "the request body is too large", close,
-                                   1);
+    switch (status) {
+    case 413:
+        return http_send_error_status (req, 413, OST_ERR_INVALID_REQUEST, "the request body is too large",
+                                       close, 1);
+    case 408:
+        return http_send_error_status (req, 408, OST_ERR_INVALID_REQUEST,
+                                       "the request body did not arrive in time", close, 1);
+    case 503:
+        return http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
+    default:
+        return http_send_error (req, OST_ERR_INVALID_REQUEST, "the request body is incomplete or malformed");
+    }
+}
+
+int
+http_send_too_large (gw_req_t *req)
+{
+    return http_send_body_error (req, 413);
 }
 
 int
@@ -503,7 +519,7 @@ s_expects_continue (const struct mg_connection *conn)
 }
 
 int
-http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
+http_take_body (gw_req_t *req, size_t max, char **body, size_t *len)
 {
     const struct mg_request_info *ri = mg_get_request_info (req->conn);
     *body = NULL;
@@ -511,14 +527,12 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
     int chunked = s_is_chunked (req->conn);
     long long declared = chunked ? -1 : ri->content_length;
     if (declared > 0 && (unsigned long long)declared > max) {
-        http_send_too_large (req);
-        return -1;
+        return 413;
     }
     size_t cap = declared >= 0 ? (size_t)declared : (max < 4096 ? max : 4096);
     char *buf = malloc (cap + 1);
     if (!buf) {
-        http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
-        return -1;
+        return 503;
     }
     if (declared != 0 && !req->body_started && s_expects_continue (req->conn) &&
         strcmp (ri->http_version ? ri->http_version : "", "1.1") == 0) {
@@ -534,25 +548,20 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
     while (declared < 0 ? chunked : used < (size_t)declared) {
         if (s_now_s () > deadline) {
             free (buf);
-            http_header_t close[] = {{"Connection", "close"}};
-            http_send_error_status (req, 408, OST_ERR_INVALID_REQUEST,
-                                    "the request body did not arrive in time", close, 1);
-            return -1;
+            return 408;
         }
         if (used == cap) {
             //  Only a chunked body grows the buffer; one byte past max is
             //  enough to know it is too large.
             if (cap > max) {
                 free (buf);
-                http_send_too_large (req);
-                return -1;
+                return 413;
             }
             size_t grown = cap * 2 > max + 1 ? max + 1 : cap * 2;
             char *bigger = realloc (buf, grown + 1);
             if (!bigger) {
                 free (buf);
-                http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
-                return -1;
+                return 503;
             }
             buf = bigger;
             cap = grown;
@@ -562,20 +571,27 @@ http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
             break;
         if (n <= 0) {
             free (buf);
-            http_send_error (req, OST_ERR_INVALID_REQUEST, "the request body is incomplete or malformed");
-            return -1;
+            return 400;
         }
         used += (size_t)n;
     }
     if (used > max) {
         free (buf);
-        http_send_too_large (req);
-        return -1;
+        return 413;
     }
     buf[used] = '\0';
     *body = buf;
     *len = used;
     return 0;
+}
+
+int
+http_read_body (gw_req_t *req, size_t max, char **body, size_t *len)
+{
+    int status = http_take_body (req, max, body, len);
+    if (status)
+        http_send_body_error (req, status);
+    return status ? -1 : 0;
 }
 
 //  After the answer: drops what is left of the body, a bounded amount, so

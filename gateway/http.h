@@ -109,6 +109,10 @@ int http_send_error (gw_req_t *req, ost_err_t err, const char *description);
 //  and extra headers (at most 3).
 int http_send_error_status (gw_req_t *req, int status, ost_err_t err, const char *description,
                             const http_header_t *extra, size_t extra_count);
+//  The JSON error of a request body refused with status (http_take_body's):
+//  413 too large and 408 too slow (both with Connection: close), 503 out of
+//  memory, anything else 400 incomplete.
+int http_send_body_error (gw_req_t *req, int status);
 //  413 for a request body above the limit, with Connection: close.
 int http_send_too_large (gw_req_t *req);
 //  Calls op on this thread's bus client with the op's deadline from
@@ -141,9 +145,13 @@ int http_send_bus_error (gw_req_t *req, const bus_error_t *error);
 //  Reads the request body, at most max bytes, into a new NUL-terminated
 //  buffer (*body, *len; caller frees). A declared Content-Length above max is
 //  refused before anything is read; a chunked body is counted as it is read.
-//  Returns 0, or -1 after answering (413 too large, 400 incomplete, 503 out of
-//  memory): the handler then returns req->status.
+//  Returns 0, or -1 after answering (413 too large, 408 too slow, 400
+//  incomplete, 503 out of memory): the handler then returns req->status.
 OST_WUR int http_read_body (gw_req_t *req, size_t max, char **body, size_t *len);
+//  The same without answering a refusal: returns 0, or the status of the
+//  answer the caller owes (413, 408, 400 or 503: http_send_body_error, or a
+//  page for a browser, pages_body_refused).
+OST_WUR int http_take_body (gw_req_t *req, size_t max, char **body, size_t *len);
 
 //  Copies in to out (size out_size > 0, always NUL-terminated), keeping only
 //  the characters RFC 6749 allows in error and error_description

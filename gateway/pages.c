@@ -639,6 +639,46 @@ pages_no_route (gw_req_t *req, int status, const char *allow)
     return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
 }
 
+//  A refused body's page when html, else its JSON error.
+static int
+s_body_answer (gw_req_t *req, int status, int html)
+{
+    if (!html)
+        return http_send_body_error (req, status);
+    pages_headers_t headers = {.count = 0};
+    switch (status) {
+    case 413:
+    case 408:
+        //  As the JSON answer: the unread body is not waited for.
+        pages_headers_add (&headers, "Connection", "close");
+        return status == 413 ? pages_error (req, 413, pages_msg (req, "error.413.title"),
+                                            pages_msg (req, "error.413.text"), &headers)
+                             : pages_error (req, 408, pages_msg (req, "error.408.title"),
+                                            pages_msg (req, "error.408.text"), &headers);
+    case 503:
+        return pages_error (req, 503, pages_msg (req, "error.unavailable.title"),
+                            pages_msg (req, "error.memory"), NULL);
+    default:
+        return pages_error (req, 400, pages_msg (req, "error.bad_request.title"),
+                            pages_msg (req, "error.body_incomplete"), NULL);
+    }
+}
+
+int
+pages_body_refused (gw_req_t *req, int status)
+{
+    return s_body_answer (req, status, pages_accepts_html (mg_get_header (req->conn, "Accept")));
+}
+
+int
+pages_too_many_headers (gw_req_t *req)
+{
+    if (pages_accepts_html (mg_get_header (req->conn, "Accept")))
+        return pages_error (req, 431, pages_msg (req, "error.431.title"), pages_msg (req, "error.431.text"),
+                            NULL);
+    return http_send_error_status (req, 431, OST_ERR_INVALID_REQUEST, "too many request headers", NULL, 0);
+}
+
 int
 pages_bus_error (gw_req_t *req, const bus_error_t *error, pages_headers_t *headers)
 {
@@ -698,8 +738,11 @@ pages_read_form (gw_req_t *req, const form_limits_t *limits, int html)
 {
     char *body = NULL;
     size_t len = 0;
-    if (http_read_body (req, (size_t)req->gw->cfg->http_max_body, &body, &len) != 0)
+    int refused = http_take_body (req, (size_t)req->gw->cfg->http_max_body, &body, &len);
+    if (refused) {
+        pages_body_refused (req, refused);
         return NULL;
+    }
     form_status_t status;
     form_t *form = form_parse (body, len, limits, &status);
     if (body) {
@@ -709,7 +752,7 @@ pages_read_form (gw_req_t *req, const form_limits_t *limits, int html)
     }
     if (!form) {
         if (status == FORM_NO_MEMORY)
-            http_send_error (req, OST_ERR_TEMPORARILY_UNAVAILABLE, "out of memory");
+            s_body_answer (req, 503, html);
         else if (html)
             pages_form_error (req, pages_msg (req, "error.bad_request.title"), status, NULL);
         else

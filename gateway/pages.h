@@ -133,6 +133,14 @@ int pages_accepts_html (const char *accept);
 //  405 with allow as Allow): an HTML page when the request's Accept prefers
 //  HTML, else the JSON error of every API endpoint.
 int pages_no_route (gw_req_t *req, int status, const char *allow);
+//  The answer to a request body refused with status (http_take_body's: 413
+//  too large, 408 too slow, 400 incomplete, 503 out of memory): a page in
+//  the request's language when its Accept prefers HTML, else the JSON error
+//  (http_send_body_error). 413 and 408 close the connection either way.
+int pages_body_refused (gw_req_t *req, int status);
+//  431 for a request with more headers than civetweb keeps (some may be
+//  lost): a page when its Accept prefers HTML, else the JSON error.
+int pages_too_many_headers (gw_req_t *req);
 //  The error page of a failed bus call: the catalogue's sentence of the
 //  error's OAuth code ("error.oauth.<code>") and the code (the service's
 //  English description is for API clients), with the HTTP status of the
@@ -160,7 +168,8 @@ int pages_redirect (gw_req_t *req, int status, const char *location, pages_heade
 int pages_is_form (const gw_req_t *req);
 //  Reads the request body (at most OSTIARY_HTTP_MAX_BODY bytes) and parses
 //  it as a form within limits. Returns the form, or NULL after answering
-//  (413, a 400 page or JSON error as html says, 503): the handler then
+//  (a body refused: pages_body_refused; a form refused: a 400 page or JSON
+//  error as html says): the handler then
 //  returns req->status. The raw body is wiped.
 form_t *pages_read_form (gw_req_t *req, const form_limits_t *limits, int html);
 //  The form of an HTML page's POST: a 400 page when the request is not

@@ -137,13 +137,13 @@ routes_dispatch (gw_req_t *req)
     //  civetweb keeps at most MG_MAX_HEADERS headers and silently drops the
     //  rest; a request that reaches the limit may have lost some (even its
     //  framing headers), so it is refused rather than half read.
+    //  Accept and Accept-Language, when kept, still choose page and language.
     if (ri->num_headers >= MG_MAX_HEADERS)
-        return http_send_error_status (req, 431, OST_ERR_INVALID_REQUEST, "too many request headers", NULL,
-                                       0);
+        return pages_too_many_headers (req);
     //  A declared body above the limit is refused before anything is read,
-    //  whatever the route.
+    //  whatever the route (a page for a browser, pages.h).
     if (ri->content_length > req->gw->cfg->http_max_body)
-        return http_send_too_large (req);
+        return pages_body_refused (req, 413);
 
     int path_known = 0;
     for (size_t i = 0; i < ROUTE_COUNT; i++) {

@@ -2,6 +2,7 @@
 #include "theme.h"
 
 #include "log.h"
+#include "pages.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -236,8 +237,9 @@ theme_fragment (const theme_t *self, const char *which, const char *lang)
 static int
 s_send (gw_req_t *req, const char *type, const char *data, size_t len)
 {
+    //  No theme, or none of this: as an unknown path (a page for a browser).
     if (!data)
-        return http_send_error (req, OST_ERR_NOT_FOUND, "no such resource");
+        return pages_no_route (req, 404, NULL);
     //  An SVG opened on its own is a document: it may run nothing.
     http_header_t extra[] = {{"Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"}};
     return http_send (req, 200, type, "public, max-age=3600", extra, 1, data, len);

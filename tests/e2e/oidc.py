@@ -364,3 +364,40 @@ def wait_until(predicate, timeout=5.0):
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def unfinished_form_post(base_url, path, headers, *, drip, timeout=90.0):
+    """POST path over a raw socket with a form body the client never
+    finishes (64000 bytes declared): with drip, one byte every 6 s until the
+    gateway answers: each of its reads returns what came once nothing more
+    arrives for OSTIARY_HTTP_HEADER_TIMEOUT_MS (5 s), and between reads the
+    body's deadline (OSTIARY_HTTP_BODY_TIMEOUT_MS, 10 s) passes: 408.
+    Without drip, three bytes and the end of the client's half (an
+    incomplete body: 400). Returns the answer as a requests-like object
+    (status_code, headers, text, url, request.method)."""
+    import http.client
+    import select
+    import socket
+    from types import SimpleNamespace
+
+    from requests.structures import CaseInsensitiveDict
+
+    parts = urlsplit(base_url)
+    head = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}",
+            "Content-Type: application/x-www-form-urlencoded", "Content-Length: 64000"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as s:
+        s.sendall(("\r\n".join(head) + "\r\n\r\na=b").encode())
+        if drip:
+            deadline = time.monotonic() + timeout
+            while not select.select([s], [], [], 6.0)[0]:
+                assert time.monotonic() < deadline, "no answer to a body that never ends"
+                s.sendall(b"x")
+        else:
+            s.shutdown(socket.SHUT_WR)
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        text = resp.read().decode("utf-8", "replace")
+        return SimpleNamespace(status_code=resp.status, headers=CaseInsensitiveDict(resp.getheaders()),
+                               text=text, url=base_url + path, request=SimpleNamespace(method="POST"),
+                               json=lambda: json.loads(text))

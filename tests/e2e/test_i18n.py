@@ -28,7 +28,7 @@ from console_util import make_admin, register_console
 from flowweb import CustomLoginFlow, code_in, inputs, link_in, text_of, totp, wait_message
 from conftest import ADMIN_CLIENT_ID
 from oidc import (PASSWORD, RP, Browser, auth_params, code_flow, ctl_json, exchange, make_client, make_user, pkce,
-                  unique, wait_for)
+                  unfinished_form_post, unique, wait_for)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from webhook_receiver import Receiver  # noqa: E402
@@ -248,7 +248,8 @@ def walk_demo(w):
 
 def walk_refusals(w, stack, client_id, redirect_uri):
     """Requests refused on a page, one per reason of proto/page_errors.def
-    that a browser can send, the form parser's and a method not allowed."""
+    that a browser can send, the form parser's, a method not allowed, a
+    form body too large, too slow or cut short, and too many headers."""
     reasons = {}
 
     def refused(r, what):
@@ -292,6 +293,18 @@ def walk_refusals(w, stack, client_id, redirect_uri):
     refused(get(url + "?client_id=%00"), "nul")
     r = w.page(w.http.delete(w.base + "/login", timeout=30), "405")
     assert r.status_code == 405 and "Allow" in r.headers
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    limit = int(stack.env.get("OSTIARY_HTTP_MAX_BODY", 65536))
+    r = w.page(w.http.post(url, data=b"a=" + b"x" * limit, headers=form, timeout=30), "413")
+    assert r.status_code == 413
+    said = {k: w.http.headers[k] for k in ("Accept", "Accept-Language")}
+    r = w.page(unfinished_form_post(w.base, "/authorize", said, drip=True), "408")
+    assert r.status_code == 408
+    r = w.page(unfinished_form_post(w.base, "/authorize", said, drip=False), "body_incomplete")
+    assert r.status_code == 400
+    many = {f"X-H{i}": "v" for i in range(70)}
+    r = w.page(w.get("/login", headers=many), "431")
+    assert r.status_code == 431
     assert {k: v for k, v in reasons.items() if k != v} == {}, reasons
 
 def sections(page):

@@ -2,17 +2,19 @@
 the list; registration reports every field's error at once, once each, and
 ends with a link onward (back to the application whose sign-in page offered
 it, else the account page); an unknown path or method answers an HTML page to
-browsers and the JSON error to API clients."""
+browsers and the JSON error to API clients, and so does a form body too
+large (413), too slow (408) or incomplete (400), in the browser's language."""
 
 import html
 import re
 import secrets
 
 from flowweb import FlowBrowser, code_in, h1, inputs, text_of, wait_message
-from oidc import Browser, assert_page_headers, auth_params, make_client, make_user, pkce
+from oidc import Browser, assert_page_headers, auth_params, make_client, make_user, pkce, unfinished_form_post
 
 PASSWORD = "a long enough registration passphrase"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+DEFAULT_MAX_BODY = 65536
 
 
 def link(page, element_id):
@@ -126,6 +128,30 @@ def test_unknown_path_is_json_for_api_clients(stack, http):
         assert r.json()["error"] == "not_found"
 
 
+def test_missing_theme_file_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
+    # The stack runs without OSTIARY_THEME_DIR: neither file exists.
+    for path in ("/theme/logo", "/theme/style.css"):
+        r = http.get(stack.base_url + path, headers={"Accept": BROWSER_ACCEPT, "Accept-Language": "fr"}, timeout=10)
+        assert r.status_code == 404, (path, r.status_code)
+        assert_page_headers(r)
+        assert '<html lang="fr">' in r.text and h1(r) == "Page introuvable", r.text[:300]
+        r = http.get(stack.base_url + path, timeout=10)
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_too_many_headers_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
+    many = {f"X-H{i}": "v" for i in range(70)}
+    # civetweb keeps the first headers: a browser's Accept and
+    # Accept-Language come before those an extension adds.
+    r = http.get(stack.base_url + "/login", headers=dict({"Accept": BROWSER_ACCEPT, "Accept-Language": "fr"}, **many),
+                 timeout=10)
+    assert r.status_code == 431, r.status_code
+    assert_page_headers(r)
+    assert '<html lang="fr">' in r.text and h1(r) == "Trop d’en-têtes de requête", r.text[:300]
+    r = http.get(stack.base_url + "/login", headers=many, timeout=10)
+    assert r.status_code == 431 and r.json()["error"] == "invalid_request"
+
+
 def test_wrong_method_is_an_html_page_for_browsers_and_json_for_api_clients(stack, http):
     r = http.post(stack.base_url + "/jwks", headers={"Accept": BROWSER_ACCEPT}, timeout=10)
     assert r.status_code == 405 and r.headers["Content-Type"].startswith("text/html")
@@ -133,3 +159,50 @@ def test_wrong_method_is_an_html_page_for_browsers_and_json_for_api_clients(stac
     r = http.post(stack.base_url + "/jwks", timeout=10)
     assert r.status_code == 405 and r.json()["error"] == "invalid_request"
     assert "GET" in r.headers["Allow"]
+
+
+def max_body(stack):
+    return int(stack.env.get("OSTIARY_HTTP_MAX_BODY", DEFAULT_MAX_BODY))
+
+
+def test_too_large_form_is_an_html_page_for_browsers_in_their_language(stack, http):
+    too_large = b"a=" + b"x" * max_body(stack)
+    # Declared too large (refused before any route), and chunked (counted
+    # as the page's form is read).
+    for chunked in (False, True):
+        for lang, title in (("en", "Request too large"), ("fr", "Requête trop volumineuse")):
+            data = iter([too_large[:4096], too_large[4096:]]) if chunked else too_large
+            r = http.post(stack.base_url + "/authorize", data=data,
+                          headers={"Accept": BROWSER_ACCEPT, "Accept-Language": lang,
+                                   "Content-Type": "application/x-www-form-urlencoded"}, timeout=20)
+            assert r.status_code == 413, (chunked, lang, r.status_code, r.text[:200])
+            assert_page_headers(r)
+            assert f'<html lang="{lang}">' in r.text and h1(r) == title, r.text[:300]
+            assert r.headers.get("Connection", "").lower() == "close"
+
+
+def test_too_large_form_is_json_for_api_clients(stack, http):
+    too_large = b"a=" + b"x" * max_body(stack)
+    for accept in (None, "*/*", "application/json"):
+        for chunked in (False, True):
+            r = http.post(stack.base_url + "/authorize", data=iter([too_large]) if chunked else too_large,
+                          headers=dict({"Content-Type": "application/x-www-form-urlencoded"},
+                                       **({"Accept": accept} if accept else {})), timeout=20)
+            assert r.status_code == 413 and r.headers["Content-Type"].startswith("application/json"), accept
+            assert r.json()["error"] == "invalid_request"
+
+
+def test_slow_or_incomplete_form_is_an_html_page_for_browsers_and_json_for_api_clients(stack):
+    browser = {"Accept": BROWSER_ACCEPT, "Accept-Language": "fr"}
+    r = unfinished_form_post(stack.base_url, "/authorize", browser, drip=True)
+    assert r.status_code == 408, (r.status_code, r.text[:200])
+    assert_page_headers(r)
+    assert '<html lang="fr">' in r.text and h1(r) == "Délai de requête dépassé", r.text[:300]
+    r = unfinished_form_post(stack.base_url, "/authorize", {"Accept": "application/json"}, drip=True)
+    assert r.status_code == 408 and r.json()["error"] == "invalid_request"
+    r = unfinished_form_post(stack.base_url, "/authorize", browser, drip=False)
+    assert r.status_code == 400, (r.status_code, r.text[:200])
+    assert_page_headers(r)
+    assert '<html lang="fr">' in r.text and h1(r) == "Requête incorrecte", r.text[:300]
+    r = unfinished_form_post(stack.base_url, "/authorize", {}, drip=False)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
