@@ -26,6 +26,7 @@
 #include "service.h"
 #include "token_app.h"
 #include "token_ops.h"
+#include "token_settings.h"
 #include "token_store.h"
 #include "token_util.h"
 
@@ -234,7 +235,8 @@ static const char *const s_jwt_claims[] = {"iss", "aud", "exp", "iat", "nbf", "j
 //  not have passed. Returns the merged parameters (new), or NULL with
 //  *problem set.
 static json_t *
-s_request_object (const token_app_t *app, const json_t *params, const char *compact, const char **problem)
+s_request_object (const token_app_t *app, long skew, const json_t *params, const char *compact,
+                  const char **problem)
 {
     *problem = "the request object is malformed";
     size_t len = strnlen (compact, JWS_MAX_COMPACT + 1);
@@ -263,7 +265,7 @@ s_request_object (const token_app_t *app, const json_t *params, const char *comp
     if ((iss && (!client_id || !json_is_string (iss) || strcmp (json_string_value (iss), client_id) != 0)) ||
         (aud && !(json_is_string (aud) ? strcmp (json_string_value (aud), app->issuer) == 0
                                        : tu_has (aud, app->issuer))) ||
-        (exp && (!json_is_integer (exp) || json_integer_value (exp) <= tu_now () - app->clock_skew))) {
+        (exp && (!json_is_integer (exp) || json_integer_value (exp) <= tu_now () - skew))) {
         *problem = "the request object's iss, aud or exp is not valid here";
         goto done;
     }
@@ -620,7 +622,8 @@ token_op_authorize (bus_req_t *req, const json_t *body, json_t **result)
     else if (object && !json_is_string (object))
         object_problem = "the request object is malformed";
     else if (object) {
-        merged = s_request_object (app, params, json_string_value (object), &object_problem);
+        merged = s_request_object (app, token_clock_skew (req), params, json_string_value (object),
+                                   &object_problem);
         if (merged)
             params = merged;
     }

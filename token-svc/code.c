@@ -11,6 +11,7 @@
 #include "service.h"
 #include "token_app.h"
 #include "token_ops.h"
+#include "token_settings.h"
 #include "token_store.h"
 #include "token_util.h"
 
@@ -282,8 +283,8 @@ s_parse_session (const token_issue_code_in_t *in, long skew, s_session_t *s)
 //  error code to send to the client (*redirect_error) or, for a misuse of
 //  the op, the bus error description (*redirect_error NULL).
 static const char *
-s_code_guard (const token_app_t *app, const token_client_t *client, const token_request_t *r,
-              const s_session_t *s, int consent_needed, const char **redirect_error)
+s_code_guard (long skew, const token_client_t *client, const token_request_t *r, const s_session_t *s,
+              int consent_needed, const char **redirect_error)
 {
     *redirect_error = NULL;
     //  The user refused: RFC 6749 §4.1.2.1 access_denied.
@@ -304,11 +305,9 @@ s_code_guard (const token_app_t *app, const token_client_t *client, const token_
     //  OpenID Connect Core §3.1.2.1: max_age bounds the age of the
     //  authentication; prompt=login demands one made for this request.
     const json_t *max_age = json_object_get (r->details, "max_age");
-    if (json_is_integer (max_age) &&
-        tu_now () - s->auth_time > json_integer_value (max_age) + app->clock_skew)
+    if (json_is_integer (max_age) && tu_now () - s->auth_time > json_integer_value (max_age) + skew)
         return "the authentication is older than max_age allows";
-    if (tu_has (json_object_get (r->details, "prompt"), "login") &&
-        s->auth_time + app->clock_skew < r->created_at)
+    if (tu_has (json_object_get (r->details, "prompt"), "login") && s->auth_time + skew < r->created_at)
         return "prompt login requires an authentication made after the request";
     //  OpenID Connect Core §5.5.1.1: an essential acr the authentication
     //  does not meet is a failed authentication; OpenID Connect Core Unmet
@@ -353,7 +352,7 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
     unsigned char hash[TOKEN_HASH_LEN];
     tu_sha256 (in->request_id, hash);
     s_session_t s;
-    const char *problem = s_parse_session (in, app->clock_skew, &s);
+    const char *problem = s_parse_session (in, token_clock_skew (req), &s);
     if (problem) {
         json_decref (s.amr);
         return tu_fail (req, problem == s_desc_internal ? OST_ERR_SERVER_ERROR : OST_ERR_INVALID_REQUEST,
@@ -390,7 +389,7 @@ token_op_issue_code (bus_req_t *req, const json_t *body, json_t **result)
 
     int rc;
     const char *redirect_error = NULL;
-    problem = s_code_guard (app, &client, &r, &s, consent_needed, &redirect_error);
+    problem = s_code_guard (token_clock_skew (req), &client, &r, &s, consent_needed, &redirect_error);
     if (problem && !redirect_error) {
         //  A misuse of the op: nothing happened, the request stays usable.
         db_rollback (db);

@@ -15,6 +15,7 @@
 #include "token_app.h"
 #include "token_jwks.h"
 #include "token_ops.h"
+#include "token_settings.h"
 #include "token_util.h"
 
 #include <stdlib.h>
@@ -127,7 +128,6 @@ s_refresh (bus_req_t *req, const token_client_t *caller, const char *token, json
 static int
 s_access (bus_req_t *req, const token_client_t *caller, const char *token, json_t **out)
 {
-    const token_app_t *app = req->app;
     service_thread_t *thread = req->thread_state;
     jws_parts_t *parts = NULL;
     int found = lifecycle_access_token (req, token, &parts);
@@ -143,7 +143,7 @@ s_access (bus_req_t *req, const token_client_t *caller, const char *token, json_
     //  RFC 7519 §4.1.4: active only before exp, with no leeway (the token is
     //  ours: it ends when expires_in said it would, as at token.userinfo).
     if ((strcmp (owner, caller->client_id) == 0 || caller->resource_server) && exp > now &&
-        iat <= now + app->clock_skew) {
+        iat <= now + token_clock_skew (req)) {
         //  Revoked (RFC 7009, a family's end, a replayed code, its client
         //  disabled), or issued to a client that was removed since: inactive.
         int revoked = 0, known = 0;

@@ -110,11 +110,13 @@ token_app_new (const config_t *cfg)
     self->token_lifetime_max = cfg->keys_token_lifetime_max;
     self->logout_token_ttl = cfg->backchannel_logout_ttl;
     self->request_ttl = cfg->authz_request_ttl;
-    self->clock_skew = cfg->clock_skew;
-    //  OSTIARY_PKCE_REQUIRED is the default of the runtime setting
-    //  pkce_required: what applies while none is stored.
+    //  OSTIARY_PKCE_REQUIRED and OSTIARY_CLOCK_SKEW are the defaults of the
+    //  runtime settings pkce_required and clock_skew: what applies while
+    //  none is stored.
     if (settings_set_default (SETTING_PKCE_REQUIRED, cfg->pkce_required) != 0)
         log_warn ("OSTIARY_PKCE_REQUIRED is out of the bounds of the setting pkce_required");
+    if (settings_set_default (SETTING_CLOCK_SKEW, cfg->clock_skew) != 0)
+        log_warn ("OSTIARY_CLOCK_SKEW is out of the bounds of the setting clock_skew");
     self->refresh_max_lifetime = cfg->refresh_max_lifetime;
     self->refresh_idle_timeout = cfg->refresh_idle_timeout;
     self->refresh_grace_default = cfg->refresh_grace_default;

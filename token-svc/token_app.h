@@ -27,7 +27,6 @@ typedef struct {
     long token_lifetime_max;
     long logout_token_ttl; //  OSTIARY_BACKCHANNEL_LOGOUT_TTL
     long request_ttl;
-    long clock_skew;
     //  OSTIARY_ADMIN_CLIENT_ID: the client that may hold the admin scope
     //  ("" when none may).
     char *admin_client_id;

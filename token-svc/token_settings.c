@@ -20,6 +20,13 @@ token_settings_get (db_t *db, int id)
     return settings_get (db, token_store_settings_load, id);
 }
 
+long
+token_clock_skew (const bus_req_t *req)
+{
+    const service_thread_t *thread = req->thread_state;
+    return token_settings_get (thread->db, SETTING_CLOCK_SKEW);
+}
+
 //  1 when id is one of token-svc's settings.
 static int
 s_ours (int id)

@@ -15,6 +15,8 @@
 
 //  The value of setting id in force (the stored one, else the default).
 long token_settings_get (db_t *db, int id);
+//  The clock_skew setting in force for a request's thread.
+long token_clock_skew (const bus_req_t *req);
 
 //  Ops of proto/ops.md: token.settings_list, token.settings_set.
 int token_op_settings_list (bus_req_t *req, const json_t *body, json_t **result);

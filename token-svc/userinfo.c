@@ -11,6 +11,7 @@
 #include "token_app.h"
 #include "token_jwks.h"
 #include "token_ops.h"
+#include "token_settings.h"
 #include "token_store.h"
 #include "token_util.h"
 
@@ -70,7 +71,7 @@ s_verify (bus_req_t *req, const char *token, const char *scope_needed, const cha
         tu_string (claims, "sub", SUB_MAX, &sub) != TU_OK ||
         tu_string (claims, "client_id", TOKEN_CLIENT_ID_MAX, &client_id) != TU_OK ||
         tu_string (claims, "scope", SCOPE_MAX, &scope) != TU_OK || !*jti || !*sub ||
-        json_integer_value (iat) > now + app->clock_skew)
+        json_integer_value (iat) > now + token_clock_skew (req))
         rc = tu_fail (req, OST_ERR_INVALID_TOKEN, DESC_INVALID);
     //  RFC 6750 §3.1: an expired token is invalid_token; the description
     //  lets the client tell it apart and refresh.

@@ -15,7 +15,7 @@ DEFAULTS = {"lockout_threshold": 5, "lockout_seconds": 900, "address_threshold":
             "address_window_seconds": 300, "code_lockout_threshold": 10, "code_lockout_seconds": 900,
             "code_mail_cap": 5, "code_mail_window_seconds": 900,
             # token-svc's (common/settings.def)
-            "pkce_required": 1}
+            "pkce_required": 1, "clock_skew": 30}
 
 
 def clear_address_counters(stack):

@@ -243,6 +243,28 @@ test_userinfo_refuses_own_token_at_exp_despite_clock_skew (void **state)
     json_decref (s);
 }
 
+//  The runtime setting clock_skew bounds how far ahead an iat may be: a
+//  token issued 20 s ahead is taken within the default 30, refused at 10,
+//  taken again once the setting is back to its default.
+static void
+test_clock_skew_setting_bounds_an_iat_ahead (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (svc_h);
+    long now = (long)time (NULL);
+    json_t *s = s_signed_at (now + 20, now + 300);
+    const char *jws = svc_str (s, "jws");
+    json_decref (svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", jws));
+    json_decref (svc_ok (svc_h, "token.settings_set", "{\"name\": \"clock_skew\", \"value\": 10}"));
+    assert_string_equal (svc_err (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", jws),
+                         "invalid_token");
+    json_decref (svc_ok (svc_h, "token.settings_set", "{\"name\": \"clock_skew\", \"value\": null}"));
+    json_decref (svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", jws));
+    assert_string_equal (svc_err (svc_h, "token.settings_set", "{\"name\": \"clock_skew\", \"value\": 301}"),
+                         "invalid_request");
+    json_decref (s);
+}
+
 static void
 test_introspect_says_inactive_from_the_second_of_exp (void **state)
 {
@@ -282,6 +304,7 @@ main (void)
         cmocka_unit_test (test_loopback_redirect_uri_rest_stays_exact),
         cmocka_unit_test (test_userinfo_refuses_own_token_at_exp_despite_clock_skew),
         cmocka_unit_test (test_introspect_says_inactive_from_the_second_of_exp),
+        cmocka_unit_test (test_clock_skew_setting_bounds_an_iat_ahead),
     };
     return cmocka_run_group_tests_name ("token-svc: CORS origins, loopback redirects, expiry", tests, s_setup,
                                         svc_teardown);
