@@ -323,3 +323,64 @@ def test_keys_status_list_planned_rotation_and_retire(stack, admin):
     assert f'id="retire-{kid}"' not in page.text
     events = admin.get("/admin/audit", params={"service": "keys", "event": "key_retire", "subject": kid})
     assert events.text.count('class="event"') == 1
+
+
+def test_the_client_form_edits_every_member_with_field_errors(stack, admin):
+    """Token algorithms, lifetimes, refresh grace, the token endpoint's
+    authentication and logout, as token.client_update takes them; a refused
+    value is said next to its field and nothing is saved."""
+    client_id, _ = new_client(admin)
+    page = admin.get(f"/admin/clients/{client_id}")
+    path = f"/admin/clients/{client_id}"
+    r = admin.submit(page, {"token_endpoint_auth_method": "client_secret_post",
+                            "id_token_signed_response_alg": "ES256", "access_token_alg": "EdDSA",
+                            "access_token_lifetime": "120", "id_token_lifetime": "240",
+                            "refresh_grace": "30", "refresh_grace_uses": "2", "always_refresh": "1",
+                            "refresh_bound_to_session": "1", "resource_server": "1",
+                            "backchannel_logout_uri": "https://rp.example/bc",
+                            "backchannel_logout_session_required": "1",
+                            "frontchannel_logout_uri": "https://rp.example/fc",
+                            "frontchannel_logout_session_required": "1"}, action=path)
+    assert r.status_code == 200 and 'id="console-notice"' in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    expected = {"token_endpoint_auth_method": "client_secret_post", "id_token_signed_response_alg": "ES256",
+                "access_token_alg": "EdDSA", "access_token_lifetime": 120, "id_token_lifetime": 240,
+                "refresh_grace": 30, "refresh_grace_uses": 2, "always_refresh": True,
+                "refresh_bound_to_session": True, "resource_server": True,
+                "backchannel_logout_uri": "https://rp.example/bc", "backchannel_logout_session_required": True,
+                "frontchannel_logout_uri": "https://rp.example/fc", "frontchannel_logout_session_required": True}
+    assert {k: stored.get(k) for k in expected} == expected
+    assert stored["version"] == 2
+    # The page shows what is stored; saved as it is, nothing changes.
+    r = admin.submit(r, {}, action=path)
+    again = client_get(stack, client_id)
+    assert {k: again.get(k) for k in expected} == expected and again["version"] == 3
+    # Emptied: back to the defaults.
+    r = admin.submit(r, {"access_token_alg": "", "access_token_lifetime": "", "id_token_lifetime": "",
+                         "backchannel_logout_uri": "", "backchannel_logout_session_required": None,
+                         "frontchannel_logout_uri": "", "frontchannel_logout_session_required": None},
+                     action=path)
+    assert r.status_code == 200, r.text[:500]
+    stored = client_get(stack, client_id)
+    for member in ("access_token_alg", "access_token_lifetime", "id_token_lifetime", "backchannel_logout_uri",
+                   "frontchannel_logout_uri"):
+        assert member not in stored, member
+    assert stored["version"] == 4
+    # Refused values: the reason next to the field, nothing saved.
+    for field, value in (("access_token_lifetime", "90000"), ("id_token_lifetime", "90000"),
+                         ("redirect_uris", "https://rp.example/cb#fragment"),
+                         ("backchannel_logout_uri", "https://rp.example/bc#x"),
+                         ("frontchannel_logout_session_required", "1")):
+        r = admin.submit(admin.get(path), {field: value}, action=path)
+        assert r.status_code == 400, (field, r.status_code)
+        assert f'id="{field}-error"' in r.text, (field, re.search(r'id="console-error">.*', r.text).group(0))
+        assert r.text.count('class="error field-error"') == 1, field
+        assert client_get(stack, client_id)["version"] == 4, field
+    # A stale form is refused and overwrites nothing.
+    page = admin.get(path)
+    ctl_json(stack, "token.client_update", {"client_id": client_id, "version": 4, "refresh_grace": 5})
+    r = admin.submit(page, {"refresh_grace": "60", "id_token_signed_response_alg": "RS256"}, action=path)
+    assert r.status_code == 409 and "changed elsewhere" in r.text
+    stored = client_get(stack, client_id)
+    assert stored["refresh_grace"] == 5 and stored["id_token_signed_response_alg"] == "ES256"
+    assert stored["version"] == 5
