@@ -1323,6 +1323,41 @@ s_client_new (s_ctx_t *ctx, const form_t *form)
     return s_send (ctx, refused ? 400 : 200, s_msg (ctx, "console.clients.new"), &body);
 }
 
+//  A confirmation page for an action that acts at once: what happens (text,
+//  with {name} as value), a form posting to path (carrying the pairs of
+//  carry but its csrf, and confirm=1) and a way back to back.
+static int
+s_confirm (s_ctx_t *ctx, const char *title_key, const char *text_key, const char *name, const char *value,
+           const char *path, const char *button_id, const char *button_key, const char *back,
+           const form_t *carry)
+{
+    html_t body;
+    html_init (&body);
+    s_open (&body, ctx, s_msg (ctx, title_key));
+    html_raw (&body, "<p class=\"error\" role=\"alert\" id=\"confirm-warning\">");
+    html_text_with (&body, s_msg (ctx, text_key), name, value, "strong");
+    html_raw (&body, "</p>\n");
+    s_form (&body, ctx, path, NULL);
+    for (size_t i = 0; carry && i < form_count (carry); i++) {
+        const char *n = form_name_at (carry, i);
+        if (!strcmp (n, "csrf") || !strcmp (n, "confirm"))
+            continue;
+        html_raw (&body, "<input type=\"hidden\" name=\"");
+        html_text (&body, n);
+        html_raw (&body, "\" value=\"");
+        html_text (&body, form_value_at (carry, i));
+        html_raw (&body, "\">\n");
+    }
+    html_raw (&body, "<input type=\"hidden\" name=\"confirm\" value=\"1\">\n");
+    s_button (&body, ctx, button_id, button_key, "danger");
+    html_raw (&body, "</form>\n<p><a href=\"");
+    s_href (&body, ctx, back);
+    html_raw (&body, "\" id=\"cancel\">");
+    html_text (&body, s_msg (ctx, "console.cancel"));
+    html_raw (&body, "</a></p>\n");
+    return s_send (ctx, 200, s_msg (ctx, title_key), &body);
+}
+
 //  The page of one client: its form (with the version it was rendered
 //  from), and its actions.
 static int
@@ -1418,7 +1453,16 @@ s_client (s_ctx_t *ctx, const char *id, const char *action, form_t *form)
         else
             rc = s_client_page (ctx, id, json_object_get (result, "client"), NULL, NULL, q);
         form_destroy (&q);
+    } else if (!*action && form_get (form, "disabled", 1) && !form_get (form, "confirm", 1) &&
+               s_client_get (ctx, id, &result, &e) == 0 &&
+               !json_is_true (json_object_get (json_object_get (result, "client"), "disabled"))) {
+        //  Disabling revokes the client's tokens for good: the change is
+        //  saved only once confirmed (the form's members are carried).
+        rc = s_confirm (ctx, "console.client.disable.title", "console.client.disable.text", "client", id,
+                        path, "confirm-disable", "console.client.disable.confirm", path, form);
     } else if (!*action) {
+        json_decref (result);
+        result = NULL;
         json_t *body = s_client_body (form, 0);
         json_object_set_new (body, "client_id", json_string (id));
         json_object_set_new (body, "version", json_integer (s_form_int (form, "version")));
@@ -1660,6 +1704,24 @@ s_user_action (html_t *body, s_ctx_t *ctx, const char *base, const char *action,
     html_raw (body, "</form>\n");
 }
 
+//  A link to the confirmation page of an action.
+static void
+s_confirm_link (html_t *body, s_ctx_t *ctx, const char *base, const char *action, const char *id,
+                const char *key, const char *klass)
+{
+    char path[300];
+    snprintf (path, sizeof path, "%s/%s", base, action);
+    html_raw (body, "<p><a class=\"button ");
+    html_raw (body, klass);
+    html_raw (body, "\" id=\"");
+    html_raw (body, id);
+    html_raw (body, "\" href=\"");
+    s_href (body, ctx, path);
+    html_raw (body, "\">");
+    html_text (body, s_msg (ctx, key));
+    html_raw (body, "…</a></p>\n");
+}
+
 static void
 s_row (html_t *body, s_ctx_t *ctx, const char *key, const char *value, const char *id)
 {
@@ -1852,11 +1914,13 @@ s_user_page (s_ctx_t *ctx, const char *name, const bus_error_t *refused)
     char base[256] = CONSOLE_PATH "/users/";
     s_append_enc (base, sizeof base, s_get (user, "username"));
     s_user_action (&body, ctx, base, "unlock", "unlock", "console.user.unlock", "secondary");
-    s_user_action (&body, ctx, base, "totp-reset", "totp-reset", "console.user.totp_reset", "secondary");
+    //  Resetting the second factor and disabling ask for a confirmation
+    //  first (s_users).
+    s_confirm_link (&body, ctx, base, "totp-reset", "totp-reset", "console.user.totp_reset", "secondary");
     if (disabled)
         s_user_action (&body, ctx, base, "enable", "enable", "console.user.enable", "secondary");
     else
-        s_user_action (&body, ctx, base, "disable", "disable", "console.user.disable", "danger");
+        s_confirm_link (&body, ctx, base, "disable", "disable", "console.user.disable", "danger");
     html_raw (&body, "</div>\n<h2>");
     html_text (&body, s_msg (ctx, "console.user.reset_password"));
     html_raw (&body, "</h2>\n");
@@ -1919,6 +1983,18 @@ s_users (s_ctx_t *ctx, const char *rest, form_t *form)
     const char *action = rest + 1 + n;
     if (!*action && !form)
         return s_user_page (ctx, decoded, NULL);
+    char base[300] = CONSOLE_PATH "/users/";
+    s_append_enc (base, sizeof base, decoded);
+    char target[320];
+    snprintf (target, sizeof target, "%s%s", base, action);
+    //  What a disabling or a second factor's reset does, before it does it.
+    if (!form && !strcmp (action, "/disable"))
+        return s_confirm (ctx, "console.user.disable.title", "console.user.disable.text", "user", decoded,
+                          target, "confirm-disable", "console.user.disable.confirm", base, NULL);
+    if (!form && !strcmp (action, "/totp-reset"))
+        return s_confirm (ctx, "console.user.totp_reset.title", "console.user.totp_reset.text", "user",
+                          decoded, target, "confirm-totp-reset", "console.user.totp_reset.confirm", base,
+                          NULL);
     if (!form || action[0] != '/')
         return s_message_page (ctx, 404, "console.not_found.title", "console.not_found.text", 0);
     action++;

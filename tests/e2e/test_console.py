@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import ADMIN_CLIENT_ID
-from console_util import Console, csrf_of, make_admin, register_console
+from console_util import Console, csrf_of, forms, make_admin, register_console
 from lockout_util import settings  # noqa: F401
 from test_two_gateways import second  # noqa: F401
 from oidc import Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request, unique
@@ -207,6 +207,8 @@ def test_users_create_disable_enable_unlock_and_password(stack, admin):
     listing = admin.get("/admin/users", params={"q": username})
     assert username in listing.text
     for action, status in (("disable", "Disabled"), ("enable", "Active"), ("unlock", "Active")):
+        if action == "disable":
+            r = admin.get(f"/admin/users/{username}/disable")
         r = admin.submit(r, {}, action=f"/admin/users/{username}/{action}")
         assert r.status_code == 200 and 'id="console-notice"' in r.text, (action, r.text[:300])
         assert re.search(r'id="user-status">' + status, r.text), action
@@ -261,6 +263,7 @@ def test_a_users_sessions_and_grants_with_revoke_and_totp_reset(stack, admin):
     r = admin.submit(r, {}, action=f"/admin/users/{username}/session")
     assert r.status_code == 200 and 'class="session"' not in r.text
     assert ctl_json(stack, "flow.user_sessions", {"username": username})["sessions"] == []
+    r = admin.get(f"/admin/users/{username}/totp-reset")
     r = admin.submit(r, {}, action=f"/admin/users/{username}/totp-reset")
     assert r.status_code == 200 and 'id="console-notice"' in r.text
 
@@ -384,3 +387,36 @@ def test_the_client_form_edits_every_member_with_field_errors(stack, admin):
     stored = client_get(stack, client_id)
     assert stored["refresh_grace"] == 5 and stored["id_token_signed_response_alg"] == "ES256"
     assert stored["version"] == 5
+
+
+def test_disabling_and_a_second_factor_reset_are_confirmed_first(stack, admin):
+    """Disabling a client or a user and resetting a user's two-step
+    verification act at once: the console says what happens and asks first."""
+    username, _ = make_user(stack)
+    page = admin.get(f"/admin/users/{username}")
+    for action in ("disable", "totp-reset"):
+        assert not [f for f in forms(page.text) if f["action"].endswith(f"/{action}")], action
+        assert f'href="{stack.base_url}/admin/users/{username}/{action}"' in page.text, action
+    confirm = admin.get(f"/admin/users/{username}/disable")
+    assert confirm.status_code == 200 and "ends their sessions" in confirm.text
+    assert ctl_json(stack, "flow.user_get", {"username": username})["user"]["disabled"] is False
+    r = admin.submit(confirm, {}, action=f"/admin/users/{username}/disable")
+    assert r.status_code == 200 and re.search(r'id="user-status">Disabled', r.text)
+    confirm = admin.get(f"/admin/users/{username}/totp-reset")
+    assert confirm.status_code == 200 and "recovery codes" in confirm.text
+    r = admin.submit(confirm, {}, action=f"/admin/users/{username}/totp-reset")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text
+    # A client: the disabled box asks first, with the form's other changes kept.
+    client_id, _ = new_client(admin)
+    path = f"/admin/clients/{client_id}"
+    r = admin.submit(admin.get(path), {"disabled": "1", "name": "Disabled one"}, action=path)
+    assert r.status_code == 200 and "revokes every token it was issued, for good" in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    assert stored["disabled"] is False and stored["version"] == 1
+    r = admin.submit(r, {}, action=path)
+    assert r.status_code == 200 and 'id="console-notice"' in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    assert stored["disabled"] is True and stored["name"] == "Disabled one" and stored["version"] == 2
+    # Saved again while disabled: no question.
+    r = admin.submit(r, {"name": "Still disabled"}, action=path)
+    assert r.status_code == 200 and client_get(stack, client_id)["name"] == "Still disabled"
