@@ -883,14 +883,52 @@ s_search (html_t *body, s_ctx_t *ctx, const char *path, const char *q)
     html_raw (body, "</form>\n");
 }
 
+//  The links between the pages of a list: Next page (after next) and
+//  Previous page. The cursor is the last entry of the page before; back
+//  lists the cursors of the earlier pages, oldest first, separated by
+//  spaces (the first page's is empty), so that a page knows its previous.
 static void
-s_next_link (html_t *body, s_ctx_t *ctx, const char *path, const char *q, const char *next)
+s_page_links (html_t *body, s_ctx_t *ctx, const char *path, const form_t *query, const char *next)
 {
+    const char *q = s_param (query, "q");
+    const char *cursor = s_param (query, "cursor");
+    const char *back = query ? form_get (query, "back", 0) : NULL;
+    char url[2048];
+    if (back) {
+        const char *space = strrchr (back, ' ');
+        size_t keep = space ? (size_t)(space - back) : 0;
+        snprintf (url, sizeof url, "%s?cursor=", path);
+        s_append_enc (url, sizeof url, space ? space + 1 : back);
+        if (space && keep < 1024) {
+            char earlier[1024];
+            memcpy (earlier, back, keep);
+            earlier[keep] = '\0';
+            strncat (url, "&back=", sizeof url - strlen (url) - 1);
+            s_append_enc (url, sizeof url, earlier);
+        }
+        if (q && *url) {
+            strncat (url, "&q=", sizeof url - strlen (url) - 1);
+            s_append_enc (url, sizeof url, q);
+        }
+        if (*url) {
+            html_raw (body, "<p><a id=\"previous-page\" href=\"");
+            s_href (body, ctx, url);
+            html_raw (body, "\">");
+            html_text (body, s_msg (ctx, "console.previous_page"));
+            html_raw (body, "</a></p>\n");
+        }
+    }
     if (!next)
         return;
-    char url[1024];
     snprintf (url, sizeof url, "%s?cursor=", path);
     s_append_enc (url, sizeof url, next);
+    //  A trail too long for a URL starts again: no previous link there.
+    if (*url && (back ? strlen (back) : 0) + (cursor ? strlen (cursor) : 0) < 512) {
+        char trail[1024];
+        snprintf (trail, sizeof trail, "%s%s%s", back ? back : "", back ? " " : "", cursor ? cursor : "");
+        strncat (url, "&back=", sizeof url - strlen (url) - 1);
+        s_append_enc (url, sizeof url, trail);
+    }
     if (q && *url) {
         strncat (url, "&q=", sizeof url - strlen (url) - 1);
         s_append_enc (url, sizeof url, q);
@@ -925,7 +963,7 @@ s_clients_list (s_ctx_t *ctx)
     const char *next = NULL;
     s_clients_table (&body, ctx, json_object_get (result, "clients"), s_param (q, "q"), s_param (q, "cursor"),
                      &next);
-    s_next_link (&body, ctx, CONSOLE_PATH "/clients", s_param (q, "q"), next);
+    s_page_links (&body, ctx, CONSOLE_PATH "/clients", q, next);
     int rc = s_send (ctx, 200, s_msg (ctx, "console.clients.title"), &body);
     json_decref (result);
     form_destroy (&q);
@@ -1645,7 +1683,7 @@ s_users_list (s_ctx_t *ctx)
         html_text (&page, s_msg (ctx, "console.none"));
         html_raw (&page, "</p>\n");
     }
-    s_next_link (&page, ctx, CONSOLE_PATH "/users", search, s_get (result, "next"));
+    s_page_links (&page, ctx, CONSOLE_PATH "/users", q, s_get (result, "next"));
     int rc = s_send (ctx, 200, s_msg (ctx, "console.users.title"), &page);
     json_decref (result);
     form_destroy (&q);

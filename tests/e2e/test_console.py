@@ -4,6 +4,7 @@ flags, CSRF on every form, a stale form refused with nothing overwritten,
 non-admins refused, and the clients, users, settings and audit pages.
 tests/e2e/test_console_browser.py drives the same pages in Chromium."""
 
+import html
 import re
 
 import pytest
@@ -420,3 +421,36 @@ def test_disabling_and_a_second_factor_reset_are_confirmed_first(stack, admin):
     # Saved again while disabled: no question.
     r = admin.submit(r, {"name": "Still disabled"}, action=path)
     assert r.status_code == 200 and client_get(stack, client_id)["name"] == "Still disabled"
+
+
+def _page_ids(page, prefix):
+    return re.findall(r'<tr><td><a href="[^"]+">(' + re.escape(prefix) + r'[^<]*)</a>', page.text)
+
+
+def _link(page, id_):
+    m = re.search(r'id="' + id_ + r'" href="([^"]+)"', page.text)
+    return html.unescape(m.group(1)) if m else None
+
+
+def test_a_list_longer_than_a_page_pages_forward_and_back(stack, admin):
+    """The console's pages hold 50 (PAGE_LIMIT of gateway/console.c): 55
+    clients of one prefix span two pages, Next page and Previous page walk
+    them, and the way back shows the first page again."""
+    prefix = unique("paged") + "-"
+    made = sorted(f"{prefix}{i:02d}" for i in range(55))
+    for client_id in made:
+        ctl_json(stack, "token.client_add", {
+            "client_id": client_id, "name": "Paged " + client_id, "type": "public",
+            "token_endpoint_auth_method": "none", "redirect_uris": ["https://rp.example/cb"],
+            "grant_types": ["authorization_code"], "response_types": ["code"], "scopes": ["openid"]})
+    first = admin.get("/admin/clients", params={"q": prefix})
+    assert first.status_code == 200
+    assert _page_ids(first, prefix) == made[:50]
+    assert _link(first, "previous-page") is None
+    second = admin.get(_link(first, "next-page"))
+    assert second.status_code == 200 and _page_ids(second, prefix) == made[50:]
+    assert _link(second, "next-page") is None
+    back = admin.get(_link(second, "previous-page"))
+    assert back.status_code == 200 and _page_ids(back, prefix) == made[:50]
+    assert _link(back, "previous-page") is None
+    assert _link(back, "next-page") == _link(first, "next-page")

@@ -93,6 +93,7 @@ UNREACHED = {
     "console.off.": "the console without OSTIARY_CONSOLE_KEY or OSTIARY_ADMIN_CLIENT_ID (the stack has both)",
     "console.keys.unavailable": "a keys-svc without keys.admin_call (an older replica)",
     "console.next_page": "a console list longer than its page of 50",
+    "console.previous_page": "a console list longer than its page of 50 (test_console.py pages one)",
 }
 
 
