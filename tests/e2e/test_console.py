@@ -13,7 +13,8 @@ from conftest import ADMIN_CLIENT_ID
 from console_util import Console, csrf_of, forms, make_admin, register_console
 from lockout_util import settings  # noqa: F401
 from test_two_gateways import second  # noqa: F401
-from oidc import Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request, unique
+from oidc import (Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request,
+                  unique, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -454,3 +455,28 @@ def test_a_list_longer_than_a_page_pages_forward_and_back(stack, admin):
     assert back.status_code == 200 and _page_ids(back, prefix) == made[:50]
     assert _link(back, "previous-page") is None
     assert _link(back, "next-page") == _link(first, "next-page")
+
+
+def test_a_lifetime_beyond_what_keys_svc_signs_is_said_next_to_its_field(stack, admin):
+    """With OSTIARY_KEYS_TOKEN_LIFETIME_MAX 600, token-svc refuses a lifetime
+    of 601 (its own rule, within the schema's bounds): the reason is shown
+    next to the field and nothing is saved."""
+    client_id, _ = new_client(admin)
+    path = f"/admin/clients/{client_id}"
+    stack.stop_all("token")
+    inst = stack.start("token", {"OSTIARY_KEYS_TOKEN_LIFETIME_MAX": "600"})
+    try:
+        wait_for("token-svc", lambda: inst.alive() and stack.ctl("call", "token.health").returncode == 0,
+                 timeout=20)
+        for field in ("access_token_lifetime", "id_token_lifetime"):
+            r = admin.submit(admin.get(path), {field: "601"}, action=path)
+            assert r.status_code == 400, (field, r.status_code, r.text[:300])
+            error = re.search(r'id="' + field + r'-error"><code>([^<]*)<', r.text)
+            assert error and "OSTIARY_KEYS_TOKEN_LIFETIME_MAX" in error.group(1), (field, r.text[:2000])
+            assert client_get(stack, client_id)["version"] == 1
+        r = admin.submit(admin.get(path), {"access_token_lifetime": "600"}, action=path)
+        assert r.status_code == 200 and client_get(stack, client_id)["access_token_lifetime"] == 600
+    finally:
+        stack.stop_all("token")
+        stack.ensure("token")
+        stack.wait_ready()
