@@ -742,7 +742,7 @@ s_option (html_t *body, s_ctx_t *ctx, const char *value, const char *key, int se
     if (selected)
         html_raw (body, " selected");
     html_raw (body, ">");
-    html_text (body, s_msg (ctx, key));
+    html_text (body, key ? s_msg (ctx, key) : value);
     html_raw (body, "</option>\n");
 }
 
@@ -883,14 +883,52 @@ s_search (html_t *body, s_ctx_t *ctx, const char *path, const char *q)
     html_raw (body, "</form>\n");
 }
 
+//  The links between the pages of a list: Next page (after next) and
+//  Previous page. The cursor is the last entry of the page before; back
+//  lists the cursors of the earlier pages, oldest first, separated by
+//  spaces (the first page's is empty), so that a page knows its previous.
 static void
-s_next_link (html_t *body, s_ctx_t *ctx, const char *path, const char *q, const char *next)
+s_page_links (html_t *body, s_ctx_t *ctx, const char *path, const form_t *query, const char *next)
 {
+    const char *q = s_param (query, "q");
+    const char *cursor = s_param (query, "cursor");
+    const char *back = query ? form_get (query, "back", 0) : NULL;
+    char url[2048];
+    if (back) {
+        const char *space = strrchr (back, ' ');
+        size_t keep = space ? (size_t)(space - back) : 0;
+        snprintf (url, sizeof url, "%s?cursor=", path);
+        s_append_enc (url, sizeof url, space ? space + 1 : back);
+        if (space && keep < 1024) {
+            char earlier[1024];
+            memcpy (earlier, back, keep);
+            earlier[keep] = '\0';
+            strncat (url, "&back=", sizeof url - strlen (url) - 1);
+            s_append_enc (url, sizeof url, earlier);
+        }
+        if (q && *url) {
+            strncat (url, "&q=", sizeof url - strlen (url) - 1);
+            s_append_enc (url, sizeof url, q);
+        }
+        if (*url) {
+            html_raw (body, "<p><a id=\"previous-page\" href=\"");
+            s_href (body, ctx, url);
+            html_raw (body, "\">");
+            html_text (body, s_msg (ctx, "console.previous_page"));
+            html_raw (body, "</a></p>\n");
+        }
+    }
     if (!next)
         return;
-    char url[1024];
     snprintf (url, sizeof url, "%s?cursor=", path);
     s_append_enc (url, sizeof url, next);
+    //  A trail too long for a URL starts again: no previous link there.
+    if (*url && (back ? strlen (back) : 0) + (cursor ? strlen (cursor) : 0) < 512) {
+        char trail[1024];
+        snprintf (trail, sizeof trail, "%s%s%s", back ? back : "", back ? " " : "", cursor ? cursor : "");
+        strncat (url, "&back=", sizeof url - strlen (url) - 1);
+        s_append_enc (url, sizeof url, trail);
+    }
     if (q && *url) {
         strncat (url, "&q=", sizeof url - strlen (url) - 1);
         s_append_enc (url, sizeof url, q);
@@ -925,7 +963,7 @@ s_clients_list (s_ctx_t *ctx)
     const char *next = NULL;
     s_clients_table (&body, ctx, json_object_get (result, "clients"), s_param (q, "q"), s_param (q, "cursor"),
                      &next);
-    s_next_link (&body, ctx, CONSOLE_PATH "/clients", s_param (q, "q"), next);
+    s_page_links (&body, ctx, CONSOLE_PATH "/clients", q, next);
     int rc = s_send (ctx, 200, s_msg (ctx, "console.clients.title"), &body);
     json_decref (result);
     form_destroy (&q);
@@ -945,8 +983,173 @@ s_pkce_choice (const json_t *client)
 
 //  The fields of a client's form; client gives the values (a stored client,
 //  or what was sent: form when not NULL).
+//  The form field a refusal of token.client_add or token.client_update is
+//  about, from the service's description (token-svc/clients.c and the
+//  schema's checks name the member first, or say it in words); NULL: none.
+static const char *
+s_error_field (const bus_error_t *e)
+{
+    static const char *const fields[] = {"name",
+                                         "redirect_uris",
+                                         "post_logout_redirect_uris",
+                                         "allowed_web_origins",
+                                         "scopes",
+                                         "grant_types",
+                                         "response_types",
+                                         "require_pkce",
+                                         "token_endpoint_auth_method",
+                                         "id_token_signed_response_alg",
+                                         "access_token_alg",
+                                         "access_token_lifetime",
+                                         "id_token_lifetime",
+                                         "refresh_grace_uses",
+                                         "refresh_grace",
+                                         "backchannel_logout_uri",
+                                         "backchannel_logout_session_required",
+                                         "frontchannel_logout_uri",
+                                         "frontchannel_logout_session_required",
+                                         "refresh_bound_to_session",
+                                         "always_refresh",
+                                         "resource_server"};
+    static const struct {
+        const char *prefix, *field;
+    } words[] = {{"every redirect URI", "redirect_uris"},
+                 {"a redirect URI", "redirect_uris"},
+                 {"an http or https redirect URI", "redirect_uris"},
+                 {"http redirect URIs", "redirect_uris"},
+                 {"a public client cannot use", "grant_types"},
+                 {"only the admin client", "scopes"},
+                 {"a web origin", "allowed_web_origins"},
+                 {"http web origins", "allowed_web_origins"}};
+    if (!e || e->err != OST_ERR_INVALID_REQUEST)
+        return NULL;
+    const char *d = e->description;
+    //  The schema's refusals come as "invalid request: <member>: ...".
+    if (!strncmp (d, "invalid request: ", 17))
+        d += 17;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        size_t n = strlen (fields[i]);
+        if (!strncmp (d, fields[i], n) && (d[n] == ' ' || d[n] == ':' || d[n] == '\0'))
+            return !strcmp (fields[i], "response_types") ? "grant_types" : fields[i];
+    }
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strncmp (d, words[i].prefix, strlen (words[i].prefix)))
+            return words[i].field;
+    return NULL;
+}
+
+//  The service's reason next to the field it is about.
 static void
-s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t *form, int create)
+s_field_error (html_t *body, const bus_error_t *e, const char *id)
+{
+    const char *field = s_error_field (e);
+    if (!field || strcmp (field, id))
+        return;
+    html_raw (body, "<p class=\"error field-error\" id=\"");
+    html_raw (body, id);
+    html_raw (body, "-error\"><code>");
+    html_text (body, e->description);
+    html_raw (body, "</code></p>\n");
+}
+
+//  A number input for an optional member: empty when the client has none.
+static void
+s_number (html_t *body, s_ctx_t *ctx, const char *id, const char *key, const json_t *client,
+          const form_t *form, long long max)
+{
+    char value[32] = "";
+    const json_t *v = json_object_get (client, id);
+    if (form) {
+        const char *sent = form_get (form, id, 0);
+        snprintf (value, sizeof value, "%s", sent ? sent : "");
+    } else if (json_is_integer (v))
+        snprintf (value, sizeof value, "%lld", (long long)json_integer_value (v));
+    s_label (body, ctx, id, key);
+    char bounds[64];
+    snprintf (bounds, sizeof bounds, "\" min=\"0\" max=\"%lld\" value=\"", max);
+    html_raw (body, "<input type=\"number\" id=\"");
+    html_raw (body, id);
+    html_raw (body, "\" name=\"");
+    html_raw (body, id);
+    html_raw (body, bounds);
+    html_text (body, value);
+    html_raw (body, "\">\n");
+}
+
+//  The members only an existing client's form edits: token algorithms,
+//  lifetimes, refresh, authentication at the token endpoint and logout.
+static void
+s_client_more_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t *form,
+                      const bus_error_t *e)
+{
+#define V(name) (form ? form_get (form, name, 0) : NULL)
+#define CHECKED(name) (form ? V (name) != NULL : json_is_true (json_object_get (client, name)))
+    int public = !strcmp (s_get (client, "type") ? s_get (client, "type") : "", "public");
+    static const char *const algs[] = {"RS256", "ES256", "EdDSA"};
+    s_label (body, ctx, "token_endpoint_auth_method", "console.client.auth_method");
+    const char *method =
+        form ? V ("token_endpoint_auth_method") : s_get (client, "token_endpoint_auth_method");
+    method = method ? method : "";
+    html_raw (body, "<select id=\"token_endpoint_auth_method\" name=\"token_endpoint_auth_method\">\n");
+    if (public)
+        s_option (body, ctx, "none", NULL, 1);
+    else {
+        s_option (body, ctx, "client_secret_basic", NULL, !strcmp (method, "client_secret_basic"));
+        s_option (body, ctx, "client_secret_post", NULL, !strcmp (method, "client_secret_post"));
+    }
+    html_raw (body, "</select>\n");
+    s_field_error (body, e, "token_endpoint_auth_method");
+    s_label (body, ctx, "id_token_signed_response_alg", "console.client.id_token_alg");
+    const char *alg =
+        form ? V ("id_token_signed_response_alg") : s_get (client, "id_token_signed_response_alg");
+    alg = alg ? alg : "RS256";
+    html_raw (body, "<select id=\"id_token_signed_response_alg\" name=\"id_token_signed_response_alg\">\n");
+    for (size_t i = 0; i < 3; i++)
+        s_option (body, ctx, algs[i], NULL, !strcmp (alg, algs[i]));
+    html_raw (body, "</select>\n");
+    s_field_error (body, e, "id_token_signed_response_alg");
+    s_label (body, ctx, "access_token_alg", "console.client.access_token_alg");
+    alg = form ? V ("access_token_alg") : s_get (client, "access_token_alg");
+    alg = alg ? alg : "";
+    html_raw (body, "<select id=\"access_token_alg\" name=\"access_token_alg\">\n");
+    s_option (body, ctx, "", "console.client.server_default", !*alg);
+    for (size_t i = 0; i < 3; i++)
+        s_option (body, ctx, algs[i], NULL, !strcmp (alg, algs[i]));
+    html_raw (body, "</select>\n");
+    s_field_error (body, e, "access_token_alg");
+    s_number (body, ctx, "access_token_lifetime", "console.client.access_token_lifetime", client, form,
+              86400);
+    s_field_error (body, e, "access_token_lifetime");
+    s_number (body, ctx, "id_token_lifetime", "console.client.id_token_lifetime", client, form, 86400);
+    s_field_error (body, e, "id_token_lifetime");
+    s_number (body, ctx, "refresh_grace", "console.client.refresh_grace", client, form, 300);
+    s_field_error (body, e, "refresh_grace");
+    s_number (body, ctx, "refresh_grace_uses", "console.client.refresh_grace_uses", client, form, 10);
+    s_field_error (body, e, "refresh_grace_uses");
+    s_checkbox (body, ctx, "always_refresh", "console.client.always_refresh", CHECKED ("always_refresh"));
+    s_checkbox (body, ctx, "refresh_bound_to_session", "console.client.refresh_bound_to_session",
+                CHECKED ("refresh_bound_to_session"));
+    s_checkbox (body, ctx, "resource_server", "console.client.resource_server", CHECKED ("resource_server"));
+    s_input (body, ctx, "backchannel_logout_uri", "console.client.backchannel_logout_uri", "text",
+             form ? V ("backchannel_logout_uri") : s_get (client, "backchannel_logout_uri"));
+    s_field_error (body, e, "backchannel_logout_uri");
+    s_checkbox (body, ctx, "backchannel_logout_session_required", "console.client.backchannel_logout_session",
+                CHECKED ("backchannel_logout_session_required"));
+    s_field_error (body, e, "backchannel_logout_session_required");
+    s_input (body, ctx, "frontchannel_logout_uri", "console.client.frontchannel_logout_uri", "text",
+             form ? V ("frontchannel_logout_uri") : s_get (client, "frontchannel_logout_uri"));
+    s_field_error (body, e, "frontchannel_logout_uri");
+    s_checkbox (body, ctx, "frontchannel_logout_session_required",
+                "console.client.frontchannel_logout_session",
+                CHECKED ("frontchannel_logout_session_required"));
+    s_field_error (body, e, "frontchannel_logout_session_required");
+#undef CHECKED
+#undef V
+}
+
+static void
+s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t *form, int create,
+                 const bus_error_t *e)
 {
 #define V(name) (form ? form_get (form, name, 0) : NULL)
     if (create) {
@@ -959,12 +1162,16 @@ s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t 
         html_raw (body, "</select>\n");
     }
     s_input (body, ctx, "name", "console.client.name", "text", form ? V ("name") : s_get (client, "name"));
+    s_field_error (body, e, "name");
     s_textarea (body, ctx, "redirect_uris", "console.client.redirect_uris",
                 json_object_get (client, "redirect_uris"), V ("redirect_uris"));
+    s_field_error (body, e, "redirect_uris");
     s_textarea (body, ctx, "post_logout_redirect_uris", "console.client.post_logout_redirect_uris",
                 json_object_get (client, "post_logout_redirect_uris"), V ("post_logout_redirect_uris"));
+    s_field_error (body, e, "post_logout_redirect_uris");
     s_textarea (body, ctx, "allowed_web_origins", "console.client.allowed_web_origins",
                 json_object_get (client, "allowed_web_origins"), V ("allowed_web_origins"));
+    s_field_error (body, e, "allowed_web_origins");
     s_label (body, ctx, "scopes", "console.client.scopes");
     html_raw (body, "<input type=\"text\" id=\"scopes\" name=\"scopes\" value=\"");
     if (form)
@@ -974,6 +1181,7 @@ s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t 
     else
         html_raw (body, "openid");
     html_raw (body, "\">\n");
+    s_field_error (body, e, "scopes");
     s_label (body, ctx, "grant_types", "console.client.grant_types");
     html_raw (body, "<input type=\"text\" id=\"grant_types\" name=\"grant_types\" value=\"");
     if (form)
@@ -983,6 +1191,7 @@ s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t 
     else
         html_raw (body, "authorization_code");
     html_raw (body, "\">\n");
+    s_field_error (body, e, "grant_types");
     s_label (body, ctx, "require_pkce", "console.client.pkce");
     const char *pkce = form ? V ("require_pkce") : client ? s_pkce_choice (client) : "default";
     pkce = pkce ? pkce : "default";
@@ -991,12 +1200,61 @@ s_client_fields (html_t *body, s_ctx_t *ctx, const json_t *client, const form_t 
     s_option (body, ctx, "on", "console.client.pkce.on", !strcmp (pkce, "on"));
     s_option (body, ctx, "off", "console.client.pkce.off", !strcmp (pkce, "off"));
     html_raw (body, "</select>\n");
+    s_field_error (body, e, "require_pkce");
     s_checkbox (body, ctx, "first_party", "console.client.first_party",
                 form ? V ("first_party") != NULL : json_is_true (json_object_get (client, "first_party")));
+    if (!create)
+        s_client_more_fields (body, ctx, client, form, e);
     if (!create)
         s_checkbox (body, ctx, "disabled", "console.client.disabled_box",
                     form ? V ("disabled") != NULL : json_is_true (json_object_get (client, "disabled")));
 #undef V
+}
+
+//  The members of s_client_more_fields as a change: an empty optional
+//  member goes back to its default (unset); a number that is no number is
+//  sent as -1, for the service to refuse.
+static void
+s_client_more_body (json_t *body, const form_t *form)
+{
+    json_t *unset = json_object_get (body, "unset");
+    if (!unset) {
+        unset = json_array ();
+        json_object_set_new (body, "unset", unset);
+    }
+    static const char *const strings[] = {"token_endpoint_auth_method", "id_token_signed_response_alg"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = form_get (form, strings[i], 1);
+        if (v)
+            json_object_set_new (body, strings[i], json_string (v));
+    }
+    static const char *const optional[] = {"access_token_alg", "backchannel_logout_uri",
+                                           "frontchannel_logout_uri"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = form_get (form, optional[i], 1);
+        if (v)
+            json_object_set_new (body, optional[i], json_string (v));
+        else
+            json_array_append_new (unset, json_string (optional[i]));
+    }
+    static const char *const numbers[] = {"access_token_lifetime", "id_token_lifetime", "refresh_grace",
+                                          "refresh_grace_uses"};
+    for (size_t i = 0; i < 4; i++) {
+        const char *v = form_get (form, numbers[i], 1);
+        if (v) {
+            char *end = NULL;
+            long long n = strtoll (v, &end, 10);
+            json_object_set_new (body, numbers[i], json_integer (*end ? -1 : n));
+        } else
+            json_array_append_new (unset, json_string (numbers[i]));
+    }
+    static const char *const flags[] = {"always_refresh", "refresh_bound_to_session", "resource_server",
+                                        "backchannel_logout_session_required",
+                                        "frontchannel_logout_session_required"};
+    for (size_t i = 0; i < 5; i++)
+        json_object_set_new (body, flags[i], json_boolean (form_get (form, flags[i], 1) != NULL));
+    if (json_array_size (unset) == 0)
+        json_object_del (body, "unset");
 }
 
 //  The members of a client's form as a change (token.client_update) or a
@@ -1034,8 +1292,10 @@ s_client_body (const form_t *form, int create)
     else if (!create)
         json_object_set_new (body, "unset", json_pack ("[s]", "require_pkce"));
     json_object_set_new (body, "first_party", json_boolean (form_get (form, "first_party", 1) != NULL));
-    if (!create)
+    if (!create) {
         json_object_set_new (body, "disabled", json_boolean (form_get (form, "disabled", 1) != NULL));
+        s_client_more_body (body, form);
+    }
     return body;
 }
 
@@ -1095,10 +1355,45 @@ s_client_new (s_ctx_t *ctx, const form_t *form)
     if (refused)
         s_refusal (&body, ctx, &e);
     s_form (&body, ctx, CONSOLE_PATH "/clients/new", NULL);
-    s_client_fields (&body, ctx, NULL, form, 1);
+    s_client_fields (&body, ctx, NULL, form, 1, refused ? &e : NULL);
     s_button (&body, ctx, "create", "console.create", NULL);
     html_raw (&body, "</form>\n");
     return s_send (ctx, refused ? 400 : 200, s_msg (ctx, "console.clients.new"), &body);
+}
+
+//  A confirmation page for an action that acts at once: what happens (text,
+//  with {name} as value), a form posting to path (carrying the pairs of
+//  carry but its csrf, and confirm=1) and a way back to back.
+static int
+s_confirm (s_ctx_t *ctx, const char *title_key, const char *text_key, const char *name, const char *value,
+           const char *path, const char *button_id, const char *button_key, const char *back,
+           const form_t *carry)
+{
+    html_t body;
+    html_init (&body);
+    s_open (&body, ctx, s_msg (ctx, title_key));
+    html_raw (&body, "<p class=\"error\" role=\"alert\" id=\"confirm-warning\">");
+    html_text_with (&body, s_msg (ctx, text_key), name, value, "strong");
+    html_raw (&body, "</p>\n");
+    s_form (&body, ctx, path, NULL);
+    for (size_t i = 0; carry && i < form_count (carry); i++) {
+        const char *n = form_name_at (carry, i);
+        if (!strcmp (n, "csrf") || !strcmp (n, "confirm"))
+            continue;
+        html_raw (&body, "<input type=\"hidden\" name=\"");
+        html_text (&body, n);
+        html_raw (&body, "\" value=\"");
+        html_text (&body, form_value_at (carry, i));
+        html_raw (&body, "\">\n");
+    }
+    html_raw (&body, "<input type=\"hidden\" name=\"confirm\" value=\"1\">\n");
+    s_button (&body, ctx, button_id, button_key, "danger");
+    html_raw (&body, "</form>\n<p><a href=\"");
+    s_href (&body, ctx, back);
+    html_raw (&body, "\" id=\"cancel\">");
+    html_text (&body, s_msg (ctx, "console.cancel"));
+    html_raw (&body, "</a></p>\n");
+    return s_send (ctx, 200, s_msg (ctx, title_key), &body);
 }
 
 //  The page of one client: its form (with the version it was rendered
@@ -1139,7 +1434,7 @@ s_client_page (s_ctx_t *ctx, const char *id, const json_t *client, const form_t 
     html_raw (&body, "\">\n");
     //  A conflict shows the stored registration, not what was sent.
     int conflict = e && e->err == OST_ERR_CONFLICT;
-    s_client_fields (&body, ctx, client, conflict ? NULL : sent, 0);
+    s_client_fields (&body, ctx, client, conflict ? NULL : sent, 0, e);
     s_button (&body, ctx, "save", "console.save", NULL);
     html_raw (&body, "</form>\n<h2>");
     html_text (&body, s_msg (ctx, "console.actions"));
@@ -1196,7 +1491,16 @@ s_client (s_ctx_t *ctx, const char *id, const char *action, form_t *form)
         else
             rc = s_client_page (ctx, id, json_object_get (result, "client"), NULL, NULL, q);
         form_destroy (&q);
+    } else if (!*action && form_get (form, "disabled", 1) && !form_get (form, "confirm", 1) &&
+               s_client_get (ctx, id, &result, &e) == 0 &&
+               !json_is_true (json_object_get (json_object_get (result, "client"), "disabled"))) {
+        //  Disabling revokes the client's tokens for good: the change is
+        //  saved only once confirmed (the form's members are carried).
+        rc = s_confirm (ctx, "console.client.disable.title", "console.client.disable.text", "client", id,
+                        path, "confirm-disable", "console.client.disable.confirm", path, form);
     } else if (!*action) {
+        json_decref (result);
+        result = NULL;
         json_t *body = s_client_body (form, 0);
         json_object_set_new (body, "client_id", json_string (id));
         json_object_set_new (body, "version", json_integer (s_form_int (form, "version")));
@@ -1379,7 +1683,7 @@ s_users_list (s_ctx_t *ctx)
         html_text (&page, s_msg (ctx, "console.none"));
         html_raw (&page, "</p>\n");
     }
-    s_next_link (&page, ctx, CONSOLE_PATH "/users", search, s_get (result, "next"));
+    s_page_links (&page, ctx, CONSOLE_PATH "/users", q, s_get (result, "next"));
     int rc = s_send (ctx, 200, s_msg (ctx, "console.users.title"), &page);
     json_decref (result);
     form_destroy (&q);
@@ -1436,6 +1740,24 @@ s_user_action (html_t *body, s_ctx_t *ctx, const char *base, const char *action,
     s_form (body, ctx, path, NULL);
     s_button (body, ctx, id, key, klass);
     html_raw (body, "</form>\n");
+}
+
+//  A link to the confirmation page of an action.
+static void
+s_confirm_link (html_t *body, s_ctx_t *ctx, const char *base, const char *action, const char *id,
+                const char *key, const char *klass)
+{
+    char path[300];
+    snprintf (path, sizeof path, "%s/%s", base, action);
+    html_raw (body, "<p><a class=\"button ");
+    html_raw (body, klass);
+    html_raw (body, "\" id=\"");
+    html_raw (body, id);
+    html_raw (body, "\" href=\"");
+    s_href (body, ctx, path);
+    html_raw (body, "\">");
+    html_text (body, s_msg (ctx, key));
+    html_raw (body, "…</a></p>\n");
 }
 
 static void
@@ -1630,11 +1952,13 @@ s_user_page (s_ctx_t *ctx, const char *name, const bus_error_t *refused)
     char base[256] = CONSOLE_PATH "/users/";
     s_append_enc (base, sizeof base, s_get (user, "username"));
     s_user_action (&body, ctx, base, "unlock", "unlock", "console.user.unlock", "secondary");
-    s_user_action (&body, ctx, base, "totp-reset", "totp-reset", "console.user.totp_reset", "secondary");
+    //  Resetting the second factor and disabling ask for a confirmation
+    //  first (s_users).
+    s_confirm_link (&body, ctx, base, "totp-reset", "totp-reset", "console.user.totp_reset", "secondary");
     if (disabled)
         s_user_action (&body, ctx, base, "enable", "enable", "console.user.enable", "secondary");
     else
-        s_user_action (&body, ctx, base, "disable", "disable", "console.user.disable", "danger");
+        s_confirm_link (&body, ctx, base, "disable", "disable", "console.user.disable", "danger");
     html_raw (&body, "</div>\n<h2>");
     html_text (&body, s_msg (ctx, "console.user.reset_password"));
     html_raw (&body, "</h2>\n");
@@ -1697,6 +2021,18 @@ s_users (s_ctx_t *ctx, const char *rest, form_t *form)
     const char *action = rest + 1 + n;
     if (!*action && !form)
         return s_user_page (ctx, decoded, NULL);
+    char base[300] = CONSOLE_PATH "/users/";
+    s_append_enc (base, sizeof base, decoded);
+    char target[320];
+    snprintf (target, sizeof target, "%s%s", base, action);
+    //  What a disabling or a second factor's reset does, before it does it.
+    if (!form && !strcmp (action, "/disable"))
+        return s_confirm (ctx, "console.user.disable.title", "console.user.disable.text", "user", decoded,
+                          target, "confirm-disable", "console.user.disable.confirm", base, NULL);
+    if (!form && !strcmp (action, "/totp-reset"))
+        return s_confirm (ctx, "console.user.totp_reset.title", "console.user.totp_reset.text", "user",
+                          decoded, target, "confirm-totp-reset", "console.user.totp_reset.confirm", base,
+                          NULL);
     if (!form || action[0] != '/')
         return s_message_page (ctx, 404, "console.not_found.title", "console.not_found.text", 0);
     action++;

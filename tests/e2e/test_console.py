@@ -4,15 +4,17 @@ flags, CSRF on every form, a stale form refused with nothing overwritten,
 non-admins refused, and the clients, users, settings and audit pages.
 tests/e2e/test_console_browser.py drives the same pages in Chromium."""
 
+import html
 import re
 
 import pytest
 
 from conftest import ADMIN_CLIENT_ID
-from console_util import Console, csrf_of, make_admin, register_console
+from console_util import Console, csrf_of, forms, make_admin, register_console
 from lockout_util import settings  # noqa: F401
 from test_two_gateways import second  # noqa: F401
-from oidc import Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request, unique
+from oidc import (Browser, assert_page_headers, code_flow, ctl_json, exchange, make_client, make_user, token_request,
+                  unique, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +209,8 @@ def test_users_create_disable_enable_unlock_and_password(stack, admin):
     listing = admin.get("/admin/users", params={"q": username})
     assert username in listing.text
     for action, status in (("disable", "Disabled"), ("enable", "Active"), ("unlock", "Active")):
+        if action == "disable":
+            r = admin.get(f"/admin/users/{username}/disable")
         r = admin.submit(r, {}, action=f"/admin/users/{username}/{action}")
         assert r.status_code == 200 and 'id="console-notice"' in r.text, (action, r.text[:300])
         assert re.search(r'id="user-status">' + status, r.text), action
@@ -261,6 +265,7 @@ def test_a_users_sessions_and_grants_with_revoke_and_totp_reset(stack, admin):
     r = admin.submit(r, {}, action=f"/admin/users/{username}/session")
     assert r.status_code == 200 and 'class="session"' not in r.text
     assert ctl_json(stack, "flow.user_sessions", {"username": username})["sessions"] == []
+    r = admin.get(f"/admin/users/{username}/totp-reset")
     r = admin.submit(r, {}, action=f"/admin/users/{username}/totp-reset")
     assert r.status_code == 200 and 'id="console-notice"' in r.text
 
@@ -323,3 +328,155 @@ def test_keys_status_list_planned_rotation_and_retire(stack, admin):
     assert f'id="retire-{kid}"' not in page.text
     events = admin.get("/admin/audit", params={"service": "keys", "event": "key_retire", "subject": kid})
     assert events.text.count('class="event"') == 1
+
+
+def test_the_client_form_edits_every_member_with_field_errors(stack, admin):
+    """Token algorithms, lifetimes, refresh grace, the token endpoint's
+    authentication and logout, as token.client_update takes them; a refused
+    value is said next to its field and nothing is saved."""
+    client_id, _ = new_client(admin)
+    page = admin.get(f"/admin/clients/{client_id}")
+    path = f"/admin/clients/{client_id}"
+    r = admin.submit(page, {"token_endpoint_auth_method": "client_secret_post",
+                            "id_token_signed_response_alg": "ES256", "access_token_alg": "EdDSA",
+                            "access_token_lifetime": "120", "id_token_lifetime": "240",
+                            "refresh_grace": "30", "refresh_grace_uses": "2", "always_refresh": "1",
+                            "refresh_bound_to_session": "1", "resource_server": "1",
+                            "backchannel_logout_uri": "https://rp.example/bc",
+                            "backchannel_logout_session_required": "1",
+                            "frontchannel_logout_uri": "https://rp.example/fc",
+                            "frontchannel_logout_session_required": "1"}, action=path)
+    assert r.status_code == 200 and 'id="console-notice"' in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    expected = {"token_endpoint_auth_method": "client_secret_post", "id_token_signed_response_alg": "ES256",
+                "access_token_alg": "EdDSA", "access_token_lifetime": 120, "id_token_lifetime": 240,
+                "refresh_grace": 30, "refresh_grace_uses": 2, "always_refresh": True,
+                "refresh_bound_to_session": True, "resource_server": True,
+                "backchannel_logout_uri": "https://rp.example/bc", "backchannel_logout_session_required": True,
+                "frontchannel_logout_uri": "https://rp.example/fc", "frontchannel_logout_session_required": True}
+    assert {k: stored.get(k) for k in expected} == expected
+    assert stored["version"] == 2
+    # The page shows what is stored; saved as it is, nothing changes.
+    r = admin.submit(r, {}, action=path)
+    again = client_get(stack, client_id)
+    assert {k: again.get(k) for k in expected} == expected and again["version"] == 3
+    # Emptied: back to the defaults.
+    r = admin.submit(r, {"access_token_alg": "", "access_token_lifetime": "", "id_token_lifetime": "",
+                         "backchannel_logout_uri": "", "backchannel_logout_session_required": None,
+                         "frontchannel_logout_uri": "", "frontchannel_logout_session_required": None},
+                     action=path)
+    assert r.status_code == 200, r.text[:500]
+    stored = client_get(stack, client_id)
+    for member in ("access_token_alg", "access_token_lifetime", "id_token_lifetime", "backchannel_logout_uri",
+                   "frontchannel_logout_uri"):
+        assert member not in stored, member
+    assert stored["version"] == 4
+    # Refused values: the reason next to the field, nothing saved.
+    for field, value in (("access_token_lifetime", "90000"), ("id_token_lifetime", "90000"),
+                         ("redirect_uris", "https://rp.example/cb#fragment"),
+                         ("backchannel_logout_uri", "https://rp.example/bc#x"),
+                         ("frontchannel_logout_session_required", "1")):
+        r = admin.submit(admin.get(path), {field: value}, action=path)
+        assert r.status_code == 400, (field, r.status_code)
+        assert f'id="{field}-error"' in r.text, (field, re.search(r'id="console-error">.*', r.text).group(0))
+        assert r.text.count('class="error field-error"') == 1, field
+        assert client_get(stack, client_id)["version"] == 4, field
+    # A stale form is refused and overwrites nothing.
+    page = admin.get(path)
+    ctl_json(stack, "token.client_update", {"client_id": client_id, "version": 4, "refresh_grace": 5})
+    r = admin.submit(page, {"refresh_grace": "60", "id_token_signed_response_alg": "RS256"}, action=path)
+    assert r.status_code == 409 and "changed elsewhere" in r.text
+    stored = client_get(stack, client_id)
+    assert stored["refresh_grace"] == 5 and stored["id_token_signed_response_alg"] == "ES256"
+    assert stored["version"] == 5
+
+
+def test_disabling_and_a_second_factor_reset_are_confirmed_first(stack, admin):
+    """Disabling a client or a user and resetting a user's two-step
+    verification act at once: the console says what happens and asks first."""
+    username, _ = make_user(stack)
+    page = admin.get(f"/admin/users/{username}")
+    for action in ("disable", "totp-reset"):
+        assert not [f for f in forms(page.text) if f["action"].endswith(f"/{action}")], action
+        assert f'href="{stack.base_url}/admin/users/{username}/{action}"' in page.text, action
+    confirm = admin.get(f"/admin/users/{username}/disable")
+    assert confirm.status_code == 200 and "ends their sessions" in confirm.text
+    assert ctl_json(stack, "flow.user_get", {"username": username})["user"]["disabled"] is False
+    r = admin.submit(confirm, {}, action=f"/admin/users/{username}/disable")
+    assert r.status_code == 200 and re.search(r'id="user-status">Disabled', r.text)
+    confirm = admin.get(f"/admin/users/{username}/totp-reset")
+    assert confirm.status_code == 200 and "recovery codes" in confirm.text
+    r = admin.submit(confirm, {}, action=f"/admin/users/{username}/totp-reset")
+    assert r.status_code == 200 and 'id="console-notice"' in r.text
+    # A client: the disabled box asks first, with the form's other changes kept.
+    client_id, _ = new_client(admin)
+    path = f"/admin/clients/{client_id}"
+    r = admin.submit(admin.get(path), {"disabled": "1", "name": "Disabled one"}, action=path)
+    assert r.status_code == 200 and "revokes every token it was issued, for good" in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    assert stored["disabled"] is False and stored["version"] == 1
+    r = admin.submit(r, {}, action=path)
+    assert r.status_code == 200 and 'id="console-notice"' in r.text, r.text[:500]
+    stored = client_get(stack, client_id)
+    assert stored["disabled"] is True and stored["name"] == "Disabled one" and stored["version"] == 2
+    # Saved again while disabled: no question.
+    r = admin.submit(r, {"name": "Still disabled"}, action=path)
+    assert r.status_code == 200 and client_get(stack, client_id)["name"] == "Still disabled"
+
+
+def _page_ids(page, prefix):
+    return re.findall(r'<tr><td><a href="[^"]+">(' + re.escape(prefix) + r'[^<]*)</a>', page.text)
+
+
+def _link(page, id_):
+    m = re.search(r'id="' + id_ + r'" href="([^"]+)"', page.text)
+    return html.unescape(m.group(1)) if m else None
+
+
+def test_a_list_longer_than_a_page_pages_forward_and_back(stack, admin):
+    """The console's pages hold 50 (PAGE_LIMIT of gateway/console.c): 55
+    clients of one prefix span two pages, Next page and Previous page walk
+    them, and the way back shows the first page again."""
+    prefix = unique("paged") + "-"
+    made = sorted(f"{prefix}{i:02d}" for i in range(55))
+    for client_id in made:
+        ctl_json(stack, "token.client_add", {
+            "client_id": client_id, "name": "Paged " + client_id, "type": "public",
+            "token_endpoint_auth_method": "none", "redirect_uris": ["https://rp.example/cb"],
+            "grant_types": ["authorization_code"], "response_types": ["code"], "scopes": ["openid"]})
+    first = admin.get("/admin/clients", params={"q": prefix})
+    assert first.status_code == 200
+    assert _page_ids(first, prefix) == made[:50]
+    assert _link(first, "previous-page") is None
+    second = admin.get(_link(first, "next-page"))
+    assert second.status_code == 200 and _page_ids(second, prefix) == made[50:]
+    assert _link(second, "next-page") is None
+    back = admin.get(_link(second, "previous-page"))
+    assert back.status_code == 200 and _page_ids(back, prefix) == made[:50]
+    assert _link(back, "previous-page") is None
+    assert _link(back, "next-page") == _link(first, "next-page")
+
+
+def test_a_lifetime_beyond_what_keys_svc_signs_is_said_next_to_its_field(stack, admin):
+    """With OSTIARY_KEYS_TOKEN_LIFETIME_MAX 600, token-svc refuses a lifetime
+    of 601 (its own rule, within the schema's bounds): the reason is shown
+    next to the field and nothing is saved."""
+    client_id, _ = new_client(admin)
+    path = f"/admin/clients/{client_id}"
+    stack.stop_all("token")
+    inst = stack.start("token", {"OSTIARY_KEYS_TOKEN_LIFETIME_MAX": "600"})
+    try:
+        wait_for("token-svc", lambda: inst.alive() and stack.ctl("call", "token.health").returncode == 0,
+                 timeout=20)
+        for field in ("access_token_lifetime", "id_token_lifetime"):
+            r = admin.submit(admin.get(path), {field: "601"}, action=path)
+            assert r.status_code == 400, (field, r.status_code, r.text[:300])
+            error = re.search(r'id="' + field + r'-error"><code>([^<]*)<', r.text)
+            assert error and "OSTIARY_KEYS_TOKEN_LIFETIME_MAX" in error.group(1), (field, r.text[:2000])
+            assert client_get(stack, client_id)["version"] == 1
+        r = admin.submit(admin.get(path), {"access_token_lifetime": "600"}, action=path)
+        assert r.status_code == 200 and client_get(stack, client_id)["access_token_lifetime"] == 600
+    finally:
+        stack.stop_all("token")
+        stack.ensure("token")
+        stack.wait_ready()

@@ -93,6 +93,7 @@ UNREACHED = {
     "console.off.": "the console without OSTIARY_CONSOLE_KEY or OSTIARY_ADMIN_CLIENT_ID (the stack has both)",
     "console.keys.unavailable": "a keys-svc without keys.admin_call (an older replica)",
     "console.next_page": "a console list longer than its page of 50",
+    "console.previous_page": "a console list longer than its page of 50 (test_console.py pages one)",
 }
 
 
@@ -407,6 +408,7 @@ def walk_console(stack, w):
     post(f"/admin/clients/{client_id}", "console: client updated", version="1", **form)
     stale = post(f"/admin/clients/{client_id}", "console: stale client form", version="1", **form)
     assert stale.status_code == 409
+    post(f"/admin/clients/{client_id}", "console: client disable confirmation", version="2", disabled="1", **form)
     post(f"/admin/clients/{client_id}/secret", "console: new secret with an overlap", overlap_seconds="60")
     w.page(w.get(f"/admin/clients/{client_id}/delete"), "console: delete confirmation")
     post(f"/admin/clients/{client_id}/delete", "console: client deleted")
@@ -414,10 +416,12 @@ def walk_console(stack, w):
     w.page(w.get("/admin/users/new"), "console: new user")
     new_user = unique("i18n-cu")
     post("/admin/users/new", "console: user created", username=new_user, password="a long enough password 9")
+    w.page(w.get(f"/admin/users/{new_user}/disable"), "console: user disable confirmation")
     post(f"/admin/users/{new_user}/disable", "console: user disabled")
     post(f"/admin/users/{new_user}/enable", "console: user enabled")
     post(f"/admin/users/{new_user}/password", "console: password set", password="another long password 8")
     post(f"/admin/users/{new_user}/unlock", "console: user unlocked")
+    w.page(w.get(f"/admin/users/{new_user}/totp-reset"), "console: second factor reset confirmation")
     post(f"/admin/users/{new_user}/totp-reset", "console: second factor reset")
     # A user holding a grant: revoked from the console.
     holder, _ = make_user(stack, unique("i18n-grant"))
