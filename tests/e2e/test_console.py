@@ -480,3 +480,26 @@ def test_a_lifetime_beyond_what_keys_svc_signs_is_said_next_to_its_field(stack, 
         stack.stop_all("token")
         stack.ensure("token")
         stack.wait_ready()
+
+
+def test_an_admin_with_a_second_factor_gives_it_to_sign_in(stack, console_client, browser, client):
+    """The console's sign-in is the login flow with prompt=login: an admin
+    who enrolled an authenticator app is asked for its code after the
+    password, and only then reaches the console."""
+    import time
+    from flowweb import h1, totp
+    from test_totp_login import code_field, enroll
+    username, _ = make_admin(stack)
+    secret, _ = enroll(stack, browser, client, username)
+    c = Console(stack)
+    try:
+        page = c.sign_in(username)
+        assert page.status_code == 200 and h1(page) == "Two-step verification", (page.status_code, page.text[:400])
+        assert "ostiary_console" not in str(page.headers.get("Set-Cookie", ""))
+        assert c.get("/admin/clients").status_code in (302, 401)  # no console session yet
+        target, data = c.form(page)
+        data[code_field(page)] = totp(secret, at=time.time() + 30)
+        r = c.follow(c.post(target, data))
+        assert r.status_code == 200 and r.url.endswith("/admin/clients"), (r.status_code, r.url, r.text[:400])
+    finally:
+        c.close()
