@@ -193,7 +193,8 @@ def test_k8s_services_and_references():
         secrets = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
                    for e in container.get("env", []) if "valueFrom" in e}
         if name == "gateway":
-            assert not secrets
+            # Only the console's cookie key (an optional Secret).
+            assert secrets == {"OSTIARY_CONSOLE_KEY": "ostiary-console-key"}
         else:
             assert secrets["OSTIARY_DB"] == "ostiary-db"
         assert ("OSTIARY_KEK" in secrets) == (name == "keys-svc")
