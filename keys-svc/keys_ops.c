@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "b64url.h"
+#include "bus_msg.h"
 #include "keyring.h"
 #include "keys_app.h"
 #include "keys_store.h"
@@ -66,7 +67,9 @@ s_policy (const config_t *cfg, const char *typ, const json_t *claims)
     if (json_integer_value (iat) < 0 || json_integer_value (exp) <= json_integer_value (iat) ||
         json_integer_value (exp) - json_integer_value (iat) > (json_int_t)cfg->keys_token_lifetime_max)
         return "a lifetime (exp - iat) beyond OSTIARY_KEYS_TOKEN_LIFETIME_MAX";
-    if (json_integer_value (iat) > (json_int_t)time (NULL) + (json_int_t)cfg->clock_skew)
+    //  CLOCK_REALTIME, as token-svc's iat: time () lags it by up to a tick,
+    //  so with no skew an iat made just after a second began was refused.
+    if (json_integer_value (iat) > (json_int_t)(bus_now_ms () / 1000) + (json_int_t)cfg->clock_skew)
         return "an iat in the future beyond OSTIARY_CLOCK_SKEW";
     return NULL;
 }

@@ -161,6 +161,34 @@ test_now_is_never_behind_the_realtime_clock (void **state)
     assert_int_equal (behind, 0);
 }
 
+//  keys-svc reads the same clock: with OSTIARY_CLOCK_SKEW=0 here, a token
+//  whose iat is the second that CLOCK_REALTIME has just entered is signed
+//  (time () lags it by up to a tick and refused it). Three second changes.
+static void
+test_keys_sign_takes_an_iat_of_the_second_just_begun (void **state)
+{
+    OST_UNUSED (state);
+    SVC_NEED_DB (svc_h);
+    for (int i = 0; i < 3; i++) {
+        struct timespec start, ts;
+        clock_gettime (CLOCK_REALTIME, &start);
+        do
+            clock_gettime (CLOCK_REALTIME, &ts);
+        while (ts.tv_sec == start.tv_sec);
+        long iat = (long)ts.tv_sec;
+        json_t *r = NULL;
+        bus_error_t e;
+        int rc =
+            svc_call (svc_h, "keys.sign", &r, &e,
+                      "{\"claims\": {\"iss\": \"" ISSUER "\", \"sub\": \"u\", \"aud\": \"a\", \"iat\": %ld,"
+                      " \"exp\": %ld, \"jti\": \"j-tick-%ld\"}, \"alg\": \"ES256\"}",
+                      iat, iat + 60, iat);
+        json_decref (r);
+        if (rc != 0)
+            fail_msg ("keys.sign refused an iat of the second just begun (%s)", e.code);
+    }
+}
+
 int
 main (void)
 {
@@ -169,6 +197,7 @@ main (void)
         cmocka_unit_test (test_access_token_past_its_exp_is_refused_without_leeway),
         cmocka_unit_test (test_code_lives_code_ttl_and_is_invalid_grant_after),
         cmocka_unit_test (test_now_is_never_behind_the_realtime_clock),
+        cmocka_unit_test (test_keys_sign_takes_an_iat_of_the_second_just_begun),
     };
     return cmocka_run_group_tests (tests, s_setup, svc_teardown);
 }

@@ -57,12 +57,17 @@ test_settings_list_shows_token_settings_with_bounds (void **state)
     SVC_NEED_DB (svc_h);
     json_t *r = svc_ok (svc_h, "token.settings_list", NULL);
     json_t *list = json_object_get (r, "settings");
-    assert_int_equal (json_array_size (list), 1);
+    assert_int_equal (json_array_size (list), 2);
     json_t *s = json_array_get (list, 0);
     assert_string_equal (svc_str (s, "name"), "pkce_required");
     assert_string_equal (svc_str (s, "service"), "token");
     assert_int_equal (svc_int (s, "min"), 0);
     assert_int_equal (svc_int (s, "max"), 1);
+    s = json_array_get (list, 1);
+    assert_string_equal (svc_str (s, "name"), "clock_skew");
+    assert_string_equal (svc_str (s, "service"), "token");
+    assert_int_equal (svc_int (s, "min"), 0);
+    assert_int_equal (svc_int (s, "max"), 300);
     json_decref (r);
 }
 
