@@ -52,8 +52,9 @@ health_ready (gw_req_t *req)
     size_t count = s_services (services);
     json_t *states = json_object ();
     int ready = 1;
+    bus_client_t *client = bus_pool_take (req->bus);
     for (size_t i = 0; i < count; i++) {
-        int up = req->bus ? bus_client_service_ready (req->bus, services[i], READY_TIMEOUT_MS) : -1;
+        int up = client ? bus_client_service_ready (client, services[i], READY_TIMEOUT_MS) : -1;
         json_object_set_new (states, services[i],
                              json_string (up == 1   ? "up"
                                           : up == 0 ? "down"
@@ -61,6 +62,7 @@ health_ready (gw_req_t *req)
         if (up != 1)
             ready = 0;
     }
+    bus_pool_give (req->bus, client);
     //  Development mode: the demo relying party is part of the suite, ready
     //  once its client exists (OSTIARY_DEMO_CLIENT_SECRET_FILE).
     int demo_waits = demo_pending (req->gw->cfg);

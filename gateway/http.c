@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "otlp.h"
 #include "secure.h"
+#include "stack_trim.h"
 
 #include <civetweb.h>
 #include <dirent.h>
@@ -55,14 +56,17 @@ struct _http_server_t {
     gw_t *gw;
     http_router_t router;
     cidr_set_t *trusted_proxies; //  OSTIARY_TRUSTED_PROXIES
-    int gate_open;               //  conngate counts this server's connections
+    //  In-process clients of this gateway's broker (broker.h): no CURVE; the
+    //  broker takes them for the gateway. As many are made as bus calls run
+    //  at once, not one per worker thread: each would hold a socket and its
+    //  pipes' buffers at both ends (~40 KiB) for hundreds of idle threads.
+    bus_pool_t *bus;
+    int gate_open; //  conngate counts this server's connections
     //  Set once the handlers are registered: civetweb accepts connections as
     //  soon as it starts, and a request before that would get its 404.
     atomic_int ready;
 };
 
-//  The bus client of this civetweb worker thread (see init_thread).
-static _Thread_local bus_client_t *s_bus;
 //  The request this thread is serving, so that the http_error callback knows
 //  whether civetweb interrupts one of ours.
 static _Thread_local gw_req_t *s_current;
@@ -464,13 +468,15 @@ int
 http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **result, bus_error_t *error)
 {
     *result = NULL;
-    if (!req->bus) {
+    bus_client_t *client = bus_pool_take (req->bus);
+    if (!client) {
         bus_error_set (error, OST_ERR_TEMPORARILY_UNAVAILABLE, "the gateway has no bus connection");
         metrics_inc (METRIC_GW_BUS_ERRORS, METRICS_L (proto_err (error->err)->code));
         return -1;
     }
     log_set_context (req->request_id, op);
-    int rc = bus_client_call (req->bus, op, body, 0, result, error);
+    int rc = bus_client_call (client, op, body, 0, result, error);
+    bus_pool_give (req->bus, client);
     if (rc)
         metrics_inc (METRIC_GW_BUS_ERRORS, METRICS_L (proto_err (error->err)->code));
     log_set_context (req->request_id, NULL);
@@ -630,30 +636,20 @@ s_finish_body (gw_req_t *req)
 //  ---------------------------------------------------------------------------
 //  civetweb callbacks
 
+//  civetweb hands connections to its worker threads in turn, so over time
+//  every one of the hundreds of threads serves the deepest requests (pages
+//  use ~60 KiB of stack) and would keep those pages while it waits: a
+//  worker gives back the stack below its frame as each connection closes
+//  (s_connection_close).
 static void *
 s_init_thread (const struct mg_context *ctx, int thread_type)
 {
+    OST_UNUSED (ctx);
     //  Type 1 is a worker serving connections; the master and timer threads
     //  never run handlers.
-    if (thread_type != 1)
-        return NULL;
-    const http_server_t *server = mg_get_user_data (ctx);
-    const gw_t *gw = server->gw;
-    //  In-process, to the broker of this gateway (broker.h).
-    //  In-process: no CURVE; the broker takes these threads for the gateway.
-    s_bus = bus_client_new (BROKER_LOCAL_ENDPOINT, (size_t)gw->cfg->bus_max_msg, NULL);
-    if (!s_bus)
-        log_error ("http worker: no bus client; its requests will answer 503");
-    return s_bus;
-}
-
-static void
-s_exit_thread (const struct mg_context *ctx, int thread_type, void *thread_pointer)
-{
-    OST_UNUSED (ctx);
-    OST_UNUSED (thread_type);
-    OST_UNUSED (thread_pointer);
-    bus_client_destroy (&s_bus);
+    if (thread_type == 1 && stack_trim_init () != 0)
+        log_warn ("http worker: its stack bounds are unknown; its stack is not trimmed");
+    return NULL;
 }
 
 static int
@@ -672,6 +668,8 @@ s_connection_close (const struct mg_connection *conn)
     const http_server_t *server = mg_get_user_data (mg_get_context (conn));
     if (ri && server && server->gate_open)
         conngate_release (ri->remote_addr);
+    //  A worker thread (only those are initialised for it) between connections.
+    stack_trim (0);
 }
 
 //  The client of the request on conn into out: the TCP peer, or behind a
@@ -805,7 +803,7 @@ s_http_error (struct mg_connection *conn, int status, const char *errmsg)
     const struct mg_request_info *ri = mg_get_request_info (conn);
     const http_server_t *server = mg_get_user_data (mg_get_context (conn));
     gw_t *gw = server->gw;
-    gw_req_t req = {.conn = conn, .gw = gw, .bus = s_bus, .route = -1};
+    gw_req_t req = {.conn = conn, .gw = gw, .bus = server->bus, .route = -1};
     req.method = ri ? ri->request_method : NULL;
     //  The head may be incomplete or malformed: no header of it is read.
     if (trace_start (&req.trace) == 0)
@@ -847,7 +845,7 @@ s_handle (struct mg_connection *conn, void *cbdata)
     double started = s_now_s ();
     const struct mg_request_info *ri = mg_get_request_info (conn);
     const http_server_t *server = cbdata;
-    gw_req_t req = {.conn = conn, .gw = server->gw, .bus = s_bus, .route = -1};
+    gw_req_t req = {.conn = conn, .gw = server->gw, .bus = server->bus, .route = -1};
     s_client_address (server, conn, req.client_ip);
     req.method = ri->request_method ? ri->request_method : "";
     //  decode_url is off: the path is compared byte for byte, as sent.
@@ -965,6 +963,15 @@ http_server_new (gw_t *gw, const http_router_t *router)
         free (self);
         return NULL;
     }
+    //  A worker thread holds at most one client at a time.
+    self->bus = bus_pool_new (BROKER_LOCAL_ENDPOINT, (size_t)gw->cfg->bus_max_msg, NULL,
+                              (size_t)gw->cfg->http_threads);
+    if (!self->bus) {
+        log_error ("http: no memory for the bus clients");
+        cidr_set_destroy (&self->trusted_proxies);
+        free (self);
+        return NULL;
+    }
     //  Before civetweb listens, so that every connection it accepts is
     //  counted and each release matches a count.
     unsigned port = s_listen_port (gw->cfg->http_listen);
@@ -1014,7 +1021,6 @@ http_server_new (gw_t *gw, const http_router_t *router)
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
     callbacks.init_thread = s_init_thread;
-    callbacks.exit_thread = s_exit_thread;
     callbacks.log_message = s_log_message;
     callbacks.http_error = s_http_error;
     callbacks.connection_close = s_connection_close;
@@ -1033,6 +1039,7 @@ http_server_new (gw_t *gw, const http_router_t *router)
         if (self->gate_open)
             conngate_close ();
         cidr_set_destroy (&self->trusted_proxies);
+        bus_pool_destroy (&self->bus);
         free (self);
         return NULL;
     }
@@ -1142,6 +1149,7 @@ http_server_destroy (http_server_t **self_p)
         if (self->gate_open)
             conngate_close ();
         cidr_set_destroy (&self->trusted_proxies);
+        bus_pool_destroy (&self->bus);
         free (self);
         *self_p = NULL;
     }

@@ -1,4 +1,4 @@
-/*  http - the gateway's civetweb glue: the server, the per-thread bus client,
+/*  http - the gateway's civetweb glue: the server, its pool of bus clients,
  *  one request context per HTTP request and the response helpers every
  *  handler uses. Only the gateway knows HTTP; handlers turn a request into
  *  bus calls and render the answer with these helpers, so that X-Request-Id,
@@ -8,6 +8,7 @@
 #define OST_GW_HTTP_H
 
 #include "bus_client.h"
+#include "bus_pool.h"
 #include "cidr.h"
 #include "config.h"
 #include "ost.h"
@@ -35,7 +36,7 @@ typedef struct {
 typedef struct {
     struct mg_connection *conn;
     gw_t *gw;
-    bus_client_t *bus;  //  this thread's bus client; NULL when it could not be created
+    bus_pool_t *bus;    //  the server's bus clients (http_bus_call takes one per call)
     const char *method; //  as received ("GET", "POST", ...)
     const char *path;   //  raw path, no query string, not decoded
     const char *query;  //  raw query string or NULL
@@ -75,8 +76,8 @@ typedef struct {
     int (*quiet) (int route);        //  1: successes logged at debug level
 } http_router_t;
 
-//  Starts civetweb on cfg->http_listen with cfg->http_threads workers, each
-//  owning a bus client to cfg->bus_endpoint, every request answered through
+//  Starts civetweb on cfg->http_listen with cfg->http_threads workers, which
+//  share a pool of bus clients to the broker, every request answered through
 //  router (copied). NULL (after logging why) when the server cannot start.
 //  Stop with http_server_destroy, before the broker goes.
 http_server_t *http_server_new (gw_t *gw, const http_router_t *router);
@@ -115,7 +116,7 @@ int http_send_error_status (gw_req_t *req, int status, ost_err_t err, const char
 int http_send_body_error (gw_req_t *req, int status);
 //  413 for a request body above the limit, with Connection: close.
 int http_send_too_large (gw_req_t *req);
-//  Calls op on this thread's bus client with the op's deadline from
+//  Calls op on a client of the bus pool with the op's deadline from
 //  proto/ops.def, so no request waits longer than that; counts failures in
 //  the metrics. Returns as bus_client_call (0 and *result, or -1 and *error).
 OST_WUR int http_bus_call (gw_req_t *req, const char *op, const json_t *body, json_t **result,

@@ -156,7 +156,7 @@ s_snap_from (const json_t *jwks)
     return snap;
 }
 
-//  Asks keys-svc, on the calling thread's bus client. Called with no lock held.
+//  Asks keys-svc through the bus pool (http_bus_call). Called with no lock held.
 static jwks_snap_t *
 s_fetch (gw_req_t *req, bus_error_t *error)
 {

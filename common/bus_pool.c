@@ -1,0 +1,113 @@
+/*  bus_pool - bus clients shared by many threads. See bus_pool.h. */
+#include "bus_pool.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _bus_pool_t {
+    pthread_mutex_t lock;
+    char *endpoint;
+    size_t max_msg;
+    const bus_curve_t *curve;
+    size_t max_clients;
+    size_t made;          //  clients made and not destroyed
+    bus_client_t **idle;  //  a stack: idle[nidle - 1] was given back last
+    size_t nidle;
+};
+
+bus_pool_t *
+bus_pool_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve, size_t max_clients)
+{
+    if (!endpoint || !max_clients)
+        return NULL;
+    bus_pool_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    self->idle = calloc (max_clients, sizeof *self->idle);
+    if (!self->endpoint || !self->idle || pthread_mutex_init (&self->lock, NULL) != 0) {
+        free (self->endpoint);
+        free (self->idle);
+        free (self);
+        return NULL;
+    }
+    self->max_msg = max_msg;
+    self->curve = curve;
+    self->max_clients = max_clients;
+    return self;
+}
+
+void
+bus_pool_destroy (bus_pool_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_pool_t *self = *self_p;
+    for (size_t i = 0; i < self->nidle; i++)
+        bus_client_destroy (&self->idle[i]);
+    if (self->made != self->nidle)
+        log_error ("bus pool: destroyed with %zu clients still taken", self->made - self->nidle);
+    pthread_mutex_destroy (&self->lock);
+    free (self->idle);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+bus_client_t *
+bus_pool_take (bus_pool_t *self)
+{
+    if (!self)
+        return NULL;
+    pthread_mutex_lock (&self->lock);
+    if (self->nidle) {
+        bus_client_t *client = self->idle[--self->nidle];
+        pthread_mutex_unlock (&self->lock);
+        return client;
+    }
+    if (self->made == self->max_clients) {
+        pthread_mutex_unlock (&self->lock);
+        log_error ("bus pool: all %zu clients are in use", self->max_clients);
+        return NULL;
+    }
+    //  Counted before it is made (outside the lock: connecting may take a
+    //  while), so that max_clients holds under concurrent takes.
+    self->made++;
+    pthread_mutex_unlock (&self->lock);
+    bus_client_t *client = bus_client_new (self->endpoint, self->max_msg, self->curve);
+    if (!client) {
+        pthread_mutex_lock (&self->lock);
+        self->made--;
+        pthread_mutex_unlock (&self->lock);
+    }
+    return client;
+}
+
+void
+bus_pool_give (bus_pool_t *self, bus_client_t *client)
+{
+    if (!self || !client)
+        return;
+    pthread_mutex_lock (&self->lock);
+    //  Never more idle than made: a client from elsewhere would overflow.
+    if (self->nidle < self->made)
+        self->idle[self->nidle++] = client;
+    else
+        client = NULL;
+    pthread_mutex_unlock (&self->lock);
+    if (!client)
+        log_error ("bus pool: a client given back that the pool did not lend");
+}
+
+size_t
+bus_pool_size (bus_pool_t *self)
+{
+    if (!self)
+        return 0;
+    pthread_mutex_lock (&self->lock);
+    size_t made = self->made;
+    pthread_mutex_unlock (&self->lock);
+    return made;
+}
