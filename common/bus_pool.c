@@ -12,8 +12,8 @@ struct _bus_pool_t {
     size_t max_msg;
     const bus_curve_t *curve;
     size_t max_clients;
-    size_t made;          //  clients made and not destroyed
-    bus_client_t **idle;  //  a stack: idle[nidle - 1] was given back last
+    size_t made;         //  clients made and not destroyed
+    bus_client_t **idle; //  a stack: idle[nidle - 1] was given back last
     size_t nidle;
 };
 

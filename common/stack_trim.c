@@ -17,9 +17,10 @@ stack_trim_init (void)
         return -1;
     void *addr = NULL;
     size_t size = 0, guard = 0;
-    int rc = pthread_attr_getstack (&attr, &addr, &size) == 0 && pthread_attr_getguardsize (&attr, &guard) == 0
-                 ? 0
-                 : -1;
+    int rc =
+        pthread_attr_getstack (&attr, &addr, &size) == 0 && pthread_attr_getguardsize (&attr, &guard) == 0
+            ? 0
+            : -1;
     pthread_attr_destroy (&attr);
     if (rc || !addr || guard >= size)
         return -1;

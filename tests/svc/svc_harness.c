@@ -23,9 +23,11 @@
 #include "token-svc/token_service.h"
 
 #include <czmq.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SVC_COUNT 3
@@ -345,6 +347,58 @@ svc_client (svc_harness_t *self, svc_client_t *c, const char *prefix, const char
     json_decref (extra);
     free (text);
     free (members);
+}
+
+void
+svc_user (svc_harness_t *self, const char *prefix, int admin, char *username, size_t usize, char *sub,
+          size_t ssize)
+{
+    svc_unique (username, usize, prefix);
+    json_t *r = svc_ok (self, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" SVC_PASSWORD "\"}",
+                        username);
+    snprintf (sub, ssize, "%s", svc_str (r, "user.sub"));
+    json_decref (r);
+    if (admin)
+        json_decref (
+            svc_ok (self, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
+}
+
+json_t *
+svc_code_tokens (svc_harness_t *self, const svc_client_t *c, const char *sub, const char *scope,
+                 const char *sid)
+{
+    unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
+    char verifier[64], challenge[64];
+    assert_int_equal (secure_random (raw, sizeof raw), 0);
+    b64url_encode (raw, sizeof raw, verifier);
+    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
+    b64url_encode (digest, sizeof digest, challenge);
+    json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
+                                "redirect_uri", c->redirect_uri, "scope", scope, "code_challenge", challenge,
+                                "code_challenge_method", "S256");
+    json_t *body = json_pack ("{s:o}", "params", params);
+    json_t *r = NULL;
+    bus_error_t e;
+    if (svc_call_json (self, "token.authorize", body, &r, &e) != 0)
+        fail_msg ("token.authorize for %s: %s (%s)", c->id, e.code, e.description);
+    json_decref (body);
+    body = json_pack ("{s:s, s:s, s:s, s:I}", "request_id", svc_str (r, "request.request_id"), "sub", sub,
+                      "sid", sid, "auth_time", (json_int_t)time (NULL) - 1);
+    json_decref (r);
+    if (svc_call_json (self, "token.issue_code", body, &r, &e) != 0)
+        fail_msg ("token.issue_code for %s: %s (%s)", c->id, e.code, e.description);
+    json_decref (body);
+    json_t *form = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "grant_type", "authorization_code", "code",
+                              svc_str (r, "redirect.params.code"), "redirect_uri", c->redirect_uri,
+                              "code_verifier", verifier, "client_id", c->id);
+    json_decref (r);
+    if (c->secret[0])
+        json_object_set_new (form, "client_secret", json_string (c->secret));
+    body = json_pack ("{s:o}", "form", form);
+    if (svc_call_json (self, "token.exchange", body, &r, &e) != 0)
+        fail_msg ("token.exchange for %s: %s (%s)", c->id, e.code, e.description);
+    json_decref (body);
+    return r;
 }
 
 json_t *

@@ -96,6 +96,20 @@ typedef struct {
 void svc_client (svc_harness_t *self, svc_client_t *c, const char *prefix, const char *members_fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 
+//  A new user with flow.user_add (username: prefix and random digits, into
+//  username; the password SVC_PASSWORD), sub into sub; admin also grants the
+//  admin role (flow.user_set_admin). Fails the test unless each call succeeds.
+#define SVC_PASSWORD "correct horse battery staple"
+void svc_user (svc_harness_t *self, const char *prefix, int admin, char *username, size_t usize, char *sub,
+               size_t ssize);
+
+//  The token response (caller json_decref()s) of a code flow with PKCE S256
+//  for sub at c (client_secret_post when c->secret is set, else public),
+//  asking scope: token.authorize, token.issue_code (session sid, signed in a
+//  second ago), token.exchange. Fails the test unless each call succeeds.
+json_t *svc_code_tokens (svc_harness_t *self, const svc_client_t *c, const char *sub, const char *scope,
+                         const char *sid);
+
 //  The payload of a compact JWS, parsed (caller json_decref()s); fails the
 //  test when it is malformed.
 json_t *svc_jws_payload (const char *jws);

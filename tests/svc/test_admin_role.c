@@ -12,20 +12,16 @@
 
 #include <cmocka.h>
 
-#include "b64url.h"
-#include "secure.h"
 #include "svc_harness.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define ADMIN_CLIENT "admin-console"
 #define REDIRECT "https://admin.example/cb"
-#define PASSWORD "correct horse battery staple"
 
-static char s_secret[128];
+//  The admin client (OSTIARY_ADMIN_CLIENT_ID), registered by s_setup.
+static svc_client_t s_admin = {.id = ADMIN_CLIENT, .redirect_uri = REDIRECT};
 
 static int
 s_setup (void **state)
@@ -41,56 +37,10 @@ s_setup (void **state)
                     " \"first_party\": true, \"always_refresh\": true, \"scopes\": [\"openid\", \"admin\"],"
                     " \"grant_types\": [\"authorization_code\", \"refresh_token\"],"
                     " \"token_endpoint_auth_method\": \"client_secret_post\"}");
-        snprintf (s_secret, sizeof s_secret, "%s", svc_str (r, "client_secret"));
+        snprintf (s_admin.secret, sizeof s_admin.secret, "%s", svc_str (r, "client_secret"));
         json_decref (r);
     }
     return 0;
-}
-
-//  A new user (sub into sub); admin: grant the role.
-static void
-s_user (char *username, size_t usize, char *sub, size_t ssize, int admin)
-{
-    svc_unique (username, usize, "adm");
-    json_t *r =
-        svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
-    snprintf (sub, ssize, "%s", svc_str (r, "user.sub"));
-    json_decref (r);
-    if (admin)
-        json_decref (
-            svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
-}
-
-//  The admin client's tokens for sub, asking scope "openid admin": the
-//  token response.
-static json_t *
-s_tokens (const char *sub)
-{
-    unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
-    char verifier[64], challenge[64];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    b64url_encode (raw, sizeof raw, verifier);
-    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
-    b64url_encode (digest, sizeof digest, challenge);
-    json_t *r = svc_ok (svc_h, "token.authorize",
-                        "{\"params\": {\"response_type\": \"code\", \"client_id\": \"" ADMIN_CLIENT "\","
-                        " \"redirect_uri\": \"" REDIRECT "\", \"scope\": \"openid admin\","
-                        " \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}}",
-                        challenge);
-    char rid[128];
-    snprintf (rid, sizeof rid, "%s", svc_str (r, "request.request_id"));
-    json_decref (r);
-    r = svc_ok (svc_h, "token.issue_code",
-                "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-a\", \"auth_time\": %ld}", rid, sub,
-                (long)time (NULL) - 1);
-    char code[128];
-    snprintf (code, sizeof code, "%s", svc_str (r, "redirect.params.code"));
-    json_decref (r);
-    return svc_ok (
-        svc_h, "token.exchange",
-        "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"" REDIRECT
-        "\", \"code_verifier\": \"%s\", \"client_id\": \"" ADMIN_CLIENT "\", \"client_secret\": \"%s\"}}",
-        code, verifier, s_secret);
 }
 
 static void
@@ -99,7 +49,7 @@ test_set_admin_grants_and_revokes_the_role_audited (void **state)
     OST_UNUSED (state);
     SVC_NEED_DB (svc_h);
     char username[64], sub[80];
-    s_user (username, sizeof username, sub, sizeof sub, 0);
+    svc_user (svc_h, "adm", 0, username, sizeof username, sub, sizeof sub);
     json_t *r = svc_ok (svc_h, "flow.user_get", "{\"username\": \"%s\"}", username);
     assert_false (svc_bool (r, "user.admin"));
     json_decref (r);
@@ -164,9 +114,9 @@ test_admin_scope_is_issued_only_to_a_user_with_the_role (void **state)
     OST_UNUSED (state);
     SVC_NEED_DB (svc_h);
     char admin[64], admin_sub[80], plain[64], plain_sub[80];
-    s_user (admin, sizeof admin, admin_sub, sizeof admin_sub, 1);
-    s_user (plain, sizeof plain, plain_sub, sizeof plain_sub, 0);
-    json_t *t = s_tokens (admin_sub);
+    svc_user (svc_h, "adm", 1, admin, sizeof admin, admin_sub, sizeof admin_sub);
+    svc_user (svc_h, "adm", 0, plain, sizeof plain, plain_sub, sizeof plain_sub);
+    json_t *t = svc_code_tokens (svc_h, &s_admin, admin_sub, "openid admin", "sid-a");
     assert_string_equal (svc_str (t, "scope"), "openid admin");
     json_t *who =
         svc_ok (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token"));
@@ -175,7 +125,7 @@ test_admin_scope_is_issued_only_to_a_user_with_the_role (void **state)
     json_decref (who);
     json_decref (t);
     //  A user without the role gets a token without the scope.
-    t = s_tokens (plain_sub);
+    t = svc_code_tokens (svc_h, &s_admin, plain_sub, "openid admin", "sid-a");
     assert_string_equal (svc_str (t, "scope"), "openid");
     assert_string_equal (
         svc_err (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", svc_str (t, "access_token")),
@@ -191,8 +141,8 @@ test_revoking_the_role_ends_admin_tokens_at_once_and_at_refresh (void **state)
     OST_UNUSED (state);
     SVC_NEED_DB (svc_h);
     char admin[64], sub[80];
-    s_user (admin, sizeof admin, sub, sizeof sub, 1);
-    json_t *t = s_tokens (sub);
+    svc_user (svc_h, "adm", 1, admin, sizeof admin, sub, sizeof sub);
+    json_t *t = svc_code_tokens (svc_h, &s_admin, sub, "openid admin", "sid-a");
     const char *at = svc_str (t, "access_token");
     json_decref (svc_ok (svc_h, "token.admin_check", "{\"access_token\": \"%s\"}", at));
     json_decref (svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": false}", admin));
@@ -204,7 +154,7 @@ test_revoking_the_role_ends_admin_tokens_at_once_and_at_refresh (void **state)
         json_t *r = svc_ok (svc_h, "token.exchange",
                             "{\"form\": {\"grant_type\": \"refresh_token\", \"refresh_token\": \"%s\","
                             " \"client_id\": \"" ADMIN_CLIENT "\", \"client_secret\": \"%s\"}}",
-                            json_string_value (rt), s_secret);
+                            json_string_value (rt), s_admin.secret);
         assert_string_equal (svc_str (r, "scope"), "openid");
         json_decref (r);
     }
@@ -217,9 +167,10 @@ test_admin_call_runs_admin_ops_for_an_admin_only (void **state)
     OST_UNUSED (state);
     SVC_NEED_DB (svc_h);
     char admin[64], sub[80], plain[64], plain_sub[80];
-    s_user (admin, sizeof admin, sub, sizeof sub, 1);
-    s_user (plain, sizeof plain, plain_sub, sizeof plain_sub, 0);
-    json_t *t = s_tokens (sub), *p = s_tokens (plain_sub);
+    svc_user (svc_h, "adm", 1, admin, sizeof admin, sub, sizeof sub);
+    svc_user (svc_h, "adm", 0, plain, sizeof plain, plain_sub, sizeof plain_sub);
+    json_t *t = svc_code_tokens (svc_h, &s_admin, sub, "openid admin", "sid-a"),
+           *p = svc_code_tokens (svc_h, &s_admin, plain_sub, "openid admin", "sid-a");
     const char *at = svc_str (t, "access_token");
     json_t *r = svc_ok (svc_h, "token.admin_call",
                         "{\"admin_token\": \"%s\", \"op\": \"token.client_get\","

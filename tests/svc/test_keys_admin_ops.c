@@ -12,20 +12,16 @@
 
 #include <cmocka.h>
 
-#include "b64url.h"
-#include "secure.h"
 #include "svc_harness.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define ADMIN_CLIENT "admin-console"
 #define REDIRECT "https://admin.example/cb"
-#define PASSWORD "correct horse battery staple"
 
-static char s_secret[128];
+//  The admin client (OSTIARY_ADMIN_CLIENT_ID), registered by s_setup.
+static svc_client_t s_admin = {.id = ADMIN_CLIENT, .redirect_uri = REDIRECT};
 
 static int
 s_setup (void **state)
@@ -39,7 +35,7 @@ s_setup (void **state)
                             "{\"client_id\": \"" ADMIN_CLIENT "\", \"redirect_uris\": [\"" REDIRECT "\"],"
                             " \"first_party\": true, \"scopes\": [\"openid\", \"admin\"],"
                             " \"token_endpoint_auth_method\": \"client_secret_post\"}");
-        snprintf (s_secret, sizeof s_secret, "%s", svc_str (r, "client_secret"));
+        snprintf (s_admin.secret, sizeof s_admin.secret, "%s", svc_str (r, "client_secret"));
         json_decref (r);
     }
     return 0;
@@ -52,39 +48,8 @@ static void
 s_admin_token (int admin, char *token, size_t tsize, char *sub, size_t ssize)
 {
     char username[64];
-    svc_unique (username, sizeof username, "kadm");
-    json_t *r =
-        svc_ok (svc_h, "flow.user_add", "{\"username\": \"%s\", \"password\": \"" PASSWORD "\"}", username);
-    snprintf (sub, ssize, "%s", svc_str (r, "user.sub"));
-    json_decref (r);
-    if (admin)
-        json_decref (
-            svc_ok (svc_h, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
-    unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
-    char verifier[64], challenge[64];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    b64url_encode (raw, sizeof raw, verifier);
-    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
-    b64url_encode (digest, sizeof digest, challenge);
-    r = svc_ok (svc_h, "token.authorize",
-                "{\"params\": {\"response_type\": \"code\", \"client_id\": \"" ADMIN_CLIENT "\","
-                " \"redirect_uri\": \"" REDIRECT "\", \"scope\": \"openid admin\","
-                " \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}}",
-                challenge);
-    char rid[128];
-    snprintf (rid, sizeof rid, "%s", svc_str (r, "request.request_id"));
-    json_decref (r);
-    r = svc_ok (svc_h, "token.issue_code",
-                "{\"request_id\": \"%s\", \"sub\": \"%s\", \"sid\": \"sid-k\", \"auth_time\": %ld}", rid, sub,
-                (long)time (NULL) - 1);
-    char code[128];
-    snprintf (code, sizeof code, "%s", svc_str (r, "redirect.params.code"));
-    json_decref (r);
-    r = svc_ok (svc_h, "token.exchange",
-                "{\"form\": {\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": "
-                "\"" REDIRECT "\", \"code_verifier\": \"%s\", \"client_id\": \"" ADMIN_CLIENT
-                "\", \"client_secret\": \"%s\"}}",
-                code, verifier, s_secret);
+    svc_user (svc_h, "kadm", admin, username, sizeof username, sub, ssize);
+    json_t *r = svc_code_tokens (svc_h, &s_admin, sub, "openid admin", "sid-k");
     snprintf (token, tsize, "%s", svc_str (r, "access_token"));
     json_decref (r);
 }

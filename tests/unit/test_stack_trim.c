@@ -62,12 +62,12 @@ s_resident_below (uintptr_t below)
 }
 
 typedef struct {
-    int init;        //  call stack_trim_init first
-    size_t margin;   //  stack_trim's
-    size_t before;   //  resident below the frame after the deep call
-    size_t after;    //  and after stack_trim
-    long trimmed;    //  what stack_trim returned
-    int sum_again;   //  the deep call after the trim
+    int init;      //  call stack_trim_init first
+    size_t margin; //  stack_trim's
+    size_t before; //  resident below the frame after the deep call
+    size_t after;  //  and after stack_trim
+    long trimmed;  //  what stack_trim returned
+    int sum_again; //  the deep call after the trim
 } s_run_t;
 
 static void *
