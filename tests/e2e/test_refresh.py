@@ -351,7 +351,11 @@ def test_rotation_updates_its_family_in_place(stack, rc_client):
         time.sleep(0.5)
         upd, hot = counts()
     assert upd - upd0 >= rotations, (upd0, upd)
-    assert hot - hot0 >= 0.8 * (upd - upd0), ((upd0, hot0), (upd, hot))
+    # Most, not all: a HOT update also needs room on the row's page, and the
+    # versions a rotation leaves there are pruned only once no snapshot can
+    # see them (the janitor's or another test's open transaction holds them
+    # back); one full run saw 7 of 10. With an index on last_used_at none is.
+    assert hot - hot0 >= 0.5 * (upd - upd0), ((upd0, hot0), (upd, hot))
     indexed = psql(stack, "SELECT count(*) FROM pg_index i JOIN pg_attribute a"
                           " ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
                           " WHERE i.indrelid = 'token.refresh_families'::regclass"
