@@ -10,7 +10,8 @@
 #  One row per run: req/s, p50 and p99 in ms, CPU µs per request (utime +
 #  stime of the four processes from /proc, around the wrk run; the suite's
 #  PostgreSQL is not counted), the transactions committed in the database
-#  and the WAL flushes (pg_stat_wal.wal_sync) per request, and the load
+#  and the WAL flushes (pg_stat_wal.wal_sync) per request, the gateway's
+#  peak resident set (VmHWM) since its start, and the load
 #  average when it started (`uptime`: other work on the machine moves every
 #  figure). A side's settings may hold OSTIARY_PG_SETTINGS (scripts/pg.sh)
 #  to measure a PostgreSQL setting such as commit_delay. Build each tree
@@ -64,6 +65,13 @@ ticks() {
     done | awk '{ s += $1 } END { print s }'
 }
 
+#  The gateway's peak resident set so far (VmHWM), in MB.
+gateway_hwm() {
+    local p
+    p=$(pgrep -f "^$BUILD/bin/gateway\$" | head -n 1)
+    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$p/status" 2>/dev/null || echo "-"
+}
+
 #  "commits WAL-flushes" of the suite's database so far.
 pg_counts() {
     psql "$PG_ADMIN" -XAtq -F ' ' -c "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = 'ostiary'),
@@ -99,8 +107,9 @@ cpu = (after - before) * 1e6 / hz / n if n else float('nan')
 commits = (pg_a[0] - pg_b[0]) / n if n else float('nan')
 flushes = (pg_a[1] - pg_b[1]) / n if n else float('nan')
 print(f"{float(rps.group(1)) if rps else 0:.0f} | {ms('50'):.2f} | {ms('99'):.2f} | {cpu:.0f} | {int(bad.group(1)) if bad else 0}"
-      f" | {commits:.2f} | {flushes:.2f}")
+      f" | {commits:.2f} | {flushes:.2f}", end="")
 PY
+    echo " | $(gateway_hwm)"
 }
 
 #  token-svc's ostiary_sign_batch_entries so far: "messages signatures", or
@@ -111,8 +120,8 @@ batches() {
         END { if (c != "") printf "%d messages for %d signatures", c, s; else printf "-" }'
 }
 
-echo "| round | build | scenario | conns | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | commits/req | WAL flushes/req | load (1 min) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| round | build | scenario | conns | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | commits/req | WAL flushes/req | gateway peak RSS MB | load (1 min) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
     for side in "$@"; do
         root=$(cd "${side%%,*}" && pwd)
