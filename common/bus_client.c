@@ -1,4 +1,4 @@
-/*  bus_client - synchronous bus client owned by one thread. See bus_client.h. */
+/*  bus_client - synchronous bus client used by one thread at a time. See bus_client.h. */
 #include "bus_client.h"
 #include "bus_msg.h"
 #include "log.h"

@@ -1,4 +1,5 @@
-/*  bus_client - a synchronous client of the bus, owned by one thread.
+/*  bus_client - a synchronous client of the bus, used by one thread at a
+ *  time (it may pass to another thread under a lock, as bus_pool hands it).
  *  Each call gets a fresh request id and an absolute deadline; replies that do
  *  not match the pending request (late answers to an earlier call) are
  *  dropped. Only READ ops (proto/ops.def) are resent, and only while the
@@ -44,7 +45,8 @@ OST_WUR int bus_client_direct (bus_client_t *self, const char *spec);
 
 //  Trace field sent with the next calls instead of the calling thread's
 //  trace context (trace_current, as a traceparent: what is sent while none is
-//  set here); NULL clears.
+//  set here); NULL clears. It stays with the client, whichever thread calls
+//  next: a pooled client (bus_pool) is never given one.
 void bus_client_set_trace (bus_client_t *self, const char *trace);
 
 //  Calls op (its service comes from proto/ops.def) with body (an object; not

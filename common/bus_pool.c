@@ -5,6 +5,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+typedef struct {
+    bus_client_t *client;
+    int64_t given_ms; //  CLOCK_MONOTONIC when it was given back
+} s_idle_t;
 
 struct _bus_pool_t {
     pthread_mutex_t lock;
@@ -12,15 +18,25 @@ struct _bus_pool_t {
     size_t max_msg;
     const bus_curve_t *curve;
     size_t max_clients;
-    size_t made;         //  clients made and not destroyed
-    bus_client_t **idle; //  a stack: idle[nidle - 1] was given back last
+    long idle_ms;
+    size_t made;    //  clients made and not destroyed
+    s_idle_t *idle; //  a stack: idle[nidle - 1] was given back last
     size_t nidle;
 };
 
-bus_pool_t *
-bus_pool_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve, size_t max_clients)
+static int64_t
+s_now_ms (void)
 {
-    if (!endpoint || !max_clients)
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bus_pool_t *
+bus_pool_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve, size_t max_clients,
+              long idle_ms)
+{
+    if (!endpoint || !max_clients || idle_ms < 0)
         return NULL;
     bus_pool_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -36,6 +52,7 @@ bus_pool_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve, si
     self->max_msg = max_msg;
     self->curve = curve;
     self->max_clients = max_clients;
+    self->idle_ms = idle_ms;
     return self;
 }
 
@@ -46,7 +63,7 @@ bus_pool_destroy (bus_pool_t **self_p)
         return;
     bus_pool_t *self = *self_p;
     for (size_t i = 0; i < self->nidle; i++)
-        bus_client_destroy (&self->idle[i]);
+        bus_client_destroy (&self->idle[i].client);
     if (self->made != self->nidle)
         log_error ("bus pool: destroyed with %zu clients still taken", self->made - self->nidle);
     pthread_mutex_destroy (&self->lock);
@@ -63,7 +80,7 @@ bus_pool_take (bus_pool_t *self)
         return NULL;
     pthread_mutex_lock (&self->lock);
     if (self->nidle) {
-        bus_client_t *client = self->idle[--self->nidle];
+        bus_client_t *client = self->idle[--self->nidle].client;
         pthread_mutex_unlock (&self->lock);
         return client;
     }
@@ -90,15 +107,25 @@ bus_pool_give (bus_pool_t *self, bus_client_t *client)
 {
     if (!self || !client)
         return;
+    int64_t now = s_now_ms ();
     pthread_mutex_lock (&self->lock);
-    //  Never more idle than made: a client from elsewhere would overflow.
-    if (self->nidle < self->made)
-        self->idle[self->nidle++] = client;
-    else
-        client = NULL;
+    //  The bottom of the stack is the longest idle: those past idle_ms go
+    //  (destroyed below, outside the lock).
+    size_t stale = 0;
+    while (stale < self->nidle && now - self->idle[stale].given_ms >= self->idle_ms)
+        stale++;
+    bus_client_t *gone[16];
+    if (stale > sizeof gone / sizeof gone[0])
+        stale = sizeof gone / sizeof gone[0];
+    for (size_t i = 0; i < stale; i++)
+        gone[i] = self->idle[i].client;
+    memmove (self->idle, self->idle + stale, (self->nidle - stale) * sizeof *self->idle);
+    self->nidle -= stale;
+    self->made -= stale;
+    self->idle[self->nidle++] = (s_idle_t){client, now};
     pthread_mutex_unlock (&self->lock);
-    if (!client)
-        log_error ("bus pool: a client given back that the pool did not lend");
+    for (size_t i = 0; i < stale; i++)
+        bus_client_destroy (&gone[i]);
 }
 
 size_t

@@ -4,10 +4,13 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
-//  Lowest address of this thread's stack above its guard, 0 until init.
+//  Lowest address of this thread's stack, 0 until init.
 static _Thread_local uintptr_t s_low;
+//  CLOCK_MONOTONIC_COARSE of this thread's last paced trim, -1: none yet.
+static _Thread_local int64_t s_last_ms = -1;
 
 int
 stack_trim_init (void)
@@ -16,16 +19,14 @@ stack_trim_init (void)
     if (pthread_getattr_np (pthread_self (), &attr) != 0)
         return -1;
     void *addr = NULL;
-    size_t size = 0, guard = 0;
-    int rc =
-        pthread_attr_getstack (&attr, &addr, &size) == 0 && pthread_attr_getguardsize (&attr, &guard) == 0
-            ? 0
-            : -1;
+    size_t size = 0;
+    int rc = pthread_attr_getstack (&attr, &addr, &size);
     pthread_attr_destroy (&attr);
-    if (rc || !addr || guard >= size)
+    if (rc || !addr || !size)
         return -1;
-    //  glibc counts the guard in the stack's size, at its low end.
-    s_low = (uintptr_t)addr + guard;
+    //  glibc reports the stack above its guard page(s) (the mapping's size
+    //  less the guard's); the guard, PROT_NONE, would be left as it is anyway.
+    s_low = (uintptr_t)addr;
     return 0;
 }
 
@@ -39,9 +40,10 @@ stack_trim (size_t margin)
     uintptr_t page = (uintptr_t)sysconf (_SC_PAGESIZE);
     uintptr_t frame = (uintptr_t)__builtin_frame_address (0);
     uintptr_t low = (s_low + page - 1) & ~(page - 1);
-    //  This frame, the margin and a page more (the kernel's and the
-    //  calls' own use below the frame: madvise itself runs there).
-    if (frame < low + margin + 2 * page)
+    //  This frame, the margin and a page more (the calls' own use below the
+    //  frame: madvise's wrapper runs there) stay; compared by subtraction,
+    //  so that no margin wraps around.
+    if (frame <= low || frame - low < 2 * page || margin > frame - low - 2 * page)
         return 0;
     uintptr_t high = (frame - margin - page) & ~(page - 1);
     if (high <= low)
@@ -49,4 +51,18 @@ stack_trim (size_t margin)
     if (madvise ((void *)low, high - low, MADV_DONTNEED) != 0)
         return -1;
     return (long)(high - low);
+}
+
+long
+stack_trim_paced (size_t margin, long interval_ms)
+{
+    if (!s_low)
+        return 0;
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (s_last_ms >= 0 && now - s_last_ms < interval_ms)
+        return 0;
+    s_last_ms = now;
+    return stack_trim (margin);
 }

@@ -22,4 +22,11 @@ OST_WUR int stack_trim_init (void);
 //  this thread or nothing is below the margin), -1 when the kernel refused.
 long stack_trim (size_t margin);
 
+//  stack_trim, unless this thread trimmed less than interval_ms ago (then 0).
+//  A trim is not free (the madvise, a TLB flush on every core running the
+//  process, the pages faulted in again at the next deep call): a thread that
+//  is called between jobs many times a second trims at most once per
+//  interval, one called rarely each time.
+long stack_trim_paced (size_t margin, long interval_ms);
+
 #endif

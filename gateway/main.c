@@ -3,8 +3,8 @@
  *  Start-up: configuration, logs, czmq's signal handling, the broker (so
  *  services can connect), the JWKS cache, the metrics listener, then
  *  civetweb. The main thread then only waits for SIGINT/SIGTERM. Shutdown
- *  runs in reverse: civetweb first (its workers own bus clients connected to
- *  the broker), then the broker.
+ *  runs in reverse: civetweb first (its workers' pool of bus clients is
+ *  connected to the broker), then the broker.
  *
  *  The drain (SIGTERM): the listening sockets close at once, and the
  *  requests being handled finish (each bus call ends by its deadline) while

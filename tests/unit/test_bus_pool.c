@@ -1,5 +1,6 @@
 /*  Unit tests of common/bus_pool: clients made only when every one is in use,
- *  the last given back taken first, the cap, and one thread per client. */
+ *  the last given back taken first, the cap, idle ones destroyed, and one
+ *  thread per client. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,12 +17,14 @@
 
 //  Nothing listens there: a DEALER connects to inproc all the same.
 #define ENDPOINT "inproc://test-bus-pool"
+//  Longer than any test: nothing is destroyed for idleness.
+#define KEEP_MS 3600000L
 
 static void
 test_a_client_is_made_on_the_first_take_and_reused_after (void **state)
 {
     (void)state;
-    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 4);
+    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 4, KEEP_MS);
     assert_non_null (pool);
     assert_int_equal (bus_pool_size (pool), 0);
     bus_client_t *a = bus_pool_take (pool);
@@ -42,7 +45,7 @@ static void
 test_a_second_client_only_while_the_first_is_taken_and_last_given_first_taken (void **state)
 {
     (void)state;
-    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 4);
+    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 4, KEEP_MS);
     bus_client_t *a = bus_pool_take (pool);
     bus_client_t *b = bus_pool_take (pool);
     assert_non_null (a);
@@ -64,7 +67,7 @@ static void
 test_no_client_past_the_cap_until_one_comes_back (void **state)
 {
     (void)state;
-    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 2);
+    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 2, KEEP_MS);
     bus_client_t *a = bus_pool_take (pool), *b = bus_pool_take (pool);
     assert_non_null (a);
     assert_non_null (b);
@@ -81,7 +84,7 @@ static void
 test_an_endpoint_that_cannot_be_connected_gives_no_client_and_counts_none (void **state)
 {
     (void)state;
-    bus_pool_t *pool = bus_pool_new ("nonsense://here", 0, NULL, 2);
+    bus_pool_t *pool = bus_pool_new ("nonsense://here", 0, NULL, 2, KEEP_MS);
     assert_non_null (pool);
     assert_null (bus_pool_take (pool));
     assert_null (bus_pool_take (pool));
@@ -93,25 +96,48 @@ static void
 test_bad_arguments (void **state)
 {
     (void)state;
-    assert_null (bus_pool_new (NULL, 0, NULL, 2));
-    assert_null (bus_pool_new (ENDPOINT, 0, NULL, 0));
+    assert_null (bus_pool_new (NULL, 0, NULL, 2, KEEP_MS));
+    assert_null (bus_pool_new (ENDPOINT, 0, NULL, 0, KEEP_MS));
     assert_null (bus_pool_take (NULL));
     assert_int_equal (bus_pool_size (NULL), 0);
     bus_pool_give (NULL, NULL);
     bus_pool_destroy (NULL);
     bus_pool_t *none = NULL;
     bus_pool_destroy (&none);
-    //  A client the pool did not lend is not taken in.
-    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 2);
-    bus_client_t *stranger = bus_client_new (ENDPOINT, 0, NULL);
-    assert_non_null (stranger);
-    bus_pool_give (pool, stranger);
-    bus_pool_give (pool, NULL);
-    bus_client_t *own = bus_pool_take (pool);
-    assert_ptr_not_equal (own, stranger);
-    bus_pool_give (pool, own);
+    assert_null (bus_pool_new (ENDPOINT, 0, NULL, 2, -1));
+}
+
+//  With idle_ms 0 every client given back before the last is idle long
+//  enough: a give destroys them, the one given back stays and is reused.
+static void
+test_clients_idle_past_idle_ms_are_destroyed_at_the_next_give (void **state)
+{
+    (void)state;
+    bus_pool_t *pool = bus_pool_new (ENDPOINT, 0, NULL, 4, 0);
+    bus_client_t *a = bus_pool_take (pool), *b = bus_pool_take (pool), *c = bus_pool_take (pool);
+    assert_non_null (a);
+    assert_non_null (b);
+    assert_non_null (c);
+    assert_int_equal (bus_pool_size (pool), 3);
+    bus_pool_give (pool, a);
+    assert_int_equal (bus_pool_size (pool), 3);
+    bus_pool_give (pool, b);
+    //  a went: b stays, c is still out.
+    assert_int_equal (bus_pool_size (pool), 2);
+    bus_pool_give (pool, c);
+    assert_int_equal (bus_pool_size (pool), 1);
+    assert_ptr_equal (bus_pool_take (pool), c);
+    bus_pool_give (pool, c);
+    assert_int_equal (bus_pool_size (pool), 1);
     bus_pool_destroy (&pool);
-    bus_client_destroy (&stranger);
+    //  The same gives under a long idle_ms keep all three.
+    pool = bus_pool_new (ENDPOINT, 0, NULL, 4, KEEP_MS);
+    a = bus_pool_take (pool), b = bus_pool_take (pool), c = bus_pool_take (pool);
+    bus_pool_give (pool, a);
+    bus_pool_give (pool, b);
+    bus_pool_give (pool, c);
+    assert_int_equal (bus_pool_size (pool), 3);
+    bus_pool_destroy (&pool);
 }
 
 //  Threads take and give back; no client is ever held by two at once, and
@@ -163,7 +189,7 @@ static void
 test_threads_never_share_a_client_and_make_no_more_than_run_at_once (void **state)
 {
     (void)state;
-    s_shared_t shared = {.pool = bus_pool_new (ENDPOINT, 0, NULL, THREADS)};
+    s_shared_t shared = {.pool = bus_pool_new (ENDPOINT, 0, NULL, THREADS, KEEP_MS)};
     pthread_mutex_init (&shared.lock, NULL);
     pthread_t threads[THREADS];
     for (int i = 0; i < THREADS; i++)
@@ -187,6 +213,7 @@ main (void)
         cmocka_unit_test (test_no_client_past_the_cap_until_one_comes_back),
         cmocka_unit_test (test_an_endpoint_that_cannot_be_connected_gives_no_client_and_counts_none),
         cmocka_unit_test (test_bad_arguments),
+        cmocka_unit_test (test_clients_idle_past_idle_ms_are_destroyed_at_the_next_give),
         cmocka_unit_test (test_threads_never_share_a_client_and_make_no_more_than_run_at_once),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

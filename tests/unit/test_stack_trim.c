@@ -40,13 +40,12 @@ s_resident_below (uintptr_t below)
 {
     pthread_attr_t attr;
     void *addr;
-    size_t size, guard;
+    size_t size;
     assert_int_equal (pthread_getattr_np (pthread_self (), &attr), 0);
     assert_int_equal (pthread_attr_getstack (&attr, &addr, &size), 0);
-    assert_int_equal (pthread_attr_getguardsize (&attr, &guard), 0);
     pthread_attr_destroy (&attr);
     uintptr_t page = (uintptr_t)sysconf (_SC_PAGESIZE);
-    uintptr_t low = ((uintptr_t)addr + guard + page - 1) & ~(page - 1);
+    uintptr_t low = ((uintptr_t)addr + page - 1) & ~(page - 1);
     below &= ~(page - 1);
     if (below <= low)
         return 0;
@@ -123,10 +122,11 @@ test_the_margin_below_the_frame_stays (void **state)
     s_run_t run = s_run (1, margin);
     assert_true (run.before >= DEEP - 16 * 1024);
     //  The margin (less the 8 KiB the count leaves out, plus a page) stays resident.
-    assert_in_range (run.after, margin - 8192, margin + 2 * 4096);
+    size_t page = (size_t)sysconf (_SC_PAGESIZE);
+    assert_in_range (run.after, margin - 8192, margin + 2 * page);
     //  The range released covers what went (resident or not, it counts whole).
     assert_true (run.trimmed > 0);
-    assert_true ((size_t)run.trimmed >= run.before - run.after - 2 * 4096);
+    assert_true ((size_t)run.trimmed >= run.before - run.after - 2 * page);
 }
 
 static void
@@ -146,6 +146,64 @@ test_a_margin_past_the_stack_trims_nothing (void **state)
     s_run_t run = s_run (1, 64 * 1024 * 1024);
     assert_int_equal (run.trimmed, 0);
     assert_int_equal (run.after, run.before);
+    //  Nor one that would wrap around the address space.
+    run = s_run (1, SIZE_MAX - 4096);
+    assert_int_equal (run.trimmed, 0);
+    assert_int_equal (run.after, run.before);
+    assert_int_equal (run.sum_again, 0);
+}
+
+//  Paced: the first trim of a thread happens; a second within interval_ms
+//  does not (its deep call stays resident), one with interval 0 does.
+typedef struct {
+    long interval_ms;
+    long first, second;
+    size_t resident_after_second;
+} s_paced_t;
+
+static void *
+s_paced_thread (void *arg)
+{
+    s_paced_t *run = arg;
+    if (stack_trim_init () != 0)
+        return NULL;
+    uintptr_t below = (uintptr_t)__builtin_frame_address (0) - 8192;
+    int sum = s_deep_call ();
+    run->first = stack_trim_paced (0, run->interval_ms);
+    sum -= s_deep_call ();
+    run->second = stack_trim_paced (0, run->interval_ms);
+    run->resident_after_second = s_resident_below (below) + (size_t)(sum != 0);
+    return NULL;
+}
+
+static s_paced_t
+s_paced (long interval_ms)
+{
+    s_paced_t run = {.interval_ms = interval_ms, .first = -2, .second = -2};
+    pthread_attr_t attr;
+    pthread_attr_init (&attr);
+    pthread_attr_setstacksize (&attr, 1024 * 1024);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, &attr, s_paced_thread, &run), 0);
+    pthread_join (thread, NULL);
+    pthread_attr_destroy (&attr);
+    return run;
+}
+
+static void
+test_paced_trims_at_most_once_per_interval (void **state)
+{
+    (void)state;
+    s_paced_t hour = s_paced (3600 * 1000L);
+    assert_true (hour.first >= DEEP - 16 * 1024);
+    assert_int_equal (hour.second, 0);
+    assert_true (hour.resident_after_second >= DEEP - 16 * 1024);
+    s_paced_t always = s_paced (0);
+    assert_true (always.first >= DEEP - 16 * 1024);
+    assert_true (always.second >= DEEP - 16 * 1024);
+    assert_int_equal (always.resident_after_second, 0);
+    //  A thread that did not call stack_trim_init is never trimmed.
+    assert_int_equal (stack_trim_paced (0, 0), 0);
 }
 
 int
@@ -156,6 +214,7 @@ main (void)
         cmocka_unit_test (test_the_margin_below_the_frame_stays),
         cmocka_unit_test (test_a_thread_not_initialised_keeps_its_stack),
         cmocka_unit_test (test_a_margin_past_the_stack_trims_nothing),
+        cmocka_unit_test (test_paced_trims_at_most_once_per_interval),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
