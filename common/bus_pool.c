@@ -2,10 +2,10 @@
 #include "bus_pool.h"
 #include "log.h"
 
+#include <czmq.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     bus_client_t *client;
@@ -23,14 +23,6 @@ struct _bus_pool_t {
     s_idle_t *idle; //  a stack: idle[nidle - 1] was given back last
     size_t nidle;
 };
-
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bus_pool_t *
 bus_pool_new (const char *endpoint, size_t max_msg, const bus_curve_t *curve, size_t max_clients,
@@ -107,7 +99,7 @@ bus_pool_give (bus_pool_t *self, bus_client_t *client)
 {
     if (!self || !client)
         return;
-    int64_t now = s_now_ms ();
+    int64_t now = zclock_mono ();
     pthread_mutex_lock (&self->lock);
     //  The bottom of the stack is the longest idle: those past idle_ms go
     //  (destroyed below, outside the lock).

@@ -446,3 +446,25 @@ form_encode_append (char *out, size_t out_size, const char *value)
     out[o] = '\0';
     return (long)o;
 }
+
+long
+form_append_param (char *out, size_t out_size, const char *sep, const char *name, const char *value)
+{
+    if (!out || out_size == 0 || !sep || !name)
+        return -1;
+    size_t start = strnlen (out, out_size);
+    if (start >= out_size)
+        return -1;
+    size_t seplen = strlen (sep);
+    long len = -1;
+    if (start + seplen < out_size) {
+        memcpy (out + start, sep, seplen + 1);
+        if (form_encode_append (out, out_size, name) >= 0 && strlen (out) + 1 < out_size) {
+            strcat (out, "=");
+            len = form_encode_append (out, out_size, value);
+        }
+    }
+    if (len < 0)
+        out[start] = '\0';
+    return len;
+}

@@ -80,5 +80,11 @@ OST_WUR char *form_decode_component (const char *in, size_t len, size_t max, int
 //  kept and every other byte %XX. Returns the new length of out, or -1 (out
 //  unchanged) when it does not fit.
 OST_WUR long form_encode_append (char *out, size_t out_size, const char *value);
+//  Appends sep (e.g. "?" or "&"; "" for none), name, "=" and value to out,
+//  name and value encoded as form_encode_append does: one parameter of a
+//  query under construction. Returns the new length of out, or -1 (out
+//  unchanged) when it does not fit.
+OST_WUR long form_append_param (char *out, size_t out_size, const char *sep, const char *name,
+                                const char *value);
 
 #endif

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 struct _metrics_http_t {
@@ -136,25 +136,17 @@ metrics_http_answer (const char *request, size_t len, size_t *out_len)
     return out;
 }
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 //  Reads one request within the time limit and answers it.
 static void
 s_serve (int fd)
 {
     char buf[METRICS_HTTP_MAX_REQUEST];
     size_t len = 0;
-    int64_t deadline = s_now_ms () + METRICS_HTTP_TIMEOUT_MS;
+    int64_t deadline = zclock_mono () + METRICS_HTTP_TIMEOUT_MS;
     char *answer = NULL;
     size_t answer_len = 0;
     while (!answer) {
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - zclock_mono ();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll (&p, 1, (int)left) <= 0)
             return;
@@ -168,7 +160,7 @@ s_serve (int fd)
     }
     size_t sent = 0;
     while (sent < answer_len) {
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - zclock_mono ();
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         if (left <= 0 || poll (&p, 1, (int)left) <= 0)
             break;

@@ -1,15 +1,15 @@
 /*  stack_trim - gives a thread's unused stack pages back. See stack_trim.h. */
 #include "stack_trim.h"
 
+#include <czmq.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 //  Lowest address of this thread's stack, 0 until init.
 static _Thread_local uintptr_t s_low;
-//  CLOCK_MONOTONIC_COARSE of this thread's last paced trim, -1: none yet.
+//  zclock_mono () of this thread's last paced trim, -1: none yet.
 static _Thread_local int64_t s_last_ms = -1;
 
 int
@@ -58,9 +58,7 @@ stack_trim_paced (size_t margin, long interval_ms)
 {
     if (!s_low)
         return 0;
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = zclock_mono ();
     if (s_last_ms >= 0 && now - s_last_ms < interval_ms)
         return 0;
     s_last_ms = now;

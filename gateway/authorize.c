@@ -94,20 +94,9 @@ s_append_params (char *out, size_t size, const json_t *params, const char *prefi
     int first = 1;
     json_object_foreach ((json_t *)params, name, value)
     {
-        const char *sep = first ? prefix : "&";
+        if (form_append_param (out, size, first ? prefix : "&", name, json_string_value (value)) < 0)
+            return -1;
         first = 0;
-        size_t len = strlen (out);
-        if (len + strlen (sep) + 1 >= size)
-            return -1;
-        strcpy (out + len, sep);
-        if (form_encode_append (out, size, name) < 0)
-            return -1;
-        len = strlen (out);
-        if (len + 2 >= size)
-            return -1;
-        strcpy (out + len, "=");
-        if (form_encode_append (out, size, json_string_value (value)) < 0)
-            return -1;
     }
     return 0;
 }

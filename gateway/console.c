@@ -23,13 +23,13 @@
 #include "log.h"
 #include "ops.h"
 #include "pages.h"
+#include "pkce.h"
 #include "routes.h"
 #include "seal.h"
 #include "secure.h"
 #include "settings_table.h"
 
 #include <civetweb.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,19 +412,6 @@ s_refusal (html_t *body, s_ctx_t *ctx, const bus_error_t *e)
 
 //  ------------------------------------------------------------- sign-in
 
-//  RFC 7636 §4.2: code_challenge = BASE64URL(SHA256(ASCII(code_verifier))).
-static int
-s_challenge (const char *verifier, char *out, size_t size)
-{
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!EVP_Digest (verifier, strlen (verifier), digest, &len, EVP_sha256 (), NULL) ||
-        b64url_encoded_len (len) + 1 > size)
-        return -1;
-    b64url_encode (digest, len, out);
-    return 0;
-}
-
 //  GET /admin/login: state and a PKCE verifier in a short cookie, then
 //  /authorize as the admin client. prompt=login: the console always asks
 //  for the credentials again, so the login flow runs its second factor for
@@ -435,9 +422,9 @@ s_login (s_ctx_t *ctx)
     gw_req_t *req = ctx->req;
     char *state = secure_token (32);
     char *verifier = secure_token (32);
-    char challenge[64], redirect_uri[2048], cookie[PAGES_MAX_COOKIE + 1];
+    char challenge[PKCE_CHALLENGE_SIZE], redirect_uri[2048], cookie[PAGES_MAX_COOKIE + 1];
     char *location = malloc (PAGES_MAX_LOCATION);
-    int ok = state && verifier && location && s_challenge (verifier, challenge, sizeof challenge) == 0 &&
+    int ok = state && verifier && location && pkce_s256 (verifier, challenge) == 0 &&
              pages_url (req, CONSOLE_PATH "/callback", redirect_uri, sizeof redirect_uri) == 0 &&
              pages_url (req, "/authorize", location, PAGES_MAX_LOCATION) == 0;
     const struct {
@@ -454,16 +441,9 @@ s_login (s_ctx_t *ctx)
         {"prompt", "login"},
         {"ui_locales", req->lang},
     };
-    for (size_t i = 0; ok && i < sizeof params / sizeof params[0]; i++) {
-        if (!params[i].value)
-            continue;
-        size_t len = strlen (location);
-        ok = len + strlen (params[i].name) + 3 < PAGES_MAX_LOCATION;
-        if (ok) {
-            snprintf (location + len, PAGES_MAX_LOCATION - len, "%c%s=", i == 0 ? '?' : '&', params[i].name);
-            ok = form_encode_append (location, PAGES_MAX_LOCATION, params[i].value) > 0;
-        }
-    }
+    for (size_t i = 0; ok && i < sizeof params / sizeof params[0]; i++)
+        ok = !params[i].value || form_append_param (location, PAGES_MAX_LOCATION, i == 0 ? "?" : "&",
+                                                    params[i].name, params[i].value) > 0;
     int n = ok ? snprintf (cookie, sizeof cookie, "%s.%s", state, verifier) : -1;
     int rc;
     if (ok && n > 0 && (size_t)n < sizeof cookie) {

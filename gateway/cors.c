@@ -5,12 +5,12 @@
 #include "ops.h"
 
 #include <civetweb.h>
+#include <czmq.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 //  Seconds a browser may keep a preflight answer. Short enough that an
 //  origin removed from a client stops being preflighted soon (the answers
@@ -46,14 +46,6 @@ struct _cors_t {
     int64_t next_ms;     //  monotonic time of the next token.web_origins
     int64_t fetching_ms; //  a thread is asking since then (0: none)
 };
-
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 cors_t *
 cors_new (int ttl)
@@ -128,7 +120,7 @@ s_fetch (gw_req_t *req)
 static int
 s_registered (cors_t *self, gw_req_t *req, const char *origin, const char *client_id)
 {
-    int64_t now = s_now_ms ();
+    int64_t now = zclock_mono ();
     pthread_mutex_lock (&self->lock);
     //  One thread refreshes at a time; the others use what is there (or,
     //  before the first answer, find nothing registered).
@@ -143,7 +135,7 @@ s_registered (cors_t *self, gw_req_t *req, const char *origin, const char *clien
             json_decref (self->origins);
             self->origins = fresh;
         }
-        self->next_ms = s_now_ms () + (fresh ? self->ttl_ms : CORS_RETRY_MS);
+        self->next_ms = zclock_mono () + (fresh ? self->ttl_ms : CORS_RETRY_MS);
         self->fetching_ms = 0;
         pthread_mutex_unlock (&self->lock);
     }

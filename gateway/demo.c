@@ -12,13 +12,13 @@
  *  The gateway acts as the relying party's server side; it talks to
  *  token-svc and flow-svc over the bus as any other request would. In
  *  production mode these paths do not exist (404, as any unknown path). */
-#include "b64url.h"
 #include "form.h"
 #include "jwks.h"
 #include "jws.h"
 #include "log.h"
 #include "ops.h"
 #include "pages.h"
+#include "pkce.h"
 #include "routes.h"
 #include "secure.h"
 
@@ -190,19 +190,6 @@ demo_page (gw_req_t *req)
     return rc;
 }
 
-//  RFC 7636 §4.2: code_challenge = BASE64URL(SHA256(ASCII(code_verifier))).
-static int
-s_challenge (const char *verifier, char *out, size_t size)
-{
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!EVP_Digest (verifier, strlen (verifier), digest, &len, EVP_sha256 (), NULL) ||
-        b64url_encoded_len (len) + 1 > size)
-        return -1;
-    b64url_encode (digest, len, out);
-    return 0;
-}
-
 int
 demo_login (gw_req_t *req)
 {
@@ -217,12 +204,11 @@ demo_login (gw_req_t *req)
     char *state = secure_token (DEMO_RANDOM_BYTES);
     char *nonce = secure_token (DEMO_RANDOM_BYTES);
     char *verifier = secure_token (DEMO_RANDOM_BYTES);
-    char challenge[64];
+    char challenge[PKCE_CHALLENGE_SIZE];
     char cookie[PAGES_MAX_COOKIE + 1];
     char *location = malloc (PAGES_MAX_LOCATION);
     char redirect_uri[2048];
-    int ok = state && nonce && verifier && location &&
-             s_challenge (verifier, challenge, sizeof challenge) == 0 &&
+    int ok = state && nonce && verifier && location && pkce_s256 (verifier, challenge) == 0 &&
              pages_url (req, "/demo/callback", redirect_uri, sizeof redirect_uri) == 0 &&
              pages_url (req, "/authorize", location, PAGES_MAX_LOCATION) == 0;
     //  The demo may show the other prompts: /demo/login?prompt=login etc.
@@ -253,17 +239,9 @@ demo_login (gw_req_t *req)
             {"code_challenge_method", "S256"},
             {"prompt", prompt},
         };
-        for (size_t i = 0; ok && i < sizeof params / sizeof params[0]; i++) {
-            if (!params[i].value)
-                continue;
-            size_t len = strlen (location);
-            ok = len + strlen (params[i].name) + 3 < PAGES_MAX_LOCATION;
-            if (ok) {
-                snprintf (location + len, PAGES_MAX_LOCATION - len, "%c%s=", i == 0 ? '?' : '&',
-                          params[i].name);
-                ok = form_encode_append (location, PAGES_MAX_LOCATION, params[i].value) > 0;
-            }
-        }
+        for (size_t i = 0; ok && i < sizeof params / sizeof params[0]; i++)
+            ok = !params[i].value || form_append_param (location, PAGES_MAX_LOCATION, i == 0 ? "?" : "&",
+                                                        params[i].name, params[i].value) > 0;
         int n = snprintf (cookie, sizeof cookie, "%s.%s.%s", state, nonce, verifier);
         ok = ok && n > 0 && (size_t)n < sizeof cookie;
     }

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "routes.h"
 
+#include <czmq.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -46,14 +47,6 @@ struct _jwks_cache_t {
     int64_t retry_at_ms;
     bus_error_t last_error;
 };
-
-static int64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 jwks_cache_t *
 jwks_cache_new (int max_age)
@@ -152,7 +145,7 @@ s_snap_from (const json_t *jwks)
     snap->bytes = bytes;
     snap->len = strlen (bytes);
     snap->algs = algs;
-    snap->fetched_ms = s_mono_ms ();
+    snap->fetched_ms = zclock_mono ();
     return snap;
 }
 
@@ -192,7 +185,7 @@ jwks_cache_get (jwks_cache_t *self, gw_req_t *req, int *max_age, bus_error_t *er
     jwks_snap_t *snap = NULL;
     pthread_mutex_lock (&self->lock);
     while (!snap) {
-        int64_t now = s_mono_ms ();
+        int64_t now = zclock_mono ();
         if (self->snap && now - self->snap->fetched_ms < self->max_age_ms) {
             snap = s_take (self->snap);
             break;
@@ -214,10 +207,10 @@ jwks_cache_get (jwks_cache_t *self, gw_req_t *req, int *max_age, bus_error_t *er
                 snap = s_take (fresh);
             } else {
                 self->last_error = fetch_error;
-                self->retry_at_ms = s_mono_ms () + JWKS_RETRY_MS;
+                self->retry_at_ms = zclock_mono () + JWKS_RETRY_MS;
                 if (self->snap) {
                     log_warn ("jwks: serving the key set fetched %lld s ago",
-                              (long long)((s_mono_ms () - self->snap->fetched_ms) / 1000));
+                              (long long)((zclock_mono () - self->snap->fetched_ms) / 1000));
                     snap = s_take (self->snap);
                 } else
                     *error = fetch_error;
@@ -251,7 +244,7 @@ jwks_cache_get (jwks_cache_t *self, gw_req_t *req, int *max_age, bus_error_t *er
         break;
     }
     if (snap)
-        *max_age = s_fresh_for (self, snap, s_mono_ms ());
+        *max_age = s_fresh_for (self, snap, zclock_mono ());
     pthread_mutex_unlock (&self->lock);
     return snap;
 }

@@ -153,12 +153,7 @@ s_finish (gw_req_t *req, const shape_logout_request_t *lr, const char *sid, cons
     if (!bad && lr->state) {
         size_t len = strlen (uri);
         const char *sep = !strchr (uri, '?') ? "?" : (uri[len - 1] == '?' || uri[len - 1] == '&') ? "" : "&";
-        bad = strlen (location) + strlen (sep) + 7 >= PAGES_MAX_LOCATION;
-        if (!bad) {
-            strcat (location, sep);
-            strcat (location, "state=");
-            bad = form_encode_append (location, PAGES_MAX_LOCATION, lr->state) < 0;
-        }
+        bad = form_append_param (location, PAGES_MAX_LOCATION, sep, "state", lr->state) < 0;
     }
     int rc = bad ? pages_error (req, 400, pages_msg (req, "logout.refused.title"),
                                 pages_msg (req, "logout.redirect_long"), headers)
@@ -250,18 +245,9 @@ s_to_get (gw_req_t *req, const form_t *form)
         const char *value = form_value_at (form, i);
         if (!value[0])
             continue;
-        size_t len = strlen (location);
-        bad = len + 2 >= PAGES_MAX_LOCATION;
-        if (!bad) {
-            strcat (location, first ? "?" : "&");
-            first = 0;
-            bad = form_encode_append (location, PAGES_MAX_LOCATION, form_name_at (form, i)) < 0 ||
-                  strlen (location) + 2 >= PAGES_MAX_LOCATION;
-        }
-        if (!bad) {
-            strcat (location, "=");
-            bad = form_encode_append (location, PAGES_MAX_LOCATION, value) < 0;
-        }
+        bad = form_append_param (location, PAGES_MAX_LOCATION, first ? "?" : "&", form_name_at (form, i),
+                                 value) < 0;
+        first = 0;
     }
     int rc = bad ? pages_error (req, 400, pages_msg (req, "logout.refused.title"),
                                 pages_msg (req, "logout.request_long"), NULL)

@@ -9,11 +9,11 @@
  *  only if that statement used the code up, and a replay (which waits on
  *  the row lock, or comes later, and finds the code consumed) always finds
  *  the jti to revoke. */
-#include "b64url.h"
 #include "clients.h"
 #include "grants.h"
 #include "log.h"
 #include "metrics.h"
+#include "pkce.h"
 #include "secure.h"
 #include "service.h"
 #include "token_app.h"
@@ -21,7 +21,6 @@
 #include "token_store.h"
 #include "token_util.h"
 
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,13 +51,9 @@ s_verifier_valid (const char *v)
 static int
 s_pkce_matches (const char *verifier, const char *challenge)
 {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    char computed[64];
-    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
-    b64url_encode (digest, sizeof digest, computed);
-    int equal = secure_streq (computed, challenge);
+    char computed[PKCE_CHALLENGE_SIZE];
+    int equal = pkce_s256 (verifier, computed) == 0 && secure_streq (computed, challenge);
     secure_wipe (computed, sizeof computed);
-    secure_wipe (digest, sizeof digest);
     return equal;
 }
 

@@ -6,16 +6,13 @@ client's settings for these tests, then restored."""
 import json
 import re
 import secrets
-import shutil
-import tempfile
 
 import pytest
 import requests
 
+from browser import needs_browser, start_chromium, stop_chromium
 from oidc import PASSWORD, ctl_json, make_user
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +64,14 @@ def test_demo_callback_refuses_a_forged_state(stack, demo):
         assert r.status_code == 400 and "state" in r.text
 
 
-@pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
-                    reason="Debian's chromium and chromium-driver are not installed (scripts/deps.sh install)")
+@needs_browser
 def test_browser_logs_in_through_the_demo_relying_party(stack, demo):
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     username, sub = make_user(stack, name="Alice Liddell")
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    service = Service(executable_path=CHROMEDRIVER)
-    driver = webdriver.Chrome(options=options, service=service)
+    driver, profile = start_chromium()
     try:
         wait = WebDriverWait(driver, 20)
         driver.get(stack.base_url + "/demo")
@@ -122,19 +107,14 @@ def test_browser_logs_in_through_the_demo_relying_party(stack, demo):
         wait.until(ec.presence_of_element_located((By.ID, "password")))
         assert driver.current_url == stack.base_url + "/login"
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        stop_chromium(driver, profile)
 
 
-@pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
-                    reason="Debian's chromium and chromium-driver are not installed (scripts/deps.sh install)")
+@needs_browser
 def test_browser_registration_reports_every_field_at_once_and_links_onward(stack):
     """Registration in headless Chromium: a weak password and a mismatched
     confirmation are reported together, once each, with no attempt count;
     the finished registration links onward to the account page."""
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -144,14 +124,7 @@ def test_browser_registration_reports_every_field_at_once_and_links_onward(stack
     username = "reg-" + secrets.token_hex(4)
     address = f"{username}@example.org"
     password = "a long enough registration passphrase"
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver, profile = start_chromium()
     try:
         wait = WebDriverWait(driver, 20)
         driver.get(stack.base_url + "/register")
@@ -185,5 +158,4 @@ def test_browser_registration_reports_every_field_at_once_and_links_onward(stack
         onward.click()
         wait.until(lambda d: d.current_url == stack.base_url + "/account/sessions")
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        stop_chromium(driver, profile)

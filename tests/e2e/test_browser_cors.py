@@ -11,18 +11,15 @@ import hashlib
 import http.server
 import json
 import secrets
-import shutil
-import tempfile
 import threading
 
 import pytest
 import requests
 
+from browser import start_chromium, stop_chromium
 from conftest import free_port
 from oidc import PASSWORD, make_client, make_user, wait_for
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>spa</title></head><body>
@@ -108,24 +105,11 @@ def spa_server():
 
 @pytest.fixture
 def driver():
-    if not CHROMIUM or not CHROMEDRIVER:
-        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/deps.sh install)")
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--no-proxy-server", f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    d = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    d, profile = start_chromium()
     try:
         yield d
     finally:
-        d.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        stop_chromium(d, profile)
 
 
 def result_of(driver):

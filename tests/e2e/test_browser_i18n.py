@@ -6,45 +6,21 @@ screenshot of the branded page is docs/branding.png."""
 
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 import requests
 
+from browser import needs_browser, start_chromium, stop_chromium
 from conftest import free_port
 from oidc import auth_params, make_client, pkce
 
 REPO = Path(__file__).resolve().parents[2]
 THEME = REPO / "docs" / "theme-example"
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 FR = json.loads((REPO / "locales" / "fr.json").read_text())
 
-needs_browser = pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
-                                   reason="Debian's chromium and chromium-driver are not installed "
-                                          "(scripts/deps.sh install)")
-
-
 def chromium(lang=None):
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--no-proxy-server", "--window-size=900,760",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    if lang:
-        # The browser's language preference: what it sends as Accept-Language.
-        options.add_argument(f"--lang={lang}")
-        options.add_experimental_option("prefs", {"intl.accept_languages": lang})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    return driver, profile
+    return start_chromium("--window-size=900,760", lang=lang)
 
 
 def authorize_url(stack, client, **extra):
@@ -74,8 +50,7 @@ def test_browser_sign_in_page_in_french_by_ui_locales(stack, client):
         WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.ID, "password")))
         sign_in_page_is_french(driver)
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        stop_chromium(driver, profile)
 
 
 @needs_browser
@@ -89,8 +64,7 @@ def test_browser_sign_in_page_in_french_by_accept_language(stack, client):
         WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.ID, "password")))
         sign_in_page_is_french(driver)
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        stop_chromium(driver, profile)
 
 
 @pytest.fixture
@@ -183,5 +157,4 @@ def test_browser_branded_page_screenshot(stack, client, themed):
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 1000
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        stop_chromium(driver, profile)

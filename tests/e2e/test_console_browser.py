@@ -7,43 +7,25 @@ would use it. Every console page is photographed (desktop, and phone width
 for some) into the run's folder, console-screenshots/; the current ones are
 kept in docs/admin/screenshots/."""
 
-import shutil
-import tempfile
-
 import pytest
 
+from browser import needs_browser, start_chromium, stop_chromium
 from console_util import make_admin, register_console
 from lockout_util import attempt, clear_address_counters, settings  # noqa: F401
 from oidc import PASSWORD, ctl_json, make_client, make_user, unique
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 DESKTOP = (1280, 1000)
 PHONE = (390, 844)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM or not CHROMEDRIVER,
-                                reason="Debian's chromium and chromium-driver are not installed "
-                                       "(scripts/deps.sh install)")
+pytestmark = needs_browser
 
 
 @pytest.fixture
 def driver():
-    webdriver = pytest.importorskip("selenium.webdriver",
-                                    reason="python3-selenium is not installed (scripts/deps.sh install)")
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--no-proxy-server", "--hide-scrollbars", "--lang=en-US",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    d = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    d, profile = start_chromium("--hide-scrollbars", "--lang=en-US")
     d.set_window_size(*DESKTOP)
     yield d
-    d.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    stop_chromium(d, profile)
 
 
 class Shots:

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "pidcache.h"
+#include "pkce.h"
 #include "secure.h"
 #include "service.h"
 
@@ -23,7 +24,6 @@
 #include "token-svc/token_service.h"
 
 #include <czmq.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,16 +363,21 @@ svc_user (svc_harness_t *self, const char *prefix, int admin, char *username, si
             svc_ok (self, "flow.user_set_admin", "{\"username\": \"%s\", \"admin\": true}", username));
 }
 
+void
+svc_pkce (char verifier[44], char challenge[44])
+{
+    unsigned char raw[32];
+    assert_int_equal (secure_random (raw, sizeof raw), 0);
+    b64url_encode (raw, sizeof raw, verifier);
+    assert_int_equal (pkce_s256 (verifier, challenge), 0);
+}
+
 json_t *
 svc_code_tokens (svc_harness_t *self, const svc_client_t *c, const char *sub, const char *scope,
                  const char *sid)
 {
-    unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
-    char verifier[64], challenge[64];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    b64url_encode (raw, sizeof raw, verifier);
-    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
-    b64url_encode (digest, sizeof digest, challenge);
+    char verifier[44], challenge[PKCE_CHALLENGE_SIZE];
+    svc_pkce (verifier, challenge);
     json_t *params = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "response_type", "code", "client_id", c->id,
                                 "redirect_uri", c->redirect_uri, "scope", scope, "code_challenge", challenge,
                                 "code_challenge_method", "S256");

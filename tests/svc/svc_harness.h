@@ -103,6 +103,10 @@ void svc_client (svc_harness_t *self, svc_client_t *c, const char *prefix, const
 void svc_user (svc_harness_t *self, const char *prefix, int admin, char *username, size_t usize, char *sub,
                size_t ssize);
 
+//  A fresh PKCE pair: a code_verifier of 32 random bytes (43 characters) and
+//  its S256 challenge (common/pkce.h).
+void svc_pkce (char verifier[44], char challenge[44]);
+
 //  The token response (caller json_decref()s) of a code flow with PKCE S256
 //  for sub at c (client_secret_post when c->secret is set, else public),
 //  asking scope: token.authorize, token.issue_code (session sid, signed in a

@@ -19,7 +19,6 @@
 #include "secure.h"
 #include "svc_harness.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -36,16 +35,6 @@ s_client (svc_client_t *c, const char *prefix, const char *extra)
 {
     svc_client (svc_h, c, prefix, "\"scopes\": [\"openid\", \"profile\", \"email\", \"offline_access\"]%s",
                 extra ? extra : ", \"type\": \"confidential\"");
-}
-
-static void
-s_pkce (char *verifier, char *challenge)
-{
-    unsigned char raw[32], digest[SHA256_DIGEST_LENGTH];
-    assert_int_equal (secure_random (raw, sizeof raw), 0);
-    b64url_encode (raw, sizeof raw, verifier);
-    SHA256 ((const unsigned char *)verifier, strlen (verifier), digest);
-    b64url_encode (digest, sizeof digest, challenge);
 }
 
 //  token.authorize with params (a JSON object's members, after client_id
@@ -81,7 +70,7 @@ static void
 s_code (const svc_client_t *c, const char *sub, const char *params, char *code, char *verifier)
 {
     char challenge[64], extra[512], rid[128];
-    s_pkce (verifier, challenge);
+    svc_pkce (verifier, challenge);
     snprintf (extra, sizeof extra, ", \"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s",
               challenge, params ? params : "");
     s_request (c, extra, rid, sizeof rid);
@@ -1276,7 +1265,7 @@ test_authorize_request_carries_what_the_login_flow_needs (void **state)
     json_decref (q);
     //  A public client with an S256 challenge.
     char verifier[64], challenge[64], change[256];
-    s_pkce (verifier, challenge);
+    svc_pkce (verifier, challenge);
     snprintf (change, sizeof change, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"}",
               challenge);
     json_decref (s_request_of (&c->pub, change, NULL, NULL));
@@ -1593,7 +1582,7 @@ s_code_for (const svc_client_t *c, const char *change, int with_pkce, char *code
     char challenge[64], ch[1024];
     verifier[0] = '\0';
     if (with_pkce) {
-        s_pkce (verifier, challenge);
+        svc_pkce (verifier, challenge);
         snprintf (ch, sizeof ch, "{\"code_challenge\": \"%s\", \"code_challenge_method\": \"S256\"%s%s",
                   challenge, change ? ", " : "", change ? change + 1 : "}");
     } else
@@ -1623,7 +1612,7 @@ test_exchange_code_checks_leave_the_code_usable (void **state)
     char code[128], verifier[64], other[64], challenge[64], form[4096], basic[4096];
     s_basic (&c->conf, basic, sizeof basic);
     s_code_for (&c->conf, NULL, 1, code, verifier);
-    s_pkce (other, challenge);
+    svc_pkce (other, challenge);
     //  A wrong verifier.
     snprintf (form, sizeof form,
               "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
@@ -1694,7 +1683,7 @@ test_exchange_replay_revokes_only_when_it_passes_the_checks (void **state)
     json_decref (
         svc_ok (svc_h, "token.userinfo", "{\"access_token\": \"%s\"}", svc_str (first, "access_token")));
     //  A wrong verifier, and another client: refused, the first tokens live.
-    s_pkce (other, challenge);
+    svc_pkce (other, challenge);
     char wrong[4096];
     snprintf (wrong, sizeof wrong,
               "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
@@ -1745,7 +1734,7 @@ test_exchange_refuses_codes_it_cannot_redeem (void **state)
     assert_string_equal (s_raw_exchange (form, NULL, NULL), "invalid_grant");
     //  A verifier for a code issued without a challenge.
     s_code_for (&c->conf, NULL, 0, code, verifier);
-    s_pkce (other, challenge);
+    svc_pkce (other, challenge);
     snprintf (form, sizeof form,
               "{\"grant_type\": \"authorization_code\", \"code\": \"%s\", \"redirect_uri\": \"%s\", "
               "\"code_verifier\": \"%s\"}",

@@ -335,6 +335,35 @@ test_form_encode_append_roundtrips (void **state)
     assert_int_equal (form_encode_append (NULL, 0, "x"), -1);
 }
 
+static void
+test_form_append_param_adds_one_encoded_pair_or_nothing (void **state)
+{
+    (void)state;
+    char out[52] = "https://op.example/authorize";
+    assert_int_equal (form_append_param (out, sizeof out, "?", "scope", "openid email"), 49);
+    assert_string_equal (out, "https://op.example/authorize?scope=openid%20email");
+    //  Full: whichever part does not fit, out is left as it was.
+    char before[52];
+    memcpy (before, out, sizeof out);
+    assert_int_equal (form_append_param (out, sizeof out, "&", "x", ""), -1);
+    assert_string_equal (out, before);
+    char small[16] = "/p";
+    assert_int_equal (form_append_param (small, sizeof small, "?", "a b", "c"), 10);
+    assert_string_equal (small, "/p?a%20b=c");
+    assert_int_equal (form_append_param (small, sizeof small, "&", "k", "vvvv"), -1);
+    assert_string_equal (small, "/p?a%20b=c");
+    assert_int_equal (form_append_param (small, sizeof small, "&", "k", "vv"), 15);
+    assert_string_equal (small, "/p?a%20b=c&k=vv");
+    //  No separator, a NULL value as empty; bad arguments.
+    char bare[16] = "";
+    assert_int_equal (form_append_param (bare, sizeof bare, "", "n", NULL), 2);
+    assert_string_equal (bare, "n=");
+    assert_int_equal (form_append_param (NULL, 0, "?", "n", "v"), -1);
+    assert_int_equal (form_append_param (bare, sizeof bare, NULL, "n", "v"), -1);
+    assert_int_equal (form_append_param (bare, sizeof bare, "?", NULL, "v"), -1);
+    assert_string_equal (bare, "n=");
+}
+
 int
 main (void)
 {
@@ -354,6 +383,7 @@ main (void)
         cmocka_unit_test (test_form_status_code_is_distinct_for_every_status),
         cmocka_unit_test (test_form_decode_component_is_strict),
         cmocka_unit_test (test_form_encode_append_roundtrips),
+        cmocka_unit_test (test_form_append_param_adds_one_encoded_pair_or_nothing),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -87,17 +87,24 @@ s_thread (void *arg)
     return NULL;
 }
 
-static s_run_t
-s_run (int init, size_t margin)
+//  Runs fn (arg) on a new thread with a 1 MiB stack, and waits for it.
+static void
+s_in_thread (void *(*fn) (void *), void *arg)
 {
-    s_run_t run = {.init = init, .margin = margin, .trimmed = -2};
     pthread_attr_t attr;
     pthread_attr_init (&attr);
     pthread_attr_setstacksize (&attr, 1024 * 1024);
     pthread_t thread;
-    assert_int_equal (pthread_create (&thread, &attr, s_thread, &run), 0);
+    assert_int_equal (pthread_create (&thread, &attr, fn, arg), 0);
     pthread_join (thread, NULL);
     pthread_attr_destroy (&attr);
+}
+
+static s_run_t
+s_run (int init, size_t margin)
+{
+    s_run_t run = {.init = init, .margin = margin, .trimmed = -2};
+    s_in_thread (s_thread, &run);
     return run;
 }
 
@@ -180,13 +187,7 @@ static s_paced_t
 s_paced (long interval_ms)
 {
     s_paced_t run = {.interval_ms = interval_ms, .first = -2, .second = -2};
-    pthread_attr_t attr;
-    pthread_attr_init (&attr);
-    pthread_attr_setstacksize (&attr, 1024 * 1024);
-    pthread_t thread;
-    assert_int_equal (pthread_create (&thread, &attr, s_paced_thread, &run), 0);
-    pthread_join (thread, NULL);
-    pthread_attr_destroy (&attr);
+    s_in_thread (s_paced_thread, &run);
     return run;
 }
 
